@@ -1,0 +1,32 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MLLM"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".mllm", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "README.md", "lit.cfg.py",
+                   "lit.site.cfg.py", "corpus"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mllm_obj_root, "test")
+
+# Captures do not leak across CHECK-LABELs.
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%stdlib", config.mllm_stdlib_dir))
+config.substitutions.append(("%examples",
+                             os.path.join(config.mllm_src_root, "examples")))
+config.substitutions.append(("%mllm_src", config.mllm_src_root))
+
+if config.mllm_has_fuzzer:
+    config.available_features.add("fuzzer")
+
+tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
+tools = ["mllm-opt", "mllmc", "mllm-fuzz-frontend"]
+llvm_config.add_tool_substitutions(
+    [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
+    tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
