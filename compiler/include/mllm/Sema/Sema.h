@@ -1,0 +1,49 @@
+//===- Sema.h - loading and checking a .mllm program ------------*- C++ -*-===//
+#ifndef MLLM_SEMA_SEMA_H
+#define MLLM_SEMA_SEMA_H
+
+#include "mllm/AST/AST.h"
+#include "mllm/Sema/Spec.h"
+#include "mllm/Support/Diagnostics.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mllm {
+
+struct LoadOptions {
+  /// Searched in order for `import name;`, before the stdlib directory.
+  std::vector<std::string> includeDirs;
+  std::string stdlibDir;
+};
+
+/// A main file and everything it imports, each parsed once.
+struct Program {
+  /// Files in load order; files[0] is the main file.
+  std::vector<std::unique_ptr<ast::File>> files;
+  const ast::File &main() const { return *files.front(); }
+};
+
+/// Parses `mainBuffer` (already in the diagnostics' SourceMgr) and, depth
+/// first, every file it imports. Reports syntax errors, unresolvable imports
+/// and import cycles. Returns null only if the main file could not be parsed
+/// at all.
+std::unique_ptr<Program> loadProgram(unsigned mainBuffer,
+                                     const LoadOptions &options,
+                                     Diagnostics &diags);
+
+/// Checks declarations across all files (names, duplicates, types, units,
+/// ranges, inheritance). With `requireJob`, also resolves the model, data,
+/// cluster, parallel and train blocks into a Job and checks their
+/// consistency. Returns nullopt if any error was reported.
+/// If `library` is given, it receives every resolved instance and hardware
+/// profile.
+std::optional<spec::Job> analyze(const Program &program, Diagnostics &diags,
+                                 bool requireJob = true,
+                                 spec::Library *library = nullptr);
+
+} // namespace mllm
+
+#endif // MLLM_SEMA_SEMA_H

@@ -1,0 +1,387 @@
+//===- Parser.cpp - .mllm text to syntax tree -----------------------------===//
+//
+// The only code that sees ANTLR. It is compiled with exceptions; nothing
+// escapes parseBuffer (the exception firewall at the bottom). Syntax errors
+// become MLIR diagnostics at byte-exact positions: ANTLR counts code points,
+// the SourceMgr counts bytes, so positions go through a code-point table.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Frontend/Parser.h"
+
+#include "MLLMLexer.h"
+#include "MLLMParser.h"
+#include "antlr4-runtime.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/ConvertUTF.h"
+
+using namespace mllm;
+using namespace mllm::grammar;
+
+namespace {
+
+/// Deeper nesting than this is rejected before parsing: the generated parser
+/// recurses per level and would otherwise exhaust the stack on hostile input.
+constexpr unsigned kMaxNesting = 128;
+/// Syntax errors reported per file before giving up on it.
+constexpr unsigned kMaxSyntaxErrors = 50;
+
+/// Maps ANTLR code-point indices to byte pointers in the SourceMgr buffer.
+class PositionMap {
+public:
+  explicit PositionMap(llvm::StringRef text) : text(text) {
+    bool ascii = llvm::all_of(text, [](char c) { return (unsigned char)c < 0x80; });
+    if (ascii)
+      return;
+    for (size_t i = 0; i < text.size();) {
+      cpToByte.push_back(i);
+      unsigned len = llvm::getNumBytesForUTF8((unsigned char)text[i]);
+      i += std::max(1u, len);
+    }
+  }
+
+  llvm::SMLoc at(ssize_t cpIndex) const {
+    size_t byte;
+    if (cpIndex < 0)
+      byte = text.size();
+    else if (cpToByte.empty())
+      byte = std::min<size_t>(cpIndex, text.size());
+    else
+      byte = (size_t)cpIndex < cpToByte.size() ? cpToByte[cpIndex]
+                                                : text.size();
+    return llvm::SMLoc::getFromPointer(text.data() + byte);
+  }
+
+private:
+  llvm::StringRef text;
+  std::vector<size_t> cpToByte; ///< Empty for ASCII buffers (identity).
+};
+
+/// Rewrites ANTLR's token names into words a user knows.
+std::string friendlyMessage(std::string msg) {
+  auto replaceAll = [&](llvm::StringRef from, llvm::StringRef to) {
+    size_t pos = 0;
+    while ((pos = msg.find(from.str(), pos)) != std::string::npos) {
+      msg.replace(pos, from.size(), to.str());
+      pos += to.size();
+    }
+  };
+  replaceAll("<EOF>", "end of file");
+  replaceAll("IDENT", "identifier");
+  replaceAll("NUMBER", "number");
+  replaceAll("STRING", "string");
+  replaceAll("UNTERMINATED_string", "string");
+  replaceAll("UNKNOWN_CHAR", "character");
+  // "missing ';' at 'x'" reads better as "expected ';' before 'x'".
+  if (llvm::StringRef(msg).starts_with("missing ")) {
+    size_t at = msg.find(" at ");
+    if (at != std::string::npos)
+      msg = "expected " + msg.substr(8, at - 8) + " before" + msg.substr(at + 3);
+  }
+  if (llvm::StringRef(msg).starts_with("mismatched input "))
+    msg = "unexpected " + msg.substr(17);
+  if (llvm::StringRef(msg).starts_with("extraneous input "))
+    msg = "unexpected " + msg.substr(17);
+  if (llvm::StringRef(msg).starts_with("no viable alternative at input "))
+    msg = "cannot parse " + msg.substr(31);
+  replaceAll(" expecting ", "; expected ");
+  return msg;
+}
+
+class ErrorListener : public antlr4::BaseErrorListener {
+public:
+  ErrorListener(Diagnostics &diags, const PositionMap &positions)
+      : diags(diags), positions(positions) {}
+
+  void syntaxError(antlr4::Recognizer *, antlr4::Token *offending, size_t,
+                   size_t, const std::string &msg,
+                   std::exception_ptr) override {
+    if (!offending)
+      return; // The lexer has a catch-all token, so it reports nothing.
+    ssize_t index = (ssize_t)offending->getStartIndex();
+    if (!reported.insert(index).second)
+      return; // One error per token: recovery may revisit it.
+    if (++count > kMaxSyntaxErrors)
+      return;
+    llvm::SMLoc loc = positions.at(index);
+    if (count == kMaxSyntaxErrors) {
+      diags.error(loc) << "too many syntax errors; stopping here";
+      return;
+    }
+    switch (offending->getType()) {
+    case MLLMLexer::UNKNOWN_CHAR:
+      diags.error(loc) << "unexpected character '"
+                       << llvm::StringRef(offending->getText()) << "'";
+      return;
+    case MLLMLexer::UNTERMINATED_STRING:
+      diags.error(loc) << "unterminated string; add the closing '\"'";
+      return;
+    default:
+      diags.error(loc) << friendlyMessage(msg);
+    }
+  }
+
+  unsigned errors() const { return count; }
+
+private:
+  Diagnostics &diags;
+  const PositionMap &positions;
+  std::set<ssize_t> reported;
+  unsigned count = 0;
+};
+
+/// Builds the AST from the (possibly error-recovered) parse tree. Any child
+/// may be missing after recovery, so every access is checked.
+class Builder {
+public:
+  explicit Builder(const PositionMap &positions) : positions(positions) {}
+
+  llvm::SMRange range(antlr4::Token *start, antlr4::Token *stop) const {
+    if (!start)
+      return {};
+    llvm::SMLoc begin = positions.at((ssize_t)start->getStartIndex());
+    llvm::SMLoc end = begin;
+    if (stop && (ssize_t)stop->getStopIndex() >= (ssize_t)start->getStartIndex())
+      end = positions.at((ssize_t)stop->getStopIndex() + 1);
+    return {begin, end};
+  }
+  llvm::SMRange range(antlr4::ParserRuleContext *ctx) const {
+    return range(ctx->getStart(), ctx->getStop());
+  }
+  ast::Ident ident(antlr4::Token *tok) const {
+    if (!tok || (ssize_t)tok->getStartIndex() < 0)
+      return {};
+    return {tok->getText(), range(tok, tok)};
+  }
+
+  void file(MLLMParser::FileContext *ctx, ast::File &out) {
+    for (auto *imp : ctx->importDecl()) {
+      ast::Import import;
+      import.range = range(imp);
+      if (imp->path) {
+        import.isPath = true;
+        import.target = unquote(imp->path->getText());
+      } else if (auto *qn = imp->qualifiedName()) {
+        llvm::ListSeparator dot(".");
+        for (auto *id : qn->IDENT())
+          import.target += llvm::StringRef(dot).str() + id->getText();
+      }
+      if (!import.target.empty())
+        out.imports.push_back(std::move(import));
+    }
+    for (auto *b : ctx->block())
+      if (auto built = block(b))
+        out.blocks.push_back(std::move(built));
+  }
+
+private:
+  std::unique_ptr<ast::Block> block(MLLMParser::BlockContext *ctx) {
+    if (!ctx || !ctx->kind)
+      return nullptr;
+    auto out = std::make_unique<ast::Block>();
+    out->kind = ident(ctx->kind);
+    out->name = ident(ctx->name);
+    out->base = ident(ctx->base);
+    out->range = range(ctx);
+    out->hasBody = ctx->LBRACE() != nullptr;
+    if (out->kind.empty())
+      return nullptr;
+    for (auto *member : ctx->member()) {
+      if (auto *f = member->field()) {
+        if (!f->IDENT() || !f->expr())
+          continue;
+        std::unique_ptr<ast::Expr> value = expr(f->expr());
+        if (!value)
+          continue;
+        ast::Field field;
+        field.name = ident(f->IDENT()->getSymbol());
+        field.value = std::move(value);
+        field.range = range(f);
+        out->order.push_back({true, (unsigned)out->fields.size()});
+        out->fields.push_back(std::move(field));
+      } else if (auto nested = block(member->block())) {
+        out->order.push_back({false, (unsigned)out->blocks.size()});
+        out->blocks.push_back(std::move(nested));
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<ast::Expr> make(ast::Expr::Kind kind,
+                                  antlr4::ParserRuleContext *ctx) {
+    auto e = std::make_unique<ast::Expr>(kind);
+    e->range = range(ctx);
+    return e;
+  }
+
+  /// Converts all of `exprs`; fails if any of them is missing.
+  bool operands(const std::vector<MLLMParser::ExprContext *> &exprs,
+                ast::Expr &into) {
+    for (auto *sub : exprs) {
+      auto built = expr(sub);
+      if (!built)
+        return false;
+      into.operands.push_back(std::move(built));
+    }
+    return true;
+  }
+
+  std::unique_ptr<ast::Expr> expr(MLLMParser::ExprContext *ctx) {
+    using K = ast::Expr::Kind;
+    if (!ctx || ctx->exception)
+      return nullptr;
+    if (auto *c = dynamic_cast<MLLMParser::NumberExprContext *>(ctx)) {
+      auto e = make(K::Number, ctx);
+      std::string text = c->NUMBER()->getText();
+      size_t unitStart = text.size();
+      // The unit starts at the first letter that is not an exponent marker.
+      for (size_t i = 0; i < text.size(); ++i) {
+        char ch = text[i];
+        if (llvm::isAlpha(ch)) {
+          bool exponent = (ch == 'e' || ch == 'E') && i + 1 < text.size() &&
+                          (llvm::isDigit(text[i + 1]) ||
+                           ((text[i + 1] == '-' || text[i + 1] == '+') &&
+                            i + 2 < text.size() && llvm::isDigit(text[i + 2])));
+          if (!exponent) {
+            unitStart = i;
+            break;
+          }
+          i += 1; // skip the sign/digit after 'e'
+        }
+      }
+      e->text = text.substr(0, unitStart);
+      e->unit = text.substr(unitStart);
+      return e;
+    }
+    if (auto *c = dynamic_cast<MLLMParser::StringExprContext *>(ctx)) {
+      auto e = make(K::String, ctx);
+      e->name = unquote(c->STRING()->getText());
+      return e;
+    }
+    if (auto *c = dynamic_cast<MLLMParser::IdentExprContext *>(ctx)) {
+      auto e = make(K::Ident, ctx);
+      e->name = c->IDENT()->getText();
+      return e;
+    }
+    if (auto *c = dynamic_cast<MLLMParser::ParenExprContext *>(ctx))
+      return expr(c->expr());
+    if (auto *c = dynamic_cast<MLLMParser::NegExprContext *>(ctx)) {
+      auto e = make(K::Negate, ctx);
+      return operands({c->expr()}, *e) ? std::move(e) : nullptr;
+    }
+    if (auto *c = dynamic_cast<MLLMParser::ListExprContext *>(ctx)) {
+      auto e = make(K::List, ctx);
+      return operands(c->expr(), *e) ? std::move(e) : nullptr;
+    }
+    if (auto *c = dynamic_cast<MLLMParser::CallExprContext *>(ctx)) {
+      auto e = make(K::Call, ctx);
+      e->name = c->IDENT()->getText();
+      return operands(c->expr(), *e) ? std::move(e) : nullptr;
+    }
+    auto binary = [&](antlr4::Token *op,
+                      const std::vector<MLLMParser::ExprContext *> &sides)
+        -> std::unique_ptr<ast::Expr> {
+      if (!op || sides.size() != 2)
+        return nullptr;
+      auto e = make(K::Binary, ctx);
+      e->op = op->getText()[0];
+      return operands(sides, *e) ? std::move(e) : nullptr;
+    };
+    if (auto *c = dynamic_cast<MLLMParser::MulExprContext *>(ctx))
+      return binary(c->op, c->expr());
+    if (auto *c = dynamic_cast<MLLMParser::AddExprContext *>(ctx))
+      return binary(c->op, c->expr());
+    return nullptr;
+  }
+
+  static std::string unquote(const std::string &quoted) {
+    std::string out;
+    for (size_t i = 1; i + 1 < quoted.size(); ++i) {
+      char c = quoted[i];
+      if (c == '\\' && i + 2 < quoted.size()) {
+        char n = quoted[++i];
+        out += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  const PositionMap &positions;
+};
+
+/// Reports nesting deeper than kMaxNesting; returns false if found.
+bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
+                  const PositionMap &positions) {
+  unsigned depth = 0;
+  for (antlr4::Token *tok : tokens.getTokens()) {
+    switch (tok->getType()) {
+    case MLLMLexer::LBRACE:
+    case MLLMLexer::LPAREN:
+    case MLLMLexer::LBRACK:
+      if (++depth > kMaxNesting) {
+        diags.error(positions.at((ssize_t)tok->getStartIndex()))
+            << "nesting deeper than " << kMaxNesting
+            << " levels; simplify this expression or block";
+        return false;
+      }
+      break;
+    case MLLMLexer::RBRACE:
+    case MLLMLexer::RPAREN:
+    case MLLMLexer::RBRACK:
+      if (depth > 0)
+        --depth;
+      break;
+    default:
+      break;
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<ast::File> parseImpl(unsigned bufferId, Diagnostics &diags) {
+  const llvm::MemoryBuffer *buffer =
+      diags.getSourceMgr().getMemoryBuffer(bufferId);
+  llvm::StringRef text = buffer->getBuffer();
+  auto file = std::make_unique<ast::File>();
+  file->path = buffer->getBufferIdentifier().str();
+  file->bufferId = bufferId;
+
+  PositionMap positions(text);
+  antlr4::ANTLRInputStream input(text.data(), text.size());
+  MLLMLexer lexer(&input);
+  lexer.removeErrorListeners();
+  antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  if (!checkNesting(tokens, diags, positions))
+    return file;
+
+  MLLMParser parser(&tokens);
+  parser.removeErrorListeners();
+  ErrorListener listener(diags, positions);
+  parser.addErrorListener(&listener);
+  MLLMParser::FileContext *tree = parser.file();
+  Builder(positions).file(tree, *file);
+  return file;
+}
+
+} // namespace
+
+std::unique_ptr<ast::File> mllm::parseBuffer(unsigned bufferId,
+                                             Diagnostics &diags) {
+  llvm::SMLoc start = llvm::SMLoc::getFromPointer(
+      diags.getSourceMgr().getMemoryBuffer(bufferId)->getBufferStart());
+  // The exception firewall: ANTLR throws std::exceptions and, historically,
+  // C strings.
+  try {
+    return parseImpl(bufferId, diags);
+  } catch (const std::exception &e) {
+    diags.error(start) << "internal parser failure: " << e.what();
+  } catch (const char *what) {
+    diags.error(start) << "internal parser failure: " << what;
+  } catch (...) {
+    diags.error(start) << "internal parser failure";
+  }
+  return nullptr;
+}

@@ -1,0 +1,148 @@
+//===- Loader.cpp - resolving imports -------------------------------------===//
+//
+// `import llama;` and `import models.llama;` search the -I directories and
+// then the stdlib; `import "./x.mllm";` is relative to the importing file.
+// Every file is parsed once (diamonds are fine); a file that imports itself,
+// directly or not, is an error that shows the chain.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Frontend/Parser.h"
+#include "mllm/Sema/Sema.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mllm;
+
+namespace {
+
+class Loader {
+public:
+  Loader(const LoadOptions &options, Diagnostics &diags, Program &program)
+      : options(options), diags(diags), program(program) {}
+
+  void load(unsigned bufferId) {
+    std::unique_ptr<ast::File> file = parseBuffer(bufferId, diags);
+    if (!file)
+      return;
+    std::string key = canonical(file->path);
+    state[key] = InProgress;
+    stack.push_back({key, llvm::SMRange()});
+    ast::File *raw = file.get();
+    program.files.push_back(std::move(file));
+    for (const ast::Import &import : raw->imports)
+      follow(*raw, import);
+    stack.pop_back();
+    state[key] = Done;
+  }
+
+private:
+  enum State { InProgress, Done };
+
+  static std::string canonical(llvm::StringRef path) {
+    llvm::SmallString<256> real;
+    if (!llvm::sys::fs::real_path(path, real))
+      return std::string(real);
+    return path.str();
+  }
+
+  /// Candidate paths for an import, in search order.
+  std::vector<std::string> candidates(const ast::File &from,
+                                      const ast::Import &import) const {
+    std::vector<std::string> out;
+    if (import.isPath) {
+      if (llvm::sys::path::is_absolute(import.target)) {
+        out.push_back(import.target);
+      } else {
+        llvm::SmallString<256> p(llvm::sys::path::parent_path(from.path));
+        llvm::sys::path::append(p, import.target);
+        out.push_back(std::string(p));
+      }
+      return out;
+    }
+    llvm::SmallString<128> rel;
+    llvm::SmallVector<llvm::StringRef> parts;
+    llvm::StringRef(import.target).split(parts, '.');
+    for (llvm::StringRef part : parts)
+      llvm::sys::path::append(rel, part);
+    rel += ".mllm";
+    std::vector<std::string> dirs = options.includeDirs;
+    if (!options.stdlibDir.empty())
+      dirs.push_back(options.stdlibDir);
+    for (const std::string &dir : dirs) {
+      llvm::SmallString<256> p(dir);
+      llvm::sys::path::append(p, rel);
+      out.push_back(std::string(p));
+    }
+    return out;
+  }
+
+  void follow(const ast::File &from, const ast::Import &import) {
+    std::vector<std::string> paths = candidates(from, import);
+    std::string found;
+    for (const std::string &p : paths)
+      if (llvm::sys::fs::is_regular_file(p)) {
+        found = p;
+        break;
+      }
+    if (found.empty()) {
+      auto diag = diags.error(import.range)
+                  << "cannot find import '" << import.target << "'";
+      if (import.isPath)
+        diags.note(diag, import.range,
+                   "looked for '" + paths.front() +
+                       "'; paths are relative to the importing file");
+      else
+        diags.note(diag, import.range,
+                   "searched " + std::to_string(paths.size()) +
+                       " director" + (paths.size() == 1 ? "y" : "ies") +
+                       " (-I, then the stdlib); add one with -I DIR");
+      return;
+    }
+    std::string key = canonical(found);
+    auto it = state.find(key);
+    if (it != state.end()) {
+      if (it->second == InProgress) {
+        auto diag = diags.error(import.range)
+                    << "import cycle: '" << import.target
+                    << "' is already being imported";
+        for (auto entry = stack.rbegin(); entry != stack.rend(); ++entry)
+          if (entry->second.isValid())
+            diags.note(diag, entry->second, "imported from here");
+      }
+      return;
+    }
+    auto buffer = llvm::MemoryBuffer::getFile(found, /*IsText=*/true);
+    if (!buffer) {
+      diags.error(import.range) << "cannot read '" << found
+                                << "': " << buffer.getError().message();
+      return;
+    }
+    unsigned id = diags.getSourceMgr().AddNewSourceBuffer(std::move(*buffer),
+                                                          import.range.Start);
+    stack.back().second = import.range;
+    load(id);
+    stack.back().second = llvm::SMRange();
+  }
+
+  const LoadOptions &options;
+  Diagnostics &diags;
+  Program &program;
+  llvm::StringMap<State> state;
+  /// Files being loaded, each with the import it is currently following.
+  std::vector<std::pair<std::string, llvm::SMRange>> stack;
+};
+
+} // namespace
+
+std::unique_ptr<Program> mllm::loadProgram(unsigned mainBuffer,
+                                           const LoadOptions &options,
+                                           Diagnostics &diags) {
+  auto program = std::make_unique<Program>();
+  Loader(options, diags, *program).load(mainBuffer);
+  if (program->files.empty())
+    return nullptr;
+  return program;
+}

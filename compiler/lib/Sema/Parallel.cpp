@@ -1,0 +1,255 @@
+//===- Parallel.cpp - the parallel block and its consistency checks -------===//
+//
+// Per-part TP/PP/CP degrees, DP derivation and the rules a plan must obey
+// before any cost model runs: world size, head divisibility by TP, TP inside
+// a node, at least one block per stage, explicit stage lists, CP tokens.
+//
+//===----------------------------------------------------------------------===//
+#include "SemaImpl.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mllm;
+using namespace mllm::sema;
+
+namespace {
+/// Tokens per rank below which context parallelism is refused: one attention
+/// block of the balancer (docs/masks.md).
+constexpr int64_t kMinTokensPerCPRank = 128;
+} // namespace
+
+/// Checks one part's degrees against its architecture and the cluster.
+static bool checkPart(Sema &sema, const spec::PartParallel &p,
+                      const spec::ArchConfig &c, const spec::Job &job,
+                      bool isLLM, Fields &f) {
+  Diagnostics &diags = sema.diags;
+  auto at = [&](llvm::StringRef field) {
+    const ast::Field *fd = f.get(field);
+    return fd ? fd->value->range : p.loc;
+  };
+  bool ok = true;
+  if (c.heads % p.tp != 0) {
+    diags.error(at("tp")) << "tp " << p.tp << " does not divide the "
+                          << c.heads << " attention heads of '" << p.part
+                          << "'";
+    ok = false;
+  } else if (c.kvHeads % p.tp != 0 && p.tp % c.kvHeads != 0) {
+    diags.error(at("tp")) << "tp " << p.tp << " and the " << c.kvHeads
+                          << " kv_heads of '" << p.part
+                          << "' must divide one another";
+    ok = false;
+  }
+  if (p.tp > job.cluster.gpusPerNode) {
+    diags.error(at("tp")) << "tp " << p.tp << " exceeds the "
+                          << job.cluster.gpusPerNode
+                          << " GPUs of a node; tensor parallelism stays "
+                             "within a node";
+    ok = false;
+  }
+  if (p.pp > c.layers) {
+    diags.error(at("pp")) << "pp " << p.pp << " exceeds the " << c.layers
+                          << " blocks of '" << p.part
+                          << "'; every stage needs at least one block";
+    ok = false;
+  }
+  if (!p.stages.empty()) {
+    if ((int64_t)p.stages.size() != p.pp) {
+      diags.error(at("stages"))
+          << "'stages' lists " << p.stages.size() << " stages but pp is "
+          << p.pp;
+      ok = false;
+    } else {
+      int64_t sum = 0;
+      for (int64_t n : p.stages)
+        sum += n;
+      if (sum != c.layers) {
+        diags.error(at("stages"))
+            << "'stages' places " << sum << " blocks but '" << p.part
+            << "' has " << c.layers << " ("
+            << (sum < c.layers ? "drops " : "duplicates ")
+            << std::abs(sum - c.layers) << ")";
+        ok = false;
+      }
+    }
+  }
+  if (p.cp > 1) {
+    if (!isLLM) {
+      diags.error(at("cp")) << "context parallelism applies to the LLM only; "
+                               "remove cp from encoder '"
+                            << p.part << "'";
+      ok = false;
+    } else if (job.data.seqLen / p.cp < kMinTokensPerCPRank) {
+      diags.error(at("cp")) << "cp " << p.cp << " leaves "
+                            << job.data.seqLen / p.cp
+                            << " tokens per rank of a " << job.data.seqLen
+                            << "-token sequence; each rank needs at least "
+                            << kMinTokensPerCPRank;
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
+  spec::Parallel &par = job.parallel;
+  const spec::Model &model = job.model;
+  std::vector<std::string> partNames;
+  for (const spec::Encoder &e : model.encoders)
+    partNames.push_back(e.name);
+  partNames.push_back(model.llm.name);
+
+  llvm::StringMap<const ast::Block *> byName;
+  bool ok = true;
+  Fields top(*this, "parallel");
+  if (block) {
+    par.loc = block->range;
+    checkBlock(*block, {parallelSchema()}, {"*"}, "parallel");
+    top.add(*block, parallelSchema());
+    for (const auto &nested : block->blocks) {
+      llvm::StringRef name = nested->kind.name;
+      if (!llvm::is_contained(partNames, name)) {
+        diags.error(nested->kind.range)
+            << "'" << name << "' is not a part of model '" << model.name
+            << "'" << suggest(name, partNames);
+        ok = false;
+        continue;
+      }
+      auto [it, inserted] = byName.try_emplace(name, nested.get());
+      if (!inserted) {
+        auto diag = diags.error(nested->kind.range)
+                    << "second parallel block for '" << name << "'";
+        diags.note(diag, it->second->kind.range, "first one is here");
+        ok = false;
+      }
+    }
+    if (top.has("dp")) {
+      Value v = top.value("dp");
+      if (v.kind == Value::Kind::Ident && v.text == "auto") {
+      } else if (v.valid()) {
+        ok &= top.readInt("dp", par.dp);
+        par.dpDerived = false;
+      } else {
+        ok = false;
+      }
+    }
+    ok &= top.readEnum("layout", "encoders_parallel|encoders_colocated",
+                       par.layout);
+    ok &= top.readEnum("cp_balance", "lpt|ilp|zigzag|uniform", par.cpBalance);
+    ok &= top.readEnum("partition",
+                       "frozen_aware|frozen_unaware|uniform|explicit",
+                       par.partition);
+  }
+
+  bool anyStages = false;
+  for (size_t i = 0; i < partNames.size(); ++i) {
+    bool isLLM = i + 1 == partNames.size();
+    const spec::ArchConfig &c =
+        isLLM ? model.llm.config : model.encoders[i].config;
+    spec::PartParallel p;
+    p.part = partNames[i];
+    p.loc = isLLM ? model.llm.loc : model.encoders[i].loc;
+    const ast::Block *pb = byName.lookup(p.part);
+    Fields f(*this, "parallel block of '" + p.part + "'");
+    if (pb) {
+      p.loc = pb->range;
+      checkBlock(*pb, {partParallelSchema()}, {},
+                 "parallel block of '" + p.part + "'");
+      f.add(*pb, partParallelSchema());
+      bool partOk = f.readInt("tp", p.tp);
+      partOk &= f.readInt("pp", p.pp);
+      partOk &= f.readInt("cp", p.cp);
+      partOk &= f.readIntList("stages", p.stages);
+      ok &= partOk;
+      if (partOk)
+        ok &= checkPart(*this, p, c, job, isLLM, f);
+      if (f.has("stages")) {
+        anyStages = true;
+        if (top.has("partition") &&
+            par.partition != spec::Partition::Explicit) {
+          auto diag = diags.error(f.get("stages")->name.range)
+                      << "'stages' fixes the partition, but the policy is not "
+                         "'explicit'";
+          diags.note(diag, top.get("partition")->value->range,
+                     "policy set here; write 'partition = explicit;'");
+          ok = false;
+        }
+      }
+    }
+    par.parts.push_back(std::move(p));
+  }
+  if (anyStages && !top.has("partition"))
+    par.partition = spec::Partition::Explicit;
+  if (ok && par.partition == spec::Partition::Explicit)
+    for (const spec::PartParallel &p : par.parts)
+      if (p.pp > 1 && p.stages.empty()) {
+        diags.error(p.loc) << "partition is 'explicit' but '" << p.part
+                           << "' (pp " << p.pp << ") has no 'stages' list";
+        ok = false;
+      }
+  if (!ok)
+    return false;
+
+  // GPUs one data-parallel replica needs.
+  int64_t perReplica = 0;
+  std::string breakdown;
+  auto describe = [](const spec::PartParallel &p) {
+    return p.part + " " + std::to_string(p.tp) + "x" + std::to_string(p.pp) +
+           "x" + std::to_string(p.cp);
+  };
+  if (par.layout == spec::Layout::EncodersColocated &&
+      !model.encoders.empty()) {
+    const spec::PartParallel &first = par.parts.front();
+    for (size_t i = 1; i + 1 < par.parts.size(); ++i) {
+      const spec::PartParallel &p = par.parts[i];
+      if (p.tp != first.tp || p.pp != first.pp || p.cp != first.cp) {
+        auto diag = diags.error(p.loc)
+                    << "colocated encoders share their GPUs and need equal "
+                       "tp/pp/cp; '"
+                    << p.part << "' has " << p.tp << "/" << p.pp << "/" << p.cp
+                    << " but '" << first.part << "' has " << first.tp << "/"
+                    << first.pp << "/" << first.cp;
+        diags.note(diag, first.loc, "'" + first.part + "' configured here");
+        return false;
+      }
+    }
+    perReplica = first.gpus() + par.parts.back().gpus();
+    breakdown = "encoders (colocated) " + std::to_string(first.gpus()) +
+                " + " + describe(par.parts.back());
+  } else {
+    llvm::ListSeparator plus(" + ");
+    for (const spec::PartParallel &p : par.parts) {
+      perReplica += p.gpus();
+      breakdown += llvm::StringRef(plus).str() + describe(p);
+    }
+  }
+  int64_t world = job.cluster.worldSize();
+  llvm::SMRange where = block ? block->range : job.cluster.loc;
+  if (par.dpDerived) {
+    if (world % perReplica != 0) {
+      auto diag = diags.error(where.isValid() ? where : job.cluster.loc)
+                  << "the cluster's " << world << " GPUs ("
+                  << job.cluster.nodes << " nodes x "
+                  << job.cluster.gpusPerNode
+                  << ") are not a multiple of the " << perReplica
+                  << " GPUs one replica needs (" << breakdown
+                  << ", as tp x pp x cp)";
+      diags.note(diag, job.cluster.loc, "cluster declared here");
+      return false;
+    }
+    par.dp = world / perReplica;
+  } else if (par.dp * perReplica != world) {
+    auto diag = diags.error(top.get("dp")->value->range)
+                << "dp " << par.dp << " x " << perReplica
+                << " GPUs per replica (" << breakdown << ") = "
+                << par.dp * perReplica << ", but the cluster has " << world
+                << " GPUs";
+    diags.note(diag, job.cluster.loc, "cluster declared here");
+    return false;
+  }
+  const spec::PartParallel &llm = par.parts.back();
+  if (job.data.microbatches < llm.pp)
+    diags.warning(job.data.loc)
+        << job.data.microbatches << " microbatches cannot fill the LLM's "
+        << llm.pp << " pipeline stages; the pipeline will mostly idle";
+  return true;
+}

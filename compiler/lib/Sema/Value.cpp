@@ -1,0 +1,251 @@
+//===- Value.cpp - evaluating field values with units ---------------------===//
+#include "Value.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
+
+#include <cmath>
+
+using namespace mllm;
+using namespace mllm::sema;
+
+const char *sema::describe(Dim dim) {
+  switch (dim) {
+  case Dim::None:
+    return "a plain number";
+  case Dim::Bytes:
+    return "a size in bytes";
+  case Dim::Bandwidth:
+    return "a bandwidth";
+  case Dim::Flops:
+    return "a compute rate";
+  case Dim::Time:
+    return "a duration";
+  }
+  return "a number";
+}
+
+std::string Value::describe() const {
+  switch (kind) {
+  case Kind::Invalid:
+    return "an invalid value";
+  case Kind::Number:
+    if (dim != Dim::None)
+      return sema::describe(dim);
+    return isInteger ? "an integer" : "a number";
+  case Kind::String:
+    return "a string";
+  case Kind::Ident:
+    return "the name '" + text + "'";
+  case Kind::List:
+    return "a list";
+  case Kind::Call:
+    return "'" + text + "(...)'";
+  }
+  return "a value";
+}
+
+namespace {
+struct Unit {
+  const char *name;
+  double scale;
+  Dim dim;
+};
+// Counts use binary multiples, as in "4k context" = 4096 tokens.
+const Unit units[] = {
+    {"k", 1024.0, Dim::None},
+    {"K", 1024.0, Dim::None},
+    {"M", 1048576.0, Dim::None},
+    {"G", 1073741824.0, Dim::None},
+    {"B", 1, Dim::Bytes},
+    {"KB", 1e3, Dim::Bytes},
+    {"MB", 1e6, Dim::Bytes},
+    {"GB", 1e9, Dim::Bytes},
+    {"TB", 1e12, Dim::Bytes},
+    {"KiB", 1024.0, Dim::Bytes},
+    {"MiB", 1048576.0, Dim::Bytes},
+    {"GiB", 1073741824.0, Dim::Bytes},
+    {"TiB", 1099511627776.0, Dim::Bytes},
+    {"B/s", 1, Dim::Bandwidth},
+    {"KB/s", 1e3, Dim::Bandwidth},
+    {"MB/s", 1e6, Dim::Bandwidth},
+    {"GB/s", 1e9, Dim::Bandwidth},
+    {"TB/s", 1e12, Dim::Bandwidth},
+    {"GiB/s", 1073741824.0, Dim::Bandwidth},
+    {"bps", 1.0 / 8, Dim::Bandwidth},
+    {"Kbps", 1e3 / 8, Dim::Bandwidth},
+    {"Mbps", 1e6 / 8, Dim::Bandwidth},
+    {"Gbps", 1e9 / 8, Dim::Bandwidth},
+    {"Tbps", 1e12 / 8, Dim::Bandwidth},
+    {"Gb/s", 1e9 / 8, Dim::Bandwidth},
+    {"Tb/s", 1e12 / 8, Dim::Bandwidth},
+    {"FLOPS", 1, Dim::Flops},
+    {"GFLOPS", 1e9, Dim::Flops},
+    {"TFLOPS", 1e12, Dim::Flops},
+    {"PFLOPS", 1e15, Dim::Flops},
+    {"TFLOP/s", 1e12, Dim::Flops},
+    {"PFLOP/s", 1e15, Dim::Flops},
+    {"s", 1, Dim::Time},
+    {"ms", 1e-3, Dim::Time},
+    {"us", 1e-6, Dim::Time},
+    {"min", 60, Dim::Time},
+    {"h", 3600, Dim::Time},
+};
+} // namespace
+
+std::vector<std::string> sema::knownUnits() {
+  std::vector<std::string> out;
+  for (const Unit &u : units)
+    out.push_back(u.name);
+  return out;
+}
+
+static Value invalid() { return Value(); }
+
+static Value number(const ast::Expr &e, Diagnostics &diags) {
+  std::string digits;
+  for (char c : e.text)
+    if (c != '_')
+      digits += c;
+  Value v;
+  v.kind = Value::Kind::Number;
+  v.range = e.range;
+  v.isInteger = digits.find_first_of(".eE") == std::string::npos;
+  if (llvm::StringRef(digits).getAsDouble(v.number)) {
+    diags.error(e.range) << "malformed number '" << e.text << "'";
+    return invalid();
+  }
+  if (e.unit.empty())
+    return v;
+  for (const Unit &u : units) {
+    if (e.unit != u.name)
+      continue;
+    v.number *= u.scale;
+    v.dim = u.dim;
+    // Binary count multiples keep integers integral; 1.5k is 1536.
+    v.isInteger = (v.isInteger || v.dim == Dim::None) &&
+                  v.number == std::floor(v.number);
+    return v;
+  }
+  auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
+  std::string best;
+  unsigned bestDist = 3;
+  for (const Unit &u : units) {
+    unsigned d = llvm::StringRef(u.name).edit_distance(e.unit, true);
+    if (d < bestDist) {
+      bestDist = d;
+      best = u.name;
+    }
+  }
+  if (!best.empty())
+    diag << "; did you mean '" << best << "'?";
+  else
+    diag << "; units are k/M/G (x1024), B/KB/GB/GiB, GB/s or Gbps, TFLOPS, "
+            "s or ms";
+  return invalid();
+}
+
+static Value binary(const ast::Expr &e, Diagnostics &diags) {
+  Value lhs = evaluate(*e.operands[0], diags);
+  Value rhs = evaluate(*e.operands[1], diags);
+  if (!lhs.valid() || !rhs.valid())
+    return invalid();
+  for (const Value *side : {&lhs, &rhs})
+    if (side->kind != Value::Kind::Number) {
+      diags.error(side->range)
+          << "arithmetic needs numbers, got " << side->describe();
+      return invalid();
+    }
+  Value v;
+  v.kind = Value::Kind::Number;
+  v.range = e.range;
+  v.isInteger = lhs.isInteger && rhs.isInteger;
+  switch (e.op) {
+  case '+':
+  case '-':
+    if (lhs.dim != rhs.dim) {
+      diags.error(e.range) << "cannot " << (e.op == '+' ? "add" : "subtract")
+                           << " " << describe(rhs.dim) << " and "
+                           << describe(lhs.dim);
+      return invalid();
+    }
+    v.dim = lhs.dim;
+    v.number = e.op == '+' ? lhs.number + rhs.number : lhs.number - rhs.number;
+    return v;
+  case '*':
+    if (lhs.dim != Dim::None && rhs.dim != Dim::None) {
+      diags.error(e.range) << "cannot multiply " << describe(lhs.dim)
+                           << " by " << describe(rhs.dim);
+      return invalid();
+    }
+    v.dim = lhs.dim != Dim::None ? lhs.dim : rhs.dim;
+    v.number = lhs.number * rhs.number;
+    return v;
+  default: // '/'
+    if (rhs.number == 0) {
+      diags.error(e.operands[1]->range) << "division by zero";
+      return invalid();
+    }
+    if (rhs.dim != Dim::None && rhs.dim != lhs.dim) {
+      diags.error(e.range) << "cannot divide " << describe(lhs.dim) << " by "
+                           << describe(rhs.dim);
+      return invalid();
+    }
+    v.dim = rhs.dim == Dim::None ? lhs.dim : Dim::None;
+    v.number = lhs.number / rhs.number;
+    // Integer division is exact or it is not an integer.
+    v.isInteger = v.isInteger && v.number == std::floor(v.number);
+    return v;
+  }
+}
+
+Value sema::evaluate(const ast::Expr &e, Diagnostics &diags) {
+  using K = ast::Expr::Kind;
+  switch (e.kind) {
+  case K::Number:
+    return number(e, diags);
+  case K::String: {
+    Value v;
+    v.kind = Value::Kind::String;
+    v.text = e.name;
+    v.range = e.range;
+    return v;
+  }
+  case K::Ident: {
+    Value v;
+    v.kind = Value::Kind::Ident;
+    v.text = e.name;
+    v.range = e.range;
+    return v;
+  }
+  case K::List:
+  case K::Call: {
+    Value v;
+    v.kind = e.kind == K::List ? Value::Kind::List : Value::Kind::Call;
+    v.text = e.name;
+    v.range = e.range;
+    for (const auto &operand : e.operands) {
+      Value elem = evaluate(*operand, diags);
+      if (!elem.valid())
+        return invalid();
+      v.elems.push_back(std::move(elem));
+    }
+    return v;
+  }
+  case K::Binary:
+    return binary(e, diags);
+  case K::Negate: {
+    Value v = evaluate(*e.operands[0], diags);
+    if (!v.valid())
+      return v;
+    if (v.kind != Value::Kind::Number) {
+      diags.error(e.range) << "cannot negate " << v.describe();
+      return invalid();
+    }
+    v.number = -v.number;
+    v.range = e.range;
+    return v;
+  }
+  }
+  return invalid();
+}

@@ -1,0 +1,169 @@
+//===- mllmc.cpp - the mllm compiler driver -------------------------------===//
+//
+// Compiles a .mllm spec. Exit codes: 0 success, 1 user error (diagnostics
+// printed), 2 internal error.
+//
+//===----------------------------------------------------------------------===//
+#include "Summary.h"
+
+#include "mllm/Frontend/Parser.h"
+#include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Sema/Sema.h"
+#include "mllm/Tools/RegisterMllm.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mllm;
+namespace cl = llvm::cl;
+
+namespace {
+enum class Emit { Summary, AST, MLLM };
+
+cl::OptionCategory category("mllmc options");
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
+                               cl::Required, cl::cat(category));
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Summary),
+    cl::values(clEnumValN(Emit::Summary, "summary",
+                          "a readable summary of the job (default)"),
+               clEnumValN(Emit::AST, "ast", "the syntax tree of the spec"),
+               clEnumValN(Emit::MLLM, "mllm", "the checked mllm dialect IR")),
+    cl::cat(category));
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
+                                cl::value_desc("file"), cl::init("-"),
+                                cl::cat(category));
+cl::list<std::string> includeDirs("I", cl::desc("Add DIR to the import path"),
+                                  cl::value_desc("dir"), cl::Prefix,
+                                  cl::cat(category));
+cl::opt<std::string>
+    stdlibDir("stdlib",
+              cl::desc("Standard library directory (default: $MLLM_STDLIB "
+                       "or the build's stdlib/)"),
+              cl::value_desc("dir"), cl::init(""), cl::cat(category));
+cl::opt<bool> verifyDiagnostics(
+    "verify-diagnostics",
+    cl::desc("Check diagnostics against expected-* annotations in the input"),
+    cl::init(false), cl::cat(category));
+
+/// Runs the front end; returns the exit code.
+int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
+            unsigned bufferId, llvm::raw_ostream &os,
+            mlir::TimingScope &timing) {
+  Diagnostics diags(srcMgr, context);
+  LoadOptions options;
+  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+  options.stdlibDir = stdlibDir;
+  if (options.stdlibDir.empty()) {
+    if (auto env = llvm::sys::Process::GetEnv("MLLM_STDLIB"))
+      options.stdlibDir = *env;
+    else
+      options.stdlibDir = MLLM_STDLIB_DIR;
+  }
+
+  std::unique_ptr<Program> program;
+  {
+    mlir::TimingScope t = timing.nest("parse");
+    program = loadProgram(bufferId, options, diags);
+  }
+  if (!program || diags.numErrors())
+    return 1;
+  if (emit == Emit::AST) {
+    for (const auto &file : program->files)
+      ast::dump(*file, os);
+    // The AST of a library is useful on its own; still check its
+    // declarations so that `--emit=ast` validates stdlib files.
+    return analyze(*program, diags, /*requireJob=*/false) ? 0 : 1;
+  }
+  std::optional<spec::Job> job;
+  {
+    mlir::TimingScope t = timing.nest("sema");
+    job = analyze(*program, diags);
+  }
+  if (!job)
+    return 1;
+  if (emit == Emit::Summary) {
+    printSummary(*job, os);
+    return 0;
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  {
+    mlir::TimingScope t = timing.nest("mlirgen");
+    module = mlirGen(*job, diags);
+  }
+  if (!module)
+    return 2;
+  // An (empty, for now) pipeline, so MLIR's --mlir-print-ir-* and timing
+  // flags behave as users expect.
+  mlir::PassManager pm(&context);
+  if (failed(mlir::applyPassManagerCLOptions(pm)))
+    return 1;
+  pm.enableTiming(timing);
+  if (failed(pm.run(*module)))
+    return 1;
+  module->print(os);
+  os << "\n";
+  return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"
+      "  mllmc spec.mllm               summary of the checked job\n"
+      "  mllmc spec.mllm --emit=mllm   the mllm dialect IR\n"
+      "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
+      "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
+
+  mlir::DialectRegistry registry;
+  registerAllMllmDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  context.printOpOnDiagnostic(false);
+
+  std::string error;
+  auto input = mlir::openInputFile(inputFile, &error);
+  if (!input) {
+    llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
+    return 1;
+  }
+  auto output = mlir::openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
+    return 1;
+  }
+  llvm::SourceMgr srcMgr;
+  unsigned bufferId = srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+
+  mlir::DefaultTimingManager tm;
+  mlir::applyDefaultTimingManagerCLOptions(tm);
+  mlir::TimingScope timing = tm.getRootScope();
+
+  int rc;
+  if (verifyDiagnostics) {
+    mlir::SourceMgrDiagnosticVerifierHandler handler(srcMgr, &context);
+    (void)compile(context, srcMgr, bufferId, output->os(), timing);
+    rc = failed(handler.verify()) ? 1 : 0;
+  } else {
+    mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+    rc = compile(context, srcMgr, bufferId, output->os(), timing);
+  }
+  if (rc == 0)
+    output->keep();
+  return rc;
+}
