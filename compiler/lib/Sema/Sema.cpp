@@ -720,9 +720,11 @@ std::optional<spec::Job> Sema::run(bool requireJob, spec::Library *library) {
         diags.error(start) << "no '" << kind
                            << "' block; a job needs 'model', 'data' and "
                               "'cluster' blocks (see docs/language.md)";
+    // Each block is checked as far as what it depends on is valid, so one
+    // run reports as many independent errors as possible.
+    bool clusterOk = cluster && resolveCluster(*cluster, job.cluster);
     if (model && resolveModel(*model, job.model)) {
       bool dataOk = resolveData(data, job);
-      bool clusterOk = cluster && resolveCluster(*cluster, job.cluster);
       if (dataOk && clusterOk)
         resolveParallel(parallel, job);
     }

@@ -16,6 +16,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Support/ToolUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Process.h"
@@ -49,6 +50,10 @@ cl::opt<std::string>
               cl::desc("Standard library directory (default: $MLLM_STDLIB "
                        "or the build's stdlib/)"),
               cl::value_desc("dir"), cl::init(""), cl::cat(category));
+cl::opt<bool> splitInputFile(
+    "split-input-file",
+    cl::desc("Compile each '// -----' separated chunk of the input on its own"),
+    cl::init(false), cl::cat(category));
 cl::opt<bool> verifyDiagnostics(
     "verify-diagnostics",
     cl::desc("Check diagnostics against expected-* annotations in the input"),
@@ -147,22 +152,32 @@ int main(int argc, char **argv) {
     llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
     return 1;
   }
-  llvm::SourceMgr srcMgr;
-  unsigned bufferId = srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-
   mlir::DefaultTimingManager tm;
   mlir::applyDefaultTimingManagerCLOptions(tm);
   mlir::TimingScope timing = tm.getRootScope();
 
-  int rc;
-  if (verifyDiagnostics) {
-    mlir::SourceMgrDiagnosticVerifierHandler handler(srcMgr, &context);
-    (void)compile(context, srcMgr, bufferId, output->os(), timing);
-    rc = failed(handler.verify()) ? 1 : 0;
-  } else {
-    mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
-    rc = compile(context, srcMgr, bufferId, output->os(), timing);
-  }
+  // Worst exit code over all chunks.
+  int rc = 0;
+  auto process = [&](std::unique_ptr<llvm::MemoryBuffer> buffer,
+                     llvm::raw_ostream &os) -> mlir::LogicalResult {
+    llvm::SourceMgr srcMgr;
+    unsigned bufferId = srcMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+    int chunkRc;
+    if (verifyDiagnostics) {
+      mlir::SourceMgrDiagnosticVerifierHandler handler(srcMgr, &context);
+      (void)compile(context, srcMgr, bufferId, os, timing);
+      chunkRc = failed(handler.verify()) ? 1 : 0;
+    } else {
+      mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+      chunkRc = compile(context, srcMgr, bufferId, os, timing);
+    }
+    rc = std::max(rc, chunkRc);
+    return mlir::success(chunkRc == 0);
+  };
+  if (splitInputFile)
+    (void)mlir::splitAndProcessBuffer(std::move(input), process, output->os());
+  else
+    (void)process(std::move(input), output->os());
   if (rc == 0)
     output->keep();
   return rc;
