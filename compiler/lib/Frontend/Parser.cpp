@@ -30,7 +30,8 @@ constexpr unsigned kMaxSyntaxErrors = 50;
 class PositionMap {
 public:
   explicit PositionMap(llvm::StringRef text) : text(text) {
-    bool ascii = llvm::all_of(text, [](char c) { return (unsigned char)c < 0x80; });
+    bool ascii =
+        llvm::all_of(text, [](char c) { return (unsigned char)c < 0x80; });
     if (ascii)
       return;
     for (size_t i = 0; i < text.size();) {
@@ -47,8 +48,8 @@ public:
     else if (cpToByte.empty())
       byte = std::min<size_t>(cpIndex, text.size());
     else
-      byte = (size_t)cpIndex < cpToByte.size() ? cpToByte[cpIndex]
-                                                : text.size();
+      byte =
+          (size_t)cpIndex < cpToByte.size() ? cpToByte[cpIndex] : text.size();
     return llvm::SMLoc::getFromPointer(text.data() + byte);
   }
 
@@ -76,7 +77,8 @@ std::string friendlyMessage(std::string msg) {
   if (llvm::StringRef(msg).starts_with("missing ")) {
     size_t at = msg.find(" at ");
     if (at != std::string::npos)
-      msg = "expected " + msg.substr(8, at - 8) + " before" + msg.substr(at + 3);
+      msg =
+          "expected " + msg.substr(8, at - 8) + " before" + msg.substr(at + 3);
   }
   if (llvm::StringRef(msg).starts_with("mismatched input "))
     msg = "unexpected " + msg.substr(17);
@@ -141,7 +143,8 @@ public:
       return {};
     llvm::SMLoc begin = positions.at((ssize_t)start->getStartIndex());
     llvm::SMLoc end = begin;
-    if (stop && (ssize_t)stop->getStopIndex() >= (ssize_t)start->getStartIndex())
+    if (stop &&
+        (ssize_t)stop->getStopIndex() >= (ssize_t)start->getStartIndex())
       end = positions.at((ssize_t)stop->getStopIndex() + 1);
     return {begin, end};
   }

@@ -93,38 +93,41 @@ private:
       }
       std::string projName = e.name + "_projector";
       Location pat = named(projName, e.projector.loc);
-      auto proj = ProjectorOp::create(
-          b, pat, projName, e.name, llm.name,
-          e.projector.kind == spec::ProjectorKind::Linear ? ProjectorKind::Linear
-                                                          : ProjectorKind::MLP,
-          e.projector.merge, e.projector.frozen);
+      auto proj =
+          ProjectorOp::create(b, pat, projName, e.name, llm.name,
+                              e.projector.kind == spec::ProjectorKind::Linear
+                                  ? ProjectorKind::Linear
+                                  : ProjectorKind::MLP,
+                              e.projector.merge, e.projector.frozen);
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToEnd(&proj.getBody().emplaceBlock());
       layers(model::expand(e.projector), pat);
     }
     Location at = named(llm.name, llm.loc);
-    auto llmOp = LLMOp::create(b, at, llm.name, llm.config.instance,
-                               llm.config.hidden, llm.frozen,
-                               recompute(llm.recompute));
+    auto llmOp =
+        LLMOp::create(b, at, llm.name, llm.config.instance, llm.config.hidden,
+                      llm.frozen, recompute(llm.recompute));
     b.setInsertionPointToEnd(&llmOp.getBody().emplaceBlock());
     layers(model::expand(llm.config), at);
   }
 
   void data() {
     const spec::Data &d = job.data;
-    auto op = DataOp::create(b, loc(d.loc), d.textTokens, d.packing, d.seqLen,
-                             d.microbatchSize, d.microbatches,
-                             mask(d.textMask));
+    auto op =
+        DataOp::create(b, loc(d.loc), d.textTokens, d.packing, d.seqLen,
+                       d.microbatchSize, d.microbatches, mask(d.textMask));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(&op.getBody().emplaceBlock());
     for (const spec::ModalityInput &in : d.inputs) {
-      Placement placement = in.placement == spec::Placement::Prepend
-                                ? Placement::Prepend
-                            : in.placement == spec::Placement::Append
-                                ? Placement::Append
-                                : Placement::At;
-      InputOp::create(b, loc(in.loc), in.encoder, in.tokens, in.items, placement, in.positions,
-                      mask(in.mask));
+      Placement placement =
+          in.placement == spec::Placement::Prepend  ? Placement::Prepend
+          : in.placement == spec::Placement::Append ? Placement::Append
+                                                    : Placement::At;
+      DenseF64ArrayAttr positions;
+      if (!in.positions.empty())
+        positions = b.getDenseF64ArrayAttr(in.positions);
+      InputOp::create(b, loc(in.loc), in.encoder, in.tokens, in.items,
+                      placement, positions, mask(in.mask));
     }
   }
 
@@ -147,19 +150,18 @@ private:
         PartitionPolicy::FrozenAware, PartitionPolicy::FrozenUnaware,
         PartitionPolicy::Uniform, PartitionPolicy::Explicit};
     static const CPBalance balances[] = {CPBalance::LPT, CPBalance::ILP,
-                                        CPBalance::Zigzag, CPBalance::Uniform};
-    auto op = ParallelOp::create(b, at, p.dp, layout,
-                                 partitions[(int)p.partition],
-                                 balances[(int)p.cpBalance]);
+                                         CPBalance::Zigzag, CPBalance::Uniform};
+    auto op =
+        ParallelOp::create(b, at, p.dp, layout, partitions[(int)p.partition],
+                           balances[(int)p.cpBalance]);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(&op.getBody().emplaceBlock());
     for (const spec::PartParallel &part : p.parts) {
       DenseI64ArrayAttr stages;
       if (!part.stages.empty())
         stages = b.getDenseI64ArrayAttr(part.stages);
-      ModuleParallelOp::create(
-          b, part.loc.isValid() ? loc(part.loc) : at, part.part, part.tp,
-          part.pp, part.cp, stages);
+      ModuleParallelOp::create(b, part.loc.isValid() ? loc(part.loc) : at,
+                               part.part, part.tp, part.pp, part.cp, stages);
     }
   }
 
@@ -171,7 +173,8 @@ private:
     static const Precision precisions[] = {Precision::BF16, Precision::FP16,
                                            Precision::FP32};
     TrainOp::create(b, at, t.steps, optimizers[(int)t.optimizer],
-                    llvm::APFloat(t.lr), llvm::APFloat(t.weightDecay), precisions[(int)t.precision], t.seed);
+                    llvm::APFloat(t.lr), llvm::APFloat(t.weightDecay),
+                    precisions[(int)t.precision], t.seed);
   }
 
   const spec::Job &job;

@@ -182,25 +182,28 @@ struct BoolKey {
   const char *key;
   bool LayerShape::*field;
 };
-const IntKey intKeys[] = {
-    {"hidden", &LayerShape::hidden},     {"ffn", &LayerShape::ffn},
-    {"heads", &LayerShape::heads},       {"kv_heads", &LayerShape::kvHeads},
-    {"head_dim", &LayerShape::headDim},  {"vocab", &LayerShape::vocab},
-    {"patch", &LayerShape::patch},       {"channels", &LayerShape::channels},
-    {"temporal_patch", &LayerShape::temporalPatch},
-    {"mel_bins", &LayerShape::melBins},  {"in", &LayerShape::in},
-    {"out", &LayerShape::out},           {"positions", &LayerShape::positions},
-    {"conv_kernel", &LayerShape::convKernel}};
-const BoolKey boolKeys[] = {{"gated", &LayerShape::gated},
-                            {"qkv_bias", &LayerShape::qkvBias},
-                            {"bias", &LayerShape::bias},
-                            {"layer_norm", &LayerShape::layerNorm},
-                            {"tied", &LayerShape::tied},
-                            {"class_token", &LayerShape::classToken}};
+const IntKey intKeys[] = {{"hidden", &LayerShape::hidden},
+                          {"ffn", &LayerShape::ffn},
+                          {"heads", &LayerShape::heads},
+                          {"kv_heads", &LayerShape::kvHeads},
+                          {"head_dim", &LayerShape::headDim},
+                          {"vocab", &LayerShape::vocab},
+                          {"patch", &LayerShape::patch},
+                          {"channels", &LayerShape::channels},
+                          {"temporal_patch", &LayerShape::temporalPatch},
+                          {"mel_bins", &LayerShape::melBins},
+                          {"in", &LayerShape::in},
+                          {"out", &LayerShape::out},
+                          {"positions", &LayerShape::positions},
+                          {"conv_kernel", &LayerShape::convKernel}};
+const BoolKey boolKeys[] = {
+    {"gated", &LayerShape::gated}, {"qkv_bias", &LayerShape::qkvBias},
+    {"bias", &LayerShape::bias},   {"layer_norm", &LayerShape::layerNorm},
+    {"tied", &LayerShape::tied},   {"class_token", &LayerShape::classToken}};
 } // namespace
 
-mlir::DictionaryAttr model::toConfig(mlir::MLIRContext *context,
-                                     LayerKind kind, const LayerShape &s) {
+mlir::DictionaryAttr model::toConfig(mlir::MLIRContext *context, LayerKind kind,
+                                     const LayerShape &s) {
   mlir::Builder b(context);
   llvm::SmallVector<mlir::NamedAttribute> attrs;
   for (const IntKey &k : intKeys) {
@@ -219,7 +222,8 @@ mlir::DictionaryAttr model::toConfig(mlir::MLIRContext *context,
 LayerShape model::fromConfig(mlir::DictionaryAttr config) {
   LayerShape s;
   for (const IntKey &k : intKeys)
-    if (auto attr = llvm::dyn_cast_or_null<mlir::IntegerAttr>(config.get(k.key)))
+    if (auto attr =
+            llvm::dyn_cast_or_null<mlir::IntegerAttr>(config.get(k.key)))
       s.*k.field = attr.getInt();
   for (const BoolKey &k : boolKeys)
     s.*k.field = static_cast<bool>(config.get(k.key));

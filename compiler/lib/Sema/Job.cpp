@@ -42,13 +42,12 @@ static bool readProjector(Sema &sema, const ast::Block *block,
     Fields f(sema, "projector of '" + enc.name + "'");
     f.add(*block, projectorSchema());
     ok &= f.readBool("frozen", p.frozen);
-    ok &= f.readInt("hidden", p.hidden);
-    ok &= f.readInt("merge", p.merge);
+    ok &= f.readInt("hidden", p.hidden, 1, 1 << 20);
+    ok &= f.readInt("merge", p.merge, 1, 1 << 16);
     int act = 0;
     ok &= f.readChoice("activation", "gelu|relu|silu", act);
-    static const spec::Activation acts[] = {spec::Activation::GELU,
-                                            spec::Activation::ReLU,
-                                            spec::Activation::SiLU};
+    static const spec::Activation acts[] = {
+        spec::Activation::GELU, spec::Activation::ReLU, spec::Activation::SiLU};
     p.activation = acts[act];
     if (p.kind == spec::ProjectorKind::Linear && f.has("hidden")) {
       sema.diags.error(f.get("hidden")->name.range)
@@ -60,10 +59,10 @@ static bool readProjector(Sema &sema, const ast::Block *block,
     int64_t in = p.in, out = p.out;
     if (ok && f.readInt("in", in) && in != p.in) {
       auto diag = sema.diags.error(f.get("in")->value->range)
-                  << "projector input width " << in << " does not match encoder '"
-                  << enc.name << "', which produces " << p.in
-                  << " features (hidden " << enc.config.hidden << " x merge "
-                  << p.merge << ")";
+                  << "projector input width " << in
+                  << " does not match encoder '" << enc.name
+                  << "', which produces " << p.in << " features (hidden "
+                  << enc.config.hidden << " x merge " << p.merge << ")";
       sema.diags.note(diag, enc.loc, "encoder declared here");
       ok = false;
     }
@@ -214,8 +213,9 @@ static int64_t encoderTokens(const spec::ArchConfig &c, int64_t width,
     return (width / c.patch) * (height / c.patch);
   // Audio is cut into windows the encoder always fills (Whisper pads to 30s).
   double window = c.windowSeconds();
-  int64_t windows = std::max<int64_t>(1, (int64_t)std::ceil(seconds / window - 1e-9));
-  return windows * c.maxFrames;
+  double windows = std::max(1.0, std::ceil(seconds / window - 1e-9));
+  // Saturate: the caller rejects absurd sequence lengths.
+  return (int64_t)std::min(windows * c.maxFrames, 1e15);
 }
 
 bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
@@ -230,7 +230,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   bool ok = f.require("text_tokens");
   ok &= f.require("microbatches");
   ok &= f.readInt("text_tokens", d.textTokens, 0);
-  ok &= f.readInt("packing", d.packing);
+  ok &= f.readInt("packing", d.packing, 1, 1 << 10);
   ok &= f.readInt("microbatch_size", d.microbatchSize);
   ok &= f.readInt("microbatches", d.microbatches);
   int textMask = 0;
@@ -259,7 +259,8 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
     }
   }
 
-  int64_t perSample = d.textTokens;
+  // Doubles: absurd inputs must produce an error, not int64 overflow.
+  double perSample = (double)d.textTokens;
   for (const spec::Encoder &enc : model.encoders) {
     spec::ModalityInput in;
     in.encoder = enc.name;
@@ -279,9 +280,9 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
       const char *wrong = isVision ? "duration" : "image";
       if (m.has(wrong)) {
         diags.error(m.get(wrong)->name.range)
-            << "'" << wrong << "' does not apply to " << (isVision ? "vision" : "audio")
-            << " encoder '" << enc.name << "'; use '"
-            << (isVision ? "image" : "duration") << "'";
+            << "'" << wrong << "' does not apply to "
+            << (isVision ? "vision" : "audio") << " encoder '" << enc.name
+            << "'; use '" << (isVision ? "image" : "duration") << "'";
         ok = false;
       }
       const char *derived = isVision ? "image" : "duration";
@@ -300,7 +301,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
             << c.patch << "-pixel patch of '" << c.instance << "'";
         ok = false;
       }
-      ok &= m.readInt("items", in.items);
+      ok &= m.readInt("items", in.items, 1, 1 << 10);
       int mask = 0;
       ok &= m.readChoice("mask", "bidirectional|causal", mask);
       in.mask = mask ? spec::Mask::Causal : spec::Mask::Bidirectional;
@@ -347,10 +348,17 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
     // images to multiples of the merged patch).
     int64_t merge = enc.projector.merge;
     in.tokens = (in.encoderTokens + merge - 1) / merge;
-    perSample += in.tokens * in.items;
+    perSample += (double)in.tokens * (double)in.items;
     d.inputs.push_back(std::move(in));
   }
-  d.seqLen = perSample * d.packing;
+  double seqLen = perSample * (double)d.packing;
+  constexpr double kMaxSeqLen = double(int64_t(1) << 40);
+  if (ok && seqLen > kMaxSeqLen) {
+    diags.error(block->kind.range)
+        << "sequences of " << seqLen << " tokens are too long to plan";
+    return false;
+  }
+  d.seqLen = (int64_t)seqLen;
   if (ok && d.seqLen == 0) {
     diags.error(block->kind.range)
         << "a sample has no tokens; set text_tokens or add modality data";
@@ -375,8 +383,8 @@ bool Sema::resolveCluster(const ast::Block &block, spec::Cluster &cluster) {
   bool ok = f.require("nodes");
   ok &= f.require("gpus_per_node");
   ok &= f.require("gpu");
-  ok &= f.readInt("nodes", cluster.nodes);
-  ok &= f.readInt("gpus_per_node", cluster.gpusPerNode);
+  ok &= f.readInt("nodes", cluster.nodes, 1, 1 << 20);
+  ok &= f.readInt("gpus_per_node", cluster.gpusPerNode, 1, 1 << 10);
   Value gpu;
   ok &= f.readName("gpu", gpu);
   if (gpu.valid()) {

@@ -96,8 +96,8 @@ private:
                        "'; paths are relative to the importing file");
       else
         diags.note(diag, import.range,
-                   "searched " + std::to_string(paths.size()) +
-                       " director" + (paths.size() == 1 ? "y" : "ies") +
+                   "searched " + std::to_string(paths.size()) + " director" +
+                       (paths.size() == 1 ? "y" : "ies") +
                        " (-I, then the stdlib); add one with -I DIR");
       return;
     }
@@ -116,8 +116,8 @@ private:
     }
     auto buffer = llvm::MemoryBuffer::getFile(found, /*IsText=*/true);
     if (!buffer) {
-      diags.error(import.range) << "cannot read '" << found
-                                << "': " << buffer.getError().message();
+      diags.error(import.range)
+          << "cannot read '" << found << "': " << buffer.getError().message();
       return;
     }
     unsigned id = diags.getSourceMgr().AddNewSourceBuffer(std::move(*buffer),

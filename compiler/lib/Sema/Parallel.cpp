@@ -29,9 +29,8 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
   };
   bool ok = true;
   if (c.heads % p.tp != 0) {
-    diags.error(at("tp")) << "tp " << p.tp << " does not divide the "
-                          << c.heads << " attention heads of '" << p.part
-                          << "'";
+    diags.error(at("tp")) << "tp " << p.tp << " does not divide the " << c.heads
+                          << " attention heads of '" << p.part << "'";
     ok = false;
   } else if (c.kvHeads % p.tp != 0 && p.tp % c.kvHeads != 0) {
     diags.error(at("tp")) << "tp " << p.tp << " and the " << c.kvHeads
@@ -54,9 +53,8 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
   }
   if (!p.stages.empty()) {
     if ((int64_t)p.stages.size() != p.pp) {
-      diags.error(at("stages"))
-          << "'stages' lists " << p.stages.size() << " stages but pp is "
-          << p.pp;
+      diags.error(at("stages")) << "'stages' lists " << p.stages.size()
+                                << " stages but pp is " << p.pp;
       ok = false;
     } else {
       int64_t sum = 0;
@@ -79,11 +77,11 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
                             << p.part << "'";
       ok = false;
     } else if (job.data.seqLen / p.cp < kMinTokensPerCPRank) {
-      diags.error(at("cp")) << "cp " << p.cp << " leaves "
-                            << job.data.seqLen / p.cp
-                            << " tokens per rank of a " << job.data.seqLen
-                            << "-token sequence; each rank needs at least "
-                            << kMinTokensPerCPRank;
+      diags.error(at("cp"))
+          << "cp " << p.cp << " leaves " << job.data.seqLen / p.cp
+          << " tokens per rank of a " << job.data.seqLen
+          << "-token sequence; each rank needs at least "
+          << kMinTokensPerCPRank;
       ok = false;
     }
   }
@@ -109,8 +107,8 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       llvm::StringRef name = nested->kind.name;
       if (!llvm::is_contained(partNames, name)) {
         diags.error(nested->kind.range)
-            << "'" << name << "' is not a part of model '" << model.name
-            << "'" << suggest(name, partNames);
+            << "'" << name << "' is not a part of model '" << model.name << "'"
+            << suggest(name, partNames);
         ok = false;
         continue;
       }
@@ -155,9 +153,10 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       checkBlock(*pb, {partParallelSchema()}, {},
                  "parallel block of '" + p.part + "'");
       f.add(*pb, partParallelSchema());
-      bool partOk = f.readInt("tp", p.tp);
-      partOk &= f.readInt("pp", p.pp);
-      partOk &= f.readInt("cp", p.cp);
+      constexpr int64_t maxDegree = 1 << 16;
+      bool partOk = f.readInt("tp", p.tp, 1, maxDegree);
+      partOk &= f.readInt("pp", p.pp, 1, maxDegree);
+      partOk &= f.readInt("cp", p.cp, 1, maxDegree);
       partOk &= f.readIntList("stages", p.stages);
       ok &= partOk;
       if (partOk)
@@ -213,8 +212,8 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       }
     }
     perReplica = first.gpus() + par.parts.back().gpus();
-    breakdown = "encoders (colocated) " + std::to_string(first.gpus()) +
-                " + " + describe(par.parts.back());
+    breakdown = "encoders (colocated) " + std::to_string(first.gpus()) + " + " +
+                describe(par.parts.back());
   } else {
     llvm::ListSeparator plus(" + ");
     for (const spec::PartParallel &p : par.parts) {
@@ -227,9 +226,8 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
   if (par.dpDerived) {
     if (world % perReplica != 0) {
       auto diag = diags.error(where.isValid() ? where : job.cluster.loc)
-                  << "the cluster's " << world << " GPUs ("
-                  << job.cluster.nodes << " nodes x "
-                  << job.cluster.gpusPerNode
+                  << "the cluster's " << world << " GPUs (" << job.cluster.nodes
+                  << " nodes x " << job.cluster.gpusPerNode
                   << ") are not a multiple of the " << perReplica
                   << " GPUs one replica needs (" << breakdown
                   << ", as tp x pp x cp)";
@@ -237,12 +235,12 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       return false;
     }
     par.dp = world / perReplica;
-  } else if (par.dp * perReplica != world) {
+  } else if ((double)par.dp * (double)perReplica != (double)world) {
     auto diag = diags.error(top.get("dp")->value->range)
                 << "dp " << par.dp << " x " << perReplica
-                << " GPUs per replica (" << breakdown << ") = "
-                << par.dp * perReplica << ", but the cluster has " << world
-                << " GPUs";
+                << " GPUs per replica (" << breakdown
+                << ") = " << (double)par.dp * (double)perReplica
+                << ", but the cluster has " << world << " GPUs";
     diags.note(diag, job.cluster.loc, "cluster declared here");
     return false;
   }

@@ -11,8 +11,9 @@ using namespace mllm::sema;
       {"heads", Type::Int, nullptr, "attention heads (required)"},             \
       {"kv_heads", Type::Int, nullptr,                                         \
        "key/value heads (grouped-query attention); default: heads"},           \
-      {"head_dim", Type::Int, nullptr, "width of one head; default: "          \
-                                       "hidden / heads"},                      \
+      {"head_dim", Type::Int, nullptr,                                         \
+       "width of one head; default: "                                          \
+       "hidden / heads"},                                                      \
       {"qkv_bias", Type::Bool, nullptr, "biases on q/k/v projections"},        \
       {"bias", Type::Bool, nullptr, "biases on the other linear layers"}
 
@@ -39,7 +40,8 @@ static const FieldSpec vision[] = {
     {"channels", Type::Int, nullptr, "input channels; default 3"},
     {"temporal_patch", Type::Int, nullptr,
      "frames per patch (video-capable encoders); default 1"},
-    {"norm", Type::Enum, "layernorm|rmsnorm", "normalization; default layernorm"},
+    {"norm", Type::Enum, "layernorm|rmsnorm",
+     "normalization; default layernorm"},
     {"activation", Type::Enum, "gelu|swiglu|geglu|relu|silu",
      "feed-forward activation; default gelu"},
     {"position", Type::Enum, "learned|rope|none",
@@ -61,7 +63,8 @@ static const FieldSpec audio[] = {
      "block architecture; default transformer"},
     {"conv_kernel", Type::Int, nullptr,
      "conformer depthwise kernel; default 31"},
-    {"norm", Type::Enum, "layernorm|rmsnorm", "normalization; default layernorm"},
+    {"norm", Type::Enum, "layernorm|rmsnorm",
+     "normalization; default layernorm"},
     {"activation", Type::Enum, "gelu|swiglu|geglu|relu|silu",
      "feed-forward activation; default gelu"},
     {"position", Type::Enum, "sinusoidal|learned|rope|none",
@@ -92,7 +95,8 @@ static const FieldSpec partSite[] = {
 static const FieldSpec projector[] = {
     {"frozen", Type::Bool, nullptr, "the projector does not train"},
     {"hidden", Type::Int, nullptr, "MLP hidden width; default: LLM width"},
-    {"activation", Type::Enum, "gelu|relu|silu", "MLP activation; default gelu"},
+    {"activation", Type::Enum, "gelu|relu|silu",
+     "MLP activation; default gelu"},
     {"merge", Type::Int, nullptr,
      "encoder tokens concatenated into one LLM token; default 1"},
     {"in", Type::Int, nullptr,
@@ -102,7 +106,8 @@ static const FieldSpec projector[] = {
 
 static const FieldSpec data[] = {
     {"text_tokens", Type::Int, nullptr, "text tokens per sample (required)"},
-    {"packing", Type::Int, nullptr, "samples packed in one sequence; default 1"},
+    {"packing", Type::Int, nullptr,
+     "samples packed in one sequence; default 1"},
     {"microbatch_size", Type::Int, nullptr,
      "sequences per microbatch; default 1"},
     {"microbatches", Type::Int, nullptr,
@@ -118,9 +123,11 @@ static const FieldSpec modality[] = {
      "image size, `448` or `[width, height]`; default: the encoder's"},
     {"duration", Type::Duration, nullptr,
      "audio length per item; default: one encoder window"},
-    {"items", Type::Int, nullptr, "items of this modality per sample; default 1"},
+    {"items", Type::Int, nullptr,
+     "items of this modality per sample; default 1"},
     {"placement", Type::Placement, nullptr,
-     "prepend | append | at(f, ...) with fractions of the text; default prepend"},
+     "prepend | append | at(f, ...) with fractions of the text; default "
+     "prepend"},
     {"mask", Type::Enum, "bidirectional|causal",
      "attention among one item's tokens; default bidirectional"},
 };

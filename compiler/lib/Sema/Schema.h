@@ -44,7 +44,8 @@ Schema visionSchema();
 Schema audioSchema();
 Schema hardwareSchema();
 Schema modelSchema();
-Schema partSiteSchema(); ///< Fields of `encoder`/`llm` blocks besides arch ones.
+Schema
+partSiteSchema(); ///< Fields of `encoder`/`llm` blocks besides arch ones.
 Schema projectorSchema();
 Schema dataSchema();
 Schema modalitySchema();

@@ -14,6 +14,10 @@
 using namespace mllm;
 using namespace mllm::sema;
 
+/// Integers beyond 2^53 are not exact in the evaluator's doubles; nothing in
+/// a spec needs them.
+static constexpr double kMaxInt = 9007199254740992.0;
+
 //===----------------------------------------------------------------------===//
 // Fields
 //===----------------------------------------------------------------------===//
@@ -33,9 +37,10 @@ const ast::Field *Fields::get(llvm::StringRef name) const {
 bool Fields::require(llvm::StringRef name) {
   if (has(name))
     return true;
-  if (sema.onceKey(std::to_string((uintptr_t)last.Start.getPointer()) + name.str()))
-    sema.diags.error(last) << context << " is missing required field '"
-                           << name << "'";
+  if (sema.onceKey(std::to_string((uintptr_t)last.Start.getPointer()) +
+                   name.str()))
+    sema.diags.error(last) << context << " is missing required field '" << name
+                           << "'";
   return false;
 }
 
@@ -62,7 +67,8 @@ void Fields::typeError(llvm::StringRef name, const Value &value,
       << value.describe();
 }
 
-bool Fields::readInt(llvm::StringRef name, int64_t &out, int64_t min) {
+bool Fields::readInt(llvm::StringRef name, int64_t &out, int64_t min,
+                     int64_t max) {
   if (!has(name))
     return true;
   Value v = value(name);
@@ -72,10 +78,16 @@ bool Fields::readInt(llvm::StringRef name, int64_t &out, int64_t min) {
     typeError(name, v, "an integer");
     return false;
   }
-  if (v.number < (double)min || v.number > 9.0e15) {
+  if (v.number > (double)max) {
+    if (sema.once(&get(name)->name))
+      sema.diags.error(v.range) << "field '" << name << "' must be at most "
+                                << max << ", got " << v.number;
+    return false;
+  }
+  if (v.number < (double)min) {
     if (sema.once(&get(name)->name))
       sema.diags.error(v.range) << "field '" << name << "' must be at least "
-                                << min << ", got " << (int64_t)v.number;
+                                << min << ", got " << v.number;
     return false;
   }
   out = (int64_t)v.number;
@@ -147,6 +159,12 @@ bool Fields::readBytes(llvm::StringRef name, int64_t &out) {
   double bytes = (double)out;
   if (!readDim(name, bytes, Dim::Bytes))
     return false;
+  if (bytes > kMaxInt) {
+    if (sema.once(&get(name)->name))
+      sema.diags.error(get(name)->value->range)
+          << "field '" << name << "' is too large";
+    return false;
+  }
   out = (int64_t)std::llround(bytes);
   return true;
 }
@@ -176,8 +194,8 @@ bool Fields::readChoice(llvm::StringRef name, llvm::StringRef choices,
   if (sema.once(&get(name)->value)) {
     std::vector<std::string> names(options.begin(), options.end());
     sema.diags.error(v.range)
-        << "'" << v.text << "' is not a valid " << name << "; expected "
-        << list << Sema::suggest(v.text, names);
+        << "'" << v.text << "' is not a valid " << name << "; expected " << list
+        << Sema::suggest(v.text, names);
   }
   return false;
 }
@@ -195,10 +213,10 @@ bool Fields::readIntList(llvm::StringRef name, std::vector<int64_t> &out) {
   std::vector<int64_t> result;
   for (const Value &e : v.elems) {
     if (e.kind != Value::Kind::Number || e.dim != Dim::None || !e.isInteger ||
-        e.number < 1) {
+        e.number < 1 || e.number > kMaxInt) {
       if (sema.once(&get(name)->value))
-        sema.diags.error(e.range) << "'" << name
-                                  << "' entries must be positive integers";
+        sema.diags.error(e.range)
+            << "'" << name << "' entries must be positive integers";
       return false;
     }
     result.push_back((int64_t)e.number);
@@ -207,16 +225,15 @@ bool Fields::readIntList(llvm::StringRef name, std::vector<int64_t> &out) {
   return true;
 }
 
-bool Fields::readSize2D(llvm::StringRef name, int64_t &width,
-                        int64_t &height) {
+bool Fields::readSize2D(llvm::StringRef name, int64_t &width, int64_t &height) {
   if (!has(name))
     return true;
   Value v = value(name);
   if (!v.valid())
     return false;
   auto positiveInt = [](const Value &e) {
-    return e.kind == Value::Kind::Number && e.dim == Dim::None &&
-           e.isInteger && e.number >= 1;
+    return e.kind == Value::Kind::Number && e.dim == Dim::None && e.isInteger &&
+           e.number >= 1 && e.number <= (1 << 20);
   };
   if (positiveInt(v)) {
     width = height = (int64_t)v.number;
@@ -331,8 +348,8 @@ void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
                 << "unexpected block '" << kind << "' in " << context;
     if (kinds.empty() || llvm::is_contained(known, kind))
       diag << (llvm::is_contained(known, kind)
-                   ? "; '" + kind.str() + "' is a field: write '" +
-                         kind.str() + " = ...;'"
+                   ? "; '" + kind.str() + "' is a field: write '" + kind.str() +
+                         " = ...;'"
                    : std::string("; this block takes fields only"));
     else
       diag << suggest(kind, kinds);
@@ -343,9 +360,9 @@ void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
 // Declarations
 //===----------------------------------------------------------------------===//
 
-static const llvm::StringRef topKinds[] = {
-    "family", "instance", "hardware", "model", "data", "cluster", "parallel",
-    "train"};
+static const llvm::StringRef topKinds[] = {"family",   "instance", "hardware",
+                                           "model",    "data",     "cluster",
+                                           "parallel", "train"};
 
 std::vector<std::string> Sema::declNames(llvm::StringRef kind) const {
   std::vector<std::string> out;
@@ -363,7 +380,8 @@ void Sema::collect() {
       const ast::Block &block = *blockPtr;
       llvm::StringRef kind = block.kind.name;
       if (!llvm::is_contained(topKinds, kind)) {
-        std::vector<std::string> kinds(std::begin(topKinds), std::end(topKinds));
+        std::vector<std::string> kinds(std::begin(topKinds),
+                                       std::end(topKinds));
         diags.error(block.kind.range)
             << "unknown declaration '" << kind << "'" << suggest(kind, kinds);
         continue;
@@ -379,20 +397,21 @@ void Sema::collect() {
         if (!inserted) {
           auto diag = diags.error(block.name.range)
                       << "redefinition of '" << block.name.name << "'";
-          diags.note(diag, it->second->name.range, "previous definition is here");
+          diags.note(diag, it->second->name.range,
+                     "previous definition is here");
         }
         continue;
       }
-      const ast::Block **slot = kind == "model"     ? &model
-                                : kind == "data"    ? &data
-                                : kind == "cluster" ? &cluster
+      const ast::Block **slot = kind == "model"      ? &model
+                                : kind == "data"     ? &data
+                                : kind == "cluster"  ? &cluster
                                 : kind == "parallel" ? &parallel
                                                      : &train;
       if (*slot) {
         auto diag = diags.error(block.kind.range)
                     << "second '" << kind << "' block; a program has one";
-        diags.note(diag, (*slot)->kind.range, "first '" + kind.str() +
-                                                  "' block is here");
+        diags.note(diag, (*slot)->kind.range,
+                   "first '" + kind.str() + "' block is here");
         continue;
       }
       (void)isMain;
@@ -468,9 +487,8 @@ std::optional<Sema::Chain> Sema::chainOf(const ast::Block &decl) {
     std::vector<std::string> names = declNames("");
     for (const char *b : {"decoder", "vision_encoder", "audio_encoder"})
       names.push_back(b);
-    diags.error(decl.base.range)
-        << "unknown base '" << decl.base.name << "'"
-        << suggest(decl.base.name, names);
+    diags.error(decl.base.range) << "unknown base '" << decl.base.name << "'"
+                                 << suggest(decl.base.name, names);
   }
   resolving.erase(&decl);
   if (result)
@@ -510,21 +528,24 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     ok &= f.require("patch");
     ok &= f.require("image");
   }
-  ok &= f.readInt("layers", c.layers) && f.readInt("hidden", c.hidden) &&
-        f.readInt("ffn", c.ffn) && f.readInt("heads", c.heads);
+  // Bounds far above any real network keep parameter counts within int64.
+  constexpr int64_t dim = 1 << 20, count = 1 << 16;
+  ok &= f.readInt("layers", c.layers, 1, count);
+  ok &= f.readInt("hidden", c.hidden, 1, dim);
+  ok &= f.readInt("ffn", c.ffn, 1, dim);
+  ok &= f.readInt("heads", c.heads, 1, count);
   c.kvHeads = c.heads;
-  ok &= f.readInt("kv_heads", c.kvHeads);
-  ok &= f.readInt("head_dim", c.headDim);
+  ok &= f.readInt("kv_heads", c.kvHeads, 1, count);
+  ok &= f.readInt("head_dim", c.headDim, 1, dim);
   ok &= f.readBool("qkv_bias", c.qkvBias) && f.readBool("bias", c.bias);
 
   switch (c.arch) {
   case spec::Arch::Decoder:
     c.maxPositions = 131072;
     c.ropeTheta = 10000;
-    ok &= f.readInt("vocab", c.vocab);
+    ok &= f.readInt("vocab", c.vocab, 1, 1 << 24);
     ok &= f.readEnum("norm", "rmsnorm|layernorm", c.norm);
-    ok &= f.readEnum("activation", "swiglu|geglu|gelu|relu|silu",
-                     c.activation);
+    ok &= f.readEnum("activation", "swiglu|geglu|gelu|relu|silu", c.activation);
     {
       int pos = 0;
       ok &= f.readChoice("position", "rope|learned|alibi|none", pos);
@@ -542,10 +563,10 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     c.activation = spec::Activation::GELU;
     c.position = spec::Position::Learned;
     c.channels = 3;
-    ok &= f.readInt("patch", c.patch);
+    ok &= f.readInt("patch", c.patch, 1, count);
     ok &= f.readSize2D("image", c.imageWidth, c.imageHeight);
-    ok &= f.readInt("channels", c.channels);
-    ok &= f.readInt("temporal_patch", c.temporalPatch);
+    ok &= f.readInt("channels", c.channels, 1, count);
+    ok &= f.readInt("temporal_patch", c.temporalPatch, 1, count);
     int norm = 0, act = 0, pos = 0;
     ok &= f.readChoice("norm", "layernorm|rmsnorm", norm);
     c.norm = norm ? spec::Norm::RMSNorm : spec::Norm::LayerNorm;
@@ -574,12 +595,12 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     c.downsample = 2;
     c.hopSeconds = 0.01;
     c.convKernel = 31;
-    ok &= f.readInt("mel_bins", c.melBins);
-    ok &= f.readInt("max_frames", c.maxFrames);
-    ok &= f.readInt("downsample", c.downsample);
+    ok &= f.readInt("mel_bins", c.melBins, 1, count);
+    ok &= f.readInt("max_frames", c.maxFrames, 1, 1 << 24);
+    ok &= f.readInt("downsample", c.downsample, 1, count);
     ok &= f.readDim("hop", c.hopSeconds, Dim::Time);
     ok &= f.readEnum("block", "transformer|conformer", c.block);
-    ok &= f.readInt("conv_kernel", c.convKernel);
+    ok &= f.readInt("conv_kernel", c.convKernel, 1, count);
     int norm = 0, act = 0, pos = 0;
     ok &= f.readChoice("norm", "layernorm|rmsnorm", norm);
     c.norm = norm ? spec::Norm::RMSNorm : spec::Norm::LayerNorm;
@@ -617,8 +638,7 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   return c;
 }
 
-std::optional<spec::ArchConfig>
-Sema::resolveInstance(const ast::Block &decl) {
+std::optional<spec::ArchConfig> Sema::resolveInstance(const ast::Block &decl) {
   auto chain = chainOf(decl);
   if (!chain)
     return std::nullopt;
@@ -630,7 +650,8 @@ bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,
   if (site.base.empty()) {
     diags.error(site.kind.range)
         << role << " needs an instance: '" << site.kind.name
-        << (site.name.empty() ? "" : " " + site.name.name) << " : NAME { ... }'";
+        << (site.name.empty() ? "" : " " + site.name.name)
+        << " : NAME { ... }'";
     return false;
   }
   const ast::Block *decl = findDecl(site.base.name);
@@ -661,8 +682,7 @@ bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,
 }
 
 std::optional<spec::Hardware> Sema::resolveHardware(const ast::Block &decl) {
-  checkBlock(decl, {hardwareSchema()}, {},
-             "hardware '" + decl.name.name + "'");
+  checkBlock(decl, {hardwareSchema()}, {}, "hardware '" + decl.name.name + "'");
   Fields f(*this, "hardware '" + decl.name.name + "'");
   f.add(decl, hardwareSchema());
   spec::Hardware h;
@@ -675,10 +695,8 @@ std::optional<spec::Hardware> Sema::resolveHardware(const ast::Block &decl) {
   ok &= f.readDim("peak_bf16", h.peakFlops, Dim::Flops);
   ok &= f.readBytes("memory", h.memory);
   ok &= f.readDim("memory_bandwidth", h.memoryBandwidth, Dim::Bandwidth);
-  ok &= f.readDim("intra_node_bandwidth", h.intraNodeBandwidth,
-                  Dim::Bandwidth);
-  ok &= f.readDim("inter_node_bandwidth", h.interNodeBandwidth,
-                  Dim::Bandwidth);
+  ok &= f.readDim("intra_node_bandwidth", h.intraNodeBandwidth, Dim::Bandwidth);
+  ok &= f.readDim("inter_node_bandwidth", h.interNodeBandwidth, Dim::Bandwidth);
   if (!ok)
     return std::nullopt;
   return h;

@@ -34,9 +34,11 @@ public:
 
   /// Reports a missing field; returns false if missing.
   bool require(llvm::StringRef name);
-  bool readInt(llvm::StringRef name, int64_t &out, int64_t min = 1);
-  bool readFloat(llvm::StringRef name, double &out, double min,
-                 bool exclusive);
+  /// The default bound keeps every derived product (parameters, token and
+  /// GPU counts) far from int64 overflow.
+  bool readInt(llvm::StringRef name, int64_t &out, int64_t min = 1,
+               int64_t max = int64_t(1) << 31);
+  bool readFloat(llvm::StringRef name, double &out, double min, bool exclusive);
   bool readBool(llvm::StringRef name, bool &out);
   bool readDim(llvm::StringRef name, double &out, Dim dim);
   bool readBytes(llvm::StringRef name, int64_t &out);
@@ -125,9 +127,8 @@ private:
     std::vector<const ast::Block *> blocks; ///< Base first.
   };
   std::optional<Chain> chainOf(const ast::Block &decl);
-  std::optional<spec::ArchConfig> readArch(const Chain &chain,
-                                           const ast::Block *site,
-                                           llvm::StringRef name);
+  std::optional<spec::ArchConfig>
+  readArch(const Chain &chain, const ast::Block *site, llvm::StringRef name);
 
   llvm::DenseMap<const ast::Block *, std::optional<Chain>> chains;
   llvm::DenseSet<const ast::Block *> resolving;

@@ -123,8 +123,8 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
     v.number *= u.scale;
     v.dim = u.dim;
     // Binary count multiples keep integers integral; 1.5k is 1536.
-    v.isInteger = (v.isInteger || v.dim == Dim::None) &&
-                  v.number == std::floor(v.number);
+    v.isInteger =
+        (v.isInteger || v.dim == Dim::None) && v.number == std::floor(v.number);
     return v;
   }
   auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
@@ -174,8 +174,8 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
     return v;
   case '*':
     if (lhs.dim != Dim::None && rhs.dim != Dim::None) {
-      diags.error(e.range) << "cannot multiply " << describe(lhs.dim)
-                           << " by " << describe(rhs.dim);
+      diags.error(e.range) << "cannot multiply " << describe(lhs.dim) << " by "
+                           << describe(rhs.dim);
       return invalid();
     }
     v.dim = lhs.dim != Dim::None ? lhs.dim : rhs.dim;

@@ -48,8 +48,9 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
          model::totalParams(model::expand(e.config)), e.frozen,
          spec::toString(e.recompute)});
     const spec::Projector &p = e.projector;
-    std::string shape = (p.kind == spec::ProjectorKind::MLP ? "mlp " : "linear ") +
-                        std::to_string(p.in) + "->" + std::to_string(p.out);
+    std::string shape =
+        (p.kind == spec::ProjectorKind::MLP ? "mlp " : "linear ") +
+        std::to_string(p.in) + "->" + std::to_string(p.out);
     add({e.name + "_projector", shape, "projector",
          p.kind == spec::ProjectorKind::MLP ? 2 : 1, p.out,
          model::totalParams(model::expand(p)), p.frozen, "-"});
@@ -58,20 +59,18 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
        m.llm.config.hidden, model::totalParams(model::expand(m.llm.config)),
        m.llm.frozen, spec::toString(m.llm.recompute)});
 
-  os << "model '" << m.name << "': " << human((double)total)
-     << " parameters, " << human((double)trainable) << " trainable ("
-     << llvm::format("%.1f", total ? 100.0 * trainable / total : 0.0)
-     << "%)\n";
+  os << "model '" << m.name << "': " << human((double)total) << " parameters, "
+     << human((double)trainable) << " trainable ("
+     << llvm::format("%.1f", total ? 100.0 * trainable / total : 0.0) << "%)\n";
   os << llvm::format("  %-20s %-22s %-15s %6s %6s %9s  %-9s %s\n", "part",
-                     "instance", "kind", "layers", "width", "params",
-                     "status", "recompute");
+                     "instance", "kind", "layers", "width", "params", "status",
+                     "recompute");
   for (const Row &r : rows)
     os << llvm::format("  %-20s %-22s %-15s %6lld %6lld %9s  %-9s %s\n",
                        r.part.c_str(), r.instance.c_str(), r.arch.c_str(),
                        (long long)r.layers, (long long)r.hidden,
                        human((double)r.params).c_str(),
-                       r.frozen ? "frozen" : "trainable",
-                       r.recompute.c_str());
+                       r.frozen ? "frozen" : "trainable", r.recompute.c_str());
 
   const spec::Data &d = job.data;
   os << "data: " << d.seqLen << " tokens per sequence = ";
@@ -89,8 +88,8 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
      << " microbatches\n";
 
   const spec::Cluster &c = job.cluster;
-  os << "cluster: " << c.nodes << " node" << (c.nodes > 1 ? "s" : "")
-     << " x " << c.gpusPerNode << " " << c.gpu.name << " = " << c.worldSize()
+  os << "cluster: " << c.nodes << " node" << (c.nodes > 1 ? "s" : "") << " x "
+     << c.gpusPerNode << " " << c.gpu.name << " = " << c.worldSize()
      << " GPUs (" << bytes((double)c.gpu.memory) << ", "
      << llvm::format("%.1f", c.gpu.peakFlops / 1e12) << " TFLOPS bf16 each)\n";
 
@@ -100,13 +99,12 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
                                      "uniform", "explicit"};
   static const char *balances[] = {"lpt", "ilp", "zigzag", "uniform"};
   os << "parallel: dp " << p.dp << (p.dpDerived ? " (derived)" : "") << ", "
-     << layouts[(int)p.layout] << ", partition "
-     << partitions[(int)p.partition] << ", cp balance "
-     << balances[(int)p.cpBalance] << "\n";
+     << layouts[(int)p.layout] << ", partition " << partitions[(int)p.partition]
+     << ", cp balance " << balances[(int)p.cpBalance] << "\n";
   for (const spec::PartParallel &part : p.parts) {
-    os << llvm::format("  %-20s tp %-3lld pp %-3lld cp %-3lld", part.part.c_str(),
-                       (long long)part.tp, (long long)part.pp,
-                       (long long)part.cp)
+    os << llvm::format("  %-20s tp %-3lld pp %-3lld cp %-3lld",
+                       part.part.c_str(), (long long)part.tp,
+                       (long long)part.pp, (long long)part.cp)
        << " -> " << part.gpus() << " GPU" << (part.gpus() > 1 ? "s" : "")
        << " per replica";
     if (!part.stages.empty()) {

@@ -161,7 +161,8 @@ int main(int argc, char **argv) {
   auto process = [&](std::unique_ptr<llvm::MemoryBuffer> buffer,
                      llvm::raw_ostream &os) -> mlir::LogicalResult {
     llvm::SourceMgr srcMgr;
-    unsigned bufferId = srcMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+    unsigned bufferId =
+        srcMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
     int chunkRc;
     if (verifyDiagnostics) {
       mlir::SourceMgrDiagnosticVerifierHandler handler(srcMgr, &context);

@@ -1,4 +1,5 @@
-//===- Layers.h - layer groups of a network and their parameters -*- C++ -*-===//
+//===- Layers.h - layer groups of a network and their parameters -*- C++
+//-*-===//
 //
 // The single definition of how a network described by its hyperparameters
 // expands into groups of identical layers, and how many parameters each
@@ -24,13 +25,13 @@ struct LayerShape {
   int64_t vocab = 0;
   int64_t patch = 0, channels = 0, temporalPatch = 1;
   int64_t melBins = 0;
-  int64_t in = 0, out = 0;     ///< Linear / MLP projectors.
-  int64_t positions = 0;       ///< Rows of a learned position table.
-  int64_t convKernel = 0;      ///< Conformer depthwise convolution.
-  bool gated = false;          ///< SwiGLU/GeGLU feed-forward (3 matrices).
+  int64_t in = 0, out = 0; ///< Linear / MLP projectors.
+  int64_t positions = 0;   ///< Rows of a learned position table.
+  int64_t convKernel = 0;  ///< Conformer depthwise convolution.
+  bool gated = false;      ///< SwiGLU/GeGLU feed-forward (3 matrices).
   bool qkvBias = false, bias = false;
-  bool layerNorm = false;      ///< LayerNorm (weight+bias) vs RMSNorm.
-  bool tied = false;           ///< LM head shares the embedding matrix.
+  bool layerNorm = false; ///< LayerNorm (weight+bias) vs RMSNorm.
+  bool tied = false;      ///< LM head shares the embedding matrix.
   bool classToken = false;
 };
 

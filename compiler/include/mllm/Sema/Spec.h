@@ -130,9 +130,9 @@ struct Data {
 
 struct Hardware {
   std::string name;
-  double peakFlops = 0;         ///< Dense bf16, FLOP/s.
-  int64_t memory = 0;           ///< Bytes.
-  double memoryBandwidth = 0;   ///< Bytes/s.
+  double peakFlops = 0;       ///< Dense bf16, FLOP/s.
+  int64_t memory = 0;         ///< Bytes.
+  double memoryBandwidth = 0; ///< Bytes/s.
   double intraNodeBandwidth = 0;
   double interNodeBandwidth = 0;
 };

@@ -18,6 +18,45 @@ using namespace mllm;
 
 #include "mllm/Dialect/MLLM/IR/MLLMEnums.cpp.inc"
 
+/// `prepend`, `append` or `at [0.25, 0.5]`.
+static ParseResult parsePlacement(OpAsmParser &parser, PlacementAttr &placement,
+                                  DenseF64ArrayAttr &positions) {
+  StringRef keyword;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<Placement> value = symbolizePlacement(keyword);
+  if (!value)
+    return parser.emitError(loc, "expected 'prepend', 'append' or 'at'");
+  placement = PlacementAttr::get(parser.getContext(), *value);
+  if (*value != Placement::At)
+    return success();
+  SmallVector<double> values;
+  if (parser.parseLSquare() ||
+      parser.parseCommaSeparatedList([&]() -> ParseResult {
+        double v;
+        if (parser.parseFloat(v))
+          return failure();
+        values.push_back(v);
+        return success();
+      }) ||
+      parser.parseRSquare())
+    return failure();
+  positions = DenseF64ArrayAttr::get(parser.getContext(), values);
+  return success();
+}
+
+static void printPlacement(OpAsmPrinter &printer, Operation *,
+                           PlacementAttr placement,
+                           DenseF64ArrayAttr positions) {
+  printer << stringifyPlacement(placement.getValue());
+  if (!positions)
+    return;
+  printer << " [";
+  llvm::interleaveComma(positions.asArrayRef(), printer);
+  printer << "]";
+}
+
 #define GET_OP_CLASSES
 #include "mllm/Dialect/MLLM/IR/MLLMOps.cpp.inc"
 
@@ -180,8 +219,8 @@ LogicalResult LayersOp::verify() {
              << stringifyLayerKind(getKind()) << "' needs integer config '"
              << key << "'";
     if (attr.getInt() <= 0)
-      return emitOpError("config '") << key << "' must be positive, got "
-                                     << attr.getInt();
+      return emitOpError("config '")
+             << key << "' must be positive, got " << attr.getInt();
   }
   if (getKind() == LayerKind::TransformerBlock ||
       getKind() == LayerKind::ConformerBlock) {
@@ -225,7 +264,9 @@ LogicalResult InputOp::verify() {
              << getEncoder() << "', which is not an encoder of model '"
              << model.getSymName() << "'";
   }
-  ArrayRef<double> positions = getPositions();
+  ArrayRef<double> positions;
+  if (auto given = getPositions())
+    positions = *given;
   if (getPlacement() == Placement::At) {
     if (positions.size() != 1 && positions.size() != getItems())
       return emitOpError("has ")
@@ -246,7 +287,8 @@ LogicalResult InputOp::verify() {
 
 LogicalResult ClusterOp::verify() {
   for (auto [name, value] :
-       {std::pair<StringRef, double>{"peak_flops", getPeakFlops().convertToDouble()},
+       {std::pair<StringRef, double>{"peak_flops",
+                                     getPeakFlops().convertToDouble()},
         {"memory_bandwidth", getMemoryBandwidth().convertToDouble()},
         {"intra_node_bandwidth", getIntraNodeBandwidth().convertToDouble()},
         {"inter_node_bandwidth", getInterNodeBandwidth().convertToDouble()}})

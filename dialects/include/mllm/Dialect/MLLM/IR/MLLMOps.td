@@ -135,9 +135,11 @@ def MLLM_InputOp : MLLM_Op<"input", [HasParent<"DataOp">]> {
   let summary = "the tokens one encoder contributes to each sample";
   let arguments = (ins FlatSymbolRefAttr:$encoder, MLLM_PositiveI64:$tokens,
                        MLLM_PositiveI64:$items, MLLM_Placement:$placement,
-                       DenseF64ArrayAttr:$positions, MLLM_MaskPolicy:$mask);
+                       OptionalAttr<DenseF64ArrayAttr>:$positions,
+                       MLLM_MaskPolicy:$mask);
   let assemblyFormat = [{
-    $encoder `tokens` $tokens `x` $items $placement $positions `mask` $mask
+    $encoder `tokens` $tokens `x` $items custom<Placement>($placement, $positions)
+    `mask` $mask
     attr-dict
   }];
   let hasVerifier = 1;

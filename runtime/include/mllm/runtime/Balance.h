@@ -1,0 +1,111 @@
+//===- Balance.h - Context-parallel token-workload balancing ----*- C++ -*-===//
+//
+// Splits one sequence over the ranks of a context-parallel (CP) group. The
+// sequence is cut into blocks of TileShape::rows tokens (128 by default); a
+// block's workload is the number of key tiles its query tile row must
+// compute (brief §C.4), and a policy assigns whole blocks to ranks. The
+// output, per rank, is the sorted list of global token indices it owns: the
+// single source of truth for gathering hidden states, labels, RoPE positions
+// and the gathered K/V order (brief §C.5, §C.8).
+//
+// The compiler calls balanceTokens() on the declared layout and the runtime
+// calls the same function on every batch.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLLM_RUNTIME_BALANCE_H
+#define MLLM_RUNTIME_BALANCE_H
+
+#include "mllm/kernels/TileMap.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mllm {
+namespace runtime {
+
+enum class BalancePolicy {
+  /// Longest-processing-time greedy over blocks (brief §C.5 Algorithm 1).
+  Lpt,
+  /// Exact makespan minimisation with CBC; small instances only.
+  Ilp,
+  /// 2*cp contiguous chunks, rank r gets chunks r and 2*cp-1-r.
+  Zigzag,
+  /// cp contiguous chunks.
+  Uniform,
+};
+
+const char *policyName(BalancePolicy policy);
+std::optional<BalancePolicy> parseBalancePolicy(llvm::StringRef name);
+/// False when the build found no CBC: the Ilp policy then reports an error.
+bool ilpAvailable();
+
+struct BalanceOptions {
+  BalancePolicy policy = BalancePolicy::Lpt;
+  /// rows = tokens per balancing block; cols = key tile width.
+  kernels::TileShape tiles;
+  double ilpTimeLimitSeconds = 5.0;
+  /// Larger instances are refused rather than left to run for hours.
+  int64_t ilpMaxBlocks = 512;
+};
+
+struct RankShard {
+  std::vector<int64_t> tokens; // global token indices, ascending
+  int64_t workload = 0;        // sum of its blocks' workloads
+};
+
+struct BalanceResult {
+  BalancePolicy policy = BalancePolicy::Lpt;
+  int64_t blockSize = 0;
+  std::vector<int32_t> blockOwner; // rank of each block
+  std::vector<RankShard> ranks;
+  /// Ilp only: CBC proved the makespan optimal within the time limit.
+  bool provenOptimal = false;
+
+  int64_t maxWorkload() const;
+  double meanWorkload() const;
+  /// max / mean workload (1.0 = perfect; 0 when there is no work).
+  double imbalance() const;
+};
+
+/// Assign blocks of `opts.tiles.rows` tokens (the last may be shorter),
+/// with the given workloads, to `cp` ranks.
+llvm::Expected<BalanceResult> balanceBlocks(llvm::ArrayRef<int64_t> blockWork,
+                                            int64_t numTokens, int64_t cp,
+                                            const BalanceOptions &opts = {});
+
+/// Block workloads from the layout's tile map, then balanceBlocks().
+llvm::Expected<BalanceResult> balanceTokens(const kernels::TokenLayout &layout,
+                                            kernels::MaskPolicy mask,
+                                            int64_t cp,
+                                            const BalanceOptions &opts = {});
+
+/// Next-token labels over the whole sequence, before any split:
+/// shifted[i] = labels[i + 1], and `ignoreIndex` for the last token and for
+/// the last token of each packed sample (segments may be empty).
+llvm::Expected<std::vector<int64_t>>
+shiftLabels(llvm::ArrayRef<int64_t> labels, llvm::ArrayRef<uint32_t> segments,
+            int64_t ignoreIndex = -100);
+
+/// shiftLabels(), then each rank's labels in the order of its tokens.
+llvm::Expected<std::vector<std::vector<int64_t>>> shiftAndSplitLabels(
+    llvm::ArrayRef<int64_t> labels, const BalanceResult &balance,
+    llvm::ArrayRef<uint32_t> segments = {}, int64_t ignoreIndex = -100);
+
+namespace detail {
+/// Exact makespan ILP (CBC). `assignment` holds a feasible start (e.g. LPT)
+/// and receives the best assignment found. Defined only when CBC is built.
+llvm::Error solveMakespanIlp(llvm::ArrayRef<int64_t> work, int64_t cp,
+                             double timeLimitSeconds,
+                             std::vector<int32_t> &assignment, bool &optimal);
+} // namespace detail
+
+} // namespace runtime
+} // namespace mllm
+
+#endif // MLLM_RUNTIME_BALANCE_H
