@@ -18,7 +18,8 @@ static LayerShape blockShape(const spec::ArchConfig &c) {
   s.qkvBias = c.qkvBias;
   s.bias = c.bias;
   s.layerNorm = c.norm == spec::Norm::LayerNorm;
-  s.convKernel = c.convKernel;
+  if (c.arch == spec::Arch::AudioEncoder && c.block == spec::Block::Conformer)
+    s.convKernel = c.convKernel;
   return s;
 }
 

@@ -161,6 +161,11 @@ bool Sema::resolveModel(const ast::Block &block, spec::Model &model) {
       ok = false;
       continue;
     }
+    // The projector's symbol is derived from the encoder's name.
+    if (!claim({eb.name.name + "_projector", eb.name.range})) {
+      ok = false;
+      continue;
+    }
     spec::Encoder enc;
     enc.name = eb.name.name;
     enc.loc = eb.range;
@@ -325,16 +330,15 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
             }
             in.positions.push_back(e.number);
           }
-          if (ok && in.positions.size() != 1 &&
-              (int64_t)in.positions.size() != in.items) {
-            diags.error(v.range)
-                << "'at' lists " << in.positions.size() << " positions for "
-                << in.items << " items; give one position or one per item";
-            ok = false;
-          }
           if (ok && in.positions.empty()) {
             diags.error(v.range) << "'at' needs at least one position, "
                                     "e.g. at(0.5)";
+            ok = false;
+          } else if (ok && in.positions.size() != 1 &&
+                     (int64_t)in.positions.size() != in.items) {
+            diags.error(v.range)
+                << "'at' lists " << in.positions.size() << " positions for "
+                << in.items << " items; give one position or one per item";
             ok = false;
           }
         } else {

@@ -8,6 +8,7 @@
 #include "SemaImpl.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 
@@ -107,9 +108,9 @@ bool Fields::readFloat(llvm::StringRef name, double &out, double min,
   }
   if (exclusive ? !(v.number > min) : !(v.number >= min)) {
     if (sema.once(&get(name)->name))
-      sema.diags.error(v.range)
-          << "field '" << name << "' must be "
-          << (exclusive ? "greater than " : "at least ") << min;
+      sema.diags.error(v.range) << "field '" << name << "' must be "
+                                << (exclusive ? "greater than " : "at least ")
+                                << llvm::formatv("{0}", min).str();
     return false;
   }
   out = v.number;
@@ -335,24 +336,23 @@ void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
       diags.note(diag, it->second->name.range, "previously set here");
     }
   }
+  // "*" means the caller checks nested blocks itself (they are named after
+  // model parts).
+  if (llvm::is_contained(nestedKinds, "*"))
+    return;
   for (const auto &nested : block.blocks) {
     llvm::StringRef kind = nested->kind.name;
-    if (llvm::is_contained(nestedKinds, kind) || nestedKinds.empty())
+    if (llvm::is_contained(nestedKinds, kind))
       continue;
-    // Some contexts take blocks named after model parts; those are checked
-    // by the caller, which passes "*" as the only nested kind.
-    if (llvm::is_contained(nestedKinds, "*"))
-      continue;
-    std::vector<std::string> kinds(nestedKinds.begin(), nestedKinds.end());
     auto diag = diags.error(nested->kind.range)
                 << "unexpected block '" << kind << "' in " << context;
-    if (kinds.empty() || llvm::is_contained(known, kind))
-      diag << (llvm::is_contained(known, kind)
-                   ? "; '" + kind.str() + "' is a field: write '" + kind.str() +
-                         " = ...;'"
-                   : std::string("; this block takes fields only"));
+    if (llvm::is_contained(known, kind))
+      diag << "; '" << kind << "' is a field: write '" << kind << " = ...;'";
+    else if (nestedKinds.empty())
+      diag << "; this block takes fields only";
     else
-      diag << suggest(kind, kinds);
+      diag << suggest(kind, std::vector<std::string>(nestedKinds.begin(),
+                                                     nestedKinds.end()));
   }
 }
 

@@ -165,8 +165,8 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
   case '-':
     if (lhs.dim != rhs.dim) {
       diags.error(e.range) << "cannot " << (e.op == '+' ? "add" : "subtract")
-                           << " " << describe(rhs.dim) << " and "
-                           << describe(lhs.dim);
+                           << " " << describe(lhs.dim) << " and "
+                           << describe(rhs.dim);
       return invalid();
     }
     v.dim = lhs.dim;

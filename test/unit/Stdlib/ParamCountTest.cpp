@@ -39,9 +39,9 @@ namespace {
 
 /// Loads `buffer` (named `name`) and analyzes it. Every error diagnostic
 /// fails the calling test and is returned in `errors`.
-std::optional<spec::Job> analyzeBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
-                                       bool requireJob, spec::Library *library,
-                                       std::string &errors) {
+std::optional<spec::Job>
+analyzeBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer, bool requireJob,
+              spec::Library *library, std::string &errors) {
   llvm::SourceMgr srcMgr;
   mlir::MLIRContext context;
   mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
@@ -116,8 +116,8 @@ int64_t projectorParams(spec::ProjectorKind kind, int64_t in, int64_t hidden,
 /// (Its LayerNorm over h is the encoder's post-norm.)
 std::function<int64_t(const spec::ArchConfig &)> merger(int64_t out) {
   return [out](const spec::ArchConfig &c) {
-    return projectorParams(spec::ProjectorKind::MLP, 4 * c.hidden,
-                           4 * c.hidden, out);
+    return projectorParams(spec::ProjectorKind::MLP, 4 * c.hidden, 4 * c.hidden,
+                           out);
   };
 }
 

@@ -95,10 +95,12 @@ def MLLM_LayersOp : MLLM_Op<"layers", [ParentOneOf<["EncoderOp", "ProjectorOp",
                                                      "LLMOp"]>]> {
   let summary = "a group of identical consecutive layers";
   let description = [{
-    `count` layers of one `kind`, with their hyperparameters in `config`
-    (integers such as `hidden`, `ffn`, `heads`, `kv_heads`, `head_dim`,
-    `vocab`, `patch`; strings such as `norm` and `activation`; booleans such
-    as `qkv_bias`). The verifier checks the keys each kind needs.
+    `count` layers of one `kind`, with their hyperparameters in `config`:
+    positive integers (`hidden`, `ffn`, `heads`, `kv_heads`, `head_dim`,
+    `vocab`, `patch`, `channels`, `positions`, `in`, `out`, ...) and unit
+    flags (`gated` feed-forward, `qkv_bias`, `bias`, `layer_norm` instead of
+    RMSNorm, `tied` LM head, `class_token`). The verifier checks the keys
+    each kind needs.
   }];
   let arguments = (ins StrAttr:$name, MLLM_LayerKind:$kind,
                        MLLM_PositiveI64:$count, DictionaryAttr:$config);
