@@ -95,12 +95,27 @@ public:
   ErrorListener(Diagnostics &diags, const PositionMap &positions)
       : diags(diags), positions(positions) {}
 
-  void syntaxError(antlr4::Recognizer *, antlr4::Token *offending, size_t,
-                   size_t, const std::string &msg,
-                   std::exception_ptr) override {
+  void syntaxError(antlr4::Recognizer *recognizer, antlr4::Token *offending,
+                   size_t, size_t, const std::string &msg,
+                   std::exception_ptr error) override {
     if (!offending)
       return; // The lexer has a catch-all token, so it reports nothing.
-    ssize_t index = (ssize_t)offending->getStartIndex();
+    // "no viable alternative" starts where the failed decision began, which
+    // is where the user's mistake is (`layers 1;`, trailing junk at the end).
+    antlr4::Token *start = nullptr;
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const antlr4::NoViableAltException &e) {
+        start = e.getStartToken();
+      } catch (...) {
+      }
+    }
+    antlr4::Token *at = offending;
+    if (start && (offending->getType() == antlr4::Token::EOF ||
+                  start->getTokenIndex() + 1 == offending->getTokenIndex()))
+      at = start;
+    ssize_t index = (ssize_t)at->getStartIndex();
     if (!reported.insert(index).second)
       return; // One error per token: recovery may revisit it.
     if (++count > kMaxSyntaxErrors)
@@ -112,15 +127,45 @@ public:
     }
     switch (offending->getType()) {
     case MLLMLexer::UNKNOWN_CHAR:
-      diags.error(loc) << "unexpected character '"
-                       << llvm::StringRef(offending->getText()) << "'";
+      diags.error(positions.at((ssize_t)offending->getStartIndex()))
+          << "unexpected character '" << llvm::StringRef(offending->getText())
+          << "'";
       return;
     case MLLMLexer::UNTERMINATED_STRING:
-      diags.error(loc) << "unterminated string; add the closing '\"'";
+      diags.error(positions.at((ssize_t)offending->getStartIndex()))
+          << "unterminated string; add the closing '\"'";
       return;
     default:
-      diags.error(loc) << friendlyMessage(msg);
+      break;
     }
+    if (!start) {
+      diags.error(loc) << friendlyMessage(msg);
+      return;
+    }
+    // `name value;` inside a block is almost always a missing '='.
+    auto *stream = dynamic_cast<antlr4::TokenStream *>(
+        static_cast<antlr4::Parser *>(recognizer)->getInputStream());
+    antlr4::Token *next =
+        stream ? stream->get(start->getTokenIndex() + 1) : nullptr;
+    if (start->getType() == MLLMLexer::IDENT && next &&
+        next->getType() != MLLMLexer::ASSIGN &&
+        next->getType() != MLLMLexer::IDENT &&
+        next->getType() != MLLMLexer::LBRACE &&
+        next->getType() != MLLMLexer::COLON &&
+        next->getType() != antlr4::Token::EOF) {
+      diags.error(positions.at((ssize_t)next->getStartIndex()))
+          << "expected '=' after '" << start->getText()
+          << "'; fields are written 'name = value;'";
+      return;
+    }
+    if (offending->getType() == antlr4::Token::EOF && at == start) {
+      diags.error(loc) << "unexpected '" << start->getText()
+                       << "' at the end of the file; expected a block such "
+                          "as 'model NAME { ... }'";
+      return;
+    }
+    diags.error(positions.at((ssize_t)offending->getStartIndex()))
+        << "unexpected '" << offending->getText() << "'";
   }
 
   unsigned errors() const { return count; }

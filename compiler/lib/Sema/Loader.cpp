@@ -56,7 +56,10 @@ private:
       if (llvm::sys::path::is_absolute(import.target)) {
         out.push_back(import.target);
       } else {
-        llvm::SmallString<256> p(llvm::sys::path::parent_path(from.path));
+        llvm::StringRef base = from.path;
+        if (&from == program.files.front().get() && !options.mainFile.empty())
+          base = options.mainFile;
+        llvm::SmallString<256> p(llvm::sys::path::parent_path(base));
         llvm::sys::path::append(p, import.target);
         out.push_back(std::string(p));
       }

@@ -227,9 +227,9 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
     if (world % perReplica != 0) {
       auto diag = diags.error(where.isValid() ? where : job.cluster.loc)
                   << "the cluster's " << world << " GPUs (" << job.cluster.nodes
-                  << " nodes x " << job.cluster.gpusPerNode
-                  << ") are not a multiple of the " << perReplica
-                  << " GPUs one replica needs (" << breakdown
+                  << (job.cluster.nodes == 1 ? " node x " : " nodes x ")
+                  << job.cluster.gpusPerNode << ") are not a multiple of the "
+                  << perReplica << " GPUs one replica needs (" << breakdown
                   << ", as tp x pp x cp)";
       diags.note(diag, job.cluster.loc, "cluster declared here");
       return false;
@@ -239,7 +239,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
     auto diag = diags.error(top.get("dp")->value->range)
                 << "dp " << par.dp << " x " << perReplica
                 << " GPUs per replica (" << breakdown
-                << ") = " << (double)par.dp * (double)perReplica
+                << ") = " << formatNumber((double)par.dp * (double)perReplica)
                 << ", but the cluster has " << world << " GPUs";
     diags.note(diag, job.cluster.loc, "cluster declared here");
     return false;

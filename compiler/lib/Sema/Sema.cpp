@@ -82,13 +82,13 @@ bool Fields::readInt(llvm::StringRef name, int64_t &out, int64_t min,
   if (v.number > (double)max) {
     if (sema.once(&get(name)->name))
       sema.diags.error(v.range) << "field '" << name << "' must be at most "
-                                << max << ", got " << v.number;
+                                << max << ", got " << formatNumber(v.number);
     return false;
   }
   if (v.number < (double)min) {
     if (sema.once(&get(name)->name))
       sema.diags.error(v.range) << "field '" << name << "' must be at least "
-                                << min << ", got " << v.number;
+                                << min << ", got " << formatNumber(v.number);
     return false;
   }
   out = (int64_t)v.number;
@@ -108,9 +108,9 @@ bool Fields::readFloat(llvm::StringRef name, double &out, double min,
   }
   if (exclusive ? !(v.number > min) : !(v.number >= min)) {
     if (sema.once(&get(name)->name))
-      sema.diags.error(v.range) << "field '" << name << "' must be "
-                                << (exclusive ? "greater than " : "at least ")
-                                << llvm::formatv("{0}", min).str();
+      sema.diags.error(v.range)
+          << "field '" << name << "' must be "
+          << (exclusive ? "greater than " : "at least ") << formatNumber(min);
     return false;
   }
   out = v.number;
@@ -507,7 +507,8 @@ static const spec::Activation encoderActivations[] = {
 
 std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
                                                const ast::Block *site,
-                                               llvm::StringRef name) {
+                                               llvm::StringRef name,
+                                               bool complete) {
   Schema schema = archSchema(chain.arch);
   const ast::Block &decl = *chain.blocks.back();
   Fields f(*this, ("instance '" + decl.name.name + "'"));
@@ -520,13 +521,15 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   c.arch = chain.arch;
   c.instance = name.str();
   bool ok = true;
-  for (const char *req : {"layers", "hidden", "ffn", "heads"})
-    ok &= f.require(req);
-  if (c.arch == spec::Arch::Decoder)
-    ok &= f.require("vocab");
-  if (c.arch == spec::Arch::VisionEncoder) {
-    ok &= f.require("patch");
-    ok &= f.require("image");
+  if (complete) {
+    for (const char *req : {"layers", "hidden", "ffn", "heads"})
+      ok &= f.require(req);
+    if (c.arch == spec::Arch::Decoder)
+      ok &= f.require("vocab");
+    if (c.arch == spec::Arch::VisionEncoder) {
+      ok &= f.require("patch");
+      ok &= f.require("image");
+    }
   }
   // Bounds far above any real network keep parameter counts within int64.
   constexpr int64_t dim = 1 << 20, count = 1 << 16;
@@ -578,7 +581,7 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     c.position = positions[pos];
     ok &= f.readBool("class_token", c.classToken);
     ok &= f.readBool("pooling_head", c.poolingHead);
-    if (ok && (c.imageWidth < c.patch || c.imageHeight < c.patch)) {
+    if (ok && complete && (c.imageWidth < c.patch || c.imageHeight < c.patch)) {
       diags.error(f.get("image")->value->range)
           << "image " << c.imageWidth << "x" << c.imageHeight
           << " is smaller than one " << c.patch << "-pixel patch";
@@ -616,6 +619,8 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   }
   if (!ok)
     return std::nullopt;
+  if (!complete)
+    return c;
 
   // Head geometry.
   if (c.heads % c.kvHeads != 0) {
@@ -636,6 +641,11 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     c.headDim = c.hidden / c.heads;
   }
   return c;
+}
+
+bool Sema::checkFamily(const ast::Block &decl) {
+  auto chain = chainOf(decl);
+  return chain && readArch(*chain, nullptr, decl.name.name, false);
 }
 
 std::optional<spec::ArchConfig> Sema::resolveInstance(const ast::Block &decl) {
@@ -683,6 +693,13 @@ bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,
 
 std::optional<spec::Hardware> Sema::resolveHardware(const ast::Block &decl) {
   checkBlock(decl, {hardwareSchema()}, {}, "hardware '" + decl.name.name + "'");
+  if (!decl.base.empty()) {
+    if (once(&decl.base))
+      diags.error(decl.base.range)
+          << "hardware profiles do not inherit; write every field of '"
+          << decl.name.name << "'";
+    return std::nullopt;
+  }
   Fields f(*this, "hardware '" + decl.name.name + "'");
   f.add(decl, hardwareSchema());
   spec::Hardware h;
@@ -721,7 +738,7 @@ std::optional<spec::Job> Sema::run(bool requireJob, spec::Library *library) {
         if (auto c = resolveInstance(*block); c && library)
           library->instances[c->instance] = *c;
       } else {
-        (void)chainOf(*block);
+        (void)checkFamily(*block);
       }
     }
 

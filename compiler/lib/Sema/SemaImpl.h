@@ -100,6 +100,8 @@ public:
   // Declarations (Sema.cpp).
   void collect();
   std::optional<spec::ArchConfig> resolveInstance(const ast::Block &decl);
+  /// Checks the values a family sets, without requiring completeness.
+  bool checkFamily(const ast::Block &decl);
   std::optional<spec::Hardware> resolveHardware(const ast::Block &decl);
   const ast::Block *findDecl(llvm::StringRef name) const {
     auto it = decls.find(name);
@@ -127,8 +129,10 @@ private:
     std::vector<const ast::Block *> blocks; ///< Base first.
   };
   std::optional<Chain> chainOf(const ast::Block &decl);
-  std::optional<spec::ArchConfig>
-  readArch(const Chain &chain, const ast::Block *site, llvm::StringRef name);
+  std::optional<spec::ArchConfig> readArch(const Chain &chain,
+                                           const ast::Block *site,
+                                           llvm::StringRef name,
+                                           bool complete = true);
 
   llvm::DenseMap<const ast::Block *, std::optional<Chain>> chains;
   llvm::DenseSet<const ast::Block *> resolving;

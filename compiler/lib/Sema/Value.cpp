@@ -93,6 +93,15 @@ const Unit units[] = {
 };
 } // namespace
 
+std::string sema::formatNumber(double value) {
+  char buf[64];
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    snprintf(buf, sizeof(buf), "%lld", (long long)value);
+  else
+    snprintf(buf, sizeof(buf), "%g", value);
+  return buf;
+}
+
 std::vector<std::string> sema::knownUnits() {
   std::vector<std::string> out;
   for (const Unit &u : units)
@@ -130,7 +139,15 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
   auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
   std::string best;
   unsigned bestDist = 3;
+  for (const Unit &u : units)
+    if (llvm::StringRef(u.name).equals_insensitive(e.unit)) {
+      best = u.name;
+      bestDist = 0;
+      break;
+    }
   for (const Unit &u : units) {
+    if (bestDist == 0)
+      break;
     unsigned d = llvm::StringRef(u.name).edit_distance(e.unit, true);
     if (d < bestDist) {
       bestDist = d;

@@ -34,6 +34,9 @@ struct Value {
 /// checks, lists and calls. Errors are reported and yield an invalid Value.
 Value evaluate(const ast::Expr &expr, Diagnostics &diags);
 
+/// A number as a user wrote it: integers without a fraction, others short.
+std::string formatNumber(double value);
+
 /// All unit suffixes, for documentation and suggestions.
 std::vector<std::string> knownUnits();
 

@@ -90,7 +90,8 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
   const spec::Cluster &c = job.cluster;
   os << "cluster: " << c.nodes << " node" << (c.nodes > 1 ? "s" : "") << " x "
      << c.gpusPerNode << " " << c.gpu.name << " = " << c.worldSize()
-     << " GPUs (" << bytes((double)c.gpu.memory) << ", "
+     << (c.worldSize() == 1 ? " GPU (" : " GPUs (")
+     << bytes((double)c.gpu.memory) << ", "
      << llvm::format("%.1f", c.gpu.peakFlops / 1e12) << " TFLOPS bf16 each)\n";
 
   const spec::Parallel &p = job.parallel;

@@ -17,6 +17,9 @@ struct LoadOptions {
   /// Searched in order for `import name;`, before the stdlib directory.
   std::vector<std::string> includeDirs;
   std::string stdlibDir;
+  /// Path of the main file, when its buffer is named otherwise (a chunk of
+  /// --split-input-file): relative imports resolve against it.
+  std::string mainFile;
 };
 
 /// A main file and everything it imports, each parsed once.
