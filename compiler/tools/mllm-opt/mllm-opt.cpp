@@ -9,6 +9,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  mllm::registerAllMllmPasses();
   mlir::DialectRegistry registry;
   mllm::registerAllMllmDialects(registry);
   return mlir::asMainReturnCode(

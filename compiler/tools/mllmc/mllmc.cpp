@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "Summary.h"
 
+#include "mllm/Dialect/MLLM/Transforms/Passes.h"
 #include "mllm/Frontend/Parser.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Sema/Sema.h"
@@ -67,6 +68,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   LoadOptions options;
   options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
   options.stdlibDir = stdlibDir;
+  options.mainFile = inputFile;
   if (options.stdlibDir.empty()) {
     if (auto env = llvm::sys::Process::GetEnv("MLLM_STDLIB"))
       options.stdlibDir = *env;
@@ -106,12 +108,13 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   }
   if (!module)
     return 2;
-  // An (empty, for now) pipeline, so MLIR's --mlir-print-ir-* and timing
-  // flags behave as users expect.
+  // The compile pipeline: CP token balancing for now. MLIR's
+  // --mlir-print-ir-* and timing flags apply to it as in mllm-opt.
   mlir::PassManager pm(&context);
   if (failed(mlir::applyPassManagerCLOptions(pm)))
     return 1;
   pm.enableTiming(timing);
+  pm.addPass(createBalanceCPPass());
   if (failed(pm.run(*module)))
     return 1;
   module->print(os);

@@ -13,6 +13,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mllm;
 
@@ -54,6 +56,56 @@ static void printPlacement(OpAsmPrinter &printer, Operation *,
     return;
   printer << " [";
   llvm::interleaveComma(positions.asArrayRef(), printer);
+  printer << "]";
+}
+
+/// `[[0:128, 384:512], [128:384]]`: per rank its [start, end) token ranges.
+static ParseResult parseRankRanges(OpAsmParser &parser,
+                                   DenseI64ArrayAttr &ranges,
+                                   DenseI64ArrayAttr &rankOffsets) {
+  SmallVector<int64_t> flat, offsets{0};
+  auto parseRange = [&]() -> ParseResult {
+    int64_t start, end;
+    if (parser.parseInteger(start) || parser.parseColon() ||
+        parser.parseInteger(end))
+      return failure();
+    flat.push_back(start);
+    flat.push_back(end);
+    return success();
+  };
+  auto parseRank = [&]() -> ParseResult {
+    if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square,
+                                       parseRange))
+      return failure();
+    offsets.push_back(static_cast<int64_t>(flat.size() / 2));
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square, parseRank))
+    return failure();
+  ranges = DenseI64ArrayAttr::get(parser.getContext(), flat);
+  rankOffsets = DenseI64ArrayAttr::get(parser.getContext(), offsets);
+  return success();
+}
+
+static void printRankRanges(OpAsmPrinter &printer, Operation *,
+                            DenseI64ArrayAttr ranges,
+                            DenseI64ArrayAttr rankOffsets) {
+  ArrayRef<int64_t> flat = ranges.asArrayRef();
+  ArrayRef<int64_t> offsets = rankOffsets.asArrayRef();
+  printer << "[";
+  for (size_t r = 0; r + 1 < offsets.size(); ++r) {
+    if (r)
+      printer << ", ";
+    printer << "[";
+    for (int64_t i = offsets[r]; i < offsets[r + 1]; ++i) {
+      if (i != offsets[r])
+        printer << ", ";
+      // The verifier guarantees the bounds; print what is there regardless.
+      if (i >= 0 && 2 * i + 1 < static_cast<int64_t>(flat.size()))
+        printer << flat[2 * i] << ":" << flat[2 * i + 1];
+    }
+    printer << "]";
+  }
   printer << "]";
 }
 
@@ -326,6 +378,112 @@ LogicalResult ModuleParallelOp::verify() {
   if (!isa_and_nonnull<EncoderOp, LLMOp>(part))
     return emitOpError("refers to '")
            << getPart() << "', which is not an encoder or the LLM";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CPAssignmentOp
+//===----------------------------------------------------------------------===//
+
+SmallVector<std::pair<int64_t, int64_t>>
+CPAssignmentOp::getRankRanges(int64_t rank) {
+  ArrayRef<int64_t> flat = getRanges();
+  ArrayRef<int64_t> offsets = getRankOffsets();
+  SmallVector<std::pair<int64_t, int64_t>> result;
+  for (int64_t i = offsets[rank]; i < offsets[rank + 1]; ++i)
+    result.push_back({flat[2 * i], flat[2 * i + 1]});
+  return result;
+}
+
+LogicalResult CPAssignmentOp::verify() {
+  int64_t cp = getCp(), tokens = getTokens(), block = getBlock();
+  ArrayRef<int64_t> flat = getRanges();
+  ArrayRef<int64_t> offsets = getRankOffsets();
+  ArrayRef<int64_t> workload = getWorkload();
+  if (static_cast<int64_t>(offsets.size()) != cp + 1)
+    return emitOpError("lists the ranges of ")
+           << static_cast<int64_t>(offsets.size()) - 1 << " ranks but cp is "
+           << cp;
+  if (flat.size() % 2 != 0)
+    return emitOpError("token ranges must come in [start, end) pairs");
+  if (offsets.front() != 0 ||
+      offsets.back() != static_cast<int64_t>(flat.size() / 2))
+    return emitOpError("rank offsets must start at 0 and end at the number "
+                       "of ranges");
+  SmallVector<std::pair<int64_t, int64_t>> all;
+  for (int64_t r = 0; r < cp; ++r) {
+    if (offsets[r + 1] < offsets[r] || offsets[r + 1] > offsets.back())
+      return emitOpError("rank offsets must not decrease");
+    if (offsets[r + 1] == offsets[r])
+      return emitOpError("rank ") << r << " owns no tokens";
+    int64_t prevEnd = -1;
+    for (int64_t i = offsets[r]; i < offsets[r + 1]; ++i) {
+      int64_t start = flat[2 * i], end = flat[2 * i + 1];
+      if (start < 0 || end > tokens || start >= end)
+        return emitOpError("rank ")
+               << r << " has the range " << start << ":" << end
+               << ", which is empty or outside the " << tokens << " tokens";
+      if (start % block != 0 || (end % block != 0 && end != tokens))
+        return emitOpError("rank ")
+               << r << " has the range " << start << ":" << end
+               << ", which does not follow the blocks of " << block
+               << " tokens";
+      if (start < prevEnd)
+        return emitOpError("the ranges of rank ")
+               << r << " must be ascending and disjoint";
+      prevEnd = end;
+      all.push_back({start, end});
+    }
+  }
+  llvm::sort(all);
+  int64_t covered = 0;
+  for (auto [start, end] : all) {
+    if (start != covered)
+      return emitOpError(start < covered ? "ranks share token "
+                                         : "no rank owns token ")
+             << std::min(start, covered);
+    covered = end;
+  }
+  if (covered != tokens)
+    return emitOpError("no rank owns token ") << covered;
+
+  if (static_cast<int64_t>(workload.size()) != cp)
+    return emitOpError("lists ")
+           << workload.size() << " workloads but cp is " << cp;
+  int64_t maxWork = 0, sum = 0;
+  for (int64_t w : workload) {
+    if (w < 0)
+      return emitOpError("workloads must not be negative");
+    maxWork = std::max(maxWork, w);
+    sum += w;
+  }
+  double expected = sum > 0
+                        ? static_cast<double>(maxWork) *
+                              static_cast<double>(cp) / static_cast<double>(sum)
+                        : 0.0;
+  double imbalance = getImbalance().convertToDouble();
+  if (!(std::abs(imbalance - expected) <= 5.1e-5))
+    return emitOpError("imbalance ")
+           << imbalance
+           << " does not match the workloads (max / mean = " << expected << ")";
+
+  // Consistency with the rest of the job, when it is there.
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  if (ModelOp model = findModel(*this)) {
+    LLMOp llm = model.getLLM();
+    if (llm && llm.getSymName() != getPart())
+      return emitOpError("part '")
+             << getPart() << "' is not the LLM '" << llm.getSymName() << "'";
+  }
+  for (auto data : module.getOps<DataOp>())
+    if (static_cast<int64_t>(data.getSeqLen()) != tokens)
+      return emitOpError("splits ")
+             << tokens << " tokens but the sequence has " << data.getSeqLen();
+  for (auto parallel : module.getOps<ParallelOp>())
+    for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>())
+      if (mp.getPart() == getPart() && static_cast<int64_t>(mp.getCp()) != cp)
+        return emitOpError("has cp ")
+               << cp << " but '" << getPart() << "' has cp " << mp.getCp();
   return success();
 }
 

@@ -195,6 +195,51 @@ def MLLM_ModuleParallelOp : MLLM_Op<"module_parallel", [HasParent<"ParallelOp">]
   let hasVerifier = 1;
 }
 
+def MLLM_CPAssignmentOp : MLLM_Op<"cp_assignment",
+                                  [HasParent<"::mlir::ModuleOp">]> {
+  let summary = "the tokens and attention work of each context-parallel rank";
+  let description = [{
+    Records how `mllm-balance-cp` split one sequence of `tokens` tokens of
+    `part` (the LLM) over its `cp` context-parallel ranks with `policy`.
+    The sequence is cut into blocks of `block` tokens (the last may be
+    shorter) and every block belongs to one rank.
+
+    `ranks` lists, per rank, the half-open token ranges `start:end` it owns,
+    ascending, with adjacent blocks merged. Rank r's tokens are these ranges
+    in order: the order of its hidden states, labels and RoPE positions.
+    `workload` is each rank's attention work in tiles of `block` x
+    `key_tile` (query x key) that the bitfield mask does not skip, and
+    `imbalance` is max / mean workload, rounded to 4 decimals (0 when there
+    is no work). `optimal` marks an `ilp` result that CBC proved optimal.
+
+    ```mlir
+    mllm.cp_assignment @llm cp 2 lpt tokens 768 tile 128 x 32
+        ranks [[128:384, 640:768], [0:128, 384:640]]
+        workload [44, 40] imbalance 1.047600e+00
+    ```
+
+    Storage: `ranges` holds the [start, end) pairs of all ranks back to back
+    and `rank_offsets` (cp + 1 entries) where each rank's pairs begin.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$part, MLLM_PositiveI64:$cp,
+                       MLLM_CPBalance:$policy, UnitAttr:$optimal,
+                       MLLM_PositiveI64:$tokens, MLLM_PositiveI64:$block,
+                       MLLM_PositiveI64:$key_tile, DenseI64ArrayAttr:$ranges,
+                       DenseI64ArrayAttr:$rank_offsets,
+                       DenseI64ArrayAttr:$workload, F64Attr:$imbalance);
+  let assemblyFormat = [{
+    $part `cp` $cp $policy (`optimal` $optimal^)? `tokens` $tokens
+    `tile` $block `x` $key_tile
+    `ranks` custom<RankRanges>($ranges, $rank_offsets)
+    `workload` $workload `imbalance` $imbalance attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The [start, end) token ranges of `rank`, as pairs.
+    ::llvm::SmallVector<std::pair<int64_t, int64_t>> getRankRanges(int64_t rank);
+  }];
+}
+
 def MLLM_TrainOp : MLLM_Op<"train"> {
   let summary = "training-loop settings";
   let arguments = (ins MLLM_PositiveI64:$steps, MLLM_Optimizer:$optimizer,

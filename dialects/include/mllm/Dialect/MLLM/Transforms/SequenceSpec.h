@@ -1,0 +1,31 @@
+//===- SequenceSpec.h - The declared data layout as library input -*- C++
+//-*-===//
+//
+// Turns mllm ops into the inputs of the shared mask and balancing libraries,
+// so that the compiler (mllm-balance-cp) and the runtime (per batch) build
+// the same token layout and run the same balancer on it.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H
+#define MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/kernels/SequenceLayout.h"
+#include "mllm/runtime/Balance.h"
+
+namespace mllm {
+
+/// The declared layout of one LLM sequence: `data`'s text, packing and text
+/// mask, and one modality per encoder of `model` in declaration order (the
+/// modality bit), filled from the encoder's `mllm.input` (no items without
+/// one). Without a model the modalities follow the `mllm.input` order. A
+/// `bidirectional` text mask makes all of the text one prefix. Validate the
+/// result with kernels::checkSequenceSpec().
+kernels::SequenceSpec getSequenceSpec(DataOp data, ModelOp model = {});
+
+/// The balancer policy of a `cp_balance` value.
+runtime::BalancePolicy getBalancePolicy(CPBalance policy);
+
+} // namespace mllm
+
+#endif // MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H

@@ -1,0 +1,276 @@
+//===- BalanceCP.cpp - Assign the LLM's tokens to its CP ranks ------------===//
+//
+// mllm-balance-cp: builds the token layout of one sequence from the declared
+// data layout (kernels::buildSequenceLayout), balances it over the LLM's
+// context-parallel ranks with the runtime's balancer (runtime::balanceTokens)
+// and records the result as an mllm.cp_assignment. The runtime calls the same
+// two functions on every batch, so the declared layout gets the same split
+// in the plan and at run time.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Dialect/MLLM/Transforms/SequenceSpec.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+namespace mllm {
+#define GEN_PASS_DEF_BALANCECPPASS
+#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+} // namespace mllm
+
+using namespace mlir;
+using namespace mllm;
+
+//===----------------------------------------------------------------------===//
+// From the IR to the shared libraries
+//===----------------------------------------------------------------------===//
+
+static kernels::ModalitySpec getModalitySpec(InputOp input) {
+  kernels::ModalitySpec m;
+  m.tokensPerItem = input.getTokens();
+  m.items = input.getItems();
+  switch (input.getPlacement()) {
+  case Placement::Prepend:
+    m.placement = kernels::ItemPlacement::Prepend;
+    break;
+  case Placement::Append:
+    m.placement = kernels::ItemPlacement::Append;
+    break;
+  case Placement::At:
+    m.placement = kernels::ItemPlacement::At;
+    if (auto positions = input.getPositions())
+      m.positions.assign(positions->begin(), positions->end());
+    break;
+  }
+  m.mask = input.getMask() == MaskPolicy::Causal
+               ? kernels::ItemMask::Causal
+               : kernels::ItemMask::Bidirectional;
+  return m;
+}
+
+kernels::SequenceSpec mllm::getSequenceSpec(DataOp data, ModelOp model) {
+  kernels::SequenceSpec spec;
+  spec.textTokens = data.getTextTokens();
+  spec.packing = data.getPacking();
+  switch (data.getTextMask()) {
+  case MaskPolicy::Causal:
+    spec.textMask = kernels::TextMask::Causal;
+    break;
+  case MaskPolicy::PrefixLM:
+    spec.textMask = kernels::TextMask::PrefixLm;
+    break;
+  case MaskPolicy::Bidirectional:
+    // All of the text is one prefix.
+    spec.textMask = kernels::TextMask::PrefixLm;
+    spec.prefixFraction = 1.0;
+    break;
+  }
+  auto inputs = data.getBody().front().getOps<InputOp>();
+  if (!model) {
+    for (InputOp input : inputs)
+      spec.modalities.push_back(getModalitySpec(input));
+    return spec;
+  }
+  for (EncoderOp encoder : model.getBody().front().getOps<EncoderOp>()) {
+    auto it = llvm::find_if(inputs, [&](InputOp input) {
+      return input.getEncoder() == encoder.getSymName();
+    });
+    kernels::ModalitySpec m;
+    if (it != inputs.end())
+      m = getModalitySpec(*it);
+    else
+      m.items = 0;
+    spec.modalities.push_back(std::move(m));
+  }
+  return spec;
+}
+
+runtime::BalancePolicy mllm::getBalancePolicy(CPBalance policy) {
+  switch (policy) {
+  case CPBalance::LPT:
+    return runtime::BalancePolicy::Lpt;
+  case CPBalance::ILP:
+    return runtime::BalancePolicy::Ilp;
+  case CPBalance::Zigzag:
+    return runtime::BalancePolicy::Zigzag;
+  case CPBalance::Uniform:
+    return runtime::BalancePolicy::Uniform;
+  }
+  return runtime::BalancePolicy::Lpt;
+}
+
+static CPBalance getCPBalance(runtime::BalancePolicy policy) {
+  switch (policy) {
+  case runtime::BalancePolicy::Lpt:
+    return CPBalance::LPT;
+  case runtime::BalancePolicy::Ilp:
+    return CPBalance::ILP;
+  case runtime::BalancePolicy::Zigzag:
+    return CPBalance::Zigzag;
+  case runtime::BalancePolicy::Uniform:
+    return CPBalance::Uniform;
+  }
+  return CPBalance::LPT;
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+template <typename OpTy>
+OpTy getFirst(ModuleOp module) {
+  for (OpTy op : module.getOps<OpTy>())
+    return op;
+  return {};
+}
+
+class BalanceCP : public mllm::impl::BalanceCPPassBase<BalanceCP> {
+public:
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto parallel = getFirst<ParallelOp>(module);
+    if (!parallel)
+      return;
+    if (blockSize <= 0 || keyTile <= 0 || ilpMaxBlocks < 0 ||
+        !(ilpTimeLimit > 0.0) || maxTokens <= 0) {
+      module.emitError("mllm-balance-cp: the options 'block', 'key-tile', "
+                       "'ilp-time-limit' and 'max-tokens' must be positive");
+      return signalPassFailure();
+    }
+    auto model = getFirst<ModelOp>(module);
+    auto data = getFirst<DataOp>(module);
+    LLMOp llm = model ? model.getLLM() : LLMOp();
+    bool failed = false;
+    for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>()) {
+      if (mp.getCp() <= 1)
+        continue;
+      if (llm && mp.getPart() != llm.getSymName()) {
+        mp.emitError("context parallelism applies to the LLM only; '")
+            << mp.getPart() << "' has cp " << mp.getCp();
+        failed = true;
+        continue;
+      }
+      if (mlir::failed(balance(module, parallel, mp, model, data)))
+        failed = true;
+    }
+    if (failed)
+      signalPassFailure();
+  }
+
+private:
+  LogicalResult balance(ModuleOp module, ParallelOp parallel,
+                        ModuleParallelOp mp, ModelOp model, DataOp data);
+};
+
+} // namespace
+
+LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
+                                 ModuleParallelOp mp, ModelOp model,
+                                 DataOp data) {
+  StringRef part = mp.getPart();
+  int64_t cp = mp.getCp();
+  if (!data)
+    return mp.emitError("balancing the tokens of '")
+           << part << "' over " << cp << " CP ranks needs an 'mllm.data'";
+
+  kernels::SequenceSpec spec = getSequenceSpec(data, model);
+  std::string invalid = kernels::checkSequenceSpec(spec);
+  if (!invalid.empty())
+    return data.emitError("cannot lay out the sequence: ") << invalid;
+  int64_t numTokens = kernels::sequenceLength(spec);
+  if (numTokens != static_cast<int64_t>(data.getSeqLen()))
+    return data.emitError("the layout has ")
+           << numTokens << " tokens but seq_len is " << data.getSeqLen();
+  if (numTokens > maxTokens) {
+    mp.emitWarning("not balancing the ")
+        << numTokens << " tokens of '" << part
+        << "' at compile time (more than " << maxTokens
+        << "); the runtime balances each batch";
+    return success();
+  }
+
+  runtime::BalanceOptions options;
+  options.policy = getBalancePolicy(parallel.getCpBalance());
+  options.tiles.rows = blockSize;
+  options.tiles.cols = keyTile;
+  options.ilpTimeLimitSeconds = ilpTimeLimit;
+  options.ilpMaxBlocks = ilpMaxBlocks;
+  int64_t blocks = (numTokens + blockSize - 1) / blockSize;
+  if (options.policy == runtime::BalancePolicy::Ilp) {
+    if (!runtime::ilpAvailable()) {
+      mp.emitWarning("the ilp CP balancer is not available (mllmc was built "
+                     "without CBC); balancing '")
+          << part << "' with lpt";
+      options.policy = runtime::BalancePolicy::Lpt;
+    } else if (blocks > ilpMaxBlocks) {
+      mp.emitWarning("the ilp CP balancer is limited to ")
+          << ilpMaxBlocks.getValue() << " blocks; balancing the " << blocks
+          << " blocks of '" << part << "' with lpt";
+      options.policy = runtime::BalancePolicy::Lpt;
+    }
+  }
+
+  kernels::TokenLayout layout = kernels::buildSequenceLayout(spec);
+  kernels::MaskPolicy mask; // the segment-aware Mllm policy
+  auto result = runtime::balanceTokens(layout, mask, cp, options);
+  if (!result && options.policy == runtime::BalancePolicy::Ilp) {
+    // A solver failure; the CP degree itself may still be fine.
+    std::string why = llvm::toString(result.takeError());
+    options.policy = runtime::BalancePolicy::Lpt;
+    result = runtime::balanceTokens(layout, mask, cp, options);
+    if (result)
+      mp.emitWarning("the ilp CP balancer failed on '")
+          << part << "' (" << why << "); using lpt";
+  }
+  if (!result)
+    return mp.emitError("cannot balance the tokens of '")
+           << part << "' over " << cp
+           << " CP ranks: " << llvm::toString(result.takeError());
+
+  // Per rank, its blocks as merged [start, end) token ranges.
+  SmallVector<SmallVector<int64_t>> perRank(cp);
+  for (int64_t b = 0; b < blocks; ++b) {
+    SmallVector<int64_t> &ranges = perRank[result->blockOwner[b]];
+    int64_t start = b * blockSize;
+    int64_t end = std::min(numTokens, start + blockSize);
+    if (!ranges.empty() && ranges.back() == start)
+      ranges.back() = end;
+    else
+      ranges.append({start, end});
+  }
+  SmallVector<int64_t> flat, offsets{0}, workload;
+  for (int64_t r = 0; r < cp; ++r) {
+    flat.append(perRank[r]);
+    offsets.push_back(static_cast<int64_t>(flat.size() / 2));
+    workload.push_back(result->ranks[r].workload);
+  }
+  double imbalance = std::round(result->imbalance() * 1e4) / 1e4;
+
+  // One assignment per part: a second run replaces the first.
+  for (auto old : llvm::make_early_inc_range(module.getOps<CPAssignmentOp>()))
+    if (old.getPart() == part)
+      old.erase();
+
+  OpBuilder builder(module.getContext());
+  builder.setInsertionPointAfter(parallel);
+  CPAssignmentOp::create(
+      builder, mp.getLoc(), mp.getPartAttr(), builder.getI64IntegerAttr(cp),
+      CPBalanceAttr::get(builder.getContext(), getCPBalance(result->policy)),
+      result->provenOptimal ? builder.getUnitAttr() : UnitAttr(),
+      builder.getI64IntegerAttr(numTokens),
+      builder.getI64IntegerAttr(blockSize), builder.getI64IntegerAttr(keyTile),
+      builder.getDenseI64ArrayAttr(flat), builder.getDenseI64ArrayAttr(offsets),
+      builder.getDenseI64ArrayAttr(workload),
+      builder.getF64FloatAttr(imbalance));
+  ++numAssignments;
+  numBlocks += blocks;
+  return success();
+}
