@@ -45,13 +45,18 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
                              "within a node";
     ok = false;
   }
+  if (p.autoStages() && !p.stages.empty()) {
+    diags.error(at("stages")) << "'stages' fixes the stage count; it cannot be "
+                                 "combined with 'pp = auto'";
+    ok = false;
+  }
   if (p.pp > c.layers) {
     diags.error(at("pp")) << "pp " << p.pp << " exceeds the " << c.layers
                           << " blocks of '" << p.part
                           << "'; every stage needs at least one block";
     ok = false;
   }
-  if (!p.stages.empty()) {
+  if (!p.stages.empty() && !p.autoStages()) {
     if ((int64_t)p.stages.size() != p.pp) {
       diags.error(at("stages")) << "'stages' lists " << p.stages.size()
                                 << " stages but pp is " << p.pp;
@@ -155,7 +160,11 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       f.add(*pb, partParallelSchema());
       constexpr int64_t maxDegree = 1 << 16;
       bool partOk = f.readInt("tp", p.tp, 1, maxDegree);
-      partOk &= f.readInt("pp", p.pp, 1, maxDegree);
+      Value pp = f.value("pp");
+      if (pp.kind == Value::Kind::Ident && pp.text == "auto")
+        p.pp = 0;
+      else
+        partOk &= f.readInt("pp", p.pp, 1, maxDegree);
       partOk &= f.readInt("cp", p.cp, 1, maxDegree);
       partOk &= f.readIntList("stages", p.stages);
       ok &= partOk;
@@ -192,8 +201,9 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
   int64_t perReplica = 0;
   std::string breakdown;
   auto describe = [](const spec::PartParallel &p) {
-    return p.part + " " + std::to_string(p.tp) + "x" + std::to_string(p.pp) +
-           "x" + std::to_string(p.cp);
+    return p.part + " " + std::to_string(p.tp) + "x" +
+           (p.autoStages() ? std::string("1") : std::to_string(p.pp)) + "x" +
+           std::to_string(p.cp);
   };
   if (par.layout == spec::Layout::EncodersColocated &&
       !model.encoders.empty()) {
@@ -223,6 +233,30 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
   }
   int64_t world = job.cluster.worldSize();
   llvm::SMRange where = block ? block->range : job.cluster.loc;
+  bool anyAuto = llvm::any_of(
+      par.parts, [](const spec::PartParallel &p) { return p.autoStages(); });
+  if (anyAuto) {
+    // The partitioner spends whatever one replica's share of the cluster
+    // leaves; it must at least hold one stage of every part.
+    if (par.dpDerived) {
+      diags.error(where.isValid() ? where : job.cluster.loc)
+          << "with 'pp = auto', give 'dp' explicitly: the partitioner "
+             "spends the cluster's "
+          << world << " GPUs / dp on pipeline stages";
+      return false;
+    }
+    if (world % par.dp != 0 || perReplica * par.dp > world) {
+      auto diag = diags.error(top.get("dp")->value->range)
+                  << "dp " << par.dp << " leaves "
+                  << (world % par.dp ? 0 : world / par.dp)
+                  << " GPUs per replica, but one replica needs at least "
+                  << perReplica << " (" << breakdown
+                  << ", one stage for each 'pp = auto' part)";
+      diags.note(diag, job.cluster.loc, "cluster declared here");
+      return false;
+    }
+    return true;
+  }
   if (par.dpDerived) {
     if (world % perReplica != 0) {
       auto diag = diags.error(where.isValid() ? where : job.cluster.loc)

@@ -155,7 +155,8 @@ static const FieldSpec parallel[] = {
 
 static const FieldSpec partParallel[] = {
     {"tp", Type::Int, nullptr, "tensor-parallel degree; default 1"},
-    {"pp", Type::Int, nullptr, "pipeline stages; default 1"},
+    {"pp", Type::IntOrAuto, nullptr,
+     "pipeline stages, or auto to let the partitioner choose; default 1"},
     {"cp", Type::Int, nullptr, "context-parallel degree; default 1"},
     {"stages", Type::IntList, nullptr,
      "transformer blocks per stage (explicit partition); sums to `layers`"},

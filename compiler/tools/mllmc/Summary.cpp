@@ -103,11 +103,15 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
      << layouts[(int)p.layout] << ", partition " << partitions[(int)p.partition]
      << ", cp balance " << balances[(int)p.cpBalance] << "\n";
   for (const spec::PartParallel &part : p.parts) {
-    os << llvm::format("  %-20s tp %-3lld pp %-3lld cp %-3lld",
-                       part.part.c_str(), (long long)part.tp,
-                       (long long)part.pp, (long long)part.cp)
-       << " -> " << part.gpus() << " GPU" << (part.gpus() > 1 ? "s" : "")
-       << " per replica";
+    std::string pp = part.autoStages() ? "auto" : std::to_string(part.pp);
+    os << llvm::format("  %-20s tp %-3lld pp %-4s cp %-3lld", part.part.c_str(),
+                       (long long)part.tp, pp.c_str(), (long long)part.cp);
+    if (part.autoStages())
+      os << " -> " << part.gpus() << " GPU" << (part.gpus() > 1 ? "s" : "")
+         << " per stage, stages chosen by the partitioner";
+    else
+      os << " -> " << part.gpus() << " GPU" << (part.gpus() > 1 ? "s" : "")
+         << " per replica";
     if (!part.stages.empty()) {
       os << ", stages [";
       llvm::ListSeparator sep;

@@ -147,10 +147,13 @@ struct Cluster {
 
 struct PartParallel {
   std::string part;
+  /// pp 0 means `pp = auto`: the partitioner chooses the stage count.
   int64_t tp = 1, pp = 1, cp = 1;
   std::vector<int64_t> stages; ///< Explicit layers per stage, or empty.
   llvm::SMRange loc;
-  int64_t gpus() const { return tp * pp * cp; }
+  bool autoStages() const { return pp == 0; }
+  /// GPUs per replica; for `pp = auto`, those of a single stage.
+  int64_t gpus() const { return tp * (autoStages() ? 1 : pp) * cp; }
 };
 
 struct Parallel {

@@ -184,10 +184,11 @@ def MLLM_ModuleParallelOp : MLLM_Op<"module_parallel", [HasParent<"ParallelOp">]
   let summary = "tensor, pipeline and context parallel degrees of one model part";
   let description = [{
     `stages`, when present, fixes the number of layers in each pipeline stage
-    (explicit partition); its length equals `pp`.
+    (explicit partition); its length equals `pp`. `pp 0` means the user wrote
+    `pp = auto`: the partitioner chooses the stage count.
   }];
   let arguments = (ins FlatSymbolRefAttr:$part, MLLM_PositiveI64:$tp,
-                       MLLM_PositiveI64:$pp, MLLM_PositiveI64:$cp,
+                       MLLM_NonNegativeI64:$pp, MLLM_PositiveI64:$cp,
                        OptionalAttr<DenseI64ArrayAttr>:$stages);
   let assemblyFormat = [{
     $part `tp` $tp `pp` $pp `cp` $cp (`stages` $stages^)? attr-dict
