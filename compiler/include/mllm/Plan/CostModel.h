@@ -1,0 +1,134 @@
+//===- CostModel.h - per-layer cost of a training step ----------*- C++ -*-===//
+//
+// The single cost model of mllmc: what one layer of one group costs on one
+// GPU for one microbatch, as a function of the data layout, the TP and CP
+// degrees and the hardware. The partitioner, the memory check, the plan and
+// (later) the simulator and runtime all read it. docs/cost-model.md gives the
+// formulas.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_PLAN_COSTMODEL_H
+#define MLLM_PLAN_COSTMODEL_H
+
+#include "mllm/Model/Layers.h"
+
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mllm::plan {
+
+/// What one microbatch looks like to one module on one GPU.
+struct Workload {
+  /// Tokens the module processes per microbatch (all sequences of the
+  /// microbatch, before CP splitting): for an encoder, its items' tokens; for
+  /// the LLM, microbatch_size x seq_len.
+  int64_t tokens = 0;
+  /// Tokens one attention sees (the sequence or item length). Attention cost
+  /// grows with tokens x attentionSpan.
+  int64_t attentionSpan = 0;
+  int64_t tp = 1, cp = 1;
+  /// Bytes per activation/weight element (2 for bf16/fp16, 4 for fp32).
+  int64_t elementBytes = 2;
+};
+
+/// Hardware as the roofline sees it.
+struct Device {
+  double peakFlops = 0;       ///< FLOP/s, dense bf16.
+  double memoryBandwidth = 0; ///< Bytes/s.
+  /// Fraction of peak a large matmul reaches; the default is a common
+  /// observed MFU for transformer training.
+  double efficiency = 0.5;
+};
+
+/// Cost of one layer (not the whole group) for one microbatch on one GPU,
+/// after TP/CP sharding. FLOPs are totals of that GPU's share.
+struct LayerCost {
+  double params = 0;     ///< Parameters held by one GPU.
+  double fwdFlops = 0;   ///< Forward.
+  double wgradFlops = 0; ///< Backward, weight gradients.
+  double igradFlops = 0; ///< Backward, input gradients.
+  double fwdBytes = 0;   ///< Memory traffic of the forward (roofline).
+  /// Activation bytes kept for backward per microbatch when nothing is
+  /// recomputed; with full recompute only `inputBytes` is kept.
+  double activationBytes = 0;
+  double inputBytes = 0;  ///< Size of the layer's input activation.
+  double outputBytes = 0; ///< Bytes handed to the next layer.
+  /// Seconds, from the roofline or a measured profile.
+  double fwd = 0, wgrad = 0, igrad = 0;
+
+  /// The part of `fwdFlops` spent in attention scores and values; it grows
+  /// with the attention span, the rest with the token count only.
+  double attnFlops = 0;
+  /// Memory traffic of the two backward parts (roofline); 0 where that part
+  /// does not exist (no weights; an input that is data, not an activation).
+  double wgradBytes = 0, igradBytes = 0;
+  /// Parameters the layer reads but another layer owns (a tied LM head uses
+  /// the token embedding's matrix): a stage that holds this layer without
+  /// the owner must keep a copy. Sharded like `params`.
+  double tiedParams = 0;
+};
+
+/// Measured per-layer times that override the analytic ones. File format
+/// (YAML, documented in docs/cost-model.md):
+///   layers:
+///     - kind: transformer_block
+///       hidden: 2048        # shape keys as in the mllm.layers config
+///       tokens: 1753        # workload keys
+///       tp: 1
+///       cp: 1
+///       forward_ms: 3.1
+///       weight_grad_ms: 3.0
+///       input_grad_ms: 3.2
+class Profile {
+public:
+  static llvm::Expected<Profile> load(llvm::StringRef path);
+  /// Parses profile text; `name` is the file name used in error messages.
+  static llvm::Expected<Profile> parse(llvm::StringRef text,
+                                       llvm::StringRef name = "<profile>");
+  /// Whether `key` may appear in an entry to select layers: a shape key
+  /// (as in the mllm.layers config) or a workload key (tokens,
+  /// attention_span, tp, cp, element_bytes).
+  static bool isMatchKey(llvm::StringRef key);
+  /// Times for a layer, if the profile has an entry matching its kind,
+  /// shape and workload. An entry matches when its kind and every key it
+  /// gives equal the layer's; among matches the one giving the most keys
+  /// wins, then the earliest in the file. Only `fwd`, `wgrad` and `igrad`
+  /// of the result are set.
+  std::optional<LayerCost> lookup(LayerKind kind,
+                                  const model::LayerShape &shape,
+                                  const Workload &workload) const;
+  size_t size() const { return entries.size(); }
+
+  struct Entry {
+    LayerKind kind;
+    std::map<std::string, int64_t> keys;
+    double fwd, wgrad, igrad; ///< Seconds.
+  };
+  std::vector<Entry> entries;
+};
+
+/// The cost of one layer of `kind` with `shape` under `workload`. Times come
+/// from `profile` when it has a matching entry, else from the roofline on
+/// `device`.
+LayerCost layerCost(LayerKind kind, const model::LayerShape &shape,
+                    const Workload &workload, const Device &device,
+                    const Profile *profile = nullptr);
+
+/// Roofline time of one kernel: max(flops / (peak x efficiency), bytes /
+/// bandwidth). A zero peak or bandwidth drops that term (a device known only
+/// by one number); an efficiency outside (0, 1] counts as 1.
+double rooflineTime(double flops, double bytes, const Device &device);
+
+/// Backward seconds of a layer under the frozen analysis (brief §B.4 Eq. 2
+/// plus recompute): [weight grad] wgrad + [input grad] igrad + [recompute]
+/// fwd. The partitioner's per-layer cost is `cost.fwd` plus this.
+double backwardTime(const LayerCost &cost, bool needsWeightGrad,
+                    bool needsInputGrad, bool recomputes);
+
+} // namespace mllm::plan
+
+#endif // MLLM_PLAN_COSTMODEL_H

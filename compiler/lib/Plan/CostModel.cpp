@@ -1,0 +1,638 @@
+//===- CostModel.cpp - per-layer cost of a training step ------------------===//
+//
+// Analytic FLOPs, parameters, activation memory and memory traffic of every
+// layer kind, a roofline for times, and measured profiles that override the
+// roofline. docs/cost-model.md derives each formula; the comments here say
+// only what the code cannot.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Plan/CostModel.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/YAMLParser.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mllm;
+using namespace mllm::plan;
+using model::LayerShape;
+
+//===----------------------------------------------------------------------===//
+// Analytic cost
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Bytes of one token id: PyTorch and Megatron keep ids as int64.
+constexpr double tokenIdBytes = 8;
+/// Softmax statistics (log-sum-exp) and the LM head's logits are fp32
+/// whatever the training precision.
+constexpr double fp32Bytes = 4;
+
+/// The kind-specific part of a layer's cost; `layerCost` derives the
+/// backward and the roofline from it the same way for every kind.
+struct Analytic {
+  /// Parameters split into TP-sharded and replicated. The replicated part is
+  /// whatever paramsPerLayer counts beyond the sharded one, so the two can
+  /// never disagree with the parameter source of truth.
+  double shardedParams = 0;
+  double tiedParams = 0;  ///< Before sharding.
+  double matmulFlops = 0; ///< Forward, this GPU's share.
+  double attnFlops = 0;   ///< Forward, this GPU's share.
+  double activationBytes = 0, inputBytes = 0, outputBytes = 0;
+  /// Weight bytes one forward reads; all of them unless the layer is a
+  /// lookup table. Negative means "params per GPU x elementBytes".
+  double weightBytes = -1;
+  /// False where the input is data (token ids, pixels, mel frames): no
+  /// gradient can flow into it, whatever the frozen analysis says.
+  bool inputIsActivation = true;
+};
+
+/// Dimensions of a transformer-style attention.
+struct AttnDims {
+  double q, kv; ///< Query width and key (= value) width.
+};
+
+AttnDims attnDims(const LayerShape &s) {
+  return {double(s.heads * s.headDim), double(s.kvHeads * s.headDim)};
+}
+
+/// Weights of the Q, K, V and O projections.
+double attnMatmulParams(const LayerShape &s) {
+  AttnDims d = attnDims(s);
+  return s.hidden * (d.q + 2 * d.kv) + d.q * s.hidden;
+}
+
+/// Forward FLOPs of the attention core, QK^T and PV, without causal halving:
+/// every query of this GPU's tokens meets `span` keys.
+double attnCoreFlops(double tokens, double span, double headDim, double heads,
+                     double tp) {
+  return 4 * tokens * span * headDim * heads / tp;
+}
+
+Analytic analyze(LayerKind kind, const LayerShape &s, const Workload &w) {
+  Analytic a;
+  const double tp = std::max<int64_t>(w.tp, 1);
+  const double cp = std::max<int64_t>(w.cp, 1);
+  const double eb = w.elementBytes;
+  const double t = double(w.tokens) / cp; // This GPU's tokens.
+  const double span = w.attentionSpan > 0 ? w.attentionSpan : w.tokens;
+  const double h = s.hidden;
+
+  switch (kind) {
+  case LayerKind::TokenEmbedding: {
+    // Vocab-parallel table; the learned position table is replicated.
+    double vocabRows = double(s.vocab);
+    a.shardedParams = vocabRows * h;
+    a.inputBytes = t * tokenIdBytes;
+    a.outputBytes = t * h * eb;
+    a.activationBytes = a.inputBytes; // The ids, for the scatter-add.
+    a.weightBytes =
+        (std::min(t, vocabRows / tp) + std::min(t, double(s.positions))) * h *
+        eb;
+    a.inputIsActivation = false;
+    break;
+  }
+  case LayerKind::PatchEmbedding: {
+    // A stride = kernel convolution is one matmul per patch. Replicated, as
+    // Megatron does for vision encoders.
+    double k = double(s.channels) * s.temporalPatch * s.patch * s.patch;
+    a.matmulFlops = 2 * k * h * t;
+    a.inputBytes = t * k * eb;
+    a.outputBytes = t * h * eb;
+    a.activationBytes = a.inputBytes;
+    a.inputIsActivation = false;
+    break;
+  }
+  case LayerKind::AudioFrontend: {
+    // Whisper's frontend: conv(k=3, stride 1) over 2t mel frames, GELU,
+    // conv(k=3, stride 2) down to the encoder's t tokens, GELU. Replicated.
+    double mel = s.melBins;
+    a.matmulFlops = 2 * 3 * mel * h * (2 * t) + 2 * 3 * h * h * t;
+    a.inputBytes = 2 * t * mel * eb;
+    a.outputBytes = t * h * eb;
+    // Conv inputs and GELU inputs: 2t x mel, 2t x h (conv1 out),
+    // 2t x h (conv2 in), t x h (conv2 out).
+    a.activationBytes = t * (2 * mel + 5 * h) * eb;
+    a.inputIsActivation = false;
+    break;
+  }
+  case LayerKind::TransformerBlock: {
+    AttnDims d = attnDims(s);
+    double ffnMats = (s.gated ? 3 : 2) * h * s.ffn;
+    // Megatron's column-parallel Q/K/V and FFN-in (weights and biases) and
+    // row-parallel O and FFN-out (weights only; their biases and the norms
+    // are replicated).
+    a.shardedParams = attnMatmulParams(s) + ffnMats;
+    if (s.qkvBias)
+      a.shardedParams += d.q + 2 * d.kv;
+    if (s.bias)
+      a.shardedParams += (s.gated ? 2 : 1) * double(s.ffn);
+    a.matmulFlops = 2 * (attnMatmulParams(s) + ffnMats) * t / tp;
+    a.attnFlops = attnCoreFlops(t, span, s.headDim, s.heads, tp);
+    a.inputBytes = a.outputBytes = t * h * eb;
+    // Per token: replicated norm-1 input, QKV input, norm-2 input, FFN
+    // input (4h); sharded Q, K, V, attention output (2q + 2kv) and the FFN
+    // intermediates (2 or 3 x ffn); fp32 log-sum-exp per head.
+    double replicated = 4 * h;
+    double sharded = 2 * d.q + 2 * d.kv + (s.gated ? 3 : 2) * double(s.ffn);
+    a.activationBytes =
+        t * (replicated + sharded / tp) * eb + t * (s.heads / tp) * fp32Bytes;
+    break;
+  }
+  case LayerKind::ConformerBlock: {
+    AttnDims d = attnDims(s);
+    double ffnMats = 2 * (2 * h * s.ffn); // Two half-step FFNs.
+    // The convolution module (pointwise h->2h, depthwise, pointwise h->h)
+    // stays replicated; the depthwise kernel counts like a matmul weight
+    // (each weight meets each token once).
+    double convMats = 2 * h * h + h * s.convKernel + h * h;
+    a.shardedParams = attnMatmulParams(s) + ffnMats;
+    if (s.qkvBias)
+      a.shardedParams += d.q + 2 * d.kv;
+    if (s.bias)
+      a.shardedParams += 2 * double(s.ffn);
+    a.matmulFlops =
+        2 * (attnMatmulParams(s) + ffnMats) * t / tp + 2 * convMats * t;
+    a.attnFlops = attnCoreFlops(t, span, s.headDim, s.heads, tp);
+    a.inputBytes = a.outputBytes = t * h * eb;
+    // Replicated: two FFNs' norm and FFN inputs (4h), attention norm and
+    // QKV inputs (2h), the convolution module's eight h-wide tensors (norm
+    // in, pw1 in, 2h GLU in, depthwise in, BN in, swish in, pw2 in) and the
+    // final norm input (h). Sharded: Q, K, V, attention output and the two
+    // FFNs' intermediates.
+    double replicated = 15 * h;
+    double sharded = 2 * d.q + 2 * d.kv + 4 * double(s.ffn);
+    a.activationBytes =
+        t * (replicated + sharded / tp) * eb + t * (s.heads / tp) * fp32Bytes;
+    break;
+  }
+  case LayerKind::Norm:
+    // Elementwise: no matmul FLOPs; the roofline's memory term times it.
+    a.inputBytes = a.outputBytes = t * h * eb;
+    a.activationBytes = a.inputBytes;
+    break;
+  case LayerKind::LMHead: {
+    // Vocab-parallel; includes the softmax cross-entropy, which keeps fp32
+    // logits for backward (Megatron's 4 x s x b x v / t).
+    double mat = double(s.vocab) * h;
+    a.shardedParams = model::paramsPerLayer(kind, s);
+    a.tiedParams = s.tied ? mat : 0;
+    a.matmulFlops = 2 * mat * t / tp;
+    a.inputBytes = t * h * eb;
+    a.outputBytes = t * (s.vocab / tp) * eb;
+    a.activationBytes = a.inputBytes + t * (s.vocab / tp) * fp32Bytes;
+    a.weightBytes = mat / tp * eb; // Read even when tied.
+    break;
+  }
+  case LayerKind::Linear:
+    // Column-parallel weight and bias.
+    a.shardedParams = double(s.in) * s.out + s.out;
+    a.matmulFlops = 2 * double(s.in) * s.out * t / tp;
+    a.inputBytes = t * s.in * eb;
+    a.outputBytes = t * s.out * eb;
+    a.activationBytes = a.inputBytes;
+    break;
+  case LayerKind::MLP: {
+    // Like a transformer FFN: column-parallel fc1 (weight, bias),
+    // row-parallel fc2 (weight; its bias is replicated).
+    double mats = double(s.in) * h + h * s.out;
+    a.shardedParams = mats + h;
+    a.matmulFlops = 2 * mats * t / tp;
+    a.inputBytes = t * s.in * eb;
+    a.outputBytes = t * s.out * eb;
+    // Input (replicated), pre-activation and activation output (sharded).
+    a.activationBytes = t * (s.in + 2 * h / tp) * eb;
+    break;
+  }
+  case LayerKind::AttentionPool: {
+    // SigLIP's MAP head: one learned probe per item attends over the item's
+    // `span` tokens. K and V run on every token; Q, O and the MLP on one
+    // probe per item.
+    double items = t / span;
+    double f = s.ffn;
+    a.shardedParams = 4 * h * h + 3 * h + h * f + f + f * h;
+    a.matmulFlops =
+        2 * (2 * h * h) * t / tp + 2 * (2 * h * h + 2 * h * f) * items / tp;
+    a.attnFlops = attnCoreFlops(items, span, h / std::max<int64_t>(s.heads, 1),
+                                std::max<int64_t>(s.heads, 1), tp);
+    a.inputBytes = t * h * eb;
+    a.outputBytes = items * h * eb;
+    // Input (replicated), K and V (sharded); per probe: norm and MLP inputs
+    // (replicated), Q, attention output and MLP intermediates (sharded),
+    // fp32 log-sum-exp.
+    a.activationBytes =
+        (t * (h + 2 * h / tp) + items * (2 * h + (2 * h + 2 * f) / tp)) * eb +
+        items * (std::max<int64_t>(s.heads, 1) / tp) * fp32Bytes;
+    break;
+  }
+  }
+  return a;
+}
+} // namespace
+
+double plan::rooflineTime(double flops, double bytes, const Device &device) {
+  double eff =
+      device.efficiency > 0 && device.efficiency <= 1 ? device.efficiency : 1.0;
+  double compute = flops > 0 && device.peakFlops > 0
+                       ? flops / (device.peakFlops * eff)
+                       : 0.0;
+  double memory = bytes > 0 && device.memoryBandwidth > 0
+                      ? bytes / device.memoryBandwidth
+                      : 0.0;
+  return std::max(compute, memory);
+}
+
+double plan::backwardTime(const LayerCost &cost, bool needsWeightGrad,
+                          bool needsInputGrad, bool recomputes) {
+  return (needsWeightGrad ? cost.wgrad : 0) +
+         (needsInputGrad ? cost.igrad : 0) + (recomputes ? cost.fwd : 0);
+}
+
+LayerCost plan::layerCost(LayerKind kind, const LayerShape &shape,
+                          const Workload &workload, const Device &device,
+                          const Profile *profile) {
+  Analytic a = analyze(kind, shape, workload);
+  const double tp = std::max<int64_t>(workload.tp, 1);
+  const double eb = workload.elementBytes;
+  const double total = double(model::paramsPerLayer(kind, shape));
+
+  LayerCost c;
+  c.params = total - a.shardedParams + a.shardedParams / tp;
+  c.tiedParams = a.tiedParams / tp;
+  c.attnFlops = a.attnFlops;
+  c.fwdFlops = a.matmulFlops + a.attnFlops;
+  // Weight gradients repeat each forward matmul once (dW = X^T dY). A tied
+  // head still computes them, into the embedding's gradient.
+  c.wgradFlops = a.matmulFlops;
+  // Input gradients repeat each matmul once (dX = dY W^T); the attention
+  // core's backward (dP, dS->dQ, dK, dV) is four products against the
+  // forward's two, so fwd + wgrad + igrad = 3 x fwd, the usual accounting.
+  c.igradFlops = a.inputIsActivation ? a.matmulFlops + 2 * a.attnFlops : 0;
+  c.activationBytes = a.activationBytes;
+  c.inputBytes = a.inputBytes;
+  c.outputBytes = a.outputBytes;
+
+  double weightBytes = a.weightBytes >= 0 ? a.weightBytes : c.params * eb;
+  bool hasWeights = c.params > 0 || c.tiedParams > 0;
+  c.fwdBytes = weightBytes + a.inputBytes + a.activationBytes + a.outputBytes;
+  c.wgradBytes =
+      hasWeights ? weightBytes + a.activationBytes + a.outputBytes : 0;
+  c.igradBytes = a.inputIsActivation ? weightBytes + a.activationBytes +
+                                           a.outputBytes + a.inputBytes
+                                     : 0;
+
+  if (profile)
+    if (std::optional<LayerCost> measured =
+            profile->lookup(kind, shape, workload)) {
+      c.fwd = measured->fwd;
+      c.wgrad = measured->wgrad;
+      c.igrad = measured->igrad;
+      return c;
+    }
+  c.fwd = rooflineTime(c.fwdFlops, c.fwdBytes, device);
+  c.wgrad = rooflineTime(c.wgradFlops, c.wgradBytes, device);
+  c.igrad = rooflineTime(c.igradFlops, c.igradBytes, device);
+  return c;
+}
+
+//===----------------------------------------------------------------------===//
+// Profiles
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A key an entry may give to select layers, and how to read it off a
+/// layer. Shape keys carry the names of the mllm.layers config (a unit test
+/// checks them against model::toConfig).
+struct MatchKey {
+  const char *name;
+  int64_t (*get)(const LayerShape &, const Workload &);
+  bool isBool;
+};
+
+#define SHAPE_INT(key, field)                                                  \
+  {key,                                                                        \
+   [](const LayerShape &s, const Workload &) -> int64_t { return s.field; },   \
+   false}
+#define SHAPE_BOOL(key, field)                                                 \
+  {key,                                                                        \
+   [](const LayerShape &s, const Workload &) -> int64_t {                      \
+     return s.field ? 1 : 0;                                                   \
+   },                                                                          \
+   true}
+#define WORK_INT(key, field)                                                   \
+  {key,                                                                        \
+   [](const LayerShape &, const Workload &w) -> int64_t { return w.field; },   \
+   false}
+
+const MatchKey matchKeys[] = {
+    SHAPE_INT("hidden", hidden),
+    SHAPE_INT("ffn", ffn),
+    SHAPE_INT("heads", heads),
+    SHAPE_INT("kv_heads", kvHeads),
+    SHAPE_INT("head_dim", headDim),
+    SHAPE_INT("vocab", vocab),
+    SHAPE_INT("patch", patch),
+    SHAPE_INT("channels", channels),
+    SHAPE_INT("temporal_patch", temporalPatch),
+    SHAPE_INT("mel_bins", melBins),
+    SHAPE_INT("in", in),
+    SHAPE_INT("out", out),
+    SHAPE_INT("positions", positions),
+    SHAPE_INT("conv_kernel", convKernel),
+    SHAPE_BOOL("gated", gated),
+    SHAPE_BOOL("qkv_bias", qkvBias),
+    SHAPE_BOOL("bias", bias),
+    SHAPE_BOOL("layer_norm", layerNorm),
+    SHAPE_BOOL("tied", tied),
+    SHAPE_BOOL("class_token", classToken),
+    WORK_INT("tokens", tokens),
+    WORK_INT("attention_span", attentionSpan),
+    WORK_INT("tp", tp),
+    WORK_INT("cp", cp),
+    WORK_INT("element_bytes", elementBytes),
+};
+
+#undef SHAPE_INT
+#undef SHAPE_BOOL
+#undef WORK_INT
+
+const MatchKey *findMatchKey(llvm::StringRef name) {
+  for (const MatchKey &k : matchKeys)
+    if (name == k.name)
+      return &k;
+  return nullptr;
+}
+
+/// Reads a profile, stopping at the first error: a profile is a small
+/// hand-edited or tool-written file, and one precise message is what its
+/// author needs.
+class ProfileParser {
+public:
+  ProfileParser(llvm::MemoryBufferRef buffer) : buffer(buffer) {
+    // The YAML scanner reports syntax errors through the SourceMgr; keep
+    // the first as our error instead of printing it.
+    sm.setDiagHandler(
+        [](const llvm::SMDiagnostic &diag, void *context) {
+          auto *self = static_cast<ProfileParser *>(context);
+          if (self->message.empty())
+            self->message = render(diag);
+        },
+        this);
+  }
+
+  llvm::Expected<Profile> run() {
+    // The scanner finds syntax errors only as nodes are read; validate the
+    // whole text first so that a syntax error is reported as such, not as
+    // whatever shape the half-parsed node below it happens to have.
+    {
+      llvm::yaml::Stream syntax(buffer, sm, /*ShowColors=*/false);
+      if (!syntax.validate() || !message.empty())
+        return takeError();
+    }
+    llvm::yaml::Stream stream(buffer, sm, /*ShowColors=*/false);
+    Profile profile;
+    auto docs = stream.begin();
+    llvm::yaml::Node *root = docs == stream.end() ? nullptr : docs->getRoot();
+    // An empty file parses as one document whose root is a null node.
+    if (!root || (llvm::isa<llvm::yaml::NullNode>(root) && message.empty()))
+      return fail("empty profile: expected a mapping with a 'layers' list");
+    auto *top = llvm::dyn_cast<llvm::yaml::MappingNode>(root);
+    if (!top) {
+      if (message.empty())
+        error(root, "expected a mapping with a 'layers' list");
+      return takeError();
+    }
+    bool sawLayers = false;
+    for (llvm::yaml::KeyValueNode &kv : *top) {
+      std::optional<std::string> key = scalar(kv.getKey());
+      if (!key)
+        return takeError();
+      if (*key == "layers") {
+        sawLayers = true;
+        if (!parseLayers(kv.getValue(), profile))
+          return takeError();
+      } else if (*key == "device") {
+        // Informational: which GPU the numbers were measured on.
+        if (!scalar(kv.getValue()))
+          return takeError();
+      } else {
+        error(kv.getKey(), "unknown top-level key '" + *key +
+                               "'; expected 'layers' (or 'device')");
+        return takeError();
+      }
+    }
+    if (!message.empty())
+      return takeError();
+    if (!sawLayers)
+      return fail("profile has no 'layers' list");
+    if (++docs != stream.end() && docs->getRoot())
+      error(docs->getRoot(), "expected one YAML document");
+    if (!message.empty())
+      return takeError();
+    return profile;
+  }
+
+private:
+  static std::string render(const llvm::SMDiagnostic &diag) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    diag.print(/*ProgName=*/nullptr, os, /*ShowColors=*/false);
+    os.flush();
+    while (!text.empty() && text.back() == '\n')
+      text.pop_back();
+    return text;
+  }
+
+  void error(llvm::yaml::Node *node, const llvm::Twine &msg) {
+    if (!message.empty())
+      return;
+    llvm::SMLoc loc = node ? node->getSourceRange().Start : llvm::SMLoc();
+    if (!loc.isValid()) {
+      message = (buffer.getBufferIdentifier() + ": error: " + msg).str();
+      return;
+    }
+    message = render(sm.GetMessage(loc, llvm::SourceMgr::DK_Error, msg));
+  }
+
+  llvm::Error fail(const llvm::Twine &msg) {
+    if (message.empty())
+      message = (buffer.getBufferIdentifier() + ": error: " + msg).str();
+    return takeError();
+  }
+
+  llvm::Error takeError() {
+    if (message.empty())
+      message =
+          (buffer.getBufferIdentifier() + ": error: malformed profile").str();
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  }
+
+  std::optional<std::string> scalar(llvm::yaml::Node *node) {
+    auto *s = llvm::dyn_cast_or_null<llvm::yaml::ScalarNode>(node);
+    if (!s) {
+      error(node, "expected a scalar");
+      return std::nullopt;
+    }
+    llvm::SmallString<32> storage;
+    return s->getValue(storage).str();
+  }
+
+  bool parseLayers(llvm::yaml::Node *node, Profile &profile) {
+    auto *list = llvm::dyn_cast_or_null<llvm::yaml::SequenceNode>(node);
+    if (!list) {
+      error(node, "'layers' must be a list of entries");
+      return false;
+    }
+    for (llvm::yaml::Node &item : *list)
+      if (!parseEntry(&item, profile))
+        return false;
+    return message.empty();
+  }
+
+  bool parseEntry(llvm::yaml::Node *node, Profile &profile) {
+    auto *map = llvm::dyn_cast<llvm::yaml::MappingNode>(node);
+    if (!map) {
+      error(node, "a 'layers' entry must be a mapping (kind, keys, times)");
+      return false;
+    }
+    Profile::Entry entry{};
+    std::optional<LayerKind> kind;
+    std::optional<double> times[3];
+    static const char *const timeKeys[3] = {"forward_ms", "weight_grad_ms",
+                                            "input_grad_ms"};
+    llvm::StringSet<> seen;
+    for (llvm::yaml::KeyValueNode &kv : *map) {
+      std::optional<std::string> key = scalar(kv.getKey());
+      if (!key)
+        return false;
+      if (!seen.insert(*key).second) {
+        error(kv.getKey(), "duplicate key '" + *key + "'");
+        return false;
+      }
+      std::optional<std::string> value = scalar(kv.getValue());
+      if (!value)
+        return false;
+      llvm::StringRef text = llvm::StringRef(*value).trim();
+
+      if (*key == "kind") {
+        kind = symbolizeLayerKind(text);
+        if (!kind) {
+          error(kv.getValue(), "unknown layer kind '" + text + "'");
+          return false;
+        }
+        continue;
+      }
+      if (const auto *t = llvm::find_if(
+              timeKeys, [&](const char *name) { return *key == name; });
+          t != std::end(timeKeys)) {
+        double ms;
+        if (text.getAsDouble(ms) || !std::isfinite(ms) || ms < 0) {
+          error(kv.getValue(), "'" + *key +
+                                   "' must be a non-negative number of "
+                                   "milliseconds, got '" +
+                                   text + "'");
+          return false;
+        }
+        times[t - std::begin(timeKeys)] = ms;
+        continue;
+      }
+      const MatchKey *mk = findMatchKey(*key);
+      if (!mk) {
+        error(kv.getKey(), "unknown key '" + *key +
+                               "'; expected kind, a shape key, tokens, "
+                               "attention_span, tp, cp, element_bytes or "
+                               "forward_ms/weight_grad_ms/input_grad_ms");
+        return false;
+      }
+      int64_t v;
+      if (mk->isBool) {
+        if (text == "true" || text == "1")
+          v = 1;
+        else if (text == "false" || text == "0")
+          v = 0;
+        else {
+          error(kv.getValue(),
+                "'" + *key + "' must be true or false, got '" + text + "'");
+          return false;
+        }
+      } else if (text.getAsInteger(10, v) || v < 0) {
+        error(kv.getValue(), "'" + *key +
+                                 "' must be a non-negative integer, got '" +
+                                 text + "'");
+        return false;
+      }
+      entry.keys[*key] = v;
+    }
+    if (!message.empty())
+      return false;
+    if (!kind) {
+      error(node, "entry has no 'kind'");
+      return false;
+    }
+    for (int i = 0; i < 3; ++i)
+      if (!times[i]) {
+        error(node, llvm::Twine("entry has no '") + timeKeys[i] + "'");
+        return false;
+      }
+    entry.kind = *kind;
+    entry.fwd = *times[0] / 1e3;
+    entry.wgrad = *times[1] / 1e3;
+    entry.igrad = *times[2] / 1e3;
+    profile.entries.push_back(std::move(entry));
+    return true;
+  }
+
+  llvm::MemoryBufferRef buffer;
+  llvm::SourceMgr sm;
+  std::string message;
+};
+} // namespace
+
+bool Profile::isMatchKey(llvm::StringRef key) {
+  return findMatchKey(key) != nullptr;
+}
+
+llvm::Expected<Profile> Profile::parse(llvm::StringRef text,
+                                       llvm::StringRef name) {
+  return ProfileParser(llvm::MemoryBufferRef(text, name)).run();
+}
+
+llvm::Expected<Profile> Profile::load(llvm::StringRef path) {
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!file)
+    return llvm::createStringError(file.getError(),
+                                   "cannot read profile '" + path +
+                                       "': " + file.getError().message());
+  return ProfileParser((*file)->getMemBufferRef()).run();
+}
+
+std::optional<LayerCost> Profile::lookup(LayerKind kind,
+                                         const model::LayerShape &shape,
+                                         const Workload &workload) const {
+  const Entry *best = nullptr;
+  for (const Entry &e : entries) {
+    if (e.kind != kind)
+      continue;
+    bool matches = llvm::all_of(e.keys, [&](const auto &kv) {
+      const MatchKey *k = findMatchKey(kv.first);
+      return k && k->get(shape, workload) == kv.second;
+    });
+    // More keys = more specific; ties keep the earlier entry.
+    if (matches && (!best || e.keys.size() > best->keys.size()))
+      best = &e;
+  }
+  if (!best)
+    return std::nullopt;
+  LayerCost c;
+  c.fwd = best->fwd;
+  c.wgrad = best->wgrad;
+  c.igrad = best->igrad;
+  return c;
+}
