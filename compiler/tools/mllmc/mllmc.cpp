@@ -4,11 +4,13 @@
 // printed), 2 internal error.
 //
 //===----------------------------------------------------------------------===//
+#include "Plan.h"
 #include "Summary.h"
 
 #include "mllm/Dialect/MLLM/Transforms/Passes.h"
 #include "mllm/Frontend/Parser.h"
 #include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Plan/CostModel.h"
 #include "mllm/Sema/Sema.h"
 #include "mllm/Tools/RegisterMllm.h"
 
@@ -28,7 +30,7 @@ using namespace mllm;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { Summary, AST, MLLM };
+enum class Emit { Summary, AST, MLLM, Plan };
 
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
@@ -38,7 +40,10 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::Summary, "summary",
                           "a readable summary of the job (default)"),
                clEnumValN(Emit::AST, "ast", "the syntax tree of the spec"),
-               clEnumValN(Emit::MLLM, "mllm", "the checked mllm dialect IR")),
+               clEnumValN(Emit::MLLM, "mllm",
+                          "the mllm dialect IR after the compile pipeline"),
+               clEnumValN(Emit::Plan, "plan",
+                          "the training plan as YAML (docs/plan-format.md)")),
     cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
@@ -51,6 +56,17 @@ cl::opt<std::string>
               cl::desc("Standard library directory (default: $MLLM_STDLIB "
                        "or the build's stdlib/)"),
               cl::value_desc("dir"), cl::init(""), cl::cat(category));
+cl::opt<bool> explain(
+    "explain",
+    cl::desc("Print why each partitioning decision was made: the frozen "
+             "analysis and a table of the pipeline stages (after the "
+             "--emit output)"),
+    cl::init(false), cl::cat(category));
+cl::opt<std::string>
+    profileFile("profile",
+                cl::desc("Measured per-layer times (YAML, docs/cost-model.md) "
+                         "that override the analytic cost model"),
+                cl::value_desc("file"), cl::init(""), cl::cat(category));
 cl::opt<bool> splitInputFile(
     "split-input-file",
     cl::desc("Compile each '// -----' separated chunk of the input on its own"),
@@ -99,7 +115,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     return 1;
   if (emit == Emit::Summary) {
     printSummary(*job, os);
-    return 0;
+    if (!explain)
+      return 0;
+    os << "\n";
   }
   mlir::OwningOpRef<mlir::ModuleOp> module;
   {
@@ -108,17 +126,33 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   }
   if (!module)
     return 2;
-  // The compile pipeline: CP token balancing for now. MLIR's
-  // --mlir-print-ir-* and timing flags apply to it as in mllm-opt.
+  // The compile pipeline. MLIR's --mlir-print-ir-* and timing flags apply
+  // to it as in mllm-opt.
   mlir::PassManager pm(&context);
   if (failed(mlir::applyPassManagerCLOptions(pm)))
     return 1;
   pm.enableTiming(timing);
+  pm.addPass(createFrozenAnalysisPass());
+  PartitionPassOptions partition;
+  partition.profile = profileFile;
+  pm.addPass(createPartitionPass(partition));
+  pm.addPass(createRankMapPass());
   pm.addPass(createBalanceCPPass());
   if (failed(pm.run(*module)))
     return 1;
-  module->print(os);
-  os << "\n";
+  if (emit == Emit::MLLM) {
+    module->print(os);
+    os << "\n";
+  } else if (emit == Emit::Plan) {
+    if (failed(writePlan(*module, inputFile, os)))
+      return 2;
+  }
+  if (explain) {
+    if (emit != Emit::Summary)
+      os << "\n";
+    if (failed(printExplain(*module, os)))
+      return 2;
+  }
   return 0;
 }
 } // namespace
@@ -134,9 +168,21 @@ int main(int argc, char **argv) {
       argc, argv,
       "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"
       "  mllmc spec.mllm               summary of the checked job\n"
-      "  mllmc spec.mllm --emit=mllm   the mllm dialect IR\n"
+      "  mllmc spec.mllm --emit=mllm   the mllm dialect IR after the passes\n"
+      "  mllmc spec.mllm --emit=plan   the training plan (YAML)\n"
+      "  mllmc spec.mllm --explain     why the stages are where they are\n"
       "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
       "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
+
+  // A bad profile is the user's error, reported once and up front.
+  if (!profileFile.empty()) {
+    auto profile = plan::Profile::load(profileFile);
+    if (!profile) {
+      llvm::WithColor::error(llvm::errs(), "mllmc")
+          << llvm::toString(profile.takeError()) << "\n";
+      return 1;
+    }
+  }
 
   mlir::DialectRegistry registry;
   registerAllMllmDialects(registry);

@@ -12,6 +12,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Format.h"
 
 #include <cmath>
 
@@ -107,6 +108,20 @@ static void printRankRanges(OpAsmPrinter &printer, Operation *,
     printer << "]";
   }
   printer << "]";
+}
+
+/// `12.345 ms`: a time in milliseconds (stored in an F64Attr, printed with
+/// microsecond resolution; the passes round to it, so text round-trips).
+static ParseResult parseMillis(OpAsmParser &parser, FloatAttr &value) {
+  double ms;
+  if (parser.parseFloat(ms) || parser.parseKeyword("ms"))
+    return failure();
+  value = parser.getBuilder().getF64FloatAttr(ms);
+  return success();
+}
+
+static void printMillis(OpAsmPrinter &printer, Operation *, FloatAttr value) {
+  printer << llvm::format("%.3f", value.getValueAsDouble()) << " ms";
 }
 
 #define GET_OP_CLASSES
@@ -492,5 +507,139 @@ LogicalResult TrainOp::verify() {
     return emitOpError("learning rate must be positive");
   if (getWeightDecay().convertToDouble() < 0.0)
     return emitOpError("weight decay must not be negative");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PipelineOp / StageOp
+//===----------------------------------------------------------------------===//
+
+static bool isBlockKind(LayerKind kind) {
+  return kind == LayerKind::TransformerBlock ||
+         kind == LayerKind::ConformerBlock;
+}
+
+/// The partition units of a part: its transformer (or conformer) blocks, or
+/// every layer when it has no blocks.
+static int64_t numPartitionUnits(Operation *part) {
+  int64_t blocks = 0, layers = 0;
+  for (auto group : part->getRegion(0).front().getOps<LayersOp>()) {
+    layers += group.getCount();
+    if (isBlockKind(group.getKind()))
+      blocks += group.getCount();
+  }
+  return blocks ? blocks : layers;
+}
+
+LogicalResult StageOp::verify() {
+  if (getEnd() <= getBegin())
+    return emitOpError("layer range [")
+           << getBegin() << ", " << getEnd() << ") is empty";
+  for (auto [name, value] :
+       {std::pair<StringRef, double>{"fwd", getFwd().convertToDouble()},
+        {"bwd_w", getBwdW().convertToDouble()},
+        {"bwd_d", getBwdD().convertToDouble()},
+        {"recompute", getRecompute().convertToDouble()}})
+    if (!(value >= 0.0))
+      return emitOpError("time '") << name << "' must not be negative";
+  auto memory = getMemory();
+  if (memory) {
+    int64_t sum =
+        static_cast<int64_t>(*getWeights() + *getGrads() + *getOptimizer() +
+                             *getActivations() * *getInFlight());
+    if (sum != static_cast<int64_t>(*memory))
+      return emitOpError("memory ")
+             << *memory << " MiB is not weights + grads + optimizer + "
+             << "activations x in-flight = " << sum << " MiB";
+  }
+  if (auto first = getFirstRank()) {
+    int64_t end = *getEndRank();
+    int64_t dpStride = *getDpStride(), cpStride = *getCpStride(),
+            tpStride = *getTpStride();
+    if (end <= static_cast<int64_t>(*first))
+      return emitOpError("rank range [")
+             << *first << ", " << end << ") is empty";
+    if (tpStride != 1 || cpStride % tpStride != 0 || dpStride % cpStride != 0 ||
+        (end - static_cast<int64_t>(*first)) % dpStride != 0)
+      return emitOpError("rank strides dp ")
+             << dpStride << " cp " << cpStride << " tp " << tpStride
+             << " do not lay out the " << end - static_cast<int64_t>(*first)
+             << " ranks with tp innermost";
+  }
+  return success();
+}
+
+LogicalResult PipelineOp::verifyRegions() {
+  if (getIteration().convertToDouble() < 0.0 ||
+      getBottleneck().convertToDouble() < 0.0)
+    return emitOpError("times must not be negative");
+  ModelOp model = findModel(*this);
+  // Parts in pipeline order, and per part the end of its last stage.
+  SmallVector<StringRef> order;
+  llvm::StringMap<int64_t> covered, stageCount;
+  for (Operation &op : getBody().front()) {
+    auto stage = dyn_cast<StageOp>(op);
+    if (!stage)
+      return op.emitOpError("is not allowed in 'mllm.pipeline'");
+    StringRef part = stage.getPart();
+    if (order.empty() || order.back() != part) {
+      if (covered.count(part))
+        return stage.emitOpError("stages of '")
+               << part << "' must be consecutive in the pipeline";
+      order.push_back(part);
+      covered[part] = 0;
+    }
+    int64_t &end = covered[part];
+    if (static_cast<int64_t>(stage.getBegin()) != end)
+      return stage.emitOpError("starts at layer ")
+             << stage.getBegin() << " but the previous stage of '" << part
+             << "' ends at " << end;
+    end = stage.getEnd();
+    ++stageCount[part];
+  }
+  if (!model)
+    return success();
+
+  // Parts: encoders in model order, then the LLM; each part's blocks
+  // covered exactly.
+  SmallVector<Operation *> parts;
+  for (Operation &op : model.getBody().front())
+    if (isa<EncoderOp>(op))
+      parts.push_back(&op);
+  if (LLMOp llm = model.getLLM())
+    parts.push_back(llm);
+  size_t next = 0;
+  for (Operation *part : parts) {
+    StringRef name = mlir::SymbolTable::getSymbolName(part).getValue();
+    auto it = covered.find(name);
+    if (it == covered.end())
+      return emitOpError("has no stage of '") << name << "'";
+    if (next >= order.size() || order[next] != name)
+      return emitOpError("stages of '")
+             << name << "' are out of order: encoders in model order, then "
+             << "the LLM";
+    ++next;
+    int64_t units = numPartitionUnits(part);
+    if (it->second != units)
+      return emitOpError("stages of '")
+             << name << "' cover layers [0, " << it->second << ") but it has "
+             << units;
+  }
+  if (next != order.size())
+    return emitOpError("has stages of '")
+           << order[next] << "', which is not an encoder or the LLM";
+
+  // Fixed stage counts match the parallel config.
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  for (auto parallel : module.getOps<ParallelOp>())
+    for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>()) {
+      auto it = stageCount.find(mp.getPart());
+      if (it == stageCount.end())
+        continue;
+      if (mp.getPp() != 0 && static_cast<int64_t>(mp.getPp()) != it->second)
+        return emitOpError("has ")
+               << it->second << " stages of '" << mp.getPart()
+               << "' but its pp is " << mp.getPp();
+    }
   return success();
 }

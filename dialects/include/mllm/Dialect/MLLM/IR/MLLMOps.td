@@ -241,6 +241,114 @@ def MLLM_CPAssignmentOp : MLLM_Op<"cp_assignment",
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Pipeline plan (mllm-partition, mllm-rank-map)
+//===----------------------------------------------------------------------===//
+
+def MLLM_PipelineOp : MLLM_Op<"pipeline", [HasParent<"::mlir::ModuleOp">,
+                                           SymbolTable, SingleBlock,
+                                           NoTerminator]> {
+  let summary = "the pipeline stages of every model part";
+  let description = [{
+    Written by `mllm-partition`: one `mllm.stage` per pipeline stage, every
+    encoder's stages in model order, then the LLM's. `policy` is the
+    partition policy that placed the stage boundaries, `gpus` the GPUs one
+    data-parallel replica uses (colocated encoders share theirs),
+    `bottleneck` the largest stage forward + backward time of one
+    microbatch and `iteration` the estimated time of one iteration of
+    `microbatches` microbatches in the multimodal 1F1B pipeline
+    (`estimateIterationTime`, docs/plan-format.md). Times are in
+    milliseconds, rounded to the microsecond.
+
+    ```mlir
+    mllm.pipeline frozen_aware encoders_parallel microbatches 64 gpus 4
+        bottleneck 160.529 ms iteration 10578.106 ms {
+      mllm.stage @vision_s0 part @vision layers [0, 27) ...
+      mllm.stage @llm_s0 part @llm layers [0, 6) ...
+    }
+    ```
+  }];
+  let arguments = (ins MLLM_PartitionPolicy:$policy,
+                       MLLM_EncoderLayout:$layout,
+                       MLLM_PositiveI64:$microbatches, MLLM_PositiveI64:$gpus,
+                       F64Attr:$bottleneck, F64Attr:$iteration);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $policy $layout `microbatches` $microbatches `gpus` $gpus
+    `bottleneck` custom<Millis>($bottleneck)
+    `iteration` custom<Millis>($iteration) attr-dict-with-keyword $body
+  }];
+  let hasRegionVerifier = 1;
+}
+
+def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
+  let summary = "one pipeline stage of one model part";
+  let description = [{
+    Stage of `part` holding its transformer blocks `[begin, end)` (counted
+    from 0 within the part). `with` names the other layer groups the stage
+    runs: the embedding (patch embedding, audio front end) with the first
+    stage, the final norm, LM head or pooling head with the last, and an
+    encoder's projector (`PROJECTOR.GROUP`) with the encoder's last stage.
+    A part's stages are consecutive in the pipeline, in order, and cover its
+    blocks exactly once.
+
+    Times are per microbatch on one GPU of the stage, in milliseconds:
+    `fwd` the forward, `bwd_w` weight gradients, `bwd_d` input gradients
+    and `recompute` the forward run again for activation checkpointing
+    (backward = bwd_w + bwd_d + recompute; frozen layers upstream of every
+    trainable layer have none of the three).
+
+    `mllm-rank-map` adds the per-GPU memory estimate in MiB, `weights +
+    grads + optimizer + activations x in-flight microbatches`, and the
+    ranks: `[first, end)` of the global ranks, where the GPU at
+    data-parallel index d, context-parallel index c and tensor-parallel index
+    t has rank `first + d * dp_stride + c * cp_stride + t * tp_stride`.
+
+    ```mlir
+    mllm.stage @llm_s0 part @llm layers [0, 6) with ["embed"]
+        fwd 52.614 ms bwd_w 0.000 ms bwd_d 51.403 ms recompute 52.612 ms
+        memory 6512 MiB = weights 1469 + grads 0 + optimizer 0
+                          + activations 1681 x 3
+        ranks [1, 2) strides dp 1 cp 1 tp 1
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, FlatSymbolRefAttr:$part,
+                       MLLM_NonNegativeI64:$begin, MLLM_PositiveI64:$end,
+                       OptionalAttr<StrArrayAttr>:$with,
+                       F64Attr:$fwd, F64Attr:$bwd_w, F64Attr:$bwd_d,
+                       F64Attr:$recompute,
+                       OptionalAttr<MLLM_NonNegativeI64>:$memory,
+                       OptionalAttr<MLLM_NonNegativeI64>:$weights,
+                       OptionalAttr<MLLM_NonNegativeI64>:$grads,
+                       OptionalAttr<MLLM_NonNegativeI64>:$optimizer,
+                       OptionalAttr<MLLM_NonNegativeI64>:$activations,
+                       OptionalAttr<MLLM_NonNegativeI64>:$in_flight,
+                       OptionalAttr<MLLM_NonNegativeI64>:$first_rank,
+                       OptionalAttr<MLLM_PositiveI64>:$end_rank,
+                       OptionalAttr<MLLM_PositiveI64>:$dp_stride,
+                       OptionalAttr<MLLM_PositiveI64>:$cp_stride,
+                       OptionalAttr<MLLM_PositiveI64>:$tp_stride);
+  let assemblyFormat = [{
+    $sym_name `part` $part `layers` ` ` `[` $begin `,` $end `)`
+    (`with` $with^)?
+    `fwd` custom<Millis>($fwd) `bwd_w` custom<Millis>($bwd_w)
+    `bwd_d` custom<Millis>($bwd_d) `recompute` custom<Millis>($recompute)
+    (`memory` $memory^ `MiB` `=` `weights` $weights `+` `grads` $grads `+`
+     `optimizer` $optimizer `+` `activations` $activations `x` $in_flight)?
+    (`ranks` ` ` `[` $first_rank^ `,` $end_rank `)` `strides` `dp` $dp_stride
+     `cp` $cp_stride `tp` $tp_stride)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Backward time (ms): bwd_w + bwd_d + recompute.
+    double getBackward() {
+      return getBwdW().convertToDouble() + getBwdD().convertToDouble() +
+             getRecompute().convertToDouble();
+    }
+  }];
+}
+
 def MLLM_TrainOp : MLLM_Op<"train"> {
   let summary = "training-loop settings";
   let arguments = (ins MLLM_PositiveI64:$steps, MLLM_Optimizer:$optimizer,

@@ -47,4 +47,94 @@ def BalanceCPPass : Pass<"mllm-balance-cp", "mlir::ModuleOp"> {
   ];
 }
 
+def FrozenAnalysisPass : Pass<"mllm-frozen-analysis", "mlir::ModuleOp"> {
+  let summary = "decide which layers compute weight and input gradients";
+  let description = [{
+    Frozen-aware backward (cornstarch-brief §B.4): over the module DAG
+    encoder -> projector -> LLM, a layer computes weight gradients iff its
+    part trains, and input gradients iff a trainable parameter lies strictly
+    upstream of it on some path (the first trainable layer of a path needs
+    none). The LLM's token embedding is a source of its own: its input is
+    token ids and the projectors' outputs join the sequence after it, so it
+    never needs an input gradient. Recompute happens only where some
+    backward runs.
+
+    Every `mllm.layers` op gets the unit attributes that hold for it:
+    `needs_weight_grad`, `needs_input_grad` (every layer of the group) or
+    `needs_input_grad_after_first` (every layer but the first: the group
+    holds the first trainable layer of its path), and `recomputes`. A group
+    of identical layers can differ only there. Earlier flags are replaced.
+    The other passes compute the same flags with the same function
+    (mllm/Dialect/MLLM/Transforms/JobModel.h), so they do not depend on
+    this pass having run.
+  }];
+  let dependentDialects = ["::mllm::MLLMDialect"];
+  let statistics = [
+    Statistic<"numWeightGrad", "weight-grad-layers",
+              "layers computing weight gradients">,
+    Statistic<"numInputGrad", "input-grad-layers",
+              "layers computing input gradients">,
+  ];
+}
+
+def PartitionPass : Pass<"mllm-partition", "mlir::ModuleOp"> {
+  let summary = "partition every part's layers into pipeline stages";
+  let description = [{
+    Expands every part into its transformer blocks (other layers ride with
+    a neighbouring block: the embedding with the first, the final norm and
+    heads with the last, an encoder's projector with the encoder's last),
+    prices each with the cost model (`layerCost`: workload from `mllm.data`,
+    tp/cp from `mllm.module_parallel`, the GPU from `mllm.cluster`, the
+    precision from `mllm.train`) and the frozen analysis (backward = weight
+    gradients if they are needed + input gradients if they are needed +
+    the forward again if recomputed), and partitions each part over its
+    stages with `planPipeline`, using the policy of `mllm.parallel`:
+    `frozen_aware` balances these times, `frozen_unaware` balances times as
+    if every layer trained (and is charged the real ones), `uniform` equal
+    block counts, `explicit` the `stages` lists (checked: they must place
+    every block exactly once). A part with `pp 0` (`pp = auto`) gets the
+    stage count that minimises the estimated iteration time within the
+    GPUs of one replica (cluster GPUs / dp).
+
+    The result replaces any earlier `mllm.pipeline` op and goes at the end
+    of the module, after the job it plans.
+  }];
+  let dependentDialects = ["::mllm::MLLMDialect"];
+  let options = [
+    Option<"profile", "profile", "std::string", /*default=*/"",
+           "YAML file of measured per-layer times that override the "
+           "analytic cost model (docs/cost-model.md)">,
+    Option<"efficiency", "efficiency", "double", /*default=*/"0.5",
+           "fraction of peak FLOP/s a large matmul reaches (roofline)">,
+  ];
+  let statistics = [
+    Statistic<"numStages", "stages", "pipeline stages recorded">,
+  ];
+}
+
+def RankMapPass : Pass<"mllm-rank-map", "mlir::ModuleOp"> {
+  let summary = "assign ranks to every stage and check that it fits in memory";
+  let description = [{
+    Lays the ranks out stage by stage in pipeline order (every encoder's
+    stages, then the LLM's; with `encoders_colocated`, stage s of every
+    encoder shares one set of GPUs), and inside a stage data-parallel
+    replica by replica, context-parallel slot by slot, each a contiguous run
+    of `tp` ranks (TP innermost, so it stays inside a node whenever the run
+    does not straddle a node boundary; a warning says when it does).
+
+    Estimates the memory of one GPU of every stage: weights, gradients and
+    optimizer state of the trainable layers, and the activations saved for
+    backward times the microbatches in flight in the multimodal 1F1B
+    schedule (LLM stage s: P_llm - s; encoder stage s: P_e - s + P_llm;
+    capped at the microbatch count; layers with no backward save nothing).
+    Both are recorded on the `mllm.stage` ops. A stage that does not fit the
+    cluster's GPU memory is an error on its part's `mllm.module_parallel`.
+  }];
+  let dependentDialects = ["::mllm::MLLMDialect"];
+  let options = [
+    Option<"checkMemory", "check-memory", "bool", /*default=*/"true",
+           "report stages that exceed the GPU memory as errors">,
+  ];
+}
+
 #endif // MLLM_DIALECT_MLLM_TRANSFORMS_PASSES_TD

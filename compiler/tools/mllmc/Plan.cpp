@@ -1,0 +1,471 @@
+//===- Plan.cpp - the YAML plan and the --explain report ------------------===//
+//
+// Both read the IR after the compile pipeline (mllm.pipeline with its
+// stages, mllm.cp_assignment) and the frozen analysis (JobModel.h), so they
+// print exactly what the passes decided.
+//
+//===----------------------------------------------------------------------===//
+#include "Plan.h"
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/YAMLTraits.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mllm;
+
+namespace {
+
+template <typename OpTy>
+OpTy getFirst(ModuleOp module) {
+  for (OpTy op : module.getOps<OpTy>())
+    return op;
+  return {};
+}
+
+/// A double-quoted YAML string.
+std::string quote(StringRef s) { return "\"" + llvm::yaml::escape(s) + "\""; }
+
+std::string ms(double value) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%.3f", value);
+  return s;
+}
+
+const char *boolText(bool b) { return b ? "true" : "false"; }
+
+struct Job {
+  ModelOp model;
+  DataOp data;
+  ClusterOp cluster;
+  ParallelOp parallel;
+  TrainOp train;
+  PipelineOp pipeline;
+};
+
+FailureOr<Job> getJob(ModuleOp module) {
+  Job job{getFirst<ModelOp>(module),   getFirst<DataOp>(module),
+          getFirst<ClusterOp>(module), getFirst<ParallelOp>(module),
+          getFirst<TrainOp>(module),   getFirst<PipelineOp>(module)};
+  if (!job.model || !job.data || !job.cluster || !job.pipeline)
+    return module.emitError(
+        "internal error: the compiled job has no pipeline plan");
+  return job;
+}
+
+ModuleParallelOp parallelOf(Job &job, StringRef part) {
+  if (!job.parallel)
+    return {};
+  for (auto mp : job.parallel.getBody().front().getOps<ModuleParallelOp>())
+    if (mp.getPart() == part)
+      return mp;
+  return {};
+}
+
+/// The encoders, in model order, then the LLM.
+SmallVector<Operation *> partsOf(ModelOp model) {
+  SmallVector<Operation *> parts;
+  for (auto enc : model.getBody().front().getOps<EncoderOp>())
+    parts.push_back(enc);
+  parts.push_back(model.getLLM());
+  return parts;
+}
+
+ProjectorOp projectorOf(ModelOp model, StringRef encoder) {
+  for (auto proj : model.getBody().front().getOps<ProjectorOp>())
+    if (proj.getSource() == encoder)
+      return proj;
+  return {};
+}
+
+StringRef nameOf(Operation *op) {
+  return SymbolTable::getSymbolName(op).getValue();
+}
+
+int64_t numBlocks(Operation *part) {
+  int64_t blocks = 0, layers = 0;
+  for (auto g : part->getRegion(0).front().getOps<LayersOp>()) {
+    layers += g.getCount();
+    if (isPartitionBlock(g.getKind()))
+      blocks += g.getCount();
+  }
+  return blocks ? blocks : layers;
+}
+
+StringRef inputGradText(const GroupGrads &g) {
+  if (g.inputGrad)
+    return "all";
+  if (g.inputGradAfterFirst)
+    return "after_first";
+  return "none";
+}
+
+/// "weight grad, input grad, recompute" or "no backward".
+std::string describe(const GroupGrads &g) {
+  SmallVector<std::string> what;
+  if (g.weightGrad)
+    what.push_back("weight grad");
+  if (g.inputGrad)
+    what.push_back("input grad");
+  else if (g.inputGradAfterFirst)
+    what.push_back("input grad (not the first layer)");
+  if (g.recompute)
+    what.push_back("recompute");
+  if (what.empty())
+    return "no backward";
+  return llvm::join(what, " + ");
+}
+
+bool isFrozen(Operation *op) {
+  if (auto enc = dyn_cast<EncoderOp>(op))
+    return enc.getFrozen();
+  if (auto proj = dyn_cast<ProjectorOp>(op))
+    return proj.getFrozen();
+  return cast<LLMOp>(op).getFrozen();
+}
+
+Recompute recomputeOf(Operation *op) {
+  if (auto enc = dyn_cast<EncoderOp>(op))
+    return enc.getRecompute();
+  if (auto llm = dyn_cast<LLMOp>(op))
+    return llm.getRecompute();
+  return Recompute::None;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// YAML plan
+//===----------------------------------------------------------------------===//
+
+LogicalResult mllm::writePlan(ModuleOp module, StringRef specFile,
+                              raw_ostream &os) {
+  FailureOr<Job> got = getJob(module);
+  if (failed(got))
+    return failure();
+  Job &job = *got;
+  auto grads = analyzeGradients(job.model);
+  if (failed(grads))
+    return failure();
+  ClusterOp cluster = job.cluster;
+  DataOp data = job.data;
+  PipelineOp pipeline = job.pipeline;
+
+  os << "# mllmc plan; the schema is docs/plan-format.md\n";
+  os << "version: 1\n";
+  os << "job:\n";
+  os << "  spec: " << quote(specFile) << "\n";
+  os << "  model: " << quote(job.model.getSymName()) << "\n";
+  os << "  world_size: " << cluster.getNodes() * cluster.getGpusPerNode()
+     << "\n";
+  os << "  nodes: " << cluster.getNodes() << "\n";
+  os << "  gpus_per_node: " << cluster.getGpusPerNode() << "\n";
+  os << "  gpu: " << quote(cluster.getGpu()) << "\n";
+  os << "  gpu_memory_bytes: " << cluster.getMemory() << "\n";
+  os << "  dp: " << (job.parallel ? job.parallel.getDp() : 1) << "\n";
+  os << "  layout: " << stringifyEncoderLayout(pipeline.getLayout()) << "\n";
+  os << "  partition: " << stringifyPartitionPolicy(pipeline.getPolicy())
+     << "\n";
+  os << "  seq_len: " << data.getSeqLen() << "\n";
+  os << "  microbatch_size: " << data.getMicrobatchSize() << "\n";
+  os << "  microbatches: " << data.getMicrobatches() << "\n";
+  if (TrainOp train = job.train) {
+    os << "  precision: " << stringifyPrecision(train.getPrecision()) << "\n";
+    os << "  optimizer: " << stringifyOptimizer(train.getOptimizer()) << "\n";
+  }
+  os << "pipeline:\n";
+  os << "  gpus_per_replica: " << pipeline.getGpus() << "\n";
+  os << "  bottleneck_ms: " << ms(pipeline.getBottleneck().convertToDouble())
+     << "\n";
+  os << "  iteration_ms: " << ms(pipeline.getIteration().convertToDouble())
+     << "\n";
+
+  auto writeGroups = [&](Operation *part, StringRef indent) {
+    os << indent << "groups:\n";
+    for (auto g : part->getRegion(0).front().getOps<LayersOp>()) {
+      const GroupGrads &f = (*grads)[g];
+      os << indent << "  - {name: " << quote(g.getName())
+         << ", kind: " << stringifyLayerKind(g.getKind())
+         << ", count: " << g.getCount()
+         << ", weight_grad: " << boolText(f.weightGrad)
+         << ", input_grad: " << inputGradText(f)
+         << ", recompute: " << boolText(f.recompute) << "}\n";
+    }
+  };
+  os << "parts:\n";
+  llvm::StringMap<int64_t> stageCounts;
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>())
+    ++stageCounts[stage.getPart()];
+  for (Operation *part : partsOf(job.model)) {
+    StringRef name = nameOf(part);
+    ModuleParallelOp mp = parallelOf(job, name);
+    os << "  - name: " << quote(name) << "\n";
+    os << "    kind: " << (isa<LLMOp>(part) ? "llm" : "encoder") << "\n";
+    if (auto enc = dyn_cast<EncoderOp>(part)) {
+      os << "    instance: " << quote(enc.getInstance()) << "\n";
+      os << "    modality: " << stringifyModalityKind(enc.getModality())
+         << "\n";
+    } else {
+      os << "    instance: " << quote(cast<LLMOp>(part).getInstance()) << "\n";
+    }
+    os << "    frozen: " << boolText(isFrozen(part)) << "\n";
+    os << "    recompute: " << stringifyRecompute(recomputeOf(part)) << "\n";
+    os << "    tp: " << (mp ? mp.getTp() : 1) << "\n";
+    os << "    pp: " << stageCounts[name] << "\n";
+    os << "    pp_auto: " << boolText(mp && mp.getPp() == 0) << "\n";
+    os << "    cp: " << (mp ? mp.getCp() : 1) << "\n";
+    os << "    blocks: " << numBlocks(part) << "\n";
+    writeGroups(part, "    ");
+    if (ProjectorOp proj = projectorOf(job.model, name)) {
+      os << "    projector:\n";
+      os << "      name: " << quote(proj.getSymName()) << "\n";
+      os << "      kind: " << stringifyProjectorKind(proj.getKind()) << "\n";
+      os << "      merge: " << proj.getMerge() << "\n";
+      os << "      frozen: " << boolText(proj.getFrozen()) << "\n";
+      writeGroups(proj, "      ");
+    }
+  }
+
+  os << "stages:\n";
+  llvm::StringMap<int64_t> index;
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
+    os << "  - name: " << quote(stage.getSymName()) << "\n";
+    os << "    part: " << quote(stage.getPart()) << "\n";
+    os << "    index: " << index[stage.getPart()]++ << "\n";
+    os << "    layers: [" << stage.getBegin() << ", " << stage.getEnd()
+       << "]\n";
+    os << "    with: [";
+    if (auto with = stage.getWith())
+      llvm::interleaveComma(with->getAsValueRange<StringAttr>(), os,
+                            [&](StringRef s) { os << quote(s); });
+    os << "]\n";
+    os << "    fwd_ms: " << ms(stage.getFwd().convertToDouble()) << "\n";
+    os << "    bwd_weight_ms: " << ms(stage.getBwdW().convertToDouble())
+       << "\n";
+    os << "    bwd_input_ms: " << ms(stage.getBwdD().convertToDouble()) << "\n";
+    os << "    recompute_ms: " << ms(stage.getRecompute().convertToDouble())
+       << "\n";
+    if (auto memory = stage.getMemory())
+      os << "    memory_mib: {total: " << *memory
+         << ", weights: " << *stage.getWeights()
+         << ", grads: " << *stage.getGrads()
+         << ", optimizer: " << *stage.getOptimizer()
+         << ", activations: " << *stage.getActivations()
+         << ", in_flight: " << *stage.getInFlight() << "}\n";
+    if (auto first = stage.getFirstRank())
+      os << "    ranks: {first: " << *first << ", end: " << *stage.getEndRank()
+         << ", dp_stride: " << *stage.getDpStride()
+         << ", cp_stride: " << *stage.getCpStride()
+         << ", tp_stride: " << *stage.getTpStride() << "}\n";
+  }
+
+  os << "cp_assignments:";
+  auto assignments = module.getOps<CPAssignmentOp>();
+  if (assignments.empty())
+    os << " []";
+  os << "\n";
+  for (CPAssignmentOp cp : assignments) {
+    os << "  - part: " << quote(cp.getPart()) << "\n";
+    os << "    cp: " << cp.getCp() << "\n";
+    os << "    policy: " << stringifyCPBalance(cp.getPolicy()) << "\n";
+    os << "    optimal: " << boolText(cp.getOptimal()) << "\n";
+    os << "    tokens: " << cp.getTokens() << "\n";
+    os << "    block: " << cp.getBlock() << "\n";
+    os << "    key_tile: " << cp.getKeyTile() << "\n";
+    os << "    ranks:\n";
+    for (int64_t r = 0; r < static_cast<int64_t>(cp.getCp()); ++r) {
+      os << "      - [";
+      llvm::interleaveComma(
+          cp.getRankRanges(r), os, [&](std::pair<int64_t, int64_t> range) {
+            os << "[" << range.first << ", " << range.second << "]";
+          });
+      os << "]\n";
+    }
+    os << "    workload: [";
+    llvm::interleaveComma(cp.getWorkload(), os);
+    os << "]\n";
+    os << "    imbalance: "
+       << llvm::format("%.4f", cp.getImbalance().convertToDouble()) << "\n";
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// --explain
+//===----------------------------------------------------------------------===//
+
+LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
+  FailureOr<Job> got = getJob(module);
+  if (failed(got))
+    return failure();
+  Job &job = *got;
+  auto grads = analyzeGradients(job.model);
+  if (failed(grads))
+    return failure();
+  PipelineOp pipeline = job.pipeline;
+
+  // Frozen analysis, per part: runs of groups with the same flags.
+  os << "frozen analysis (the backward each layer group runs):\n";
+  auto summarize = [&](Operation *part) {
+    os << "  " << nameOf(part) << " (" << (isFrozen(part) ? "frozen" : "trains")
+       << "): ";
+    SmallVector<std::pair<std::string, std::string>> runs;
+    for (auto g : part->getRegion(0).front().getOps<LayersOp>()) {
+      std::string what = describe((*grads)[g]);
+      std::string label = g.getName().str();
+      if (g.getCount() > 1)
+        label += " x" + std::to_string(g.getCount());
+      if (!runs.empty() && runs.back().second == what)
+        runs.back().first += ", " + label;
+      else
+        runs.push_back({label, what});
+    }
+    if (runs.size() == 1) {
+      os << runs.front().second;
+      if (runs.front().second == "no backward")
+        os << (isFrozen(part) ? " (no trainable layer upstream)" : "");
+    } else {
+      llvm::ListSeparator sep("; ");
+      for (auto &[label, what] : runs)
+        os << sep << label << ": " << what;
+    }
+    os << "\n";
+  };
+  for (Operation *part : partsOf(job.model)) {
+    summarize(part);
+    if (ProjectorOp proj = projectorOf(job.model, nameOf(part)))
+      summarize(proj);
+  }
+
+  PartitionPolicy policy = pipeline.getPolicy();
+  double bottleneck = pipeline.getBottleneck().convertToDouble();
+  os << "\npipeline: " << stringifyPartitionPolicy(policy) << " partition, "
+     << stringifyEncoderLayout(pipeline.getLayout()) << ", "
+     << pipeline.getMicrobatches() << " microbatches, " << pipeline.getGpus()
+     << " GPUs per replica\n";
+  os << "  bottleneck " << ms(bottleneck) << " ms (F+B of the slowest stage), "
+     << "estimated iteration " << ms(pipeline.getIteration().convertToDouble())
+     << " ms\n\n";
+
+  // The table.
+  struct Row {
+    std::string cells[10];
+  };
+  std::vector<Row> rows;
+  rows.push_back({{"stage", "part", "layers", "F ms", "Bw ms", "Bd ms",
+                   "recompute ms", "F+B ms", "memory", "why"}});
+  llvm::StringMap<int64_t> stageCounts;
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>())
+    ++stageCounts[stage.getPart()];
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
+    Operation *part =
+        SymbolTable::lookupSymbolIn(job.model, stage.getPartAttr());
+    double fwd = stage.getFwd().convertToDouble();
+    double bw = stage.getBwdW().convertToDouble();
+    double bd = stage.getBwdD().convertToDouble();
+    double total = fwd + stage.getBackward();
+    ModuleParallelOp mp = parallelOf(job, stage.getPart());
+
+    SmallVector<std::string> why;
+    // What backward runs, and why.
+    bool frozen = part && isFrozen(part);
+    // A frozen part's own layers compute no weight gradients; without
+    // input gradients they run no backward at all (what rides with them,
+    // a trainable projector, may).
+    if (frozen && bd == 0)
+      why.push_back("frozen, upstream of every trainable layer: no backward");
+    else if (frozen)
+      why.push_back("frozen, passes input gradients to trainable layers "
+                    "upstream");
+    else if (bw == 0 && bd == 0)
+      why.push_back("no backward");
+    else
+      why.push_back("trains");
+    if (auto with = stage.getWith())
+      for (StringRef extra : with->getAsValueRange<StringAttr>()) {
+        size_t dot = extra.find('.');
+        if (dot == StringRef::npos)
+          continue;
+        ProjectorOp proj = projectorOf(job.model, stage.getPart());
+        if (proj && !proj.getFrozen() && frozen) {
+          why.push_back("+ trainable projector '" +
+                        extra.take_front(dot).str() + "' (weight grad)");
+          break;
+        }
+      }
+    // Where the boundaries come from.
+    int64_t count = stageCounts[stage.getPart()];
+    std::string placement;
+    if (count == 1)
+      placement = "the part's only stage";
+    else if (policy == PartitionPolicy::FrozenAware)
+      placement = "balanced on F+B";
+    else if (policy == PartitionPolicy::FrozenUnaware)
+      placement = "balanced as if every layer trained (frozen_unaware)";
+    else if (policy == PartitionPolicy::Uniform)
+      placement = "equal block counts (uniform)";
+    else
+      placement = "explicit stages";
+    if (std::abs(total - bottleneck) < 5e-4)
+      placement += ": the bottleneck, " + ms(total) + " ms";
+    else if (count > 1 && (policy == PartitionPolicy::FrozenAware ||
+                           policy == PartitionPolicy::FrozenUnaware))
+      placement += ": bottleneck " + ms(bottleneck) + " ms";
+    why.push_back(placement);
+    if (mp && mp.getPp() == 0)
+      why.push_back("pp = auto chose " + std::to_string(count) +
+                    (count == 1 ? " stage" : " stages"));
+
+    Row row;
+    row.cells[0] = stage.getSymName().str();
+    row.cells[1] = stage.getPart().str();
+    row.cells[2] = "[" + std::to_string(stage.getBegin()) + ", " +
+                   std::to_string(stage.getEnd()) + ")";
+    row.cells[3] = ms(fwd);
+    row.cells[4] = ms(bw);
+    row.cells[5] = ms(bd);
+    row.cells[6] = ms(stage.getRecompute().convertToDouble());
+    row.cells[7] = ms(total);
+    if (auto memory = stage.getMemory()) {
+      std::string s;
+      llvm::raw_string_ostream os(s);
+      if (*memory < 1024)
+        os << *memory << " MiB";
+      else
+        os << llvm::format("%.2f", static_cast<double>(*memory) / 1024.0)
+           << " GiB";
+      row.cells[8] = s;
+    } else {
+      row.cells[8] = "-";
+    }
+    row.cells[9] = llvm::join(why, "; ");
+    rows.push_back(std::move(row));
+  }
+  size_t widths[10] = {};
+  for (const Row &row : rows)
+    for (size_t c = 0; c < 10; ++c)
+      widths[c] = std::max(widths[c], row.cells[c].size());
+  for (const Row &row : rows) {
+    for (size_t c = 0; c < 10; ++c) {
+      // Numbers right-aligned, text left-aligned, no trailing blanks.
+      bool numeric = c >= 3 && c <= 8;
+      if (c == 9) {
+        os << row.cells[c];
+        break;
+      }
+      if (numeric)
+        os.indent(widths[c] - row.cells[c].size()) << row.cells[c];
+      else
+        os << row.cells[c] << std::string(widths[c] - row.cells[c].size(), ' ');
+      os << "  ";
+    }
+    os << "\n";
+  }
+  return success();
+}

@@ -1,0 +1,127 @@
+//===- JobModel.h - a job's gradients and costs, from the IR --*- C++ -*-===//
+//
+// The bridge between the mllm dialect and the plan libraries (Frozen.h,
+// CostModel.h): which gradients every layer group computes, and what every
+// partition unit (a transformer block with the layers that ride with it)
+// costs. mllm-frozen-analysis, mllm-partition, mllm-rank-map and mllmc's
+// --explain / --emit=plan all read the job through these two functions, so
+// they agree on every number.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
+#define MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <string>
+#include <vector>
+
+namespace mllm {
+namespace plan {
+class Profile;
+} // namespace plan
+
+/// Which gradients the layers of one `mllm.layers` group compute. Layers of
+/// a group are identical, so the flags hold for all of them, except that the
+/// first layer of a group holding the first trainable layer of its path
+/// needs no input gradient (`inputGradAfterFirst`).
+struct GroupGrads {
+  bool weightGrad = false;
+  bool inputGrad = false;           ///< Every layer of the group.
+  bool inputGradAfterFirst = false; ///< Every layer but the first.
+  bool recompute = false; ///< Recompute requested and a backward runs.
+  bool inputGradAt(int64_t layer) const {
+    return inputGrad || (inputGradAfterFirst && layer > 0);
+  }
+  bool anyBackward() const {
+    return weightGrad || inputGrad || inputGradAfterFirst;
+  }
+};
+
+/// The frozen analysis of `model` (analyzeFrozen over encoder -> projector
+/// -> LLM, with the LLM's leading token embedding as a source of its own).
+/// Fails with a diagnostic on `model` if the result is not uniform within a
+/// group (an internal error).
+mlir::FailureOr<llvm::DenseMap<mlir::Operation *, GroupGrads>>
+analyzeGradients(ModelOp model);
+
+/// One partition unit: a transformer (or conformer) block, or any layer of a
+/// part without blocks, together with the other layers that ride with it.
+struct UnitCost {
+  /// Seconds per microbatch on one GPU, with the gradient flags applied.
+  double fwd = 0, wgrad = 0, igrad = 0, recompute = 0;
+  /// Backward seconds if every layer trained (what frozen_unaware balances).
+  double trainedBwd = 0;
+  double params = 0;          ///< Parameters held by one GPU.
+  double trainableParams = 0; ///< Of which train.
+  /// Activation bytes saved for backward per microbatch (0 without
+  /// backward; only the inputs with full recompute).
+  double activationBytes = 0;
+  /// Names of the non-block layer groups riding with this unit
+  /// ("embed", "vision_projector.mlp").
+  std::vector<std::string> extras;
+  double bwd() const { return wgrad + igrad + recompute; }
+};
+
+/// An encoder or the LLM, as the partitioner sees it.
+struct PartInfo {
+  mlir::Operation *op = nullptr; ///< EncoderOp or LLMOp.
+  std::string name;
+  bool isLLM = false;
+  ModuleParallelOp parallel;      ///< May be null (tp = pp = cp = 1).
+  int64_t tp = 1, pp = 1, cp = 1; ///< pp 0: `pp = auto`.
+  std::vector<int64_t> explicitStages;
+  std::vector<UnitCost> units;
+  /// A tied LM head owns no parameters, but a last stage that does not also
+  /// hold the embedding keeps its own copy of the matrix (parameters per
+  /// GPU; trainable when the LLM trains).
+  double tiedHeadParams = 0;
+  bool tiedHeadTrainable = false;
+  /// Where diagnostics about this part's parallelism go.
+  mlir::Location loc() const {
+    return parallel ? parallel->getLoc() : op->getLoc();
+  }
+};
+
+/// The whole job.
+struct JobModel {
+  ModelOp model;
+  DataOp data;
+  ClusterOp cluster;
+  ParallelOp parallel;         ///< May be null.
+  TrainOp train;               ///< May be null (bf16, adamw).
+  std::vector<PartInfo> parts; ///< Encoders in model order, then the LLM.
+  int64_t dp = 1, worldSize = 1, microbatches = 1;
+  EncoderLayout layout = EncoderLayout::Parallel;
+  PartitionPolicy policy = PartitionPolicy::FrozenAware;
+  int64_t elementBytes = 2;           ///< Weights and activations.
+  double gradBytesPerParam = 4;       ///< fp32 gradient accumulation.
+  double optimizerBytesPerParam = 12; ///< AdamW: fp32 master + 2 moments.
+};
+
+struct JobModelOptions {
+  const plan::Profile *profile = nullptr;
+  double efficiency = 0.5;
+};
+
+/// Reads the job of `module`; emits an error and fails when a piece the cost
+/// model needs (model, data, cluster) is missing.
+mlir::FailureOr<JobModel> buildJobModel(mlir::ModuleOp module,
+                                        const JobModelOptions &options);
+
+/// True for the layer kinds the partitioner splits between stages.
+inline bool isPartitionBlock(LayerKind kind) {
+  return kind == LayerKind::TransformerBlock ||
+         kind == LayerKind::ConformerBlock;
+}
+
+/// Milliseconds rounded to the microsecond, as mllm.stage and
+/// mllm.pipeline store them.
+double roundMillis(double seconds);
+
+} // namespace mllm
+
+#endif // MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H

@@ -1,0 +1,274 @@
+//===- PartitionPass.cpp - Pipeline stages of every model part ------------===//
+//
+// mllm-partition: prices every partition unit of every part (JobModel.h),
+// hands the times to plan::planPipeline with the job's policy, and records
+// the stages as an mllm.pipeline of mllm.stage ops.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+
+#include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Partition.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
+
+namespace mllm {
+#define GEN_PASS_DEF_PARTITIONPASS
+#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+} // namespace mllm
+
+using namespace mlir;
+using namespace mllm;
+
+namespace {
+
+plan::Objective getObjective(PartitionPolicy policy) {
+  switch (policy) {
+  case PartitionPolicy::FrozenAware:
+  case PartitionPolicy::FrozenUnaware:
+    return plan::Objective::MinMax;
+  case PartitionPolicy::Uniform:
+    return plan::Objective::Uniform;
+  case PartitionPolicy::Explicit:
+    return plan::Objective::Explicit;
+  }
+  return plan::Objective::MinMax;
+}
+
+std::string formatList(ArrayRef<int64_t> values) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "[";
+  llvm::interleaveComma(values, os);
+  os << "]";
+  return s;
+}
+
+class Partition : public mllm::impl::PartitionPassBase<Partition> {
+public:
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (module.getOps<ModelOp>().empty())
+      return;
+    if (!(efficiency > 0.0 && efficiency <= 1.0)) {
+      module.emitError("mllm-partition: 'efficiency' must be in (0, 1], got ")
+          << efficiency.getValue();
+      return signalPassFailure();
+    }
+    std::optional<plan::Profile> loaded;
+    if (!profile.empty()) {
+      auto p = plan::Profile::load(profile);
+      if (!p) {
+        // The message names the file (and the line, for a bad entry).
+        module.emitError(llvm::toString(p.takeError()));
+        return signalPassFailure();
+      }
+      loaded = std::move(*p);
+    }
+    JobModelOptions options;
+    options.profile = loaded ? &*loaded : nullptr;
+    options.efficiency = efficiency;
+    FailureOr<JobModel> job = buildJobModel(module, options);
+    if (failed(job) || failed(plan(module, *job)))
+      return signalPassFailure();
+  }
+
+private:
+  LogicalResult checkPart(const JobModel &job, const PartInfo &part);
+  LogicalResult plan(ModuleOp module, const JobModel &job);
+};
+
+} // namespace
+
+LogicalResult Partition::checkPart(const JobModel &job, const PartInfo &part) {
+  int64_t n = static_cast<int64_t>(part.units.size());
+  StringRef what =
+      llvm::any_of(part.op->getRegion(0).front().getOps<LayersOp>(),
+                   [](LayersOp g) { return isPartitionBlock(g.getKind()); })
+          ? "blocks"
+          : "layers";
+  if (n == 0)
+    return part.op->emitError("'") << part.name << "' has no layers to place";
+  if (part.pp > n)
+    return emitError(part.loc())
+           << "pp " << part.pp << " of '" << part.name << "' exceeds its " << n
+           << " " << what << "; every stage needs at least one";
+  ArrayRef<int64_t> stages = part.explicitStages;
+  bool isExplicit = job.policy == PartitionPolicy::Explicit;
+  if (!stages.empty() && !isExplicit)
+    return emitError(part.loc())
+           << "'" << part.name << "' lists explicit stages "
+           << formatList(stages) << " but the partition policy is "
+           << stringifyPartitionPolicy(job.policy) << ", not explicit";
+  if (!isExplicit)
+    return success();
+  if (stages.empty()) {
+    if (part.pp > 1)
+      return emitError(part.loc())
+             << "the explicit partition needs a 'stages' list for '"
+             << part.name << "', which has pp " << part.pp;
+    return success();
+  }
+  int64_t sum = 0;
+  for (int64_t s : stages)
+    sum += s;
+  if (sum < n)
+    return emitError(part.loc())
+           << "explicit stages " << formatList(stages) << " of '" << part.name
+           << "' place " << sum << " of its " << n << " " << what << "; "
+           << what << " " << sum << " to " << n - 1 << " are in no stage";
+  if (sum > n)
+    return emitError(part.loc())
+           << "explicit stages " << formatList(stages) << " of '" << part.name
+           << "' place " << sum << " " << what << " but it has " << n << "; "
+           << sum - n << " would be placed twice";
+  return success();
+}
+
+LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
+  bool ok = true;
+  for (const PartInfo &part : job.parts)
+    ok &= succeeded(checkPart(job, part));
+  if (!ok)
+    return failure();
+  ParallelOp parallel = job.parallel;
+  ClusterOp cluster = job.cluster;
+  Operation *anchor =
+      parallel ? parallel.getOperation() : cluster.getOperation();
+  if (job.worldSize % job.dp != 0)
+    return anchor->emitError("dp ")
+           << job.dp << " does not divide the cluster's " << job.worldSize
+           << " GPUs";
+  int64_t budget = job.worldSize / job.dp;
+
+  std::vector<plan::PipelineModule> modules;
+  for (const PartInfo &part : job.parts) {
+    plan::PipelineModule m;
+    m.name = part.name;
+    m.isLLM = part.isLLM;
+    if (part.pp > 0)
+      m.stages = part.pp;
+    m.explicitStages = part.explicitStages;
+    m.gpusPerStage = part.tp * part.cp;
+    for (const UnitCost &u : part.units) {
+      m.layers.push_back({u.fwd, u.bwd()});
+      if (job.policy == PartitionPolicy::FrozenUnaware)
+        m.balanceLayers.push_back({u.fwd, u.trainedBwd});
+    }
+    modules.push_back(std::move(m));
+  }
+  plan::Layout layout = job.layout == EncoderLayout::Colocated
+                            ? plan::Layout::EncodersColocated
+                            : plan::Layout::EncodersParallel;
+  std::optional<plan::PipelinePlan> result = plan::planPipeline(
+      modules, layout, getObjective(job.policy), budget, job.microbatches);
+  if (!result) {
+    std::string parts;
+    llvm::raw_string_ostream os(parts);
+    llvm::ListSeparator sep(", ");
+    for (const PartInfo &part : job.parts) {
+      os << sep << "'" << part.name << "' ";
+      if (part.pp > 0)
+        os << part.pp << " x ";
+      else
+        os << "auto x ";
+      os << part.tp * part.cp << " GPUs";
+    }
+    return anchor->emitError("no pipeline of ")
+           << parts << " fits the " << budget << " GPUs of one replica ("
+           << job.worldSize << " GPUs / dp " << job.dp << ")"
+           << (job.layout == EncoderLayout::Colocated
+                   ? "; colocated encoders need equal stage counts and tp x cp"
+                   : "");
+  }
+
+  // GPUs per replica of the chosen plan.
+  int64_t gpus = 0, encoderGpus = 0;
+  for (size_t i = 0; i < job.parts.size(); ++i) {
+    int64_t g = result->stagesPerModule[i] * modules[i].gpusPerStage;
+    if (!job.parts[i].isLLM && job.layout == EncoderLayout::Colocated)
+      encoderGpus = std::max(encoderGpus, g);
+    else
+      gpus += g;
+  }
+  gpus += encoderGpus;
+  bool anyAuto =
+      llvm::any_of(job.parts, [](const PartInfo &p) { return p.pp == 0; });
+  if (anyAuto && gpus < budget)
+    anchor->emitWarning("the chosen pipeline uses ")
+        << gpus << " of the " << budget
+        << " GPUs of one replica; more stages would not shorten the "
+           "estimated iteration";
+
+  for (auto old : llvm::make_early_inc_range(module.getOps<PipelineOp>()))
+    old.erase();
+  // The plan follows the job: at the end of the module.
+  OpBuilder builder(module.getContext());
+  builder.setInsertionPointToEnd(module.getBody());
+  MLIRContext *ctx = builder.getContext();
+  auto pipeline = PipelineOp::create(
+      builder, anchor->getLoc(), PartitionPolicyAttr::get(ctx, job.policy),
+      EncoderLayoutAttr::get(ctx, job.layout),
+      builder.getI64IntegerAttr(job.microbatches),
+      builder.getI64IntegerAttr(gpus),
+      builder.getF64FloatAttr(roundMillis(result->bottleneck)),
+      builder.getF64FloatAttr(roundMillis(result->iterationTime)));
+  pipeline.getBody().push_back(new Block());
+  builder.setInsertionPointToStart(&pipeline.getBody().front());
+
+  llvm::StringMap<int64_t> stageIndex;
+  for (const plan::StagePlan &stage : result->stages) {
+    auto it = llvm::find_if(
+        job.parts, [&](const PartInfo &p) { return p.name == stage.module; });
+    if (it == job.parts.end())
+      return module.emitError("internal error: the partitioner returned a "
+                              "stage of unknown part '")
+             << stage.module << "'";
+    const PartInfo *part = &*it;
+    int64_t begin = stage.firstLayer, end = begin + stage.numLayers;
+    if (begin < 0 || stage.numLayers < 1 ||
+        end > static_cast<int64_t>(part->units.size()))
+      return module.emitError("internal error: the partitioner returned "
+                              "layers [")
+             << begin << ", " << end << ") of '" << stage.module << "'";
+    UnitCost sum;
+    llvm::SetVector<StringRef> extras;
+    for (int64_t u = begin; u < end; ++u) {
+      const UnitCost &unit = part->units[u];
+      sum.fwd += unit.fwd;
+      sum.wgrad += unit.wgrad;
+      sum.igrad += unit.igrad;
+      sum.recompute += unit.recompute;
+      for (const std::string &e : unit.extras)
+        extras.insert(e);
+    }
+    int64_t index = stageIndex[stage.module]++;
+    ArrayAttr with;
+    if (!extras.empty())
+      with = builder.getStrArrayAttr(extras.getArrayRef());
+    StageOp::create(
+        builder, part->loc(),
+        builder.getStringAttr(stage.module + "_s" + std::to_string(index)),
+        FlatSymbolRefAttr::get(ctx, stage.module),
+        builder.getI64IntegerAttr(begin), builder.getI64IntegerAttr(end), with,
+        builder.getF64FloatAttr(roundMillis(sum.fwd)),
+        builder.getF64FloatAttr(roundMillis(sum.wgrad)),
+        builder.getF64FloatAttr(roundMillis(sum.igrad)),
+        builder.getF64FloatAttr(roundMillis(sum.recompute)),
+        /*memory=*/IntegerAttr(), /*weights=*/IntegerAttr(),
+        /*grads=*/IntegerAttr(), /*optimizer=*/IntegerAttr(),
+        /*activations=*/IntegerAttr(), /*in_flight=*/IntegerAttr(),
+        /*first_rank=*/IntegerAttr(), /*end_rank=*/IntegerAttr(),
+        /*dp_stride=*/IntegerAttr(), /*cp_stride=*/IntegerAttr(),
+        /*tp_stride=*/IntegerAttr());
+    ++numStages;
+  }
+  return success();
+}
