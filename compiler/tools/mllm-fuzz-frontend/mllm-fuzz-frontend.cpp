@@ -6,11 +6,13 @@
 // produce diagnostics.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/Transforms/Passes.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Sema/Sema.h"
 #include "mllm/Tools/RegisterMllm.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cstddef>
@@ -40,7 +42,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   auto program = mllm::loadProgram(id, options, diags);
   if (!program)
     return 0;
-  if (auto job = mllm::analyze(*program, diags))
-    (void)mllm::mlirGen(*job, diags);
+  auto job = mllm::analyze(*program, diags);
+  if (!job)
+    return 0;
+  // Valid specs go through the whole plan pipeline: its diagnostics (memory,
+  // explicit partitions) are user-reachable too.
+  auto module = mllm::mlirGen(*job, diags);
+  if (!module)
+    return 0;
+  mlir::PassManager pm(context);
+  pm.enableVerifier(true);
+  mllm::populatePlanPipeline(pm, {});
+  (void)pm.run(*module);
   return 0;
 }

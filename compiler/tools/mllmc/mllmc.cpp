@@ -132,12 +132,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   if (failed(mlir::applyPassManagerCLOptions(pm)))
     return 1;
   pm.enableTiming(timing);
-  pm.addPass(createFrozenAnalysisPass());
-  PartitionPassOptions partition;
-  partition.profile = profileFile;
-  pm.addPass(createPartitionPass(partition));
-  pm.addPass(createRankMapPass());
-  pm.addPass(createBalanceCPPass());
+  PlanPipelineOptions pipeline;
+  pipeline.profile = profileFile;
+  populatePlanPipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return 1;
   if (emit == Emit::MLLM) {

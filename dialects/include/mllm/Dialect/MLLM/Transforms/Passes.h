@@ -8,6 +8,8 @@
 #define MLLM_DIALECT_MLLM_TRANSFORMS_PASSES_H
 
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 #include <memory>
 
@@ -19,8 +21,22 @@ namespace mllm {
 #define GEN_PASS_REGISTRATION
 #include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
 
-/// registerMLLMPasses() as a library function; tools call it through
-/// mllm/Tools/RegisterMllm.h.
+/// Options of the plan pipeline (what mllmc runs for --emit=mllm|plan).
+struct PlanPipelineOptions
+    : public mlir::PassPipelineOptions<PlanPipelineOptions> {
+  Option<std::string> profile{
+      *this, "profile",
+      llvm::cl::desc("measured per-layer times (docs/cost-model.md)"),
+      llvm::cl::init("")};
+};
+
+/// frozen analysis -> partition -> rank map (+ memory check) -> CP balance.
+/// mllmc and `mllm-opt --mllm-plan-pipeline` share it, so they cannot drift.
+void populatePlanPipeline(mlir::OpPassManager &pm,
+                          const PlanPipelineOptions &options);
+
+/// registerMLLMPasses() and the plan pipeline as a library function; tools
+/// call it through mllm/Tools/RegisterMllm.h.
 void registerAllMllmPasses();
 
 } // namespace mllm
