@@ -20,7 +20,10 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 #include "mlir/Support/ToolUtilities.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -113,12 +116,8 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   }
   if (!job)
     return 1;
-  if (emit == Emit::Summary) {
+  if (emit == Emit::Summary)
     printSummary(*job, os);
-    if (!explain)
-      return 0;
-    os << "\n";
-  }
   mlir::OwningOpRef<mlir::ModuleOp> module;
   {
     mlir::TimingScope t = timing.nest("mlirgen");
@@ -137,7 +136,24 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   populatePlanPipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return 1;
-  if (emit == Emit::MLLM) {
+  if (emit == Emit::Summary) {
+    // The default run plans too, so that a spec that cannot run (a stage
+    // that does not fit) fails here, not only with --emit=plan.
+    for (auto pipeline : module->getOps<PipelineOp>()) {
+      llvm::MapVector<llvm::StringRef, int64_t> stages;
+      for (auto stage : pipeline.getBody().front().getOps<StageOp>())
+        ++stages[stage.getPart()];
+      os << "plan: ";
+      llvm::ListSeparator sep(" + ");
+      for (auto [part, count] : stages)
+        os << sep << part << " " << count << " stage" << (count > 1 ? "s" : "");
+      os << llvm::format(", bottleneck %.1f ms per microbatch, estimated "
+                         "iteration %.2f s",
+                         pipeline.getBottleneck().convertToDouble(),
+                         pipeline.getIteration().convertToDouble() / 1000)
+         << " (--explain shows why)\n";
+    }
+  } else if (emit == Emit::MLLM) {
     module->print(os);
     os << "\n";
   } else if (emit == Emit::Plan) {
@@ -145,8 +161,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       return 2;
   }
   if (explain) {
-    if (emit != Emit::Summary)
-      os << "\n";
+    os << "\n";
     if (failed(printExplain(*module, os)))
       return 2;
   }
@@ -156,6 +171,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Pass names first: the pass-manager options read them when created, so
+  // --mlir-print-ir-after=mllm-partition works here as in mllm-opt.
+  registerAllMllmPasses();
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();

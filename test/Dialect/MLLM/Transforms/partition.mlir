@@ -178,7 +178,7 @@ mllm.data text 240 packing 1 seq_len 256 microbatch 1 x 4 mask causal {
 mllm.cluster 1 x 4 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 48000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
 mllm.parallel dp 1 encoders_parallel partition explicit cp_balance lpt {
   mllm.module_parallel @vision tp 1 pp 1 cp 1
-  // expected-error @below {{explicit stages [2, 2, 1] of 'llm' place 5 of its 6 blocks; blocks 5 to 5 are in no stage}}
+  // expected-error @below {{explicit stages [2, 2, 1] of 'llm' place 5 of its 6 blocks; block 5 is in no stage}}
   mllm.module_parallel @llm tp 1 pp 3 cp 1 stages [2, 2, 1]
 }
 
