@@ -123,10 +123,10 @@ LogicalResult Partition::checkPart(const JobModel &job, const PartInfo &part) {
     return emitError(part.loc())
            << "explicit stages " << formatList(stages) << " of '" << part.name
            << "' place " << sum << " of its " << n << " " << what << "; "
-           << (sum + 1 == n ? what.drop_back().str() + " " + std::to_string(sum) +
-                                  " is"
-                            : what.str() + " " + std::to_string(sum) + " to " +
-                                  std::to_string(n - 1) + " are")
+           << (sum + 1 == n
+                   ? what.drop_back().str() + " " + std::to_string(sum) + " is"
+                   : what.str() + " " + std::to_string(sum) + " to " +
+                         std::to_string(n - 1) + " are")
            << " in no stage";
   if (sum > n)
     return emitError(part.loc())
