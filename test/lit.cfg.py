@@ -25,7 +25,7 @@ if config.mllm_has_fuzzer:
     config.available_features.add("fuzzer")
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
-tools = ["mllm-opt", "mllmc", "mllm-fuzz-frontend"]
+tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-frontend"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
     tool_dirs)

@@ -20,9 +20,7 @@ public:
   OwningOpRef<ModuleOp> run() {
     MLIRContext *ctx = &diags.getContext();
     ctx->loadDialect<MLLMDialect>();
-    llvm::SourceMgr &sm = diags.getSourceMgr();
     Location fileLoc = FileLineColLoc::get(ctx, job.file, 1, 1);
-    (void)sm;
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     b.setInsertionPointToEnd(module->getBody());
     model();

@@ -375,7 +375,6 @@ std::vector<std::string> Sema::declNames(llvm::StringRef kind) const {
 
 void Sema::collect() {
   for (const auto &file : program.files) {
-    bool isMain = file.get() == program.files.front().get();
     for (const auto &blockPtr : file->blocks) {
       const ast::Block &block = *blockPtr;
       llvm::StringRef kind = block.kind.name;
@@ -414,7 +413,6 @@ void Sema::collect() {
                    "first '" + kind.str() + "' block is here");
         continue;
       }
-      (void)isMain;
       *slot = &block;
     }
   }
