@@ -15,8 +15,8 @@ import sys
 from collections import defaultdict
 
 text = open(sys.argv[1]).read()
-if not re.search(r"^version: 1$", text, re.M):
-    sys.exit("planstats: not a version-1 plan")
+if not re.search(r"^version: [12]$", text, re.M):
+    sys.exit("planstats: not a version-1 or -2 plan")
 num = lambda key: float(re.search(r"^\s*%s: ([0-9.]+)" % key, text, re.M).group(1))
 
 kinds = {}  # part name -> encoder | llm

@@ -10,8 +10,10 @@
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mllm::registerAllMllmPasses();
+  mllm::registerAllSchedPasses();
   mlir::DialectRegistry registry;
   mllm::registerAllMllmDialects(registry);
+  mllm::registerSchedDialect(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "mllm optimizer driver\n", registry));
 }

@@ -9,9 +9,12 @@
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+#include "mllm/Dialect/Sched/IR/Programs.h"
+#include "mllm/Dialect/Sched/IR/SchedOps.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/YAMLTraits.h"
 
@@ -144,6 +147,147 @@ Recompute recomputeOf(Operation *op) {
 // YAML plan
 //===----------------------------------------------------------------------===//
 
+/// `[a, b, c]`.
+static void writeList(raw_ostream &os, ArrayRef<int64_t> values) {
+  os << "[";
+  llvm::interleaveComma(values, os);
+  os << "]";
+}
+
+/// `[[a, b], [c, d]]`.
+static void writeRankGroups(raw_ostream &os,
+                            ArrayRef<SmallVector<int64_t>> groups) {
+  os << "[";
+  llvm::interleaveComma(groups, os, [&](const SmallVector<int64_t> &group) {
+    writeList(os, group);
+  });
+  os << "]";
+}
+
+/// The `schedule:` section (version 2): the verified sched.schedule, one
+/// program per pipeline stage with its ranks, communicators and actions.
+static LogicalResult writeSchedule(ModuleOp module, raw_ostream &os) {
+  auto schedules = module.getOps<sched_ir::ScheduleOp>();
+  if (schedules.empty())
+    return module.emitError("internal error: the compiled job has no "
+                            "schedule");
+  sched_ir::ScheduleOp schedule = *schedules.begin();
+  sched_ir::ScheduleContents contents = sched_ir::readSchedule(schedule);
+  const sched::PipelineGraph &graph = contents.graph;
+
+  os << "schedule:\n";
+  os << "  kind: " << sched_ir::stringifyScheduleKind(schedule.getKind())
+     << "\n";
+  os << "  microbatches: " << schedule.getMicrobatches() << "\n";
+  // Which program every global rank runs (-1: none).
+  int64_t worldSize = 0;
+  for (sched_ir::ProgramOp program : contents.programOps)
+    for (int64_t rank : program.getRanks())
+      worldSize = std::max(worldSize, rank + 1);
+  if (ClusterOp cluster = getFirst<ClusterOp>(module))
+    worldSize = std::max<int64_t>(worldSize, cluster.getNodes() *
+                                                 cluster.getGpusPerNode());
+  SmallVector<int64_t> rankProgram(worldSize, -1);
+  for (auto [index, program] : llvm::enumerate(contents.programOps))
+    for (int64_t rank : program.getRanks())
+      if (rankProgram[rank] < 0)
+        rankProgram[rank] = static_cast<int64_t>(index);
+  os << "  rank_program: ";
+  writeList(os, rankProgram);
+  os << "\n";
+
+  os << "  programs:\n";
+  auto nameList = [&](ArrayRef<int> stages) {
+    os << "[";
+    llvm::interleaveComma(stages, os,
+                          [&](int s) { os << quote(graph.stages[s].name); });
+    os << "]";
+  };
+  for (auto [s, program] : llvm::enumerate(contents.programOps)) {
+    const sched::StageInfo &stage = graph.stages[s];
+    int64_t first = program.getFirstRank(), stride = program.getDpStride();
+    int64_t dp = program.getDp(), cp = program.getCp(), tp = program.getTp();
+    auto rankOf = [&](int64_t d, int64_t c, int64_t t) {
+      return first + d * stride + c * tp + t;
+    };
+    os << "    - name: " << quote(program.getSymName()) << "\n";
+    os << "      stage: " << program.getStage() << "\n";
+    os << "      part: " << quote(program.getPart()) << "\n";
+    os << "      llm: " << boolText(program.getLlm()) << "\n";
+    os << "      max_in_flight: " << program.getMaxInFlight() << "\n";
+    os << "      ranks: {first: " << first << ", dp: " << dp
+       << ", dp_stride: " << stride << ", cp: " << cp << ", tp: " << tp
+       << "}\n";
+    os << "      prev: ";
+    nameList(stage.prev);
+    os << "\n";
+    os << "      next: ";
+    nameList(stage.next);
+    os << "\n";
+    SmallVector<SmallVector<int64_t>> replicas, tpGroups, cpGroups, gradGroups;
+    for (int64_t d = 0; d < dp; ++d) {
+      SmallVector<int64_t> &replica = replicas.emplace_back();
+      for (int64_t c = 0; c < cp; ++c) {
+        SmallVector<int64_t> &group = tpGroups.emplace_back();
+        for (int64_t t = 0; t < tp; ++t) {
+          replica.push_back(rankOf(d, c, t));
+          group.push_back(rankOf(d, c, t));
+        }
+      }
+      for (int64_t t = 0; t < tp; ++t) {
+        SmallVector<int64_t> &group = cpGroups.emplace_back();
+        for (int64_t c = 0; c < cp; ++c)
+          group.push_back(rankOf(d, c, t));
+      }
+    }
+    for (int64_t t = 0; t < tp; ++t) {
+      SmallVector<int64_t> &group = gradGroups.emplace_back();
+      for (int64_t d = 0; d < dp; ++d)
+        for (int64_t c = 0; c < cp; ++c)
+          group.push_back(rankOf(d, c, t));
+    }
+    os << "      groups:\n";
+    os << "        replicas: ";
+    writeRankGroups(os, replicas);
+    os << "\n        tp: ";
+    writeRankGroups(os, tpGroups);
+    os << "\n        cp: ";
+    writeRankGroups(os, cpGroups);
+    os << "\n        grad_sync: ";
+    writeRankGroups(os, gradGroups);
+    os << "\n";
+    os << "      actions:\n";
+    for (Operation &op : program.getBody().front()) {
+      os << "        - {op: " << op.getName().stripDialect();
+      llvm::TypeSwitch<Operation *>(&op)
+          .Case<sched_ir::ForwardOp, sched_ir::BackwardInputOp,
+                sched_ir::BackwardWeightOp>([&](auto compute) {
+            os << ", mb: " << compute.getMicrobatch();
+            SmallVector<StringRef> collectives;
+            if (compute.getTpAllReduce())
+              collectives.push_back("tp_all_reduce");
+            if (compute.getCpAllGather())
+              collectives.push_back("cp_all_gather");
+            if (compute.getCpReduceScatter())
+              collectives.push_back("cp_reduce_scatter");
+            if (!collectives.empty())
+              os << ", collectives: [" << llvm::join(collectives, ", ") << "]";
+          })
+          .Case<sched_ir::SendActOp, sched_ir::RecvActOp, sched_ir::SendGradOp,
+                sched_ir::RecvGradOp>([&](auto p2p) {
+            os << ", mb: " << p2p.getMicrobatch()
+               << ", peer: " << quote(p2p.getPeer())
+               << ", bytes: " << p2p.getBytes();
+          })
+          .Case([&](sched_ir::AllReduceGradsOp ar) {
+            os << ", bytes: " << ar.getBytes() << ", group: grad_sync";
+          });
+      os << "}\n";
+    }
+  }
+  return success();
+}
+
 LogicalResult mllm::writePlan(ModuleOp module, StringRef specFile,
                               raw_ostream &os) {
   FailureOr<Job> got = getJob(module);
@@ -158,7 +302,7 @@ LogicalResult mllm::writePlan(ModuleOp module, StringRef specFile,
   PipelineOp pipeline = job.pipeline;
 
   os << "# mllmc plan; the schema is docs/plan-format.md\n";
-  os << "version: 1\n";
+  os << "version: 2\n";
   os << "job:\n";
   os << "  spec: " << quote(specFile) << "\n";
   os << "  model: " << quote(job.model.getSymName()) << "\n";
@@ -293,7 +437,7 @@ LogicalResult mllm::writePlan(ModuleOp module, StringRef specFile,
     os << "    imbalance: "
        << llvm::format("%.4f", cp.getImbalance().convertToDouble()) << "\n";
   }
-  return success();
+  return writeSchedule(module, os);
 }
 
 //===----------------------------------------------------------------------===//

@@ -7,7 +7,8 @@
 
 namespace mllm {
 /// Writes the plan of a compiled job (the IR after the mllmc pipeline) as
-/// YAML, schema version 1 (docs/plan-format.md). `specFile` names the spec.
+/// YAML, schema version 2 (docs/plan-format.md), with the schedule of the
+/// sched.schedule op the sched pipeline recorded. `specFile` names the spec.
 mlir::LogicalResult writePlan(mlir::ModuleOp module, llvm::StringRef specFile,
                               llvm::raw_ostream &os);
 

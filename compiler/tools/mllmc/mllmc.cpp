@@ -8,6 +8,7 @@
 #include "Summary.h"
 
 #include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Dialect/Sched/Transforms/Passes.h"
 #include "mllm/Frontend/Parser.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Plan/CostModel.h"
@@ -33,7 +34,8 @@ using namespace mllm;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { Summary, AST, MLLM, Plan };
+enum class Emit { Summary, AST, MLLM, Sched, Plan };
+enum class Schedule { MultimodalOneFOneB, OneFOneB, GPipe };
 
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
@@ -45,8 +47,21 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::AST, "ast", "the syntax tree of the spec"),
                clEnumValN(Emit::MLLM, "mllm",
                           "the mllm dialect IR after the compile pipeline"),
+               clEnumValN(Emit::Sched, "sched",
+                          "the IR with the verified schedule (sched dialect)"),
                clEnumValN(Emit::Plan, "plan",
                           "the training plan as YAML (docs/plan-format.md)")),
+    cl::cat(category));
+cl::opt<Schedule> schedule(
+    "schedule",
+    cl::desc("Pipeline schedule for --emit=sched|plan (docs/plan-format.md)"),
+    cl::init(Schedule::MultimodalOneFOneB),
+    cl::values(clEnumValN(Schedule::MultimodalOneFOneB, "multimodal-1f1b",
+                          "multimodal 1F1B, frozen-aware (default)"),
+               clEnumValN(Schedule::OneFOneB, "1f1b",
+                          "Megatron-like 1F1B on a linear pipeline"),
+               clEnumValN(Schedule::GPipe, "gpipe",
+                          "all forwards, then all backwards")),
     cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
@@ -134,6 +149,22 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   PlanPipelineOptions pipeline;
   pipeline.profile = profileFile;
   populatePlanPipeline(pm, pipeline);
+  // The schedule: generated from the plan and proven deadlock-free.
+  if (emit == Emit::Sched || emit == Emit::Plan) {
+    sched_ir::SchedPipelineOptions scheduling;
+    switch (schedule) {
+    case Schedule::MultimodalOneFOneB:
+      scheduling.kind = "multimodal-1f1b";
+      break;
+    case Schedule::OneFOneB:
+      scheduling.kind = "1f1b";
+      break;
+    case Schedule::GPipe:
+      scheduling.kind = "gpipe";
+      break;
+    }
+    sched_ir::populateSchedPipeline(pm, scheduling);
+  }
   if (failed(pm.run(*module)))
     return 1;
   if (emit == Emit::Summary) {
@@ -153,7 +184,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
                          pipeline.getIteration().convertToDouble() / 1000)
          << " (--explain shows why)\n";
     }
-  } else if (emit == Emit::MLLM) {
+  } else if (emit == Emit::MLLM || emit == Emit::Sched) {
     module->print(os);
     os << "\n";
   } else if (emit == Emit::Plan) {
@@ -174,6 +205,7 @@ int main(int argc, char **argv) {
   // Pass names first: the pass-manager options read them when created, so
   // --mlir-print-ir-after=mllm-partition works here as in mllm-opt.
   registerAllMllmPasses();
+  registerAllSchedPasses();
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
@@ -184,6 +216,7 @@ int main(int argc, char **argv) {
       "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"
       "  mllmc spec.mllm               summary of the checked job\n"
       "  mllmc spec.mllm --emit=mllm   the mllm dialect IR after the passes\n"
+      "  mllmc spec.mllm --emit=sched  the IR with the verified schedule\n"
       "  mllmc spec.mllm --emit=plan   the training plan (YAML)\n"
       "  mllmc spec.mllm --explain     why the stages are where they are\n"
       "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
@@ -201,6 +234,7 @@ int main(int argc, char **argv) {
 
   mlir::DialectRegistry registry;
   registerAllMllmDialects(registry);
+  registerSchedDialect(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
   context.printOpOnDiagnostic(false);

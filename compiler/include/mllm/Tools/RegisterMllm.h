@@ -9,6 +9,7 @@
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
+#include "mllm/Dialect/Sched/IR/SchedDialect.h"
 
 namespace mllm {
 inline void registerAllMllmDialects(mlir::DialectRegistry &registry) {
@@ -19,6 +20,16 @@ inline void registerAllMllmDialects(mlir::DialectRegistry &registry) {
 /// the MLLMTransforms library (link it to call this), so that tools which
 /// only parse IR need neither that library nor its generated headers.
 void registerAllMllmPasses();
+
+/// The sched dialect (MLLMSchedDialect library): the schedules the tools
+/// that plan or run a job read and write. Separate from
+/// registerAllMllmDialects so that front-end-only tools need not link it.
+inline void registerSchedDialect(mlir::DialectRegistry &registry) {
+  registry.insert<mllm::sched_ir::SchedDialect>();
+}
+
+/// Every sched pass and the `sched-pipeline` (MLLMSchedTransforms library).
+void registerAllSchedPasses();
 } // namespace mllm
 
 #endif // MLLM_TOOLS_REGISTERMLLM_H

@@ -1,0 +1,165 @@
+//===- Schedule.h - per-stage pipeline programs -----------------*- C++ -*-===//
+//
+// The schedule rules of mllmc in one place: which actions each pipeline stage
+// runs, in which order, for one training iteration. Multimodal 1F1B (several
+// encoder pipelines fanning into the LLM, cornstarch-brief §B.3), its linear
+// form for colocated encoders, and the baselines (Megatron-like 1F1B with
+// the encoders as extra first stages; GPipe). The `sched` dialect, the
+// deadlock verifier, the simulator and the runtime all consume these
+// programs. Plain C++; buildPipelineGraph (FromIR.cpp) reads the planned
+// `mllm` IR.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_SCHED_SCHEDULE_H
+#define MLLM_SCHED_SCHEDULE_H
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mllm::sched {
+
+/// One pipeline stage as the schedule sees it. All GPUs of a stage (its TP x
+/// CP group, in every DP replica) run the same program.
+struct StageInfo {
+  std::string name; ///< e.g. "llm_s0".
+  std::string part; ///< e.g. "llm", "vision"; colocated: "vision+audio".
+  bool isLLM = false;
+  /// Stage indices this stage receives activations from / sends to. An LLM
+  /// first stage has one predecessor per encoder pipeline (fan-in). The
+  /// schedule takes the edges from `prev` (`next` should list the same).
+  std::vector<int> prev, next;
+  /// Per microbatch, seconds, on one GPU of the stage.
+  double fwd = 0, bwdInput = 0, bwdWeight = 0, recompute = 0;
+  /// Seconds of the backward if every layer of the stage trained (weight +
+  /// input gradients + recompute where requested): what a frozen-unaware
+  /// system (LinearOneFOneB) runs. 0 when unknown.
+  double unawareBackward = 0;
+  /// Whether this stage runs an input-gradient / weight-gradient backward
+  /// at all (frozen analysis); a stage with neither has no backward actions.
+  bool needsInputGrad = false, needsWeightGrad = false;
+  /// Whether each predecessor edge carries a gradient back (the predecessor
+  /// has trainable parameters at or upstream of it). Same order as `prev`;
+  /// a missing entry counts as the predecessor's needsInputGrad ||
+  /// needsWeightGrad.
+  std::vector<bool> gradToPrev;
+  /// Bytes of activations sent to each successor per microbatch (gradients
+  /// going back have the same size unless `outputGradBytes` says otherwise).
+  int64_t outputBytes = 0;
+  /// Bytes of the gradient of this stage's output that each successor sends
+  /// back per microbatch, when it is not `outputBytes` (colocated encoders of
+  /// which only some train get only those encoders' slice back); -1: the
+  /// same as `outputBytes`.
+  int64_t outputGradBytes = -1;
+  int64_t gradientBytes() const {
+    return outputGradBytes < 0 ? outputBytes : outputGradBytes;
+  }
+  /// Parameters with gradients on one GPU of the stage (0 when frozen), for
+  /// the gradient all-reduce and the optimizer step.
+  int64_t trainableParams = 0;
+  /// Static memory of one GPU (weights, grads, optimizer), and the
+  /// activation bytes one in-flight microbatch keeps.
+  int64_t staticBytes = 0, activationBytesPerMicrobatch = 0;
+  /// GPU memory capacity, to cap in-flight microbatches (0 = no cap).
+  int64_t memoryCapacity = 0;
+  /// Ranks of the stage (first global rank of each DP replica's TP x CP
+  /// group is `firstRank + d * dpStride`), and the group sizes.
+  int64_t firstRank = 0, dpStride = 1, tp = 1, cp = 1, dp = 1;
+};
+
+struct PipelineGraph {
+  std::vector<StageInfo> stages; ///< Topological order (encoders first).
+  int64_t microbatches = 1;
+  int64_t gpusPerNode = 8;
+  double intraNodeBandwidth = 0, interNodeBandwidth = 0; ///< Bytes/s.
+  double peakFlops = 0;                                  ///< Per GPU, for MFU.
+  double flopsPerIteration = 0; ///< Model FLOPs of one iteration (all GPUs).
+  int64_t tokensPerIteration = 0;
+};
+
+enum class ActionKind {
+  Forward,
+  /// Includes the recompute forward when requested. A stage that computes
+  /// weight gradients only has no BackwardInput; its BackwardWeight then
+  /// carries the recompute.
+  BackwardInput,
+  BackwardWeight,
+  SendActivation,
+  RecvActivation,
+  SendGrad,
+  RecvGrad,
+  /// Gradient sync over DP x CP of this stage; `bytes` = trainableParams x
+  /// kGradBytesPerParam.
+  AllReduceGrads,
+  OptimizerStep,
+};
+
+/// Gradients are accumulated and all-reduced in fp32.
+constexpr int64_t kGradBytesPerParam = 4;
+
+const char *toString(ActionKind kind);
+
+struct Action {
+  ActionKind kind;
+  int32_t microbatch = -1; ///< -1 for per-iteration actions.
+  int32_t peer = -1;       ///< Peer stage of a send/recv.
+  int64_t bytes = 0;       ///< Payload of a send/recv/all-reduce.
+};
+
+/// The program of one stage.
+struct Program {
+  int stage = 0;
+  std::vector<Action> actions;
+  /// Most microbatches whose activations this stage holds at once: warm-up
+  /// + 1 (at most the microbatch count) with a backward, 1 without.
+  int64_t maxInFlight = 0;
+  /// Forwards run before the first backward (1F1B warm-up; the microbatch
+  /// count for GPipe and for stages without a backward).
+  int64_t warmup = 0;
+};
+
+enum class ScheduleKind {
+  /// Multimodal 1F1B: warm-up depth = stages left to the loss along the
+  /// longest path; frozen-aware (no backward where none is needed); in-flight
+  /// microbatches capped so the stage fits its memory.
+  MultimodalOneFOneB,
+  /// Megatron-like baseline: a linear pipeline (encoder stages first, in
+  /// order), plain 1F1B, every stage runs a full backward.
+  LinearOneFOneB,
+  /// All forwards, then all backwards.
+  GPipe,
+};
+
+const char *toString(ScheduleKind kind);
+
+/// Stages from each stage to the loss (a stage without successors) along
+/// the longest path: LLM stage s of P: P - s - 1; stage s of an encoder of
+/// P_e stages: P_e - s - 1 + P_llm.
+std::vector<int64_t> stageDepths(const PipelineGraph &graph);
+
+/// One program per stage, in stage order. The rules (warm-up, frozen
+/// stages, memory caps, how sends and receives are ordered so that the
+/// programs cannot deadlock) are described at the top of Schedule.cpp.
+std::vector<Program> generateSchedule(const PipelineGraph &graph,
+                                      ScheduleKind kind);
+
+/// "send_activation microbatch 3 to 'llm_s0', 1048576 bytes".
+std::string describeAction(const PipelineGraph &graph, const Action &action);
+
+/// Proves that the programs complete: every send has a matching receive
+/// (same pair, kind, microbatch and size, in the same order) and executing
+/// them with blocking receives and rendezvous sends never waits forever.
+/// The error names the first stuck stage and action. It also checks each
+/// program's dependency order (every microbatch forwarded once, received
+/// before it is used, sent after it is computed, the optimizer step after
+/// the last backward) and that it holds at most `maxInFlight` microbatches.
+/// Only the programs are checked, not the graph's edges (the linear
+/// baseline uses other edges than the graph's).
+llvm::Error verifySchedule(const PipelineGraph &graph,
+                           const std::vector<Program> &programs);
+
+} // namespace mllm::sched
+
+#endif // MLLM_SCHED_SCHEDULE_H

@@ -1,0 +1,88 @@
+//===- Simulate.h - discrete-event simulation of one iteration --*- C++ -*-===//
+//
+// Runs the per-stage programs of Schedule.h against the cost model's stage
+// times and the cluster's links: compute actions take their stage time, a
+// send/recv pair takes bytes / bandwidth (intra- or inter-node from the
+// ranks), a gradient all-reduce takes the ring time 2(n-1)/n x bytes / bw.
+// The model (rendezvous sends, memory, optimizer) is described in
+// docs/sim.md.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_SCHED_SIMULATE_H
+#define MLLM_SCHED_SIMULATE_H
+
+#include "mllm/Sched/Schedule.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+namespace mllm::sched {
+
+/// One executed action on one stage.
+struct Event {
+  int stage = 0;
+  ActionKind kind;
+  int32_t microbatch = -1;
+  double start = 0, end = 0; ///< Seconds from the iteration's start.
+  int32_t peer = -1;         ///< The other stage of a send/recv, else -1.
+};
+
+struct StageReport {
+  double busy = 0;   ///< Seconds computing.
+  double comm = 0;   ///< Seconds in sends/receives/collectives.
+  double bubble = 0; ///< 1 - busy / iteration.
+  double fwd = 0, bwdWeight = 0, bwdInput = 0; ///< Per microbatch.
+  int64_t peakMemory = 0; ///< Bytes: static + activations in flight.
+  /// Most microbatches whose activations the stage held at once (forward
+  /// ran, last backward of the microbatch not finished).
+  int64_t maxInFlight = 0;
+};
+
+struct SimResult {
+  double iterationTime = 0;
+  std::vector<StageReport> stages;
+  /// Grouped by stage (stage order), each stage's in execution (= time)
+  /// order. Empty when SimOptions::recordEvents is false.
+  std::vector<Event> events;
+  double tokensPerSecond = 0;
+  double mfu = 0;
+  int64_t eventsSimulated = 0; ///< Actions executed, over all stages.
+  int64_t worldSize = 0;       ///< GPUs: sum of tp x cp x dp of the stages.
+};
+
+struct SimOptions {
+  /// The optimizer step takes trainableParams x optimizerBytesPerParam /
+  /// memoryBandwidth (a memory-bound roofline); 0 when memoryBandwidth is 0
+  /// (PipelineGraph does not carry it; mllm-sim passes the cluster's).
+  double optimizerBytesPerParam = 16;
+  double memoryBandwidth = 0;
+  /// Keep every executed action in SimResult::events (for the trace/SVG).
+  bool recordEvents = true;
+};
+
+llvm::Expected<SimResult> simulate(const PipelineGraph &graph,
+                                   const std::vector<Program> &programs);
+llvm::Expected<SimResult> simulate(const PipelineGraph &graph,
+                                   const std::vector<Program> &programs,
+                                   const SimOptions &options);
+
+/// The cost model's pieces, exposed for tests and tools.
+/// Seconds to move `bytes` from stage `from` to stage `to`: intra-node
+/// bandwidth when the stages' first ranks share a node, else inter-node. A
+/// bandwidth <= 0 counts as infinite.
+double p2pTime(const PipelineGraph &graph, int from, int to, int64_t bytes);
+/// Ring all-reduce of `bytes` over the stage's dp x cp group:
+/// 2(n-1)/n x bytes / bandwidth, inter-node when the group spans nodes.
+double allReduceTime(const PipelineGraph &graph, const StageInfo &stage,
+                     int64_t bytes);
+
+/// Chrome trace JSON (Perfetto): one track per stage.
+void writeChromeTrace(const PipelineGraph &graph, const SimResult &result,
+                      llvm::raw_ostream &os);
+/// An SVG timeline: one row per stage, forward/backward/communication in
+/// different colours.
+void writeSvg(const PipelineGraph &graph, const SimResult &result,
+              llvm::raw_ostream &os);
+
+} // namespace mllm::sched
+
+#endif // MLLM_SCHED_SIMULATE_H

@@ -1,0 +1,373 @@
+//===- FromIR.cpp - pipeline graph from the planned mllm IR ---------------===//
+//
+// Reads the schedule's view of a planned job:
+//  - stages: one per mllm.stage, in pipeline order; with encoders_colocated,
+//    stage s of every encoder is one stage (part "vision+audio", name
+//    "vision+audio_s0") whose times, memory, parameters and output are the
+//    sums of its encoders'.
+//  - edges: stage i -> i+1 within a part (or within the colocated encoder
+//    chain); an encoder's last stage -> the LLM's first stage.
+//  - times: the mllm.stage fwd / bwd_w / bwd_d / recompute, milliseconds to
+//    seconds; unawareBackward from the cost model's units (roofline with
+//    JobModel's default efficiency, not a --profile).
+//  - gradient flags: a stage computes weight gradients iff bwd_w > 0 or its
+//    partition units hold trainable parameters, input gradients iff
+//    bwd_d > 0 or the frozen analysis gives its units an input gradient (the
+//    units come from JobModel, whose flags are the needs_* attributes'; they
+//    catch a time that rounds to 0.000 ms). An edge carries a
+//    gradient back iff its predecessor computes either gradient, i.e. has a
+//    trainable parameter at or upstream of it.
+//  - bytes: a stage sends per microbatch its output tokens x hidden x
+//    element bytes / cp (encoders: their tokens before the projector's
+//    merge at their width; an encoder's last stage: its projector's output
+//    at the LLM width; LLM: microbatch size x seq_len at the LLM width; the
+//    last LLM stage sends nothing).
+//  - memory: weights + grads + optimizer and the activations of one
+//    microbatch from the mllm.stage memory attributes (MiB, as rounded up
+//    by mllm-rank-map); the GPU's capacity from mllm.cluster.
+//  - model FLOPs of an iteration: per layer, the forward plus the backward
+//    parts the frozen analysis requires (no recompute), from the cost model,
+//    over all microbatches and DP replicas (docs/cost-model.md's FLOPs).
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Sched/FromIR.h"
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+#include "mllm/Model/Layers.h"
+#include "mllm/Plan/CostModel.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace mllm;
+using namespace mllm::sched;
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+llvm::Error fail(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+bool hasBackward(const StageInfo &s) {
+  return s.needsInputGrad || s.needsWeightGrad;
+}
+
+/// One mllm.stage, before colocated encoders are merged.
+struct RawStage {
+  StageOp op;
+  const PartInfo *part = nullptr;
+  int64_t index = 0; ///< Within the part.
+  StageInfo info;
+};
+
+/// Tokens per microbatch of an encoder (before its projector's merge) and
+/// of its projector, as JobModel counts them.
+struct EncoderTokens {
+  int64_t encoder = 0, projector = 0, span = 0, projectorSpan = 0;
+};
+
+EncoderTokens encoderTokens(JobModel &job, EncoderOp enc, ProjectorOp proj) {
+  DataOp data = job.data;
+  int64_t sequences =
+      static_cast<int64_t>(data.getMicrobatchSize() * data.getPacking());
+  InputOp input;
+  for (auto in : data.getBody().front().getOps<InputOp>())
+    if (in.getEncoder() == enc.getSymName())
+      input = in;
+  int64_t merge = proj ? static_cast<int64_t>(proj.getMerge()) : 1;
+  int64_t itemTokens = input ? static_cast<int64_t>(input.getTokens()) : 0;
+  int64_t items =
+      input ? sequences * static_cast<int64_t>(input.getItems()) : 0;
+  EncoderTokens t;
+  t.encoder = items * itemTokens * merge;
+  t.span = itemTokens * merge;
+  t.projector = items * itemTokens;
+  t.projectorSpan = itemTokens;
+  return t;
+}
+
+ProjectorOp projectorOf(ModelOp model, StringRef encoder) {
+  for (auto p : model.getBody().front().getOps<ProjectorOp>())
+    if (p.getSource() == encoder)
+      return p;
+  return {};
+}
+
+/// FLOPs of one microbatch over all GPUs of one replica: forward plus the
+/// required backward parts of every layer.
+double modelFlopsPerMicrobatch(JobModel &job,
+                               const DenseMap<Operation *, GroupGrads> &grads) {
+  plan::Device device;
+  device.peakFlops = job.cluster.getPeakFlops().convertToDouble();
+  device.memoryBandwidth = job.cluster.getMemoryBandwidth().convertToDouble();
+  auto groupFlops = [&](LayersOp group, const plan::Workload &w) {
+    plan::LayerCost c = plan::layerCost(
+        group.getKind(), model::fromConfig(group.getConfig()), w, device);
+    GroupGrads g = grads.lookup(group);
+    auto count = static_cast<double>(group.getCount());
+    double inputGradLayers = g.inputGrad             ? count
+                             : g.inputGradAfterFirst ? count - 1
+                                                     : 0;
+    double perGpu = count * c.fwdFlops +
+                    (g.weightGrad ? count * c.wgradFlops : 0) +
+                    inputGradLayers * c.igradFlops;
+    return perGpu * static_cast<double>(w.tp * w.cp);
+  };
+  auto layersOf = [](Operation *op) {
+    return op->getRegion(0).front().getOps<LayersOp>();
+  };
+  double total = 0;
+  for (const PartInfo &part : job.parts) {
+    plan::Workload w;
+    w.tp = part.tp;
+    w.elementBytes = job.elementBytes;
+    if (auto enc = dyn_cast<EncoderOp>(part.op)) {
+      ProjectorOp proj = projectorOf(job.model, enc.getSymName());
+      EncoderTokens t = encoderTokens(job, enc, proj);
+      w.tokens = t.encoder;
+      w.attentionSpan = t.span;
+      for (LayersOp g : layersOf(enc))
+        total += groupFlops(g, w);
+      if (proj) {
+        w.tokens = t.projector;
+        w.attentionSpan = t.projectorSpan;
+        for (LayersOp g : layersOf(proj))
+          total += groupFlops(g, w);
+      }
+    } else {
+      w.cp = part.cp;
+      w.tokens = static_cast<int64_t>(job.data.getMicrobatchSize() *
+                                      job.data.getSeqLen());
+      w.attentionSpan = static_cast<int64_t>(job.data.getSeqLen());
+      for (LayersOp g : layersOf(part.op))
+        total += groupFlops(g, w);
+    }
+  }
+  return total;
+}
+
+} // namespace
+
+llvm::Expected<PipelineGraph>
+mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
+  PipelineOp pipeline;
+  for (auto p : module.getOps<PipelineOp>())
+    pipeline = p;
+  if (!pipeline)
+    return fail("the module has no 'mllm.pipeline': plan it first "
+                "(mllm-frozen-analysis, mllm-partition, mllm-rank-map)");
+
+  // The job, with JobModel's diagnostics turned into the error.
+  std::string diagnostics;
+  FailureOr<JobModel> maybeJob;
+  {
+    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+      if (!diagnostics.empty())
+        diagnostics += "\n";
+      diagnostics += diag.str();
+      return success();
+    });
+    maybeJob = buildJobModel(module, JobModelOptions());
+  }
+  if (failed(maybeJob))
+    return fail("cannot read the job: " + diagnostics);
+  JobModel &job = *maybeJob;
+  FailureOr<DenseMap<Operation *, GroupGrads>> grads;
+  {
+    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+      diagnostics += diag.str();
+      return success();
+    });
+    grads = analyzeGradients(job.model);
+  }
+  if (failed(grads))
+    return fail("the frozen analysis failed: " + diagnostics);
+
+  int64_t elementBytes = job.elementBytes;
+  LLMOp llm = job.model.getLLM();
+  auto llmWidth = static_cast<int64_t>(llm.getWidth());
+  const PartInfo &llmPart = job.parts.back();
+
+  // Every mllm.stage.
+  std::vector<RawStage> raw;
+  llvm::StringMap<int64_t> counts;
+  for (auto op : pipeline.getBody().front().getOps<StageOp>()) {
+    RawStage r;
+    r.op = op;
+    for (const PartInfo &part : job.parts)
+      if (part.name == op.getPart())
+        r.part = &part;
+    if (!r.part)
+      return fail("stage '" + op.getSymName() + "' refers to '" + op.getPart() +
+                  "', which is not an encoder or the LLM");
+    if (static_cast<size_t>(op.getEnd()) > r.part->units.size())
+      return fail("stage '" + op.getSymName() + "' holds blocks beyond its " +
+                  "part's " + llvm::Twine(r.part->units.size()));
+    if (!op.getFirstRank() || !op.getDpStride() || !op.getWeights() ||
+        !op.getGrads() || !op.getOptimizer() || !op.getActivations())
+      return fail("stage '" + op.getSymName() +
+                  "' has no ranks or memory: run mllm-rank-map first");
+    r.index = counts[r.part->name]++;
+    raw.push_back(r);
+  }
+  if (raw.empty())
+    return fail("the pipeline has no stages");
+
+  for (RawStage &r : raw) {
+    StageOp op = r.op;
+    const PartInfo &part = *r.part;
+    StageInfo &s = r.info;
+    s.name = op.getSymName().str();
+    s.part = part.name;
+    s.isLLM = part.isLLM;
+    s.fwd = op.getFwd().convertToDouble() / 1e3;
+    s.bwdWeight = op.getBwdW().convertToDouble() / 1e3;
+    s.bwdInput = op.getBwdD().convertToDouble() / 1e3;
+    s.recompute = op.getRecompute().convertToDouble() / 1e3;
+    double trainable = 0, unawareBackward = 0;
+    bool unitWeightGrad = false, unitInputGrad = false;
+    for (auto u = static_cast<size_t>(op.getBegin());
+         u < static_cast<size_t>(op.getEnd()); ++u) {
+      const UnitCost &unit = part.units[u];
+      trainable += unit.trainableParams;
+      unawareBackward += unit.trainedBwd;
+      unitWeightGrad |= unit.wgrad > 0 || unit.trainableParams > 0;
+      unitInputGrad |= unit.igrad > 0;
+    }
+    int64_t partStages = counts[part.name];
+    bool last = r.index + 1 == partStages;
+    // The last stage's copy of a tied embedding (as mllm-rank-map counts it).
+    if (part.tiedHeadParams > 0 && part.tiedHeadTrainable &&
+        op.getBegin() > 0 &&
+        static_cast<size_t>(op.getEnd()) == part.units.size())
+      trainable += part.tiedHeadParams;
+    s.trainableParams = static_cast<int64_t>(trainable + 0.5);
+    s.unawareBackward = unawareBackward;
+    s.needsWeightGrad = s.bwdWeight > 0 || unitWeightGrad;
+    s.needsInputGrad = s.bwdInput > 0 || unitInputGrad;
+    s.staticBytes = static_cast<int64_t>(
+        static_cast<double>(*op.getWeights() + *op.getGrads() +
+                            *op.getOptimizer()) *
+        kMiB);
+    s.activationBytesPerMicrobatch =
+        static_cast<int64_t>(static_cast<double>(*op.getActivations()) * kMiB);
+    s.memoryCapacity = static_cast<int64_t>(job.cluster.getMemory());
+    s.firstRank = static_cast<int64_t>(*op.getFirstRank());
+    s.dpStride = static_cast<int64_t>(*op.getDpStride());
+    s.tp = part.tp;
+    s.cp = part.cp;
+    s.dp = job.dp;
+    if (part.isLLM) {
+      s.outputBytes = last ? 0
+                           : static_cast<int64_t>(job.data.getMicrobatchSize() *
+                                                  job.data.getSeqLen()) *
+                                 llmWidth * elementBytes /
+                                 std::max<int64_t>(part.cp, 1);
+    } else {
+      auto enc = cast<EncoderOp>(part.op);
+      ProjectorOp proj = projectorOf(job.model, enc.getSymName());
+      EncoderTokens t = encoderTokens(job, enc, proj);
+      s.outputBytes =
+          last && proj
+              ? t.projector * llmWidth * elementBytes
+              : t.encoder * static_cast<int64_t>(enc.getWidth()) * elementBytes;
+    }
+  }
+
+  // Merge colocated encoder stages and lay out the stages.
+  PipelineGraph g;
+  bool colocated = job.layout == EncoderLayout::Colocated;
+  std::vector<int> llmStages;
+  std::vector<std::vector<int>> encoderChains; // Stage indices per chain.
+  if (colocated) {
+    std::map<int64_t, std::vector<const RawStage *>> byIndex;
+    for (const RawStage &r : raw)
+      if (!r.part->isLLM)
+        byIndex[r.index].push_back(&r);
+    std::vector<int> chain;
+    for (auto &[index, members] : byIndex) {
+      StageInfo merged = members.front()->info;
+      std::string part = members.front()->part->name;
+      int64_t gradBytes = hasBackward(merged) ? merged.outputBytes : 0;
+      for (const RawStage *r : llvm::drop_begin(members)) {
+        const StageInfo &o = r->info;
+        part += "+" + r->part->name;
+        merged.fwd += o.fwd;
+        merged.bwdInput += o.bwdInput;
+        merged.bwdWeight += o.bwdWeight;
+        merged.recompute += o.recompute;
+        merged.unawareBackward += o.unawareBackward;
+        merged.needsInputGrad |= o.needsInputGrad;
+        merged.needsWeightGrad |= o.needsWeightGrad;
+        merged.trainableParams += o.trainableParams;
+        merged.staticBytes += o.staticBytes;
+        merged.activationBytesPerMicrobatch += o.activationBytesPerMicrobatch;
+        merged.outputBytes += o.outputBytes;
+        if (hasBackward(o))
+          gradBytes += o.outputBytes;
+      }
+      merged.part = part;
+      merged.name = part + "_s" + std::to_string(index);
+      if (gradBytes != merged.outputBytes && hasBackward(merged))
+        merged.outputGradBytes = gradBytes;
+      chain.push_back(static_cast<int>(g.stages.size()));
+      g.stages.push_back(std::move(merged));
+    }
+    if (!chain.empty())
+      encoderChains.push_back(chain);
+  } else {
+    const PartInfo *current = nullptr;
+    for (const RawStage &r : raw) {
+      if (r.part->isLLM)
+        continue;
+      if (r.part != current) {
+        encoderChains.emplace_back();
+        current = r.part;
+      }
+      encoderChains.back().push_back(static_cast<int>(g.stages.size()));
+      g.stages.push_back(r.info);
+    }
+  }
+  for (const RawStage &r : raw)
+    if (r.part->isLLM) {
+      llmStages.push_back(static_cast<int>(g.stages.size()));
+      g.stages.push_back(r.info);
+    }
+  if (llmStages.empty())
+    return fail("the pipeline has no stage of the LLM '" + llmPart.name + "'");
+
+  // Edges.
+  auto link = [&](int from, int to) {
+    g.stages[to].prev.push_back(from);
+    g.stages[to].gradToPrev.push_back(hasBackward(g.stages[from]));
+    g.stages[from].next.push_back(to);
+  };
+  for (const std::vector<int> &chain : encoderChains) {
+    for (size_t i = 0; i + 1 < chain.size(); ++i)
+      link(chain[i], chain[i + 1]);
+    link(chain.back(), llmStages.front());
+  }
+  for (size_t i = 0; i + 1 < llmStages.size(); ++i)
+    link(llmStages[i], llmStages[i + 1]);
+
+  // The job.
+  DataOp data = job.data;
+  g.microbatches = static_cast<int64_t>(data.getMicrobatches());
+  g.gpusPerNode = static_cast<int64_t>(job.cluster.getGpusPerNode());
+  g.intraNodeBandwidth = job.cluster.getIntraNodeBandwidth().convertToDouble();
+  g.interNodeBandwidth = job.cluster.getInterNodeBandwidth().convertToDouble();
+  g.peakFlops = job.cluster.getPeakFlops().convertToDouble();
+  g.tokensPerIteration =
+      static_cast<int64_t>(data.getMicrobatchSize() * data.getSeqLen()) *
+      g.microbatches * job.dp;
+  g.flopsPerIteration = modelFlopsPerMicrobatch(job, *grads) *
+                        static_cast<double>(g.microbatches * job.dp);
+  return g;
+}

@@ -1,0 +1,801 @@
+//===- Schedule.cpp - per-stage pipeline programs -------------------------===//
+//
+// The schedule rules.
+//
+// Compute order. Every stage runs one forward (F) per microbatch and, if it
+// has a backward, one backward per microbatch: BackwardInput (Bd) when it
+// computes input gradients, then BackwardWeight (Bw) when it computes weight
+// gradients.
+//  - MultimodalOneFOneB: 1F1B per stage. Warm-up w = min(depth, M) forwards,
+//    depth = stages to the loss along the longest path (stageDepths), then
+//    F(w+i), B(i) for i < M - w, then the remaining backwards. Frozen-aware:
+//    a stage runs Bd iff it needs input gradients or sends a gradient to a
+//    predecessor, Bw iff it needs weight gradients; a stage with neither runs
+//    only its forwards (no warm-up, 1 microbatch in flight). Memory-aware:
+//    with memoryCapacity > 0, maxInFlight = min(w + 1, floor((capacity -
+//    static) / activations per microbatch)), at least 1, and w = maxInFlight
+//    - 1. A stage cannot run more forwards ahead of its first backward than
+//    a predecessor it sends gradients to (that predecessor would wait for the
+//    gradient while this stage waits for its activation), so the reduced
+//    warm-up carries downstream: w(t) = min(w(t), w(p)) over those
+//    predecessors p, in topological order.
+//  - LinearOneFOneB (Megatron-like): the stages as one chain in index order;
+//    the activation on chain link i -> i+1 carries everything the graph sends
+//    across that cut (a parallel encoder's output passes through the later
+//    encoders' stages). Every stage runs Bd and Bw and sends its gradient
+//    after both (one fused backward, as Megatron does). 1F1B with warm-up
+//    min(P - i - 1, M); no memory cap.
+//  - GPipe: frozen-aware like MultimodalOneFOneB, all forwards then all
+//    backwards (in microbatch order); no memory cap (maxInFlight = M).
+//  Frozen-aware kinds send the input gradient right after Bd, before Bw, so
+//  the upstream stage does not wait for the weight gradients.
+//  After its last backward a stage with trainable parameters all-reduces its
+//  gradients (if dp x cp > 1) and steps its optimizer.
+//
+// Communication order. A stage receives an activation from every
+// predecessor before a forward and sends its output to every successor
+// after it; gradients go the other way, only on edges whose predecessor has
+// a backward (gradToPrev). Sends are rendezvous (a send completes when its
+// receiver is at the matching receive), so where each send/receive sits in
+// a program matters: the naive placement (receive right before use, send
+// right after production) deadlocks 1F1B between a stage with warm-up w+1
+// and its successor with warm-up w. The generator therefore runs the compute
+// orders once in logical time (every compute action takes one tick; a
+// message is available when its producer ends; a stage starts F(j) only
+// once every successor has started F(j-1), so a receiver holds at most one
+// activation early per link) and keys every message by (tick, sender,
+// receiver, kind, microbatch), where the tick is the one its producer ends,
+// or for an activation the one the last input of its forward is produced
+// (a fan-in then receives all inputs of a forward together, in prev order,
+// and a sender keeps at most one output waiting). Each program lists its
+// computes at their start ticks and its messages at their keys, messages
+// first on a tie. So a recv sits before the compute that uses it, a send
+// after the compute that produces it, and every program lists its messages
+// in increasing key order.
+//
+// Deadlock freedom. Suppose a run with rendezvous sends stopped with some
+// stage unfinished. Computes never block, so every unfinished stage waits at
+// a send or receive. Take the waiting action with the smallest key k. Its
+// peer has not done message k yet and lists its messages in increasing key
+// order, so the peer waits at a key <= k, hence = k by minimality: both wait
+// at the same message, which then completes. Contradiction. (The fan-in
+// order follows from the key.) verifySchedule checks this independently by
+// running the programs.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Sched/Schedule.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <tuple>
+
+using namespace mllm::sched;
+
+const char *mllm::sched::toString(ActionKind kind) {
+  switch (kind) {
+  case ActionKind::Forward:
+    return "forward";
+  case ActionKind::BackwardInput:
+    return "backward_input";
+  case ActionKind::BackwardWeight:
+    return "backward_weight";
+  case ActionKind::SendActivation:
+    return "send_activation";
+  case ActionKind::RecvActivation:
+    return "recv_activation";
+  case ActionKind::SendGrad:
+    return "send_grad";
+  case ActionKind::RecvGrad:
+    return "recv_grad";
+  case ActionKind::AllReduceGrads:
+    return "all_reduce_grads";
+  case ActionKind::OptimizerStep:
+    return "optimizer_step";
+  }
+  return "?";
+}
+
+const char *mllm::sched::toString(ScheduleKind kind) {
+  switch (kind) {
+  case ScheduleKind::MultimodalOneFOneB:
+    return "multimodal_1f1b";
+  case ScheduleKind::LinearOneFOneB:
+    return "linear_1f1b";
+  case ScheduleKind::GPipe:
+    return "gpipe";
+  }
+  return "?";
+}
+
+namespace {
+
+bool isSend(ActionKind kind) {
+  return kind == ActionKind::SendActivation || kind == ActionKind::SendGrad;
+}
+bool isRecv(ActionKind kind) {
+  return kind == ActionKind::RecvActivation || kind == ActionKind::RecvGrad;
+}
+bool isComm(ActionKind kind) { return isSend(kind) || isRecv(kind); }
+bool isGradMessage(ActionKind kind) {
+  return kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
+}
+bool perMicrobatch(ActionKind kind) {
+  return kind != ActionKind::AllReduceGrads &&
+         kind != ActionKind::OptimizerStep;
+}
+ActionKind counterpart(ActionKind kind) {
+  switch (kind) {
+  case ActionKind::SendActivation:
+    return ActionKind::RecvActivation;
+  case ActionKind::RecvActivation:
+    return ActionKind::SendActivation;
+  case ActionKind::SendGrad:
+    return ActionKind::RecvGrad;
+  case ActionKind::RecvGrad:
+    return ActionKind::SendGrad;
+  default:
+    return kind;
+  }
+}
+
+/// One stage as a schedule kind sees it.
+struct Node {
+  std::vector<int> prev, next;
+  std::vector<int64_t> actBytes;  ///< Per prev: activation received.
+  std::vector<int64_t> gradBytes; ///< Per prev: gradient sent back.
+  std::vector<bool> gradToPrev;   ///< Per prev.
+  std::vector<int> gradFrom;      ///< Successors sending gradients here.
+  bool bi = false, bw = false;
+  bool sendAfterInput = true; ///< Else after the whole backward.
+  bool hasBackward() const { return bi || bw; }
+};
+
+bool validStage(const PipelineGraph &g, int s) {
+  return s >= 0 && static_cast<size_t>(s) < g.stages.size();
+}
+
+bool hasBackwardFlags(const StageInfo &s) {
+  return s.needsInputGrad || s.needsWeightGrad;
+}
+
+/// The edges come from the `prev` lists (with `gradToPrev` aligned to them);
+/// `next` is derived.
+std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
+  size_t n = g.stages.size();
+  std::vector<Node> nodes(n);
+  if (kind == ScheduleKind::LinearOneFOneB) {
+    for (size_t i = 0; i + 1 < n; ++i) {
+      // Everything the graph sends across the cut between i and i + 1.
+      int64_t bytes = 0;
+      for (size_t t = 0; t < n; ++t)
+        for (int p : g.stages[t].prev)
+          if (validStage(g, p) && static_cast<size_t>(p) <= i && t > i)
+            bytes += g.stages[p].outputBytes;
+      if (bytes == 0)
+        bytes = g.stages[i].outputBytes;
+      Node &to = nodes[i + 1];
+      to.prev = {static_cast<int>(i)};
+      to.actBytes = {bytes};
+      to.gradBytes = {bytes};
+      to.gradToPrev = {true};
+    }
+    for (Node &node : nodes) {
+      node.bi = node.bw = true;
+      node.sendAfterInput = false;
+    }
+  } else {
+    for (size_t t = 0; t < n; ++t) {
+      const StageInfo &s = g.stages[t];
+      Node &node = nodes[t];
+      for (size_t k = 0; k < s.prev.size(); ++k) {
+        int p = s.prev[k];
+        if (!validStage(g, p) || static_cast<size_t>(p) == t)
+          continue;
+        const StageInfo &ps = g.stages[p];
+        node.prev.push_back(p);
+        node.actBytes.push_back(ps.outputBytes);
+        node.gradBytes.push_back(ps.gradientBytes());
+        // Missing entries: the predecessor's own flags decide.
+        node.gradToPrev.push_back(k < s.gradToPrev.size()
+                                      ? static_cast<bool>(s.gradToPrev[k])
+                                      : hasBackwardFlags(ps));
+      }
+      node.bw = s.needsWeightGrad;
+      node.bi = s.needsInputGrad || llvm::is_contained(node.gradToPrev, true);
+    }
+  }
+  for (size_t t = 0; t < n; ++t)
+    for (size_t k = 0; k < nodes[t].prev.size(); ++k) {
+      Node &p = nodes[nodes[t].prev[k]];
+      p.next.push_back(static_cast<int>(t));
+      if (nodes[t].gradToPrev[k])
+        p.gradFrom.push_back(static_cast<int>(t));
+    }
+  // A stage that receives a gradient runs a backward for it.
+  for (Node &node : nodes)
+    if (!node.gradFrom.empty() && !node.hasBackward())
+      node.bi = true;
+  return nodes;
+}
+
+/// Longest path (in edges) from every node to a node without successors.
+std::vector<int64_t> depthsOf(const std::vector<Node> &nodes) {
+  size_t n = nodes.size();
+  std::vector<int64_t> depth(n, -1);
+  std::vector<char> onStack(n, 0);
+  std::function<int64_t(int)> visit = [&](int s) -> int64_t {
+    if (depth[s] >= 0)
+      return depth[s];
+    if (onStack[s]) // A cycle: not a pipeline; count it as a sink.
+      return 0;
+    onStack[s] = 1;
+    int64_t d = 0;
+    for (int t : nodes[s].next)
+      d = std::max(d, visit(t) + 1);
+    onStack[s] = 0;
+    return depth[s] = d;
+  };
+  for (size_t s = 0; s < n; ++s)
+    visit(static_cast<int>(s));
+  return depth;
+}
+
+/// Predecessors before successors (index order breaks ties).
+std::vector<int> topologicalOrder(const std::vector<Node> &nodes) {
+  size_t n = nodes.size();
+  std::vector<int> indegree(n, 0), order;
+  for (const Node &node : nodes)
+    for (int t : node.next)
+      ++indegree[t];
+  std::vector<char> done(n, 0);
+  while (order.size() < n) {
+    int pick = -1;
+    for (size_t s = 0; s < n && pick < 0; ++s)
+      if (!done[s] && indegree[s] == 0)
+        pick = static_cast<int>(s);
+    if (pick < 0) // A cycle: take the rest in index order.
+      for (size_t s = 0; s < n && pick < 0; ++s)
+        if (!done[s])
+          pick = static_cast<int>(s);
+    done[pick] = 1;
+    order.push_back(pick);
+    for (int t : nodes[pick].next)
+      --indegree[t];
+  }
+  return order;
+}
+
+enum class Step { F, Bd, Bw };
+struct ComputeStep {
+  Step step;
+  int32_t mb;
+};
+
+/// A message between two stages, with its logical key.
+struct Message {
+  int64_t tick;
+  int from, to;
+  bool grad;
+  int32_t mb;
+  int64_t bytes;
+  auto key() const { return std::make_tuple(tick, from, to, grad, mb); }
+};
+
+} // namespace
+
+std::vector<int64_t> mllm::sched::stageDepths(const PipelineGraph &graph) {
+  return depthsOf(buildNodes(graph, ScheduleKind::MultimodalOneFOneB));
+}
+
+std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
+                                                   ScheduleKind kind) {
+  size_t n = graph.stages.size();
+  int64_t m = std::max<int64_t>(graph.microbatches, 1);
+  std::vector<Node> nodes = buildNodes(graph, kind);
+  std::vector<int64_t> depth = depthsOf(nodes);
+  std::vector<Program> programs(n);
+
+  // Warm-up and in-flight caps.
+  std::vector<int64_t> warmup(n, 0);
+  for (size_t s = 0; s < n; ++s) {
+    programs[s].stage = static_cast<int>(s);
+    if (!nodes[s].hasBackward()) {
+      warmup[s] = m;
+      continue;
+    }
+    if (kind == ScheduleKind::GPipe) {
+      warmup[s] = m;
+      continue;
+    }
+    warmup[s] = std::min(depth[s], m);
+    const StageInfo &info = graph.stages[s];
+    if (kind == ScheduleKind::MultimodalOneFOneB && info.memoryCapacity > 0 &&
+        info.activationBytesPerMicrobatch > 0) {
+      int64_t room = info.memoryCapacity - info.staticBytes;
+      int64_t fits =
+          room > 0 ? room / info.activationBytesPerMicrobatch : int64_t(0);
+      fits = std::max<int64_t>(fits, 1);
+      warmup[s] = std::min(warmup[s], fits - 1);
+    }
+  }
+  if (kind == ScheduleKind::MultimodalOneFOneB)
+    for (int t : topologicalOrder(nodes)) {
+      if (!nodes[t].hasBackward())
+        continue;
+      for (size_t k = 0; k < nodes[t].prev.size(); ++k) {
+        int p = nodes[t].prev[k];
+        if (nodes[t].gradToPrev[k] && nodes[p].hasBackward())
+          warmup[t] = std::min(warmup[t], warmup[p]);
+      }
+    }
+
+  // Compute order.
+  std::vector<std::vector<ComputeStep>> steps(n);
+  for (size_t s = 0; s < n; ++s) {
+    const Node &node = nodes[s];
+    std::vector<ComputeStep> &order = steps[s];
+    auto backward = [&](int32_t mb) {
+      if (node.bi)
+        order.push_back({Step::Bd, mb});
+      if (node.bw)
+        order.push_back({Step::Bw, mb});
+    };
+    int64_t w = warmup[s];
+    for (int64_t j = 0; j < w; ++j)
+      order.push_back({Step::F, static_cast<int32_t>(j)});
+    if (!node.hasBackward())
+      continue;
+    for (int64_t i = 0; i < m - w; ++i) {
+      order.push_back({Step::F, static_cast<int32_t>(w + i)});
+      backward(static_cast<int32_t>(i));
+    }
+    for (int64_t i = std::max<int64_t>(m - w, 0); i < m; ++i)
+      backward(static_cast<int32_t>(i));
+    Program &prog = programs[s];
+    prog.warmup = w;
+    prog.maxInFlight = std::min(w + 1, m);
+  }
+  for (size_t s = 0; s < n; ++s)
+    if (!nodes[s].hasBackward()) {
+      programs[s].warmup = m;
+      programs[s].maxInFlight = 1;
+    }
+
+  // Logical time: every compute takes one tick.
+  constexpr int64_t kUnknown = -1;
+  std::vector<std::vector<int64_t>> fStart(n,
+                                           std::vector<int64_t>(m, kUnknown));
+  std::vector<std::vector<int64_t>> fEnd = fStart, gradEnd = fStart;
+  std::vector<std::vector<int64_t>> start(n), end(n);
+  std::vector<size_t> pc(n, 0);
+  std::vector<int64_t> freeAt(n, 0);
+  for (size_t s = 0; s < n; ++s) {
+    start[s].assign(steps[s].size(), kUnknown);
+    end[s].assign(steps[s].size(), kUnknown);
+  }
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t s = 0; s < n; ++s) {
+      const Node &node = nodes[s];
+      while (pc[s] < steps[s].size()) {
+        ComputeStep cs = steps[s][pc[s]];
+        int64_t t0 = freeAt[s];
+        bool ready = true;
+        if (cs.step == Step::F) {
+          for (int p : node.prev) {
+            ready &= fEnd[p][cs.mb] != kUnknown;
+            t0 = std::max(t0, fEnd[p][cs.mb]);
+          }
+          if (cs.mb > 0)
+            for (int t : node.next) {
+              ready &= fStart[t][cs.mb - 1] != kUnknown;
+              t0 = std::max(t0, fStart[t][cs.mb - 1]);
+            }
+        } else {
+          bool first = cs.step == Step::Bd || !node.bi;
+          if (first)
+            for (int t : node.gradFrom) {
+              ready &= gradEnd[t][cs.mb] != kUnknown;
+              t0 = std::max(t0, gradEnd[t][cs.mb]);
+            }
+        }
+        if (!ready)
+          break;
+        start[s][pc[s]] = t0;
+        end[s][pc[s]] = freeAt[s] = t0 + 1;
+        if (cs.step == Step::F) {
+          fStart[s][cs.mb] = t0;
+          fEnd[s][cs.mb] = t0 + 1;
+        } else {
+          bool last = cs.step == Step::Bw || !node.bw;
+          bool sends = node.sendAfterInput ? cs.step == Step::Bd : last;
+          if (sends)
+            gradEnd[s][cs.mb] = t0 + 1;
+        }
+        ++pc[s];
+        progress = true;
+      }
+    }
+  }
+  bool complete = true;
+  for (size_t s = 0; s < n; ++s)
+    complete &= pc[s] == steps[s].size();
+  if (!complete) {
+    // Not reachable for the graphs mllmc builds (in-trees towards the
+    // loss). Give the compute orders the naive placement and let
+    // verifySchedule name the problem.
+    for (size_t s = 0; s < n; ++s)
+      for (size_t i = 0; i < steps[s].size(); ++i) {
+        start[s][i] = static_cast<int64_t>(2 * i + 1);
+        end[s][i] = static_cast<int64_t>(2 * i + 2);
+      }
+  }
+
+  // The messages, keyed.
+  std::vector<std::vector<Message>> messagesOf(n);
+  auto keyOf = [&](int s, int32_t mb, bool grad) -> int64_t {
+    if (!complete) {
+      // Naive: right after the producing compute.
+      for (size_t i = 0; i < steps[s].size(); ++i) {
+        const ComputeStep &cs = steps[s][i];
+        if (cs.mb != mb)
+          continue;
+        bool producing = grad ? (nodes[s].sendAfterInput
+                                     ? cs.step == Step::Bd
+                                     : (cs.step == Step::Bw ||
+                                        (cs.step == Step::Bd && !nodes[s].bw)))
+                              : cs.step == Step::F;
+        if (producing)
+          return end[s][i];
+      }
+      return 0;
+    }
+    return grad ? gradEnd[s][mb] : fEnd[s][mb];
+  };
+  for (size_t t = 0; t < n; ++t) {
+    const Node &node = nodes[t];
+    for (size_t k = 0; k < node.prev.size(); ++k) {
+      int p = node.prev[k];
+      for (int32_t j = 0; j < m; ++j) {
+        // All inputs of one forward share the tick the last of them is
+        // produced, so a fan-in receives them together, in prev order.
+        int64_t tick = 0;
+        for (int q : node.prev)
+          tick = std::max(tick, keyOf(q, j, false));
+        Message act{tick, p, static_cast<int>(t), false, j, node.actBytes[k]};
+        messagesOf[p].push_back(act);
+        messagesOf[t].push_back(act);
+        if (node.gradToPrev[k]) {
+          Message grad{keyOf(static_cast<int>(t), j, true),
+                       static_cast<int>(t),
+                       p,
+                       true,
+                       j,
+                       node.gradBytes[k]};
+          messagesOf[p].push_back(grad);
+          messagesOf[t].push_back(grad);
+        }
+      }
+    }
+  }
+
+  for (size_t s = 0; s < n; ++s) {
+    const Node &node = nodes[s];
+    struct Item {
+      int64_t tick;
+      int cls; ///< 0 message, 1 compute.
+      std::tuple<int, int, bool, int32_t> tie;
+      Action action;
+    };
+    std::vector<Item> items;
+    for (size_t i = 0; i < steps[s].size(); ++i) {
+      const ComputeStep &cs = steps[s][i];
+      ActionKind k = cs.step == Step::F    ? ActionKind::Forward
+                     : cs.step == Step::Bd ? ActionKind::BackwardInput
+                                           : ActionKind::BackwardWeight;
+      // At one tick at most one compute starts, so the tie is the index.
+      items.push_back({start[s][i],
+                       1,
+                       {static_cast<int>(i), 0, false, 0},
+                       {k, cs.mb, -1, 0}});
+    }
+    for (const Message &msg : messagesOf[s]) {
+      bool out = msg.from == static_cast<int>(s);
+      ActionKind k =
+          msg.grad
+              ? (out ? ActionKind::SendGrad : ActionKind::RecvGrad)
+              : (out ? ActionKind::SendActivation : ActionKind::RecvActivation);
+      items.push_back({msg.tick,
+                       0,
+                       {msg.from, msg.to, msg.grad, msg.mb},
+                       {k, msg.mb, out ? msg.to : msg.from, msg.bytes}});
+    }
+    llvm::sort(items, [](const Item &a, const Item &b) {
+      return std::tie(a.tick, a.cls, a.tie) < std::tie(b.tick, b.cls, b.tie);
+    });
+    Program &prog = programs[s];
+    for (const Item &item : items)
+      prog.actions.push_back(item.action);
+    const StageInfo &info = graph.stages[s];
+    if (info.trainableParams > 0 && node.bw) {
+      if (info.dp * info.cp > 1)
+        prog.actions.push_back({ActionKind::AllReduceGrads, -1, -1,
+                                info.trainableParams * kGradBytesPerParam});
+      prog.actions.push_back({ActionKind::OptimizerStep, -1, -1, 0});
+    }
+  }
+  return programs;
+}
+
+//===----------------------------------------------------------------------===//
+// Verification
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string stageName(const PipelineGraph &g, int s) {
+  if (validStage(g, s) && !g.stages[s].name.empty())
+    return "'" + g.stages[s].name + "'";
+  return "stage " + std::to_string(s);
+}
+} // namespace
+
+std::string mllm::sched::describeAction(const PipelineGraph &graph,
+                                        const Action &a) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << toString(a.kind);
+  if (perMicrobatch(a.kind))
+    os << " microbatch " << a.microbatch;
+  if (isSend(a.kind))
+    os << " to " << stageName(graph, a.peer);
+  else if (isRecv(a.kind))
+    os << " from " << stageName(graph, a.peer);
+  if (isComm(a.kind) || a.kind == ActionKind::AllReduceGrads)
+    os << ", " << a.bytes << " bytes";
+  return text;
+}
+
+llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
+                                        const std::vector<Program> &programs) {
+  size_t n = graph.stages.size();
+  int64_t m = graph.microbatches;
+  auto fail = [](const std::string &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+  };
+  auto name = [&](int s) { return stageName(graph, s); };
+  auto describe = [&](const Action &a) { return describeAction(graph, a); };
+  auto where = [&](int s, size_t i) {
+    return "stage " + name(s) + ": action " + std::to_string(i) + " (" +
+           describe(programs[s].actions[i]) + ") ";
+  };
+  if (programs.size() != n)
+    return fail("the schedule has " + std::to_string(programs.size()) +
+                " programs for " + std::to_string(n) + " stages");
+
+  // 1. Ranges.
+  for (size_t si = 0; si < n; ++si) {
+    int s = static_cast<int>(si);
+    const Program &prog = programs[s];
+    if (prog.stage != s)
+      return fail("program " + std::to_string(si) + " is labelled stage " +
+                  std::to_string(prog.stage));
+    for (size_t i = 0; i < prog.actions.size(); ++i) {
+      const Action &a = prog.actions[i];
+      if (perMicrobatch(a.kind) && (a.microbatch < 0 || a.microbatch >= m))
+        return fail(where(s, i) + "is outside microbatches [0, " +
+                    std::to_string(m) + ")");
+      if (isComm(a.kind) && (!validStage(graph, a.peer) || a.peer == s))
+        return fail(where(s, i) + "has no valid peer");
+    }
+  }
+
+  // 2. Matching: per link (sender, receiver, activation or gradient), the
+  // sends and the receives list the same microbatches and sizes in the same
+  // order.
+  using Link = std::tuple<int, int, bool>;
+  std::map<Link,
+           std::pair<std::vector<const Action *>, std::vector<const Action *>>>
+      links;
+  for (size_t s = 0; s < n; ++s)
+    for (const Action &a : programs[s].actions) {
+      if (isSend(a.kind))
+        links[{static_cast<int>(s), a.peer, isGradMessage(a.kind)}]
+            .first.push_back(&a);
+      else if (isRecv(a.kind))
+        links[{a.peer, static_cast<int>(s), isGradMessage(a.kind)}]
+            .second.push_back(&a);
+    }
+  for (auto &[link, lists] : links) {
+    auto [from, to, grad] = link;
+    const std::vector<const Action *> &out = lists.first, &in = lists.second;
+    std::string what = grad ? "gradient" : "activation";
+    size_t common = std::min(out.size(), in.size()), i = 0;
+    while (i < common && out[i]->microbatch == in[i]->microbatch)
+      ++i;
+    std::string counts = " (" + std::to_string(out.size()) + " sends, " +
+                         std::to_string(in.size()) + " receives)";
+    if (out.size() > in.size())
+      return fail("stage " + name(from) + " sends the " + what +
+                  " of microbatch " + std::to_string(out[i]->microbatch) +
+                  " to " + name(to) + ", which never receives it" + counts);
+    if (in.size() > out.size())
+      return fail("stage " + name(to) + " waits for the " + what +
+                  " of microbatch " + std::to_string(in[i]->microbatch) +
+                  " from " + name(from) + ", which never sends it" + counts);
+    if (i < common)
+      return fail("stage " + name(to) + " receives the " + what +
+                  " of microbatch " + std::to_string(in[i]->microbatch) +
+                  " as message " + std::to_string(i) + " from " + name(from) +
+                  ", which sends microbatch " +
+                  std::to_string(out[i]->microbatch) + " there (the " + what +
+                  "s are received out of order)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->bytes != in[i]->bytes)
+        return fail("stage " + name(to) + " receives " +
+                    std::to_string(in[i]->bytes) + " bytes for the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + ", which sends " +
+                    std::to_string(out[i]->bytes) + " bytes (size mismatch)");
+  }
+
+  // 3. Each program's dependency order and in-flight microbatches.
+  for (size_t si = 0; si < n; ++si) {
+    int s = static_cast<int>(si);
+    const Program &prog = programs[s];
+    const StageInfo &info = graph.stages[s];
+    std::string who = "stage " + name(s) + ": ";
+    std::vector<int64_t> fwd(m, -1), bd(m, -1), bw(m, -1), lastBwd(m, -1);
+    std::vector<char> gradIn(m, 0);
+    int64_t allReduce = -1, optimizer = -1, lastBackward = -1;
+    for (size_t i = 0; i < prog.actions.size(); ++i) {
+      const Action &a = prog.actions[i];
+      int32_t j = a.microbatch;
+      auto pos = static_cast<int64_t>(i);
+      switch (a.kind) {
+      case ActionKind::Forward:
+        if (fwd[j] >= 0)
+          return fail(where(s, i) + "repeats the forward of microbatch " +
+                      std::to_string(j));
+        fwd[j] = pos;
+        break;
+      case ActionKind::BackwardInput:
+      case ActionKind::BackwardWeight: {
+        std::vector<int64_t> &seen =
+            a.kind == ActionKind::BackwardInput ? bd : bw;
+        if (fwd[j] < 0)
+          return fail(where(s, i) + "comes before the forward of microbatch " +
+                      std::to_string(j));
+        if (seen[j] >= 0)
+          return fail(where(s, i) + "repeats a backward of microbatch " +
+                      std::to_string(j));
+        seen[j] = lastBwd[j] = lastBackward = pos;
+        break;
+      }
+      case ActionKind::RecvActivation:
+        if (fwd[j] >= 0)
+          return fail(where(s, i) + "comes after the forward that needs it");
+        break;
+      case ActionKind::SendActivation:
+        if (fwd[j] < 0)
+          return fail(where(s, i) +
+                      "comes before the forward that computes it");
+        break;
+      case ActionKind::RecvGrad:
+        if (bd[j] >= 0 || bw[j] >= 0)
+          return fail(where(s, i) + "comes after the backward that needs it");
+        gradIn[j] = 1;
+        break;
+      case ActionKind::SendGrad:
+        if (bd[j] < 0)
+          return fail(where(s, i) +
+                      "comes before the backward_input that computes it");
+        break;
+      case ActionKind::AllReduceGrads:
+        allReduce = pos;
+        break;
+      case ActionKind::OptimizerStep:
+        optimizer = pos;
+        if (allReduce < 0 && info.dp * info.cp > 1 && lastBackward >= 0 &&
+            info.trainableParams > 0)
+          return fail(where(s, i) +
+                      "comes without a gradient all-reduce over dp x cp");
+        break;
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      if (fwd[j] < 0)
+        return fail(who + "never runs the forward of microbatch " +
+                    std::to_string(j));
+      if (gradIn[j] && lastBwd[j] < 0)
+        return fail(who + "receives the gradient of microbatch " +
+                    std::to_string(j) + " but runs no backward for it");
+    }
+    if (allReduce >= 0 && allReduce < lastBackward)
+      return fail(who + "all-reduces gradients before its last backward");
+    if (optimizer >= 0 && (optimizer < lastBackward || optimizer < allReduce))
+      return fail(who + "steps the optimizer before its gradients are ready");
+    // Microbatches held: from the forward to the last backward (one without
+    // a backward is held during its forward only).
+    if (prog.maxInFlight > 0) {
+      std::vector<int64_t> delta(prog.actions.size() + 1, 0);
+      for (int64_t j = 0; j < m; ++j) {
+        ++delta[fwd[j]];
+        --delta[(lastBwd[j] >= 0 ? lastBwd[j] : fwd[j]) + 1];
+      }
+      int64_t held = 0;
+      for (size_t i = 0; i < prog.actions.size(); ++i) {
+        held += delta[i];
+        if (held > prog.maxInFlight)
+          return fail(who + "holds " + std::to_string(held) +
+                      " microbatches at action " + std::to_string(i) + " (" +
+                      describe(prog.actions[i]) + ") but its cap is " +
+                      std::to_string(prog.maxInFlight));
+      }
+    }
+  }
+
+  // 4. Execution with rendezvous sends: a send or receive completes only
+  // together with its counterpart; computes never wait.
+  std::vector<size_t> pc(n, 0);
+  auto done = [&](size_t s) { return pc[s] >= programs[s].actions.size(); };
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t s = 0; s < n; ++s) {
+      const std::vector<Action> &acts = programs[s].actions;
+      while (!done(s)) {
+        const Action &a = acts[pc[s]];
+        if (!isComm(a.kind)) {
+          ++pc[s];
+          progress = true;
+          continue;
+        }
+        size_t q = static_cast<size_t>(a.peer);
+        if (done(q))
+          break;
+        const Action &b = programs[q].actions[pc[q]];
+        if (b.kind != counterpart(a.kind) || b.peer != static_cast<int>(s) ||
+            b.microbatch != a.microbatch)
+          break;
+        ++pc[s];
+        ++pc[q];
+        progress = true;
+      }
+    }
+  }
+  size_t first = 0;
+  while (first < n && done(first))
+    ++first;
+  if (first == n)
+    return llvm::Error::success();
+  // Follow who waits for whom from the first stuck stage to a stage waiting
+  // for a finished one or to a cycle, and report that.
+  std::vector<char> seen(n, 0);
+  size_t s = first;
+  while (!seen[s]) {
+    seen[s] = 1;
+    size_t q = static_cast<size_t>(programs[s].actions[pc[s]].peer);
+    if (done(q))
+      break;
+    if (seen[q]) {
+      s = q; // On the cycle.
+      break;
+    }
+    s = q;
+  }
+  const Action &a = programs[s].actions[pc[s]];
+  int q = a.peer;
+  std::string peerState =
+      done(q) ? name(q) + " has finished"
+              : name(q) + " waits at action " + std::to_string(pc[q]) + " (" +
+                    describe(programs[q].actions[pc[q]]) + ")";
+  return fail("deadlock: stage " + name(static_cast<int>(s)) +
+              " is stuck at action " + std::to_string(pc[s]) + " (" +
+              describe(a) + ") waiting for " + name(q) + "; " + peerState);
+}

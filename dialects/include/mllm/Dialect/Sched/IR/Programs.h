@@ -1,0 +1,55 @@
+//===- Programs.h - sched IR <-> schedule programs --------------*- C++ -*-===//
+//
+// The bridge between the sched dialect and the plain C++ schedule library
+// (mllm/Sched/Schedule.h): build a sched.schedule from generated programs,
+// and read the programs (and what the IR records of the pipeline graph)
+// back, for the verifier, the plan writer and the simulator.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_DIALECT_SCHED_IR_PROGRAMS_H
+#define MLLM_DIALECT_SCHED_IR_PROGRAMS_H
+
+#include "mllm/Dialect/Sched/IR/SchedOps.h"
+#include "mllm/Sched/Schedule.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <vector>
+
+namespace mllm::sched_ir {
+
+ScheduleKind toIR(sched::ScheduleKind kind);
+sched::ScheduleKind fromIR(ScheduleKind kind);
+
+/// The action kind of an action op (one of the sched.* ops a program holds).
+sched::ActionKind getActionKind(mlir::Operation *op);
+
+/// Builds one sched.schedule for `programs` (one per stage of `graph`, in
+/// stage order) at the builder's insertion point. `stageLocs`, when not
+/// empty, gives each program's location (one per stage).
+ScheduleOp buildSchedule(mlir::OpBuilder &builder, mlir::Location loc,
+                         const sched::PipelineGraph &graph,
+                         llvm::ArrayRef<sched::Program> programs,
+                         sched::ScheduleKind kind,
+                         llvm::ArrayRef<mlir::Location> stageLocs = {});
+
+/// A verified sched.schedule read back. `graph` holds what the IR records:
+/// the stages' names, parts, ranks and degrees, the microbatch count, the
+/// edges (prev: the peers activations come from, in order of first
+/// receive; next: the peers they go to; gradToPrev: whether a gradient
+/// goes back to that peer), outputBytes (the largest activation send),
+/// whether the stage needs input and weight gradients (it has backward
+/// actions of that kind). Costs and memory are not in the IR and are 0.
+struct ScheduleContents {
+  sched::PipelineGraph graph;
+  std::vector<sched::Program> programs;
+  /// programOps[s] is the op of programs[s]; actionOps[s][i] the op of
+  /// programs[s].actions[i].
+  std::vector<ProgramOp> programOps;
+  std::vector<std::vector<mlir::Operation *>> actionOps;
+};
+ScheduleContents readSchedule(ScheduleOp schedule);
+
+} // namespace mllm::sched_ir
+
+#endif // MLLM_DIALECT_SCHED_IR_PROGRAMS_H

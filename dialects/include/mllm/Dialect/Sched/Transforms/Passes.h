@@ -1,0 +1,45 @@
+//===- Passes.h - sched dialect passes --------------------------*- C++ -*-===//
+//
+// Passes on the sched dialect (Passes.td): create*Pass(), their
+// registration (registerSchedPasses()) and the schedule pipeline.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H
+#define MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+#include <memory>
+
+namespace mllm::sched_ir {
+
+#define GEN_PASS_DECL
+#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+
+/// Options of the schedule pipeline.
+struct SchedPipelineOptions
+    : public mlir::PassPipelineOptions<SchedPipelineOptions> {
+  Option<std::string> kind{
+      *this, "kind", llvm::cl::desc("schedule: multimodal-1f1b, 1f1b or gpipe"),
+      llvm::cl::init("multimodal-1f1b")};
+};
+
+/// sched-generate -> sched-verify, on a module the plan pipeline has run
+/// on. mllmc (--emit=sched|plan) and `mllm-opt --sched-pipeline` share it.
+void populateSchedPipeline(mlir::OpPassManager &pm,
+                           const SchedPipelineOptions &options);
+
+} // namespace mllm::sched_ir
+
+namespace mllm {
+/// registerSchedPasses() and the schedule pipeline (`sched-pipeline`);
+/// tools call it through mllm/Tools/RegisterMllm.h.
+void registerAllSchedPasses();
+} // namespace mllm
+
+#endif // MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H

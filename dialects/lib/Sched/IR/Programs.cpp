@@ -1,0 +1,210 @@
+//===- Programs.cpp - sched IR <-> schedule programs ----------------------===//
+#include "mllm/Dialect/Sched/IR/Programs.h"
+
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mllm;
+using namespace mllm::sched_ir;
+
+ScheduleKind sched_ir::toIR(sched::ScheduleKind kind) {
+  switch (kind) {
+  case sched::ScheduleKind::MultimodalOneFOneB:
+    return ScheduleKind::MultimodalOneFOneB;
+  case sched::ScheduleKind::LinearOneFOneB:
+    return ScheduleKind::LinearOneFOneB;
+  case sched::ScheduleKind::GPipe:
+    return ScheduleKind::GPipe;
+  }
+  llvm_unreachable("unknown schedule kind");
+}
+
+sched::ScheduleKind sched_ir::fromIR(ScheduleKind kind) {
+  switch (kind) {
+  case ScheduleKind::MultimodalOneFOneB:
+    return sched::ScheduleKind::MultimodalOneFOneB;
+  case ScheduleKind::LinearOneFOneB:
+    return sched::ScheduleKind::LinearOneFOneB;
+  case ScheduleKind::GPipe:
+    return sched::ScheduleKind::GPipe;
+  }
+  llvm_unreachable("unknown schedule kind");
+}
+
+sched::ActionKind sched_ir::getActionKind(Operation *op) {
+  using K = sched::ActionKind;
+  return llvm::TypeSwitch<Operation *, K>(op)
+      .Case([](ForwardOp) { return K::Forward; })
+      .Case([](BackwardInputOp) { return K::BackwardInput; })
+      .Case([](BackwardWeightOp) { return K::BackwardWeight; })
+      .Case([](SendActOp) { return K::SendActivation; })
+      .Case([](RecvActOp) { return K::RecvActivation; })
+      .Case([](SendGradOp) { return K::SendGrad; })
+      .Case([](RecvGradOp) { return K::RecvGrad; })
+      .Case([](AllReduceGradsOp) { return K::AllReduceGrads; })
+      .Case([](OptimizerStepOp) { return K::OptimizerStep; })
+      .Default(
+          [](Operation *) -> K { llvm_unreachable("not a sched action"); });
+}
+
+ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
+                                   const sched::PipelineGraph &graph,
+                                   ArrayRef<sched::Program> programs,
+                                   sched::ScheduleKind kind,
+                                   ArrayRef<Location> stageLocs) {
+  using K = sched::ActionKind;
+  auto schedule = ScheduleOp::create(builder, loc, toIR(kind),
+                                     static_cast<uint64_t>(graph.microbatches));
+  Block &body = schedule.getBody().emplaceBlock();
+  OpBuilder::InsertionGuard guard(builder);
+  for (const sched::Program &program : programs) {
+    const sched::StageInfo &stage = graph.stages[program.stage];
+    Location stageLoc = stageLocs.empty() ? loc : stageLocs[program.stage];
+    builder.setInsertionPointToEnd(&body);
+    auto op = ProgramOp::create(
+        builder, stageLoc, stage.name, static_cast<uint64_t>(program.stage),
+        stage.part, stage.isLLM, static_cast<uint64_t>(stage.firstRank),
+        static_cast<uint64_t>(stage.dp), static_cast<uint64_t>(stage.dpStride),
+        static_cast<uint64_t>(stage.cp), static_cast<uint64_t>(stage.tp),
+        static_cast<uint64_t>(program.maxInFlight));
+    builder.setInsertionPointToEnd(&op.getBody().emplaceBlock());
+
+    // The attention backward (and its CP collectives) runs in the input
+    // backward when there is one, else in the weight backward.
+    llvm::DenseSet<int32_t> hasInputBackward;
+    for (const sched::Action &action : program.actions)
+      if (action.kind == K::BackwardInput)
+        hasInputBackward.insert(action.microbatch);
+    bool tp = stage.tp > 1, cp = stage.cp > 1;
+    auto peer = [&](const sched::Action &action) {
+      return StringRef(graph.stages[action.peer].name);
+    };
+    for (const sched::Action &action : program.actions) {
+      auto mb = static_cast<uint64_t>(action.microbatch);
+      auto bytes = static_cast<uint64_t>(action.bytes);
+      switch (action.kind) {
+      case K::Forward:
+        ForwardOp::create(builder, stageLoc, mb, tp, cp, false);
+        break;
+      case K::BackwardInput:
+        BackwardInputOp::create(builder, stageLoc, mb, tp, cp, cp);
+        break;
+      case K::BackwardWeight: {
+        bool attention = cp && !hasInputBackward.contains(action.microbatch);
+        BackwardWeightOp::create(builder, stageLoc, mb, false, attention,
+                                 attention);
+        break;
+      }
+      case K::SendActivation:
+        SendActOp::create(builder, stageLoc, mb, peer(action), bytes);
+        break;
+      case K::RecvActivation:
+        RecvActOp::create(builder, stageLoc, mb, peer(action), bytes);
+        break;
+      case K::SendGrad:
+        SendGradOp::create(builder, stageLoc, mb, peer(action), bytes);
+        break;
+      case K::RecvGrad:
+        RecvGradOp::create(builder, stageLoc, mb, peer(action), bytes);
+        break;
+      case K::AllReduceGrads:
+        AllReduceGradsOp::create(builder, stageLoc, bytes,
+                                 static_cast<uint64_t>(stage.dp),
+                                 static_cast<uint64_t>(stage.cp));
+        break;
+      case K::OptimizerStep:
+        OptimizerStepOp::create(builder, stageLoc);
+        break;
+      }
+    }
+  }
+  return schedule;
+}
+
+ScheduleContents sched_ir::readSchedule(ScheduleOp schedule) {
+  using K = sched::ActionKind;
+  ScheduleContents result;
+  sched::PipelineGraph &graph = result.graph;
+  graph.microbatches = static_cast<int64_t>(schedule.getMicrobatches());
+  llvm::StringMap<int> index;
+  for (ProgramOp op : schedule.getBody().front().getOps<ProgramOp>()) {
+    index[op.getSymName()] = static_cast<int>(result.programOps.size());
+    result.programOps.push_back(op);
+    sched::StageInfo stage;
+    stage.name = op.getSymName().str();
+    stage.part = op.getPart().str();
+    stage.isLLM = op.getLlm();
+    stage.firstRank = static_cast<int64_t>(op.getFirstRank());
+    stage.dpStride = static_cast<int64_t>(op.getDpStride());
+    stage.tp = static_cast<int64_t>(op.getTp());
+    stage.cp = static_cast<int64_t>(op.getCp());
+    stage.dp = static_cast<int64_t>(op.getDp());
+    graph.stages.push_back(std::move(stage));
+  }
+
+  for (auto [s, op] : llvm::enumerate(result.programOps)) {
+    sched::StageInfo &stage = graph.stages[s];
+    sched::Program program;
+    program.stage = static_cast<int>(s);
+    program.maxInFlight = static_cast<int64_t>(op.getMaxInFlight());
+    std::vector<Operation *> actionOps;
+    auto addEdge = [](std::vector<int> &edges, int peer) {
+      if (!llvm::is_contained(edges, peer))
+        edges.push_back(peer);
+    };
+    for (Operation &actionOp : op.getBody().front()) {
+      sched::Action action;
+      action.kind = getActionKind(&actionOp);
+      llvm::TypeSwitch<Operation *>(&actionOp)
+          .Case<ForwardOp, BackwardInputOp, BackwardWeightOp>([&](auto c) {
+            action.microbatch = static_cast<int32_t>(c.getMicrobatch());
+          })
+          .Case<SendActOp, RecvActOp, SendGradOp, RecvGradOp>([&](auto p) {
+            action.microbatch = static_cast<int32_t>(p.getMicrobatch());
+            action.peer = index.lookup(p.getPeer());
+            action.bytes = static_cast<int64_t>(p.getBytes());
+          })
+          .Case([&](AllReduceGradsOp ar) {
+            action.bytes = static_cast<int64_t>(ar.getBytes());
+          });
+      switch (action.kind) {
+      case K::BackwardInput:
+        stage.needsInputGrad = true;
+        break;
+      case K::BackwardWeight:
+        stage.needsWeightGrad = true;
+        break;
+      case K::SendActivation:
+        addEdge(stage.next, action.peer);
+        stage.outputBytes = std::max(stage.outputBytes, action.bytes);
+        break;
+      case K::RecvActivation:
+        addEdge(stage.prev, action.peer);
+        break;
+      default:
+        break;
+      }
+      program.actions.push_back(action);
+      actionOps.push_back(&actionOp);
+    }
+    result.programs.push_back(std::move(program));
+    result.actionOps.push_back(std::move(actionOps));
+  }
+
+  // Whether a gradient goes back along each incoming edge.
+  for (auto [s, program] : llvm::enumerate(result.programs)) {
+    sched::StageInfo &stage = graph.stages[s];
+    stage.gradToPrev.assign(stage.prev.size(), false);
+    for (const sched::Action &action : program.actions)
+      if (action.kind == K::SendGrad)
+        for (auto [i, prev] : llvm::enumerate(stage.prev))
+          if (prev == action.peer)
+            stage.gradToPrev[i] = true;
+  }
+  return result;
+}

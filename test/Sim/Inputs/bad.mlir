@@ -1,0 +1,4 @@
+// Not an mllm module, for errors.test.
+module {
+  mllm.nonsense
+}

@@ -1,0 +1,604 @@
+//===- ScheduleTest.cpp - schedule generation and the deadlock verifier ---===//
+//
+// Exact programs for a small multimodal pipeline, the warm-up and memory
+// rules, frozen stages, every schedule kind verified on random pipelines,
+// and the verifier rejecting broken programs.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Sched/Schedule.h"
+
+#include "llvm/Support/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+using namespace mllm::sched;
+
+namespace {
+
+/// One stage of a test pipeline: its part, whether it trains (weight
+/// gradients) and its predecessors.
+struct Spec {
+  std::string name, part;
+  bool isLLM;
+  std::vector<int> prev;
+  bool trains;
+};
+
+/// A pipeline with frozen flags derived as mllmc derives them: a stage
+/// computes weight gradients iff it trains, input gradients iff a stage
+/// strictly upstream trains, and an edge carries a gradient iff the
+/// predecessor has a backward.
+PipelineGraph makeGraph(const std::vector<Spec> &specs, int64_t m) {
+  PipelineGraph g;
+  g.microbatches = m;
+  std::vector<bool> trainsAtOrAbove;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const Spec &sp = specs[i];
+    StageInfo s;
+    s.name = sp.name;
+    s.part = sp.part;
+    s.isLLM = sp.isLLM;
+    s.prev = sp.prev;
+    s.needsWeightGrad = sp.trains;
+    bool upstream = false;
+    for (int p : sp.prev) {
+      upstream = upstream || trainsAtOrAbove[p];
+      g.stages[p].next.push_back(static_cast<int>(i));
+    }
+    s.needsInputGrad = upstream;
+    for (int p : sp.prev)
+      s.gradToPrev.push_back(trainsAtOrAbove[p]);
+    trainsAtOrAbove.push_back(upstream || sp.trains);
+    s.outputBytes = 1000 + static_cast<int64_t>(i);
+    s.trainableParams = sp.trains ? 100 : 0;
+    s.fwd = 1;
+    s.bwdInput = s.needsInputGrad ? 1 : 0;
+    s.bwdWeight = s.needsWeightGrad ? 1 : 0;
+    g.stages.push_back(s);
+  }
+  g.stages.back().outputBytes = 0; // The loss.
+  return g;
+}
+
+/// "F0 sA0>l0 rG1<l1 Bd1 Bw1 AR Opt": kind, microbatch, peer.
+std::string compact(const PipelineGraph &g, const Program &p) {
+  std::string out;
+  for (const Action &a : p.actions) {
+    if (!out.empty())
+      out += ' ';
+    switch (a.kind) {
+    case ActionKind::Forward:
+      out += "F";
+      break;
+    case ActionKind::BackwardInput:
+      out += "Bd";
+      break;
+    case ActionKind::BackwardWeight:
+      out += "Bw";
+      break;
+    case ActionKind::SendActivation:
+      out += "sA";
+      break;
+    case ActionKind::RecvActivation:
+      out += "rA";
+      break;
+    case ActionKind::SendGrad:
+      out += "sG";
+      break;
+    case ActionKind::RecvGrad:
+      out += "rG";
+      break;
+    case ActionKind::AllReduceGrads:
+      out += "AR";
+      break;
+    case ActionKind::OptimizerStep:
+      out += "Opt";
+      break;
+    }
+    if (a.microbatch >= 0)
+      out += std::to_string(a.microbatch);
+    if (a.kind == ActionKind::SendActivation || a.kind == ActionKind::SendGrad)
+      out += ">" + g.stages[a.peer].name;
+    if (a.kind == ActionKind::RecvActivation || a.kind == ActionKind::RecvGrad)
+      out += "<" + g.stages[a.peer].name;
+  }
+  return out;
+}
+
+std::string verifyMessage(const PipelineGraph &g,
+                          const std::vector<Program> &programs) {
+  llvm::Error err = verifySchedule(g, programs);
+  return err ? llvm::toString(std::move(err)) : std::string();
+}
+
+int count(const Program &p, ActionKind kind) {
+  int n = 0;
+  for (const Action &a : p.actions)
+    n += a.kind == kind;
+  return n;
+}
+
+/// Forwards before the first backward action.
+int64_t forwardsBeforeBackward(const Program &p) {
+  int64_t n = 0;
+  for (const Action &a : p.actions) {
+    if (a.kind == ActionKind::BackwardInput ||
+        a.kind == ActionKind::BackwardWeight)
+      break;
+    n += a.kind == ActionKind::Forward;
+  }
+  return n;
+}
+
+/// SigLIP-like vision (frozen encoder, trainable projector: weight grads
+/// only), a frozen audio encoder, and a frozen 2-stage LLM that passes input
+/// gradients back to the projector. Vision trains with dp 2.
+PipelineGraph twoEncodersTwoLLMStages(int64_t m) {
+  PipelineGraph g = makeGraph({{"v0", "vision", false, {}, true},
+                               {"a0", "audio", false, {}, false},
+                               {"l0", "llm", true, {0, 1}, false},
+                               {"l1", "llm", true, {2}, false}},
+                              m);
+  g.stages[0].dp = 2;
+  return g;
+}
+
+TEST(Schedule, ExactOrderTwoEncodersTwoLLMStages) {
+  PipelineGraph g = twoEncodersTwoLLMStages(4);
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  ASSERT_EQ(p.size(), 4u);
+  // Vision: warm-up 2 (stages to the loss), weight gradients only, the
+  // gradient all-reduce over dp 2 and the optimizer step at the end.
+  EXPECT_EQ(compact(g, p[0]),
+            "F0 sA0>l0 F1 sA1>l0 F2 sA2>l0 rG0<l0 Bw0 F3 sA3>l0 rG1<l0 Bw1 "
+            "rG2<l0 Bw2 rG3<l0 Bw3 AR Opt");
+  // Audio: frozen with nothing trainable upstream: forwards only.
+  EXPECT_EQ(compact(g, p[1]), "F0 sA0>l0 F1 sA1>l0 F2 sA2>l0 F3 sA3>l0");
+  // LLM stage 0: fan-in in predecessor order, warm-up 1, input gradients
+  // back to vision only; frozen, so no Bw, no optimizer. Microbatch 3 is
+  // received once vision has produced it (after its first backward), so
+  // after l0's Bd1; l0 hands vision the gradient of microbatch 1 after that.
+  EXPECT_EQ(compact(g, p[2]),
+            "rA0<v0 rA0<a0 F0 rA1<v0 rA1<a0 sA0>l1 F1 rA2<v0 rA2<a0 sA1>l1 "
+            "rG0<l1 Bd0 sG0>v0 F2 sA2>l1 rG1<l1 Bd1 rA3<v0 rA3<a0 sG1>v0 F3 "
+            "sA3>l1 rG2<l1 Bd2 sG2>v0 rG3<l1 Bd3 sG3>v0");
+  // LLM stage 1 (the loss): F, B alternate; it receives the next
+  // activation ahead of its backward.
+  EXPECT_EQ(compact(g, p[3]), "rA0<l0 F0 rA1<l0 Bd0 sG0>l0 F1 Bd1 rA2<l0 "
+                              "sG1>l0 F2 Bd2 rA3<l0 sG2>l0 F3 Bd3 sG3>l0");
+  EXPECT_EQ(p[0].warmup, 2);
+  EXPECT_EQ(p[2].warmup, 1);
+  EXPECT_EQ(p[3].warmup, 0);
+  EXPECT_EQ(p[0].maxInFlight, 3);
+  EXPECT_EQ(p[1].maxInFlight, 1);
+  EXPECT_EQ(p[2].maxInFlight, 2);
+  EXPECT_EQ(p[3].maxInFlight, 1);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, MessageSizes) {
+  PipelineGraph g = twoEncodersTwoLLMStages(3);
+  g.stages[0].dp = 4;
+  g.stages[0].cp = 1;
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (const Program &prog : p)
+    for (const Action &a : prog.actions) {
+      switch (a.kind) {
+      case ActionKind::SendActivation:
+      case ActionKind::SendGrad:
+        // Activations carry the sender's output, gradients the receiver's.
+        EXPECT_EQ(
+            a.bytes,
+            g.stages[a.kind == ActionKind::SendActivation ? prog.stage : a.peer]
+                .outputBytes);
+        break;
+      case ActionKind::AllReduceGrads:
+        EXPECT_EQ(prog.stage, 0);
+        EXPECT_EQ(a.bytes, 100 * kGradBytesPerParam);
+        break;
+      default:
+        break;
+      }
+    }
+  // A colocated stage whose only some encoders train gets only their
+  // slice of the gradient back.
+  g.stages[0].outputGradBytes = 7;
+  p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (const Action &a : p[2].actions)
+    if (a.kind == ActionKind::SendGrad)
+      EXPECT_EQ(a.bytes, 7);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, WarmupIsDepthToTheLoss) {
+  // Vision: 3 stages, audio: 1, LLM: 4; everything trains.
+  std::vector<Spec> specs = {
+      {"v0", "vision", false, {}, true},  {"v1", "vision", false, {0}, true},
+      {"v2", "vision", false, {1}, true}, {"a0", "audio", false, {}, true},
+      {"l0", "llm", true, {2, 3}, true},  {"l1", "llm", true, {4}, true},
+      {"l2", "llm", true, {5}, true},     {"l3", "llm", true, {6}, true}};
+  std::vector<int64_t> depth = {6, 5, 4, 4, 3, 2, 1, 0};
+  PipelineGraph g = makeGraph(specs, 16);
+  EXPECT_EQ(stageDepths(g), depth);
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (size_t s = 0; s < p.size(); ++s) {
+    EXPECT_EQ(p[s].warmup, depth[s]) << g.stages[s].name;
+    EXPECT_EQ(p[s].maxInFlight, depth[s] + 1) << g.stages[s].name;
+    EXPECT_EQ(forwardsBeforeBackward(p[s]), depth[s] + 1) << g.stages[s].name;
+  }
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // Fewer microbatches than the depth: the warm-up is all of them.
+  g.microbatches = 3;
+  p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (size_t s = 0; s < p.size(); ++s) {
+    EXPECT_EQ(p[s].warmup, std::min<int64_t>(depth[s], 3));
+    EXPECT_EQ(p[s].maxInFlight, std::min<int64_t>(depth[s] + 1, 3));
+    EXPECT_EQ(forwardsBeforeBackward(p[s]), std::min<int64_t>(depth[s] + 1, 3));
+  }
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // The linear baseline: one chain of 8 stages.
+  g.microbatches = 16;
+  p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
+  for (size_t s = 0; s < p.size(); ++s)
+    EXPECT_EQ(p[s].warmup, static_cast<int64_t>(p.size() - s - 1));
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // GPipe: every forward first.
+  p = generateSchedule(g, ScheduleKind::GPipe);
+  for (const Program &prog : p) {
+    EXPECT_EQ(forwardsBeforeBackward(prog), 16);
+    EXPECT_EQ(prog.maxInFlight, 16);
+  }
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, FrozenStagesRunNoBackward) {
+  PipelineGraph g = twoEncodersTwoLLMStages(6);
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  // Audio: frozen with nothing upstream: no backward, no gradient traffic,
+  // no optimizer.
+  for (ActionKind k : {ActionKind::BackwardInput, ActionKind::BackwardWeight,
+                       ActionKind::RecvGrad, ActionKind::SendGrad,
+                       ActionKind::AllReduceGrads, ActionKind::OptimizerStep})
+    EXPECT_EQ(count(p[1], k), 0) << toString(k);
+  // LLM stage 0 sends gradients to vision only.
+  for (const Action &a : p[2].actions)
+    if (a.kind == ActionKind::SendGrad)
+      EXPECT_EQ(a.peer, 0);
+  EXPECT_EQ(count(p[2], ActionKind::SendGrad), 6);
+  // Vision: weight gradients, no input gradients (nothing upstream).
+  EXPECT_EQ(count(p[0], ActionKind::BackwardWeight), 6);
+  EXPECT_EQ(count(p[0], ActionKind::BackwardInput), 0);
+  EXPECT_EQ(count(p[0], ActionKind::SendGrad), 0);
+  // The frozen LLM: input gradients only, no optimizer.
+  for (int s : {2, 3}) {
+    EXPECT_EQ(count(p[s], ActionKind::BackwardInput), 6);
+    EXPECT_EQ(count(p[s], ActionKind::BackwardWeight), 0);
+    EXPECT_EQ(count(p[s], ActionKind::OptimizerStep), 0);
+  }
+
+  // Everything frozen: a forward-only pipeline.
+  PipelineGraph frozen = makeGraph({{"v0", "vision", false, {}, false},
+                                    {"l0", "llm", true, {0}, false},
+                                    {"l1", "llm", true, {1}, false}},
+                                   5);
+  p = generateSchedule(frozen, ScheduleKind::MultimodalOneFOneB);
+  for (const Program &prog : p) {
+    EXPECT_EQ(count(prog, ActionKind::Forward), 5);
+    EXPECT_EQ(count(prog, ActionKind::BackwardInput) +
+                  count(prog, ActionKind::BackwardWeight) +
+                  count(prog, ActionKind::RecvGrad) +
+                  count(prog, ActionKind::SendGrad),
+              0);
+    EXPECT_EQ(prog.maxInFlight, 1);
+  }
+  EXPECT_EQ(verifyMessage(frozen, p), "");
+
+  // The Megatron-like baseline runs a full backward everywhere.
+  p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
+  for (const Program &prog : p) {
+    EXPECT_EQ(count(prog, ActionKind::BackwardInput), 6);
+    EXPECT_EQ(count(prog, ActionKind::BackwardWeight), 6);
+  }
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, LinearChainCarriesEverythingAcrossEachCut) {
+  PipelineGraph g = twoEncodersTwoLLMStages(2);
+  std::vector<Program> p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
+  // Chain v0 -> a0 -> l0 -> l1; the cut after a0 carries both encoders'
+  // outputs.
+  auto sent = [&](int s) {
+    for (const Action &a : p[s].actions)
+      if (a.kind == ActionKind::SendActivation) {
+        EXPECT_EQ(a.peer, s + 1);
+        return a.bytes;
+      }
+    return int64_t(-1);
+  };
+  EXPECT_EQ(sent(0), 1000);
+  EXPECT_EQ(sent(1), 1000 + 1001);
+  EXPECT_EQ(sent(2), 1002);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, MemoryCapReducesInFlight) {
+  // Vision (2 stages) -> LLM (3 stages), all trainable, 8 microbatches.
+  PipelineGraph g = makeGraph({{"v0", "vision", false, {}, true},
+                               {"v1", "vision", false, {0}, true},
+                               {"l0", "llm", true, {1}, true},
+                               {"l1", "llm", true, {2}, true},
+                               {"l2", "llm", true, {3}, true}},
+                              8);
+  for (StageInfo &s : g.stages) {
+    s.staticBytes = 10'000;
+    s.activationBytesPerMicrobatch = 1'000;
+    s.memoryCapacity = 100'000; // Room for 90 microbatches: no cap.
+  }
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  std::vector<int64_t> uncapped = {5, 4, 3, 2, 1};
+  for (size_t s = 0; s < p.size(); ++s)
+    EXPECT_EQ(p[s].maxInFlight, uncapped[s]);
+
+  // v1 fits 2 microbatches (12.5 KB - 10 KB static): its warm-up drops to 1,
+  // and the LLM's first stage cannot run further ahead than v1.
+  g.stages[1].memoryCapacity = 12'500;
+  p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  std::vector<int64_t> capped = {5, 2, 2, 2, 1};
+  for (size_t s = 0; s < p.size(); ++s) {
+    EXPECT_EQ(p[s].maxInFlight, capped[s]) << g.stages[s].name;
+    EXPECT_EQ(p[s].warmup, capped[s] - 1) << g.stages[s].name;
+  }
+  EXPECT_EQ(verifyMessage(g, p), ""); // Also checks the cap is held.
+
+  // No room at all: still one microbatch at a time.
+  g.stages[0].memoryCapacity = 5'000;
+  p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (const Program &prog : p)
+    EXPECT_EQ(prog.maxInFlight, 1);
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // The baselines ignore the cap.
+  p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
+  EXPECT_EQ(p[0].maxInFlight, 5);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST(Schedule, AllReduceOnlyWithDataOrContextParallelism) {
+  PipelineGraph g = makeGraph(
+      {{"v0", "vision", false, {}, true}, {"l0", "llm", true, {0}, true}}, 2);
+  g.stages[1].cp = 2;
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  EXPECT_EQ(count(p[0], ActionKind::AllReduceGrads), 0);
+  EXPECT_EQ(count(p[0], ActionKind::OptimizerStep), 1);
+  EXPECT_EQ(count(p[1], ActionKind::AllReduceGrads), 1);
+  EXPECT_EQ(p[1].actions.back().kind, ActionKind::OptimizerStep);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+/// Random multimodal pipelines: 1-3 encoders of 1-4 stages, an LLM of 1-4
+/// stages, 1-8 microbatches, random trainable stages, sometimes memory caps,
+/// sometimes encoders colocated (one chain).
+PipelineGraph randomGraph(std::mt19937 &rng, bool independentFlags) {
+  auto pick = [&](int lo, int hi) {
+    return std::uniform_int_distribution<int>(lo, hi)(rng);
+  };
+  std::vector<Spec> specs;
+  int encoders = pick(1, 3);
+  bool colocated = pick(0, 3) == 0;
+  std::vector<int> lasts;
+  if (colocated) {
+    int stages = pick(1, 4);
+    for (int s = 0; s < stages; ++s)
+      specs.push_back({"e" + std::to_string(s), "enc", false,
+                       s ? std::vector<int>{s - 1} : std::vector<int>{},
+                       pick(0, 2) == 0});
+    lasts.push_back(stages - 1);
+  } else {
+    for (int e = 0; e < encoders; ++e) {
+      int stages = pick(1, 4);
+      for (int s = 0; s < stages; ++s) {
+        int idx = static_cast<int>(specs.size());
+        specs.push_back({"e" + std::to_string(e) + "_" + std::to_string(s),
+                         "enc" + std::to_string(e), false,
+                         s ? std::vector<int>{idx - 1} : std::vector<int>{},
+                         pick(0, 2) == 0});
+      }
+      lasts.push_back(static_cast<int>(specs.size()) - 1);
+    }
+  }
+  int llm = pick(1, 4);
+  for (int s = 0; s < llm; ++s) {
+    int idx = static_cast<int>(specs.size());
+    specs.push_back({"l" + std::to_string(s), "llm", true,
+                     s ? std::vector<int>{idx - 1} : lasts, pick(0, 2) == 0});
+  }
+  PipelineGraph g = makeGraph(specs, pick(1, 8));
+  if (independentFlags)
+    for (StageInfo &s : g.stages) {
+      s.needsInputGrad = pick(0, 1);
+      s.needsWeightGrad = pick(0, 1);
+      for (size_t k = 0; k < s.gradToPrev.size(); ++k)
+        s.gradToPrev[k] = pick(0, 1);
+    }
+  for (StageInfo &s : g.stages) {
+    s.dp = pick(1, 2);
+    if (pick(0, 2) == 0) {
+      s.staticBytes = 1000;
+      s.activationBytesPerMicrobatch = 100;
+      s.memoryCapacity = 1000 + 100 * pick(0, 6);
+    }
+  }
+  return g;
+}
+
+TEST(Schedule, RandomPipelinesAreDeadlockFree) {
+  std::mt19937 rng(20260424);
+  for (int iter = 0; iter < 600; ++iter) {
+    PipelineGraph g = randomGraph(rng, /*independentFlags=*/iter % 3 == 2);
+    for (ScheduleKind kind :
+         {ScheduleKind::MultimodalOneFOneB, ScheduleKind::LinearOneFOneB,
+          ScheduleKind::GPipe}) {
+      std::vector<Program> p = generateSchedule(g, kind);
+      ASSERT_EQ(verifyMessage(g, p), "")
+          << "iteration " << iter << ", " << toString(kind);
+      for (size_t s = 0; s < p.size(); ++s) {
+        EXPECT_EQ(count(p[s], ActionKind::Forward), g.microbatches);
+        const StageInfo &st = g.stages[s];
+        bool frozenAware = kind != ScheduleKind::LinearOneFOneB;
+        if (frozenAware && iter % 3 != 2) {
+          EXPECT_EQ(count(p[s], ActionKind::BackwardWeight),
+                    st.needsWeightGrad ? g.microbatches : 0);
+          EXPECT_EQ(count(p[s], ActionKind::BackwardInput),
+                    st.needsInputGrad ? g.microbatches : 0);
+        }
+        if (kind == ScheduleKind::MultimodalOneFOneB && st.memoryCapacity > 0 &&
+            p[s].warmup < g.microbatches)
+          EXPECT_LE(p[s].maxInFlight,
+                    std::max<int64_t>(1, (st.memoryCapacity - st.staticBytes) /
+                                             st.activationBytesPerMicrobatch));
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The verifier on broken programs
+//===----------------------------------------------------------------------===//
+
+class ScheduleBroken : public ::testing::Test {
+protected:
+  void SetUp() override {
+    g = twoEncodersTwoLLMStages(4);
+    p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+    ASSERT_EQ(verifyMessage(g, p), "");
+  }
+  /// Index of the first action of `stage` matching kind and microbatch.
+  size_t find(int stage, ActionKind kind, int32_t mb, int peer = -1) {
+    std::vector<Action> &acts = p[stage].actions;
+    for (size_t i = 0; i < acts.size(); ++i)
+      if (acts[i].kind == kind && acts[i].microbatch == mb &&
+          (peer < 0 || acts[i].peer == peer))
+        return i;
+    ADD_FAILURE() << "no such action";
+    return 0;
+  }
+  PipelineGraph g;
+  std::vector<Program> p;
+};
+
+TEST_F(ScheduleBroken, SwappedReceiveOrder) {
+  // l1 receives microbatch 2 before microbatch 1.
+  std::vector<Action> &acts = p[3].actions;
+  size_t a = find(3, ActionKind::RecvActivation, 1);
+  size_t b = find(3, ActionKind::RecvActivation, 2);
+  std::swap(acts[a].microbatch, acts[b].microbatch);
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l1' receives the activation of microbatch 2 as "
+                     "message 1 from 'l0', which sends microbatch 1"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, SwappedSendAndReceiveDeadlocks) {
+  // l0 waits for the gradient of microbatch 0 before sending the
+  // activation that l1 needs to compute it.
+  std::vector<Action> &acts = p[2].actions;
+  size_t send = find(2, ActionKind::SendActivation, 1);
+  size_t recv = find(2, ActionKind::RecvGrad, 0);
+  ASSERT_LT(send, recv);
+  Action moved = acts[recv];
+  acts.erase(acts.begin() + recv);
+  acts.insert(acts.begin() + send, moved);
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("deadlock: stage 'l0' is stuck at action"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("recv_grad microbatch 0 from 'l1'"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("'l1' waits at action"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("recv_activation microbatch 1 from 'l0'"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, FanInOrderIsFree) {
+  // The encoders do not wait for each other: l0 may take their outputs in
+  // either order.
+  std::vector<Action> &acts = p[2].actions;
+  std::swap(acts[find(2, ActionKind::RecvActivation, 0, 0)],
+            acts[find(2, ActionKind::RecvActivation, 0, 1)]);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+TEST_F(ScheduleBroken, MissingSend) {
+  std::vector<Action> &acts = p[1].actions;
+  acts.erase(acts.begin() + find(1, ActionKind::SendActivation, 3));
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0' waits for the activation of microbatch 3 "
+                     "from 'a0', which never sends it"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, MissingReceive) {
+  std::vector<Action> &acts = p[0].actions;
+  acts.erase(acts.begin() + find(0, ActionKind::RecvGrad, 2));
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0' sends the gradient of microbatch 2 to 'v0', "
+                     "which never receives it (4 sends, 3 receives)"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, SizeMismatch) {
+  p[2].actions[find(2, ActionKind::RecvActivation, 1, /*peer=*/0)].bytes = 4;
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0' receives 4 bytes for the activation of "
+                     "microbatch 1 from 'v0', which sends 1000 bytes"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, DependencyOrder) {
+  // l1 sends the gradient of microbatch 0 before computing it.
+  std::vector<Action> &acts = p[3].actions;
+  size_t bd = find(3, ActionKind::BackwardInput, 0);
+  size_t send = find(3, ActionKind::SendGrad, 0);
+  std::swap(acts[bd], acts[send]);
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l1': action"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("comes before the backward_input that computes it"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, InFlightCap) {
+  p[0].maxInFlight = 2; // The program holds 3.
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'v0': holds 3 microbatches"), std::string::npos)
+      << msg;
+}
+
+TEST(Schedule, ToString) {
+  EXPECT_STREQ(toString(ActionKind::SendGrad), "send_grad");
+  EXPECT_STREQ(toString(ScheduleKind::MultimodalOneFOneB), "multimodal_1f1b");
+  PipelineGraph g = twoEncodersTwoLLMStages(1);
+  EXPECT_EQ(describeAction(g, {ActionKind::RecvActivation, 0, 1, 1001}),
+            "recv_activation microbatch 0 from 'a0', 1001 bytes");
+  EXPECT_EQ(describeAction(g, {ActionKind::OptimizerStep, -1, -1, 0}),
+            "optimizer_step");
+}
+
+} // namespace

@@ -1,0 +1,679 @@
+//===- SimulateTest.cpp - the pipeline simulator against closed forms -----===//
+//
+// The programs here are built by hand (plain 1F1B and GPipe on a linear
+// pipeline), so that the simulator is checked independently of the
+// schedule generator.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Sched/Simulate.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <tuple>
+
+using namespace mllm::sched;
+
+namespace {
+
+/// A linear pipeline of `p` identical stages: forward `f`, input-gradient
+/// backward `bd`, weight-gradient backward `bw` seconds per microbatch. The
+/// first `frozen` stages run no backward. One GPU per stage, ranks 0..p-1.
+PipelineGraph linear(int p, int64_t m, double f, double bd, double bw,
+                     int frozen = 0) {
+  PipelineGraph g;
+  g.microbatches = m;
+  g.gpusPerNode = 8;
+  for (int i = 0; i < p; ++i) {
+    StageInfo s;
+    s.name = "s" + std::to_string(i);
+    s.part = "llm";
+    s.isLLM = true;
+    if (i > 0)
+      s.prev = {i - 1};
+    if (i + 1 < p)
+      s.next = {i + 1};
+    s.fwd = f;
+    bool trains = i >= frozen;
+    s.needsInputGrad = trains && bd > 0;
+    s.needsWeightGrad = trains && bw > 0;
+    // A frozen stage's backward times in the graph must not matter: the
+    // programs decide what runs.
+    s.bwdInput = bd;
+    s.bwdWeight = bw;
+    if (i > 0)
+      s.gradToPrev = {i - 1 >= frozen};
+    s.firstRank = i;
+    g.stages.push_back(s);
+  }
+  return g;
+}
+
+Action act(ActionKind kind, int mb, int peer = -1, int64_t bytes = 0) {
+  Action a;
+  a.kind = kind;
+  a.microbatch = mb;
+  a.peer = peer;
+  a.bytes = bytes;
+  return a;
+}
+
+/// Plain 1F1B on a linear pipeline, written out by hand. Stage i warms up
+/// with min(p-1-i, m) forwards; in the steady state it receives the
+/// gradient before it sends the next activation, which the next stage
+/// expects in that order (send gradient, then receive activation), so the
+/// rendezvous never waits forever. Frozen stages (no backward) only forward.
+std::vector<Program> oneFOneB(const PipelineGraph &g, int64_t bytes = 0) {
+  int p = static_cast<int>(g.stages.size());
+  int m = static_cast<int>(g.microbatches);
+  std::vector<Program> programs(p);
+  for (int i = 0; i < p; ++i) {
+    const StageInfo &s = g.stages[i];
+    auto &out = programs[i].actions;
+    programs[i].stage = i;
+    bool hasPrev = i > 0, hasNext = i + 1 < p;
+    bool backward = s.needsInputGrad || s.needsWeightGrad;
+    bool gradToPrev = hasPrev && s.gradToPrev[0];
+    auto fwd = [&](int k) {
+      if (hasPrev)
+        out.push_back(act(ActionKind::RecvActivation, k, i - 1, bytes));
+      out.push_back(act(ActionKind::Forward, k));
+    };
+    auto bwd = [&](int j) {
+      if (s.needsInputGrad)
+        out.push_back(act(ActionKind::BackwardInput, j));
+      if (s.needsWeightGrad)
+        out.push_back(act(ActionKind::BackwardWeight, j));
+      if (gradToPrev)
+        out.push_back(act(ActionKind::SendGrad, j, i - 1, bytes));
+    };
+    if (!backward) {
+      for (int k = 0; k < m; ++k) {
+        fwd(k);
+        if (hasNext)
+          out.push_back(act(ActionKind::SendActivation, k, i + 1, bytes));
+      }
+      continue;
+    }
+    int warmup = std::min(p - 1 - i, m);
+    for (int k = 0; k < warmup; ++k) {
+      fwd(k);
+      if (hasNext)
+        out.push_back(act(ActionKind::SendActivation, k, i + 1, bytes));
+    }
+    for (int j = 0; j < m - warmup; ++j) {
+      int k = j + warmup;
+      fwd(k);
+      if (hasNext) {
+        out.push_back(act(ActionKind::RecvGrad, j, i + 1, bytes));
+        out.push_back(act(ActionKind::SendActivation, k, i + 1, bytes));
+      }
+      bwd(j);
+    }
+    for (int j = m - warmup; j < m; ++j) {
+      if (hasNext)
+        out.push_back(act(ActionKind::RecvGrad, j, i + 1, bytes));
+      bwd(j);
+    }
+  }
+  return programs;
+}
+
+/// GPipe by hand: every forward, then every backward.
+std::vector<Program> gpipe(const PipelineGraph &g) {
+  int p = static_cast<int>(g.stages.size());
+  int m = static_cast<int>(g.microbatches);
+  std::vector<Program> programs(p);
+  for (int i = 0; i < p; ++i) {
+    auto &out = programs[i].actions;
+    for (int k = 0; k < m; ++k) {
+      if (i > 0)
+        out.push_back(act(ActionKind::RecvActivation, k, i - 1));
+      out.push_back(act(ActionKind::Forward, k));
+      if (i + 1 < p)
+        out.push_back(act(ActionKind::SendActivation, k, i + 1));
+    }
+    for (int j = 0; j < m; ++j) {
+      if (i + 1 < p)
+        out.push_back(act(ActionKind::RecvGrad, j, i + 1));
+      out.push_back(act(ActionKind::BackwardInput, j));
+      if (i > 0)
+        out.push_back(act(ActionKind::SendGrad, j, i - 1));
+    }
+  }
+  return programs;
+}
+
+SimResult run(const PipelineGraph &g, const std::vector<Program> &programs,
+              const SimOptions &options = SimOptions()) {
+  auto result = simulate(g, programs, options);
+  if (!result) {
+    ADD_FAILURE() << llvm::toString(result.takeError());
+    return SimResult();
+  }
+  return std::move(*result);
+}
+
+int64_t countActions(const std::vector<Program> &programs) {
+  int64_t n = 0;
+  for (const auto &p : programs)
+    n += static_cast<int64_t>(p.actions.size());
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Closed forms
+//===----------------------------------------------------------------------===//
+
+class Uniform1F1B
+    : public testing::TestWithParam<std::tuple<int, int, double, double>> {};
+
+// p uniform stages, m microbatches, no communication cost:
+// iteration = (m + p - 1)(f + b), bubble = (p - 1) / (m + p - 1).
+TEST_P(Uniform1F1B, ClosedForm) {
+  auto [p, m, f, b] = GetParam();
+  PipelineGraph g = linear(p, m, f, b, 0);
+  auto programs = oneFOneB(g);
+  SimResult r = run(g, programs);
+  double expected = (m + p - 1) * (f + b);
+  EXPECT_NEAR(r.iterationTime, expected, 1e-9 * expected);
+  ASSERT_EQ(r.stages.size(), static_cast<size_t>(p));
+  for (int i = 0; i < p; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_NEAR(r.stages[i].bubble, double(p - 1) / (m + p - 1), 1e-9);
+    EXPECT_NEAR(r.stages[i].busy, m * (f + b), 1e-9 * expected);
+    EXPECT_NEAR(r.stages[i].fwd, f, 1e-12);
+    EXPECT_NEAR(r.stages[i].bwdInput, b, 1e-12);
+    EXPECT_DOUBLE_EQ(r.stages[i].bwdWeight, 0);
+    EXPECT_EQ(r.stages[i].comm, 0);
+  }
+  EXPECT_EQ(r.eventsSimulated, countActions(programs));
+  EXPECT_EQ(static_cast<int64_t>(r.events.size()), countActions(programs));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Simulate, Uniform1F1B,
+    testing::Values(std::make_tuple(1, 1, 1.0, 2.0),
+                    std::make_tuple(2, 4, 1.0, 2.0),
+                    std::make_tuple(4, 8, 1.0, 2.0),
+                    std::make_tuple(4, 2, 1.0, 2.0), // fewer microbatches
+                    std::make_tuple(8, 64, 0.010, 0.021),
+                    std::make_tuple(3, 3, 0.5, 0.5)));
+
+// Split backward (Bd then Bw) and recompute: b = bd + recompute + bw.
+TEST(Simulate, SplitBackwardAndRecompute) {
+  int p = 3, m = 6;
+  PipelineGraph g = linear(p, m, 1.0, 1.5, 0.5);
+  for (auto &s : g.stages)
+    s.recompute = 1.0;
+  SimResult r = run(g, oneFOneB(g));
+  EXPECT_NEAR(r.iterationTime, (m + p - 1) * (1.0 + 1.5 + 1.0 + 0.5), 1e-9);
+  EXPECT_DOUBLE_EQ(r.stages[1].bwdInput, 2.5); // includes the recompute
+  EXPECT_DOUBLE_EQ(r.stages[1].bwdWeight, 0.5);
+}
+
+// A stage with only a weight-gradient backward carries the recompute there.
+TEST(Simulate, RecomputeWithoutInputGrad) {
+  PipelineGraph g = linear(1, 2, 1.0, 0, 0.5);
+  g.stages[0].recompute = 1.0;
+  SimResult r = run(g, oneFOneB(g));
+  EXPECT_DOUBLE_EQ(r.stages[0].bwdWeight, 1.5);
+  EXPECT_NEAR(r.iterationTime, 2 * (1.0 + 1.5), 1e-12);
+}
+
+// GPipe: the same iteration time as 1F1B without communication, but every
+// microbatch is in flight at once.
+TEST(Simulate, GPipeClosedFormAndMemory) {
+  int p = 4, m = 8;
+  PipelineGraph g = linear(p, m, 1.0, 2.0, 0);
+  for (auto &s : g.stages) {
+    s.staticBytes = 1000;
+    s.activationBytesPerMicrobatch = 10;
+  }
+  SimResult r = run(g, gpipe(g));
+  EXPECT_NEAR(r.iterationTime, (m + p - 1) * 3.0, 1e-9);
+  for (int i = 0; i < p; ++i) {
+    EXPECT_EQ(r.stages[i].maxInFlight, m);
+    EXPECT_EQ(r.stages[i].peakMemory, 1000 + 10 * m);
+  }
+}
+
+// 1F1B keeps min(p - i, m) microbatches in flight on stage i.
+TEST(Simulate, OneFOneBMemory) {
+  int p = 4;
+  for (int m : {2, 8}) {
+    PipelineGraph g = linear(p, m, 1.0, 2.0, 0);
+    for (auto &s : g.stages) {
+      s.staticBytes = 1 << 20;
+      s.activationBytesPerMicrobatch = 1000;
+    }
+    SimResult r = run(g, oneFOneB(g));
+    for (int i = 0; i < p; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(r.stages[i].maxInFlight, std::min(p - i, m));
+      EXPECT_EQ(r.stages[i].peakMemory, (1 << 20) + 1000 * std::min(p - i, m));
+    }
+  }
+}
+
+// The first k stages are frozen (no backward, no gradients sent to them):
+// they only forward, and the rest is a (p - k)-stage 1F1B fed one forward
+// late per frozen stage: iteration = k f + (m + p - k - 1)(f + b). The graph
+// gives the frozen stages backward times, which must not count.
+TEST(Simulate, FrozenStagesHaveNoBackward) {
+  for (int k : {1, 2}) {
+    SCOPED_TRACE(k);
+    int p = 4, m = 8;
+    double f = 1.0, b = 2.0;
+    PipelineGraph g = linear(p, m, f, b, 0, /*frozen=*/k);
+    for (auto &s : g.stages) {
+      s.staticBytes = 500;
+      s.activationBytesPerMicrobatch = 7;
+    }
+    SimResult r = run(g, oneFOneB(g));
+    EXPECT_NEAR(r.iterationTime, k * f + (m + p - k - 1) * (f + b), 1e-9);
+    for (int i = 0; i < k; ++i) {
+      EXPECT_DOUBLE_EQ(r.stages[i].bwdInput, 0);
+      EXPECT_DOUBLE_EQ(r.stages[i].bwdWeight, 0);
+      EXPECT_NEAR(r.stages[i].busy, m * f, 1e-9);
+      // Frozen stages keep no activations for a backward.
+      EXPECT_EQ(r.stages[i].maxInFlight, 0);
+      EXPECT_EQ(r.stages[i].peakMemory, 500);
+    }
+    for (int i = k; i < p; ++i)
+      EXPECT_EQ(r.stages[i].maxInFlight, std::min(p - i, m));
+  }
+}
+
+// Two stages on two nodes, each activation/gradient taking c seconds.
+// Stage 1 is critical: per microbatch it receives (c), computes (f + b) and
+// sends the gradient (c), after stage 0's first forward; stage 0's last
+// backward ends the iteration: f + m (f + b + 2c) + b.
+TEST(Simulate, CommunicationOnTwoStages) {
+  int m = 5;
+  double f = 1.0, b = 2.0;
+  int64_t bytes = 1'000'000;
+  PipelineGraph g = linear(2, m, f, b, 0);
+  g.gpusPerNode = 1; // the two stages on different nodes
+  g.intraNodeBandwidth = 1e9;
+  g.interNodeBandwidth = 1e8;
+  double c = bytes / 1e8; // 10 ms
+  EXPECT_DOUBLE_EQ(p2pTime(g, 0, 1, bytes), c);
+  SimResult r = run(g, oneFOneB(g, bytes));
+  EXPECT_NEAR(r.iterationTime, f + m * (f + b + 2 * c) + b, 1e-9);
+  EXPECT_NEAR(r.stages[0].comm, 2 * m * c, 1e-9);
+  EXPECT_NEAR(r.stages[1].comm, 2 * m * c, 1e-9);
+
+  // On one node the faster link is used.
+  g.gpusPerNode = 8;
+  double ci = bytes / 1e9;
+  EXPECT_DOUBLE_EQ(p2pTime(g, 0, 1, bytes), ci);
+  r = run(g, oneFOneB(g, bytes));
+  EXPECT_NEAR(r.iterationTime, f + m * (f + b + 2 * ci) + b, 1e-9);
+
+  // A bandwidth of 0 counts as infinite.
+  g.intraNodeBandwidth = 0;
+  r = run(g, oneFOneB(g, bytes));
+  EXPECT_NEAR(r.iterationTime, (m + 1) * (f + b), 1e-9);
+}
+
+// Ring all-reduce over dp x cp: 2(n-1)/n x bytes / bandwidth, inter-node
+// when the group spans nodes; then the optimizer step (memory-bound).
+TEST(Simulate, AllReduceAndOptimizer) {
+  PipelineGraph g = linear(1, 1, 1.0, 2.0, 0);
+  g.gpusPerNode = 8;
+  g.intraNodeBandwidth = 100e9;
+  g.interNodeBandwidth = 10e9;
+  StageInfo &s = g.stages[0];
+  s.dp = 4;
+  s.cp = 2;
+  s.tp = 1;
+  s.dpStride = 2; // ranks 0,1 | 2,3 | 4,5 | 6,7: one node
+  s.trainableParams = 1'000'000;
+  int64_t bytes = 2 * s.trainableParams;
+  double intra = 2.0 * 7 / 8 * bytes / 100e9;
+  double inter = 2.0 * 7 / 8 * bytes / 10e9;
+  EXPECT_DOUBLE_EQ(allReduceTime(g, s, bytes), intra);
+  s.dpStride = 4; // ranks 0..13: two nodes
+  EXPECT_DOUBLE_EQ(allReduceTime(g, s, bytes), inter);
+  s.dp = 1;
+  s.cp = 1;
+  EXPECT_DOUBLE_EQ(allReduceTime(g, s, bytes), 0);
+  s.dp = 4;
+  s.cp = 2;
+
+  std::vector<Program> programs(1);
+  programs[0].actions = {act(ActionKind::Forward, 0),
+                         act(ActionKind::BackwardInput, 0),
+                         act(ActionKind::AllReduceGrads, -1, -1, bytes),
+                         act(ActionKind::OptimizerStep, -1)};
+  SimOptions options;
+  options.memoryBandwidth = 1e12;
+  options.optimizerBytesPerParam = 16;
+  double opt = 1e6 * 16 / 1e12;
+  SimResult r = run(g, programs, options);
+  EXPECT_NEAR(r.iterationTime, 3.0 + inter + opt, 1e-12);
+  EXPECT_NEAR(r.stages[0].comm, inter, 1e-12);
+  EXPECT_NEAR(r.stages[0].busy, 3.0 + opt, 1e-12);
+  // Without a memory bandwidth the optimizer step is free.
+  r = run(g, programs);
+  EXPECT_NEAR(r.iterationTime, 3.0 + inter, 1e-12);
+  EXPECT_EQ(r.worldSize, 8);
+}
+
+TEST(Simulate, ThroughputAndMFU) {
+  int p = 2, m = 4;
+  PipelineGraph g = linear(p, m, 1.0, 1.0, 0);
+  for (auto &s : g.stages)
+    s.tp = 2; // 4 GPUs
+  g.tokensPerIteration = 1000;
+  g.peakFlops = 100;
+  g.flopsPerIteration = 4000;
+  SimResult r = run(g, oneFOneB(g));
+  double iteration = (m + p - 1) * 2.0;
+  EXPECT_NEAR(r.iterationTime, iteration, 1e-12);
+  EXPECT_EQ(r.worldSize, 4);
+  EXPECT_NEAR(r.tokensPerSecond, 1000 / iteration, 1e-9);
+  EXPECT_NEAR(r.mfu, 4000 / (iteration * 100 * 4), 1e-12);
+}
+
+// Fan-in: two encoder stages feed one LLM stage; the slower one decides.
+TEST(Simulate, FanIn) {
+  PipelineGraph g;
+  g.microbatches = 3;
+  for (int i = 0; i < 3; ++i) {
+    StageInfo s;
+    s.name = i == 2 ? "llm_s0" : (i ? "audio_s0" : "vision_s0");
+    s.fwd = i == 0 ? 2.0 : 1.0;
+    s.firstRank = i;
+    g.stages.push_back(s);
+  }
+  std::vector<Program> programs(3);
+  for (int k = 0; k < 3; ++k) {
+    for (int e = 0; e < 2; ++e) {
+      programs[e].actions.push_back(act(ActionKind::Forward, k));
+      programs[e].actions.push_back(act(ActionKind::SendActivation, k, 2));
+    }
+    programs[2].actions.push_back(act(ActionKind::RecvActivation, k, 0));
+    programs[2].actions.push_back(act(ActionKind::RecvActivation, k, 1));
+    programs[2].actions.push_back(act(ActionKind::Forward, k));
+  }
+  SimResult r = run(g, programs);
+  // Vision is the bottleneck at 2 s per microbatch; the LLM's last forward
+  // starts when vision's third one ends.
+  EXPECT_NEAR(r.iterationTime, 3 * 2.0 + 1.0, 1e-12);
+}
+
+//===----------------------------------------------------------------------===//
+// Generated schedules (Schedule.cpp) against the same closed forms
+//===----------------------------------------------------------------------===//
+
+std::vector<Program> generated(const PipelineGraph &g, ScheduleKind kind) {
+  std::vector<Program> programs = generateSchedule(g, kind);
+  if (auto err = verifySchedule(g, programs))
+    ADD_FAILURE() << llvm::toString(std::move(err));
+  return programs;
+}
+
+class GeneratedUniform
+    : public testing::TestWithParam<std::tuple<int, int, ScheduleKind>> {};
+
+// Uniform stages, no communication cost. The Megatron-like baseline sends
+// a gradient after its fused backward: (m + p - 1)(f + bd + bw). The
+// frozen-aware kinds send it right after Bd, so the weight gradients leave
+// the critical path of the fill and drain: m (f + bd + bw) + (p - 1)(f + bd).
+// 1F1B holds p - i microbatches on stage i, GPipe all m.
+TEST_P(GeneratedUniform, ClosedForm) {
+  auto [p, m, kind] = GetParam();
+  double f = 1e-3, bd = 1.5e-3, bw = 0.5e-3;
+  PipelineGraph g = linear(p, m, f, bd, bw);
+  for (auto &s : g.stages) {
+    s.staticBytes = 100;
+    s.activationBytesPerMicrobatch = 1;
+  }
+  SimResult r = run(g, generated(g, kind));
+  double expected = kind == ScheduleKind::LinearOneFOneB
+                        ? (m + p - 1) * (f + bd + bw)
+                        : m * (f + bd + bw) + (p - 1) * (f + bd);
+  EXPECT_NEAR(r.iterationTime, expected, 1e-9);
+  for (int i = 0; i < p; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_NEAR(r.stages[i].busy, m * (f + bd + bw), 1e-9);
+    EXPECT_NEAR(r.stages[i].bubble, 1 - m * (f + bd + bw) / expected, 1e-9);
+    int64_t inFlight = kind == ScheduleKind::GPipe ? m : std::min(p - i, m);
+    EXPECT_EQ(r.stages[i].maxInFlight, inFlight);
+    EXPECT_EQ(r.stages[i].peakMemory, 100 + inFlight);
+  }
+}
+
+// Without a separate weight gradient every kind meets the textbook
+// (m + p - 1)(f + b) and bubble (p - 1) / (m + p - 1).
+TEST_P(GeneratedUniform, FusedBackwardClosedForm) {
+  auto [p, m, kind] = GetParam();
+  double f = 1e-3, b = 2e-3;
+  PipelineGraph g = linear(p, m, f, b, 0);
+  SimResult r = run(g, generated(g, kind));
+  EXPECT_NEAR(r.iterationTime, (m + p - 1) * (f + b), 1e-9);
+  for (int i = 0; i < p; ++i)
+    EXPECT_NEAR(r.stages[i].bubble, double(p - 1) / (m + p - 1), 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Simulate, GeneratedUniform,
+    testing::Combine(testing::Values(1, 2, 4, 8), testing::Values(1, 3, 16),
+                     testing::Values(ScheduleKind::MultimodalOneFOneB,
+                                     ScheduleKind::LinearOneFOneB,
+                                     ScheduleKind::GPipe)));
+
+// Frozen prefix: the generated multimodal 1F1B runs no backward there and
+// meets k f + (m + p - k - 1)(f + b), as the hand-written programs do.
+TEST(Simulate, GeneratedFrozenPrefix) {
+  int p = 4, m = 8, k = 2;
+  double f = 1.0, b = 2.0;
+  PipelineGraph g = linear(p, m, f, b, 0, k);
+  SimResult r = run(g, generated(g, ScheduleKind::MultimodalOneFOneB));
+  EXPECT_NEAR(r.iterationTime, k * f + (m + p - k - 1) * (f + b), 1e-9);
+  for (int i = 0; i < k; ++i) {
+    EXPECT_EQ(r.stages[i].bwdInput, 0);
+    EXPECT_EQ(r.stages[i].maxInFlight, 0);
+  }
+}
+
+// Two frozen encoder stages fan into a 3-stage LLM. The encoders forward
+// faster than the LLM's first stage, so they only add their own forward
+// in front: e + (m + p - 1)(f + b).
+TEST(Simulate, GeneratedFanIn) {
+  int m = 6, p = 3;
+  double e = 0.5, f = 1.0, b = 2.0;
+  PipelineGraph g;
+  g.microbatches = m;
+  for (int i = 0; i < 2 + p; ++i) {
+    StageInfo s;
+    s.name = i == 0   ? "vision_s0"
+             : i == 1 ? "audio_s0"
+                      : "llm_s" + std::to_string(i - 2);
+    s.part = i < 2 ? (i ? "audio" : "vision") : "llm";
+    s.isLLM = i >= 2;
+    s.fwd = i < 2 ? e : f;
+    s.bwdInput = i < 2 ? 0 : b;
+    s.needsInputGrad = i >= 2;
+    s.firstRank = i;
+    g.stages.push_back(s);
+  }
+  g.stages[0].next = g.stages[1].next = {2};
+  g.stages[2].prev = {0, 1};
+  g.stages[2].gradToPrev = {false, false};
+  for (int i = 2; i + 1 < 2 + p; ++i) {
+    g.stages[i].next = {i + 1};
+    g.stages[i + 1].prev = {i};
+    g.stages[i + 1].gradToPrev = {true};
+  }
+  SimResult r = run(g, generated(g, ScheduleKind::MultimodalOneFOneB));
+  EXPECT_NEAR(r.iterationTime, e + (m + p - 1) * (f + b), 1e-9);
+  EXPECT_NEAR(r.stages[0].busy, m * e, 1e-9);
+  EXPECT_NEAR(r.stages[2].busy, m * (f + b), 1e-9);
+}
+
+//===----------------------------------------------------------------------===//
+// Broken programs
+//===----------------------------------------------------------------------===//
+
+// Both stages send before they receive: with rendezvous sends, stage 0
+// waits to send activation 1 while stage 1 waits to send gradient 0.
+TEST(Simulate, DeadlockIsAnError) {
+  PipelineGraph g = linear(2, 2, 1.0, 1.0, 0);
+  std::vector<Program> programs(2);
+  programs[0].actions = {
+      act(ActionKind::Forward, 0),     act(ActionKind::SendActivation, 0, 1),
+      act(ActionKind::Forward, 1),     act(ActionKind::SendActivation, 1, 1),
+      act(ActionKind::RecvGrad, 0, 1), act(ActionKind::BackwardInput, 0),
+      act(ActionKind::RecvGrad, 1, 1), act(ActionKind::BackwardInput, 1)};
+  programs[1].actions = {
+      act(ActionKind::RecvActivation, 0, 0), act(ActionKind::Forward, 0),
+      act(ActionKind::BackwardInput, 0),     act(ActionKind::SendGrad, 0, 0),
+      act(ActionKind::RecvActivation, 1, 0), act(ActionKind::Forward, 1),
+      act(ActionKind::BackwardInput, 1),     act(ActionKind::SendGrad, 1, 0)};
+  auto r = simulate(g, programs);
+  ASSERT_FALSE(static_cast<bool>(r));
+  std::string msg = llvm::toString(r.takeError());
+  EXPECT_NE(msg.find("deadlock"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("stage 0 (s0) waits at action 3 send_activation "
+                     "microbatch 1"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("stage 1 (s1) waits at action 3 send_grad microbatch 0"),
+            std::string::npos)
+      << msg;
+}
+
+// A receive nobody sends to.
+TEST(Simulate, MissingSendIsADeadlock) {
+  PipelineGraph g = linear(2, 1, 1.0, 0, 0);
+  std::vector<Program> programs(2);
+  programs[0].actions = {act(ActionKind::Forward, 0)};
+  programs[1].actions = {act(ActionKind::RecvActivation, 0, 0),
+                         act(ActionKind::Forward, 0)};
+  auto r = simulate(g, programs);
+  ASSERT_FALSE(static_cast<bool>(r));
+  EXPECT_NE(llvm::toString(r.takeError()).find("deadlock"), std::string::npos);
+}
+
+TEST(Simulate, MismatchedMicrobatchIsAnError) {
+  PipelineGraph g = linear(2, 1, 1.0, 0, 0);
+  std::vector<Program> programs(2);
+  programs[0].actions = {act(ActionKind::Forward, 0),
+                         act(ActionKind::SendActivation, 0, 1)};
+  programs[1].actions = {act(ActionKind::RecvActivation, 1, 0),
+                         act(ActionKind::Forward, 1)};
+  auto r = simulate(g, programs);
+  ASSERT_FALSE(static_cast<bool>(r));
+  EXPECT_NE(llvm::toString(r.takeError()).find("mismatched"),
+            std::string::npos);
+}
+
+TEST(Simulate, BadProgramsAreErrors) {
+  PipelineGraph g = linear(2, 1, 1.0, 0, 0);
+  std::vector<Program> programs(1);
+  EXPECT_FALSE(static_cast<bool>(simulate(g, programs)));
+  llvm::consumeError(simulate(g, programs).takeError());
+  programs.resize(2);
+  programs[0].actions = {act(ActionKind::SendActivation, 0, 7)};
+  auto r = simulate(g, programs);
+  ASSERT_FALSE(static_cast<bool>(r));
+  EXPECT_NE(llvm::toString(r.takeError()).find("no such peer"),
+            std::string::npos);
+}
+
+// Many events: every action is visited once.
+TEST(Simulate, LargeRunCountsEveryAction) {
+  PipelineGraph g = linear(16, 2000, 1e-3, 2e-3, 1e-3);
+  auto programs = oneFOneB(g, 100);
+  SimOptions options;
+  options.recordEvents = false;
+  SimResult r = run(g, programs, options);
+  EXPECT_EQ(r.eventsSimulated, countActions(programs));
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_NEAR(r.iterationTime, (2000 + 15) * 4e-3, 1e-9);
+}
+
+//===----------------------------------------------------------------------===//
+// Outputs
+//===----------------------------------------------------------------------===//
+
+TEST(Simulate, ChromeTraceIsValidJSONWithOneThreadPerStage) {
+  int p = 3, m = 4;
+  PipelineGraph g = linear(p, m, 1e-3, 2e-3, 1e-3);
+  g.gpusPerNode = 1;
+  g.interNodeBandwidth = 1e9;
+  SimResult r = run(g, oneFOneB(g, 1'000'000));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeChromeTrace(g, r, os);
+  auto parsed = llvm::json::parse(text);
+  ASSERT_TRUE(static_cast<bool>(parsed)) << llvm::toString(parsed.takeError());
+  const llvm::json::Object *root = parsed->getAsObject();
+  ASSERT_NE(root, nullptr);
+  const llvm::json::Array *events = root->getArray("traceEvents");
+  ASSERT_NE(events, nullptr);
+  std::set<int64_t> threads, tids;
+  std::set<std::string> threadNames, names;
+  int complete = 0;
+  for (const llvm::json::Value &v : *events) {
+    const llvm::json::Object *e = v.getAsObject();
+    ASSERT_NE(e, nullptr);
+    auto ph = e->getString("ph");
+    ASSERT_TRUE(ph.has_value());
+    if (*ph == "M" && e->getString("name") == "thread_name") {
+      threads.insert(*e->getInteger("tid"));
+      threadNames.insert(
+          e->getObject("args")->getString("name").value_or("").str());
+    } else if (*ph == "X") {
+      ++complete;
+      tids.insert(*e->getInteger("tid"));
+      names.insert(e->getString("name").value_or("").str());
+      EXPECT_GE(*e->getNumber("dur"), 0);
+      EXPECT_GE(*e->getNumber("ts"), 0);
+    }
+  }
+  EXPECT_EQ(threads.size(), static_cast<size_t>(p));
+  EXPECT_EQ(threadNames, (std::set<std::string>{"s0", "s1", "s2"}));
+  EXPECT_EQ(tids, threads);
+  EXPECT_EQ(complete, static_cast<int>(r.events.size()));
+  for (const char *n : {"F0", "F3", "Bd0", "Bw3", "send", "recv"})
+    EXPECT_TRUE(names.count(n)) << n;
+}
+
+TEST(Simulate, SvgHasOneRowPerStage) {
+  int p = 4, m = 6;
+  PipelineGraph g = linear(p, m, 1e-3, 2e-3, 0, /*frozen=*/1);
+  SimResult r = run(g, oneFOneB(g));
+  std::string svg;
+  llvm::raw_string_ostream os(svg);
+  writeSvg(g, r, os);
+  llvm::StringRef text(svg);
+  EXPECT_TRUE(text.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  EXPECT_TRUE(text.rtrim().ends_with("</svg>"));
+  EXPECT_EQ(text.count("class=\"stage\""), static_cast<size_t>(p));
+  for (int i = 0; i < p; ++i)
+    EXPECT_NE(svg.find(">s" + std::to_string(i) + "</text>"),
+              std::string::npos);
+  // One bar per action with a duration (transfers take none here), a
+  // legend and a time axis.
+  size_t bars = 0;
+  for (const Event &e : r.events)
+    bars += e.end > e.start;
+  EXPECT_EQ(bars, static_cast<size_t>(p * m + (p - 1) * m));
+  EXPECT_EQ(text.count("<title>"), bars);
+  EXPECT_NE(svg.find("forward"), std::string::npos);
+  EXPECT_NE(svg.find(" ms</text>"), std::string::npos);
+  // Balanced tags, roughly: every opened element is closed.
+  EXPECT_EQ(text.count("<text"), text.count("</text>"));
+  EXPECT_EQ(text.count("<title>"), text.count("</title>"));
+}
+
+} // namespace
