@@ -545,7 +545,7 @@ void mllm::sched::writeSvg(const PipelineGraph &graph, const SimResult &result,
                      "%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
                      width, height, width, height);
   os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  os << "<text x=\"" << labelW << "\" y=\"20\" font-size=\"14\">"
+  os << llvm::format("<text x=\"%.1f\" y=\"20\" font-size=\"14\">", labelW)
      << llvm::format("one iteration: %.3f ms, %d stages, %lld microbatches",
                      result.iterationTime * 1e3, numStages,
                      static_cast<long long>(graph.microbatches))
@@ -556,8 +556,9 @@ void mllm::sched::writeSvg(const PipelineGraph &graph, const SimResult &result,
     os << llvm::format("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                        "height=\"%.1f\" fill=\"%s\"/>\n",
                        labelW, y, plotW, rowH, s % 2 ? "#f4f4f4" : "#fafafa");
-    os << "<text class=\"stage\" x=\"" << labelW - 8 << "\" y=\""
-       << llvm::format("%.1f", y + rowH / 2 + 4) << "\" text-anchor=\"end\">";
+    os << llvm::format("<text class=\"stage\" x=\"%.1f\" y=\"%.1f\" "
+                       "text-anchor=\"end\">",
+                       labelW - 8, y + rowH / 2 + 4);
     llvm::printHTMLEscaped(displayName(graph, s), os);
     os << "</text>\n";
   }

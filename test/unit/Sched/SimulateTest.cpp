@@ -519,6 +519,28 @@ TEST(Simulate, GeneratedFanIn) {
   EXPECT_NEAR(r.stages[2].busy, m * (f + b), 1e-9);
 }
 
+// KNOWN ISSUE (Schedule.cpp, not the simulator), disabled until fixed: on a
+// pipeline whose first stage is faster than the rest (audio_lm's shape), the
+// generated multimodal 1F1B places stage i's receive of gradient j before
+// its forward F(j + w), so F waits for the downstream backward and the
+// steady state serializes: 1504 vs 1248.4 for plain 1F1B (+20%); the
+// Megatron-like LinearOneFOneB matches plain 1F1B. Run with
+// --gtest_also_run_disabled_tests.
+TEST(Simulate, DISABLED_GeneratedNoSlowerThanPlain1F1B) {
+  PipelineGraph g = linear(4, 16, 21.3, 45.0, 0);
+  g.stages[0].fwd = 13.8;
+  g.stages[0].bwdInput = 33.4;
+  g.stages[0].bwdWeight = 7.8;
+  g.stages[0].needsWeightGrad = true;
+  double plain = run(g, oneFOneB(g)).iterationTime;
+  EXPECT_NEAR(plain, 1248.4, 1e-6);
+  EXPECT_LE(
+      run(g, generated(g, ScheduleKind::MultimodalOneFOneB)).iterationTime,
+      plain + 1e-9);
+  EXPECT_LE(run(g, generated(g, ScheduleKind::LinearOneFOneB)).iterationTime,
+            plain + 1e-9);
+}
+
 //===----------------------------------------------------------------------===//
 // Broken programs
 //===----------------------------------------------------------------------===//
