@@ -33,34 +33,30 @@
 //  gradients (if dp x cp > 1) and steps its optimizer.
 //
 // Communication order. A stage receives an activation from every
-// predecessor before a forward and sends its output to every successor
-// after it; gradients go the other way, only on edges whose predecessor has
-// a backward (gradToPrev). Sends are rendezvous (a send completes when its
-// receiver is at the matching receive), so where each send/receive sits in
-// a program matters: the naive placement (receive right before use, send
-// right after production) deadlocks 1F1B between a stage with warm-up w+1
-// and its successor with warm-up w. The generator therefore runs the compute
-// orders once in logical time (every compute action takes one tick; a
-// message is available when its producer ends; a stage starts F(j) only
-// once every successor has started F(j-1), so a receiver holds at most one
-// activation early per link) and keys every message by (tick, sender,
-// receiver, kind, microbatch), where the tick is the one its producer ends,
-// or for an activation the one the last input of its forward is produced
-// (a fan-in then receives all inputs of a forward together, in prev order,
-// and a sender keeps at most one output waiting). Each program lists its
-// computes at their start ticks and its messages at their keys, messages
-// first on a tie. So a recv sits before the compute that uses it, a send
-// after the compute that produces it, and every program lists its messages
-// in increasing key order.
+// predecessor (in prev order) right before a forward and sends its output
+// to every successor right after it; gradients go the other way, only on
+// edges whose predecessor has a backward (gradToPrev): received right
+// before the first backward action of the microbatch, sent right after the
+// action that produces them. Sends are asynchronous (isend, as NCCL/MPI
+// runtimes post them): a send never blocks its stage; a receive blocks
+// until the matching send has been posted. So the steady state of a stage
+// with warm-up w is the textbook one:
+//   recv_act(j+w), F(j+w), send_act(j+w), recv_grad(j), Bd(j),
+//   send_grad(j), Bw(j)
+// and a forward never waits for a downstream backward.
 //
-// Deadlock freedom. Suppose a run with rendezvous sends stopped with some
-// stage unfinished. Computes never block, so every unfinished stage waits at
-// a send or receive. Take the waiting action with the smallest key k. Its
-// peer has not done message k yet and lists its messages in increasing key
-// order, so the peer waits at a key <= k, hence = k by minimality: both wait
-// at the same message, which then completes. Contradiction. (The fan-in
-// order follows from the key.) verifySchedule checks this independently by
-// running the programs.
+// Deadlock freedom. Only receives block, so a stuck run ends in a cycle of
+// stages each waiting at a receive for the next (a finished stage has
+// posted all its sends). The graph is an in-tree (every stage has at most
+// one successor), so the cycle walks some edge p -> t back and forth: p
+// waits at recv_grad(i) from t while t waits at recv_act(j) from p. p has
+// run its forwards up to min(i + w(p), M - 1) and sent them, so j >= i +
+// w(p) + 1; t has not run the backward of i, which precedes F(i + w(t) + 1)
+// in t's program, so j <= i + w(t). Hence w(t) > w(p), but the warm-up
+// never grows along a gradient edge (depth decreases towards the loss, the
+// memory caps are carried downstream, GPipe and forward-only stages run all
+// forwards first). verifySchedule checks this independently by running the
+// programs.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Sched/Schedule.h"
@@ -128,21 +124,6 @@ bool perMicrobatch(ActionKind kind) {
   return kind != ActionKind::AllReduceGrads &&
          kind != ActionKind::OptimizerStep;
 }
-ActionKind counterpart(ActionKind kind) {
-  switch (kind) {
-  case ActionKind::SendActivation:
-    return ActionKind::RecvActivation;
-  case ActionKind::RecvActivation:
-    return ActionKind::SendActivation;
-  case ActionKind::SendGrad:
-    return ActionKind::RecvGrad;
-  case ActionKind::RecvGrad:
-    return ActionKind::SendGrad;
-  default:
-    return kind;
-  }
-}
-
 /// One stage as a schedule kind sees it.
 struct Node {
   std::vector<int> prev, next;
@@ -276,15 +257,11 @@ struct ComputeStep {
   int32_t mb;
 };
 
-/// A message between two stages, with its logical key.
-struct Message {
-  int64_t tick;
-  int from, to;
-  bool grad;
-  int32_t mb;
-  int64_t bytes;
-  auto key() const { return std::make_tuple(tick, from, to, grad, mb); }
-};
+/// Position of `x` in `list` (present by construction).
+size_t indexOf(const std::vector<int> &list, size_t x) {
+  return static_cast<size_t>(llvm::find(list, static_cast<int>(x)) -
+                             list.begin());
+}
 
 } // namespace
 
@@ -366,162 +343,47 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
       programs[s].maxInFlight = 1;
     }
 
-  // Logical time: every compute takes one tick.
-  constexpr int64_t kUnknown = -1;
-  std::vector<std::vector<int64_t>> fStart(n,
-                                           std::vector<int64_t>(m, kUnknown));
-  std::vector<std::vector<int64_t>> fEnd = fStart, gradEnd = fStart;
-  std::vector<std::vector<int64_t>> start(n), end(n);
-  std::vector<size_t> pc(n, 0);
-  std::vector<int64_t> freeAt(n, 0);
-  for (size_t s = 0; s < n; ++s) {
-    start[s].assign(steps[s].size(), kUnknown);
-    end[s].assign(steps[s].size(), kUnknown);
-  }
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (size_t s = 0; s < n; ++s) {
-      const Node &node = nodes[s];
-      while (pc[s] < steps[s].size()) {
-        ComputeStep cs = steps[s][pc[s]];
-        int64_t t0 = freeAt[s];
-        bool ready = true;
-        if (cs.step == Step::F) {
-          for (int p : node.prev) {
-            ready &= fEnd[p][cs.mb] != kUnknown;
-            t0 = std::max(t0, fEnd[p][cs.mb]);
-          }
-          if (cs.mb > 0)
-            for (int t : node.next) {
-              ready &= fStart[t][cs.mb - 1] != kUnknown;
-              t0 = std::max(t0, fStart[t][cs.mb - 1]);
-            }
-        } else {
-          bool first = cs.step == Step::Bd || !node.bi;
-          if (first)
-            for (int t : node.gradFrom) {
-              ready &= gradEnd[t][cs.mb] != kUnknown;
-              t0 = std::max(t0, gradEnd[t][cs.mb]);
-            }
-        }
-        if (!ready)
-          break;
-        start[s][pc[s]] = t0;
-        end[s][pc[s]] = freeAt[s] = t0 + 1;
-        if (cs.step == Step::F) {
-          fStart[s][cs.mb] = t0;
-          fEnd[s][cs.mb] = t0 + 1;
-        } else {
-          bool last = cs.step == Step::Bw || !node.bw;
-          bool sends = node.sendAfterInput ? cs.step == Step::Bd : last;
-          if (sends)
-            gradEnd[s][cs.mb] = t0 + 1;
-        }
-        ++pc[s];
-        progress = true;
-      }
-    }
-  }
-  bool complete = true;
-  for (size_t s = 0; s < n; ++s)
-    complete &= pc[s] == steps[s].size();
-  if (!complete) {
-    // Not reachable for the graphs mllmc builds (in-trees towards the
-    // loss). Give the compute orders the naive placement and let
-    // verifySchedule name the problem.
-    for (size_t s = 0; s < n; ++s)
-      for (size_t i = 0; i < steps[s].size(); ++i) {
-        start[s][i] = static_cast<int64_t>(2 * i + 1);
-        end[s][i] = static_cast<int64_t>(2 * i + 2);
-      }
-  }
-
-  // The messages, keyed.
-  std::vector<std::vector<Message>> messagesOf(n);
-  auto keyOf = [&](int s, int32_t mb, bool grad) -> int64_t {
-    if (!complete) {
-      // Naive: right after the producing compute.
-      for (size_t i = 0; i < steps[s].size(); ++i) {
-        const ComputeStep &cs = steps[s][i];
-        if (cs.mb != mb)
-          continue;
-        bool producing = grad ? (nodes[s].sendAfterInput
-                                     ? cs.step == Step::Bd
-                                     : (cs.step == Step::Bw ||
-                                        (cs.step == Step::Bd && !nodes[s].bw)))
-                              : cs.step == Step::F;
-        if (producing)
-          return end[s][i];
-      }
-      return 0;
-    }
-    return grad ? gradEnd[s][mb] : fEnd[s][mb];
-  };
-  for (size_t t = 0; t < n; ++t) {
-    const Node &node = nodes[t];
-    for (size_t k = 0; k < node.prev.size(); ++k) {
-      int p = node.prev[k];
-      for (int32_t j = 0; j < m; ++j) {
-        // All inputs of one forward share the tick the last of them is
-        // produced, so a fan-in receives them together, in prev order.
-        int64_t tick = 0;
-        for (int q : node.prev)
-          tick = std::max(tick, keyOf(q, j, false));
-        Message act{tick, p, static_cast<int>(t), false, j, node.actBytes[k]};
-        messagesOf[p].push_back(act);
-        messagesOf[t].push_back(act);
-        if (node.gradToPrev[k]) {
-          Message grad{keyOf(static_cast<int>(t), j, true),
-                       static_cast<int>(t),
-                       p,
-                       true,
-                       j,
-                       node.gradBytes[k]};
-          messagesOf[p].push_back(grad);
-          messagesOf[t].push_back(grad);
-        }
-      }
-    }
-  }
-
+  // The programs: every compute in its compute order, each receive right
+  // before the compute that uses it, each send right after the compute that
+  // produces it (sends are asynchronous, so they never hold the stage up).
   for (size_t s = 0; s < n; ++s) {
     const Node &node = nodes[s];
-    struct Item {
-      int64_t tick;
-      int cls; ///< 0 message, 1 compute.
-      std::tuple<int, int, bool, int32_t> tie;
-      Action action;
-    };
-    std::vector<Item> items;
-    for (size_t i = 0; i < steps[s].size(); ++i) {
-      const ComputeStep &cs = steps[s][i];
-      ActionKind k = cs.step == Step::F    ? ActionKind::Forward
-                     : cs.step == Step::Bd ? ActionKind::BackwardInput
-                                           : ActionKind::BackwardWeight;
-      // At one tick at most one compute starts, so the tie is the index.
-      items.push_back({start[s][i],
-                       1,
-                       {static_cast<int>(i), 0, false, 0},
-                       {k, cs.mb, -1, 0}});
-    }
-    for (const Message &msg : messagesOf[s]) {
-      bool out = msg.from == static_cast<int>(s);
-      ActionKind k =
-          msg.grad
-              ? (out ? ActionKind::SendGrad : ActionKind::RecvGrad)
-              : (out ? ActionKind::SendActivation : ActionKind::RecvActivation);
-      items.push_back({msg.tick,
-                       0,
-                       {msg.from, msg.to, msg.grad, msg.mb},
-                       {k, msg.mb, out ? msg.to : msg.from, msg.bytes}});
-    }
-    llvm::sort(items, [](const Item &a, const Item &b) {
-      return std::tie(a.tick, a.cls, a.tie) < std::tie(b.tick, b.cls, b.tie);
-    });
     Program &prog = programs[s];
-    for (const Item &item : items)
-      prog.actions.push_back(item.action);
+    std::vector<Action> &out = prog.actions;
+    for (const ComputeStep &cs : steps[s]) {
+      int32_t j = cs.mb;
+      switch (cs.step) {
+      case Step::F:
+        // A fan-in receives all inputs of the forward, in prev order.
+        for (size_t k = 0; k < node.prev.size(); ++k)
+          out.push_back(
+              {ActionKind::RecvActivation, j, node.prev[k], node.actBytes[k]});
+        out.push_back({ActionKind::Forward, j, -1, 0});
+        for (int t : node.next)
+          out.push_back({ActionKind::SendActivation, j, t,
+                         nodes[t].actBytes[indexOf(nodes[t].prev, s)]});
+        break;
+      case Step::Bd:
+      case Step::Bw: {
+        // The first backward action of the microbatch takes the gradients.
+        if (cs.step == Step::Bd || !node.bi)
+          for (int t : node.gradFrom)
+            out.push_back({ActionKind::RecvGrad, j, t,
+                           nodes[t].gradBytes[indexOf(nodes[t].prev, s)]});
+        out.push_back({cs.step == Step::Bd ? ActionKind::BackwardInput
+                                           : ActionKind::BackwardWeight,
+                       j, -1, 0});
+        bool last = cs.step == Step::Bw || !node.bw;
+        bool sends = node.sendAfterInput ? cs.step == Step::Bd : last;
+        if (sends)
+          for (size_t k = 0; k < node.prev.size(); ++k)
+            if (node.gradToPrev[k])
+              out.push_back(
+                  {ActionKind::SendGrad, j, node.prev[k], node.gradBytes[k]});
+        break;
+      }
+      }
+    }
     const StageInfo &info = graph.stages[s];
     if (info.trainableParams > 0 && node.bw) {
       if (info.dp * info.cp > 1)
@@ -740,8 +602,15 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
     }
   }
 
-  // 4. Execution with rendezvous sends: a send or receive completes only
-  // together with its counterpart; computes never wait.
+  // 4. Execution with asynchronous sends: a send is posted and the stage
+  // goes on; a receive waits until its link has carried a message it has
+  // not taken yet (step 2 proved that it is the matching one); computes
+  // never wait.
+  std::map<Link, std::pair<size_t, size_t>> posted; // Sends, receives.
+  auto linkOf = [](int s, const Action &a) -> Link {
+    return isSend(a.kind) ? Link{s, a.peer, isGradMessage(a.kind)}
+                          : Link{a.peer, s, isGradMessage(a.kind)};
+  };
   std::vector<size_t> pc(n, 0);
   auto done = [&](size_t s) { return pc[s] >= programs[s].actions.size(); };
   bool progress = true;
@@ -751,20 +620,15 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
       const std::vector<Action> &acts = programs[s].actions;
       while (!done(s)) {
         const Action &a = acts[pc[s]];
-        if (!isComm(a.kind)) {
-          ++pc[s];
-          progress = true;
-          continue;
+        if (isSend(a.kind)) {
+          ++posted[linkOf(static_cast<int>(s), a)].first;
+        } else if (isRecv(a.kind)) {
+          auto &[sent, received] = posted[linkOf(static_cast<int>(s), a)];
+          if (received == sent)
+            break;
+          ++received;
         }
-        size_t q = static_cast<size_t>(a.peer);
-        if (done(q))
-          break;
-        const Action &b = programs[q].actions[pc[q]];
-        if (b.kind != counterpart(a.kind) || b.peer != static_cast<int>(s) ||
-            b.microbatch != a.microbatch)
-          break;
         ++pc[s];
-        ++pc[q];
         progress = true;
       }
     }
@@ -774,8 +638,10 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
     ++first;
   if (first == n)
     return llvm::Error::success();
-  // Follow who waits for whom from the first stuck stage to a stage waiting
-  // for a finished one or to a cycle, and report that.
+  // Every stuck stage waits at a receive whose sender is stuck too (a
+  // finished sender has posted all its sends, and step 2 matched them).
+  // Follow who waits for whom from the first stuck stage to the cycle of
+  // blocked receives, and report it.
   std::vector<char> seen(n, 0);
   size_t s = first;
   while (!seen[s]) {
@@ -783,10 +649,6 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
     size_t q = static_cast<size_t>(programs[s].actions[pc[s]].peer);
     if (done(q))
       break;
-    if (seen[q]) {
-      s = q; // On the cycle.
-      break;
-    }
     s = q;
   }
   const Action &a = programs[s].actions[pc[s]];
@@ -797,5 +659,7 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                     describe(programs[q].actions[pc[q]]) + ")";
   return fail("deadlock: stage " + name(static_cast<int>(s)) +
               " is stuck at action " + std::to_string(pc[s]) + " (" +
-              describe(a) + ") waiting for " + name(q) + "; " + peerState);
+              describe(a) + ") waiting for " + name(q) + ", which has not " +
+              "sent it yet; " + peerState +
+              " (a cycle of receives that wait for each other)");
 }

@@ -1,17 +1,23 @@
 //===- Simulate.cpp - discrete-event simulation of one iteration ----------===//
 //
 // Every stage runs its program in order on its own clock. A compute action
-// takes the stage's time; a send and its receive meet (rendezvous: the pair
-// starts when both stages have reached it) and both stages spend the
-// transfer time; an all-reduce and the optimizer step are local to the stage
-// (its DP x CP replicas run the same program in lockstep).
+// takes the stage's time; an all-reduce and the optimizer step are local to
+// the stage (its DP x CP replicas run the same program in lockstep).
 //
-// There is no shared resource beyond the stages themselves (links are not
-// contended), so the time of every action is fixed by its predecessors in
-// the dependency order alone: the simulation runs each stage as far as it
-// can, parks it at a send/recv whose peer has not arrived, and wakes it when
-// the peer arrives (a ready list). Each action is visited once. A run that
-// ends with a parked stage is a deadlock.
+// Sends are asynchronous (isend): a send posts its message at the sender's
+// clock and the sender goes on at once (its clock does not advance; the
+// runtime waits for its sends at the end of the iteration). The transfer
+// occupies the link from the post for bytes / bandwidth. A receive blocks
+// until the matching send (the next one on the link: sender, receiver,
+// activation or gradient, FIFO) has been posted and its transfer has
+// ended: it ends at max(receiver's clock, transfer end).
+//
+// Links are not contended, so the time of every action is fixed by its
+// predecessors in the dependency order alone: the simulation runs each stage
+// as far as it can, parks it at a receive whose message has not been
+// posted, and wakes it when the sender posts it (a ready list). Each action
+// is visited once. A run that ends with a parked stage is a deadlock (a
+// cycle of blocked receives, or a receive nobody sends to).
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Sched/Simulate.h"
@@ -44,21 +50,21 @@ bool isBackward(ActionKind kind) {
   return kind == ActionKind::BackwardInput ||
          kind == ActionKind::BackwardWeight;
 }
-/// The receive that matches a send, and the other way round.
-ActionKind counterpart(ActionKind kind) {
-  switch (kind) {
-  case ActionKind::SendActivation:
-    return ActionKind::RecvActivation;
-  case ActionKind::RecvActivation:
-    return ActionKind::SendActivation;
-  case ActionKind::SendGrad:
-    return ActionKind::RecvGrad;
-  case ActionKind::RecvGrad:
-    return ActionKind::SendGrad;
-  default:
-    return kind;
-  }
+bool isGrad(ActionKind kind) {
+  return kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
 }
+
+/// A posted send: what it carries and when its transfer ends.
+struct Posted {
+  const Action *send;
+  size_t pc;
+  double end;
+};
+/// The messages of one link (sender, receiver, gradient?), FIFO.
+struct Link {
+  std::vector<Posted> queue;
+  size_t received = 0;
+};
 
 std::string stageName(const PipelineGraph &graph, int s) {
   if (s >= 0 && s < static_cast<int>(graph.stages.size()) &&
@@ -90,6 +96,7 @@ struct StageState {
   size_t pc = 0;
   double clock = 0;
   bool parked = false;
+  size_t waitLink = 0; ///< The link a parked stage waits for.
   int64_t inFlight = 0;
   /// Per microbatch: index of its last backward action, -1 if none.
   std::vector<int64_t> lastBackward;
@@ -206,6 +213,12 @@ mllm::sched::simulate(const PipelineGraph &graph,
 
   std::vector<double> commTime(numStages, 0.0), busyTime(numStages, 0.0);
   std::vector<int64_t> maxInFlight(numStages, 0);
+  // Links (from, to, gradient?), indexed densely.
+  std::vector<Link> links(static_cast<size_t>(numStages) * numStages * 2);
+  auto linkIndex = [&](int from, int to, bool grad) -> size_t {
+    return (static_cast<size_t>(from) * numStages + to) * 2 + (grad ? 1 : 0);
+  };
+  double lastTransferEnd = 0;
   std::vector<int> ready;
   ready.reserve(numStages);
   for (int s = numStages - 1; s >= 0; --s)
@@ -267,41 +280,57 @@ mllm::sched::simulate(const PipelineGraph &graph,
         continue;
       }
 
-      // A send or receive: complete it with the peer if the peer is parked
-      // at the counterpart, else park here until the peer arrives.
-      int t = a.peer;
-      StageState &pt = state[t];
-      const auto &peerActions = programs[t].actions;
-      if (!pt.parked || pt.pc >= peerActions.size()) {
+      // A send posts its message and never waits.
+      bool grad = isGrad(a.kind);
+      if (isSend(a.kind)) {
+        int t = a.peer;
+        double d = p2pTime(graph, s, t, a.bytes);
+        double start = st.clock;
+        Link &link = links[linkIndex(s, t, grad)];
+        link.queue.push_back({&a, st.pc, start + d});
+        lastTransferEnd = std::max(lastTransferEnd, start + d);
+        record(s, a, start, start + d);
+        commTime[s] += d;
+        ++st.pc;
+        ++executed;
+        // Wake the receiver if it waits for this link.
+        StageState &pt = state[t];
+        if (pt.parked && pt.waitLink == linkIndex(s, t, grad)) {
+          pt.parked = false;
+          ready.push_back(t);
+        }
+        continue;
+      }
+
+      // A receive: take the next message of the link, or park until the
+      // sender posts it.
+      int from = a.peer;
+      size_t li = linkIndex(from, s, grad);
+      Link &link = links[li];
+      if (link.received >= link.queue.size()) {
         st.parked = true;
+        st.waitLink = li;
         break;
       }
-      const Action &b = peerActions[pt.pc];
-      if (b.peer != s || b.kind != counterpart(a.kind)) {
-        st.parked = true;
-        break;
-      }
+      const Posted &msg = link.queue[link.received];
+      const Action &b = *msg.send;
       if (a.microbatch != b.microbatch || a.bytes != b.bytes)
         return llvm::createStringError(
             "simulate: mismatched transfer: %s, %s meets %s, %s (bytes %lld "
             "vs %lld)",
             stageName(graph, s).c_str(), describe(graph, a, st.pc).c_str(),
-            stageName(graph, t).c_str(), describe(graph, b, pt.pc).c_str(),
+            stageName(graph, from).c_str(), describe(graph, b, msg.pc).c_str(),
             static_cast<long long>(a.bytes), static_cast<long long>(b.bytes));
-      int from = isSend(a.kind) ? s : t, to = isSend(a.kind) ? t : s;
-      double d = p2pTime(graph, from, to, a.bytes);
-      double start = std::max(st.clock, pt.clock);
-      double end = start + d;
-      record(s, a, start, end);
-      record(t, b, start, end);
-      st.clock = pt.clock = end;
+      ++link.received;
+      double d = p2pTime(graph, from, s, a.bytes);
+      double end = std::max(st.clock, msg.end);
+      // The part of the transfer the receiver sees (waiting before the
+      // transfer starts is idle time).
+      record(s, a, std::max(st.clock, msg.end - d), end);
+      st.clock = end;
       commTime[s] += d;
-      commTime[t] += d;
       ++st.pc;
-      ++pt.pc;
-      executed += 2;
-      pt.parked = false;
-      ready.push_back(t);
+      ++executed;
     }
   }
 
@@ -318,10 +347,23 @@ mllm::sched::simulate(const PipelineGraph &graph,
   }
   if (!stuck.empty())
     return llvm::createStringError("simulate: deadlock: %s", stuck.c_str());
+  // A send nobody receives.
+  for (size_t li = 0; li < links.size(); ++li) {
+    const Link &link = links[li];
+    if (link.received >= link.queue.size())
+      continue;
+    int from = static_cast<int>(li / 2 / numStages);
+    const Posted &msg = link.queue[link.received];
+    return llvm::createStringError("simulate: %s, %s: nobody receives it",
+                                   stageName(graph, from).c_str(),
+                                   describe(graph, *msg.send, msg.pc).c_str());
+  }
 
   result.eventsSimulated = executed;
   result.stages.resize(numStages);
-  double iteration = 0;
+  // The iteration ends when every stage has finished and every transfer
+  // has arrived (the sends are waited for at the end).
+  double iteration = lastTransferEnd;
   for (int s = 0; s < numStages; ++s)
     iteration = std::max(iteration, state[s].clock);
   result.iterationTime = iteration;

@@ -11,9 +11,10 @@
 // action:
 // - both encoders fan into llm_s0, which receives from both before each
 //   forward and sends the gradients back to both after each input backward;
-// - warm-up depth is the number of stages left to the loss (encoders 3,
-//   llm_s0 2, llm_s1 1), and a stage takes the gradient it waits for before
-//   a send that its peer would only receive later (sends are rendezvous);
+// - warm-up depth is the number of stages left to the loss (encoders 2,
+//   llm_s0 1, llm_s1 0); sends are asynchronous, so the steady state is the
+//   textbook recv_act(j+w), forward(j+w), send_act(j+w), recv_grad(j),
+//   backward(j), send_grad(j) (before the weight backward);
 // - frozen-aware: the frozen LLM runs input backwards only and no optimizer
 //   step, the vision stage only its projector's weight backward (no input
 //   backward: nothing trainable upstream), and nobody all-reduces (dp 1).
@@ -76,9 +77,9 @@ module {
 // CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 0
 // CHECK-NEXT:  sched.forward mb 3
+// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 bytes 4096
 // CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 1
-// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 bytes 4096
 // CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 2
 // CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s0 bytes 4096
@@ -95,9 +96,9 @@ module {
 // CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 0
 // CHECK-NEXT:  sched.backward_weight mb 0
-// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 bytes 192000
 // CHECK-NEXT:  sched.forward mb 3
 // CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 1
 // CHECK-NEXT:  sched.backward_weight mb 1
 // CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 bytes 192000
@@ -112,17 +113,17 @@ module {
 // CHECK-NEXT:  sched.recv_act mb 0 from @vision_s0 bytes 4096
 // CHECK-NEXT:  sched.recv_act mb 0 from @audio_s0 bytes 192000
 // CHECK-NEXT:  sched.forward mb 0
+// CHECK-NEXT:  sched.send_act mb 0 to @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.recv_act mb 1 from @vision_s0 bytes 4096
 // CHECK-NEXT:  sched.recv_act mb 1 from @audio_s0 bytes 192000
-// CHECK-NEXT:  sched.send_act mb 0 to @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.forward mb 1
-// CHECK-NEXT:  sched.recv_act mb 2 from @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_act mb 2 from @audio_s0 bytes 192000
 // CHECK-NEXT:  sched.send_act mb 1 to @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 0
 // CHECK-NEXT:  sched.send_grad mb 0 to @vision_s0 bytes 4096
 // CHECK-NEXT:  sched.send_grad mb 0 to @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.recv_act mb 2 from @vision_s0 bytes 4096
+// CHECK-NEXT:  sched.recv_act mb 2 from @audio_s0 bytes 192000
 // CHECK-NEXT:  sched.forward mb 2
 // CHECK-NEXT:  sched.send_act mb 2 to @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s1 bytes 257536
@@ -131,9 +132,9 @@ module {
 // CHECK-NEXT:  sched.send_grad mb 1 to @audio_s0 bytes 192000
 // CHECK-NEXT:  sched.recv_act mb 3 from @vision_s0 bytes 4096
 // CHECK-NEXT:  sched.recv_act mb 3 from @audio_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.forward mb 3
 // CHECK-NEXT:  sched.send_act mb 3 to @llm_s1 bytes 257536
+// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s1 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 2
 // CHECK-NEXT:  sched.send_grad mb 2 to @vision_s0 bytes 4096
 // CHECK-NEXT:  sched.send_grad mb 2 to @audio_s0 bytes 192000
@@ -145,13 +146,13 @@ module {
 // CHECK-LABEL: sched.program @llm_s1 stage 3 part "llm" llm ranks first 3 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
 // CHECK-NEXT:  sched.recv_act mb 0 from @llm_s0 bytes 257536
 // CHECK-NEXT:  sched.forward mb 0
-// CHECK-NEXT:  sched.recv_act mb 1 from @llm_s0 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 0
 // CHECK-NEXT:  sched.send_grad mb 0 to @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 1 from @llm_s0 bytes 257536
 // CHECK-NEXT:  sched.forward mb 1
 // CHECK-NEXT:  sched.backward_input mb 1
-// CHECK-NEXT:  sched.recv_act mb 2 from @llm_s0 bytes 257536
 // CHECK-NEXT:  sched.send_grad mb 1 to @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 2 from @llm_s0 bytes 257536
 // CHECK-NEXT:  sched.forward mb 2
 // CHECK-NEXT:  sched.backward_input mb 2
 // CHECK-NEXT:  sched.send_grad mb 2 to @llm_s0 bytes 257536
@@ -167,18 +168,18 @@ module {
 // LINEAR: sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 3 {
 // LINEAR-NEXT: sched.recv_act mb 0 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.forward mb 0
-// LINEAR-NEXT: sched.recv_act mb 1 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.send_act mb 0 to @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.recv_act mb 1 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.forward mb 1
-// LINEAR-NEXT: sched.recv_act mb 2 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.send_act mb 1 to @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.recv_act mb 2 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.forward mb 2
-// LINEAR-NEXT: sched.recv_act mb 3 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.send_act mb 2 to @llm_s0 bytes 196096
 // LINEAR-NEXT: sched.recv_grad mb 0 from @llm_s0 bytes 196096
 // LINEAR-NEXT: sched.backward_input mb 0
 // LINEAR-NEXT: sched.backward_weight mb 0
 // LINEAR-NEXT: sched.send_grad mb 0 to @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.recv_act mb 3 from @vision_s0 bytes 4096
 // LINEAR-NEXT: sched.forward mb 3
 // LINEAR-NEXT: sched.send_act mb 3 to @llm_s0 bytes 196096
 // LINEAR-NEXT: sched.recv_grad mb 1 from @llm_s0 bytes 196096
@@ -205,17 +206,17 @@ module {
 // GPIPE-NEXT: sched.recv_act mb 0 from @vision_s0 bytes 4096
 // GPIPE-NEXT: sched.recv_act mb 0 from @audio_s0 bytes 192000
 // GPIPE-NEXT: sched.forward mb 0
+// GPIPE-NEXT: sched.send_act mb 0 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.recv_act mb 1 from @vision_s0 bytes 4096
 // GPIPE-NEXT: sched.recv_act mb 1 from @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.send_act mb 0 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.forward mb 1
+// GPIPE-NEXT: sched.send_act mb 1 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.recv_act mb 2 from @vision_s0 bytes 4096
 // GPIPE-NEXT: sched.recv_act mb 2 from @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.send_act mb 1 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.forward mb 2
+// GPIPE-NEXT: sched.send_act mb 2 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.recv_act mb 3 from @vision_s0 bytes 4096
 // GPIPE-NEXT: sched.recv_act mb 3 from @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.send_act mb 2 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.forward mb 3
 // GPIPE-NEXT: sched.send_act mb 3 to @llm_s1 bytes 257536
 // GPIPE-NEXT: sched.recv_grad mb 0 from @llm_s1 bytes 257536

@@ -5,15 +5,16 @@
 // in-flight cap the program exceeds. The error goes on the action the
 // verifier names (a stuck one), else on the program it names first.
 
-// A correct two-stage 1F1B schedule passes. With rendezvous sends, @a
-// takes the gradient of microbatch 0 before it sends microbatch 1.
+// A correct two-stage 1F1B schedule passes: sends are asynchronous, so @a
+// sends microbatch 1 right after its forward and then waits for the
+// gradient of microbatch 0.
 sched.schedule linear_1f1b microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
     sched.send_act mb 0 to @b bytes 8
     sched.forward mb 1
-    sched.recv_grad mb 0 from @b bytes 8
     sched.send_act mb 1 to @b bytes 8
+    sched.recv_grad mb 0 from @b bytes 8
     sched.backward_weight mb 0
     sched.recv_grad mb 1 from @b bytes 8
     sched.backward_weight mb 1
@@ -33,16 +34,16 @@ sched.schedule linear_1f1b microbatches 2 {
 
 // -----
 
-// Warm-up too deep for rendezvous sends: @a sends microbatch 1 while @b
-// sends the gradient of microbatch 0, and neither receives.
+// @a waits for the gradient of microbatch 0 before it sends the activation
+// @b needs to compute it: two receives that wait for each other.
 sched.schedule linear_1f1b microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
+    // expected-error@+1 {{deadlock: stage 'a' is stuck at action 1 (recv_grad microbatch 0 from 'b', 8 bytes) waiting for 'b', which has not sent it yet; 'b' waits at action 0 (recv_activation microbatch 0 from 'a', 8 bytes)}}
+    sched.recv_grad mb 0 from @b bytes 8
     sched.send_act mb 0 to @b bytes 8
     sched.forward mb 1
-    // expected-error@+1 {{deadlock: stage 'a' is stuck at action 3}}
     sched.send_act mb 1 to @b bytes 8
-    sched.recv_grad mb 0 from @b bytes 8
     sched.backward_weight mb 0
     sched.recv_grad mb 1 from @b bytes 8
     sched.backward_weight mb 1

@@ -150,13 +150,14 @@ std::string describeAction(const PipelineGraph &graph, const Action &action);
 
 /// Proves that the programs complete: every send has a matching receive
 /// (same pair, kind, microbatch and size, in the same order) and executing
-/// them with blocking receives and rendezvous sends never waits forever.
-/// The error names the first stuck stage and action. It also checks each
-/// program's dependency order (every microbatch forwarded once, received
-/// before it is used, sent after it is computed, the optimizer step after
-/// the last backward) and that it holds at most `maxInFlight` microbatches.
-/// Only the programs are checked, not the graph's edges (the linear
-/// baseline uses other edges than the graph's).
+/// them with asynchronous sends (posted, never blocking) and blocking
+/// receives never waits forever. A deadlock is a cycle of blocked receives;
+/// the error names a stuck stage, its action and the peer it waits for. It also
+/// checks each program's dependency order (every microbatch forwarded once,
+/// received before it is used, sent after it is computed, the optimizer step
+/// after the last backward) and that it holds at most `maxInFlight`
+/// microbatches. Only the programs are checked, not the graph's edges (the
+/// linear baseline uses other edges than the graph's).
 llvm::Error verifySchedule(const PipelineGraph &graph,
                            const std::vector<Program> &programs);
 

@@ -2,10 +2,10 @@
 //
 // Runs the per-stage programs of Schedule.h against the cost model's stage
 // times and the cluster's links: compute actions take their stage time, a
-// send/recv pair takes bytes / bandwidth (intra- or inter-node from the
-// ranks), a gradient all-reduce takes the ring time 2(n-1)/n x bytes / bw.
-// The model (rendezvous sends, memory, optimizer) is described in
-// docs/sim.md.
+// transfer takes bytes / bandwidth (intra- or inter-node from the ranks)
+// from the moment its send is posted, a gradient all-reduce takes the ring
+// time 2(n-1)/n x bytes / bw. The model (asynchronous sends, blocking
+// receives, memory, optimizer) is described in docs/sim.md.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_SCHED_SIMULATE_H
@@ -27,9 +27,11 @@ struct Event {
 };
 
 struct StageReport {
-  double busy = 0;   ///< Seconds computing.
-  double comm = 0;   ///< Seconds in sends/receives/collectives.
-  double bubble = 0; ///< 1 - busy / iteration.
+  double busy = 0; ///< Seconds computing.
+  /// Seconds of transfers of its sends and receives (a send overlaps the
+  /// stage's compute) and of collectives.
+  double comm = 0;
+  double bubble = 0;                           ///< 1 - busy / iteration.
   double fwd = 0, bwdWeight = 0, bwdInput = 0; ///< Per microbatch.
   int64_t peakMemory = 0; ///< Bytes: static + activations in flight.
   /// Most microbatches whose activations the stage held at once (forward

@@ -47,7 +47,7 @@ def VerifySchedulePass : Pass<"sched-verify", "mlir::ModuleOp"> {
     programs from the IR and runs `verifySchedule`: every send has a
     matching receive (same pair of stages, kind, microbatch and size, in
     the same order) and executing the programs with blocking receives and
-    rendezvous sends never waits forever. A schedule that fails is an error
+    asynchronous sends (posted, never blocking) never waits forever. A schedule that fails is an error
     on the program of the stage that is stuck (or on the schedule when no
     single stage is named), with the verifier's explanation.
   }];
