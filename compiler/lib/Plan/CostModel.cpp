@@ -532,10 +532,13 @@ private:
               timeKeys, [&](const char *name) { return *key == name; });
           t != std::end(timeKeys)) {
         double ms;
-        if (text.getAsDouble(ms) || !std::isfinite(ms) || ms < 0) {
+        // A day per layer is beyond any real measurement; larger values
+        // would overflow the sums of a whole pipeline.
+        if (text.getAsDouble(ms) || !std::isfinite(ms) || ms < 0 ||
+            ms > 8.64e7) {
           error(kv.getValue(), "'" + *key +
-                                   "' must be a non-negative number of "
-                                   "milliseconds, got '" +
+                                   "' must be a number of milliseconds "
+                                   "between 0 and 86400000, got '" +
                                    text + "'");
           return false;
         }

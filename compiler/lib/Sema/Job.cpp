@@ -236,8 +236,9 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   ok &= f.require("microbatches");
   ok &= f.readInt("text_tokens", d.textTokens, 0);
   ok &= f.readInt("packing", d.packing, 1, 1 << 10);
-  ok &= f.readInt("microbatch_size", d.microbatchSize);
-  ok &= f.readInt("microbatches", d.microbatches);
+  ok &= f.readInt("microbatch_size", d.microbatchSize, 1, 1 << 16);
+  // Schedules list every microbatch of every stage.
+  ok &= f.readInt("microbatches", d.microbatches, 1, 1 << 16);
   int textMask = 0;
   ok &= f.readChoice("text_mask", "causal|prefix_lm", textMask);
   d.textMask = textMask ? spec::Mask::PrefixLM : spec::Mask::Causal;
@@ -356,10 +357,14 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
     d.inputs.push_back(std::move(in));
   }
   double seqLen = perSample * (double)d.packing;
-  constexpr double kMaxSeqLen = double(int64_t(1) << 40);
-  if (ok && seqLen > kMaxSeqLen) {
+  // Bounds every token product of the cost model and the schedule (tokens
+  // per microbatch x hidden x bytes) well inside int64.
+  constexpr double kMaxTokens = double(int64_t(1) << 40);
+  if (ok && seqLen * (double)d.microbatchSize > kMaxTokens) {
     diags.error(block->kind.range)
-        << "sequences of " << seqLen << " tokens are too long to plan";
+        << "a microbatch of " << formatNumber(d.microbatchSize) << " x "
+        << formatNumber(seqLen) << " tokens is too large to plan (limit "
+        << formatNumber(kMaxTokens) << ")";
     return false;
   }
   d.seqLen = (int64_t)seqLen;

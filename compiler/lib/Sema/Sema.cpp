@@ -638,6 +638,15 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     }
     c.headDim = c.hidden / c.heads;
   }
+  // Attention width is bounded like the other widths, so parameter counts
+  // stay within int64.
+  if (c.heads * c.headDim > (1 << 20)) {
+    const ast::Field *at = f.get("head_dim");
+    diags.error(at ? at->value->range : f.where())
+        << "heads x head_dim = " << c.heads * c.headDim
+        << " exceeds the largest supported attention width " << (1 << 20);
+    return std::nullopt;
+  }
   return c;
 }
 

@@ -463,7 +463,11 @@ TEST(CostModel, MalformedProfiles) {
       {"layers:\n  - kind: norm\n    hiden: 4\n",
        "bad.yaml:3:5: error: unknown key 'hiden'"},
       {"layers:\n  - kind: norm\n    forward_ms: -1\n",
-       "bad.yaml:3:17: error: 'forward_ms' must be a non-negative number"},
+       "bad.yaml:3:17: error: 'forward_ms' must be a number of milliseconds "
+       "between 0 and 86400000"},
+      {"layers:\n  - kind: norm\n    forward_ms: 1e308\n",
+       "bad.yaml:3:17: error: 'forward_ms' must be a number of milliseconds "
+       "between 0 and 86400000, got '1e308'"},
       {"layers:\n  - kind: norm\n    gated: maybe\n",
        "bad.yaml:3:12: error: 'gated' must be true or false"},
       {"layers:\n  - kind: norm\n    kind: norm\n",

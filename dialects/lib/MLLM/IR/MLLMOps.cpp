@@ -279,6 +279,16 @@ static ArrayRef<StringRef> requiredKeys(LayerKind kind) {
 }
 
 LogicalResult LayersOp::verify() {
+  // The same bounds the front end applies, so hand-written IR cannot make
+  // the planning passes loop or overflow.
+  if (getCount() > (1u << 16))
+    return emitOpError("count ") << getCount() << " exceeds 65536";
+  for (NamedAttribute entry : getConfig())
+    if (auto attr = dyn_cast<IntegerAttr>(entry.getValue()))
+      if (attr.getInt() > (int64_t(1) << 31))
+        return emitOpError("config '")
+               << entry.getName().getValue() << "' is too large ("
+               << attr.getInt() << ")";
   for (StringRef key : requiredKeys(getKind())) {
     auto attr = dyn_cast_or_null<IntegerAttr>(getConfig().get(key));
     if (!attr)
@@ -353,6 +363,8 @@ LogicalResult InputOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ClusterOp::verify() {
+  if (getNodes() > (1u << 20) || getGpusPerNode() > (1u << 10))
+    return emitOpError("at most 1048576 nodes of at most 1024 GPUs");
   for (auto [name, value] :
        {std::pair<StringRef, double>{"peak_flops",
                                      getPeakFlops().convertToDouble()},
