@@ -139,6 +139,17 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     if (!s.part->isLLM)
       depth += llmStages;
     mem.inFlight = std::min(depth, m);
+    // Memory-aware 1F1B: when the full warm-up does not fit, the stage holds
+    // as many microbatches as fit (at least one). The schedule generator
+    // applies the same cap (Schedule.h, maxInFlight), so the memory check
+    // below fails only when not even one microbatch fits.
+    double capacity = static_cast<double>(job.cluster.getMemory());
+    double fixed = mem.weights + mem.grads + mem.optimizer;
+    if (mem.activations > 0 &&
+        fixed + mem.activations * mem.inFlight > capacity) {
+      auto fit = static_cast<int64_t>((capacity - fixed) / mem.activations);
+      mem.inFlight = std::max<int64_t>(1, std::min(mem.inFlight, fit));
+    }
   }
 
   // Ranks: stage by stage; colocated encoders share stage s.

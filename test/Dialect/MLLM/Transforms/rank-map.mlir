@@ -4,7 +4,9 @@
 // stage dp replica by replica, cp slot by slot, each a run of tp ranks.
 // Memory per GPU: weights + (trainable) gradients and AdamW state + saved
 // activations x microbatches in flight (LLM stage s: P_llm - s; encoder
-// stage s: P_e - s + P_llm; capped at the microbatch count).
+// stage s: P_e - s + P_llm; capped at the microbatch count, and at what fits
+// in memory: memory-aware 1F1B keeps fewer microbatches in flight, never
+// fewer than one).
 
 // A frozen encoder (2 stages, 1 GPU each) and a frozen LLM (tp 2, cp 2,
 // 2 stages), dp 2 on 5 x 4 GPUs: 2 + 2 encoder ranks, then 8 + 8 LLM ranks.
@@ -117,8 +119,36 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 8 gpus 2 bottleneck 1.
 
 // -----
 
-// The same on 16 GB GPUs does not fit; the error is on the part's parallel
-// config, with the biggest contributors first.
+// On 20 GB GPUs stage 0 fits one microbatch in flight but not the two its
+// 1F1B warm-up wants: memory-aware scheduling holds one, without an error.
+// CHECK-LABEL: mllm.pipeline
+// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} activations {{[0-9]+}} x 1 ranks
+// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} activations {{[0-9]+}} x 1 ranks
+mllm.model @big {
+  mllm.llm @llm : "lm4k" width 4096 recompute none {
+    mllm.layers "embed" : token_embedding x 1 {hidden = 4096 : i64, vocab = 32000 : i64}
+    mllm.layers "blocks" : transformer_block x 8 {ffn = 16384 : i64, head_dim = 128 : i64, heads = 32 : i64, hidden = 4096 : i64, kv_heads = 32 : i64}
+    mllm.layers "final_norm" : norm x 1 {hidden = 4096 : i64}
+    mllm.layers "lm_head" : lm_head x 1 {hidden = 4096 : i64, vocab = 32000 : i64}
+  }
+}
+mllm.data text 4096 packing 1 seq_len 4096 microbatch 1 x 8 mask causal {
+}
+mllm.cluster 1 x 2 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 20000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
+mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
+  mllm.module_parallel @llm tp 1 pp 2 cp 1
+}
+mllm.train steps 1 adamw lr 1.0e-4 weight_decay 0.0 precision bf16 seed 0
+mllm.pipeline frozen_aware encoders_parallel microbatches 8 gpus 2 bottleneck 1.0 ms iteration 1.0 ms {
+  mllm.stage @llm_s0 part @llm layers [0, 4) fwd 1.0 ms bwd_w 0.0 ms bwd_d 0.0 ms recompute 0.0 ms
+  mllm.stage @llm_s1 part @llm layers [4, 8) fwd 1.0 ms bwd_w 0.0 ms bwd_d 0.0 ms recompute 0.0 ms
+}
+
+// -----
+
+// The same on 16 GB GPUs does not fit even with one microbatch in flight;
+// the error is on the part's parallel config, with the biggest contributors
+// first.
 mllm.model @big {
   mllm.llm @llm : "lm4k" width 4096 recompute none {
     mllm.layers "embed" : token_embedding x 1 {hidden = 4096 : i64, vocab = 32000 : i64}
@@ -131,7 +161,7 @@ mllm.data text 4096 packing 1 seq_len 4096 microbatch 1 x 8 mask causal {
 }
 mllm.cluster 1 x 2 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 16000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
 mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
-  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 2 microbatches in flight), gradients 3.49 GiB, weights 1.74 GiB; raise pp or tp of 'llm', or set recompute = full}}
+  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, gradients 3.49 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 1 microbatch in flight), weights 1.74 GiB; raise pp or tp of 'llm', or set recompute = full}}
   // expected-error-re @below {{stage 1 of 'llm' needs {{.*}} GiB per GPU but {{.*}} x 1 microbatch in flight{{.*}}}}
   mllm.module_parallel @llm tp 1 pp 2 cp 1
 }
