@@ -17,11 +17,15 @@
 //    catch a time that rounds to 0.000 ms). An edge carries a
 //    gradient back iff its predecessor computes either gradient, i.e. has a
 //    trainable parameter at or upstream of it.
-//  - bytes: a stage sends per microbatch its output tokens x hidden x
-//    element bytes / cp (encoders: their tokens before the projector's
-//    merge at their width; an encoder's last stage: its projector's output
-//    at the LLM width; LLM: microbatch size x seq_len at the LLM width; the
-//    last LLM stage sends nothing).
+//  - shapes and bytes: a stage sends per microbatch one tensor [tokens,
+//    hidden] of the job's precision (bf16, f16 or f32), hidden being the
+//    receiving stage's width: encoders [their tokens before the projector's
+//    merge, their width]; an encoder's last stage [its projector's output
+//    tokens, the LLM width]; LLM [ceil(microbatch size x seq_len / cp), the
+//    LLM width] (each CP rank sends its slice); the last LLM stage sends
+//    nothing. outputBytes is the shape's size. Colocated encoder stages
+//    send one tensor per encoder (and get back those of the encoders that
+//    train).
 //  - memory: weights + grads + optimizer and the activations of one
 //    microbatch from the mllm.stage memory attributes (MiB, as rounded up
 //    by mllm-rank-map); the GPU's capacity from mllm.cluster.
@@ -191,6 +195,17 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     return fail("the frozen analysis failed: " + diagnostics);
 
   int64_t elementBytes = job.elementBytes;
+  Precision precision = job.train ? job.train.getPrecision() : Precision::BF16;
+  std::string elementType = precision == Precision::FP32   ? "f32"
+                            : precision == Precision::FP16 ? "f16"
+                                                           : "bf16";
+  auto tensor = [&](int64_t tokens, int64_t hidden) {
+    TensorShape t;
+    t.dims = {tokens, hidden};
+    t.elementType = elementType;
+    t.elementBytes = elementBytes;
+    return t;
+  };
   LLMOp llm = job.model.getLLM();
   auto llmWidth = static_cast<int64_t>(llm.getWidth());
   const PartInfo &llmPart = job.parts.back();
@@ -265,20 +280,21 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     s.cp = part.cp;
     s.dp = job.dp;
     if (part.isLLM) {
-      s.outputBytes = last ? 0
-                           : static_cast<int64_t>(job.data.getMicrobatchSize() *
-                                                  job.data.getSeqLen()) *
-                                 llmWidth * elementBytes /
-                                 std::max<int64_t>(part.cp, 1);
+      if (!last) {
+        auto tokens = static_cast<int64_t>(job.data.getMicrobatchSize() *
+                                           job.data.getSeqLen());
+        int64_t cp = std::max<int64_t>(part.cp, 1);
+        s.outputShape = {tensor((tokens + cp - 1) / cp, llmWidth)};
+      }
     } else {
       auto enc = cast<EncoderOp>(part.op);
       ProjectorOp proj = projectorOf(job.model, enc.getSymName());
       EncoderTokens t = encoderTokens(job, enc, proj);
-      s.outputBytes =
-          last && proj
-              ? t.projector * llmWidth * elementBytes
-              : t.encoder * static_cast<int64_t>(enc.getWidth()) * elementBytes;
+      s.outputShape = {last && proj ? tensor(t.projector, llmWidth)
+                                    : tensor(t.encoder, static_cast<int64_t>(
+                                                            enc.getWidth()))};
     }
+    s.outputBytes = messageBytes(s.outputShape);
   }
 
   // Merge colocated encoder stages and lay out the stages.
@@ -296,6 +312,9 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
       StageInfo merged = members.front()->info;
       std::string part = members.front()->part->name;
       int64_t gradBytes = hasBackward(merged) ? merged.outputBytes : 0;
+      MessageShape gradShape;
+      if (hasBackward(merged))
+        gradShape = merged.outputShape;
       for (const RawStage *r : llvm::drop_begin(members)) {
         const StageInfo &o = r->info;
         part += "+" + r->part->name;
@@ -310,13 +329,20 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
         merged.staticBytes += o.staticBytes;
         merged.activationBytesPerMicrobatch += o.activationBytesPerMicrobatch;
         merged.outputBytes += o.outputBytes;
-        if (hasBackward(o))
+        merged.outputShape.insert(merged.outputShape.end(),
+                                  o.outputShape.begin(), o.outputShape.end());
+        if (hasBackward(o)) {
           gradBytes += o.outputBytes;
+          gradShape.insert(gradShape.end(), o.outputShape.begin(),
+                           o.outputShape.end());
+        }
       }
       merged.part = part;
       merged.name = part + "_s" + std::to_string(index);
-      if (gradBytes != merged.outputBytes && hasBackward(merged))
+      if (gradBytes != merged.outputBytes && hasBackward(merged)) {
         merged.outputGradBytes = gradBytes;
+        merged.outputGradShape = gradShape;
+      }
       chain.push_back(static_cast<int>(g.stages.size()));
       g.stages.push_back(std::move(merged));
     }

@@ -45,6 +45,13 @@
 //   send_grad(j), Bw(j)
 // and a forward never waits for a downstream backward.
 //
+// Messages. Every send/recv carries the tag messageTag(kind, microbatch)
+// (2 x microbatch, + 1 for gradients) and the shape of its tensors: the
+// sender's outputShape (gradients: gradientShape), for a cut of the linear
+// baseline the shapes of every edge crossing it, in stage order. An edge
+// whose tensors are unknown (or do not add up to its bytes) carries
+// [bytes] x i8.
+//
 // Deadlock freedom. Only receives block, so a stuck run ends in a cycle of
 // stages each waiting at a receive for the next (a finished stage has
 // posted all its sends). The graph is an in-tree (every stage has at most
@@ -96,6 +103,47 @@ const char *mllm::sched::toString(ActionKind kind) {
   return "?";
 }
 
+int64_t TensorShape::bytes() const {
+  int64_t n = elementBytes;
+  for (int64_t d : dims)
+    n *= d;
+  return n;
+}
+
+int64_t mllm::sched::messageBytes(const MessageShape &shape) {
+  int64_t n = 0;
+  for (const TensorShape &t : shape)
+    n += t.bytes();
+  return n;
+}
+
+std::string mllm::sched::formatShape(const MessageShape &shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleave(
+      shape, os,
+      [&](const TensorShape &t) {
+        os << "[";
+        llvm::interleaveComma(t.dims, os);
+        os << "] x " << t.elementType;
+      },
+      " + ");
+  return text;
+}
+
+MessageShape mllm::sched::opaqueShape(int64_t bytes) {
+  TensorShape t;
+  t.dims = {bytes};
+  t.elementType = "i8";
+  t.elementBytes = 1;
+  return {t};
+}
+
+int64_t mllm::sched::messageTag(ActionKind kind, int32_t microbatch) {
+  bool grad = kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
+  return 2 * static_cast<int64_t>(microbatch) + (grad ? 1 : 0);
+}
+
 const char *mllm::sched::toString(ScheduleKind kind) {
   switch (kind) {
   case ScheduleKind::MultimodalOneFOneB:
@@ -129,8 +177,9 @@ struct Node {
   std::vector<int> prev, next;
   std::vector<int64_t> actBytes;  ///< Per prev: activation received.
   std::vector<int64_t> gradBytes; ///< Per prev: gradient sent back.
-  std::vector<bool> gradToPrev;   ///< Per prev.
-  std::vector<int> gradFrom;      ///< Successors sending gradients here.
+  std::vector<MessageShape> actShape, gradShape; ///< Per prev.
+  std::vector<bool> gradToPrev;                  ///< Per prev.
+  std::vector<int> gradFrom; ///< Successors sending gradients here.
   bool bi = false, bw = false;
   bool sendAfterInput = true; ///< Else after the whole backward.
   bool hasBackward() const { return bi || bw; }
@@ -144,6 +193,13 @@ bool hasBackwardFlags(const StageInfo &s) {
   return s.needsInputGrad || s.needsWeightGrad;
 }
 
+/// `shape` if it is known and holds `bytes`, else [bytes] x i8.
+MessageShape shapeOf(const MessageShape &shape, int64_t bytes) {
+  if (!shape.empty() && messageBytes(shape) == bytes)
+    return shape;
+  return opaqueShape(bytes);
+}
+
 /// The edges come from the `prev` lists (with `gradToPrev` aligned to them);
 /// `next` is derived.
 std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
@@ -153,16 +209,26 @@ std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
     for (size_t i = 0; i + 1 < n; ++i) {
       // Everything the graph sends across the cut between i and i + 1.
       int64_t bytes = 0;
+      MessageShape shape;
       for (size_t t = 0; t < n; ++t)
         for (int p : g.stages[t].prev)
-          if (validStage(g, p) && static_cast<size_t>(p) <= i && t > i)
+          if (validStage(g, p) && static_cast<size_t>(p) <= i && t > i) {
             bytes += g.stages[p].outputBytes;
-      if (bytes == 0)
+            MessageShape out =
+                shapeOf(g.stages[p].outputShape, g.stages[p].outputBytes);
+            shape.insert(shape.end(), out.begin(), out.end());
+          }
+      if (bytes == 0) {
         bytes = g.stages[i].outputBytes;
+        shape = g.stages[i].outputShape;
+      }
+      shape = shapeOf(shape, bytes);
       Node &to = nodes[i + 1];
       to.prev = {static_cast<int>(i)};
       to.actBytes = {bytes};
       to.gradBytes = {bytes};
+      to.actShape = {shape};
+      to.gradShape = {shape};
       to.gradToPrev = {true};
     }
     for (Node &node : nodes) {
@@ -181,6 +247,9 @@ std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
         node.prev.push_back(p);
         node.actBytes.push_back(ps.outputBytes);
         node.gradBytes.push_back(ps.gradientBytes());
+        node.actShape.push_back(shapeOf(ps.outputShape, ps.outputBytes));
+        node.gradShape.push_back(
+            shapeOf(ps.gradientShape(), ps.gradientBytes()));
         // Missing entries: the predecessor's own flags decide.
         node.gradToPrev.push_back(k < s.gradToPrev.size()
                                       ? static_cast<bool>(s.gradToPrev[k])
@@ -350,36 +419,51 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
     const Node &node = nodes[s];
     Program &prog = programs[s];
     std::vector<Action> &out = prog.actions;
+    // A send or receive of microbatch j with `peer`, its size and tensors.
+    auto message = [&](ActionKind kind, int32_t j, int peer, int64_t bytes,
+                       const MessageShape &shape) {
+      out.push_back({kind, j, peer, bytes, messageTag(kind, j), shape});
+    };
+    auto compute = [&](ActionKind kind, int32_t j) {
+      Action a;
+      a.kind = kind;
+      a.microbatch = j;
+      out.push_back(std::move(a));
+    };
     for (const ComputeStep &cs : steps[s]) {
       int32_t j = cs.mb;
       switch (cs.step) {
       case Step::F:
         // A fan-in receives all inputs of the forward, in prev order.
         for (size_t k = 0; k < node.prev.size(); ++k)
-          out.push_back(
-              {ActionKind::RecvActivation, j, node.prev[k], node.actBytes[k]});
-        out.push_back({ActionKind::Forward, j, -1, 0});
-        for (int t : node.next)
-          out.push_back({ActionKind::SendActivation, j, t,
-                         nodes[t].actBytes[indexOf(nodes[t].prev, s)]});
+          message(ActionKind::RecvActivation, j, node.prev[k], node.actBytes[k],
+                  node.actShape[k]);
+        compute(ActionKind::Forward, j);
+        for (int t : node.next) {
+          size_t k = indexOf(nodes[t].prev, s);
+          message(ActionKind::SendActivation, j, t, nodes[t].actBytes[k],
+                  nodes[t].actShape[k]);
+        }
         break;
       case Step::Bd:
       case Step::Bw: {
         // The first backward action of the microbatch takes the gradients.
         if (cs.step == Step::Bd || !node.bi)
-          for (int t : node.gradFrom)
-            out.push_back({ActionKind::RecvGrad, j, t,
-                           nodes[t].gradBytes[indexOf(nodes[t].prev, s)]});
-        out.push_back({cs.step == Step::Bd ? ActionKind::BackwardInput
-                                           : ActionKind::BackwardWeight,
-                       j, -1, 0});
+          for (int t : node.gradFrom) {
+            size_t k = indexOf(nodes[t].prev, s);
+            message(ActionKind::RecvGrad, j, t, nodes[t].gradBytes[k],
+                    nodes[t].gradShape[k]);
+          }
+        compute(cs.step == Step::Bd ? ActionKind::BackwardInput
+                                    : ActionKind::BackwardWeight,
+                j);
         bool last = cs.step == Step::Bw || !node.bw;
         bool sends = node.sendAfterInput ? cs.step == Step::Bd : last;
         if (sends)
           for (size_t k = 0; k < node.prev.size(); ++k)
             if (node.gradToPrev[k])
-              out.push_back(
-                  {ActionKind::SendGrad, j, node.prev[k], node.gradBytes[k]});
+              message(ActionKind::SendGrad, j, node.prev[k], node.gradBytes[k],
+                      node.gradShape[k]);
         break;
       }
       }
@@ -387,9 +471,13 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
     const StageInfo &info = graph.stages[s];
     if (info.trainableParams > 0 && node.bw) {
       if (info.dp * info.cp > 1)
-        prog.actions.push_back({ActionKind::AllReduceGrads, -1, -1,
-                                info.trainableParams * kGradBytesPerParam});
-      prog.actions.push_back({ActionKind::OptimizerStep, -1, -1, 0});
+        prog.actions.push_back({ActionKind::AllReduceGrads,
+                                -1,
+                                -1,
+                                info.trainableParams * kGradBytesPerParam,
+                                -1,
+                                {}});
+      prog.actions.push_back({ActionKind::OptimizerStep, -1, -1, 0, -1, {}});
     }
   }
   return programs;
@@ -504,6 +592,20 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                     " of microbatch " + std::to_string(in[i]->microbatch) +
                     " from " + name(from) + ", which sends " +
                     std::to_string(out[i]->bytes) + " bytes (size mismatch)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->tag != in[i]->tag)
+        return fail("stage " + name(to) + " receives the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + " with tag " +
+                    std::to_string(in[i]->tag) + ", which sends it with tag " +
+                    std::to_string(out[i]->tag) + " (tag mismatch)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->shape != in[i]->shape)
+        return fail("stage " + name(to) + " receives the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + " as " + formatShape(in[i]->shape) +
+                    ", which sends it as " + formatShape(out[i]->shape) +
+                    " (shape mismatch)");
   }
 
   // 3. Each program's dependency order and in-flight microbatches.

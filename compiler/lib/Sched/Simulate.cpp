@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 using namespace mllm::sched;
 
@@ -463,58 +464,115 @@ std::string displayName(const PipelineGraph &graph, int s) {
 
 } // namespace
 
+std::vector<int64_t> mllm::sched::stageRanks(const StageInfo &stage) {
+  std::vector<int64_t> ranks;
+  int64_t tp = std::max<int64_t>(stage.tp, 1);
+  for (int64_t d = 0; d < std::max<int64_t>(stage.dp, 1); ++d)
+    for (int64_t c = 0; c < std::max<int64_t>(stage.cp, 1); ++c)
+      for (int64_t t = 0; t < tp; ++t)
+        ranks.push_back(stage.firstRank + d * stage.dpStride + c * tp + t);
+  return ranks;
+}
+
+std::string mllm::sched::rankRange(llvm::ArrayRef<int64_t> ranks) {
+  if (ranks.empty())
+    return "no ranks";
+  int64_t lo = *std::min_element(ranks.begin(), ranks.end());
+  int64_t hi = *std::max_element(ranks.begin(), ranks.end());
+  if (ranks.size() == 1)
+    return "rank " + std::to_string(lo);
+  std::string range = std::to_string(lo) + "-" + std::to_string(hi);
+  if (hi - lo + 1 == static_cast<int64_t>(ranks.size()))
+    return "ranks " + range;
+  return std::to_string(ranks.size()) + " ranks in " + range;
+}
+
+namespace {
+
+/// The ranks of every stage and their number over all stages.
+std::vector<std::vector<int64_t>> ranksOfStages(const PipelineGraph &graph,
+                                                int numStages, int64_t &total) {
+  std::vector<std::vector<int64_t>> ranks(numStages);
+  total = 0;
+  for (int s = 0; s < numStages; ++s) {
+    if (s < static_cast<int>(graph.stages.size()))
+      ranks[s] = stageRanks(graph.stages[s]);
+    total += static_cast<int64_t>(ranks[s].size());
+  }
+  return ranks;
+}
+
+} // namespace
+
 void mllm::sched::writeChromeTrace(const PipelineGraph &graph,
                                    const SimResult &result,
-                                   llvm::raw_ostream &os) {
+                                   llvm::raw_ostream &os, int64_t maxRanks) {
+  int numStages = static_cast<int>(result.stages.size());
+  int64_t totalRanks = 0;
+  std::vector<std::vector<int64_t>> ranks =
+      ranksOfStages(graph, numStages, totalRanks);
+  bool perRank = maxRanks <= 0 || totalRanks <= maxRanks;
+  // Per stage, its threads: (tid, name).
+  std::vector<std::vector<std::pair<int64_t, std::string>>> threads(numStages);
+  for (int s = 0; s < numStages; ++s) {
+    if (ranks[s].empty()) {
+      threads[s].push_back({s, displayName(graph, s)});
+    } else if (perRank) {
+      for (int64_t rank : ranks[s])
+        threads[s].push_back({rank, "rank " + std::to_string(rank)});
+    } else {
+      threads[s].push_back({*std::min_element(ranks[s].begin(), ranks[s].end()),
+                            rankRange(ranks[s])});
+    }
+  }
+
   llvm::json::OStream j(os);
   j.objectBegin();
   j.attribute("displayTimeUnit", "ms");
   j.attributeBegin("traceEvents");
   j.arrayBegin();
-  j.object([&] {
-    j.attribute("name", "process_name");
-    j.attribute("ph", "M");
-    j.attribute("pid", 0);
-    j.attributeObject("args", [&] { j.attribute("name", "pipeline"); });
-  });
-  int numStages = static_cast<int>(result.stages.size());
+  auto meta = [&](llvm::StringRef name, int pid, std::optional<int64_t> tid,
+                  llvm::StringRef key, llvm::json::Value value) {
+    j.object([&] {
+      j.attribute("name", name);
+      j.attribute("ph", "M");
+      j.attribute("pid", pid);
+      if (tid)
+        j.attribute("tid", *tid);
+      j.attributeObject("args", [&] { j.attribute(key, std::move(value)); });
+    });
+  };
   for (int s = 0; s < numStages; ++s) {
-    j.object([&] {
-      j.attribute("name", "thread_name");
-      j.attribute("ph", "M");
-      j.attribute("pid", 0);
-      j.attribute("tid", s);
-      j.attributeObject("args",
-                        [&] { j.attribute("name", displayName(graph, s)); });
-    });
-    j.object([&] {
-      j.attribute("name", "thread_sort_index");
-      j.attribute("ph", "M");
-      j.attribute("pid", 0);
-      j.attribute("tid", s);
-      j.attributeObject("args", [&] { j.attribute("sort_index", s); });
-    });
+    meta("process_name", s, std::nullopt, "name", displayName(graph, s));
+    meta("process_sort_index", s, std::nullopt, "sort_index", s);
+    for (const auto &[tid, name] : threads[s]) {
+      meta("thread_name", s, tid, "name", name);
+      meta("thread_sort_index", s, tid, "sort_index", tid);
+    }
   }
   for (const Event &e : result.events) {
     // Zero-length transfers (no bytes, infinite bandwidth) are noise.
     if (e.end <= e.start && !isCompute(e.kind))
       continue;
-    j.object([&] {
-      j.attribute("name", eventName(e));
-      j.attribute("cat", category(e.kind));
-      j.attribute("ph", "X");
-      j.attribute("pid", 0);
-      j.attribute("tid", e.stage);
-      j.attribute("ts", e.start * 1e6);
-      j.attribute("dur", (e.end - e.start) * 1e6);
-      j.attributeObject("args", [&] {
-        j.attribute("kind", toString(e.kind));
-        if (e.microbatch >= 0)
-          j.attribute("microbatch", e.microbatch);
-        if (e.peer >= 0)
-          j.attribute("peer", displayName(graph, e.peer));
+    if (e.stage < 0 || e.stage >= numStages)
+      continue;
+    for (const auto &thread : threads[e.stage])
+      j.object([&] {
+        j.attribute("name", eventName(e));
+        j.attribute("cat", category(e.kind));
+        j.attribute("ph", "X");
+        j.attribute("pid", e.stage);
+        j.attribute("tid", thread.first);
+        j.attribute("ts", e.start * 1e6);
+        j.attribute("dur", (e.end - e.start) * 1e6);
+        j.attributeObject("args", [&] {
+          j.attribute("kind", toString(e.kind));
+          if (e.microbatch >= 0)
+            j.attribute("microbatch", e.microbatch);
+          if (e.peer >= 0)
+            j.attribute("peer", displayName(graph, e.peer));
+        });
       });
-    });
   }
   j.arrayEnd();
   j.attributeEnd();
@@ -573,10 +631,37 @@ std::string formatTime(double seconds, double step) {
 } // namespace
 
 void mllm::sched::writeSvg(const PipelineGraph &graph, const SimResult &result,
-                           llvm::raw_ostream &os) {
+                           llvm::raw_ostream &os, int64_t maxRankRows) {
   const int numStages = static_cast<int>(result.stages.size());
-  const double labelW = 140, plotW = 1100, rowH = 28, barH = 20, top = 40;
-  const double axisY = top + numStages * rowH + 6;
+  int64_t totalRanks = 0;
+  std::vector<std::vector<int64_t>> ranks =
+      ranksOfStages(graph, numStages, totalRanks);
+  bool perRank = totalRanks <= maxRankRows;
+  // The rows: (stage, label); each stage's rows are consecutive.
+  std::vector<std::pair<int, std::string>> rows;
+  std::vector<std::vector<int>> stageRows(numStages);
+  for (int s = 0; s < numStages; ++s) {
+    std::string name = displayName(graph, s);
+    if (perRank && !ranks[s].empty()) {
+      for (int64_t rank : ranks[s]) {
+        stageRows[s].push_back(static_cast<int>(rows.size()));
+        rows.push_back({s, name + " rank " + std::to_string(rank)});
+      }
+    } else {
+      stageRows[s].push_back(static_cast<int>(rows.size()));
+      rows.push_back({s, ranks[s].empty()
+                             ? name
+                             : name + " (" + rankRange(ranks[s]) + ")"});
+    }
+  }
+  const int numRows = static_cast<int>(rows.size());
+  size_t longest = 0;
+  for (const auto &row : rows)
+    longest = std::max(longest, row.second.size());
+  const double labelW =
+      std::max(140.0, 7.0 * static_cast<double>(longest) + 16);
+  const double plotW = 1100, rowH = 28, barH = 20, top = 40;
+  const double axisY = top + numRows * rowH + 6;
   const double legendY = axisY + 40;
   const double width = labelW + plotW + 30, height = legendY + 30;
   const double span = result.iterationTime > 0 ? result.iterationTime : 1;
@@ -588,40 +673,46 @@ void mllm::sched::writeSvg(const PipelineGraph &graph, const SimResult &result,
                      width, height, width, height);
   os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   os << llvm::format("<text x=\"%.1f\" y=\"20\" font-size=\"14\">", labelW)
-     << llvm::format("one iteration: %.3f ms, %d stages, %lld microbatches",
+     << llvm::format("one iteration: %.3f ms, %d stages, %lld GPUs, %lld "
+                     "microbatches",
                      result.iterationTime * 1e3, numStages,
+                     static_cast<long long>(totalRanks),
                      static_cast<long long>(graph.microbatches))
      << "</text>\n";
-  // Rows and their labels.
-  for (int s = 0; s < numStages; ++s) {
-    double y = top + s * rowH;
+  // Rows and their labels, shaded by stage.
+  for (int r = 0; r < numRows; ++r) {
+    double y = top + r * rowH;
     os << llvm::format("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                        "height=\"%.1f\" fill=\"%s\"/>\n",
-                       labelW, y, plotW, rowH, s % 2 ? "#f4f4f4" : "#fafafa");
-    os << llvm::format("<text class=\"stage\" x=\"%.1f\" y=\"%.1f\" "
+                       labelW, y, plotW, rowH,
+                       rows[r].first % 2 ? "#f4f4f4" : "#fafafa");
+    os << llvm::format("<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" "
                        "text-anchor=\"end\">",
-                       labelW - 8, y + rowH / 2 + 4);
-    llvm::printHTMLEscaped(displayName(graph, s), os);
+                       perRank ? "rank" : "stage", labelW - 8,
+                       y + rowH / 2 + 4);
+    llvm::printHTMLEscaped(rows[r].second, os);
     os << "</text>\n";
   }
-  // The actions.
+  // The actions, on every row of their stage.
   for (const Event &e : result.events) {
-    if (e.end <= e.start)
+    if (e.end <= e.start || e.stage < 0 || e.stage >= numStages)
       continue;
-    double y = top + e.stage * rowH + (rowH - barH) / 2;
     bool comm = !isCompute(e.kind);
-    double h = comm ? barH / 2 : barH;
-    if (comm)
-      y += barH / 4;
-    os << llvm::format("<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-                       "height=\"%.1f\" fill=\"%s\"",
-                       x(e.start), y, std::max(x(e.end) - x(e.start), 0.05), h,
-                       colourOf(e.kind).fill);
-    if (!comm)
-      os << " stroke=\"white\" stroke-width=\"0.3\"";
-    os << "><title>" << eventName(e)
-       << llvm::format(" %.3f-%.3f ms", e.start * 1e3, e.end * 1e3)
-       << "</title></rect>\n";
+    for (int r : stageRows[e.stage]) {
+      double y = top + r * rowH + (rowH - barH) / 2;
+      double h = comm ? barH / 2 : barH;
+      if (comm)
+        y += barH / 4;
+      os << llvm::format("<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+                         "height=\"%.1f\" fill=\"%s\"",
+                         x(e.start), y, std::max(x(e.end) - x(e.start), 0.05),
+                         h, colourOf(e.kind).fill);
+      if (!comm)
+        os << " stroke=\"white\" stroke-width=\"0.3\"";
+      os << "><title>" << eventName(e)
+         << llvm::format(" %.3f-%.3f ms", e.start * 1e3, e.end * 1e3)
+         << "</title></rect>\n";
+    }
   }
   // The time axis.
   os << llvm::format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "

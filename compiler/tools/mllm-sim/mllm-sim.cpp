@@ -78,6 +78,13 @@ cl::opt<std::string>
     traceFile("trace",
               cl::desc("Write a Chrome trace (JSON; opens in Perfetto)"),
               cl::value_desc("file"), cl::init(""), cl::cat(category));
+cl::opt<int64_t> traceMaxRanks(
+    "trace-max-ranks",
+    cl::desc("In --trace, one thread per rank up to this many ranks in all, "
+             "else one thread per stage named after its rank range (0: no "
+             "limit)"),
+    cl::value_desc("n"), cl::init(sched::kDefaultTraceMaxRanks),
+    cl::cat(category));
 cl::opt<std::string> svgFile("svg", cl::desc("Write an SVG timeline"),
                              cl::value_desc("file"), cl::init(""),
                              cl::cat(category));
@@ -509,7 +516,7 @@ int simMain(mlir::MLIRContext &context) {
                            : 0.0);
   if (!traceFile.empty())
     if (int rc = writeFile(traceFile, [&](llvm::raw_ostream &out) {
-          sched::writeChromeTrace(run.graph, run.result, out);
+          sched::writeChromeTrace(run.graph, run.result, out, traceMaxRanks);
         }))
       return rc;
   if (!svgFile.empty())

@@ -277,7 +277,15 @@ static LogicalResult writeSchedule(ModuleOp module, raw_ostream &os) {
                 sched_ir::RecvGradOp>([&](auto p2p) {
             os << ", mb: " << p2p.getMicrobatch()
                << ", peer: " << quote(p2p.getPeer())
-               << ", bytes: " << p2p.getBytes();
+               << ", tag: " << p2p.getTag() << ", shape: [";
+            llvm::interleaveComma(sched_ir::fromShapeAttr(p2p.getShape()), os,
+                                  [&](const sched::TensorShape &tensor) {
+                                    os << "{dims: ";
+                                    writeList(os, tensor.dims);
+                                    os << ", dtype: " << tensor.elementType
+                                       << "}";
+                                  });
+            os << "], bytes: " << p2p.getBytes();
           })
           .Case([&](sched_ir::AllReduceGradsOp ar) {
             os << ", bytes: " << ar.getBytes() << ", group: grad_sync";

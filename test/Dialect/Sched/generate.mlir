@@ -69,131 +69,131 @@ module {
 // CHECK-LABEL: sched.schedule multimodal_1f1b microbatches 4 {
 // CHECK-LABEL: sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 3 {
 // CHECK-NEXT:  sched.forward mb 0
-// CHECK-NEXT:  sched.send_act mb 0 to @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.send_act mb 0 to @llm_s0 tag 0 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.forward mb 1
-// CHECK-NEXT:  sched.send_act mb 1 to @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.send_act mb 1 to @llm_s0 tag 2 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.forward mb 2
-// CHECK-NEXT:  sched.send_act mb 2 to @llm_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.send_act mb 2 to @llm_s0 tag 4 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 tag 1 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 0
 // CHECK-NEXT:  sched.forward mb 3
-// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 tag 6 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 tag 3 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 1
-// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 tag 5 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 2
-// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s0 bytes 4096
+// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s0 tag 7 shape [16, 128] x bf16 bytes 4096
 // CHECK-NEXT:  sched.backward_weight mb 3
 // CHECK-NEXT:  sched.optimizer_step
 // CHECK-NEXT:  }
 // CHECK-LABEL: sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 3 {
 // CHECK-NEXT:  sched.forward mb 0
-// CHECK-NEXT:  sched.send_act mb 0 to @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.send_act mb 0 to @llm_s0 tag 0 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 1
-// CHECK-NEXT:  sched.send_act mb 1 to @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.send_act mb 1 to @llm_s0 tag 2 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 2
-// CHECK-NEXT:  sched.send_act mb 2 to @llm_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.send_act mb 2 to @llm_s0 tag 4 shape [750, 128] x bf16 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s0 tag 1 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 0
 // CHECK-NEXT:  sched.backward_weight mb 0
 // CHECK-NEXT:  sched.forward mb 3
-// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.send_act mb 3 to @llm_s0 tag 6 shape [750, 128] x bf16 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s0 tag 3 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 1
 // CHECK-NEXT:  sched.backward_weight mb 1
-// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s0 tag 5 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 2
 // CHECK-NEXT:  sched.backward_weight mb 2
-// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s0 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s0 tag 7 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.backward_input mb 3
 // CHECK-NEXT:  sched.backward_weight mb 3
 // CHECK-NEXT:  sched.optimizer_step
 // CHECK-NEXT:  }
 // CHECK-LABEL: sched.program @llm_s0 stage 2 part "llm" llm ranks first 2 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
-// CHECK-NEXT:  sched.recv_act mb 0 from @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_act mb 0 from @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.recv_act mb 0 from @vision_s0 tag 0 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_act mb 0 from @audio_s0 tag 0 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 0
-// CHECK-NEXT:  sched.send_act mb 0 to @llm_s1 bytes 257536
-// CHECK-NEXT:  sched.recv_act mb 1 from @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_act mb 1 from @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.send_act mb 0 to @llm_s1 tag 0 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 1 from @vision_s0 tag 2 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_act mb 1 from @audio_s0 tag 2 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 1
-// CHECK-NEXT:  sched.send_act mb 1 to @llm_s1 bytes 257536
-// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s1 bytes 257536
+// CHECK-NEXT:  sched.send_act mb 1 to @llm_s1 tag 2 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_grad mb 0 from @llm_s1 tag 1 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 0
-// CHECK-NEXT:  sched.send_grad mb 0 to @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.send_grad mb 0 to @audio_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_act mb 2 from @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_act mb 2 from @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.send_grad mb 0 to @vision_s0 tag 1 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.send_grad mb 0 to @audio_s0 tag 1 shape [750, 128] x bf16 bytes 192000
+// CHECK-NEXT:  sched.recv_act mb 2 from @vision_s0 tag 4 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_act mb 2 from @audio_s0 tag 4 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 2
-// CHECK-NEXT:  sched.send_act mb 2 to @llm_s1 bytes 257536
-// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s1 bytes 257536
+// CHECK-NEXT:  sched.send_act mb 2 to @llm_s1 tag 4 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_grad mb 1 from @llm_s1 tag 3 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 1
-// CHECK-NEXT:  sched.send_grad mb 1 to @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.send_grad mb 1 to @audio_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_act mb 3 from @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.recv_act mb 3 from @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.send_grad mb 1 to @vision_s0 tag 3 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.send_grad mb 1 to @audio_s0 tag 3 shape [750, 128] x bf16 bytes 192000
+// CHECK-NEXT:  sched.recv_act mb 3 from @vision_s0 tag 6 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.recv_act mb 3 from @audio_s0 tag 6 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  sched.forward mb 3
-// CHECK-NEXT:  sched.send_act mb 3 to @llm_s1 bytes 257536
-// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s1 bytes 257536
+// CHECK-NEXT:  sched.send_act mb 3 to @llm_s1 tag 6 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_grad mb 2 from @llm_s1 tag 5 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 2
-// CHECK-NEXT:  sched.send_grad mb 2 to @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.send_grad mb 2 to @audio_s0 bytes 192000
-// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s1 bytes 257536
+// CHECK-NEXT:  sched.send_grad mb 2 to @vision_s0 tag 5 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.send_grad mb 2 to @audio_s0 tag 5 shape [750, 128] x bf16 bytes 192000
+// CHECK-NEXT:  sched.recv_grad mb 3 from @llm_s1 tag 7 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.backward_input mb 3
-// CHECK-NEXT:  sched.send_grad mb 3 to @vision_s0 bytes 4096
-// CHECK-NEXT:  sched.send_grad mb 3 to @audio_s0 bytes 192000
+// CHECK-NEXT:  sched.send_grad mb 3 to @vision_s0 tag 7 shape [16, 128] x bf16 bytes 4096
+// CHECK-NEXT:  sched.send_grad mb 3 to @audio_s0 tag 7 shape [750, 128] x bf16 bytes 192000
 // CHECK-NEXT:  }
 // CHECK-LABEL: sched.program @llm_s1 stage 3 part "llm" llm ranks first 3 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-// CHECK-NEXT:  sched.recv_act mb 0 from @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 0 from @llm_s0 tag 0 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.forward mb 0
 // CHECK-NEXT:  sched.backward_input mb 0
-// CHECK-NEXT:  sched.send_grad mb 0 to @llm_s0 bytes 257536
-// CHECK-NEXT:  sched.recv_act mb 1 from @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.send_grad mb 0 to @llm_s0 tag 1 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 1 from @llm_s0 tag 2 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.forward mb 1
 // CHECK-NEXT:  sched.backward_input mb 1
-// CHECK-NEXT:  sched.send_grad mb 1 to @llm_s0 bytes 257536
-// CHECK-NEXT:  sched.recv_act mb 2 from @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.send_grad mb 1 to @llm_s0 tag 3 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 2 from @llm_s0 tag 4 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.forward mb 2
 // CHECK-NEXT:  sched.backward_input mb 2
-// CHECK-NEXT:  sched.send_grad mb 2 to @llm_s0 bytes 257536
-// CHECK-NEXT:  sched.recv_act mb 3 from @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.send_grad mb 2 to @llm_s0 tag 5 shape [1006, 128] x bf16 bytes 257536
+// CHECK-NEXT:  sched.recv_act mb 3 from @llm_s0 tag 6 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  sched.forward mb 3
 // CHECK-NEXT:  sched.backward_input mb 3
-// CHECK-NEXT:  sched.send_grad mb 3 to @llm_s0 bytes 257536
+// CHECK-NEXT:  sched.send_grad mb 3 to @llm_s0 tag 7 shape [1006, 128] x bf16 bytes 257536
 // CHECK-NEXT:  }
 // CHECK-NEXT:  }
 
 // LINEAR-LABEL: sched.schedule linear_1f1b microbatches 4 {
 // LINEAR: sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 4 {
 // LINEAR: sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 3 {
-// LINEAR-NEXT: sched.recv_act mb 0 from @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.recv_act mb 0 from @vision_s0 tag 0 shape [16, 128] x bf16 bytes 4096
 // LINEAR-NEXT: sched.forward mb 0
-// LINEAR-NEXT: sched.send_act mb 0 to @llm_s0 bytes 196096
-// LINEAR-NEXT: sched.recv_act mb 1 from @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.send_act mb 0 to @llm_s0 tag 0 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
+// LINEAR-NEXT: sched.recv_act mb 1 from @vision_s0 tag 2 shape [16, 128] x bf16 bytes 4096
 // LINEAR-NEXT: sched.forward mb 1
-// LINEAR-NEXT: sched.send_act mb 1 to @llm_s0 bytes 196096
-// LINEAR-NEXT: sched.recv_act mb 2 from @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.send_act mb 1 to @llm_s0 tag 2 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
+// LINEAR-NEXT: sched.recv_act mb 2 from @vision_s0 tag 4 shape [16, 128] x bf16 bytes 4096
 // LINEAR-NEXT: sched.forward mb 2
-// LINEAR-NEXT: sched.send_act mb 2 to @llm_s0 bytes 196096
-// LINEAR-NEXT: sched.recv_grad mb 0 from @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.send_act mb 2 to @llm_s0 tag 4 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
+// LINEAR-NEXT: sched.recv_grad mb 0 from @llm_s0 tag 1 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
 // LINEAR-NEXT: sched.backward_input mb 0
 // LINEAR-NEXT: sched.backward_weight mb 0
-// LINEAR-NEXT: sched.send_grad mb 0 to @vision_s0 bytes 4096
-// LINEAR-NEXT: sched.recv_act mb 3 from @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.send_grad mb 0 to @vision_s0 tag 1 shape [16, 128] x bf16 bytes 4096
+// LINEAR-NEXT: sched.recv_act mb 3 from @vision_s0 tag 6 shape [16, 128] x bf16 bytes 4096
 // LINEAR-NEXT: sched.forward mb 3
-// LINEAR-NEXT: sched.send_act mb 3 to @llm_s0 bytes 196096
-// LINEAR-NEXT: sched.recv_grad mb 1 from @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.send_act mb 3 to @llm_s0 tag 6 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
+// LINEAR-NEXT: sched.recv_grad mb 1 from @llm_s0 tag 3 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
 // LINEAR-NEXT: sched.backward_input mb 1
 // LINEAR-NEXT: sched.backward_weight mb 1
-// LINEAR-NEXT: sched.send_grad mb 1 to @vision_s0 bytes 4096
-// LINEAR-NEXT: sched.recv_grad mb 2 from @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.send_grad mb 1 to @vision_s0 tag 3 shape [16, 128] x bf16 bytes 4096
+// LINEAR-NEXT: sched.recv_grad mb 2 from @llm_s0 tag 5 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
 // LINEAR-NEXT: sched.backward_input mb 2
 // LINEAR-NEXT: sched.backward_weight mb 2
-// LINEAR-NEXT: sched.send_grad mb 2 to @vision_s0 bytes 4096
-// LINEAR-NEXT: sched.recv_grad mb 3 from @llm_s0 bytes 196096
+// LINEAR-NEXT: sched.send_grad mb 2 to @vision_s0 tag 5 shape [16, 128] x bf16 bytes 4096
+// LINEAR-NEXT: sched.recv_grad mb 3 from @llm_s0 tag 7 shape [16, 128] x bf16 + [750, 128] x bf16 bytes 196096
 // LINEAR-NEXT: sched.backward_input mb 3
 // LINEAR-NEXT: sched.backward_weight mb 3
-// LINEAR-NEXT: sched.send_grad mb 3 to @vision_s0 bytes 4096
+// LINEAR-NEXT: sched.send_grad mb 3 to @vision_s0 tag 7 shape [16, 128] x bf16 bytes 4096
 // LINEAR-NEXT: sched.optimizer_step
 // LINEAR-NEXT: }
 // LINEAR: sched.program @llm_s0 stage 2 part "llm" llm ranks first 2 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
@@ -203,37 +203,37 @@ module {
 // GPIPE: sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 4 {
 // GPIPE: sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 4 {
 // GPIPE: sched.program @llm_s0 stage 2 part "llm" llm ranks first 2 dp 1 stride 1 cp 1 tp 1 max_in_flight 4 {
-// GPIPE-NEXT: sched.recv_act mb 0 from @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.recv_act mb 0 from @audio_s0 bytes 192000
+// GPIPE-NEXT: sched.recv_act mb 0 from @vision_s0 tag 0 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.recv_act mb 0 from @audio_s0 tag 0 shape [750, 128] x bf16 bytes 192000
 // GPIPE-NEXT: sched.forward mb 0
-// GPIPE-NEXT: sched.send_act mb 0 to @llm_s1 bytes 257536
-// GPIPE-NEXT: sched.recv_act mb 1 from @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.recv_act mb 1 from @audio_s0 bytes 192000
+// GPIPE-NEXT: sched.send_act mb 0 to @llm_s1 tag 0 shape [1006, 128] x bf16 bytes 257536
+// GPIPE-NEXT: sched.recv_act mb 1 from @vision_s0 tag 2 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.recv_act mb 1 from @audio_s0 tag 2 shape [750, 128] x bf16 bytes 192000
 // GPIPE-NEXT: sched.forward mb 1
-// GPIPE-NEXT: sched.send_act mb 1 to @llm_s1 bytes 257536
-// GPIPE-NEXT: sched.recv_act mb 2 from @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.recv_act mb 2 from @audio_s0 bytes 192000
+// GPIPE-NEXT: sched.send_act mb 1 to @llm_s1 tag 2 shape [1006, 128] x bf16 bytes 257536
+// GPIPE-NEXT: sched.recv_act mb 2 from @vision_s0 tag 4 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.recv_act mb 2 from @audio_s0 tag 4 shape [750, 128] x bf16 bytes 192000
 // GPIPE-NEXT: sched.forward mb 2
-// GPIPE-NEXT: sched.send_act mb 2 to @llm_s1 bytes 257536
-// GPIPE-NEXT: sched.recv_act mb 3 from @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.recv_act mb 3 from @audio_s0 bytes 192000
+// GPIPE-NEXT: sched.send_act mb 2 to @llm_s1 tag 4 shape [1006, 128] x bf16 bytes 257536
+// GPIPE-NEXT: sched.recv_act mb 3 from @vision_s0 tag 6 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.recv_act mb 3 from @audio_s0 tag 6 shape [750, 128] x bf16 bytes 192000
 // GPIPE-NEXT: sched.forward mb 3
-// GPIPE-NEXT: sched.send_act mb 3 to @llm_s1 bytes 257536
-// GPIPE-NEXT: sched.recv_grad mb 0 from @llm_s1 bytes 257536
+// GPIPE-NEXT: sched.send_act mb 3 to @llm_s1 tag 6 shape [1006, 128] x bf16 bytes 257536
+// GPIPE-NEXT: sched.recv_grad mb 0 from @llm_s1 tag 1 shape [1006, 128] x bf16 bytes 257536
 // GPIPE-NEXT: sched.backward_input mb 0
-// GPIPE-NEXT: sched.send_grad mb 0 to @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.send_grad mb 0 to @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.recv_grad mb 1 from @llm_s1 bytes 257536
+// GPIPE-NEXT: sched.send_grad mb 0 to @vision_s0 tag 1 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.send_grad mb 0 to @audio_s0 tag 1 shape [750, 128] x bf16 bytes 192000
+// GPIPE-NEXT: sched.recv_grad mb 1 from @llm_s1 tag 3 shape [1006, 128] x bf16 bytes 257536
 // GPIPE-NEXT: sched.backward_input mb 1
-// GPIPE-NEXT: sched.send_grad mb 1 to @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.send_grad mb 1 to @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.recv_grad mb 2 from @llm_s1 bytes 257536
+// GPIPE-NEXT: sched.send_grad mb 1 to @vision_s0 tag 3 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.send_grad mb 1 to @audio_s0 tag 3 shape [750, 128] x bf16 bytes 192000
+// GPIPE-NEXT: sched.recv_grad mb 2 from @llm_s1 tag 5 shape [1006, 128] x bf16 bytes 257536
 // GPIPE-NEXT: sched.backward_input mb 2
-// GPIPE-NEXT: sched.send_grad mb 2 to @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.send_grad mb 2 to @audio_s0 bytes 192000
-// GPIPE-NEXT: sched.recv_grad mb 3 from @llm_s1 bytes 257536
+// GPIPE-NEXT: sched.send_grad mb 2 to @vision_s0 tag 5 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.send_grad mb 2 to @audio_s0 tag 5 shape [750, 128] x bf16 bytes 192000
+// GPIPE-NEXT: sched.recv_grad mb 3 from @llm_s1 tag 7 shape [1006, 128] x bf16 bytes 257536
 // GPIPE-NEXT: sched.backward_input mb 3
-// GPIPE-NEXT: sched.send_grad mb 3 to @vision_s0 bytes 4096
-// GPIPE-NEXT: sched.send_grad mb 3 to @audio_s0 bytes 192000
+// GPIPE-NEXT: sched.send_grad mb 3 to @vision_s0 tag 7 shape [16, 128] x bf16 bytes 4096
+// GPIPE-NEXT: sched.send_grad mb 3 to @audio_s0 tag 7 shape [750, 128] x bf16 bytes 192000
 // GPIPE-NEXT: }
 // GPIPE: sched.program @llm_s1 stage 3 part "llm" llm ranks first 3 dp 1 stride 1 cp 1 tp 1 max_in_flight 4 {

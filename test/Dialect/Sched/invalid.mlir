@@ -180,12 +180,12 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
     // expected-error@+1 {{'sched.recv_act' op receives activations of microbatch 0 after its forward}}
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
   }
 }
 
@@ -194,10 +194,10 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     // expected-error@+1 {{'sched.send_act' op sends activations of microbatch 0 before its forward}}
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
 }
@@ -207,13 +207,13 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
     sched.backward_weight mb 0
     // expected-error@+1 {{'sched.recv_grad' op receives gradients of microbatch 0 after its backward}}
-    sched.recv_grad mb 0 from @b bytes 8
+    sched.recv_grad mb 0 from @b tag 1 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
 }
@@ -223,14 +223,14 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
     sched.backward_weight mb 0
     // expected-error@+1 {{'sched.send_grad' op sends gradients of microbatch 0 before its input-gradient backward}}
-    sched.send_grad mb 0 to @a bytes 8
+    sched.send_grad mb 0 to @a tag 1 shape [4] x bf16 bytes 8
   }
 }
 
@@ -239,13 +239,95 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
     // expected-error@+1 {{'sched.send_act' op repeats the transfer of microbatch 0 with 'b'}}
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
+  }
+}
+
+// -----
+
+// Two messages to the same peer with one tag.
+sched.schedule gpipe microbatches 2 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.send_act mb 0 to @b tag 4 shape [4] x bf16 bytes 8
+    sched.forward mb 1
+    // expected-error@+1 {{'sched.send_act' op repeats tag 4 with 'b'; a tag names one message between a pair of stages}}
+    sched.send_act mb 1 to @b tag 4 shape [4] x bf16 bytes 8
+  }
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 4 shape [4] x bf16 bytes 8
+    sched.forward mb 0
+    sched.recv_act mb 1 from @a tag 4 shape [4] x bf16 bytes 8
+    sched.forward mb 1
+  }
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// shapes
+//===----------------------------------------------------------------------===//
+
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    // expected-error@+1 {{'sched.send_act' op has a shape of 1024 bytes but transfers 1000 bytes}}
+    sched.send_act mb 0 to @b tag 0 shape [2, 256] x bf16 bytes 1000
+  }
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 0 shape [500] x bf16 bytes 1000
+    sched.forward mb 0
+  }
+}
+
+// -----
+
+// The tensors of a message add up: 2 x 4 x 2 + 3 x 4 = 28 bytes.
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    // expected-error@+1 {{'sched.send_act' op has a shape of 28 bytes but transfers 16 bytes}}
+    sched.send_act mb 0 to @b tag 0 shape [2, 4] x bf16 + [3] x f32 bytes 16
+  }
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 0 shape [8] x bf16 bytes 16
+    sched.forward mb 0
+  }
+}
+
+// -----
+
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    // expected-error@+1 {{'sched.send_act' op has element type 'i1'; each is an integer or float type of whole bytes}}
+    sched.send_act mb 0 to @b tag 0 shape [8] x i1 bytes 1
+  }
+}
+
+// -----
+
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    // expected-error@+1 {{the element type of a message shape is an integer or float type, not 'index'}}
+    sched.send_act mb 0 to @b tag 0 shape [8] x index bytes 64
+  }
+}
+
+// -----
+
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    // expected-error@+1 {{'sched.send_act' op has shape element 'tensor<?xbf16>'; each is a ranked tensor type of static shape}}
+    "sched.send_act"() <{microbatch = 0 : i64, peer = @b, tag = 0 : i64, shape = [tensor<?xbf16>], bytes = 8 : i64}> : () -> ()
   }
 }
 
@@ -268,7 +350,7 @@ sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
     // expected-error@+1 {{'sched.send_act' op microbatch 5 is out of range: the schedule has 2 microbatches}}
-    sched.send_act mb 5 to @b bytes 8
+    sched.send_act mb 5 to @b tag 10 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
@@ -358,7 +440,7 @@ sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
     // expected-error@+1 {{'sched.send_act' op names peer @nowhere, which is not a program of the schedule}}
-    sched.send_act mb 0 to @nowhere bytes 8
+    sched.send_act mb 0 to @nowhere tag 0 shape [4] x bf16 bytes 8
   }
 }
 
@@ -368,7 +450,7 @@ sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
     // expected-error@+1 {{'sched.send_act' op names its own program as the peer}}
-    sched.send_act mb 0 to @a bytes 8
+    sched.send_act mb 0 to @a tag 0 shape [4] x bf16 bytes 8
   }
 }
 
@@ -376,13 +458,13 @@ sched.schedule gpipe microbatches 2 {
 
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @b bytes 8
+    sched.recv_act mb 0 from @b tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
     // expected-error@+1 {{'sched.send_act' op sends activations to an earlier stage, @a (stage 0)}}
-    sched.send_act mb 0 to @a bytes 8
+    sched.send_act mb 0 to @a tag 0 shape [4] x bf16 bytes 8
   }
 }
 
@@ -391,7 +473,7 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     // expected-error@+1 {{'sched.recv_act' op receives activations from a later stage, @b (stage 1)}}
-    sched.recv_act mb 0 from @b bytes 8
+    sched.recv_act mb 0 from @b tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
@@ -406,7 +488,7 @@ sched.schedule gpipe microbatches 2 {
     sched.forward mb 0
     sched.backward_input mb 0
     // expected-error@+1 {{'sched.send_grad' op sends gradients to a later stage, @b (stage 1)}}
-    sched.send_grad mb 0 to @b bytes 8
+    sched.send_grad mb 0 to @b tag 1 shape [4] x bf16 bytes 8
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
@@ -421,7 +503,7 @@ sched.schedule gpipe microbatches 2 {
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     // expected-error@+1 {{'sched.recv_grad' op receives gradients from an earlier stage, @a (stage 0)}}
-    sched.recv_grad mb 0 from @a bytes 8
+    sched.recv_grad mb 0 from @a tag 1 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
 }

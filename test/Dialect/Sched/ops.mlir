@@ -5,71 +5,73 @@
 // Round trip of every sched op: two encoders fanning into a two-stage LLM,
 // one microbatch in flight per stage. The LLM stages run tp 2 and cp 2 (and
 // their compute actions the collectives that implies); the frozen vision
-// encoder runs no backward at all.
+// encoder runs no backward at all. Every transfer carries its tag (2 x mb,
+// + 1 for gradients) and the shape of its tensors; the vision encoder sends
+// two tensors in one message.
 
 // CHECK-LABEL: sched.schedule multimodal_1f1b microbatches 2 {
 sched.schedule multimodal_1f1b microbatches 2 {
   // CHECK: sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
   // CHECK-NEXT: sched.forward mb 0
-  // CHECK-NEXT: sched.send_act mb 0 to @llm_s0 bytes 1024
+  // CHECK-NEXT: sched.send_act mb 0 to @llm_s0 tag 0 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
   sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
-    sched.send_act mb 0 to @llm_s0 bytes 1024
+    sched.send_act mb 0 to @llm_s0 tag 0 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
     sched.forward mb 1
-    sched.send_act mb 1 to @llm_s0 bytes 1024
+    sched.send_act mb 1 to @llm_s0 tag 2 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
   }
   // CHECK: sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
-  // CHECK: sched.recv_grad mb 0 from @llm_s0 bytes 512
+  // CHECK: sched.recv_grad mb 0 from @llm_s0 tag 1 shape [4, 64] x bf16 bytes 512
   // CHECK-NEXT: sched.backward_weight mb 0
   // CHECK: sched.all_reduce_grads bytes 4096 group dp 1 x cp 1
   // CHECK-NEXT: sched.optimizer_step
   sched.program @audio_s0 stage 1 part "audio" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
-    sched.send_act mb 0 to @llm_s0 bytes 512
+    sched.send_act mb 0 to @llm_s0 tag 0 shape [4, 64] x bf16 bytes 512
     sched.forward mb 1
-    sched.send_act mb 1 to @llm_s0 bytes 512
-    sched.recv_grad mb 0 from @llm_s0 bytes 512
+    sched.send_act mb 1 to @llm_s0 tag 2 shape [4, 64] x bf16 bytes 512
+    sched.recv_grad mb 0 from @llm_s0 tag 1 shape [4, 64] x bf16 bytes 512
     sched.backward_weight mb 0
-    sched.recv_grad mb 1 from @llm_s0 bytes 512
+    sched.recv_grad mb 1 from @llm_s0 tag 3 shape [4, 64] x bf16 bytes 512
     sched.backward_weight mb 1
     sched.all_reduce_grads bytes 4096 group dp 1 x cp 1
     sched.optimizer_step
   }
   // CHECK: sched.program @llm_s0 stage 2 part "llm" llm ranks first 2 dp 1 stride 1 cp 2 tp 2 max_in_flight 1 {
-  // CHECK-NEXT: sched.recv_act mb 0 from @vision_s0 bytes 1024
-  // CHECK-NEXT: sched.recv_act mb 0 from @audio_s0 bytes 512
+  // CHECK-NEXT: sched.recv_act mb 0 from @vision_s0 tag 0 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
+  // CHECK-NEXT: sched.recv_act mb 0 from @audio_s0 tag 0 shape [4, 64] x bf16 bytes 512
   // CHECK-NEXT: sched.forward mb 0 tp_all_reduce cp_all_gather
   // CHECK: sched.backward_input mb 0 tp_all_reduce cp_all_gather cp_reduce_scatter
-  // CHECK-NEXT: sched.send_grad mb 0 to @audio_s0 bytes 512
+  // CHECK-NEXT: sched.send_grad mb 0 to @audio_s0 tag 1 shape [4, 64] x bf16 bytes 512
   sched.program @llm_s0 stage 2 part "llm" llm ranks first 2 dp 1 stride 1 cp 2 tp 2 max_in_flight 1 {
-    sched.recv_act mb 0 from @vision_s0 bytes 1024
-    sched.recv_act mb 0 from @audio_s0 bytes 512
+    sched.recv_act mb 0 from @vision_s0 tag 0 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
+    sched.recv_act mb 0 from @audio_s0 tag 0 shape [4, 64] x bf16 bytes 512
     sched.forward mb 0 tp_all_reduce cp_all_gather
-    sched.send_act mb 0 to @llm_s1 bytes 2048
-    sched.recv_grad mb 0 from @llm_s1 bytes 2048
+    sched.send_act mb 0 to @llm_s1 tag 0 shape [16, 64] x bf16 bytes 2048
+    sched.recv_grad mb 0 from @llm_s1 tag 1 shape [16, 64] x bf16 bytes 2048
     sched.backward_input mb 0 tp_all_reduce cp_all_gather cp_reduce_scatter
-    sched.send_grad mb 0 to @audio_s0 bytes 512
-    sched.recv_act mb 1 from @vision_s0 bytes 1024
-    sched.recv_act mb 1 from @audio_s0 bytes 512
+    sched.send_grad mb 0 to @audio_s0 tag 1 shape [4, 64] x bf16 bytes 512
+    sched.recv_act mb 1 from @vision_s0 tag 2 shape [4, 64] x bf16 + [2, 64] x f32 bytes 1024
+    sched.recv_act mb 1 from @audio_s0 tag 2 shape [4, 64] x bf16 bytes 512
     sched.forward mb 1 tp_all_reduce cp_all_gather
-    sched.send_act mb 1 to @llm_s1 bytes 2048
-    sched.recv_grad mb 1 from @llm_s1 bytes 2048
+    sched.send_act mb 1 to @llm_s1 tag 2 shape [16, 64] x bf16 bytes 2048
+    sched.recv_grad mb 1 from @llm_s1 tag 3 shape [16, 64] x bf16 bytes 2048
     sched.backward_input mb 1 tp_all_reduce cp_all_gather cp_reduce_scatter
-    sched.send_grad mb 1 to @audio_s0 bytes 512
+    sched.send_grad mb 1 to @audio_s0 tag 3 shape [4, 64] x bf16 bytes 512
   }
   // CHECK: sched.program @llm_s1 stage 3 part "llm" llm ranks first 6 dp 1 stride 1 cp 2 tp 2 max_in_flight 1 {
   // CHECK: sched.backward_weight mb 1 cp_all_gather cp_reduce_scatter
   // CHECK: sched.all_reduce_grads bytes 8192 group dp 1 x cp 2
   sched.program @llm_s1 stage 3 part "llm" llm ranks first 6 dp 1 stride 1 cp 2 tp 2 max_in_flight 1 {
-    sched.recv_act mb 0 from @llm_s0 bytes 2048
+    sched.recv_act mb 0 from @llm_s0 tag 0 shape [16, 64] x bf16 bytes 2048
     sched.forward mb 0 tp_all_reduce cp_all_gather
     sched.backward_input mb 0 tp_all_reduce cp_all_gather cp_reduce_scatter
-    sched.send_grad mb 0 to @llm_s0 bytes 2048
+    sched.send_grad mb 0 to @llm_s0 tag 1 shape [16, 64] x bf16 bytes 2048
     sched.backward_weight mb 0
-    sched.recv_act mb 1 from @llm_s0 bytes 2048
+    sched.recv_act mb 1 from @llm_s0 tag 2 shape [16, 64] x bf16 bytes 2048
     sched.forward mb 1 tp_all_reduce cp_all_gather
     sched.backward_input mb 1 tp_all_reduce
-    sched.send_grad mb 1 to @llm_s0 bytes 2048
+    sched.send_grad mb 1 to @llm_s0 tag 3 shape [16, 64] x bf16 bytes 2048
     sched.backward_weight mb 1 cp_all_gather cp_reduce_scatter
     sched.all_reduce_grads bytes 8192 group dp 1 x cp 2
     sched.optimizer_step

@@ -11,24 +11,24 @@
 sched.schedule linear_1f1b microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 1
-    sched.send_act mb 1 to @b bytes 8
-    sched.recv_grad mb 0 from @b bytes 8
+    sched.send_act mb 1 to @b tag 2 shape [4] x bf16 bytes 8
+    sched.recv_grad mb 0 from @b tag 1 shape [4] x bf16 bytes 8
     sched.backward_weight mb 0
-    sched.recv_grad mb 1 from @b bytes 8
+    sched.recv_grad mb 1 from @b tag 3 shape [4] x bf16 bytes 8
     sched.backward_weight mb 1
     sched.optimizer_step
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
     sched.backward_input mb 0
-    sched.send_grad mb 0 to @a bytes 8
-    sched.recv_act mb 1 from @a bytes 8
+    sched.send_grad mb 0 to @a tag 1 shape [4] x bf16 bytes 8
+    sched.recv_act mb 1 from @a tag 2 shape [4] x bf16 bytes 8
     sched.forward mb 1
     sched.backward_input mb 1
-    sched.send_grad mb 1 to @a bytes 8
+    sched.send_grad mb 1 to @a tag 3 shape [4] x bf16 bytes 8
   }
 }
 
@@ -40,23 +40,23 @@ sched.schedule linear_1f1b microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
     // expected-error@+1 {{deadlock: stage 'a' is stuck at action 1 (recv_grad microbatch 0 from 'b', 8 bytes) waiting for 'b', which has not sent it yet; 'b' waits at action 0 (recv_activation microbatch 0 from 'a', 8 bytes)}}
-    sched.recv_grad mb 0 from @b bytes 8
-    sched.send_act mb 0 to @b bytes 8
+    sched.recv_grad mb 0 from @b tag 1 shape [4] x bf16 bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 1
-    sched.send_act mb 1 to @b bytes 8
+    sched.send_act mb 1 to @b tag 2 shape [4] x bf16 bytes 8
     sched.backward_weight mb 0
-    sched.recv_grad mb 1 from @b bytes 8
+    sched.recv_grad mb 1 from @b tag 3 shape [4] x bf16 bytes 8
     sched.backward_weight mb 1
   }
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
     sched.backward_input mb 0
-    sched.send_grad mb 0 to @a bytes 8
-    sched.recv_act mb 1 from @a bytes 8
+    sched.send_grad mb 0 to @a tag 1 shape [4] x bf16 bytes 8
+    sched.recv_act mb 1 from @a tag 2 shape [4] x bf16 bytes 8
     sched.forward mb 1
     sched.backward_input mb 1
-    sched.send_grad mb 1 to @a bytes 8
+    sched.send_grad mb 1 to @a tag 3 shape [4] x bf16 bytes 8
   }
 }
 
@@ -66,15 +66,15 @@ sched.schedule linear_1f1b microbatches 2 {
 sched.schedule gpipe microbatches 2 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 1
-    sched.send_act mb 1 to @b bytes 8
+    sched.send_act mb 1 to @b tag 2 shape [4] x bf16 bytes 8
   }
   // expected-error@+1 {{stage 'b' receives the activation of microbatch 1 as message 0 from 'a', which sends microbatch 0 there}}
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
-    sched.recv_act mb 1 from @a bytes 8
+    sched.recv_act mb 1 from @a tag 2 shape [4] x bf16 bytes 8
     sched.forward mb 1
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
   }
 }
@@ -85,11 +85,56 @@ sched.schedule gpipe microbatches 2 {
 sched.schedule gpipe microbatches 1 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   // expected-error@+1 {{stage 'b' receives 16 bytes for the activation of microbatch 0 from 'a', which sends 8 bytes}}
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 16
+    sched.recv_act mb 0 from @a tag 0 shape [8] x bf16 bytes 16
+    sched.forward mb 0
+  }
+}
+
+// -----
+
+// A send and its receive agree on the size but not on the tag.
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
+  }
+  // expected-error@+1 {{stage 'b' receives the activation of microbatch 0 from 'a' with tag 7, which sends it with tag 0 (tag mismatch)}}
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 7 shape [4] x bf16 bytes 8
+    sched.forward mb 0
+  }
+}
+
+// -----
+
+// A send and its receive agree on the size but not on the shape.
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.send_act mb 0 to @b tag 0 shape [2, 64] x bf16 bytes 256
+  }
+  // expected-error@+1 {{stage 'b' receives the activation of microbatch 0 from 'a' as [64, 2] x bf16, which sends it as [2, 64] x bf16 (shape mismatch)}}
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 0 shape [64, 2] x bf16 bytes 256
+    sched.forward mb 0
+  }
+}
+
+// -----
+
+// The same bytes as other tensors (two instead of one) are a different shape.
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.send_act mb 0 to @b tag 0 shape [2, 64] x bf16 + [64] x f32 bytes 512
+  }
+  // expected-error@+1 {{stage 'b' receives the activation of microbatch 0 from 'a' as [256] x bf16, which sends it as [2, 64] x bf16 + [64] x f32 (shape mismatch)}}
+  sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.recv_act mb 0 from @a tag 0 shape [256] x bf16 bytes 512
     sched.forward mb 0
   }
 }
@@ -100,14 +145,14 @@ sched.schedule gpipe microbatches 1 {
 sched.schedule gpipe microbatches 1 {
   sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
     sched.forward mb 0
-    sched.send_act mb 0 to @b bytes 8
+    sched.send_act mb 0 to @b tag 0 shape [4] x bf16 bytes 8
   }
   // expected-error@+1 {{stage 'b' sends the gradient of microbatch 0 to 'a', which never receives it}}
   sched.program @b stage 1 part "p" ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
-    sched.recv_act mb 0 from @a bytes 8
+    sched.recv_act mb 0 from @a tag 0 shape [4] x bf16 bytes 8
     sched.forward mb 0
     sched.backward_input mb 0
-    sched.send_grad mb 0 to @a bytes 8
+    sched.send_grad mb 0 to @a tag 1 shape [4] x bf16 bytes 8
   }
 }
 

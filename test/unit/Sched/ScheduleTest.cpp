@@ -217,6 +217,63 @@ TEST(Schedule, MessageSizes) {
   EXPECT_EQ(verifyMessage(g, p), "");
 }
 
+// Every send/recv carries the tag 2 x mb (+ 1 for gradients) and the
+// tensors of its edge: the sender's outputShape (the gradient subset of a
+// colocated stage going back), or [bytes] x i8 when the stage has none.
+TEST(Schedule, MessageTagsAndShapes) {
+  PipelineGraph g = twoEncodersTwoLLMStages(3);
+  TensorShape v{{25, 20}, "bf16", 2}; // 1000 bytes.
+  TensorShape f{{1001}, "i8", 1};
+  g.stages[0].outputShape = {v};
+  EXPECT_EQ(formatShape({v, f}), "[25, 20] x bf16 + [1001] x i8");
+  EXPECT_EQ(messageBytes({v, f}), 2001);
+  EXPECT_EQ(messageTag(ActionKind::SendActivation, 3), 6);
+  EXPECT_EQ(messageTag(ActionKind::RecvGrad, 3), 7);
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  int messages = 0;
+  for (const Program &prog : p)
+    for (const Action &a : prog.actions) {
+      bool send = a.kind == ActionKind::SendActivation ||
+                  a.kind == ActionKind::SendGrad;
+      bool recv = a.kind == ActionKind::RecvActivation ||
+                  a.kind == ActionKind::RecvGrad;
+      if (!send && !recv) {
+        EXPECT_EQ(a.tag, -1);
+        EXPECT_TRUE(a.shape.empty());
+        continue;
+      }
+      ++messages;
+      EXPECT_EQ(a.tag, messageTag(a.kind, a.microbatch));
+      EXPECT_EQ(messageBytes(a.shape), a.bytes);
+      bool activation = a.kind == ActionKind::SendActivation ||
+                        a.kind == ActionKind::RecvActivation;
+      int sender = activation == send ? prog.stage : a.peer;
+      if (activation == send ? prog.stage == 0 : a.peer == 0)
+        EXPECT_EQ(a.shape, MessageShape{v}) << sender;
+      else
+        EXPECT_EQ(a.shape, opaqueShape(a.bytes)) << sender;
+    }
+  EXPECT_GT(messages, 0);
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // Only the first tensor's gradient comes back.
+  TensorShape half{{25, 10}, "bf16", 2};
+  g.stages[0].outputGradBytes = half.bytes();
+  g.stages[0].outputGradShape = {half};
+  p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  for (const Action &a : p[0].actions)
+    if (a.kind == ActionKind::RecvGrad)
+      EXPECT_EQ(a.shape, MessageShape{half});
+  EXPECT_EQ(verifyMessage(g, p), "");
+
+  // The linear baseline's cut after a0 carries both encoders' tensors.
+  p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
+  for (const Action &a : p[1].actions)
+    if (a.kind == ActionKind::SendActivation)
+      EXPECT_EQ(formatShape(a.shape), "[25, 20] x bf16 + [1001] x i8");
+}
+
 TEST(Schedule, WarmupIsDepthToTheLoss) {
   // Vision: 3 stages, audio: 1, LLM: 4; everything trains.
   std::vector<Spec> specs = {
@@ -589,6 +646,27 @@ TEST_F(ScheduleBroken, SizeMismatch) {
       << msg;
 }
 
+TEST_F(ScheduleBroken, TagMismatch) {
+  p[2].actions[find(2, ActionKind::RecvActivation, 1, /*peer=*/0)].tag = 9;
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0' receives the activation of microbatch 1 "
+                     "from 'v0' with tag 9, which sends it with tag 2 (tag "
+                     "mismatch)"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, ShapeMismatch) {
+  p[0].actions[find(0, ActionKind::SendActivation, 1)].shape = {
+      TensorShape{{500}, "bf16", 2}};
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0' receives the activation of microbatch 1 "
+                     "from 'v0' as [1000] x i8, which sends it as [500] x "
+                     "bf16 (shape mismatch)"),
+            std::string::npos)
+      << msg;
+}
+
 TEST_F(ScheduleBroken, DependencyOrder) {
   // l1 sends the gradient of microbatch 0 before computing it.
   std::vector<Action> &acts = p[3].actions;
@@ -613,9 +691,9 @@ TEST(Schedule, ToString) {
   EXPECT_STREQ(toString(ActionKind::SendGrad), "send_grad");
   EXPECT_STREQ(toString(ScheduleKind::MultimodalOneFOneB), "multimodal_1f1b");
   PipelineGraph g = twoEncodersTwoLLMStages(1);
-  EXPECT_EQ(describeAction(g, {ActionKind::RecvActivation, 0, 1, 1001}),
+  EXPECT_EQ(describeAction(g, {ActionKind::RecvActivation, 0, 1, 1001, 0, {}}),
             "recv_activation microbatch 0 from 'a0', 1001 bytes");
-  EXPECT_EQ(describeAction(g, {ActionKind::OptimizerStep, -1, -1, 0}),
+  EXPECT_EQ(describeAction(g, {ActionKind::OptimizerStep, -1, -1, 0, -1, {}}),
             "optimizer_step");
 }
 

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -661,58 +662,154 @@ TEST(Simulate, LargeRunCountsEveryAction) {
 // Outputs
 //===----------------------------------------------------------------------===//
 
-TEST(Simulate, ChromeTraceIsValidJSONWithOneThreadPerStage) {
-  int p = 3, m = 4;
-  PipelineGraph g = linear(p, m, 1e-3, 2e-3, 1e-3);
-  g.gpusPerNode = 1;
-  g.interNodeBandwidth = 1e9;
-  SimResult r = run(g, oneFOneB(g, 1'000'000));
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  writeChromeTrace(g, r, os);
+/// The trace events of `text`, parsed (and checked to be valid JSON).
+struct ParsedTrace {
+  std::map<int64_t, std::string> processNames; ///< pid -> name.
+  std::map<int64_t, std::string> threadNames;  ///< tid -> name.
+  std::map<int64_t, int64_t> threadProcess;    ///< tid -> pid.
+  std::map<int64_t, int> eventsPerThread;      ///< tid -> "X" events.
+  std::set<std::string> names;                 ///< Of the "X" events.
+};
+
+ParsedTrace parseTrace(const std::string &text) {
+  ParsedTrace t;
   auto parsed = llvm::json::parse(text);
-  ASSERT_TRUE(static_cast<bool>(parsed)) << llvm::toString(parsed.takeError());
+  EXPECT_TRUE(static_cast<bool>(parsed)) << llvm::toString(parsed.takeError());
+  if (!parsed)
+    return t;
   const llvm::json::Object *root = parsed->getAsObject();
-  ASSERT_NE(root, nullptr);
-  const llvm::json::Array *events = root->getArray("traceEvents");
-  ASSERT_NE(events, nullptr);
-  std::set<int64_t> threads, tids;
-  std::set<std::string> threadNames, names;
-  int complete = 0;
+  EXPECT_NE(root, nullptr);
+  const llvm::json::Array *events =
+      root ? root->getArray("traceEvents") : nullptr;
+  EXPECT_NE(events, nullptr);
+  if (!events)
+    return t;
   for (const llvm::json::Value &v : *events) {
     const llvm::json::Object *e = v.getAsObject();
-    ASSERT_NE(e, nullptr);
+    EXPECT_NE(e, nullptr);
+    if (!e)
+      continue;
     auto ph = e->getString("ph");
-    ASSERT_TRUE(ph.has_value());
-    if (*ph == "M" && e->getString("name") == "thread_name") {
-      threads.insert(*e->getInteger("tid"));
-      threadNames.insert(
-          e->getObject("args")->getString("name").value_or("").str());
+    EXPECT_TRUE(ph.has_value());
+    int64_t pid = e->getInteger("pid").value_or(-1);
+    if (*ph == "M" && e->getString("name") == "process_name") {
+      t.processNames[pid] =
+          e->getObject("args")->getString("name").value_or("").str();
+    } else if (*ph == "M" && e->getString("name") == "thread_name") {
+      int64_t tid = *e->getInteger("tid");
+      t.threadNames[tid] =
+          e->getObject("args")->getString("name").value_or("").str();
+      t.threadProcess[tid] = pid;
     } else if (*ph == "X") {
-      ++complete;
-      tids.insert(*e->getInteger("tid"));
-      names.insert(e->getString("name").value_or("").str());
+      int64_t tid = *e->getInteger("tid");
+      ++t.eventsPerThread[tid];
+      EXPECT_EQ(t.threadProcess.count(tid), 1u) << "no thread " << tid;
+      EXPECT_EQ(t.threadProcess[tid], pid);
+      t.names.insert(e->getString("name").value_or("").str());
       EXPECT_GE(*e->getNumber("dur"), 0);
       EXPECT_GE(*e->getNumber("ts"), 0);
     }
   }
-  EXPECT_EQ(threads.size(), static_cast<size_t>(p));
-  EXPECT_EQ(threadNames, (std::set<std::string>{"s0", "s1", "s2"}));
-  EXPECT_EQ(tids, threads);
-  // Zero-length transfers (a receive whose data has arrived) are left out.
-  int lasting = 0;
-  for (const Event &e : r.events)
-    lasting += e.end > e.start || e.kind == ActionKind::Forward ||
-               e.kind == ActionKind::BackwardInput ||
-               e.kind == ActionKind::BackwardWeight;
-  EXPECT_EQ(complete, lasting);
-  for (const char *n : {"F0", "F3", "Bd0", "Bw3", "send", "recv"})
-    EXPECT_TRUE(names.count(n)) << n;
+  return t;
 }
 
-TEST(Simulate, SvgHasOneRowPerStage) {
+/// Three stages of two GPUs each: tp 2 (ranks 0, 1), dp 2 (ranks 2, 3),
+/// cp 2 (ranks 4, 5).
+PipelineGraph twoGpusPerStage(int64_t m) {
+  PipelineGraph g = linear(3, m, 1e-3, 2e-3, 1e-3);
+  g.gpusPerNode = 2;
+  g.interNodeBandwidth = 1e9;
+  g.stages[0].tp = 2;
+  g.stages[0].firstRank = 0;
+  g.stages[1].dp = 2;
+  g.stages[1].firstRank = 2;
+  g.stages[2].cp = 2;
+  g.stages[2].firstRank = 4;
+  return g;
+}
+
+/// Events of stage `s` that the trace shows (zero-length transfers, a
+/// receive whose data has arrived, are left out).
+int lastingEvents(const SimResult &r, int s) {
+  int lasting = 0;
+  for (const Event &e : r.events)
+    lasting +=
+        e.stage == s && (e.end > e.start || e.kind == ActionKind::Forward ||
+                         e.kind == ActionKind::BackwardInput ||
+                         e.kind == ActionKind::BackwardWeight);
+  return lasting;
+}
+
+TEST(Simulate, StageRanks) {
+  StageInfo s;
+  s.firstRank = 8;
+  s.dp = 2;
+  s.dpStride = 16;
+  s.cp = 2;
+  s.tp = 2;
+  EXPECT_EQ(stageRanks(s),
+            (std::vector<int64_t>{8, 9, 10, 11, 24, 25, 26, 27}));
+  EXPECT_EQ(rankRange({3}), "rank 3");
+  EXPECT_EQ(rankRange({4, 5, 6, 7}), "ranks 4-7");
+  EXPECT_EQ(rankRange({0, 1, 16, 17}), "4 ranks in 0-17");
+}
+
+TEST(Simulate, ChromeTraceIsValidJSONWithOneTrackPerRank) {
+  int m = 4;
+  PipelineGraph g = twoGpusPerStage(m);
+  SimResult r = run(g, oneFOneB(g, 1'000'000));
+  ASSERT_EQ(r.worldSize, 6);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeChromeTrace(g, r, os);
+  ParsedTrace t = parseTrace(text);
+  // One process per stage, named after it.
+  EXPECT_EQ(t.processNames,
+            (std::map<int64_t, std::string>{{0, "s0"}, {1, "s1"}, {2, "s2"}}));
+  // One thread per global rank, in its stage's process.
+  std::map<int64_t, std::string> expectedNames;
+  for (int64_t rank = 0; rank < 6; ++rank)
+    expectedNames[rank] = "rank " + std::to_string(rank);
+  EXPECT_EQ(t.threadNames, expectedNames);
+  EXPECT_EQ(t.threadProcess,
+            (std::map<int64_t, int64_t>{
+                {0, 0}, {1, 0}, {2, 1}, {3, 1}, {4, 2}, {5, 2}}));
+  // Every rank shows all its stage's events.
+  for (int64_t rank = 0; rank < 6; ++rank)
+    EXPECT_EQ(t.eventsPerThread[rank], lastingEvents(r, rank / 2)) << rank;
+  for (const char *n : {"F0", "F3", "Bd0", "Bw3", "send", "recv"})
+    EXPECT_TRUE(t.names.count(n)) << n;
+}
+
+TEST(Simulate, ChromeTraceOverMaxRanksHasOneTrackPerStage) {
+  PipelineGraph g = twoGpusPerStage(3);
+  g.stages[1].dpStride = 4;  // Ranks 2 and 6.
+  g.stages[2].firstRank = 3; // Ranks 3 and 4.
+  SimResult r = run(g, oneFOneB(g, 1000));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeChromeTrace(g, r, os, /*maxRanks=*/5);
+  ParsedTrace t = parseTrace(text);
+  EXPECT_EQ(t.processNames.size(), 3u);
+  EXPECT_EQ(t.threadNames,
+            (std::map<int64_t, std::string>{
+                {0, "ranks 0-1"}, {2, "2 ranks in 2-6"}, {3, "ranks 3-4"}}));
+  EXPECT_EQ(t.eventsPerThread[0], lastingEvents(r, 0));
+  EXPECT_EQ(t.eventsPerThread[2], lastingEvents(r, 1));
+  EXPECT_EQ(t.eventsPerThread[3], lastingEvents(r, 2));
+  // At the limit: one track per rank again; 0: no limit.
+  for (int64_t limit : {6, 0}) {
+    std::string all;
+    llvm::raw_string_ostream out(all);
+    writeChromeTrace(g, r, out, limit);
+    EXPECT_EQ(parseTrace(all).threadNames.size(), 6u) << limit;
+  }
+}
+
+TEST(Simulate, SvgHasOneRowPerRank) {
   int p = 4, m = 6;
   PipelineGraph g = linear(p, m, 1e-3, 2e-3, 0, /*frozen=*/1);
+  g.stages[3].tp = 2; // Ranks 3 and 4.
   SimResult r = run(g, oneFOneB(g));
   std::string svg;
   llvm::raw_string_ostream os(svg);
@@ -720,22 +817,38 @@ TEST(Simulate, SvgHasOneRowPerStage) {
   llvm::StringRef text(svg);
   EXPECT_TRUE(text.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
   EXPECT_TRUE(text.rtrim().ends_with("</svg>"));
-  EXPECT_EQ(text.count("class=\"stage\""), static_cast<size_t>(p));
+  EXPECT_EQ(text.count("class=\"rank\""), static_cast<size_t>(p + 1));
+  EXPECT_EQ(text.count("class=\"stage\""), 0u);
   for (int i = 0; i < p; ++i)
-    EXPECT_NE(svg.find(">s" + std::to_string(i) + "</text>"),
-              std::string::npos);
-  // One bar per action with a duration (transfers take none here), a
-  // legend and a time axis.
+    EXPECT_NE(svg.find(">s" + std::to_string(i) + " rank " + std::to_string(i) +
+                       "</text>"),
+              std::string::npos)
+        << i;
+  EXPECT_NE(svg.find(">s3 rank 4</text>"), std::string::npos);
+  // One bar per action with a duration (transfers take none here) on every
+  // rank of its stage, a legend and a time axis.
   size_t bars = 0;
   for (const Event &e : r.events)
-    bars += e.end > e.start;
-  EXPECT_EQ(bars, static_cast<size_t>(p * m + (p - 1) * m));
+    bars += e.end > e.start ? (e.stage == 3 ? 2 : 1) : 0;
+  EXPECT_EQ(bars, static_cast<size_t>((p + 1) * m + p * m));
   EXPECT_EQ(text.count("<title>"), bars);
   EXPECT_NE(svg.find("forward"), std::string::npos);
   EXPECT_NE(svg.find(" ms</text>"), std::string::npos);
   // Balanced tags, roughly: every opened element is closed.
   EXPECT_EQ(text.count("<text"), text.count("</text>"));
   EXPECT_EQ(text.count("<title>"), text.count("</title>"));
+
+  // Over the limit of rows: one row per stage, with its ranks.
+  std::string perStage;
+  llvm::raw_string_ostream out(perStage);
+  writeSvg(g, r, out, /*maxRankRows=*/4);
+  llvm::StringRef stageText(perStage);
+  EXPECT_EQ(stageText.count("class=\"stage\""), static_cast<size_t>(p));
+  EXPECT_EQ(stageText.count("class=\"rank\""), 0u);
+  EXPECT_NE(perStage.find(">s0 (rank 0)</text>"), std::string::npos);
+  EXPECT_NE(perStage.find(">s3 (ranks 3-4)</text>"), std::string::npos);
+  EXPECT_EQ(stageText.count("<title>"),
+            static_cast<size_t>(p * m + (p - 1) * m));
 }
 
 } // namespace

@@ -21,6 +21,33 @@
 
 namespace mllm::sched {
 
+/// One tensor of a point-to-point message.
+struct TensorShape {
+  std::vector<int64_t> dims;
+  /// The element type as MLIR spells it: "bf16", "f16", "f32", "i8".
+  std::string elementType = "bf16";
+  int64_t elementBytes = 2;
+  /// Product of the dims x elementBytes.
+  int64_t bytes() const;
+  bool operator==(const TensorShape &other) const {
+    return dims == other.dims && elementType == other.elementType &&
+           elementBytes == other.elementBytes;
+  }
+  bool operator!=(const TensorShape &other) const { return !(*this == other); }
+};
+
+/// The tensors of one message, sent as one buffer in this order (one tensor
+/// per edge; a colocated encoder stage sends one per encoder, a cut of the
+/// linear baseline everything that crosses it). Its size is the sum of the
+/// tensors' bytes.
+using MessageShape = std::vector<TensorShape>;
+int64_t messageBytes(const MessageShape &shape);
+/// "[1753, 2048] x bf16"; several tensors joined by " + ".
+std::string formatShape(const MessageShape &shape);
+/// The shape of a message of `bytes` bytes whose tensors are unknown:
+/// [bytes] x i8.
+MessageShape opaqueShape(int64_t bytes);
+
 /// One pipeline stage as the schedule sees it. All GPUs of a stage (its TP x
 /// CP group, in every DP replica) run the same program.
 struct StageInfo {
@@ -55,6 +82,19 @@ struct StageInfo {
   int64_t outputGradBytes = -1;
   int64_t gradientBytes() const {
     return outputGradBytes < 0 ? outputBytes : outputGradBytes;
+  }
+  /// The tensors behind `outputBytes` (their bytes sum to it): per
+  /// microbatch and GPU, [tokens, hidden] at the receiving stage's width
+  /// (tokens / cp for a context-parallel LLM). Every edge out of the stage
+  /// carries this shape, so a fan-in's edges carry their senders' shapes.
+  /// Empty when unknown: the messages are then opaqueShape(bytes).
+  MessageShape outputShape;
+  /// The tensors of the gradient coming back when it is not all of
+  /// `outputShape` (colocated encoders of which only some train); empty:
+  /// `outputShape`.
+  MessageShape outputGradShape;
+  const MessageShape &gradientShape() const {
+    return outputGradShape.empty() ? outputShape : outputGradShape;
   }
   /// Parameters with gradients on one GPU of the stage (0 when frozen), for
   /// the gradient all-reduce and the optimizer step.
@@ -106,7 +146,18 @@ struct Action {
   int32_t microbatch = -1; ///< -1 for per-iteration actions.
   int32_t peer = -1;       ///< Peer stage of a send/recv.
   int64_t bytes = 0;       ///< Payload of a send/recv/all-reduce.
+  /// The message tag of a send/recv (messageTag), -1 otherwise.
+  int64_t tag = -1;
+  /// The tensors of a send/recv (messageBytes(shape) == bytes); empty for
+  /// other actions.
+  MessageShape shape;
 };
+
+/// The tag of the message of microbatch `microbatch` of a send/recv of
+/// `kind`: 2 x microbatch for activations, 2 x microbatch + 1 for
+/// gradients. Between one pair of stages (and so of ranks) it tells every
+/// message of an iteration apart: (sender, receiver, tag) identifies it.
+int64_t messageTag(ActionKind kind, int32_t microbatch);
 
 /// The program of one stage.
 struct Program {
@@ -149,7 +200,8 @@ std::vector<Program> generateSchedule(const PipelineGraph &graph,
 std::string describeAction(const PipelineGraph &graph, const Action &action);
 
 /// Proves that the programs complete: every send has a matching receive
-/// (same pair, kind, microbatch and size, in the same order) and executing
+/// (same pair, kind, microbatch, size, tag and shape, in the same order) and
+/// executing
 /// them with asynchronous sends (posted, never blocking) and blocking
 /// receives never waits forever. A deadlock is a cycle of blocked receives;
 /// the error names a stuck stage, its action and the peer it waits for. It also

@@ -52,6 +52,53 @@ sched::ActionKind sched_ir::getActionKind(Operation *op) {
           [](Operation *) -> K { llvm_unreachable("not a sched action"); });
 }
 
+/// The element type named by `t` ("bf16", "f16", "f32", "f64", "iN"), else
+/// an integer type of its element bytes.
+static Type elementTypeOf(OpBuilder &builder, const sched::TensorShape &t) {
+  StringRef name = t.elementType;
+  if (name == "bf16")
+    return builder.getBF16Type();
+  if (name == "f16")
+    return builder.getF16Type();
+  if (name == "f32")
+    return builder.getF32Type();
+  if (name == "f64")
+    return builder.getF64Type();
+  unsigned width;
+  if (name.consume_front("i") && !name.getAsInteger(10, width))
+    return builder.getIntegerType(width);
+  return builder.getIntegerType(static_cast<unsigned>(t.elementBytes * 8));
+}
+
+ArrayAttr sched_ir::toShapeAttr(OpBuilder &builder,
+                                const sched::MessageShape &shape) {
+  SmallVector<Type> tensors;
+  for (const sched::TensorShape &t : shape)
+    tensors.push_back(RankedTensorType::get(t.dims, elementTypeOf(builder, t)));
+  return builder.getTypeArrayAttr(tensors);
+}
+
+sched::MessageShape sched_ir::fromShapeAttr(ArrayAttr shape) {
+  sched::MessageShape result;
+  for (Type type : shape.getAsValueRange<TypeAttr>()) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      continue;
+    sched::TensorShape t;
+    t.dims.assign(tensor.getShape().begin(), tensor.getShape().end());
+    Type element = tensor.getElementType();
+    t.elementType.clear();
+    llvm::raw_string_ostream os(t.elementType);
+    os << element;
+    t.elementBytes =
+        element.isIntOrFloat()
+            ? static_cast<int64_t>(element.getIntOrFloatBitWidth() / 8)
+            : 0;
+    result.push_back(std::move(t));
+  }
+  return result;
+}
+
 ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                                    const sched::PipelineGraph &graph,
                                    ArrayRef<sched::Program> programs,
@@ -84,6 +131,16 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
     auto peer = [&](const sched::Action &action) {
       return StringRef(graph.stages[action.peer].name);
     };
+    auto tag = [](const sched::Action &action) {
+      return static_cast<uint64_t>(
+          action.tag >= 0 ? action.tag
+                          : sched::messageTag(action.kind, action.microbatch));
+    };
+    auto shape = [&](const sched::Action &action) {
+      return toShapeAttr(builder, action.shape.empty()
+                                      ? sched::opaqueShape(action.bytes)
+                                      : action.shape);
+    };
     for (const sched::Action &action : program.actions) {
       auto mb = static_cast<uint64_t>(action.microbatch);
       auto bytes = static_cast<uint64_t>(action.bytes);
@@ -101,16 +158,20 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
         break;
       }
       case K::SendActivation:
-        SendActOp::create(builder, stageLoc, mb, peer(action), bytes);
+        SendActOp::create(builder, stageLoc, mb, peer(action), tag(action),
+                          shape(action), bytes);
         break;
       case K::RecvActivation:
-        RecvActOp::create(builder, stageLoc, mb, peer(action), bytes);
+        RecvActOp::create(builder, stageLoc, mb, peer(action), tag(action),
+                          shape(action), bytes);
         break;
       case K::SendGrad:
-        SendGradOp::create(builder, stageLoc, mb, peer(action), bytes);
+        SendGradOp::create(builder, stageLoc, mb, peer(action), tag(action),
+                           shape(action), bytes);
         break;
       case K::RecvGrad:
-        RecvGradOp::create(builder, stageLoc, mb, peer(action), bytes);
+        RecvGradOp::create(builder, stageLoc, mb, peer(action), tag(action),
+                           shape(action), bytes);
         break;
       case K::AllReduceGrads:
         AllReduceGradsOp::create(builder, stageLoc, bytes,
@@ -168,6 +229,8 @@ ScheduleContents sched_ir::readSchedule(ScheduleOp schedule) {
             action.microbatch = static_cast<int32_t>(p.getMicrobatch());
             action.peer = index.lookup(p.getPeer());
             action.bytes = static_cast<int64_t>(p.getBytes());
+            action.tag = static_cast<int64_t>(p.getTag());
+            action.shape = fromShapeAttr(p.getShape());
           })
           .Case([&](AllReduceGradsOp ar) {
             action.bytes = static_cast<int64_t>(ar.getBytes());
@@ -181,7 +244,10 @@ ScheduleContents sched_ir::readSchedule(ScheduleOp schedule) {
         break;
       case K::SendActivation:
         addEdge(stage.next, action.peer);
-        stage.outputBytes = std::max(stage.outputBytes, action.bytes);
+        if (action.bytes >= stage.outputBytes) {
+          stage.outputBytes = action.bytes;
+          stage.outputShape = action.shape;
+        }
         break;
       case K::RecvActivation:
         addEdge(stage.prev, action.peer);

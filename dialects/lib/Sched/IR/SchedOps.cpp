@@ -21,6 +21,51 @@ using namespace mllm::sched_ir;
 
 #include "mllm/Dialect/Sched/IR/SchedEnums.cpp.inc"
 
+//===----------------------------------------------------------------------===//
+// The shape of a message: `[d0, d1] x type` tensors joined by `+`
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseMessageShape(OpAsmParser &parser, ArrayAttr &shape) {
+  SmallVector<Type> tensors;
+  do {
+    SmallVector<int64_t> dims;
+    Type element;
+    SMLoc loc = parser.getCurrentLocation();
+    if (parser.parseCommaSeparatedList(
+            OpAsmParser::Delimiter::Square,
+            [&]() { return parser.parseInteger(dims.emplace_back()); },
+            " in a message shape") ||
+        parser.parseKeyword("x") || parser.parseType(element))
+      return failure();
+    if (!element.isIntOrFloat())
+      return parser.emitError(loc) << "the element type of a message shape is "
+                                      "an integer or float type, not "
+                                   << element;
+    if (llvm::any_of(dims, [](int64_t d) { return d < 0; }))
+      return parser.emitError(loc, "a message shape has no negative sizes");
+    tensors.push_back(RankedTensorType::get(dims, element));
+  } while (succeeded(parser.parseOptionalPlus()));
+  shape = parser.getBuilder().getTypeArrayAttr(tensors);
+  return success();
+}
+
+static void printMessageShape(OpAsmPrinter &printer, Operation *,
+                              ArrayAttr shape) {
+  llvm::interleave(
+      shape.getAsValueRange<TypeAttr>(), printer,
+      [&](Type type) {
+        auto tensor = dyn_cast<RankedTensorType>(type);
+        if (!tensor) {
+          printer << type;
+          return;
+        }
+        printer << "[";
+        llvm::interleaveComma(tensor.getShape(), printer);
+        printer << "] x " << tensor.getElementType();
+      },
+      " + ");
+}
+
 #define GET_OP_CLASSES
 #include "mllm/Dialect/Sched/IR/SchedOps.cpp.inc"
 
@@ -75,11 +120,19 @@ LogicalResult ProgramOp::verifyRegions() {
   Operation *allReduce = nullptr, *step = nullptr;
   bool anyWeightGrad = false;
 
-  auto checkTransfer = [&](Operation *op, int64_t mb,
+  // (kind, peer, tag) of the transfers seen so far.
+  llvm::DenseSet<std::tuple<StringRef, StringRef, int64_t>> tags;
+
+  auto checkTransfer = [&](auto op, int64_t mb,
                            StringRef peer) -> LogicalResult {
     if (!transfers.insert({op->getName().getStringRef(), mb, peer}).second)
       return op->emitOpError() << "repeats the transfer of microbatch " << mb
                                << " with '" << peer << "'";
+    auto tag = static_cast<int64_t>(op.getTag());
+    if (!tags.insert({op->getName().getStringRef(), peer, tag}).second)
+      return op->emitOpError() << "repeats tag " << tag << " with '" << peer
+                               << "'; a tag names one message between a pair "
+                                  "of stages";
     return success();
   };
 
@@ -262,18 +315,42 @@ static LogicalResult verifyPeer(Operation *op, FlatSymbolRefAttr peer,
   return success();
 }
 
-LogicalResult SendActOp::verify() {
-  return verifyMicrobatch(*this, getMicrobatch());
+/// A transfer's microbatch, and its shape: static tensors of integer or
+/// float elements of whole bytes whose sizes add up to its bytes.
+template <typename OpTy>
+static LogicalResult verifyTransfer(OpTy op) {
+  if (failed(verifyMicrobatch(op, op.getMicrobatch())))
+    return failure();
+  ArrayAttr shape = op.getShape();
+  if (shape.empty())
+    return op.emitOpError("has an empty shape; a message holds at least one "
+                          "tensor");
+  uint64_t total = 0;
+  for (Type type : shape.getAsValueRange<TypeAttr>()) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return op.emitOpError()
+             << "has shape element " << type
+             << "; each is a ranked tensor type of static shape";
+    Type element = tensor.getElementType();
+    if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0)
+      return op.emitOpError() << "has element type " << element
+                              << "; each is an integer or float type of "
+                                 "whole bytes";
+    total += static_cast<uint64_t>(tensor.getNumElements()) *
+             (element.getIntOrFloatBitWidth() / 8);
+  }
+  if (total != op.getBytes())
+    return op.emitOpError()
+           << "has a shape of " << total << " bytes but transfers "
+           << op.getBytes() << " bytes";
+  return success();
 }
-LogicalResult RecvActOp::verify() {
-  return verifyMicrobatch(*this, getMicrobatch());
-}
-LogicalResult SendGradOp::verify() {
-  return verifyMicrobatch(*this, getMicrobatch());
-}
-LogicalResult RecvGradOp::verify() {
-  return verifyMicrobatch(*this, getMicrobatch());
-}
+
+LogicalResult SendActOp::verify() { return verifyTransfer(*this); }
+LogicalResult RecvActOp::verify() { return verifyTransfer(*this); }
+LogicalResult SendGradOp::verify() { return verifyTransfer(*this); }
+LogicalResult RecvGradOp::verify() { return verifyTransfer(*this); }
 
 LogicalResult SendActOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return verifyPeer(*this, getPeerAttr(), symbols, /*towardsLater=*/true,

@@ -24,6 +24,12 @@ sched::ScheduleKind fromIR(ScheduleKind kind);
 /// The action kind of an action op (one of the sched.* ops a program holds).
 sched::ActionKind getActionKind(mlir::Operation *op);
 
+/// The `shape` attribute of a send/recv (an array of ranked tensor types)
+/// for a message's tensors, and back.
+mlir::ArrayAttr toShapeAttr(mlir::OpBuilder &builder,
+                            const sched::MessageShape &shape);
+sched::MessageShape fromShapeAttr(mlir::ArrayAttr shape);
+
 /// Builds one sched.schedule for `programs` (one per stage of `graph`, in
 /// stage order) at the builder's insertion point. `stageLocs`, when not
 /// empty, gives each program's location (one per stage).
@@ -37,7 +43,8 @@ ScheduleOp buildSchedule(mlir::OpBuilder &builder, mlir::Location loc,
 /// the stages' names, parts, ranks and degrees, the microbatch count, the
 /// edges (prev: the peers activations come from, in order of first
 /// receive; next: the peers they go to; gradToPrev: whether a gradient
-/// goes back to that peer), outputBytes (the largest activation send),
+/// goes back to that peer), outputBytes and outputShape (the largest
+/// activation send), the actions' tags and shapes,
 /// whether the stage needs input and weight gradients (it has backward
 /// actions of that kind). Costs and memory are not in the IR and are 0.
 struct ScheduleContents {

@@ -37,7 +37,7 @@ def Sched_ScheduleOp : Sched_Op<"schedule", [SymbolTable, SingleBlock,
     sched.schedule multimodal_1f1b microbatches 4 {
       sched.program @vision_s0 stage 0 part "vision" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 2 {
         sched.forward mb 0
-        sched.send_act mb 0 to @llm_s0 bytes 1048576
+        sched.send_act mb 0 to @llm_s0 tag 0 shape [256, 2048] x bf16 bytes 1048576
         ...
       }
       ...
@@ -165,15 +165,28 @@ class Sched_P2POp<string mnemonic, string what, string dir>
                           DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = what # " of one microbatch";
   let description = [{
-    A blocking point-to-point transfer of `bytes` bytes between replica d of
-    this stage and replica d of stage `peer`. The message is identified by
-    (kind, microbatch, sender, receiver): a send matches the receive of the
-    same kind and microbatch in the peer's program, and both programs list
-    their transfers between the pair in the same order.
+    A point-to-point transfer between replica d of this stage and replica d
+    of stage `peer`: `bytes` bytes, the tensors of `shape` (each a static
+    shape and element type, `[1753, 2048] x bf16`; several tensors, as a
+    colocated encoder stage sends, are joined by `+` and travel as one
+    buffer in that order; their sizes add up to `bytes`). `tag` tells the
+    messages between the pair apart: `sched-generate` gives a message of
+    microbatch N the tag 2N for activations and 2N + 1 for gradients, and a
+    program uses a tag at most once per peer and direction. A send matches
+    the receive of the same kind and microbatch in the peer's program, with
+    the same tag and shape, and both programs list their transfers between
+    the pair in the same order.
+
+    ```mlir
+    sched.send_act mb 3 to @llm_s0 tag 6 shape [1753, 2048] x bf16 bytes 7180288
+    ```
   }];
   let arguments = (ins Sched_NonNegativeI64:$microbatch,
-                       FlatSymbolRefAttr:$peer, Sched_NonNegativeI64:$bytes);
-  let assemblyFormat = "`mb` $microbatch `" # dir # "` $peer `bytes` $bytes attr-dict";
+                       FlatSymbolRefAttr:$peer, Sched_NonNegativeI64:$tag,
+                       TypeArrayAttr:$shape, Sched_NonNegativeI64:$bytes);
+  let assemblyFormat = "`mb` $microbatch `" # dir # "` $peer `tag` $tag "
+                       "`shape` custom<MessageShape>($shape) `bytes` $bytes "
+                       "attr-dict";
   let hasVerifier = 1;
 }
 
