@@ -15,37 +15,13 @@ IMAGE=${IMAGE:-384}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-spec() { # encoder-frozen llm-frozen partition
-  cat <<SPEC
-import siglip;
-import llama;
-import hardware;
-model siglip_llama1b {
-  recompute = full;
-  encoder vision : siglip_so400m {
-    frozen = $1;
-    pooling_head = false;
-    projector mlp { frozen = false; hidden = 2048; activation = gelu; }
-  }
-  llm : llama3_2_1b { frozen = $2; }
-}
-data {
-  text_tokens = 1k;
-  microbatch_size = 1;
-  microbatches = 64;
-  vision { image = $IMAGE; placement = prepend; }
-}
-cluster { nodes = 1; gpus_per_node = 4; gpu = a40; }
-parallel { dp = 1; partition = $3; vision { pp = auto; } llm { pp = auto; } }
-train { optimizer = adamw; precision = bf16; }
-SPEC
-}
+source "$HERE/lib.sh" # fig1c_spec: the spec of one point
 
 echo "| (encoder, LLM) | unaware stages enc/LLM | unaware iter (s) | aware stages enc/LLM | aware iter (s) | overhead | paper actual / optimal (s) | paper overhead |"
 echo "|---|---|---|---|---|---|---|---|"
 while read -r enc llm paper po; do
   for mode in unaware aware; do
-    spec "$enc" "$llm" frozen_$mode > "$TMP/s.mllm"
+    fig1c_spec "$enc" "$llm" frozen_$mode > "$TMP/s.mllm"
     "$MLLMC" "$TMP/s.mllm" --emit=plan -o "$TMP/$mode.yaml"
     eval "$(python3 "$HERE/planstats.py" "$TMP/$mode.yaml")"
     declare "${mode}_iter=$iter_ms" "${mode}_pp=$pp"

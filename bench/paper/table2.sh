@@ -19,36 +19,7 @@ declare -A PAPER=( # aware iter (s) | unaware iter (s) | speed-up, Table 2
   [ssm]="66.56|73.94|1.11x" [mmm]="70.37|173.01|2.46x" [llm]="87.43|177.39|2.03x"
   [ssl]="138.45|137.62|1.00x" [mml]="138.97|180.28|1.30x" [lll]="143.76|247.79|1.72x")
 
-spec() { # vision audio llm partition
-  local vh; vh=$(case $1 in s) echo 1280;; m) echo 2560;; l) echo 3840;; esac)
-  cat <<SPEC
-import synthetic;
-import hardware;
-model ${1}${2}${3} {
-  recompute = full;
-  encoder vision : vision_$1 { frozen = true; projector mlp { merge = 4; hidden = $((4 * vh)); } }
-  encoder audio : audio_$2 { frozen = true; projector mlp { } }
-  llm : llm_$3 { frozen = true; }
-}
-data {
-  text_tokens = 1k;
-  microbatch_size = 4;
-  microbatches = $MB;
-  vision { image = [1280, 720]; placement = prepend; }
-  audio { duration = 2min; placement = at(0.5); }
-}
-cluster { nodes = 6; gpus_per_node = 4; gpu = a40; }
-parallel {
-  dp = $DP;
-  layout = encoders_colocated;
-  partition = $4;
-  vision { pp = auto; }
-  audio { pp = auto; }
-  llm { pp = auto; }
-}
-train { optimizer = adamw; precision = bf16; }
-SPEC
-}
+source "$HERE/lib.sh" # table2_spec: the spec of one point
 
 echo "dp $DP x $MB microbatches x 4 sequences = global batch $((DP * MB * 4)); $((24 / DP)) GPUs per replica."
 echo "F/B: ms per microbatch, the largest over stages (encoder stage = vision + audio sharing a GPU);"
@@ -61,7 +32,7 @@ for v in s m l; do for a in s m l; do for l in s m l; do
   c=$v$a$l
   declare -A it=() bn=()
   for mode in aware unaware; do
-    spec $v $a $l frozen_$mode > "$TMP/$c.mllm"
+    table2_spec $v $a $l frozen_$mode > "$TMP/$c.mllm"
     if "$MLLMC" "$TMP/$c.mllm" --emit=plan -o "$TMP/$c.$mode.yaml" 2> "$TMP/err"; then
       eval "$(python3 "$HERE/planstats.py" "$TMP/$c.$mode.yaml")"
       it[$mode]=$iter_ms bn[$mode]=$bottleneck_ms
