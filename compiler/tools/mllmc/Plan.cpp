@@ -207,6 +207,9 @@ static LogicalResult writeSchedule(ModuleOp module, raw_ostream &os) {
     const sched::StageInfo &stage = graph.stages[s];
     int64_t first = program.getFirstRank(), stride = program.getDpStride();
     int64_t dp = program.getDp(), cp = program.getCp(), tp = program.getTp();
+    // sched.program records the dp stride; inside a replica the rank map
+    // lays out cp slots of tp ranks (its cp stride is tp, its verifier
+    // enforces TP innermost).
     auto rankOf = [&](int64_t d, int64_t c, int64_t t) {
       return first + d * stride + c * tp + t;
     };
@@ -530,13 +533,19 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
     // A frozen part's own layers compute no weight gradients; without
     // input gradients they run no backward at all (what rides with them,
     // a trainable projector, may).
-    if (frozen && bd == 0)
+    // The frozen analysis' flags, not the (possibly rounded or profiled)
+    // times, say which backward runs.
+    bool passesGrads = false;
+    if (part)
+      part->walk([&](LayersOp group) {
+        passesGrads |= group->hasAttr("needs_input_grad") ||
+                       group->hasAttr("needs_input_grad_after_first");
+      });
+    if (frozen && !passesGrads)
       why.push_back("frozen, upstream of every trainable layer: no backward");
     else if (frozen)
       why.push_back("frozen, passes input gradients to trainable layers "
                     "upstream");
-    else if (bw == 0 && bd == 0)
-      why.push_back("no backward");
     else
       why.push_back("trains");
     if (auto with = stage.getWith())
