@@ -97,13 +97,6 @@ EncoderTokens encoderTokens(JobModel &job, EncoderOp enc, ProjectorOp proj) {
   return t;
 }
 
-ProjectorOp projectorOf(ModelOp model, StringRef encoder) {
-  for (auto p : model.getBody().front().getOps<ProjectorOp>())
-    if (p.getSource() == encoder)
-      return p;
-  return {};
-}
-
 /// FLOPs of one microbatch over all GPUs of one replica: forward plus the
 /// required backward parts of every layer.
 double modelFlopsPerMicrobatch(JobModel &job,

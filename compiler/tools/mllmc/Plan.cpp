@@ -25,13 +25,6 @@ using namespace mllm;
 
 namespace {
 
-template <typename OpTy>
-OpTy getFirst(ModuleOp module) {
-  for (OpTy op : module.getOps<OpTy>())
-    return op;
-  return {};
-}
-
 /// A double-quoted YAML string.
 std::string quote(StringRef s) { return "\"" + llvm::yaml::escape(s) + "\""; }
 
@@ -63,12 +56,7 @@ FailureOr<Job> getJob(ModuleOp module) {
 }
 
 ModuleParallelOp parallelOf(Job &job, StringRef part) {
-  if (!job.parallel)
-    return {};
-  for (auto mp : job.parallel.getBody().front().getOps<ModuleParallelOp>())
-    if (mp.getPart() == part)
-      return mp;
-  return {};
+  return job.parallel ? job.parallel.lookupPart(part) : ModuleParallelOp();
 }
 
 /// The encoders, in model order, then the LLM.
@@ -78,13 +66,6 @@ SmallVector<Operation *> partsOf(ModelOp model) {
     parts.push_back(enc);
   parts.push_back(model.getLLM());
   return parts;
-}
-
-ProjectorOp projectorOf(ModelOp model, StringRef encoder) {
-  for (auto proj : model.getBody().front().getOps<ProjectorOp>())
-    if (proj.getSource() == encoder)
-      return proj;
-  return {};
 }
 
 StringRef nameOf(Operation *op) {

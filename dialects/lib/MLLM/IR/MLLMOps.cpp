@@ -172,6 +172,13 @@ static LogicalResult verifyHasLayers(Operation *op, Region &body) {
 // ModelOp
 //===----------------------------------------------------------------------===//
 
+ProjectorOp mllm::projectorOf(ModelOp model, StringRef encoder) {
+  for (auto proj : model.getBody().front().getOps<ProjectorOp>())
+    if (proj.getSource() == encoder)
+      return proj;
+  return {};
+}
+
 LLMOp ModelOp::getLLM() {
   for (auto llm : getBody().front().getOps<LLMOp>())
     return llm;
@@ -374,6 +381,13 @@ LogicalResult ClusterOp::verify() {
     if (!(value > 0.0))
       return emitOpError("'") << name << "' must be positive";
   return success();
+}
+
+ModuleParallelOp ParallelOp::lookupPart(StringRef part) {
+  for (auto mp : getBody().front().getOps<ModuleParallelOp>())
+    if (mp.getPart() == part)
+      return mp;
+  return {};
 }
 
 LogicalResult ParallelOp::verify() {

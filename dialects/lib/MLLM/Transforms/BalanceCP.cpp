@@ -123,13 +123,6 @@ static CPBalance getCPBalance(runtime::BalancePolicy policy) {
 
 namespace {
 
-template <typename OpTy>
-OpTy getFirst(ModuleOp module) {
-  for (OpTy op : module.getOps<OpTy>())
-    return op;
-  return {};
-}
-
 class BalanceCP : public mllm::impl::BalanceCPPassBase<BalanceCP> {
 public:
   using Base::Base;

@@ -22,13 +22,6 @@ double mllm::roundMillis(double seconds) {
   return std::round(seconds * 1e6) / 1e3;
 }
 
-template <typename OpTy>
-static OpTy getFirst(ModuleOp module) {
-  for (OpTy op : module.getOps<OpTy>())
-    return op;
-  return {};
-}
-
 static SmallVector<LayersOp> groupsOf(Operation *part) {
   return llvm::to_vector(part->getRegion(0).front().getOps<LayersOp>());
 }
@@ -271,12 +264,7 @@ FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
     return {};
   };
   auto parallelOf = [&](StringRef part) -> ModuleParallelOp {
-    if (!job.parallel)
-      return {};
-    for (auto mp : job.parallel.getBody().front().getOps<ModuleParallelOp>())
-      if (mp.getPart() == part)
-        return mp;
-    return {};
+    return job.parallel ? job.parallel.lookupPart(part) : ModuleParallelOp();
   };
   auto cost = [&](LayersOp group, const plan::Workload &w) {
     return plan::layerCost(group.getKind(),

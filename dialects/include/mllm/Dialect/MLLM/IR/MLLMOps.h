@@ -14,9 +14,24 @@
 
 namespace mllm {
 class LLMOp;
+class ModuleParallelOp;
 } // namespace mllm
 
 #define GET_OP_CLASSES
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h.inc"
+
+namespace mllm {
+/// The job-level op of type OpTy in `module` (a job has at most one of each:
+/// model, data, cluster, parallel, train, pipeline), or null.
+template <typename OpTy>
+OpTy getFirst(mlir::ModuleOp module) {
+  for (OpTy op : module.getOps<OpTy>())
+    return op;
+  return {};
+}
+
+/// The projector reading encoder `encoder` of `model`, or null.
+ProjectorOp projectorOf(ModelOp model, llvm::StringRef encoder);
+} // namespace mllm
 
 #endif // MLLM_DIALECT_MLLM_IR_MLLMOPS_H

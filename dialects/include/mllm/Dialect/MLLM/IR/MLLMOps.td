@@ -178,6 +178,10 @@ def MLLM_ParallelOp : MLLM_Op<"parallel", [SingleBlock, NoTerminator]> {
     attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The parallel config of model part `part`, or null.
+    ModuleParallelOp lookupPart(::llvm::StringRef part);
+  }];
 }
 
 def MLLM_ModuleParallelOp : MLLM_Op<"module_parallel", [HasParent<"ParallelOp">]> {
