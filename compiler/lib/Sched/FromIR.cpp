@@ -252,10 +252,8 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     int64_t partStages = counts[part.name];
     bool last = r.index + 1 == partStages;
     // The last stage's copy of a tied embedding (as mllm-rank-map counts it).
-    if (part.tiedHeadParams > 0 && part.tiedHeadTrainable &&
-        op.getBegin() > 0 &&
-        static_cast<size_t>(op.getEnd()) == part.units.size())
-      trainable += part.tiedHeadParams;
+    if (part.tiedHeadTrainable)
+      trainable += part.tiedHeadCopy(op.getBegin(), op.getEnd());
     s.trainableParams = static_cast<int64_t>(trainable + 0.5);
     s.unawareBackward = unawareBackward;
     s.needsWeightGrad = s.bwdWeight > 0 || unitWeightGrad;

@@ -125,13 +125,11 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     }
     // The last stage's copy of a tied embedding matrix.
     const PartInfo &part = *s.part;
-    if (part.tiedHeadParams > 0 && s.op.getBegin() > 0 &&
-        static_cast<size_t>(s.op.getEnd()) == part.units.size()) {
-      mem.weights += part.tiedHeadParams * job.elementBytes;
-      if (part.tiedHeadTrainable) {
-        mem.grads += part.tiedHeadParams * job.gradBytesPerParam;
-        mem.optimizer += part.tiedHeadParams * job.optimizerBytesPerParam;
-      }
+    double tiedCopy = part.tiedHeadCopy(s.op.getBegin(), s.op.getEnd());
+    mem.weights += tiedCopy * job.elementBytes;
+    if (part.tiedHeadTrainable) {
+      mem.grads += tiedCopy * job.gradBytesPerParam;
+      mem.optimizer += tiedCopy * job.optimizerBytesPerParam;
     }
     // Microbatches whose activations a stage holds at the peak of 1F1B:
     // its warm-up depth (all downstream stages to the loss) plus one.

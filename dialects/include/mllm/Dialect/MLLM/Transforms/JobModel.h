@@ -80,6 +80,14 @@ struct PartInfo {
   /// GPU; trainable when the LLM trains).
   double tiedHeadParams = 0;
   bool tiedHeadTrainable = false;
+  /// Parameters of that copy held by the stage of units [begin, end): the
+  /// last stage, when it does not start at the embedding.
+  double tiedHeadCopy(int64_t begin, int64_t end) const {
+    return tiedHeadParams > 0 && begin > 0 &&
+                   static_cast<size_t>(end) == units.size()
+               ? tiedHeadParams
+               : 0;
+  }
   /// Where diagnostics about this part's parallelism go.
   mlir::Location loc() const {
     return parallel ? parallel->getLoc() : op->getLoc();
