@@ -315,6 +315,8 @@ struct MatchKey {
   bool isBool;
 };
 
+// clang-format versions disagree on brace lists inside macros.
+// clang-format off
 #define SHAPE_INT(key, field)                                                  \
   {key,                                                                        \
    [](const LayerShape &s, const Workload &) -> int64_t { return s.field; },   \
@@ -329,6 +331,7 @@ struct MatchKey {
   {key,                                                                        \
    [](const LayerShape &, const Workload &w) -> int64_t { return w.field; },   \
    false}
+// clang-format on
 
 const MatchKey matchKeys[] = {
     SHAPE_INT("hidden", hidden),

@@ -6,7 +6,7 @@
 // directly or not, is an error that shows the chain.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Frontend/Parser.h"
+#include "mllm/Frontend/Parse.h"
 #include "mllm/Sema/Sema.h"
 
 #include "llvm/ADT/StringMap.h"

@@ -3,7 +3,9 @@
 
 using namespace mllm::sema;
 
-// Fields every transformer-style network has.
+// Fields every transformer-style network has. (clang-format versions
+// disagree on brace lists inside macros; this one is laid out by hand.)
+// clang-format off
 #define TRANSFORMER_FIELDS                                                     \
   {"layers", Type::Int, nullptr, "number of transformer blocks (required)"},   \
       {"hidden", Type::Int, nullptr, "model width (required)"},                \
@@ -16,6 +18,7 @@ using namespace mllm::sema;
        "hidden / heads"},                                                      \
       {"qkv_bias", Type::Bool, nullptr, "biases on q/k/v projections"},        \
       {"bias", Type::Bool, nullptr, "biases on the other linear layers"}
+// clang-format on
 
 static const FieldSpec decoder[] = {
     TRANSFORMER_FIELDS,

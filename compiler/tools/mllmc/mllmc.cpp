@@ -9,7 +9,7 @@
 
 #include "mllm/Dialect/MLLM/Transforms/Passes.h"
 #include "mllm/Dialect/Sched/Transforms/Passes.h"
-#include "mllm/Frontend/Parser.h"
+#include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Plan/CostModel.h"
 #include "mllm/Sema/Sema.h"

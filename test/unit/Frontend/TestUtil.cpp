@@ -1,7 +1,7 @@
 //===- TestUtil.cpp - shared helpers of the front-end unit tests ----------===//
 #include "TestUtil.h"
 
-#include "mllm/Frontend/Parser.h"
+#include "mllm/Frontend/Parse.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Location.h"

@@ -1,4 +1,4 @@
-//===- Parser.cpp - .mllm text to syntax tree -----------------------------===//
+//===- Parse.cpp - .mllm text to syntax tree -----------------------------===//
 //
 // The only code that sees ANTLR. It is compiled with exceptions; nothing
 // escapes parseBuffer (the exception firewall at the bottom). Syntax errors
@@ -6,7 +6,7 @@
 // the SourceMgr counts bytes, so positions go through a code-point table.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Frontend/Parser.h"
+#include "mllm/Frontend/Parse.h"
 
 #include "MLLMLexer.h"
 #include "MLLMParser.h"

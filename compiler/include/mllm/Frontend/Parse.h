@@ -1,6 +1,6 @@
-//===- Parser.h - .mllm text to syntax tree ---------------------*- C++ -*-===//
-#ifndef MLLM_FRONTEND_PARSER_H
-#define MLLM_FRONTEND_PARSER_H
+//===- Parse.h - .mllm text to syntax tree ---------------------*- C++ -*-===//
+#ifndef MLLM_FRONTEND_PARSE_H
+#define MLLM_FRONTEND_PARSE_H
 
 #include "mllm/AST/AST.h"
 #include "mllm/Support/Diagnostics.h"
@@ -16,4 +16,4 @@ std::unique_ptr<ast::File> parseBuffer(unsigned bufferId, Diagnostics &diags);
 
 } // namespace mllm
 
-#endif // MLLM_FRONTEND_PARSER_H
+#endif // MLLM_FRONTEND_PARSE_H
