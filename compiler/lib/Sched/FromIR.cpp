@@ -71,32 +71,6 @@ struct RawStage {
   StageInfo info;
 };
 
-/// Tokens per microbatch of an encoder (before its projector's merge) and
-/// of its projector, as JobModel counts them.
-struct EncoderTokens {
-  int64_t encoder = 0, projector = 0, span = 0, projectorSpan = 0;
-};
-
-EncoderTokens encoderTokens(JobModel &job, EncoderOp enc, ProjectorOp proj) {
-  DataOp data = job.data;
-  int64_t sequences =
-      static_cast<int64_t>(data.getMicrobatchSize() * data.getPacking());
-  InputOp input;
-  for (auto in : data.getBody().front().getOps<InputOp>())
-    if (in.getEncoder() == enc.getSymName())
-      input = in;
-  int64_t merge = proj ? static_cast<int64_t>(proj.getMerge()) : 1;
-  int64_t itemTokens = input ? static_cast<int64_t>(input.getTokens()) : 0;
-  int64_t items =
-      input ? sequences * static_cast<int64_t>(input.getItems()) : 0;
-  EncoderTokens t;
-  t.encoder = items * itemTokens * merge;
-  t.span = itemTokens * merge;
-  t.projector = items * itemTokens;
-  t.projectorSpan = itemTokens;
-  return t;
-}
-
 /// FLOPs of one microbatch over all GPUs of one replica: forward plus the
 /// required backward parts of every layer.
 double modelFlopsPerMicrobatch(JobModel &job,
@@ -122,30 +96,12 @@ double modelFlopsPerMicrobatch(JobModel &job,
   };
   double total = 0;
   for (const PartInfo &part : job.parts) {
-    plan::Workload w;
-    w.tp = part.tp;
-    w.elementBytes = job.elementBytes;
-    if (auto enc = dyn_cast<EncoderOp>(part.op)) {
-      ProjectorOp proj = projectorOf(job.model, enc.getSymName());
-      EncoderTokens t = encoderTokens(job, enc, proj);
-      w.tokens = t.encoder;
-      w.attentionSpan = t.span;
-      for (LayersOp g : layersOf(enc))
-        total += groupFlops(g, w);
-      if (proj) {
-        w.tokens = t.projector;
-        w.attentionSpan = t.projectorSpan;
+    for (LayersOp g : layersOf(part.op))
+      total += groupFlops(g, part.workload);
+    if (auto enc = dyn_cast<EncoderOp>(part.op))
+      if (ProjectorOp proj = projectorOf(job.model, enc.getSymName()))
         for (LayersOp g : layersOf(proj))
-          total += groupFlops(g, w);
-      }
-    } else {
-      w.cp = part.cp;
-      w.tokens = static_cast<int64_t>(job.data.getMicrobatchSize() *
-                                      job.data.getSeqLen());
-      w.attentionSpan = static_cast<int64_t>(job.data.getSeqLen());
-      for (LayersOp g : layersOf(part.op))
-        total += groupFlops(g, w);
-    }
+          total += groupFlops(g, part.projectorWorkload);
   }
   return total;
 }
@@ -272,18 +228,17 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     s.dp = job.dp;
     if (part.isLLM) {
       if (!last) {
-        auto tokens = static_cast<int64_t>(job.data.getMicrobatchSize() *
-                                           job.data.getSeqLen());
+        int64_t tokens = part.workload.tokens;
         int64_t cp = std::max<int64_t>(part.cp, 1);
         s.outputShape = {tensor((tokens + cp - 1) / cp, llmWidth)};
       }
     } else {
       auto enc = cast<EncoderOp>(part.op);
       ProjectorOp proj = projectorOf(job.model, enc.getSymName());
-      EncoderTokens t = encoderTokens(job, enc, proj);
-      s.outputShape = {last && proj ? tensor(t.projector, llmWidth)
-                                    : tensor(t.encoder, static_cast<int64_t>(
-                                                            enc.getWidth()))};
+      s.outputShape = {last && proj
+                           ? tensor(part.projectorWorkload.tokens, llmWidth)
+                           : tensor(part.workload.tokens,
+                                    static_cast<int64_t>(enc.getWidth()))};
     }
     s.outputBytes = messageBytes(s.outputShape);
   }

@@ -309,10 +309,12 @@ FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
     bool full = enc.getRecompute() == Recompute::Full;
     for (LayersOp g : groups)
       units.add(g, g.getName(), (*grads)[g], requested, full, cost(g, w));
+    part.workload = w;
     if (proj) {
       plan::Workload pw = w;
       pw.tokens = items * itemTokens;
       pw.attentionSpan = itemTokens;
+      part.projectorWorkload = pw;
       for (LayersOp g : groupsOf(proj))
         units.add(g, (proj.getSymName() + "." + g.getName()).str(), (*grads)[g],
                   false, false, cost(g, pw), /*rides=*/true);
@@ -333,6 +335,7 @@ FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
   w.tp = part.tp;
   w.cp = part.cp;
   w.elementBytes = job.elementBytes;
+  part.workload = w;
   SmallVector<LayersOp> groups = groupsOf(llm);
   UnitBuilder units(hasBlocks(groups));
   bool requested = llm.getRecompute() != Recompute::None;

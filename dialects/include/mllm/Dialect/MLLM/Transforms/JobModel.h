@@ -12,6 +12,7 @@
 #define MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Plan/CostModel.h"
 
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/DenseMap.h"
@@ -75,6 +76,10 @@ struct PartInfo {
   int64_t tp = 1, pp = 1, cp = 1; ///< pp 0: `pp = auto`.
   std::vector<int64_t> explicitStages;
   std::vector<UnitCost> units;
+  /// What one microbatch is to this part (and, for an encoder, to its
+  /// projector, which reads the merged tokens): the one definition the cost
+  /// model, the schedule's message shapes and the FLOP count share.
+  plan::Workload workload, projectorWorkload;
   /// A tied LM head owns no parameters, but a last stage that does not also
   /// hold the embedding keeps its own copy of the matrix (parameters per
   /// GPU; trainable when the LLM trains).
