@@ -13,6 +13,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 
 using namespace mllm;
 
@@ -139,6 +140,12 @@ private:
 };
 
 } // namespace
+
+std::string mllm::defaultStdlibDir() {
+  if (auto env = llvm::sys::Process::GetEnv("MLLM_STDLIB"))
+    return *env;
+  return MLLM_STDLIB_DIR;
+}
 
 std::unique_ptr<Program> mllm::loadProgram(unsigned mainBuffer,
                                            const LoadOptions &options,

@@ -28,7 +28,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -341,14 +340,8 @@ mlir::OwningOpRef<mlir::ModuleOp> loadSpec(mlir::MLIRContext &context,
   Diagnostics diags(srcMgr, context);
   LoadOptions options;
   options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-  options.stdlibDir = stdlibDir;
+  options.stdlibDir = stdlibDir.empty() ? defaultStdlibDir() : stdlibDir;
   options.mainFile = inputFile;
-  if (options.stdlibDir.empty()) {
-    if (auto env = llvm::sys::Process::GetEnv("MLLM_STDLIB"))
-      options.stdlibDir = *env;
-    else
-      options.stdlibDir = MLLM_STDLIB_DIR;
-  }
   rc = 1;
   std::unique_ptr<Program> program = loadProgram(bufferId, options, diags);
   if (!program || diags.numErrors())

@@ -26,7 +26,6 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
@@ -101,14 +100,8 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   Diagnostics diags(srcMgr, context);
   LoadOptions options;
   options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-  options.stdlibDir = stdlibDir;
+  options.stdlibDir = stdlibDir.empty() ? defaultStdlibDir() : stdlibDir;
   options.mainFile = inputFile;
-  if (options.stdlibDir.empty()) {
-    if (auto env = llvm::sys::Process::GetEnv("MLLM_STDLIB"))
-      options.stdlibDir = *env;
-    else
-      options.stdlibDir = MLLM_STDLIB_DIR;
-  }
 
   std::unique_ptr<Program> program;
   {

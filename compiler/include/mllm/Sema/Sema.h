@@ -22,6 +22,10 @@ struct LoadOptions {
   std::string mainFile;
 };
 
+/// Where `import NAME;` finds the standard library when no --stdlib is
+/// given: $MLLM_STDLIB, else the stdlib/ of the source tree it was built from.
+std::string defaultStdlibDir();
+
 /// A main file and everything it imports, each parsed once.
 struct Program {
   /// Files in load order; files[0] is the main file.
