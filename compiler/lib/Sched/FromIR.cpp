@@ -37,7 +37,7 @@
 #include "mllm/Sched/FromIR.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+#include "mllm/Plan/JobModel.h"
 #include "mllm/Model/Layers.h"
 #include "mllm/Plan/CostModel.h"
 

@@ -6,7 +6,7 @@
 // produce diagnostics.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Sema/Sema.h"
 #include "mllm/Tools/RegisterMllm.h"

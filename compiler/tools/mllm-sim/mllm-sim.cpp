@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Plan/CostModel.h"

@@ -8,8 +8,8 @@
 #include "Plan.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
-#include "mllm/Dialect/Sched/IR/Programs.h"
+#include "mllm/Plan/JobModel.h"
+#include "mllm/Sched/Programs.h"
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
 
 #include "llvm/ADT/STLExtras.h"

@@ -7,8 +7,8 @@
 #include "Plan.h"
 #include "Summary.h"
 
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
-#include "mllm/Dialect/Sched/Transforms/Passes.h"
+#include "mllm/Transforms/MLLM/Passes.h"
+#include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Plan/CostModel.h"

@@ -6,8 +6,8 @@
 // the same token layout and run the same balancer on it.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H
-#define MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H
+#ifndef MLLM_MODEL_SEQUENCESPEC_H
+#define MLLM_MODEL_SEQUENCESPEC_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/kernels/SequenceLayout.h"
@@ -28,4 +28,4 @@ runtime::BalancePolicy getBalancePolicy(CPBalance policy);
 
 } // namespace mllm
 
-#endif // MLLM_DIALECT_MLLM_TRANSFORMS_SEQUENCESPEC_H
+#endif // MLLM_MODEL_SEQUENCESPEC_H

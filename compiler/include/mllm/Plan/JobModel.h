@@ -8,8 +8,8 @@
 // they agree on every number.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
-#define MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
+#ifndef MLLM_PLAN_JOBMODEL_H
+#define MLLM_PLAN_JOBMODEL_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Plan/CostModel.h"
@@ -137,4 +137,4 @@ double roundMillis(double seconds);
 
 } // namespace mllm
 
-#endif // MLLM_DIALECT_MLLM_TRANSFORMS_JOBMODEL_H
+#endif // MLLM_PLAN_JOBMODEL_H

@@ -6,8 +6,8 @@
 // the mllm.stage ops and reports stages that do not fit.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Plan/JobModel.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -19,7 +19,7 @@
 
 namespace mllm {
 #define GEN_PASS_DEF_RANKMAPPASS
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 } // namespace mllm
 
 using namespace mlir;

@@ -4,8 +4,8 @@
 // registration of all of them (registerMLLMPasses()).
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_MLLM_TRANSFORMS_PASSES_H
-#define MLLM_DIALECT_MLLM_TRANSFORMS_PASSES_H
+#ifndef MLLM_TRANSFORMS_MLLM_PASSES_H
+#define MLLM_TRANSFORMS_MLLM_PASSES_H
 
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
@@ -16,10 +16,10 @@
 namespace mllm {
 
 #define GEN_PASS_DECL
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 
 #define GEN_PASS_REGISTRATION
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 
 /// Options of the plan pipeline (what mllmc runs for --emit=mllm|plan).
 struct PlanPipelineOptions
@@ -41,4 +41,4 @@ void registerAllMllmPasses();
 
 } // namespace mllm
 
-#endif // MLLM_DIALECT_MLLM_TRANSFORMS_PASSES_H
+#endif // MLLM_TRANSFORMS_MLLM_PASSES_H

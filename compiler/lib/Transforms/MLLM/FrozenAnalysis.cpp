@@ -4,15 +4,15 @@
 // on top of plan::analyzeFrozen) as unit attributes on every mllm.layers op.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Plan/JobModel.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mllm {
 #define GEN_PASS_DEF_FROZENANALYSISPASS
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 } // namespace mllm
 
 using namespace mlir;

@@ -6,8 +6,8 @@
 // back, for the verifier, the plan writer and the simulator.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_SCHED_IR_PROGRAMS_H
-#define MLLM_DIALECT_SCHED_IR_PROGRAMS_H
+#ifndef MLLM_SCHED_PROGRAMS_H
+#define MLLM_SCHED_PROGRAMS_H
 
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
 #include "mllm/Sched/Schedule.h"
@@ -59,4 +59,4 @@ ScheduleContents readSchedule(ScheduleOp schedule);
 
 } // namespace mllm::sched_ir
 
-#endif // MLLM_DIALECT_SCHED_IR_PROGRAMS_H
+#endif // MLLM_SCHED_PROGRAMS_H

@@ -5,8 +5,8 @@
 // the stages as an mllm.pipeline of mllm.stage ops.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Plan/JobModel.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mllm/Plan/CostModel.h"
 #include "mllm/Plan/Partition.h"
@@ -19,7 +19,7 @@
 
 namespace mllm {
 #define GEN_PASS_DEF_PARTITIONPASS
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 } // namespace mllm
 
 using namespace mlir;

@@ -65,7 +65,7 @@ def FrozenAnalysisPass : Pass<"mllm-frozen-analysis", "mlir::ModuleOp"> {
     holds the first trainable layer of its path), and `recomputes`. A group
     of identical layers can differ only there. Earlier flags are replaced.
     The other passes compute the same flags with the same function
-    (mllm/Dialect/MLLM/Transforms/JobModel.h), so they do not depend on
+    (mllm/Plan/JobModel.h), so they do not depend on
     this pass having run.
   }];
   let dependentDialects = ["::mllm::MLLMDialect"];

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Dialect/Sched/IR/Programs.h"
-#include "mllm/Dialect/Sched/Transforms/Passes.h"
+#include "mllm/Sched/Programs.h"
+#include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/Sched/FromIR.h"
 
 #include "mlir/IR/Builders.h"
@@ -16,7 +16,7 @@
 
 namespace mllm::sched_ir {
 #define GEN_PASS_DEF_GENERATESCHEDULEPASS
-#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+#include "mllm/Transforms/Sched/Passes.h.inc"
 } // namespace mllm::sched_ir
 
 using namespace mlir;

@@ -1,6 +1,6 @@
 //===- Passes.cpp - Registration of the mllm passes -----------------------===//
 
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
 

@@ -8,8 +8,8 @@
 // in the plan and at run time.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/Passes.h"
-#include "mllm/Dialect/MLLM/Transforms/SequenceSpec.h"
+#include "mllm/Transforms/MLLM/Passes.h"
+#include "mllm/Model/SequenceSpec.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -19,7 +19,7 @@
 
 namespace mllm {
 #define GEN_PASS_DEF_BALANCECPPASS
-#include "mllm/Dialect/MLLM/Transforms/Passes.h.inc"
+#include "mllm/Transforms/MLLM/Passes.h.inc"
 } // namespace mllm
 
 using namespace mlir;

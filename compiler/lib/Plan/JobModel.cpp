@@ -4,7 +4,7 @@
 // DAG for analyzeFrozen, and per layer the shape and workload for layerCost.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/Transforms/JobModel.h"
+#include "mllm/Plan/JobModel.h"
 
 #include "mllm/Model/Layers.h"
 #include "mllm/Plan/CostModel.h"

@@ -1,5 +1,5 @@
 //===- Programs.cpp - sched IR <-> schedule programs ----------------------===//
-#include "mllm/Dialect/Sched/IR/Programs.h"
+#include "mllm/Sched/Programs.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"

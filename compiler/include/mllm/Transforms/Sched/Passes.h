@@ -4,8 +4,8 @@
 // registration (registerSchedPasses()) and the schedule pipeline.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H
-#define MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H
+#ifndef MLLM_TRANSFORMS_SCHED_PASSES_H
+#define MLLM_TRANSFORMS_SCHED_PASSES_H
 
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
@@ -16,10 +16,10 @@
 namespace mllm::sched_ir {
 
 #define GEN_PASS_DECL
-#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+#include "mllm/Transforms/Sched/Passes.h.inc"
 
 #define GEN_PASS_REGISTRATION
-#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+#include "mllm/Transforms/Sched/Passes.h.inc"
 
 /// Options of the schedule pipeline.
 struct SchedPipelineOptions
@@ -42,4 +42,4 @@ namespace mllm {
 void registerAllSchedPasses();
 } // namespace mllm
 
-#endif // MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_H
+#endif // MLLM_TRANSFORMS_SCHED_PASSES_H

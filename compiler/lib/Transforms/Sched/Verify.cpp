@@ -4,8 +4,8 @@
 // the schedule library's verifier that they pair up and cannot deadlock.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/Sched/IR/Programs.h"
-#include "mllm/Dialect/Sched/Transforms/Passes.h"
+#include "mllm/Sched/Programs.h"
+#include "mllm/Transforms/Sched/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"
@@ -15,7 +15,7 @@
 
 namespace mllm::sched_ir {
 #define GEN_PASS_DEF_VERIFYSCHEDULEPASS
-#include "mllm/Dialect/Sched/Transforms/Passes.h.inc"
+#include "mllm/Transforms/Sched/Passes.h.inc"
 } // namespace mllm::sched_ir
 
 using namespace mlir;

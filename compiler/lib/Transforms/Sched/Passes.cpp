@@ -1,6 +1,6 @@
 //===- Passes.cpp - Registration of the sched passes ----------------------===//
 
-#include "mllm/Dialect/Sched/Transforms/Passes.h"
+#include "mllm/Transforms/Sched/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
 
