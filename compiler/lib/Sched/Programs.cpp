@@ -12,30 +12,6 @@ using namespace mlir;
 using namespace mllm;
 using namespace mllm::sched_ir;
 
-ScheduleKind sched_ir::toIR(sched::ScheduleKind kind) {
-  switch (kind) {
-  case sched::ScheduleKind::MultimodalOneFOneB:
-    return ScheduleKind::MultimodalOneFOneB;
-  case sched::ScheduleKind::LinearOneFOneB:
-    return ScheduleKind::LinearOneFOneB;
-  case sched::ScheduleKind::GPipe:
-    return ScheduleKind::GPipe;
-  }
-  llvm_unreachable("unknown schedule kind");
-}
-
-sched::ScheduleKind sched_ir::fromIR(ScheduleKind kind) {
-  switch (kind) {
-  case ScheduleKind::MultimodalOneFOneB:
-    return sched::ScheduleKind::MultimodalOneFOneB;
-  case ScheduleKind::LinearOneFOneB:
-    return sched::ScheduleKind::LinearOneFOneB;
-  case ScheduleKind::GPipe:
-    return sched::ScheduleKind::GPipe;
-  }
-  llvm_unreachable("unknown schedule kind");
-}
-
 sched::ActionKind sched_ir::getActionKind(Operation *op) {
   using K = sched::ActionKind;
   return llvm::TypeSwitch<Operation *, K>(op)
@@ -105,7 +81,7 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                                    sched::ScheduleKind kind,
                                    ArrayRef<Location> stageLocs) {
   using K = sched::ActionKind;
-  auto schedule = ScheduleOp::create(builder, loc, toIR(kind),
+  auto schedule = ScheduleOp::create(builder, loc, kind,
                                      static_cast<uint64_t>(graph.microbatches));
   Block &body = schedule.getBody().emplaceBlock();
   OpBuilder::InsertionGuard guard(builder);

@@ -13,8 +13,8 @@
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Plan/CostModel.h"
 #include "mllm/Sched/FromIR.h"
-#include "mllm/Sched/Schedule.h"
-#include "mllm/Sched/Simulate.h"
+#include "mllm/Sched/Generate.h"
+#include "mllm/Sim/Trace.h"
 #include "mllm/Sema/Sema.h"
 
 #include "mlir/IR/Diagnostics.h"

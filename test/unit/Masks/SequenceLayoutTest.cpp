@@ -1,7 +1,6 @@
 //===- SequenceLayoutTest.cpp - Token layouts of declared data layouts ----===//
 
 #include "mllm/kernels/SequenceLayout.h"
-#include "mllm/runtime/Balance.h"
 
 #include "gtest/gtest.h"
 
@@ -356,20 +355,6 @@ TEST(SequenceLayout, Checks) {
   s.modalities = {modality(int64_t(1) << 62, 2, ItemPlacement::Prepend)};
   EXPECT_EQ(sequenceLength(s), -1);
   EXPECT_NE(checkSequenceSpec(s).find("overflows"), std::string::npos);
-}
-
-TEST(SequenceLayout, BalancesLikeTheRuntime) {
-  // The compiler and the runtime both balance this layout; the result
-  // covers every token once.
-  SequenceSpec spec;
-  spec.textTokens = 1024;
-  spec.modalities = {modality(729, 1, ItemPlacement::Prepend)};
-  TokenLayout layout = buildSequenceLayout(spec);
-  auto result = mllm::runtime::balanceTokens(layout, {}, 2);
-  ASSERT_TRUE(static_cast<bool>(result)) << llvm::toString(result.takeError());
-  EXPECT_EQ(result->ranks[0].tokens.size() + result->ranks[1].tokens.size(),
-            1753u);
-  EXPECT_LT(result->imbalance(), 1.05);
 }
 
 } // namespace

@@ -2,7 +2,7 @@
 #ifndef MLLM_SCHED_FROMIR_H
 #define MLLM_SCHED_FROMIR_H
 
-#include "mllm/Sched/Schedule.h"
+#include "mllm/Sched/Generate.h"
 
 #include "mlir/IR/BuiltinOps.h"
 

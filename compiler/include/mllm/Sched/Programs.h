@@ -10,16 +10,13 @@
 #define MLLM_SCHED_PROGRAMS_H
 
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
-#include "mllm/Sched/Schedule.h"
+#include "mllm/Sched/Generate.h"
 
 #include "mlir/IR/Builders.h"
 
 #include <vector>
 
 namespace mllm::sched_ir {
-
-ScheduleKind toIR(sched::ScheduleKind kind);
-sched::ScheduleKind fromIR(ScheduleKind kind);
 
 /// The action kind of an action op (one of the sched.* ops a program holds).
 sched::ActionKind getActionKind(mlir::Operation *op);

@@ -20,6 +20,7 @@
 #define MLLM_RUNTIME_SAFETENSORS_H
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
@@ -199,6 +200,7 @@ private:
   std::vector<Pending> pending;
   llvm::StringMap<size_t> index;
   std::map<std::string, std::string> meta;
+  uint64_t totalBytes = 0;
   /// The first mistake in add()/setMetadata(); reported by write().
   std::string firstError;
 };

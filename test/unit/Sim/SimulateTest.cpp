@@ -5,7 +5,8 @@
 // schedule generator.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Sched/Simulate.h"
+#include "mllm/Sched/Generate.h"
+#include "mllm/Sim/Trace.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/JSON.h"
@@ -747,7 +748,7 @@ TEST(Simulate, StageRanks) {
   s.dpStride = 16;
   s.cp = 2;
   s.tp = 2;
-  EXPECT_EQ(stageRanks(s),
+  EXPECT_EQ(s.rankLayout().ranks(),
             (std::vector<int64_t>{8, 9, 10, 11, 24, 25, 26, 27}));
   EXPECT_EQ(rankRange({3}), "rank 3");
   EXPECT_EQ(rankRange({4, 5, 6, 7}), "ranks 4-7");

@@ -1,6 +1,7 @@
 //===- BalanceTest.cpp - CP balancer invariants and optimality ------------===//
 
 #include "mllm/runtime/Balance.h"
+#include "mllm/kernels/SequenceLayout.h"
 #include "mllm/kernels/MaskFamilies.h"
 
 #include "gtest/gtest.h"
@@ -245,4 +246,20 @@ TEST(Balance, LabelsShiftedGloballyBeforeSplit) {
   std::vector<int64_t> shortLabels(10);
   EXPECT_FALSE(static_cast<bool>(shiftLabels(shortLabels, g.layout.segments)));
   llvm::consumeError(shiftLabels(shortLabels, g.layout.segments).takeError());
+}
+
+TEST(Balance, BalancesADeclaredLayout) {
+  // The compiler and the runtime both balance the layout of a declared data
+  // layout; the result covers every token once.
+  mllm::kernels::SequenceSpec spec;
+  spec.textTokens = 1024;
+  mllm::kernels::ModalitySpec image;
+  image.tokensPerItem = 729;
+  spec.modalities = {image};
+  mllm::kernels::TokenLayout layout = mllm::kernels::buildSequenceLayout(spec);
+  auto result = mllm::runtime::balanceTokens(layout, {}, 2);
+  ASSERT_TRUE(static_cast<bool>(result)) << llvm::toString(result.takeError());
+  EXPECT_EQ(result->ranks[0].tokens.size() + result->ranks[1].tokens.size(),
+            1753u);
+  EXPECT_LT(result->imbalance(), 1.05);
 }

@@ -1,17 +1,19 @@
-//===- Schedule.h - per-stage pipeline programs -----------------*- C++ -*-===//
+//===- Schedule.h - the schedule model: stages, actions, programs -*- C++ -*-===//
 //
-// The schedule rules of mllmc in one place: which actions each pipeline stage
-// runs, in which order, for one training iteration. Multimodal 1F1B (several
-// encoder pipelines fanning into the LLM, cornstarch-brief §B.3), its linear
-// form for colocated encoders, and the baselines (Megatron-like 1F1B with
-// the encoders as extra first stages; GPipe). The `sched` dialect, the
-// deadlock verifier, the simulator and the runtime all consume these
-// programs. Plain C++; buildPipelineGraph (FromIR.cpp) reads the planned
-// `mllm` IR.
+// What one training iteration is made of, as the plan records it and every
+// consumer reads it: the pipeline stages with their costs and edges
+// (PipelineGraph), the actions each stage runs (Program) and the messages
+// between them (tags, shapes). The compiler generates programs
+// (mllm/Sched/Generate.h), the `sched` dialect and the plan file carry
+// them, the simulator and the runtime execute them, and verifySchedule()
+// proves them deadlock-free for all of these. Plain C++ (namespace
+// mllm::sched, the schedule's vocabulary), free of MLIR.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_SCHED_SCHEDULE_H
-#define MLLM_SCHED_SCHEDULE_H
+#ifndef MLLM_RUNTIME_SCHEDULE_H
+#define MLLM_RUNTIME_SCHEDULE_H
+
+#include "mllm/runtime/RankLayout.h"
 
 #include "llvm/Support/Error.h"
 
@@ -107,6 +109,10 @@ struct StageInfo {
   /// Ranks of the stage (first global rank of each DP replica's TP x CP
   /// group is `firstRank + d * dpStride`), and the group sizes.
   int64_t firstRank = 0, dpStride = 1, tp = 1, cp = 1, dp = 1;
+  /// Those ranks as a layout (TP innermost, as mllm-rank-map lays them out).
+  runtime::RankLayout rankLayout() const {
+    return runtime::RankLayout::tpInnermost(firstRank, dp, dpStride, cp, tp);
+  }
 };
 
 struct PipelineGraph {
@@ -135,6 +141,33 @@ enum class ActionKind {
   AllReduceGrads,
   OptimizerStep,
 };
+
+/// Classes of action kinds, used wherever actions are executed or checked.
+inline bool isSend(ActionKind kind) {
+  return kind == ActionKind::SendActivation || kind == ActionKind::SendGrad;
+}
+inline bool isRecv(ActionKind kind) {
+  return kind == ActionKind::RecvActivation || kind == ActionKind::RecvGrad;
+}
+inline bool isComm(ActionKind kind) { return isSend(kind) || isRecv(kind); }
+/// A send or receive of a gradient (vs an activation).
+inline bool isGradMessage(ActionKind kind) {
+  return kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
+}
+inline bool isBackward(ActionKind kind) {
+  return kind == ActionKind::BackwardInput ||
+         kind == ActionKind::BackwardWeight;
+}
+/// Work a stage does itself (the optimizer step included).
+inline bool isCompute(ActionKind kind) {
+  return kind == ActionKind::Forward || isBackward(kind) ||
+         kind == ActionKind::OptimizerStep;
+}
+/// Whether the action concerns one microbatch (vs the whole iteration).
+inline bool perMicrobatch(ActionKind kind) {
+  return kind != ActionKind::AllReduceGrads &&
+         kind != ActionKind::OptimizerStep;
+}
 
 /// Gradients are accumulated and all-reduced in fp32.
 constexpr int64_t kGradBytesPerParam = 4;
@@ -171,31 +204,6 @@ struct Program {
   int64_t warmup = 0;
 };
 
-enum class ScheduleKind {
-  /// Multimodal 1F1B: warm-up depth = stages left to the loss along the
-  /// longest path; frozen-aware (no backward where none is needed); in-flight
-  /// microbatches capped so the stage fits its memory.
-  MultimodalOneFOneB,
-  /// Megatron-like baseline: a linear pipeline (encoder stages first, in
-  /// order), plain 1F1B, every stage runs a full backward.
-  LinearOneFOneB,
-  /// All forwards, then all backwards.
-  GPipe,
-};
-
-const char *toString(ScheduleKind kind);
-
-/// Stages from each stage to the loss (a stage without successors) along
-/// the longest path: LLM stage s of P: P - s - 1; stage s of an encoder of
-/// P_e stages: P_e - s - 1 + P_llm.
-std::vector<int64_t> stageDepths(const PipelineGraph &graph);
-
-/// One program per stage, in stage order. The rules (warm-up, frozen
-/// stages, memory caps, how sends and receives are ordered so that the
-/// programs cannot deadlock) are described at the top of Schedule.cpp.
-std::vector<Program> generateSchedule(const PipelineGraph &graph,
-                                      ScheduleKind kind);
-
 /// "send_activation microbatch 3 to 'llm_s0', 1048576 bytes".
 std::string describeAction(const PipelineGraph &graph, const Action &action);
 
@@ -213,6 +221,23 @@ std::string describeAction(const PipelineGraph &graph, const Action &action);
 llvm::Error verifySchedule(const PipelineGraph &graph,
                            const std::vector<Program> &programs);
 
+/// The error verifySchedule() returns: the message, and where it is when it
+/// concerns one action (stage and action index, else -1), so that callers
+/// can point at the action without reading the message.
+class ScheduleError : public llvm::ErrorInfo<ScheduleError> {
+public:
+  static char ID;
+  ScheduleError(std::string message, int stage = -1, int64_t action = -1)
+      : message(std::move(message)), stage(stage), action(action) {}
+  void log(llvm::raw_ostream &os) const override { os << message; }
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  std::string message;
+  int stage;
+  int64_t action;
+};
+
 } // namespace mllm::sched
 
-#endif // MLLM_SCHED_SCHEDULE_H
+#endif // MLLM_RUNTIME_SCHEDULE_H

@@ -1,0 +1,37 @@
+//===- Generate.h - pipeline schedule generation ----------------*- C++ -*-===//
+//
+// The schedule rules of mllmc in one place: which actions each pipeline stage
+// runs, in which order, for one training iteration. Multimodal 1F1B (several
+// encoder pipelines fanning into the LLM, cornstarch-brief §B.3), its linear
+// form for colocated encoders, and the baselines (Megatron-like 1F1B with
+// the encoders as extra first stages; GPipe). The programs are the schedule
+// model of mllm/runtime/Schedule.h, which also holds the verifier.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_SCHED_GENERATE_H
+#define MLLM_SCHED_GENERATE_H
+
+#include "mllm/Dialect/Sched/IR/SchedOps.h"
+#include "mllm/runtime/Schedule.h"
+
+namespace mllm::sched {
+
+/// The schedule kinds are the sched dialect's (`multimodal_1f1b`,
+/// `linear_1f1b`, `gpipe`): one enum and one spelling for the flags, the IR,
+/// the plan and the docs.
+using ScheduleKind = sched_ir::ScheduleKind;
+
+/// Stages from each stage to the loss (a stage without successors) along
+/// the longest path: LLM stage s of P: P - s - 1; stage s of an encoder of
+/// P_e stages: P_e - s - 1 + P_llm.
+std::vector<int64_t> stageDepths(const PipelineGraph &graph);
+
+/// One program per stage, in stage order. The rules (warm-up, frozen
+/// stages, memory caps, how sends and receives are ordered so that the
+/// programs cannot deadlock) are described at the top of Generate.cpp.
+std::vector<Program> generateSchedule(const PipelineGraph &graph,
+                                      ScheduleKind kind);
+
+} // namespace mllm::sched
+
+#endif // MLLM_SCHED_GENERATE_H

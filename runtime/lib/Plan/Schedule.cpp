@@ -1,0 +1,376 @@
+//===- Schedule.cpp - messages, action text and the schedule verifier ------===//
+//
+// The pieces of the schedule model every consumer shares: message sizes and
+// tags, how an action is described in messages, and verifySchedule(), the
+// proof that a set of programs pairs every send with its receive and
+// terminates (sends asynchronous, receives blocking).
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/runtime/Schedule.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+using namespace mllm::sched;
+
+char ScheduleError::ID = 0;
+
+const char *mllm::sched::toString(ActionKind kind) {
+  switch (kind) {
+  case ActionKind::Forward:
+    return "forward";
+  case ActionKind::BackwardInput:
+    return "backward_input";
+  case ActionKind::BackwardWeight:
+    return "backward_weight";
+  case ActionKind::SendActivation:
+    return "send_activation";
+  case ActionKind::RecvActivation:
+    return "recv_activation";
+  case ActionKind::SendGrad:
+    return "send_grad";
+  case ActionKind::RecvGrad:
+    return "recv_grad";
+  case ActionKind::AllReduceGrads:
+    return "all_reduce_grads";
+  case ActionKind::OptimizerStep:
+    return "optimizer_step";
+  }
+  return "?";
+}
+
+int64_t TensorShape::bytes() const {
+  int64_t n = elementBytes;
+  for (int64_t d : dims)
+    n *= d;
+  return n;
+}
+
+int64_t mllm::sched::messageBytes(const MessageShape &shape) {
+  int64_t n = 0;
+  for (const TensorShape &t : shape)
+    n += t.bytes();
+  return n;
+}
+
+std::string mllm::sched::formatShape(const MessageShape &shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleave(
+      shape, os,
+      [&](const TensorShape &t) {
+        os << "[";
+        llvm::interleaveComma(t.dims, os);
+        os << "] x " << t.elementType;
+      },
+      " + ");
+  return text;
+}
+
+MessageShape mllm::sched::opaqueShape(int64_t bytes) {
+  TensorShape t;
+  t.dims = {bytes};
+  t.elementType = "i8";
+  t.elementBytes = 1;
+  return {t};
+}
+
+int64_t mllm::sched::messageTag(ActionKind kind, int32_t microbatch) {
+  bool grad = kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
+  return 2 * static_cast<int64_t>(microbatch) + (grad ? 1 : 0);
+}
+
+namespace {
+
+bool validStage(const PipelineGraph &g, int s) {
+  return s >= 0 && static_cast<size_t>(s) < g.stages.size();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Verification
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string stageName(const PipelineGraph &g, int s) {
+  if (validStage(g, s) && !g.stages[s].name.empty())
+    return "'" + g.stages[s].name + "'";
+  return "stage " + std::to_string(s);
+}
+} // namespace
+
+std::string mllm::sched::describeAction(const PipelineGraph &graph,
+                                        const Action &a) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << toString(a.kind);
+  if (perMicrobatch(a.kind))
+    os << " microbatch " << a.microbatch;
+  if (isSend(a.kind))
+    os << " to " << stageName(graph, a.peer);
+  else if (isRecv(a.kind))
+    os << " from " << stageName(graph, a.peer);
+  if (isComm(a.kind) || a.kind == ActionKind::AllReduceGrads)
+    os << ", " << a.bytes << " bytes";
+  return text;
+}
+
+llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
+                                        const std::vector<Program> &programs) {
+  size_t n = graph.stages.size();
+  int64_t m = graph.microbatches;
+  auto fail = [](const std::string &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+  };
+  auto name = [&](int s) { return stageName(graph, s); };
+  auto describe = [&](const Action &a) { return describeAction(graph, a); };
+  auto where = [&](int s, size_t i) {
+    return "stage " + name(s) + ": action " + std::to_string(i) + " (" +
+           describe(programs[s].actions[i]) + ") ";
+  };
+  if (programs.size() != n)
+    return fail("the schedule has " + std::to_string(programs.size()) +
+                " programs for " + std::to_string(n) + " stages");
+
+  // 1. Ranges.
+  for (size_t si = 0; si < n; ++si) {
+    int s = static_cast<int>(si);
+    const Program &prog = programs[s];
+    if (prog.stage != s)
+      return fail("program " + std::to_string(si) + " is labelled stage " +
+                  std::to_string(prog.stage));
+    for (size_t i = 0; i < prog.actions.size(); ++i) {
+      const Action &a = prog.actions[i];
+      if (perMicrobatch(a.kind) && (a.microbatch < 0 || a.microbatch >= m))
+        return fail(where(s, i) + "is outside microbatches [0, " +
+                    std::to_string(m) + ")");
+      if (isComm(a.kind) && (!validStage(graph, a.peer) || a.peer == s))
+        return fail(where(s, i) + "has no valid peer");
+    }
+  }
+
+  // 2. Matching: per link (sender, receiver, activation or gradient), the
+  // sends and the receives list the same microbatches and sizes in the same
+  // order.
+  using Link = std::tuple<int, int, bool>;
+  std::map<Link,
+           std::pair<std::vector<const Action *>, std::vector<const Action *>>>
+      links;
+  for (size_t s = 0; s < n; ++s)
+    for (const Action &a : programs[s].actions) {
+      if (isSend(a.kind))
+        links[{static_cast<int>(s), a.peer, isGradMessage(a.kind)}]
+            .first.push_back(&a);
+      else if (isRecv(a.kind))
+        links[{a.peer, static_cast<int>(s), isGradMessage(a.kind)}]
+            .second.push_back(&a);
+    }
+  for (auto &[link, lists] : links) {
+    auto [from, to, grad] = link;
+    const std::vector<const Action *> &out = lists.first, &in = lists.second;
+    std::string what = grad ? "gradient" : "activation";
+    size_t common = std::min(out.size(), in.size()), i = 0;
+    while (i < common && out[i]->microbatch == in[i]->microbatch)
+      ++i;
+    std::string counts = " (" + std::to_string(out.size()) + " sends, " +
+                         std::to_string(in.size()) + " receives)";
+    if (out.size() > in.size())
+      return fail("stage " + name(from) + " sends the " + what +
+                  " of microbatch " + std::to_string(out[i]->microbatch) +
+                  " to " + name(to) + ", which never receives it" + counts);
+    if (in.size() > out.size())
+      return fail("stage " + name(to) + " waits for the " + what +
+                  " of microbatch " + std::to_string(in[i]->microbatch) +
+                  " from " + name(from) + ", which never sends it" + counts);
+    if (i < common)
+      return fail("stage " + name(to) + " receives the " + what +
+                  " of microbatch " + std::to_string(in[i]->microbatch) +
+                  " as message " + std::to_string(i) + " from " + name(from) +
+                  ", which sends microbatch " +
+                  std::to_string(out[i]->microbatch) + " there (the " + what +
+                  "s are received out of order)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->bytes != in[i]->bytes)
+        return fail("stage " + name(to) + " receives " +
+                    std::to_string(in[i]->bytes) + " bytes for the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + ", which sends " +
+                    std::to_string(out[i]->bytes) + " bytes (size mismatch)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->tag != in[i]->tag)
+        return fail("stage " + name(to) + " receives the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + " with tag " +
+                    std::to_string(in[i]->tag) + ", which sends it with tag " +
+                    std::to_string(out[i]->tag) + " (tag mismatch)");
+    for (i = 0; i < common; ++i)
+      if (out[i]->shape != in[i]->shape)
+        return fail("stage " + name(to) + " receives the " + what +
+                    " of microbatch " + std::to_string(in[i]->microbatch) +
+                    " from " + name(from) + " as " + formatShape(in[i]->shape) +
+                    ", which sends it as " + formatShape(out[i]->shape) +
+                    " (shape mismatch)");
+  }
+
+  // 3. Each program's dependency order and in-flight microbatches.
+  for (size_t si = 0; si < n; ++si) {
+    int s = static_cast<int>(si);
+    const Program &prog = programs[s];
+    const StageInfo &info = graph.stages[s];
+    std::string who = "stage " + name(s) + ": ";
+    std::vector<int64_t> fwd(m, -1), bd(m, -1), bw(m, -1), lastBwd(m, -1);
+    std::vector<char> gradIn(m, 0);
+    int64_t allReduce = -1, optimizer = -1, lastBackward = -1;
+    for (size_t i = 0; i < prog.actions.size(); ++i) {
+      const Action &a = prog.actions[i];
+      int32_t j = a.microbatch;
+      auto pos = static_cast<int64_t>(i);
+      switch (a.kind) {
+      case ActionKind::Forward:
+        if (fwd[j] >= 0)
+          return fail(where(s, i) + "repeats the forward of microbatch " +
+                      std::to_string(j));
+        fwd[j] = pos;
+        break;
+      case ActionKind::BackwardInput:
+      case ActionKind::BackwardWeight: {
+        std::vector<int64_t> &seen =
+            a.kind == ActionKind::BackwardInput ? bd : bw;
+        if (fwd[j] < 0)
+          return fail(where(s, i) + "comes before the forward of microbatch " +
+                      std::to_string(j));
+        if (seen[j] >= 0)
+          return fail(where(s, i) + "repeats a backward of microbatch " +
+                      std::to_string(j));
+        seen[j] = lastBwd[j] = lastBackward = pos;
+        break;
+      }
+      case ActionKind::RecvActivation:
+        if (fwd[j] >= 0)
+          return fail(where(s, i) + "comes after the forward that needs it");
+        break;
+      case ActionKind::SendActivation:
+        if (fwd[j] < 0)
+          return fail(where(s, i) +
+                      "comes before the forward that computes it");
+        break;
+      case ActionKind::RecvGrad:
+        if (bd[j] >= 0 || bw[j] >= 0)
+          return fail(where(s, i) + "comes after the backward that needs it");
+        gradIn[j] = 1;
+        break;
+      case ActionKind::SendGrad:
+        if (bd[j] < 0)
+          return fail(where(s, i) +
+                      "comes before the backward_input that computes it");
+        break;
+      case ActionKind::AllReduceGrads:
+        allReduce = pos;
+        break;
+      case ActionKind::OptimizerStep:
+        optimizer = pos;
+        if (allReduce < 0 && info.dp * info.cp > 1 && lastBackward >= 0 &&
+            info.trainableParams > 0)
+          return fail(where(s, i) +
+                      "comes without a gradient all-reduce over dp x cp");
+        break;
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      if (fwd[j] < 0)
+        return fail(who + "never runs the forward of microbatch " +
+                    std::to_string(j));
+      if (gradIn[j] && lastBwd[j] < 0)
+        return fail(who + "receives the gradient of microbatch " +
+                    std::to_string(j) + " but runs no backward for it");
+    }
+    if (allReduce >= 0 && allReduce < lastBackward)
+      return fail(who + "all-reduces gradients before its last backward");
+    if (optimizer >= 0 && (optimizer < lastBackward || optimizer < allReduce))
+      return fail(who + "steps the optimizer before its gradients are ready");
+    // Microbatches held: from the forward to the last backward (one without
+    // a backward is held during its forward only).
+    if (prog.maxInFlight > 0) {
+      std::vector<int64_t> delta(prog.actions.size() + 1, 0);
+      for (int64_t j = 0; j < m; ++j) {
+        ++delta[fwd[j]];
+        --delta[(lastBwd[j] >= 0 ? lastBwd[j] : fwd[j]) + 1];
+      }
+      int64_t held = 0;
+      for (size_t i = 0; i < prog.actions.size(); ++i) {
+        held += delta[i];
+        if (held > prog.maxInFlight)
+          return fail(who + "holds " + std::to_string(held) +
+                      " microbatches at action " + std::to_string(i) + " (" +
+                      describe(prog.actions[i]) + ") but its cap is " +
+                      std::to_string(prog.maxInFlight));
+      }
+    }
+  }
+
+  // 4. Execution with asynchronous sends: a send is posted and the stage
+  // goes on; a receive waits until its link has carried a message it has
+  // not taken yet (step 2 proved that it is the matching one); computes
+  // never wait.
+  std::map<Link, std::pair<size_t, size_t>> posted; // Sends, receives.
+  auto linkOf = [](int s, const Action &a) -> Link {
+    return isSend(a.kind) ? Link{s, a.peer, isGradMessage(a.kind)}
+                          : Link{a.peer, s, isGradMessage(a.kind)};
+  };
+  std::vector<size_t> pc(n, 0);
+  auto done = [&](size_t s) { return pc[s] >= programs[s].actions.size(); };
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t s = 0; s < n; ++s) {
+      const std::vector<Action> &acts = programs[s].actions;
+      while (!done(s)) {
+        const Action &a = acts[pc[s]];
+        if (isSend(a.kind)) {
+          ++posted[linkOf(static_cast<int>(s), a)].first;
+        } else if (isRecv(a.kind)) {
+          auto &[sent, received] = posted[linkOf(static_cast<int>(s), a)];
+          if (received == sent)
+            break;
+          ++received;
+        }
+        ++pc[s];
+        progress = true;
+      }
+    }
+  }
+  size_t first = 0;
+  while (first < n && done(first))
+    ++first;
+  if (first == n)
+    return llvm::Error::success();
+  // Every stuck stage waits at a receive whose sender is stuck too (a
+  // finished sender has posted all its sends, and step 2 matched them).
+  // Follow who waits for whom from the first stuck stage to the cycle of
+  // blocked receives, and report it.
+  std::vector<char> seen(n, 0);
+  size_t s = first;
+  while (!seen[s]) {
+    seen[s] = 1;
+    size_t q = static_cast<size_t>(programs[s].actions[pc[s]].peer);
+    if (done(q))
+      break;
+    s = q;
+  }
+  const Action &a = programs[s].actions[pc[s]];
+  int q = a.peer;
+  std::string peerState =
+      done(q) ? name(q) + " has finished"
+              : name(q) + " waits at action " + std::to_string(pc[q]) + " (" +
+                    describe(programs[q].actions[pc[q]]) + ")";
+  return fail("deadlock: stage " + name(static_cast<int>(s)) +
+              " is stuck at action " + std::to_string(pc[s]) + " (" +
+              describe(a) + ") waiting for " + name(q) + ", which has not " +
+              "sent it yet; " + peerState +
+              " (a cycle of receives that wait for each other)");
+}
