@@ -1,4 +1,5 @@
-//===- Schedule.cpp - messages, action text and the schedule verifier ------===//
+//===- Schedule.cpp - messages, action text and the schedule verifier
+//------===//
 //
 // The pieces of the schedule model every consumer shares: message sizes and
 // tags, how an action is described in messages, and verifySchedule(), the
@@ -124,8 +125,8 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                                         const std::vector<Program> &programs) {
   size_t n = graph.stages.size();
   int64_t m = graph.microbatches;
-  auto fail = [](const std::string &msg) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+  auto fail = [](const std::string &msg, int stage = -1, int64_t action = -1) {
+    return llvm::make_error<ScheduleError>(msg, stage, action);
   };
   auto name = [&](int s) { return stageName(graph, s); };
   auto describe = [&](const Action &a) { return describeAction(graph, a); };
@@ -148,9 +149,11 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
       const Action &a = prog.actions[i];
       if (perMicrobatch(a.kind) && (a.microbatch < 0 || a.microbatch >= m))
         return fail(where(s, i) + "is outside microbatches [0, " +
-                    std::to_string(m) + ")");
+                        std::to_string(m) + ")",
+                    s, static_cast<int64_t>(i));
       if (isComm(a.kind) && (!validStage(graph, a.peer) || a.peer == s))
-        return fail(where(s, i) + "has no valid peer");
+        return fail(where(s, i) + "has no valid peer", s,
+                    static_cast<int64_t>(i));
     }
   }
 
@@ -181,40 +184,48 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                          std::to_string(in.size()) + " receives)";
     if (out.size() > in.size())
       return fail("stage " + name(from) + " sends the " + what +
-                  " of microbatch " + std::to_string(out[i]->microbatch) +
-                  " to " + name(to) + ", which never receives it" + counts);
+                      " of microbatch " + std::to_string(out[i]->microbatch) +
+                      " to " + name(to) + ", which never receives it" + counts,
+                  from);
     if (in.size() > out.size())
       return fail("stage " + name(to) + " waits for the " + what +
-                  " of microbatch " + std::to_string(in[i]->microbatch) +
-                  " from " + name(from) + ", which never sends it" + counts);
+                      " of microbatch " + std::to_string(in[i]->microbatch) +
+                      " from " + name(from) + ", which never sends it" + counts,
+                  to);
     if (i < common)
       return fail("stage " + name(to) + " receives the " + what +
-                  " of microbatch " + std::to_string(in[i]->microbatch) +
-                  " as message " + std::to_string(i) + " from " + name(from) +
-                  ", which sends microbatch " +
-                  std::to_string(out[i]->microbatch) + " there (the " + what +
-                  "s are received out of order)");
+                      " of microbatch " + std::to_string(in[i]->microbatch) +
+                      " as message " + std::to_string(i) + " from " +
+                      name(from) + ", which sends microbatch " +
+                      std::to_string(out[i]->microbatch) + " there (the " +
+                      what + "s are received out of order)",
+                  to);
     for (i = 0; i < common; ++i)
       if (out[i]->bytes != in[i]->bytes)
-        return fail("stage " + name(to) + " receives " +
-                    std::to_string(in[i]->bytes) + " bytes for the " + what +
-                    " of microbatch " + std::to_string(in[i]->microbatch) +
-                    " from " + name(from) + ", which sends " +
-                    std::to_string(out[i]->bytes) + " bytes (size mismatch)");
+        return fail(
+            "stage " + name(to) + " receives " + std::to_string(in[i]->bytes) +
+                " bytes for the " + what + " of microbatch " +
+                std::to_string(in[i]->microbatch) + " from " + name(from) +
+                ", which sends " + std::to_string(out[i]->bytes) +
+                " bytes (size mismatch)",
+            to);
     for (i = 0; i < common; ++i)
       if (out[i]->tag != in[i]->tag)
         return fail("stage " + name(to) + " receives the " + what +
-                    " of microbatch " + std::to_string(in[i]->microbatch) +
-                    " from " + name(from) + " with tag " +
-                    std::to_string(in[i]->tag) + ", which sends it with tag " +
-                    std::to_string(out[i]->tag) + " (tag mismatch)");
+                        " of microbatch " + std::to_string(in[i]->microbatch) +
+                        " from " + name(from) + " with tag " +
+                        std::to_string(in[i]->tag) +
+                        ", which sends it with tag " +
+                        std::to_string(out[i]->tag) + " (tag mismatch)",
+                    to);
     for (i = 0; i < common; ++i)
       if (out[i]->shape != in[i]->shape)
         return fail("stage " + name(to) + " receives the " + what +
-                    " of microbatch " + std::to_string(in[i]->microbatch) +
-                    " from " + name(from) + " as " + formatShape(in[i]->shape) +
-                    ", which sends it as " + formatShape(out[i]->shape) +
-                    " (shape mismatch)");
+                        " of microbatch " + std::to_string(in[i]->microbatch) +
+                        " from " + name(from) + " as " +
+                        formatShape(in[i]->shape) + ", which sends it as " +
+                        formatShape(out[i]->shape) + " (shape mismatch)",
+                    to);
   }
 
   // 3. Each program's dependency order and in-flight microbatches.
@@ -234,7 +245,8 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
       case ActionKind::Forward:
         if (fwd[j] >= 0)
           return fail(where(s, i) + "repeats the forward of microbatch " +
-                      std::to_string(j));
+                          std::to_string(j),
+                      s, static_cast<int64_t>(i));
         fwd[j] = pos;
         break;
       case ActionKind::BackwardInput:
@@ -243,31 +255,36 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
             a.kind == ActionKind::BackwardInput ? bd : bw;
         if (fwd[j] < 0)
           return fail(where(s, i) + "comes before the forward of microbatch " +
-                      std::to_string(j));
+                          std::to_string(j),
+                      s, static_cast<int64_t>(i));
         if (seen[j] >= 0)
           return fail(where(s, i) + "repeats a backward of microbatch " +
-                      std::to_string(j));
+                          std::to_string(j),
+                      s, static_cast<int64_t>(i));
         seen[j] = lastBwd[j] = lastBackward = pos;
         break;
       }
       case ActionKind::RecvActivation:
         if (fwd[j] >= 0)
-          return fail(where(s, i) + "comes after the forward that needs it");
+          return fail(where(s, i) + "comes after the forward that needs it", s,
+                      static_cast<int64_t>(i));
         break;
       case ActionKind::SendActivation:
         if (fwd[j] < 0)
-          return fail(where(s, i) +
-                      "comes before the forward that computes it");
+          return fail(where(s, i) + "comes before the forward that computes it",
+                      s, static_cast<int64_t>(i));
         break;
       case ActionKind::RecvGrad:
         if (bd[j] >= 0 || bw[j] >= 0)
-          return fail(where(s, i) + "comes after the backward that needs it");
+          return fail(where(s, i) + "comes after the backward that needs it", s,
+                      static_cast<int64_t>(i));
         gradIn[j] = 1;
         break;
       case ActionKind::SendGrad:
         if (bd[j] < 0)
           return fail(where(s, i) +
-                      "comes before the backward_input that computes it");
+                          "comes before the backward_input that computes it",
+                      s, static_cast<int64_t>(i));
         break;
       case ActionKind::AllReduceGrads:
         allReduce = pos;
@@ -277,22 +294,26 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
         if (allReduce < 0 && info.dp * info.cp > 1 && lastBackward >= 0 &&
             info.trainableParams > 0)
           return fail(where(s, i) +
-                      "comes without a gradient all-reduce over dp x cp");
+                          "comes without a gradient all-reduce over dp x cp",
+                      s, static_cast<int64_t>(i));
         break;
       }
     }
     for (int64_t j = 0; j < m; ++j) {
       if (fwd[j] < 0)
         return fail(who + "never runs the forward of microbatch " +
-                    std::to_string(j));
+                        std::to_string(j),
+                    s);
       if (gradIn[j] && lastBwd[j] < 0)
         return fail(who + "receives the gradient of microbatch " +
-                    std::to_string(j) + " but runs no backward for it");
+                        std::to_string(j) + " but runs no backward for it",
+                    s);
     }
     if (allReduce >= 0 && allReduce < lastBackward)
-      return fail(who + "all-reduces gradients before its last backward");
+      return fail(who + "all-reduces gradients before its last backward", s);
     if (optimizer >= 0 && (optimizer < lastBackward || optimizer < allReduce))
-      return fail(who + "steps the optimizer before its gradients are ready");
+      return fail(who + "steps the optimizer before its gradients are ready",
+                  s);
     // Microbatches held: from the forward to the last backward (one without
     // a backward is held during its forward only).
     if (prog.maxInFlight > 0) {
@@ -306,9 +327,11 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
         held += delta[i];
         if (held > prog.maxInFlight)
           return fail(who + "holds " + std::to_string(held) +
-                      " microbatches at action " + std::to_string(i) + " (" +
-                      describe(prog.actions[i]) + ") but its cap is " +
-                      std::to_string(prog.maxInFlight));
+                          " microbatches at action " + std::to_string(i) +
+                          " (" + describe(prog.actions[i]) +
+                          ") but its cap is " +
+                          std::to_string(prog.maxInFlight),
+                      s, static_cast<int64_t>(i));
       }
     }
   }
@@ -369,8 +392,9 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
               : name(q) + " waits at action " + std::to_string(pc[q]) + " (" +
                     describe(programs[q].actions[pc[q]]) + ")";
   return fail("deadlock: stage " + name(static_cast<int>(s)) +
-              " is stuck at action " + std::to_string(pc[s]) + " (" +
-              describe(a) + ") waiting for " + name(q) + ", which has not " +
-              "sent it yet; " + peerState +
-              " (a cycle of receives that wait for each other)");
+                  " is stuck at action " + std::to_string(pc[s]) + " (" +
+                  describe(a) + ") waiting for " + name(q) +
+                  ", which has not " + "sent it yet; " + peerState +
+                  " (a cycle of receives that wait for each other)",
+              static_cast<int>(s), static_cast<int64_t>(pc[s]));
 }

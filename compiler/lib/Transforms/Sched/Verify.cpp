@@ -9,9 +9,6 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringExtras.h"
-
-#include <cstring>
 
 namespace mllm::sched_ir {
 #define GEN_PASS_DEF_VERIFYSCHEDULEPASS
@@ -24,37 +21,17 @@ using namespace mllm::sched_ir;
 
 namespace {
 
-/// Where to report the verifier's message: the action it names ("stage
-/// 'NAME' ... action I", as a stuck or misplaced action is described), else
-/// the program it names first ('NAME'), else the schedule.
-Operation *stuckOp(ScheduleOp schedule, const ScheduleContents &contents,
-                   StringRef message) {
-  Operation *at = schedule;
-  size_t first = StringRef::npos, stage = 0;
-  for (auto [s, program] : llvm::enumerate(contents.programOps)) {
-    size_t pos =
-        message.find(("'" + ProgramOp(program).getSymName() + "'").str());
-    if (pos < first) {
-      first = pos;
-      stage = s;
-      at = program;
-    }
-  }
-  if (first == StringRef::npos)
-    return at;
-  // The action index, if it follows the name before any other name.
-  StringRef rest = message.drop_front(first + 1);
-  rest = rest.drop_front(rest.find('\'') + 1);
-  size_t action = rest.find("action ");
-  if (action == StringRef::npos || rest.take_front(action).contains('\''))
-    return at;
-  StringRef digits = rest.drop_front(action + strlen("action "));
-  digits = digits.take_while([](char c) { return llvm::isDigit(c); });
-  size_t index;
-  if (!digits.getAsInteger(10, index) &&
-      index < contents.actionOps[stage].size())
-    return contents.actionOps[stage][index];
-  return at;
+/// Where to report a verifier error: the action it names, else the program,
+/// else the schedule.
+Operation *blamedOp(ScheduleOp schedule, const ScheduleContents &contents,
+                    const sched::ScheduleError &error) {
+  if (error.stage < 0 ||
+      static_cast<size_t>(error.stage) >= contents.programOps.size())
+    return schedule;
+  const auto &actions = contents.actionOps[error.stage];
+  if (error.action >= 0 && static_cast<size_t>(error.action) < actions.size())
+    return actions[error.action];
+  return contents.programOps[error.stage];
 }
 
 struct VerifySchedulePass
@@ -66,8 +43,14 @@ struct VerifySchedulePass
       ScheduleContents contents = readSchedule(schedule);
       if (llvm::Error error =
               sched::verifySchedule(contents.graph, contents.programs)) {
-        std::string message = llvm::toString(std::move(error));
-        stuckOp(schedule, contents, message)->emitError(message);
+        llvm::handleAllErrors(
+            std::move(error),
+            [&](const sched::ScheduleError &e) {
+              blamedOp(schedule, contents, e)->emitError(e.message);
+            },
+            [&](const llvm::ErrorInfoBase &e) {
+              schedule->emitError(e.message());
+            });
         signalPassFailure();
       }
     }
