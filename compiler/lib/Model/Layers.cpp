@@ -18,6 +18,16 @@ static LayerShape blockShape(const spec::ArchConfig &c) {
   s.qkvBias = c.qkvBias;
   s.bias = c.bias;
   s.layerNorm = c.norm == spec::Norm::LayerNorm;
+  s.activation = spec::toString(c.activation);
+  // Attention-level positions ride with the blocks; table positions with the
+  // embedding that adds them.
+  if (c.position == spec::Position::RoPE) {
+    s.position = "rope";
+    // Encoders have no rope_theta field: RoPE's usual base.
+    s.ropeTheta = c.ropeTheta > 0 ? c.ropeTheta : 10000;
+  } else if (c.position == spec::Position::ALiBi) {
+    s.position = "alibi";
+  }
   if (c.arch == spec::Arch::AudioEncoder && c.block == spec::Block::Conformer)
     s.convKernel = c.convKernel;
   return s;
@@ -35,8 +45,10 @@ std::vector<LayerGroup> model::expand(const spec::ArchConfig &c) {
     LayerShape embed;
     embed.hidden = c.hidden;
     embed.vocab = c.vocab;
-    if (c.position == spec::Position::Learned)
+    if (c.position == spec::Position::Learned) {
       embed.positions = c.maxPositions;
+      embed.position = "learned";
+    }
     groups.push_back({"embed", LayerKind::TokenEmbedding, 1, embed});
     groups.push_back({"blocks", LayerKind::TransformerBlock, c.layers, block});
     groups.push_back({"final_norm", LayerKind::Norm, 1, norm});
@@ -55,9 +67,13 @@ std::vector<LayerGroup> model::expand(const spec::ArchConfig &c) {
     embed.temporalPatch = c.temporalPatch;
     embed.bias = c.bias;
     embed.classToken = c.classToken;
-    if (c.position == spec::Position::Learned)
+    embed.imageHeight = c.imageHeight;
+    embed.imageWidth = c.imageWidth;
+    if (c.position == spec::Position::Learned) {
       embed.positions = (c.imageWidth / c.patch) * (c.imageHeight / c.patch) +
                         (c.classToken ? 1 : 0);
+      embed.position = "learned";
+    }
     groups.push_back({"patch_embed", LayerKind::PatchEmbedding, 1, embed});
     groups.push_back({"blocks", LayerKind::TransformerBlock, c.layers, block});
     groups.push_back({"post_norm", LayerKind::Norm, 1, norm});
@@ -72,9 +88,12 @@ std::vector<LayerGroup> model::expand(const spec::ArchConfig &c) {
     LayerShape front;
     front.hidden = c.hidden;
     front.melBins = c.melBins;
+    front.frames = c.maxFrames * c.downsample;
     if (c.position == spec::Position::Learned ||
-        c.position == spec::Position::Sinusoidal)
+        c.position == spec::Position::Sinusoidal) {
       front.positions = c.maxFrames;
+      front.position = spec::toString(c.position);
+    }
     groups.push_back({"frontend", LayerKind::AudioFrontend, 1, front});
     groups.push_back({"blocks",
                       c.block == spec::Block::Conformer
@@ -93,6 +112,8 @@ std::vector<LayerGroup> model::expand(const spec::Projector &p) {
   s.in = p.in;
   s.out = p.out;
   s.hidden = p.kind == spec::ProjectorKind::MLP ? p.hidden : 0;
+  if (p.kind == spec::ProjectorKind::MLP)
+    s.activation = spec::toString(p.activation);
   if (p.kind == spec::ProjectorKind::Linear)
     return {{"linear", LayerKind::Linear, 1, s}};
   return {{"mlp", LayerKind::MLP, 1, s}};
@@ -172,61 +193,55 @@ int64_t model::totalParams(const std::vector<LayerGroup> &groups) {
   return total;
 }
 
-namespace {
-/// The integer fields of LayerShape with their config keys, so that the two
-/// directions of the conversion cannot drift apart.
-struct IntKey {
-  const char *key;
-  int64_t LayerShape::*field;
-};
-struct BoolKey {
-  const char *key;
-  bool LayerShape::*field;
-};
-const IntKey intKeys[] = {{"hidden", &LayerShape::hidden},
-                          {"ffn", &LayerShape::ffn},
-                          {"heads", &LayerShape::heads},
-                          {"kv_heads", &LayerShape::kvHeads},
-                          {"head_dim", &LayerShape::headDim},
-                          {"vocab", &LayerShape::vocab},
-                          {"patch", &LayerShape::patch},
-                          {"channels", &LayerShape::channels},
-                          {"temporal_patch", &LayerShape::temporalPatch},
-                          {"mel_bins", &LayerShape::melBins},
-                          {"in", &LayerShape::in},
-                          {"out", &LayerShape::out},
-                          {"positions", &LayerShape::positions},
-                          {"conv_kernel", &LayerShape::convKernel}};
-const BoolKey boolKeys[] = {
-    {"gated", &LayerShape::gated}, {"qkv_bias", &LayerShape::qkvBias},
-    {"bias", &LayerShape::bias},   {"layer_norm", &LayerShape::layerNorm},
-    {"tied", &LayerShape::tied},   {"class_token", &LayerShape::classToken}};
-} // namespace
-
 mlir::DictionaryAttr model::toConfig(mlir::MLIRContext *context, LayerKind kind,
                                      const LayerShape &s) {
   mlir::Builder b(context);
   llvm::SmallVector<mlir::NamedAttribute> attrs;
-  for (const IntKey &k : intKeys) {
-    int64_t v = s.*k.field;
-    // temporal_patch defaults to 1; keep the dictionary to what matters.
-    if (v != 0 && !(k.field == &LayerShape::temporalPatch && v == 1))
-      attrs.push_back(b.getNamedAttr(k.key, b.getI64IntegerAttr(v)));
+  for (const runtime::LayerConfigKey &k : runtime::layerConfigKeys()) {
+    if (!k.isSet(s))
+      continue;
+    mlir::Attribute value;
+    switch (k.type) {
+    case runtime::LayerConfigKey::Int:
+      value = b.getI64IntegerAttr(s.*k.intField);
+      break;
+    case runtime::LayerConfigKey::Bool:
+      value = b.getUnitAttr();
+      break;
+    case runtime::LayerConfigKey::Float:
+      value = b.getF64FloatAttr(s.*k.floatField);
+      break;
+    case runtime::LayerConfigKey::String:
+      value = b.getStringAttr(s.*k.stringField);
+      break;
+    }
+    attrs.push_back(b.getNamedAttr(k.name, value));
   }
-  for (const BoolKey &k : boolKeys)
-    if (s.*k.field)
-      attrs.push_back(b.getNamedAttr(k.key, b.getUnitAttr()));
   (void)kind;
   return b.getDictionaryAttr(attrs);
 }
 
 LayerShape model::fromConfig(mlir::DictionaryAttr config) {
   LayerShape s;
-  for (const IntKey &k : intKeys)
-    if (auto attr =
-            llvm::dyn_cast_or_null<mlir::IntegerAttr>(config.get(k.key)))
-      s.*k.field = attr.getInt();
-  for (const BoolKey &k : boolKeys)
-    s.*k.field = static_cast<bool>(config.get(k.key));
+  for (const runtime::LayerConfigKey &k : runtime::layerConfigKeys()) {
+    mlir::Attribute attr = config.get(k.name);
+    switch (k.type) {
+    case runtime::LayerConfigKey::Int:
+      if (auto i = llvm::dyn_cast_or_null<mlir::IntegerAttr>(attr))
+        s.*k.intField = i.getInt();
+      break;
+    case runtime::LayerConfigKey::Bool:
+      s.*k.boolField = static_cast<bool>(attr);
+      break;
+    case runtime::LayerConfigKey::Float:
+      if (auto f = llvm::dyn_cast_or_null<mlir::FloatAttr>(attr))
+        s.*k.floatField = f.getValueAsDouble();
+      break;
+    case runtime::LayerConfigKey::String:
+      if (auto str = llvm::dyn_cast_or_null<mlir::StringAttr>(attr))
+        s.*k.stringField = str.getValue().str();
+      break;
+    }
+  }
   return s;
 }

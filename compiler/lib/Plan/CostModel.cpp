@@ -307,69 +307,36 @@ LayerCost plan::layerCost(LayerKind kind, const LayerShape &shape,
 
 namespace {
 /// A key an entry may give to select layers, and how to read it off a
-/// layer. Shape keys carry the names of the mllm.layers config (a unit test
-/// checks them against model::toConfig).
+/// layer: the integer and flag keys of the layer-config table
+/// (runtime/LayerConfig.h), or a workload key.
 struct MatchKey {
-  const char *name;
-  int64_t (*get)(const LayerShape &, const Workload &);
-  bool isBool;
+  const runtime::LayerConfigKey *shapeKey = nullptr;
+  int64_t Workload::*workField = nullptr;
+  bool isBool = false;
+  int64_t get(const LayerShape &s, const Workload &w) const {
+    if (workField)
+      return w.*workField;
+    if (shapeKey->type == runtime::LayerConfigKey::Bool)
+      return s.*(shapeKey->boolField) ? 1 : 0;
+    return s.*(shapeKey->intField);
+  }
 };
 
-// clang-format versions disagree on brace lists inside macros.
-// clang-format off
-#define SHAPE_INT(key, field)                                                  \
-  {key,                                                                        \
-   [](const LayerShape &s, const Workload &) -> int64_t { return s.field; },   \
-   false}
-#define SHAPE_BOOL(key, field)                                                 \
-  {key,                                                                        \
-   [](const LayerShape &s, const Workload &) -> int64_t {                      \
-     return s.field ? 1 : 0;                                                   \
-   },                                                                          \
-   true}
-#define WORK_INT(key, field)                                                   \
-  {key,                                                                        \
-   [](const LayerShape &, const Workload &w) -> int64_t { return w.field; },   \
-   false}
-// clang-format on
-
-const MatchKey matchKeys[] = {
-    SHAPE_INT("hidden", hidden),
-    SHAPE_INT("ffn", ffn),
-    SHAPE_INT("heads", heads),
-    SHAPE_INT("kv_heads", kvHeads),
-    SHAPE_INT("head_dim", headDim),
-    SHAPE_INT("vocab", vocab),
-    SHAPE_INT("patch", patch),
-    SHAPE_INT("channels", channels),
-    SHAPE_INT("temporal_patch", temporalPatch),
-    SHAPE_INT("mel_bins", melBins),
-    SHAPE_INT("in", in),
-    SHAPE_INT("out", out),
-    SHAPE_INT("positions", positions),
-    SHAPE_INT("conv_kernel", convKernel),
-    SHAPE_BOOL("gated", gated),
-    SHAPE_BOOL("qkv_bias", qkvBias),
-    SHAPE_BOOL("bias", bias),
-    SHAPE_BOOL("layer_norm", layerNorm),
-    SHAPE_BOOL("tied", tied),
-    SHAPE_BOOL("class_token", classToken),
-    WORK_INT("tokens", tokens),
-    WORK_INT("attention_span", attentionSpan),
-    WORK_INT("tp", tp),
-    WORK_INT("cp", cp),
-    WORK_INT("element_bytes", elementBytes),
-};
-
-#undef SHAPE_INT
-#undef SHAPE_BOOL
-#undef WORK_INT
-
-const MatchKey *findMatchKey(llvm::StringRef name) {
-  for (const MatchKey &k : matchKeys)
-    if (name == k.name)
-      return &k;
-  return nullptr;
+std::optional<MatchKey> findMatchKey(llvm::StringRef name) {
+  static const std::pair<const char *, int64_t Workload::*> workKeys[] = {
+      {"tokens", &Workload::tokens},
+      {"attention_span", &Workload::attentionSpan},
+      {"tp", &Workload::tp},
+      {"cp", &Workload::cp},
+      {"element_bytes", &Workload::elementBytes}};
+  for (auto [key, field] : workKeys)
+    if (name == key)
+      return MatchKey{nullptr, field, false};
+  const runtime::LayerConfigKey *k = runtime::findLayerConfigKey(name);
+  if (!k || (k->type != runtime::LayerConfigKey::Int &&
+             k->type != runtime::LayerConfigKey::Bool))
+    return std::nullopt;
+  return MatchKey{k, nullptr, k->type == runtime::LayerConfigKey::Bool};
 }
 
 /// Reads a profile, stopping at the first error: a profile is a small
@@ -548,7 +515,7 @@ private:
         times[t - std::begin(timeKeys)] = ms;
         continue;
       }
-      const MatchKey *mk = findMatchKey(*key);
+      std::optional<MatchKey> mk = findMatchKey(*key);
       if (!mk) {
         error(kv.getKey(), "unknown key '" + *key +
                                "'; expected kind, a shape key, tokens, "
@@ -601,7 +568,7 @@ private:
 } // namespace
 
 bool Profile::isMatchKey(llvm::StringRef key) {
-  return findMatchKey(key) != nullptr;
+  return findMatchKey(key).has_value();
 }
 
 llvm::Expected<Profile> Profile::parse(llvm::StringRef text,
@@ -627,7 +594,7 @@ std::optional<LayerCost> Profile::lookup(LayerKind kind,
     if (e.kind != kind)
       continue;
     bool matches = llvm::all_of(e.keys, [&](const auto &kv) {
-      const MatchKey *k = findMatchKey(kv.first);
+      std::optional<MatchKey> k = findMatchKey(kv.first);
       return k && k->get(shape, workload) == kv.second;
     });
     // More keys = more specific; ties keep the earlier entry.

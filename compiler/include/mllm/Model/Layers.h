@@ -12,28 +12,16 @@
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Sema/Spec.h"
+#include "mllm/runtime/LayerConfig.h"
 
 #include <string>
 #include <vector>
 
 namespace mllm::model {
 
-/// Shape of one layer. Which fields matter depends on the kind; unused ones
-/// stay zero/false.
-struct LayerShape {
-  int64_t hidden = 0, ffn = 0, heads = 0, kvHeads = 0, headDim = 0;
-  int64_t vocab = 0;
-  int64_t patch = 0, channels = 0, temporalPatch = 1;
-  int64_t melBins = 0;
-  int64_t in = 0, out = 0; ///< Linear / MLP projectors.
-  int64_t positions = 0;   ///< Rows of a learned position table.
-  int64_t convKernel = 0;  ///< Conformer depthwise convolution.
-  bool gated = false;      ///< SwiGLU/GeGLU feed-forward (3 matrices).
-  bool qkvBias = false, bias = false;
-  bool layerNorm = false; ///< LayerNorm (weight+bias) vs RMSNorm.
-  bool tied = false;      ///< LM head shares the embedding matrix.
-  bool classToken = false;
-};
+/// Shape of one layer: the runtime's LayerConfig, whose key table is the
+/// one definition of the `mllm.layers` config keys.
+using LayerShape = runtime::LayerConfig;
 
 struct LayerGroup {
   std::string name;

@@ -1,4 +1,5 @@
-//===- RankLayout.h - which global ranks a pipeline stage runs on -*- C++ -*-===//
+//===- RankLayout.h - which global ranks a pipeline stage runs on -*- C++
+//-*-===//
 //
 // The one definition of the rank formula. A stage runs on dp data-parallel
 // replicas, each made of cp context-parallel slots of tp tensor-parallel

@@ -1,4 +1,5 @@
-//===- Schedule.h - the schedule model: stages, actions, programs -*- C++ -*-===//
+//===- Schedule.h - the schedule model: stages, actions, programs -*- C++
+//-*-===//
 //
 // What one training iteration is made of, as the plan records it and every
 // consumer reads it: the pipeline stages with their costs and edges
