@@ -21,11 +21,18 @@ config.substitutions.append(("%examples",
                              os.path.join(config.mllm_src_root, "examples")))
 config.substitutions.append(("%mllm_src", config.mllm_src_root))
 
+# Debian's interpreter, which has PyYAML and torch (the first python3 on PATH
+# may be another one).
+if os.path.exists("/usr/bin/python3"):
+    config.substitutions.append(("%debian_python", "/usr/bin/python3"))
+    config.available_features.add("python3")
+
 if config.mllm_has_fuzzer:
     config.available_features.add("fuzzer")
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
-tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-frontend"]
+tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-frontend",
+         "mllm-plan-roundtrip"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
     tool_dirs)

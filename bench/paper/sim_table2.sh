@@ -38,7 +38,7 @@ for v in s m l; do for a in s m l; do for l in s m l; do
   table2_spec $v $a $l uniform |
     sed 's/vision { pp = auto; }/vision { pp = 1; }/; s/audio { pp = auto; }/audio { pp = 1; }/;
          s/llm { pp = auto; }/llm { pp = '$((24 / DP - 1))'; }/' > "$TMP/$c.megstar.mllm"
-  "$SIM" "$TMP/$c.megstar.mllm" --schedule=1f1b --json -o "$TMP/$c.megstar.json" \
+  "$SIM" "$TMP/$c.megstar.mllm" --schedule=linear_1f1b --json -o "$TMP/$c.megstar.json" \
     2> "$TMP/$c.megstar.err" || true
 done; done; done
 

@@ -37,9 +37,9 @@
 #include "mllm/Sched/FromIR.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Plan/JobModel.h"
 #include "mllm/Model/Layers.h"
 #include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/JobModel.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringMap.h"

@@ -80,7 +80,6 @@ using namespace mllm::sched;
 
 namespace {
 
-
 /// One stage as a schedule kind sees it.
 struct Node {
   std::vector<int> prev, next;
@@ -243,6 +242,17 @@ size_t indexOf(const std::vector<int> &list, size_t x) {
 
 } // namespace
 
+std::string mllm::sched::scheduleKindNames() {
+  std::string names;
+  uint32_t last = sched_ir::getMaxEnumValForScheduleKind();
+  for (uint32_t i = 0; i <= last; ++i) {
+    if (i > 0)
+      names += i == last ? " or " : ", ";
+    names += stringifyScheduleKind(*sched_ir::symbolizeScheduleKind(i)).str();
+  }
+  return names;
+}
+
 std::vector<int64_t> mllm::sched::stageDepths(const PipelineGraph &graph) {
   return depthsOf(buildNodes(graph, ScheduleKind::MultimodalOneFOneB));
 }
@@ -391,4 +401,3 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
   }
   return programs;
 }
-

@@ -97,13 +97,6 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
         static_cast<uint64_t>(program.maxInFlight));
     builder.setInsertionPointToEnd(&op.getBody().emplaceBlock());
 
-    // The attention backward (and its CP collectives) runs in the input
-    // backward when there is one, else in the weight backward.
-    llvm::DenseSet<int32_t> hasInputBackward;
-    for (const sched::Action &action : program.actions)
-      if (action.kind == K::BackwardInput)
-        hasInputBackward.insert(action.microbatch);
-    bool tp = stage.tp > 1, cp = stage.cp > 1;
     auto peer = [&](const sched::Action &action) {
       return StringRef(graph.stages[action.peer].name);
     };
@@ -117,22 +110,24 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                                       ? sched::opaqueShape(action.bytes)
                                       : action.shape);
     };
-    for (const sched::Action &action : program.actions) {
+    for (auto [index, action] : llvm::enumerate(program.actions)) {
       auto mb = static_cast<uint64_t>(action.microbatch);
+      sched::ComputeCollectives c =
+          sched::computeCollectives(stage, program, index);
       auto bytes = static_cast<uint64_t>(action.bytes);
       switch (action.kind) {
       case K::Forward:
-        ForwardOp::create(builder, stageLoc, mb, tp, cp, false);
+        ForwardOp::create(builder, stageLoc, mb, c.tpAllReduce, c.cpAllGather,
+                          c.cpReduceScatter);
         break;
       case K::BackwardInput:
-        BackwardInputOp::create(builder, stageLoc, mb, tp, cp, cp);
+        BackwardInputOp::create(builder, stageLoc, mb, c.tpAllReduce,
+                                c.cpAllGather, c.cpReduceScatter);
         break;
-      case K::BackwardWeight: {
-        bool attention = cp && !hasInputBackward.contains(action.microbatch);
-        BackwardWeightOp::create(builder, stageLoc, mb, false, attention,
-                                 attention);
+      case K::BackwardWeight:
+        BackwardWeightOp::create(builder, stageLoc, mb, c.tpAllReduce,
+                                 c.cpAllGather, c.cpReduceScatter);
         break;
-      }
       case K::SendActivation:
         SendActOp::create(builder, stageLoc, mb, peer(action), tag(action),
                           shape(action), bytes);

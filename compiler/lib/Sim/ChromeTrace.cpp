@@ -81,4 +81,3 @@ void mllm::sched::writeChromeTrace(const PipelineGraph &graph,
   j.objectEnd();
   os << "\n";
 }
-

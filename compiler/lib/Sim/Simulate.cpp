@@ -36,7 +36,6 @@ using namespace mllm::sched;
 
 namespace {
 
-
 /// A posted send: what it carries and when its transfer ends.
 struct Posted {
   const Action *send;
@@ -389,4 +388,3 @@ mllm::sched::simulate(const PipelineGraph &graph,
   }
   return result;
 }
-

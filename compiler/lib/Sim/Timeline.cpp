@@ -20,7 +20,6 @@ std::string mllm::sched::rankRange(llvm::ArrayRef<int64_t> ranks) {
 
 namespace mllm::sched::detail {
 
-
 /// The short label of an event: F3, Bd3, Bw3, send, recv, allreduce, ...
 std::string eventName(const Event &e) {
   std::string mb = e.microbatch >= 0 ? std::to_string(e.microbatch) : "";
@@ -69,8 +68,6 @@ std::string displayName(const PipelineGraph &graph, int s) {
   return "stage " + std::to_string(s);
 }
 
-
-
 /// The ranks of every stage and their number over all stages.
 std::vector<std::vector<int64_t>> ranksOfStages(const PipelineGraph &graph,
                                                 int numStages, int64_t &total) {
@@ -83,7 +80,5 @@ std::vector<std::vector<int64_t>> ranksOfStages(const PipelineGraph &graph,
   }
   return ranks;
 }
-
-
 
 } // namespace mllm::sched::detail

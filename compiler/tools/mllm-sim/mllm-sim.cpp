@@ -8,19 +8,16 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Transforms/MLLM/Passes.h"
-#include "mllm/Frontend/Parse.h"
-#include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Dialect/Sched/IR/SchedDialect.h"
+#include "mllm/Dialect/Sched/IR/SchedOps.h"
+#include "mllm/Driver/Driver.h"
+#include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Plan/CostModel.h"
-#include "mllm/Sched/FromIR.h"
-#include "mllm/Sched/Generate.h"
 #include "mllm/Sim/Trace.h"
-#include "mllm/Sema/Sema.h"
+#include "mllm/Tools/RegisterMllm.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -41,36 +38,11 @@ using sched::ScheduleKind;
 namespace {
 cl::OptionCategory category("mllm-sim options");
 cl::opt<std::string> inputFile(cl::Positional,
-                               cl::desc("<spec.mllm | planned.mlir>"),
+                               cl::desc("<spec.mllm | job.mlir | plan.yaml>"),
                                cl::Required, cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
-cl::list<std::string> includeDirs("I", cl::desc("Add DIR to the import path"),
-                                  cl::value_desc("dir"), cl::Prefix,
-                                  cl::cat(category));
-cl::opt<std::string>
-    stdlibDir("stdlib",
-              cl::desc("Standard library directory (default: $MLLM_STDLIB "
-                       "or the build's stdlib/)"),
-              cl::value_desc("dir"), cl::init(""), cl::cat(category));
-cl::opt<std::string>
-    profileFile("profile",
-                cl::desc("Measured per-layer times (YAML, docs/cost-model.md) "
-                         "that override the analytic cost model"),
-                cl::value_desc("file"), cl::init(""), cl::cat(category));
-cl::opt<ScheduleKind> scheduleKind(
-    "schedule", cl::desc("The schedule to simulate"),
-    cl::init(ScheduleKind::MultimodalOneFOneB),
-    cl::values(clEnumValN(ScheduleKind::MultimodalOneFOneB, "multimodal-1f1b",
-                          "multimodal 1F1B: encoder pipelines in parallel, "
-                          "frozen- and memory-aware (default)"),
-               clEnumValN(ScheduleKind::LinearOneFOneB, "1f1b",
-                          "Megatron-like: a linear pipeline, plain 1F1B, every "
-                          "stage runs a full backward"),
-               clEnumValN(ScheduleKind::GPipe, "gpipe",
-                          "all forwards, then all backwards")),
-    cl::cat(category));
 cl::opt<bool> emitJson("json", cl::desc("Print the results as JSON"),
                        cl::init(false), cl::cat(category));
 cl::opt<std::string>
@@ -91,24 +63,19 @@ cl::opt<bool> compare(
     "compare",
     cl::desc("Re-plan with the frozen_aware, frozen_unaware and uniform "
              "partitions and simulate each, plus the Megatron-like baseline "
-             "(1f1b on the frozen_unaware partition), side by side"),
+             "(linear_1f1b on the frozen_unaware partition), side by side"),
     cl::init(false), cl::cat(category));
 cl::opt<bool> speed("speed",
                     cl::desc("Print the simulator's speed (events per "
                              "second) to standard error"),
                     cl::init(false), cl::cat(category));
 
-const char *scheduleName(ScheduleKind kind) {
-  switch (kind) {
-  case ScheduleKind::MultimodalOneFOneB:
-    return "multimodal-1f1b";
-  case ScheduleKind::LinearOneFOneB:
-    return "1f1b";
-  case ScheduleKind::GPipe:
-    return "gpipe";
-  }
-  return "?";
+std::string scheduleName(ScheduleKind kind) {
+  return sched::stringifyScheduleKind(kind).str();
 }
+
+/// The shared front-end options (-I, --stdlib, --profile, --schedule).
+DriverOptions *options = nullptr;
 
 constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
 
@@ -129,44 +96,18 @@ struct Run {
   std::string error;     ///< Why the variant has no result (--compare).
 };
 
-/// The partition policy of the module's plan, and the cluster's memory
-/// bandwidth (for the optimizer step).
-std::string planPolicy(mlir::ModuleOp module) {
-  for (auto pipeline : module.getOps<PipelineOp>())
-    return stringifyPartitionPolicy(pipeline.getPolicy()).str();
-  return "?";
-}
-double memoryBandwidth(mlir::ModuleOp module) {
-  for (auto cluster : module.getOps<ClusterOp>())
-    return cluster.getMemoryBandwidth().convertToDouble();
-  return 0;
-}
-
-/// Graph -> schedule -> verify -> simulate. A failure here, on a module the
-/// plan pipeline accepted, is the compiler's bug: exit 2.
-int simulatePlan(mlir::ModuleOp module, ScheduleKind kind, Run &run,
-                 bool userInput) {
-  run.kind = kind;
-  run.partition = planPolicy(module);
-  auto graph = sched::buildPipelineGraph(module);
-  if (!graph) {
-    run.error = llvm::toString(graph.takeError());
-    return userInput ? 1 : 2;
-  }
-  run.graph = std::move(*graph);
-  std::vector<sched::Program> programs =
-      sched::generateSchedule(run.graph, kind);
-  if (auto err = sched::verifySchedule(run.graph, programs)) {
-    run.error = "internal error: the generated " +
-                std::string(scheduleName(kind)) +
-                " schedule does not verify: " + llvm::toString(std::move(err));
-    return 2;
-  }
-  sched::SimOptions options;
-  options.memoryBandwidth = memoryBandwidth(module);
-  options.recordEvents = !traceFile.empty() || !svgFile.empty();
+/// Simulates the plan's schedule. A failure on a plan the compiler
+/// accepted is the compiler's bug: exit 2.
+int simulatePlan(const runtime::Plan &plan, Run &run) {
+  const runtime::PlanSchedule &schedule = *plan.schedule;
+  run.kind = *sched::symbolizeScheduleKind(schedule.kind);
+  run.partition = plan.job.partition;
+  run.graph = schedule.graph;
+  sched::SimOptions simOptions;
+  simOptions.memoryBandwidth = plan.job.memoryBandwidth;
+  simOptions.recordEvents = !traceFile.empty() || !svgFile.empty();
   auto start = std::chrono::steady_clock::now();
-  auto result = sched::simulate(run.graph, programs, options);
+  auto result = sched::simulate(run.graph, schedule.programs, simOptions);
   run.simSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -332,71 +273,43 @@ void runJson(llvm::json::OStream &j, const Run &run, bool withStages) {
 // Input
 //===----------------------------------------------------------------------===//
 
-/// The front end and the plan pipeline, as mllmc runs them. Null after
-/// reporting; `rc` says whose fault.
-mlir::OwningOpRef<mlir::ModuleOp> loadSpec(mlir::MLIRContext &context,
-                                           llvm::SourceMgr &srcMgr,
-                                           unsigned bufferId, int &rc) {
-  Diagnostics diags(srcMgr, context);
-  LoadOptions options;
-  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-  options.stdlibDir = stdlibDir.empty() ? defaultStdlibDir() : stdlibDir;
-  options.mainFile = inputFile;
-  rc = 1;
-  std::unique_ptr<Program> program = loadProgram(bufferId, options, diags);
-  if (!program || diags.numErrors())
-    return nullptr;
-  std::optional<spec::Job> job = analyze(*program, diags);
-  if (!job)
-    return nullptr;
-  mlir::OwningOpRef<mlir::ModuleOp> module = mlirGen(*job, diags);
-  if (!module) {
-    rc = 2;
-    return nullptr;
-  }
-  rc = 0;
-  return module;
-}
-
-/// Runs the plan pipeline (mllmc's) on `module`.
-mlir::LogicalResult plan(mlir::ModuleOp module) {
-  mlir::PassManager pm(module->getContext());
-  PlanPipelineOptions pipeline;
-  pipeline.profile = profileFile;
-  populatePlanPipeline(pm, pipeline);
-  return pm.run(module);
-}
-
 /// Re-plans a copy of `module` with another partition policy (the
-/// mllm.parallel op's `partition`; explicit `stages` lists are dropped) and
-/// simulates it. Diagnostics of the re-plan are collected, not printed.
+/// mllm.parallel op's `partition`; explicit `stages` lists are dropped),
+/// schedules it with `kind` and simulates it. Diagnostics of the re-plan
+/// are collected, not printed.
 void replan(mlir::ModuleOp module, PartitionPolicy policy, ScheduleKind kind,
             llvm::StringRef variant, Run &run) {
   run.variant = variant.str();
   run.kind = kind;
   run.partition = stringifyPartitionPolicy(policy).str();
   mlir::OwningOpRef<mlir::ModuleOp> copy = module.clone();
+  // The copy is re-planned from scratch: drop what the passes recorded.
+  for (mlir::Operation &op : llvm::make_early_inc_range(copy->getOps()))
+    if (mlir::isa<PipelineOp, CPAssignmentOp, sched_ir::ScheduleOp>(op))
+      op.erase();
   for (auto parallel : copy->getOps<ParallelOp>()) {
     parallel.setPartition(policy);
     for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>())
       mp.removeStagesAttr();
   }
   std::string errors;
-  {
-    mlir::ScopedDiagnosticHandler capture(
-        module->getContext(), [&](mlir::Diagnostic &diag) {
-          if (diag.getSeverity() == mlir::DiagnosticSeverity::Error &&
-              errors.empty())
-            errors = diag.str();
-          return mlir::success();
-        });
-    if (failed(plan(*copy))) {
-      run.error = errors.empty() ? "the plan pipeline failed" : errors;
-      return;
-    }
+  mlir::ScopedDiagnosticHandler capture(
+      module->getContext(), [&](mlir::Diagnostic &diag) {
+        if (diag.getSeverity() == mlir::DiagnosticSeverity::Error &&
+            errors.empty())
+          errors = diag.str();
+        return mlir::success();
+      });
+  if (failed(runPipelines(*copy, *options, kind))) {
+    run.error = errors.empty() ? "the plan pipeline failed" : errors;
+    return;
   }
-  if (simulatePlan(*copy, kind, run, /*userInput=*/false) != 0 &&
-      run.error.empty())
+  auto plan = buildPlan(*copy);
+  if (!plan) {
+    run.error = "internal error: " + llvm::toString(plan.takeError());
+    return;
+  }
+  if (simulatePlan(*plan, run) != 0 && run.error.empty())
     run.error = "simulation failed";
 }
 
@@ -411,33 +324,45 @@ int writeFile(llvm::StringRef path,
   return 0;
 }
 
+/// `path` with `variant` before its extension: t.svg -> t.uniform.svg.
+std::string variantPath(llvm::StringRef path, llvm::StringRef variant) {
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  return (path.drop_back(ext.size()) + "." + variant + ext).str();
+}
+
+int writeTimelines(const Run &run, llvm::StringRef variant) {
+  auto name = [&](llvm::StringRef path) {
+    return variant.empty() ? path.str() : variantPath(path, variant);
+  };
+  if (!traceFile.empty())
+    if (int rc = writeFile(name(traceFile), [&](llvm::raw_ostream &out) {
+          sched::writeChromeTrace(run.graph, run.result, out, traceMaxRanks);
+        }))
+      return rc;
+  if (!svgFile.empty())
+    if (int rc = writeFile(name(svgFile), [&](llvm::raw_ostream &out) {
+          sched::writeSvg(run.graph, run.result, out);
+        }))
+      return rc;
+  return 0;
+}
+
 int simMain(mlir::MLIRContext &context) {
   std::string error;
   auto input = mlir::openInputFile(inputFile, &error);
   if (!input)
     return fail(1, error);
   llvm::SourceMgr srcMgr;
-  unsigned bufferId =
-      srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
 
-  bool isIR = llvm::sys::path::extension(inputFile) == ".mlir";
+  runtime::Plan plan;
   mlir::OwningOpRef<mlir::ModuleOp> module;
-  if (isIR) {
-    mlir::ParserConfig config(&context);
-    module = mlir::parseSourceFile<mlir::ModuleOp>(srcMgr, config);
-    if (!module)
-      return 1;
-    // Unplanned IR (mlirGen output) is planned here.
-    if (module->getOps<PipelineOp>().empty() && failed(plan(*module)))
-      return 1;
-  } else {
-    int rc = 0;
-    module = loadSpec(context, srcMgr, bufferId, rc);
-    if (!module)
-      return rc;
-    if (failed(plan(*module)))
-      return 1;
+  if (int rc = loadPlan(context, srcMgr, inputFile, *options, plan, error,
+                        &module)) {
+    if (!error.empty())
+      llvm::errs() << error << "\n";
+    return rc;
   }
 
   auto output = mlir::openOutputFile(outputFile, &error);
@@ -446,6 +371,9 @@ int simMain(mlir::MLIRContext &context) {
   llvm::raw_ostream &os = output->os();
 
   if (compare) {
+    if (!module)
+      return fail(1, "--compare re-plans the job, so it needs the spec or "
+                     "its .mlir, not a plan file");
     std::vector<Run> runs(4);
     replan(*module, PartitionPolicy::FrozenAware,
            ScheduleKind::MultimodalOneFOneB, "frozen-aware", runs[0]);
@@ -472,6 +400,10 @@ int simMain(mlir::MLIRContext &context) {
     } else {
       printCompare(runs, os);
     }
+    for (const Run &run : runs)
+      if (run.error.empty())
+        if (int rc = writeTimelines(run, run.variant))
+          return rc;
     if (speed)
       for (const Run &run : runs)
         if (run.error.empty())
@@ -488,7 +420,7 @@ int simMain(mlir::MLIRContext &context) {
   }
 
   Run run;
-  if (int rc = simulatePlan(*module, scheduleKind, run, isIR))
+  if (int rc = simulatePlan(plan, run))
     return fail(rc, run.error);
   if (emitJson) {
     llvm::json::OStream j(os, 2);
@@ -507,16 +439,8 @@ int simMain(mlir::MLIRContext &context) {
         run.simSeconds * 1e3,
         run.simSeconds > 0 ? run.result.eventsSimulated / run.simSeconds / 1e6
                            : 0.0);
-  if (!traceFile.empty())
-    if (int rc = writeFile(traceFile, [&](llvm::raw_ostream &out) {
-          sched::writeChromeTrace(run.graph, run.result, out, traceMaxRanks);
-        }))
-      return rc;
-  if (!svgFile.empty())
-    if (int rc = writeFile(svgFile, [&](llvm::raw_ostream &out) {
-          sched::writeSvg(run.graph, run.result, out);
-        }))
-      return rc;
+  if (int rc = writeTimelines(run, ""))
+    return rc;
   output->keep();
   return 0;
 }
@@ -524,13 +448,17 @@ int simMain(mlir::MLIRContext &context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  DriverOptions driverOptions(category);
+  options = &driverOptions;
   cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllm-sim - simulate one training iteration of a planned job\n\n"
       "  mllm-sim spec.mllm                 plan as mllmc does, simulate, "
       "print a table\n"
-      "  mllm-sim planned.mlir              a module from mllmc --emit=mllm\n"
+      "  mllm-sim job.mlir                  a module from mllmc "
+      "--emit=mllm|sched\n"
+      "  mllm-sim plan.yaml                 a plan from mllmc --emit=plan\n"
       "  mllm-sim spec.mllm --json          the results as JSON\n"
       "  mllm-sim spec.mllm --trace t.json  Chrome trace (Perfetto)\n"
       "  mllm-sim spec.mllm --svg t.svg     timeline picture\n"
@@ -539,14 +467,17 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
 
   // A bad profile is the user's error, reported once and up front.
-  if (!profileFile.empty()) {
-    auto profile = plan::Profile::load(profileFile);
+  if (!driverOptions.profile.empty()) {
+    auto profile = plan::Profile::load(driverOptions.profile);
     if (!profile)
       return fail(1, llvm::toString(profile.takeError()));
   }
 
+  registerAllMllmPasses();
+  registerAllSchedPasses();
   mlir::DialectRegistry registry;
-  registry.insert<MLLMDialect>();
+  registerAllMllmDialects(registry);
+  registerSchedDialect(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
   context.printOpOnDiagnostic(false);

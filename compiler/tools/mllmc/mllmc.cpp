@@ -4,16 +4,14 @@
 // printed), 2 internal error.
 //
 //===----------------------------------------------------------------------===//
-#include "Plan.h"
+#include "Explain.h"
 #include "Summary.h"
 
-#include "mllm/Transforms/MLLM/Passes.h"
-#include "mllm/Transforms/Sched/Passes.h"
-#include "mllm/Frontend/Parse.h"
-#include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Driver/Driver.h"
+#include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Plan/CostModel.h"
-#include "mllm/Sema/Sema.h"
 #include "mllm/Tools/RegisterMllm.h"
+#include "mllm/runtime/PlanIO.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -34,7 +32,6 @@ namespace cl = llvm::cl;
 
 namespace {
 enum class Emit { Summary, AST, MLLM, Sched, Plan };
-enum class Schedule { MultimodalOneFOneB, OneFOneB, GPipe };
 
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
@@ -51,39 +48,15 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::Plan, "plan",
                           "the training plan as YAML (docs/plan-format.md)")),
     cl::cat(category));
-cl::opt<Schedule> schedule(
-    "schedule",
-    cl::desc("Pipeline schedule for --emit=sched|plan (docs/plan-format.md)"),
-    cl::init(Schedule::MultimodalOneFOneB),
-    cl::values(clEnumValN(Schedule::MultimodalOneFOneB, "multimodal-1f1b",
-                          "multimodal 1F1B, frozen-aware (default)"),
-               clEnumValN(Schedule::OneFOneB, "1f1b",
-                          "Megatron-like 1F1B on a linear pipeline"),
-               clEnumValN(Schedule::GPipe, "gpipe",
-                          "all forwards, then all backwards")),
-    cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
-cl::list<std::string> includeDirs("I", cl::desc("Add DIR to the import path"),
-                                  cl::value_desc("dir"), cl::Prefix,
-                                  cl::cat(category));
-cl::opt<std::string>
-    stdlibDir("stdlib",
-              cl::desc("Standard library directory (default: $MLLM_STDLIB "
-                       "or the build's stdlib/)"),
-              cl::value_desc("dir"), cl::init(""), cl::cat(category));
 cl::opt<bool> explain(
     "explain",
     cl::desc("Print why each partitioning decision was made: the frozen "
              "analysis and a table of the pipeline stages (after the "
              "--emit output)"),
     cl::init(false), cl::cat(category));
-cl::opt<std::string>
-    profileFile("profile",
-                cl::desc("Measured per-layer times (YAML, docs/cost-model.md) "
-                         "that override the analytic cost model"),
-                cl::value_desc("file"), cl::init(""), cl::cat(category));
 cl::opt<bool> splitInputFile(
     "split-input-file",
     cl::desc("Compile each '// -----' separated chunk of the input on its own"),
@@ -93,77 +66,46 @@ cl::opt<bool> verifyDiagnostics(
     cl::desc("Check diagnostics against expected-* annotations in the input"),
     cl::init(false), cl::cat(category));
 
-/// Runs the front end; returns the exit code.
+/// The shared front-end options (-I, --stdlib, --profile, --schedule).
+DriverOptions *driverOptions = nullptr;
+
+/// Compiles one spec (or chunk) and writes what --emit asks for; returns
+/// the exit code.
 int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
             unsigned bufferId, llvm::raw_ostream &os,
             mlir::TimingScope &timing) {
-  Diagnostics diags(srcMgr, context);
-  LoadOptions options;
-  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-  options.stdlibDir = stdlibDir.empty() ? defaultStdlibDir() : stdlibDir;
-  options.mainFile = inputFile;
-
-  std::unique_ptr<Program> program;
-  {
-    mlir::TimingScope t = timing.nest("parse");
-    program = loadProgram(bufferId, options, diags);
-  }
-  if (!program || diags.numErrors())
-    return 1;
+  const DriverOptions &options = *driverOptions;
   if (emit == Emit::AST) {
+    Diagnostics diags(srcMgr, context);
+    std::unique_ptr<Program> program =
+        loadProgram(bufferId, options.loadOptions(inputFile), diags);
+    if (!program || diags.numErrors())
+      return 1;
     for (const auto &file : program->files)
       ast::dump(*file, os);
     // The AST of a library is useful on its own; still check its
     // declarations so that `--emit=ast` validates stdlib files.
     return analyze(*program, diags, /*requireJob=*/false) ? 0 : 1;
   }
-  std::optional<spec::Job> job;
-  {
-    mlir::TimingScope t = timing.nest("sema");
-    job = analyze(*program, diags);
-  }
-  if (!job)
-    return 1;
-  if (emit == Emit::Summary)
-    printSummary(*job, os);
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    mlir::TimingScope t = timing.nest("mlirgen");
-    module = mlirGen(*job, diags);
-  }
-  if (!module)
-    return 2;
-  // The compile pipeline. MLIR's --mlir-print-ir-* and timing flags apply
-  // to it as in mllm-opt.
-  mlir::PassManager pm(&context);
-  if (failed(mlir::applyPassManagerCLOptions(pm)))
-    return 1;
-  pm.enableTiming(timing);
-  PlanPipelineOptions pipeline;
-  pipeline.profile = profileFile;
-  populatePlanPipeline(pm, pipeline);
-  // The schedule: generated from the plan and proven deadlock-free.
-  if (emit == Emit::Sched || emit == Emit::Plan) {
-    sched_ir::SchedPipelineOptions scheduling;
-    switch (schedule) {
-    case Schedule::MultimodalOneFOneB:
-      scheduling.kind = "multimodal-1f1b";
-      break;
-    case Schedule::OneFOneB:
-      scheduling.kind = "1f1b";
-      break;
-    case Schedule::GPipe:
-      scheduling.kind = "gpipe";
-      break;
-    }
-    sched_ir::populateSchedPipeline(pm, scheduling);
-  }
-  if (failed(pm.run(*module)))
-    return 1;
+  CompileStage stage = emit == Emit::Sched || emit == Emit::Plan
+                           ? CompileStage::Schedule
+                           : CompileStage::Plan;
+  Compiled compiled;
+  // MLIR's --mlir-print-ir-* and timing flags apply to the pipelines as in
+  // mllm-opt.
+  int rc = compileSpec(context, srcMgr, bufferId, inputFile, options, stage,
+                       compiled, &timing, [](mlir::PassManager &pm) {
+                         return mlir::applyPassManagerCLOptions(pm);
+                       });
+  // The summary of a checked job is printed even when planning fails (a
+  // stage that does not fit), above the planner's error.
+  if (emit == Emit::Summary && compiled.job)
+    printSummary(*compiled.job, os);
+  if (rc)
+    return rc;
+  mlir::ModuleOp module = *compiled.module;
   if (emit == Emit::Summary) {
-    // The default run plans too, so that a spec that cannot run (a stage
-    // that does not fit) fails here, not only with --emit=plan.
-    for (auto pipeline : module->getOps<PipelineOp>()) {
+    for (auto pipeline : module.getOps<PipelineOp>()) {
       llvm::MapVector<llvm::StringRef, int64_t> stages;
       for (auto stage : pipeline.getBody().front().getOps<StageOp>())
         ++stages[stage.getPart()];
@@ -181,12 +123,17 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     module->print(os);
     os << "\n";
   } else if (emit == Emit::Plan) {
-    if (failed(writePlan(*module, inputFile, os)))
+    auto plan = buildPlan(module, inputFile, compiled.specHash);
+    if (!plan) {
+      llvm::WithColor::error(llvm::errs(), "mllmc")
+          << "internal error: " << llvm::toString(plan.takeError()) << "\n";
       return 2;
+    }
+    os << runtime::writePlan(*plan);
   }
   if (explain) {
     os << "\n";
-    if (failed(printExplain(*module, os)))
+    if (failed(printExplain(module, os)))
       return 2;
   }
   return 0;
@@ -203,6 +150,8 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
+  DriverOptions options(category);
+  driverOptions = &options;
   cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -216,8 +165,8 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
 
   // A bad profile is the user's error, reported once and up front.
-  if (!profileFile.empty()) {
-    auto profile = plan::Profile::load(profileFile);
+  if (!options.profile.empty()) {
+    auto profile = plan::Profile::load(options.profile);
     if (!profile) {
       llvm::WithColor::error(llvm::errs(), "mllmc")
           << llvm::toString(profile.takeError()) << "\n";

@@ -44,6 +44,33 @@ const char *mllm::sched::toString(ActionKind kind) {
   return "?";
 }
 
+namespace {
+const std::pair<ActionKind, const char *> mnemonics[] = {
+    {ActionKind::Forward, "forward"},
+    {ActionKind::BackwardInput, "backward_input"},
+    {ActionKind::BackwardWeight, "backward_weight"},
+    {ActionKind::SendActivation, "send_act"},
+    {ActionKind::RecvActivation, "recv_act"},
+    {ActionKind::SendGrad, "send_grad"},
+    {ActionKind::RecvGrad, "recv_grad"},
+    {ActionKind::AllReduceGrads, "all_reduce_grads"},
+    {ActionKind::OptimizerStep, "optimizer_step"}};
+} // namespace
+
+const char *mllm::sched::actionMnemonic(ActionKind kind) {
+  for (auto [k, name] : mnemonics)
+    if (k == kind)
+      return name;
+  return "?";
+}
+
+std::optional<ActionKind> mllm::sched::parseActionMnemonic(llvm::StringRef s) {
+  for (auto [k, name] : mnemonics)
+    if (s == name)
+      return k;
+  return std::nullopt;
+}
+
 int64_t TensorShape::bytes() const {
   int64_t n = elementBytes;
   for (int64_t d : dims)
@@ -78,6 +105,35 @@ MessageShape mllm::sched::opaqueShape(int64_t bytes) {
   t.elementType = "i8";
   t.elementBytes = 1;
   return {t};
+}
+
+ComputeCollectives mllm::sched::computeCollectives(const StageInfo &stage,
+                                                   const Program &program,
+                                                   size_t index) {
+  const Action &action = program.actions[index];
+  bool tp = stage.tp > 1, cp = stage.cp > 1;
+  ComputeCollectives c;
+  switch (action.kind) {
+  case ActionKind::Forward:
+    c.tpAllReduce = tp;
+    c.cpAllGather = cp;
+    break;
+  case ActionKind::BackwardInput:
+    c.tpAllReduce = tp;
+    c.cpAllGather = c.cpReduceScatter = cp;
+    break;
+  case ActionKind::BackwardWeight: {
+    bool inputBackward = llvm::any_of(program.actions, [&](const Action &a) {
+      return a.kind == ActionKind::BackwardInput &&
+             a.microbatch == action.microbatch;
+    });
+    c.cpAllGather = c.cpReduceScatter = cp && !inputBackward;
+    break;
+  }
+  default:
+    break;
+  }
+  return c;
 }
 
 int64_t mllm::sched::messageTag(ActionKind kind, int32_t microbatch) {

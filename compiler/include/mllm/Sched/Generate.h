@@ -20,6 +20,11 @@ namespace mllm::sched {
 /// `linear_1f1b`, `gpipe`): one enum and one spelling for the flags, the IR,
 /// the plan and the docs.
 using ScheduleKind = sched_ir::ScheduleKind;
+using sched_ir::stringifyScheduleKind;
+using sched_ir::symbolizeScheduleKind;
+
+/// "multimodal_1f1b, linear_1f1b or gpipe", from the dialect's enum.
+std::string scheduleKindNames();
 
 /// Stages from each stage to the loss (a stage without successors) along
 /// the longest path: LLM stage s of P: P - s - 1; stage s of an encoder of

@@ -5,9 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Sched/FromIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
-#include "mllm/Sched/FromIR.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -24,14 +24,6 @@ using namespace mllm;
 using namespace mllm::sched_ir;
 
 namespace {
-
-std::optional<sched::ScheduleKind> parseKind(StringRef kind) {
-  return llvm::StringSwitch<std::optional<sched::ScheduleKind>>(kind)
-      .Case("multimodal-1f1b", sched::ScheduleKind::MultimodalOneFOneB)
-      .Case("1f1b", sched::ScheduleKind::LinearOneFOneB)
-      .Case("gpipe", sched::ScheduleKind::GPipe)
-      .Default(std::nullopt);
-}
 
 /// The location of each stage's program: its mllm.stage op (for a stage of
 /// colocated encoders, the first mllm.stage on the same ranks), else the
@@ -70,10 +62,11 @@ struct GenerateSchedulePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::optional<sched::ScheduleKind> scheduleKind = parseKind(kind);
+    std::optional<sched::ScheduleKind> scheduleKind =
+        symbolizeScheduleKind(kind);
     if (!scheduleKind) {
-      module.emitError() << "unknown schedule kind '" << kind
-                         << "'; expected multimodal-1f1b, 1f1b or gpipe";
+      module.emitError() << "unknown schedule kind '" << kind << "'; expected "
+                         << sched::scheduleKindNames();
       return signalPassFailure();
     }
     llvm::Expected<sched::PipelineGraph> graph =

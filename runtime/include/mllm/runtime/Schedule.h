@@ -19,6 +19,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -174,6 +175,11 @@ inline bool perMicrobatch(ActionKind kind) {
 constexpr int64_t kGradBytesPerParam = 4;
 
 const char *toString(ActionKind kind);
+/// The kind as the sched dialect's op and the plan file name it:
+/// forward, backward_input, backward_weight, send_act, recv_act, send_grad,
+/// recv_grad, all_reduce_grads, optimizer_step.
+const char *actionMnemonic(ActionKind kind);
+std::optional<ActionKind> parseActionMnemonic(llvm::StringRef name);
 
 struct Action {
   ActionKind kind;
@@ -204,6 +210,17 @@ struct Program {
   /// count for GPipe and for stages without a backward).
   int64_t warmup = 0;
 };
+
+/// The collectives a compute action runs inside it: the TP all-reduces of a
+/// tensor-parallel stage's forward and input backward, and a CP stage's K/V
+/// all-gather (forward; also in the backward that runs the attention
+/// backward) and dK/dV reduce-scatter. The attention backward runs in the
+/// input backward when the microbatch has one, else in the weight backward.
+struct ComputeCollectives {
+  bool tpAllReduce = false, cpAllGather = false, cpReduceScatter = false;
+};
+ComputeCollectives computeCollectives(const StageInfo &stage,
+                                      const Program &program, size_t action);
 
 /// "send_activation microbatch 3 to 'llm_s0', 1048576 bytes".
 std::string describeAction(const PipelineGraph &graph, const Action &action);

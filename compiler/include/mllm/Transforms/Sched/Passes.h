@@ -25,8 +25,9 @@ namespace mllm::sched_ir {
 struct SchedPipelineOptions
     : public mlir::PassPipelineOptions<SchedPipelineOptions> {
   Option<std::string> kind{
-      *this, "kind", llvm::cl::desc("schedule: multimodal-1f1b, 1f1b or gpipe"),
-      llvm::cl::init("multimodal-1f1b")};
+      *this, "kind",
+      llvm::cl::desc("schedule: multimodal_1f1b, linear_1f1b or gpipe"),
+      llvm::cl::init("multimodal_1f1b")};
 };
 
 /// sched-generate -> sched-verify, on a module the plan pipeline has run

@@ -4,8 +4,8 @@
 // per-stage programs, sched-verify proves that they run to completion.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_TD
-#define MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_TD
+#ifndef MLLM_TRANSFORMS_SCHED_PASSES_TD
+#define MLLM_TRANSFORMS_SCHED_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
 
@@ -16,13 +16,13 @@ def GenerateSchedulePass : Pass<"sched-generate", "mlir::ModuleOp"> {
     pipeline has run on (`mllm.pipeline` and its `mllm.stage`s,
     `mllm.cluster`, `mllm.data`; `buildPipelineGraph`), generates one
     program per pipeline stage with `generateSchedule` (mllm/Sched/
-    Schedule.h) and records them as one `sched.schedule` at the end of the
+    Generate.h) and records them as one `sched.schedule` at the end of the
     module, replacing an earlier one. Each `sched.program` carries the
     location of its stage's `mllm.stage` (for colocated encoders, of the
     first encoder's), so diagnostics point at the plan.
 
-    `kind`: `multimodal-1f1b` (default; fan-in of the encoder pipelines,
-    frozen-aware, in-flight microbatches capped by memory), `1f1b` (the
+    `kind`: `multimodal_1f1b` (default; fan-in of the encoder pipelines,
+    frozen-aware, in-flight microbatches capped by memory), `linear_1f1b` (the
     Megatron-like baseline: the encoder stages first in one linear
     pipeline, every stage a full backward) or `gpipe`.
 
@@ -31,8 +31,8 @@ def GenerateSchedulePass : Pass<"sched-generate", "mlir::ModuleOp"> {
   }];
   let dependentDialects = ["::mllm::sched_ir::SchedDialect"];
   let options = [
-    Option<"kind", "kind", "std::string", /*default=*/"\"multimodal-1f1b\"",
-           "schedule: multimodal-1f1b, 1f1b or gpipe">,
+    Option<"kind", "kind", "std::string", /*default=*/"\"multimodal_1f1b\"",
+           "schedule: multimodal_1f1b, linear_1f1b or gpipe">,
   ];
   let statistics = [
     Statistic<"numPrograms", "programs", "stage programs generated">,
@@ -54,4 +54,4 @@ def VerifySchedulePass : Pass<"sched-verify", "mlir::ModuleOp"> {
   let dependentDialects = ["::mllm::sched_ir::SchedDialect"];
 }
 
-#endif // MLLM_DIALECT_SCHED_TRANSFORMS_PASSES_TD
+#endif // MLLM_TRANSFORMS_SCHED_PASSES_TD

@@ -1,11 +1,11 @@
 // RUN: mllm-opt %s --sched-generate | FileCheck %s
-// RUN: mllm-opt %s --sched-generate=kind=1f1b | FileCheck %s --check-prefix=LINEAR
+// RUN: mllm-opt %s --sched-generate=kind=linear_1f1b | FileCheck %s --check-prefix=LINEAR
 // RUN: mllm-opt %s --sched-generate=kind=gpipe | FileCheck %s --check-prefix=GPIPE
 // RUN: mllm-opt %s --sched-pipeline | mllm-opt --sched-verify | FileCheck %s
 // RUN: not mllm-opt %s --sched-generate=kind=2f2b 2>&1 | FileCheck %s --check-prefix=KIND
 //
 // sched-generate on a planned job (mllmc --emit=mllm of
-// Inputs/two_encoders.mllm): two encoders in parallel, a frozen vision
+// test/mllmc/Inputs/two_encoders.mllm): two encoders in parallel, a frozen vision
 // encoder with a trainable projector and a trainable audio encoder, into a
 // frozen two-stage LLM; one GPU per stage, 4 microbatches. The multimodal 1F1B order is pinned action by
 // action:
@@ -21,7 +21,7 @@
 // The Megatron-like baseline chains vision -> audio -> LLM with a full
 // backward everywhere; GPipe runs all forwards, then all backwards.
 
-// KIND: error: unknown schedule kind '2f2b'; expected multimodal-1f1b, 1f1b or gpipe
+// KIND: error: unknown schedule kind '2f2b'; expected multimodal_1f1b, linear_1f1b or gpipe
 module {
   mllm.model @m {
     mllm.encoder @vision : "vit" modality image width 64 frozen recompute none {

@@ -1,0 +1,247 @@
+//===- Driver.cpp - what mllmc, mllm-sim and mllm-run share ---------------===//
+#include "mllm/Driver/Driver.h"
+
+#include "mllm/Driver/PlanBuilder.h"
+#include "mllm/Frontend/Parse.h"
+#include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Transforms/MLLM/Passes.h"
+#include "mllm/Transforms/Sched/Passes.h"
+#include "mllm/runtime/PlanIO.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
+
+using namespace mllm;
+namespace cl = llvm::cl;
+
+DriverOptions::DriverOptions(cl::OptionCategory &category)
+    : includeDirs("I", cl::desc("Add DIR to the import path"),
+                  cl::value_desc("dir"), cl::Prefix, cl::cat(category)),
+      stdlibDir("stdlib",
+                cl::desc("Standard library directory (default: $MLLM_STDLIB "
+                         "or the build's stdlib/)"),
+                cl::value_desc("dir"), cl::init(""), cl::cat(category)),
+      profile("profile",
+              cl::desc("Measured per-layer times (YAML, docs/cost-model.md) "
+                       "that override the analytic cost model"),
+              cl::value_desc("file"), cl::init(""), cl::cat(category)),
+      schedule("schedule", cl::desc("The pipeline schedule"),
+               cl::init(sched::ScheduleKind::MultimodalOneFOneB),
+               cl::cat(category)) {
+  // The values are the sched dialect's spellings, one per enum case.
+  static const char *const help[] = {
+      "multimodal 1F1B: encoder pipelines in parallel, frozen- and "
+      "memory-aware (default)",
+      "Megatron-like: a linear pipeline, plain 1F1B, every stage runs a full "
+      "backward",
+      "all forwards, then all backwards"};
+  for (uint32_t i = 0; i <= sched_ir::getMaxEnumValForScheduleKind(); ++i) {
+    sched::ScheduleKind kind = *sched_ir::symbolizeScheduleKind(i);
+    schedule.getParser().addLiteralOption(sched::stringifyScheduleKind(kind),
+                                          kind, i < 3 ? help[i] : "");
+  }
+}
+
+LoadOptions DriverOptions::loadOptions(llvm::StringRef mainFile) const {
+  LoadOptions options;
+  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+  options.stdlibDir =
+      stdlibDir.empty() ? defaultStdlibDir() : stdlibDir.getValue();
+  options.mainFile = mainFile.str();
+  return options;
+}
+
+static std::string hashSources(const Program &program,
+                               const llvm::SourceMgr &srcMgr) {
+  llvm::SHA256 sha;
+  for (const auto &file : program.files) {
+    llvm::StringRef text = srcMgr.getMemoryBuffer(file->bufferId)->getBuffer();
+    sha.update(text);
+    sha.update(llvm::StringRef("\0", 1));
+  }
+  return llvm::toHex(sha.final(), /*LowerCase=*/true);
+}
+
+mlir::LogicalResult mllm::runPipelines(
+    mlir::ModuleOp module, const DriverOptions &options,
+    std::optional<sched::ScheduleKind> schedule, mlir::TimingScope *timing,
+    llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)> configure) {
+  mlir::PassManager pm(module->getContext());
+  if (configure && failed(configure(pm)))
+    return mlir::failure();
+  if (timing)
+    pm.enableTiming(*timing);
+  PlanPipelineOptions plan;
+  plan.profile = options.profile.getValue();
+  populatePlanPipeline(pm, plan);
+  if (schedule) {
+    sched_ir::SchedPipelineOptions scheduling;
+    scheduling.kind = sched::stringifyScheduleKind(*schedule).str();
+    sched_ir::populateSchedPipeline(pm, scheduling);
+  }
+  return pm.run(module);
+}
+
+int mllm::compileSpec(
+    mlir::MLIRContext &context, llvm::SourceMgr &srcMgr, unsigned bufferId,
+    llvm::StringRef mainFile, const DriverOptions &options, CompileStage stage,
+    Compiled &out, mlir::TimingScope *timing,
+    llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)> configure) {
+  Diagnostics diags(srcMgr, context);
+  std::optional<mlir::TimingScope> t;
+  auto phase = [&](llvm::StringRef name) {
+    t.reset();
+    if (timing)
+      t.emplace(timing->nest(name));
+  };
+  phase("parse");
+  std::unique_ptr<Program> program =
+      loadProgram(bufferId, options.loadOptions(mainFile), diags);
+  if (!program || diags.numErrors())
+    return 1;
+  out.specHash = hashSources(*program, srcMgr);
+  phase("sema");
+  out.job = analyze(*program, diags);
+  if (!out.job)
+    return 1;
+  if (stage == CompileStage::Sema)
+    return 0;
+  phase("mlirgen");
+  out.module = mlirGen(*out.job, diags);
+  t.reset();
+  if (!out.module)
+    return 2;
+  if (stage == CompileStage::IR)
+    return 0;
+  std::optional<sched::ScheduleKind> schedule;
+  if (stage == CompileStage::Schedule)
+    schedule = options.schedule.getValue();
+  if (failed(runPipelines(*out.module, options, schedule, timing, configure)))
+    return 1;
+  return 0;
+}
+
+InputKind mllm::classifyInput(llvm::StringRef path, llvm::StringRef text,
+                              std::string *why) {
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  if (ext == ".mllm")
+    return InputKind::Spec;
+  if (ext == ".mlir")
+    return InputKind::IR;
+  if (ext == ".yaml" || ext == ".yml")
+    return InputKind::Plan;
+  auto said = [&](const char *what) {
+    if (why)
+      *why = what;
+  };
+  if (runtime::looksLikePlan(text)) {
+    said("it looks like a plan file (it starts with 'version:')");
+    return InputKind::Plan;
+  }
+  // IR starts with a module, an op of our dialects or an attribute alias.
+  llvm::StringRef rest = text;
+  while (!rest.empty()) {
+    auto [line, next] = rest.split('\n');
+    rest = next;
+    llvm::StringRef l = line.trim();
+    if (l.empty() || l.starts_with("//"))
+      continue;
+    if (l.starts_with("module") || l.starts_with("mllm.") ||
+        l.starts_with("sched.") || l.starts_with("#") ||
+        l.starts_with("\"builtin.module\"")) {
+      said("it looks like MLIR (it starts with an op, not a declaration)");
+      return InputKind::IR;
+    }
+    break;
+  }
+  return InputKind::Spec;
+}
+
+llvm::Error mllm::reschedule(runtime::Plan &plan, sched::ScheduleKind kind) {
+  if (!plan.schedule)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the plan has no schedule");
+  runtime::PlanSchedule &s = *plan.schedule;
+  std::vector<sched::Program> programs = sched::generateSchedule(s.graph, kind);
+  if (llvm::Error error = sched::verifySchedule(s.graph, programs))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "internal error: the generated " + stringifyScheduleKind(kind).str() +
+            " schedule does not verify: " + llvm::toString(std::move(error)));
+  s.programs = std::move(programs);
+  s.kind = stringifyScheduleKind(kind).str();
+  return llvm::Error::success();
+}
+
+int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
+                   llvm::StringRef path, const DriverOptions &options,
+                   runtime::Plan &plan, std::string &error,
+                   mlir::OwningOpRef<mlir::ModuleOp> *moduleOut) {
+  const llvm::MemoryBuffer *buffer =
+      srcMgr.getMemoryBuffer(srcMgr.getMainFileID());
+  InputKind kind = classifyInput(path, buffer->getBuffer());
+  sched::ScheduleKind schedule = options.schedule;
+  if (kind == InputKind::Plan) {
+    auto read = runtime::readPlan(buffer->getBuffer(), path);
+    if (!read) {
+      error = llvm::toString(read.takeError());
+      return 1;
+    }
+    plan = std::move(*read);
+    if (!plan.schedule) {
+      error = path.str() + ": error: the plan has no schedule";
+      return 1;
+    }
+    if (plan.schedule->kind != stringifyScheduleKind(schedule))
+      if (llvm::Error e = reschedule(plan, schedule)) {
+        error = llvm::toString(std::move(e));
+        return 2;
+      }
+    return 0;
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string specHash;
+  if (kind == InputKind::Spec) {
+    Compiled compiled;
+    if (int rc = compileSpec(context, srcMgr, srcMgr.getMainFileID(), path,
+                             options, CompileStage::Schedule, compiled))
+      return rc;
+    module = std::move(compiled.module);
+    specHash = compiled.specHash;
+  } else {
+    mlir::ParserConfig config(&context);
+    module = mlir::parseSourceFile<mlir::ModuleOp>(srcMgr, config);
+    if (!module)
+      return 1;
+    // Plan and schedule what has not been yet; a schedule of another kind
+    // is replaced.
+    bool planned = !module->getOps<PipelineOp>().empty();
+    auto schedules = module->getOps<sched_ir::ScheduleOp>();
+    bool scheduled =
+        !schedules.empty() && (*schedules.begin()).getKind() == schedule;
+    if (!planned) {
+      if (failed(runPipelines(*module, options, schedule)))
+        return 1;
+    } else if (!scheduled) {
+      mlir::PassManager pm(&context);
+      sched_ir::SchedPipelineOptions scheduling;
+      scheduling.kind = stringifyScheduleKind(schedule).str();
+      sched_ir::populateSchedPipeline(pm, scheduling);
+      if (failed(pm.run(*module)))
+        return 1;
+    }
+  }
+  auto built = buildPlan(*module, path, specHash);
+  if (!built) {
+    error = llvm::toString(built.takeError());
+    return kind == InputKind::IR ? 1 : 2;
+  }
+  plan = std::move(*built);
+  if (moduleOut)
+    *moduleOut = std::move(module);
+  return 0;
+}

@@ -1,0 +1,271 @@
+//===- Explain.cpp - the --explain report ---------------------------------===//
+//
+// Reads the IR after the compile pipeline (mllm.pipeline with its stages)
+// and the frozen analysis (JobModel.h), so it prints exactly what the passes
+// decided.
+//
+//===----------------------------------------------------------------------===//
+#include "Explain.h"
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Plan/JobModel.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Format.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mllm;
+
+namespace {
+
+std::string ms(double value) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%.3f", value);
+  return s;
+}
+
+struct Job {
+  ModelOp model;
+  DataOp data;
+  ClusterOp cluster;
+  ParallelOp parallel;
+  TrainOp train;
+  PipelineOp pipeline;
+};
+
+FailureOr<Job> getJob(ModuleOp module) {
+  Job job{getFirst<ModelOp>(module),   getFirst<DataOp>(module),
+          getFirst<ClusterOp>(module), getFirst<ParallelOp>(module),
+          getFirst<TrainOp>(module),   getFirst<PipelineOp>(module)};
+  if (!job.model || !job.data || !job.cluster || !job.pipeline)
+    return module.emitError(
+        "internal error: the compiled job has no pipeline plan");
+  return job;
+}
+
+ModuleParallelOp parallelOf(Job &job, StringRef part) {
+  return job.parallel ? job.parallel.lookupPart(part) : ModuleParallelOp();
+}
+
+/// The encoders, in model order, then the LLM.
+SmallVector<Operation *> partsOf(ModelOp model) {
+  SmallVector<Operation *> parts;
+  for (auto enc : model.getBody().front().getOps<EncoderOp>())
+    parts.push_back(enc);
+  parts.push_back(model.getLLM());
+  return parts;
+}
+
+StringRef nameOf(Operation *op) {
+  return SymbolTable::getSymbolName(op).getValue();
+}
+
+/// "weight grad, input grad, recompute" or "no backward".
+std::string describe(const GroupGrads &g) {
+  SmallVector<std::string> what;
+  if (g.weightGrad)
+    what.push_back("weight grad");
+  if (g.inputGrad)
+    what.push_back("input grad");
+  else if (g.inputGradAfterFirst)
+    what.push_back("input grad (not the first layer)");
+  if (g.recompute)
+    what.push_back("recompute");
+  if (what.empty())
+    return "no backward";
+  return llvm::join(what, " + ");
+}
+
+bool isFrozen(Operation *op) {
+  if (auto enc = dyn_cast<EncoderOp>(op))
+    return enc.getFrozen();
+  if (auto proj = dyn_cast<ProjectorOp>(op))
+    return proj.getFrozen();
+  return cast<LLMOp>(op).getFrozen();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// --explain
+//===----------------------------------------------------------------------===//
+
+LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
+  FailureOr<Job> got = getJob(module);
+  if (failed(got))
+    return failure();
+  Job &job = *got;
+  auto grads = analyzeGradients(job.model);
+  if (failed(grads))
+    return failure();
+  PipelineOp pipeline = job.pipeline;
+
+  // Frozen analysis, per part: runs of groups with the same flags.
+  os << "frozen analysis (the backward each layer group runs):\n";
+  auto summarize = [&](Operation *part) {
+    os << "  " << nameOf(part) << " (" << (isFrozen(part) ? "frozen" : "trains")
+       << "): ";
+    SmallVector<std::pair<std::string, std::string>> runs;
+    for (auto g : part->getRegion(0).front().getOps<LayersOp>()) {
+      std::string what = describe((*grads)[g]);
+      std::string label = g.getName().str();
+      if (g.getCount() > 1)
+        label += " x" + std::to_string(g.getCount());
+      if (!runs.empty() && runs.back().second == what)
+        runs.back().first += ", " + label;
+      else
+        runs.push_back({label, what});
+    }
+    if (runs.size() == 1) {
+      os << runs.front().second;
+      if (runs.front().second == "no backward")
+        os << (isFrozen(part) ? " (no trainable layer upstream)" : "");
+    } else {
+      llvm::ListSeparator sep("; ");
+      for (auto &[label, what] : runs)
+        os << sep << label << ": " << what;
+    }
+    os << "\n";
+  };
+  for (Operation *part : partsOf(job.model)) {
+    summarize(part);
+    if (ProjectorOp proj = projectorOf(job.model, nameOf(part)))
+      summarize(proj);
+  }
+
+  PartitionPolicy policy = pipeline.getPolicy();
+  double bottleneck = pipeline.getBottleneck().convertToDouble();
+  os << "\npipeline: " << stringifyPartitionPolicy(policy) << " partition, "
+     << stringifyEncoderLayout(pipeline.getLayout()) << ", "
+     << pipeline.getMicrobatches() << " microbatches, " << pipeline.getGpus()
+     << " GPUs per replica\n";
+  os << "  bottleneck " << ms(bottleneck) << " ms (F+B of the slowest stage), "
+     << "estimated iteration " << ms(pipeline.getIteration().convertToDouble())
+     << " ms\n\n";
+
+  // The table.
+  struct Row {
+    std::string cells[10];
+  };
+  std::vector<Row> rows;
+  rows.push_back({{"stage", "part", "layers", "F ms", "Bw ms", "Bd ms",
+                   "recompute ms", "F+B ms", "memory", "why"}});
+  llvm::StringMap<int64_t> stageCounts;
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>())
+    ++stageCounts[stage.getPart()];
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
+    Operation *part =
+        SymbolTable::lookupSymbolIn(job.model, stage.getPartAttr());
+    double fwd = stage.getFwd().convertToDouble();
+    double bw = stage.getBwdW().convertToDouble();
+    double bd = stage.getBwdD().convertToDouble();
+    double total = fwd + stage.getBackward();
+    ModuleParallelOp mp = parallelOf(job, stage.getPart());
+
+    SmallVector<std::string> why;
+    // What backward runs, and why.
+    bool frozen = part && isFrozen(part);
+    // A frozen part's own layers compute no weight gradients; without
+    // input gradients they run no backward at all (what rides with them,
+    // a trainable projector, may).
+    // The frozen analysis' flags, not the (possibly rounded or profiled)
+    // times, say which backward runs.
+    bool passesGrads = false;
+    if (part)
+      part->walk([&](LayersOp group) {
+        passesGrads |= group->hasAttr("needs_input_grad") ||
+                       group->hasAttr("needs_input_grad_after_first");
+      });
+    if (frozen && !passesGrads)
+      why.push_back("frozen, upstream of every trainable layer: no backward");
+    else if (frozen)
+      why.push_back("frozen, passes input gradients to trainable layers "
+                    "upstream");
+    else
+      why.push_back("trains");
+    if (auto with = stage.getWith())
+      for (StringRef extra : with->getAsValueRange<StringAttr>()) {
+        size_t dot = extra.find('.');
+        if (dot == StringRef::npos)
+          continue;
+        ProjectorOp proj = projectorOf(job.model, stage.getPart());
+        if (proj && !proj.getFrozen() && frozen) {
+          why.push_back("+ trainable projector '" +
+                        extra.take_front(dot).str() + "' (weight grad)");
+          break;
+        }
+      }
+    // Where the boundaries come from.
+    int64_t count = stageCounts[stage.getPart()];
+    std::string placement;
+    if (count == 1)
+      placement = "the part's only stage";
+    else if (policy == PartitionPolicy::FrozenAware)
+      placement = "balanced on F+B";
+    else if (policy == PartitionPolicy::FrozenUnaware)
+      placement = "balanced as if every layer trained (frozen_unaware)";
+    else if (policy == PartitionPolicy::Uniform)
+      placement = "equal block counts (uniform)";
+    else
+      placement = "explicit stages";
+    if (std::abs(total - bottleneck) < 5e-4)
+      placement += ": the bottleneck, " + ms(total) + " ms";
+    else if (count > 1 && (policy == PartitionPolicy::FrozenAware ||
+                           policy == PartitionPolicy::FrozenUnaware))
+      placement += ": bottleneck " + ms(bottleneck) + " ms";
+    why.push_back(placement);
+    if (mp && mp.getPp() == 0)
+      why.push_back("pp = auto chose " + std::to_string(count) +
+                    (count == 1 ? " stage" : " stages"));
+
+    Row row;
+    row.cells[0] = stage.getSymName().str();
+    row.cells[1] = stage.getPart().str();
+    row.cells[2] = "[" + std::to_string(stage.getBegin()) + ", " +
+                   std::to_string(stage.getEnd()) + ")";
+    row.cells[3] = ms(fwd);
+    row.cells[4] = ms(bw);
+    row.cells[5] = ms(bd);
+    row.cells[6] = ms(stage.getRecompute().convertToDouble());
+    row.cells[7] = ms(total);
+    if (auto memory = stage.getMemory()) {
+      std::string s;
+      llvm::raw_string_ostream os(s);
+      if (*memory < 1024)
+        os << *memory << " MiB";
+      else
+        os << llvm::format("%.2f", static_cast<double>(*memory) / 1024.0)
+           << " GiB";
+      row.cells[8] = s;
+    } else {
+      row.cells[8] = "-";
+    }
+    row.cells[9] = llvm::join(why, "; ");
+    rows.push_back(std::move(row));
+  }
+  size_t widths[10] = {};
+  for (const Row &row : rows)
+    for (size_t c = 0; c < 10; ++c)
+      widths[c] = std::max(widths[c], row.cells[c].size());
+  for (const Row &row : rows) {
+    for (size_t c = 0; c < 10; ++c) {
+      // Numbers right-aligned, text left-aligned, no trailing blanks.
+      bool numeric = c >= 3 && c <= 8;
+      if (c == 9) {
+        os << row.cells[c];
+        break;
+      }
+      if (numeric)
+        os.indent(widths[c] - row.cells[c].size()) << row.cells[c];
+      else
+        os << row.cells[c] << std::string(widths[c] - row.cells[c].size(), ' ');
+      os << "  ";
+    }
+    os << "\n";
+  }
+  return success();
+}
