@@ -141,17 +141,8 @@ private:
   void parallel() {
     const spec::Parallel &p = job.parallel;
     Location at = p.loc.isValid() ? loc(p.loc) : loc(job.cluster.loc);
-    auto layout = p.layout == spec::Layout::EncodersParallel
-                      ? EncoderLayout::Parallel
-                      : EncoderLayout::Colocated;
-    static const PartitionPolicy partitions[] = {
-        PartitionPolicy::FrozenAware, PartitionPolicy::FrozenUnaware,
-        PartitionPolicy::Uniform, PartitionPolicy::Explicit};
-    static const CPBalance balances[] = {CPBalance::LPT, CPBalance::ILP,
-                                         CPBalance::Zigzag, CPBalance::Uniform};
     auto op =
-        ParallelOp::create(b, at, p.dp, layout, partitions[(int)p.partition],
-                           balances[(int)p.cpBalance]);
+        ParallelOp::create(b, at, p.dp, p.layout, p.partition, p.cpBalance);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(&op.getBody().emplaceBlock());
     for (const spec::PartParallel &part : p.parts) {
@@ -166,13 +157,8 @@ private:
   void train() {
     const spec::Train &t = job.train;
     Location at = t.loc.isValid() ? loc(t.loc) : loc(job.model.loc);
-    static const Optimizer optimizers[] = {Optimizer::AdamW, Optimizer::Adam,
-                                           Optimizer::SGD};
-    static const Precision precisions[] = {Precision::BF16, Precision::FP16,
-                                           Precision::FP32};
-    TrainOp::create(b, at, t.steps, optimizers[(int)t.optimizer],
-                    llvm::APFloat(t.lr), llvm::APFloat(t.weightDecay),
-                    precisions[(int)t.precision], t.seed);
+    TrainOp::create(b, at, t.steps, t.optimizer, llvm::APFloat(t.lr),
+                    llvm::APFloat(t.weightDecay), t.precision, t.seed);
   }
 
   const spec::Job &job;

@@ -434,10 +434,10 @@ bool Sema::resolveTrain(const ast::Block *block, spec::Train &train) {
   Fields f(*this, "train");
   f.add(*block, trainSchema());
   bool ok = f.readInt("steps", train.steps);
-  ok &= f.readEnum("optimizer", "adamw|adam|sgd", train.optimizer);
+  ok &= f.readDialectEnum("optimizer", train.optimizer);
   ok &= f.readFloat("lr", train.lr, 0, true);
   ok &= f.readFloat("weight_decay", train.weightDecay, 0, false);
-  ok &= f.readEnum("precision", "bf16|fp16|fp32", train.precision);
+  ok &= f.readDialectEnum("precision", train.precision);
   ok &= f.readInt("seed", train.seed, 0);
   return ok;
 }

@@ -135,12 +135,9 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
         ok = false;
       }
     }
-    ok &= top.readEnum("layout", "encoders_parallel|encoders_colocated",
-                       par.layout);
-    ok &= top.readEnum("cp_balance", "lpt|ilp|zigzag|uniform", par.cpBalance);
-    ok &= top.readEnum("partition",
-                       "frozen_aware|frozen_unaware|uniform|explicit",
-                       par.partition);
+    ok &= top.readDialectEnum("layout", par.layout);
+    ok &= top.readDialectEnum("cp_balance", par.cpBalance);
+    ok &= top.readDialectEnum("partition", par.partition);
   }
 
   bool anyStages = false;
@@ -205,8 +202,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
            (p.autoStages() ? std::string("1") : std::to_string(p.pp)) + "x" +
            std::to_string(p.cp);
   };
-  if (par.layout == spec::Layout::EncodersColocated &&
-      !model.encoders.empty()) {
+  if (par.layout == spec::Layout::Colocated && !model.encoders.empty()) {
     const spec::PartParallel &first = par.parts.front();
     for (size_t i = 1; i + 1 < par.parts.size(); ++i) {
       const spec::PartParallel &p = par.parts[i];

@@ -1,7 +1,22 @@
 //===- Schema.cpp - which fields each block kind accepts ------------------===//
 #include "Schema.h"
 
+#include "mllm/Dialect/MLLM/IR/MLLMEnums.h"
+
 using namespace mllm::sema;
+
+// The dialect's enums give the spellings of these fields (one definition;
+// built before the tables below, which this file initialises after them).
+static const std::string layoutChoices =
+    mllm::enumChoices<mllm::EncoderLayout>();
+static const std::string partitionChoices =
+    mllm::enumChoices<mllm::PartitionPolicy>();
+static const std::string cpBalanceChoices =
+    mllm::enumChoices<mllm::CPBalance>();
+static const std::string optimizerChoices =
+    mllm::enumChoices<mllm::Optimizer>();
+static const std::string precisionChoices =
+    mllm::enumChoices<mllm::Precision>();
 
 // Fields every transformer-style network has. (clang-format versions
 // disagree on brace lists inside macros; this one is laid out by hand.)
@@ -148,11 +163,11 @@ static const FieldSpec cluster[] = {
 static const FieldSpec parallel[] = {
     {"dp", Type::IntOrAuto, nullptr,
      "data-parallel degree; default auto (world size / GPUs per replica)"},
-    {"layout", Type::Enum, "encoders_parallel|encoders_colocated",
+    {"layout", Type::Enum, layoutChoices.c_str(),
      "encoders on their own GPUs, or sharing; default encoders_parallel"},
-    {"partition", Type::Enum, "frozen_aware|frozen_unaware|uniform|explicit",
+    {"partition", Type::Enum, partitionChoices.c_str(),
      "pipeline partitioning policy; default frozen_aware"},
-    {"cp_balance", Type::Enum, "lpt|ilp|zigzag|uniform",
+    {"cp_balance", Type::Enum, cpBalanceChoices.c_str(),
      "context-parallel token balancing; default lpt"},
 };
 
@@ -167,10 +182,10 @@ static const FieldSpec partParallel[] = {
 
 static const FieldSpec train[] = {
     {"steps", Type::Int, nullptr, "training iterations; default 1"},
-    {"optimizer", Type::Enum, "adamw|adam|sgd", "default adamw"},
+    {"optimizer", Type::Enum, optimizerChoices.c_str(), "default adamw"},
     {"lr", Type::Float, nullptr, "learning rate; default 1e-4"},
     {"weight_decay", Type::Float, nullptr, "default 0"},
-    {"precision", Type::Enum, "bf16|fp16|fp32", "default bf16"},
+    {"precision", Type::Enum, precisionChoices.c_str(), "default bf16"},
     {"seed", Type::Int, nullptr, "random seed; default 0"},
 };
 

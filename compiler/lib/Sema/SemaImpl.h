@@ -51,6 +51,15 @@ public:
     out = static_cast<E>(index);
     return ok;
   }
+  /// An enum of the mllm dialect, spelled as the dialect spells it.
+  template <typename E>
+  bool readDialectEnum(llvm::StringRef name, E &out) {
+    std::vector<E> cases = EnumCases<E>::all();
+    int index = static_cast<int>(llvm::find(cases, out) - cases.begin());
+    bool ok = readChoice(name, enumChoices<E>(), index);
+    out = cases[static_cast<size_t>(index)];
+    return ok;
+  }
   bool readIntList(llvm::StringRef name, std::vector<int64_t> &out);
   bool readSize2D(llvm::StringRef name, int64_t &width, int64_t &height);
   bool readRecompute(llvm::StringRef name, spec::Recompute &out);

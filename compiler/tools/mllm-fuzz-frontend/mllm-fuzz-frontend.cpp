@@ -6,10 +6,10 @@
 // produce diagnostics.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/MLIRGen/MLIRGen.h"
 #include "mllm/Sema/Sema.h"
 #include "mllm/Tools/RegisterMllm.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"

@@ -1,8 +1,8 @@
 //===- BalanceTest.cpp - CP balancer invariants and optimality ------------===//
 
 #include "mllm/runtime/Balance.h"
-#include "mllm/kernels/SequenceLayout.h"
 #include "mllm/kernels/MaskFamilies.h"
+#include "mllm/kernels/SequenceLayout.h"
 
 #include "gtest/gtest.h"
 

@@ -228,7 +228,7 @@ TEST(Sema, DataParallelismIsDerived) {
   EXPECT_EQ(job->cluster.worldSize(), 16);
   EXPECT_EQ(p.dp, 2);
   EXPECT_TRUE(p.dpDerived);
-  EXPECT_EQ(p.layout, spec::Layout::EncodersParallel);
+  EXPECT_EQ(p.layout, spec::Layout::Parallel);
   EXPECT_EQ(p.partition, spec::Partition::FrozenAware);
   ASSERT_EQ(p.parts.size(), 3u);
   EXPECT_EQ(p.parts[0].part, "vision");
@@ -248,7 +248,7 @@ TEST(Sema, ColocatedEncodersShareGPUs) {
                         "", "nodes = 3; gpus_per_node = 8;"),
                 /*requireJob=*/true);
   ASSERT_TRUE(job) << join(h.messages);
-  EXPECT_EQ(job->parallel.layout, spec::Layout::EncodersColocated);
+  EXPECT_EQ(job->parallel.layout, spec::Layout::Colocated);
   EXPECT_EQ(job->parallel.dp, 4);
 }
 

@@ -511,7 +511,8 @@ TEST(Schedule, RandomPipelinesAreDeadlockFree) {
           ScheduleKind::GPipe}) {
       std::vector<Program> p = generateSchedule(g, kind);
       ASSERT_EQ(verifyMessage(g, p), "")
-          << "iteration " << iter << ", " << mllm::sched_ir::stringifyScheduleKind(kind).str();
+          << "iteration " << iter << ", "
+          << mllm::sched_ir::stringifyScheduleKind(kind).str();
       for (size_t s = 0; s < p.size(); ++s) {
         EXPECT_EQ(count(p[s], ActionKind::Forward), g.microbatches);
         const StageInfo &st = g.stages[s];
@@ -689,8 +690,9 @@ TEST_F(ScheduleBroken, InFlightCap) {
 
 TEST(Schedule, ToString) {
   EXPECT_STREQ(toString(ActionKind::SendGrad), "send_grad");
-  EXPECT_EQ(mllm::sched_ir::stringifyScheduleKind(ScheduleKind::MultimodalOneFOneB),
-            "multimodal_1f1b");
+  EXPECT_EQ(
+      mllm::sched_ir::stringifyScheduleKind(ScheduleKind::MultimodalOneFOneB),
+      "multimodal_1f1b");
   PipelineGraph g = twoEncodersTwoLLMStages(1);
   EXPECT_EQ(describeAction(g, {ActionKind::RecvActivation, 0, 1, 1001, 0, {}}),
             "recv_activation microbatch 0 from 'a0', 1001 bytes");

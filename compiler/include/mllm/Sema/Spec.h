@@ -10,6 +10,8 @@
 #ifndef MLLM_SEMA_SPEC_H
 #define MLLM_SEMA_SPEC_H
 
+#include "mllm/Dialect/MLLM/IR/MLLMEnums.h"
+
 #include "llvm/Support/SMLoc.h"
 
 #include <cstdint>
@@ -29,11 +31,13 @@ enum class Recompute { None, Full, Selective };
 enum class ProjectorKind { Linear, MLP };
 enum class Placement { Prepend, Append, At };
 enum class Mask { Causal, Bidirectional, PrefixLM };
-enum class Layout { EncodersParallel, EncodersColocated };
-enum class Partition { FrozenAware, FrozenUnaware, Uniform, Explicit };
-enum class CPBalance { LPT, ILP, Zigzag, Uniform };
-enum class Optimizer { AdamW, Adam, SGD };
-enum class Precision { BF16, FP16, FP32 };
+// The job-wide policies and training settings are the mllm dialect's enums
+// (one definition and one spelling for the language, the IR and the plan).
+using Layout = mllm::EncoderLayout;
+using Partition = mllm::PartitionPolicy;
+using CPBalance = mllm::CPBalance;
+using Optimizer = mllm::Optimizer;
+using Precision = mllm::Precision;
 
 const char *toString(Arch);
 const char *toString(Norm);
@@ -159,7 +163,7 @@ struct PartParallel {
 struct Parallel {
   int64_t dp = 1;
   bool dpDerived = true;
-  Layout layout = Layout::EncodersParallel;
+  Layout layout = Layout::Parallel;
   Partition partition = Partition::FrozenAware;
   CPBalance cpBalance = CPBalance::LPT;
   std::vector<PartParallel> parts; ///< Encoders in model order, then LLM.

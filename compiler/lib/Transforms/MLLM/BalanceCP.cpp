@@ -8,8 +8,8 @@
 // in the plan and at run time.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/Model/SequenceSpec.h"
+#include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -10,7 +10,7 @@
 #include "mlir/IR/SymbolTable.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
-#include "mllm/Dialect/MLLM/IR/MLLMEnums.h.inc"
+#include "mllm/Dialect/MLLM/IR/MLLMEnums.h"
 
 namespace mllm {
 class LLMOp;
