@@ -55,16 +55,6 @@ groupsOf(Operation *part, const DenseMap<Operation *, GroupGrads> &grads) {
   return out;
 }
 
-int64_t numUnits(Operation *part) {
-  int64_t blocks = 0, layers = 0;
-  for (auto g : part->getRegion(0).front().getOps<LayersOp>()) {
-    layers += g.getCount();
-    if (isPartitionBlock(g.getKind()))
-      blocks += g.getCount();
-  }
-  return blocks ? blocks : layers;
-}
-
 } // namespace
 
 runtime::PlanData mllm::planData(DataOp data) {
@@ -169,7 +159,7 @@ mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash) {
     p.pp = stageCounts.lookup(info.name);
     ModuleParallelOp mp = info.parallel;
     p.ppAuto = mp && mp.getPp() == 0;
-    p.blocks = numUnits(info.op);
+    p.blocks = static_cast<int64_t>(info.units.size());
     p.tokens = info.workload.tokens;
     p.attentionSpan = info.workload.attentionSpan;
     p.groups = groupsOf(info.op, *grads);

@@ -202,6 +202,10 @@ static bool hasBlocks(ArrayRef<LayersOp> groups) {
                       [](LayersOp g) { return isPartitionBlock(g.getKind()); });
 }
 
+bool mllm::hasPartitionBlocks(Operation *part) {
+  return hasBlocks(groupsOf(part));
+}
+
 FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
                                         const JobModelOptions &options) {
   JobModel job;

@@ -59,10 +59,6 @@ llvm::Error fail(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
-bool hasBackward(const StageInfo &s) {
-  return s.needsInputGrad || s.needsWeightGrad;
-}
-
 /// One mllm.stage, before colocated encoders are merged.
 struct RawStage {
   StageOp op;
@@ -257,9 +253,9 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     for (auto &[index, members] : byIndex) {
       StageInfo merged = members.front()->info;
       std::string part = members.front()->part->name;
-      int64_t gradBytes = hasBackward(merged) ? merged.outputBytes : 0;
+      int64_t gradBytes = merged.hasBackward() ? merged.outputBytes : 0;
       MessageShape gradShape;
-      if (hasBackward(merged))
+      if (merged.hasBackward())
         gradShape = merged.outputShape;
       for (const RawStage *r : llvm::drop_begin(members)) {
         const StageInfo &o = r->info;
@@ -277,7 +273,7 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
         merged.outputBytes += o.outputBytes;
         merged.outputShape.insert(merged.outputShape.end(),
                                   o.outputShape.begin(), o.outputShape.end());
-        if (hasBackward(o)) {
+        if (o.hasBackward()) {
           gradBytes += o.outputBytes;
           gradShape.insert(gradShape.end(), o.outputShape.begin(),
                            o.outputShape.end());
@@ -285,7 +281,7 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
       }
       merged.part = part;
       merged.name = part + "_s" + std::to_string(index);
-      if (gradBytes != merged.outputBytes && hasBackward(merged)) {
+      if (gradBytes != merged.outputBytes && merged.hasBackward()) {
         merged.outputGradBytes = gradBytes;
         merged.outputGradShape = gradShape;
       }
@@ -318,7 +314,7 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
   // Edges.
   auto link = [&](int from, int to) {
     g.stages[to].prev.push_back(from);
-    g.stages[to].gradToPrev.push_back(hasBackward(g.stages[from]));
+    g.stages[to].gradToPrev.push_back(g.stages[from].hasBackward());
     g.stages[from].next.push_back(to);
   };
   for (const std::vector<int> &chain : encoderChains) {

@@ -97,10 +97,6 @@ bool validStage(const PipelineGraph &g, int s) {
   return s >= 0 && static_cast<size_t>(s) < g.stages.size();
 }
 
-bool hasBackwardFlags(const StageInfo &s) {
-  return s.needsInputGrad || s.needsWeightGrad;
-}
-
 /// `shape` if it is known and holds `bytes`, else [bytes] x i8.
 MessageShape shapeOf(const MessageShape &shape, int64_t bytes) {
   if (!shape.empty() && messageBytes(shape) == bytes)
@@ -161,7 +157,7 @@ std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
         // Missing entries: the predecessor's own flags decide.
         node.gradToPrev.push_back(k < s.gradToPrev.size()
                                       ? static_cast<bool>(s.gradToPrev[k])
-                                      : hasBackwardFlags(ps));
+                                      : ps.hasBackward());
       }
       node.bw = s.needsWeightGrad;
       node.bi = s.needsInputGrad || llvm::is_contained(node.gradToPrev, true);

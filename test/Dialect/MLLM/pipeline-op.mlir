@@ -372,3 +372,13 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 4 gpus 3 bottleneck 1.
   // expected-error @below {{is not allowed in 'mllm.pipeline'}}
   mllm.train steps 1 adamw lr 1.0e-4 weight_decay 0.0 precision bf16 seed 0
 }
+
+// -----
+
+// The microbatch count is the data layout's: a pipeline that plans another
+// count is an error.
+mllm.data text 256 packing 1 seq_len 256 microbatch 1 x 4 mask causal {
+}
+// expected-error @below {{'mllm.pipeline' op plans 8 microbatches but 'mllm.data' has 4}}
+mllm.pipeline frozen_aware encoders_parallel microbatches 8 gpus 1 bottleneck 1.000 ms iteration 8.000 ms {
+}

@@ -178,3 +178,15 @@ sched.schedule gpipe microbatches 2 {
     sched.forward mb 0
   }
 }
+
+// -----
+
+// The schedule's microbatch count must be the data layout's.
+mllm.data text 16 packing 1 seq_len 16 microbatch 1 x 4 mask causal {
+}
+// expected-error @below {{the schedule runs 1 microbatches but 'mllm.data' has 4}}
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+  }
+}

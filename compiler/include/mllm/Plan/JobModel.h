@@ -131,6 +131,11 @@ inline bool isPartitionBlock(LayerKind kind) {
          kind == LayerKind::ConformerBlock;
 }
 
+/// Whether a part (an EncoderOp, ProjectorOp or LLMOp) has blocks: then
+/// its partition units are its blocks (with the other layers riding along),
+/// else every layer is a unit.
+bool hasPartitionBlocks(mlir::Operation *part);
+
 /// Milliseconds rounded to the microsecond, as mllm.stage and
 /// mllm.pipeline store them.
 double roundMillis(double seconds);

@@ -140,17 +140,10 @@ public:
     }
     auto model = getFirst<ModelOp>(module);
     auto data = getFirst<DataOp>(module);
-    LLMOp llm = model ? model.getLLM() : LLMOp();
     bool failed = false;
     for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>()) {
       if (mp.getCp() <= 1)
         continue;
-      if (llm && mp.getPart() != llm.getSymName()) {
-        mp.emitError("context parallelism applies to the LLM only; '")
-            << mp.getPart() << "' has cp " << mp.getCp();
-        failed = true;
-        continue;
-      }
       if (mlir::failed(balance(module, parallel, mp, model, data)))
         failed = true;
     }

@@ -89,11 +89,7 @@ private:
 
 LogicalResult Partition::checkPart(const JobModel &job, const PartInfo &part) {
   int64_t n = static_cast<int64_t>(part.units.size());
-  StringRef what =
-      llvm::any_of(part.op->getRegion(0).front().getOps<LayersOp>(),
-                   [](LayersOp g) { return isPartitionBlock(g.getKind()); })
-          ? "blocks"
-          : "layers";
+  StringRef what = hasPartitionBlocks(part.op) ? "blocks" : "layers";
   if (n == 0)
     return part.op->emitError("'") << part.name << "' has no layers to place";
   if (part.pp > n)

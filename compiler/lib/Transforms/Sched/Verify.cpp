@@ -4,6 +4,7 @@
 // the schedule library's verifier that they pair up and cannot deadlock.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
 
@@ -40,6 +41,14 @@ struct VerifySchedulePass
 
   void runOnOperation() override {
     for (ScheduleOp schedule : getOperation().getOps<ScheduleOp>()) {
+      // The microbatch count is the data layout's; this copy must agree.
+      for (DataOp data : getOperation().getOps<DataOp>())
+        if (data.getMicrobatches() != schedule.getMicrobatches()) {
+          schedule.emitError("the schedule runs ")
+              << schedule.getMicrobatches()
+              << " microbatches but 'mllm.data' has " << data.getMicrobatches();
+          return signalPassFailure();
+        }
       ScheduleContents contents = readSchedule(schedule);
       if (llvm::Error error =
               sched::verifySchedule(contents.graph, contents.programs)) {

@@ -419,6 +419,10 @@ LogicalResult ModuleParallelOp::verify() {
   if (!isa_and_nonnull<EncoderOp, LLMOp>(part))
     return emitOpError("refers to '")
            << getPart() << "', which is not an encoder or the LLM";
+  // The IR's rule (the front end reports it earlier, at the spec's field).
+  if (getCp() > 1 && !isa<LLMOp>(part))
+    return emitError("context parallelism applies to the LLM only; '")
+           << getPart() << "' has cp " << getCp();
   return success();
 }
 
@@ -599,6 +603,14 @@ LogicalResult PipelineOp::verifyRegions() {
   if (getIteration().convertToDouble() < 0.0 ||
       getBottleneck().convertToDouble() < 0.0)
     return emitOpError("times must not be negative");
+  // The microbatch count is the data layout's; this copy must agree.
+  if (auto module = dyn_cast_or_null<ModuleOp>((*this)->getParentOp()))
+    for (DataOp data : module.getOps<DataOp>())
+      if (IntegerAttr mb = data.getMicrobatchesAttr();
+          mb && mb.getInt() != static_cast<int64_t>(getMicrobatches()))
+        return emitOpError("plans ")
+               << getMicrobatches() << " microbatches but 'mllm.data' has "
+               << mb.getInt();
   ModelOp model = findModel(*this);
   // Parts in pipeline order, and per part the end of its last stage.
   SmallVector<StringRef> order;

@@ -71,6 +71,8 @@ struct StageInfo {
   /// Whether this stage runs an input-gradient / weight-gradient backward
   /// at all (frozen analysis); a stage with neither has no backward actions.
   bool needsInputGrad = false, needsWeightGrad = false;
+  /// Whether the stage runs any backward.
+  bool hasBackward() const { return needsInputGrad || needsWeightGrad; }
   /// Whether each predecessor edge carries a gradient back (the predecessor
   /// has trainable parameters at or upstream of it). Same order as `prev`;
   /// a missing entry counts as the predecessor's needsInputGrad ||
