@@ -83,7 +83,7 @@ std::string counts(const PipelinePlan &p) {
 }
 
 const char *layoutName(Layout l) {
-  return l == Layout::EncodersParallel ? "parallel" : "colocated";
+  return l == Layout::Parallel ? "parallel" : "colocated";
 }
 
 } // namespace
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
   std::printf("| layout | budget | time (ms) | stages v/a/vid/llm | GPUs | "
               "bottleneck (s) | iteration (s) |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
-  for (Layout layout : {Layout::EncodersParallel, Layout::EncodersColocated})
+  for (Layout layout : {Layout::Parallel, Layout::Colocated})
     for (int64_t budget : budgets) {
       std::vector<PipelineModule> mods = model(true);
       std::optional<PipelinePlan> plan;
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
   std::printf("| layout | budget | aware stages | aware iter (s) | unaware "
               "stages | unaware iter (s) | speed-up |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
-  for (Layout layout : {Layout::EncodersParallel, Layout::EncodersColocated})
+  for (Layout layout : {Layout::Parallel, Layout::Colocated})
     for (int64_t budget : {8, 16, 32, 64}) {
       std::optional<PipelinePlan> a =
           planPipeline(model(true), layout, Objective::MinMax, budget, micro);

@@ -7,8 +7,8 @@
 #include "mllm/Plan/JobModel.h"
 
 #include "mllm/Model/Layers.h"
-#include "mllm/Plan/CostModel.h"
 #include "mllm/Plan/Frozen.h"
+#include "mllm/Plan/Profile.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"

@@ -12,7 +12,7 @@
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
 #include "mllm/Driver/Driver.h"
 #include "mllm/Driver/PlanBuilder.h"
-#include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Profile.h"
 #include "mllm/Sim/Trace.h"
 #include "mllm/Tools/RegisterMllm.h"
 

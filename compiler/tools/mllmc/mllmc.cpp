@@ -9,7 +9,7 @@
 
 #include "mllm/Driver/Driver.h"
 #include "mllm/Driver/PlanBuilder.h"
-#include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Profile.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/runtime/PlanIO.h"
 

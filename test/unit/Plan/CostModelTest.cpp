@@ -1,5 +1,5 @@
 //===- CostModelTest.cpp - per-layer FLOPs, memory, roofline, profiles ----===//
-#include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Profile.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/MLIRContext.h"

@@ -245,7 +245,7 @@ Brute bruteForce(const std::vector<PipelineModule> &mods, Layout layout,
       tail = stagesOf(llm, options[llm][idx[llm]]);
       gpus += static_cast<int64_t>(tail.size()) * mods[llm].gpusPerStage;
     }
-    if (layout == Layout::EncodersParallel || enc.empty()) {
+    if (layout == Layout::Parallel || enc.empty()) {
       for (size_t e : enc) {
         std::vector<StagePlan> p = stagesOf(e, options[e][idx[e]]);
         gpus += static_cast<int64_t>(p.size()) * mods[e].gpusPerStage;
@@ -328,9 +328,8 @@ void checkPlanAgainstBruteForce(Layout layout, Objective objective,
       m.isLLM = false;
     mods[rng() % nm].isLLM = true;
     for (PipelineModule &m : mods)
-      m.gpusPerStage = (m.isLLM || layout == Layout::EncodersParallel)
-                           ? 1 + rng() % 2
-                           : gEnc;
+      m.gpusPerStage =
+          (m.isLLM || layout == Layout::Parallel) ? 1 + rng() % 2 : gEnc;
     int64_t budget = 1 + rng() % (2 * sumStages + 2);
     int64_t micro = 1 + rng() % 8;
     Brute b = bruteForce(mods, layout, objective, budget, micro);
@@ -375,16 +374,16 @@ void checkPlanAgainstBruteForce(Layout layout, Objective objective,
 }
 
 TEST(Partition, PlanMatchesBruteForceParallel) {
-  checkPlanAgainstBruteForce(Layout::EncodersParallel, Objective::MinMax, 1);
+  checkPlanAgainstBruteForce(Layout::Parallel, Objective::MinMax, 1);
 }
 
 TEST(Partition, PlanMatchesBruteForceColocated) {
-  checkPlanAgainstBruteForce(Layout::EncodersColocated, Objective::MinMax, 2);
+  checkPlanAgainstBruteForce(Layout::Colocated, Objective::MinMax, 2);
 }
 
 TEST(Partition, PlanMatchesBruteForceUniform) {
-  checkPlanAgainstBruteForce(Layout::EncodersParallel, Objective::Uniform, 3);
-  checkPlanAgainstBruteForce(Layout::EncodersColocated, Objective::Uniform, 4);
+  checkPlanAgainstBruteForce(Layout::Parallel, Objective::Uniform, 3);
+  checkPlanAgainstBruteForce(Layout::Colocated, Objective::Uniform, 4);
 }
 
 PipelineModule module(std::string name, int64_t n, LayerTime t,
@@ -402,16 +401,15 @@ TEST(Partition, ClosedFormUniformStages) {
     for (int64_t m : {1, 4, 16, 64}) {
       PipelineModule llm = module("llm", 2 * p, {1, 2}, true);
       llm.stages = p;
-      std::optional<PipelinePlan> plan = planPipeline(
-          {llm}, Layout::EncodersParallel, Objective::MinMax, p, m);
+      std::optional<PipelinePlan> plan =
+          planPipeline({llm}, Layout::Parallel, Objective::MinMax, p, m);
       ASSERT_TRUE(plan);
       EXPECT_EQ(plan->bottleneck, 6.0);
       EXPECT_EQ(plan->iterationTime, (m + p - 1) * 6.0);
       // Encoder path: p_e + p_llm stages of the same t.
       PipelineModule enc = module("enc", 3 * 2, {1, 2});
       enc.stages = 3;
-      for (Layout layout :
-           {Layout::EncodersParallel, Layout::EncodersColocated}) {
+      for (Layout layout : {Layout::Parallel, Layout::Colocated}) {
         plan = planPipeline({enc, llm}, layout, Objective::MinMax, p + 3, m);
         ASSERT_TRUE(plan);
         EXPECT_EQ(plan->iterationTime, (m + p + 3 - 1) * 6.0);
@@ -433,7 +431,7 @@ TEST(Partition, FrozenAwareBeatsUnaware) {
   PipelineModule llm = module("llm", 24, {1.0, 2.0}, true);
   PipelineModule encUnaware = enc;
   encUnaware.balanceLayers.assign(24, {1.0, 2.0});
-  for (Layout layout : {Layout::EncodersParallel, Layout::EncodersColocated}) {
+  for (Layout layout : {Layout::Parallel, Layout::Colocated}) {
     std::optional<PipelinePlan> aware =
         planPipeline({enc, llm}, layout, Objective::MinMax, 8, 32);
     std::optional<PipelinePlan> unaware =
@@ -448,10 +446,10 @@ TEST(Partition, FrozenAwareBeatsUnaware) {
   }
   // The numbers, encoders-parallel: unaware 4 + 4 stages (LLM stage 6 x 3
   // = 18), aware 2 + 6 (encoder 12 x 1.01 = 12.12, LLM 4 x 3 = 12).
-  std::optional<PipelinePlan> aware = planPipeline(
-      {enc, llm}, Layout::EncodersParallel, Objective::MinMax, 8, 32);
+  std::optional<PipelinePlan> aware =
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 8, 32);
   std::optional<PipelinePlan> unaware = planPipeline(
-      {encUnaware, llm}, Layout::EncodersParallel, Objective::MinMax, 8, 32);
+      {encUnaware, llm}, Layout::Parallel, Objective::MinMax, 8, 32);
   EXPECT_EQ(unaware->stagesPerModule, (std::vector<int64_t>{4, 4}));
   EXPECT_EQ(aware->stagesPerModule, (std::vector<int64_t>{2, 6}));
   EXPECT_NEAR(aware->bottleneck, 12.12, 1e-9);
@@ -463,7 +461,7 @@ TEST(Partition, UniformObjective) {
   llm.layers[0] = {10, 20}; // Heavy first layer: min-max would isolate it.
   llm.stages = 3;
   std::optional<PipelinePlan> plan =
-      planPipeline({llm}, Layout::EncodersParallel, Objective::Uniform, 3, 4);
+      planPipeline({llm}, Layout::Parallel, Objective::Uniform, 3, 4);
   ASSERT_TRUE(plan);
   ASSERT_EQ(plan->stages.size(), 3u);
   EXPECT_EQ(plan->stages[0].numLayers, 4);
@@ -472,7 +470,7 @@ TEST(Partition, UniformObjective) {
   EXPECT_EQ(plan->stages[1].firstLayer, 4);
   EXPECT_EQ(plan->bottleneck, 30.0 + 9.0);
   std::optional<PipelinePlan> minmax =
-      planPipeline({llm}, Layout::EncodersParallel, Objective::MinMax, 3, 4);
+      planPipeline({llm}, Layout::Parallel, Objective::MinMax, 3, 4);
   EXPECT_EQ(minmax->stages[0].numLayers, 1);
   EXPECT_LT(minmax->bottleneck, plan->bottleneck);
 }
@@ -482,8 +480,8 @@ TEST(Partition, ExplicitObjective) {
   enc.explicitStages = {1, 5};
   PipelineModule llm = module("llm", 8, {1, 2}, true);
   llm.explicitStages = {2, 2, 4};
-  std::optional<PipelinePlan> plan = planPipeline(
-      {enc, llm}, Layout::EncodersParallel, Objective::Explicit, 5, 8);
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Parallel, Objective::Explicit, 5, 8);
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->stagesPerModule, (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(plan->stages[1].numLayers, 5);
@@ -492,26 +490,26 @@ TEST(Partition, ExplicitObjective) {
   // Path enc -> llm: 6 + 24 = 30; 30 - 12 + 8 x 12.
   EXPECT_EQ(plan->iterationTime, 114.0);
   // Explicit needs the budget for its fixed counts.
-  EXPECT_FALSE(planPipeline({enc, llm}, Layout::EncodersParallel,
-                            Objective::Explicit, 4, 8));
+  EXPECT_FALSE(
+      planPipeline({enc, llm}, Layout::Parallel, Objective::Explicit, 4, 8));
   // Invalid explicit partitions.
   PipelineModule bad = llm;
   bad.explicitStages = {2, 2, 3};
-  EXPECT_FALSE(planPipeline({enc, bad}, Layout::EncodersParallel,
-                            Objective::Explicit, 16, 8));
+  EXPECT_FALSE(
+      planPipeline({enc, bad}, Layout::Parallel, Objective::Explicit, 16, 8));
   bad.explicitStages = {2, 2, 4};
   bad.stages = 2;
-  EXPECT_FALSE(planPipeline({enc, bad}, Layout::EncodersParallel,
-                            Objective::Explicit, 16, 8));
+  EXPECT_FALSE(
+      planPipeline({enc, bad}, Layout::Parallel, Objective::Explicit, 16, 8));
   // Under other objectives explicitStages are ignored.
-  std::optional<PipelinePlan> mm = planPipeline(
-      {enc, llm}, Layout::EncodersParallel, Objective::MinMax, 5, 8);
+  std::optional<PipelinePlan> mm =
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 5, 8);
   ASSERT_TRUE(mm);
   EXPECT_LT(mm->bottleneck, plan->bottleneck);
   // A module without explicitStages falls back to MinMax.
   PipelineModule free = module("free", 4, {1, 1});
-  std::optional<PipelinePlan> mixed = planPipeline(
-      {free, llm}, Layout::EncodersParallel, Objective::Explicit, 6, 8);
+  std::optional<PipelinePlan> mixed =
+      planPipeline({free, llm}, Layout::Parallel, Objective::Explicit, 6, 8);
   ASSERT_TRUE(mixed);
   EXPECT_EQ(mixed->stagesPerModule[1], 3);
 }
@@ -519,39 +517,37 @@ TEST(Partition, ExplicitObjective) {
 TEST(Partition, Infeasible) {
   PipelineModule enc = module("enc", 4, {1, 0});
   PipelineModule llm = module("llm", 4, {1, 2}, true);
-  EXPECT_FALSE(planPipeline({enc, llm}, Layout::EncodersParallel,
-                            Objective::MinMax, 1, 4));
-  EXPECT_TRUE(planPipeline({enc, llm}, Layout::EncodersParallel,
-                           Objective::MinMax, 2, 4));
+  EXPECT_FALSE(
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 1, 4));
+  EXPECT_TRUE(
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 2, 4));
   llm.gpusPerStage = 4;
-  EXPECT_FALSE(planPipeline({enc, llm}, Layout::EncodersParallel,
-                            Objective::MinMax, 4, 4));
-  EXPECT_TRUE(planPipeline({enc, llm}, Layout::EncodersParallel,
-                           Objective::MinMax, 5, 4));
+  EXPECT_FALSE(
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 4, 4));
+  EXPECT_TRUE(
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, 5, 4));
   // Colocated encoders need equal gpusPerStage.
   PipelineModule enc2 = module("enc2", 4, {1, 0});
   enc2.gpusPerStage = 2;
-  EXPECT_FALSE(planPipeline({enc, enc2, llm}, Layout::EncodersColocated,
+  EXPECT_FALSE(planPipeline({enc, enc2, llm}, Layout::Colocated,
                             Objective::MinMax, 100, 4));
-  EXPECT_TRUE(planPipeline({enc, enc2, llm}, Layout::EncodersParallel,
+  EXPECT_TRUE(planPipeline({enc, enc2, llm}, Layout::Parallel,
                            Objective::MinMax, 100, 4));
   // Colocated encoders share a stage count: fixed counts must agree.
   enc2.gpusPerStage = 1;
   enc.stages = 2;
   enc2.stages = 3;
-  EXPECT_FALSE(planPipeline({enc, enc2, llm}, Layout::EncodersColocated,
+  EXPECT_FALSE(planPipeline({enc, enc2, llm}, Layout::Colocated,
                             Objective::MinMax, 100, 4));
   // More stages than layers; no layers; two LLMs.
   PipelineModule thin = module("llm", 2, {1, 1}, true);
   thin.stages = 3;
+  EXPECT_FALSE(planPipeline({thin}, Layout::Parallel, Objective::MinMax, 9, 4));
+  EXPECT_FALSE(planPipeline({module("e", 0, {1, 1}), llm}, Layout::Parallel,
+                            Objective::MinMax, 9, 4));
   EXPECT_FALSE(
-      planPipeline({thin}, Layout::EncodersParallel, Objective::MinMax, 9, 4));
-  EXPECT_FALSE(planPipeline({module("e", 0, {1, 1}), llm},
-                            Layout::EncodersParallel, Objective::MinMax, 9, 4));
-  EXPECT_FALSE(planPipeline({llm, llm}, Layout::EncodersParallel,
-                            Objective::MinMax, 99, 4));
-  EXPECT_FALSE(
-      planPipeline({llm}, Layout::EncodersParallel, Objective::MinMax, 99, 0));
+      planPipeline({llm, llm}, Layout::Parallel, Objective::MinMax, 99, 4));
+  EXPECT_FALSE(planPipeline({llm}, Layout::Parallel, Objective::MinMax, 99, 0));
 }
 
 TEST(Partition, ColocatedSharesStages) {
@@ -559,8 +555,8 @@ TEST(Partition, ColocatedSharesStages) {
   PipelineModule a = module("a", 6, {2, 0});
   PipelineModule b = module("b", 3, {1, 0});
   PipelineModule llm = module("llm", 8, {1, 2}, true);
-  std::optional<PipelinePlan> plan = planPipeline(
-      {a, b, llm}, Layout::EncodersColocated, Objective::MinMax, 6, 16);
+  std::optional<PipelinePlan> plan =
+      planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, 6, 16);
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->stagesPerModule[0], plan->stagesPerModule[1]);
   EXPECT_EQ(plan->gpus, plan->stagesPerModule[0] + plan->stagesPerModule[2]);
@@ -587,7 +583,7 @@ std::vector<PipelineModule> bigModel() {
 }
 
 TEST(Partition, Deterministic) {
-  for (Layout layout : {Layout::EncodersParallel, Layout::EncodersColocated})
+  for (Layout layout : {Layout::Parallel, Layout::Colocated})
     for (int64_t budget : {16, 64, 128}) {
       std::optional<PipelinePlan> a =
           planPipeline(bigModel(), layout, Objective::MinMax, budget, 64);
@@ -606,8 +602,8 @@ TEST(Partition, Deterministic) {
 TEST(Partition, MoreBudgetNeverHurts) {
   double prev = INFINITY;
   for (int64_t budget = 4; budget <= 160; budget += 4) {
-    std::optional<PipelinePlan> p = planPipeline(
-        bigModel(), Layout::EncodersParallel, Objective::MinMax, budget, 64);
+    std::optional<PipelinePlan> p = planPipeline(bigModel(), Layout::Parallel,
+                                                 Objective::MinMax, budget, 64);
     ASSERT_TRUE(p);
     EXPECT_LE(p->balanceIterationTime, prev + 1e-12);
     prev = p->balanceIterationTime;

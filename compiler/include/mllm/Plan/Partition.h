@@ -3,12 +3,14 @@
 // Contiguous min-max partitioning of a module's layers over its stages
 // (cornstarch-brief §B.5), the allocation of a stage budget between encoders
 // and the LLM for both encoder layouts, and the pipeline-time estimate the
-// allocation minimises. Pure C++: the MLIR pass, the benchmarks and the
-// simulator call the same code.
+// allocation minimises. Plain C++ on the dialect's enums: the MLIR pass,
+// the benchmarks and the simulator call the same code.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_PLAN_PARTITION_H
 #define MLLM_PLAN_PARTITION_H
+
+#include "mllm/Dialect/MLLM/IR/MLLMEnums.h"
 
 #include "llvm/ADT/ArrayRef.h"
 
@@ -81,7 +83,8 @@ struct PipelineModule {
   int64_t gpusPerStage = 1;
 };
 
-enum class Layout { EncodersParallel, EncodersColocated };
+/// How encoders share GPUs: the mllm dialect's enum (Parallel, Colocated).
+using Layout = mllm::EncoderLayout;
 
 /// How layers are split over a module's stages.
 enum class Objective {

@@ -8,8 +8,8 @@
 #include "mllm/Plan/JobModel.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 
-#include "mllm/Plan/CostModel.h"
 #include "mllm/Plan/Partition.h"
+#include "mllm/Plan/Profile.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -164,11 +164,8 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
     }
     modules.push_back(std::move(m));
   }
-  plan::Layout layout = job.layout == EncoderLayout::Colocated
-                            ? plan::Layout::EncodersColocated
-                            : plan::Layout::EncodersParallel;
   std::optional<plan::PipelinePlan> result = plan::planPipeline(
-      modules, layout, getObjective(job.policy), budget, job.microbatches);
+      modules, job.layout, getObjective(job.policy), budget, job.microbatches);
   if (!result) {
     std::string parts;
     llvm::raw_string_ostream os(parts);

@@ -1,0 +1,127 @@
+//===- PartitionImpl.h - partitioners shared with the allocator -*- C++ -*-===//
+//
+// Internal to MLLMPlan: the min-max table and the per-stage load helpers
+// that both the partitioners (Partition.cpp) and the stage allocation
+// (Allocate.cpp) use.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_LIB_PLAN_PARTITIONIMPL_H
+#define MLLM_LIB_PLAN_PARTITIONIMPL_H
+
+#include "mllm/Plan/Partition.h"
+
+#include "llvm/ADT/ArrayRef.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+#include <vector>
+
+namespace mllm::plan::detail {
+
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+/// planPipeline's exactWorkLimit for colocated encoders.
+inline constexpr double kColocatedExactWork = 2e6;
+
+inline std::vector<double> prefixSums(llvm::ArrayRef<double> w) {
+  std::vector<double> p(w.size() + 1, 0.0);
+  for (size_t i = 0; i < w.size(); ++i)
+    p[i + 1] = p[i] + w[i];
+  return p;
+}
+
+/// The min-max DP of §B.5 over one chain, optionally with a per-stage
+/// background load added to each stage (`bg[k]`, the other colocated
+/// encoders' share of stage k). x[k][i] = best bottleneck of layers [0, i)
+/// in stages 0..k (each >= 1 layer).
+///
+/// x[k][i] = min_{j in [k, i)} max(x[k-1][j], bg[k] + W(j, i)): the first
+/// term is non-decreasing in j and the second non-increasing, so the
+/// minimum sits where they cross, found by binary search.
+class MinMaxTable {
+public:
+  MinMaxTable(llvm::ArrayRef<double> weights, int64_t maxStages,
+              llvm::ArrayRef<double> background = {})
+      : p(prefixSums(weights)), bg(background.begin(), background.end()),
+        n(static_cast<int64_t>(weights.size())), maxK(maxStages) {
+    assert(maxK >= 1 && maxK <= n && "need 1 <= stages <= layers");
+    if (bg.empty())
+      bg.assign(maxK, 0.0);
+    assert(static_cast<int64_t>(bg.size()) >= maxK);
+    x.assign(maxK, std::vector<double>(n + 1, kInf));
+    for (int64_t i = 1; i <= n; ++i)
+      x[0][i] = bg[0] + w(0, i);
+    for (int64_t k = 1; k < maxK; ++k) {
+      const std::vector<double> &prev = x[k - 1];
+      for (int64_t i = k + 1; i <= n; ++i) {
+        // Smallest j in [k, i) with prev[j] >= bg[k] + W(j, i).
+        int64_t lo = k, hi = i;
+        while (lo < hi) {
+          int64_t mid = lo + (hi - lo) / 2;
+          if (prev[mid] >= bg[k] + w(mid, i))
+            hi = mid;
+          else
+            lo = mid + 1;
+        }
+        double best = kInf;
+        if (lo < i)
+          best = prev[lo];
+        if (lo > k)
+          best = std::min(best, bg[k] + w(lo - 1, i));
+        x[k][i] = best;
+      }
+    }
+  }
+
+  double w(int64_t j, int64_t i) const { return p[i] - p[j]; }
+  double bottleneck(int64_t stages) const { return x[stages - 1][n]; }
+
+  /// The partition into `stages` stages with the optimal bottleneck whose
+  /// stage sizes, read from the last stage, are lexicographically smallest:
+  /// each stage (from the last) is the shortest one whose remaining prefix
+  /// can still meet the bottleneck.
+  std::vector<int64_t> reconstruct(int64_t stages) const {
+    double b = bottleneck(stages);
+    std::vector<int64_t> sizes(stages, 0);
+    int64_t end = n;
+    for (int64_t k = stages - 1; k >= 1; --k) {
+      int64_t chosen = -1;
+      for (int64_t j = end - 1; j >= k; --j) {
+        if (bg[k] + w(j, end) > b)
+          break; // Longer last stages only get heavier.
+        if (x[k - 1][j] <= b) {
+          chosen = j;
+          break;
+        }
+      }
+      assert(chosen >= 0 && "DP table inconsistent");
+      sizes[k] = end - chosen;
+      end = chosen;
+    }
+    sizes[0] = end;
+    return sizes;
+  }
+
+private:
+  std::vector<double> p, bg;
+  int64_t n, maxK;
+  std::vector<std::vector<double>> x;
+};
+
+/// Per-stage sums of `weights` for a partition (differences of prefix sums).
+std::vector<double> stageLoads(llvm::ArrayRef<double> weights,
+                               llvm::ArrayRef<int64_t> sizes);
+/// Per-stage loads of colocated encoders (sum over encoders) plus `bg`.
+std::vector<double> colocatedLoads(llvm::ArrayRef<std::vector<double>> weights,
+                                   llvm::ArrayRef<std::vector<int64_t>> sizes,
+                                   int64_t k, llvm::ArrayRef<double> bg);
+double maxOf(llvm::ArrayRef<double> v);
+/// The joint partition of colocated encoders into `k` stages over a
+/// background load `bg` (exact below `exactWorkLimit`, else heuristic).
+std::vector<std::vector<int64_t>>
+colocatedImpl(llvm::ArrayRef<std::vector<double>> weights, int64_t k,
+              llvm::ArrayRef<double> bg, double exactWorkLimit);
+
+} // namespace mllm::plan::detail
+
+#endif // MLLM_LIB_PLAN_PARTITIONIMPL_H

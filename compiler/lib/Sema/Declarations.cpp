@@ -1,0 +1,73 @@
+//===- Declarations.cpp - collecting the declarations of all files
+//----------===//
+#include "SemaImpl.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mllm;
+using namespace mllm::sema;
+
+//===----------------------------------------------------------------------===//
+// Declarations
+//===----------------------------------------------------------------------===//
+
+static const llvm::StringRef topKinds[] = {"family",   "instance", "hardware",
+                                           "model",    "data",     "cluster",
+                                           "parallel", "train"};
+
+std::vector<std::string> Sema::declNames(llvm::StringRef kind) const {
+  std::vector<std::string> out;
+  for (const auto &entry : decls)
+    if (kind.empty() || entry.second->kind.name == kind)
+      out.push_back(entry.first().str());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Sema::collect() {
+  for (const auto &file : program.files) {
+    for (const auto &blockPtr : file->blocks) {
+      const ast::Block &block = *blockPtr;
+      llvm::StringRef kind = block.kind.name;
+      if (!llvm::is_contained(topKinds, kind)) {
+        std::vector<std::string> kinds(std::begin(topKinds),
+                                       std::end(topKinds));
+        diags.error(block.kind.range)
+            << "unknown declaration '" << kind << "'" << suggest(kind, kinds);
+        continue;
+      }
+      if (kind == "family" || kind == "instance" || kind == "hardware") {
+        if (block.name.empty()) {
+          diags.error(block.kind.range)
+              << "'" << kind << "' needs a name: " << kind << " NAME "
+              << (kind == "hardware" ? "{ ... }" : ": BASE { ... }");
+          continue;
+        }
+        auto [it, inserted] = decls.try_emplace(block.name.name, &block);
+        if (!inserted) {
+          auto diag = diags.error(block.name.range)
+                      << "redefinition of '" << block.name.name << "'";
+          diags.note(diag, it->second->name.range,
+                     "previous definition is here");
+        }
+        continue;
+      }
+      const ast::Block **slot = kind == "model"      ? &model
+                                : kind == "data"     ? &data
+                                : kind == "cluster"  ? &cluster
+                                : kind == "parallel" ? &parallel
+                                                     : &train;
+      if (*slot) {
+        auto diag = diags.error(block.kind.range)
+                    << "second '" << kind << "' block; a program has one";
+        diags.note(diag, (*slot)->kind.range,
+                   "first '" + kind.str() + "' block is here");
+        continue;
+      }
+      *slot = &block;
+    }
+  }
+}
