@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Driver/PlanBuilder.h"
+#include "mllm/Model/SequenceSpec.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
@@ -56,28 +57,6 @@ groupsOf(Operation *part, const DenseMap<Operation *, GroupGrads> &grads) {
 }
 
 } // namespace
-
-runtime::PlanData mllm::planData(DataOp data) {
-  runtime::PlanData d;
-  d.textTokens = static_cast<int64_t>(data.getTextTokens());
-  d.packing = static_cast<int64_t>(data.getPacking());
-  d.seqLen = static_cast<int64_t>(data.getSeqLen());
-  d.microbatchSize = static_cast<int64_t>(data.getMicrobatchSize());
-  d.microbatches = static_cast<int64_t>(data.getMicrobatches());
-  d.textMask = stringifyMaskPolicy(data.getTextMask()).str();
-  for (InputOp in : data.getBody().front().getOps<InputOp>()) {
-    runtime::PlanInput i;
-    i.encoder = in.getEncoder().str();
-    i.tokens = static_cast<int64_t>(in.getTokens());
-    i.items = static_cast<int64_t>(in.getItems());
-    i.placement = stringifyPlacement(in.getPlacement()).str();
-    if (auto positions = in.getPositions())
-      i.positions.assign(positions->begin(), positions->end());
-    i.mask = stringifyMaskPolicy(in.getMask()).str();
-    d.inputs.push_back(std::move(i));
-  }
-  return d;
-}
 
 llvm::Expected<runtime::Plan>
 mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash) {

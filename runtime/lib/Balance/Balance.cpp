@@ -13,28 +13,26 @@ using namespace mllm;
 using namespace mllm::runtime;
 using llvm::ArrayRef;
 
+/// The policies' names, as the plan and the language spell them.
+static const std::pair<BalancePolicy, const char *> policyNames[] = {
+    {BalancePolicy::Lpt, "lpt"},
+    {BalancePolicy::Ilp, "ilp"},
+    {BalancePolicy::Zigzag, "zigzag"},
+    {BalancePolicy::Uniform, "uniform"}};
+
 const char *mllm::runtime::policyName(BalancePolicy policy) {
-  switch (policy) {
-  case BalancePolicy::Lpt:
-    return "lpt";
-  case BalancePolicy::Ilp:
-    return "ilp";
-  case BalancePolicy::Zigzag:
-    return "zigzag";
-  case BalancePolicy::Uniform:
-    return "uniform";
-  }
+  for (auto [p, name] : policyNames)
+    if (p == policy)
+      return name;
   return "unknown";
 }
 
 std::optional<BalancePolicy>
 mllm::runtime::parseBalancePolicy(llvm::StringRef name) {
-  return llvm::StringSwitch<std::optional<BalancePolicy>>(name)
-      .Case("lpt", BalancePolicy::Lpt)
-      .Case("ilp", BalancePolicy::Ilp)
-      .Case("zigzag", BalancePolicy::Zigzag)
-      .Case("uniform", BalancePolicy::Uniform)
-      .Default(std::nullopt);
+  for (auto [p, n] : policyNames)
+    if (name == n)
+      return p;
+  return std::nullopt;
 }
 
 bool mllm::runtime::ilpAvailable() {

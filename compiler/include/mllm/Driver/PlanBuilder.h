@@ -22,9 +22,6 @@ llvm::Expected<runtime::Plan> buildPlan(mlir::ModuleOp module,
                                         llvm::StringRef specFile = "",
                                         llvm::StringRef specHash = "");
 
-/// The data section of the plan: the layout of `data`.
-runtime::PlanData planData(DataOp data);
-
 } // namespace mllm
 
 #endif // MLLM_DRIVER_PLANBUILDER_H

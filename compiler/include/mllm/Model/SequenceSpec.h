@@ -12,8 +12,12 @@
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/kernels/SequenceLayout.h"
 #include "mllm/runtime/Balance.h"
+#include "mllm/runtime/Plan.h"
 
 namespace mllm {
+
+/// The data section of the plan: the layout of `data`.
+runtime::PlanData planData(DataOp data);
 
 /// The declared layout of one LLM sequence: `data`'s text, packing and text
 /// mask, and one modality per encoder of `model` in declaration order (the
