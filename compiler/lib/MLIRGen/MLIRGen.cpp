@@ -19,6 +19,10 @@ public:
 
   OwningOpRef<ModuleOp> run() {
     MLIRContext *ctx = &diags.getContext();
+    // The verifier checks layer configs against the one key table.
+    DialectRegistry registry;
+    model::registerLayerConfigSchema(registry);
+    ctx->appendDialectRegistry(registry);
     ctx->loadDialect<MLLMDialect>();
     Location fileLoc = FileLineColLoc::get(ctx, job.file, 1, 1);
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);

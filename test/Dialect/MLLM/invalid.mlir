@@ -173,6 +173,25 @@ mllm.model @m {
 
 // -----
 
+// The config keys are the layer-config table's (runtime/LayerConfig.h).
+mllm.model @m {
+  mllm.llm @llm : "d" width 16 recompute none {
+    // expected-error@+1 {{'mllm.layers' op has an unknown config key 'vocabulary'}}
+    mllm.layers "embed" : token_embedding x 1 {vocab = 100, hidden = 16, vocabulary = 3}
+  }
+}
+
+// -----
+
+mllm.model @m {
+  mllm.llm @llm : "d" width 16 recompute none {
+    // expected-error@+1 {{'mllm.layers' op config 'activation' has the wrong type}}
+    mllm.layers "blocks" : transformer_block x 2 {hidden = 16, ffn = 64, heads = 4, kv_heads = 4, head_dim = 4, activation = 3}
+  }
+}
+
+// -----
+
 mllm.model @m {
   mllm.llm @llm : "d" width 16 recompute none {
     // expected-error@+1 {{'mllm.layers' op config 'hidden' must be positive, got 0}}

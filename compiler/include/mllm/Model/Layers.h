@@ -10,6 +10,7 @@
 #ifndef MLLM_MODEL_LAYERS_H
 #define MLLM_MODEL_LAYERS_H
 
+#include "mlir/IR/DialectRegistry.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Sema/Spec.h"
 #include "mllm/runtime/LayerConfig.h"
@@ -44,6 +45,10 @@ int64_t totalParams(const std::vector<LayerGroup> &groups);
 mlir::DictionaryAttr toConfig(mlir::MLIRContext *context, LayerKind kind,
                               const LayerShape &shape);
 LayerShape fromConfig(mlir::DictionaryAttr config);
+
+/// Attaches the layer-config table to the mllm dialect, so its verifier
+/// checks every config against it (LayerConfigSchema.h).
+void registerLayerConfigSchema(mlir::DialectRegistry &registry);
 
 } // namespace mllm::model
 

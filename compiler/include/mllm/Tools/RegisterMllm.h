@@ -10,10 +10,12 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
 #include "mllm/Dialect/Sched/IR/SchedDialect.h"
+#include "mllm/Model/Layers.h"
 
 namespace mllm {
 inline void registerAllMllmDialects(mlir::DialectRegistry &registry) {
   registry.insert<mllm::MLLMDialect>();
+  model::registerLayerConfigSchema(registry);
 }
 
 /// Every mllm pass, for `mllm-opt --<pass>` and `--pass-pipeline`. Defined in

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Dialect/MLLM/IR/LayerConfigSchema.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -250,41 +251,6 @@ LogicalResult ProjectorOp::verify() {
 // LayersOp
 //===----------------------------------------------------------------------===//
 
-static ArrayRef<StringRef> requiredKeys(LayerKind kind) {
-  static const StringRef embed[] = {"vocab", "hidden"};
-  static const StringRef patch[] = {"hidden", "patch", "channels"};
-  static const StringRef audio[] = {"hidden", "mel_bins"};
-  static const StringRef block[] = {"hidden", "ffn", "heads", "kv_heads",
-                                    "head_dim"};
-  static const StringRef norm[] = {"hidden"};
-  static const StringRef head[] = {"hidden", "vocab"};
-  static const StringRef linear[] = {"in", "out"};
-  static const StringRef mlp[] = {"in", "hidden", "out"};
-  static const StringRef pool[] = {"hidden", "ffn", "heads"};
-  switch (kind) {
-  case LayerKind::TokenEmbedding:
-    return embed;
-  case LayerKind::PatchEmbedding:
-    return patch;
-  case LayerKind::AudioFrontend:
-    return audio;
-  case LayerKind::TransformerBlock:
-  case LayerKind::ConformerBlock:
-    return block;
-  case LayerKind::Norm:
-    return norm;
-  case LayerKind::LMHead:
-    return head;
-  case LayerKind::Linear:
-    return linear;
-  case LayerKind::MLP:
-    return mlp;
-  case LayerKind::AttentionPool:
-    return pool;
-  }
-  return {};
-}
-
 LogicalResult LayersOp::verify() {
   // The same bounds the front end applies, so hand-written IR cannot make
   // the planning passes loop or overflow.
@@ -296,16 +262,14 @@ LogicalResult LayersOp::verify() {
         return emitOpError("config '")
                << entry.getName().getValue() << "' is too large ("
                << attr.getInt() << ")";
-  for (StringRef key : requiredKeys(getKind())) {
-    auto attr = dyn_cast_or_null<IntegerAttr>(getConfig().get(key));
-    if (!attr)
-      return emitOpError("of kind '")
-             << stringifyLayerKind(getKind()) << "' needs integer config '"
-             << key << "'";
-    if (attr.getInt() <= 0)
-      return emitOpError("config '")
-             << key << "' must be positive, got " << attr.getInt();
-  }
+  // The keys each kind needs are the schema's (LayerConfigSchema.h).
+  if (auto *schema =
+          (*this)->getDialect()->getRegisteredInterface<LayerConfigSchema>())
+    if (failed(schema->verifyConfig(getKind(), getConfig(),
+                                    [&] { return emitOpError(); })))
+      return failure();
+  if (!getIntConfig(*this, "heads") || !getIntConfig(*this, "kv_heads"))
+    return success();
   if (getKind() == LayerKind::TransformerBlock ||
       getKind() == LayerKind::ConformerBlock) {
     int64_t heads = getIntConfig(*this, "heads");
