@@ -4,6 +4,7 @@
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Plan/Profile.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/runtime/PlanIO.h"
@@ -14,6 +15,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SHA256.h"
+#include "llvm/Support/WithColor.h"
 
 using namespace mllm;
 namespace cl = llvm::cl;
@@ -53,6 +55,21 @@ LoadOptions DriverOptions::loadOptions(llvm::StringRef mainFile) const {
       stdlibDir.empty() ? defaultStdlibDir() : stdlibDir.getValue();
   options.mainFile = mainFile.str();
   return options;
+}
+
+bool mllm::checkProfile(const DriverOptions &options, llvm::StringRef tool) {
+  if (options.profile.empty())
+    return true;
+  auto profile = plan::Profile::load(options.profile);
+  if (profile)
+    return true;
+  std::string message = llvm::toString(profile.takeError());
+  // A syntax or schema error already reads "FILE:LINE:COL: error: ...".
+  if (llvm::StringRef(message).contains(": error: "))
+    llvm::errs() << message << "\n";
+  else
+    llvm::WithColor::error(llvm::errs(), tool) << message << "\n";
+  return false;
 }
 
 static std::string hashSources(const Program &program,

@@ -17,6 +17,14 @@ using namespace mllm::sema;
 std::string Sema::suggest(llvm::StringRef name,
                           llvm::ArrayRef<std::string> candidates) {
   std::string best;
+  // A candidate that extends the name by a qualifier ("h100" ->
+  // "h100_sxm") is what the user meant more often than one a letter away.
+  for (const std::string &c : candidates)
+    if (llvm::StringRef(c).starts_with((name + "_").str()) &&
+        (best.empty() || c.size() < best.size()))
+      best = c;
+  if (!best.empty())
+    return "; did you mean '" + best + "'?";
   unsigned bestDist = std::max<unsigned>(2, name.size() / 3) + 1;
   for (const std::string &c : candidates) {
     unsigned d = name.edit_distance(c, true, bestDist);

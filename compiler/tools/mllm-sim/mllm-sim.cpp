@@ -467,11 +467,8 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
 
   // A bad profile is the user's error, reported once and up front.
-  if (!driverOptions.profile.empty()) {
-    auto profile = plan::Profile::load(driverOptions.profile);
-    if (!profile)
-      return fail(1, llvm::toString(profile.takeError()));
-  }
+  if (!checkProfile(driverOptions, "mllm-sim"))
+    return 1;
 
   registerAllMllmPasses();
   registerAllSchedPasses();

@@ -165,14 +165,8 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
 
   // A bad profile is the user's error, reported once and up front.
-  if (!options.profile.empty()) {
-    auto profile = plan::Profile::load(options.profile);
-    if (!profile) {
-      llvm::WithColor::error(llvm::errs(), "mllmc")
-          << llvm::toString(profile.takeError()) << "\n";
-      return 1;
-    }
-  }
+  if (!checkProfile(options, "mllmc"))
+    return 1;
 
   mlir::DialectRegistry registry;
   registerAllMllmDialects(registry);

@@ -45,6 +45,11 @@ struct DriverOptions {
   LoadOptions loadOptions(llvm::StringRef mainFile) const;
 };
 
+/// Loads options.profile (if given) to report a bad one once, up front, as
+/// the user's error: a located message as the reader gives it, else
+/// "TOOL: error: ...". Returns false after reporting.
+bool checkProfile(const DriverOptions &options, llvm::StringRef tool);
+
 /// How far compileSpec() goes.
 enum class CompileStage { Sema, IR, Plan, Schedule };
 
