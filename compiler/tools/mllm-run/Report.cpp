@@ -1,0 +1,170 @@
+//===- Report.cpp - what mllm-run prints ----------------------------------===//
+#include "Report.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <sys/resource.h>
+
+using namespace mllm;
+using namespace mllm::runtime;
+
+namespace {
+
+/// Peak resident memory of the process, bytes.
+int64_t peakMemory() {
+  struct rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+std::string duration(double seconds) {
+  auto s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600)
+    return llvm::formatv("{0}:{1:d2}:{2:d2}", s / 3600, s / 60 % 60, s % 60);
+  return llvm::formatv("{0}:{1:d2}", s / 60, s % 60);
+}
+
+void printJson(const llvm::json::Value &v) {
+  llvm::outs() << v << "\n";
+  llvm::outs().flush();
+}
+
+} // namespace
+
+Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
+                   int threads, bool json)
+    : plan(plan), model(model), total(total), threads(threads), json(json),
+      tty(!json && llvm::sys::Process::StandardOutIsDisplayed()) {}
+
+void Progress::start(int64_t done) {
+  from = done;
+  int64_t params = 0, trainable = 0;
+  for (const exec::NamedParam &p : model.params) {
+    params += p.param->value.numel();
+    if (!p.param->grad.data.empty())
+      trainable += p.param->value.numel();
+  }
+  if (json) {
+    printJson(llvm::json::Object{{"event", "start"},
+                                 {"model", plan.job.model},
+                                 {"params", params},
+                                 {"trainable_params", trainable},
+                                 {"steps", total},
+                                 {"from_step", done},
+                                 {"threads", threads}});
+    return;
+  }
+  llvm::outs() << "mllm-run: model '" << plan.job.model << "', " << params
+               << " parameters (" << trainable << " trainable), " << plan.job.dp
+               << " x " << plan.data.microbatches << " x " << model.sequences
+               << " sequences of " << model.seqLen << " tokens per step, "
+               << threads << " thread" << (threads == 1 ? "" : "s")
+               << ", one process (CPU, fp32)\n";
+}
+
+void Progress::step(const exec::StepStats &stats) {
+  ++ran;
+  seconds += stats.seconds;
+  lastLoss = stats.loss;
+  double tokensPerSecond = stats.tokens / std::max(stats.seconds, 1e-9);
+  double eta = seconds / ran * static_cast<double>(total - stats.step);
+  if (json) {
+    printJson(llvm::json::Object{{"event", "step"},
+                                 {"step", stats.step},
+                                 {"steps", total},
+                                 {"loss", stats.loss},
+                                 {"tokens", stats.tokens},
+                                 {"tokens_per_s", tokensPerSecond},
+                                 {"ms", stats.seconds * 1e3},
+                                 {"eta_s", eta}});
+    return;
+  }
+  std::string bar;
+  if (tty) {
+    int width = 20;
+    auto filled =
+        static_cast<int>(width * stats.step / std::max<int64_t>(total, 1));
+    bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') +
+          "] ";
+  }
+  llvm::outs() << bar
+               << llvm::format("step %lld/%lld  loss %.6f  tokens/s %.0f  "
+                               "ms/step %.1f  ETA %s\n",
+                               static_cast<long long>(stats.step),
+                               static_cast<long long>(total), stats.loss,
+                               tokensPerSecond, stats.seconds * 1e3,
+                               duration(eta).c_str());
+  llvm::outs().flush();
+}
+
+void Progress::finish() {
+  // The plan's memory estimate is per GPU of a stage, for the job's
+  // precision; this process holds every stage of one replica in fp32.
+  int64_t stageMax = 0, replica = 0;
+  for (const PlanStage &s : plan.stages)
+    if (s.memory) {
+      stageMax = std::max(stageMax, s.memory->total);
+      replica += s.memory->total;
+    }
+  double peakMiB = static_cast<double>(peakMemory()) / (1024.0 * 1024.0);
+  if (json) {
+    printJson(llvm::json::Object{{"event", "done"},
+                                 {"steps", ran},
+                                 {"seconds", seconds},
+                                 {"final_loss", lastLoss},
+                                 {"peak_memory_mib", peakMiB},
+                                 {"plan_stage_max_mib", stageMax},
+                                 {"plan_replica_mib", replica}});
+    return;
+  }
+  llvm::outs() << llvm::format(
+      "done: %lld steps in %.2f s, final loss %.6f; peak memory %.0f MiB "
+      "measured (this process: every stage, fp32) vs the plan's %lld MiB "
+      "for one replica (%lld MiB on its largest stage, %s)\n",
+      static_cast<long long>(ran), seconds, lastLoss, peakMiB,
+      static_cast<long long>(replica), static_cast<long long>(stageMax),
+      plan.train.precision.c_str());
+}
+
+void mllm::reportInit(const std::string &file,
+                      const std::vector<std::string> &unused,
+                      const std::vector<std::string> &missing, bool json) {
+  if (json) {
+    llvm::json::Array u, m;
+    for (const std::string &s : unused)
+      u.push_back(s);
+    for (const std::string &s : missing)
+      m.push_back(s);
+    printJson(llvm::json::Object{{"event", "init"},
+                                 {"file", file},
+                                 {"unused", std::move(u)},
+                                 {"not_in_file", std::move(m)}});
+    return;
+  }
+  llvm::outs() << "mllm-run: initialised from '" << file << "'";
+  if (!missing.empty())
+    llvm::outs() << "; " << missing.size()
+                 << " parameters keep their initial values (not in the file, "
+                    "e.g. '"
+                 << missing.front() << "')";
+  if (!unused.empty())
+    llvm::outs() << "; " << unused.size()
+                 << " tensors of the file are not parameters of this model "
+                    "(e.g. '"
+                 << unused.front() << "')";
+  llvm::outs() << "\n";
+}
+
+void mllm::reportResume(const std::string &file, int64_t step, bool json) {
+  if (json) {
+    printJson(llvm::json::Object{
+        {"event", "resume"}, {"file", file}, {"step", step}});
+    return;
+  }
+  llvm::outs() << "mllm-run: resumed from '" << file << "' after step " << step
+               << "\n";
+}

@@ -1,0 +1,213 @@
+//===- mllm-run.cpp - train the model of a plan ---------------------------===//
+//
+// Trains the model of a spec (compiled in-process through the shared
+// driver), of its .mlir, or of a plan file, on the CPU backend. Without
+// mpirun it runs the whole plan in one process: the reference every
+// parallel run matches (docs/runtime.md). Exit codes: 0 success, 1 user
+// error (diagnostic printed), 2 internal error.
+//
+//===----------------------------------------------------------------------===//
+#include "Report.h"
+
+#include "mllm/Driver/Driver.h"
+#include "mllm/Tools/RegisterMllm.h"
+#include "mllm/kernels/cpu/Threads.h"
+#include "mllm/runtime/exec/Trainer.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/WithColor.h"
+
+#include <thread>
+
+using namespace mllm;
+using namespace mllm::runtime;
+namespace cl = llvm::cl;
+
+namespace {
+
+cl::OptionCategory category("mllm-run options");
+cl::opt<std::string> inputFile(cl::Positional,
+                               cl::desc("<spec.mllm | job.mlir | plan.yaml>"),
+                               cl::Required, cl::cat(category));
+cl::opt<int64_t> steps("steps",
+                       cl::desc("Optimizer steps to run (default: the "
+                                "spec's train.steps)"),
+                       cl::init(-1), cl::cat(category));
+cl::opt<int64_t> seedOption("seed",
+                            cl::desc("Seed of the initial weights and the "
+                                     "synthetic data (default: the spec's)"),
+                            cl::init(-1), cl::cat(category));
+/// `--threads`: LLVM's shared library already registers an option of that
+/// name (unused by us), so mllm-run adopts it instead of a second one.
+int threadsOption() {
+  auto &options = cl::getRegisteredOptions();
+  auto it = options.find("threads");
+  if (it == options.end())
+    return 0;
+  if (auto *o = dynamic_cast<cl::opt<int> *>(it->second))
+    return o->getValue();
+  if (auto *o = dynamic_cast<cl::opt<unsigned> *>(it->second))
+    return static_cast<int>(o->getValue());
+  return 0;
+}
+
+void adoptThreadsOption() {
+  auto &options = cl::getRegisteredOptions();
+  auto it = options.find("threads");
+  if (it == options.end())
+    return;
+  it->second->setDescription("CPU threads (default: all the machine's)");
+  it->second->addCategory(category);
+}
+cl::opt<std::string>
+    checkpointDir("checkpoint-dir",
+                  cl::desc("Write checkpoints (safetensors) into DIR"),
+                  cl::value_desc("dir"), cl::init(""), cl::cat(category));
+cl::opt<int64_t> checkpointEvery(
+    "checkpoint-every",
+    cl::desc("With --checkpoint-dir: a checkpoint every N steps (default: "
+             "only after the last step)"),
+    cl::init(0), cl::cat(category));
+cl::opt<bool> resume("resume",
+                     cl::desc("Continue from the newest checkpoint in "
+                              "--checkpoint-dir"),
+                     cl::init(false), cl::cat(category));
+cl::opt<std::string>
+    initFile("init", cl::desc("Initialise from released weights (safetensors)"),
+             cl::value_desc("file"), cl::init(""), cl::cat(category));
+cl::opt<bool> emitJson("json", cl::desc("One JSON object per line"),
+                       cl::init(false), cl::cat(category));
+
+int fail(int rc, const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
+  return rc;
+}
+
+std::string checkpointName(int64_t step) {
+  return llvm::formatv("step-{0:d8}.safetensors", step).str();
+}
+
+/// The newest checkpoint in `dir` (by step in its name), or "".
+std::string newestCheckpoint(llvm::StringRef dir) {
+  std::error_code ec;
+  std::string best;
+  int64_t bestStep = -1;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    int64_t step;
+    if (!name.consume_front("step-") || !name.consume_back(".safetensors") ||
+        name.getAsInteger(10, step))
+      continue;
+    if (step > bestStep) {
+      bestStep = step;
+      best = it->path();
+    }
+  }
+  return best;
+}
+
+int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
+  std::string error;
+  auto input = mlir::openInputFile(inputFile, &error);
+  if (!input)
+    return fail(1, error);
+  llvm::SourceMgr srcMgr;
+  srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+  Plan plan;
+  if (int rc = loadPlan(context, srcMgr, inputFile, options, plan, error)) {
+    if (!error.empty())
+      llvm::errs() << error << "\n";
+    return rc;
+  }
+  uint64_t seed = seedOption >= 0 ? static_cast<uint64_t>(seedOption)
+                                  : static_cast<uint64_t>(plan.train.seed);
+  int64_t total = steps >= 0 ? steps.getValue() : plan.train.steps;
+  int nThreads =
+      threadsOption() > 0
+          ? threadsOption()
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  kernels::cpu::setNumThreads(nThreads);
+
+  auto model = exec::Model::build(plan, seed);
+  if (!model)
+    return fail(1, inputFile + ": " + llvm::toString(model.takeError()));
+  exec::SyntheticData data(**model, seed);
+  exec::Trainer trainer(**model, data, seed);
+
+  if (!initFile.empty()) {
+    std::vector<std::string> unused, missing;
+    if (llvm::Error e = trainer.initFrom(initFile, unused, missing))
+      return fail(1, llvm::toString(std::move(e)));
+    reportInit(initFile, unused, missing, emitJson);
+  }
+  if (resume) {
+    if (checkpointDir.empty())
+      return fail(1, "--resume needs --checkpoint-dir");
+    std::string path = newestCheckpoint(checkpointDir);
+    if (path.empty())
+      return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
+    if (llvm::Error e = trainer.load(path))
+      return fail(1, llvm::toString(std::move(e)));
+    reportResume(path, trainer.stepsDone(), emitJson);
+  }
+  if (!checkpointDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(checkpointDir))
+      return fail(1, "cannot create '" + checkpointDir + "': " + ec.message());
+
+  Progress progress(plan, **model, total, nThreads, emitJson);
+  progress.start(trainer.stepsDone());
+  while (trainer.stepsDone() < total) {
+    exec::StepStats stats = trainer.step();
+    progress.step(stats);
+    bool last = trainer.stepsDone() == total;
+    bool every = checkpointEvery > 0 &&
+                 trainer.stepsDone() % checkpointEvery.getValue() == 0;
+    if (!checkpointDir.empty() && (last || every)) {
+      llvm::SmallString<256> path(checkpointDir);
+      llvm::sys::path::append(path, checkpointName(trainer.stepsDone()));
+      if (llvm::Error e = trainer.save(path))
+        return fail(1, llvm::toString(std::move(e)));
+    }
+  }
+  progress.finish();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  DriverOptions options(category);
+  adoptThreadsOption();
+  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "mllm-run - train the model of a plan on the CPU backend\n\n"
+      "  mllm-run spec.mllm                 compile and train (one process)\n"
+      "  mllm-run plan.yaml --steps 100     train a plan from mllmc "
+      "--emit=plan\n"
+      "  mllm-run spec.mllm --checkpoint-dir ckpt [--resume]\n"
+      "  mllm-run spec.mllm --json          one JSON object per step\n\n"
+      "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
+  if (!checkProfile(options, "mllm-run"))
+    return 1;
+  registerAllMllmPasses();
+  registerAllSchedPasses();
+  mlir::DialectRegistry registry;
+  registerAllMllmDialects(registry);
+  registerSchedDialect(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  context.printOpOnDiagnostic(false);
+  return runMain(context, options);
+}

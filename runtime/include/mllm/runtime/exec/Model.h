@@ -1,0 +1,74 @@
+//===- Model.h - the model of a plan on the CPU backend ---------*- C++ -*-===//
+//
+// Builds, from a plan alone, every layer of every part with its parameters
+// (named `PART.GROUP[.INDEX].PARAM`, deterministic initialisation from the
+// seed), the chains the layers run in, and the geometry of a microbatch (the
+// LLM sequence's layout and mask, every encoder's items). What the CPU
+// backend cannot run is refused here, before anything runs, with the name
+// of the layer group and the reason.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_MODEL_H
+#define MLLM_RUNTIME_EXEC_MODEL_H
+
+#include "mllm/runtime/exec/Chain.h"
+
+#include "mllm/kernels/SequenceLayout.h"
+
+#include "llvm/Support/Error.h"
+
+namespace mllm::runtime::exec {
+
+/// What one microbatch is to an encoder.
+struct EncoderGeometry {
+  std::string name;
+  int64_t itemsPerSample = 0; ///< Items in one sample (the data layout).
+  int64_t items = 0;          ///< Items per microbatch.
+  /// Sequences the encoder's layers see per item (audio: 30 s windows).
+  int64_t windows = 1;
+  /// Floats of media per sequence the input layer reads.
+  int64_t mediaPerSequence = 0;
+  /// LLM tokens each item becomes.
+  int64_t llmTokensPerItem = 0;
+};
+
+/// A named parameter of the model.
+struct NamedParam {
+  std::string name;
+  cpu::Param<float> *param;
+};
+
+class Model {
+public:
+  /// The model of `plan`, parameters initialised from `seed`. Fails, naming
+  /// the layer group, for what the CPU backend does not run.
+  static llvm::Expected<std::unique_ptr<Model>> build(const Plan &plan,
+                                                      uint64_t seed);
+
+  const Plan &plan() const { return *thePlan; }
+  /// One chain per part: encoders in model order, then the LLM.
+  std::vector<std::unique_ptr<Chain>> chains;
+  Chain &llm() { return *chains.back(); }
+  /// Every parameter the model holds, in a fixed order.
+  std::vector<NamedParam> params;
+  cpu::Param<float> *findParam(llvm::StringRef name) const;
+
+  /// The LLM sequence: its bitfield layout, its spans, RoPE positions.
+  kernels::TokenLayout layout;
+  std::vector<kernels::LayoutSpan> spans;
+  std::vector<int64_t> positions;
+  std::vector<EncoderGeometry> encoders;
+  int64_t sequences = 1; ///< LLM sequences per microbatch.
+  int64_t seqLen = 0;
+  int64_t vocab = 0;
+  /// Tokens with a next-token target in one sequence.
+  int64_t countedTokensPerSequence = 0;
+
+private:
+  explicit Model(const Plan &plan) : thePlan(&plan) {}
+  const Plan *thePlan;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_MODEL_H

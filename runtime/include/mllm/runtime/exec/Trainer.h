@@ -1,0 +1,80 @@
+//===- Trainer.h - training a plan's model in one process -------*- C++ -*-===//
+//
+// The one-process run: every stage's layers of one replica, in pipeline
+// order, on the full sequence (no CP split), over the global batch of all
+// data-parallel replicas, with gradient accumulation over every microbatch
+// and the optimizer the plan names. It is the reference every parallel run
+// must match (docs/runtime.md), and the CPU backend's way to train a small
+// spec on a laptop.
+//
+// Checkpoints are safetensors files (docs/checkpoints.md): the model's
+// parameters (`model.NAME`), the optimizer's moments (`optim.NAME.exp_avg`,
+// `optim.NAME.exp_avg_sq`) and metadata (step, plan hash, seed, optimizer).
+// The synthetic data is a function of (seed, step), so the step is the data
+// position and no other RNG state exists; resuming gives bit-identical
+// losses.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_TRAINER_H
+#define MLLM_RUNTIME_EXEC_TRAINER_H
+
+#include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Model.h"
+
+#include "llvm/Support/Error.h"
+
+namespace mllm::runtime::exec {
+
+struct StepStats {
+  int64_t step = 0; ///< 1-based: the step just finished.
+  double loss = 0;  ///< Mean cross-entropy over the counted tokens.
+  int64_t tokens = 0;
+  double seconds = 0;
+};
+
+class Trainer {
+public:
+  Trainer(Model &model, DataSource &data, uint64_t seed);
+
+  /// One optimizer step over the global batch.
+  StepStats step();
+  /// Steps finished (the next step's index, 0-based).
+  int64_t stepsDone() const { return done; }
+
+  /// Writes a checkpoint to `path` atomically.
+  llvm::Error save(llvm::StringRef path) const;
+  /// Restores parameters, optimizer state and the step from a checkpoint of
+  /// the same plan; refuses one of another plan or model, saying what
+  /// differs.
+  llvm::Error load(llvm::StringRef path);
+  /// Initialises parameters from released weights: every tensor of `path`
+  /// whose name is a parameter's (with or without the `model.` prefix) is
+  /// loaded; a shape mismatch is an error. `unused` receives the file's
+  /// tensors that match no parameter, `missing` the parameters the file
+  /// does not have.
+  llvm::Error initFrom(llvm::StringRef path, std::vector<std::string> &unused,
+                       std::vector<std::string> &missing);
+
+  /// Parameters with a gradient (and optimizer state).
+  size_t trainableCount() const { return moments.size(); }
+
+private:
+  struct Moments {
+    cpu::Param<float> *param;
+    std::string name;
+    std::vector<float> m, v;
+  };
+  void runMicrobatch(int64_t replica, int64_t mb);
+  void optimizerStep();
+
+  Model &model;
+  DataSource &data;
+  uint64_t seed;
+  int64_t done = 0;
+  std::vector<Moments> moments;
+  double stepLoss = 0;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_TRAINER_H

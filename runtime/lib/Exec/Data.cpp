@@ -1,0 +1,88 @@
+//===- Data.cpp - the batches a training run reads ------------------------===//
+#include "mllm/runtime/exec/Data.h"
+
+#include <cmath>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+
+namespace {
+
+/// SplitMix64: a counter-based generator, so any element is reproducible
+/// from its coordinates alone.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t key(std::initializer_list<uint64_t> parts) {
+  uint64_t h = 0x243f6a8885a308d3ull;
+  for (uint64_t p : parts)
+    h = mix(h ^ mix(p));
+  return h;
+}
+
+/// A standard normal from two uniform draws (Box-Muller).
+float normal(uint64_t k) {
+  double u1 = (static_cast<double>(mix(k) >> 11) + 0.5) * 0x1.0p-53;
+  double u2 =
+      (static_cast<double>(mix(k ^ 0x5555555555555555ull) >> 11) + 0.5) *
+      0x1.0p-53;
+  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) *
+                            std::cos(6.283185307179586 * u2));
+}
+
+} // namespace
+
+SyntheticData::SyntheticData(const Model &model, uint64_t seed)
+    : model(model), seed(seed), dp(model.plan().job.dp),
+      microbatches(model.plan().data.microbatches) {}
+
+MicrobatchData SyntheticData::get(int64_t step, int64_t replica, int64_t mb) {
+  MicrobatchData d;
+  int64_t n = model.seqLen, vocab = std::max<int64_t>(model.vocab, 1);
+  d.tokenIds.assign(model.sequences * n, 0);
+  d.targets.assign(model.sequences * n, -100);
+  for (int64_t b = 0; b < model.sequences; ++b) {
+    int64_t *ids = d.tokenIds.data() + b * n;
+    int64_t *targets = d.targets.data() + b * n;
+    // One recurrence per sample, running through all of its text.
+    std::vector<int64_t> state;
+    for (const kernels::LayoutSpan &s : model.spans) {
+      if (s.kind == kernels::LayoutSpan::Item)
+        continue;
+      if (static_cast<int64_t>(state.size()) <= s.sample)
+        state.resize(s.sample + 1, -1);
+      int64_t &t = state[s.sample];
+      if (t < 0)
+        t = static_cast<int64_t>(
+            key({seed, 1, uint64_t(step), uint64_t(replica), uint64_t(mb),
+                 uint64_t(b), uint64_t(s.sample)}) %
+            static_cast<uint64_t>(vocab));
+      for (int64_t i = s.start; i < s.start + s.length; ++i) {
+        ids[i] = t;
+        t = (5 * t + 3) % vocab;
+        // The next token of the same run of text is the target.
+        if (i + 1 < s.start + s.length)
+          targets[i] = t;
+      }
+    }
+  }
+  for (size_t e = 0; e < model.encoders.size(); ++e) {
+    const EncoderGeometry &g = model.encoders[e];
+    std::vector<float> &media = d.media[g.name];
+    media.resize(g.items * g.windows * g.mediaPerSequence);
+    for (size_t i = 0; i < media.size(); ++i)
+      media[i] = normal(key({seed, 2, uint64_t(step), uint64_t(replica),
+                             uint64_t(mb), uint64_t(e), uint64_t(i)}));
+  }
+  d.lossScale =
+      1.0 /
+      static_cast<double>(std::max<int64_t>(
+          model.countedTokensPerSequence * model.sequences * microbatches * dp,
+          1));
+  return d;
+}

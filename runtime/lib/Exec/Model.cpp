@@ -1,0 +1,298 @@
+//===- Model.cpp - the model of a plan on the CPU backend -----------------===//
+#include "mllm/runtime/exec/Model.h"
+
+#include "mllm/runtime/exec/Steps.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+
+namespace {
+
+llvm::Error refuse(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "the CPU backend cannot run this plan: " +
+                                     message);
+}
+
+/// The name of layer `i` of a group: `PART.GROUP` for a single layer,
+/// `PART.GROUP.I` in a group of several.
+std::string layerName(llvm::StringRef part, const PlanLayerGroup &g,
+                      int64_t i) {
+  std::string name = (part + "." + g.name).str();
+  if (g.count > 1)
+    name += "." + std::to_string(i);
+  return name;
+}
+
+class Builder {
+public:
+  Builder(Model &model, const Plan &plan, uint64_t seed)
+      : model(model), plan(plan), seed(seed) {}
+
+  llvm::Error build();
+
+private:
+  llvm::Error buildLayout();
+  llvm::Error buildEncoder(const PlanPart &part, EncoderGeometry &geo,
+                           Chain &chain);
+  llvm::Error buildLLM(const PlanPart &part, Chain &chain);
+  /// A step for layer `i` of `group`, its parameters registered.
+  llvm::Expected<std::unique_ptr<LayerStep>>
+  makeStep(llvm::StringRef part, const PlanLayerGroup &group, int64_t i,
+           cpu::PartKind kind, cpu::Batch<float> geometry);
+  /// Whether any step of `chain` accumulates weight gradients.
+  static bool trains(Chain &chain) {
+    for (size_t i = 0; i < chain.size(); ++i)
+      if (chain.step(i).weightGrad())
+        return true;
+    return false;
+  }
+
+  Model &model;
+  const Plan &plan;
+  uint64_t seed;
+};
+
+llvm::Expected<std::unique_ptr<LayerStep>>
+Builder::makeStep(llvm::StringRef part, const PlanLayerGroup &group, int64_t i,
+                  cpu::PartKind kind, cpu::Batch<float> geometry) {
+  std::string name = layerName(part, group, i);
+  if (std::string why = cpu::checkLayer(group.kind, group.config, kind);
+      !why.empty())
+    return refuse("layer group '" + part + "." + group.name + "' (" +
+                  group.kind + "): " + why);
+  auto layer =
+      cpu::makeLayer<float>(group.kind, group.config, kind, group.weightGrad);
+  if (!layer)
+    return refuse("layer group '" + part + "." + group.name +
+                  "': " + llvm::toString(layer.takeError()));
+  for (cpu::Param<float> *p : (*layer)->params()) {
+    cpu::initParam(*p, name + "." + p->name, seed);
+    model.params.push_back({name + "." + p->name, p});
+  }
+  LayerStep::Flags flags;
+  flags.weightGrad = group.weightGrad;
+  flags.inputGrad = group.inputGradAt(i);
+  flags.recompute = group.recompute;
+  return std::make_unique<LayerStep>(name, std::move(*layer),
+                                     std::move(geometry), flags);
+}
+
+llvm::Error Builder::buildLayout() {
+  llvm::Expected<kernels::SequenceSpec> spec = sequenceSpec(plan);
+  if (!spec)
+    return spec.takeError();
+  if (std::string why = kernels::checkSequenceSpec(*spec); !why.empty())
+    return refuse("the data layout: " + why);
+  model.layout = kernels::buildSequenceLayout(*spec, &model.spans);
+  model.seqLen = model.layout.size();
+  if (model.seqLen != plan.data.seqLen)
+    return refuse("the data layout gives " + llvm::Twine(model.seqLen) +
+                  " tokens per sequence, the plan " +
+                  llvm::Twine(plan.data.seqLen));
+  model.sequences = plan.data.microbatchSize;
+  // RoPE/ALiBi positions restart with every packed sample; a next-token
+  // target exists inside every run of text.
+  model.positions.assign(model.seqLen, 0);
+  std::vector<int64_t> sampleStart;
+  for (const kernels::LayoutSpan &s : model.spans) {
+    if (static_cast<int64_t>(sampleStart.size()) <= s.sample)
+      sampleStart.resize(s.sample + 1, -1);
+    if (sampleStart[s.sample] < 0)
+      sampleStart[s.sample] = s.start;
+    for (int64_t t = s.start; t < s.start + s.length; ++t)
+      model.positions[t] = t - sampleStart[s.sample];
+    if (s.kind != kernels::LayoutSpan::Item)
+      model.countedTokensPerSequence += std::max<int64_t>(s.length - 1, 0);
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
+                                  Chain &chain) {
+  geo.name = part.name;
+  auto input = llvm::find_if(plan.data.inputs, [&](const PlanInput &in) {
+    return in.encoder == part.name;
+  });
+  if (input == plan.data.inputs.end() || input->items == 0)
+    return refuse("encoder '" + part.name +
+                  "' has no items in the data layout");
+  if (!part.projector)
+    return refuse("encoder '" + part.name + "' has no projector");
+  const PlanProjector &proj = *part.projector;
+  geo.itemsPerSample = input->items;
+  geo.items = model.sequences * plan.data.packing * input->items;
+  geo.llmTokensPerItem = input->tokens;
+
+  // The input layer decides the encoder's sequences: one per image, one
+  // per 30 s window of audio.
+  if (part.groups.empty() || part.groups.front().count != 1)
+    return refuse("encoder '" + part.name + "' needs one input layer");
+  const PlanLayerGroup &first = part.groups.front();
+  bool classToken = false;
+  if (first.kind == "patch_embedding") {
+    const LayerConfig &c = first.config;
+    geo.windows = 1;
+    geo.mediaPerSequence =
+        c.channels * c.temporalPatch * c.imageHeight * c.imageWidth;
+    classToken = c.classToken;
+  } else if (first.kind == "audio_frontend") {
+    const LayerConfig &c = first.config;
+    geo.mediaPerSequence = c.frames * c.melBins;
+  } else {
+    return refuse("encoder '" + part.name + "' starts with a '" + first.kind +
+                  "' layer, not a patch embedding or an audio front end");
+  }
+  // The input layer first: its output fixes the encoder's geometry.
+  auto inputStep = makeStep(part.name, first, 0, cpu::PartKind::Encoder, {});
+  if (!inputStep)
+    return inputStep.takeError();
+  int64_t perWindow = (*inputStep)->layer()->outputTokens(0);
+  int64_t kept = perWindow - (classToken ? 1 : 0);
+  if (first.kind == "audio_frontend")
+    geo.windows = std::max<int64_t>(1, input->tokens * proj.merge / kept);
+  int64_t sequences = geo.items * geo.windows;
+  cpu::Batch<float> inputGeometry;
+  inputGeometry.sequences = sequences;
+  (*inputStep)->setGeometry(inputGeometry);
+  (*inputStep)->mediaOf = part.name;
+  chain.add(std::move(*inputStep));
+
+  cpu::Batch<float> geometry;
+  geometry.sequences = sequences;
+  geometry.tokens = perWindow;
+  for (const PlanLayerGroup &g : part.groups) {
+    if (&g == &first || g.kind == "attention_pool")
+      continue; // The pooling head is not on the way to the LLM.
+    for (int64_t i = 0; i < g.count; ++i) {
+      auto step = makeStep(part.name, g, i, cpu::PartKind::Encoder, geometry);
+      if (!step)
+        return step.takeError();
+      chain.add(std::move(*step));
+    }
+  }
+
+  // The hand-over to the projector, per item (an item's windows are
+  // consecutive sequences, so their tokens are the item's tokens in order).
+  int64_t tokensPerItem = geo.windows * perWindow;
+  if (classToken && geo.windows != 1)
+    return refuse("encoder '" + part.name + "': a class token per window");
+  auto handOver = std::make_unique<ProjectorInputStep>(
+      part.name + ".merge", geo.items, tokensPerItem, part.width, proj.merge,
+      classToken, trains(chain));
+  int64_t merged = handOver->outputTokens();
+  if (merged != input->tokens)
+    return refuse("encoder '" + part.name + "' gives " + llvm::Twine(merged) +
+                  " LLM tokens per item, the data layout " +
+                  llvm::Twine(input->tokens));
+  chain.add(std::move(handOver));
+  cpu::Batch<float> projGeometry;
+  projGeometry.sequences = geo.items;
+  projGeometry.tokens = merged;
+  for (const PlanLayerGroup &g : proj.groups)
+    for (int64_t i = 0; i < g.count; ++i) {
+      auto step =
+          makeStep(proj.name, g, i, cpu::PartKind::Encoder, projGeometry);
+      if (!step)
+        return step.takeError();
+      chain.add(std::move(*step));
+    }
+  return llvm::Error::success();
+}
+
+llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
+  model.vocab = 0;
+  cpu::Batch<float> geometry;
+  geometry.sequences = model.sequences;
+  geometry.tokens = model.seqLen;
+  geometry.positions = model.positions;
+  cpu::Param<float> *embedding = nullptr;
+  bool embeddingTrains = false;
+  for (const PlanLayerGroup &g : part.groups)
+    for (int64_t i = 0; i < g.count; ++i) {
+      cpu::Batch<float> b = geometry;
+      // Attention reads the sequence's mask; the embedding and the head
+      // need none.
+      if (g.kind == "transformer_block" || g.kind == "conformer_block")
+        b.layout = &model.layout;
+      auto step = makeStep(part.name, g, i, cpu::PartKind::LLM, b);
+      if (!step)
+        return step.takeError();
+      cpu::Layer<float> *layer = (*step)->layer();
+      if (g.kind == "token_embedding") {
+        for (cpu::Param<float> *p : layer->params())
+          if (p->name == "weight")
+            embedding = p;
+        embeddingTrains = g.weightGrad;
+        model.vocab = g.config.vocab;
+      }
+      if (layer->isTied()) {
+        if (!embedding)
+          return refuse("the LM head of '" + part.name +
+                        "' is tied but the part has no token embedding");
+        if (llvm::Error e = layer->bindTiedWeight(embedding))
+          return refuse("the tied LM head of '" + part.name +
+                        "': " + llvm::toString(std::move(e)));
+      }
+      chain.add(std::move(*step));
+      if (g.kind == "token_embedding" && !model.encoders.empty()) {
+        std::vector<std::string> names;
+        std::vector<int64_t> items;
+        std::vector<bool> needsGrad;
+        for (size_t e = 0; e < model.encoders.size(); ++e) {
+          names.push_back(model.encoders[e].name);
+          items.push_back(model.encoders[e].itemsPerSample);
+          needsGrad.push_back(trains(*model.chains[e]));
+        }
+        chain.add(std::make_unique<FanInStep>(
+            part.name + ".fan_in", model.sequences, model.seqLen, model.spans,
+            names, items, needsGrad, embeddingTrains));
+      }
+    }
+  if (chain.size() == 0 || !chain.step(chain.size() - 1).layer() ||
+      chain.step(chain.size() - 1).layer()->kind() != "lm_head")
+    return refuse("the LLM '" + part.name + "' does not end in an LM head");
+  return llvm::Error::success();
+}
+
+llvm::Error Builder::build() {
+  if (llvm::Error e = buildLayout())
+    return e;
+  for (const PlanPart &part : plan.parts) {
+    auto chain = std::make_unique<Chain>(part.name);
+    if (part.isLLM) {
+      model.chains.push_back(std::move(chain));
+      if (llvm::Error e = buildLLM(part, *model.chains.back()))
+        return e;
+    } else {
+      EncoderGeometry geo;
+      if (llvm::Error e = buildEncoder(part, geo, *chain))
+        return e;
+      model.encoders.push_back(geo);
+      model.chains.push_back(std::move(chain));
+    }
+  }
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Expected<std::unique_ptr<Model>> Model::build(const Plan &plan,
+                                                    uint64_t seed) {
+  std::unique_ptr<Model> model(new Model(plan));
+  Builder builder(*model, plan, seed);
+  if (llvm::Error e = builder.build())
+    return std::move(e);
+  return std::move(model);
+}
+
+cpu::Param<float> *Model::findParam(llvm::StringRef name) const {
+  for (const NamedParam &p : params)
+    if (p.name == name)
+      return p.param;
+  return nullptr;
+}

@@ -1,0 +1,148 @@
+//===- Steps.cpp - the kinds of step a chain is made of -------------------===//
+#include "mllm/runtime/exec/Steps.h"
+
+#include "mllm/kernels/cpu/Elementwise.h"
+
+#include "llvm/Support/ErrorHandling.h"
+
+#include <algorithm>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+
+//===----------------------------------------------------------------------===//
+// LayerStep
+//===----------------------------------------------------------------------===//
+
+cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
+  cpu::Batch<float> b = batch;
+  const MicrobatchData &data = *ctx.data;
+  b.tokenIds = data.tokenIds.empty() ? nullptr : data.tokenIds.data();
+  b.targets = data.targets.empty() ? nullptr : data.targets.data();
+  b.lossScale = data.lossScale;
+  if (!mediaOf.empty()) {
+    auto it = data.media.find(mediaOf);
+    if (it == data.media.end())
+      llvm::report_fatal_error("mllm runtime: no media for '" +
+                               llvm::Twine(mediaOf) + "'");
+    b.media = it->second.data();
+  }
+  return b;
+}
+
+std::unique_ptr<cpu::LayerState> LayerStep::forward(MicrobatchContext &ctx,
+                                                    const Activation &in,
+                                                    Activation &out) {
+  cpu::Batch<float> b = filled(ctx);
+  std::unique_ptr<cpu::LayerState> state = theLayer->forward(b, in, out);
+  if (theLayer->kind() == "lm_head")
+    ctx.loss += out.data.empty() ? 0.0 : out.data[0];
+  return state;
+}
+
+void LayerStep::backwardInput(MicrobatchContext &ctx, cpu::LayerState *state,
+                              const Activation &dOut, Activation &dIn) {
+  theLayer->backwardInput(filled(ctx), *state, dOut, dIn);
+}
+
+void LayerStep::backwardWeight(MicrobatchContext &ctx, cpu::LayerState *state,
+                               const Activation &dOut) {
+  theLayer->backwardWeight(filled(ctx), *state, dOut);
+}
+
+//===----------------------------------------------------------------------===//
+// ProjectorInputStep
+//===----------------------------------------------------------------------===//
+
+std::unique_ptr<cpu::LayerState>
+ProjectorInputStep::forward(MicrobatchContext &, const Activation &in,
+                            Activation &out) {
+  int64_t skip = dropFirst ? 1 : 0, kept = tokensPerItem - skip;
+  int64_t outTokens = outputTokens();
+  if (in.numel() != items * tokensPerItem * width)
+    llvm::report_fatal_error("mllm runtime: " + llvm::Twine(stepName) +
+                             " expects " + llvm::Twine(items) + " items of " +
+                             llvm::Twine(tokensPerItem) + " tokens");
+  out.resize({items * outTokens, merge * width});
+  for (int64_t i = 0; i < items; ++i)
+    kernels::cpu::mergeTokensForward(
+        in.ptr() + (i * tokensPerItem + skip) * width,
+        out.ptr() + i * outTokens * merge * width, kept, width, merge);
+  return nullptr;
+}
+
+void ProjectorInputStep::backwardInput(MicrobatchContext &, cpu::LayerState *,
+                                       const Activation &dOut,
+                                       Activation &dIn) {
+  int64_t skip = dropFirst ? 1 : 0, kept = tokensPerItem - skip;
+  int64_t outTokens = outputTokens();
+  dIn.resize({items * tokensPerItem, width}); // The class token gets zero.
+  for (int64_t i = 0; i < items; ++i)
+    kernels::cpu::mergeTokensBackward(
+        dOut.ptr() + i * outTokens * merge * width,
+        dIn.ptr() + (i * tokensPerItem + skip) * width, kept, width, merge);
+}
+
+//===----------------------------------------------------------------------===//
+// FanInStep
+//===----------------------------------------------------------------------===//
+
+bool FanInStep::inputGrad() const {
+  return embeddingGrad ||
+         std::find(needsGrad.begin(), needsGrad.end(), true) != needsGrad.end();
+}
+
+template <typename F>
+void FanInStep::forEachItem(F fn) const {
+  // Items of modality m per sequence, to number an encoder's items across
+  // the microbatch's sequences.
+  std::vector<int64_t> perSequence(encoders.size(), 0);
+  for (const kernels::LayoutSpan &s : spans)
+    if (s.kind == kernels::LayoutSpan::Item)
+      ++perSequence[s.modality];
+  for (int64_t b = 0; b < sequences; ++b)
+    for (const kernels::LayoutSpan &s : spans) {
+      if (s.kind != kernels::LayoutSpan::Item)
+        continue;
+      int64_t m = s.modality;
+      int64_t item =
+          b * perSequence[m] + s.sample * itemsPerSample[m] + s.itemIndex;
+      fn(m, b * seqLen + s.start, item * s.length, s.length);
+    }
+}
+
+std::unique_ptr<cpu::LayerState> FanInStep::forward(MicrobatchContext &ctx,
+                                                    const Activation &in,
+                                                    Activation &out) {
+  out = in;
+  int64_t width = in.cols();
+  forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+    auto it = ctx.encoderOut.find(encoders[m]);
+    if (it == ctx.encoderOut.end() ||
+        (src + length) * width > it->second.numel())
+      llvm::report_fatal_error("mllm runtime: the tokens of '" +
+                               llvm::Twine(encoders[m]) +
+                               "' are missing at the LLM's fan-in");
+    std::copy_n(it->second.ptr() + src * width, length * width,
+                out.ptr() + row * width);
+  });
+  return nullptr;
+}
+
+void FanInStep::backwardInput(MicrobatchContext &ctx, cpu::LayerState *,
+                              const Activation &dOut, Activation &dIn) {
+  int64_t width = dOut.cols();
+  for (size_t m = 0; m < encoders.size(); ++m)
+    if (needsGrad[m])
+      ctx.encoderGrad[encoders[m]] =
+          Activation(ctx.encoderOut[encoders[m]].shape);
+  dIn = dOut;
+  forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+    if (needsGrad[m])
+      std::copy_n(dOut.ptr() + row * width, length * width,
+                  ctx.encoderGrad[encoders[m]].ptr() + src * width);
+    // The embedding's rows there were replaced: they get no gradient.
+    std::fill_n(dIn.ptr() + row * width, length * width, 0.0f);
+  });
+}
