@@ -26,12 +26,17 @@ config.substitutions.append(("%mllm_src", config.mllm_src_root))
 if os.path.exists("/usr/bin/python3"):
     config.substitutions.append(("%debian_python", "/usr/bin/python3"))
     config.available_features.add("python3")
+    import subprocess
+    if subprocess.call(["/usr/bin/python3", "-c", "import torch, yaml"],
+                       stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL) == 0:
+        config.available_features.add("torch")
 
 if config.mllm_has_fuzzer:
     config.available_features.add("fuzzer")
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
-tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-frontend",
+tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-run", "mllm-fuzz-frontend",
          "mllm-plan-roundtrip"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],

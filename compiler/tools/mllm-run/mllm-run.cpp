@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "Report.h"
 
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Driver/Driver.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/kernels/cpu/Threads.h"
@@ -85,6 +86,15 @@ cl::opt<std::string>
              cl::value_desc("file"), cl::init(""), cl::cat(category));
 cl::opt<bool> emitJson("json", cl::desc("One JSON object per line"),
                        cl::init(false), cl::cat(category));
+cl::opt<bool> saveInitial(
+    "save-initial",
+    cl::desc("With --checkpoint-dir: also write the initial weights (step 0)"),
+    cl::init(false), cl::cat(category));
+cl::opt<std::string> dumpBatches(
+    "dump-batches",
+    cl::desc("Write every microbatch the run trains on, and the sequence's "
+             "layout, to FILE (safetensors; docs/runtime.md)"),
+    cl::value_desc("file"), cl::init(""), cl::cat(category));
 
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
@@ -124,7 +134,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
   srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
   Plan plan;
-  if (int rc = loadPlan(context, srcMgr, inputFile, options, plan, error)) {
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (int rc =
+          loadPlan(context, srcMgr, inputFile, options, plan, error, &module)) {
     if (!error.empty())
       llvm::errs() << error << "\n";
     return rc;
@@ -139,9 +151,30 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
   kernels::cpu::setNumThreads(nThreads);
 
   auto model = exec::Model::build(plan, seed);
-  if (!model)
-    return fail(1, inputFile + ": " + llvm::toString(model.takeError()));
-  exec::SyntheticData data(**model, seed);
+  if (!model) {
+    // Point at the part in the spec when there is one.
+    std::string message;
+    mlir::Operation *at = nullptr;
+    llvm::handleAllErrors(
+        model.takeError(),
+        [&](const exec::RefusalError &e) {
+          message = e.message;
+          if (module && !e.part.empty())
+            for (auto m : module->getOps<ModelOp>())
+              at = mlir::SymbolTable::lookupSymbolIn(m, e.part);
+        },
+        [&](const llvm::ErrorInfoBase &e) { message = e.message(); });
+    if (at) {
+      at->emitError(message);
+      return 1;
+    }
+    return fail(1, inputFile + ": " + message);
+  }
+  exec::SyntheticData synthetic(**model, seed);
+  exec::RecordingData recording(**model, synthetic);
+  exec::DataSource &data = dumpBatches.empty()
+                               ? static_cast<exec::DataSource &>(synthetic)
+                               : recording;
   exec::Trainer trainer(**model, data, seed);
 
   if (!initFile.empty()) {
@@ -164,6 +197,15 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
     if (std::error_code ec = llvm::sys::fs::create_directories(checkpointDir))
       return fail(1, "cannot create '" + checkpointDir + "': " + ec.message());
 
+  auto checkpoint = [&]() -> llvm::Error {
+    llvm::SmallString<256> path(checkpointDir);
+    llvm::sys::path::append(path, checkpointName(trainer.stepsDone()));
+    return trainer.save(path);
+  };
+  if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(1, llvm::toString(std::move(e)));
+
   Progress progress(plan, **model, total, nThreads, emitJson);
   progress.start(trainer.stepsDone());
   while (trainer.stepsDone() < total) {
@@ -172,14 +214,14 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
     bool last = trainer.stepsDone() == total;
     bool every = checkpointEvery > 0 &&
                  trainer.stepsDone() % checkpointEvery.getValue() == 0;
-    if (!checkpointDir.empty() && (last || every)) {
-      llvm::SmallString<256> path(checkpointDir);
-      llvm::sys::path::append(path, checkpointName(trainer.stepsDone()));
-      if (llvm::Error e = trainer.save(path))
+    if (!checkpointDir.empty() && (last || every))
+      if (llvm::Error e = checkpoint())
         return fail(1, llvm::toString(std::move(e)));
-    }
   }
   progress.finish();
+  if (!dumpBatches.empty())
+    if (llvm::Error e = recording.write(dumpBatches))
+      return fail(1, llvm::toString(std::move(e)));
   return 0;
 }
 

@@ -1,6 +1,10 @@
 //===- Data.cpp - the batches a training run reads ------------------------===//
 #include "mllm/runtime/exec/Data.h"
 
+#include "mllm/runtime/SafeTensors.h"
+
+#include "llvm/ADT/STLExtras.h"
+
 #include <cmath>
 
 using namespace mllm;
@@ -85,4 +89,68 @@ MicrobatchData SyntheticData::get(int64_t step, int64_t replica, int64_t mb) {
           model.countedTokensPerSequence * model.sequences * microbatches * dp,
           1));
   return d;
+}
+
+//===----------------------------------------------------------------------===//
+// RecordingData
+//===----------------------------------------------------------------------===//
+
+MicrobatchData RecordingData::get(int64_t step, int64_t replica, int64_t mb) {
+  MicrobatchData d = inner.get(step, replica, mb);
+  recorded.push_back({"s" + std::to_string(step) + ".d" +
+                          std::to_string(replica) + ".m" + std::to_string(mb),
+                      d});
+  return d;
+}
+
+llvm::Error RecordingData::write(llvm::StringRef path) const {
+  SafeTensorsWriter w;
+  // The writer reads the data at write(): keep every buffer alive here.
+  std::vector<std::vector<int64_t>> ints;
+  std::vector<std::vector<double>> doubles;
+  auto addInts = [&](const std::string &name, std::vector<int64_t> v) {
+    ints.push_back(std::move(v));
+    w.add(name, {static_cast<int64_t>(ints.back().size())},
+          llvm::ArrayRef<int64_t>(ints.back()));
+  };
+  ints.reserve(3 + model.encoders.size() + 2 * recorded.size());
+  doubles.reserve(recorded.size());
+  std::vector<int64_t> words(model.layout.words.begin(),
+                             model.layout.words.end());
+  addInts("layout.words", words);
+  std::vector<int64_t> segments;
+  for (int64_t i = 0; i < model.layout.size(); ++i)
+    segments.push_back(model.layout.segment(i));
+  addInts("layout.segments", segments);
+  addInts("layout.positions", model.positions);
+  // Per encoder, the LLM row of each of its projected tokens in one
+  // sequence, in item order (samples, then items).
+  for (size_t e = 0; e < model.encoders.size(); ++e) {
+    std::vector<std::pair<int64_t, int64_t>> items; // (item index, start)
+    int64_t length = 0;
+    for (const kernels::LayoutSpan &s : model.spans)
+      if (s.kind == kernels::LayoutSpan::Item &&
+          s.modality == static_cast<int64_t>(e)) {
+        items.push_back(
+            {s.sample * model.encoders[e].itemsPerSample + s.itemIndex,
+             s.start});
+        length = s.length;
+      }
+    llvm::sort(items);
+    std::vector<int64_t> rows;
+    for (auto [index, start] : items)
+      for (int64_t t = 0; t < length; ++t)
+        rows.push_back(start + t);
+    addInts("fan_in." + model.encoders[e].name, rows);
+  }
+  for (const auto &[name, d] : recorded) {
+    addInts(name + ".token_ids", d.tokenIds);
+    addInts(name + ".targets", d.targets);
+    doubles.push_back({d.lossScale});
+    w.add(name + ".loss_scale", {1}, llvm::ArrayRef<double>(doubles.back()));
+    for (const auto &[encoder, media] : d.media)
+      w.add(name + ".media." + encoder, {static_cast<int64_t>(media.size())},
+            llvm::ArrayRef<float>(media));
+  }
+  return w.write(path);
 }

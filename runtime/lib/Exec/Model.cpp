@@ -5,17 +5,21 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <unistd.h>
 
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
+char RefusalError::ID = 0;
+
 namespace {
 
-llvm::Error refuse(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "the CPU backend cannot run this plan: " +
-                                     message);
+llvm::Error refuse(const llvm::Twine &message, llvm::StringRef part = "") {
+  return llvm::make_error<RefusalError>(
+      part.str(), ("the CPU backend cannot run this plan: " + message).str());
 }
 
 /// The name of layer `i` of a group: `PART.GROUP` for a single layer,
@@ -26,6 +30,37 @@ std::string layerName(llvm::StringRef part, const PlanLayerGroup &g,
   if (g.count > 1)
     name += "." + std::to_string(i);
   return name;
+}
+
+/// Bytes of physical memory, 0 when unknown.
+int64_t physicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<int64_t>(pages) * size : 0;
+}
+
+/// A quick upper-bound-ish parameter count of one layer, for the memory
+/// check before anything is built (the layers count exactly once built).
+int64_t approximateParams(llvm::StringRef kind, const LayerConfig &c) {
+  int64_t h = c.hidden, f = c.ffn;
+  if (kind == "token_embedding")
+    return (c.vocab + c.positions) * h;
+  if (kind == "lm_head")
+    return c.tied ? 0 : c.vocab * h;
+  if (kind == "transformer_block" || kind == "conformer_block") {
+    int64_t attn =
+        h * (c.heads + 2 * c.kvHeads) * c.headDim + c.heads * c.headDim * h;
+    return attn + (c.gated ? 3 : 2) * h * f + 4 * h * (1 + c.convKernel);
+  }
+  if (kind == "patch_embedding")
+    return c.channels * c.temporalPatch * c.patch * c.patch * h +
+           c.positions * h;
+  if (kind == "audio_frontend")
+    return 3 * c.melBins * h + 3 * h * h + c.positions * h;
+  if (kind == "linear")
+    return c.in * c.out;
+  if (kind == "mlp")
+    return c.in * c.hidden + c.hidden * c.out;
+  return 2 * h;
 }
 
 class Builder {
@@ -260,6 +295,47 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
 }
 
 llvm::Error Builder::build() {
+  // Everything the backend refuses is found before anything is allocated.
+  int64_t params = 0, trainable = 0;
+  for (const PlanPart &part : plan.parts) {
+    cpu::PartKind kind =
+        part.isLLM ? cpu::PartKind::LLM : cpu::PartKind::Encoder;
+    auto check = [&](llvm::StringRef owner,
+                     const std::vector<PlanLayerGroup> &groups) -> llvm::Error {
+      for (const PlanLayerGroup &g : groups) {
+        if (g.kind == "attention_pool")
+          continue;
+        if (std::string why = cpu::checkLayer(g.kind, g.config, kind);
+            !why.empty())
+          return refuse("layer group '" + owner + "." + g.name + "' (" +
+                            g.kind + "): " + why,
+                        part.name);
+        LayerConfig c = g.config;
+        int64_t n = g.count * approximateParams(g.kind, c);
+        params += n;
+        if (g.weightGrad)
+          trainable += n;
+      }
+      return llvm::Error::success();
+    };
+    if (llvm::Error e = check(part.name, part.groups))
+      return e;
+    if (part.projector)
+      if (llvm::Error e = check(part.projector->name, part.projector->groups))
+        return e;
+  }
+  // fp32 weights, and gradients plus two moments where they train.
+  double bytes =
+      4.0 * static_cast<double>(params) + 12.0 * static_cast<double>(trainable);
+  double available = static_cast<double>(physicalMemory());
+  if (available > 0 && bytes > 0.8 * available)
+    return refuse(llvm::formatv("the model needs about {0:f1} GiB for its "
+                                "weights, gradients and optimizer state in "
+                                "fp32, and this machine has {1:f1} GiB; "
+                                "shrink the spec (fewer or smaller layers) "
+                                "for a CPU run",
+                                bytes / (1 << 30), available / (1 << 30))
+                      .str());
   if (llvm::Error e = buildLayout())
     return e;
   for (const PlanPart &part : plan.parts) {

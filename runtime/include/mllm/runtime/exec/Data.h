@@ -35,6 +35,26 @@ private:
   int64_t dp, microbatches;
 };
 
+/// Records every microbatch another source hands out, to write them to a
+/// safetensors file (`mllm-run --dump-batches`): what an independent
+/// reference (the PyTorch test) trains on, and a way to look at the data.
+class RecordingData : public DataSource {
+public:
+  RecordingData(const Model &model, DataSource &inner)
+      : model(model), inner(inner) {}
+  MicrobatchData get(int64_t step, int64_t replica, int64_t mb) override;
+  /// Tensors `s{step}.d{replica}.m{mb}.{token_ids,targets,loss_scale}` and
+  /// `...media.{encoder}` per microbatch, and the sequence's layout:
+  /// `layout.{words,segments,positions}` (words bit-cast to I64) and
+  /// `fan_in.{encoder}` (per projected token of one sequence, its row).
+  llvm::Error write(llvm::StringRef path) const;
+
+private:
+  const Model &model;
+  DataSource &inner;
+  std::vector<std::pair<std::string, MicrobatchData>> recorded;
+};
+
 } // namespace mllm::runtime::exec
 
 #endif // MLLM_RUNTIME_EXEC_DATA_H

@@ -19,6 +19,20 @@
 
 namespace mllm::runtime::exec {
 
+/// Why the CPU backend refuses a plan, and the part it concerns (empty when
+/// it concerns the whole plan), so a tool can point at the spec.
+class RefusalError : public llvm::ErrorInfo<RefusalError> {
+public:
+  static char ID;
+  RefusalError(std::string part, std::string message)
+      : part(std::move(part)), message(std::move(message)) {}
+  void log(llvm::raw_ostream &os) const override { os << message; }
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  std::string part, message;
+};
+
 /// What one microbatch is to an encoder.
 struct EncoderGeometry {
   std::string name;
