@@ -193,7 +193,7 @@ class Model:
         return x.reshape(())
 
 
-def train(plan, init, batches, steps):
+def train(plan, init, batches, steps, on_step=None):
     """Losses of `steps` steps of the plan's optimizer over the dumped
     batches, and the model after them."""
     model = Model(plan)
@@ -229,4 +229,6 @@ def train(plan, init, batches, steps):
                 total += float(loss.detach())
         opt.step()
         losses.append(total)
+        if on_step:
+            on_step()
     return losses, model
