@@ -30,8 +30,8 @@ public:
   /// This rank's index in the group.
   virtual int rank() const = 0;
 
-  /// Sums `data` over the group, in place. Every rank gets the same bits
-  /// (the sum runs in one fixed order).
+  /// Sums `data` over the group, in place; every rank gets the same
+  /// result.
   virtual llvm::Error allReduceSum(float *data, int64_t count) = 0;
   virtual llvm::Error allReduceSum(double *data, int64_t count) = 0;
   /// The element-wise maximum over the group, in place.
