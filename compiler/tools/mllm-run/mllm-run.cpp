@@ -13,6 +13,7 @@
 #include "mllm/Driver/Driver.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/kernels/cpu/Threads.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/Trainer.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -101,30 +102,6 @@ int fail(int rc, const llvm::Twine &message) {
   return rc;
 }
 
-std::string checkpointName(int64_t step) {
-  return llvm::formatv("step-{0:d8}.safetensors", step).str();
-}
-
-/// The newest checkpoint in `dir` (by step in its name), or "".
-std::string newestCheckpoint(llvm::StringRef dir) {
-  std::error_code ec;
-  std::string best;
-  int64_t bestStep = -1;
-  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
-       it.increment(ec)) {
-    llvm::StringRef name = llvm::sys::path::filename(it->path());
-    int64_t step;
-    if (!name.consume_front("step-") || !name.consume_back(".safetensors") ||
-        name.getAsInteger(10, step))
-      continue;
-    if (step > bestStep) {
-      bestStep = step;
-      best = it->path();
-    }
-  }
-  return best;
-}
-
 int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
   std::string error;
   auto input = mlir::openInputFile(inputFile, &error);
@@ -179,14 +156,14 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
 
   if (!initFile.empty()) {
     std::vector<std::string> unused, missing;
-    if (llvm::Error e = trainer.initFrom(initFile, unused, missing))
+    if (llvm::Error e = exec::initFromWeights(initFile, (*model)->params, unused, missing))
       return fail(1, llvm::toString(std::move(e)));
     reportInit(initFile, unused, missing, emitJson);
   }
   if (resume) {
     if (checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
-    std::string path = newestCheckpoint(checkpointDir);
+    std::string path = exec::newestCheckpoint(checkpointDir);
     if (path.empty())
       return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
     if (llvm::Error e = trainer.load(path))
@@ -199,7 +176,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
 
   auto checkpoint = [&]() -> llvm::Error {
     llvm::SmallString<256> path(checkpointDir);
-    llvm::sys::path::append(path, checkpointName(trainer.stepsDone()));
+    llvm::sys::path::append(path, exec::checkpointName(trainer.stepsDone(),
+                                                      /*sharded=*/false));
     return trainer.save(path);
   };
   if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)

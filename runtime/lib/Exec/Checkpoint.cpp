@@ -1,19 +1,25 @@
-//===- Checkpoint.cpp - the trainer's state in safetensors ----------------===//
+//===- Checkpoint.cpp - training state in safetensors files ---------------===//
 //
-// Tensor names: `model.NAME` for every parameter (frozen ones included, so
-// a checkpoint is a complete model), `optim.NAME.exp_avg` and
-// `optim.NAME.exp_avg_sq` for the moments of every trainable one (Adam and
-// AdamW). Metadata: `format` (mllm-checkpoint-1), `step`, `plan_hash`,
-// `model`, `optimizer`, `seed`. docs/checkpoints.md documents them.
+// Tensor names: `model.NAME` for every parameter a file holds (frozen ones
+// included, so the files of a checkpoint are a complete model),
+// `optim.NAME.exp_avg` and `optim.NAME.exp_avg_sq` for the moments of
+// every trainable one (Adam and AdamW). Metadata: `format`
+// (mllm-checkpoint-1), `step`, `plan_hash`, `model`, `optimizer`, `seed`.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/runtime/exec/Checkpoint.h"
+
 #include "mllm/runtime/PlanIO.h"
 #include "mllm/runtime/SafeTensors.h"
-#include "mllm/runtime/exec/Trainer.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -25,54 +31,113 @@ static llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-llvm::Error Trainer::save(llvm::StringRef path) const {
+llvm::Error exec::writeCheckpoint(llvm::StringRef path, const Plan &plan,
+                                  llvm::ArrayRef<NamedParam> params,
+                                  const Optimizer &optimizer,
+                                  const CheckpointInfo &info) {
   SafeTensorsWriter w;
-  for (const NamedParam &p : model.params)
+  for (const NamedParam &p : params)
     w.add("model." + p.name, p.param->value.shape,
           llvm::ArrayRef<float>(p.param->value.data));
-  bool adam = model.plan().train.optimizer != "sgd";
-  if (adam)
-    for (const Moments &m : moments) {
-      w.add("optim." + m.name + ".exp_avg", m.param->value.shape,
-            llvm::ArrayRef<float>(m.m));
-      w.add("optim." + m.name + ".exp_avg_sq", m.param->value.shape,
-            llvm::ArrayRef<float>(m.v));
+  if (optimizer.hasMoments())
+    for (const Optimizer::Slot &s : optimizer.slots()) {
+      w.add("optim." + s.name + ".exp_avg", s.param->value.shape,
+            llvm::ArrayRef<float>(s.m));
+      w.add("optim." + s.name + ".exp_avg_sq", s.param->value.shape,
+            llvm::ArrayRef<float>(s.v));
     }
   w.setMetadata("format", kFormat);
-  w.setMetadata("step", std::to_string(done));
-  w.setMetadata("plan_hash", planContentHash(model.plan()));
-  w.setMetadata("model", model.plan().job.model);
-  w.setMetadata("optimizer", model.plan().train.optimizer);
-  w.setMetadata("seed", std::to_string(seed));
+  w.setMetadata("step", std::to_string(info.step));
+  w.setMetadata("plan_hash", planContentHash(plan));
+  w.setMetadata("model", plan.job.model);
+  w.setMetadata("optimizer", plan.train.optimizer);
+  w.setMetadata("seed", std::to_string(info.seed));
   return w.write(path);
 }
 
-llvm::Error Trainer::load(llvm::StringRef path) {
-  auto file = SafeTensorsFile::open(path);
-  if (!file)
-    return file.takeError();
-  auto meta = [&](llvm::StringRef key) -> std::string {
-    std::optional<llvm::StringRef> v = file->metadata(key);
+namespace {
+
+/// The files of a checkpoint, opened.
+struct Files {
+  std::string path;
+  std::vector<SafeTensorsFile> files;
+
+  /// The first file holding `name`, or null.
+  const SafeTensorsFile *find(llvm::StringRef name) const {
+    for (const SafeTensorsFile &f : files)
+      if (f.lookup(name))
+        return &f;
+    return nullptr;
+  }
+  std::string meta(llvm::StringRef key) const {
+    std::optional<llvm::StringRef> v = files.front().metadata(key);
     return v ? v->str() : std::string();
-  };
-  if (meta("format") != kFormat)
-    return fail(path + ": not an mllm checkpoint (format '" + meta("format") +
-                "', expected '" + kFormat + "')");
+  }
+};
+
+llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
+  Files result;
+  result.path = path.str();
+  std::vector<std::string> names;
+  if (llvm::sys::fs::is_directory(path)) {
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
+         it.increment(ec))
+      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
+        names.push_back(it->path());
+    if (ec)
+      return fail(path + ": " + ec.message());
+    if (names.empty())
+      return fail(path + ": a checkpoint directory without shards");
+    llvm::sort(names);
+  } else {
+    names.push_back(path.str());
+  }
+  for (const std::string &name : names) {
+    auto file = SafeTensorsFile::open(name);
+    if (!file)
+      return file.takeError();
+    result.files.push_back(std::move(*file));
+  }
+  for (size_t i = 0; i < result.files.size(); ++i) {
+    std::optional<llvm::StringRef> format = result.files[i].metadata("format");
+    if (!format || *format != kFormat)
+      return fail(names[i] + ": not an mllm checkpoint (format '" +
+                  (format ? *format : "") + "', expected '" + kFormat + "')");
+    for (const char *key : {"step", "plan_hash"})
+      if (result.files[i].metadata(key) != result.files[0].metadata(key))
+        return fail(path + ": its shards disagree on '" + key + "' (" +
+                    names[0] + " vs " + names[i] + ")");
+  }
+  return std::move(result);
+}
+
+} // namespace
+
+llvm::Expected<int64_t> exec::readCheckpoint(llvm::StringRef path,
+                                             const Plan &plan,
+                                             llvm::ArrayRef<NamedParam> params,
+                                             Optimizer &optimizer) {
+  auto opened = openCheckpoint(path);
+  if (!opened)
+    return opened.takeError();
+  const Files &files = *opened;
   // What differs, when it is not this plan's checkpoint.
-  std::string hash = planContentHash(model.plan());
-  if (meta("plan_hash") != hash) {
+  std::string hash = planContentHash(plan);
+  if (files.meta("plan_hash") != hash) {
     std::vector<std::string> diffs;
-    if (meta("model") != model.plan().job.model)
-      diffs.push_back("model '" + meta("model") + "' vs '" +
-                      model.plan().job.model + "'");
-    if (meta("optimizer") != model.plan().train.optimizer)
-      diffs.push_back("optimizer " + meta("optimizer") + " vs " +
-                      model.plan().train.optimizer);
-    for (const NamedParam &p : model.params) {
-      const TensorInfo *t = file->lookup("model." + p.name);
-      if (!t) {
+    if (files.meta("model") != plan.job.model)
+      diffs.push_back("model '" + files.meta("model") + "' vs '" +
+                      plan.job.model + "'");
+    if (files.meta("optimizer") != plan.train.optimizer)
+      diffs.push_back("optimizer " + files.meta("optimizer") + " vs " +
+                      plan.train.optimizer);
+    for (const NamedParam &p : params) {
+      const SafeTensorsFile *f = files.find("model." + p.name);
+      if (!f) {
         diffs.push_back("parameter '" + p.name + "' is missing");
-      } else if (!llvm::equal(t->shape, p.param->value.shape)) {
+      } else if (!llvm::equal(f->lookup("model." + p.name)->shape,
+                              p.param->value.shape)) {
         diffs.push_back("parameter '" + p.name + "' has another shape");
       }
       if (diffs.size() >= 3)
@@ -81,38 +146,73 @@ llvm::Error Trainer::load(llvm::StringRef path) {
     if (diffs.empty())
       diffs.push_back("the same model under another plan (parallelism, data "
                       "layout or training settings)");
-    return fail(path + ": written for another plan (" + meta("plan_hash") +
+    return fail(path + ": written for another plan (" + files.meta("plan_hash") +
                 ", this run's is " + hash + "): " + llvm::join(diffs, "; ") +
                 "; start without --resume or use the plan it was written for");
   }
   int64_t step;
-  if (llvm::StringRef(meta("step")).getAsInteger(10, step) || step < 0)
+  if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)
     return fail(path + ": no valid 'step' in its metadata");
-  for (const NamedParam &p : model.params)
-    if (llvm::Error e = file->read("model." + p.name, p.param->value.ptr(),
-                                   p.param->value.data.size()))
-      return e;
-  if (model.plan().train.optimizer != "sgd")
-    for (Moments &m : moments) {
-      if (llvm::Error e = file->read("optim." + m.name + ".exp_avg", m.m.data(),
-                                     m.m.size()))
-        return e;
-      if (llvm::Error e = file->read("optim." + m.name + ".exp_avg_sq",
-                                     m.v.data(), m.v.size()))
-        return e;
+  auto read = [&](const std::string &name, float *dst,
+                  size_t count) -> llvm::Error {
+    const SafeTensorsFile *f = files.find(name);
+    if (!f)
+      return fail(path + ": tensor '" + name +
+                  "' is in none of its files (a shard missing?)");
+    return f->read(name, dst, count);
+  };
+  for (const NamedParam &p : params)
+    if (llvm::Error e = read("model." + p.name, p.param->value.ptr(),
+                             p.param->value.data.size()))
+      return std::move(e);
+  if (optimizer.hasMoments())
+    for (Optimizer::Slot &s : optimizer.slots()) {
+      if (llvm::Error e =
+              read("optim." + s.name + ".exp_avg", s.m.data(), s.m.size()))
+        return std::move(e);
+      if (llvm::Error e = read("optim." + s.name + ".exp_avg_sq", s.v.data(),
+                               s.v.size()))
+        return std::move(e);
     }
-  done = step;
-  return llvm::Error::success();
+  return step;
 }
 
-llvm::Error Trainer::initFrom(llvm::StringRef path,
-                              std::vector<std::string> &unused,
-                              std::vector<std::string> &missing) {
+std::string exec::checkpointName(int64_t step, bool sharded) {
+  return llvm::formatv(sharded ? "step-{0:d8}" : "step-{0:d8}.safetensors",
+                       step)
+      .str();
+}
+
+std::string exec::newestCheckpoint(llvm::StringRef dir) {
+  std::error_code ec;
+  std::string best;
+  int64_t bestStep = -1;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    int64_t step;
+    if (!name.consume_front("step-"))
+      continue;
+    name.consume_back(".safetensors");
+    if (name.getAsInteger(10, step))
+      continue;
+    if (step > bestStep) {
+      bestStep = step;
+      best = it->path();
+    }
+  }
+  return best;
+}
+
+llvm::Error exec::initFromWeights(llvm::StringRef path,
+                                  llvm::ArrayRef<NamedParam> params,
+                                  std::vector<std::string> &unused,
+                                  std::vector<std::string> &missing) {
   auto file = SafeTensorsFile::open(path);
   if (!file)
     return file.takeError();
   llvm::StringSet<> used;
-  for (const NamedParam &p : model.params) {
+  for (const NamedParam &p : params) {
     std::string name = "model." + p.name;
     const TensorInfo *t = file->lookup(name);
     if (!t) {

@@ -1,7 +1,7 @@
 //===- Trainer.cpp - training a plan's model in one process ---------------===//
 #include "mllm/runtime/exec/Trainer.h"
 
-#include "mllm/kernels/cpu/Optimizer.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,13 +11,9 @@ using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
 Trainer::Trainer(Model &model, DataSource &data, uint64_t seed)
-    : model(model), data(data), seed(seed) {
+    : model(model), data(data), seed(seed), optimizer(model.plan().train) {
   for (const NamedParam &p : model.params)
-    if (p.param->trainable && !p.param->grad.data.empty()) {
-      size_t n = p.param->value.data.size();
-      moments.push_back({p.param, p.name, std::vector<float>(n, 0.0f),
-                         std::vector<float>(n, 0.0f)});
-    }
+    optimizer.add(p.param, p.name);
 }
 
 void Trainer::runMicrobatch(int64_t replica, int64_t mb) {
@@ -58,37 +54,15 @@ void Trainer::runMicrobatch(int64_t replica, int64_t mb) {
   }
 }
 
-void Trainer::optimizerStep() {
-  const PlanTrain &t = model.plan().train;
-  kernels::cpu::AdamConfig config;
-  config.lr = t.lr;
-  config.weightDecay = t.weightDecay;
-  int64_t stepNumber = done + 1;
-  for (Moments &m : moments) {
-    cpu::Param<float> &p = *m.param;
-    int64_t n = static_cast<int64_t>(p.value.data.size());
-    if (t.optimizer == "adamw")
-      kernels::cpu::adamwStep(p.value.ptr(), p.grad.ptr(), m.m.data(),
-                              m.v.data(), n, stepNumber, config);
-    else if (t.optimizer == "adam")
-      kernels::cpu::adamStep(p.value.ptr(), p.grad.ptr(), m.m.data(),
-                             m.v.data(), n, stepNumber, config);
-    else
-      kernels::cpu::sgdStep(p.value.ptr(), p.grad.ptr(), n, t.lr,
-                            t.weightDecay);
-  }
-}
-
 StepStats Trainer::step() {
   auto start = std::chrono::steady_clock::now();
-  for (Moments &m : moments)
-    std::fill(m.param->grad.data.begin(), m.param->grad.data.end(), 0.0f);
+  optimizer.zeroGrads();
   stepLoss = 0;
   const Plan &plan = model.plan();
   for (int64_t d = 0; d < plan.job.dp; ++d)
     for (int64_t mb = 0; mb < plan.data.microbatches; ++mb)
       runMicrobatch(d, mb);
-  optimizerStep();
+  optimizer.step(done + 1);
   ++done;
   StepStats stats;
   stats.step = done;
@@ -99,4 +73,17 @@ StepStats Trainer::step() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   return stats;
+}
+
+llvm::Error Trainer::save(llvm::StringRef path) const {
+  return writeCheckpoint(path, model.plan(), model.params, optimizer,
+                         {done, seed});
+}
+
+llvm::Error Trainer::load(llvm::StringRef path) {
+  auto step = readCheckpoint(path, model.plan(), model.params, optimizer);
+  if (!step)
+    return step.takeError();
+  done = *step;
+  return llvm::Error::success();
 }

@@ -7,10 +7,8 @@
 // must match (docs/runtime.md), and the CPU backend's way to train a small
 // spec on a laptop.
 //
-// Checkpoints are safetensors files (docs/checkpoints.md): the model's
-// parameters (`model.NAME`), the optimizer's moments (`optim.NAME.exp_avg`,
-// `optim.NAME.exp_avg_sq`) and metadata (step, plan hash, seed, optimizer).
-// The synthetic data is a function of (seed, step), so the step is the data
+// Checkpoints (Checkpoint.h) hold the parameters, the optimizer's moments
+// and the step. The synthetic data is a function of (seed, step), so the step is the data
 // position and no other RNG state exists; resuming gives bit-identical
 // losses.
 //
@@ -20,6 +18,7 @@
 
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
+#include "mllm/runtime/exec/Optimizer.h"
 
 #include "llvm/Support/Error.h"
 
@@ -41,37 +40,24 @@ public:
   /// Steps finished (the next step's index, 0-based).
   int64_t stepsDone() const { return done; }
 
-  /// Writes a checkpoint to `path` atomically.
+  /// Writes a checkpoint (one file, Checkpoint.h) to `path` atomically.
   llvm::Error save(llvm::StringRef path) const;
   /// Restores parameters, optimizer state and the step from a checkpoint of
-  /// the same plan; refuses one of another plan or model, saying what
-  /// differs.
+  /// the same plan (a file, or the shards of a parallel run); refuses one of
+  /// another plan or model, saying what differs.
   llvm::Error load(llvm::StringRef path);
-  /// Initialises parameters from released weights: every tensor of `path`
-  /// whose name is a parameter's (with or without the `model.` prefix) is
-  /// loaded; a shape mismatch is an error. `unused` receives the file's
-  /// tensors that match no parameter, `missing` the parameters the file
-  /// does not have.
-  llvm::Error initFrom(llvm::StringRef path, std::vector<std::string> &unused,
-                       std::vector<std::string> &missing);
 
   /// Parameters with a gradient (and optimizer state).
-  size_t trainableCount() const { return moments.size(); }
+  size_t trainableCount() const { return optimizer.slots().size(); }
 
 private:
-  struct Moments {
-    cpu::Param<float> *param;
-    std::string name;
-    std::vector<float> m, v;
-  };
   void runMicrobatch(int64_t replica, int64_t mb);
-  void optimizerStep();
 
   Model &model;
   DataSource &data;
   uint64_t seed;
   int64_t done = 0;
-  std::vector<Moments> moments;
+  Optimizer optimizer;
   double stepLoss = 0;
 };
 

@@ -1,0 +1,59 @@
+//===- Checkpoint.h - training state in safetensors files -------*- C++ -*-===//
+//
+// A checkpoint is one safetensors file (the one-process run) or a directory
+// of shards, one per rank that owns parameters (a parallel run); tensors
+// are named the same way in both (`model.NAME`, `optim.NAME.exp_avg`,
+// `optim.NAME.exp_avg_sq`), so either kind restores either run of the same
+// plan. docs/checkpoints.md documents the format.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_CHECKPOINT_H
+#define MLLM_RUNTIME_EXEC_CHECKPOINT_H
+
+#include "mllm/runtime/exec/Model.h"
+#include "mllm/runtime/exec/Optimizer.h"
+
+#include "llvm/Support/Error.h"
+
+namespace mllm::runtime::exec {
+
+/// What a checkpoint holds besides tensors.
+struct CheckpointInfo {
+  int64_t step = 0;
+  uint64_t seed = 0;
+};
+
+/// Writes `params` and the optimizer's moments to `path` atomically (a
+/// temporary file renamed into place).
+llvm::Error writeCheckpoint(llvm::StringRef path, const Plan &plan,
+                            llvm::ArrayRef<NamedParam> params,
+                            const Optimizer &optimizer,
+                            const CheckpointInfo &info);
+
+/// Restores `params` and the optimizer's moments from the checkpoint at
+/// `path` (a file, or a directory of shards) written for the same plan;
+/// refuses another plan's, saying what differs. Returns its step.
+llvm::Expected<int64_t> readCheckpoint(llvm::StringRef path, const Plan &plan,
+                                       llvm::ArrayRef<NamedParam> params,
+                                       Optimizer &optimizer);
+
+/// Initialises parameters from released weights: every tensor of `path`
+/// whose name is a parameter's (with or without the `model.` prefix) is
+/// loaded; a shape mismatch is an error. `unused` receives the file's
+/// tensors that match no parameter, `missing` the parameters the file does
+/// not have.
+llvm::Error initFromWeights(llvm::StringRef path,
+                            llvm::ArrayRef<NamedParam> params,
+                            std::vector<std::string> &unused,
+                            std::vector<std::string> &missing);
+
+/// The name of the checkpoint after `step` steps: `step-%08d.safetensors`
+/// (a file) or `step-%08d` (a directory of shards).
+std::string checkpointName(int64_t step, bool sharded);
+/// The newest checkpoint in `dir` (by the step in its name), or "".
+/// Unfinished ones (`.step-*.partial`) are ignored.
+std::string newestCheckpoint(llvm::StringRef dir);
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_CHECKPOINT_H
