@@ -12,14 +12,13 @@
 using namespace mllm;
 using namespace mllm::runtime;
 
-namespace {
-
-/// Peak resident memory of the process, bytes.
-int64_t peakMemory() {
+int64_t mllm::peakMemoryBytes() {
   struct rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
+
+namespace {
 
 std::string duration(double seconds) {
   auto s = static_cast<int64_t>(seconds + 0.5);
@@ -36,18 +35,14 @@ void printJson(const llvm::json::Value &v) {
 } // namespace
 
 Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
-                   int threads, bool json)
-    : plan(plan), model(model), total(total), threads(threads), json(json),
+                   int threads, bool json, int ranks)
+    : plan(plan), model(model), total(total), threads(threads), ranks(ranks),
+      json(json),
       tty(!json && llvm::sys::Process::StandardOutIsDisplayed()) {}
 
 void Progress::start(int64_t done) {
   from = done;
-  int64_t params = 0, trainable = 0;
-  for (const exec::NamedParam &p : model.params) {
-    params += p.param->value.numel();
-    if (!p.param->grad.data.empty())
-      trainable += p.param->value.numel();
-  }
+  int64_t params = model.totalParams, trainable = model.trainableParams;
   if (json) {
     printJson(llvm::json::Object{{"event", "start"},
                                  {"model", plan.job.model},
@@ -55,15 +50,19 @@ void Progress::start(int64_t done) {
                                  {"trainable_params", trainable},
                                  {"steps", total},
                                  {"from_step", done},
-                                 {"threads", threads}});
+                                 {"threads", threads},
+                                 {"ranks", ranks}});
     return;
   }
   llvm::outs() << "mllm-run: model '" << plan.job.model << "', " << params
                << " parameters (" << trainable << " trainable), " << plan.job.dp
                << " x " << plan.data.microbatches << " x " << model.sequences
                << " sequences of " << model.seqLen << " tokens per step, "
-               << threads << " thread" << (threads == 1 ? "" : "s")
-               << ", one process (CPU, fp32)\n";
+               << threads << " thread" << (threads == 1 ? "" : "s");
+  if (ranks > 1)
+    llvm::outs() << " per rank, " << ranks << " ranks (CPU, fp32)\n";
+  else
+    llvm::outs() << ", one process (CPU, fp32)\n";
 }
 
 void Progress::step(const exec::StepStats &stats) {
@@ -102,6 +101,19 @@ void Progress::step(const exec::StepStats &stats) {
 }
 
 void Progress::finish() {
+  if (ranks > 1) {
+    if (json)
+      printJson(llvm::json::Object{{"event", "done"},
+                                   {"steps", ran},
+                                   {"seconds", seconds},
+                                   {"final_loss", lastLoss}});
+    else
+      llvm::outs() << llvm::format("done: %lld steps in %.2f s, final loss "
+                                   "%.6f\n",
+                                   static_cast<long long>(ran), seconds,
+                                   lastLoss);
+    return;
+  }
   // The plan's memory estimate is per GPU of a stage, for the job's
   // precision; this process holds every stage of one replica in fp32.
   int64_t stageMax = 0, replica = 0;
@@ -110,7 +122,7 @@ void Progress::finish() {
       stageMax = std::max(stageMax, s.memory->total);
       replica += s.memory->total;
     }
-  double peakMiB = static_cast<double>(peakMemory()) / (1024.0 * 1024.0);
+  double peakMiB = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);
   if (json) {
     printJson(llvm::json::Object{{"event", "done"},
                                  {"steps", ran},
@@ -128,6 +140,29 @@ void Progress::finish() {
       static_cast<long long>(ran), seconds, lastLoss, peakMiB,
       static_cast<long long>(replica), static_cast<long long>(stageMax),
       plan.train.precision.c_str());
+}
+
+void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {
+  if (json) {
+    llvm::json::Array a;
+    for (const RankMemory &r : rows)
+      a.push_back(llvm::json::Object{{"rank", r.rank},
+                                     {"stage", r.stage},
+                                     {"peak_mib", r.peakMiB},
+                                     {"plan_mib", r.planMiB}});
+    printJson(llvm::json::Object{{"event", "memory"}, {"ranks", std::move(a)}});
+    return;
+  }
+  llvm::outs() << "peak memory per rank (measured, fp32 on the CPU; the "
+                  "plan's estimate for a GPU of the stage in its precision):\n";
+  for (const RankMemory &r : rows) {
+    llvm::outs() << llvm::format("  rank %-4d %-24s %8.0f MiB", r.rank,
+                                 r.stage.c_str(), r.peakMiB);
+    if (r.planMiB >= 0)
+      llvm::outs() << llvm::format("   plan %8lld MiB",
+                                   static_cast<long long>(r.planMiB));
+    llvm::outs() << "\n";
+  }
 }
 
 void mllm::reportInit(const std::string &file,

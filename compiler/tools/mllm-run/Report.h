@@ -17,8 +17,9 @@ namespace mllm {
 
 class Progress {
 public:
+  /// `ranks` > 1: a parallel run (printed by rank 0).
   Progress(const runtime::Plan &plan, const runtime::exec::Model &model,
-           int64_t total, int threads, bool json);
+           int64_t total, int threads, bool json, int ranks = 1);
   /// The header, before the first step (`from`: steps already done).
   void start(int64_t from);
   void step(const runtime::exec::StepStats &stats);
@@ -29,11 +30,24 @@ private:
   const runtime::Plan &plan;
   const runtime::exec::Model &model;
   int64_t total, from = 0, ran = 0;
-  int threads;
+  int threads, ranks;
   bool json, tty;
   double seconds = 0;
   double lastLoss = 0;
 };
+
+/// Peak resident memory of this process, bytes.
+int64_t peakMemoryBytes();
+
+/// One rank's measured peak memory next to the plan's estimate for a GPU
+/// of its stage.
+struct RankMemory {
+  int rank;
+  std::string stage;
+  double peakMiB;
+  int64_t planMiB; ///< -1: the plan has no estimate.
+};
+void reportRankMemory(const std::vector<RankMemory> &rows, bool json);
 
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);

@@ -7,8 +7,12 @@
 // error (diagnostic printed), 2 internal error.
 //
 //===----------------------------------------------------------------------===//
+#include "Parallel.h"
 #include "Report.h"
 
+#ifdef MLLM_HAVE_MPI
+#include "mllm/runtime/MPIComm.h"
+#endif
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Driver/Driver.h"
 #include "mllm/Tools/RegisterMllm.h"
@@ -97,12 +101,24 @@ cl::opt<std::string> dumpBatches(
              "layout, to FILE (safetensors; docs/runtime.md)"),
     cl::value_desc("file"), cl::init(""), cl::cat(category));
 
+cl::opt<double> timeoutSeconds(
+    "timeout",
+    cl::desc("Parallel runs: seconds any wait for another rank may take "
+             "before the run fails, naming the rank, action and peer"),
+    cl::init(300), cl::cat(category));
+cl::opt<std::string> injectFault(
+    "inject-fault",
+    cl::desc("Testing: RANK:ACTION kills rank RANK before action ACTION of "
+             "its program in the first step"),
+    cl::value_desc("rank:action"), cl::init(""), cl::Hidden, cl::cat(category));
+
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
   return rc;
 }
 
-int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
+int runMain(mlir::MLIRContext &context, const DriverOptions &options,
+            Comm *comm) {
   std::string error;
   auto input = mlir::openInputFile(inputFile, &error);
   if (!input)
@@ -126,6 +142,34 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options) {
           ? threadsOption()
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   kernels::cpu::setNumThreads(nThreads);
+
+#ifdef MLLM_HAVE_MPI
+  if (comm && comm->worldSize() > 1) {
+    if (!dumpBatches.empty())
+      return fail(1, "--dump-batches is for one-process runs");
+    RunOptions run;
+    run.steps = total;
+    run.seed = seed;
+    run.threads = nThreads;
+    run.checkpointDir = checkpointDir;
+    run.checkpointEvery = checkpointEvery;
+    run.resume = resume;
+    run.saveInitial = saveInitial;
+    run.json = emitJson;
+    run.initFile = initFile;
+    if (resume && checkpointDir.empty())
+      return fail(1, "--resume needs --checkpoint-dir");
+    if (!injectFault.empty()) {
+      auto [r, a] = llvm::StringRef(injectFault).split(':');
+      if (r.getAsInteger(10, run.faultRank) ||
+          a.getAsInteger(10, run.faultAction))
+        return fail(1, "--inject-fault takes RANK:ACTION");
+    }
+    return runParallel(plan, *comm, run);
+  }
+#else
+  (void)comm;
+#endif
 
   auto model = exec::Model::build(plan, seed);
   if (!model) {
@@ -217,7 +261,8 @@ int main(int argc, char **argv) {
       "  mllm-run plan.yaml --steps 100     train a plan from mllmc "
       "--emit=plan\n"
       "  mllm-run spec.mllm --checkpoint-dir ckpt [--resume]\n"
-      "  mllm-run spec.mllm --json          one JSON object per step\n\n"
+      "  mllm-run spec.mllm --json          one JSON object per step\n"
+      "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the plan\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
   if (!checkProfile(options, "mllm-run"))
     return 1;
@@ -229,5 +274,18 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
   context.printOpOnDiagnostic(false);
-  return runMain(context, options);
+  std::unique_ptr<Comm> comm;
+#ifdef MLLM_HAVE_MPI
+  // Started by mpirun/srun: join the world (a world of one rank is the
+  // one-process run).
+  if (launchedByLauncher()) {
+    auto world = initMPI(
+        &argc, &argv,
+        std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3)));
+    if (!world)
+      return fail(2, llvm::toString(world.takeError()));
+    comm = std::move(*world);
+  }
+#endif
+  return runMain(context, options, comm.get());
 }

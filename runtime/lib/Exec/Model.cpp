@@ -65,8 +65,9 @@ int64_t approximateParams(llvm::StringRef kind, const LayerConfig &c) {
 
 class Builder {
 public:
-  Builder(Model &model, const Plan &plan, uint64_t seed)
-      : model(model), plan(plan), seed(seed) {}
+  Builder(Model &model, const Plan &plan, uint64_t seed,
+          const Model::Keep &keep)
+      : model(model), plan(plan), seed(seed), keep(keep) {}
 
   llvm::Error build();
 
@@ -87,9 +88,57 @@ private:
     return false;
   }
 
+  /// Adds `step` to `chain`, noting whether it starts a partition unit.
+  void add(Chain &chain, std::unique_ptr<Step> step, bool opensUnit) {
+    opens.push_back(opensUnit);
+    if (cpu::Layer<float> *layer = step->layer()) {
+      for (cpu::Param<float> *p : layer->params()) {
+        model.totalParams += p->value.numel();
+        if (!p->grad.data.empty())
+          model.trainableParams += p->value.numel();
+      }
+      int64_t unit = -1;
+      for (bool o : opens)
+        unit += o ? 1 : 0;
+      unit = std::max<int64_t>(unit, 0);
+      // A tied LM head reads the embedding on the last unit's stage too.
+      bool tiedToHead = layer->kind() == "token_embedding" && tiedHead &&
+                        keep && keep(chain.part(), lastUnit(chain.part()));
+      if (keep && !keep(chain.part(), unit) && !tiedToHead)
+        for (cpu::Param<float> *p : layer->params()) {
+          std::vector<float>().swap(p->value.data);
+          std::vector<float>().swap(p->grad.data);
+        }
+    }
+    chain.add(std::move(step));
+  }
+  int64_t lastUnit(llvm::StringRef part) const {
+    const PlanPart *p = plan.findPart(part);
+    return p ? p->blocks - 1 : 0;
+  }
+  /// Turns the unit openers of the chain just built into its step units.
+  void finishUnits() {
+    std::vector<int64_t> units;
+    int64_t unit = -1;
+    for (bool o : opens) {
+      unit += o ? 1 : 0;
+      units.push_back(std::max<int64_t>(unit, 0));
+    }
+    model.stepUnits.push_back(std::move(units));
+    opens.clear();
+  }
+  static bool hasBlocks(const PlanPart &part) {
+    return llvm::any_of(part.groups, [](const PlanLayerGroup &g) {
+      return isPartitionBlockKind(g.kind);
+    });
+  }
+
   Model &model;
   const Plan &plan;
   uint64_t seed;
+  const Model::Keep &keep;
+  bool tiedHead = false;
+  std::vector<bool> opens;
 };
 
 llvm::Expected<std::unique_ptr<LayerStep>>
@@ -195,7 +244,8 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
   inputGeometry.sequences = sequences;
   (*inputStep)->setGeometry(inputGeometry);
   (*inputStep)->mediaOf = part.name;
-  chain.add(std::move(*inputStep));
+  bool blocks = hasBlocks(part);
+  add(chain, std::move(*inputStep), !blocks);
 
   cpu::Batch<float> geometry;
   geometry.sequences = sequences;
@@ -207,7 +257,7 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
       auto step = makeStep(part.name, g, i, cpu::PartKind::Encoder, geometry);
       if (!step)
         return step.takeError();
-      chain.add(std::move(*step));
+      add(chain, std::move(*step), !blocks || isPartitionBlockKind(g.kind));
     }
   }
 
@@ -224,7 +274,7 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
     return refuse("encoder '" + part.name + "' gives " + llvm::Twine(merged) +
                   " LLM tokens per item, the data layout " +
                   llvm::Twine(input->tokens));
-  chain.add(std::move(handOver));
+  add(chain, std::move(handOver), false);
   cpu::Batch<float> projGeometry;
   projGeometry.sequences = geo.items;
   projGeometry.tokens = merged;
@@ -234,7 +284,7 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
           makeStep(proj.name, g, i, cpu::PartKind::Encoder, projGeometry);
       if (!step)
         return step.takeError();
-      chain.add(std::move(*step));
+      add(chain, std::move(*step), false); // Projectors ride along.
     }
   return llvm::Error::success();
 }
@@ -247,6 +297,7 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
   geometry.positions = model.positions;
   cpu::Param<float> *embedding = nullptr;
   bool embeddingTrains = false;
+  bool blocks = hasBlocks(part);
   for (const PlanLayerGroup &g : part.groups)
     for (int64_t i = 0; i < g.count; ++i) {
       cpu::Batch<float> b = geometry;
@@ -272,8 +323,9 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
         if (llvm::Error e = layer->bindTiedWeight(embedding))
           return refuse("the tied LM head of '" + part.name +
                         "': " + llvm::toString(std::move(e)));
+        model.tiedEmbedding = embedding;
       }
-      chain.add(std::move(*step));
+      add(chain, std::move(*step), !blocks || isPartitionBlockKind(g.kind));
       if (g.kind == "token_embedding" && !model.encoders.empty()) {
         std::vector<std::string> names;
         std::vector<int64_t> items;
@@ -283,9 +335,12 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
           items.push_back(model.encoders[e].itemsPerSample);
           needsGrad.push_back(trains(*model.chains[e]));
         }
-        chain.add(std::make_unique<FanInStep>(
-            part.name + ".fan_in", model.sequences, model.seqLen, model.spans,
-            names, items, needsGrad, embeddingTrains));
+        model.fanInStep = static_cast<int64_t>(chain.size());
+        add(chain,
+            std::make_unique<FanInStep>(part.name + ".fan_in", model.sequences,
+                                        model.seqLen, model.spans, names,
+                                        items, needsGrad, embeddingTrains),
+            false);
       }
     }
   if (chain.size() == 0 || !chain.step(chain.size() - 1).layer() ||
@@ -338,18 +393,22 @@ llvm::Error Builder::build() {
                       .str());
   if (llvm::Error e = buildLayout())
     return e;
+  for (const PlanLayerGroup &g : plan.llm().groups)
+    tiedHead |= g.kind == "lm_head" && g.config.tied;
   for (const PlanPart &part : plan.parts) {
     auto chain = std::make_unique<Chain>(part.name);
     if (part.isLLM) {
       model.chains.push_back(std::move(chain));
       if (llvm::Error e = buildLLM(part, *model.chains.back()))
         return e;
+      finishUnits();
     } else {
       EncoderGeometry geo;
       if (llvm::Error e = buildEncoder(part, geo, *chain))
         return e;
       model.encoders.push_back(geo);
       model.chains.push_back(std::move(chain));
+      finishUnits();
     }
   }
   return llvm::Error::success();
@@ -357,10 +416,10 @@ llvm::Error Builder::build() {
 
 } // namespace
 
-llvm::Expected<std::unique_ptr<Model>> Model::build(const Plan &plan,
-                                                    uint64_t seed) {
+llvm::Expected<std::unique_ptr<Model>>
+Model::build(const Plan &plan, uint64_t seed, const Keep &keep) {
   std::unique_ptr<Model> model(new Model(plan));
-  Builder builder(*model, plan, seed);
+  Builder builder(*model, plan, seed, keep);
   if (llvm::Error e = builder.build())
     return std::move(e);
   return std::move(model);
@@ -371,4 +430,18 @@ cpu::Param<float> *Model::findParam(llvm::StringRef name) const {
     if (p.name == name)
       return p.param;
   return nullptr;
+}
+
+std::pair<size_t, size_t> Model::stepsOfUnits(size_t chain, int64_t begin,
+                                              int64_t end) const {
+  const std::vector<int64_t> &units = stepUnits[chain];
+  size_t first = units.size(), last = 0;
+  for (size_t i = 0; i < units.size(); ++i)
+    if (units[i] >= begin && units[i] < end) {
+      first = std::min(first, i);
+      last = i + 1;
+    }
+  if (first >= last)
+    return {0, 0};
+  return {first, last};
 }

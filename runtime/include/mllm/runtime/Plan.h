@@ -125,6 +125,13 @@ struct PlanStageMemory {
           inFlight = 0;
 };
 
+/// Whether a layer kind is a partition block: a part with blocks is cut
+/// between them (its other layers ride along), a part without blocks
+/// between any layers (PlanPart::blocks).
+inline bool isPartitionBlockKind(llvm::StringRef kind) {
+  return kind == "transformer_block" || kind == "conformer_block";
+}
+
 /// One pipeline stage of one part (an `mllm.stage`).
 struct PlanStage {
   std::string name, part;

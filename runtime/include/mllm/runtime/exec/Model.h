@@ -17,6 +17,8 @@
 
 #include "llvm/Support/Error.h"
 
+#include <functional>
+
 namespace mllm::runtime::exec {
 
 /// Why the CPU backend refuses a plan, and the part it concerns (empty when
@@ -54,15 +56,41 @@ struct NamedParam {
 
 class Model {
 public:
+  /// Which partition units of which part this process runs (a rank of a
+  /// parallel run: its stage's); null: all.
+  using Keep = std::function<bool(llvm::StringRef part, int64_t unit)>;
+
   /// The model of `plan`, parameters initialised from `seed`. Fails, naming
-  /// the layer group, for what the CPU backend does not run.
-  static llvm::Expected<std::unique_ptr<Model>> build(const Plan &plan,
-                                                      uint64_t seed);
+  /// the layer group, for what the CPU backend does not run. Every layer is
+  /// built (the chains and their geometry are the same on every rank), but
+  /// the parameters of layers `keep` rejects are released right after
+  /// construction, so a rank holds only its stage's weights.
+  static llvm::Expected<std::unique_ptr<Model>>
+  build(const Plan &plan, uint64_t seed, const Keep &keep = nullptr);
+
+  /// Parameters of the whole model, and those that train (counted before
+  /// any were released).
+  int64_t totalParams = 0, trainableParams = 0;
 
   const Plan &plan() const { return *thePlan; }
   /// One chain per part: encoders in model order, then the LLM.
   std::vector<std::unique_ptr<Chain>> chains;
   Chain &llm() { return *chains.back(); }
+  /// Per chain, the partition unit (PlanPart::blocks) of each step: its
+  /// block, or the block it rides with (layers before the first block with
+  /// the first, the rest, the projector included, with the last), the rule
+  /// the compiler's partitioner cuts by.
+  std::vector<std::vector<int64_t>> stepUnits;
+  /// The steps [first, last) of chain `chain` that partition units
+  /// [begin, end) hold (a pipeline stage's share of the part).
+  std::pair<size_t, size_t> stepsOfUnits(size_t chain, int64_t begin,
+                                         int64_t end) const;
+  /// The LLM chain's fan-in step (encoders' tokens enter), -1 when none.
+  int64_t fanInStep = -1;
+  /// The token embedding's matrix when the LM head shares it (tied), else
+  /// null. A pipeline puts the two on different stages; their gradients
+  /// are summed before the optimizer step so both copies stay equal.
+  cpu::Param<float> *tiedEmbedding = nullptr;
   /// Every parameter the model holds, in a fixed order.
   std::vector<NamedParam> params;
   cpu::Param<float> *findParam(llvm::StringRef name) const;

@@ -1,0 +1,178 @@
+//===- Parallel.cpp - mllm-run across the ranks of a launcher -------------===//
+#include "Parallel.h"
+
+#include "Report.h"
+
+#include "mllm/runtime/MPIComm.h"
+#include "mllm/runtime/exec/Checkpoint.h"
+#include "mllm/runtime/exec/RankRunner.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/WithColor.h"
+
+#include <csignal>
+#include <cstring>
+#include <unistd.h>
+
+using namespace mllm;
+using namespace mllm::runtime;
+
+namespace {
+
+int stopRank = -1;
+
+void onStop(int) {
+  // Only async-signal-safe calls: write(2) and _exit.
+  char text[768];
+  char rank[16];
+  int n = 0, r = stopRank < 0 ? 0 : stopRank;
+  char digits[16];
+  int d = 0;
+  do {
+    digits[d++] = static_cast<char>('0' + r % 10);
+    r /= 10;
+  } while (r && d < 15);
+  while (d)
+    rank[n++] = digits[--d];
+  rank[n] = 0;
+  const char *parts[] = {"mllm-run: error: rank ", rank,
+                         ": stopped by the launcher (another rank failed) "
+                         "while ",
+                         exec::currentActivity(), "\n"};
+  size_t len = 0;
+  for (const char *p : parts) {
+    size_t l = strnlen(p, sizeof(text) - 1 - len);
+    std::memcpy(text + len, p, l);
+    len += l;
+  }
+  ssize_t ignored = write(2, text, len);
+  (void)ignored;
+  _exit(1);
+}
+
+int report(llvm::Error e) {
+  llvm::WithColor::error(llvm::errs(), "mllm-run") << llvm::toString(std::move(e))
+                                                   << "\n";
+  llvm::errs().flush();
+  return 1;
+}
+
+/// A failure of this rank alone: print it and end the job.
+[[noreturn]] void abortJob(llvm::Error e) {
+  report(std::move(e));
+  abortMPI(1);
+}
+
+} // namespace
+
+void mllm::installStopHandler(int rank) {
+  stopRank = rank;
+  struct sigaction action{};
+  action.sa_handler = onStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
+  int rank = comm.worldRank();
+  installStopHandler(rank);
+  // This rank builds the parameters of its stage only.
+  exec::Model::Keep keep = [&](llvm::StringRef part, int64_t unit) {
+    for (const PlanStage &s : plan.stages)
+      if (s.part == part && s.ranks && s.ranks->coordOf(rank) &&
+          unit >= s.begin && unit < s.end)
+        return true;
+    return false;
+  };
+  auto model = exec::Model::build(plan, options.seed, keep);
+  if (!model)
+    return report(llvm::make_error<exec::RankError>(
+        rank, llvm::toString(model.takeError())));
+  exec::SyntheticData data(**model, options.seed);
+  auto runner = exec::RankRunner::create(**model, data, comm, options.seed);
+  if (!runner)
+    return report(runner.takeError());
+  exec::RankRunner &r = **runner;
+  if (options.faultRank >= 0)
+    r.injectFault(options.faultRank, options.faultAction);
+
+  if (!options.initFile.empty()) {
+    std::vector<std::string> unused, missing;
+    if (llvm::Error e = exec::initFromWeights(options.initFile, r.params(),
+                                              unused, missing))
+      abortJob(std::move(e));
+    if (rank == 0)
+      reportInit(options.initFile, unused, missing, options.json);
+  }
+  if (options.resume) {
+    std::string path = exec::newestCheckpoint(options.checkpointDir);
+    if (path.empty())
+      return report(llvm::make_error<exec::RankError>(
+          rank, "--resume: no checkpoint in '" + options.checkpointDir + "'"));
+    if (llvm::Error e = r.load(path))
+      abortJob(std::move(e));
+    if (rank == 0)
+      reportResume(path, r.stepsDone(), options.json);
+  }
+  if (!options.checkpointDir.empty() && rank == 0)
+    if (std::error_code ec =
+            llvm::sys::fs::create_directories(options.checkpointDir))
+      abortJob(llvm::make_error<exec::RankError>(
+          rank, "cannot create '" + options.checkpointDir +
+                    "': " + ec.message()));
+  if (options.saveInitial && !options.checkpointDir.empty() &&
+      r.stepsDone() == 0)
+    if (llvm::Error e = r.save(options.checkpointDir))
+      abortJob(std::move(e));
+
+  Progress progress(plan, **model, options.steps, options.threads,
+                    options.json, comm.worldSize());
+  if (rank == 0)
+    progress.start(r.stepsDone());
+  while (r.stepsDone() < options.steps) {
+    auto stats = r.step();
+    if (!stats)
+      abortJob(stats.takeError());
+    if (rank == 0)
+      progress.step(*stats);
+    bool last = r.stepsDone() == options.steps;
+    bool every = options.checkpointEvery > 0 &&
+                 r.stepsDone() % options.checkpointEvery == 0;
+    if (!options.checkpointDir.empty() && (last || every))
+      if (llvm::Error e = r.save(options.checkpointDir))
+        abortJob(std::move(e));
+  }
+  // Measured peak memory of every rank next to its stage's estimate.
+  double peak = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);
+  std::vector<double> peaks(comm.worldSize());
+  auto world = comm.group([&] {
+    std::vector<int64_t> all(comm.worldSize());
+    for (int i = 0; i < comm.worldSize(); ++i)
+      all[i] = i;
+    return all;
+  }());
+  if (!world)
+    abortJob(world.takeError());
+  if (llvm::Error e = (*world)->allGatherBytes(&peak, sizeof(double),
+                                               peaks.data()))
+    abortJob(std::move(e));
+  if (rank == 0) {
+    progress.finish();
+    std::vector<RankMemory> rows;
+    for (int i = 0; i < comm.worldSize(); ++i) {
+      std::string names;
+      int64_t planMiB = -1;
+      for (const PlanStage &s : plan.stages)
+        if (s.ranks && s.ranks->coordOf(i)) {
+          names += (names.empty() ? "" : "+") + s.name;
+          if (s.memory)
+            planMiB = std::max<int64_t>(planMiB, 0) + s.memory->total;
+        }
+      rows.push_back({i, names, peaks[i], planMiB});
+    }
+    reportRankMemory(rows, options.json);
+  }
+  return 0;
+}

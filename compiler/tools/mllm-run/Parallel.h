@@ -1,0 +1,39 @@
+//===- Parallel.h - mllm-run across the ranks of a launcher -----*- C++ -*-===//
+#ifndef MLLM_TOOLS_MLLMRUN_PARALLEL_H
+#define MLLM_TOOLS_MLLMRUN_PARALLEL_H
+
+#include "mllm/runtime/Comm.h"
+#include "mllm/runtime/Plan.h"
+
+#include <string>
+
+namespace mllm {
+
+/// What the command line asks of a run.
+struct RunOptions {
+  int64_t steps = 0;
+  uint64_t seed = 0;
+  int threads = 1;
+  std::string checkpointDir;
+  int64_t checkpointEvery = 0;
+  bool resume = false, saveInitial = false, json = false;
+  std::string initFile;
+  /// --inject-fault RANK:ACTION (tests): -1 when unset.
+  int faultRank = -1;
+  int64_t faultAction = -1;
+};
+
+/// Trains `plan` as this rank of `comm`'s world. Returns the exit status;
+/// errors are printed with the rank. Errors every rank sees alike (a world
+/// of the wrong size, different plans) end each rank normally; an error
+/// of one rank aborts the job, so that no peer waits for it.
+int runParallel(const runtime::Plan &plan, runtime::Comm &comm,
+                const RunOptions &options);
+
+/// Makes SIGTERM and SIGINT print what this rank was doing before it
+/// exits (the launcher stops the other ranks when one fails).
+void installStopHandler(int rank);
+
+} // namespace mllm
+
+#endif // MLLM_TOOLS_MLLMRUN_PARALLEL_H

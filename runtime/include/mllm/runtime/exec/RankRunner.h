@@ -1,0 +1,139 @@
+//===- RankRunner.h - one rank of a parallel run ----------------*- C++ -*-===//
+//
+// Runs the program the plan gives this rank (docs/plan-format.md): its
+// stage's share of the model (the steps of the partition units it holds,
+// several parts' for colocated encoders), microbatch by microbatch in the
+// program's order. Messages follow the plan: receive buffers sized from the
+// plan's shapes, the plan's tags, sends posted asynchronously and waited at
+// the end of the iteration, receives waited just before the action that
+// needs them. Gradients are all-reduced over the stage's grad_sync group and
+// the optimizer steps the stage's parameters; the result is the one-process
+// run's (exec::Trainer) up to the order of floating-point sums.
+//
+// What a message carries is derived, not exchanged: every stage knows which
+// tensors each stage produces (an encoder's projected tokens, a part's
+// activation at a cut), consumes and passes on, so both ends agree on the
+// tensors and their order (the plan's shapes are checked against it before
+// the first action runs).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_RANKRUNNER_H
+#define MLLM_RUNTIME_EXEC_RANKRUNNER_H
+
+#include "mllm/runtime/Comm.h"
+#include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Optimizer.h"
+#include "mllm/runtime/exec/Trainer.h"
+
+#include <map>
+#include <set>
+
+namespace mllm::runtime::exec {
+
+/// A tensor that flows between stages: the activation of chain `chain`
+/// entering its step `step` (step == chain size: the part's output, an
+/// encoder's projected tokens).
+struct FlowKey {
+  int64_t chain = 0, step = 0;
+  bool operator<(const FlowKey &o) const {
+    return chain != o.chain ? chain < o.chain : step < o.step;
+  }
+  bool operator==(const FlowKey &o) const {
+    return chain == o.chain && step == o.step;
+  }
+};
+
+/// The steps of one chain a stage runs.
+struct StageRange {
+  size_t chain = 0, first = 0, last = 0;
+};
+
+/// What every stage of the plan runs and passes on, the same on every
+/// rank.
+struct StageFlow {
+  std::vector<StageRange> ranges;
+  /// Tensors it produces, needs from earlier stages, and sends on (to its
+  /// one successor), ascending.
+  std::vector<FlowKey> produced, consumed, sends;
+};
+
+/// The flows of every program of the plan's schedule.
+llvm::Expected<std::vector<StageFlow>> planFlows(const Model &model);
+
+/// The error of a rank: its rank and, when it concerns one, the action.
+class RankError : public llvm::ErrorInfo<RankError> {
+public:
+  static char ID;
+  RankError(int rank, std::string message)
+      : rank(rank), message(std::move(message)) {}
+  void log(llvm::raw_ostream &os) const override {
+    os << "rank " << rank << ": " << message;
+  }
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  int rank;
+  std::string message;
+};
+
+/// What this rank is doing now, kept up to date for a signal handler to
+/// print when the launcher stops the job (async-signal-safe to read).
+const char *currentActivity();
+
+class RankRunner {
+public:
+  /// This rank's share of `model`. Checks that the world matches the plan
+  /// and that every rank read the same plan (an error on every rank), and
+  /// refuses what the runner does not execute yet.
+  static llvm::Expected<std::unique_ptr<RankRunner>>
+  create(Model &model, DataSource &data, Comm &comm, uint64_t seed);
+
+  /// One iteration: the program's actions, then the loss summed over the
+  /// world (every rank returns the same StepStats).
+  llvm::Expected<StepStats> step();
+  int64_t stepsDone() const { return done; }
+
+  /// Writes this rank's shard of a checkpoint into `dir`: every rank that
+  /// owns parameters (replica 0) writes `rank-R.safetensors` into
+  /// `.step-N.partial`, and only when all succeeded is it renamed to
+  /// `step-N`, so a checkpoint is never torn across ranks.
+  llvm::Error save(llvm::StringRef dir);
+  /// Restores this rank's parameters and moments from a checkpoint of the
+  /// same plan (sharded or one file).
+  llvm::Error load(llvm::StringRef path);
+  /// This rank's parameters (its stage's, the tied embedding included).
+  const std::vector<NamedParam> &params() const { return owned; }
+
+  /// Test hook (mllm-run --inject-fault): the process kills itself before
+  /// action `action` of the first iteration on rank `rank`.
+  void injectFault(int rank, int64_t action) {
+    faultRank = rank;
+    faultAction = action;
+  }
+
+  ~RankRunner();
+
+  /// The rank's view of the plan and the state of an iteration (defined in
+  /// the implementation).
+  struct Impl;
+
+private:
+  RankRunner(Model &model, DataSource &data, Comm &comm, uint64_t seed);
+  llvm::Error setUp();
+  llvm::Error run(size_t index);
+
+  Model &model;
+  DataSource &data;
+  Comm &comm;
+  uint64_t seed;
+  int64_t done = 0;
+  std::vector<NamedParam> owned;
+  Optimizer optimizer;
+  std::unique_ptr<Impl> impl;
+  int faultRank = -1;
+  int64_t faultAction = -1;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_RANKRUNNER_H

@@ -1,0 +1,134 @@
+//===- RankImpl.h - the state of one rank of a parallel run -----*- C++ -*-===//
+//
+// Private to the RankRunner's files: the rank's view of the plan (its
+// program, stage coordinates, peers, groups) and the per-microbatch state
+// of an iteration.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_RANKIMPL_H
+#define MLLM_RUNTIME_EXEC_RANKIMPL_H
+
+#include "mllm/runtime/exec/RankRunner.h"
+
+#include "llvm/ADT/ArrayRef.h"
+
+#include <cstdio>
+#include <optional>
+
+namespace mllm::runtime::exec {
+namespace detail {
+extern char activity[512];
+
+/// Records what the rank does now (currentActivity()), printf-style.
+void setActivity(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+inline int64_t elements(const sched::TensorShape &t) {
+  int64_t n = 1;
+  for (int64_t d : t.dims)
+    n *= d;
+  return n;
+}
+} // namespace detail
+
+/// A posted receive: one buffer per source rank.
+struct PendingRecv {
+  size_t action;
+  int peerStage;
+  std::vector<FlowKey> keys;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<int64_t> sources;
+  std::vector<std::vector<float>> buffers;
+  std::vector<std::unique_ptr<Request>> requests;
+};
+
+struct PostedSend {
+  size_t action;
+  std::vector<float> buffer;
+  std::vector<int64_t> destinations;
+  std::vector<std::unique_ptr<Request>> requests;
+};
+
+/// One microbatch's state on this rank.
+struct MbState {
+  MicrobatchData data;
+  MicrobatchContext ctx;
+  /// Forward tensors received or produced and not yet consumed or sent.
+  std::map<FlowKey, Activation> held;
+  /// Gradients received for the tensors this stage sent, and the ones it
+  /// computed (or passes back) for the tensors it received.
+  std::map<FlowKey, Activation> grad, gradOut;
+  /// The shape of every forward tensor that crossed this rank.
+  std::map<FlowKey, std::vector<int64_t>> shapes;
+  /// Received tensors sent on unchanged (the linear baseline).
+  std::set<FlowKey> passed;
+  std::vector<FlowKey> received;
+  bool gradsReady = false;
+  /// Per range: its output gradient, or none (the range gets no gradient).
+  std::vector<std::optional<Activation>> dOut;
+};
+
+struct RankRunner::Impl {
+  const Plan *plan = nullptr;
+  const sched::PipelineGraph *graph = nullptr;
+  std::vector<StageFlow> flows;
+  std::vector<int64_t> programOf; ///< Graph stage -> program.
+  int rank = 0;
+  int64_t program = -1;
+  const sched::Program *prog = nullptr;
+  const sched::StageInfo *stage = nullptr;
+  RankLayout::Coord coord;
+  std::unique_ptr<Group> world, gradSync, tied;
+  bool lossRank = false;
+  std::map<int64_t, MbState> mbs;
+  std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;
+  std::vector<PostedSend> sends;
+  double loss = 0;
+
+  const StageFlow &flow() const { return flows[program]; }
+  const StageFlow &flowOfStage(int stage) const {
+    return flows[programOf[stage]];
+  }
+  const sched::StageInfo &info(int stage) const {
+    return graph->stages[stage];
+  }
+
+  // Rank pairing (docs/runtime.md): the receiver of an activation at
+  // (d, c, t) gets it from the sender's (d, c mod cp_s, t mod tp_s); a
+  // gradient goes back from the receivers with t == t_s mod tp_r, summed
+  // over the receivers' CP ranks.
+  std::vector<int64_t> actDestinations(const sched::StageInfo &to) const {
+    std::vector<int64_t> r;
+    RankLayout l = to.rankLayout();
+    for (int64_t c = 0; c < to.cp; ++c)
+      for (int64_t t = 0; t < to.tp; ++t)
+        if (c % stage->cp == coord.c && t % stage->tp == coord.t)
+          r.push_back(l.rank(coord.d, c, t));
+    return r;
+  }
+  std::vector<int64_t> actSources(const sched::StageInfo &from) const {
+    return {from.rankLayout().rank(coord.d, coord.c % from.cp,
+                                   coord.t % from.tp)};
+  }
+  std::vector<int64_t> gradDestinations(const sched::StageInfo &to) const {
+    std::vector<int64_t> r;
+    RankLayout l = to.rankLayout();
+    for (int64_t c = 0; c < to.cp; ++c)
+      for (int64_t t = 0; t < to.tp; ++t)
+        if (c == coord.c % to.cp && t % stage->tp == coord.t)
+          r.push_back(l.rank(coord.d, c, t));
+    return r;
+  }
+  std::vector<int64_t> gradSources(const sched::StageInfo &from) const {
+    std::vector<int64_t> r;
+    RankLayout l = from.rankLayout();
+    for (int64_t c = 0; c < from.cp; ++c)
+      if (c % stage->cp == coord.c)
+        r.push_back(l.rank(coord.d, c, coord.t % from.tp));
+    return r;
+  }
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_RANKIMPL_H

@@ -1,0 +1,238 @@
+//===- RankRunner.cpp - one rank of a parallel run ------------------------===//
+#include "RankImpl.h"
+
+#include "mllm/runtime/exec/Checkpoint.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+using sched::ActionKind;
+
+char RankError::ID = 0;
+
+char exec::detail::activity[512] = "starting";
+
+void exec::detail::setActivity(const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(activity, sizeof(activity), format, args);
+  va_end(args);
+}
+
+const char *exec::currentActivity() { return detail::activity; }
+
+RankRunner::RankRunner(Model &model, DataSource &data, Comm &comm,
+                       uint64_t seed)
+    : model(model), data(data), comm(comm), seed(seed),
+      optimizer(model.plan().train), impl(std::make_unique<Impl>()) {}
+
+RankRunner::~RankRunner() = default;
+
+/// The keys of a gradient message whose forward message carried `keys`: the
+/// tensors that need a gradient, or all of them when the plan's message
+/// has a tensor for each (a full backward, the linear baseline).
+static llvm::Expected<std::vector<FlowKey>>
+gradKeys(const Model &model, const std::vector<FlowKey> &keys, size_t count) {
+  std::vector<FlowKey> need;
+  for (const FlowKey &k : keys)
+    if (model.chains[k.chain]->hasBackward(0, k.step))
+      need.push_back(k);
+  if (need.size() == count)
+    return need;
+  if (keys.size() == count)
+    return keys;
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      llvm::formatv("the plan's gradient message has {0} tensors, the "
+                    "runtime sends {1}",
+                    count, need.size())
+          .str());
+}
+
+llvm::Expected<std::unique_ptr<RankRunner>>
+RankRunner::create(Model &model, DataSource &data, Comm &comm, uint64_t seed) {
+  std::unique_ptr<RankRunner> runner(
+      new RankRunner(model, data, comm, seed));
+  if (llvm::Error e = runner->setUp())
+    return std::move(e);
+  return std::move(runner);
+}
+
+llvm::Error RankRunner::setUp() {
+  Impl &s = *impl;
+  const Plan &plan = model.plan();
+  s.plan = &plan;
+  s.rank = comm.worldRank();
+  auto error = [&](const llvm::Twine &message) {
+    return llvm::make_error<RankError>(s.rank, message.str());
+  };
+  // Every check before the first message gives every rank the same answer,
+  // so every rank prints it and none waits for a peer that gave up.
+  if (comm.worldSize() != plan.job.worldSize)
+    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
+                               "started {1}; start it with `mpirun -np {0}` "
+                               "(or srun -n {0})",
+                               plan.job.worldSize, comm.worldSize())
+                     .str());
+  std::vector<int64_t> all(comm.worldSize());
+  for (int r = 0; r < comm.worldSize(); ++r)
+    all[r] = r;
+  auto world = comm.group(all);
+  if (!world)
+    return error(llvm::toString(world.takeError()));
+  s.world = std::move(*world);
+  // Same plan everywhere: its content hash, gathered.
+  char mine[65] = {0};
+  std::strncpy(mine, plan.planHash.c_str(), 64);
+  std::vector<char> hashes(65 * comm.worldSize());
+  if (llvm::Error e = s.world->allGatherBytes(mine, 65, hashes.data()))
+    return error("comparing plans: " + llvm::toString(std::move(e)));
+  for (int r = 0; r < comm.worldSize(); ++r)
+    if (std::strncmp(&hashes[65 * r], mine, 65) != 0)
+      return error(llvm::formatv("rank {0} read another plan (hash {1}) than "
+                                 "rank {2} (hash {3}); give every rank the "
+                                 "same plan file",
+                                 r, llvm::StringRef(&hashes[65 * r]).take_front(12),
+                                 s.rank, llvm::StringRef(mine).take_front(12))
+                       .str());
+  if (!plan.schedule)
+    return error("the plan has no schedule");
+  s.graph = &plan.schedule->graph;
+  std::vector<int64_t> rankProgram = plan.schedule->rankProgram();
+  rankProgram.resize(plan.job.worldSize, -1);
+  for (size_t r = 0; r < rankProgram.size(); ++r)
+    if (rankProgram[r] < 0)
+      return error(llvm::formatv("rank {0} has no program in the plan (its "
+                                 "stages run on {1} ranks); compile the spec "
+                                 "for this world size",
+                                 r, plan.schedule->rankProgram().size())
+                       .str());
+  for (const sched::StageInfo &st : s.graph->stages)
+    if (st.tp > 1 || st.cp > 1)
+      return error("stage '" + st.name +
+                   "' is tensor- or context-parallel (tp " + llvm::Twine(st.tp) +
+                   ", cp " + llvm::Twine(st.cp) +
+                   "); the CPU runtime runs data and pipeline parallelism "
+                   "across ranks, not yet TP or CP");
+  auto flows = planFlows(model);
+  if (!flows)
+    return error(llvm::toString(flows.takeError()));
+  s.flows = std::move(*flows);
+  s.programOf.assign(s.graph->stages.size(), -1);
+  const std::vector<sched::Program> &programs = plan.schedule->programs;
+  for (size_t i = 0; i < programs.size(); ++i)
+    s.programOf[programs[i].stage] = static_cast<int64_t>(i);
+  // The plan's messages against the runtime's tensors, for every program.
+  for (size_t i = 0; i < programs.size(); ++i)
+    for (size_t a = 0; a < programs[i].actions.size(); ++a) {
+      const sched::Action &act = programs[i].actions[a];
+      if (!sched::isComm(act.kind))
+        continue;
+      bool sent = sched::isSend(act.kind);
+      // The forward message of this edge: sent by the earlier stage.
+      const StageFlow &sender =
+          (act.kind == ActionKind::SendActivation ||
+           act.kind == ActionKind::RecvGrad)
+              ? s.flows[i]
+              : s.flowOfStage(act.peer);
+      std::vector<FlowKey> keys = sender.sends;
+      if (sched::isGradMessage(act.kind)) {
+        auto g = gradKeys(model, keys, act.shape.size());
+        if (!g)
+          return error(llvm::formatv("stage '{0}' action {1} ({2}): {3}",
+                                     s.graph->stages[programs[i].stage].name,
+                                     a, describeAction(*s.graph, act),
+                                     llvm::toString(g.takeError()))
+                           .str());
+        keys = *g;
+      }
+      if (keys.size() != act.shape.size())
+        return error(llvm::formatv("stage '{0}' action {1} ({2}): the plan's "
+                                   "message has {3} tensors, the runtime {4} "
+                                   "{5}",
+                                   s.graph->stages[programs[i].stage].name, a,
+                                   describeAction(*s.graph, act),
+                                   act.shape.size(), sent ? "sends" : "expects",
+                                   keys.size())
+                         .str());
+    }
+
+  s.program = rankProgram[s.rank];
+  s.prog = &programs[s.program];
+  s.stage = &s.graph->stages[s.prog->stage];
+  std::optional<RankLayout::Coord> coord =
+      s.stage->rankLayout().coordOf(s.rank);
+  if (!coord)
+    return error("not a rank of its own stage '" + s.stage->name + "'");
+  s.coord = *coord;
+  const StageFlow &flow = s.flow();
+  size_t llm = model.chains.size() - 1;
+  s.lossRank = s.coord.t == 0 &&
+               llvm::any_of(flow.ranges, [&](const StageRange &r) {
+                 return r.chain == llm && r.last == model.llm().size();
+               });
+
+  // This rank's parameters: those of its steps (names from the model).
+  std::map<cpu::Param<float> *, std::string> names;
+  for (const NamedParam &p : model.params)
+    names[p.param] = p.name;
+  bool holdsEmbedding = false, holdsHead = false;
+  for (const StageRange &r : flow.ranges)
+    for (size_t i = r.first; i < r.last; ++i)
+      if (cpu::Layer<float> *layer = model.chains[r.chain]->step(i).layer()) {
+        for (cpu::Param<float> *p : layer->params()) {
+          owned.push_back({names[p], p});
+          holdsEmbedding |= p == model.tiedEmbedding;
+        }
+        holdsHead |= r.chain == llm && layer->isTied();
+      }
+  if (model.tiedEmbedding && holdsHead && !holdsEmbedding)
+    owned.push_back({names[model.tiedEmbedding], model.tiedEmbedding});
+  for (const NamedParam &p : owned)
+    optimizer.add(p.param, p.name);
+
+  bool reduces = llvm::any_of(s.prog->actions, [](const sched::Action &a) {
+    return a.kind == ActionKind::AllReduceGrads;
+  });
+  if (reduces) {
+    auto groups = s.stage->rankLayout().gradSyncGroups();
+    auto g = comm.group(groups[s.coord.t]);
+    if (!g)
+      return error(llvm::toString(g.takeError()));
+    s.gradSync = std::move(*g);
+  }
+  // A tied head on another stage than the embedding: the two copies'
+  // gradients are summed at the optimizer step.
+  if (model.tiedEmbedding && model.tiedEmbedding->trainable &&
+      holdsEmbedding != holdsHead) {
+    const sched::StageInfo *other = nullptr;
+    for (size_t i = 0; i < s.flows.size(); ++i)
+      for (const StageRange &r : s.flows[i].ranges) {
+        bool head = r.chain == llm && r.last == model.llm().size();
+        bool embed = r.chain == llm && r.first == 0;
+        if (holdsEmbedding ? head : embed)
+          other = &s.graph->stages[programs[i].stage];
+      }
+    if (!other)
+      return error("the tied LM head's other stage is not in the plan");
+    int64_t peer = other->rankLayout().rank(s.coord.d, s.coord.c, s.coord.t);
+    std::vector<int64_t> members = {std::min<int64_t>(s.rank, peer),
+                                    std::max<int64_t>(s.rank, peer)};
+    auto g = comm.group(members);
+    if (!g)
+      return error(llvm::toString(g.takeError()));
+    s.tied = std::move(*g);
+  }
+  return llvm::Error::success();
+}
