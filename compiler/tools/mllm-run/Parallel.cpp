@@ -21,9 +21,13 @@ using namespace mllm::runtime;
 namespace {
 
 int stopRank = -1;
+/// Set once this rank printed its own error: a stop after it adds nothing.
+volatile sig_atomic_t reported = 0;
 
 void onStop(int) {
   // Only async-signal-safe calls: write(2) and _exit.
+  if (reported)
+    _exit(1);
   char text[768];
   char rank[16];
   int n = 0, r = stopRank < 0 ? 0 : stopRank;
@@ -52,6 +56,7 @@ void onStop(int) {
 }
 
 int report(llvm::Error e) {
+  reported = 1;
   llvm::WithColor::error(llvm::errs(), "mllm-run") << llvm::toString(std::move(e))
                                                    << "\n";
   llvm::errs().flush();

@@ -1,6 +1,8 @@
 //===- RankRunner.cpp - one rank of a parallel run ------------------------===//
 #include "RankImpl.h"
 
+#include "mllm/runtime/PlanIO.h"
+
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -79,12 +81,6 @@ llvm::Error RankRunner::setUp() {
   };
   // Every check before the first message gives every rank the same answer,
   // so every rank prints it and none waits for a peer that gave up.
-  if (comm.worldSize() != plan.job.worldSize)
-    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
-                               "started {1}; start it with `mpirun -np {0}` "
-                               "(or srun -n {0})",
-                               plan.job.worldSize, comm.worldSize())
-                     .str());
   std::vector<int64_t> all(comm.worldSize());
   for (int r = 0; r < comm.worldSize(); ++r)
     all[r] = r;
@@ -92,9 +88,10 @@ llvm::Error RankRunner::setUp() {
   if (!world)
     return error(llvm::toString(world.takeError()));
   s.world = std::move(*world);
-  // Same plan everywhere: its content hash, gathered.
+  // Same plan everywhere: its content hash, gathered (first, so that
+  // ranks given different plans all stop here).
   char mine[65] = {0};
-  std::strncpy(mine, plan.planHash.c_str(), 64);
+  std::strncpy(mine, planContentHash(plan).c_str(), 64);
   std::vector<char> hashes(65 * comm.worldSize());
   if (llvm::Error e = s.world->allGatherBytes(mine, 65, hashes.data()))
     return error("comparing plans: " + llvm::toString(std::move(e)));
@@ -106,6 +103,12 @@ llvm::Error RankRunner::setUp() {
                                  r, llvm::StringRef(&hashes[65 * r]).take_front(12),
                                  s.rank, llvm::StringRef(mine).take_front(12))
                        .str());
+  if (comm.worldSize() != plan.job.worldSize)
+    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
+                               "started {1}; start it with `mpirun -np {0}` "
+                               "(or srun -n {0})",
+                               plan.job.worldSize, comm.worldSize())
+                     .str());
   if (!plan.schedule)
     return error("the plan has no schedule");
   s.graph = &plan.schedule->graph;

@@ -1,0 +1,115 @@
+"""Compares two training runs of the same plan (e.g. one process vs mpirun).
+
+  compare_runs.py losses A.jsonl B.jsonl [--rtol R]
+      every step's loss of B within R (relative) of A's, same steps.
+  compare_runs.py params A B [--rtol R] [--atol T]
+      every tensor of checkpoint A (a .safetensors file or a directory of
+      shards) is in B with the same shape and values within tolerance.
+  compare_runs.py frozen INITIAL FINAL
+      the parameters without optimizer moments (frozen) are bit-identical
+      between two checkpoints, and at least one exists.
+
+Exit status 0 on agreement, 1 on a mismatch (printed). Needs numpy only.
+"""
+
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64,
+          "BF16": None, "F16": np.float16}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        arr = np.frombuffer(data[begin:end], dtype=DTYPES[info["dtype"]])
+        out[name] = arr.reshape(info["shape"])
+    return out
+
+
+def read_checkpoint(path):
+    if not os.path.isdir(path):
+        return read_safetensors(path)
+    out = {}
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".safetensors"):
+            for k, v in read_safetensors(os.path.join(path, name)).items():
+                out.setdefault(k, v)
+    return out
+
+
+def losses(path):
+    steps = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            ev = json.loads(line)
+            if ev.get("event") == "step":
+                steps[ev["step"]] = ev["loss"]
+    return steps
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["losses", "params", "frozen"])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--rtol", type=float, default=1e-5)
+    ap.add_argument("--atol", type=float, default=0.0)
+    args = ap.parse_args()
+    bad = []
+    if args.what == "losses":
+        a, b = losses(args.a), losses(args.b)
+        if not a or sorted(a) != sorted(b):
+            print("steps differ: %s vs %s" % (sorted(a), sorted(b)))
+            return 1
+        for s in sorted(a):
+            if abs(a[s] - b[s]) > args.rtol * abs(a[s]):
+                bad.append("step %d: loss %.9g vs %.9g" % (s, a[s], b[s]))
+        print("%d steps compared" % len(a))
+    elif args.what == "params":
+        a, b = read_checkpoint(args.a), read_checkpoint(args.b)
+        for name, x in a.items():
+            y = b.get(name)
+            if y is None or y.shape != x.shape:
+                bad.append("%s: missing or another shape" % name)
+                continue
+            x64, y64 = x.astype(np.float64), y.astype(np.float64)
+            err = np.abs(x64 - y64) - args.atol - args.rtol * np.abs(x64)
+            if (err > 0).any():
+                bad.append("%s: max difference %.3g" %
+                           (name, np.abs(x64 - y64).max()))
+        print("%d tensors compared" % len(a))
+    else:
+        a, b = read_checkpoint(args.a), read_checkpoint(args.b)
+        trained = {n[len("optim."):].rsplit(".", 1)[0]
+                   for n in b if n.startswith("optim.")}
+        frozen = [n for n in a if n.startswith("model.") and
+                  n[len("model."):] not in trained]
+        if not frozen:
+            bad.append("no frozen parameter to compare")
+        for n in frozen:
+            if n not in b or not np.array_equal(a[n], b[n]):
+                bad.append("%s changed" % n)
+        print("%d frozen tensors compared" % len(frozen))
+    for line in bad[:20]:
+        print(line)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
