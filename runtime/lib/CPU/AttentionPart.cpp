@@ -3,8 +3,12 @@
 // Multi-head self-attention of the transformer and conformer blocks: the
 // q/k/v linears, RoPE or ALiBi, the CPU flash-attention kernel run once per
 // sequence of the microbatch against one plan of the shared layout, and the
-// output linear. Also the per-microbatch sequence context (positions, plan)
-// and the ALiBi slopes.
+// output linear. Also the ALiBi slopes.
+//
+// A TP shard runs its heads only: the output is a partial sum, all-reduced
+// before the (whole) output bias, and so is the input gradient. A CP rank
+// rotates its own keys, gathers K/V of the whole sequence for its queries,
+// and reduce-scatters dK/dV back to their owners before the RoPE backward.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,8 +17,6 @@
 #include "mllm/kernels/cpu/Rope.h"
 
 #include <cmath>
-#include <map>
-#include <numeric>
 
 using namespace mllm::runtime;
 using namespace mllm::runtime::cpu;
@@ -43,103 +45,37 @@ std::vector<float> mllm::runtime::cpu::alibiSlopes(int64_t heads) {
   return slopes;
 }
 
-/// The kernel's ALiBi distance is the difference of token indices; the
-/// layer's is that of positions. They agree when positions step by exactly
-/// 1 between consecutive non-padding tokens of a sample (pairs of different
-/// samples never attend under the MLLM policy; under Cornstarch's every
-/// token is one group).
-static void checkAlibiPositions(const TokenLayout &layout, MaskPolicy policy,
-                                const std::vector<int64_t> &positions,
-                                llvm::StringRef layer) {
-  std::map<uint32_t, int64_t> last; // sample -> last token index
-  for (int64_t i = 0; i < layout.size(); ++i) {
-    if (isPadding(layout.words[i]))
-      continue;
-    uint32_t sample = policy.kind == PolicyKind::Cornstarch
-                          ? 0
-                          : segmentSample(layout.segment(i));
-    auto [it, fresh] = last.try_emplace(sample, i);
-    if (!fresh) {
-      int64_t j = it->second;
-      if (positions[i] - positions[j] != i - j)
-        layerFatal(llvm::Twine(layer) + ": ALiBi needs positions that step " +
-                   "by 1 within a sample, but token " + llvm::Twine(j) +
-                   " has position " + llvm::Twine(positions[j]) +
-                   " and token " + llvm::Twine(i) + " position " +
-                   llvm::Twine(positions[i]));
-      it->second = i;
-    }
-  }
-}
-
-template <typename T>
-SequenceContext
-mllm::runtime::cpu::makeSequenceContext(const Batch<T> &batch, int64_t rows,
-                                        bool attention, bool alibi,
-                                        llvm::StringRef layer) {
-  SequenceContext c;
-  c.sequences = batch.sequences;
-  c.tokens = batch.tokens;
-  if (c.sequences < 1 || c.tokens < 1 || rows != c.sequences * c.tokens)
-    layerFatal(llvm::Twine(layer) + ": the input has " + llvm::Twine(rows) +
-               " rows but the batch says " + llvm::Twine(c.sequences) +
-               " sequences x " + llvm::Twine(c.tokens) + " tokens");
-  if (batch.positions.empty()) {
-    c.positions.resize(c.tokens);
-    std::iota(c.positions.begin(), c.positions.end(), int64_t(0));
-  } else {
-    if (static_cast<int64_t>(batch.positions.size()) != c.tokens)
-      layerFatal(llvm::Twine(layer) + ": " +
-                 llvm::Twine(batch.positions.size()) + " positions for " +
-                 llvm::Twine(c.tokens) + " tokens");
-    c.positions = batch.positions;
-  }
-  if (!attention)
-    return c;
-  TokenLayout all;
-  const TokenLayout *layout = batch.layout;
-  if (!layout) {
-    // No layout: every token sees every token of its sequence.
-    all.words.assign(c.tokens, modalityWord(0));
-    layout = &all;
-  } else if (layout->size() != c.tokens) {
-    layerFatal(llvm::Twine(layer) + ": the layout has " +
-               llvm::Twine(layout->size()) + " tokens, the batch " +
-               llvm::Twine(c.tokens));
-  }
-  auto tokens = k::AttentionTokens::whole(*layout, batch.policy);
-  std::string why = k::checkAttentionTokens(tokens);
-  if (!why.empty())
-    layerFatal(llvm::Twine(layer) + ": " + why);
-  c.plan =
-      std::make_shared<const k::AttentionPlan>(k::prepareAttention(tokens));
-  if (alibi)
-    checkAlibiPositions(*layout, batch.policy, c.positions, layer);
-  return c;
-}
-
 template <typename T>
 void AttentionPart<T>::create(ParamList<T> &list, const std::string &prefix,
                               int64_t hidden, int64_t h, int64_t kv, int64_t d,
                               bool qkvBias, bool outBias,
                               llvm::StringRef position, double theta,
-                              bool trainable) {
-  heads = h;
-  kvHeads = kv;
+                              bool trainable, TensorContext &context) {
+  tp = &context;
+  const TensorShard &shard = context.shard;
+  heads = h / shard.size;
+  kvHeads = kv / shard.size;
   headDim = d;
   rope = position == "rope";
   alibi = position == "alibi";
   ropeTheta = theta;
-  if (alibi)
-    slopes = alibiSlopes(heads);
+  if (alibi) {
+    // The shard's heads keep their slopes of the whole layer.
+    std::vector<float> all = alibiSlopes(h);
+    slopes.assign(all.begin() + shard.rank * heads,
+                  all.begin() + (shard.rank + 1) * heads);
+  }
   auto bias = [&](const char *name) {
     return qkvBias ? prefix + name : std::string();
   };
-  wq.create(list, prefix + "wq", bias("bq"), hidden, h * d, trainable);
-  wk.create(list, prefix + "wk", bias("bk"), hidden, kv * d, trainable);
-  wv.create(list, prefix + "wv", bias("bv"), hidden, kv * d, trainable);
+  wq.create(list, prefix + "wq", bias("bq"), hidden, h * d, trainable,
+            Split::Column, shard);
+  wk.create(list, prefix + "wk", bias("bk"), hidden, kv * d, trainable,
+            Split::Column, shard);
+  wv.create(list, prefix + "wv", bias("bv"), hidden, kv * d, trainable,
+            Split::Column, shard);
   wo.create(list, prefix + "wo", outBias ? prefix + "bo" : "", h * d, hidden,
-            trainable);
+            trainable, Split::Row, shard);
 }
 
 template <typename T>
@@ -157,47 +93,74 @@ template <typename T>
 void AttentionPart<T>::forward(const T *x, T *y, const SequenceContext &seq,
                                Saved &s) const {
   const int64_t S = seq.sequences, n = seq.tokens, rows = S * n;
-  const int64_t qw = heads * headDim, kw = kvHeads * headDim;
+  const int64_t N = seq.keys, qw = heads * headDim, kw = kvHeads * headDim;
   s.q.resize({rows, qw});
-  s.k.resize({rows, kw});
-  s.v.resize({rows, kw});
   s.o.resize({rows, qw});
   s.lse.resize({S, heads, n});
+  // Without CP the keys are this rank's tokens: compute them in place.
+  Tensor<T> ownK, ownV;
+  Tensor<T> &keys = seq.cpGroup ? ownK : s.k;
+  Tensor<T> &values = seq.cpGroup ? ownV : s.v;
+  keys.resize({rows, kw});
+  values.resize({rows, kw});
   wq.forward(x, s.q.ptr(), rows);
-  wk.forward(x, s.k.ptr(), rows);
-  wv.forward(x, s.v.ptr(), rows);
-  k::AttentionHeads info = headsInfo();
-  for (int64_t i = 0; i < S; ++i) {
-    T *q = s.q.ptr() + i * n * qw, *kk = s.k.ptr() + i * n * kw;
-    if (rope) {
+  wk.forward(x, keys.ptr(), rows);
+  wv.forward(x, values.ptr(), rows);
+  if (rope) {
+    for (int64_t i = 0; i < S; ++i) {
+      T *q = s.q.ptr() + i * n * qw, *kk = keys.ptr() + i * n * kw;
       k::ropeForward(q, q, seq.positions.data(), n, heads, headDim, ropeTheta);
       k::ropeForward(kk, kk, seq.positions.data(), n, kvHeads, headDim,
                      ropeTheta);
     }
-    k::attentionForward(*seq.plan, info, q, kk, s.v.ptr() + i * n * kw,
-                        s.o.ptr() + i * n * qw, s.lse.ptr() + i * heads * n);
   }
+  if (seq.cpGroup)
+    gatherKeys(seq, tp->comm, ownK.ptr(), ownV.ptr(), kw, s.k, s.v, tp->layer);
+  k::AttentionHeads info = headsInfo();
+  for (int64_t i = 0; i < S; ++i)
+    k::attentionForward(*seq.plan, info, s.q.ptr() + i * n * qw,
+                        s.k.ptr() + i * N * kw, s.v.ptr() + i * N * kw,
+                        s.o.ptr() + i * n * qw, s.lse.ptr() + i * heads * n);
   wo.forward(s.o.ptr(), y, rows);
+  if (wo.rowParallel) {
+    tp->allReduce(y, rows * wo.out, "the attention output");
+    wo.addBias(y, rows);
+  }
 }
 
 template <typename T>
 void AttentionPart<T>::backward(const T *dy, const SequenceContext &seq,
                                 Saved &s, T *dx) const {
   const int64_t S = seq.sequences, n = seq.tokens, rows = S * n;
-  const int64_t qw = heads * headDim, kw = kvHeads * headDim;
+  const int64_t N = seq.keys, qw = heads * headDim, kw = kvHeads * headDim;
   Tensor<T> dO({rows, qw});
   wo.backwardInput(dy, dO.ptr(), rows);
   s.dq.resize({rows, qw});
   s.dk.resize({rows, kw});
   s.dv.resize({rows, kw});
+  // Under CP the kernel writes dK/dV of every key; its own rows come back
+  // summed over the ranks.
+  Tensor<T> allK, allV;
+  if (seq.cpGroup) {
+    allK.resize({S * N, kw});
+    allV.resize({S * N, kw});
+  }
+  T *dk = seq.cpGroup ? allK.ptr() : s.dk.ptr();
+  T *dv = seq.cpGroup ? allV.ptr() : s.dv.ptr();
   k::AttentionHeads info = headsInfo();
   for (int64_t i = 0; i < S; ++i) {
-    const int64_t qo = i * n * qw, ko = i * n * kw;
+    const int64_t qo = i * n * qw, ko = i * N * kw;
     k::attentionBackward(*seq.plan, info, s.q.ptr() + qo, s.k.ptr() + ko,
                          s.v.ptr() + ko, s.o.ptr() + qo,
                          s.lse.ptr() + i * heads * n, dO.ptr() + qo,
-                         s.dq.ptr() + qo, s.dk.ptr() + ko, s.dv.ptr() + ko);
-    if (rope) {
+                         s.dq.ptr() + qo, dk + ko, dv + ko);
+  }
+  if (seq.cpGroup)
+    scatterKeyGrads(seq, tp->comm, dk, dv, kw, s.dk.ptr(), s.dv.ptr(),
+                    tp->layer);
+  if (rope) {
+    for (int64_t i = 0; i < S; ++i) {
+      const int64_t qo = i * n * qw, ko = i * n * kw;
       k::ropeBackward(s.dq.ptr() + qo, s.dq.ptr() + qo, seq.positions.data(), n,
                       heads, headDim, ropeTheta);
       k::ropeBackward(s.dk.ptr() + ko, s.dk.ptr() + ko, seq.positions.data(), n,
@@ -207,6 +170,7 @@ void AttentionPart<T>::backward(const T *dy, const SequenceContext &seq,
   wq.backwardInput(s.dq.ptr(), dx, rows);
   wk.backwardInput(s.dk.ptr(), dx, rows, /*accumulate=*/true);
   wv.backwardInput(s.dv.ptr(), dx, rows, /*accumulate=*/true);
+  tp->allReduce(dx, rows * wq.in, "the attention's input gradient");
 }
 
 template <typename T>
@@ -219,10 +183,6 @@ void AttentionPart<T>::backwardWeight(const T *x, const T *dy, const Saved &s,
 }
 
 namespace mllm::runtime::cpu {
-template SequenceContext makeSequenceContext(const Batch<float> &, int64_t,
-                                             bool, bool, llvm::StringRef);
-template SequenceContext makeSequenceContext(const Batch<double> &, int64_t,
-                                             bool, bool, llvm::StringRef);
 template struct AttentionPart<float>;
 template struct AttentionPart<double>;
 } // namespace mllm::runtime::cpu

@@ -10,6 +10,11 @@
 // serial one; the LayerNorm has the same parameters (weight and bias per
 // channel) and depends on the token alone.
 //
+// A TP shard splits the attention's heads and both feed-forwards' width
+// (their parts all-reduce); the convolution module runs whole on every TP
+// rank (its LayerNorm needs every channel). Context parallelism is refused:
+// the depthwise convolution needs each token's neighbours.
+//
 //===----------------------------------------------------------------------===//
 
 #include "mllm/runtime/cpu/LayerParts.h"
@@ -49,15 +54,15 @@ class ConformerBlock final : public LayerBase<T> {
   };
 
 public:
-  ConformerBlock(const LayerConfig &c, bool train)
-      : LayerBase<T>("conformer_block", c, train) {
+  ConformerBlock(const LayerConfig &c, bool train, const TensorShard &shard)
+      : LayerBase<T>("conformer_block", c, train, shard) {
     const int64_t h = c.hidden;
     Activation act = *parseActivation(c.activation);
     ffn1Norm.create(list, "ffn1_norm.", h, c.layerNorm, train);
-    ffn1.create(list, "ffn1.", h, c.ffn, act, c.bias, train);
+    ffn1.create(list, "ffn1.", h, c.ffn, act, c.bias, train, this->tp);
     attnNorm.create(list, "attn_norm.", h, c.layerNorm, train);
     attn.create(list, "", h, c.heads, c.kvHeads, c.headDim, c.qkvBias, c.bias,
-                c.position, c.ropeTheta, train);
+                c.position, c.ropeTheta, train, this->tp);
     convNorm.create(list, "conv_norm.", h, c.layerNorm, train);
     pw1.create(list, "conv.pw1.weight", c.bias ? "conv.pw1.bias" : "", h, 2 * h,
                train);
@@ -70,7 +75,7 @@ public:
     pw2.create(list, "conv.pw2.weight", c.bias ? "conv.pw2.bias" : "", h, h,
                train);
     ffn2Norm.create(list, "ffn2_norm.", h, c.layerNorm, train);
-    ffn2.create(list, "ffn2.", h, c.ffn, act, c.bias, train);
+    ffn2.create(list, "ffn2.", h, c.ffn, act, c.bias, train, this->tp);
     finalNorm.create(list, "final_norm.", h, c.layerNorm, train);
   }
 
@@ -85,6 +90,9 @@ public:
     if (in.cols() != h)
       layerFatal("conformer_block: input width " + llvm::Twine(in.cols()) +
                  ", hidden " + llvm::Twine(h));
+    if (batch.cp)
+      layerFatal("conformer_block: context parallelism is not supported (the "
+                 "depthwise convolution needs each token's neighbours)");
     auto st = std::make_unique<State>();
     State &s = *st;
     s.owner = this;
@@ -237,11 +245,14 @@ private:
 
 template <typename T>
 std::unique_ptr<Layer<T>>
-mllm::runtime::cpu::makeConformerBlock(const LayerConfig &c, bool train) {
-  return std::make_unique<ConformerBlock<T>>(c, train);
+mllm::runtime::cpu::makeConformerBlock(const LayerConfig &c, bool train,
+                                       const TensorShard &tp) {
+  return std::make_unique<ConformerBlock<T>>(c, train, tp);
 }
 
 template std::unique_ptr<Layer<float>>
-mllm::runtime::cpu::makeConformerBlock<float>(const LayerConfig &, bool);
+mllm::runtime::cpu::makeConformerBlock<float>(const LayerConfig &, bool,
+                                              const TensorShard &);
 template std::unique_ptr<Layer<double>>
-mllm::runtime::cpu::makeConformerBlock<double>(const LayerConfig &, bool);
+mllm::runtime::cpu::makeConformerBlock<double>(const LayerConfig &, bool,
+                                               const TensorShard &);

@@ -3,7 +3,9 @@
 // What the CPU backend supports, said once: checkLayer() names the first
 // unsupported or inconsistent feature of a layer config, and makeLayer()
 // builds only what checkLayer() accepts, so a layer never computes
-// something other than docs/runtime-layers.md says.
+// something other than docs/runtime-layers.md says. That includes the
+// tensor-parallel shard: what does not divide over the TP group is refused
+// here, not rounded.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,11 +62,47 @@ std::string blockCheck(llvm::StringRef kind, const LayerConfig &c,
   return "";
 }
 
+/// The TP shard of a layer: its place in the group, and what the kinds that
+/// split need to divide (heads, kv heads, the feed-forward width; a
+/// vocabulary may split unevenly but not below one row per rank).
+std::string shardCheck(llvm::StringRef kind, const LayerConfig &c,
+                       const TensorShard &tp) {
+  std::string name = kind.str();
+  auto n = [](int64_t v) { return std::to_string(v); };
+  if (tp.size < 1 || tp.rank < 0 || tp.rank >= tp.size)
+    return name + ": TP rank " + n(tp.rank) + " of a group of " + n(tp.size);
+  if (tp.size == 1)
+    return "";
+  if (!tp.group)
+    return name + ": a TP shard (tp " + n(tp.size) + ") needs its group";
+  if (tp.group->size() != tp.size || tp.group->rank() != tp.rank)
+    return name + ": the TP group has rank " + n(tp.group->rank()) + " of " +
+           n(tp.group->size()) + ", the shard says rank " + n(tp.rank) +
+           " of " + n(tp.size);
+  auto divides = [&](const char *what, int64_t v) -> std::string {
+    if (v % tp.size == 0)
+      return "";
+    return name + ": tp " + n(tp.size) + " does not divide " + what + " " +
+           n(v) + " (tensor parallelism splits them evenly)";
+  };
+  if (kind == "transformer_block" || kind == "conformer_block") {
+    for (auto [what, v] : {std::pair<const char *, int64_t>{"heads", c.heads},
+                           {"kv_heads", c.kvHeads},
+                           {"ffn", c.ffn}})
+      if (std::string why = divides(what, v); !why.empty())
+        return why;
+  } else if ((kind == "token_embedding" || kind == "lm_head") &&
+             c.vocab < tp.size) {
+    return name + ": vocab " + n(c.vocab) + " is smaller than tp " + n(tp.size);
+  }
+  return "";
+}
+
 } // namespace
 
-std::string mllm::runtime::cpu::checkLayer(llvm::StringRef kind,
-                                           const LayerConfig &c,
-                                           PartKind part) {
+/// The config alone, whatever the shard.
+static std::string configCheck(llvm::StringRef kind, const LayerConfig &c,
+                               PartKind part) {
   if (!llvm::is_contained(layerKindNames(), kind))
     return "unknown layer kind '" + kind.str() + "'";
   std::string name = kind.str();
@@ -137,32 +175,50 @@ std::string mllm::runtime::cpu::checkLayer(llvm::StringRef kind,
   return "";
 }
 
+std::string mllm::runtime::cpu::checkLayer(llvm::StringRef kind,
+                                           const LayerConfig &c, PartKind part,
+                                           const TensorShard &tp) {
+  std::string why = configCheck(kind, c, part);
+  return why.empty() ? shardCheck(kind, c, tp) : why;
+}
+
 template <typename T>
 llvm::Expected<std::unique_ptr<Layer<T>>>
 mllm::runtime::cpu::makeLayer(llvm::StringRef kind, const LayerConfig &c,
-                              PartKind part, bool trainable) {
-  std::string why = checkLayer(kind, c, part);
+                              PartKind part, bool trainable,
+                              const TensorShard &tp) {
+  std::string why = checkLayer(kind, c, part, tp);
   if (!why.empty())
     return llvm::createStringError(why);
-  using Factory = std::unique_ptr<Layer<T>> (*)(const LayerConfig &, bool);
-  Factory make = llvm::StringSwitch<Factory>(kind)
-                     .Case("token_embedding", makeTokenEmbedding<T>)
-                     .Case("patch_embedding", makePatchEmbedding<T>)
-                     .Case("audio_frontend", makeAudioFrontend<T>)
-                     .Case("transformer_block", makeTransformerBlock<T>)
-                     .Case("conformer_block", makeConformerBlock<T>)
-                     .Case("norm", makeNorm<T>)
-                     .Case("lm_head", makeLMHead<T>)
-                     .Case("linear", makeLinearProjector<T>)
-                     .Case("mlp", makeMlpProjector<T>)
-                     .Case("attention_pool", makeAttentionPool<T>)
-                     .Default(nullptr);
+  // The kinds that split under TP.
+  using Split = std::unique_ptr<Layer<T>> (*)(const LayerConfig &, bool,
+                                              const TensorShard &);
+  Split split = llvm::StringSwitch<Split>(kind)
+                    .Case("token_embedding", makeTokenEmbedding<T>)
+                    .Case("transformer_block", makeTransformerBlock<T>)
+                    .Case("conformer_block", makeConformerBlock<T>)
+                    .Case("lm_head", makeLMHead<T>)
+                    .Default(nullptr);
+  if (split)
+    return split(c, trainable, tp);
+  // The others are whole on every TP rank.
+  using Whole = std::unique_ptr<Layer<T>> (*)(const LayerConfig &, bool);
+  Whole make = llvm::StringSwitch<Whole>(kind)
+                   .Case("patch_embedding", makePatchEmbedding<T>)
+                   .Case("audio_frontend", makeAudioFrontend<T>)
+                   .Case("norm", makeNorm<T>)
+                   .Case("linear", makeLinearProjector<T>)
+                   .Case("mlp", makeMlpProjector<T>)
+                   .Case("attention_pool", makeAttentionPool<T>)
+                   .Default(nullptr);
   return make(c, trainable);
 }
 
 namespace mllm::runtime::cpu {
 template llvm::Expected<std::unique_ptr<Layer<float>>>
-makeLayer(llvm::StringRef, const LayerConfig &, PartKind, bool);
+makeLayer(llvm::StringRef, const LayerConfig &, PartKind, bool,
+          const TensorShard &);
 template llvm::Expected<std::unique_ptr<Layer<double>>>
-makeLayer(llvm::StringRef, const LayerConfig &, PartKind, bool);
+makeLayer(llvm::StringRef, const LayerConfig &, PartKind, bool,
+          const TensorShard &);
 } // namespace mllm::runtime::cpu

@@ -6,7 +6,8 @@
 // SplitMix64 keyed by the name's FNV-1a hash; two draws per element give a
 // normal by Box-Muller. Everything is in double with glibc's log/cos and
 // one rounding to T at the end; test/runtime/torch_layers.py reproduces it
-// (docs/runtime-layers.md gives the exact recipe).
+// (docs/runtime-layers.md gives the exact recipe). The index is the full
+// parameter's, so a tensor-parallel shard gets its slice of the same values.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,12 +61,17 @@ void mllm::runtime::cpu::initParam(Param<T> &param, llvm::StringRef fullName,
   }
   const uint64_t key = splitmix64(seed ^ splitmix64(fnv1a64(fullName)));
   const double ulp = 1.0 / 9007199254740992.0; // 2^-53
-  for (size_t i = 0; i < v.size(); ++i) {
-    // u1 in (0, 1] keeps the log finite; u2 in [0, 1).
-    double u1 = static_cast<double>((draw(key, 2 * i) >> 11) + 1) * ulp;
-    double u2 = static_cast<double>(draw(key, 2 * i + 1) >> 11) * ulp;
-    double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
-    v[i] = static_cast<T>(kStd * z);
+  // A TP shard draws at the full parameter's indices: its values are a
+  // slice of the unsplit parameter's.
+  for (const ShardRun &run : shardRuns(param.shard, param.value.shape)) {
+    for (int64_t j = 0; j < run.length; ++j) {
+      const uint64_t i = static_cast<uint64_t>(run.full + j);
+      // u1 in (0, 1] keeps the log finite; u2 in [0, 1).
+      double u1 = static_cast<double>((draw(key, 2 * i) >> 11) + 1) * ulp;
+      double u2 = static_cast<double>(draw(key, 2 * i + 1) >> 11) * ulp;
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
+      v[run.local + j] = static_cast<T>(kStd * z);
+    }
   }
 }
 

@@ -1,9 +1,10 @@
 //===- InputLayers.cpp - token, patch and audio input layers --------------===//
 //
-// The first layer of each part reads data, not activations: token ids
-// (token_embedding), images (patch_embedding) or log-mel features
-// (audio_frontend). Data needs no gradient, so backwardInput leaves dIn
-// empty and only backwardWeight does work.
+// The first layers of the encoder parts read data, not activations: images
+// (patch_embedding) or log-mel features (audio_frontend); the token
+// embedding is in TokenEmbedding.cpp. Data needs no gradient, so
+// backwardInput leaves dIn empty and only backwardWeight does work. Both
+// run whole on every TP rank.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,7 +13,6 @@
 #include "mllm/kernels/cpu/Activation.h"
 #include "mllm/kernels/cpu/Conv.h"
 #include "mllm/kernels/cpu/Elementwise.h"
-#include "mllm/kernels/cpu/Embedding.h"
 #include "mllm/kernels/cpu/PatchEmbed.h"
 #include "mllm/kernels/cpu/Positions.h"
 
@@ -31,80 +31,6 @@ void addPerSequence(T *out, const T *pos, int64_t sequences, int64_t n) {
   for (int64_t s = 0; s < sequences; ++s)
     k::add(out + s * n, pos, n);
 }
-
-template <typename T>
-class TokenEmbedding final : public LayerBase<T> {
-  using LayerBase<T>::config;
-  Param<T> *table = nullptr, *pos = nullptr;
-
-  struct State : OwnedState {
-    std::vector<int64_t> ids, posIds;
-  };
-
-public:
-  TokenEmbedding(const LayerConfig &c, bool train)
-      : LayerBase<T>("token_embedding", c, train) {
-    table =
-        this->list.add("weight", {c.vocab, c.hidden}, ParamInit::Normal, train);
-    if (c.position == "learned")
-      pos = this->list.add("pos_weight", {c.positions, c.hidden},
-                           ParamInit::Normal, train);
-  }
-  int64_t outputTokens(int64_t inputTokens) const override {
-    return inputTokens;
-  }
-  int64_t outputWidth() const override { return config.hidden; }
-
-  std::unique_ptr<LayerState> forward(const Batch<T> &batch, const Tensor<T> &,
-                                      Tensor<T> &out) override {
-    const int64_t rows = batch.sequences * batch.tokens, h = config.hidden;
-    if (!batch.tokenIds)
-      layerFatal("token_embedding: the batch has no token ids");
-    auto st = std::make_unique<State>();
-    st->owner = this;
-    st->ids.assign(batch.tokenIds, batch.tokenIds + rows);
-    for (int64_t id : st->ids)
-      if (id < 0 || id >= config.vocab)
-        layerFatal("token_embedding: token id " + llvm::Twine(id) +
-                   " outside the vocabulary of " + llvm::Twine(config.vocab));
-    out.resize({rows, h});
-    k::embeddingForward(st->ids.data(), table->value.ptr(), out.ptr(), rows,
-                        config.vocab, h);
-    if (pos) {
-      SequenceContext seq =
-          makeSequenceContext(batch, rows, false, false, "token_embedding");
-      for (int64_t p : seq.positions)
-        if (p < 0 || p >= config.positions)
-          layerFatal("token_embedding: position " + llvm::Twine(p) +
-                     " outside the learned table of " +
-                     llvm::Twine(config.positions) + " rows");
-      for (int64_t s = 0; s < batch.sequences; ++s)
-        st->posIds.insert(st->posIds.end(), seq.positions.begin(),
-                          seq.positions.end());
-      Tensor<T> p({rows, h});
-      k::embeddingForward(st->posIds.data(), pos->value.ptr(), p.ptr(), rows,
-                          config.positions, h);
-      k::add(out.ptr(), p.ptr(), rows * h);
-    }
-    return st;
-  }
-  void backwardInput(const Batch<T> &, LayerState &state, const Tensor<T> &,
-                     Tensor<T> &dIn) override {
-    ownState<State>(state, this);
-    dIn = Tensor<T>();
-  }
-  void backwardWeight(const Batch<T> &, LayerState &state,
-                      const Tensor<T> &dOut) override {
-    State &st = ownState<State>(state, this);
-    const int64_t rows = static_cast<int64_t>(st.ids.size());
-    if (hasGrad(table))
-      k::embeddingBackwardWeight(st.ids.data(), dOut.ptr(), table->grad.ptr(),
-                                 rows, config.vocab, config.hidden);
-    if (hasGrad(pos))
-      k::embeddingBackwardWeight(st.posIds.data(), dOut.ptr(), pos->grad.ptr(),
-                                 rows, config.positions, config.hidden);
-  }
-};
 
 template <typename T>
 class PatchEmbedding final : public LayerBase<T> {
@@ -315,11 +241,6 @@ public:
 
 template <typename T>
 std::unique_ptr<Layer<T>>
-mllm::runtime::cpu::makeTokenEmbedding(const LayerConfig &c, bool train) {
-  return std::make_unique<TokenEmbedding<T>>(c, train);
-}
-template <typename T>
-std::unique_ptr<Layer<T>>
 mllm::runtime::cpu::makePatchEmbedding(const LayerConfig &c, bool train) {
   return std::make_unique<PatchEmbedding<T>>(c, train);
 }
@@ -331,8 +252,6 @@ mllm::runtime::cpu::makeAudioFrontend(const LayerConfig &c, bool train) {
 
 namespace mllm::runtime::cpu {
 #define MLLM_INSTANTIATE(T)                                                    \
-  template std::unique_ptr<Layer<T>> makeTokenEmbedding(const LayerConfig &,   \
-                                                        bool);                 \
   template std::unique_ptr<Layer<T>> makePatchEmbedding(const LayerConfig &,   \
                                                         bool);                 \
   template std::unique_ptr<Layer<T>> makeAudioFrontend(const LayerConfig &,    \

@@ -10,6 +10,7 @@
 #include "mllm/runtime/cpu/LayerParts.h"
 
 #include "mllm/kernels/cpu/Activation.h"
+#include "mllm/kernels/cpu/Elementwise.h"
 #include "mllm/kernels/cpu/Gemm.h"
 #include "mllm/kernels/cpu/Linear.h"
 #include "mllm/kernels/cpu/Norm.h"
@@ -81,18 +82,39 @@ void mllm::runtime::cpu::activationBackward(Activation a, const T *in,
 template <typename T>
 void LinearPart<T>::create(ParamList<T> &list, const std::string &wName,
                            const std::string &bName, int64_t inDim,
-                           int64_t outDim, bool trainable) {
-  in = inDim;
-  out = outDim;
-  w = list.add(wName, {out, in}, ParamInit::Normal, trainable);
+                           int64_t outDim, bool trainable, Split split,
+                           const TensorShard &shard, int64_t blocks) {
+  const int64_t p = shard.size;
+  if (p == 1)
+    split = Split::None;
+  in = split == Split::Row ? inDim / p : inDim;
+  out = split == Split::Column ? outDim / p : outDim;
+  rowParallel = split == Split::Row;
+  ShardInfo ws, bs;
+  if (split == Split::Column) {
+    // Of each of the `blocks` blocks of rows, this rank's 1/p.
+    ws = {0, blocks, shard.rank * (out / blocks), {outDim, inDim}};
+    bs = {0, blocks, ws.offset, {outDim}};
+  } else if (split == Split::Row) {
+    ws = {1, 1, shard.rank * in, {outDim, inDim}};
+  }
+  w = list.add(wName, {out, in}, ParamInit::Normal, trainable, ws);
   b = bName.empty() ? nullptr
-                    : list.add(bName, {out}, ParamInit::Zeros, trainable);
+                    : list.add(bName, {out}, ParamInit::Zeros, trainable, bs);
 }
 
 template <typename T>
 void LinearPart<T>::forward(const T *x, T *y, int64_t rows) const {
-  k::linearForward(x, w->value.ptr(), b ? b->value.ptr() : nullptr, y, rows, in,
-                   out);
+  const T *bias = b && !rowParallel ? b->value.ptr() : nullptr;
+  k::linearForward(x, w->value.ptr(), bias, y, rows, in, out);
+}
+
+template <typename T>
+void LinearPart<T>::addBias(T *y, int64_t rows) const {
+  if (!b)
+    return;
+  for (int64_t r = 0; r < rows; ++r)
+    k::add(y + r * out, b->value.ptr(), out);
 }
 
 template <typename T>
@@ -171,14 +193,17 @@ void NormPart<T>::backwardWeight(const T *dy, const T *x, const Saved &saved,
 template <typename T>
 void FfnPart<T>::create(ParamList<T> &list, const std::string &prefix,
                         int64_t hidden, int64_t f, Activation a, bool bias,
-                        bool trainable) {
-  ffn = f;
+                        bool trainable, TensorContext &context) {
+  tp = &context;
+  ffn = f / context.shard.size;
   act = a;
-  int64_t width = isGated(a) ? 2 * f : f;
-  wIn.create(list, prefix + "w_in", bias ? prefix + "b_in" : "", hidden, width,
-             trainable);
+  // A gated w_in is two blocks [gate | up]: a shard holds its slice of each,
+  // so that its activation pairs the same columns.
+  const int64_t blocks = isGated(a) ? 2 : 1;
+  wIn.create(list, prefix + "w_in", bias ? prefix + "b_in" : "", hidden,
+             blocks * f, trainable, Split::Column, context.shard, blocks);
   wOut.create(list, prefix + "w_out", bias ? prefix + "b_out" : "", f, hidden,
-              trainable);
+              trainable, Split::Row, context.shard);
 }
 
 template <typename T>
@@ -188,6 +213,10 @@ void FfnPart<T>::forward(const T *x, T *y, Saved &saved, int64_t rows) const {
   wIn.forward(x, saved.u.ptr(), rows);
   activationForward(act, saved.u.ptr(), saved.a.ptr(), rows, ffn);
   wOut.forward(saved.a.ptr(), y, rows);
+  if (wOut.rowParallel) {
+    tp->allReduce(y, rows * wOut.out, "the feed-forward output");
+    wOut.addBias(y, rows);
+  }
 }
 
 template <typename T>
@@ -198,6 +227,7 @@ void FfnPart<T>::backward(const T *dy, Saved &saved, T *dx,
   saved.du.resize({rows, wIn.out});
   activationBackward(act, saved.u.ptr(), da.ptr(), saved.du.ptr(), rows, ffn);
   wIn.backwardInput(saved.du.ptr(), dx, rows);
+  tp->allReduce(dx, rows * wIn.in, "the feed-forward input gradient");
 }
 
 template <typename T>

@@ -53,9 +53,10 @@ void mllm::runtime::cpu::layerFatal(const llvm::Twine &message) {
 
 template <typename T>
 Param<T> *ParamList<T>::add(std::string name, std::vector<int64_t> shape,
-                            ParamInit init, bool trainable) {
+                            ParamInit init, bool trainable, ShardInfo shard) {
   auto p = std::make_unique<Param<T>>();
   p->name = std::move(name);
+  p->shard = std::move(shard);
   p->value.resize(shape);
   // A fixed table is a constant of the layer, never trained.
   p->trainable = trainable && init != ParamInit::Fixed;

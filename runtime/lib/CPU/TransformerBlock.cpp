@@ -6,6 +6,11 @@
 // keeps the gradients of the intermediates, so backwardWeight gives the
 // same bits with or without a prior backwardInput.
 //
+// A TP shard splits the attention's heads and the feed-forward's width; the
+// parts all-reduce their outputs and input gradients, so the residual
+// stream, the norms and their gradients are whole (and equal) on every TP
+// rank. Under CP the attention gathers K/V; everything else is token-wise.
+//
 //===----------------------------------------------------------------------===//
 
 #include "mllm/runtime/cpu/LayerParts.h"
@@ -37,14 +42,14 @@ class TransformerBlock final : public LayerBase<T> {
   };
 
 public:
-  TransformerBlock(const LayerConfig &c, bool train)
-      : LayerBase<T>("transformer_block", c, train) {
+  TransformerBlock(const LayerConfig &c, bool train, const TensorShard &shard)
+      : LayerBase<T>("transformer_block", c, train, shard) {
     norm1.create(list, "norm1.", c.hidden, c.layerNorm, train);
     attn.create(list, "", c.hidden, c.heads, c.kvHeads, c.headDim, c.qkvBias,
-                c.bias, c.position, c.ropeTheta, train);
+                c.bias, c.position, c.ropeTheta, train, this->tp);
     norm2.create(list, "norm2.", c.hidden, c.layerNorm, train);
     ffn.create(list, "ffn.", c.hidden, c.ffn, *parseActivation(c.activation),
-               c.bias, train);
+               c.bias, train, this->tp);
   }
 
   int64_t outputTokens(int64_t inputTokens) const override {
@@ -124,11 +129,14 @@ private:
 
 template <typename T>
 std::unique_ptr<Layer<T>>
-mllm::runtime::cpu::makeTransformerBlock(const LayerConfig &c, bool train) {
-  return std::make_unique<TransformerBlock<T>>(c, train);
+mllm::runtime::cpu::makeTransformerBlock(const LayerConfig &c, bool train,
+                                         const TensorShard &tp) {
+  return std::make_unique<TransformerBlock<T>>(c, train, tp);
 }
 
 template std::unique_ptr<Layer<float>>
-mllm::runtime::cpu::makeTransformerBlock<float>(const LayerConfig &, bool);
+mllm::runtime::cpu::makeTransformerBlock<float>(const LayerConfig &, bool,
+                                                const TensorShard &);
 template std::unique_ptr<Layer<double>>
-mllm::runtime::cpu::makeTransformerBlock<double>(const LayerConfig &, bool);
+mllm::runtime::cpu::makeTransformerBlock<double>(const LayerConfig &, bool,
+                                                 const TensorShard &);

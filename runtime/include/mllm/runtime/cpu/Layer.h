@@ -12,12 +12,20 @@
 // tests check every layer's gradients by finite differences in double; the
 // runtime runs float.
 //
+// A layer may be one rank's part of a parallel layer: a tensor-parallel
+// (TP) shard holds a slice of the heads, the feed-forward width or the
+// vocabulary (TensorShard, given to makeLayer), and a context-parallel (CP)
+// rank holds a share of each sequence's tokens (ContextParallel, given with
+// the batch). The layer then runs the collectives of Comm.h itself
+// (docs/runtime-layers.md §7).
+//
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_CPU_LAYER_H
 #define MLLM_RUNTIME_CPU_LAYER_H
 
 #include "mllm/kernels/Bitfield.h"
 #include "mllm/kernels/TileMap.h"
+#include "mllm/runtime/Comm.h"
 #include "mllm/runtime/LayerConfig.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -58,10 +66,25 @@ enum class ParamInit : uint8_t {
   Fixed,
 };
 
+/// Where a tensor-parallel shard of a parameter lies in the full parameter
+/// (for checkpoints and initialisation). Along `dim` the full parameter is
+/// `blocks` equal blocks (2 for a gated w_in's [gate | up], else 1), each
+/// split alike: the shard holds, of every block, value.shape[dim] / blocks
+/// consecutive indices from `offset`. Every other dimension is whole.
+struct ShardInfo {
+  /// -1: not split; the value is the whole parameter.
+  int dim = -1;
+  int64_t blocks = 1;
+  int64_t offset = 0;
+  /// The unsplit parameter's shape (empty when not split).
+  std::vector<int64_t> fullShape;
+};
+
 /// A parameter: its value, and its gradient when it trains (empty when
 /// frozen: frozen parameters have no gradient buffer). Names are relative
 /// to the layer ("wq", "ffn.w_in", "norm1.weight"); the runtime prefixes the
-/// part and group ("llm.blocks.3.wq").
+/// part and group ("llm.blocks.3.wq"). A TP shard's parameter has the full
+/// parameter's name; `shard` says which slice it holds.
 template <typename T>
 struct Param {
   std::string name;
@@ -69,6 +92,47 @@ struct Param {
   Tensor<T> grad;
   bool trainable = false;
   ParamInit init = ParamInit::Normal;
+  ShardInfo shard;
+};
+
+/// Consecutive elements of a shard: value.data[local, local + length) is
+/// the full parameter's flat [full, full + length).
+struct ShardRun {
+  int64_t local = 0, full = 0, length = 0;
+};
+/// The runs of a parameter with `shape` (its value's) and `shard`, in
+/// ascending local order; one run covering everything when not split.
+std::vector<ShardRun> shardRuns(const ShardInfo &shard,
+                                const std::vector<int64_t> &shape);
+/// The shape of the unsplit parameter.
+inline std::vector<int64_t> fullShape(const ShardInfo &shard,
+                                      const std::vector<int64_t> &shape) {
+  return shard.dim < 0 ? shape : shard.fullShape;
+}
+
+/// This rank's place in the tensor-parallel group of a layer. The shard
+/// holds heads / size query heads and kv_heads / size kv heads (rank r:
+/// heads [r, r + 1) x heads / size), ffn / size of the feed-forward width
+/// and [vocab r / size, vocab (r + 1) / size) of the vocabulary, and runs
+/// its all-reduces over `group`. size 1: the whole layer.
+struct TensorShard {
+  int64_t rank = 0;
+  int64_t size = 1;
+  /// The TP group (size > 1): group->size() == size, group->rank() == rank.
+  /// Not owned; it must outlive the layer.
+  Group *group = nullptr;
+};
+
+/// A context-parallel rank's share of the sequences of a microbatch. All
+/// sequences share the layout, so a rank holds the same tokens of each.
+struct ContextParallel {
+  /// The CP group; group->rank() picks this rank's entry of `tokens`.
+  Group *group = nullptr;
+  /// Every CP rank's tokens of one sequence, in group-rank order, as global
+  /// indices into the sequence (ascending within a rank; the plan's CP
+  /// assignment, e.g. BalanceResult::ranks). Together they hold every token
+  /// of the sequence once. The gathered keys are in this order.
+  std::vector<std::vector<int64_t>> tokens;
 };
 
 /// The kind of part a layer belongs to, as the plan spells parts (`llm`,
@@ -86,18 +150,25 @@ struct Batch {
   /// an encoder's items (images, audio clips) of the microbatch.
   int64_t sequences = 1;
   /// Tokens per sequence at this layer's input (for a media input layer:
-  /// ignored; it derives its output tokens from the config).
+  /// ignored; it derives its output tokens from the config). Under CP: this
+  /// rank's tokens per sequence.
   int64_t tokens = 0;
   /// The attention mask of one sequence (a word and segment per token, of
-  /// this layer's tokens). Null: every token attends to every token of its
-  /// sequence (encoders: bidirectional within an item).
+  /// this layer's tokens; under CP of the whole sequence). Null: every token
+  /// attends to every token of its sequence (encoders: bidirectional within
+  /// an item).
   const kernels::TokenLayout *layout = nullptr;
   kernels::MaskPolicy policy;
   /// Per token of one sequence: its position for RoPE, ALiBi and learned
   /// tables (restarting at 0 for every packed sample). Empty: 0..tokens-1.
   /// ALiBi needs positions that step by 1 between the non-padding tokens of
-  /// a sample (checked: docs/runtime-layers.md).
+  /// a sample (checked: docs/runtime-layers.md). Under CP: of the whole
+  /// sequence (the layer picks its tokens'), or empty (the token indices).
   std::vector<int64_t> positions;
+  /// Context parallelism: null, or this rank's share (not owned). Rows,
+  /// token ids and targets are then this rank's tokens of each sequence,
+  /// sequence after sequence, in the order of its `tokens` entry.
+  const ContextParallel *cp = nullptr;
   /// Token embedding: token ids, [sequences * tokens].
   const int64_t *tokenIds = nullptr;
   /// Media input layers: images [sequences, channels, temporal, height,
@@ -166,26 +237,36 @@ public:
   /// bits. Both backward calls of a state take the same dOut.
   virtual void backwardWeight(const Batch<T> &batch, LayerState &state,
                               const Tensor<T> &dOut) = 0;
+
+  /// The first failed collective (TP or CP) since the last call, or
+  /// success. The calls above have no error path, so a layer keeps the
+  /// failure (a deadline, a dead peer), skips its later collectives and
+  /// leaves their outputs meaningless; check after every call of a
+  /// parallel layer.
+  virtual llvm::Error takeCommError() { return llvm::Error::success(); }
 };
 
 /// Whether the CPU backend can run a layer of `kind` with `config` in a part
-/// of kind `part`: empty, or why not (e.g. "RoPE in an encoder (2-D patch
-/// positions) is not supported by the CPU backend").
+/// of kind `part`, as shard `tp` of a TP group: empty, or why not (e.g.
+/// "RoPE in an encoder (2-D patch positions) is not supported by the CPU
+/// backend", "tp 4 does not divide kv_heads 2").
 std::string checkLayer(llvm::StringRef kind, const LayerConfig &config,
-                       PartKind part);
+                       PartKind part, const TensorShard &tp = {});
 
 /// A layer of `kind` with `config`, parameters allocated (zero; a Fixed one
 /// already holds its value) with the gradients of trainable ones when
-/// `trainable`. Fails with checkLayer()'s message.
+/// `trainable`; with `tp`, that shard of it (layers that do not split are
+/// whole on every TP rank). Fails with checkLayer()'s message.
 template <typename T>
 llvm::Expected<std::unique_ptr<Layer<T>>>
 makeLayer(llvm::StringRef kind, const LayerConfig &config, PartKind part,
-          bool trainable);
+          bool trainable, const TensorShard &tp = {});
 
 /// Deterministic initialisation of `param` from `seed` and its full name:
 /// the same values on every rank and in every order of construction (a
 /// counter-based generator keyed by the name, docs/runtime-layers.md).
-/// By param.init: normal(0, 0.02), ones, zeros, or left alone (Fixed).
+/// By param.init: normal(0, 0.02), ones, zeros, or left alone (Fixed). A
+/// TP shard gets exactly the full parameter's values at its indices.
 template <typename T>
 void initParam(Param<T> &param, llvm::StringRef fullName, uint64_t seed);
 

@@ -14,12 +14,18 @@
 // backwardWeight() accumulates parameter gradients from them, so a layer
 // can run the gradient pass once from whichever backward call comes first.
 //
+// Under tensor parallelism the attention and the feed-forward hold their
+// shard's heads and width and run the TP all-reduces themselves (their
+// TensorContext); under context parallelism the attention exchanges K/V
+// over the CP group of the sequence context.
+//
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_CPU_LAYERPARTS_H
 #define MLLM_RUNTIME_CPU_LAYERPARTS_H
 
 #include "mllm/kernels/cpu/Attention.h"
 #include "mllm/runtime/cpu/Layer.h"
+#include "mllm/runtime/cpu/ParallelParts.h"
 
 #include "llvm/ADT/Twine.h"
 
@@ -61,25 +67,39 @@ bool hasGrad(const Param<T> *p) {
 template <typename T>
 class ParamList {
 public:
+  /// `shape` is the shard's; `shard` says where it lies in the full one.
   Param<T> *add(std::string name, std::vector<int64_t> shape, ParamInit init,
-                bool trainable);
+                bool trainable, ShardInfo shard = {});
   std::vector<Param<T> *> all() const;
 
 private:
   std::vector<std::unique_ptr<Param<T>>> params;
 };
 
+/// How a linear map of a TP shard is split (Megatron-LM). Column: the
+/// shard holds out / p of the outputs (W's rows and the bias; with blocks
+/// 2, the same slice of each half [gate | up]). Row: it holds in / p of the
+/// inputs (W's columns); the bias is whole and forward leaves it out, so
+/// that the caller adds it once, after the all-reduce of the partial sums.
+enum class Split { None, Column, Row };
+
 /// y[rows, out] = x[rows, in] W^T + b, W [out, in] as nn.Linear.
 template <typename T>
 struct LinearPart {
   Param<T> *w = nullptr, *b = nullptr;
-  int64_t in = 0, out = 0;
+  int64_t in = 0, out = 0; ///< the shard's
+  bool rowParallel = false;
 
-  /// Creates `wName` [out, in] and, when `bName` is not empty, `bName`.
+  /// Creates `wName` [out, in] and, when `bName` is not empty, `bName`;
+  /// `in` and `out` are the full map's, split by `split` over `shard`.
   void create(ParamList<T> &list, const std::string &wName,
-              const std::string &bName, int64_t in, int64_t out,
-              bool trainable);
+              const std::string &bName, int64_t in, int64_t out, bool trainable,
+              Split split = Split::None, const TensorShard &shard = {},
+              int64_t blocks = 1);
+  /// Without the bias when row-parallel.
   void forward(const T *x, T *y, int64_t rows) const;
+  /// y += b on every row (a row-parallel map's bias, after the all-reduce).
+  void addBias(T *y, int64_t rows) const;
   /// dx = dy W, overwritten, or added to dx when `accumulate`.
   void backwardInput(const T *dy, T *dx, int64_t rows,
                      bool accumulate = false) const;
@@ -111,21 +131,26 @@ struct NormPart {
 };
 
 /// Feed-forward: y = W_out act(W_in x + b_in) + b_out. Gated: W_in is
-/// [2 ffn, hidden] as [gate | up].
+/// [2 ffn, hidden] as [gate | up]. A TP shard holds ffn / p of the width
+/// (W_in column-, W_out row-parallel), all-reduces y in forward and dx in
+/// backward.
 template <typename T>
 struct FfnPart {
   LinearPart<T> wIn, wOut;
   Activation act = Activation::Gelu;
-  int64_t ffn = 0;
+  int64_t ffn = 0; ///< the shard's
+  TensorContext *tp = nullptr;
 
   struct Saved {
     Tensor<T> u, a; ///< pre-activation [rows, (2) ffn], activation [rows, ffn]
     Tensor<T> du;   ///< gradient of u (the gradient pass)
   };
 
-  /// `prefix.w_in`, `prefix.b_in`, `prefix.w_out`, `prefix.b_out`.
+  /// `prefix.w_in`, `prefix.b_in`, `prefix.w_out`, `prefix.b_out`; `ffn`
+  /// is the full width, split over tp's shard.
   void create(ParamList<T> &list, const std::string &prefix, int64_t hidden,
-              int64_t ffn, Activation act, bool bias, bool trainable);
+              int64_t ffn, Activation act, bool bias, bool trainable,
+              TensorContext &tp);
   void forward(const T *x, T *y, Saved &saved, int64_t rows) const;
   /// Fills saved.du from dy; dx = du W_in (overwritten).
   void backward(const T *dy, Saved &saved, T *dx, int64_t rows) const;
@@ -133,19 +158,28 @@ struct FfnPart {
                       int64_t rows) const;
 };
 
-/// The sequences of a microbatch at one layer: count, tokens each, the
-/// positions of one sequence and, for attention, the plan of its layout.
+/// The sequences of a microbatch at one layer: count, tokens each (this
+/// rank's under CP), the positions of those tokens of one sequence and, for
+/// attention, the plan of its layout (queries: these tokens; keys: the
+/// whole sequence, in the CP ranks' order).
 struct SequenceContext {
   int64_t sequences = 0, tokens = 0;
   std::vector<int64_t> positions;
   std::shared_ptr<const kernels::cpu::AttentionPlan> plan;
+  /// Keys per sequence: `tokens` without CP, the whole sequence with it.
+  int64_t keys = 0;
+  /// Context parallelism (null group: none): every CP rank's tokens per
+  /// sequence, in group order.
+  Group *cpGroup = nullptr;
+  std::vector<int64_t> cpCounts;
 };
 
 /// Checks `rows` == sequences * tokens and fills positions (0..tokens-1 when
-/// the batch has none). With `attention`, also prepares the plan of the
-/// batch's layout (an all-visible layout when it has none); with `alibi`,
-/// checks that positions step by 1 within each sample (the kernel's ALiBi
-/// distance is the token index difference).
+/// the batch has none; under CP this rank's tokens' entries of the whole
+/// sequence's, after checking the batch's CP share). With `attention`,
+/// also prepares the plan of the batch's layout (an all-visible layout when
+/// it has none); with `alibi`, checks that positions step by 1 within each
+/// sample (the kernel's ALiBi distance is the token index difference).
 template <typename T>
 SequenceContext makeSequenceContext(const Batch<T> &batch, int64_t rows,
                                     bool attention, bool alibi,
@@ -157,26 +191,32 @@ SequenceContext makeSequenceContext(const Batch<T> &batch, int64_t rows,
 std::vector<float> alibiSlopes(int64_t heads);
 
 /// Multi-head self-attention with GQA: q/k/v linears, RoPE or ALiBi, the
-/// bitfield attention kernel per sequence, the output linear.
+/// bitfield attention kernel per sequence, the output linear. A TP shard
+/// holds heads / p query and kv_heads / p kv heads (q/k/v column-, wo
+/// row-parallel). Under CP, K and V of the whole sequence are gathered.
 template <typename T>
 struct AttentionPart {
   LinearPart<T> wq, wk, wv, wo;
-  int64_t heads = 0, kvHeads = 0, headDim = 0;
+  int64_t heads = 0, kvHeads = 0, headDim = 0; ///< the shard's heads
   bool rope = false, alibi = false;
   double ropeTheta = 0;
-  std::vector<float> slopes;
+  std::vector<float> slopes; ///< the shard's heads'
+  TensorContext *tp = nullptr;
 
   struct Saved {
-    Tensor<T> q, k, v, o, lse; ///< q, k after RoPE; lse [seq, heads, tokens]
-    Tensor<T> dq, dk, dv;      ///< gradients of the linears' outputs
+    Tensor<T> q, o, lse; ///< q after RoPE; lse [seq, heads, tokens]
+    /// K (after RoPE) and V of every key: [sequences * keys, width].
+    Tensor<T> k, v;
+    Tensor<T> dq, dk, dv; ///< gradients of the linears' outputs (own rows)
   };
 
   /// wq, wk, wv, wo (+ bq, bk, bv when qkvBias, bo when outBias), all with
-  /// `prefix` before the name.
+  /// `prefix` before the name; heads are the full layer's, split over tp's
+  /// shard.
   void create(ParamList<T> &list, const std::string &prefix, int64_t hidden,
               int64_t heads, int64_t kvHeads, int64_t headDim, bool qkvBias,
               bool outBias, llvm::StringRef position, double ropeTheta,
-              bool trainable);
+              bool trainable, TensorContext &tp);
   kernels::cpu::AttentionHeads headsInfo() const;
   void forward(const T *x, T *y, const SequenceContext &seq,
                Saved &saved) const;
@@ -187,20 +227,28 @@ struct AttentionPart {
                       int64_t rows) const;
 };
 
-/// The common half of every layer: kind, config, parameters.
+/// The common half of every layer: kind, config, parameters, and the TP
+/// shard with the collectives (a layer that does not split has shard size
+/// 1 and still uses them for CP).
 template <typename T>
 class LayerBase : public Layer<T> {
 public:
-  LayerBase(llvm::StringRef kind, const LayerConfig &config, bool trainable)
-      : kindName(kind.str()), config(config), trainable(trainable) {}
+  LayerBase(llvm::StringRef kind, const LayerConfig &config, bool trainable,
+            const TensorShard &shard = {})
+      : kindName(kind.str()), config(config), trainable(trainable) {
+    tp.shard = shard;
+    tp.layer = kindName;
+  }
   llvm::StringRef kind() const override { return kindName; }
   std::vector<Param<T> *> params() override { return list.all(); }
+  llvm::Error takeCommError() override { return tp.comm.take(); }
 
 protected:
   std::string kindName;
   LayerConfig config;
   bool trainable;
   ParamList<T> list;
+  TensorContext tp;
 };
 
 /// A layer state that knows which layer made it, so a state passed to the
@@ -223,22 +271,26 @@ S &ownState(LayerState &state, const void *owner) {
 template <typename T>
 void copyTo(Tensor<T> &dst, std::vector<int64_t> shape, const T *src);
 
-// Factories of the layer kinds (one source file per kind or family).
+// Factories of the layer kinds (one source file per kind or family). The
+// kinds that split under TP take their shard.
 template <typename T>
-std::unique_ptr<Layer<T>> makeTokenEmbedding(const LayerConfig &c, bool train);
+std::unique_ptr<Layer<T>> makeTokenEmbedding(const LayerConfig &c, bool train,
+                                             const TensorShard &tp);
 template <typename T>
 std::unique_ptr<Layer<T>> makePatchEmbedding(const LayerConfig &c, bool train);
 template <typename T>
 std::unique_ptr<Layer<T>> makeAudioFrontend(const LayerConfig &c, bool train);
 template <typename T>
-std::unique_ptr<Layer<T>> makeTransformerBlock(const LayerConfig &c,
-                                               bool train);
+std::unique_ptr<Layer<T>> makeTransformerBlock(const LayerConfig &c, bool train,
+                                               const TensorShard &tp);
 template <typename T>
-std::unique_ptr<Layer<T>> makeConformerBlock(const LayerConfig &c, bool train);
+std::unique_ptr<Layer<T>> makeConformerBlock(const LayerConfig &c, bool train,
+                                             const TensorShard &tp);
 template <typename T>
 std::unique_ptr<Layer<T>> makeNorm(const LayerConfig &c, bool train);
 template <typename T>
-std::unique_ptr<Layer<T>> makeLMHead(const LayerConfig &c, bool train);
+std::unique_ptr<Layer<T>> makeLMHead(const LayerConfig &c, bool train,
+                                     const TensorShard &tp);
 template <typename T>
 std::unique_ptr<Layer<T>> makeLinearProjector(const LayerConfig &c, bool train);
 template <typename T>

@@ -1,0 +1,175 @@
+//===- TensorParallelTest.cpp - TP shards against the whole layer ---------===//
+//
+// Every layer kind run as tp = 2 (3 for uneven vocabularies, 4 where the
+// heads allow) shards on LocalComm threads, from the whole layer's values:
+// each rank's output and input gradient equal the whole layer's, the
+// shards' weight gradients assembled equal its weight gradients (1e-5
+// relative in float, 1e-12 in double), and what is replicated (norms,
+// biases of row-parallel maps, layers that do not split) gets the same
+// bits on every rank.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ParallelHarness.h"
+
+#include "mllm/kernels/cpu/Threads.h"
+
+#include "gtest/gtest.h"
+
+#include <cstring>
+
+using namespace mllm::runtime;
+using namespace mllm::runtime::cpu;
+using namespace mllm::runtime::cpu::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <typename T>
+void checkTensorParallel(const LayerCase &c, int tp, double tolerance) {
+  auto made = makeLayer<T>(c.kind, c.config, c.part, /*trainable=*/true);
+  ASSERT_TRUE(static_cast<bool>(made)) << llvm::toString(made.takeError());
+  Layer<T> &whole = **made;
+  TestRng rng(11);
+  randomizeParams(whole, rng);
+  CaseData<T> d;
+  makeCaseData(c, whole, rng, d);
+  mllm::kernels::cpu::setNumThreads(1);
+  Results<T> ref = runLayer(whole, d.batch, d.in, d.dOut, d.tiedWeight.get());
+
+  std::vector<std::unique_ptr<Layer<T>>> layers(tp);
+  std::vector<std::unique_ptr<Param<T>>> tied(tp);
+  std::vector<Results<T>> results(tp);
+  llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
+    // One kernel thread per rank: the ranks are the parallelism here.
+    mllm::kernels::cpu::setNumThreads(1);
+    const int r = comm.worldRank();
+    auto group = comm.group(iota(tp));
+    if (!group)
+      return group.takeError();
+    TensorShard shard{r, tp, group->get()};
+    auto layer = makeLayer<T>(c.kind, c.config, c.part, true, shard);
+    if (!layer)
+      return layer.takeError();
+    copyShard(whole, **layer);
+    if ((*layer)->isTied()) {
+      tied[r] =
+          tiedShard(*d.tiedWeight, vocabRange(c.config.vocab, shard), tp > 1);
+      if (llvm::Error err = (*layer)->bindTiedWeight(tied[r].get()))
+        return err;
+    }
+    results[r] = runLayer(**layer, d.batch, d.in, d.dOut, tied[r].get());
+    layers[r] = std::move(*layer);
+    return llvm::Error::success();
+  });
+  ASSERT_FALSE(e) << llvm::toString(std::move(e));
+
+  std::vector<std::vector<Param<T> *>> params;
+  for (int r = 0; r < tp; ++r) {
+    EXPECT_LE(relError(results[r].out.data, ref.out.data), tolerance)
+        << "output of TP rank " << r;
+    EXPECT_LE(relError(results[r].dIn.data, ref.dIn.data), tolerance)
+        << "input gradient of TP rank " << r;
+    // After the all-reduces every rank holds the same bits.
+    EXPECT_EQ(results[r].out.data, results[0].out.data) << "rank " << r;
+    EXPECT_EQ(results[r].dIn.data, results[0].dIn.data) << "rank " << r;
+    params.push_back(layers[r]->params());
+    if (tied[r])
+      params.back().push_back(tied[r].get());
+  }
+  expectGradsNear(gatherTensorParallel(params, results), ref.grads, tolerance,
+                  c.name + " tp " + std::to_string(tp));
+}
+
+struct TpCase {
+  LayerCase layer;
+  int tp = 2;
+};
+
+void PrintTo(const TpCase &c, std::ostream *os) {
+  *os << c.layer.name << " tp " << c.tp;
+}
+
+LayerConfig blockConfig(int64_t heads, int64_t kvHeads, const char *act,
+                        bool layerNorm) {
+  LayerConfig c;
+  c.hidden = 16;
+  c.ffn = 24;
+  c.heads = heads;
+  c.kvHeads = kvHeads;
+  c.headDim = 4;
+  c.activation = act;
+  c.gated = llvm::StringRef(act).ends_with("glu");
+  c.layerNorm = layerNorm;
+  return c;
+}
+
+std::vector<TpCase> tpCases() {
+  std::map<std::string, LayerCase> byName;
+  for (LayerCase &c : layerCases())
+    byName[c.name] = c;
+  std::vector<TpCase> cases;
+  auto add = [&](const LayerCase &c, std::initializer_list<int> tps) {
+    for (int tp : tps)
+      cases.push_back({c, tp});
+  };
+  add(byName.at("block_ln_gelu_mha_bias"), {2, 4});
+  add(byName.at("block_rms_swiglu_gqa_rope_packed"), {2});
+  add(byName.at("block_rms_silu_alibi_causal"), {2});
+  {
+    // Six heads: ALiBi's non-power-of-two slopes, three per shard.
+    LayerCase c = byName.at("block_rms_geglu_gqa_alibi_packed");
+    c.name = "block_rms_geglu_alibi6_bias_packed";
+    c.config = blockConfig(6, 6, "geglu", false);
+    c.config.position = "alibi";
+    c.config.bias = true;
+    add(c, {2});
+  }
+  {
+    // GQA that tp 4 still divides: two query heads, one kv head per shard.
+    LayerCase c = byName.at("block_ln_relu_mqa_rope_causal");
+    c.name = "block_ln_swiglu_gqa8x4_rope_qkvbias_causal";
+    c.config = blockConfig(8, 4, "swiglu", true);
+    c.config.position = "rope";
+    c.config.ropeTheta = 10000;
+    c.config.qkvBias = c.config.bias = true;
+    add(c, {2, 4});
+  }
+  add(byName.at("conformer_ln_silu_bias_k3"), {2, 4});
+  add(byName.at("conformer_rms_gelu_gqa_k4"), {2});
+  add(byName.at("embed_plain"), {2, 3});
+  add(byName.at("embed_learned"), {2});
+  add(byName.at("lm_head"), {2, 3});
+  add(byName.at("lm_head_tied"), {2, 3});
+  // Whole on every TP rank.
+  for (const char *name : {"norm_layernorm", "linear", "mlp_gelu",
+                           "attention_pool", "patch_plain", "audio_learned"})
+    add(byName.at(name), {2});
+  return cases;
+}
+
+class TensorParallel : public ::testing::TestWithParam<TpCase> {};
+
+TEST_P(TensorParallel, ShardsEqualTheWholeLayer) {
+  checkTensorParallel<float>(GetParam().layer, GetParam().tp, 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, TensorParallel, ::testing::ValuesIn(tpCases()),
+                         [](const ::testing::TestParamInfo<TpCase> &info) {
+                           return info.param.layer.name + "_tp" +
+                                  std::to_string(info.param.tp);
+                         });
+
+// In double the only difference is the order of the sums: 1e-12. This also
+// runs LayerComm's double collectives (max and the gathers go through
+// allGatherBytes).
+TEST(TensorParallelDouble, HeadAndBlockToRoundingOnly) {
+  std::map<std::string, LayerCase> byName;
+  for (LayerCase &c : layerCases())
+    byName[c.name] = c;
+  checkTensorParallel<double>(byName.at("lm_head_tied"), 3, 1e-12);
+  checkTensorParallel<double>(byName.at("block_rms_swiglu_gqa_rope_packed"), 2,
+                              1e-12);
+}
+
+} // namespace
