@@ -58,7 +58,11 @@ void mllm::sched::writeChromeTrace(const PipelineGraph &graph,
       continue;
     if (e.stage < 0 || e.stage >= numStages)
       continue;
-    for (const auto &thread : threads[e.stage])
+    for (const auto &thread : threads[e.stage]) {
+      // A measured event belongs to its rank's track (or to the track of
+      // the stage's rank range).
+      if (e.rank >= 0 && perRank && thread.first != e.rank)
+        continue;
       j.object([&] {
         j.attribute("name", eventName(e));
         j.attribute("cat", category(e.kind));
@@ -75,6 +79,7 @@ void mllm::sched::writeChromeTrace(const PipelineGraph &graph,
             j.attribute("peer", displayName(graph, e.peer));
         });
       });
+    }
   }
   j.arrayEnd();
   j.attributeEnd();

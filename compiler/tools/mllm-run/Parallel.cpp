@@ -3,10 +3,12 @@
 
 #include "Report.h"
 
+#include "mllm/Sim/Trace.h"
 #include "mllm/runtime/MPIComm.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
@@ -61,6 +63,38 @@ int report(llvm::Error e) {
                                                    << "\n";
   llvm::errs().flush();
   return 1;
+}
+
+/// Writes the measured events as mllm-sim writes a simulated iteration.
+llvm::Error writeTrace(const Plan &plan,
+                       const std::vector<exec::RankEvent> &events,
+                       llvm::StringRef path) {
+  sched::SimResult result;
+  result.stages.resize(plan.schedule->graph.stages.size());
+  result.worldSize = plan.job.worldSize;
+  for (const exec::RankEvent &r : events) {
+    sched::Event e;
+    e.stage = r.stage;
+    e.kind = static_cast<sched::ActionKind>(r.kind);
+    e.microbatch = r.microbatch;
+    e.peer = r.peer;
+    e.rank = r.rank;
+    e.start = r.start;
+    e.end = r.end;
+    result.events.push_back(e);
+    result.iterationTime = std::max(result.iterationTime, r.end);
+  }
+  llvm::sort(result.events, [](const sched::Event &a, const sched::Event &b) {
+    return std::tie(a.stage, a.start, a.rank) <
+           std::tie(b.stage, b.start, b.rank);
+  });
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write '" + path +
+                                           "': " + ec.message());
+  sched::writeChromeTrace(plan.schedule->graph, result, os);
+  return llvm::Error::success();
 }
 
 /// A failure of this rank alone: print it and end the job.
@@ -137,9 +171,21 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   if (rank == 0)
     progress.start(r.stepsDone());
   while (r.stepsDone() < options.steps) {
+    bool traced =
+        !options.traceFile.empty() && r.stepsDone() + 1 == options.steps;
+    if (traced)
+      r.traceNextStep();
     auto stats = r.step();
     if (!stats)
       abortJob(stats.takeError());
+    if (traced) {
+      auto events = r.gatherTrace();
+      if (!events)
+        abortJob(events.takeError());
+      if (rank == 0)
+        if (llvm::Error e = writeTrace(plan, *events, options.traceFile))
+          abortJob(std::move(e));
+    }
     if (rank == 0)
       progress.step(*stats);
     bool last = r.stepsDone() == options.steps;

@@ -18,6 +18,8 @@ struct RunOptions {
   int64_t checkpointEvery = 0;
   bool resume = false, saveInitial = false, json = false;
   std::string initFile;
+  /// --trace FILE: a Chrome trace of the last step's actions on every rank.
+  std::string traceFile;
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
   int faultRank = -1;
   int64_t faultAction = -1;

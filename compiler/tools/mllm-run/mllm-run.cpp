@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Parallel.h"
+#include "ProfileWriter.h"
 #include "Report.h"
 
 #ifdef MLLM_HAVE_MPI
@@ -18,6 +19,7 @@
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/kernels/cpu/Threads.h"
 #include "mllm/runtime/exec/Checkpoint.h"
+#include "mllm/runtime/exec/Measure.h"
 #include "mllm/runtime/exec/Trainer.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -112,6 +114,18 @@ cl::opt<std::string> injectFault(
              "its program in the first step"),
     cl::value_desc("rank:action"), cl::init(""), cl::Hidden, cl::cat(category));
 
+cl::opt<std::string> traceFile(
+    "trace",
+    cl::desc("Parallel runs: write a Chrome trace of the last step's "
+             "actions on every rank (the layout of mllm-sim --trace)"),
+    cl::value_desc("file"), cl::init(""), cl::cat(category));
+cl::opt<std::string> profileFile(
+    "profile-out",
+    cl::desc("Measure every layer group's forward, input-gradient and "
+             "weight-gradient time on this machine and write them as a cost "
+             "profile (mllmc --profile FILE plans with them)"),
+    cl::value_desc("file"), cl::init(""), cl::cat(category));
+
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
   return rc;
@@ -143,6 +157,20 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   kernels::cpu::setNumThreads(nThreads);
 
+  if (!profileFile.empty() && (!comm || comm->worldRank() == 0)) {
+    auto timings = exec::measureLayers(plan, seed, /*repeats=*/5);
+    if (!timings)
+      return fail(1, llvm::toString(timings.takeError()));
+    std::string device =
+        llvm::formatv("cpu, {0} thread{1}", nThreads, nThreads == 1 ? "" : "s");
+    if (llvm::Error e = writeProfile(profileFile, *timings, device))
+      return fail(1, llvm::toString(std::move(e)));
+    if (!emitJson)
+      llvm::outs() << "mllm-run: wrote the measured times of "
+                   << timings->size() << " layer groups to '" << profileFile
+                   << "'\n";
+  }
+
 #ifdef MLLM_HAVE_MPI
   if (comm && comm->worldSize() > 1) {
     if (!dumpBatches.empty())
@@ -157,6 +185,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.saveInitial = saveInitial;
     run.json = emitJson;
     run.initFile = initFile;
+    run.traceFile = traceFile;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
     if (!injectFault.empty()) {
@@ -167,9 +196,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     }
     return runParallel(plan, *comm, run);
   }
-#else
-  (void)comm;
 #endif
+  if (!traceFile.empty())
+    return fail(1, "--trace records the ranks of a parallel run (start it "
+                   "with mpirun or srun); mllm-sim --trace shows the plan's "
+                   "predicted iteration");
 
   auto model = exec::Model::build(plan, seed);
   if (!model) {

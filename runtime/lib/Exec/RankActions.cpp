@@ -67,6 +67,7 @@ llvm::Error RankRunner::run(size_t index) {
   auto waitAll = [&](std::vector<PendingRecv> &pending,
                      MbState &m) -> llvm::Error {
     for (PendingRecv &p : pending) {
+      double waitStart = s.tracing ? s.now() : 0;
       for (size_t i = 0; i < p.requests.size(); ++i) {
         setActivity("waiting at action %zu (%s) for rank %lld", p.action,
                     describeAction(*s.graph, s.prog->actions[p.action]).c_str(),
@@ -77,6 +78,18 @@ llvm::Error RankRunner::run(size_t index) {
                                                    s.prog->actions[p.action]),
                                     llvm::toString(std::move(e)))
                           .str());
+      }
+      if (s.tracing) {
+        const sched::Action &a = s.prog->actions[p.action];
+        RankEvent ev;
+        ev.stage = s.prog->stage;
+        ev.kind = static_cast<int32_t>(a.kind);
+        ev.microbatch = a.microbatch;
+        ev.peer = a.peer;
+        ev.rank = s.rank;
+        ev.start = waitStart;
+        ev.end = s.lastWaitEnd = s.now();
+        s.events->push_back(ev);
       }
       bool grad = sched::isGradMessage(s.prog->actions[p.action].kind);
       for (size_t i = 0; i < p.buffers.size(); ++i) {
@@ -348,14 +361,44 @@ llvm::Expected<StepStats> RankRunner::step() {
     return llvm::make_error<RankError>(s.rank, "stage '" + s.stage->name +
                                                    "', " + message);
   };
+  // Every microbatch's data first (a data loader's prefetch), so that the
+  // actions, and a trace of them, hold only the work of the schedule.
+  for (int64_t mb = 0; mb < model.plan().data.microbatches; ++mb) {
+    MbState &m = s.mbs[mb];
+    m.data = data.get(done, s.coord.d, mb);
+    m.ctx.data = &m.data;
+    m.dOut.resize(s.flow().ranges.size());
+  }
+  s.tracing = tracing;
+  if (tracing) {
+    events.clear();
+    s.events = &events;
+    if (llvm::Error e = comm.barrier())
+      return llvm::make_error<RankError>(s.rank, llvm::toString(std::move(e)));
+    s.t0 = std::chrono::steady_clock::now();
+  }
   for (size_t i = 0; i < s.prog->actions.size(); ++i) {
     if (faultRank == s.rank && faultAction == static_cast<int64_t>(i) &&
         done == 0)
       std::raise(SIGKILL);
     setActivity("at action %zu (%s)", i,
                 describeAction(*s.graph, s.prog->actions[i]).c_str());
+    double begin = s.tracing ? s.now() : 0;
+    s.lastWaitEnd = begin;
     if (llvm::Error e = run(i))
       return error(i, std::move(e));
+    const sched::Action &a = s.prog->actions[i];
+    if (s.tracing && (sched::isCompute(a.kind) ||
+                      a.kind == ActionKind::AllReduceGrads)) {
+      RankEvent ev;
+      ev.stage = s.prog->stage;
+      ev.kind = static_cast<int32_t>(a.kind);
+      ev.microbatch = a.microbatch;
+      ev.rank = s.rank;
+      ev.start = std::max(begin, s.lastWaitEnd);
+      ev.end = s.now();
+      events.push_back(ev);
+    }
   }
   // Posted sends complete before their buffers go.
   for (PostedSend &send : s.sends)
@@ -366,6 +409,7 @@ llvm::Expected<StepStats> RankRunner::step() {
         return error(send.action, std::move(e));
     }
   s.sends.clear();
+  tracing = s.tracing = false;
   for (auto &[mb, m] : s.mbs)
     for (const StageRange &r : s.flow().ranges)
       model.chains[r.chain]->release(mb);
@@ -455,4 +499,29 @@ llvm::Error RankRunner::load(llvm::StringRef path) {
                                        llvm::toString(step.takeError()));
   done = *step;
   return llvm::Error::success();
+}
+
+llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
+  Impl &s = *impl;
+  int world = comm.worldSize();
+  int64_t mine = static_cast<int64_t>(events.size()), most = 0;
+  std::vector<int64_t> counts(world);
+  if (llvm::Error e = s.world->allGatherBytes(&mine, sizeof(mine), counts.data()))
+    return std::move(e);
+  for (int64_t c : counts)
+    most = std::max(most, c);
+  std::vector<RankEvent> padded(events);
+  padded.resize(most);
+  std::vector<RankEvent> all(static_cast<size_t>(most) * world);
+  if (most > 0)
+    if (llvm::Error e = s.world->allGatherBytes(
+            padded.data(), most * static_cast<int64_t>(sizeof(RankEvent)),
+            all.data()))
+      return std::move(e);
+  std::vector<RankEvent> result;
+  if (s.rank == 0)
+    for (int r = 0; r < world; ++r)
+      result.insert(result.end(), all.begin() + r * most,
+                    all.begin() + r * most + counts[r]);
+  return std::move(result);
 }

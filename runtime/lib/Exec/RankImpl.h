@@ -12,6 +12,7 @@
 
 #include "llvm/ADT/ArrayRef.h"
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 
@@ -84,6 +85,16 @@ struct RankRunner::Impl {
   std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;
   std::vector<PostedSend> sends;
   double loss = 0;
+  /// Tracing: the iteration's start and the events of the receives waited
+  /// for (RankRunner::step adds the rest).
+  bool tracing = false;
+  std::chrono::steady_clock::time_point t0;
+  std::vector<RankEvent> *events = nullptr;
+  double lastWaitEnd = 0;
+  double now() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  }
 
   const StageFlow &flow() const { return flows[program]; }
   const StageFlow &flowOfStage(int stage) const {

@@ -56,9 +56,10 @@ llvm::Error waitFor(MPI_Request &request, std::chrono::milliseconds timeout,
                                 timeout.count() / 1000.0)
                       .str() +
                   what);
-    // Back off up to 1 ms: a waiting rank must leave the cores to the ranks
-    // that compute (tests run more ranks than cores).
-    sleepUs = std::min(2 * sleepUs + 1, 1000);
+    // Back off up to 100 us: a waiting rank must leave the cores to the
+    // ranks that compute (tests run more ranks than cores), without adding
+    // much latency to a message that is about to arrive.
+    sleepUs = std::min(2 * sleepUs + 1, 100);
     std::this_thread::sleep_for(std::chrono::microseconds(sleepUs));
   }
 }

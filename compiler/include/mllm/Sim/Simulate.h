@@ -28,6 +28,9 @@ struct Event {
   int32_t microbatch = -1;
   double start = 0, end = 0; ///< Seconds from the iteration's start.
   int32_t peer = -1;         ///< The other stage of a send/recv, else -1.
+  /// The global rank it ran on; -1: every rank of the stage (a simulated
+  /// event). A measured trace (mllm-run --trace) sets it.
+  int64_t rank = -1;
 };
 
 struct StageReport {

@@ -76,6 +76,15 @@ public:
   std::string message;
 };
 
+/// One action as it ran on a rank (mllm-run --trace): seconds from the
+/// start of the iteration. A receive is the time the rank waited for it; a
+/// compute action excludes that wait.
+struct RankEvent {
+  int32_t stage = 0, kind = 0, microbatch = -1, peer = -1;
+  int64_t rank = 0;
+  double start = 0, end = 0;
+};
+
 /// What this rank is doing now, kept up to date for a signal handler to
 /// print when the launcher stops the job (async-signal-safe to read).
 const char *currentActivity();
@@ -103,6 +112,13 @@ public:
   llvm::Error load(llvm::StringRef path);
   /// This rank's parameters (its stage's, the tied embedding included).
   const std::vector<NamedParam> &params() const { return owned; }
+
+  /// Records the actions of the next step(), which starts with a barrier so
+  /// that every rank's clock starts together.
+  void traceNextStep() { tracing = true; }
+  /// After a traced step, on every rank (a collective): all ranks' events
+  /// on rank 0, nothing on the others.
+  llvm::Expected<std::vector<RankEvent>> gatherTrace();
 
   /// Test hook (mllm-run --inject-fault): the process kills itself before
   /// action `action` of the first iteration on rank `rank`.
@@ -132,6 +148,8 @@ private:
   std::unique_ptr<Impl> impl;
   int faultRank = -1;
   int64_t faultAction = -1;
+  bool tracing = false;
+  std::vector<RankEvent> events;
 };
 
 } // namespace mllm::runtime::exec
