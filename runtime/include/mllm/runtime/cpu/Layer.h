@@ -17,7 +17,7 @@
 // vocabulary (TensorShard, given to makeLayer), and a context-parallel (CP)
 // rank holds a share of each sequence's tokens (ContextParallel, given with
 // the batch). The layer then runs the collectives of Comm.h itself
-// (docs/runtime-layers.md §7).
+// (docs/runtime-layers.md §8).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_CPU_LAYER_H

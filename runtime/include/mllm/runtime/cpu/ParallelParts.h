@@ -4,7 +4,7 @@
 // collectives with their failures kept (the layer calls have no error
 // path), the tensor-parallel context its parts share, the vocabulary slice
 // of a vocab-parallel shard with its parallel cross-entropy, and the K/V
-// exchange of context-parallel attention. docs/runtime-layers.md §7 says
+// exchange of context-parallel attention. docs/runtime-layers.md §8 says
 // which layer runs which collective where.
 //
 //===----------------------------------------------------------------------===//
