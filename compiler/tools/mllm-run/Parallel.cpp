@@ -153,7 +153,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (llvm::Error e = r.load(path))
       abortJob(std::move(e));
     if (rank == 0)
-      reportResume(path, r.stepsDone(), options.json);
+      reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.json);
   }
   if (!options.checkpointDir.empty() && rank == 0)
     if (std::error_code ec =

@@ -194,12 +194,18 @@ void mllm::reportInit(const std::string &file,
   llvm::outs() << "\n";
 }
 
-void mllm::reportResume(const std::string &file, int64_t step, bool json) {
+void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,
+                        bool json) {
   if (json) {
-    printJson(llvm::json::Object{
-        {"event", "resume"}, {"file", file}, {"step", step}});
+    printJson(llvm::json::Object{{"event", "resume"},
+                                 {"file", file},
+                                 {"step", step},
+                                 {"other_plan", otherPlan}});
     return;
   }
-  llvm::outs() << "mllm-run: resumed from '" << file << "' after step " << step
-               << "\n";
+  llvm::outs() << "mllm-run: resumed from '" << file << "' after step " << step;
+  if (otherPlan)
+    llvm::outs() << " (written under another plan of the same model: "
+                    "re-sharded by parameter name)";
+  llvm::outs() << "\n";
 }

@@ -51,7 +51,10 @@ void reportRankMemory(const std::vector<RankMemory> &rows, bool json);
 
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
-void reportResume(const std::string &file, int64_t step, bool json);
+/// `otherPlan`: the checkpoint was written under another plan of the same
+/// model (re-sharded by name).
+void reportResume(const std::string &file, int64_t step, bool otherPlan,
+                  bool json);
 
 } // namespace mllm
 

@@ -243,7 +243,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
     if (llvm::Error e = trainer.load(path))
       return fail(1, llvm::toString(std::move(e)));
-    reportResume(path, trainer.stepsDone(), emitJson);
+    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
+                 emitJson);
   }
   if (!checkpointDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(checkpointDir))

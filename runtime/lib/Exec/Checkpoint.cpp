@@ -18,6 +18,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 
 #include <algorithm>
 
@@ -52,6 +53,7 @@ llvm::Error exec::writeCheckpoint(llvm::StringRef path, const Plan &plan,
   w.setMetadata("model", plan.job.model);
   w.setMetadata("optimizer", plan.train.optimizer);
   w.setMetadata("seed", std::to_string(info.seed));
+  w.setMetadata("model_signature", info.modelSignature);
   return w.write(path);
 }
 
@@ -114,17 +116,33 @@ llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
 
 } // namespace
 
-llvm::Expected<int64_t> exec::readCheckpoint(llvm::StringRef path,
-                                             const Plan &plan,
-                                             llvm::ArrayRef<NamedParam> params,
-                                             Optimizer &optimizer) {
+std::string exec::modelSignature(const Model &model) {
+  llvm::SHA256 sha;
+  sha.update(model.plan().train.optimizer);
+  for (const NamedParam &p : model.params) {
+    std::string line = "\n" + p.name + (p.param->trainable ? " t" : " f");
+    for (int64_t d : p.param->value.shape)
+      line += " " + std::to_string(d);
+    sha.update(line);
+  }
+  return llvm::toHex(sha.final(), /*LowerCase=*/true);
+}
+
+llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
+                                              const Plan &plan,
+                                              llvm::ArrayRef<NamedParam> params,
+                                              Optimizer &optimizer,
+                                              llvm::StringRef signature) {
   auto opened = openCheckpoint(path);
   if (!opened)
     return opened.takeError();
   const Files &files = *opened;
-  // What differs, when it is not this plan's checkpoint.
+  Restored restored;
+  // What differs, when it is not this plan's checkpoint: another plan of
+  // the same model is re-sharded by name; another model is refused.
   std::string hash = planContentHash(plan);
-  if (files.meta("plan_hash") != hash) {
+  restored.otherPlan = files.meta("plan_hash") != hash;
+  if (restored.otherPlan && files.meta("model_signature") != signature) {
     std::vector<std::string> diffs;
     if (files.meta("model") != plan.job.model)
       diffs.push_back("model '" + files.meta("model") + "' vs '" +
@@ -144,15 +162,16 @@ llvm::Expected<int64_t> exec::readCheckpoint(llvm::StringRef path,
         break;
     }
     if (diffs.empty())
-      diffs.push_back("the same model under another plan (parallelism, data "
-                      "layout or training settings)");
-    return fail(path + ": written for another plan (" + files.meta("plan_hash") +
-                ", this run's is " + hash + "): " + llvm::join(diffs, "; ") +
+      diffs.push_back("parameters that train or freeze differently");
+    return fail(path + ": written for another model (plan " +
+                files.meta("plan_hash").substr(0, 12) + ", this run's is " +
+                hash.substr(0, 12) + "): " + llvm::join(diffs, "; ") +
                 "; start without --resume or use the plan it was written for");
   }
   int64_t step;
   if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)
     return fail(path + ": no valid 'step' in its metadata");
+  restored.step = step;
   auto read = [&](const std::string &name, float *dst,
                   size_t count) -> llvm::Error {
     const SafeTensorsFile *f = files.find(name);
@@ -174,7 +193,7 @@ llvm::Expected<int64_t> exec::readCheckpoint(llvm::StringRef path,
                                s.v.size()))
         return std::move(e);
     }
-  return step;
+  return restored;
 }
 
 std::string exec::checkpointName(int64_t step, bool sharded) {

@@ -466,7 +466,7 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
                                                  s.rank)
                                        .str());
     if (llvm::Error e = writeCheckpoint(shard, model.plan(), owned, optimizer,
-                                        {done, seed})) {
+                                        {done, seed, modelSignature(model)})) {
       why = llvm::toString(std::move(e));
       ok = 0;
     }
@@ -493,11 +493,13 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
 }
 
 llvm::Error RankRunner::load(llvm::StringRef path) {
-  auto step = readCheckpoint(path, model.plan(), owned, optimizer);
-  if (!step)
+  auto restored =
+      readCheckpoint(path, model.plan(), owned, optimizer, modelSignature(model));
+  if (!restored)
     return llvm::make_error<RankError>(impl->rank,
-                                       llvm::toString(step.takeError()));
-  done = *step;
+                                       llvm::toString(restored.takeError()));
+  done = restored->step;
+  resharded = restored->otherPlan;
   return llvm::Error::success();
 }
 

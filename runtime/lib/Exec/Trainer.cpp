@@ -77,13 +77,15 @@ StepStats Trainer::step() {
 
 llvm::Error Trainer::save(llvm::StringRef path) const {
   return writeCheckpoint(path, model.plan(), model.params, optimizer,
-                         {done, seed});
+                         {done, seed, modelSignature(model)});
 }
 
 llvm::Error Trainer::load(llvm::StringRef path) {
-  auto step = readCheckpoint(path, model.plan(), model.params, optimizer);
-  if (!step)
-    return step.takeError();
-  done = *step;
+  auto restored = readCheckpoint(path, model.plan(), model.params, optimizer,
+                                 modelSignature(model));
+  if (!restored)
+    return restored.takeError();
+  done = restored->step;
+  resharded = restored->otherPlan;
   return llvm::Error::success();
 }

@@ -21,7 +21,15 @@ namespace mllm::runtime::exec {
 struct CheckpointInfo {
   int64_t step = 0;
   uint64_t seed = 0;
+  /// modelSignature() of the model it holds.
+  std::string modelSignature;
 };
+
+/// What a checkpoint must match to restore a run under another plan: every
+/// parameter's name, shape and whether it trains, and the optimizer
+/// (SHA-256, hex). Plans that differ only in parallelism, schedule or data
+/// layout have the same signature.
+std::string modelSignature(const Model &model);
 
 /// Writes `params` and the optimizer's moments to `path` atomically (a
 /// temporary file renamed into place).
@@ -30,12 +38,22 @@ llvm::Error writeCheckpoint(llvm::StringRef path, const Plan &plan,
                             const Optimizer &optimizer,
                             const CheckpointInfo &info);
 
+/// What readCheckpoint() restored.
+struct Restored {
+  int64_t step = 0;
+  /// Written under another plan of the same model (another parallel
+  /// layout, schedule or data layout): re-sharded by name.
+  bool otherPlan = false;
+};
+
 /// Restores `params` and the optimizer's moments from the checkpoint at
-/// `path` (a file, or a directory of shards) written for the same plan;
-/// refuses another plan's, saying what differs. Returns its step.
-llvm::Expected<int64_t> readCheckpoint(llvm::StringRef path, const Plan &plan,
-                                       llvm::ArrayRef<NamedParam> params,
-                                       Optimizer &optimizer);
+/// `path` (a file, or a directory of shards) written for the same model
+/// (`signature`, modelSignature()) under this plan or another; refuses
+/// another model's, saying what differs.
+llvm::Expected<Restored> readCheckpoint(llvm::StringRef path, const Plan &plan,
+                                        llvm::ArrayRef<NamedParam> params,
+                                        Optimizer &optimizer,
+                                        llvm::StringRef signature);
 
 /// Initialises parameters from released weights: every tensor of `path`
 /// whose name is a parameter's (with or without the `model.` prefix) is

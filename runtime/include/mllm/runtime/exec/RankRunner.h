@@ -108,8 +108,10 @@ public:
   /// `step-N`, so a checkpoint is never torn across ranks.
   llvm::Error save(llvm::StringRef dir);
   /// Restores this rank's parameters and moments from a checkpoint of the
-  /// same plan (sharded or one file).
+  /// same model (sharded or one file; this plan's or another's, re-sharded
+  /// by name).
   llvm::Error load(llvm::StringRef path);
+  bool loadedOtherPlan() const { return resharded; }
   /// This rank's parameters (its stage's, the tied embedding included).
   const std::vector<NamedParam> &params() const { return owned; }
 
@@ -149,6 +151,7 @@ private:
   int faultRank = -1;
   int64_t faultAction = -1;
   bool tracing = false;
+  bool resharded = false;
   std::vector<RankEvent> events;
 };
 

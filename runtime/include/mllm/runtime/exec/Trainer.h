@@ -43,9 +43,12 @@ public:
   /// Writes a checkpoint (one file, Checkpoint.h) to `path` atomically.
   llvm::Error save(llvm::StringRef path) const;
   /// Restores parameters, optimizer state and the step from a checkpoint of
-  /// the same plan (a file, or the shards of a parallel run); refuses one of
-  /// another plan or model, saying what differs.
+  /// the same model (a file, or the shards of a parallel run), under this
+  /// plan or another (re-sharded by name); refuses another model's, saying
+  /// what differs.
   llvm::Error load(llvm::StringRef path);
+  /// Whether load() read a checkpoint written under another plan.
+  bool loadedOtherPlan() const { return resharded; }
 
   /// Parameters with a gradient (and optimizer state).
   size_t trainableCount() const { return optimizer.slots().size(); }
@@ -59,6 +62,7 @@ private:
   int64_t done = 0;
   Optimizer optimizer;
   double stepLoss = 0;
+  bool resharded = false;
 };
 
 } // namespace mllm::runtime::exec
