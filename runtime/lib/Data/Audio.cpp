@@ -1,0 +1,67 @@
+//===- Audio.cpp - audio files to mono samples at the encoder's rate ------===//
+
+#include "Codecs.h"
+
+using namespace mllm::runtime::data;
+using namespace mllm::runtime::data::detail;
+
+[[maybe_unused]] static llvm::Error
+missing(llvm::StringRef path, const char *what, const char *package) {
+  return codecError("cannot decode '" + path + "': built without " + what +
+                    " (apt-get install " + package + " and rebuild)");
+}
+
+llvm::Expected<AudioInfo>
+mllm::runtime::data::probeAudio(llvm::StringRef path) {
+#ifdef MLLM_DATA_HAVE_SNDFILE
+  return probeSoundFile(path);
+#else
+  return missing(path, "libsndfile", "libsndfile1-dev");
+#endif
+}
+
+llvm::Expected<std::vector<float>>
+mllm::runtime::data::resample(llvm::ArrayRef<float> samples, int64_t from,
+                              int64_t to) {
+  if (from <= 0 || to <= 0)
+    return codecError("sample rates must be positive");
+  if (from == to)
+    return std::vector<float>(samples.begin(), samples.end());
+#ifdef MLLM_DATA_HAVE_SAMPLERATE
+  return resampleMono(samples, from, to);
+#else
+  return codecError("cannot resample from " + llvm::Twine(from) + " Hz to " +
+                    llvm::Twine(to) +
+                    " Hz: built without libsamplerate "
+                    "(apt-get install libsamplerate0-dev and rebuild)");
+#endif
+}
+
+llvm::Expected<std::vector<float>>
+mllm::runtime::data::decodeAudio(llvm::StringRef path, int64_t sampleRate) {
+#ifdef MLLM_DATA_HAVE_SNDFILE
+  AudioInfo info;
+  auto interleaved = readSoundFile(path, info);
+  if (!interleaved)
+    return interleaved.takeError();
+  std::vector<float> mono(static_cast<size_t>(info.frames));
+  // Mixed down by the mean of the channels, as Whisper's loader (ffmpeg
+  // -ac 1) does.
+  float scale = 1.0f / static_cast<float>(info.channels);
+  for (int64_t i = 0; i < info.frames; ++i) {
+    float sum = 0;
+    for (int64_t c = 0; c < info.channels; ++c)
+      sum += (*interleaved)[i * info.channels + c];
+    mono[i] = sum * scale;
+  }
+  if (info.sampleRate == sampleRate)
+    return mono;
+  auto out = resample(mono, info.sampleRate, sampleRate);
+  if (!out)
+    return codecError("'" + path + "': " + llvm::toString(out.takeError()));
+  return out;
+#else
+  (void)sampleRate;
+  return missing(path, "libsndfile", "libsndfile1-dev");
+#endif
+}

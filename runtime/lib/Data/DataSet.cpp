@@ -1,0 +1,239 @@
+//===- DataSet.cpp - microbatches of real data for a plan -----------------===//
+
+#include "mllm/runtime/data/DataSet.h"
+
+#include "mllm/runtime/data/Audio.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/xxhash.h"
+
+#include <cstring>
+
+using namespace mllm::runtime::data;
+
+namespace {
+
+/// Seconds of audio one item holds: its windows of `frames` hops.
+double itemSeconds(const EncoderInput &in, const LogMelOptions &audio) {
+  return static_cast<double>(in.windows * in.frames) * audio.hopSeconds;
+}
+
+uint64_t mixInto(uint64_t hash, uint64_t value) {
+  return llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
+             reinterpret_cast<const uint8_t *>(&value), sizeof value)) ^
+         (hash * 0x100000001b3ull);
+}
+
+} // namespace
+
+llvm::Expected<std::unique_ptr<DataSet>>
+DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
+              const DataOptions &options) {
+  auto buffer = llvm::MemoryBuffer::getFile(manifest, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   "cannot read manifest '" + manifest +
+                                       "': " + buffer.getError().message());
+  std::unique_ptr<DataSet> set(new DataSet(geometry, options, manifest.str()));
+  auto tokenizer = makeTokenizer(options.tokenizer, geometry.vocab);
+  if (!tokenizer)
+    return tokenizer.takeError();
+  set->tok = std::move(*tokenizer);
+  std::vector<SampleShape> shapes;
+  auto check = [&](const ManifestSample &sample) -> llvm::Error {
+    auto shape = set->shapeOf(sample);
+    if (!shape)
+      return shape.takeError();
+    shapes.push_back(std::move(*shape));
+    return llvm::Error::success();
+  };
+  auto all = parseManifest((*buffer)->getBuffer(), manifest, geometry,
+                           set->found, check);
+  if (!all)
+    return all.takeError();
+  set->samples = std::move(*all);
+  if (set->samples.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   manifest + ": no usable sample" +
+                                       (set->found.total()
+                                            ? " (" + set->found.summary() + ")"
+                                            : std::string()));
+  set->stream = std::make_unique<BatchStream>(std::move(shapes), geometry,
+                                              options.pack, options.seed);
+
+  uint64_t h = llvm::xxh3_64bits((*buffer)->getBuffer());
+  for (int64_t v :
+       {geometry.seqLen, geometry.sequences, geometry.microbatches, geometry.dp,
+        static_cast<int64_t>(options.seed), options.pack.openSequences,
+        options.pack.maxSamples, options.tokenizer.byteOffset,
+        int64_t(options.tokenizer.addEos)})
+    h = mixInto(h, static_cast<uint64_t>(v));
+  h = mixInto(h, llvm::xxh3_64bits(options.tokenizer.sentencePieceModel));
+  set->print = h;
+  return std::move(set);
+}
+
+llvm::Expected<SampleShape>
+DataSet::shapeOf(const ManifestSample &sample) const {
+  auto layout = layoutSample(sample, geo, *tok, opts.tokenizer.addEos);
+  if (!layout)
+    return layout.takeError();
+  SampleShape shape;
+  shape.tokens = layout->tokens;
+  shape.items = layout->itemCount;
+  if (!fitsSequence(shape, geo))
+    return problem(Problem::TooLong, llvm::Twine(shape.tokens) +
+                                         " tokens; a sequence holds " +
+                                         llvm::Twine(geo.seqLen));
+  const SampleLayout *one = &*layout;
+  shape.counted = buildSequence(one, geo, shape.tokens).counted;
+  if (!opts.probeMedia)
+    return shape;
+  for (size_t e = 0; e < geo.encoders.size(); ++e)
+    for (const std::string &path : sample.media[e]) {
+      const EncoderInput &in = geo.encoders[e];
+      if (in.kind == MediaKind::Image) {
+        if (auto info = probeImage(path); !info)
+          return problem(Problem::UndecodableMedia,
+                         llvm::toString(info.takeError()));
+        continue;
+      }
+      auto info = probeAudio(path);
+      if (!info)
+        return problem(Problem::UndecodableMedia,
+                       llvm::toString(info.takeError()));
+      double limit = itemSeconds(in, opts.audio);
+      if (info->seconds() > limit)
+        return problem(Problem::AudioTooLong,
+                       llvm::formatv("'{0}' lasts {1:f2} s; an item of '{2}' "
+                                     "holds {3} window(s), {4:f2} s",
+                                     path, info->seconds(), in.name, in.windows,
+                                     limit)
+                           .str());
+    }
+  return shape;
+}
+
+llvm::Error DataSet::decodeItem(size_t e, llvm::StringRef path, LogMel *mel,
+                                float *out) const {
+  const EncoderInput &in = geo.encoders[e];
+  if (in.kind == MediaKind::Image) {
+    auto image = decodeImage(path, in.channels);
+    if (!image)
+      return image.takeError();
+    auto norm = opts.imageNorm.find(in.name);
+    imageTensor(*image, in,
+                norm != opts.imageNorm.end()
+                    ? norm->second
+                    : ImageNorm::forInstance(in.instance),
+                out);
+    return llvm::Error::success();
+  }
+  auto samples = decodeAudio(path, opts.audio.sampleRate);
+  if (!samples)
+    return samples.takeError();
+  int64_t frames = in.windows * in.frames;
+  int64_t limit = frames * opts.audio.hopSamples();
+  if (static_cast<int64_t>(samples->size()) > limit)
+    return problem(Problem::AudioTooLong,
+                   "'" + path + "' has " + llvm::Twine(samples->size()) +
+                       " samples; an item holds " + llvm::Twine(limit));
+  mel->compute(*samples, frames, out);
+  return llvm::Error::success();
+}
+
+llvm::Expected<Microbatch> DataSet::microbatch(int64_t step, int64_t replica,
+                                               int64_t mb) const {
+  return microbatchAt(locate(step, replica, mb));
+}
+
+llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
+  Microbatch out;
+  out.where = ref;
+  std::vector<std::vector<int64_t>> groups = stream->sequences(ref);
+  // Per sequence, the global sample indices of its samples.
+  for (const std::vector<int64_t> &group : groups) {
+    std::vector<SampleLayout> layouts;
+    for (int64_t s : group) {
+      auto layout = layoutSample(samples[s], geo, *tok, opts.tokenizer.addEos);
+      if (!layout)
+        return layout.takeError(); // Laid out at open(): cannot fail here.
+      layouts.push_back(std::move(*layout));
+      out.lines.push_back(samples[s].line);
+    }
+    std::vector<const SampleLayout *> ptrs;
+    for (const SampleLayout &l : layouts)
+      ptrs.push_back(&l);
+    out.sequences.push_back(buildSequence(ptrs, geo, geo.seqLen));
+    out.samples += static_cast<int64_t>(group.size());
+  }
+
+  for (size_t e = 0; e < geo.encoders.size(); ++e) {
+    const EncoderInput &in = geo.encoders[e];
+    int64_t n = 0;
+    for (const PackedSequence &seq : out.sequences)
+      n += static_cast<int64_t>(seq.items[e].size());
+    if (n == 0)
+      continue;
+    std::optional<LogMel> mel;
+    if (in.kind == MediaKind::Audio) {
+      auto made = LogMel::create(in.melBins, opts.audio);
+      if (!made)
+        return made.takeError();
+      mel = std::move(*made);
+    }
+    std::vector<float> &media = out.media[in.name];
+    const int64_t per = in.floatsPerItem();
+    media.assign(static_cast<size_t>(n * per), 0.0f);
+    out.items[in.name] = n;
+    int64_t k = 0;
+    for (size_t b = 0; b < out.sequences.size(); ++b) {
+      PackedSequence &seq = out.sequences[b];
+      for (const ItemSlot &slot : seq.items[e]) {
+        const ManifestSample &sample = samples[groups[b][slot.sample]];
+        float *dst = media.data() + (k++) * per;
+        llvm::Error err = decodeItem(e, sample.media[e][slot.index],
+                                     mel ? &*mel : nullptr, dst);
+        if (!err)
+          continue;
+        if (opts.strict)
+          return llvm::createStringError(
+              llvm::inconvertibleErrorCode(),
+              found.fileName() + ":" + llvm::Twine(sample.line) +
+                  ": undecodable media: " + llvm::toString(std::move(err)));
+        llvm::consumeError(std::move(err));
+        // The layout stays; the sample no longer teaches anything.
+        std::fill(dst, dst + per, 0.0f);
+        for (const kernels::LayoutSpan &span : seq.spans)
+          if (span.sample == slot.sample)
+            std::fill(seq.targets.begin() + span.start,
+                      seq.targets.begin() + span.start + span.length,
+                      kIgnoreTarget);
+        ++out.failedSamples;
+        ++failed;
+      }
+    }
+  }
+
+  for (PackedSequence &seq : out.sequences) {
+    seq.counted = 0;
+    for (int64_t t : seq.targets)
+      seq.counted += t != kIgnoreTarget;
+    out.countedTokens += seq.counted;
+    out.tokenIds.insert(out.tokenIds.end(), seq.tokenIds.begin(),
+                        seq.tokenIds.end());
+    out.targets.insert(out.targets.end(), seq.targets.begin(),
+                       seq.targets.end());
+  }
+  decoded += out.samples;
+  return out;
+}
+
+int64_t DataSet::countedTokens(int64_t step) const {
+  int64_t n = 0;
+  for (int64_t r = 0; r < geo.dp; ++r)
+    for (int64_t m = 0; m < geo.microbatches; ++m)
+      n += stream->countedTokens(locate(step, r, m));
+  return n;
+}

@@ -1,0 +1,196 @@
+//===- Manifest.cpp - a JSONL data set, one sample per line ---------------===//
+
+#include "mllm/runtime/data/Manifest.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mllm::runtime::data;
+
+char ProblemError::ID = 0;
+
+static const char *const problemNames[kProblemKinds] = {
+    "bad JSON",          "bad sample",     "unknown encoder",
+    "too many items",    "bad marker",     "missing file",
+    "undecodable media", "audio too long", "too long"};
+
+const char *mllm::runtime::data::problemName(Problem problem) {
+  return problemNames[static_cast<size_t>(problem)];
+}
+
+void ProblemError::log(llvm::raw_ostream &os) const {
+  os << problemName(kind) << ": " << message;
+}
+
+llvm::Error mllm::runtime::data::problem(Problem kind,
+                                         const llvm::Twine &message) {
+  return llvm::make_error<ProblemError>(kind, message.str());
+}
+
+llvm::Error Problems::add(int64_t line, llvm::Error error) {
+  Problem kind = Problem::BadSample;
+  std::string message;
+  llvm::handleAllErrors(
+      std::move(error),
+      [&](const ProblemError &p) {
+        kind = p.kind;
+        message = p.message;
+      },
+      [&](const llvm::ErrorInfoBase &e) { message = e.message(); });
+  std::string located = file + ":" + std::to_string(line) + ": " +
+                        problemName(kind) + ": " + message;
+  ++counts[static_cast<size_t>(kind)];
+  if (strict)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), located);
+  // Enough to see what is wrong without flooding a log.
+  if (first.size() < 20)
+    first.push_back(std::move(located));
+  return llvm::Error::success();
+}
+
+int64_t Problems::total() const {
+  int64_t n = 0;
+  for (int64_t c : counts)
+    n += c;
+  return n;
+}
+
+std::string Problems::summary() const {
+  if (total() == 0)
+    return "";
+  std::string s = std::to_string(total()) + " skipped:";
+  const char *sep = " ";
+  for (size_t k = 0; k < kProblemKinds; ++k)
+    if (counts[k]) {
+      s += sep + std::to_string(counts[k]) + " " + problemNames[k];
+      sep = ", ";
+    }
+  return s;
+}
+
+namespace {
+
+/// One line's sample, or the problem with it.
+llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
+                                         llvm::StringRef dir,
+                                         const DataGeometry &geometry) {
+  auto value = llvm::json::parse(line);
+  if (!value)
+    return problem(Problem::BadJson, llvm::toString(value.takeError()));
+  const llvm::json::Object *object = value->getAsObject();
+  if (!object)
+    return problem(Problem::BadSample, "a sample is a JSON object");
+  ManifestSample sample;
+  sample.media.resize(geometry.encoders.size());
+  bool hasText = false;
+  // Keys in sorted order, so the first problem reported does not depend on
+  // the hash map's order.
+  std::vector<std::string> keys;
+  for (const auto &kv : *object)
+    keys.push_back(kv.first.str());
+  llvm::sort(keys);
+  for (const std::string &key : keys) {
+    const llvm::json::Value &v = *object->get(key);
+    if (key == "text") {
+      auto text = v.getAsString();
+      if (!text)
+        return problem(Problem::BadSample, "\"text\" must be a string");
+      sample.text = text->str();
+      hasText = true;
+      continue;
+    }
+    int e = geometry.find(key);
+    if (e < 0) {
+      std::string known;
+      for (const EncoderInput &in : geometry.encoders)
+        known += (known.empty() ? "" : ", ") + in.name;
+      return problem(Problem::UnknownEncoder,
+                     "'" + key +
+                         "' is not an encoder of the plan that takes "
+                         "items (" +
+                         (known.empty() ? "none" : known) + ")");
+    }
+    std::vector<std::string> &paths = sample.media[e];
+    auto addPath = [&](const llvm::json::Value &p) -> llvm::Error {
+      auto s = p.getAsString();
+      if (!s || s->empty())
+        return problem(Problem::BadSample,
+                       "\"" + key + "\" holds a path or a list of paths");
+      llvm::SmallString<256> full(*s);
+      if (llvm::sys::path::is_relative(full)) {
+        full = dir;
+        llvm::sys::path::append(full, *s);
+      }
+      paths.push_back(full.str().str());
+      return llvm::Error::success();
+    };
+    if (const llvm::json::Array *list = v.getAsArray()) {
+      for (const llvm::json::Value &p : *list)
+        if (llvm::Error err = addPath(p))
+          return std::move(err);
+    } else if (llvm::Error err = addPath(v)) {
+      return std::move(err);
+    }
+    const EncoderInput &in = geometry.encoders[e];
+    if (static_cast<int64_t>(paths.size()) > in.maxItems)
+      return problem(Problem::TooManyItems,
+                     llvm::Twine(paths.size()) + " " + key + " items; the " +
+                         "plan's data layout allows " +
+                         llvm::Twine(in.maxItems) + " per sample");
+  }
+  if (!hasText)
+    return problem(Problem::BadSample, "no \"text\" string");
+  for (const auto &paths : sample.media)
+    for (const std::string &p : paths)
+      if (!llvm::sys::fs::exists(p))
+        return problem(Problem::MissingFile, "'" + p + "' does not exist");
+  return sample;
+}
+
+} // namespace
+
+llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::parseManifest(
+    llvm::StringRef contents, llvm::StringRef path,
+    const DataGeometry &geometry, Problems &problems, SampleCheck check) {
+  llvm::SmallString<256> dir(path);
+  llvm::sys::path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  std::vector<ManifestSample> samples;
+  int64_t lineNo = 0;
+  while (!contents.empty()) {
+    auto [line, rest] = contents.split('\n');
+    contents = rest;
+    ++lineNo;
+    if (line.trim().empty())
+      continue; // Blank lines (and a final newline) are no samples.
+    auto sample = parseLine(line.trim(), dir, geometry);
+    llvm::Error bad = sample ? llvm::Error::success() : sample.takeError();
+    if (sample) {
+      sample->line = lineNo;
+      if (check)
+        bad = check(*sample);
+    }
+    if (bad) {
+      if (llvm::Error e = problems.add(lineNo, std::move(bad)))
+        return std::move(e);
+      continue;
+    }
+    samples.push_back(std::move(*sample));
+  }
+  return samples;
+}
+
+llvm::Expected<std::vector<ManifestSample>>
+mllm::runtime::data::readManifest(llvm::StringRef path,
+                                  const DataGeometry &geometry,
+                                  Problems &problems, SampleCheck check) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   "cannot read manifest '" + path +
+                                       "': " + buffer.getError().message());
+  return parseManifest((*buffer)->getBuffer(), path, geometry, problems, check);
+}

@@ -1,0 +1,55 @@
+//===- SndFileDecode.cpp - audio files through libsndfile -----------------===//
+
+#include "Codecs.h"
+
+#include <sndfile.h>
+
+using namespace mllm::runtime::data;
+
+namespace {
+
+/// Owns an open SNDFILE.
+struct SoundFile {
+  SNDFILE *file = nullptr;
+  SF_INFO info{};
+  ~SoundFile() {
+    if (file)
+      sf_close(file);
+  }
+  llvm::Error open(llvm::StringRef path) {
+    file = sf_open(path.str().c_str(), SFM_READ, &info);
+    if (!file)
+      return detail::codecError("cannot decode audio '" + path +
+                                "': " + sf_strerror(nullptr));
+    if (info.channels < 1 || info.samplerate < 1)
+      return detail::codecError("audio '" + path + "' has no channels");
+    return llvm::Error::success();
+  }
+};
+
+} // namespace
+
+llvm::Expected<AudioInfo> detail::probeSoundFile(llvm::StringRef path) {
+  SoundFile f;
+  if (llvm::Error e = f.open(path))
+    return std::move(e);
+  return AudioInfo{f.info.frames, f.info.samplerate, f.info.channels};
+}
+
+llvm::Expected<std::vector<float>> detail::readSoundFile(llvm::StringRef path,
+                                                         AudioInfo &info) {
+  SoundFile f;
+  if (llvm::Error e = f.open(path))
+    return std::move(e);
+  info = AudioInfo{f.info.frames, f.info.samplerate, f.info.channels};
+  std::vector<float> samples(static_cast<size_t>(f.info.frames) *
+                             f.info.channels);
+  // Integer formats are scaled to [-1, 1] by sf_readf_float (SFC_SET_NORM
+  // is on by default).
+  sf_count_t got = sf_readf_float(f.file, samples.data(), f.info.frames);
+  if (got != f.info.frames)
+    return detail::codecError(
+        "audio '" + path + "' ended after " + llvm::Twine(got) + " of " +
+        llvm::Twine(f.info.frames) + " frames: " + sf_strerror(f.file));
+  return samples;
+}

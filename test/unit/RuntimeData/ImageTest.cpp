@@ -1,0 +1,172 @@
+//===- ImageTest.cpp - PNG/JPEG decoding, resizing, normalisation ---------===//
+
+#include "TestFiles.h"
+
+#include "mllm/runtime/data/Image.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+
+using namespace mllm::runtime::data;
+using namespace mllm::runtime::data::test;
+
+namespace {
+
+/// A 6 x 4 pattern: red rises along x, green along y, blue constant.
+uint8_t pattern(int64_t y, int64_t x, int64_t c) {
+  return c == 0   ? static_cast<uint8_t>(40 * x)
+         : c == 1 ? static_cast<uint8_t>(60 * y)
+                  : 200;
+}
+
+} // namespace
+
+TEST(Image, PngDecodesExactly) {
+  TempDir dir;
+  std::string path = dir.path("p.png");
+  ASSERT_TRUE(writePng(path, 6, 4, 3, pattern)) << "built without libpng";
+  auto info = probeImage(path);
+  ASSERT_TRUE(static_cast<bool>(info)) << llvm::toString(info.takeError());
+  EXPECT_EQ(info->width, 6);
+  EXPECT_EQ(info->height, 4);
+  auto image = decodeImage(path, 3);
+  ASSERT_TRUE(static_cast<bool>(image)) << llvm::toString(image.takeError());
+  ASSERT_EQ(image->width, 6);
+  ASSERT_EQ(image->height, 4);
+  ASSERT_EQ(image->channels, 3);
+  for (int64_t y = 0; y < 4; ++y)
+    for (int64_t x = 0; x < 6; ++x)
+      for (int64_t c = 0; c < 3; ++c)
+        ASSERT_EQ(image->at(y, x, c), pattern(y, x, c)) << y << "," << x;
+  // Grey output: libpng's sRGB-to-grey weights put pure blue darkest.
+  auto grey = decodeImage(path, 1);
+  ASSERT_TRUE(static_cast<bool>(grey));
+  EXPECT_EQ(grey->channels, 1);
+  EXPECT_EQ(grey->pixels.size(), 24u);
+}
+
+TEST(Image, JpegDecodesClose) {
+  TempDir dir;
+  std::string path = dir.path("p.jpg");
+  // Smooth content: JPEG at quality 100 stays within a few levels.
+  auto smooth = [](int64_t y, int64_t x, int64_t c) {
+    return static_cast<uint8_t>(c == 0 ? 4 * x : c == 1 ? 4 * y : 128);
+  };
+  ASSERT_TRUE(writeJpeg(path, 32, 16, 3, smooth, 100))
+      << "built without libjpeg";
+  auto image = decodeImage(path, 3);
+  ASSERT_TRUE(static_cast<bool>(image)) << llvm::toString(image.takeError());
+  ASSERT_EQ(image->width, 32);
+  ASSERT_EQ(image->height, 16);
+  ASSERT_EQ(image->channels, 3);
+  int worst = 0;
+  for (int64_t y = 0; y < 16; ++y)
+    for (int64_t x = 0; x < 32; ++x)
+      for (int64_t c = 0; c < 3; ++c)
+        worst = std::max(
+            worst, std::abs(int(image->at(y, x, c)) - int(smooth(y, x, c))));
+  EXPECT_LE(worst, 6);
+  auto info = probeImage(path);
+  ASSERT_TRUE(static_cast<bool>(info));
+  EXPECT_EQ(info->width, 32);
+  // A grey JPEG converts up to RGB with equal channels.
+  std::string greyPath = dir.path("g.jpg");
+  ASSERT_TRUE(writeJpeg(greyPath, 8, 8, 1,
+                        [](int64_t, int64_t, int64_t) { return 77; }));
+  auto rgb = decodeImage(greyPath, 3);
+  ASSERT_TRUE(static_cast<bool>(rgb));
+  EXPECT_EQ(rgb->at(3, 3, 0), rgb->at(3, 3, 2));
+  EXPECT_NEAR(rgb->at(3, 3, 1), 77, 1);
+}
+
+TEST(Image, GarbageAndTruncatedFilesAreErrors) {
+  TempDir dir;
+  std::string text = dir.write("not.png", "this is not an image at all");
+  auto a = decodeImage(text, 3);
+  ASSERT_FALSE(static_cast<bool>(a));
+  EXPECT_NE(llvm::toString(a.takeError()).find("neither a PNG nor a JPEG"),
+            std::string::npos);
+  // A PNG signature followed by junk: libpng's own message comes back.
+  std::string fake = dir.write("fake.png", std::string("\x89PNG\r\n\x1a\n", 8) +
+                                               "junkjunkjunkjunk");
+  auto b = decodeImage(fake, 3);
+  ASSERT_FALSE(static_cast<bool>(b));
+  EXPECT_NE(llvm::toString(b.takeError()).find("cannot decode PNG"),
+            std::string::npos);
+  std::string jpeg = dir.write("cut.jpg", "\xff\xd8\xff\xe0 truncated");
+  auto c = decodeImage(jpeg, 3);
+  ASSERT_FALSE(static_cast<bool>(c));
+  EXPECT_NE(llvm::toString(c.takeError()).find("cannot decode JPEG"),
+            std::string::npos);
+}
+
+TEST(Resize, HalvingAveragesPixelPairs) {
+  // Pixel centres aligned: output i samples input 2i + 0.5, the mean of
+  // pixels 2i and 2i + 1 (in both directions: the mean of a 2 x 2 block).
+  Image img;
+  img.width = 4;
+  img.height = 4;
+  img.channels = 1;
+  for (int v = 0; v < 16; ++v)
+    img.pixels.push_back(static_cast<uint8_t>(v * 10));
+  std::vector<float> out = resizeBilinear(img, 2, 2);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_FLOAT_EQ(out[0], (0 + 10 + 40 + 50) / 4.0f);
+  EXPECT_FLOAT_EQ(out[1], (20 + 30 + 60 + 70) / 4.0f);
+  EXPECT_FLOAT_EQ(out[2], (80 + 90 + 120 + 130) / 4.0f);
+  EXPECT_FLOAT_EQ(out[3], (100 + 110 + 140 + 150) / 4.0f);
+}
+
+TEST(Resize, UpscalingKeepsLinearRampsAndEdges) {
+  // A ramp along x stays a ramp inside; the borders clamp to the edge
+  // pixels; identity size is exact.
+  Image img;
+  img.width = 3;
+  img.height = 1;
+  img.channels = 1;
+  img.pixels = {0, 90, 180};
+  std::vector<float> out = resizeBilinear(img, 1, 6);
+  // src = (i + 0.5) / 2 - 0.5 = -0.25 (clamped 0), 0.25, 0.75, 1.25, ...
+  const float expect[6] = {0, 22.5f, 67.5f, 112.5f, 157.5f, 180};
+  for (int i = 0; i < 6; ++i)
+    EXPECT_FLOAT_EQ(out[i], expect[i]) << i;
+  std::vector<float> same = resizeBilinear(img, 1, 3);
+  EXPECT_EQ(same, (std::vector<float>{0, 90, 180}));
+}
+
+TEST(ImageTensor, NormalisesAndRepeatsFrames) {
+  Image img;
+  img.width = 2;
+  img.height = 2;
+  img.channels = 3;
+  // White, black, mid grey, pure red.
+  img.pixels = {255, 255, 255, 0, 0, 0, 128, 128, 128, 255, 0, 0};
+  EncoderInput in;
+  in.channels = 3;
+  in.temporal = 2;
+  in.height = 2;
+  in.width = 2;
+  std::vector<float> out(static_cast<size_t>(in.floatsPerItem()));
+  imageTensor(img, in, ImageNorm::siglip(), out.data());
+  // SigLIP: [-1, 1]; layout [C, T, H, W].
+  EXPECT_FLOAT_EQ(out[0], 1.0f);  // c0 t0 white
+  EXPECT_FLOAT_EQ(out[1], -1.0f); // c0 t0 black
+  EXPECT_NEAR(out[2], 128 / 127.5f - 1, 1e-6);
+  EXPECT_FLOAT_EQ(out[3], 1.0f);          // red channel of red
+  EXPECT_FLOAT_EQ(out[4], 1.0f);          // t1 repeats t0
+  EXPECT_FLOAT_EQ(out[2 * 4 + 3], -1.0f); // green of red (c1, t0)
+  for (float v : out) {
+    EXPECT_GE(v, -1.0f);
+    EXPECT_LE(v, 1.0f);
+  }
+  imageTensor(img, in, ImageNorm::clip(), out.data());
+  EXPECT_NEAR(out[0], (1 - 0.48145466f) / 0.26862954f, 1e-5);
+  EXPECT_NEAR(out[1], -0.48145466f / 0.26862954f, 1e-5);
+  EXPECT_EQ(ImageNorm::forInstance("clip_vit_l14").mean,
+            ImageNorm::clip().mean);
+  EXPECT_EQ(ImageNorm::forInstance("siglip_so400m").mean,
+            ImageNorm::siglip().mean);
+  EXPECT_EQ(ImageNorm::forInstance("internvit_6b").std,
+            ImageNorm::imagenet().std);
+}
