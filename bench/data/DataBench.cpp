@@ -30,6 +30,13 @@ static cl::opt<int> numSamples("samples", cl::desc("samples in the data set"),
                                cl::init(96));
 static cl::opt<int> maxThreads("threads", cl::desc("most worker threads"),
                                cl::init(2));
+static cl::opt<ResampleQuality> resampleQuality(
+    "resample", cl::desc("libsamplerate converter"),
+    cl::values(clEnumValN(ResampleQuality::Best, "best", "SRC_SINC_BEST"),
+               clEnumValN(ResampleQuality::Medium, "medium", "SRC_SINC_MEDIUM"),
+               clEnumValN(ResampleQuality::Fastest, "fastest",
+                          "SRC_SINC_FASTEST")),
+    cl::init(ResampleQuality::Medium));
 static cl::opt<int> audioEvery("audio-every",
                                cl::desc("every N-th sample has a clip"),
                                cl::init(4));
@@ -163,7 +170,9 @@ int main(int argc, char **argv) {
 
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  auto set = DataSet::open(path, geometry(), DataOptions{});
+  DataOptions options;
+  options.resample = resampleQuality;
+  auto set = DataSet::open(path, geometry(), options);
   if (!set) {
     llvm::errs() << llvm::toString(set.takeError()) << "\n";
     return 1;

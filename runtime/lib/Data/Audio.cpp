@@ -22,14 +22,15 @@ mllm::runtime::data::probeAudio(llvm::StringRef path) {
 
 llvm::Expected<std::vector<float>>
 mllm::runtime::data::resample(llvm::ArrayRef<float> samples, int64_t from,
-                              int64_t to) {
+                              int64_t to, ResampleQuality quality) {
   if (from <= 0 || to <= 0)
     return codecError("sample rates must be positive");
   if (from == to)
     return std::vector<float>(samples.begin(), samples.end());
 #ifdef MLLM_DATA_HAVE_SAMPLERATE
-  return resampleMono(samples, from, to);
+  return resampleMono(samples, from, to, quality);
 #else
+  (void)quality;
   return codecError("cannot resample from " + llvm::Twine(from) + " Hz to " +
                     llvm::Twine(to) +
                     " Hz: built without libsamplerate "
@@ -38,7 +39,8 @@ mllm::runtime::data::resample(llvm::ArrayRef<float> samples, int64_t from,
 }
 
 llvm::Expected<std::vector<float>>
-mllm::runtime::data::decodeAudio(llvm::StringRef path, int64_t sampleRate) {
+mllm::runtime::data::decodeAudio(llvm::StringRef path, int64_t sampleRate,
+                                 ResampleQuality quality) {
 #ifdef MLLM_DATA_HAVE_SNDFILE
   AudioInfo info;
   auto interleaved = readSoundFile(path, info);
@@ -56,12 +58,12 @@ mllm::runtime::data::decodeAudio(llvm::StringRef path, int64_t sampleRate) {
   }
   if (info.sampleRate == sampleRate)
     return mono;
-  auto out = resample(mono, info.sampleRate, sampleRate);
+  auto out = resample(mono, info.sampleRate, sampleRate, quality);
   if (!out)
     return codecError("'" + path + "': " + llvm::toString(out.takeError()));
   return out;
 #else
-  (void)sampleRate;
+  (void)sampleRate, (void)quality;
   return missing(path, "libsndfile", "libsndfile1-dev");
 #endif
 }

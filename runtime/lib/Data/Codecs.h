@@ -23,7 +23,8 @@ llvm::Expected<std::vector<float>> readSoundFile(llvm::StringRef path,
                                                  AudioInfo &info);
 llvm::Expected<AudioInfo> probeSoundFile(llvm::StringRef path);
 llvm::Expected<std::vector<float>> resampleMono(llvm::ArrayRef<float> in,
-                                                int64_t from, int64_t to);
+                                                int64_t from, int64_t to,
+                                                ResampleQuality quality);
 
 /// |FFT|^2 of real frames of one size: bins 0..size/2.
 class PowerSpectrum {

@@ -130,7 +130,7 @@ llvm::Error DataSet::decodeItem(size_t e, llvm::StringRef path, LogMel *mel,
                 out);
     return llvm::Error::success();
   }
-  auto samples = decodeAudio(path, opts.audio.sampleRate);
+  auto samples = decodeAudio(path, opts.audio.sampleRate, opts.resample);
   if (!samples)
     return samples.takeError();
   int64_t frames = in.windows * in.frames;

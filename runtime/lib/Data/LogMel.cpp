@@ -102,6 +102,16 @@ llvm::Expected<LogMel> LogMel::create(int64_t melBins,
     return fft.takeError();
   mel.fft = std::move(*fft);
   mel.filters = melFilterbank(melBins, mel.fftSize, options);
+  const int64_t freqs = mel.fftSize / 2 + 1;
+  for (int64_t m = 0; m < melBins; ++m) {
+    const float *w = mel.filters.data() + m * freqs;
+    int64_t first = 0, last = freqs;
+    while (first < freqs && w[first] == 0.0f)
+      ++first;
+    while (last > first && w[last - 1] == 0.0f)
+      --last;
+    mel.support.push_back({first, last});
+  }
   // Periodic Hann (torch.hann_window's default), as Whisper's STFT.
   mel.window.resize(static_cast<size_t>(mel.fftSize));
   const double pi = 3.14159265358979323846;
@@ -136,7 +146,7 @@ void LogMel::compute(llvm::ArrayRef<float> samples, int64_t frames,
     for (int64_t m = 0; m < bins; ++m) {
       const float *w = filters.data() + m * freqs;
       double e = 0;
-      for (int64_t k = 0; k < freqs; ++k)
+      for (int64_t k = support[m].first; k < support[m].second; ++k)
         e += w[k] * power[k];
       double v = std::log10(std::max(e, 1e-10));
       peak = std::max(peak, v);

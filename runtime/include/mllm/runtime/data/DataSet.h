@@ -17,6 +17,7 @@
 #ifndef MLLM_RUNTIME_DATA_DATASET_H
 #define MLLM_RUNTIME_DATA_DATASET_H
 
+#include "mllm/runtime/data/Audio.h"
 #include "mllm/runtime/data/Image.h"
 #include "mllm/runtime/data/LogMel.h"
 #include "mllm/runtime/data/Sequence.h"
@@ -38,6 +39,8 @@ struct DataOptions {
   std::map<std::string, ImageNorm> imageNorm;
   /// Sample rate, window, hop and mel scale of every audio encoder.
   LogMelOptions audio;
+  /// The converter for audio files not at audio.sampleRate.
+  ResampleQuality resample = ResampleQuality::Medium;
   PackOptions pack;
   /// Read every media file's header at open() (finds undecodable files and
   /// too-long audio before training; costs one open per file).

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace mllm::runtime::data {
@@ -65,9 +66,10 @@ public:
   LogMel &operator=(LogMel &&);
   ~LogMel();
 
-  /// Features of `samples` (at options.sampleRate), zero-padded to `frames`
-  /// hops (longer input is a caller's error: audio is never cut here), as
-  /// [frames, melBins] at `out`. The dynamic-range floor is taken over all
+  /// Not thread-safe (the FFT's buffers are the object's): one LogMel per
+  /// thread. Features of `samples` (at options.sampleRate), zero-padded to
+  /// `frames` hops (longer input is a caller's error: audio is never cut here),
+  /// as [frames, melBins] at `out`. The dynamic-range floor is taken over all
   /// `frames`: one item is normalised as a whole.
   void compute(llvm::ArrayRef<float> samples, int64_t frames, float *out) const;
 
@@ -79,6 +81,9 @@ private:
   LogMelOptions opts;
   int64_t bins = 0, fftSize = 0, hop = 0;
   std::vector<float> filters;
+  /// Per filter, the FFT bins [first, last) where it is not zero: a
+  /// filter spans a few bins, so the product skips the rest.
+  std::vector<std::pair<int64_t, int64_t>> support;
   std::vector<double> window;
   std::unique_ptr<detail::PowerSpectrum> fft;
 };
