@@ -117,20 +117,10 @@ void mllm::installStopHandler(int rank) {
 int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   int rank = comm.worldRank();
   installStopHandler(rank);
-  // This rank builds the parameters of its stage only.
-  exec::Model::Keep keep = [&](llvm::StringRef part, int64_t unit) {
-    for (const PlanStage &s : plan.stages)
-      if (s.part == part && s.ranks && s.ranks->coordOf(rank) &&
-          unit >= s.begin && unit < s.end)
-        return true;
-    return false;
-  };
-  auto model = exec::Model::build(plan, options.seed, keep);
-  if (!model)
-    return report(llvm::make_error<exec::RankError>(
-        rank, llvm::toString(model.takeError())));
-  exec::SyntheticData data(**model, options.seed);
-  auto runner = exec::RankRunner::create(**model, data, comm, options.seed);
+  auto runner = exec::RankRunner::create(
+      plan, options.seed, comm, [&](const exec::Model &model) {
+        return std::make_unique<exec::SyntheticData>(model, options.seed);
+      });
   if (!runner)
     return report(runner.takeError());
   exec::RankRunner &r = **runner;
@@ -166,7 +156,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (llvm::Error e = r.save(options.checkpointDir))
       abortJob(std::move(e));
 
-  Progress progress(plan, **model, options.steps, options.threads,
+  Progress progress(plan, r.theModel(), options.steps, options.threads,
                     options.json, comm.worldSize());
   if (rank == 0)
     progress.start(r.stepsDone());

@@ -32,21 +32,37 @@ static llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+std::vector<CheckpointTensor>
+exec::checkpointTensors(llvm::ArrayRef<NamedParam> params,
+                        const Optimizer &optimizer) {
+  std::vector<CheckpointTensor> tensors;
+  for (const NamedParam &p : params)
+    tensors.push_back({"model." + p.name, p.param->value.shape,
+                       llvm::ArrayRef<float>(p.param->value.data)});
+  if (optimizer.hasMoments())
+    for (const Optimizer::Slot &s : optimizer.slots()) {
+      tensors.push_back({"optim." + s.name + ".exp_avg", s.param->value.shape,
+                         llvm::ArrayRef<float>(s.m)});
+      tensors.push_back({"optim." + s.name + ".exp_avg_sq",
+                         s.param->value.shape, llvm::ArrayRef<float>(s.v)});
+    }
+  return tensors;
+}
+
 llvm::Error exec::writeCheckpoint(llvm::StringRef path, const Plan &plan,
                                   llvm::ArrayRef<NamedParam> params,
                                   const Optimizer &optimizer,
                                   const CheckpointInfo &info) {
+  return writeCheckpointTensors(path, plan,
+                                checkpointTensors(params, optimizer), info);
+}
+
+llvm::Error exec::writeCheckpointTensors(
+    llvm::StringRef path, const Plan &plan,
+    llvm::ArrayRef<CheckpointTensor> tensors, const CheckpointInfo &info) {
   SafeTensorsWriter w;
-  for (const NamedParam &p : params)
-    w.add("model." + p.name, p.param->value.shape,
-          llvm::ArrayRef<float>(p.param->value.data));
-  if (optimizer.hasMoments())
-    for (const Optimizer::Slot &s : optimizer.slots()) {
-      w.add("optim." + s.name + ".exp_avg", s.param->value.shape,
-            llvm::ArrayRef<float>(s.m));
-      w.add("optim." + s.name + ".exp_avg_sq", s.param->value.shape,
-            llvm::ArrayRef<float>(s.v));
-    }
+  for (const CheckpointTensor &t : tensors)
+    w.add(t.name, t.shape, t.data);
   w.setMetadata("format", kFormat);
   w.setMetadata("step", std::to_string(info.step));
   w.setMetadata("plan_hash", planContentHash(plan));
@@ -121,7 +137,7 @@ std::string exec::modelSignature(const Model &model) {
   sha.update(model.plan().train.optimizer);
   for (const NamedParam &p : model.params) {
     std::string line = "\n" + p.name + (p.param->trainable ? " t" : " f");
-    for (int64_t d : p.param->value.shape)
+    for (int64_t d : cpu::fullShape(p.param->shard, p.param->value.shape))
       line += " " + std::to_string(d);
     sha.update(line);
   }
@@ -155,7 +171,8 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
       if (!f) {
         diffs.push_back("parameter '" + p.name + "' is missing");
       } else if (!llvm::equal(f->lookup("model." + p.name)->shape,
-                              p.param->value.shape)) {
+                              cpu::fullShape(p.param->shard,
+                                             p.param->value.shape))) {
         diffs.push_back("parameter '" + p.name + "' has another shape");
       }
       if (diffs.size() >= 3)
@@ -172,25 +189,36 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
   if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)
     return fail(path + ": no valid 'step' in its metadata");
   restored.step = step;
-  auto read = [&](const std::string &name, float *dst,
-                  size_t count) -> llvm::Error {
+  // A TP shard reads the whole tensor and keeps its runs of it.
+  auto read = [&](const std::string &name, const cpu::Param<float> &p,
+                  float *dst, size_t count) -> llvm::Error {
     const SafeTensorsFile *f = files.find(name);
     if (!f)
       return fail(path + ": tensor '" + name +
                   "' is in none of its files (a shard missing?)");
-    return f->read(name, dst, count);
+    if (p.shard.dim < 0)
+      return f->read(name, dst, count);
+    int64_t whole = 1;
+    for (int64_t d : p.shard.fullShape)
+      whole *= d;
+    std::vector<float> full(static_cast<size_t>(whole));
+    if (llvm::Error e = f->read(name, full.data(), full.size()))
+      return e;
+    for (const cpu::ShardRun &r : cpu::shardRuns(p.shard, p.value.shape))
+      std::copy_n(full.data() + r.full, r.length, dst + r.local);
+    return llvm::Error::success();
   };
   for (const NamedParam &p : params)
-    if (llvm::Error e = read("model." + p.name, p.param->value.ptr(),
+    if (llvm::Error e = read("model." + p.name, *p.param, p.param->value.ptr(),
                              p.param->value.data.size()))
       return std::move(e);
   if (optimizer.hasMoments())
     for (Optimizer::Slot &s : optimizer.slots()) {
-      if (llvm::Error e =
-              read("optim." + s.name + ".exp_avg", s.m.data(), s.m.size()))
+      if (llvm::Error e = read("optim." + s.name + ".exp_avg", *s.param,
+                               s.m.data(), s.m.size()))
         return std::move(e);
-      if (llvm::Error e = read("optim." + s.name + ".exp_avg_sq", s.v.data(),
-                               s.v.size()))
+      if (llvm::Error e = read("optim." + s.name + ".exp_avg_sq", *s.param,
+                               s.v.data(), s.v.size()))
         return std::move(e);
     }
   return restored;
@@ -242,7 +270,9 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
       missing.push_back(p.name);
       continue;
     }
-    if (!llvm::equal(t->shape, p.param->value.shape)) {
+    std::vector<int64_t> want =
+        cpu::fullShape(p.param->shard, p.param->value.shape);
+    if (!llvm::equal(t->shape, want)) {
       auto shape = [](llvm::ArrayRef<int64_t> dims) {
         std::string s = "[";
         for (size_t i = 0; i < dims.size(); ++i)
@@ -251,11 +281,27 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
       };
       return fail(path + ": tensor '" + name + "' has shape " +
                   shape(t->shape) + " but parameter '" + p.name + "' needs " +
-                  shape(p.param->value.shape));
+                  shape(want));
     }
-    if (llvm::Error e =
-            file->read(name, p.param->value.ptr(), p.param->value.data.size()))
+    // A TP shard takes its runs of the whole tensor.
+    std::vector<float> full;
+    float *dst = p.param->value.ptr();
+    if (p.param->shard.dim >= 0) {
+      int64_t whole = 1;
+      for (int64_t d : want)
+        whole *= d;
+      full.resize(static_cast<size_t>(whole));
+      dst = full.data();
+    }
+    if (llvm::Error e = file->read(name, dst,
+                                   full.empty() ? p.param->value.data.size()
+                                                : full.size()))
       return e;
+    if (!full.empty())
+      for (const cpu::ShardRun &r :
+           cpu::shardRuns(p.param->shard, p.param->value.shape))
+        std::copy_n(full.data() + r.full, r.length,
+                    p.param->value.ptr() + r.local);
     used.insert(name);
   }
   for (const TensorInfo &t : file->tensors())

@@ -66,8 +66,8 @@ int64_t approximateParams(llvm::StringRef kind, const LayerConfig &c) {
 class Builder {
 public:
   Builder(Model &model, const Plan &plan, uint64_t seed,
-          const Model::Keep &keep)
-      : model(model), plan(plan), seed(seed), keep(keep) {}
+          const Model::Keep &keep, const Model::Sharding *sharding)
+      : model(model), plan(plan), seed(seed), keep(keep), sharding(sharding) {}
 
   llvm::Error build();
 
@@ -137,6 +137,7 @@ private:
   const Plan &plan;
   uint64_t seed;
   const Model::Keep &keep;
+  const Model::Sharding *sharding;
   bool tiedHead = false;
   std::vector<bool> opens;
 };
@@ -145,12 +146,16 @@ llvm::Expected<std::unique_ptr<LayerStep>>
 Builder::makeStep(llvm::StringRef part, const PlanLayerGroup &group, int64_t i,
                   cpu::PartKind kind, cpu::Batch<float> geometry) {
   std::string name = layerName(part, group, i);
-  if (std::string why = cpu::checkLayer(group.kind, group.config, kind);
+  cpu::TensorShard shard;
+  if (sharding)
+    if (auto it = sharding->tp.find(part.str()); it != sharding->tp.end())
+      shard = it->second;
+  if (std::string why = cpu::checkLayer(group.kind, group.config, kind, shard);
       !why.empty())
     return refuse("layer group '" + part + "." + group.name + "' (" +
                   group.kind + "): " + why);
-  auto layer =
-      cpu::makeLayer<float>(group.kind, group.config, kind, group.weightGrad);
+  auto layer = cpu::makeLayer<float>(group.kind, group.config, kind,
+                                     group.weightGrad, shard);
   if (!layer)
     return refuse("layer group '" + part + "." + group.name +
                   "': " + llvm::toString(layer.takeError()));
@@ -295,6 +300,15 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
   geometry.sequences = model.sequences;
   geometry.tokens = model.seqLen;
   geometry.positions = model.positions;
+  if (sharding && sharding->cp.group) {
+    // A CP rank's layers see its tokens of each sequence; attention reads
+    // the whole layout and positions at their global indices.
+    model.contextParallel = sharding->cp;
+    model.localTokens =
+        sharding->cp.tokens[sharding->cp.group->rank()];
+    geometry.tokens = static_cast<int64_t>(model.localTokens.size());
+    geometry.cp = &model.contextParallel;
+  }
   cpu::Param<float> *embedding = nullptr;
   bool embeddingTrains = false;
   bool blocks = hasBlocks(part);
@@ -336,11 +350,12 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
           needsGrad.push_back(trains(*model.chains[e]));
         }
         model.fanInStep = static_cast<int64_t>(chain.size());
-        add(chain,
-            std::make_unique<FanInStep>(part.name + ".fan_in", model.sequences,
-                                        model.seqLen, model.spans, names,
-                                        items, needsGrad, embeddingTrains),
-            false);
+        auto fanIn = std::make_unique<FanInStep>(
+            part.name + ".fan_in", model.sequences, model.seqLen, model.spans,
+            names, items, needsGrad, embeddingTrains);
+        if (!model.localTokens.empty())
+          fanIn->setLocalTokens(model.localTokens);
+        add(chain, std::move(fanIn), false);
       }
     }
   if (chain.size() == 0 || !chain.step(chain.size() - 1).layer() ||
@@ -417,9 +432,10 @@ llvm::Error Builder::build() {
 } // namespace
 
 llvm::Expected<std::unique_ptr<Model>>
-Model::build(const Plan &plan, uint64_t seed, const Keep &keep) {
+Model::build(const Plan &plan, uint64_t seed, const Keep &keep,
+             const Sharding *sharding) {
   std::unique_ptr<Model> model(new Model(plan));
-  Builder builder(*model, plan, seed, keep);
+  Builder builder(*model, plan, seed, keep, sharding);
   if (llvm::Error e = builder.build())
     return std::move(e);
   return std::move(model);

@@ -31,6 +31,19 @@ static std::string dims(llvm::ArrayRef<int64_t> shape) {
 }
 
 
+/// The dims of a message's tensor: the plan's, except for the LLM's
+/// activations under CP, which are this rank's share of the tokens (the
+/// plan's shape is the even share; an assignment balanced for the mask
+/// gives some ranks more).
+static std::vector<int64_t> tensorDims(const Model &model, const FlowKey &key,
+                                       const sched::TensorShape &planned) {
+  bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
+  if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
+    return planned.dims;
+  return {model.sequences * static_cast<int64_t>(model.localTokens.size()),
+          planned.dims[1]};
+}
+
 /// The keys of action `a` of this rank's program.
 static std::vector<FlowKey> messageKeys(const Model &model,
                                         const RankRunner::Impl &s,
@@ -58,7 +71,7 @@ llvm::Error RankRunner::run(size_t index) {
   auto state = [&]() -> MbState & {
     auto [it, inserted] = s.mbs.try_emplace(mb);
     if (inserted) {
-      it->second.data = data.get(done, s.coord.d, mb);
+      it->second.data = localData(data.get(done, s.coord.d, mb));
       it->second.ctx.data = &it->second.data;
       it->second.dOut.resize(s.flow().ranges.size());
     }
@@ -171,6 +184,8 @@ llvm::Error RankRunner::run(size_t index) {
                        m.ctx.encoderOut[model.chains[e]->part()]))
             return err;
       chain.forward(mb, m.ctx, r.first, r.last, in, out);
+      if (!m.ctx.commError.empty())
+        return fail(m.ctx.commError);
       if (r.chain == llm && r.last == chain.size()) {
         s.loss += m.ctx.loss;
         continue;
@@ -189,7 +204,7 @@ llvm::Error RankRunner::run(size_t index) {
     PostedSend send;
     send.action = index;
     for (size_t k = 0; k < keys.size(); ++k) {
-      const std::vector<int64_t> &want = a.shape[k].dims;
+      std::vector<int64_t> want = tensorDims(model, keys[k], a.shape[k]);
       Activation zeros;
       const Activation *t = nullptr;
       if (!grad) {
@@ -244,9 +259,12 @@ llvm::Error RankRunner::run(size_t index) {
     p.peerStage = a.peer;
     p.keys = messageKeys(model, s, a);
     int64_t floats = 0;
-    for (const sched::TensorShape &t : a.shape) {
-      p.shapes.push_back(t.dims);
-      floats += detail::elements(t);
+    for (size_t k = 0; k < a.shape.size(); ++k) {
+      p.shapes.push_back(tensorDims(model, p.keys[k], a.shape[k]));
+      int64_t n = 1;
+      for (int64_t d : p.shapes.back())
+        n *= d;
+      floats += n;
     }
     const sched::StageInfo &peer = s.info(a.peer);
     p.sources = grad ? s.gradSources(peer) : s.actSources(peer);
@@ -275,6 +293,8 @@ llvm::Error RankRunner::run(size_t index) {
         continue;
       Activation dIn;
       chain.backwardInput(mb, m.ctx, range.first, range.last, *m.dOut[r], dIn);
+      if (!m.ctx.commError.empty())
+        return fail(m.ctx.commError);
       if (range.first > 0 && !dIn.data.empty())
         m.gradOut[{static_cast<int64_t>(range.chain),
                    static_cast<int64_t>(range.first)}] = std::move(dIn);
@@ -308,6 +328,8 @@ llvm::Error RankRunner::run(size_t index) {
       if (!m.dOut[r] || !chain.hasBackward(range.first, range.last))
         continue;
       chain.backwardWeight(mb, m.ctx, range.first, range.last, *m.dOut[r]);
+      if (!m.ctx.commError.empty())
+        return fail(m.ctx.commError);
     }
     return llvm::Error::success();
   }
@@ -365,7 +387,7 @@ llvm::Expected<StepStats> RankRunner::step() {
   // actions, and a trace of them, hold only the work of the schedule.
   for (int64_t mb = 0; mb < model.plan().data.microbatches; ++mb) {
     MbState &m = s.mbs[mb];
-    m.data = data.get(done, s.coord.d, mb);
+    m.data = localData(data.get(done, s.coord.d, mb));
     m.ctx.data = &m.data;
     m.dOut.resize(s.flow().ranges.size());
   }
@@ -461,14 +483,48 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
     return error(llvm::toString(std::move(e)));
   std::string why;
   if (s.coord.d == 0 && s.coord.c == 0 && !owned.empty()) {
-    shard = partial;
-    llvm::sys::path::append(shard, llvm::formatv("rank-{0:d5}.safetensors",
-                                                 s.rank)
-                                       .str());
-    if (llvm::Error e = writeCheckpoint(shard, model.plan(), owned, optimizer,
-                                        {done, seed, modelSignature(model)})) {
-      why = llvm::toString(std::move(e));
-      ok = 0;
+    // TP shards are assembled into whole tensors (each rank's runs of a
+    // zero tensor, summed over the TP group), written by TP rank 0: a
+    // checkpoint does not depend on the parallel layout.
+    std::vector<CheckpointTensor> tensors =
+        checkpointTensors(owned, optimizer);
+    std::map<std::string, const cpu::Param<float> *> byName;
+    for (const NamedParam &p : owned)
+      byName["model." + p.name] = p.param;
+    for (const Optimizer::Slot &slot : optimizer.slots()) {
+      byName["optim." + slot.name + ".exp_avg"] = slot.param;
+      byName["optim." + slot.name + ".exp_avg_sq"] = slot.param;
+    }
+    std::vector<std::vector<float>> whole;
+    whole.reserve(tensors.size());
+    for (CheckpointTensor &t : tensors) {
+      const cpu::Param<float> *p = byName[t.name];
+      if (!p || p->shard.dim < 0 || !s.tp)
+        continue;
+      std::vector<int64_t> shape = cpu::fullShape(p->shard, p->value.shape);
+      int64_t n = 1;
+      for (int64_t d : shape)
+        n *= d;
+      whole.emplace_back(static_cast<size_t>(n), 0.0f);
+      for (const cpu::ShardRun &r : cpu::shardRuns(p->shard, p->value.shape))
+        std::copy_n(t.data.data() + r.local, r.length,
+                    whole.back().data() + r.full);
+      if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
+        return error("assembling '" + t.name + "' over the TP group: " +
+                     llvm::toString(std::move(e)));
+      t.shape = shape;
+      t.data = whole.back();
+    }
+    if (s.coord.t == 0) {
+      shard = partial;
+      llvm::sys::path::append(
+          shard, llvm::formatv("rank-{0:d5}.safetensors", s.rank).str());
+      if (llvm::Error e = writeCheckpointTensors(
+              shard, model.plan(), tensors,
+              {done, seed, modelSignature(model)})) {
+        why = llvm::toString(std::move(e));
+        ok = 0;
+      }
     }
   }
   double all = ok;
@@ -526,4 +582,22 @@ llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
       result.insert(result.end(), all.begin() + r * most,
                     all.begin() + r * most + counts[r]);
   return std::move(result);
+}
+
+MicrobatchData RankRunner::localData(MicrobatchData full) const {
+  if (model.localTokens.empty())
+    return full;
+  // Under CP the LLM's layers read this rank's tokens of each sequence.
+  auto pick = [&](const std::vector<int64_t> &all) {
+    std::vector<int64_t> mine;
+    if (all.empty())
+      return mine;
+    for (int64_t b = 0; b < model.sequences; ++b)
+      for (int64_t t : model.localTokens)
+        mine.push_back(all[b * model.seqLen + t]);
+    return mine;
+  };
+  full.tokenIds = pick(full.tokenIds);
+  full.targets = pick(full.targets);
+  return full;
 }

@@ -24,12 +24,6 @@ extern char activity[512];
 void setActivity(const char *format, ...)
     __attribute__((format(printf, 1, 2)));
 
-inline int64_t elements(const sched::TensorShape &t) {
-  int64_t n = 1;
-  for (int64_t d : t.dims)
-    n *= d;
-  return n;
-}
 } // namespace detail
 
 /// A posted receive: one buffer per source rank.
@@ -79,7 +73,9 @@ struct RankRunner::Impl {
   const sched::Program *prog = nullptr;
   const sched::StageInfo *stage = nullptr;
   RankLayout::Coord coord;
-  std::unique_ptr<Group> world, gradSync, tied;
+  std::unique_ptr<Group> world, gradSync, tied, tp, cp;
+  /// This rank's stage holds the LLM's token embedding / its LM head.
+  bool holdsEmbedding = false, holdsHead = false;
   bool lossRank = false;
   std::map<int64_t, MbState> mbs;
   std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;

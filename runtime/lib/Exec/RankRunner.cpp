@@ -34,10 +34,13 @@ void exec::detail::setActivity(const char *format, ...) {
 
 const char *exec::currentActivity() { return detail::activity; }
 
-RankRunner::RankRunner(Model &model, DataSource &data, Comm &comm,
+RankRunner::RankRunner(std::unique_ptr<Impl> impl,
+                       std::unique_ptr<Model> model,
+                       std::unique_ptr<DataSource> data, Comm &comm,
                        uint64_t seed)
-    : model(model), data(data), comm(comm), seed(seed),
-      optimizer(model.plan().train), impl(std::make_unique<Impl>()) {}
+    : impl(std::move(impl)), ownedModel(std::move(model)),
+      ownedData(std::move(data)), model(*ownedModel), data(*ownedData),
+      comm(comm), seed(seed), optimizer(ownedModel->plan().train) {}
 
 RankRunner::~RankRunner() = default;
 
@@ -62,18 +65,10 @@ gradKeys(const Model &model, const std::vector<FlowKey> &keys, size_t count) {
           .str());
 }
 
-llvm::Expected<std::unique_ptr<RankRunner>>
-RankRunner::create(Model &model, DataSource &data, Comm &comm, uint64_t seed) {
-  std::unique_ptr<RankRunner> runner(
-      new RankRunner(model, data, comm, seed));
-  if (llvm::Error e = runner->setUp())
-    return std::move(e);
-  return std::move(runner);
-}
-
-llvm::Error RankRunner::setUp() {
-  Impl &s = *impl;
-  const Plan &plan = model.plan();
+/// Everything a rank decides before it builds its share of the model: the
+/// checks every rank answers alike, its program and place in its stage,
+/// and its groups.
+static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
   s.plan = &plan;
   s.rank = comm.worldRank();
   auto error = [&](const llvm::Twine &message) {
@@ -121,21 +116,148 @@ llvm::Error RankRunner::setUp() {
                                  "for this world size",
                                  r, plan.schedule->rankProgram().size())
                        .str());
-  for (const sched::StageInfo &st : s.graph->stages)
-    if (st.tp > 1 || st.cp > 1)
-      return error("stage '" + st.name +
-                   "' is tensor- or context-parallel (tp " + llvm::Twine(st.tp) +
-                   ", cp " + llvm::Twine(st.cp) +
-                   "); the CPU runtime runs data and pipeline parallelism "
-                   "across ranks, not yet TP or CP");
+  const std::vector<sched::Program> &programs = plan.schedule->programs;
+  s.programOf.assign(s.graph->stages.size(), -1);
+  for (size_t i = 0; i < programs.size(); ++i)
+    s.programOf[programs[i].stage] = static_cast<int64_t>(i);
+  s.program = rankProgram[s.rank];
+  s.prog = &programs[s.program];
+  s.stage = &s.graph->stages[s.prog->stage];
+  std::optional<RankLayout::Coord> coord =
+      s.stage->rankLayout().coordOf(s.rank);
+  if (!coord)
+    return error("not a rank of its own stage '" + s.stage->name + "'");
+  s.coord = *coord;
+
+  // Groups, each created by its members only, in the same order on all.
+  RankLayout layout = s.stage->rankLayout();
+  auto groupOf = [&](const std::vector<std::vector<int64_t>> &groups,
+                     std::unique_ptr<Group> &into) -> llvm::Error {
+    for (const std::vector<int64_t> &g : groups)
+      if (llvm::is_contained(g, static_cast<int64_t>(s.rank))) {
+        auto made = comm.group(g);
+        if (!made)
+          return made.takeError();
+        into = std::move(*made);
+      }
+    return llvm::Error::success();
+  };
+  if (s.stage->tp > 1)
+    if (llvm::Error e = groupOf(layout.tpGroups(), s.tp))
+      return error(llvm::toString(std::move(e)));
+  if (s.stage->cp > 1)
+    if (llvm::Error e = groupOf(layout.cpGroups(), s.cp))
+      return error(llvm::toString(std::move(e)));
+  if (llvm::any_of(s.prog->actions, [](const sched::Action &a) {
+        return a.kind == ActionKind::AllReduceGrads;
+      }))
+    if (llvm::Error e = groupOf(layout.gradSyncGroups(), s.gradSync))
+      return error(llvm::toString(std::move(e)));
+
+  // A tied LM head on another stage than the token embedding: the two
+  // copies' gradients are summed at the optimizer step.
+  const PlanPart &llm = plan.llm();
+  const PlanStage *first = nullptr, *last = nullptr;
+  for (const PlanStage &st : plan.stages)
+    if (st.part == llm.name) {
+      if (st.begin == 0)
+        first = &st;
+      if (st.end == llm.blocks)
+        last = &st;
+    }
+  bool tied = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
+    return g.kind == "lm_head" && g.config.tied;
+  });
+  bool embeddingTrains = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
+    return g.kind == "token_embedding" && g.weightGrad;
+  });
+  auto holds = [&](const PlanStage *st) {
+    return st && st->ranks && st->ranks->coordOf(s.rank).has_value();
+  };
+  s.holdsEmbedding = holds(first);
+  s.holdsHead = holds(last);
+  if (tied && embeddingTrains && first && last && first != last &&
+      s.holdsEmbedding != s.holdsHead) {
+    const PlanStage *other = s.holdsEmbedding ? last : first;
+    int64_t peer = other->ranks->rank(s.coord.d, s.coord.c, s.coord.t);
+    std::vector<int64_t> members = {std::min<int64_t>(s.rank, peer),
+                                    std::max<int64_t>(s.rank, peer)};
+    auto g = comm.group(members);
+    if (!g)
+      return error(llvm::toString(g.takeError()));
+    s.tied = std::move(*g);
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::unique_ptr<RankRunner>>
+RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
+                   const DataFactory &makeData) {
+  auto impl = std::make_unique<Impl>();
+  if (llvm::Error e = prepare(*impl, plan, comm))
+    return std::move(e);
+  Impl &s = *impl;
+  // This rank's share of the model: its stage's weights, split as its
+  // TP and CP groups say.
+  int rank = s.rank;
+  Model::Keep keep = [&plan, rank](llvm::StringRef part, int64_t unit) {
+    for (const PlanStage &st : plan.stages)
+      if (st.part == part && st.ranks && st.ranks->coordOf(rank) &&
+          unit >= st.begin && unit < st.end)
+        return true;
+    return false;
+  };
+  Model::Sharding sharding;
+  llvm::SmallVector<llvm::StringRef> parts;
+  llvm::StringRef(s.stage->part).split(parts, '+');
+  if (s.tp)
+    for (llvm::StringRef part : parts)
+      sharding.tp[part.str()] = {s.coord.t, s.stage->tp, s.tp.get()};
+  if (s.cp) {
+    const PlanCPAssignment *assignment = nullptr;
+    for (const PlanCPAssignment &a : plan.cpAssignments)
+      if (a.part == plan.llm().name)
+        assignment = &a;
+    if (!assignment || static_cast<int64_t>(assignment->ranks.size()) !=
+                           s.stage->cp)
+      return llvm::make_error<RankError>(
+          s.rank, ("stage '" + s.stage->name +
+                   "' is context-parallel but the plan has no CP assignment "
+                   "of its tokens for " +
+                   llvm::Twine(s.stage->cp) + " ranks")
+                      .str());
+    sharding.cp.group = s.cp.get();
+    for (const auto &ranges : assignment->ranks) {
+      std::vector<int64_t> tokens;
+      for (auto [begin, end] : ranges)
+        for (int64_t t = begin; t < end; ++t)
+          tokens.push_back(t);
+      sharding.cp.tokens.push_back(std::move(tokens));
+    }
+  }
+  auto model = Model::build(plan, seed, keep, &sharding);
+  if (!model)
+    return llvm::make_error<RankError>(s.rank,
+                                       llvm::toString(model.takeError()));
+  std::unique_ptr<DataSource> data = makeData(**model);
+  std::unique_ptr<RankRunner> runner(new RankRunner(
+      std::move(impl), std::move(*model), std::move(data), comm, seed));
+  if (llvm::Error e = runner->setUp())
+    return std::move(e);
+  return std::move(runner);
+}
+
+llvm::Error RankRunner::setUp() {
+  Impl &s = *impl;
+  const Plan &plan = model.plan();
+  auto error = [&](const llvm::Twine &message) {
+    return llvm::make_error<RankError>(s.rank, message.str());
+  };
   auto flows = planFlows(model);
   if (!flows)
     return error(llvm::toString(flows.takeError()));
   s.flows = std::move(*flows);
-  s.programOf.assign(s.graph->stages.size(), -1);
   const std::vector<sched::Program> &programs = plan.schedule->programs;
-  for (size_t i = 0; i < programs.size(); ++i)
-    s.programOf[programs[i].stage] = static_cast<int64_t>(i);
   // The plan's messages against the runtime's tensors, for every program.
   for (size_t i = 0; i < programs.size(); ++i)
     for (size_t a = 0; a < programs[i].actions.size(); ++a) {
@@ -171,14 +293,6 @@ llvm::Error RankRunner::setUp() {
                          .str());
     }
 
-  s.program = rankProgram[s.rank];
-  s.prog = &programs[s.program];
-  s.stage = &s.graph->stages[s.prog->stage];
-  std::optional<RankLayout::Coord> coord =
-      s.stage->rankLayout().coordOf(s.rank);
-  if (!coord)
-    return error("not a rank of its own stage '" + s.stage->name + "'");
-  s.coord = *coord;
   const StageFlow &flow = s.flow();
   size_t llm = model.chains.size() - 1;
   s.lossRank = s.coord.t == 0 &&
@@ -190,52 +304,15 @@ llvm::Error RankRunner::setUp() {
   std::map<cpu::Param<float> *, std::string> names;
   for (const NamedParam &p : model.params)
     names[p.param] = p.name;
-  bool holdsEmbedding = false, holdsHead = false;
   for (const StageRange &r : flow.ranges)
     for (size_t i = r.first; i < r.last; ++i)
-      if (cpu::Layer<float> *layer = model.chains[r.chain]->step(i).layer()) {
-        for (cpu::Param<float> *p : layer->params()) {
+      if (cpu::Layer<float> *layer = model.chains[r.chain]->step(i).layer())
+        for (cpu::Param<float> *p : layer->params())
           owned.push_back({names[p], p});
-          holdsEmbedding |= p == model.tiedEmbedding;
-        }
-        holdsHead |= r.chain == llm && layer->isTied();
-      }
-  if (model.tiedEmbedding && holdsHead && !holdsEmbedding)
+  if (model.tiedEmbedding && s.holdsHead && !s.holdsEmbedding)
     owned.push_back({names[model.tiedEmbedding], model.tiedEmbedding});
   for (const NamedParam &p : owned)
     optimizer.add(p.param, p.name);
 
-  bool reduces = llvm::any_of(s.prog->actions, [](const sched::Action &a) {
-    return a.kind == ActionKind::AllReduceGrads;
-  });
-  if (reduces) {
-    auto groups = s.stage->rankLayout().gradSyncGroups();
-    auto g = comm.group(groups[s.coord.t]);
-    if (!g)
-      return error(llvm::toString(g.takeError()));
-    s.gradSync = std::move(*g);
-  }
-  // A tied head on another stage than the embedding: the two copies'
-  // gradients are summed at the optimizer step.
-  if (model.tiedEmbedding && model.tiedEmbedding->trainable &&
-      holdsEmbedding != holdsHead) {
-    const sched::StageInfo *other = nullptr;
-    for (size_t i = 0; i < s.flows.size(); ++i)
-      for (const StageRange &r : s.flows[i].ranges) {
-        bool head = r.chain == llm && r.last == model.llm().size();
-        bool embed = r.chain == llm && r.first == 0;
-        if (holdsEmbedding ? head : embed)
-          other = &s.graph->stages[programs[i].stage];
-      }
-    if (!other)
-      return error("the tied LM head's other stage is not in the plan");
-    int64_t peer = other->rankLayout().rank(s.coord.d, s.coord.c, s.coord.t);
-    std::vector<int64_t> members = {std::min<int64_t>(s.rank, peer),
-                                    std::max<int64_t>(s.rank, peer)};
-    auto g = comm.group(members);
-    if (!g)
-      return error(llvm::toString(g.takeError()));
-    s.tied = std::move(*g);
-  }
   return llvm::Error::success();
 }

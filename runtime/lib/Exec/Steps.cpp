@@ -38,17 +38,28 @@ std::unique_ptr<cpu::LayerState> LayerStep::forward(MicrobatchContext &ctx,
   std::unique_ptr<cpu::LayerState> state = theLayer->forward(b, in, out);
   if (theLayer->kind() == "lm_head")
     ctx.loss += out.data.empty() ? 0.0 : out.data[0];
+  keepCommError(ctx);
   return state;
 }
 
 void LayerStep::backwardInput(MicrobatchContext &ctx, cpu::LayerState *state,
                               const Activation &dOut, Activation &dIn) {
   theLayer->backwardInput(filled(ctx), *state, dOut, dIn);
+  keepCommError(ctx);
 }
 
 void LayerStep::backwardWeight(MicrobatchContext &ctx, cpu::LayerState *state,
                                const Activation &dOut) {
   theLayer->backwardWeight(filled(ctx), *state, dOut);
+  keepCommError(ctx);
+}
+
+void LayerStep::keepCommError(MicrobatchContext &ctx) {
+  if (llvm::Error e = theLayer->takeCommError()) {
+    std::string message = stepName + ": " + llvm::toString(std::move(e));
+    if (ctx.commError.empty())
+      ctx.commError = std::move(message);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -112,12 +123,34 @@ void FanInStep::forEachItem(F fn) const {
     }
 }
 
+void FanInStep::setLocalTokens(const std::vector<int64_t> &tokens) {
+  localOf.assign(seqLen, -1);
+  for (size_t j = 0; j < tokens.size(); ++j)
+    localOf[tokens[j]] = static_cast<int64_t>(j);
+  localCount = static_cast<int64_t>(tokens.size());
+}
+
+template <typename F>
+void FanInStep::forEachRun(F fn) const {
+  forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+    if (localOf.empty()) {
+      fn(m, row, src, length);
+      return;
+    }
+    // Under CP this rank holds some of the item's tokens, at its own rows.
+    int64_t b = row / seqLen, start = row % seqLen;
+    for (int64_t k = 0; k < length; ++k)
+      if (int64_t j = localOf[start + k]; j >= 0)
+        fn(m, b * localCount + j, src + k, 1);
+  });
+}
+
 std::unique_ptr<cpu::LayerState> FanInStep::forward(MicrobatchContext &ctx,
                                                     const Activation &in,
                                                     Activation &out) {
   out = in;
   int64_t width = in.cols();
-  forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+  forEachRun([&](int64_t m, int64_t row, int64_t src, int64_t length) {
     auto it = ctx.encoderOut.find(encoders[m]);
     if (it == ctx.encoderOut.end() ||
         (src + length) * width > it->second.numel())
@@ -138,7 +171,7 @@ void FanInStep::backwardInput(MicrobatchContext &ctx, cpu::LayerState *,
       ctx.encoderGrad[encoders[m]] =
           Activation(ctx.encoderOut[encoders[m]].shape);
   dIn = dOut;
-  forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+  forEachRun([&](int64_t m, int64_t row, int64_t src, int64_t length) {
     if (needsGrad[m])
       std::copy_n(dOut.ptr() + row * width, length * width,
                   ctx.encoderGrad[encoders[m]].ptr() + src * width);

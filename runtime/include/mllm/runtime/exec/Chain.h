@@ -55,6 +55,9 @@ struct MicrobatchContext {
   std::map<std::string, Activation> encoderGrad;
   /// The LLM's scaled loss sum (set by its last step).
   double loss = 0;
+  /// The first collective of a tensor- or context-parallel layer that
+  /// failed (the layer calls have no error path): empty when none did.
+  std::string commError;
 };
 
 /// One step of a chain.

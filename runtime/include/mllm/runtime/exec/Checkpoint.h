@@ -31,8 +31,26 @@ struct CheckpointInfo {
 /// layout have the same signature.
 std::string modelSignature(const Model &model);
 
-/// Writes `params` and the optimizer's moments to `path` atomically (a
-/// temporary file renamed into place).
+/// One tensor of a checkpoint (the caller keeps `data` alive).
+struct CheckpointTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  llvm::ArrayRef<float> data;
+};
+
+/// The tensors that hold `params` and the optimizer's moments (names as
+/// above; a TP shard under its own shape: the caller assembles full tensors
+/// of shards, RankRunner::save).
+std::vector<CheckpointTensor> checkpointTensors(llvm::ArrayRef<NamedParam> params,
+                                                const Optimizer &optimizer);
+
+/// Writes `tensors` with the metadata of `plan` and `info` to `path`
+/// atomically (a temporary file renamed into place).
+llvm::Error writeCheckpointTensors(llvm::StringRef path, const Plan &plan,
+                                   llvm::ArrayRef<CheckpointTensor> tensors,
+                                   const CheckpointInfo &info);
+
+/// Writes `params` and the optimizer's moments to `path` atomically.
 llvm::Error writeCheckpoint(llvm::StringRef path, const Plan &plan,
                             llvm::ArrayRef<NamedParam> params,
                             const Optimizer &optimizer,
@@ -47,7 +65,8 @@ struct Restored {
 };
 
 /// Restores `params` and the optimizer's moments from the checkpoint at
-/// `path` (a file, or a directory of shards) written for the same model
+/// `path` (a file, or a directory of shards; tensors are whole, a TP shard
+/// reads its part of them) written for the same model
 /// (`signature`, modelSignature()) under this plan or another; refuses
 /// another model's, saying what differs.
 llvm::Expected<Restored> readCheckpoint(llvm::StringRef path, const Plan &plan,

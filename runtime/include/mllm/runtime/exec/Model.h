@@ -18,6 +18,7 @@
 #include "llvm/Support/Error.h"
 
 #include <functional>
+#include <map>
 
 namespace mllm::runtime::exec {
 
@@ -60,13 +61,29 @@ public:
   /// parallel run: its stage's); null: all.
   using Keep = std::function<bool(llvm::StringRef part, int64_t unit)>;
 
+  /// How a rank of a parallel run splits the layers it runs.
+  struct Sharding {
+    /// Per part (by name), this rank's TP shard; parts not named are whole.
+    std::map<std::string, cpu::TensorShard> tp;
+    /// The LLM's context parallelism: the CP group and every CP rank's
+    /// tokens of a sequence (no group: none).
+    cpu::ContextParallel cp;
+  };
+
   /// The model of `plan`, parameters initialised from `seed`. Fails, naming
   /// the layer group, for what the CPU backend does not run. Every layer is
   /// built (the chains and their geometry are the same on every rank), but
   /// the parameters of layers `keep` rejects are released right after
   /// construction, so a rank holds only its stage's weights.
   static llvm::Expected<std::unique_ptr<Model>>
-  build(const Plan &plan, uint64_t seed, const Keep &keep = nullptr);
+  build(const Plan &plan, uint64_t seed, const Keep &keep = nullptr,
+        const Sharding *sharding = nullptr);
+
+  /// Under CP: the shares of the LLM's sequences (Batch::cp of its layers)
+  /// and this rank's tokens of a sequence; empty otherwise. The LLM's
+  /// activations, token ids and targets are then those tokens' rows.
+  cpu::ContextParallel contextParallel;
+  std::vector<int64_t> localTokens;
 
   /// Parameters of the whole model, and those that train (counted before
   /// any were released).

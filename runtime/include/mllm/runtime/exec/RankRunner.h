@@ -25,6 +25,7 @@
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/Trainer.h"
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -92,10 +93,16 @@ const char *currentActivity();
 class RankRunner {
 public:
   /// This rank's share of `model`. Checks that the world matches the plan
-  /// and that every rank read the same plan (an error on every rank), and
-  /// refuses what the runner does not execute yet.
+  /// and that every rank read the same plan (an error on every rank), builds
+  /// the rank's share of the model (its stage's weights, TP shards and CP
+  /// token share) from `seed` and its data source with `makeData`, and
+  /// refuses what the runner does not execute.
+  using DataFactory =
+      std::function<std::unique_ptr<DataSource>(const Model &model)>;
   static llvm::Expected<std::unique_ptr<RankRunner>>
-  create(Model &model, DataSource &data, Comm &comm, uint64_t seed);
+  create(const Plan &plan, uint64_t seed, Comm &comm,
+         const DataFactory &makeData);
+  const Model &theModel() const { return model; }
 
   /// One iteration: the program's actions, then the loss summed over the
   /// world (every rank returns the same StepStats).
@@ -136,10 +143,18 @@ public:
   struct Impl;
 
 private:
-  RankRunner(Model &model, DataSource &data, Comm &comm, uint64_t seed);
+  RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
+             std::unique_ptr<DataSource> data, Comm &comm, uint64_t seed);
   llvm::Error setUp();
   llvm::Error run(size_t index);
+  /// The microbatch's data as this rank's layers read it (under CP: its
+  /// tokens' ids and targets).
+  MicrobatchData localData(MicrobatchData full) const;
 
+  // The groups in `impl` outlive the layers that point at them.
+  std::unique_ptr<Impl> impl;
+  std::unique_ptr<Model> ownedModel;
+  std::unique_ptr<DataSource> ownedData;
   Model &model;
   DataSource &data;
   Comm &comm;
@@ -147,7 +162,6 @@ private:
   int64_t done = 0;
   std::vector<NamedParam> owned;
   Optimizer optimizer;
-  std::unique_ptr<Impl> impl;
   int faultRank = -1;
   int64_t faultAction = -1;
   bool tracing = false;

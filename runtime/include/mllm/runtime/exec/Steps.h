@@ -48,6 +48,8 @@ public:
 
 private:
   cpu::Batch<float> filled(const MicrobatchContext &ctx) const;
+  /// Moves a failed collective of the layer into ctx.commError.
+  void keepCommError(MicrobatchContext &ctx);
 
   std::string stepName;
   std::unique_ptr<cpu::Layer<float>> theLayer;
@@ -103,6 +105,9 @@ public:
         embeddingGrad(embeddingGrad) {}
   std::string name() const override { return stepName; }
   bool inputGrad() const override;
+  /// Context parallelism: this rank's tokens of each sequence (ascending
+  /// positions); its rows are those tokens, sequence after sequence.
+  void setLocalTokens(const std::vector<int64_t> &tokens);
   std::unique_ptr<cpu::LayerState> forward(MicrobatchContext &ctx,
                                            const Activation &in,
                                            Activation &out) override;
@@ -114,6 +119,10 @@ private:
   /// every item span of every sequence.
   template <typename F>
   void forEachItem(F fn) const;
+  /// forEachItem() in this rank's rows: under CP, one call per token of an
+  /// item that the rank holds.
+  template <typename F>
+  void forEachRun(F fn) const;
 
   std::string stepName;
   int64_t sequences, seqLen;
@@ -122,6 +131,9 @@ private:
   std::vector<int64_t> itemsPerSample;
   std::vector<bool> needsGrad;
   bool embeddingGrad;
+  /// Under CP: per position of a sequence, this rank's row of it or -1.
+  std::vector<int64_t> localOf;
+  int64_t localCount = 0;
 };
 
 } // namespace mllm::runtime::exec
