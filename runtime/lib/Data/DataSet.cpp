@@ -237,3 +237,14 @@ int64_t DataSet::countedTokens(int64_t step) const {
       n += stream->countedTokens(locate(step, r, m));
   return n;
 }
+
+void mllm::runtime::data::padToCapacity(Microbatch &batch,
+                                        const DataGeometry &geometry) {
+  for (size_t e = 0; e < geometry.encoders.size(); ++e) {
+    const EncoderInput &in = geometry.encoders[e];
+    int64_t items = geometry.sequences * geometry.itemCapacity(e);
+    batch.media[in.name].resize(static_cast<size_t>(items * in.floatsPerItem()),
+                                0.0f);
+    batch.items.emplace(in.name, 0);
+  }
+}

@@ -87,6 +87,7 @@ std::vector<double> referenceLogMel(const std::vector<float> &audio,
 } // namespace
 
 TEST(Audio, WavDecodesToMono) {
+  MLLM_NEEDS_AUDIO();
   TempDir dir;
   std::vector<float> mono = tone(440, 0.25, 16000);
   std::vector<float> stereo;
@@ -109,6 +110,7 @@ TEST(Audio, WavDecodesToMono) {
 }
 
 TEST(Audio, FlacResampledKeepsItsTone) {
+  MLLM_NEEDS_AUDIO();
   TempDir dir;
   std::string path = dir.path("t.flac");
   ASSERT_TRUE(writeSound(path, tone(1000, 0.5, 44100), 44100, 1, true));
@@ -144,6 +146,7 @@ TEST(MelScale, KnownPoints) {
 }
 
 TEST(LogMel, PureTonePeaksAtItsMelBin) {
+  MLLM_NEEDS_FFTW();
   const int64_t bins = 80, frames = 100;
   auto mel = LogMel::create(bins, LogMelOptions{});
   ASSERT_TRUE(static_cast<bool>(mel)) << llvm::toString(mel.takeError());
@@ -163,6 +166,7 @@ TEST(LogMel, PureTonePeaksAtItsMelBin) {
 }
 
 TEST(LogMel, MatchesAnIndependentReference) {
+  MLLM_NEEDS_FFTW();
   const int64_t bins = 16, frames = 30;
   // A chirp-like mix with silence after it: the padding and the
   // dynamic-range floor both matter.

@@ -23,6 +23,7 @@ uint8_t pattern(int64_t y, int64_t x, int64_t c) {
 } // namespace
 
 TEST(Image, PngDecodesExactly) {
+  MLLM_NEEDS_PNG();
   TempDir dir;
   std::string path = dir.path("p.png");
   ASSERT_TRUE(writePng(path, 6, 4, 3, pattern)) << "built without libpng";
@@ -47,6 +48,7 @@ TEST(Image, PngDecodesExactly) {
 }
 
 TEST(Image, JpegDecodesClose) {
+  MLLM_NEEDS_JPEG();
   TempDir dir;
   std::string path = dir.path("p.jpg");
   // Smooth content: JPEG at quality 100 stays within a few levels.
@@ -81,6 +83,8 @@ TEST(Image, JpegDecodesClose) {
 }
 
 TEST(Image, GarbageAndTruncatedFilesAreErrors) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_JPEG();
   TempDir dir;
   std::string text = dir.write("not.png", "this is not an image at all");
   auto a = decodeImage(text, 3);

@@ -43,6 +43,8 @@ std::string badManifest(const TempDir &dir) {
 } // namespace
 
 TEST(Manifest, SkipsAndCountsEveryKind) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_AUDIO();
   TempDir dir;
   std::string path = badManifest(dir);
   auto set = DataSet::open(path, smallGeometry(), DataOptions{});
@@ -92,6 +94,7 @@ TEST(Manifest, StrictStopsAtTheFirstProblem) {
 }
 
 TEST(Manifest, StrictAcceptsACleanFileAndResolvesPaths) {
+  MLLM_NEEDS_PNG();
   TempDir dir;
   writePng(dir.path("a.png"), 8, 8, 3, grey);
   std::string abs = dir.path("a.png");

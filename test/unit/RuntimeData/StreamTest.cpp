@@ -61,6 +61,8 @@ TEST(Shuffle, DeterministicPermutationPerEpoch) {
 }
 
 TEST(Stream, ShardsAreDisjointAndEachEpochSeesEverySampleOnce) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_AUDIO();
   TempDir dir;
   DataGeometry g = smallGeometry();
   g.dp = 2;
@@ -96,6 +98,9 @@ TEST(Stream, ShardsAreDisjointAndEachEpochSeesEverySampleOnce) {
 }
 
 TEST(Stream, MicrobatchesMatchTheirPlan) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_AUDIO();
+  MLLM_NEEDS_FFTW();
   TempDir dir;
   DataGeometry g = smallGeometry();
   auto set = open(manifest(dir), g);
@@ -131,7 +136,36 @@ TEST(Stream, MicrobatchesMatchTheirPlan) {
   EXPECT_EQ(counted, set->countedTokens(0));
 }
 
+TEST(Stream, PaddingToThePlansStaticShape) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_AUDIO();
+  MLLM_NEEDS_FFTW();
+  TempDir dir;
+  DataGeometry g = smallGeometry();
+  auto set = open(manifest(dir), g);
+  auto mb = set->microbatch(0, 0, 0);
+  ASSERT_TRUE(static_cast<bool>(mb));
+  Microbatch padded = *mb;
+  padToCapacity(padded, g);
+  for (size_t e = 0; e < g.encoders.size(); ++e) {
+    const std::string &name = g.encoders[e].name;
+    int64_t per = g.encoders[e].floatsPerItem();
+    // 2 sequences x packing 2 x maxItems.
+    ASSERT_EQ(static_cast<int64_t>(padded.media[name].size()),
+              2 * 2 * g.encoders[e].maxItems * per);
+    EXPECT_EQ(padded.items[name], mb->items.count(name) ? mb->items[name] : 0);
+    const std::vector<float> &real = mb->media[name];
+    EXPECT_TRUE(
+        std::equal(real.begin(), real.end(), padded.media[name].begin()));
+    for (size_t i = real.size(); i < padded.media[name].size(); ++i)
+      ASSERT_EQ(padded.media[name][i], 0.0f);
+  }
+}
+
 TEST(Prefetch, ResumeReproducesTheUninterruptedRun) {
+  MLLM_NEEDS_PNG();
+  MLLM_NEEDS_AUDIO();
+  MLLM_NEEDS_FFTW();
   TempDir dir;
   std::string path = manifest(dir);
   DataGeometry g = smallGeometry();
@@ -186,6 +220,7 @@ TEST(Prefetch, ResumeReproducesTheUninterruptedRun) {
 }
 
 TEST(DataSet, LateDecodeFailureMasksTheSample) {
+  MLLM_NEEDS_PNG();
   TempDir dir;
   writePng(dir.path("a.png"), 8, 8, 3,
            [](int64_t, int64_t, int64_t) { return 10; });

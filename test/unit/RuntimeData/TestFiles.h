@@ -15,6 +15,30 @@
 #include <string>
 #include <vector>
 
+// A test that needs a codec the library was built without is skipped, as
+// the library itself skips what is not installed.
+#ifdef MLLM_DATA_HAVE_PNG
+#define MLLM_NEEDS_PNG()
+#else
+#define MLLM_NEEDS_PNG() GTEST_SKIP() << "built without libpng"
+#endif
+#ifdef MLLM_DATA_HAVE_JPEG
+#define MLLM_NEEDS_JPEG()
+#else
+#define MLLM_NEEDS_JPEG() GTEST_SKIP() << "built without libjpeg"
+#endif
+#if defined(MLLM_DATA_HAVE_SNDFILE) && defined(MLLM_DATA_HAVE_SAMPLERATE)
+#define MLLM_NEEDS_AUDIO()
+#else
+#define MLLM_NEEDS_AUDIO()                                                     \
+  GTEST_SKIP() << "built without libsndfile or libsamplerate"
+#endif
+#ifdef MLLM_DATA_HAVE_FFTW
+#define MLLM_NEEDS_FFTW()
+#else
+#define MLLM_NEEDS_FFTW() GTEST_SKIP() << "built without FFTW3"
+#endif
+
 namespace mllm::runtime::data::test {
 
 /// A directory removed with its files when the object goes.

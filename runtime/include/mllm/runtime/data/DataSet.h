@@ -64,6 +64,14 @@ struct Microbatch {
   std::vector<int64_t> lines; ///< Manifest lines of its samples, in order.
 };
 
+/// Grows every encoder's media to the plan's static shape, microbatch_size
+/// x DataGeometry::itemCapacity items (zeros after the present ones; an
+/// encoder with no items gets an all-zero tensor), for an executor whose
+/// encoder runs on the plan's fixed item count. Microbatch::items keeps the
+/// real counts; the padding items have no slot in any sequence, so their
+/// tokens go nowhere.
+void padToCapacity(Microbatch &batch, const DataGeometry &geometry);
+
 class DataSet {
 public:
   static llvm::Expected<std::unique_ptr<DataSet>>
