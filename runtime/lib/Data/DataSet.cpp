@@ -9,6 +9,8 @@
 #include "llvm/Support/xxhash.h"
 
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 using namespace mllm::runtime::data;
 
@@ -40,16 +42,24 @@ DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
   if (!tokenizer)
     return tokenizer.takeError();
   set->tok = std::move(*tokenizer);
-  std::vector<SampleShape> shapes;
+  // Checked on several threads: each shape goes to its line's slot.
+  std::mutex lock;
+  std::map<int64_t, SampleShape> shapeOfLine;
   auto check = [&](const ManifestSample &sample) -> llvm::Error {
     auto shape = set->shapeOf(sample);
     if (!shape)
       return shape.takeError();
-    shapes.push_back(std::move(*shape));
+    std::lock_guard<std::mutex> hold(lock);
+    shapeOfLine[sample.line] = std::move(*shape);
     return llvm::Error::success();
   };
+  int threads =
+      options.openThreads > 0
+          ? options.openThreads
+          : static_cast<int>(std::min(
+                8u, std::max(1u, std::thread::hardware_concurrency())));
   auto all = parseManifest((*buffer)->getBuffer(), manifest, geometry,
-                           set->found, check);
+                           set->found, check, threads);
   if (!all)
     return all.takeError();
   set->samples = std::move(*all);
@@ -59,6 +69,9 @@ DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
                                        (set->found.total()
                                             ? " (" + set->found.summary() + ")"
                                             : std::string()));
+  std::vector<SampleShape> shapes;
+  for (const ManifestSample &sample : set->samples)
+    shapes.push_back(std::move(shapeOfLine[sample.line]));
   set->stream = std::make_unique<BatchStream>(std::move(shapes), geometry,
                                               options.pack, options.seed);
 

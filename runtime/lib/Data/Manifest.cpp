@@ -7,6 +7,10 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <atomic>
+#include <optional>
+#include <thread>
+
 using namespace mllm::runtime::data;
 
 char ProblemError::ID = 0;
@@ -153,44 +157,75 @@ llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
 
 llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::parseManifest(
     llvm::StringRef contents, llvm::StringRef path,
-    const DataGeometry &geometry, Problems &problems, SampleCheck check) {
+    const DataGeometry &geometry, Problems &problems, SampleCheck check,
+    int threads) {
   llvm::SmallString<256> dir(path);
   llvm::sys::path::remove_filename(dir);
   if (dir.empty())
     dir = ".";
-  std::vector<ManifestSample> samples;
-  int64_t lineNo = 0;
-  while (!contents.empty()) {
+  // The lines with their numbers; blank lines (and a final newline) are no
+  // samples.
+  std::vector<std::pair<int64_t, llvm::StringRef>> lines;
+  for (int64_t lineNo = 1; !contents.empty(); ++lineNo) {
     auto [line, rest] = contents.split('\n');
     contents = rest;
-    ++lineNo;
-    if (line.trim().empty())
-      continue; // Blank lines (and a final newline) are no samples.
-    auto sample = parseLine(line.trim(), dir, geometry);
-    llvm::Error bad = sample ? llvm::Error::success() : sample.takeError();
-    if (sample) {
-      sample->line = lineNo;
-      if (check)
-        bad = check(*sample);
+    if (!line.trim().empty())
+      lines.push_back({lineNo, line.trim()});
+  }
+
+  // Parsing and the checks touch the file system (existence, headers):
+  // they run on `threads` threads, each line on its own.
+  std::vector<std::optional<llvm::Expected<ManifestSample>>> parsed(
+      lines.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < lines.size(); i = next++) {
+      auto sample = parseLine(lines[i].second, dir, geometry);
+      if (sample) {
+        sample->line = lines[i].first;
+        if (check)
+          if (llvm::Error bad = check(*sample))
+            sample = std::move(bad);
+      }
+      parsed[i].emplace(std::move(sample));
     }
-    if (bad) {
-      if (llvm::Error e = problems.add(lineNo, std::move(bad)))
-        return std::move(e);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads && static_cast<size_t>(t) < lines.size(); ++t)
+    pool.emplace_back(work);
+  work();
+  for (std::thread &t : pool)
+    t.join();
+
+  // Reported in line order, so strict mode stops at the first line that
+  // has a problem whatever the threads did.
+  std::vector<ManifestSample> samples;
+  llvm::Error stop = llvm::Error::success();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    llvm::Expected<ManifestSample> &sample = *parsed[i];
+    if (stop) {
+      llvm::consumeError(sample.takeError());
+      continue;
+    }
+    if (!sample) {
+      stop = problems.add(lines[i].first, sample.takeError());
       continue;
     }
     samples.push_back(std::move(*sample));
   }
+  if (stop)
+    return std::move(stop);
   return samples;
 }
 
-llvm::Expected<std::vector<ManifestSample>>
-mllm::runtime::data::readManifest(llvm::StringRef path,
-                                  const DataGeometry &geometry,
-                                  Problems &problems, SampleCheck check) {
+llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::readManifest(
+    llvm::StringRef path, const DataGeometry &geometry, Problems &problems,
+    SampleCheck check, int threads) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return llvm::createStringError(buffer.getError(),
                                    "cannot read manifest '" + path +
                                        "': " + buffer.getError().message());
-  return parseManifest((*buffer)->getBuffer(), path, geometry, problems, check);
+  return parseManifest((*buffer)->getBuffer(), path, geometry, problems, check,
+                       threads);
 }

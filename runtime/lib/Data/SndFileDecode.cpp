@@ -4,6 +4,8 @@
 
 #include <sndfile.h>
 
+#include <mutex>
+
 using namespace mllm::runtime::data;
 
 namespace {
@@ -17,6 +19,10 @@ struct SoundFile {
       sf_close(file);
   }
   llvm::Error open(llvm::StringRef path) {
+    // A failed sf_open leaves its message in one static buffer for all
+    // threads: open and read the message under one lock.
+    static std::mutex failures;
+    std::lock_guard<std::mutex> hold(failures);
     file = sf_open(path.str().c_str(), SFM_READ, &info);
     if (!file)
       return detail::codecError("cannot decode audio '" + path +

@@ -45,6 +45,9 @@ struct DataOptions {
   /// Read every media file's header at open() (finds undecodable files and
   /// too-long audio before training; costs one open per file).
   bool probeMedia = true;
+  /// Threads that parse and check the manifest at open() (the header reads
+  /// are I/O); 0: the machine's hardware threads, at most 8.
+  int openThreads = 0;
 };
 
 /// One microbatch, as the executor's MicrobatchData wants it plus the

@@ -85,23 +85,25 @@ struct ManifestSample {
   std::vector<std::vector<std::string>> media;
 };
 
-/// A further check of a parsed sample (its tokens, its files' headers),
-/// run in line order so that problems are reported in line order.
+/// A further check of a parsed sample (its tokens, its files' headers).
+/// Called from several threads at once when parsing runs on more than one.
 using SampleCheck = llvm::function_ref<llvm::Error(const ManifestSample &)>;
 
 /// Parses `contents` (the manifest `path`, which names it in messages and
 /// whose directory relative media paths resolve against). Checks syntax,
-/// encoders, item counts and that every file exists, then `check`. Returns
-/// the samples that pass; fails only in strict mode.
+/// encoders, item counts and that every file exists, then `check`, on
+/// `threads` threads. Problems are reported in line order whatever the
+/// threads did. Returns the samples that pass, in line order; fails only in
+/// strict mode (with the problem of the first bad line).
 llvm::Expected<std::vector<ManifestSample>>
 parseManifest(llvm::StringRef contents, llvm::StringRef path,
               const DataGeometry &geometry, Problems &problems,
-              SampleCheck check = nullptr);
+              SampleCheck check = nullptr, int threads = 1);
 
 /// Reads the file and parses it.
 llvm::Expected<std::vector<ManifestSample>>
 readManifest(llvm::StringRef path, const DataGeometry &geometry,
-             Problems &problems, SampleCheck check = nullptr);
+             Problems &problems, SampleCheck check = nullptr, int threads = 1);
 
 } // namespace mllm::runtime::data
 
