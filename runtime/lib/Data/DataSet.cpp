@@ -148,10 +148,15 @@ llvm::Error DataSet::decodeItem(size_t e, llvm::StringRef path, LogMel *mel,
     return samples.takeError();
   int64_t frames = in.windows * in.frames;
   int64_t limit = frames * opts.audio.hopSamples();
-  if (static_cast<int64_t>(samples->size()) > limit)
+  // The header check passed the clip's duration; the resampler may still
+  // round it up by a few samples. Up to one hop over is that rounding and
+  // is dropped; more is a clip that changed since open().
+  if (static_cast<int64_t>(samples->size()) > limit + opts.audio.hopSamples())
     return problem(Problem::AudioTooLong,
                    "'" + path + "' has " + llvm::Twine(samples->size()) +
                        " samples; an item holds " + llvm::Twine(limit));
+  if (static_cast<int64_t>(samples->size()) > limit)
+    samples->resize(static_cast<size_t>(limit));
   mel->compute(*samples, frames, out);
   return llvm::Error::success();
 }

@@ -2,6 +2,8 @@
 
 #include "mllm/runtime/data/Packing.h"
 
+#include "mllm/kernels/Bitfield.h"
+
 #include <deque>
 #include <numeric>
 
@@ -36,8 +38,11 @@ std::vector<std::vector<int64_t>> mllm::runtime::data::packFirstFit(
   auto fits = [&](const OpenSequence &seq, const SampleShape &s) {
     if (seq.tokens + s.tokens > geometry.seqLen)
       return false;
-    if (options.maxSamples > 0 &&
-        static_cast<int64_t>(sequences[seq.index].size()) >= options.maxSamples)
+    // The segment's sample field also numbers the padding after the
+    // samples: at most kMaxSample samples leave it an id.
+    auto samples = static_cast<int64_t>(sequences[seq.index].size());
+    if (samples >= static_cast<int64_t>(mllm::kernels::kMaxSample) ||
+        (options.maxSamples > 0 && samples >= options.maxSamples))
       return false;
     for (size_t e = 0; e < numEncoders; ++e)
       if (seq.items[e] + s.items[e] > geometry.itemCapacity(e))

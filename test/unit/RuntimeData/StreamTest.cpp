@@ -251,3 +251,29 @@ TEST(DataSet, LateDecodeFailureMasksTheSample) {
   ASSERT_FALSE(static_cast<bool>(failed));
   EXPECT_EQ(llvm::toString(failed.takeError()).rfind(path + ":1: ", 0), 0u);
 }
+
+TEST(DataSet, ClipOfExactlyOneItemDecodes) {
+  MLLM_NEEDS_AUDIO();
+  MLLM_NEEDS_FFTW();
+  // 0.2 s at 44.1 kHz is the item's 20 frames x 10 ms exactly; resampling
+  // may round it a sample over, which must not make it undecodable.
+  TempDir dir;
+  writeSound(dir.path("c.wav"), tone(500, 0.2, 44100), 44100, 1);
+  std::string path =
+      dir.write("d.jsonl", "{\"text\": \"hi\", \"audio\": \"c.wav\"}\n");
+  DataGeometry g = smallGeometry();
+  g.sequences = 1;
+  auto set = open(path, g);
+  ASSERT_EQ(set->problems().total(), 0);
+  auto mb = set->microbatch(0, 0, 0);
+  ASSERT_TRUE(static_cast<bool>(mb)) << llvm::toString(mb.takeError());
+  EXPECT_EQ(mb->failedSamples, 0);
+  ASSERT_EQ(mb->media["audio"].size(), 20u * 8u);
+  // Features within Whisper's dynamic range (8 decades / 4).
+  float lo =
+      *std::min_element(mb->media["audio"].begin(), mb->media["audio"].end());
+  float hi =
+      *std::max_element(mb->media["audio"].begin(), mb->media["audio"].end());
+  EXPECT_GT(hi, lo);
+  EXPECT_LE(hi - lo, 2.0f);
+}
