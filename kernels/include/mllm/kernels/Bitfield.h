@@ -16,13 +16,9 @@
 #ifndef MLLM_KERNELS_BITFIELD_H
 #define MLLM_KERNELS_BITFIELD_H
 
-#include <cstdint>
+#include "mllm/kernels/HostDevice.h"
 
-#ifdef __CUDACC__
-#define MLLM_HD __host__ __device__
-#else
-#define MLLM_HD
-#endif
+#include <cstdint>
 
 namespace mllm {
 namespace kernels {

@@ -1,0 +1,90 @@
+//===- DeviceArray.h - Owned device memory of the kernels -------*- C++ -*-===//
+//
+// The little RAII the kernels library needs for what it allocates itself
+// (attention plans, embedding-gradient plans): the runtime has its own
+// buffers (runtime/cuda/Device.h), but kernels/ may not depend on runtime/.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLLM_KERNELS_CUDA_DEVICEARRAY_H
+#define MLLM_KERNELS_CUDA_DEVICEARRAY_H
+
+#include "mllm/kernels/cuda/Status.h"
+
+#include <cstddef>
+#include <vector>
+
+namespace mllm {
+namespace kernels {
+namespace cuda {
+
+/// `n` elements of T in device memory; move-only. The destructor frees
+/// with cudaFree (which waits for the device), so keep arrays out of hot
+/// loops.
+template <typename T>
+class DeviceArray {
+public:
+  DeviceArray() = default;
+  ~DeviceArray() { reset(); }
+  DeviceArray(DeviceArray &&o) noexcept : ptr(o.ptr), count(o.count) {
+    o.ptr = nullptr;
+    o.count = 0;
+  }
+  DeviceArray &operator=(DeviceArray &&o) noexcept {
+    if (this != &o) {
+      reset();
+      std::swap(ptr, o.ptr);
+      std::swap(count, o.count);
+    }
+    return *this;
+  }
+  DeviceArray(const DeviceArray &) = delete;
+  DeviceArray &operator=(const DeviceArray &) = delete;
+
+  Status allocate(size_t n) {
+    reset();
+    if (n == 0)
+      return Status();
+    MLLM_CUDA_TRY(cudaMalloc(reinterpret_cast<void **>(&ptr), n * sizeof(T)));
+    count = n;
+    return Status();
+  }
+  /// Allocates and copies `host` on `stream` (pageable memory: the copy is
+  /// staged, so `host` may be freed when this returns).
+  Status upload(const std::vector<T> &host, cudaStream_t stream) {
+    MLLM_STATUS_TRY(allocate(host.size()));
+    if (!host.empty())
+      MLLM_CUDA_TRY(cudaMemcpyAsync(ptr, host.data(), host.size() * sizeof(T),
+                                    cudaMemcpyHostToDevice, stream));
+    return Status();
+  }
+  /// Copies the array to the host (waits for `stream`).
+  Status download(std::vector<T> &host, cudaStream_t stream) const {
+    host.resize(count);
+    if (count)
+      MLLM_CUDA_TRY(cudaMemcpyAsync(host.data(), ptr, count * sizeof(T),
+                                    cudaMemcpyDeviceToHost, stream));
+    MLLM_CUDA_TRY(cudaStreamSynchronize(stream));
+    return Status();
+  }
+  void reset() {
+    if (ptr)
+      cudaFree(ptr);
+    ptr = nullptr;
+    count = 0;
+  }
+
+  T *data() { return ptr; }
+  const T *data() const { return ptr; }
+  size_t size() const { return count; }
+
+private:
+  T *ptr = nullptr;
+  size_t count = 0;
+};
+
+} // namespace cuda
+} // namespace kernels
+} // namespace mllm
+
+#endif // MLLM_KERNELS_CUDA_DEVICEARRAY_H

@@ -1,0 +1,147 @@
+//===- Layers.h - CUDA layer kernels (bf16 storage, fp32 math) --*- C++ -*-===//
+//
+// The GPU versions of the CPU layer kernels (kernels/cpu/*.h) with the same
+// formulas and layouts: activations are bf16, every computation and every
+// statistic saved for the backward is fp32, and weight gradients and
+// optimizer state are fp32 (they are accumulated and all-reduced in fp32).
+// All pointers are device memory; every call is asynchronous on `stream`.
+// Reductions run in a fixed order (no float atomics), so results are
+// bitwise reproducible on one GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MLLM_KERNELS_CUDA_LAYERS_H
+#define MLLM_KERNELS_CUDA_LAYERS_H
+
+#include "mllm/kernels/cpu/CrossEntropy.h"
+#include "mllm/kernels/cpu/Optimizer.h"
+#include "mllm/kernels/cuda/DeviceArray.h"
+#include "mllm/kernels/cuda/Status.h"
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace mllm {
+namespace kernels {
+namespace cuda {
+
+using bf16 = __nv_bfloat16;
+
+//===----------------------------------------------------------------------===//
+// Normalisation over the last dimension of [tokens, dim] (cpu/Norm.h)
+//===----------------------------------------------------------------------===//
+
+/// y = x * rstd * w (w may be null); rstd[tokens] saved when non-null.
+Status rmsNormForward(const bf16 *x, const bf16 *w, bf16 *y, float *rstd,
+                      int64_t tokens, int64_t dim, float eps,
+                      cudaStream_t stream);
+/// dx from dy, x, w and the saved rstd; dw += sum_t dy * xhat when non-null.
+Status rmsNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
+                       const float *rstd, bf16 *dx, float *dw, int64_t tokens,
+                       int64_t dim, cudaStream_t stream);
+/// y = (x - mean) * rstd * w + b (w, b may be null).
+Status layerNormForward(const bf16 *x, const bf16 *w, const bf16 *b, bf16 *y,
+                        float *mean, float *rstd, int64_t tokens, int64_t dim,
+                        float eps, cudaStream_t stream);
+/// dx; dw += sum dy * xhat and db += sum dy when non-null.
+Status layerNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
+                         const float *mean, const float *rstd, bf16 *dx,
+                         float *dw, float *db, int64_t tokens, int64_t dim,
+                         cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// RoPE on [tokens, heads, headDim], rotate-half (cpu/Rope.h); in place ok
+//===----------------------------------------------------------------------===//
+
+Status ropeForward(const bf16 *x, bf16 *y, const int64_t *positions,
+                   int64_t tokens, int64_t heads, int64_t headDim, double theta,
+                   cudaStream_t stream);
+Status ropeBackward(const bf16 *dy, bf16 *dx, const int64_t *positions,
+                    int64_t tokens, int64_t heads, int64_t headDim,
+                    double theta, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Activations (cpu/Activation.h): exact-erf GELU; gated inputs are
+// [tokens, 2 * ffn] = [gate | up], outputs [tokens, ffn]
+//===----------------------------------------------------------------------===//
+
+Status geluForward(const bf16 *x, bf16 *y, int64_t n, cudaStream_t stream);
+Status geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                    cudaStream_t stream);
+Status swigluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t ffn,
+                     cudaStream_t stream);
+Status swigluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                      int64_t tokens, int64_t ffn, cudaStream_t stream);
+Status gegluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t ffn,
+                    cudaStream_t stream);
+Status gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                     int64_t tokens, int64_t ffn, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Softmax cross-entropy over the text positions (cpu/CrossEntropy.h)
+//===----------------------------------------------------------------------===//
+
+/// Positions that are not text (or not trained) carry ignoreIndex as their
+/// target. Writes lse[tokens] (fp32), and into device scalars the sum of
+/// the counted losses (double, summed in token order) and their count.
+Status crossEntropyForward(const bf16 *logits, const int64_t *targets,
+                           float *lse, double *lossSum, int64_t *count,
+                           int64_t tokens, int64_t vocab, cudaStream_t stream,
+                           int64_t ignoreIndex = cpu::kIgnoreIndex);
+/// dlogits = scale * (softmax - onehot) for counted tokens, 0 otherwise.
+Status crossEntropyBackward(const bf16 *logits, const int64_t *targets,
+                            const float *lse, bf16 *dlogits, float scale,
+                            int64_t tokens, int64_t vocab, cudaStream_t stream,
+                            int64_t ignoreIndex = cpu::kIgnoreIndex);
+
+//===----------------------------------------------------------------------===//
+// Embedding gather / scatter-add (cpu/Embedding.h)
+//===----------------------------------------------------------------------===//
+
+/// out[t] = table[ids[t]] (ids on the device, checked < vocab by the
+/// caller: an id out of range reads out of bounds).
+Status embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
+                        int64_t tokens, int64_t dim, cudaStream_t stream);
+
+/// The token order of a batch's ids grouped by id, built on the host once
+/// per batch: the scatter then sums each id's rows in token order without
+/// atomics (bitwise reproducible, as the CPU kernel).
+struct EmbeddingGradPlan {
+  int64_t tokens = 0, uniqueIds = 0;
+  DeviceArray<int64_t> ids;   ///< The unique ids, ascending.
+  DeviceArray<int32_t> start; ///< Per unique id, its run in `order`.
+  DeviceArray<int32_t> order; ///< Token indices grouped by id, ascending.
+};
+/// Fails on an id outside [0, vocab).
+Status prepareEmbeddingGrad(const std::vector<int64_t> &hostIds, int64_t vocab,
+                            EmbeddingGradPlan &plan, cudaStream_t stream);
+/// dtable[ids[t]] += dout[t] (dtable fp32 [vocab, dim]).
+Status embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
+                         float *dtable, int64_t dim, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Fused multi-tensor AdamW (cpu/Optimizer.h: PyTorch's order of operations)
+//===----------------------------------------------------------------------===//
+
+/// One parameter tensor: fp32 master weights, gradient and moments, and
+/// optionally the bf16 copy the model computes with (refreshed).
+struct AdamWTensor {
+  float *param = nullptr;
+  const float *grad = nullptr;
+  float *expAvg = nullptr, *expAvgSq = nullptr;
+  bf16 *paramBf16 = nullptr;
+  int64_t n = 0;
+};
+
+/// One step over every tensor of `tensors` in a few launches (up to 32
+/// tensors each); element for element what cpu::adamwStep<float> computes.
+Status adamwStep(const std::vector<AdamWTensor> &tensors, int64_t step,
+                 const cpu::AdamConfig &config, cudaStream_t stream);
+
+} // namespace cuda
+} // namespace kernels
+} // namespace mllm
+
+#endif // MLLM_KERNELS_CUDA_LAYERS_H

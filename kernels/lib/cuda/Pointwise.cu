@@ -1,0 +1,366 @@
+//===- Pointwise.cu - Activations, cross-entropy, embedding, AdamW --------===//
+//
+// Element-wise and per-row kernels with the CPU kernels' formulas. The loss
+// sum, the embedding scatter and the optimizer avoid float atomics so that
+// every result is reproducible bit for bit; AdamW rounds each operation as
+// the CPU code does (no fused multiply-add), so both give the same bits.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mllm/kernels/cuda/Layers.h"
+
+#include "Reduce.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+using namespace mllm::kernels;
+using namespace mllm::kernels::cuda;
+using namespace mllm::kernels::cuda::dev;
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks(int64_t n) {
+  return static_cast<unsigned>((n + kThreads - 1) / kThreads);
+}
+
+__device__ inline float f(bf16 v) { return __bfloat162float(v); }
+__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ inline float gelu(float x) {
+  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+__device__ inline float geluGrad(float x) {
+  float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+  return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+}
+
+enum class Act { Gelu, SwiGlu, GeGlu };
+
+/// Plain GELU when ffn == 0 (n elements), else a gated activation over
+/// [tokens, 2 ffn] inputs; `din` null means the forward.
+template <Act kAct>
+__global__ void activationKernel(const bf16 *in, const bf16 *dout, bf16 *out,
+                                 bf16 *din, int64_t n, int64_t ffn) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e >= n)
+    return;
+  if constexpr (kAct == Act::Gelu) {
+    float x = f(in[e]);
+    if (din)
+      din[e] = __float2bfloat16(f(dout[e]) * geluGrad(x));
+    else
+      out[e] = __float2bfloat16(gelu(x));
+    return;
+  } else {
+    const int64_t t = e / ffn, i = e % ffn;
+    const int64_t gi = t * 2 * ffn + i, ui = gi + ffn;
+    const float g = f(in[gi]), u = f(in[ui]);
+    float act, grad;
+    if constexpr (kAct == Act::SwiGlu) {
+      float s = sigmoid(g);
+      act = g * s;
+      grad = s * (1.0f + g * (1.0f - s));
+    } else {
+      act = gelu(g);
+      grad = geluGrad(g);
+    }
+    if (!din) {
+      out[e] = __float2bfloat16(act * u);
+      return;
+    }
+    const float d = f(dout[e]);
+    din[gi] = __float2bfloat16(d * u * grad);
+    din[ui] = __float2bfloat16(d * act);
+  }
+}
+
+template <Act kAct>
+Status activation(const bf16 *in, const bf16 *dout, bf16 *out, bf16 *din,
+                  int64_t n, int64_t ffn, cudaStream_t stream) {
+  if (n > 0)
+    activationKernel<kAct>
+        <<<blocks(n), kThreads, 0, stream>>>(in, dout, out, din, n, ffn);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+/// One block per token: lse and the token's loss (NaN for a target outside
+/// the vocabulary, so the bug shows in the loss).
+__global__ void ceForwardKernel(const bf16 *logits, const int64_t *targets,
+                                float *lse, float *loss, int64_t vocab,
+                                int64_t ignoreIndex) {
+  __shared__ float scratch[32];
+  const bf16 *row = logits + blockIdx.x * vocab;
+  float m = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    m = fmaxf(m, f(row[v]));
+  m = blockReduce<float, true>(m, scratch);
+  float sum = 0.0f;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    sum += expf(f(row[v]) - m);
+  sum = blockReduce(sum, scratch);
+  if (threadIdx.x != 0)
+    return;
+  const float l = m + logf(sum);
+  lse[blockIdx.x] = l;
+  const int64_t target = targets[blockIdx.x];
+  if (target == ignoreIndex)
+    loss[blockIdx.x] = 0.0f;
+  else if (target < 0 || target >= vocab)
+    loss[blockIdx.x] = NAN;
+  else
+    loss[blockIdx.x] = l - f(row[target]);
+}
+
+/// One block: each thread sums a contiguous run of tokens in order, then a
+/// fixed-order block sum (double).
+__global__ void ceSumKernel(const float *loss, const int64_t *targets,
+                            int64_t tokens, int64_t ignoreIndex,
+                            double *lossSum, int64_t *count) {
+  __shared__ double scratch[32];
+  __shared__ long long countScratch[32];
+  const int64_t per = (tokens + blockDim.x - 1) / blockDim.x;
+  const int64_t t0 = threadIdx.x * per, t1 = min(tokens, t0 + per);
+  double sum = 0.0;
+  long long n = 0;
+  for (int64_t t = t0; t < t1; ++t) {
+    sum += static_cast<double>(loss[t]);
+    n += targets[t] != ignoreIndex;
+  }
+  sum = blockReduce(sum, scratch);
+  n = blockReduce(n, countScratch);
+  if (threadIdx.x == 0) {
+    *lossSum = sum;
+    *count = n;
+  }
+}
+
+__global__ void ceBackwardKernel(const bf16 *logits, const int64_t *targets,
+                                 const float *lse, bf16 *dlogits, float scale,
+                                 int64_t vocab, int64_t ignoreIndex) {
+  const int64_t base = blockIdx.x * vocab;
+  const int64_t target = targets[blockIdx.x];
+  const bool counted = target != ignoreIndex;
+  const float l = lse[blockIdx.x];
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    float g = counted ? scale * (expf(f(logits[base + v]) - l) -
+                                 (v == target ? 1.0f : 0.0f))
+                      : 0.0f;
+    dlogits[base + v] = __float2bfloat16(g);
+  }
+}
+
+__global__ void embeddingKernel(const int64_t *ids, const bf16 *table,
+                                bf16 *out, int64_t tokens, int64_t dim) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e < tokens * dim)
+    out[e] = table[ids[e / dim] * dim + e % dim];
+}
+
+/// Block (u, column chunk): the rows of unique id u, in token order.
+__global__ void embeddingGradKernel(const int64_t *ids, const int32_t *start,
+                                    const int32_t *order, const bf16 *dout,
+                                    float *dtable, int64_t dim) {
+  const int64_t c = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= dim)
+    return;
+  float sum = 0.0f;
+  for (int32_t i = start[blockIdx.x]; i < start[blockIdx.x + 1]; ++i)
+    sum += f(dout[order[i] * dim + c]);
+  dtable[ids[blockIdx.x] * dim + c] += sum;
+}
+
+/// Up to kMaxTensors tensors per launch; block b works on the tensor whose
+/// block range holds b.
+constexpr int kMaxTensors = 32;
+constexpr int64_t kPerBlock = 4 * kThreads;
+
+struct AdamWBatch {
+  AdamWTensor tensors[kMaxTensors];
+  int64_t firstBlock[kMaxTensors + 1];
+  int count;
+  float decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, negStepSize, bc2Sqrt,
+      eps;
+};
+
+/// cpu::adamwStep's operations one by one, each rounded (the _rn
+/// intrinsics stop nvcc from fusing them into FMAs).
+__global__ void adamwKernel(AdamWBatch batch) {
+  int t = 0;
+  while (t + 1 < batch.count && batch.firstBlock[t + 1] <= blockIdx.x)
+    ++t;
+  const AdamWTensor &x = batch.tensors[t];
+  const int64_t begin = (blockIdx.x - batch.firstBlock[t]) * kPerBlock;
+  const int64_t end = min(x.n, begin + kPerBlock);
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float g = x.grad[i];
+    float p = __fmul_rn(x.param[i], batch.decay);
+    float m = __fadd_rn(__fmul_rn(x.expAvg[i], batch.beta1),
+                        __fmul_rn(batch.oneMinusBeta1, g));
+    float v = __fadd_rn(__fmul_rn(x.expAvgSq[i], batch.beta2),
+                        __fmul_rn(__fmul_rn(batch.oneMinusBeta2, g), g));
+    float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(v), batch.bc2Sqrt), batch.eps);
+    p = __fadd_rn(p, __fdiv_rn(__fmul_rn(batch.negStepSize, m), denom));
+    x.param[i] = p;
+    x.expAvg[i] = m;
+    x.expAvgSq[i] = v;
+    if (x.paramBf16)
+      x.paramBf16[i] = __float2bfloat16(p);
+  }
+}
+
+} // namespace
+
+Status cuda::geluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  return activation<Act::Gelu>(x, nullptr, y, nullptr, n, 0, stream);
+}
+Status cuda::geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  return activation<Act::Gelu>(x, dy, nullptr, dx, n, 0, stream);
+}
+Status cuda::swigluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                           int64_t ffn, cudaStream_t stream) {
+  return activation<Act::SwiGlu>(in, nullptr, out, nullptr, tokens * ffn, ffn,
+                                 stream);
+}
+Status cuda::swigluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                            int64_t tokens, int64_t ffn, cudaStream_t stream) {
+  return activation<Act::SwiGlu>(in, dout, nullptr, din, tokens * ffn, ffn,
+                                 stream);
+}
+Status cuda::gegluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                          int64_t ffn, cudaStream_t stream) {
+  return activation<Act::GeGlu>(in, nullptr, out, nullptr, tokens * ffn, ffn,
+                                stream);
+}
+Status cuda::gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                           int64_t tokens, int64_t ffn, cudaStream_t stream) {
+  return activation<Act::GeGlu>(in, dout, nullptr, din, tokens * ffn, ffn,
+                                stream);
+}
+
+Status cuda::crossEntropyForward(const bf16 *logits, const int64_t *targets,
+                                 float *lse, double *lossSum, int64_t *count,
+                                 int64_t tokens, int64_t vocab,
+                                 cudaStream_t stream, int64_t ignoreIndex) {
+  if (tokens == 0) {
+    MLLM_CUDA_TRY(cudaMemsetAsync(lossSum, 0, sizeof(double), stream));
+    MLLM_CUDA_TRY(cudaMemsetAsync(count, 0, sizeof(int64_t), stream));
+    return Status();
+  }
+  float *loss = nullptr;
+  MLLM_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void **>(&loss),
+                                tokens * sizeof(float), stream));
+  ceForwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
+      logits, targets, lse, loss, vocab, ignoreIndex);
+  ceSumKernel<<<1, 1024, 0, stream>>>(loss, targets, tokens, ignoreIndex,
+                                      lossSum, count);
+  cudaError_t launched = cudaGetLastError();
+  MLLM_CUDA_TRY(cudaFreeAsync(loss, stream));
+  MLLM_CUDA_TRY(launched);
+  return Status();
+}
+
+Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
+                                  const float *lse, bf16 *dlogits, float scale,
+                                  int64_t tokens, int64_t vocab,
+                                  cudaStream_t stream, int64_t ignoreIndex) {
+  if (tokens > 0)
+    ceBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
+        logits, targets, lse, dlogits, scale, vocab, ignoreIndex);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
+                              int64_t tokens, int64_t dim,
+                              cudaStream_t stream) {
+  if (tokens * dim > 0)
+    embeddingKernel<<<blocks(tokens * dim), kThreads, 0, stream>>>(
+        ids, table, out, tokens, dim);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
+                                  int64_t vocab, EmbeddingGradPlan &plan,
+                                  cudaStream_t stream) {
+  const int64_t tokens = static_cast<int64_t>(hostIds.size());
+  for (int64_t t = 0; t < tokens; ++t)
+    if (hostIds[t] < 0 || hostIds[t] >= vocab)
+      return Status::error("embedding: token " + std::to_string(t) +
+                           " has id " + std::to_string(hostIds[t]) +
+                           " outside the vocabulary of " +
+                           std::to_string(vocab));
+  std::vector<int32_t> order(tokens);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return hostIds[a] < hostIds[b];
+  });
+  std::vector<int64_t> ids;
+  std::vector<int32_t> start;
+  for (int64_t i = 0; i < tokens; ++i)
+    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
+      ids.push_back(hostIds[order[i]]);
+      start.push_back(static_cast<int32_t>(i));
+    }
+  start.push_back(static_cast<int32_t>(tokens));
+  plan.tokens = tokens;
+  plan.uniqueIds = static_cast<int64_t>(ids.size());
+  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
+  MLLM_STATUS_TRY(plan.start.upload(start, stream));
+  MLLM_STATUS_TRY(plan.order.upload(order, stream));
+  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
+  return Status();
+}
+
+Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
+                               float *dtable, int64_t dim,
+                               cudaStream_t stream) {
+  if (plan.uniqueIds > 0 && dim > 0)
+    embeddingGradKernel<<<dim3(static_cast<unsigned>(plan.uniqueIds),
+                               blocks(dim)),
+                          kThreads, 0, stream>>>(
+        plan.ids.data(), plan.start.data(), plan.order.data(), dout, dtable,
+        dim);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::adamwStep(const std::vector<AdamWTensor> &tensors, int64_t step,
+                       const cpu::AdamConfig &c, cudaStream_t stream) {
+  if (step < 1)
+    return Status::error("adamwStep: steps are 1-based");
+  // The scalars in double, rounded to float once, as cpu::adamwStep does.
+  const double s = static_cast<double>(step);
+  const double bc1 = 1 - std::pow(c.beta1, s), bc2 = 1 - std::pow(c.beta2, s);
+  AdamWBatch batch = {};
+  batch.decay = static_cast<float>(1 - c.lr * c.weightDecay);
+  batch.beta1 = static_cast<float>(c.beta1);
+  batch.oneMinusBeta1 = static_cast<float>(1 - c.beta1);
+  batch.beta2 = static_cast<float>(c.beta2);
+  batch.oneMinusBeta2 = static_cast<float>(1 - c.beta2);
+  batch.negStepSize = static_cast<float>(-(c.lr / bc1));
+  batch.bc2Sqrt = static_cast<float>(std::sqrt(bc2));
+  batch.eps = static_cast<float>(c.eps);
+  for (size_t first = 0; first < tensors.size(); first += kMaxTensors) {
+    batch.count =
+        static_cast<int>(std::min<size_t>(kMaxTensors, tensors.size() - first));
+    batch.firstBlock[0] = 0;
+    for (int i = 0; i < batch.count; ++i) {
+      batch.tensors[i] = tensors[first + i];
+      batch.firstBlock[i + 1] =
+          batch.firstBlock[i] +
+          (tensors[first + i].n + kPerBlock - 1) / kPerBlock;
+    }
+    if (batch.firstBlock[batch.count] > 0)
+      adamwKernel<<<static_cast<unsigned>(batch.firstBlock[batch.count]),
+                    kThreads, 0, stream>>>(batch);
+    MLLM_CUDA_LAUNCHED();
+  }
+  return Status();
+}
