@@ -124,7 +124,7 @@ __global__ void deltaKernel(int64_t qLen, int heads, int dim, const bf16 *o,
 }
 
 template <int D>
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(256, 1)
     dkdvKernel(Plan p, Heads h, const bf16 *q, const bf16 *k, const bf16 *v,
                const float *lse, const float *delta, const bf16 *dO, bf16 *dk,
                bf16 *dv) {

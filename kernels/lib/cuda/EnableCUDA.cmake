@@ -51,3 +51,9 @@ endif()
 if(NOT "cuda" IN_LIST MLLM_SKIP_DIRS)
   add_subdirectory(${CMAKE_CURRENT_LIST_DIR} ${CMAKE_BINARY_DIR}/kernels/lib/cuda)
 endif()
+# bench/CMakeLists.txt knows nothing of CUDA; the GPU bench joins here.
+if((NOT DEFINED MLLM_BUILD_BENCH OR MLLM_BUILD_BENCH) AND
+   NOT "gpu" IN_LIST MLLM_SKIP_DIRS)
+  add_subdirectory(${PROJECT_SOURCE_DIR}/bench/gpu
+    ${CMAKE_BINARY_DIR}/bench/gpu)
+endif()
