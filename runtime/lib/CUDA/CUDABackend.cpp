@@ -49,7 +49,17 @@ llvm::Error runtime::checkCudaBackend() {
   }
   if (count == 0)
     return fail("no CUDA device: the driver reports no GPU");
-  return llvm::Error::success();
+  // The kernels use bf16 tensor cores (WMMA), which start with Ampere.
+  int major = 0, minor = 0;
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d);
+    if (major >= 8)
+      return llvm::Error::success();
+  }
+  return fail("no CUDA device: the GPUs are sm_" + llvm::Twine(major) +
+              llvm::Twine(minor) +
+              " and the CUDA backend needs sm_80 (Ampere) or newer");
 #else
   return fail("mllm-run was built without CUDA (CMake found no CUDA toolkit; "
               "rebuild where nvcc is installed, see docs/cuda.md)");

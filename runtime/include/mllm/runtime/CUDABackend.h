@@ -22,9 +22,10 @@ bool cudaBackendBuilt();
 int cudaDeviceCount();
 
 /// Success when the CUDA backend can run: built with CUDA and at least one
-/// device usable. Otherwise an error whose message starts with
-/// "no CUDA device: " (and says why: no driver, no GPU, a hidden device) or
-/// is "mllm-run was built without CUDA ...".
+/// GPU of compute capability 8.0 or newer visible. Otherwise an error whose
+/// message starts with "no CUDA device: " (and says why: no driver, no GPU,
+/// hidden devices, GPUs too old) or is "mllm-run was built without CUDA
+/// ...".
 llvm::Error checkCudaBackend();
 
 } // namespace mllm::runtime
