@@ -6,6 +6,7 @@
 #include "mllm/Sim/Trace.h"
 #include "mllm/runtime/MPIComm.h"
 #include "mllm/runtime/exec/Checkpoint.h"
+#include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -59,8 +60,8 @@ void onStop(int) {
 
 int report(llvm::Error e) {
   reported = 1;
-  llvm::WithColor::error(llvm::errs(), "mllm-run") << llvm::toString(std::move(e))
-                                                   << "\n";
+  llvm::WithColor::error(llvm::errs(), "mllm-run")
+      << llvm::toString(std::move(e)) << "\n";
   llvm::errs().flush();
   return 1;
 }
@@ -118,8 +119,18 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   int rank = comm.worldRank();
   installStopHandler(rank);
   auto runner = exec::RankRunner::create(
-      plan, options.seed, comm, [&](const exec::Model &model) {
-        return std::make_unique<exec::SyntheticData>(model, options.seed);
+      plan, options.seed, comm,
+      [&](const exec::Model &model)
+          -> llvm::Expected<std::unique_ptr<exec::DataSource>> {
+        if (options.dataFile.empty())
+          return std::make_unique<exec::SyntheticData>(model, options.seed);
+        auto set = exec::ManifestData::open(
+            model, options.dataFile, dataOptions(options), options.dataThreads);
+        if (!set)
+          return set.takeError();
+        if (rank == 0)
+          reportData(options.dataFile, (*set)->dataSet(), options.json);
+        return std::move(*set);
       });
   if (!runner)
     return report(runner.takeError());
@@ -149,8 +160,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (std::error_code ec =
             llvm::sys::fs::create_directories(options.checkpointDir))
       abortJob(llvm::make_error<exec::RankError>(
-          rank, "cannot create '" + options.checkpointDir +
-                    "': " + ec.message()));
+          rank,
+          "cannot create '" + options.checkpointDir + "': " + ec.message()));
   if (options.saveInitial && !options.checkpointDir.empty() &&
       r.stepsDone() == 0)
     if (llvm::Error e = r.save(options.checkpointDir))
@@ -196,8 +207,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   }());
   if (!world)
     abortJob(world.takeError());
-  if (llvm::Error e = (*world)->allGatherBytes(&peak, sizeof(double),
-                                               peaks.data()))
+  if (llvm::Error e =
+          (*world)->allGatherBytes(&peak, sizeof(double), peaks.data()))
     abortJob(std::move(e));
   if (rank == 0) {
     progress.finish();

@@ -4,6 +4,7 @@
 
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/Plan.h"
+#include "mllm/runtime/data/DataSet.h"
 
 #include <string>
 
@@ -20,6 +21,10 @@ struct RunOptions {
   std::string initFile;
   /// --trace FILE: a Chrome trace of the last step's actions on every rank.
   std::string traceFile;
+  /// --data MANIFEST: train on a data set (else synthetic batches).
+  std::string dataFile;
+  bool strictData = false;
+  int dataThreads = 2;
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
   int faultRank = -1;
   int64_t faultAction = -1;
@@ -31,6 +36,14 @@ struct RunOptions {
 /// of one rank aborts the job, so that no peer waits for it.
 int runParallel(const runtime::Plan &plan, runtime::Comm &comm,
                 const RunOptions &options);
+
+/// The data set options of a run (--strict, the seed of its shuffle).
+inline runtime::data::DataOptions dataOptions(const RunOptions &options) {
+  runtime::data::DataOptions o;
+  o.strict = options.strictData;
+  o.seed = options.seed;
+  return o;
+}
 
 /// Makes SIGTERM and SIGINT print what this rank was doing before it
 /// exits (the launcher stops the other ranks when one fails).

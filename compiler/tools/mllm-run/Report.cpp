@@ -37,8 +37,7 @@ void printJson(const llvm::json::Value &v) {
 Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
                    int threads, bool json, int ranks)
     : plan(plan), model(model), total(total), threads(threads), ranks(ranks),
-      json(json),
-      tty(!json && llvm::sys::Process::StandardOutIsDisplayed()) {}
+      json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed()) {}
 
 void Progress::start(int64_t done) {
   from = done;
@@ -163,6 +162,30 @@ void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {
                                    static_cast<long long>(r.planMiB));
     llvm::outs() << "\n";
   }
+}
+
+void mllm::reportData(const std::string &file, const data::DataSet &set,
+                      bool json) {
+  const data::Problems &problems = set.problems();
+  if (json) {
+    llvm::json::Array examples;
+    for (const std::string &e : problems.examples())
+      examples.push_back(e);
+    printJson(llvm::json::Object{{"event", "data"},
+                                 {"file", file},
+                                 {"samples", set.size()},
+                                 {"skipped", problems.summary()},
+                                 {"examples", std::move(examples)}});
+    return;
+  }
+  llvm::outs() << "mllm-run: data '" << file << "': " << set.size()
+               << " samples";
+  std::string skipped = problems.summary();
+  if (!skipped.empty())
+    llvm::outs() << "; " << skipped;
+  llvm::outs() << "\n";
+  for (const std::string &e : problems.examples())
+    llvm::outs() << "  " << e << "\n";
 }
 
 void mllm::reportInit(const std::string &file,

@@ -8,6 +8,7 @@
 #ifndef MLLM_TOOLS_MLLMRUN_REPORT_H
 #define MLLM_TOOLS_MLLMRUN_REPORT_H
 
+#include "mllm/runtime/data/DataSet.h"
 #include "mllm/runtime/exec/Trainer.h"
 
 #include <string>
@@ -48,6 +49,10 @@ struct RankMemory {
   int64_t planMiB; ///< -1: the plan has no estimate.
 };
 void reportRankMemory(const std::vector<RankMemory> &rows, bool json);
+
+/// What opening a data set found: usable samples, what was skipped.
+void reportData(const std::string &file, const runtime::data::DataSet &set,
+                bool json);
 
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);

@@ -14,11 +14,15 @@
 #ifdef MLLM_HAVE_MPI
 #include "mllm/runtime/MPIComm.h"
 #endif
+#ifdef MLLM_HAVE_CUDA_BACKEND
+#include "mllm/runtime/CUDABackend.h"
+#endif
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Driver/Driver.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/kernels/cpu/Threads.h"
 #include "mllm/runtime/exec/Checkpoint.h"
+#include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/Measure.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -126,6 +130,28 @@ cl::opt<std::string> profileFile(
              "profile (mllmc --profile FILE plans with them)"),
     cl::value_desc("file"), cl::init(""), cl::cat(category));
 
+cl::opt<std::string> dataFile(
+    "data",
+    cl::desc("Train on a data set: a JSONL manifest of samples with their "
+             "text and media files (docs/data.md); default: synthetic "
+             "batches"),
+    cl::value_desc("manifest.jsonl"), cl::init(""), cl::cat(category));
+cl::opt<bool> strictData(
+    "strict",
+    cl::desc("With --data: stop at the first bad sample instead of skipping "
+             "and counting it"),
+    cl::init(false), cl::cat(category));
+cl::opt<int> dataThreads("data-threads",
+                         cl::desc("With --data: threads that decode and pack "
+                                  "batches ahead of the step (default 2)"),
+                         cl::init(2), cl::cat(category));
+
+cl::opt<std::string> backend(
+    "backend",
+    cl::desc("cpu (default) or cuda (docs/cuda.md: the CUDA kernels and the "
+             "NCCL communicator are built; plans do not run on them yet)"),
+    cl::init("cpu"), cl::cat(category));
+
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
   return rc;
@@ -186,6 +212,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.json = emitJson;
     run.initFile = initFile;
     run.traceFile = traceFile;
+    run.dataFile = dataFile;
+    run.strictData = strictData;
+    run.dataThreads = dataThreads;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
     if (!injectFault.empty()) {
@@ -223,15 +252,29 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     return fail(1, inputFile + ": " + message);
   }
   exec::SyntheticData synthetic(**model, seed);
-  exec::RecordingData recording(**model, synthetic);
-  exec::DataSource &data = dumpBatches.empty()
-                               ? static_cast<exec::DataSource &>(synthetic)
-                               : recording;
+  std::unique_ptr<exec::ManifestData> manifest;
+  if (!dataFile.empty()) {
+    RunOptions run;
+    run.seed = seed;
+    run.strictData = strictData;
+    auto opened = exec::ManifestData::open(**model, dataFile, dataOptions(run),
+                                           dataThreads);
+    if (!opened)
+      return fail(1, llvm::toString(opened.takeError()));
+    manifest = std::move(*opened);
+    reportData(dataFile, manifest->dataSet(), emitJson);
+  }
+  exec::DataSource &source =
+      manifest ? static_cast<exec::DataSource &>(*manifest) : synthetic;
+  exec::RecordingData recording(**model, source);
+  exec::DataSource &data =
+      dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
   exec::Trainer trainer(**model, data, seed);
 
   if (!initFile.empty()) {
     std::vector<std::string> unused, missing;
-    if (llvm::Error e = exec::initFromWeights(initFile, (*model)->params, unused, missing))
+    if (llvm::Error e =
+            exec::initFromWeights(initFile, (*model)->params, unused, missing))
       return fail(1, llvm::toString(std::move(e)));
     reportInit(initFile, unused, missing, emitJson);
   }
@@ -253,7 +296,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   auto checkpoint = [&]() -> llvm::Error {
     llvm::SmallString<256> path(checkpointDir);
     llvm::sys::path::append(path, exec::checkpointName(trainer.stepsDone(),
-                                                      /*sharded=*/false));
+                                                       /*sharded=*/false));
     return trainer.save(path);
   };
   if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)
@@ -263,8 +306,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   Progress progress(plan, **model, total, nThreads, emitJson);
   progress.start(trainer.stepsDone());
   while (trainer.stepsDone() < total) {
-    exec::StepStats stats = trainer.step();
-    progress.step(stats);
+    auto stats = trainer.step();
+    if (!stats)
+      return fail(1, llvm::toString(stats.takeError()));
+    progress.step(*stats);
     bool last = trainer.stepsDone() == total;
     bool every = checkpointEvery > 0 &&
                  trainer.stepsDone() % checkpointEvery.getValue() == 0;
@@ -298,6 +343,19 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
   if (!checkProfile(options, "mllm-run"))
     return 1;
+  if (backend != "cpu") {
+    if (backend != "cuda")
+      return fail(1, "--backend takes cpu or cuda, not '" + backend + "'");
+#ifdef MLLM_HAVE_CUDA_BACKEND
+    if (llvm::Error e = runtime::checkCudaBackend())
+      return fail(1, llvm::toString(std::move(e)));
+    return fail(1, "--backend=cuda: this GPU can run the CUDA kernels "
+                   "(ctest -L gpu), but mllm-run does not execute plans on "
+                   "them yet; train with the CPU backend");
+#else
+    return fail(1, "--backend=cuda: mllm-run was built without CUDA");
+#endif
+  }
   registerAllMllmPasses();
   registerAllSchedPasses();
   mlir::DialectRegistry registry;

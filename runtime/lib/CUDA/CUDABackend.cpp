@@ -61,7 +61,8 @@ llvm::Error runtime::checkCudaBackend() {
               llvm::Twine(minor) +
               " and the CUDA backend needs sm_80 (Ampere) or newer");
 #else
-  return fail("mllm-run was built without CUDA (CMake found no CUDA toolkit; "
-              "rebuild where nvcc is installed, see docs/cuda.md)");
+  return fail("mllm-run was built without CUDA (no CUDA toolkit found, or "
+              "-DMLLM_ENABLE_CUDA=OFF); rebuild where nvcc is installed, see "
+              "docs/cuda.md");
 #endif
 }

@@ -57,9 +57,10 @@ llvm::Error exec::writeCheckpoint(llvm::StringRef path, const Plan &plan,
                                 checkpointTensors(params, optimizer), info);
 }
 
-llvm::Error exec::writeCheckpointTensors(
-    llvm::StringRef path, const Plan &plan,
-    llvm::ArrayRef<CheckpointTensor> tensors, const CheckpointInfo &info) {
+llvm::Error
+exec::writeCheckpointTensors(llvm::StringRef path, const Plan &plan,
+                             llvm::ArrayRef<CheckpointTensor> tensors,
+                             const CheckpointInfo &info) {
   SafeTensorsWriter w;
   for (const CheckpointTensor &t : tensors)
     w.add(t.name, t.shape, t.data);
@@ -70,6 +71,8 @@ llvm::Error exec::writeCheckpointTensors(
   w.setMetadata("optimizer", plan.train.optimizer);
   w.setMetadata("seed", std::to_string(info.seed));
   w.setMetadata("model_signature", info.modelSignature);
+  if (!info.data.empty())
+    w.setMetadata("data", info.data);
   return w.write(path);
 }
 
@@ -170,9 +173,9 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
       const SafeTensorsFile *f = files.find("model." + p.name);
       if (!f) {
         diffs.push_back("parameter '" + p.name + "' is missing");
-      } else if (!llvm::equal(f->lookup("model." + p.name)->shape,
-                              cpu::fullShape(p.param->shard,
-                                             p.param->value.shape))) {
+      } else if (!llvm::equal(
+                     f->lookup("model." + p.name)->shape,
+                     cpu::fullShape(p.param->shard, p.param->value.shape))) {
         diffs.push_back("parameter '" + p.name + "' has another shape");
       }
       if (diffs.size() >= 3)
@@ -189,6 +192,7 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
   if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)
     return fail(path + ": no valid 'step' in its metadata");
   restored.step = step;
+  restored.data = files.meta("data");
   // A TP shard reads the whole tensor and keeps its runs of it.
   auto read = [&](const std::string &name, const cpu::Param<float> &p,
                   float *dst, size_t count) -> llvm::Error {
@@ -293,9 +297,8 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
       full.resize(static_cast<size_t>(whole));
       dst = full.data();
     }
-    if (llvm::Error e = file->read(name, dst,
-                                   full.empty() ? p.param->value.data.size()
-                                                : full.size()))
+    if (llvm::Error e = file->read(
+            name, dst, full.empty() ? p.param->value.data.size() : full.size()))
       return e;
     if (!full.empty())
       for (const cpu::ShardRun &r :
@@ -309,4 +312,14 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
         !llvm::StringRef(t.name).starts_with("optim."))
       unused.push_back(t.name);
   return llvm::Error::success();
+}
+
+llvm::Error exec::checkSameData(const Restored &restored, llvm::StringRef data,
+                                llvm::StringRef path) {
+  if (restored.data.empty() || restored.data == data)
+    return llvm::Error::success();
+  return fail(path + ": trained on " + restored.data + ", this run reads " +
+              data +
+              "; its step is no position in this data: start from its "
+              "weights with --init instead of --resume");
 }

@@ -45,7 +45,8 @@ SyntheticData::SyntheticData(const Model &model, uint64_t seed)
     : model(model), seed(seed), dp(model.plan().job.dp),
       microbatches(model.plan().data.microbatches) {}
 
-MicrobatchData SyntheticData::get(int64_t step, int64_t replica, int64_t mb) {
+llvm::Expected<MicrobatchData> SyntheticData::get(int64_t step, int64_t replica,
+                                                  int64_t mb) {
   MicrobatchData d;
   int64_t n = model.seqLen, vocab = std::max<int64_t>(model.vocab, 1);
   d.tokenIds.assign(model.sequences * n, 0);
@@ -88,18 +89,21 @@ MicrobatchData SyntheticData::get(int64_t step, int64_t replica, int64_t mb) {
       static_cast<double>(std::max<int64_t>(
           model.countedTokensPerSequence * model.sequences * microbatches * dp,
           1));
-  return d;
+  return std::move(d);
 }
 
 //===----------------------------------------------------------------------===//
 // RecordingData
 //===----------------------------------------------------------------------===//
 
-MicrobatchData RecordingData::get(int64_t step, int64_t replica, int64_t mb) {
-  MicrobatchData d = inner.get(step, replica, mb);
+llvm::Expected<MicrobatchData> RecordingData::get(int64_t step, int64_t replica,
+                                                  int64_t mb) {
+  auto d = inner.get(step, replica, mb);
+  if (!d)
+    return d.takeError();
   recorded.push_back({"s" + std::to_string(step) + ".d" +
                           std::to_string(replica) + ".m" + std::to_string(mb),
-                      d});
+                      *d});
   return d;
 }
 

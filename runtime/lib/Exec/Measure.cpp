@@ -53,7 +53,10 @@ exec::measureLayers(const Plan &plan, uint64_t seed, int repeats) {
     return built.takeError();
   Model &model = **built;
   SyntheticData data(model, seed);
-  MicrobatchData batch = data.get(0, 0, 0);
+  auto got = data.get(0, 0, 0);
+  if (!got)
+    return got.takeError();
+  MicrobatchData batch = std::move(*got);
   MicrobatchContext ctx;
   ctx.data = &batch;
   std::mt19937_64 rng(seed);
@@ -124,10 +127,10 @@ exec::measureLayers(const Plan &plan, uint64_t seed, int repeats) {
         igradT.push_back(ms(t1, t2));
         wgradT.push_back(ms(t2, t3));
       }
-      double fwd = median(fwdT), igrad = median(igradT),
-             wgrad = median(wgradT);
+      double fwd = median(fwdT), igrad = median(igradT), wgrad = median(wgradT);
       if (g) {
-        std::string group = owner == part.name ? g->name : owner + "." + g->name;
+        std::string group =
+            owner == part.name ? g->name : owner + "." + g->name;
         auto [it, fresh] = index.try_emplace({part.name, group}, sums.size());
         if (fresh) {
           Sum s;

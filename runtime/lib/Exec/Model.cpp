@@ -304,8 +304,7 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
     // A CP rank's layers see its tokens of each sequence; attention reads
     // the whole layout and positions at their global indices.
     model.contextParallel = sharding->cp;
-    model.localTokens =
-        sharding->cp.tokens[sharding->cp.group->rank()];
+    model.localTokens = sharding->cp.tokens[sharding->cp.group->rank()];
     geometry.tokens = static_cast<int64_t>(model.localTokens.size());
     geometry.cp = &model.contextParallel;
   }
@@ -322,6 +321,7 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
       auto step = makeStep(part.name, g, i, cpu::PartKind::LLM, b);
       if (!step)
         return step.takeError();
+      (*step)->followsBatchLayout = true;
       cpu::Layer<float> *layer = (*step)->layer();
       if (g.kind == "token_embedding") {
         for (cpu::Param<float> *p : layer->params())
@@ -355,6 +355,10 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
             names, items, needsGrad, embeddingTrains);
         if (!model.localTokens.empty())
           fanIn->setLocalTokens(model.localTokens);
+        std::vector<int64_t> perItem;
+        for (const EncoderGeometry &g : model.encoders)
+          perItem.push_back(g.llmTokensPerItem);
+        fanIn->setTokensPerItem(std::move(perItem));
         add(chain, std::move(fanIn), false);
       }
     }
@@ -431,9 +435,10 @@ llvm::Error Builder::build() {
 
 } // namespace
 
-llvm::Expected<std::unique_ptr<Model>>
-Model::build(const Plan &plan, uint64_t seed, const Keep &keep,
-             const Sharding *sharding) {
+llvm::Expected<std::unique_ptr<Model>> Model::build(const Plan &plan,
+                                                    uint64_t seed,
+                                                    const Keep &keep,
+                                                    const Sharding *sharding) {
   std::unique_ptr<Model> model(new Model(plan));
   Builder builder(*model, plan, seed, keep, sharding);
   if (llvm::Error e = builder.build())

@@ -24,12 +24,11 @@ static llvm::Error fail(const llvm::Twine &message) {
 
 static std::string dims(llvm::ArrayRef<int64_t> shape) {
   return "[" +
-         llvm::join(llvm::map_range(shape,
-                                    [](int64_t d) { return std::to_string(d); }),
+         llvm::join(llvm::map_range(
+                        shape, [](int64_t d) { return std::to_string(d); }),
                     ", ") +
          "]";
 }
-
 
 /// The dims of a message's tensor: the plan's, except for the LLM's
 /// activations under CP, which are this rank's share of the tokens (the
@@ -48,8 +47,8 @@ static std::vector<int64_t> tensorDims(const Model &model, const FlowKey &key,
 static std::vector<FlowKey> messageKeys(const Model &model,
                                         const RankRunner::Impl &s,
                                         const sched::Action &a) {
-  bool outgoing = a.kind == ActionKind::SendActivation ||
-                  a.kind == ActionKind::RecvGrad;
+  bool outgoing =
+      a.kind == ActionKind::SendActivation || a.kind == ActionKind::RecvGrad;
   std::vector<FlowKey> keys =
       outgoing ? s.flow().sends : s.flowOfStage(a.peer).sends;
   if (sched::isGradMessage(a.kind)) {
@@ -68,15 +67,8 @@ llvm::Error RankRunner::run(size_t index) {
   Impl &s = *impl;
   const sched::Action &a = s.prog->actions[index];
   int64_t mb = a.microbatch;
-  auto state = [&]() -> MbState & {
-    auto [it, inserted] = s.mbs.try_emplace(mb);
-    if (inserted) {
-      it->second.data = localData(data.get(done, s.coord.d, mb));
-      it->second.ctx.data = &it->second.data;
-      it->second.dOut.resize(s.flow().ranges.size());
-    }
-    return it->second;
-  };
+  // Every microbatch's state was made (with its data) when the step began.
+  auto state = [&]() -> MbState & { return s.mbs[mb]; };
   auto waitAll = [&](std::vector<PendingRecv> &pending,
                      MbState &m) -> llvm::Error {
     for (PendingRecv &p : pending) {
@@ -86,11 +78,11 @@ llvm::Error RankRunner::run(size_t index) {
                     describeAction(*s.graph, s.prog->actions[p.action]).c_str(),
                     static_cast<long long>(p.sources[i]));
         if (llvm::Error e = p.requests[i]->wait())
-          return fail(llvm::formatv("action {0} ({1}): {2}", p.action,
-                                    describeAction(*s.graph,
-                                                   s.prog->actions[p.action]),
-                                    llvm::toString(std::move(e)))
-                          .str());
+          return fail(
+              llvm::formatv("action {0} ({1}): {2}", p.action,
+                            describeAction(*s.graph, s.prog->actions[p.action]),
+                            llvm::toString(std::move(e)))
+                  .str());
       }
       if (s.tracing) {
         const sched::Action &a = s.prog->actions[p.action];
@@ -142,8 +134,8 @@ llvm::Error RankRunner::run(size_t index) {
         m.dOut[r] = Activation(); // The loss starts the gradient.
         continue;
       }
-      auto it = m.grad.find(
-          {static_cast<int64_t>(range.chain), static_cast<int64_t>(range.last)});
+      auto it = m.grad.find({static_cast<int64_t>(range.chain),
+                             static_cast<int64_t>(range.last)});
       if (it != m.grad.end())
         m.dOut[r] = it->second;
     }
@@ -171,9 +163,9 @@ llvm::Error RankRunner::run(size_t index) {
         return llvm::Error::success();
       };
       if (r.first > 0)
-        if (llvm::Error e = take({static_cast<int64_t>(r.chain),
-                                  static_cast<int64_t>(r.first)},
-                                 in))
+        if (llvm::Error e = take(
+                {static_cast<int64_t>(r.chain), static_cast<int64_t>(r.first)},
+                in))
           return e;
       if (r.chain == llm && model.fanInStep >= static_cast<int64_t>(r.first) &&
           model.fanInStep < static_cast<int64_t>(r.last))
@@ -341,8 +333,8 @@ llvm::Error RankRunner::run(size_t index) {
       flat.insert(flat.end(), slot.param->grad.data.begin(),
                   slot.param->grad.data.end());
     setActivity("in the gradient all-reduce (action %zu)", index);
-    if (llvm::Error e =
-            s.gradSync->allReduceSum(flat.data(), static_cast<int64_t>(flat.size())))
+    if (llvm::Error e = s.gradSync->allReduceSum(
+            flat.data(), static_cast<int64_t>(flat.size())))
       return e;
     const float *src = flat.data();
     for (Optimizer::Slot &slot : optimizer.slots()) {
@@ -387,7 +379,13 @@ llvm::Expected<StepStats> RankRunner::step() {
   // actions, and a trace of them, hold only the work of the schedule.
   for (int64_t mb = 0; mb < model.plan().data.microbatches; ++mb) {
     MbState &m = s.mbs[mb];
-    m.data = localData(data.get(done, s.coord.d, mb));
+    auto got = data.get(done, s.coord.d, mb);
+    if (!got)
+      return llvm::make_error<RankError>(
+          s.rank, "reading microbatch " + std::to_string(mb) + " of step " +
+                      std::to_string(done + 1) + ": " +
+                      llvm::toString(got.takeError()));
+    m.data = localData(std::move(*got));
     m.ctx.data = &m.data;
     m.dOut.resize(s.flow().ranges.size());
   }
@@ -410,8 +408,8 @@ llvm::Expected<StepStats> RankRunner::step() {
     if (llvm::Error e = run(i))
       return error(i, std::move(e));
     const sched::Action &a = s.prog->actions[i];
-    if (s.tracing && (sched::isCompute(a.kind) ||
-                      a.kind == ActionKind::AllReduceGrads)) {
+    if (s.tracing &&
+        (sched::isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads)) {
       RankEvent ev;
       ev.stage = s.prog->stage;
       ev.kind = static_cast<int32_t>(a.kind);
@@ -442,8 +440,8 @@ llvm::Expected<StepStats> RankRunner::step() {
   double loss = s.lossRank ? s.loss : 0.0;
   setActivity("summing the loss after the iteration");
   if (llvm::Error e = s.world->allReduceSum(&loss, 1))
-    return llvm::make_error<RankError>(s.rank, "summing the loss: " +
-                                                   llvm::toString(std::move(e)));
+    return llvm::make_error<RankError>(
+        s.rank, "summing the loss: " + llvm::toString(std::move(e)));
   ++done;
   const Plan &plan = model.plan();
   StepStats stats;
@@ -461,7 +459,8 @@ llvm::Expected<StepStats> RankRunner::step() {
 llvm::Error RankRunner::save(llvm::StringRef dir) {
   Impl &s = *impl;
   llvm::SmallString<256> partial(dir), final(dir), shard;
-  llvm::sys::path::append(partial, "." + checkpointName(done, true) + ".partial");
+  llvm::sys::path::append(partial,
+                          "." + checkpointName(done, true) + ".partial");
   llvm::sys::path::append(final, checkpointName(done, true));
   auto error = [&](const llvm::Twine &m) {
     return llvm::make_error<RankError>(s.rank, "checkpoint: " + m.str());
@@ -486,8 +485,7 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
     // TP shards are assembled into whole tensors (each rank's runs of a
     // zero tensor, summed over the TP group), written by TP rank 0: a
     // checkpoint does not depend on the parallel layout.
-    std::vector<CheckpointTensor> tensors =
-        checkpointTensors(owned, optimizer);
+    std::vector<CheckpointTensor> tensors = checkpointTensors(owned, optimizer);
     std::map<std::string, const cpu::Param<float> *> byName;
     for (const NamedParam &p : owned)
       byName["model." + p.name] = p.param;
@@ -510,8 +508,8 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
         std::copy_n(t.data.data() + r.local, r.length,
                     whole.back().data() + r.full);
       if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
-        return error("assembling '" + t.name + "' over the TP group: " +
-                     llvm::toString(std::move(e)));
+        return error("assembling '" + t.name +
+                     "' over the TP group: " + llvm::toString(std::move(e)));
       t.shape = shape;
       t.data = whole.back();
     }
@@ -521,7 +519,7 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
           shard, llvm::formatv("rank-{0:d5}.safetensors", s.rank).str());
       if (llvm::Error e = writeCheckpointTensors(
               shard, model.plan(), tensors,
-              {done, seed, modelSignature(model)})) {
+              {done, seed, modelSignature(model), data.identity()})) {
         why = llvm::toString(std::move(e));
         ok = 0;
       }
@@ -549,11 +547,14 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
 }
 
 llvm::Error RankRunner::load(llvm::StringRef path) {
-  auto restored =
-      readCheckpoint(path, model.plan(), owned, optimizer, modelSignature(model));
+  auto restored = readCheckpoint(path, model.plan(), owned, optimizer,
+                                 modelSignature(model));
   if (!restored)
     return llvm::make_error<RankError>(impl->rank,
                                        llvm::toString(restored.takeError()));
+  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
+    return llvm::make_error<RankError>(impl->rank,
+                                       llvm::toString(std::move(e)));
   done = restored->step;
   resharded = restored->otherPlan;
   return llvm::Error::success();
@@ -564,7 +565,8 @@ llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
   int world = comm.worldSize();
   int64_t mine = static_cast<int64_t>(events.size()), most = 0;
   std::vector<int64_t> counts(world);
-  if (llvm::Error e = s.world->allGatherBytes(&mine, sizeof(mine), counts.data()))
+  if (llvm::Error e =
+          s.world->allGatherBytes(&mine, sizeof(mine), counts.data()))
     return std::move(e);
   for (int64_t c : counts)
     most = std::max(most, c);

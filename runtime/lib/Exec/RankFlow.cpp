@@ -34,7 +34,8 @@ static const PlanStage *planStageOf(const Plan &plan, llvm::StringRef part,
   llvm::StringRef name = g.name;
   size_t at = name.rfind("_s");
   int64_t index;
-  if (at == llvm::StringRef::npos || name.drop_front(at + 2).getAsInteger(10, index))
+  if (at == llvm::StringRef::npos ||
+      name.drop_front(at + 2).getAsInteger(10, index))
     return nullptr;
   for (const PlanStage &s : plan.stages)
     if (s.part == part && s.index == index)
@@ -42,8 +43,7 @@ static const PlanStage *planStageOf(const Plan &plan, llvm::StringRef part,
   return nullptr;
 }
 
-llvm::Expected<std::vector<StageFlow>>
-exec::planFlows(const Model &model) {
+llvm::Expected<std::vector<StageFlow>> exec::planFlows(const Model &model) {
   const Plan &plan = model.plan();
   if (!plan.schedule)
     return fail("the plan has no schedule (compile it with mllmc "
@@ -78,9 +78,8 @@ exec::planFlows(const Model &model) {
       if (c < 0 || !planPart || !stage)
         return fail("stage '" + g.name + "': no part or stage '" + part +
                     "' in the plan");
-      int64_t units = model.stepUnits[c].empty()
-                          ? 0
-                          : model.stepUnits[c].back() + 1;
+      int64_t units =
+          model.stepUnits[c].empty() ? 0 : model.stepUnits[c].back() + 1;
       if (units != planPart->blocks)
         return fail("part '" + part + "' has " + llvm::Twine(units) +
                     " partition units in the runtime's model but " +
@@ -139,11 +138,12 @@ exec::planFlows(const Model &model) {
     }
     for (const FlowKey &k : flow.consumed) {
       if (!have.count(k))
-        return fail("stage '" + graph.stages[s].name + "' needs the input of '" +
-                    (k.step < static_cast<int64_t>(model.chains[k.chain]->size())
-                         ? model.chains[k.chain]->step(k.step).name()
-                         : model.chains[k.chain]->part() + " output") +
-                    "' but no earlier stage sends it");
+        return fail(
+            "stage '" + graph.stages[s].name + "' needs the input of '" +
+            (k.step < static_cast<int64_t>(model.chains[k.chain]->size())
+                 ? model.chains[k.chain]->step(k.step).name()
+                 : model.chains[k.chain]->part() + " output") +
+            "' but no earlier stage sends it");
       have.erase(k);
     }
     flow.sends.assign(have.begin(), have.end());

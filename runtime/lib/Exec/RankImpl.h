@@ -21,8 +21,7 @@ namespace detail {
 extern char activity[512];
 
 /// Records what the rank does now (currentActivity()), printf-style.
-void setActivity(const char *format, ...)
-    __attribute__((format(printf, 1, 2)));
+void setActivity(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 } // namespace detail
 
@@ -96,9 +95,7 @@ struct RankRunner::Impl {
   const StageFlow &flowOfStage(int stage) const {
     return flows[programOf[stage]];
   }
-  const sched::StageInfo &info(int stage) const {
-    return graph->stages[stage];
-  }
+  const sched::StageInfo &info(int stage) const { return graph->stages[stage]; }
 
   // Rank pairing (docs/runtime.md): the receiver of an activation at
   // (d, c, t) gets it from the sender's (d, c mod cp_s, t mod tp_s); a
@@ -114,8 +111,8 @@ struct RankRunner::Impl {
     return r;
   }
   std::vector<int64_t> actSources(const sched::StageInfo &from) const {
-    return {from.rankLayout().rank(coord.d, coord.c % from.cp,
-                                   coord.t % from.tp)};
+    return {
+        from.rankLayout().rank(coord.d, coord.c % from.cp, coord.t % from.tp)};
   }
   std::vector<int64_t> gradDestinations(const sched::StageInfo &to) const {
     std::vector<int64_t> r;

@@ -34,8 +34,7 @@ void exec::detail::setActivity(const char *format, ...) {
 
 const char *exec::currentActivity() { return detail::activity; }
 
-RankRunner::RankRunner(std::unique_ptr<Impl> impl,
-                       std::unique_ptr<Model> model,
+RankRunner::RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
                        std::unique_ptr<DataSource> data, Comm &comm,
                        uint64_t seed)
     : impl(std::move(impl)), ownedModel(std::move(model)),
@@ -92,12 +91,13 @@ static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
     return error("comparing plans: " + llvm::toString(std::move(e)));
   for (int r = 0; r < comm.worldSize(); ++r)
     if (std::strncmp(&hashes[65 * r], mine, 65) != 0)
-      return error(llvm::formatv("rank {0} read another plan (hash {1}) than "
-                                 "rank {2} (hash {3}); give every rank the "
-                                 "same plan file",
-                                 r, llvm::StringRef(&hashes[65 * r]).take_front(12),
-                                 s.rank, llvm::StringRef(mine).take_front(12))
-                       .str());
+      return error(
+          llvm::formatv("rank {0} read another plan (hash {1}) than "
+                        "rank {2} (hash {3}); give every rank the "
+                        "same plan file",
+                        r, llvm::StringRef(&hashes[65 * r]).take_front(12),
+                        s.rank, llvm::StringRef(mine).take_front(12))
+              .str());
   if (comm.worldSize() != plan.job.worldSize)
     return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
                                "started {1}; start it with `mpirun -np {0}` "
@@ -218,8 +218,8 @@ RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
     for (const PlanCPAssignment &a : plan.cpAssignments)
       if (a.part == plan.llm().name)
         assignment = &a;
-    if (!assignment || static_cast<int64_t>(assignment->ranks.size()) !=
-                           s.stage->cp)
+    if (!assignment ||
+        static_cast<int64_t>(assignment->ranks.size()) != s.stage->cp)
       return llvm::make_error<RankError>(
           s.rank, ("stage '" + s.stage->name +
                    "' is context-parallel but the plan has no CP assignment "
@@ -239,9 +239,12 @@ RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
   if (!model)
     return llvm::make_error<RankError>(s.rank,
                                        llvm::toString(model.takeError()));
-  std::unique_ptr<DataSource> data = makeData(**model);
+  auto data = makeData(**model);
+  if (!data)
+    return llvm::make_error<RankError>(s.rank,
+                                       llvm::toString(data.takeError()));
   std::unique_ptr<RankRunner> runner(new RankRunner(
-      std::move(impl), std::move(*model), std::move(data), comm, seed));
+      std::move(impl), std::move(*model), std::move(*data), comm, seed));
   if (llvm::Error e = runner->setUp())
     return std::move(e);
   return std::move(runner);
@@ -266,18 +269,17 @@ llvm::Error RankRunner::setUp() {
         continue;
       bool sent = sched::isSend(act.kind);
       // The forward message of this edge: sent by the earlier stage.
-      const StageFlow &sender =
-          (act.kind == ActionKind::SendActivation ||
-           act.kind == ActionKind::RecvGrad)
-              ? s.flows[i]
-              : s.flowOfStage(act.peer);
+      const StageFlow &sender = (act.kind == ActionKind::SendActivation ||
+                                 act.kind == ActionKind::RecvGrad)
+                                    ? s.flows[i]
+                                    : s.flowOfStage(act.peer);
       std::vector<FlowKey> keys = sender.sends;
       if (sched::isGradMessage(act.kind)) {
         auto g = gradKeys(model, keys, act.shape.size());
         if (!g)
           return error(llvm::formatv("stage '{0}' action {1} ({2}): {3}",
-                                     s.graph->stages[programs[i].stage].name,
-                                     a, describeAction(*s.graph, act),
+                                     s.graph->stages[programs[i].stage].name, a,
+                                     describeAction(*s.graph, act),
                                      llvm::toString(g.takeError()))
                            .str());
         keys = *g;
@@ -295,10 +297,10 @@ llvm::Error RankRunner::setUp() {
 
   const StageFlow &flow = s.flow();
   size_t llm = model.chains.size() - 1;
-  s.lossRank = s.coord.t == 0 &&
-               llvm::any_of(flow.ranges, [&](const StageRange &r) {
-                 return r.chain == llm && r.last == model.llm().size();
-               });
+  s.lossRank =
+      s.coord.t == 0 && llvm::any_of(flow.ranges, [&](const StageRange &r) {
+        return r.chain == llm && r.last == model.llm().size();
+      });
 
   // This rank's parameters: those of its steps (names from the model).
   std::map<cpu::Param<float> *, std::string> names;

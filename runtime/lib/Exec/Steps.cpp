@@ -21,6 +21,12 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
   b.tokenIds = data.tokenIds.empty() ? nullptr : data.tokenIds.data();
   b.targets = data.targets.empty() ? nullptr : data.targets.data();
   b.lossScale = data.lossScale;
+  if (data.layout && followsBatchLayout) {
+    if (b.layout)
+      b.layout = &data.layout->tokens;
+    if (!b.positions.empty())
+      b.positions = data.layout->positions;
+  }
   if (!mediaOf.empty()) {
     auto it = data.media.find(mediaOf);
     if (it == data.media.end())
@@ -131,7 +137,16 @@ void FanInStep::setLocalTokens(const std::vector<int64_t> &tokens) {
 }
 
 template <typename F>
-void FanInStep::forEachRun(F fn) const {
+void FanInStep::forEachRun(const MicrobatchContext &ctx, F fn) const {
+  if (const BatchLayout *layout = ctx.data ? ctx.data->layout.get() : nullptr) {
+    // A microbatch with its own layout lists its items (CP is refused for
+    // such data, so rows are the sequence batch's).
+    for (size_t m = 0; m < encoders.size() && m < layout->items.size(); ++m)
+      for (const BatchLayout::Item &item : layout->items[m])
+        fn(static_cast<int64_t>(m), item.row, item.media * tokensPerItem[m],
+           tokensPerItem[m]);
+    return;
+  }
   forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {
     if (localOf.empty()) {
       fn(m, row, src, length);
@@ -150,7 +165,7 @@ std::unique_ptr<cpu::LayerState> FanInStep::forward(MicrobatchContext &ctx,
                                                     Activation &out) {
   out = in;
   int64_t width = in.cols();
-  forEachRun([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+  forEachRun(ctx, [&](int64_t m, int64_t row, int64_t src, int64_t length) {
     auto it = ctx.encoderOut.find(encoders[m]);
     if (it == ctx.encoderOut.end() ||
         (src + length) * width > it->second.numel())
@@ -171,7 +186,7 @@ void FanInStep::backwardInput(MicrobatchContext &ctx, cpu::LayerState *,
       ctx.encoderGrad[encoders[m]] =
           Activation(ctx.encoderOut[encoders[m]].shape);
   dIn = dOut;
-  forEachRun([&](int64_t m, int64_t row, int64_t src, int64_t length) {
+  forEachRun(ctx, [&](int64_t m, int64_t row, int64_t src, int64_t length) {
     if (needsGrad[m])
       std::copy_n(dOut.ptr() + row * width, length * width,
                   ctx.encoderGrad[encoders[m]].ptr() + src * width);

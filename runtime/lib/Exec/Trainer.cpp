@@ -16,10 +16,13 @@ Trainer::Trainer(Model &model, DataSource &data, uint64_t seed)
     optimizer.add(p.param, p.name);
 }
 
-void Trainer::runMicrobatch(int64_t replica, int64_t mb) {
+llvm::Error Trainer::runMicrobatch(int64_t replica, int64_t mb) {
   const Plan &plan = model.plan();
   int64_t id = replica * plan.data.microbatches + mb;
-  MicrobatchData batch = data.get(done, replica, mb);
+  auto got = data.get(done, replica, mb);
+  if (!got)
+    return got.takeError();
+  MicrobatchData batch = std::move(*got);
   MicrobatchContext ctx;
   ctx.data = &batch;
   size_t encoders = model.encoders.size();
@@ -52,16 +55,18 @@ void Trainer::runMicrobatch(int64_t replica, int64_t mb) {
     chain.backwardInput(id, ctx, 0, chain.size(), *dOut, dIn);
     chain.backwardWeight(id, ctx, 0, chain.size(), *dOut);
   }
+  return llvm::Error::success();
 }
 
-StepStats Trainer::step() {
+llvm::Expected<StepStats> Trainer::step() {
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   stepLoss = 0;
   const Plan &plan = model.plan();
   for (int64_t d = 0; d < plan.job.dp; ++d)
     for (int64_t mb = 0; mb < plan.data.microbatches; ++mb)
-      runMicrobatch(d, mb);
+      if (llvm::Error e = runMicrobatch(d, mb))
+        return std::move(e);
   optimizer.step(done + 1);
   ++done;
   StepStats stats;
@@ -77,7 +82,7 @@ StepStats Trainer::step() {
 
 llvm::Error Trainer::save(llvm::StringRef path) const {
   return writeCheckpoint(path, model.plan(), model.params, optimizer,
-                         {done, seed, modelSignature(model)});
+                         {done, seed, modelSignature(model), data.identity()});
 }
 
 llvm::Error Trainer::load(llvm::StringRef path) {
@@ -85,6 +90,8 @@ llvm::Error Trainer::load(llvm::StringRef path) {
                                  modelSignature(model));
   if (!restored)
     return restored.takeError();
+  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
+    return e;
   done = restored->step;
   resharded = restored->otherPlan;
   return llvm::Error::success();

@@ -72,10 +72,10 @@ llvm::Expected<int> toInt(int64_t count, const llvm::Twine &what) {
 }
 
 std::string describeRanks(const std::vector<int> &ranks) {
-  return "[" + llvm::join(llvm::map_range(ranks, [](int r) {
-                            return std::to_string(r);
-                          }),
-                          ", ") +
+  return "[" +
+         llvm::join(
+             llvm::map_range(ranks, [](int r) { return std::to_string(r); }),
+             ", ") +
          "]";
 }
 
@@ -131,8 +131,8 @@ public:
     if (!n)
       return n.takeError();
     MPI_Request request;
-    int rc = MPI_Iallgather(local, *n, MPI_BYTE, out, *n, MPI_BYTE, comm,
-                            &request);
+    int rc =
+        MPI_Iallgather(local, *n, MPI_BYTE, out, *n, MPI_BYTE, comm, &request);
     return finish(rc, request, "the all-gather");
   }
 
@@ -143,8 +143,7 @@ private:
     if (!n)
       return n.takeError();
     MPI_Request request;
-    int rc =
-        MPI_Iallreduce(MPI_IN_PLACE, data, *n, type, op, comm, &request);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, *n, type, op, comm, &request);
     return finish(rc, request, llvm::Twine("the all-reduce (") + name + ")");
   }
 
@@ -201,8 +200,8 @@ public:
       int count = 0;
       MPI_Get_count(&status, MPI_BYTE, &count);
       if (count != expectBytes)
-        return fail(llvm::formatv("{0}: {1} bytes arrived, {2} expected",
-                                  what, count, expectBytes)
+        return fail(llvm::formatv("{0}: {1} bytes arrived, {2} expected", what,
+                                  count, expectBytes)
                         .str());
     }
     return llvm::Error::success();
@@ -250,8 +249,8 @@ public:
                       .str());
     MPI_Group worldGroup, sub;
     MPI_Comm_group(MPI_COMM_WORLD, &worldGroup);
-    MPI_Group_incl(worldGroup, static_cast<int>(members.size()),
-                   members.data(), &sub);
+    MPI_Group_incl(worldGroup, static_cast<int>(members.size()), members.data(),
+                   &sub);
     MPI_Group_free(&worldGroup);
     // Only the members call MPI_Comm_create_group; the tag tells apart the
     // groups members of several create concurrently.
@@ -266,14 +265,12 @@ public:
     return std::make_unique<MPIGroup>(comm, std::move(members), timeout);
   }
 
-  llvm::Expected<std::unique_ptr<Request>> isend(const void *data,
-                                                 int64_t bytes, int peer,
-                                                 int64_t tag) override {
+  llvm::Expected<std::unique_ptr<Request>>
+  isend(const void *data, int64_t bytes, int peer, int64_t tag) override {
     return post(const_cast<void *>(data), bytes, peer, tag, /*send=*/true);
   }
-  llvm::Expected<std::unique_ptr<Request>> irecv(void *data, int64_t bytes,
-                                                 int peer,
-                                                 int64_t tag) override {
+  llvm::Expected<std::unique_ptr<Request>>
+  irecv(void *data, int64_t bytes, int peer, int64_t tag) override {
     return post(data, bytes, peer, tag, /*send=*/false);
   }
 
@@ -286,13 +283,12 @@ public:
   }
 
 private:
-  llvm::Expected<std::unique_ptr<Request>> post(void *data, int64_t bytes,
-                                                int peer, int64_t tag,
-                                                bool send) {
-    std::string what = llvm::formatv("the {0} rank {1} (tag {2}, {3} bytes)",
-                                     send ? "message to" : "message from",
-                                     peer, tag, bytes)
-                           .str();
+  llvm::Expected<std::unique_ptr<Request>>
+  post(void *data, int64_t bytes, int peer, int64_t tag, bool send) {
+    std::string what =
+        llvm::formatv("the {0} rank {1} (tag {2}, {3} bytes)",
+                      send ? "message to" : "message from", peer, tag, bytes)
+            .str();
     auto n = toInt(bytes, what);
     if (!n)
       return n.takeError();

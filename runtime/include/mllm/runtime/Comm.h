@@ -1,4 +1,5 @@
-//===- Comm.h - what the runtime needs from a communication library -*- C++ -*-===//
+//===- Comm.h - what the runtime needs from a communication library -*- C++
+//-*-===//
 //
 // The collectives and point-to-point messages a rank's program uses, over
 // groups of global ranks the plan names (a stage's TP group, CP group,
@@ -42,8 +43,7 @@ public:
   /// Concatenates every rank's `local` in group order into `out`; rank i
   /// contributes counts[i] floats.
   virtual llvm::Error allGather(const float *local,
-                                llvm::ArrayRef<int64_t> counts,
-                                float *out) = 0;
+                                llvm::ArrayRef<int64_t> counts, float *out) = 0;
   /// The inverse: sums `in` (concatenated blocks of counts[i] floats)
   /// over the group and leaves block `rank()` in `local`.
   virtual llvm::Error reduceScatterSum(const float *in,

@@ -19,6 +19,7 @@
 #ifndef MLLM_RUNTIME_EXEC_CHAIN_H
 #define MLLM_RUNTIME_EXEC_CHAIN_H
 
+#include "mllm/kernels/SequenceLayout.h"
 #include "mllm/runtime/Plan.h"
 #include "mllm/runtime/cpu/Layer.h"
 
@@ -31,6 +32,22 @@ namespace mllm::runtime::exec {
 
 using Activation = cpu::Tensor<float>;
 
+/// The layout of a microbatch's LLM sequence when it is its own (real data:
+/// every batch packs other samples) rather than the plan's declared one.
+struct BatchLayout {
+  /// The sequence's bitfield words and segments, and RoPE/learned positions.
+  kernels::TokenLayout tokens;
+  std::vector<int64_t> positions;
+  /// Per encoder (model order): where each of its items' tokens go, as
+  /// (first row of the sequence, index of the item in the encoder's media),
+  /// for the items this microbatch has (the rest of the encoder's media is
+  /// padding up to the plan's static item count).
+  struct Item {
+    int64_t row = 0, media = 0;
+  };
+  std::vector<std::vector<Item>> items;
+};
+
 /// The data of one microbatch.
 struct MicrobatchData {
   /// LLM: token ids and next-token targets (-100: no loss), [sequences *
@@ -42,6 +59,8 @@ struct MicrobatchData {
   std::map<std::string, std::vector<float>> media;
   /// The loss scale: 1 / (counted tokens of the whole global batch).
   double lossScale = 1.0;
+  /// Null: the plan's declared layout (the model's).
+  std::shared_ptr<const BatchLayout> layout;
 };
 
 /// What the steps of one microbatch exchange besides their activations: the

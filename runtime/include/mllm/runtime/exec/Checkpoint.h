@@ -23,6 +23,8 @@ struct CheckpointInfo {
   uint64_t seed = 0;
   /// modelSignature() of the model it holds.
   std::string modelSignature;
+  /// DataSource::identity() of the batches trained on.
+  std::string data;
 };
 
 /// What a checkpoint must match to restore a run under another plan: every
@@ -41,8 +43,9 @@ struct CheckpointTensor {
 /// The tensors that hold `params` and the optimizer's moments (names as
 /// above; a TP shard under its own shape: the caller assembles full tensors
 /// of shards, RankRunner::save).
-std::vector<CheckpointTensor> checkpointTensors(llvm::ArrayRef<NamedParam> params,
-                                                const Optimizer &optimizer);
+std::vector<CheckpointTensor>
+checkpointTensors(llvm::ArrayRef<NamedParam> params,
+                  const Optimizer &optimizer);
 
 /// Writes `tensors` with the metadata of `plan` and `info` to `path`
 /// atomically (a temporary file renamed into place).
@@ -62,7 +65,14 @@ struct Restored {
   /// Written under another plan of the same model (another parallel
   /// layout, schedule or data layout): re-sharded by name.
   bool otherPlan = false;
+  /// The identity of its data ("" when the checkpoint does not say).
+  std::string data;
 };
+
+/// Refuses to continue `restored` on other data than it was trained on
+/// (`data`: this run's DataSource::identity()).
+llvm::Error checkSameData(const Restored &restored, llvm::StringRef data,
+                          llvm::StringRef path);
 
 /// Restores `params` and the optimizer's moments from the checkpoint at
 /// `path` (a file, or a directory of shards; tensors are whole, a TP shard

@@ -21,13 +21,21 @@ public:
   virtual ~DataSource() = default;
   /// Microbatch `mb` of data-parallel replica `replica` in step `step`
   /// (0-based), with its loss scale set for a global batch of `dp` replicas.
-  virtual MicrobatchData get(int64_t step, int64_t replica, int64_t mb) = 0;
+  /// Fails for data that cannot be read (a strict data set's bad sample).
+  virtual llvm::Expected<MicrobatchData> get(int64_t step, int64_t replica,
+                                             int64_t mb) = 0;
+  /// What the batches are ("synthetic", a data set's fingerprint): a
+  /// checkpoint records it, and a resume on other data is refused (the step
+  /// is the data position only for the same data).
+  virtual std::string identity() const = 0;
 };
 
 class SyntheticData : public DataSource {
 public:
   SyntheticData(const Model &model, uint64_t seed);
-  MicrobatchData get(int64_t step, int64_t replica, int64_t mb) override;
+  llvm::Expected<MicrobatchData> get(int64_t step, int64_t replica,
+                                     int64_t mb) override;
+  std::string identity() const override { return "synthetic"; }
 
 private:
   const Model &model;
@@ -42,7 +50,9 @@ class RecordingData : public DataSource {
 public:
   RecordingData(const Model &model, DataSource &inner)
       : model(model), inner(inner) {}
-  MicrobatchData get(int64_t step, int64_t replica, int64_t mb) override;
+  llvm::Expected<MicrobatchData> get(int64_t step, int64_t replica,
+                                     int64_t mb) override;
+  std::string identity() const override { return inner.identity(); }
   /// Tensors `s{step}.d{replica}.m{mb}.{token_ids,targets,loss_scale}` and
   /// `...media.{encoder}` per microbatch, and the sequence's layout:
   /// `layout.{words,segments,positions}` (words bit-cast to I64) and

@@ -33,9 +33,8 @@ struct LayerTiming {
 };
 
 /// Times every layer group of `plan` (`repeats` >= 1 timed calls each).
-llvm::Expected<std::vector<LayerTiming>> measureLayers(const Plan &plan,
-                                                       uint64_t seed,
-                                                       int repeats);
+llvm::Expected<std::vector<LayerTiming>>
+measureLayers(const Plan &plan, uint64_t seed, int repeats);
 
 } // namespace mllm::runtime::exec
 

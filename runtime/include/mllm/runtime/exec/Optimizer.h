@@ -1,4 +1,5 @@
-//===- Optimizer.h - the plan's optimizer over a set of parameters -*- C++ -*-===//
+//===- Optimizer.h - the plan's optimizer over a set of parameters -*- C++
+//-*-===//
 //
 // AdamW, Adam or SGD (the plan's train section) over the trainable
 // parameters a process holds: the whole model in the one-process run, a

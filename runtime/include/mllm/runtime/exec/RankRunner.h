@@ -97,8 +97,8 @@ public:
   /// the rank's share of the model (its stage's weights, TP shards and CP
   /// token share) from `seed` and its data source with `makeData`, and
   /// refuses what the runner does not execute.
-  using DataFactory =
-      std::function<std::unique_ptr<DataSource>(const Model &model)>;
+  using DataFactory = std::function<llvm::Expected<std::unique_ptr<DataSource>>(
+      const Model &model)>;
   static llvm::Expected<std::unique_ptr<RankRunner>>
   create(const Plan &plan, uint64_t seed, Comm &comm,
          const DataFactory &makeData);

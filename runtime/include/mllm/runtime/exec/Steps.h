@@ -45,6 +45,9 @@ public:
 
   /// The encoder whose media an input layer reads ("" for the LLM).
   std::string mediaOf;
+  /// An LLM layer: a microbatch with its own layout (BatchLayout) replaces
+  /// the declared mask and positions.
+  bool followsBatchLayout = false;
 
 private:
   cpu::Batch<float> filled(const MicrobatchContext &ctx) const;
@@ -108,6 +111,10 @@ public:
   /// Context parallelism: this rank's tokens of each sequence (ascending
   /// positions); its rows are those tokens, sequence after sequence.
   void setLocalTokens(const std::vector<int64_t> &tokens);
+  /// LLM tokens of one item of each encoder (a BatchLayout's items).
+  void setTokensPerItem(std::vector<int64_t> tokens) {
+    tokensPerItem = std::move(tokens);
+  }
   std::unique_ptr<cpu::LayerState> forward(MicrobatchContext &ctx,
                                            const Activation &in,
                                            Activation &out) override;
@@ -122,7 +129,7 @@ private:
   /// forEachItem() in this rank's rows: under CP, one call per token of an
   /// item that the rank holds.
   template <typename F>
-  void forEachRun(F fn) const;
+  void forEachRun(const MicrobatchContext &ctx, F fn) const;
 
   std::string stepName;
   int64_t sequences, seqLen;
@@ -134,6 +141,7 @@ private:
   /// Under CP: per position of a sequence, this rank's row of it or -1.
   std::vector<int64_t> localOf;
   int64_t localCount = 0;
+  std::vector<int64_t> tokensPerItem;
 };
 
 } // namespace mllm::runtime::exec

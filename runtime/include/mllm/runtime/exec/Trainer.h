@@ -8,9 +8,9 @@
 // spec on a laptop.
 //
 // Checkpoints (Checkpoint.h) hold the parameters, the optimizer's moments
-// and the step. The synthetic data is a function of (seed, step), so the step is the data
-// position and no other RNG state exists; resuming gives bit-identical
-// losses.
+// and the step. The synthetic data is a function of (seed, step), so the step
+// is the data position and no other RNG state exists; resuming gives
+// bit-identical losses.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_EXEC_TRAINER_H
@@ -35,8 +35,8 @@ class Trainer {
 public:
   Trainer(Model &model, DataSource &data, uint64_t seed);
 
-  /// One optimizer step over the global batch.
-  StepStats step();
+  /// One optimizer step over the global batch (fails when the data does).
+  llvm::Expected<StepStats> step();
   /// Steps finished (the next step's index, 0-based).
   int64_t stepsDone() const { return done; }
 
@@ -54,7 +54,7 @@ public:
   size_t trainableCount() const { return optimizer.slots().size(); }
 
 private:
-  void runMicrobatch(int64_t replica, int64_t mb);
+  llvm::Error runMicrobatch(int64_t replica, int64_t mb);
 
   Model &model;
   DataSource &data;

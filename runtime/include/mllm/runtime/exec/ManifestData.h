@@ -1,0 +1,53 @@
+//===- ManifestData.h - training batches from a data set --------*- C++ -*-===//
+//
+// The DataSource of real data: a JSONL manifest of samples (docs/data.md)
+// opened as a data::DataSet with the plan's geometry, read through one
+// prefetching queue per data-parallel replica. Each microbatch carries its
+// own layout (its samples' text and items packed into the sequence), so
+// the LLM's mask, positions and fan-in follow the batch, while the
+// encoders see the plan's static item count (absent items are zero
+// padding whose tokens go nowhere).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_MANIFESTDATA_H
+#define MLLM_RUNTIME_EXEC_MANIFESTDATA_H
+
+#include "mllm/runtime/data/DataSet.h"
+#include "mllm/runtime/data/Prefetch.h"
+#include "mllm/runtime/exec/Data.h"
+
+namespace mllm::runtime::exec {
+
+class ManifestData : public DataSource {
+public:
+  /// Opens `manifest` for `model`'s plan. Refuses what the runtime does not
+  /// train on real data yet (several sequences per microbatch, a
+  /// context-parallel LLM: both need per-sequence or per-batch token
+  /// shares), and a data geometry that disagrees with the model's.
+  static llvm::Expected<std::unique_ptr<ManifestData>>
+  open(const Model &model, llvm::StringRef manifest,
+       const data::DataOptions &options, int prefetchThreads);
+
+  llvm::Expected<MicrobatchData> get(int64_t step, int64_t replica,
+                                     int64_t mb) override;
+  /// "data set <fingerprint>" (the manifest's bytes and the options).
+  std::string identity() const override;
+
+  const data::DataSet &dataSet() const { return *set; }
+  /// The prefetch queues' figures, summed over the replicas read.
+  data::PrefetchStats stats() const;
+
+private:
+  ManifestData(const Model &model, std::unique_ptr<data::DataSet> set,
+               int threads)
+      : model(model), set(std::move(set)), threads(threads) {}
+
+  const Model &model;
+  std::unique_ptr<data::DataSet> set;
+  int threads;
+  std::map<int64_t, std::unique_ptr<data::Prefetcher>> queues;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_MANIFESTDATA_H
