@@ -1,9 +1,35 @@
 #!/usr/bin/env bash
 # Builds (installing what is missing) and runs every test through CTest:
-# the README's second command, and what CI runs.
+# the README's second command, and what CI runs. Then the sanitizer
+# configuration: the whole suite again in a second tree built with
+# AddressSanitizer + UBSan (MLLM_SANITIZE), every report fatal. That tree
+# leaves out the fuzz targets (the first tree's are instrumented and run with
+# halt_on_error, CTest label `fuzz`) and the benchmarks, and builds at -O1.
+# MLLM_SKIP_SANITIZER=1 skips it (a quicker local run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/.ci/build.sh" > /dev/null
 build="${MLLM_BUILD_DIR:-$root/build}"
 "$root/.ci/format.sh"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+
+[[ ${MLLM_SKIP_SANITIZER:-0} == 1 ]] && exit 0
+san="${MLLM_SANITIZER_BUILD_DIR:-$root/build-san}"
+if [[ ! -f "$san/build.ninja" ]]; then
+  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$san" \
+    -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
+    -DMLLM_SANITIZE=ON -DMLLM_ENABLE_FUZZER=OFF -DMLLM_BUILD_BENCH=OFF \
+    > /dev/null
+fi
+ninja -C "$san" -j "$(nproc)" > "$san/ninja.log" || {
+  tail -50 "$san/ninja.log"
+  exit 1
+}
+# Leaks are not checked (the tools keep their MLIRContext to the end); any
+# other report aborts the process, so a test that expects a failure (`not`)
+# still sees a crash.
+ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+  ctest --test-dir "$san" --output-on-failure -j "$(nproc)" -LE fuzz

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarise an `mllmc --emit=plan` YAML file (docs/plan-format.md, version 1).
+"""Summarise an `mllmc --emit=plan` YAML file (docs/plan-format.md, versions 1 to 3).
 
 Prints one line of key=value pairs:
   iter_ms, bottleneck_ms, gpus, pp (encoder stages/LLM stages),
@@ -15,8 +15,8 @@ import sys
 from collections import defaultdict
 
 text = open(sys.argv[1]).read()
-if not re.search(r"^version: [12]$", text, re.M):
-    sys.exit("planstats: not a version-1 or -2 plan")
+if not re.search(r"^version: [123]$", text, re.M):
+    sys.exit("planstats: not a version-1, -2 or -3 plan")
 num = lambda key: float(re.search(r"^\s*%s: ([0-9.]+)" % key, text, re.M).group(1))
 
 kinds = {}  # part name -> encoder | llm

@@ -118,6 +118,9 @@ int mllm::compileSpec(
   phase("parse");
   std::unique_ptr<Program> program =
       loadProgram(bufferId, options.loadOptions(mainFile), diags);
+  if (program)
+    for (const auto &file : program->files)
+      out.sources.push_back(file->path);
   if (!program || diags.numErrors())
     return 1;
   out.specHash = hashSources(*program, srcMgr);
@@ -234,6 +237,13 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     module = mlir::parseSourceFile<mlir::ModuleOp>(srcMgr, config);
     if (!module)
       return 1;
+    // Name what is missing first: without a model there is nothing to plan.
+    if (!getFirst<ModelOp>(*module)) {
+      mlir::emitError(module->getLoc())
+          << "the module has no 'mllm.model'; expected the IR of a job "
+             "('mllmc --emit=mllm' or '--emit=sched')";
+      return 1;
+    }
     // Plan and schedule what has not been yet; a schedule of another kind
     // is replaced.
     bool planned = !module->getOps<PipelineOp>().empty();

@@ -1,4 +1,4 @@
-//===- Parse.cpp - .mllm text to syntax tree -----------------------------===//
+//===- Parse.cpp - .mllm text to syntax tree ------------------------------===//
 //
 // The only code that sees ANTLR. It is compiled with exceptions; nothing
 // escapes parseBuffer (the exception firewall at the bottom). Syntax errors
@@ -214,7 +214,9 @@ public:
         for (auto *id : qn->IDENT())
           import.target += llvm::StringRef(dot).str() + id->getText();
       }
-      if (!import.target.empty())
+      // An empty path is the loader's error to report; an empty name is
+      // what syntax-error recovery leaves.
+      if (import.isPath || !import.target.empty())
         out.imports.push_back(std::move(import));
     }
     for (auto *b : ctx->block())
@@ -388,6 +390,32 @@ bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
   return true;
 }
 
+/// Reports the first byte that is not valid UTF-8; returns false if found.
+/// ANTLR decodes the text to code points first and throws on a bad
+/// sequence (or drops a truncated one at the end).
+bool checkUTF8(llvm::StringRef text, Diagnostics &diags) {
+  const auto *begin = reinterpret_cast<const llvm::UTF8 *>(text.begin());
+  const auto *end = reinterpret_cast<const llvm::UTF8 *>(text.end());
+  const llvm::UTF8 *at = begin;
+  if (llvm::isLegalUTF8String(&at, end))
+    return true;
+  llvm::SMLoc loc = llvm::SMLoc::getFromPointer(text.data() + (at - begin));
+  // A valid lead byte whose continuation bytes run out at the end of the
+  // file is a truncated sequence; anything else is an invalid one.
+  bool lead = *at >= 0xc2 && *at <= 0xf4;
+  bool truncated =
+      lead && llvm::getNumBytesForUTF8(*at) > static_cast<size_t>(end - at) &&
+      std::all_of(at + 1, end, [](llvm::UTF8 c) { return (c & 0xc0) == 0x80; });
+  if (truncated)
+    diags.error(loc) << "truncated UTF-8 sequence at the end of the file; "
+                        ".mllm files are UTF-8 text";
+  else
+    diags.error(loc) << "invalid UTF-8 sequence starting with byte 0x"
+                     << llvm::utohexstr(*at, /*LowerCase=*/true, 2)
+                     << "; .mllm files are UTF-8 text";
+  return false;
+}
+
 std::unique_ptr<ast::File> parseImpl(unsigned bufferId, Diagnostics &diags) {
   const llvm::MemoryBuffer *buffer =
       diags.getSourceMgr().getMemoryBuffer(bufferId);
@@ -396,6 +424,8 @@ std::unique_ptr<ast::File> parseImpl(unsigned bufferId, Diagnostics &diags) {
   file->path = buffer->getBufferIdentifier().str();
   file->bufferId = bufferId;
 
+  if (!checkUTF8(text, diags))
+    return file;
   PositionMap positions(text);
   antlr4::ANTLRInputStream input(text.data(), text.size());
   MLLMLexer lexer(&input);

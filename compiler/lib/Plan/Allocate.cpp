@@ -1,10 +1,12 @@
-//===- Allocate.cpp - stage counts for every part, and the estimate -------===//
+//===- Allocate.cpp - stage counts for every part -------------------------===//
 //
 // The allocation of a GPU budget between the encoders and the LLM
-// (planPipeline): choose every part's stage count, for encoders in
-// parallel by sweeping bottleneck targets, for colocated encoders by trying
-// every shared encoder stage count; partition with the min-max tables; and
-// estimate the multimodal 1F1B iteration (estimateIterationTime).
+// (planPipeline): enumerate candidate stage counts (encoders in parallel:
+// for every bottleneck target, each module's fewest stages meeting it,
+// raised to the fewest whose stages fit in memory; colocated encoders:
+// every shared encoder stage count with every LLM stage count), partition
+// each with the min-max tables, price it with the estimate on its memory
+// caps and transfers (Estimate.cpp), and keep the best that fits.
 //
 //===----------------------------------------------------------------------===//
 #include "PartitionImpl.h"
@@ -46,66 +48,61 @@ struct ModuleInfo {
   }
 };
 
-std::vector<StagePlan> stagePlans(const PipelineModule &m,
-                                  llvm::ArrayRef<LayerTime> times,
-                                  llvm::ArrayRef<int64_t> sizes) {
-  std::vector<StagePlan> out;
-  int64_t at = 0;
-  for (int64_t s : sizes) {
-    StagePlan sp;
-    sp.module = m.name;
-    sp.firstLayer = at;
-    sp.numLayers = s;
-    for (int64_t l = at; l < at + s; ++l) {
-      sp.fwd += times[l].fwd;
-      sp.bwd += times[l].bwd;
-    }
-    out.push_back(std::move(sp));
-    at += s;
-  }
-  return out;
-}
+/// One choice of stage counts (and, colocated, the encoders' partition).
+struct Candidate {
+  std::vector<int64_t> stages;                 ///< Per module.
+  std::vector<std::vector<int64_t>> colocated; ///< Per encoder, if any.
+};
+
+/// How good a candidate is: fitting first, then the estimate under the
+/// balance times, fewer GPUs, more LLM stages, fewer encoder stages.
+using Key = std::tuple<bool, double, int64_t, int64_t, std::vector<int64_t>>;
 
 /// One run of planPipeline.
 class Allocator {
 public:
   Allocator(const std::vector<PipelineModule> &modules, Layout layout,
-            Objective objective, int64_t gpuBudget, int64_t microbatches)
-      : modules(modules), layout(layout), objective(objective),
-        gpuBudget(gpuBudget), microbatches(microbatches), info(modules.size()),
-        chosen(modules.size(), 0) {}
+            Objective objective, const PipelineResources &res)
+      : modules(modules), layout(layout), objective(objective), res(res),
+        info(modules.size()) {}
 
   std::optional<PipelinePlan> run() {
-    if (modules.empty() || microbatches < 1 || !readModules())
+    if (modules.empty() || res.microbatches < 1 || !readModules())
       return std::nullopt;
-    bool ok = layout == Layout::Parallel || encoders.empty()
-                  ? chooseParallel()
-                  : chooseColocated();
-    if (!ok)
+    if (layout == Layout::Parallel || encoders.empty())
+      chooseParallel();
+    else if (!chooseColocated())
       return std::nullopt;
-    return build();
+    return best;
   }
 
 private:
   const std::vector<PipelineModule> &modules;
   Layout layout;
   Objective objective;
-  int64_t gpuBudget, microbatches;
+  PipelineResources res;
   int64_t llm = -1;
   std::vector<size_t> encoders;
   std::vector<ModuleInfo> info;
-  /// The choice: stage count per module (colocated encoders share one).
-  std::vector<int64_t> chosen;
-  std::vector<std::vector<int64_t>> colocatedSizes; ///< Per encoder, if any.
+  std::optional<PipelinePlan> best;
+  std::optional<Key> bestKey;
 
-  bool pipelined() const { return microbatches > 1; }
+  bool pipelined() const { return res.microbatches > 1; }
+  bool colocated() const {
+    return layout == Layout::Colocated && !encoders.empty();
+  }
   bool readModules();
   void fillBottlenecks(size_t i);
-  bool chooseParallel();
+  int64_t fewestFitting(size_t i) const;
+  void chooseParallel();
   bool chooseColocated();
-  PipelinePlan build();
+  void consider(const Candidate &c);
+  PipelinePlan build(const Candidate &c) const;
   std::vector<std::vector<StagePlan>>
-  makePaths(const std::vector<std::vector<StagePlan>> &per) const;
+  makePaths(const std::vector<std::vector<StagePlan>> &per,
+            const Candidate &c) const;
+  void placeStages(std::vector<std::vector<StagePlan>> &per,
+                   const Candidate &c) const;
 };
 
 /// Per-module facts: balance weights, allowed stage counts.
@@ -128,7 +125,8 @@ bool Allocator::readModules() {
       return false;
     const std::vector<LayerTime> &bal =
         m.balanceLayers.empty() ? m.layers : m.balanceLayers;
-    if (bal.size() != m.layers.size())
+    if (bal.size() != m.layers.size() ||
+        (!m.memory.empty() && m.memory.size() != m.layers.size()))
       return false;
     for (const LayerTime &t : bal)
       mi.balance.push_back(t.total());
@@ -171,44 +169,76 @@ void Allocator::fillBottlenecks(size_t i) {
     mi.bottleneck.push_back(maxOf(stageLoads(mi.balance, mi.sizes(m, k))));
 }
 
-/// Encoders in parallel: for a bottleneck target the fewest GPUs come from
-/// each module's smallest stage count meeting it; that assignment is
-/// unique, so the other tie-breaks never fire. Sweep targets upwards.
-bool Allocator::chooseParallel() {
+/// The fewest stages of module i whose stages each hold one microbatch's
+/// memory (the least any schedule keeps), or its largest count.
+int64_t Allocator::fewestFitting(size_t i) const {
+  const PipelineModule &m = modules[i];
+  const ModuleInfo &mi = info[i];
+  if (m.memory.empty() || res.memoryCapacity <= 0)
+    return mi.lo;
+  for (int64_t k = mi.lo; k <= mi.hi; ++k) {
+    std::vector<int64_t> sizes = mi.sizes(m, k);
+    bool ok = true;
+    int64_t at = 0;
+    for (size_t s = 0; s < sizes.size() && ok; ++s) {
+      StageMemory mem = stageMemory(m, at, sizes[s], s + 1 == sizes.size());
+      mem.wanted = mem.inFlight = 1;
+      ok = mem.fits(res.memoryCapacity);
+      at += sizes[s];
+    }
+    if (ok)
+      return k;
+  }
+  return mi.hi;
+}
+
+/// Encoders in parallel: for every bottleneck target, each module's fewest
+/// stages meeting it (and fitting); every such candidate within the budget
+/// is priced.
+void Allocator::chooseParallel() {
   for (size_t i = 0; i < modules.size(); ++i)
     fillBottlenecks(i);
+  std::vector<int64_t> fitK(modules.size());
+  for (size_t i = 0; i < modules.size(); ++i)
+    fitK[i] = fewestFitting(i);
   auto minK = [&](size_t i, double target) -> int64_t {
     const ModuleInfo &mi = info[i];
-    for (int64_t k = mi.lo; k <= mi.hi; ++k)
+    for (int64_t k = std::max(mi.lo, fitK[i]); k <= mi.hi; ++k)
       if (mi.bottleneck[k - mi.lo] <= target)
         return k;
     return -1;
   };
   std::vector<double> targets;
-  if (pipelined()) {
-    for (const ModuleInfo &mi : info)
-      targets.insert(targets.end(), mi.bottleneck.begin(), mi.bottleneck.end());
-    llvm::sort(targets);
-    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-  } else {
-    targets.push_back(kInf); // Everything ties: fewest GPUs.
-  }
+  for (const ModuleInfo &mi : info)
+    targets.insert(targets.end(), mi.bottleneck.begin(), mi.bottleneck.end());
+  targets.push_back(kInf); // Every module at its fewest fitting stages.
+  llvm::sort(targets);
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
   for (double target : targets) {
+    Candidate c;
     int64_t gpus = 0;
-    bool ok = true;
-    for (size_t i = 0; i < modules.size() && ok; ++i) {
+    for (size_t i = 0; i < modules.size(); ++i) {
       int64_t k = minK(i, target);
-      if (k < 0) {
-        ok = false;
-      } else {
-        gpus += k * info[i].gpus;
-        chosen[i] = k;
-      }
+      if (k < 0)
+        break;
+      gpus += k * info[i].gpus;
+      c.stages.push_back(k);
     }
-    if (ok && gpus <= gpuBudget)
-      return true;
+    if (c.stages.size() == modules.size() && gpus <= res.gpuBudget)
+      consider(c);
   }
-  return false;
+  // Without a fitting candidate within the budget, the fewest stages (the
+  // memory check reports what does not fit).
+  if (!best) {
+    Candidate c;
+    int64_t gpus = 0;
+    for (size_t i = 0; i < modules.size(); ++i) {
+      c.stages.push_back(info[i].lo);
+      gpus += info[i].lo * info[i].gpus;
+    }
+    if (gpus <= res.gpuBudget)
+      consider(c);
+  }
 }
 
 /// Encoders colocated: one stage count shared by every encoder (and equal
@@ -235,70 +265,75 @@ bool Allocator::chooseColocated() {
   // Encoders partitioned jointly (MinMax) or individually (Uniform,
   // Explicit); under Explicit the MinMax fallbacks balance against the
   // explicit encoders' loads.
-  std::vector<std::vector<double>> jointWeights, allWeights;
-  for (size_t e : encoders) {
+  std::vector<std::vector<double>> jointWeights;
+  for (size_t e : encoders)
     if (!info[e].useExplicit && !info[e].useUniform)
       jointWeights.push_back(info[e].balance);
-    allWeights.push_back(info[e].balance);
-  }
-
-  using Key = std::tuple<double, int64_t, int64_t, int64_t>;
-  std::optional<Key> bestKey;
   for (int64_t kEnc = loEnc; kEnc <= hiEnc; ++kEnc) {
     int64_t encGpus = kEnc * gEnc;
-    if (encGpus + llmLo * gLlm > gpuBudget)
+    if (encGpus + llmLo * gLlm > res.gpuBudget)
       break;
     std::vector<double> bg(kEnc, 0.0);
-    std::vector<std::vector<int64_t>> sizes(encoders.size());
+    Candidate c;
+    c.colocated.resize(encoders.size());
     for (size_t a = 0; a < encoders.size(); ++a) {
       size_t e = encoders[a];
       if (!info[e].useExplicit && !info[e].useUniform)
         continue;
-      sizes[a] = info[e].sizes(modules[e], kEnc);
-      std::vector<double> l = stageLoads(info[e].balance, sizes[a]);
+      c.colocated[a] = info[e].sizes(modules[e], kEnc);
+      std::vector<double> l = stageLoads(info[e].balance, c.colocated[a]);
       for (int64_t i = 0; i < kEnc; ++i)
         bg[i] += l[i];
     }
     std::vector<std::vector<int64_t>> js =
         colocatedImpl(jointWeights, kEnc, bg, kColocatedExactWork);
     for (size_t a = 0, j = 0; a < encoders.size(); ++a)
-      if (sizes[a].empty())
-        sizes[a] = js[j++];
-    double encB = maxOf(colocatedLoads(allWeights, sizes, kEnc, {}));
-    auto consider = [&](int64_t kLlm, double llmB) {
-      int64_t gpus = encGpus + kLlm * gLlm;
-      if (gpus > gpuBudget)
-        return;
-      double b = pipelined() ? std::max(encB, llmB) : 0.0;
-      Key key{b, gpus, -kLlm, kEnc};
-      if (!bestKey || key < *bestKey) {
-        bestKey = key;
-        colocatedSizes = sizes;
-        for (size_t e : encoders)
-          chosen[e] = kEnc;
-        if (llm >= 0)
-          chosen[llm] = kLlm;
-      }
-    };
-    if (llm < 0)
-      consider(0, 0.0);
-    for (int64_t k = llmLo; llm >= 0 && k <= llmHi; ++k)
-      consider(k, info[llm].bottleneck[k - llmLo]);
+      if (c.colocated[a].empty())
+        c.colocated[a] = js[j++];
+    c.stages.assign(modules.size(), kEnc);
+    if (llm < 0) {
+      consider(c);
+      continue;
+    }
+    for (int64_t k = llmLo; k <= llmHi; ++k) {
+      if (encGpus + k * gLlm > res.gpuBudget)
+        break;
+      c.stages[llm] = k;
+      consider(c);
+    }
   }
-  return bestKey.has_value();
+  return best.has_value();
+}
+
+/// Prices a candidate and keeps it if it is the best so far.
+void Allocator::consider(const Candidate &c) {
+  PipelinePlan plan = build(c);
+  std::vector<int64_t> encoderStages;
+  for (size_t e : encoders)
+    encoderStages.push_back(c.stages[e]);
+  int64_t llmStages = llm >= 0 ? c.stages[llm] : 0;
+  // With one microbatch every choice ties on the path's total work: the
+  // fewest GPUs win.
+  double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
+  Key key{!plan.fits, estimate, plan.gpus, -llmStages, encoderStages};
+  if (!bestKey || key < *bestKey) {
+    bestKey = std::move(key);
+    best = std::move(plan);
+  }
 }
 
 /// The paths from each encoder through the LLM (one path of merged stages
 /// when the encoders are colocated).
 std::vector<std::vector<StagePlan>>
-Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per) const {
+Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
+                     const Candidate &c) const {
   std::vector<std::vector<StagePlan>> paths;
   std::vector<StagePlan> tail;
   if (llm >= 0)
     tail = per[llm];
   if (encoders.empty()) {
     paths.push_back(tail);
-  } else if (layout == Layout::Parallel) {
+  } else if (!colocated()) {
     for (size_t e : encoders) {
       std::vector<StagePlan> path = per[e];
       path.insert(path.end(), tail.begin(), tail.end());
@@ -306,7 +341,7 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per) const {
     }
   } else {
     std::vector<StagePlan> path;
-    for (int64_t s = 0; s < chosen[encoders[0]]; ++s) {
+    for (int64_t s = 0; s < c.stages[encoders[0]]; ++s) {
       StagePlan merged;
       for (size_t e : encoders) {
         const StagePlan &sp = per[e][s];
@@ -314,7 +349,11 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per) const {
         merged.numLayers += sp.numLayers;
         merged.fwd += sp.fwd;
         merged.bwd += sp.bwd;
+        merged.bwdWeight += sp.bwdWeight;
+        merged.sendTime += sp.sendTime;
+        merged.memory.add(sp.memory);
       }
+      capInFlight(merged.memory, res.memoryCapacity);
       path.push_back(std::move(merged));
     }
     path.insert(path.end(), tail.begin(), tail.end());
@@ -323,69 +362,128 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per) const {
   return paths;
 }
 
-/// The plan of the chosen stage counts: per-module stages (real and balance
-/// times), paths, bottleneck, estimate and GPUs.
-PipelinePlan Allocator::build() {
+/// In-flight wishes and transfer times of every stage: ranks go stage by
+/// stage in pipeline order (colocated encoders share stage s), a stage's
+/// dp replicas consecutive; a stage sends to the next stage of its path
+/// over the intra-node link when their first ranks share a node.
+void Allocator::placeStages(std::vector<std::vector<StagePlan>> &per,
+                            const Candidate &c) const {
+  int64_t llmStages = llm >= 0 ? c.stages[llm] : 0;
+  int64_t next = 0;
+  std::vector<std::vector<int64_t>> first(modules.size());
+  std::vector<int64_t> colocatedFirst;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const PipelineModule &m = modules[i];
+    int64_t count = res.dp * info[i].gpus;
+    for (size_t s = 0; s < per[i].size(); ++s) {
+      StagePlan &sp = per[i][s];
+      sp.memory.wanted = inFlightDepth(m.isLLM, static_cast<int64_t>(s),
+                                       static_cast<int64_t>(per[i].size()),
+                                       llmStages, res.microbatches);
+      if (!colocated() || m.isLLM) {
+        first[i].push_back(next);
+        next += count;
+      } else {
+        if (s >= colocatedFirst.size()) {
+          colocatedFirst.push_back(next);
+          next += count;
+        }
+        first[i].push_back(colocatedFirst[s]);
+      }
+    }
+  }
+  auto link = [&](int64_t a, int64_t b, double bytes) {
+    bool same =
+        res.gpusPerNode <= 0 || a / res.gpusPerNode == b / res.gpusPerNode;
+    double bw = same ? res.intraNodeBandwidth : res.interNodeBandwidth;
+    return bw > 0 ? bytes / bw : 0.0;
+  };
+  int64_t llmFirst = llm >= 0 && !first[llm].empty() ? first[llm][0] : 0;
+  for (size_t i = 0; i < modules.size(); ++i)
+    for (size_t s = 0; s < per[i].size(); ++s) {
+      bool last = s + 1 == per[i].size();
+      if (last && modules[i].isLLM)
+        continue;
+      int64_t to = last ? llmFirst : first[i][s + 1];
+      per[i][s].sendTime = link(
+          first[i][s], to, last ? modules[i].outputBytes : modules[i].cutBytes);
+    }
+}
+
+/// The plan of a candidate: per-module stages (real and balance times,
+/// memory, transfers), paths, bottleneck, estimates and GPUs.
+PipelinePlan Allocator::build(const Candidate &c) const {
   PipelinePlan plan;
   std::vector<std::vector<StagePlan>> real(modules.size()),
       balanced(modules.size());
   for (size_t i = 0; i < modules.size(); ++i) {
     const PipelineModule &m = modules[i];
     std::vector<int64_t> sizes;
-    if (layout == Layout::Colocated && !m.isLLM) {
+    if (colocated() && !m.isLLM) {
       size_t a = llvm::find(encoders, i) - encoders.begin();
-      sizes = colocatedSizes[a];
+      sizes = c.colocated[a];
     } else {
-      sizes = info[i].sizes(m, chosen[i]);
+      sizes = info[i].sizes(m, c.stages[i]);
     }
     real[i] = stagePlans(m, m.layers, sizes);
     balanced[i] = stagePlans(
         m, m.balanceLayers.empty() ? m.layers : m.balanceLayers, sizes);
-    plan.stages.insert(plan.stages.end(), real[i].begin(), real[i].end());
-    plan.stagesPerModule.push_back(chosen[i]);
   }
-  plan.paths = makePaths(real);
+  placeStages(real, c);
+  for (size_t i = 0; i < modules.size(); ++i) {
+    for (size_t s = 0; s < real[i].size(); ++s) {
+      StagePlan &sp = real[i][s];
+      if (!colocated() || modules[i].isLLM)
+        capInFlight(sp.memory, res.memoryCapacity);
+      balanced[i][s].memory = sp.memory;
+      balanced[i][s].sendTime = sp.sendTime;
+    }
+    plan.stagesPerModule.push_back(c.stages[i]);
+  }
+  plan.paths = makePaths(real, c);
+  // Colocated stages are capped (and checked) on their shared GPUs.
+  std::vector<std::vector<StagePlan>> balancedPaths = makePaths(balanced, c);
+  for (size_t p = 0; p < plan.paths.size(); ++p)
+    for (size_t s = 0; s < plan.paths[p].size(); ++s)
+      balancedPaths[p][s].memory = plan.paths[p][s].memory;
+  for (size_t i = 0; i < modules.size(); ++i)
+    plan.stages.insert(plan.stages.end(), real[i].begin(), real[i].end());
   for (const std::vector<StagePlan> &path : plan.paths)
-    for (const StagePlan &s : path)
+    for (const StagePlan &s : path) {
       plan.bottleneck = std::max(plan.bottleneck, s.fwd + s.bwd);
-  plan.iterationTime = estimateIterationTime(plan.paths, microbatches);
+      plan.fits &= s.memory.wanted == 0 || s.memory.fits(res.memoryCapacity);
+    }
+  plan.iterationTime = estimateIterationTime(plan.paths, res.microbatches);
   plan.balanceIterationTime =
-      estimateIterationTime(makePaths(balanced), microbatches);
-  if (layout == Layout::Colocated && !encoders.empty()) {
-    plan.gpus = chosen[encoders[0]] * info[encoders[0]].gpus;
+      estimateIterationTime(balancedPaths, res.microbatches);
+  if (colocated()) {
+    plan.gpus = c.stages[encoders[0]] * info[encoders[0]].gpus;
     if (llm >= 0)
-      plan.gpus += chosen[llm] * info[llm].gpus;
+      plan.gpus += c.stages[llm] * info[llm].gpus;
   } else {
     for (size_t i = 0; i < modules.size(); ++i)
-      plan.gpus += chosen[i] * info[i].gpus;
+      plan.gpus += c.stages[i] * info[i].gpus;
   }
   return plan;
 }
 
 } // namespace
 
-double mllm::plan::estimateIterationTime(
-    const std::vector<std::vector<StagePlan>> &paths, int64_t microbatches) {
-  double bottleneck = 0, longest = 0;
-  bool any = false;
-  for (const std::vector<StagePlan> &path : paths) {
-    double sum = 0;
-    for (const StagePlan &s : path) {
-      double t = s.fwd + s.bwd;
-      sum += t;
-      bottleneck = std::max(bottleneck, t);
-      any = true;
-    }
-    longest = std::max(longest, sum);
-  }
-  if (!any)
-    return 0;
-  return longest - bottleneck + static_cast<double>(microbatches) * bottleneck;
+std::optional<PipelinePlan>
+mllm::plan::planPipeline(const std::vector<PipelineModule> &modules,
+                         Layout layout, Objective objective,
+                         const PipelineResources &resources) {
+  if (layout == Layout::Chain)
+    return planChain(modules, objective, resources);
+  return Allocator(modules, layout, objective, resources).run();
 }
 
 std::optional<PipelinePlan>
 mllm::plan::planPipeline(const std::vector<PipelineModule> &modules,
                          Layout layout, Objective objective, int64_t gpuBudget,
                          int64_t microbatches) {
-  return Allocator(modules, layout, objective, gpuBudget, microbatches).run();
+  PipelineResources res;
+  res.gpuBudget = gpuBudget;
+  res.microbatches = microbatches;
+  return planPipeline(modules, layout, objective, res);
 }

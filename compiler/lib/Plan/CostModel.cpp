@@ -70,12 +70,21 @@ double attnCoreFlops(double tokens, double span, double headDim, double heads,
   return 4 * tokens * span * headDim * heads / tp;
 }
 
+/// Attention FLOPs of this GPU: its share of the whole sequence's, or (the
+/// even split) its own tokens against the span.
+double gpuAttnFlops(const Workload &w, double span, double headDim,
+                    double heads, double tp) {
+  if (w.cpAttentionShare > 0)
+    return attnCoreFlops(double(w.tokens), span, headDim, heads, tp) *
+           w.cpAttentionShare;
+  return attnCoreFlops(w.gpuTokens(), span, headDim, heads, tp);
+}
+
 Analytic analyze(LayerKind kind, const LayerShape &s, const Workload &w) {
   Analytic a;
   const double tp = std::max<int64_t>(w.tp, 1);
-  const double cp = std::max<int64_t>(w.cp, 1);
   const double eb = w.elementBytes;
-  const double t = double(w.tokens) / cp; // This GPU's tokens.
+  const double t = w.gpuTokens(); // This GPU's tokens.
   const double span = w.attentionSpan > 0 ? w.attentionSpan : w.tokens;
   const double h = s.hidden;
 
@@ -129,7 +138,7 @@ Analytic analyze(LayerKind kind, const LayerShape &s, const Workload &w) {
     if (s.bias)
       a.shardedParams += (s.gated ? 2 : 1) * double(s.ffn);
     a.matmulFlops = 2 * (attnMatmulParams(s) + ffnMats) * t / tp;
-    a.attnFlops = attnCoreFlops(t, span, s.headDim, s.heads, tp);
+    a.attnFlops = gpuAttnFlops(w, span, s.headDim, s.heads, tp);
     a.inputBytes = a.outputBytes = t * h * eb;
     // Per token: replicated norm-1 input, QKV input, norm-2 input, FFN
     // input (4h); sharded Q, K, V, attention output (2q + 2kv) and the FFN
@@ -154,7 +163,7 @@ Analytic analyze(LayerKind kind, const LayerShape &s, const Workload &w) {
       a.shardedParams += 2 * double(s.ffn);
     a.matmulFlops =
         2 * (attnMatmulParams(s) + ffnMats) * t / tp + 2 * convMats * t;
-    a.attnFlops = attnCoreFlops(t, span, s.headDim, s.heads, tp);
+    a.attnFlops = gpuAttnFlops(w, span, s.headDim, s.heads, tp);
     a.inputBytes = a.outputBytes = t * h * eb;
     // Replicated: two FFNs' norm and FFN inputs (4h), attention norm and
     // QKV inputs (2h), the convolution module's eight h-wide tensors (norm
@@ -229,7 +238,19 @@ Analytic analyze(LayerKind kind, const LayerShape &s, const Workload &w) {
   }
   return a;
 }
+
 } // namespace
+
+double Workload::gpuTokens() const {
+  if (cpTokens > 0)
+    return double(cpTokens);
+  return double(tokens) / double(std::max<int64_t>(cp, 1));
+}
+
+double Workload::attentionShare() const {
+  return cpAttentionShare > 0 ? cpAttentionShare
+                              : 1.0 / double(std::max<int64_t>(cp, 1));
+}
 
 double plan::rooflineTime(double flops, double bytes, const Device &device) {
   double eff =
@@ -293,5 +314,12 @@ LayerCost plan::layerCost(LayerKind kind, const LayerShape &shape,
   c.fwd = rooflineTime(c.fwdFlops, c.fwdBytes, device);
   c.wgrad = rooflineTime(c.wgradFlops, c.wgradBytes, device);
   c.igrad = rooflineTime(c.igradFlops, c.igradBytes, device);
+  auto [fwdComm, igradComm] = collectiveTimes(
+      kind, shape, workload, device, rooflineTime(a.attnFlops, 0, device),
+      rooflineTime(2 * a.attnFlops, 0, device), a.inputIsActivation);
+  c.fwdComm = fwdComm;
+  c.igradComm = igradComm;
+  c.fwd += c.fwdComm;
+  c.igrad += c.igradComm;
   return c;
 }

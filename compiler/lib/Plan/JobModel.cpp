@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/Plan/JobModel.h"
 
+#include "JobModelImpl.h"
+
 #include "mllm/Model/Layers.h"
 #include "mllm/Plan/Frozen.h"
 #include "mllm/Plan/Profile.h"
@@ -125,85 +127,14 @@ mllm::analyzeGradients(ModelOp model) {
   return result;
 }
 
-//===----------------------------------------------------------------------===//
-// Costs
-//===----------------------------------------------------------------------===//
-
-namespace {
-/// Builds the partition units of one part from its layer groups.
-class UnitBuilder {
-public:
-  UnitBuilder(bool hasBlocks) : hasBlocks(hasBlocks) {}
-
-  void add(LayersOp group, StringRef name, const GroupGrads &grads,
-           bool recomputeRequested, bool fullRecompute,
-           const plan::LayerCost &c, bool rides = false) {
-    bool block = !rides && (!hasBlocks || isPartitionBlock(group.getKind()));
-    for (uint64_t i = 0; i < group.getCount(); ++i) {
-      UnitCost *unit;
-      if (block) {
-        units.emplace_back();
-        unit = &units.back();
-        // Layers before the first block ride with it.
-        if (units.size() == 1) {
-          accumulate(*unit, pending);
-          unit->extras = std::move(pending.extras);
-        }
-      } else {
-        unit = units.empty() ? &pending : &units.back();
-        if (i == 0)
-          unit->extras.push_back(name.str());
-      }
-      UnitCost layer;
-      bool w = grads.weightGrad, d = grads.inputGradAt(i);
-      bool r = grads.recompute;
-      layer.fwd = c.fwd;
-      layer.wgrad = w ? c.wgrad : 0;
-      layer.igrad = d ? c.igrad : 0;
-      layer.recompute = r ? c.fwd : 0;
-      layer.trainedBwd = c.wgrad + c.igrad + (recomputeRequested ? c.fwd : 0);
-      layer.params = c.params;
-      layer.trainableParams = w ? c.params : 0;
-      // With full recompute only the layer's input is kept; selective
-      // recompute is charged the full activations (an upper bound).
-      if (w || d)
-        layer.activationBytes =
-            r && fullRecompute ? c.inputBytes : c.activationBytes;
-      accumulate(*unit, layer);
-    }
-  }
-
-  std::vector<UnitCost> finish() {
-    if (units.empty() && (pending.fwd > 0 || !pending.extras.empty()))
-      units.push_back(std::move(pending));
-    return std::move(units);
-  }
-
-private:
-  static void accumulate(UnitCost &into, const UnitCost &layer) {
-    into.fwd += layer.fwd;
-    into.wgrad += layer.wgrad;
-    into.igrad += layer.igrad;
-    into.recompute += layer.recompute;
-    into.trainedBwd += layer.trainedBwd;
-    into.params += layer.params;
-    into.trainableParams += layer.trainableParams;
-    into.activationBytes += layer.activationBytes;
-  }
-
-  bool hasBlocks;
-  std::vector<UnitCost> units;
-  UnitCost pending;
-};
-} // namespace
-
-static bool hasBlocks(ArrayRef<LayersOp> groups) {
-  return llvm::any_of(groups,
-                      [](LayersOp g) { return isPartitionBlock(g.getKind()); });
-}
-
-bool mllm::hasPartitionBlocks(Operation *part) {
-  return hasBlocks(groupsOf(part));
+plan::LayerMemory mllm::unitMemory(const JobModel &job, double params,
+                                   double trainable, double activationBytes) {
+  plan::LayerMemory m;
+  m.weights = params * static_cast<double>(job.elementBytes);
+  m.grads = trainable * job.gradBytesPerParam;
+  m.optimizer = trainable * job.optimizerBytesPerParam;
+  m.activations = activationBytes;
+  return m;
 }
 
 FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
@@ -253,108 +184,16 @@ FailureOr<JobModel> mllm::buildJobModel(ModuleOp module,
   if (failed(grads))
     return failure();
 
-  plan::Device device;
+  plan::Device &device = job.device;
   device.peakFlops = job.cluster.getPeakFlops().convertToDouble();
   device.memoryBandwidth = job.cluster.getMemoryBandwidth().convertToDouble();
   device.efficiency = options.efficiency;
+  device.intraNodeBandwidth =
+      job.cluster.getIntraNodeBandwidth().convertToDouble();
+  device.interNodeBandwidth =
+      job.cluster.getInterNodeBandwidth().convertToDouble();
+  device.gpusPerNode = static_cast<int64_t>(job.cluster.getGpusPerNode());
 
-  auto data = job.data;
-  int64_t sequences =
-      static_cast<int64_t>(data.getMicrobatchSize() * data.getPacking());
-  auto inputOf = [&](StringRef encoder) -> InputOp {
-    for (auto input : data.getBody().front().getOps<InputOp>())
-      if (input.getEncoder() == encoder)
-        return input;
-    return {};
-  };
-  auto parallelOf = [&](StringRef part) -> ModuleParallelOp {
-    return job.parallel ? job.parallel.lookupPart(part) : ModuleParallelOp();
-  };
-  auto cost = [&](LayersOp group, const plan::Workload &w) {
-    return plan::layerCost(group.getKind(),
-                           model::fromConfig(group.getConfig()), w, device,
-                           options.profile);
-  };
-  auto initPart = [&](PartInfo &part) {
-    part.parallel = parallelOf(part.name);
-    if (part.parallel) {
-      part.tp = part.parallel.getTp();
-      part.pp = part.parallel.getPp();
-      part.cp = part.parallel.getCp();
-      if (auto stages = part.parallel.getStages())
-        part.explicitStages.assign(stages->begin(), stages->end());
-    }
-  };
-
-  Block &body = job.model.getBody().front();
-  for (auto enc : body.getOps<EncoderOp>()) {
-    PartInfo part;
-    part.op = enc;
-    part.name = enc.getSymName().str();
-    initPart(part);
-    ProjectorOp proj;
-    for (auto p : body.getOps<ProjectorOp>())
-      if (p.getSource() == enc.getSymName())
-        proj = p;
-    int64_t merge = proj ? static_cast<int64_t>(proj.getMerge()) : 1;
-    InputOp input = inputOf(enc.getSymName());
-    // Encoder tokens are counted before the projector's merge.
-    int64_t itemTokens = input ? static_cast<int64_t>(input.getTokens()) : 0;
-    int64_t items =
-        input ? sequences * static_cast<int64_t>(input.getItems()) : 0;
-    plan::Workload w;
-    w.tokens = items * itemTokens * merge;
-    w.attentionSpan = itemTokens * merge;
-    w.tp = part.tp;
-    w.elementBytes = job.elementBytes;
-    SmallVector<LayersOp> groups = groupsOf(enc);
-    UnitBuilder units(hasBlocks(groups));
-    bool requested = enc.getRecompute() != Recompute::None;
-    bool full = enc.getRecompute() == Recompute::Full;
-    for (LayersOp g : groups)
-      units.add(g, g.getName(), (*grads)[g], requested, full, cost(g, w));
-    part.workload = w;
-    if (proj) {
-      plan::Workload pw = w;
-      pw.tokens = items * itemTokens;
-      pw.attentionSpan = itemTokens;
-      part.projectorWorkload = pw;
-      for (LayersOp g : groupsOf(proj))
-        units.add(g, (proj.getSymName() + "." + g.getName()).str(), (*grads)[g],
-                  false, false, cost(g, pw), /*rides=*/true);
-    }
-    part.units = units.finish();
-    job.parts.push_back(std::move(part));
-  }
-
-  LLMOp llm = job.model.getLLM();
-  PartInfo part;
-  part.op = llm;
-  part.name = llm.getSymName().str();
-  part.isLLM = true;
-  initPart(part);
-  plan::Workload w;
-  w.tokens = static_cast<int64_t>(data.getMicrobatchSize() * data.getSeqLen());
-  w.attentionSpan = static_cast<int64_t>(data.getSeqLen());
-  w.tp = part.tp;
-  w.cp = part.cp;
-  w.elementBytes = job.elementBytes;
-  part.workload = w;
-  SmallVector<LayersOp> groups = groupsOf(llm);
-  UnitBuilder units(hasBlocks(groups));
-  bool requested = llm.getRecompute() != Recompute::None;
-  bool full = llm.getRecompute() == Recompute::Full;
-  for (LayersOp g : groups) {
-    units.add(g, g.getName(), (*grads)[g], requested, full, cost(g, w));
-    model::LayerShape shape = model::fromConfig(g.getConfig());
-    if (g.getKind() == LayerKind::LMHead && shape.tied) {
-      part.tiedHeadParams = static_cast<double>(shape.vocab) *
-                            static_cast<double>(shape.hidden) /
-                            static_cast<double>(part.tp);
-      part.tiedHeadTrainable = !llm.getFrozen();
-    }
-  }
-  part.units = units.finish();
-  job.parts.push_back(std::move(part));
+  job.parts = detail::buildParts(module, job, *grads, options);
   return job;
 }

@@ -116,6 +116,19 @@ std::vector<double> colocatedLoads(llvm::ArrayRef<std::vector<double>> weights,
                                    llvm::ArrayRef<std::vector<int64_t>> sizes,
                                    int64_t k, llvm::ArrayRef<double> bg);
 double maxOf(llvm::ArrayRef<double> v);
+/// The stages of `m` cut into `sizes`, with `times` summed and, when `m` has
+/// a memory model, its memory (in flight not yet decided).
+std::vector<StagePlan> stagePlans(const PipelineModule &m,
+                                  llvm::ArrayRef<LayerTime> times,
+                                  llvm::ArrayRef<int64_t> sizes);
+/// The stage of `m` holding layers [first, first + count), `last` when it
+/// ends the module.
+StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
+                    int64_t first, int64_t count, bool last);
+/// One GPU's memory of the stage holding layers [first, first + count) of
+/// `m` (the last stage's extra when it is the last and does not start at 0).
+StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
+                        bool last);
 /// The joint partition of colocated encoders into `k` stages over a
 /// background load `bg` (exact below `exactWorkLimit`, else heuristic).
 std::vector<std::vector<int64_t>>

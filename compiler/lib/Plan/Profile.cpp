@@ -52,6 +52,92 @@ std::optional<MatchKey> findMatchKey(llvm::StringRef name) {
   return MatchKey{k, nullptr, k->type == runtime::LayerConfigKey::Bool};
 }
 
+/// The offset at which `text` nests YAML collections deeper than `limit`, if
+/// it does. llvm::yaml parses (and validates) nodes recursively, so hostile
+/// nesting must be refused before it sees the text. The count errs on the
+/// deep side: flow brackets outside quotes and comments, plus the block
+/// levels (a stack of indentations, and the compact "- " and "? "
+/// indicators that open a level on the same line); block scalars are
+/// skipped.
+std::optional<size_t> findDeepNesting(llvm::StringRef text, unsigned limit) {
+  llvm::SmallVector<size_t> indents; // Open block levels.
+  unsigned flow = 0;
+  std::optional<size_t> scalarIndent; // Inside a block scalar deeper than it.
+  size_t lineStart = 0;
+  while (lineStart < text.size()) {
+    size_t lineEnd = text.find('\n', lineStart);
+    if (lineEnd == llvm::StringRef::npos)
+      lineEnd = text.size();
+    llvm::StringRef line = text.slice(lineStart, lineEnd);
+    size_t indent = line.find_first_not_of(' ');
+    bool blank = indent == llvm::StringRef::npos ||
+                 line.drop_front(indent).trim().empty() || line[indent] == '#';
+    if (scalarIndent) {
+      if (blank || indent > *scalarIndent) {
+        lineStart = lineEnd + 1;
+        continue;
+      }
+      scalarIndent.reset();
+    }
+    if (blank) {
+      lineStart = lineEnd + 1;
+      continue;
+    }
+    unsigned block = 0;
+    size_t i = indent;
+    if (flow == 0) {
+      while (!indents.empty() && indents.back() >= indent)
+        indents.pop_back();
+      indents.push_back(indent);
+      block = indents.size();
+      // "- - - x" and "? ? x" open a level per indicator.
+      while (i + 1 < line.size() && (line[i] == '-' || line[i] == '?') &&
+             line[i + 1] == ' ') {
+        ++block;
+        i = line.find_first_not_of(' ', i + 1);
+        if (i == llvm::StringRef::npos)
+          i = line.size();
+      }
+    }
+    char quote = 0;
+    for (; i < line.size(); ++i) {
+      char c = line[i];
+      if (quote) {
+        if (c == '\\' && quote == '"')
+          ++i;
+        else if (c == quote)
+          quote = 0;
+        continue;
+      }
+      if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
+        break;
+      if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '[' || c == '{') {
+        ++flow;
+      } else if ((c == ']' || c == '}') && flow > 0) {
+        --flow;
+      }
+      if (block + flow > limit)
+        return lineStart + i;
+    }
+    if (block > limit)
+      return lineStart + indent;
+    // `key: |` or `- >-` starts a block scalar: its lines are text.
+    llvm::StringRef rest = line.rtrim();
+    if (flow == 0 && !rest.empty()) {
+      llvm::StringRef head = rest.rtrim("+-0123456789");
+      if (head.ends_with("|") || head.ends_with(">")) {
+        llvm::StringRef before = head.drop_back().rtrim();
+        if (before.empty() || before.ends_with(":") || before.ends_with("-"))
+          scalarIndent = indent;
+      }
+    }
+    lineStart = lineEnd + 1;
+  }
+  return std::nullopt;
+}
+
 /// Reads a profile, stopping at the first error: a profile is a small
 /// hand-edited or tool-written file, and one precise message is what its
 /// author needs.
@@ -70,6 +156,35 @@ public:
   }
 
   llvm::Expected<Profile> run() {
+    llvm::StringRef text = buffer.getBuffer();
+    if (text.size() > Profile::kMaxBytes)
+      return fail("the profile has " + llvm::Twine(text.size()) +
+                  " bytes; the limit is " + llvm::Twine(Profile::kMaxBytes));
+    if (std::optional<size_t> at =
+            findDeepNesting(text, Profile::kMaxNesting)) {
+      // The YAML stream has not registered the buffer yet.
+      llvm::SourceMgr local;
+      local.AddNewSourceBuffer(
+          llvm::MemoryBuffer::getMemBuffer(buffer, /*RequiresNull=*/false),
+          llvm::SMLoc());
+      llvm::SMLoc loc = llvm::SMLoc::getFromPointer(text.data() + *at);
+      std::string msg = "nesting deeper than " +
+                        std::to_string(Profile::kMaxNesting) +
+                        " levels; a profile is a 'layers' list of flat entries";
+      auto [line, column] = local.getLineAndColumn(loc);
+      // Hostile nesting is often one very long line: no source excerpt then.
+      size_t lineStart = text.rfind('\n', *at);
+      size_t lineEnd = text.find('\n', *at);
+      lineStart = lineStart == llvm::StringRef::npos ? 0 : lineStart + 1;
+      lineEnd = lineEnd == llvm::StringRef::npos ? text.size() : lineEnd;
+      if (lineEnd - lineStart <= 200)
+        message = render(local.GetMessage(loc, llvm::SourceMgr::DK_Error, msg));
+      else
+        message = (buffer.getBufferIdentifier() + ":" + llvm::Twine(line) +
+                   ":" + llvm::Twine(column) + ": error: " + msg)
+                      .str();
+      return takeError();
+    }
     // The scanner finds syntax errors only as nodes are read; validate the
     // whole text first so that a syntax error is reported as such, not as
     // whatever shape the half-parsed node below it happens to have.
@@ -251,6 +366,14 @@ private:
         error(kv.getValue(), "'" + *key +
                                  "' must be a non-negative integer, got '" +
                                  text + "'");
+        return false;
+      } else if (v == 0) {
+        // Every shape and workload value of a layer is positive: the entry
+        // would never match.
+        error(kv.getValue(), "'" + *key +
+                                 "' must be at least 1, got '0'; no layer "
+                                 "has a " +
+                                 *key + " of 0");
         return false;
       }
       entry.keys[*key] = v;

@@ -45,6 +45,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <map>
 
 using namespace mlir;
@@ -100,6 +101,159 @@ double modelFlopsPerMicrobatch(JobModel &job,
           total += groupFlops(g, part.projectorWorkload);
   }
   return total;
+}
+
+} // namespace
+
+namespace {
+
+/// `into` and `other` as one stage on the same GPUs: times, memory,
+/// parameters and flags add up.
+void absorb(StageInfo &into, const StageInfo &other) {
+  into.fwd += other.fwd;
+  into.bwdInput += other.bwdInput;
+  into.bwdWeight += other.bwdWeight;
+  into.recompute += other.recompute;
+  into.unawareBackward += other.unawareBackward;
+  into.needsInputGrad |= other.needsInputGrad;
+  into.needsWeightGrad |= other.needsWeightGrad;
+  into.trainableParams += other.trainableParams;
+  into.staticBytes += other.staticBytes;
+  into.activationBytesPerMicrobatch += other.activationBytesPerMicrobatch;
+  into.isLLM |= other.isLLM;
+}
+
+void link(PipelineGraph &g, int from, int to) {
+  g.stages[to].prev.push_back(from);
+  g.stages[to].gradToPrev.push_back(g.stages[from].hasBackward());
+  g.stages[from].next.push_back(to);
+}
+
+int add(PipelineGraph &g, StageInfo stage) {
+  g.stages.push_back(std::move(stage));
+  return static_cast<int>(g.stages.size() - 1);
+}
+
+/// Every encoder's chain of stages into the LLM's first stage.
+void layOutParallel(const std::vector<RawStage> &raw, PipelineGraph &g) {
+  std::vector<int> llm;
+  std::vector<std::vector<int>> chains;
+  const PartInfo *current = nullptr;
+  for (const RawStage &r : raw) {
+    if (r.part->isLLM)
+      continue;
+    if (r.part != current) {
+      chains.emplace_back();
+      current = r.part;
+    }
+    chains.back().push_back(add(g, r.info));
+  }
+  for (const RawStage &r : raw)
+    if (r.part->isLLM)
+      llm.push_back(add(g, r.info));
+  if (llm.empty())
+    return;
+  for (const std::vector<int> &chain : chains) {
+    for (size_t i = 0; i + 1 < chain.size(); ++i)
+      link(g, chain[i], chain[i + 1]);
+    link(g, chain.back(), llm.front());
+  }
+  for (size_t i = 0; i + 1 < llm.size(); ++i)
+    link(g, llm[i], llm[i + 1]);
+}
+
+/// Stage s of every encoder as one stage (part "vision+audio"), sending one
+/// tensor per encoder and getting back those of the encoders that train;
+/// then the LLM's stages.
+void layOutColocated(const std::vector<RawStage> &raw, PipelineGraph &g) {
+  std::map<int64_t, std::vector<const RawStage *>> byIndex;
+  for (const RawStage &r : raw)
+    if (!r.part->isLLM)
+      byIndex[r.index].push_back(&r);
+  std::vector<int> order;
+  for (auto &[index, members] : byIndex) {
+    StageInfo merged = members.front()->info;
+    std::string part = members.front()->part->name;
+    int64_t gradBytes = merged.hasBackward() ? merged.outputBytes : 0;
+    MessageShape gradShape;
+    if (merged.hasBackward())
+      gradShape = merged.outputShape;
+    for (const RawStage *r : llvm::drop_begin(members)) {
+      const StageInfo &o = r->info;
+      part += "+" + r->part->name;
+      absorb(merged, o);
+      merged.outputBytes += o.outputBytes;
+      merged.outputShape.insert(merged.outputShape.end(), o.outputShape.begin(),
+                                o.outputShape.end());
+      if (o.hasBackward()) {
+        gradBytes += o.outputBytes;
+        gradShape.insert(gradShape.end(), o.outputShape.begin(),
+                         o.outputShape.end());
+      }
+    }
+    merged.part = part;
+    merged.name = part + "_s" + std::to_string(index);
+    if (gradBytes != merged.outputBytes && merged.hasBackward()) {
+      merged.outputGradBytes = gradBytes;
+      merged.outputGradShape = gradShape;
+    }
+    order.push_back(add(g, std::move(merged)));
+  }
+  for (const RawStage &r : raw)
+    if (r.part->isLLM)
+      order.push_back(add(g, r.info));
+  for (size_t i = 0; i + 1 < order.size(); ++i)
+    link(g, order[i], order[i + 1]);
+}
+
+/// Layout chain: one linear pipeline; an mllm.stage marked colocated joins
+/// the stage before it (name "vision_s1+llm_s0", part "vision+llm"). A cut
+/// carries the activation of the part it falls in, or the output of the
+/// part that ends there, and the outputs of earlier encoders, which travel
+/// to the LLM's first layer.
+void layOutChain(const std::vector<RawStage> &raw, PipelineGraph &g) {
+  std::vector<std::vector<const RawStage *>> groups;
+  for (const RawStage &r : raw) {
+    StageOp op = r.op;
+    if (op.getColocated() && !groups.empty())
+      groups.back().push_back(&r);
+    else
+      groups.push_back({&r});
+  }
+  MessageShape done; // Outputs of encoders that have ended, in order.
+  for (const std::vector<const RawStage *> &members : groups) {
+    StageInfo merged = members.front()->info;
+    std::string name = merged.name, part = members.front()->part->name;
+    for (const RawStage *r : llvm::drop_begin(members)) {
+      absorb(merged, r->info);
+      name += "+" + r->info.name;
+      part += "+" + r->part->name;
+    }
+    const RawStage &last = *members.back();
+    // Outputs of encoders ended before this stage's last part travel on.
+    for (const RawStage *r : members)
+      if (r != &last && !r->part->isLLM)
+        done.insert(done.end(), r->info.outputShape.begin(),
+                    r->info.outputShape.end());
+    merged.outputShape = last.info.outputShape;
+    if (!last.part->isLLM)
+      merged.outputShape.insert(merged.outputShape.begin(), done.begin(),
+                                done.end());
+    bool endsPart =
+        last.index + 1 == static_cast<int64_t>(std::count_if(
+                              raw.begin(), raw.end(), [&](const RawStage &o) {
+                                return o.part == last.part;
+                              }));
+    if (endsPart && !last.part->isLLM)
+      done.insert(done.end(), last.info.outputShape.begin(),
+                  last.info.outputShape.end());
+    merged.outputBytes = messageBytes(merged.outputShape);
+    merged.name = name;
+    merged.part = part;
+    int index = add(g, std::move(merged));
+    if (index > 0)
+      link(g, index - 1, index);
+  }
 }
 
 } // namespace
@@ -239,91 +393,21 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     s.outputBytes = messageBytes(s.outputShape);
   }
 
-  // Merge colocated encoder stages and lay out the stages.
+  // Merge the stages that share GPUs and lay out the stages.
   PipelineGraph g;
-  bool colocated = job.layout == EncoderLayout::Colocated;
-  std::vector<int> llmStages;
-  std::vector<std::vector<int>> encoderChains; // Stage indices per chain.
-  if (colocated) {
-    std::map<int64_t, std::vector<const RawStage *>> byIndex;
-    for (const RawStage &r : raw)
-      if (!r.part->isLLM)
-        byIndex[r.index].push_back(&r);
-    std::vector<int> chain;
-    for (auto &[index, members] : byIndex) {
-      StageInfo merged = members.front()->info;
-      std::string part = members.front()->part->name;
-      int64_t gradBytes = merged.hasBackward() ? merged.outputBytes : 0;
-      MessageShape gradShape;
-      if (merged.hasBackward())
-        gradShape = merged.outputShape;
-      for (const RawStage *r : llvm::drop_begin(members)) {
-        const StageInfo &o = r->info;
-        part += "+" + r->part->name;
-        merged.fwd += o.fwd;
-        merged.bwdInput += o.bwdInput;
-        merged.bwdWeight += o.bwdWeight;
-        merged.recompute += o.recompute;
-        merged.unawareBackward += o.unawareBackward;
-        merged.needsInputGrad |= o.needsInputGrad;
-        merged.needsWeightGrad |= o.needsWeightGrad;
-        merged.trainableParams += o.trainableParams;
-        merged.staticBytes += o.staticBytes;
-        merged.activationBytesPerMicrobatch += o.activationBytesPerMicrobatch;
-        merged.outputBytes += o.outputBytes;
-        merged.outputShape.insert(merged.outputShape.end(),
-                                  o.outputShape.begin(), o.outputShape.end());
-        if (o.hasBackward()) {
-          gradBytes += o.outputBytes;
-          gradShape.insert(gradShape.end(), o.outputShape.begin(),
-                           o.outputShape.end());
-        }
-      }
-      merged.part = part;
-      merged.name = part + "_s" + std::to_string(index);
-      if (gradBytes != merged.outputBytes && merged.hasBackward()) {
-        merged.outputGradBytes = gradBytes;
-        merged.outputGradShape = gradShape;
-      }
-      chain.push_back(static_cast<int>(g.stages.size()));
-      g.stages.push_back(std::move(merged));
-    }
-    if (!chain.empty())
-      encoderChains.push_back(chain);
-  } else {
-    const PartInfo *current = nullptr;
-    for (const RawStage &r : raw) {
-      if (r.part->isLLM)
-        continue;
-      if (r.part != current) {
-        encoderChains.emplace_back();
-        current = r.part;
-      }
-      encoderChains.back().push_back(static_cast<int>(g.stages.size()));
-      g.stages.push_back(r.info);
-    }
+  switch (job.layout) {
+  case EncoderLayout::Colocated:
+    layOutColocated(raw, g);
+    break;
+  case EncoderLayout::Chain:
+    layOutChain(raw, g);
+    break;
+  case EncoderLayout::Parallel:
+    layOutParallel(raw, g);
+    break;
   }
-  for (const RawStage &r : raw)
-    if (r.part->isLLM) {
-      llmStages.push_back(static_cast<int>(g.stages.size()));
-      g.stages.push_back(r.info);
-    }
-  if (llmStages.empty())
+  if (llvm::none_of(g.stages, [](const StageInfo &s) { return s.isLLM; }))
     return fail("the pipeline has no stage of the LLM '" + llmPart.name + "'");
-
-  // Edges.
-  auto link = [&](int from, int to) {
-    g.stages[to].prev.push_back(from);
-    g.stages[to].gradToPrev.push_back(g.stages[from].hasBackward());
-    g.stages[from].next.push_back(to);
-  };
-  for (const std::vector<int> &chain : encoderChains) {
-    for (size_t i = 0; i + 1 < chain.size(); ++i)
-      link(chain[i], chain[i + 1]);
-    link(chain.back(), llmStages.front());
-  }
-  for (size_t i = 0; i + 1 < llmStages.size(); ++i)
-    link(llmStages[i], llmStages[i + 1]);
 
   // The job.
   DataOp data = job.data;

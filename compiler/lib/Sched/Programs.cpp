@@ -54,6 +54,26 @@ ArrayAttr sched_ir::toShapeAttr(OpBuilder &builder,
   return builder.getTypeArrayAttr(tensors);
 }
 
+/// The name TensorShape::elementType uses for `element`: "bf16", "f16",
+/// "f32", "f64", "iN", as MLIR prints them (without printing: this runs for
+/// every message of a schedule).
+static std::string elementTypeName(Type element) {
+  if (element.isBF16())
+    return "bf16";
+  if (element.isF16())
+    return "f16";
+  if (element.isF32())
+    return "f32";
+  if (element.isF64())
+    return "f64";
+  if (element.isSignlessInteger())
+    return "i" + std::to_string(element.getIntOrFloatBitWidth());
+  std::string name;
+  llvm::raw_string_ostream os(name);
+  os << element;
+  return name;
+}
+
 sched::MessageShape sched_ir::fromShapeAttr(ArrayAttr shape) {
   sched::MessageShape result;
   for (Type type : shape.getAsValueRange<TypeAttr>()) {
@@ -63,9 +83,7 @@ sched::MessageShape sched_ir::fromShapeAttr(ArrayAttr shape) {
     sched::TensorShape t;
     t.dims.assign(tensor.getShape().begin(), tensor.getShape().end());
     Type element = tensor.getElementType();
-    t.elementType.clear();
-    llvm::raw_string_ostream os(t.elementType);
-    os << element;
+    t.elementType = elementTypeName(element);
     t.elementBytes =
         element.isIntOrFloat()
             ? static_cast<int64_t>(element.getIntOrFloatBitWidth() / 8)
@@ -74,6 +92,42 @@ sched::MessageShape sched_ir::fromShapeAttr(ArrayAttr shape) {
   }
   return result;
 }
+
+namespace {
+/// The attributes of one schedule's messages, made once per distinct value:
+/// a schedule repeats a handful of shapes, peers and sizes millions of times
+/// at scale, and uniquing each again costs more than the op itself.
+class AttrCache {
+public:
+  explicit AttrCache(OpBuilder &builder) : builder(builder) {}
+
+  ArrayAttr shape(const sched::MessageShape &shape) {
+    for (auto &[known, attr] : shapes)
+      if (known == shape)
+        return attr;
+    shapes.emplace_back(shape, toShapeAttr(builder, shape));
+    return shapes.back().second;
+  }
+  FlatSymbolRefAttr peer(StringRef name) {
+    FlatSymbolRefAttr &attr = peers[name];
+    if (!attr)
+      attr = FlatSymbolRefAttr::get(builder.getContext(), name);
+    return attr;
+  }
+  IntegerAttr integer(uint64_t value) {
+    IntegerAttr &attr = integers[value];
+    if (!attr)
+      attr = builder.getI64IntegerAttr(static_cast<int64_t>(value));
+    return attr;
+  }
+
+private:
+  OpBuilder &builder;
+  std::vector<std::pair<sched::MessageShape, ArrayAttr>> shapes;
+  llvm::StringMap<FlatSymbolRefAttr> peers;
+  llvm::DenseMap<uint64_t, IntegerAttr> integers;
+};
+} // namespace
 
 ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                                    const sched::PipelineGraph &graph,
@@ -85,6 +139,7 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                                      static_cast<uint64_t>(graph.microbatches));
   Block &body = schedule.getBody().emplaceBlock();
   OpBuilder::InsertionGuard guard(builder);
+  AttrCache attrs(builder);
   for (const sched::Program &program : programs) {
     const sched::StageInfo &stage = graph.stages[program.stage];
     Location stageLoc = stageLocs.empty() ? loc : stageLocs[program.stage];
@@ -98,35 +153,38 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
     builder.setInsertionPointToEnd(&op.getBody().emplaceBlock());
 
     auto peer = [&](const sched::Action &action) {
-      return StringRef(graph.stages[action.peer].name);
+      return attrs.peer(graph.stages[action.peer].name);
     };
-    auto tag = [](const sched::Action &action) {
-      return static_cast<uint64_t>(
+    auto tag = [&](const sched::Action &action) {
+      return attrs.integer(static_cast<uint64_t>(
           action.tag >= 0 ? action.tag
-                          : sched::messageTag(action.kind, action.microbatch));
+                          : sched::messageTag(action.kind, action.microbatch)));
     };
     auto shape = [&](const sched::Action &action) {
-      return toShapeAttr(builder, action.shape.empty()
-                                      ? sched::opaqueShape(action.bytes)
-                                      : action.shape);
+      return attrs.shape(action.shape.empty() ? sched::opaqueShape(action.bytes)
+                                              : action.shape);
     };
+    UnitAttr unit = builder.getUnitAttr();
+    auto flag = [&](bool on) { return on ? unit : UnitAttr(); };
+    std::vector<sched::ComputeCollectives> collectives =
+        sched::computeCollectives(stage, program);
     for (auto [index, action] : llvm::enumerate(program.actions)) {
-      auto mb = static_cast<uint64_t>(action.microbatch);
-      sched::ComputeCollectives c =
-          sched::computeCollectives(stage, program, index);
-      auto bytes = static_cast<uint64_t>(action.bytes);
+      IntegerAttr mb =
+          attrs.integer(static_cast<uint64_t>(std::max(action.microbatch, 0)));
+      const sched::ComputeCollectives &c = collectives[index];
+      IntegerAttr bytes = attrs.integer(static_cast<uint64_t>(action.bytes));
       switch (action.kind) {
       case K::Forward:
-        ForwardOp::create(builder, stageLoc, mb, c.tpAllReduce, c.cpAllGather,
-                          c.cpReduceScatter);
+        ForwardOp::create(builder, stageLoc, mb, flag(c.tpAllReduce),
+                          flag(c.cpAllGather), flag(c.cpReduceScatter));
         break;
       case K::BackwardInput:
-        BackwardInputOp::create(builder, stageLoc, mb, c.tpAllReduce,
-                                c.cpAllGather, c.cpReduceScatter);
+        BackwardInputOp::create(builder, stageLoc, mb, flag(c.tpAllReduce),
+                                flag(c.cpAllGather), flag(c.cpReduceScatter));
         break;
       case K::BackwardWeight:
-        BackwardWeightOp::create(builder, stageLoc, mb, c.tpAllReduce,
-                                 c.cpAllGather, c.cpReduceScatter);
+        BackwardWeightOp::create(builder, stageLoc, mb, flag(c.tpAllReduce),
+                                 flag(c.cpAllGather), flag(c.cpReduceScatter));
         break;
       case K::SendActivation:
         SendActOp::create(builder, stageLoc, mb, peer(action), tag(action),
@@ -145,9 +203,9 @@ ScheduleOp sched_ir::buildSchedule(OpBuilder &builder, Location loc,
                            shape(action), bytes);
         break;
       case K::AllReduceGrads:
-        AllReduceGradsOp::create(builder, stageLoc, bytes,
-                                 static_cast<uint64_t>(stage.dp),
-                                 static_cast<uint64_t>(stage.cp));
+        AllReduceGradsOp::create(
+            builder, stageLoc, static_cast<uint64_t>(action.bytes),
+            static_cast<uint64_t>(stage.dp), static_cast<uint64_t>(stage.cp));
         break;
       case K::OptimizerStep:
         OptimizerStepOp::create(builder, stageLoc);
@@ -179,6 +237,21 @@ ScheduleContents sched_ir::readSchedule(ScheduleOp schedule) {
     graph.stages.push_back(std::move(stage));
   }
 
+  // Peers and shapes by attribute: a schedule repeats a few of each.
+  llvm::DenseMap<Attribute, int> peers;
+  auto peerOf = [&](FlatSymbolRefAttr attr) {
+    auto [it, inserted] = peers.try_emplace(attr, 0);
+    if (inserted)
+      it->second = index.lookup(attr.getValue());
+    return it->second;
+  };
+  llvm::DenseMap<Attribute, sched::MessageShape> shapes;
+  auto shapeOf = [&](ArrayAttr attr) -> const sched::MessageShape & {
+    auto [it, inserted] = shapes.try_emplace(attr);
+    if (inserted)
+      it->second = fromShapeAttr(attr);
+    return it->second;
+  };
   for (auto [s, op] : llvm::enumerate(result.programOps)) {
     sched::StageInfo &stage = graph.stages[s];
     sched::Program program;
@@ -198,10 +271,10 @@ ScheduleContents sched_ir::readSchedule(ScheduleOp schedule) {
           })
           .Case<SendActOp, RecvActOp, SendGradOp, RecvGradOp>([&](auto p) {
             action.microbatch = static_cast<int32_t>(p.getMicrobatch());
-            action.peer = index.lookup(p.getPeer());
+            action.peer = peerOf(p.getPeerAttr());
             action.bytes = static_cast<int64_t>(p.getBytes());
             action.tag = static_cast<int64_t>(p.getTag());
-            action.shape = fromShapeAttr(p.getShape());
+            action.shape = shapeOf(p.getShape());
           })
           .Case([&](AllReduceGradsOp ar) {
             action.bytes = static_cast<int64_t>(ar.getBytes());

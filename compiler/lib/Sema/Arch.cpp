@@ -1,5 +1,4 @@
-//===- Arch.cpp - architectures from families and instances
-//-----------------===//
+//===- Arch.cpp - architectures from families and instances ---------------===//
 #include "SemaImpl.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -125,9 +124,10 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
       ok &= f.require("image");
     }
   }
-  // Bounds far above any real network keep parameter counts within int64.
-  constexpr int64_t dim = 1 << 20, count = 1 << 16;
-  ok &= f.readInt("layers", c.layers, 1, count);
+  // Bounds far above any real network keep parameter counts within int64
+  // (Bounds.h); the partitioner's work grows with layers x stages.
+  constexpr int64_t dim = bounds::kMaxWidth, count = bounds::kMaxCount;
+  ok &= f.readInt("layers", c.layers, 1, bounds::kMaxLayers);
   ok &= f.readInt("hidden", c.hidden, 1, dim);
   ok &= f.readInt("ffn", c.ffn, 1, dim);
   ok &= f.readInt("heads", c.heads, 1, count);
@@ -140,7 +140,7 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   case spec::Arch::Decoder:
     c.maxPositions = 131072;
     c.ropeTheta = 10000;
-    ok &= f.readInt("vocab", c.vocab, 1, 1 << 24);
+    ok &= f.readInt("vocab", c.vocab, 1, bounds::kMaxVocab);
     ok &= f.readEnum("norm", "rmsnorm|layernorm", c.norm);
     ok &= f.readEnum("activation", "swiglu|geglu|gelu|relu|silu", c.activation);
     {
@@ -236,11 +236,33 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   }
   // Attention width is bounded like the other widths, so parameter counts
   // stay within int64.
-  if (c.heads * c.headDim > (1 << 20)) {
+  if (c.heads * c.headDim > bounds::kMaxWidth) {
     const ast::Field *at = f.get("head_dim");
     diags.error(at ? at->value->range : f.where())
         << "heads x head_dim = " << c.heads * c.headDim
-        << " exceeds the largest supported attention width " << (1 << 20);
+        << " exceeds the largest supported attention width "
+        << bounds::kMaxWidth;
+    return std::nullopt;
+  }
+  // The position table of a vision encoder has a row per patch, the audio
+  // front end a frame per hop: one integer of the IR each.
+  if (c.arch == spec::Arch::VisionEncoder &&
+      (c.imageWidth / c.patch) * (c.imageHeight / c.patch) > bounds::kMaxInt) {
+    const ast::Field *at = f.get("image");
+    diags.error(at ? at->value->range : f.where())
+        << "image " << c.imageWidth << "x" << c.imageHeight << " in " << c.patch
+        << "-pixel patches has "
+        << (c.imageWidth / c.patch) * (c.imageHeight / c.patch)
+        << " patches; the limit is " << bounds::kMaxInt;
+    return std::nullopt;
+  }
+  if (c.arch == spec::Arch::AudioEncoder &&
+      c.maxFrames * c.downsample > bounds::kMaxInt) {
+    const ast::Field *at = f.get("max_frames");
+    diags.error(at ? at->value->range : f.where())
+        << "max_frames " << c.maxFrames << " x downsample " << c.downsample
+        << " = " << c.maxFrames * c.downsample << " input frames; the limit is "
+        << bounds::kMaxInt;
     return std::nullopt;
   }
   return c;

@@ -1,5 +1,4 @@
-//===- Fields.cpp - reading typed fields of a block
-//-------------------------===//
+//===- Fields.cpp - reading typed fields of a block -----------------------===//
 #include "SemaImpl.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -9,10 +8,6 @@
 
 using namespace mllm;
 using namespace mllm::sema;
-
-/// Integers beyond 2^53 are not exact in the evaluator's doubles; nothing in
-/// a spec needs them.
-static constexpr double kMaxInt = 9007199254740992.0;
 
 //===----------------------------------------------------------------------===//
 // Fields
@@ -155,7 +150,9 @@ bool Fields::readBytes(llvm::StringRef name, int64_t &out) {
   double bytes = (double)out;
   if (!readDim(name, bytes, Dim::Bytes))
     return false;
-  if (bytes > kMaxInt) {
+  // Integers beyond 2^53 are not exact in the evaluator's doubles; no GPU
+  // needs them.
+  if (bytes > (double)bounds::kMaxBytes) {
     if (sema.once(&get(name)->name))
       sema.diags.error(get(name)->value->range)
           << "field '" << name << "' is too large";
@@ -196,7 +193,8 @@ bool Fields::readChoice(llvm::StringRef name, llvm::StringRef choices,
   return false;
 }
 
-bool Fields::readIntList(llvm::StringRef name, std::vector<int64_t> &out) {
+bool Fields::readIntList(llvm::StringRef name, std::vector<int64_t> &out,
+                         int64_t max) {
   if (!has(name))
     return true;
   Value v = value(name);
@@ -209,10 +207,19 @@ bool Fields::readIntList(llvm::StringRef name, std::vector<int64_t> &out) {
   std::vector<int64_t> result;
   for (const Value &e : v.elems) {
     if (e.kind != Value::Kind::Number || e.dim != Dim::None || !e.isInteger ||
-        e.number < 1 || e.number > kMaxInt) {
+        e.number < 1) {
       if (sema.once(&get(name)->value))
         sema.diags.error(e.range)
             << "'" << name << "' entries must be positive integers";
+      return false;
+    }
+    // Bounded entries keep the sum of any list the front end accepts
+    // (at most 2^16 entries) inside int64.
+    if (e.number > (double)max) {
+      if (sema.once(&get(name)->value))
+        sema.diags.error(e.range)
+            << "'" << name << "' entry " << formatNumber(e.number)
+            << " exceeds the limit " << max;
       return false;
     }
     result.push_back((int64_t)e.number);
@@ -229,7 +236,7 @@ bool Fields::readSize2D(llvm::StringRef name, int64_t &width, int64_t &height) {
     return false;
   auto positiveInt = [](const Value &e) {
     return e.kind == Value::Kind::Number && e.dim == Dim::None && e.isInteger &&
-           e.number >= 1 && e.number <= (1 << 20);
+           e.number >= 1 && e.number <= (double)bounds::kMaxWidth;
   };
   if (positiveInt(v)) {
     width = height = (int64_t)v.number;

@@ -42,8 +42,8 @@ static bool readProjector(Sema &sema, const ast::Block *block,
     Fields f(sema, "projector of '" + enc.name + "'");
     f.add(*block, projectorSchema());
     ok &= f.readBool("frozen", p.frozen);
-    ok &= f.readInt("hidden", p.hidden, 1, 1 << 20);
-    ok &= f.readInt("merge", p.merge, 1, 1 << 16);
+    ok &= f.readInt("hidden", p.hidden, 1, bounds::kMaxWidth);
+    ok &= f.readInt("merge", p.merge, 1, bounds::kMaxCount);
     int act = 0;
     ok &= f.readChoice("activation", "gelu|relu|silu", act);
     static const spec::Activation acts[] = {
@@ -56,6 +56,15 @@ static bool readProjector(Sema &sema, const ast::Block *block,
     }
     p.in = enc.config.hidden * p.merge;
     p.out = llm.config.hidden;
+    // The merged features are one layer's width, bounded like the others.
+    if (ok && p.in > bounds::kMaxWidth) {
+      const ast::Field *merge = f.get("merge");
+      sema.diags.error(merge ? merge->value->range : p.loc)
+          << "projector input width " << p.in << " (hidden "
+          << enc.config.hidden << " x merge " << p.merge
+          << ") exceeds the largest supported width " << bounds::kMaxWidth;
+      return false;
+    }
     int64_t in = p.in, out = p.out;
     if (ok && f.readInt("in", in) && in != p.in) {
       auto diag = sema.diags.error(f.get("in")->value->range)
@@ -235,10 +244,11 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   bool ok = f.require("text_tokens");
   ok &= f.require("microbatches");
   ok &= f.readInt("text_tokens", d.textTokens, 0);
-  ok &= f.readInt("packing", d.packing, 1, 1 << 10);
-  ok &= f.readInt("microbatch_size", d.microbatchSize, 1, 1 << 16);
+  ok &= f.readInt("packing", d.packing, 1, bounds::kMaxPacking);
+  ok &= f.readInt("microbatch_size", d.microbatchSize, 1,
+                  bounds::kMaxMicrobatchSize);
   // Schedules list every microbatch of every stage.
-  ok &= f.readInt("microbatches", d.microbatches, 1, 1 << 16);
+  ok &= f.readInt("microbatches", d.microbatches, 1, bounds::kMaxMicrobatches);
   int textMask = 0;
   ok &= f.readChoice("text_mask", "causal|prefix_lm", textMask);
   d.textMask = textMask ? spec::Mask::PrefixLM : spec::Mask::Causal;
@@ -307,7 +317,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
             << c.patch << "-pixel patch of '" << c.instance << "'";
         ok = false;
       }
-      ok &= m.readInt("items", in.items, 1, 1 << 10);
+      ok &= m.readInt("items", in.items, 1, bounds::kMaxItems);
       int mask = 0;
       ok &= m.readChoice("mask", "bidirectional|causal", mask);
       in.mask = mask ? spec::Mask::Causal : spec::Mask::Bidirectional;
@@ -359,7 +369,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   double seqLen = perSample * (double)d.packing;
   // Bounds every token product of the cost model and the schedule (tokens
   // per microbatch x hidden x bytes) well inside int64.
-  constexpr double kMaxTokens = double(int64_t(1) << 40);
+  constexpr double kMaxTokens = double(bounds::kMaxTokensPerMicrobatch);
   if (ok && seqLen * (double)d.microbatchSize > kMaxTokens) {
     diags.error(block->kind.range)
         << "a microbatch of " << formatNumber(d.microbatchSize) << " x "
@@ -392,8 +402,17 @@ bool Sema::resolveCluster(const ast::Block &block, spec::Cluster &cluster) {
   bool ok = f.require("nodes");
   ok &= f.require("gpus_per_node");
   ok &= f.require("gpu");
-  ok &= f.readInt("nodes", cluster.nodes, 1, 1 << 20);
-  ok &= f.readInt("gpus_per_node", cluster.gpusPerNode, 1, 1 << 10);
+  ok &= f.readInt("nodes", cluster.nodes, 1, bounds::kMaxNodes);
+  ok &= f.readInt("gpus_per_node", cluster.gpusPerNode, 1,
+                  bounds::kMaxGpusPerNode);
+  // A plan lists every rank.
+  if (ok && cluster.worldSize() > bounds::kMaxWorldSize) {
+    diags.error(block.kind.range)
+        << "a cluster of " << cluster.worldSize() << " GPUs (" << cluster.nodes
+        << " nodes x " << cluster.gpusPerNode << ") exceeds the limit of "
+        << bounds::kMaxWorldSize << " GPUs";
+    ok = false;
+  }
   Value gpu;
   ok &= f.readName("gpu", gpu);
   if (gpu.valid()) {

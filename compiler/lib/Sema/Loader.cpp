@@ -3,7 +3,10 @@
 // `import llama;` and `import models.llama;` search the -I directories and
 // then the stdlib; `import "./x.mllm";` is relative to the importing file.
 // Every file is parsed once (diamonds are fine); a file that imports itself,
-// directly or not, is an error that shows the chain.
+// directly or not, is an error that shows the chain. Files larger than
+// kMaxSourceFileBytes, programs larger than kMaxProgramBytes and imports
+// nested deeper than kMaxImportDepth are errors too: the parser's memory
+// grows with a file's size, and each nested import is a level of recursion.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Frontend/Parse.h"
@@ -25,6 +28,9 @@ public:
       : options(options), diags(diags), program(program) {}
 
   void load(unsigned bufferId) {
+    // An import's size was checked at the import.
+    if (stack.empty() && !checkSize(bufferId, llvm::SMRange()))
+      return;
     std::unique_ptr<ast::File> file = parseBuffer(bufferId, diags);
     if (!file)
       return;
@@ -41,6 +47,36 @@ public:
 
 private:
   enum State { InProgress, Done };
+
+  /// Reports a file beyond the size limits, at the import that names it
+  /// (`at`), else at its start; returns false if it is.
+  bool checkSize(unsigned bufferId, llvm::SMRange at) {
+    const llvm::MemoryBuffer *buffer =
+        diags.getSourceMgr().getMemoryBuffer(bufferId);
+    size_t size = buffer->getBufferSize();
+    llvm::SMRange where =
+        at.isValid()
+            ? at
+            : llvm::SMRange(
+                  llvm::SMLoc::getFromPointer(buffer->getBufferStart()),
+                  llvm::SMLoc::getFromPointer(buffer->getBufferStart()));
+    if (size > kMaxSourceFileBytes) {
+      diags.error(where) << "'" << buffer->getBufferIdentifier() << "' has "
+                         << size << " bytes; a source file may have at most "
+                         << kMaxSourceFileBytes
+                         << " (split it into files that import each other)";
+      return false;
+    }
+    total += size;
+    if (total > kMaxProgramBytes) {
+      diags.error(where) << "the spec and its imports exceed "
+                         << kMaxProgramBytes << " bytes, the limit of a "
+                         << "program, with '" << buffer->getBufferIdentifier()
+                         << "'";
+      return false;
+    }
+    return true;
+  }
 
   static std::string canonical(llvm::StringRef path) {
     llvm::SmallString<256> real;
@@ -84,6 +120,12 @@ private:
   }
 
   void follow(const ast::File &from, const ast::Import &import) {
+    if (import.isPath && import.target.empty()) {
+      diags.error(import.range)
+          << "empty import path; write the file to import, e.g. "
+             "'import \"models.mllm\";'";
+      return;
+    }
     std::vector<std::string> paths = candidates(from, import);
     std::string found;
     for (const std::string &p : paths)
@@ -118,6 +160,12 @@ private:
       }
       return;
     }
+    if (stack.size() >= kMaxImportDepth) {
+      diags.error(import.range)
+          << "imports nested deeper than " << kMaxImportDepth
+          << " files; import the files from fewer levels";
+      return;
+    }
     auto buffer = llvm::MemoryBuffer::getFile(found, /*IsText=*/true);
     if (!buffer) {
       diags.error(import.range)
@@ -126,6 +174,8 @@ private:
     }
     unsigned id = diags.getSourceMgr().AddNewSourceBuffer(std::move(*buffer),
                                                           import.range.Start);
+    if (!checkSize(id, import.range))
+      return;
     stack.back().second = import.range;
     load(id);
     stack.back().second = llvm::SMRange();
@@ -137,6 +187,8 @@ private:
   llvm::StringMap<State> state;
   /// Files being loaded, each with the import it is currently following.
   std::vector<std::pair<std::string, llvm::SMRange>> stack;
+  /// Bytes of the files loaded so far.
+  size_t total = 0;
 };
 
 } // namespace

@@ -62,9 +62,10 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
                                 << " stages but pp is " << p.pp;
       ok = false;
     } else {
-      int64_t sum = 0;
-      for (int64_t n : p.stages)
-        sum += n;
+      // Entries of at most kMaxLayers, at most kMaxDegree of them: the sum
+      // cannot overflow.
+      int64_t sum =
+          *bounds::sum(p.stages, bounds::kMaxLayers * bounds::kMaxDegree);
       if (sum != c.layers) {
         diags.error(at("stages"))
             << "'stages' places " << sum << " blocks but '" << p.part
@@ -129,7 +130,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       Value v = top.value("dp");
       if (v.kind == Value::Kind::Ident && v.text == "auto") {
       } else if (v.valid()) {
-        ok &= top.readInt("dp", par.dp);
+        ok &= top.readInt("dp", par.dp, 1, bounds::kMaxWorldSize);
         par.dpDerived = false;
       } else {
         ok = false;
@@ -155,7 +156,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       checkBlock(*pb, {partParallelSchema()}, {},
                  "parallel block of '" + p.part + "'");
       f.add(*pb, partParallelSchema());
-      constexpr int64_t maxDegree = 1 << 16;
+      constexpr int64_t maxDegree = bounds::kMaxDegree;
       bool partOk = f.readInt("tp", p.tp, 1, maxDegree);
       Value pp = f.value("pp");
       if (pp.kind == Value::Kind::Ident && pp.text == "auto")
@@ -163,7 +164,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       else
         partOk &= f.readInt("pp", p.pp, 1, maxDegree);
       partOk &= f.readInt("cp", p.cp, 1, maxDegree);
-      partOk &= f.readIntList("stages", p.stages);
+      partOk &= f.readIntList("stages", p.stages, bounds::kMaxLayers);
       ok &= partOk;
       if (partOk)
         ok &= checkPart(*this, p, c, job, isLLM, f);
@@ -194,7 +195,15 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
   if (!ok)
     return false;
 
-  // GPUs one data-parallel replica needs.
+  // GPUs one data-parallel replica needs. The degrees are bounded, but not
+  // the number of parts: saturate rather than wrap (the result is compared
+  // with the world size only).
+  auto plus = [](int64_t a, int64_t b) {
+    return bounds::add(a, b).value_or(INT64_MAX);
+  };
+  auto times = [](int64_t a, int64_t b) {
+    return bounds::mul(a, b).value_or(INT64_MAX);
+  };
   int64_t perReplica = 0;
   std::string breakdown;
   auto describe = [](const spec::PartParallel &p) {
@@ -217,14 +226,14 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
         return false;
       }
     }
-    perReplica = first.gpus() + par.parts.back().gpus();
+    perReplica = plus(first.gpus(), par.parts.back().gpus());
     breakdown = "encoders (colocated) " + std::to_string(first.gpus()) + " + " +
                 describe(par.parts.back());
   } else {
-    llvm::ListSeparator plus(" + ");
+    llvm::ListSeparator sep(" + ");
     for (const spec::PartParallel &p : par.parts) {
-      perReplica += p.gpus();
-      breakdown += llvm::StringRef(plus).str() + describe(p);
+      perReplica = plus(perReplica, p.gpus());
+      breakdown += llvm::StringRef(sep).str() + describe(p);
     }
   }
   int64_t world = job.cluster.worldSize();
@@ -241,7 +250,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
           << world << " GPUs / dp on pipeline stages";
       return false;
     }
-    if (world % par.dp != 0 || perReplica * par.dp > world) {
+    if (world % par.dp != 0 || times(perReplica, par.dp) > world) {
       auto diag = diags.error(top.get("dp")->value->range)
                   << "dp " << par.dp << " leaves "
                   << (world % par.dp ? 0 : world / par.dp)
@@ -272,6 +281,19 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
                 << ") = " << formatNumber((double)par.dp * (double)perReplica)
                 << ", but the cluster has " << world << " GPUs";
     diags.note(diag, job.cluster.loc, "cluster declared here");
+    return false;
+  }
+  // A schedule lists every microbatch of every stage (Bounds.h).
+  int64_t stages = 0;
+  for (const spec::PartParallel &p : par.parts)
+    stages = plus(stages, p.pp);
+  if (!bounds::scheduleSteps(stages, job.data.microbatches)) {
+    auto diag = diags.error(job.data.loc)
+                << stages << " pipeline stages x " << job.data.microbatches
+                << " microbatches exceed the " << bounds::kMaxScheduleSteps
+                << " steps a schedule holds; lower 'microbatches' or pp";
+    diags.note(diag, where.isValid() ? where : job.cluster.loc,
+               "stages set here");
     return false;
   }
   const spec::PartParallel &llm = par.parts.back();

@@ -5,6 +5,7 @@
 #include "Schema.h"
 #include "Value.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Sema/Sema.h"
 
 #include "llvm/ADT/DenseSet.h"
@@ -35,9 +36,12 @@ public:
   /// Reports a missing field; returns false if missing.
   bool require(llvm::StringRef name);
   /// The default bound keeps every derived product (parameters, token and
-  /// GPU counts) far from int64 overflow.
+  /// GPU counts) far from int64 overflow (Bounds.h).
   bool readInt(llvm::StringRef name, int64_t &out, int64_t min = 1,
-               int64_t max = int64_t(1) << 31);
+               int64_t max = bounds::kMaxInt);
+  /// A list of positive integers of at most `max` each.
+  bool readIntList(llvm::StringRef name, std::vector<int64_t> &out,
+                   int64_t max);
   bool readFloat(llvm::StringRef name, double &out, double min, bool exclusive);
   bool readBool(llvm::StringRef name, bool &out);
   bool readDim(llvm::StringRef name, double &out, Dim dim);
@@ -60,7 +64,6 @@ public:
     out = cases[static_cast<size_t>(index)];
     return ok;
   }
-  bool readIntList(llvm::StringRef name, std::vector<int64_t> &out);
   bool readSize2D(llvm::StringRef name, int64_t &width, int64_t &height);
   bool readRecompute(llvm::StringRef name, spec::Recompute &out);
   /// Reads a name; returns the identifier and its range via `value`.

@@ -95,7 +95,8 @@ const Unit units[] = {
 
 std::string sema::formatNumber(double value) {
   char buf[64];
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
+  // Integers are exact in a double up to 2^53: print them whole.
+  if (value == std::floor(value) && std::fabs(value) <= 9007199254740992.0)
     snprintf(buf, sizeof(buf), "%lld", (long long)value);
   else
     snprintf(buf, sizeof(buf), "%g", value);

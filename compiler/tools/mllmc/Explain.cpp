@@ -8,7 +8,9 @@
 #include "Explain.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Plan/CPSplit.h"
 #include "mllm/Plan/JobModel.h"
+#include "mllm/Plan/Memory.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -88,6 +90,95 @@ bool isFrozen(Operation *op) {
   return cast<LLMOp>(op).getFrozen();
 }
 
+/// The stages whose in-flight microbatches memory-aware 1F1B lowered below
+/// their warm-up (the rank map's rule, mllm/Plan/Memory.h, from the recorded
+/// counts), and what that costs the estimate.
+void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
+  auto stages = llvm::to_vector(pipeline.getBody().front().getOps<StageOp>());
+  if (stages.empty())
+    return;
+  llvm::StringMap<int64_t> counts, index;
+  for (StageOp stage : stages)
+    ++counts[stage.getPart()];
+  StringRef llm = stages.back().getPart(); // The LLM's stages come last.
+  int64_t llmStages = counts[llm];
+  // A chain is one linear pipeline over its GPU groups.
+  int64_t groups = 0;
+  for (StageOp stage : stages)
+    groups += stage.getColocated() ? 0 : 1;
+  bool chain = pipeline.getLayout() == EncoderLayout::Chain;
+  SmallVector<std::string> capped;
+  int64_t group = -1;
+  for (StageOp stage : stages) {
+    int64_t i = index[stage.getPart()]++;
+    group += stage.getColocated() ? 0 : 1;
+    auto inFlight = stage.getInFlight();
+    if (!inFlight)
+      continue;
+    bool isLLM = stage.getPart() == llm;
+    int64_t wanted =
+        chain ? plan::inFlightDepth(true, group, groups, groups,
+                                    pipeline.getMicrobatches())
+              : plan::inFlightDepth(isLLM, i, counts[stage.getPart()],
+                                    llmStages, pipeline.getMicrobatches());
+    if (static_cast<int64_t>(*inFlight) < wanted)
+      capped.push_back(stage.getSymName().str() + " " +
+                       std::to_string(*inFlight) + " of " +
+                       std::to_string(wanted));
+  }
+  if (capped.empty())
+    return;
+  os << "  memory caps the microbatches in flight (held of what 1F1B's "
+        "warm-up wants): "
+     << llvm::join(capped, ", ")
+     << "; the estimate waits for their round trips\n";
+}
+
+/// The CP split of the LLM and the rank whose times the stages carry.
+void explainContextParallel(const JobModel &job, raw_ostream &os) {
+  const PartInfo &llm = job.parts.back();
+  if (llm.cp <= 1 || !llm.cpSplit)
+    return;
+  const plan::CPSplit &split = *llm.cpSplit;
+  os << "  context parallelism: '" << llm.name << "' cp " << split.cp << ", "
+     << runtime::policyName(split.policy) << ": tokens per rank ["
+     << llvm::join(llvm::map_range(split.tokens,
+                                   [](int64_t t) { return std::to_string(t); }),
+                   ", ")
+     << "], attention tiles ["
+     << llvm::join(llvm::map_range(split.workload,
+                                   [](int64_t w) { return std::to_string(w); }),
+                   ", ")
+     << "] (max/mean " << llvm::format("%.4f", split.imbalance())
+     << "); stage times are rank " << llm.cpRank << "'s, the slowest ("
+     << split.tokens[llm.cpRank] << " tokens, "
+     << llvm::format("%.1f", 100 * split.attentionShare(llm.cpRank))
+     << "% of the attention)\n";
+}
+
+/// "TP/CP collectives 1.234 ms" of a stage's F+B (the analytic model's), or
+/// "" without any.
+std::string collectives(const JobModel &job, StageOp stage) {
+  for (const PartInfo &part : job.parts) {
+    if (part.name != stage.getPart())
+      continue;
+    double comm = 0;
+    for (uint64_t u = stage.getBegin();
+         u < stage.getEnd() && u < part.units.size(); ++u) {
+      const UnitCost &unit = part.units[u];
+      comm += unit.fwdComm + unit.igradComm +
+              (unit.recompute > 0 ? unit.fwdComm : 0);
+    }
+    if (comm <= 0)
+      return "";
+    std::string what = part.tp > 1 && part.cp > 1 ? "TP and CP"
+                       : part.tp > 1              ? "TP"
+                                                  : "CP";
+    return "F+B includes " + ms(comm * 1e3) + " ms of " + what + " collectives";
+  }
+  return "";
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -145,7 +236,12 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
      << " GPUs per replica\n";
   os << "  bottleneck " << ms(bottleneck) << " ms (F+B of the slowest stage), "
      << "estimated iteration " << ms(pipeline.getIteration().convertToDouble())
-     << " ms\n\n";
+     << " ms\n";
+  explainMemoryCaps(pipeline, os);
+  FailureOr<JobModel> model = buildJobModel(module, JobModelOptions());
+  if (succeeded(model))
+    explainContextParallel(*model, os);
+  os << "\n";
 
   // The table.
   struct Row {
@@ -157,6 +253,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
   llvm::StringMap<int64_t> stageCounts;
   for (auto stage : pipeline.getBody().front().getOps<StageOp>())
     ++stageCounts[stage.getPart()];
+  StageOp previous;
   for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
     Operation *part =
         SymbolTable::lookupSymbolIn(job.model, stage.getPartAttr());
@@ -218,9 +315,16 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
                            policy == PartitionPolicy::FrozenUnaware))
       placement += ": bottleneck " + ms(bottleneck) + " ms";
     why.push_back(placement);
-    if (mp && mp.getPp() == 0)
+    if (mp && mp.getPp() == 0 && pipeline.getLayout() != EncoderLayout::Chain)
       why.push_back("pp = auto chose " + std::to_string(count) +
                     (count == 1 ? " stage" : " stages"));
+    if (stage.getColocated() && previous)
+      why.push_back("on the GPUs of " + previous.getSymName().str() +
+                    " (one chain stage)");
+    if (succeeded(model))
+      if (std::string comm = collectives(*model, stage); !comm.empty())
+        why.push_back(comm);
+    previous = stage;
 
     Row row;
     row.cells[0] = stage.getSymName().str();

@@ -95,13 +95,11 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
      << llvm::format("%.1f", c.gpu.peakFlops / 1e12) << " TFLOPS bf16 each)\n";
 
   const spec::Parallel &p = job.parallel;
-  static const char *layouts[] = {"encoders_parallel", "encoders_colocated"};
-  static const char *partitions[] = {"frozen_aware", "frozen_unaware",
-                                     "uniform", "explicit"};
-  static const char *balances[] = {"lpt", "ilp", "zigzag", "uniform"};
+  // The dialect's spellings: one name per enum case, no table here.
   os << "parallel: dp " << p.dp << (p.dpDerived ? " (derived)" : "") << ", "
-     << layouts[(int)p.layout] << ", partition " << partitions[(int)p.partition]
-     << ", cp balance " << balances[(int)p.cpBalance] << "\n";
+     << stringifyEncoderLayout(p.layout) << ", partition "
+     << stringifyPartitionPolicy(p.partition) << ", cp balance "
+     << stringifyCPBalance(p.cpBalance) << "\n";
   for (const spec::PartParallel &part : p.parts) {
     std::string pp = part.autoStages() ? "auto" : std::to_string(part.pp);
     os << llvm::format("  %-20s tp %-3lld pp %-4s cp %-3lld", part.part.c_str(),
@@ -122,9 +120,7 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
     os << "\n";
   }
   const spec::Train &t = job.train;
-  static const char *optimizers[] = {"adamw", "adam", "sgd"};
-  static const char *precisions[] = {"bf16", "fp16", "fp32"};
-  os << "train: " << t.steps << " steps, " << optimizers[(int)t.optimizer]
+  os << "train: " << t.steps << " steps, " << stringifyOptimizer(t.optimizer)
      << " lr " << llvm::format("%g", t.lr) << ", "
-     << precisions[(int)t.precision] << ", seed " << t.seed << "\n";
+     << stringifyPrecision(t.precision) << ", seed " << t.seed << "\n";
 }

@@ -1,7 +1,8 @@
 //===- mllmc.cpp - the mllm compiler driver -------------------------------===//
 //
 // Compiles a .mllm spec. Exit codes: 0 success, 1 user error (diagnostics
-// printed), 2 internal error.
+// printed), 2 internal error. The output appears only when the run succeeds
+// (OutputFile), and never replaces the spec, an import or the profile.
 //
 //===----------------------------------------------------------------------===//
 #include "Explain.h"
@@ -24,7 +25,6 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
 using namespace mllm;
@@ -69,6 +69,9 @@ cl::opt<bool> verifyDiagnostics(
 /// The shared front-end options (-I, --stdlib, --profile, --schedule).
 DriverOptions *driverOptions = nullptr;
 
+/// Every source file the chunks loaded: the output must not replace one.
+std::vector<std::string> loadedSources;
+
 /// Compiles one spec (or chunk) and writes what --emit asks for; returns
 /// the exit code.
 int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
@@ -79,6 +82,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     Diagnostics diags(srcMgr, context);
     std::unique_ptr<Program> program =
         loadProgram(bufferId, options.loadOptions(inputFile), diags);
+    if (program)
+      for (const auto &file : program->files)
+        loadedSources.push_back(file->path);
     if (!program || diags.numErrors())
       return 1;
     for (const auto &file : program->files)
@@ -97,6 +103,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
                        compiled, &timing, [](mlir::PassManager &pm) {
                          return mlir::applyPassManagerCLOptions(pm);
                        });
+  llvm::append_range(loadedSources, compiled.sources);
   // The summary of a checked job is printed even when planning fails (a
   // stage that does not fit), above the planner's error.
   if (emit == Emit::Summary && compiled.job)
@@ -164,6 +171,16 @@ int main(int argc, char **argv) {
       "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
       "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
 
+  // Before anything is read: an output that names an input would destroy
+  // it (imports are checked once they are known, before the output is
+  // put in place).
+  if (llvm::Error error =
+          checkOutputNotInput(outputFile, {inputFile, options.profile})) {
+    llvm::WithColor::error(llvm::errs(), "mllmc")
+        << llvm::toString(std::move(error)) << "\n";
+    return 1;
+  }
+
   // A bad profile is the user's error, reported once and up front.
   if (!checkProfile(options, "mllmc"))
     return 1;
@@ -181,9 +198,10 @@ int main(int argc, char **argv) {
     llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
     return 1;
   }
-  auto output = mlir::openOutputFile(outputFile, &error);
+  auto output = OutputFile::open(outputFile);
   if (!output) {
-    llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
+    llvm::WithColor::error(llvm::errs(), "mllmc")
+        << llvm::toString(output.takeError()) << "\n";
     return 1;
   }
   mlir::DefaultTimingManager tm;
@@ -209,11 +227,20 @@ int main(int argc, char **argv) {
     rc = std::max(rc, chunkRc);
     return mlir::success(chunkRc == 0);
   };
+  llvm::raw_ostream &os = (*output)->os();
   if (splitInputFile)
-    (void)mlir::splitAndProcessBuffer(std::move(input), process, output->os());
+    (void)mlir::splitAndProcessBuffer(std::move(input), process, os);
   else
-    (void)process(std::move(input), output->os());
-  if (rc == 0)
-    output->keep();
-  return rc;
+    (void)process(std::move(input), os);
+  if (rc != 0)
+    return rc; // The output is discarded; an existing file stays as it was.
+  llvm::Error written = checkOutputNotInput(outputFile, loadedSources);
+  if (!written)
+    written = (*output)->commit();
+  if (written) {
+    llvm::WithColor::error(llvm::errs(), "mllmc")
+        << llvm::toString(std::move(written)) << "\n";
+    return 1;
+  }
+  return 0;
 }

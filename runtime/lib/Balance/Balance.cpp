@@ -167,10 +167,14 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
                    llvm::Twine(numBlocks) + "; use lpt");
     assignLpt(blockWork, cp, result.blockOwner); // starting incumbent
 #ifdef MLLM_HAVE_CBC
+    detail::IlpOutcome outcome;
     if (llvm::Error err =
             detail::solveMakespanIlp(blockWork, cp, opts.ilpTimeLimitSeconds,
-                                     result.blockOwner, result.provenOptimal))
+                                     result.blockOwner, outcome))
       return std::move(err);
+    result.provenOptimal = outcome.optimal;
+    result.timedOut = outcome.timedOut;
+    result.lowerBound = outcome.lowerBound;
 #endif
     break;
   }

@@ -180,8 +180,8 @@ PlanJob Reader::job(const YAML::Node &n) {
   j.intraNodeBandwidth = real(n, "intra_node_bandwidth", "job");
   j.interNodeBandwidth = real(n, "inter_node_bandwidth", "job");
   j.dp = integer(n, "dp", "job", 1);
-  j.layout =
-      oneOf(n, "layout", "job", {"encoders_parallel", "encoders_colocated"});
+  j.layout = oneOf(n, "layout", "job",
+                   {"encoders_parallel", "encoders_colocated", "chain"});
   j.partition = str(n, "partition", "job");
   j.cpBalance = str(n, "cp_balance", "job");
   if (j.worldSize > limits.maxWorldSize)
@@ -248,7 +248,9 @@ LayerConfig Reader::config(const YAML::Node &n) {
     const LayerConfigKey *key = findLayerConfigKey(k);
     if (!key)
       fail(it->first, "unknown layer config key '" + k + "'");
-    const YAML::Node &v = it->second;
+    // A copy: yaml-cpp's iterator returns its pair by value, so a reference
+    // to `second` would outlive it (ASan: stack-use-after-scope).
+    YAML::Node v = it->second;
     switch (key->type) {
     case LayerConfigKey::Int:
       c.*key->intField = toInt(v, key->name);
@@ -587,15 +589,12 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
     checkGroups("grad_sync", ranks.gradSyncGroups());
 
     auto &marks = actionMarks.emplace_back();
-    for (const YAML::Node &a : seq(need(p, "actions", "program"), "actions")) {
-      if (++actionsSeen > limits.maxActions)
-        fail(a, "more than " + std::to_string(limits.maxActions) +
-                    " actions: the reader's limit");
+    // One action of the file (a plain entry or one of a repeat's block).
+    auto parseAction = [&](const YAML::Node &a) {
       map(a, "actions");
       onlyKeys(a, "action",
                {"op", "mb", "collectives", "peer", "tag", "shape", "bytes",
                 "group"});
-      marks.push_back(a.Mark());
       sched::Action action;
       YAML::Node op = need(a, "op", "action");
       std::optional<sched::ActionKind> kind =
@@ -627,7 +626,55 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
                    " gives " +
                    std::to_string(sched::messageBytes(action.shape)));
       }
-      prog.actions.push_back(std::move(action));
+      return action;
+    };
+    auto count = [&](const YAML::Node &a, int64_t n) {
+      actionsSeen += n;
+      if (actionsSeen > limits.maxActions)
+        fail(a, "more than " + std::to_string(limits.maxActions) +
+                    " actions: the reader's limit");
+    };
+    for (const YAML::Node &a : seq(need(p, "actions", "program"), "actions")) {
+      if (!a.IsMap() || !a["repeat"]) {
+        count(a, 1);
+        marks.push_back(a.Mark());
+        prog.actions.push_back(parseAction(a));
+        continue;
+      }
+      // `times` copies of a block, the k-th with microbatches + k and tags
+      // + 2k (docs/plan-format.md, "Repeated actions").
+      onlyKeys(a, "repeat", {"repeat", "actions"});
+      int64_t times = integer(a, "repeat", "repeat", 1);
+      std::vector<std::pair<sched::Action, YAML::Mark>> block;
+      for (const YAML::Node &b : seq(need(a, "actions", "repeat"), "actions")) {
+        sched::Action action = parseAction(b);
+        if (!sched::perMicrobatch(action.kind))
+          fail(b, std::string("a repeated block holds per-microbatch actions "
+                              "only, not '") +
+                      sched::actionMnemonic(action.kind) + "'");
+        block.push_back({std::move(action), b.Mark()});
+      }
+      if (block.empty())
+        fail(a, "a repeated block needs actions");
+      if (times > limits.maxActions ||
+          times * static_cast<int64_t>(block.size()) > limits.maxActions)
+        count(a, limits.maxActions + 1);
+      count(a, times * static_cast<int64_t>(block.size()));
+      for (int64_t k = 0; k < times; ++k)
+        for (const auto &[action, mark] : block) {
+          sched::Action copy = action;
+          if (copy.microbatch + k >= g.microbatches)
+            fail(a, "repetition " + std::to_string(k) +
+                        " of this block "
+                        "reaches microbatch " +
+                        std::to_string(copy.microbatch + k) + ", outside [0, " +
+                        std::to_string(g.microbatches) + ")");
+          copy.microbatch += static_cast<int32_t>(k);
+          if (copy.tag >= 0)
+            copy.tag += 2 * k;
+          marks.push_back(mark);
+          prog.actions.push_back(std::move(copy));
+        }
     }
     g.stages.push_back(std::move(info));
     s.programs.push_back(std::move(prog));

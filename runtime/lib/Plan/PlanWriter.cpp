@@ -107,6 +107,8 @@ private:
   void shape(const sched::MessageShape &shape);
   void schedule(const PlanSchedule &s);
   void program(const PlanSchedule &s, size_t index);
+  void action(const PlanSchedule &s, const sched::Action &a,
+              const sched::ComputeCollectives &c);
 };
 
 void Writer::job(const PlanJob &j) {
@@ -398,43 +400,60 @@ void Writer::program(const PlanSchedule &sch, size_t index) {
   out << YAML::EndMap;
   key("actions");
   out << YAML::BeginSeq;
-  for (size_t i = 0; i < p.actions.size(); ++i) {
-    const sched::Action &a = p.actions[i];
+  std::vector<sched::ComputeCollectives> collectives =
+      sched::computeCollectives(s, p);
+  // Runs of repeated blocks as one `repeat` entry each (Schedule.h).
+  for (const sched::ActionRun &run :
+       sched::findActionRuns(p.actions, collectives)) {
+    if (run.times == 1) {
+      action(sch, p.actions[run.begin], collectives[run.begin]);
+      continue;
+    }
     out << YAML::Flow << YAML::BeginMap;
-    word("op", sched::actionMnemonic(a.kind));
-    if (sched::perMicrobatch(a.kind))
-      integer("mb", a.microbatch);
-    if (sched::isCompute(a.kind) &&
-        a.kind != sched::ActionKind::OptimizerStep) {
-      sched::ComputeCollectives c = sched::computeCollectives(s, p, i);
-      std::vector<std::string> names;
-      if (c.tpAllReduce)
-        names.push_back("tp_all_reduce");
-      if (c.cpAllGather)
-        names.push_back("cp_all_gather");
-      if (c.cpReduceScatter)
-        names.push_back("cp_reduce_scatter");
-      if (!names.empty()) {
-        key("collectives");
-        out << YAML::Flow << YAML::BeginSeq;
-        for (const std::string &n : names)
-          out << n;
-        out << YAML::EndSeq;
-      }
-    }
-    if (sched::isComm(a.kind)) {
-      str("peer", sch.graph.stages[a.peer].name);
-      integer("tag", a.tag);
-      key("shape");
-      shape(a.shape);
-    }
-    if (sched::isComm(a.kind) || a.kind == sched::ActionKind::AllReduceGrads)
-      integer("bytes", a.bytes);
-    if (a.kind == sched::ActionKind::AllReduceGrads)
-      word("group", "grad_sync");
+    integer("repeat", run.times);
+    key("actions");
+    out << YAML::Flow << YAML::BeginSeq;
+    for (size_t i = run.begin; i < run.begin + run.length; ++i)
+      action(sch, p.actions[i], collectives[i]);
+    out << YAML::EndSeq;
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
+void Writer::action(const PlanSchedule &sch, const sched::Action &a,
+                    const sched::ComputeCollectives &c) {
+  out << YAML::Flow << YAML::BeginMap;
+  word("op", sched::actionMnemonic(a.kind));
+  if (sched::perMicrobatch(a.kind))
+    integer("mb", a.microbatch);
+  if (sched::isCompute(a.kind) && a.kind != sched::ActionKind::OptimizerStep) {
+    std::vector<std::string> names;
+    if (c.tpAllReduce)
+      names.push_back("tp_all_reduce");
+    if (c.cpAllGather)
+      names.push_back("cp_all_gather");
+    if (c.cpReduceScatter)
+      names.push_back("cp_reduce_scatter");
+    if (!names.empty()) {
+      key("collectives");
+      out << YAML::Flow << YAML::BeginSeq;
+      for (const std::string &n : names)
+        out << n;
+      out << YAML::EndSeq;
+    }
+  }
+  if (sched::isComm(a.kind)) {
+    str("peer", sch.graph.stages[a.peer].name);
+    integer("tag", a.tag);
+    key("shape");
+    shape(a.shape);
+  }
+  if (sched::isComm(a.kind) || a.kind == sched::ActionKind::AllReduceGrads)
+    integer("bytes", a.bytes);
+  if (a.kind == sched::ActionKind::AllReduceGrads)
+    word("group", "grad_sync");
   out << YAML::EndMap;
 }
 

@@ -136,6 +136,40 @@ ComputeCollectives mllm::sched::computeCollectives(const StageInfo &stage,
   return c;
 }
 
+std::vector<ComputeCollectives>
+mllm::sched::computeCollectives(const StageInfo &stage,
+                                const Program &program) {
+  // computeCollectives(stage, program, i) for every i, in one pass: the
+  // per-action form scans the program for a weight backward's input
+  // backward, which is quadratic over a whole program.
+  std::vector<char> inputBackward;
+  for (const Action &a : program.actions)
+    if (a.kind == ActionKind::BackwardInput && a.microbatch >= 0) {
+      if (static_cast<size_t>(a.microbatch) >= inputBackward.size())
+        inputBackward.resize(a.microbatch + 1, 0);
+      inputBackward[a.microbatch] = 1;
+    }
+  bool tp = stage.tp > 1, cp = stage.cp > 1;
+  std::vector<ComputeCollectives> out(program.actions.size());
+  for (size_t i = 0; i < program.actions.size(); ++i) {
+    const Action &a = program.actions[i];
+    ComputeCollectives &c = out[i];
+    if (a.kind == ActionKind::Forward) {
+      c.tpAllReduce = tp;
+      c.cpAllGather = cp;
+    } else if (a.kind == ActionKind::BackwardInput) {
+      c.tpAllReduce = tp;
+      c.cpAllGather = c.cpReduceScatter = cp;
+    } else if (a.kind == ActionKind::BackwardWeight) {
+      bool input = a.microbatch >= 0 &&
+                   static_cast<size_t>(a.microbatch) < inputBackward.size() &&
+                   inputBackward[a.microbatch];
+      c.cpAllGather = c.cpReduceScatter = cp && !input;
+    }
+  }
+  return out;
+}
+
 int64_t mllm::sched::messageTag(ActionKind kind, int32_t microbatch) {
   bool grad = kind == ActionKind::SendGrad || kind == ActionKind::RecvGrad;
   return 2 * static_cast<int64_t>(microbatch) + (grad ? 1 : 0);
@@ -453,4 +487,58 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                   ", which has not " + "sent it yet; " + peerState +
                   " (a cycle of receives that wait for each other)",
               static_cast<int>(s), static_cast<int64_t>(pc[s]));
+}
+
+//===----------------------------------------------------------------------===//
+// Repeated runs of actions
+//===----------------------------------------------------------------------===//
+
+bool mllm::sched::shiftedEqual(const Action &a, const ComputeCollectives &ca,
+                               const Action &b, const ComputeCollectives &cb,
+                               int64_t k) {
+  if (a.kind != b.kind || !perMicrobatch(a.kind) || a.microbatch < 0 ||
+      b.microbatch != a.microbatch + k || a.peer != b.peer ||
+      a.bytes != b.bytes || a.shape != b.shape ||
+      ca.tpAllReduce != cb.tpAllReduce || ca.cpAllGather != cb.cpAllGather ||
+      ca.cpReduceScatter != cb.cpReduceScatter)
+    return false;
+  return a.tag < 0 ? b.tag == a.tag : b.tag == a.tag + 2 * k;
+}
+
+std::vector<ActionRun> mllm::sched::findActionRuns(
+    const std::vector<Action> &actions,
+    const std::vector<ComputeCollectives> &collectives) {
+  std::vector<ActionRun> runs;
+  size_t n = actions.size();
+  auto equal = [&](size_t i, size_t j, int64_t k) {
+    return shiftedEqual(actions[i], collectives[i], actions[j], collectives[j],
+                        k);
+  };
+  for (size_t i = 0; i < n;) {
+    ActionRun best{i, 1, 1};
+    for (size_t length = 1; length <= kMaxActionRunLength && i + length < n;
+         ++length) {
+      if (!equal(i, i + length, 1)) // The block cannot repeat at all.
+        continue;
+      // Whole repetitions of actions[i, i + length).
+      int64_t times = 1;
+      for (;; ++times) {
+        size_t start = i + static_cast<size_t>(times) * length;
+        if (start + length > n)
+          break;
+        bool same = true;
+        for (size_t j = 0; j < length && same; ++j)
+          same = equal(i + j, start + j, times);
+        if (!same)
+          break;
+      }
+      if (times >= kMinActionRepeat &&
+          static_cast<size_t>(times) * length >
+              static_cast<size_t>(best.times) * best.length)
+        best = {i, length, times};
+    }
+    runs.push_back(best);
+    i += best.length * static_cast<size_t>(best.times);
+  }
+  return runs;
 }

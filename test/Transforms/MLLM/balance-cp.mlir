@@ -61,6 +61,22 @@ mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance ilp {
 
 // -----
 
+// ilp on SigLIP's 729 tokens in the middle of 2100 text tokens: 23 blocks
+// over 2 ranks. LPT's split already meets ceil(total / 2) = 517, so the ILP
+// proves it optimal at once (it used to spend CBC's whole 5 s limit and
+// report no proof: its makespan was continuous with the bound total / 2).
+// CHECK-LABEL: cp_balance ilp
+// CHECK: mllm.cp_assignment @llm cp 2 {{ilp optimal|lpt}} tokens 2829 tile 128 x 32
+// CHECK-SAME: workload [517, 516] imbalance 1.001000e+00
+mllm.data text 2100 packing 1 seq_len 2829 microbatch 1 x 4 mask causal {
+  mllm.input @vision tokens 729 x 1 at [5.000000e-01] mask bidirectional
+}
+mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance ilp {
+  mllm.module_parallel @llm tp 1 pp 1 cp 2
+}
+
+// -----
+
 // ilp above ilp-max-blocks (512 blocks) falls back to lpt with a warning.
 // 65664 causal tokens are 513 blocks.
 // CHECK-LABEL: cp_balance ilp

@@ -416,9 +416,17 @@ TEST(Partition, ClosedFormUniformStages) {
       }
     }
   // Direct: a hand-made non-uniform path.
+  auto stage = [](const char *name, double fwd, double bwd) {
+    StagePlan s;
+    s.module = name;
+    s.numLayers = 1;
+    s.fwd = fwd;
+    s.bwd = bwd;
+    return s;
+  };
   std::vector<std::vector<StagePlan>> paths(2);
-  paths[0] = {{"a", 0, 1, 1, 0}, {"l", 0, 1, 2, 2}};
-  paths[1] = {{"b", 0, 1, 3, 3}, {"l", 0, 1, 2, 2}};
+  paths[0] = {stage("a", 1, 0), stage("l", 2, 2)};
+  paths[1] = {stage("b", 3, 3), stage("l", 2, 2)};
   // B = 6, longest path 10: 10 - 6 + 5 x 6.
   EXPECT_EQ(estimateIterationTime(paths, 5), 34.0);
   EXPECT_EQ(estimateIterationTime({}, 5), 0.0);

@@ -433,6 +433,41 @@ TEST(Schedule, MemoryCapReducesInFlight) {
   EXPECT_EQ(verifyMessage(g, p), "");
 }
 
+// Every schedule kind is checked against the GPU with one rule: static +
+// activations x the program's most microbatches in flight. The memory-aware
+// multimodal 1F1B fits by construction; the baselines, which ignore the cap,
+// may not, and the error names the stage and its figures.
+TEST(Schedule, EveryKindIsCheckedAgainstMemory) {
+  PipelineGraph g = makeGraph({{"l0", "llm", true, {}, true},
+                               {"l1", "llm", true, {0}, true},
+                               {"l2", "llm", true, {1}, true}},
+                              8);
+  for (StageInfo &s : g.stages) {
+    s.staticBytes = int64_t(10) << 30;
+    s.activationBytesPerMicrobatch = int64_t(2) << 30;
+    s.memoryCapacity = int64_t(16) << 30; // Room for 3 microbatches.
+  }
+  auto check = [&](ScheduleKind kind) {
+    llvm::Error e = checkMemory(g, generateSchedule(g, kind), kind);
+    return e ? llvm::toString(std::move(e)) : std::string();
+  };
+  EXPECT_EQ(check(ScheduleKind::MultimodalOneFOneB), "");
+  EXPECT_EQ(check(ScheduleKind::LinearOneFOneB), "");
+  // GPipe holds all 8: 10 + 2 x 8 = 26 GiB on every stage.
+  EXPECT_EQ(check(ScheduleKind::GPipe),
+            "stage 'l0' needs 26.00 GiB per GPU under the gpipe schedule but "
+            "a GPU has 16.00 GiB: static 10.00 GiB + activations 16.00 GiB "
+            "(2.00 GiB x 8 microbatches in flight); 3 of 3 stages do not fit");
+  // Room for 2 only: linear 1F1B's first stage wants 3.
+  for (StageInfo &s : g.stages)
+    s.memoryCapacity = int64_t(14) << 30;
+  EXPECT_EQ(check(ScheduleKind::MultimodalOneFOneB), "");
+  EXPECT_EQ(check(ScheduleKind::LinearOneFOneB),
+            "stage 'l0' needs 16.00 GiB per GPU under the linear_1f1b "
+            "schedule but a GPU has 14.00 GiB: static 10.00 GiB + "
+            "activations 6.00 GiB (2.00 GiB x 3 microbatches in flight)");
+}
+
 TEST(Schedule, AllReduceOnlyWithDataOrContextParallelism) {
   PipelineGraph g = makeGraph(
       {{"v0", "vision", false, {}, true}, {"l0", "llm", true, {0}, true}}, 2);

@@ -3,7 +3,9 @@
 // One front-end sequence (load, check, generate IR, plan, schedule) behind
 // compileSpec(), one set of command-line options for it, and one way to get a
 // plan from any input a user hands a tool: a .mllm spec, a .mlir module from
-// `mllmc --emit=mllm|sched`, or a plan file from `mllmc --emit=plan`.
+// `mllmc --emit=mllm|sched`, or a plan file from `mllmc --emit=plan`; and
+// the one way every tool writes an output file (OutputFile: atomically, never
+// over one of its inputs).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_DRIVER_DRIVER_H
@@ -17,7 +19,9 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <optional>
 #include <string>
@@ -59,6 +63,8 @@ struct Compiled {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   /// SHA-256 (hex) of every source file the spec loaded, in load order.
   std::string specHash;
+  /// The paths of those files (an output must not replace one of them).
+  std::vector<std::string> sources;
 };
 
 /// Front end, then the plan pipeline and the schedule pipeline up to
@@ -103,6 +109,53 @@ int loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
 /// Replaces the plan's programs by a freshly generated and verified schedule
 /// of `kind` on the same graph.
 llvm::Error reschedule(runtime::Plan &plan, sched::ScheduleKind kind);
+
+/// An output of a tool (docs/cli.md, "Output files"). A regular file (or a
+/// new one) is written to a temporary file in its directory and renamed over
+/// it by commit(), so a run that fails, or is interrupted, leaves an existing
+/// file as it was and no partial one. "-" is standard output; a device or a
+/// pipe (/dev/null) is written in place. Write errors (a full disk, a closed
+/// pipe) are reported by commit(), naming the file, instead of ending the
+/// process with LLVM's "IO failure on output stream". Usage:
+///
+///   auto out = OutputFile::open(path);    // before the work: fails early
+///   ... write to (*out)->os() ...
+///   if (ok) error = (*out)->commit();     // else the destructor discards
+class OutputFile {
+public:
+  static llvm::Expected<std::unique_ptr<OutputFile>> open(llvm::StringRef path);
+  ~OutputFile();
+  OutputFile(const OutputFile &) = delete;
+  OutputFile &operator=(const OutputFile &) = delete;
+
+  llvm::raw_ostream &os() { return *stream; }
+  llvm::StringRef path() const { return target; }
+  /// Flushes, checks for write errors and puts the file in place. After an
+  /// error an existing file is untouched. Call at most once.
+  llvm::Error commit();
+
+private:
+  OutputFile() = default;
+  std::string target; ///< As given: "-", or the path the user named.
+  std::string real;   ///< The file replaced (links resolved).
+  std::optional<llvm::sys::fs::TempFile> temp;
+  std::unique_ptr<llvm::raw_fd_ostream> owned;
+  llvm::raw_ostream *stream = nullptr;
+  bool done = false;
+};
+
+/// Refuses an output that is the same file as one of `inputs` (through any
+/// path or link): writing it would destroy the input. Call it before any
+/// input is read for the inputs named on the command line, and again for the
+/// files found while reading (imports) before committing. "-" (standard
+/// input or output) never counts.
+llvm::Error checkOutputNotInput(llvm::StringRef output,
+                                llvm::ArrayRef<std::string> inputs);
+
+/// Writes `contents` through an OutputFile at `path`: a whole output
+/// produced in memory (mllm-sim's trace and SVG files).
+llvm::Error writeOutputAtomically(llvm::StringRef path,
+                                  llvm::StringRef contents);
 
 } // namespace mllm
 

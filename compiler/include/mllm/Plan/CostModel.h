@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mllm::plan {
@@ -33,6 +34,16 @@ struct Workload {
   int64_t tp = 1, cp = 1;
   /// Bytes per activation/weight element (2 for bf16/fp16, 4 for fp32).
   int64_t elementBytes = 2;
+  /// With cp > 1, the GPU being priced: the tokens it holds (0: tokens / cp)
+  /// and its share of the whole sequence's attention work (0: 1 / cp). A CP
+  /// balancer gives ranks unequal tokens and unequal attention on purpose
+  /// (brief §C.5); a stage costs what its slowest rank costs.
+  int64_t cpTokens = 0;
+  double cpAttentionShare = 0;
+
+  /// The tokens this GPU holds and its share of the attention work.
+  double gpuTokens() const;
+  double attentionShare() const;
 };
 
 /// Hardware as the roofline sees it.
@@ -42,6 +53,14 @@ struct Device {
   /// Fraction of peak a large matmul reaches; the default is a common
   /// observed MFU for transformer training.
   double efficiency = 0.5;
+  /// Links for the TP and CP collectives inside a layer (bytes/s; 0 counts
+  /// as infinite, i.e. no communication cost): a group of at most
+  /// `gpusPerNode` consecutive ranks talks over the intra-node link, a
+  /// larger one over the inter-node link.
+  double intraNodeBandwidth = 0, interNodeBandwidth = 0;
+  int64_t gpusPerNode = 0; ///< 0: every group is inside a node.
+  /// The link of a group spanning `ranks` consecutive ranks.
+  double linkBandwidth(int64_t ranks) const;
 };
 
 /// Cost of one layer (not the whole group) for one microbatch on one GPU,
@@ -70,6 +89,11 @@ struct LayerCost {
   /// the token embedding's matrix): a stage that holds this layer without
   /// the owner must keep a copy. Sharded like `params`.
   double tiedParams = 0;
+
+  /// Seconds of TP and CP collectives included in `fwd` and `igrad` (the
+  /// exposed part: a CP all-gather hides behind the attention it feeds).
+  /// 0 with a measured profile, whose times include them.
+  double fwdComm = 0, igradComm = 0;
 };
 
 /// Measured per-layer times (Profile.h).
@@ -86,6 +110,22 @@ LayerCost layerCost(LayerKind kind, const model::LayerShape &shape,
 /// bandwidth). A zero peak or bandwidth drops that term (a device known only
 /// by one number); an efficiency outside (0, 1] counts as 1.
 double rooflineTime(double flops, double bytes, const Device &device);
+
+/// Seconds of a ring all-reduce of `bytes` over `group` GPUs on a link of
+/// `bandwidth` bytes/s: 2 (group - 1) / group x bytes / bandwidth (0 for a
+/// group of one or an infinite link). An all-gather or a reduce-scatter of
+/// `bytes` in all moves half of that.
+double allReduceTime(double bytes, int64_t group, double bandwidth);
+
+/// Exposed seconds of the TP and CP collectives of one layer in its forward
+/// and its input gradient (docs/cost-model.md, "Collectives"), given the
+/// seconds of its attention's forward and backward, which hide the CP K/V
+/// exchange; 0 for the input gradient of a layer whose input is data.
+std::pair<double, double>
+collectiveTimes(LayerKind kind, const model::LayerShape &shape,
+                const Workload &workload, const Device &device,
+                double attnForward, double attnBackward,
+                bool inputIsActivation);
 
 /// Backward seconds of a layer under the frozen analysis (brief §B.4 Eq. 2
 /// plus recompute): [weight grad] wgrad + [input grad] igrad + [recompute]

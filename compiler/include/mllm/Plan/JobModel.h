@@ -12,7 +12,9 @@
 #define MLLM_PLAN_JOBMODEL_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Plan/CPSplit.h"
 #include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Partition.h"
 
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/DenseMap.h"
@@ -59,8 +61,12 @@ struct UnitCost {
   double params = 0;          ///< Parameters held by one GPU.
   double trainableParams = 0; ///< Of which train.
   /// Activation bytes saved for backward per microbatch (0 without
-  /// backward; only the inputs with full recompute).
+  /// backward; only the inputs with full recompute). With cp > 1, those of
+  /// the rank holding the most tokens.
   double activationBytes = 0;
+  /// Of fwd and igrad (recompute includes fwdComm again): seconds of TP and
+  /// CP collectives (docs/cost-model.md).
+  double fwdComm = 0, igradComm = 0;
   /// Names of the non-block layer groups riding with this unit
   /// ("embed", "vision_projector.mlp").
   std::vector<std::string> extras;
@@ -85,6 +91,14 @@ struct PartInfo {
   /// GPU; trainable when the LLM trains).
   double tiedHeadParams = 0;
   bool tiedHeadTrainable = false;
+  /// cp > 1: how one sequence is split over the CP ranks, and the rank the
+  /// times are those of (the slowest: a stage waits for it).
+  std::optional<plan::CPSplit> cpSplit;
+  int64_t cpRank = 0;
+  /// Per microbatch and GPU, the bytes a stage of this part sends the next
+  /// stage of the part, and the bytes its last stage sends downstream (an
+  /// encoder's projector output; 0 for the LLM).
+  double cutBytes = 0, outputBytes = 0;
   /// Parameters of that copy held by the stage of units [begin, end): the
   /// last stage, when it does not start at the embedding.
   double tiedHeadCopy(int64_t begin, int64_t end) const {
@@ -108,6 +122,8 @@ struct JobModel {
   TrainOp train;               ///< May be null (bf16, adamw).
   std::vector<PartInfo> parts; ///< Encoders in model order, then the LLM.
   int64_t dp = 1, worldSize = 1, microbatches = 1;
+  /// The GPU and its links as the cost model sees them.
+  plan::Device device;
   EncoderLayout layout = EncoderLayout::Parallel;
   PartitionPolicy policy = PartitionPolicy::FrozenAware;
   int64_t elementBytes = 2;           ///< Weights and activations.
@@ -119,6 +135,12 @@ struct JobModelOptions {
   const plan::Profile *profile = nullptr;
   double efficiency = 0.5;
 };
+
+/// One GPU's memory of `params` parameters (of which `trainable` train) and
+/// `activationBytes` saved per microbatch: weights in the job's precision,
+/// fp32 gradients and the optimizer's state of the trainable ones.
+plan::LayerMemory unitMemory(const JobModel &job, double params,
+                             double trainable, double activationBytes);
 
 /// Reads the job of `module`; emits an error and fails when a piece the cost
 /// model needs (model, data, cluster) is missing.

@@ -11,6 +11,7 @@
 #define MLLM_PLAN_PARTITION_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMEnums.h"
+#include "mllm/Plan/Memory.h"
 
 #include "llvm/ADT/ArrayRef.h"
 
@@ -25,6 +26,10 @@ namespace mllm::plan {
 struct LayerTime {
   double fwd = 0;
   double bwd = 0; ///< Weight grad + input grad + recompute, as applicable.
+  /// Of `bwd`, the weight-gradient part: the frozen-aware schedules run it
+  /// after the input gradient has gone upstream (only the estimate of a
+  /// memory-capped pipeline reads it).
+  double bwdWeight = 0;
   double total() const { return fwd + bwd; }
 };
 
@@ -64,6 +69,12 @@ std::vector<std::vector<int64_t>>
 partitionColocated(llvm::ArrayRef<std::vector<double>> weights, int64_t stages,
                    double exactWorkLimit = 2e6);
 
+/// What one layer holds on one GPU of its stage, bytes.
+struct LayerMemory {
+  double weights = 0, grads = 0, optimizer = 0;
+  double activations = 0; ///< Saved for backward by one microbatch.
+};
+
 /// A module's place in the pipeline graph.
 struct PipelineModule {
   std::string name;
@@ -81,9 +92,33 @@ struct PipelineModule {
   std::vector<int64_t> explicitStages;
   /// GPUs one stage of this module occupies (tp x cp).
   int64_t gpusPerStage = 1;
+  /// Per layer (as many as `layers`), or empty: no memory model (nothing is
+  /// capped and everything fits).
+  std::vector<LayerMemory> memory;
+  /// What the module's last stage adds when it does not start at layer 0 (a
+  /// tied LM head's copy of the embedding matrix).
+  LayerMemory lastStageExtra;
+  /// Per microbatch and GPU: the bytes a stage sends the next stage of the
+  /// module, and the bytes the module's last stage sends downstream.
+  double cutBytes = 0, outputBytes = 0;
 };
 
-/// How encoders share GPUs: the mllm dialect's enum (Parallel, Colocated).
+/// What the plan runs on.
+struct PipelineResources {
+  int64_t gpuBudget = 0;    ///< GPUs of one replica.
+  int64_t microbatches = 1; ///< Per replica and iteration.
+  /// Bytes of one GPU; 0: no memory check.
+  double memoryCapacity = 0;
+  /// Links between stages: ranks are laid out stage by stage, dp replicas
+  /// of a stage consecutive (docs/plan-format.md); two stages talk over the
+  /// intra-node link when their first ranks share a node. Bandwidths of 0
+  /// count as infinite.
+  int64_t gpusPerNode = 0, dp = 1;
+  double intraNodeBandwidth = 0, interNodeBandwidth = 0;
+};
+
+/// How encoders share GPUs: the mllm dialect's enum (Parallel, Colocated,
+/// Chain).
 using Layout = mllm::EncoderLayout;
 
 /// How layers are split over a module's stages.
@@ -97,6 +132,16 @@ struct StagePlan {
   std::string module;
   int64_t firstLayer = 0, numLayers = 0;
   double fwd = 0, bwd = 0; ///< Per microbatch.
+  double bwdWeight = 0;    ///< Of bwd (LayerTime::bwdWeight).
+  /// One GPU's memory; `memory.wanted` 0 means unknown (no cap).
+  StageMemory memory;
+  /// Seconds to send one microbatch's output to the next stage of its path
+  /// (and its gradient back); 0 for the last.
+  double sendTime = 0;
+  /// Layout chain: this stage runs on the GPUs of the StagePlan before it
+  /// (one chain stage holding the end of one module and the start of the
+  /// next).
+  bool colocated = false;
 };
 
 struct PipelinePlan {
@@ -111,6 +156,9 @@ struct PipelinePlan {
   /// what the allocator minimised; equals iterationTime without balanceLayers.
   double balanceIterationTime = 0;
   int64_t gpus = 0; ///< GPUs per replica the plan occupies.
+  /// Whether every stage fits the GPU with at least one microbatch in
+  /// flight (false only when no choice of stage counts fits).
+  bool fits = true;
   /// The encoder -> LLM paths handed to estimateIterationTime (real times):
   /// one per encoder (encoders-parallel; just the LLM if there is no
   /// encoder), or one (encoders-colocated) whose encoder stages are merged
@@ -119,20 +167,41 @@ struct PipelinePlan {
   std::vector<std::vector<StagePlan>> paths;
 };
 
-/// Estimated iteration time of the multimodal 1F1B pipeline: the bottleneck
-/// stage's time for every microbatch plus fill and drain along the longest
-/// encoder -> LLM path: sum over that path's stages of (fwd + bwd) minus the
-/// bottleneck, plus bottleneck x microbatches. With colocated encoders an
-/// encoder stage runs every encoder's layers of that stage one after another.
+/// Estimated iteration time of the multimodal 1F1B pipeline: a period per
+/// microbatch plus fill and drain along the longest encoder -> LLM path. With
+/// colocated encoders an encoder stage runs every encoder's layers of that
+/// stage one after another.
 ///
-/// Precisely: B = max over all stages of all paths of fwd + bwd, S = max over
-/// paths of the sum of fwd + bwd over the path's stages, result
-/// S - B + microbatches x B (0 without stages). Each element of a path is one
-/// stage as it runs: pass a colocated encoder stage as one StagePlan with the
-/// summed times (PipelinePlan::paths does). Uniform stages of time t on a
-/// p-stage path give the 1F1B closed form (m + p - 1) t. Note that S is the
-/// path's total work, independent of how it is cut into stages, so the
-/// estimate depends on a partition only through B.
+/// Precisely, with t = fwd + bwd of a stage: B = max over all stages of t;
+/// S = max over paths of the sum over the path's stages of t - bwdWeight,
+/// plus 2 x sendTime per boundary (activation down, gradient up), plus the
+/// bwdWeight of the bottleneck stage (the frozen-aware schedules send the
+/// input gradient before the weight gradient, which leaves the fill and
+/// drain); P the period of one microbatch in the steady state. Result: S - P
+/// + microbatches x P (0 without stages). Without memory caps P = B, so
+/// uniform stages of time t on a p-stage path give the closed form m t +
+/// (p - 1)(t - bwdWeight), which is 1F1B's (m + p - 1) t without weight
+/// gradients.
+///
+/// When a stage is capped below its warm-up (memory.inFlight <
+/// memory.wanted), P is the steady state of the programs the generator
+/// writes for it (Generate.cpp): warm-ups min(depth, m), capped to
+/// inFlight - 1, carried down the stages that run a backward; each stage
+/// runs F(j + w), Bd(j), Bw(j); activations go down after F and gradients
+/// up after Bd. P is the largest ratio of time to microbatches spanned over
+/// the cycles of that event graph (found by bisection with a longest-path
+/// check): a stage capped to k waits for the round trip of its microbatch
+/// to the loss and back every k microbatches, and neighbours with equal
+/// warm-ups hand each other their backward (two stage times per
+/// microbatch). Then the result is max(the uncapped one, S' + (m - k) P),
+/// with S' the longest path with weight gradients and k the fewest
+/// microbatches a held-back stage may hold: k microbatches start without
+/// waiting, the others one period apart (within a few percent of mllm-sim
+/// on capped plans; docs/plan-format.md). Each element of a path is one
+/// stage as it runs: pass a
+/// colocated encoder stage as one StagePlan with the summed times and
+/// memory (PipelinePlan::paths does). Stages are identified across paths by
+/// module and first layer.
 double estimateIterationTime(const std::vector<std::vector<StagePlan>> &paths,
                              int64_t microbatches);
 
@@ -163,6 +232,27 @@ double estimateIterationTime(const std::vector<std::vector<StagePlan>> &paths,
 std::optional<PipelinePlan>
 planPipeline(const std::vector<PipelineModule> &modules, Layout layout,
              Objective objective, int64_t gpuBudget, int64_t microbatches);
+
+/// The same with memory and links: every candidate choice of stage counts is
+/// priced with estimateIterationTime on its stages' memory caps and
+/// transfers, a choice whose stages do not fit (not even one microbatch in
+/// flight) is taken only when no choice fits (PipelinePlan::fits), and the
+/// stage counts for a bottleneck target are raised to the least that fit.
+std::optional<PipelinePlan>
+planPipeline(const std::vector<PipelineModule> &modules, Layout layout,
+             Objective objective, const PipelineResources &resources);
+
+/// Layout Chain (planPipeline dispatches to it): the modules' layers, in
+/// input order (the encoders, then the LLM), are one chain cut into K stages
+/// by the objective (MinMax on the balance times or Uniform; Explicit is not
+/// supported), and a stage may hold the end of one module and the start of
+/// the next (its later pieces are StagePlans with `colocated`). Every
+/// module must have the same gpusPerStage g and no fixed stage count; K
+/// (<= gpuBudget / g) minimises the estimate of the one path, with memory
+/// and transfers as planPipeline's. nullopt when that is not possible.
+std::optional<PipelinePlan>
+planChain(const std::vector<PipelineModule> &modules, Objective objective,
+          const PipelineResources &resources);
 
 } // namespace mllm::plan
 

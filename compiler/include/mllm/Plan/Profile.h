@@ -31,6 +31,11 @@ namespace mllm::plan {
 ///       input_grad_ms: 3.2
 class Profile {
 public:
+  /// Limits of a profile file (docs/cli.md, "Input limits"): YAML is read
+  /// recursively, one level of recursion per level of nesting.
+  static constexpr size_t kMaxBytes = size_t(16) << 20;
+  static constexpr unsigned kMaxNesting = 64;
+
   static llvm::Expected<Profile> load(llvm::StringRef path);
   /// Parses profile text; `name` is the file name used in error messages.
   static llvm::Expected<Profile> parse(llvm::StringRef text,

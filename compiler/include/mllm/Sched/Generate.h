@@ -37,6 +37,19 @@ std::vector<int64_t> stageDepths(const PipelineGraph &graph);
 std::vector<Program> generateSchedule(const PipelineGraph &graph,
                                       ScheduleKind kind);
 
+/// Checks every stage of `programs` against its GPU's memory with the rule
+/// of the memory check (mllm/Plan/Memory.h): static bytes + the activations
+/// of one microbatch x the most microbatches the program holds at once
+/// (Program::maxInFlight) must fit StageInfo::memoryCapacity (0: no check).
+/// Every schedule kind is checked, not only the memory-aware one. The error
+/// names the first stage that does not fit, with its figures:
+/// "stage 'llm_s0' needs 143.21 GiB per GPU under the linear_1f1b schedule
+/// but a GPU has 131.00 GiB: static 40.00 GiB + activations 103.21 GiB
+/// (12.90 GiB x 8 microbatches in flight); N of M stages do not fit".
+llvm::Error checkMemory(const PipelineGraph &graph,
+                        const std::vector<Program> &programs,
+                        ScheduleKind kind);
+
 } // namespace mllm::sched
 
 #endif // MLLM_SCHED_GENERATE_H

@@ -13,6 +13,13 @@
 
 namespace mllm {
 
+/// Limits of what loadProgram reads (docs/cli.md, "Input limits"): the
+/// parser's memory grows with a file's size (a few hundred bytes per byte),
+/// and each nested import is a level of recursion.
+inline constexpr size_t kMaxSourceFileBytes = size_t(1) << 20;
+inline constexpr size_t kMaxProgramBytes = size_t(8) << 20;
+inline constexpr unsigned kMaxImportDepth = 64;
+
 struct LoadOptions {
   /// Searched in order for `import name;`, before the stdlib directory.
   std::vector<std::string> includeDirs;

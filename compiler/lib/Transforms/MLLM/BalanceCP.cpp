@@ -9,11 +9,14 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Model/SequenceSpec.h"
+#include "mllm/Plan/CPSplit.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 
@@ -122,12 +125,18 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
 
   kernels::TokenLayout layout = kernels::buildSequenceLayout(spec);
   kernels::MaskPolicy mask; // the segment-aware Mllm policy
-  auto result = runtime::balanceTokens(layout, mask, cp, options);
+  // The block workloads and the balancer runtime::balanceTokens() runs, the
+  // balancer through the memo mllm-partition priced the split with (so an
+  // ilp instance is solved once).
+  std::vector<int64_t> work;
+  if (layout.size() >= options.tiles.rows * cp)
+    work = kernels::blockWorkloads(layout, mask, options.tiles);
+  auto result = plan::balanceBlocksOnce(work, layout.size(), cp, options);
   if (!result && options.policy == runtime::BalancePolicy::Ilp) {
     // A solver failure; the CP degree itself may still be fine.
     std::string why = llvm::toString(result.takeError());
     options.policy = runtime::BalancePolicy::Lpt;
-    result = runtime::balanceTokens(layout, mask, cp, options);
+    result = plan::balanceBlocksOnce(work, layout.size(), cp, options);
     if (result)
       mp.emitWarning("the ilp CP balancer failed on '")
           << part << "' (" << why << "); using lpt";
@@ -136,6 +145,21 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
     return mp.emitError("cannot balance the tokens of '")
            << part << "' over " << cp
            << " CP ranks: " << llvm::toString(result.takeError());
+  // A time limit that binds is part of the answer: say how far from the
+  // bound the split may be.
+  if (result->policy == runtime::BalancePolicy::Ilp && result->timedOut) {
+    double above =
+        100.0 *
+        (static_cast<double>(result->maxWorkload()) /
+             static_cast<double>(std::max<int64_t>(result->lowerBound, 1)) -
+         1.0);
+    mp.emitWarning(llvm::formatv(
+        "the ilp CP balancer stopped at its {0} s time limit without proving "
+        "the split of '{1}' optimal: its slowest rank has {2} tiles, the "
+        "lower bound is {3} ({4:f2}% above it)",
+        llvm::format("%g", ilpTimeLimit.getValue()), part,
+        result->maxWorkload(), result->lowerBound, above));
+  }
 
   // Per rank, its blocks as merged [start, end) token ranges.
   SmallVector<SmallVector<int64_t>> perRank(cp);

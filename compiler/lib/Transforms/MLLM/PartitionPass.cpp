@@ -8,6 +8,7 @@
 #include "mllm/Plan/JobModel.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 
+#include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 #include "mllm/Plan/Profile.h"
 
@@ -132,11 +133,69 @@ LogicalResult Partition::checkPart(const JobModel &job, const PartInfo &part) {
   return success();
 }
 
+/// What the partitioner sees of a part: per unit its times (and, for
+/// frozen_unaware, the all-trainable times it balances), its memory on one
+/// GPU, and the activations its stages send.
+static plan::PipelineModule pipelineModule(const JobModel &job,
+                                           const PartInfo &part) {
+  plan::PipelineModule m;
+  m.name = part.name;
+  m.isLLM = part.isLLM;
+  if (part.pp > 0)
+    m.stages = part.pp;
+  m.explicitStages = part.explicitStages;
+  m.gpusPerStage = part.tp * part.cp;
+  for (const UnitCost &u : part.units) {
+    m.layers.push_back({u.fwd, u.bwd(), u.wgrad});
+    if (job.policy == PartitionPolicy::FrozenUnaware)
+      m.balanceLayers.push_back({u.fwd, u.trainedBwd, 0});
+    m.memory.push_back(
+        unitMemory(job, u.params, u.trainableParams, u.activationBytes));
+  }
+  double tied = part.tiedHeadParams;
+  m.lastStageExtra =
+      unitMemory(job, tied, part.tiedHeadTrainable ? tied : 0, 0);
+  m.cutBytes = part.cutBytes;
+  m.outputBytes = part.outputBytes;
+  return m;
+}
+
+/// Layout chain cuts one chain of every part's layers: the stage count is
+/// the planner's (pp = auto everywhere), and a stage holding two parts needs
+/// one GPU layout for both (equal tp, no CP).
+static LogicalResult checkChain(const JobModel &job) {
+  if (job.layout != EncoderLayout::Chain)
+    return success();
+  const PartInfo &first = job.parts.front();
+  for (const PartInfo &part : job.parts) {
+    if (part.pp != 0)
+      return emitError(part.loc())
+             << "layout chain cuts the layers of every part as one chain of "
+                "stages; set 'pp = auto' for '"
+             << part.name << "' (it has pp " << part.pp << ")";
+    if (part.tp != first.tp)
+      return emitError(part.loc())
+             << "layout chain puts parts on shared stages, which needs one "
+                "tp for every part; '"
+             << part.name << "' has tp " << part.tp << " but '" << first.name
+             << "' has tp " << first.tp;
+    if (part.cp != 1)
+      return emitError(part.loc())
+             << "layout chain puts parts on shared stages, which cannot run "
+                "context parallelism; '"
+             << part.name << "' has cp " << part.cp;
+  }
+  if (job.policy == PartitionPolicy::Explicit)
+    return emitError(first.loc()) << "layout chain chooses its own cuts; it "
+                                     "cannot take an explicit partition";
+  return success();
+}
+
 LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
   bool ok = true;
   for (const PartInfo &part : job.parts)
     ok &= succeeded(checkPart(job, part));
-  if (!ok)
+  if (!ok || failed(checkChain(job)))
     return failure();
   ParallelOp parallel = job.parallel;
   ClusterOp cluster = job.cluster;
@@ -149,23 +208,18 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
   int64_t budget = job.worldSize / job.dp;
 
   std::vector<plan::PipelineModule> modules;
-  for (const PartInfo &part : job.parts) {
-    plan::PipelineModule m;
-    m.name = part.name;
-    m.isLLM = part.isLLM;
-    if (part.pp > 0)
-      m.stages = part.pp;
-    m.explicitStages = part.explicitStages;
-    m.gpusPerStage = part.tp * part.cp;
-    for (const UnitCost &u : part.units) {
-      m.layers.push_back({u.fwd, u.bwd()});
-      if (job.policy == PartitionPolicy::FrozenUnaware)
-        m.balanceLayers.push_back({u.fwd, u.trainedBwd});
-    }
-    modules.push_back(std::move(m));
-  }
+  for (const PartInfo &part : job.parts)
+    modules.push_back(pipelineModule(job, part));
+  plan::PipelineResources resources;
+  resources.gpuBudget = budget;
+  resources.microbatches = job.microbatches;
+  resources.memoryCapacity = static_cast<double>(cluster.getMemory());
+  resources.gpusPerNode = static_cast<int64_t>(cluster.getGpusPerNode());
+  resources.dp = job.dp;
+  resources.intraNodeBandwidth = job.device.intraNodeBandwidth;
+  resources.interNodeBandwidth = job.device.interNodeBandwidth;
   std::optional<plan::PipelinePlan> result = plan::planPipeline(
-      modules, job.layout, getObjective(job.policy), budget, job.microbatches);
+      modules, job.layout, getObjective(job.policy), resources);
   if (!result) {
     std::string parts;
     llvm::raw_string_ostream os(parts);
@@ -186,16 +240,9 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
                    : "");
   }
 
-  // GPUs per replica of the chosen plan.
-  int64_t gpus = 0, encoderGpus = 0;
-  for (size_t i = 0; i < job.parts.size(); ++i) {
-    int64_t g = result->stagesPerModule[i] * modules[i].gpusPerStage;
-    if (!job.parts[i].isLLM && job.layout == EncoderLayout::Colocated)
-      encoderGpus = std::max(encoderGpus, g);
-    else
-      gpus += g;
-  }
-  gpus += encoderGpus;
+  // GPUs per replica of the chosen plan (colocated encoders and chain
+  // stages share theirs).
+  int64_t gpus = result->gpus;
   bool anyAuto =
       llvm::any_of(job.parts, [](const PartInfo &p) { return p.pp == 0; });
   if (anyAuto && gpus < budget)
@@ -255,6 +302,7 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         builder.getStringAttr(stage.module + "_s" + std::to_string(index)),
         FlatSymbolRefAttr::get(ctx, stage.module),
         builder.getI64IntegerAttr(begin), builder.getI64IntegerAttr(end), with,
+        stage.colocated ? builder.getUnitAttr() : UnitAttr(),
         builder.getF64FloatAttr(roundMillis(sum.fwd)),
         builder.getF64FloatAttr(roundMillis(sum.wgrad)),
         builder.getF64FloatAttr(roundMillis(sum.igrad)),

@@ -2,11 +2,15 @@
 //
 // mllm-rank-map: lays the global ranks out over the stages of mllm.pipeline
 // (stage by stage; inside a stage dp, then cp, then a contiguous run of tp
-// ranks), estimates the memory of one GPU of every stage, records both on
-// the mllm.stage ops and reports stages that do not fit.
+// ranks; a stage starts on a multiple of its tp when the GPUs the pipeline
+// leaves idle allow, so that its TP groups stay inside nodes), estimates
+// the memory of one GPU of every stage with the planner's memory model
+// (mllm/Plan/Memory.h), records both on the mllm.stage ops and reports
+// stages that do not fit.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Plan/JobModel.h"
+#include "mllm/Plan/Memory.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -15,8 +19,6 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
-#include <cmath>
-
 namespace mllm {
 #define GEN_PASS_DEF_RANKMAPPASS
 #include "mllm/Transforms/MLLM/Passes.h.inc"
@@ -24,37 +26,16 @@ namespace mllm {
 
 using namespace mlir;
 using namespace mllm;
+using plan::StageMemory;
 
 namespace {
 
-constexpr double kMiB = 1024.0 * 1024.0;
-constexpr double kGiB = 1024.0 * kMiB;
-
-int64_t toMiB(double bytes) {
-  return static_cast<int64_t>(std::ceil(bytes / kMiB - 1e-9));
-}
-
 std::string gib(double bytes) {
   std::string s;
-  llvm::raw_string_ostream(s) << llvm::format("%.2f", bytes / kGiB) << " GiB";
+  llvm::raw_string_ostream(s)
+      << llvm::format("%.2f", bytes / plan::kGiB) << " GiB";
   return s;
 }
-
-/// Memory of one GPU of one stage, in bytes.
-struct StageMemory {
-  double weights = 0, grads = 0, optimizer = 0, activations = 0;
-  int64_t inFlight = 0;
-  double total() const {
-    return weights + grads + optimizer + activations * inFlight;
-  }
-  void add(const StageMemory &other) {
-    weights += other.weights;
-    grads += other.grads;
-    optimizer += other.optimizer;
-    activations += other.activations;
-    inFlight = std::max(inFlight, other.inFlight);
-  }
-};
 
 struct StageInfo {
   StageOp op;
@@ -63,6 +44,10 @@ struct StageInfo {
   int64_t numStages; ///< Of the part.
   StageMemory memory;
 };
+
+/// The stages that share one set of GPUs (one stage; colocated encoders'
+/// stage s; a chain stage holding two parts), in pipeline order.
+using GpuGroup = SmallVector<StageInfo *, 2>;
 
 class RankMap : public mllm::impl::RankMapPassBase<RankMap> {
 public:
@@ -82,10 +67,37 @@ public:
 
 private:
   LogicalResult map(PipelineOp pipeline, JobModel &job);
-  LogicalResult reportOverflow(JobModel &job,
-                               ArrayRef<const StageInfo *> sharing,
+  LogicalResult placeRanks(PipelineOp pipeline, JobModel &job,
+                           ArrayRef<GpuGroup> groups,
+                           std::vector<int64_t> &firstRank);
+  LogicalResult reportOverflow(JobModel &job, const GpuGroup &group,
                                const StageMemory &memory);
 };
+
+/// One GPU of stage `s` alone: units, the tied head's copy, the warm-up.
+StageMemory stageMemory(const JobModel &job, const StageInfo &s,
+                        int64_t llmStages) {
+  StageMemory mem;
+  auto add = [&](const plan::LayerMemory &l) {
+    mem.weights += l.weights;
+    mem.grads += l.grads;
+    mem.optimizer += l.optimizer;
+    mem.activations += l.activations;
+  };
+  StageOp op = s.op;
+  int64_t begin = op.getBegin(), end = op.getEnd();
+  for (int64_t u = begin; u < end; ++u) {
+    const UnitCost &unit = s.part->units[u];
+    add(unitMemory(job, unit.params, unit.trainableParams,
+                   unit.activationBytes));
+  }
+  // The last stage's copy of a tied embedding matrix.
+  double tied = s.part->tiedHeadCopy(begin, end);
+  add(unitMemory(job, tied, s.part->tiedHeadTrainable ? tied : 0, 0));
+  mem.wanted = plan::inFlightDepth(s.part->isLLM, s.index, s.numStages,
+                                   llmStages, job.microbatches);
+  return mem;
+}
 
 } // namespace
 
@@ -110,164 +122,203 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
   for (StageInfo &s : stages)
     s.numStages = counts[s.part->name];
   int64_t llmStages = counts[job.parts.back().name];
-  int64_t m = job.microbatches;
+  for (StageInfo &s : stages)
+    s.memory = stageMemory(job, s, llmStages);
 
-  // Memory per GPU of every stage.
-  for (StageInfo &s : stages) {
-    StageMemory &mem = s.memory;
-    for (int64_t u = s.op.getBegin(); u < static_cast<int64_t>(s.op.getEnd());
-         ++u) {
-      const UnitCost &unit = s.part->units[u];
-      mem.weights += unit.params * job.elementBytes;
-      mem.grads += unit.trainableParams * job.gradBytesPerParam;
-      mem.optimizer += unit.trainableParams * job.optimizerBytesPerParam;
-      mem.activations += unit.activationBytes;
-    }
-    // The last stage's copy of a tied embedding matrix.
-    const PartInfo &part = *s.part;
-    double tiedCopy = part.tiedHeadCopy(s.op.getBegin(), s.op.getEnd());
-    mem.weights += tiedCopy * job.elementBytes;
-    if (part.tiedHeadTrainable) {
-      mem.grads += tiedCopy * job.gradBytesPerParam;
-      mem.optimizer += tiedCopy * job.optimizerBytesPerParam;
-    }
-    // Microbatches whose activations a stage holds at the peak of 1F1B:
-    // its warm-up depth (all downstream stages to the loss) plus one.
-    int64_t depth = s.numStages - s.index;
-    if (!s.part->isLLM)
-      depth += llmStages;
-    mem.inFlight = std::min(depth, m);
-    // Memory-aware 1F1B: when the full warm-up does not fit, the stage holds
-    // as many microbatches as fit (at least one). The schedule generator
-    // applies the same cap (Schedule.h, maxInFlight), so the memory check
-    // below fails only when not even one microbatch fits.
-    double capacity = static_cast<double>(job.cluster.getMemory());
-    double fixed = mem.weights + mem.grads + mem.optimizer;
-    if (mem.activations > 0 &&
-        fixed + mem.activations * mem.inFlight > capacity) {
-      auto fit = static_cast<int64_t>((capacity - fixed) / mem.activations);
-      mem.inFlight = std::max<int64_t>(1, std::min(mem.inFlight, fit));
-    }
-  }
-
-  // Ranks: stage by stage; colocated encoders share stage s.
-  int64_t next = 0;
+  // GPU groups: a stage, or stage s of every colocated encoder.
   bool colocated = job.layout == EncoderLayout::Colocated;
-  llvm::DenseMap<int64_t, int64_t> colocatedBase; // encoder stage -> rank
-  std::vector<int64_t> firstRank(stages.size());
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const StageInfo &s = stages[i];
-    int64_t count = job.dp * s.part->cp * s.part->tp;
-    if (colocated && !s.part->isLLM) {
-      auto [it, inserted] = colocatedBase.try_emplace(s.index, next);
-      firstRank[i] = it->second;
-      if (inserted)
-        next += count;
+  std::vector<GpuGroup> groups;
+  llvm::DenseMap<int64_t, size_t> colocatedGroup; // encoder stage -> group
+  for (StageInfo &s : stages) {
+    // Layout chain: a stage marked colocated runs on the previous stage's
+    // GPUs.
+    if (s.op.getColocated() && !groups.empty()) {
+      groups.back().push_back(&s);
       continue;
     }
-    firstRank[i] = next;
-    next += count;
+    if (colocated && !s.part->isLLM) {
+      auto [it, inserted] = colocatedGroup.try_emplace(s.index, groups.size());
+      if (inserted)
+        groups.emplace_back();
+      groups[it->second].push_back(&s);
+      continue;
+    }
+    groups.push_back({&s});
   }
-  if (next > job.worldSize)
-    return pipeline.emitOpError("needs ")
-           << next << " GPUs but the cluster has " << job.worldSize;
-  // A partitioner that chose to leave GPUs idle has said so already.
-  if (next < job.worldSize &&
-      next != static_cast<int64_t>(pipeline.getGpus()) * job.dp)
-    pipeline.emitWarning("the pipeline uses ")
-        << next << " of the cluster's " << job.worldSize << " GPUs; ranks "
-        << next << " to " << job.worldSize - 1 << " stay idle";
 
-  OpBuilder b(pipeline.getContext());
-  int64_t perNode = job.cluster.getGpusPerNode();
-  for (size_t i = 0; i < stages.size(); ++i) {
-    StageInfo &s = stages[i];
-    int64_t tp = s.part->tp, cp = s.part->cp;
-    int64_t first = firstRank[i], end = first + job.dp * cp * tp;
-    s.op.setFirstRankAttr(b.getI64IntegerAttr(first));
-    s.op.setEndRankAttr(b.getI64IntegerAttr(end));
-    s.op.setDpStrideAttr(b.getI64IntegerAttr(cp * tp));
-    s.op.setCpStrideAttr(b.getI64IntegerAttr(tp));
-    s.op.setTpStrideAttr(b.getI64IntegerAttr(1));
-    for (int64_t start = first; tp > 1 && start < end; start += tp)
-      if (start / perNode != (start + tp - 1) / perNode) {
-        emitWarning(s.part->loc())
-            << "the tp group of ranks " << start << " to " << start + tp - 1
-            << " (stage " << s.index << " of '" << s.part->name
-            << "') spans nodes " << start / perNode << " and "
-            << (start + tp - 1) / perNode << "; tensor parallelism will cross "
-            << "the inter-node link";
-        break;
+  // A chain is one linear pipeline: group g of G holds G - g microbatches.
+  if (job.layout == EncoderLayout::Chain)
+    for (auto [g, group] : llvm::enumerate(groups))
+      for (StageInfo *s : group) {
+        auto n = static_cast<int64_t>(groups.size());
+        s->memory.wanted = plan::inFlightDepth(true, static_cast<int64_t>(g), n,
+                                               n, job.microbatches);
       }
 
-    const StageMemory &mem = s.memory;
-    int64_t weights = toMiB(mem.weights), grads = toMiB(mem.grads),
-            optimizer = toMiB(mem.optimizer),
-            activations = toMiB(mem.activations);
-    s.op.setWeightsAttr(b.getI64IntegerAttr(weights));
-    s.op.setGradsAttr(b.getI64IntegerAttr(grads));
-    s.op.setOptimizerAttr(b.getI64IntegerAttr(optimizer));
-    s.op.setActivationsAttr(b.getI64IntegerAttr(activations));
-    s.op.setInFlightAttr(b.getI64IntegerAttr(mem.inFlight));
-    s.op.setMemoryAttr(b.getI64IntegerAttr(weights + grads + optimizer +
-                                           activations * mem.inFlight));
+  // Memory-aware 1F1B caps a GPU's microbatches in flight to what fits (at
+  // least one), with the schedule generator's arithmetic on the shared
+  // GPU's summed terms (Memory.h), so the check below fails only when not
+  // even one microbatch fits.
+  double capacity = static_cast<double>(job.cluster.getMemory());
+  std::vector<StageMemory> gpuMemory;
+  for (const GpuGroup &group : groups) {
+    StageMemory mem = group.front()->memory;
+    for (StageInfo *other : llvm::drop_begin(group))
+      mem.add(other->memory);
+    plan::capInFlight(mem, capacity);
+    for (StageInfo *s : group) {
+      s->memory.inFlight = mem.inFlight;
+      s->memory.wanted = mem.wanted;
+    }
+    gpuMemory.push_back(mem);
   }
+
+  std::vector<int64_t> firstRank;
+  if (failed(placeRanks(pipeline, job, groups, firstRank)))
+    return failure();
+
+  OpBuilder b(pipeline.getContext());
+  for (auto [g, group] : llvm::enumerate(groups))
+    for (StageInfo *s : group) {
+      int64_t tp = s->part->tp, cp = s->part->cp;
+      int64_t first = firstRank[g], end = first + job.dp * cp * tp;
+      s->op.setFirstRankAttr(b.getI64IntegerAttr(first));
+      s->op.setEndRankAttr(b.getI64IntegerAttr(end));
+      s->op.setDpStrideAttr(b.getI64IntegerAttr(cp * tp));
+      s->op.setCpStrideAttr(b.getI64IntegerAttr(tp));
+      s->op.setTpStrideAttr(b.getI64IntegerAttr(1));
+      const StageMemory &mem = s->memory;
+      int64_t weights = plan::toMiB(mem.weights),
+              grads = plan::toMiB(mem.grads),
+              optimizer = plan::toMiB(mem.optimizer),
+              activations = plan::toMiB(mem.activations);
+      s->op.setWeightsAttr(b.getI64IntegerAttr(weights));
+      s->op.setGradsAttr(b.getI64IntegerAttr(grads));
+      s->op.setOptimizerAttr(b.getI64IntegerAttr(optimizer));
+      s->op.setActivationsAttr(b.getI64IntegerAttr(activations));
+      s->op.setInFlightAttr(b.getI64IntegerAttr(mem.inFlight));
+      s->op.setMemoryAttr(b.getI64IntegerAttr(weights + grads + optimizer +
+                                              activations * mem.inFlight));
+    }
 
   if (!checkMemory)
     return success();
-  // A GPU holds one stage, or with colocated encoders stage s of every
-  // encoder.
   bool ok = true;
-  llvm::DenseSet<int64_t> checkedColocated;
-  for (const StageInfo &s : stages) {
-    SmallVector<const StageInfo *> sharing{&s};
-    StageMemory mem = s.memory;
-    if (colocated && !s.part->isLLM) {
-      if (!checkedColocated.insert(s.index).second)
-        continue;
-      for (const StageInfo &other : stages)
-        if (&other != &s && !other.part->isLLM && other.index == s.index) {
-          sharing.push_back(&other);
-          mem.add(other.memory);
-        }
-      // Each encoder's activations stay in flight for its own count; the
-      // sum above takes the largest, an upper bound.
-    }
-    if (mem.total() > static_cast<double>(job.cluster.getMemory()))
-      ok &= succeeded(reportOverflow(job, sharing, mem));
-  }
+  for (auto [g, group] : llvm::enumerate(groups))
+    if (!gpuMemory[g].fits(capacity))
+      ok &= succeeded(reportOverflow(job, group, gpuMemory[g]));
   return success(ok);
 }
 
-LogicalResult RankMap::reportOverflow(JobModel &job,
-                                      ArrayRef<const StageInfo *> sharing,
+/// Ranks, group by group in pipeline order. A group whose TP groups could
+/// straddle a node boundary (tp divides the node but the run would not
+/// start on a multiple of tp) starts at the next multiple of tp when the
+/// GPUs the pipeline leaves idle pay for the gap; one warning counts the TP
+/// groups that still straddle.
+LogicalResult RankMap::placeRanks(PipelineOp pipeline, JobModel &job,
+                                  ArrayRef<GpuGroup> groups,
+                                  std::vector<int64_t> &firstRank) {
+  int64_t perNode = std::max<int64_t>(job.cluster.getGpusPerNode(), 1);
+  int64_t used = 0;
+  for (const GpuGroup &group : groups)
+    used += job.dp * group.front()->part->cp * group.front()->part->tp;
+  if (used > job.worldSize)
+    return pipeline.emitOpError("needs ")
+           << used << " GPUs but the cluster has " << job.worldSize;
+  int64_t slack = job.worldSize - used, next = 0;
+  for (const GpuGroup &group : groups) {
+    int64_t tp = group.front()->part->tp;
+    int64_t count = job.dp * group.front()->part->cp * tp;
+    if (tp > 1 && tp <= perNode && perNode % tp == 0 && next % tp != 0) {
+      int64_t gap = tp - next % tp;
+      if (gap <= slack) {
+        slack -= gap;
+        next += gap;
+      }
+    }
+    firstRank.push_back(next);
+    next += count;
+  }
+
+  // TP groups that cross a node boundary, counted, with why they could not
+  // be kept inside a node.
+  int64_t straddling = 0, tpGroups = 0;
+  std::string firstOne, why;
+  for (auto [g, group] : llvm::enumerate(groups)) {
+    const StageInfo &s = *group.front();
+    int64_t tp = s.part->tp;
+    if (tp <= 1)
+      continue;
+    int64_t end = firstRank[g] + job.dp * s.part->cp * tp;
+    for (int64_t start = firstRank[g]; start < end; start += tp) {
+      ++tpGroups;
+      if (start / perNode == (start + tp - 1) / perNode)
+        continue;
+      if (straddling++ > 0)
+        continue;
+      firstOne = "ranks " + std::to_string(start) + " to " +
+                 std::to_string(start + tp - 1) + " of stage " +
+                 std::to_string(s.index) + " of '" + s.part->name + "'";
+      why = perNode % tp != 0
+                ? "tp " + std::to_string(tp) + " does not divide the " +
+                      std::to_string(perNode) + " GPUs of a node"
+                : "the pipeline leaves too few idle GPUs to start every "
+                  "stage on a multiple of its tp";
+    }
+  }
+  if (straddling > 0)
+    pipeline.emitWarning()
+        << straddling << " of the " << tpGroups
+        << " tensor-parallel groups span a node boundary (the first: "
+        << firstOne << "; " << why
+        << "); tensor parallelism will cross the inter-node link";
+
+  // A partitioner that chose to leave GPUs idle has said so already.
+  if (used < job.worldSize &&
+      used != static_cast<int64_t>(pipeline.getGpus()) * job.dp)
+    pipeline.emitWarning("the pipeline uses ")
+        << used << " of the cluster's " << job.worldSize << " GPUs; "
+        << job.worldSize - used << " stay idle";
+  return success();
+}
+
+LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
                                       const StageMemory &mem) {
-  const StageInfo &s = *sharing.front();
+  const StageInfo &s = *group.front();
   std::string who;
   llvm::raw_string_ostream os(who);
   os << "stage " << s.index << " of '" << s.part->name << "'";
-  for (const StageInfo *other : sharing.drop_front())
+  for (const StageInfo *other : llvm::drop_begin(group))
     os << " + '" << other->part->name << "'";
-  if (sharing.size() > 1)
-    os << " (colocated)";
+  if (group.size() > 1)
+    os << (job.layout == EncoderLayout::Chain ? " (one chain stage)"
+                                              : " (colocated)");
 
-  // The contributors, largest first.
+  // The contributors, largest first (MiB-rounded, as recorded).
+  double weights = plan::toMiB(mem.weights) * plan::kMiB,
+         grads = plan::toMiB(mem.grads) * plan::kMiB,
+         optimizer = plan::toMiB(mem.optimizer) * plan::kMiB,
+         activations = mem.activationMiB() * plan::kMiB;
+  std::string inFlight = std::to_string(mem.inFlight) +
+                         (mem.inFlight == 1 ? " microbatch" : " microbatches") +
+                         " in flight";
+  // A capped count says what it was capped from and why it is the floor.
+  if (mem.capped())
+    inFlight +=
+        ": memory-aware 1F1B lowered the " + std::to_string(mem.wanted) +
+        " of its warm-up to what fits, and 1 is the least a stage holds";
   struct Item {
     double bytes;
     std::string text;
   };
-  SmallVector<Item> items;
-  items.push_back({mem.weights, "weights " + gib(mem.weights)});
-  items.push_back({mem.grads, "gradients " + gib(mem.grads)});
-  items.push_back({mem.optimizer, "optimizer state " + gib(mem.optimizer)});
-  items.push_back({mem.activations * mem.inFlight,
-                   "activations " + gib(mem.activations * mem.inFlight) + " (" +
-                       gib(mem.activations) + " x " +
-                       std::to_string(mem.inFlight) +
-                       (mem.inFlight == 1 ? " microbatch" : " microbatches") +
-                       " in flight)"});
-  // Largest first; ties keep the order above (the sort is on a copy with
-  // the index as the second key).
+  SmallVector<Item> items = {{weights, "weights " + gib(weights)},
+                             {grads, "gradients " + gib(grads)},
+                             {optimizer, "optimizer state " + gib(optimizer)},
+                             {activations * mem.inFlight,
+                              "activations " + gib(activations * mem.inFlight) +
+                                  " (" + gib(activations) + " x " + inFlight +
+                                  ")"}};
+  // Largest first; ties keep the order above.
   SmallVector<std::pair<double, size_t>> order;
   for (size_t i = 0; i < items.size(); ++i)
     order.push_back({-items[i].bytes, i});
@@ -291,11 +342,10 @@ LogicalResult RankMap::reportOverflow(JobModel &job,
     hint += " (dp " + std::to_string(job.dp) +
             " replicates the optimizer state; lower it to free GPUs)";
 
-  auto diag = emitError(s.part->loc())
-              << who << " needs " << gib(mem.total())
-              << " per GPU but a GPU of the cluster ('" << job.cluster.getGpu()
-              << "') has " << gib(static_cast<double>(job.cluster.getMemory()))
-              << ": " << breakdown << "; " << hint;
-  (void)diag;
+  emitError(s.part->loc()) << who << " needs " << gib(mem.total())
+                           << " per GPU but a GPU of the cluster ('"
+                           << job.cluster.getGpu() << "') has "
+                           << gib(static_cast<double>(job.cluster.getMemory()))
+                           << ": " << breakdown << "; " << hint;
   return failure();
 }

@@ -4,6 +4,7 @@
 // the schedule library's verifier that they pair up and cannot deadlock.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
@@ -49,6 +50,21 @@ struct VerifySchedulePass
               << " microbatches but 'mllm.data' has " << data.getMicrobatches();
           return signalPassFailure();
         }
+      // The schedule library allocates per stage and microbatch: the
+      // sched.schedule verifier bounds both; this pass may run on IR that
+      // was not verified (--verify-each=0), so check again before reading.
+      auto programs =
+          static_cast<int64_t>(llvm::range_size(schedule.getBody().front()));
+      if (schedule.getMicrobatches() >
+              static_cast<uint64_t>(bounds::kMaxMicrobatches) ||
+          !bounds::scheduleSteps(
+              programs, static_cast<int64_t>(schedule.getMicrobatches()))) {
+        schedule.emitError("the schedule has ")
+            << programs << " programs x " << schedule.getMicrobatches()
+            << " microbatches; at most " << bounds::kMaxScheduleSteps
+            << " can be verified";
+        return signalPassFailure();
+      }
       ScheduleContents contents = readSchedule(schedule);
       if (llvm::Error error =
               sched::verifySchedule(contents.graph, contents.programs)) {

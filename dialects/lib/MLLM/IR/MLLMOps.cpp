@@ -2,10 +2,20 @@
 //
 // Verifiers state the IR invariants that every later pass may rely on. The
 // front end reports user mistakes before IR exists; these checks catch IR
-// written by hand or produced by a buggy pass.
+// written by hand or produced by a buggy pass. Every integer is bounded as
+// the language documents it (Bounds.h), so no pass overflows or allocates
+// without limit on IR that verifies.
+//
+// A verifier runs on one op at a time: the ops it reads besides its own
+// children may not be verified yet (every mllm.model, being isolated from
+// above, is verified after all the other ops of its module). Those are read
+// through the helpers below, which treat a missing or out-of-bounds
+// attribute as absent and skip the check: the other op's own verifier
+// reports it.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/LayerConfigSchema.h"
 
 #include "mlir/IR/Builders.h"
@@ -15,6 +25,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Format.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -95,16 +106,19 @@ static void printRankRanges(OpAsmPrinter &printer, Operation *,
   ArrayRef<int64_t> flat = ranges.asArrayRef();
   ArrayRef<int64_t> offsets = rankOffsets.asArrayRef();
   printer << "[";
+  // The verifier guarantees the bounds; an op that failed it is printed too
+  // (in diagnostics), so print what is there, and no more than that.
+  auto pairs = static_cast<int64_t>(flat.size() / 2);
   for (size_t r = 0; r + 1 < offsets.size(); ++r) {
     if (r)
       printer << ", ";
     printer << "[";
-    for (int64_t i = offsets[r]; i < offsets[r + 1]; ++i) {
-      if (i != offsets[r])
+    int64_t begin = std::clamp<int64_t>(offsets[r], 0, pairs);
+    int64_t end = std::clamp<int64_t>(offsets[r + 1], begin, pairs);
+    for (int64_t i = begin; i < end; ++i) {
+      if (i != begin)
         printer << ", ";
-      // The verifier guarantees the bounds; print what is there regardless.
-      if (i >= 0 && 2 * i + 1 < static_cast<int64_t>(flat.size()))
-        printer << flat[2 * i] << ":" << flat[2 * i + 1];
+      printer << flat[2 * i] << ":" << flat[2 * i + 1];
     }
     printer << "]";
   }
@@ -132,7 +146,47 @@ static void printMillis(OpAsmPrinter &printer, Operation *, FloatAttr value) {
 // Helpers
 //===----------------------------------------------------------------------===//
 
-/// The single mllm.model next to `op` in its builtin.module, if any.
+using namespace mllm::bounds;
+
+/// An i64 attribute's value within [min, max], else nullopt: absent (an op
+/// not verified yet), of another type, or beyond its bounds.
+static std::optional<int64_t> readInt(Attribute attr, int64_t min,
+                                      int64_t max) {
+  auto value = dyn_cast_or_null<IntegerAttr>(attr);
+  if (!value || !value.getType().isSignlessInteger(64))
+    return std::nullopt;
+  int64_t v = value.getInt();
+  if (v < min || v > max)
+    return std::nullopt;
+  return v;
+}
+
+/// The symbol name of an op that may not be verified yet, or empty.
+static StringRef symbolName(Operation *op) {
+  if (auto name =
+          op->getAttrOfType<StringAttr>(SymbolTable::getSymbolAttrName()))
+    return name.getValue();
+  return {};
+}
+
+/// The block of an op with one single-block region, or null.
+static Block *bodyOf(Operation *op) {
+  if (op->getNumRegions() != 1 || !llvm::hasSingleElement(op->getRegion(0)))
+    return nullptr;
+  return &op->getRegion(0).front();
+}
+
+/// Reports `value` of attribute `name` beyond `max`.
+static LogicalResult checkAtMost(Operation *op, StringRef name, int64_t value,
+                                 int64_t max) {
+  if (value <= max)
+    return success();
+  return op->emitOpError("'")
+         << name << "' is " << value << "; the limit is " << max;
+}
+
+/// The single mllm.model next to `op` in its builtin.module, if any (with
+/// its body block; its ops may not be verified yet).
 static ModelOp findModel(Operation *op) {
   Operation *top = op->getParentOp();
   while (top && !isa<ModuleOp>(top))
@@ -140,22 +194,41 @@ static ModelOp findModel(Operation *op) {
   if (!top)
     return {};
   for (auto model : cast<ModuleOp>(top).getOps<ModelOp>())
-    return model;
+    return bodyOf(model) ? model : ModelOp();
   return {};
+}
+
+/// The LLM of a model that may not be verified yet, or null.
+static LLMOp findLLM(ModelOp model) {
+  Block *body = bodyOf(model);
+  if (!body)
+    return {};
+  for (auto llm : body->getOps<LLMOp>())
+    return llm;
+  return {};
+}
+
+/// The largest value of config key `key` (Bounds.h): the front end's bound
+/// of the field it comes from.
+static int64_t maxConfigValue(StringRef key) {
+  static const std::pair<StringLiteral, int64_t> table[] = {
+      {"hidden", kMaxWidth},       {"ffn", kMaxWidth},
+      {"head_dim", kMaxWidth},     {"in", kMaxWidth},
+      {"out", kMaxWidth},          {"image_width", kMaxWidth},
+      {"image_height", kMaxWidth}, {"heads", kMaxCount},
+      {"kv_heads", kMaxCount},     {"patch", kMaxCount},
+      {"channels", kMaxCount},     {"temporal_patch", kMaxCount},
+      {"mel_bins", kMaxCount},     {"conv_kernel", kMaxCount},
+      {"vocab", kMaxVocab}};
+  for (auto [name, max] : table)
+    if (key == name)
+      return max;
+  return kMaxInt;
 }
 
 static int64_t getIntConfig(LayersOp op, StringRef key) {
   if (auto attr = dyn_cast_or_null<IntegerAttr>(op.getConfig().get(key)))
     return attr.getInt();
-  return 0;
-}
-
-/// Width of the tokens a model part produces (encoder/LLM `width`).
-static int64_t partWidth(Operation *part) {
-  if (auto enc = dyn_cast_or_null<EncoderOp>(part))
-    return enc.getWidth();
-  if (auto llm = dyn_cast_or_null<LLMOp>(part))
-    return llm.getWidth();
   return 0;
 }
 
@@ -186,7 +259,49 @@ LLMOp ModelOp::getLLM() {
   return {};
 }
 
-LogicalResult ModelOp::verify() {
+/// Width of the tokens a verified model part produces.
+static int64_t partWidth(Operation *part) {
+  if (auto enc = dyn_cast<EncoderOp>(part))
+    return enc.getWidth();
+  return cast<LLMOp>(part).getWidth();
+}
+
+/// Source and target of a projector and its widths (reads its verified
+/// siblings, so it runs from the model's region verifier).
+static LogicalResult verifyProjector(ModelOp model, ProjectorOp proj) {
+  Operation *source = SymbolTable::lookupSymbolIn(model, proj.getSourceAttr());
+  if (!isa_and_nonnull<EncoderOp>(source))
+    return proj.emitOpError("source '")
+           << proj.getSource() << "' is not an encoder";
+  Operation *target = SymbolTable::lookupSymbolIn(model, proj.getTargetAttr());
+  if (!isa_and_nonnull<LLMOp>(target))
+    return proj.emitOpError("target '")
+           << proj.getTarget() << "' is not the LLM";
+
+  // The first layer reads the (merged) encoder tokens, the last writes LLM
+  // tokens.
+  auto groups = proj.getBody().front().getOps<LayersOp>();
+  LayersOp first = *groups.begin();
+  LayersOp last = first;
+  for (LayersOp group : groups)
+    last = group;
+  int64_t in = getIntConfig(first, "in");
+  int64_t out = getIntConfig(last, "out");
+  // Both factors are bounded: no overflow.
+  int64_t expectedIn = proj.getMerge() * partWidth(source);
+  if (in != expectedIn)
+    return proj.emitOpError("reads ")
+           << in << " features but encoder '" << proj.getSource()
+           << "' provides " << expectedIn << " (width " << partWidth(source)
+           << " x merge " << proj.getMerge() << ")";
+  if (out != partWidth(target))
+    return proj.emitOpError("writes ")
+           << out << " features but the LLM's width is " << partWidth(target);
+  return success();
+}
+
+// A region verifier: the parts and their layers are verified first.
+LogicalResult ModelOp::verifyRegions() {
   unsigned numLLMs = 0;
   llvm::StringSet<> projected;
   for (Operation &op : getBody().front()) {
@@ -202,6 +317,9 @@ LogicalResult ModelOp::verify() {
   if (numLLMs != 1)
     return emitOpError("must contain exactly one 'mllm.llm', found ")
            << numLLMs;
+  for (auto proj : getBody().front().getOps<ProjectorOp>())
+    if (failed(verifyProjector(*this, proj)))
+      return failure();
   for (auto enc : getBody().front().getOps<EncoderOp>())
     if (!projected.contains(enc.getSymName()))
       return enc.emitOpError("has no projector into the LLM");
@@ -212,39 +330,22 @@ LogicalResult ModelOp::verify() {
 // EncoderOp / LLMOp / ProjectorOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult EncoderOp::verify() { return verifyHasLayers(*this, getBody()); }
-LogicalResult LLMOp::verify() { return verifyHasLayers(*this, getBody()); }
+LogicalResult EncoderOp::verify() {
+  if (failed(checkAtMost(*this, "width", getWidth(), kMaxWidth)))
+    return failure();
+  return verifyHasLayers(*this, getBody());
+}
+
+LogicalResult LLMOp::verify() {
+  if (failed(checkAtMost(*this, "width", getWidth(), kMaxWidth)))
+    return failure();
+  return verifyHasLayers(*this, getBody());
+}
 
 LogicalResult ProjectorOp::verify() {
-  if (failed(verifyHasLayers(*this, getBody())))
+  if (failed(checkAtMost(*this, "merge", getMerge(), kMaxCount)))
     return failure();
-  auto model = (*this)->getParentOfType<ModelOp>();
-  Operation *source = SymbolTable::lookupSymbolIn(model, getSourceAttr());
-  if (!isa_and_nonnull<EncoderOp>(source))
-    return emitOpError("source '") << getSource() << "' is not an encoder";
-  Operation *target = SymbolTable::lookupSymbolIn(model, getTargetAttr());
-  if (!isa_and_nonnull<LLMOp>(target))
-    return emitOpError("target '") << getTarget() << "' is not the LLM";
-
-  // The first layer reads the (merged) encoder tokens, the last writes LLM
-  // tokens.
-  auto groups = getBody().front().getOps<LayersOp>();
-  LayersOp first = *groups.begin();
-  LayersOp last = first;
-  for (LayersOp group : groups)
-    last = group;
-  int64_t in = getIntConfig(first, "in");
-  int64_t out = getIntConfig(last, "out");
-  int64_t expectedIn = getMerge() * partWidth(source);
-  if (in != expectedIn)
-    return emitOpError("reads ")
-           << in << " features but encoder '" << getSource() << "' provides "
-           << expectedIn << " (width " << partWidth(source) << " x merge "
-           << getMerge() << ")";
-  if (out != partWidth(target))
-    return emitOpError("writes ")
-           << out << " features but the LLM's width is " << partWidth(target);
-  return success();
+  return verifyHasLayers(*this, getBody());
 }
 
 //===----------------------------------------------------------------------===//
@@ -254,14 +355,22 @@ LogicalResult ProjectorOp::verify() {
 LogicalResult LayersOp::verify() {
   // The same bounds the front end applies, so hand-written IR cannot make
   // the planning passes loop or overflow.
-  if (getCount() > (1u << 16))
-    return emitOpError("count ") << getCount() << " exceeds 65536";
-  for (NamedAttribute entry : getConfig())
-    if (auto attr = dyn_cast<IntegerAttr>(entry.getValue()))
-      if (attr.getInt() > (int64_t(1) << 31))
-        return emitOpError("config '")
-               << entry.getName().getValue() << "' is too large ("
-               << attr.getInt() << ")";
+  if (failed(checkAtMost(*this, "count", getCount(), kMaxLayers)))
+    return failure();
+  for (NamedAttribute entry : getConfig()) {
+    auto attr = dyn_cast<IntegerAttr>(entry.getValue());
+    if (!attr)
+      continue;
+    StringRef key = entry.getName().getValue();
+    // Readers take the value as an int64 (IntegerAttr::getInt).
+    if (!attr.getType().isSignlessInteger(64))
+      return emitOpError("config '")
+             << key << "' must be a 64-bit integer, got " << attr.getType();
+    int64_t max = maxConfigValue(key);
+    if (attr.getInt() > max)
+      return emitOpError("config '")
+             << key << "' is " << attr.getInt() << "; the limit is " << max;
+  }
   // The keys each kind needs are the schema's (LayerConfigSchema.h).
   if (auto *schema =
           (*this)->getDialect()->getRegisteredInterface<LayerConfigSchema>())
@@ -274,7 +383,7 @@ LogicalResult LayersOp::verify() {
       getKind() == LayerKind::ConformerBlock) {
     int64_t heads = getIntConfig(*this, "heads");
     int64_t kvHeads = getIntConfig(*this, "kv_heads");
-    if (heads % kvHeads != 0)
+    if (kvHeads <= 0 || heads % kvHeads != 0)
       return emitOpError("has ") << heads << " heads, not a multiple of its "
                                  << kvHeads << " kv_heads";
   }
@@ -286,7 +395,27 @@ LogicalResult LayersOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult DataOp::verify() {
-  int64_t perSample = getTextTokens();
+  if (failed(checkAtMost(*this, "text_tokens", getTextTokens(), kMaxInt)) ||
+      failed(checkAtMost(*this, "packing", getPacking(), kMaxPacking)) ||
+      failed(checkAtMost(*this, "microbatch_size", getMicrobatchSize(),
+                         kMaxMicrobatchSize)) ||
+      failed(checkAtMost(*this, "microbatches", getMicrobatches(),
+                         kMaxMicrobatches)))
+    return failure();
+  auto seqLen = static_cast<int64_t>(getSeqLen());
+  auto size = static_cast<int64_t>(getMicrobatchSize());
+  // Both factors are bounded before they are multiplied.
+  if (seqLen > kMaxTokensPerMicrobatch ||
+      seqLen * size > kMaxTokensPerMicrobatch)
+    return emitOpError("a microbatch of ")
+           << getMicrobatchSize() << " x " << getSeqLen()
+           << " tokens exceeds the limit of " << kMaxTokensPerMicrobatch;
+  return success();
+}
+
+// A region verifier: the inputs are verified (and bounded) first.
+LogicalResult DataOp::verifyRegions() {
+  SmallVector<std::pair<int64_t, int64_t>> inputs;
   llvm::StringSet<> seen;
   for (Operation &op : getBody().front()) {
     auto input = dyn_cast<InputOp>(op);
@@ -295,22 +424,31 @@ LogicalResult DataOp::verify() {
     if (!seen.insert(input.getEncoder()).second)
       return input.emitOpError("repeats the input of encoder '")
              << input.getEncoder() << "'";
-    perSample += input.getTokens() * input.getItems();
+    inputs.push_back({input.getTokens(), input.getItems()});
   }
-  if (perSample * getPacking() != getSeqLen())
+  std::optional<int64_t> layout =
+      bounds::sequenceLength(getTextTokens(), inputs, getPacking());
+  if (!layout)
+    return emitOpError("the layout gives more than ")
+           << kMaxTokensPerMicrobatch << " tokens per sequence";
+  if (*layout != static_cast<int64_t>(getSeqLen()))
     return emitOpError("seq_len ")
            << getSeqLen() << " does not match the layout, which gives "
-           << perSample * getPacking();
+           << *layout;
   return success();
 }
 
 LogicalResult InputOp::verify() {
+  if (failed(
+          checkAtMost(*this, "tokens", getTokens(), kMaxTokensPerMicrobatch)) ||
+      failed(checkAtMost(*this, "items", getItems(), kMaxItems)))
+    return failure();
   if (ModelOp model = findModel(*this)) {
     Operation *enc = SymbolTable::lookupSymbolIn(model, getEncoderAttr());
     if (!isa_and_nonnull<EncoderOp>(enc))
       return emitOpError("refers to '")
              << getEncoder() << "', which is not an encoder of model '"
-             << model.getSymName() << "'";
+             << symbolName(model) << "'";
   }
   ArrayRef<double> positions;
   if (auto given = getPositions())
@@ -324,7 +462,7 @@ LogicalResult InputOp::verify() {
     return emitOpError("positions are only meaningful with placement 'at'");
   }
   for (double p : positions)
-    if (p < 0.0 || p > 1.0)
+    if (!(p >= 0.0 && p <= 1.0))
       return emitOpError("position ") << p << " is outside [0, 1]";
   return success();
 }
@@ -334,16 +472,24 @@ LogicalResult InputOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ClusterOp::verify() {
-  if (getNodes() > (1u << 20) || getGpusPerNode() > (1u << 10))
-    return emitOpError("at most 1048576 nodes of at most 1024 GPUs");
+  auto nodes = static_cast<int64_t>(getNodes());
+  auto perNode = static_cast<int64_t>(getGpusPerNode());
+  if (nodes > kMaxNodes || perNode > kMaxGpusPerNode)
+    return emitOpError("at most ")
+           << kMaxNodes << " nodes of at most " << kMaxGpusPerNode << " GPUs";
+  if (nodes * perNode > kMaxWorldSize)
+    return emitOpError("a cluster of ")
+           << nodes * perNode << " GPUs exceeds the limit of " << kMaxWorldSize;
+  if (failed(checkAtMost(*this, "memory", getMemory(), kMaxBytes)))
+    return failure();
   for (auto [name, value] :
        {std::pair<StringRef, double>{"peak_flops",
                                      getPeakFlops().convertToDouble()},
         {"memory_bandwidth", getMemoryBandwidth().convertToDouble()},
         {"intra_node_bandwidth", getIntraNodeBandwidth().convertToDouble()},
         {"inter_node_bandwidth", getInterNodeBandwidth().convertToDouble()}})
-    if (!(value > 0.0))
-      return emitOpError("'") << name << "' must be positive";
+    if (!(value > 0.0) || !std::isfinite(value))
+      return emitOpError("'") << name << "' must be positive and finite";
   return success();
 }
 
@@ -355,6 +501,12 @@ ModuleParallelOp ParallelOp::lookupPart(StringRef part) {
 }
 
 LogicalResult ParallelOp::verify() {
+  // dp replicas of at least one GPU each fit in the largest cluster.
+  return checkAtMost(*this, "dp", getDp(), kMaxWorldSize);
+}
+
+// A region verifier: the per-part configs are verified first.
+LogicalResult ParallelOp::verifyRegions() {
   llvm::StringSet<> seen;
   for (Operation &op : getBody().front()) {
     auto mp = dyn_cast<ModuleParallelOp>(op);
@@ -368,13 +520,21 @@ LogicalResult ParallelOp::verify() {
 }
 
 LogicalResult ModuleParallelOp::verify() {
+  if (failed(checkAtMost(*this, "tp", getTp(), kMaxDegree)) ||
+      failed(checkAtMost(*this, "pp", getPp(), kMaxDegree)) ||
+      failed(checkAtMost(*this, "cp", getCp(), kMaxDegree)))
+    return failure();
   if (auto stages = getStages()) {
     if (stages->size() != getPp())
       return emitOpError("lists ")
              << stages->size() << " stages but pp is " << getPp();
-    for (int64_t n : *stages)
+    for (int64_t n : *stages) {
       if (n <= 0)
         return emitOpError("stage layer counts must be positive, got ") << n;
+      if (n > kMaxLayers)
+        return emitOpError("stage layer counts must be at most ")
+               << kMaxLayers << ", got " << n;
+    }
   }
   ModelOp model = findModel(*this);
   if (!model)
@@ -405,6 +565,12 @@ CPAssignmentOp::getRankRanges(int64_t rank) {
 }
 
 LogicalResult CPAssignmentOp::verify() {
+  if (failed(checkAtMost(*this, "cp", getCp(), kMaxDegree)) ||
+      failed(
+          checkAtMost(*this, "tokens", getTokens(), kMaxTokensPerMicrobatch)) ||
+      failed(checkAtMost(*this, "block", getBlock(), kMaxInt)) ||
+      failed(checkAtMost(*this, "key_tile", getKeyTile(), kMaxInt)))
+    return failure();
   int64_t cp = getCp(), tokens = getTokens(), block = getBlock();
   ArrayRef<int64_t> flat = getRanges();
   ArrayRef<int64_t> offsets = getRankOffsets();
@@ -463,8 +629,11 @@ LogicalResult CPAssignmentOp::verify() {
   for (int64_t w : workload) {
     if (w < 0)
       return emitOpError("workloads must not be negative");
+    std::optional<int64_t> next = bounds::add(sum, w);
+    if (!next)
+      return emitOpError("the workloads sum beyond int64");
     maxWork = std::max(maxWork, w);
-    sum += w;
+    sum = *next;
   }
   double expected = sum > 0
                         ? static_cast<double>(maxWork) *
@@ -476,31 +645,49 @@ LogicalResult CPAssignmentOp::verify() {
            << imbalance
            << " does not match the workloads (max / mean = " << expected << ")";
 
-  // Consistency with the rest of the job, when it is there.
+  // Consistency with the rest of the job, when it is there (those ops may
+  // not be verified yet: see the file comment).
   auto module = (*this)->getParentOfType<ModuleOp>();
   if (ModelOp model = findModel(*this)) {
-    LLMOp llm = model.getLLM();
-    if (llm && llm.getSymName() != getPart())
+    LLMOp llm = findLLM(model);
+    StringRef name = llm ? symbolName(llm) : StringRef();
+    if (!name.empty() && name != getPart())
       return emitOpError("part '")
-             << getPart() << "' is not the LLM '" << llm.getSymName() << "'";
+             << getPart() << "' is not the LLM '" << name << "'";
   }
   for (auto data : module.getOps<DataOp>())
-    if (static_cast<int64_t>(data.getSeqLen()) != tokens)
+    if (std::optional<int64_t> seqLen =
+            readInt(data.getSeqLenAttr(), 1, kMaxTokensPerMicrobatch);
+        seqLen && *seqLen != tokens)
       return emitOpError("splits ")
-             << tokens << " tokens but the sequence has " << data.getSeqLen();
-  for (auto parallel : module.getOps<ParallelOp>())
-    for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>())
-      if (mp.getPart() == getPart() && static_cast<int64_t>(mp.getCp()) != cp)
+             << tokens << " tokens but the sequence has " << *seqLen;
+  for (auto parallel : module.getOps<ParallelOp>()) {
+    Block *body = bodyOf(parallel);
+    if (!body)
+      continue;
+    for (auto mp : body->getOps<ModuleParallelOp>()) {
+      FlatSymbolRefAttr part = mp.getPartAttr();
+      std::optional<int64_t> mpCp = readInt(mp.getCpAttr(), 1, kMaxDegree);
+      if (part && mpCp && part.getValue() == getPart() && *mpCp != cp)
         return emitOpError("has cp ")
-               << cp << " but '" << getPart() << "' has cp " << mp.getCp();
+               << cp << " but '" << getPart() << "' has cp " << *mpCp;
+    }
+  }
   return success();
 }
 
 LogicalResult TrainOp::verify() {
-  if (!(getLr().convertToDouble() > 0.0))
+  if (failed(checkAtMost(*this, "steps", getSteps(), kMaxInt)) ||
+      failed(checkAtMost(*this, "seed", getSeed(), kMaxInt)))
+    return failure();
+  double lr = getLr().convertToDouble();
+  if (!(lr > 0.0))
     return emitOpError("learning rate must be positive");
-  if (getWeightDecay().convertToDouble() < 0.0)
+  double wd = getWeightDecay().convertToDouble();
+  if (!(wd >= 0.0))
     return emitOpError("weight decay must not be negative");
+  if (!std::isfinite(lr) || !std::isfinite(wd))
+    return emitOpError("learning rate and weight decay must be finite");
   return success();
 }
 
@@ -513,19 +700,32 @@ static bool isBlockKind(LayerKind kind) {
          kind == LayerKind::ConformerBlock;
 }
 
-/// The partition units of a part: its transformer (or conformer) blocks, or
-/// every layer when it has no blocks.
-static int64_t numPartitionUnits(Operation *part) {
+/// The partition units of a part of a model that may not be verified yet:
+/// its transformer (or conformer) blocks, or every layer when it has no
+/// blocks; nullopt when a layer group cannot be read.
+static std::optional<int64_t> numPartitionUnits(Operation *part) {
+  Block *body = bodyOf(part);
+  if (!body)
+    return std::nullopt;
   int64_t blocks = 0, layers = 0;
-  for (auto group : part->getRegion(0).front().getOps<LayersOp>()) {
-    layers += group.getCount();
-    if (isBlockKind(group.getKind()))
-      blocks += group.getCount();
+  for (Operation &op : *body) {
+    auto group = dyn_cast<LayersOp>(op);
+    std::optional<int64_t> count =
+        group ? readInt(group.getCountAttr(), 1, kMaxLayers) : std::nullopt;
+    LayerKindAttr kind = group ? group.getKindAttr() : LayerKindAttr();
+    if (!count || !kind)
+      return std::nullopt;
+    // At most kMaxLayers per group and one group per op: no overflow.
+    layers += *count;
+    if (isBlockKind(kind.getValue()))
+      blocks += *count;
   }
   return blocks ? blocks : layers;
 }
 
 LogicalResult StageOp::verify() {
+  if (failed(checkAtMost(*this, "end", getEnd(), kMaxLayers)))
+    return failure();
   if (getEnd() <= getBegin())
     return emitOpError("layer range [")
            << getBegin() << ", " << getEnd() << ") is empty";
@@ -534,11 +734,57 @@ LogicalResult StageOp::verify() {
         {"bwd_w", getBwdW().convertToDouble()},
         {"bwd_d", getBwdD().convertToDouble()},
         {"recompute", getRecompute().convertToDouble()}})
-    if (!(value >= 0.0))
-      return emitOpError("time '") << name << "' must not be negative";
-  auto memory = getMemory();
-  if (memory) {
-    int64_t sum =
+    if (!(value >= 0.0 && value <= kMaxMillis))
+      return emitOpError("time '")
+             << name << "' must be between 0 and "
+             << static_cast<int64_t>(kMaxMillis) << " ms, got " << value;
+
+  // The memory estimate and the ranks are written by mllm-rank-map: each
+  // group of attributes is there in full or not at all.
+  auto checkGroup =
+      [&](StringRef what,
+          ArrayRef<std::pair<StringRef, Attribute>> attrs) -> LogicalResult {
+    unsigned present = llvm::count_if(
+        attrs, [](const auto &entry) { return entry.second != nullptr; });
+    if (present == 0 || present == attrs.size())
+      return success();
+    for (auto [name, attr] : attrs)
+      if (!attr)
+        return emitOpError("has a partial ")
+               << what << ": '" << name << "' is missing";
+    return success();
+  };
+  if (failed(
+          checkGroup("memory estimate", {{"memory", getMemoryAttr()},
+                                         {"weights", getWeightsAttr()},
+                                         {"grads", getGradsAttr()},
+                                         {"optimizer", getOptimizerAttr()},
+                                         {"activations", getActivationsAttr()},
+                                         {"in_flight", getInFlightAttr()}})) ||
+      failed(checkGroup("rank layout", {{"first_rank", getFirstRankAttr()},
+                                        {"end_rank", getEndRankAttr()},
+                                        {"dp_stride", getDpStrideAttr()},
+                                        {"cp_stride", getCpStrideAttr()},
+                                        {"tp_stride", getTpStrideAttr()}})))
+    return failure();
+
+  if (auto memory = getMemory()) {
+    // MiB: the bytes limit, and at most kMaxMicrobatches in flight, keep
+    // the sum far inside int64.
+    constexpr int64_t maxMiB = kMaxBytes >> 20;
+    for (auto [name, value] :
+         {std::pair<StringRef, uint64_t>{"memory", *memory},
+          {"weights", *getWeights()},
+          {"grads", *getGrads()},
+          {"optimizer", *getOptimizer()},
+          {"activations", *getActivations()}})
+      if (failed(checkAtMost(*this, name, static_cast<int64_t>(value), maxMiB)))
+        return failure();
+    if (failed(checkAtMost(*this, "in_flight",
+                           static_cast<int64_t>(*getInFlight()),
+                           kMaxMicrobatches)))
+      return failure();
+    auto sum =
         static_cast<int64_t>(*getWeights() + *getGrads() + *getOptimizer() +
                              *getActivations() * *getInFlight());
     if (sum != static_cast<int64_t>(*memory))
@@ -547,42 +793,62 @@ LogicalResult StageOp::verify() {
              << "activations x in-flight = " << sum << " MiB";
   }
   if (auto first = getFirstRank()) {
-    int64_t end = *getEndRank();
-    int64_t dpStride = *getDpStride(), cpStride = *getCpStride(),
-            tpStride = *getTpStride();
-    if (end <= static_cast<int64_t>(*first))
+    for (auto [name, value] :
+         {std::pair<StringRef, uint64_t>{"first_rank", *first},
+          {"end_rank", *getEndRank()},
+          {"dp_stride", *getDpStride()},
+          {"cp_stride", *getCpStride()},
+          {"tp_stride", *getTpStride()}})
+      if (failed(checkAtMost(*this, name, static_cast<int64_t>(value),
+                             kMaxWorldSize)))
+        return failure();
+    auto begin = static_cast<int64_t>(*first);
+    auto end = static_cast<int64_t>(*getEndRank());
+    auto dpStride = static_cast<int64_t>(*getDpStride());
+    auto cpStride = static_cast<int64_t>(*getCpStride());
+    auto tpStride = static_cast<int64_t>(*getTpStride());
+    if (end <= begin)
       return emitOpError("rank range [")
-             << *first << ", " << end << ") is empty";
+             << begin << ", " << end << ") is empty";
     if (tpStride != 1 || cpStride % tpStride != 0 || dpStride % cpStride != 0 ||
-        (end - static_cast<int64_t>(*first)) % dpStride != 0)
+        (end - begin) % dpStride != 0)
       return emitOpError("rank strides dp ")
              << dpStride << " cp " << cpStride << " tp " << tpStride
-             << " do not lay out the " << end - static_cast<int64_t>(*first)
+             << " do not lay out the " << end - begin
              << " ranks with tp innermost";
   }
   return success();
 }
 
 LogicalResult PipelineOp::verifyRegions() {
-  if (getIteration().convertToDouble() < 0.0 ||
-      getBottleneck().convertToDouble() < 0.0)
-    return emitOpError("times must not be negative");
+  if (failed(checkAtMost(*this, "microbatches", getMicrobatches(),
+                         kMaxMicrobatches)) ||
+      failed(checkAtMost(*this, "gpus", getGpus(), kMaxWorldSize)))
+    return failure();
+  for (double t :
+       {getIteration().convertToDouble(), getBottleneck().convertToDouble()})
+    if (!(t >= 0.0) || !std::isfinite(t))
+      return emitOpError("times must be finite and not negative");
+  auto module = dyn_cast_or_null<ModuleOp>((*this)->getParentOp());
   // The microbatch count is the data layout's; this copy must agree.
-  if (auto module = dyn_cast_or_null<ModuleOp>((*this)->getParentOp()))
+  if (module)
     for (DataOp data : module.getOps<DataOp>())
-      if (IntegerAttr mb = data.getMicrobatchesAttr();
-          mb && mb.getInt() != static_cast<int64_t>(getMicrobatches()))
+      if (std::optional<int64_t> mb =
+              readInt(data.getMicrobatchesAttr(), 1, kMaxMicrobatches);
+          mb && *mb != static_cast<int64_t>(getMicrobatches()))
         return emitOpError("plans ")
                << getMicrobatches() << " microbatches but 'mllm.data' has "
-               << mb.getInt();
+               << *mb;
   ModelOp model = findModel(*this);
   // Parts in pipeline order, and per part the end of its last stage.
   SmallVector<StringRef> order;
   llvm::StringMap<int64_t> covered, stageCount;
+  int64_t numStages = 0;
   for (Operation &op : getBody().front()) {
     auto stage = dyn_cast<StageOp>(op);
     if (!stage)
       return op.emitOpError("is not allowed in 'mllm.pipeline'");
+    ++numStages;
     StringRef part = stage.getPart();
     if (order.empty() || order.back() != part) {
       if (covered.count(part))
@@ -599,20 +865,29 @@ LogicalResult PipelineOp::verifyRegions() {
     end = stage.getEnd();
     ++stageCount[part];
   }
+  // A schedule lists every microbatch of every stage.
+  if (!bounds::scheduleSteps(numStages,
+                             static_cast<int64_t>(getMicrobatches())))
+    return emitOpError("plans ")
+           << numStages << " stages x " << getMicrobatches()
+           << " microbatches; a schedule holds at most " << kMaxScheduleSteps
+           << " (fewer stages or microbatches)";
   if (!model)
     return success();
 
   // Parts: encoders in model order, then the LLM; each part's blocks
   // covered exactly.
   SmallVector<Operation *> parts;
-  for (Operation &op : model.getBody().front())
+  for (Operation &op : *bodyOf(model))
     if (isa<EncoderOp>(op))
       parts.push_back(&op);
-  if (LLMOp llm = model.getLLM())
+  if (LLMOp llm = findLLM(model))
     parts.push_back(llm);
   size_t next = 0;
   for (Operation *part : parts) {
-    StringRef name = mlir::SymbolTable::getSymbolName(part).getValue();
+    StringRef name = symbolName(part);
+    if (name.empty())
+      return success(); // The part's own verifier reports it.
     auto it = covered.find(name);
     if (it == covered.end())
       return emitOpError("has no stage of '") << name << "'";
@@ -621,27 +896,75 @@ LogicalResult PipelineOp::verifyRegions() {
              << name << "' are out of order: encoders in model order, then "
              << "the LLM";
     ++next;
-    int64_t units = numPartitionUnits(part);
-    if (it->second != units)
+    std::optional<int64_t> units = numPartitionUnits(part);
+    if (units && it->second != *units)
       return emitOpError("stages of '")
              << name << "' cover layers [0, " << it->second << ") but it has "
-             << units;
+             << *units;
   }
   if (next != order.size())
     return emitOpError("has stages of '")
            << order[next] << "', which is not an encoder or the LLM";
+  if (!module)
+    return success();
 
-  // Fixed stage counts match the parallel config.
-  auto module = (*this)->getParentOfType<ModuleOp>();
+  // Fixed stage counts match the parallel config, and every stage's ranks
+  // are its part's dp x cp x tp GPUs inside the cluster.
+  std::optional<int64_t> dp, world;
   for (auto parallel : module.getOps<ParallelOp>())
-    for (auto mp : parallel.getBody().front().getOps<ModuleParallelOp>()) {
-      auto it = stageCount.find(mp.getPart());
+    dp = readInt(parallel.getDpAttr(), 1, kMaxWorldSize);
+  for (auto cluster : module.getOps<ClusterOp>()) {
+    std::optional<int64_t> nodes =
+        readInt(cluster.getNodesAttr(), 1, kMaxNodes);
+    std::optional<int64_t> perNode =
+        readInt(cluster.getGpusPerNodeAttr(), 1, kMaxGpusPerNode);
+    if (nodes && perNode)
+      world = *nodes * *perNode;
+  }
+  if (dp && world && *dp * static_cast<int64_t>(getGpus()) > *world)
+    return emitOpError("uses ") << getGpus() << " GPUs per replica x dp " << *dp
+                                << " but the cluster has " << *world;
+  for (auto parallel : module.getOps<ParallelOp>()) {
+    Block *body = bodyOf(parallel);
+    if (!body)
+      continue;
+    for (auto mp : body->getOps<ModuleParallelOp>()) {
+      FlatSymbolRefAttr part = mp.getPartAttr();
+      if (!part)
+        continue;
+      auto it = stageCount.find(part.getValue());
       if (it == stageCount.end())
         continue;
-      if (mp.getPp() != 0 && static_cast<int64_t>(mp.getPp()) != it->second)
+      std::optional<int64_t> pp = readInt(mp.getPpAttr(), 0, kMaxDegree);
+      if (pp && *pp != 0 && *pp != it->second)
         return emitOpError("has ")
-               << it->second << " stages of '" << mp.getPart()
-               << "' but its pp is " << mp.getPp();
+               << it->second << " stages of '" << part.getValue()
+               << "' but its pp is " << *pp;
+      std::optional<int64_t> tp = readInt(mp.getTpAttr(), 1, kMaxDegree);
+      std::optional<int64_t> cp = readInt(mp.getCpAttr(), 1, kMaxDegree);
+      if (!dp || !tp || !cp)
+        continue;
+      std::optional<int64_t> gpus = bounds::stageGpus(*dp, *cp, *tp);
+      for (auto stage : getBody().front().getOps<StageOp>()) {
+        if (stage.getPart() != part.getValue() || !stage.getFirstRank())
+          continue;
+        auto first = static_cast<int64_t>(*stage.getFirstRank());
+        auto end = static_cast<int64_t>(*stage.getEndRank());
+        if (!gpus || end - first != *gpus ||
+            static_cast<int64_t>(*stage.getDpStride()) != *cp * *tp ||
+            static_cast<int64_t>(*stage.getCpStride()) != *tp)
+          return stage.emitOpError("has ranks [")
+                 << first << ", " << end << ") with strides dp "
+                 << *stage.getDpStride() << " cp " << *stage.getCpStride()
+                 << ", but '" << part.getValue() << "' runs dp " << *dp
+                 << " x cp " << *cp << " x tp " << *tp
+                 << " GPUs per stage (mllm.parallel)";
+        if (world && end > *world)
+          return stage.emitOpError("has ranks [")
+                 << first << ", " << end << ") beyond the cluster's " << *world
+                 << " GPUs";
+      }
     }
+  }
   return success();
 }

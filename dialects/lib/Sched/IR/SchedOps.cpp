@@ -4,10 +4,13 @@
 // in range, peers that exist and lie in the right direction, the order of a
 // microbatch's actions, gradient sync and optimizer step only where weight
 // gradients exist. Whether programs agree with each other (sends matching
-// receives, no deadlock) is sched-verify's job.
+// receives, no deadlock) is sched-verify's job. Every integer is bounded as
+// the language documents it (Bounds.h): the schedule library allocates per
+// microbatch and per rank.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -18,6 +21,16 @@
 
 using namespace mlir;
 using namespace mllm::sched_ir;
+using namespace mllm::bounds;
+
+/// Reports `value` of attribute `name` beyond `max`.
+static LogicalResult checkAtMost(Operation *op, StringRef name, uint64_t value,
+                                 int64_t max) {
+  if (value <= static_cast<uint64_t>(max))
+    return success();
+  return op->emitOpError("'")
+         << name << "' is " << value << "; the limit is " << max;
+}
 
 #include "mllm/Dialect/Sched/IR/SchedEnums.cpp.inc"
 
@@ -73,7 +86,19 @@ static void printMessageShape(OpAsmPrinter &printer, Operation *,
 // ScheduleOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult ScheduleOp::verify() {
+  return checkAtMost(*this, "microbatches", getMicrobatches(),
+                     kMaxMicrobatches);
+}
+
 LogicalResult ScheduleOp::verifyRegions() {
+  // A program lists every microbatch: the schedule's size is bounded.
+  int64_t programs = llvm::range_size(getBody().front());
+  if (!scheduleSteps(programs, static_cast<int64_t>(getMicrobatches())))
+    return emitOpError() << "has " << programs << " programs x "
+                         << getMicrobatches()
+                         << " microbatches; a schedule holds at most "
+                         << kMaxScheduleSteps;
   int64_t index = 0;
   for (Operation &op : getBody().front()) {
     auto program = dyn_cast<ProgramOp>(op);
@@ -112,6 +137,34 @@ struct MicrobatchState {
   bool forward = false, backwardInput = false, backwardWeight = false;
 };
 } // namespace
+
+LogicalResult ProgramOp::verify() {
+  for (auto [name, value] :
+       {std::pair<StringRef, uint64_t>{"stage", getStage()},
+        {"first", getFirstRank()},
+        {"dp", getDp()},
+        {"stride", getDpStride()},
+        {"cp", getCp()},
+        {"tp", getTp()}})
+    if (failed(checkAtMost(*this, name, value, kMaxWorldSize)))
+      return failure();
+  if (failed(checkAtMost(*this, "max_in_flight", getMaxInFlight(),
+                         kMaxMicrobatches)))
+    return failure();
+  // The last rank, first + (dp - 1) x stride + cp x tp - 1, is a rank of the
+  // largest cluster (getRanks lists them all).
+  auto first = static_cast<int64_t>(getFirstRank());
+  std::optional<int64_t> span = mul(static_cast<int64_t>(getDp()) - 1,
+                                    static_cast<int64_t>(getDpStride()));
+  std::optional<int64_t> slots =
+      mul(static_cast<int64_t>(getCp()), static_cast<int64_t>(getTp()));
+  std::optional<int64_t> end =
+      span && slots ? add(first, *span + *slots) : std::nullopt;
+  if (!end || *end > kMaxWorldSize)
+    return emitOpError() << "has ranks beyond the largest cluster's "
+                         << kMaxWorldSize << " GPUs";
+  return success();
+}
 
 LogicalResult ProgramOp::verifyRegions() {
   llvm::DenseMap<int64_t, MicrobatchState> state;
@@ -319,13 +372,15 @@ static LogicalResult verifyPeer(Operation *op, FlatSymbolRefAttr peer,
 /// float elements of whole bytes whose sizes add up to its bytes.
 template <typename OpTy>
 static LogicalResult verifyTransfer(OpTy op) {
-  if (failed(verifyMicrobatch(op, op.getMicrobatch())))
+  if (failed(verifyMicrobatch(op, op.getMicrobatch())) ||
+      failed(checkAtMost(op, "tag", op.getTag(), kMaxInt)) ||
+      failed(checkAtMost(op, "bytes", op.getBytes(), kMaxBytes)))
     return failure();
   ArrayAttr shape = op.getShape();
   if (shape.empty())
     return op.emitOpError("has an empty shape; a message holds at least one "
                           "tensor");
-  uint64_t total = 0;
+  int64_t total = 0;
   for (Type type : shape.getAsValueRange<TypeAttr>()) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !tensor.hasStaticShape())
@@ -337,10 +392,19 @@ static LogicalResult verifyTransfer(OpTy op) {
       return op.emitOpError() << "has element type " << element
                               << "; each is an integer or float type of "
                                  "whole bytes";
-    total += static_cast<uint64_t>(tensor.getNumElements()) *
-             (element.getIntOrFloatBitWidth() / 8);
+    // Sizes are checked before they are multiplied: a hand-written shape
+    // may overflow int64.
+    std::optional<int64_t> bytes = element.getIntOrFloatBitWidth() / 8;
+    for (int64_t dim : tensor.getShape())
+      if (bytes)
+        bytes = mul(*bytes, dim);
+    std::optional<int64_t> sum = bytes ? add(total, *bytes) : std::nullopt;
+    if (!sum || *sum > kMaxBytes)
+      return op.emitOpError()
+             << "has a shape of more than " << kMaxBytes << " bytes";
+    total = *sum;
   }
-  if (total != op.getBytes())
+  if (static_cast<uint64_t>(total) != op.getBytes())
     return op.emitOpError()
            << "has a shape of " << total << " bytes but transfers "
            << op.getBytes() << " bytes";
@@ -370,6 +434,8 @@ LogicalResult RecvGradOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 LogicalResult AllReduceGradsOp::verify() {
+  if (failed(checkAtMost(*this, "bytes", getBytes(), kMaxBytes)))
+    return failure();
   auto program = cast<ProgramOp>((*this)->getParentOp());
   if (getDp() != program.getDp() || getCp() != program.getCp())
     return emitOpError() << "group dp " << getDp() << " x cp " << getCp()

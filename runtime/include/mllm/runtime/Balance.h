@@ -32,7 +32,8 @@ namespace runtime {
 enum class BalancePolicy {
   /// Longest-processing-time greedy over blocks (brief §C.5 Algorithm 1).
   Lpt,
-  /// Exact makespan minimisation with CBC; small instances only.
+  /// Exact makespan minimisation with CBC (then block counts evened out
+  /// under that makespan); small instances only.
   Ilp,
   /// 2*cp contiguous chunks, rank r gets chunks r and 2*cp-1-r.
   Zigzag,
@@ -64,8 +65,15 @@ struct BalanceResult {
   int64_t blockSize = 0;
   std::vector<int32_t> blockOwner; // rank of each block
   std::vector<RankShard> ranks;
-  /// Ilp only: CBC proved the makespan optimal within the time limit.
+  /// Ilp only: the makespan is proven optimal (it meets lowerBound, or CBC
+  /// closed the search within the time limit).
   bool provenOptimal = false;
+  /// Ilp only: CBC stopped at its time limit without a proof; the answer is
+  /// the best split found (never worse than LPT's).
+  bool timedOut = false;
+  /// Ilp only: max(heaviest block, ceil(total / cp)), a makespan no split of
+  /// whole blocks beats.
+  int64_t lowerBound = 0;
 
   int64_t maxWorkload() const;
   double meanWorkload() const;
@@ -98,11 +106,24 @@ llvm::Expected<std::vector<std::vector<int64_t>>> shiftAndSplitLabels(
     llvm::ArrayRef<uint32_t> segments = {}, int64_t ignoreIndex = -100);
 
 namespace detail {
-/// Exact makespan ILP (CBC). `assignment` holds a feasible start (e.g. LPT)
-/// and receives the best assignment found. Defined only when CBC is built.
+/// What the ILP proved about its answer.
+struct IlpOutcome {
+  bool optimal = false;  ///< The makespan is optimal.
+  bool timedOut = false; ///< CBC stopped at its time limit without a proof.
+  int64_t lowerBound = 0;
+};
+/// max(heaviest block, ceil(total / cp)).
+int64_t makespanLowerBound(llvm::ArrayRef<int64_t> work, int64_t cp);
+/// Exact makespan ILP (CBC) with an integer makespan, stopping as soon as
+/// the incumbent meets the best bound, then block counts evened out under
+/// that makespan (BalanceIlp.cpp). `assignment` holds a feasible start
+/// (e.g. LPT) and receives the best assignment found (never worse than the
+/// start); a start that meets makespanLowerBound is returned at once.
+/// Defined only when CBC is built.
 llvm::Error solveMakespanIlp(llvm::ArrayRef<int64_t> work, int64_t cp,
                              double timeLimitSeconds,
-                             std::vector<int32_t> &assignment, bool &optimal);
+                             std::vector<int32_t> &assignment,
+                             IlpOutcome &outcome);
 } // namespace detail
 
 } // namespace runtime

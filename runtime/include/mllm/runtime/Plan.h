@@ -44,7 +44,7 @@ struct PlanJob {
   double memoryBandwidth = 0; ///< Bytes/s.
   double intraNodeBandwidth = 0, interNodeBandwidth = 0; ///< Bytes/s.
   int64_t dp = 1;
-  std::string layout;    ///< encoders_parallel | encoders_colocated
+  std::string layout;    ///< encoders_parallel | encoders_colocated | chain
   std::string partition; ///< frozen_aware | frozen_unaware | uniform | ...
   std::string cpBalance; ///< lpt | ilp | zigzag | uniform
 };

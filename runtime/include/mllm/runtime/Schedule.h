@@ -223,6 +223,38 @@ struct ComputeCollectives {
 };
 ComputeCollectives computeCollectives(const StageInfo &stage,
                                       const Program &program, size_t action);
+/// The same for every action of `program`, in one pass (linear; the form
+/// above scans the program for a weight backward).
+std::vector<ComputeCollectives> computeCollectives(const StageInfo &stage,
+                                                   const Program &program);
+
+/// A run of a program's actions: actions[begin, begin + length), `times`
+/// times in a row, the k-th time (from 0) with every microbatch + k and
+/// every tag + 2k. A 1F1B program is a warm-up, a steady state and a
+/// cool-down, each such a run: the plan file writes a run as one `repeat`
+/// entry (docs/plan-format.md, "Repeated actions"), so its size does not grow
+/// with the microbatch count, and a consumer may execute it as a loop.
+struct ActionRun {
+  size_t begin = 0, length = 1;
+  int64_t times = 1; ///< 1: the actions one by one.
+};
+/// The fewest repetitions a run has (shorter ones are single actions), and
+/// the longest block tried (a fan-in stage's steady state with a few
+/// encoders fits).
+constexpr int64_t kMinActionRepeat = 4;
+constexpr size_t kMaxActionRunLength = 64;
+/// `b` is `a` k microbatches later: same kind, peer, bytes, shape and
+/// collectives, microbatch + k, tag + 2k.
+bool shiftedEqual(const Action &a, const ComputeCollectives &ca,
+                  const Action &b, const ComputeCollectives &cb, int64_t k);
+/// A program's actions as runs, greedily from the front: at each action the
+/// block (of at most kMaxActionRunLength actions) that repeats over the most
+/// actions, shorter blocks first on ties, if it repeats kMinActionRepeat
+/// times. Deterministic, so a plan's write -> read -> write stays
+/// byte-identical. `collectives` are computeCollectives(stage, program).
+std::vector<ActionRun>
+findActionRuns(const std::vector<Action> &actions,
+               const std::vector<ComputeCollectives> &collectives);
 
 /// "send_activation microbatch 3 to 'llm_s0', 1048576 bytes".
 std::string describeAction(const PipelineGraph &graph, const Action &action);

@@ -23,9 +23,13 @@ def BalanceCPPass : Pass<"mllm-balance-cp", "mlir::ModuleOp"> {
     `mllm.parallel`, replacing an earlier one for the same part.
 
     `ilp` falls back to `lpt` with a warning when the build has no CBC or the
-    sequence has more than `ilp-max-blocks` blocks. A CP degree that leaves a
-    rank without a block is an error on the `mllm.module_parallel`. With
-    `cp` = 1 the pass changes nothing.
+    sequence has more than `ilp-max-blocks` blocks; when CBC stops at
+    `ilp-time-limit` without proving its split optimal, a warning says how
+    far above the lower bound the split may be. The balancer runs through
+    the memo `mllm-partition` priced the split with (mllm/Plan/CPSplit.h),
+    so an instance is solved once. A CP degree that leaves a rank without a
+    block is an error on the `mllm.module_parallel`. With `cp` = 1 the pass
+    changes nothing.
   }];
   let dependentDialects = ["::mllm::MLLMDialect"];
   let options = [
@@ -94,7 +98,13 @@ def PartitionPass : Pass<"mllm-partition", "mlir::ModuleOp"> {
     block counts, `explicit` the `stages` lists (checked: they must place
     every block exactly once). A part with `pp 0` (`pp = auto`) gets the
     stage count that minimises the estimated iteration time within the
-    GPUs of one replica (cluster GPUs / dp).
+    GPUs of one replica (cluster GPUs / dp), memory-aware: a plan whose
+    stages do not fit is chosen only when none fits. Layer times include
+    the TP and CP collectives, an LLM with cp > 1 is priced at its slowest
+    CP rank, and the estimate includes the P2P transfers and the memory
+    caps (docs/plan-format.md). With layout `chain` every part's layers
+    are one chain of stages, and a stage holding two parts is two
+    `mllm.stage` ops, the later `colocated`.
 
     The result replaces any earlier `mllm.pipeline` op and goes at the end
     of the module, after the job it plans.
@@ -117,18 +127,24 @@ def RankMapPass : Pass<"mllm-rank-map", "mlir::ModuleOp"> {
   let description = [{
     Lays the ranks out stage by stage in pipeline order (every encoder's
     stages, then the LLM's; with `encoders_colocated`, stage s of every
-    encoder shares one set of GPUs), and inside a stage data-parallel
-    replica by replica, context-parallel slot by slot, each a contiguous run
-    of `tp` ranks (TP innermost, so it stays inside a node whenever the run
-    does not straddle a node boundary; a warning says when it does).
+    encoder shares one set of GPUs; a `colocated` stage the GPUs of the
+    stage before it), and inside a stage data-parallel replica by replica,
+    context-parallel slot by slot, each a contiguous run of `tp` ranks (TP
+    innermost). A stage starts on a multiple of its tp when the GPUs the
+    pipeline leaves idle pay for the gap, so its TP groups stay inside
+    nodes; one warning counts the groups that still straddle a node
+    boundary.
 
     Estimates the memory of one GPU of every stage: weights, gradients and
     optimizer state of the trainable layers, and the activations saved for
     backward times the microbatches in flight in the multimodal 1F1B
     schedule (LLM stage s: P_llm - s; encoder stage s: P_e - s + P_llm;
-    capped at the microbatch count; layers with no backward save nothing).
-    Both are recorded on the `mllm.stage` ops. A stage that does not fit the
-    cluster's GPU memory is an error on its part's `mllm.module_parallel`.
+    chain stage g of G: G - g; capped at the microbatch count, then at what
+    fits, at least one; layers with no backward save nothing), with the
+    planner's memory model (mllm/Plan/Memory.h). Both are recorded on the
+    `mllm.stage` ops. A stage that does not fit the cluster's GPU memory
+    even with one microbatch is an error on its part's
+    `mllm.module_parallel`.
   }];
   let dependentDialects = ["::mllm::MLLMDialect"];
   let options = [

@@ -76,7 +76,11 @@ def MLLM_MaskPolicy : I32EnumAttr<"MaskPolicy", "attention mask policy of a toke
 
 def MLLM_EncoderLayout : I32EnumAttr<"EncoderLayout", "how encoders share GPUs", [
     I32EnumAttrCase<"Parallel", 0, "encoders_parallel">,
-    I32EnumAttrCase<"Colocated", 1, "encoders_colocated">]> {
+    I32EnumAttrCase<"Colocated", 1, "encoders_colocated">,
+    // Encoder and LLM layers as one chain of stages (a stage may hold the end
+    // of one part and the start of the next): Megatron's "encoder in the
+    // first stage" and the setting of cornstarch-brief §E.3's Fig. 1c.
+    I32EnumAttrCase<"Chain", 2, "chain">]> {
   let cppNamespace = "::mllm";
 }
 

@@ -32,7 +32,8 @@ def MLLM_ModelOp : MLLM_Op<"model", [Symbol, SymbolTable, SingleBlock,
   let arguments = (ins SymbolNameAttr:$sym_name);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
-  let hasVerifier = 1;
+  // After the parts: it reads their attributes.
+  let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     /// The LLM of this model (the verifier guarantees exactly one).
     LLMOp getLLM();
@@ -131,6 +132,8 @@ def MLLM_DataOp : MLLM_Op<"data", [SingleBlock, NoTerminator]> {
     attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
+  // After the inputs: it reads their attributes.
+  let hasRegionVerifier = 1;
 }
 
 def MLLM_InputOp : MLLM_Op<"input", [HasParent<"DataOp">]> {
@@ -178,6 +181,8 @@ def MLLM_ParallelOp : MLLM_Op<"parallel", [SingleBlock, NoTerminator]> {
     attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
+  // After the per-part configs: it reads their attributes.
+  let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     /// The parallel config of model part `part`, or null.
     ModuleParallelOp lookupPart(::llvm::StringRef part);
@@ -294,7 +299,9 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
     stage, the final norm, LM head or pooling head with the last, and an
     encoder's projector (`PROJECTOR.GROUP`) with the encoder's last stage.
     A part's stages are consecutive in the pipeline, in order, and cover its
-    blocks exactly once.
+    blocks exactly once. `colocated` (layout `chain` only): the stage runs on
+    the GPUs of the stage before it, one chain stage holding the end of one
+    part and the start of the next.
 
     Times are per microbatch on one GPU of the stage, in milliseconds:
     `fwd` the forward, `bwd_w` weight gradients, `bwd_d` input gradients
@@ -319,6 +326,7 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
   let arguments = (ins SymbolNameAttr:$sym_name, FlatSymbolRefAttr:$part,
                        MLLM_NonNegativeI64:$begin, MLLM_PositiveI64:$end,
                        OptionalAttr<StrArrayAttr>:$with,
+                       UnitAttr:$colocated,
                        F64Attr:$fwd, F64Attr:$bwd_w, F64Attr:$bwd_d,
                        F64Attr:$recompute,
                        OptionalAttr<MLLM_NonNegativeI64>:$memory,
@@ -334,7 +342,7 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
                        OptionalAttr<MLLM_PositiveI64>:$tp_stride);
   let assemblyFormat = [{
     $sym_name `part` $part `layers` ` ` `[` $begin `,` $end `)`
-    (`with` $with^)?
+    (`with` $with^)? (`colocated` $colocated^)?
     `fwd` custom<Millis>($fwd) `bwd_w` custom<Millis>($bwd_w)
     `bwd_d` custom<Millis>($bwd_d) `recompute` custom<Millis>($recompute)
     (`memory` $memory^ `MiB` `=` `weights` $weights `+` `grads` $grads `+`

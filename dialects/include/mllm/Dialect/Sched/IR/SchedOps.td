@@ -50,6 +50,7 @@ def Sched_ScheduleOp : Sched_Op<"schedule", [SymbolTable, SingleBlock,
   let assemblyFormat = [{
     $kind `microbatches` $microbatches attr-dict-with-keyword $body
   }];
+  let hasVerifier = 1;
   let hasRegionVerifier = 1;
 }
 
@@ -97,6 +98,7 @@ def Sched_ProgramOp : Sched_Op<"program", [Symbol, SingleBlock, NoTerminator,
     `ranks` `first` $first_rank `dp` $dp `stride` $dp_stride `cp` $cp
     `tp` $tp `max_in_flight` $max_in_flight attr-dict-with-keyword $body
   }];
+  let hasVerifier = 1;
   let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     /// The enclosing schedule.

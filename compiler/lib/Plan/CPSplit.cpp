@@ -1,0 +1,188 @@
+//===- CPSplit.cpp - a context-parallel split as the cost model sees it ---===//
+//
+// The memo makes the balancer a pure function of its inputs for the whole
+// process: mllm-partition prices the split before mllm-balance-cp records
+// it, and the ilp policy must not run CBC twice for that.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Plan/CPSplit.h"
+
+#include "mllm/Model/SequenceSpec.h"
+#include "mllm/kernels/SequenceLayout.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+using namespace mllm;
+using namespace mllm::plan;
+
+namespace {
+
+using MemoKey = std::tuple<std::vector<int64_t>, int64_t, int64_t, int, int64_t,
+                           int64_t, double, int64_t>;
+
+/// Results by every input that decides them. A compile balances one or two
+/// sequences, so the memo stays small; it is bounded anyway.
+struct Memo {
+  std::mutex mutex;
+  std::map<MemoKey, runtime::BalanceResult> results;
+};
+
+Memo &memo() {
+  static Memo m;
+  return m;
+}
+
+constexpr size_t kMemoEntries = 64;
+
+} // namespace
+
+llvm::Expected<runtime::BalanceResult>
+plan::balanceBlocksOnce(llvm::ArrayRef<int64_t> blockWork, int64_t numTokens,
+                        int64_t cp, const runtime::BalanceOptions &options) {
+  MemoKey key{blockWork.vec(),
+              numTokens,
+              cp,
+              static_cast<int>(options.policy),
+              options.tiles.rows,
+              options.tiles.cols,
+              options.ilpTimeLimitSeconds,
+              options.ilpMaxBlocks};
+  Memo &m = memo();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    auto it = m.results.find(key);
+    if (it != m.results.end())
+      return it->second;
+  }
+  llvm::Expected<runtime::BalanceResult> result =
+      runtime::balanceBlocks(blockWork, numTokens, cp, options);
+  if (result) {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.results.size() >= kMemoEntries)
+      m.results.clear();
+    m.results.emplace(std::move(key), *result);
+  }
+  return result;
+}
+
+runtime::BalancePolicy plan::effectivePolicy(runtime::BalancePolicy requested,
+                                             int64_t blocks,
+                                             const CPBalanceOptions &options) {
+  if (requested == runtime::BalancePolicy::Ilp &&
+      (!runtime::ilpAvailable() || blocks > options.ilpMaxBlocks))
+    return runtime::BalancePolicy::Lpt;
+  return requested;
+}
+
+int64_t CPSplit::totalWorkload() const {
+  int64_t sum = 0;
+  for (int64_t w : workload)
+    sum += w;
+  return sum;
+}
+
+double CPSplit::attentionShare(int64_t r) const {
+  int64_t total = totalWorkload();
+  if (total > 0)
+    return static_cast<double>(workload[r]) / static_cast<double>(total);
+  return sequenceTokens > 0 ? static_cast<double>(tokens[r]) /
+                                  static_cast<double>(sequenceTokens)
+                            : 0.0;
+}
+
+double CPSplit::imbalance() const {
+  int64_t total = totalWorkload();
+  if (total <= 0 || workload.empty())
+    return 0;
+  int64_t most = *std::max_element(workload.begin(), workload.end());
+  return static_cast<double>(most) * static_cast<double>(workload.size()) /
+         static_cast<double>(total);
+}
+
+int64_t CPSplit::maxTokens() const {
+  return tokens.empty() ? 0 : *std::max_element(tokens.begin(), tokens.end());
+}
+
+/// The recorded assignment of `part`, if it splits `cp` ranks with `policy`.
+static std::optional<CPSplit> recorded(mlir::ModuleOp module,
+                                       llvm::StringRef part, int64_t cp,
+                                       runtime::BalancePolicy policy) {
+  for (CPAssignmentOp op : module.getOps<CPAssignmentOp>()) {
+    if (op.getPart() != part || static_cast<int64_t>(op.getCp()) != cp ||
+        getBalancePolicy(op.getPolicy()) != policy)
+      continue;
+    CPSplit split;
+    split.cp = cp;
+    split.policy = policy;
+    split.sequenceTokens = static_cast<int64_t>(op.getTokens());
+    for (int64_t r = 0; r < cp; ++r) {
+      int64_t tokens = 0;
+      for (auto [start, end] : op.getRankRanges(r))
+        tokens += end - start;
+      split.tokens.push_back(tokens);
+    }
+    split.workload.assign(op.getWorkload().begin(), op.getWorkload().end());
+    if (static_cast<int64_t>(split.workload.size()) != cp)
+      return std::nullopt;
+    return split;
+  }
+  return std::nullopt;
+}
+
+std::optional<CPSplit>
+plan::splitContextParallel(mlir::ModuleOp module, llvm::StringRef part,
+                           int64_t cp, CPBalance policy,
+                           const CPBalanceOptions &options) {
+  auto data = getFirst<DataOp>(module);
+  auto model = getFirst<ModelOp>(module);
+  if (cp <= 1 || !data || options.block <= 0 || options.keyTile <= 0)
+    return std::nullopt;
+  kernels::SequenceSpec spec = getSequenceSpec(data, model);
+  if (!kernels::checkSequenceSpec(spec).empty())
+    return std::nullopt;
+  int64_t numTokens = kernels::sequenceLength(spec);
+  int64_t blocks = (numTokens + options.block - 1) / options.block;
+  runtime::BalancePolicy wanted =
+      effectivePolicy(getBalancePolicy(policy), blocks, options);
+  if (std::optional<CPSplit> r = recorded(module, part, cp, wanted))
+    return r;
+
+  kernels::TokenLayout layout = kernels::buildSequenceLayout(spec);
+  kernels::TileShape tiles;
+  tiles.rows = options.block;
+  tiles.cols = options.keyTile;
+  if (layout.size() < tiles.rows * cp)
+    return std::nullopt;
+  std::vector<int64_t> work =
+      kernels::blockWorkloads(layout, kernels::MaskPolicy(), tiles);
+  runtime::BalanceOptions bo;
+  bo.policy = wanted;
+  bo.tiles = tiles;
+  bo.ilpTimeLimitSeconds = options.ilpTimeLimit;
+  bo.ilpMaxBlocks = options.ilpMaxBlocks;
+  auto result = balanceBlocksOnce(work, layout.size(), cp, bo);
+  if (!result && wanted == runtime::BalancePolicy::Ilp) {
+    // A solver failure falls back to lpt, as mllm-balance-cp does.
+    llvm::consumeError(result.takeError());
+    bo.policy = runtime::BalancePolicy::Lpt;
+    result = balanceBlocksOnce(work, layout.size(), cp, bo);
+  }
+  if (!result) {
+    llvm::consumeError(result.takeError());
+    return std::nullopt;
+  }
+  CPSplit split;
+  split.cp = cp;
+  split.policy = result->policy;
+  split.sequenceTokens = layout.size();
+  for (const runtime::RankShard &shard : result->ranks) {
+    split.tokens.push_back(static_cast<int64_t>(shard.tokens.size()));
+    split.workload.push_back(shard.workload);
+  }
+  return split;
+}

@@ -1,0 +1,178 @@
+//===- Chain.cpp - encoders and LLM as one chain of stages ----------------===//
+//
+// planChain (Partition.h): the layout in which encoder and LLM layers form
+// one linear pipeline, so that a stage may hold the last encoder layers and
+// the first LLM layers, as Megatron puts the vision encoder in the first
+// stage and as the paper's Fig. 1c cuts SigLIP + Llama-3.2-1B over 4 GPUs
+// (cornstarch-brief §E.3). Frozen-aware like the others: the min-max
+// partition balances the real (or, frozen_unaware, all-trainable) times of
+// the whole chain.
+//
+//===----------------------------------------------------------------------===//
+#include "PartitionImpl.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+#include <optional>
+#include <tuple>
+
+using namespace mllm::plan;
+using namespace mllm::plan::detail;
+
+namespace {
+
+/// The chain: every layer of every module, with the module it comes from.
+struct ChainLayers {
+  std::vector<double> balance;
+  std::vector<size_t> module; ///< Per layer.
+  std::vector<int64_t> local; ///< Per layer: its index in its module.
+};
+
+ChainLayers chainOf(const std::vector<PipelineModule> &modules) {
+  ChainLayers c;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const PipelineModule &m = modules[i];
+    const std::vector<LayerTime> &bal =
+        m.balanceLayers.empty() ? m.layers : m.balanceLayers;
+    for (size_t l = 0; l < bal.size(); ++l) {
+      c.balance.push_back(bal[l].total());
+      c.module.push_back(i);
+      c.local.push_back(static_cast<int64_t>(l));
+    }
+  }
+  return c;
+}
+
+/// Bytes one microbatch sends across the cut before chain layer `at`: the
+/// activation inside a module, a module's output at its end, and the outputs
+/// of earlier encoders that the LLM has not consumed yet.
+double cutBytes(const std::vector<PipelineModule> &modules,
+                const ChainLayers &c, size_t at) {
+  size_t before = c.module[at - 1], after = c.module[at];
+  double bytes =
+      before == after ? modules[before].cutBytes : modules[before].outputBytes;
+  if (!modules[after].isLLM)
+    for (size_t i = 0; i < before; ++i)
+      bytes += modules[i].outputBytes;
+  return bytes;
+}
+
+/// The plan of K chain stages of the given sizes.
+PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
+                        const ChainLayers &c, llvm::ArrayRef<int64_t> sizes,
+                        int64_t gpus, const PipelineResources &res,
+                        bool balanceTimes) {
+  PipelinePlan plan;
+  auto k = static_cast<int64_t>(sizes.size());
+  std::vector<StagePlan> path, balancedPath;
+  std::vector<std::vector<StagePlan>> perModule(modules.size());
+  plan.stagesPerModule.assign(modules.size(), 0);
+  int64_t at = 0;
+  for (int64_t s = 0; s < k; ++s) {
+    StagePlan merged, balanced;
+    int64_t end = at + sizes[s];
+    for (int64_t l = at; l < end;) {
+      size_t i = c.module[l];
+      const PipelineModule &m = modules[i];
+      int64_t first = c.local[l], count = 0;
+      while (l < end && c.module[l] == i) {
+        ++count;
+        ++l;
+      }
+      bool last = first + count == static_cast<int64_t>(m.layers.size());
+      StagePlan piece = stagePlan(m, m.layers, first, count, last);
+      piece.colocated = !merged.module.empty();
+      StagePlan pb = balanceTimes && !m.balanceLayers.empty()
+                         ? stagePlan(m, m.balanceLayers, first, count, last)
+                         : piece;
+      merged.module += (merged.module.empty() ? "" : "+") + m.name;
+      merged.numLayers += count;
+      merged.fwd += piece.fwd;
+      merged.bwd += piece.bwd;
+      merged.bwdWeight += piece.bwdWeight;
+      merged.memory.add(piece.memory);
+      balanced.fwd += pb.fwd;
+      balanced.bwd += pb.bwd;
+      balanced.bwdWeight += pb.bwdWeight;
+      perModule[i].push_back(piece);
+      ++plan.stagesPerModule[i];
+    }
+    // Chain stage s holds k - s microbatches at the peak, as an LLM stage.
+    merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
+    capInFlight(merged.memory, res.memoryCapacity);
+    if (end < static_cast<int64_t>(c.module.size())) {
+      bool same = res.gpusPerNode <= 0 ||
+                  (s * res.dp * gpus) / res.gpusPerNode ==
+                      ((s + 1) * res.dp * gpus) / res.gpusPerNode;
+      double bw = same ? res.intraNodeBandwidth : res.interNodeBandwidth;
+      merged.sendTime =
+          bw > 0 ? cutBytes(modules, c, static_cast<size_t>(end)) / bw : 0.0;
+    }
+    balanced.module = merged.module;
+    balanced.firstLayer = merged.firstLayer = at;
+    balanced.numLayers = merged.numLayers;
+    balanced.memory = merged.memory;
+    balanced.sendTime = merged.sendTime;
+    plan.fits &= merged.memory.fits(res.memoryCapacity);
+    plan.bottleneck = std::max(plan.bottleneck, merged.fwd + merged.bwd);
+    path.push_back(std::move(merged));
+    balancedPath.push_back(std::move(balanced));
+    at = end;
+  }
+  for (std::vector<StagePlan> &stages : perModule)
+    plan.stages.insert(plan.stages.end(), stages.begin(), stages.end());
+  plan.paths = {path};
+  plan.iterationTime = estimateIterationTime(plan.paths, res.microbatches);
+  plan.balanceIterationTime =
+      estimateIterationTime({balancedPath}, res.microbatches);
+  plan.gpus = k * gpus;
+  return plan;
+}
+
+} // namespace
+
+std::optional<PipelinePlan>
+mllm::plan::planChain(const std::vector<PipelineModule> &modules,
+                      Objective objective, const PipelineResources &resources) {
+  if (modules.empty() || resources.microbatches < 1 ||
+      objective == Objective::Explicit)
+    return std::nullopt;
+  int64_t gpus = modules.front().gpusPerStage;
+  for (const PipelineModule &m : modules)
+    if (m.gpusPerStage != gpus || gpus < 1 || m.stages || m.layers.empty() ||
+        (!m.memory.empty() && m.memory.size() != m.layers.size()) ||
+        (!m.balanceLayers.empty() && m.balanceLayers.size() != m.layers.size()))
+      return std::nullopt;
+  ChainLayers c = chainOf(modules);
+  auto n = static_cast<int64_t>(c.balance.size());
+  int64_t most = std::min(n, resources.gpuBudget / gpus);
+  if (most < 1)
+    return std::nullopt;
+  std::optional<MinMaxTable> table;
+  if (objective == Objective::MinMax)
+    table.emplace(c.balance, most);
+  std::optional<PipelinePlan> best;
+  std::optional<std::tuple<bool, double, int64_t>> bestKey;
+  for (int64_t k = 1; k <= most; ++k) {
+    std::vector<int64_t> sizes;
+    if (table) {
+      sizes = table->reconstruct(k);
+    } else {
+      sizes.assign(k, n / k);
+      for (int64_t i = 0; i < n % k; ++i)
+        ++sizes[i];
+    }
+    PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
+                                   /*balanceTimes=*/true);
+    // Fitting first, then the estimate (a tie with one microbatch), then
+    // fewer GPUs.
+    double estimate =
+        resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
+    std::tuple<bool, double, int64_t> key{!plan.fits, estimate, k};
+    if (!bestKey || key < *bestKey) {
+      bestKey = key;
+      best = std::move(plan);
+    }
+  }
+  return best;
+}

@@ -1,0 +1,256 @@
+//===- Estimate.cpp - the iteration estimate of a pipeline plan -----------===//
+//
+// estimateIterationTime (Partition.h): fill and drain along the longest
+// path, plus a period per microbatch that is the slowest stage's time unless
+// a stage capped by memory makes the steady state slower; then the period is
+// the maximum cycle ratio of the programs' event graph. Checked against
+// mllm-sim on capped plans (test/mllm-sim/memory-cap.test);
+// docs/plan-format.md, "Iteration estimate".
+//
+//===----------------------------------------------------------------------===//
+#include "PartitionImpl.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mllm::plan;
+
+namespace {
+
+/// The steady state of the generator's programs as a periodic event graph:
+/// per stage the events F, Bd and Bw of one microbatch; an edge u -> v with
+/// lag l says that v of microbatch i waits for u of microbatch i - l.
+class SteadyState {
+public:
+  explicit SteadyState(const std::vector<std::vector<StagePlan>> &paths,
+                       int64_t microbatches);
+  /// The largest ratio of time to lag over the cycles: the least period
+  /// every cycle allows.
+  double period() const;
+  /// The fewest microbatches a stage held back below its warm-up depth
+  /// (by its cap, or one carried down to it) may hold; 0 if none is.
+  int64_t heldBack() const { return fewestHeldBack; }
+
+private:
+  struct Edge {
+    int from, to;
+    double extra; ///< A transfer on the way.
+    int64_t lag;
+  };
+  std::vector<const StagePlan *> stages;
+  int64_t fewestHeldBack = 0;
+  std::vector<double> time; ///< Per event.
+  std::vector<Edge> edges;
+
+  int stageOf(const StagePlan &s);
+  /// Whether no cycle is longer than period x its lag.
+  bool feasible(double period) const;
+};
+
+int SteadyState::stageOf(const StagePlan &s) {
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (stages[i]->module == s.module && stages[i]->firstLayer == s.firstLayer)
+      return static_cast<int>(i);
+  stages.push_back(&s);
+  return static_cast<int>(stages.size() - 1);
+}
+
+SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
+                         int64_t microbatches) {
+  // Stages, their depth to the loss and their warm-ups (Generate.cpp).
+  std::vector<std::vector<int>> ids;
+  for (const std::vector<StagePlan> &path : paths) {
+    ids.emplace_back();
+    for (const StagePlan &s : path)
+      ids.back().push_back(stageOf(s));
+  }
+  size_t n = stages.size();
+  std::vector<int64_t> depth(n, 0), warmup(n, 0);
+  for (const std::vector<int> &path : ids)
+    for (size_t i = 0; i < path.size(); ++i)
+      depth[path[i]] = std::max<int64_t>(depth[path[i]], path.size() - i - 1);
+  auto backward = [&](int s) { return stages[s]->bwd > 0; };
+  for (size_t s = 0; s < n; ++s) {
+    warmup[s] = std::min(depth[s], microbatches);
+    const StageMemory &m = stages[s]->memory;
+    if (m.wanted > 0 && m.capped())
+      warmup[s] = std::min(warmup[s], std::max<int64_t>(m.inFlight - 1, 0));
+  }
+  for (int pass = 0; pass < 2; ++pass) // Carried down; two passes reach all.
+    for (const std::vector<int> &path : ids)
+      for (size_t i = 0; i + 1 < path.size(); ++i)
+        if (backward(path[i]) && backward(path[i + 1]))
+          warmup[path[i + 1]] = std::min(warmup[path[i + 1]], warmup[path[i]]);
+  for (size_t s = 0; s < n; ++s)
+    if (backward(static_cast<int>(s)) &&
+        warmup[s] < std::min(depth[s], microbatches) &&
+        (fewestHeldBack == 0 || warmup[s] + 1 < fewestHeldBack))
+      fewestHeldBack = warmup[s] + 1;
+
+  // Events: 3s = F, 3s + 1 = Bd (with the recompute), 3s + 2 = Bw.
+  time.assign(3 * n, 0.0);
+  for (size_t s = 0; s < n; ++s) {
+    const StagePlan &st = *stages[s];
+    int f = 3 * static_cast<int>(s);
+    time[f] = st.fwd;
+    time[f + 1] = st.bwd - st.bwdWeight;
+    time[f + 2] = st.bwdWeight;
+    if (!backward(static_cast<int>(s))) {
+      edges.push_back({f, f, 0, 1}); // Forwards back to back.
+      continue;
+    }
+    int64_t w = warmup[s];
+    edges.push_back({f, f + 1, 0, -w});    // Bd(i) after F(i + w)
+    edges.push_back({f + 1, f + 2, 0, 0}); // Bw(i) after Bd(i)
+    edges.push_back({f + 2, f, 0, w + 1}); // F(j) after Bw(j - w - 1)
+  }
+  for (size_t p = 0; p < ids.size(); ++p)
+    for (size_t i = 0; i + 1 < ids[p].size(); ++i) {
+      int a = ids[p][i], b = ids[p][i + 1];
+      double transfer = paths[p][i].sendTime;
+      edges.push_back({3 * a, 3 * b, transfer, 0}); // activation
+      if (backward(a) && backward(b))               // gradient
+        edges.push_back({3 * b + 1, 3 * a + 1, transfer, 0});
+    }
+}
+
+/// No cycle longer than period x its lag: longest paths with edge weights
+/// time(from) + extra - period x lag converge (Bellman-Ford).
+bool SteadyState::feasible(double period) const {
+  std::vector<double> dist(time.size(), 0.0);
+  for (size_t round = 0; round <= time.size(); ++round) {
+    bool changed = false;
+    for (const Edge &e : edges) {
+      double d = dist[e.from] + time[e.from] + e.extra -
+                 period * static_cast<double>(e.lag);
+      if (d > dist[e.to] + 1e-12 * (1 + std::abs(d))) {
+        dist[e.to] = d;
+        changed = true;
+      }
+    }
+    if (!changed)
+      return true;
+  }
+  return false;
+}
+
+double SteadyState::period() const {
+  double lo = 0, hi = 0;
+  for (size_t s = 0; s < stages.size(); ++s)
+    lo = std::max(lo, stages[s]->fwd + stages[s]->bwd);
+  for (double t : time)
+    hi += t;
+  for (const Edge &e : edges)
+    hi += e.extra;
+  hi = std::max(hi, lo);
+  if (feasible(lo))
+    return lo;
+  for (int step = 0; step < 60 && hi - lo > 1e-9 * hi; ++step) {
+    double mid = 0.5 * (lo + hi);
+    (feasible(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+bool anyCapped(const std::vector<std::vector<StagePlan>> &paths) {
+  for (const std::vector<StagePlan> &path : paths)
+    for (const StagePlan &s : path)
+      if (s.bwd > 0 && s.memory.wanted > 0 && s.memory.capped())
+        return true;
+  return false;
+}
+
+} // namespace
+
+namespace mllm::plan::detail {
+
+StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
+                        bool last) {
+  StageMemory mem;
+  if (m.memory.empty())
+    return mem;
+  auto add = [&](const LayerMemory &l) {
+    mem.weights += l.weights;
+    mem.grads += l.grads;
+    mem.optimizer += l.optimizer;
+    mem.activations += l.activations;
+  };
+  for (int64_t l = first; l < first + count; ++l)
+    add(m.memory[l]);
+  if (last && first > 0)
+    add(m.lastStageExtra);
+  return mem;
+}
+
+StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
+                    int64_t first, int64_t count, bool last) {
+  StagePlan sp;
+  sp.module = m.name;
+  sp.firstLayer = first;
+  sp.numLayers = count;
+  for (int64_t l = first; l < first + count; ++l) {
+    sp.fwd += times[l].fwd;
+    sp.bwd += times[l].bwd;
+    sp.bwdWeight += times[l].bwdWeight;
+  }
+  sp.memory = stageMemory(m, first, count, last);
+  return sp;
+}
+
+std::vector<StagePlan> stagePlans(const PipelineModule &m,
+                                  llvm::ArrayRef<LayerTime> times,
+                                  llvm::ArrayRef<int64_t> sizes) {
+  std::vector<StagePlan> out;
+  int64_t at = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    out.push_back(stagePlan(m, times, at, sizes[i], i + 1 == sizes.size()));
+    at += sizes[i];
+  }
+  return out;
+}
+
+} // namespace mllm::plan::detail
+
+double mllm::plan::estimateIterationTime(
+    const std::vector<std::vector<StagePlan>> &paths, int64_t microbatches) {
+  double bottleneck = 0, longest = 0, longestFull = 0, bottleneckWeight = 0;
+  bool any = false;
+  for (const std::vector<StagePlan> &path : paths) {
+    // The frozen-aware schedules send a stage's input gradient before its
+    // weight gradient, so one microbatch's way through the path runs
+    // forwards and input gradients only.
+    double sum = 0, full = 0;
+    for (size_t i = 0; i < path.size(); ++i) {
+      const StagePlan &s = path[i];
+      double t = s.fwd + s.bwd;
+      double transfers = i + 1 < path.size() ? 2 * s.sendTime : 0.0;
+      sum += t - s.bwdWeight + transfers;
+      full += t + transfers;
+      if (t > bottleneck) {
+        bottleneck = t;
+        bottleneckWeight = s.bwdWeight;
+      }
+      any = true;
+    }
+    longest = std::max(longest, sum);
+    longestFull = std::max(longestFull, full);
+  }
+  if (!any)
+    return 0;
+  // The bottleneck's last weight gradient ends the iteration.
+  longest += bottleneckWeight;
+  double m = static_cast<double>(microbatches);
+  double uncapped = longest - bottleneck + m * bottleneck;
+  if (!anyCapped(paths))
+    return uncapped;
+  // The k microbatches a held-back stage admits start without waiting; the
+  // others follow one period apart, and the last needs a path's length
+  // (weight gradients included: a held-back stage waits for them too).
+  SteadyState steady(paths, microbatches);
+  double period = steady.period();
+  if (period <= bottleneck)
+    return uncapped;
+  double k = static_cast<double>(
+      std::min<int64_t>(std::max<int64_t>(steady.heldBack(), 1), microbatches));
+  return std::max(uncapped, longestFull + (m - k) * period);
+}

@@ -1,0 +1,55 @@
+//===- Memory.cpp - what one GPU of a pipeline stage holds ----------------===//
+#include "mllm/Plan/Memory.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mllm::plan;
+
+int64_t mllm::plan::toMiB(double bytes) {
+  return static_cast<int64_t>(std::ceil(bytes / kMiB - 1e-9));
+}
+
+int64_t mllm::plan::inFlightDepth(bool isLLM, int64_t index, int64_t partStages,
+                                  int64_t llmStages, int64_t microbatches) {
+  int64_t depth = partStages - index;
+  if (!isLLM)
+    depth += llmStages;
+  return std::max<int64_t>(1, std::min(depth, microbatches));
+}
+
+int64_t StageMemory::staticMiB() const {
+  return toMiB(weights) + toMiB(grads) + toMiB(optimizer);
+}
+
+double StageMemory::total() const {
+  return static_cast<double>(staticMiB() + activationMiB() * inFlight) * kMiB;
+}
+
+bool StageMemory::fits(double capacity) const {
+  return capacity <= 0 || total() <= capacity;
+}
+
+void StageMemory::add(const StageMemory &other) {
+  weights += other.weights;
+  grads += other.grads;
+  optimizer += other.optimizer;
+  activations += other.activations;
+  wanted = std::max(wanted, other.wanted);
+  inFlight = std::max(inFlight, other.inFlight);
+}
+
+void mllm::plan::capInFlight(StageMemory &memory, double capacity) {
+  memory.inFlight = memory.wanted;
+  int64_t act = memory.activationMiB();
+  if (capacity <= 0 || act <= 0)
+    return;
+  // The generator's integer arithmetic on the recorded MiB (FromIR.cpp,
+  // Generate.cpp): room / activations, at least one.
+  auto room =
+      static_cast<int64_t>(capacity) -
+      static_cast<int64_t>(static_cast<double>(memory.staticMiB()) * kMiB);
+  auto actBytes = static_cast<int64_t>(static_cast<double>(act) * kMiB);
+  int64_t fit = room > 0 ? room / actBytes : 0;
+  memory.inFlight = std::max<int64_t>(1, std::min(memory.wanted, fit));
+}

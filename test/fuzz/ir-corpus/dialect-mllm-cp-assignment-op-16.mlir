@@ -1,0 +1,1 @@
+"mllm.cp_assignment"() <{block = 128 : i64, cp = 1 : i64, imbalance = 1.0 : f64, key_tile = 32 : i64, part = @llm, policy = 0 : i32, ranges = array<i64: 0, 128, 256>, rank_offsets = array<i64: 0, 1>, tokens = 256 : i64, workload = array<i64: 4>}> : () -> ()

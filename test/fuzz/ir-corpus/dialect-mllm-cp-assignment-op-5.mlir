@@ -1,0 +1,1 @@
+mllm.cp_assignment @llm cp 2 lpt tokens 256 tile 128 x 32 ranks [[0:128], [128:384]] workload [4, 8] imbalance 1.3333

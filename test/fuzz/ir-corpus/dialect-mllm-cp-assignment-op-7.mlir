@@ -1,0 +1,1 @@
+mllm.cp_assignment @llm cp 2 lpt tokens 384 tile 128 x 32 ranks [[0:256], [128:384]] workload [4, 8] imbalance 1.3333

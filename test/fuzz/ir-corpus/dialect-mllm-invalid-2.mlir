@@ -1,0 +1,2 @@
+mllm.model @m {
+}

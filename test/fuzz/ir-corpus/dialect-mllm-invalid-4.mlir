@@ -1,0 +1,8 @@
+mllm.model @m {
+  mllm.encoder @vision : "v" modality image width 8 recompute none {
+    mllm.layers "blocks" : transformer_block x 1 {hidden = 8, ffn = 8, heads = 1, kv_heads = 1, head_dim = 8}
+  }
+  mllm.llm @llm : "d" width 16 recompute none {
+    mllm.layers "embed" : token_embedding x 1 {vocab = 10, hidden = 16}
+  }
+}

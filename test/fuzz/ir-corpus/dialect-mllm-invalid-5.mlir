@@ -1,0 +1,4 @@
+mllm.model @m {
+  mllm.llm @llm : "d" width 16 recompute none {
+  }
+}

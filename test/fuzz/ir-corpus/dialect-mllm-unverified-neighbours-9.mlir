@@ -1,0 +1,8 @@
+"mllm.model"() <{sym_name = "m"}> ({
+  "mllm.encoder"() <{instance = "vit", modality = 0 : i32, recompute = 0 : i32, sym_name = "vision", width = 64 : i64}> ({
+    "mllm.layers"() <{config = {hidden = 64 : i64}, count = 1 : i64, kind = 5 : i32, name = "post_norm"}> : () -> ()
+  }) : () -> ()
+  "mllm.projector"() <{kind = 1 : i32, merge = 1 : i64, sym_name = "vision_projector", target = @llm}> ({
+    "mllm.layers"() <{config = {hidden = 128 : i64, in = 64 : i64, out = 128 : i64}, count = 1 : i64, kind = 8 : i32, name = "mlp"}> : () -> ()
+  }) : () -> ()
+}) : () -> ()

@@ -1,0 +1,7 @@
+sched.schedule gpipe microbatches 2 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.backward_input mb 0
+    sched.all_reduce_grads bytes 8 group dp 1 x cp 1
+  }
+}

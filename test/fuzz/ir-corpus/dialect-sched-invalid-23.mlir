@@ -1,0 +1,6 @@
+sched.schedule gpipe microbatches 1 {
+  sched.program @a stage 0 part "p" ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+    sched.send_act mb 0 to @b tag 0 shape [8] x i1 bytes 1
+  }
+}

@@ -1,0 +1,8 @@
+sched.schedule multimodal_1f1b microbatches 65536 {
+  sched.program @llm_s0 stage 0 part "llm" llm ranks first 0 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+  }
+  sched.program @llm_s1 stage 1 part "llm" llm ranks first 1 dp 1 stride 1 cp 1 tp 1 max_in_flight 1 {
+    sched.forward mb 0
+  }
+}

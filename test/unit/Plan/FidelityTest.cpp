@@ -1,0 +1,334 @@
+//===- FidelityTest.cpp - chain plans, memory, CP and collectives ---------===//
+//
+// The planner's figures of issue 14: chain plans against brute force over
+// every cut, memory-aware stage counts, the estimate of a memory-capped
+// pipeline, and the cost of context parallelism (a rank's share of the
+// attention) and of the TP/CP collectives.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/Memory.h"
+#include "mllm/Plan/Partition.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+
+using namespace mllm;
+using namespace mllm::plan;
+
+namespace {
+
+PipelineModule module(std::string name, std::vector<double> weights,
+                      bool llm = false) {
+  PipelineModule m;
+  m.name = std::move(name);
+  for (double w : weights)
+    m.layers.push_back({w / 2, w / 2, 0});
+  m.isLLM = llm;
+  return m;
+}
+
+/// Every cut of n layers into k contiguous stages (each >= 1).
+void forEachCut(int64_t n, int64_t k,
+                const std::function<void(const std::vector<int64_t> &)> &f) {
+  std::vector<int64_t> sizes;
+  std::function<void(int64_t, int64_t)> rec = [&](int64_t left, int64_t parts) {
+    if (parts == 1) {
+      sizes.push_back(left);
+      f(sizes);
+      sizes.pop_back();
+      return;
+    }
+    for (int64_t s = 1; s <= left - parts + 1; ++s) {
+      sizes.push_back(s);
+      rec(left - s, parts - 1);
+      sizes.pop_back();
+    }
+  };
+  rec(n, k);
+}
+
+// A chain plan over every budget is the best cut of the encoders' and the
+// LLM's layers as one sequence: brute force over every stage count and
+// every cut gives the same bottleneck (the estimate with transfers 0 is
+// S - B + m B, S fixed, so the best plan has the least bottleneck; fewer
+// stages on ties). The plan's stages cover each module exactly, a piece
+// after the first of a chain stage is colocated.
+TEST(Fidelity, ChainMatchesBruteForce) {
+  std::mt19937_64 rng(14);
+  std::uniform_real_distribution<double> u(0.5, 4.0);
+  for (int iter = 0; iter < 40; ++iter) {
+    int64_t ne = 1 + rng() % 5, nl = 1 + rng() % 5;
+    std::vector<double> we(ne), wl(nl);
+    for (double &w : we)
+      w = u(rng);
+    for (double &w : wl)
+      w = u(rng);
+    std::vector<PipelineModule> mods = {module("enc", we),
+                                        module("llm", wl, true)};
+    int64_t budget = 1 + rng() % (ne + nl);
+    PipelineResources res;
+    res.gpuBudget = budget;
+    res.microbatches = 8;
+    std::optional<PipelinePlan> plan =
+        planPipeline(mods, Layout::Chain, Objective::MinMax, res);
+    ASSERT_TRUE(plan);
+    std::vector<double> all = we;
+    all.insert(all.end(), wl.begin(), wl.end());
+    double best = INFINITY;
+    for (int64_t k = 1; k <= std::min<int64_t>(budget, ne + nl); ++k)
+      forEachCut(ne + nl, k, [&](const std::vector<int64_t> &sizes) {
+        double b = 0;
+        size_t at = 0;
+        for (int64_t s : sizes) {
+          double sum = 0;
+          for (int64_t i = 0; i < s; ++i)
+            sum += all[at++];
+          b = std::max(b, sum);
+        }
+        best = std::min(best, b);
+      });
+    EXPECT_NEAR(plan->bottleneck, best, 1e-9 * best) << "iter " << iter;
+    // Pieces: each module covered in order; chain stages = GPUs.
+    int64_t covered[2] = {0, 0}, chainStages = 0;
+    for (const StagePlan &s : plan->stages) {
+      int i = s.module == "enc" ? 0 : 1;
+      EXPECT_EQ(s.firstLayer, covered[i]);
+      covered[i] += s.numLayers;
+      chainStages += s.colocated ? 0 : 1;
+    }
+    EXPECT_EQ(covered[0], ne);
+    EXPECT_EQ(covered[1], nl);
+    EXPECT_EQ(chainStages, plan->gpus);
+    EXPECT_LE(plan->gpus, budget);
+  }
+}
+
+// The chain's frozen-unaware plan balances all-trainable times and is
+// charged the real ones: a frozen encoder (backward 0) in front of a
+// trainable LLM (backward 2 x forward) moves the cut (the paper's Fig. 1c,
+// cornstarch-brief §E.3).
+TEST(Fidelity, ChainFrozenAwareBeatsUnaware) {
+  PipelineModule enc, llm;
+  enc.name = "enc";
+  llm.name = "llm";
+  llm.isLLM = true;
+  for (int i = 0; i < 24; ++i) {
+    enc.layers.push_back({1.0, 0.0, 0});
+    enc.balanceLayers.push_back({1.0, 2.0, 0});
+  }
+  for (int i = 0; i < 12; ++i) {
+    llm.layers.push_back({1.0, 2.0, 0});
+    llm.balanceLayers.push_back({1.0, 2.0, 0});
+  }
+  PipelineResources res;
+  res.gpuBudget = 4;
+  res.microbatches = 64;
+  std::optional<PipelinePlan> aware =
+      planPipeline({module("enc", std::vector<double>(24, 1.0)),
+                    [&] {
+                      PipelineModule m = llm;
+                      m.balanceLayers.clear();
+                      return m;
+                    }()},
+                   Layout::Chain, Objective::MinMax, res);
+  std::optional<PipelinePlan> unaware =
+      planPipeline({enc, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(aware && unaware);
+  // Aware: 60 time units over 4 stages, bottleneck 15; unaware balances 108
+  // "trainable" units (27 each: 27 encoder layers per stage would need 9
+  // trainable-looking layers...), which leaves the LLM's real times uneven.
+  EXPECT_DOUBLE_EQ(aware->bottleneck, 15.0);
+  EXPECT_GT(unaware->bottleneck, aware->bottleneck);
+  EXPECT_GT(unaware->iterationTime, aware->iterationTime);
+}
+
+// Memory-aware stage counts: with one microbatch every stage count ties on
+// the estimate and the fewest GPUs used to win even when they do not fit;
+// now the fewest stages whose every stage fits are chosen.
+TEST(Fidelity, AutoStagesPreferAPlanThatFits) {
+  PipelineModule llm = module("llm", std::vector<double>(8, 1.0), true);
+  for (size_t i = 0; i < 8; ++i)
+    llm.memory.push_back({3 * kGiB, 0, 0, 0.5 * kGiB});
+  PipelineResources res;
+  res.gpuBudget = 8;
+  res.microbatches = 1;
+  // Two layers per stage fit (6 GiB + 1 GiB of activations); three do not
+  // (9 + 1.5 > 10).
+  res.memoryCapacity = 10 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(plan->stagesPerModule[0], 4);
+  // Without the memory model the fewest GPUs win: one stage.
+  res.memoryCapacity = 0;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->stagesPerModule[0], 1);
+  // Nothing fits: the plan says so.
+  res.memoryCapacity = 2 * kGiB;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->fits);
+}
+
+// The estimate of a pipeline whose first stage memory caps to one
+// microbatch: every microbatch makes the whole round trip alone, so the
+// iteration is m x (sum of the stages' F + B).
+TEST(Fidelity, CappedEstimateWaitsForRoundTrips) {
+  auto stage = [](const char *name, int64_t first, int64_t wanted,
+                  int64_t inFlight) {
+    StagePlan s;
+    s.module = name;
+    s.firstLayer = first;
+    s.numLayers = 1;
+    s.fwd = 1;
+    s.bwd = 2;
+    s.memory.wanted = wanted;
+    s.memory.inFlight = inFlight;
+    return s;
+  };
+  // Uncapped: (m + p - 1) x 3.
+  std::vector<std::vector<StagePlan>> path = {
+      {stage("l", 0, 4, 4), stage("l", 1, 3, 3), stage("l", 2, 2, 2),
+       stage("l", 3, 1, 1)}};
+  EXPECT_DOUBLE_EQ(estimateIterationTime(path, 8), (8 + 3) * 3.0);
+  // Stage 0 holds one microbatch (carried down: every stage holds one):
+  // 8 round trips of 4 x 3.
+  path[0][0].memory.inFlight = 1;
+  EXPECT_DOUBLE_EQ(estimateIterationTime(path, 8), 8 * 12.0);
+  // Two in flight: the steady state needs the round trip every 2
+  // microbatches, and the equal warm-ups of stages 0 and 1 hand each other
+  // their backward; the period is between those bounds and the estimate
+  // above the uncapped one.
+  path[0][0].memory.inFlight = 2;
+  double two = estimateIterationTime(path, 8);
+  EXPECT_GT(two, (8 + 3) * 3.0);
+  EXPECT_LT(two, 8 * 12.0);
+}
+
+// The in-flight rule and the cap, with the schedule generator's arithmetic
+// on MiB-rounded terms.
+TEST(Fidelity, MemoryCapMatchesTheGenerator) {
+  EXPECT_EQ(inFlightDepth(true, 0, 4, 4, 64), 4);
+  EXPECT_EQ(inFlightDepth(true, 3, 4, 4, 64), 1);
+  EXPECT_EQ(inFlightDepth(false, 0, 2, 4, 64), 6);
+  EXPECT_EQ(inFlightDepth(true, 0, 8, 8, 3), 3);
+  StageMemory m;
+  m.weights = 10 * kMiB - 1; // rounds up to 10 MiB
+  m.activations = 3 * kMiB;
+  m.wanted = 8;
+  capInFlight(m, 20 * kMiB); // (20 - 10) / 3 = 3
+  EXPECT_EQ(m.inFlight, 3);
+  EXPECT_TRUE(m.capped());
+  EXPECT_TRUE(m.fits(20 * kMiB));
+  capInFlight(m, 11 * kMiB); // not even one fits: one is the floor
+  EXPECT_EQ(m.inFlight, 1);
+  EXPECT_FALSE(m.fits(11 * kMiB));
+}
+
+model::LayerShape llama8bBlock() {
+  model::LayerShape s;
+  s.hidden = 4096;
+  s.ffn = 14336;
+  s.heads = 32;
+  s.kvHeads = 8;
+  s.headDim = 128;
+  s.gated = true;
+  return s;
+}
+
+Device h100(double intra = 0, double inter = 0) {
+  Device d;
+  d.peakFlops = 989e12;
+  d.memoryBandwidth = 3.35e12;
+  d.intraNodeBandwidth = intra;
+  d.interNodeBandwidth = inter;
+  d.gpusPerNode = 8;
+  return d;
+}
+
+// A CP rank is priced from its tokens (matmuls) and its share of the whole
+// sequence's attention (the CP assignment's workloads): the even split is
+// 1 / cp of both, a rank holding 40% of the attention pays 40% of the
+// sequence's attention FLOPs.
+TEST(Fidelity, ContextParallelRankPaysItsShare) {
+  Workload w;
+  w.tokens = 32768;
+  w.attentionSpan = 32768;
+  w.cp = 4;
+  LayerCost even =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), w, h100());
+  Workload whole = w;
+  whole.cp = 1;
+  LayerCost all =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), whole, h100());
+  EXPECT_NEAR(even.attnFlops, all.attnFlops / 4, 1e-6 * all.attnFlops);
+  Workload heavy = w;
+  heavy.cpTokens = 8192;         // the same tokens as the even split
+  heavy.cpAttentionShare = 0.40; // but 40% of the attention
+  LayerCost h =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), heavy, h100());
+  EXPECT_NEAR(h.attnFlops, 0.40 * all.attnFlops, 1e-6 * all.attnFlops);
+  EXPECT_DOUBLE_EQ(h.fwdFlops - h.attnFlops, even.fwdFlops - even.attnFlops);
+  EXPECT_GT(h.fwd, even.fwd);
+  // More tokens, the same attention: the matmuls grow with the tokens.
+  Workload wide = w;
+  wide.cpTokens = 9472;
+  wide.cpAttentionShare = 0.25;
+  LayerCost m =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), wide, h100());
+  EXPECT_NEAR(m.fwdFlops - m.attnFlops,
+              (even.fwdFlops - even.attnFlops) * 9472.0 / 8192.0,
+              1e-6 * m.fwdFlops);
+}
+
+// Collectives: a TP block all-reduces its output twice in the forward and
+// its input gradient twice in the backward (ring: 2 (t - 1) / t x bytes /
+// bandwidth), nothing on an infinite link; a CP block's K/V all-gather
+// hides behind the attention it feeds and only what outlasts it shows.
+TEST(Fidelity, CollectivesAtTheLinkSpeeds) {
+  Workload w;
+  w.tokens = 8192;
+  w.attentionSpan = 8192;
+  w.tp = 8;
+  LayerCost free =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), w, h100());
+  EXPECT_EQ(free.fwdComm, 0);
+  double bw = 450e9;
+  LayerCost tp = layerCost(LayerKind::TransformerBlock, llama8bBlock(), w,
+                           h100(bw, bw / 10));
+  double bytes = 8192.0 * 4096 * 2;
+  EXPECT_NEAR(tp.fwdComm, 2 * allReduceTime(bytes, 8, bw), 1e-12);
+  EXPECT_NEAR(tp.igradComm, 2 * allReduceTime(bytes, 8, bw), 1e-12);
+  EXPECT_NEAR(tp.fwd - free.fwd, tp.fwdComm, 1e-12);
+  EXPECT_DOUBLE_EQ(allReduceTime(bytes, 8, bw), 2 * 7.0 / 8 * bytes / bw);
+  // A TP group larger than a node uses the inter-node link.
+  Workload big = w;
+  big.tp = 16;
+  LayerCost across = layerCost(LayerKind::TransformerBlock, llama8bBlock(), big,
+                               h100(bw, bw / 10));
+  EXPECT_NEAR(across.fwdComm, 2 * allReduceTime(8192.0 * 4096 * 2, 16, bw / 10),
+              1e-12);
+  // CP: at 64k tokens the K/V gather hides behind the attention; over a
+  // slow link it shows.
+  Workload cp;
+  cp.tokens = 65536;
+  cp.attentionSpan = 65536;
+  cp.cp = 4;
+  LayerCost hidden =
+      layerCost(LayerKind::TransformerBlock, llama8bBlock(), cp, h100(bw, bw));
+  EXPECT_EQ(hidden.fwdComm, 0);
+  LayerCost slow = layerCost(LayerKind::TransformerBlock, llama8bBlock(), cp,
+                             h100(1e9, 1e9));
+  EXPECT_GT(slow.fwdComm, 0);
+  EXPECT_GT(slow.igradComm, slow.fwdComm); // gather again + reduce-scatter
+}
+
+} // namespace
