@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "SemaImpl.h"
+#include "mllm/Dialect/MLLM/IR/Rules.h"
 
 #include "llvm/ADT/StringExtras.h"
 
@@ -76,13 +77,11 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
       }
     }
   }
-  if (p.cp > 1) {
-    if (!isLLM) {
-      diags.error(at("cp")) << "context parallelism applies to the LLM only; "
-                               "remove cp from encoder '"
-                            << p.part << "'";
-      ok = false;
-    } else if (job.data.seqLen / p.cp < kMinTokensPerCPRank) {
+  if (auto error = rules::contextParallelPart(p.part, isLLM, p.cp)) {
+    diags.error(at("cp")) << *error;
+    ok = false;
+  } else if (p.cp > 1) {
+    if (job.data.seqLen / p.cp < kMinTokensPerCPRank) {
       diags.error(at("cp"))
           << "cp " << p.cp << " leaves " << job.data.seqLen / p.cp
           << " tokens per rank of a " << job.data.seqLen

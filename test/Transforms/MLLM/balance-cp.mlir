@@ -196,7 +196,7 @@ mllm.data text 512 packing 1 seq_len 768 microbatch 1 x 4 mask causal {
   mllm.input @vision tokens 256 x 1 prepend mask bidirectional
 }
 mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
-  // expected-error @below {{context parallelism applies to the LLM only; 'vision' has cp 2}}
+  // expected-error @below {{context parallelism applies to the LLM only; remove cp from encoder 'vision' (it has cp 2)}}
   mllm.module_parallel @vision tp 1 pp 1 cp 2
   mllm.module_parallel @llm tp 1 pp 1 cp 1
 }

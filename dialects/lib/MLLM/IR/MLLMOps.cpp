@@ -17,6 +17,7 @@
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/LayerConfigSchema.h"
+#include "mllm/Dialect/MLLM/IR/Rules.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -543,10 +544,10 @@ LogicalResult ModuleParallelOp::verify() {
   if (!isa_and_nonnull<EncoderOp, LLMOp>(part))
     return emitOpError("refers to '")
            << getPart() << "', which is not an encoder or the LLM";
-  // The IR's rule (the front end reports it earlier, at the spec's field).
-  if (getCp() > 1 && !isa<LLMOp>(part))
-    return emitError("context parallelism applies to the LLM only; '")
-           << getPart() << "' has cp " << getCp();
+  // The front end reports the same rule earlier, at the spec's field.
+  if (auto error =
+          rules::contextParallelPart(getPart(), isa<LLMOp>(part), getCp()))
+    return emitError(*error);
   return success();
 }
 
