@@ -35,6 +35,25 @@ struct SchedPipelineOptions
 void populateSchedPipeline(mlir::OpPassManager &pm,
                            const SchedPipelineOptions &options);
 
+/// Options of the lowering to the LLVM dialect.
+struct SchedToLLVMOptions
+    : public mlir::PassPipelineOptions<SchedToLLVMOptions> {
+  Option<int64_t> program{
+      *this, "program",
+      llvm::cl::desc("lower only this program (index in stage order); -1: all"),
+      llvm::cl::init(-1)};
+  Option<bool> loops{*this, "loops",
+                     llvm::cl::desc("emit repeated runs of actions as loops"),
+                     llvm::cl::init(true)};
+};
+
+/// sched-memory-plan -> sched-lower-steps -> the upstream conversions to
+/// the LLVM dialect, on a module with one verified sched.schedule: what
+/// `mllmc --emit=llvm` prints and mllm-run JIT-compiles. `mllm-opt
+/// --sched-to-llvm` runs it.
+void populateSchedToLLVMPipeline(mlir::OpPassManager &pm,
+                                 const SchedToLLVMOptions &options);
+
 } // namespace mllm::sched_ir
 
 namespace mllm {

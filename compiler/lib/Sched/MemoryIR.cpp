@@ -1,0 +1,116 @@
+//===- MemoryIR.cpp - the static memory plan in the sched IR --------------===//
+#include "mllm/Sched/MemoryIR.h"
+
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mllm;
+using namespace mllm::sched_ir;
+
+DictionaryAttr sched_ir::toMemoryAttr(MLIRContext *context,
+                                      const sched::MemoryPlan &plan) {
+  Builder b(context);
+  SmallVector<Attribute> buffers;
+  buffers.reserve(plan.buffers.size());
+  for (const sched::Buffer &buf : plan.buffers) {
+    SmallVector<NamedAttribute, 6> fields;
+    fields.push_back(
+        b.getNamedAttr("kind", b.getStringAttr(bufferKindName(buf.kind))));
+    if (buf.microbatch >= 0)
+      fields.push_back(
+          b.getNamedAttr("mb", b.getI64IntegerAttr(buf.microbatch)));
+    if (buf.action >= 0)
+      fields.push_back(
+          b.getNamedAttr("action", b.getI64IntegerAttr(buf.action)));
+    fields.push_back(b.getNamedAttr("bytes", b.getI64IntegerAttr(buf.bytes)));
+    fields.push_back(
+        b.getNamedAttr("live", b.getDenseI64ArrayAttr({buf.first, buf.last})));
+    fields.push_back(b.getNamedAttr("offset", b.getI64IntegerAttr(buf.offset)));
+    buffers.push_back(b.getDictionaryAttr(fields));
+  }
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("arena", b.getI64IntegerAttr(plan.arenaBytes)),
+       b.getNamedAttr("buffers", b.getArrayAttr(buffers))});
+}
+
+static llvm::Error malformed(const llvm::Twine &why) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "malformed '" + kMemoryAttrName + "': " + why);
+}
+
+llvm::Expected<std::optional<sched::MemoryPlan>>
+sched_ir::readMemoryPlan(ProgramOp program) {
+  Attribute raw = program->getAttr(kMemoryAttrName);
+  if (!raw)
+    return std::nullopt;
+  auto dict = dyn_cast<DictionaryAttr>(raw);
+  if (!dict)
+    return malformed("expected a dictionary");
+  auto arena = dict.getAs<IntegerAttr>("arena");
+  auto buffers = dict.getAs<ArrayAttr>("buffers");
+  if (!arena || !buffers)
+    return malformed("expected 'arena' (an integer) and 'buffers' (an array)");
+  sched::MemoryPlan plan;
+  plan.arenaBytes = arena.getInt();
+  for (auto [i, attr] : llvm::enumerate(buffers)) {
+    auto buf = dyn_cast<DictionaryAttr>(attr);
+    auto where = [&, i = i](const llvm::Twine &what) {
+      return malformed(llvm::formatv("buffer {0}: ", i) + what);
+    };
+    if (!buf)
+      return where("expected a dictionary");
+    auto kind = buf.getAs<StringAttr>("kind");
+    auto bytes = buf.getAs<IntegerAttr>("bytes");
+    auto offset = buf.getAs<IntegerAttr>("offset");
+    auto live = buf.getAs<DenseI64ArrayAttr>("live");
+    if (!kind || !bytes || !offset || !live || live.size() != 2)
+      return where("expected 'kind', 'bytes', 'offset' and 'live' "
+                   "(array<i64: first, last>)");
+    std::optional<sched::BufferKind> k = sched::parseBufferKind(kind);
+    if (!k)
+      return where("unknown kind '" + kind.getValue() + "'");
+    sched::Buffer b;
+    b.kind = *k;
+    b.bytes = bytes.getInt();
+    b.offset = offset.getInt();
+    b.first = live[0];
+    b.last = live[1];
+    if (auto mb = buf.getAs<IntegerAttr>("mb"))
+      b.microbatch = static_cast<int32_t>(mb.getInt());
+    if (auto action = buf.getAs<IntegerAttr>("action"))
+      b.action = action.getInt();
+    plan.buffers.push_back(b);
+  }
+  return std::optional<sched::MemoryPlan>(std::move(plan));
+}
+
+std::optional<sched::StageSizes> sched_ir::costModelSizes(ModuleOp module,
+                                                          ProgramOp program) {
+  constexpr int64_t kMiB = 1024 * 1024;
+  std::optional<sched::StageSizes> sizes;
+  auto add = [&](StageOp stage) {
+    if (!stage.getWeights())
+      return;
+    if (!sizes)
+      sizes.emplace();
+    sizes->weights += static_cast<int64_t>(*stage.getWeights()) * kMiB;
+    sizes->grads += static_cast<int64_t>(*stage.getGrads()) * kMiB;
+    sizes->optimizer += static_cast<int64_t>(*stage.getOptimizer()) * kMiB;
+    sizes->savedPerMicrobatch +=
+        static_cast<int64_t>(*stage.getActivations()) * kMiB;
+  };
+  for (PipelineOp pipeline : module.getOps<PipelineOp>())
+    for (StageOp stage : pipeline.getBody().front().getOps<StageOp>()) {
+      // A GPU holds every stage on its ranks (colocated encoders, chains).
+      bool sameRanks = stage.getFirstRank() &&
+                       *stage.getFirstRank() == program.getFirstRank();
+      bool sameName =
+          !stage.getFirstRank() && stage.getSymName() == program.getSymName();
+      if (sameRanks || sameName)
+        add(stage);
+    }
+  return sizes;
+}

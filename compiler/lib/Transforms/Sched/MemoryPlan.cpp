@@ -1,0 +1,97 @@
+//===- MemoryPlan.cpp - sched-memory-plan and sched-verify-memory ---------===//
+//
+// The static memory plan of every program (mllm/runtime/MemoryPlan.h),
+// recorded on the program (mllm/Sched/MemoryIR.h) and checked.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/Sched/MemoryIR.h"
+#include "mllm/Sched/Programs.h"
+#include "mllm/Transforms/Sched/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mllm::sched_ir {
+#define GEN_PASS_DEF_MEMORYPLANPASS
+#define GEN_PASS_DEF_VERIFYMEMORYPLANPASS
+#include "mllm/Transforms/Sched/Passes.h.inc"
+} // namespace mllm::sched_ir
+
+using namespace mlir;
+using namespace mllm;
+using namespace mllm::sched_ir;
+
+namespace {
+
+/// Reports a memory-plan error on the action it names, else the program.
+void report(ProgramOp op, const std::vector<Operation *> &actions,
+            llvm::Error error) {
+  llvm::handleAllErrors(
+      std::move(error),
+      [&](const sched::ScheduleError &e) {
+        Operation *at = op;
+        if (e.action >= 0 && static_cast<size_t>(e.action) < actions.size())
+          at = actions[e.action];
+        at->emitError("memory plan of '")
+            << op.getSymName() << "': " << e.message;
+      },
+      [&](const llvm::ErrorInfoBase &e) {
+        op.emitError("memory plan of '")
+            << op.getSymName() << "': " << e.message();
+      });
+}
+
+struct MemoryPlanPass
+    : public sched_ir::impl::MemoryPlanPassBase<MemoryPlanPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    for (ScheduleOp schedule : module.getOps<ScheduleOp>()) {
+      ScheduleContents contents = readSchedule(schedule);
+      for (auto [s, op] : llvm::enumerate(contents.programOps)) {
+        sched::StageSizes sizes;
+        if (std::optional<sched::StageSizes> model = costModelSizes(module, op))
+          sizes = *model;
+        else
+          sizes.savedPerMicrobatch = savedBytes;
+        sizes.workspace = workspaceBytes;
+        sched::MemoryPlan plan = sched::planMemory(contents.programs[s], sizes);
+        if (llvm::Error e =
+                sched::verifyMemoryPlan(contents.programs[s], plan)) {
+          report(op, contents.actionOps[s], std::move(e));
+          return signalPassFailure();
+        }
+        numBuffers += plan.buffers.size();
+        op->setAttr(kMemoryAttrName, toMemoryAttr(&getContext(), plan));
+      }
+    }
+  }
+};
+
+struct VerifyMemoryPlanPass
+    : public sched_ir::impl::VerifyMemoryPlanPassBase<VerifyMemoryPlanPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    for (ScheduleOp schedule : getOperation().getOps<ScheduleOp>()) {
+      ScheduleContents contents = readSchedule(schedule);
+      for (auto [s, op] : llvm::enumerate(contents.programOps)) {
+        auto plan = readMemoryPlan(op);
+        if (!plan) {
+          op.emitError(llvm::toString(plan.takeError()));
+          signalPassFailure();
+          continue;
+        }
+        if (!*plan)
+          continue;
+        if (llvm::Error e =
+                sched::verifyMemoryPlan(contents.programs[s], **plan)) {
+          report(op, contents.actionOps[s], std::move(e));
+          signalPassFailure();
+        }
+      }
+    }
+  }
+};
+
+} // namespace
