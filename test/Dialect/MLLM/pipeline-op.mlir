@@ -382,3 +382,33 @@ mllm.data text 256 packing 1 seq_len 256 microbatch 1 x 4 mask causal {
 // expected-error @below {{'mllm.pipeline' op plans 8 microbatches but 'mllm.data' has 4}}
 mllm.pipeline frozen_aware encoders_parallel microbatches 8 gpus 1 bottleneck 1.000 ms iteration 8.000 ms {
 }
+
+// -----
+
+// `colocated` belongs to layout chain.
+mllm.pipeline frozen_aware encoders_parallel microbatches 4 gpus 1 bottleneck 1.5 ms iteration 6.0 ms {
+  mllm.stage @vision_s0 part @vision layers [0, 6) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  // expected-error @below {{'mllm.stage' op is colocated, which only layout 'chain' allows; the pipeline's layout is 'encoders_parallel'}}
+  mllm.stage @llm_s0 part @llm layers [0, 6) colocated fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+}
+
+// -----
+
+// A colocated stage starts a part.
+mllm.pipeline frozen_aware chain microbatches 4 gpus 2 bottleneck 1.5 ms iteration 6.0 ms {
+  mllm.stage @vision_s0 part @vision layers [0, 6) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s0 part @llm layers [0, 2) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  // expected-error @below {{'mllm.stage' op is colocated but does not start a part}}
+  mllm.stage @llm_s1 part @llm layers [2, 6) colocated fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+}
+
+// -----
+
+// In a chain, the LLM's first stage may share the encoder's last stage's GPUs.
+// CHECK-LABEL: mllm.pipeline frozen_aware chain
+// CHECK:         mllm.stage @llm_s0 part @llm layers [0, 2) colocated
+mllm.pipeline frozen_aware chain microbatches 4 gpus 2 bottleneck 1.5 ms iteration 6.0 ms {
+  mllm.stage @vision_s0 part @vision layers [0, 6) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s0 part @llm layers [0, 2) colocated fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s1 part @llm layers [2, 6) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+}

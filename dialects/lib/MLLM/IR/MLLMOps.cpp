@@ -851,6 +851,19 @@ LogicalResult PipelineOp::verifyRegions() {
       return op.emitOpError("is not allowed in 'mllm.pipeline'");
     ++numStages;
     StringRef part = stage.getPart();
+    // A colocated stage shares the previous stage's GPUs: in a chain, the
+    // first stage of a part right after the last stage of the part before.
+    if (stage.getColocated()) {
+      if (getLayout() != EncoderLayout::Chain)
+        return stage.emitOpError("is colocated, which only layout 'chain' "
+                                 "allows; the pipeline's layout is '")
+               << stringifyEncoderLayout(getLayout()) << "'";
+      if (order.empty() || order.back() == part || stage.getBegin() != 0)
+        return stage.emitOpError(
+            "is colocated but does not start a part: a colocated stage "
+            "holds the first layers of a part, right after the previous "
+            "part's last stage");
+    }
     if (order.empty() || order.back() != part) {
       if (covered.count(part))
         return stage.emitOpError("stages of '")
