@@ -5,6 +5,7 @@
 // (OutputFile), and never replaces the spec, an import or the profile.
 //
 //===----------------------------------------------------------------------===//
+#include "Arena.h"
 #include "Explain.h"
 #include "Summary.h"
 
@@ -12,6 +13,7 @@
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Plan/Profile.h"
 #include "mllm/Tools/RegisterMllm.h"
+#include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/runtime/PlanIO.h"
 
 #include "mlir/IR/AsmState.h"
@@ -31,7 +33,7 @@ using namespace mllm;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { Summary, AST, MLLM, Sched, Plan };
+enum class Emit { Summary, AST, MLLM, Sched, LLVM, Plan };
 
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
@@ -45,6 +47,9 @@ cl::opt<Emit> emit(
                           "the mllm dialect IR after the compile pipeline"),
                clEnumValN(Emit::Sched, "sched",
                           "the IR with the verified schedule (sched dialect)"),
+               clEnumValN(Emit::LLVM, "llvm",
+                          "every stage's step function in the LLVM dialect "
+                          "(docs/runtime.md, compiled step functions)"),
                clEnumValN(Emit::Plan, "plan",
                           "the training plan as YAML (docs/plan-format.md)")),
     cl::cat(category));
@@ -93,9 +98,10 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     // declarations so that `--emit=ast` validates stdlib files.
     return analyze(*program, diags, /*requireJob=*/false) ? 0 : 1;
   }
-  CompileStage stage = emit == Emit::Sched || emit == Emit::Plan
-                           ? CompileStage::Schedule
-                           : CompileStage::Plan;
+  CompileStage stage =
+      emit == Emit::Sched || emit == Emit::Plan || emit == Emit::LLVM
+          ? CompileStage::Schedule
+          : CompileStage::Plan;
   Compiled compiled;
   // MLIR's --mlir-print-ir-* and timing flags apply to the pipelines as in
   // mllm-opt.
@@ -129,6 +135,18 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   } else if (emit == Emit::MLLM || emit == Emit::Sched) {
     module->print(os);
     os << "\n";
+  } else if (emit == Emit::LLVM) {
+    // On a copy: the lowering replaces the module's contents, --explain
+    // reads the plan.
+    mlir::OwningOpRef<mlir::ModuleOp> lowered = module.clone();
+    mlir::PassManager pm(&context);
+    if (failed(mlir::applyPassManagerCLOptions(pm)))
+      return 1;
+    sched_ir::populateSchedToLLVMPipeline(pm, sched_ir::SchedToLLVMOptions());
+    if (failed(pm.run(*lowered)))
+      return 2;
+    lowered->print(os);
+    os << "\n";
   } else if (emit == Emit::Plan) {
     auto plan = buildPlan(module, inputFile, compiled.specHash);
     if (!plan) {
@@ -142,6 +160,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     os << "\n";
     if (failed(printExplain(module, os)))
       return 2;
+    printArenaTable(module, os);
   }
   return 0;
 }
@@ -166,6 +185,7 @@ int main(int argc, char **argv) {
       "  mllmc spec.mllm               summary of the checked job\n"
       "  mllmc spec.mllm --emit=mllm   the mllm dialect IR after the passes\n"
       "  mllmc spec.mllm --emit=sched  the IR with the verified schedule\n"
+      "  mllmc spec.mllm --emit=llvm   the step functions (LLVM dialect)\n"
       "  mllmc spec.mllm --emit=plan   the training plan (YAML)\n"
       "  mllmc spec.mllm --explain     why the stages are where they are\n"
       "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
