@@ -21,6 +21,7 @@ if [[ ! -f "$san/build.ninja" ]]; then
     "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
     -DMLLM_SANITIZE=ON -DMLLM_ENABLE_FUZZER=OFF -DMLLM_BUILD_BENCH=OFF \
+    -DMLLM_ENABLE_CUDA=OFF \
     > /dev/null
 fi
 ninja -C "$san" -j "$(nproc)" > "$san/ninja.log" || {

@@ -278,7 +278,23 @@ llvm::Error RankRunner::run(size_t index) {
       return e;
     size_t llm = model.chains.size() - 1;
     const StageFlow &flow = s.flow();
-    for (size_t r = 0; r < flow.ranges.size(); ++r) {
+    // A gradient that a later range of this program produces for an earlier
+    // one (a chain stage: the LLM's first layers and the encoder's last)
+    // stays on the rank: it is that range's output gradient.
+    auto keepLocal = [&](size_t upTo) {
+      for (size_t q = 0; q < upTo; ++q) {
+        const StageRange &earlier = flow.ranges[q];
+        auto it = m.gradOut.find({static_cast<int64_t>(earlier.chain),
+                                  static_cast<int64_t>(earlier.last)});
+        if (it == m.gradOut.end())
+          continue;
+        m.dOut[q] = std::move(it->second);
+        m.gradOut.erase(it);
+      }
+    };
+    // Downstream ranges first, so that their gradients reach the ranges
+    // upstream of them.
+    for (size_t r = flow.ranges.size(); r-- > 0;) {
       const StageRange &range = flow.ranges[r];
       Chain &chain = *model.chains[range.chain];
       if (!m.dOut[r] || !chain.hasBackward(range.first, range.last))
@@ -300,6 +316,7 @@ llvm::Error RankRunner::run(size_t index) {
                        static_cast<int64_t>(model.chains[e]->size())}] =
                 std::move(it->second);
         }
+      keepLocal(r);
     }
     // Tensors that only passed through go back as they came.
     for (const FlowKey &k : m.passed) {
