@@ -7,6 +7,9 @@
 // error (diagnostic printed), 2 internal error.
 //
 //===----------------------------------------------------------------------===//
+#ifdef MLLM_HAVE_JIT
+#include "JITDriver.h"
+#endif
 #include "Parallel.h"
 #include "ProfileWriter.h"
 #include "Report.h"
@@ -152,6 +155,12 @@ cl::opt<std::string> backend(
              "NCCL communicator are built; plans do not run on them yet)"),
     cl::init("cpu"), cl::cat(category));
 
+cl::opt<bool> interpret(
+    "interpret",
+    cl::desc("Run each rank's program with the interpreter instead of a step "
+             "function compiled with ORC (docs/runtime.md)"),
+    cl::init(false), cl::cat(category));
+
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
   return rc;
@@ -223,6 +232,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
           a.getAsInteger(10, run.faultAction))
         return fail(1, "--inject-fault takes RANK:ACTION");
     }
+#ifdef MLLM_HAVE_JIT
+    if (!interpret)
+      useCompiledSteps(context, plan, emitJson);
+#endif
     return runParallel(plan, *comm, run);
   }
 #endif

@@ -377,20 +377,60 @@ llvm::Error RankRunner::run(size_t index) {
   return llvm::Error::success();
 }
 
+/// `e` of action `index` as a RankError naming the rank, stage and action.
+llvm::Error RankRunner::actionError(size_t index, llvm::Error e) const {
+  const Impl &s = *impl;
+  std::string message = llvm::toString(std::move(e));
+  if (!llvm::StringRef(message).starts_with("action "))
+    message =
+        llvm::formatv("action {0} ({1}): {2}", index,
+                      describeAction(*s.graph, s.prog->actions[index]), message)
+            .str();
+  return llvm::make_error<RankError>(s.rank, "stage '" + s.stage->name + "', " +
+                                                 message);
+}
+
+llvm::Error RankRunner::runAction(size_t i) {
+  Impl &s = *impl;
+  if (i >= s.prog->actions.size())
+    return llvm::make_error<RankError>(
+        s.rank,
+        llvm::formatv("stage '{0}' has no action {1}", s.stage->name, i).str());
+  if (faultRank == s.rank && faultAction == static_cast<int64_t>(i) &&
+      done == 0)
+    std::raise(SIGKILL);
+  setActivity("at action %zu (%s)", i,
+              describeAction(*s.graph, s.prog->actions[i]).c_str());
+  double begin = s.tracing ? s.now() : 0;
+  s.lastWaitEnd = begin;
+  if (llvm::Error e = run(i))
+    return actionError(i, std::move(e));
+  const sched::Action &a = s.prog->actions[i];
+  if (s.tracing &&
+      (sched::isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads)) {
+    RankEvent ev;
+    ev.stage = s.prog->stage;
+    ev.kind = static_cast<int32_t>(a.kind);
+    ev.microbatch = a.microbatch;
+    ev.rank = s.rank;
+    ev.start = std::max(begin, s.lastWaitEnd);
+    ev.end = s.now();
+    events.push_back(ev);
+  }
+  return llvm::Error::success();
+}
+
+const sched::Program &RankRunner::program() const { return *impl->prog; }
+int64_t RankRunner::programIndex() const { return impl->program; }
+int RankRunner::rank() const { return impl->rank; }
+
 llvm::Expected<StepStats> RankRunner::step() {
   Impl &s = *impl;
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   s.loss = 0;
   auto error = [&](size_t index, llvm::Error e) {
-    const sched::Action &a = s.prog->actions[index];
-    std::string message = llvm::toString(std::move(e));
-    if (!llvm::StringRef(message).starts_with("action "))
-      message = llvm::formatv("action {0} ({1}): {2}", index,
-                              describeAction(*s.graph, a), message)
-                    .str();
-    return llvm::make_error<RankError>(s.rank, "stage '" + s.stage->name +
-                                                   "', " + message);
+    return actionError(index, std::move(e));
   };
   // Every microbatch's data first (a data loader's prefetch), so that the
   // actions, and a trace of them, hold only the work of the schedule.
@@ -414,28 +454,13 @@ llvm::Expected<StepStats> RankRunner::step() {
       return llvm::make_error<RankError>(s.rank, llvm::toString(std::move(e)));
     s.t0 = std::chrono::steady_clock::now();
   }
-  for (size_t i = 0; i < s.prog->actions.size(); ++i) {
-    if (faultRank == s.rank && faultAction == static_cast<int64_t>(i) &&
-        done == 0)
-      std::raise(SIGKILL);
-    setActivity("at action %zu (%s)", i,
-                describeAction(*s.graph, s.prog->actions[i]).c_str());
-    double begin = s.tracing ? s.now() : 0;
-    s.lastWaitEnd = begin;
-    if (llvm::Error e = run(i))
-      return error(i, std::move(e));
-    const sched::Action &a = s.prog->actions[i];
-    if (s.tracing &&
-        (sched::isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads)) {
-      RankEvent ev;
-      ev.stage = s.prog->stage;
-      ev.kind = static_cast<int32_t>(a.kind);
-      ev.microbatch = a.microbatch;
-      ev.rank = s.rank;
-      ev.start = std::max(begin, s.lastWaitEnd);
-      ev.end = s.now();
-      events.push_back(ev);
-    }
+  if (driver) {
+    if (llvm::Error e = driver->runActions(*this))
+      return std::move(e);
+  } else {
+    for (size_t i = 0; i < s.prog->actions.size(); ++i)
+      if (llvm::Error e = runAction(i))
+        return std::move(e);
   }
   // Posted sends complete before their buffers go.
   for (PostedSend &send : s.sends)

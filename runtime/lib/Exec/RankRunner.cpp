@@ -34,6 +34,17 @@ void exec::detail::setActivity(const char *format, ...) {
 
 const char *exec::currentActivity() { return detail::activity; }
 
+StepDriver::~StepDriver() = default;
+
+static StepDriverFactory &stepDriverFactory() {
+  static StepDriverFactory factory;
+  return factory;
+}
+
+void exec::setStepDriverFactory(StepDriverFactory factory) {
+  stepDriverFactory() = std::move(factory);
+}
+
 RankRunner::RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
                        std::unique_ptr<DataSource> data, Comm &comm,
                        uint64_t seed)
@@ -247,6 +258,12 @@ RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
       std::move(impl), std::move(*model), std::move(*data), comm, seed));
   if (llvm::Error e = runner->setUp())
     return std::move(e);
+  if (stepDriverFactory()) {
+    auto made = stepDriverFactory()(*runner);
+    if (!made)
+      return made.takeError();
+    runner->driver = std::move(*made);
+  }
   return std::move(runner);
 }
 

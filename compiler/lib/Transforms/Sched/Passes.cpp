@@ -20,7 +20,8 @@ void mllm::sched_ir::populateSchedPipeline(
 
 void mllm::sched_ir::populateSchedToLLVMPipeline(
     mlir::OpPassManager &pm, const SchedToLLVMOptions &options) {
-  pm.addPass(createMemoryPlanPass());
+  if (options.memoryPlan)
+    pm.addPass(createMemoryPlanPass());
   LowerStepsPassOptions lower;
   lower.program = options.program;
   lower.loops = options.loops;

@@ -45,6 +45,11 @@ struct SchedToLLVMOptions
   Option<bool> loops{*this, "loops",
                      llvm::cl::desc("emit repeated runs of actions as loops"),
                      llvm::cl::init(true)};
+  Option<bool> memoryPlan{
+      *this, "memory-plan",
+      llvm::cl::desc("plan each program's memory first (else the programs' "
+                     "sched.memory, as recorded, is used)"),
+      llvm::cl::init(true)};
 };
 
 /// sched-memory-plan -> sched-lower-steps -> the upstream conversions to

@@ -90,6 +90,25 @@ struct RankEvent {
 /// print when the launcher stops the job (async-signal-safe to read).
 const char *currentActivity();
 
+class RankRunner;
+
+/// Runs the actions of a rank's program inside RankRunner::step(), in
+/// place of the interpreter's loop: a compiled step function (mllm-run's
+/// JIT) that calls RankRunner::runAction for each action, in order.
+class StepDriver {
+public:
+  virtual ~StepDriver();
+  virtual llvm::Error runActions(RankRunner &runner) = 0;
+};
+
+/// Makes every RankRunner created from now on in this process run its
+/// steps through the driver `factory` returns for it (nullptr: the
+/// interpreter). A factory error ends RankRunner::create with it.
+using StepDriverFactory =
+    std::function<llvm::Expected<std::unique_ptr<StepDriver>>(
+        const RankRunner &runner)>;
+void setStepDriverFactory(StepDriverFactory factory);
+
 class RankRunner {
 public:
   /// This rank's share of `model`. Checks that the world matches the plan
@@ -107,6 +126,13 @@ public:
   /// One iteration: the program's actions, then the loss summed over the
   /// world (every rank returns the same StepStats).
   llvm::Expected<StepStats> step();
+  /// Action `index` of this rank's program, for a StepDriver inside step();
+  /// errors name the rank, stage and action.
+  llvm::Error runAction(size_t index);
+  /// This rank's program and its index in the plan's schedule.
+  const sched::Program &program() const;
+  int64_t programIndex() const;
+  int rank() const;
   int64_t stepsDone() const { return done; }
 
   /// Writes this rank's shard of a checkpoint into `dir`: every rank that
@@ -147,6 +173,7 @@ private:
              std::unique_ptr<DataSource> data, Comm &comm, uint64_t seed);
   llvm::Error setUp();
   llvm::Error run(size_t index);
+  llvm::Error actionError(size_t index, llvm::Error e) const;
   /// The microbatch's data as this rank's layers read it (under CP: its
   /// tokens' ids and targets).
   MicrobatchData localData(MicrobatchData full) const;
@@ -167,6 +194,7 @@ private:
   bool tracing = false;
   bool resharded = false;
   std::vector<RankEvent> events;
+  std::unique_ptr<StepDriver> driver;
 };
 
 } // namespace mllm::runtime::exec

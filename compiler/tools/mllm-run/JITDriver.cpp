@@ -1,0 +1,129 @@
+//===- JITDriver.cpp - mllm-run's compiled step functions -----------------===//
+#include "JITDriver.h"
+
+#include "mllm/Sched/MemoryIR.h"
+#include "mllm/Sched/Programs.h"
+#include "mllm/Transforms/Sched/Passes.h"
+#include "mllm/runtime/exec/StepContext.h"
+#include "mllm/runtime/jit/StepJIT.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mllm;
+using namespace mllm::runtime;
+
+namespace {
+
+llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+/// The cost model's sizes of a graph stage from the plan's stages on the
+/// same ranks (MiB, as mllm-rank-map recorded them).
+sched::StageSizes stageSizes(const Plan &plan, const sched::StageInfo &stage) {
+  constexpr int64_t kMiB = 1024 * 1024;
+  sched::StageSizes sizes;
+  for (const PlanStage &s : plan.stages)
+    if (s.memory && s.ranks && s.ranks->first == stage.firstRank) {
+      sizes.weights += s.memory->weights * kMiB;
+      sizes.grads += s.memory->grads * kMiB;
+      sizes.optimizer += s.memory->optimizer * kMiB;
+      sizes.savedPerMicrobatch += s.memory->activations * kMiB;
+    }
+  return sizes;
+}
+
+/// The step function of `program` of the plan's schedule, in the LLVM
+/// dialect.
+llvm::Expected<OwningOpRef<ModuleOp>>
+lowerProgram(MLIRContext &context, const Plan &plan, int64_t program) {
+  const PlanSchedule &schedule = *plan.schedule;
+  std::optional<sched::ScheduleKind> kind =
+      sched::symbolizeScheduleKind(schedule.kind);
+  if (!kind)
+    return fail("unknown schedule kind '" + schedule.kind + "'");
+  OpBuilder builder(&context);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  builder.setInsertionPointToEnd(module->getBody());
+  sched_ir::ScheduleOp op = sched_ir::buildSchedule(
+      builder, loc, schedule.graph, schedule.programs, *kind);
+  // The memory plan of the lowered program, from the plan's figures.
+  const sched::Program &p = schedule.programs[program];
+  sched::MemoryPlan memory =
+      sched::planMemory(p, stageSizes(plan, schedule.graph.stages[p.stage]));
+  auto programs =
+      llvm::to_vector(op.getBody().front().getOps<sched_ir::ProgramOp>());
+  programs[program]->setAttr(sched_ir::kMemoryAttrName,
+                             sched_ir::toMemoryAttr(&context, memory));
+
+  PassManager pm(&context);
+  sched_ir::SchedToLLVMOptions options;
+  options.program = program;
+  options.memoryPlan = false;
+  sched_ir::populateSchedToLLVMPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return fail("lowering the step function of program " +
+                llvm::Twine(program) + " failed");
+  return std::move(module);
+}
+
+class JITDriver : public exec::StepDriver {
+public:
+  explicit JITDriver(std::unique_ptr<jit::StepJIT> jit) : jit(std::move(jit)) {}
+  llvm::Error runActions(exec::RankRunner &runner) override {
+    exec::StepContext context(runner);
+    return context.run(jit->function());
+  }
+
+private:
+  std::unique_ptr<jit::StepJIT> jit;
+};
+
+} // namespace
+
+void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json) {
+  exec::setStepDriverFactory(
+      [&context, &plan, json](const exec::RankRunner &runner)
+          -> llvm::Expected<std::unique_ptr<exec::StepDriver>> {
+        auto error = [&](llvm::Error e) {
+          return llvm::make_error<exec::RankError>(
+              runner.rank(),
+              "compiling the step function: " + llvm::toString(std::move(e)));
+        };
+        auto start = std::chrono::steady_clock::now();
+        int64_t program = runner.programIndex();
+        auto module = lowerProgram(context, plan, program);
+        if (!module)
+          return error(module.takeError());
+        double lowered = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+        auto jit = jit::StepJIT::compile(**module,
+                                         "mllm_step_" + std::to_string(program),
+                                         exec::StepContext::symbols());
+        if (!jit)
+          return error(jit.takeError());
+        const sched::Program &p = runner.program();
+        std::string line = llvm::formatv(
+            "rank {0}: step function of '{1}' ({2} actions) lowered in "
+            "{3:f1} ms, JIT-compiled in {4:f1} ms",
+            runner.rank(), plan.schedule->graph.stages[p.stage].name,
+            p.actions.size(), lowered * 1e3, (*jit)->seconds() * 1e3);
+        if (json)
+          llvm::errs() << llvm::formatv(
+              "{{\"jit\": {{\"rank\": {0}, \"actions\": {1}, "
+              "\"lower_ms\": {2:f3}, \"jit_ms\": {3:f3}}}\n",
+              runner.rank(), p.actions.size(), lowered * 1e3,
+              (*jit)->seconds() * 1e3);
+        else
+          llvm::errs() << "mllm-run: " << line << "\n";
+        return std::make_unique<JITDriver>(std::move(*jit));
+      });
+}

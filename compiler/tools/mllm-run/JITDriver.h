@@ -1,0 +1,22 @@
+//===- JITDriver.h - mllm-run's compiled step functions ---------*- C++ -*-===//
+#ifndef MLLM_TOOLS_MLLMRUN_JITDRIVER_H
+#define MLLM_TOOLS_MLLMRUN_JITDRIVER_H
+
+#include "mllm/runtime/Plan.h"
+#include "mllm/runtime/exec/RankRunner.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+namespace mllm {
+
+/// Makes every RankRunner of this process run its steps through a step
+/// function compiled for its program: the plan's schedule as sched IR,
+/// the program's static memory plan from the plan's stage memory,
+/// sched-to-llvm, ORC (runtime/jit/StepJIT.h) with the C ABI bound by
+/// name. Each rank prints how long lowering and code generation took.
+void useCompiledSteps(mlir::MLIRContext &context, const runtime::Plan &plan,
+                      bool json);
+
+} // namespace mllm
+
+#endif // MLLM_TOOLS_MLLMRUN_JITDRIVER_H
