@@ -10,6 +10,7 @@
 #ifdef MLLM_HAVE_JIT
 #include "JITDriver.h"
 #endif
+#include "EvalGenerate.h"
 #include "Parallel.h"
 #include "ProfileWriter.h"
 #include "Report.h"
@@ -149,6 +150,26 @@ cl::opt<int> dataThreads("data-threads",
                                   "batches ahead of the step (default 2)"),
                          cl::init(2), cl::cat(category));
 
+cl::opt<std::string> evalFile(
+    "eval",
+    cl::desc("Evaluate on a held-out data set (a JSONL manifest): the mean "
+             "loss per target token and the token accuracy, without "
+             "gradients, at the end (and every --eval-every steps)"),
+    cl::value_desc("manifest.jsonl"), cl::init(""), cl::cat(category));
+cl::opt<int64_t> evalEvery("eval-every",
+                           cl::desc("With --eval: also evaluate every N steps"),
+                           cl::init(0), cl::cat(category));
+cl::opt<std::string> generateFile(
+    "generate",
+    cl::desc("Greedy generation: continue the text of every sample of a "
+             "JSONL manifest after its media, and print it (the weights of "
+             "--init or --resume; trains only with --steps)"),
+    cl::value_desc("prompts.jsonl"), cl::init(""), cl::cat(category));
+cl::opt<int64_t> maxTokens("max-tokens",
+                           cl::desc("With --generate: tokens per sample at "
+                                    "most (default 32)"),
+                           cl::init(32), cl::cat(category));
+
 cl::opt<std::string> backend(
     "backend",
     cl::desc("cpu (default) or cuda (docs/cuda.md: the CUDA kernels and the "
@@ -185,7 +206,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   }
   uint64_t seed = seedOption >= 0 ? static_cast<uint64_t>(seedOption)
                                   : static_cast<uint64_t>(plan.train.seed);
-  int64_t total = steps >= 0 ? steps.getValue() : plan.train.steps;
+  // Generation from given weights trains only when asked to.
+  int64_t total = steps >= 0              ? steps.getValue()
+                  : !generateFile.empty() ? 0
+                                          : plan.train.steps;
   int nThreads =
       threadsOption() > 0
           ? threadsOption()
@@ -210,6 +234,12 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (comm && comm->worldSize() > 1) {
     if (!dumpBatches.empty())
       return fail(1, "--dump-batches is for one-process runs");
+    if (!evalFile.empty() || !generateFile.empty())
+      return fail(1, llvm::Twine(evalFile.empty() ? "--generate" : "--eval") +
+                         " runs in one process, not under mpirun or srun: "
+                         "write a checkpoint (--checkpoint-dir) and run "
+                         "`mllm-run SPEC --init CHECKPOINT --steps 0` with it "
+                         "(a parallel run's checkpoint loads there too)");
     RunOptions run;
     run.steps = total;
     run.seed = seed;
@@ -302,6 +332,25 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
                  emitJson);
   }
+  std::unique_ptr<exec::Evaluator> evaluator;
+  if (!evalFile.empty()) {
+    RunOptions run;
+    run.seed = seed;
+    run.strictData = strictData;
+    auto opened = exec::Evaluator::open(**model, evalFile, dataOptions(run));
+    if (!opened)
+      return fail(1, "--eval: " + llvm::toString(opened.takeError()));
+    evaluator = std::move(*opened);
+    reportHeldOut("eval", evalFile, evaluator->dataSet(), emitJson);
+  }
+  auto evaluate = [&]() -> llvm::Error {
+    auto stats = evaluator->run();
+    if (!stats)
+      return stats.takeError();
+    stats->step = trainer.stepsDone();
+    reportEval(*stats, emitJson);
+    return llvm::Error::success();
+  };
   if (!checkpointDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(checkpointDir))
       return fail(1, "cannot create '" + checkpointDir + "': " + ec.message());
@@ -318,6 +367,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 
   Progress progress(plan, **model, total, nThreads, emitJson);
   progress.start(trainer.stepsDone());
+  // Evaluated inside the loop when it ran a step; else once after it.
+  bool trained = trainer.stepsDone() < total;
   while (trainer.stepsDone() < total) {
     auto stats = trainer.step();
     if (!stats)
@@ -329,8 +380,24 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!checkpointDir.empty() && (last || every))
       if (llvm::Error e = checkpoint())
         return fail(1, llvm::toString(std::move(e)));
+    if (evaluator &&
+        (last ||
+         (evalEvery > 0 && trainer.stepsDone() % evalEvery.getValue() == 0)))
+      if (llvm::Error e = evaluate())
+        return fail(1, llvm::toString(std::move(e)));
   }
   progress.finish();
+  if (evaluator && trainer.stepsDone() >= total && !trained)
+    if (llvm::Error e = evaluate())
+      return fail(1, llvm::toString(std::move(e)));
+  if (!generateFile.empty()) {
+    RunOptions run;
+    run.seed = seed;
+    run.strictData = strictData;
+    if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
+                                 maxTokens, emitJson))
+      return fail(1, "--generate: " + llvm::toString(std::move(e)));
+  }
   if (!dumpBatches.empty())
     if (llvm::Error e = recording.write(dumpBatches))
       return fail(1, llvm::toString(std::move(e)));

@@ -1,13 +1,24 @@
 """Writes a small multimodal data set that a tiny model can learn: images
 of coloured shapes with their captions, and audio tones with theirs.
 
-  make_dataset.py DIR [--samples N] [--image 32] [--seed S]
+  make_dataset.py DIR [--samples N] [--audio] [--eval M] [--prompts]
+                      [--image 32] [--seed S] [--broken]
 
 DIR/manifest.jsonl holds one sample per line; DIR/img/*.png are RGB images
 (a filled square or disc of one of four colours on black), DIR/wav/*.wav
-16 kHz mono tones (one of four pitches). Captions name what the media show,
-so the text after the media is predictable only from the media. A few
-deliberately broken lines (a missing file, bad JSON) exercise skipping.
+16 kHz mono tones (one of four pitches). Captions name what the media show
+("a red square.", "a low tone."), so the colour, shape and pitch words are
+predictable only from the media. A few deliberately broken lines (a missing
+file, bad JSON) exercise skipping (--broken).
+
+--eval M also writes DIR/eval.jsonl: M held-out samples drawn after the
+training ones (their own files, img/eval-*.png or wav/eval-*.wav), for
+`mllm-run --eval`. --prompts then writes DIR/prompts.jsonl, the held-out
+media with the prompt "a" (for `mllm-run --generate`, which continues the
+text), and DIR/answers.txt, each prompt's true caption, one per line.
+
+Examples and tests share it (examples/tiny_vlm_shapes.mllm,
+examples/tiny_audio_tones.mllm, test/mllm-run/data.test, learning.test).
 Only Python's standard library: PNG via zlib, WAV via `wave`.
 """
 
@@ -80,33 +91,50 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--broken", action="store_true",
                     help="append a line with a missing file and a bad line")
+    ap.add_argument("--eval", type=int, default=0, metavar="M",
+                    help="also write M held-out samples to eval.jsonl")
+    ap.add_argument("--prompts", action="store_true",
+                    help="with --eval: prompts.jsonl and answers.txt")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(os.path.join(args.dir, "img"), exist_ok=True)
     os.makedirs(os.path.join(args.dir, "wav"), exist_ok=True)
-    lines = []
-    for i in range(args.samples):
+
+    def draw(prefix, i):
         if args.audio:
             name = rng.choice(sorted(PITCHES))
-            path = "wav/%03d.wav" % i
+            path = "wav/%s%03d.wav" % (prefix, i)
             write_tone(os.path.join(args.dir, path), PITCHES[name],
                        args.seconds)
-            lines.append({"text": "a %s tone." % name, "audio": [path]})
-        else:
-            colour = rng.choice(sorted(COLOURS))
-            shape = rng.choice(SHAPES)
-            path = "img/%03d.png" % i
-            write_png(os.path.join(args.dir, path), args.image, args.image,
-                      shape_image(args.image, COLOURS[colour], shape, rng))
-            lines.append({"text": "a %s %s." % (colour, shape),
-                          "vision": [path]})
-    with open(os.path.join(args.dir, "manifest.jsonl"), "w") as f:
-        for line in lines:
-            f.write(json.dumps(line) + "\n")
-        if args.broken:
-            key = "audio" if args.audio else "vision"
+            return {"text": "a %s tone." % name, "audio": [path]}
+        colour = rng.choice(sorted(COLOURS))
+        shape = rng.choice(SHAPES)
+        path = "img/%s%03d.png" % (prefix, i)
+        write_png(os.path.join(args.dir, path), args.image, args.image,
+                  shape_image(args.image, COLOURS[colour], shape, rng))
+        return {"text": "a %s %s." % (colour, shape), "vision": [path]}
+
+    def write(name, lines):
+        with open(os.path.join(args.dir, name), "w") as f:
+            for line in lines:
+                f.write(json.dumps(line) + "\n")
+
+    lines = [draw("", i) for i in range(args.samples)]
+    write("manifest.jsonl", lines)
+    if args.broken:
+        key = "audio" if args.audio else "vision"
+        with open(os.path.join(args.dir, "manifest.jsonl"), "a") as f:
             f.write(json.dumps({"text": "gone", key: ["missing.png"]}) + "\n")
             f.write("{not json\n")
+    if args.eval:
+        held = [draw("eval-", i) for i in range(args.eval)]
+        write("eval.jsonl", held)
+        if args.prompts:
+            key = "audio" if args.audio else "vision"
+            write("prompts.jsonl", [{"text": "a", key: s[key]} for s in held])
+            with open(os.path.join(args.dir, "answers.txt"), "w") as f:
+                for s in held:
+                    f.write(s["text"] + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+//===- EvalGenerate.cpp - mllm-run --eval and --generate ------------------===//
+#include "EvalGenerate.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mllm;
+using namespace mllm::runtime;
+
+static void printJson(const llvm::json::Value &v) {
+  llvm::outs() << v << "\n";
+  llvm::outs().flush();
+}
+
+/// Text a model wrote, for a terminal: control bytes as \xNN (UTF-8 kept).
+static std::string printable(llvm::StringRef text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f)
+      out += llvm::formatv("\\x{0:x-2}", static_cast<unsigned>(c)).str();
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
+void mllm::reportHeldOut(llvm::StringRef role, const std::string &file,
+                         const data::DataSet &set, bool json) {
+  const data::Problems &problems = set.problems();
+  if (json) {
+    llvm::json::Array examples;
+    for (const std::string &e : problems.examples())
+      examples.push_back(e);
+    printJson(llvm::json::Object{{"event", (role + "_data").str()},
+                                 {"file", file},
+                                 {"samples", set.size()},
+                                 {"skipped", problems.summary()},
+                                 {"examples", std::move(examples)}});
+    return;
+  }
+  llvm::outs() << "mllm-run: " << role << " data '" << file
+               << "': " << set.size() << " samples";
+  std::string skipped = problems.summary();
+  if (!skipped.empty())
+    llvm::outs() << "; " << skipped;
+  llvm::outs() << "\n";
+  for (const std::string &e : problems.examples())
+    llvm::outs() << "  " << e << "\n";
+}
+
+void mllm::reportEval(const exec::EvalStats &stats, bool json) {
+  if (json) {
+    printJson(llvm::json::Object{{"event", "eval"},
+                                 {"step", stats.step},
+                                 {"loss", stats.loss},
+                                 {"accuracy", stats.accuracy},
+                                 {"tokens", stats.tokens},
+                                 {"correct", stats.correct},
+                                 {"samples", stats.samples},
+                                 {"ms", stats.seconds * 1e3}});
+    return;
+  }
+  llvm::outs() << llvm::format(
+      "eval at step %lld: loss %.6f  token accuracy "
+      "%.4f (%lld of %lld tokens, %lld samples)  "
+      "%.0f ms\n",
+      static_cast<long long>(stats.step), stats.loss, stats.accuracy,
+      static_cast<long long>(stats.correct),
+      static_cast<long long>(stats.tokens),
+      static_cast<long long>(stats.samples), stats.seconds * 1e3);
+  llvm::outs().flush();
+}
+
+llvm::Error mllm::generate(exec::Model &model, const std::string &file,
+                           const data::DataOptions &options, int64_t maxTokens,
+                           bool json) {
+  auto generator = exec::Generator::open(model, file, options);
+  if (!generator)
+    return generator.takeError();
+  reportHeldOut("prompts", file, (*generator)->dataSet(), json);
+  return (*generator)->run(maxTokens, [&](const exec::Generation &g) {
+    if (json) {
+      llvm::json::Array media, tokens;
+      for (const auto &[encoder, path] : g.media)
+        media.push_back(
+            llvm::json::Object{{"encoder", encoder}, {"file", path}});
+      for (int64_t t : g.tokens)
+        tokens.push_back(t);
+      printJson(llvm::json::Object{{"event", "generate"},
+                                   {"line", g.line},
+                                   {"media", std::move(media)},
+                                   {"prompt", llvm::json::fixUTF8(g.prompt)},
+                                   {"text", llvm::json::fixUTF8(g.text)},
+                                   {"tokens", std::move(tokens)},
+                                   {"stop", g.stop}});
+      return;
+    }
+    llvm::outs() << file << ":" << g.line << ":";
+    for (const auto &[encoder, path] : g.media)
+      llvm::outs() << " " << encoder << " " << path;
+    // The prompt, then what the model says after it.
+    llvm::outs() << "\n  " << printable(g.prompt) << "|" << printable(g.text)
+                 << "\n";
+    llvm::outs().flush();
+  });
+}

@@ -1,0 +1,33 @@
+//===- EvalGenerate.h - mllm-run --eval and --generate ----------*- C++ -*-===//
+//
+// What mllm-run prints for a held-out evaluation (`--eval`, every
+// `--eval-every` steps and at the end) and for greedy generation
+// (`--generate`): a line per evaluation or per sample, or with --json one
+// `eval` / `generate` event each (docs/runtime.md, "Evaluation and
+// generation"). One-process runs only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_TOOLS_MLLMRUN_EVALGENERATE_H
+#define MLLM_TOOLS_MLLMRUN_EVALGENERATE_H
+
+#include "mllm/runtime/exec/Evaluate.h"
+#include "mllm/runtime/exec/Generate.h"
+
+namespace mllm {
+
+/// What opening an evaluation or prompt set found (`role`: "eval" or
+/// "prompts"): usable samples, what was skipped and why.
+void reportHeldOut(llvm::StringRef role, const std::string &file,
+                   const runtime::data::DataSet &set, bool json);
+
+/// One evaluation: the mean loss per counted token and the token accuracy.
+void reportEval(const runtime::exec::EvalStats &stats, bool json);
+
+/// Greedy generation for every sample of `file`, printed per sample.
+llvm::Error generate(runtime::exec::Model &model, const std::string &file,
+                     const runtime::data::DataOptions &options,
+                     int64_t maxTokens, bool json);
+
+} // namespace mllm
+
+#endif // MLLM_TOOLS_MLLMRUN_EVALGENERATE_H

@@ -1,0 +1,91 @@
+//===- Evaluate.h - held-out loss and token accuracy ------------*- C++ -*-===//
+//
+// Evaluation of a model on a held-out data set (`mllm-run --eval`): every
+// sample of the manifest once (epoch 0 of its packing), the forward only
+// (no gradient, no optimizer state touched), and per counted target token
+// its cross-entropy and whether the argmax of the logits is the target.
+// The loss is the mean over the counted tokens of the whole set, the
+// accuracy the fraction of them predicted exactly (docs/runtime.md,
+// "Evaluation and generation").
+//
+// The logits come from the LM head's weight applied to the LLM's last
+// hidden states here, not from the LM head layer (which returns only the
+// loss sum), so the loss is an independent computation of the same
+// cross-entropy the training step reports (test/mllm-run/eval.test checks
+// the two agree on the same batch).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_EVALUATE_H
+#define MLLM_RUNTIME_EXEC_EVALUATE_H
+
+#include "mllm/runtime/data/DataSet.h"
+#include "mllm/runtime/exec/Model.h"
+
+#include "llvm/Support/Error.h"
+
+namespace mllm::runtime::exec {
+
+/// The forward of `batch` through every encoder and the LLM up to (not
+/// including) its LM head: `hidden` is the head's input, [sequences x
+/// seq_len, llm hidden]. Keeps no state for a backward. `id` names the
+/// microbatch's state in the chains while it runs (unused by training
+/// between steps).
+void forwardToHead(Model &model, const MicrobatchData &batch,
+                   Activation &hidden, int64_t id = -1);
+
+/// The LM head's weight, [vocab, hidden] (its own, or the token embedding's
+/// when tied).
+const cpu::Param<float> &headWeight(Model &model);
+
+/// A data set's microbatch as the executor reads it (the media padded to the
+/// plan's item count, the batch's own layout). One-process runs only: no CP
+/// split.
+MicrobatchData toMicrobatchData(const Model &model,
+                                const data::DataGeometry &geometry,
+                                data::Microbatch batch, double lossScale);
+
+/// The data geometry of `model`'s plan for reading a data set, or why the
+/// runtime does not read one for it (several sequences per microbatch; a
+/// data layout the model disagrees with).
+llvm::Expected<data::DataGeometry> dataGeometryOf(const Model &model);
+
+struct EvalStats {
+  int64_t step = 0;    ///< Steps trained when evaluated.
+  double loss = 0;     ///< Mean cross-entropy per counted token.
+  double accuracy = 0; ///< Counted tokens whose argmax is the target.
+  int64_t tokens = 0;  ///< Counted target tokens.
+  int64_t correct = 0; ///< Of those, predicted exactly.
+  int64_t samples = 0; ///< Samples evaluated.
+  int64_t batches = 0; ///< Packed microbatches.
+  double seconds = 0;
+};
+
+class Evaluator {
+public:
+  /// Opens `manifest` for `model`'s plan (the data set's problems are
+  /// counted and reported as for training; strict stops at the first).
+  static llvm::Expected<std::unique_ptr<Evaluator>>
+  open(Model &model, llvm::StringRef manifest,
+       const data::DataOptions &options);
+
+  /// Evaluates the model's current weights on the whole set. The decoded
+  /// batches are kept after the first call when they are small (under 256
+  /// MiB of media), so evaluating every N steps decodes once.
+  llvm::Expected<EvalStats> run();
+
+  const data::DataSet &dataSet() const { return *set; }
+
+private:
+  Evaluator(Model &model, std::unique_ptr<data::DataSet> set)
+      : model(model), set(std::move(set)) {}
+  llvm::Expected<MicrobatchData> batch(int64_t k);
+
+  Model &model;
+  std::unique_ptr<data::DataSet> set;
+  std::vector<MicrobatchData> cache;
+  bool cacheable = true;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_EVALUATE_H

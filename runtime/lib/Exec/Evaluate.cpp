@@ -1,0 +1,206 @@
+//===- Evaluate.cpp - held-out loss and token accuracy --------------------===//
+#include "mllm/runtime/exec/Evaluate.h"
+
+#include "mllm/runtime/data/Geometry.h"
+
+#include "mllm/kernels/cpu/Linear.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+#include <cmath>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+
+static llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+void exec::forwardToHead(Model &model, const MicrobatchData &batch,
+                         Activation &hidden, int64_t id) {
+  MicrobatchContext ctx;
+  ctx.data = &batch;
+  size_t encoders = model.encoders.size();
+  Activation none, out;
+  for (size_t e = 0; e < encoders; ++e) {
+    Chain &chain = *model.chains[e];
+    chain.forward(id, ctx, 0, chain.size(), none, out);
+    chain.release(id);
+    ctx.encoderOut[chain.part()] = std::move(out);
+    out = Activation();
+  }
+  Chain &llm = model.llm();
+  llm.forward(id, ctx, 0, llm.size() - 1, none, hidden);
+  llm.release(id);
+}
+
+const cpu::Param<float> &exec::headWeight(Model &model) {
+  if (model.tiedEmbedding)
+    return *model.tiedEmbedding;
+  Chain &llm = model.llm();
+  cpu::Layer<float> *head = llm.step(llm.size() - 1).layer();
+  for (cpu::Param<float> *p : head->params())
+    if (p->name == "weight")
+      return *p;
+  llvm::report_fatal_error("mllm runtime: the LM head has no weight");
+}
+
+MicrobatchData exec::toMicrobatchData(const Model &model,
+                                      const data::DataGeometry &geometry,
+                                      data::Microbatch batch,
+                                      double lossScale) {
+  data::padToCapacity(batch, geometry);
+  MicrobatchData d;
+  d.tokenIds = std::move(batch.tokenIds);
+  d.targets = std::move(batch.targets);
+  d.media = std::move(batch.media);
+  d.lossScale = lossScale;
+  auto layout = std::make_shared<BatchLayout>();
+  const data::PackedSequence &seq = batch.sequences.front();
+  layout->tokens = seq.layout;
+  layout->positions = seq.positions;
+  layout->items.resize(model.encoders.size());
+  for (size_t e = 0; e < seq.items.size() && e < layout->items.size(); ++e)
+    for (size_t k = 0; k < seq.items[e].size(); ++k)
+      layout->items[e].push_back(
+          {seq.items[e][k].start, static_cast<int64_t>(k)});
+  d.layout = std::move(layout);
+  return d;
+}
+
+llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
+  if (model.sequences != 1)
+    return fail(llvm::formatv("reading a data set needs microbatch_size = 1 "
+                              "(the plan has {0}): each sequence of real data "
+                              "has its own mask, and the CPU layers share one "
+                              "mask per microbatch; pack more samples per "
+                              "sequence (packing) instead",
+                              model.sequences)
+                    .str());
+  auto geometry = data::dataGeometry(model.plan());
+  if (!geometry)
+    return geometry.takeError();
+  if (geometry->encoders.size() != model.encoders.size())
+    return fail(llvm::formatv("the data layout has {0} encoders with items, "
+                              "the model {1}",
+                              geometry->encoders.size(), model.encoders.size())
+                    .str());
+  for (size_t e = 0; e < model.encoders.size(); ++e) {
+    const data::EncoderInput &in = geometry->encoders[e];
+    const EncoderGeometry &g = model.encoders[e];
+    int64_t items = geometry->sequences * geometry->itemCapacity(e);
+    if (in.name != g.name || items != g.items ||
+        in.floatsPerItem() != g.windows * g.mediaPerSequence)
+      return fail(
+          llvm::formatv("encoder '{0}': the data set reads {1} items of {2} "
+                        "floats per microbatch, the model {3} of {4} (internal "
+                        "error)",
+                        g.name, items, in.floatsPerItem(), g.items,
+                        g.windows * g.mediaPerSequence)
+              .str());
+  }
+  return geometry;
+}
+
+llvm::Expected<std::unique_ptr<Evaluator>>
+Evaluator::open(Model &model, llvm::StringRef manifest,
+                const data::DataOptions &options) {
+  auto geometry = dataGeometryOf(model);
+  if (!geometry)
+    return geometry.takeError();
+  auto set = data::DataSet::open(manifest, *geometry, options);
+  if (!set)
+    return set.takeError();
+  return std::unique_ptr<Evaluator>(new Evaluator(model, std::move(*set)));
+}
+
+llvm::Expected<MicrobatchData> Evaluator::batch(int64_t k) {
+  if (k < static_cast<int64_t>(cache.size()))
+    return cache[k];
+  auto got = set->microbatchAt({0, k});
+  if (!got)
+    return got.takeError();
+  MicrobatchData d =
+      toMicrobatchData(model, set->geometry(), std::move(*got), 1.0);
+  if (cacheable && k == static_cast<int64_t>(cache.size())) {
+    size_t floats = 0;
+    for (const MicrobatchData &c : cache)
+      for (const auto &[name, media] : c.media)
+        floats += media.size();
+    if (floats * sizeof(float) < (size_t(256) << 20))
+      cache.push_back(d);
+    else
+      cacheable = false, cache.clear();
+  }
+  return d;
+}
+
+llvm::Expected<EvalStats> Evaluator::run() {
+  auto start = std::chrono::steady_clock::now();
+  const cpu::Param<float> &weight = headWeight(model);
+  const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
+  int64_t batches = set->batches().batchesInEpoch(0);
+  EvalStats stats;
+  double lossSum = 0;
+  Activation hidden;
+  std::vector<float> rows, logits;
+  for (int64_t k = 0; k < batches; ++k) {
+    auto d = batch(k);
+    if (!d)
+      return d.takeError();
+    for (const std::vector<int64_t> &seq : set->batches().sequences({0, k}))
+      stats.samples += static_cast<int64_t>(seq.size());
+    forwardToHead(model, *d, hidden);
+    if (hidden.cols() != width ||
+        hidden.rows() != static_cast<int64_t>(d->targets.size()))
+      return fail("evaluation: the LLM's last hidden states are [" +
+                  llvm::Twine(hidden.rows()) + ", " +
+                  llvm::Twine(hidden.cols()) + "], the LM head reads " +
+                  llvm::Twine(width) + " wide rows of " +
+                  llvm::Twine(d->targets.size()) + " tokens (internal error)");
+    // Only the rows with a target need logits.
+    std::vector<int64_t> targets;
+    rows.clear();
+    for (size_t r = 0; r < d->targets.size(); ++r)
+      if (d->targets[r] != data::kIgnoreTarget) {
+        targets.push_back(d->targets[r]);
+        rows.insert(rows.end(), hidden.ptr() + r * width,
+                    hidden.ptr() + (r + 1) * width);
+      }
+    ++stats.batches;
+    int64_t n = static_cast<int64_t>(targets.size());
+    if (n == 0)
+      continue;
+    logits.assign(static_cast<size_t>(n * vocab), 0.0f);
+    kernels::cpu::linearForward(rows.data(), weight.value.ptr(),
+                                static_cast<const float *>(nullptr),
+                                logits.data(), n, width, vocab);
+    for (int64_t i = 0; i < n; ++i) {
+      const float *z = logits.data() + i * vocab;
+      int64_t best = 0;
+      for (int64_t v = 1; v < vocab; ++v)
+        if (z[v] > z[best])
+          best = v;
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp(static_cast<double>(z[v]) - z[best]);
+      double lse = z[best] + std::log(sum);
+      if (targets[i] < 0 || targets[i] >= vocab)
+        return fail("evaluation: target " + llvm::Twine(targets[i]) +
+                    " outside the vocabulary of " + llvm::Twine(vocab));
+      lossSum += lse - z[targets[i]];
+      stats.correct += best == targets[i] ? 1 : 0;
+    }
+    stats.tokens += n;
+  }
+  stats.loss = stats.tokens ? lossSum / static_cast<double>(stats.tokens) : 0;
+  stats.accuracy = stats.tokens ? static_cast<double>(stats.correct) /
+                                      static_cast<double>(stats.tokens)
+                                : 0;
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
