@@ -7,7 +7,10 @@
 #include "mllm/runtime/exec/StepContext.h"
 #include "mllm/runtime/jit/StepJIT.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -86,11 +89,38 @@ private:
   std::unique_ptr<jit::StepJIT> jit;
 };
 
+/// The step functions of `path` (LLVM dialect, as mllmc --emit=llvm writes
+/// them).
+llvm::Expected<OwningOpRef<ModuleOp>> readStepFunctions(MLIRContext &context,
+                                                        llvm::StringRef path) {
+  context.getOrLoadDialect<LLVM::LLVMDialect>();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+    if (auto at = dyn_cast<FileLineColLoc>(d.getLocation()))
+      os << at.getFilename().getValue() << ":" << at.getLine() << ":"
+         << at.getColumn() << ": ";
+    os << d << "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  if (!module)
+    return fail("cannot read the step functions of '" + path + "': " + text);
+  for (Operation &op : *module->getBody())
+    if (!isa<LLVM::LLVMDialect>(op.getDialect()))
+      return fail("'" + path + "' holds '" + op.getName().getStringRef() +
+                  "'; step functions are LLVM dialect only (mllmc "
+                  "--emit=llvm)");
+  return std::move(module);
+}
+
 } // namespace
 
-void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json) {
+void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json,
+                            llvm::StringRef stepFile) {
+  std::string file = stepFile.str();
   exec::setStepDriverFactory(
-      [&context, &plan, json](const exec::RankRunner &runner)
+      [&context, &plan, json, file](const exec::RankRunner &runner)
           -> llvm::Expected<std::unique_ptr<exec::StepDriver>> {
         auto error = [&](llvm::Error e) {
           return llvm::make_error<exec::RankError>(
@@ -99,7 +129,8 @@ void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json) {
         };
         auto start = std::chrono::steady_clock::now();
         int64_t program = runner.programIndex();
-        auto module = lowerProgram(context, plan, program);
+        auto module = file.empty() ? lowerProgram(context, plan, program)
+                                   : readStepFunctions(context, file);
         if (!module)
           return error(module.takeError());
         double lowered = std::chrono::duration<double>(

@@ -14,8 +14,11 @@ namespace mllm {
 /// the program's static memory plan from the plan's stage memory,
 /// sched-to-llvm, ORC (runtime/jit/StepJIT.h) with the C ABI bound by
 /// name. Each rank prints how long lowering and code generation took.
+/// With `stepFile` (`mllmc --emit=llvm` output) the ranks compile its
+/// @mllm_step_<program> instead of lowering the plan; the C ABI's checks
+/// refuse code that does not match the plan.
 void useCompiledSteps(mlir::MLIRContext &context, const runtime::Plan &plan,
-                      bool json);
+                      bool json, llvm::StringRef stepFile = "");
 
 } // namespace mllm
 

@@ -181,6 +181,11 @@ cl::opt<bool> interpret(
     cl::desc("Run each rank's program with the interpreter instead of a step "
              "function compiled with ORC (docs/runtime.md)"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> stepFunctions(
+    "step-functions",
+    cl::desc("Under mpirun: compile each rank's step function from this file "
+             "(mllmc --emit=llvm) instead of lowering the plan"),
+    cl::value_desc("file.mlir"), cl::init(""), cl::cat(category));
 
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
@@ -264,7 +269,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     }
 #ifdef MLLM_HAVE_JIT
     if (!interpret)
-      useCompiledSteps(context, plan, emitJson);
+      useCompiledSteps(context, plan, emitJson, stepFunctions);
 #endif
     return runParallel(plan, *comm, run);
   }
