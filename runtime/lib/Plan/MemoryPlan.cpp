@@ -341,26 +341,28 @@ int64_t sched::packBuffers(std::vector<Buffer> &buffers, int64_t alignment) {
       return buffers[a].first < buffers[b].first;
     return a < b;
   });
+  // Placed buffers in offset order: each new one walks them once, skipping
+  // those whose lifetime is disjoint from its own, and takes the first gap.
   std::vector<size_t> placed;
+  placed.reserve(buffers.size());
   int64_t arena = 0;
-  std::vector<std::pair<int64_t, int64_t>> busy; // [offset, end)
   for (size_t i : order) {
     Buffer &b = buffers[i];
-    busy.clear();
-    for (size_t j : placed)
-      if (overlapInTime(b, buffers[j]))
-        busy.push_back(
-            {buffers[j].offset, buffers[j].offset + buffers[j].bytes});
-    llvm::sort(busy);
     int64_t at = 0;
-    for (auto [begin, end] : busy) {
-      if (begin >= at + b.bytes)
+    for (size_t j : placed) {
+      const Buffer &p = buffers[j];
+      if (!overlapInTime(b, p))
+        continue;
+      if (p.offset >= at + b.bytes)
         break;
-      at = std::max(at, alignUp(end, alignment));
+      at = std::max(at, alignUp(p.offset + p.bytes, alignment));
     }
     b.offset = at;
     arena = std::max(arena, at + b.bytes);
-    placed.push_back(i);
+    auto pos = std::upper_bound(
+        placed.begin(), placed.end(), at,
+        [&](int64_t offset, size_t j) { return offset < buffers[j].offset; });
+    placed.insert(pos, i);
   }
   return alignUp(arena, alignment);
 }
