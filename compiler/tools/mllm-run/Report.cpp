@@ -70,15 +70,26 @@ void Progress::step(const exec::StepStats &stats) {
   lastLoss = stats.loss;
   double tokensPerSecond = stats.tokens / std::max(stats.seconds, 1e-9);
   double eta = seconds / ran * static_cast<double>(total - stats.step);
+  // Batches with their own CP split: the mean imbalance of the splits the
+  // balancer made for them, and of the plan's split on the same batches.
+  const exec::CPSplitStats &cp = stats.cp;
+  double n = static_cast<double>(std::max<int64_t>(cp.batches, 1));
   if (json) {
-    printJson(llvm::json::Object{{"event", "step"},
-                                 {"step", stats.step},
-                                 {"steps", total},
-                                 {"loss", stats.loss},
-                                 {"tokens", stats.tokens},
-                                 {"tokens_per_s", tokensPerSecond},
-                                 {"ms", stats.seconds * 1e3},
-                                 {"eta_s", eta}});
+    llvm::json::Object event{{"event", "step"},
+                             {"step", stats.step},
+                             {"steps", total},
+                             {"loss", stats.loss},
+                             {"tokens", stats.tokens},
+                             {"tokens_per_s", tokensPerSecond},
+                             {"ms", stats.seconds * 1e3},
+                             {"eta_s", eta}};
+    if (cp.batches)
+      event["cp"] =
+          llvm::json::Object{{"batches", cp.batches},
+                             {"imbalance", cp.imbalance / n},
+                             {"plan_imbalance", cp.declaredImbalance / n},
+                             {"balance_ms", cp.seconds * 1e3 / n}};
+    printJson(std::move(event));
     return;
   }
   std::string bar;
@@ -96,6 +107,11 @@ void Progress::step(const exec::StepStats &stats) {
                                static_cast<long long>(total), stats.loss,
                                tokensPerSecond, stats.seconds * 1e3,
                                duration(eta).c_str());
+  if (cp.batches)
+    llvm::outs() << llvm::format("  CP split per batch: imbalance %.3f (the "
+                                 "plan's split: %.3f), %.2f ms to balance\n",
+                                 cp.imbalance / n, cp.declaredImbalance / n,
+                                 cp.seconds * 1e3 / n);
   llvm::outs().flush();
 }
 

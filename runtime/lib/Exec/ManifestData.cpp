@@ -1,5 +1,6 @@
 //===- ManifestData.cpp - training batches from a data set ----------------===//
 #include "mllm/runtime/exec/ManifestData.h"
+#include "mllm/runtime/exec/BatchSplit.h"
 
 #include "mllm/runtime/data/Geometry.h"
 
@@ -26,11 +27,9 @@ ManifestData::open(const Model &model, llvm::StringRef manifest,
                               "samples per sequence (packing) instead",
                               model.sequences)
                     .str());
-  if (plan.llm().cp > 1)
-    return fail("training on a data set with a context-parallel LLM (cp " +
-                llvm::Twine(plan.llm().cp) +
-                ") is not supported yet: every batch would need its own CP "
-                "split; use cp = 1 for real data");
+  if (plan.llm().cp > 1 && !llmAssignment(plan))
+    return fail("the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
+                " but no CP assignment to take the balancer's options from");
   auto geometry = data::dataGeometry(plan);
   if (!geometry)
     return geometry.takeError();
@@ -87,6 +86,11 @@ llvm::Expected<MicrobatchData> ManifestData::get(int64_t step, int64_t replica,
     for (size_t k = 0; k < seq.items[e].size(); ++k)
       layout->items[e].push_back(
           {seq.items[e][k].start, static_cast<int64_t>(k)});
+  // Every rank balances the batch's own CP split (the same answer on all),
+  // also those outside the LLM, so that rank 0 can report it.
+  if (const PlanCPAssignment *cp = llmAssignment(model.plan()))
+    if (llvm::Error e = splitForCP(*cp, *layout))
+      return std::move(e);
   d.layout = std::move(layout);
   return std::move(d);
 }

@@ -35,12 +35,15 @@ static std::string dims(llvm::ArrayRef<int64_t> shape) {
 /// plan's shape is the even share; an assignment balanced for the mask
 /// gives some ranks more).
 static std::vector<int64_t> tensorDims(const Model &model, const FlowKey &key,
-                                       const sched::TensorShape &planned) {
+                                       const sched::TensorShape &planned,
+                                       const MicrobatchData &data) {
   bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
   if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
     return planned.dims;
-  return {model.sequences * static_cast<int64_t>(model.localTokens.size()),
-          planned.dims[1]};
+  // A batch with its own CP split (BatchSplit.h) gives this rank its share.
+  size_t local = data.cp ? data.cp->tokens[data.cp->group->rank()].size()
+                         : model.localTokens.size();
+  return {model.sequences * static_cast<int64_t>(local), planned.dims[1]};
 }
 
 /// The keys of action `a` of this rank's program.
@@ -196,7 +199,8 @@ llvm::Error RankRunner::run(size_t index) {
     PostedSend send;
     send.action = index;
     for (size_t k = 0; k < keys.size(); ++k) {
-      std::vector<int64_t> want = tensorDims(model, keys[k], a.shape[k]);
+      std::vector<int64_t> want =
+          tensorDims(model, keys[k], a.shape[k], m.data);
       Activation zeros;
       const Activation *t = nullptr;
       if (!grad) {
@@ -252,7 +256,8 @@ llvm::Error RankRunner::run(size_t index) {
     p.keys = messageKeys(model, s, a);
     int64_t floats = 0;
     for (size_t k = 0; k < a.shape.size(); ++k) {
-      p.shapes.push_back(tensorDims(model, p.keys[k], a.shape[k]));
+      p.shapes.push_back(
+          tensorDims(model, p.keys[k], a.shape[k], state().data));
       int64_t n = 1;
       for (int64_t d : p.shapes.back())
         n *= d;
@@ -429,6 +434,7 @@ llvm::Expected<StepStats> RankRunner::step() {
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   s.loss = 0;
+  CPSplitStats cpStats;
   auto error = [&](size_t index, llvm::Error e) {
     return actionError(index, std::move(e));
   };
@@ -475,6 +481,10 @@ llvm::Expected<StepStats> RankRunner::step() {
   for (auto &[mb, m] : s.mbs)
     for (const StageRange &r : s.flow().ranges)
       model.chains[r.chain]->release(mb);
+  for (const auto &[mb, m] : s.mbs)
+    if (const BatchLayout *layout = m.data.layout.get();
+        layout && !layout->cpTokens.empty())
+      cpStats.add(*layout);
   s.mbs.clear();
   s.pendingAct.clear();
   s.pendingGrad.clear();
@@ -487,6 +497,7 @@ llvm::Expected<StepStats> RankRunner::step() {
   ++done;
   const Plan &plan = model.plan();
   StepStats stats;
+  stats.cp = cpStats;
   stats.step = done;
   stats.loss = loss;
   stats.tokens =
@@ -631,13 +642,22 @@ llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
 MicrobatchData RankRunner::localData(MicrobatchData full) const {
   if (model.localTokens.empty())
     return full;
-  // Under CP the LLM's layers read this rank's tokens of each sequence.
+  // Under CP the LLM's layers read this rank's tokens of each sequence: of
+  // the batch's own split when it has one (real data), else the plan's.
+  const std::vector<int64_t> *tokens = &model.localTokens;
+  if (full.layout && !full.layout->cpTokens.empty()) {
+    auto cp = std::make_shared<cpu::ContextParallel>();
+    cp->group = model.contextParallel.group;
+    cp->tokens = full.layout->cpTokens;
+    tokens = &cp->tokens[cp->group->rank()];
+    full.cp = std::move(cp);
+  }
   auto pick = [&](const std::vector<int64_t> &all) {
     std::vector<int64_t> mine;
     if (all.empty())
       return mine;
     for (int64_t b = 0; b < model.sequences; ++b)
-      for (int64_t t : model.localTokens)
+      for (int64_t t : *tokens)
         mine.push_back(all[b * model.seqLen + t]);
     return mine;
   };

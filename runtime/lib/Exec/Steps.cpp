@@ -27,6 +27,12 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
     if (!b.positions.empty())
       b.positions = data.layout->positions;
   }
+  if (data.cp && b.cp) {
+    // The batch's own CP split: this rank's share of its tokens.
+    b.cp = data.cp.get();
+    b.tokens =
+        static_cast<int64_t>(data.cp->tokens[data.cp->group->rank()].size());
+  }
   if (!mediaOf.empty()) {
     auto it = data.media.find(mediaOf);
     if (it == data.media.end())
@@ -139,12 +145,28 @@ void FanInStep::setLocalTokens(const std::vector<int64_t> &tokens) {
 template <typename F>
 void FanInStep::forEachRun(const MicrobatchContext &ctx, F fn) const {
   if (const BatchLayout *layout = ctx.data ? ctx.data->layout.get() : nullptr) {
-    // A microbatch with its own layout lists its items (CP is refused for
-    // such data, so rows are the sequence batch's).
+    // A microbatch with its own layout lists its items (one sequence: real
+    // data has microbatch_size 1). Under its own CP split, this rank's rows
+    // are its tokens of the sequence.
+    std::vector<int64_t> own;
+    if (const cpu::ContextParallel *cp = ctx.data->cp.get()) {
+      own.assign(seqLen, -1);
+      const std::vector<int64_t> &mine = cp->tokens[cp->group->rank()];
+      for (size_t j = 0; j < mine.size(); ++j)
+        own[mine[j]] = static_cast<int64_t>(j);
+    }
+    const std::vector<int64_t> &local = ctx.data->cp ? own : localOf;
     for (size_t m = 0; m < encoders.size() && m < layout->items.size(); ++m)
-      for (const BatchLayout::Item &item : layout->items[m])
-        fn(static_cast<int64_t>(m), item.row, item.media * tokensPerItem[m],
-           tokensPerItem[m]);
+      for (const BatchLayout::Item &item : layout->items[m]) {
+        int64_t src = item.media * tokensPerItem[m];
+        if (local.empty()) {
+          fn(static_cast<int64_t>(m), item.row, src, tokensPerItem[m]);
+          continue;
+        }
+        for (int64_t k = 0; k < tokensPerItem[m]; ++k)
+          if (int64_t j = local[item.row + k]; j >= 0)
+            fn(static_cast<int64_t>(m), j, src + k, 1);
+      }
     return;
   }
   forEachItem([&](int64_t m, int64_t row, int64_t src, int64_t length) {

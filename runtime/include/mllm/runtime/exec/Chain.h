@@ -46,6 +46,12 @@ struct BatchLayout {
     int64_t row = 0, media = 0;
   };
   std::vector<std::vector<Item>> items;
+  /// A context-parallel LLM: every CP rank's tokens of the sequence, balanced
+  /// for this layout (BatchSplit.h), the split's max/mean workload, the
+  /// plan's split's on this layout, and the seconds the balancing took.
+  /// Empty without CP.
+  std::vector<std::vector<int64_t>> cpTokens;
+  double cpImbalance = 0, cpDeclaredImbalance = 0, cpSeconds = 0;
 };
 
 /// The data of one microbatch.
@@ -61,6 +67,11 @@ struct MicrobatchData {
   double lossScale = 1.0;
   /// Null: the plan's declared layout (the model's).
   std::shared_ptr<const BatchLayout> layout;
+  /// A rank of a context-parallel LLM given a layout with its own split: the
+  /// CP group and that split (Batch::cp of the LLM's layers for this
+  /// microbatch; token ids and targets are then this rank's tokens). Null:
+  /// the model's split.
+  std::shared_ptr<const cpu::ContextParallel> cp;
 };
 
 /// What the steps of one microbatch exchange besides their activations: the

@@ -24,11 +24,26 @@
 
 namespace mllm::runtime::exec {
 
+/// The CP splits of a step's batches that had their own (BatchSplit.h).
+struct CPSplitStats {
+  int64_t batches = 0;
+  /// Sums over the batches: the split's max/mean workload, the plan's
+  /// split's on the same batch, and the seconds the balancing took.
+  double imbalance = 0, declaredImbalance = 0, seconds = 0;
+  void add(const BatchLayout &layout) {
+    ++batches;
+    imbalance += layout.cpImbalance;
+    declaredImbalance += layout.cpDeclaredImbalance;
+    seconds += layout.cpSeconds;
+  }
+};
+
 struct StepStats {
   int64_t step = 0; ///< 1-based: the step just finished.
   double loss = 0;  ///< Mean cross-entropy over the counted tokens.
   int64_t tokens = 0;
   double seconds = 0;
+  CPSplitStats cp;
 };
 
 class Trainer {

@@ -1,0 +1,95 @@
+//===- BatchSplitTest.cpp - a batch's own CP split ------------------------===//
+//
+// splitForCP on a layout whose workloads the test knows by hand: one causal
+// sample of 128 tokens in blocks of 16 with key tiles of 16, so block b has
+// b + 1 tiles to compute. The plan's split (uniform halves) gives the ranks
+// 1+2+3+4 = 10 and 5+6+7+8 = 26 tiles (imbalance 26 / 18); a balanced split
+// gives both 18.
+//
+//===----------------------------------------------------------------------===//
+#include "mllm/runtime/exec/BatchSplit.h"
+
+#include "mllm/kernels/SequenceLayout.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+
+namespace {
+
+PlanCPAssignment uniformHalves(const char *policy) {
+  PlanCPAssignment a;
+  a.part = "llm";
+  a.cp = 2;
+  a.policy = policy;
+  a.tokens = 128;
+  a.block = 16;
+  a.keyTile = 16;
+  a.ranks = {{{0, 64}}, {{64, 128}}};
+  return a;
+}
+
+BatchLayout causalSample() {
+  kernels::SequenceSpec spec;
+  spec.textTokens = 128;
+  BatchLayout layout;
+  layout.tokens = kernels::buildSequenceLayout(spec);
+  return layout;
+}
+
+int64_t tilesOf(const std::vector<int64_t> &tokens) {
+  std::set<int64_t> blocks;
+  for (int64_t t : tokens)
+    blocks.insert(t / 16);
+  int64_t tiles = 0;
+  for (int64_t b : blocks)
+    tiles += b + 1;
+  return tiles;
+}
+
+TEST(BatchSplit, BalancesTheBatchAndPricesThePlansSplitOnIt) {
+  BatchLayout layout = causalSample();
+  ASSERT_EQ(layout.tokens.size(), 128);
+  ASSERT_FALSE(static_cast<bool>(splitForCP(uniformHalves("lpt"), layout)));
+  ASSERT_EQ(layout.cpTokens.size(), 2u);
+  // Every token once, whole blocks, 18 tiles each.
+  std::set<int64_t> all;
+  for (const auto &rank : layout.cpTokens) {
+    EXPECT_EQ(tilesOf(rank), 18);
+    EXPECT_EQ(rank.size() % 16, 0u);
+    all.insert(rank.begin(), rank.end());
+  }
+  EXPECT_EQ(all.size(), 128u);
+  EXPECT_DOUBLE_EQ(layout.cpImbalance, 1.0);
+  EXPECT_DOUBLE_EQ(layout.cpDeclaredImbalance, 26.0 / 18.0);
+  EXPECT_GE(layout.cpSeconds, 0.0);
+}
+
+TEST(BatchSplit, IlpIsRerunAsLptAndUniformKeepsItsHalves) {
+  BatchLayout ilp = causalSample();
+  ASSERT_FALSE(static_cast<bool>(splitForCP(uniformHalves("ilp"), ilp)));
+  EXPECT_DOUBLE_EQ(ilp.cpImbalance, 1.0);
+
+  BatchLayout uniform = causalSample();
+  ASSERT_FALSE(
+      static_cast<bool>(splitForCP(uniformHalves("uniform"), uniform)));
+  ASSERT_EQ(uniform.cpTokens.size(), 2u);
+  EXPECT_EQ(uniform.cpTokens[0].front(), 0);
+  EXPECT_EQ(uniform.cpTokens[0].back(), 63);
+  EXPECT_DOUBLE_EQ(uniform.cpImbalance, 26.0 / 18.0);
+}
+
+TEST(BatchSplit, RefusesALayoutOfAnotherLength) {
+  BatchLayout layout = causalSample();
+  PlanCPAssignment a = uniformHalves("lpt");
+  a.tokens = 256;
+  llvm::Error e = splitForCP(a, layout);
+  ASSERT_TRUE(static_cast<bool>(e));
+  EXPECT_NE(llvm::toString(std::move(e)).find("128 tokens"), std::string::npos);
+}
+
+} // namespace
