@@ -35,7 +35,12 @@ def main():
                 total += (end - begin) * entry["forward_ms"]
             elif name in st["with"]:
                 total += g.get("count", 1) * entry["forward_ms"]
-        if abs(total - st["fwd_ms"]) > 2e-3 + 1e-3 * total:
+        # An unmatched entry is priced by the analytic model for the plan's
+        # GPU, off by orders of magnitude from a CPU measurement; 1% leaves
+        # room for the plan's rounding (5e-4 ms) and small terms of the cost
+        # model (+0.45% seen on one stage of a sanitizer build, whose
+        # measured times are 10x larger).
+        if abs(total - st["fwd_ms"]) > 2e-3 + 1e-2 * total:
             print("%s: fwd_ms %s, the measured layers sum to %.4f" %
                   (st["name"], st["fwd_ms"], total))
             bad += 1
