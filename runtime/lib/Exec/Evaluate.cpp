@@ -47,63 +47,6 @@ const cpu::Param<float> &exec::headWeight(Model &model) {
   llvm::report_fatal_error("mllm runtime: the LM head has no weight");
 }
 
-MicrobatchData exec::toMicrobatchData(const Model &model,
-                                      const data::DataGeometry &geometry,
-                                      data::Microbatch batch,
-                                      double lossScale) {
-  data::padToCapacity(batch, geometry);
-  MicrobatchData d;
-  d.tokenIds = std::move(batch.tokenIds);
-  d.targets = std::move(batch.targets);
-  d.media = std::move(batch.media);
-  d.lossScale = lossScale;
-  auto layout = std::make_shared<BatchLayout>();
-  const data::PackedSequence &seq = batch.sequences.front();
-  layout->tokens = seq.layout;
-  layout->positions = seq.positions;
-  layout->items.resize(model.encoders.size());
-  for (size_t e = 0; e < seq.items.size() && e < layout->items.size(); ++e)
-    for (size_t k = 0; k < seq.items[e].size(); ++k)
-      layout->items[e].push_back(
-          {seq.items[e][k].start, static_cast<int64_t>(k)});
-  d.layout = std::move(layout);
-  return d;
-}
-
-llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
-  if (model.sequences != 1)
-    return fail(llvm::formatv("reading a data set needs microbatch_size = 1 "
-                              "(the plan has {0}): each sequence of real data "
-                              "has its own mask, and the CPU layers share one "
-                              "mask per microbatch; pack more samples per "
-                              "sequence (packing) instead",
-                              model.sequences)
-                    .str());
-  auto geometry = data::dataGeometry(model.plan());
-  if (!geometry)
-    return geometry.takeError();
-  if (geometry->encoders.size() != model.encoders.size())
-    return fail(llvm::formatv("the data layout has {0} encoders with items, "
-                              "the model {1}",
-                              geometry->encoders.size(), model.encoders.size())
-                    .str());
-  for (size_t e = 0; e < model.encoders.size(); ++e) {
-    const data::EncoderInput &in = geometry->encoders[e];
-    const EncoderGeometry &g = model.encoders[e];
-    int64_t items = geometry->sequences * geometry->itemCapacity(e);
-    if (in.name != g.name || items != g.items ||
-        in.floatsPerItem() != g.windows * g.mediaPerSequence)
-      return fail(
-          llvm::formatv("encoder '{0}': the data set reads {1} items of {2} "
-                        "floats per microbatch, the model {3} of {4} (internal "
-                        "error)",
-                        g.name, items, in.floatsPerItem(), g.items,
-                        g.windows * g.mediaPerSequence)
-              .str());
-  }
-  return geometry;
-}
-
 llvm::Expected<std::unique_ptr<Evaluator>>
 Evaluator::open(Model &model, llvm::StringRef manifest,
                 const data::DataOptions &options) {

@@ -15,25 +15,41 @@ static llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-llvm::Expected<std::unique_ptr<ManifestData>>
-ManifestData::open(const Model &model, llvm::StringRef manifest,
-                   const data::DataOptions &options, int prefetchThreads) {
-  const Plan &plan = model.plan();
+MicrobatchData exec::toMicrobatchData(const Model &model,
+                                      const data::DataGeometry &geometry,
+                                      data::Microbatch batch,
+                                      double lossScale) {
+  data::padToCapacity(batch, geometry);
+  MicrobatchData d;
+  d.tokenIds = std::move(batch.tokenIds);
+  d.targets = std::move(batch.targets);
+  d.media = std::move(batch.media);
+  d.lossScale = lossScale;
+  auto layout = std::make_shared<BatchLayout>();
+  const data::PackedSequence &seq = batch.sequences.front();
+  layout->tokens = seq.layout;
+  layout->positions = seq.positions;
+  layout->items.resize(model.encoders.size());
+  for (size_t e = 0; e < seq.items.size() && e < layout->items.size(); ++e)
+    for (size_t k = 0; k < seq.items[e].size(); ++k)
+      layout->items[e].push_back(
+          {seq.items[e][k].start, static_cast<int64_t>(k)});
+  d.layout = std::move(layout);
+  return d;
+}
+
+llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
   if (model.sequences != 1)
-    return fail(llvm::formatv("training on a data set needs microbatch_size "
-                              "= 1 (the plan has {0}): each sequence of real "
-                              "data has its own mask, and the CPU layers "
-                              "share one mask per microbatch; pack more "
-                              "samples per sequence (packing) instead",
+    return fail(llvm::formatv("reading a data set needs microbatch_size = 1 "
+                              "(the plan has {0}): each sequence of real data "
+                              "has its own mask, and the CPU layers share one "
+                              "mask per microbatch; pack more samples per "
+                              "sequence (packing) instead",
                               model.sequences)
                     .str());
-  if (plan.llm().cp > 1 && !llmAssignment(plan))
-    return fail("the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
-                " but no CP assignment to take the balancer's options from");
-  auto geometry = data::dataGeometry(plan);
+  auto geometry = data::dataGeometry(model.plan());
   if (!geometry)
     return geometry.takeError();
-  // The data set's view of an encoder's items must be the model's.
   if (geometry->encoders.size() != model.encoders.size())
     return fail(llvm::formatv("the data layout has {0} encoders with items, "
                               "the model {1}",
@@ -53,6 +69,19 @@ ManifestData::open(const Model &model, llvm::StringRef manifest,
                         g.windows * g.mediaPerSequence)
               .str());
   }
+  return geometry;
+}
+
+llvm::Expected<std::unique_ptr<ManifestData>>
+ManifestData::open(const Model &model, llvm::StringRef manifest,
+                   const data::DataOptions &options, int prefetchThreads) {
+  const Plan &plan = model.plan();
+  if (plan.llm().cp > 1 && !llmAssignment(plan))
+    return fail("the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
+                " but no CP assignment to take the balancer's options from");
+  auto geometry = dataGeometryOf(model);
+  if (!geometry)
+    return geometry.takeError();
   auto set = data::DataSet::open(manifest, *geometry, options);
   if (!set)
     return set.takeError();
@@ -69,29 +98,18 @@ llvm::Expected<MicrobatchData> ManifestData::get(int64_t step, int64_t replica,
   auto batch = queue->get(step, mb);
   if (!batch)
     return batch.takeError();
-  data::padToCapacity(*batch, set->geometry());
-
-  MicrobatchData d;
-  d.tokenIds = std::move(batch->tokenIds);
-  d.targets = std::move(batch->targets);
-  d.media = std::move(batch->media);
   int64_t counted = set->countedTokens(step);
-  d.lossScale = 1.0 / static_cast<double>(std::max<int64_t>(counted, 1));
-  auto layout = std::make_shared<BatchLayout>();
-  const data::PackedSequence &seq = batch->sequences.front();
-  layout->tokens = seq.layout;
-  layout->positions = seq.positions;
-  layout->items.resize(model.encoders.size());
-  for (size_t e = 0; e < seq.items.size() && e < layout->items.size(); ++e)
-    for (size_t k = 0; k < seq.items[e].size(); ++k)
-      layout->items[e].push_back(
-          {seq.items[e][k].start, static_cast<int64_t>(k)});
+  MicrobatchData d = toMicrobatchData(
+      model, set->geometry(), std::move(*batch),
+      1.0 / static_cast<double>(std::max<int64_t>(counted, 1)));
   // Every rank balances the batch's own CP split (the same answer on all),
   // also those outside the LLM, so that rank 0 can report it.
-  if (const PlanCPAssignment *cp = llmAssignment(model.plan()))
+  if (const PlanCPAssignment *cp = llmAssignment(model.plan())) {
+    auto layout = std::make_shared<BatchLayout>(*d.layout);
     if (llvm::Error e = splitForCP(*cp, *layout))
       return std::move(e);
-  d.layout = std::move(layout);
+    d.layout = std::move(layout);
+  }
   return std::move(d);
 }
 

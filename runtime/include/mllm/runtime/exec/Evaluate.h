@@ -19,6 +19,7 @@
 #define MLLM_RUNTIME_EXEC_EVALUATE_H
 
 #include "mllm/runtime/data/DataSet.h"
+#include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/Model.h"
 
 #include "llvm/Support/Error.h"
@@ -36,18 +37,6 @@ void forwardToHead(Model &model, const MicrobatchData &batch,
 /// The LM head's weight, [vocab, hidden] (its own, or the token embedding's
 /// when tied).
 const cpu::Param<float> &headWeight(Model &model);
-
-/// A data set's microbatch as the executor reads it (the media padded to the
-/// plan's item count, the batch's own layout). One-process runs only: no CP
-/// split.
-MicrobatchData toMicrobatchData(const Model &model,
-                                const data::DataGeometry &geometry,
-                                data::Microbatch batch, double lossScale);
-
-/// The data geometry of `model`'s plan for reading a data set, or why the
-/// runtime does not read one for it (several sequences per microbatch; a
-/// data layout the model disagrees with).
-llvm::Expected<data::DataGeometry> dataGeometryOf(const Model &model);
 
 struct EvalStats {
   int64_t step = 0;    ///< Steps trained when evaluated.

@@ -18,12 +18,22 @@
 
 namespace mllm::runtime::exec {
 
+/// A data set's microbatch as the executor reads it (the media padded to the
+/// plan's item count, the batch's own layout, no CP split yet).
+MicrobatchData toMicrobatchData(const Model &model,
+                                const data::DataGeometry &geometry,
+                                data::Microbatch batch, double lossScale);
+
+/// The data geometry of `model`'s plan for reading a data set, or why the
+/// runtime does not read one for it (several sequences per microbatch; a
+/// data layout the model disagrees with).
+llvm::Expected<data::DataGeometry> dataGeometryOf(const Model &model);
+
 class ManifestData : public DataSource {
 public:
-  /// Opens `manifest` for `model`'s plan. Refuses what the runtime does not
-  /// train on real data yet (several sequences per microbatch, a
-  /// context-parallel LLM: both need per-sequence or per-batch token
-  /// shares), and a data geometry that disagrees with the model's.
+  /// Opens `manifest` for `model`'s plan. Refuses what dataGeometryOf()
+  /// refuses. Under a context-parallel LLM every batch gets its own CP split
+  /// (BatchSplit.h).
   static llvm::Expected<std::unique_ptr<ManifestData>>
   open(const Model &model, llvm::StringRef manifest,
        const data::DataOptions &options, int prefetchThreads);
