@@ -10,7 +10,8 @@ config.suffixes = [".mlir", ".mllm", ".test"]
 config.excludes = ["Inputs", "CMakeLists.txt", "README.md", "lit.cfg.py",
                    "lit.site.cfg.py", "corpus", "regressions", "ir-corpus",
                    "ir-regressions", "profile-corpus", "profile-regressions",
-                   "plan-corpus", "plan-regressions"]
+                   "plan-corpus", "plan-regressions", "manifest-corpus",
+                   "manifest-regressions"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mllm_obj_root, "test")
 
@@ -39,7 +40,7 @@ if config.mllm_has_fuzzer:
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
 tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-ir", "mllm-fuzz-profile",
-         "mllm-fuzz-plan", "mllm-run", "mllm-fuzz-frontend",
+         "mllm-fuzz-plan", "mllm-fuzz-manifest", "mllm-run", "mllm-fuzz-frontend",
          "mllm-plan-roundtrip"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
