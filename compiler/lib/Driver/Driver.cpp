@@ -8,6 +8,7 @@
 #include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/runtime/PlanIO.h"
+#include "mllm/runtime/PlanMemory.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -194,6 +195,8 @@ llvm::Error mllm::reschedule(runtime::Plan &plan, sched::ScheduleKind kind) {
             " schedule does not verify: " + llvm::toString(std::move(error)));
   s.programs = std::move(programs);
   s.kind = stringifyScheduleKind(kind).str();
+  if (!s.arenaBytes.empty())
+    runtime::recordArenas(plan);
   return llvm::Error::success();
 }
 

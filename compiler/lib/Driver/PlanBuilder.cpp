@@ -17,6 +17,7 @@
 #include "mllm/Plan/JobModel.h"
 #include "mllm/Sched/FromIR.h"
 #include "mllm/Sched/Programs.h"
+#include "mllm/runtime/PlanMemory.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringMap.h"
@@ -248,6 +249,7 @@ mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash) {
     schedule.graph = std::move(*graph);
     schedule.programs = std::move(contents.programs);
     plan.schedule = std::move(schedule);
+    runtime::recordArenas(plan);
   }
   return plan;
 }

@@ -4,6 +4,7 @@
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
+#include "mllm/runtime/PlanMemory.h"
 #include "mllm/runtime/exec/StepContext.h"
 #include "mllm/runtime/jit/StepJIT.h"
 
@@ -27,21 +28,6 @@ llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
-/// The cost model's sizes of a graph stage from the plan's stages on the
-/// same ranks (MiB, as mllm-rank-map recorded them).
-sched::StageSizes stageSizes(const Plan &plan, const sched::StageInfo &stage) {
-  constexpr int64_t kMiB = 1024 * 1024;
-  sched::StageSizes sizes;
-  for (const PlanStage &s : plan.stages)
-    if (s.memory && s.ranks && s.ranks->first == stage.firstRank) {
-      sizes.weights += s.memory->weights * kMiB;
-      sizes.grads += s.memory->grads * kMiB;
-      sizes.optimizer += s.memory->optimizer * kMiB;
-      sizes.savedPerMicrobatch += s.memory->activations * kMiB;
-    }
-  return sizes;
-}
-
 /// The step function of `program` of the plan's schedule, in the LLVM
 /// dialect.
 llvm::Expected<OwningOpRef<ModuleOp>>
@@ -58,9 +44,7 @@ lowerProgram(MLIRContext &context, const Plan &plan, int64_t program) {
   sched_ir::ScheduleOp op = sched_ir::buildSchedule(
       builder, loc, schedule.graph, schedule.programs, *kind);
   // The memory plan of the lowered program, from the plan's figures.
-  const sched::Program &p = schedule.programs[program];
-  sched::MemoryPlan memory =
-      sched::planMemory(p, stageSizes(plan, schedule.graph.stages[p.stage]));
+  sched::MemoryPlan memory = programMemoryPlan(plan, program);
   auto programs =
       llvm::to_vector(op.getBody().front().getOps<sched_ir::ProgramOp>());
   programs[program]->setAttr(sched_ir::kMemoryAttrName,

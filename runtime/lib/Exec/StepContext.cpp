@@ -92,6 +92,13 @@ int32_t StepContext::begin(int64_t program, int64_t actions, int64_t arena) {
                                   "rank runs program {2} of {3}",
                                   program, actions, runner.programIndex(),
                                   mine));
+  // The plan records the arena the compiler planned; the code carries the
+  // one it was lowered with.
+  const auto &recorded = runner.theModel().plan().schedule->arenaBytes;
+  if (!recorded.empty() && recorded[program] != arena)
+    return mismatch(llvm::formatv("its memory plan has an arena of {0} bytes, "
+                                  "the plan's program {1} one of {2}",
+                                  arena, program, recorded[program]));
   begun = true;
   arenaBytes = arena;
   return MLLM_RT_OK;

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/runtime/PlanIO.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -499,12 +500,13 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
     return it->second;
   };
   int64_t actionsSeen = 0;
+  std::vector<int64_t> arenas;
   for (const YAML::Node &p : programs) {
     onlyKeys(p, "program",
              {"name", "stage", "part", "llm", "max_in_flight", "ranks", "prev",
               "next", "grad_to_prev", "cost_s", "needs_input_grad",
-              "needs_weight_grad", "memory_bytes", "trainable_params", "output",
-              "groups", "actions"});
+              "needs_weight_grad", "memory_bytes", "arena_bytes",
+              "trainable_params", "output", "groups", "actions"});
     sched::StageInfo info;
     sched::Program prog;
     int here = static_cast<int>(g.stages.size());
@@ -557,6 +559,8 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
     info.activationBytesPerMicrobatch =
         integer(mem, "activations", "memory_bytes", 0);
     info.memoryCapacity = integer(mem, "capacity", "memory_bytes", 0);
+    arenas.push_back(p["arena_bytes"] ? integer(p, "arena_bytes", "program", 0)
+                                      : -1);
     info.trainableParams = integer(p, "trainable_params", "program", 0);
     YAML::Node output = map(need(p, "output", "program"), "output");
     onlyKeys(output, "output", {"bytes", "grad_bytes", "shape", "grad_shape"});
@@ -678,6 +682,14 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
     }
     g.stages.push_back(std::move(info));
     s.programs.push_back(std::move(prog));
+  }
+  // Recorded for every program or for none.
+  if (llvm::any_of(arenas, [](int64_t a) { return a >= 0; })) {
+    for (size_t i = 0; i < arenas.size(); ++i)
+      if (arenas[i] < 0)
+        fail(programMarks[i], "program '" + g.stages[i].name +
+                                  "' has no 'arena_bytes' but others do");
+    s.arenaBytes = std::move(arenas);
   }
   // Which program each rank runs, and no rank in two programs.
   std::vector<int64_t> expected = s.rankProgram();

@@ -365,6 +365,8 @@ void Writer::program(const PlanSchedule &sch, size_t index) {
   integer("activations", s.activationBytesPerMicrobatch);
   integer("capacity", s.memoryCapacity);
   out << YAML::EndMap;
+  if (index < sch.arenaBytes.size())
+    integer("arena_bytes", sch.arenaBytes[index]);
   integer("trainable_params", s.trainableParams);
   key("output");
   out << YAML::Flow << YAML::BeginMap;

@@ -1,5 +1,6 @@
 //===- PlanIOTest.cpp - the plan reader and writer ------------------------===//
 #include "mllm/runtime/PlanIO.h"
+#include "mllm/runtime/PlanMemory.h"
 
 #include "gtest/gtest.h"
 
@@ -189,6 +190,30 @@ TEST(PlanIO, ErrorsAreLocated) {
   std::string edited = text;
   edited.replace(edited.find("lr: 0.0001"), 10, "lr: 0.0002");
   EXPECT_NE(readError(edited).find("does not match its recorded hash"),
+            std::string::npos);
+}
+
+TEST(PlanIO, ArenasOnEveryProgramOrNone) {
+  Plan p = smallPlan();
+  recordArenas(p);
+  ASSERT_EQ(p.schedule->arenaBytes.size(), 2u);
+  // The programs' messages (64 bytes each, 64-byte aligned).
+  EXPECT_EQ(p.schedule->arenaBytes[0], programMemoryPlan(p, 0).arenaBytes);
+  EXPECT_EQ(p.schedule->arenaBytes[0], 64);
+  std::string text = writePlan(p);
+  EXPECT_NE(text.find("arena_bytes: 64"), std::string::npos);
+  auto read = readPlan(text, "plan.yaml");
+  ASSERT_TRUE(static_cast<bool>(read)) << llvm::toString(read.takeError());
+  EXPECT_EQ(read->schedule->arenaBytes, p.schedule->arenaBytes);
+  EXPECT_EQ(writePlan(*read), text);
+  // Without arenas the key is absent; a plan with some is refused.
+  EXPECT_EQ(writePlan(smallPlan()).find("arena_bytes"), std::string::npos);
+  std::string some = readError(edit(text, "      arena_bytes: 64\n", ""));
+  EXPECT_NE(some.find("program 'vision_s0' has no 'arena_bytes' but others do"),
+            std::string::npos)
+      << some;
+  EXPECT_NE(readError(edit(text, "arena_bytes: 64", "arena_bytes: -1"))
+                .find("'arena_bytes' must be at least 0"),
             std::string::npos);
 }
 

@@ -168,6 +168,9 @@ struct PlanSchedule {
   std::string kind; ///< multimodal_1f1b | linear_1f1b | gpipe
   sched::PipelineGraph graph;
   std::vector<sched::Program> programs;
+  /// Per program, the arena of its static memory plan in bytes
+  /// (PlanMemory.h), as recorded; empty when the plan records none.
+  std::vector<int64_t> arenaBytes;
   /// The index of the program every global rank runs (-1: none).
   std::vector<int64_t> rankProgram() const;
 };
