@@ -259,16 +259,47 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
                                   llvm::ArrayRef<NamedParam> params,
                                   std::vector<std::string> &unused,
                                   std::vector<std::string> &missing) {
-  auto file = SafeTensorsFile::open(path);
-  if (!file)
-    return file.takeError();
+  // A file, or a directory of them: the shards of a parallel checkpoint
+  // (each tensor whole in one of them) or weights released in pieces.
+  std::vector<std::string> names;
+  if (llvm::sys::fs::is_directory(path)) {
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
+         it.increment(ec))
+      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
+        names.push_back(it->path());
+    if (ec)
+      return fail(path + ": " + ec.message());
+    if (names.empty())
+      return fail(path + ": a directory without .safetensors files");
+    llvm::sort(names);
+  } else {
+    names.push_back(path.str());
+  }
+  std::vector<SafeTensorsFile> files;
+  for (const std::string &name : names) {
+    auto opened = SafeTensorsFile::open(name);
+    if (!opened)
+      return opened.takeError();
+    files.push_back(std::move(*opened));
+  }
+  auto lookup = [&](llvm::StringRef name,
+                    SafeTensorsFile *&in) -> const TensorInfo * {
+    for (SafeTensorsFile &f : files)
+      if (const TensorInfo *t = f.lookup(name)) {
+        in = &f;
+        return t;
+      }
+    return nullptr;
+  };
   llvm::StringSet<> used;
   for (const NamedParam &p : params) {
     std::string name = "model." + p.name;
-    const TensorInfo *t = file->lookup(name);
+    SafeTensorsFile *file = nullptr;
+    const TensorInfo *t = lookup(name, file);
     if (!t) {
       name = p.name;
-      t = file->lookup(name);
+      t = lookup(name, file);
     }
     if (!t) {
       missing.push_back(p.name);
@@ -307,10 +338,11 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
                     p.param->value.ptr() + r.local);
     used.insert(name);
   }
-  for (const TensorInfo &t : file->tensors())
-    if (!used.contains(t.name) &&
-        !llvm::StringRef(t.name).starts_with("optim."))
-      unused.push_back(t.name);
+  for (const SafeTensorsFile &f : files)
+    for (const TensorInfo &t : f.tensors())
+      if (!used.contains(t.name) &&
+          !llvm::StringRef(t.name).starts_with("optim."))
+        unused.push_back(t.name);
   return llvm::Error::success();
 }
 

@@ -85,10 +85,11 @@ llvm::Expected<Restored> readCheckpoint(llvm::StringRef path, const Plan &plan,
                                         llvm::StringRef signature);
 
 /// Initialises parameters from released weights: every tensor of `path`
-/// whose name is a parameter's (with or without the `model.` prefix) is
-/// loaded; a shape mismatch is an error. `unused` receives the file's
-/// tensors that match no parameter, `missing` the parameters the file does
-/// not have.
+/// (a safetensors file, or a directory of them such as a parallel
+/// checkpoint's shards) whose name is a parameter's (with or without the
+/// `model.` prefix) is loaded; a shape mismatch is an error. `unused` receives
+/// the file's tensors that match no parameter, `missing` the parameters the
+/// file does not have.
 llvm::Error initFromWeights(llvm::StringRef path,
                             llvm::ArrayRef<NamedParam> params,
                             std::vector<std::string> &unused,
