@@ -39,9 +39,11 @@ for m in 4 16 64 256 1024; do
   $MPIRUN -np 2 "$BUILD/bin/mllm-run" "$TMP/v$m.yaml" --steps 0 --threads 1 \
     --json 2> "$TMP/jit.err" > /dev/null
   row=$(/usr/bin/python3 -c '
-import json, sys
-r = sorted((json.loads(l)["jit"] for l in open(sys.argv[1])
-            if l.startswith("{\"jit\"")), key=lambda j: j["rank"])
+import json, re, sys
+# Ranks write stderr at the same time: lines may interleave.
+r = sorted((json.loads(m) for m in
+            re.findall(r"\{\"rank\": [^}]*\}", open(sys.argv[1]).read())),
+           key=lambda j: j["rank"])
 f = lambda k, fmt: " / ".join(fmt % j[k] for j in r)
 print("%s | %s | %s" % (f("actions", "%d"), f("lower_ms", "%.1f"),
                         f("jit_ms", "%.1f")))' "$TMP/jit.err")
