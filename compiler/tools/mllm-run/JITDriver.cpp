@@ -131,14 +131,18 @@ void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json,
             "{3:f1} ms, JIT-compiled in {4:f1} ms",
             runner.rank(), plan.schedule->graph.stages[p.stage].name,
             p.actions.size(), lowered * 1e3, (*jit)->seconds() * 1e3);
-        if (json)
-          llvm::errs() << llvm::formatv(
-              "{{\"jit\": {{\"rank\": {0}, \"actions\": {1}, "
-              "\"lower_ms\": {2:f3}, \"jit_ms\": {3:f3}}}\n",
-              runner.rank(), p.actions.size(), lowered * 1e3,
-              (*jit)->seconds() * 1e3);
-        else
-          llvm::errs() << "mllm-run: " << line << "\n";
+        // One write per line: every rank writes to the launcher's pipe at
+        // once, and a line in pieces interleaves with the others' (seen in
+        // CI); a write of under PIPE_BUF bytes stays whole.
+        std::string text =
+            json
+                ? llvm::formatv("{{\"jit\": {{\"rank\": {0}, \"actions\": {1}, "
+                                "\"lower_ms\": {2:f3}, \"jit_ms\": {3:f3}}}\n",
+                                runner.rank(), p.actions.size(), lowered * 1e3,
+                                (*jit)->seconds() * 1e3)
+                      .str()
+                : "mllm-run: " + line + "\n";
+        llvm::errs() << text;
         return std::make_unique<JITDriver>(std::move(*jit));
       });
 }

@@ -12,7 +12,6 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/WithColor.h"
 
 #include <csignal>
 #include <cstring>
@@ -60,8 +59,9 @@ void onStop(int) {
 
 int report(llvm::Error e) {
   reported = 1;
-  llvm::WithColor::error(llvm::errs(), "mllm-run")
-      << llvm::toString(std::move(e)) << "\n";
+  // One write: every rank may report at once into the launcher's pipe, and
+  // a message written in pieces interleaves with the others'.
+  llvm::errs() << "mllm-run: error: " + llvm::toString(std::move(e)) + "\n";
   llvm::errs().flush();
   return 1;
 }
