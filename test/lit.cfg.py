@@ -37,6 +37,9 @@ if os.path.exists("/usr/bin/python3"):
 
 if config.mllm_has_fuzzer:
     config.available_features.add("fuzzer")
+# The ASan + UBSan tree (.ci/test.sh).
+if getattr(config, "mllm_sanitize", False):
+    config.available_features.add("sanitize")
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
 tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-ir", "mllm-fuzz-profile",
