@@ -96,10 +96,12 @@ struct Files {
   }
 };
 
-llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
-  Files result;
-  result.path = path.str();
-  std::vector<std::string> names;
+/// The safetensors files of `path`: the file, or every `.safetensors` file
+/// of the directory, by name (in `names`); a directory without one is an
+/// error saying `empty`.
+llvm::Expected<std::vector<SafeTensorsFile>>
+openSafeTensors(llvm::StringRef path, llvm::StringRef empty,
+                std::vector<std::string> &names) {
   if (llvm::sys::fs::is_directory(path)) {
     std::error_code ec;
     for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
@@ -109,17 +111,30 @@ llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
     if (ec)
       return fail(path + ": " + ec.message());
     if (names.empty())
-      return fail(path + ": a checkpoint directory without shards");
+      return fail(path + ": " + empty);
     llvm::sort(names);
   } else {
     names.push_back(path.str());
   }
+  std::vector<SafeTensorsFile> files;
   for (const std::string &name : names) {
     auto file = SafeTensorsFile::open(name);
     if (!file)
       return file.takeError();
-    result.files.push_back(std::move(*file));
+    files.push_back(std::move(*file));
   }
+  return std::move(files);
+}
+
+llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
+  Files result;
+  result.path = path.str();
+  std::vector<std::string> names;
+  auto files =
+      openSafeTensors(path, "a checkpoint directory without shards", names);
+  if (!files)
+    return files.takeError();
+  result.files = std::move(*files);
   for (size_t i = 0; i < result.files.size(); ++i) {
     std::optional<llvm::StringRef> format = result.files[i].metadata("format");
     if (!format || *format != kFormat)
@@ -262,27 +277,11 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
   // A file, or a directory of them: the shards of a parallel checkpoint
   // (each tensor whole in one of them) or weights released in pieces.
   std::vector<std::string> names;
-  if (llvm::sys::fs::is_directory(path)) {
-    std::error_code ec;
-    for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
-         it.increment(ec))
-      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
-        names.push_back(it->path());
-    if (ec)
-      return fail(path + ": " + ec.message());
-    if (names.empty())
-      return fail(path + ": a directory without .safetensors files");
-    llvm::sort(names);
-  } else {
-    names.push_back(path.str());
-  }
-  std::vector<SafeTensorsFile> files;
-  for (const std::string &name : names) {
-    auto opened = SafeTensorsFile::open(name);
-    if (!opened)
-      return opened.takeError();
-    files.push_back(std::move(*opened));
-  }
+  auto opened =
+      openSafeTensors(path, "a directory without .safetensors files", names);
+  if (!opened)
+    return opened.takeError();
+  std::vector<SafeTensorsFile> &files = *opened;
   auto lookup = [&](llvm::StringRef name,
                     SafeTensorsFile *&in) -> const TensorInfo * {
     for (SafeTensorsFile &f : files)
