@@ -176,18 +176,11 @@ cl::opt<std::string> backend(
              "NCCL communicator are built; plans do not run on them yet)"),
     cl::init("cpu"), cl::cat(category));
 
-// The sanitizer build interprets by default: a compiled GPipe step function
-// crashed inside the ORC code there (docs/runtime.md, "Compiled step
-// functions"), while the plain build runs it bit for bit like the
-// interpreter.
-#ifndef MLLM_INTERPRET_BY_DEFAULT
-#define MLLM_INTERPRET_BY_DEFAULT false
-#endif
 cl::opt<bool> interpret(
     "interpret",
     cl::desc("Run each rank's program with the interpreter instead of a step "
              "function compiled with ORC (docs/runtime.md)"),
-    cl::init(MLLM_INTERPRET_BY_DEFAULT), cl::cat(category));
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> stepFunctions(
     "step-functions",
     cl::desc("Under mpirun: compile each rank's step function from this file "

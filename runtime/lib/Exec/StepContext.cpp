@@ -3,6 +3,7 @@
 
 #include "mllm/runtime/StepABI.h"
 
+#include "llvm/Support/Compiler.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mllm;
@@ -141,6 +142,11 @@ int32_t StepContext::call(ActionKind kind, int64_t index, int64_t mb,
   return MLLM_RT_OK;
 }
 
+// UBSan's -fsanitize=function reads a type signature from the 8 bytes before
+// every function an indirect call reaches; ORC-compiled code has none, and
+// when its function starts a page those bytes can be unmapped (a SEGV in the
+// sanitizer build). The step function's type is fixed by the lowering.
+LLVM_NO_SANITIZE("function")
 llvm::Error StepContext::run(StepFunction step) {
   int32_t status = step(this);
   if (error)
