@@ -28,27 +28,36 @@ llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
-/// The step function of `program` of the plan's schedule, in the LLVM
-/// dialect.
+/// The step function of the runner's program, in the LLVM dialect: its
+/// schedule rebuilt as sched IR, with the program's static memory plan.
 llvm::Expected<OwningOpRef<ModuleOp>>
-lowerProgram(MLIRContext &context, const Plan &plan, int64_t program) {
-  const PlanSchedule &schedule = *plan.schedule;
+lowerProgram(MLIRContext &context, const exec::ProgramRunner &runner) {
   std::optional<sched::ScheduleKind> kind =
-      sched::symbolizeScheduleKind(schedule.kind);
+      sched::symbolizeScheduleKind(runner.scheduleKind());
   if (!kind)
-    return fail("unknown schedule kind '" + schedule.kind + "'");
+    return fail("unknown schedule kind '" + runner.scheduleKind() + "'");
   OpBuilder builder(&context);
+  context.getOrLoadDialect<LLVM::LLVMDialect>();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
+    if (auto at = dyn_cast<FileLineColLoc>(d.getLocation()))
+      os << at.getFilename().getValue() << ":" << at.getLine() << ":"
+         << at.getColumn() << ": ";
+    os << d << "\n";
+    return success();
+  });
   Location loc = builder.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   builder.setInsertionPointToEnd(module->getBody());
   sched_ir::ScheduleOp op = sched_ir::buildSchedule(
-      builder, loc, schedule.graph, schedule.programs, *kind);
-  // The memory plan of the lowered program, from the plan's figures.
-  sched::MemoryPlan memory = programMemoryPlan(plan, program);
+      builder, loc, runner.graph(), runner.programs(), *kind);
+  int64_t program = runner.programIndex();
   auto programs =
       llvm::to_vector(op.getBody().front().getOps<sched_ir::ProgramOp>());
-  programs[program]->setAttr(sched_ir::kMemoryAttrName,
-                             sched_ir::toMemoryAttr(&context, memory));
+  programs[program]->setAttr(
+      sched_ir::kMemoryAttrName,
+      sched_ir::toMemoryAttr(&context, runner.memoryPlan()));
 
   PassManager pm(&context);
   sched_ir::SchedToLLVMOptions options;
@@ -57,14 +66,14 @@ lowerProgram(MLIRContext &context, const Plan &plan, int64_t program) {
   sched_ir::populateSchedToLLVMPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("lowering the step function of program " +
-                llvm::Twine(program) + " failed");
+                llvm::Twine(program) + " failed: " + text);
   return std::move(module);
 }
 
 class JITDriver : public exec::StepDriver {
 public:
   explicit JITDriver(std::unique_ptr<jit::StepJIT> jit) : jit(std::move(jit)) {}
-  llvm::Error runActions(exec::RankRunner &runner) override {
+  llvm::Error runActions(exec::ProgramRunner &runner) override {
     exec::StepContext context(runner);
     return context.run(jit->function());
   }
@@ -100,20 +109,19 @@ llvm::Expected<OwningOpRef<ModuleOp>> readStepFunctions(MLIRContext &context,
 
 } // namespace
 
-void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json,
+void mllm::useCompiledSteps(MLIRContext &context, bool json,
                             llvm::StringRef stepFile) {
   std::string file = stepFile.str();
   exec::setStepDriverFactory(
-      [&context, &plan, json, file](const exec::RankRunner &runner)
+      [&context, json, file](const exec::ProgramRunner &runner)
           -> llvm::Expected<std::unique_ptr<exec::StepDriver>> {
         auto error = [&](llvm::Error e) {
-          return llvm::make_error<exec::RankError>(
-              runner.rank(),
-              "compiling the step function: " + llvm::toString(std::move(e)));
+          return runner.makeError("compiling the step function: " +
+                                  llvm::toString(std::move(e)));
         };
         auto start = std::chrono::steady_clock::now();
         int64_t program = runner.programIndex();
-        auto module = file.empty() ? lowerProgram(context, plan, program)
+        auto module = file.empty() ? lowerProgram(context, runner)
                                    : readStepFunctions(context, file);
         if (!module)
           return error(module.takeError());
@@ -126,11 +134,13 @@ void mllm::useCompiledSteps(MLIRContext &context, const Plan &plan, bool json,
         if (!jit)
           return error(jit.takeError());
         const sched::Program &p = runner.program();
+        bool parallel = dynamic_cast<const exec::RankRunner *>(&runner);
         std::string line = llvm::formatv(
-            "rank {0}: step function of '{1}' ({2} actions) lowered in "
-            "{3:f1} ms, JIT-compiled in {4:f1} ms",
-            runner.rank(), plan.schedule->graph.stages[p.stage].name,
-            p.actions.size(), lowered * 1e3, (*jit)->seconds() * 1e3);
+            "{0}step function of {1} ({2} actions) lowered in {3:f1} ms, "
+            "JIT-compiled in {4:f1} ms",
+            parallel ? "rank " + std::to_string(runner.rank()) + ": " : "",
+            runner.describe(), p.actions.size(), lowered * 1e3,
+            (*jit)->seconds() * 1e3);
         // One write per line: every rank writes to the launcher's pipe at
         // once, and a line in pieces interleaves with the others' (seen in
         // CI); a write of under PIPE_BUF bytes stays whole.

@@ -178,8 +178,9 @@ cl::opt<std::string> backend(
 
 cl::opt<bool> interpret(
     "interpret",
-    cl::desc("Run each rank's program with the interpreter instead of a step "
-             "function compiled with ORC (docs/runtime.md)"),
+    cl::desc("Run the program (each rank's, or the one-process run's) with the "
+             "interpreter instead of a step function compiled with ORC "
+             "(docs/runtime.md)"),
     cl::init(false), cl::cat(category));
 cl::opt<std::string> stepFunctions(
     "step-functions",
@@ -269,7 +270,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     }
 #ifdef MLLM_HAVE_JIT
     if (!interpret)
-      useCompiledSteps(context, plan, emitJson, stepFunctions);
+      useCompiledSteps(context, emitJson, stepFunctions);
 #endif
     return runParallel(plan, *comm, run);
   }
@@ -318,6 +319,14 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   exec::DataSource &data =
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
   exec::Trainer trainer(**model, data, seed);
+#ifdef MLLM_HAVE_JIT
+  if (!stepFunctions.empty())
+    return fail(1, "--step-functions holds the programs of a parallel run's "
+                   "ranks (start it with mpirun or srun); a one-process run "
+                   "compiles its own program");
+  if (!interpret)
+    useCompiledSteps(context, emitJson);
+#endif
 
   if (!initFile.empty()) {
     std::vector<std::string> unused, missing;

@@ -1,6 +1,7 @@
 //===- RankActions.cpp - a rank's program, action by action ---------------===//
 #include "RankImpl.h"
 
+#include "mllm/runtime/PlanMemory.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -425,9 +426,31 @@ llvm::Error RankRunner::runAction(size_t i) {
   return llvm::Error::success();
 }
 
-const sched::Program &RankRunner::program() const { return *impl->prog; }
+const sched::PipelineGraph &RankRunner::graph() const {
+  return model.plan().schedule->graph;
+}
+const std::vector<sched::Program> &RankRunner::programs() const {
+  return model.plan().schedule->programs;
+}
+const std::string &RankRunner::scheduleKind() const {
+  return model.plan().schedule->kind;
+}
 int64_t RankRunner::programIndex() const { return impl->program; }
+sched::MemoryPlan RankRunner::memoryPlan() const {
+  return programMemoryPlan(model.plan(), static_cast<size_t>(impl->program));
+}
+int64_t RankRunner::recordedArena() const {
+  const std::vector<int64_t> &recorded = model.plan().schedule->arenaBytes;
+  auto i = static_cast<size_t>(impl->program);
+  return i < recorded.size() ? recorded[i] : -1;
+}
+llvm::Error RankRunner::makeError(const llvm::Twine &message) const {
+  return llvm::make_error<RankError>(impl->rank, message.str());
+}
 int RankRunner::rank() const { return impl->rank; }
+std::string RankRunner::describe() const {
+  return "'" + impl->stage->name + "'";
+}
 
 llvm::Expected<StepStats> RankRunner::step() {
   Impl &s = *impl;

@@ -34,17 +34,6 @@ void exec::detail::setActivity(const char *format, ...) {
 
 const char *exec::currentActivity() { return detail::activity; }
 
-StepDriver::~StepDriver() = default;
-
-static StepDriverFactory &stepDriverFactory() {
-  static StepDriverFactory factory;
-  return factory;
-}
-
-void exec::setStepDriverFactory(StepDriverFactory factory) {
-  stepDriverFactory() = std::move(factory);
-}
-
 RankRunner::RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
                        std::unique_ptr<DataSource> data, Comm &comm,
                        uint64_t seed)

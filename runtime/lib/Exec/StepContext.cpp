@@ -76,11 +76,9 @@ std::vector<std::pair<const char *, void *>> StepContext::symbols() {
 
 int32_t StepContext::mismatch(const llvm::Twine &message) {
   if (!error)
-    error = llvm::make_error<RankError>(
-        runner.rank(), ("the compiled step function does not match the "
-                        "plan: " +
-                        message)
-                           .str());
+    error = runner.makeError("the compiled step function does not match the "
+                             "plan: " +
+                             message);
   return MLLM_RT_MISMATCH;
 }
 
@@ -95,11 +93,11 @@ int32_t StepContext::begin(int64_t program, int64_t actions, int64_t arena) {
                                   mine));
   // The plan records the arena the compiler planned; the code carries the
   // one it was lowered with.
-  const auto &recorded = runner.theModel().plan().schedule->arenaBytes;
-  if (!recorded.empty() && recorded[program] != arena)
+  int64_t recorded = runner.recordedArena();
+  if (recorded >= 0 && recorded != arena)
     return mismatch(llvm::formatv("its memory plan has an arena of {0} bytes, "
                                   "the plan's program {1} one of {2}",
-                                  arena, program, recorded[program]));
+                                  arena, program, recorded));
   begun = true;
   arenaBytes = arena;
   return MLLM_RT_OK;
@@ -152,18 +150,14 @@ llvm::Error StepContext::run(StepFunction step) {
   if (error)
     return std::move(error);
   if (status != MLLM_RT_OK)
-    return llvm::make_error<RankError>(
-        runner.rank(), llvm::formatv("the compiled step function returned "
-                                     "status {0} without an error",
-                                     status)
-                           .str());
+    return runner.makeError(llvm::formatv("the compiled step function returned "
+                                          "status {0} without an error",
+                                          status));
   auto n = static_cast<int64_t>(runner.program().actions.size());
   if (!begun || next != n)
-    return llvm::make_error<RankError>(
-        runner.rank(),
+    return runner.makeError(
         llvm::formatv("the compiled step function returned after {0} of "
                       "the program's {1} actions",
-                      next, n)
-            .str());
+                      next, n));
   return llvm::Error::success();
 }

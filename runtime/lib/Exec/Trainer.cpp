@@ -10,25 +10,88 @@ using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
+namespace {
+
+/// The one-process run as a one-stage schedule: for each of `count`
+/// microbatches its forward and (when anything trains) both backwards, then
+/// the optimizer step.
+sched::Program oneProcessProgram(int64_t count, bool trains) {
+  sched::Program program;
+  auto add = [&](sched::ActionKind kind, int64_t mb) {
+    sched::Action a;
+    a.kind = kind;
+    a.microbatch = static_cast<int32_t>(mb);
+    program.actions.push_back(a);
+  };
+  for (int64_t id = 0; id < count; ++id) {
+    add(sched::ActionKind::Forward, id);
+    if (trains) {
+      add(sched::ActionKind::BackwardInput, id);
+      add(sched::ActionKind::BackwardWeight, id);
+    }
+  }
+  if (trains)
+    add(sched::ActionKind::OptimizerStep, -1);
+  program.maxInFlight = 1;
+  return program;
+}
+
+} // namespace
+
 Trainer::Trainer(Model &model, DataSource &data, uint64_t seed)
     : model(model), data(data), seed(seed), optimizer(model.plan().train) {
   for (const NamedParam &p : model.params)
     optimizer.add(p.param, p.name);
+  const Plan &plan = model.plan();
+  int64_t count = plan.job.dp * plan.data.microbatches;
+  sched::StageInfo stage;
+  stage.name = "one_process";
+  stage.part = "model";
+  stage.isLLM = true;
+  stage.needsInputGrad = stage.needsWeightGrad = trainableCount() > 0;
+  oneGraph.stages.push_back(stage);
+  oneGraph.microbatches = count;
+  onePrograms.push_back(oneProcessProgram(count, trainableCount() > 0));
 }
 
-llvm::Error Trainer::runMicrobatch(int64_t replica, int64_t mb) {
+Trainer::~Trainer() = default;
+
+sched::MemoryPlan Trainer::memoryPlan() const {
+  // What this process holds for the whole iteration, in its fp32: the
+  // parameters, the trainable ones' gradients and the optimizer's moments.
+  // Activations live in the layers and are not planned here.
+  sched::StageSizes sizes;
+  for (const NamedParam &p : model.params)
+    sizes.weights +=
+        p.param->value.numel() * static_cast<int64_t>(sizeof(float));
+  for (const Optimizer::Slot &slot : optimizer.slots()) {
+    int64_t bytes =
+        slot.param->value.numel() * static_cast<int64_t>(sizeof(float));
+    sizes.grads += bytes;
+    if (optimizer.hasMoments())
+      sizes.optimizer += 2 * bytes;
+  }
+  return sched::planMemory(onePrograms.front(), sizes);
+}
+
+llvm::Error Trainer::makeError(const llvm::Twine &message) const {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+llvm::Error Trainer::forward(int64_t id) {
   const Plan &plan = model.plan();
-  int64_t id = replica * plan.data.microbatches + mb;
-  auto got = data.get(done, replica, mb);
+  auto got =
+      data.get(done, id / plan.data.microbatches, id % plan.data.microbatches);
   if (!got)
     return got.takeError();
-  MicrobatchData batch = std::move(*got);
-  MicrobatchContext ctx;
-  ctx.data = &batch;
-  size_t encoders = model.encoders.size();
-  // Forward in pipeline order: the encoders, then the LLM (its fan-in
-  // reads their tokens).
+  auto m = std::make_unique<InFlight>();
+  m->batch = std::move(*got);
+  m->ctx.data = &m->batch;
+  MicrobatchContext &ctx = m->ctx;
+  // In pipeline order: the encoders, then the LLM (its fan-in reads their
+  // tokens).
   Activation none, out;
+  size_t encoders = model.encoders.size();
   for (size_t e = 0; e < encoders; ++e) {
     Chain &chain = *model.chains[e];
     chain.forward(id, ctx, 0, chain.size(), none, out);
@@ -38,37 +101,107 @@ llvm::Error Trainer::runMicrobatch(int64_t replica, int64_t mb) {
   Chain &llm = model.llm();
   llm.forward(id, ctx, 0, llm.size(), none, out);
   stepLoss += ctx.loss;
-  // Backward in reverse: the LLM's input backward hands the encoders their
-  // gradients at the fan-in.
-  Activation dIn;
+  if (trainableCount() > 0)
+    inFlight[id] = std::move(m);
+  return llvm::Error::success();
+}
+
+void Trainer::backwardInput(InFlight &m, int64_t id) {
+  // In reverse: the LLM's input backward hands the encoders their gradients
+  // at the fan-in.
+  size_t encoders = model.encoders.size();
+  Activation none, dIn;
   for (size_t c = encoders + 1; c-- > 0;) {
     Chain &chain = *model.chains[c];
     if (!chain.hasBackward(0, chain.size()))
       continue;
     const Activation *dOut = &none;
     if (c < encoders) {
-      auto it = ctx.encoderGrad.find(chain.part());
-      if (it == ctx.encoderGrad.end())
+      auto it = m.ctx.encoderGrad.find(chain.part());
+      if (it == m.ctx.encoderGrad.end())
         continue;
       dOut = &it->second;
     }
-    chain.backwardInput(id, ctx, 0, chain.size(), *dOut, dIn);
-    chain.backwardWeight(id, ctx, 0, chain.size(), *dOut);
+    chain.backwardInput(id, m.ctx, 0, chain.size(), *dOut, dIn);
   }
-  return llvm::Error::success();
+}
+
+void Trainer::backwardWeight(InFlight &m, int64_t id) {
+  // Each chain's weight gradients from what its input backward kept; no
+  // chain reads another's, so the order of the chains does not matter.
+  size_t encoders = model.encoders.size();
+  Activation none;
+  for (size_t c = encoders + 1; c-- > 0;) {
+    Chain &chain = *model.chains[c];
+    if (!chain.hasBackward(0, chain.size()))
+      continue;
+    const Activation *dOut = &none;
+    if (c < encoders) {
+      auto it = m.ctx.encoderGrad.find(chain.part());
+      if (it == m.ctx.encoderGrad.end())
+        continue;
+      dOut = &it->second;
+    }
+    chain.backwardWeight(id, m.ctx, 0, chain.size(), *dOut);
+  }
+}
+
+llvm::Error Trainer::runAction(size_t index) {
+  const sched::Action &a = onePrograms.front().actions[index];
+  switch (a.kind) {
+  case sched::ActionKind::Forward:
+    return forward(a.microbatch);
+  case sched::ActionKind::BackwardInput:
+  case sched::ActionKind::BackwardWeight: {
+    auto it = inFlight.find(a.microbatch);
+    if (it == inFlight.end())
+      return makeError("action " + llvm::Twine(index) +
+                       ": the backward of microbatch " +
+                       llvm::Twine(a.microbatch) + " before its forward");
+    if (a.kind == sched::ActionKind::BackwardInput) {
+      backwardInput(*it->second, a.microbatch);
+    } else {
+      backwardWeight(*it->second, a.microbatch);
+      inFlight.erase(it);
+    }
+    return llvm::Error::success();
+  }
+  case sched::ActionKind::OptimizerStep:
+    optimizer.step(done + 1);
+    return llvm::Error::success();
+  default:
+    return makeError("action " + llvm::Twine(index) + " (" +
+                     sched::actionMnemonic(a.kind) +
+                     ") has no meaning in the one-process run");
+  }
 }
 
 llvm::Expected<StepStats> Trainer::step() {
+  if (!driverMade) {
+    driverMade = true;
+    if (const StepDriverFactory &factory = stepDriverFactory()) {
+      auto made = factory(*this);
+      if (!made)
+        return made.takeError();
+      driver = std::move(*made);
+    }
+  }
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   stepLoss = 0;
-  const Plan &plan = model.plan();
-  for (int64_t d = 0; d < plan.job.dp; ++d)
-    for (int64_t mb = 0; mb < plan.data.microbatches; ++mb)
-      if (llvm::Error e = runMicrobatch(d, mb))
+  inFlight.clear();
+  if (driver) {
+    if (llvm::Error e = driver->runActions(*this))
+      return std::move(e);
+  } else {
+    for (size_t i = 0; i < program().actions.size(); ++i)
+      if (llvm::Error e = runAction(i))
         return std::move(e);
-  optimizer.step(done + 1);
+  }
+  if (trainableCount() == 0)
+    optimizer.step(done + 1);
   ++done;
+  const Plan &plan = model.plan();
   StepStats stats;
   stats.step = done;
   stats.loss = stepLoss;

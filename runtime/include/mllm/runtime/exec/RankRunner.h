@@ -90,26 +90,7 @@ struct RankEvent {
 /// print when the launcher stops the job (async-signal-safe to read).
 const char *currentActivity();
 
-class RankRunner;
-
-/// Runs the actions of a rank's program inside RankRunner::step(), in
-/// place of the interpreter's loop: a compiled step function (mllm-run's
-/// JIT) that calls RankRunner::runAction for each action, in order.
-class StepDriver {
-public:
-  virtual ~StepDriver();
-  virtual llvm::Error runActions(RankRunner &runner) = 0;
-};
-
-/// Makes every RankRunner created from now on in this process run its
-/// steps through the driver `factory` returns for it (nullptr: the
-/// interpreter). A factory error ends RankRunner::create with it.
-using StepDriverFactory =
-    std::function<llvm::Expected<std::unique_ptr<StepDriver>>(
-        const RankRunner &runner)>;
-void setStepDriverFactory(StepDriverFactory factory);
-
-class RankRunner {
+class RankRunner : public ProgramRunner {
 public:
   /// This rank's share of `model`. Checks that the world matches the plan
   /// and that every rank read the same plan (an error on every rank), builds
@@ -128,11 +109,17 @@ public:
   llvm::Expected<StepStats> step();
   /// Action `index` of this rank's program, for a StepDriver inside step();
   /// errors name the rank, stage and action.
-  llvm::Error runAction(size_t index);
-  /// This rank's program and its index in the plan's schedule.
-  const sched::Program &program() const;
-  int64_t programIndex() const;
-  int rank() const;
+  llvm::Error runAction(size_t index) override;
+  // ProgramRunner: the plan's schedule and this rank's program in it.
+  const sched::PipelineGraph &graph() const override;
+  const std::vector<sched::Program> &programs() const override;
+  const std::string &scheduleKind() const override;
+  int64_t programIndex() const override;
+  sched::MemoryPlan memoryPlan() const override;
+  int64_t recordedArena() const override;
+  llvm::Error makeError(const llvm::Twine &message) const override;
+  int rank() const override;
+  std::string describe() const override;
   int64_t stepsDone() const { return done; }
 
   /// Writes this rank's shard of a checkpoint into `dir`: every rank that
@@ -162,7 +149,7 @@ public:
     faultAction = action;
   }
 
-  ~RankRunner();
+  ~RankRunner() override;
 
   /// The rank's view of the plan and the state of an iteration (defined in
   /// the implementation).

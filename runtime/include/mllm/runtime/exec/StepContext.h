@@ -1,17 +1,18 @@
 //===- StepContext.h - the C ABI of step functions over a rank --*- C++ -*-===//
 //
 // The runtime side of mllm/runtime/StepABI.h: the `ctx` a compiled step
-// function receives is a StepContext over this rank's RankRunner. Each
-// mllm_rt_* call is checked against the plan's action at the index the
-// code passes (kind, microbatch, peer, tag, bytes, order, arena bounds)
-// and then run by RankRunner::runAction, the interpreter's own code, so a
-// compiled step and an interpreted one perform the same numeric steps.
+// function receives is a StepContext over a ProgramRunner (a rank's
+// RankRunner, or the one-process Trainer). Each mllm_rt_* call is checked
+// against the program's action at the index the code passes (kind,
+// microbatch, peer, tag, bytes, order, arena bounds) and then run by the
+// runner's runAction, the interpreter's own code, so a compiled step and an
+// interpreted one perform the same numeric steps.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_EXEC_STEPCONTEXT_H
 #define MLLM_RUNTIME_EXEC_STEPCONTEXT_H
 
-#include "mllm/runtime/exec/RankRunner.h"
+#include "mllm/runtime/exec/StepDriver.h"
 
 #include <cstdint>
 #include <utility>
@@ -24,9 +25,9 @@ using StepFunction = int32_t (*)(void *);
 
 class StepContext {
 public:
-  explicit StepContext(RankRunner &runner) : runner(runner) {}
+  explicit StepContext(ProgramRunner &runner) : runner(runner) {}
 
-  /// Runs `step` once as the actions of runner.step(): the first error of
+  /// Runs `step` once as the actions of the runner's step(): the first error of
   /// an action, an error if the code and the plan disagree, or an error if
   /// the function returned without running every action.
   llvm::Error run(StepFunction step);
@@ -43,18 +44,18 @@ public:
 private:
   int32_t mismatch(const llvm::Twine &message);
 
-  RankRunner &runner;
+  ProgramRunner &runner;
   llvm::Error error = llvm::Error::success();
   int64_t next = 0;
   int64_t arenaBytes = -1;
   bool begun = false;
 };
 
-/// The driver RankRunner::step() uses to run a compiled step function.
+/// The driver a runner's step() uses to run a compiled step function.
 class CompiledStepDriver : public StepDriver {
 public:
   explicit CompiledStepDriver(StepFunction step) : step(step) {}
-  llvm::Error runActions(RankRunner &runner) override {
+  llvm::Error runActions(ProgramRunner &runner) override {
     StepContext context(runner);
     return context.run(step);
   }

@@ -7,6 +7,12 @@
 // must match (docs/runtime.md), and the CPU backend's way to train a small
 // spec on a laptop.
 //
+// An iteration is the actions of a one-stage `sched` program: for each
+// microbatch of each replica its forward, input-gradient and weight-gradient
+// backward, then the optimizer step. The interpreter runs them in a loop; a
+// StepDriver (mllm-run's compiled step function) runs them instead when a
+// factory is set (StepDriver.h).
+//
 // Checkpoints (Checkpoint.h) hold the parameters, the optimizer's moments
 // and the step. The synthetic data is a function of (seed, step), so the step
 // is the data position and no other RNG state exists; resuming gives
@@ -19,8 +25,12 @@
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
 #include "mllm/runtime/exec/Optimizer.h"
+#include "mllm/runtime/exec/StepDriver.h"
 
 #include "llvm/Support/Error.h"
+
+#include <map>
+#include <memory>
 
 namespace mllm::runtime::exec {
 
@@ -46,9 +56,10 @@ struct StepStats {
   CPSplitStats cp;
 };
 
-class Trainer {
+class Trainer : public ProgramRunner {
 public:
   Trainer(Model &model, DataSource &data, uint64_t seed);
+  ~Trainer() override;
 
   /// One optimizer step over the global batch (fails when the data does).
   llvm::Expected<StepStats> step();
@@ -68,8 +79,29 @@ public:
   /// Parameters with a gradient (and optimizer state).
   size_t trainableCount() const { return optimizer.slots().size(); }
 
+  // ProgramRunner: the one-process program (its only program).
+  const sched::PipelineGraph &graph() const override { return oneGraph; }
+  const std::vector<sched::Program> &programs() const override {
+    return onePrograms;
+  }
+  const std::string &scheduleKind() const override { return kind; }
+  int64_t programIndex() const override { return 0; }
+  sched::MemoryPlan memoryPlan() const override;
+  int64_t recordedArena() const override { return -1; }
+  llvm::Error runAction(size_t index) override;
+  llvm::Error makeError(const llvm::Twine &message) const override;
+  int rank() const override { return 0; }
+  std::string describe() const override { return "the one-process run"; }
+
 private:
-  llvm::Error runMicrobatch(int64_t replica, int64_t mb);
+  /// A microbatch between its forward and its last backward.
+  struct InFlight {
+    MicrobatchData batch;
+    MicrobatchContext ctx;
+  };
+  llvm::Error forward(int64_t id);
+  void backwardInput(InFlight &m, int64_t id);
+  void backwardWeight(InFlight &m, int64_t id);
 
   Model &model;
   DataSource &data;
@@ -78,6 +110,13 @@ private:
   Optimizer optimizer;
   double stepLoss = 0;
   bool resharded = false;
+  sched::PipelineGraph oneGraph;
+  std::vector<sched::Program> onePrograms;
+  std::string kind = "linear_1f1b";
+  /// By global microbatch id (replica * microbatches + microbatch).
+  std::map<int64_t, std::unique_ptr<InFlight>> inFlight;
+  bool driverMade = false;
+  std::unique_ptr<StepDriver> driver;
 };
 
 } // namespace mllm::runtime::exec

@@ -1,0 +1,20 @@
+//===- StepDriver.cpp - running a program's actions in order --------------===//
+#include "mllm/runtime/exec/StepDriver.h"
+
+using namespace mllm::runtime::exec;
+
+ProgramRunner::~ProgramRunner() = default;
+StepDriver::~StepDriver() = default;
+
+static StepDriverFactory &factoryStorage() {
+  static StepDriverFactory factory;
+  return factory;
+}
+
+void mllm::runtime::exec::setStepDriverFactory(StepDriverFactory factory) {
+  factoryStorage() = std::move(factory);
+}
+
+const StepDriverFactory &mllm::runtime::exec::stepDriverFactory() {
+  return factoryStorage();
+}
