@@ -152,7 +152,10 @@ void mllm::useCompiledSteps(MLIRContext &context, bool json,
                                 (*jit)->seconds() * 1e3)
                       .str()
                 : "mllm-run: " + line + "\n";
-        llvm::errs() << text;
+        // A thousand ranks' lines would bury the rest: rank 0 speaks for
+        // them, every rank with --json (for tools that collect them).
+        if (json || runner.rank() == 0)
+          llvm::errs() << text;
         return std::make_unique<JITDriver>(std::move(*jit));
       });
 }

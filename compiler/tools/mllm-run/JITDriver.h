@@ -12,8 +12,9 @@ namespace mllm {
 /// a step function compiled for its program: the program's schedule as
 /// sched IR (a rank's: the plan's; the one-process run's: its one-stage
 /// program), the program's static memory plan, sched-to-llvm, ORC
-/// (runtime/jit/StepJIT.h) with the C ABI bound by name. Each prints how
-/// long lowering and code generation took. With `stepFile` (`mllmc
+/// (runtime/jit/StepJIT.h) with the C ABI bound by name. Rank 0 (every rank
+/// with `json`) prints how long lowering and code generation took. With
+/// `stepFile` (`mllmc
 /// --emit=llvm` output) the ranks compile its @mllm_step_<program> instead
 /// of lowering the plan; the C ABI's checks refuse code that does not match
 /// the plan.
