@@ -14,10 +14,9 @@ namespace mllm {
 /// program), the program's static memory plan, sched-to-llvm, ORC
 /// (runtime/jit/StepJIT.h) with the C ABI bound by name. Rank 0 (every rank
 /// with `json`) prints how long lowering and code generation took. With
-/// `stepFile` (`mllmc
-/// --emit=llvm` output) the ranks compile its @mllm_step_<program> instead
-/// of lowering the plan; the C ABI's checks refuse code that does not match
-/// the plan.
+/// `stepFile` (`mllmc --emit=llvm` output) the ranks compile its
+/// @mllm_step_<program> instead of lowering the plan; the C ABI's checks
+/// refuse code that does not match the plan.
 void useCompiledSteps(mlir::MLIRContext &context, bool json,
                       llvm::StringRef stepFile = "");
 
