@@ -137,6 +137,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   exec::RankRunner &r = **runner;
   if (options.faultRank >= 0)
     r.injectFault(options.faultRank, options.faultAction);
+  if (options.checkMemoryPlan)
+    r.checkMemoryPlan();
 
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;

@@ -26,6 +26,7 @@ struct RunOptions {
   bool strictData = false;
   int dataThreads = 2;
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
+  bool checkMemoryPlan = false;
   int faultRank = -1;
   int64_t faultAction = -1;
 };

@@ -122,6 +122,13 @@ cl::opt<std::string> injectFault(
              "its program in the first step"),
     cl::value_desc("rank:action"), cl::init(""), cl::Hidden, cl::cat(category));
 
+cl::opt<bool> checkMemoryPlan(
+    "check-memory-plan",
+    cl::desc("Testing: under mpirun, every rank checks after each step that "
+             "it freed each send's buffer where its program's static memory "
+             "plan says"),
+    cl::init(false), cl::Hidden, cl::cat(category));
+
 cl::opt<std::string> traceFile(
     "trace",
     cl::desc("Parallel runs: write a Chrome trace of the last step's "
@@ -262,6 +269,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.dataThreads = dataThreads;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
+    run.checkMemoryPlan = checkMemoryPlan;
     if (!injectFault.empty()) {
       auto [r, a] = llvm::StringRef(injectFault).split(':');
       if (r.getAsInteger(10, run.faultRank) ||

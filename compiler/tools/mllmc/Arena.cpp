@@ -31,8 +31,9 @@ void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
           if (stage.getMemory() && stage.getFirstRank() &&
               *stage.getFirstRank() == op.getFirstRank())
             estimate += static_cast<int64_t>(*stage.getMemory());
-      sched::MemoryPlan plan = sched::planMemory(
-          contents.programs[s], sizes ? *sizes : sched::StageSizes());
+      sched::MemoryPlan plan =
+          sched::planMemory(contents.graph, contents.programs, s,
+                            sizes ? *sizes : sched::StageSizes());
       os << llvm::format("  %-24s %10lld %10.0f %10.0f %10.0f %8zu\n",
                          op.getSymName().str().c_str(),
                          static_cast<long long>(estimate), mib(plan.arenaBytes),
@@ -41,6 +42,8 @@ void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
     }
     os << "  (arena: the buffers packed greedy by size, first fit; peak "
           "live: the most bytes live at once; unshared: every buffer on its "
-          "own. Sends live to the end of the iteration.)\n";
+          "own. A send lives until the runtime waits for it: where a later "
+          "message from its peer proves it arrived, else to the end of the "
+          "iteration.)\n";
   }
 }

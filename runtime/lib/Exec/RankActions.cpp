@@ -199,6 +199,7 @@ llvm::Error RankRunner::run(size_t index) {
     std::vector<FlowKey> keys = messageKeys(model, s, a);
     PostedSend send;
     send.action = index;
+    send.release = s.sendRelease[index];
     for (size_t k = 0; k < keys.size(); ++k) {
       std::vector<int64_t> want =
           tensorDims(model, keys[k], a.shape[k], m.data);
@@ -411,6 +412,8 @@ llvm::Error RankRunner::runAction(size_t i) {
   s.lastWaitEnd = begin;
   if (llvm::Error e = run(i))
     return actionError(i, std::move(e));
+  if (llvm::Error e = waitSends(static_cast<int64_t>(i)))
+    return e;
   const sched::Action &a = s.prog->actions[i];
   if (s.tracing &&
       (sched::isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads)) {
@@ -423,6 +426,27 @@ llvm::Error RankRunner::runAction(size_t i) {
     ev.end = s.now();
     events.push_back(ev);
   }
+  return llvm::Error::success();
+}
+
+llvm::Error RankRunner::waitSends(int64_t at) {
+  Impl &s = *impl;
+  auto due = [&](const PostedSend &send) {
+    return at < 0 || send.release == at;
+  };
+  int64_t last = static_cast<int64_t>(s.prog->actions.size()) - 1;
+  for (PostedSend &send : s.sends) {
+    if (!due(send))
+      continue;
+    sendFreedAt[static_cast<int64_t>(send.action)] = at < 0 ? last : at;
+    for (size_t i = 0; i < send.requests.size(); ++i) {
+      setActivity("waiting for the send of action %zu to rank %lld",
+                  send.action, static_cast<long long>(send.destinations[i]));
+      if (llvm::Error e = send.requests[i]->wait())
+        return actionError(send.action, std::move(e));
+    }
+  }
+  llvm::erase_if(s.sends, due);
   return llvm::Error::success();
 }
 
@@ -458,9 +482,6 @@ llvm::Expected<StepStats> RankRunner::step() {
   optimizer.zeroGrads();
   s.loss = 0;
   CPSplitStats cpStats;
-  auto error = [&](size_t index, llvm::Error e) {
-    return actionError(index, std::move(e));
-  };
   // Every microbatch's data first (a data loader's prefetch), so that the
   // actions, and a trace of them, hold only the work of the schedule.
   for (int64_t mb = 0; mb < model.plan().data.microbatches; ++mb) {
@@ -492,14 +513,22 @@ llvm::Expected<StepStats> RankRunner::step() {
         return std::move(e);
   }
   // Posted sends complete before their buffers go.
-  for (PostedSend &send : s.sends)
-    for (size_t i = 0; i < send.requests.size(); ++i) {
-      setActivity("waiting for the send of action %zu to rank %lld",
-                  send.action, static_cast<long long>(send.destinations[i]));
-      if (llvm::Error e = send.requests[i]->wait())
-        return error(send.action, std::move(e));
+  if (llvm::Error e = waitSends(-1))
+    return e;
+  if (checkPlan)
+    for (const sched::Buffer &b : memoryPlan().buffers) {
+      if (b.kind != sched::BufferKind::SendAct &&
+          b.kind != sched::BufferKind::SendGrad)
+        continue;
+      auto it = sendFreedAt.find(b.action);
+      int64_t freed = it == sendFreedAt.end() ? -1 : it->second;
+      if (freed != b.last)
+        return makeError(llvm::formatv(
+            "stage '{0}': the buffer of send action {1} was freed at action "
+            "{2} but the static memory plan frees it at action {3}",
+            s.stage->name, b.action, freed, b.last));
     }
-  s.sends.clear();
+  sendFreedAt.clear();
   tracing = s.tracing = false;
   for (auto &[mb, m] : s.mbs)
     for (const StageRange &r : s.flow().ranges)

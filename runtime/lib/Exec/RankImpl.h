@@ -38,6 +38,9 @@ struct PendingRecv {
 
 struct PostedSend {
   size_t action;
+  /// The action at whose end it is waited for (sendReleases), or -1: the
+  /// end of the iteration.
+  int64_t release = -1;
   std::vector<float> buffer;
   std::vector<int64_t> destinations;
   std::vector<std::unique_ptr<Request>> requests;
@@ -79,6 +82,8 @@ struct RankRunner::Impl {
   std::map<int64_t, MbState> mbs;
   std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;
   std::vector<PostedSend> sends;
+  /// Per action of the program: sched::sendReleases.
+  std::vector<int64_t> sendRelease;
   double loss = 0;
   /// Tracing: the iteration's start and the events of the receives waited
   /// for (RankRunner::step adds the rest).

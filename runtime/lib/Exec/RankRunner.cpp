@@ -1,6 +1,8 @@
 //===- RankRunner.cpp - one rank of a parallel run ------------------------===//
 #include "RankImpl.h"
 
+#include "mllm/runtime/SendRelease.h"
+
 #include "mllm/runtime/PlanIO.h"
 
 #include "mllm/runtime/exec/Checkpoint.h"
@@ -122,6 +124,8 @@ static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
     s.programOf[programs[i].stage] = static_cast<int64_t>(i);
   s.program = rankProgram[s.rank];
   s.prog = &programs[s.program];
+  s.sendRelease =
+      sched::sendReleases(*s.graph, programs, static_cast<size_t>(s.program));
   s.stage = &s.graph->stages[s.prog->stage];
   std::optional<RankLayout::Coord> coord =
       s.stage->rankLayout().coordOf(s.rank);

@@ -1,5 +1,6 @@
 //===- MemoryPlan.cpp - static memory plan of one stage's program ---------===//
 #include "mllm/runtime/MemoryPlan.h"
+#include "mllm/runtime/SendRelease.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -241,7 +242,8 @@ std::vector<size_t> operandsOf(const Program &program,
 } // namespace
 
 std::vector<Buffer> sched::programBuffers(const Program &program,
-                                          const StageSizes &sizes) {
+                                          const StageSizes &sizes,
+                                          llvm::ArrayRef<int64_t> releases) {
   std::vector<Buffer> buffers;
   auto n = static_cast<int64_t>(program.actions.size());
   if (n == 0)
@@ -300,7 +302,11 @@ std::vector<Buffer> sched::programBuffers(const Program &program,
       b.action = i;
       b.bytes = a.bytes;
       b.first = producerOf(program, mbs, static_cast<size_t>(i));
-      b.last = n - 1; // Sends are waited at the end of the iteration.
+      // Waited for where the schedule proves it was received, else at the
+      // end of the iteration.
+      b.last = static_cast<size_t>(i) < releases.size() && releases[i] > i
+                   ? releases[i]
+                   : n - 1;
       break;
     case ActionKind::Forward:
       if (sizes.savedPerMicrobatch > 0 && m.lastBackward > i) {
@@ -370,6 +376,16 @@ int64_t sched::packBuffers(std::vector<Buffer> &buffers, int64_t alignment) {
 MemoryPlan sched::planMemory(const Program &program, const StageSizes &sizes) {
   MemoryPlan plan;
   plan.buffers = programBuffers(program, sizes);
+  plan.arenaBytes = packBuffers(plan.buffers);
+  return plan;
+}
+
+MemoryPlan sched::planMemory(const PipelineGraph &graph,
+                             const std::vector<Program> &programs, size_t index,
+                             const StageSizes &sizes) {
+  MemoryPlan plan;
+  plan.buffers = programBuffers(programs[index], sizes,
+                                sendReleases(graph, programs, index));
   plan.arenaBytes = packBuffers(plan.buffers);
   return plan;
 }

@@ -21,7 +21,8 @@ sched::StageSizes runtime::stageSizes(const Plan &plan,
 sched::MemoryPlan runtime::programMemoryPlan(const Plan &plan, size_t program) {
   const PlanSchedule &schedule = *plan.schedule;
   const sched::Program &p = schedule.programs[program];
-  return sched::planMemory(p, stageSizes(plan, schedule.graph.stages[p.stage]));
+  return sched::planMemory(schedule.graph, schedule.programs, program,
+                           stageSizes(plan, schedule.graph.stages[p.stage]));
 }
 
 void runtime::recordArenas(Plan &plan) {

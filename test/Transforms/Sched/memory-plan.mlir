@@ -4,17 +4,23 @@
 // The static memory plan of a GPipe schedule (all forwards, then all
 // backwards) of two stages and 4 microbatches: every saved activation is
 // live at once, so each gets its own bytes; a received gradient lives only
-// up to its backward, so the next one reuses its bytes. Sends live to the
-// end of the iteration (the runtime waits them there), gradients for all of
-// it.
+// up to its backward, so the next one reuses its bytes. Gradients live for
+// the whole iteration. A send lives until the runtime waits for it: the
+// encoder's activations until its backward of microbatch 0 (action 9), which
+// waits for the gradient llm_s0 sends only after it received all four (the
+// wait finds every send complete); llm_s0's gradients to the end (nothing
+// comes back from the encoder after them).
 
 // CHECK-LABEL: sched.program @enc_s0
 // CHECK-SAME: sched.memory = {arena = 10880 : i64, buffers = [
 // CHECK-SAME: {bytes = 4096 : i64, kind = "grads", live = array<i64: 0, 17>, offset = 0 : i64}
 // CHECK-SAME: {bytes = 1000 : i64, kind = "saved", live = array<i64: 0, 9>, mb = 0 : i64, offset = 4096 : i64}
 // CHECK-SAME: {action = 0 : i64, bytes = 100 : i64, kind = "workspace", live = array<i64: 0, 0>, mb = 0 : i64, offset = 5120 : i64}
-// CHECK-SAME: {action = 1 : i64, bytes = 512 : i64, kind = "send_act", live = array<i64: 0, 17>, mb = 0 : i64, offset = 8192 : i64}
+// CHECK-SAME: {action = 1 : i64, bytes = 512 : i64, kind = "send_act", live = array<i64: 0, 9>, mb = 0 : i64, offset = 8192 : i64}
 // CHECK-SAME: {bytes = 1000 : i64, kind = "saved", live = array<i64: 2, 11>, mb = 1 : i64, offset = 5120 : i64}
+// CHECK-SAME: {action = 3 : i64, bytes = 512 : i64, kind = "send_act", live = array<i64: 2, 9>, mb = 1 : i64
+// CHECK-SAME: {action = 5 : i64, bytes = 512 : i64, kind = "send_act", live = array<i64: 4, 9>, mb = 2 : i64
+// CHECK-SAME: {action = 7 : i64, bytes = 512 : i64, kind = "send_act", live = array<i64: 6, 9>, mb = 3 : i64
 // CHECK-SAME: {action = 10 : i64, bytes = 512 : i64, kind = "recv_grad", live = array<i64: 10, 11>, mb = 1 : i64, offset = [[RECV:[0-9]+]] : i64}
 // CHECK-SAME: {action = 12 : i64, bytes = 512 : i64, kind = "recv_grad", live = array<i64: 12, 13>, mb = 2 : i64, offset = [[RECV]] : i64}
 // CHECK-SAME: {action = 14 : i64, bytes = 512 : i64, kind = "recv_grad", live = array<i64: 14, 15>, mb = 3 : i64, offset = [[RECV]] : i64}

@@ -8,11 +8,14 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/runtime/MemoryPlan.h"
 #include "mllm/Sched/Generate.h"
+#include "mllm/runtime/SendRelease.h"
 
 #include "llvm/Support/Error.h"
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -276,6 +279,214 @@ TEST(MemoryPlan, KindNamesRoundTrip) {
     EXPECT_EQ(parseBufferKind(bufferKindName(kind)), kind);
   }
   EXPECT_FALSE(parseBufferKind("nope"));
+}
+
+/// A three-stage pipeline of one trained LLM under 1F1B with `mbs`
+/// microbatches; `tp` per stage.
+PipelineGraph threeStages(int mbs, std::vector<int64_t> tp) {
+  PipelineGraph g;
+  g.microbatches = mbs;
+  for (int s = 0; s < 3; ++s) {
+    StageInfo st;
+    st.name = "s" + std::to_string(s);
+    st.part = "llm";
+    st.isLLM = true;
+    if (s > 0) {
+      st.prev = {s - 1};
+      st.gradToPrev = {true};
+    }
+    if (s < 2)
+      st.next = {s + 1};
+    st.needsWeightGrad = true;
+    st.needsInputGrad = s > 0;
+    st.outputBytes = s < 2 ? 4096 : 0;
+    st.trainableParams = 100;
+    st.fwd = st.bwdWeight = 1;
+    st.bwdInput = s > 0 ? 1 : 0;
+    st.tp = tp[s];
+    g.stages.push_back(st);
+  }
+  return g;
+}
+
+int64_t find(const Program &p, ActionKind kind, int mb, int64_t after = -1) {
+  for (size_t i = static_cast<size_t>(after + 1); i < p.actions.size(); ++i)
+    if (p.actions[i].kind == kind && p.actions[i].microbatch == mb)
+      return static_cast<int64_t>(i);
+  return -1;
+}
+
+TEST(SendRelease, ActivationsFreedAtTheirOwnBackward) {
+  // The last stage of 1F1B runs F(m) B(m) in turn, so the gradient of m is
+  // the first message it sends after taking activation m: the middle stage
+  // frees activation m where it waits for that gradient, at its first
+  // backward of m.
+  PipelineGraph g = threeStages(6, {1, 1, 1});
+  std::vector<Program> programs =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  ASSERT_FALSE(static_cast<bool>(verifySchedule(g, programs)));
+  const Program &mid = programs[1];
+  std::vector<int64_t> release = sendReleases(g, programs, 1);
+  ASSERT_EQ(release.size(), mid.actions.size());
+  int checked = 0;
+  for (size_t i = 0; i < mid.actions.size(); ++i) {
+    const Action &a = mid.actions[i];
+    if (a.kind != ActionKind::SendActivation) {
+      if (a.kind != ActionKind::SendGrad)
+        EXPECT_EQ(release[i], -1) << "action " << i;
+      continue;
+    }
+    EXPECT_EQ(release[i], find(mid, ActionKind::BackwardInput, a.microbatch))
+        << "activation of microbatch " << a.microbatch;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+  // Less memory than holding every send to the end.
+  StageSizes sizes;
+  sizes.savedPerMicrobatch = 8192;
+  EXPECT_LT(planMemory(g, programs, 1, sizes).arenaBytes,
+            planMemory(mid, sizes).arenaBytes);
+}
+
+TEST(SendRelease, NotWhereSomeReceiverSendsNothingBack) {
+  // A next stage with more TP ranks: ranks t and t + 1 both get this rank's
+  // activation, only one sends its gradient back here.
+  PipelineGraph g = threeStages(6, {1, 1, 2});
+  std::vector<Program> programs =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  ASSERT_FALSE(static_cast<bool>(verifySchedule(g, programs)));
+  std::vector<int64_t> release = sendReleases(g, programs, 1);
+  for (size_t i = 0; i < release.size(); ++i)
+    if (programs[1].actions[i].kind == ActionKind::SendActivation)
+      EXPECT_EQ(release[i], -1) << "action " << i;
+}
+
+/// Whether (program `from`, action `a`) happens before (`to`, `b`) in every
+/// execution: a path of program order and messages (a send before the
+/// compute action that waits for its receive), searched breadth first.
+/// Independent of sendReleases, which reasons about one peer at a time.
+bool happensBefore(const std::vector<Program> &programs, size_t from, int64_t a,
+                   size_t to, int64_t b) {
+  std::map<int, size_t> programOf;
+  for (size_t i = 0; i < programs.size(); ++i)
+    programOf[programs[i].stage] = i;
+  // Message edges: the k-th send of a link to the action that waits for the
+  // k-th receive (the microbatch's next forward or backward).
+  std::map<std::pair<size_t, int64_t>, std::vector<std::pair<size_t, int64_t>>>
+      edges;
+  std::map<std::tuple<int, int, bool>, std::vector<int64_t>> sends, recvs;
+  for (size_t p = 0; p < programs.size(); ++p)
+    for (size_t i = 0; i < programs[p].actions.size(); ++i) {
+      const Action &x = programs[p].actions[i];
+      if (isSend(x.kind))
+        sends[{programs[p].stage, x.peer, isGradMessage(x.kind)}].push_back(
+            static_cast<int64_t>(i));
+      if (isRecv(x.kind))
+        recvs[{x.peer, programs[p].stage, isGradMessage(x.kind)}].push_back(
+            static_cast<int64_t>(i));
+    }
+  for (auto &[link, list] : sends) {
+    size_t sp = programOf[std::get<0>(link)], rp = programOf[std::get<1>(link)];
+    const std::vector<int64_t> &got = recvs[link];
+    for (size_t k = 0; k < list.size() && k < got.size(); ++k) {
+      const Action &r = programs[rp].actions[got[k]];
+      int64_t w =
+          find(programs[rp],
+               r.kind == ActionKind::RecvActivation ? ActionKind::Forward
+                                                    : ActionKind::BackwardInput,
+               r.microbatch, got[k]);
+      int64_t w2 =
+          find(programs[rp], ActionKind::BackwardWeight, r.microbatch, got[k]);
+      if (r.kind == ActionKind::RecvGrad && (w < 0 || (w2 >= 0 && w2 < w)))
+        w = w2;
+      if (w >= 0)
+        edges[{sp, list[k]}].push_back({rp, w});
+    }
+  }
+  std::set<std::pair<size_t, int64_t>> seen;
+  std::deque<std::pair<size_t, int64_t>> queue{{from, a}};
+  while (!queue.empty()) {
+    auto [p, i] = queue.front();
+    queue.pop_front();
+    if (p == to && i <= b)
+      return true;
+    if (!seen.insert({p, i}).second)
+      continue;
+    if (i + 1 < static_cast<int64_t>(programs[p].actions.size()))
+      queue.push_back({p, i + 1});
+    for (auto next : edges[{p, i}])
+      queue.push_back(next);
+  }
+  return false;
+}
+
+TEST(SendRelease, EveryReleaseFollowsTheReceiversWait) {
+  // On random pipelines of every schedule kind: where a send is freed, the
+  // peer's action that waited for it happened before, so the wait there
+  // cannot block; and sends are freed early somewhere.
+  std::mt19937 rng(20261203);
+  int early = 0;
+  for (int iter = 0; iter < 150; ++iter) {
+    PipelineGraph g = randomGraph(rng);
+    for (StageInfo &s : g.stages)
+      s.dp = 1;
+    for (ScheduleKind kind :
+         {ScheduleKind::MultimodalOneFOneB, ScheduleKind::LinearOneFOneB,
+          ScheduleKind::GPipe}) {
+      std::vector<Program> programs = generateSchedule(g, kind);
+      ASSERT_FALSE(static_cast<bool>(verifySchedule(g, programs)));
+      std::map<int, size_t> programOf;
+      for (size_t i = 0; i < programs.size(); ++i)
+        programOf[programs[i].stage] = i;
+      for (size_t p = 0; p < programs.size(); ++p) {
+        std::vector<int64_t> release = sendReleases(g, programs, p);
+        const Program &prog = programs[p];
+        std::map<std::pair<int, bool>, int> ordinal;
+        for (size_t i = 0; i < prog.actions.size(); ++i) {
+          const Action &a = prog.actions[i];
+          if (!isSend(a.kind)) {
+            EXPECT_EQ(release[i], -1);
+            continue;
+          }
+          int k = ordinal[{a.peer, isGradMessage(a.kind)}]++;
+          if (release[i] < 0)
+            continue;
+          ++early;
+          ASSERT_GT(release[i], static_cast<int64_t>(i));
+          ASSERT_TRUE(isCompute(prog.actions[release[i]].kind));
+          // The peer's receive of this message and the action that waits
+          // for it.
+          size_t q = programOf[a.peer];
+          int seen = 0;
+          int64_t got = -1;
+          for (size_t j = 0; j < programs[q].actions.size() && got < 0; ++j) {
+            const Action &r = programs[q].actions[j];
+            if (isRecv(r.kind) && r.peer == prog.stage &&
+                isGradMessage(r.kind) == isGradMessage(a.kind) && seen++ == k)
+              got = static_cast<int64_t>(j);
+          }
+          ASSERT_GE(got, 0);
+          const Action &r = programs[q].actions[got];
+          int64_t wait = -1;
+          for (size_t j = got + 1; j < programs[q].actions.size(); ++j) {
+            const Action &x = programs[q].actions[j];
+            if (x.microbatch == r.microbatch &&
+                (r.kind == ActionKind::RecvActivation
+                     ? x.kind == ActionKind::Forward
+                     : isBackward(x.kind))) {
+              wait = static_cast<int64_t>(j);
+              break;
+            }
+          }
+          ASSERT_GE(wait, 0);
+          EXPECT_TRUE(happensBefore(programs, q, wait, p, release[i]))
+              << "iteration " << iter << ", program " << p << ", send " << i
+              << " freed at " << release[i];
+        }
+      }
+    }
+  }
+  EXPECT_GT(early, 100);
 }
 
 } // namespace

@@ -55,7 +55,8 @@ struct MemoryPlanPass
         else
           sizes.savedPerMicrobatch = savedBytes;
         sizes.workspace = workspaceBytes;
-        sched::MemoryPlan plan = sched::planMemory(contents.programs[s], sizes);
+        sched::MemoryPlan plan =
+            sched::planMemory(contents.graph, contents.programs, s, sizes);
         if (llvm::Error e =
                 sched::verifyMemoryPlan(contents.programs[s], plan)) {
           report(op, contents.actionOps[s], std::move(e));

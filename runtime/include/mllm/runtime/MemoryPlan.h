@@ -10,15 +10,18 @@
 // Lifetimes follow what the runtime does (docs/runtime.md, "Static memory
 // plan"): a received tensor lives from its receive to its last use, a
 // microbatch's saved activations from its forward to its last backward, a
-// sent tensor from the action that computes it to the end of the iteration
-// (sends are waited there), gradients and optimizer state for the whole
-// iteration.
+// sent tensor from the action that computes it to the action at whose end
+// the runtime waits for the send (SendRelease.h; the end of the iteration
+// where the schedule proves no earlier point), gradients and optimizer
+// state for the whole iteration.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_MEMORYPLAN_H
 #define MLLM_RUNTIME_MEMORYPLAN_H
 
 #include "mllm/runtime/Schedule.h"
+
+#include "llvm/ADT/ArrayRef.h"
 
 #include <cstdint>
 #include <optional>
@@ -85,9 +88,11 @@ struct MemoryPlan {
 
 /// The buffers of `program` with their lifetimes (offsets 0), in action
 /// order (persistent buffers first). Message buffers take the actions'
-/// bytes; the others `sizes`.
+/// bytes; the others `sizes`. A send's buffer lives to `releases[send]`
+/// (sendReleases()) where that is set, else to the end of the iteration.
 std::vector<Buffer> programBuffers(const Program &program,
-                                   const StageSizes &sizes);
+                                   const StageSizes &sizes,
+                                   llvm::ArrayRef<int64_t> releases = {});
 
 /// Packs `buffers` into one arena: greedy by size (largest first; ties by
 /// first use), each at the lowest aligned offset where it overlaps no
@@ -96,8 +101,14 @@ std::vector<Buffer> programBuffers(const Program &program,
 int64_t packBuffers(std::vector<Buffer> &buffers,
                     int64_t alignment = kArenaAlignment);
 
-/// programBuffers + packBuffers.
+/// programBuffers + packBuffers, for a program on its own: its sends are
+/// held to the end of the iteration.
 MemoryPlan planMemory(const Program &program, const StageSizes &sizes);
+/// The memory plan of programs[index] in its schedule, what the compiler
+/// records and the runtime keeps: sends freed where sendReleases() says.
+MemoryPlan planMemory(const PipelineGraph &graph,
+                      const std::vector<Program> &programs, size_t index,
+                      const StageSizes &sizes);
 
 /// The buffers action `index` of `program` reads or writes (indices into
 /// plan.buffers): a forward its microbatch's received activations, saved

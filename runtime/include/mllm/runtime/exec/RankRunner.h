@@ -148,6 +148,10 @@ public:
     faultRank = rank;
     faultAction = action;
   }
+  /// Test hook (mllm-run --check-memory-plan): after each step, every send
+  /// buffer must have been freed at the action where the program's static
+  /// memory plan ends its lifetime; an error names the first that was not.
+  void checkMemoryPlan() { checkPlan = true; }
 
   ~RankRunner() override;
 
@@ -161,6 +165,9 @@ private:
   llvm::Error setUp();
   llvm::Error run(size_t index);
   llvm::Error actionError(size_t index, llvm::Error e) const;
+  /// Waits for the posted sends due at the end of action `at` (-1: all of
+  /// them, the end of the iteration) and frees their buffers.
+  llvm::Error waitSends(int64_t at);
   /// The microbatch's data as this rank's layers read it (under CP: its
   /// tokens' ids and targets).
   MicrobatchData localData(MicrobatchData full) const;
@@ -176,6 +183,10 @@ private:
   int64_t done = 0;
   std::vector<NamedParam> owned;
   Optimizer optimizer;
+  bool checkPlan = false;
+  /// Per send action of the last step: the action at whose end its buffer
+  /// was freed.
+  std::map<int64_t, int64_t> sendFreedAt;
   int faultRank = -1;
   int64_t faultAction = -1;
   bool tracing = false;
