@@ -244,6 +244,23 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
       if (isComm(a.kind) && (!validStage(graph, a.peer) || a.peer == s))
         return fail(where(s, i) + "has no valid peer", s,
                     static_cast<int64_t>(i));
+      if (!isComm(a.kind))
+        continue;
+      // Activations go to later stages, gradients to earlier ones (the
+      // sched ops' verifiers check the same on IR).
+      bool towardsLater = isSend(a.kind) != isGradMessage(a.kind);
+      if ((a.peer > s) != towardsLater)
+        return fail(where(s, i) + "names " + name(a.peer) +
+                        (a.peer > s ? ", a later" : ", an earlier") +
+                        " stage; activations go to later stages and "
+                        "gradients to earlier ones",
+                    s, static_cast<int64_t>(i));
+      if (!a.shape.empty() && messageBytes(a.shape) != a.bytes)
+        return fail(where(s, i) + "has a shape of " +
+                        std::to_string(messageBytes(a.shape)) +
+                        " bytes but transfers " + std::to_string(a.bytes) +
+                        " bytes",
+                    s, static_cast<int64_t>(i));
     }
   }
 
@@ -272,6 +289,26 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
       ++i;
     std::string counts = " (" + std::to_string(out.size()) + " sends, " +
                          std::to_string(in.size()) + " receives)";
+    // One message per microbatch and tag (matched in order below, the
+    // receives are then unique too).
+    std::vector<char> sent(m, 0);
+    std::vector<int64_t> tags;
+    tags.reserve(out.size());
+    for (const Action *a : out) {
+      if (sent[a->microbatch]++)
+        return fail("stage " + name(from) + " sends the " + what +
+                        " of microbatch " + std::to_string(a->microbatch) +
+                        " to " + name(to) + " twice",
+                    from);
+      tags.push_back(a->tag);
+    }
+    llvm::sort(tags);
+    if (auto twice = std::adjacent_find(tags.begin(), tags.end());
+        twice != tags.end())
+      return fail("stage " + name(from) + " sends two " + what + "s to " +
+                      name(to) + " with tag " + std::to_string(*twice) +
+                      "; a tag names one message between a pair of stages",
+                  from);
     if (out.size() > in.size())
       return fail("stage " + name(from) + " sends the " + what +
                       " of microbatch " + std::to_string(out[i]->microbatch) +
@@ -377,9 +414,15 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                       s, static_cast<int64_t>(i));
         break;
       case ActionKind::AllReduceGrads:
+        if (allReduce >= 0)
+          return fail(where(s, i) + "repeats the gradient all-reduce", s,
+                      static_cast<int64_t>(i));
         allReduce = pos;
         break;
       case ActionKind::OptimizerStep:
+        if (optimizer >= 0)
+          return fail(where(s, i) + "repeats the optimizer step", s,
+                      static_cast<int64_t>(i));
         optimizer = pos;
         if (allReduce < 0 && info.dp * info.cp > 1 && lastBackward >= 0 &&
             info.trainableParams > 0)
@@ -399,6 +442,13 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
                         std::to_string(j) + " but runs no backward for it",
                     s);
     }
+    if ((allReduce >= 0 || optimizer >= 0) &&
+        std::none_of(bw.begin(), bw.end(), [](int64_t p) { return p >= 0; }))
+      return fail(who +
+                      (allReduce >= 0 ? "all-reduces gradients"
+                                      : "steps the optimizer") +
+                      " but computes no weight gradients",
+                  s);
     if (allReduce >= 0 && allReduce < lastBackward)
       return fail(who + "all-reduces gradients before its last backward", s);
     if (optimizer >= 0 && (optimizer < lastBackward || optimizer < allReduce))

@@ -674,7 +674,10 @@ TEST_F(ScheduleBroken, MissingReceive) {
 }
 
 TEST_F(ScheduleBroken, SizeMismatch) {
-  p[2].actions[find(2, ActionKind::RecvActivation, 1, /*peer=*/0)].bytes = 4;
+  // A receive of another size than its send (its shape of the same size).
+  Action &recv = p[2].actions[find(2, ActionKind::RecvActivation, 1, 0)];
+  recv.bytes = 4;
+  recv.shape = opaqueShape(4);
   std::string msg = verifyMessage(g, p);
   EXPECT_NE(msg.find("stage 'l0' receives 4 bytes for the activation of "
                      "microbatch 1 from 'v0', which sends 1000 bytes"),
@@ -720,6 +723,59 @@ TEST_F(ScheduleBroken, InFlightCap) {
   p[0].maxInFlight = 2; // The program holds 3.
   std::string msg = verifyMessage(g, p);
   EXPECT_NE(msg.find("stage 'v0': holds 3 microbatches"), std::string::npos)
+      << msg;
+}
+
+// The checks the sched ops' verifiers make on IR, made on the programs too
+// (a schedule generated in memory for --emit=plan never becomes IR).
+TEST_F(ScheduleBroken, ActivationFromALaterStage) {
+  p[2].actions[find(2, ActionKind::RecvActivation, 1, /*peer=*/0)].peer = 3;
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("names 'l1', a later stage; activations go to later "
+                     "stages and gradients to earlier ones"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, ShapeOfAnotherSize) {
+  p[0].actions[find(0, ActionKind::SendActivation, 1)].shape = {
+      TensorShape{{100}, "bf16", 2}};
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("has a shape of 200 bytes but transfers 1000 bytes"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, RepeatedMessage) {
+  // v0 sends the activation of microbatch 1 twice and l0 takes both: the
+  // links match, but a message is one microbatch.
+  std::vector<Action> &out = p[0].actions;
+  size_t send = find(0, ActionKind::SendActivation, 1);
+  out.insert(out.begin() + send + 1, out[send]);
+  std::vector<Action> &in = p[2].actions;
+  size_t recv = find(2, ActionKind::RecvActivation, 1, /*peer=*/0);
+  in.insert(in.begin() + recv + 1, in[recv]);
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'v0' sends the activation of microbatch 1 to "
+                     "'l0' twice"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(ScheduleBroken, RepeatedOptimizerStep) {
+  ASSERT_EQ(count(p[0], ActionKind::OptimizerStep), 1);
+  p[0].actions.push_back({ActionKind::OptimizerStep, -1, -1, 0, -1, {}});
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("repeats the optimizer step"), std::string::npos) << msg;
+}
+
+TEST_F(ScheduleBroken, AllReduceWithoutWeightGradients) {
+  ASSERT_EQ(count(p[2], ActionKind::BackwardWeight), 0);
+  p[2].actions.push_back({ActionKind::AllReduceGrads, -1, -1, 8, -1, {}});
+  std::string msg = verifyMessage(g, p);
+  EXPECT_NE(msg.find("stage 'l0': all-reduces gradients but computes no "
+                     "weight gradients"),
+            std::string::npos)
       << msg;
 }
 

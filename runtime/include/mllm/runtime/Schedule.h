@@ -267,9 +267,15 @@ std::string describeAction(const PipelineGraph &graph, const Action &action);
 /// the error names a stuck stage, its action and the peer it waits for. It also
 /// checks each program's dependency order (every microbatch forwarded once,
 /// received before it is used, sent after it is computed, the optimizer step
-/// after the last backward) and that it holds at most `maxInFlight`
-/// microbatches. Only the programs are checked, not the graph's edges (the
-/// linear baseline uses other edges than the graph's).
+/// after the last backward, at most one gradient all-reduce and optimizer
+/// step and only with weight gradients) and that it holds at most
+/// `maxInFlight` microbatches; that activations go to later stages and
+/// gradients to earlier ones, one message per microbatch and tag on each
+/// link, each of the size of its shape. These are also the checks the sched
+/// ops' verifiers make on IR, so that a schedule generated in memory
+/// (--emit=plan) is checked as much as one in IR. Only the programs are
+/// checked, not the graph's edges (the linear baseline uses other edges than
+/// the graph's).
 llvm::Error verifySchedule(const PipelineGraph &graph,
                            const std::vector<Program> &programs);
 
