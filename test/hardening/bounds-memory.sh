@@ -3,7 +3,9 @@
 # documented bounds (docs/language.md, "Bounds") are planned within
 # MEMORY_KB of address space (0: no limit, as under AddressSanitizer) and a
 # minute each (issue 15: 65,536 layers with pp 65,536, dp 2^30 in
-# --emit=plan and pp 4,096 x 4,096 microbatches ran out of memory).
+# --emit=plan and pp 4,096 x 4,096 microbatches ran out of memory). A
+# schedule in IR (--emit=sched) holds 65,536 stage x microbatch steps, a
+# plan's (generated in memory) 2^20.
 set -uo pipefail
 bin=$1 scratch=$2 src=$3 memory=$4
 export MLLM_STDLIB=$src/stdlib
@@ -38,8 +40,10 @@ spec auto 4096 auto 4 4096 1 1           # ... and the partitioner's choice
 run auto summary
 spec world 16 1 4 1024 1024 1048576      # the largest cluster, in the plan
 run world plan
-spec schedule 64 64 1024 64 1 1          # the largest schedule
-run schedule plan
+spec schedule 64 64 1024 64 1 1          # the largest schedule in IR
+run schedule sched
+spec plan 32 32 32768 32 1 1             # the largest plan's, in memory
+run plan plan
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

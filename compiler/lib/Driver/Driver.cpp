@@ -187,13 +187,11 @@ llvm::Error mllm::reschedule(runtime::Plan &plan, sched::ScheduleKind kind) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "the plan has no schedule");
   runtime::PlanSchedule &s = *plan.schedule;
-  std::vector<sched::Program> programs = sched::generateSchedule(s.graph, kind);
-  if (llvm::Error error = sched::verifySchedule(s.graph, programs))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "internal error: the generated " + stringifyScheduleKind(kind).str() +
-            " schedule does not verify: " + llvm::toString(std::move(error)));
-  s.programs = std::move(programs);
+  llvm::Expected<std::vector<sched::Program>> programs =
+      sched::generateVerifiedSchedule(s.graph, kind);
+  if (!programs)
+    return programs.takeError();
+  s.programs = std::move(*programs);
   s.kind = stringifyScheduleKind(kind).str();
   if (!s.arenaBytes.empty())
     runtime::recordArenas(plan);
@@ -226,12 +224,14 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       }
     return 0;
   }
+  // The schedule is generated and verified in memory (buildPlan), not as
+  // `sched` IR, unless the module holds one of the kind asked for.
   mlir::OwningOpRef<mlir::ModuleOp> module;
   std::string specHash;
   if (kind == InputKind::Spec) {
     Compiled compiled;
     if (int rc = compileSpec(context, srcMgr, srcMgr.getMainFileID(), path,
-                             options, CompileStage::Schedule, compiled))
+                             options, CompileStage::Plan, compiled))
       return rc;
     module = std::move(compiled.module);
     specHash = compiled.specHash;
@@ -247,25 +247,16 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
              "('mllmc --emit=mllm' or '--emit=sched')";
       return 1;
     }
-    // Plan and schedule what has not been yet; a schedule of another kind
-    // is replaced.
+    // Plan what has not been yet; a schedule of another kind is replaced.
     bool planned = !module->getOps<PipelineOp>().empty();
-    auto schedules = module->getOps<sched_ir::ScheduleOp>();
-    bool scheduled =
-        !schedules.empty() && (*schedules.begin()).getKind() == schedule;
-    if (!planned) {
-      if (failed(runPipelines(*module, options, schedule)))
-        return 1;
-    } else if (!scheduled) {
-      mlir::PassManager pm(&context);
-      sched_ir::SchedPipelineOptions scheduling;
-      scheduling.kind = stringifyScheduleKind(schedule).str();
-      sched_ir::populateSchedPipeline(pm, scheduling);
-      if (failed(pm.run(*module)))
-        return 1;
-    }
+    if (!planned && failed(runPipelines(*module, options, std::nullopt)))
+      return 1;
+    for (sched_ir::ScheduleOp op :
+         llvm::make_early_inc_range(module->getOps<sched_ir::ScheduleOp>()))
+      if (op.getKind() != schedule)
+        op.erase();
   }
-  auto built = buildPlan(*module, path, specHash);
+  auto built = buildPlan(*module, path, specHash, schedule);
   if (!built) {
     error = llvm::toString(built.takeError());
     return kind == InputKind::IR ? 1 : 2;

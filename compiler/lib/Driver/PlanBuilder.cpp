@@ -3,14 +3,16 @@
 // Fills a runtime::Plan from a module the plan pipeline (and, when present,
 // the schedule pipeline) has run on. Everything comes from the IR: the
 // frozen analysis' flags, the stages the passes placed, the schedule's
-// programs, and the pipeline graph the schedule was generated from
-// (buildPipelineGraph), so a plan built from a spec and one built from
+// programs (or, without a sched.schedule, the same programs generated and
+// verified in memory), and the pipeline graph the schedule was generated
+// from (buildPipelineGraph), so a plan built from a spec and one built from
 // the same job's .mlir are the same plan.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Model/SequenceSpec.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
 #include "mllm/Model/Layers.h"
@@ -57,10 +59,26 @@ groupsOf(Operation *part, const DenseMap<Operation *, GroupGrads> &grads) {
   return out;
 }
 
+/// Records the programs' arenas (runtime::recordArenas) for a schedule of
+/// at most kMaxScheduleSteps stage x microbatch steps, the schedules the
+/// sched IR (and so --emit=llvm) holds; a larger plan records none (the
+/// plan format allows every program or none). The static memory plan packs
+/// a program's buffers first fit against every buffer live at the same
+/// time, and sends live to the end of the iteration: its time grows with
+/// the square of the microbatches (about 2 minutes for the 24 programs of
+/// 16,384 microbatches), which a plan of up to kMaxPlanSteps must not pay.
+void recordArenasWithinBound(runtime::Plan &plan) {
+  const runtime::PlanSchedule &schedule = *plan.schedule;
+  if (bounds::scheduleSteps(static_cast<int64_t>(schedule.programs.size()),
+                            schedule.graph.microbatches))
+    runtime::recordArenas(plan);
+}
+
 } // namespace
 
 llvm::Expected<runtime::Plan>
-mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash) {
+mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash,
+                std::optional<sched::ScheduleKind> generate) {
   runtime::Plan plan;
   // The job, with diagnostics turned into the error.
   std::string diagnostics;
@@ -249,7 +267,24 @@ mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash) {
     schedule.graph = std::move(*graph);
     schedule.programs = std::move(contents.programs);
     plan.schedule = std::move(schedule);
-    runtime::recordArenas(plan);
+    recordArenasWithinBound(plan);
+  } else if (generate) {
+    // The same programs in memory, on the same graph: sched-generate's
+    // library call and sched-verify's verifier without the IR between them.
+    llvm::Expected<sched::PipelineGraph> graph =
+        sched::buildPipelineGraph(module);
+    if (!graph)
+      return graph.takeError();
+    llvm::Expected<std::vector<sched::Program>> programs =
+        sched::generateVerifiedSchedule(*graph, *generate);
+    if (!programs)
+      return programs.takeError();
+    runtime::PlanSchedule schedule;
+    schedule.kind = sched_ir::stringifyScheduleKind(*generate).str();
+    schedule.graph = std::move(*graph);
+    schedule.programs = std::move(*programs);
+    plan.schedule = std::move(schedule);
+    recordArenasWithinBound(plan);
   }
   return plan;
 }

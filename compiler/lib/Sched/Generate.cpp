@@ -249,6 +249,18 @@ std::string mllm::sched::scheduleKindNames() {
   return names;
 }
 
+llvm::Expected<std::vector<Program>>
+mllm::sched::generateVerifiedSchedule(const PipelineGraph &graph,
+                                      ScheduleKind kind) {
+  std::vector<Program> programs = generateSchedule(graph, kind);
+  if (llvm::Error error = verifySchedule(graph, programs))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "internal error: the generated " + stringifyScheduleKind(kind).str() +
+            " schedule does not verify: " + llvm::toString(std::move(error)));
+  return programs;
+}
+
 std::vector<int64_t> mllm::sched::stageDepths(const PipelineGraph &graph) {
   return depthsOf(buildNodes(graph, ScheduleKind::MultimodalOneFOneB));
 }

@@ -1,5 +1,7 @@
 //===- Programs.cpp - sched IR <-> schedule programs ----------------------===//
 #include "mllm/Sched/Programs.h"
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
@@ -11,6 +13,24 @@
 using namespace mlir;
 using namespace mllm;
 using namespace mllm::sched_ir;
+
+LogicalResult sched_ir::checkScheduleSize(ModuleOp module,
+                                          const sched::PipelineGraph &graph) {
+  auto stages = static_cast<int64_t>(graph.stages.size());
+  if (bounds::scheduleSteps(stages, graph.microbatches))
+    return success();
+  Location loc = module.getLoc();
+  for (DataOp data : module.getOps<DataOp>())
+    loc = data.getLoc();
+  return emitError(loc) << stages << " pipeline stages x " << graph.microbatches
+                        << " microbatches exceed the "
+                        << bounds::kMaxScheduleSteps
+                        << " steps a schedule in IR holds (one sched op per "
+                           "action); lower 'microbatches' or pp, or write the "
+                           "plan (--emit=plan), whose schedule is generated "
+                           "in memory and holds up to "
+                        << bounds::kMaxPlanSteps;
+}
 
 sched::ActionKind sched_ir::getActionKind(Operation *op) {
   using K = sched::ActionKind;

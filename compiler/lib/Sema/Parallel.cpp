@@ -282,15 +282,19 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
     diags.note(diag, job.cluster.loc, "cluster declared here");
     return false;
   }
-  // A schedule lists every microbatch of every stage (Bounds.h).
+  // A plan's schedule lists every microbatch of every stage (Bounds.h). The
+  // tighter bound of a schedule in IR (--emit=sched, --emit=llvm) is
+  // sched-generate's to check.
   int64_t stages = 0;
   for (const spec::PartParallel &p : par.parts)
     stages = plus(stages, p.pp);
-  if (!bounds::scheduleSteps(stages, job.data.microbatches)) {
+  if (!bounds::scheduleSteps(stages, job.data.microbatches,
+                             bounds::kMaxPlanSteps)) {
     auto diag = diags.error(job.data.loc)
                 << stages << " pipeline stages x " << job.data.microbatches
-                << " microbatches exceed the " << bounds::kMaxScheduleSteps
-                << " steps a schedule holds; lower 'microbatches' or pp";
+                << " microbatches exceed the " << bounds::kMaxPlanSteps
+                << " steps a plan's schedule holds; lower 'microbatches' or "
+                   "pp";
     diags.note(diag, where.isValid() ? where : job.cluster.loc,
                "stages set here");
     return false;

@@ -127,11 +127,13 @@ Run replan(mlir::ModuleOp module, const DriverOptions &options,
           errors = diag.str();
         return mlir::success();
       });
-  if (failed(runPipelines(*copy, options, v.kind))) {
+  // The schedule is generated and verified in memory (buildPlan), as for
+  // --emit=plan.
+  if (failed(runPipelines(*copy, options, std::nullopt))) {
     run.error = errors.empty() ? "the plan pipeline failed" : errors;
     return run;
   }
-  auto plan = buildPlan(*copy);
+  auto plan = buildPlan(*copy, "", "", v.kind);
   if (!plan) {
     run.error = "internal error: " + llvm::toString(plan.takeError());
     run.internal = true;

@@ -1,9 +1,11 @@
 //===- Arena.cpp - the static memory plan per stage, for --explain --------===//
 #include "Arena.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
+#include "mllm/runtime/PlanMemory.h"
 
 #include "llvm/Support/Format.h"
 
@@ -14,12 +16,32 @@ static double mib(int64_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
 }
 
+static void printHeader(llvm::raw_ostream &os) {
+  os << "\nstatic memory plan per GPU (sched-memory-plan; MiB):\n";
+  os << llvm::format("  %-24s %10s %10s %10s %10s %8s\n", "stage", "estimate",
+                     "arena", "peak live", "unshared", "buffers");
+}
+
+static void printRow(llvm::raw_ostream &os, llvm::StringRef name,
+                     int64_t estimate, const sched::MemoryPlan &plan) {
+  os << llvm::format("  %-24s %10lld %10.0f %10.0f %10.0f %8zu\n",
+                     name.str().c_str(), static_cast<long long>(estimate),
+                     mib(plan.arenaBytes), mib(plan.peakLiveBytes()),
+                     mib(plan.unsharedBytes()), plan.buffers.size());
+}
+
+static void printFooter(llvm::raw_ostream &os) {
+  os << "  (arena: the buffers packed greedy by size, first fit; peak "
+        "live: the most bytes live at once; unshared: every buffer on its "
+        "own. A send lives until the runtime waits for it: where a later "
+        "message from its peer proves it arrived, else to the end of the "
+        "iteration.)\n";
+}
+
 void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
   for (auto schedule : module.getOps<sched_ir::ScheduleOp>()) {
     sched_ir::ScheduleContents contents = sched_ir::readSchedule(schedule);
-    os << "\nstatic memory plan per GPU (sched-memory-plan; MiB):\n";
-    os << llvm::format("  %-24s %10s %10s %10s %10s %8s\n", "stage", "estimate",
-                       "arena", "peak live", "unshared", "buffers");
+    printHeader(os);
     for (auto [s, op] : llvm::enumerate(contents.programOps)) {
       std::optional<sched::StageSizes> sizes =
           sched_ir::costModelSizes(module, op);
@@ -31,19 +53,36 @@ void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
           if (stage.getMemory() && stage.getFirstRank() &&
               *stage.getFirstRank() == op.getFirstRank())
             estimate += static_cast<int64_t>(*stage.getMemory());
-      sched::MemoryPlan plan =
-          sched::planMemory(contents.graph, contents.programs, s,
-                            sizes ? *sizes : sched::StageSizes());
-      os << llvm::format("  %-24s %10lld %10.0f %10.0f %10.0f %8zu\n",
-                         op.getSymName().str().c_str(),
-                         static_cast<long long>(estimate), mib(plan.arenaBytes),
-                         mib(plan.peakLiveBytes()), mib(plan.unsharedBytes()),
-                         plan.buffers.size());
+      printRow(os, op.getSymName(), estimate,
+               sched::planMemory(contents.graph, contents.programs, s,
+                                 sizes ? *sizes : sched::StageSizes()));
     }
-    os << "  (arena: the buffers packed greedy by size, first fit; peak "
-          "live: the most bytes live at once; unshared: every buffer on its "
-          "own. A send lives until the runtime waits for it: where a later "
-          "message from its peer proves it arrived, else to the end of the "
-          "iteration.)\n";
+    printFooter(os);
   }
+}
+
+void mllm::printArenaTable(const runtime::Plan &plan, llvm::raw_ostream &os) {
+  if (!plan.schedule)
+    return;
+  const runtime::PlanSchedule &schedule = *plan.schedule;
+  // A plan beyond the steps of a schedule in IR records no arenas: their
+  // packing grows with the square of a program's microbatches.
+  if (schedule.arenaBytes.empty()) {
+    os << "\nstatic memory plan per GPU: not computed for more than "
+       << bounds::kMaxScheduleSteps
+       << " stage x microbatch steps (docs/cli.md, \"Schedules in IR and in "
+          "memory\")\n";
+    return;
+  }
+  printHeader(os);
+  for (size_t i = 0; i < schedule.programs.size(); ++i) {
+    const sched::StageInfo &info =
+        schedule.graph.stages[schedule.programs[i].stage];
+    int64_t estimate = 0;
+    for (const runtime::PlanStage &stage : plan.stages)
+      if (stage.memory && stage.ranks && stage.ranks->first == info.firstRank)
+        estimate += stage.memory->total;
+    printRow(os, info.name, estimate, runtime::programMemoryPlan(plan, i));
+  }
+  printFooter(os);
 }

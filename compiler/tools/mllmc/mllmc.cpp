@@ -62,6 +62,13 @@ cl::opt<bool> explain(
              "analysis and a table of the pipeline stages (after the "
              "--emit output)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> planFromIR(
+    "plan-from-ir",
+    cl::desc("With --emit=plan: build the plan from the schedule "
+             "materialised as sched IR (sched-generate, sched-verify) instead "
+             "of the programs generated and verified in memory; the plans are "
+             "the same (a check of the two paths)"),
+    cl::init(false), cl::Hidden, cl::cat(category));
 cl::opt<bool> splitInputFile(
     "split-input-file",
     cl::desc("Compile each '// -----' separated chunk of the input on its own"),
@@ -98,10 +105,13 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     // declarations so that `--emit=ast` validates stdlib files.
     return analyze(*program, diags, /*requireJob=*/false) ? 0 : 1;
   }
-  CompileStage stage =
-      emit == Emit::Sched || emit == Emit::Plan || emit == Emit::LLVM
-          ? CompileStage::Schedule
-          : CompileStage::Plan;
+  // The schedule is materialised as sched IR only where the IR is the
+  // output; the plan's is generated and verified in memory (buildPlan),
+  // which holds more steps (Bounds.h).
+  CompileStage stage = emit == Emit::Sched || emit == Emit::LLVM ||
+                               (emit == Emit::Plan && planFromIR)
+                           ? CompileStage::Schedule
+                           : CompileStage::Plan;
   Compiled compiled;
   // MLIR's --mlir-print-ir-* and timing flags apply to the pipelines as in
   // mllm-opt.
@@ -147,20 +157,29 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       return 2;
     lowered->print(os);
     os << "\n";
-  } else if (emit == Emit::Plan) {
-    auto plan = buildPlan(module, inputFile, compiled.specHash);
-    if (!plan) {
+  }
+  std::optional<runtime::Plan> plan;
+  if (emit == Emit::Plan) {
+    auto built = buildPlan(module, inputFile, compiled.specHash,
+                           options.schedule.getValue());
+    if (!built) {
       llvm::WithColor::error(llvm::errs(), "mllmc")
-          << "internal error: " << llvm::toString(plan.takeError()) << "\n";
+          << "internal error: " << llvm::toString(built.takeError()) << "\n";
       return 2;
     }
+    plan = std::move(*built);
     os << runtime::writePlan(*plan);
   }
   if (explain) {
     os << "\n";
     if (failed(printExplain(module, os)))
       return 2;
-    printArenaTable(module, os);
+    // The schedule is in the module (--emit=sched, --plan-from-ir) or in
+    // the plan.
+    if (plan && module.getOps<sched_ir::ScheduleOp>().empty())
+      printArenaTable(*plan, os);
+    else
+      printArenaTable(module, os);
   }
   return 0;
 }

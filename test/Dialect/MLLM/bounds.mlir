@@ -121,9 +121,42 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 4 gpus 1 bottleneck 1.
 
 // -----
 
-// A schedule holds every microbatch of every stage.
-// expected-error@+1 {{'mllm.pipeline' op plans 2 stages x 65536 microbatches; a schedule holds at most 65536 (fewer stages or microbatches)}}
-mllm.pipeline frozen_aware encoders_parallel microbatches 65536 gpus 2 bottleneck 1.5 ms iteration 6.0 ms {
+// A plan's schedule holds every microbatch of every stage: 33 stages x
+// 65536 microbatches are more than 2^20 (a schedule in IR holds fewer,
+// test/Dialect/Sched/bounds.mlir).
+// expected-error@+1 {{'mllm.pipeline' op plans 33 stages x 65536 microbatches; a plan's schedule holds at most 1048576 (fewer stages or microbatches)}}
+mllm.pipeline frozen_aware encoders_parallel microbatches 65536 gpus 33 bottleneck 1.5 ms iteration 6.0 ms {
   mllm.stage @llm_s0 part @llm layers [0, 1) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
   mllm.stage @llm_s1 part @llm layers [1, 2) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s2 part @llm layers [2, 3) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s3 part @llm layers [3, 4) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s4 part @llm layers [4, 5) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s5 part @llm layers [5, 6) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s6 part @llm layers [6, 7) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s7 part @llm layers [7, 8) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s8 part @llm layers [8, 9) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s9 part @llm layers [9, 10) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s10 part @llm layers [10, 11) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s11 part @llm layers [11, 12) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s12 part @llm layers [12, 13) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s13 part @llm layers [13, 14) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s14 part @llm layers [14, 15) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s15 part @llm layers [15, 16) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s16 part @llm layers [16, 17) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s17 part @llm layers [17, 18) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s18 part @llm layers [18, 19) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s19 part @llm layers [19, 20) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s20 part @llm layers [20, 21) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s21 part @llm layers [21, 22) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s22 part @llm layers [22, 23) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s23 part @llm layers [23, 24) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s24 part @llm layers [24, 25) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s25 part @llm layers [25, 26) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s26 part @llm layers [26, 27) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s27 part @llm layers [27, 28) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s28 part @llm layers [28, 29) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s29 part @llm layers [29, 30) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s30 part @llm layers [30, 31) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s31 part @llm layers [31, 32) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
+  mllm.stage @llm_s32 part @llm layers [32, 33) fwd 1.000 ms bwd_w 0.000 ms bwd_d 0.500 ms recompute 0.000 ms
 }

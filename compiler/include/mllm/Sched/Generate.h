@@ -37,6 +37,15 @@ std::vector<int64_t> stageDepths(const PipelineGraph &graph);
 std::vector<Program> generateSchedule(const PipelineGraph &graph,
                                       ScheduleKind kind);
 
+/// generateSchedule() proven by verifySchedule(): the programs of `kind`,
+/// or (a bug of the generator, never the spec's fault) the verifier's
+/// error. The one way a schedule is made in memory, without `sched` IR:
+/// --emit=plan, mllm-sim and mllm-run from a spec, rescheduling a plan file.
+/// sched-verify runs the same verifier on the programs it reads back from
+/// the IR.
+llvm::Expected<std::vector<Program>>
+generateVerifiedSchedule(const PipelineGraph &graph, ScheduleKind kind);
+
 /// Checks every stage of `programs` against its GPU's memory with the rule
 /// of the memory check (mllm/Plan/Memory.h): static bytes + the activations
 /// of one microbatch x the most microbatches the program holds at once

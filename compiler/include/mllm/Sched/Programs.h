@@ -13,6 +13,7 @@
 #include "mllm/Sched/Generate.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 
 #include <vector>
 
@@ -26,6 +27,13 @@ sched::ActionKind getActionKind(mlir::Operation *op);
 mlir::ArrayAttr toShapeAttr(mlir::OpBuilder &builder,
                             const sched::MessageShape &shape);
 sched::MessageShape fromShapeAttr(mlir::ArrayAttr shape);
+
+/// Whether the schedule of `graph` may be materialised as IR: at most
+/// bounds::kMaxScheduleSteps stage x microbatch steps (a plan holds more,
+/// kMaxPlanSteps, generated in memory). Reports it otherwise, at the job's
+/// data layout (the spec's `data` block), with how to fix it.
+mlir::LogicalResult checkScheduleSize(mlir::ModuleOp module,
+                                      const sched::PipelineGraph &graph);
 
 /// Builds one sched.schedule for `programs` (one per stage of `graph`, in
 /// stage order) at the builder's insertion point. `stageLocs`, when not

@@ -75,6 +75,8 @@ struct GenerateSchedulePass
       module.emitError() << llvm::toString(graph.takeError());
       return signalPassFailure();
     }
+    if (failed(checkScheduleSize(module, *graph)))
+      return signalPassFailure();
     std::vector<sched::Program> programs =
         sched::generateSchedule(*graph, *scheduleKind);
 

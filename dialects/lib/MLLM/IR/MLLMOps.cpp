@@ -879,12 +879,14 @@ LogicalResult PipelineOp::verifyRegions() {
     end = stage.getEnd();
     ++stageCount[part];
   }
-  // A schedule lists every microbatch of every stage.
-  if (!bounds::scheduleSteps(numStages,
-                             static_cast<int64_t>(getMicrobatches())))
+  // A plan's schedule lists every microbatch of every stage (a schedule in
+  // IR holds fewer: sched-generate and the sched.schedule verifier check
+  // kMaxScheduleSteps).
+  if (!bounds::scheduleSteps(numStages, static_cast<int64_t>(getMicrobatches()),
+                             kMaxPlanSteps))
     return emitOpError("plans ")
            << numStages << " stages x " << getMicrobatches()
-           << " microbatches; a schedule holds at most " << kMaxScheduleSteps
+           << " microbatches; a plan's schedule holds at most " << kMaxPlanSteps
            << " (fewer stages or microbatches)";
   if (!model)
     return success();

@@ -6,7 +6,8 @@
 // microbatch, GPUs of a stage, stage x microbatch pairs of a schedule) is far
 // from int64 overflow and the tools' time and memory stay bounded: the
 // partitioner is quadratic in the blocks of a part, a schedule lists every
-// microbatch of every stage, a plan every rank.
+// microbatch of every stage (in IR or, for a plan, in memory), a plan every
+// rank.
 //
 // The derived quantities are computed here, overflow-checked, so that Sema
 // and the verifiers agree on them.
@@ -49,9 +50,16 @@ inline constexpr int64_t kMaxItems = int64_t(1) << 10;
 /// microbatch_size x seq_len: every token product of the cost model and the
 /// schedule (tokens x hidden x bytes) stays inside int64.
 inline constexpr int64_t kMaxTokensPerMicrobatch = int64_t(1) << 40;
-/// Pipeline stages x microbatches: the schedule has one program per stage
-/// with its actions for every microbatch (about 2 KB of IR each).
+/// Pipeline stages x microbatches of a schedule materialised as IR, one
+/// `sched` op per action (about 2 KB of IR per step): --emit=sched and
+/// --emit=llvm, mllm-opt's sched passes, a sched.schedule.
 inline constexpr int64_t kMaxScheduleSteps = int64_t(1) << 16;
+/// Pipeline stages x microbatches of a plan: --emit=plan, the summary,
+/// --explain, mllm-sim and mllm-run generate and verify the schedule in
+/// memory (about 0.5 to 1 KB per step) and write it as repeated runs, so a
+/// plan may hold more steps than a schedule in IR (64 stages x 16,384
+/// microbatches, 16 x 65,536).
+inline constexpr int64_t kMaxPlanSteps = int64_t(1) << 20;
 /// Bytes (GPU memory) and the other integers that are exact in a double.
 inline constexpr int64_t kMaxBytes = int64_t(1) << 53;
 /// A time in milliseconds: a day, beyond any real per-microbatch time.
@@ -115,12 +123,13 @@ inline std::optional<int64_t> stageGpus(int64_t dp, int64_t cp, int64_t tp) {
   return gpus;
 }
 
-/// Stage x microbatch pairs of a schedule, or nullopt beyond
-/// kMaxScheduleSteps.
+/// Stage x microbatch pairs of a schedule, or nullopt beyond `limit`
+/// (kMaxScheduleSteps: a schedule in IR; kMaxPlanSteps: a plan's).
 inline std::optional<int64_t> scheduleSteps(int64_t stages,
-                                            int64_t microbatches) {
+                                            int64_t microbatches,
+                                            int64_t limit = kMaxScheduleSteps) {
   std::optional<int64_t> steps = mul(stages, microbatches);
-  if (!steps || *steps > kMaxScheduleSteps)
+  if (!steps || *steps > limit)
     return std::nullopt;
   return steps;
 }
