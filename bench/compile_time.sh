@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compile time at scale: `mllmc --emit=plan` (parse, plan, generate and
-# verify the schedule as sched IR, build and write the plan file) and
+# verify the schedule in memory, build and write the plan file) and
 # `mllm-sim` (the same without the file, plus the simulation) on
 # examples/largest.mllm (3 encoders + an 80-layer LLM, 1024 H100), with the
 # microbatch count raised (24 stages) and the LLM's pp raised (24, 48 and 96
@@ -9,9 +9,10 @@
 # given and, side by side, for a second build (e.g. one of an older commit)
 # when given.
 #
-# A schedule holds at most 65536 stage x microbatch steps (the front end's
-# bound, Bounds.h), so 24 stages stop at 2730 microbatches; a build without
-# the bound also runs the 16384-microbatch case (the figure issue 14 names).
+# A plan holds at most 2^20 stage x microbatch steps (Bounds.h; a schedule
+# in IR, --emit=sched, 65536), so every case runs, the 16384-microbatch one
+# (24 x 16384 steps) included, the figure issue 14 names. A build from
+# before the schedule was kept out of the IR refuses it ("-").
 #
 # Usage: bench/compile_time.sh [build-dir] [before-build-dir]   (repo root)
 set -euo pipefail
