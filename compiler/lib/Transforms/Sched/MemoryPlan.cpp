@@ -4,6 +4,8 @@
 // recorded on the program (mllm/Sched/MemoryIR.h) and checked.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Sched/ArenaFit.h"
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
@@ -46,11 +48,19 @@ struct MemoryPlanPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // The GPU's memory, where the planned job is in the module: the memory
+    // check then uses the arenas.
+    int64_t capacity = 0;
+    module.walk([&](mllm::ClusterOp cluster) {
+      capacity = static_cast<int64_t>(cluster.getMemory());
+    });
     for (ScheduleOp schedule : module.getOps<ScheduleOp>()) {
       ScheduleContents contents = readSchedule(schedule);
+      std::vector<sched::MemoryPlan> plans;
       for (auto [s, op] : llvm::enumerate(contents.programOps)) {
         sched::StageSizes sizes;
-        if (std::optional<sched::StageSizes> model = costModelSizes(module, op))
+        std::optional<sched::StageSizes> model = costModelSizes(module, op);
+        if (model)
           sizes = *model;
         else
           sizes.savedPerMicrobatch = savedBytes;
@@ -64,6 +74,25 @@ struct MemoryPlanPass
         }
         numBuffers += plan.buffers.size();
         op->setAttr(kMemoryAttrName, toMemoryAttr(&getContext(), plan));
+        plans.push_back(std::move(plan));
+        if (model) {
+          sched::StageInfo &info =
+              contents.graph.stages[contents.programs[s].stage];
+          info.memoryCapacity = capacity;
+          info.staticBytes = model->weights + model->grads + model->optimizer;
+          info.activationBytesPerMicrobatch = model->savedPerMicrobatch;
+        }
+      }
+      if (llvm::Error e = sched::checkArenas(contents.graph, contents.programs,
+                                             plans, schedule.getKind())) {
+        Operation *at = schedule;
+        llvm::handleAllErrors(std::move(e), [&](const sched::ScheduleError &e) {
+          for (auto [s, op] : llvm::enumerate(contents.programOps))
+            if (contents.programs[s].stage == e.stage)
+              at = op;
+          at->emitError(e.message);
+        });
+        return signalPassFailure();
       }
     }
   }

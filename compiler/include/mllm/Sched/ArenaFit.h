@@ -1,0 +1,35 @@
+//===- ArenaFit.h - the memory check on static memory plans -----*- C++ -*-===//
+//
+// Where a schedule's static memory plans are known, the memory check uses
+// their arenas instead of the cost model's estimate: the arena holds what
+// the estimate holds (weights, gradients, optimizer state, the saved
+// activations of every microbatch in flight) and also the message buffers
+// and workspace, with the lifetimes the runtime keeps (MemoryPlan.h).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_SCHED_ARENAFIT_H
+#define MLLM_SCHED_ARENAFIT_H
+
+#include "mllm/Sched/Generate.h"
+#include "mllm/runtime/MemoryPlan.h"
+
+namespace mllm::sched {
+
+/// Checks every program's arena (plans[i] is programs[i]'s) against its
+/// stage's GPU memory (StageInfo::memoryCapacity; 0: no check). The error,
+/// a ScheduleError naming the first stage that does not fit, gives the
+/// arena and what it holds at its peak:
+/// "stage 'vision_s0' needs 3.15 GiB per GPU by its static memory plan
+/// under the gpipe schedule but a GPU has 2.00 GiB: at its peak (action 63)
+/// it holds weights, gradients and optimizer state 347.0 MiB + saved
+/// activations 0.0 MiB (0 microbatches) + messages 2.81 GiB + workspace
+/// 0.0 MiB; the estimate of 347.0 MiB leaves out the messages and
+/// workspace; <a hint>; N of M stages do not fit".
+llvm::Error checkArenas(const PipelineGraph &graph,
+                        const std::vector<Program> &programs,
+                        const std::vector<MemoryPlan> &plans,
+                        ScheduleKind kind);
+
+} // namespace mllm::sched
+
+#endif // MLLM_SCHED_ARENAFIT_H

@@ -1,0 +1,124 @@
+//===- ArenaFit.cpp - the memory check on static memory plans -------------===//
+#include "mllm/Sched/ArenaFit.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mllm::sched;
+
+namespace {
+
+/// GiB, or MiB below one GiB (a small GPU's figures would all read 0.00).
+std::string bytesText(double bytes) {
+  std::string s;
+  if (bytes >= (1 << 30))
+    llvm::raw_string_ostream(s) << llvm::format("%.2f GiB", bytes / (1 << 30));
+  else
+    llvm::raw_string_ostream(s) << llvm::format("%.1f MiB", bytes / (1 << 20));
+  return s;
+}
+
+/// What a plan holds at the first action where the most bytes are live.
+struct Peak {
+  int64_t action = 0;
+  double persistent = 0, saved = 0, messages = 0, workspace = 0;
+  int64_t savedCount = 0;
+};
+
+Peak peakOf(const MemoryPlan &plan) {
+  std::map<int64_t, int64_t> delta;
+  for (const Buffer &b : plan.buffers) {
+    delta[b.first] += b.bytes;
+    delta[b.last + 1] -= b.bytes;
+  }
+  int64_t live = 0, best = -1;
+  Peak peak;
+  for (auto [at, d] : delta) {
+    live += d;
+    if (live > best) {
+      best = live;
+      peak.action = at;
+    }
+  }
+  for (const Buffer &b : plan.buffers) {
+    if (b.first > peak.action || b.last < peak.action)
+      continue;
+    auto bytes = static_cast<double>(b.bytes);
+    switch (b.kind) {
+    case BufferKind::Weights:
+    case BufferKind::Grads:
+    case BufferKind::OptimizerState:
+      peak.persistent += bytes;
+      break;
+    case BufferKind::Saved:
+      peak.saved += bytes;
+      ++peak.savedCount;
+      break;
+    case BufferKind::Workspace:
+      peak.workspace += bytes;
+      break;
+    case BufferKind::RecvAct:
+    case BufferKind::RecvGrad:
+    case BufferKind::SendAct:
+    case BufferKind::SendGrad:
+      peak.messages += bytes;
+      break;
+    }
+  }
+  return peak;
+}
+
+} // namespace
+
+llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
+                                     const std::vector<Program> &programs,
+                                     const std::vector<MemoryPlan> &plans,
+                                     ScheduleKind kind) {
+  std::string first;
+  int firstStage = -1;
+  size_t over = 0;
+  for (size_t i = 0; i < programs.size() && i < plans.size(); ++i) {
+    int stage = programs[i].stage;
+    if (stage < 0 || static_cast<size_t>(stage) >= graph.stages.size())
+      continue;
+    const StageInfo &s = graph.stages[stage];
+    if (s.memoryCapacity <= 0 || plans[i].arenaBytes <= s.memoryCapacity)
+      continue;
+    if (over++ > 0)
+      continue;
+    firstStage = stage;
+    Peak peak = peakOf(plans[i]);
+    int64_t held = s.hasBackward() ? programs[i].maxInFlight : 0;
+    double estimate =
+        static_cast<double>(s.staticBytes) +
+        static_cast<double>(s.activationBytesPerMicrobatch) * held;
+    llvm::raw_string_ostream os(first);
+    os << "stage '" << s.name << "' needs "
+       << bytesText(static_cast<double>(plans[i].arenaBytes))
+       << " per GPU by its static memory plan under the "
+       << stringifyScheduleKind(kind) << " schedule but a GPU has "
+       << bytesText(static_cast<double>(s.memoryCapacity))
+       << ": at its peak (action " << peak.action
+       << ") it holds weights, gradients and optimizer state "
+       << bytesText(peak.persistent) << " + saved activations "
+       << bytesText(peak.saved) << " (" << peak.savedCount
+       << (peak.savedCount == 1 ? " microbatch" : " microbatches")
+       << ") + messages " << bytesText(peak.messages) << " + workspace "
+       << bytesText(peak.workspace) << "; the estimate of "
+       << bytesText(estimate) << " leaves out the messages and workspace";
+    if (peak.messages > peak.saved)
+      os << "; messages are held until a later message from their peer "
+            "shows they arrived, else to the end of the iteration: lower "
+            "'microbatches' or use GPUs with more memory";
+    else
+      os << "; raise pp or tp of the part, or set recompute = full";
+  }
+  if (over == 0)
+    return llvm::Error::success();
+  if (over > 1)
+    first += "; " + std::to_string(over) + " of " +
+             std::to_string(programs.size()) + " stages do not fit";
+  return llvm::make_error<ScheduleError>(first, firstStage);
+}
