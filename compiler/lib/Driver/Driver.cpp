@@ -261,6 +261,8 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     error = llvm::toString(built.takeError());
     return kind == InputKind::IR ? 1 : 2;
   }
+  if (failed(checkPlanMemory(*module, *built)))
+    return 1;
   plan = std::move(*built);
   if (moduleOut)
     *moduleOut = std::move(module);

@@ -1,6 +1,8 @@
 //===- ArenaFit.cpp - the memory check on static memory plans -------------===//
 #include "mllm/Sched/ArenaFit.h"
 
+#include "mllm/runtime/PlanMemory.h"
+
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -121,4 +123,29 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
     first += "; " + std::to_string(over) + " of " +
              std::to_string(programs.size()) + " stages do not fit";
   return llvm::make_error<ScheduleError>(first, firstStage);
+}
+
+llvm::Error mllm::sched::checkPlanMemory(const runtime::Plan &plan) {
+  if (!plan.schedule)
+    return llvm::Error::success();
+  const runtime::PlanSchedule &schedule = *plan.schedule;
+  std::optional<ScheduleKind> kind = symbolizeScheduleKind(schedule.kind);
+  if (!kind)
+    return llvm::Error::success();
+  if (schedule.arenaBytes.size() != schedule.programs.size()) {
+    // No arenas (a plan beyond the bound of packing them, or a plan file
+    // without them): the estimate's rule, in ScheduleError's form.
+    llvm::Error e = checkMemory(schedule.graph, schedule.programs, *kind);
+    if (!e)
+      return e;
+    std::string message = llvm::toString(std::move(e));
+    int stage = -1;
+    for (size_t s = 0; s < schedule.graph.stages.size() && stage < 0; ++s)
+      if (llvm::StringRef(message).starts_with(
+              "stage '" + schedule.graph.stages[s].name + "'"))
+        stage = static_cast<int>(s);
+    return llvm::make_error<ScheduleError>(message, stage);
+  }
+  std::vector<MemoryPlan> plans = runtime::programMemoryPlans(plan);
+  return checkArenas(schedule.graph, schedule.programs, plans, *kind);
 }

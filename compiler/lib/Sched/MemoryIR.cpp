@@ -1,5 +1,6 @@
 //===- MemoryIR.cpp - the static memory plan in the sched IR --------------===//
 #include "mllm/Sched/MemoryIR.h"
+#include "mllm/Sched/ArenaFit.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 
@@ -113,4 +114,43 @@ std::optional<sched::StageSizes> sched_ir::costModelSizes(ModuleOp module,
         add(stage);
     }
   return sizes;
+}
+
+LogicalResult
+sched_ir::checkScheduleMemory(ModuleOp module, ScheduleOp schedule,
+                              const ScheduleContents &contents,
+                              std::vector<sched::MemoryPlan> plans) {
+  int64_t capacity = 0;
+  module.walk([&](ClusterOp cluster) {
+    capacity = static_cast<int64_t>(cluster.getMemory());
+  });
+  if (capacity <= 0)
+    return success();
+  sched::PipelineGraph graph = contents.graph;
+  std::vector<sched::Program> programs = contents.programs;
+  bool computed = plans.empty();
+  std::vector<std::vector<int64_t>> releases;
+  for (auto [s, op] : llvm::enumerate(contents.programOps)) {
+    std::optional<sched::StageSizes> sizes = costModelSizes(module, op);
+    if (!sizes)
+      return success();
+    sched::StageInfo &info = graph.stages[programs[s].stage];
+    info.memoryCapacity = capacity;
+    info.staticBytes = sizes->weights + sizes->grads + sizes->optimizer;
+    info.activationBytesPerMicrobatch = sizes->savedPerMicrobatch;
+    if (computed)
+      plans.push_back(sched::planMemory(graph, programs, s, *sizes));
+  }
+  llvm::Error e =
+      sched::checkArenas(graph, programs, plans, schedule.getKind());
+  if (!e)
+    return success();
+  llvm::handleAllErrors(std::move(e), [&](const sched::ScheduleError &e) {
+    Operation *at = schedule;
+    for (auto [s, op] : llvm::enumerate(contents.programOps))
+      if (programs[s].stage == e.stage)
+        at = op;
+    at->emitError(e.message);
+  });
+  return failure();
 }

@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 #include "SimTool.h"
 
+#include "mllm/Sched/ArenaFit.h"
+
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
 #include "mllm/Driver/PlanBuilder.h"
 
@@ -52,8 +54,7 @@ int mllm::simtool::simulatePlan(const runtime::Plan &plan, Run &run,
   run.error = checkFinite(run.graph);
   if (!run.error.empty())
     return 1;
-  if (llvm::Error e =
-          sched::checkMemory(run.graph, schedule.programs, run.kind)) {
+  if (llvm::Error e = sched::checkPlanMemory(plan)) {
     run.error = llvm::toString(std::move(e));
     return 1;
   }

@@ -168,6 +168,8 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       return 2;
     }
     plan = std::move(*built);
+    if (failed(checkPlanMemory(module, *plan)))
+      return 1;
     os << runtime::writePlan(*plan);
   }
   if (explain) {

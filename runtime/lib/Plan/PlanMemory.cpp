@@ -25,11 +25,21 @@ sched::MemoryPlan runtime::programMemoryPlan(const Plan &plan, size_t program) {
                            stageSizes(plan, schedule.graph.stages[p.stage]));
 }
 
+std::vector<sched::MemoryPlan> runtime::programMemoryPlans(const Plan &plan) {
+  std::vector<sched::MemoryPlan> plans;
+  if (!plan.schedule)
+    return plans;
+  for (size_t i = 0; i < plan.schedule->programs.size(); ++i)
+    plans.push_back(programMemoryPlan(plan, i));
+  return plans;
+}
+
 void runtime::recordArenas(Plan &plan) {
   if (!plan.schedule)
     return;
+  std::vector<sched::MemoryPlan> plans = programMemoryPlans(plan);
   PlanSchedule &schedule = *plan.schedule;
   schedule.arenaBytes.clear();
-  for (size_t i = 0; i < schedule.programs.size(); ++i)
-    schedule.arenaBytes.push_back(programMemoryPlan(plan, i).arenaBytes);
+  for (const sched::MemoryPlan &p : plans)
+    schedule.arenaBytes.push_back(p.arenaBytes);
 }

@@ -30,6 +30,11 @@ buildPlan(mlir::ModuleOp module, llvm::StringRef specFile = "",
           llvm::StringRef specHash = "",
           std::optional<sched::ScheduleKind> generate = std::nullopt);
 
+/// sched::checkPlanMemory on the plan of `module`, the error emitted at
+/// the stage's `mllm.stage` (the spec's part), else at the pipeline.
+mlir::LogicalResult checkPlanMemory(mlir::ModuleOp module,
+                                    const runtime::Plan &plan);
+
 } // namespace mllm
 
 #endif // MLLM_DRIVER_PLANBUILDER_H

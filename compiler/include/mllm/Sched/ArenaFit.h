@@ -12,6 +12,7 @@
 
 #include "mllm/Sched/Generate.h"
 #include "mllm/runtime/MemoryPlan.h"
+#include "mllm/runtime/Plan.h"
 
 namespace mllm::sched {
 
@@ -29,6 +30,13 @@ llvm::Error checkArenas(const PipelineGraph &graph,
                         const std::vector<Program> &programs,
                         const std::vector<MemoryPlan> &plans,
                         ScheduleKind kind);
+
+/// The memory check of a plan's schedule, whatever its kind: the arenas
+/// where the plan records them (checkArenas on runtime::programMemoryPlan),
+/// else the estimate's rule (checkMemory). A ScheduleError names the stage.
+/// mllmc --emit=plan, a spec loaded by mllm-sim or mllm-run, and every
+/// simulated plan (mllm-sim, each --compare variant) run it.
+llvm::Error checkPlanMemory(const runtime::Plan &plan);
 
 } // namespace mllm::sched
 

@@ -15,6 +15,7 @@
 #define MLLM_SCHED_MEMORYIR_H
 
 #include "mllm/Dialect/Sched/IR/SchedOps.h"
+#include "mllm/Sched/Programs.h"
 #include "mllm/runtime/MemoryPlan.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -38,6 +39,17 @@ readMemoryPlan(ProgramOp program);
 /// when the module has no such estimate.
 std::optional<sched::StageSizes> costModelSizes(mlir::ModuleOp module,
                                                 ProgramOp program);
+
+/// The memory check on a schedule in IR (sched::checkArenas): each
+/// program's static memory plan (`plans[i]` for program i, or computed
+/// from costModelSizes when `plans` is empty) against the GPU memory of
+/// the module's mllm.cluster. The error is emitted at the program of the
+/// first stage that does not fit. Success when the module has no cluster or
+/// no cost-model sizes (a schedule on its own).
+mlir::LogicalResult checkScheduleMemory(mlir::ModuleOp module,
+                                        ScheduleOp schedule,
+                                        const ScheduleContents &contents,
+                                        std::vector<sched::MemoryPlan> plans);
 
 } // namespace mllm::sched_ir
 

@@ -4,8 +4,6 @@
 // recorded on the program (mllm/Sched/MemoryIR.h) and checked.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
-#include "mllm/Sched/ArenaFit.h"
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
@@ -48,12 +46,6 @@ struct MemoryPlanPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // The GPU's memory, where the planned job is in the module: the memory
-    // check then uses the arenas.
-    int64_t capacity = 0;
-    module.walk([&](mllm::ClusterOp cluster) {
-      capacity = static_cast<int64_t>(cluster.getMemory());
-    });
     for (ScheduleOp schedule : module.getOps<ScheduleOp>()) {
       ScheduleContents contents = readSchedule(schedule);
       std::vector<sched::MemoryPlan> plans;
@@ -75,25 +67,10 @@ struct MemoryPlanPass
         numBuffers += plan.buffers.size();
         op->setAttr(kMemoryAttrName, toMemoryAttr(&getContext(), plan));
         plans.push_back(std::move(plan));
-        if (model) {
-          sched::StageInfo &info =
-              contents.graph.stages[contents.programs[s].stage];
-          info.memoryCapacity = capacity;
-          info.staticBytes = model->weights + model->grads + model->optimizer;
-          info.activationBytesPerMicrobatch = model->savedPerMicrobatch;
-        }
       }
-      if (llvm::Error e = sched::checkArenas(contents.graph, contents.programs,
-                                             plans, schedule.getKind())) {
-        Operation *at = schedule;
-        llvm::handleAllErrors(std::move(e), [&](const sched::ScheduleError &e) {
-          for (auto [s, op] : llvm::enumerate(contents.programOps))
-            if (contents.programs[s].stage == e.stage)
-              at = op;
-          at->emitError(e.message);
-        });
+      if (failed(checkScheduleMemory(module, schedule, contents,
+                                     std::move(plans))))
         return signalPassFailure();
-      }
     }
   }
 };

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
 
@@ -76,8 +77,12 @@ struct VerifySchedulePass
             [&](const llvm::ErrorInfoBase &e) {
               schedule->emitError(e.message());
             });
-        signalPassFailure();
+        return signalPassFailure();
       }
+      // Every schedule kind is checked against the GPU's memory with one
+      // rule, on the programs' static memory plans.
+      if (failed(checkScheduleMemory(getOperation(), schedule, contents, {})))
+        return signalPassFailure();
     }
   }
 };

@@ -22,6 +22,9 @@ sched::StageSizes stageSizes(const Plan &plan, const sched::StageInfo &stage);
 /// The static memory plan of program `program` of the plan's schedule.
 sched::MemoryPlan programMemoryPlan(const Plan &plan, size_t program);
 
+/// programMemoryPlan of every program.
+std::vector<sched::MemoryPlan> programMemoryPlans(const Plan &plan);
+
 /// Sets schedule.arenaBytes from programMemoryPlan for every program.
 void recordArenas(Plan &plan);
 
