@@ -99,6 +99,22 @@ std::string mllm::sched::formatShape(const MessageShape &shape) {
   return text;
 }
 
+MessageShape::MessageShape(std::vector<TensorShape> tensors) {
+  if (!tensors.empty())
+    list = std::make_shared<const std::vector<TensorShape>>(std::move(tensors));
+}
+
+const std::vector<TensorShape> &MessageShape::tensors() const {
+  static const std::vector<TensorShape> none;
+  return list ? *list : none;
+}
+
+void MessageShape::push_back(TensorShape tensor) {
+  std::vector<TensorShape> copy = tensors();
+  copy.push_back(std::move(tensor));
+  list = std::make_shared<const std::vector<TensorShape>>(std::move(copy));
+}
+
 MessageShape mllm::sched::opaqueShape(int64_t bytes) {
   TensorShape t;
   t.dims = {bytes};
