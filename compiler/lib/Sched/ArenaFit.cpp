@@ -111,9 +111,10 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
        << bytesText(peak.workspace) << "; the estimate of "
        << bytesText(estimate) << " leaves out the messages and workspace";
     if (peak.messages > peak.saved)
-      os << "; messages are held until a later message from their peer "
-            "shows they arrived, else to the end of the iteration: lower "
-            "'microbatches' or use GPUs with more memory";
+      os << "; messages wait in GPU memory to leave or to be used "
+            "(docs/runtime.md, \"When a send's buffer is free\"): lower "
+            "'microbatch_size' or the tokens per sample, or use GPUs with "
+            "more memory";
     else
       os << "; raise pp or tp of the part, or set recompute = full";
   }

@@ -1,6 +1,7 @@
 //===- MemoryIR.cpp - the static memory plan in the sched IR --------------===//
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/ArenaFit.h"
+#include "mllm/runtime/SendRelease.h"
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 
@@ -130,6 +131,8 @@ sched_ir::checkScheduleMemory(ModuleOp module, ScheduleOp schedule,
   std::vector<sched::Program> programs = contents.programs;
   bool computed = plans.empty();
   std::vector<std::vector<int64_t>> releases;
+  if (computed)
+    releases = sched::sendReleases(graph, programs);
   for (auto [s, op] : llvm::enumerate(contents.programOps)) {
     std::optional<sched::StageSizes> sizes = costModelSizes(module, op);
     if (!sizes)
@@ -139,7 +142,7 @@ sched_ir::checkScheduleMemory(ModuleOp module, ScheduleOp schedule,
     info.staticBytes = sizes->weights + sizes->grads + sizes->optimizer;
     info.activationBytesPerMicrobatch = sizes->savedPerMicrobatch;
     if (computed)
-      plans.push_back(sched::planMemory(graph, programs, s, *sizes));
+      plans.push_back(sched::planMemory(programs[s], *sizes, releases[s]));
   }
   llvm::Error e =
       sched::checkArenas(graph, programs, plans, schedule.getKind());

@@ -6,6 +6,7 @@
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/runtime/PlanMemory.h"
+#include "mllm/runtime/SendRelease.h"
 
 #include "llvm/Support/Format.h"
 
@@ -34,14 +35,17 @@ static void printFooter(llvm::raw_ostream &os) {
   os << "  (arena: the buffers packed greedy by size, first fit; peak "
         "live: the most bytes live at once; unshared: every buffer on its "
         "own. A send lives until the runtime waits for it: where a later "
-        "message from its peer proves it arrived, else to the end of the "
-        "iteration.)\n";
+        "message from its peer proves it arrived, else two sends later on "
+        "the same link where the schedule still runs through, else to the "
+        "end of the iteration.)\n";
 }
 
 void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
   for (auto schedule : module.getOps<sched_ir::ScheduleOp>()) {
     sched_ir::ScheduleContents contents = sched_ir::readSchedule(schedule);
     printHeader(os);
+    std::vector<std::vector<int64_t>> releases =
+        sched::sendReleases(contents.graph, contents.programs);
     for (auto [s, op] : llvm::enumerate(contents.programOps)) {
       std::optional<sched::StageSizes> sizes =
           sched_ir::costModelSizes(module, op);
@@ -54,8 +58,9 @@ void mllm::printArenaTable(ModuleOp module, llvm::raw_ostream &os) {
               *stage.getFirstRank() == op.getFirstRank())
             estimate += static_cast<int64_t>(*stage.getMemory());
       printRow(os, op.getSymName(), estimate,
-               sched::planMemory(contents.graph, contents.programs, s,
-                                 sizes ? *sizes : sched::StageSizes()));
+               sched::planMemory(contents.programs[s],
+                                 sizes ? *sizes : sched::StageSizes(),
+                                 releases[s]));
     }
     printFooter(os);
   }
@@ -75,6 +80,7 @@ void mllm::printArenaTable(const runtime::Plan &plan, llvm::raw_ostream &os) {
     return;
   }
   printHeader(os);
+  std::vector<sched::MemoryPlan> plans = runtime::programMemoryPlans(plan);
   for (size_t i = 0; i < schedule.programs.size(); ++i) {
     const sched::StageInfo &info =
         schedule.graph.stages[schedule.programs[i].stage];
@@ -82,7 +88,7 @@ void mllm::printArenaTable(const runtime::Plan &plan, llvm::raw_ostream &os) {
     for (const runtime::PlanStage &stage : plan.stages)
       if (stage.memory && stage.ranks && stage.ranks->first == info.firstRank)
         estimate += stage.memory->total;
-    printRow(os, info.name, estimate, runtime::programMemoryPlan(plan, i));
+    printRow(os, info.name, estimate, plans[i]);
   }
   printFooter(os);
 }

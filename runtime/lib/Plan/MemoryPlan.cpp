@@ -380,6 +380,14 @@ MemoryPlan sched::planMemory(const Program &program, const StageSizes &sizes) {
   return plan;
 }
 
+MemoryPlan sched::planMemory(const Program &program, const StageSizes &sizes,
+                             llvm::ArrayRef<int64_t> releases) {
+  MemoryPlan plan;
+  plan.buffers = programBuffers(program, sizes, releases);
+  plan.arenaBytes = packBuffers(plan.buffers);
+  return plan;
+}
+
 MemoryPlan sched::planMemory(const PipelineGraph &graph,
                              const std::vector<Program> &programs, size_t index,
                              const StageSizes &sizes) {

@@ -1,6 +1,8 @@
 //===- PlanMemory.cpp - static memory plans of a plan's programs ----------===//
 #include "mllm/runtime/PlanMemory.h"
 
+#include "mllm/runtime/SendRelease.h"
+
 using namespace mllm;
 using namespace mllm::runtime;
 
@@ -29,8 +31,14 @@ std::vector<sched::MemoryPlan> runtime::programMemoryPlans(const Plan &plan) {
   std::vector<sched::MemoryPlan> plans;
   if (!plan.schedule)
     return plans;
-  for (size_t i = 0; i < plan.schedule->programs.size(); ++i)
-    plans.push_back(programMemoryPlan(plan, i));
+  const PlanSchedule &schedule = *plan.schedule;
+  std::vector<std::vector<int64_t>> releases =
+      sched::sendReleases(schedule.graph, schedule.programs);
+  for (size_t i = 0; i < schedule.programs.size(); ++i) {
+    const sched::Program &p = schedule.programs[i];
+    plans.push_back(sched::planMemory(
+        p, stageSizes(plan, schedule.graph.stages[p.stage]), releases[i]));
+  }
   return plans;
 }
 

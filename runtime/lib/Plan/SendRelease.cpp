@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 using namespace mllm;
 using namespace mllm::sched;
@@ -43,9 +44,9 @@ std::vector<size_t> linkActions(const Program &p, int peer, bool send,
 
 } // namespace
 
-std::vector<int64_t> sched::sendReleases(const PipelineGraph &graph,
-                                         const std::vector<Program> &programs,
-                                         size_t index) {
+std::vector<int64_t>
+sched::provenSendReleases(const PipelineGraph &graph,
+                          const std::vector<Program> &programs, size_t index) {
   const Program &mine = programs[index];
   std::vector<int64_t> release(mine.actions.size(), -1);
   std::map<int, size_t> programOf;
@@ -111,4 +112,121 @@ std::vector<int64_t> sched::sendReleases(const PipelineGraph &graph,
     }
   }
   return release;
+}
+
+namespace {
+
+/// The sends that stay to the end under proven arrival, released instead at
+/// the end of the action that posts the kWindow-th later send of the same
+/// link: at most kWindow + 1 of a link's messages in flight.
+constexpr size_t kWindow = 2;
+void addWindowReleases(const std::vector<Program> &programs,
+                       std::vector<std::vector<int64_t>> &release) {
+  for (size_t p = 0; p < programs.size(); ++p) {
+    std::map<std::pair<int, bool>, std::vector<size_t>> links;
+    const Program &prog = programs[p];
+    for (size_t i = 0; i < prog.actions.size(); ++i)
+      if (isSend(prog.actions[i].kind))
+        links[{prog.actions[i].peer, isGradMessage(prog.actions[i].kind)}]
+            .push_back(i);
+    for (auto &[link, sends] : links)
+      for (size_t k = 0; k + kWindow < sends.size(); ++k)
+        if (release[p][sends[k]] < 0)
+          release[p][sends[k]] = static_cast<int64_t>(sends[k + kWindow]);
+  }
+}
+
+} // namespace
+
+bool sched::runsToCompletion(const std::vector<Program> &programs,
+                             const std::vector<std::vector<int64_t>> &release) {
+  std::map<int, size_t> programOf;
+  for (size_t i = 0; i < programs.size(); ++i)
+    programOf[programs[i].stage] = i;
+  // Matching: the k-th send of a link is its k-th receive.
+  using Link = std::tuple<int, int, bool>;
+  std::map<Link, std::pair<std::vector<size_t>, std::vector<size_t>>> links;
+  for (size_t p = 0; p < programs.size(); ++p)
+    for (size_t i = 0; i < programs[p].actions.size(); ++i) {
+      const Action &a = programs[p].actions[i];
+      int self = programs[p].stage;
+      if (isSend(a.kind))
+        links[{self, a.peer, isGradMessage(a.kind)}].first.push_back(i);
+      else if (isRecv(a.kind))
+        links[{a.peer, self, isGradMessage(a.kind)}].second.push_back(i);
+    }
+  // Gates: before a compute action, the messages it waits for were sent;
+  // after an action, the sends released there were posted as receives.
+  struct Gate {
+    size_t program, index;
+  };
+  std::vector<std::vector<std::vector<Gate>>> before(programs.size()),
+      after(programs.size());
+  for (size_t p = 0; p < programs.size(); ++p) {
+    before[p].resize(programs[p].actions.size());
+    after[p].resize(programs[p].actions.size());
+  }
+  for (auto &[link, lists] : links) {
+    auto [from, to, grad] = link;
+    (void)grad;
+    auto fp = programOf.find(from), tp = programOf.find(to);
+    if (fp == programOf.end() || tp == programOf.end())
+      return false;
+    size_t common = std::min(lists.first.size(), lists.second.size());
+    for (size_t k = 0; k < common; ++k) {
+      size_t send = lists.first[k], recv = lists.second[k];
+      int64_t wait = waitPoint(programs[tp->second], recv);
+      if (wait >= 0)
+        before[tp->second][wait].push_back({fp->second, send});
+      int64_t at = release[fp->second][send];
+      if (at >= 0)
+        after[fp->second][at].push_back({tp->second, recv});
+    }
+  }
+  std::vector<size_t> pc(programs.size(), 0);
+  auto passed = [&](const std::vector<Gate> &gates) {
+    for (const Gate &g : gates)
+      if (pc[g.program] <= g.index)
+        return false;
+    return true;
+  };
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t p = 0; p < programs.size(); ++p) {
+      size_t n = programs[p].actions.size();
+      while (pc[p] < n && (pc[p] == 0 || passed(after[p][pc[p] - 1])) &&
+             passed(before[p][pc[p]])) {
+        ++pc[p];
+        progress = true;
+      }
+    }
+  }
+  for (size_t p = 0; p < programs.size(); ++p) {
+    size_t n = programs[p].actions.size();
+    if (pc[p] < n || (n > 0 && !passed(after[p][n - 1])))
+      return false;
+  }
+  return true;
+}
+
+std::vector<std::vector<int64_t>>
+sched::sendReleases(const PipelineGraph &graph,
+                    const std::vector<Program> &programs) {
+  std::vector<std::vector<int64_t>> release;
+  for (size_t p = 0; p < programs.size(); ++p)
+    release.push_back(provenSendReleases(graph, programs, p));
+  // The window where every program still runs to the end with its sends
+  // waited there: a wait blocks until the receiver has posted its receive.
+  std::vector<std::vector<int64_t>> windowed = release;
+  addWindowReleases(programs, windowed);
+  if (windowed != release && runsToCompletion(programs, windowed))
+    return windowed;
+  return release;
+}
+
+std::vector<int64_t> sched::sendReleases(const PipelineGraph &graph,
+                                         const std::vector<Program> &programs,
+                                         size_t index) {
+  return sendReleases(graph, programs)[index];
 }

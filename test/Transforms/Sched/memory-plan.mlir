@@ -8,8 +8,10 @@
 // the whole iteration. A send lives until the runtime waits for it: the
 // encoder's activations until its backward of microbatch 0 (action 9), which
 // waits for the gradient llm_s0 sends only after it received all four (the
-// wait finds every send complete); llm_s0's gradients to the end (nothing
-// comes back from the encoder after them).
+// wait finds every send complete). Nothing comes back to llm_s0 after its
+// gradients, so each is waited where the gradient two later on the same
+// link is sent (the schedule still runs to its end with those waits); the
+// last two to the end of the iteration.
 
 // CHECK-LABEL: sched.program @enc_s0
 // CHECK-SAME: sched.memory = {arena = 10880 : i64, buffers = [
@@ -25,10 +27,13 @@
 // CHECK-SAME: {action = 12 : i64, bytes = 512 : i64, kind = "recv_grad", live = array<i64: 12, 13>, mb = 2 : i64, offset = [[RECV]] : i64}
 // CHECK-SAME: {action = 14 : i64, bytes = 512 : i64, kind = "recv_grad", live = array<i64: 14, 15>, mb = 3 : i64, offset = [[RECV]] : i64}
 // The loss stage: received activations live to their forward, sent
-// gradients from the backward_input that computes them to the end.
+// gradients from the backward_input that computes them.
 // CHECK-LABEL: sched.program @llm_s0
 // CHECK-SAME: {action = 0 : i64, bytes = 512 : i64, kind = "recv_act", live = array<i64: 0, 1>, mb = 0 : i64
-// CHECK-SAME: {action = 9 : i64, bytes = 512 : i64, kind = "send_grad", live = array<i64: 8, 21>, mb = 0 : i64
+// CHECK-SAME: {action = 9 : i64, bytes = 512 : i64, kind = "send_grad", live = array<i64: 8, 15>, mb = 0 : i64
+// CHECK-SAME: {action = 12 : i64, bytes = 512 : i64, kind = "send_grad", live = array<i64: 11, 18>, mb = 1 : i64
+// CHECK-SAME: {action = 15 : i64, bytes = 512 : i64, kind = "send_grad", live = array<i64: 14, 21>, mb = 2 : i64
+// CHECK-SAME: {action = 18 : i64, bytes = 512 : i64, kind = "send_grad", live = array<i64: 17, 21>, mb = 3 : i64
 
 // ROUND-LABEL: sched.program @enc_s0
 // ROUND-SAME: sched.memory = {arena = {{[0-9]+}} : i64

@@ -7,6 +7,7 @@
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
+#include "mllm/runtime/SendRelease.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -49,6 +50,8 @@ struct MemoryPlanPass
     for (ScheduleOp schedule : module.getOps<ScheduleOp>()) {
       ScheduleContents contents = readSchedule(schedule);
       std::vector<sched::MemoryPlan> plans;
+      std::vector<std::vector<int64_t>> releases =
+          sched::sendReleases(contents.graph, contents.programs);
       for (auto [s, op] : llvm::enumerate(contents.programOps)) {
         sched::StageSizes sizes;
         std::optional<sched::StageSizes> model = costModelSizes(module, op);
@@ -58,7 +61,7 @@ struct MemoryPlanPass
           sizes.savedPerMicrobatch = savedBytes;
         sizes.workspace = workspaceBytes;
         sched::MemoryPlan plan =
-            sched::planMemory(contents.graph, contents.programs, s, sizes);
+            sched::planMemory(contents.programs[s], sizes, releases[s]);
         if (llvm::Error e =
                 sched::verifyMemoryPlan(contents.programs[s], plan)) {
           report(op, contents.actionOps[s], std::move(e));

@@ -104,8 +104,13 @@ int64_t packBuffers(std::vector<Buffer> &buffers,
 /// programBuffers + packBuffers, for a program on its own: its sends are
 /// held to the end of the iteration.
 MemoryPlan planMemory(const Program &program, const StageSizes &sizes);
+/// With the sends released where `releases` says (sendReleases()).
+MemoryPlan planMemory(const Program &program, const StageSizes &sizes,
+                      llvm::ArrayRef<int64_t> releases);
 /// The memory plan of programs[index] in its schedule, what the compiler
-/// records and the runtime keeps: sends freed where sendReleases() says.
+/// records and the runtime keeps: sends freed where sendReleases() says
+/// (which looks at every program: callers planning every program compute
+/// the releases once and use the overload above).
 MemoryPlan planMemory(const PipelineGraph &graph,
                       const std::vector<Program> &programs, size_t index,
                       const StageSizes &sizes);
