@@ -7,6 +7,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 using namespace mllm;
@@ -336,6 +337,68 @@ std::vector<Buffer> sched::programBuffers(const Program &program,
   return buffers;
 }
 
+namespace {
+
+/// The buffers whose lifetimes overlap a given one, found without walking
+/// all of them: the buffers sorted by first action, over which a segment
+/// tree keeps the latest last action of each range.
+class LifetimeIndex {
+public:
+  explicit LifetimeIndex(const std::vector<Buffer> &buffers)
+      : buffers(buffers) {
+    byFirst.resize(buffers.size());
+    for (size_t i = 0; i < byFirst.size(); ++i)
+      byFirst[i] = i;
+    llvm::sort(byFirst, [&](size_t a, size_t b) {
+      if (buffers[a].first != buffers[b].first)
+        return buffers[a].first < buffers[b].first;
+      return a < b;
+    });
+    while (leaves < byFirst.size())
+      leaves *= 2;
+    maxLast.assign(2 * leaves, std::numeric_limits<int64_t>::min());
+    for (size_t i = 0; i < byFirst.size(); ++i)
+      maxLast[leaves + i] = buffers[byFirst[i]].last;
+    for (size_t i = leaves; i-- > 1;)
+      maxLast[i] = std::max(maxLast[2 * i], maxLast[2 * i + 1]);
+  }
+
+  /// Calls `f(j)` for every buffer j whose lifetime overlaps b's.
+  template <typename F>
+  void overlapping(const Buffer &b, F f) const {
+    // Buffers that start no later than b ends...
+    size_t limit = static_cast<size_t>(
+        std::upper_bound(
+            byFirst.begin(), byFirst.end(), b.last,
+            [&](int64_t v, size_t j) { return v < buffers[j].first; }) -
+        byFirst.begin());
+    // ...and end no earlier than b starts.
+    visit(1, 0, leaves, limit, b.first, f);
+  }
+
+private:
+  template <typename F>
+  void visit(size_t node, size_t lo, size_t hi, size_t limit, int64_t from,
+             F &f) const {
+    if (lo >= limit || maxLast[node] < from)
+      return;
+    if (hi - lo == 1) {
+      f(byFirst[lo]);
+      return;
+    }
+    size_t mid = (lo + hi) / 2;
+    visit(2 * node, lo, mid, limit, from, f);
+    visit(2 * node + 1, mid, hi, limit, from, f);
+  }
+
+  const std::vector<Buffer> &buffers;
+  std::vector<size_t> byFirst;
+  size_t leaves = 1;
+  std::vector<int64_t> maxLast;
+};
+
+} // namespace
+
 int64_t sched::packBuffers(std::vector<Buffer> &buffers, int64_t alignment) {
   std::vector<size_t> order(buffers.size());
   for (size_t i = 0; i < order.size(); ++i)
@@ -347,28 +410,36 @@ int64_t sched::packBuffers(std::vector<Buffer> &buffers, int64_t alignment) {
       return buffers[a].first < buffers[b].first;
     return a < b;
   });
-  // Placed buffers in offset order: each new one walks them once, skipping
-  // those whose lifetime is disjoint from its own, and takes the first gap.
-  std::vector<size_t> placed;
-  placed.reserve(buffers.size());
-  int64_t arena = 0;
+  // Each new buffer looks only at the placed buffers whose lifetimes
+  // overlap its own (a packing of thousands of buffers walked them all),
+  // in offset order (then placement order), and takes the first gap.
+  LifetimeIndex index(buffers);
+  constexpr int64_t kUnplaced = -1;
+  std::vector<int64_t> placedAs(buffers.size(), kUnplaced);
+  std::vector<size_t> live;
+  int64_t arena = 0, placedCount = 0;
   for (size_t i : order) {
     Buffer &b = buffers[i];
+    live.clear();
+    index.overlapping(b, [&](size_t j) {
+      if (placedAs[j] != kUnplaced)
+        live.push_back(j);
+    });
+    llvm::sort(live, [&](size_t x, size_t y) {
+      if (buffers[x].offset != buffers[y].offset)
+        return buffers[x].offset < buffers[y].offset;
+      return placedAs[x] < placedAs[y];
+    });
     int64_t at = 0;
-    for (size_t j : placed) {
+    for (size_t j : live) {
       const Buffer &p = buffers[j];
-      if (!overlapInTime(b, p))
-        continue;
       if (p.offset >= at + b.bytes)
         break;
       at = std::max(at, alignUp(p.offset + p.bytes, alignment));
     }
     b.offset = at;
     arena = std::max(arena, at + b.bytes);
-    auto pos = std::upper_bound(
-        placed.begin(), placed.end(), at,
-        [&](int64_t offset, size_t j) { return offset < buffers[j].offset; });
-    placed.insert(pos, i);
+    placedAs[i] = placedCount++;
   }
   return alignUp(arena, alignment);
 }
