@@ -147,6 +147,18 @@ llvm::Error mllm::sched::checkPlanMemory(const runtime::Plan &plan) {
         stage = static_cast<int>(s);
     return llvm::make_error<ScheduleError>(message, stage);
   }
+  // The recorded arenas decide; the plans are rebuilt only to say what an
+  // arena that does not fit holds.
+  bool fits = true;
+  for (size_t i = 0; i < schedule.programs.size(); ++i) {
+    int stage = schedule.programs[i].stage;
+    if (stage >= 0 && static_cast<size_t>(stage) < schedule.graph.stages.size())
+      fits &=
+          schedule.graph.stages[stage].memoryCapacity <= 0 ||
+          schedule.arenaBytes[i] <= schedule.graph.stages[stage].memoryCapacity;
+  }
+  if (fits)
+    return llvm::Error::success();
   std::vector<MemoryPlan> plans = runtime::programMemoryPlans(plan);
   return checkArenas(schedule.graph, schedule.programs, plans, *kind);
 }
