@@ -26,7 +26,7 @@ LogicalResult mllm::checkPlanMemory(ModuleOp module,
   Operation *at = module;
   auto [parts, index] = llvm::StringRef(stage).rsplit('_');
   std::string firstPart = (parts.split('+').first + "_" + index).str();
-  for (PipelineOp pipeline : module.getOps<PipelineOp>()) {
+  if (PipelineOp pipeline = getFirst<PipelineOp>(module)) {
     at = pipeline;
     for (StageOp op : pipeline.getBody().front().getOps<StageOp>())
       if (op.getSymName() == stage || op.getSymName() == firstPart) {

@@ -113,8 +113,9 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
     if (peak.messages > peak.saved)
       os << "; messages wait in GPU memory to leave or to be used "
             "(docs/runtime.md, \"When a send's buffer is free\"): lower "
-            "'microbatch_size' or the tokens per sample, or use GPUs with "
-            "more memory";
+            "'microbatch_size' or the tokens per sample (or 'microbatches', "
+            "where sends wait to the end of the iteration), or use GPUs "
+            "with more memory";
     else
       os << "; raise pp or tp of the part, or set recompute = full";
   }

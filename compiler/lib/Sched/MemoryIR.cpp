@@ -130,30 +130,36 @@ sched_ir::checkScheduleMemory(ModuleOp module, ScheduleOp schedule,
   sched::PipelineGraph graph = contents.graph;
   std::vector<sched::Program> programs = contents.programs;
   bool computed = plans.empty();
-  std::vector<std::vector<int64_t>> releases;
-  if (computed)
-    releases = sched::sendReleases(graph, programs);
+  std::vector<sched::StageSizes> sizes;
   for (auto [s, op] : llvm::enumerate(contents.programOps)) {
-    std::optional<sched::StageSizes> sizes = costModelSizes(module, op);
-    if (!sizes)
+    std::optional<sched::StageSizes> model = costModelSizes(module, op);
+    if (!model)
       return success();
     sched::StageInfo &info = graph.stages[programs[s].stage];
     info.memoryCapacity = capacity;
-    info.staticBytes = sizes->weights + sizes->grads + sizes->optimizer;
-    info.activationBytesPerMicrobatch = sizes->savedPerMicrobatch;
-    if (computed)
-      plans.push_back(sched::planMemory(programs[s], *sizes, releases[s]));
+    info.staticBytes = model->weights + model->grads + model->optimizer;
+    info.activationBytesPerMicrobatch = model->savedPerMicrobatch;
+    sizes.push_back(*model);
+  }
+  if (computed) {
+    std::vector<std::vector<int64_t>> releases =
+        sched::sendReleases(graph, programs);
+    for (size_t s = 0; s < programs.size(); ++s)
+      plans.push_back(sched::planMemory(programs[s], sizes[s], releases[s]));
   }
   llvm::Error e =
       sched::checkArenas(graph, programs, plans, schedule.getKind());
   if (!e)
     return success();
-  llvm::handleAllErrors(std::move(e), [&](const sched::ScheduleError &e) {
-    Operation *at = schedule;
-    for (auto [s, op] : llvm::enumerate(contents.programOps))
-      if (programs[s].stage == e.stage)
-        at = op;
-    at->emitError(e.message);
-  });
+  llvm::handleAllErrors(
+      std::move(e),
+      [&](const sched::ScheduleError &e) {
+        Operation *at = schedule;
+        for (auto [s, op] : llvm::enumerate(contents.programOps))
+          if (programs[s].stage == e.stage)
+            at = op;
+        at->emitError(e.message);
+      },
+      [&](const llvm::ErrorInfoBase &e) { schedule->emitError(e.message()); });
   return failure();
 }

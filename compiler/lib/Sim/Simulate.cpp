@@ -5,10 +5,12 @@
 // the stage (its DP x CP replicas run the same program in lockstep).
 //
 // Sends are asynchronous (isend): a send posts its message at the sender's
-// clock and the sender goes on at once (its clock does not advance; the
-// runtime waits for its sends at the end of the iteration). The transfer
-// occupies the link from the post for bytes / bandwidth. A receive blocks
-// until the matching send (the next one on the link: sender, receiver,
+// clock and the sender goes on at once (its clock does not advance). The
+// runtime waits for a send later (sched::sendReleases); a wait that blocks
+// until the receive is posted (the window for sends nothing comes back
+// after) is not modelled, so a stage it throttles can run later than here. The
+// transfer occupies the link from the post for bytes / bandwidth. A receive
+// blocks until the matching send (the next one on the link: sender, receiver,
 // activation or gradient, FIFO) has been posted and its transfer has
 // ended: it ends at max(receiver's clock, transfer end).
 //
@@ -344,7 +346,7 @@ mllm::sched::simulate(const PipelineGraph &graph,
   result.eventsSimulated = executed;
   result.stages.resize(numStages);
   // The iteration ends when every stage has finished and every transfer
-  // has arrived (the sends are waited for at the end).
+  // has arrived (every send is waited for by then).
   double iteration = lastTransferEnd;
   for (int s = 0; s < numStages; ++s)
     iteration = std::max(iteration, state[s].clock);

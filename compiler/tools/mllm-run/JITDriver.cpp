@@ -1,6 +1,7 @@
 //===- JITDriver.cpp - mllm-run's compiled step functions -----------------===//
 #include "JITDriver.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Sched/MemoryIR.h"
 #include "mllm/Sched/Programs.h"
 #include "mllm/Transforms/Sched/Passes.h"
@@ -119,6 +120,23 @@ void mllm::useCompiledSteps(MLIRContext &context, bool json,
           return runner.makeError("compiling the step function: " +
                                   llvm::toString(std::move(e)));
         };
+        // A step function is lowered from the schedule as sched IR, which
+        // holds at most bounds::kMaxScheduleSteps stage x microbatch steps;
+        // a larger plan (or one-process run) is interpreted.
+        if (file.empty() && !bounds::scheduleSteps(
+                                static_cast<int64_t>(runner.programs().size()),
+                                runner.graph().microbatches)) {
+          if (runner.rank() == 0)
+            llvm::errs() << llvm::formatv(
+                "mllm-run: note: {0} is interpreted: its schedule of {1} "
+                "program{2} x {3} microbatches exceeds the {4} steps a "
+                "schedule in IR holds, from which step functions are "
+                "compiled\n",
+                runner.describe(), runner.programs().size(),
+                runner.programs().size() == 1 ? "" : "s",
+                runner.graph().microbatches, bounds::kMaxScheduleSteps);
+          return std::unique_ptr<exec::StepDriver>();
+        }
         auto start = std::chrono::steady_clock::now();
         int64_t program = runner.programIndex();
         auto module = file.empty() ? lowerProgram(context, runner)

@@ -461,7 +461,11 @@ const std::string &RankRunner::scheduleKind() const {
 }
 int64_t RankRunner::programIndex() const { return impl->program; }
 sched::MemoryPlan RankRunner::memoryPlan() const {
-  return programMemoryPlan(model.plan(), static_cast<size_t>(impl->program));
+  // Planned once: it looks at every program of the schedule.
+  if (!plannedMemory)
+    plannedMemory =
+        programMemoryPlan(model.plan(), static_cast<size_t>(impl->program));
+  return *plannedMemory;
 }
 int64_t RankRunner::recordedArena() const {
   const std::vector<int64_t> &recorded = model.plan().schedule->arenaBytes;

@@ -66,7 +66,8 @@ public:
   const_iterator end() const { return tensors().end(); }
   void push_back(TensorShape tensor);
   /// Inserts [first, last) before `pos` (an iterator of this shape).
-  template <typename It> void insert(const_iterator pos, It first, It last) {
+  template <typename It>
+  void insert(const_iterator pos, It first, It last) {
     std::vector<TensorShape> copy = tensors();
     copy.insert(copy.begin() + (pos - begin()), first, last);
     *this = MessageShape(std::move(copy));

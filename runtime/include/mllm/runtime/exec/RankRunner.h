@@ -27,6 +27,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace mllm::runtime::exec {
@@ -184,6 +185,7 @@ private:
   std::vector<NamedParam> owned;
   Optimizer optimizer;
   bool checkPlan = false;
+  mutable std::optional<sched::MemoryPlan> plannedMemory;
   /// Per send action of the last step: the action at whose end its buffer
   /// was freed.
   std::map<int64_t, int64_t> sendFreedAt;
