@@ -108,7 +108,7 @@ llvm::Error writeTrace(const Plan &plan,
 
 void mllm::installStopHandler(int rank) {
   stopRank = rank;
-  struct sigaction action{};
+  struct sigaction action = {};
   action.sa_handler = onStop;
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);

@@ -13,7 +13,7 @@ using namespace mllm;
 using namespace mllm::runtime;
 
 int64_t mllm::peakMemoryBytes() {
-  struct rusage usage{};
+  struct rusage usage = {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
