@@ -29,6 +29,25 @@ llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
+/// The context's diagnostics while it lives, as "file:line:col: message"
+/// lines, for an error message.
+class CapturedDiagnostics {
+public:
+  explicit CapturedDiagnostics(MLIRContext &context)
+      : handler(&context, [this](Diagnostic &d) {
+          llvm::raw_string_ostream os(text);
+          if (auto at = dyn_cast<FileLineColLoc>(d.getLocation()))
+            os << at.getFilename().getValue() << ":" << at.getLine() << ":"
+               << at.getColumn() << ": ";
+          os << d << "\n";
+          return success();
+        }) {}
+  std::string text;
+
+private:
+  ScopedDiagnosticHandler handler;
+};
+
 /// The step function of the runner's program, in the LLVM dialect: its
 /// schedule rebuilt as sched IR, with the program's static memory plan.
 llvm::Expected<OwningOpRef<ModuleOp>>
@@ -39,15 +58,7 @@ lowerProgram(MLIRContext &context, const exec::ProgramRunner &runner) {
     return fail("unknown schedule kind '" + runner.scheduleKind() + "'");
   OpBuilder builder(&context);
   context.getOrLoadDialect<LLVM::LLVMDialect>();
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
-    if (auto at = dyn_cast<FileLineColLoc>(d.getLocation()))
-      os << at.getFilename().getValue() << ":" << at.getLine() << ":"
-         << at.getColumn() << ": ";
-    os << d << "\n";
-    return success();
-  });
+  CapturedDiagnostics diagnostics(context);
   Location loc = builder.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   builder.setInsertionPointToEnd(module->getBody());
@@ -67,7 +78,7 @@ lowerProgram(MLIRContext &context, const exec::ProgramRunner &runner) {
   sched_ir::populateSchedToLLVMPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("lowering the step function of program " +
-                llvm::Twine(program) + " failed: " + text);
+                llvm::Twine(program) + " failed: " + diagnostics.text);
   return std::move(module);
 }
 
@@ -88,18 +99,11 @@ private:
 llvm::Expected<OwningOpRef<ModuleOp>> readStepFunctions(MLIRContext &context,
                                                         llvm::StringRef path) {
   context.getOrLoadDialect<LLVM::LLVMDialect>();
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
-    if (auto at = dyn_cast<FileLineColLoc>(d.getLocation()))
-      os << at.getFilename().getValue() << ":" << at.getLine() << ":"
-         << at.getColumn() << ": ";
-    os << d << "\n";
-    return success();
-  });
+  CapturedDiagnostics diagnostics(context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
   if (!module)
-    return fail("cannot read the step functions of '" + path + "': " + text);
+    return fail("cannot read the step functions of '" + path +
+                "': " + diagnostics.text);
   for (Operation &op : *module->getBody())
     if (!isa<LLVM::LLVMDialect>(op.getDialect()))
       return fail("'" + path + "' holds '" + op.getName().getStringRef() +

@@ -461,10 +461,13 @@ const std::string &RankRunner::scheduleKind() const {
 }
 int64_t RankRunner::programIndex() const { return impl->program; }
 sched::MemoryPlan RankRunner::memoryPlan() const {
-  // Planned once: it looks at every program of the schedule.
-  if (!plannedMemory)
-    plannedMemory =
-        programMemoryPlan(model.plan(), static_cast<size_t>(impl->program));
+  // Planned once, with the send releases the rank keeps (what
+  // programMemoryPlan computes again from every program).
+  if (!plannedMemory) {
+    const Plan &plan = model.plan();
+    plannedMemory = sched::planMemory(
+        *impl->prog, stageSizes(plan, *impl->stage), impl->sendRelease);
+  }
   return *plannedMemory;
 }
 int64_t RankRunner::recordedArena() const {

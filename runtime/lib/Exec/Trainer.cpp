@@ -106,29 +106,10 @@ llvm::Error Trainer::forward(int64_t id) {
   return llvm::Error::success();
 }
 
-void Trainer::backwardInput(InFlight &m, int64_t id) {
+void Trainer::eachBackward(
+    InFlight &m, llvm::function_ref<void(Chain &, const Activation &)> f) {
   // In reverse: the LLM's input backward hands the encoders their gradients
-  // at the fan-in.
-  size_t encoders = model.encoders.size();
-  Activation none, dIn;
-  for (size_t c = encoders + 1; c-- > 0;) {
-    Chain &chain = *model.chains[c];
-    if (!chain.hasBackward(0, chain.size()))
-      continue;
-    const Activation *dOut = &none;
-    if (c < encoders) {
-      auto it = m.ctx.encoderGrad.find(chain.part());
-      if (it == m.ctx.encoderGrad.end())
-        continue;
-      dOut = &it->second;
-    }
-    chain.backwardInput(id, m.ctx, 0, chain.size(), *dOut, dIn);
-  }
-}
-
-void Trainer::backwardWeight(InFlight &m, int64_t id) {
-  // Each chain's weight gradients from what its input backward kept; no
-  // chain reads another's, so the order of the chains does not matter.
+  // at the fan-in. An encoder that got none has no backward.
   size_t encoders = model.encoders.size();
   Activation none;
   for (size_t c = encoders + 1; c-- > 0;) {
@@ -142,8 +123,23 @@ void Trainer::backwardWeight(InFlight &m, int64_t id) {
         continue;
       dOut = &it->second;
     }
-    chain.backwardWeight(id, m.ctx, 0, chain.size(), *dOut);
+    f(chain, *dOut);
   }
+}
+
+void Trainer::backwardInput(InFlight &m, int64_t id) {
+  Activation dIn;
+  eachBackward(m, [&](Chain &chain, const Activation &dOut) {
+    chain.backwardInput(id, m.ctx, 0, chain.size(), dOut, dIn);
+  });
+}
+
+void Trainer::backwardWeight(InFlight &m, int64_t id) {
+  // Each chain's weight gradients from what its input backward kept; no
+  // chain reads another's, so the order of the chains does not matter.
+  eachBackward(m, [&](Chain &chain, const Activation &dOut) {
+    chain.backwardWeight(id, m.ctx, 0, chain.size(), dOut);
+  });
 }
 
 llvm::Error Trainer::runAction(size_t index) {

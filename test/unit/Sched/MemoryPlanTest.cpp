@@ -164,31 +164,41 @@ TEST(MemoryPlan, RandomSchedulesPackWithoutOverlap) {
   EXPECT_GT(shared, 100);
 }
 
+/// A three-stage pipeline of one trained LLM under 1F1B with `mbs`
+/// microbatches; `tp` per stage.
+PipelineGraph threeStages(int mbs, std::vector<int64_t> tp) {
+  PipelineGraph g;
+  g.microbatches = mbs;
+  for (int s = 0; s < 3; ++s) {
+    StageInfo st;
+    st.name = "s" + std::to_string(s);
+    st.part = "llm";
+    st.isLLM = true;
+    if (s > 0) {
+      st.prev = {s - 1};
+      st.gradToPrev = {true};
+    }
+    if (s < 2)
+      st.next = {s + 1};
+    st.needsWeightGrad = true;
+    st.needsInputGrad = s > 0;
+    st.outputBytes = s < 2 ? 4096 : 0;
+    st.trainableParams = 100;
+    st.fwd = st.bwdWeight = 1;
+    st.bwdInput = s > 0 ? 1 : 0;
+    st.tp = tp[s];
+    g.stages.push_back(st);
+  }
+  return g;
+}
+
 /// One trained stage between two others: 1F1B with 6 microbatches.
 class MemoryPlanBroken : public ::testing::Test {
 protected:
   void SetUp() override {
-    g.microbatches = 6;
-    for (int s = 0; s < 3; ++s) {
-      StageInfo st;
-      st.name = "s" + std::to_string(s);
-      st.part = "llm";
-      st.isLLM = true;
-      if (s > 0) {
-        st.prev = {s - 1};
-        st.gradToPrev = {true};
-      }
-      if (s < 2)
-        st.next = {s + 1};
-      st.needsWeightGrad = true;
-      st.needsInputGrad = s > 0;
-      st.outputBytes = s < 2 ? 4096 : 0;
-      st.trainableParams = 100;
+    g = threeStages(6, {1, 1, 1});
+    for (StageInfo &st : g.stages)
       st.dp = 2;
-      st.fwd = st.bwdWeight = 1;
-      st.bwdInput = s > 0 ? 1 : 0;
-      g.stages.push_back(st);
-    }
     programs = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
     ASSERT_FALSE(static_cast<bool>(verifySchedule(g, programs)));
     sizes.weights = 10000;
@@ -279,34 +289,6 @@ TEST(MemoryPlan, KindNamesRoundTrip) {
     EXPECT_EQ(parseBufferKind(bufferKindName(kind)), kind);
   }
   EXPECT_FALSE(parseBufferKind("nope"));
-}
-
-/// A three-stage pipeline of one trained LLM under 1F1B with `mbs`
-/// microbatches; `tp` per stage.
-PipelineGraph threeStages(int mbs, std::vector<int64_t> tp) {
-  PipelineGraph g;
-  g.microbatches = mbs;
-  for (int s = 0; s < 3; ++s) {
-    StageInfo st;
-    st.name = "s" + std::to_string(s);
-    st.part = "llm";
-    st.isLLM = true;
-    if (s > 0) {
-      st.prev = {s - 1};
-      st.gradToPrev = {true};
-    }
-    if (s < 2)
-      st.next = {s + 1};
-    st.needsWeightGrad = true;
-    st.needsInputGrad = s > 0;
-    st.outputBytes = s < 2 ? 4096 : 0;
-    st.trainableParams = 100;
-    st.fwd = st.bwdWeight = 1;
-    st.bwdInput = s > 0 ? 1 : 0;
-    st.tp = tp[s];
-    g.stages.push_back(st);
-  }
-  return g;
 }
 
 int64_t find(const Program &p, ActionKind kind, int mb, int64_t after = -1) {

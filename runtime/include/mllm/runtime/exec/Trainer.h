@@ -27,6 +27,7 @@
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/StepDriver.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
 
 #include <map>
@@ -100,6 +101,10 @@ private:
     MicrobatchContext ctx;
   };
   llvm::Error forward(int64_t id);
+  /// Calls `f` with each chain that runs a backward for `m` and its output
+  /// gradient, LLM first.
+  void eachBackward(InFlight &m,
+                    llvm::function_ref<void(Chain &, const Activation &)> f);
   void backwardInput(InFlight &m, int64_t id);
   void backwardWeight(InFlight &m, int64_t id);
 
