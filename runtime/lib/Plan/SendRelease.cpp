@@ -1,10 +1,12 @@
 //===- SendRelease.cpp - when a posted send's buffer is free --------------===//
 #include "mllm/runtime/SendRelease.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <tuple>
 
 using namespace mllm;
@@ -136,6 +138,38 @@ void addWindowReleases(const std::vector<Program> &programs,
   }
 }
 
+/// Program `program` has gone past its action `index`.
+struct Gate {
+  size_t program, index;
+};
+
+/// The gates of each action of one program, in one array: a vector per
+/// action costs 24 bytes even when empty, and a schedule may hold millions
+/// of actions. Filled in two passes over the same gates: count() each, then
+/// allocate(), then add() each.
+class GateTable {
+public:
+  explicit GateTable(size_t actions) : bounds(actions + 1, 0) {}
+
+  void count(size_t action) { ++bounds[action]; }
+  /// Each action's count becomes the end of its gates; add() fills them
+  /// backwards, leaving bounds[action] at their start.
+  void allocate() {
+    std::partial_sum(bounds.begin(), bounds.end(), bounds.begin());
+    gates.resize(bounds.back());
+  }
+  void add(size_t action, Gate gate) { gates[--bounds[action]] = gate; }
+
+  llvm::ArrayRef<Gate> operator[](size_t action) const {
+    return llvm::ArrayRef<Gate>(gates).slice(
+        bounds[action], bounds[action + 1] - bounds[action]);
+  }
+
+private:
+  std::vector<size_t> bounds;
+  std::vector<Gate> gates;
+};
+
 } // namespace
 
 bool sched::runsToCompletion(const std::vector<Program> &programs,
@@ -155,36 +189,46 @@ bool sched::runsToCompletion(const std::vector<Program> &programs,
       else if (isRecv(a.kind))
         links[{a.peer, self, isGradMessage(a.kind)}].second.push_back(i);
     }
+  // A message to or from a stage that no program runs never arrives.
+  for (const auto &[link, lists] : links)
+    if (!programOf.count(std::get<0>(link)) ||
+        !programOf.count(std::get<1>(link)))
+      return false;
   // Gates: before a compute action, the messages it waits for were sent;
   // after an action, the sends released there were posted as receives.
-  struct Gate {
-    size_t program, index;
-  };
-  std::vector<std::vector<std::vector<Gate>>> before(programs.size()),
-      after(programs.size());
-  for (size_t p = 0; p < programs.size(); ++p) {
-    before[p].resize(programs[p].actions.size());
-    after[p].resize(programs[p].actions.size());
+  std::vector<GateTable> before, after;
+  for (const Program &p : programs) {
+    before.emplace_back(p.actions.size());
+    after.emplace_back(p.actions.size());
   }
-  for (auto &[link, lists] : links) {
-    auto [from, to, grad] = link;
-    (void)grad;
-    auto fp = programOf.find(from), tp = programOf.find(to);
-    if (fp == programOf.end() || tp == programOf.end())
-      return false;
-    size_t common = std::min(lists.first.size(), lists.second.size());
-    for (size_t k = 0; k < common; ++k) {
-      size_t send = lists.first[k], recv = lists.second[k];
-      int64_t wait = waitPoint(programs[tp->second], recv);
-      if (wait >= 0)
-        before[tp->second][wait].push_back({fp->second, send});
-      int64_t at = release[fp->second][send];
-      if (at >= 0)
-        after[fp->second][at].push_back({tp->second, recv});
+  // Calls visit(table, action, gate) for every gate; run once to count
+  // them, once to fill the tables.
+  auto forEachGate = [&](auto &&visit) {
+    for (const auto &[link, lists] : links) {
+      size_t from = programOf[std::get<0>(link)],
+             to = programOf[std::get<1>(link)];
+      size_t common = std::min(lists.first.size(), lists.second.size());
+      for (size_t k = 0; k < common; ++k) {
+        size_t send = lists.first[k], recv = lists.second[k];
+        int64_t wait = waitPoint(programs[to], recv);
+        if (wait >= 0)
+          visit(before[to], static_cast<size_t>(wait), Gate{from, send});
+        int64_t at = release[from][send];
+        if (at >= 0)
+          visit(after[from], static_cast<size_t>(at), Gate{to, recv});
+      }
     }
+  };
+  forEachGate([](GateTable &t, size_t action, Gate) { t.count(action); });
+  for (size_t p = 0; p < programs.size(); ++p) {
+    before[p].allocate();
+    after[p].allocate();
   }
+  forEachGate(
+      [](GateTable &t, size_t action, Gate gate) { t.add(action, gate); });
+
   std::vector<size_t> pc(programs.size(), 0);
-  auto passed = [&](const std::vector<Gate> &gates) {
+  auto passed = [&](llvm::ArrayRef<Gate> gates) {
     for (const Gate &g : gates)
       if (pc[g.program] <= g.index)
         return false;
