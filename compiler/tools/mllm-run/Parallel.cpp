@@ -212,6 +212,11 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   if (llvm::Error e =
           (*world)->allGatherBytes(&peak, sizeof(double), peaks.data()))
     abortJob(std::move(e));
+  int64_t arena[2] = {r.messageArenaBytes(), r.messageArenaPeak()};
+  std::vector<int64_t> arenas(2 * static_cast<size_t>(comm.worldSize()));
+  if (llvm::Error e =
+          (*world)->allGatherBytes(arena, sizeof(arena), arenas.data()))
+    abortJob(std::move(e));
   if (rank == 0) {
     progress.finish();
     std::vector<RankMemory> rows;
@@ -224,7 +229,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
           if (s.memory)
             planMiB = std::max<int64_t>(planMiB, 0) + s.memory->total;
         }
-      rows.push_back({i, names, peaks[i], planMiB});
+      rows.push_back(
+          {i, names, peaks[i], planMiB, arenas[2 * i], arenas[2 * i + 1]});
     }
     reportRankMemory(rows, options.json);
   }

@@ -164,7 +164,9 @@ void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {
       a.push_back(llvm::json::Object{{"rank", r.rank},
                                      {"stage", r.stage},
                                      {"peak_mib", r.peakMiB},
-                                     {"plan_mib", r.planMiB}});
+                                     {"plan_mib", r.planMiB},
+                                     {"message_arena_bytes", r.messageArena},
+                                     {"message_peak_bytes", r.messagePeak}});
     printJson(llvm::json::Object{{"event", "memory"}, {"ranks", std::move(a)}});
     return;
   }
@@ -176,6 +178,9 @@ void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {
     if (r.planMiB >= 0)
       llvm::outs() << llvm::format("   plan %8lld MiB",
                                    static_cast<long long>(r.planMiB));
+    if (r.messageArena > 0)
+      llvm::outs() << llvm::format("   messages %.1f KiB",
+                                   static_cast<double>(r.messageArena) / 1024);
     llvm::outs() << "\n";
   }
 }

@@ -47,6 +47,9 @@ struct RankMemory {
   std::string stage;
   double peakMiB;
   int64_t planMiB; ///< -1: the plan has no estimate.
+  /// The rank's message arena in its last step: planned size and measured
+  /// peak, in bytes.
+  int64_t messageArena = 0, messagePeak = 0;
 };
 void reportRankMemory(const std::vector<RankMemory> &rows, bool json);
 

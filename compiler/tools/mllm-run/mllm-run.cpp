@@ -125,8 +125,9 @@ cl::opt<std::string> injectFault(
 cl::opt<bool> checkMemoryPlan(
     "check-memory-plan",
     cl::desc("Testing: under mpirun, every rank checks after each step that "
-             "it freed each send's buffer where its program's static memory "
-             "plan says"),
+             "it used each message buffer of its arena, freed each send's "
+             "where its program's static memory plan says, and that the "
+             "arena's measured peak is its planned size"),
     cl::init(false), cl::Hidden, cl::cat(category));
 
 cl::opt<std::string> traceFile(

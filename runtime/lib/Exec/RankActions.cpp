@@ -1,16 +1,10 @@
 //===- RankActions.cpp - a rank's program, action by action ---------------===//
 #include "RankImpl.h"
 
-#include "mllm/runtime/PlanMemory.h"
-#include "mllm/runtime/exec/Checkpoint.h"
-
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/Path.h"
 
-#include <chrono>
 #include <csignal>
 
 using namespace mllm;
@@ -67,6 +61,47 @@ static std::vector<FlowKey> messageKeys(const Model &model,
   return keys;
 }
 
+/// The floats of one copy of action `a`'s message, tensor by tensor.
+static std::vector<std::vector<int64_t>>
+messageDims(const Model &model, const RankRunner::Impl &s,
+            const sched::Action &a, const std::vector<FlowKey> &keys,
+            const MicrobatchData &data) {
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t k = 0; k < a.shape.size(); ++k)
+    shapes.push_back(tensorDims(model, keys[k], a.shape[k], data));
+  return shapes;
+}
+
+static int64_t numel(llvm::ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+std::vector<int64_t> exec::messageFloats(const Model &model,
+                                         const RankRunner::Impl &s) {
+  std::vector<int64_t> floats(s.prog->actions.size(), 0);
+  for (size_t i = 0; i < floats.size(); ++i) {
+    const sched::Action &a = s.prog->actions[i];
+    if (!sched::isComm(a.kind))
+      continue;
+    auto m = s.mbs.find(a.microbatch);
+    if (m == s.mbs.end())
+      continue;
+    for (const std::vector<int64_t> &shape :
+         messageDims(model, s, a, messageKeys(model, s, a), m->second.data))
+      floats[i] += numel(shape);
+    if (sched::isRecv(a.kind)) {
+      const sched::StageInfo &peer = s.info(a.peer);
+      bool grad = a.kind == ActionKind::RecvGrad;
+      floats[i] *= static_cast<int64_t>(
+          (grad ? s.gradSources(peer) : s.actSources(peer)).size());
+    }
+  }
+  return floats;
+}
+
 llvm::Error RankRunner::run(size_t index) {
   Impl &s = *impl;
   const sched::Action &a = s.prog->actions[index];
@@ -101,8 +136,8 @@ llvm::Error RankRunner::run(size_t index) {
         s.events->push_back(ev);
       }
       bool grad = sched::isGradMessage(s.prog->actions[p.action].kind);
-      for (size_t i = 0; i < p.buffers.size(); ++i) {
-        const float *src = p.buffers[i].data();
+      for (size_t i = 0; i < p.sources.size(); ++i) {
+        const float *src = p.buffer + static_cast<int64_t>(i) * p.floats;
         for (size_t k = 0; k < p.keys.size(); ++k) {
           Activation t(p.shapes[k]);
           std::copy_n(src, t.numel(), t.ptr());
@@ -120,6 +155,9 @@ llvm::Error RankRunner::run(size_t index) {
               it->second.data[j] += t.data[j];
         }
       }
+      if (llvm::Error e = s.messages.release(static_cast<int64_t>(p.action),
+                                             static_cast<int64_t>(index)))
+        return e;
     }
     pending.clear();
     return llvm::Error::success();
@@ -200,9 +238,18 @@ llvm::Error RankRunner::run(size_t index) {
     PostedSend send;
     send.action = index;
     send.release = s.sendRelease[index];
+    std::vector<std::vector<int64_t>> wants =
+        messageDims(model, s, a, keys, m.data);
+    for (const std::vector<int64_t> &want : wants)
+      send.floats += numel(want);
+    auto buffer = s.messages.take(static_cast<int64_t>(index),
+                                  static_cast<int64_t>(index));
+    if (!buffer)
+      return buffer.takeError();
+    send.buffer = *buffer;
+    float *dst = send.buffer;
     for (size_t k = 0; k < keys.size(); ++k) {
-      std::vector<int64_t> want =
-          tensorDims(model, keys[k], a.shape[k], m.data);
+      const std::vector<int64_t> &want = wants[k];
       Activation zeros;
       const Activation *t = nullptr;
       if (!grad) {
@@ -226,22 +273,25 @@ llvm::Error RankRunner::run(size_t index) {
                                   "is {1} but the plan's is {2}",
                                   k, dims(t->shape), dims(want))
                         .str());
-      send.buffer.insert(send.buffer.end(), t->data.begin(), t->data.end());
+      dst = std::copy(t->data.begin(), t->data.end(), dst);
     }
-    if (!grad)
-      for (const FlowKey &k : keys) {
-        if (llvm::is_contained(m.received, k))
-          m.passed.insert(k);
-        m.held.erase(k);
+    // The message holds the tensors from now on.
+    for (const FlowKey &k : keys) {
+      if (grad) {
+        m.gradOut.erase(k);
+        continue;
       }
+      if (llvm::is_contained(m.received, k))
+        m.passed.insert(k);
+      m.held.erase(k);
+    }
     const sched::StageInfo &peer = s.info(a.peer);
     send.destinations =
         grad ? s.gradDestinations(peer) : s.actDestinations(peer);
     for (int64_t r : send.destinations) {
-      auto req =
-          comm.isend(send.buffer.data(),
-                     static_cast<int64_t>(send.buffer.size() * sizeof(float)),
-                     static_cast<int>(r), a.tag);
+      auto req = comm.isend(send.buffer,
+                            send.floats * static_cast<int64_t>(sizeof(float)),
+                            static_cast<int>(r), a.tag);
       if (!req)
         return req.takeError();
       send.requests.push_back(std::move(*req));
@@ -256,22 +306,20 @@ llvm::Error RankRunner::run(size_t index) {
     p.action = index;
     p.peerStage = a.peer;
     p.keys = messageKeys(model, s, a);
-    int64_t floats = 0;
-    for (size_t k = 0; k < a.shape.size(); ++k) {
-      p.shapes.push_back(
-          tensorDims(model, p.keys[k], a.shape[k], state().data));
-      int64_t n = 1;
-      for (int64_t d : p.shapes.back())
-        n *= d;
-      floats += n;
-    }
+    p.shapes = messageDims(model, s, a, p.keys, state().data);
+    for (const std::vector<int64_t> &shape : p.shapes)
+      p.floats += numel(shape);
     const sched::StageInfo &peer = s.info(a.peer);
     p.sources = grad ? s.gradSources(peer) : s.actSources(peer);
-    for (int64_t r : p.sources) {
-      p.buffers.emplace_back(static_cast<size_t>(floats));
-      auto req = comm.irecv(p.buffers.back().data(),
-                            floats * static_cast<int64_t>(sizeof(float)),
-                            static_cast<int>(r), a.tag);
+    auto buffer = s.messages.take(static_cast<int64_t>(index),
+                                  static_cast<int64_t>(index));
+    if (!buffer)
+      return buffer.takeError();
+    p.buffer = *buffer;
+    for (size_t i = 0; i < p.sources.size(); ++i) {
+      auto req = comm.irecv(p.buffer + static_cast<int64_t>(i) * p.floats,
+                            p.floats * static_cast<int64_t>(sizeof(float)),
+                            static_cast<int>(p.sources[i]), a.tag);
       if (!req)
         return req.takeError();
       p.requests.push_back(std::move(*req));
@@ -415,6 +463,16 @@ llvm::Error RankRunner::runAction(size_t i) {
   if (llvm::Error e = waitSends(static_cast<int64_t>(i)))
     return e;
   const sched::Action &a = s.prog->actions[i];
+  // The microbatch's received gradients end with its last backward.
+  if (sched::isBackward(a.kind)) {
+    auto last = s.lastBackward.find(a.microbatch);
+    if (last != s.lastBackward.end() && last->second == static_cast<int64_t>(i))
+      if (auto m = s.mbs.find(a.microbatch); m != s.mbs.end()) {
+        m->second.grad.clear();
+        for (std::optional<Activation> &d : m->second.dOut)
+          d.reset();
+      }
+  }
   if (s.tracing &&
       (sched::isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads)) {
     RankEvent ev;
@@ -438,289 +496,16 @@ llvm::Error RankRunner::waitSends(int64_t at) {
   for (PostedSend &send : s.sends) {
     if (!due(send))
       continue;
-    sendFreedAt[static_cast<int64_t>(send.action)] = at < 0 ? last : at;
     for (size_t i = 0; i < send.requests.size(); ++i) {
       setActivity("waiting for the send of action %zu to rank %lld",
                   send.action, static_cast<long long>(send.destinations[i]));
       if (llvm::Error e = send.requests[i]->wait())
         return actionError(send.action, std::move(e));
     }
+    if (llvm::Error e = s.messages.release(static_cast<int64_t>(send.action),
+                                           at < 0 ? last : at))
+      return actionError(send.action, std::move(e));
   }
   llvm::erase_if(s.sends, due);
   return llvm::Error::success();
-}
-
-const sched::PipelineGraph &RankRunner::graph() const {
-  return model.plan().schedule->graph;
-}
-const std::vector<sched::Program> &RankRunner::programs() const {
-  return model.plan().schedule->programs;
-}
-const std::string &RankRunner::scheduleKind() const {
-  return model.plan().schedule->kind;
-}
-int64_t RankRunner::programIndex() const { return impl->program; }
-sched::MemoryPlan RankRunner::memoryPlan() const {
-  // Planned once, with the send releases the rank keeps (what
-  // programMemoryPlan computes again from every program).
-  if (!plannedMemory) {
-    const Plan &plan = model.plan();
-    plannedMemory = sched::planMemory(
-        *impl->prog, stageSizes(plan, *impl->stage), impl->sendRelease);
-  }
-  return *plannedMemory;
-}
-int64_t RankRunner::recordedArena() const {
-  const std::vector<int64_t> &recorded = model.plan().schedule->arenaBytes;
-  auto i = static_cast<size_t>(impl->program);
-  return i < recorded.size() ? recorded[i] : -1;
-}
-llvm::Error RankRunner::makeError(const llvm::Twine &message) const {
-  return llvm::make_error<RankError>(impl->rank, message.str());
-}
-int RankRunner::rank() const { return impl->rank; }
-std::string RankRunner::describe() const {
-  return "'" + impl->stage->name + "'";
-}
-
-llvm::Expected<StepStats> RankRunner::step() {
-  Impl &s = *impl;
-  auto start = std::chrono::steady_clock::now();
-  optimizer.zeroGrads();
-  s.loss = 0;
-  CPSplitStats cpStats;
-  // Every microbatch's data first (a data loader's prefetch), so that the
-  // actions, and a trace of them, hold only the work of the schedule.
-  for (int64_t mb = 0; mb < model.plan().data.microbatches; ++mb) {
-    MbState &m = s.mbs[mb];
-    auto got = data.get(done, s.coord.d, mb);
-    if (!got)
-      return llvm::make_error<RankError>(
-          s.rank, "reading microbatch " + std::to_string(mb) + " of step " +
-                      std::to_string(done + 1) + ": " +
-                      llvm::toString(got.takeError()));
-    m.data = localData(std::move(*got));
-    m.ctx.data = &m.data;
-    m.dOut.resize(s.flow().ranges.size());
-  }
-  s.tracing = tracing;
-  if (tracing) {
-    events.clear();
-    s.events = &events;
-    if (llvm::Error e = comm.barrier())
-      return llvm::make_error<RankError>(s.rank, llvm::toString(std::move(e)));
-    s.t0 = std::chrono::steady_clock::now();
-  }
-  if (driver) {
-    if (llvm::Error e = driver->runActions(*this))
-      return std::move(e);
-  } else {
-    for (size_t i = 0; i < s.prog->actions.size(); ++i)
-      if (llvm::Error e = runAction(i))
-        return std::move(e);
-  }
-  // Posted sends complete before their buffers go.
-  if (llvm::Error e = waitSends(-1))
-    return e;
-  if (checkPlan)
-    for (const sched::Buffer &b : memoryPlan().buffers) {
-      if (b.kind != sched::BufferKind::SendAct &&
-          b.kind != sched::BufferKind::SendGrad)
-        continue;
-      auto it = sendFreedAt.find(b.action);
-      int64_t freed = it == sendFreedAt.end() ? -1 : it->second;
-      if (freed != b.last)
-        return makeError(llvm::formatv(
-            "stage '{0}': the buffer of send action {1} was freed at action "
-            "{2} but the static memory plan frees it at action {3}",
-            s.stage->name, b.action, freed, b.last));
-    }
-  sendFreedAt.clear();
-  tracing = s.tracing = false;
-  for (auto &[mb, m] : s.mbs)
-    for (const StageRange &r : s.flow().ranges)
-      model.chains[r.chain]->release(mb);
-  for (const auto &[mb, m] : s.mbs)
-    if (const BatchLayout *layout = m.data.layout.get();
-        layout && !layout->cpTokens.empty())
-      cpStats.add(*layout);
-  s.mbs.clear();
-  s.pendingAct.clear();
-  s.pendingGrad.clear();
-
-  double loss = s.lossRank ? s.loss : 0.0;
-  setActivity("summing the loss after the iteration");
-  if (llvm::Error e = s.world->allReduceSum(&loss, 1))
-    return llvm::make_error<RankError>(
-        s.rank, "summing the loss: " + llvm::toString(std::move(e)));
-  ++done;
-  const Plan &plan = model.plan();
-  StepStats stats;
-  stats.cp = cpStats;
-  stats.step = done;
-  stats.loss = loss;
-  stats.tokens =
-      plan.job.dp * plan.data.microbatches * model.sequences * model.seqLen;
-  stats.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  setActivity("between iterations");
-  return stats;
-}
-
-llvm::Error RankRunner::save(llvm::StringRef dir) {
-  Impl &s = *impl;
-  llvm::SmallString<256> partial(dir), final(dir), shard;
-  llvm::sys::path::append(partial,
-                          "." + checkpointName(done, true) + ".partial");
-  llvm::sys::path::append(final, checkpointName(done, true));
-  auto error = [&](const llvm::Twine &m) {
-    return llvm::make_error<RankError>(s.rank, "checkpoint: " + m.str());
-  };
-  setActivity("writing the checkpoint of step %lld",
-              static_cast<long long>(done));
-  // Rank 0 prepares the directory; everyone writes; rank 0 renames it into
-  // place only when every rank reported success.
-  double ok = 1;
-  if (s.rank == 0) {
-    llvm::sys::fs::remove_directories(partial);
-    if (std::error_code ec = llvm::sys::fs::create_directories(partial)) {
-      ok = 0;
-      llvm::errs() << "rank 0: cannot create '" << partial
-                   << "': " << ec.message() << "\n";
-    }
-  }
-  if (llvm::Error e = comm.barrier())
-    return error(llvm::toString(std::move(e)));
-  std::string why;
-  if (s.coord.d == 0 && s.coord.c == 0 && !owned.empty()) {
-    // TP shards are assembled into whole tensors (each rank's runs of a
-    // zero tensor, summed over the TP group), written by TP rank 0: a
-    // checkpoint does not depend on the parallel layout.
-    std::vector<CheckpointTensor> tensors = checkpointTensors(owned, optimizer);
-    std::map<std::string, const cpu::Param<float> *> byName;
-    for (const NamedParam &p : owned)
-      byName["model." + p.name] = p.param;
-    for (const Optimizer::Slot &slot : optimizer.slots()) {
-      byName["optim." + slot.name + ".exp_avg"] = slot.param;
-      byName["optim." + slot.name + ".exp_avg_sq"] = slot.param;
-    }
-    std::vector<std::vector<float>> whole;
-    whole.reserve(tensors.size());
-    for (CheckpointTensor &t : tensors) {
-      const cpu::Param<float> *p = byName[t.name];
-      if (!p || p->shard.dim < 0 || !s.tp)
-        continue;
-      std::vector<int64_t> shape = cpu::fullShape(p->shard, p->value.shape);
-      int64_t n = 1;
-      for (int64_t d : shape)
-        n *= d;
-      whole.emplace_back(static_cast<size_t>(n), 0.0f);
-      for (const cpu::ShardRun &r : cpu::shardRuns(p->shard, p->value.shape))
-        std::copy_n(t.data.data() + r.local, r.length,
-                    whole.back().data() + r.full);
-      if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
-        return error("assembling '" + t.name +
-                     "' over the TP group: " + llvm::toString(std::move(e)));
-      t.shape = shape;
-      t.data = whole.back();
-    }
-    if (s.coord.t == 0) {
-      shard = partial;
-      llvm::sys::path::append(
-          shard, llvm::formatv("rank-{0:d5}.safetensors", s.rank).str());
-      if (llvm::Error e = writeCheckpointTensors(
-              shard, model.plan(), tensors,
-              {done, seed, modelSignature(model), data.identity()})) {
-        why = llvm::toString(std::move(e));
-        ok = 0;
-      }
-    }
-  }
-  double all = ok;
-  if (llvm::Error e = s.world->allReduceSum(&all, 1))
-    return error(llvm::toString(std::move(e)));
-  if (!why.empty())
-    return error(why);
-  if (all != comm.worldSize())
-    return error("another rank failed to write its shard; nothing was "
-                 "written for step " +
-                 llvm::Twine(done));
-  if (s.rank == 0) {
-    llvm::sys::fs::remove_directories(final);
-    if (std::error_code ec = llvm::sys::fs::rename(partial, final))
-      why = "renaming '" + partial.str().str() + "': " + ec.message();
-  }
-  if (llvm::Error e = comm.barrier())
-    return error(llvm::toString(std::move(e)));
-  if (!why.empty())
-    return error(why);
-  return llvm::Error::success();
-}
-
-llvm::Error RankRunner::load(llvm::StringRef path) {
-  auto restored = readCheckpoint(path, model.plan(), owned, optimizer,
-                                 modelSignature(model));
-  if (!restored)
-    return llvm::make_error<RankError>(impl->rank,
-                                       llvm::toString(restored.takeError()));
-  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
-    return llvm::make_error<RankError>(impl->rank,
-                                       llvm::toString(std::move(e)));
-  done = restored->step;
-  resharded = restored->otherPlan;
-  return llvm::Error::success();
-}
-
-llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
-  Impl &s = *impl;
-  int world = comm.worldSize();
-  int64_t mine = static_cast<int64_t>(events.size()), most = 0;
-  std::vector<int64_t> counts(world);
-  if (llvm::Error e =
-          s.world->allGatherBytes(&mine, sizeof(mine), counts.data()))
-    return std::move(e);
-  for (int64_t c : counts)
-    most = std::max(most, c);
-  std::vector<RankEvent> padded(events);
-  padded.resize(most);
-  std::vector<RankEvent> all(static_cast<size_t>(most) * world);
-  if (most > 0)
-    if (llvm::Error e = s.world->allGatherBytes(
-            padded.data(), most * static_cast<int64_t>(sizeof(RankEvent)),
-            all.data()))
-      return std::move(e);
-  std::vector<RankEvent> result;
-  if (s.rank == 0)
-    for (int r = 0; r < world; ++r)
-      result.insert(result.end(), all.begin() + r * most,
-                    all.begin() + r * most + counts[r]);
-  return std::move(result);
-}
-
-MicrobatchData RankRunner::localData(MicrobatchData full) const {
-  if (model.localTokens.empty())
-    return full;
-  // Under CP the LLM's layers read this rank's tokens of each sequence: of
-  // the batch's own split when it has one (real data), else the plan's.
-  const std::vector<int64_t> *tokens = &model.localTokens;
-  if (full.layout && !full.layout->cpTokens.empty()) {
-    auto cp = std::make_shared<cpu::ContextParallel>();
-    cp->group = model.contextParallel.group;
-    cp->tokens = full.layout->cpTokens;
-    tokens = &cp->tokens[cp->group->rank()];
-    full.cp = std::move(cp);
-  }
-  auto pick = [&](const std::vector<int64_t> &all) {
-    std::vector<int64_t> mine;
-    if (all.empty())
-      return mine;
-    for (int64_t b = 0; b < model.sequences; ++b)
-      for (int64_t t : *tokens)
-        mine.push_back(all[b * model.seqLen + t]);
-    return mine;
-  };
-  full.tokenIds = pick(full.tokenIds);
-  full.targets = pick(full.targets);
-  return full;
 }

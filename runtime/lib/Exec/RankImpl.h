@@ -8,6 +8,7 @@
 #ifndef MLLM_RUNTIME_EXEC_RANKIMPL_H
 #define MLLM_RUNTIME_EXEC_RANKIMPL_H
 
+#include "mllm/runtime/exec/MessageArena.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -25,14 +26,16 @@ void setActivity(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 } // namespace detail
 
-/// A posted receive: one buffer per source rank.
+/// A posted receive: one copy of the message per source rank, back to back
+/// in the action's buffer of the MessageArena.
 struct PendingRecv {
   size_t action;
   int peerStage;
   std::vector<FlowKey> keys;
   std::vector<std::vector<int64_t>> shapes;
   std::vector<int64_t> sources;
-  std::vector<std::vector<float>> buffers;
+  float *buffer = nullptr;
+  int64_t floats = 0; ///< Per source.
   std::vector<std::unique_ptr<Request>> requests;
 };
 
@@ -41,7 +44,9 @@ struct PostedSend {
   /// The action at whose end it is waited for (sendReleases), or -1: the
   /// end of the iteration.
   int64_t release = -1;
-  std::vector<float> buffer;
+  /// In the MessageArena.
+  float *buffer = nullptr;
+  int64_t floats = 0;
   std::vector<int64_t> destinations;
   std::vector<std::unique_ptr<Request>> requests;
 };
@@ -84,6 +89,11 @@ struct RankRunner::Impl {
   std::vector<PostedSend> sends;
   /// Per action of the program: sched::sendReleases.
   std::vector<int64_t> sendRelease;
+  /// Per microbatch: its last backward action of the program. After it the
+  /// microbatch's received gradients are dropped, as the memory plan says.
+  std::map<int64_t, int64_t> lastBackward;
+  /// The iteration's send and receive buffers.
+  MessageArena messages;
   double loss = 0;
   /// Tracing: the iteration's start and the events of the receives waited
   /// for (RankRunner::step adds the rest).
@@ -137,6 +147,12 @@ struct RankRunner::Impl {
     return r;
   }
 };
+
+/// Per action of the rank's program: the floats its send or receive
+/// buffer holds in this iteration (a receive: one copy per source rank),
+/// 0 for other actions. Reads every microbatch's data (CP splits).
+std::vector<int64_t> messageFloats(const Model &model,
+                                   const RankRunner::Impl &s);
 
 } // namespace mllm::runtime::exec
 

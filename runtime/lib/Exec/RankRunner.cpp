@@ -126,6 +126,9 @@ static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
   s.prog = &programs[s.program];
   s.sendRelease =
       sched::sendReleases(*s.graph, programs, static_cast<size_t>(s.program));
+  for (size_t i = 0; i < s.prog->actions.size(); ++i)
+    if (sched::isBackward(s.prog->actions[i].kind))
+      s.lastBackward[s.prog->actions[i].microbatch] = static_cast<int64_t>(i);
   s.stage = &s.graph->stages[s.prog->stage];
   std::optional<RankLayout::Coord> coord =
       s.stage->rankLayout().coordOf(s.rank);

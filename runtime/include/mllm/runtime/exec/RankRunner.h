@@ -149,10 +149,16 @@ public:
     faultRank = rank;
     faultAction = action;
   }
-  /// Test hook (mllm-run --check-memory-plan): after each step, every send
-  /// buffer must have been freed at the action where the program's static
-  /// memory plan ends its lifetime; an error names the first that was not.
+  /// Test hook (mllm-run --check-memory-plan): after each step, every
+  /// message buffer of the MessageArena must have been used, every send's
+  /// freed at the action where the program's static memory plan ends its
+  /// lifetime, and the arena's measured peak must equal its planned size;
+  /// an error names the first buffer that was not.
   void checkMemoryPlan() { checkPlan = true; }
+  /// The last step's message arena: its planned size and its measured peak
+  /// (the highest byte in use), in bytes.
+  int64_t messageArenaBytes() const;
+  int64_t messageArenaPeak() const;
 
   ~RankRunner() override;
 
@@ -169,6 +175,8 @@ private:
   /// Waits for the posted sends due at the end of action `at` (-1: all of
   /// them, the end of the iteration) and frees their buffers.
   llvm::Error waitSends(int64_t at);
+  /// checkMemoryPlan()'s check after a step.
+  llvm::Error checkMessages() const;
   /// The microbatch's data as this rank's layers read it (under CP: its
   /// tokens' ids and targets).
   MicrobatchData localData(MicrobatchData full) const;
@@ -186,9 +194,6 @@ private:
   Optimizer optimizer;
   bool checkPlan = false;
   mutable std::optional<sched::MemoryPlan> plannedMemory;
-  /// Per send action of the last step: the action at whose end its buffer
-  /// was freed.
-  std::map<int64_t, int64_t> sendFreedAt;
   int faultRank = -1;
   int64_t faultAction = -1;
   bool tracing = false;

@@ -1,0 +1,117 @@
+//===- RankCheckpoint.cpp - a rank's shard of a checkpoint ----------------===//
+#include "RankImpl.h"
+
+#include "mllm/runtime/exec/Checkpoint.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+using detail::setActivity;
+
+llvm::Error RankRunner::save(llvm::StringRef dir) {
+  Impl &s = *impl;
+  llvm::SmallString<256> partial(dir), final(dir), shard;
+  llvm::sys::path::append(partial,
+                          "." + checkpointName(done, true) + ".partial");
+  llvm::sys::path::append(final, checkpointName(done, true));
+  auto error = [&](const llvm::Twine &m) {
+    return llvm::make_error<RankError>(s.rank, "checkpoint: " + m.str());
+  };
+  setActivity("writing the checkpoint of step %lld",
+              static_cast<long long>(done));
+  // Rank 0 prepares the directory; everyone writes; rank 0 renames it into
+  // place only when every rank reported success.
+  double ok = 1;
+  if (s.rank == 0) {
+    llvm::sys::fs::remove_directories(partial);
+    if (std::error_code ec = llvm::sys::fs::create_directories(partial)) {
+      ok = 0;
+      llvm::errs() << "rank 0: cannot create '" << partial
+                   << "': " << ec.message() << "\n";
+    }
+  }
+  if (llvm::Error e = comm.barrier())
+    return error(llvm::toString(std::move(e)));
+  std::string why;
+  if (s.coord.d == 0 && s.coord.c == 0 && !owned.empty()) {
+    // TP shards are assembled into whole tensors (each rank's runs of a
+    // zero tensor, summed over the TP group), written by TP rank 0: a
+    // checkpoint does not depend on the parallel layout.
+    std::vector<CheckpointTensor> tensors = checkpointTensors(owned, optimizer);
+    std::map<std::string, const cpu::Param<float> *> byName;
+    for (const NamedParam &p : owned)
+      byName["model." + p.name] = p.param;
+    for (const Optimizer::Slot &slot : optimizer.slots()) {
+      byName["optim." + slot.name + ".exp_avg"] = slot.param;
+      byName["optim." + slot.name + ".exp_avg_sq"] = slot.param;
+    }
+    std::vector<std::vector<float>> whole;
+    whole.reserve(tensors.size());
+    for (CheckpointTensor &t : tensors) {
+      const cpu::Param<float> *p = byName[t.name];
+      if (!p || p->shard.dim < 0 || !s.tp)
+        continue;
+      std::vector<int64_t> shape = cpu::fullShape(p->shard, p->value.shape);
+      int64_t n = 1;
+      for (int64_t d : shape)
+        n *= d;
+      whole.emplace_back(static_cast<size_t>(n), 0.0f);
+      for (const cpu::ShardRun &r : cpu::shardRuns(p->shard, p->value.shape))
+        std::copy_n(t.data.data() + r.local, r.length,
+                    whole.back().data() + r.full);
+      if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
+        return error("assembling '" + t.name +
+                     "' over the TP group: " + llvm::toString(std::move(e)));
+      t.shape = shape;
+      t.data = whole.back();
+    }
+    if (s.coord.t == 0) {
+      shard = partial;
+      llvm::sys::path::append(
+          shard, llvm::formatv("rank-{0:d5}.safetensors", s.rank).str());
+      if (llvm::Error e = writeCheckpointTensors(
+              shard, model.plan(), tensors,
+              {done, seed, modelSignature(model), data.identity()})) {
+        why = llvm::toString(std::move(e));
+        ok = 0;
+      }
+    }
+  }
+  double all = ok;
+  if (llvm::Error e = s.world->allReduceSum(&all, 1))
+    return error(llvm::toString(std::move(e)));
+  if (!why.empty())
+    return error(why);
+  if (all != comm.worldSize())
+    return error("another rank failed to write its shard; nothing was "
+                 "written for step " +
+                 llvm::Twine(done));
+  if (s.rank == 0) {
+    llvm::sys::fs::remove_directories(final);
+    if (std::error_code ec = llvm::sys::fs::rename(partial, final))
+      why = "renaming '" + partial.str().str() + "': " + ec.message();
+  }
+  if (llvm::Error e = comm.barrier())
+    return error(llvm::toString(std::move(e)));
+  if (!why.empty())
+    return error(why);
+  return llvm::Error::success();
+}
+
+llvm::Error RankRunner::load(llvm::StringRef path) {
+  auto restored = readCheckpoint(path, model.plan(), owned, optimizer,
+                                 modelSignature(model));
+  if (!restored)
+    return llvm::make_error<RankError>(impl->rank,
+                                       llvm::toString(restored.takeError()));
+  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
+    return llvm::make_error<RankError>(impl->rank,
+                                       llvm::toString(std::move(e)));
+  done = restored->step;
+  resharded = restored->otherPlan;
+  return llvm::Error::success();
+}
