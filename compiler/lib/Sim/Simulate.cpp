@@ -5,24 +5,34 @@
 // the stage (its DP x CP replicas run the same program in lockstep).
 //
 // Sends are asynchronous (isend): a send posts its message at the sender's
-// clock and the sender goes on at once (its clock does not advance). The
-// runtime waits for a send later (sched::sendReleases); a wait that blocks
-// until the receive is posted (the window for sends nothing comes back
-// after) is not modelled, so a stage it throttles can run later than here. The
-// transfer occupies the link from the post for bytes / bandwidth. A receive
-// blocks until the matching send (the next one on the link: sender, receiver,
+// clock and the sender goes on (its clock does not advance). The transfer
+// occupies the link from the post for bytes / bandwidth. A receive blocks
+// until the matching send (the next one on the link: sender, receiver,
 // activation or gradient, FIFO) has been posted and its transfer has
 // ended: it ends at max(receiver's clock, transfer end).
+//
+// The runtime waits for a send at the end of the action that
+// sched::sendReleases names (the same function, so the two agree), else at
+// the end of the iteration. Such a wait ends when the send is complete:
+// its transfer has ended and the receiver has posted the receive (reached
+// it in its program). A wait where the release proves the arrival never
+// delays; a window's wait (a frozen encoder's sends) holds the sender back
+// until the receiver has caught up. The next action starts after every
+// wait at the end of the previous one.
 //
 // Links are not contended, so the time of every action is fixed by its
 // predecessors in the dependency order alone: the simulation runs each stage
 // as far as it can, parks it at a receive whose message has not been
-// posted, and wakes it when the sender posts it (a ready list). Each action
-// is visited once. A run that ends with a parked stage is a deadlock (a
-// cycle of blocked receives, or a receive nobody sends to).
+// posted or at a wait for a receive not yet posted, and wakes it when the
+// sender posts the message or the receiver reaches the receive (a ready
+// list). Each action is visited once. A run that ends with a parked stage
+// is a deadlock (a cycle of blocked receives and waits, or a receive nobody
+// sends to).
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Sim/Simulate.h"
+
+#include "mllm/runtime/SendRelease.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -33,6 +43,8 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <queue>
+#include <tuple>
 
 using namespace mllm::sched;
 
@@ -44,11 +56,25 @@ struct Posted {
   size_t pc;
   double end;
 };
-/// The messages of one link (sender, receiver, gradient?), FIFO.
+/// The messages of one link (sender, receiver, gradient?), FIFO, and the
+/// times the receiver posted its receives.
 struct Link {
   std::vector<Posted> queue;
   size_t received = 0;
+  size_t receives = 0; ///< The receiver's receives of the link.
+  /// posted[k]: when the receiver reached its k-th receive of the link.
+  std::vector<double> posted;
 };
+/// A send the runtime waits for at the end of action `after` of its stage
+/// (sched::sendReleases): message `message` of link `link`.
+struct SendWait {
+  size_t after, link, message;
+  bool operator>(const SendWait &o) const {
+    return std::tie(after, link, message) >
+           std::tie(o.after, o.link, o.message);
+  }
+};
+constexpr size_t kNone = static_cast<size_t>(-1);
 
 std::string stageName(const PipelineGraph &graph, int s) {
   if (s >= 0 && s < static_cast<int>(graph.stages.size()) &&
@@ -80,7 +106,14 @@ struct StageState {
   size_t pc = 0;
   double clock = 0;
   bool parked = false;
-  size_t waitLink = 0; ///< The link a parked stage waits for.
+  /// What a parked stage waits for: a message of link `waitLink`, or the
+  /// receive of message `postMessage` of link `postLink` (the other link is
+  /// kNone).
+  size_t waitLink = kNone, postLink = kNone, postMessage = 0;
+  /// Its posted sends that it waits for before the end of the iteration,
+  /// first `after` first.
+  std::priority_queue<SendWait, std::vector<SendWait>, std::greater<SendWait>>
+      sendWaits;
   int64_t inFlight = 0;
   /// Per microbatch: index of its last backward action, -1 if none.
   std::vector<int64_t> lastBackward;
@@ -103,6 +136,22 @@ int computeSlot(ActionKind kind) {
   default:
     return 3;
   }
+}
+
+/// sched::sendReleases for the simulator's programs, where program s is
+/// stage s. sendReleases finds a peer's program by its stage field, which a
+/// hand-made program may leave unset.
+std::vector<std::vector<int64_t>>
+releasesOf(const PipelineGraph &graph, const std::vector<Program> &programs) {
+  bool byStage = true;
+  for (size_t s = 0; s < programs.size(); ++s)
+    byStage = byStage && programs[s].stage == static_cast<int>(s);
+  if (byStage)
+    return sendReleases(graph, programs);
+  std::vector<Program> numbered = programs;
+  for (size_t s = 0; s < numbered.size(); ++s)
+    numbered[s].stage = static_cast<int>(s);
+  return sendReleases(graph, numbered);
 }
 
 } // namespace
@@ -150,7 +199,14 @@ mllm::sched::simulate(const PipelineGraph &graph,
     return llvm::createStringError("simulate: %zu programs for %d stages",
                                    programs.size(), numStages);
 
-  // Check the programs once, and find each microbatch's last backward.
+  // Links (from, to, gradient?), indexed densely.
+  std::vector<Link> links(static_cast<size_t>(numStages) * numStages * 2);
+  auto linkIndex = [&](int from, int to, bool grad) -> size_t {
+    return (static_cast<size_t>(from) * numStages + to) * 2 + (grad ? 1 : 0);
+  };
+
+  // Check the programs once, find each microbatch's last backward and count
+  // each link's receives.
   std::vector<StageState> state(numStages);
   for (int s = 0; s < numStages; ++s) {
     const auto &actions = programs[s].actions;
@@ -163,6 +219,8 @@ mllm::sched::simulate(const PipelineGraph &graph,
               "simulate: %s, %s: no such peer stage %d",
               stageName(graph, s).c_str(), describe(graph, a, i).c_str(),
               a.peer);
+        if (isRecv(a.kind))
+          ++links[linkIndex(a.peer, s, isGradMessage(a.kind))].receives;
       }
       if ((a.kind == ActionKind::Forward || isBackward(a.kind)) &&
           a.microbatch < 0)
@@ -197,11 +255,32 @@ mllm::sched::simulate(const PipelineGraph &graph,
 
   std::vector<double> commTime(numStages, 0.0), busyTime(numStages, 0.0);
   std::vector<int64_t> maxInFlight(numStages, 0);
-  // Links (from, to, gradient?), indexed densely.
-  std::vector<Link> links(static_cast<size_t>(numStages) * numStages * 2);
-  auto linkIndex = [&](int from, int to, bool grad) -> size_t {
-    return (static_cast<size_t>(from) * numStages + to) * 2 + (grad ? 1 : 0);
+  for (Link &link : links)
+    link.posted.reserve(link.receives);
+
+  // The actions at whose end the runtime waits for its sends.
+  std::vector<std::vector<int64_t>> release = releasesOf(graph, programs);
+  // Whether stage s goes past the waits at the end of its last action; else
+  // it parks at the first whose receive has not been posted. A wait ends
+  // when the message has left and its receive is posted.
+  auto passWaits = [&](int s) {
+    StageState &st = state[s];
+    while (!st.sendWaits.empty() && st.sendWaits.top().after < st.pc) {
+      const SendWait &w = st.sendWaits.top();
+      const Link &link = links[w.link];
+      if (w.message >= link.posted.size()) {
+        st.parked = true;
+        st.postLink = w.link;
+        st.postMessage = w.message;
+        return false;
+      }
+      st.clock = std::max(
+          {st.clock, link.posted[w.message], link.queue[w.message].end});
+      st.sendWaits.pop();
+    }
+    return true;
   };
+
   double lastTransferEnd = 0;
   std::vector<int> ready;
   ready.reserve(numStages);
@@ -216,7 +295,8 @@ mllm::sched::simulate(const PipelineGraph &graph,
     const StageInfo &info = graph.stages[s];
     const auto &actions = programs[s].actions;
     st.parked = false;
-    while (st.pc < actions.size()) {
+    st.waitLink = st.postLink = kNone;
+    while (passWaits(s) && st.pc < actions.size()) {
       const Action &a = actions[st.pc];
       if (isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads) {
         double d = 0;
@@ -264,14 +344,19 @@ mllm::sched::simulate(const PipelineGraph &graph,
         continue;
       }
 
-      // A send posts its message and never waits.
+      // A send posts its message and goes on; it is waited for at the end
+      // of the action sendReleases names (if anybody receives it).
       bool grad = isGradMessage(a.kind);
       if (isSend(a.kind)) {
         int t = a.peer;
         double d = p2pTime(graph, s, t, a.bytes);
         double start = st.clock;
-        Link &link = links[linkIndex(s, t, grad)];
+        size_t li = linkIndex(s, t, grad);
+        Link &link = links[li];
+        size_t k = link.queue.size();
         link.queue.push_back({&a, st.pc, start + d});
+        if (release[s][st.pc] >= 0 && k < link.receives)
+          st.sendWaits.push({static_cast<size_t>(release[s][st.pc]), li, k});
         lastTransferEnd = std::max(lastTransferEnd, start + d);
         record(s, a, start, start + d);
         commTime[s] += d;
@@ -279,18 +364,28 @@ mllm::sched::simulate(const PipelineGraph &graph,
         ++executed;
         // Wake the receiver if it waits for this link.
         StageState &pt = state[t];
-        if (pt.parked && pt.waitLink == linkIndex(s, t, grad)) {
+        if (pt.parked && pt.waitLink == li) {
           pt.parked = false;
           ready.push_back(t);
         }
         continue;
       }
 
-      // A receive: take the next message of the link, or park until the
-      // sender posts it.
+      // A receive: posted when the stage first gets here (wake the sender
+      // if it waits for that); take the next message of the link, or park
+      // until the sender posts it.
       int from = a.peer;
       size_t li = linkIndex(from, s, grad);
       Link &link = links[li];
+      if (link.posted.size() == link.received) {
+        link.posted.push_back(st.clock);
+        StageState &sender = state[from];
+        if (sender.parked && sender.postLink == li &&
+            sender.postMessage == link.received) {
+          sender.parked = false;
+          ready.push_back(from);
+        }
+      }
       if (link.received >= link.queue.size()) {
         st.parked = true;
         st.waitLink = li;
@@ -322,12 +417,21 @@ mllm::sched::simulate(const PipelineGraph &graph,
   std::string stuck;
   for (int s = 0; s < numStages; ++s) {
     const auto &actions = programs[s].actions;
-    if (state[s].pc >= actions.size())
+    const StageState &st = state[s];
+    if (st.pc >= actions.size() && st.sendWaits.empty())
       continue;
     if (!stuck.empty())
       stuck += "; ";
+    if (st.postLink != kNone) {
+      const SendWait &w = st.sendWaits.top();
+      const Posted &msg = links[w.link].queue[w.message];
+      stuck += stageName(graph, s) + " waits after " +
+               describe(graph, actions[w.after], w.after) +
+               " for the receive of its " + describe(graph, *msg.send, msg.pc);
+      continue;
+    }
     stuck += stageName(graph, s) + " waits at " +
-             describe(graph, actions[state[s].pc], state[s].pc);
+             describe(graph, actions[st.pc], st.pc);
   }
   if (!stuck.empty())
     return llvm::createStringError("simulate: deadlock: %s", stuck.c_str());

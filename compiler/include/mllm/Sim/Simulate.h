@@ -4,8 +4,9 @@
 // times and the cluster's links: compute actions take their stage time, a
 // transfer takes bytes / bandwidth (intra- or inter-node from the ranks)
 // from the moment its send is posted, a gradient all-reduce takes the ring
-// time 2(n-1)/n x bytes / bw. The model (asynchronous sends, blocking
-// receives, memory, optimizer) is described in docs/sim.md.
+// time 2(n-1)/n x bytes / bw. A stage waits for its sends where the
+// runtime does (sched::sendReleases). The model (asynchronous sends, send
+// waits, blocking receives, memory, optimizer) is described in docs/sim.md.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_SIM_SIMULATE_H
