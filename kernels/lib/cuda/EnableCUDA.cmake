@@ -51,6 +51,12 @@ endif()
 if(NOT "cuda" IN_LIST MLLM_SKIP_DIRS)
   add_subdirectory(${CMAKE_CURRENT_LIST_DIR} ${CMAKE_BINARY_DIR}/kernels/lib/cuda)
 endif()
+# The host twin of the kernel library (plain C++ on the CPU kernels).
+if(NOT "cudahost" IN_LIST MLLM_SKIP_DIRS AND TARGET MLLMKernelsCPU AND
+   TARGET MLLMAttentionCPU)
+  add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/../cudahost
+    ${CMAKE_BINARY_DIR}/kernels/lib/cudahost)
+endif()
 # bench/CMakeLists.txt knows nothing of CUDA; the GPU bench joins here.
 if((NOT DEFINED MLLM_BUILD_BENCH OR MLLM_BUILD_BENCH) AND
    NOT "gpu" IN_LIST MLLM_SKIP_DIRS)

@@ -1,0 +1,547 @@
+//===- Layers.cpp - The layer kernels of cuda/Layers.h on the CPU ---------===//
+//
+// Each call checks its stream and every pointer it would touch (a live
+// device allocation of the right size), widens its bf16 inputs to fp32,
+// runs the CPU kernel of kernels/cpu/*.h and rounds its bf16 outputs to
+// nearest even; fp32 outputs (statistics, weight gradients, optimizer
+// state) are written directly, since device memory is host memory here.
+// Accumulation follows the CUDA kernels: norm dw/db, the embedding
+// gradient and nothing else are added to; AdamW is cpu::adamwStep itself,
+// which the CUDA kernel equals bit for bit. Inputs are read before any
+// output is written, so every in-place call is fine.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mllm/kernels/cuda/Layers.h"
+
+#include "Twin.h"
+
+#include "mllm/kernels/cpu/Activation.h"
+#include "mllm/kernels/cpu/CrossEntropy.h"
+#include "mllm/kernels/cpu/Elementwise.h"
+#include "mllm/kernels/cpu/Embedding.h"
+#include "mllm/kernels/cpu/Norm.h"
+#include "mllm/kernels/cpu/Optimizer.h"
+#include "mllm/kernels/cpu/Rope.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+
+using namespace mllm::kernels;
+using namespace mllm::kernels::cuda;
+using twin::checkArg;
+using twin::storeBf16;
+using twin::toFloat;
+
+namespace {
+
+/// The widened values of an optional bf16 array (empty when null).
+std::vector<float> widenOptional(const bf16 *p, int64_t n) {
+  return p ? toFloat(p, n) : std::vector<float>();
+}
+
+const float *orNull(const std::vector<float> &v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+/// The address of row `row` of a [*, dim] table, computed without pointer
+/// arithmetic (the row may be far outside the table).
+template <typename T>
+const void *rowAddress(const T *table, int64_t row, int64_t dim) {
+  return reinterpret_cast<const void *>(reinterpret_cast<uintptr_t>(table) +
+                                        static_cast<uintptr_t>(row * dim) *
+                                            sizeof(T));
+}
+
+Status rowOutsideTable(const char *kernel, const char *what, int64_t index,
+                       int64_t id) {
+  return Status::error(std::string(kernel) + ": " + what + " " +
+                       std::to_string(index) + " has id " + std::to_string(id) +
+                       ", whose row is outside the table's allocation (host "
+                       "twin; the GPU would read out of bounds)");
+}
+
+enum class Gated { SwiGlu, GeGlu };
+
+Status gatedForward(const char *k, Gated act, const bf16 *in, bf16 *out,
+                    int64_t tokens, int64_t ffn, cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, ffn}));
+  const int64_t n = tokens * ffn;
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "in", in, 2 * n));
+  MLLM_STATUS_TRY(checkArg(k, "out", out, n));
+  std::vector<float> fin = toFloat(in, 2 * n), fout(n);
+  if (act == Gated::SwiGlu)
+    cpu::swigluForward<float>(fin.data(), fout.data(), tokens, ffn);
+  else
+    cpu::gegluForward<float>(fin.data(), fout.data(), tokens, ffn);
+  storeBf16(fout.data(), out, n);
+  return Status();
+}
+
+Status gatedBackward(const char *k, Gated act, const bf16 *in, const bf16 *dout,
+                     bf16 *din, int64_t tokens, int64_t ffn,
+                     cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, ffn}));
+  const int64_t n = tokens * ffn;
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "in", in, 2 * n));
+  MLLM_STATUS_TRY(checkArg(k, "dout", dout, n));
+  MLLM_STATUS_TRY(checkArg(k, "din", din, 2 * n));
+  std::vector<float> fin = toFloat(in, 2 * n), fdout = toFloat(dout, n),
+                     fdin(2 * n);
+  if (act == Gated::SwiGlu)
+    cpu::swigluBackward<float>(fin.data(), fdout.data(), fdin.data(), tokens,
+                               ffn);
+  else
+    cpu::gegluBackward<float>(fin.data(), fdout.data(), fdin.data(), tokens,
+                              ffn);
+  storeBf16(fdin.data(), din, 2 * n);
+  return Status();
+}
+
+Status rope(const char *k, const bf16 *x, bf16 *y, const int64_t *positions,
+            int64_t tokens, int64_t heads, int64_t headDim, double theta,
+            bool backward, cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  if (headDim % 2 != 0)
+    return Status::error("RoPE needs an even head dimension");
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, heads, headDim}));
+  const int64_t n = tokens * heads * headDim;
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, backward ? "dy" : "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, backward ? "dx" : "y", y, n));
+  MLLM_STATUS_TRY(checkArg(k, "positions", positions, tokens));
+  std::vector<float> fx = toFloat(x, n), fy(n);
+  if (backward)
+    cpu::ropeBackward<float>(fx.data(), fy.data(), positions, tokens, heads,
+                             headDim, theta);
+  else
+    cpu::ropeForward<float>(fx.data(), fy.data(), positions, tokens, heads,
+                            headDim, theta);
+  storeBf16(fy.data(), y, n);
+  return Status();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Normalisation
+//===----------------------------------------------------------------------===//
+
+Status cuda::rmsNormForward(const bf16 *x, const bf16 *w, bf16 *y, float *rstd,
+                            int64_t tokens, int64_t dim, float eps,
+                            cudaStream_t stream) {
+  const char *k = "rmsNormForward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim}));
+  if (tokens == 0)
+    return Status();
+  const int64_t n = tokens * dim;
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "y", y, n));
+  MLLM_STATUS_TRY(checkArg(k, "rstd", rstd, tokens, /*optional=*/true));
+  std::vector<float> fx = toFloat(x, n), fw = widenOptional(w, dim), fy(n),
+                     fr(tokens);
+  cpu::rmsNormForward<float>(fx.data(), orNull(fw), fy.data(), fr.data(),
+                             tokens, dim, eps);
+  storeBf16(fy.data(), y, n);
+  if (rstd)
+    std::copy(fr.begin(), fr.end(), rstd);
+  return Status();
+}
+
+Status cuda::rmsNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
+                             const float *rstd, bf16 *dx, float *dw,
+                             int64_t tokens, int64_t dim, cudaStream_t stream) {
+  const char *k = "rmsNormBackward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim}));
+  if (tokens == 0)
+    return Status();
+  const int64_t n = tokens * dim;
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "rstd", rstd, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
+  MLLM_STATUS_TRY(checkArg(k, "dw", dw, dim, /*optional=*/true));
+  std::vector<float> fdy = toFloat(dy, n), fx = toFloat(x, n),
+                     fw = widenOptional(w, dim), fdx(n);
+  cpu::rmsNormBackwardInput<float>(fdy.data(), fx.data(), orNull(fw), rstd,
+                                   fdx.data(), tokens, dim);
+  if (dw) // dw += sum_t dy * xhat
+    cpu::rmsNormBackwardWeight<float>(fdy.data(), fx.data(), rstd, dw, tokens,
+                                      dim);
+  storeBf16(fdx.data(), dx, n);
+  return Status();
+}
+
+Status cuda::layerNormForward(const bf16 *x, const bf16 *w, const bf16 *b,
+                              bf16 *y, float *mean, float *rstd, int64_t tokens,
+                              int64_t dim, float eps, cudaStream_t stream) {
+  const char *k = "layerNormForward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim}));
+  if (tokens == 0)
+    return Status();
+  const int64_t n = tokens * dim;
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "b", b, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "y", y, n));
+  MLLM_STATUS_TRY(checkArg(k, "mean", mean, tokens, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "rstd", rstd, tokens, /*optional=*/true));
+  std::vector<float> fx = toFloat(x, n), fw = widenOptional(w, dim),
+                     fb = widenOptional(b, dim), fy(n), fm(tokens), fr(tokens);
+  cpu::layerNormForward<float>(fx.data(), orNull(fw), orNull(fb), fy.data(),
+                               fm.data(), fr.data(), tokens, dim, eps);
+  storeBf16(fy.data(), y, n);
+  if (mean)
+    std::copy(fm.begin(), fm.end(), mean);
+  if (rstd)
+    std::copy(fr.begin(), fr.end(), rstd);
+  return Status();
+}
+
+Status cuda::layerNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
+                               const float *mean, const float *rstd, bf16 *dx,
+                               float *dw, float *db, int64_t tokens,
+                               int64_t dim, cudaStream_t stream) {
+  const char *k = "layerNormBackward";
+  if (!mean)
+    return Status::error("layerNormBackward needs the saved mean");
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim}));
+  if (tokens == 0)
+    return Status();
+  const int64_t n = tokens * dim;
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "mean", mean, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "rstd", rstd, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
+  MLLM_STATUS_TRY(checkArg(k, "dw", dw, dim, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "db", db, dim, /*optional=*/true));
+  std::vector<float> fdy = toFloat(dy, n), fx = toFloat(x, n),
+                     fw = widenOptional(w, dim), fdx(n);
+  cpu::layerNormBackwardInput<float>(fdy.data(), fx.data(), orNull(fw), mean,
+                                     rstd, fdx.data(), tokens, dim);
+  if (dw || db) // dw += sum dy * xhat, db += sum dy
+    cpu::layerNormBackwardWeight<float>(fdy.data(), fx.data(), mean, rstd, dw,
+                                        db, tokens, dim);
+  storeBf16(fdx.data(), dx, n);
+  return Status();
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE and activations
+//===----------------------------------------------------------------------===//
+
+Status cuda::ropeForward(const bf16 *x, bf16 *y, const int64_t *positions,
+                         int64_t tokens, int64_t heads, int64_t headDim,
+                         double theta, cudaStream_t stream) {
+  return rope("ropeForward", x, y, positions, tokens, heads, headDim, theta,
+              /*backward=*/false, stream);
+}
+
+Status cuda::ropeBackward(const bf16 *dy, bf16 *dx, const int64_t *positions,
+                          int64_t tokens, int64_t heads, int64_t headDim,
+                          double theta, cudaStream_t stream) {
+  return rope("ropeBackward", dy, dx, positions, tokens, heads, headDim, theta,
+              /*backward=*/true, stream);
+}
+
+Status cuda::geluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  const char *k = "geluForward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "y", y, n));
+  std::vector<float> fx = toFloat(x, n), fy(n);
+  cpu::geluForward<float>(fx.data(), fy.data(), n);
+  storeBf16(fy.data(), y, n);
+  return Status();
+}
+
+Status cuda::geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  const char *k = "geluBackward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
+  std::vector<float> fx = toFloat(x, n), fdy = toFloat(dy, n), fdx(n);
+  cpu::geluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
+  storeBf16(fdx.data(), dx, n);
+  return Status();
+}
+
+Status cuda::swigluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                           int64_t ffn, cudaStream_t stream) {
+  return gatedForward("swigluForward", Gated::SwiGlu, in, out, tokens, ffn,
+                      stream);
+}
+
+Status cuda::swigluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                            int64_t tokens, int64_t ffn, cudaStream_t stream) {
+  return gatedBackward("swigluBackward", Gated::SwiGlu, in, dout, din, tokens,
+                       ffn, stream);
+}
+
+Status cuda::gegluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                          int64_t ffn, cudaStream_t stream) {
+  return gatedForward("gegluForward", Gated::GeGlu, in, out, tokens, ffn,
+                      stream);
+}
+
+Status cuda::gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                           int64_t tokens, int64_t ffn, cudaStream_t stream) {
+  return gatedBackward("gegluBackward", Gated::GeGlu, in, dout, din, tokens,
+                       ffn, stream);
+}
+
+namespace mllm {
+namespace kernels {
+namespace cuda {
+// Defined inside the namespace rather than as cuda::addInPlace, so that
+// this file also builds against a Layers.h that does not declare it yet.
+Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream) {
+  const char *k = "addInPlace";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "y", static_cast<const bf16 *>(y), n));
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  std::vector<float> fy = toFloat(y, n), fx = toFloat(x, n);
+  cpu::add<float>(fy.data(), fx.data(), n); // the sum in fp32, rounded once
+  storeBf16(fy.data(), y, n);
+  return Status();
+}
+} // namespace cuda
+} // namespace kernels
+} // namespace mllm
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy
+//===----------------------------------------------------------------------===//
+
+Status cuda::crossEntropyForward(const bf16 *logits, const int64_t *targets,
+                                 float *lse, double *lossSum, int64_t *count,
+                                 int64_t tokens, int64_t vocab,
+                                 cudaStream_t stream, int64_t ignoreIndex) {
+  const char *k = "crossEntropyForward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab}));
+  MLLM_STATUS_TRY(checkArg(k, "lossSum", lossSum, 1));
+  MLLM_STATUS_TRY(checkArg(k, "count", count, 1));
+  if (tokens == 0) {
+    *lossSum = 0;
+    *count = 0;
+    return Status();
+  }
+  MLLM_STATUS_TRY(checkArg(k, "logits", logits, tokens * vocab));
+  MLLM_STATUS_TRY(checkArg(k, "targets", targets, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "lse", lse, tokens));
+  // A counted target outside the vocabulary makes the CUDA kernel's loss
+  // NaN (so the bug shows); the CPU kernel asserts instead, so it gets the
+  // ignore index here and the NaN is added afterwards.
+  std::vector<int64_t> cpuTargets(targets, targets + tokens);
+  int64_t outside = 0;
+  for (int64_t &t : cpuTargets)
+    if (t != ignoreIndex && (t < 0 || t >= vocab)) {
+      t = ignoreIndex;
+      ++outside;
+    }
+  std::vector<double> rowLse(tokens, -std::numeric_limits<double>::infinity());
+  cpu::CrossEntropyResult result;
+  if (vocab > 0) {
+    std::vector<float> fl = toFloat(logits, tokens * vocab);
+    result = cpu::softmaxCrossEntropyForward<float>(
+        fl.data(), cpuTargets.data(), rowLse.data(), tokens, vocab,
+        ignoreIndex);
+  }
+  for (int64_t t = 0; t < tokens; ++t)
+    lse[t] = static_cast<float>(rowLse[t]);
+  *lossSum =
+      outside ? std::numeric_limits<double>::quiet_NaN() : result.lossSum;
+  *count = result.count + outside;
+  return Status();
+}
+
+Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
+                                  const float *lse, bf16 *dlogits, float scale,
+                                  int64_t tokens, int64_t vocab,
+                                  cudaStream_t stream, int64_t ignoreIndex) {
+  const char *k = "crossEntropyBackward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab}));
+  if (tokens == 0 || vocab == 0)
+    return Status();
+  const int64_t n = tokens * vocab;
+  MLLM_STATUS_TRY(checkArg(k, "logits", logits, n));
+  MLLM_STATUS_TRY(checkArg(k, "targets", targets, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "lse", lse, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "dlogits", dlogits, n));
+  std::vector<float> fl = toFloat(logits, n), fg(n);
+  std::vector<double> rowLse(lse, lse + tokens);
+  std::vector<int64_t> cpuTargets(targets, targets + tokens), outside;
+  for (int64_t t = 0; t < tokens; ++t)
+    if (cpuTargets[t] != ignoreIndex &&
+        (cpuTargets[t] < 0 || cpuTargets[t] >= vocab)) {
+      cpuTargets[t] = ignoreIndex;
+      outside.push_back(t);
+    }
+  cpu::softmaxCrossEntropyBackward<float>(fl.data(), cpuTargets.data(),
+                                          rowLse.data(), fg.data(), scale,
+                                          tokens, vocab, ignoreIndex);
+  // A counted target outside the vocabulary: the CUDA kernel's softmax
+  // without a one-hot term.
+  for (int64_t t : outside)
+    for (int64_t v = 0; v < vocab; ++v)
+      fg[t * vocab + v] = scale * std::exp(fl[t * vocab + v] - lse[t]);
+  storeBf16(fg.data(), dlogits, n);
+  return Status();
+}
+
+//===----------------------------------------------------------------------===//
+// Embedding
+//===----------------------------------------------------------------------===//
+
+Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
+                              int64_t tokens, int64_t dim,
+                              cudaStream_t stream) {
+  const char *k = "embeddingForward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim}));
+  if (tokens * dim == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "ids", ids, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "out", out, tokens * dim));
+  MLLM_STATUS_TRY(checkArg(k, "table", table, dim));
+  for (int64_t t = 0; t < tokens; ++t)
+    if (!twin::isInAllocationOf(table, rowAddress(table, ids[t], dim),
+                                dim * sizeof(bf16)))
+      return rowOutsideTable(k, "token", t, ids[t]);
+  // A gather: bf16 rows copied as they are (the CPU kernel's loop, on
+  // bf16, whose vocabulary the CUDA API does not pass).
+  for (int64_t t = 0; t < tokens; ++t)
+    std::copy(table + ids[t] * dim, table + (ids[t] + 1) * dim, out + t * dim);
+  return Status();
+}
+
+Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
+                                  int64_t vocab, EmbeddingGradPlan &plan,
+                                  cudaStream_t stream) {
+  // The host half of kernels/lib/cuda/Pointwise.cu, unchanged.
+  const int64_t tokens = static_cast<int64_t>(hostIds.size());
+  for (int64_t t = 0; t < tokens; ++t)
+    if (hostIds[t] < 0 || hostIds[t] >= vocab)
+      return Status::error("embedding: token " + std::to_string(t) +
+                           " has id " + std::to_string(hostIds[t]) +
+                           " outside the vocabulary of " +
+                           std::to_string(vocab));
+  std::vector<int32_t> order(tokens);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return hostIds[a] < hostIds[b];
+  });
+  std::vector<int64_t> ids;
+  std::vector<int32_t> start;
+  for (int64_t i = 0; i < tokens; ++i)
+    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
+      ids.push_back(hostIds[order[i]]);
+      start.push_back(static_cast<int32_t>(i));
+    }
+  start.push_back(static_cast<int32_t>(tokens));
+  plan.tokens = tokens;
+  plan.uniqueIds = static_cast<int64_t>(ids.size());
+  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
+  MLLM_STATUS_TRY(plan.start.upload(start, stream));
+  MLLM_STATUS_TRY(plan.order.upload(order, stream));
+  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
+  return Status();
+}
+
+Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
+                               float *dtable, int64_t dim,
+                               cudaStream_t stream) {
+  const char *k = "embeddingBackward";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {dim}));
+  const int64_t unique = plan.uniqueIds, tokens = plan.tokens;
+  if (unique == 0 || dim == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "dout", dout, tokens * dim));
+  MLLM_STATUS_TRY(checkArg(k, "dtable", dtable, dim));
+  const int64_t *ids = plan.ids.data();
+  const int32_t *start = plan.start.data(), *order = plan.order.data();
+  for (int64_t u = 0; u < unique; ++u)
+    if (!twin::isInAllocationOf(dtable, rowAddress(dtable, ids[u], dim),
+                                dim * sizeof(float)))
+      return rowOutsideTable(k, "unique id", u, ids[u]);
+  // The CPU scatter-add into a zeroed row per unique id (token order), then
+  // one addition per table element: the CUDA kernel's order of additions,
+  // so the same bits.
+  std::vector<int64_t> slot(tokens);
+  for (int64_t u = 0; u < unique; ++u)
+    for (int32_t i = start[u]; i < start[u + 1]; ++i)
+      slot[order[i]] = u;
+  std::vector<float> fdout = toFloat(dout, tokens * dim), sums(unique * dim);
+  cpu::embeddingBackwardWeight<float>(slot.data(), fdout.data(), sums.data(),
+                                      tokens, unique, dim);
+  for (int64_t u = 0; u < unique; ++u)
+    for (int64_t c = 0; c < dim; ++c)
+      dtable[ids[u] * dim + c] += sums[u * dim + c];
+  return Status();
+}
+
+//===----------------------------------------------------------------------===//
+// AdamW
+//===----------------------------------------------------------------------===//
+
+Status cuda::adamwStep(const std::vector<AdamWTensor> &tensors, int64_t step,
+                       const cpu::AdamConfig &config, cudaStream_t stream) {
+  const char *k = "adamwStep";
+  if (step < 1)
+    return Status::error("adamwStep: steps are 1-based");
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  // Every tensor is checked before any is updated.
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const AdamWTensor &t = tensors[i];
+    const std::string name = "tensors[" + std::to_string(i) + "].";
+    MLLM_STATUS_TRY(twin::checkSizes(k, {t.n}));
+    MLLM_STATUS_TRY(checkArg(k, (name + "param").c_str(), t.param, t.n));
+    MLLM_STATUS_TRY(checkArg(k, (name + "grad").c_str(), t.grad, t.n));
+    MLLM_STATUS_TRY(checkArg(k, (name + "expAvg").c_str(), t.expAvg, t.n));
+    MLLM_STATUS_TRY(checkArg(k, (name + "expAvgSq").c_str(), t.expAvgSq, t.n));
+    MLLM_STATUS_TRY(checkArg(k, (name + "paramBf16").c_str(), t.paramBf16, t.n,
+                             /*optional=*/true));
+  }
+  for (const AdamWTensor &t : tensors) {
+    if (t.n == 0)
+      continue;
+    cpu::adamwStep<float>(t.param, t.grad, t.expAvg, t.expAvgSq, t.n, step,
+                          config);
+    if (t.paramBf16)
+      storeBf16(t.param, t.paramBf16, t.n);
+  }
+  return Status();
+}

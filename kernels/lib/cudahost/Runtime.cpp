@@ -1,0 +1,662 @@
+//===- Runtime.cpp - A fake CUDA runtime on host memory -------------------===//
+//
+// The subset of cuda_runtime_api.h that the kernel API, its tests and a
+// simple executor use, defined with the header's exact signatures (CUDA 13:
+// no versioned symbols among them) over host memory, so that code written
+// against the CUDA API links and runs without a GPU or driver:
+//
+//  * one device, "host twin", compute capability 9.0 with 132
+//    multiprocessors, whose global memory is the host's RAM;
+//  * cudaMalloc returns 256-byte aligned host memory filled with 0xFF bytes
+//    (NaN in bf16 and fp32): reading memory nobody wrote shows up, where a
+//    fresh GPU allocation often reads as zeros and hides the bug;
+//  * every call runs synchronously on the calling thread: streams and
+//    events are tokens (validated: a destroyed one is an invalid resource
+//    handle), event times are host wall-clock times;
+//  * copies and memsets check that their device side lies in one live
+//    allocation (cudaErrorInvalidValue otherwise, as the real runtime);
+//  * a failing call records its error for cudaGetLastError (per thread).
+//
+// Never link this together with libcudart.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Twin.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+using namespace mllm::kernels;
+using namespace mllm::kernels::cuda;
+
+namespace {
+
+constexpr size_t kAlignment = 256;
+constexpr int kMultiprocessors = 132;
+
+enum class Memory { Device, Host };
+
+struct Allocation {
+  size_t bytes; // as requested
+  Memory kind;
+};
+
+struct Event {
+  bool timing = true, recorded = false;
+  std::chrono::steady_clock::time_point at;
+};
+
+struct Stream {
+  unsigned flags = 0;
+};
+
+/// Everything the fake runtime tracks. Never destroyed: static objects of
+/// other translation units may free device memory during exit.
+struct State {
+  std::mutex mutex;
+  std::map<uintptr_t, Allocation> allocations; // by base address
+  size_t deviceBytes = 0;
+  std::set<const void *> streams, events;
+};
+
+State &state() {
+  static State *s = new State;
+  return *s;
+}
+
+thread_local cudaError_t lastError = cudaSuccess;
+
+cudaError_t fail(cudaError_t code) {
+  lastError = code;
+  return code;
+}
+
+size_t physicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? size_t(pages) * size_t(page)
+                               : size_t(64) << 30;
+}
+
+/// The allocation holding [p, p + bytes), if any; the caller holds the lock.
+const Allocation *findLocked(const void *p, size_t bytes) {
+  State &s = state();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = s.allocations.upper_bound(a);
+  if (it == s.allocations.begin())
+    return nullptr;
+  --it;
+  const uintptr_t offset = a - it->first;
+  if (offset >= it->second.bytes || bytes > it->second.bytes - offset)
+    return nullptr;
+  return &it->second;
+}
+
+bool inMemory(const void *p, size_t bytes, Memory kind) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  const Allocation *a = findLocked(p, bytes);
+  return a && a->kind == kind;
+}
+
+cudaError_t allocate(void **out, size_t bytes, Memory kind) {
+  if (!out)
+    return fail(cudaErrorInvalidValue);
+  *out = nullptr;
+  if (bytes == 0)
+    return cudaSuccess;
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded < bytes)
+    return fail(cudaErrorMemoryAllocation);
+  void *p = std::aligned_alloc(kAlignment, rounded);
+  if (!p)
+    return fail(cudaErrorMemoryAllocation);
+  std::memset(p, 0xFF, rounded);
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.allocations[reinterpret_cast<uintptr_t>(p)] = {bytes, kind};
+  if (kind == Memory::Device)
+    s.deviceBytes += bytes;
+  *out = p;
+  return cudaSuccess;
+}
+
+cudaError_t release(void *p, Memory kind) {
+  if (!p)
+    return cudaSuccess;
+  State &s = state();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto it = s.allocations.find(reinterpret_cast<uintptr_t>(p));
+    if (it == s.allocations.end() || it->second.kind != kind)
+      return fail(cudaErrorInvalidValue);
+    if (kind == Memory::Device)
+      s.deviceBytes -= it->second.bytes;
+    s.allocations.erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+bool liveStream(cudaStream_t stream) {
+  if (stream == nullptr || stream == cudaStreamLegacy ||
+      stream == cudaStreamPerThread)
+    return true;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return s.streams.count(stream) != 0;
+}
+
+/// The event behind a live handle; the caller holds the lock.
+Event *eventLocked(cudaEvent_t event) {
+  return state().events.count(event) ? reinterpret_cast<Event *>(event)
+                                     : nullptr;
+}
+
+bool liveEvent(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  return eventLocked(event) != nullptr;
+}
+
+cudaError_t copy(void *dst, const void *src, size_t count,
+                 cudaMemcpyKind kind) {
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return fail(cudaErrorInvalidMemcpyDirection);
+  if (count == 0)
+    return cudaSuccess;
+  if (!dst || !src)
+    return fail(cudaErrorInvalidValue);
+  const bool dstDevice =
+      kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool srcDevice =
+      kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if ((dstDevice && !inMemory(dst, count, Memory::Device)) ||
+      (srcDevice && !inMemory(src, count, Memory::Device)))
+    return fail(cudaErrorInvalidValue);
+  std::memmove(dst, src, count);
+  return cudaSuccess;
+}
+
+cudaError_t fill(void *dst, int value, size_t count) {
+  if (count == 0)
+    return cudaSuccess;
+  if (!inMemory(dst, count, Memory::Device))
+    return fail(cudaErrorInvalidValue);
+  std::memset(dst, value, count);
+  return cudaSuccess;
+}
+
+const cudaDeviceProp &properties() {
+  static const cudaDeviceProp prop = [] {
+    cudaDeviceProp p;
+    std::memset(&p, 0, sizeof(p));
+    std::strncpy(p.name, "host twin", sizeof(p.name) - 1);
+    p.totalGlobalMem = physicalMemory();
+    p.sharedMemPerBlock = 48 << 10;
+    p.sharedMemPerBlockOptin = 227 << 10;
+    p.sharedMemPerMultiprocessor = 228 << 10;
+    p.regsPerBlock = p.regsPerMultiprocessor = 65536;
+    p.warpSize = 32;
+    p.memPitch = 2147483647;
+    p.maxThreadsPerBlock = 1024;
+    p.maxThreadsDim[0] = p.maxThreadsDim[1] = 1024;
+    p.maxThreadsDim[2] = 64;
+    p.maxGridSize[0] = 2147483647;
+    p.maxGridSize[1] = p.maxGridSize[2] = 65535;
+    p.totalConstMem = 64 << 10;
+    p.major = 9;
+    p.minor = 0;
+    p.textureAlignment = 512;
+    p.multiProcessorCount = kMultiprocessors;
+    p.canMapHostMemory = 1;
+    p.concurrentKernels = 1;
+    p.asyncEngineCount = 3;
+    p.unifiedAddressing = 1;
+    p.memoryBusWidth = 5120;
+    p.l2CacheSize = 50 << 20;
+    p.maxThreadsPerMultiProcessor = 2048;
+    p.streamPrioritiesSupported = 1;
+    p.maxBlocksPerMultiProcessor = 32;
+    p.memoryPoolsSupported = 1;
+    return p;
+  }();
+  return prop;
+}
+
+struct ErrorText {
+  cudaError_t code;
+  const char *name, *text;
+};
+
+constexpr ErrorText errorEntry(cudaError_t code, const char *name,
+                               const char *text) {
+  return ErrorText{code, name, text};
+}
+
+#define MLLM_TWIN_ERROR(code, text) errorEntry(code, #code, text)
+const ErrorText kErrors[] = {
+    MLLM_TWIN_ERROR(cudaSuccess, "no error"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidValue, "invalid argument"),
+    MLLM_TWIN_ERROR(cudaErrorMemoryAllocation, "out of memory"),
+    MLLM_TWIN_ERROR(cudaErrorInitializationError, "initialization error"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidConfiguration,
+                    "invalid configuration argument"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidHostPointer, "invalid host pointer"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidDevicePointer, "invalid device pointer"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidMemcpyDirection,
+                    "invalid copy direction for memcpy"),
+    MLLM_TWIN_ERROR(
+        cudaErrorInsufficientDriver,
+        "CUDA driver version is insufficient for CUDA runtime version"),
+    MLLM_TWIN_ERROR(cudaErrorNoDevice, "no CUDA-capable device is detected"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidDevice, "invalid device ordinal"),
+    MLLM_TWIN_ERROR(cudaErrorInvalidResourceHandle, "invalid resource handle"),
+    MLLM_TWIN_ERROR(cudaErrorNotReady, "device not ready"),
+    MLLM_TWIN_ERROR(cudaErrorIllegalAddress,
+                    "an illegal memory access was encountered"),
+    MLLM_TWIN_ERROR(cudaErrorMisalignedAddress, "misaligned address"),
+    MLLM_TWIN_ERROR(cudaErrorLaunchFailure, "unspecified launch failure"),
+    MLLM_TWIN_ERROR(cudaErrorNotPermitted, "operation not permitted"),
+    MLLM_TWIN_ERROR(cudaErrorNotSupported, "operation not supported"),
+    MLLM_TWIN_ERROR(cudaErrorUnknown, "unknown error"),
+};
+#undef MLLM_TWIN_ERROR
+
+const ErrorText *errorText(cudaError_t code) {
+  for (const ErrorText &e : kErrors)
+    if (e.code == code)
+      return &e;
+  return nullptr;
+}
+
+std::string hex(const void *p) {
+  std::ostringstream s;
+  s << p;
+  return s.str();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// What the twin's kernels ask (Twin.h)
+//===----------------------------------------------------------------------===//
+
+bool twin::isDeviceRange(const void *p, size_t bytes) {
+  return bytes == 0 || inMemory(p, bytes, Memory::Device);
+}
+
+bool twin::isInAllocationOf(const void *base, const void *p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  const Allocation *a = findLocked(base, 0);
+  return a && a->kind == Memory::Device && findLocked(p, bytes) == a;
+}
+
+bool twin::isLiveStream(cudaStream_t stream) { return liveStream(stream); }
+
+Status twin::checkArg(const char *kernel, const char *arg, const void *p,
+                      int64_t elements, size_t bytesPerElement, bool optional) {
+  if (elements <= 0 || (optional && !p))
+    return Status();
+  const size_t bytes = size_t(elements) * bytesPerElement;
+  if (!p)
+    return Status::error(std::string(kernel) + ": " + arg +
+                         " is null (host twin)");
+  if (!isDeviceRange(p, bytes))
+    return Status::error(std::string(kernel) + ": " + arg + " (" + hex(p) +
+                         ") is not device memory: no live cudaMalloc "
+                         "allocation holds its " +
+                         std::to_string(bytes) + " bytes (host twin)");
+  return Status();
+}
+
+Status twin::checkStream(const char *kernel, cudaStream_t stream) {
+  if (!liveStream(stream))
+    return Status::error(std::string(kernel) + ": stream " + hex(stream) +
+                         " is not a live stream (host twin)");
+  return Status();
+}
+
+Status twin::checkAligned(const char *kernel, const char *arg, const void *p) {
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
+    return Status::error(std::string(kernel) + ": " + arg + " (" + hex(p) +
+                         ") is not 16-byte aligned (host twin)");
+  return Status();
+}
+
+Status twin::checkSizes(const char *kernel,
+                        std::initializer_list<int64_t> sizes) {
+  for (int64_t s : sizes)
+    if (s < 0)
+      return Status::error(std::string(kernel) + ": negative size " +
+                           std::to_string(s) + " (host twin)");
+  return Status();
+}
+
+//===----------------------------------------------------------------------===//
+// cuda_runtime_api.h
+//===----------------------------------------------------------------------===//
+
+extern "C" {
+
+cudaError_t cudaGetLastError(void) {
+  cudaError_t e = lastError;
+  lastError = cudaSuccess;
+  return e;
+}
+
+cudaError_t cudaPeekAtLastError(void) { return lastError; }
+
+const char *cudaGetErrorString(cudaError_t error) {
+  const ErrorText *e = errorText(error);
+  return e ? e->text : "unrecognized error code";
+}
+
+const char *cudaGetErrorName(cudaError_t error) {
+  const ErrorText *e = errorText(error);
+  return e ? e->name : "unrecognized error code";
+}
+
+cudaError_t cudaDriverGetVersion(int *driverVersion) {
+  if (!driverVersion)
+    return fail(cudaErrorInvalidValue);
+  *driverVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int *runtimeVersion) {
+  if (!runtimeVersion)
+    return fail(cudaErrorInvalidValue);
+  *runtimeVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+// Devices: exactly one.
+
+cudaError_t cudaGetDeviceCount(int *count) {
+  if (!count)
+    return fail(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaGetDevice(int *device) {
+  if (!device)
+    return fail(cudaErrorInvalidValue);
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
+  if (!prop)
+    return fail(cudaErrorInvalidValue);
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice);
+  *prop = properties();
+  return cudaSuccess;
+}
+
+/// The attributes that cudaDeviceProp also holds; others are
+/// cudaErrorNotSupported (not modelled) rather than a made-up value.
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr,
+                                   int device) {
+  if (!value)
+    return fail(cudaErrorInvalidValue);
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice);
+  const cudaDeviceProp &p = properties();
+  switch (attr) {
+  case cudaDevAttrMultiProcessorCount:
+    *value = p.multiProcessorCount;
+    return cudaSuccess;
+  case cudaDevAttrComputeCapabilityMajor:
+    *value = p.major;
+    return cudaSuccess;
+  case cudaDevAttrComputeCapabilityMinor:
+    *value = p.minor;
+    return cudaSuccess;
+  case cudaDevAttrMaxThreadsPerBlock:
+    *value = p.maxThreadsPerBlock;
+    return cudaSuccess;
+  case cudaDevAttrWarpSize:
+    *value = p.warpSize;
+    return cudaSuccess;
+  case cudaDevAttrMaxSharedMemoryPerBlock:
+    *value = static_cast<int>(p.sharedMemPerBlock);
+    return cudaSuccess;
+  case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+    *value = static_cast<int>(p.sharedMemPerBlockOptin);
+    return cudaSuccess;
+  case cudaDevAttrMaxSharedMemoryPerMultiprocessor:
+    *value = static_cast<int>(p.sharedMemPerMultiprocessor);
+    return cudaSuccess;
+  case cudaDevAttrMaxThreadsPerMultiProcessor:
+    *value = p.maxThreadsPerMultiProcessor;
+    return cudaSuccess;
+  case cudaDevAttrL2CacheSize:
+    *value = p.l2CacheSize;
+    return cudaSuccess;
+  case cudaDevAttrUnifiedAddressing:
+    *value = p.unifiedAddressing;
+    return cudaSuccess;
+  case cudaDevAttrConcurrentKernels:
+    *value = p.concurrentKernels;
+    return cudaSuccess;
+  case cudaDevAttrMemoryPoolsSupported:
+    *value = p.memoryPoolsSupported;
+    return cudaSuccess;
+  default:
+    return fail(cudaErrorNotSupported);
+  }
+}
+
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+cudaError_t cudaMemGetInfo(size_t *free, size_t *total) {
+  if (!free || !total)
+    return fail(cudaErrorInvalidValue);
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  *total = properties().totalGlobalMem;
+  *free = s.deviceBytes < *total ? *total - s.deviceBytes : 0;
+  return cudaSuccess;
+}
+
+// Memory.
+
+cudaError_t cudaMalloc(void **devPtr, size_t size) {
+  return allocate(devPtr, size, Memory::Device);
+}
+
+cudaError_t cudaFree(void *devPtr) { return release(devPtr, Memory::Device); }
+
+cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream) {
+  if (!liveStream(hStream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return allocate(devPtr, size, Memory::Device);
+}
+
+cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream) {
+  if (!liveStream(hStream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return release(devPtr, Memory::Device);
+}
+
+cudaError_t cudaMallocHost(void **ptr, size_t size) {
+  return allocate(ptr, size, Memory::Host);
+}
+
+cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags) {
+  (void)flags;
+  return allocate(pHost, size, Memory::Host);
+}
+
+cudaError_t cudaFreeHost(void *ptr) { return release(ptr, Memory::Host); }
+
+cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes,
+                                     const void *ptr) {
+  if (!attributes)
+    return fail(cudaErrorInvalidValue);
+  std::memset(attributes, 0, sizeof(*attributes));
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  const Allocation *a = findLocked(ptr, 0);
+  void *p = const_cast<void *>(ptr);
+  if (!ptr || !a) {
+    attributes->type = cudaMemoryTypeUnregistered;
+    attributes->device = -2;
+    attributes->hostPointer = p;
+  } else if (a->kind == Memory::Device) {
+    attributes->type = cudaMemoryTypeDevice;
+    attributes->devicePointer = p;
+  } else {
+    attributes->type = cudaMemoryTypeHost;
+    attributes->devicePointer = attributes->hostPointer = p;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
+                       enum cudaMemcpyKind kind) {
+  return copy(dst, src, count, kind);
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
+                            enum cudaMemcpyKind kind, cudaStream_t stream) {
+  if (!liveStream(stream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return copy(dst, src, count, kind);
+}
+
+cudaError_t cudaMemset(void *devPtr, int value, size_t count) {
+  return fill(devPtr, value, count);
+}
+
+cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
+                            cudaStream_t stream) {
+  if (!liveStream(stream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return fill(devPtr, value, count);
+}
+
+// Streams: tokens, since everything already ran when a call returns.
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream,
+                                      unsigned int flags) {
+  if (!pStream)
+    return fail(cudaErrorInvalidValue);
+  Stream *s = new Stream;
+  s->flags = flags;
+  *pStream = reinterpret_cast<cudaStream_t>(s);
+  std::lock_guard<std::mutex> lock(state().mutex);
+  state().streams.insert(s);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t *pStream) {
+  return cudaStreamCreateWithFlags(pStream, cudaStreamDefault);
+}
+
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t *pStream,
+                                         unsigned int flags, int priority) {
+  (void)priority;
+  return cudaStreamCreateWithFlags(pStream, flags);
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (state().streams.erase(stream) == 0)
+      return fail(cudaErrorInvalidResourceHandle);
+  }
+  delete reinterpret_cast<Stream *>(stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  return liveStream(stream) ? cudaSuccess
+                            : fail(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  return cudaStreamSynchronize(stream);
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
+                                unsigned int flags) {
+  (void)flags;
+  if (!liveStream(stream) || !liveEvent(event))
+    return fail(cudaErrorInvalidResourceHandle);
+  return cudaSuccess;
+}
+
+// Events: the host time of their last record.
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
+  if (!event)
+    return fail(cudaErrorInvalidValue);
+  Event *e = new Event;
+  e->timing = (flags & cudaEventDisableTiming) == 0;
+  *event = reinterpret_cast<cudaEvent_t>(e);
+  std::lock_guard<std::mutex> lock(state().mutex);
+  state().events.insert(e);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t *event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (state().events.erase(event) == 0)
+      return fail(cudaErrorInvalidResourceHandle);
+  }
+  delete reinterpret_cast<Event *>(event);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (!liveStream(stream))
+    return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(state().mutex);
+  Event *e = eventLocked(event);
+  if (!e)
+    return fail(cudaErrorInvalidResourceHandle);
+  e->recorded = true;
+  e->at = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+
+/// Complete, also when never recorded (as the real runtime says).
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  return liveEvent(event) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  return cudaEventQuery(event);
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start,
+                                 cudaEvent_t end) {
+  if (!ms)
+    return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(state().mutex);
+  Event *a = eventLocked(start), *b = eventLocked(end);
+  if (!a || !b || !a->timing || !b->timing || !a->recorded || !b->recorded)
+    return fail(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  return cudaSuccess;
+}
+
+} // extern "C"
