@@ -1,0 +1,285 @@
+//===- HostTwinTest.cpp - What only the host twin does --------------------===//
+//
+// The fake CUDA runtime of MLLMKernelsCUDAHost (one device, host memory,
+// synchronous streams and events, error reporting) and the checks its
+// kernels add (pointers in live device allocations, streams, alignment),
+// plus the parts of the kernel API the GPU tests leave out: strided-batched
+// GEMMs, empty attention calls, the plan's lists. Only in
+// MLLMCUDAHostTwinTests (docs/cuda.md, "Host twin").
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuTestUtil.h"
+
+#include "mllm/kernels/MaskFamilies.h"
+#include "mllm/kernels/cpu/Gemm.h"
+#include "mllm/kernels/cuda/Attention.h"
+#include "mllm/kernels/cuda/Gemm.h"
+#include "mllm/kernels/cuda/Layers.h"
+
+#include <cstring>
+
+using namespace mllm;
+using namespace mllm::kernels;
+using namespace mllm::cuda_test;
+namespace cpu = mllm::kernels::cpu;
+namespace gpu = mllm::kernels::cuda;
+
+namespace {
+
+/// `s` failed and its message contains `part`.
+void expectError(const gpu::Status &s, const std::string &part) {
+  ASSERT_FALSE(s.ok()) << "expected an error containing \"" << part << "\"";
+  EXPECT_NE(s.message().find(part), std::string::npos) << s.message();
+}
+
+gpu::Status tryCopy(void *dst, const void *src, size_t n, cudaMemcpyKind k) {
+  MLLM_CUDA_TRY(cudaMemcpy(dst, src, n, k));
+  return gpu::Status();
+}
+
+TEST(HostTwin, OneDevice) {
+  int count = 0, device = -1;
+  ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  EXPECT_EQ(count, 1);
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  EXPECT_EQ(device, 0);
+  cudaDeviceProp prop;
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  EXPECT_STREQ(prop.name, "host twin");
+  EXPECT_EQ(prop.major, 9);
+  EXPECT_EQ(prop.minor, 0);
+  EXPECT_GT(prop.totalGlobalMem, size_t(0));
+  int sms = 0;
+  ASSERT_EQ(
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+      cudaSuccess);
+  EXPECT_EQ(sms, prop.multiProcessorCount);
+
+  // A failed call is recorded until cudaGetLastError reads it.
+  EXPECT_EQ(cudaSetDevice(1), cudaErrorInvalidDevice);
+  EXPECT_EQ(cudaPeekAtLastError(), cudaErrorInvalidDevice);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidDevice);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_STREQ(cudaGetErrorName(cudaErrorInvalidDevice),
+               "cudaErrorInvalidDevice");
+  EXPECT_STREQ(cudaGetErrorString(cudaErrorInvalidDevice),
+               "invalid device ordinal");
+}
+
+TEST(HostTwin, DeviceMemory) {
+  size_t free0 = 0, total = 0, free1 = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free0, &total), cudaSuccess);
+  void *p = nullptr;
+  ASSERT_EQ(cudaMalloc(&p, 1000), cudaSuccess);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 256, 0u);
+  ASSERT_EQ(cudaMemGetInfo(&free1, &total), cudaSuccess);
+  EXPECT_EQ(free0 - free1, 1000u);
+  // Fresh memory is NaN, not zero: reading what nobody wrote shows.
+  EXPECT_TRUE(std::isnan(static_cast<float *>(p)[0]));
+
+  std::vector<char> host(1000, 7), back(1000, 0);
+  ASSERT_EQ(cudaMemcpy(p, host.data(), 1000, cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemset(static_cast<char *>(p) + 10, 3, 5), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(back.data(), p, 1000, cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  EXPECT_EQ(back[9], 7);
+  EXPECT_EQ(back[10], 3);
+  EXPECT_EQ(back[15], 7);
+
+  // One byte past the allocation, a host pointer as device memory, an
+  // interior pointer to cudaFree: invalid arguments, as on a GPU.
+  EXPECT_EQ(cudaMemcpy(p, host.data(), 1001, cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(back.data(), host.data(), 10, cudaMemcpyDeviceToHost),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemset(host.data(), 0, 10), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFree(static_cast<char *>(p) + 8), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFreeHost(p), cudaErrorInvalidValue);
+  cudaGetLastError();
+  expectError(tryCopy(p, host.data(), 2000, cudaMemcpyHostToDevice),
+              "CUDA: cudaMemcpy(dst, src, n, k): cudaErrorInvalidValue: "
+              "invalid argument");
+
+  cudaPointerAttributes attr;
+  ASSERT_EQ(cudaPointerGetAttributes(&attr, static_cast<char *>(p) + 999),
+            cudaSuccess);
+  EXPECT_EQ(attr.type, cudaMemoryTypeDevice);
+  ASSERT_EQ(cudaPointerGetAttributes(&attr, host.data()), cudaSuccess);
+  EXPECT_EQ(attr.type, cudaMemoryTypeUnregistered);
+  void *pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, 64), cudaSuccess);
+  ASSERT_EQ(cudaPointerGetAttributes(&attr, pinned), cudaSuccess);
+  EXPECT_EQ(attr.type, cudaMemoryTypeHost);
+  EXPECT_EQ(cudaFree(pinned), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+  EXPECT_EQ(cudaFree(p), cudaErrorInvalidValue); // twice
+  EXPECT_EQ(cudaFree(nullptr), cudaSuccess);
+  void *empty = &free0;
+  EXPECT_EQ(cudaMalloc(&empty, 0), cudaSuccess);
+  EXPECT_EQ(empty, nullptr);
+  cudaGetLastError();
+}
+
+TEST(HostTwin, StreamsAndEvents) {
+  cudaStream_t s = nullptr;
+  cudaEvent_t a = nullptr, b = nullptr, untimed = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&a), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&b), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&untimed, cudaEventDisableTiming),
+            cudaSuccess);
+  float ms = -1;
+  EXPECT_EQ(cudaEventQuery(a), cudaSuccess); // never recorded: complete
+  EXPECT_EQ(cudaEventElapsedTime(&ms, a, b), cudaErrorInvalidResourceHandle);
+  ASSERT_EQ(cudaEventRecord(a, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(untimed, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(nullptr, a, 0), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(b, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaEventSynchronize(b), cudaSuccess);
+  ASSERT_EQ(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  EXPECT_EQ(cudaEventElapsedTime(&ms, a, untimed),
+            cudaErrorInvalidResourceHandle);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  for (cudaEvent_t e : {a, b, untimed})
+    ASSERT_EQ(cudaEventDestroy(e), cudaSuccess);
+  // Destroyed handles are invalid resource handles.
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaEventRecord(a, nullptr), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+  DeviceArray<bf16> x = upload(std::vector<bf16>(64));
+  DeviceArray<bf16> y = upload(std::vector<bf16>(64));
+  expectError(gpu::geluForward(x.data(), y.data(), 64, s),
+              "is not a live stream");
+}
+
+TEST(HostTwin, KernelsCheckTheirPointers) {
+  const int64_t t = 4, d = 32;
+  DeviceArray<bf16> x = upload(toBf16(randomFloats(t * d, 1)));
+  DeviceArray<bf16> y = upload(std::vector<bf16>(t * d));
+  std::vector<bf16> host(t * d);
+  expectError(gpu::rmsNormForward(host.data(), nullptr, y.data(), nullptr, t, d,
+                                  1e-5f, nullptr),
+              "rmsNormForward: x (");
+  // One token more than the arrays hold.
+  expectError(gpu::rmsNormForward(x.data(), nullptr, y.data(), nullptr, t + 1,
+                                  d, 1e-5f, nullptr),
+              "no live cudaMalloc allocation holds its");
+  expectError(gpu::rmsNormBackward(x.data(), x.data(), nullptr, nullptr,
+                                   y.data(), nullptr, t, d, nullptr),
+              "rstd is null");
+  ASSERT_OK(gpu::rmsNormForward(x.data(), nullptr, y.data(), nullptr, t, d,
+                                1e-5f, nullptr));
+
+  // An id past the table reads outside its allocation.
+  DeviceArray<int64_t> ids = upload(std::vector<int64_t>{0, 1, 4});
+  DeviceArray<bf16> table = upload(std::vector<bf16>(4 * d));
+  expectError(
+      gpu::embeddingForward(ids.data(), table.data(), y.data(), 3, d, nullptr),
+      "token 2 has id 4");
+
+  // Attention tensors must be 16-byte aligned.
+  TokenLayout layout;
+  layout.words.assign(10, 0);
+  gpu::AttentionPlan plan;
+  ASSERT_OK(gpu::prepareAttention(gpu::AttentionTokens::whole(layout, {}), plan,
+                                  nullptr));
+  gpu::AttentionHeads h;
+  DeviceArray<bf16> q = upload(std::vector<bf16>(11 * 64));
+  DeviceArray<float> lse = upload(std::vector<float>(10));
+  expectError(gpu::attentionForward(plan, h, q.data() + 1, q.data(), q.data(),
+                                    q.data(), lse.data()),
+              "is not 16-byte aligned");
+  h.headDim = 96;
+  expectError(gpu::attentionForward(plan, h, q.data(), q.data(), q.data(),
+                                    q.data(), lse.data()),
+              "head dim 96 is not supported");
+}
+
+TEST(HostTwin, GemmStridedBatched) {
+  gpu::Gemm gemm;
+  const int64_t m = 5, n = 6, k = 7, batch = 3;
+  gpu::GemmShape s;
+  s.transB = true;
+  s.m = m;
+  s.n = n;
+  s.k = k;
+  s.lda = k + 1; // padded rows
+  s.ldb = k;
+  s.ldc = n + 2;
+  s.batch = batch;
+  s.strideA = m * s.lda;
+  s.strideB = n * k;
+  s.strideC = m * s.ldc;
+  std::vector<float> a = roundBf16(randomFloats(batch * s.strideA, 3));
+  std::vector<float> b = roundBf16(randomFloats(batch * s.strideB, 4));
+  std::vector<float> c(batch * s.strideC, 0.5f);
+  DeviceArray<bf16> da = upload(toBf16(a)), db = upload(toBf16(b)),
+                    dc = upload(toBf16(c));
+  expectError(gemm.run(s, 1.0f, da.data(), db.data(), 1.0f, dc.data(), nullptr),
+              "Gemm::run before Gemm::init");
+  ASSERT_OK(gemm.init(1 << 20));
+  ASSERT_OK(gemm.run(s, 2.0f, da.data(), db.data(), 1.0f, dc.data(), nullptr));
+  std::vector<float> ref = c;
+  for (int64_t i = 0; i < batch; ++i)
+    cpu::gemm<float>(false, true, m, n, k, 2.0f, a.data() + i * s.strideA,
+                     s.lda, b.data() + i * s.strideB, s.ldb, 1.0f,
+                     ref.data() + i * s.strideC, s.ldc);
+  std::vector<float> got = toFloat(download(dc));
+  EXPECT_LT(relError(got, ref), 2e-2);
+  for (int64_t i = 0; i < batch; ++i) // the row padding is left alone
+    EXPECT_EQ(got[i * s.strideC + n], 0.5f);
+  s.ldb = k - 1;
+  expectError(gemm.run(s, 1.0f, da.data(), db.data(), 0.0f, dc.data(), nullptr),
+              "CUBLAS_STATUS_INVALID_VALUE");
+}
+
+TEST(HostTwin, AttentionPlanListsAndEmptyCalls) {
+  GeneratedMask m = generateMask(MaskFamily::Causal, 300, 1);
+  const TokenLayout &layout = m.layout;
+  const MaskPolicy causal = m.policy;
+  gpu::AttentionPlan plan;
+  ASSERT_OK(gpu::prepareAttention(gpu::AttentionTokens::whole(layout, causal),
+                                  plan, nullptr));
+  ASSERT_EQ(plan.rowTiles, 5);
+  EXPECT_EQ(plan.nonSkippedTiles, 15); // the lower triangle
+  EXPECT_EQ(plan.partialTiles, 5);     // its diagonal
+  EXPECT_EQ(plan.visiblePairs, 300 * 301 / 2);
+  std::vector<int32_t> rowStart = download(plan.rowStart),
+                       rowCols = download(plan.rowCols),
+                       rowOrder = download(plan.rowOrder),
+                       colStart = download(plan.colStart);
+  EXPECT_EQ(rowStart.back(), plan.nonSkippedTiles);
+  EXPECT_EQ(colStart.back(), plan.nonSkippedTiles);
+  EXPECT_EQ(static_cast<int64_t>(rowCols.size()), plan.nonSkippedTiles);
+  EXPECT_EQ(plan.maxRowWork, rowStart[rowOrder[0] + 1] - rowStart[rowOrder[0]]);
+  gpu::AttentionHeads h;
+  EXPECT_EQ(gpu::autoSplits(plan, h),
+            std::min<int64_t>(plan.maxRowWork, 16)); // 5 tasks, 132 SMs
+
+  // Queries without keys: O = 0, LSE = -inf; the gradients are 0.
+  gpu::AttentionTokens tokens = gpu::AttentionTokens::whole(layout, causal);
+  tokens.kLen = 0;
+  ASSERT_OK(gpu::prepareAttention(tokens, plan, nullptr));
+  const int64_t qn = 300 * 64;
+  DeviceArray<bf16> q = upload(toBf16(randomFloats(qn, 5))),
+                    o = upload(toBf16(randomFloats(qn, 6))),
+                    dq = upload(toBf16(randomFloats(qn, 7)));
+  DeviceArray<float> lse = upload(std::vector<float>(300));
+  ASSERT_OK(gpu::attentionForward(plan, h, q.data(), nullptr, nullptr, o.data(),
+                                  lse.data()));
+  EXPECT_EQ(toFloat(download(o)), std::vector<float>(qn, 0.0f));
+  EXPECT_EQ(download(lse), std::vector<float>(300, -INFINITY));
+  ASSERT_OK(gpu::attentionBackward(plan, h, q.data(), nullptr, nullptr,
+                                   o.data(), lse.data(), q.data(), dq.data(),
+                                   nullptr, nullptr));
+  EXPECT_EQ(toFloat(download(dq)), std::vector<float>(qn, 0.0f));
+}
+
+} // namespace
