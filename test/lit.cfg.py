@@ -41,10 +41,14 @@ if config.mllm_has_fuzzer:
 if getattr(config, "mllm_sanitize", False):
     config.available_features.add("sanitize")
 
+# The device executor on the CUDA host twin (built where the toolkit is).
+if os.path.exists(os.path.join(config.mllm_tools_dir, "mllm-device-twin")):
+    config.available_features.add("device-twin")
+
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
 tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-ir", "mllm-fuzz-profile",
          "mllm-fuzz-plan", "mllm-fuzz-manifest", "mllm-run", "mllm-fuzz-frontend",
-         "mllm-plan-roundtrip"]
+         "mllm-plan-roundtrip", "mllm-device-twin"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
     tool_dirs)

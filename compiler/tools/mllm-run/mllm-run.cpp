@@ -10,6 +10,7 @@
 #ifdef MLLM_HAVE_JIT
 #include "JITDriver.h"
 #endif
+#include "DeviceRun.h"
 #include "EvalGenerate.h"
 #include "Parallel.h"
 #include "ProfileWriter.h"
@@ -327,6 +328,16 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   exec::RecordingData recording(**model, source);
   exec::DataSource &data =
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
+#ifdef MLLM_HAVE_DEVICE
+  if (backend == "cuda") {
+    if (!checkpointDir.empty() || resume || !evalFile.empty() ||
+        !initFile.empty() || !dumpBatches.empty())
+      return fail(1, "--backend=cuda trains without checkpoints, --init, "
+                     "--eval or --dump-batches so far; leave them out or "
+                     "use the CPU backend");
+    return runOnDevice(**model, data, total, emitJson);
+  }
+#endif
   exec::Trainer trainer(**model, data, seed);
 #ifdef MLLM_HAVE_JIT
   if (!stepFunctions.empty())
@@ -452,9 +463,15 @@ int main(int argc, char **argv) {
 #ifdef MLLM_HAVE_CUDA_BACKEND
     if (llvm::Error e = runtime::checkCudaBackend())
       return fail(1, llvm::toString(std::move(e)));
-    return fail(1, "--backend=cuda: this GPU can run the CUDA kernels "
-                   "(ctest -L gpu), but mllm-run does not execute plans on "
-                   "them yet; train with the CPU backend");
+#ifndef MLLM_HAVE_DEVICE
+    return fail(1, "--backend=cuda: mllm-run was built without the device "
+                   "executor");
+#endif
+#ifdef MLLM_HAVE_MPI
+    if (launchedByLauncher())
+      return fail(1, "--backend=cuda runs a plan on one GPU in one process "
+                     "so far; start mllm-run without mpirun or srun");
+#endif
 #else
     return fail(1, "--backend=cuda: mllm-run was built without CUDA");
 #endif

@@ -153,6 +153,12 @@ __global__ void ceBackwardKernel(const bf16 *logits, const int64_t *targets,
   }
 }
 
+__global__ void addKernel(bf16 *y, const bf16 *x, int64_t n) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e < n)
+    y[e] = __float2bfloat16(f(y[e]) + f(x[e]));
+}
+
 __global__ void embeddingKernel(const int64_t *ids, const bf16 *table,
                                 bf16 *out, int64_t tokens, int64_t dim) {
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
@@ -272,6 +278,14 @@ Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
   if (tokens > 0)
     ceBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         logits, targets, lse, dlogits, scale, vocab, ignoreIndex);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::addInPlace(bf16 *y, const bf16 *x, int64_t n,
+                        cudaStream_t stream) {
+  if (n > 0)
+    addKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, n);
   MLLM_CUDA_LAUNCHED();
   return Status();
 }

@@ -144,6 +144,18 @@ TEST(KernelsGpu, Activations) {
   EXPECT_LT(relError(gdx, rdx), kBf16Tol);
 }
 
+TEST(KernelsGpu, AddInPlaceRoundsTheSumOnce) {
+  MLLM_REQUIRE_GPU();
+  const int64_t n = 1000;
+  Tensor y(n, 21, 3.0f), x(n, 22);
+  ASSERT_OK(gpu::addInPlace(y.dev.data(), x.dev.data(), n, nullptr));
+  // The fp32 sum of the two bf16 values, rounded to bf16 once.
+  std::vector<float> want(n);
+  for (int64_t i = 0; i < n; ++i)
+    want[i] = y.host[i] + x.host[i];
+  EXPECT_EQ(y.read(), roundBf16(want));
+}
+
 TEST(KernelsGpu, EmbeddingGatherAndScatter) {
   MLLM_REQUIRE_GPU();
   const int64_t vocab = 50, d = 72;

@@ -79,6 +79,9 @@ Status gegluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t ffn,
 Status gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
                      int64_t tokens, int64_t ffn, cudaStream_t stream);
 
+/// y += x elementwise (the residual stream), the sum in fp32 rounded once.
+Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream);
+
 //===----------------------------------------------------------------------===//
 // Softmax cross-entropy over the text positions (cpu/CrossEntropy.h)
 //===----------------------------------------------------------------------===//

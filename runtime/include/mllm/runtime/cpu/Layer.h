@@ -204,6 +204,10 @@ public:
   /// Output features per token.
   virtual int64_t outputWidth() const = 0;
 
+  /// The configuration the layer was made from (null for a layer made
+  /// without one). Another backend running the same model reads it.
+  virtual const LayerConfig *layerConfig() const { return nullptr; }
+
   /// Whether the layer shares a parameter it does not own (a tied LM head:
   /// the token embedding's `weight`). Such a layer cannot run until
   /// bindTiedWeight() was called.

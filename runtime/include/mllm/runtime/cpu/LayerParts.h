@@ -241,6 +241,7 @@ public:
   }
   llvm::StringRef kind() const override { return kindName; }
   std::vector<Param<T> *> params() override { return list.all(); }
+  const LayerConfig *layerConfig() const override { return &config; }
   llvm::Error takeCommError() override { return tp.comm.take(); }
 
 protected:

@@ -98,6 +98,9 @@ public:
   virtual std::string name() const = 0;
   /// The layer, for steps that are one.
   virtual cpu::Layer<float> *layer() { return nullptr; }
+  /// The geometry a layer step's batches have (sequences, tokens, mask,
+  /// positions), for steps that are one.
+  virtual const cpu::Batch<float> *layerGeometry() const { return nullptr; }
   /// Whether the step accumulates weight gradients.
   virtual bool weightGrad() const { return false; }
   /// Whether the step computes the gradient of its input.

@@ -33,6 +33,7 @@ public:
   bool inputGrad() const override { return flags.inputGrad; }
   bool recompute() const override { return flags.recompute; }
   const cpu::Batch<float> &geometry() const { return batch; }
+  const cpu::Batch<float> *layerGeometry() const override { return &batch; }
   void setGeometry(cpu::Batch<float> b) { batch = std::move(b); }
 
   std::unique_ptr<cpu::LayerState> forward(MicrobatchContext &ctx,

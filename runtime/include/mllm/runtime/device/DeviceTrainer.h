@@ -1,0 +1,66 @@
+//===- DeviceTrainer.h - training a plan's LLM on one GPU -------*- C++ -*-===//
+//
+// The one-process run of exec::Trainer on a GPU: every microbatch's
+// forward and backward through the CUDA kernels (kernels/cuda: bitfield
+// flash attention, cuBLASLt GEMMs, the layer kernels), then one fused AdamW
+// step. Activations are bf16; statistics, weight gradients, master weights
+// and optimizer state fp32. The model, its initial weights and its data
+// come from the CPU backend's exec::Model and DataSource, so a GPU run and
+// a CPU run of the same plan start from the same weights and see the same
+// batches, and their losses agree within bf16's precision.
+//
+// What it runs (first version): an LLM without encoders whose layers are a
+// token embedding, pre-norm transformer blocks (RMSNorm or LayerNorm
+// without biases, RoPE or no positions, GQA, SwiGLU, GeGLU or GELU, head
+// dimension 64 or 128), a final norm and the LM head (tied or not), every
+// layer trained, optimizer adamw. Anything else is refused by create(),
+// naming the layer. Buffers are allocated once, for one microbatch in
+// flight; the step allocates nothing.
+//
+// The code is written against the CUDA kernel API only, so it builds twice:
+// MLLMRuntimeDevice on the CUDA libraries, MLLMRuntimeDeviceHost on their
+// host twin (docs/cuda.md), which runs it on the CPU in CI.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
+#define MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
+
+#include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Model.h"
+#include "mllm/runtime/exec/Trainer.h"
+
+#include "llvm/Support/Error.h"
+
+#include <memory>
+
+namespace mllm::runtime::device {
+
+class DeviceTrainer {
+public:
+  /// Checks that the device executor runs `model` (an error names the first
+  /// layer it does not), selects the GPU, and uploads the model's weights.
+  /// `model` and `data` must outlive the trainer.
+  static llvm::Expected<std::unique_ptr<DeviceTrainer>>
+  create(exec::Model &model, exec::DataSource &data);
+  ~DeviceTrainer();
+
+  /// One optimizer step over the global batch (dp x microbatches).
+  llvm::Expected<exec::StepStats> step();
+  int64_t stepsDone() const;
+  /// Copies the fp32 master weights back into the CPU model's parameters
+  /// (for a checkpoint or a comparison).
+  llvm::Error downloadParams();
+  /// Bytes of device memory the trainer holds: weights, gradients,
+  /// optimizer state and the activation buffers of one microbatch.
+  int64_t deviceBytes() const;
+
+  struct Impl;
+
+private:
+  explicit DeviceTrainer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace mllm::runtime::device
+
+#endif // MLLM_RUNTIME_DEVICE_DEVICETRAINER_H

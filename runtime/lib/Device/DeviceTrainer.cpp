@@ -1,0 +1,179 @@
+//===- DeviceTrainer.cpp - training a plan's LLM on one GPU ---------------===//
+#include "DeviceImpl.h"
+
+#include <chrono>
+#include <numeric>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::device;
+namespace kc = mllm::kernels::cuda;
+
+static Status cudaStatus(cudaError_t rc) {
+  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
+}
+
+/// Copies `host` into the start of `array`, allocated for at least as many.
+template <typename T>
+static llvm::Error put(DeviceArray<T> &array, const std::vector<T> &host,
+                       cudaStream_t stream, const char *what) {
+  if (host.size() > array.size())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the batch's %s (%zu values) exceed the plan's %zu", what, host.size(),
+        array.size());
+  return check(cudaStatus(cudaMemcpyAsync(array.data(), host.data(),
+                                          host.size() * sizeof(T),
+                                          cudaMemcpyHostToDevice, stream)),
+               llvm::Twine("uploading the batch's ") + what);
+}
+
+DeviceTrainer::Impl::~Impl() {
+  if (stream)
+    cudaStreamDestroy(stream);
+}
+
+llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
+  batch.sequences = model->sequences;
+  batch.tokens = model->seqLen;
+  batch.lossScale = data.lossScale;
+  // The LLM's declared mask and positions, or the batch's own.
+  const cpu::Batch<float> *geometry = nullptr;
+  for (size_t i = 0; i < model->llm().size() && !geometry; ++i)
+    if (layers[i].kind == LayerKind::Block)
+      geometry = model->llm().step(i).layerGeometry();
+  if (!geometry || !geometry->layout)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the LLM's blocks have no attention mask");
+  const kernels::TokenLayout *layout = geometry->layout;
+  std::vector<int64_t> positions = geometry->positions;
+  if (data.layout) {
+    layout = &data.layout->tokens;
+    positions = data.layout->positions;
+  }
+  if (positions.empty()) {
+    positions.resize(static_cast<size_t>(batch.tokens));
+    std::iota(positions.begin(), positions.end(), int64_t(0));
+  }
+  if (static_cast<int64_t>(layout->size()) != batch.tokens ||
+      static_cast<int64_t>(data.tokenIds.size()) != batch.rows() ||
+      static_cast<int64_t>(data.targets.size()) != batch.rows())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the batch does not have the plan's %lld x %lld tokens",
+        static_cast<long long>(batch.sequences),
+        static_cast<long long>(batch.tokens));
+  if (llvm::Error e = put(batch.ids, data.tokenIds, stream, "token ids"))
+    return e;
+  if (llvm::Error e = put(batch.targets, data.targets, stream, "targets"))
+    return e;
+  if (llvm::Error e = put(batch.positions, positions, stream, "positions"))
+    return e;
+  batch.hostIds = data.tokenIds;
+  if (llvm::Error e = check(kc::prepareAttention(kc::AttentionTokens::whole(
+                                                     *layout, geometry->policy),
+                                                 batch.attention, stream),
+                            "planning the attention"))
+    return e;
+  return check(kc::prepareEmbeddingGrad(batch.hostIds,
+                                        layers.front().config.vocab,
+                                        batch.embeddingGrad, stream),
+               "planning the embedding's gradient");
+}
+
+llvm::Error DeviceTrainer::Impl::zeroGrads() {
+  for (auto &p : params)
+    if (llvm::Error e = check(
+            cudaStatus(cudaMemsetAsync(p->grad.data(), 0,
+                                       p->grad.size() * sizeof(float), stream)),
+            "clearing the gradient of '" + p->name + "'"))
+      return e;
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::optimizerStep() {
+  std::vector<kc::AdamWTensor> tensors;
+  for (auto &p : params) {
+    kc::AdamWTensor t;
+    t.param = p->master.data();
+    t.grad = p->grad.data();
+    t.expAvg = p->expAvg.data();
+    t.expAvgSq = p->expAvgSq.data();
+    t.paramBf16 = p->value.data();
+    t.n = p->n;
+    tensors.push_back(t);
+  }
+  return check(kc::adamwStep(tensors, done + 1, adam, stream),
+               "the optimizer step");
+}
+
+DeviceTrainer::DeviceTrainer(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+DeviceTrainer::~DeviceTrainer() = default;
+
+llvm::Expected<std::unique_ptr<DeviceTrainer>>
+DeviceTrainer::create(exec::Model &model, exec::DataSource &data) {
+  auto impl = std::make_unique<Impl>();
+  impl->model = &model;
+  impl->data = &data;
+  if (llvm::Error e =
+          check(cudaStatus(cudaStreamCreate(&impl->stream)), "a CUDA stream"))
+    return std::move(e);
+  if (llvm::Error e = check(impl->gemm.init(), "cuBLASLt"))
+    return std::move(e);
+  if (llvm::Error e = impl->build())
+    return std::move(e);
+  if (llvm::Error e = impl->allocate())
+    return std::move(e);
+  return std::unique_ptr<DeviceTrainer>(new DeviceTrainer(std::move(impl)));
+}
+
+llvm::Expected<exec::StepStats> DeviceTrainer::step() {
+  Impl &s = *impl;
+  auto start = std::chrono::steady_clock::now();
+  const Plan &plan = s.model->plan();
+  if (llvm::Error e = s.zeroGrads())
+    return std::move(e);
+  double loss = 0;
+  int64_t count = plan.job.dp * plan.data.microbatches;
+  for (int64_t id = 0; id < count; ++id) {
+    auto got = s.data->get(s.done, id / plan.data.microbatches,
+                           id % plan.data.microbatches);
+    if (!got)
+      return got.takeError();
+    if (llvm::Error e = s.loadBatch(*got))
+      return std::move(e);
+    if (llvm::Error e = s.forward(loss))
+      return std::move(e);
+    if (llvm::Error e = s.backward())
+      return std::move(e);
+  }
+  if (llvm::Error e = s.optimizerStep())
+    return std::move(e);
+  if (llvm::Error e =
+          check(cudaStatus(cudaStreamSynchronize(s.stream)), "the step"))
+    return std::move(e);
+  ++s.done;
+  exec::StepStats stats;
+  stats.step = s.done;
+  stats.loss = loss;
+  stats.tokens = count * s.model->sequences * s.model->seqLen;
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
+
+int64_t DeviceTrainer::stepsDone() const { return impl->done; }
+int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }
+
+llvm::Error DeviceTrainer::downloadParams() {
+  for (auto &p : impl->params) {
+    std::vector<float> values;
+    if (llvm::Error e = check(p->master.download(values, impl->stream),
+                              "downloading '" + p->name + "'"))
+      return e;
+    p->host->value.data = std::move(values);
+  }
+  return llvm::Error::success();
+}
