@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end training on one GPU: tokens/s and MFU of mllm-run
+# --backend=cuda (the device executor, docs/cuda.md §9) on a small
+# Llama-shaped model. MFU is the plan's model FLOPs per iteration (the cost
+# model's, `flops_per_iteration` in the plan file) over the median step time
+# after the first, divided by the GPU's peak (the plan's `peak_flops`: pick
+# the profile with GPU=). Without a GPU it prints why and exits 0.
+#
+#   bench/gpu/e2e.sh                      # defaults below, 10 steps
+#   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${MLLM_BUILD_DIR:-$root/build}"
+LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
+KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
+MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
+if [[ ! -f "$build/build.ninja" ]]; then
+  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+ninja -C "$build" mllmc mllm-run > /dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/e2e.mllm" <<SPEC
+import hardware;
+instance bench_llm : decoder {
+  layers = $LAYERS; hidden = $HIDDEN; ffn = $FFN; heads = $HEADS;
+  kv_heads = $KV; vocab = $VOCAB; max_positions = $SEQ; norm = rmsnorm;
+  activation = swiglu; position = rope;
+}
+model e2e { llm : bench_llm { } }
+data { text_tokens = $SEQ; microbatch_size = $MBS; microbatches = $MICRO; }
+cluster { nodes = 1; gpus_per_node = 1; gpu = $GPU; }
+train { steps = $STEPS; optimizer = adamw; lr = 1e-4; precision = bf16; }
+SPEC
+"$build/bin/mllmc" "$tmp/e2e.mllm" --emit=plan -o "$tmp/plan.yaml"
+if ! "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda --steps "$STEPS" \
+    --json > "$tmp/run.out" 2> "$tmp/run.err"; then
+  if grep -q "no CUDA device" "$tmp/run.err"; then
+    grep -o "no CUDA device.*" "$tmp/run.err" | head -1
+    exit 0
+  fi
+  cat "$tmp/run.err" >&2
+  exit 1
+fi
+/usr/bin/python3 - "$tmp/plan.yaml" "$tmp/run.out" <<'PY'
+import json, statistics, sys, yaml
+plan = yaml.safe_load(open(sys.argv[1]))
+sched = plan["schedule"]
+ms = [json.loads(l)["ms"] for l in open(sys.argv[2])
+      if l.startswith("{") and '"event":"step"' in l]
+step = statistics.median(ms[1:] or ms) / 1e3
+tokens = sched["tokens_per_iteration"]
+mfu = sched["flops_per_iteration"] / step / sched["peak_flops"]
+print("| tokens/iteration | step ms (median) | tokens/s | model TFLOP/s | MFU |")
+print("|---|---|---|---|---|")
+print("| %d | %.1f | %.0f | %.1f | %.1f%% |" % (
+    tokens, step * 1e3, tokens / step,
+    sched["flops_per_iteration"] / step / 1e12, 100 * mfu))
+PY
