@@ -1,7 +1,8 @@
 """Compares two training runs of the same plan (e.g. one process vs mpirun).
 
-  compare_runs.py losses A.jsonl B.jsonl [--rtol R]
-      every step's loss of B within R (relative) of A's, same steps.
+  compare_runs.py losses A.jsonl B.jsonl [--rtol R] [--common]
+      every step's loss of B within R (relative) of A's, same steps
+      (--common: the steps both have, at least one; a resumed run).
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
@@ -76,10 +77,14 @@ def main():
     ap.add_argument("c", nargs="?")
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--atol", type=float, default=0.0)
+    ap.add_argument("--common", action="store_true")
     args = ap.parse_args()
     bad = []
     if args.what == "losses":
         a, b = losses(args.a), losses(args.b)
+        if args.common:
+            a = {s: a[s] for s in a if s in b}
+            b = {s: b[s] for s in a}
         if not a or sorted(a) != sorted(b):
             print("steps differ: %s vs %s" % (sorted(a), sorted(b)))
             return 1

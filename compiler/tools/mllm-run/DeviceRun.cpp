@@ -3,35 +3,76 @@
 #include "Report.h"
 
 #include "mllm/runtime/device/DeviceTrainer.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mllm;
 using namespace mllm::runtime;
 
-int mllm::runOnDevice(exec::Model &model, exec::DataSource &data, int64_t total,
-                      bool json) {
-  auto trainer = device::DeviceTrainer::create(model, data);
-  if (!trainer) {
-    llvm::errs() << "mllm-run: error: " << llvm::toString(trainer.takeError())
-                 << "\n";
-    return 1;
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "mllm-run: error: " << message << "\n";
+  return 1;
+}
+
+int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
+                      const DeviceRunOptions &options) {
+  if (!options.initFile.empty()) {
+    std::vector<std::string> unused, missing;
+    if (llvm::Error e = exec::initFromWeights(options.initFile, model.params,
+                                              unused, missing))
+      return fail(llvm::toString(std::move(e)));
+    reportInit(options.initFile, unused, missing, options.json);
   }
-  Progress progress(model.plan(), model, total, /*threads=*/1, json);
-  progress.start(0);
-  while ((*trainer)->stepsDone() < total) {
-    auto stats = (*trainer)->step();
-    if (!stats) {
-      llvm::errs() << "mllm-run: error: " << llvm::toString(stats.takeError())
-                   << "\n";
-      return 1;
-    }
+  auto made = device::DeviceTrainer::create(model, data);
+  if (!made)
+    return fail(llvm::toString(made.takeError()));
+  device::DeviceTrainer &trainer = **made;
+  const std::string &dir = options.checkpointDir;
+  if (options.resume) {
+    if (dir.empty())
+      return fail("--resume needs --checkpoint-dir");
+    std::string path = exec::newestCheckpoint(dir);
+    if (path.empty())
+      return fail("--resume: no checkpoint in '" + dir + "'");
+    if (llvm::Error e = trainer.load(path))
+      return fail(llvm::toString(std::move(e)));
+    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
+                 options.json);
+  }
+  if (!dir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+      return fail("cannot create '" + dir + "': " + ec.message());
+  auto checkpoint = [&]() -> llvm::Error {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, exec::checkpointName(trainer.stepsDone(),
+                                                       /*sharded=*/false));
+    return trainer.save(path, options.seed);
+  };
+  if (options.saveInitial && !dir.empty() && trainer.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(llvm::toString(std::move(e)));
+
+  Progress progress(model.plan(), model, options.total, /*threads=*/1,
+                    options.json);
+  progress.start(trainer.stepsDone());
+  while (trainer.stepsDone() < options.total) {
+    auto stats = trainer.step();
+    if (!stats)
+      return fail(llvm::toString(stats.takeError()));
     progress.step(*stats);
+    bool last = trainer.stepsDone() == options.total;
+    bool every = options.checkpointEvery > 0 &&
+                 trainer.stepsDone() % options.checkpointEvery == 0;
+    if (!dir.empty() && (last || every))
+      if (llvm::Error e = checkpoint())
+        return fail(llvm::toString(std::move(e)));
   }
   progress.finish();
-  if (!json)
-    llvm::outs() << "device memory: "
-                 << (*trainer)->deviceBytes() / (1024 * 1024)
+  if (!options.json)
+    llvm::outs() << "device memory: " << trainer.deviceBytes() / (1024 * 1024)
                  << " MiB (weights, gradients, optimizer state, one "
                     "microbatch's activations)\n";
   return 0;

@@ -330,12 +330,19 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
 #ifdef MLLM_HAVE_DEVICE
   if (backend == "cuda") {
-    if (!checkpointDir.empty() || resume || !evalFile.empty() ||
-        !initFile.empty() || !dumpBatches.empty())
-      return fail(1, "--backend=cuda trains without checkpoints, --init, "
-                     "--eval or --dump-batches so far; leave them out or "
-                     "use the CPU backend");
-    return runOnDevice(**model, data, total, emitJson);
+    if (!evalFile.empty() || !dumpBatches.empty())
+      return fail(1, "--backend=cuda trains without --eval or --dump-batches "
+                     "so far; leave them out or use the CPU backend");
+    DeviceRunOptions device;
+    device.total = total;
+    device.json = emitJson;
+    device.seed = seed;
+    device.checkpointDir = checkpointDir;
+    device.initFile = initFile;
+    device.checkpointEvery = checkpointEvery;
+    device.saveInitial = saveInitial;
+    device.resume = resume;
+    return runOnDevice(**model, data, device);
   }
 #endif
   exec::Trainer trainer(**model, data, seed);

@@ -9,6 +9,7 @@
 #define MLLM_RUNTIME_DEVICE_DEVICEIMPL_H
 
 #include "mllm/runtime/device/DeviceTrainer.h"
+#include "mllm/runtime/exec/Optimizer.h"
 
 #include "mllm/kernels/cuda/Attention.h"
 #include "mllm/kernels/cuda/Gemm.h"
@@ -95,7 +96,11 @@ struct DeviceTrainer::Impl {
   Scratch scratch;
   DeviceBatch batch;
   kernels::cpu::AdamConfig adam;
+  /// The host side of a checkpoint: the moments as the CPU optimizer keeps
+  /// them (filled from the device by save, read by load).
+  std::unique_ptr<exec::Optimizer> host;
   int64_t done = 0;
+  bool resharded = false;
   int64_t rows = 0, bytes = 0;
 
   ~Impl();

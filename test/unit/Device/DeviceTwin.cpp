@@ -1,11 +1,13 @@
 //===- DeviceTwin.cpp - the device executor on the CUDA host twin ---------===//
 //
-// mllm-device-twin PLAN [--steps N] [--save FILE]: trains PLAN's model with
+// mllm-device-twin PLAN [--steps N] [--save FILE] [--checkpoint FILE]
+// [--resume FILE]: trains PLAN's model, to N steps in all, with
 // device::DeviceTrainer linked against the host twin of the CUDA libraries
 // (kernels/lib/cudahost), on the CPU, from the same seed and synthetic data
 // as `mllm-run PLAN`, and prints one JSON line per step in mllm-run --json's
 // form; --save writes the trained weights as a checkpoint's "model.*"
-// tensors. test/runtime/compare_runs.py compares the two runs. Test tool:
+// tensors, --checkpoint a checkpoint (DeviceTrainer::save), --resume starts
+// from one. test/runtime/compare_runs.py compares runs. Test tool:
 // it checks the executor's logic where no GPU is; the kernels' own numerics
 // are the GPU tests'.
 //
@@ -29,6 +31,11 @@ static llvm::cl::opt<int64_t> steps("steps", llvm::cl::desc("Steps to train"),
                                     llvm::cl::init(3));
 static llvm::cl::opt<std::string>
     saveFile("save", llvm::cl::desc("Write the trained weights here"));
+static llvm::cl::opt<std::string>
+    checkpointFile("checkpoint",
+                   llvm::cl::desc("Write a checkpoint here after training"));
+static llvm::cl::opt<std::string>
+    resumeFile("resume", llvm::cl::desc("Start from this checkpoint"));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
@@ -48,7 +55,10 @@ int main(int argc, char **argv) {
   auto trainer = device::DeviceTrainer::create(**model, data);
   if (!trainer)
     return fail(llvm::toString(trainer.takeError()));
-  for (int64_t i = 0; i < steps; ++i) {
+  if (!resumeFile.empty())
+    if (llvm::Error e = (*trainer)->load(resumeFile))
+      return fail(llvm::toString(std::move(e)));
+  while ((*trainer)->stepsDone() < steps) {
     auto stats = (*trainer)->step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
@@ -59,6 +69,9 @@ int main(int argc, char **argv) {
                                            {"tokens", stats->tokens}})
                  << "\n";
   }
+  if (!checkpointFile.empty())
+    if (llvm::Error e = (*trainer)->save(checkpointFile, seed))
+      return fail(llvm::toString(std::move(e)));
   if (saveFile.empty())
     return 0;
   if (llvm::Error e = (*trainer)->downloadParams())

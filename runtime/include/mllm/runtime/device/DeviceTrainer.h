@@ -14,8 +14,8 @@
 // without biases, RoPE or no positions, GQA, SwiGLU, GeGLU or GELU, head
 // dimension 64 or 128), a final norm and the LM head (tied or not), every
 // layer trained, optimizer adamw. Anything else is refused by create(),
-// naming the layer. Buffers are allocated once, for one microbatch in
-// flight; the step allocates nothing.
+// naming the layer. Activation buffers are allocated once, for one
+// microbatch in flight.
 //
 // The code is written against the CUDA kernel API only, so it builds twice:
 // MLLMRuntimeDevice on the CUDA libraries, MLLMRuntimeDeviceHost on their
@@ -50,6 +50,13 @@ public:
   /// Copies the fp32 master weights back into the CPU model's parameters
   /// (for a checkpoint or a comparison).
   llvm::Error downloadParams();
+  /// Writes the weights and AdamW moments to `path` in the CPU backend's
+  /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
+  llvm::Error save(llvm::StringRef path, uint64_t seed);
+  /// Restores weights, moments and the step count from a checkpoint of
+  /// either backend (of this plan or another of the same model).
+  llvm::Error load(llvm::StringRef path);
+  bool loadedOtherPlan() const;
   /// Bytes of device memory the trainer holds: weights, gradients,
   /// optimizer state and the activation buffers of one microbatch.
   int64_t deviceBytes() const;
