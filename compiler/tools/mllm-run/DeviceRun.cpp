@@ -6,8 +6,12 @@
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <map>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -71,9 +75,28 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
         return fail(llvm::toString(std::move(e)));
   }
   progress.finish();
-  if (!options.json)
-    llvm::outs() << "device memory: " << trainer.deviceBytes() / (1024 * 1024)
-                 << " MiB (weights, gradients, optimizer state, one "
-                    "microbatch's activations)\n";
+  // The arena the steps ran in: planned and measured (equal once a step
+  // ran), and what each kind of buffer takes.
+  const sched::MemoryPlan &memory = trainer.memoryPlan();
+  std::map<std::string, int64_t> kinds;
+  for (const sched::Buffer &b : memory.buffers)
+    kinds.emplace(sched::bufferKindName(b.kind), b.bytes);
+  if (options.json) {
+    llvm::json::Object arena{{"event", "arena"},
+                             {"arena_bytes", memory.arenaBytes},
+                             {"measured_bytes", trainer.measuredArenaBytes()}};
+    for (const auto &[kind, bytes] : kinds)
+      arena[kind] = bytes;
+    llvm::outs() << llvm::json::Value(std::move(arena)) << "\n";
+    return 0;
+  }
+  auto mib = [](int64_t bytes) { return bytes / (1024.0 * 1024.0); };
+  llvm::outs() << llvm::format("device arena: %.1f MiB planned, %.1f MiB "
+                               "used at the peak;",
+                               mib(memory.arenaBytes),
+                               mib(trainer.measuredArenaBytes()));
+  for (const auto &[kind, bytes] : kinds)
+    llvm::outs() << llvm::format(" %s %.1f", kind.c_str(), mib(bytes));
+  llvm::outs() << " (MiB; saved and workspace: per microbatch and action)\n";
   return 0;
 }

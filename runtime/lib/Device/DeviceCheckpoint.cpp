@@ -48,12 +48,15 @@ llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
     exec::Optimizer::Slot *slot = slotOf(optimizer, *p);
     if (!slot)
       continue;
-    if (llvm::Error e = check(p->expAvg.download(slot->m, s.stream),
-                              "downloading the moments of '" + p->name + "'"))
-      return e;
-    if (llvm::Error e = check(p->expAvgSq.download(slot->v, s.stream),
-                              "downloading the moments of '" + p->name + "'"))
-      return e;
+    slot->m.resize(static_cast<size_t>(p->n));
+    slot->v.resize(static_cast<size_t>(p->n));
+    for (auto [to, from] : {std::pair{slot->m.data(), p->expAvg},
+                            std::pair{slot->v.data(), p->expAvgSq}})
+      if (llvm::Error e =
+              check(cudaStatus(cudaMemcpy(to, from, p->n * sizeof(float),
+                                          cudaMemcpyDeviceToHost)),
+                    "downloading the moments of '" + p->name + "'"))
+        return e;
   }
   return exec::writeCheckpoint(
       path, s.model->plan(), s.model->params, optimizer,
@@ -82,13 +85,13 @@ llvm::Error DeviceTrainer::load(llvm::StringRef path) {
       size_t bytes;
     };
     std::vector<Copy> copies = {
-        {p->master.data(), values.data(), values.size() * sizeof(float)},
-        {p->value.data(), rounded.data(), rounded.size() * sizeof(bf16)}};
+        {p->master, values.data(), values.size() * sizeof(float)},
+        {p->value, rounded.data(), rounded.size() * sizeof(bf16)}};
     if (slot) {
       copies.push_back(
-          {p->expAvg.data(), slot->m.data(), slot->m.size() * sizeof(float)});
+          {p->expAvg, slot->m.data(), slot->m.size() * sizeof(float)});
       copies.push_back(
-          {p->expAvgSq.data(), slot->v.data(), slot->v.size() * sizeof(float)});
+          {p->expAvgSq, slot->v.data(), slot->v.size() * sizeof(float)});
     }
     // Synchronous copies: `rounded` goes when this iteration ends.
     for (const Copy &c : copies)

@@ -8,6 +8,7 @@
 #ifndef MLLM_RUNTIME_DEVICE_DEVICEIMPL_H
 #define MLLM_RUNTIME_DEVICE_DEVICEIMPL_H
 
+#include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Optimizer.h"
 
@@ -29,19 +30,20 @@ using kernels::cuda::Status;
 llvm::Error check(const Status &status, const llvm::Twine &what);
 
 /// One parameter: fp32 master weights, the bf16 copy the kernels read, and
-/// when it trains its fp32 gradient and AdamW moments.
+/// when it trains its fp32 gradient and AdamW moments. All in the arena.
 struct DeviceParam {
   cpu::Param<float> *host = nullptr;
   std::string name;
   int64_t n = 0;
-  DeviceArray<float> master, grad, expAvg, expAvgSq;
-  DeviceArray<bf16> value;
-  bool trains() const { return grad.size() > 0; }
+  float *master = nullptr, *grad = nullptr, *expAvg = nullptr,
+        *expAvgSq = nullptr;
+  bf16 *value = nullptr;
 };
 
 enum class LayerKind { Embedding, Block, Norm, Head };
 
-/// One layer of the LLM with what its forward keeps for one microbatch.
+/// One layer of the LLM with what its forward keeps for the microbatch in
+/// flight (pointers into that microbatch's `saved` buffer of the arena).
 struct DeviceLayer {
   LayerKind kind = LayerKind::Block;
   std::string name; ///< "llm.blocks.3", for messages.
@@ -52,38 +54,57 @@ struct DeviceLayer {
   DeviceParam &param(const std::string &name) const { return *params.at(name); }
 
   // Saved by the forward (rows = sequences x tokens of one microbatch).
-  DeviceArray<bf16> x;        ///< The input.
-  DeviceArray<bf16> xn1, xn2; ///< Block: the norms' outputs; Norm: xn1.
-  DeviceArray<float> mean1, rstd1, mean2, rstd2;
-  DeviceArray<bf16> q, k, v, o; ///< q, k after RoPE.
-  DeviceArray<float> lse;       ///< Attention: [sequences, heads, tokens].
-  DeviceArray<bf16> h;          ///< x + attention.
-  DeviceArray<bf16> u, a;       ///< Feed-forward pre-activation, activation.
-  DeviceArray<bf16> logits;     ///< Head: [rows, vocab].
-  DeviceArray<float> rowLse;    ///< Head: per row.
+  bf16 *x = nullptr;                   ///< The input.
+  bf16 *xn1 = nullptr, *xn2 = nullptr; ///< Block: the norms' outputs.
+  float *mean1 = nullptr, *rstd1 = nullptr, *mean2 = nullptr, *rstd2 = nullptr;
+  bf16 *q = nullptr, *k = nullptr, *v = nullptr, *o = nullptr; ///< q, k roped
+  float *lse = nullptr;            ///< Attention: [sequences, heads, tokens].
+  bf16 *h = nullptr;               ///< x + attention.
+  bf16 *u = nullptr, *a = nullptr; ///< Feed-forward pre-activation, output.
+  bf16 *logits = nullptr;          ///< Head: [rows, vocab].
+  float *rowLse = nullptr;         ///< Head: per row.
 };
 
-/// Gradient scratch shared by the layers (one backward at a time).
+/// Gradient scratch shared by the layers: a compute action's workspace.
 struct Scratch {
-  DeviceArray<bf16> dy, dx;    ///< [rows, hidden]: the chain's gradient.
-  DeviceArray<bf16> dxn, dh;   ///< [rows, hidden].
-  DeviceArray<bf16> dO, dq;    ///< [rows, heads x head_dim].
-  DeviceArray<bf16> dk, dv;    ///< [rows, kv_heads x head_dim].
-  DeviceArray<bf16> da, du;    ///< Feed-forward: [rows, ffn], [rows, 2 ffn].
-  DeviceArray<bf16> dlogits;   ///< [rows, vocab].
-  DeviceArray<double> lossSum; ///< The head's loss sum (device scalar).
-  DeviceArray<int64_t> count;
+  bf16 *dy = nullptr, *dx = nullptr;  ///< [rows, hidden]: the gradient.
+  bf16 *dxn = nullptr, *dh = nullptr; ///< [rows, hidden].
+  bf16 *dO = nullptr, *dq = nullptr;  ///< [rows, heads x head_dim].
+  bf16 *dk = nullptr, *dv = nullptr;  ///< [rows, kv_heads x head_dim].
+  bf16 *da = nullptr, *du = nullptr;  ///< [rows, ffn], [rows, 2 ffn].
+  bf16 *dlogits = nullptr;            ///< [rows, vocab].
+  double *lossSum = nullptr;          ///< The head's loss sum.
+  int64_t *count = nullptr;
 };
 
-/// One microbatch as the kernels read it.
+/// One microbatch as the kernels read it. The token arrays are in the
+/// microbatch's `saved` buffer; the attention and embedding-gradient plans
+/// own their (small) device arrays.
 struct DeviceBatch {
   int64_t sequences = 0, tokens = 0;
-  DeviceArray<int64_t> ids, targets, positions;
+  int64_t *ids = nullptr, *targets = nullptr, *positions = nullptr;
   std::vector<int64_t> hostIds;
   kernels::cuda::AttentionPlan attention;
   kernels::cuda::EmbeddingGradPlan embeddingGrad;
   double lossScale = 1;
   int64_t rows() const { return sequences * tokens; }
+};
+
+/// Hands out consecutive 256-byte-aligned pieces of a region: with no base
+/// it only measures the region.
+class Carver {
+public:
+  explicit Carver(uint8_t *base = nullptr) : base(base) {}
+  template <typename T>
+  void take(T *&p, int64_t count) {
+    p = base ? reinterpret_cast<T *>(base + used) : nullptr;
+    used += (count * static_cast<int64_t>(sizeof(T)) + 255) / 256 * 256;
+  }
+  int64_t bytes() const { return used; }
+
+private:
+  uint8_t *base;
+  int64_t used = 0;
 };
 
 struct DeviceTrainer::Impl {
@@ -95,6 +116,13 @@ struct DeviceTrainer::Impl {
   std::vector<DeviceLayer> layers;
   Scratch scratch;
   DeviceBatch batch;
+  /// Every buffer above, in one allocation laid out by the static memory
+  /// plan of the one-process program (sched::planMemory with this
+  /// executor's sizes): `highWater` is the highest byte bound so far.
+  DeviceArray<uint8_t> arena;
+  sched::Program program;
+  sched::MemoryPlan memory;
+  int64_t highWater = 0;
   kernels::cpu::AdamConfig adam;
   /// The host side of a checkpoint: the moments as the CPU optimizer keeps
   /// them (filled from the device by save, read by load).
@@ -105,7 +133,19 @@ struct DeviceTrainer::Impl {
 
   ~Impl();
   llvm::Error build();
+  /// Plans the arena, allocates it, places the parameters and uploads them.
   llvm::Error allocate();
+  /// The pieces of each region, in a fixed order (a Carver measures them,
+  /// then binds them to their place in the arena).
+  void carveWeights(Carver &c);
+  void carveGrads(Carver &c);
+  void carveMoments(Carver &c);
+  void carveSaved(Carver &c);
+  void carveScratch(Carver &c);
+  /// Binds the arena's buffer `kind` of microbatch `mb` / action `action`
+  /// (-1: a persistent one) with `carve`.
+  llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
+                   void (Impl::*carve)(Carver &));
   llvm::Error loadBatch(const exec::MicrobatchData &data);
   /// Forward of the whole LLM for the loaded batch; adds its loss.
   llvm::Error forward(double &loss);

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/exec/Trainer.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -121,101 +123,163 @@ llvm::Error DeviceTrainer::Impl::build() {
   if (layers.size() < 3)
     return refuse("an LLM of " + std::to_string(layers.size()) + " layers");
 
-  // The same initial weights as the CPU model's.
-  for (auto &p : params) {
-    std::vector<bf16> rounded(static_cast<size_t>(p->n));
-    for (int64_t j = 0; j < p->n; ++j)
-      rounded[j] = __float2bfloat16(p->host->value.data[j]);
-    if (llvm::Error e = check(p->master.upload(p->host->value.data, stream),
-                              "uploading '" + p->name + "'"))
-      return e;
-    if (llvm::Error e =
-            check(p->value.upload(rounded, stream), "uploading " + p->name))
-      return e;
-    for (DeviceArray<float> *a : {&p->grad, &p->expAvg, &p->expAvgSq}) {
-      if (llvm::Error e = check(a->allocate(static_cast<size_t>(p->n)),
-                                "allocating the state of '" + p->name + "'"))
-        return e;
-      if (cudaError_t rc =
-              cudaMemsetAsync(a->data(), 0, a->size() * sizeof(float), stream);
-          rc != cudaSuccess)
-        return check(Status::error(cudaGetErrorString(rc)),
-                     "clearing the state of '" + p->name + "'");
-    }
-    bytes += p->n * static_cast<int64_t>(4 * sizeof(float) + sizeof(bf16));
-  }
   return llvm::Error::success();
+}
+
+void DeviceTrainer::Impl::carveWeights(Carver &c) {
+  for (auto &p : params) {
+    c.take(p->master, p->n);
+    c.take(p->value, p->n);
+  }
+}
+
+void DeviceTrainer::Impl::carveGrads(Carver &c) {
+  for (auto &p : params)
+    c.take(p->grad, p->n);
+}
+
+void DeviceTrainer::Impl::carveMoments(Carver &c) {
+  for (auto &p : params) {
+    c.take(p->expAvg, p->n);
+    c.take(p->expAvgSq, p->n);
+  }
+}
+
+void DeviceTrainer::Impl::carveSaved(Carver &c) {
+  const int64_t R = rows;
+  for (DeviceLayer &l : layers) {
+    const LayerConfig &cf = l.config;
+    const int64_t H = cf.hidden;
+    if (l.kind != LayerKind::Embedding)
+      c.take(l.x, R * H);
+    if (l.kind == LayerKind::Norm) {
+      c.take(l.mean1, R);
+      c.take(l.rstd1, R);
+    }
+    if (l.kind == LayerKind::Head) {
+      c.take(l.logits, R * cf.vocab);
+      c.take(l.rowLse, R);
+    }
+    if (l.kind != LayerKind::Block)
+      continue;
+    const int64_t q = cf.heads * cf.headDim, k = cf.kvHeads * cf.headDim;
+    for (bf16 **a : {&l.xn1, &l.xn2, &l.h})
+      c.take(*a, R * H);
+    for (float **a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
+      c.take(*a, R);
+    c.take(l.q, R * q);
+    c.take(l.o, R * q);
+    c.take(l.k, R * k);
+    c.take(l.v, R * k);
+    c.take(l.lse, R * cf.heads);
+    c.take(l.u, R * (l.gated ? 2 : 1) * cf.ffn);
+    c.take(l.a, R * cf.ffn);
+  }
+  c.take(batch.ids, R);
+  c.take(batch.targets, R);
+  c.take(batch.positions, R);
+}
+
+void DeviceTrainer::Impl::carveScratch(Carver &c) {
+  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0;
+  for (const DeviceLayer &l : layers) {
+    const LayerConfig &cf = l.config;
+    hidden = std::max(hidden, cf.hidden);
+    vocab = std::max(vocab, l.kind == LayerKind::Head ? cf.vocab : 0);
+    if (l.kind != LayerKind::Block)
+      continue;
+    qw = std::max(qw, cf.heads * cf.headDim);
+    kw = std::max(kw, cf.kvHeads * cf.headDim);
+    ffn = std::max(ffn, cf.ffn);
+    ffnIn = std::max(ffnIn, (l.gated ? 2 : 1) * cf.ffn);
+  }
+  Scratch &s = scratch;
+  for (bf16 **a : {&s.dy, &s.dx, &s.dxn, &s.dh})
+    c.take(*a, rows * hidden);
+  c.take(s.dO, rows * qw);
+  c.take(s.dq, rows * qw);
+  c.take(s.dk, rows * kw);
+  c.take(s.dv, rows * kw);
+  c.take(s.da, rows * ffn);
+  c.take(s.du, rows * ffnIn);
+  c.take(s.dlogits, rows * vocab);
+  c.take(s.lossSum, 1);
+  c.take(s.count, 1);
+}
+
+llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
+                                      int64_t action,
+                                      void (Impl::*carve)(Carver &)) {
+  for (const sched::Buffer &b : memory.buffers) {
+    if (b.kind != kind || (mb >= 0 && b.microbatch != mb) ||
+        (action >= 0 && b.action != action))
+      continue;
+    Carver c(arena.data() + b.offset);
+    (this->*carve)(c);
+    if (c.bytes() > b.bytes)
+      break;
+    highWater = std::max(highWater, b.offset + c.bytes());
+    return llvm::Error::success();
+  }
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      "the static memory plan has no %s buffer for microbatch %lld, action "
+      "%lld large enough (internal error)",
+      sched::bufferKindName(kind), static_cast<long long>(mb),
+      static_cast<long long>(action));
 }
 
 llvm::Error DeviceTrainer::Impl::allocate() {
   rows = model->sequences * model->seqLen;
-  auto sized = [&](auto &array, int64_t n, const llvm::Twine &what) {
-    bytes += n * static_cast<int64_t>(sizeof(*array.data()));
-    return check(array.allocate(static_cast<size_t>(n)), "allocating " + what);
-  };
-  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0;
-  for (DeviceLayer &l : layers) {
-    const LayerConfig &c = l.config;
-    const int64_t H = c.hidden;
-    hidden = std::max(hidden, H);
-    llvm::Error e = llvm::Error::success();
-    auto add = [&](auto &array, int64_t n) {
-      if (!e)
-        e = sized(array, n, "the buffers of '" + l.name + "'");
-    };
-    if (l.kind != LayerKind::Embedding)
-      add(l.x, rows * H);
-    if (l.kind == LayerKind::Norm) {
-      add(l.mean1, rows);
-      add(l.rstd1, rows);
-    }
-    if (l.kind == LayerKind::Head) {
-      vocab = std::max(vocab, c.vocab);
-      add(l.logits, rows * c.vocab);
-      add(l.rowLse, rows);
-    }
-    if (l.kind == LayerKind::Block) {
-      const int64_t q = c.heads * c.headDim, k = c.kvHeads * c.headDim;
-      const int64_t in = (l.gated ? 2 : 1) * c.ffn;
-      qw = std::max(qw, q);
-      kw = std::max(kw, k);
-      ffnIn = std::max(ffnIn, in);
-      ffn = std::max(ffn, c.ffn);
-      for (DeviceArray<bf16> *a : {&l.xn1, &l.xn2, &l.h})
-        add(*a, rows * H);
-      for (DeviceArray<float> *a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
-        add(*a, rows);
-      add(l.q, rows * q);
-      add(l.o, rows * q);
-      add(l.k, rows * k);
-      add(l.v, rows * k);
-      add(l.lse, rows * c.heads);
-      add(l.u, rows * in);
-      add(l.a, rows * c.ffn);
-    }
-    if (e)
-      return e;
+  // Every region's size, measured by the functions that later place it.
+  sched::StageSizes sizes;
+  Carver weights, grads, moments, saved, work;
+  carveWeights(weights);
+  carveGrads(grads);
+  carveMoments(moments);
+  carveSaved(saved);
+  carveScratch(work);
+  sizes.weights = weights.bytes();
+  sizes.grads = grads.bytes();
+  sizes.optimizer = moments.bytes();
+  sizes.savedPerMicrobatch = saved.bytes();
+  sizes.workspace = work.bytes();
+  const Plan &plan = model->plan();
+  program = exec::oneProcessProgram(plan.job.dp * plan.data.microbatches,
+                                    /*trains=*/true);
+  memory = sched::planMemory(program, sizes);
+  if (llvm::Error e =
+          check(arena.allocate(static_cast<size_t>(memory.arenaBytes)),
+                "allocating the arena"))
+    return e;
+  bytes = memory.arenaBytes;
+  if (llvm::Error e =
+          bind(sched::BufferKind::Weights, -1, -1, &Impl::carveWeights))
+    return e;
+  if (llvm::Error e = bind(sched::BufferKind::Grads, -1, -1, &Impl::carveGrads))
+    return e;
+  if (llvm::Error e =
+          bind(sched::BufferKind::OptimizerState, -1, -1, &Impl::carveMoments))
+    return e;
+
+  // The same initial weights as the CPU model's; zero moments.
+  for (auto &p : params) {
+    const std::vector<float> &values = p->host->value.data;
+    std::vector<bf16> rounded(values.size());
+    for (size_t j = 0; j < values.size(); ++j)
+      rounded[j] = __float2bfloat16(values[j]);
+    cudaError_t rc =
+        cudaMemcpy(p->master, values.data(), values.size() * sizeof(float),
+                   cudaMemcpyHostToDevice);
+    if (rc == cudaSuccess)
+      rc = cudaMemcpy(p->value, rounded.data(), rounded.size() * sizeof(bf16),
+                      cudaMemcpyHostToDevice);
+    for (float *a : {p->expAvg, p->expAvgSq})
+      if (rc == cudaSuccess)
+        rc = cudaMemset(a, 0, p->n * sizeof(float));
+    if (rc != cudaSuccess)
+      return check(Status::error(cudaGetErrorString(rc)),
+                   "uploading '" + p->name + "'");
   }
-  Scratch &s = scratch;
-  for (auto [array, n] : {std::pair{&s.dy, hidden},
-                          {&s.dx, hidden},
-                          {&s.dxn, hidden},
-                          {&s.dh, hidden},
-                          {&s.dO, qw},
-                          {&s.dq, qw},
-                          {&s.dk, kw},
-                          {&s.dv, kw},
-                          {&s.da, ffn},
-                          {&s.du, ffnIn},
-                          {&s.dlogits, vocab}})
-    if (llvm::Error e = sized(*array, rows * n, "the gradient buffers"))
-      return e;
-  if (llvm::Error e = sized(s.lossSum, 1, "the loss"))
-    return e;
-  if (llvm::Error e = sized(s.count, 1, "the loss"))
-    return e;
-  for (DeviceArray<int64_t> *a : {&batch.ids, &batch.targets, &batch.positions})
-    if (llvm::Error e = sized(*a, rows, "the batch"))
-      return e;
   return llvm::Error::success();
 }

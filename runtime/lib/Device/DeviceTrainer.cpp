@@ -13,19 +13,19 @@ static Status cudaStatus(cudaError_t rc) {
   return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
 }
 
-/// Copies `host` into the start of `array`, allocated for at least as many.
+/// Copies `host` to `to`, which holds `capacity` values.
 template <typename T>
-static llvm::Error put(DeviceArray<T> &array, const std::vector<T> &host,
+static llvm::Error put(T *to, int64_t capacity, const std::vector<T> &host,
                        cudaStream_t stream, const char *what) {
-  if (host.size() > array.size())
+  if (static_cast<int64_t>(host.size()) > capacity)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
-        "the batch's %s (%zu values) exceed the plan's %zu", what, host.size(),
-        array.size());
-  return check(cudaStatus(cudaMemcpyAsync(array.data(), host.data(),
-                                          host.size() * sizeof(T),
-                                          cudaMemcpyHostToDevice, stream)),
-               llvm::Twine("uploading the batch's ") + what);
+        "the batch's %s (%zu values) exceed the plan's %lld", what, host.size(),
+        static_cast<long long>(capacity));
+  return check(
+      cudaStatus(cudaMemcpyAsync(to, host.data(), host.size() * sizeof(T),
+                                 cudaMemcpyHostToDevice, stream)),
+      llvm::Twine("uploading the batch's ") + what);
 }
 
 DeviceTrainer::Impl::~Impl() {
@@ -63,11 +63,12 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
         "the batch does not have the plan's %lld x %lld tokens",
         static_cast<long long>(batch.sequences),
         static_cast<long long>(batch.tokens));
-  if (llvm::Error e = put(batch.ids, data.tokenIds, stream, "token ids"))
+  if (llvm::Error e = put(batch.ids, rows, data.tokenIds, stream, "token ids"))
     return e;
-  if (llvm::Error e = put(batch.targets, data.targets, stream, "targets"))
+  if (llvm::Error e = put(batch.targets, rows, data.targets, stream, "targets"))
     return e;
-  if (llvm::Error e = put(batch.positions, positions, stream, "positions"))
+  if (llvm::Error e =
+          put(batch.positions, rows, positions, stream, "positions"))
     return e;
   batch.hostIds = data.tokenIds;
   if (llvm::Error e = check(kc::prepareAttention(kc::AttentionTokens::whole(
@@ -83,10 +84,9 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
 
 llvm::Error DeviceTrainer::Impl::zeroGrads() {
   for (auto &p : params)
-    if (llvm::Error e = check(
-            cudaStatus(cudaMemsetAsync(p->grad.data(), 0,
-                                       p->grad.size() * sizeof(float), stream)),
-            "clearing the gradient of '" + p->name + "'"))
+    if (llvm::Error e = check(cudaStatus(cudaMemsetAsync(
+                                  p->grad, 0, p->n * sizeof(float), stream)),
+                              "clearing the gradient of '" + p->name + "'"))
       return e;
   return llvm::Error::success();
 }
@@ -95,11 +95,11 @@ llvm::Error DeviceTrainer::Impl::optimizerStep() {
   std::vector<kc::AdamWTensor> tensors;
   for (auto &p : params) {
     kc::AdamWTensor t;
-    t.param = p->master.data();
-    t.grad = p->grad.data();
-    t.expAvg = p->expAvg.data();
-    t.expAvgSq = p->expAvgSq.data();
-    t.paramBf16 = p->value.data();
+    t.param = p->master;
+    t.grad = p->grad;
+    t.expAvg = p->expAvg;
+    t.expAvgSq = p->expAvgSq;
+    t.paramBf16 = p->value;
     t.n = p->n;
     tensors.push_back(t);
   }
@@ -141,9 +141,23 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
                            id % plan.data.microbatches);
     if (!got)
       return got.takeError();
+    // The microbatch's saved activations and each action's workspace at
+    // their places in the arena (program: forward, backward_input and
+    // backward_weight of each microbatch; this executor runs both
+    // backwards at backward_input).
+    const int64_t forwardAction = 3 * id, backwardAction = 3 * id + 1;
+    if (llvm::Error e =
+            s.bind(sched::BufferKind::Saved, id, -1, &Impl::carveSaved))
+      return std::move(e);
+    if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, forwardAction,
+                               &Impl::carveScratch))
+      return std::move(e);
     if (llvm::Error e = s.loadBatch(*got))
       return std::move(e);
     if (llvm::Error e = s.forward(loss))
+      return std::move(e);
+    if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, backwardAction,
+                               &Impl::carveScratch))
       return std::move(e);
     if (llvm::Error e = s.backward())
       return std::move(e);
@@ -166,14 +180,20 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
 
 int64_t DeviceTrainer::stepsDone() const { return impl->done; }
 int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }
+const sched::MemoryPlan &DeviceTrainer::memoryPlan() const {
+  return impl->memory;
+}
+int64_t DeviceTrainer::measuredArenaBytes() const { return impl->highWater; }
 
 llvm::Error DeviceTrainer::downloadParams() {
   for (auto &p : impl->params) {
-    std::vector<float> values;
-    if (llvm::Error e = check(p->master.download(values, impl->stream),
+    std::vector<float> &values = p->host->value.data;
+    values.resize(static_cast<size_t>(p->n));
+    if (llvm::Error e = check(cudaStatus(cudaMemcpy(values.data(), p->master,
+                                                    p->n * sizeof(float),
+                                                    cudaMemcpyDeviceToHost)),
                               "downloading '" + p->name + "'"))
       return e;
-    p->host->value.data = std::move(values);
   }
   return llvm::Error::success();
 }

@@ -10,12 +10,7 @@ using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
-namespace {
-
-/// The one-process run as a one-stage schedule: for each of `count`
-/// microbatches its forward and (when anything trains) both backwards, then
-/// the optimizer step.
-sched::Program oneProcessProgram(int64_t count, bool trains) {
+sched::Program exec::oneProcessProgram(int64_t count, bool trains) {
   sched::Program program;
   auto add = [&](sched::ActionKind kind, int64_t mb) {
     sched::Action a;
@@ -35,8 +30,6 @@ sched::Program oneProcessProgram(int64_t count, bool trains) {
   program.maxInFlight = 1;
   return program;
 }
-
-} // namespace
 
 Trainer::Trainer(Model &model, DataSource &data, uint64_t seed)
     : model(model), data(data), seed(seed), optimizer(model.plan().train) {

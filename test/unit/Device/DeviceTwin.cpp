@@ -5,7 +5,8 @@
 // device::DeviceTrainer linked against the host twin of the CUDA libraries
 // (kernels/lib/cudahost), on the CPU, from the same seed and synthetic data
 // as `mllm-run PLAN`, and prints one JSON line per step in mllm-run --json's
-// form; --save writes the trained weights as a checkpoint's "model.*"
+// form, then the arena it trained in (DeviceTrainer::memoryPlan); --save
+// writes the trained weights as a checkpoint's "model.*"
 // tensors, --checkpoint a checkpoint (DeviceTrainer::save), --resume starts
 // from one. test/runtime/compare_runs.py compares runs. Test tool:
 // it checks the executor's logic where no GPU is; the kernels' own numerics
@@ -69,6 +70,18 @@ int main(int argc, char **argv) {
                                            {"tokens", stats->tokens}})
                  << "\n";
   }
+  // The arena: its planned size, the highest byte the steps used, and one
+  // buffer of each kind (saved and workspace buffers repeat per microbatch
+  // and action).
+  const sched::MemoryPlan &memory = (*trainer)->memoryPlan();
+  llvm::json::Object arena{{"event", "arena"},
+                           {"arena_bytes", memory.arenaBytes},
+                           {"measured_bytes", (*trainer)->measuredArenaBytes()},
+                           {"unshared_bytes", memory.unsharedBytes()}};
+  for (const sched::Buffer &b : memory.buffers)
+    if (!arena.get(sched::bufferKindName(b.kind)))
+      arena[sched::bufferKindName(b.kind)] = b.bytes;
+  llvm::outs() << llvm::json::Value(std::move(arena)) << "\n";
   if (!checkpointFile.empty())
     if (llvm::Error e = (*trainer)->save(checkpointFile, seed))
       return fail(llvm::toString(std::move(e)));

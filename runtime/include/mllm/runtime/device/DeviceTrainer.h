@@ -25,6 +25,7 @@
 #ifndef MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
 #define MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
 
+#include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
 #include "mllm/runtime/exec/Trainer.h"
@@ -57,9 +58,16 @@ public:
   /// either backend (of this plan or another of the same model).
   llvm::Error load(llvm::StringRef path);
   bool loadedOtherPlan() const;
-  /// Bytes of device memory the trainer holds: weights, gradients,
-  /// optimizer state and the activation buffers of one microbatch.
+  /// Bytes of device memory in the trainer's arena: weights, gradients,
+  /// optimizer state, the saved activations of the microbatch in flight and
+  /// the workspace of one action.
   int64_t deviceBytes() const;
+  /// The arena's layout: the static memory plan (MemoryPlan.h) of the
+  /// one-process program with this executor's buffer sizes.
+  const sched::MemoryPlan &memoryPlan() const;
+  /// The highest byte of the arena any step used, plus one: equals
+  /// memoryPlan().arenaBytes once a step ran.
+  int64_t measuredArenaBytes() const;
 
   struct Impl;
 

@@ -57,6 +57,11 @@ struct StepStats {
   CPSplitStats cp;
 };
 
+/// The one-process run as a one-stage schedule: for each of `count`
+/// microbatches its forward and (when anything trains) both backwards, then
+/// the optimizer step.
+sched::Program oneProcessProgram(int64_t count, bool trains);
+
 class Trainer : public ProgramRunner {
 public:
   Trainer(Model &model, DataSource &data, uint64_t seed);
