@@ -6,11 +6,6 @@
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
-  compare_runs.py updates INITIAL A B [--rtol R]
-      for every "model.*" tensor, B's change from INITIAL is within R of A's
-      in norm: |(B - I) - (A - I)| <= R |A - I| (a run in another
-      precision: elementwise, rounding noise hides nothing of a training
-      step's effect, which this measures).
   compare_runs.py frozen INITIAL FINAL
       the parameters without optimizer moments (frozen) are bit-identical
       between two checkpoints, and at least one exists.
@@ -71,10 +66,9 @@ def losses(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["losses", "params", "updates", "frozen"])
+    ap.add_argument("what", choices=["losses", "params", "frozen"])
     ap.add_argument("a")
     ap.add_argument("b")
-    ap.add_argument("c", nargs="?")
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--atol", type=float, default=0.0)
     ap.add_argument("--common", action="store_true")
@@ -105,30 +99,6 @@ def main():
                 bad.append("%s: max difference %.3g" %
                            (name, np.abs(x64 - y64).max()))
         print("%d tensors compared" % len(a))
-    elif args.what == "updates":
-        init, a, b = (read_checkpoint(p) for p in (args.a, args.b, args.c))
-        worst = 0.0
-        names = [n for n in a if n.startswith("model.")]
-        for name in names:
-            if name not in b or name not in init:
-                bad.append("%s: missing" % name)
-                continue
-            i = init[name].astype(np.float64)
-            da = a[name].astype(np.float64) - i
-            db = b[name].astype(np.float64) - i
-            ref = np.linalg.norm(da)
-            err = np.linalg.norm(db - da)
-            if ref == 0 and err == 0:
-                continue
-            ratio = err / ref if ref > 0 else float("inf")
-            worst = max(worst, ratio)
-            if ratio > args.rtol:
-                bad.append("%s: update differs by %.3g of its norm" %
-                           (name, ratio))
-        if not names:
-            bad.append("no model tensors")
-        print("%d tensors compared, worst update difference %.3g" %
-              (len(names), worst))
     else:
         a, b = read_checkpoint(args.a), read_checkpoint(args.b)
         trained = {n[len("optim."):].rsplit(".", 1)[0]

@@ -181,8 +181,8 @@ cl::opt<int64_t> maxTokens("max-tokens",
 
 cl::opt<std::string> backend(
     "backend",
-    cl::desc("cpu (default) or cuda (docs/cuda.md: the CUDA kernels and the "
-             "NCCL communicator are built; plans do not run on them yet)"),
+    cl::desc("cpu (default) or cuda: train a plan's LLM on one GPU with the "
+             "device executor (docs/cuda.md §9)"),
     cl::init("cpu"), cl::cat(category));
 
 cl::opt<bool> interpret(
@@ -330,9 +330,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
 #ifdef MLLM_HAVE_DEVICE
   if (backend == "cuda") {
-    if (!evalFile.empty() || !dumpBatches.empty())
-      return fail(1, "--backend=cuda trains without --eval or --dump-batches "
-                     "so far; leave them out or use the CPU backend");
+    if (!evalFile.empty() || !dumpBatches.empty() || !generateFile.empty() ||
+        !stepFunctions.empty())
+      return fail(1, "--backend=cuda trains without --eval, --dump-batches, "
+                     "--generate or --step-functions so far; leave them out "
+                     "or use the CPU backend");
     DeviceRunOptions device;
     device.total = total;
     device.json = emitJson;

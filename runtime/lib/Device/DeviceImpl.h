@@ -85,6 +85,8 @@ struct DeviceBatch {
   int64_t *ids = nullptr, *targets = nullptr, *positions = nullptr;
   std::vector<int64_t> hostIds;
   kernels::cuda::AttentionPlan attention;
+  /// `attention` is the plan of the model's declared mask.
+  bool declaredAttention = false;
   kernels::cuda::EmbeddingGradPlan embeddingGrad;
   double lossScale = 1;
   int64_t rows() const { return sequences * tokens; }

@@ -63,6 +63,9 @@ llvm::Error DeviceTrainer::Impl::build() {
     return refuse("context parallelism inside the process");
   if (plan.train.optimizer != "adamw")
     return refuse("the " + plan.train.optimizer + " optimizer");
+  if (plan.train.precision != "bf16")
+    return refuse("precision " + plan.train.precision +
+                  " (it trains in bf16: train { precision = bf16; })");
   adam.lr = plan.train.lr;
   adam.weightDecay = plan.train.weightDecay;
 
@@ -97,6 +100,9 @@ llvm::Error DeviceTrainer::Impl::build() {
       return refuse(why + " in '" + l.name + "'");
     if (!step.weightGrad())
       return refuse("the frozen layer '" + l.name + "'");
+    if (step.recompute())
+      return refuse("recomputation in '" + l.name +
+                    "' (it keeps every activation)");
     l.kind = kind == "token_embedding"     ? LayerKind::Embedding
              : kind == "transformer_block" ? LayerKind::Block
              : kind == "norm"              ? LayerKind::Norm

@@ -71,11 +71,17 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
           put(batch.positions, rows, positions, stream, "positions"))
     return e;
   batch.hostIds = data.tokenIds;
-  if (llvm::Error e = check(kc::prepareAttention(kc::AttentionTokens::whole(
-                                                     *layout, geometry->policy),
-                                                 batch.attention, stream),
-                            "planning the attention"))
-    return e;
+  // The declared mask's plan is made once; a batch with its own layout
+  // gets its own.
+  if (data.layout || !batch.declaredAttention) {
+    if (llvm::Error e =
+            check(kc::prepareAttention(
+                      kc::AttentionTokens::whole(*layout, geometry->policy),
+                      batch.attention, stream),
+                  "planning the attention"))
+      return e;
+    batch.declaredAttention = !data.layout;
+  }
   return check(kc::prepareEmbeddingGrad(batch.hostIds,
                                         layers.front().config.vocab,
                                         batch.embeddingGrad, stream),
@@ -128,9 +134,8 @@ DeviceTrainer::create(exec::Model &model, exec::DataSource &data) {
   return std::unique_ptr<DeviceTrainer>(new DeviceTrainer(std::move(impl)));
 }
 
-llvm::Expected<exec::StepStats> DeviceTrainer::step() {
+llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   Impl &s = *impl;
-  auto start = std::chrono::steady_clock::now();
   const Plan &plan = s.model->plan();
   if (llvm::Error e = s.zeroGrads())
     return std::move(e);
@@ -162,20 +167,44 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
     if (llvm::Error e = s.backward())
       return std::move(e);
   }
+  return loss;
+}
+
+llvm::Expected<exec::StepStats> DeviceTrainer::step() {
+  Impl &s = *impl;
+  auto start = std::chrono::steady_clock::now();
+  auto loss = accumulateGradients();
+  if (!loss)
+    return loss.takeError();
   if (llvm::Error e = s.optimizerStep())
     return std::move(e);
   if (llvm::Error e =
           check(cudaStatus(cudaStreamSynchronize(s.stream)), "the step"))
     return std::move(e);
   ++s.done;
+  const Plan &plan = s.model->plan();
   exec::StepStats stats;
   stats.step = s.done;
-  stats.loss = loss;
-  stats.tokens = count * s.model->sequences * s.model->seqLen;
+  stats.loss = *loss;
+  stats.tokens = plan.job.dp * plan.data.microbatches * s.model->sequences *
+                 s.model->seqLen;
   stats.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   return stats;
+}
+
+llvm::Error DeviceTrainer::downloadGradients() {
+  for (auto &p : impl->params) {
+    std::vector<float> &grads = p->host->grad.data;
+    grads.resize(static_cast<size_t>(p->n));
+    if (llvm::Error e = check(
+            cudaStatus(cudaMemcpy(grads.data(), p->grad, p->n * sizeof(float),
+                                  cudaMemcpyDeviceToHost)),
+            "downloading the gradient of '" + p->name + "'"))
+      return e;
+  }
+  return llvm::Error::success();
 }
 
 int64_t DeviceTrainer::stepsDone() const { return impl->done; }

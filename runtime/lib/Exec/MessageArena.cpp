@@ -55,14 +55,23 @@ llvm::Error MessageArena::plan(const sched::Program &program,
   return llvm::Error::success();
 }
 
-llvm::Expected<float *> MessageArena::take(int64_t action, int64_t at) {
+llvm::Expected<float *> MessageArena::take(int64_t action, int64_t at,
+                                           int64_t floats) {
   auto it = bufferOf.find(action);
+  int64_t bytes = floats * static_cast<int64_t>(sizeof(float));
   if (it == bufferOf.end()) {
+    if (bytes > 0)
+      return internal(llvm::formatv(
+          "message action {0} has no buffer for its {1} bytes", action, bytes));
     // An empty message takes no room; MPI never touches its pointer.
     static float empty;
     return &empty;
   }
   const Buffer &b = planned.buffers[it->second];
+  if (bytes > b.bytes)
+    return internal(llvm::formatv("message action {0} needs {1} bytes, its "
+                                  "buffer holds {2}",
+                                  action, bytes, b.bytes));
   if (freed.count(action))
     return internal(llvm::formatv(
         "the buffer of message action {0} is taken a second time", action));

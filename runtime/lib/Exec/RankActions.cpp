@@ -243,7 +243,7 @@ llvm::Error RankRunner::run(size_t index) {
     for (const std::vector<int64_t> &want : wants)
       send.floats += numel(want);
     auto buffer = s.messages.take(static_cast<int64_t>(index),
-                                  static_cast<int64_t>(index));
+                                  static_cast<int64_t>(index), send.floats);
     if (!buffer)
       return buffer.takeError();
     send.buffer = *buffer;
@@ -311,8 +311,9 @@ llvm::Error RankRunner::run(size_t index) {
       p.floats += numel(shape);
     const sched::StageInfo &peer = s.info(a.peer);
     p.sources = grad ? s.gradSources(peer) : s.actSources(peer);
-    auto buffer = s.messages.take(static_cast<int64_t>(index),
-                                  static_cast<int64_t>(index));
+    auto buffer = s.messages.take(
+        static_cast<int64_t>(index), static_cast<int64_t>(index),
+        p.floats * static_cast<int64_t>(p.sources.size()));
     if (!buffer)
       return buffer.takeError();
     p.buffer = *buffer;

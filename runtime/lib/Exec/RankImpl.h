@@ -85,6 +85,9 @@ struct RankRunner::Impl {
   bool holdsEmbedding = false, holdsHead = false;
   bool lossRank = false;
   std::map<int64_t, MbState> mbs;
+  /// The iteration's send and receive buffers. Declared before the posted
+  /// messages, so that their requests are cancelled before it goes.
+  MessageArena messages;
   std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;
   std::vector<PostedSend> sends;
   /// Per action of the program: sched::sendReleases.
@@ -92,8 +95,6 @@ struct RankRunner::Impl {
   /// Per microbatch: its last backward action of the program. After it the
   /// microbatch's received gradients are dropped, as the memory plan says.
   std::map<int64_t, int64_t> lastBackward;
-  /// The iteration's send and receive buffers.
-  MessageArena messages;
   double loss = 0;
   /// Tracing: the iteration's start and the events of the receives waited
   /// for (RankRunner::step adds the rest).

@@ -89,6 +89,14 @@ std::string RankRunner::describe() const {
 
 llvm::Expected<StepStats> RankRunner::step() {
   Impl &s = *impl;
+  // A step that failed part-way leaves messages posted and peers at other
+  // points of the iteration: nothing can continue from there.
+  if (!s.mbs.empty() || !s.sends.empty() || !s.pendingAct.empty() ||
+      !s.pendingGrad.empty())
+    return makeError("stage '" + s.stage->name +
+                     "': the previous step failed part-way; a rank cannot "
+                     "continue from there (restart the job, from a "
+                     "checkpoint)");
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   s.loss = 0;

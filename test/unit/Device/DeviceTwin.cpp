@@ -1,7 +1,8 @@
 //===- DeviceTwin.cpp - the device executor on the CUDA host twin ---------===//
 //
 // mllm-device-twin PLAN [--steps N] [--save FILE] [--checkpoint FILE]
-// [--resume FILE]: trains PLAN's model, to N steps in all, with
+// [--resume FILE] [--check-grads R]: trains PLAN's model, to N steps in
+// all, with
 // device::DeviceTrainer linked against the host twin of the CUDA libraries
 // (kernels/lib/cudahost), on the CPU, from the same seed and synthetic data
 // as `mllm-run PLAN`, and prints one JSON line per step in mllm-run --json's
@@ -17,10 +18,13 @@
 #include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Trainer.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -37,10 +41,77 @@ static llvm::cl::opt<std::string>
                    llvm::cl::desc("Write a checkpoint here after training"));
 static llvm::cl::opt<std::string>
     resumeFile("resume", llvm::cl::desc("Start from this checkpoint"));
+static llvm::cl::opt<double> checkGrads(
+    "check-grads",
+    llvm::cl::desc("Instead of training: compare the first step's weight "
+                   "gradients with the CPU backend's; fail when a tensor's "
+                   "differ by more than this share of its norm"),
+    llvm::cl::init(0));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
   return 1;
+}
+
+/// --check-grads: the first step's loss and weight gradients of the device
+/// executor against the CPU Trainer's, from the same seed and data (the
+/// CPU run's one-process program without its optimizer step). Gradients
+/// are compared before AdamW, which scales every element to about lr and
+/// so magnifies rounding in small gradients.
+static int compareGradients(const Plan &plan, uint64_t seed,
+                            exec::Model &deviceModel,
+                            device::DeviceTrainer &trainer) {
+  auto cpuModel = exec::Model::build(plan, seed);
+  if (!cpuModel)
+    return fail(llvm::toString(cpuModel.takeError()));
+  exec::SyntheticData cpuData(**cpuModel, seed);
+  exec::Trainer cpu(**cpuModel, cpuData, seed);
+  double cpuLoss = 0;
+  for (size_t i = 0; i < cpu.program().actions.size(); ++i) {
+    if (cpu.program().actions[i].kind == sched::ActionKind::OptimizerStep)
+      continue;
+    if (llvm::Error e = cpu.runAction(i))
+      return fail(llvm::toString(std::move(e)));
+  }
+  cpuLoss = cpu.lossSoFar();
+  auto loss = trainer.accumulateGradients();
+  if (!loss)
+    return fail(llvm::toString(loss.takeError()));
+  if (llvm::Error e = trainer.downloadGradients())
+    return fail(llvm::toString(std::move(e)));
+  int bad = 0;
+  double worst = 0;
+  for (const exec::NamedParam &d : deviceModel.params) {
+    cpu::Param<float> *c = (*cpuModel)->findParam(d.name);
+    if (!c || c->grad.data.size() != d.param->grad.data.size())
+      return fail("no CPU gradient of '" + d.name + "'");
+    double diff = 0, ref = 0;
+    for (size_t j = 0; j < c->grad.data.size(); ++j) {
+      double x = c->grad.data[j], y = d.param->grad.data[j];
+      diff += (x - y) * (x - y);
+      ref += x * x;
+    }
+    double rel = ref > 0 ? std::sqrt(diff / ref) : (diff > 0 ? 1.0 : 0.0);
+    worst = std::max(worst, rel);
+    if (rel > checkGrads) {
+      ++bad;
+      llvm::outs() << "gradient of '" << d.name << "' differs by " << rel
+                   << " of its norm\n";
+    }
+  }
+  llvm::outs() << llvm::json::Value(llvm::json::Object{
+                      {"event", "gradients"},
+                      {"tensors",
+                       static_cast<int64_t>(deviceModel.params.size())},
+                      {"worst", worst},
+                      {"loss", *loss},
+                      {"cpu_loss", cpuLoss}})
+               << "\n";
+  if (std::abs(*loss - cpuLoss) > 1e-2 * std::abs(cpuLoss)) {
+    llvm::outs() << "the loss differs: " << *loss << " vs " << cpuLoss << "\n";
+    return 1;
+  }
+  return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -56,6 +127,8 @@ int main(int argc, char **argv) {
   auto trainer = device::DeviceTrainer::create(**model, data);
   if (!trainer)
     return fail(llvm::toString(trainer.takeError()));
+  if (checkGrads > 0)
+    return compareGradients(*plan, seed, **model, **trainer);
   if (!resumeFile.empty())
     if (llvm::Error e = (*trainer)->load(resumeFile))
       return fail(llvm::toString(std::move(e)));

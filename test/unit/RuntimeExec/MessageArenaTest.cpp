@@ -85,7 +85,7 @@ void runAll(MessageArena &arena, const sched::Program &p,
     const Action &a = p.actions[i];
     auto at = static_cast<int64_t>(i);
     if (sched::isComm(a.kind)) {
-      auto buffer = arena.take(at, at);
+      auto buffer = arena.take(at, at, 1000);
       ASSERT_TRUE(static_cast<bool>(buffer)) << toString(buffer.takeError());
       // Every float of the buffer is writable (ASan would see an overrun).
       std::fill_n(*buffer, 4000 / sizeof(float), 1.0f);
@@ -128,12 +128,12 @@ TEST(MessageArena, ReportsBuffersUsedOutsideThePlan) {
   MessageArena arena;
   ASSERT_FALSE(static_cast<bool>(arena.plan(p, rel, floats(p, 1000))));
   // Outside its lifetime: the receive of action 4 taken at action 20.
-  auto late = arena.take(4, 20);
+  auto late = arena.take(4, 20, 1000);
   ASSERT_FALSE(static_cast<bool>(late));
   EXPECT_NE(toString(late.takeError()).find("outside its lifetime 4..6"),
             std::string::npos);
   // Kept past its lifetime: SA0 ends at action 5.
-  ASSERT_TRUE(static_cast<bool>(arena.take(1, 1)));
+  ASSERT_TRUE(static_cast<bool>(arena.take(1, 1, 1000)));
   llvm::Error kept = arena.release(1, 6);
   ASSERT_TRUE(static_cast<bool>(kept));
   EXPECT_NE(toString(std::move(kept)).find("after its lifetime ends"),
@@ -144,7 +144,7 @@ TEST(MessageArena, ReportsBuffersUsedOutsideThePlan) {
   ASSERT_TRUE(static_cast<bool>(twice));
   llvm::consumeError(std::move(twice));
   // A layout with a buffer still in use is refused.
-  ASSERT_TRUE(static_cast<bool>(arena.take(3, 3)));
+  ASSERT_TRUE(static_cast<bool>(arena.take(3, 3, 1000)));
   llvm::Error busy = arena.plan(p, rel, floats(p, 1000));
   ASSERT_TRUE(static_cast<bool>(busy));
   EXPECT_NE(toString(std::move(busy)).find("still in use"), std::string::npos);
@@ -161,8 +161,8 @@ TEST(MessageArena, ReportsOverlapWithABufferStillInUse) {
   for (const sched::Buffer &b : arena.layout().buffers)
     offset[b.action] = b.offset;
   ASSERT_EQ(offset[1], offset[8]);
-  ASSERT_TRUE(static_cast<bool>(arena.take(1, 1)));
-  auto clash = arena.take(8, 8);
+  ASSERT_TRUE(static_cast<bool>(arena.take(1, 1, 1000)));
+  auto clash = arena.take(8, 8, 1000);
   ASSERT_FALSE(static_cast<bool>(clash));
   EXPECT_NE(toString(clash.takeError()).find("overlaps"), std::string::npos);
 }
@@ -172,10 +172,30 @@ TEST(MessageArena, EmptyMessagesTakeNoRoom) {
   MessageArena arena;
   ASSERT_FALSE(static_cast<bool>(arena.plan(p, releases(p), floats(p, 0))));
   EXPECT_EQ(arena.layout().arenaBytes, 0);
-  auto buffer = arena.take(1, 1);
+  auto buffer = arena.take(1, 1, 0);
   ASSERT_TRUE(static_cast<bool>(buffer));
   EXPECT_NE(*buffer, nullptr);
   EXPECT_FALSE(static_cast<bool>(arena.release(1, 1)));
+  // A message larger than its (here: absent) buffer is refused.
+  auto big = arena.take(3, 3, 1);
+  ASSERT_FALSE(static_cast<bool>(big));
+  EXPECT_NE(toString(big.takeError()).find("no buffer for its 4 bytes"),
+            std::string::npos);
+}
+
+TEST(MessageArena, RefusesAMessageLargerThanItsBuffer) {
+  sched::Program p = firstStage();
+  MessageArena arena;
+  ASSERT_FALSE(static_cast<bool>(arena.plan(p, releases(p), floats(p, 1000))));
+  // 1000 floats were planned (4032 bytes with the granule): 1008 fit,
+  // 1009 do not.
+  ASSERT_TRUE(static_cast<bool>(arena.take(1, 1, 1008)));
+  auto over = arena.take(3, 3, 1009);
+  ASSERT_FALSE(static_cast<bool>(over));
+  EXPECT_NE(toString(over.takeError())
+                .find("needs 4036 bytes, its buffer "
+                      "holds 4032"),
+            std::string::npos);
 }
 
 } // namespace

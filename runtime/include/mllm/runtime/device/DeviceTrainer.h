@@ -13,9 +13,11 @@
 // token embedding, pre-norm transformer blocks (RMSNorm or LayerNorm
 // without biases, RoPE or no positions, GQA, SwiGLU, GeGLU or GELU, head
 // dimension 64 or 128), a final norm and the LM head (tied or not), every
-// layer trained, optimizer adamw. Anything else is refused by create(),
-// naming the layer. Activation buffers are allocated once, for one
-// microbatch in flight.
+// layer trained, no recomputation, optimizer adamw, precision bf16.
+// Anything else is refused by create(), naming the layer or setting. Every
+// buffer lives in one arena laid out by the static memory plan of the
+// one-process program (one microbatch in flight); only the per-batch
+// attention and embedding-gradient plans allocate as the step runs.
 //
 // The code is written against the CUDA kernel API only, so it builds twice:
 // MLLMRuntimeDevice on the CUDA libraries, MLLMRuntimeDeviceHost on their
@@ -47,6 +49,13 @@ public:
 
   /// One optimizer step over the global batch (dp x microbatches).
   llvm::Expected<exec::StepStats> step();
+  /// The first half of step(): the weight gradients of the next step's
+  /// global batch, accumulated from zero, without the optimizer step; the
+  /// loss. With downloadGradients(), what a gradient check compares.
+  llvm::Expected<double> accumulateGradients();
+  /// Copies the fp32 weight gradients into the CPU model's parameters'
+  /// gradient buffers.
+  llvm::Error downloadGradients();
   int64_t stepsDone() const;
   /// Copies the fp32 master weights back into the CPU model's parameters
   /// (for a checkpoint or a comparison).

@@ -39,11 +39,11 @@ public:
                    llvm::ArrayRef<int64_t> releases,
                    llvm::ArrayRef<int64_t> floats);
 
-  /// The buffer of message action `action`, in use from action `at` on.
-  /// An error (an internal one: the plan and the runtime disagree) when it
-  /// has no planned buffer, `at` is outside its lifetime, or it overlaps a
-  /// buffer in use.
-  llvm::Expected<float *> take(int64_t action, int64_t at);
+  /// The buffer of message action `action`, in use from action `at` on
+  /// for `floats` floats. An error (an internal one: the plan and the
+  /// runtime disagree) when it has no planned buffer that large, `at` is
+  /// outside its lifetime, or it overlaps a buffer in use.
+  llvm::Expected<float *> take(int64_t action, int64_t at, int64_t floats);
   /// Ends the use of `action`'s buffer at the end of action `at`.
   llvm::Error release(int64_t action, int64_t at);
 

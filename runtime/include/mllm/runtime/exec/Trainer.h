@@ -84,6 +84,9 @@ public:
 
   /// Parameters with a gradient (and optimizer state).
   size_t trainableCount() const { return optimizer.slots().size(); }
+  /// The loss of the forwards run since the last step() began (or since
+  /// construction): for a caller running the program's actions itself.
+  double lossSoFar() const { return stepLoss; }
 
   // ProgramRunner: the one-process program (its only program).
   const sched::PipelineGraph &graph() const override { return oneGraph; }
