@@ -12,13 +12,14 @@
 // ended: it ends at max(receiver's clock, transfer end).
 //
 // The runtime waits for a send at the end of the action that
-// sched::sendReleases names (the same function, so the two agree), else at
-// the end of the iteration. Such a wait ends when the send is complete:
-// its transfer has ended and the receiver has posted the receive (reached
-// it in its program). A wait where the release proves the arrival never
-// delays; a window's wait (a frozen encoder's sends) holds the sender back
-// until the receiver has caught up. The next action starts after every
-// wait at the end of the previous one.
+// sched::sendReleases names (the same function, so the two agree; by link,
+// sendReleasesByLink, unless the caller passes them in
+// SimOptions::sendReleases), else at the end of the iteration. Such a wait
+// ends when the send is complete: its transfer has ended and the receiver
+// has posted the receive (reached it in its program). A wait where the
+// release proves the arrival never delays; a window's wait (a frozen
+// encoder's sends) holds the sender back until the receiver has caught up.
+// The next action starts after every wait at the end of the previous one.
 //
 // Links are not contended, so the time of every action is fixed by its
 // predecessors in the dependency order alone: the simulation runs each stage
@@ -42,6 +43,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <queue>
 #include <tuple>
@@ -50,20 +52,36 @@ using namespace mllm::sched;
 
 namespace {
 
-/// A posted send: what it carries and when its transfer ends.
-struct Posted {
-  const Action *send;
-  size_t pc;
-  double end;
+/// The k-th message of a link: its send, once posted (what it carries and
+/// when its transfer ends), and when the receiver reached its receive, once
+/// it has. What the receiver checks is kept here, not read from the
+/// sender's action: at a receive the sender's program is often far away in
+/// memory.
+struct Message {
+  uint32_t pc;        ///< The send's action in the sender's program.
+  int32_t microbatch; ///< The send's.
+  int64_t bytes;      ///< The send's.
+  double end;         ///< When its transfer ends.
+  double posted;      ///< When the receiver reached its receive.
 };
-/// The messages of one link (sender, receiver, gradient?), FIFO, and the
-/// times the receiver posted its receives.
+/// The messages of one link (sender, receiver, gradient?), FIFO.
 struct Link {
-  std::vector<Posted> queue;
-  size_t received = 0;
-  size_t receives = 0; ///< The receiver's receives of the link.
-  /// posted[k]: when the receiver reached its k-th receive of the link.
-  std::vector<double> posted;
+  std::vector<Message> messages;
+  size_t sent = 0;     ///< Messages posted by the sender.
+  size_t received = 0; ///< Messages taken by the receiver.
+  /// Receives the receiver has reached: `received`, or one more while it
+  /// waits for the message.
+  size_t posted = 0;
+  size_t sends = 0, receives = 0; ///< Of the programs.
+  /// release[k]: the action at whose end the sender waits for message k
+  /// (sched::sendReleases), -1: the end of the iteration.
+  std::vector<int64_t> release;
+
+  Message &at(size_t k) {
+    if (k >= messages.size())
+      messages.resize(k + 1);
+    return messages[k];
+  }
 };
 /// A send the runtime waits for at the end of action `after` of its stage
 /// (sched::sendReleases): message `message` of link `link`.
@@ -139,19 +157,19 @@ int computeSlot(ActionKind kind) {
 }
 
 /// sched::sendReleases for the simulator's programs, where program s is
-/// stage s. sendReleases finds a peer's program by its stage field, which a
-/// hand-made program may leave unset.
-std::vector<std::vector<int64_t>>
+/// stage s, by link. sendReleases finds a peer's program by its stage
+/// field, which a hand-made program may leave unset.
+std::vector<std::vector<LinkSendReleases>>
 releasesOf(const PipelineGraph &graph, const std::vector<Program> &programs) {
   bool byStage = true;
   for (size_t s = 0; s < programs.size(); ++s)
     byStage = byStage && programs[s].stage == static_cast<int>(s);
   if (byStage)
-    return sendReleases(graph, programs);
+    return sendReleasesByLink(graph, programs);
   std::vector<Program> numbered = programs;
   for (size_t s = 0; s < numbered.size(); ++s)
     numbered[s].stage = static_cast<int>(s);
-  return sendReleases(graph, numbered);
+  return sendReleasesByLink(graph, numbered);
 }
 
 } // namespace
@@ -205,12 +223,29 @@ mllm::sched::simulate(const PipelineGraph &graph,
     return (static_cast<size_t>(from) * numStages + to) * 2 + (grad ? 1 : 0);
   };
 
-  // Check the programs once, find each microbatch's last backward and count
-  // each link's receives.
+  // The caller's send releases, if given: one per action of each program,
+  // each an action of the program or -1.
+  const std::vector<std::vector<int64_t>> *given = options.sendReleases;
+  if (given) {
+    bool fits = given->size() == programs.size();
+    for (size_t s = 0; fits && s < programs.size(); ++s)
+      fits = (*given)[s].size() == programs[s].actions.size();
+    if (!fits)
+      return llvm::createStringError(
+          "simulate: the send releases given do not have one entry per "
+          "action of each program");
+  }
+
+  // Check the programs once, find each microbatch's last backward, count
+  // each link's receives and take the given releases by link.
   std::vector<StageState> state(numStages);
   for (int s = 0; s < numStages; ++s) {
     const auto &actions = programs[s].actions;
     StageState &st = state[s];
+    if (actions.size() > std::numeric_limits<uint32_t>::max())
+      return llvm::createStringError("simulate: %s has %zu actions",
+                                     stageName(graph, s).c_str(),
+                                     actions.size());
     for (size_t i = 0; i < actions.size(); ++i) {
       const Action &a = actions[i];
       if (isSend(a.kind) || isRecv(a.kind)) {
@@ -221,6 +256,19 @@ mllm::sched::simulate(const PipelineGraph &graph,
               a.peer);
         if (isRecv(a.kind))
           ++links[linkIndex(a.peer, s, isGradMessage(a.kind))].receives;
+        else
+          ++links[linkIndex(s, a.peer, isGradMessage(a.kind))].sends;
+        if (isSend(a.kind) && given) {
+          int64_t r = (*given)[s][i];
+          if (r < -1 || r >= static_cast<int64_t>(actions.size()))
+            return llvm::createStringError(
+                "simulate: %s, %s: the send release given, %lld, is not an "
+                "action of the program",
+                stageName(graph, s).c_str(), describe(graph, a, i).c_str(),
+                static_cast<long long>(r));
+          links[linkIndex(s, a.peer, isGradMessage(a.kind))].release.push_back(
+              r);
+        }
       }
       if ((a.kind == ActionKind::Forward || isBackward(a.kind)) &&
           a.microbatch < 0)
@@ -256,10 +304,15 @@ mllm::sched::simulate(const PipelineGraph &graph,
   std::vector<double> commTime(numStages, 0.0), busyTime(numStages, 0.0);
   std::vector<int64_t> maxInFlight(numStages, 0);
   for (Link &link : links)
-    link.posted.reserve(link.receives);
+    link.messages.reserve(std::max(link.sends, link.receives));
 
-  // The actions at whose end the runtime waits for its sends.
-  std::vector<std::vector<int64_t>> release = releasesOf(graph, programs);
+  // The actions at whose end the runtime waits for its sends (peers are
+  // checked above).
+  if (!given)
+    for (auto [s, byLink] : llvm::enumerate(releasesOf(graph, programs)))
+      for (LinkSendReleases &l : byLink)
+        links[linkIndex(static_cast<int>(s), l.peer, l.grad)].release =
+            std::move(l.release);
   // Whether stage s goes past the waits at the end of its last action; else
   // it parks at the first whose receive has not been posted. A wait ends
   // when the message has left and its receive is posted.
@@ -268,14 +321,14 @@ mllm::sched::simulate(const PipelineGraph &graph,
     while (!st.sendWaits.empty() && st.sendWaits.top().after < st.pc) {
       const SendWait &w = st.sendWaits.top();
       const Link &link = links[w.link];
-      if (w.message >= link.posted.size()) {
+      if (w.message >= link.posted) {
         st.parked = true;
         st.postLink = w.link;
         st.postMessage = w.message;
         return false;
       }
-      st.clock = std::max(
-          {st.clock, link.posted[w.message], link.queue[w.message].end});
+      const Message &m = link.messages[w.message];
+      st.clock = std::max({st.clock, m.posted, m.end});
       st.sendWaits.pop();
     }
     return true;
@@ -353,10 +406,15 @@ mllm::sched::simulate(const PipelineGraph &graph,
         double start = st.clock;
         size_t li = linkIndex(s, t, grad);
         Link &link = links[li];
-        size_t k = link.queue.size();
-        link.queue.push_back({&a, st.pc, start + d});
-        if (release[s][st.pc] >= 0 && k < link.receives)
-          st.sendWaits.push({static_cast<size_t>(release[s][st.pc]), li, k});
+        size_t k = link.sent++;
+        Message &m = link.at(k);
+        m.pc = static_cast<uint32_t>(st.pc);
+        m.microbatch = a.microbatch;
+        m.bytes = a.bytes;
+        m.end = start + d;
+        if (k < link.release.size() && link.release[k] >= 0 &&
+            k < link.receives)
+          st.sendWaits.push({static_cast<size_t>(link.release[k]), li, k});
         lastTransferEnd = std::max(lastTransferEnd, start + d);
         record(s, a, start, start + d);
         commTime[s] += d;
@@ -377,8 +435,8 @@ mllm::sched::simulate(const PipelineGraph &graph,
       int from = a.peer;
       size_t li = linkIndex(from, s, grad);
       Link &link = links[li];
-      if (link.posted.size() == link.received) {
-        link.posted.push_back(st.clock);
+      if (link.posted == link.received) {
+        link.at(link.posted++).posted = st.clock;
         StageState &sender = state[from];
         if (sender.parked && sender.postLink == li &&
             sender.postMessage == link.received) {
@@ -386,20 +444,20 @@ mllm::sched::simulate(const PipelineGraph &graph,
           ready.push_back(from);
         }
       }
-      if (link.received >= link.queue.size()) {
+      if (link.received >= link.sent) {
         st.parked = true;
         st.waitLink = li;
         break;
       }
-      const Posted &msg = link.queue[link.received];
-      const Action &b = *msg.send;
-      if (a.microbatch != b.microbatch || a.bytes != b.bytes)
+      const Message &msg = link.messages[link.received];
+      if (a.microbatch != msg.microbatch || a.bytes != msg.bytes)
         return llvm::createStringError(
             "simulate: mismatched transfer: %s, %s meets %s, %s (bytes %lld "
             "vs %lld)",
             stageName(graph, s).c_str(), describe(graph, a, st.pc).c_str(),
-            stageName(graph, from).c_str(), describe(graph, b, msg.pc).c_str(),
-            static_cast<long long>(a.bytes), static_cast<long long>(b.bytes));
+            stageName(graph, from).c_str(),
+            describe(graph, programs[from].actions[msg.pc], msg.pc).c_str(),
+            static_cast<long long>(a.bytes), static_cast<long long>(msg.bytes));
       ++link.received;
       double d = p2pTime(graph, from, s, a.bytes);
       double end = std::max(st.clock, msg.end);
@@ -424,10 +482,10 @@ mllm::sched::simulate(const PipelineGraph &graph,
       stuck += "; ";
     if (st.postLink != kNone) {
       const SendWait &w = st.sendWaits.top();
-      const Posted &msg = links[w.link].queue[w.message];
+      size_t pc = links[w.link].messages[w.message].pc;
       stuck += stageName(graph, s) + " waits after " +
                describe(graph, actions[w.after], w.after) +
-               " for the receive of its " + describe(graph, *msg.send, msg.pc);
+               " for the receive of its " + describe(graph, actions[pc], pc);
       continue;
     }
     stuck += stageName(graph, s) + " waits at " +
@@ -438,13 +496,13 @@ mllm::sched::simulate(const PipelineGraph &graph,
   // A send nobody receives.
   for (size_t li = 0; li < links.size(); ++li) {
     const Link &link = links[li];
-    if (link.received >= link.queue.size())
+    if (link.received >= link.sent)
       continue;
     int from = static_cast<int>(li / 2 / numStages);
-    const Posted &msg = link.queue[link.received];
-    return llvm::createStringError("simulate: %s, %s: nobody receives it",
-                                   stageName(graph, from).c_str(),
-                                   describe(graph, *msg.send, msg.pc).c_str());
+    size_t pc = link.messages[link.received].pc;
+    return llvm::createStringError(
+        "simulate: %s, %s: nobody receives it", stageName(graph, from).c_str(),
+        describe(graph, programs[from].actions[pc], pc).c_str());
   }
 
   result.eventsSimulated = executed;

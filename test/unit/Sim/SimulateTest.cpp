@@ -563,6 +563,125 @@ TEST(Simulate, SendWaitDeadlockIsAnError) {
       << msg;
 }
 
+/// Whether two simulations agree exactly: times, reports and events.
+void expectSameResult(const SimResult &a, const SimResult &b) {
+  EXPECT_EQ(a.iterationTime, b.iterationTime);
+  EXPECT_EQ(a.eventsSimulated, b.eventsSimulated);
+  ASSERT_EQ(a.stages.size(), b.stages.size());
+  for (size_t s = 0; s < a.stages.size(); ++s) {
+    SCOPED_TRACE(s);
+    EXPECT_EQ(a.stages[s].busy, b.stages[s].busy);
+    EXPECT_EQ(a.stages[s].comm, b.stages[s].comm);
+    EXPECT_EQ(a.stages[s].bubble, b.stages[s].bubble);
+    EXPECT_EQ(a.stages[s].peakMemory, b.stages[s].peakMemory);
+  }
+  ASSERT_EQ(a.events.size(), b.events.size());
+  for (size_t i = 0; i < a.events.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(a.events[i].stage, b.events[i].stage);
+    EXPECT_EQ(a.events[i].kind, b.events[i].kind);
+    EXPECT_EQ(a.events[i].microbatch, b.events[i].microbatch);
+    EXPECT_EQ(a.events[i].start, b.events[i].start);
+    EXPECT_EQ(a.events[i].end, b.events[i].end);
+  }
+}
+
+// A caller that already has the send releases passes them
+// (SimOptions::sendReleases) and gets the simulation simulate() makes with
+// its own: where the window holds a frozen stage back, where 1F1B's waits
+// are proven, and on generated schedules of every kind with a frozen prefix
+// and transfers.
+TEST(Simulate, GivenSendReleasesSimulateTheSame) {
+  std::vector<std::pair<PipelineGraph, std::vector<Program>>> cases;
+  PipelineGraph frozen = linear(2, 6, 2.0, 4.0, 0, /*frozen=*/1);
+  frozen.stages[0].fwd = 1.0;
+  cases.emplace_back(frozen, oneFOneB(frozen));
+  PipelineGraph trained = linear(2, 5, 1.0, 2.0, 0);
+  trained.gpusPerNode = 1;
+  trained.interNodeBandwidth = 1e8;
+  cases.emplace_back(trained, oneFOneB(trained, 1'000'000));
+  for (ScheduleKind kind :
+       {ScheduleKind::MultimodalOneFOneB, ScheduleKind::LinearOneFOneB,
+        ScheduleKind::GPipe}) {
+    PipelineGraph g = linear(5, 9, 1.0, 2.0, 1.5, /*frozen=*/2);
+    g.stages[0].fwd = 0.3;
+    g.gpusPerNode = 2;
+    g.interNodeBandwidth = 1e7;
+    g.intraNodeBandwidth = 1e8;
+    for (StageInfo &st : g.stages)
+      st.outputBytes = 2'000'000;
+    std::vector<Program> programs = generateSchedule(g, kind);
+    if (auto err = verifySchedule(g, programs))
+      ADD_FAILURE() << llvm::toString(std::move(err));
+    cases.emplace_back(g, std::move(programs));
+  }
+  int windowed = 0;
+  for (auto &[g, programs] : cases) {
+    std::vector<std::vector<int64_t>> release = sendReleases(g, programs);
+    for (size_t p = 0; p < programs.size(); ++p)
+      windowed += release[p] != provenSendReleases(g, programs, p);
+    SimOptions given;
+    given.sendReleases = &release;
+    expectSameResult(run(g, programs), run(g, programs, given));
+  }
+  EXPECT_GT(windowed, 0);
+}
+
+// The releases given are the ones simulated: with every send waited for at
+// the end of the iteration, the frozen stage of
+// SendWindowThrottlesAFrozenStage runs its forwards back to back.
+TEST(Simulate, GivenSendReleasesAreTheOnesSimulated) {
+  int m = 6;
+  double e = 1.0, f = 2.0, b = 4.0;
+  PipelineGraph g = linear(2, m, f, b, 0, /*frozen=*/1);
+  g.stages[0].fwd = e;
+  std::vector<Program> programs = oneFOneB(g);
+  std::vector<std::vector<int64_t>> atTheEnd;
+  for (const Program &p : programs)
+    atTheEnd.emplace_back(p.actions.size(), -1);
+  SimOptions options;
+  options.sendReleases = &atTheEnd;
+  SimResult r = run(g, programs, options);
+  EXPECT_NEAR(r.iterationTime, e + m * (f + b), 1e-12);
+  std::vector<double> starts = forwardStarts(r, 0);
+  ASSERT_EQ(starts.size(), static_cast<size_t>(m));
+  for (int k = 0; k < m; ++k)
+    EXPECT_NEAR(starts[k], k * e, 1e-12) << k;
+}
+
+// Given releases that do not fit the programs are an error, not a read
+// past them.
+TEST(Simulate, GivenSendReleasesMustFitThePrograms) {
+  PipelineGraph g = linear(2, 3, 1.0, 2.0, 0);
+  std::vector<Program> programs = oneFOneB(g);
+  std::vector<std::vector<int64_t>> release = sendReleases(g, programs);
+  auto expectError = [&](const std::vector<std::vector<int64_t>> &bad,
+                         const std::string &text) {
+    SimOptions options;
+    options.sendReleases = &bad;
+    auto r = simulate(g, programs, options);
+    ASSERT_FALSE(static_cast<bool>(r));
+    std::string msg = llvm::toString(r.takeError());
+    EXPECT_NE(msg.find(text), std::string::npos) << msg;
+  };
+  std::vector<std::vector<int64_t>> bad = release;
+  bad.pop_back();
+  expectError(bad, "one entry per action");
+  bad = release;
+  bad[1].push_back(-1);
+  expectError(bad, "one entry per action");
+  size_t send = 0;
+  while (!isSend(programs[0].actions[send].kind))
+    ++send;
+  for (int64_t value :
+       {static_cast<int64_t>(programs[0].actions.size()), int64_t(-2)}) {
+    bad = release;
+    bad[0][send] = value;
+    expectError(bad, "the send release given, " + std::to_string(value) +
+                         ", is not an action of the program");
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Generated schedules (Schedule.cpp) against the same closed forms
 //===----------------------------------------------------------------------===//

@@ -67,6 +67,10 @@ struct SimOptions {
   double memoryBandwidth = 0;
   /// Keep every executed action in SimResult::events (for the trace/SVG).
   bool recordEvents = true;
+  /// sched::sendReleases(graph, programs) where the caller already has it
+  /// (an entry per action of every program; program s is stage s), else
+  /// null: simulate() computes the releases itself. Not owned.
+  const std::vector<std::vector<int64_t>> *sendReleases = nullptr;
 };
 
 llvm::Expected<SimResult> simulate(const PipelineGraph &graph,

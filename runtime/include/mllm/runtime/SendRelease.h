@@ -51,6 +51,21 @@ std::vector<int64_t> sendReleases(const PipelineGraph &graph,
                                   const std::vector<Program> &programs,
                                   size_t index);
 
+/// The releases of one program's sends on one link (to stage `peer`,
+/// gradients or activations), by message.
+struct LinkSendReleases {
+  int peer = 0;
+  bool grad = false;
+  /// release[k]: sendReleases' entry for the link's k-th send.
+  std::vector<int64_t> release;
+};
+/// sendReleases by link: for each program, its links that carry sends, by
+/// peer, activations first. Without an entry per action it is the smaller
+/// form for a schedule of millions of actions (the simulator's).
+std::vector<std::vector<LinkSendReleases>>
+sendReleasesByLink(const PipelineGraph &graph,
+                   const std::vector<Program> &programs);
+
 /// Whether every program runs to its end when a receive's message must have
 /// been sent before the action that waits for it, and a send released at
 /// an action (`release`, as sendReleases gives it) must have been posted as
