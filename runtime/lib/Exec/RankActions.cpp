@@ -61,7 +61,7 @@ static std::vector<FlowKey> messageKeys(const Model &model,
   return keys;
 }
 
-/// The floats of one copy of action `a`'s message, tensor by tensor.
+/// The dims of each tensor of action `a`'s message (one copy of it).
 static std::vector<std::vector<int64_t>>
 messageDims(const Model &model, const RankRunner::Impl &s,
             const sched::Action &a, const std::vector<FlowKey> &keys,
