@@ -125,6 +125,8 @@ struct DeviceTrainer::Impl {
   sched::Program program;
   sched::MemoryPlan memory;
   int64_t highWater = 0;
+  /// Pinned host memory: each microbatch's loss sum of the step.
+  double *hostLosses = nullptr;
   kernels::cpu::AdamConfig adam;
   /// The host side of a checkpoint: the moments as the CPU optimizer keeps
   /// them (filled from the device by save, read by load).
@@ -149,8 +151,10 @@ struct DeviceTrainer::Impl {
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
                    void (Impl::*carve)(Carver &));
   llvm::Error loadBatch(const exec::MicrobatchData &data);
-  /// Forward of the whole LLM for the loaded batch; adds its loss.
-  llvm::Error forward(double &loss);
+  /// Forward of the whole LLM for the loaded batch; its loss sum (before
+  /// the loss scale) is copied to `lossSum`, host memory from
+  /// cudaMallocHost, in stream order.
+  llvm::Error forward(double *lossSum);
   /// Backward of the whole LLM: input and weight gradients.
   llvm::Error backward();
   llvm::Error optimizerStep();

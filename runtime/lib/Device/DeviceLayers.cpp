@@ -110,7 +110,7 @@ llvm::Error copy(bf16 *to, const bf16 *from, int64_t n, cudaStream_t stream) {
       return mllmError_;                                                       \
   } while (0)
 
-llvm::Error DeviceTrainer::Impl::forward(double &loss) {
+llvm::Error DeviceTrainer::Impl::forward(double *lossSum) {
   const int64_t R = batch.rows(), S = batch.sequences, n = batch.tokens;
   for (size_t i = 0; i < layers.size(); ++i) {
     DeviceLayer &l = layers[i];
@@ -136,15 +136,13 @@ llvm::Error DeviceTrainer::Impl::forward(double &loss) {
                                              scratch.lossSum, scratch.count, R,
                                              c.vocab, stream),
                      at("loss")));
-      double sum = 0;
-      cudaError_t rc = cudaMemcpyAsync(&sum, scratch.lossSum, sizeof(sum),
+      // Read back after the step's last microbatch (pinned memory: the
+      // copy runs in stream order, nothing waits for it here).
+      cudaError_t rc = cudaMemcpyAsync(lossSum, scratch.lossSum, sizeof(double),
                                        cudaMemcpyDeviceToHost, stream);
-      if (rc == cudaSuccess)
-        rc = cudaStreamSynchronize(stream);
       MLLM_TRY(check(rc == cudaSuccess ? Status()
                                        : Status::error(cudaGetErrorString(rc)),
                      at("loss")));
-      loss += sum * batch.lossScale;
       break;
     }
     case LayerKind::Block: {

@@ -259,6 +259,14 @@ llvm::Error DeviceTrainer::Impl::allocate() {
                 "allocating the arena"))
     return e;
   bytes = memory.arenaBytes;
+  // Pinned, so that each microbatch's loss comes back without a wait.
+  size_t losses = static_cast<size_t>(
+      std::max<int64_t>(1, plan.job.dp * plan.data.microbatches));
+  if (cudaError_t rc = cudaMallocHost(reinterpret_cast<void **>(&hostLosses),
+                                      losses * sizeof(double));
+      rc != cudaSuccess)
+    return check(Status::error(cudaGetErrorString(rc)),
+                 "allocating the losses' host buffer");
   if (llvm::Error e =
           bind(sched::BufferKind::Weights, -1, -1, &Impl::carveWeights))
     return e;

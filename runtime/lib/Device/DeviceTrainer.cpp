@@ -31,6 +31,8 @@ static llvm::Error put(T *to, int64_t capacity, const std::vector<T> &host,
 DeviceTrainer::Impl::~Impl() {
   if (stream)
     cudaStreamDestroy(stream);
+  if (hostLosses)
+    cudaFreeHost(hostLosses);
 }
 
 llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
@@ -139,13 +141,14 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   const Plan &plan = s.model->plan();
   if (llvm::Error e = s.zeroGrads())
     return std::move(e);
-  double loss = 0;
   int64_t count = plan.job.dp * plan.data.microbatches;
+  std::vector<double> scales(static_cast<size_t>(count));
   for (int64_t id = 0; id < count; ++id) {
     auto got = s.data->get(s.done, id / plan.data.microbatches,
                            id % plan.data.microbatches);
     if (!got)
       return got.takeError();
+    scales[id] = got->lossScale;
     // The microbatch's saved activations and each action's workspace at
     // their places in the arena (program: forward, backward_input and
     // backward_weight of each microbatch; this executor runs both
@@ -159,7 +162,7 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
       return std::move(e);
     if (llvm::Error e = s.loadBatch(*got))
       return std::move(e);
-    if (llvm::Error e = s.forward(loss))
+    if (llvm::Error e = s.forward(s.hostLosses + id))
       return std::move(e);
     if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, backwardAction,
                                &Impl::carveScratch))
@@ -167,6 +170,12 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
     if (llvm::Error e = s.backward())
       return std::move(e);
   }
+  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(s.stream)),
+                            "the step's microbatches"))
+    return std::move(e);
+  double loss = 0;
+  for (int64_t id = 0; id < count; ++id)
+    loss += s.hostLosses[id] * scales[id];
   return loss;
 }
 
