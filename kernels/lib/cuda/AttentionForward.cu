@@ -224,22 +224,6 @@ Status launchForward(const AttentionPlan &plan, const AttentionHeads &heads,
 
 } // namespace
 
-int cuda::autoSplits(const AttentionPlan &plan, const AttentionHeads &heads) {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) !=
-          cudaSuccess)
-    return 1;
-  const int64_t tasks = plan.rowTiles * heads.heads;
-  if (tasks == 0 || tasks >= 2 * sms)
-    return 1;
-  // Enough blocks for two waves, never more splits than key tiles in the
-  // heaviest row (a split with nothing to do only costs its launch).
-  const int64_t wanted = (2 * sms + tasks - 1) / tasks;
-  return static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>({wanted, plan.maxRowWork, 16})));
-}
-
 Status cuda::attentionForward(const AttentionPlan &plan,
                               const AttentionHeads &heads, const bf16 *q,
                               const bf16 *k, const bf16 *v, bf16 *o, float *lse,

@@ -154,42 +154,6 @@ void gather(const TokenLayout &layout, const int64_t *given, int64_t len,
 
 } // namespace
 
-std::string cuda::checkAttentionTokens(const AttentionTokens &t) {
-  if (!t.layout)
-    return "no token layout";
-  const TokenLayout &l = *t.layout;
-  if (!l.segments.empty() && l.segments.size() != l.words.size())
-    return "the layout has " + std::to_string(l.segments.size()) +
-           " segments for " + std::to_string(l.words.size()) + " words";
-  if (t.qLen < 0 || t.kLen < 0)
-    return "negative query or key count";
-  // Tile indices and list offsets are int32 on the device.
-  if (t.qLen > (int64_t(1) << 31) - kTileRows || t.kLen > (int64_t(1) << 30))
-    return "too many tokens for one call";
-  const int64_t *lists[] = {t.qPos, t.kPos};
-  const int64_t lens[] = {t.qLen, t.kLen};
-  for (int w = 0; w < 2; ++w) {
-    if (!lists[w] && lens[w] > l.size())
-      return std::string(w ? "key" : "query") + " count " +
-             std::to_string(lens[w]) + " exceeds the layout's " +
-             std::to_string(l.size()) + " tokens";
-    for (int64_t i = 0; lists[w] && i < lens[w]; ++i)
-      if (lists[w][i] < 0 || lists[w][i] >= l.size())
-        return std::string(w ? "key " : "query ") + std::to_string(i) +
-               " is outside the layout";
-  }
-  return "";
-}
-
-std::string cuda::checkAttentionHeads(const AttentionHeads &h) {
-  if (h.heads < 1 || h.kvHeads < 1 || h.heads % h.kvHeads != 0)
-    return "kv heads must be positive and divide the heads";
-  if (h.headDim != 64 && h.headDim != 128)
-    return "head dim " + std::to_string(h.headDim) +
-           " is not supported (64 or 128)";
-  return "";
-}
-
 Status cuda::prepareAttention(const AttentionTokens &tokens,
                               AttentionPlan &plan, cudaStream_t stream) {
   std::string bad = checkAttentionTokens(tokens);

@@ -300,38 +300,6 @@ Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
   return Status();
 }
 
-Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
-                                  int64_t vocab, EmbeddingGradPlan &plan,
-                                  cudaStream_t stream) {
-  const int64_t tokens = static_cast<int64_t>(hostIds.size());
-  for (int64_t t = 0; t < tokens; ++t)
-    if (hostIds[t] < 0 || hostIds[t] >= vocab)
-      return Status::error("embedding: token " + std::to_string(t) +
-                           " has id " + std::to_string(hostIds[t]) +
-                           " outside the vocabulary of " +
-                           std::to_string(vocab));
-  std::vector<int32_t> order(tokens);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return hostIds[a] < hostIds[b];
-  });
-  std::vector<int64_t> ids;
-  std::vector<int32_t> start;
-  for (int64_t i = 0; i < tokens; ++i)
-    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
-      ids.push_back(hostIds[order[i]]);
-      start.push_back(static_cast<int32_t>(i));
-    }
-  start.push_back(static_cast<int32_t>(tokens));
-  plan.tokens = tokens;
-  plan.uniqueIds = static_cast<int64_t>(ids.size());
-  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
-  MLLM_STATUS_TRY(plan.start.upload(start, stream));
-  MLLM_STATUS_TRY(plan.order.upload(order, stream));
-  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
-  return Status();
-}
-
 Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
                                float *dtable, int64_t dim,
                                cudaStream_t stream) {

@@ -158,6 +158,8 @@ struct DeviceTrainer::Impl {
   /// Backward of the whole LLM: input and weight gradients.
   llvm::Error backward();
   llvm::Error optimizerStep();
+  /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
+  int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
   llvm::Error zeroGrads();
 
   /// Row-major C = alpha op(A) op(B) + beta C for a linear layer's three

@@ -8,6 +8,7 @@ using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::device;
 namespace kc = mllm::kernels::cuda;
+using sched::ActionKind;
 
 static Status cudaStatus(cudaError_t rc) {
   return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
@@ -90,6 +91,14 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
                "planning the embedding's gradient");
 }
 
+int64_t DeviceTrainer::Impl::actionOf(sched::ActionKind kind,
+                                      int64_t mb) const {
+  for (size_t i = 0; i < program.actions.size(); ++i)
+    if (program.actions[i].kind == kind && program.actions[i].microbatch == mb)
+      return static_cast<int64_t>(i);
+  return -1;
+}
+
 llvm::Error DeviceTrainer::Impl::zeroGrads() {
   for (auto &p : params)
     if (llvm::Error e = check(cudaStatus(cudaMemsetAsync(
@@ -150,10 +159,10 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
       return got.takeError();
     scales[id] = got->lossScale;
     // The microbatch's saved activations and each action's workspace at
-    // their places in the arena (program: forward, backward_input and
-    // backward_weight of each microbatch; this executor runs both
-    // backwards at backward_input).
-    const int64_t forwardAction = 3 * id, backwardAction = 3 * id + 1;
+    // their places in the arena (this executor runs both backwards at the
+    // microbatch's backward_input).
+    const int64_t forwardAction = s.actionOf(ActionKind::Forward, id),
+                  backwardAction = s.actionOf(ActionKind::BackwardInput, id);
     if (llvm::Error e =
             s.bind(sched::BufferKind::Saved, id, -1, &Impl::carveSaved))
       return std::move(e);

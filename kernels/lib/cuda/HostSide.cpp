@@ -1,0 +1,102 @@
+//===- HostSide.cpp - the kernel API's functions that run on the host -----===//
+//
+// The checks of attention arguments, the split-KV choice and the embedding
+// gradient's plan are host code. They are compiled into both the CUDA
+// library (MLLMKernelsCUDA) and its host twin (MLLMKernelsCUDAHost,
+// kernels/lib/cudahost), so the twin runs exactly the GPU library's
+// decisions. Plain C++ against the CUDA runtime API.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mllm/kernels/cuda/Attention.h"
+#include "mllm/kernels/cuda/Layers.h"
+
+#include <algorithm>
+#include <numeric>
+
+using namespace mllm::kernels;
+using namespace mllm::kernels::cuda;
+
+std::string cuda::checkAttentionTokens(const AttentionTokens &t) {
+  if (!t.layout)
+    return "no token layout";
+  const TokenLayout &l = *t.layout;
+  if (!l.segments.empty() && l.segments.size() != l.words.size())
+    return "the layout has " + std::to_string(l.segments.size()) +
+           " segments for " + std::to_string(l.words.size()) + " words";
+  if (t.qLen < 0 || t.kLen < 0)
+    return "negative query or key count";
+  // Tile indices and list offsets are int32 on the device.
+  if (t.qLen > (int64_t(1) << 31) - kTileRows || t.kLen > (int64_t(1) << 30))
+    return "too many tokens for one call";
+  const int64_t *lists[] = {t.qPos, t.kPos};
+  const int64_t lens[] = {t.qLen, t.kLen};
+  for (int w = 0; w < 2; ++w) {
+    if (!lists[w] && lens[w] > l.size())
+      return std::string(w ? "key" : "query") + " count " +
+             std::to_string(lens[w]) + " exceeds the layout's " +
+             std::to_string(l.size()) + " tokens";
+    for (int64_t i = 0; lists[w] && i < lens[w]; ++i)
+      if (lists[w][i] < 0 || lists[w][i] >= l.size())
+        return std::string(w ? "key " : "query ") + std::to_string(i) +
+               " is outside the layout";
+  }
+  return "";
+}
+
+std::string cuda::checkAttentionHeads(const AttentionHeads &h) {
+  if (h.heads < 1 || h.kvHeads < 1 || h.heads % h.kvHeads != 0)
+    return "kv heads must be positive and divide the heads";
+  if (h.headDim != 64 && h.headDim != 128)
+    return "head dim " + std::to_string(h.headDim) +
+           " is not supported (64 or 128)";
+  return "";
+}
+
+int cuda::autoSplits(const AttentionPlan &plan, const AttentionHeads &heads) {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) !=
+          cudaSuccess)
+    return 1;
+  const int64_t tasks = plan.rowTiles * heads.heads;
+  if (tasks == 0 || tasks >= 2 * sms)
+    return 1;
+  // Enough blocks for two waves, never more splits than key tiles in the
+  // heaviest row (a split with nothing to do only costs its launch).
+  const int64_t wanted = (2 * sms + tasks - 1) / tasks;
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({wanted, plan.maxRowWork, 16})));
+}
+
+Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
+                                  int64_t vocab, EmbeddingGradPlan &plan,
+                                  cudaStream_t stream) {
+  const int64_t tokens = static_cast<int64_t>(hostIds.size());
+  for (int64_t t = 0; t < tokens; ++t)
+    if (hostIds[t] < 0 || hostIds[t] >= vocab)
+      return Status::error("embedding: token " + std::to_string(t) +
+                           " has id " + std::to_string(hostIds[t]) +
+                           " outside the vocabulary of " +
+                           std::to_string(vocab));
+  std::vector<int32_t> order(tokens);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return hostIds[a] < hostIds[b];
+  });
+  std::vector<int64_t> ids;
+  std::vector<int32_t> start;
+  for (int64_t i = 0; i < tokens; ++i)
+    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
+      ids.push_back(hostIds[order[i]]);
+      start.push_back(static_cast<int32_t>(i));
+    }
+  start.push_back(static_cast<int32_t>(tokens));
+  plan.tokens = tokens;
+  plan.uniqueIds = static_cast<int64_t>(ids.size());
+  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
+  MLLM_STATUS_TRY(plan.start.upload(start, stream));
+  MLLM_STATUS_TRY(plan.order.upload(order, stream));
+  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
+  return Status();
+}
