@@ -2,6 +2,12 @@
 #include "DeviceRun.h"
 #include "Report.h"
 
+#ifdef MLLM_HAVE_MPI
+#include "mllm/runtime/MPIComm.h"
+#endif
+#ifdef MLLM_HAVE_NCCL_WORLD
+#include "mllm/runtime/cuda/NCCLComm.h"
+#endif
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
@@ -12,25 +18,73 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <numeric>
 
 using namespace mllm;
 using namespace mllm::runtime;
 
-static int fail(const llvm::Twine &message) {
-  llvm::errs() << "mllm-run: error: " << message << "\n";
-  return 1;
-}
-
 int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
-                      const DeviceRunOptions &options) {
+                      const DeviceRunOptions &options, Comm *world) {
+  const bool parallel = world && world->worldSize() > 1;
+  const int rank = parallel ? world->worldRank() : 0;
+  // Rank 0 reports and writes the checkpoints (every rank holds the same
+  // weights); a failing rank ends the job, since the others would wait for
+  // it in the next collective until the deadline.
+  const bool reports = rank == 0;
+  auto fail = [&](const llvm::Twine &message) {
+    llvm::errs() << "mllm-run: error: "
+                 << (parallel ? "rank " + std::to_string(rank) + ": " : "")
+                 << message << "\n";
+#ifdef MLLM_HAVE_MPI
+    if (parallel)
+      abortMPI(1);
+#endif
+    return 1;
+  };
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;
     if (llvm::Error e = exec::initFromWeights(options.initFile, model.params,
                                               unused, missing))
       return fail(llvm::toString(std::move(e)));
-    reportInit(options.initFile, unused, missing, options.json);
+    if (reports)
+      reportInit(options.initFile, unused, missing, options.json);
   }
-  auto made = device::DeviceTrainer::create(model, data);
+  // Data parallelism: NCCL bootstrapped over the launcher's world picks
+  // this rank's GPU, sums the gradients; the world sums the loss.
+  device::DataParallel dp;
+#ifdef MLLM_HAVE_NCCL_WORLD
+  std::unique_ptr<cuda::NCCLWorld> nccl;
+  std::unique_ptr<cuda::NCCLGroup> gradients;
+#endif
+  std::unique_ptr<Group> host;
+  if (parallel) {
+#ifdef MLLM_HAVE_NCCL_WORLD
+    cuda::NCCLOptions ncclOptions;
+    ncclOptions.timeout = options.timeout;
+    auto made = cuda::NCCLWorld::create(*world, ncclOptions);
+    if (!made)
+      return fail(llvm::toString(made.takeError()));
+    nccl = std::move(*made);
+    std::vector<int64_t> everyone(static_cast<size_t>(world->worldSize()));
+    std::iota(everyone.begin(), everyone.end(), int64_t(0));
+    auto split = nccl->split(everyone);
+    if (!split)
+      return fail(llvm::toString(split.takeError()));
+    gradients = std::move(*split);
+    auto group = world->group(everyone);
+    if (!group)
+      return fail(llvm::toString(group.takeError()));
+    host = std::move(*group);
+    dp.index = rank;
+    dp.processes = world->worldSize();
+    dp.gradients = gradients.get();
+    dp.host = host.get();
+#else
+    return fail("--backend=cuda under mpirun needs NCCL, and this mllm-run "
+                "was built without it (install libnccl-dev and rebuild)");
+#endif
+  }
+  auto made = device::DeviceTrainer::create(model, data, dp);
   if (!made)
     return fail(llvm::toString(made.takeError()));
   device::DeviceTrainer &trainer = **made;
@@ -43,10 +97,11 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
       return fail("--resume: no checkpoint in '" + dir + "'");
     if (llvm::Error e = trainer.load(path))
       return fail(llvm::toString(std::move(e)));
-    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
-                 options.json);
+    if (reports)
+      reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
+                   options.json);
   }
-  if (!dir.empty())
+  if (!dir.empty() && reports)
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))
       return fail("cannot create '" + dir + "': " + ec.message());
   auto checkpoint = [&]() -> llvm::Error {
@@ -55,25 +110,30 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
                                                        /*sharded=*/false));
     return trainer.save(path, options.seed);
   };
-  if (options.saveInitial && !dir.empty() && trainer.stepsDone() == 0)
+  if (options.saveInitial && !dir.empty() && reports &&
+      trainer.stepsDone() == 0)
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
 
   Progress progress(model.plan(), model, options.total, /*threads=*/1,
                     options.json);
-  progress.start(trainer.stepsDone());
+  if (reports)
+    progress.start(trainer.stepsDone());
   while (trainer.stepsDone() < options.total) {
     auto stats = trainer.step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    progress.step(*stats);
+    if (reports)
+      progress.step(*stats);
     bool last = trainer.stepsDone() == options.total;
     bool every = options.checkpointEvery > 0 &&
                  trainer.stepsDone() % options.checkpointEvery == 0;
-    if (!dir.empty() && (last || every))
+    if (!dir.empty() && reports && (last || every))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
   }
+  if (!reports)
+    return 0;
   progress.finish();
   // The arena the steps ran in: planned and measured (equal once a step
   // ran), and what each kind of buffer takes.

@@ -2,9 +2,11 @@
 #ifndef MLLM_TOOLS_MLLM_RUN_DEVICERUN_H
 #define MLLM_TOOLS_MLLM_RUN_DEVICERUN_H
 
+#include "mllm/runtime/Comm.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -18,12 +20,18 @@ struct DeviceRunOptions {
   std::string checkpointDir, initFile;
   int64_t checkpointEvery = 0;
   bool saveInitial = false, resume = false;
+  /// Bounds NCCL's initialisation and every collective (--timeout).
+  std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };
 
 /// Trains `model` on one GPU (device::DeviceTrainer), reporting and writing
-/// checkpoints as the CPU run does. Returns the exit status.
+/// checkpoints as the CPU run does. With `world` (mpirun, one process per
+/// data-parallel replica): on one GPU per process, the gradients summed
+/// over NCCL; rank 0 reports and writes the checkpoints. Returns the exit
+/// status.
 int runOnDevice(runtime::exec::Model &model, runtime::exec::DataSource &data,
-                const DeviceRunOptions &options);
+                const DeviceRunOptions &options,
+                runtime::Comm *world = nullptr);
 
 } // namespace mllm
 

@@ -181,8 +181,9 @@ cl::opt<int64_t> maxTokens("max-tokens",
 
 cl::opt<std::string> backend(
     "backend",
-    cl::desc("cpu (default) or cuda: train a plan's LLM on one GPU with the "
-             "device executor (docs/cuda.md §9)"),
+    cl::desc("cpu (default) or cuda: train a plan's LLM on a GPU with the "
+             "device executor, under mpirun one GPU per data-parallel "
+             "replica (docs/cuda.md §9)"),
     cl::init("cpu"), cl::cat(category));
 
 cl::opt<bool> interpret(
@@ -245,8 +246,30 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                    << "'\n";
   }
 
+  // Under mpirun, --backend=cuda runs data parallelism only: one process
+  // per replica, each on its GPU (runOnDevice).
+  const bool deviceParallel =
+      backend == "cuda" && comm && comm->worldSize() > 1;
+  if (deviceParallel) {
+    if (plan.job.worldSize != plan.job.dp)
+      return fail(1,
+                  llvm::formatv(
+                      "--backend=cuda runs data parallelism across GPUs "
+                      "so far, and this plan places its {0} ranks in "
+                      "{1} replica(s) of {2} ranks (pipeline, tensor or "
+                      "context parallelism); compile it with parallel "
+                      "{{ dp = N; } only, run it in one process without "
+                      "mpirun, or on the CPU backend",
+                      plan.job.worldSize, plan.job.dp,
+                      plan.job.worldSize / std::max<int64_t>(1, plan.job.dp)));
+    if (comm->worldSize() != plan.job.dp)
+      return fail(1, llvm::formatv("the plan runs on {0} ranks but the "
+                                   "launcher started {1}; start it with "
+                                   "`mpirun -np {0}` (or srun -n {0})",
+                                   plan.job.dp, comm->worldSize()));
+  }
 #ifdef MLLM_HAVE_MPI
-  if (comm && comm->worldSize() > 1) {
+  if (comm && comm->worldSize() > 1 && !deviceParallel) {
     if (!dumpBatches.empty())
       return fail(1, "--dump-batches is for one-process runs");
     if (!evalFile.empty() || !generateFile.empty())
@@ -344,7 +367,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.checkpointEvery = checkpointEvery;
     device.saveInitial = saveInitial;
     device.resume = resume;
-    return runOnDevice(**model, data, device);
+    device.timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
+    return runOnDevice(**model, data, device, deviceParallel ? comm : nullptr);
   }
 #endif
   exec::Trainer trainer(**model, data, seed);
@@ -475,11 +500,6 @@ int main(int argc, char **argv) {
 #ifndef MLLM_HAVE_DEVICE
     return fail(1, "--backend=cuda: mllm-run was built without the device "
                    "executor");
-#endif
-#ifdef MLLM_HAVE_MPI
-    if (launchedByLauncher())
-      return fail(1, "--backend=cuda runs a plan on one GPU in one process "
-                     "so far; start mllm-run without mpirun or srun");
 #endif
 #else
     return fail(1, "--backend=cuda: mllm-run was built without CUDA");

@@ -112,6 +112,9 @@ private:
 struct DeviceTrainer::Impl {
   exec::Model *model = nullptr;
   exec::DataSource *data = nullptr;
+  DataParallel parallel;
+  /// This process's replicas: [firstReplica, firstReplica + replicas).
+  int64_t firstReplica = 0, replicas = 1;
   cudaStream_t stream = nullptr;
   kernels::cuda::Gemm gemm;
   std::vector<std::unique_ptr<DeviceParam>> params;
@@ -122,6 +125,10 @@ struct DeviceTrainer::Impl {
   /// plan of the one-process program (sched::planMemory with this
   /// executor's sizes): `highWater` is the highest byte bound so far.
   DeviceArray<uint8_t> arena;
+  /// The `grads` buffer: every parameter's gradient, one after another
+  /// (with alignment padding), summed over the processes in one call.
+  float *gradRegion = nullptr;
+  int64_t gradFloats = 0;
   sched::Program program;
   sched::MemoryPlan memory;
   int64_t highWater = 0;
@@ -161,6 +168,8 @@ struct DeviceTrainer::Impl {
   /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
   int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
   llvm::Error zeroGrads();
+  /// Sums the gradients and `loss` over the processes (DataParallel).
+  llvm::Error reduceOverProcesses(double &loss);
 
   /// Row-major C = alpha op(A) op(B) + beta C for a linear layer's three
   /// products (W is [out, in]): y = x W^T, dx (+)= dy W, dW += dy^T x.

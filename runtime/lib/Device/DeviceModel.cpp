@@ -251,7 +251,7 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   sizes.savedPerMicrobatch = saved.bytes();
   sizes.workspace = work.bytes();
   const Plan &plan = model->plan();
-  program = exec::oneProcessProgram(plan.job.dp * plan.data.microbatches,
+  program = exec::oneProcessProgram(replicas * plan.data.microbatches,
                                     /*trains=*/true);
   memory = sched::planMemory(program, sizes);
   if (llvm::Error e =
@@ -261,7 +261,7 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   bytes = memory.arenaBytes;
   // Pinned, so that each microbatch's loss comes back without a wait.
   size_t losses = static_cast<size_t>(
-      std::max<int64_t>(1, plan.job.dp * plan.data.microbatches));
+      std::max<int64_t>(1, replicas * plan.data.microbatches));
   if (cudaError_t rc = cudaMallocHost(reinterpret_cast<void **>(&hostLosses),
                                       losses * sizeof(double));
       rc != cudaSuccess)
@@ -272,6 +272,8 @@ llvm::Error DeviceTrainer::Impl::allocate() {
     return e;
   if (llvm::Error e = bind(sched::BufferKind::Grads, -1, -1, &Impl::carveGrads))
     return e;
+  gradRegion = params.front()->grad;
+  gradFloats = grads.bytes() / static_cast<int64_t>(sizeof(float));
   if (llvm::Error e =
           bind(sched::BufferKind::OptimizerState, -1, -1, &Impl::carveMoments))
     return e;

@@ -100,11 +100,30 @@ int64_t DeviceTrainer::Impl::actionOf(sched::ActionKind kind,
 }
 
 llvm::Error DeviceTrainer::Impl::zeroGrads() {
-  for (auto &p : params)
-    if (llvm::Error e = check(cudaStatus(cudaMemsetAsync(
-                                  p->grad, 0, p->n * sizeof(float), stream)),
-                              "clearing the gradient of '" + p->name + "'"))
-      return e;
+  // The padding too: the processes sum the whole region.
+  return check(cudaStatus(cudaMemsetAsync(gradRegion, 0,
+                                          gradFloats * sizeof(float), stream)),
+               "clearing the gradients");
+}
+
+llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
+  if (parallel.processes == 1)
+    return llvm::Error::success();
+  // The group's collective runs on its own stream (NCCL) and returns once
+  // done; the stream's work before it is finished here.
+  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(stream)),
+                            "the step's backward"))
+    return e;
+  if (llvm::Error e = parallel.gradients->allReduceSum(gradRegion, gradFloats))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "summing the gradients over the data-parallel processes: " +
+            llvm::toString(std::move(e)));
+  if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "summing the loss over the data-parallel processes: " +
+            llvm::toString(std::move(e)));
   return llvm::Error::success();
 }
 
@@ -129,10 +148,26 @@ DeviceTrainer::DeviceTrainer(std::unique_ptr<Impl> impl)
 DeviceTrainer::~DeviceTrainer() = default;
 
 llvm::Expected<std::unique_ptr<DeviceTrainer>>
-DeviceTrainer::create(exec::Model &model, exec::DataSource &data) {
+DeviceTrainer::create(exec::Model &model, exec::DataSource &data,
+                      const DataParallel &parallel) {
   auto impl = std::make_unique<Impl>();
   impl->model = &model;
   impl->data = &data;
+  impl->parallel = parallel;
+  const int64_t dp = model.plan().job.dp;
+  if (parallel.processes < 1 || dp % parallel.processes != 0 ||
+      parallel.index < 0 || parallel.index >= parallel.processes)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--backend=cuda: %d data-parallel processes do not divide the plan's "
+        "%lld replicas (start one process per replica, or one in all)",
+        parallel.processes, static_cast<long long>(dp));
+  if (parallel.processes > 1 && (!parallel.gradients || !parallel.host))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "data parallelism across processes needs its groups (internal error)");
+  impl->replicas = dp / parallel.processes;
+  impl->firstReplica = parallel.index * impl->replicas;
   if (llvm::Error e =
           check(cudaStatus(cudaStreamCreate(&impl->stream)), "a CUDA stream"))
     return std::move(e);
@@ -150,11 +185,12 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   const Plan &plan = s.model->plan();
   if (llvm::Error e = s.zeroGrads())
     return std::move(e);
-  int64_t count = plan.job.dp * plan.data.microbatches;
+  const int64_t microbatches = plan.data.microbatches,
+                count = s.replicas * microbatches;
   std::vector<double> scales(static_cast<size_t>(count));
   for (int64_t id = 0; id < count; ++id) {
-    auto got = s.data->get(s.done, id / plan.data.microbatches,
-                           id % plan.data.microbatches);
+    auto got = s.data->get(s.done, s.firstReplica + id / microbatches,
+                           id % microbatches);
     if (!got)
       return got.takeError();
     scales[id] = got->lossScale;
@@ -185,6 +221,8 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   double loss = 0;
   for (int64_t id = 0; id < count; ++id)
     loss += s.hostLosses[id] * scales[id];
+  if (llvm::Error e = s.reduceOverProcesses(loss))
+    return std::move(e);
   return loss;
 }
 

@@ -9,12 +9,19 @@
 // form, then the arena it trained in (DeviceTrainer::memoryPlan); --save
 // writes the trained weights as a checkpoint's "model.*"
 // tensors, --checkpoint a checkpoint (DeviceTrainer::save), --resume starts
-// from one. test/runtime/compare_runs.py compares runs. Test tool:
+// from one. Under mpirun every process runs its share of the plan's
+// data-parallel replicas (device::DataParallel, the gradients summed over
+// an MPI group, which works because the twin's device memory is host
+// memory) and rank 0 prints. test/runtime/compare_runs.py compares runs.
+// Test tool:
 // it checks the executor's logic where no GPU is; the kernels' own numerics
 // are the GPU tests'.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/runtime/PlanIO.h"
+#ifdef MLLM_HAVE_MPI
+#include "mllm/runtime/MPIComm.h"
+#endif
 #include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
@@ -25,6 +32,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <numeric>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -47,6 +55,10 @@ static llvm::cl::opt<double> checkGrads(
                    "gradients with the CPU backend's; fail when a tensor's "
                    "differ by more than this share of its norm"),
     llvm::cl::init(0));
+
+/// Where reports go: stdout on rank 0, nowhere on the other ranks.
+static llvm::raw_ostream *report = &llvm::outs();
+static llvm::raw_ostream &out() { return *report; }
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
@@ -95,20 +107,19 @@ static int compareGradients(const Plan &plan, uint64_t seed,
     worst = std::max(worst, rel);
     if (rel > checkGrads) {
       ++bad;
-      llvm::outs() << "gradient of '" << d.name << "' differs by " << rel
-                   << " of its norm\n";
+      out() << "gradient of '" << d.name << "' differs by " << rel
+            << " of its norm\n";
     }
   }
-  llvm::outs() << llvm::json::Value(llvm::json::Object{
-                      {"event", "gradients"},
-                      {"tensors",
-                       static_cast<int64_t>(deviceModel.params.size())},
-                      {"worst", worst},
-                      {"loss", *loss},
-                      {"cpu_loss", cpuLoss}})
-               << "\n";
+  out() << llvm::json::Value(llvm::json::Object{
+               {"event", "gradients"},
+               {"tensors", static_cast<int64_t>(deviceModel.params.size())},
+               {"worst", worst},
+               {"loss", *loss},
+               {"cpu_loss", cpuLoss}})
+        << "\n";
   if (std::abs(*loss - cpuLoss) > 1e-2 * std::abs(cpuLoss)) {
-    llvm::outs() << "the loss differs: " << *loss << " vs " << cpuLoss << "\n";
+    out() << "the loss differs: " << *loss << " vs " << cpuLoss << "\n";
     return 1;
   }
   return bad ? 1 : 0;
@@ -124,7 +135,31 @@ int main(int argc, char **argv) {
   if (!model)
     return fail(llvm::toString(model.takeError()));
   exec::SyntheticData data(**model, seed);
-  auto trainer = device::DeviceTrainer::create(**model, data);
+  device::DataParallel parallel;
+#ifdef MLLM_HAVE_MPI
+  // Under mpirun: one process per share of the replicas, one group of all
+  // of them for the gradients and the loss.
+  std::unique_ptr<Comm> world;
+  std::unique_ptr<Group> everyone;
+  if (launchedByLauncher()) {
+    auto comm = initMPI(&argc, &argv, std::chrono::seconds(60));
+    if (!comm)
+      return fail(llvm::toString(comm.takeError()));
+    world = std::move(*comm);
+    std::vector<int64_t> ranks(static_cast<size_t>(world->worldSize()));
+    std::iota(ranks.begin(), ranks.end(), int64_t(0));
+    auto group = world->group(ranks);
+    if (!group)
+      return fail(llvm::toString(group.takeError()));
+    everyone = std::move(*group);
+    parallel.index = world->worldRank();
+    parallel.processes = world->worldSize();
+    parallel.gradients = parallel.host = everyone.get();
+    if (parallel.index != 0)
+      report = &llvm::nulls();
+  }
+#endif
+  auto trainer = device::DeviceTrainer::create(**model, data, parallel);
   if (!trainer)
     return fail(llvm::toString(trainer.takeError()));
   if (checkGrads > 0)
@@ -136,12 +171,11 @@ int main(int argc, char **argv) {
     auto stats = (*trainer)->step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    llvm::outs() << llvm::json::Value(
-                        llvm::json::Object{{"event", "step"},
-                                           {"step", stats->step},
-                                           {"loss", stats->loss},
-                                           {"tokens", stats->tokens}})
-                 << "\n";
+    out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
+                                                  {"step", stats->step},
+                                                  {"loss", stats->loss},
+                                                  {"tokens", stats->tokens}})
+          << "\n";
   }
   // The arena: its planned size, the highest byte the steps used, and one
   // buffer of each kind (saved and workspace buffers repeat per microbatch
@@ -154,7 +188,10 @@ int main(int argc, char **argv) {
   for (const sched::Buffer &b : memory.buffers)
     if (!arena.get(sched::bufferKindName(b.kind)))
       arena[sched::bufferKindName(b.kind)] = b.bytes;
-  llvm::outs() << llvm::json::Value(std::move(arena)) << "\n";
+  out() << llvm::json::Value(std::move(arena)) << "\n";
+  // Every process holds the same weights; rank 0 writes them.
+  if (parallel.index != 0)
+    return 0;
   if (!checkpointFile.empty())
     if (llvm::Error e = (*trainer)->save(checkpointFile, seed))
       return fail(llvm::toString(std::move(e)));

@@ -19,6 +19,11 @@
 // one-process program (one microbatch in flight); only the per-batch
 // attention and embedding-gradient plans allocate as the step runs.
 //
+// Data parallelism across processes, one GPU each (DataParallel): every
+// process computes its replicas' microbatches, the gradients are summed
+// over the processes before the optimizer step, and every process takes
+// the same step.
+//
 // The code is written against the CUDA kernel API only, so it builds twice:
 // MLLMRuntimeDevice on the CUDA libraries, MLLMRuntimeDeviceHost on their
 // host twin (docs/cuda.md), which runs it on the CPU in CI.
@@ -27,6 +32,7 @@
 #ifndef MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
 #define MLLM_RUNTIME_DEVICE_DEVICETRAINER_H
 
+#include "mllm/runtime/Comm.h"
 #include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
@@ -38,20 +44,39 @@
 
 namespace mllm::runtime::device {
 
+/// Data parallelism across processes: process `index` of `processes`
+/// computes the plan's replicas [index x dp / processes, (index + 1) x dp /
+/// processes) (`processes` divides the plan's dp), then the processes sum
+/// their gradients and losses. One process (the default) runs every replica.
+struct DataParallel {
+  int index = 0, processes = 1;
+  /// Sums device memory (the gradients) over the processes: an NCCL group
+  /// on GPUs (cuda/NCCLComm.h); on the host twin, whose device memory is
+  /// host memory, any Group. Called once per step, after the stream's work.
+  Group *gradients = nullptr;
+  /// Sums host memory (the loss) over the processes: a group of the Comm
+  /// the NCCL world was bootstrapped from.
+  Group *host = nullptr;
+};
+
 class DeviceTrainer {
 public:
   /// Checks that the device executor runs `model` (an error names the first
-  /// layer it does not), selects the GPU, and uploads the model's weights.
-  /// `model` and `data` must outlive the trainer.
+  /// layer it does not) and uploads the model's weights to the current GPU
+  /// (cudaSetDevice; NCCLWorld::create selects it for a parallel run).
+  /// `model`, `data` and the groups of `parallel` must outlive the trainer.
   static llvm::Expected<std::unique_ptr<DeviceTrainer>>
-  create(exec::Model &model, exec::DataSource &data);
+  create(exec::Model &model, exec::DataSource &data,
+         const DataParallel &parallel = {});
   ~DeviceTrainer();
 
-  /// One optimizer step over the global batch (dp x microbatches).
+  /// One optimizer step over the global batch (dp x microbatches; with
+  /// DataParallel, this process's share and the sum over the processes).
   llvm::Expected<exec::StepStats> step();
   /// The first half of step(): the weight gradients of the next step's
-  /// global batch, accumulated from zero, without the optimizer step; the
-  /// loss. With downloadGradients(), what a gradient check compares.
+  /// global batch, accumulated from zero and summed over the processes,
+  /// without the optimizer step; the global batch's loss. With
+  /// downloadGradients(), what a gradient check compares.
   llvm::Expected<double> accumulateGradients();
   /// Copies the fp32 weight gradients into the CPU model's parameters'
   /// gradient buffers.
