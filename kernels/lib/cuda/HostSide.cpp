@@ -1,10 +1,10 @@
 //===- HostSide.cpp - the kernel API's functions that run on the host -----===//
 //
-// The checks of attention arguments, the split-KV choice and the embedding
-// gradient's plan are host code. They are compiled into both the CUDA
-// library (MLLMKernelsCUDA) and its host twin (MLLMKernelsCUDAHost,
-// kernels/lib/cudahost), so the twin runs exactly the GPU library's
-// decisions. Plain C++ against the CUDA runtime API.
+// The checks of attention arguments and patch shapes, the split-KV choice
+// and the embedding gradient's plan are host code. They are compiled into
+// both the CUDA library (MLLMKernelsCUDA) and its host twin
+// (MLLMKernelsCUDAHost, kernels/lib/cudahost), so the twin runs exactly the
+// GPU library's decisions. Plain C++ against the CUDA runtime API.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 
 using namespace mllm::kernels;
 using namespace mllm::kernels::cuda;
@@ -67,6 +68,25 @@ int cuda::autoSplits(const AttentionPlan &plan, const AttentionHeads &heads) {
   const int64_t wanted = (2 * sms + tasks - 1) / tasks;
   return static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>({wanted, plan.maxRowWork, 16})));
+}
+
+std::string cuda::checkPatchShape(const cpu::PatchShape &s) {
+  if (s.patch < 1 || s.temporalPatch < 1)
+    return "patch sizes " + std::to_string(s.temporalPatch) + " x " +
+           std::to_string(s.patch) + " x " + std::to_string(s.patch) +
+           " are not positive";
+  if (s.channels < 1)
+    return "a channel count of " + std::to_string(s.channels) +
+           " is not positive";
+  if (s.frames < 0 || s.height < 0 || s.width < 0 ||
+      s.frames % s.temporalPatch != 0 || s.height % s.patch != 0 ||
+      s.width % s.patch != 0)
+    return "an item of " + std::to_string(s.frames) + " x " +
+           std::to_string(s.height) + " x " + std::to_string(s.width) +
+           " is not a whole number of " + std::to_string(s.temporalPatch) +
+           " x " + std::to_string(s.patch) + " x " + std::to_string(s.patch) +
+           " patches";
+  return "";
 }
 
 Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,

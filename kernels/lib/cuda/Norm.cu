@@ -1,14 +1,18 @@
-//===- Norm.cu - RMSNorm, LayerNorm and RoPE on the GPU -------------------===//
+//===- Norm.cu - RMSNorm, LayerNorm, RoPE and column sums on the GPU ------===//
 //
 // One block per token for the row statistics (fixed-order block sums in
 // fp32), and the weight gradients as a two-stage column sum: per chunk of
-// tokens, then over the chunks in order. No atomics anywhere.
+// tokens, then over the chunks in order. sumRows (bias and position-table
+// gradients) is the same column sum without the norm. No atomics anywhere.
 //
 //===----------------------------------------------------------------------===//
 
 #include "mllm/kernels/cuda/Layers.h"
 
 #include "Reduce.cuh"
+
+#include <algorithm>
+#include <string>
 
 using namespace mllm::kernels;
 using namespace mllm::kernels::cuda;
@@ -121,6 +125,23 @@ __global__ void sumChunks(const float *part, int64_t chunks, int64_t dim,
   out[c] += sum;
 }
 
+/// Column sums of x[rows, cols] over chunks of `chunk` rows (blockIdx.y):
+/// into part[chunk][c], or added to out[c] when there is one chunk.
+__global__ void columnSumPartials(const bf16 *x, int64_t rows, int64_t cols,
+                                  int64_t chunk, float *part, float *out) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= cols)
+    return;
+  const int64_t r0 = blockIdx.y * chunk, r1 = min(rows, r0 + chunk);
+  float sum = 0.0f;
+  for (int64_t r = r0; r < r1; ++r)
+    sum += f(x[r * cols + c]);
+  if (out)
+    out[c] += sum;
+  else
+    part[blockIdx.y * cols + c] = sum;
+}
+
 Status normWeightGrads(const bf16 *dy, const bf16 *x, const float *mean,
                        const float *rstd, float *dw, float *db, int64_t tokens,
                        int64_t dim, cudaStream_t stream) {
@@ -228,6 +249,37 @@ Status cuda::layerNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
         dy, x, w, mean, rstd, dx, dim);
   MLLM_CUDA_LAUNCHED();
   return normWeightGrads(dy, x, mean, rstd, dw, db, tokens, dim, stream);
+}
+
+Status cuda::sumRows(const bf16 *dx, float *dv, int64_t rows, int64_t cols,
+                     cudaStream_t stream) {
+  if (rows < 0 || cols < 0)
+    return Status::error("sumRows: negative size " +
+                         std::to_string(rows < 0 ? rows : cols));
+  if (rows == 0 || cols == 0)
+    return Status();
+  // Chunks on the grid's y (at most 65535 of them), columns on its x.
+  constexpr int64_t kMaxChunks = 65535;
+  const int64_t chunk =
+      std::max<int64_t>(kChunk, (rows + kMaxChunks - 1) / kMaxChunks);
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  const dim3 grid(blocks(cols), static_cast<unsigned>(chunks));
+  if (chunks == 1) {
+    columnSumPartials<<<grid, kThreads, 0, stream>>>(dx, rows, cols, chunk,
+                                                     nullptr, dv);
+    MLLM_CUDA_LAUNCHED();
+    return Status();
+  }
+  float *part = nullptr;
+  MLLM_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void **>(&part),
+                                chunks * cols * sizeof(float), stream));
+  columnSumPartials<<<grid, kThreads, 0, stream>>>(dx, rows, cols, chunk, part,
+                                                   nullptr);
+  sumChunks<<<blocks(cols), kThreads, 0, stream>>>(part, chunks, cols, dv);
+  cudaError_t launched = cudaGetLastError();
+  MLLM_CUDA_TRY(cudaFreeAsync(part, stream));
+  MLLM_CUDA_TRY(launched);
+  return Status();
 }
 
 Status cuda::ropeForward(const bf16 *x, bf16 *y, const int64_t *positions,

@@ -1,9 +1,11 @@
-//===- Pointwise.cu - Activations, cross-entropy, embedding, AdamW --------===//
+//===- Pointwise.cu - Activations, cross-entropy, rows, patches, AdamW ----===//
 //
-// Element-wise and per-row kernels with the CPU kernels' formulas. The loss
-// sum, the embedding scatter and the optimizer avoid float atomics so that
-// every result is reproducible bit for bit; AdamW rounds each operation as
-// the CPU code does (no fused multiply-add), so both give the same bits.
+// Element-wise and per-row kernels with the CPU kernels' formulas: the
+// activations, the loss, the embedding, bias and position-table adds, row
+// gathers and scatters, patchify and the optimizer. The loss sum, the
+// embedding scatter and the optimizer avoid float atomics so that every
+// result is reproducible bit for bit; AdamW rounds each operation as the
+// CPU code does (no fused multiply-add), so both give the same bits.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,7 +15,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
+#include <string>
 
 using namespace mllm::kernels;
 using namespace mllm::kernels::cuda;
@@ -37,22 +41,34 @@ __device__ inline float geluGrad(float x) {
   return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
 }
 
-enum class Act { Gelu, SwiGlu, GeGlu };
+enum class Act { Gelu, Relu, Silu, SwiGlu, GeGlu };
 
-/// Plain GELU when ffn == 0 (n elements), else a gated activation over
-/// [tokens, 2 ffn] inputs; `din` null means the forward.
+/// A plain activation (GELU, ReLU, SiLU) over n elements, else a gated one
+/// over [tokens, 2 ffn] inputs; `din` null means the forward.
 template <Act kAct>
 __global__ void activationKernel(const bf16 *in, const bf16 *dout, bf16 *out,
                                  bf16 *din, int64_t n, int64_t ffn) {
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (e >= n)
     return;
-  if constexpr (kAct == Act::Gelu) {
-    float x = f(in[e]);
+  if constexpr (kAct == Act::Gelu || kAct == Act::Relu || kAct == Act::Silu) {
+    const float x = f(in[e]);
+    float act, grad;
+    if constexpr (kAct == Act::Gelu) {
+      act = gelu(x);
+      grad = geluGrad(x);
+    } else if constexpr (kAct == Act::Relu) {
+      act = x > 0.0f ? x : 0.0f;
+      grad = x > 0.0f ? 1.0f : 0.0f; // 0 at x == 0, as PyTorch
+    } else {
+      const float s = sigmoid(x);
+      act = x * s;
+      grad = s * (1.0f + x * (1.0f - s));
+    }
     if (din)
-      din[e] = __float2bfloat16(f(dout[e]) * geluGrad(x));
+      din[e] = __float2bfloat16(f(dout[e]) * grad);
     else
-      out[e] = __float2bfloat16(gelu(x));
+      out[e] = __float2bfloat16(act);
     return;
   } else {
     const int64_t t = e / ffn, i = e % ffn;
@@ -159,6 +175,57 @@ __global__ void addKernel(bf16 *y, const bf16 *x, int64_t n) {
     y[e] = __float2bfloat16(f(y[e]) + f(x[e]));
 }
 
+__global__ void addRowVectorKernel(bf16 *x, const bf16 *v, int64_t n,
+                                   int64_t cols) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e < n)
+    x[e] = __float2bfloat16(f(x[e]) + f(v[e % cols]));
+}
+
+/// One thread per element of the `rows` rows copied (or zeroed).
+__global__ void copyRowsKernel(const bf16 *src, const int64_t *srcRows,
+                               bf16 *dst, const int64_t *dstRows, int64_t n,
+                               int64_t width) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e >= n)
+    return;
+  const int64_t i = e / width, c = e % width;
+  const int64_t to = dstRows ? dstRows[i] : i;
+  dst[to * width + c] = src ? src[(srcRows ? srcRows[i] : i) * width + c]
+                            : __float2bfloat16(0.0f);
+}
+
+/// One thread per patch element: element j of patch n (n over the items'
+/// patches, item after item) reads its pixel (cpu::patchify's layout).
+__global__ void patchifyKernel(const bf16 *image, bf16 *patches,
+                               cpu::PatchShape s, int64_t total) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e >= total)
+    return;
+  const int64_t p = s.patch, tp = s.temporalPatch;
+  const int64_t rows = s.height / p, cols = s.width / p;
+  const int64_t perItem = (s.frames / tp) * rows * cols;
+  const int64_t dim = s.channels * tp * p * p;
+  const int64_t j = e % dim, n = e / dim;
+  const int64_t item = n / perItem, q = n % perItem;
+  const int64_t ti = q / (rows * cols), hi = (q / cols) % rows, wi = q % cols;
+  // Columns run over (c, dt, dy, dx).
+  const int64_t dx = j % p, dy = (j / p) % p, dt = (j / (p * p)) % tp,
+                c = j / (p * p * tp);
+  const int64_t plane = (item * s.channels + c) * s.frames + ti * tp + dt;
+  patches[e] = image[(plane * s.height + hi * p + dy) * s.width + wi * p + dx];
+}
+
+/// The host-side check of the new kernels' sizes: never launch on a
+/// negative one.
+Status checkSizes(const char *kernel, std::initializer_list<int64_t> sizes) {
+  for (int64_t n : sizes)
+    if (n < 0)
+      return Status::error(std::string(kernel) + ": negative size " +
+                           std::to_string(n));
+  return Status();
+}
+
 __global__ void embeddingKernel(const int64_t *ids, const bf16 *table,
                                 bf16 *out, int64_t tokens, int64_t dim) {
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
@@ -228,6 +295,26 @@ Status cuda::geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
                           cudaStream_t stream) {
   return activation<Act::Gelu>(x, dy, nullptr, dx, n, 0, stream);
 }
+Status cuda::reluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("reluForward", {n}));
+  return activation<Act::Relu>(x, nullptr, y, nullptr, n, 0, stream);
+}
+Status cuda::reluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("reluBackward", {n}));
+  return activation<Act::Relu>(x, dy, nullptr, dx, n, 0, stream);
+}
+Status cuda::siluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("siluForward", {n}));
+  return activation<Act::Silu>(x, nullptr, y, nullptr, n, 0, stream);
+}
+Status cuda::siluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("siluBackward", {n}));
+  return activation<Act::Silu>(x, dy, nullptr, dx, n, 0, stream);
+}
 Status cuda::swigluForward(const bf16 *in, bf16 *out, int64_t tokens,
                            int64_t ffn, cudaStream_t stream) {
   return activation<Act::SwiGlu>(in, nullptr, out, nullptr, tokens * ffn, ffn,
@@ -286,6 +373,42 @@ Status cuda::addInPlace(bf16 *y, const bf16 *x, int64_t n,
                         cudaStream_t stream) {
   if (n > 0)
     addKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, n);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::addRowVector(bf16 *x, const bf16 *v, int64_t rows, int64_t cols,
+                          cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("addRowVector", {rows, cols}));
+  const int64_t n = rows * cols;
+  if (n > 0)
+    addRowVectorKernel<<<blocks(n), kThreads, 0, stream>>>(x, v, n, cols);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::copyRows(const bf16 *src, const int64_t *srcRows, bf16 *dst,
+                      const int64_t *dstRows, int64_t rows, int64_t width,
+                      cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("copyRows", {rows, width}));
+  const int64_t n = rows * width;
+  if (n > 0)
+    copyRowsKernel<<<blocks(n), kThreads, 0, stream>>>(src, srcRows, dst,
+                                                       dstRows, n, width);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::patchify(const bf16 *image, bf16 *patches,
+                      const cpu::PatchShape &shape, int64_t items,
+                      cudaStream_t stream) {
+  if (std::string why = checkPatchShape(shape); !why.empty())
+    return Status::error("patchify: " + why);
+  MLLM_STATUS_TRY(checkSizes("patchify", {items}));
+  const int64_t n = items * shape.numPatches() * shape.patchDim();
+  if (n > 0)
+    patchifyKernel<<<blocks(n), kThreads, 0, stream>>>(image, patches, shape,
+                                                       n);
   MLLM_CUDA_LAUNCHED();
   return Status();
 }

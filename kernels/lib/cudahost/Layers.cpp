@@ -6,9 +6,9 @@
 // nearest even; fp32 outputs (statistics, weight gradients, optimizer
 // state) are written directly, since device memory is host memory here.
 // Accumulation follows the CUDA kernels: norm dw/db, the embedding
-// gradient and nothing else are added to; AdamW is cpu::adamwStep itself,
-// which the CUDA kernel equals bit for bit. Inputs are read before any
-// output is written, so every in-place call is fine.
+// gradient, sumRows and nothing else are added to; AdamW is cpu::adamwStep
+// itself, which the CUDA kernel equals bit for bit. Inputs are read before
+// any output is written, so every in-place call is fine.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +22,7 @@
 #include "mllm/kernels/cpu/Embedding.h"
 #include "mllm/kernels/cpu/Norm.h"
 #include "mllm/kernels/cpu/Optimizer.h"
+#include "mllm/kernels/cpu/PatchEmbed.h"
 #include "mllm/kernels/cpu/Rope.h"
 
 #include <algorithm>
@@ -62,6 +63,43 @@ Status rowOutsideTable(const char *kernel, const char *what, int64_t index,
                        std::to_string(index) + " has id " + std::to_string(id) +
                        ", whose row is outside the table's allocation (host "
                        "twin; the GPU would read out of bounds)");
+}
+
+enum class Unary { Relu, Silu };
+
+Status unaryForward(const char *k, Unary act, const bf16 *x, bf16 *y, int64_t n,
+                    cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "y", y, n));
+  std::vector<float> fx = toFloat(x, n), fy(n);
+  if (act == Unary::Relu)
+    cpu::reluForward<float>(fx.data(), fy.data(), n);
+  else
+    cpu::siluForward<float>(fx.data(), fy.data(), n);
+  storeBf16(fy.data(), y, n);
+  return Status();
+}
+
+Status unaryBackward(const char *k, Unary act, const bf16 *x, const bf16 *dy,
+                     bf16 *dx, int64_t n, cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
+  std::vector<float> fx = toFloat(x, n), fdy = toFloat(dy, n), fdx(n);
+  if (act == Unary::Relu)
+    cpu::reluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
+  else
+    cpu::siluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
+  storeBf16(fdx.data(), dx, n);
+  return Status();
 }
 
 enum class Gated { SwiGlu, GeGlu };
@@ -293,6 +331,26 @@ Status cuda::geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
   return Status();
 }
 
+Status cuda::reluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  return unaryForward("reluForward", Unary::Relu, x, y, n, stream);
+}
+
+Status cuda::reluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  return unaryBackward("reluBackward", Unary::Relu, x, dy, dx, n, stream);
+}
+
+Status cuda::siluForward(const bf16 *x, bf16 *y, int64_t n,
+                         cudaStream_t stream) {
+  return unaryForward("siluForward", Unary::Silu, x, y, n, stream);
+}
+
+Status cuda::siluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  return unaryBackward("siluBackward", Unary::Silu, x, dy, dx, n, stream);
+}
+
 Status cuda::swigluForward(const bf16 *in, bf16 *out, int64_t tokens,
                            int64_t ffn, cudaStream_t stream) {
   return gatedForward("swigluForward", Gated::SwiGlu, in, out, tokens, ffn,
@@ -338,6 +396,115 @@ Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream) {
 } // namespace cuda
 } // namespace kernels
 } // namespace mllm
+
+//===----------------------------------------------------------------------===//
+// Row vectors, rows and patches
+//===----------------------------------------------------------------------===//
+
+Status cuda::addRowVector(bf16 *x, const bf16 *v, int64_t rows, int64_t cols,
+                          cudaStream_t stream) {
+  const char *k = "addRowVector";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {rows, cols}));
+  const int64_t n = rows * cols;
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", static_cast<const bf16 *>(x), n));
+  MLLM_STATUS_TRY(checkArg(k, "v", v, cols));
+  std::vector<float> fx = toFloat(x, n), fv = toFloat(v, cols);
+  for (int64_t r = 0; r < rows; ++r) // the sum in fp32, rounded once
+    cpu::add<float>(fx.data() + r * cols, fv.data(), cols);
+  storeBf16(fx.data(), x, n);
+  return Status();
+}
+
+Status cuda::sumRows(const bf16 *dx, float *dv, int64_t rows, int64_t cols,
+                     cudaStream_t stream) {
+  const char *k = "sumRows";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {rows, cols}));
+  if (rows == 0 || cols == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, rows * cols));
+  MLLM_STATUS_TRY(checkArg(k, "dv", dv, cols));
+  // The CPU column sum (double running sums) of this call, then one fp32
+  // addition per element, as the CUDA kernel adds its total.
+  std::vector<float> fdx = toFloat(dx, rows * cols), sums(cols, 0.0f);
+  cpu::columnSum<float>(fdx.data(), sums.data(), rows, cols);
+  for (int64_t c = 0; c < cols; ++c)
+    dv[c] += sums[c];
+  return Status();
+}
+
+Status cuda::copyRows(const bf16 *src, const int64_t *srcRows, bf16 *dst,
+                      const int64_t *dstRows, int64_t rows, int64_t width,
+                      cudaStream_t stream) {
+  const char *k = "copyRows";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {rows, width}));
+  if (rows * width == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "srcRows", srcRows, rows, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "dstRows", dstRows, rows, /*optional=*/true));
+  // With an index list, the first row must be device memory and every
+  // indexed row must lie in the same allocation; without, all `rows`.
+  MLLM_STATUS_TRY(checkArg(k, "dst", static_cast<const bf16 *>(dst),
+                           dstRows ? width : rows * width));
+  if (src)
+    MLLM_STATUS_TRY(checkArg(k, "src", src, srcRows ? width : rows * width));
+  auto outside = [&](const char *list, int64_t i, int64_t row,
+                     const char *array, const char *access) {
+    return Status::error(std::string(k) + ": " + list + "[" +
+                         std::to_string(i) + "] = " + std::to_string(row) +
+                         " is a row outside " + array +
+                         "'s allocation (host twin; the GPU would " + access +
+                         " out of bounds)");
+  };
+  for (int64_t i = 0; i < rows; ++i) {
+    if (src && srcRows &&
+        !twin::isInAllocationOf(src, rowAddress(src, srcRows[i], width),
+                                width * sizeof(bf16)))
+      return outside("srcRows", i, srcRows[i], "src", "read");
+    if (dstRows &&
+        !twin::isInAllocationOf(dst, rowAddress(dst, dstRows[i], width),
+                                width * sizeof(bf16)))
+      return outside("dstRows", i, dstRows[i], "dst", "write");
+  }
+  // Every source row is read before any row is written.
+  std::vector<bf16> moved(rows * width, __float2bfloat16(0.0f));
+  if (src)
+    for (int64_t i = 0; i < rows; ++i) {
+      const bf16 *from = src + (srcRows ? srcRows[i] : i) * width;
+      std::copy(from, from + width, moved.data() + i * width);
+    }
+  for (int64_t i = 0; i < rows; ++i)
+    std::copy(moved.data() + i * width, moved.data() + (i + 1) * width,
+              dst + (dstRows ? dstRows[i] : i) * width);
+  return Status();
+}
+
+Status cuda::patchify(const bf16 *image, bf16 *patches,
+                      const cpu::PatchShape &shape, int64_t items,
+                      cudaStream_t stream) {
+  const char *k = "patchify";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  if (std::string why = checkPatchShape(shape); !why.empty())
+    return Status::error("patchify: " + why);
+  MLLM_STATUS_TRY(twin::checkSizes(k, {items}));
+  const int64_t in = shape.channels * shape.frames * shape.height * shape.width;
+  const int64_t out = shape.numPatches() * shape.patchDim();
+  if (items * out == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "image", image, items * in));
+  MLLM_STATUS_TRY(checkArg(k, "patches", patches, items * out));
+  // The CPU kernel item by item on the widened values: a copy, exact.
+  std::vector<float> fimage = toFloat(image, items * in), fpatches(out);
+  for (int64_t i = 0; i < items; ++i) {
+    cpu::patchify<float>(fimage.data() + i * in, fpatches.data(), shape);
+    storeBf16(fpatches.data(), patches + i * out, out);
+  }
+  return Status();
+}
 
 //===----------------------------------------------------------------------===//
 // Cross-entropy

@@ -13,8 +13,9 @@
 //  * every call runs synchronously on the calling thread: streams and
 //    events are tokens (validated: a destroyed one is an invalid resource
 //    handle), event times are host wall-clock times;
-//  * copies and memsets check that their device side lies in one live
-//    allocation (cudaErrorInvalidValue otherwise, as the real runtime);
+//  * copies and memsets (1-D and pitched 2-D) check that their device side
+//    lies in one live allocation (cudaErrorInvalidValue otherwise, as the
+//    real runtime);
 //  * a failing call records its error for cudaGetLastError (per thread).
 //
 // Never link this together with libcudart.
@@ -189,6 +190,52 @@ cudaError_t fill(void *dst, int value, size_t count) {
   if (!inMemory(dst, count, Memory::Device))
     return fail(cudaErrorInvalidValue);
   std::memset(dst, value, count);
+  return cudaSuccess;
+}
+
+/// The bytes a pitched 2-D region spans: from its first byte to the end of
+/// its last row (0 for an empty one).
+size_t span2D(size_t pitch, size_t width, size_t height) {
+  return width == 0 || height == 0 ? 0 : pitch * (height - 1) + width;
+}
+
+/// Rows of `width` bytes at pitches; each side's whole span must lie in one
+/// allocation, as copy() checks a 1-D copy.
+cudaError_t copy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
+                   size_t width, size_t height, cudaMemcpyKind kind) {
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return fail(cudaErrorInvalidMemcpyDirection);
+  if (width == 0 || height == 0)
+    return cudaSuccess;
+  if (width > dpitch || width > spitch)
+    return fail(cudaErrorInvalidPitchValue);
+  if (!dst || !src)
+    return fail(cudaErrorInvalidValue);
+  const bool dstDevice =
+      kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool srcDevice =
+      kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if ((dstDevice &&
+       !inMemory(dst, span2D(dpitch, width, height), Memory::Device)) ||
+      (srcDevice &&
+       !inMemory(src, span2D(spitch, width, height), Memory::Device)))
+    return fail(cudaErrorInvalidValue);
+  for (size_t r = 0; r < height; ++r)
+    std::memmove(static_cast<char *>(dst) + r * dpitch,
+                 static_cast<const char *>(src) + r * spitch, width);
+  return cudaSuccess;
+}
+
+cudaError_t fill2D(void *dst, size_t pitch, int value, size_t width,
+                   size_t height) {
+  if (width == 0 || height == 0)
+    return cudaSuccess;
+  if (width > pitch)
+    return fail(cudaErrorInvalidPitchValue);
+  if (!inMemory(dst, span2D(pitch, width, height), Memory::Device))
+    return fail(cudaErrorInvalidValue);
+  for (size_t r = 0; r < height; ++r)
+    std::memset(static_cast<char *>(dst) + r * pitch, value, width);
   return cudaSuccess;
 }
 
@@ -546,6 +593,33 @@ cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
   if (!liveStream(stream))
     return fail(cudaErrorInvalidResourceHandle);
   return fill(devPtr, value, count);
+}
+
+cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src,
+                         size_t spitch, size_t width, size_t height,
+                         enum cudaMemcpyKind kind) {
+  return copy2D(dst, dpitch, src, spitch, width, height, kind);
+}
+
+cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src,
+                              size_t spitch, size_t width, size_t height,
+                              enum cudaMemcpyKind kind, cudaStream_t stream) {
+  if (!liveStream(stream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return copy2D(dst, dpitch, src, spitch, width, height, kind);
+}
+
+cudaError_t cudaMemset2D(void *devPtr, size_t pitch, int value, size_t width,
+                         size_t height) {
+  return fill2D(devPtr, pitch, value, width, height);
+}
+
+cudaError_t cudaMemset2DAsync(void *devPtr, size_t pitch, int value,
+                              size_t width, size_t height,
+                              cudaStream_t stream) {
+  if (!liveStream(stream))
+    return fail(cudaErrorInvalidResourceHandle);
+  return fill2D(devPtr, pitch, value, width, height);
 }
 
 // Streams: tokens, since everything already ran when a call returns.

@@ -124,6 +124,47 @@ TEST(HostTwin, DeviceMemory) {
   cudaGetLastError();
 }
 
+TEST(HostTwin, PitchedCopiesAndMemsets) {
+  // A 3 x 4 block out of rows of 10 bytes, into rows of 6.
+  std::vector<char> host(30);
+  for (size_t i = 0; i < host.size(); ++i)
+    host[i] = static_cast<char>(i);
+  void *src = nullptr, *dst = nullptr;
+  ASSERT_EQ(cudaMalloc(&src, 30), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dst, 18), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(src, host.data(), 30, cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemset(dst, 0, 18), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy2DAsync(dst, 6, static_cast<char *>(src) + 1, 10, 4, 3,
+                              cudaMemcpyDeviceToDevice, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(
+      cudaMemset2DAsync(static_cast<char *>(dst) + 4, 6, 9, 2, 3, nullptr),
+      cudaSuccess);
+  std::vector<char> back(18);
+  ASSERT_EQ(cudaMemcpy2D(back.data(), 6, dst, 6, 6, 3, cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 6; ++c)
+      EXPECT_EQ(back[r * 6 + c], c < 4 ? 10 * r + c + 1 : 9) << r << "," << c;
+  // A width wider than a pitch (no broadcast with pitch 0), a span past the
+  // allocation (the last row's end counts, not height x pitch), a host
+  // pointer as device memory.
+  EXPECT_EQ(cudaMemcpy2D(dst, 6, src, 0, 4, 3, cudaMemcpyDeviceToDevice),
+            cudaErrorInvalidPitchValue);
+  EXPECT_EQ(cudaMemset2D(dst, 6, 0, 7, 1), cudaErrorInvalidPitchValue);
+  EXPECT_EQ(cudaMemcpy2D(dst, 7, src, 10, 4, 3, cudaMemcpyDeviceToDevice),
+            cudaSuccess); // 7 * 2 + 4 = 18 bytes
+  EXPECT_EQ(cudaMemcpy2D(dst, 7, src, 10, 5, 3, cudaMemcpyDeviceToDevice),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemset2D(host.data(), 10, 0, 4, 3), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy2D(dst, 6, src, 10, 0, 3, cudaMemcpyDeviceToDevice),
+            cudaSuccess); // empty
+  cudaGetLastError();
+  EXPECT_EQ(cudaFree(src), cudaSuccess);
+  EXPECT_EQ(cudaFree(dst), cudaSuccess);
+}
+
 TEST(HostTwin, StreamsAndEvents) {
   cudaStream_t s = nullptr;
   cudaEvent_t a = nullptr, b = nullptr, untimed = nullptr;
@@ -183,6 +224,22 @@ TEST(HostTwin, KernelsCheckTheirPointers) {
   expectError(
       gpu::embeddingForward(ids.data(), table.data(), y.data(), 3, d, nullptr),
       "token 2 has id 4");
+
+  // copyRows' indices must keep every row inside its array's allocation.
+  DeviceArray<int64_t> rows = upload(std::vector<int64_t>{1, -1});
+  expectError(gpu::copyRows(table.data(), rows.data(), y.data(), nullptr, 2, d,
+                            nullptr),
+              "srcRows[1] = -1 is a row outside src's allocation");
+  expectError(gpu::copyRows(table.data(), nullptr, table.data(), ids.data(), 3,
+                            d, nullptr),
+              "dstRows[2] = 4 is a row outside dst's allocation");
+  ASSERT_OK(gpu::copyRows(table.data(), nullptr, y.data(), ids.data(), 2, d,
+                          nullptr));
+  // Patches must fit their arrays.
+  cpu::PatchShape ps;
+  ps.channels = 1, ps.height = 8, ps.width = 16, ps.patch = 4;
+  expectError(gpu::patchify(x.data(), y.data(), ps, 2, nullptr),
+              "patchify: image (");
 
   // Attention tensors must be 16-byte aligned.
   TokenLayout layout;

@@ -3,7 +3,9 @@
 // Every kernel of kernels/cuda/Layers.h and the cuBLASLt GEMM on random
 // bf16 inputs, against the CPU kernel run in fp32 on the same (bf16
 // rounded) values: bf16 outputs within 2e-2 of max(1, max |ref|), fp32
-// outputs within 1e-3, AdamW bit for bit. Skipped without a GPU.
+// outputs within 1e-3, AdamW bit for bit. The vision kernels (ReLU, SiLU,
+// row vectors, row copies, patchify) are checked against references
+// written here, at odd sizes. Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +15,7 @@
 #include "mllm/kernels/cpu/Embedding.h"
 #include "mllm/kernels/cpu/Gemm.h"
 #include "mllm/kernels/cpu/Norm.h"
+#include "mllm/kernels/cpu/PatchEmbed.h"
 #include "mllm/kernels/cpu/Rope.h"
 #include "mllm/kernels/cuda/Gemm.h"
 #include "mllm/kernels/cuda/Layers.h"
@@ -179,6 +182,281 @@ TEST(KernelsGpu, EmbeddingGatherAndScatter) {
   EXPECT_LT(relError(download(dt), rdt), 1e-6);
   gpu::EmbeddingGradPlan bad;
   EXPECT_FALSE(gpu::prepareEmbeddingGrad({1, 50}, vocab, bad, nullptr).ok());
+}
+
+TEST(KernelsGpu, ReluAndSilu) {
+  MLLM_REQUIRE_GPU();
+  const int64_t n = 1001;
+  Tensor x(n, 31, 4.0f), dy(n, 32), y(n), dx(n);
+  // x = 0 exactly: ReLU's gradient there is 0, as PyTorch's.
+  std::vector<float> xs = x.host;
+  xs[0] = 0.0f;
+  x.dev = upload(toBf16(xs));
+  std::vector<float> ry(n), rdx(n), sy(n), sdx(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = xs[i], s = 1.0 / (1.0 + std::exp(-v));
+    ry[i] = static_cast<float>(v > 0 ? v : 0);
+    rdx[i] = static_cast<float>(v > 0 ? dy.host[i] : 0);
+    sy[i] = static_cast<float>(v * s);
+    sdx[i] = static_cast<float>(dy.host[i] * s * (1 + v * (1 - s)));
+  }
+  ASSERT_OK(gpu::reluForward(x.dev.data(), y.dev.data(), n, nullptr));
+  ASSERT_OK(gpu::reluBackward(x.dev.data(), dy.dev.data(), dx.dev.data(), n,
+                              nullptr));
+  EXPECT_EQ(y.read(), ry); // exact: the input itself or 0
+  EXPECT_EQ(dx.read(), rdx);
+  ASSERT_OK(gpu::siluForward(x.dev.data(), y.dev.data(), n, nullptr));
+  ASSERT_OK(gpu::siluBackward(x.dev.data(), dy.dev.data(), dx.dev.data(), n,
+                              nullptr));
+  EXPECT_LT(relError(y.read(), sy), kBf16Tol);
+  EXPECT_LT(relError(dx.read(), sdx), kBf16Tol);
+}
+
+TEST(KernelsGpu, AddRowVectorRoundsTheSumOnce) {
+  MLLM_REQUIRE_GPU();
+  // rows x cols: one element, one row, odd sizes, a position table added
+  // to 3 sequences of 17 tokens x 75 hidden.
+  const std::pair<int64_t, int64_t> sizes[] = {
+      {1, 1}, {1, 1000}, {37, 333}, {300, 7}, {3, 17 * 75}};
+  uint64_t seed = 40;
+  for (auto [rows, cols] : sizes) {
+    SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
+    Tensor x(rows * cols, ++seed, 3.0f), v(cols, ++seed);
+    ASSERT_OK(
+        gpu::addRowVector(x.dev.data(), v.dev.data(), rows, cols, nullptr));
+    std::vector<float> want(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        want[r * cols + c] = x.host[r * cols + c] + v.host[c];
+    EXPECT_EQ(x.read(), roundBf16(want));
+  }
+}
+
+TEST(KernelsGpu, SumRowsAccumulatesReproducibly) {
+  MLLM_REQUIRE_GPU();
+  // One row, chunk edges (128 rows per chunk), many rows over few columns
+  // (a bias), few rows over many columns (a position table).
+  const std::pair<int64_t, int64_t> sizes[] = {
+      {1, 5}, {128, 33}, {129, 300}, {20000, 7}, {3, 70001}};
+  uint64_t seed = 50;
+  for (auto [rows, cols] : sizes) {
+    SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
+    Tensor dx(rows * cols, ++seed);
+    std::vector<float> init = randomFloats(cols, ++seed);
+    std::vector<double> want(init.begin(), init.end());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        want[c] += dx.host[r * cols + c];
+    std::vector<float> got[2];
+    for (int run = 0; run < 2; ++run) {
+      DeviceArray<float> dv = upload(init);
+      ASSERT_OK(gpu::sumRows(dx.dev.data(), dv.data(), rows, cols, nullptr));
+      got[run] = download(dv);
+    }
+    EXPECT_EQ(got[0], got[1]); // a fixed order: the same bits
+    EXPECT_LT(relError(got[0], std::vector<float>(want.begin(), want.end())),
+              kF32Tol);
+  }
+  // No rows: dv is left as it is.
+  DeviceArray<float> dv = upload(std::vector<float>(4, 0.5f));
+  Tensor dx(4, 59);
+  ASSERT_OK(gpu::sumRows(dx.dev.data(), dv.data(), 0, 4, nullptr));
+  EXPECT_EQ(download(dv), std::vector<float>(4, 0.5f));
+}
+
+TEST(KernelsGpu, CopyRowsGathersScattersAndZeroes) {
+  MLLM_REQUIRE_GPU();
+  const int64_t width = 37, srcN = 9, dstN = 11;
+  Tensor src(srcN * width, 60), dst(dstN * width, 61);
+  const std::vector<int64_t> from = {8, 0, 3, 3}, to = {10, 2, 5, 0};
+  DeviceArray<int64_t> dfrom = upload(from), dto = upload(to);
+  const int64_t rows = static_cast<int64_t>(from.size());
+  auto row = [&](const std::vector<float> &v, int64_t r) {
+    return std::vector<float>(v.begin() + r * width,
+                              v.begin() + (r + 1) * width);
+  };
+  // Gather + scatter: dst[to[i]] = src[from[i]], the other rows unchanged.
+  std::vector<float> want = dst.host;
+  for (int64_t i = 0; i < rows; ++i)
+    std::copy_n(src.host.begin() + from[i] * width, width,
+                want.begin() + to[i] * width);
+  ASSERT_OK(gpu::copyRows(src.dev.data(), dfrom.data(), dst.dev.data(),
+                          dto.data(), rows, width, nullptr));
+  EXPECT_EQ(dst.read(), want);
+  // Gather only: out[i] = src[from[i]].
+  Tensor out(rows * width);
+  ASSERT_OK(gpu::copyRows(src.dev.data(), dfrom.data(), out.dev.data(), nullptr,
+                          rows, width, nullptr));
+  std::vector<float> gathered = out.read();
+  for (int64_t i = 0; i < rows; ++i)
+    EXPECT_EQ(row(gathered, i), row(src.host, from[i])) << i;
+  // Scatter only, then zeros: dst[to[i]] = src[i], then dst[to[i]] = 0.
+  ASSERT_OK(gpu::copyRows(src.dev.data(), nullptr, dst.dev.data(), dto.data(),
+                          rows, width, nullptr));
+  std::vector<float> scattered = dst.read();
+  for (int64_t i = 0; i < rows; ++i)
+    EXPECT_EQ(row(scattered, to[i]), row(src.host, i)) << i;
+  ASSERT_OK(gpu::copyRows(nullptr, nullptr, dst.dev.data(), dto.data(), rows,
+                          width, nullptr));
+  std::vector<float> zeroed = dst.read();
+  for (int64_t i = 0; i < rows; ++i)
+    EXPECT_EQ(row(zeroed, to[i]), std::vector<float>(width, 0.0f)) << i;
+  EXPECT_EQ(row(zeroed, 1), row(want, 1)); // untouched
+}
+
+TEST(KernelsGpu, PatchifyHasTheConvLayout) {
+  MLLM_REQUIRE_GPU();
+  // A video (4 frames, temporal patch 2) and an image (Conv2d), both with
+  // more rows than columns of patches and several items.
+  cpu::PatchShape video, image;
+  video.channels = 3, video.frames = 4, video.temporalPatch = 2;
+  video.height = 15, video.width = 9, video.patch = 3;
+  image.channels = 2, image.frames = 1, image.temporalPatch = 1;
+  image.height = 14, image.width = 7, image.patch = 7;
+  uint64_t seed = 70;
+  for (const cpu::PatchShape &s : {video, image}) {
+    const int64_t items = 3, C = s.channels, T = s.frames, H = s.height,
+                  W = s.width, p = s.patch, tp = s.temporalPatch;
+    const int64_t in = C * T * H * W, dim = s.patchDim(), num = s.numPatches();
+    Tensor px(items * in, ++seed), patches(items * num * dim);
+    ASSERT_OK(
+        gpu::patchify(px.dev.data(), patches.dev.data(), s, items, nullptr));
+    // Every pixel to its place: patch (t / tp, y / p, x / p), column
+    // (c, t % tp, y % p, x % p).
+    std::vector<float> want(items * num * dim, NAN);
+    for (int64_t i = 0; i < items; ++i)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t y = 0; y < H; ++y)
+            for (int64_t x = 0; x < W; ++x) {
+              int64_t n = ((t / tp) * (H / p) + y / p) * (W / p) + x / p;
+              int64_t col = ((c * tp + t % tp) * p + y % p) * p + x % p;
+              want[(i * num + n) * dim + col] =
+                  px.host[i * in + ((c * T + t) * H + y) * W + x];
+            }
+    std::vector<float> got = patches.read();
+    EXPECT_EQ(got, want);
+    // And the CPU kernel's layout, item by item.
+    std::vector<float> cpuPatches(num * dim);
+    cpu::patchify(px.host.data() + in, cpuPatches.data(), s);
+    EXPECT_EQ(std::vector<float>(got.begin() + num * dim,
+                                 got.begin() + 2 * num * dim),
+              cpuPatches);
+  }
+}
+
+/// The vision input's row moves the caller does with these kernels and
+/// pitched copies (docs/cuda.md §2): a class token in front of each item's
+/// patches plus a position table, their gradients, and the projector's
+/// input without the class token, merged 2 to 1 with a zero pad.
+TEST(KernelsGpu, ClassTokenPositionsAndMergeRecipe) {
+  MLLM_REQUIRE_GPU();
+  const int64_t items = 3, grid = 5, h = 24, n = grid + 1, merge = 2;
+  const int64_t merged = (grid + merge - 1) / merge, B = sizeof(bf16);
+  Tensor y(items * grid * h, 90), cls(h, 91), pos(n * h, 92),
+      out(items * n * h);
+  std::vector<int64_t> firstRows(items);
+  for (int64_t i = 0; i < items; ++i)
+    firstRows[i] = i * n;
+  DeviceArray<int64_t> zeros = upload(std::vector<int64_t>(items, 0)),
+                       first = upload(firstRows);
+  // out[i] = [cls | y rows of item i] + pos.
+  ASSERT_EQ(cudaMemcpy2DAsync(out.dev.data() + h, n * h * B, y.dev.data(),
+                              grid * h * B, grid * h * B, items,
+                              cudaMemcpyDeviceToDevice, nullptr),
+            cudaSuccess);
+  ASSERT_OK(gpu::copyRows(cls.dev.data(), zeros.data(), out.dev.data(),
+                          first.data(), items, h, nullptr));
+  ASSERT_OK(
+      gpu::addRowVector(out.dev.data(), pos.dev.data(), items, n * h, nullptr));
+  std::vector<float> want(items * n * h);
+  for (int64_t i = 0; i < items; ++i)
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < h; ++c)
+        want[(i * n + t) * h + c] =
+            (t == 0 ? cls.host[c] : y.host[(i * grid + t - 1) * h + c]) +
+            pos.host[t * h + c];
+  EXPECT_EQ(out.read(), roundBf16(want));
+
+  // Backward: dpos, dcls (the items' first rows gathered), the patch rows
+  // made contiguous for the weight GEMM, and their bias gradient.
+  Tensor dy(items * n * h, 93), firstDy(items * h), patchDy(items * grid * h);
+  DeviceArray<float> dpos = upload(std::vector<float>(n * h)),
+                     dcls = upload(std::vector<float>(h)),
+                     db = upload(std::vector<float>(h));
+  ASSERT_OK(gpu::sumRows(dy.dev.data(), dpos.data(), items, n * h, nullptr));
+  ASSERT_EQ(cudaMemcpy2DAsync(firstDy.dev.data(), h * B, dy.dev.data(),
+                              n * h * B, h * B, items, cudaMemcpyDeviceToDevice,
+                              nullptr),
+            cudaSuccess);
+  ASSERT_OK(gpu::sumRows(firstDy.dev.data(), dcls.data(), items, h, nullptr));
+  ASSERT_EQ(cudaMemcpy2DAsync(patchDy.dev.data(), grid * h * B,
+                              dy.dev.data() + h, n * h * B, grid * h * B, items,
+                              cudaMemcpyDeviceToDevice, nullptr),
+            cudaSuccess);
+  ASSERT_OK(
+      gpu::sumRows(patchDy.dev.data(), db.data(), items * grid, h, nullptr));
+  std::vector<float> rpos(n * h), rcls(h), rb(h);
+  for (int64_t i = 0; i < items; ++i)
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < h; ++c) {
+        const float g = dy.host[(i * n + t) * h + c];
+        rpos[t * h + c] += g;
+        (t == 0 ? rcls : rb)[c] += g;
+      }
+  EXPECT_LT(relError(download(dpos), rpos), kF32Tol);
+  EXPECT_LT(relError(download(dcls), rcls), kF32Tol);
+  EXPECT_LT(relError(download(db), rb), kF32Tol);
+
+  // The projector's input: item i's patch rows, 2 to a row, zero padded.
+  const int64_t pitch = merged * merge * h;
+  Tensor proj(items * pitch, 94); // not zero: the pad is written
+  ASSERT_EQ(cudaMemcpy2DAsync(proj.dev.data(), pitch * B, out.dev.data() + h,
+                              n * h * B, grid * h * B, items,
+                              cudaMemcpyDeviceToDevice, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemset2DAsync(proj.dev.data() + grid * h, pitch * B, 0,
+                              (pitch - grid * h) * B, items, nullptr),
+            cudaSuccess);
+  std::vector<float> got = proj.read(), ref = out.read();
+  for (int64_t i = 0; i < items; ++i)
+    for (int64_t k = 0; k < merged * merge * h; ++k)
+      EXPECT_EQ(got[i * pitch + k],
+                k < grid * h ? ref[(i * n + 1) * h + k] : 0.0f)
+          << i << "," << k;
+}
+
+TEST(KernelsGpu, VisionKernelsRejectBadArguments) {
+  MLLM_REQUIRE_GPU();
+  Tensor x(64, 80), v(8);
+  DeviceArray<float> dv = upload(std::vector<float>(8));
+  auto fails = [](const gpu::Status &s, const std::string &kernel) {
+    EXPECT_FALSE(s.ok()) << kernel;
+    EXPECT_NE(s.message().find(kernel), std::string::npos) << s.message();
+  };
+  fails(gpu::addRowVector(x.dev.data(), v.dev.data(), -1, 8, nullptr),
+        "addRowVector");
+  fails(gpu::sumRows(x.dev.data(), dv.data(), 8, -8, nullptr), "sumRows");
+  fails(gpu::copyRows(x.dev.data(), nullptr, v.dev.data(), nullptr, 1, -8,
+                      nullptr),
+        "copyRows");
+  fails(gpu::reluForward(x.dev.data(), v.dev.data(), -1, nullptr),
+        "reluForward");
+  fails(
+      gpu::siluBackward(x.dev.data(), x.dev.data(), v.dev.data(), -1, nullptr),
+      "siluBackward");
+  cpu::PatchShape s;
+  s.channels = 1, s.height = 8, s.width = 8, s.patch = 4;
+  fails(gpu::patchify(x.dev.data(), x.dev.data(), s, -1, nullptr), "patchify");
+  s.width = 6; // not a whole number of patches
+  fails(gpu::patchify(x.dev.data(), x.dev.data(), s, 1, nullptr),
+        "not a whole number");
+  s.width = 8, s.patch = 0;
+  fails(gpu::patchify(x.dev.data(), x.dev.data(), s, 1, nullptr),
+        "not positive");
+  EXPECT_FALSE(gpu::checkPatchShape(s).empty());
+  s.patch = 4;
+  EXPECT_EQ(gpu::checkPatchShape(s), "");
 }
 
 } // namespace

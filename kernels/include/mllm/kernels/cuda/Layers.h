@@ -15,12 +15,14 @@
 
 #include "mllm/kernels/cpu/CrossEntropy.h"
 #include "mllm/kernels/cpu/Optimizer.h"
+#include "mllm/kernels/cpu/PatchEmbed.h"
 #include "mllm/kernels/cuda/DeviceArray.h"
 #include "mllm/kernels/cuda/Status.h"
 
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mllm {
@@ -63,12 +65,19 @@ Status ropeBackward(const bf16 *dy, bf16 *dx, const int64_t *positions,
                     double theta, cudaStream_t stream);
 
 //===----------------------------------------------------------------------===//
-// Activations (cpu/Activation.h): exact-erf GELU; gated inputs are
-// [tokens, 2 * ffn] = [gate | up], outputs [tokens, ffn]
+// Activations (cpu/Activation.h): exact-erf GELU, ReLU (gradient 0 at 0),
+// SiLU; gated inputs are [tokens, 2 * ffn] = [gate | up], outputs
+// [tokens, ffn]
 //===----------------------------------------------------------------------===//
 
 Status geluForward(const bf16 *x, bf16 *y, int64_t n, cudaStream_t stream);
 Status geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                    cudaStream_t stream);
+Status reluForward(const bf16 *x, bf16 *y, int64_t n, cudaStream_t stream);
+Status reluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
+                    cudaStream_t stream);
+Status siluForward(const bf16 *x, bf16 *y, int64_t n, cudaStream_t stream);
+Status siluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
                     cudaStream_t stream);
 Status swigluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t ffn,
                      cudaStream_t stream);
@@ -81,6 +90,46 @@ Status gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
 
 /// y += x elementwise (the residual stream), the sum in fp32 rounded once.
 Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Row vectors and rows: biases, position tables, class tokens, fan-in
+//===----------------------------------------------------------------------===//
+
+/// x[r, c] += v[c] over x[rows, cols], the sum in fp32 rounded once: a
+/// linear layer's bias (rows = tokens, cols = out) or a learned position
+/// table added to every sequence (rows = sequences, cols = tokens * hidden).
+Status addRowVector(bf16 *x, const bf16 *v, int64_t rows, int64_t cols,
+                    cudaStream_t stream);
+
+/// dv[c] += sum_r dx[r, c] over dx[rows, cols] in fp32, accumulating as
+/// the other weight gradients do: the gradient of addRowVector's v. The
+/// rows are summed in chunks of at least 128, then the chunks in order: no
+/// atomics, the same bits on every run.
+Status sumRows(const bf16 *dx, float *dv, int64_t rows, int64_t cols,
+               cudaStream_t stream);
+
+/// dst[dstRows[i], :] = src[srcRows[i], :] for i < rows, rows of `width`
+/// elements: a gather, a scatter or both. A null index list means row i; a
+/// null `src` writes zeros. Indices are device memory, checked by the
+/// caller (one out of range reads or writes out of bounds). A row written
+/// twice, or a source row that is also a destination, is undefined.
+Status copyRows(const bf16 *src, const int64_t *srcRows, bf16 *dst,
+                const int64_t *dstRows, int64_t rows, int64_t width,
+                cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Patches of images and videos (cpu/PatchEmbed.h)
+//===----------------------------------------------------------------------===//
+
+/// Empty when patchify can cut `shape` (patch sizes >= 1, channels >= 1,
+/// frames, height and width multiples of the patch sizes), else why not.
+std::string checkPatchShape(const cpu::PatchShape &shape);
+
+/// cpu::patchify on `items` items stored one after another:
+/// image[items, channels, frames, height, width] ->
+/// patches[items * numPatches, patchDim], item after item. A copy (exact).
+Status patchify(const bf16 *image, bf16 *patches, const cpu::PatchShape &shape,
+                int64_t items, cudaStream_t stream);
 
 //===----------------------------------------------------------------------===//
 // Softmax cross-entropy over the text positions (cpu/CrossEntropy.h)
