@@ -247,27 +247,19 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   }
 
   // Under mpirun, --backend=cuda runs data parallelism only: one process
-  // per replica, each on its GPU (runOnDevice).
+  // per replica, each replica whole on its GPU (runOnDevice).
   const bool deviceParallel =
       backend == "cuda" && comm && comm->worldSize() > 1;
-  if (deviceParallel) {
-    if (plan.job.worldSize != plan.job.dp)
-      return fail(1,
-                  llvm::formatv(
-                      "--backend=cuda runs data parallelism across GPUs "
-                      "so far, and this plan places its {0} ranks in "
-                      "{1} replica(s) of {2} ranks (pipeline, tensor or "
-                      "context parallelism); compile it with parallel "
-                      "{{ dp = N; } only, run it in one process without "
-                      "mpirun, or on the CPU backend",
-                      plan.job.worldSize, plan.job.dp,
-                      plan.job.worldSize / std::max<int64_t>(1, plan.job.dp)));
-    if (comm->worldSize() != plan.job.dp)
-      return fail(1, llvm::formatv("the plan runs on {0} ranks but the "
-                                   "launcher started {1}; start it with "
-                                   "`mpirun -np {0}` (or srun -n {0})",
-                                   plan.job.dp, comm->worldSize()));
-  }
+  if (deviceParallel && comm->worldSize() != plan.job.dp)
+    return fail(
+        1, llvm::formatv(
+               "--backend=cuda runs each data-parallel replica whole on one "
+               "GPU, so this plan (dp = {0}, {1} rank(s) per replica) runs on "
+               "{0} process(es): start it with `mpirun -np {0}` (or srun -n "
+               "{0}); pipeline, tensor and context parallelism across GPUs "
+               "are not run yet",
+               plan.job.dp,
+               plan.job.worldSize / std::max<int64_t>(1, plan.job.dp)));
 #ifdef MLLM_HAVE_MPI
   if (comm && comm->worldSize() > 1 && !deviceParallel) {
     if (!dumpBatches.empty())

@@ -46,7 +46,7 @@ llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
   exec::Optimizer &optimizer = hostOptimizer(s);
   for (auto &p : s.params) {
     exec::Optimizer::Slot *slot = slotOf(optimizer, *p);
-    if (!slot)
+    if (!slot || !p->trains)
       continue;
     slot->m.resize(static_cast<size_t>(p->n));
     slot->v.resize(static_cast<size_t>(p->n));
@@ -87,7 +87,7 @@ llvm::Error DeviceTrainer::load(llvm::StringRef path) {
     std::vector<Copy> copies = {
         {p->master, values.data(), values.size() * sizeof(float)},
         {p->value, rounded.data(), rounded.size() * sizeof(bf16)}};
-    if (slot) {
+    if (slot && p->trains) {
       copies.push_back(
           {p->expAvg, slot->m.data(), slot->m.size() * sizeof(float)});
       copies.push_back(

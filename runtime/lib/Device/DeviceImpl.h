@@ -35,23 +35,59 @@ struct DeviceParam {
   cpu::Param<float> *host = nullptr;
   std::string name;
   int64_t n = 0;
+  bool trains = true;
   float *master = nullptr, *grad = nullptr, *expAvg = nullptr,
         *expAvgSq = nullptr;
   bf16 *value = nullptr;
 };
 
-enum class LayerKind { Embedding, Block, Norm, Head };
+enum class LayerKind {
+  Embedding,
+  Block,
+  Norm,
+  Head,
+  Patch,          ///< An encoder's patch embedding (images).
+  ProjectorInput, ///< Drops the class token before the projector.
+  Mlp,            ///< Projector: fc2(act(fc1(x))), with biases.
+  Linear,         ///< Projector: x W^T + b.
+};
 
-/// One layer of the LLM with what its forward keeps for the microbatch in
+/// The sequences a chain's blocks see in one microbatch, their positions
+/// and the plan of their attention.
+struct Sequences {
+  int64_t sequences = 0, tokens = 0;
+  int64_t *positions = nullptr; ///< Device memory: [tokens].
+  kernels::cuda::AttentionPlan attention;
+  /// `attention` is the plan of the chain's declared mask.
+  bool declaredAttention = false;
+  int64_t rows() const { return sequences * tokens; }
+};
+
+/// One layer of a chain with what its forward keeps for the microbatch in
 /// flight (pointers into that microbatch's `saved` buffer of the arena).
 struct DeviceLayer {
   LayerKind kind = LayerKind::Block;
   std::string name; ///< "llm.blocks.3", for messages.
   LayerConfig config;
   bool gelu = false, gated = false, geglu = false, rope = false;
+  /// The plan's frozen analysis: whether it accumulates weight gradients,
+  /// and whether the gradient of its input is needed upstream.
+  bool trains = true, inputGrad = true;
+  /// Rows and width of its input, and of its output, in one microbatch.
+  int64_t rows = 0, width = 0, outRows = 0, outWidth = 0;
+  /// Blocks: the sequences they attend within.
+  Sequences *seq = nullptr;
+  /// Patch: items per microbatch, patch-grid tokens per item, and whether
+  /// a class token leads each item. ProjectorInput: tokens per item.
+  int64_t items = 0, grid = 0, itemTokens = 0;
+  bool classToken = false;
   /// By the CPU layer's parameter name ("wq", "norm1.weight", "weight").
   std::map<std::string, DeviceParam *> params;
   DeviceParam &param(const std::string &name) const { return *params.at(name); }
+  DeviceParam *maybe(const std::string &name) const {
+    auto it = params.find(name);
+    return it == params.end() ? nullptr : it->second;
+  }
 
   // Saved by the forward (rows = sequences x tokens of one microbatch).
   bf16 *x = nullptr;                   ///< The input.
@@ -63,6 +99,27 @@ struct DeviceLayer {
   bf16 *u = nullptr, *a = nullptr; ///< Feed-forward pre-activation, output.
   bf16 *logits = nullptr;          ///< Head: [rows, vocab].
   float *rowLse = nullptr;         ///< Head: per row.
+  bf16 *media = nullptr;           ///< Patch: the images, [items, C, T, H, W].
+  bf16 *patches = nullptr;         ///< Patch: [items x grid, patch dim].
+};
+
+/// An encoder with its projector: the layers, the sequences its blocks see
+/// (one per item), its output (the projected tokens the LLM's fan-in
+/// places) and that output's gradient.
+struct DeviceEncoder {
+  std::string name; ///< The encoder, as MicrobatchData::media names it.
+  std::vector<DeviceLayer> layers;
+  Sequences seq;
+  int64_t mediaValues = 0; ///< Floats of media per microbatch.
+  bf16 *out = nullptr;     ///< Saved: [outRows, outWidth].
+  bf16 *dOut = nullptr;    ///< Workspace: the gradient of `out`.
+  int64_t outRows = 0, outWidth = 0;
+  /// Whether any layer trains (the LLM's backward then fills dOut).
+  bool trains = false;
+  /// This microbatch's fan-in: rows of `out` and the LLM sequence rows
+  /// they go to (device memory, saved; `copies` of them).
+  int64_t *fromRows = nullptr, *toRows = nullptr;
+  int64_t copies = 0;
 };
 
 /// Gradient scratch shared by the layers: a compute action's workspace.
@@ -73,23 +130,21 @@ struct Scratch {
   bf16 *dk = nullptr, *dv = nullptr;  ///< [rows, kv_heads x head_dim].
   bf16 *da = nullptr, *du = nullptr;  ///< [rows, ffn], [rows, 2 ffn].
   bf16 *dlogits = nullptr;            ///< [rows, vocab].
-  double *lossSum = nullptr;          ///< The head's loss sum.
+  /// Where frozen norms write the weight gradients their kernels always
+  /// produce: [widest norm] x 2, never read.
+  float *discard = nullptr;
+  double *lossSum = nullptr; ///< The head's loss sum.
   int64_t *count = nullptr;
 };
 
-/// One microbatch as the kernels read it. The token arrays are in the
-/// microbatch's `saved` buffer; the attention and embedding-gradient plans
-/// own their (small) device arrays.
-struct DeviceBatch {
-  int64_t sequences = 0, tokens = 0;
-  int64_t *ids = nullptr, *targets = nullptr, *positions = nullptr;
+/// One microbatch as the LLM's kernels read it. The token arrays are in
+/// the microbatch's `saved` buffer; the attention and embedding-gradient
+/// plans own their (small) device arrays.
+struct DeviceBatch : Sequences {
+  int64_t *ids = nullptr, *targets = nullptr;
   std::vector<int64_t> hostIds;
-  kernels::cuda::AttentionPlan attention;
-  /// `attention` is the plan of the model's declared mask.
-  bool declaredAttention = false;
   kernels::cuda::EmbeddingGradPlan embeddingGrad;
   double lossScale = 1;
-  int64_t rows() const { return sequences * tokens; }
 };
 
 /// Hands out consecutive 256-byte-aligned pieces of a region: with no base
@@ -118,7 +173,10 @@ struct DeviceTrainer::Impl {
   cudaStream_t stream = nullptr;
   kernels::cuda::Gemm gemm;
   std::vector<std::unique_ptr<DeviceParam>> params;
+  /// The LLM's layers (the fan-in follows the embedding), and the
+  /// encoders'.
   std::vector<DeviceLayer> layers;
+  std::vector<DeviceEncoder> encoders;
   Scratch scratch;
   DeviceBatch batch;
   /// Every buffer above, in one allocation laid out by the static memory
@@ -141,9 +199,14 @@ struct DeviceTrainer::Impl {
   int64_t done = 0;
   bool resharded = false;
   int64_t rows = 0, bytes = 0;
+  /// Host staging of a microbatch's media in bf16 (kept until the next).
+  std::vector<bf16> hostMedia;
 
   ~Impl();
   llvm::Error build();
+  /// The device parameter of `p`, made on first use (a tied weight is one).
+  DeviceParam *deviceParam(cpu::Param<float> *p);
+  std::map<const cpu::Param<float> *, std::string> paramNames;
   /// Plans the arena, allocates it, places the parameters and uploads them.
   llvm::Error allocate();
   /// The pieces of each region, in a fixed order (a Carver measures them,
@@ -157,13 +220,33 @@ struct DeviceTrainer::Impl {
   /// (-1: a persistent one) with `carve`.
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
                    void (Impl::*carve)(Carver &));
+  /// Builds the device layers of `chain` (the LLM's or an encoder's).
+  llvm::Error buildChain(exec::Chain &chain, bool llm,
+                         std::vector<DeviceLayer> &out, Sequences *seq);
   llvm::Error loadBatch(const exec::MicrobatchData &data);
-  /// Forward of the whole LLM for the loaded batch; its loss sum (before
-  /// the loss scale) is copied to `lossSum`, host memory from
-  /// cudaMallocHost, in stream order.
+  /// Uploads encoder `e`'s media and fan-in rows of the microbatch.
+  llvm::Error loadEncoder(DeviceEncoder &e, const exec::MicrobatchData &data,
+                          size_t index);
+  /// Forward of the whole model (the encoders, then the LLM) for the
+  /// loaded batch; its loss sum (before the loss scale) is copied to
+  /// `lossSum`, host memory from cudaMallocHost, in stream order.
   llvm::Error forward(double *lossSum);
-  /// Backward of the whole LLM: input and weight gradients.
+  /// Backward of the whole model: input and weight gradients as the plan's
+  /// frozen analysis asks.
   llvm::Error backward();
+  /// One layer's forward into `out`, its backward from the gradient of its
+  /// output in scratch.dy, leaving its input's gradient there (when
+  /// inputGrad).
+  llvm::Error forwardLayer(DeviceLayer &l, bf16 *out, double *lossSum);
+  llvm::Error backwardLayer(DeviceLayer &l);
+  /// The encoders' own layers (patch embedding, projector input and
+  /// projectors) for forwardLayer/backwardLayer.
+  llvm::Error forwardEncoderLayer(DeviceLayer &l, bf16 *out);
+  llvm::Error backwardEncoderLayer(DeviceLayer &l);
+  /// The LLM's fan-in: the encoders' tokens into the embedding's output,
+  /// and back: their gradients out of it.
+  llvm::Error fanInForward(bf16 *sequence);
+  llvm::Error fanInBackward(bf16 *dSequence, bool embeddingTrains);
   llvm::Error optimizerStep();
   /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
   int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
@@ -180,6 +263,10 @@ struct DeviceTrainer::Impl {
                           float beta = 0);
   llvm::Error linearWeight(const bf16 *x, const bf16 *dy, DeviceParam &w,
                            int64_t rows, int64_t in, int64_t out);
+  /// y += b on every row, and db += the rows of dy (when `b` trains).
+  llvm::Error addBias(bf16 *y, const DeviceParam *b, int64_t rows, int64_t out);
+  llvm::Error biasGrad(const bf16 *dy, DeviceParam *b, int64_t rows,
+                       int64_t out);
 };
 
 } // namespace mllm::runtime::device

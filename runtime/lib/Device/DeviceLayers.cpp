@@ -1,11 +1,14 @@
-//===- DeviceLayers.cpp - the LLM's forward and backward on the device ----===//
+//===- DeviceLayers.cpp - the layers' forward and backward on the device --===//
 //
 // The CPU layers' compositions (runtime/lib/CPU: TransformerBlock,
 // AttentionPart, FfnPart, NormPart, LMHead, TokenEmbedding) on the CUDA
 // kernels, in the same order and with the same parameters: a pre-norm
-// block h = x + Attn(Norm1(x)), y = h + FFN(Norm2(h)), linears y = x W^T
-// with W [out, in], RoPE on q and k, the LM head's loss sum x lossScale.
-// Residual sums are the GEMM's beta = 1 (forward) or addInPlace (backward).
+// block h = x + Attn(Norm1(x)) + bo, y = h + FFN(Norm2(h)), linears
+// y = x W^T + b with W [out, in], RoPE on q and k, the LM head's loss sum x
+// lossScale. Residual sums are the GEMM's beta = 1 (forward) or addInPlace
+// (backward). A frozen layer skips its weight gradients (its norms write
+// theirs to a discarded buffer), a layer whose input gradient nobody needs
+// stops the backward of its chain.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
@@ -44,12 +47,30 @@ llvm::Error DeviceTrainer::Impl::linearInput(const bf16 *dy,
 llvm::Error DeviceTrainer::Impl::linearWeight(const bf16 *x, const bf16 *dy,
                                               DeviceParam &w, int64_t rows,
                                               int64_t in, int64_t out) {
+  if (!w.trains)
+    return llvm::Error::success();
   kc::GemmShape s;
   s.transA = true;
   s.m = out, s.n = in, s.k = rows;
   s.lda = out, s.ldb = in, s.ldc = in;
   return check(gemm.run(s, 1.0f, dy, x, 1.0f, w.grad, stream),
                "the weight gradient of '" + w.name + "'");
+}
+
+llvm::Error DeviceTrainer::Impl::addBias(bf16 *y, const DeviceParam *b,
+                                         int64_t rows, int64_t out) {
+  if (!b)
+    return llvm::Error::success();
+  return check(kc::addRowVector(y, b->value, rows, out, stream),
+               "adding '" + b->name + "'");
+}
+
+llvm::Error DeviceTrainer::Impl::biasGrad(const bf16 *dy, DeviceParam *b,
+                                          int64_t rows, int64_t out) {
+  if (!b || !b->trains)
+    return llvm::Error::success();
+  return check(kc::sumRows(dy, b->grad, rows, out, stream),
+               "the gradient of '" + b->name + "'");
 }
 
 namespace {
@@ -75,14 +96,17 @@ Status normForward(const Norm &n, const bf16 *x, bf16 *y, float *mean,
   return kc::rmsNormForward(x, n.w.value, y, rstd, rows, dim, kNormEps, stream);
 }
 
+/// A frozen norm's weight gradients go to `discard` ([2 x dim]).
 Status normBackward(const Norm &n, const bf16 *dy, const bf16 *x,
                     const float *mean, const float *rstd, bf16 *dx,
-                    int64_t rows, int64_t dim, cudaStream_t stream) {
+                    int64_t rows, int64_t dim, float *discard,
+                    cudaStream_t stream) {
+  float *dw = n.w.trains ? n.w.grad : discard;
   if (n.b)
-    return kc::layerNormBackward(dy, x, n.w.value, mean, rstd, dx, n.w.grad,
-                                 n.b->grad, rows, dim, stream);
-  return kc::rmsNormBackward(dy, x, n.w.value, rstd, dx, n.w.grad, rows, dim,
-                             stream);
+    return kc::layerNormBackward(dy, x, n.w.value, mean, rstd, dx, dw,
+                                 n.b->trains ? n.b->grad : discard + dim, rows,
+                                 dim, stream);
+  return kc::rmsNormBackward(dy, x, n.w.value, rstd, dx, dw, rows, dim, stream);
 }
 
 kc::AttentionHeads headsOf(const LayerConfig &c) {
@@ -110,179 +134,186 @@ llvm::Error copy(bf16 *to, const bf16 *from, int64_t n, cudaStream_t stream) {
       return mllmError_;                                                       \
   } while (0)
 
-llvm::Error DeviceTrainer::Impl::forward(double *lossSum) {
-  const int64_t R = batch.rows(), S = batch.sequences, n = batch.tokens;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    DeviceLayer &l = layers[i];
-    const LayerConfig &c = l.config;
-    const int64_t H = c.hidden;
-    bf16 *out = i + 1 < layers.size() ? layers[i + 1].x : nullptr;
-    auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
-    switch (l.kind) {
-    case LayerKind::Embedding:
-      MLLM_TRY(check(kc::embeddingForward(batch.ids, l.param("weight").value,
-                                          out, R, H, stream),
-                     at("forward")));
-      break;
-    case LayerKind::Norm:
-      MLLM_TRY(check(
-          normForward(normOf(l, ""), l.x, out, l.mean1, l.rstd1, R, H, stream),
-          at("forward")));
-      break;
-    case LayerKind::Head: {
-      const DeviceParam &w = l.param("weight");
-      MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
-      MLLM_TRY(check(kc::crossEntropyForward(l.logits, batch.targets, l.rowLse,
-                                             scratch.lossSum, scratch.count, R,
-                                             c.vocab, stream),
-                     at("loss")));
-      // Read back after the step's last microbatch (pinned memory: the
-      // copy runs in stream order, nothing waits for it here).
-      cudaError_t rc = cudaMemcpyAsync(lossSum, scratch.lossSum, sizeof(double),
-                                       cudaMemcpyDeviceToHost, stream);
-      MLLM_TRY(check(rc == cudaSuccess ? Status()
-                                       : Status::error(cudaGetErrorString(rc)),
-                     at("loss")));
-      break;
-    }
-    case LayerKind::Block: {
-      const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
-      const int64_t in = (l.gated ? 2 : 1) * c.ffn;
-      Norm n1 = normOf(l, "norm1."), n2 = normOf(l, "norm2.");
-      MLLM_TRY(
-          check(normForward(n1, l.x, l.xn1, l.mean1, l.rstd1, R, H, stream),
-                at("norm1")));
-      MLLM_TRY(linear(l.xn1, l.param("wq"), l.q, R, H, qw));
-      MLLM_TRY(linear(l.xn1, l.param("wk"), l.k, R, H, kw));
-      MLLM_TRY(linear(l.xn1, l.param("wv"), l.v, R, H, kw));
-      kc::AttentionHeads heads = headsOf(c);
-      for (int64_t s = 0; s < S; ++s) {
-        bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
-        if (l.rope) {
-          MLLM_TRY(check(kc::ropeForward(q, q, batch.positions, n, c.heads,
-                                         c.headDim, c.ropeTheta, stream),
-                         at("RoPE")));
-          MLLM_TRY(check(kc::ropeForward(k, k, batch.positions, n, c.kvHeads,
-                                         c.headDim, c.ropeTheta, stream),
-                         at("RoPE")));
-        }
-        kc::AttentionOptions options;
-        options.stream = stream;
-        MLLM_TRY(check(kc::attentionForward(batch.attention, heads, q, k,
-                                            l.v + s * n * kw, l.o + s * n * qw,
-                                            l.lse + s * c.heads * n, options),
-                       at("attention")));
-      }
-      MLLM_TRY(copy(l.h, l.x, R * H, stream));
-      MLLM_TRY(linear(l.o, l.param("wo"), l.h, R, qw, H, 1.0f));
-      MLLM_TRY(
-          check(normForward(n2, l.h, l.xn2, l.mean2, l.rstd2, R, H, stream),
-                at("norm2")));
-      MLLM_TRY(linear(l.xn2, l.param("ffn.w_in"), l.u, R, H, in));
-      Status act = l.gelu    ? kc::geluForward(l.u, l.a, R * c.ffn, stream)
-                   : l.geglu ? kc::gegluForward(l.u, l.a, R, c.ffn, stream)
-                             : kc::swigluForward(l.u, l.a, R, c.ffn, stream);
-      MLLM_TRY(check(act, at("activation")));
-      MLLM_TRY(copy(out, l.h, R * H, stream));
-      MLLM_TRY(linear(l.a, l.param("ffn.w_out"), out, R, c.ffn, H, 1.0f));
-      break;
-    }
-    }
+llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
+                                              double *lossSum) {
+  const LayerConfig &c = l.config;
+  const int64_t R = l.rows, H = c.hidden;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  switch (l.kind) {
+  case LayerKind::Embedding:
+    return check(kc::embeddingForward(batch.ids, l.param("weight").value, out,
+                                      R, H, stream),
+                 at("forward"));
+  case LayerKind::Norm:
+    return check(
+        normForward(normOf(l, ""), l.x, out, l.mean1, l.rstd1, R, H, stream),
+        at("forward"));
+  case LayerKind::Head: {
+    const DeviceParam &w = l.param("weight");
+    MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
+    MLLM_TRY(check(kc::crossEntropyForward(l.logits, batch.targets, l.rowLse,
+                                           scratch.lossSum, scratch.count, R,
+                                           c.vocab, stream),
+                   at("loss")));
+    // Read back after the step's last microbatch (pinned memory: the
+    // copy runs in stream order, nothing waits for it here).
+    cudaError_t rc = cudaMemcpyAsync(lossSum, scratch.lossSum, sizeof(double),
+                                     cudaMemcpyDeviceToHost, stream);
+    return check(rc == cudaSuccess ? Status()
+                                   : Status::error(cudaGetErrorString(rc)),
+                 at("loss"));
   }
-  return llvm::Error::success();
+  case LayerKind::Block:
+    break;
+  default:
+    return forwardEncoderLayer(l, out);
+  }
+  const Sequences &sq = *l.seq;
+  const int64_t S = sq.sequences, n = sq.tokens;
+  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  const int64_t in = (l.gated ? 2 : 1) * c.ffn;
+  Norm n1 = normOf(l, "norm1."), n2 = normOf(l, "norm2.");
+  MLLM_TRY(check(normForward(n1, l.x, l.xn1, l.mean1, l.rstd1, R, H, stream),
+                 at("norm1")));
+  MLLM_TRY(linear(l.xn1, l.param("wq"), l.q, R, H, qw));
+  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
+  MLLM_TRY(linear(l.xn1, l.param("wk"), l.k, R, H, kw));
+  MLLM_TRY(addBias(l.k, l.maybe("bk"), R, kw));
+  MLLM_TRY(linear(l.xn1, l.param("wv"), l.v, R, H, kw));
+  MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
+  kc::AttentionHeads heads = headsOf(c);
+  for (int64_t s = 0; s < S; ++s) {
+    bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
+    if (l.rope) {
+      MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
+                                     c.ropeTheta, stream),
+                     at("RoPE")));
+      MLLM_TRY(check(kc::ropeForward(k, k, sq.positions, n, c.kvHeads,
+                                     c.headDim, c.ropeTheta, stream),
+                     at("RoPE")));
+    }
+    kc::AttentionOptions options;
+    options.stream = stream;
+    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, q, k,
+                                        l.v + s * n * kw, l.o + s * n * qw,
+                                        l.lse + s * c.heads * n, options),
+                   at("attention")));
+  }
+  MLLM_TRY(copy(l.h, l.x, R * H, stream));
+  MLLM_TRY(linear(l.o, l.param("wo"), l.h, R, qw, H, 1.0f));
+  MLLM_TRY(addBias(l.h, l.maybe("bo"), R, H));
+  MLLM_TRY(check(normForward(n2, l.h, l.xn2, l.mean2, l.rstd2, R, H, stream),
+                 at("norm2")));
+  MLLM_TRY(linear(l.xn2, l.param("ffn.w_in"), l.u, R, H, in));
+  MLLM_TRY(addBias(l.u, l.maybe("ffn.b_in"), R, in));
+  Status act = l.gelu    ? kc::geluForward(l.u, l.a, R * c.ffn, stream)
+               : l.geglu ? kc::gegluForward(l.u, l.a, R, c.ffn, stream)
+                         : kc::swigluForward(l.u, l.a, R, c.ffn, stream);
+  MLLM_TRY(check(act, at("activation")));
+  MLLM_TRY(copy(out, l.h, R * H, stream));
+  MLLM_TRY(linear(l.a, l.param("ffn.w_out"), out, R, c.ffn, H, 1.0f));
+  return addBias(out, l.maybe("ffn.b_out"), R, H);
 }
 
-llvm::Error DeviceTrainer::Impl::backward() {
-  const int64_t R = batch.rows(), S = batch.sequences, n = batch.tokens;
+llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   Scratch &g = scratch;
-  for (size_t i = layers.size(); i-- > 0;) {
-    DeviceLayer &l = layers[i];
-    const LayerConfig &c = l.config;
-    const int64_t H = c.hidden;
-    auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
-    switch (l.kind) {
-    case LayerKind::Head: {
-      DeviceParam &w = l.param("weight");
-      MLLM_TRY(check(
-          kc::crossEntropyBackward(l.logits, batch.targets, l.rowLse, g.dlogits,
-                                   static_cast<float>(batch.lossScale), R,
-                                   c.vocab, stream),
-          at("loss gradient")));
-      MLLM_TRY(linearWeight(l.x, g.dlogits, w, R, H, c.vocab));
+  const LayerConfig &c = l.config;
+  const int64_t R = l.rows, H = c.hidden;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  switch (l.kind) {
+  case LayerKind::Head: {
+    DeviceParam &w = l.param("weight");
+    MLLM_TRY(check(kc::crossEntropyBackward(
+                       l.logits, batch.targets, l.rowLse, g.dlogits,
+                       static_cast<float>(batch.lossScale), R, c.vocab, stream),
+                   at("loss gradient")));
+    MLLM_TRY(linearWeight(l.x, g.dlogits, w, R, H, c.vocab));
+    if (l.inputGrad)
       MLLM_TRY(linearInput(g.dlogits, w, g.dy, R, H, c.vocab));
-      break;
-    }
-    case LayerKind::Norm:
-      MLLM_TRY(check(normBackward(normOf(l, ""), g.dy, l.x, l.mean1, l.rstd1,
-                                  g.dx, R, H, stream),
-                     at("backward")));
-      std::swap(g.dy, g.dx);
-      break;
-    case LayerKind::Embedding:
-      MLLM_TRY(check(kc::embeddingBackward(batch.embeddingGrad, g.dy,
-                                           l.param("weight").grad, H, stream),
-                     at("backward")));
-      break;
-    case LayerKind::Block: {
-      const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
-      const int64_t in = (l.gated ? 2 : 1) * c.ffn;
-      DeviceParam &wIn = l.param("ffn.w_in"), &wOut = l.param("ffn.w_out");
-      // The feed-forward: dy is the gradient of y = h + FFN(Norm2(h)).
-      MLLM_TRY(linearInput(g.dy, wOut, g.da, R, c.ffn, H));
-      MLLM_TRY(linearWeight(l.a, g.dy, wOut, R, c.ffn, H));
-      Status act = l.gelu ? kc::geluBackward(l.u, g.da, g.du, R * c.ffn, stream)
-                   : l.geglu
-                       ? kc::gegluBackward(l.u, g.da, g.du, R, c.ffn, stream)
-                       : kc::swigluBackward(l.u, g.da, g.du, R, c.ffn, stream);
-      MLLM_TRY(check(act, at("activation gradient")));
-      MLLM_TRY(linearInput(g.du, wIn, g.dxn, R, H, in));
-      MLLM_TRY(linearWeight(l.xn2, g.du, wIn, R, H, in));
-      MLLM_TRY(check(normBackward(normOf(l, "norm2."), g.dxn, l.h, l.mean2,
-                                  l.rstd2, g.dh, R, H, stream),
-                     at("norm2 gradient")));
-      MLLM_TRY(check(kc::addInPlace(g.dh, g.dy, R * H, stream),
-                     at("residual gradient")));
-      // The attention: dh is the gradient of h = x + Attn(Norm1(x)).
-      DeviceParam &wo = l.param("wo");
-      MLLM_TRY(linearInput(g.dh, wo, g.dO, R, qw, H));
-      MLLM_TRY(linearWeight(l.o, g.dh, wo, R, qw, H));
-      kc::AttentionHeads heads = headsOf(c);
-      for (int64_t s = 0; s < S; ++s) {
-        const int64_t qo = s * n * qw, ko = s * n * kw;
-        kc::AttentionOptions options;
-        options.stream = stream;
-        MLLM_TRY(check(kc::attentionBackward(
-                           batch.attention, heads, l.q + qo, l.k + ko, l.v + ko,
-                           l.o + qo, l.lse + s * c.heads * n, g.dO + qo,
-                           g.dq + qo, g.dk + ko, g.dv + ko, options),
-                       at("attention gradient")));
-        if (!l.rope)
-          continue;
-        MLLM_TRY(
-            check(kc::ropeBackward(g.dq + qo, g.dq + qo, batch.positions, n,
-                                   c.heads, c.headDim, c.ropeTheta, stream),
-                  at("RoPE gradient")));
-        MLLM_TRY(
-            check(kc::ropeBackward(g.dk + ko, g.dk + ko, batch.positions, n,
-                                   c.kvHeads, c.headDim, c.ropeTheta, stream),
-                  at("RoPE gradient")));
-      }
-      DeviceParam &wq = l.param("wq"), &wk = l.param("wk"), &wv = l.param("wv");
-      MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
-      MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
-      MLLM_TRY(linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f));
-      MLLM_TRY(linearWeight(l.xn1, g.dq, wq, R, H, qw));
-      MLLM_TRY(linearWeight(l.xn1, g.dk, wk, R, H, kw));
-      MLLM_TRY(linearWeight(l.xn1, g.dv, wv, R, H, kw));
-      MLLM_TRY(check(normBackward(normOf(l, "norm1."), g.dxn, l.x, l.mean1,
-                                  l.rstd1, g.dx, R, H, stream),
-                     at("norm1 gradient")));
-      MLLM_TRY(check(kc::addInPlace(g.dx, g.dh, R * H, stream),
-                     at("residual gradient")));
-      std::swap(g.dy, g.dx);
-      break;
-    }
-    }
+    return llvm::Error::success();
   }
+  case LayerKind::Norm:
+    MLLM_TRY(check(normBackward(normOf(l, ""), g.dy, l.x, l.mean1, l.rstd1,
+                                g.dx, R, H, g.discard, stream),
+                   at("backward")));
+    std::swap(g.dy, g.dx);
+    return llvm::Error::success();
+  case LayerKind::Embedding: {
+    DeviceParam &w = l.param("weight");
+    if (!w.trains)
+      return llvm::Error::success();
+    return check(
+        kc::embeddingBackward(batch.embeddingGrad, g.dy, w.grad, H, stream),
+        at("backward"));
+  }
+  case LayerKind::Block:
+    break;
+  default:
+    return backwardEncoderLayer(l);
+  }
+  const Sequences &sq = *l.seq;
+  const int64_t S = sq.sequences, n = sq.tokens;
+  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  const int64_t in = (l.gated ? 2 : 1) * c.ffn;
+  DeviceParam &wIn = l.param("ffn.w_in"), &wOut = l.param("ffn.w_out");
+  // The feed-forward: dy is the gradient of y = h + FFN(Norm2(h)).
+  MLLM_TRY(linearInput(g.dy, wOut, g.da, R, c.ffn, H));
+  MLLM_TRY(linearWeight(l.a, g.dy, wOut, R, c.ffn, H));
+  MLLM_TRY(biasGrad(g.dy, l.maybe("ffn.b_out"), R, H));
+  Status act = l.gelu ? kc::geluBackward(l.u, g.da, g.du, R * c.ffn, stream)
+               : l.geglu
+                   ? kc::gegluBackward(l.u, g.da, g.du, R, c.ffn, stream)
+                   : kc::swigluBackward(l.u, g.da, g.du, R, c.ffn, stream);
+  MLLM_TRY(check(act, at("activation gradient")));
+  MLLM_TRY(linearInput(g.du, wIn, g.dxn, R, H, in));
+  MLLM_TRY(linearWeight(l.xn2, g.du, wIn, R, H, in));
+  MLLM_TRY(biasGrad(g.du, l.maybe("ffn.b_in"), R, in));
+  MLLM_TRY(check(normBackward(normOf(l, "norm2."), g.dxn, l.h, l.mean2, l.rstd2,
+                              g.dh, R, H, g.discard, stream),
+                 at("norm2 gradient")));
+  MLLM_TRY(check(kc::addInPlace(g.dh, g.dy, R * H, stream),
+                 at("residual gradient")));
+  // The attention: dh is the gradient of h = x + Attn(Norm1(x)).
+  DeviceParam &wo = l.param("wo");
+  MLLM_TRY(linearInput(g.dh, wo, g.dO, R, qw, H));
+  MLLM_TRY(linearWeight(l.o, g.dh, wo, R, qw, H));
+  MLLM_TRY(biasGrad(g.dh, l.maybe("bo"), R, H));
+  kc::AttentionHeads heads = headsOf(c);
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t qo = s * n * qw, ko = s * n * kw;
+    kc::AttentionOptions options;
+    options.stream = stream;
+    MLLM_TRY(check(
+        kc::attentionBackward(sq.attention, heads, l.q + qo, l.k + ko, l.v + ko,
+                              l.o + qo, l.lse + s * c.heads * n, g.dO + qo,
+                              g.dq + qo, g.dk + ko, g.dv + ko, options),
+        at("attention gradient")));
+    if (!l.rope)
+      continue;
+    MLLM_TRY(check(kc::ropeBackward(g.dq + qo, g.dq + qo, sq.positions, n,
+                                    c.heads, c.headDim, c.ropeTheta, stream),
+                   at("RoPE gradient")));
+    MLLM_TRY(check(kc::ropeBackward(g.dk + ko, g.dk + ko, sq.positions, n,
+                                    c.kvHeads, c.headDim, c.ropeTheta, stream),
+                   at("RoPE gradient")));
+  }
+  DeviceParam &wq = l.param("wq"), &wk = l.param("wk"), &wv = l.param("wv");
+  MLLM_TRY(biasGrad(g.dq, l.maybe("bq"), R, qw));
+  MLLM_TRY(biasGrad(g.dk, l.maybe("bk"), R, kw));
+  MLLM_TRY(biasGrad(g.dv, l.maybe("bv"), R, kw));
+  MLLM_TRY(linearWeight(l.xn1, g.dq, wq, R, H, qw));
+  MLLM_TRY(linearWeight(l.xn1, g.dk, wk, R, H, kw));
+  MLLM_TRY(linearWeight(l.xn1, g.dv, wv, R, H, kw));
+  if (!l.inputGrad && !normOf(l, "norm1.").w.trains)
+    return llvm::Error::success();
+  MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
+  MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
+  MLLM_TRY(linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f));
+  MLLM_TRY(check(normBackward(normOf(l, "norm1."), g.dxn, l.x, l.mean1, l.rstd1,
+                              g.dx, R, H, g.discard, stream),
+                 at("norm1 gradient")));
+  MLLM_TRY(check(kc::addInPlace(g.dx, g.dh, R * H, stream),
+                 at("residual gradient")));
+  std::swap(g.dy, g.dx);
   return llvm::Error::success();
 }

@@ -1,12 +1,13 @@
 //===- DeviceModel.cpp - the LLM's layers and weights on the device -------===//
 //
 // Which models the device executor runs (the rest is refused, naming the
-// layer), their parameters uploaded from the CPU model (same initial
-// weights), and every buffer of one microbatch allocated once.
+// layer), their layers and parameters (the same initial weights as the CPU
+// model's), and what each region of the arena holds.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/exec/Steps.h"
 #include "mllm/runtime/exec/Trainer.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -27,24 +28,46 @@ static llvm::Error refuse(const llvm::Twine &what) {
   return llvm::createStringError(
       llvm::inconvertibleErrorCode(),
       "--backend=cuda does not run this model yet: " + what +
-          " (it runs LLMs of token embedding, transformer blocks, a final "
-          "norm and the LM head, every layer trained; train other models "
-          "with the CPU backend)");
+          " (it runs vision encoders of a patch embedding, transformer "
+          "blocks and a norm with an MLP or linear projector, and LLMs of "
+          "token embedding, transformer blocks, a final norm and the LM "
+          "head; train other models with the CPU backend)");
 }
 
-/// Why the device executor cannot run a layer of `kind` with `c`, or "".
-static std::string unsupported(llvm::StringRef kind, const LayerConfig &c) {
+/// Why the device executor cannot run a layer of `kind` with `c` in the
+/// LLM (`llm`) or an encoder, or "".
+static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
+                               bool llm) {
   if (kind == "token_embedding")
     return c.position == "learned" || c.position == "sinusoidal"
                ? "a " + c.position + " position table"
                : "";
   if (kind == "norm" || kind == "lm_head")
     return "";
+  if (kind == "patch_embedding") {
+    kernels::cpu::PatchShape s;
+    s.channels = c.channels;
+    s.frames = s.temporalPatch = c.temporalPatch;
+    s.patch = c.patch;
+    s.height = c.imageHeight;
+    s.width = c.imageWidth;
+    std::string why = kernels::cuda::checkPatchShape(s);
+    if (!why.empty())
+      return "images the patches do not tile (" + why + ")";
+    if (!c.position.empty() && c.position != "learned" && c.position != "none")
+      return c.position + " positions in the patch embedding";
+    return "";
+  }
+  if (kind == "mlp" || kind == "linear") {
+    if (kind == "mlp" && c.activation != "gelu" && c.activation != "relu" &&
+        c.activation != "silu")
+      return "the projector's " + c.activation + " activation";
+    return "";
+  }
   if (kind != "transformer_block")
     return "a layer of kind " + kind.str();
-  if (c.bias || c.qkvBias)
-    return "biases";
-  if (!c.position.empty() && c.position != "rope" && c.position != "none")
+  if (!c.position.empty() && c.position != "none" &&
+      !(llm && c.position == "rope"))
     return c.position + " positions";
   if (c.activation != "swiglu" && c.activation != "geglu" &&
       c.activation != "gelu")
@@ -57,8 +80,6 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c) {
 
 llvm::Error DeviceTrainer::Impl::build() {
   const Plan &plan = model->plan();
-  if (!model->encoders.empty())
-    return refuse("the encoder '" + model->encoders.front().name + "'");
   if (!model->localTokens.empty())
     return refuse("context parallelism inside the process");
   if (plan.train.optimizer != "adamw")
@@ -69,66 +90,165 @@ llvm::Error DeviceTrainer::Impl::build() {
   adam.lr = plan.train.lr;
   adam.weightDecay = plan.train.weightDecay;
 
-  std::map<const cpu::Param<float> *, std::string> names;
   for (const exec::NamedParam &p : model->params)
-    names[p.param] = p.name;
-  std::map<const cpu::Param<float> *, DeviceParam *> uploaded;
-  auto deviceParam = [&](cpu::Param<float> *p) -> DeviceParam * {
-    auto it = uploaded.find(p);
-    if (it != uploaded.end())
-      return it->second;
-    auto d = std::make_unique<DeviceParam>();
-    d->host = p;
-    d->name = names[p];
-    d->n = p->value.numel();
-    params.push_back(std::move(d));
-    return uploaded[p] = params.back().get();
-  };
+    paramNames[p.param] = p.name;
+  encoders.resize(model->encoders.size());
+  for (size_t e = 0; e < encoders.size(); ++e) {
+    DeviceEncoder &d = encoders[e];
+    const exec::EncoderGeometry &g = model->encoders[e];
+    d.name = g.name;
+    if (g.windows != 1)
+      return refuse("the encoder '" + g.name + "' (windows of media)");
+    d.mediaValues = g.items * g.mediaPerSequence;
+    if (llvm::Error err =
+            buildChain(*model->chains[e], /*llm=*/false, d.layers, &d.seq))
+      return err;
+    for (const DeviceLayer &l : d.layers)
+      d.trains |= l.trains;
+    d.outRows = d.layers.back().outRows;
+    d.outWidth = d.layers.back().outWidth;
+  }
+  return buildChain(model->llm(), /*llm=*/true, layers, &batch);
+}
 
-  exec::Chain &llm = model->llm();
-  for (size_t i = 0; i < llm.size(); ++i) {
-    exec::Step &step = llm.step(i);
-    cpu::Layer<float> *layer = step.layer();
-    if (!layer || !layer->layerConfig())
-      return refuse("the step '" + step.name() + "'");
+DeviceParam *DeviceTrainer::Impl::deviceParam(cpu::Param<float> *p) {
+  for (auto &d : params)
+    if (d->host == p)
+      return d.get();
+  auto d = std::make_unique<DeviceParam>();
+  d->host = p;
+  d->name = paramNames[p];
+  d->n = p->value.numel();
+  d->trains = p->trainable && !p->grad.data.empty();
+  params.push_back(std::move(d));
+  return params.back().get();
+}
+
+llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
+                                            std::vector<DeviceLayer> &out,
+                                            Sequences *seq) {
+  for (size_t i = 0; i < chain.size(); ++i) {
+    exec::Step &step = chain.step(i);
     DeviceLayer l;
     l.name = step.name();
-    l.config = *layer->layerConfig();
-    llvm::StringRef kind = layer->kind();
-    std::string why = unsupported(kind, l.config);
-    if (!why.empty())
-      return refuse(why + " in '" + l.name + "'");
-    if (!step.weightGrad())
-      return refuse("the frozen layer '" + l.name + "'");
+    l.trains = step.weightGrad();
+    l.inputGrad = step.inputGrad();
     if (step.recompute())
       return refuse("recomputation in '" + l.name +
                     "' (it keeps every activation)");
-    l.kind = kind == "token_embedding"     ? LayerKind::Embedding
-             : kind == "transformer_block" ? LayerKind::Block
-             : kind == "norm"              ? LayerKind::Norm
-                                           : LayerKind::Head;
-    if ((l.kind == LayerKind::Embedding) != (i == 0) ||
-        (l.kind == LayerKind::Head) != (i + 1 == llm.size()))
+    cpu::Layer<float> *layer = step.layer();
+    if (!layer) {
+      if (llm && static_cast<int64_t>(i) == model->fanInStep) {
+        if (out.size() != 1 || out[0].kind != LayerKind::Embedding)
+          return refuse("a fan-in that does not follow the token embedding");
+        continue;
+      }
+      auto *handOver = dynamic_cast<exec::ProjectorInputStep *>(&step);
+      if (llm || !handOver || out.empty())
+        return refuse("the step '" + l.name + "'");
+      const int64_t kept =
+          handOver->inputTokens() - (handOver->dropsFirst() ? 1 : 0);
+      if (kept % handOver->mergeFactor() != 0)
+        return refuse("merging " + std::to_string(handOver->mergeFactor()) +
+                      " tokens of " + std::to_string(kept) + " (padding) in '" +
+                      l.name + "'");
+      l.kind = LayerKind::ProjectorInput;
+      l.itemTokens = handOver->inputTokens();
+      l.classToken = handOver->dropsFirst();
+      l.rows = out.back().outRows;
+      l.width = out.back().outWidth;
+      l.outRows = l.rows / l.itemTokens * kept / handOver->mergeFactor();
+      l.outWidth = l.width * handOver->mergeFactor();
+      out.push_back(std::move(l));
+      continue;
+    }
+    if (!layer->layerConfig())
+      return refuse("the step '" + l.name + "'");
+    l.config = *layer->layerConfig();
+    llvm::StringRef kind = layer->kind();
+    std::string why = unsupported(kind, l.config, llm);
+    if (!why.empty())
+      return refuse(why + " in '" + l.name + "'");
+    const cpu::Batch<float> *geometry = step.layerGeometry();
+    if (!geometry)
+      return refuse("the step '" + l.name + "'");
+    if (kind == "token_embedding")
+      l.kind = LayerKind::Embedding;
+    else if (kind == "transformer_block")
+      l.kind = LayerKind::Block;
+    else if (kind == "norm")
+      l.kind = LayerKind::Norm;
+    else if (kind == "lm_head")
+      l.kind = LayerKind::Head;
+    else if (kind == "patch_embedding")
+      l.kind = LayerKind::Patch;
+    else if (kind == "mlp")
+      l.kind = LayerKind::Mlp;
+    else
+      l.kind = LayerKind::Linear;
+    const bool first = out.empty(), last = i + 1 == chain.size();
+    if (llm && ((l.kind == LayerKind::Embedding) != first ||
+                (l.kind == LayerKind::Head) != last))
+      return refuse("the layer order around '" + l.name + "'");
+    if (!llm && ((l.kind == LayerKind::Patch) != first ||
+                 l.kind == LayerKind::Embedding || l.kind == LayerKind::Head))
       return refuse("the layer order around '" + l.name + "'");
     l.rope = l.config.position == "rope";
     l.gated = l.config.activation == "swiglu" || l.config.activation == "geglu";
     l.geglu = l.config.activation == "geglu";
     l.gelu = l.config.activation == "gelu";
+    // Rows of the input: the chain's sequences (items for an encoder),
+    // then what each layer makes of them.
+    if (first) {
+      l.rows = geometry->sequences *
+               (l.kind == LayerKind::Patch ? 1 : geometry->tokens);
+      l.width = l.kind == LayerKind::Patch ? 0 : l.config.hidden;
+    } else {
+      l.rows = out.back().outRows;
+      l.width = out.back().outWidth;
+    }
+    if (l.kind == LayerKind::Patch) {
+      l.items = geometry->sequences;
+      l.classToken = l.config.classToken;
+      l.grid = (l.config.imageHeight / l.config.patch) *
+               (l.config.imageWidth / l.config.patch);
+      l.outRows = l.items * layer->outputTokens(0);
+    } else {
+      l.outRows = l.rows;
+    }
+    // The head's output is the loss: no gradient flows into it.
+    l.outWidth =
+        l.kind == LayerKind::Head ? l.config.hidden : layer->outputWidth();
+    if (l.kind == LayerKind::Block) {
+      if (seq->sequences == 0) {
+        seq->sequences = geometry->sequences;
+        seq->tokens = geometry->tokens;
+      }
+      if (geometry->sequences != seq->sequences ||
+          geometry->tokens != seq->tokens || seq->rows() != l.rows)
+        return refuse("blocks of different sequences in '" + l.name + "'");
+      l.seq = seq;
+    }
     for (cpu::Param<float> *p : layer->params()) {
-      if (!p->trainable || p->grad.data.empty())
-        return refuse("the frozen parameter '" + names[p] + "'");
-      l.params[p->name] = deviceParam(p); // "wq", "norm1.weight"
+      DeviceParam *d = deviceParam(p);
+      if (d->trains != l.trains)
+        return refuse("the partly frozen layer '" + l.name + "'");
+      l.params[p->name] = d; // "wq", "norm1.weight"
     }
     if (layer->isTied()) {
       if (!model->tiedEmbedding)
         return refuse("a tied LM head without the embedding's weight");
       l.params["weight"] = deviceParam(model->tiedEmbedding);
+      if (l.params["weight"]->trains != l.trains)
+        return refuse("a tied LM head frozen unlike its embedding");
     }
-    layers.push_back(std::move(l));
+    out.push_back(std::move(l));
   }
-  if (layers.size() < 3)
-    return refuse("an LLM of " + std::to_string(layers.size()) + " layers");
-
+  if (llm && out.size() < 3)
+    return refuse("an LLM of " + std::to_string(out.size()) + " layers");
+  if (!llm && (out.empty() || (out.back().kind != LayerKind::Mlp &&
+                               out.back().kind != LayerKind::Linear)))
+    return refuse("an encoder without a projector");
   return llvm::Error::success();
 }
 
@@ -141,34 +261,54 @@ void DeviceTrainer::Impl::carveWeights(Carver &c) {
 
 void DeviceTrainer::Impl::carveGrads(Carver &c) {
   for (auto &p : params)
-    c.take(p->grad, p->n);
+    if (p->trains)
+      c.take(p->grad, p->n);
 }
 
 void DeviceTrainer::Impl::carveMoments(Carver &c) {
-  for (auto &p : params) {
-    c.take(p->expAvg, p->n);
-    c.take(p->expAvgSq, p->n);
-  }
+  for (auto &p : params)
+    if (p->trains) {
+      c.take(p->expAvg, p->n);
+      c.take(p->expAvgSq, p->n);
+    }
 }
 
-void DeviceTrainer::Impl::carveSaved(Carver &c) {
-  const int64_t R = rows;
-  for (DeviceLayer &l : layers) {
-    const LayerConfig &cf = l.config;
-    const int64_t H = cf.hidden;
-    if (l.kind != LayerKind::Embedding)
-      c.take(l.x, R * H);
-    if (l.kind == LayerKind::Norm) {
-      c.take(l.mean1, R);
-      c.take(l.rstd1, R);
-    }
-    if (l.kind == LayerKind::Head) {
-      c.take(l.logits, R * cf.vocab);
-      c.take(l.rowLse, R);
-    }
-    if (l.kind != LayerKind::Block)
-      continue;
+/// What one layer's forward keeps.
+static void carveLayer(Carver &c, DeviceLayer &l) {
+  const LayerConfig &cf = l.config;
+  const int64_t R = l.rows, H = cf.hidden;
+  switch (l.kind) {
+  case LayerKind::Embedding:
+    return;
+  case LayerKind::Patch: {
+    const int64_t pd = cf.channels * cf.temporalPatch * cf.patch * cf.patch;
+    c.take(l.media, l.items * cf.channels * cf.temporalPatch * cf.imageHeight *
+                        cf.imageWidth);
+    c.take(l.patches, l.items * l.grid * pd);
+    return;
+  }
+  case LayerKind::ProjectorInput:
+  case LayerKind::Linear:
+    c.take(l.x, R * l.width);
+    return;
+  case LayerKind::Mlp:
+    c.take(l.x, R * l.width);
+    c.take(l.u, R * cf.hidden);
+    c.take(l.a, R * cf.hidden);
+    return;
+  case LayerKind::Norm:
+    c.take(l.x, R * H);
+    c.take(l.mean1, R);
+    c.take(l.rstd1, R);
+    return;
+  case LayerKind::Head:
+    c.take(l.x, R * H);
+    c.take(l.logits, R * cf.vocab);
+    c.take(l.rowLse, R);
+    return;
+  case LayerKind::Block: {
     const int64_t q = cf.heads * cf.headDim, k = cf.kvHeads * cf.headDim;
+    c.take(l.x, R * H);
     for (bf16 **a : {&l.xn1, &l.xn2, &l.h})
       c.take(*a, R * H);
     for (float **a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
@@ -180,35 +320,66 @@ void DeviceTrainer::Impl::carveSaved(Carver &c) {
     c.take(l.lse, R * cf.heads);
     c.take(l.u, R * (l.gated ? 2 : 1) * cf.ffn);
     c.take(l.a, R * cf.ffn);
+    return;
   }
-  c.take(batch.ids, R);
-  c.take(batch.targets, R);
-  c.take(batch.positions, R);
+  }
+}
+
+void DeviceTrainer::Impl::carveSaved(Carver &c) {
+  for (DeviceEncoder &e : encoders) {
+    for (DeviceLayer &l : e.layers)
+      carveLayer(c, l);
+    c.take(e.out, e.outRows * e.outWidth);
+    c.take(e.fromRows, rows);
+    c.take(e.toRows, rows);
+    c.take(e.seq.positions, e.seq.tokens);
+  }
+  for (DeviceLayer &l : layers)
+    carveLayer(c, l);
+  c.take(batch.ids, rows);
+  c.take(batch.targets, rows);
+  c.take(batch.positions, rows);
 }
 
 void DeviceTrainer::Impl::carveScratch(Carver &c) {
-  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0;
-  for (const DeviceLayer &l : layers) {
+  // Each piece as large as the largest layer needs.
+  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0, norm = 0;
+  auto visit = [&](const DeviceLayer &l) {
     const LayerConfig &cf = l.config;
-    hidden = std::max(hidden, cf.hidden);
-    vocab = std::max(vocab, l.kind == LayerKind::Head ? cf.vocab : 0);
+    const int64_t R = l.rows;
+    hidden = std::max({hidden, R * l.width, l.outRows * l.outWidth});
+    norm = std::max(norm, cf.hidden);
+    if (l.kind == LayerKind::Head)
+      vocab = std::max(vocab, R * cf.vocab);
+    if (l.kind == LayerKind::Mlp) {
+      ffn = std::max(ffn, R * cf.hidden);
+      ffnIn = std::max(ffnIn, R * cf.hidden);
+    }
     if (l.kind != LayerKind::Block)
-      continue;
-    qw = std::max(qw, cf.heads * cf.headDim);
-    kw = std::max(kw, cf.kvHeads * cf.headDim);
-    ffn = std::max(ffn, cf.ffn);
-    ffnIn = std::max(ffnIn, (l.gated ? 2 : 1) * cf.ffn);
-  }
+      return;
+    qw = std::max(qw, R * cf.heads * cf.headDim);
+    kw = std::max(kw, R * cf.kvHeads * cf.headDim);
+    ffn = std::max(ffn, R * cf.ffn);
+    ffnIn = std::max(ffnIn, R * (l.gated ? 2 : 1) * cf.ffn);
+  };
+  for (const DeviceEncoder &e : encoders)
+    for (const DeviceLayer &l : e.layers)
+      visit(l);
+  for (const DeviceLayer &l : layers)
+    visit(l);
   Scratch &s = scratch;
   for (bf16 **a : {&s.dy, &s.dx, &s.dxn, &s.dh})
-    c.take(*a, rows * hidden);
-  c.take(s.dO, rows * qw);
-  c.take(s.dq, rows * qw);
-  c.take(s.dk, rows * kw);
-  c.take(s.dv, rows * kw);
-  c.take(s.da, rows * ffn);
-  c.take(s.du, rows * ffnIn);
-  c.take(s.dlogits, rows * vocab);
+    c.take(*a, hidden);
+  c.take(s.dO, qw);
+  c.take(s.dq, qw);
+  c.take(s.dk, kw);
+  c.take(s.dv, kw);
+  c.take(s.da, ffn);
+  c.take(s.du, ffnIn);
+  c.take(s.dlogits, vocab);
+  c.take(s.discard, 2 * norm);
+  for (DeviceEncoder &e : encoders)
+    c.take(e.dOut, e.outRows * e.outWidth);
   c.take(s.lossSum, 1);
   c.take(s.count, 1);
 }
@@ -216,6 +387,11 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
 llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
                                       int64_t action,
                                       void (Impl::*carve)(Carver &)) {
+  // An empty region (no gradients when nothing trains) has no buffer.
+  Carver measure;
+  (this->*carve)(measure);
+  if (measure.bytes() == 0)
+    return llvm::Error::success();
   for (const sched::Buffer &b : memory.buffers) {
     if (b.kind != kind || (mb >= 0 && b.microbatch != mb) ||
         (action >= 0 && b.action != action))
@@ -237,6 +413,8 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
 
 llvm::Error DeviceTrainer::Impl::allocate() {
   rows = model->sequences * model->seqLen;
+  if (rows != batch.rows())
+    return refuse("an LLM whose blocks see other sequences than the plan's");
   // Every region's size, measured by the functions that later place it.
   sched::StageSizes sizes;
   Carver weights, grads, moments, saved, work;
@@ -272,7 +450,9 @@ llvm::Error DeviceTrainer::Impl::allocate() {
     return e;
   if (llvm::Error e = bind(sched::BufferKind::Grads, -1, -1, &Impl::carveGrads))
     return e;
-  gradRegion = params.front()->grad;
+  for (auto &p : params)
+    if (p->trains && !gradRegion)
+      gradRegion = p->grad;
   gradFloats = grads.bytes() / static_cast<int64_t>(sizeof(float));
   if (llvm::Error e =
           bind(sched::BufferKind::OptimizerState, -1, -1, &Impl::carveMoments))
@@ -291,7 +471,7 @@ llvm::Error DeviceTrainer::Impl::allocate() {
       rc = cudaMemcpy(p->value, rounded.data(), rounded.size() * sizeof(bf16),
                       cudaMemcpyHostToDevice);
     for (float *a : {p->expAvg, p->expAvgSq})
-      if (rc == cudaSuccess)
+      if (rc == cudaSuccess && a)
         rc = cudaMemset(a, 0, p->n * sizeof(float));
     if (rc != cudaSuccess)
       return check(Status::error(cudaGetErrorString(rc)),

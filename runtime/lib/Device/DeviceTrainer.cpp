@@ -1,6 +1,8 @@
 //===- DeviceTrainer.cpp - training a plan's LLM on one GPU ---------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/exec/Steps.h"
+
 #include <chrono>
 #include <numeric>
 
@@ -43,7 +45,8 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   // The LLM's declared mask and positions, or the batch's own.
   const cpu::Batch<float> *geometry = nullptr;
   for (size_t i = 0; i < model->llm().size() && !geometry; ++i)
-    if (layers[i].kind == LayerKind::Block)
+    if (cpu::Layer<float> *layer = model->llm().step(i).layer();
+        layer && layer->kind() == "transformer_block")
       geometry = model->llm().step(i).layerGeometry();
   if (!geometry || !geometry->layout)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -85,10 +88,80 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
       return e;
     batch.declaredAttention = !data.layout;
   }
+  for (size_t e = 0; e < encoders.size(); ++e)
+    if (llvm::Error err = loadEncoder(encoders[e], data, e))
+      return err;
   return check(kc::prepareEmbeddingGrad(batch.hostIds,
                                         layers.front().config.vocab,
                                         batch.embeddingGrad, stream),
                "planning the embedding's gradient");
+}
+
+llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
+                                             const exec::MicrobatchData &data,
+                                             size_t index) {
+  auto media = data.media.find(e.name);
+  if (media == data.media.end() ||
+      static_cast<int64_t>(media->second.size()) != e.mediaValues)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the batch does not have the plan's %lld values of '%s' media",
+        static_cast<long long>(e.mediaValues), e.name.c_str());
+  hostMedia.resize(media->second.size());
+  for (size_t j = 0; j < hostMedia.size(); ++j)
+    hostMedia[j] = __float2bfloat16(media->second[j]);
+  DeviceLayer &patch = e.layers.front();
+  if (llvm::Error err =
+          put(patch.media, e.mediaValues, hostMedia, stream, "media"))
+    return err;
+  // Which rows of the encoder's output go to which rows of the sequences:
+  // the CPU fan-in's runs, one index per row.
+  auto *fanIn = static_cast<const exec::FanInStep *>(
+      &model->llm().step(static_cast<size_t>(model->fanInStep)));
+  std::vector<int64_t> from, to;
+  for (const exec::FanInStep::Run &r : fanIn->runs(&data))
+    if (r.encoder == static_cast<int64_t>(index))
+      for (int64_t k = 0; k < r.length; ++k) {
+        if (r.src + k >= e.outRows || r.row + k >= rows)
+          return llvm::createStringError(
+              llvm::inconvertibleErrorCode(),
+              "the fan-in of '%s' reads past its %lld tokens (internal)",
+              e.name.c_str(), static_cast<long long>(e.outRows));
+        from.push_back(r.src + k);
+        to.push_back(r.row + k);
+      }
+  e.copies = static_cast<int64_t>(from.size());
+  if (llvm::Error err = put(e.fromRows, rows, from, stream, "fan-in rows"))
+    return err;
+  if (llvm::Error err = put(e.toRows, rows, to, stream, "fan-in rows"))
+    return err;
+  // The encoder's mask is the same for every microbatch: planned once.
+  if (e.seq.declaredAttention)
+    return llvm::Error::success();
+  const cpu::Batch<float> *geometry = nullptr;
+  for (size_t i = 0; i < model->chains[index]->size() && !geometry; ++i)
+    if (cpu::Layer<float> *layer = model->chains[index]->step(i).layer();
+        layer && layer->kind() == "transformer_block")
+      geometry = model->chains[index]->step(i).layerGeometry();
+  if (!geometry)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the encoder '%s' has no blocks (internal)",
+                                   e.name.c_str());
+  // No layout: every token sees every token of its item (as the CPU
+  // layers' SequenceContext).
+  kernels::TokenLayout all;
+  if (!geometry->layout)
+    all.words.assign(static_cast<size_t>(e.seq.tokens),
+                     kernels::modalityWord(0));
+  if (llvm::Error err = check(
+          kc::prepareAttention(
+              kc::AttentionTokens::whole(
+                  geometry->layout ? *geometry->layout : all, geometry->policy),
+              e.seq.attention, stream),
+          "planning the attention of '" + e.name + "'"))
+    return err;
+  e.seq.declaredAttention = true;
+  return llvm::Error::success();
 }
 
 int64_t DeviceTrainer::Impl::actionOf(sched::ActionKind kind,
@@ -101,6 +174,8 @@ int64_t DeviceTrainer::Impl::actionOf(sched::ActionKind kind,
 
 llvm::Error DeviceTrainer::Impl::zeroGrads() {
   // The padding too: the processes sum the whole region.
+  if (gradFloats == 0)
+    return llvm::Error::success();
   return check(cudaStatus(cudaMemsetAsync(gradRegion, 0,
                                           gradFloats * sizeof(float), stream)),
                "clearing the gradients");
@@ -130,6 +205,8 @@ llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
 llvm::Error DeviceTrainer::Impl::optimizerStep() {
   std::vector<kc::AdamWTensor> tensors;
   for (auto &p : params) {
+    if (!p->trains)
+      continue;
     kc::AdamWTensor t;
     t.param = p->master;
     t.grad = p->grad;
@@ -139,6 +216,8 @@ llvm::Error DeviceTrainer::Impl::optimizerStep() {
     t.n = p->n;
     tensors.push_back(t);
   }
+  if (tensors.empty())
+    return llvm::Error::success();
   return check(kc::adamwStep(tensors, done + 1, adam, stream),
                "the optimizer step");
 }
@@ -252,6 +331,8 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
 
 llvm::Error DeviceTrainer::downloadGradients() {
   for (auto &p : impl->params) {
+    if (!p->trains)
+      continue;
     std::vector<float> &grads = p->host->grad.data;
     grads.resize(static_cast<size_t>(p->n));
     if (llvm::Error e = check(

@@ -182,6 +182,16 @@ void FanInStep::forEachRun(const MicrobatchContext &ctx, F fn) const {
   });
 }
 
+std::vector<FanInStep::Run> FanInStep::runs(const MicrobatchData *data) const {
+  MicrobatchContext ctx;
+  ctx.data = data;
+  std::vector<Run> all;
+  forEachRun(ctx, [&](int64_t m, int64_t row, int64_t src, int64_t length) {
+    all.push_back({m, row, src, length});
+  });
+  return all;
+}
+
 std::unique_ptr<cpu::LayerState> FanInStep::forward(MicrobatchContext &ctx,
                                                     const Activation &in,
                                                     Activation &out) {

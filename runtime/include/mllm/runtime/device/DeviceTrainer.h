@@ -1,4 +1,4 @@
-//===- DeviceTrainer.h - training a plan's LLM on one GPU -------*- C++ -*-===//
+//===- DeviceTrainer.h - training a plan's model on GPUs --------*- C++ -*-===//
 //
 // The one-process run of exec::Trainer on a GPU: every microbatch's
 // forward and backward through the CUDA kernels (kernels/cuda: bitfield
@@ -9,15 +9,19 @@
 // a CPU run of the same plan start from the same weights and see the same
 // batches, and their losses agree within bf16's precision.
 //
-// What it runs (first version): an LLM without encoders whose layers are a
-// token embedding, pre-norm transformer blocks (RMSNorm or LayerNorm
-// without biases, RoPE or no positions, GQA, SwiGLU, GeGLU or GELU, head
-// dimension 64 or 128), a final norm and the LM head (tied or not), every
-// layer trained, no recomputation, optimizer adamw, precision bf16.
-// Anything else is refused by create(), naming the layer or setting. Every
-// buffer lives in one arena laid out by the static memory plan of the
-// one-process program (one microbatch in flight); only the per-batch
-// attention and embedding-gradient plans allocate as the step runs.
+// What it runs: vision encoders (a patch embedding with learned or no
+// positions and an optional class token, pre-norm transformer blocks, a
+// norm) with an MLP or linear projector, whose tokens the LLM's fan-in
+// places in its sequences; an LLM of a token embedding, pre-norm
+// transformer blocks (RMSNorm or LayerNorm, biases or not, RoPE or no
+// positions, GQA, SwiGLU, GeGLU or GELU, head dimension 64 or 128), a final
+// norm and the LM head (tied or not). Any part may be frozen: the plan's
+// frozen analysis says which weight and input gradients are computed. No
+// recomputation; optimizer adamw; precision bf16. Anything else is refused
+// by create(), naming the layer or setting. Every buffer lives in one
+// arena laid out by the static memory plan of the one-process program (one
+// microbatch in flight); only the per-batch attention and
+// embedding-gradient plans allocate as the step runs.
 //
 // Data parallelism across processes, one GPU each (DataParallel): every
 // process computes its replicas' microbatches, the gradients are summed

@@ -78,6 +78,9 @@ public:
   int64_t outputTokens() const {
     return (tokensPerItem - (dropFirst ? 1 : 0) + merge - 1) / merge;
   }
+  int64_t inputTokens() const { return tokensPerItem; }
+  int64_t mergeFactor() const { return merge; }
+  bool dropsFirst() const { return dropFirst; }
   std::unique_ptr<cpu::LayerState> forward(MicrobatchContext &ctx,
                                            const Activation &in,
                                            Activation &out) override;
@@ -121,6 +124,15 @@ public:
                                            Activation &out) override;
   void backwardInput(MicrobatchContext &ctx, cpu::LayerState *state,
                      const Activation &dOut, Activation &dIn) override;
+  /// What forward() copies for microbatch `data` (null: the declared
+  /// layout): `length` rows of encoder `encoder`'s output from row `src`
+  /// to the sequences' row `row`. For executors that copy on their own.
+  struct Run {
+    int64_t encoder, row, src, length;
+  };
+  std::vector<Run> runs(const MicrobatchData *data) const;
+  /// Whether encoder m's gradient is wanted.
+  bool encoderNeedsGrad(size_t m) const { return needsGrad[m]; }
 
 private:
   /// Calls fn(encoder, rowInSequenceBatch, rowInEncoderOutput, length) for

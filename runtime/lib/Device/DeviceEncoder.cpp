@@ -1,0 +1,282 @@
+//===- DeviceEncoder.cpp - encoders, projectors and the fan-in on the device =//
+//
+// The model's forward runs every encoder (patch embedding, blocks, final
+// norm, the hand-over to the projector, the projector) and then the LLM,
+// whose fan-in copies the projected tokens over the embedding's rows of
+// their items (exec::FanInStep's runs, as the CPU copies them). The
+// backward runs the LLM, gathers those rows' gradient for the encoders
+// that train (and zeroes it for the embedding), then those encoders.
+// Compositions as the CPU layers' (runtime/lib/CPU: PatchEmbedding,
+// MlpProjector, LinearProjector, ProjectorInputStep).
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceImpl.h"
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::device;
+namespace kc = mllm::kernels::cuda;
+
+#define MLLM_TRY(expr)                                                         \
+  do {                                                                         \
+    if (llvm::Error mllmError_ = (expr))                                       \
+      return mllmError_;                                                       \
+  } while (0)
+
+static Status cudaStatus(cudaError_t rc) {
+  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
+}
+
+llvm::Error DeviceTrainer::Impl::forward(double *lossSum) {
+  for (DeviceEncoder &e : encoders)
+    for (size_t i = 0; i < e.layers.size(); ++i)
+      MLLM_TRY(forwardLayer(e.layers[i],
+                            i + 1 < e.layers.size() ? e.layers[i + 1].x : e.out,
+                            nullptr));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    bf16 *out = i + 1 < layers.size() ? layers[i + 1].x : nullptr;
+    MLLM_TRY(forwardLayer(layers[i], out, lossSum));
+    if (i == 0 && !encoders.empty())
+      MLLM_TRY(fanInForward(out));
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::backward() {
+  // Upstream of a layer that neither trains nor passes a gradient on,
+  // nothing in its chain needs one (the plan's frozen analysis).
+  for (size_t i = layers.size(); i-- > 0;) {
+    DeviceLayer &l = layers[i];
+    if (!l.trains && !l.inputGrad)
+      break;
+    MLLM_TRY(backwardLayer(l));
+    if (i == 1 && !encoders.empty())
+      MLLM_TRY(fanInBackward(scratch.dy, layers[0].trains));
+  }
+  for (DeviceEncoder &e : encoders) {
+    if (!e.trains)
+      continue;
+    MLLM_TRY(
+        check(cudaStatus(cudaMemcpyAsync(scratch.dy, e.dOut,
+                                         e.outRows * e.outWidth * sizeof(bf16),
+                                         cudaMemcpyDeviceToDevice, stream)),
+              "the gradient of '" + e.name + "''s tokens"));
+    for (size_t i = e.layers.size(); i-- > 0;) {
+      DeviceLayer &l = e.layers[i];
+      if (!l.trains && !l.inputGrad)
+        break;
+      MLLM_TRY(backwardLayer(l));
+    }
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::fanInForward(bf16 *sequence) {
+  for (DeviceEncoder &e : encoders)
+    if (e.copies > 0)
+      MLLM_TRY(check(kc::copyRows(e.out, e.fromRows, sequence, e.toRows,
+                                  e.copies, e.outWidth, stream),
+                     "the fan-in of '" + e.name + "'"));
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::fanInBackward(bf16 *dSequence,
+                                               bool embeddingTrains) {
+  for (DeviceEncoder &e : encoders) {
+    if (e.trains) {
+      // Items the microbatch does not have (padding) get zero.
+      MLLM_TRY(
+          check(cudaStatus(cudaMemsetAsync(
+                    e.dOut, 0, e.outRows * e.outWidth * sizeof(bf16), stream)),
+                "clearing the gradient of '" + e.name + "''s tokens"));
+      if (e.copies > 0)
+        MLLM_TRY(check(kc::copyRows(dSequence, e.toRows, e.dOut, e.fromRows,
+                                    e.copies, e.outWidth, stream),
+                       "the fan-in gradient of '" + e.name + "'"));
+    }
+    // The embedding's rows there were replaced: they get no gradient.
+    if (embeddingTrains && e.copies > 0)
+      MLLM_TRY(check(kc::copyRows(nullptr, nullptr, dSequence, e.toRows,
+                                  e.copies, e.outWidth, stream),
+                     "the fan-in gradient of '" + e.name + "'"));
+  }
+  return llvm::Error::success();
+}
+
+namespace {
+
+/// A projector's activation (non-gated).
+Status activationForward(const std::string &name, const bf16 *x, bf16 *y,
+                         int64_t n, cudaStream_t stream) {
+  if (name == "relu")
+    return kc::reluForward(x, y, n, stream);
+  if (name == "silu")
+    return kc::siluForward(x, y, n, stream);
+  return kc::geluForward(x, y, n, stream);
+}
+
+Status activationBackward(const std::string &name, const bf16 *x,
+                          const bf16 *dy, bf16 *dx, int64_t n,
+                          cudaStream_t stream) {
+  if (name == "relu")
+    return kc::reluBackward(x, dy, dx, n, stream);
+  if (name == "silu")
+    return kc::siluBackward(x, dy, dx, n, stream);
+  return kc::geluBackward(x, dy, dx, n, stream);
+}
+
+kernels::cpu::PatchShape patchShape(const LayerConfig &c) {
+  kernels::cpu::PatchShape s;
+  s.channels = c.channels;
+  s.frames = c.temporalPatch;
+  s.temporalPatch = c.temporalPatch;
+  s.patch = c.patch;
+  s.height = c.imageHeight;
+  s.width = c.imageWidth;
+  return s;
+}
+
+} // namespace
+
+llvm::Error DeviceTrainer::Impl::forwardEncoderLayer(DeviceLayer &l,
+                                                     bf16 *out) {
+  const LayerConfig &c = l.config;
+  const int64_t R = l.rows;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  switch (l.kind) {
+  case LayerKind::Patch: {
+    const kernels::cpu::PatchShape ps = patchShape(c);
+    const int64_t H = c.hidden, pd = ps.patchDim(), g = l.grid;
+    const int64_t n = g + (l.classToken ? 1 : 0);
+    MLLM_TRY(check(kc::patchify(l.media, l.patches, ps, l.items, stream),
+                   at("patches")));
+    DeviceParam &w = l.param("weight");
+    if (!l.classToken) {
+      MLLM_TRY(linear(l.patches, w, out, l.items * g, pd, H));
+    } else {
+      for (int64_t i = 0; i < l.items; ++i)
+        MLLM_TRY(
+            linear(l.patches + i * g * pd, w, out + (i * n + 1) * H, g, pd, H));
+    }
+    MLLM_TRY(addBias(out, l.maybe("bias"), l.items * n, H));
+    if (l.classToken) {
+      const DeviceParam &cls = l.param("class_token");
+      for (int64_t i = 0; i < l.items; ++i)
+        MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
+                           out + i * n * H, cls.value, H * sizeof(bf16),
+                           cudaMemcpyDeviceToDevice, stream)),
+                       at("class token")));
+    }
+    if (DeviceParam *pos = l.maybe("pos_weight"))
+      MLLM_TRY(check(kc::addRowVector(out, pos->value, l.items, n * H, stream),
+                     at("positions")));
+    return llvm::Error::success();
+  }
+  case LayerKind::ProjectorInput: {
+    // Without the class token; a whole-token merge is a reshape.
+    const int64_t W = l.width, n = l.itemTokens, kept = n - 1;
+    if (!l.classToken)
+      return check(
+          cudaStatus(cudaMemcpyAsync(out, l.x, R * W * sizeof(bf16),
+                                     cudaMemcpyDeviceToDevice, stream)),
+          at("forward"));
+    return check(
+        cudaStatus(cudaMemcpy2DAsync(
+            out, kept * W * sizeof(bf16), l.x + W, n * W * sizeof(bf16),
+            kept * W * sizeof(bf16), R / n, cudaMemcpyDeviceToDevice, stream)),
+        at("forward"));
+  }
+  case LayerKind::Linear: {
+    MLLM_TRY(linear(l.x, l.param("weight"), out, R, c.in, c.out));
+    return addBias(out, l.maybe("bias"), R, c.out);
+  }
+  case LayerKind::Mlp: {
+    MLLM_TRY(linear(l.x, l.param("fc1.weight"), l.u, R, c.in, c.hidden));
+    MLLM_TRY(addBias(l.u, l.maybe("fc1.bias"), R, c.hidden));
+    MLLM_TRY(
+        check(activationForward(c.activation, l.u, l.a, R * c.hidden, stream),
+              at("activation")));
+    MLLM_TRY(linear(l.a, l.param("fc2.weight"), out, R, c.hidden, c.out));
+    return addBias(out, l.maybe("fc2.bias"), R, c.out);
+  }
+  default:
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'%s': not an encoder layer (internal)",
+                                   l.name.c_str());
+  }
+}
+
+llvm::Error DeviceTrainer::Impl::backwardEncoderLayer(DeviceLayer &l) {
+  Scratch &g = scratch;
+  const LayerConfig &c = l.config;
+  const int64_t R = l.rows;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  switch (l.kind) {
+  case LayerKind::Patch: {
+    // Images need no gradient: only the weights'.
+    const kernels::cpu::PatchShape ps = patchShape(c);
+    const int64_t H = c.hidden, pd = ps.patchDim(), gr = l.grid;
+    const int64_t n = gr + (l.classToken ? 1 : 0);
+    DeviceParam &w = l.param("weight");
+    DeviceParam *b = l.maybe("bias");
+    if (!l.classToken) {
+      MLLM_TRY(linearWeight(l.patches, g.dy, w, l.items * gr, pd, H));
+      MLLM_TRY(biasGrad(g.dy, b, l.items * gr, H));
+    } else {
+      for (int64_t i = 0; i < l.items; ++i) {
+        const bf16 *dy = g.dy + (i * n + 1) * H;
+        MLLM_TRY(linearWeight(l.patches + i * gr * pd, dy, w, gr, pd, H));
+        MLLM_TRY(biasGrad(dy, b, gr, H));
+        MLLM_TRY(biasGrad(g.dy + i * n * H, &l.param("class_token"), 1, H));
+      }
+    }
+    return biasGrad(g.dy, l.maybe("pos_weight"), l.items, n * H);
+  }
+  case LayerKind::ProjectorInput: {
+    const int64_t W = l.width, n = l.itemTokens, kept = n - 1;
+    if (!l.classToken) // A reshape: the gradient is the same memory.
+      return llvm::Error::success();
+    // The class token's rows get zero.
+    MLLM_TRY(check(
+        cudaStatus(cudaMemsetAsync(g.dx, 0, R * W * sizeof(bf16), stream)),
+        at("backward")));
+    MLLM_TRY(check(
+        cudaStatus(cudaMemcpy2DAsync(
+            g.dx + W, n * W * sizeof(bf16), g.dy, kept * W * sizeof(bf16),
+            kept * W * sizeof(bf16), R / n, cudaMemcpyDeviceToDevice, stream)),
+        at("backward")));
+    std::swap(g.dy, g.dx);
+    return llvm::Error::success();
+  }
+  case LayerKind::Linear: {
+    DeviceParam &w = l.param("weight");
+    MLLM_TRY(linearWeight(l.x, g.dy, w, R, c.in, c.out));
+    MLLM_TRY(biasGrad(g.dy, l.maybe("bias"), R, c.out));
+    if (!l.inputGrad)
+      return llvm::Error::success();
+    MLLM_TRY(linearInput(g.dy, w, g.dx, R, c.in, c.out));
+    std::swap(g.dy, g.dx);
+    return llvm::Error::success();
+  }
+  case LayerKind::Mlp: {
+    DeviceParam &w1 = l.param("fc1.weight"), &w2 = l.param("fc2.weight");
+    MLLM_TRY(linearInput(g.dy, w2, g.da, R, c.hidden, c.out));
+    MLLM_TRY(linearWeight(l.a, g.dy, w2, R, c.hidden, c.out));
+    MLLM_TRY(biasGrad(g.dy, l.maybe("fc2.bias"), R, c.out));
+    MLLM_TRY(check(
+        activationBackward(c.activation, l.u, g.da, g.du, R * c.hidden, stream),
+        at("activation gradient")));
+    MLLM_TRY(linearWeight(l.x, g.du, w1, R, c.in, c.hidden));
+    MLLM_TRY(biasGrad(g.du, l.maybe("fc1.bias"), R, c.hidden));
+    if (!l.inputGrad)
+      return llvm::Error::success();
+    MLLM_TRY(linearInput(g.du, w1, g.dx, R, c.in, c.hidden));
+    std::swap(g.dy, g.dx);
+    return llvm::Error::success();
+  }
+  default:
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'%s': not an encoder layer (internal)",
+                                   l.name.c_str());
+  }
+}
