@@ -49,6 +49,8 @@ llvm::Error DeviceTrainer::Impl::backward() {
     DeviceLayer &l = layers[i];
     if (!l.trains && !l.inputGrad)
       break;
+    if (l.recompute) // Its output, the next layer's input, is done with.
+      MLLM_TRY(forwardLayer(l, layers[i + 1].x, nullptr));
     MLLM_TRY(backwardLayer(l));
     if (i == 1 && !encoders.empty())
       MLLM_TRY(fanInBackward(scratch.dy, layers[0].trains));
@@ -65,6 +67,9 @@ llvm::Error DeviceTrainer::Impl::backward() {
       DeviceLayer &l = e.layers[i];
       if (!l.trains && !l.inputGrad)
         break;
+      if (l.recompute)
+        MLLM_TRY(forwardLayer(
+            l, i + 1 < e.layers.size() ? e.layers[i + 1].x : e.out, nullptr));
       MLLM_TRY(backwardLayer(l));
     }
   }

@@ -73,6 +73,10 @@ struct DeviceLayer {
   /// The plan's frozen analysis: whether it accumulates weight gradients,
   /// and whether the gradient of its input is needed upstream.
   bool trains = true, inputGrad = true;
+  /// A block of a part with recomputation: it keeps only its input; its
+  /// forward's other results live in the action's workspace and its
+  /// backward runs the forward again first.
+  bool recompute = false;
   /// Rows and width of its input, and of its output, in one microbatch.
   int64_t rows = 0, width = 0, outRows = 0, outWidth = 0;
   /// Blocks: the sequences they attend within.
@@ -158,11 +162,17 @@ public:
     used += (count * static_cast<int64_t>(sizeof(T)) + 255) / 256 * 256;
   }
   int64_t bytes() const { return used; }
+  /// Pieces carved from here on start `bytes` further.
+  void skip(int64_t bytes) { used += bytes; }
 
 private:
   uint8_t *base;
   int64_t used = 0;
 };
+
+/// What a block's forward keeps besides its input (in `saved`, or in the
+/// workspace when it recomputes).
+void carveBlockResults(Carver &c, DeviceLayer &l);
 
 struct DeviceTrainer::Impl {
   exec::Model *model = nullptr;

@@ -133,9 +133,6 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     l.name = step.name();
     l.trains = step.weightGrad();
     l.inputGrad = step.inputGrad();
-    if (step.recompute())
-      return refuse("recomputation in '" + l.name +
-                    "' (it keeps every activation)");
     cpu::Layer<float> *layer = step.layer();
     if (!layer) {
       if (llm && static_cast<int64_t>(i) == model->fanInStep) {
@@ -220,6 +217,8 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     l.outWidth =
         l.kind == LayerKind::Head ? l.config.hidden : layer->outputWidth();
     if (l.kind == LayerKind::Block) {
+      // Only blocks recompute; the other layers keep what they saved.
+      l.recompute = step.recompute();
       if (seq->sequences == 0) {
         seq->sequences = geometry->sequences;
         seq->tokens = geometry->tokens;
@@ -306,23 +305,29 @@ static void carveLayer(Carver &c, DeviceLayer &l) {
     c.take(l.logits, R * cf.vocab);
     c.take(l.rowLse, R);
     return;
-  case LayerKind::Block: {
-    const int64_t q = cf.heads * cf.headDim, k = cf.kvHeads * cf.headDim;
+  case LayerKind::Block:
     c.take(l.x, R * H);
-    for (bf16 **a : {&l.xn1, &l.xn2, &l.h})
-      c.take(*a, R * H);
-    for (float **a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
-      c.take(*a, R);
-    c.take(l.q, R * q);
-    c.take(l.o, R * q);
-    c.take(l.k, R * k);
-    c.take(l.v, R * k);
-    c.take(l.lse, R * cf.heads);
-    c.take(l.u, R * (l.gated ? 2 : 1) * cf.ffn);
-    c.take(l.a, R * cf.ffn);
+    if (!l.recompute)
+      carveBlockResults(c, l);
     return;
   }
-  }
+}
+
+void device::carveBlockResults(Carver &c, DeviceLayer &l) {
+  const LayerConfig &cf = l.config;
+  const int64_t R = l.rows, H = cf.hidden;
+  const int64_t q = cf.heads * cf.headDim, k = cf.kvHeads * cf.headDim;
+  for (bf16 **a : {&l.xn1, &l.xn2, &l.h})
+    c.take(*a, R * H);
+  for (float **a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
+    c.take(*a, R);
+  c.take(l.q, R * q);
+  c.take(l.o, R * q);
+  c.take(l.k, R * k);
+  c.take(l.v, R * k);
+  c.take(l.lse, R * cf.heads);
+  c.take(l.u, R * (l.gated ? 2 : 1) * cf.ffn);
+  c.take(l.a, R * cf.ffn);
 }
 
 void DeviceTrainer::Impl::carveSaved(Carver &c) {
@@ -380,6 +385,22 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.discard, 2 * norm);
   for (DeviceEncoder &e : encoders)
     c.take(e.dOut, e.outRows * e.outWidth);
+  // The recomputing blocks' results, one block's at a time, all at the
+  // same place.
+  int64_t recomputed = 0;
+  auto share = [&](DeviceLayer &l) {
+    if (!l.recompute)
+      return;
+    Carver here = c;
+    carveBlockResults(here, l);
+    recomputed = std::max(recomputed, here.bytes() - c.bytes());
+  };
+  for (DeviceEncoder &e : encoders)
+    for (DeviceLayer &l : e.layers)
+      share(l);
+  for (DeviceLayer &l : layers)
+    share(l);
+  c.skip(recomputed);
   c.take(s.lossSum, 1);
   c.take(s.count, 1);
 }

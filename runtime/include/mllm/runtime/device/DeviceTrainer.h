@@ -16,12 +16,13 @@
 // transformer blocks (RMSNorm or LayerNorm, biases or not, RoPE or no
 // positions, GQA, SwiGLU, GeGLU or GELU, head dimension 64 or 128), a final
 // norm and the LM head (tied or not). Any part may be frozen: the plan's
-// frozen analysis says which weight and input gradients are computed. No
-// recomputation; optimizer adamw; precision bf16. Anything else is refused
-// by create(), naming the layer or setting. Every buffer lives in one
-// arena laid out by the static memory plan of the one-process program (one
-// microbatch in flight); only the per-batch attention and
-// embedding-gradient plans allocate as the step runs.
+// frozen analysis says which weight and input gradients are computed.
+// Blocks of parts with recomputation keep only their input and run their
+// forward again before their backward. Optimizer adamw; precision bf16.
+// Anything else is refused by create(), naming the layer or setting. Every
+// buffer lives in one arena laid out by the static memory plan of the
+// one-process program (one microbatch in flight); only the per-batch attention
+// and embedding-gradient plans allocate as the step runs.
 //
 // Data parallelism across processes, one GPU each (DataParallel): every
 // process computes its replicas' microbatches, the gradients are summed
