@@ -148,6 +148,11 @@ struct DeviceBatch : Sequences {
   int64_t *ids = nullptr, *targets = nullptr;
   std::vector<int64_t> hostIds;
   kernels::cuda::EmbeddingGradPlan embeddingGrad;
+  /// A learned position table: each row's position (the sequence's
+  /// positions, sequence after sequence) and its gradient's plan.
+  int64_t *positionIds = nullptr;
+  std::vector<int64_t> hostPositionIds;
+  kernels::cuda::EmbeddingGradPlan positionGrad;
   double lossScale = 1;
 };
 

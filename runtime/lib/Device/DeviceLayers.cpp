@@ -140,10 +140,20 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   const int64_t R = l.rows, H = c.hidden;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   switch (l.kind) {
-  case LayerKind::Embedding:
-    return check(kc::embeddingForward(batch.ids, l.param("weight").value, out,
-                                      R, H, stream),
-                 at("forward"));
+  case LayerKind::Embedding: {
+    MLLM_TRY(check(kc::embeddingForward(batch.ids, l.param("weight").value, out,
+                                        R, H, stream),
+                   at("forward")));
+    const DeviceParam *pos = l.maybe("pos_weight");
+    if (!pos)
+      return llvm::Error::success();
+    // The position rows, gathered into the workspace, then added.
+    MLLM_TRY(check(kc::embeddingForward(batch.positionIds, pos->value,
+                                        scratch.dx, R, H, stream),
+                   at("positions")));
+    return check(kc::addInPlace(out, scratch.dx, R * H, stream),
+                 at("positions"));
+  }
   case LayerKind::Norm:
     return check(
         normForward(normOf(l, ""), l.x, out, l.mean1, l.rstd1, R, H, stream),
@@ -242,9 +252,14 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
     DeviceParam &w = l.param("weight");
     if (!w.trains)
       return llvm::Error::success();
-    return check(
+    MLLM_TRY(check(
         kc::embeddingBackward(batch.embeddingGrad, g.dy, w.grad, H, stream),
-        at("backward"));
+        at("backward")));
+    if (DeviceParam *pos = l.maybe("pos_weight"))
+      MLLM_TRY(check(
+          kc::embeddingBackward(batch.positionGrad, g.dy, pos->grad, H, stream),
+          at("position gradient")));
+    return llvm::Error::success();
   }
   case LayerKind::Block:
     break;

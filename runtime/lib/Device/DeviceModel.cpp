@@ -39,9 +39,7 @@ static llvm::Error refuse(const llvm::Twine &what) {
 static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
                                bool llm) {
   if (kind == "token_embedding")
-    return c.position == "learned" || c.position == "sinusoidal"
-               ? "a " + c.position + " position table"
-               : "";
+    return c.position == "sinusoidal" ? "a sinusoidal position table" : "";
   if (kind == "norm" || kind == "lm_head")
     return "";
   if (kind == "patch_embedding") {
@@ -344,6 +342,8 @@ void DeviceTrainer::Impl::carveSaved(Carver &c) {
   c.take(batch.ids, rows);
   c.take(batch.targets, rows);
   c.take(batch.positions, rows);
+  if (layers.front().maybe("pos_weight"))
+    c.take(batch.positionIds, rows);
 }
 
 void DeviceTrainer::Impl::carveScratch(Carver &c) {

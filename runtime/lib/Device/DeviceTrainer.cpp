@@ -91,6 +91,30 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   for (size_t e = 0; e < encoders.size(); ++e)
     if (llvm::Error err = loadEncoder(encoders[e], data, e))
       return err;
+  // A learned position table reads the sequence's positions.
+  if (const DeviceParam *table = layers.front().maybe("pos_weight")) {
+    const int64_t limit = layers.front().config.positions;
+    batch.hostPositionIds.clear();
+    for (int64_t s = 0; s < batch.sequences; ++s)
+      for (int64_t p : positions) {
+        if (p < 0 || p >= limit)
+          return llvm::createStringError(
+              llvm::inconvertibleErrorCode(),
+              "position %lld is outside the learned table '%s' of %lld rows",
+              static_cast<long long>(p), table->name.c_str(),
+              static_cast<long long>(limit));
+        batch.hostPositionIds.push_back(p);
+      }
+    if (llvm::Error e = put(batch.positionIds, rows, batch.hostPositionIds,
+                            stream, "position ids"))
+      return e;
+    if (table->trains)
+      if (llvm::Error e =
+              check(kc::prepareEmbeddingGrad(batch.hostPositionIds, limit,
+                                             batch.positionGrad, stream),
+                    "planning the position table's gradient"))
+        return e;
+  }
   return check(kc::prepareEmbeddingGrad(batch.hostIds,
                                         layers.front().config.vocab,
                                         batch.embeddingGrad, stream),

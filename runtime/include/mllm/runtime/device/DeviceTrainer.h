@@ -12,7 +12,8 @@
 // What it runs: vision encoders (a patch embedding with learned or no
 // positions and an optional class token, pre-norm transformer blocks, a
 // norm) with an MLP or linear projector, whose tokens the LLM's fan-in
-// places in its sequences; an LLM of a token embedding, pre-norm
+// places in its sequences; an LLM of a token embedding (learned positions
+// or none), pre-norm
 // transformer blocks (RMSNorm or LayerNorm, biases or not, RoPE or no
 // positions, GQA, SwiGLU, GeGLU or GELU, head dimension 64 or 128), a final
 // norm and the LM head (tied or not). Any part may be frozen: the plan's
