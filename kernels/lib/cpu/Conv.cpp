@@ -56,12 +56,10 @@ void conv1dForward(const T *x, const T *w, const T *b, T *y,
 }
 
 template <typename T>
-void conv1dBackwardInput(const T *dy, const T *w, T *dx, const Conv1dShape &s) {
+void col2im1d(const T *dcols, T *dx, const Conv1dShape &s) {
   checkShape(s);
   int64_t outFrames = s.outFrames(), in = s.inChannels, k = s.kernel;
   int64_t width = s.colsWidth();
-  std::vector<T> dcols(outFrames * width);
-  linearBackwardInput(dy, w, dcols.data(), outFrames, width, s.outChannels);
 #pragma omp parallel for schedule(static) if (s.frames * width >=              \
                                                   kParallelGrain)
   for (int64_t f = 0; f < s.frames; ++f) {
@@ -72,11 +70,20 @@ void conv1dBackwardInput(const T *dy, const T *w, T *dx, const Conv1dShape &s) {
       int64_t q = f + s.padding - j;
       if (q < 0 || q % s.stride != 0 || q / s.stride >= outFrames)
         continue;
-      const T *src = dcols.data() + (q / s.stride) * width;
+      const T *src = dcols + (q / s.stride) * width;
       for (int64_t c = 0; c < in; ++c)
         row[c] += src[c * k + j];
     }
   }
+}
+
+template <typename T>
+void conv1dBackwardInput(const T *dy, const T *w, T *dx, const Conv1dShape &s) {
+  checkShape(s);
+  std::vector<T> dcols(s.outFrames() * s.colsWidth());
+  linearBackwardInput(dy, w, dcols.data(), s.outFrames(), s.colsWidth(),
+                      s.outChannels);
+  col2im1d(dcols.data(), dx, s);
 }
 
 template <typename T>
@@ -164,6 +171,7 @@ void depthwiseConv1dBackwardWeight(const T *x, const T *dy, T *dw, T *db,
 
 #define MLLM_INSTANTIATE(T)                                                    \
   template void im2col1d(const T *, T *, const Conv1dShape &);                 \
+  template void col2im1d(const T *, T *, const Conv1dShape &);                 \
   template void conv1dForward(const T *, const T *, const T *, T *,            \
                               const Conv1dShape &);                            \
   template void conv1dBackwardInput(const T *, const T *, T *,                 \

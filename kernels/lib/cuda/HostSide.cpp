@@ -1,8 +1,8 @@
 //===- HostSide.cpp - the kernel API's functions that run on the host -----===//
 //
-// The checks of attention arguments and patch shapes, the split-KV choice
-// and the embedding gradient's plan are host code. They are compiled into
-// both the CUDA library (MLLMKernelsCUDA) and its host twin
+// The checks of attention arguments, patch and convolution shapes, the
+// split-KV choice and the embedding gradient's plan are host code. They are
+// compiled into both the CUDA library (MLLMKernelsCUDA) and its host twin
 // (MLLMKernelsCUDAHost, kernels/lib/cudahost), so the twin runs exactly the
 // GPU library's decisions. Plain C++ against the CUDA runtime API.
 //
@@ -86,6 +86,22 @@ std::string cuda::checkPatchShape(const cpu::PatchShape &s) {
            " is not a whole number of " + std::to_string(s.temporalPatch) +
            " x " + std::to_string(s.patch) + " x " + std::to_string(s.patch) +
            " patches";
+  return "";
+}
+
+std::string cuda::checkConv1dShape(const cpu::Conv1dShape &s) {
+  if (s.kernel < 1 || s.stride < 1 || s.padding < 0)
+    return "kernel " + std::to_string(s.kernel) + ", stride " +
+           std::to_string(s.stride) + " and padding " +
+           std::to_string(s.padding) +
+           " are not a convolution (kernel and stride >= 1, padding >= 0)";
+  if (s.inChannels < 1)
+    return "an input channel count of " + std::to_string(s.inChannels) +
+           " is not positive";
+  if (s.frames < 0 || s.frames + 2 * s.padding < s.kernel)
+    return std::to_string(s.frames) + " frames padded by " +
+           std::to_string(s.padding) + " on each side are fewer than the " +
+           std::to_string(s.kernel) + " of the kernel";
   return "";
 }
 

@@ -6,9 +6,11 @@
 // nearest even; fp32 outputs (statistics, weight gradients, optimizer
 // state) are written directly, since device memory is host memory here.
 // Accumulation follows the CUDA kernels: norm dw/db, the embedding
-// gradient, sumRows and nothing else are added to; AdamW is cpu::adamwStep
-// itself, which the CUDA kernel equals bit for bit. Inputs are read before
-// any output is written, so every in-place call is fine.
+// gradient, sumRows, the depthwise dw/db and nothing else are added to;
+// AdamW is cpu::adamwStep itself, which the CUDA kernel equals bit for bit.
+// Inputs are read before any output is written, so every in-place call
+// would work here; the convolutions, whose CUDA kernels read neighbours,
+// reject an input that overlaps the output, as the GPU cannot run them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,7 @@
 #include "Twin.h"
 
 #include "mllm/kernels/cpu/Activation.h"
+#include "mllm/kernels/cpu/Conv.h"
 #include "mllm/kernels/cpu/CrossEntropy.h"
 #include "mllm/kernels/cpu/Elementwise.h"
 #include "mllm/kernels/cpu/Embedding.h"
@@ -503,6 +506,168 @@ Status cuda::patchify(const bf16 *image, bf16 *patches,
     cpu::patchify<float>(fimage.data() + i * in, fpatches.data(), shape);
     storeBf16(fpatches.data(), patches + i * out, out);
   }
+  return Status();
+}
+
+//===----------------------------------------------------------------------===//
+// 1-D convolutions
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+Status checkConvCall(const char *k, const cpu::Conv1dShape &shape,
+                     int64_t items, cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  if (std::string why = checkConv1dShape(shape); !why.empty())
+    return Status::error(std::string(k) + ": " + why);
+  return twin::checkSizes(k, {items});
+}
+
+/// Error when the `n` inputs at `in` and the `m` outputs at `out` overlap:
+/// the CUDA kernels read neighbours another thread may already have
+/// written.
+Status checkApart(const char *k, const char *inArg, const bf16 *in, int64_t n,
+                  const char *outArg, const bf16 *out, int64_t m) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(in),
+                  b = reinterpret_cast<uintptr_t>(out);
+  if (a < b + m * sizeof(bf16) && b < a + n * sizeof(bf16))
+    return Status::error(std::string(k) + ": " + inArg + " and " + outArg +
+                         " overlap (host twin; the GPU would read values "
+                         "already overwritten)");
+  return Status();
+}
+
+Status checkDepthwiseCall(const char *k, int64_t frames, int64_t channels,
+                          int64_t taps, int64_t items, cudaStream_t stream) {
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {frames, channels, items}));
+  if (taps < 1)
+    return Status::error(std::string(k) + ": a kernel of " +
+                         std::to_string(taps) + " taps is not positive");
+  return Status();
+}
+
+} // namespace
+
+Status cuda::im2col1d(const bf16 *x, bf16 *cols, const cpu::Conv1dShape &shape,
+                      int64_t items, cudaStream_t stream) {
+  const char *k = "im2col1d";
+  MLLM_STATUS_TRY(checkConvCall(k, shape, items, stream));
+  const int64_t in = shape.frames * shape.inChannels;
+  const int64_t out = shape.outFrames() * shape.colsWidth();
+  if (items * out == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, items * in));
+  MLLM_STATUS_TRY(checkArg(k, "cols", cols, items * out));
+  MLLM_STATUS_TRY(checkApart(k, "x", x, items * in, "cols", cols, items * out));
+  // The CPU kernel item by item on the widened values: a copy, exact.
+  std::vector<float> fx = toFloat(x, items * in), fcols(out);
+  for (int64_t i = 0; i < items; ++i) {
+    cpu::im2col1d<float>(fx.data() + i * in, fcols.data(), shape);
+    storeBf16(fcols.data(), cols + i * out, out);
+  }
+  return Status();
+}
+
+Status cuda::col2im1d(const bf16 *dcols, bf16 *dx,
+                      const cpu::Conv1dShape &shape, int64_t items,
+                      cudaStream_t stream) {
+  const char *k = "col2im1d";
+  MLLM_STATUS_TRY(checkConvCall(k, shape, items, stream));
+  const int64_t in = shape.frames * shape.inChannels;
+  const int64_t out = shape.outFrames() * shape.colsWidth();
+  if (items * in == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "dcols", dcols, items * out));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, items * in));
+  MLLM_STATUS_TRY(
+      checkApart(k, "dcols", dcols, items * out, "dx", dx, items * in));
+  // The CPU gather in fp32 (the CUDA kernel's order: the same bits).
+  std::vector<float> fdcols = toFloat(dcols, items * out), fdx(in);
+  for (int64_t i = 0; i < items; ++i) {
+    cpu::col2im1d<float>(fdcols.data() + i * out, fdx.data(), shape);
+    storeBf16(fdx.data(), dx + i * in, in);
+  }
+  return Status();
+}
+
+Status cuda::depthwiseConv1dForward(const bf16 *x, const bf16 *w, const bf16 *b,
+                                    bf16 *y, int64_t frames, int64_t channels,
+                                    int64_t kernel, int64_t items,
+                                    cudaStream_t stream) {
+  const char *k = "depthwiseConv1dForward";
+  MLLM_STATUS_TRY(
+      checkDepthwiseCall(k, frames, channels, kernel, items, stream));
+  const int64_t per = frames * channels;
+  if (items * per == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, items * per));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, channels * kernel));
+  MLLM_STATUS_TRY(checkArg(k, "b", b, channels, /*optional=*/true));
+  MLLM_STATUS_TRY(checkArg(k, "y", y, items * per));
+  MLLM_STATUS_TRY(checkApart(k, "x", x, items * per, "y", y, items * per));
+  std::vector<float> fx = toFloat(x, items * per),
+                     fw = toFloat(w, channels * kernel),
+                     fb = widenOptional(b, channels), fy(items * per);
+  for (int64_t i = 0; i < items; ++i)
+    cpu::depthwiseConv1dForward<float>(fx.data() + i * per, fw.data(),
+                                       orNull(fb), fy.data() + i * per, frames,
+                                       channels, kernel);
+  storeBf16(fy.data(), y, items * per);
+  return Status();
+}
+
+Status cuda::depthwiseConv1dBackwardInput(const bf16 *dy, const bf16 *w,
+                                          bf16 *dx, int64_t frames,
+                                          int64_t channels, int64_t kernel,
+                                          int64_t items, cudaStream_t stream) {
+  const char *k = "depthwiseConv1dBackwardInput";
+  MLLM_STATUS_TRY(
+      checkDepthwiseCall(k, frames, channels, kernel, items, stream));
+  const int64_t per = frames * channels;
+  if (items * per == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, items * per));
+  MLLM_STATUS_TRY(checkArg(k, "w", w, channels * kernel));
+  MLLM_STATUS_TRY(checkArg(k, "dx", dx, items * per));
+  MLLM_STATUS_TRY(checkApart(k, "dy", dy, items * per, "dx", dx, items * per));
+  std::vector<float> fdy = toFloat(dy, items * per),
+                     fw = toFloat(w, channels * kernel), fdx(items * per);
+  for (int64_t i = 0; i < items; ++i)
+    cpu::depthwiseConv1dBackwardInput<float>(fdy.data() + i * per, fw.data(),
+                                             fdx.data() + i * per, frames,
+                                             channels, kernel);
+  storeBf16(fdx.data(), dx, items * per);
+  return Status();
+}
+
+Status cuda::depthwiseConv1dBackwardWeight(const bf16 *x, const bf16 *dy,
+                                           float *dw, float *db, int64_t frames,
+                                           int64_t channels, int64_t kernel,
+                                           int64_t items, cudaStream_t stream) {
+  const char *k = "depthwiseConv1dBackwardWeight";
+  MLLM_STATUS_TRY(
+      checkDepthwiseCall(k, frames, channels, kernel, items, stream));
+  const int64_t per = frames * channels;
+  if (items * per == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "x", x, items * per));
+  MLLM_STATUS_TRY(checkArg(k, "dy", dy, items * per));
+  MLLM_STATUS_TRY(checkArg(k, "dw", dw, channels * kernel));
+  MLLM_STATUS_TRY(checkArg(k, "db", db, channels, /*optional=*/true));
+  // The CPU kernel item by item into zeroed sums (double within an item),
+  // then one fp32 addition per element, as the CUDA kernel adds its total.
+  std::vector<float> fx = toFloat(x, items * per),
+                     fdy = toFloat(dy, items * per);
+  std::vector<float> sw(channels * kernel, 0.0f), sb(db ? channels : 0, 0.0f);
+  for (int64_t i = 0; i < items; ++i)
+    cpu::depthwiseConv1dBackwardWeight<float>(
+        fx.data() + i * per, fdy.data() + i * per, sw.data(),
+        db ? sb.data() : nullptr, frames, channels, kernel);
+  for (int64_t e = 0; e < channels * kernel; ++e)
+    dw[e] += sw[e];
+  for (int64_t c = 0; db && c < channels; ++c)
+    db[c] += sb[c];
   return Status();
 }
 

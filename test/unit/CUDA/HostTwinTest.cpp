@@ -2,9 +2,10 @@
 //
 // The fake CUDA runtime of MLLMKernelsCUDAHost (one device, host memory,
 // synchronous streams and events, error reporting) and the checks its
-// kernels add (pointers in live device allocations, streams, alignment),
-// plus the parts of the kernel API the GPU tests leave out: strided-batched
-// GEMMs, empty attention calls, the plan's lists. Only in
+// kernels add (pointers in live device allocations, streams, alignment,
+// convolution inputs apart from their outputs), plus the parts of the
+// kernel API the GPU tests leave out: strided-batched GEMMs, empty
+// attention calls, the plan's lists. Only in
 // MLLMCUDAHostTwinTests (docs/cuda.md, "Host twin").
 //
 //===----------------------------------------------------------------------===//
@@ -240,6 +241,24 @@ TEST(HostTwin, KernelsCheckTheirPointers) {
   ps.channels = 1, ps.height = 8, ps.width = 16, ps.patch = 4;
   expectError(gpu::patchify(x.data(), y.data(), ps, 2, nullptr),
               "patchify: image (");
+
+  // Convolution columns must fit their arrays, and a gather must not read
+  // what it writes.
+  const cpu::Conv1dShape conv{t, d, d, 3, 2, 1}; // 2 output frames of 96
+  DeviceArray<bf16> cols = upload(std::vector<bf16>(2 * 3 * d + t * d));
+  expectError(
+      gpu::im2col1d(x.data(), cols.data() + 2 * 3 * d, conv, 1, nullptr),
+      "im2col1d: cols (");
+  ASSERT_OK(gpu::im2col1d(x.data(), cols.data(), conv, 1, nullptr));
+  expectError(gpu::col2im1d(cols.data(), cols.data() + 3 * d, conv, 1, nullptr),
+              "col2im1d: dcols and dx overlap");
+  expectError(gpu::depthwiseConv1dForward(x.data(), table.data(), nullptr,
+                                          x.data(), t, d, 3, 1, nullptr),
+              "depthwiseConv1dForward: x and y overlap");
+  DeviceArray<float> dw = upload(std::vector<float>(d * 3));
+  expectError(gpu::depthwiseConv1dBackwardWeight(x.data(), y.data(), dw.data(),
+                                                 nullptr, t, d, 4, 1, nullptr),
+              "depthwiseConv1dBackwardWeight: dw (");
 
   // Attention tensors must be 16-byte aligned.
   TokenLayout layout;

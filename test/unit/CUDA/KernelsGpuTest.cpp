@@ -4,7 +4,8 @@
 // bf16 inputs, against the CPU kernel run in fp32 on the same (bf16
 // rounded) values: bf16 outputs within 2e-2 of max(1, max |ref|), fp32
 // outputs within 1e-3, AdamW bit for bit. The vision kernels (ReLU, SiLU,
-// row vectors, row copies, patchify) are checked against references
+// row vectors, row copies, patchify) and the audio ones (im2col1d,
+// col2im1d, the depthwise convolution) are checked against references
 // written here, at odd sizes. Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +13,7 @@
 #include "GpuTestUtil.h"
 
 #include "mllm/kernels/cpu/Activation.h"
+#include "mllm/kernels/cpu/Conv.h"
 #include "mllm/kernels/cpu/Embedding.h"
 #include "mllm/kernels/cpu/Gemm.h"
 #include "mllm/kernels/cpu/Norm.h"
@@ -457,6 +459,251 @@ TEST(KernelsGpu, VisionKernelsRejectBadArguments) {
   EXPECT_FALSE(gpu::checkPatchShape(s).empty());
   s.patch = 4;
   EXPECT_EQ(gpu::checkPatchShape(s), "");
+}
+
+/// Odd sizes, 3 items: Whisper's conv2 (k 3, stride 2, padding 1) and conv1
+/// (k 3, stride 1, padding 1), an even kernel with wide padding, and a
+/// stride past the kernel (frames 2 and 5 are read by no column).
+const cpu::Conv1dShape kConvShapes[] = {{11, 5, 7, 3, 2, 1},
+                                        {10, 3, 4, 3, 1, 1},
+                                        {9, 2, 3, 4, 3, 2},
+                                        {8, 3, 2, 2, 3, 0}};
+
+std::string describe(const cpu::Conv1dShape &s) {
+  return "frames " + std::to_string(s.frames) + " in " +
+         std::to_string(s.inChannels) + " k " + std::to_string(s.kernel) +
+         " stride " + std::to_string(s.stride) + " padding " +
+         std::to_string(s.padding);
+}
+
+TEST(KernelsGpu, Im2colAndCol2imHaveTheConvLayout) {
+  MLLM_REQUIRE_GPU();
+  uint64_t seed = 100;
+  for (const cpu::Conv1dShape &s : kConvShapes) {
+    SCOPED_TRACE(describe(s));
+    const int64_t items = 3, F = s.frames, C = s.inChannels, k = s.kernel;
+    const int64_t T = s.outFrames(), width = C * k;
+    Tensor x(items * F * C, ++seed), cols(items * T * width, ++seed);
+    ASSERT_OK(gpu::im2col1d(x.dev.data(), cols.dev.data(), s, items, nullptr));
+    // cols[(i, t), c k + j] = x[(i, t s - p + j), c], 0 outside item i.
+    std::vector<float> want(items * T * width, NAN);
+    for (int64_t i = 0; i < items; ++i)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t f = t * s.stride - s.padding + j;
+            want[(i * T + t) * width + c * k + j] =
+                f >= 0 && f < F ? x.host[(i * F + f) * C + c] : 0.0f;
+          }
+    std::vector<float> got = cols.read();
+    EXPECT_EQ(got, want); // a copy: exact
+    std::vector<float> cpuCols(T * width);
+    cpu::im2col1d(x.host.data() + 2 * F * C, cpuCols.data(), s);
+    EXPECT_EQ(std::vector<float>(got.begin() + 2 * T * width, got.end()),
+              cpuCols);
+
+    // The adjoint as a scatter: every column entry added to the frame it
+    // was read from, in double, rounded to bf16 once. dx starts as noise:
+    // col2im1d overwrites it.
+    Tensor dcols(items * T * width, ++seed), dx(items * F * C, ++seed);
+    ASSERT_OK(
+        gpu::col2im1d(dcols.dev.data(), dx.dev.data(), s, items, nullptr));
+    std::vector<double> sum(items * F * C, 0.0);
+    for (int64_t i = 0; i < items; ++i)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t f = t * s.stride - s.padding + j;
+            if (f >= 0 && f < F)
+              sum[(i * F + f) * C + c] +=
+                  dcols.host[(i * T + t) * width + c * k + j];
+          }
+    // The kernel adds in fp32: with at most ceil(k / stride) terms of these
+    // magnitudes its sums are exact, so one rounding gives the same bits.
+    EXPECT_EQ(dx.read(), roundBf16(std::vector<float>(sum.begin(), sum.end())));
+  }
+}
+
+/// conv1d forward and backward as a device executor runs it (im2col1d, the
+/// GEMMs, addRowVector, sumRows, col2im1d) against cpu::conv1d* item by
+/// item on the same bf16 values.
+TEST(KernelsGpu, Conv1dWithGemmsMatchesTheCpuConvolution) {
+  MLLM_REQUIRE_GPU();
+  gpu::Gemm gemm;
+  ASSERT_OK(gemm.init());
+  uint64_t seed = 120;
+  for (const cpu::Conv1dShape &s : kConvShapes) {
+    SCOPED_TRACE(describe(s));
+    const int64_t items = 3, F = s.frames, C = s.inChannels, O = s.outChannels;
+    const int64_t T = s.outFrames(), width = s.colsWidth(), rows = items * T;
+    Tensor x(items * F * C, ++seed), w(O * width, ++seed), b(O, ++seed),
+        dy(rows * O, ++seed), cols(rows * width), y(rows * O),
+        dx(items * F * C, ++seed);
+    std::vector<float> dw0 = randomFloats(O * width, ++seed),
+                       db0 = randomFloats(O, ++seed);
+    DeviceArray<float> dw = upload(dw0), db = upload(db0);
+    // y = cols W^T + b.
+    ASSERT_OK(gpu::im2col1d(x.dev.data(), cols.dev.data(), s, items, nullptr));
+    gpu::GemmShape fwd;
+    fwd.transB = true;
+    fwd.m = rows, fwd.n = O, fwd.k = width;
+    fwd.lda = width, fwd.ldb = width, fwd.ldc = O;
+    ASSERT_OK(gemm.run(fwd, 1.0f, cols.dev.data(), w.dev.data(), 0.0f,
+                       y.dev.data(), nullptr));
+    ASSERT_OK(gpu::addRowVector(y.dev.data(), b.dev.data(), rows, O, nullptr));
+    // dcols = dy W (into the column buffer), dx = col2im(dcols);
+    // dW += dy^T cols (of x: recomputed), db += sum dy.
+    gpu::GemmShape bwdIn;
+    bwdIn.m = rows, bwdIn.n = width, bwdIn.k = O;
+    bwdIn.lda = O, bwdIn.ldb = width, bwdIn.ldc = width;
+    gpu::GemmShape bwdW;
+    bwdW.transA = true;
+    bwdW.m = O, bwdW.n = width, bwdW.k = rows;
+    bwdW.lda = O, bwdW.ldb = width, bwdW.ldc = width;
+    ASSERT_OK(gemm.run(bwdW, 1.0f, dy.dev.data(), cols.dev.data(), 1.0f,
+                       dw.data(), nullptr));
+    ASSERT_OK(gpu::sumRows(dy.dev.data(), db.data(), rows, O, nullptr));
+    ASSERT_OK(gemm.run(bwdIn, 1.0f, dy.dev.data(), w.dev.data(), 0.0f,
+                       cols.dev.data(), nullptr));
+    ASSERT_OK(gpu::col2im1d(cols.dev.data(), dx.dev.data(), s, items, nullptr));
+
+    std::vector<float> ry(rows * O), rdx(items * F * C), rdw = dw0, rdb = db0;
+    for (int64_t i = 0; i < items; ++i) {
+      cpu::conv1dForward(x.host.data() + i * F * C, w.host.data(),
+                         b.host.data(), ry.data() + i * T * O, s);
+      cpu::conv1dBackwardInput(dy.host.data() + i * T * O, w.host.data(),
+                               rdx.data() + i * F * C, s);
+      cpu::conv1dBackwardWeight(x.host.data() + i * F * C,
+                                dy.host.data() + i * T * O, rdw.data(),
+                                rdb.data(), s);
+    }
+    EXPECT_LT(relError(y.read(), ry), kBf16Tol);
+    EXPECT_LT(relError(dx.read(), rdx), kBf16Tol); // dcols is rounded to bf16
+    EXPECT_LT(relError(download(dw), rdw), kF32Tol);
+    EXPECT_LT(relError(download(db), rdb), kF32Tol);
+  }
+}
+
+TEST(KernelsGpu, DepthwiseConv1dMatchesDirectSums) {
+  MLLM_REQUIRE_GPU();
+  struct Case {
+    int64_t items, frames, channels, kernel;
+  };
+  // A conformer-like odd kernel over several weight-gradient chunks (128
+  // frames each), an even kernel (one more zero on the right), a kernel
+  // longer than the sequences, one frame.
+  const Case cases[] = {
+      {3, 301, 37, 31}, {3, 13, 37, 4}, {2, 5, 3, 9}, {4, 1, 8, 3}};
+  uint64_t seed = 140;
+  for (const Case &cs : cases) {
+    const int64_t items = cs.items, F = cs.frames, C = cs.channels,
+                  k = cs.kernel, n = items * F * C, left = (k - 1) / 2;
+    SCOPED_TRACE("items " + std::to_string(items) + " frames " +
+                 std::to_string(F) + " k " + std::to_string(k));
+    Tensor x(n, ++seed), w(C * k, ++seed), b(C, ++seed), dy(n, ++seed),
+        y(n, ++seed), dx(n, ++seed);
+    std::vector<float> dw0 = randomFloats(C * k, ++seed),
+                       db0 = randomFloats(C, ++seed);
+    ASSERT_OK(gpu::depthwiseConv1dForward(x.dev.data(), w.dev.data(),
+                                          b.dev.data(), y.dev.data(), F, C, k,
+                                          items, nullptr));
+    ASSERT_OK(gpu::depthwiseConv1dBackwardInput(
+        dy.dev.data(), w.dev.data(), dx.dev.data(), F, C, k, items, nullptr));
+    std::vector<float> gdw[2], gdb[2];
+    for (int run = 0; run < 2; ++run) {
+      DeviceArray<float> dw = upload(dw0), db = upload(db0);
+      ASSERT_OK(gpu::depthwiseConv1dBackwardWeight(x.dev.data(), dy.dev.data(),
+                                                   dw.data(), db.data(), F, C,
+                                                   k, items, nullptr));
+      gdw[run] = download(dw);
+      gdb[run] = download(db);
+    }
+    EXPECT_EQ(gdw[0], gdw[1]); // a fixed order: the same bits
+    EXPECT_EQ(gdb[0], gdb[1]);
+    // y[t] = b + sum_j w[j] x[t - left + j]; the gradients by scattering
+    // each output's dy back onto the inputs and weights it read.
+    std::vector<double> ry(n), rdx(n, 0.0), rdw(dw0.begin(), dw0.end()),
+        rdb(db0.begin(), db0.end());
+    for (int64_t i = 0; i < items; ++i)
+      for (int64_t t = 0; t < F; ++t)
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t o = (i * F + t) * C + c;
+          ry[o] = b.host[c];
+          rdb[c] += dy.host[o];
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t f = t - left + j;
+            if (f < 0 || f >= F)
+              continue;
+            const int64_t src = (i * F + f) * C + c;
+            ry[o] += double(w.host[c * k + j]) * x.host[src];
+            rdx[src] += double(w.host[c * k + j]) * dy.host[o];
+            rdw[c * k + j] += double(dy.host[o]) * x.host[src];
+          }
+        }
+    auto toF = [](const std::vector<double> &v) {
+      return std::vector<float>(v.begin(), v.end());
+    };
+    EXPECT_LT(relError(y.read(), toF(ry)), kBf16Tol);
+    EXPECT_LT(relError(dx.read(), toF(rdx)), kBf16Tol);
+    EXPECT_LT(relError(gdw[0], toF(rdw)), kF32Tol);
+    EXPECT_LT(relError(gdb[0], toF(rdb)), kF32Tol);
+    // No bias: y is the taps alone; no db: dw still accumulates.
+    ASSERT_OK(gpu::depthwiseConv1dForward(x.dev.data(), w.dev.data(), nullptr,
+                                          y.dev.data(), F, C, k, items,
+                                          nullptr));
+    for (int64_t e = 0; e < n; ++e)
+      ry[e] -= b.host[e % C];
+    EXPECT_LT(relError(y.read(), toF(ry)), kBf16Tol);
+    DeviceArray<float> dw = upload(dw0);
+    ASSERT_OK(gpu::depthwiseConv1dBackwardWeight(x.dev.data(), dy.dev.data(),
+                                                 dw.data(), nullptr, F, C, k,
+                                                 items, nullptr));
+    EXPECT_EQ(download(dw), gdw[0]);
+  }
+}
+
+TEST(KernelsGpu, AudioKernelsRejectBadArguments) {
+  MLLM_REQUIRE_GPU();
+  Tensor x(64, 150), cols(256);
+  DeviceArray<float> dw = upload(std::vector<float>(16));
+  auto fails = [](const gpu::Status &s, const std::string &part) {
+    EXPECT_FALSE(s.ok()) << part;
+    EXPECT_NE(s.message().find(part), std::string::npos) << s.message();
+  };
+  const cpu::Conv1dShape good{8, 4, 2, 3, 2, 1};
+  EXPECT_EQ(gpu::checkConv1dShape(good), "");
+  fails(gpu::im2col1d(x.dev.data(), cols.dev.data(), good, -1, nullptr),
+        "im2col1d: negative size -1");
+  fails(gpu::col2im1d(cols.dev.data(), x.dev.data(), good, -2, nullptr),
+        "col2im1d: negative size -2");
+  cpu::Conv1dShape bad = good;
+  bad.stride = 0;
+  fails(gpu::im2col1d(x.dev.data(), cols.dev.data(), bad, 1, nullptr),
+        "im2col1d: kernel 3, stride 0 and padding 1 are not a convolution");
+  bad = good, bad.kernel = 0;
+  fails(gpu::col2im1d(cols.dev.data(), x.dev.data(), bad, 1, nullptr),
+        "not a convolution");
+  bad = good, bad.padding = -1;
+  EXPECT_NE(gpu::checkConv1dShape(bad), "");
+  bad = good, bad.inChannels = 0;
+  fails(gpu::im2col1d(x.dev.data(), cols.dev.data(), bad, 1, nullptr),
+        "input channel count of 0");
+  bad = good, bad.frames = 1, bad.padding = 0; // shorter than the kernel
+  fails(gpu::col2im1d(cols.dev.data(), x.dev.data(), bad, 1, nullptr),
+        "fewer than the 3 of the kernel");
+  bad.padding = 1; // 1 + 2 frames of padding: one output frame
+  EXPECT_EQ(gpu::checkConv1dShape(bad), "");
+  fails(gpu::depthwiseConv1dForward(x.dev.data(), cols.dev.data(), nullptr,
+                                    cols.dev.data(), 8, 8, 0, 1, nullptr),
+        "depthwiseConv1dForward: a kernel of 0 taps");
+  fails(gpu::depthwiseConv1dBackwardInput(x.dev.data(), cols.dev.data(),
+                                          cols.dev.data(), -8, 8, 3, 1,
+                                          nullptr),
+        "depthwiseConv1dBackwardInput: negative size -8");
+  fails(gpu::depthwiseConv1dBackwardWeight(x.dev.data(), x.dev.data(),
+                                           dw.data(), nullptr, 8, 8, 2, -1,
+                                           nullptr),
+        "depthwiseConv1dBackwardWeight: negative size -1");
 }
 
 } // namespace

@@ -124,6 +124,27 @@ TEST(Conv1d, Gradients) {
   }
 }
 
+TEST(Conv1d, Col2imIsTheAdjointOfIm2col) {
+  // <im2col(x), d> = <x, col2im(d)> for every x and d; col2im overwrites.
+  for (Conv1dShape s :
+       {Conv1dShape{7, 3, 5, 3, 2, 1}, Conv1dShape{9, 3, 2, 4, 3, 2},
+        Conv1dShape{5, 2, 1, 5, 1, 0}, Conv1dShape{2, 1, 1, 3, 1, 2}}) {
+    SCOPED_TRACE(testing::Message() << "frames " << s.frames << " k "
+                                    << s.kernel << " s " << s.stride);
+    Vec x = randomVec(s.frames * s.inChannels, 21);
+    Vec d = randomVec(s.outFrames() * s.colsWidth(), 22);
+    Vec cols = nanVec(d.size()), dx = nanVec(x.size());
+    im2col1d(x.data(), cols.data(), s);
+    col2im1d(d.data(), dx.data(), s);
+    double lhs = 0, rhs = 0;
+    for (size_t i = 0; i < d.size(); ++i)
+      lhs += cols[i] * d[i];
+    for (size_t i = 0; i < x.size(); ++i)
+      rhs += x[i] * dx[i];
+    EXPECT_NEAR(lhs, rhs, 1e-12 * (1 + std::fabs(lhs)));
+  }
+}
+
 TEST(DepthwiseConv1d, ForwardByHand) {
   // Two channels, k = 3 ('same': one zero each side), W[c] = [1 2 3] and
   // [0 1 0] (identity), b = [0, 1].

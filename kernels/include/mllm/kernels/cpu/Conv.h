@@ -14,8 +14,9 @@
 // conv1d is im2col + GEMM: cols[outFrames, in*k] with cols[t, c*k + j] =
 // x[t*s - p + j, c], so W flattened to [out, in*k] is a linear weight. The
 // column buffer is allocated per call. backward-input turns dy into dcols
-// with one GEMM, then gathers them back into dx; backward-weight rebuilds
-// cols from x (x is what the runtime saves, not cols).
+// with one GEMM, then gathers them back into dx (col2im1d, the adjoint of
+// im2col1d); backward-weight rebuilds cols from x (x is what the runtime
+// saves, not cols).
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,6 +47,12 @@ struct Conv1dShape {
 /// outside the input).
 template <typename T>
 void im2col1d(const T *x, T *cols, const Conv1dShape &s);
+
+/// dx[frames, in] from dcols[outFrames, in*k], the adjoint of im2col1d:
+/// dx[f, c] = sum of dcols[t, c*k + j] over the (t, j) with t*s - p + j = f,
+/// added in ascending j onto 0. Overwrites dx.
+template <typename T>
+void col2im1d(const T *dcols, T *dx, const Conv1dShape &s);
 
 /// y[outFrames, out] = conv(x[frames, in]); `b` may be null.
 template <typename T>

@@ -13,6 +13,7 @@
 #ifndef MLLM_KERNELS_CUDA_LAYERS_H
 #define MLLM_KERNELS_CUDA_LAYERS_H
 
+#include "mllm/kernels/cpu/Conv.h"
 #include "mllm/kernels/cpu/CrossEntropy.h"
 #include "mllm/kernels/cpu/Optimizer.h"
 #include "mllm/kernels/cpu/PatchEmbed.h"
@@ -130,6 +131,53 @@ std::string checkPatchShape(const cpu::PatchShape &shape);
 /// patches[items * numPatches, patchDim], item after item. A copy (exact).
 Status patchify(const bf16 *image, bf16 *patches, const cpu::PatchShape &shape,
                 int64_t items, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// 1-D convolutions over token-major frames (cpu/Conv.h): conv1d is im2col1d
+// and a GEMM (W[out, in, k] flattened to [out, in * k] is a linear weight),
+// its input gradient a GEMM and col2im1d; the depthwise one is direct.
+// `items` inputs (windows, sequences) lie one after another.
+//===----------------------------------------------------------------------===//
+
+/// Empty when im2col1d and col2im1d can run on `shape` (kernel and stride
+/// >= 1, padding >= 0, inChannels >= 1, frames >= 0 and at least one
+/// output frame), else why not. outChannels is not read.
+std::string checkConv1dShape(const cpu::Conv1dShape &shape);
+
+/// cpu::im2col1d on `items` inputs: x[items * frames, in] ->
+/// cols[items * outFrames, in * k], cols[t, c * k + j] = x[t * s - p + j, c]
+/// of the same item, 0 outside its frames. A copy (exact).
+Status im2col1d(const bf16 *x, bf16 *cols, const cpu::Conv1dShape &shape,
+                int64_t items, cudaStream_t stream);
+
+/// The adjoint, cpu::col2im1d on `items` inputs: dx[f, c] = the sum of
+/// dcols[t, c * k + j] over the (t, j) with t * s - p + j = f, in fp32 in
+/// ascending j, rounded once; overwrites dx[items * frames, in]. One thread
+/// gathers each element: no atomics, the same bits as the CPU kernel on the
+/// same values. dcols and dx must not overlap.
+Status col2im1d(const bf16 *dcols, bf16 *dx, const cpu::Conv1dShape &shape,
+                int64_t items, cudaStream_t stream);
+
+/// cpu::depthwiseConv1dForward on `items` sequences of x[frames, channels]
+/// with w[channels, 1, kernel] ('same' padding, stride 1); b may be null.
+/// fp32 in the CPU kernel's order (b, then the taps), rounded once. Not in
+/// place.
+Status depthwiseConv1dForward(const bf16 *x, const bf16 *w, const bf16 *b,
+                              bf16 *y, int64_t frames, int64_t channels,
+                              int64_t kernel, int64_t items,
+                              cudaStream_t stream);
+/// dx from dy (overwritten, not in place), as the CPU kernel.
+Status depthwiseConv1dBackwardInput(const bf16 *dy, const bf16 *w, bf16 *dx,
+                                    int64_t frames, int64_t channels,
+                                    int64_t kernel, int64_t items,
+                                    cudaStream_t stream);
+/// dw[channels, 1, kernel] += sum dy * x over every item's frames and, when
+/// db is not null, db[channels] += sum dy (fp32, accumulating; chunks of
+/// frames summed in order, no atomics: the same bits on every run).
+Status depthwiseConv1dBackwardWeight(const bf16 *x, const bf16 *dy, float *dw,
+                                     float *db, int64_t frames,
+                                     int64_t channels, int64_t kernel,
+                                     int64_t items, cudaStream_t stream);
 
 //===----------------------------------------------------------------------===//
 // Softmax cross-entropy over the text positions (cpu/CrossEntropy.h)
