@@ -130,6 +130,15 @@ Status activationBackward(const std::string &name, const bf16 *x,
   return kc::geluBackward(x, dy, dx, n, stream);
 }
 
+/// The audio front end's convolutions (cpu::AudioFrontend): mels to
+/// hidden, kernel 3, stride 1; hidden to hidden, kernel 3, stride 2.
+kernels::cpu::Conv1dShape conv1(const LayerConfig &c) {
+  return {c.frames, c.melBins, c.hidden, 3, 1, 1};
+}
+kernels::cpu::Conv1dShape conv2(const LayerConfig &c) {
+  return {c.frames, c.hidden, c.hidden, 3, 2, 1};
+}
+
 kernels::cpu::PatchShape patchShape(const LayerConfig &c) {
   kernels::cpu::PatchShape s;
   s.channels = c.channels;
@@ -174,6 +183,31 @@ llvm::Error DeviceTrainer::Impl::forwardEncoderLayer(DeviceLayer &l,
     }
     if (DeviceParam *pos = l.maybe("pos_weight"))
       MLLM_TRY(check(kc::addRowVector(out, pos->value, l.items, n * H, stream),
+                     at("positions")));
+    return llvm::Error::success();
+  }
+  case LayerKind::Audio: {
+    // conv1 -> GELU -> conv2 -> GELU (+ positions), per window: im2col into
+    // the workspace, then one GEMM over every window's columns with the
+    // weight [out, in x 3] as a linear layer's.
+    const kernels::cpu::Conv1dShape s1 = conv1(c), s2 = conv2(c);
+    const int64_t W = l.items, H = c.hidden, F = c.frames, F2 = s2.outFrames();
+    MLLM_TRY(check(kc::im2col1d(l.media, scratch.cols, s1, W, stream),
+                   at("conv1 columns")));
+    MLLM_TRY(linear(scratch.cols, l.param("conv1.weight"), l.u, W * F,
+                    s1.colsWidth(), H));
+    MLLM_TRY(addBias(l.u, l.maybe("conv1.bias"), W * F, H));
+    MLLM_TRY(
+        check(kc::geluForward(l.u, l.g1, W * F * H, stream), at("activation")));
+    MLLM_TRY(check(kc::im2col1d(l.g1, scratch.cols, s2, W, stream),
+                   at("conv2 columns")));
+    MLLM_TRY(linear(scratch.cols, l.param("conv2.weight"), l.a, W * F2,
+                    s2.colsWidth(), H));
+    MLLM_TRY(addBias(l.a, l.maybe("conv2.bias"), W * F2, H));
+    MLLM_TRY(
+        check(kc::geluForward(l.a, out, W * F2 * H, stream), at("activation")));
+    if (DeviceParam *pos = l.maybe("pos_weight"))
+      MLLM_TRY(check(kc::addRowVector(out, pos->value, W, F2 * H, stream),
                      at("positions")));
     return llvm::Error::success();
   }
@@ -236,6 +270,30 @@ llvm::Error DeviceTrainer::Impl::backwardEncoderLayer(DeviceLayer &l) {
       }
     }
     return biasGrad(g.dy, l.maybe("pos_weight"), l.items, n * H);
+  }
+  case LayerKind::Audio: {
+    // Media need no gradient: the weights' only, as cpu::AudioFrontend.
+    const kernels::cpu::Conv1dShape s1 = conv1(c), s2 = conv2(c);
+    const int64_t W = l.items, H = c.hidden, F = c.frames, F2 = s2.outFrames();
+    DeviceParam &w1 = l.param("conv1.weight"), &w2 = l.param("conv2.weight");
+    MLLM_TRY(biasGrad(g.dy, l.maybe("pos_weight"), W, F2 * H));
+    bf16 *du2 = g.dx, *dg1 = g.dxn, *du1 = g.dh;
+    MLLM_TRY(check(kc::geluBackward(l.a, g.dy, du2, W * F2 * H, stream),
+                   at("activation gradient")));
+    MLLM_TRY(
+        check(kc::im2col1d(l.g1, g.cols, s2, W, stream), at("conv2 columns")));
+    MLLM_TRY(linearWeight(g.cols, du2, w2, W * F2, s2.colsWidth(), H));
+    MLLM_TRY(biasGrad(du2, l.maybe("conv2.bias"), W * F2, H));
+    // The columns' gradient, then summed back onto the frames.
+    MLLM_TRY(linearInput(du2, w2, g.cols, W * F2, s2.colsWidth(), H));
+    MLLM_TRY(check(kc::col2im1d(g.cols, dg1, s2, W, stream),
+                   at("conv2 input gradient")));
+    MLLM_TRY(check(kc::geluBackward(l.u, dg1, du1, W * F * H, stream),
+                   at("activation gradient")));
+    MLLM_TRY(check(kc::im2col1d(l.media, g.cols, s1, W, stream),
+                   at("conv1 columns")));
+    MLLM_TRY(linearWeight(g.cols, du1, w1, W * F, s1.colsWidth(), H));
+    return biasGrad(du1, l.maybe("conv1.bias"), W * F, H);
   }
   case LayerKind::ProjectorInput: {
     const int64_t W = l.width, n = l.itemTokens, kept = n - 1;

@@ -47,6 +47,7 @@ enum class LayerKind {
   Norm,
   Head,
   Patch,          ///< An encoder's patch embedding (images).
+  Audio,          ///< An encoder's audio front end (two 1-D convolutions).
   ProjectorInput, ///< Drops the class token before the projector.
   Mlp,            ///< Projector: fc2(act(fc1(x))), with biases.
   Linear,         ///< Projector: x W^T + b.
@@ -103,8 +104,11 @@ struct DeviceLayer {
   bf16 *u = nullptr, *a = nullptr; ///< Feed-forward pre-activation, output.
   bf16 *logits = nullptr;          ///< Head: [rows, vocab].
   float *rowLse = nullptr;         ///< Head: per row.
-  bf16 *media = nullptr;           ///< Patch: the images, [items, C, T, H, W].
-  bf16 *patches = nullptr;         ///< Patch: [items x grid, patch dim].
+  /// Patch: the images [items, C, T, H, W]; Audio: the log-mel windows
+  /// [items, frames, mels].
+  bf16 *media = nullptr;
+  bf16 *patches = nullptr; ///< Patch: [items x grid, patch dim].
+  bf16 *g1 = nullptr;      ///< Audio: GELU(conv1); u, a: conv1, conv2.
 };
 
 /// An encoder with its projector: the layers, the sequences its blocks see
@@ -134,6 +138,7 @@ struct Scratch {
   bf16 *dk = nullptr, *dv = nullptr;  ///< [rows, kv_heads x head_dim].
   bf16 *da = nullptr, *du = nullptr;  ///< [rows, ffn], [rows, 2 ffn].
   bf16 *dlogits = nullptr;            ///< [rows, vocab].
+  bf16 *cols = nullptr;               ///< An audio front end's im2col columns.
   /// Where frozen norms write the weight gradients their kernels always
   /// produce: [widest norm] x 2, never read.
   float *discard = nullptr;

@@ -255,7 +255,7 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
     MLLM_TRY(check(
         kc::embeddingBackward(batch.embeddingGrad, g.dy, w.grad, H, stream),
         at("backward")));
-    if (DeviceParam *pos = l.maybe("pos_weight"))
+    if (DeviceParam *pos = l.maybe("pos_weight"); pos && pos->trains)
       MLLM_TRY(check(
           kc::embeddingBackward(batch.positionGrad, g.dy, pos->grad, H, stream),
           at("position gradient")));

@@ -28,10 +28,11 @@ static llvm::Error refuse(const llvm::Twine &what) {
   return llvm::createStringError(
       llvm::inconvertibleErrorCode(),
       "--backend=cuda does not run this model yet: " + what +
-          " (it runs vision encoders of a patch embedding, transformer "
-          "blocks and a norm with an MLP or linear projector, and LLMs of "
-          "token embedding, transformer blocks, a final norm and the LM "
-          "head; train other models with the CPU backend)");
+          " (it runs encoders of a patch embedding or a Whisper-style audio "
+          "front end, transformer blocks and a norm with an MLP or linear "
+          "projector, and LLMs of a token embedding, transformer blocks, a "
+          "final norm and the LM head; train other models with the CPU "
+          "backend)");
 }
 
 /// Why the device executor cannot run a layer of `kind` with `c` in the
@@ -56,6 +57,11 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
       return c.position + " positions in the patch embedding";
     return "";
   }
+  if (kind == "audio_frontend")
+    return c.position == "learned" || c.position == "sinusoidal" ||
+                   c.position == "none" || c.position.empty()
+               ? ""
+               : c.position + " positions in the audio front end";
   if (kind == "mlp" || kind == "linear") {
     if (kind == "mlp" && c.activation != "gelu" && c.activation != "relu" &&
         c.activation != "silu")
@@ -95,9 +101,7 @@ llvm::Error DeviceTrainer::Impl::build() {
     DeviceEncoder &d = encoders[e];
     const exec::EncoderGeometry &g = model->encoders[e];
     d.name = g.name;
-    if (g.windows != 1)
-      return refuse("the encoder '" + g.name + "' (windows of media)");
-    d.mediaValues = g.items * g.mediaPerSequence;
+    d.mediaValues = g.items * g.windows * g.mediaPerSequence;
     if (llvm::Error err =
             buildChain(*model->chains[e], /*llm=*/false, d.layers, &d.seq))
       return err;
@@ -177,6 +181,8 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       l.kind = LayerKind::Head;
     else if (kind == "patch_embedding")
       l.kind = LayerKind::Patch;
+    else if (kind == "audio_frontend")
+      l.kind = LayerKind::Audio;
     else if (kind == "mlp")
       l.kind = LayerKind::Mlp;
     else
@@ -185,8 +191,9 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     if (llm && ((l.kind == LayerKind::Embedding) != first ||
                 (l.kind == LayerKind::Head) != last))
       return refuse("the layer order around '" + l.name + "'");
-    if (!llm && ((l.kind == LayerKind::Patch) != first ||
-                 l.kind == LayerKind::Embedding || l.kind == LayerKind::Head))
+    const bool input = l.kind == LayerKind::Patch || l.kind == LayerKind::Audio;
+    if (!llm && (input != first || l.kind == LayerKind::Embedding ||
+                 l.kind == LayerKind::Head))
       return refuse("the layer order around '" + l.name + "'");
     l.rope = l.config.position == "rope";
     l.gated = l.config.activation == "swiglu" || l.config.activation == "geglu";
@@ -195,9 +202,8 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     // Rows of the input: the chain's sequences (items for an encoder),
     // then what each layer makes of them.
     if (first) {
-      l.rows = geometry->sequences *
-               (l.kind == LayerKind::Patch ? 1 : geometry->tokens);
-      l.width = l.kind == LayerKind::Patch ? 0 : l.config.hidden;
+      l.rows = geometry->sequences * (input ? 1 : geometry->tokens);
+      l.width = input ? 0 : l.config.hidden;
     } else {
       l.rows = out.back().outRows;
       l.width = out.back().outWidth;
@@ -207,6 +213,9 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       l.classToken = l.config.classToken;
       l.grid = (l.config.imageHeight / l.config.patch) *
                (l.config.imageWidth / l.config.patch);
+      l.outRows = l.items * layer->outputTokens(0);
+    } else if (l.kind == LayerKind::Audio) {
+      l.items = geometry->sequences; // windows
       l.outRows = l.items * layer->outputTokens(0);
     } else {
       l.outRows = l.rows;
@@ -226,12 +235,10 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
         return refuse("blocks of different sequences in '" + l.name + "'");
       l.seq = seq;
     }
-    for (cpu::Param<float> *p : layer->params()) {
-      DeviceParam *d = deviceParam(p);
-      if (d->trains != l.trains)
-        return refuse("the partly frozen layer '" + l.name + "'");
-      l.params[p->name] = d; // "wq", "norm1.weight"
-    }
+    // Each parameter trains or not on its own (a fixed sinusoidal table
+    // in a trained front end).
+    for (cpu::Param<float> *p : layer->params())
+      l.params[p->name] = deviceParam(p); // "wq", "norm1.weight"
     if (layer->isTied()) {
       if (!model->tiedEmbedding)
         return refuse("a tied LM head without the embedding's weight");
@@ -282,6 +289,14 @@ static void carveLayer(Carver &c, DeviceLayer &l) {
     c.take(l.media, l.items * cf.channels * cf.temporalPatch * cf.imageHeight *
                         cf.imageWidth);
     c.take(l.patches, l.items * l.grid * pd);
+    return;
+  }
+  case LayerKind::Audio: {
+    const int64_t F = cf.frames, F2 = l.outRows / l.items;
+    c.take(l.media, l.items * F * cf.melBins);
+    c.take(l.u, l.items * F * H);
+    c.take(l.g1, l.items * F * H);
+    c.take(l.a, l.items * F2 * H); // conv2, before its GELU
     return;
   }
   case LayerKind::ProjectorInput:
@@ -348,7 +363,8 @@ void DeviceTrainer::Impl::carveSaved(Carver &c) {
 
 void DeviceTrainer::Impl::carveScratch(Carver &c) {
   // Each piece as large as the largest layer needs.
-  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0, norm = 0;
+  int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0, norm = 0,
+          cols = 0;
   auto visit = [&](const DeviceLayer &l) {
     const LayerConfig &cf = l.config;
     const int64_t R = l.rows;
@@ -356,6 +372,12 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
     norm = std::max(norm, cf.hidden);
     if (l.kind == LayerKind::Head)
       vocab = std::max(vocab, R * cf.vocab);
+    if (l.kind == LayerKind::Audio) {
+      const int64_t F = cf.frames, F2 = l.outRows / l.items;
+      hidden = std::max(hidden, l.items * F * cf.hidden);
+      cols = std::max(
+          {cols, l.items * F * cf.melBins * 3, l.items * F2 * cf.hidden * 3});
+    }
     if (l.kind == LayerKind::Mlp) {
       ffn = std::max(ffn, R * cf.hidden);
       ffnIn = std::max(ffnIn, R * cf.hidden);
@@ -383,6 +405,7 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.du, ffnIn);
   c.take(s.dlogits, vocab);
   c.take(s.discard, 2 * norm);
+  c.take(s.cols, cols);
   for (DeviceEncoder &e : encoders)
     c.take(e.dOut, e.outRows * e.outWidth);
   // The recomputing blocks' results, one block's at a time, all at the

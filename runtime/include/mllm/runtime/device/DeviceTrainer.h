@@ -11,14 +11,15 @@
 //
 // What it runs: vision encoders (a patch embedding with learned or no
 // positions and an optional class token, pre-norm transformer blocks, a
-// norm) with an MLP or linear projector, whose tokens the LLM's fan-in
+// norm) and Whisper-style audio encoders (two 1-D convolutions, windows as
+// sequences) with an MLP or linear projector, whose tokens the LLM's fan-in
 // places in its sequences; an LLM of a token embedding (learned positions
 // or none), pre-norm transformer blocks (RMSNorm or LayerNorm, biases or
 // not, RoPE or no positions, GQA, SwiGLU, GeGLU or GELU, head dimension 64
-// or 128), a final norm and the LM head (tied or not). Any part may be frozen: the plan's
-// frozen analysis says which weight and input gradients are computed.
-// Blocks of parts with recomputation keep only their input and run their
-// forward again before their backward. Optimizer adamw; precision bf16.
+// or 128), a final norm and the LM head (tied or not). Any part may be frozen:
+// the plan's frozen analysis says which weight and input gradients are
+// computed. Blocks of parts with recomputation keep only their input and run
+// their forward again before their backward. Optimizer adamw; precision bf16.
 // Anything else is refused by create(), naming the layer or setting. Every
 // buffer lives in one arena laid out by the static memory plan of the
 // one-process program (one microbatch in flight); only the per-batch attention
