@@ -110,26 +110,6 @@ llvm::Error DeviceTrainer::Impl::fanInBackward(bf16 *dSequence,
 
 namespace {
 
-/// A projector's activation (non-gated).
-Status activationForward(const std::string &name, const bf16 *x, bf16 *y,
-                         int64_t n, cudaStream_t stream) {
-  if (name == "relu")
-    return kc::reluForward(x, y, n, stream);
-  if (name == "silu")
-    return kc::siluForward(x, y, n, stream);
-  return kc::geluForward(x, y, n, stream);
-}
-
-Status activationBackward(const std::string &name, const bf16 *x,
-                          const bf16 *dy, bf16 *dx, int64_t n,
-                          cudaStream_t stream) {
-  if (name == "relu")
-    return kc::reluBackward(x, dy, dx, n, stream);
-  if (name == "silu")
-    return kc::siluBackward(x, dy, dx, n, stream);
-  return kc::geluBackward(x, dy, dx, n, stream);
-}
-
 /// The audio front end's convolutions (cpu::AudioFrontend): mels to
 /// hidden, kernel 3, stride 1; hidden to hidden, kernel 3, stride 2.
 kernels::cpu::Conv1dShape conv1(const LayerConfig &c) {
@@ -233,7 +213,7 @@ llvm::Error DeviceTrainer::Impl::forwardEncoderLayer(DeviceLayer &l,
     MLLM_TRY(linear(l.x, l.param("fc1.weight"), l.u, R, c.in, c.hidden));
     MLLM_TRY(addBias(l.u, l.maybe("fc1.bias"), R, c.hidden));
     MLLM_TRY(
-        check(activationForward(c.activation, l.u, l.a, R * c.hidden, stream),
+        check(activationForward(c.activation, l.u, l.a, R, c.hidden, stream),
               at("activation")));
     MLLM_TRY(linear(l.a, l.param("fc2.weight"), out, R, c.hidden, c.out));
     return addBias(out, l.maybe("fc2.bias"), R, c.out);
@@ -327,7 +307,7 @@ llvm::Error DeviceTrainer::Impl::backwardEncoderLayer(DeviceLayer &l) {
     MLLM_TRY(linearWeight(l.a, g.dy, w2, R, c.hidden, c.out));
     MLLM_TRY(biasGrad(g.dy, l.maybe("fc2.bias"), R, c.out));
     MLLM_TRY(check(
-        activationBackward(c.activation, l.u, g.da, g.du, R * c.hidden, stream),
+        activationBackward(c.activation, l.u, g.da, g.du, R, c.hidden, stream),
         at("activation gradient")));
     MLLM_TRY(linearWeight(l.x, g.du, w1, R, c.in, c.hidden));
     MLLM_TRY(biasGrad(g.du, l.maybe("fc1.bias"), R, c.hidden));

@@ -29,6 +29,14 @@ using kernels::cuda::Status;
 /// `status` as an llvm::Error naming `what`.
 llvm::Error check(const Status &status, const llvm::Twine &what);
 
+/// The activation `name` (gelu, relu, silu: [rows, width]; swiglu, geglu:
+/// `in` is [rows, 2 x width] = [gate | up]) and its gradient.
+Status activationForward(const std::string &name, const bf16 *in, bf16 *out,
+                         int64_t rows, int64_t width, cudaStream_t stream);
+Status activationBackward(const std::string &name, const bf16 *in,
+                          const bf16 *dOut, bf16 *dIn, int64_t rows,
+                          int64_t width, cudaStream_t stream);
+
 /// One parameter: fp32 master weights, the bf16 copy the kernels read, and
 /// when it trains its fp32 gradient and AdamW moments. All in the arena.
 struct DeviceParam {
@@ -70,7 +78,7 @@ struct DeviceLayer {
   LayerKind kind = LayerKind::Block;
   std::string name; ///< "llm.blocks.3", for messages.
   LayerConfig config;
-  bool gelu = false, gated = false, geglu = false, rope = false;
+  bool gated = false, rope = false;
   /// The plan's frozen analysis: whether it accumulates weight gradients,
   /// and whether the gradient of its input is needed upstream.
   bool trains = true, inputGrad = true;

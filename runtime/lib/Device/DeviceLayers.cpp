@@ -73,6 +73,34 @@ llvm::Error DeviceTrainer::Impl::biasGrad(const bf16 *dy, DeviceParam *b,
                "the gradient of '" + b->name + "'");
 }
 
+Status device::activationForward(const std::string &name, const bf16 *in,
+                                 bf16 *out, int64_t rows, int64_t width,
+                                 cudaStream_t stream) {
+  if (name == "swiglu")
+    return kc::swigluForward(in, out, rows, width, stream);
+  if (name == "geglu")
+    return kc::gegluForward(in, out, rows, width, stream);
+  if (name == "relu")
+    return kc::reluForward(in, out, rows * width, stream);
+  if (name == "silu")
+    return kc::siluForward(in, out, rows * width, stream);
+  return kc::geluForward(in, out, rows * width, stream);
+}
+
+Status device::activationBackward(const std::string &name, const bf16 *in,
+                                  const bf16 *dOut, bf16 *dIn, int64_t rows,
+                                  int64_t width, cudaStream_t stream) {
+  if (name == "swiglu")
+    return kc::swigluBackward(in, dOut, dIn, rows, width, stream);
+  if (name == "geglu")
+    return kc::gegluBackward(in, dOut, dIn, rows, width, stream);
+  if (name == "relu")
+    return kc::reluBackward(in, dOut, dIn, rows * width, stream);
+  if (name == "silu")
+    return kc::siluBackward(in, dOut, dIn, rows * width, stream);
+  return kc::geluBackward(in, dOut, dIn, rows * width, stream);
+}
+
 namespace {
 
 /// A layer's norm: RMSNorm, or LayerNorm with its bias.
@@ -216,10 +244,8 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
                  at("norm2")));
   MLLM_TRY(linear(l.xn2, l.param("ffn.w_in"), l.u, R, H, in));
   MLLM_TRY(addBias(l.u, l.maybe("ffn.b_in"), R, in));
-  Status act = l.gelu    ? kc::geluForward(l.u, l.a, R * c.ffn, stream)
-               : l.geglu ? kc::gegluForward(l.u, l.a, R, c.ffn, stream)
-                         : kc::swigluForward(l.u, l.a, R, c.ffn, stream);
-  MLLM_TRY(check(act, at("activation")));
+  MLLM_TRY(check(activationForward(c.activation, l.u, l.a, R, c.ffn, stream),
+                 at("activation")));
   MLLM_TRY(copy(out, l.h, R * H, stream));
   MLLM_TRY(linear(l.a, l.param("ffn.w_out"), out, R, c.ffn, H, 1.0f));
   return addBias(out, l.maybe("ffn.b_out"), R, H);
@@ -275,11 +301,9 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(linearInput(g.dy, wOut, g.da, R, c.ffn, H));
   MLLM_TRY(linearWeight(l.a, g.dy, wOut, R, c.ffn, H));
   MLLM_TRY(biasGrad(g.dy, l.maybe("ffn.b_out"), R, H));
-  Status act = l.gelu ? kc::geluBackward(l.u, g.da, g.du, R * c.ffn, stream)
-               : l.geglu
-                   ? kc::gegluBackward(l.u, g.da, g.du, R, c.ffn, stream)
-                   : kc::swigluBackward(l.u, g.da, g.du, R, c.ffn, stream);
-  MLLM_TRY(check(act, at("activation gradient")));
+  MLLM_TRY(
+      check(activationBackward(c.activation, l.u, g.da, g.du, R, c.ffn, stream),
+            at("activation gradient")));
   MLLM_TRY(linearInput(g.du, wIn, g.dxn, R, H, in));
   MLLM_TRY(linearWeight(l.xn2, g.du, wIn, R, H, in));
   MLLM_TRY(biasGrad(g.du, l.maybe("ffn.b_in"), R, in));

@@ -74,7 +74,8 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
       !(llm && c.position == "rope"))
     return c.position + " positions";
   if (c.activation != "swiglu" && c.activation != "geglu" &&
-      c.activation != "gelu")
+      c.activation != "gelu" && c.activation != "relu" &&
+      c.activation != "silu")
     return "the " + c.activation + " activation";
   if (c.headDim != 64 && c.headDim != 128)
     return "head dimension " + std::to_string(c.headDim) +
@@ -197,8 +198,6 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       return refuse("the layer order around '" + l.name + "'");
     l.rope = l.config.position == "rope";
     l.gated = l.config.activation == "swiglu" || l.config.activation == "geglu";
-    l.geglu = l.config.activation == "geglu";
-    l.gelu = l.config.activation == "gelu";
     // Rows of the input: the chain's sequences (items for an encoder),
     // then what each layer makes of them.
     if (first) {
