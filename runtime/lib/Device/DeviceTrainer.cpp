@@ -291,9 +291,15 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   const int64_t microbatches = plan.data.microbatches,
                 count = s.replicas * microbatches;
   std::vector<double> scales(static_cast<size_t>(count));
+  auto fetch = [&](int64_t id) {
+    return s.data->get(s.done, s.firstReplica + id / microbatches,
+                       id % microbatches);
+  };
+  // Each microbatch's data is read while the GPU runs the one before (the
+  // uploads from pageable memory wait for the stream; the read need not).
+  llvm::Expected<exec::MicrobatchData> next = fetch(0);
   for (int64_t id = 0; id < count; ++id) {
-    auto got = s.data->get(s.done, s.firstReplica + id / microbatches,
-                           id % microbatches);
+    llvm::Expected<exec::MicrobatchData> got = std::move(next);
     if (!got)
       return got.takeError();
     scales[id] = got->lossScale;
@@ -317,6 +323,8 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
       return std::move(e);
     if (llvm::Error e = s.backward())
       return std::move(e);
+    if (id + 1 < count)
+      next = fetch(id + 1);
   }
   if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(s.stream)),
                             "the step's microbatches"))
