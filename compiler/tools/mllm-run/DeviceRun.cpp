@@ -23,6 +23,50 @@
 using namespace mllm;
 using namespace mllm::runtime;
 
+#ifdef MLLM_HAVE_NCCL_WORLD
+namespace {
+/// Gradient sums over NCCL on the group's own stream: each waits (on the
+/// GPU) for the trainer's stream to reach the post, so the sums overlap the
+/// rest of the backward; finish() waits for them with the deadline.
+class NCCLReducer final : public device::GradientReducer {
+public:
+  explicit NCCLReducer(cuda::NCCLGroup &group) : group(group) {}
+  llvm::Error post(float *data, int64_t count, cudaStream_t stream) override {
+    cudaEvent_t ready = nullptr;
+    cudaError_t rc = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+    if (rc == cudaSuccess)
+      rc = cudaEventRecord(ready, stream);
+    if (rc == cudaSuccess)
+      rc = cudaStreamWaitEvent(group.stream(), ready, 0);
+    if (ready)
+      cudaEventDestroy(ready); // released once the wait is done
+    if (rc != cudaSuccess)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          llvm::Twine("ordering the gradient sum after the backward: ") +
+              cudaGetErrorString(rc));
+    auto request = group.allReduceSumAsync(data, count);
+    if (!request)
+      return request.takeError();
+    pending.push_back(std::move(*request));
+    return llvm::Error::success();
+  }
+  llvm::Error finish() override {
+    std::vector<std::unique_ptr<cuda::NCCLRequest>> all;
+    all.swap(pending);
+    for (auto &request : all)
+      if (llvm::Error e = request->wait())
+        return e;
+    return llvm::Error::success();
+  }
+
+private:
+  cuda::NCCLGroup &group;
+  std::vector<std::unique_ptr<cuda::NCCLRequest>> pending;
+};
+} // namespace
+#endif
+
 int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
                       const DeviceRunOptions &options, Comm *world) {
   const bool parallel = world && world->worldSize() > 1;
@@ -55,6 +99,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
 #ifdef MLLM_HAVE_NCCL_WORLD
   std::unique_ptr<cuda::NCCLWorld> nccl;
   std::unique_ptr<cuda::NCCLGroup> gradients;
+  std::unique_ptr<NCCLReducer> reducer;
 #endif
   std::unique_ptr<Group> host;
   if (parallel) {
@@ -77,7 +122,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     host = std::move(*group);
     dp.index = rank;
     dp.processes = world->worldSize();
-    dp.gradients = gradients.get();
+    reducer = std::make_unique<NCCLReducer>(*gradients);
+    dp.gradients = reducer.get();
     dp.host = host.get();
 #else
     return fail("--backend=cuda under mpirun needs NCCL, and this mllm-run "

@@ -52,10 +52,14 @@ llvm::Error DeviceTrainer::Impl::backward() {
     if (l.recompute) // Its output, the next layer's input, is done with.
       MLLM_TRY(forwardLayer(l, layers[i + 1].x, nullptr));
     MLLM_TRY(backwardLayer(l));
+    MLLM_TRY(gradientsDone(l));
     if (i == 1 && !encoders.empty())
       MLLM_TRY(fanInBackward(scratch.dy, layers[0].trains));
   }
-  for (DeviceEncoder &e : encoders) {
+  // The encoders last to first: their parameters lie first to last in the
+  // gradient region, which so becomes final from its end down (buckets).
+  for (size_t k = encoders.size(); k-- > 0;) {
+    DeviceEncoder &e = encoders[k];
     if (!e.trains)
       continue;
     MLLM_TRY(
@@ -71,6 +75,7 @@ llvm::Error DeviceTrainer::Impl::backward() {
         MLLM_TRY(forwardLayer(
             l, i + 1 < e.layers.size() ? e.layers[i + 1].x : e.out, nullptr));
       MLLM_TRY(backwardLayer(l));
+      MLLM_TRY(gradientsDone(l));
     }
   }
   return llvm::Error::success();

@@ -279,8 +279,22 @@ struct DeviceTrainer::Impl {
   /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
   int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
   llvm::Error zeroGrads();
-  /// Sums the gradients and `loss` over the processes (DataParallel).
+  /// Ends the sums of the gradients over the processes (the rest of the
+  /// region posted, every sum waited for) and sums `loss` (DataParallel).
   llvm::Error reduceOverProcesses(double &loss);
+  /// Gradient buckets: for each layer whose backward makes gradients final
+  /// (in the backward's order, the region from the end down), the lowest
+  /// offset (floats into gradRegion) final after it. Empty when the
+  /// parameters do not lie in that order: one sum of the whole region at
+  /// the end then.
+  std::map<const DeviceLayer *, int64_t> finalFrom;
+  void planBuckets();
+  /// During the step's last microbatch: posts the gradients made final by
+  /// `l`'s backward once they fill a bucket.
+  llvm::Error gradientsDone(const DeviceLayer &l);
+  bool lastMicrobatch = false;
+  int64_t postedFrom = 0;    ///< Gradients from here on are posted.
+  int64_t bucketsPosted = 0; ///< Over the trainer's life.
 
   /// Row-major C = alpha op(A) op(B) + beta C for a linear layer's three
   /// products (W is [out, in]): y = x W^T, dx (+)= dy W, dW += dy^T x.

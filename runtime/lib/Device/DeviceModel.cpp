@@ -497,6 +497,7 @@ llvm::Error DeviceTrainer::Impl::allocate() {
     if (p->trains && !gradRegion)
       gradRegion = p->grad;
   gradFloats = grads.bytes() / static_cast<int64_t>(sizeof(float));
+  planBuckets();
   if (llvm::Error e =
           bind(sched::BufferKind::OptimizerState, -1, -1, &Impl::carveMoments))
     return e;

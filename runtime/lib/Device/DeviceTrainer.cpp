@@ -205,27 +205,6 @@ llvm::Error DeviceTrainer::Impl::zeroGrads() {
                "clearing the gradients");
 }
 
-llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
-  if (parallel.processes == 1)
-    return llvm::Error::success();
-  // The group's collective runs on its own stream (NCCL) and returns once
-  // done; the stream's work before it is finished here.
-  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(stream)),
-                            "the step's backward"))
-    return e;
-  if (llvm::Error e = parallel.gradients->allReduceSum(gradRegion, gradFloats))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "summing the gradients over the data-parallel processes: " +
-            llvm::toString(std::move(e)));
-  if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "summing the loss over the data-parallel processes: " +
-            llvm::toString(std::move(e)));
-  return llvm::Error::success();
-}
-
 llvm::Error DeviceTrainer::Impl::optimizerStep() {
   std::vector<kc::AdamWTensor> tensors;
   for (auto &p : params) {
@@ -288,6 +267,7 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   const Plan &plan = s.model->plan();
   if (llvm::Error e = s.zeroGrads())
     return std::move(e);
+  s.postedFrom = s.gradFloats;
   const int64_t microbatches = plan.data.microbatches,
                 count = s.replicas * microbatches;
   std::vector<double> scales(static_cast<size_t>(count));
@@ -321,6 +301,7 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
     if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, backwardAction,
                                &Impl::carveScratch))
       return std::move(e);
+    s.lastMicrobatch = id + 1 == count;
     if (llvm::Error e = s.backward())
       return std::move(e);
     if (id + 1 < count)
@@ -382,6 +363,9 @@ const sched::MemoryPlan &DeviceTrainer::memoryPlan() const {
   return impl->memory;
 }
 int64_t DeviceTrainer::measuredArenaBytes() const { return impl->highWater; }
+int64_t DeviceTrainer::gradientSumsPosted() const {
+  return impl->bucketsPosted;
+}
 
 llvm::Error DeviceTrainer::downloadParams() {
   for (auto &p : impl->params) {

@@ -60,6 +60,12 @@ static llvm::cl::opt<double> checkGrads(
 static llvm::raw_ostream *report = &llvm::outs();
 static llvm::raw_ostream &out() { return *report; }
 
+static llvm::cl::opt<int64_t> bucketBytes(
+    "bucket-bytes",
+    llvm::cl::desc("Under mpirun: post the gradients' sums in buckets of "
+                   "this many bytes"),
+    llvm::cl::init(int64_t(25) << 20));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
   return 1;
@@ -154,6 +160,7 @@ int main(int argc, char **argv) {
   // of them for the gradients and the loss.
   std::unique_ptr<Comm> world;
   std::unique_ptr<Group> everyone;
+  std::unique_ptr<device::GroupReducer> reducer;
   if (launchedByLauncher()) {
     auto comm = initMPI(&argc, &argv, std::chrono::seconds(60));
     if (!comm)
@@ -167,7 +174,10 @@ int main(int argc, char **argv) {
     everyone = std::move(*group);
     parallel.index = world->worldRank();
     parallel.processes = world->worldSize();
-    parallel.gradients = parallel.host = everyone.get();
+    reducer = std::make_unique<device::GroupReducer>(*everyone);
+    parallel.gradients = reducer.get();
+    parallel.host = everyone.get();
+    parallel.bucketBytes = bucketBytes;
     if (parallel.index != 0)
       report = &llvm::nulls();
   }
@@ -201,6 +211,10 @@ int main(int argc, char **argv) {
   for (const sched::Buffer &b : memory.buffers)
     if (!arena.get(sched::bufferKindName(b.kind)))
       arena[sched::bufferKindName(b.kind)] = b.bytes;
+  out() << llvm::json::Value(
+               llvm::json::Object{{"event", "gradient_sums"},
+                                  {"posted", (*trainer)->gradientSumsPosted()}})
+        << "\n";
   out() << llvm::json::Value(std::move(arena)) << "\n";
   // Every process holds the same weights; rank 0 writes them.
   if (parallel.index != 0)

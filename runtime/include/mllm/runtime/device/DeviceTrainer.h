@@ -16,14 +16,14 @@
 // places in its sequences; an LLM of a token embedding (learned positions
 // or none), pre-norm transformer blocks (RMSNorm or LayerNorm, biases or
 // not, RoPE or no positions, GQA, SwiGLU, GeGLU, GELU, ReLU or SiLU, head
-// dimension 64 or 128), a final norm and the LM head (tied or not). Any part may be frozen:
-// the plan's frozen analysis says which weight and input gradients are
-// computed. Blocks of parts with recomputation keep only their input and run
-// their forward again before their backward. Optimizer adamw; precision bf16.
-// Anything else is refused by create(), naming the layer or setting. Every
-// buffer lives in one arena laid out by the static memory plan of the
-// one-process program (one microbatch in flight); only the per-batch attention
-// and embedding-gradient plans allocate as the step runs.
+// dimension 64 or 128), a final norm and the LM head (tied or not). Any part
+// may be frozen: the plan's frozen analysis says which weight and input
+// gradients are computed. Blocks of parts with recomputation keep only their
+// input and run their forward again before their backward. Optimizer adamw;
+// precision bf16. Anything else is refused by create(), naming the layer or
+// setting. Every buffer lives in one arena laid out by the static memory plan
+// of the one-process program (one microbatch in flight); only the per-batch
+// attention and embedding-gradient plans allocate as the step runs.
 //
 // Data parallelism across processes, one GPU each (DataParallel): every
 // process computes its replicas' microbatches, the gradients are summed
@@ -46,9 +46,38 @@
 
 #include "llvm/Support/Error.h"
 
+#include <cuda_runtime_api.h>
+
 #include <memory>
 
 namespace mllm::runtime::device {
+
+/// Sums gradients (device memory) over the data-parallel processes. The
+/// trainer posts them bucket by bucket during its last microbatch's
+/// backward, as each layer's gradients are final, so the sums overlap the
+/// rest of the backward; finish() ends the step's sums.
+class GradientReducer {
+public:
+  virtual ~GradientReducer() = default;
+  /// Starts summing `count` floats at `data` over the processes once the
+  /// work queued on `stream` so far is done; may return before the sum is.
+  virtual llvm::Error post(float *data, int64_t count, cudaStream_t stream) = 0;
+  /// Returns once every posted sum is done (an error when one failed or
+  /// passed its deadline).
+  virtual llvm::Error finish() = 0;
+};
+
+/// A GradientReducer on any Group: waits for the stream, then sums at once.
+/// For the host twin, whose device memory is host memory (an MPI group).
+class GroupReducer final : public GradientReducer {
+public:
+  explicit GroupReducer(Group &group) : group(group) {}
+  llvm::Error post(float *data, int64_t count, cudaStream_t stream) override;
+  llvm::Error finish() override { return llvm::Error::success(); }
+
+private:
+  Group &group;
+};
 
 /// Data parallelism across processes: process `index` of `processes`
 /// computes the plan's replicas [index x dp / processes, (index + 1) x dp /
@@ -56,10 +85,12 @@ namespace mllm::runtime::device {
 /// their gradients and losses. One process (the default) runs every replica.
 struct DataParallel {
   int index = 0, processes = 1;
-  /// Sums device memory (the gradients) over the processes: an NCCL group
-  /// on GPUs (cuda/NCCLComm.h); on the host twin, whose device memory is
-  /// host memory, any Group. Called once per step, after the stream's work.
-  Group *gradients = nullptr;
+  /// Sums the gradients over the processes: over NCCL on GPUs (mllm-run),
+  /// a GroupReducer on the host twin.
+  GradientReducer *gradients = nullptr;
+  /// The gradients are posted in buckets of at least this many bytes (the
+  /// last one may be smaller).
+  int64_t bucketBytes = int64_t(25) << 20;
   /// Sums host memory (the loss) over the processes: a group of the Comm
   /// the NCCL world was bootstrapped from.
   Group *host = nullptr;
@@ -108,6 +139,9 @@ public:
   /// The highest byte of the arena any step used, plus one: equals
   /// memoryPlan().arenaBytes once a step ran.
   int64_t measuredArenaBytes() const;
+  /// Gradient sums posted over the data-parallel processes so far (buckets
+  /// and the rest at each step's end; 0 in one process).
+  int64_t gradientSumsPosted() const;
 
   struct Impl;
 

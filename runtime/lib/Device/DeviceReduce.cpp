@@ -1,0 +1,121 @@
+//===- DeviceReduce.cpp - summing gradients over data-parallel processes --===//
+//
+// The gradients live in one region, parameter after parameter in the order
+// the layers first use them (the forward's). The backward finishes them in
+// about the reverse order, so during the step's last microbatch the region
+// becomes final from its end down: once the final, not yet posted part
+// fills a bucket it is posted to the GradientReducer (NCCL sums it on its
+// own stream while the backward goes on), and the rest at the end.
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceImpl.h"
+
+#include <set>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::device;
+
+static Status cudaStatus(cudaError_t rc) {
+  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
+}
+
+llvm::Error GroupReducer::post(float *data, int64_t count,
+                               cudaStream_t stream) {
+  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(stream)),
+                            "the gradients to sum"))
+    return e;
+  return group.allReduceSum(data, count);
+}
+
+void DeviceTrainer::Impl::planBuckets() {
+  finalFrom.clear();
+  if (parallel.processes == 1 || gradFloats == 0)
+    return;
+  // The layers in the backward's order (backward()): the LLM's from the
+  // head down, then the encoders last to first, each from its projector
+  // down.
+  std::vector<const DeviceLayer *> order;
+  for (size_t i = layers.size(); i-- > 0;)
+    order.push_back(&layers[i]);
+  for (size_t k = encoders.size(); k-- > 0;)
+    for (size_t i = encoders[k].layers.size(); i-- > 0;)
+      order.push_back(&encoders[k].layers[i]);
+  // A parameter is final after the last layer of that order using it (a
+  // tied weight: the embedding, after the head).
+  std::map<const DeviceParam *, size_t> last;
+  for (size_t k = 0; k < order.size(); ++k)
+    for (const auto &[name, p] : order[k]->params)
+      if (p->trains)
+        last[p] = k;
+  auto offset = [&](const DeviceParam *p) { return p->grad - gradRegion; };
+  std::set<const DeviceParam *> open;
+  for (const auto &[p, k] : last)
+    open.insert(p);
+  int64_t frontier = gradFloats;
+  std::map<const DeviceLayer *, int64_t> plan;
+  for (size_t k = 0; k < order.size(); ++k) {
+    int64_t lo = frontier;
+    std::vector<const DeviceParam *> finals;
+    for (const auto &[name, p] : order[k]->params)
+      if (p->trains && last[p] == k) {
+        finals.push_back(p);
+        lo = std::min(lo, offset(p));
+      }
+    if (finals.empty())
+      continue;
+    for (const DeviceParam *p : finals) {
+      if (offset(p) >= frontier)
+        return; // Not from the end down: one sum at the end.
+      open.erase(p);
+    }
+    for (const DeviceParam *p : open)
+      if (offset(p) >= lo)
+        return;
+    plan[order[k]] = lo;
+    frontier = lo;
+  }
+  finalFrom = std::move(plan);
+}
+
+llvm::Error DeviceTrainer::Impl::gradientsDone(const DeviceLayer &l) {
+  if (!lastMicrobatch || finalFrom.empty())
+    return llvm::Error::success();
+  auto it = finalFrom.find(&l);
+  if (it == finalFrom.end() ||
+      (postedFrom - it->second) * static_cast<int64_t>(sizeof(float)) <
+          parallel.bucketBytes)
+    return llvm::Error::success();
+  if (llvm::Error e = parallel.gradients->post(gradRegion + it->second,
+                                               postedFrom - it->second, stream))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "summing the gradients over the data-parallel processes: " +
+            llvm::toString(std::move(e)));
+  postedFrom = it->second;
+  ++bucketsPosted;
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
+  if (parallel.processes == 1)
+    return llvm::Error::success();
+  auto failed = [](const char *what, llvm::Error e) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   llvm::Twine("summing the ") + what +
+                                       " over the data-parallel processes: " +
+                                       llvm::toString(std::move(e)));
+  };
+  if (postedFrom > 0) {
+    if (llvm::Error e =
+            parallel.gradients->post(gradRegion, postedFrom, stream))
+      return failed("gradients", std::move(e));
+    postedFrom = 0;
+    ++bucketsPosted;
+  }
+  if (llvm::Error e = parallel.gradients->finish())
+    return failed("gradients", std::move(e));
+  if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
+    return failed("loss", std::move(e));
+  return llvm::Error::success();
+}
