@@ -301,9 +301,12 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   }
 #endif
   if (!traceFile.empty())
-    return fail(1, "--trace records the ranks of a parallel run (start it "
-                   "with mpirun or srun); mllm-sim --trace shows the plan's "
-                   "predicted iteration");
+    return fail(1, deviceParallel
+                       ? "--trace records the CPU backend's ranks; leave it "
+                         "out with --backend=cuda"
+                       : "--trace records the ranks of a parallel run (start "
+                         "it with mpirun or srun); mllm-sim --trace shows the "
+                         "plan's predicted iteration");
 
   auto model = exec::Model::build(plan, seed);
   if (!model) {
@@ -518,5 +521,12 @@ int main(int argc, char **argv) {
     comm = std::move(*world);
   }
 #endif
-  return runMain(context, options, comm.get());
+  int rc = runMain(context, options, comm.get());
+#ifdef MLLM_HAVE_MPI
+  // A device rank that failed ends the job: the others would wait for it
+  // in NCCL until the deadline (the CPU ranks abort on their own).
+  if (rc != 0 && backend == "cuda" && comm && comm->worldSize() > 1)
+    abortMPI(rc);
+#endif
+  return rc;
 }

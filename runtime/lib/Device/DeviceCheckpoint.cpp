@@ -101,6 +101,7 @@ llvm::Error DeviceTrainer::load(llvm::StringRef path) {
         return e;
   }
   s.done = restored->step;
+  s.startAgreed = false; // the processes compare what they loaded
   s.resharded = restored->otherPlan;
   return llvm::Error::success();
 }

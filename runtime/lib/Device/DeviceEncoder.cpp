@@ -149,16 +149,19 @@ llvm::Error DeviceTrainer::Impl::forwardEncoderLayer(DeviceLayer &l,
     const int64_t n = g + (l.classToken ? 1 : 0);
     MLLM_TRY(check(kc::patchify(l.media, l.patches, ps, l.items, stream),
                    at("patches")));
-    DeviceParam &w = l.param("weight");
-    if (!l.classToken) {
-      MLLM_TRY(linear(l.patches, w, out, l.items * g, pd, H));
-    } else {
-      for (int64_t i = 0; i < l.items; ++i)
-        MLLM_TRY(
-            linear(l.patches + i * g * pd, w, out + (i * n + 1) * H, g, pd, H));
-    }
-    MLLM_TRY(addBias(out, l.maybe("bias"), l.items * n, H));
+    // One GEMM over every item's patches; behind a class token they go to
+    // the workspace first and then to their rows in one pitched copy (no
+    // GEMM on an offset cuBLASLt might find misaligned).
+    bf16 *patchRows = l.classToken ? scratch.dx : out;
+    MLLM_TRY(
+        linear(l.patches, l.param("weight"), patchRows, l.items * g, pd, H));
+    MLLM_TRY(addBias(patchRows, l.maybe("bias"), l.items * g, H));
     if (l.classToken) {
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpy2DAsync(
+              out + H, n * H * sizeof(bf16), patchRows, g * H * sizeof(bf16),
+              g * H * sizeof(bf16), l.items, cudaMemcpyDeviceToDevice, stream)),
+          at("patch rows")));
       const DeviceParam &cls = l.param("class_token");
       for (int64_t i = 0; i < l.items; ++i)
         MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
@@ -241,19 +244,26 @@ llvm::Error DeviceTrainer::Impl::backwardEncoderLayer(DeviceLayer &l) {
     const kernels::cpu::PatchShape ps = patchShape(c);
     const int64_t H = c.hidden, pd = ps.patchDim(), gr = l.grid;
     const int64_t n = gr + (l.classToken ? 1 : 0);
-    DeviceParam &w = l.param("weight");
-    DeviceParam *b = l.maybe("bias");
-    if (!l.classToken) {
-      MLLM_TRY(linearWeight(l.patches, g.dy, w, l.items * gr, pd, H));
-      MLLM_TRY(biasGrad(g.dy, b, l.items * gr, H));
-    } else {
-      for (int64_t i = 0; i < l.items; ++i) {
-        const bf16 *dy = g.dy + (i * n + 1) * H;
-        MLLM_TRY(linearWeight(l.patches + i * gr * pd, dy, w, gr, pd, H));
-        MLLM_TRY(biasGrad(dy, b, gr, H));
-        MLLM_TRY(biasGrad(g.dy + i * n * H, &l.param("class_token"), 1, H));
-      }
+    // Behind class tokens the patch rows' gradient is gathered into the
+    // workspace first (one pitched copy), and so are the class rows'.
+    const bf16 *dPatches = g.dy;
+    if (l.classToken) {
+      MLLM_TRY(check(cudaStatus(cudaMemcpy2DAsync(
+                         g.dx, gr * H * sizeof(bf16), g.dy + H,
+                         n * H * sizeof(bf16), gr * H * sizeof(bf16), l.items,
+                         cudaMemcpyDeviceToDevice, stream)),
+                     at("patch rows' gradient")));
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpy2DAsync(
+              g.dxn, H * sizeof(bf16), g.dy, n * H * sizeof(bf16),
+              H * sizeof(bf16), l.items, cudaMemcpyDeviceToDevice, stream)),
+          at("class rows' gradient")));
+      MLLM_TRY(biasGrad(g.dxn, &l.param("class_token"), l.items, H));
+      dPatches = g.dx;
     }
+    MLLM_TRY(linearWeight(l.patches, dPatches, l.param("weight"), l.items * gr,
+                          pd, H));
+    MLLM_TRY(biasGrad(dPatches, l.maybe("bias"), l.items * gr, H));
     return biasGrad(g.dy, l.maybe("pos_weight"), l.items, n * H);
   }
   case LayerKind::Audio: {

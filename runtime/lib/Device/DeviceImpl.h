@@ -293,6 +293,10 @@ struct DeviceTrainer::Impl {
   /// `l`'s backward once they fill a bucket.
   llvm::Error gradientsDone(const DeviceLayer &l);
   bool lastMicrobatch = false;
+  /// Before the first step of a parallel run: every process holds the same
+  /// step count and weights (an error names the first that does not).
+  llvm::Error agreeOnStart();
+  bool startAgreed = false;
   int64_t postedFrom = 0;    ///< Gradients from here on are posted.
   int64_t bucketsPosted = 0; ///< Over the trainer's life.
 

@@ -111,7 +111,15 @@ llvm::Error DeviceTrainer::Impl::build() {
     d.outRows = d.layers.back().outRows;
     d.outWidth = d.layers.back().outWidth;
   }
-  return buildChain(model->llm(), /*llm=*/true, layers, &batch);
+  if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch))
+    return e;
+  // The encoders' gradients come out of the fan-in, after the first block:
+  // the frozen analysis lets it pass them whenever an encoder trains.
+  for (const DeviceEncoder &e : encoders)
+    if (e.trains && !layers[1].inputGrad)
+      return refuse("a trained encoder '" + e.name +
+                    "' behind an LLM that passes it no gradient");
+  return llvm::Error::success();
 }
 
 DeviceParam *DeviceTrainer::Impl::deviceParam(cpu::Param<float> *p) {

@@ -3,6 +3,8 @@
 
 #include "mllm/runtime/exec/Steps.h"
 
+#include "llvm/Support/xxhash.h"
+
 #include <chrono>
 #include <numeric>
 
@@ -115,6 +117,8 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
                     "planning the position table's gradient"))
         return e;
   }
+  if (!layers.front().param("weight").trains)
+    return llvm::Error::success();
   return check(kc::prepareEmbeddingGrad(batch.hostIds,
                                         layers.front().config.vocab,
                                         batch.embeddingGrad, stream),
@@ -140,8 +144,11 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
     return err;
   // Which rows of the encoder's output go to which rows of the sequences:
   // the CPU fan-in's runs, one index per row.
-  auto *fanIn = static_cast<const exec::FanInStep *>(
+  auto *fanIn = dynamic_cast<const exec::FanInStep *>(
       &model->llm().step(static_cast<size_t>(model->fanInStep)));
+  if (!fanIn)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the LLM has no fan-in step (internal)");
   std::vector<int64_t> from, to;
   for (const exec::FanInStep::Run &r : fanIn->runs(&data))
     if (r.encoder == static_cast<int64_t>(index))
@@ -185,6 +192,41 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
           "planning the attention of '" + e.name + "'"))
     return err;
   e.seq.declaredAttention = true;
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::agreeOnStart() {
+  if (parallel.processes == 1 || startAgreed)
+    return llvm::Error::success();
+  // The weights the device holds are the host model's until the first step
+  // (create() and load() upload them): every process must hold the same.
+  struct Start {
+    int64_t step;
+    uint64_t weights;
+  } mine{done, 0};
+  for (const exec::NamedParam &p : model->params) {
+    llvm::ArrayRef<float> values = p.param->value.data;
+    mine.weights = llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
+                       reinterpret_cast<const uint8_t *>(values.data()),
+                       values.size() * sizeof(float))) ^
+                   (mine.weights * 0x9E3779B97F4A7C15ull);
+  }
+  std::vector<Start> all(static_cast<size_t>(parallel.processes));
+  if (llvm::Error e =
+          parallel.host->allGatherBytes(&mine, sizeof(Start), all.data()))
+    return e;
+  for (int r = 1; r < parallel.processes; ++r)
+    if (all[r].step != all[0].step || all[r].weights != all[0].weights)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "the data-parallel processes do not start from the same state: "
+          "process 0 is at step %lld, process %d at step %lld%s; give every "
+          "process the same --init file and --checkpoint-dir (on a shared "
+          "file system)",
+          static_cast<long long>(all[0].step), r,
+          static_cast<long long>(all[r].step),
+          all[r].step == all[0].step ? " with other weights" : "");
+  startAgreed = true;
   return llvm::Error::success();
 }
 
@@ -265,6 +307,8 @@ DeviceTrainer::create(exec::Model &model, exec::DataSource &data,
 llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   Impl &s = *impl;
   const Plan &plan = s.model->plan();
+  if (llvm::Error e = s.agreeOnStart())
+    return std::move(e);
   if (llvm::Error e = s.zeroGrads())
     return std::move(e);
   s.postedFrom = s.gradFloats;
