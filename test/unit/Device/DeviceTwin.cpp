@@ -1,21 +1,20 @@
 //===- DeviceTwin.cpp - the device executor on the CUDA host twin ---------===//
 //
 // mllm-device-twin PLAN [--steps N] [--save FILE] [--checkpoint FILE]
-// [--resume FILE] [--check-grads R]: trains PLAN's model, to N steps in
-// all, with
-// device::DeviceTrainer linked against the host twin of the CUDA libraries
-// (kernels/lib/cudahost), on the CPU, from the same seed and synthetic data
-// as `mllm-run PLAN`, and prints one JSON line per step in mllm-run --json's
-// form, then the arena it trained in (DeviceTrainer::memoryPlan); --save
-// writes the trained weights as a checkpoint's "model.*"
-// tensors, --checkpoint a checkpoint (DeviceTrainer::save), --resume starts
-// from one. Under mpirun every process runs its share of the plan's
+// [--resume FILE] [--check-grads R] [--data MANIFEST] [--bucket-bytes B]:
+// trains PLAN's model, to N steps in all, with device::DeviceTrainer
+// linked against the host twin of the CUDA libraries (kernels/lib/cudahost)
+// on the CPU, from the same seed and data as `mllm-run PLAN` (synthetic, or
+// --data's manifest), and prints one JSON line per step in mllm-run
+// --json's form, then the arena it trained in (DeviceTrainer::memoryPlan).
+// --save writes the trained weights as a checkpoint's "model.*" tensors,
+// --checkpoint a checkpoint (DeviceTrainer::save), --resume starts from
+// one. Under mpirun every process runs its share of the plan's
 // data-parallel replicas (device::DataParallel, the gradients summed over
 // an MPI group, which works because the twin's device memory is host
 // memory) and rank 0 prints. test/runtime/compare_runs.py compares runs.
-// Test tool:
-// it checks the executor's logic where no GPU is; the kernels' own numerics
-// are the GPU tests'.
+// Test tool: it checks the executor's logic where no GPU is; the kernels'
+// own numerics are the GPU tests'.
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/runtime/PlanIO.h"
@@ -25,6 +24,7 @@
 #include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/Trainer.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -66,6 +66,11 @@ static llvm::cl::opt<int64_t> bucketBytes(
                    "this many bytes"),
     llvm::cl::init(int64_t(25) << 20));
 
+static llvm::cl::opt<std::string>
+    dataFile("data", llvm::cl::desc("Train on this data set's manifest "
+                                    "(docs/data.md) instead of synthetic "
+                                    "data, as mllm-run --data"));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
   return 1;
@@ -76,14 +81,30 @@ static int fail(const llvm::Twine &message) {
 /// CPU run's one-process program without its optimizer step). Gradients
 /// are compared before AdamW, which scales every element to about lr and
 /// so magnifies rounding in small gradients.
+/// The data `model` trains on: --data's manifest, or synthetic data.
+static llvm::Expected<std::unique_ptr<exec::DataSource>>
+makeData(const exec::Model &model, uint64_t seed) {
+  if (dataFile.empty())
+    return std::make_unique<exec::SyntheticData>(model, seed);
+  data::DataOptions options;
+  options.seed = seed;
+  auto opened = exec::ManifestData::open(model, dataFile, options,
+                                         /*prefetchThreads=*/1);
+  if (!opened)
+    return opened.takeError();
+  return std::unique_ptr<exec::DataSource>(std::move(*opened));
+}
+
 static int compareGradients(const Plan &plan, uint64_t seed,
                             exec::Model &deviceModel,
                             device::DeviceTrainer &trainer) {
   auto cpuModel = exec::Model::build(plan, seed);
   if (!cpuModel)
     return fail(llvm::toString(cpuModel.takeError()));
-  exec::SyntheticData cpuData(**cpuModel, seed);
-  exec::Trainer cpu(**cpuModel, cpuData, seed);
+  auto cpuData = makeData(**cpuModel, seed);
+  if (!cpuData)
+    return fail(llvm::toString(cpuData.takeError()));
+  exec::Trainer cpu(**cpuModel, **cpuData, seed);
   double cpuLoss = 0;
   for (size_t i = 0; i < cpu.program().actions.size(); ++i) {
     if (cpu.program().actions[i].kind == sched::ActionKind::OptimizerStep)
@@ -153,7 +174,9 @@ int main(int argc, char **argv) {
   auto model = exec::Model::build(*plan, seed);
   if (!model)
     return fail(llvm::toString(model.takeError()));
-  exec::SyntheticData data(**model, seed);
+  auto data = makeData(**model, seed);
+  if (!data)
+    return fail(llvm::toString(data.takeError()));
   device::DataParallel parallel;
 #ifdef MLLM_HAVE_MPI
   // Under mpirun: one process per share of the replicas, one group of all
@@ -182,7 +205,7 @@ int main(int argc, char **argv) {
       report = &llvm::nulls();
   }
 #endif
-  auto trainer = device::DeviceTrainer::create(**model, data, parallel);
+  auto trainer = device::DeviceTrainer::create(**model, **data, parallel);
   if (!trainer)
     return fail(llvm::toString(trainer.takeError()));
   if (checkGrads > 0)
