@@ -3,6 +3,8 @@
   compare_runs.py losses A.jsonl B.jsonl [--rtol R] [--common]
       every step's loss of B within R (relative) of A's, same steps
       (--common: the steps both have, at least one; a resumed run).
+  compare_runs.py eval A.jsonl B.jsonl [--rtol R]
+      every --eval line's loss (and its step) of B within R of A's.
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
@@ -66,7 +68,7 @@ def losses(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["losses", "params", "frozen"])
+    ap.add_argument("what", choices=["losses", "eval", "params", "frozen"])
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--rtol", type=float, default=1e-5)
@@ -86,6 +88,21 @@ def main():
             if abs(a[s] - b[s]) > args.rtol * abs(a[s]):
                 bad.append("step %d: loss %.9g vs %.9g" % (s, a[s], b[s]))
         print("%d steps compared" % len(a))
+    elif args.what == "eval":
+        def evals(path):
+            with open(path) as f:
+                return [json.loads(line) for line in f
+                        if line.startswith("{") and '"event":"eval"' in line]
+        a, b = evals(args.a), evals(args.b)
+        if not a or [e["step"] for e in a] != [e["step"] for e in b]:
+            print("evaluations differ: steps %s vs %s" %
+                  ([e["step"] for e in a], [e["step"] for e in b]))
+            return 1
+        for x, y in zip(a, b):
+            if abs(x["loss"] - y["loss"]) > args.rtol * abs(x["loss"]):
+                bad.append("eval at step %d: loss %.9g vs %.9g" %
+                           (x["step"], x["loss"], y["loss"]))
+        print("%d evaluations compared" % len(a))
     elif args.what == "params":
         a, b = read_checkpoint(args.a), read_checkpoint(args.b)
         for name, x in a.items():

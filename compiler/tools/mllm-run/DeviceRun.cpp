@@ -1,5 +1,6 @@
 //===- DeviceRun.cpp - mllm-run --backend=cuda ----------------------------===//
 #include "DeviceRun.h"
+#include "EvalGenerate.h"
 #include "Report.h"
 
 #ifdef MLLM_HAVE_MPI
@@ -161,10 +162,30 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
 
+  // --eval: the device's weights, evaluated by the CPU backend's Evaluator.
+  std::unique_ptr<exec::Evaluator> evaluator;
+  if (!options.evalFile.empty()) {
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    auto opened = exec::Evaluator::open(model, options.evalFile, dataOptions);
+    if (!opened)
+      return fail("--eval: " + llvm::toString(opened.takeError()));
+    evaluator = std::move(*opened);
+    reportHeldOut("eval", options.evalFile, evaluator->dataSet(), options.json);
+  }
+  auto evaluate = [&]() -> llvm::Error {
+    auto stats = trainer.evaluate(*evaluator);
+    if (!stats)
+      return stats.takeError();
+    reportEval(*stats, options.json);
+    return llvm::Error::success();
+  };
   Progress progress(model.plan(), model, options.total, /*threads=*/1,
                     options.json);
   if (reports)
     progress.start(trainer.stepsDone());
+  const bool trained = trainer.stepsDone() < options.total;
   while (trainer.stepsDone() < options.total) {
     auto stats = trainer.step();
     if (!stats)
@@ -177,7 +198,14 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (!dir.empty() && reports && (last || every))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
+    if (evaluator && (last || (options.evalEvery > 0 &&
+                               trainer.stepsDone() % options.evalEvery == 0)))
+      if (llvm::Error e = evaluate())
+        return fail(llvm::toString(std::move(e)));
   }
+  if (evaluator && !trained)
+    if (llvm::Error e = evaluate())
+      return fail(llvm::toString(std::move(e)));
   if (!reports)
     return 0;
   progress.finish();

@@ -20,6 +20,10 @@ struct DeviceRunOptions {
   std::string checkpointDir, initFile;
   int64_t checkpointEvery = 0;
   bool saveInitial = false, resume = false;
+  /// --eval (a held-out manifest), --eval-every, --strict.
+  std::string evalFile;
+  int64_t evalEvery = 0;
+  bool strictData = false;
   /// Bounds NCCL's initialisation and every collective (--timeout).
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };

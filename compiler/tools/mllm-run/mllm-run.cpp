@@ -348,11 +348,14 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
 #ifdef MLLM_HAVE_DEVICE
   if (backend == "cuda") {
-    if (!evalFile.empty() || !dumpBatches.empty() || !generateFile.empty() ||
-        !stepFunctions.empty())
-      return fail(1, "--backend=cuda trains without --eval, --dump-batches, "
+    if (!dumpBatches.empty() || !generateFile.empty() || !stepFunctions.empty())
+      return fail(1, "--backend=cuda trains without --dump-batches, "
                      "--generate or --step-functions so far; leave them out "
                      "or use the CPU backend");
+    if (deviceParallel && !evalFile.empty())
+      return fail(1, "--eval runs in one process, not under mpirun or srun: "
+                     "write a checkpoint (--checkpoint-dir) and run `mllm-run "
+                     "SPEC --init CHECKPOINT --steps 0 --eval FILE` with it");
     DeviceRunOptions device;
     device.total = total;
     device.json = emitJson;
@@ -362,6 +365,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.checkpointEvery = checkpointEvery;
     device.saveInitial = saveInitial;
     device.resume = resume;
+    device.evalFile = evalFile;
+    device.evalEvery = evalEvery;
+    device.strictData = strictData;
     device.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
     return runOnDevice(**model, data, device, deviceParallel ? comm : nullptr);

@@ -402,6 +402,17 @@ llvm::Error DeviceTrainer::downloadGradients() {
 }
 
 int64_t DeviceTrainer::stepsDone() const { return impl->done; }
+
+llvm::Expected<exec::EvalStats>
+DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
+  if (llvm::Error e = downloadParams())
+    return std::move(e);
+  auto stats = evaluator.run();
+  if (!stats)
+    return stats.takeError();
+  stats->step = impl->done;
+  return stats;
+}
 int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }
 const sched::MemoryPlan &DeviceTrainer::memoryPlan() const {
   return impl->memory;

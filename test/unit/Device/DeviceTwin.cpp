@@ -9,7 +9,8 @@
 // --json's form, then the arena it trained in (DeviceTrainer::memoryPlan).
 // --save writes the trained weights as a checkpoint's "model.*" tensors,
 // --checkpoint a checkpoint (DeviceTrainer::save), --resume starts from
-// one. Under mpirun every process runs its share of the plan's
+// one, --eval MANIFEST evaluates the trained weights (DeviceTrainer::
+// evaluate). Under mpirun every process runs its share of the plan's
 // data-parallel replicas (device::DataParallel, the gradients summed over
 // an MPI group, which works because the twin's device memory is host
 // memory) and rank 0 prints. test/runtime/compare_runs.py compares runs.
@@ -70,6 +71,11 @@ static llvm::cl::opt<std::string>
     dataFile("data", llvm::cl::desc("Train on this data set's manifest "
                                     "(docs/data.md) instead of synthetic "
                                     "data, as mllm-run --data"));
+
+static llvm::cl::opt<std::string>
+    evalFile("eval", llvm::cl::desc("After training, evaluate the weights on "
+                                    "this held-out manifest, as mllm-run "
+                                    "--eval (DeviceTrainer::evaluate)"));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
@@ -239,6 +245,22 @@ int main(int argc, char **argv) {
                                   {"posted", (*trainer)->gradientSumsPosted()}})
         << "\n";
   out() << llvm::json::Value(std::move(arena)) << "\n";
+  if (!evalFile.empty()) {
+    data::DataOptions options;
+    options.seed = seed;
+    auto evaluator = exec::Evaluator::open(**model, evalFile, options);
+    if (!evaluator)
+      return fail(llvm::toString(evaluator.takeError()));
+    auto stats = (*trainer)->evaluate(**evaluator);
+    if (!stats)
+      return fail(llvm::toString(stats.takeError()));
+    out() << llvm::json::Value(llvm::json::Object{{"event", "eval"},
+                                                  {"step", stats->step},
+                                                  {"loss", stats->loss},
+                                                  {"accuracy", stats->accuracy},
+                                                  {"tokens", stats->tokens}})
+          << "\n";
+  }
   // Every process holds the same weights; rank 0 writes them.
   if (parallel.index != 0)
     return 0;

@@ -41,6 +41,7 @@
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Evaluate.h"
 #include "mllm/runtime/exec/Model.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -122,6 +123,11 @@ public:
   /// Copies the fp32 master weights back into the CPU model's parameters
   /// (for a checkpoint or a comparison).
   llvm::Error downloadParams();
+  /// The held-out loss and accuracy of the current weights (mllm-run
+  /// --eval): brought back into the CPU model and evaluated there by
+  /// `evaluator` (exec/Evaluate.h), which was opened on that model. On the
+  /// host, so the numbers are the CPU backend's for the same weights.
+  llvm::Expected<exec::EvalStats> evaluate(exec::Evaluator &evaluator);
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
   llvm::Error save(llvm::StringRef path, uint64_t seed);
