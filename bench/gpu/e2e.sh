@@ -6,14 +6,22 @@
 # after the first, divided by the GPU's peak (the plan's `peak_flops`: pick
 # the profile with GPU=). Without a GPU it prints why and exits 0.
 #
+# VISION=1 adds a frozen ViT-B/16-shaped encoder (224 x 224 images, 196
+# tokens each, one per sequence before the text) with a trainable MLP
+# projector: the paper's recipe. Its plan places the encoder on a GPU of
+# its own; the device executor runs the whole replica on one GPU, which is
+# what the MFU is measured against.
+#
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
+#   VISION=1 bench/gpu/e2e.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${MLLM_BUILD_DIR:-$root/build}"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
+VISION=${VISION:-0}
 if [[ ! -f "$build/build.ninja" ]]; then
   CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -21,16 +29,25 @@ fi
 ninja -C "$build" mllmc mllm-run > /dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+encoder="" media="" gpus=1
+if [[ $VISION == 1 ]]; then
+  encoder="encoder vision : bench_vit { frozen = true; projector mlp { hidden = $HIDDEN; } }"
+  media="vision { image = 224; placement = prepend; }"
+  gpus=2
+fi
 cat > "$tmp/e2e.mllm" <<SPEC
 import hardware;
 instance bench_llm : decoder {
   layers = $LAYERS; hidden = $HIDDEN; ffn = $FFN; heads = $HEADS;
-  kv_heads = $KV; vocab = $VOCAB; max_positions = $SEQ; norm = rmsnorm;
+  kv_heads = $KV; vocab = $VOCAB; max_positions = $((SEQ + 256)); norm = rmsnorm;
   activation = swiglu; position = rope;
 }
-model e2e { llm : bench_llm { } }
-data { text_tokens = $SEQ; microbatch_size = $MBS; microbatches = $MICRO; }
-cluster { nodes = 1; gpus_per_node = 1; gpu = $GPU; }
+instance bench_vit : vision_encoder {
+  layers = 12; hidden = 768; ffn = 3072; heads = 12; patch = 16; image = 224;
+}
+model e2e { $encoder llm : bench_llm { } }
+data { text_tokens = $SEQ; microbatch_size = $MBS; microbatches = $MICRO; $media }
+cluster { nodes = 1; gpus_per_node = $gpus; gpu = $GPU; }
 train { steps = $STEPS; optimizer = adamw; lr = 1e-4; precision = bf16; }
 SPEC
 "$build/bin/mllmc" "$tmp/e2e.mllm" --emit=plan -o "$tmp/plan.yaml"
