@@ -41,7 +41,7 @@ __device__ inline float geluGrad(float x) {
   return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
 }
 
-enum class Act { Gelu, Relu, Silu, SwiGlu, GeGlu };
+enum class Act { Gelu, Relu, Silu, SwiGlu, GeGlu, Glu };
 
 /// A plain activation (GELU, ReLU, SiLU) over n elements, else a gated one
 /// over [tokens, 2 ffn] inputs; `din` null means the forward.
@@ -72,13 +72,20 @@ __global__ void activationKernel(const bf16 *in, const bf16 *dout, bf16 *out,
     return;
   } else {
     const int64_t t = e / ffn, i = e % ffn;
-    const int64_t gi = t * 2 * ffn + i, ui = gi + ffn;
+    // The activated half: the first for SwiGLU/GeGLU ([gate | up]), the
+    // second for the GLU ([a | b], out = a * sigmoid(b)).
+    const int64_t first = t * 2 * ffn + i;
+    const int64_t gi = kAct == Act::Glu ? first + ffn : first;
+    const int64_t ui = kAct == Act::Glu ? first : first + ffn;
     const float g = f(in[gi]), u = f(in[ui]);
     float act, grad;
     if constexpr (kAct == Act::SwiGlu) {
       float s = sigmoid(g);
       act = g * s;
       grad = s * (1.0f + g * (1.0f - s));
+    } else if constexpr (kAct == Act::Glu) {
+      act = sigmoid(g);
+      grad = act * (1.0f - act);
     } else {
       act = gelu(g);
       grad = geluGrad(g);
@@ -334,6 +341,19 @@ Status cuda::gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
                            int64_t tokens, int64_t ffn, cudaStream_t stream) {
   return activation<Act::GeGlu>(in, dout, nullptr, din, tokens * ffn, ffn,
                                 stream);
+}
+
+Status cuda::gluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                        int64_t width, cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("gluForward", {tokens, width}));
+  return activation<Act::Glu>(in, nullptr, out, nullptr, tokens * width, width,
+                              stream);
+}
+Status cuda::gluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                         int64_t tokens, int64_t width, cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("gluBackward", {tokens, width}));
+  return activation<Act::Glu>(in, dout, nullptr, din, tokens * width, width,
+                              stream);
 }
 
 Status cuda::crossEntropyForward(const bf16 *logits, const int64_t *targets,

@@ -105,7 +105,7 @@ Status unaryBackward(const char *k, Unary act, const bf16 *x, const bf16 *dy,
   return Status();
 }
 
-enum class Gated { SwiGlu, GeGlu };
+enum class Gated { SwiGlu, GeGlu, Glu };
 
 Status gatedForward(const char *k, Gated act, const bf16 *in, bf16 *out,
                     int64_t tokens, int64_t ffn, cudaStream_t stream) {
@@ -119,8 +119,10 @@ Status gatedForward(const char *k, Gated act, const bf16 *in, bf16 *out,
   std::vector<float> fin = toFloat(in, 2 * n), fout(n);
   if (act == Gated::SwiGlu)
     cpu::swigluForward<float>(fin.data(), fout.data(), tokens, ffn);
-  else
+  else if (act == Gated::GeGlu)
     cpu::gegluForward<float>(fin.data(), fout.data(), tokens, ffn);
+  else
+    cpu::gluForward<float>(fin.data(), fout.data(), tokens, ffn);
   storeBf16(fout.data(), out, n);
   return Status();
 }
@@ -141,9 +143,11 @@ Status gatedBackward(const char *k, Gated act, const bf16 *in, const bf16 *dout,
   if (act == Gated::SwiGlu)
     cpu::swigluBackward<float>(fin.data(), fdout.data(), fdin.data(), tokens,
                                ffn);
-  else
+  else if (act == Gated::GeGlu)
     cpu::gegluBackward<float>(fin.data(), fdout.data(), fdin.data(), tokens,
                               ffn);
+  else
+    cpu::gluBackward<float>(fin.data(), fdout.data(), fdin.data(), tokens, ffn);
   storeBf16(fdin.data(), din, 2 * n);
   return Status();
 }
@@ -376,6 +380,17 @@ Status cuda::gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
                            int64_t tokens, int64_t ffn, cudaStream_t stream) {
   return gatedBackward("gegluBackward", Gated::GeGlu, in, dout, din, tokens,
                        ffn, stream);
+}
+
+Status cuda::gluForward(const bf16 *in, bf16 *out, int64_t tokens,
+                        int64_t width, cudaStream_t stream) {
+  return gatedForward("gluForward", Gated::Glu, in, out, tokens, width, stream);
+}
+
+Status cuda::gluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
+                         int64_t tokens, int64_t width, cudaStream_t stream) {
+  return gatedBackward("gluBackward", Gated::Glu, in, dout, din, tokens, width,
+                       stream);
 }
 
 namespace mllm {

@@ -5,8 +5,8 @@
 // rounded) values: bf16 outputs within 2e-2 of max(1, max |ref|), fp32
 // outputs within 1e-3, AdamW bit for bit. The vision kernels (ReLU, SiLU,
 // row vectors, row copies, patchify) and the audio ones (im2col1d,
-// col2im1d, the depthwise convolution) are checked against references
-// written here, at odd sizes. Skipped without a GPU.
+// col2im1d, the depthwise convolution, the GLU) are checked against
+// references written here, at odd sizes. Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -212,6 +212,45 @@ TEST(KernelsGpu, ReluAndSilu) {
                               nullptr));
   EXPECT_LT(relError(y.read(), sy), kBf16Tol);
   EXPECT_LT(relError(dx.read(), sdx), kBf16Tol);
+}
+
+TEST(KernelsGpu, GluGatesTheFirstHalfWithTheSecond) {
+  MLLM_REQUIRE_GPU();
+  // F.glu(dim=-1) as the conformer's convolution module uses it: in[t] =
+  // [a | b], out = a * sigmoid(b); odd widths, and a single token.
+  for (auto [t, w] : {std::pair<int64_t, int64_t>{37, 129}, {1, 7}, {3, 1}}) {
+    Tensor in(t * 2 * w, 40 + w, 4.0f), dout(t * w, 41 + w), out(t * w),
+        din(t * 2 * w);
+    std::vector<float> ro(t * w), rdin(t * 2 * w);
+    for (int64_t r = 0; r < t; ++r)
+      for (int64_t i = 0; i < w; ++i) {
+        const double a = in.host[r * 2 * w + i], b = in.host[r * 2 * w + w + i],
+                     d = dout.host[r * w + i], s = 1.0 / (1.0 + std::exp(-b));
+        ro[r * w + i] = static_cast<float>(a * s);
+        rdin[r * 2 * w + i] = static_cast<float>(d * s);
+        rdin[r * 2 * w + w + i] = static_cast<float>(d * a * s * (1 - s));
+      }
+    ASSERT_OK(gpu::gluForward(in.dev.data(), out.dev.data(), t, w, nullptr));
+    ASSERT_OK(gpu::gluBackward(in.dev.data(), dout.dev.data(), din.dev.data(),
+                               t, w, nullptr));
+    EXPECT_LT(relError(out.read(), ro), kBf16Tol) << t << "x" << w;
+    EXPECT_LT(relError(din.read(), rdin), kBf16Tol) << t << "x" << w;
+  }
+  // Nothing to do, and a negative size refused before any launch.
+  Tensor x(16, 42), y(8);
+  ASSERT_OK(gpu::gluForward(x.dev.data(), y.dev.data(), 0, 8, nullptr));
+  const gpu::Status fwd =
+      gpu::gluForward(x.dev.data(), y.dev.data(), -1, 8, nullptr);
+  EXPECT_FALSE(fwd.ok());
+  EXPECT_NE(fwd.message().find("gluForward: negative size -1"),
+            std::string::npos)
+      << fwd.message();
+  const gpu::Status bwd = gpu::gluBackward(x.dev.data(), y.dev.data(),
+                                           x.dev.data(), 1, -8, nullptr);
+  EXPECT_FALSE(bwd.ok());
+  EXPECT_NE(bwd.message().find("gluBackward: negative size -8"),
+            std::string::npos)
+      << bwd.message();
 }
 
 TEST(KernelsGpu, AddRowVectorRoundsTheSumOnce) {

@@ -88,6 +88,15 @@ Status gegluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t ffn,
                     cudaStream_t stream);
 Status gegluBackward(const bf16 *in, const bf16 *dout, bf16 *din,
                      int64_t tokens, int64_t ffn, cudaStream_t stream);
+/// The conformer convolution module's GLU (F.glu over the last dim), the
+/// gate in the *second* half: in[tokens, 2 * width] = [a | b],
+/// out[t, i] = a * sigmoid(b); fp32 math, rounded once. The backward writes
+/// din[tokens, 2 * width] = [dout * sigmoid(b) | dout * a * s * (1 - s)].
+/// Fails on a negative size.
+Status gluForward(const bf16 *in, bf16 *out, int64_t tokens, int64_t width,
+                  cudaStream_t stream);
+Status gluBackward(const bf16 *in, const bf16 *dout, bf16 *din, int64_t tokens,
+                   int64_t width, cudaStream_t stream);
 
 /// y += x elementwise (the residual stream), the sum in fp32 rounded once.
 Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream);
