@@ -25,9 +25,9 @@ namespace k = mllm::kernels::cpu;
 /// 1 between consecutive non-padding tokens of a sample (pairs of different
 /// samples never attend under the MLLM policy; under Cornstarch's every
 /// token is one group).
-static void checkAlibiPositions(const TokenLayout &layout, MaskPolicy policy,
-                                const std::vector<int64_t> &positions,
-                                llvm::StringRef layer) {
+std::string mllm::runtime::cpu::alibiPositionsProblem(
+    const TokenLayout &layout, MaskPolicy policy,
+    const std::vector<int64_t> &positions) {
   std::map<uint32_t, int64_t> last; // sample -> last token index
   for (int64_t i = 0; i < layout.size(); ++i) {
     if (isPadding(layout.words[i]))
@@ -39,14 +39,16 @@ static void checkAlibiPositions(const TokenLayout &layout, MaskPolicy policy,
     if (!fresh) {
       int64_t j = it->second;
       if (positions[i] - positions[j] != i - j)
-        layerFatal(llvm::Twine(layer) + ": ALiBi needs positions that step " +
-                   "by 1 within a sample, but token " + llvm::Twine(j) +
-                   " has position " + llvm::Twine(positions[j]) +
-                   " and token " + llvm::Twine(i) + " position " +
-                   llvm::Twine(positions[i]));
+        return ("ALiBi needs positions that step by 1 within a sample, but "
+                "token " +
+                llvm::Twine(j) + " has position " + llvm::Twine(positions[j]) +
+                " and token " + llvm::Twine(i) + " position " +
+                llvm::Twine(positions[i]))
+            .str();
       it->second = i;
     }
   }
+  return "";
 }
 
 /// Checks the batch's CP share and fills the context's CP fields; returns
@@ -153,7 +155,10 @@ mllm::runtime::cpu::makeSequenceContext(const Batch<T> &batch, int64_t rows,
       std::make_shared<const k::AttentionPlan>(k::prepareAttention(tokens));
   // Empty positions are token indices, which step by 1 by construction.
   if (alibi && !batch.positions.empty())
-    checkAlibiPositions(*layout, batch.policy, batch.positions, layer);
+    if (std::string why =
+            alibiPositionsProblem(*layout, batch.policy, batch.positions);
+        !why.empty())
+      layerFatal(llvm::Twine(layer) + ": " + why);
   return c;
 }
 

@@ -79,6 +79,8 @@ struct DeviceLayer {
   std::string name; ///< "llm.blocks.3", for messages.
   LayerConfig config;
   bool gated = false, rope = false;
+  /// ALiBi: the layer's slopes, one per query head (in the weights region).
+  float *slopes = nullptr;
   /// The plan's frozen analysis: whether it accumulates weight gradients,
   /// and whether the gradient of its input is needed upstream.
   bool trains = true, inputGrad = true;
@@ -240,6 +242,15 @@ struct DeviceTrainer::Impl {
   /// The pieces of each region, in a fixed order (a Carver measures them,
   /// then binds them to their place in the arena).
   void carveWeights(Carver &c);
+  /// Calls `f` on every layer: the encoders', then the LLM's.
+  template <typename F>
+  void forEachLayer(F f) {
+    for (DeviceEncoder &e : encoders)
+      for (DeviceLayer &l : e.layers)
+        f(l);
+    for (DeviceLayer &l : layers)
+      f(l);
+  }
   void carveGrads(Carver &c);
   void carveMoments(Carver &c);
   void carveSaved(Carver &c);

@@ -220,6 +220,7 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   MLLM_TRY(linear(l.xn1, l.param("wv"), l.v, R, H, kw));
   MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
   kc::AttentionHeads heads = headsOf(c);
+  heads.alibiSlopes = l.slopes;
   for (int64_t s = 0; s < S; ++s) {
     bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
     if (l.rope) {
@@ -318,6 +319,7 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(linearWeight(l.o, g.dh, wo, R, qw, H));
   MLLM_TRY(biasGrad(g.dh, l.maybe("bo"), R, H));
   kc::AttentionHeads heads = headsOf(c);
+  heads.alibiSlopes = l.slopes;
   for (int64_t s = 0; s < S; ++s) {
     const int64_t qo = s * n * qw, ko = s * n * kw;
     kc::AttentionOptions options;

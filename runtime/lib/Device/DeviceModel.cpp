@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/cpu/LayerParts.h"
+
 #include "mllm/runtime/exec/Steps.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -70,7 +72,7 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
   }
   if (kind != "transformer_block")
     return "a layer of kind " + kind.str();
-  if (!c.position.empty() && c.position != "none" &&
+  if (!c.position.empty() && c.position != "none" && c.position != "alibi" &&
       !(llm && c.position == "rope"))
     return c.position + " positions";
   if (c.activation != "swiglu" && c.activation != "geglu" &&
@@ -110,6 +112,19 @@ llvm::Error DeviceTrainer::Impl::build() {
       d.trains |= l.trains;
     d.outRows = d.layers.back().outRows;
     d.outWidth = d.layers.back().outWidth;
+    // The data's media per microbatch fills the input layer's buffer.
+    const DeviceLayer &in = d.layers.front();
+    const LayerConfig &c = in.config;
+    const int64_t holds = in.kind == LayerKind::Audio
+                              ? in.items * c.frames * c.melBins
+                              : in.items * c.channels * c.temporalPatch *
+                                    c.imageHeight * c.imageWidth;
+    if (holds != d.mediaValues)
+      return refuse("the encoder '" + g.name + "', whose media (" +
+                    std::to_string(d.mediaValues) +
+                    " values per microbatch) its input layer does not read "
+                    "whole (" +
+                    std::to_string(holds) + ")");
   }
   if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch))
     return e;
@@ -268,6 +283,10 @@ void DeviceTrainer::Impl::carveWeights(Carver &c) {
     c.take(p->master, p->n);
     c.take(p->value, p->n);
   }
+  forEachLayer([&](DeviceLayer &l) {
+    if (l.config.position == "alibi" && l.kind == LayerKind::Block)
+      c.take(l.slopes, l.config.heads);
+  });
 }
 
 void DeviceTrainer::Impl::carveGrads(Carver &c) {
@@ -510,6 +529,19 @@ llvm::Error DeviceTrainer::Impl::allocate() {
           bind(sched::BufferKind::OptimizerState, -1, -1, &Impl::carveMoments))
     return e;
 
+  // ALiBi's slopes, as the CPU layers compute them.
+  cudaError_t slopesRc = cudaSuccess;
+  forEachLayer([&](DeviceLayer &l) {
+    if (!l.slopes || slopesRc != cudaSuccess)
+      return;
+    std::vector<float> slopes = cpu::alibiSlopes(l.config.heads);
+    slopesRc =
+        cudaMemcpy(l.slopes, slopes.data(), slopes.size() * sizeof(float),
+                   cudaMemcpyHostToDevice);
+  });
+  if (slopesRc != cudaSuccess)
+    return check(Status::error(cudaGetErrorString(slopesRc)),
+                 "uploading the ALiBi slopes");
   // The same initial weights as the CPU model's; zero moments.
   for (auto &p : params) {
     const std::vector<float> &values = p->host->value.data;

@@ -1,6 +1,8 @@
 //===- DeviceTrainer.cpp - training a plan's LLM on one GPU ---------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/cpu/LayerParts.h"
+
 #include "mllm/runtime/exec/Steps.h"
 
 #include "llvm/Support/xxhash.h"
@@ -63,6 +65,16 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
     positions.resize(static_cast<size_t>(batch.tokens));
     std::iota(positions.begin(), positions.end(), int64_t(0));
   }
+  // The kernel's ALiBi distance is the token indices' (the CPU's rule).
+  for (const DeviceLayer &l : layers)
+    if (l.slopes) {
+      std::string why =
+          cpu::alibiPositionsProblem(*layout, geometry->policy, positions);
+      if (!why.empty())
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "'%s': %s", l.name.c_str(), why.c_str());
+      break;
+    }
   if (static_cast<int64_t>(layout->size()) != batch.tokens ||
       static_cast<int64_t>(data.tokenIds.size()) != batch.rows() ||
       static_cast<int64_t>(data.targets.size()) != batch.rows())

@@ -190,6 +190,14 @@ SequenceContext makeSequenceContext(const Batch<T> &batch, int64_t rows,
 /// two followed by every other slope of twice that.
 std::vector<float> alibiSlopes(int64_t heads);
 
+/// Why ALiBi cannot run on `layout` with `positions`, or "": the kernel's
+/// ALiBi distance is the difference of token indices, the layer's that of
+/// positions, and they agree when positions step by exactly 1 between
+/// consecutive non-padding tokens of a sample.
+std::string alibiPositionsProblem(const kernels::TokenLayout &layout,
+                                  kernels::MaskPolicy policy,
+                                  const std::vector<int64_t> &positions);
+
 /// Multi-head self-attention with GQA: q/k/v linears, RoPE or ALiBi, the
 /// bitfield attention kernel per sequence, the output linear. A TP shard
 /// holds heads / p query and kv_heads / p kv heads (q/k/v column-, wo

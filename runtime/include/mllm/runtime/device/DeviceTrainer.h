@@ -15,9 +15,9 @@
 // sequences) with an MLP or linear projector, whose tokens the LLM's fan-in
 // places in its sequences; an LLM of a token embedding (learned positions
 // or none), pre-norm transformer blocks (RMSNorm or LayerNorm, biases or
-// not, RoPE or no positions, GQA, SwiGLU, GeGLU, GELU, ReLU or SiLU, head
-// dimension 64 or 128), a final norm and the LM head (tied or not). Any part
-// may be frozen: the plan's frozen analysis says which weight and input
+// not, RoPE, ALiBi or no positions, GQA, SwiGLU, GeGLU, GELU, ReLU or SiLU,
+// head dimension 64 or 128), a final norm and the LM head (tied or not). Any
+// part may be frozen: the plan's frozen analysis says which weight and input
 // gradients are computed. Blocks of parts with recomputation keep only their
 // input and run their forward again before their backward. Optimizer adamw;
 // precision bf16. Anything else is refused by create(), naming the layer or
