@@ -52,13 +52,19 @@ public:
     pending.push_back(std::move(*request));
     return llvm::Error::success();
   }
+  /// Waits for every posted sum, then returns the first error.
   llvm::Error finish() override {
     std::vector<std::unique_ptr<cuda::NCCLRequest>> all;
     all.swap(pending);
+    llvm::Error first = llvm::Error::success();
     for (auto &request : all)
-      if (llvm::Error e = request->wait())
-        return e;
-    return llvm::Error::success();
+      if (llvm::Error e = request->wait()) {
+        if (first)
+          llvm::consumeError(std::move(e));
+        else
+          first = std::move(e);
+      }
+    return first;
   }
 
 private:

@@ -293,6 +293,9 @@ struct DeviceTrainer::Impl {
   /// Ends the sums of the gradients over the processes (the rest of the
   /// region posted, every sum waited for) and sums `loss` (DataParallel).
   llvm::Error reduceOverProcesses(double &loss);
+  /// After a failure: waits for the sums already posted (their errors
+  /// dropped), so none writes into the arena later.
+  void drainSums();
   /// Gradient buckets: for each layer whose backward makes gradients final
   /// (in the backward's order, the region from the end down), the lowest
   /// offset (floats into gradRegion) final after it. Empty when the

@@ -276,12 +276,11 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
     std::swap(g.dy, g.dx);
     return llvm::Error::success();
   case LayerKind::Embedding: {
-    DeviceParam &w = l.param("weight");
-    if (!w.trains)
-      return llvm::Error::success();
-    MLLM_TRY(check(
-        kc::embeddingBackward(batch.embeddingGrad, g.dy, w.grad, H, stream),
-        at("backward")));
+    // Each table on its own (a frozen token table, a trained position one).
+    if (DeviceParam &w = l.param("weight"); w.trains)
+      MLLM_TRY(check(
+          kc::embeddingBackward(batch.embeddingGrad, g.dy, w.grad, H, stream),
+          at("backward")));
     if (DeviceParam *pos = l.maybe("pos_weight"); pos && pos->trains)
       MLLM_TRY(check(
           kc::embeddingBackward(batch.positionGrad, g.dy, pos->grad, H, stream),

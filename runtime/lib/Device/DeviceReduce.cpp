@@ -86,15 +86,22 @@ llvm::Error DeviceTrainer::Impl::gradientsDone(const DeviceLayer &l) {
       (postedFrom - it->second) * static_cast<int64_t>(sizeof(float)) <
           parallel.bucketBytes)
     return llvm::Error::success();
-  if (llvm::Error e = parallel.gradients->post(gradRegion + it->second,
-                                               postedFrom - it->second, stream))
+  if (llvm::Error e = parallel.gradients->post(
+          gradRegion + it->second, postedFrom - it->second, stream)) {
+    drainSums();
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "summing the gradients over the data-parallel processes: " +
             llvm::toString(std::move(e)));
+  }
   postedFrom = it->second;
   ++bucketsPosted;
   return llvm::Error::success();
+}
+
+void DeviceTrainer::Impl::drainSums() {
+  if (parallel.gradients)
+    llvm::consumeError(parallel.gradients->finish());
 }
 
 llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
@@ -108,11 +115,16 @@ llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
   };
   if (postedFrom > 0) {
     if (llvm::Error e =
-            parallel.gradients->post(gradRegion, postedFrom, stream))
+            parallel.gradients->post(gradRegion, postedFrom, stream)) {
+      drainSums();
       return failed("gradients", std::move(e));
+    }
     postedFrom = 0;
     ++bucketsPosted;
   }
+  // The optimizer is queued on the trainer's stream only after this host
+  // wait: the sums ran on the reducer's stream, ordered after it on the
+  // GPU by nothing else.
   if (llvm::Error e = parallel.gradients->finish())
     return failed("gradients", std::move(e));
   if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))

@@ -212,10 +212,16 @@ llvm::Error DeviceTrainer::Impl::agreeOnStart() {
     return llvm::Error::success();
   // The weights the device holds are the host model's until the first step
   // (create() and load() upload them): every process must hold the same.
+  // Also how each sums its gradients: different bucket plans would post
+  // collectives of different sizes (a hang or a wrong sum).
   struct Start {
     int64_t step;
     uint64_t weights;
-  } mine{done, 0};
+    int64_t gradFloats, bucketBytes;
+    uint64_t buckets;
+  } mine{done, 0, gradFloats, parallel.bucketBytes, finalFrom.size()};
+  for (const auto &[layer, offset] : finalFrom)
+    mine.buckets = mine.buckets * 31 + static_cast<uint64_t>(offset);
   for (const exec::NamedParam &p : model->params) {
     llvm::ArrayRef<float> values = p.param->value.data;
     mine.weights = llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
@@ -227,7 +233,20 @@ llvm::Error DeviceTrainer::Impl::agreeOnStart() {
   if (llvm::Error e =
           parallel.host->allGatherBytes(&mine, sizeof(Start), all.data()))
     return e;
-  for (int r = 1; r < parallel.processes; ++r)
+  for (int r = 1; r < parallel.processes; ++r) {
+    if (all[r].gradFloats != all[0].gradFloats ||
+        all[r].bucketBytes != all[0].bucketBytes ||
+        all[r].buckets != all[0].buckets)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "the data-parallel processes sum their gradients differently: "
+          "process %d posts %lld floats in buckets of %lld bytes, process 0 "
+          "%lld in buckets of %lld bytes; run every process with the same "
+          "plan and settings",
+          r, static_cast<long long>(all[r].gradFloats),
+          static_cast<long long>(all[r].bucketBytes),
+          static_cast<long long>(all[0].gradFloats),
+          static_cast<long long>(all[0].bucketBytes));
     if (all[r].step != all[0].step || all[r].weights != all[0].weights)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
@@ -238,6 +257,7 @@ llvm::Error DeviceTrainer::Impl::agreeOnStart() {
           static_cast<long long>(all[0].step), r,
           static_cast<long long>(all[r].step),
           all[r].step == all[0].step ? " with other weights" : "");
+  }
   startAgreed = true;
   return llvm::Error::success();
 }
@@ -358,8 +378,10 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
                                &Impl::carveScratch))
       return std::move(e);
     s.lastMicrobatch = id + 1 == count;
-    if (llvm::Error e = s.backward())
+    if (llvm::Error e = s.backward()) {
+      s.drainSums(); // buckets posted before the failure
       return std::move(e);
+    }
     if (id + 1 < count)
       next = fetch(id + 1);
   }
