@@ -5,6 +5,7 @@
 
 #include "mllm/runtime/exec/Steps.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/xxhash.h"
 
 #include <chrono>
@@ -220,7 +221,13 @@ llvm::Error DeviceTrainer::Impl::agreeOnStart() {
     int64_t gradFloats, bucketBytes;
     uint64_t buckets;
   } mine{done, 0, gradFloats, parallel.bucketBytes, finalFrom.size()};
+  // The bucket boundaries in order (the map's keys are addresses, whose
+  // order differs between processes).
+  std::vector<int64_t> boundaries;
   for (const auto &[layer, offset] : finalFrom)
+    boundaries.push_back(offset);
+  llvm::sort(boundaries);
+  for (int64_t offset : boundaries)
     mine.buckets = mine.buckets * 31 + static_cast<uint64_t>(offset);
   for (const exec::NamedParam &p : model->params) {
     llvm::ArrayRef<float> values = p.param->value.data;
