@@ -15,10 +15,6 @@ using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::device;
 
-static Status cudaStatus(cudaError_t rc) {
-  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
-}
-
 /// The host optimizer's slot of `p`.
 static exec::Optimizer::Slot *slotOf(exec::Optimizer &optimizer,
                                      const DeviceParam &p) {

@@ -17,16 +17,6 @@ using namespace mllm::runtime;
 using namespace mllm::runtime::device;
 namespace kc = mllm::kernels::cuda;
 
-#define MLLM_TRY(expr)                                                         \
-  do {                                                                         \
-    if (llvm::Error mllmError_ = (expr))                                       \
-      return mllmError_;                                                       \
-  } while (0)
-
-static Status cudaStatus(cudaError_t rc) {
-  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
-}
-
 llvm::Error DeviceTrainer::Impl::forward(double *lossSum) {
   for (DeviceEncoder &e : encoders)
     for (size_t i = 0; i < e.layers.size(); ++i)

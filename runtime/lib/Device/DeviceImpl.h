@@ -29,6 +29,18 @@ using kernels::cuda::Status;
 /// `status` as an llvm::Error naming `what`.
 llvm::Error check(const Status &status, const llvm::Twine &what);
 
+/// A CUDA runtime result as a kernel Status.
+inline Status cudaStatus(cudaError_t rc) {
+  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
+}
+
+/// Returns the llvm::Error `expr` evaluates to, if it is one.
+#define MLLM_TRY(expr)                                                         \
+  do {                                                                         \
+    if (llvm::Error mllmError_ = (expr))                                       \
+      return mllmError_;                                                       \
+  } while (0)
+
 /// The activation `name` (gelu, relu, silu: [rows, width]; swiglu, geglu:
 /// `in` is [rows, 2 x width] = [gate | up]) and its gradient.
 Status activationForward(const std::string &name, const bf16 *in, bf16 *out,

@@ -156,12 +156,6 @@ llvm::Error copy(bf16 *to, const bf16 *from, int64_t n, cudaStream_t stream) {
 
 } // namespace
 
-#define MLLM_TRY(expr)                                                         \
-  do {                                                                         \
-    if (llvm::Error mllmError_ = (expr))                                       \
-      return mllmError_;                                                       \
-  } while (0)
-
 llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
                                               double *lossSum) {
   const LayerConfig &c = l.config;

@@ -16,10 +16,6 @@ using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::device;
 
-static Status cudaStatus(cudaError_t rc) {
-  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
-}
-
 llvm::Error GroupReducer::post(float *data, int64_t count,
                                cudaStream_t stream) {
   if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(stream)),

@@ -17,10 +17,6 @@ using namespace mllm::runtime::device;
 namespace kc = mllm::kernels::cuda;
 using sched::ActionKind;
 
-static Status cudaStatus(cudaError_t rc) {
-  return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
-}
-
 /// Copies `host` to `to`, which holds `capacity` values.
 template <typename T>
 static llvm::Error put(T *to, int64_t capacity, const std::vector<T> &host,
