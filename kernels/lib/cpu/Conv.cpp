@@ -33,8 +33,8 @@ void im2col1d(const T *x, T *cols, const Conv1dShape &s) {
   checkShape(s);
   int64_t outFrames = s.outFrames(), in = s.inChannels, k = s.kernel;
   int64_t width = s.colsWidth();
-#pragma omp parallel for schedule(static) if (outFrames * width >=             \
-                                                  kParallelGrain)
+  const bool parallel = outFrames * width >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t < outFrames; ++t) {
     T *row = cols + t * width;
     for (int64_t j = 0; j < k; ++j) {
@@ -60,8 +60,8 @@ void col2im1d(const T *dcols, T *dx, const Conv1dShape &s) {
   checkShape(s);
   int64_t outFrames = s.outFrames(), in = s.inChannels, k = s.kernel;
   int64_t width = s.colsWidth();
-#pragma omp parallel for schedule(static) if (s.frames * width >=              \
-                                                  kParallelGrain)
+  const bool parallel = s.frames * width >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t f = 0; f < s.frames; ++f) {
     T *row = dx + f * in;
     std::fill(row, row + in, T(0));
@@ -99,8 +99,8 @@ template <typename T>
 void depthwiseConv1dForward(const T *x, const T *w, const T *b, T *y,
                             int64_t frames, int64_t channels, int64_t kernel) {
   int64_t left = (kernel - 1) / 2;
-#pragma omp parallel for schedule(static) if (frames * channels * kernel >=    \
-                                                  kParallelGrain)
+  const bool parallel = frames * channels * kernel >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t < frames; ++t) {
     T *row = y + t * channels;
     for (int64_t c = 0; c < channels; ++c)
@@ -121,8 +121,8 @@ void depthwiseConv1dBackwardInput(const T *dy, const T *w, T *dx,
                                   int64_t frames, int64_t channels,
                                   int64_t kernel) {
   int64_t left = (kernel - 1) / 2;
-#pragma omp parallel for schedule(static) if (frames * channels * kernel >=    \
-                                                  kParallelGrain)
+  const bool parallel = frames * channels * kernel >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t f = 0; f < frames; ++f) {
     T *row = dx + f * channels;
     std::fill(row, row + channels, T(0));
@@ -147,8 +147,8 @@ void depthwiseConv1dBackwardWeight(const T *x, const T *dy, T *dw, T *db,
   int64_t left = (kernel - 1) / 2;
   constexpr int64_t block = 64;
   int64_t blocks = (channels + block - 1) / block;
-#pragma omp parallel for schedule(static) if (frames * channels * kernel >=    \
-                                                  kParallelGrain)
+  const bool parallel = frames * channels * kernel >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t bi = 0; bi < blocks; ++bi) {
     int64_t c0 = bi * block, c1 = std::min(channels, c0 + block);
     std::vector<double> acc((c1 - c0) * kernel, 0.0);
