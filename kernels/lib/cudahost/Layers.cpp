@@ -68,7 +68,7 @@ Status rowOutsideTable(const char *kernel, const char *what, int64_t index,
                        "twin; the GPU would read out of bounds)");
 }
 
-enum class Unary { Relu, Silu };
+enum class Unary { Gelu, Relu, Silu };
 
 Status unaryForward(const char *k, Unary act, const bf16 *x, bf16 *y, int64_t n,
                     cudaStream_t stream) {
@@ -79,7 +79,9 @@ Status unaryForward(const char *k, Unary act, const bf16 *x, bf16 *y, int64_t n,
   MLLM_STATUS_TRY(checkArg(k, "x", x, n));
   MLLM_STATUS_TRY(checkArg(k, "y", y, n));
   std::vector<float> fx = toFloat(x, n), fy(n);
-  if (act == Unary::Relu)
+  if (act == Unary::Gelu)
+    cpu::geluForward<float>(fx.data(), fy.data(), n);
+  else if (act == Unary::Relu)
     cpu::reluForward<float>(fx.data(), fy.data(), n);
   else
     cpu::siluForward<float>(fx.data(), fy.data(), n);
@@ -97,7 +99,9 @@ Status unaryBackward(const char *k, Unary act, const bf16 *x, const bf16 *dy,
   MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
   MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
   std::vector<float> fx = toFloat(x, n), fdy = toFloat(dy, n), fdx(n);
-  if (act == Unary::Relu)
+  if (act == Unary::Gelu)
+    cpu::geluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
+  else if (act == Unary::Relu)
     cpu::reluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
   else
     cpu::siluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
@@ -309,33 +313,12 @@ Status cuda::ropeBackward(const bf16 *dy, bf16 *dx, const int64_t *positions,
 
 Status cuda::geluForward(const bf16 *x, bf16 *y, int64_t n,
                          cudaStream_t stream) {
-  const char *k = "geluForward";
-  MLLM_STATUS_TRY(twin::checkStream(k, stream));
-  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
-  if (n == 0)
-    return Status();
-  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
-  MLLM_STATUS_TRY(checkArg(k, "y", y, n));
-  std::vector<float> fx = toFloat(x, n), fy(n);
-  cpu::geluForward<float>(fx.data(), fy.data(), n);
-  storeBf16(fy.data(), y, n);
-  return Status();
+  return unaryForward("geluForward", Unary::Gelu, x, y, n, stream);
 }
 
 Status cuda::geluBackward(const bf16 *x, const bf16 *dy, bf16 *dx, int64_t n,
                           cudaStream_t stream) {
-  const char *k = "geluBackward";
-  MLLM_STATUS_TRY(twin::checkStream(k, stream));
-  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
-  if (n == 0)
-    return Status();
-  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
-  MLLM_STATUS_TRY(checkArg(k, "dy", dy, n));
-  MLLM_STATUS_TRY(checkArg(k, "dx", dx, n));
-  std::vector<float> fx = toFloat(x, n), fdy = toFloat(dy, n), fdx(n);
-  cpu::geluBackward<float>(fx.data(), fdy.data(), fdx.data(), n);
-  storeBf16(fdx.data(), dx, n);
-  return Status();
+  return unaryBackward("geluBackward", Unary::Gelu, x, dy, dx, n, stream);
 }
 
 Status cuda::reluForward(const bf16 *x, bf16 *y, int64_t n,
