@@ -9,6 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Reduce.cuh"
+
 #include "mllm/kernels/cuda/Layers.h"
 
 #include <algorithm>
@@ -134,18 +136,6 @@ __global__ void depthwiseWeightPartials(const bf16 *x, const bf16 *dy,
     part[blockIdx.y * channels * kernel + o] = sum;
 }
 
-/// out[i] += sum over the chunks, in order, of part[chunk][i].
-__global__ void addChunks(const float *part, int64_t chunks, int64_t n,
-                          float *out) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (i >= n)
-    return;
-  float sum = 0.0f;
-  for (int64_t k = 0; k < chunks; ++k)
-    sum += part[k * n + i];
-  out[i] += sum;
-}
-
 Status checkConv(const char *kernel, const cpu::Conv1dShape &shape,
                  int64_t items) {
   if (std::string why = checkConv1dShape(shape); !why.empty())
@@ -247,7 +237,7 @@ Status cuda::depthwiseConv1dBackwardWeight(const bf16 *x, const bf16 *dy,
                                 chunks * n * sizeof(float), stream));
   depthwiseWeightPartials<<<grid, kThreads, 0, stream>>>(
       x, dy, rows, frames, channels, kernel, chunk, part, nullptr);
-  addChunks<<<blocks(n), kThreads, 0, stream>>>(part, chunks, n, dw);
+  dev::sumChunks<<<blocks(n), kThreads, 0, stream>>>(part, chunks, n, dw);
   cudaError_t launched = cudaGetLastError();
   MLLM_CUDA_TRY(cudaFreeAsync(part, stream));
   MLLM_CUDA_TRY(launched);

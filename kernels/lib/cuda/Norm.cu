@@ -114,17 +114,6 @@ __global__ void normWeightPartials(const bf16 *dy, const bf16 *x,
     dbPart[blockIdx.x * dim + c] = db;
 }
 
-__global__ void sumChunks(const float *part, int64_t chunks, int64_t dim,
-                          float *out) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= dim)
-    return;
-  float sum = 0.0f;
-  for (int64_t i = 0; i < chunks; ++i)
-    sum += part[i * dim + c];
-  out[c] += sum;
-}
-
 /// Column sums of x[rows, cols] over chunks of `chunk` rows (blockIdx.y):
 /// into part[chunk][c], or added to out[c] when there is one chunk.
 __global__ void columnSumPartials(const bf16 *x, int64_t rows, int64_t cols,
@@ -156,10 +145,10 @@ Status normWeightGrads(const bf16 *dy, const bf16 *x, const float *mean,
                        stream>>>(dy, x, mean, rstd, tokens, dim, part,
                                  db ? part + chunks * dim : nullptr);
   if (dw)
-    sumChunks<<<cols, kThreads, 0, stream>>>(part, chunks, dim, dw);
+    dev::sumChunks<<<cols, kThreads, 0, stream>>>(part, chunks, dim, dw);
   if (db)
-    sumChunks<<<cols, kThreads, 0, stream>>>(part + chunks * dim, chunks, dim,
-                                             db);
+    dev::sumChunks<<<cols, kThreads, 0, stream>>>(part + chunks * dim, chunks,
+                                                  dim, db);
   cudaError_t launched = cudaGetLastError();
   MLLM_CUDA_TRY(cudaFreeAsync(part, stream));
   MLLM_CUDA_TRY(launched);
@@ -275,7 +264,7 @@ Status cuda::sumRows(const bf16 *dx, float *dv, int64_t rows, int64_t cols,
                                 chunks * cols * sizeof(float), stream));
   columnSumPartials<<<grid, kThreads, 0, stream>>>(dx, rows, cols, chunk, part,
                                                    nullptr);
-  sumChunks<<<blocks(cols), kThreads, 0, stream>>>(part, chunks, cols, dv);
+  dev::sumChunks<<<blocks(cols), kThreads, 0, stream>>>(part, chunks, cols, dv);
   cudaError_t launched = cudaGetLastError();
   MLLM_CUDA_TRY(cudaFreeAsync(part, stream));
   MLLM_CUDA_TRY(launched);
@@ -292,4 +281,15 @@ Status cuda::ropeBackward(const bf16 *dy, bf16 *dx, const int64_t *positions,
                           int64_t tokens, int64_t heads, int64_t headDim,
                           double theta, cudaStream_t stream) {
   return rope(dy, dx, positions, tokens, heads, headDim, theta, -1.0, stream);
+}
+
+__global__ void dev::sumChunks(const float *part, int64_t chunks, int64_t n,
+                               float *out) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= n)
+    return;
+  float sum = 0.0f;
+  for (int64_t k = 0; k < chunks; ++k)
+    sum += part[k * n + i];
+  out[i] += sum;
 }

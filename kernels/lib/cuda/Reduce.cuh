@@ -58,6 +58,11 @@ __device__ inline T blockReduce(T v, T *scratch) {
   return scratch[0];
 }
 
+/// out[i] += the sum over the chunks, in order, of part[chunk * n + i]: the
+/// fixed-order second pass of the weight gradients' chunked sums (Norm.cu).
+__global__ void sumChunks(const float *part, int64_t chunks, int64_t n,
+                          float *out);
+
 } // namespace dev
 } // namespace cuda
 } // namespace kernels
