@@ -165,6 +165,18 @@ bool liveEvent(cudaEvent_t event) {
   return eventLocked(event) != nullptr;
 }
 
+/// Whether the device side(s) of a copy of `kind` lie in one allocation
+/// each: `dstBytes` from dst, `srcBytes` from src.
+bool sidesInMemory(const void *dst, size_t dstBytes, const void *src,
+                   size_t srcBytes, cudaMemcpyKind kind) {
+  const bool dstDevice =
+      kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool srcDevice =
+      kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  return (!dstDevice || inMemory(dst, dstBytes, Memory::Device)) &&
+         (!srcDevice || inMemory(src, srcBytes, Memory::Device));
+}
+
 cudaError_t copy(void *dst, const void *src, size_t count,
                  cudaMemcpyKind kind) {
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
@@ -173,12 +185,7 @@ cudaError_t copy(void *dst, const void *src, size_t count,
     return cudaSuccess;
   if (!dst || !src)
     return fail(cudaErrorInvalidValue);
-  const bool dstDevice =
-      kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool srcDevice =
-      kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if ((dstDevice && !inMemory(dst, count, Memory::Device)) ||
-      (srcDevice && !inMemory(src, count, Memory::Device)))
+  if (!sidesInMemory(dst, count, src, count, kind))
     return fail(cudaErrorInvalidValue);
   std::memmove(dst, src, count);
   return cudaSuccess;
@@ -211,14 +218,8 @@ cudaError_t copy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
     return fail(cudaErrorInvalidPitchValue);
   if (!dst || !src)
     return fail(cudaErrorInvalidValue);
-  const bool dstDevice =
-      kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool srcDevice =
-      kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if ((dstDevice &&
-       !inMemory(dst, span2D(dpitch, width, height), Memory::Device)) ||
-      (srcDevice &&
-       !inMemory(src, span2D(spitch, width, height), Memory::Device)))
+  if (!sidesInMemory(dst, span2D(dpitch, width, height), src,
+                     span2D(spitch, width, height), kind))
     return fail(cudaErrorInvalidValue);
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char *>(dst) + r * dpitch,
