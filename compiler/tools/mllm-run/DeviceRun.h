@@ -5,6 +5,7 @@
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Model.h"
+#include "mllm/runtime/exec/RankRunner.h"
 
 #include <chrono>
 #include <cstdint>
@@ -36,6 +37,14 @@ struct DeviceRunOptions {
 int runOnDevice(runtime::exec::Model &model, runtime::exec::DataSource &data,
                 const DeviceRunOptions &options,
                 runtime::Comm *world = nullptr);
+
+/// Trains this rank's stage of `plan` on its GPU (device::DeviceRankRunner)
+/// under mpirun with the plan's world size: messages, the replicas' and
+/// the tied head's sums over NCCL bootstrapped from `world`; rank 0
+/// reports. A failing rank aborts the job. Returns the exit status.
+int runPipelineOnDevice(const runtime::Plan &plan,
+                        const DeviceRunOptions &options, runtime::Comm &world,
+                        const runtime::exec::RankRunner::DataFactory &makeData);
 
 } // namespace mllm
 

@@ -246,20 +246,69 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                    << "'\n";
   }
 
-  // Under mpirun, --backend=cuda runs data parallelism only: one process
-  // per replica, each replica whole on its GPU (runOnDevice).
+  // Under mpirun, --backend=cuda runs one process per data-parallel
+  // replica, each replica whole on its GPU (runOnDevice), or, with the
+  // plan's world size, each rank's pipeline stage on its GPU
+  // (runPipelineOnDevice).
   const bool deviceParallel =
       backend == "cuda" && comm && comm->worldSize() > 1;
-  if (deviceParallel && comm->worldSize() != plan.job.dp)
+  const bool devicePipeline =
+      deviceParallel && comm->worldSize() != plan.job.dp &&
+      comm->worldSize() == plan.job.worldSize && plan.schedule &&
+      plan.schedule->programs.size() > 1;
+  if (deviceParallel && !devicePipeline && comm->worldSize() != plan.job.dp)
     return fail(
-        1, llvm::formatv(
-               "--backend=cuda runs each data-parallel replica whole on one "
-               "GPU, so this plan (dp = {0}, {1} rank(s) per replica) runs on "
-               "{0} process(es): start it with `mpirun -np {0}` (or srun -n "
-               "{0}); pipeline, tensor and context parallelism across GPUs "
-               "are not run yet",
-               plan.job.dp,
-               plan.job.worldSize / std::max<int64_t>(1, plan.job.dp)));
+        1,
+        llvm::formatv(
+            "--backend=cuda runs this plan (dp = {0}, {1} rank(s) per "
+            "replica) with one process per data-parallel replica, each "
+            "replica whole on one GPU (`mpirun -np {0}`){2}; tensor and "
+            "context parallelism across GPUs are not run yet",
+            plan.job.dp, plan.job.worldSize / std::max<int64_t>(1, plan.job.dp),
+            plan.schedule && plan.schedule->programs.size() > 1
+                ? llvm::formatv(", or with one process per rank, each "
+                                "pipeline stage on its GPU (`mpirun -np "
+                                "{0}`)",
+                                plan.job.worldSize)
+                      .str()
+                : std::string()));
+#ifdef MLLM_HAVE_DEVICE_PIPELINE
+  if (devicePipeline) {
+    if (!dumpBatches.empty() || !generateFile.empty() ||
+        !stepFunctions.empty() || !traceFile.empty())
+      return fail(1, "--backend=cuda trains without --dump-batches, "
+                     "--generate, --step-functions or --trace so far; leave "
+                     "them out or use the CPU backend");
+    DeviceRunOptions device;
+    device.total = total;
+    device.json = emitJson;
+    device.seed = seed;
+    device.checkpointDir = checkpointDir;
+    device.initFile = initFile;
+    device.resume = resume;
+    device.evalFile = evalFile;
+    device.timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
+    RunOptions run;
+    run.seed = seed;
+    run.strictData = strictData;
+    const int rank = comm->worldRank();
+    return runPipelineOnDevice(
+        plan, device, *comm,
+        [&](const exec::Model &model)
+            -> llvm::Expected<std::unique_ptr<exec::DataSource>> {
+          if (dataFile.empty())
+            return std::make_unique<exec::SyntheticData>(model, seed);
+          auto set = exec::ManifestData::open(model, dataFile, dataOptions(run),
+                                              dataThreads);
+          if (!set)
+            return set.takeError();
+          if (rank == 0)
+            reportData(dataFile, (*set)->dataSet(), emitJson);
+          return std::move(*set);
+        });
+  }
+#endif
 #ifdef MLLM_HAVE_MPI
   if (comm && comm->worldSize() > 1 && !deviceParallel) {
     if (!dumpBatches.empty())

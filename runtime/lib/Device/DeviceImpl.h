@@ -244,6 +244,13 @@ struct DeviceTrainer::Impl {
   /// Host staging of a microbatch's media in bf16 (kept until the next).
   std::vector<bf16> hostMedia;
 
+  /// A rank of a pipeline (DeviceRankRunner): its program of the plan's
+  /// schedule with that program's send releases, and the LLM steps it runs,
+  /// [llmFirst, llmLast). Null: the one-process program over every layer.
+  const sched::Program *rankProgram = nullptr;
+  std::vector<int64_t> releases;
+  size_t llmFirst = 0, llmLast = SIZE_MAX;
+
   ~Impl();
   llvm::Error build();
   /// The device parameter of `p`, made on first use (a tied weight is one).
@@ -271,9 +278,11 @@ struct DeviceTrainer::Impl {
   /// (-1: a persistent one) with `carve`.
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
                    void (Impl::*carve)(Carver &));
-  /// Builds the device layers of `chain` (the LLM's or an encoder's).
+  /// Builds the device layers of steps [first, last) of `chain` (the
+  /// LLM's or an encoder's).
   llvm::Error buildChain(exec::Chain &chain, bool llm,
-                         std::vector<DeviceLayer> &out, Sequences *seq);
+                         std::vector<DeviceLayer> &out, Sequences *seq,
+                         size_t first = 0, size_t last = SIZE_MAX);
   llvm::Error loadBatch(const exec::MicrobatchData &data);
   /// Uploads encoder `e`'s media and fan-in rows of the microbatch.
   llvm::Error loadEncoder(DeviceEncoder &e, const exec::MicrobatchData &data,
@@ -285,6 +294,15 @@ struct DeviceTrainer::Impl {
   /// Backward of the whole model: input and weight gradients as the plan's
   /// frozen analysis asks.
   llvm::Error backward();
+  /// A pipeline rank's share of forward(): `in` (the input of its first
+  /// layer, unless that is the embedding) copied into place, and its last
+  /// layer's output written to `out` (unless that is the head).
+  llvm::Error forwardStage(const bf16 *in, bf16 *out, double *lossSum);
+  /// Its share of backward(): from `dOut`, the gradient of its output
+  /// (unless it holds the head), down to its first layer; the gradient of
+  /// that layer's input goes to `dIn` when it is not null (zeros when the
+  /// frozen analysis computes none).
+  llvm::Error backwardStage(const bf16 *dOut, bf16 *dIn);
   /// One layer's forward into `out`, its backward from the gradient of its
   /// output in scratch.dy, leaving its input's gradient there (when
   /// inputGrad).
@@ -299,12 +317,17 @@ struct DeviceTrainer::Impl {
   llvm::Error fanInForward(bf16 *sequence);
   llvm::Error fanInBackward(bf16 *dSequence, bool embeddingTrains);
   llvm::Error optimizerStep();
+  /// The fp32 gradients / master weights into the CPU model's parameters.
+  llvm::Error downloadGradients();
+  llvm::Error downloadParams();
   /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
   int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
   llvm::Error zeroGrads();
   /// Ends the sums of the gradients over the processes (the rest of the
   /// region posted, every sum waited for) and sums `loss` (DataParallel).
   llvm::Error reduceOverProcesses(double &loss);
+  /// The first half of that: the gradients only.
+  llvm::Error finishGradientSums();
   /// After a failure: waits for the sums already posted (their errors
   /// dropped), so none writes into the arena later.
   void drainSums();

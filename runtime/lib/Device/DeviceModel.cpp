@@ -126,7 +126,11 @@ llvm::Error DeviceTrainer::Impl::build() {
                     "whole (" +
                     std::to_string(holds) + ")");
   }
-  if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch))
+  if (rankProgram && !encoders.empty())
+    return refuse("pipeline stages of a model with encoders (one process per "
+                  "data-parallel replica runs it: mpirun -np DP)");
+  if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch,
+                                 llmFirst, llmLast))
     return e;
   // The encoders' gradients come out of the fan-in, after the first block:
   // the frozen analysis lets it pass them whenever an encoder trains.
@@ -152,8 +156,10 @@ DeviceParam *DeviceTrainer::Impl::deviceParam(cpu::Param<float> *p) {
 
 llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
                                             std::vector<DeviceLayer> &out,
-                                            Sequences *seq) {
-  for (size_t i = 0; i < chain.size(); ++i) {
+                                            Sequences *seq, size_t first,
+                                            size_t last) {
+  last = std::min(last, chain.size());
+  for (size_t i = first; i < last; ++i) {
     exec::Step &step = chain.step(i);
     DeviceLayer l;
     l.name = step.name();
@@ -211,19 +217,20 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       l.kind = LayerKind::Mlp;
     else
       l.kind = LayerKind::Linear;
-    const bool first = out.empty(), last = i + 1 == chain.size();
-    if (llm && ((l.kind == LayerKind::Embedding) != first ||
-                (l.kind == LayerKind::Head) != last))
+    // A pipeline stage's first layer reads what the previous stage sent.
+    const bool firstHere = out.empty();
+    if (llm && ((l.kind == LayerKind::Embedding) != (i == 0) ||
+                (l.kind == LayerKind::Head) != (i + 1 == chain.size())))
       return refuse("the layer order around '" + l.name + "'");
     const bool input = l.kind == LayerKind::Patch || l.kind == LayerKind::Audio;
-    if (!llm && (input != first || l.kind == LayerKind::Embedding ||
+    if (!llm && (input != (i == 0) || l.kind == LayerKind::Embedding ||
                  l.kind == LayerKind::Head))
       return refuse("the layer order around '" + l.name + "'");
     l.rope = l.config.position == "rope";
     l.gated = l.config.activation == "swiglu" || l.config.activation == "geglu";
     // Rows of the input: the chain's sequences (items for an encoder),
     // then what each layer makes of them.
-    if (first) {
+    if (firstHere) {
       l.rows = geometry->sequences * (input ? 1 : geometry->tokens);
       l.width = input ? 0 : l.config.hidden;
     } else {
@@ -270,7 +277,8 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     }
     out.push_back(std::move(l));
   }
-  if (llm && out.size() < 3)
+  const bool whole = first == 0 && last == chain.size();
+  if (llm && whole && out.size() < 3)
     return refuse("an LLM of " + std::to_string(out.size()) + " layers");
   if (!llm && (out.empty() || (out.back().kind != LayerKind::Mlp &&
                                out.back().kind != LayerKind::Linear)))
@@ -499,9 +507,16 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   sizes.savedPerMicrobatch = saved.bytes();
   sizes.workspace = work.bytes();
   const Plan &plan = model->plan();
-  program = exec::oneProcessProgram(replicas * plan.data.microbatches,
-                                    /*trains=*/true);
-  memory = sched::planMemory(program, sizes);
+  // A pipeline rank's arena also holds its messages, where the plan's
+  // lifetimes put them (sends until their releases).
+  if (rankProgram) {
+    program = *rankProgram;
+    memory = sched::planMemory(program, sizes, releases);
+  } else {
+    program = exec::oneProcessProgram(replicas * plan.data.microbatches,
+                                      /*trains=*/true);
+    memory = sched::planMemory(program, sizes);
+  }
   if (llvm::Error e =
           check(arena.allocate(static_cast<size_t>(memory.arenaBytes)),
                 "allocating the arena"))

@@ -100,15 +100,25 @@ void DeviceTrainer::Impl::drainSums() {
     llvm::consumeError(parallel.gradients->finish());
 }
 
+static llvm::Error failed(const char *what, llvm::Error e) {
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      llvm::Twine("summing the ") + what +
+          " over the data-parallel processes: " + llvm::toString(std::move(e)));
+}
+
 llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
   if (parallel.processes == 1)
     return llvm::Error::success();
-  auto failed = [](const char *what, llvm::Error e) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   llvm::Twine("summing the ") + what +
-                                       " over the data-parallel processes: " +
-                                       llvm::toString(std::move(e)));
-  };
+  MLLM_TRY(finishGradientSums());
+  if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
+    return failed("loss", std::move(e));
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::finishGradientSums() {
+  if (parallel.processes == 1)
+    return llvm::Error::success();
   if (postedFrom > 0) {
     if (llvm::Error e =
             parallel.gradients->post(gradRegion, postedFrom, stream)) {
@@ -123,7 +133,5 @@ llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
   // GPU by nothing else.
   if (llvm::Error e = parallel.gradients->finish())
     return failed("gradients", std::move(e));
-  if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
-    return failed("loss", std::move(e));
   return llvm::Error::success();
 }

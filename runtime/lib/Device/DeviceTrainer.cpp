@@ -126,7 +126,9 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
                     "planning the position table's gradient"))
         return e;
   }
-  if (!layers.front().param("weight").trains)
+  // A pipeline stage without the embedding reads no token ids.
+  if (layers.front().kind != LayerKind::Embedding ||
+      !layers.front().param("weight").trains)
     return llvm::Error::success();
   return check(kc::prepareEmbeddingGrad(batch.hostIds,
                                         layers.front().config.vocab,
@@ -424,7 +426,11 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
 }
 
 llvm::Error DeviceTrainer::downloadGradients() {
-  for (auto &p : impl->params) {
+  return impl->downloadGradients();
+}
+
+llvm::Error DeviceTrainer::Impl::downloadGradients() {
+  for (auto &p : params) {
     if (!p->trains)
       continue;
     std::vector<float> &grads = p->host->grad.data;
@@ -459,8 +465,10 @@ int64_t DeviceTrainer::gradientSumsPosted() const {
   return impl->bucketsPosted;
 }
 
-llvm::Error DeviceTrainer::downloadParams() {
-  for (auto &p : impl->params) {
+llvm::Error DeviceTrainer::downloadParams() { return impl->downloadParams(); }
+
+llvm::Error DeviceTrainer::Impl::downloadParams() {
+  for (auto &p : params) {
     std::vector<float> &values = p->host->value.data;
     values.resize(static_cast<size_t>(p->n));
     if (llvm::Error e = check(cudaStatus(cudaMemcpy(values.data(), p->master,

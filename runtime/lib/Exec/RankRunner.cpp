@@ -66,6 +66,78 @@ gradKeys(const Model &model, const std::vector<FlowKey> &keys, size_t count) {
           .str());
 }
 
+llvm::Error exec::agreeOnPlan(const Plan &plan, Group &world, int rank) {
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   message.str());
+  };
+  // Same plan everywhere: its content hash, gathered (first, so that
+  // ranks given different plans all stop here).
+  char mine[65] = {0};
+  std::strncpy(mine, planContentHash(plan).c_str(), 64);
+  std::vector<char> hashes(65 * static_cast<size_t>(world.size()));
+  if (llvm::Error e = world.allGatherBytes(mine, 65, hashes.data()))
+    return error("comparing plans: " + llvm::toString(std::move(e)));
+  for (int r = 0; r < world.size(); ++r)
+    if (std::strncmp(&hashes[65 * r], mine, 65) != 0)
+      return error(
+          llvm::formatv("rank {0} read another plan (hash {1}) than "
+                        "rank {2} (hash {3}); give every rank the "
+                        "same plan file",
+                        r, llvm::StringRef(&hashes[65 * r]).take_front(12),
+                        rank, llvm::StringRef(mine).take_front(12))
+              .str());
+  if (world.size() != plan.job.worldSize)
+    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
+                               "started {1}; start it with `mpirun -np {0}` "
+                               "(or srun -n {0})",
+                               plan.job.worldSize, world.size())
+                     .str());
+  if (!plan.schedule)
+    return error("the plan has no schedule");
+  std::vector<int64_t> rankProgram = plan.schedule->rankProgram();
+  rankProgram.resize(plan.job.worldSize, -1);
+  for (size_t r = 0; r < rankProgram.size(); ++r)
+    if (rankProgram[r] < 0)
+      return error(llvm::formatv("rank {0} has no program in the plan (its "
+                                 "stages run on {1} ranks); compile the spec "
+                                 "for this world size",
+                                 r, plan.schedule->rankProgram().size())
+                       .str());
+  return llvm::Error::success();
+}
+
+TiedHead exec::tiedHead(const Plan &plan, int rank,
+                        const RankLayout::Coord &coord) {
+  const PlanPart &llm = plan.llm();
+  const PlanStage *first = nullptr, *last = nullptr;
+  for (const PlanStage &st : plan.stages)
+    if (st.part == llm.name) {
+      if (st.begin == 0)
+        first = &st;
+      if (st.end == llm.blocks)
+        last = &st;
+    }
+  bool tied = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
+    return g.kind == "lm_head" && g.config.tied;
+  });
+  bool embeddingTrains = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
+    return g.kind == "token_embedding" && g.weightGrad;
+  });
+  auto holds = [&](const PlanStage *st) {
+    return st && st->ranks && st->ranks->coordOf(rank).has_value();
+  };
+  TiedHead result;
+  result.embedding = holds(first);
+  result.head = holds(last);
+  if (tied && embeddingTrains && first && last && first != last &&
+      result.embedding != result.head) {
+    const PlanStage *other = result.embedding ? last : first;
+    result.peer = other->ranks->rank(coord.d, coord.c, coord.t);
+  }
+  return result;
+}
+
 /// Everything a rank decides before it builds its share of the model: the
 /// checks every rank answers alike, its program and place in its stage,
 /// and its groups.
@@ -84,40 +156,10 @@ static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
   if (!world)
     return error(llvm::toString(world.takeError()));
   s.world = std::move(*world);
-  // Same plan everywhere: its content hash, gathered (first, so that
-  // ranks given different plans all stop here).
-  char mine[65] = {0};
-  std::strncpy(mine, planContentHash(plan).c_str(), 64);
-  std::vector<char> hashes(65 * comm.worldSize());
-  if (llvm::Error e = s.world->allGatherBytes(mine, 65, hashes.data()))
-    return error("comparing plans: " + llvm::toString(std::move(e)));
-  for (int r = 0; r < comm.worldSize(); ++r)
-    if (std::strncmp(&hashes[65 * r], mine, 65) != 0)
-      return error(
-          llvm::formatv("rank {0} read another plan (hash {1}) than "
-                        "rank {2} (hash {3}); give every rank the "
-                        "same plan file",
-                        r, llvm::StringRef(&hashes[65 * r]).take_front(12),
-                        s.rank, llvm::StringRef(mine).take_front(12))
-              .str());
-  if (comm.worldSize() != plan.job.worldSize)
-    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
-                               "started {1}; start it with `mpirun -np {0}` "
-                               "(or srun -n {0})",
-                               plan.job.worldSize, comm.worldSize())
-                     .str());
-  if (!plan.schedule)
-    return error("the plan has no schedule");
+  if (llvm::Error e = agreeOnPlan(plan, *s.world, s.rank))
+    return error(llvm::toString(std::move(e)));
   s.graph = &plan.schedule->graph;
   std::vector<int64_t> rankProgram = plan.schedule->rankProgram();
-  rankProgram.resize(plan.job.worldSize, -1);
-  for (size_t r = 0; r < rankProgram.size(); ++r)
-    if (rankProgram[r] < 0)
-      return error(llvm::formatv("rank {0} has no program in the plan (its "
-                                 "stages run on {1} ranks); compile the spec "
-                                 "for this world size",
-                                 r, plan.schedule->rankProgram().size())
-                       .str());
   const std::vector<sched::Program> &programs = plan.schedule->programs;
   s.programOf.assign(s.graph->stages.size(), -1);
   for (size_t i = 0; i < programs.size(); ++i)
@@ -163,32 +205,12 @@ static llvm::Error prepare(RankRunner::Impl &s, const Plan &plan, Comm &comm) {
 
   // A tied LM head on another stage than the token embedding: the two
   // copies' gradients are summed at the optimizer step.
-  const PlanPart &llm = plan.llm();
-  const PlanStage *first = nullptr, *last = nullptr;
-  for (const PlanStage &st : plan.stages)
-    if (st.part == llm.name) {
-      if (st.begin == 0)
-        first = &st;
-      if (st.end == llm.blocks)
-        last = &st;
-    }
-  bool tied = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
-    return g.kind == "lm_head" && g.config.tied;
-  });
-  bool embeddingTrains = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
-    return g.kind == "token_embedding" && g.weightGrad;
-  });
-  auto holds = [&](const PlanStage *st) {
-    return st && st->ranks && st->ranks->coordOf(s.rank).has_value();
-  };
-  s.holdsEmbedding = holds(first);
-  s.holdsHead = holds(last);
-  if (tied && embeddingTrains && first && last && first != last &&
-      s.holdsEmbedding != s.holdsHead) {
-    const PlanStage *other = s.holdsEmbedding ? last : first;
-    int64_t peer = other->ranks->rank(s.coord.d, s.coord.c, s.coord.t);
-    std::vector<int64_t> members = {std::min<int64_t>(s.rank, peer),
-                                    std::max<int64_t>(s.rank, peer)};
+  TiedHead tied = tiedHead(plan, s.rank, s.coord);
+  s.holdsEmbedding = tied.embedding;
+  s.holdsHead = tied.head;
+  if (tied.peer >= 0) {
+    std::vector<int64_t> members = {std::min<int64_t>(s.rank, tied.peer),
+                                    std::max<int64_t>(s.rank, tied.peer)};
     auto g = comm.group(members);
     if (!g)
       return error(llvm::toString(g.takeError()));

@@ -23,6 +23,7 @@
 #include "mllm/runtime/MPIComm.h"
 #endif
 #include "mllm/runtime/SafeTensors.h"
+#include "mllm/runtime/device/DeviceRankRunner.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/ManifestData.h"
@@ -102,8 +103,7 @@ makeData(const exec::Model &model, uint64_t seed) {
 }
 
 static int compareGradients(const Plan &plan, uint64_t seed,
-                            exec::Model &deviceModel,
-                            device::DeviceTrainer &trainer) {
+                            const exec::Model &deviceModel, double loss) {
   auto cpuModel = exec::Model::build(plan, seed);
   if (!cpuModel)
     return fail(llvm::toString(cpuModel.takeError()));
@@ -119,11 +119,6 @@ static int compareGradients(const Plan &plan, uint64_t seed,
       return fail(llvm::toString(std::move(e)));
   }
   cpuLoss = cpu.lossSoFar();
-  auto loss = trainer.accumulateGradients();
-  if (!loss)
-    return fail(llvm::toString(loss.takeError()));
-  if (llvm::Error e = trainer.downloadGradients())
-    return fail(llvm::toString(std::move(e)));
   // A gradient that is zero in exact arithmetic (a key bias: softmax
   // ignores a shift shared by all keys) leaves only rounding on either
   // side: its difference is measured against 1e-5 of the largest gradient.
@@ -161,15 +156,149 @@ static int compareGradients(const Plan &plan, uint64_t seed,
                {"event", "gradients"},
                {"tensors", static_cast<int64_t>(deviceModel.params.size())},
                {"worst", worst},
-               {"loss", *loss},
+               {"loss", loss},
                {"cpu_loss", cpuLoss}})
         << "\n";
-  if (std::abs(*loss - cpuLoss) > 1e-2 * std::abs(cpuLoss)) {
-    out() << "the loss differs: " << *loss << " vs " << cpuLoss << "\n";
+  if (std::abs(loss - cpuLoss) > 1e-2 * std::abs(cpuLoss)) {
+    out() << "the loss differs: " << loss << " vs " << cpuLoss << "\n";
     return 1;
   }
   return bad ? 1 : 0;
 }
+
+/// --save: `model`'s weights as a checkpoint's "model.*" tensors.
+static int writeWeights(const exec::Model &model) {
+  SafeTensorsWriter writer;
+  for (const exec::NamedParam &p : model.params)
+    writer.add("model." + p.name, p.param->value.shape, p.param->value.data);
+  if (llvm::Error e = writer.write(saveFile))
+    return fail(llvm::toString(std::move(e)));
+  return 0;
+}
+
+#ifdef MLLM_HAVE_MPI
+/// Every parameter of `full` (a whole model, the same on every rank) from
+/// the first rank holding it in `mine`, onto rank 0: its values, or its
+/// gradient when `grads`.
+static llvm::Error gather(Group &world, exec::Model &full,
+                          const std::vector<exec::NamedParam> &mine,
+                          bool grads) {
+  for (const exec::NamedParam &p : full.params) {
+    std::vector<float> &into = grads ? p.param->grad.data : p.param->value.data;
+    const size_t n = static_cast<size_t>(p.param->value.numel());
+    std::vector<float> local(n + 1, 0.0f);
+    for (const exec::NamedParam &m : mine)
+      if (m.name == p.name) {
+        const std::vector<float> &from =
+            grads ? m.param->grad.data : m.param->value.data;
+        if (from.size() != n)
+          continue; // frozen: no gradient
+        local[0] = 1;
+        std::copy(from.begin(), from.end(), local.begin() + 1);
+      }
+    std::vector<float> all(local.size() * world.size());
+    if (llvm::Error e = world.allGatherBytes(
+            local.data(), static_cast<int64_t>(local.size() * sizeof(float)),
+            all.data()))
+      return e;
+    for (int r = 0; r < world.size(); ++r)
+      if (all[r * local.size()] != 0) {
+        into.assign(all.begin() + r * local.size() + 1,
+                    all.begin() + (r + 1) * local.size());
+        break;
+      }
+  }
+  return llvm::Error::success();
+}
+
+/// Under mpirun with a plan of several pipeline stages: one rank of it
+/// (device::DeviceRankRunner), messages and sums over MPI.
+static int runPipeline(const Plan &plan, Comm &world) {
+  const uint64_t seed = plan.train.seed;
+  const int rank = world.worldRank();
+  if (rank != 0)
+    report = &llvm::nulls();
+  auto place = device::placeRank(plan, rank);
+  if (!place)
+    return fail(llvm::toString(place.takeError()));
+  std::vector<int64_t> ranks(static_cast<size_t>(world.worldSize()));
+  std::iota(ranks.begin(), ranks.end(), int64_t(0));
+  auto everyone = world.group(ranks);
+  if (!everyone)
+    return fail(llvm::toString(everyone.takeError()));
+  device::RankGroups groups;
+  groups.messages = &world;
+  groups.world = everyone->get();
+  groups.bucketBytes = bucketBytes;
+  std::unique_ptr<Group> replicas, tied;
+  std::unique_ptr<device::GroupReducer> reducer;
+  if (place->replicas.size() > 1) {
+    auto g = world.group(place->replicas);
+    if (!g)
+      return fail(llvm::toString(g.takeError()));
+    replicas = std::move(*g);
+    reducer = std::make_unique<device::GroupReducer>(*replicas);
+    groups.replicas = replicas.get();
+    groups.gradients = reducer.get();
+  }
+  if (!place->tied.empty()) {
+    auto g = world.group(place->tied);
+    if (!g)
+      return fail(llvm::toString(g.takeError()));
+    tied = std::move(*g);
+    groups.tied = tied.get();
+  }
+  auto runner = device::DeviceRankRunner::create(
+      plan, seed, groups,
+      [&](const exec::Model &model) { return makeData(model, seed); });
+  if (!runner)
+    return fail(llvm::toString(runner.takeError()));
+  device::DeviceRankRunner &r = **runner;
+  // A whole model, into which rank 0 gathers every rank's tensors.
+  auto full = exec::Model::build(plan, seed);
+  if (!full)
+    return fail(llvm::toString(full.takeError()));
+  if (checkGrads > 0) {
+    auto loss = r.accumulateGradients();
+    if (!loss)
+      return fail(llvm::toString(loss.takeError()));
+    if (llvm::Error e = r.downloadGradients())
+      return fail(llvm::toString(std::move(e)));
+    if (llvm::Error e = gather(**everyone, **full, r.params(), true))
+      return fail(llvm::toString(std::move(e)));
+    return rank == 0 ? compareGradients(plan, seed, **full, *loss) : 0;
+  }
+  while (r.stepsDone() < steps) {
+    auto stats = r.step();
+    if (!stats)
+      return fail(llvm::toString(stats.takeError()));
+    out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
+                                                  {"step", stats->step},
+                                                  {"loss", stats->loss},
+                                                  {"tokens", stats->tokens}})
+          << "\n";
+  }
+  // Rank 0's arena: planned, measured, its messages' share.
+  const sched::MemoryPlan &memory = r.memoryPlan();
+  llvm::json::Object arena{{"event", "arena"},
+                           {"arena_bytes", memory.arenaBytes},
+                           {"measured_bytes", r.measuredArenaBytes()}};
+  for (const sched::Buffer &b : memory.buffers)
+    if (!arena.get(sched::bufferKindName(b.kind)))
+      arena[sched::bufferKindName(b.kind)] = b.bytes;
+  out() << llvm::json::Value(llvm::json::Object{
+               {"event", "gradient_sums"}, {"posted", r.gradientSumsPosted()}})
+        << "\n";
+  out() << llvm::json::Value(std::move(arena)) << "\n";
+  if (saveFile.empty())
+    return 0;
+  if (llvm::Error e = r.downloadParams())
+    return fail(llvm::toString(std::move(e)));
+  if (llvm::Error e = gather(**everyone, **full, r.params(), false))
+    return fail(llvm::toString(std::move(e)));
+  return rank == 0 ? writeWeights(**full) : 0;
+}
+#endif
 
 int main(int argc, char **argv) {
   llvm::cl::ParseCommandLineOptions(argc, argv, "mllm-device-twin\n");
@@ -195,6 +324,15 @@ int main(int argc, char **argv) {
     if (!comm)
       return fail(llvm::toString(comm.takeError()));
     world = std::move(*comm);
+    // As mllm-run: one process per replica, or one per rank of a
+    // pipeline.
+    if (plan->schedule && plan->schedule->programs.size() > 1 &&
+        world->worldSize() != plan->job.dp) {
+      if (!checkpointFile.empty() || !resumeFile.empty() || !evalFile.empty())
+        return fail("--checkpoint, --resume and --eval are not supported "
+                    "with pipeline stages");
+      return runPipeline(*plan, *world);
+    }
     std::vector<int64_t> ranks(static_cast<size_t>(world->worldSize()));
     std::iota(ranks.begin(), ranks.end(), int64_t(0));
     auto group = world->group(ranks);
@@ -214,8 +352,14 @@ int main(int argc, char **argv) {
   auto trainer = device::DeviceTrainer::create(**model, **data, parallel);
   if (!trainer)
     return fail(llvm::toString(trainer.takeError()));
-  if (checkGrads > 0)
-    return compareGradients(*plan, seed, **model, **trainer);
+  if (checkGrads > 0) {
+    auto loss = (*trainer)->accumulateGradients();
+    if (!loss)
+      return fail(llvm::toString(loss.takeError()));
+    if (llvm::Error e = (*trainer)->downloadGradients())
+      return fail(llvm::toString(std::move(e)));
+    return compareGradients(*plan, seed, **model, *loss);
+  }
   if (!resumeFile.empty())
     if (llvm::Error e = (*trainer)->load(resumeFile))
       return fail(llvm::toString(std::move(e)));
@@ -271,10 +415,5 @@ int main(int argc, char **argv) {
     return 0;
   if (llvm::Error e = (*trainer)->downloadParams())
     return fail(llvm::toString(std::move(e)));
-  SafeTensorsWriter writer;
-  for (const exec::NamedParam &p : (*model)->params)
-    writer.add("model." + p.name, p.param->value.shape, p.param->value.data);
-  if (llvm::Error e = writer.write(saveFile))
-    return fail(llvm::toString(std::move(e)));
-  return 0;
+  return writeWeights(**model);
 }

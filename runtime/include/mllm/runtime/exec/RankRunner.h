@@ -21,6 +21,7 @@
 #define MLLM_RUNTIME_EXEC_RANKRUNNER_H
 
 #include "mllm/runtime/Comm.h"
+#include "mllm/runtime/RankLayout.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/Trainer.h"
@@ -61,6 +62,23 @@ struct StageFlow {
 
 /// The flows of every program of the plan's schedule.
 llvm::Expected<std::vector<StageFlow>> planFlows(const Model &model);
+
+/// The checks every rank of a parallel run makes before its first message,
+/// each giving every rank the same answer: every rank of `world` read the
+/// same plan (its content hash), the world has the plan's size, and every
+/// rank has a program. `rank` is this rank, for the message.
+llvm::Error agreeOnPlan(const Plan &plan, Group &world, int rank);
+
+/// The LLM's token embedding and LM head on `rank` (at `coord` of its
+/// stage): whether it holds each and, when the head is tied to an embedding
+/// that trains on another stage and `rank` holds one of the two, the rank
+/// holding the other (the two copies' gradients are summed before every
+/// optimizer step); -1 otherwise.
+struct TiedHead {
+  bool embedding = false, head = false;
+  int64_t peer = -1;
+};
+TiedHead tiedHead(const Plan &plan, int rank, const RankLayout::Coord &coord);
 
 /// The error of a rank: its rank and, when it concerns one, the action.
 class RankError : public llvm::ErrorInfo<RankError> {

@@ -1,0 +1,142 @@
+//===- DevicePipeline.cpp - mllm-run --backend=cuda across stages ---------===//
+//
+// One rank of a pipeline on its GPU (device::DeviceRankRunner): NCCL
+// bootstrapped over the launcher's world, a channel per directed pair of
+// stage ranks, the per-pair order of the messages checked at load and at
+// every post, the replicas' and the tied head's sums on NCCL groups.
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceRun.h"
+#include "NCCLReducer.h"
+#include "Report.h"
+
+#include "mllm/runtime/MPIComm.h"
+#include "mllm/runtime/cuda/PairOrder.h"
+#include "mllm/runtime/device/DeviceRankRunner.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <numeric>
+
+using namespace mllm;
+using namespace mllm::runtime;
+
+/// This rank's messages of one iteration, in posting order.
+static std::vector<cuda::P2PMessage> messagesOf(const Plan &plan,
+                                                const device::RankPlace &p) {
+  std::vector<cuda::P2PMessage> mine;
+  const PlanSchedule &schedule = *plan.schedule;
+  for (const sched::Action &a : schedule.programs[p.program].actions) {
+    if (!sched::isComm(a.kind))
+      continue;
+    const int peer = static_cast<int>(
+        schedule.graph.stages[a.peer].rankLayout().rank(p.coord.d, 0, 0));
+    cuda::P2PMessage m;
+    m.from = sched::isSend(a.kind) ? p.rank : peer;
+    m.to = sched::isSend(a.kind) ? peer : p.rank;
+    m.tag = a.tag;
+    m.bytes = a.bytes;
+    mine.push_back(m);
+  }
+  return mine;
+}
+
+int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
+                              Comm &world,
+                              const exec::RankRunner::DataFactory &makeData) {
+  const int rank = world.worldRank();
+  const bool reports = rank == 0;
+  auto fail = [&](const llvm::Twine &message) {
+    llvm::errs() << "mllm-run: error: rank " << rank << ": " << message << "\n";
+    abortMPI(1);
+    return 1;
+  };
+  if (!options.checkpointDir.empty() || options.resume ||
+      !options.initFile.empty() || !options.evalFile.empty())
+    return fail("--checkpoint-dir, --resume, --init and --eval are not run "
+                "with pipeline stages on GPUs yet; leave them out, or run "
+                "each data-parallel replica whole on one GPU (a plan with "
+                "pp = 1 per part)");
+  auto place = device::placeRank(plan, rank);
+  if (!place)
+    return fail(llvm::toString(place.takeError()));
+  cuda::NCCLOptions ncclOptions;
+  ncclOptions.timeout = options.timeout;
+  auto nccl = cuda::NCCLWorld::create(world, ncclOptions);
+  if (!nccl)
+    return fail(llvm::toString(nccl.takeError()));
+  cuda::NCCLWorld &n = **nccl;
+  // Point-to-point: a channel per direction of every pair, and the
+  // per-pair order every rank posts in, checked over the world first.
+  if (llvm::Error e = n.connectPeers(place->peers))
+    return fail(llvm::toString(std::move(e)));
+  std::vector<cuda::P2PMessage> mine = messagesOf(plan, *place);
+  if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
+    return fail(llvm::toString(std::move(e)));
+  // The groups, collective over the world in one order on every rank: the
+  // stages' replicas (a partition of the ranks), then the tied pairs.
+  auto replicas = n.split(place->replicas);
+  if (!replicas)
+    return fail(llvm::toString(replicas.takeError()));
+  auto tied = n.split(place->tied);
+  if (!tied)
+    return fail(llvm::toString(tied.takeError()));
+  std::vector<int64_t> everyone(static_cast<size_t>(world.worldSize()));
+  std::iota(everyone.begin(), everyone.end(), int64_t(0));
+  auto all = world.group(everyone);
+  if (!all)
+    return fail(llvm::toString(all.takeError()));
+  device::RankGroups groups;
+  groups.messages = &n;
+  groups.world = all->get();
+  std::unique_ptr<Group> replicaHost;
+  std::unique_ptr<NCCLReducer> reducer;
+  if (place->replicas.size() > 1) {
+    auto host = world.group(place->replicas);
+    if (!host)
+      return fail(llvm::toString(host.takeError()));
+    replicaHost = std::move(*host);
+    reducer = std::make_unique<NCCLReducer>(**replicas);
+    groups.replicas = replicaHost.get();
+    groups.gradients = reducer.get();
+  }
+  if (!place->tied.empty())
+    groups.tied = tied->get();
+  auto made =
+      device::DeviceRankRunner::create(plan, options.seed, groups, makeData);
+  if (!made)
+    return fail(llvm::toString(made.takeError()));
+  device::DeviceRankRunner &runner = **made;
+  Progress progress(plan, runner.model(), options.total, /*threads=*/1,
+                    options.json, world.worldSize());
+  if (reports)
+    progress.start(runner.stepsDone());
+  while (runner.stepsDone() < options.total) {
+    // Each iteration posts the same messages again.
+    n.expectMessages(mine);
+    auto stats = runner.step();
+    if (!stats)
+      return fail(llvm::toString(stats.takeError()));
+    if (reports)
+      progress.step(*stats);
+  }
+  if (!reports)
+    return 0;
+  progress.finish();
+  const sched::MemoryPlan &memory = runner.memoryPlan();
+  if (options.json) {
+    llvm::outs() << llvm::json::Value(llvm::json::Object{
+                        {"event", "arena"},
+                        {"arena_bytes", memory.arenaBytes},
+                        {"measured_bytes", runner.measuredArenaBytes()}})
+                 << "\n";
+    return 0;
+  }
+  llvm::outs() << llvm::format(
+      "device arena of rank 0: %.1f MiB planned, %.1f MiB used at the peak\n",
+      memory.arenaBytes / (1024.0 * 1024.0),
+      runner.measuredArenaBytes() / (1024.0 * 1024.0));
+  return 0;
+}

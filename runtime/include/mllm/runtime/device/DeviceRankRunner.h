@@ -1,0 +1,109 @@
+//===- DeviceRankRunner.h - one GPU of a pipeline ---------------*- C++ -*-===//
+//
+// The device executor on one rank of a parallel plan: the program the plan
+// gives the rank, action by action, on its GPU. It runs its stage's LLM
+// layers with the kernels and arena of DeviceTrainer (docs/cuda.md §9):
+// forwards and backwards of the microbatches in the program's order, the
+// activations and gradients between stages as bf16 messages in the same
+// arena at the offsets of the program's static memory plan (a send's buffer
+// until the action the plan releases it at), the gradients summed over the
+// stage's data-parallel replicas (bucket by bucket during the last
+// backward) and, for an LM head tied to an embedding on another stage,
+// between those two stages, then one AdamW step.
+//
+// What it runs: pipeline and data parallelism of an LLM (tp = cp = 1 on
+// every stage; a model with encoders runs with one process per replica,
+// DeviceTrainer). Anything else is refused by create(), saying what.
+//
+// Messages go through a Comm over device memory: NCCLWorld on GPUs (its
+// point-to-point channels connected and its per-pair order checked by the
+// caller), the MPI world on the host twin, whose device memory is host
+// memory. Like DeviceTrainer, the code is built on the CUDA libraries and on
+// their host twin.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_DEVICE_DEVICERANKRUNNER_H
+#define MLLM_RUNTIME_DEVICE_DEVICERANKRUNNER_H
+
+#include "mllm/runtime/device/DeviceTrainer.h"
+#include "mllm/runtime/exec/RankRunner.h"
+
+namespace mllm::runtime::device {
+
+/// Where a rank runs in a plan, and the groups a launcher creates for it.
+struct RankPlace {
+  int rank = 0;
+  int64_t program = -1; ///< Its program in the plan's schedule.
+  RankLayout::Coord coord;
+  /// The ranks whose gradients this rank's are summed with: its stage's
+  /// data-parallel replicas (itself alone when dp = 1).
+  std::vector<int64_t> replicas;
+  /// The embedding's and the tied head's ranks when this rank holds one of
+  /// a tied pair on different stages; empty otherwise.
+  std::vector<int64_t> tied;
+  /// Every directed (sender, receiver) pair of ranks of the plan's
+  /// point-to-point messages, the same list on every rank.
+  std::vector<std::pair<int, int>> peers;
+};
+/// `rank`'s place in `plan` (an error when the plan has no program for it).
+llvm::Expected<RankPlace> placeRank(const Plan &plan, int rank);
+
+/// What a rank communicates over.
+struct RankGroups {
+  /// The stages' messages, in device memory.
+  Comm *messages = nullptr;
+  /// Every rank, host memory: the plan check and the loss.
+  Group *world = nullptr;
+  /// The sums of the gradients over RankPlace::replicas (device memory),
+  /// and the same ranks on the host (the start check); null when dp = 1.
+  GradientReducer *gradients = nullptr;
+  Group *replicas = nullptr;
+  /// RankPlace::tied, summing device memory; null when there is none.
+  Group *tied = nullptr;
+  /// The gradients are posted in buckets of at least this many bytes.
+  int64_t bucketBytes = int64_t(25) << 20;
+};
+
+class DeviceRankRunner {
+public:
+  /// This rank's share of `plan`'s model (its stage's layers, initialised
+  /// from `seed` as the CPU backend's), on the current GPU, with its data
+  /// from `makeData`. Every rank checks that all read the same plan.
+  static llvm::Expected<std::unique_ptr<DeviceRankRunner>>
+  create(const Plan &plan, uint64_t seed, const RankGroups &groups,
+         const exec::RankRunner::DataFactory &makeData);
+  ~DeviceRankRunner();
+
+  /// One iteration of the rank's program and the optimizer step; every rank
+  /// returns the global batch's loss.
+  llvm::Expected<exec::StepStats> step();
+  /// The iteration without the optimizer step: the weight gradients of the
+  /// next step's batch, summed over the replicas and the tied pair; the
+  /// loss.
+  llvm::Expected<double> accumulateGradients();
+  /// Copies this rank's fp32 gradients / master weights into the CPU
+  /// model's parameters.
+  llvm::Error downloadGradients();
+  llvm::Error downloadParams();
+  /// The rank's model; params() are the parameters it holds.
+  exec::Model &model();
+  const std::vector<exec::NamedParam> &params() const;
+  int64_t stepsDone() const;
+  /// The arena, laid out by the static memory plan of the rank's program
+  /// with this executor's sizes (messages included), and the highest byte
+  /// the steps bound.
+  const sched::MemoryPlan &memoryPlan() const;
+  int64_t measuredArenaBytes() const;
+  /// Gradient sums posted over the replicas so far.
+  int64_t gradientSumsPosted() const;
+
+  struct Impl;
+
+private:
+  explicit DeviceRankRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace mllm::runtime::device
+
+#endif // MLLM_RUNTIME_DEVICE_DEVICERANKRUNNER_H

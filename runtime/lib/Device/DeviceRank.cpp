@@ -1,0 +1,531 @@
+//===- DeviceRank.cpp - one GPU of a pipeline -----------------------------===//
+//
+// DeviceRankRunner: a rank's program of the plan, action by action, on the
+// device state of DeviceTrainer::Impl restricted to the rank's LLM steps.
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceImpl.h"
+
+#include "mllm/runtime/device/DeviceRankRunner.h"
+
+#include "mllm/runtime/SendRelease.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+#include <set>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::device;
+using sched::ActionKind;
+
+static llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
+  if (!plan.schedule)
+    return fail("the plan has no schedule");
+  const PlanSchedule &schedule = *plan.schedule;
+  std::vector<int64_t> programOfRank = schedule.rankProgram();
+  if (rank < 0 || rank >= static_cast<int>(programOfRank.size()) ||
+      programOfRank[rank] < 0)
+    return fail(llvm::formatv("rank {0} has no program in the plan", rank));
+  RankPlace place;
+  place.rank = rank;
+  place.program = programOfRank[rank];
+  const sched::StageInfo &stage =
+      schedule.graph.stages[schedule.programs[place.program].stage];
+  RankLayout layout = stage.rankLayout();
+  std::optional<RankLayout::Coord> coord = layout.coordOf(rank);
+  if (!coord)
+    return fail(llvm::formatv("rank {0} is not a rank of its stage '{1}'", rank,
+                              stage.name));
+  place.coord = *coord;
+  place.replicas = {rank};
+  for (const std::vector<int64_t> &g : layout.gradSyncGroups())
+    if (llvm::is_contained(g, static_cast<int64_t>(rank)))
+      place.replicas = g;
+  exec::TiedHead tied = exec::tiedHead(plan, rank, place.coord);
+  if (tied.peer >= 0)
+    place.tied = {std::min<int64_t>(rank, tied.peer),
+                  std::max<int64_t>(rank, tied.peer)};
+  // Every rank's sends, with the ranks of both ends (tp = cp = 1: the
+  // peer's replica is the sender's).
+  std::set<std::pair<int, int>> pairs;
+  for (size_t r = 0; r < programOfRank.size(); ++r) {
+    if (programOfRank[r] < 0)
+      continue;
+    const sched::Program &p = schedule.programs[programOfRank[r]];
+    std::optional<RankLayout::Coord> c =
+        schedule.graph.stages[p.stage].rankLayout().coordOf(
+            static_cast<int64_t>(r));
+    if (!c)
+      continue;
+    for (const sched::Action &a : p.actions)
+      if (sched::isSend(a.kind))
+        pairs.insert(
+            {static_cast<int>(r),
+             static_cast<int>(
+                 schedule.graph.stages[a.peer].rankLayout().rank(c->d, 0, 0))});
+  }
+  place.peers.assign(pairs.begin(), pairs.end());
+  return place;
+}
+
+llvm::Error DeviceTrainer::Impl::forwardStage(const bf16 *in, bf16 *out,
+                                              double *lossSum) {
+  DeviceLayer &first = layers.front();
+  if (in)
+    MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
+                       first.x, in, first.rows * first.width * sizeof(bf16),
+                       cudaMemcpyDeviceToDevice, stream)),
+                   "the received activation of '" + first.name + "'"));
+  for (size_t i = 0; i < layers.size(); ++i)
+    MLLM_TRY(forwardLayer(
+        layers[i], i + 1 < layers.size() ? layers[i + 1].x : out, lossSum));
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::backwardStage(const bf16 *dOut, bf16 *dIn) {
+  const DeviceLayer &last = layers.back();
+  if (dOut)
+    MLLM_TRY(check(
+        cudaStatus(cudaMemcpyAsync(scratch.dy, dOut,
+                                   last.outRows * last.outWidth * sizeof(bf16),
+                                   cudaMemcpyDeviceToDevice, stream)),
+        "the received gradient of '" + last.name + "'"));
+  bool reachedInput = true;
+  for (size_t i = layers.size(); i-- > 0;) {
+    DeviceLayer &l = layers[i];
+    if (!l.trains && !l.inputGrad) {
+      reachedInput = false;
+      break;
+    }
+    // The last layer's output was sent: its recomputation writes it to
+    // the workspace's dx, free until the backward.
+    if (l.recompute)
+      MLLM_TRY(forwardLayer(
+          l, i + 1 < layers.size() ? layers[i + 1].x : scratch.dx, nullptr));
+    MLLM_TRY(backwardLayer(l));
+    MLLM_TRY(gradientsDone(l));
+  }
+  if (!dIn)
+    return llvm::Error::success();
+  const DeviceLayer &first = layers.front();
+  const size_t bytes = first.rows * first.width * sizeof(bf16);
+  if (reachedInput && first.inputGrad)
+    return check(cudaStatus(cudaMemcpyAsync(dIn, scratch.dy, bytes,
+                                            cudaMemcpyDeviceToDevice, stream)),
+                 "the gradient of '" + first.name + "''s input");
+  // The plan sends a gradient this stage does not compute.
+  return check(cudaStatus(cudaMemsetAsync(dIn, 0, bytes, stream)),
+               "the gradient of '" + first.name + "''s input");
+}
+
+struct DeviceRankRunner::Impl {
+  const Plan *plan = nullptr;
+  RankGroups groups;
+  RankPlace place;
+  const sched::Program *prog = nullptr;
+  std::unique_ptr<exec::Model> model;
+  std::unique_ptr<exec::DataSource> data;
+  DeviceTrainer::Impl dev;
+  std::vector<exec::NamedParam> owned;
+  /// The tied embedding's copy on this rank, when it sums it with a peer.
+  DeviceParam *tied = nullptr;
+  bool holdsHead = false;
+  int64_t lastBackward = -1;
+  /// Per message action: its buffer's offset in the arena.
+  std::map<int64_t, int64_t> offsets;
+
+  // One iteration.
+  std::map<int64_t, exec::MicrobatchData> mbs;
+  struct Posted {
+    int64_t action = 0, release = -1;
+    std::unique_ptr<Request> request;
+  };
+  std::vector<Posted> sends;
+  std::map<int64_t, std::unique_ptr<Request>> recvs;
+
+  llvm::Error error(const llvm::Twine &message) const {
+    return llvm::make_error<exec::RankError>(place.rank, message.str());
+  }
+  llvm::Error actionError(size_t index, llvm::Error e) const;
+  /// `e` as a RankError naming the stage, unless it is one (or success).
+  llvm::Error wrap(llvm::Error e) const {
+    if (!e || e.isA<exec::RankError>())
+      return e;
+    return error("stage '" + graph().stages[prog->stage].name +
+                 "': " + llvm::toString(std::move(e)));
+  }
+  const sched::PipelineGraph &graph() const { return plan->schedule->graph; }
+  int peerRank(const sched::Action &a) const {
+    return static_cast<int>(
+        graph().stages[a.peer].rankLayout().rank(place.coord.d, 0, 0));
+  }
+  bf16 *buffer(int64_t action) {
+    return reinterpret_cast<bf16 *>(dev.arena.data() + offsets.at(action));
+  }
+  /// The buffer of microbatch `mb`'s action `kind`, or null when the
+  /// program has none.
+  bf16 *bufferOf(ActionKind kind, int64_t mb) {
+    int64_t i = dev.actionOf(kind, mb);
+    return i < 0 ? nullptr : buffer(i);
+  }
+  llvm::Error waitRecv(ActionKind kind, int64_t mb);
+  llvm::Error waitSends(int64_t at);
+  llvm::Error run(size_t index);
+  llvm::Error checkMessages();
+  /// After a failure: the messages dropped (their requests cancelled) and
+  /// the gradient sums posted waited for, so none writes into the arena
+  /// later.
+  void drain();
+};
+
+llvm::Error DeviceRankRunner::Impl::actionError(size_t index,
+                                                llvm::Error e) const {
+  return error(
+      llvm::formatv("stage '{0}', action {1} ({2}): {3}",
+                    graph().stages[prog->stage].name, index,
+                    sched::describeAction(graph(), prog->actions[index]),
+                    llvm::toString(std::move(e)))
+          .str());
+}
+
+llvm::Error DeviceRankRunner::Impl::checkMessages() {
+  // What each message carries here: [rows, hidden] of bf16, the cut's
+  // activation or its gradient.
+  const DeviceLayer &first = dev.layers.front(), &last = dev.layers.back();
+  for (size_t i = 0; i < prog->actions.size(); ++i) {
+    const sched::Action &a = prog->actions[i];
+    if (!sched::isComm(a.kind))
+      continue;
+    const bool upstream =
+        a.kind == ActionKind::RecvActivation || a.kind == ActionKind::SendGrad;
+    const DeviceLayer &at = upstream ? first : last;
+    const int64_t rows = upstream ? at.rows : at.outRows,
+                  width = upstream ? at.width : at.outWidth;
+    const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
+    if (a.shape.size() != 1 || a.shape[0].elementBytes != 2 || a.bytes != bytes)
+      return actionError(
+          i, fail(llvm::formatv("the plan's message is {0} bytes in {1} "
+                                "tensors; the device executor sends one "
+                                "[{2}, {3}] bf16 tensor ({4} bytes)",
+                                a.bytes, a.shape.size(), rows, width, bytes)));
+    for (const sched::Buffer &b : dev.memory.buffers)
+      if (b.action == static_cast<int64_t>(i) &&
+          b.kind != sched::BufferKind::Workspace)
+        offsets[static_cast<int64_t>(i)] = b.offset;
+    if (!offsets.count(static_cast<int64_t>(i)))
+      return actionError(
+          i, fail("the static memory plan has no buffer for it (internal)"));
+  }
+  return llvm::Error::success();
+}
+
+DeviceRankRunner::DeviceRankRunner(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+DeviceRankRunner::~DeviceRankRunner() {
+  if (impl)
+    impl->drain();
+}
+
+void DeviceRankRunner::Impl::drain() {
+  sends.clear();
+  recvs.clear();
+  mbs.clear();
+  dev.drainSums();
+}
+
+llvm::Expected<std::unique_ptr<DeviceRankRunner>>
+DeviceRankRunner::create(const Plan &plan, uint64_t seed,
+                         const RankGroups &groups,
+                         const exec::RankRunner::DataFactory &makeData) {
+  auto impl = std::make_unique<Impl>();
+  Impl &s = *impl;
+  s.plan = &plan;
+  s.groups = groups;
+  const int rank = groups.messages->worldRank();
+  s.place.rank = rank;
+  if (llvm::Error e = exec::agreeOnPlan(plan, *groups.world, rank))
+    return s.error(llvm::toString(std::move(e)));
+  auto place = placeRank(plan, rank);
+  if (!place)
+    return s.error(llvm::toString(place.takeError()));
+  s.place = std::move(*place);
+  const std::vector<sched::Program> &programs = plan.schedule->programs;
+  s.prog = &programs[s.place.program];
+  const sched::StageInfo &stage = s.graph().stages[s.prog->stage];
+  if (stage.tp > 1 || stage.cp > 1)
+    return s.error(llvm::formatv(
+        "stage '{0}' runs with tp = {1} and cp = {2}; the device executor "
+        "runs pipeline and data parallelism (tp = cp = 1) so far",
+        stage.name, stage.tp, stage.cp));
+  if (s.place.replicas.size() > 1 && (!groups.gradients || !groups.replicas))
+    return s.error("the stage's replicas need their groups (internal error)");
+  if (!s.place.tied.empty() && !groups.tied)
+    return s.error("the tied head needs its group (internal error)");
+  // The rank's share of the model: its stage's weights, as the CPU
+  // RankRunner's.
+  exec::Model::Keep keep = [&plan, rank](llvm::StringRef part, int64_t unit) {
+    for (const PlanStage &st : plan.stages)
+      if (st.part == part && st.ranks && st.ranks->coordOf(rank) &&
+          unit >= st.begin && unit < st.end)
+        return true;
+    return false;
+  };
+  auto model = exec::Model::build(plan, seed, keep);
+  if (!model)
+    return s.error(llvm::toString(model.takeError()));
+  s.model = std::move(*model);
+  auto data = makeData(*s.model);
+  if (!data)
+    return s.error(llvm::toString(data.takeError()));
+  s.data = std::move(*data);
+  auto flows = exec::planFlows(*s.model);
+  if (!flows)
+    return s.error(llvm::toString(flows.takeError()));
+  const exec::StageFlow &flow = (*flows)[s.place.program];
+  const size_t llm = s.model->chains.size() - 1;
+  if (flow.ranges.size() != 1 || flow.ranges[0].chain != llm)
+    return s.error("stage '" + stage.name +
+                   "' holds encoder layers; the device executor runs "
+                   "pipelines of an LLM (a model with encoders runs with one "
+                   "process per data-parallel replica)");
+  DeviceTrainer::Impl &d = s.dev;
+  d.model = s.model.get();
+  d.data = s.data.get();
+  d.rankProgram = s.prog;
+  d.releases = sched::sendReleases(s.graph(), programs,
+                                   static_cast<size_t>(s.place.program));
+  d.llmFirst = flow.ranges[0].first;
+  d.llmLast = flow.ranges[0].last;
+  d.replicas = 1;
+  d.firstReplica = s.place.coord.d;
+  if (s.place.replicas.size() > 1) {
+    d.parallel.index = static_cast<int>(llvm::find(s.place.replicas, rank) -
+                                        s.place.replicas.begin());
+    d.parallel.processes = static_cast<int>(s.place.replicas.size());
+    d.parallel.gradients = groups.gradients;
+    d.parallel.host = groups.replicas;
+    d.parallel.bucketBytes = groups.bucketBytes;
+  }
+  s.holdsHead = d.llmLast >= s.model->llm().size();
+  for (size_t i = 0; i < s.prog->actions.size(); ++i)
+    if (s.prog->actions[i].kind == ActionKind::BackwardInput)
+      s.lastBackward = static_cast<int64_t>(i);
+  auto made = [&]() -> llvm::Error {
+    MLLM_TRY(check(cudaStatus(cudaStreamCreate(&d.stream)), "a CUDA stream"));
+    MLLM_TRY(check(d.gemm.init(), "cuBLASLt"));
+    MLLM_TRY(d.build());
+    return d.allocate();
+  }();
+  if (made)
+    return s.wrap(std::move(made));
+  MLLM_TRY(s.checkMessages());
+  for (auto &p : d.params) {
+    s.owned.push_back({p->name, p->host});
+    if (!s.place.tied.empty() && p->host == s.model->tiedEmbedding)
+      s.tied = p.get();
+  }
+  if (!s.place.tied.empty() && (!s.tied || !s.tied->trains))
+    return s.error("the tied embedding is not on this rank (internal error)");
+  return std::unique_ptr<DeviceRankRunner>(
+      new DeviceRankRunner(std::move(impl)));
+}
+
+llvm::Error DeviceRankRunner::Impl::waitRecv(ActionKind kind, int64_t mb) {
+  int64_t action = dev.actionOf(kind, mb);
+  auto it = recvs.find(action);
+  if (it == recvs.end())
+    return fail(llvm::formatv("the message of action {0} was not received "
+                              "first (internal error)",
+                              action));
+  llvm::Error e = it->second->wait();
+  recvs.erase(it);
+  if (e)
+    return actionError(static_cast<size_t>(action), std::move(e));
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceRankRunner::Impl::waitSends(int64_t at) {
+  for (Posted &p : sends)
+    if (at < 0 || p.release == at)
+      if (llvm::Error e = p.request->wait())
+        return actionError(static_cast<size_t>(p.action), std::move(e));
+  llvm::erase_if(sends,
+                 [&](const Posted &p) { return at < 0 || p.release == at; });
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceRankRunner::Impl::run(size_t index) {
+  const sched::Action &a = prog->actions[index];
+  const int64_t mb = a.microbatch, at = static_cast<int64_t>(index);
+  auto bindMicrobatch = [&]() -> llvm::Error {
+    MLLM_TRY(dev.bind(sched::BufferKind::Saved, mb, -1,
+                      &DeviceTrainer::Impl::carveSaved));
+    MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
+                      &DeviceTrainer::Impl::carveScratch));
+    // Its token arrays are in its saved buffer; the per-batch attention and
+    // embedding-gradient plans are made again (another microbatch's may
+    // have replaced them since its forward).
+    return dev.loadBatch(mbs.at(mb));
+  };
+  switch (a.kind) {
+  case ActionKind::Forward: {
+    MLLM_TRY(bindMicrobatch());
+    const bf16 *in = nullptr;
+    if (dev.llmFirst > 0) {
+      MLLM_TRY(waitRecv(ActionKind::RecvActivation, mb));
+      in = bufferOf(ActionKind::RecvActivation, mb);
+    }
+    bf16 *out = holdsHead ? nullptr : bufferOf(ActionKind::SendActivation, mb);
+    return dev.forwardStage(in, out, dev.hostLosses + mb);
+  }
+  case ActionKind::BackwardInput: {
+    MLLM_TRY(bindMicrobatch());
+    const bf16 *dOut = nullptr;
+    if (!holdsHead) {
+      MLLM_TRY(waitRecv(ActionKind::RecvGrad, mb));
+      dOut = bufferOf(ActionKind::RecvGrad, mb);
+    }
+    dev.lastMicrobatch = at == lastBackward;
+    return dev.backwardStage(dOut, bufferOf(ActionKind::SendGrad, mb));
+  }
+  case ActionKind::BackwardWeight: // Done with the input's gradient.
+    return llvm::Error::success();
+  case ActionKind::SendActivation:
+  case ActionKind::SendGrad:
+  case ActionKind::RecvActivation:
+  case ActionKind::RecvGrad: {
+    // The buffer's bytes are written by the stream (a send) or may still
+    // be read by it as an earlier buffer's (a receive): the stream first.
+    MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(dev.stream)),
+                   "the work before the message"));
+    const bool send = sched::isSend(a.kind);
+    dev.highWater = std::max(dev.highWater, offsets.at(at) + a.bytes);
+    auto request =
+        send ? groups.messages->isend(buffer(at), a.bytes, peerRank(a), a.tag)
+             : groups.messages->irecv(buffer(at), a.bytes, peerRank(a), a.tag);
+    if (!request)
+      return request.takeError();
+    if (send)
+      sends.push_back({at, dev.releases[index], std::move(*request)});
+    else
+      recvs[at] = std::move(*request);
+    return llvm::Error::success();
+  }
+  case ActionKind::AllReduceGrads:
+    return dev.finishGradientSums();
+  case ActionKind::OptimizerStep: // step() takes it.
+    return llvm::Error::success();
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
+  Impl &s = *impl;
+  DeviceTrainer::Impl &d = s.dev;
+  if (!s.sends.empty() || !s.recvs.empty() || !s.mbs.empty())
+    return s.error("the previous step failed part-way; a rank cannot "
+                   "continue from there (restart the job, from a checkpoint)");
+  if (llvm::Error e = d.agreeOnStart())
+    return s.wrap(std::move(e));
+  MLLM_TRY(s.wrap(d.zeroGrads()));
+  d.postedFrom = d.gradFloats;
+  std::vector<double> scales;
+  for (int64_t mb = 0; mb < s.plan->data.microbatches; ++mb) {
+    auto got = s.data->get(d.done, s.place.coord.d, mb);
+    if (!got)
+      return s.error("reading microbatch " + llvm::Twine(mb) + " of step " +
+                     llvm::Twine(d.done + 1) + ": " +
+                     llvm::toString(got.takeError()));
+    scales.push_back(got->lossScale);
+    s.mbs[mb] = std::move(*got);
+  }
+  for (size_t i = 0; i < s.prog->actions.size(); ++i) {
+    llvm::Error e = s.run(i);
+    if (!e)
+      e = s.waitSends(static_cast<int64_t>(i));
+    if (e) {
+      s.drain();
+      return e.isA<exec::RankError>() ? std::move(e)
+                                      : s.actionError(i, std::move(e));
+    }
+  }
+  if (llvm::Error e = s.waitSends(-1)) {
+    s.drain();
+    return std::move(e);
+  }
+  if (!s.recvs.empty()) {
+    s.drain();
+    return s.error("a received message was never used (internal error)");
+  }
+  s.mbs.clear();
+  // Sums the program did not end at an all_reduce_grads action.
+  if (llvm::Error e = d.finishGradientSums()) {
+    s.drain();
+    return s.wrap(std::move(e));
+  }
+  MLLM_TRY(s.wrap(check(cudaStatus(cudaStreamSynchronize(d.stream)),
+                        "the step's microbatches")));
+  double loss = 0;
+  if (s.holdsHead)
+    for (size_t mb = 0; mb < scales.size(); ++mb)
+      loss += d.hostLosses[mb] * scales[mb];
+  // The head's copy of a tied embedding and the embedding's see the sum of
+  // both gradients, so the two stay equal.
+  if (s.tied)
+    if (llvm::Error e = s.groups.tied->allReduceSum(
+            s.tied->grad, static_cast<int64_t>(s.tied->n)))
+      return s.error("summing the tied embedding's gradient: " +
+                     llvm::toString(std::move(e)));
+  if (llvm::Error e = s.groups.world->allReduceSum(&loss, 1))
+    return s.error("summing the loss: " + llvm::toString(std::move(e)));
+  return loss;
+}
+
+llvm::Expected<exec::StepStats> DeviceRankRunner::step() {
+  Impl &s = *impl;
+  auto start = std::chrono::steady_clock::now();
+  auto loss = accumulateGradients();
+  if (!loss)
+    return loss.takeError();
+  MLLM_TRY(s.wrap(s.dev.optimizerStep()));
+  MLLM_TRY(s.wrap(
+      check(cudaStatus(cudaStreamSynchronize(s.dev.stream)), "the step")));
+  ++s.dev.done;
+  exec::StepStats stats;
+  stats.step = s.dev.done;
+  stats.loss = *loss;
+  stats.tokens = s.plan->job.dp * s.plan->data.microbatches *
+                 s.model->sequences * s.model->seqLen;
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
+
+llvm::Error DeviceRankRunner::downloadGradients() {
+  return impl->dev.downloadGradients();
+}
+llvm::Error DeviceRankRunner::downloadParams() {
+  return impl->dev.downloadParams();
+}
+exec::Model &DeviceRankRunner::model() { return *impl->model; }
+const std::vector<exec::NamedParam> &DeviceRankRunner::params() const {
+  return impl->owned;
+}
+int64_t DeviceRankRunner::stepsDone() const { return impl->dev.done; }
+const sched::MemoryPlan &DeviceRankRunner::memoryPlan() const {
+  return impl->dev.memory;
+}
+int64_t DeviceRankRunner::measuredArenaBytes() const {
+  return impl->dev.highWater;
+}
+int64_t DeviceRankRunner::gradientSumsPosted() const {
+  return impl->dev.bucketsPosted;
+}
