@@ -13,7 +13,9 @@
 #include "mllm/runtime/MPIComm.h"
 #include "mllm/runtime/cuda/PairOrder.h"
 #include "mllm/runtime/device/DeviceRankRunner.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -53,12 +55,12 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     abortMPI(1);
     return 1;
   };
-  if (!options.checkpointDir.empty() || options.resume ||
-      !options.initFile.empty() || !options.evalFile.empty())
-    return fail("--checkpoint-dir, --resume, --init and --eval are not run "
-                "with pipeline stages on GPUs yet; leave them out, or run "
-                "each data-parallel replica whole on one GPU (a plan with "
-                "pp = 1 per part)");
+  if (!options.evalFile.empty())
+    return fail("--eval runs in one process: write a checkpoint "
+                "(--checkpoint-dir) and run `mllm-run SPEC --init CHECKPOINT "
+                "--steps 0 --eval FILE` with it");
+  if (options.resume && options.checkpointDir.empty())
+    return fail("--resume needs --checkpoint-dir");
   auto place = device::placeRank(plan, rank);
   if (!place)
     return fail(llvm::toString(place.takeError()));
@@ -109,6 +111,36 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!made)
     return fail(llvm::toString(made.takeError()));
   device::DeviceRankRunner &runner = **made;
+  // Weights from a file or a checkpoint, as the CPU backend's ranks read
+  // them (every rank reads its own; a shared file system).
+  if (!options.initFile.empty()) {
+    std::vector<std::string> unused, missing;
+    if (llvm::Error e = exec::initFromWeights(options.initFile, runner.params(),
+                                              unused, missing))
+      return fail(llvm::toString(std::move(e)));
+    if (llvm::Error e = runner.uploadParams())
+      return fail(llvm::toString(std::move(e)));
+    if (reports)
+      reportInit(options.initFile, unused, missing, options.json);
+  }
+  const std::string &dir = options.checkpointDir;
+  if (options.resume) {
+    std::string path = exec::newestCheckpoint(dir);
+    if (path.empty())
+      return fail("--resume: no checkpoint in '" + dir + "'");
+    if (llvm::Error e = runner.load(path))
+      return fail(llvm::toString(std::move(e)));
+    if (reports)
+      reportResume(path, runner.stepsDone(), runner.loadedOtherPlan(),
+                   options.json);
+  }
+  if (!dir.empty() && reports)
+    if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+      return fail("cannot create '" + dir + "': " + ec.message());
+  auto checkpoint = [&]() { return runner.save(dir, options.seed); };
+  if (options.saveInitial && !dir.empty() && runner.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(llvm::toString(std::move(e)));
   Progress progress(plan, runner.model(), options.total, /*threads=*/1,
                     options.json, world.worldSize());
   if (reports)
@@ -121,6 +153,12 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return fail(llvm::toString(stats.takeError()));
     if (reports)
       progress.step(*stats);
+    const bool last = runner.stepsDone() == options.total;
+    const bool every = options.checkpointEvery > 0 &&
+                       runner.stepsDone() % options.checkpointEvery == 0;
+    if (!dir.empty() && (last || every))
+      if (llvm::Error e = checkpoint())
+        return fail(llvm::toString(std::move(e)));
   }
   if (!reports)
     return 0;

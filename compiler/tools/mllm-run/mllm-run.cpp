@@ -285,6 +285,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.seed = seed;
     device.checkpointDir = checkpointDir;
     device.initFile = initFile;
+    device.checkpointEvery = checkpointEvery;
+    device.saveInitial = saveInitial;
     device.resume = resume;
     device.evalFile = evalFile;
     device.timeout =

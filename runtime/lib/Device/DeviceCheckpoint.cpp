@@ -24,23 +24,19 @@ static exec::Optimizer::Slot *slotOf(exec::Optimizer &optimizer,
   return nullptr;
 }
 
-/// The host optimizer, made on first use: its slots hold the moments of a
-/// checkpoint, as the CPU Trainer's do.
-static exec::Optimizer &hostOptimizer(DeviceTrainer::Impl &s) {
-  if (!s.host) {
-    s.host = std::make_unique<exec::Optimizer>(s.model->plan().train);
-    for (const exec::NamedParam &p : s.model->params)
-      s.host->add(p.param, p.name);
+exec::Optimizer &
+DeviceTrainer::Impl::hostOptimizer(llvm::ArrayRef<exec::NamedParam> of) {
+  if (!host) {
+    host = std::make_unique<exec::Optimizer>(model->plan().train);
+    for (const exec::NamedParam &p : of)
+      host->add(p.param, p.name);
   }
-  return *s.host;
+  return *host;
 }
 
-llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
-  Impl &s = *impl;
-  if (llvm::Error e = downloadParams())
-    return e;
-  exec::Optimizer &optimizer = hostOptimizer(s);
-  for (auto &p : s.params) {
+llvm::Error DeviceTrainer::Impl::toHost(exec::Optimizer &optimizer) {
+  MLLM_TRY(downloadParams());
+  for (auto &p : params) {
     exec::Optimizer::Slot *slot = slotOf(optimizer, *p);
     if (!slot || !p->trains)
       continue;
@@ -48,33 +44,20 @@ llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
     slot->v.resize(static_cast<size_t>(p->n));
     for (auto [to, from] : {std::pair{slot->m.data(), p->expAvg},
                             std::pair{slot->v.data(), p->expAvgSq}})
-      if (llvm::Error e =
-              check(cudaStatus(cudaMemcpy(to, from, p->n * sizeof(float),
-                                          cudaMemcpyDeviceToHost)),
-                    "downloading the moments of '" + p->name + "'"))
-        return e;
+      MLLM_TRY(check(cudaStatus(cudaMemcpy(to, from, p->n * sizeof(float),
+                                           cudaMemcpyDeviceToHost)),
+                     "downloading the moments of '" + p->name + "'"));
   }
-  return exec::writeCheckpoint(
-      path, s.model->plan(), s.model->params, optimizer,
-      {s.done, seed, exec::modelSignature(*s.model), s.data->identity()});
+  return llvm::Error::success();
 }
 
-llvm::Error DeviceTrainer::load(llvm::StringRef path) {
-  Impl &s = *impl;
-  exec::Optimizer &optimizer = hostOptimizer(s);
-  auto restored =
-      exec::readCheckpoint(path, s.model->plan(), s.model->params, optimizer,
-                           exec::modelSignature(*s.model));
-  if (!restored)
-    return restored.takeError();
-  if (llvm::Error e = exec::checkSameData(*restored, s.data->identity(), path))
-    return e;
-  for (auto &p : s.params) {
+llvm::Error DeviceTrainer::Impl::fromHost(exec::Optimizer *optimizer) {
+  for (auto &p : params) {
     const std::vector<float> &values = p->host->value.data;
     std::vector<bf16> rounded(values.size());
     for (size_t j = 0; j < values.size(); ++j)
       rounded[j] = __float2bfloat16(values[j]);
-    exec::Optimizer::Slot *slot = slotOf(optimizer, *p);
+    exec::Optimizer::Slot *slot = optimizer ? slotOf(*optimizer, *p) : nullptr;
     struct Copy {
       void *to;
       const void *from;
@@ -91,15 +74,40 @@ llvm::Error DeviceTrainer::load(llvm::StringRef path) {
     }
     // Synchronous copies: `rounded` goes when this iteration ends.
     for (const Copy &c : copies)
-      if (llvm::Error e = check(cudaStatus(cudaMemcpy(c.to, c.from, c.bytes,
-                                                      cudaMemcpyHostToDevice)),
-                                "uploading '" + p->name + "'"))
-        return e;
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpy(c.to, c.from, c.bytes, cudaMemcpyHostToDevice)),
+          "uploading '" + p->name + "'"));
   }
-  s.done = restored->step;
-  s.startAgreed = false; // the processes compare what they loaded
-  s.resharded = restored->otherPlan;
+  // The processes compare what they start from again.
+  startAgreed = false;
   return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::load(llvm::StringRef path,
+                                      llvm::ArrayRef<exec::NamedParam> of) {
+  exec::Optimizer &optimizer = hostOptimizer(of);
+  auto restored = exec::readCheckpoint(path, model->plan(), of, optimizer,
+                                       exec::modelSignature(*model));
+  if (!restored)
+    return restored.takeError();
+  MLLM_TRY(exec::checkSameData(*restored, data->identity(), path));
+  MLLM_TRY(fromHost(&optimizer));
+  done = restored->step;
+  resharded = restored->otherPlan;
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
+  Impl &s = *impl;
+  exec::Optimizer &optimizer = s.hostOptimizer(s.model->params);
+  MLLM_TRY(s.toHost(optimizer));
+  return exec::writeCheckpoint(
+      path, s.model->plan(), s.model->params, optimizer,
+      {s.done, seed, exec::modelSignature(*s.model), s.data->identity()});
+}
+
+llvm::Error DeviceTrainer::load(llvm::StringRef path) {
+  return impl->load(path, impl->model->params);
 }
 
 bool DeviceTrainer::loadedOtherPlan() const { return impl->resharded; }

@@ -236,8 +236,20 @@ struct DeviceTrainer::Impl {
   double *hostLosses = nullptr;
   kernels::cpu::AdamConfig adam;
   /// The host side of a checkpoint: the moments as the CPU optimizer keeps
-  /// them (filled from the device by save, read by load).
+  /// them (filled from the device by save, read by load), over the
+  /// parameters a checkpoint holds (made on first use).
   std::unique_ptr<exec::Optimizer> host;
+  exec::Optimizer &hostOptimizer(llvm::ArrayRef<exec::NamedParam> of);
+  /// The master weights into the CPU model's parameters and the moments
+  /// into `optimizer`'s slots.
+  llvm::Error toHost(exec::Optimizer &optimizer);
+  /// The other way: the CPU model's weights and, with `optimizer`, its
+  /// moments onto the device.
+  llvm::Error fromHost(exec::Optimizer *optimizer);
+  /// Restores the parameters `of` and their moments from a checkpoint of
+  /// either backend (exec::readCheckpoint: one file or a sharded
+  /// directory, of this plan or another).
+  llvm::Error load(llvm::StringRef path, llvm::ArrayRef<exec::NamedParam> of);
   int64_t done = 0;
   bool resharded = false;
   int64_t rows = 0, bytes = 0;

@@ -9,6 +9,7 @@
 #include "mllm/runtime/device/DeviceRankRunner.h"
 
 #include "mllm/runtime/SendRelease.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -515,6 +516,33 @@ llvm::Error DeviceRankRunner::downloadGradients() {
 llvm::Error DeviceRankRunner::downloadParams() {
   return impl->dev.downloadParams();
 }
+llvm::Error DeviceRankRunner::uploadParams() {
+  return impl->wrap(impl->dev.fromHost(nullptr));
+}
+
+llvm::Error DeviceRankRunner::save(llvm::StringRef dir, uint64_t seed) {
+  Impl &s = *impl;
+  DeviceTrainer::Impl &d = s.dev;
+  exec::Optimizer &optimizer = d.hostOptimizer(s.owned);
+  MLLM_TRY(s.wrap(d.toHost(optimizer)));
+  // Every replica holds the same weights: replica 0's ranks write.
+  std::function<llvm::Error(llvm::StringRef)> write;
+  if (s.place.coord.d == 0)
+    write = [&](llvm::StringRef shard) {
+      return exec::writeCheckpoint(
+          shard, *s.plan, s.owned, optimizer,
+          {d.done, seed, exec::modelSignature(*s.model), s.data->identity()});
+    };
+  return exec::writeShardedCheckpoint(*s.groups.world, s.place.rank, dir,
+                                      d.done, write);
+}
+
+llvm::Error DeviceRankRunner::load(llvm::StringRef path) {
+  return impl->wrap(impl->dev.load(path, impl->owned));
+}
+
+bool DeviceRankRunner::loadedOtherPlan() const { return impl->dev.resharded; }
+
 exec::Model &DeviceRankRunner::model() { return *impl->model; }
 const std::vector<exec::NamedParam> &DeviceRankRunner::params() const {
   return impl->owned;

@@ -12,21 +12,25 @@ using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 using detail::setActivity;
 
-llvm::Error RankRunner::save(llvm::StringRef dir) {
-  Impl &s = *impl;
+llvm::Error exec::writeShardedCheckpoint(
+    Group &world, int rank, llvm::StringRef dir, int64_t step,
+    const std::function<llvm::Error(llvm::StringRef shard)> &writeShard) {
   llvm::SmallString<256> partial(dir), final(dir), shard;
   llvm::sys::path::append(partial,
-                          "." + checkpointName(done, true) + ".partial");
-  llvm::sys::path::append(final, checkpointName(done, true));
+                          "." + checkpointName(step, true) + ".partial");
+  llvm::sys::path::append(final, checkpointName(step, true));
   auto error = [&](const llvm::Twine &m) {
-    return llvm::make_error<RankError>(s.rank, "checkpoint: " + m.str());
+    return llvm::make_error<RankError>(rank, "checkpoint: " + m.str());
   };
-  setActivity("writing the checkpoint of step %lld",
-              static_cast<long long>(done));
+  // A barrier (with the group's deadline).
+  auto barrier = [&]() {
+    double one = 1;
+    return world.allReduceSum(&one, 1);
+  };
   // Rank 0 prepares the directory; everyone writes; rank 0 renames it into
   // place only when every rank reported success.
   double ok = 1;
-  if (s.rank == 0) {
+  if (rank == 0) {
     llvm::sys::fs::remove_directories(partial);
     if (std::error_code ec = llvm::sys::fs::create_directories(partial)) {
       ok = 0;
@@ -34,13 +38,49 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
                    << "': " << ec.message() << "\n";
     }
   }
-  if (llvm::Error e = comm.barrier())
+  if (llvm::Error e = barrier())
     return error(llvm::toString(std::move(e)));
   std::string why;
-  if (s.coord.d == 0 && s.coord.c == 0 && !owned.empty()) {
-    // TP shards are assembled into whole tensors (each rank's runs of a
-    // zero tensor, summed over the TP group), written by TP rank 0: a
-    // checkpoint does not depend on the parallel layout.
+  if (writeShard) {
+    shard = partial;
+    llvm::sys::path::append(
+        shard, llvm::formatv("rank-{0:d5}.safetensors", rank).str());
+    if (llvm::Error e = writeShard(shard)) {
+      why = llvm::toString(std::move(e));
+      ok = 0;
+    }
+  }
+  double all = ok;
+  if (llvm::Error e = world.allReduceSum(&all, 1))
+    return error(llvm::toString(std::move(e)));
+  if (!why.empty())
+    return error(why);
+  if (all != world.size())
+    return error("another rank failed to write its shard; nothing was "
+                 "written for step " +
+                 llvm::Twine(step));
+  if (rank == 0) {
+    llvm::sys::fs::remove_directories(final);
+    if (std::error_code ec = llvm::sys::fs::rename(partial, final))
+      why = "renaming '" + partial.str().str() + "': " + ec.message();
+  }
+  if (llvm::Error e = barrier())
+    return error(llvm::toString(std::move(e)));
+  if (!why.empty())
+    return error(why);
+  return llvm::Error::success();
+}
+
+llvm::Error RankRunner::save(llvm::StringRef dir) {
+  Impl &s = *impl;
+  setActivity("writing the checkpoint of step %lld",
+              static_cast<long long>(done));
+  if (s.coord.d != 0 || s.coord.c != 0 || owned.empty())
+    return writeShardedCheckpoint(*s.world, s.rank, dir, done, nullptr);
+  // TP shards are assembled into whole tensors (each rank's runs of a zero
+  // tensor, summed over the TP group), written by TP rank 0: a checkpoint
+  // does not depend on the parallel layout.
+  auto write = [&](llvm::StringRef shard) -> llvm::Error {
     std::vector<CheckpointTensor> tensors = checkpointTensors(owned, optimizer);
     std::map<std::string, const cpu::Param<float> *> byName;
     for (const NamedParam &p : owned)
@@ -64,42 +104,20 @@ llvm::Error RankRunner::save(llvm::StringRef dir) {
         std::copy_n(t.data.data() + r.local, r.length,
                     whole.back().data() + r.full);
       if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
-        return error("assembling '" + t.name +
-                     "' over the TP group: " + llvm::toString(std::move(e)));
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "assembling '" + t.name +
+                "' over the TP group: " + llvm::toString(std::move(e)));
       t.shape = shape;
       t.data = whole.back();
     }
-    if (s.coord.t == 0) {
-      shard = partial;
-      llvm::sys::path::append(
-          shard, llvm::formatv("rank-{0:d5}.safetensors", s.rank).str());
-      if (llvm::Error e = writeCheckpointTensors(
-              shard, model.plan(), tensors,
-              {done, seed, modelSignature(model), data.identity()})) {
-        why = llvm::toString(std::move(e));
-        ok = 0;
-      }
-    }
-  }
-  double all = ok;
-  if (llvm::Error e = s.world->allReduceSum(&all, 1))
-    return error(llvm::toString(std::move(e)));
-  if (!why.empty())
-    return error(why);
-  if (all != comm.worldSize())
-    return error("another rank failed to write its shard; nothing was "
-                 "written for step " +
-                 llvm::Twine(done));
-  if (s.rank == 0) {
-    llvm::sys::fs::remove_directories(final);
-    if (std::error_code ec = llvm::sys::fs::rename(partial, final))
-      why = "renaming '" + partial.str().str() + "': " + ec.message();
-  }
-  if (llvm::Error e = comm.barrier())
-    return error(llvm::toString(std::move(e)));
-  if (!why.empty())
-    return error(why);
-  return llvm::Error::success();
+    if (s.coord.t != 0)
+      return llvm::Error::success();
+    return writeCheckpointTensors(
+        shard, model.plan(), tensors,
+        {done, seed, modelSignature(model), data.identity()});
+  };
+  return writeShardedCheckpoint(*s.world, s.rank, dir, done, write);
 }
 
 llvm::Error RankRunner::load(llvm::StringRef path) {

@@ -13,7 +13,10 @@
 // evaluate). Under mpirun every process runs its share of the plan's
 // data-parallel replicas (device::DataParallel, the gradients summed over
 // an MPI group, which works because the twin's device memory is host
-// memory) and rank 0 prints. test/runtime/compare_runs.py compares runs.
+// memory) and rank 0 prints; with the plan's world size and pipeline
+// stages, every process runs its rank (device::DeviceRankRunner; then
+// --checkpoint names a directory for a sharded checkpoint).
+// test/runtime/compare_runs.py compares runs.
 // Test tool: it checks the executor's logic where no GPU is; the kernels'
 // own numerics are the GPU tests'.
 //
@@ -254,6 +257,9 @@ static int runPipeline(const Plan &plan, Comm &world) {
   if (!runner)
     return fail(llvm::toString(runner.takeError()));
   device::DeviceRankRunner &r = **runner;
+  if (!resumeFile.empty())
+    if (llvm::Error e = r.load(resumeFile))
+      return fail(llvm::toString(std::move(e)));
   // A whole model, into which rank 0 gathers every rank's tensors.
   auto full = exec::Model::build(plan, seed);
   if (!full)
@@ -290,6 +296,10 @@ static int runPipeline(const Plan &plan, Comm &world) {
                {"event", "gradient_sums"}, {"posted", r.gradientSumsPosted()}})
         << "\n";
   out() << llvm::json::Value(std::move(arena)) << "\n";
+  // --checkpoint DIR: the CPU backend's sharded checkpoint in DIR.
+  if (!checkpointFile.empty())
+    if (llvm::Error e = r.save(checkpointFile, seed))
+      return fail(llvm::toString(std::move(e)));
   if (saveFile.empty())
     return 0;
   if (llvm::Error e = r.downloadParams())
@@ -328,9 +338,8 @@ int main(int argc, char **argv) {
     // pipeline.
     if (plan->schedule && plan->schedule->programs.size() > 1 &&
         world->worldSize() != plan->job.dp) {
-      if (!checkpointFile.empty() || !resumeFile.empty() || !evalFile.empty())
-        return fail("--checkpoint, --resume and --eval are not supported "
-                    "with pipeline stages");
+      if (!evalFile.empty())
+        return fail("--eval is not supported with pipeline stages");
       return runPipeline(*plan, *world);
     }
     std::vector<int64_t> ranks(static_cast<size_t>(world->worldSize()));

@@ -14,6 +14,7 @@
 // What it runs: pipeline and data parallelism of an LLM (tp = cp = 1 on
 // every stage; a model with encoders runs with one process per replica,
 // DeviceTrainer). Anything else is refused by create(), saying what.
+// Checkpoints are the CPU backend's sharded ones.
 //
 // Messages go through a Comm over device memory: NCCLWorld on GPUs (its
 // point-to-point channels connected and its per-pair order checked by the
@@ -88,6 +89,18 @@ public:
   /// The rank's model; params() are the parameters it holds.
   exec::Model &model();
   const std::vector<exec::NamedParam> &params() const;
+  /// Uploads params()' values again, after the caller changed them on the
+  /// host (mllm-run --init).
+  llvm::Error uploadParams();
+  /// Writes the rank's shard of a checkpoint into `dir` in the CPU
+  /// backend's sharded format (replica 0's ranks write, every rank calls
+  /// it), so either backend resumes it; `seed` is recorded in it.
+  llvm::Error save(llvm::StringRef dir, uint64_t seed);
+  /// Restores the rank's weights, moments and step count from a checkpoint
+  /// of either backend (one file or a sharded directory, of this plan or
+  /// another of the same model).
+  llvm::Error load(llvm::StringRef path);
+  bool loadedOtherPlan() const;
   int64_t stepsDone() const;
   /// The arena, laid out by the static memory plan of the rank's program
   /// with this executor's sizes (messages included), and the highest byte

@@ -80,6 +80,16 @@ struct TiedHead {
 };
 TiedHead tiedHead(const Plan &plan, int rank, const RankLayout::Coord &coord);
 
+/// Writes a sharded checkpoint of step `step` into `dir`, collectively over
+/// `world` (every rank, `rank` this one): rank 0 makes `.step-N.partial`,
+/// every rank given `writeShard` writes its shard at the path it is passed
+/// (`rank-R.safetensors` there) or nothing, and only when all succeeded
+/// does rank 0 rename the directory to `step-N`, so a checkpoint is never
+/// torn across ranks. Errors are RankErrors.
+llvm::Error writeShardedCheckpoint(
+    Group &world, int rank, llvm::StringRef dir, int64_t step,
+    const std::function<llvm::Error(llvm::StringRef shard)> &writeShard);
+
 /// The error of a rank: its rank and, when it concerns one, the action.
 class RankError : public llvm::ErrorInfo<RankError> {
 public:
