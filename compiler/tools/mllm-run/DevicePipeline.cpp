@@ -61,6 +61,18 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                 "--steps 0 --eval FILE` with it");
   if (options.resume && options.checkpointDir.empty())
     return fail("--resume needs --checkpoint-dir");
+  std::vector<int64_t> everyone(static_cast<size_t>(world.worldSize()));
+  std::iota(everyone.begin(), everyone.end(), int64_t(0));
+  auto all = world.group(everyone);
+  if (!all)
+    return fail(llvm::toString(all.takeError()));
+  // Every rank gives the same answer (the same plan, the world's size)
+  // before any rank waits for another.
+  if (llvm::Error e = exec::agreeOnPlan(plan, **all, rank)) {
+    llvm::errs() << "mllm-run: error: rank " << rank << ": "
+                 << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  }
   auto place = device::placeRank(plan, rank);
   if (!place)
     return fail(llvm::toString(place.takeError()));
@@ -85,11 +97,6 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   auto tied = n.split(place->tied);
   if (!tied)
     return fail(llvm::toString(tied.takeError()));
-  std::vector<int64_t> everyone(static_cast<size_t>(world.worldSize()));
-  std::iota(everyone.begin(), everyone.end(), int64_t(0));
-  auto all = world.group(everyone);
-  if (!all)
-    return fail(llvm::toString(all.takeError()));
   device::RankGroups groups;
   groups.messages = &n;
   groups.world = all->get();

@@ -146,6 +146,9 @@ struct DeviceEncoder {
   int64_t outRows = 0, outWidth = 0;
   /// Whether any layer trains (the LLM's backward then fills dOut).
   bool trains = false;
+  /// Its layers include the projector (a pipeline stage may hold the
+  /// first ones only, or none: the LLM's stage with the fan-in).
+  bool ends = false;
   /// This microbatch's fan-in: rows of `out` and the LLM sequence rows
   /// they go to (device memory, saved; `copies` of them).
   int64_t *fromRows = nullptr, *toRows = nullptr;
@@ -257,11 +260,19 @@ struct DeviceTrainer::Impl {
   std::vector<bf16> hostMedia;
 
   /// A rank of a pipeline (DeviceRankRunner): its program of the plan's
-  /// schedule with that program's send releases, and the LLM steps it runs,
-  /// [llmFirst, llmLast). Null: the one-process program over every layer.
+  /// schedule with that program's send releases, and the steps it runs,
+  /// [heldFirst, heldLast) of chain `heldChain` (an encoder's index, or
+  /// the LLM's: the last). Null: the one-process program over every layer.
   const sched::Program *rankProgram = nullptr;
   std::vector<int64_t> releases;
-  size_t llmFirst = 0, llmLast = SIZE_MAX;
+  size_t heldChain = 0, heldFirst = 0, heldLast = SIZE_MAX;
+  /// Whether the steps [first, last) of chain `chain` are built here.
+  bool holds(size_t chain) const { return !rankProgram || chain == heldChain; }
+  /// This process holds the LLM's fan-in: the encoders' tokens come here.
+  bool fanInHere() const {
+    return !encoders.empty() && !layers.empty() &&
+           layers.front().kind == LayerKind::Embedding;
+  }
 
   ~Impl();
   llvm::Error build();
@@ -296,9 +307,12 @@ struct DeviceTrainer::Impl {
                          std::vector<DeviceLayer> &out, Sequences *seq,
                          size_t first = 0, size_t last = SIZE_MAX);
   llvm::Error loadBatch(const exec::MicrobatchData &data);
-  /// Uploads encoder `e`'s media and fan-in rows of the microbatch.
+  /// Uploads encoder `e`'s media and fan-in rows of the microbatch (what
+  /// this process holds of them).
   llvm::Error loadEncoder(DeviceEncoder &e, const exec::MicrobatchData &data,
                           size_t index);
+  llvm::Error loadFanIn(DeviceEncoder &e, const exec::MicrobatchData &data,
+                        size_t index);
   /// Forward of the whole model (the encoders, then the LLM) for the
   /// loaded batch; its loss sum (before the loss scale) is copied to
   /// `lossSum`, host memory from cudaMallocHost, in stream order.
@@ -306,14 +320,22 @@ struct DeviceTrainer::Impl {
   /// Backward of the whole model: input and weight gradients as the plan's
   /// frozen analysis asks.
   llvm::Error backward();
+  /// The layers of the chain a pipeline rank runs.
+  std::vector<DeviceLayer> &heldLayers() {
+    return heldChain + 1 == model->chains.size() ? layers
+                                                 : encoders[heldChain].layers;
+  }
   /// A pipeline rank's share of forward(): `in` (the input of its first
-  /// layer, unless that is the embedding) copied into place, and its last
-  /// layer's output written to `out` (unless that is the head).
+  /// layer, unless that is an input layer) copied into place, and its last
+  /// layer's output written to `out` (unless that is the head; an
+  /// encoder's projected tokens are also kept in its `out`). With the
+  /// fan-in, the encoders' tokens must be in their `out` first.
   llvm::Error forwardStage(const bf16 *in, bf16 *out, double *lossSum);
   /// Its share of backward(): from `dOut`, the gradient of its output
   /// (unless it holds the head), down to its first layer; the gradient of
   /// that layer's input goes to `dIn` when it is not null (zeros when the
-  /// frozen analysis computes none).
+  /// frozen analysis computes none). With the fan-in, the trained encoders'
+  /// tokens' gradients are left in their `dOut`.
   llvm::Error backwardStage(const bf16 *dOut, bf16 *dIn);
   /// One layer's forward into `out`, its backward from the gradient of its
   /// output in scratch.dy, leaving its input's gradient there (when

@@ -100,44 +100,68 @@ llvm::Error DeviceTrainer::Impl::build() {
   for (const exec::NamedParam &p : model->params)
     paramNames[p.param] = p.name;
   encoders.resize(model->encoders.size());
+  // The LLM's width: what the projectors give the fan-in.
+  const cpu::Layer<float> *embedding = model->llm().step(0).layer();
+  const int64_t llmHidden = embedding && embedding->layerConfig()
+                                ? embedding->layerConfig()->hidden
+                                : 0;
   for (size_t e = 0; e < encoders.size(); ++e) {
     DeviceEncoder &d = encoders[e];
     const exec::EncoderGeometry &g = model->encoders[e];
+    exec::Chain &chain = *model->chains[e];
     d.name = g.name;
     d.mediaValues = g.items * g.windows * g.mediaPerSequence;
+    // A pipeline stage without its layers still knows its tokens' shape,
+    // and whether they get a gradient (the fan-in's stage computes it).
+    d.outRows = g.items * g.llmTokensPerItem;
+    d.outWidth = llmHidden;
+    d.trains = chain.hasBackward(0, chain.size());
+    if (!holds(e))
+      continue;
+    const size_t first = rankProgram ? heldFirst : 0,
+                 last = rankProgram ? heldLast : SIZE_MAX;
     if (llvm::Error err =
-            buildChain(*model->chains[e], /*llm=*/false, d.layers, &d.seq))
+            buildChain(chain, /*llm=*/false, d.layers, &d.seq, first, last))
       return err;
-    for (const DeviceLayer &l : d.layers)
-      d.trains |= l.trains;
-    d.outRows = d.layers.back().outRows;
-    d.outWidth = d.layers.back().outWidth;
+    d.ends = last >= chain.size();
+    if (d.ends && (d.outRows != d.layers.back().outRows ||
+                   d.outWidth != d.layers.back().outWidth))
+      return refuse("the encoder '" + g.name + "', whose projector gives " +
+                    std::to_string(d.layers.back().outRows) + " x " +
+                    std::to_string(d.layers.back().outWidth) +
+                    " values where the LLM places " +
+                    std::to_string(d.outRows) + " x " +
+                    std::to_string(d.outWidth));
+    if (first > 0)
+      continue;
     // The data's media per microbatch fills the input layer's buffer.
     const DeviceLayer &in = d.layers.front();
     const LayerConfig &c = in.config;
-    const int64_t holds = in.kind == LayerKind::Audio
+    const int64_t reads = in.kind == LayerKind::Audio
                               ? in.items * c.frames * c.melBins
                               : in.items * c.channels * c.temporalPatch *
                                     c.imageHeight * c.imageWidth;
-    if (holds != d.mediaValues)
+    if (reads != d.mediaValues)
       return refuse("the encoder '" + g.name + "', whose media (" +
                     std::to_string(d.mediaValues) +
                     " values per microbatch) its input layer does not read "
                     "whole (" +
-                    std::to_string(holds) + ")");
+                    std::to_string(reads) + ")");
   }
-  if (rankProgram && !encoders.empty())
-    return refuse("pipeline stages of a model with encoders (one process per "
-                  "data-parallel replica runs it: mpirun -np DP)");
+  const size_t llmIndex = model->chains.size() - 1;
+  if (!holds(llmIndex))
+    return llvm::Error::success();
   if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch,
-                                 llmFirst, llmLast))
+                                 rankProgram ? heldFirst : 0,
+                                 rankProgram ? heldLast : SIZE_MAX))
     return e;
   // The encoders' gradients come out of the fan-in, after the first block:
   // the frozen analysis lets it pass them whenever an encoder trains.
-  for (const DeviceEncoder &e : encoders)
-    if (e.trains && !layers[1].inputGrad)
-      return refuse("a trained encoder '" + e.name +
-                    "' behind an LLM that passes it no gradient");
+  if (fanInHere())
+    for (const DeviceEncoder &e : encoders)
+      if (e.trains && (layers.size() < 2 || !layers[1].inputGrad))
+        return refuse("a trained encoder '" + e.name +
+                      "' behind an LLM that passes it no gradient");
   return llvm::Error::success();
 }
 
@@ -280,8 +304,9 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
   const bool whole = first == 0 && last == chain.size();
   if (llm && whole && out.size() < 3)
     return refuse("an LLM of " + std::to_string(out.size()) + " layers");
-  if (!llm && (out.empty() || (out.back().kind != LayerKind::Mlp &&
-                               out.back().kind != LayerKind::Linear)))
+  if (!llm && last == chain.size() &&
+      (out.empty() || (out.back().kind != LayerKind::Mlp &&
+                       out.back().kind != LayerKind::Linear)))
     return refuse("an encoder without a projector");
   return llvm::Error::success();
 }
@@ -378,14 +403,23 @@ void device::carveBlockResults(Carver &c, DeviceLayer &l) {
 }
 
 void DeviceTrainer::Impl::carveSaved(Carver &c) {
+  // A pipeline stage keeps an encoder's tokens where it makes them or
+  // places them (the fan-in), its fan-in rows there only.
+  const bool fanIn = fanInHere();
   for (DeviceEncoder &e : encoders) {
     for (DeviceLayer &l : e.layers)
       carveLayer(c, l);
-    c.take(e.out, e.outRows * e.outWidth);
-    c.take(e.fromRows, rows);
-    c.take(e.toRows, rows);
-    c.take(e.seq.positions, e.seq.tokens);
+    if (e.ends || fanIn)
+      c.take(e.out, e.outRows * e.outWidth);
+    if (fanIn) {
+      c.take(e.fromRows, rows);
+      c.take(e.toRows, rows);
+    }
+    if (!e.layers.empty())
+      c.take(e.seq.positions, e.seq.tokens);
   }
+  if (layers.empty())
+    return;
   for (DeviceLayer &l : layers)
     carveLayer(c, l);
   c.take(batch.ids, rows);
@@ -441,7 +475,8 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.discard, 2 * norm);
   c.take(s.cols, cols);
   for (DeviceEncoder &e : encoders)
-    c.take(e.dOut, e.outRows * e.outWidth);
+    if (e.ends || fanInHere())
+      c.take(e.dOut, e.outRows * e.outWidth);
   // The recomputing blocks' results, one block's at a time, all at the
   // same place.
   int64_t recomputed = 0;
@@ -491,7 +526,7 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
 
 llvm::Error DeviceTrainer::Impl::allocate() {
   rows = model->sequences * model->seqLen;
-  if (rows != batch.rows())
+  if (!layers.empty() && rows != batch.rows())
     return refuse("an LLM whose blocks see other sequences than the plan's");
   // Every region's size, measured by the functions that later place it.
   sched::StageSizes sizes;

@@ -78,20 +78,37 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
 
 llvm::Error DeviceTrainer::Impl::forwardStage(const bf16 *in, bf16 *out,
                                               double *lossSum) {
-  DeviceLayer &first = layers.front();
+  std::vector<DeviceLayer> &held = heldLayers();
+  const bool llm = &held == &layers;
+  DeviceEncoder *encoder = llm ? nullptr : &encoders[heldChain];
+  DeviceLayer &first = held.front();
   if (in)
     MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
                        first.x, in, first.rows * first.width * sizeof(bf16),
                        cudaMemcpyDeviceToDevice, stream)),
                    "the received activation of '" + first.name + "'"));
-  for (size_t i = 0; i < layers.size(); ++i)
-    MLLM_TRY(forwardLayer(
-        layers[i], i + 1 < layers.size() ? layers[i + 1].x : out, lossSum));
+  // An encoder's projected tokens are kept in its `out` (then sent).
+  bf16 *last = encoder && encoder->ends ? encoder->out : out;
+  for (size_t i = 0; i < held.size(); ++i) {
+    bf16 *to = i + 1 < held.size() ? held[i + 1].x : last;
+    MLLM_TRY(forwardLayer(held[i], to, lossSum));
+    if (llm && i == 0 && fanInHere())
+      MLLM_TRY(fanInForward(to));
+  }
+  if (encoder && encoder->ends && out)
+    MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
+                       out, encoder->out,
+                       encoder->outRows * encoder->outWidth * sizeof(bf16),
+                       cudaMemcpyDeviceToDevice, stream)),
+                   "the tokens of '" + encoder->name + "'"));
   return llvm::Error::success();
 }
 
 llvm::Error DeviceTrainer::Impl::backwardStage(const bf16 *dOut, bf16 *dIn) {
-  const DeviceLayer &last = layers.back();
+  std::vector<DeviceLayer> &held = heldLayers();
+  const bool llm = &held == &layers;
+  DeviceEncoder *encoder = llm ? nullptr : &encoders[heldChain];
+  const DeviceLayer &last = held.back();
   if (dOut)
     MLLM_TRY(check(
         cudaStatus(cudaMemcpyAsync(scratch.dy, dOut,
@@ -99,8 +116,8 @@ llvm::Error DeviceTrainer::Impl::backwardStage(const bf16 *dOut, bf16 *dIn) {
                                    cudaMemcpyDeviceToDevice, stream)),
         "the received gradient of '" + last.name + "'"));
   bool reachedInput = true;
-  for (size_t i = layers.size(); i-- > 0;) {
-    DeviceLayer &l = layers[i];
+  for (size_t i = held.size(); i-- > 0;) {
+    DeviceLayer &l = held[i];
     if (!l.trains && !l.inputGrad) {
       reachedInput = false;
       break;
@@ -108,14 +125,19 @@ llvm::Error DeviceTrainer::Impl::backwardStage(const bf16 *dOut, bf16 *dIn) {
     // The last layer's output was sent: its recomputation writes it to
     // the workspace's dx, free until the backward.
     if (l.recompute)
-      MLLM_TRY(forwardLayer(
-          l, i + 1 < layers.size() ? layers[i + 1].x : scratch.dx, nullptr));
+      MLLM_TRY(forwardLayer(l,
+                            i + 1 < held.size()        ? held[i + 1].x
+                            : encoder && encoder->ends ? encoder->out
+                                                       : scratch.dx,
+                            nullptr));
     MLLM_TRY(backwardLayer(l));
     MLLM_TRY(gradientsDone(l));
+    if (llm && i == 1 && fanInHere())
+      MLLM_TRY(fanInBackward(scratch.dy, held[0].trains));
   }
   if (!dIn)
     return llvm::Error::success();
-  const DeviceLayer &first = layers.front();
+  const DeviceLayer &first = held.front();
   const size_t bytes = first.rows * first.width * sizeof(bf16);
   if (reachedInput && first.inputGrad)
     return check(cudaStatus(cudaMemcpyAsync(dIn, scratch.dy, bytes,
@@ -138,9 +160,20 @@ struct DeviceRankRunner::Impl {
   /// The tied embedding's copy on this rank, when it sums it with a peer.
   DeviceParam *tied = nullptr;
   bool holdsHead = false;
+  /// Per microbatch, the action its backward runs at; the last of them.
+  std::map<int64_t, int64_t> backwardAt;
   int64_t lastBackward = -1;
-  /// Per message action: its buffer's offset in the arena.
-  std::map<int64_t, int64_t> offsets;
+  /// The flows of every program (what each stage's messages carry).
+  std::vector<exec::StageFlow> flows;
+  /// Per message action: its buffer's offset in the arena, and the encoder
+  /// whose projected tokens (or their gradient) it carries, or -1: the
+  /// held chain's activation at a cut (or its gradient).
+  struct Message {
+    int64_t offset = 0, encoder = -1;
+  };
+  std::map<int64_t, Message> messages;
+  /// Per action kind and microbatch: the message actions, in order.
+  std::map<std::pair<ActionKind, int64_t>, std::vector<int64_t>> comms;
 
   // One iteration.
   std::map<int64_t, exec::MicrobatchData> mbs;
@@ -168,15 +201,18 @@ struct DeviceRankRunner::Impl {
         graph().stages[a.peer].rankLayout().rank(place.coord.d, 0, 0));
   }
   bf16 *buffer(int64_t action) {
-    return reinterpret_cast<bf16 *>(dev.arena.data() + offsets.at(action));
+    return reinterpret_cast<bf16 *>(dev.arena.data() +
+                                    messages.at(action).offset);
   }
-  /// The buffer of microbatch `mb`'s action `kind`, or null when the
-  /// program has none.
-  bf16 *bufferOf(ActionKind kind, int64_t mb) {
-    int64_t i = dev.actionOf(kind, mb);
-    return i < 0 ? nullptr : buffer(i);
+  /// Microbatch `mb`'s message actions of `kind`.
+  const std::vector<int64_t> &commsOf(ActionKind kind, int64_t mb) const {
+    static const std::vector<int64_t> none;
+    auto it = comms.find({kind, mb});
+    return it == comms.end() ? none : it->second;
   }
-  llvm::Error waitRecv(ActionKind kind, int64_t mb);
+  /// The tensors (flow keys) of message action `a`: as the CPU runner's.
+  std::vector<exec::FlowKey> keysOf(const sched::Action &a) const;
+  llvm::Error waitRecv(int64_t action);
   llvm::Error waitSends(int64_t at);
   llvm::Error run(size_t index);
   llvm::Error checkMessages();
@@ -196,33 +232,84 @@ llvm::Error DeviceRankRunner::Impl::actionError(size_t index,
           .str());
 }
 
+std::vector<exec::FlowKey>
+DeviceRankRunner::Impl::keysOf(const sched::Action &a) const {
+  // A message carries what its sender sends on; a gradient those of them
+  // that get one.
+  const bool outgoing =
+      a.kind == ActionKind::SendActivation || a.kind == ActionKind::RecvGrad;
+  int64_t program = place.program;
+  if (!outgoing)
+    for (size_t i = 0; i < plan->schedule->programs.size(); ++i)
+      if (plan->schedule->programs[i].stage == a.peer)
+        program = static_cast<int64_t>(i);
+  std::vector<exec::FlowKey> keys = flows[program].sends;
+  if (!sched::isGradMessage(a.kind))
+    return keys;
+  std::vector<exec::FlowKey> need;
+  for (const exec::FlowKey &k : keys)
+    if (model->chains[k.chain]->hasBackward(0, k.step))
+      need.push_back(k);
+  return need.size() == a.shape.size() ? need : keys;
+}
+
 llvm::Error DeviceRankRunner::Impl::checkMessages() {
-  // What each message carries here: [rows, hidden] of bf16, the cut's
-  // activation or its gradient.
-  const DeviceLayer &first = dev.layers.front(), &last = dev.layers.back();
+  // What each message carries here: one bf16 tensor, the held chain's
+  // activation at a cut ([rows, width] of the layer on its far side) or
+  // an encoder's projected tokens, or their gradient.
+  std::vector<DeviceLayer> &held = dev.heldLayers();
+  const DeviceLayer &first = held.front(), &last = held.back();
   for (size_t i = 0; i < prog->actions.size(); ++i) {
     const sched::Action &a = prog->actions[i];
     if (!sched::isComm(a.kind))
       continue;
-    const bool upstream =
-        a.kind == ActionKind::RecvActivation || a.kind == ActionKind::SendGrad;
-    const DeviceLayer &at = upstream ? first : last;
-    const int64_t rows = upstream ? at.rows : at.outRows,
-                  width = upstream ? at.width : at.outWidth;
-    const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
-    if (a.shape.size() != 1 || a.shape[0].elementBytes != 2 || a.bytes != bytes)
+    std::vector<exec::FlowKey> keys = keysOf(a);
+    if (keys.size() != 1 || a.shape.size() != 1)
       return actionError(
-          i, fail(llvm::formatv("the plan's message is {0} bytes in {1} "
-                                "tensors; the device executor sends one "
-                                "[{2}, {3}] bf16 tensor ({4} bytes)",
-                                a.bytes, a.shape.size(), rows, width, bytes)));
+          i, fail(llvm::formatv(
+                 "the message holds {0} tensors; the device executor sends "
+                 "one per message (stages of one part each, not colocated "
+                 "encoders or the linear baseline's cuts)",
+                 std::max(keys.size(), a.shape.size()))));
+    const exec::FlowKey &k = keys.front();
+    const size_t chain = static_cast<size_t>(k.chain);
+    Message m;
+    int64_t rows = 0, width = 0;
+    if (chain + 1 < model->chains.size() &&
+        static_cast<size_t>(k.step) == model->chains[chain]->size()) {
+      m.encoder = k.chain;
+      rows = dev.encoders[chain].outRows;
+      width = dev.encoders[chain].outWidth;
+    } else if (chain == dev.heldChain &&
+               static_cast<size_t>(k.step) == dev.heldFirst) {
+      rows = first.rows;
+      width = first.width;
+    } else if (chain == dev.heldChain &&
+               static_cast<size_t>(k.step) == dev.heldLast) {
+      rows = last.outRows;
+      width = last.outWidth;
+    } else {
+      return actionError(
+          i, fail("the message carries a tensor this stage neither makes nor "
+                  "reads (internal error)"));
+    }
+    const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
+    if (a.shape[0].elementBytes != 2 || a.bytes != bytes)
+      return actionError(
+          i, fail(llvm::formatv("the plan's message is {0} bytes; the device "
+                                "executor sends one [{1}, {2}] bf16 tensor "
+                                "({3} bytes)",
+                                a.bytes, rows, width, bytes)));
+    m.offset = -1;
     for (const sched::Buffer &b : dev.memory.buffers)
       if (b.action == static_cast<int64_t>(i) &&
           b.kind != sched::BufferKind::Workspace)
-        offsets[static_cast<int64_t>(i)] = b.offset;
-    if (!offsets.count(static_cast<int64_t>(i)))
+        m.offset = b.offset;
+    if (m.offset < 0)
       return actionError(
           i, fail("the static memory plan has no buffer for it (internal)"));
+    messages[static_cast<int64_t>(i)] = m;
+    comms[{a.kind, a.microbatch}].push_back(static_cast<int64_t>(i));
   }
   return llvm::Error::success();
 }
@@ -289,21 +376,23 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   auto flows = exec::planFlows(*s.model);
   if (!flows)
     return s.error(llvm::toString(flows.takeError()));
-  const exec::StageFlow &flow = (*flows)[s.place.program];
+  s.flows = std::move(*flows);
+  const exec::StageFlow &flow = s.flows[s.place.program];
   const size_t llm = s.model->chains.size() - 1;
-  if (flow.ranges.size() != 1 || flow.ranges[0].chain != llm)
+  if (flow.ranges.size() != 1)
     return s.error("stage '" + stage.name +
-                   "' holds encoder layers; the device executor runs "
-                   "pipelines of an LLM (a model with encoders runs with one "
-                   "process per data-parallel replica)");
+                   "' holds layers of several parts (colocated encoders or "
+                   "the chain layout); the device executor runs stages of "
+                   "one part each so far");
   DeviceTrainer::Impl &d = s.dev;
   d.model = s.model.get();
   d.data = s.data.get();
   d.rankProgram = s.prog;
   d.releases = sched::sendReleases(s.graph(), programs,
                                    static_cast<size_t>(s.place.program));
-  d.llmFirst = flow.ranges[0].first;
-  d.llmLast = flow.ranges[0].last;
+  d.heldChain = flow.ranges[0].chain;
+  d.heldFirst = flow.ranges[0].first;
+  d.heldLast = flow.ranges[0].last;
   d.replicas = 1;
   d.firstReplica = s.place.coord.d;
   if (s.place.replicas.size() > 1) {
@@ -314,10 +403,16 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     d.parallel.host = groups.replicas;
     d.parallel.bucketBytes = groups.bucketBytes;
   }
-  s.holdsHead = d.llmLast >= s.model->llm().size();
-  for (size_t i = 0; i < s.prog->actions.size(); ++i)
-    if (s.prog->actions[i].kind == ActionKind::BackwardInput)
-      s.lastBackward = static_cast<int64_t>(i);
+  s.holdsHead = d.heldChain == llm && d.heldLast >= s.model->llm().size();
+  // A microbatch's backward runs at its first backward action (a stage
+  // whose first layer needs no input gradient has only backward_weight).
+  for (size_t i = 0; i < s.prog->actions.size(); ++i) {
+    const sched::Action &a = s.prog->actions[i];
+    if (sched::isBackward(a.kind) && !s.backwardAt.count(a.microbatch)) {
+      s.backwardAt[a.microbatch] = static_cast<int64_t>(i);
+      s.lastBackward = std::max(s.lastBackward, static_cast<int64_t>(i));
+    }
+  }
   auto made = [&]() -> llvm::Error {
     MLLM_TRY(check(cudaStatus(cudaStreamCreate(&d.stream)), "a CUDA stream"));
     MLLM_TRY(check(d.gemm.init(), "cuBLASLt"));
@@ -338,8 +433,7 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
       new DeviceRankRunner(std::move(impl)));
 }
 
-llvm::Error DeviceRankRunner::Impl::waitRecv(ActionKind kind, int64_t mb) {
-  int64_t action = dev.actionOf(kind, mb);
+llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
   auto it = recvs.find(action);
   if (it == recvs.end())
     return fail(llvm::formatv("the message of action {0} was not received "
@@ -378,26 +472,58 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   switch (a.kind) {
   case ActionKind::Forward: {
     MLLM_TRY(bindMicrobatch());
+    // The held chain's input, or the encoders' tokens for the fan-in.
     const bf16 *in = nullptr;
-    if (dev.llmFirst > 0) {
-      MLLM_TRY(waitRecv(ActionKind::RecvActivation, mb));
-      in = bufferOf(ActionKind::RecvActivation, mb);
+    for (int64_t r : commsOf(ActionKind::RecvActivation, mb)) {
+      MLLM_TRY(waitRecv(r));
+      const Message &m = messages.at(r);
+      if (m.encoder < 0) {
+        in = buffer(r);
+        continue;
+      }
+      DeviceEncoder &e = dev.encoders[m.encoder];
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpyAsync(e.out, buffer(r),
+                                     e.outRows * e.outWidth * sizeof(bf16),
+                                     cudaMemcpyDeviceToDevice, dev.stream)),
+          "the received tokens of '" + e.name + "'"));
     }
-    bf16 *out = holdsHead ? nullptr : bufferOf(ActionKind::SendActivation, mb);
-    return dev.forwardStage(in, out, dev.hostLosses + mb);
+    const std::vector<int64_t> &sent = commsOf(ActionKind::SendActivation, mb);
+    return dev.forwardStage(in, sent.empty() ? nullptr : buffer(sent.front()),
+                            dev.hostLosses + mb);
   }
-  case ActionKind::BackwardInput: {
+  case ActionKind::BackwardInput:
+  case ActionKind::BackwardWeight: {
+    // Both gradients at once, at the microbatch's first backward action.
+    if (backwardAt.at(mb) != at)
+      return llvm::Error::success();
     MLLM_TRY(bindMicrobatch());
+    // The gradient of the held chain's output (a cut's or an encoder's
+    // tokens'), unless the loss starts it here.
     const bf16 *dOut = nullptr;
-    if (!holdsHead) {
-      MLLM_TRY(waitRecv(ActionKind::RecvGrad, mb));
-      dOut = bufferOf(ActionKind::RecvGrad, mb);
+    for (int64_t r : commsOf(ActionKind::RecvGrad, mb)) {
+      MLLM_TRY(waitRecv(r));
+      dOut = buffer(r);
     }
+    bf16 *dIn = nullptr;
+    const std::vector<int64_t> &sent = commsOf(ActionKind::SendGrad, mb);
+    for (int64_t r : sent)
+      if (messages.at(r).encoder < 0)
+        dIn = buffer(r);
     dev.lastMicrobatch = at == lastBackward;
-    return dev.backwardStage(dOut, bufferOf(ActionKind::SendGrad, mb));
-  }
-  case ActionKind::BackwardWeight: // Done with the input's gradient.
+    MLLM_TRY(dev.backwardStage(dOut, dIn));
+    // The fan-in left the encoders' tokens' gradients in their dOut.
+    for (int64_t r : sent)
+      if (int64_t k = messages.at(r).encoder; k >= 0) {
+        DeviceEncoder &e = dev.encoders[k];
+        MLLM_TRY(check(
+            cudaStatus(cudaMemcpyAsync(buffer(r), e.dOut,
+                                       e.outRows * e.outWidth * sizeof(bf16),
+                                       cudaMemcpyDeviceToDevice, dev.stream)),
+            "the gradient of '" + e.name + "''s tokens"));
+      }
     return llvm::Error::success();
+  }
   case ActionKind::SendActivation:
   case ActionKind::SendGrad:
   case ActionKind::RecvActivation:
@@ -407,7 +533,7 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(dev.stream)),
                    "the work before the message"));
     const bool send = sched::isSend(a.kind);
-    dev.highWater = std::max(dev.highWater, offsets.at(at) + a.bytes);
+    dev.highWater = std::max(dev.highWater, messages.at(at).offset + a.bytes);
     auto request =
         send ? groups.messages->isend(buffer(at), a.bytes, peerRank(a), a.tag)
              : groups.messages->irecv(buffer(at), a.bytes, peerRank(a), a.tag);

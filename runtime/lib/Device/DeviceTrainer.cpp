@@ -40,6 +40,13 @@ DeviceTrainer::Impl::~Impl() {
 }
 
 llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
+  // A pipeline stage of an encoder reads its media only; the fan-in's
+  // stage its encoders' rows.
+  for (size_t e = 0; e < encoders.size(); ++e)
+    if (!encoders[e].layers.empty() || fanInHere())
+      MLLM_TRY(loadEncoder(encoders[e], data, e));
+  if (layers.empty())
+    return llvm::Error::success();
   batch.sequences = model->sequences;
   batch.tokens = model->seqLen;
   batch.lossScale = data.lossScale;
@@ -99,9 +106,6 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
       return e;
     batch.declaredAttention = !data.layout;
   }
-  for (size_t e = 0; e < encoders.size(); ++e)
-    if (llvm::Error err = loadEncoder(encoders[e], data, e))
-      return err;
   // A learned position table reads the sequence's positions.
   if (const DeviceParam *table = layers.front().maybe("pos_weight")) {
     const int64_t limit = layers.front().config.positions;
@@ -146,39 +150,19 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
         llvm::inconvertibleErrorCode(),
         "the batch does not have the plan's %lld values of '%s' media",
         static_cast<long long>(e.mediaValues), e.name.c_str());
-  hostMedia.resize(media->second.size());
-  for (size_t j = 0; j < hostMedia.size(); ++j)
-    hostMedia[j] = __float2bfloat16(media->second[j]);
-  DeviceLayer &patch = e.layers.front();
-  if (llvm::Error err =
-          put(patch.media, e.mediaValues, hostMedia, stream, "media"))
-    return err;
-  // Which rows of the encoder's output go to which rows of the sequences:
-  // the CPU fan-in's runs, one index per row.
-  auto *fanIn = dynamic_cast<const exec::FanInStep *>(
-      &model->llm().step(static_cast<size_t>(model->fanInStep)));
-  if (!fanIn)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "the LLM has no fan-in step (internal)");
-  std::vector<int64_t> from, to;
-  for (const exec::FanInStep::Run &r : fanIn->runs(&data))
-    if (r.encoder == static_cast<int64_t>(index))
-      for (int64_t k = 0; k < r.length; ++k) {
-        if (r.src + k >= e.outRows || r.row + k >= rows)
-          return llvm::createStringError(
-              llvm::inconvertibleErrorCode(),
-              "the fan-in of '%s' reads past its %lld tokens (internal)",
-              e.name.c_str(), static_cast<long long>(e.outRows));
-        from.push_back(r.src + k);
-        to.push_back(r.row + k);
-      }
-  e.copies = static_cast<int64_t>(from.size());
-  if (llvm::Error err = put(e.fromRows, rows, from, stream, "fan-in rows"))
-    return err;
-  if (llvm::Error err = put(e.toRows, rows, to, stream, "fan-in rows"))
-    return err;
+  // The input layer's media (a pipeline stage may hold later layers).
+  DeviceLayer *input = e.layers.empty() ? nullptr : &e.layers.front();
+  if (input &&
+      (input->kind == LayerKind::Patch || input->kind == LayerKind::Audio)) {
+    hostMedia.resize(media->second.size());
+    for (size_t j = 0; j < hostMedia.size(); ++j)
+      hostMedia[j] = __float2bfloat16(media->second[j]);
+    MLLM_TRY(put(input->media, e.mediaValues, hostMedia, stream, "media"));
+  }
+  if (fanInHere())
+    MLLM_TRY(loadFanIn(e, data, index));
   // The encoder's mask is the same for every microbatch: planned once.
-  if (e.seq.declaredAttention)
+  if (e.seq.declaredAttention || e.seq.sequences == 0)
     return llvm::Error::success();
   const cpu::Batch<float> *geometry = nullptr;
   for (size_t i = 0; i < model->chains[index]->size() && !geometry; ++i)
@@ -204,6 +188,33 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
     return err;
   e.seq.declaredAttention = true;
   return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::loadFanIn(DeviceEncoder &e,
+                                           const exec::MicrobatchData &data,
+                                           size_t index) {
+  // Which rows of the encoder's output go to which rows of the sequences:
+  // the CPU fan-in's runs, one index per row.
+  auto *fanIn = dynamic_cast<const exec::FanInStep *>(
+      &model->llm().step(static_cast<size_t>(model->fanInStep)));
+  if (!fanIn)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the LLM has no fan-in step (internal)");
+  std::vector<int64_t> from, to;
+  for (const exec::FanInStep::Run &r : fanIn->runs(&data))
+    if (r.encoder == static_cast<int64_t>(index))
+      for (int64_t k = 0; k < r.length; ++k) {
+        if (r.src + k >= e.outRows || r.row + k >= rows)
+          return llvm::createStringError(
+              llvm::inconvertibleErrorCode(),
+              "the fan-in of '%s' reads past its %lld tokens (internal)",
+              e.name.c_str(), static_cast<long long>(e.outRows));
+        from.push_back(r.src + k);
+        to.push_back(r.row + k);
+      }
+  e.copies = static_cast<int64_t>(from.size());
+  MLLM_TRY(put(e.fromRows, rows, from, stream, "fan-in rows"));
+  return put(e.toRows, rows, to, stream, "fan-in rows");
 }
 
 llvm::Error DeviceTrainer::Impl::agreeOnStart() {

@@ -221,14 +221,18 @@ static int runPipeline(const Plan &plan, Comm &world) {
   const int rank = world.worldRank();
   if (rank != 0)
     report = &llvm::nulls();
-  auto place = device::placeRank(plan, rank);
-  if (!place)
-    return fail(llvm::toString(place.takeError()));
   std::vector<int64_t> ranks(static_cast<size_t>(world.worldSize()));
   std::iota(ranks.begin(), ranks.end(), int64_t(0));
   auto everyone = world.group(ranks);
   if (!everyone)
     return fail(llvm::toString(everyone.takeError()));
+  // Every rank gives the same answer before any rank waits for another.
+  if (llvm::Error e = exec::agreeOnPlan(plan, **everyone, rank))
+    return fail("rank " + llvm::Twine(rank) + ": " +
+                llvm::toString(std::move(e)));
+  auto place = device::placeRank(plan, rank);
+  if (!place)
+    return fail(llvm::toString(place.takeError()));
   device::RankGroups groups;
   groups.messages = &world;
   groups.world = everyone->get();

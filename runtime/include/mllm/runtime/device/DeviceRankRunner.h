@@ -1,8 +1,9 @@
 //===- DeviceRankRunner.h - one GPU of a pipeline ---------------*- C++ -*-===//
 //
 // The device executor on one rank of a parallel plan: the program the plan
-// gives the rank, action by action, on its GPU. It runs its stage's LLM
-// layers with the kernels and arena of DeviceTrainer (docs/cuda.md §9):
+// gives the rank, action by action, on its GPU. It runs its stage's layers
+// (an encoder's or the LLM's) with the kernels and arena of DeviceTrainer
+// (docs/cuda.md §9):
 // forwards and backwards of the microbatches in the program's order, the
 // activations and gradients between stages as bf16 messages in the same
 // arena at the offsets of the program's static memory plan (a send's buffer
@@ -11,9 +12,12 @@
 // backward) and, for an LM head tied to an embedding on another stage,
 // between those two stages, then one AdamW step.
 //
-// What it runs: pipeline and data parallelism of an LLM (tp = cp = 1 on
-// every stage; a model with encoders runs with one process per replica,
-// DeviceTrainer). Anything else is refused by create(), saying what.
+// What it runs: pipeline and data parallelism (tp = cp = 1) of what
+// DeviceTrainer runs, with stages of one part each: an encoder's last stage
+// sends its projected tokens to the LLM's first stage, which places them
+// (the fan-in) and sends their gradient back. Colocated encoders and the
+// chain layout (stages of several parts) are refused by create(), as is
+// anything else it does not run, saying what.
 // Checkpoints are the CPU backend's sharded ones.
 //
 // Messages go through a Comm over device memory: NCCLWorld on GPUs (its
