@@ -11,12 +11,14 @@
 #include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Optimizer.h"
+#include "mllm/runtime/exec/RankRunner.h"
 
 #include "mllm/kernels/cuda/Attention.h"
 #include "mllm/kernels/cuda/Gemm.h"
 #include "mllm/kernels/cuda/Layers.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -261,13 +263,23 @@ struct DeviceTrainer::Impl {
 
   /// A rank of a pipeline (DeviceRankRunner): its program of the plan's
   /// schedule with that program's send releases, and the steps it runs,
-  /// [heldFirst, heldLast) of chain `heldChain` (an encoder's index, or
-  /// the LLM's: the last). Null: the one-process program over every layer.
+  /// [first, last) of each chain in `held` (one, or several for colocated
+  /// encoders and the chain layout). Null: the one-process program over
+  /// every layer.
   const sched::Program *rankProgram = nullptr;
   std::vector<int64_t> releases;
-  size_t heldChain = 0, heldFirst = 0, heldLast = SIZE_MAX;
-  /// Whether the steps [first, last) of chain `chain` are built here.
-  bool holds(size_t chain) const { return !rankProgram || chain == heldChain; }
+  std::vector<exec::StageRange> held;
+  /// The steps of `chain` this process runs: [0, SIZE_MAX) without a
+  /// rank program, else its range in `held`, or null.
+  std::optional<exec::StageRange> heldRange(size_t chain) const {
+    if (!rankProgram)
+      return exec::StageRange{chain, 0, SIZE_MAX};
+    for (const exec::StageRange &r : held)
+      if (r.chain == chain)
+        return r;
+    return std::nullopt;
+  }
+  bool holds(size_t chain) const { return heldRange(chain).has_value(); }
   /// This process holds the LLM's fan-in: the encoders' tokens come here.
   bool fanInHere() const {
     return !encoders.empty() && !layers.empty() &&
@@ -320,23 +332,24 @@ struct DeviceTrainer::Impl {
   /// Backward of the whole model: input and weight gradients as the plan's
   /// frozen analysis asks.
   llvm::Error backward();
-  /// The layers of the chain a pipeline rank runs.
-  std::vector<DeviceLayer> &heldLayers() {
-    return heldChain + 1 == model->chains.size() ? layers
-                                                 : encoders[heldChain].layers;
+  /// The device layers of `chain` (an encoder's index, or the LLM's).
+  std::vector<DeviceLayer> &layersOf(size_t chain) {
+    return chain + 1 == model->chains.size() ? layers : encoders[chain].layers;
   }
-  /// A pipeline rank's share of forward(): `in` (the input of its first
-  /// layer, unless that is an input layer) copied into place, and its last
-  /// layer's output written to `out` (unless that is the head; an
+  /// A pipeline rank's share of forward() on `chain`: `in` (the input of
+  /// its first layer, unless that is an input layer) copied into place, and
+  /// its last layer's output written to `out` (unless that is the head; an
   /// encoder's projected tokens are also kept in its `out`). With the
   /// fan-in, the encoders' tokens must be in their `out` first.
-  llvm::Error forwardStage(const bf16 *in, bf16 *out, double *lossSum);
-  /// Its share of backward(): from `dOut`, the gradient of its output
+  llvm::Error forwardStage(size_t chain, const bf16 *in, bf16 *out,
+                           double *lossSum);
+  /// Its share of backward() on `chain`: from `dOut`, the gradient of its
+  /// output
   /// (unless it holds the head), down to its first layer; the gradient of
   /// that layer's input goes to `dIn` when it is not null (zeros when the
   /// frozen analysis computes none). With the fan-in, the trained encoders'
   /// tokens' gradients are left in their `dOut`.
-  llvm::Error backwardStage(const bf16 *dOut, bf16 *dIn);
+  llvm::Error backwardStage(size_t chain, const bf16 *dOut, bf16 *dIn);
   /// One layer's forward into `out`, its backward from the gradient of its
   /// output in scratch.dy, leaving its input's gradient there (when
   /// inputGrad).

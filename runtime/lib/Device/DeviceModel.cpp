@@ -118,8 +118,7 @@ llvm::Error DeviceTrainer::Impl::build() {
     d.trains = chain.hasBackward(0, chain.size());
     if (!holds(e))
       continue;
-    const size_t first = rankProgram ? heldFirst : 0,
-                 last = rankProgram ? heldLast : SIZE_MAX;
+    const size_t first = heldRange(e)->first, last = heldRange(e)->last;
     if (llvm::Error err =
             buildChain(chain, /*llm=*/false, d.layers, &d.seq, first, last))
       return err;
@@ -151,9 +150,9 @@ llvm::Error DeviceTrainer::Impl::build() {
   const size_t llmIndex = model->chains.size() - 1;
   if (!holds(llmIndex))
     return llvm::Error::success();
-  if (llvm::Error e = buildChain(model->llm(), /*llm=*/true, layers, &batch,
-                                 rankProgram ? heldFirst : 0,
-                                 rankProgram ? heldLast : SIZE_MAX))
+  if (llvm::Error e =
+          buildChain(model->llm(), /*llm=*/true, layers, &batch,
+                     heldRange(llmIndex)->first, heldRange(llmIndex)->last))
     return e;
   // The encoders' gradients come out of the fan-in, after the first block:
   // the frozen analysis lets it pass them whenever an encoder trains.

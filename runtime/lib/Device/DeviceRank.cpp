@@ -76,11 +76,11 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
   return place;
 }
 
-llvm::Error DeviceTrainer::Impl::forwardStage(const bf16 *in, bf16 *out,
-                                              double *lossSum) {
-  std::vector<DeviceLayer> &held = heldLayers();
+llvm::Error DeviceTrainer::Impl::forwardStage(size_t chain, const bf16 *in,
+                                              bf16 *out, double *lossSum) {
+  std::vector<DeviceLayer> &held = layersOf(chain);
   const bool llm = &held == &layers;
-  DeviceEncoder *encoder = llm ? nullptr : &encoders[heldChain];
+  DeviceEncoder *encoder = llm ? nullptr : &encoders[chain];
   DeviceLayer &first = held.front();
   if (in)
     MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
@@ -104,10 +104,11 @@ llvm::Error DeviceTrainer::Impl::forwardStage(const bf16 *in, bf16 *out,
   return llvm::Error::success();
 }
 
-llvm::Error DeviceTrainer::Impl::backwardStage(const bf16 *dOut, bf16 *dIn) {
-  std::vector<DeviceLayer> &held = heldLayers();
+llvm::Error DeviceTrainer::Impl::backwardStage(size_t chain, const bf16 *dOut,
+                                               bf16 *dIn) {
+  std::vector<DeviceLayer> &held = layersOf(chain);
   const bool llm = &held == &layers;
-  DeviceEncoder *encoder = llm ? nullptr : &encoders[heldChain];
+  DeviceEncoder *encoder = llm ? nullptr : &encoders[chain];
   const DeviceLayer &last = held.back();
   if (dOut)
     MLLM_TRY(check(
@@ -165,13 +166,24 @@ struct DeviceRankRunner::Impl {
   int64_t lastBackward = -1;
   /// The flows of every program (what each stage's messages carry).
   std::vector<exec::StageFlow> flows;
-  /// Per message action: its buffer's offset in the arena, and the encoder
-  /// whose projected tokens (or their gradient) it carries, or -1: the
-  /// held chain's activation at a cut (or its gradient).
+  /// Per message action: its buffer's offset in the arena, and its
+  /// tensors back to back: each a chain's activation entering step `step`
+  /// (a cut) or, at the chain's end, an encoder's projected tokens, or
+  /// their gradient.
+  struct Part {
+    size_t chain = 0, step = 0;
+    bool tokens = false;
+    int64_t offset = 0; ///< Bytes into the message.
+  };
   struct Message {
-    int64_t offset = 0, encoder = -1;
+    int64_t offset = 0;
+    std::vector<Part> parts;
   };
   std::map<int64_t, Message> messages;
+  bf16 *partOf(int64_t action, const Part &p) {
+    return reinterpret_cast<bf16 *>(dev.arena.data() +
+                                    messages.at(action).offset + p.offset);
+  }
   /// Per action kind and microbatch: the message actions, in order.
   std::map<std::pair<ActionKind, int64_t>, std::vector<int64_t>> comms;
 
@@ -254,61 +266,74 @@ DeviceRankRunner::Impl::keysOf(const sched::Action &a) const {
 }
 
 llvm::Error DeviceRankRunner::Impl::checkMessages() {
-  // What each message carries here: one bf16 tensor, the held chain's
-  // activation at a cut ([rows, width] of the layer on its far side) or
-  // an encoder's projected tokens, or their gradient.
-  std::vector<DeviceLayer> &held = dev.heldLayers();
-  const DeviceLayer &first = held.front(), &last = held.back();
+  // What each message carries here, in bf16: a held chain's activation at
+  // a cut ([rows, width] of the layer on its far side), an encoder's
+  // projected tokens from the stage that makes them to the one with the
+  // fan-in, or their gradients.
+  const size_t llm = model->chains.size() - 1;
   for (size_t i = 0; i < prog->actions.size(); ++i) {
     const sched::Action &a = prog->actions[i];
     if (!sched::isComm(a.kind))
       continue;
     std::vector<exec::FlowKey> keys = keysOf(a);
-    if (keys.size() != 1 || a.shape.size() != 1)
+    if (keys.size() != a.shape.size())
       return actionError(
-          i, fail(llvm::formatv(
-                 "the message holds {0} tensors; the device executor sends "
-                 "one per message (stages of one part each, not colocated "
-                 "encoders or the linear baseline's cuts)",
-                 std::max(keys.size(), a.shape.size()))));
-    const exec::FlowKey &k = keys.front();
-    const size_t chain = static_cast<size_t>(k.chain);
+          i, fail(llvm::formatv("the plan's message has {0} tensors, the "
+                                "device executor {1} (internal error)",
+                                a.shape.size(), keys.size())));
+    const bool upstream =
+        a.kind == ActionKind::RecvActivation || a.kind == ActionKind::SendGrad;
     Message m;
-    int64_t rows = 0, width = 0;
-    if (chain + 1 < model->chains.size() &&
-        static_cast<size_t>(k.step) == model->chains[chain]->size()) {
-      m.encoder = k.chain;
-      rows = dev.encoders[chain].outRows;
-      width = dev.encoders[chain].outWidth;
-    } else if (chain == dev.heldChain &&
-               static_cast<size_t>(k.step) == dev.heldFirst) {
-      rows = first.rows;
-      width = first.width;
-    } else if (chain == dev.heldChain &&
-               static_cast<size_t>(k.step) == dev.heldLast) {
-      rows = last.outRows;
-      width = last.outWidth;
-    } else {
-      return actionError(
-          i, fail("the message carries a tensor this stage neither makes nor "
-                  "reads (internal error)"));
+    int64_t at = 0;
+    for (size_t j = 0; j < keys.size(); ++j) {
+      Part p;
+      p.chain = static_cast<size_t>(keys[j].chain);
+      p.step = static_cast<size_t>(keys[j].step);
+      p.tokens = p.chain < llm && p.step == model->chains[p.chain]->size();
+      p.offset = at;
+      std::optional<exec::StageRange> range = dev.heldRange(p.chain);
+      int64_t rows = 0, width = 0;
+      bool ours = false;
+      if (p.tokens) {
+        const DeviceEncoder &e = dev.encoders[p.chain];
+        ours = upstream ? dev.fanInHere() : e.ends;
+        rows = e.outRows;
+        width = e.outWidth;
+      } else if (range && upstream && p.step == range->first) {
+        const DeviceLayer &first = dev.layersOf(p.chain).front();
+        ours = true;
+        rows = first.rows;
+        width = first.width;
+      } else if (range && !upstream && p.step == range->last) {
+        const DeviceLayer &last = dev.layersOf(p.chain).back();
+        ours = true;
+        rows = last.outRows;
+        width = last.outWidth;
+      }
+      if (!ours)
+        return actionError(
+            i, fail("the message carries a tensor this stage neither makes "
+                    "nor reads (a cut the linear baseline passes through; "
+                    "the device executor does not forward tensors)"));
+      const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
+      if (a.shape[j].elementBytes != 2 || a.shape[j].bytes() != bytes)
+        return actionError(
+            i, fail(llvm::formatv("the plan's tensor {0} of the message is "
+                                  "{1} bytes; the device executor's is "
+                                  "[{2}, {3}] in bf16 ({4} bytes)",
+                                  j, a.shape[j].bytes(), rows, width, bytes)));
+      at += bytes;
+      m.parts.push_back(p);
     }
-    const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
-    if (a.shape[0].elementBytes != 2 || a.bytes != bytes)
-      return actionError(
-          i, fail(llvm::formatv("the plan's message is {0} bytes; the device "
-                                "executor sends one [{1}, {2}] bf16 tensor "
-                                "({3} bytes)",
-                                a.bytes, rows, width, bytes)));
     m.offset = -1;
     for (const sched::Buffer &b : dev.memory.buffers)
       if (b.action == static_cast<int64_t>(i) &&
           b.kind != sched::BufferKind::Workspace)
         m.offset = b.offset;
-    if (m.offset < 0)
+    if (m.offset < 0 || at != a.bytes)
       return actionError(
           i, fail("the static memory plan has no buffer for it (internal)"));
-    messages[static_cast<int64_t>(i)] = m;
+    messages[static_cast<int64_t>(i)] = std::move(m);
     comms[{a.kind, a.microbatch}].push_back(static_cast<int64_t>(i));
   }
   return llvm::Error::success();
@@ -379,20 +404,15 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   s.flows = std::move(*flows);
   const exec::StageFlow &flow = s.flows[s.place.program];
   const size_t llm = s.model->chains.size() - 1;
-  if (flow.ranges.size() != 1)
-    return s.error("stage '" + stage.name +
-                   "' holds layers of several parts (colocated encoders or "
-                   "the chain layout); the device executor runs stages of "
-                   "one part each so far");
+  if (flow.ranges.empty())
+    return s.error("stage '" + stage.name + "' holds no layers");
   DeviceTrainer::Impl &d = s.dev;
   d.model = s.model.get();
   d.data = s.data.get();
   d.rankProgram = s.prog;
   d.releases = sched::sendReleases(s.graph(), programs,
                                    static_cast<size_t>(s.place.program));
-  d.heldChain = flow.ranges[0].chain;
-  d.heldFirst = flow.ranges[0].first;
-  d.heldLast = flow.ranges[0].last;
+  d.held = flow.ranges;
   d.replicas = 1;
   d.firstReplica = s.place.coord.d;
   if (s.place.replicas.size() > 1) {
@@ -403,7 +423,8 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     d.parallel.host = groups.replicas;
     d.parallel.bucketBytes = groups.bucketBytes;
   }
-  s.holdsHead = d.heldChain == llm && d.heldLast >= s.model->llm().size();
+  s.holdsHead =
+      d.heldRange(llm) && d.heldRange(llm)->last >= s.model->llm().size();
   // A microbatch's backward runs at its first backward action (a stage
   // whose first layer needs no input gradient has only backward_weight).
   for (size_t i = 0; i < s.prog->actions.size(); ++i) {
@@ -472,25 +493,32 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   switch (a.kind) {
   case ActionKind::Forward: {
     MLLM_TRY(bindMicrobatch());
-    // The held chain's input, or the encoders' tokens for the fan-in.
-    const bf16 *in = nullptr;
+    // The held chains' inputs, and the encoders' tokens for the fan-in.
+    std::map<size_t, const bf16 *> inputs;
+    std::map<size_t, bf16 *> outputs;
     for (int64_t r : commsOf(ActionKind::RecvActivation, mb)) {
       MLLM_TRY(waitRecv(r));
-      const Message &m = messages.at(r);
-      if (m.encoder < 0) {
-        in = buffer(r);
-        continue;
+      for (const Part &p : messages.at(r).parts) {
+        if (!p.tokens) {
+          inputs[p.chain] = partOf(r, p);
+          continue;
+        }
+        DeviceEncoder &e = dev.encoders[p.chain];
+        MLLM_TRY(check(
+            cudaStatus(cudaMemcpyAsync(e.out, partOf(r, p),
+                                       e.outRows * e.outWidth * sizeof(bf16),
+                                       cudaMemcpyDeviceToDevice, dev.stream)),
+            "the received tokens of '" + e.name + "'"));
       }
-      DeviceEncoder &e = dev.encoders[m.encoder];
-      MLLM_TRY(check(
-          cudaStatus(cudaMemcpyAsync(e.out, buffer(r),
-                                     e.outRows * e.outWidth * sizeof(bf16),
-                                     cudaMemcpyDeviceToDevice, dev.stream)),
-          "the received tokens of '" + e.name + "'"));
     }
-    const std::vector<int64_t> &sent = commsOf(ActionKind::SendActivation, mb);
-    return dev.forwardStage(in, sent.empty() ? nullptr : buffer(sent.front()),
-                            dev.hostLosses + mb);
+    for (int64_t r : commsOf(ActionKind::SendActivation, mb))
+      for (const Part &p : messages.at(r).parts)
+        outputs[p.chain] = partOf(r, p);
+    // In the flow's order: a chain stage's encoder before its LLM.
+    for (const exec::StageRange &range : dev.held)
+      MLLM_TRY(dev.forwardStage(range.chain, inputs[range.chain],
+                                outputs[range.chain], dev.hostLosses + mb));
+    return llvm::Error::success();
   }
   case ActionKind::BackwardInput:
   case ActionKind::BackwardWeight: {
@@ -498,30 +526,53 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     if (backwardAt.at(mb) != at)
       return llvm::Error::success();
     MLLM_TRY(bindMicrobatch());
-    // The gradient of the held chain's output (a cut's or an encoder's
-    // tokens'), unless the loss starts it here.
-    const bf16 *dOut = nullptr;
+    // The gradients of the held chains' outputs (a cut's or an encoder's
+    // tokens'), and where their inputs' gradients go.
+    std::map<size_t, const bf16 *> dOuts;
+    std::map<size_t, bf16 *> dIns;
     for (int64_t r : commsOf(ActionKind::RecvGrad, mb)) {
       MLLM_TRY(waitRecv(r));
-      dOut = buffer(r);
+      for (const Part &p : messages.at(r).parts)
+        dOuts[p.chain] = partOf(r, p);
     }
-    bf16 *dIn = nullptr;
-    const std::vector<int64_t> &sent = commsOf(ActionKind::SendGrad, mb);
-    for (int64_t r : sent)
-      if (messages.at(r).encoder < 0)
-        dIn = buffer(r);
+    for (int64_t r : commsOf(ActionKind::SendGrad, mb))
+      for (const Part &p : messages.at(r).parts)
+        if (!p.tokens)
+          dIns[p.chain] = partOf(r, p);
     dev.lastMicrobatch = at == lastBackward;
-    MLLM_TRY(dev.backwardStage(dOut, dIn));
-    // The fan-in left the encoders' tokens' gradients in their dOut.
-    for (int64_t r : sent)
-      if (int64_t k = messages.at(r).encoder; k >= 0) {
-        DeviceEncoder &e = dev.encoders[k];
-        MLLM_TRY(check(
-            cudaStatus(cudaMemcpyAsync(buffer(r), e.dOut,
-                                       e.outRows * e.outWidth * sizeof(bf16),
-                                       cudaMemcpyDeviceToDevice, dev.stream)),
-            "the gradient of '" + e.name + "''s tokens"));
+    const size_t llm = model->chains.size() - 1;
+    // Downstream first: the LLM's fan-in gives a chain stage's encoder its
+    // gradient (its dOut).
+    for (size_t k = dev.held.size(); k-- > 0;) {
+      const size_t chain = dev.held[k].chain;
+      const bf16 *dOut = dOuts[chain];
+      const bool head = chain == llm && holdsHead;
+      if (!dOut && chain < llm && dev.fanInHere() && dev.encoders[chain].trains)
+        dOut = dev.encoders[chain].dOut;
+      if (dOut || head) {
+        MLLM_TRY(dev.backwardStage(chain, dOut, dIns[chain]));
+        continue;
       }
+      // No gradient reaches it; a gradient the plan sends on is zero.
+      if (bf16 *dIn = dIns[chain]) {
+        const DeviceLayer &first = dev.layersOf(chain).front();
+        MLLM_TRY(check(
+            cudaStatus(cudaMemsetAsync(
+                dIn, 0, first.rows * first.width * sizeof(bf16), dev.stream)),
+            "the gradient of '" + first.name + "''s input"));
+      }
+    }
+    // The fan-in left the encoders' tokens' gradients in their dOut.
+    for (int64_t r : commsOf(ActionKind::SendGrad, mb))
+      for (const Part &p : messages.at(r).parts)
+        if (p.tokens) {
+          DeviceEncoder &e = dev.encoders[p.chain];
+          MLLM_TRY(check(
+              cudaStatus(cudaMemcpyAsync(partOf(r, p), e.dOut,
+                                         e.outRows * e.outWidth * sizeof(bf16),
+                                         cudaMemcpyDeviceToDevice, dev.stream)),
+              "the gradient of '" + e.name + "''s tokens"));
+        }
     return llvm::Error::success();
   }
   case ActionKind::SendActivation:

@@ -13,11 +13,12 @@
 // between those two stages, then one AdamW step.
 //
 // What it runs: pipeline and data parallelism (tp = cp = 1) of what
-// DeviceTrainer runs, with stages of one part each: an encoder's last stage
-// sends its projected tokens to the LLM's first stage, which places them
-// (the fan-in) and sends their gradient back. Colocated encoders and the
-// chain layout (stages of several parts) are refused by create(), as is
-// anything else it does not run, saying what.
+// DeviceTrainer runs, encoders on stages of their own, colocated, or on the
+// chain layout's stages with the LLM's first layers: an encoder's last
+// stage sends its projected tokens to the LLM's first stage, which places
+// them (the fan-in) and sends their gradient back. The linear baseline's
+// messages that pass tensors through a stage are refused by create(), as
+// is anything else it does not run, saying what.
 // Checkpoints are the CPU backend's sharded ones.
 //
 // Messages go through a Comm over device memory: NCCLWorld on GPUs (its
