@@ -50,8 +50,13 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                               const exec::RankRunner::DataFactory &makeData) {
   const int rank = world.worldRank();
   const bool reports = rank == 0;
+  // Errors of the runner name their rank already.
+  const std::string me = "rank " + std::to_string(rank) + ": ";
   auto fail = [&](const llvm::Twine &message) {
-    llvm::errs() << "mllm-run: error: rank " << rank << ": " << message << "\n";
+    std::string text = message.str();
+    llvm::errs() << "mllm-run: error: "
+                 << (llvm::StringRef(text).starts_with(me) ? "" : me) << text
+                 << "\n";
     abortMPI(1);
     return 1;
   };

@@ -272,13 +272,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                                 plan.job.worldSize)
                       .str()
                 : std::string()));
-#ifdef MLLM_HAVE_DEVICE_PIPELINE
-  if (devicePipeline) {
-    if (!dumpBatches.empty() || !generateFile.empty() ||
-        !stepFunctions.empty() || !traceFile.empty())
-      return fail(1, "--backend=cuda trains without --dump-batches, "
-                     "--generate, --step-functions or --trace so far; leave "
-                     "them out or use the CPU backend");
+#ifdef MLLM_HAVE_DEVICE
+  // --backend=cuda's settings, for one process or a pipeline's ranks.
+  auto deviceOptions = [&]() {
     DeviceRunOptions device;
     device.total = total;
     device.json = emitJson;
@@ -289,8 +285,21 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.saveInitial = saveInitial;
     device.resume = resume;
     device.evalFile = evalFile;
+    device.evalEvery = evalEvery;
+    device.strictData = strictData;
     device.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
+    return device;
+  };
+#endif
+#ifdef MLLM_HAVE_DEVICE_PIPELINE
+  if (devicePipeline) {
+    if (!dumpBatches.empty() || !generateFile.empty() ||
+        !stepFunctions.empty() || !traceFile.empty())
+      return fail(1, "--backend=cuda trains without --dump-batches, "
+                     "--generate, --step-functions or --trace so far; leave "
+                     "them out or use the CPU backend");
+    DeviceRunOptions device = deviceOptions();
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
@@ -407,21 +416,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--eval runs in one process, not under mpirun or srun: "
                      "write a checkpoint (--checkpoint-dir) and run `mllm-run "
                      "SPEC --init CHECKPOINT --steps 0 --eval FILE` with it");
-    DeviceRunOptions device;
-    device.total = total;
-    device.json = emitJson;
-    device.seed = seed;
-    device.checkpointDir = checkpointDir;
-    device.initFile = initFile;
-    device.checkpointEvery = checkpointEvery;
-    device.saveInitial = saveInitial;
-    device.resume = resume;
-    device.evalFile = evalFile;
-    device.evalEvery = evalEvery;
-    device.strictData = strictData;
-    device.timeout =
-        std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
-    return runOnDevice(**model, data, device, deviceParallel ? comm : nullptr);
+    return runOnDevice(**model, data, deviceOptions(),
+                       deviceParallel ? comm : nullptr);
   }
 #endif
   exec::Trainer trainer(**model, data, seed);

@@ -160,7 +160,9 @@ Status cuda::prepareAttention(const AttentionTokens &tokens,
   if (!bad.empty())
     return Status::error("prepareAttention: " + bad);
   AttentionPlan &p = plan;
-  p = AttentionPlan();
+  // The counts start again; the arrays keep their allocations, reused
+  // where they fit.
+  p.nonSkippedTiles = p.partialTiles = p.maxRowWork = p.visiblePairs = 0;
   p.policy = tokens.policy;
   p.qLen = tokens.qLen;
   p.kLen = tokens.kLen;
@@ -180,6 +182,9 @@ Status cuda::prepareAttention(const AttentionTokens &tokens,
   MLLM_STATUS_TRY(p.kPos.upload(pos, stream));
   if (p.rowTiles == 0 || p.colTiles == 0) {
     // Nothing to attend: empty lists, but valid offsets and orders.
+    MLLM_STATUS_TRY(p.classes.allocate(0));
+    MLLM_STATUS_TRY(p.rowCols.allocate(0));
+    MLLM_STATUS_TRY(p.colRows.allocate(0));
     MLLM_STATUS_TRY(
         p.rowStart.upload(std::vector<int32_t>(p.rowTiles + 1, 0), stream));
     MLLM_STATUS_TRY(
@@ -193,9 +198,10 @@ Status cuda::prepareAttention(const AttentionTokens &tokens,
     return Status();
   }
 
-  DeviceArray<TileSummary> qSum, kSum;
-  DeviceArray<int32_t> rowWork, rowPartial, colWork;
-  DeviceArray<int64_t> rowPairs;
+  DeviceArray<TileSummary> &qSum = p.qSum, &kSum = p.kSum;
+  DeviceArray<int32_t> &rowWork = p.rowWork, &rowPartial = p.rowPartial,
+                       &colWork = p.colWork;
+  DeviceArray<int64_t> &rowPairs = p.rowPairs;
   MLLM_STATUS_TRY(qSum.allocate(p.rowTiles));
   MLLM_STATUS_TRY(kSum.allocate(p.colTiles));
   MLLM_STATUS_TRY(rowWork.allocate(p.rowTiles));

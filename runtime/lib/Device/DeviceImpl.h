@@ -309,6 +309,13 @@ struct DeviceTrainer::Impl {
   void carveMoments(Carver &c);
   void carveSaved(Carver &c);
   void carveScratch(Carver &c);
+  /// A pipeline stage that runs no backward keeps nothing for one: what a
+  /// forward saves lives in its workspace, after the scratch.
+  bool savedInWorkspace = false;
+  void carveForwardOnly(Carver &c) {
+    carveScratch(c);
+    carveSaved(c);
+  }
   /// Binds the arena's buffer `kind` of microbatch `mb` / action `action`
   /// (-1: a persistent one) with `carve`.
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,

@@ -545,6 +545,14 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   // lifetimes put them (sends until their releases).
   if (rankProgram) {
     program = *rankProgram;
+    savedInWorkspace =
+        llvm::none_of(program.actions, [](const sched::Action &a) {
+          return sched::isBackward(a.kind);
+        });
+    if (savedInWorkspace) {
+      sizes.workspace += sizes.savedPerMicrobatch;
+      sizes.savedPerMicrobatch = 0;
+    }
     memory = sched::planMemory(program, sizes, releases);
   } else {
     program = exec::oneProcessProgram(replicas * plan.data.microbatches,

@@ -34,6 +34,14 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
   if (rank < 0 || rank >= static_cast<int>(programOfRank.size()) ||
       programOfRank[rank] < 0)
     return fail(llvm::formatv("rank {0} has no program in the plan", rank));
+  // Every rank answers alike, before any collective: the message pairs
+  // below assume one rank per stage and replica.
+  for (const sched::StageInfo &st : schedule.graph.stages)
+    if (st.tp > 1 || st.cp > 1)
+      return fail(llvm::formatv(
+          "stage '{0}' runs with tp = {1} and cp = {2}; the device executor "
+          "runs pipeline and data parallelism (tp = cp = 1) so far",
+          st.name, st.tp, st.cp));
   RankPlace place;
   place.rank = rank;
   place.program = programOfRank[rank];
@@ -228,10 +236,13 @@ struct DeviceRankRunner::Impl {
   llvm::Error waitSends(int64_t at);
   llvm::Error run(size_t index);
   llvm::Error checkMessages();
-  /// After a failure: the messages dropped (their requests cancelled) and
-  /// the gradient sums posted waited for, so none writes into the arena
-  /// later.
+  /// After a failure: the gradient sums posted waited for, the messages'
+  /// requests dropped (an NCCL operation is not cancelled by that: the
+  /// launcher ends the job), and every later step refused.
   void drain();
+  bool failed = false;
+  /// Before the first step: every rank is at the same step.
+  bool stepsAgreed = false;
 };
 
 llvm::Error DeviceRankRunner::Impl::actionError(size_t index,
@@ -347,6 +358,7 @@ DeviceRankRunner::~DeviceRankRunner() {
 }
 
 void DeviceRankRunner::Impl::drain() {
+  failed = true;
   sends.clear();
   recvs.clear();
   mbs.clear();
@@ -372,11 +384,6 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   const std::vector<sched::Program> &programs = plan.schedule->programs;
   s.prog = &programs[s.place.program];
   const sched::StageInfo &stage = s.graph().stages[s.prog->stage];
-  if (stage.tp > 1 || stage.cp > 1)
-    return s.error(llvm::formatv(
-        "stage '{0}' runs with tp = {1} and cp = {2}; the device executor "
-        "runs pipeline and data parallelism (tp = cp = 1) so far",
-        stage.name, stage.tp, stage.cp));
   if (s.place.replicas.size() > 1 && (!groups.gradients || !groups.replicas))
     return s.error("the stage's replicas need their groups (internal error)");
   if (!s.place.tied.empty() && !groups.tied)
@@ -481,10 +488,15 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   const sched::Action &a = prog->actions[index];
   const int64_t mb = a.microbatch, at = static_cast<int64_t>(index);
   auto bindMicrobatch = [&]() -> llvm::Error {
-    MLLM_TRY(dev.bind(sched::BufferKind::Saved, mb, -1,
-                      &DeviceTrainer::Impl::carveSaved));
-    MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
-                      &DeviceTrainer::Impl::carveScratch));
+    if (dev.savedInWorkspace)
+      MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
+                        &DeviceTrainer::Impl::carveForwardOnly));
+    else {
+      MLLM_TRY(dev.bind(sched::BufferKind::Saved, mb, -1,
+                        &DeviceTrainer::Impl::carveSaved));
+      MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
+                        &DeviceTrainer::Impl::carveScratch));
+    }
     // Its token arrays are in its saved buffer; the per-batch attention and
     // embedding-gradient plans are made again (another microbatch's may
     // have replaced them since its forward).
@@ -607,9 +619,25 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
 llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   Impl &s = *impl;
   DeviceTrainer::Impl &d = s.dev;
-  if (!s.sends.empty() || !s.recvs.empty() || !s.mbs.empty())
+  if (s.failed || !s.sends.empty() || !s.recvs.empty() || !s.mbs.empty())
     return s.error("the previous step failed part-way; a rank cannot "
                    "continue from there (restart the job, from a checkpoint)");
+  // Stages that resumed from different checkpoints would pair messages of
+  // different steps: every rank compares its step count first.
+  if (!s.stepsAgreed) {
+    std::vector<int64_t> steps(static_cast<size_t>(s.groups.world->size()));
+    if (llvm::Error e = s.groups.world->allGatherBytes(&d.done, sizeof(int64_t),
+                                                       steps.data()))
+      return s.error("comparing the ranks' steps: " +
+                     llvm::toString(std::move(e)));
+    for (size_t r = 0; r < steps.size(); ++r)
+      if (steps[r] != steps[0])
+        return s.error(llvm::formatv(
+            "rank {0} is at step {1} but rank 0 at step {2}; give every rank "
+            "the same --checkpoint-dir (on a shared file system)",
+            r, steps[r], steps[0]));
+    s.stepsAgreed = true;
+  }
   if (llvm::Error e = d.agreeOnStart())
     return s.wrap(std::move(e));
   MLLM_TRY(s.wrap(d.zeroGrads()));
@@ -715,6 +743,7 @@ llvm::Error DeviceRankRunner::save(llvm::StringRef dir, uint64_t seed) {
 }
 
 llvm::Error DeviceRankRunner::load(llvm::StringRef path) {
+  impl->stepsAgreed = false;
   return impl->wrap(impl->dev.load(path, impl->owned));
 }
 

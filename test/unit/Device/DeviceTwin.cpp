@@ -169,6 +169,15 @@ static int compareGradients(const Plan &plan, uint64_t seed,
   return bad ? 1 : 0;
 }
 
+/// One step, in mllm-run --json's form.
+static void printStep(const exec::StepStats &stats) {
+  out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
+                                                {"step", stats.step},
+                                                {"loss", stats.loss},
+                                                {"tokens", stats.tokens}})
+        << "\n";
+}
+
 /// --save: `model`'s weights as a checkpoint's "model.*" tensors.
 static int writeWeights(const exec::Model &model) {
   SafeTensorsWriter writer;
@@ -282,11 +291,7 @@ static int runPipeline(const Plan &plan, Comm &world) {
     auto stats = r.step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
-                                                  {"step", stats->step},
-                                                  {"loss", stats->loss},
-                                                  {"tokens", stats->tokens}})
-          << "\n";
+    printStep(*stats);
   }
   // Rank 0's arena: planned, measured, its messages' share.
   const sched::MemoryPlan &memory = r.memoryPlan();
@@ -380,11 +385,7 @@ int main(int argc, char **argv) {
     auto stats = (*trainer)->step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
-                                                  {"step", stats->step},
-                                                  {"loss", stats->loss},
-                                                  {"tokens", stats->tokens}})
-          << "\n";
+    printStep(*stats);
   }
   // The arena: its planned size, the highest byte the steps used, and one
   // buffer of each kind (saved and workspace buffers repeat per microbatch

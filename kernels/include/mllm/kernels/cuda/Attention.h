@@ -100,6 +100,12 @@ public:
   DeviceArray<int64_t> qPos, kPos;
   DeviceArray<uint8_t> classes;
   DeviceArray<int32_t> rowStart, rowCols, colStart, colRows, rowOrder, colOrder;
+  /// prepareAttention's scratch, kept with the plan: a plan made again for
+  /// the next batch then allocates nothing when it fits (cudaMalloc and
+  /// cudaFree wait for the whole device, NCCL's transfers included).
+  DeviceArray<TileSummary> qSum, kSum;
+  DeviceArray<int32_t> rowWork, rowPartial, colWork;
+  DeviceArray<int64_t> rowPairs;
 
   double skippedFraction() const {
     int64_t all = rowTiles * colTiles;

@@ -20,37 +20,48 @@ namespace cuda {
 
 /// `n` elements of T in device memory; move-only. The destructor frees
 /// with cudaFree (which waits for the device), so keep arrays out of hot
-/// loops.
+/// loops; a smaller allocate() or upload() reuses the allocation.
 template <typename T>
 class DeviceArray {
 public:
   DeviceArray() = default;
   ~DeviceArray() { reset(); }
-  DeviceArray(DeviceArray &&o) noexcept : ptr(o.ptr), count(o.count) {
+  DeviceArray(DeviceArray &&o) noexcept
+      : ptr(o.ptr), count(o.count), capacity(o.capacity) {
     o.ptr = nullptr;
-    o.count = 0;
+    o.count = o.capacity = 0;
   }
   DeviceArray &operator=(DeviceArray &&o) noexcept {
     if (this != &o) {
       reset();
       std::swap(ptr, o.ptr);
       std::swap(count, o.count);
+      std::swap(capacity, o.capacity);
     }
     return *this;
   }
   DeviceArray(const DeviceArray &) = delete;
   DeviceArray &operator=(const DeviceArray &) = delete;
 
+  /// Room for `n` elements: the allocation it has when that is large
+  /// enough (see upload()), else a new one.
   Status allocate(size_t n) {
+    if (ptr && n <= capacity) {
+      count = n;
+      return Status();
+    }
     reset();
     if (n == 0)
       return Status();
     MLLM_CUDA_TRY(cudaMalloc(reinterpret_cast<void **>(&ptr), n * sizeof(T)));
-    count = n;
+    count = capacity = n;
     return Status();
   }
-  /// Allocates and copies `host` on `stream` (pageable memory: the copy is
-  /// staged, so `host` may be freed when this returns).
+  /// Copies `host` on `stream` (pageable memory: the copy is staged, so
+  /// `host` may be freed when this returns), into the allocation it has
+  /// when that is large enough: the copy follows the stream's earlier work,
+  /// while cudaFree and cudaMalloc would wait for the whole device, NCCL's
+  /// transfers included, each time a per-batch plan is made again.
   Status upload(const std::vector<T> &host, cudaStream_t stream) {
     MLLM_STATUS_TRY(allocate(host.size()));
     if (!host.empty())
@@ -71,7 +82,7 @@ public:
     if (ptr)
       cudaFree(ptr);
     ptr = nullptr;
-    count = 0;
+    count = capacity = 0;
   }
 
   T *data() { return ptr; }
@@ -80,7 +91,7 @@ public:
 
 private:
   T *ptr = nullptr;
-  size_t count = 0;
+  size_t count = 0, capacity = 0;
 };
 
 } // namespace cuda
