@@ -182,6 +182,13 @@ __global__ void addKernel(bf16 *y, const bf16 *x, int64_t n) {
     y[e] = __float2bfloat16(f(y[e]) + f(x[e]));
 }
 
+__global__ void scaleAddKernel(bf16 *y, const bf16 *x, float a, int64_t n) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  // Unfused, so that the host twin's a * x + y gives the same bits.
+  if (e < n)
+    y[e] = __float2bfloat16(__fadd_rn(f(y[e]), __fmul_rn(a, f(x[e]))));
+}
+
 __global__ void addRowVectorKernel(bf16 *x, const bf16 *v, int64_t n,
                                    int64_t cols) {
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
@@ -393,6 +400,15 @@ Status cuda::addInPlace(bf16 *y, const bf16 *x, int64_t n,
                         cudaStream_t stream) {
   if (n > 0)
     addKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, n);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::scaleAdd(bf16 *y, const bf16 *x, float a, int64_t n,
+                      cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("scaleAdd", {n}));
+  if (n > 0)
+    scaleAddKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, a, n);
   MLLM_CUDA_LAUNCHED();
   return Status();
 }

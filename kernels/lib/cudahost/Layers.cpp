@@ -398,6 +398,22 @@ Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream) {
 } // namespace kernels
 } // namespace mllm
 
+Status cuda::scaleAdd(bf16 *y, const bf16 *x, float a, int64_t n,
+                      cudaStream_t stream) {
+  const char *k = "scaleAdd";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {n}));
+  if (n == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "y", static_cast<const bf16 *>(y), n));
+  MLLM_STATUS_TRY(checkArg(k, "x", x, n));
+  std::vector<float> fy = toFloat(y, n), ax(n);
+  cpu::scale<float>(toFloat(x, n).data(), a, ax.data(), n);
+  cpu::add<float>(fy.data(), ax.data(), n); // as the CUDA kernel: no FMA
+  storeBf16(fy.data(), y, n);
+  return Status();
+}
+
 //===----------------------------------------------------------------------===//
 // Row vectors, rows and patches
 //===----------------------------------------------------------------------===//

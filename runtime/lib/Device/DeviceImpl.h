@@ -73,6 +73,19 @@ enum class LayerKind {
   ProjectorInput, ///< Drops the class token before the projector.
   Mlp,            ///< Projector: fc2(act(fc1(x))), with biases.
   Linear,         ///< Projector: x W^T + b.
+  Conformer,      ///< A macaron conformer block (DeviceConformer.cpp).
+};
+
+/// What a conformer block's forward keeps besides its input and the
+/// attention's q, k, v, o, lse: cpu::ConformerBlock's intermediates by its
+/// names, the feed-forwards' pre-activations and outputs, and the
+/// statistics of its six norms (ffn1, attn, conv, conv.norm, ffn2, final).
+struct ConformerSaved {
+  bf16 *n1 = nullptr, *x1 = nullptr, *n2 = nullptr, *x2 = nullptr,
+       *n3 = nullptr, *p1 = nullptr, *g = nullptr, *dc = nullptr, *ln = nullptr,
+       *s = nullptr, *x3 = nullptr, *n4 = nullptr, *x4 = nullptr;
+  bf16 *u1 = nullptr, *a1 = nullptr, *u2 = nullptr, *a2 = nullptr;
+  float *mean[6] = {}, *rstd[6] = {};
 };
 
 /// The sequences a chain's blocks see in one microbatch, their positions
@@ -133,6 +146,8 @@ struct DeviceLayer {
   bf16 *media = nullptr;
   bf16 *patches = nullptr; ///< Patch: [items x grid, patch dim].
   bf16 *g1 = nullptr;      ///< Audio: GELU(conv1); u, a: conv1, conv2.
+  /// Conformer: what it saves besides x and q, k, v, o, lse.
+  ConformerSaved conformer;
 };
 
 /// An encoder with its projector: the layers, the sequences its blocks see
@@ -210,6 +225,23 @@ private:
 /// What a block's forward keeps besides its input (in `saved`, or in the
 /// workspace when it recomputes).
 void carveBlockResults(Carver &c, DeviceLayer &l);
+void carveConformerResults(Carver &c, DeviceLayer &l);
+
+/// A layer's norm: RMSNorm, or LayerNorm with its bias (DeviceLayers.cpp).
+struct Norm {
+  DeviceParam &w;
+  DeviceParam *b;
+};
+/// The norm of `l` whose parameters are `prefix` + "weight" / "bias".
+Norm normOf(const DeviceLayer &l, const std::string &prefix);
+Status normForward(const Norm &n, const bf16 *x, bf16 *y, float *mean,
+                   float *rstd, int64_t rows, int64_t dim, cudaStream_t stream);
+/// A frozen norm's weight gradients go to `discard` ([2 x dim]).
+Status normBackward(const Norm &n, const bf16 *dy, const bf16 *x,
+                    const float *mean, const float *rstd, bf16 *dx,
+                    int64_t rows, int64_t dim, float *discard,
+                    cudaStream_t stream);
+kernels::cuda::AttentionHeads headsOf(const LayerConfig &c);
 
 struct DeviceTrainer::Impl {
   exec::Model *model = nullptr;
@@ -366,6 +398,9 @@ struct DeviceTrainer::Impl {
   /// projectors) for forwardLayer/backwardLayer.
   llvm::Error forwardEncoderLayer(DeviceLayer &l, bf16 *out);
   llvm::Error backwardEncoderLayer(DeviceLayer &l);
+  /// A conformer block's (DeviceConformer.cpp).
+  llvm::Error conformerForward(DeviceLayer &l, bf16 *out);
+  llvm::Error conformerBackward(DeviceLayer &l);
   /// The LLM's fan-in: the encoders' tokens into the embedding's output,
   /// and back: their gradients out of it.
   llvm::Error fanInForward(bf16 *sequence);

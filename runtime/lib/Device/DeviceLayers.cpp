@@ -101,34 +101,25 @@ Status device::activationBackward(const std::string &name, const bf16 *in,
   return kc::geluBackward(in, dOut, dIn, rows * width, stream);
 }
 
-namespace {
-
-/// A layer's norm: RMSNorm, or LayerNorm with its bias.
-struct Norm {
-  DeviceParam &w;
-  DeviceParam *b;
-};
-
-Norm normOf(const DeviceLayer &l, const std::string &prefix) {
+Norm device::normOf(const DeviceLayer &l, const std::string &prefix) {
   auto it = l.params.find(prefix + "bias");
   return {l.param(prefix + "weight"),
           it == l.params.end() ? nullptr : it->second};
 }
 
-Status normForward(const Norm &n, const bf16 *x, bf16 *y, float *mean,
-                   float *rstd, int64_t rows, int64_t dim,
-                   cudaStream_t stream) {
+Status device::normForward(const Norm &n, const bf16 *x, bf16 *y, float *mean,
+                           float *rstd, int64_t rows, int64_t dim,
+                           cudaStream_t stream) {
   if (n.b)
     return kc::layerNormForward(x, n.w.value, n.b->value, y, mean, rstd, rows,
                                 dim, kNormEps, stream);
   return kc::rmsNormForward(x, n.w.value, y, rstd, rows, dim, kNormEps, stream);
 }
 
-/// A frozen norm's weight gradients go to `discard` ([2 x dim]).
-Status normBackward(const Norm &n, const bf16 *dy, const bf16 *x,
-                    const float *mean, const float *rstd, bf16 *dx,
-                    int64_t rows, int64_t dim, float *discard,
-                    cudaStream_t stream) {
+Status device::normBackward(const Norm &n, const bf16 *dy, const bf16 *x,
+                            const float *mean, const float *rstd, bf16 *dx,
+                            int64_t rows, int64_t dim, float *discard,
+                            cudaStream_t stream) {
   float *dw = n.w.trains ? n.w.grad : discard;
   if (n.b)
     return kc::layerNormBackward(dy, x, n.w.value, mean, rstd, dx, dw,
@@ -137,7 +128,7 @@ Status normBackward(const Norm &n, const bf16 *dy, const bf16 *x,
   return kc::rmsNormBackward(dy, x, n.w.value, rstd, dx, dw, rows, dim, stream);
 }
 
-kc::AttentionHeads headsOf(const LayerConfig &c) {
+kc::AttentionHeads device::headsOf(const LayerConfig &c) {
   kc::AttentionHeads h;
   h.heads = c.heads;
   h.kvHeads = c.kvHeads;
@@ -145,6 +136,8 @@ kc::AttentionHeads headsOf(const LayerConfig &c) {
   h.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.headDim)));
   return h;
 }
+
+namespace {
 
 llvm::Error copy(bf16 *to, const bf16 *from, int64_t n, cudaStream_t stream) {
   cudaError_t rc = cudaMemcpyAsync(to, from, n * sizeof(bf16),
@@ -197,6 +190,8 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   }
   case LayerKind::Block:
     break;
+  case LayerKind::Conformer:
+    return conformerForward(l, out);
   default:
     return forwardEncoderLayer(l, out);
   }
@@ -283,6 +278,8 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   }
   case LayerKind::Block:
     break;
+  case LayerKind::Conformer:
+    return conformerBackward(l);
   default:
     return backwardEncoderLayer(l);
   }

@@ -31,10 +31,10 @@ static llvm::Error refuse(const llvm::Twine &what) {
       llvm::inconvertibleErrorCode(),
       "--backend=cuda does not run this model yet: " + what +
           " (it runs encoders of a patch embedding or a Whisper-style audio "
-          "front end, transformer blocks and a norm with an MLP or linear "
-          "projector, and LLMs of a token embedding, transformer blocks, a "
-          "final norm and the LM head; train other models with the CPU "
-          "backend)");
+          "front end, transformer or conformer blocks and a norm with an MLP "
+          "or linear projector, and LLMs of a token embedding, transformer "
+          "blocks, a final norm and the LM head; train other models with the "
+          "CPU backend)");
 }
 
 /// Why the device executor cannot run a layer of `kind` with `c` in the
@@ -70,8 +70,10 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
       return "the projector's " + c.activation + " activation";
     return "";
   }
-  if (kind != "transformer_block")
+  if (kind != "transformer_block" && kind != "conformer_block")
     return "a layer of kind " + kind.str();
+  if (kind == "conformer_block" && c.position == "rope")
+    return "RoPE in a conformer block";
   if (!c.position.empty() && c.position != "none" && c.position != "alibi" &&
       !(llm && c.position == "rope"))
     return c.position + " positions";
@@ -238,6 +240,8 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       l.kind = LayerKind::Audio;
     else if (kind == "mlp")
       l.kind = LayerKind::Mlp;
+    else if (kind == "conformer_block")
+      l.kind = LayerKind::Conformer;
     else
       l.kind = LayerKind::Linear;
     // A pipeline stage's first layer reads what the previous stage sent.
@@ -275,7 +279,7 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     // The head's output is the loss: no gradient flows into it.
     l.outWidth =
         l.kind == LayerKind::Head ? l.config.hidden : layer->outputWidth();
-    if (l.kind == LayerKind::Block) {
+    if (l.kind == LayerKind::Block || l.kind == LayerKind::Conformer) {
       // Only blocks recompute; the other layers keep what they saved.
       l.recompute = step.recompute();
       if (seq->sequences == 0) {
@@ -316,7 +320,8 @@ void DeviceTrainer::Impl::carveWeights(Carver &c) {
     c.take(p->value, p->n);
   }
   forEachLayer([&](DeviceLayer &l) {
-    if (l.config.position == "alibi" && l.kind == LayerKind::Block)
+    if (l.config.position == "alibi" &&
+        (l.kind == LayerKind::Block || l.kind == LayerKind::Conformer))
       c.take(l.slopes, l.config.heads);
   });
 }
@@ -377,6 +382,7 @@ static void carveLayer(Carver &c, DeviceLayer &l) {
     c.take(l.rowLse, R);
     return;
   case LayerKind::Block:
+  case LayerKind::Conformer:
     c.take(l.x, R * H);
     if (!l.recompute)
       carveBlockResults(c, l);
@@ -385,6 +391,8 @@ static void carveLayer(Carver &c, DeviceLayer &l) {
 }
 
 void device::carveBlockResults(Carver &c, DeviceLayer &l) {
+  if (l.kind == LayerKind::Conformer)
+    return carveConformerResults(c, l);
   const LayerConfig &cf = l.config;
   const int64_t R = l.rows, H = cf.hidden;
   const int64_t q = cf.heads * cf.headDim, k = cf.kvHeads * cf.headDim;
@@ -449,7 +457,9 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
       ffn = std::max(ffn, R * cf.hidden);
       ffnIn = std::max(ffnIn, R * cf.hidden);
     }
-    if (l.kind != LayerKind::Block)
+    if (l.kind == LayerKind::Conformer) // its GLU input gradient: [R, 2 hidden]
+      ffnIn = std::max(ffnIn, R * 2 * cf.hidden);
+    if (l.kind != LayerKind::Block && l.kind != LayerKind::Conformer)
       return;
     qw = std::max(qw, R * cf.heads * cf.headDim);
     kw = std::max(kw, R * cf.kvHeads * cf.headDim);

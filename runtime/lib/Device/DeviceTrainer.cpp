@@ -39,6 +39,11 @@ DeviceTrainer::Impl::~Impl() {
     cudaFreeHost(hostLosses);
 }
 
+/// A layer of `kind` attends within the chain's sequences (a block).
+static bool attends(llvm::StringRef kind) {
+  return kind == "transformer_block" || kind == "conformer_block";
+}
+
 llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   // A pipeline stage of an encoder reads its media only; the fan-in's
   // stage its encoders' rows.
@@ -54,7 +59,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   const cpu::Batch<float> *geometry = nullptr;
   for (size_t i = 0; i < model->llm().size() && !geometry; ++i)
     if (cpu::Layer<float> *layer = model->llm().step(i).layer();
-        layer && layer->kind() == "transformer_block")
+        layer && attends(layer->kind()))
       geometry = model->llm().step(i).layerGeometry();
   if (!geometry || !geometry->layout)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -167,7 +172,7 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
   const cpu::Batch<float> *geometry = nullptr;
   for (size_t i = 0; i < model->chains[index]->size() && !geometry; ++i)
     if (cpu::Layer<float> *layer = model->chains[index]->step(i).layer();
-        layer && layer->kind() == "transformer_block")
+        layer && attends(layer->kind()))
       geometry = model->chains[index]->step(i).layerGeometry();
   if (!geometry)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),

@@ -278,6 +278,27 @@ TEST(HostTwin, KernelsCheckTheirPointers) {
               "head dim 96 is not supported");
 }
 
+TEST(HostTwin, ScaleAddChecksItsArraysAndHalvesExactly) {
+  const int64_t n = 48;
+  const std::vector<float> xs = roundBf16(randomFloats(n, 5, 8.0f));
+  DeviceArray<bf16> x = upload(toBf16(xs));
+  DeviceArray<bf16> y = upload(std::vector<bf16>(n, __float2bfloat16(0.0f)));
+  // The backward's scaled copy (zeros + x / 2): every bf16 value halves
+  // exactly, so these are x's values over 2 bit for bit.
+  ASSERT_OK(gpu::scaleAdd(y.data(), x.data(), 0.5f, n, nullptr));
+  std::vector<float> half(n);
+  for (int64_t i = 0; i < n; ++i)
+    half[i] = xs[i] / 2;
+  EXPECT_EQ(toFloat(download(y)), half);
+  // One element more than the arrays hold, a host array, nothing to do.
+  expectError(gpu::scaleAdd(y.data(), x.data(), 0.5f, n + 1, nullptr),
+              "scaleAdd: y (");
+  std::vector<bf16> host(n);
+  expectError(gpu::scaleAdd(y.data(), host.data(), 0.5f, n, nullptr),
+              "scaleAdd: x (");
+  ASSERT_OK(gpu::scaleAdd(nullptr, nullptr, 0.5f, 0, nullptr));
+}
+
 TEST(HostTwin, GemmStridedBatched) {
   gpu::Gemm gemm;
   const int64_t m = 5, n = 6, k = 7, batch = 3;

@@ -161,6 +161,32 @@ TEST(KernelsGpu, AddInPlaceRoundsTheSumOnce) {
   EXPECT_EQ(y.read(), roundBf16(want));
 }
 
+TEST(KernelsGpu, ScaleAddRoundsOnceWithoutFusing) {
+  MLLM_REQUIRE_GPU();
+  const int64_t n = 1000;
+  Tensor y(n, 23, 3.0f), x(n, 24);
+  ASSERT_OK(gpu::scaleAdd(y.dev.data(), x.dev.data(), 0.3f, n, nullptr));
+  // fl(y + fl(a x)), rounded to bf16 once: the bits, not a tolerance (a
+  // fused multiply-add would differ in some elements).
+  std::vector<float> want(n);
+  for (int64_t i = 0; i < n; ++i) {
+    volatile float ax = 0.3f * x.host[i];
+    want[i] = y.host[i] + ax;
+  }
+  EXPECT_EQ(y.read(), roundBf16(want));
+  // A half step in place (y = x): exact in bf16.
+  const std::vector<float> before = x.read();
+  ASSERT_OK(gpu::scaleAdd(x.dev.data(), x.dev.data(), 0.5f, n, nullptr));
+  for (int64_t i = 0; i < n; ++i)
+    want[i] = 1.5f * before[i];
+  EXPECT_EQ(x.read(), roundBf16(want));
+  const gpu::Status bad =
+      gpu::scaleAdd(y.dev.data(), x.dev.data(), 0.5f, -1, nullptr);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("scaleAdd: negative size -1"), std::string::npos)
+      << bad.message();
+}
+
 TEST(KernelsGpu, EmbeddingGatherAndScatter) {
   MLLM_REQUIRE_GPU();
   const int64_t vocab = 50, d = 72;

@@ -100,6 +100,11 @@ Status gluBackward(const bf16 *in, const bf16 *dout, bf16 *din, int64_t tokens,
 
 /// y += x elementwise (the residual stream), the sum in fp32 rounded once.
 Status addInPlace(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream);
+/// y += a * x elementwise in fp32 (the product, then the sum, no FMA),
+/// rounded once: a conformer block's half-step residuals (a = 1/2), and
+/// with y zeroed first a scaled copy. y may be x. Fails on a negative n.
+Status scaleAdd(bf16 *y, const bf16 *x, float a, int64_t n,
+                cudaStream_t stream);
 
 //===----------------------------------------------------------------------===//
 // Row vectors and rows: biases, position tables, class tokens, fan-in
