@@ -4,7 +4,11 @@
 # three encoders: test/mllm-run/Inputs/device_*.mllm) and the CPU backend
 # trains them too; the losses of four steps must agree within 1% (the
 # gradients are compared tensor by tensor on the host twin,
-# test/mllm-run/device/*.test). Without a usable GPU it prints why and
+# test/mllm-run/device/*.test). With two GPUs or more and mpirun, the
+# text LM's plan with two pipeline stages runs one rank per GPU
+# (DeviceRankRunner over NCCL) against the CPU backend's pipeline the same
+# way, and with three the vision LM's (an encoder stage and two LLM
+# stages); with fewer it says so. Without a usable GPU it prints why and
 # exits 77, which CTest reports as skipped.
 # Usage: gpu_plan_vs_cpu.sh BUILD_BIN SOURCE_ROOT
 set -euo pipefail
@@ -31,3 +35,28 @@ for model in device_llm device_vlm device_audio device_three_modality; do
   "$python" "$root/test/runtime/compare_runs.py" losses "$tmp/$model.cpu" \
     "$tmp/$model.gpu" --rtol 1e-2
 done
+
+# Pipeline stages, one rank per GPU.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+pipeline() { # NAME SOURCE RANKS SED...
+  local name=$1 source=$2 ranks=$3
+  shift 3
+  if (( gpus < ranks )) || ! command -v mpirun > /dev/null; then
+    echo "$name: skipped (needs $ranks GPUs and mpirun; $gpus GPU(s) here)"
+    return
+  fi
+  sed "$@" "$root/test/mllm-run/Inputs/$source.mllm" > "$tmp/$name.mllm"
+  "$bin/mllmc" "$tmp/$name.mllm" --emit=plan -o "$tmp/$name.yaml"
+  mpirun --timeout 600 -np "$ranks" "$bin/mllm-run" "$tmp/$name.yaml" \
+    --backend=cuda --steps 4 --json > "$tmp/$name.gpu"
+  mpirun --timeout 600 -np "$ranks" "$bin/mllm-run" "$tmp/$name.yaml" \
+    --steps 4 --json > "$tmp/$name.cpu"
+  echo -n "$name: "
+  "$python" "$root/test/runtime/compare_runs.py" losses "$tmp/$name.cpu" \
+    "$tmp/$name.gpu" --rtol 1e-2
+}
+pipeline llm_pp2 device_llm 2 -e 's/gpus_per_node = 1;/gpus_per_node = 2;/' \
+  -e 's/^train {/parallel { llm { pp = 2; } }\ntrain {/'
+pipeline vlm_pp3 device_vlm 3 -e 's/gpus_per_node = 2;/gpus_per_node = 3;/' \
+  -e 's/^train {/parallel { vision { pp = 1; } llm { pp = 2; } }\ntrain {/'
