@@ -1,7 +1,7 @@
 //===- DeviceRank.cpp - one GPU of a pipeline -----------------------------===//
 //
 // DeviceRankRunner: a rank's program of the plan, action by action, on the
-// device state of DeviceTrainer::Impl restricted to the rank's LLM steps.
+// device state of DeviceTrainer::Impl restricted to the steps of its stage.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"

@@ -3,14 +3,14 @@
 // The device executor on one rank of a parallel plan: the program the plan
 // gives the rank, action by action, on its GPU. It runs its stage's layers
 // (an encoder's or the LLM's) with the kernels and arena of DeviceTrainer
-// (docs/cuda.md §9):
-// forwards and backwards of the microbatches in the program's order, the
-// activations and gradients between stages as bf16 messages in the same
-// arena at the offsets of the program's static memory plan (a send's buffer
-// until the action the plan releases it at), the gradients summed over the
-// stage's data-parallel replicas (bucket by bucket during the last
-// backward) and, for an LM head tied to an embedding on another stage,
-// between those two stages, then one AdamW step.
+// (docs/cuda.md §9): forwards and backwards of the microbatches in the
+// program's order, the activations and gradients between stages as bf16
+// messages in the same arena at the offsets of the program's static memory
+// plan (a send's buffer until the action the plan releases it at), the
+// gradients summed over the stage's data-parallel replicas (bucket by
+// bucket during the last backward) and, for an LM head tied to an
+// embedding on another stage, between those two stages, then one AdamW
+// step.
 //
 // What it runs: pipeline and data parallelism (tp = cp = 1) of what
 // DeviceTrainer runs, encoders on stages of their own, colocated, or on the
@@ -51,7 +51,8 @@ struct RankPlace {
   /// point-to-point messages, the same list on every rank.
   std::vector<std::pair<int, int>> peers;
 };
-/// `rank`'s place in `plan` (an error when the plan has no program for it).
+/// `rank`'s place in `plan`: an error when the plan has no program for it
+/// or a stage runs with tp or cp above 1, the same on every rank.
 llvm::Expected<RankPlace> placeRank(const Plan &plan, int rank);
 
 /// What a rank communicates over.
