@@ -181,7 +181,10 @@ struct DeviceRankRunner::Impl {
   struct Part {
     size_t chain = 0, step = 0;
     bool tokens = false;
-    int64_t offset = 0; ///< Bytes into the message.
+    /// A tensor the stage neither makes nor reads, only passes on (the
+    /// linear baseline's cuts): received, then sent as it came.
+    bool pass = false;
+    int64_t offset = 0, bytes = 0; ///< Bytes into the message, and its own.
   };
   struct Message {
     int64_t offset = 0;
@@ -229,6 +232,19 @@ struct DeviceRankRunner::Impl {
     static const std::vector<int64_t> none;
     auto it = comms.find({kind, mb});
     return it == comms.end() ? none : it->second;
+  }
+  /// The part of microbatch `mb`'s messages of `kind` that passes on the
+  /// same tensor as `p`, or null.
+  const Part *passPart(ActionKind kind, int64_t mb, const Part &p,
+                       int64_t *action = nullptr) const {
+    for (int64_t r : commsOf(kind, mb))
+      for (const Part &q : messages.at(r).parts)
+        if (q.pass && q.chain == p.chain && q.step == p.step) {
+          if (action)
+            *action = r;
+          return &q;
+        }
+    return nullptr;
   }
   /// The tensors (flow keys) of message action `a`: as the CPU runner's.
   std::vector<exec::FlowKey> keysOf(const sched::Action &a) const;
@@ -321,12 +337,13 @@ llvm::Error DeviceRankRunner::Impl::checkMessages() {
         rows = last.outRows;
         width = last.outWidth;
       }
-      if (!ours)
-        return actionError(
-            i, fail("the message carries a tensor this stage neither makes "
-                    "nor reads (a cut the linear baseline passes through; "
-                    "the device executor does not forward tensors)"));
-      const int64_t bytes = rows * width * static_cast<int64_t>(sizeof(bf16));
+      // Neither made nor read here: passed on in the plan's own shape
+      // (checked below to be received and sent in the same microbatch).
+      p.pass = !ours;
+      const int64_t bytes =
+          p.pass ? a.shape[j].bytes()
+                 : rows * width * static_cast<int64_t>(sizeof(bf16));
+      p.bytes = bytes;
       if (a.shape[j].elementBytes != 2 || a.shape[j].bytes() != bytes)
         return actionError(
             i, fail(llvm::formatv("the plan's tensor {0} of the message is "
@@ -346,6 +363,23 @@ llvm::Error DeviceRankRunner::Impl::checkMessages() {
           i, fail("the static memory plan has no buffer for it (internal)"));
     messages[static_cast<int64_t>(i)] = std::move(m);
     comms[{a.kind, a.microbatch}].push_back(static_cast<int64_t>(i));
+  }
+  // A tensor passed on is received and sent on in the same microbatch, and
+  // a gradient received for one is sent back.
+  for (size_t i = 0; i < prog->actions.size(); ++i) {
+    const sched::Action &a = prog->actions[i];
+    auto it = messages.find(static_cast<int64_t>(i));
+    if (it == messages.end() || a.kind == ActionKind::SendGrad)
+      continue;
+    const ActionKind other =
+        a.kind == ActionKind::RecvActivation   ? ActionKind::SendActivation
+        : a.kind == ActionKind::SendActivation ? ActionKind::RecvActivation
+                                               : ActionKind::SendGrad;
+    for (const Part &p : it->second.parts)
+      if (p.pass && !passPart(other, a.microbatch, p))
+        return actionError(
+            i, fail("the message carries a tensor this stage neither makes, "
+                    "reads nor passes on (internal error)"));
   }
   return llvm::Error::success();
 }
@@ -511,6 +545,8 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     for (int64_t r : commsOf(ActionKind::RecvActivation, mb)) {
       MLLM_TRY(waitRecv(r));
       for (const Part &p : messages.at(r).parts) {
+        if (p.pass)
+          continue;
         if (!p.tokens) {
           inputs[p.chain] = partOf(r, p);
           continue;
@@ -524,8 +560,19 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
       }
     }
     for (int64_t r : commsOf(ActionKind::SendActivation, mb))
-      for (const Part &p : messages.at(r).parts)
-        outputs[p.chain] = partOf(r, p);
+      for (const Part &p : messages.at(r).parts) {
+        if (!p.pass) {
+          outputs[p.chain] = partOf(r, p);
+          continue;
+        }
+        // Sent on as it came.
+        int64_t from = -1;
+        const Part *in = passPart(ActionKind::RecvActivation, mb, p, &from);
+        MLLM_TRY(check(
+            cudaStatus(cudaMemcpyAsync(partOf(r, p), partOf(from, *in), p.bytes,
+                                       cudaMemcpyDeviceToDevice, dev.stream)),
+            "a tensor passed on"));
+      }
     // In the flow's order: a chain stage's encoder before its LLM.
     for (const exec::StageRange &range : dev.held)
       MLLM_TRY(dev.forwardStage(range.chain, inputs[range.chain],
@@ -545,12 +592,26 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     for (int64_t r : commsOf(ActionKind::RecvGrad, mb)) {
       MLLM_TRY(waitRecv(r));
       for (const Part &p : messages.at(r).parts)
-        dOuts[p.chain] = partOf(r, p);
+        if (!p.pass)
+          dOuts[p.chain] = partOf(r, p);
     }
     for (int64_t r : commsOf(ActionKind::SendGrad, mb))
-      for (const Part &p : messages.at(r).parts)
-        if (!p.tokens)
-          dIns[p.chain] = partOf(r, p);
+      for (const Part &p : messages.at(r).parts) {
+        if (!p.pass) {
+          if (!p.tokens)
+            dIns[p.chain] = partOf(r, p);
+          continue;
+        }
+        // A tensor passed on sends back the gradient it got, or zeros.
+        int64_t from = -1;
+        const Part *in = passPart(ActionKind::RecvGrad, mb, p, &from);
+        MLLM_TRY(check(
+            cudaStatus(
+                in ? cudaMemcpyAsync(partOf(r, p), partOf(from, *in), p.bytes,
+                                     cudaMemcpyDeviceToDevice, dev.stream)
+                   : cudaMemsetAsync(partOf(r, p), 0, p.bytes, dev.stream)),
+            "the gradient of a tensor passed on"));
+      }
     dev.lastMicrobatch = at == lastBackward;
     const size_t llm = model->chains.size() - 1;
     // Downstream first: the LLM's fan-in gives a chain stage's encoder its
@@ -577,7 +638,7 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     // The fan-in left the encoders' tokens' gradients in their dOut.
     for (int64_t r : commsOf(ActionKind::SendGrad, mb))
       for (const Part &p : messages.at(r).parts)
-        if (p.tokens) {
+        if (p.tokens && !p.pass) {
           DeviceEncoder &e = dev.encoders[p.chain];
           MLLM_TRY(check(
               cudaStatus(cudaMemcpyAsync(partOf(r, p), e.dOut,

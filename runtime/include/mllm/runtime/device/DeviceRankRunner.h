@@ -16,9 +16,9 @@
 // DeviceTrainer runs, encoders on stages of their own, colocated, or on the
 // chain layout's stages with the LLM's first layers: an encoder's last
 // stage sends its projected tokens to the LLM's first stage, which places
-// them (the fan-in) and sends their gradient back. The linear baseline's
-// messages that pass tensors through a stage are refused by create(), as
-// is anything else it does not run, saying what.
+// them (the fan-in) and sends their gradient back; a tensor the linear
+// baseline passes through a stage goes on as it came. create() refuses
+// what it does not run, saying what.
 // Checkpoints are the CPU backend's sharded ones.
 //
 // Messages go through a Comm over device memory: NCCLWorld on GPUs (its
