@@ -146,6 +146,9 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       reportResume(path, runner.stepsDone(), runner.loadedOtherPlan(),
                    options.json);
   }
+  // Every rank, also one with no step left, compares its step first.
+  if (llvm::Error e = runner.agreeOnStart())
+    return fail(llvm::toString(std::move(e)));
   if (!dir.empty() && reports)
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))
       return fail("cannot create '" + dir + "': " + ec.message());

@@ -158,6 +158,9 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (rank == 0)
       reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.json);
   }
+  // Every rank, also one with no step left, compares its step first.
+  if (llvm::Error e = r.agreeOnStart())
+    return report(std::move(e));
   if (!options.checkpointDir.empty() && rank == 0)
     if (std::error_code ec =
             llvm::sys::fs::create_directories(options.checkpointDir))

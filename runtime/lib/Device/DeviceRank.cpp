@@ -685,20 +685,7 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
                    "continue from there (restart the job, from a checkpoint)");
   // Stages that resumed from different checkpoints would pair messages of
   // different steps: every rank compares its step count first.
-  if (!s.stepsAgreed) {
-    std::vector<int64_t> steps(static_cast<size_t>(s.groups.world->size()));
-    if (llvm::Error e = s.groups.world->allGatherBytes(&d.done, sizeof(int64_t),
-                                                       steps.data()))
-      return s.error("comparing the ranks' steps: " +
-                     llvm::toString(std::move(e)));
-    for (size_t r = 0; r < steps.size(); ++r)
-      if (steps[r] != steps[0])
-        return s.error(llvm::formatv(
-            "rank {0} is at step {1} but rank 0 at step {2}; give every rank "
-            "the same --checkpoint-dir (on a shared file system)",
-            r, steps[r], steps[0]));
-    s.stepsAgreed = true;
-  }
+  MLLM_TRY(agreeOnStart());
   if (llvm::Error e = d.agreeOnStart())
     return s.wrap(std::move(e));
   MLLM_TRY(s.wrap(d.zeroGrads()));
@@ -753,6 +740,16 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   if (llvm::Error e = s.groups.world->allReduceSum(&loss, 1))
     return s.error("summing the loss: " + llvm::toString(std::move(e)));
   return loss;
+}
+
+llvm::Error DeviceRankRunner::agreeOnStart() {
+  Impl &s = *impl;
+  if (s.stepsAgreed)
+    return llvm::Error::success();
+  if (llvm::Error e = exec::agreeOnStep(*s.groups.world, s.dev.done))
+    return s.error(llvm::toString(std::move(e)));
+  s.stepsAgreed = true;
+  return llvm::Error::success();
 }
 
 llvm::Expected<exec::StepStats> DeviceRankRunner::step() {

@@ -131,5 +131,6 @@ llvm::Error RankRunner::load(llvm::StringRef path) {
                                        llvm::toString(std::move(e)));
   done = restored->step;
   resharded = restored->otherPlan;
+  stepsAgreed = false;
   return llvm::Error::success();
 }

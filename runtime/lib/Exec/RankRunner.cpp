@@ -107,6 +107,25 @@ llvm::Error exec::agreeOnPlan(const Plan &plan, Group &world, int rank) {
   return llvm::Error::success();
 }
 
+llvm::Error exec::agreeOnStep(Group &world, int64_t step) {
+  std::vector<int64_t> steps(static_cast<size_t>(world.size()));
+  if (llvm::Error e =
+          world.allGatherBytes(&step, sizeof(int64_t), steps.data()))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "comparing the ranks' steps: " +
+                                       llvm::toString(std::move(e)));
+  for (size_t r = 0; r < steps.size(); ++r)
+    if (steps[r] != steps[0])
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          llvm::formatv("rank {0} is at step {1} but rank 0 at step {2}; "
+                        "give every rank the same --checkpoint-dir (on a "
+                        "shared file system)",
+                        r, steps[r], steps[0])
+              .str());
+  return llvm::Error::success();
+}
+
 TiedHead exec::tiedHead(const Plan &plan, int rank,
                         const RankLayout::Coord &coord) {
   const PlanPart &llm = plan.llm();

@@ -87,6 +87,16 @@ std::string RankRunner::describe() const {
   return "'" + impl->stage->name + "'";
 }
 
+llvm::Error RankRunner::agreeOnStart() {
+  if (stepsAgreed)
+    return llvm::Error::success();
+  setActivity("comparing the ranks' steps");
+  if (llvm::Error e = agreeOnStep(*impl->world, done))
+    return makeError(llvm::toString(std::move(e)));
+  stepsAgreed = true;
+  return llvm::Error::success();
+}
+
 llvm::Expected<StepStats> RankRunner::step() {
   Impl &s = *impl;
   // A step that failed part-way leaves messages posted and peers at other
@@ -97,6 +107,8 @@ llvm::Expected<StepStats> RankRunner::step() {
                      "': the previous step failed part-way; a rank cannot "
                      "continue from there (restart the job, from a "
                      "checkpoint)");
+  if (llvm::Error e = agreeOnStart())
+    return e;
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
   s.loss = 0;

@@ -273,6 +273,8 @@ static int runPipeline(const Plan &plan, Comm &world) {
   if (!resumeFile.empty())
     if (llvm::Error e = r.load(resumeFile))
       return fail(llvm::toString(std::move(e)));
+  if (llvm::Error e = r.agreeOnStart())
+    return fail(llvm::toString(std::move(e)));
   // A whole model, into which rank 0 gathers every rank's tensors.
   auto full = exec::Model::build(plan, seed);
   if (!full)

@@ -81,6 +81,10 @@ public:
          const exec::RankRunner::DataFactory &makeData);
   ~DeviceRankRunner();
 
+  /// Collective: every rank is at the same step (exec::agreeOnStep). Call
+  /// it on every rank after load() and before the first step, also on a
+  /// rank with no step left to run; step() calls it if it was not.
+  llvm::Error agreeOnStart();
   /// One iteration of the rank's program and the optimizer step; every rank
   /// returns the global batch's loss.
   llvm::Expected<exec::StepStats> step();

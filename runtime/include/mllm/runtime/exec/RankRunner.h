@@ -69,6 +69,12 @@ llvm::Expected<std::vector<StageFlow>> planFlows(const Model &model);
 /// rank has a program. `rank` is this rank, for the message.
 llvm::Error agreeOnPlan(const Plan &plan, Group &world, int rank);
 
+/// Before a run's first step, collectively over `world`: every rank is at
+/// `step` (stages that resumed from different checkpoints would otherwise
+/// pair messages of different steps); the error names the first rank that
+/// is not.
+llvm::Error agreeOnStep(Group &world, int64_t step);
+
 /// The LLM's token embedding and LM head on `rank` (at `coord` of its
 /// stage): whether it holds each and, when the head is tied to an embedding
 /// that trains on another stage and `rank` holds one of the two, the rank
@@ -133,6 +139,10 @@ public:
          const DataFactory &makeData);
   const Model &theModel() const { return model; }
 
+  /// Collective: every rank is at the same step (agreeOnStep). Call it on
+  /// every rank after load() and before the first step, also on a rank
+  /// with no step left to run; step() calls it if it was not.
+  llvm::Error agreeOnStart();
   /// One iteration: the program's actions, then the loss summed over the
   /// world (every rank returns the same StepStats).
   llvm::Expected<StepStats> step();
@@ -226,6 +236,7 @@ private:
   int64_t faultAction = -1;
   bool tracing = false;
   bool resharded = false;
+  bool stepsAgreed = false;
   std::vector<RankEvent> events;
   std::unique_ptr<StepDriver> driver;
 };
