@@ -12,16 +12,21 @@
 # its own; the device executor runs the whole replica on one GPU, which is
 # what the MFU is measured against.
 #
+# PP=N runs the plan with the LLM in N pipeline stages (and, with VISION=1,
+# the encoder on a stage of its own) under mpirun, one GPU per rank
+# (DeviceRankRunner over NCCL); the MFU is then over all of their peaks.
+#
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
 #   VISION=1 bench/gpu/e2e.sh
+#   PP=2 VISION=1 bench/gpu/e2e.sh        # 3 GPUs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${MLLM_BUILD_DIR:-$root/build}"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
-VISION=${VISION:-0}
+VISION=${VISION:-0} PP=${PP:-0}
 if [[ ! -f "$build/build.ninja" ]]; then
   CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -29,11 +34,16 @@ fi
 ninja -C "$build" mllmc mllm-run > /dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-encoder="" media="" gpus=1
+encoder="" media="" gpus=1 parallel="" ranks=1
 if [[ $VISION == 1 ]]; then
   encoder="encoder vision : bench_vit { frozen = true; projector mlp { hidden = $HIDDEN; } }"
   media="vision { image = 224; placement = prepend; }"
   gpus=2
+fi
+if (( PP > 0 )); then
+  parallel="parallel { llm { pp = $PP; } $([[ $VISION == 1 ]] && echo 'vision { pp = 1; }') }"
+  gpus=$((PP + VISION))
+  ranks=$gpus
 fi
 cat > "$tmp/e2e.mllm" <<SPEC
 import hardware;
@@ -48,11 +58,22 @@ instance bench_vit : vision_encoder {
 model e2e { $encoder llm : bench_llm { } }
 data { text_tokens = $SEQ; microbatch_size = $MBS; microbatches = $MICRO; $media }
 cluster { nodes = 1; gpus_per_node = $gpus; gpu = $GPU; }
+$parallel
 train { steps = $STEPS; optimizer = adamw; lr = 1e-4; precision = bf16; }
 SPEC
 "$build/bin/mllmc" "$tmp/e2e.mllm" --emit=plan -o "$tmp/plan.yaml"
-if ! "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda --steps "$STEPS" \
-    --json > "$tmp/run.out" 2> "$tmp/run.err"; then
+launch=()
+if (( ranks > 1 )); then
+  have=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+  if (( have < ranks )); then
+    echo "PP=$PP needs $ranks GPUs (one per rank); $have here"
+    exit 0
+  fi
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  launch=(mpirun --timeout 1800 -np "$ranks")
+fi
+if ! "${launch[@]}" "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda \
+    --steps "$STEPS" --json > "$tmp/run.out" 2> "$tmp/run.err"; then
   if grep -q "no CUDA device" "$tmp/run.err"; then
     grep -o "no CUDA device.*" "$tmp/run.err" | head -1
     exit 0
@@ -60,18 +81,19 @@ if ! "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda --steps "$STEPS" \
   cat "$tmp/run.err" >&2
   exit 1
 fi
-/usr/bin/python3 - "$tmp/plan.yaml" "$tmp/run.out" <<'PY'
+/usr/bin/python3 - "$tmp/plan.yaml" "$tmp/run.out" "$ranks" <<'PY'
 import json, statistics, sys, yaml
 plan = yaml.safe_load(open(sys.argv[1]))
+ranks = int(sys.argv[3])
 sched = plan["schedule"]
 ms = [json.loads(l)["ms"] for l in open(sys.argv[2])
       if l.startswith("{") and '"event":"step"' in l]
 step = statistics.median(ms[1:] or ms) / 1e3
 tokens = sched["tokens_per_iteration"]
-mfu = sched["flops_per_iteration"] / step / sched["peak_flops"]
-print("| tokens/iteration | step ms (median) | tokens/s | model TFLOP/s | MFU |")
-print("|---|---|---|---|---|")
-print("| %d | %.1f | %.0f | %.1f | %.1f%% |" % (
-    tokens, step * 1e3, tokens / step,
+mfu = sched["flops_per_iteration"] / step / (sched["peak_flops"] * ranks)
+print("| GPUs | tokens/iteration | step ms (median) | tokens/s | model TFLOP/s | MFU |")
+print("|---|---|---|---|---|---|")
+print("| %d | %d | %.1f | %.0f | %.1f | %.1f%% |" % (
+    ranks, tokens, step * 1e3, tokens / step,
     sched["flops_per_iteration"] / step / 1e12, 100 * mfu))
 PY
