@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "DeviceRun.h"
 #include "NCCLReducer.h"
+#include "Parallel.h"
 #include "Report.h"
 
 #include "mllm/runtime/MPIComm.h"
@@ -163,9 +164,21 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   while (runner.stepsDone() < options.total) {
     // Each iteration posts the same messages again.
     n.expectMessages(mine);
+    const bool traced =
+        !options.traceFile.empty() && runner.stepsDone() + 1 == options.total;
+    if (traced)
+      runner.traceNextStep();
     auto stats = runner.step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
+    if (traced) {
+      auto events = runner.gatherTrace();
+      if (!events)
+        return fail(llvm::toString(events.takeError()));
+      if (reports)
+        if (llvm::Error e = writeTrace(plan, *events, options.traceFile))
+          return fail(llvm::toString(std::move(e)));
+    }
     if (reports)
       progress.step(*stats);
     const bool last = runner.stepsDone() == options.total;

@@ -25,6 +25,8 @@ struct DeviceRunOptions {
   std::string evalFile;
   int64_t evalEvery = 0;
   bool strictData = false;
+  /// --trace FILE (pipeline stages): the last step's actions on every rank.
+  std::string traceFile;
   /// Bounds NCCL's initialisation and every collective (--timeout).
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };

@@ -66,10 +66,18 @@ int report(llvm::Error e) {
   return 1;
 }
 
+/// A failure of this rank alone: print it and end the job.
+[[noreturn]] void abortJob(llvm::Error e) {
+  report(std::move(e));
+  abortMPI(1);
+}
+
+} // namespace
+
 /// Writes the measured events as mllm-sim writes a simulated iteration.
-llvm::Error writeTrace(const Plan &plan,
-                       const std::vector<exec::RankEvent> &events,
-                       llvm::StringRef path) {
+llvm::Error mllm::writeTrace(const Plan &plan,
+                             const std::vector<exec::RankEvent> &events,
+                             llvm::StringRef path) {
   sched::SimResult result;
   result.stages.resize(plan.schedule->graph.stages.size());
   result.worldSize = plan.job.worldSize;
@@ -97,14 +105,6 @@ llvm::Error writeTrace(const Plan &plan,
   sched::writeChromeTrace(plan.schedule->graph, result, os);
   return llvm::Error::success();
 }
-
-/// A failure of this rank alone: print it and end the job.
-[[noreturn]] void abortJob(llvm::Error e) {
-  report(std::move(e));
-  abortMPI(1);
-}
-
-} // namespace
 
 void mllm::installStopHandler(int rank) {
   stopRank = rank;

@@ -5,6 +5,7 @@
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/Plan.h"
 #include "mllm/runtime/data/DataSet.h"
+#include "mllm/runtime/exec/RankRunner.h"
 
 #include <string>
 
@@ -30,6 +31,12 @@ struct RunOptions {
   int faultRank = -1;
   int64_t faultAction = -1;
 };
+
+/// Writes the measured events of a parallel run's step (rank 0's gathered
+/// events) to `path` as mllm-sim --trace writes a simulated iteration.
+llvm::Error writeTrace(const runtime::Plan &plan,
+                       const std::vector<runtime::exec::RankEvent> &events,
+                       llvm::StringRef path);
 
 /// Trains `plan` as this rank of `comm`'s world. Returns the exit status;
 /// errors are printed with the rank. Errors every rank sees alike (a world

@@ -287,6 +287,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.evalFile = evalFile;
     device.evalEvery = evalEvery;
     device.strictData = strictData;
+    device.traceFile = traceFile;
     device.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
     return device;
@@ -294,11 +295,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 #endif
 #ifdef MLLM_HAVE_DEVICE_PIPELINE
   if (devicePipeline) {
-    if (!dumpBatches.empty() || !generateFile.empty() ||
-        !stepFunctions.empty() || !traceFile.empty())
+    if (!dumpBatches.empty() || !generateFile.empty() || !stepFunctions.empty())
       return fail(1, "--backend=cuda trains without --dump-batches, "
-                     "--generate, --step-functions or --trace so far; leave "
-                     "them out or use the CPU backend");
+                     "--generate or --step-functions so far; leave them out "
+                     "or use the CPU backend");
     DeviceRunOptions device = deviceOptions();
     RunOptions run;
     run.seed = seed;
@@ -362,8 +362,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 #endif
   if (!traceFile.empty())
     return fail(1, deviceParallel
-                       ? "--trace records the CPU backend's ranks; leave it "
-                         "out with --backend=cuda"
+                       ? "--trace with --backend=cuda records the ranks of a "
+                         "pipeline (one process per rank of the plan); leave "
+                         "it out with one process per replica"
                        : "--trace records the ranks of a parallel run (start "
                          "it with mpirun or srun); mllm-sim --trace shows the "
                          "plan's predicted iteration");

@@ -259,6 +259,25 @@ struct DeviceRankRunner::Impl {
   bool failed = false;
   /// Before the first step: every rank is at the same step.
   bool stepsAgreed = false;
+  /// Tracing a step: its start, the end of the last receive waited for,
+  /// and the events so far.
+  bool tracing = false, traceNext = false;
+  std::chrono::steady_clock::time_point t0;
+  double lastWaitEnd = 0;
+  std::vector<exec::RankEvent> events;
+  double now() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  }
+  exec::RankEvent event(const sched::Action &a, double start) const {
+    exec::RankEvent e;
+    e.stage = prog->stage;
+    e.kind = static_cast<int32_t>(a.kind);
+    e.microbatch = a.microbatch;
+    e.rank = place.rank;
+    e.start = start;
+    return e;
+  }
 };
 
 llvm::Error DeviceRankRunner::Impl::actionError(size_t index,
@@ -501,10 +520,18 @@ llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
     return fail(llvm::formatv("the message of action {0} was not received "
                               "first (internal error)",
                               action));
+  const double start = tracing ? now() : 0;
   llvm::Error e = it->second->wait();
   recvs.erase(it);
   if (e)
     return actionError(static_cast<size_t>(action), std::move(e));
+  if (tracing) {
+    const sched::Action &a = prog->actions[static_cast<size_t>(action)];
+    exec::RankEvent ev = event(a, start);
+    ev.peer = a.peer;
+    ev.end = lastWaitEnd = now();
+    events.push_back(ev);
+  }
   return llvm::Error::success();
 }
 
@@ -688,6 +715,17 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   MLLM_TRY(agreeOnStart());
   if (llvm::Error e = d.agreeOnStart())
     return s.wrap(std::move(e));
+  s.tracing = s.traceNext;
+  s.traceNext = false;
+  s.events.clear();
+  if (s.tracing) {
+    // Every rank's clock starts together.
+    double one = 1;
+    if (llvm::Error e = s.groups.world->allReduceSum(&one, 1))
+      return s.error("starting the traced step: " +
+                     llvm::toString(std::move(e)));
+    s.t0 = std::chrono::steady_clock::now();
+  }
   MLLM_TRY(s.wrap(d.zeroGrads()));
   d.postedFrom = d.gradFloats;
   std::vector<double> scales;
@@ -701,7 +739,21 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     s.mbs[mb] = std::move(*got);
   }
   for (size_t i = 0; i < s.prog->actions.size(); ++i) {
+    const sched::Action &a = s.prog->actions[i];
+    const double begin = s.tracing ? s.now() : 0;
+    s.lastWaitEnd = begin;
     llvm::Error e = s.run(i);
+    // A traced compute action: the GPU's work inside its event.
+    const bool computed =
+        sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
+        (!sched::isBackward(a.kind) ||
+         s.backwardAt.at(a.microbatch) == static_cast<int64_t>(i));
+    if (!e && s.tracing && (computed || a.kind == ActionKind::AllReduceGrads)) {
+      e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
+      exec::RankEvent ev = s.event(a, std::max(begin, s.lastWaitEnd));
+      ev.end = s.now();
+      s.events.push_back(ev);
+    }
     if (!e)
       e = s.waitSends(static_cast<int64_t>(i));
     if (e) {
@@ -750,6 +802,16 @@ llvm::Error DeviceRankRunner::agreeOnStart() {
     return s.error(llvm::toString(std::move(e)));
   s.stepsAgreed = true;
   return llvm::Error::success();
+}
+
+void DeviceRankRunner::traceNextStep() { impl->traceNext = true; }
+
+llvm::Expected<std::vector<exec::RankEvent>> DeviceRankRunner::gatherTrace() {
+  auto all = exec::gatherRankEvents(*impl->groups.world, impl->events);
+  if (!all)
+    return impl->error("gathering the trace: " +
+                       llvm::toString(all.takeError()));
+  return all;
 }
 
 llvm::Expected<exec::StepStats> DeviceRankRunner::step() {

@@ -193,30 +193,33 @@ llvm::Expected<StepStats> RankRunner::step() {
   return stats;
 }
 
-llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
-  Impl &s = *impl;
-  int world = comm.worldSize();
+llvm::Expected<std::vector<RankEvent>>
+exec::gatherRankEvents(Group &world, const std::vector<RankEvent> &events) {
+  const int size = world.size();
   int64_t mine = static_cast<int64_t>(events.size()), most = 0;
-  std::vector<int64_t> counts(world);
-  if (llvm::Error e =
-          s.world->allGatherBytes(&mine, sizeof(mine), counts.data()))
+  std::vector<int64_t> counts(size);
+  if (llvm::Error e = world.allGatherBytes(&mine, sizeof(mine), counts.data()))
     return std::move(e);
   for (int64_t c : counts)
     most = std::max(most, c);
   std::vector<RankEvent> padded(events);
   padded.resize(most);
-  std::vector<RankEvent> all(static_cast<size_t>(most) * world);
+  std::vector<RankEvent> all(static_cast<size_t>(most) * size);
   if (most > 0)
-    if (llvm::Error e = s.world->allGatherBytes(
+    if (llvm::Error e = world.allGatherBytes(
             padded.data(), most * static_cast<int64_t>(sizeof(RankEvent)),
             all.data()))
       return std::move(e);
   std::vector<RankEvent> result;
-  if (s.rank == 0)
-    for (int r = 0; r < world; ++r)
+  if (world.rank() == 0)
+    for (int r = 0; r < size; ++r)
       result.insert(result.end(), all.begin() + r * most,
                     all.begin() + r * most + counts[r]);
   return std::move(result);
+}
+
+llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
+  return gatherRankEvents(*impl->world, events);
 }
 
 MicrobatchData RankRunner::localData(MicrobatchData full) const {

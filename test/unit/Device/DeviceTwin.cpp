@@ -76,6 +76,11 @@ static llvm::cl::opt<std::string>
                                     "(docs/data.md) instead of synthetic "
                                     "data, as mllm-run --data"));
 
+static llvm::cl::opt<std::string> traceFile(
+    "trace",
+    llvm::cl::desc("With pipeline stages: write the last step's actions on "
+                   "every rank here, one JSON object per line (rank 0)"));
+
 static llvm::cl::opt<std::string>
     evalFile("eval", llvm::cl::desc("After training, evaluate the weights on "
                                     "this held-out manifest, as mllm-run "
@@ -290,10 +295,34 @@ static int runPipeline(const Plan &plan, Comm &world) {
     return rank == 0 ? compareGradients(plan, seed, **full, *loss) : 0;
   }
   while (r.stepsDone() < steps) {
+    const bool traced = !traceFile.empty() && r.stepsDone() + 1 == steps;
+    if (traced)
+      r.traceNextStep();
     auto stats = r.step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
     printStep(*stats);
+    if (!traced)
+      continue;
+    auto events = r.gatherTrace();
+    if (!events)
+      return fail(llvm::toString(events.takeError()));
+    if (rank != 0)
+      continue;
+    std::error_code ec;
+    llvm::raw_fd_ostream os(traceFile, ec);
+    if (ec)
+      return fail("cannot write '" + traceFile + "': " + ec.message());
+    for (const exec::RankEvent &e : *events)
+      os << llvm::json::Value(llvm::json::Object{
+                {"rank", e.rank},
+                {"stage", e.stage},
+                {"kind",
+                 sched::toString(static_cast<sched::ActionKind>(e.kind))},
+                {"microbatch", e.microbatch},
+                {"start", e.start},
+                {"end", e.end}})
+         << "\n";
   }
   // Rank 0's arena: planned, measured, its messages' share.
   const sched::MemoryPlan &memory = r.memoryPlan();

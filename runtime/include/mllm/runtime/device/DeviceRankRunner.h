@@ -120,6 +120,16 @@ public:
   /// Gradient sums posted over the replicas so far.
   int64_t gradientSumsPosted() const;
 
+  /// Records the actions of the next step(), which starts with a barrier so
+  /// that every rank's clock starts together and synchronises its stream
+  /// after each compute action so that the GPU's work is inside its event
+  /// (the trace of a step costs those synchronisations).
+  void traceNextStep();
+  /// After a traced step, on every rank (a collective): all ranks' events
+  /// on rank 0, nothing on the others (exec::RankEvent: seconds from the
+  /// step's start; a receive is the time the rank waited for it).
+  llvm::Expected<std::vector<exec::RankEvent>> gatherTrace();
+
   struct Impl;
 
 private:

@@ -121,6 +121,11 @@ struct RankEvent {
   double start = 0, end = 0;
 };
 
+/// Collective over `world`: every rank's `events` on the group's rank 0,
+/// nothing on the others.
+llvm::Expected<std::vector<RankEvent>>
+gatherRankEvents(Group &world, const std::vector<RankEvent> &events);
+
 /// What this rank is doing now, kept up to date for a signal handler to
 /// print when the launcher stops the job (async-signal-safe to read).
 const char *currentActivity();
