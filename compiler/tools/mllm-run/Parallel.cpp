@@ -150,8 +150,10 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   }
   if (options.resume) {
     std::string path = exec::newestCheckpoint(options.checkpointDir);
+    // This rank alone may have none (directories that are not shared):
+    // the job ends, so that no other rank waits for it.
     if (path.empty())
-      return report(llvm::make_error<exec::RankError>(
+      abortJob(llvm::make_error<exec::RankError>(
           rank, "--resume: no checkpoint in '" + options.checkpointDir + "'"));
     if (llvm::Error e = r.load(path))
       abortJob(std::move(e));

@@ -243,6 +243,8 @@ llvm::Error DeviceTrainer::Impl::conformerBackward(DeviceLayer &l) {
   MLLM_TRY(half(g.dy, g.dh));
   const bool below = l.inputGrad || normOf(l, kNorms[0]).w.trains;
   MLLM_TRY(ffn("ffn1.", s.n1, s.u1, s.a1, g.dy, below ? g.dxn : nullptr));
+  // No input gradient: dy is left holding FFN1's half of it, which no
+  // caller reads (a layer without inputGrad passes nothing upstream).
   if (!below)
     return llvm::Error::success();
   MLLM_TRY(norm(0, g.dxn, l.x, g.dx));

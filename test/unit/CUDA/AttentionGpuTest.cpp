@@ -118,6 +118,41 @@ TEST(AttentionGpu, PlanEqualsTheCpuPlan) {
     }
 }
 
+// A plan made again for another batch reuses its arrays where they fit
+// (DeviceArray): larger, smaller, a single tile and larger again, each
+// equal to a plan made fresh.
+TEST(AttentionGpu, APlanMadeAgainEqualsAFreshOne) {
+  MLLM_REQUIRE_GPU();
+  gpu::AttentionPlan reused;
+  for (int64_t n : {3000, 65, 1, 1500}) {
+    SCOPED_TRACE(n);
+    GeneratedMask m = generateMask(MaskFamily::MllmEmbedded, n, 5);
+    Problem p = plainProblem(m.layout, m.policy, {64, 64}, 1, 1, 64);
+    gpu::AttentionPlan fresh;
+    ASSERT_OK(gpu::prepareAttention(gpuTokens(p), fresh));
+    ASSERT_OK(gpu::prepareAttention(gpuTokens(p), reused));
+    EXPECT_EQ(reused.rowTiles, fresh.rowTiles);
+    EXPECT_EQ(reused.colTiles, fresh.colTiles);
+    EXPECT_EQ(reused.nonSkippedTiles, fresh.nonSkippedTiles);
+    EXPECT_EQ(reused.partialTiles, fresh.partialTiles);
+    EXPECT_EQ(reused.maxRowWork, fresh.maxRowWork);
+    EXPECT_EQ(reused.visiblePairs, fresh.visiblePairs);
+    std::vector<uint8_t> a, b;
+    ASSERT_OK(reused.downloadClasses(a, nullptr));
+    ASSERT_OK(fresh.downloadClasses(b, nullptr));
+    EXPECT_EQ(a, b);
+    std::vector<int32_t> x, y;
+    for (auto member :
+         {&gpu::AttentionPlan::rowStart, &gpu::AttentionPlan::rowCols,
+          &gpu::AttentionPlan::colStart, &gpu::AttentionPlan::colRows,
+          &gpu::AttentionPlan::rowOrder, &gpu::AttentionPlan::colOrder}) {
+      ASSERT_OK((reused.*member).download(x, nullptr));
+      ASSERT_OK((fresh.*member).download(y, nullptr));
+      EXPECT_EQ(x, y);
+    }
+  }
+}
+
 TEST(AttentionGpu, FamiliesAgainstTheCpu) {
   MLLM_REQUIRE_GPU();
   for (MaskFamily family : allFamilies())

@@ -122,7 +122,9 @@ std::string checkAttentionTokens(const AttentionTokens &tokens);
 std::string checkAttentionHeads(const AttentionHeads &heads);
 
 /// Uploads the token lists and classifies every tile on the device; waits
-/// for `stream` (it reads the per-tile counts back to order the work).
+/// for `stream` (it reads the per-tile counts back to order the work). A
+/// plan made again reuses its arrays where they fit: every earlier use of
+/// it must be ordered before `stream` (the same stream, or an event).
 Status prepareAttention(const AttentionTokens &tokens, AttentionPlan &plan,
                         cudaStream_t stream = nullptr);
 

@@ -61,7 +61,8 @@ public:
   /// `host` may be freed when this returns), into the allocation it has
   /// when that is large enough: the copy follows the stream's earlier work,
   /// while cudaFree and cudaMalloc would wait for the whole device, NCCL's
-  /// transfers included, each time a per-batch plan is made again.
+  /// transfers included, each time a per-batch plan is made again. Every
+  /// earlier reader of the array must therefore be ordered before `stream`.
   Status upload(const std::vector<T> &host, cudaStream_t stream) {
     MLLM_STATUS_TRY(allocate(host.size()));
     if (!host.empty())
