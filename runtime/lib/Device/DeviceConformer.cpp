@@ -8,7 +8,7 @@
 // sequence, a LayerNorm over channels, SiLU, pointwise h -> h. The half
 // steps are scaleAdd (the forward) and a scaled copy (the backward); the
 // other residual sums are the GEMM's beta = 1 or addInPlace, as in a
-// transformer block (DeviceLayers.cpp), whose attention this repeats.
+// transformer block, whose attention (DeviceLayers.cpp) it shares.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
@@ -62,7 +62,6 @@ llvm::Error DeviceTrainer::Impl::conformerForward(DeviceLayer &l, bf16 *out) {
   ConformerSaved &s = l.conformer;
   const Sequences &sq = *l.seq;
   const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
   const int64_t in = (l.gated ? 2 : 1) * c.ffn;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   auto norm = [&](int i, const bf16 *x, bf16 *y) {
@@ -90,26 +89,7 @@ llvm::Error DeviceTrainer::Impl::conformerForward(DeviceLayer &l, bf16 *out) {
   MLLM_TRY(halfStep(s.x1, l.x));
 
   MLLM_TRY(norm(1, s.x1, s.n2));
-  MLLM_TRY(linear(s.n2, l.param("wq"), l.q, R, H, qw));
-  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
-  MLLM_TRY(linear(s.n2, l.param("wk"), l.k, R, H, kw));
-  MLLM_TRY(addBias(l.k, l.maybe("bk"), R, kw));
-  MLLM_TRY(linear(s.n2, l.param("wv"), l.v, R, H, kw));
-  MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
-  kc::AttentionHeads heads = headsOf(c);
-  heads.alibiSlopes = l.slopes;
-  for (int64_t i = 0; i < S; ++i) {
-    kc::AttentionOptions options;
-    options.stream = stream;
-    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, l.q + i * n * qw,
-                                        l.k + i * n * kw, l.v + i * n * kw,
-                                        l.o + i * n * qw,
-                                        l.lse + i * c.heads * n, options),
-                   at("attention")));
-  }
-  MLLM_TRY(copy(s.x2, s.x1, R * H, stream));
-  MLLM_TRY(linear(l.o, l.param("wo"), s.x2, R, qw, H, 1.0f));
-  MLLM_TRY(addBias(s.x2, l.maybe("bo"), R, H));
+  MLLM_TRY(attentionForward(l, s.n2, s.x1, s.x2));
 
   MLLM_TRY(norm(2, s.x2, s.n3));
   MLLM_TRY(linear(s.n3, l.param("conv.pw1.weight"), s.p1, R, H, 2 * H));
@@ -139,7 +119,6 @@ llvm::Error DeviceTrainer::Impl::conformerBackward(DeviceLayer &l) {
   ConformerSaved &s = l.conformer;
   const Sequences &sq = *l.seq;
   const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
   const int64_t in = (l.gated ? 2 : 1) * c.ffn;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   // dx = the gradient of norm i's input x from dy.
@@ -210,32 +189,7 @@ llvm::Error DeviceTrainer::Impl::conformerBackward(DeviceLayer &l) {
   MLLM_TRY(add(g.dx, g.dh));
 
   // The attention: dh = dx1 at the end.
-  DeviceParam &wo = l.param("wo");
-  MLLM_TRY(linearInput(g.dx, wo, g.dO, R, qw, H));
-  MLLM_TRY(linearWeight(l.o, g.dx, wo, R, qw, H));
-  MLLM_TRY(biasGrad(g.dx, l.maybe("bo"), R, H));
-  kc::AttentionHeads heads = headsOf(c);
-  heads.alibiSlopes = l.slopes;
-  for (int64_t i = 0; i < S; ++i) {
-    const int64_t qo = i * n * qw, ko = i * n * kw;
-    kc::AttentionOptions options;
-    options.stream = stream;
-    MLLM_TRY(check(
-        kc::attentionBackward(sq.attention, heads, l.q + qo, l.k + ko, l.v + ko,
-                              l.o + qo, l.lse + i * c.heads * n, g.dO + qo,
-                              g.dq + qo, g.dk + ko, g.dv + ko, options),
-        at("attention gradient")));
-  }
-  DeviceParam &wq = l.param("wq"), &wk = l.param("wk"), &wv = l.param("wv");
-  MLLM_TRY(biasGrad(g.dq, l.maybe("bq"), R, qw));
-  MLLM_TRY(biasGrad(g.dk, l.maybe("bk"), R, kw));
-  MLLM_TRY(biasGrad(g.dv, l.maybe("bv"), R, kw));
-  MLLM_TRY(linearWeight(s.n2, g.dq, wq, R, H, qw));
-  MLLM_TRY(linearWeight(s.n2, g.dk, wk, R, H, kw));
-  MLLM_TRY(linearWeight(s.n2, g.dv, wv, R, H, kw));
-  MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
-  MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
-  MLLM_TRY(linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f));
+  MLLM_TRY(attentionBackward(l, g.dx, s.n2, /*inputGrad=*/true));
   MLLM_TRY(norm(1, g.dxn, s.x1, g.dh));
   MLLM_TRY(add(g.dh, g.dx));
 

@@ -398,6 +398,15 @@ struct DeviceTrainer::Impl {
   /// projectors) for forwardLayer/backwardLayer.
   llvm::Error forwardEncoderLayer(DeviceLayer &l, bf16 *out);
   llvm::Error backwardEncoderLayer(DeviceLayer &l);
+  /// A block's attention (transformer and conformer): q, k, v of the
+  /// normalised input `xn` (biases, RoPE), the attention into l.o and
+  /// l.lse, and y = residual + o Wo^T + bo.
+  llvm::Error attentionForward(DeviceLayer &l, const bf16 *xn,
+                               const bf16 *residual, bf16 *y);
+  /// Its backward from `dy`, the gradient of y: the weights' gradients and,
+  /// when `inputGrad`, the gradient of `xn` in scratch.dxn.
+  llvm::Error attentionBackward(DeviceLayer &l, const bf16 *dy, const bf16 *xn,
+                                bool inputGrad);
   /// A conformer block's (DeviceConformer.cpp).
   llvm::Error conformerForward(DeviceLayer &l, bf16 *out);
   llvm::Error conformerBackward(DeviceLayer &l);

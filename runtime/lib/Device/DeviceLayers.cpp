@@ -195,41 +195,11 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   default:
     return forwardEncoderLayer(l, out);
   }
-  const Sequences &sq = *l.seq;
-  const int64_t S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
   const int64_t in = (l.gated ? 2 : 1) * c.ffn;
   Norm n1 = normOf(l, "norm1."), n2 = normOf(l, "norm2.");
   MLLM_TRY(check(normForward(n1, l.x, l.xn1, l.mean1, l.rstd1, R, H, stream),
                  at("norm1")));
-  MLLM_TRY(linear(l.xn1, l.param("wq"), l.q, R, H, qw));
-  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
-  MLLM_TRY(linear(l.xn1, l.param("wk"), l.k, R, H, kw));
-  MLLM_TRY(addBias(l.k, l.maybe("bk"), R, kw));
-  MLLM_TRY(linear(l.xn1, l.param("wv"), l.v, R, H, kw));
-  MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
-  kc::AttentionHeads heads = headsOf(c);
-  heads.alibiSlopes = l.slopes;
-  for (int64_t s = 0; s < S; ++s) {
-    bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
-    if (l.rope) {
-      MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
-                                     c.ropeTheta, stream),
-                     at("RoPE")));
-      MLLM_TRY(check(kc::ropeForward(k, k, sq.positions, n, c.kvHeads,
-                                     c.headDim, c.ropeTheta, stream),
-                     at("RoPE")));
-    }
-    kc::AttentionOptions options;
-    options.stream = stream;
-    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, q, k,
-                                        l.v + s * n * kw, l.o + s * n * qw,
-                                        l.lse + s * c.heads * n, options),
-                   at("attention")));
-  }
-  MLLM_TRY(copy(l.h, l.x, R * H, stream));
-  MLLM_TRY(linear(l.o, l.param("wo"), l.h, R, qw, H, 1.0f));
-  MLLM_TRY(addBias(l.h, l.maybe("bo"), R, H));
+  MLLM_TRY(attentionForward(l, l.xn1, l.x, l.h));
   MLLM_TRY(check(normForward(n2, l.h, l.xn2, l.mean2, l.rstd2, R, H, stream),
                  at("norm2")));
   MLLM_TRY(linear(l.xn2, l.param("ffn.w_in"), l.u, R, H, in));
@@ -283,9 +253,6 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   default:
     return backwardEncoderLayer(l);
   }
-  const Sequences &sq = *l.seq;
-  const int64_t S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
   const int64_t in = (l.gated ? 2 : 1) * c.ffn;
   DeviceParam &wIn = l.param("ffn.w_in"), &wOut = l.param("ffn.w_out");
   // The feed-forward: dy is the gradient of y = h + FFN(Norm2(h)).
@@ -304,10 +271,72 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(check(kc::addInPlace(g.dh, g.dy, R * H, stream),
                  at("residual gradient")));
   // The attention: dh is the gradient of h = x + Attn(Norm1(x)).
+  const bool below = l.inputGrad || normOf(l, "norm1.").w.trains;
+  MLLM_TRY(attentionBackward(l, g.dh, l.xn1, below));
+  if (!below)
+    return llvm::Error::success();
+  MLLM_TRY(check(normBackward(normOf(l, "norm1."), g.dxn, l.x, l.mean1, l.rstd1,
+                              g.dx, R, H, g.discard, stream),
+                 at("norm1 gradient")));
+  MLLM_TRY(check(kc::addInPlace(g.dx, g.dh, R * H, stream),
+                 at("residual gradient")));
+  std::swap(g.dy, g.dx);
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
+                                                  const bf16 *xn,
+                                                  const bf16 *residual,
+                                                  bf16 *y) {
+  const LayerConfig &c = l.config;
+  const Sequences &sq = *l.seq;
+  const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
+  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  MLLM_TRY(linear(xn, l.param("wq"), l.q, R, H, qw));
+  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
+  MLLM_TRY(linear(xn, l.param("wk"), l.k, R, H, kw));
+  MLLM_TRY(addBias(l.k, l.maybe("bk"), R, kw));
+  MLLM_TRY(linear(xn, l.param("wv"), l.v, R, H, kw));
+  MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
+  kc::AttentionHeads heads = headsOf(c);
+  heads.alibiSlopes = l.slopes;
+  for (int64_t s = 0; s < S; ++s) {
+    bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
+    if (l.rope) {
+      MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
+                                     c.ropeTheta, stream),
+                     at("RoPE")));
+      MLLM_TRY(check(kc::ropeForward(k, k, sq.positions, n, c.kvHeads,
+                                     c.headDim, c.ropeTheta, stream),
+                     at("RoPE")));
+    }
+    kc::AttentionOptions options;
+    options.stream = stream;
+    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, q, k,
+                                        l.v + s * n * kw, l.o + s * n * qw,
+                                        l.lse + s * c.heads * n, options),
+                   at("attention")));
+  }
+  MLLM_TRY(copy(y, residual, R * H, stream));
+  MLLM_TRY(linear(l.o, l.param("wo"), y, R, qw, H, 1.0f));
+  return addBias(y, l.maybe("bo"), R, H);
+}
+
+llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
+                                                   const bf16 *dy,
+                                                   const bf16 *xn,
+                                                   bool inputGrad) {
+  Scratch &g = scratch;
+  const LayerConfig &c = l.config;
+  const Sequences &sq = *l.seq;
+  const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
+  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   DeviceParam &wo = l.param("wo");
-  MLLM_TRY(linearInput(g.dh, wo, g.dO, R, qw, H));
-  MLLM_TRY(linearWeight(l.o, g.dh, wo, R, qw, H));
-  MLLM_TRY(biasGrad(g.dh, l.maybe("bo"), R, H));
+  MLLM_TRY(linearInput(dy, wo, g.dO, R, qw, H));
+  MLLM_TRY(linearWeight(l.o, dy, wo, R, qw, H));
+  MLLM_TRY(biasGrad(dy, l.maybe("bo"), R, H));
   kc::AttentionHeads heads = headsOf(c);
   heads.alibiSlopes = l.slopes;
   for (int64_t s = 0; s < S; ++s) {
@@ -332,19 +361,12 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(biasGrad(g.dq, l.maybe("bq"), R, qw));
   MLLM_TRY(biasGrad(g.dk, l.maybe("bk"), R, kw));
   MLLM_TRY(biasGrad(g.dv, l.maybe("bv"), R, kw));
-  MLLM_TRY(linearWeight(l.xn1, g.dq, wq, R, H, qw));
-  MLLM_TRY(linearWeight(l.xn1, g.dk, wk, R, H, kw));
-  MLLM_TRY(linearWeight(l.xn1, g.dv, wv, R, H, kw));
-  if (!l.inputGrad && !normOf(l, "norm1.").w.trains)
+  MLLM_TRY(linearWeight(xn, g.dq, wq, R, H, qw));
+  MLLM_TRY(linearWeight(xn, g.dk, wk, R, H, kw));
+  MLLM_TRY(linearWeight(xn, g.dv, wv, R, H, kw));
+  if (!inputGrad)
     return llvm::Error::success();
   MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
   MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
-  MLLM_TRY(linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f));
-  MLLM_TRY(check(normBackward(normOf(l, "norm1."), g.dxn, l.x, l.mean1, l.rstd1,
-                              g.dx, R, H, g.discard, stream),
-                 at("norm1 gradient")));
-  MLLM_TRY(check(kc::addInPlace(g.dx, g.dh, R * H, stream),
-                 at("residual gradient")));
-  std::swap(g.dy, g.dx);
-  return llvm::Error::success();
+  return linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f);
 }
