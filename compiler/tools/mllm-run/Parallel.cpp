@@ -115,23 +115,27 @@ void mllm::installStopHandler(int rank) {
   sigaction(SIGINT, &action, nullptr);
 }
 
+exec::RankRunner::DataFactory mllm::rankData(const RunOptions &options,
+                                             int rank) {
+  return [options, rank](const exec::Model &model)
+             -> llvm::Expected<std::unique_ptr<exec::DataSource>> {
+    if (options.dataFile.empty())
+      return std::make_unique<exec::SyntheticData>(model, options.seed);
+    auto set = exec::ManifestData::open(
+        model, options.dataFile, dataOptions(options), options.dataThreads);
+    if (!set)
+      return set.takeError();
+    if (rank == 0)
+      reportData(options.dataFile, (*set)->dataSet(), options.json);
+    return std::move(*set);
+  };
+}
+
 int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   int rank = comm.worldRank();
   installStopHandler(rank);
-  auto runner = exec::RankRunner::create(
-      plan, options.seed, comm,
-      [&](const exec::Model &model)
-          -> llvm::Expected<std::unique_ptr<exec::DataSource>> {
-        if (options.dataFile.empty())
-          return std::make_unique<exec::SyntheticData>(model, options.seed);
-        auto set = exec::ManifestData::open(
-            model, options.dataFile, dataOptions(options), options.dataThreads);
-        if (!set)
-          return set.takeError();
-        if (rank == 0)
-          reportData(options.dataFile, (*set)->dataSet(), options.json);
-        return std::move(*set);
-      });
+  auto runner = exec::RankRunner::create(plan, options.seed, comm,
+                                         rankData(options, rank));
   if (!runner)
     return report(runner.takeError());
   exec::RankRunner &r = **runner;

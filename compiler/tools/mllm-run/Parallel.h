@@ -38,6 +38,11 @@ llvm::Error writeTrace(const runtime::Plan &plan,
                        const std::vector<runtime::exec::RankEvent> &events,
                        llvm::StringRef path);
 
+/// A rank's data source: synthetic batches, or `options.dataFile`'s data
+/// set (rank 0 reports it).
+runtime::exec::RankRunner::DataFactory rankData(const RunOptions &options,
+                                                int rank);
+
 /// Trains `plan` as this rank of `comm`'s world. Returns the exit status;
 /// errors are printed with the rank. Errors every rank sees alike (a world
 /// of the wrong size, different plans) end each rank normally; an error

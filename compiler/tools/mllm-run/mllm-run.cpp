@@ -299,25 +299,14 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--backend=cuda trains without --dump-batches, "
                      "--generate or --step-functions so far; leave them out "
                      "or use the CPU backend");
-    DeviceRunOptions device = deviceOptions();
     RunOptions run;
     run.seed = seed;
+    run.json = emitJson;
+    run.dataFile = dataFile;
     run.strictData = strictData;
-    const int rank = comm->worldRank();
-    return runPipelineOnDevice(
-        plan, device, *comm,
-        [&](const exec::Model &model)
-            -> llvm::Expected<std::unique_ptr<exec::DataSource>> {
-          if (dataFile.empty())
-            return std::make_unique<exec::SyntheticData>(model, seed);
-          auto set = exec::ManifestData::open(model, dataFile, dataOptions(run),
-                                              dataThreads);
-          if (!set)
-            return set.takeError();
-          if (rank == 0)
-            reportData(dataFile, (*set)->dataSet(), emitJson);
-          return std::move(*set);
-        });
+    run.dataThreads = dataThreads;
+    return runPipelineOnDevice(plan, deviceOptions(), *comm,
+                               rankData(run, comm->worldRank()));
   }
 #endif
 #ifdef MLLM_HAVE_MPI
