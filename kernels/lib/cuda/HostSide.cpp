@@ -12,7 +12,7 @@
 #include "mllm/kernels/cuda/Layers.h"
 
 #include <algorithm>
-#include <numeric>
+#include <limits>
 #include <string>
 
 using namespace mllm::kernels;
@@ -105,6 +105,45 @@ std::string cuda::checkConv1dShape(const cpu::Conv1dShape &s) {
   return "";
 }
 
+namespace {
+
+/// The plan over the tokens whose id lies in [first, first + count), ids
+/// made local; the caller has rejected the ids it does not want skipped.
+Status buildEmbeddingGradPlan(const std::vector<int64_t> &hostIds,
+                              int64_t first, int64_t count,
+                              EmbeddingGradPlan &plan, cudaStream_t stream) {
+  const int64_t tokens = static_cast<int64_t>(hostIds.size());
+  // Token indices and runs are int32 on the device.
+  if (tokens > std::numeric_limits<int32_t>::max())
+    return Status::error("embedding: " + std::to_string(tokens) +
+                         " tokens are too many for one gradient plan");
+  std::vector<int32_t> order;
+  for (int64_t t = 0; t < tokens; ++t)
+    if (hostIds[t] >= first && hostIds[t] - first < count)
+      order.push_back(static_cast<int32_t>(t));
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return hostIds[a] < hostIds[b];
+  });
+  std::vector<int64_t> ids;
+  std::vector<int32_t> start;
+  const size_t kept = order.size();
+  for (size_t i = 0; i < kept; ++i)
+    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
+      ids.push_back(hostIds[order[i]] - first);
+      start.push_back(static_cast<int32_t>(i));
+    }
+  start.push_back(static_cast<int32_t>(kept));
+  plan.tokens = tokens;
+  plan.uniqueIds = static_cast<int64_t>(ids.size());
+  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
+  MLLM_STATUS_TRY(plan.start.upload(start, stream));
+  MLLM_STATUS_TRY(plan.order.upload(order, stream));
+  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
+  return Status();
+}
+
+} // namespace
+
 Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
                                   int64_t vocab, EmbeddingGradPlan &plan,
                                   cudaStream_t stream) {
@@ -115,24 +154,17 @@ Status cuda::prepareEmbeddingGrad(const std::vector<int64_t> &hostIds,
                            " has id " + std::to_string(hostIds[t]) +
                            " outside the vocabulary of " +
                            std::to_string(vocab));
-  std::vector<int32_t> order(tokens);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return hostIds[a] < hostIds[b];
-  });
-  std::vector<int64_t> ids;
-  std::vector<int32_t> start;
-  for (int64_t i = 0; i < tokens; ++i)
-    if (i == 0 || hostIds[order[i]] != hostIds[order[i - 1]]) {
-      ids.push_back(hostIds[order[i]]);
-      start.push_back(static_cast<int32_t>(i));
-    }
-  start.push_back(static_cast<int32_t>(tokens));
-  plan.tokens = tokens;
-  plan.uniqueIds = static_cast<int64_t>(ids.size());
-  MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
-  MLLM_STATUS_TRY(plan.start.upload(start, stream));
-  MLLM_STATUS_TRY(plan.order.upload(order, stream));
-  MLLM_CUDA_TRY(cudaStreamSynchronize(stream)); // the host vectors go away
-  return Status();
+  return buildEmbeddingGradPlan(hostIds, 0, vocab, plan, stream);
+}
+
+Status cuda::prepareEmbeddingGradSlice(const std::vector<int64_t> &hostIds,
+                                       int64_t vocabFirst, int64_t vocabCount,
+                                       EmbeddingGradPlan &plan,
+                                       cudaStream_t stream) {
+  if (vocabFirst < 0 || vocabCount < 0)
+    return Status::error("embedding: the vocabulary slice of " +
+                         std::to_string(vocabCount) + " ids from " +
+                         std::to_string(vocabFirst) +
+                         " has a negative start or size");
+  return buildEmbeddingGradPlan(hostIds, vocabFirst, vocabCount, plan, stream);
 }

@@ -1,11 +1,12 @@
 //===- Pointwise.cu - Activations, cross-entropy, rows, patches, AdamW ----===//
 //
 // Element-wise and per-row kernels with the CPU kernels' formulas: the
-// activations, the loss, the embedding, bias and position-table adds, row
-// gathers and scatters, patchify and the optimizer. The loss sum, the
-// embedding scatter and the optimizer avoid float atomics so that every
-// result is reproducible bit for bit; AdamW rounds each operation as the
-// CPU code does (no fused multiply-add), so both give the same bits.
+// activations, the loss and the embedding (whole, or over a vocabulary
+// slice), bias and position-table adds, row gathers and scatters, patchify
+// and the optimizer. The loss sum, the embedding scatter and the optimizer
+// avoid float atomics so that every result is reproducible bit for bit;
+// AdamW rounds each operation as the CPU code does (no fused multiply-add),
+// so both give the same bits.
 //
 //===----------------------------------------------------------------------===//
 
@@ -110,6 +111,28 @@ Status activation(const bf16 *in, const bf16 *dout, bf16 *out, bf16 *din,
   return Status();
 }
 
+/// The largest logit of a row (-inf for an empty one); every thread gets
+/// it.
+__device__ inline float blockRowMax(const bf16 *row, int64_t vocab,
+                                    float *scratch) {
+  float m = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    m = fmaxf(m, f(row[v]));
+  return blockReduce<float, true>(m, scratch);
+}
+
+/// The sum of exp(logit - m) over a row in fp32: each thread its strided
+/// terms in order, then the fixed block reduction. The unsplit forward and
+/// the slices' sums share it, so one slice over the whole vocabulary sums
+/// exactly as crossEntropyForward does.
+__device__ inline float blockRowSumExp(const bf16 *row, int64_t vocab, float m,
+                                       float *scratch) {
+  float sum = 0.0f;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    sum += expf(f(row[v]) - m);
+  return blockReduce(sum, scratch);
+}
+
 /// One block per token: lse and the token's loss (NaN for a target outside
 /// the vocabulary, so the bug shows in the loss).
 __global__ void ceForwardKernel(const bf16 *logits, const int64_t *targets,
@@ -117,14 +140,8 @@ __global__ void ceForwardKernel(const bf16 *logits, const int64_t *targets,
                                 int64_t ignoreIndex) {
   __shared__ float scratch[32];
   const bf16 *row = logits + blockIdx.x * vocab;
-  float m = -INFINITY;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
-    m = fmaxf(m, f(row[v]));
-  m = blockReduce<float, true>(m, scratch);
-  float sum = 0.0f;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
-    sum += expf(f(row[v]) - m);
-  sum = blockReduce(sum, scratch);
+  const float m = blockRowMax(row, vocab, scratch);
+  const float sum = blockRowSumExp(row, vocab, m, scratch);
   if (threadIdx.x != 0)
     return;
   const float l = m + logf(sum);
@@ -138,11 +155,13 @@ __global__ void ceForwardKernel(const bf16 *logits, const int64_t *targets,
     loss[blockIdx.x] = l - f(row[target]);
 }
 
-/// One block: each thread sums a contiguous run of tokens in order, then a
-/// fixed-order block sum (double).
-__global__ void ceSumKernel(const float *loss, const int64_t *targets,
-                            int64_t tokens, int64_t ignoreIndex,
-                            double *lossSum, int64_t *count) {
+/// For one block: each thread sums a contiguous run of tokens in order,
+/// then a fixed-order block sum (double); thread 0 stores the sum and the
+/// count of counted tokens. loss(t) is token t's loss, 0 when ignored.
+template <typename Loss>
+__device__ void sumLosses(Loss loss, const int64_t *targets, int64_t tokens,
+                          int64_t ignoreIndex, double *lossSum,
+                          int64_t *count) {
   __shared__ double scratch[32];
   __shared__ long long countScratch[32];
   const int64_t per = (tokens + blockDim.x - 1) / blockDim.x;
@@ -150,7 +169,7 @@ __global__ void ceSumKernel(const float *loss, const int64_t *targets,
   double sum = 0.0;
   long long n = 0;
   for (int64_t t = t0; t < t1; ++t) {
-    sum += static_cast<double>(loss[t]);
+    sum += loss(t);
     n += targets[t] != ignoreIndex;
   }
   sum = blockReduce(sum, scratch);
@@ -161,17 +180,70 @@ __global__ void ceSumKernel(const float *loss, const int64_t *targets,
   }
 }
 
+__global__ void ceSumKernel(const float *loss, const int64_t *targets,
+                            int64_t tokens, int64_t ignoreIndex,
+                            double *lossSum, int64_t *count) {
+  sumLosses([&](int64_t t) { return static_cast<double>(loss[t]); }, targets,
+            tokens, ignoreIndex, lossSum, count);
+}
+
+/// One block per token of the slice.
+__global__ void ceRowMaxKernel(const bf16 *logits, float *rowMax,
+                               int64_t vocab) {
+  __shared__ float scratch[32];
+  const float m = blockRowMax(logits + blockIdx.x * vocab, vocab, scratch);
+  if (threadIdx.x == 0)
+    rowMax[blockIdx.x] = m;
+}
+
+/// One block per token of the slice: its sum of exponentials and, when the
+/// slice holds the target, the target's logit.
+__global__ void ceSliceSumsKernel(const bf16 *logits, const int64_t *targets,
+                                  const float *rowMax, double *sums,
+                                  int64_t tokens, int64_t vocab,
+                                  int64_t first) {
+  __shared__ float scratch[32];
+  const bf16 *row = logits + blockIdx.x * vocab;
+  const float sum = blockRowSumExp(row, vocab, rowMax[blockIdx.x], scratch);
+  if (threadIdx.x != 0)
+    return;
+  sums[blockIdx.x] = static_cast<double>(sum);
+  const int64_t target = targets[blockIdx.x];
+  sums[tokens + blockIdx.x] = target >= first && target - first < vocab
+                                  ? static_cast<double>(f(row[target - first]))
+                                  : 0.0;
+}
+
+/// One block: lse of every token and the loss sum, in double.
+__global__ void ceFromSumsKernel(const float *rowMax, const double *sums,
+                                 const int64_t *targets, float *lse,
+                                 int64_t tokens, int64_t ignoreIndex,
+                                 double *lossSum, int64_t *count) {
+  sumLosses(
+      [&](int64_t t) {
+        const double l = static_cast<double>(rowMax[t]) + log(sums[t]);
+        lse[t] = static_cast<float>(l);
+        return targets[t] != ignoreIndex ? l - sums[tokens + t] : 0.0;
+      },
+      targets, tokens, ignoreIndex, lossSum, count);
+}
+
+/// One block per token; the one-hot at column target - first when the
+/// slice holds it (first = 0 over the whole vocabulary).
 __global__ void ceBackwardKernel(const bf16 *logits, const int64_t *targets,
                                  const float *lse, bf16 *dlogits, float scale,
-                                 int64_t vocab, int64_t ignoreIndex) {
+                                 int64_t vocab, int64_t first,
+                                 int64_t ignoreIndex) {
   const int64_t base = blockIdx.x * vocab;
   const int64_t target = targets[blockIdx.x];
   const bool counted = target != ignoreIndex;
+  const int64_t hot = target >= first ? target - first : -1;
   const float l = lse[blockIdx.x];
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-    float g = counted ? scale * (expf(f(logits[base + v]) - l) -
-                                 (v == target ? 1.0f : 0.0f))
-                      : 0.0f;
+    float g =
+        counted
+            ? scale * (expf(f(logits[base + v]) - l) - (v == hot ? 1.0f : 0.0f))
+            : 0.0f;
     dlogits[base + v] = __float2bfloat16(g);
   }
 }
@@ -245,6 +317,19 @@ __global__ void embeddingKernel(const int64_t *ids, const bf16 *table,
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (e < tokens * dim)
     out[e] = table[ids[e / dim] * dim + e % dim];
+}
+
+/// out[t] = the slice's row of ids[t], zeros when the slice lacks it.
+__global__ void embeddingSliceKernel(const int64_t *ids, const bf16 *table,
+                                     bf16 *out, int64_t tokens, int64_t dim,
+                                     int64_t first, int64_t count) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e >= tokens * dim)
+    return;
+  const int64_t id = ids[e / dim];
+  out[e] = id >= first && id - first < count
+               ? table[(id - first) * dim + e % dim]
+               : __float2bfloat16(0.0f);
 }
 
 /// Block (u, column chunk): the rows of unique id u, in token order.
@@ -389,9 +474,62 @@ Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
                                   const float *lse, bf16 *dlogits, float scale,
                                   int64_t tokens, int64_t vocab,
                                   cudaStream_t stream, int64_t ignoreIndex) {
+  return crossEntropySliceBackward(logits, targets, lse, dlogits, scale, tokens,
+                                   vocab, 0, stream, ignoreIndex);
+}
+
+Status cuda::crossEntropyRowMax(const bf16 *logits, float *rowMax,
+                                int64_t tokens, int64_t vocab,
+                                cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("crossEntropyRowMax", {tokens, vocab}));
+  if (tokens > 0)
+    ceRowMaxKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
+        logits, rowMax, vocab);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::crossEntropySliceSums(const bf16 *logits, const int64_t *targets,
+                                   const float *rowMax, double *sums,
+                                   int64_t tokens, int64_t vocab,
+                                   int64_t vocabFirst, cudaStream_t stream) {
+  MLLM_STATUS_TRY(
+      checkSizes("crossEntropySliceSums", {tokens, vocab, vocabFirst}));
+  if (tokens > 0)
+    ceSliceSumsKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
+        logits, targets, rowMax, sums, tokens, vocab, vocabFirst);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::crossEntropyFromSums(const float *rowMax, const double *sums,
+                                  const int64_t *targets, float *lse,
+                                  double *lossSum, int64_t *count,
+                                  int64_t tokens, cudaStream_t stream,
+                                  int64_t ignoreIndex) {
+  MLLM_STATUS_TRY(checkSizes("crossEntropyFromSums", {tokens}));
+  if (tokens == 0) {
+    MLLM_CUDA_TRY(cudaMemsetAsync(lossSum, 0, sizeof(double), stream));
+    MLLM_CUDA_TRY(cudaMemsetAsync(count, 0, sizeof(int64_t), stream));
+    return Status();
+  }
+  ceFromSumsKernel<<<1, 1024, 0, stream>>>(rowMax, sums, targets, lse, tokens,
+                                           ignoreIndex, lossSum, count);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::crossEntropySliceBackward(const bf16 *logits,
+                                       const int64_t *targets, const float *lse,
+                                       bf16 *dlogits, float scale,
+                                       int64_t tokens, int64_t vocab,
+                                       int64_t vocabFirst, cudaStream_t stream,
+                                       int64_t ignoreIndex) {
+  MLLM_STATUS_TRY(
+      checkSizes("crossEntropySliceBackward", {tokens, vocab, vocabFirst}));
   if (tokens > 0)
     ceBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-        logits, targets, lse, dlogits, scale, vocab, ignoreIndex);
+        logits, targets, lse, dlogits, scale, vocab, vocabFirst, ignoreIndex);
   MLLM_CUDA_LAUNCHED();
   return Status();
 }
@@ -455,6 +593,19 @@ Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
   if (tokens * dim > 0)
     embeddingKernel<<<blocks(tokens * dim), kThreads, 0, stream>>>(
         ids, table, out, tokens, dim);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+Status cuda::embeddingForwardSlice(const int64_t *ids, const bf16 *table,
+                                   bf16 *out, int64_t tokens, int64_t dim,
+                                   int64_t vocabFirst, int64_t vocabCount,
+                                   cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("embeddingForwardSlice",
+                             {tokens, dim, vocabFirst, vocabCount}));
+  if (tokens * dim > 0)
+    embeddingSliceKernel<<<blocks(tokens * dim), kThreads, 0, stream>>>(
+        ids, table, out, tokens, dim, vocabFirst, vocabCount);
   MLLM_CUDA_LAUNCHED();
   return Status();
 }

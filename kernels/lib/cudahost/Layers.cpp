@@ -732,13 +732,16 @@ Status cuda::crossEntropyForward(const bf16 *logits, const int64_t *targets,
   return Status();
 }
 
-Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
-                                  const float *lse, bf16 *dlogits, float scale,
-                                  int64_t tokens, int64_t vocab,
-                                  cudaStream_t stream, int64_t ignoreIndex) {
-  const char *k = "crossEntropyBackward";
+namespace {
+
+/// crossEntropySliceBackward, and crossEntropyBackward as its slice from 0
+/// (named `k` in errors).
+Status ceBackward(const char *k, const bf16 *logits, const int64_t *targets,
+                  const float *lse, bf16 *dlogits, float scale, int64_t tokens,
+                  int64_t vocab, int64_t vocabFirst, cudaStream_t stream,
+                  int64_t ignoreIndex) {
   MLLM_STATUS_TRY(twin::checkStream(k, stream));
-  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab}));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab, vocabFirst}));
   if (tokens == 0 || vocab == 0)
     return Status();
   const int64_t n = tokens * vocab;
@@ -748,22 +751,125 @@ Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
   MLLM_STATUS_TRY(checkArg(k, "dlogits", dlogits, n));
   std::vector<float> fl = toFloat(logits, n), fg(n);
   std::vector<double> rowLse(lse, lse + tokens);
-  std::vector<int64_t> cpuTargets(targets, targets + tokens), outside;
-  for (int64_t t = 0; t < tokens; ++t)
-    if (cpuTargets[t] != ignoreIndex &&
-        (cpuTargets[t] < 0 || cpuTargets[t] >= vocab)) {
-      cpuTargets[t] = ignoreIndex;
-      outside.push_back(t);
-    }
-  cpu::softmaxCrossEntropyBackward<float>(fl.data(), cpuTargets.data(),
+  // The CPU kernel on local targets. -1 (never a local target, whatever
+  // the ignore index) marks the rows it must not one-hot: the ignored ones
+  // and the counted ones whose target the slice lacks (another rank's, or,
+  // unsplit, outside the vocabulary), which get the softmax alone below,
+  // as the CUDA kernel gives them.
+  constexpr int64_t kNoTarget = -1;
+  std::vector<int64_t> local(tokens, kNoTarget), softmaxOnly;
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (targets[t] == ignoreIndex)
+      continue;
+    if (targets[t] >= vocabFirst && targets[t] - vocabFirst < vocab)
+      local[t] = targets[t] - vocabFirst;
+    else
+      softmaxOnly.push_back(t);
+  }
+  cpu::softmaxCrossEntropyBackward<float>(fl.data(), local.data(),
                                           rowLse.data(), fg.data(), scale,
-                                          tokens, vocab, ignoreIndex);
-  // A counted target outside the vocabulary: the CUDA kernel's softmax
-  // without a one-hot term.
-  for (int64_t t : outside)
+                                          tokens, vocab, kNoTarget);
+  for (int64_t t : softmaxOnly)
     for (int64_t v = 0; v < vocab; ++v)
       fg[t * vocab + v] = scale * std::exp(fl[t * vocab + v] - lse[t]);
   storeBf16(fg.data(), dlogits, n);
+  return Status();
+}
+
+} // namespace
+
+Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
+                                  const float *lse, bf16 *dlogits, float scale,
+                                  int64_t tokens, int64_t vocab,
+                                  cudaStream_t stream, int64_t ignoreIndex) {
+  return ceBackward("crossEntropyBackward", logits, targets, lse, dlogits,
+                    scale, tokens, vocab, 0, stream, ignoreIndex);
+}
+
+Status cuda::crossEntropySliceBackward(const bf16 *logits,
+                                       const int64_t *targets, const float *lse,
+                                       bf16 *dlogits, float scale,
+                                       int64_t tokens, int64_t vocab,
+                                       int64_t vocabFirst, cudaStream_t stream,
+                                       int64_t ignoreIndex) {
+  return ceBackward("crossEntropySliceBackward", logits, targets, lse, dlogits,
+                    scale, tokens, vocab, vocabFirst, stream, ignoreIndex);
+}
+
+// The vocabulary-parallel steps have no CPU kernel of their own (the CPU
+// backend's is runtime code): each is the CPU kernel's formula, exp in
+// fp32 and sums in double.
+
+Status cuda::crossEntropyRowMax(const bf16 *logits, float *rowMax,
+                                int64_t tokens, int64_t vocab,
+                                cudaStream_t stream) {
+  const char *k = "crossEntropyRowMax";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab}));
+  MLLM_STATUS_TRY(checkArg(k, "logits", logits, tokens * vocab));
+  MLLM_STATUS_TRY(checkArg(k, "rowMax", rowMax, tokens));
+  std::vector<float> fl = toFloat(logits, tokens * vocab);
+  for (int64_t t = 0; t < tokens; ++t) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t v = 0; v < vocab; ++v)
+      m = std::fmax(m, fl[t * vocab + v]); // skips NaN, as fmaxf
+    rowMax[t] = m;
+  }
+  return Status();
+}
+
+Status cuda::crossEntropySliceSums(const bf16 *logits, const int64_t *targets,
+                                   const float *rowMax, double *sums,
+                                   int64_t tokens, int64_t vocab,
+                                   int64_t vocabFirst, cudaStream_t stream) {
+  const char *k = "crossEntropySliceSums";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab, vocabFirst}));
+  MLLM_STATUS_TRY(checkArg(k, "logits", logits, tokens * vocab));
+  MLLM_STATUS_TRY(checkArg(k, "targets", targets, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "rowMax", rowMax, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "sums", sums, 2 * tokens));
+  std::vector<float> fl = toFloat(logits, tokens * vocab);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float *row = fl.data() + t * vocab;
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+      sum += static_cast<double>(std::exp(row[v] - rowMax[t]));
+    const int64_t target = targets[t];
+    const bool held = target >= vocabFirst && target - vocabFirst < vocab;
+    sums[t] = sum;
+    sums[tokens + t] =
+        held ? static_cast<double>(row[target - vocabFirst]) : 0.0;
+  }
+  return Status();
+}
+
+Status cuda::crossEntropyFromSums(const float *rowMax, const double *sums,
+                                  const int64_t *targets, float *lse,
+                                  double *lossSum, int64_t *count,
+                                  int64_t tokens, cudaStream_t stream,
+                                  int64_t ignoreIndex) {
+  const char *k = "crossEntropyFromSums";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens}));
+  MLLM_STATUS_TRY(checkArg(k, "rowMax", rowMax, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "sums", sums, 2 * tokens));
+  MLLM_STATUS_TRY(checkArg(k, "targets", targets, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "lse", lse, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "lossSum", lossSum, 1));
+  MLLM_STATUS_TRY(checkArg(k, "count", count, 1));
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const double l = static_cast<double>(rowMax[t]) + std::log(sums[t]);
+    lse[t] = static_cast<float>(l);
+    if (targets[t] == ignoreIndex)
+      continue;
+    sum += l - sums[tokens + t];
+    ++n;
+  }
+  *lossSum = sum;
+  *count = n;
   return Status();
 }
 
@@ -793,6 +899,29 @@ Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
   return Status();
 }
 
+Status cuda::embeddingForwardSlice(const int64_t *ids, const bf16 *table,
+                                   bf16 *out, int64_t tokens, int64_t dim,
+                                   int64_t vocabFirst, int64_t vocabCount,
+                                   cudaStream_t stream) {
+  const char *k = "embeddingForwardSlice";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, dim, vocabFirst, vocabCount}));
+  if (tokens * dim == 0)
+    return Status();
+  MLLM_STATUS_TRY(checkArg(k, "ids", ids, tokens));
+  MLLM_STATUS_TRY(checkArg(k, "out", out, tokens * dim));
+  MLLM_STATUS_TRY(checkArg(k, "table", table, vocabCount * dim));
+  for (int64_t t = 0; t < tokens; ++t) {
+    bf16 *row = out + t * dim;
+    if (ids[t] >= vocabFirst && ids[t] - vocabFirst < vocabCount)
+      std::copy(table + (ids[t] - vocabFirst) * dim,
+                table + (ids[t] - vocabFirst + 1) * dim, row);
+    else
+      std::fill(row, row + dim, __float2bfloat16(0.0f));
+  }
+  return Status();
+}
+
 Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
                                float *dtable, int64_t dim,
                                cudaStream_t stream) {
@@ -812,14 +941,16 @@ Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
       return rowOutsideTable(k, "unique id", u, ids[u]);
   // The CPU scatter-add into a zeroed row per unique id (token order), then
   // one addition per table element: the CUDA kernel's order of additions,
-  // so the same bits.
-  std::vector<int64_t> slot(tokens);
+  // so the same bits. A token the plan leaves out (a vocabulary slice's
+  // plan) goes to one more row, dropped.
+  std::vector<int64_t> slot(tokens, unique);
   for (int64_t u = 0; u < unique; ++u)
     for (int32_t i = start[u]; i < start[u + 1]; ++i)
       slot[order[i]] = u;
-  std::vector<float> fdout = toFloat(dout, tokens * dim), sums(unique * dim);
+  std::vector<float> fdout = toFloat(dout, tokens * dim),
+                     sums((unique + 1) * dim);
   cpu::embeddingBackwardWeight<float>(slot.data(), fdout.data(), sums.data(),
-                                      tokens, unique, dim);
+                                      tokens, unique + 1, dim);
   for (int64_t u = 0; u < unique; ++u)
     for (int64_t c = 0; c < dim; ++c)
       dtable[ids[u] * dim + c] += sums[u * dim + c];

@@ -211,6 +211,48 @@ Status crossEntropyBackward(const bf16 *logits, const int64_t *targets,
                             int64_t ignoreIndex = cpu::kIgnoreIndex);
 
 //===----------------------------------------------------------------------===//
+// Vocabulary-parallel cross-entropy (Megatron-LM's): each tensor-parallel
+// rank holds logits[tokens, vocab] of the columns [vocabFirst, vocabFirst +
+// vocab) of the whole vocabulary, and no rank ever holds a whole row. The
+// caller all-reduces between the steps: crossEntropyRowMax, max over the
+// group; crossEntropySliceSums, sum over the group; crossEntropyFromSums
+// on every rank; crossEntropySliceBackward later. Targets are global ids.
+//===----------------------------------------------------------------------===//
+
+/// rowMax[t] = the largest logit of row t of the slice (fp32, exact; -inf
+/// for an empty slice), to be all-reduced with max.
+Status crossEntropyRowMax(const bf16 *logits, float *rowMax, int64_t tokens,
+                          int64_t vocab, cudaStream_t stream);
+/// sums[2 * tokens], to be all-reduced with sum (one message, in double):
+/// sums[t] = the sum over the slice of exp(logit - rowMax[t]) (fp32 in the
+/// order crossEntropyForward sums, stored as double) with the group's
+/// rowMax, and sums[tokens + t] = the target's logit when this slice holds
+/// the target, else 0 (ignored targets included), so exactly one rank
+/// contributes it.
+Status crossEntropySliceSums(const bf16 *logits, const int64_t *targets,
+                             const float *rowMax, double *sums, int64_t tokens,
+                             int64_t vocab, int64_t vocabFirst,
+                             cudaStream_t stream);
+/// From the all-reduced rowMax and sums: lse[t] = rowMax + log(sum) (in
+/// double, rounded once) and, as crossEntropyForward, the sum over counted
+/// tokens of lse - target logit (double, in token order) and their count,
+/// the same on every rank. A counted target that no slice holds is not
+/// seen here (its target logit reads as 0): the caller checks the ids.
+Status crossEntropyFromSums(const float *rowMax, const double *sums,
+                            const int64_t *targets, float *lse, double *lossSum,
+                            int64_t *count, int64_t tokens, cudaStream_t stream,
+                            int64_t ignoreIndex = cpu::kIgnoreIndex);
+/// crossEntropyBackward on the slice with the group's lse:
+/// dlogits = scale * (softmax - onehot) for counted tokens, the one-hot
+/// only on the rank whose slice holds the target; 0 for ignored tokens.
+/// With vocabFirst = 0 over the whole vocabulary it is crossEntropyBackward.
+Status crossEntropySliceBackward(const bf16 *logits, const int64_t *targets,
+                                 const float *lse, bf16 *dlogits, float scale,
+                                 int64_t tokens, int64_t vocab,
+                                 int64_t vocabFirst, cudaStream_t stream,
+                                 int64_t ignoreIndex = cpu::kIgnoreIndex);
+
+//===----------------------------------------------------------------------===//
 // Embedding gather / scatter-add (cpu/Embedding.h)
 //===----------------------------------------------------------------------===//
 
@@ -218,6 +260,14 @@ Status crossEntropyBackward(const bf16 *logits, const int64_t *targets,
 /// caller: an id out of range reads out of bounds).
 Status embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
                         int64_t tokens, int64_t dim, cudaStream_t stream);
+/// The vocabulary-parallel gather: this rank's table[vocabCount, dim] holds
+/// the rows [vocabFirst, vocabFirst + vocabCount) of the whole table, and
+/// out[t] = its row of ids[t] when the slice holds ids[t], else zeros; the
+/// ranks' outputs then sum (all-reduce) to the whole gather. Any id may
+/// come: one outside the slice is simply not this rank's.
+Status embeddingForwardSlice(const int64_t *ids, const bf16 *table, bf16 *out,
+                             int64_t tokens, int64_t dim, int64_t vocabFirst,
+                             int64_t vocabCount, cudaStream_t stream);
 
 /// The token order of a batch's ids grouped by id, built on the host once
 /// per batch: the scatter then sums each id's rows in token order without
@@ -231,6 +281,14 @@ struct EmbeddingGradPlan {
 /// Fails on an id outside [0, vocab).
 Status prepareEmbeddingGrad(const std::vector<int64_t> &hostIds, int64_t vocab,
                             EmbeddingGradPlan &plan, cudaStream_t stream);
+/// The plan of a vocabulary slice (embeddingForwardSlice's): only the
+/// tokens whose id lies in [vocabFirst, vocabFirst + vocabCount), their ids
+/// made local (id - vocabFirst); every other id is skipped. `order` still
+/// indexes hostIds, so embeddingBackward takes the whole dout[tokens, dim]
+/// and the slice's dtable[vocabCount, dim].
+Status prepareEmbeddingGradSlice(const std::vector<int64_t> &hostIds,
+                                 int64_t vocabFirst, int64_t vocabCount,
+                                 EmbeddingGradPlan &plan, cudaStream_t stream);
 /// dtable[ids[t]] += dout[t] (dtable fp32 [vocab, dim]).
 Status embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
                          float *dtable, int64_t dim, cudaStream_t stream);
