@@ -93,13 +93,44 @@ std::vector<int64_t> exec::messageFloats(const Model &model,
          messageDims(model, s, a, messageKeys(model, s, a), m->second.data))
       floats[i] += numel(shape);
     if (sched::isRecv(a.kind)) {
-      const sched::StageInfo &peer = s.info(a.peer);
-      bool grad = a.kind == ActionKind::RecvGrad;
-      floats[i] *= static_cast<int64_t>(
-          (grad ? s.gradSources(peer) : s.actSources(peer)).size());
+      floats[i] *=
+          static_cast<int64_t>(s.peersOf(s.info(a.peer), a.kind).size());
     }
   }
   return floats;
+}
+
+std::vector<int64_t> exec::messagePeers(const sched::StageInfo &stage,
+                                        const RankLayout::Coord &coord,
+                                        const sched::StageInfo &peer,
+                                        ActionKind kind) {
+  std::vector<int64_t> r;
+  RankLayout l = peer.rankLayout();
+  switch (kind) {
+  case ActionKind::SendActivation: // every receiver pairing with this rank
+    for (int64_t c = 0; c < peer.cp; ++c)
+      for (int64_t t = 0; t < peer.tp; ++t)
+        if (c % stage.cp == coord.c && t % stage.tp == coord.t)
+          r.push_back(l.rank(coord.d, c, t));
+    break;
+  case ActionKind::RecvActivation:
+    r.push_back(l.rank(coord.d, coord.c % peer.cp, coord.t % peer.tp));
+    break;
+  case ActionKind::SendGrad: // the senders whose activation this rank got
+    for (int64_t c = 0; c < peer.cp; ++c)
+      for (int64_t t = 0; t < peer.tp; ++t)
+        if (c == coord.c % peer.cp && t % stage.tp == coord.t)
+          r.push_back(l.rank(coord.d, c, t));
+    break;
+  case ActionKind::RecvGrad:
+    for (int64_t c = 0; c < peer.cp; ++c)
+      if (c % stage.cp == coord.c)
+        r.push_back(l.rank(coord.d, c, coord.t % peer.tp));
+    break;
+  default:
+    break;
+  }
+  return r;
 }
 
 llvm::Error RankRunner::run(size_t index) {
@@ -286,8 +317,7 @@ llvm::Error RankRunner::run(size_t index) {
       m.held.erase(k);
     }
     const sched::StageInfo &peer = s.info(a.peer);
-    send.destinations =
-        grad ? s.gradDestinations(peer) : s.actDestinations(peer);
+    send.destinations = s.peersOf(peer, a.kind);
     for (int64_t r : send.destinations) {
       auto req = comm.isend(send.buffer,
                             send.floats * static_cast<int64_t>(sizeof(float)),
@@ -310,7 +340,7 @@ llvm::Error RankRunner::run(size_t index) {
     for (const std::vector<int64_t> &shape : p.shapes)
       p.floats += numel(shape);
     const sched::StageInfo &peer = s.info(a.peer);
-    p.sources = grad ? s.gradSources(peer) : s.actSources(peer);
+    p.sources = s.peersOf(peer, a.kind);
     auto buffer = s.messages.take(
         static_cast<int64_t>(index), static_cast<int64_t>(index),
         p.floats * static_cast<int64_t>(p.sources.size()));

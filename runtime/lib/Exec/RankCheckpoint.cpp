@@ -71,51 +71,57 @@ llvm::Error exec::writeShardedCheckpoint(
   return llvm::Error::success();
 }
 
+llvm::Error exec::writeTensorParallelCheckpoint(
+    llvm::StringRef path, const Plan &plan, llvm::ArrayRef<NamedParam> params,
+    const Optimizer &optimizer, const CheckpointInfo &info, Group *tp) {
+  // TP shards are assembled into whole tensors (each rank's runs of a zero
+  // tensor, summed over the TP group), written by TP rank 0: a checkpoint
+  // does not depend on the parallel layout.
+  std::vector<CheckpointTensor> tensors = checkpointTensors(params, optimizer);
+  std::map<std::string, const cpu::Param<float> *> byName;
+  for (const NamedParam &p : params)
+    byName["model." + p.name] = p.param;
+  for (const Optimizer::Slot &slot : optimizer.slots()) {
+    byName["optim." + slot.name + ".exp_avg"] = slot.param;
+    byName["optim." + slot.name + ".exp_avg_sq"] = slot.param;
+  }
+  std::vector<std::vector<float>> whole;
+  whole.reserve(tensors.size());
+  for (CheckpointTensor &t : tensors) {
+    const cpu::Param<float> *p = byName[t.name];
+    if (!p || p->shard.dim < 0 || !tp)
+      continue;
+    std::vector<int64_t> shape = cpu::fullShape(p->shard, p->value.shape);
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    whole.emplace_back(static_cast<size_t>(n), 0.0f);
+    for (const cpu::ShardRun &r : cpu::shardRuns(p->shard, p->value.shape))
+      std::copy_n(t.data.data() + r.local, r.length,
+                  whole.back().data() + r.full);
+    if (llvm::Error e = tp->allReduceSum(whole.back().data(), n))
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "assembling '" + t.name +
+              "' over the TP group: " + llvm::toString(std::move(e)));
+    t.shape = shape;
+    t.data = whole.back();
+  }
+  if (tp && tp->rank() != 0)
+    return llvm::Error::success();
+  return writeCheckpointTensors(path, plan, tensors, info);
+}
+
 llvm::Error RankRunner::save(llvm::StringRef dir) {
   Impl &s = *impl;
   setActivity("writing the checkpoint of step %lld",
               static_cast<long long>(done));
   if (s.coord.d != 0 || s.coord.c != 0 || owned.empty())
     return writeShardedCheckpoint(*s.world, s.rank, dir, done, nullptr);
-  // TP shards are assembled into whole tensors (each rank's runs of a zero
-  // tensor, summed over the TP group), written by TP rank 0: a checkpoint
-  // does not depend on the parallel layout.
-  auto write = [&](llvm::StringRef shard) -> llvm::Error {
-    std::vector<CheckpointTensor> tensors = checkpointTensors(owned, optimizer);
-    std::map<std::string, const cpu::Param<float> *> byName;
-    for (const NamedParam &p : owned)
-      byName["model." + p.name] = p.param;
-    for (const Optimizer::Slot &slot : optimizer.slots()) {
-      byName["optim." + slot.name + ".exp_avg"] = slot.param;
-      byName["optim." + slot.name + ".exp_avg_sq"] = slot.param;
-    }
-    std::vector<std::vector<float>> whole;
-    whole.reserve(tensors.size());
-    for (CheckpointTensor &t : tensors) {
-      const cpu::Param<float> *p = byName[t.name];
-      if (!p || p->shard.dim < 0 || !s.tp)
-        continue;
-      std::vector<int64_t> shape = cpu::fullShape(p->shard, p->value.shape);
-      int64_t n = 1;
-      for (int64_t d : shape)
-        n *= d;
-      whole.emplace_back(static_cast<size_t>(n), 0.0f);
-      for (const cpu::ShardRun &r : cpu::shardRuns(p->shard, p->value.shape))
-        std::copy_n(t.data.data() + r.local, r.length,
-                    whole.back().data() + r.full);
-      if (llvm::Error e = s.tp->allReduceSum(whole.back().data(), n))
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            "assembling '" + t.name +
-                "' over the TP group: " + llvm::toString(std::move(e)));
-      t.shape = shape;
-      t.data = whole.back();
-    }
-    if (s.coord.t != 0)
-      return llvm::Error::success();
-    return writeCheckpointTensors(
-        shard, model.plan(), tensors,
-        {done, seed, modelSignature(model), data.identity()});
+  auto write = [&](llvm::StringRef shard) {
+    return writeTensorParallelCheckpoint(
+        shard, model.plan(), owned, optimizer,
+        {done, seed, modelSignature(model), data.identity()}, s.tp.get());
   };
   return writeShardedCheckpoint(*s.world, s.rank, dir, done, write);
 }

@@ -113,39 +113,10 @@ struct RankRunner::Impl {
   }
   const sched::StageInfo &info(int stage) const { return graph->stages[stage]; }
 
-  // Rank pairing (docs/runtime.md): the receiver of an activation at
-  // (d, c, t) gets it from the sender's (d, c mod cp_s, t mod tp_s); a
-  // gradient goes back from the receivers with t == t_s mod tp_r, summed
-  // over the receivers' CP ranks.
-  std::vector<int64_t> actDestinations(const sched::StageInfo &to) const {
-    std::vector<int64_t> r;
-    RankLayout l = to.rankLayout();
-    for (int64_t c = 0; c < to.cp; ++c)
-      for (int64_t t = 0; t < to.tp; ++t)
-        if (c % stage->cp == coord.c && t % stage->tp == coord.t)
-          r.push_back(l.rank(coord.d, c, t));
-    return r;
-  }
-  std::vector<int64_t> actSources(const sched::StageInfo &from) const {
-    return {
-        from.rankLayout().rank(coord.d, coord.c % from.cp, coord.t % from.tp)};
-  }
-  std::vector<int64_t> gradDestinations(const sched::StageInfo &to) const {
-    std::vector<int64_t> r;
-    RankLayout l = to.rankLayout();
-    for (int64_t c = 0; c < to.cp; ++c)
-      for (int64_t t = 0; t < to.tp; ++t)
-        if (c == coord.c % to.cp && t % stage->tp == coord.t)
-          r.push_back(l.rank(coord.d, c, t));
-    return r;
-  }
-  std::vector<int64_t> gradSources(const sched::StageInfo &from) const {
-    std::vector<int64_t> r;
-    RankLayout l = from.rankLayout();
-    for (int64_t c = 0; c < from.cp; ++c)
-      if (c % stage->cp == coord.c)
-        r.push_back(l.rank(coord.d, c, coord.t % from.tp));
-    return r;
+  /// The ranks of `peer` a message action `kind` goes to or comes from.
+  std::vector<int64_t> peersOf(const sched::StageInfo &peer,
+                               sched::ActionKind kind) const {
+    return messagePeers(*stage, coord, peer, kind);
   }
 };
 

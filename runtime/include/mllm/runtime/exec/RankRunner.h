@@ -22,6 +22,7 @@
 
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/RankLayout.h"
+#include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/Trainer.h"
@@ -86,6 +87,17 @@ struct TiedHead {
 };
 TiedHead tiedHead(const Plan &plan, int rank, const RankLayout::Coord &coord);
 
+/// The ranks a message action `kind` of a rank at `coord` of `stage`
+/// exchanges with `peer`'s ranks (docs/runtime.md, "Rank pairing"): a send
+/// goes to, a receive comes from, those ranks. An activation received at
+/// (d, c, t) comes from the sender's (d, c mod cp_s, t mod tp_s); a
+/// gradient goes back from the receivers with t == t_s mod tp_r and is
+/// received from every CP rank of the receivers (summed there).
+std::vector<int64_t> messagePeers(const sched::StageInfo &stage,
+                                  const RankLayout::Coord &coord,
+                                  const sched::StageInfo &peer,
+                                  sched::ActionKind kind);
+
 /// Writes a sharded checkpoint of step `step` into `dir`, collectively over
 /// `world` (every rank, `rank` this one): rank 0 makes `.step-N.partial`,
 /// every rank given `writeShard` writes its shard at the path it is passed
@@ -95,6 +107,15 @@ TiedHead tiedHead(const Plan &plan, int rank, const RankLayout::Coord &coord);
 llvm::Error writeShardedCheckpoint(
     Group &world, int rank, llvm::StringRef dir, int64_t step,
     const std::function<llvm::Error(llvm::StringRef shard)> &writeShard);
+
+/// Writes the checkpoint shard of a rank holding `params` (some of them
+/// tensor-parallel shards) to `path`: collectively over `tp` (its TP group;
+/// null without TP) each sharded tensor, moments included, is assembled
+/// whole, and TP rank 0 writes, so a checkpoint does not depend on the
+/// parallel layout.
+llvm::Error writeTensorParallelCheckpoint(
+    llvm::StringRef path, const Plan &plan, llvm::ArrayRef<NamedParam> params,
+    const Optimizer &optimizer, const CheckpointInfo &info, Group *tp);
 
 /// The error of a rank: its rank and, when it concerns one, the action.
 class RankError : public llvm::ErrorInfo<RankError> {
