@@ -3,7 +3,8 @@
 // One rank of a pipeline on its GPU (device::DeviceRankRunner): NCCL
 // bootstrapped over the launcher's world, a channel per directed pair of
 // stage ranks, the per-pair order of the messages checked at load and at
-// every post, the replicas' and the tied head's sums on NCCL groups.
+// every post, the replicas' and the tied head's sums and the TP shards'
+// all-reduces on NCCL groups.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceRun.h"
@@ -31,17 +32,21 @@ static std::vector<cuda::P2PMessage> messagesOf(const Plan &plan,
                                                 const device::RankPlace &p) {
   std::vector<cuda::P2PMessage> mine;
   const PlanSchedule &schedule = *plan.schedule;
-  for (const sched::Action &a : schedule.programs[p.program].actions) {
+  const sched::Program &program = schedule.programs[p.program];
+  for (const sched::Action &a : program.actions) {
     if (!sched::isComm(a.kind))
       continue;
-    const int peer = static_cast<int>(
-        schedule.graph.stages[a.peer].rankLayout().rank(p.coord.d, 0, 0));
-    cuda::P2PMessage m;
-    m.from = sched::isSend(a.kind) ? p.rank : peer;
-    m.to = sched::isSend(a.kind) ? peer : p.rank;
-    m.tag = a.tag;
-    m.bytes = a.bytes;
-    mine.push_back(m);
+    // In the order DeviceRankRunner posts them.
+    for (int64_t peer :
+         exec::messagePeers(schedule.graph.stages[program.stage], p.coord,
+                            schedule.graph.stages[a.peer], a.kind)) {
+      cuda::P2PMessage m;
+      m.from = sched::isSend(a.kind) ? p.rank : static_cast<int>(peer);
+      m.to = sched::isSend(a.kind) ? static_cast<int>(peer) : p.rank;
+      m.tag = a.tag;
+      m.bytes = a.bytes;
+      mine.push_back(m);
+    }
   }
   return mine;
 }
@@ -96,13 +101,17 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
     return fail(llvm::toString(std::move(e)));
   // The groups, collective over the world in one order on every rank: the
-  // stages' replicas (a partition of the ranks), then the tied pairs.
+  // stages' replicas (a partition of the ranks), the tied pairs, then the
+  // stages' TP groups (a partition).
   auto replicas = n.split(place->replicas);
   if (!replicas)
     return fail(llvm::toString(replicas.takeError()));
   auto tied = n.split(place->tied);
   if (!tied)
     return fail(llvm::toString(tied.takeError()));
+  auto shards = n.split(place->shards);
+  if (!shards)
+    return fail(llvm::toString(shards.takeError()));
   device::RankGroups groups;
   groups.messages = &n;
   groups.world = all->get();
@@ -119,6 +128,17 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   }
   if (!place->tied.empty())
     groups.tied = tied->get();
+  std::unique_ptr<Group> shardsHost;
+  std::unique_ptr<NCCLShardCollectives> shardCollectives;
+  if (place->shards.size() > 1) {
+    auto host = world.group(place->shards);
+    if (!host)
+      return fail(llvm::toString(host.takeError()));
+    shardsHost = std::move(*host);
+    shardCollectives = std::make_unique<NCCLShardCollectives>(**shards);
+    groups.shards = shardCollectives.get();
+    groups.shardsHost = shardsHost.get();
+  }
   auto made =
       device::DeviceRankRunner::create(plan, options.seed, groups, makeData);
   if (!made)

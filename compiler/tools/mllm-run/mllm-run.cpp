@@ -248,30 +248,23 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 
   // Under mpirun, --backend=cuda runs one process per data-parallel
   // replica, each replica whole on its GPU (runOnDevice), or, with the
-  // plan's world size, each rank's pipeline stage on its GPU
-  // (runPipelineOnDevice).
+  // plan's world size, each rank's share of its stage (a pipeline stage,
+  // a TP shard) on its GPU (runPipelineOnDevice).
   const bool deviceParallel =
       backend == "cuda" && comm && comm->worldSize() > 1;
   const bool devicePipeline =
       deviceParallel && comm->worldSize() != plan.job.dp &&
-      comm->worldSize() == plan.job.worldSize && plan.schedule &&
-      plan.schedule->programs.size() > 1;
+      comm->worldSize() == plan.job.worldSize && plan.schedule;
   if (deviceParallel && !devicePipeline && comm->worldSize() != plan.job.dp)
-    return fail(
-        1,
-        llvm::formatv(
-            "--backend=cuda runs this plan (dp = {0}, {1} rank(s) per "
-            "replica) with one process per data-parallel replica, each "
-            "replica whole on one GPU (`mpirun -np {0}`){2}; tensor and "
-            "context parallelism across GPUs are not run yet",
-            plan.job.dp, plan.job.worldSize / std::max<int64_t>(1, plan.job.dp),
-            plan.schedule && plan.schedule->programs.size() > 1
-                ? llvm::formatv(", or with one process per rank, each "
-                                "pipeline stage on its GPU (`mpirun -np "
-                                "{0}`)",
-                                plan.job.worldSize)
-                      .str()
-                : std::string()));
+    return fail(1,
+                llvm::formatv(
+                    "--backend=cuda runs this plan (dp = {0}, {1} rank(s) per "
+                    "replica) with one process per rank (`mpirun -np {2}`), or "
+                    "with one process per data-parallel replica, each replica "
+                    "whole on one GPU (`mpirun -np {0}`)",
+                    plan.job.dp,
+                    plan.job.worldSize / std::max<int64_t>(1, plan.job.dp),
+                    plan.job.worldSize));
 #ifdef MLLM_HAVE_DEVICE
   // --backend=cuda's settings, for one process or a pipeline's ranks.
   auto deviceOptions = [&]() {

@@ -45,6 +45,18 @@ public:
   allReduceSumAsync(float *data, int64_t count) override {
     return allReduce(data, count, ncclFloat, ncclSum, "sum", 4);
   }
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceSumAsync(__nv_bfloat16 *data, int64_t count) override {
+    return allReduce(data, count, ncclBfloat16, ncclSum, "bf16 sum", 2);
+  }
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceSumAsync(double *data, int64_t count) override {
+    return allReduce(data, count, ncclDouble, ncclSum, "sum", 8);
+  }
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceMaxAsync(float *data, int64_t count) override {
+    return allReduce(data, count, ncclFloat, ncclMax, "max", 4);
+  }
 
   llvm::Error allGatherBytes(const void *local, int64_t bytes,
                              void *out) override {

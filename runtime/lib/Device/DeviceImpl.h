@@ -106,6 +106,12 @@ struct DeviceLayer {
   std::string name; ///< "llm.blocks.3", for messages.
   LayerConfig config;
   bool gated = false, rope = false;
+  /// A tensor-parallel shard (Impl::tp): a block holds the query heads
+  /// from `headFirst` and its `config` has the shard's head, kv-head and
+  /// feed-forward counts; the embedding and the head hold the vocabulary
+  /// rows from `vocabFirst`, `config.vocab` of them.
+  bool split = false;
+  int64_t headFirst = 0, vocabFirst = 0;
   /// ALiBi: the layer's slopes, one per query head (in the weights region).
   float *slopes = nullptr;
   /// The plan's frozen analysis: whether it accumulates weight gradients,
@@ -185,6 +191,10 @@ struct Scratch {
   /// produce: [widest norm] x 2, never read.
   float *discard = nullptr;
   double *lossSum = nullptr; ///< The head's loss sum.
+  /// A vocab-parallel head: the rows' maxima, and their sums of exp and
+  /// target logits ([2 x rows]), reduced over the TP group.
+  float *rowMax = nullptr;
+  double *ceSums = nullptr;
   int64_t *count = nullptr;
 };
 
@@ -247,6 +257,13 @@ struct DeviceTrainer::Impl {
   exec::Model *model = nullptr;
   exec::DataSource *data = nullptr;
   DataParallel parallel;
+  /// Tensor parallelism: this process is TP rank `tpRank` of `tpSize` and
+  /// its blocks, embedding and head are shards (cpu::TensorShard's split)
+  /// whose collectives go through `tp`. Null: whole layers.
+  ShardCollectives *tp = nullptr;
+  int64_t tpRank = 0, tpSize = 1;
+  /// `what`'s partial sums (`count` bf16 at `data`) over the TP group.
+  llvm::Error tpSum(bf16 *data, int64_t count, const llvm::Twine &what);
   /// This process's replicas: [firstReplica, firstReplica + replicas).
   int64_t firstReplica = 0, replicas = 1;
   cudaStream_t stream = nullptr;
@@ -456,6 +473,12 @@ struct DeviceTrainer::Impl {
                           float beta = 0);
   llvm::Error linearWeight(const bf16 *x, const bf16 *dy, DeviceParam &w,
                            int64_t rows, int64_t in, int64_t out);
+  /// y = residual + x W^T for a row-parallel linear (`in` columns of this
+  /// shard; the partial products summed over the TP group first).
+  llvm::Error rowParallel(DeviceLayer &l, const bf16 *x, const DeviceParam &w,
+                          const bf16 *residual, bf16 *y, int64_t in);
+  /// A vocab-parallel head's loss: lse and the loss sum from its logits.
+  llvm::Error vocabParallelLoss(DeviceLayer &l);
   /// y += b on every row, and db += the rows of dy (when `b` trains).
   llvm::Error addBias(bf16 *y, const DeviceParam *b, int64_t rows, int64_t out);
   llvm::Error biasGrad(const bf16 *dy, DeviceParam *b, int64_t rows,

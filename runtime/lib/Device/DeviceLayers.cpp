@@ -137,6 +137,15 @@ kc::AttentionHeads device::headsOf(const LayerConfig &c) {
   return h;
 }
 
+llvm::Error DeviceTrainer::Impl::tpSum(bf16 *data, int64_t count,
+                                       const llvm::Twine &what) {
+  if (llvm::Error e = tp->allReduceSum(data, count, stream))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "TP all-reduce of " + what + ": " +
+                                       llvm::toString(std::move(e)));
+  return llvm::Error::success();
+}
+
 namespace {
 
 llvm::Error copy(bf16 *to, const bf16 *from, int64_t n, cudaStream_t stream) {
@@ -156,9 +165,19 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   switch (l.kind) {
   case LayerKind::Embedding: {
-    MLLM_TRY(check(kc::embeddingForward(batch.ids, l.param("weight").value, out,
-                                        R, H, stream),
-                   at("forward")));
+    // A vocab-parallel shard writes its ids' rows and zeros elsewhere;
+    // the sum over the group has every row.
+    if (l.split) {
+      MLLM_TRY(check(
+          kc::embeddingForwardSlice(batch.ids, l.param("weight").value, out, R,
+                                    H, l.vocabFirst, c.vocab, stream),
+          at("forward")));
+      MLLM_TRY(tpSum(out, R * H, at("rows")));
+    } else {
+      MLLM_TRY(check(kc::embeddingForward(batch.ids, l.param("weight").value,
+                                          out, R, H, stream),
+                     at("forward")));
+    }
     const DeviceParam *pos = l.maybe("pos_weight");
     if (!pos)
       return llvm::Error::success();
@@ -176,10 +195,13 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   case LayerKind::Head: {
     const DeviceParam &w = l.param("weight");
     MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
-    MLLM_TRY(check(kc::crossEntropyForward(l.logits, batch.targets, l.rowLse,
-                                           scratch.lossSum, scratch.count, R,
-                                           c.vocab, stream),
-                   at("loss")));
+    if (l.split)
+      MLLM_TRY(vocabParallelLoss(l));
+    else
+      MLLM_TRY(check(kc::crossEntropyForward(l.logits, batch.targets, l.rowLse,
+                                             scratch.lossSum, scratch.count, R,
+                                             c.vocab, stream),
+                     at("loss")));
     // Read back after the step's last microbatch (pinned memory: the
     // copy runs in stream order, nothing waits for it here).
     cudaError_t rc = cudaMemcpyAsync(lossSum, scratch.lossSum, sizeof(double),
@@ -206,8 +228,7 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   MLLM_TRY(addBias(l.u, l.maybe("ffn.b_in"), R, in));
   MLLM_TRY(check(activationForward(c.activation, l.u, l.a, R, c.ffn, stream),
                  at("activation")));
-  MLLM_TRY(copy(out, l.h, R * H, stream));
-  MLLM_TRY(linear(l.a, l.param("ffn.w_out"), out, R, c.ffn, H, 1.0f));
+  MLLM_TRY(rowParallel(l, l.a, l.param("ffn.w_out"), l.h, out, c.ffn));
   return addBias(out, l.maybe("ffn.b_out"), R, H);
 }
 
@@ -219,14 +240,19 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   switch (l.kind) {
   case LayerKind::Head: {
     DeviceParam &w = l.param("weight");
-    MLLM_TRY(check(kc::crossEntropyBackward(
+    // Softmax minus one-hot over this rank's vocabulary (all of it
+    // without TP), from the lse of the whole.
+    MLLM_TRY(check(kc::crossEntropySliceBackward(
                        l.logits, batch.targets, l.rowLse, g.dlogits,
-                       static_cast<float>(batch.lossScale), R, c.vocab, stream),
+                       static_cast<float>(batch.lossScale), R, c.vocab,
+                       l.vocabFirst, stream),
                    at("loss gradient")));
     MLLM_TRY(linearWeight(l.x, g.dlogits, w, R, H, c.vocab));
-    if (l.inputGrad)
-      MLLM_TRY(linearInput(g.dlogits, w, g.dy, R, H, c.vocab));
-    return llvm::Error::success();
+    if (!l.inputGrad)
+      return llvm::Error::success();
+    MLLM_TRY(linearInput(g.dlogits, w, g.dy, R, H, c.vocab));
+    return l.split ? tpSum(g.dy, R * H, at("input gradient"))
+                   : llvm::Error::success();
   }
   case LayerKind::Norm:
     MLLM_TRY(check(normBackward(normOf(l, ""), g.dy, l.x, l.mean1, l.rstd1,
@@ -265,6 +291,9 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(linearInput(g.du, wIn, g.dxn, R, H, in));
   MLLM_TRY(linearWeight(l.xn2, g.du, wIn, R, H, in));
   MLLM_TRY(biasGrad(g.du, l.maybe("ffn.b_in"), R, in));
+  // Column-parallel: each shard's part of the norm's output gradient.
+  if (l.split)
+    MLLM_TRY(tpSum(g.dxn, R * H, at("feed-forward input gradient")));
   MLLM_TRY(check(normBackward(normOf(l, "norm2."), g.dxn, l.h, l.mean2, l.rstd2,
                               g.dh, R, H, g.discard, stream),
                  at("norm2 gradient")));
@@ -275,6 +304,8 @@ llvm::Error DeviceTrainer::Impl::backwardLayer(DeviceLayer &l) {
   MLLM_TRY(attentionBackward(l, g.dh, l.xn1, below));
   if (!below)
     return llvm::Error::success();
+  if (l.split)
+    MLLM_TRY(tpSum(g.dxn, R * H, at("attention input gradient")));
   MLLM_TRY(check(normBackward(normOf(l, "norm1."), g.dxn, l.x, l.mean1, l.rstd1,
                               g.dx, R, H, g.discard, stream),
                  at("norm1 gradient")));
@@ -318,8 +349,7 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
                                         l.lse + s * c.heads * n, options),
                    at("attention")));
   }
-  MLLM_TRY(copy(y, residual, R * H, stream));
-  MLLM_TRY(linear(l.o, l.param("wo"), y, R, qw, H, 1.0f));
+  MLLM_TRY(rowParallel(l, l.o, l.param("wo"), residual, y, qw));
   return addBias(y, l.maybe("bo"), R, H);
 }
 
@@ -369,4 +399,46 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
   MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
   MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
   return linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f);
+}
+
+llvm::Error DeviceTrainer::Impl::rowParallel(DeviceLayer &l, const bf16 *x,
+                                             const DeviceParam &w,
+                                             const bf16 *residual, bf16 *y,
+                                             int64_t in) {
+  const int64_t R = l.rows, H = l.config.hidden;
+  if (!l.split) {
+    MLLM_TRY(copy(y, residual, R * H, stream));
+    return linear(x, w, y, R, in, H, 1.0f);
+  }
+  // The shards' partial products are summed before the residual joins.
+  MLLM_TRY(linear(x, w, y, R, in, H));
+  MLLM_TRY(tpSum(y, R * H, "'" + l.name + "' output of '" + w.name + "'"));
+  return check(kc::addInPlace(y, residual, R * H, stream),
+               "'" + l.name + "' residual");
+}
+
+llvm::Error DeviceTrainer::Impl::vocabParallelLoss(DeviceLayer &l) {
+  // As cpu::vocabParallelCrossEntropyForward: the rows' maxima over the
+  // group, then their sums of exp and the target logits in one all-reduce.
+  const int64_t R = l.rows, V = l.config.vocab;
+  Scratch &g = scratch;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  MLLM_TRY(check(kc::crossEntropyRowMax(l.logits, g.rowMax, R, V, stream),
+                 at("row maxima")));
+  if (llvm::Error e = tp->allReduceMax(g.rowMax, R, stream))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   at("TP all-reduce of the row maxima: ") +
+                                       llvm::toString(std::move(e)));
+  MLLM_TRY(
+      check(kc::crossEntropySliceSums(l.logits, batch.targets, g.rowMax,
+                                      g.ceSums, R, V, l.vocabFirst, stream),
+            at("loss sums")));
+  if (llvm::Error e = tp->allReduceSum(g.ceSums, 2 * R, stream))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   at("TP all-reduce of the loss sums: ") +
+                                       llvm::toString(std::move(e)));
+  return check(kc::crossEntropyFromSums(g.rowMax, g.ceSums, batch.targets,
+                                        l.rowLse, g.lossSum, g.count, R,
+                                        stream),
+               at("loss"));
 }

@@ -8,6 +8,7 @@
 #include "DeviceImpl.h"
 
 #include "mllm/runtime/cpu/LayerParts.h"
+#include "mllm/runtime/cpu/ParallelParts.h"
 
 #include "mllm/runtime/exec/Steps.h"
 #include "mllm/runtime/exec/Trainer.h"
@@ -255,6 +256,28 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       return refuse("the layer order around '" + l.name + "'");
     l.rope = l.config.position == "rope";
     l.gated = l.config.activation == "swiglu" || l.config.activation == "geglu";
+    // A tensor-parallel shard runs its own heads, feed-forward columns or
+    // vocabulary rows (the split cpu::TensorShard gave its parameters,
+    // checked by Model::build).
+    if (tp && (l.kind == LayerKind::Block || l.kind == LayerKind::Conformer ||
+               l.kind == LayerKind::Embedding || l.kind == LayerKind::Head)) {
+      if (l.kind == LayerKind::Conformer)
+        return refuse("a conformer block under tensor parallelism in '" +
+                      l.name + "'");
+      LayerConfig &cf = l.config;
+      l.split = true;
+      if (l.kind == LayerKind::Block) {
+        cf.heads /= tpSize;
+        cf.kvHeads /= tpSize;
+        cf.ffn /= tpSize;
+        l.headFirst = tpRank * cf.heads;
+      } else {
+        cpu::VocabRange range =
+            cpu::vocabRange(cf.vocab, cpu::TensorShard{tpRank, tpSize});
+        l.vocabFirst = range.begin;
+        cf.vocab = range.size();
+      }
+    }
     // Rows of the input: the chain's sequences (items for an encoder),
     // then what each layer makes of them.
     if (firstHere) {
@@ -439,14 +462,17 @@ void DeviceTrainer::Impl::carveSaved(Carver &c) {
 void DeviceTrainer::Impl::carveScratch(Carver &c) {
   // Each piece as large as the largest layer needs.
   int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0, norm = 0,
-          cols = 0;
+          cols = 0, splitHead = 0;
   auto visit = [&](const DeviceLayer &l) {
     const LayerConfig &cf = l.config;
     const int64_t R = l.rows;
     hidden = std::max({hidden, R * l.width, l.outRows * l.outWidth});
     norm = std::max(norm, cf.hidden);
-    if (l.kind == LayerKind::Head)
+    if (l.kind == LayerKind::Head) {
       vocab = std::max(vocab, R * cf.vocab);
+      if (l.split)
+        splitHead = std::max(splitHead, R);
+    }
     if (l.kind == LayerKind::Audio) {
       const int64_t F = cf.frames, F2 = l.outRows / l.items;
       hidden = std::max(hidden, l.items * F * cf.hidden);
@@ -481,6 +507,8 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.da, ffn);
   c.take(s.du, ffnIn);
   c.take(s.dlogits, vocab);
+  c.take(s.rowMax, splitHead);
+  c.take(s.ceSums, 2 * splitHead);
   c.take(s.discard, 2 * norm);
   c.take(s.cols, cols);
   for (DeviceEncoder &e : encoders)
@@ -601,10 +629,12 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   forEachLayer([&](DeviceLayer &l) {
     if (!l.slopes || slopesRc != cudaSuccess)
       return;
-    std::vector<float> slopes = cpu::alibiSlopes(l.config.heads);
+    // A shard's heads' slopes among all heads'.
+    std::vector<float> slopes =
+        cpu::alibiSlopes(l.config.heads * (l.split ? tpSize : 1));
     slopesRc =
-        cudaMemcpy(l.slopes, slopes.data(), slopes.size() * sizeof(float),
-                   cudaMemcpyHostToDevice);
+        cudaMemcpy(l.slopes, slopes.data() + l.headFirst,
+                   l.config.heads * sizeof(float), cudaMemcpyHostToDevice);
   });
   if (slopesRc != cudaSuccess)
     return check(Status::error(cudaGetErrorString(slopesRc)),

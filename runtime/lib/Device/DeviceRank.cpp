@@ -34,14 +34,13 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
   if (rank < 0 || rank >= static_cast<int>(programOfRank.size()) ||
       programOfRank[rank] < 0)
     return fail(llvm::formatv("rank {0} has no program in the plan", rank));
-  // Every rank answers alike, before any collective: the message pairs
-  // below assume one rank per stage and replica.
+  // Every rank answers alike, before any collective.
   for (const sched::StageInfo &st : schedule.graph.stages)
-    if (st.tp > 1 || st.cp > 1)
+    if (st.cp > 1)
       return fail(llvm::formatv(
-          "stage '{0}' runs with tp = {1} and cp = {2}; the device executor "
-          "runs pipeline and data parallelism (tp = cp = 1) so far",
-          st.name, st.tp, st.cp));
+          "stage '{0}' runs with cp = {1}; the device executor runs "
+          "pipeline, data and tensor parallelism (cp = 1) so far",
+          st.name, st.cp));
   RankPlace place;
   place.rank = rank;
   place.program = programOfRank[rank];
@@ -53,16 +52,19 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
     return fail(llvm::formatv("rank {0} is not a rank of its stage '{1}'", rank,
                               stage.name));
   place.coord = *coord;
-  place.replicas = {rank};
+  place.replicas = place.shards = {rank};
   for (const std::vector<int64_t> &g : layout.gradSyncGroups())
     if (llvm::is_contained(g, static_cast<int64_t>(rank)))
       place.replicas = g;
+  if (stage.tp > 1)
+    for (const std::vector<int64_t> &g : layout.tpGroups())
+      if (llvm::is_contained(g, static_cast<int64_t>(rank)))
+        place.shards = g;
   exec::TiedHead tied = exec::tiedHead(plan, rank, place.coord);
   if (tied.peer >= 0)
     place.tied = {std::min<int64_t>(rank, tied.peer),
                   std::max<int64_t>(rank, tied.peer)};
-  // Every rank's sends, with the ranks of both ends (tp = cp = 1: the
-  // peer's replica is the sender's).
+  // Every rank's sends, with the ranks of both ends.
   std::set<std::pair<int, int>> pairs;
   for (size_t r = 0; r < programOfRank.size(); ++r) {
     if (programOfRank[r] < 0)
@@ -75,10 +77,10 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
       continue;
     for (const sched::Action &a : p.actions)
       if (sched::isSend(a.kind))
-        pairs.insert(
-            {static_cast<int>(r),
-             static_cast<int>(
-                 schedule.graph.stages[a.peer].rankLayout().rank(c->d, 0, 0))});
+        for (int64_t to :
+             exec::messagePeers(schedule.graph.stages[p.stage], *c,
+                                schedule.graph.stages[a.peer], a.kind))
+          pairs.insert({static_cast<int>(r), static_cast<int>(to)});
   }
   place.peers.assign(pairs.begin(), pairs.end());
   return place;
@@ -219,9 +221,11 @@ struct DeviceRankRunner::Impl {
                  "': " + llvm::toString(std::move(e)));
   }
   const sched::PipelineGraph &graph() const { return plan->schedule->graph; }
-  int peerRank(const sched::Action &a) const {
-    return static_cast<int>(
-        graph().stages[a.peer].rankLayout().rank(place.coord.d, 0, 0));
+  /// The ranks a message action goes to or comes from (one for a
+  /// receive: cp = 1).
+  std::vector<int64_t> peersOf(const sched::Action &a) const {
+    return exec::messagePeers(graph().stages[prog->stage], place.coord,
+                              graph().stages[a.peer], a.kind);
   }
   bf16 *buffer(int64_t action) {
     return reinterpret_cast<bf16 *>(dev.arena.data() +
@@ -412,6 +416,8 @@ DeviceRankRunner::~DeviceRankRunner() {
 
 void DeviceRankRunner::Impl::drain() {
   failed = true;
+  if (dev.tp)
+    llvm::consumeError(dev.tp->finish());
   sends.clear();
   recvs.clear();
   mbs.clear();
@@ -441,6 +447,11 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     return s.error("the stage's replicas need their groups (internal error)");
   if (!s.place.tied.empty() && !groups.tied)
     return s.error("the tied head needs its group (internal error)");
+  const int64_t tp = static_cast<int64_t>(s.place.shards.size());
+  if (tp > 1 &&
+      (!groups.shards || !groups.shardsHost || groups.shards->size() != tp ||
+       groups.shards->rank() != s.place.coord.t))
+    return s.error("the stage's TP group is not its shards' (internal error)");
   // The rank's share of the model: its stage's weights, as the CPU
   // RankRunner's.
   exec::Model::Keep keep = [&plan, rank](llvm::StringRef part, int64_t unit) {
@@ -450,7 +461,15 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
         return true;
     return false;
   };
-  auto model = exec::Model::build(plan, seed, keep);
+  // A stage's parts are split alike over its TP group.
+  exec::Model::Sharding sharding;
+  if (tp > 1) {
+    llvm::SmallVector<llvm::StringRef> parts;
+    llvm::StringRef(stage.part).split(parts, '+');
+    for (llvm::StringRef part : parts)
+      sharding.tp[part.str()] = {s.place.coord.t, tp, groups.shardsHost};
+  }
+  auto model = exec::Model::build(plan, seed, keep, &sharding);
   if (!model)
     return s.error(llvm::toString(model.takeError()));
   s.model = std::move(*model);
@@ -473,6 +492,11 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   d.releases = sched::sendReleases(s.graph(), programs,
                                    static_cast<size_t>(s.place.program));
   d.held = flow.ranges;
+  if (tp > 1) {
+    d.tp = groups.shards;
+    d.tpRank = s.place.coord.t;
+    d.tpSize = tp;
+  }
   d.replicas = 1;
   d.firstReplica = s.place.coord.d;
   if (s.place.replicas.size() > 1) {
@@ -685,15 +709,21 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
                    "the work before the message"));
     const bool send = sched::isSend(a.kind);
     dev.highWater = std::max(dev.highWater, messages.at(at).offset + a.bytes);
-    auto request =
-        send ? groups.messages->isend(buffer(at), a.bytes, peerRank(a), a.tag)
-             : groups.messages->irecv(buffer(at), a.bytes, peerRank(a), a.tag);
-    if (!request)
-      return request.takeError();
-    if (send)
-      sends.push_back({at, dev.releases[index], std::move(*request)});
-    else
-      recvs[at] = std::move(*request);
+    // A send goes to every rank of the peer stage pairing with this one (a
+    // stage of higher tp has several); a receive comes from one.
+    for (int64_t peer : peersOf(a)) {
+      auto request =
+          send ? groups.messages->isend(buffer(at), a.bytes,
+                                        static_cast<int>(peer), a.tag)
+               : groups.messages->irecv(buffer(at), a.bytes,
+                                        static_cast<int>(peer), a.tag);
+      if (!request)
+        return request.takeError();
+      if (send)
+        sends.push_back({at, dev.releases[index], std::move(*request)});
+      else
+        recvs[at] = std::move(*request);
+    }
     return llvm::Error::success();
   }
   case ActionKind::AllReduceGrads:
@@ -742,14 +772,20 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     const sched::Action &a = s.prog->actions[i];
     const double begin = s.tracing ? s.now() : 0;
     s.lastWaitEnd = begin;
-    llvm::Error e = s.run(i);
+    // The previous action's TP all-reduces, waited for with their deadline
+    // before this one may wait for the stream (a message, an upload).
+    llvm::Error e = d.tp ? d.tp->finish() : llvm::Error::success();
+    if (!e)
+      e = s.run(i);
     // A traced compute action: the GPU's work inside its event.
     const bool computed =
         sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
         (!sched::isBackward(a.kind) ||
          s.backwardAt.at(a.microbatch) == static_cast<int64_t>(i));
     if (!e && s.tracing && (computed || a.kind == ActionKind::AllReduceGrads)) {
-      e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
+      e = d.tp ? d.tp->finish() : llvm::Error::success();
+      if (!e)
+        e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
       exec::RankEvent ev = s.event(a, std::max(begin, s.lastWaitEnd));
       ev.end = s.now();
       s.events.push_back(ev);
@@ -766,6 +802,11 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     s.drain();
     return std::move(e);
   }
+  if (d.tp)
+    if (llvm::Error e = d.tp->finish()) {
+      s.drain();
+      return s.wrap(std::move(e));
+    }
   if (!s.recvs.empty()) {
     s.drain();
     return s.error("a received message was never used (internal error)");
@@ -778,8 +819,9 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   }
   MLLM_TRY(s.wrap(check(cudaStatus(cudaStreamSynchronize(d.stream)),
                         "the step's microbatches")));
+  // Every shard of a TP head has the whole loss: the first counts it.
   double loss = 0;
-  if (s.holdsHead)
+  if (s.holdsHead && s.place.coord.t == 0)
     for (size_t mb = 0; mb < scales.size(); ++mb)
       loss += d.hostLosses[mb] * scales[mb];
   // The head's copy of a tied embedding and the embedding's see the sum of
@@ -850,13 +892,15 @@ llvm::Error DeviceRankRunner::save(llvm::StringRef dir, uint64_t seed) {
   DeviceTrainer::Impl &d = s.dev;
   exec::Optimizer &optimizer = d.hostOptimizer(s.owned);
   MLLM_TRY(s.wrap(d.toHost(optimizer)));
-  // Every replica holds the same weights: replica 0's ranks write.
+  // Every replica holds the same weights: replica 0's ranks write (TP
+  // shards assembled whole).
   std::function<llvm::Error(llvm::StringRef)> write;
   if (s.place.coord.d == 0)
     write = [&](llvm::StringRef shard) {
-      return exec::writeCheckpoint(
+      return exec::writeTensorParallelCheckpoint(
           shard, *s.plan, s.owned, optimizer,
-          {d.done, seed, exec::modelSignature(*s.model), s.data->identity()});
+          {d.done, seed, exec::modelSignature(*s.model), s.data->identity()},
+          s.groups.shardsHost);
     };
   return exec::writeShardedCheckpoint(*s.groups.world, s.place.rank, dir,
                                       d.done, write);

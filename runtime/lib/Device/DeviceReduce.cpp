@@ -24,6 +24,33 @@ llvm::Error GroupReducer::post(float *data, int64_t count,
   return group.allReduceSum(data, count);
 }
 
+llvm::Error GroupCollectives::allReduceSum(bf16 *data, int64_t count,
+                                           cudaStream_t stream) {
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
+                 "the values to sum over the TP group"));
+  staging.resize(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i)
+    staging[i] = __bfloat162float(data[i]);
+  MLLM_TRY(group.allReduceSum(staging.data(), count));
+  for (int64_t i = 0; i < count; ++i)
+    data[i] = __float2bfloat16(staging[i]);
+  return llvm::Error::success();
+}
+
+llvm::Error GroupCollectives::allReduceSum(double *data, int64_t count,
+                                           cudaStream_t stream) {
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
+                 "the values to sum over the TP group"));
+  return group.allReduceSum(data, count);
+}
+
+llvm::Error GroupCollectives::allReduceMax(float *data, int64_t count,
+                                           cudaStream_t stream) {
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
+                 "the values to reduce over the TP group"));
+  return group.allReduceMax(data, count);
+}
+
 void DeviceTrainer::Impl::planBuckets() {
   finalFrom.clear();
   if (parallel.processes == 1 || gradFloats == 0)

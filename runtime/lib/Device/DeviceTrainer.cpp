@@ -139,8 +139,13 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   if (layers.front().kind != LayerKind::Embedding ||
       !layers.front().param("weight").trains)
     return llvm::Error::success();
-  return check(kc::prepareEmbeddingGrad(batch.hostIds,
-                                        layers.front().config.vocab,
+  const DeviceLayer &embedding = layers.front();
+  if (embedding.split) // this shard's rows only
+    return check(kc::prepareEmbeddingGradSlice(
+                     batch.hostIds, embedding.vocabFirst,
+                     embedding.config.vocab, batch.embeddingGrad, stream),
+                 "planning the embedding's gradient");
+  return check(kc::prepareEmbeddingGrad(batch.hostIds, embedding.config.vocab,
                                         batch.embeddingGrad, stream),
                "planning the embedding's gradient");
 }

@@ -26,6 +26,7 @@
 #include "mllm/runtime/MPIComm.h"
 #endif
 #include "mllm/runtime/SafeTensors.h"
+#include "mllm/runtime/cpu/Layer.h"
 #include "mllm/runtime/device/DeviceRankRunner.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
@@ -194,42 +195,54 @@ static int writeWeights(const exec::Model &model) {
 }
 
 #ifdef MLLM_HAVE_MPI
-/// Every parameter of `full` (a whole model, the same on every rank) from
-/// the first rank holding it in `mine`, onto rank 0: its values, or its
-/// gradient when `grads`.
+/// Every parameter of `full` (a whole model, the same on every rank) onto
+/// rank 0, each element from the first rank holding it in `mine` (a
+/// tensor-parallel shard holds some): its values, or its gradient when
+/// `grads`.
 static llvm::Error gather(Group &world, exec::Model &full,
                           const std::vector<exec::NamedParam> &mine,
                           bool grads) {
   for (const exec::NamedParam &p : full.params) {
     std::vector<float> &into = grads ? p.param->grad.data : p.param->value.data;
     const size_t n = static_cast<size_t>(p.param->value.numel());
-    std::vector<float> local(n + 1, 0.0f);
+    // Per element: whether this rank holds it, and its value.
+    std::vector<float> local(2 * n, 0.0f);
     for (const exec::NamedParam &m : mine)
       if (m.name == p.name) {
         const std::vector<float> &from =
             grads ? m.param->grad.data : m.param->value.data;
-        if (from.size() != n)
+        if (from.size() != m.param->value.data.size())
           continue; // frozen: no gradient
-        local[0] = 1;
-        std::copy(from.begin(), from.end(), local.begin() + 1);
+        for (const cpu::ShardRun &r :
+             cpu::shardRuns(m.param->shard, m.param->value.shape))
+          for (int64_t k = 0; k < r.length; ++k) {
+            local[2 * (r.full + k)] = 1;
+            local[2 * (r.full + k) + 1] = from[r.local + k];
+          }
       }
     std::vector<float> all(local.size() * world.size());
     if (llvm::Error e = world.allGatherBytes(
             local.data(), static_cast<int64_t>(local.size() * sizeof(float)),
             all.data()))
       return e;
+    std::vector<float> values(n, 0.0f);
+    std::vector<bool> found(n, false);
+    bool any = false;
     for (int r = 0; r < world.size(); ++r)
-      if (all[r * local.size()] != 0) {
-        into.assign(all.begin() + r * local.size() + 1,
-                    all.begin() + (r + 1) * local.size());
-        break;
-      }
+      for (size_t i = 0; i < n; ++i)
+        if (!found[i] && all[r * local.size() + 2 * i] != 0) {
+          found[i] = any = true;
+          values[i] = all[r * local.size() + 2 * i + 1];
+        }
+    if (any) // else frozen everywhere: no gradient
+      into = std::move(values);
   }
   return llvm::Error::success();
 }
 
-/// Under mpirun with a plan of several pipeline stages: one rank of it
-/// (device::DeviceRankRunner), messages and sums over MPI.
+/// Under mpirun with one process per rank of the plan (pipeline stages,
+/// TP shards): one rank of it (device::DeviceRankRunner), messages and
+/// collectives over MPI.
 static int runPipeline(const Plan &plan, Comm &world) {
   const uint64_t seed = plan.train.seed;
   const int rank = world.worldRank();
@@ -268,6 +281,17 @@ static int runPipeline(const Plan &plan, Comm &world) {
       return fail(llvm::toString(g.takeError()));
     tied = std::move(*g);
     groups.tied = tied.get();
+  }
+  std::unique_ptr<Group> shards;
+  std::unique_ptr<device::GroupCollectives> collectives;
+  if (place->shards.size() > 1) {
+    auto g = world.group(place->shards);
+    if (!g)
+      return fail(llvm::toString(g.takeError()));
+    shards = std::move(*g);
+    collectives = std::make_unique<device::GroupCollectives>(*shards);
+    groups.shards = collectives.get();
+    groups.shardsHost = shards.get();
   }
   auto runner = device::DeviceRankRunner::create(
       plan, seed, groups,
@@ -374,10 +398,12 @@ int main(int argc, char **argv) {
     if (!comm)
       return fail(llvm::toString(comm.takeError()));
     world = std::move(*comm);
-    // As mllm-run: one process per replica, or one per rank of a
-    // pipeline.
-    if (plan->schedule && plan->schedule->programs.size() > 1 &&
-        world->worldSize() != plan->job.dp) {
+    // As mllm-run: one process per replica (or per share of them), or one
+    // per rank of the plan (pipeline stages, TP shards; a pipeline's wrong
+    // world size is refused there).
+    if (plan->schedule && world->worldSize() != plan->job.dp &&
+        (world->worldSize() == plan->job.worldSize ||
+         plan->schedule->programs.size() > 1)) {
       if (!evalFile.empty())
         return fail("--eval is not supported with pipeline stages");
       return runPipeline(*plan, *world);

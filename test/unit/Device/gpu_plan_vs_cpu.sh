@@ -8,7 +8,8 @@
 # text LM's plan with two pipeline stages runs one rank per GPU
 # (DeviceRankRunner over NCCL) against the CPU backend's pipeline the same
 # way, and with three the vision LM's (an encoder stage and two LLM
-# stages); with fewer it says so. Without a usable GPU it prints why and
+# stages), and the text LM split in two tensor-parallel shards; with fewer
+# it says so. Without a usable GPU it prints why and
 # exits 77, which CTest reports as skipped.
 # Usage: gpu_plan_vs_cpu.sh BUILD_BIN SOURCE_ROOT
 set -euo pipefail
@@ -60,3 +61,9 @@ pipeline llm_pp2 device_llm 2 -e 's/gpus_per_node = 1;/gpus_per_node = 2;/' \
   -e 's/^train {/parallel { llm { pp = 2; } }\ntrain {/'
 pipeline vlm_pp3 device_vlm 3 -e 's/gpus_per_node = 2;/gpus_per_node = 3;/' \
   -e 's/^train {/parallel { vision { pp = 1; } llm { pp = 2; } }\ntrain {/'
+# Tensor parallelism: the text LM's two shards (heads, feed-forward and
+# vocabulary halved), one per GPU, the all-reduces over NCCL.
+pipeline llm_tp2 device_llm 2 \
+  -e 's/hidden = 128; ffn = 256; heads = 2; kv_heads = 1;/hidden = 256; ffn = 512; heads = 4; kv_heads = 2;/' \
+  -e 's/gpus_per_node = 1;/gpus_per_node = 2;/' \
+  -e 's/^train {/parallel { llm { tp = 2; } }\ntrain {/'

@@ -34,6 +34,7 @@
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/cuda/PairOrder.h"
 
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <chrono>
@@ -69,6 +70,15 @@ public:
                         float *local) = 0;
   virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
   allReduceSumAsync(float *data, int64_t count) = 0;
+  /// The all-reduces of a tensor-parallel shard's layers: bf16 partial
+  /// sums (NCCL's ncclBfloat16), the vocab-parallel loss's sums (double)
+  /// and row maxima (float).
+  virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceSumAsync(__nv_bfloat16 *data, int64_t count) = 0;
+  virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceSumAsync(double *data, int64_t count) = 0;
+  virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allReduceMaxAsync(float *data, int64_t count) = 0;
 };
 
 class NCCLWorld : public Comm {

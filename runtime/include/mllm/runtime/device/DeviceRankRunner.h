@@ -12,8 +12,12 @@
 // embedding on another stage, between those two stages, then one AdamW
 // step.
 //
-// What it runs: pipeline and data parallelism (tp = cp = 1) of what
-// DeviceTrainer runs, encoders on stages of their own, colocated, or on the
+// What it runs: pipeline, data and tensor parallelism (cp = 1) of what
+// DeviceTrainer runs. A stage with tp > 1 runs shards (Megatron-LM's
+// split, the CPU backend's cpu::TensorShard): its blocks' heads and
+// feed-forward columns, its embedding's and head's vocabulary rows, with
+// the all-reduces inside the layers (ShardCollectives); its other layers
+// whole. Encoders run on stages of their own, colocated, or on the
 // chain layout's stages with the LLM's first layers: an encoder's last
 // stage sends its projected tokens to the LLM's first stage, which places
 // them (the fan-in) and sends their gradient back; a tensor the linear
@@ -44,6 +48,8 @@ struct RankPlace {
   /// The ranks whose gradients this rank's are summed with: its stage's
   /// data-parallel replicas (itself alone when dp = 1).
   std::vector<int64_t> replicas;
+  /// Its stage's tensor-parallel group (itself alone when tp = 1).
+  std::vector<int64_t> shards;
   /// The embedding's and the tied head's ranks when this rank holds one of
   /// a tied pair on different stages; empty otherwise.
   std::vector<int64_t> tied;
@@ -52,7 +58,7 @@ struct RankPlace {
   std::vector<std::pair<int, int>> peers;
 };
 /// `rank`'s place in `plan`: an error when the plan has no program for it
-/// or a stage runs with tp or cp above 1, the same on every rank.
+/// or a stage runs with cp above 1, the same on every rank.
 llvm::Expected<RankPlace> placeRank(const Plan &plan, int rank);
 
 /// What a rank communicates over.
@@ -67,6 +73,11 @@ struct RankGroups {
   Group *replicas = nullptr;
   /// RankPlace::tied, summing device memory; null when there is none.
   Group *tied = nullptr;
+  /// RankPlace::shards when tp > 1: the shards' collectives over device
+  /// memory, and the same ranks on the host (a checkpoint assembles the
+  /// shards' tensors there); null when tp = 1.
+  ShardCollectives *shards = nullptr;
+  Group *shardsHost = nullptr;
   /// The gradients are posted in buckets of at least this many bytes.
   int64_t bucketBytes = int64_t(25) << 20;
 };

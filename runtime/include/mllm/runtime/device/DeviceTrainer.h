@@ -47,9 +47,11 @@
 
 #include "llvm/Support/Error.h"
 
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <vector>
 
 namespace mllm::runtime::device {
 
@@ -78,6 +80,50 @@ public:
 
 private:
   Group &group;
+};
+
+/// The collectives of a tensor-parallel shard's layers, over device
+/// memory and in the order of the executor's stream: each starts once the
+/// work queued on `stream` so far is done, and work queued on `stream`
+/// afterwards sees its result. A call may return before the collective
+/// ran; finish() returns once all have (an error when one failed or passed
+/// its deadline), and must be called before the host waits for `stream`.
+class ShardCollectives {
+public:
+  virtual ~ShardCollectives() = default;
+  virtual int size() const = 0;
+  virtual int rank() const = 0;
+  /// Sums bf16 values (the row-parallel partial sums, the input gradients
+  /// of column-parallel layers, the vocab-parallel embedding's rows).
+  virtual llvm::Error allReduceSum(__nv_bfloat16 *data, int64_t count,
+                                   cudaStream_t stream) = 0;
+  /// The vocab-parallel cross-entropy's sums and row maxima.
+  virtual llvm::Error allReduceSum(double *data, int64_t count,
+                                   cudaStream_t stream) = 0;
+  virtual llvm::Error allReduceMax(float *data, int64_t count,
+                                   cudaStream_t stream) = 0;
+  virtual llvm::Error finish() = 0;
+};
+
+/// ShardCollectives on any Group: waits for the stream, then runs the
+/// group's collective at once (bf16 summed in fp32 and rounded once). For
+/// the host twin, whose device memory is host memory (an MPI group).
+class GroupCollectives final : public ShardCollectives {
+public:
+  explicit GroupCollectives(Group &group) : group(group) {}
+  int size() const override { return group.size(); }
+  int rank() const override { return group.rank(); }
+  llvm::Error allReduceSum(__nv_bfloat16 *data, int64_t count,
+                           cudaStream_t stream) override;
+  llvm::Error allReduceSum(double *data, int64_t count,
+                           cudaStream_t stream) override;
+  llvm::Error allReduceMax(float *data, int64_t count,
+                           cudaStream_t stream) override;
+  llvm::Error finish() override { return llvm::Error::success(); }
+
+private:
+  Group &group;
+  std::vector<float> staging;
 };
 
 /// Data parallelism across processes: process `index` of `processes`
