@@ -15,18 +15,22 @@
 # PP=N runs the plan with the LLM in N pipeline stages (and, with VISION=1,
 # the encoder on a stage of its own) under mpirun, one GPU per rank
 # (DeviceRankRunner over NCCL); the MFU is then over all of their peaks.
+# TP=N splits each LLM stage in N tensor-parallel shards, one GPU each
+# (HEADS, KV, FFN and VOCAB must divide by N).
 #
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
 #   VISION=1 bench/gpu/e2e.sh
 #   PP=2 VISION=1 bench/gpu/e2e.sh        # 3 GPUs
+#   TP=2 bench/gpu/e2e.sh                 # 2 GPUs
+#   PP=2 TP=4 bench/gpu/e2e.sh            # 8 GPUs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${MLLM_BUILD_DIR:-$root/build}"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
-VISION=${VISION:-0} PP=${PP:-0}
+VISION=${VISION:-0} PP=${PP:-0} TP=${TP:-1}
 if [[ ! -f "$build/build.ninja" ]]; then
   CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -40,9 +44,11 @@ if [[ $VISION == 1 ]]; then
   media="vision { image = 224; placement = prepend; }"
   gpus=2
 fi
-if (( PP > 0 )); then
-  parallel="parallel { llm { pp = $PP; } $([[ $VISION == 1 ]] && echo 'vision { pp = 1; }') }"
-  gpus=$((PP + VISION))
+if (( PP > 0 || TP > 1 )); then
+  vision_stage=""
+  if [[ $VISION == 1 ]]; then vision_stage="vision { pp = 1; }"; fi
+  parallel="parallel { llm { pp = $((PP > 0 ? PP : 1)); tp = $TP; } $vision_stage }"
+  gpus=$(((PP > 0 ? PP : 1) * TP + VISION))
   ranks=$gpus
 fi
 cat > "$tmp/e2e.mllm" <<SPEC
@@ -66,7 +72,7 @@ launch=()
 if (( ranks > 1 )); then
   have=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
   if (( have < ranks )); then
-    echo "PP=$PP needs $ranks GPUs (one per rank); $have here"
+    echo "PP=$PP TP=$TP needs $ranks GPUs (one per rank); $have here"
     exit 0
   fi
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
