@@ -8,7 +8,11 @@
 // sequence, a LayerNorm over channels, SiLU, pointwise h -> h. The half
 // steps are scaleAdd (the forward) and a scaled copy (the backward); the
 // other residual sums are the GEMM's beta = 1 or addInPlace, as in a
-// transformer block, whose attention (DeviceLayers.cpp) it shares.
+// transformer block, whose attention (DeviceLayers.cpp) it shares. A
+// tensor-parallel shard splits the attention and both feed-forwards as a
+// transformer block (their outputs, and their inputs' gradients, summed
+// over the TP group: 3 all-reduces each way); the convolution module, whose
+// LayerNorm needs every channel, runs whole.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
@@ -76,6 +80,8 @@ llvm::Error DeviceTrainer::Impl::conformerForward(DeviceLayer &l, bf16 *out) {
     MLLM_TRY(check(activationForward(c.activation, u, a, R, c.ffn, stream),
                    at("activation")));
     MLLM_TRY(linear(a, l.param(p + "w_out"), y, R, c.ffn, H));
+    if (l.split)
+      MLLM_TRY(tpSum(y, R * H, at("feed-forward output")));
     return addBias(y, l.maybe(p + "b_out"), R, H);
   };
   // `out` holds each feed-forward's output until the final norm writes it
@@ -151,7 +157,11 @@ llvm::Error DeviceTrainer::Impl::conformerBackward(DeviceLayer &l) {
               at("activation gradient")));
     MLLM_TRY(linearWeight(xn, g.du, wIn, R, H, in));
     MLLM_TRY(biasGrad(g.du, l.maybe(p + "b_in"), R, in));
-    return dxn ? linearInput(g.du, wIn, dxn, R, H, in) : llvm::Error::success();
+    if (!dxn)
+      return llvm::Error::success();
+    MLLM_TRY(linearInput(g.du, wIn, dxn, R, H, in));
+    return l.split ? tpSum(dxn, R * H, at("feed-forward input gradient"))
+                   : llvm::Error::success();
   };
   // Final norm and the second feed-forward: dh = dx3 at the end.
   MLLM_TRY(norm(5, g.dy, s.x4, g.dx));
@@ -190,6 +200,8 @@ llvm::Error DeviceTrainer::Impl::conformerBackward(DeviceLayer &l) {
 
   // The attention: dh = dx1 at the end.
   MLLM_TRY(attentionBackward(l, g.dx, s.n2, /*inputGrad=*/true));
+  if (l.split)
+    MLLM_TRY(tpSum(g.dxn, R * H, at("attention input gradient")));
   MLLM_TRY(norm(1, g.dxn, s.x1, g.dh));
   MLLM_TRY(add(g.dh, g.dx));
 

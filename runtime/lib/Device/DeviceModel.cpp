@@ -261,12 +261,9 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
     // checked by Model::build).
     if (tp && (l.kind == LayerKind::Block || l.kind == LayerKind::Conformer ||
                l.kind == LayerKind::Embedding || l.kind == LayerKind::Head)) {
-      if (l.kind == LayerKind::Conformer)
-        return refuse("a conformer block under tensor parallelism in '" +
-                      l.name + "'");
       LayerConfig &cf = l.config;
       l.split = true;
-      if (l.kind == LayerKind::Block) {
+      if (l.kind == LayerKind::Block || l.kind == LayerKind::Conformer) {
         cf.heads /= tpSize;
         cf.kvHeads /= tpSize;
         cf.ffn /= tpSize;
