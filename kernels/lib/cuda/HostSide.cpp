@@ -135,6 +135,14 @@ Status buildEmbeddingGradPlan(const std::vector<int64_t> &hostIds,
   start.push_back(static_cast<int32_t>(kept));
   plan.tokens = tokens;
   plan.uniqueIds = static_cast<int64_t>(ids.size());
+  // Room for every token from the first batch on: a slice's share changes
+  // from batch to batch, and growing would cudaFree (a device-wide wait,
+  // NCCL transfers included).
+  if (tokens > 0) {
+    MLLM_STATUS_TRY(plan.ids.allocate(static_cast<size_t>(tokens)));
+    MLLM_STATUS_TRY(plan.start.allocate(static_cast<size_t>(tokens) + 1));
+    MLLM_STATUS_TRY(plan.order.allocate(static_cast<size_t>(tokens)));
+  }
   MLLM_STATUS_TRY(plan.ids.upload(ids, stream));
   MLLM_STATUS_TRY(plan.start.upload(start, stream));
   MLLM_STATUS_TRY(plan.order.upload(order, stream));

@@ -60,6 +60,31 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
     for (const std::vector<int64_t> &g : layout.tpGroups())
       if (llvm::is_contained(g, static_cast<int64_t>(rank)))
         place.shards = g;
+  // A tied head's copy is the embedding's shard of the same rows: both
+  // stages split the vocabulary alike (one tp per part).
+  const PlanPart &llm = plan.llm();
+  const bool tiedHead = llvm::any_of(llm.groups, [](const PlanLayerGroup &g) {
+    return g.kind == "lm_head" && g.config.tied;
+  });
+  const sched::StageInfo *embeddingStage = nullptr, *headStage = nullptr;
+  for (const sched::StageInfo &g : schedule.graph.stages) {
+    llvm::SmallVector<llvm::StringRef> names;
+    llvm::StringRef(g.name).split(names, '+');
+    for (const PlanStage &st : plan.stages)
+      if (st.part == llm.name && llvm::is_contained(names, st.name)) {
+        if (st.begin == 0)
+          embeddingStage = &g;
+        if (st.end == llm.blocks)
+          headStage = &g;
+      }
+  }
+  if (tiedHead && embeddingStage && headStage &&
+      embeddingStage->tp != headStage->tp)
+    return fail(llvm::formatv(
+        "the LLM's first stage '{0}' runs with tp = {1} and its last '{2}' "
+        "with tp = {3}; the tied LM head needs the embedding's split",
+        embeddingStage->name, embeddingStage->tp, headStage->name,
+        headStage->tp));
   exec::TiedHead tied = exec::tiedHead(plan, rank, place.coord);
   if (tied.peer >= 0)
     place.tied = {std::min<int64_t>(rank, tied.peer),
@@ -772,20 +797,18 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     const sched::Action &a = s.prog->actions[i];
     const double begin = s.tracing ? s.now() : 0;
     s.lastWaitEnd = begin;
-    // The previous action's TP all-reduces, waited for with their deadline
-    // before this one may wait for the stream (a message, an upload).
-    llvm::Error e = d.tp ? d.tp->finish() : llvm::Error::success();
-    if (!e)
-      e = s.run(i);
+    llvm::Error e = s.run(i);
+    // Its TP all-reduces, waited for with their deadline before the host
+    // may wait for the stream (a message, an upload, a trace).
+    if (!e && d.tp)
+      e = d.tp->finish();
     // A traced compute action: the GPU's work inside its event.
     const bool computed =
         sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
         (!sched::isBackward(a.kind) ||
          s.backwardAt.at(a.microbatch) == static_cast<int64_t>(i));
     if (!e && s.tracing && (computed || a.kind == ActionKind::AllReduceGrads)) {
-      e = d.tp ? d.tp->finish() : llvm::Error::success();
-      if (!e)
-        e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
+      e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
       exec::RankEvent ev = s.event(a, std::max(begin, s.lastWaitEnd));
       ev.end = s.now();
       s.events.push_back(ev);
@@ -802,11 +825,6 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     s.drain();
     return std::move(e);
   }
-  if (d.tp)
-    if (llvm::Error e = d.tp->finish()) {
-      s.drain();
-      return s.wrap(std::move(e));
-    }
   if (!s.recvs.empty()) {
     s.drain();
     return s.error("a received message was never used (internal error)");

@@ -92,6 +92,26 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
         "the batch does not have the plan's %lld x %lld tokens",
         static_cast<long long>(batch.sequences),
         static_cast<long long>(batch.tokens));
+  // The kernels read ids and targets as given: one outside the vocabulary
+  // would gather another row (or, split over TP, none) instead of failing
+  // as the CPU layers do.
+  const bool holdsEmbedding = layers.front().kind == LayerKind::Embedding,
+             holdsHead = layers.back().kind == LayerKind::Head;
+  for (int64_t r = 0; r < batch.rows(); ++r) {
+    const int64_t id = data.tokenIds[r], target = data.targets[r];
+    const bool badId = holdsEmbedding && (id < 0 || id >= model->vocab);
+    if (badId || (holdsHead && target != kernels::cpu::kIgnoreIndex &&
+                  (target < 0 || target >= model->vocab)))
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "%s %lld of sequence %lld, token %lld, is outside the vocabulary "
+          "of %lld",
+          badId ? "token id" : "target",
+          static_cast<long long>(badId ? id : target),
+          static_cast<long long>(r / batch.tokens),
+          static_cast<long long>(r % batch.tokens),
+          static_cast<long long>(model->vocab));
+  }
   if (llvm::Error e = put(batch.ids, rows, data.tokenIds, stream, "token ids"))
     return e;
   if (llvm::Error e = put(batch.targets, rows, data.targets, stream, "targets"))
