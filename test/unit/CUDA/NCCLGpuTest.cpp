@@ -2,8 +2,9 @@
 //
 // Ranks are threads bootstrapped over the in-process Comm (as MPI ranks are
 // over MPI), one GPU each: a one-rank world on any GPU, and with two GPUs
-// the channels, both directions at once, variable-sized collectives,
-// inconsistent group calls and the per-pair order check. Skipped without
+// the channels, both directions at once, variable-sized collectives, the
+// TP layers' typed all-reduces, inconsistent group calls and the per-pair
+// order check. Skipped without
 // a GPU (and the two-rank cases without two).
 //
 //===----------------------------------------------------------------------===//
@@ -40,6 +41,61 @@ std::vector<float> hostFloats(const DeviceBuffer &b) {
   return v;
 }
 
+/// A device copy of `v` (any element type).
+template <typename T>
+DeviceBuffer deviceCopy(const std::vector<T> &v) {
+  auto b = DeviceBuffer::allocate(v.size() * sizeof(T));
+  EXPECT_TRUE(static_cast<bool>(b));
+  if (!b) {
+    llvm::consumeError(b.takeError());
+    return DeviceBuffer();
+  }
+  EXPECT_FALSE(llvm::errorToBool(b->upload(v.data(), v.size() * sizeof(T))));
+  return std::move(*b);
+}
+
+template <typename T>
+std::vector<T> hostCopy(const DeviceBuffer &b) {
+  std::vector<T> v(b.bytes() / sizeof(T));
+  EXPECT_FALSE(llvm::errorToBool(b.download(v.data(), b.bytes())));
+  return v;
+}
+
+/// The TP layers' all-reduces (bf16 sums, double sums, float maxima) of
+/// `group`, each waited for; rank `me` contributes values that make the
+/// results over `ranks` ranks exact.
+llvm::Error typedAllReduces(NCCLGroup &group, int me, int ranks) {
+  std::vector<__nv_bfloat16> halves = {__float2bfloat16(0.5f * (me + 1)),
+                                       __float2bfloat16(-2.0f)};
+  DeviceBuffer b = deviceCopy(halves);
+  DeviceBuffer d = deviceCopy(std::vector<double>{1e-9 * (me + 1), 3.0});
+  DeviceBuffer f = deviceCopy(std::vector<float>{float(me), -float(me)});
+  auto sum = group.allReduceSumAsync(b.as<__nv_bfloat16>(), 2);
+  if (!sum)
+    return sum.takeError();
+  if (llvm::Error e = (*sum)->wait())
+    return e;
+  auto dsum = group.allReduceSumAsync(d.as<double>(), 2);
+  if (!dsum)
+    return dsum.takeError();
+  if (llvm::Error e = (*dsum)->wait())
+    return e;
+  auto max = group.allReduceMaxAsync(f.as<float>(), 2);
+  if (!max)
+    return max.takeError();
+  if (llvm::Error e = (*max)->wait())
+    return e;
+  std::vector<__nv_bfloat16> bs = hostCopy<__nv_bfloat16>(b);
+  // 0.5 (1 + ... + ranks) and -2 ranks: exact in bf16.
+  EXPECT_EQ(__bfloat162float(bs[0]), 0.25f * ranks * (ranks + 1));
+  EXPECT_EQ(__bfloat162float(bs[1]), -2.0f * ranks);
+  std::vector<double> ds = hostCopy<double>(d);
+  EXPECT_NEAR(ds[0], 1e-9 * ranks * (ranks + 1) / 2, 1e-20);
+  EXPECT_EQ(ds[1], 3.0 * ranks);
+  EXPECT_EQ(hostCopy<float>(f), (std::vector<float>{float(ranks - 1), 0.0f}));
+  return llvm::Error::success();
+}
+
 std::string errorText(llvm::Error e) {
   return e ? llvm::toString(std::move(e)) : "";
 }
@@ -62,6 +118,8 @@ TEST(NCCLGpu, OneRankWorld) {
             (*group)->allGather(x.as<float>(), {3}, out.as<float>()))
       return e;
     EXPECT_EQ(hostFloats(out), (std::vector<float>{1, 2, 3}));
+    if (llvm::Error e = typedAllReduces(**group, 0, 1))
+      return e;
     float host = 1;
     EXPECT_NE(errorText((*group)->allReduceSum(&host, 1)).find("host memory"),
               std::string::npos);
@@ -122,6 +180,9 @@ TEST(NCCLGpu, TwoRanksChannelsGroupsAndOrder) {
           return e;
         EXPECT_EQ(hostFloats(back),
                   me ? (std::vector<float>{10, 12}) : (std::vector<float>{8}));
+        // A tensor-parallel shard's all-reduces.
+        if (llvm::Error e = typedAllReduces(**group, me, 2))
+          return e;
         // Inconsistent group calls are an error on both ranks, not a hang.
         std::string mismatch = errorText(
             w.split(me ? std::vector<int64_t>{1} : std::vector<int64_t>{0, 1})
