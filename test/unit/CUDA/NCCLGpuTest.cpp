@@ -23,25 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A device vector from host floats, as an Expected-free helper.
-DeviceBuffer deviceFloats(const std::vector<float> &v) {
-  auto b = DeviceBuffer::allocate(v.size() * sizeof(float));
-  EXPECT_TRUE(static_cast<bool>(b));
-  if (!b) {
-    llvm::consumeError(b.takeError());
-    return DeviceBuffer();
-  }
-  EXPECT_FALSE(llvm::errorToBool(b->upload(v.data(), v.size() * 4)));
-  return std::move(*b);
-}
-
-std::vector<float> hostFloats(const DeviceBuffer &b) {
-  std::vector<float> v(b.bytes() / 4);
-  EXPECT_FALSE(llvm::errorToBool(b.download(v.data(), b.bytes())));
-  return v;
-}
-
-/// A device copy of `v` (any element type).
+/// A device copy of `v`, as an Expected-free helper.
 template <typename T>
 DeviceBuffer deviceCopy(const std::vector<T> &v) {
   auto b = DeviceBuffer::allocate(v.size() * sizeof(T));
@@ -59,6 +41,11 @@ std::vector<T> hostCopy(const DeviceBuffer &b) {
   std::vector<T> v(b.bytes() / sizeof(T));
   EXPECT_FALSE(llvm::errorToBool(b.download(v.data(), b.bytes())));
   return v;
+}
+
+DeviceBuffer deviceFloats(const std::vector<float> &v) { return deviceCopy(v); }
+std::vector<float> hostFloats(const DeviceBuffer &b) {
+  return hostCopy<float>(b);
 }
 
 /// The TP layers' all-reduces (bf16 sums, double sums, float maxima) of
