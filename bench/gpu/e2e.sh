@@ -16,7 +16,8 @@
 # the encoder on a stage of its own) under mpirun, one GPU per rank
 # (DeviceRankRunner over NCCL); the MFU is then over all of their peaks.
 # TP=N splits each LLM stage in N tensor-parallel shards, one GPU each
-# (HEADS, KV, FFN and VOCAB must divide by N).
+# (HEADS, KV, FFN and VOCAB must divide by N); CP=N its sequences in N
+# context-parallel shares (without VISION).
 #
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
@@ -24,13 +25,14 @@
 #   PP=2 VISION=1 bench/gpu/e2e.sh        # 3 GPUs
 #   TP=2 bench/gpu/e2e.sh                 # 2 GPUs
 #   PP=2 TP=4 bench/gpu/e2e.sh            # 8 GPUs
+#   CP=2 SEQ=8192 bench/gpu/e2e.sh        # 2 GPUs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${MLLM_BUILD_DIR:-$root/build}"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
-VISION=${VISION:-0} PP=${PP:-0} TP=${TP:-1}
+VISION=${VISION:-0} PP=${PP:-0} TP=${TP:-1} CP=${CP:-1}
 if [[ ! -f "$build/build.ninja" ]]; then
   CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -44,11 +46,15 @@ if [[ $VISION == 1 ]]; then
   media="vision { image = 224; placement = prepend; }"
   gpus=2
 fi
-if (( PP > 0 || TP > 1 )); then
+if (( CP > 1 && VISION == 1 )); then
+  echo "CP=$CP: the device executor runs context parallelism for LLM-only models so far"
+  exit 0
+fi
+if (( PP > 0 || TP > 1 || CP > 1 )); then
   vision_stage=""
   if [[ $VISION == 1 ]]; then vision_stage="vision { pp = 1; }"; fi
-  parallel="parallel { llm { pp = $((PP > 0 ? PP : 1)); tp = $TP; } $vision_stage }"
-  gpus=$(((PP > 0 ? PP : 1) * TP + VISION))
+  parallel="parallel { llm { pp = $((PP > 0 ? PP : 1)); tp = $TP; cp = $CP; } $vision_stage }"
+  gpus=$(((PP > 0 ? PP : 1) * TP * CP + VISION))
   ranks=$gpus
 fi
 cat > "$tmp/e2e.mllm" <<SPEC
@@ -72,7 +78,7 @@ launch=()
 if (( ranks > 1 )); then
   have=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
   if (( have < ranks )); then
-    echo "PP=$PP TP=$TP needs $ranks GPUs (one per rank); $have here"
+    echo "PP=$PP TP=$TP CP=$CP needs $ranks GPUs (one per rank); $have here"
     exit 0
   fi
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -3,8 +3,8 @@
 // One rank of a pipeline on its GPU (device::DeviceRankRunner): NCCL
 // bootstrapped over the launcher's world, a channel per directed pair of
 // stage ranks, the per-pair order of the messages checked at load and at
-// every post, the replicas' and the tied head's sums and the TP shards'
-// all-reduces on NCCL groups.
+// every post, the replicas' and the tied head's sums, the TP shards'
+// all-reduces and the CP ranks' K/V exchange on NCCL groups.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceRun.h"
@@ -102,7 +102,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     return fail(llvm::toString(std::move(e)));
   // The groups, collective over the world in one order on every rank: the
   // stages' replicas (a partition of the ranks), the tied pairs, then the
-  // stages' TP groups (a partition).
+  // stages' TP groups and CP groups (partitions).
   auto replicas = n.split(place->replicas);
   if (!replicas)
     return fail(llvm::toString(replicas.takeError()));
@@ -112,6 +112,9 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   auto shards = n.split(place->shards);
   if (!shards)
     return fail(llvm::toString(shards.takeError()));
+  auto contexts = n.split(place->contexts);
+  if (!contexts)
+    return fail(llvm::toString(contexts.takeError()));
   device::RankGroups groups;
   groups.messages = &n;
   groups.world = all->get();
@@ -138,6 +141,17 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     shardCollectives = std::make_unique<NCCLShardCollectives>(**shards);
     groups.shards = shardCollectives.get();
     groups.shardsHost = shardsHost.get();
+  }
+  std::unique_ptr<Group> contextsHost;
+  std::unique_ptr<NCCLShardCollectives> contextCollectives;
+  if (place->contexts.size() > 1) {
+    auto host = world.group(place->contexts);
+    if (!host)
+      return fail(llvm::toString(host.takeError()));
+    contextsHost = std::move(*host);
+    contextCollectives = std::make_unique<NCCLShardCollectives>(**contexts);
+    groups.contexts = contextCollectives.get();
+    groups.contextsHost = contextsHost.get();
   }
   auto made =
       device::DeviceRankRunner::create(plan, options.seed, groups, makeData);

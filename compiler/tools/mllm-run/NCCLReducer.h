@@ -85,7 +85,8 @@ private:
   NCCLPending pending;
 };
 
-/// A tensor-parallel shard's all-reduces over NCCL: on the TP group's
+/// A tensor-parallel shard's all-reduces (a context-parallel rank's K/V
+/// exchange) over NCCL: on the group's
 /// stream between the layer's work before and after it, which waits for
 /// it on the GPU (the layers need the sum; only the host moves on).
 class NCCLShardCollectives final : public runtime::device::ShardCollectives {
@@ -105,6 +106,19 @@ public:
   llvm::Error allReduceMax(float *data, int64_t count,
                            cudaStream_t stream) override {
     return run(stream, [&] { return group.allReduceMaxAsync(data, count); });
+  }
+  llvm::Error allGather(const __nv_bfloat16 *local,
+                        llvm::ArrayRef<int64_t> counts, __nv_bfloat16 *out,
+                        cudaStream_t stream) override {
+    return run(stream,
+               [&] { return group.allGatherAsync(local, counts, out); });
+  }
+  llvm::Error reduceScatterSum(const __nv_bfloat16 *in,
+                               llvm::ArrayRef<int64_t> counts,
+                               __nv_bfloat16 *local,
+                               cudaStream_t stream) override {
+    return run(stream,
+               [&] { return group.reduceScatterSumAsync(in, counts, local); });
   }
   llvm::Error finish() override { return pending.finish(); }
 

@@ -76,27 +76,12 @@ public:
   llvm::Expected<std::unique_ptr<NCCLRequest>>
   allGatherAsync(const float *local, llvm::ArrayRef<int64_t> counts,
                  float *out) override {
-    std::string what = describe("the all-gather");
-    std::vector<int64_t> offsets;
-    if (llvm::Error e = layout(counts, offsets, what))
-      return std::move(e);
-    int64_t total = offsets.back();
-    if (llvm::Error e = check(local, counts[me] * 4, out, total * 4, what))
-      return std::move(e);
-    bool equal = llvm::all_equal(counts);
-    return launch(what, [&] {
-      if (equal)
-        return ncclAllGather(local, out, static_cast<size_t>(counts[0]),
-                             ncclFloat, comm, stream());
-      ncclResult_t rc = ncclGroupStart();
-      for (int r = 0; r < size() && rc == ncclSuccess; ++r)
-        if (counts[r] > 0)
-          rc = ncclBroadcast(local, out + offsets[r],
-                             static_cast<size_t>(counts[r]), ncclFloat, r, comm,
-                             stream());
-      ncclResult_t end = ncclGroupEnd();
-      return rc == ncclSuccess ? end : rc;
-    });
+    return gather(local, counts, out, ncclFloat);
+  }
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allGatherAsync(const __nv_bfloat16 *local, llvm::ArrayRef<int64_t> counts,
+                 __nv_bfloat16 *out) override {
+    return gather(local, counts, out, ncclBfloat16);
   }
 
   llvm::Error reduceScatterSum(const float *in, llvm::ArrayRef<int64_t> counts,
@@ -106,27 +91,12 @@ public:
   llvm::Expected<std::unique_ptr<NCCLRequest>>
   reduceScatterSumAsync(const float *in, llvm::ArrayRef<int64_t> counts,
                         float *local) override {
-    std::string what = describe("the reduce-scatter");
-    std::vector<int64_t> offsets;
-    if (llvm::Error e = layout(counts, offsets, what))
-      return std::move(e);
-    if (llvm::Error e =
-            check(in, offsets.back() * 4, local, counts[me] * 4, what))
-      return std::move(e);
-    bool equal = llvm::all_equal(counts);
-    return launch(what, [&] {
-      if (equal)
-        return ncclReduceScatter(in, local, static_cast<size_t>(counts[0]),
-                                 ncclFloat, ncclSum, comm, stream());
-      ncclResult_t rc = ncclGroupStart();
-      for (int r = 0; r < size() && rc == ncclSuccess; ++r)
-        if (counts[r] > 0) // the receive buffer matters on the root only
-          rc =
-              ncclReduce(in + offsets[r], local, static_cast<size_t>(counts[r]),
-                         ncclFloat, ncclSum, r, comm, stream());
-      ncclResult_t end = ncclGroupEnd();
-      return rc == ncclSuccess ? end : rc;
-    });
+    return scatter(in, counts, local, ncclFloat);
+  }
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  reduceScatterSumAsync(const __nv_bfloat16 *in, llvm::ArrayRef<int64_t> counts,
+                        __nv_bfloat16 *local) override {
+    return scatter(in, counts, local, ncclBfloat16);
   }
 
 private:
@@ -136,6 +106,64 @@ private:
                llvm::map_range(ranks, [](int r) { return std::to_string(r); }),
                ", ") +
            "]";
+  }
+
+  /// Every rank's block of `counts` elements into `out`, in rank order.
+  template <typename T>
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  gather(const T *local, llvm::ArrayRef<int64_t> counts, T *out,
+         ncclDataType_t type) {
+    std::string what = describe("the all-gather");
+    std::vector<int64_t> offsets;
+    if (llvm::Error e = layout(counts, offsets, what))
+      return std::move(e);
+    const int64_t bytes = sizeof(T), total = offsets.back();
+    if (llvm::Error e =
+            check(local, counts[me] * bytes, out, total * bytes, what))
+      return std::move(e);
+    bool equal = llvm::all_equal(counts);
+    return launch(what, [&] {
+      if (equal)
+        return ncclAllGather(local, out, static_cast<size_t>(counts[0]), type,
+                             comm, stream());
+      ncclResult_t rc = ncclGroupStart();
+      for (int r = 0; r < size() && rc == ncclSuccess; ++r)
+        if (counts[r] > 0)
+          rc = ncclBroadcast(local, out + offsets[r],
+                             static_cast<size_t>(counts[r]), type, r, comm,
+                             stream());
+      ncclResult_t end = ncclGroupEnd();
+      return rc == ncclSuccess ? end : rc;
+    });
+  }
+
+  /// The sum over the ranks of `in`, each rank's block into its `local`.
+  template <typename T>
+  llvm::Expected<std::unique_ptr<NCCLRequest>>
+  scatter(const T *in, llvm::ArrayRef<int64_t> counts, T *local,
+          ncclDataType_t type) {
+    std::string what = describe("the reduce-scatter");
+    std::vector<int64_t> offsets;
+    if (llvm::Error e = layout(counts, offsets, what))
+      return std::move(e);
+    const int64_t bytes = sizeof(T);
+    if (llvm::Error e =
+            check(in, offsets.back() * bytes, local, counts[me] * bytes, what))
+      return std::move(e);
+    bool equal = llvm::all_equal(counts);
+    return launch(what, [&] {
+      if (equal)
+        return ncclReduceScatter(in, local, static_cast<size_t>(counts[0]),
+                                 type, ncclSum, comm, stream());
+      ncclResult_t rc = ncclGroupStart();
+      for (int r = 0; r < size() && rc == ncclSuccess; ++r)
+        if (counts[r] > 0) // the receive buffer matters on the root only
+          rc =
+              ncclReduce(in + offsets[r], local, static_cast<size_t>(counts[r]),
+                         type, ncclSum, r, comm, stream());
+      ncclResult_t end = ncclGroupEnd();
+      return rc == ncclSuccess ? end : rc;
+    });
   }
 
   llvm::Error layout(llvm::ArrayRef<int64_t> counts,

@@ -92,6 +92,10 @@ struct ConformerSaved {
 /// and the plan of their attention.
 struct Sequences {
   int64_t sequences = 0, tokens = 0;
+  /// The keys each query attends among: `tokens`, or under context
+  /// parallelism every CP rank's tokens of the sequence, all-gathered in
+  /// rank order.
+  int64_t keys = 0;
   int64_t *positions = nullptr; ///< Device memory: [tokens].
   kernels::cuda::AttentionPlan attention;
   /// `attention` is the plan of the chain's declared mask.
@@ -142,7 +146,8 @@ struct DeviceLayer {
   bf16 *xn1 = nullptr, *xn2 = nullptr; ///< Block: the norms' outputs.
   float *mean1 = nullptr, *rstd1 = nullptr, *mean2 = nullptr, *rstd2 = nullptr;
   bf16 *q = nullptr, *k = nullptr, *v = nullptr, *o = nullptr; ///< q, k roped
-  float *lse = nullptr;            ///< Attention: [sequences, heads, tokens].
+  float *lse = nullptr; ///< Attention: [sequences, heads, tokens].
+  /// k and v above hold [sequences, keys] rows: under CP, every rank's.
   bf16 *h = nullptr;               ///< x + attention.
   bf16 *u = nullptr, *a = nullptr; ///< Feed-forward pre-activation, output.
   bf16 *logits = nullptr;          ///< Head: [rows, vocab].
@@ -184,9 +189,12 @@ struct Scratch {
   bf16 *dxn = nullptr, *dh = nullptr; ///< [rows, hidden].
   bf16 *dO = nullptr, *dq = nullptr;  ///< [rows, heads x head_dim].
   bf16 *dk = nullptr, *dv = nullptr;  ///< [rows, kv_heads x head_dim].
-  bf16 *da = nullptr, *du = nullptr;  ///< [rows, ffn], [rows, 2 ffn].
-  bf16 *dlogits = nullptr;            ///< [rows, vocab].
-  bf16 *cols = nullptr;               ///< An audio front end's im2col columns.
+  /// Under CP: dK and dV of every rank's keys ([sequences x keys,
+  /// kv_heads x head_dim]), and the rank-major staging of the exchange.
+  bf16 *dkAll = nullptr, *dvAll = nullptr, *kvStage = nullptr;
+  bf16 *da = nullptr, *du = nullptr; ///< [rows, ffn], [rows, 2 ffn].
+  bf16 *dlogits = nullptr;           ///< [rows, vocab].
+  bf16 *cols = nullptr;              ///< An audio front end's im2col columns.
   /// Where frozen norms write the weight gradients their kernels always
   /// produce: [widest norm] x 2, never read.
   float *discard = nullptr;
@@ -262,6 +270,18 @@ struct DeviceTrainer::Impl {
   /// whose collectives go through `tp`. Null: whole layers.
   ShardCollectives *tp = nullptr;
   int64_t tpRank = 0, tpSize = 1;
+  /// Context parallelism (a rank of a stage with cp > 1): the LLM's blocks
+  /// attend with this rank's tokens (model->localTokens) as queries and
+  /// every CP rank's (model->contextParallel.tokens, gathered over `cp` in
+  /// rank order, `cpKeys`) as keys. Null: whole sequences.
+  ShardCollectives *cp = nullptr;
+  std::vector<int64_t> cpKeys;
+  /// Every CP rank's K (or V) of a block into `all` ([sequences, keys]
+  /// rows of `width`), from this rank's `local`; and the reverse sum.
+  llvm::Error gatherKeys(const DeviceLayer &l, const bf16 *local, bf16 *all,
+                         int64_t width);
+  llvm::Error scatterKeyGrads(const DeviceLayer &l, const bf16 *all,
+                              bf16 *local, int64_t width);
   /// `what`'s partial sums (`count` bf16 at `data`) over the TP group.
   llvm::Error tpSum(bf16 *data, int64_t count, const llvm::Twine &what);
   /// This process's replicas: [firstReplica, firstReplica + replicas).

@@ -322,19 +322,22 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
   const LayerConfig &c = l.config;
   const Sequences &sq = *l.seq;
   const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  const int64_t N = sq.keys, qw = c.heads * c.headDim,
+                kw = c.kvHeads * c.headDim;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  // Under CP this rank's keys and values go to the workspace, then every
+  // rank's are gathered into l.k and l.v.
+  const bool gathered = N != n;
+  bf16 *ownK = gathered ? scratch.dk : l.k, *ownV = gathered ? scratch.dv : l.v;
   MLLM_TRY(linear(xn, l.param("wq"), l.q, R, H, qw));
   MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
-  MLLM_TRY(linear(xn, l.param("wk"), l.k, R, H, kw));
-  MLLM_TRY(addBias(l.k, l.maybe("bk"), R, kw));
-  MLLM_TRY(linear(xn, l.param("wv"), l.v, R, H, kw));
-  MLLM_TRY(addBias(l.v, l.maybe("bv"), R, kw));
-  kc::AttentionHeads heads = headsOf(c);
-  heads.alibiSlopes = l.slopes;
-  for (int64_t s = 0; s < S; ++s) {
-    bf16 *q = l.q + s * n * qw, *k = l.k + s * n * kw;
-    if (l.rope) {
+  MLLM_TRY(linear(xn, l.param("wk"), ownK, R, H, kw));
+  MLLM_TRY(addBias(ownK, l.maybe("bk"), R, kw));
+  MLLM_TRY(linear(xn, l.param("wv"), ownV, R, H, kw));
+  MLLM_TRY(addBias(ownV, l.maybe("bv"), R, kw));
+  if (l.rope)
+    for (int64_t s = 0; s < S; ++s) {
+      bf16 *q = l.q + s * n * qw, *k = ownK + s * n * kw;
       MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
                                      c.ropeTheta, stream),
                      at("RoPE")));
@@ -342,10 +345,18 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
                                      c.headDim, c.ropeTheta, stream),
                      at("RoPE")));
     }
+  if (gathered) {
+    MLLM_TRY(gatherKeys(l, ownK, l.k, kw));
+    MLLM_TRY(gatherKeys(l, ownV, l.v, kw));
+  }
+  kc::AttentionHeads heads = headsOf(c);
+  heads.alibiSlopes = l.slopes;
+  for (int64_t s = 0; s < S; ++s) {
     kc::AttentionOptions options;
     options.stream = stream;
-    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, q, k,
-                                        l.v + s * n * kw, l.o + s * n * qw,
+    MLLM_TRY(check(kc::attentionForward(sq.attention, heads, l.q + s * n * qw,
+                                        l.k + s * N * kw, l.v + s * N * kw,
+                                        l.o + s * n * qw,
                                         l.lse + s * c.heads * n, options),
                    at("attention")));
   }
@@ -361,8 +372,13 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
   const LayerConfig &c = l.config;
   const Sequences &sq = *l.seq;
   const int64_t R = l.rows, H = c.hidden, S = sq.sequences, n = sq.tokens;
-  const int64_t qw = c.heads * c.headDim, kw = c.kvHeads * c.headDim;
+  const int64_t N = sq.keys, qw = c.heads * c.headDim,
+                kw = c.kvHeads * c.headDim;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  // Under CP the kernel writes dK and dV of every rank's keys; this rank's
+  // come back summed over the ranks.
+  const bool gathered = N != n;
+  bf16 *dk = gathered ? g.dkAll : g.dk, *dv = gathered ? g.dvAll : g.dv;
   DeviceParam &wo = l.param("wo");
   MLLM_TRY(linearInput(dy, wo, g.dO, R, qw, H));
   MLLM_TRY(linearWeight(l.o, dy, wo, R, qw, H));
@@ -370,16 +386,21 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
   kc::AttentionHeads heads = headsOf(c);
   heads.alibiSlopes = l.slopes;
   for (int64_t s = 0; s < S; ++s) {
-    const int64_t qo = s * n * qw, ko = s * n * kw;
+    const int64_t qo = s * n * qw, ko = s * N * kw;
     kc::AttentionOptions options;
     options.stream = stream;
-    MLLM_TRY(check(
-        kc::attentionBackward(sq.attention, heads, l.q + qo, l.k + ko, l.v + ko,
-                              l.o + qo, l.lse + s * c.heads * n, g.dO + qo,
-                              g.dq + qo, g.dk + ko, g.dv + ko, options),
-        at("attention gradient")));
-    if (!l.rope)
-      continue;
+    MLLM_TRY(check(kc::attentionBackward(sq.attention, heads, l.q + qo,
+                                         l.k + ko, l.v + ko, l.o + qo,
+                                         l.lse + s * c.heads * n, g.dO + qo,
+                                         g.dq + qo, dk + ko, dv + ko, options),
+                   at("attention gradient")));
+  }
+  if (gathered) {
+    MLLM_TRY(scatterKeyGrads(l, g.dkAll, g.dk, kw));
+    MLLM_TRY(scatterKeyGrads(l, g.dvAll, g.dv, kw));
+  }
+  for (int64_t s = 0; s < S && l.rope; ++s) {
+    const int64_t qo = s * n * qw, ko = s * n * kw;
     MLLM_TRY(check(kc::ropeBackward(g.dq + qo, g.dq + qo, sq.positions, n,
                                     c.heads, c.headDim, c.ropeTheta, stream),
                    at("RoPE gradient")));
@@ -441,4 +462,74 @@ llvm::Error DeviceTrainer::Impl::vocabParallelLoss(DeviceLayer &l) {
                                         l.rowLse, g.lossSum, g.count, R,
                                         stream),
                at("loss"));
+}
+
+/// The CP exchange's layout: rank r's rows of every sequence lie one after
+/// another in the staging buffer (what the collective moves), and at
+/// `prefix[r]` within each sequence's keys in the attention's (rank order).
+namespace {
+struct KeyBlocks {
+  std::vector<int64_t> counts, stage, prefix;
+};
+KeyBlocks keyBlocks(const exec::Model &model, int64_t sequences,
+                    int64_t width) {
+  KeyBlocks b;
+  int64_t at = 0, tokens = 0;
+  for (const std::vector<int64_t> &share : model.contextParallel.tokens) {
+    const int64_t n = static_cast<int64_t>(share.size());
+    b.counts.push_back(sequences * n * width);
+    b.stage.push_back(at);
+    b.prefix.push_back(tokens);
+    at += sequences * n * width;
+    tokens += n;
+  }
+  return b;
+}
+} // namespace
+
+llvm::Error DeviceTrainer::Impl::gatherKeys(const DeviceLayer &l,
+                                            const bf16 *local, bf16 *all,
+                                            int64_t width) {
+  const Sequences &sq = *l.seq;
+  KeyBlocks b = keyBlocks(*model, sq.sequences, width);
+  if (llvm::Error e = cp->allGather(local, b.counts, scratch.kvStage, stream))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "'" + l.name +
+            "' CP all-gather of K and V: " + llvm::toString(std::move(e)));
+  const size_t pitch = sq.keys * width * sizeof(bf16);
+  for (size_t r = 0; r < b.counts.size(); ++r) {
+    const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
+    if (row)
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpy2DAsync(
+              all + b.prefix[r] * width, pitch, scratch.kvStage + b.stage[r],
+              row, row, sq.sequences, cudaMemcpyDeviceToDevice, stream)),
+          "'" + l.name + "' placing the gathered keys"));
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::scatterKeyGrads(const DeviceLayer &l,
+                                                 const bf16 *all, bf16 *local,
+                                                 int64_t width) {
+  const Sequences &sq = *l.seq;
+  KeyBlocks b = keyBlocks(*model, sq.sequences, width);
+  const size_t pitch = sq.keys * width * sizeof(bf16);
+  for (size_t r = 0; r < b.counts.size(); ++r) {
+    const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
+    if (row)
+      MLLM_TRY(check(
+          cudaStatus(cudaMemcpy2DAsync(
+              scratch.kvStage + b.stage[r], row, all + b.prefix[r] * width,
+              pitch, row, sq.sequences, cudaMemcpyDeviceToDevice, stream)),
+          "'" + l.name + "' staging the keys' gradients"));
+  }
+  if (llvm::Error e =
+          cp->reduceScatterSum(scratch.kvStage, b.counts, local, stream))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'" + l.name +
+                                       "' CP reduce-scatter of dK and dV: " +
+                                       llvm::toString(std::move(e)));
+  return llvm::Error::success();
 }

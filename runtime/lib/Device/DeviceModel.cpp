@@ -90,8 +90,12 @@ static std::string unsupported(llvm::StringRef kind, const LayerConfig &c,
 
 llvm::Error DeviceTrainer::Impl::build() {
   const Plan &plan = model->plan();
-  if (!model->localTokens.empty())
+  // Context parallelism needs its group: a rank of a parallel run.
+  if (!model->localTokens.empty() && !cp)
     return refuse("context parallelism inside the process");
+  if (cp && !model->encoders.empty())
+    return refuse("context parallelism with encoders (their tokens' fan-in "
+                  "into a CP rank's share)");
   if (plan.train.optimizer != "adamw")
     return refuse("the " + plan.train.optimizer + " optimizer");
   if (plan.train.precision != "bf16")
@@ -157,6 +161,17 @@ llvm::Error DeviceTrainer::Impl::build() {
           buildChain(model->llm(), /*llm=*/true, layers, &batch,
                      heldRange(llmIndex)->first, heldRange(llmIndex)->last))
     return e;
+  // Under CP the queries are this rank's tokens, the keys every rank's.
+  if (cp) {
+    cpKeys.clear();
+    for (const std::vector<int64_t> &share : model->contextParallel.tokens)
+      cpKeys.insert(cpKeys.end(), share.begin(), share.end());
+    batch.keys = static_cast<int64_t>(cpKeys.size());
+    for (const DeviceLayer &l : layers)
+      if (l.kind == LayerKind::Conformer)
+        return refuse("a conformer block under context parallelism in '" +
+                      l.name + "' (its convolution needs neighbouring tokens)");
+  }
   // The encoders' gradients come out of the fan-in, after the first block:
   // the frozen analysis lets it pass them whenever an encoder trains.
   if (fanInHere())
@@ -304,7 +319,7 @@ llvm::Error DeviceTrainer::Impl::buildChain(exec::Chain &chain, bool llm,
       l.recompute = step.recompute();
       if (seq->sequences == 0) {
         seq->sequences = geometry->sequences;
-        seq->tokens = geometry->tokens;
+        seq->keys = seq->tokens = geometry->tokens;
       }
       if (geometry->sequences != seq->sequences ||
           geometry->tokens != seq->tokens || seq->rows() != l.rows)
@@ -420,10 +435,12 @@ void device::carveBlockResults(Carver &c, DeviceLayer &l) {
     c.take(*a, R * H);
   for (float **a : {&l.mean1, &l.rstd1, &l.mean2, &l.rstd2})
     c.take(*a, R);
+  // Under CP the keys and values of every rank's tokens.
+  const int64_t keyRows = l.seq->sequences * l.seq->keys;
   c.take(l.q, R * q);
   c.take(l.o, R * q);
-  c.take(l.k, R * k);
-  c.take(l.v, R * k);
+  c.take(l.k, keyRows * k);
+  c.take(l.v, keyRows * k);
   c.take(l.lse, R * cf.heads);
   c.take(l.u, R * (l.gated ? 2 : 1) * cf.ffn);
   c.take(l.a, R * cf.ffn);
@@ -459,7 +476,7 @@ void DeviceTrainer::Impl::carveSaved(Carver &c) {
 void DeviceTrainer::Impl::carveScratch(Carver &c) {
   // Each piece as large as the largest layer needs.
   int64_t hidden = 0, qw = 0, kw = 0, ffnIn = 0, ffn = 0, vocab = 0, norm = 0,
-          cols = 0, splitHead = 0;
+          cols = 0, splitHead = 0, allKeys = 0;
   auto visit = [&](const DeviceLayer &l) {
     const LayerConfig &cf = l.config;
     const int64_t R = l.rows;
@@ -486,6 +503,9 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
       return;
     qw = std::max(qw, R * cf.heads * cf.headDim);
     kw = std::max(kw, R * cf.kvHeads * cf.headDim);
+    if (l.seq->keys != l.seq->tokens)
+      allKeys = std::max(allKeys, l.seq->sequences * l.seq->keys * cf.kvHeads *
+                                      cf.headDim);
     ffn = std::max(ffn, R * cf.ffn);
     ffnIn = std::max(ffnIn, R * (l.gated ? 2 : 1) * cf.ffn);
   };
@@ -501,6 +521,9 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.dq, qw);
   c.take(s.dk, kw);
   c.take(s.dv, kw);
+  c.take(s.dkAll, allKeys);
+  c.take(s.dvAll, allKeys);
+  c.take(s.kvStage, allKeys);
   c.take(s.da, ffn);
   c.take(s.du, ffnIn);
   c.take(s.dlogits, vocab);
@@ -559,7 +582,9 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
 }
 
 llvm::Error DeviceTrainer::Impl::allocate() {
-  rows = model->sequences * model->seqLen;
+  // Under CP a microbatch's rows are this rank's tokens of each sequence.
+  rows = model->sequences *
+         (cp ? static_cast<int64_t>(model->localTokens.size()) : model->seqLen);
   if (!layers.empty() && rows != batch.rows())
     return refuse("an LLM whose blocks see other sequences than the plan's");
   // Every region's size, measured by the functions that later place it.

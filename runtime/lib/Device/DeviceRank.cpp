@@ -36,10 +36,11 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
     return fail(llvm::formatv("rank {0} has no program in the plan", rank));
   // Every rank answers alike, before any collective.
   for (const sched::StageInfo &st : schedule.graph.stages)
-    if (st.cp > 1)
+    if (st.cp > 1 && plan.parts.size() > 1)
       return fail(llvm::formatv(
-          "stage '{0}' runs with cp = {1}; the device executor runs "
-          "pipeline, data and tensor parallelism (cp = 1) so far",
+          "stage '{0}' runs with cp = {1} in a model with encoders; the "
+          "device executor runs context parallelism for LLM-only models so "
+          "far (their tokens' fan-in into a CP rank's share is not built)",
           st.name, st.cp));
   RankPlace place;
   place.rank = rank;
@@ -52,7 +53,7 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
     return fail(llvm::formatv("rank {0} is not a rank of its stage '{1}'", rank,
                               stage.name));
   place.coord = *coord;
-  place.replicas = place.shards = {rank};
+  place.replicas = place.shards = place.contexts = {rank};
   for (const std::vector<int64_t> &g : layout.gradSyncGroups())
     if (llvm::is_contained(g, static_cast<int64_t>(rank)))
       place.replicas = g;
@@ -60,6 +61,10 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
     for (const std::vector<int64_t> &g : layout.tpGroups())
       if (llvm::is_contained(g, static_cast<int64_t>(rank)))
         place.shards = g;
+  if (stage.cp > 1)
+    for (const std::vector<int64_t> &g : layout.cpGroups())
+      if (llvm::is_contained(g, static_cast<int64_t>(rank)))
+        place.contexts = g;
   // A tied head's copy is the embedding's shard of the same rows: both
   // stages split the vocabulary alike (one tp per part).
   const PlanPart &llm = plan.llm();
@@ -441,8 +446,9 @@ DeviceRankRunner::~DeviceRankRunner() {
 
 void DeviceRankRunner::Impl::drain() {
   failed = true;
-  if (dev.tp)
-    llvm::consumeError(dev.tp->finish());
+  for (ShardCollectives *c : {dev.tp, dev.cp})
+    if (c)
+      llvm::consumeError(c->finish());
   sends.clear();
   recvs.clear();
   mbs.clear();
@@ -477,6 +483,11 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
       (!groups.shards || !groups.shardsHost || groups.shards->size() != tp ||
        groups.shards->rank() != s.place.coord.t))
     return s.error("the stage's TP group is not its shards' (internal error)");
+  const int64_t cp = static_cast<int64_t>(s.place.contexts.size());
+  if (cp > 1 && (!groups.contexts || !groups.contextsHost ||
+                 groups.contexts->size() != cp ||
+                 groups.contexts->rank() != s.place.coord.c))
+    return s.error("the stage's CP group is not its ranks' (internal error)");
   // The rank's share of the model: its stage's weights, as the CPU
   // RankRunner's.
   exec::Model::Keep keep = [&plan, rank](llvm::StringRef part, int64_t unit) {
@@ -493,6 +504,13 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     llvm::StringRef(stage.part).split(parts, '+');
     for (llvm::StringRef part : parts)
       sharding.tp[part.str()] = {s.place.coord.t, tp, groups.shardsHost};
+  }
+  if (cp > 1) {
+    auto shares = exec::contextShares(plan, stage);
+    if (!shares)
+      return s.error(llvm::toString(shares.takeError()));
+    sharding.cp.group = groups.contextsHost;
+    sharding.cp.tokens = std::move(*shares);
   }
   auto model = exec::Model::build(plan, seed, keep, &sharding);
   if (!model)
@@ -522,6 +540,8 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     d.tpRank = s.place.coord.t;
     d.tpSize = tp;
   }
+  if (cp > 1)
+    d.cp = groups.contexts;
   d.replicas = 1;
   d.firstReplica = s.place.coord.d;
   if (s.place.replicas.size() > 1) {
@@ -798,10 +818,11 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
     const double begin = s.tracing ? s.now() : 0;
     s.lastWaitEnd = begin;
     llvm::Error e = s.run(i);
-    // Its TP all-reduces, waited for with their deadline before the host
-    // may wait for the stream (a message, an upload, a trace).
-    if (!e && d.tp)
-      e = d.tp->finish();
+    // Its TP and CP collectives, waited for with their deadline before the
+    // host may wait for the stream (a message, an upload, a trace).
+    for (ShardCollectives *c : {d.tp, d.cp})
+      if (!e && c)
+        e = c->finish();
     // A traced compute action: the GPU's work inside its event.
     const bool computed =
         sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
@@ -910,10 +931,10 @@ llvm::Error DeviceRankRunner::save(llvm::StringRef dir, uint64_t seed) {
   DeviceTrainer::Impl &d = s.dev;
   exec::Optimizer &optimizer = d.hostOptimizer(s.owned);
   MLLM_TRY(s.wrap(d.toHost(optimizer)));
-  // Every replica holds the same weights: replica 0's ranks write (TP
-  // shards assembled whole).
+  // Every replica and CP rank holds the same weights: replica 0's CP rank
+  // 0 writes (TP shards assembled whole).
   std::function<llvm::Error(llvm::StringRef)> write;
-  if (s.place.coord.d == 0)
+  if (s.place.coord.d == 0 && s.place.coord.c == 0)
     write = [&](llvm::StringRef shard) {
       return exec::writeTensorParallelCheckpoint(
           shard, *s.plan, s.owned, optimizer,

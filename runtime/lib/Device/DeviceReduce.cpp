@@ -51,6 +51,45 @@ llvm::Error GroupCollectives::allReduceMax(float *data, int64_t count,
   return group.allReduceMax(data, count);
 }
 
+llvm::Error GroupCollectives::allGather(const bf16 *local,
+                                        llvm::ArrayRef<int64_t> counts,
+                                        bf16 *out, cudaStream_t stream) {
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
+                 "the values to gather over the CP group"));
+  int64_t total = 0;
+  for (int64_t c : counts)
+    total += c;
+  const int64_t mine = counts[group.rank()];
+  staging.resize(static_cast<size_t>(mine));
+  gathered.resize(static_cast<size_t>(total));
+  for (int64_t i = 0; i < mine; ++i)
+    staging[i] = __bfloat162float(local[i]);
+  MLLM_TRY(group.allGather(staging.data(), counts, gathered.data()));
+  for (int64_t i = 0; i < total; ++i)
+    out[i] = __float2bfloat16(gathered[i]);
+  return llvm::Error::success();
+}
+
+llvm::Error GroupCollectives::reduceScatterSum(const bf16 *in,
+                                               llvm::ArrayRef<int64_t> counts,
+                                               bf16 *local,
+                                               cudaStream_t stream) {
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
+                 "the values to sum over the CP group"));
+  int64_t total = 0;
+  for (int64_t c : counts)
+    total += c;
+  const int64_t mine = counts[group.rank()];
+  gathered.resize(static_cast<size_t>(total));
+  staging.resize(static_cast<size_t>(mine));
+  for (int64_t i = 0; i < total; ++i)
+    gathered[i] = __bfloat162float(in[i]);
+  MLLM_TRY(group.reduceScatterSum(gathered.data(), counts, staging.data()));
+  for (int64_t i = 0; i < mine; ++i)
+    local[i] = __float2bfloat16(staging[i]);
+  return llvm::Error::success();
+}
+
 void DeviceTrainer::Impl::planBuckets() {
   finalFrom.clear();
   if (parallel.processes == 1 || gradFloats == 0)

@@ -44,7 +44,17 @@ static bool attends(llvm::StringRef kind) {
   return kind == "transformer_block" || kind == "conformer_block";
 }
 
-llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
+llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
+  // Under CP the LLM reads this rank's tokens of each sequence.
+  if (cp && given.layout)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "a batch with its own layout (real data) under context parallelism: "
+        "the device executor splits the plan's declared layout only so far");
+  std::optional<exec::MicrobatchData> share;
+  if (cp)
+    share = exec::localShare(*model, given);
+  const exec::MicrobatchData &data = share ? *share : given;
   // A pipeline stage of an encoder reads its media only; the fan-in's
   // stage its encoders' rows.
   for (size_t e = 0; e < encoders.size(); ++e)
@@ -53,7 +63,8 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   if (layers.empty())
     return llvm::Error::success();
   batch.sequences = model->sequences;
-  batch.tokens = model->seqLen;
+  batch.tokens =
+      cp ? static_cast<int64_t>(model->localTokens.size()) : model->seqLen;
   batch.lossScale = data.lossScale;
   // The LLM's declared mask and positions, or the batch's own.
   const cpu::Batch<float> *geometry = nullptr;
@@ -71,7 +82,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
     positions = data.layout->positions;
   }
   if (positions.empty()) {
-    positions.resize(static_cast<size_t>(batch.tokens));
+    positions.resize(static_cast<size_t>(model->seqLen));
     std::iota(positions.begin(), positions.end(), int64_t(0));
   }
   // The kernel's ALiBi distance is the token indices' (the CPU's rule).
@@ -84,14 +95,20 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
                                        "'%s': %s", l.name.c_str(), why.c_str());
       break;
     }
-  if (static_cast<int64_t>(layout->size()) != batch.tokens ||
+  if (cp) { // this rank's tokens' positions
+    std::vector<int64_t> mine;
+    for (int64_t t : model->localTokens)
+      mine.push_back(positions[t]);
+    positions = std::move(mine);
+  }
+  if (static_cast<int64_t>(layout->size()) != model->seqLen ||
       static_cast<int64_t>(data.tokenIds.size()) != batch.rows() ||
       static_cast<int64_t>(data.targets.size()) != batch.rows())
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "the batch does not have the plan's %lld x %lld tokens",
         static_cast<long long>(batch.sequences),
-        static_cast<long long>(batch.tokens));
+        static_cast<long long>(model->seqLen));
   // The kernels read ids and targets as given: one outside the vocabulary
   // would gather another row (or, split over TP, none) instead of failing
   // as the CPU layers do.
@@ -123,10 +140,16 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &data) {
   // The declared mask's plan is made once; a batch with its own layout
   // gets its own.
   if (data.layout || !batch.declaredAttention) {
+    kc::AttentionTokens tokens =
+        kc::AttentionTokens::whole(*layout, geometry->policy);
+    if (cp) { // this rank's queries, every rank's keys
+      tokens.qPos = model->localTokens.data();
+      tokens.qLen = batch.tokens;
+      tokens.kPos = cpKeys.data();
+      tokens.kLen = batch.keys;
+    }
     if (llvm::Error e =
-            check(kc::prepareAttention(
-                      kc::AttentionTokens::whole(*layout, geometry->policy),
-                      batch.attention, stream),
+            check(kc::prepareAttention(tokens, batch.attention, stream),
                   "planning the attention"))
       return e;
     batch.declaredAttention = !data.layout;

@@ -157,6 +157,29 @@ TiedHead exec::tiedHead(const Plan &plan, int rank,
   return result;
 }
 
+llvm::Expected<std::vector<std::vector<int64_t>>>
+exec::contextShares(const Plan &plan, const sched::StageInfo &stage) {
+  const PlanCPAssignment *assignment = nullptr;
+  for (const PlanCPAssignment &a : plan.cpAssignments)
+    if (a.part == plan.llm().name)
+      assignment = &a;
+  if (!assignment || static_cast<int64_t>(assignment->ranks.size()) != stage.cp)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "stage '" + stage.name +
+            "' is context-parallel but the plan has no CP assignment of its "
+            "tokens for " +
+            llvm::Twine(stage.cp) + " ranks");
+  std::vector<std::vector<int64_t>> shares;
+  for (const auto &ranges : assignment->ranks) {
+    std::vector<int64_t> &tokens = shares.emplace_back();
+    for (auto [begin, end] : ranges)
+      for (int64_t t = begin; t < end; ++t)
+        tokens.push_back(t);
+  }
+  return shares;
+}
+
 /// Everything a rank decides before it builds its share of the model: the
 /// checks every rank answers alike, its program and place in its stage,
 /// and its groups.
@@ -262,26 +285,12 @@ RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
     for (llvm::StringRef part : parts)
       sharding.tp[part.str()] = {s.coord.t, s.stage->tp, s.tp.get()};
   if (s.cp) {
-    const PlanCPAssignment *assignment = nullptr;
-    for (const PlanCPAssignment &a : plan.cpAssignments)
-      if (a.part == plan.llm().name)
-        assignment = &a;
-    if (!assignment ||
-        static_cast<int64_t>(assignment->ranks.size()) != s.stage->cp)
-      return llvm::make_error<RankError>(
-          s.rank, ("stage '" + s.stage->name +
-                   "' is context-parallel but the plan has no CP assignment "
-                   "of its tokens for " +
-                   llvm::Twine(s.stage->cp) + " ranks")
-                      .str());
+    auto shares = contextShares(plan, *s.stage);
+    if (!shares)
+      return llvm::make_error<RankError>(s.rank,
+                                         llvm::toString(shares.takeError()));
     sharding.cp.group = s.cp.get();
-    for (const auto &ranges : assignment->ranks) {
-      std::vector<int64_t> tokens;
-      for (auto [begin, end] : ranges)
-        for (int64_t t = begin; t < end; ++t)
-          tokens.push_back(t);
-      sharding.cp.tokens.push_back(std::move(tokens));
-    }
+    sharding.cp.tokens = std::move(*shares);
   }
   auto model = Model::build(plan, seed, keep, &sharding);
   if (!model)

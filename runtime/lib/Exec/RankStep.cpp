@@ -223,6 +223,10 @@ llvm::Expected<std::vector<RankEvent>> RankRunner::gatherTrace() {
 }
 
 MicrobatchData RankRunner::localData(MicrobatchData full) const {
+  return localShare(model, std::move(full));
+}
+
+MicrobatchData exec::localShare(const Model &model, MicrobatchData full) {
   if (model.localTokens.empty())
     return full;
   // Under CP the LLM's layers read this rank's tokens of each sequence: of

@@ -170,6 +170,38 @@ TEST(NCCLGpu, TwoRanksChannelsGroupsAndOrder) {
         // A tensor-parallel shard's all-reduces.
         if (llvm::Error e = typedAllReduces(**group, me, 2))
           return e;
+        // Context parallelism's bf16 K/V all-gather and dK/dV
+        // reduce-scatter, of uneven shares.
+        auto bf = [](std::vector<float> v) {
+          std::vector<__nv_bfloat16> b;
+          for (float x : v)
+            b.push_back(__float2bfloat16(x));
+          return b;
+        };
+        DeviceBuffer kLocal = deviceCopy(me ? bf({2, 3}) : bf({1}));
+        DeviceBuffer kAll = deviceCopy(bf({0, 0, 0}));
+        auto gathered = (*group)->allGatherAsync(
+            kLocal.as<__nv_bfloat16>(), {1, 2}, kAll.as<__nv_bfloat16>());
+        if (!gathered)
+          return gathered.takeError();
+        if (llvm::Error e = (*gathered)->wait())
+          return e;
+        std::vector<float> got;
+        for (__nv_bfloat16 x : hostCopy<__nv_bfloat16>(kAll))
+          got.push_back(__bfloat162float(x));
+        EXPECT_EQ(got, (std::vector<float>{1, 2, 3}));
+        DeviceBuffer dkLocal = deviceCopy(me ? bf({0, 0}) : bf({0}));
+        auto scattered = (*group)->reduceScatterSumAsync(
+            kAll.as<__nv_bfloat16>(), {1, 2}, dkLocal.as<__nv_bfloat16>());
+        if (!scattered)
+          return scattered.takeError();
+        if (llvm::Error e = (*scattered)->wait())
+          return e;
+        got.clear();
+        for (__nv_bfloat16 x : hostCopy<__nv_bfloat16>(dkLocal))
+          got.push_back(__bfloat162float(x));
+        EXPECT_EQ(got,
+                  me ? (std::vector<float>{4, 6}) : (std::vector<float>{2}));
         // Inconsistent group calls are an error on both ranks, not a hang.
         std::string mismatch = errorText(
             w.split(me ? std::vector<int64_t>{1} : std::vector<int64_t>{0, 1})

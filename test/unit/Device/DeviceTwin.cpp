@@ -293,6 +293,17 @@ static int runPipeline(const Plan &plan, Comm &world) {
     groups.shards = collectives.get();
     groups.shardsHost = shards.get();
   }
+  std::unique_ptr<Group> contexts;
+  std::unique_ptr<device::GroupCollectives> exchange;
+  if (place->contexts.size() > 1) {
+    auto g = world.group(place->contexts);
+    if (!g)
+      return fail(llvm::toString(g.takeError()));
+    contexts = std::move(*g);
+    exchange = std::make_unique<device::GroupCollectives>(*contexts);
+    groups.contexts = exchange.get();
+    groups.contextsHost = contexts.get();
+  }
   auto runner = device::DeviceRankRunner::create(
       plan, seed, groups,
       [&](const exec::Model &model) { return makeData(model, seed); });

@@ -8,8 +8,8 @@
 # text LM's plan with two pipeline stages runs one rank per GPU
 # (DeviceRankRunner over NCCL) against the CPU backend's pipeline the same
 # way, and with three the vision LM's (an encoder stage and two LLM
-# stages), and the text LM split in two tensor-parallel shards; with fewer
-# it says so. Without a usable GPU it prints why and
+# stages), and the text LM split in two tensor-parallel shards or two
+# context-parallel shares; with fewer it says so. Without a usable GPU it prints why and
 # exits 77, which CTest reports as skipped.
 # Usage: gpu_plan_vs_cpu.sh BUILD_BIN SOURCE_ROOT
 set -euo pipefail
@@ -67,3 +67,8 @@ pipeline llm_tp2 device_llm 2 \
   -e 's/hidden = 128; ffn = 256; heads = 2; kv_heads = 1;/hidden = 256; ffn = 512; heads = 4; kv_heads = 2;/' \
   -e 's/gpus_per_node = 1;/gpus_per_node = 2;/' \
   -e 's/^train {/parallel { llm { tp = 2; } }\ntrain {/'
+# Context parallelism: the text LM's sequences in two CP shares, K and V
+# gathered over NCCL.
+pipeline llm_cp2 device_llm 2 -e 's/gpus_per_node = 1;/gpus_per_node = 2;/' \
+  -e 's/text_tokens = 64;/text_tokens = 256;/' \
+  -e 's/^train {/parallel { llm { cp = 2; } }\ntrain {/'

@@ -79,6 +79,13 @@ public:
   allReduceSumAsync(double *data, int64_t count) = 0;
   virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
   allReduceMaxAsync(float *data, int64_t count) = 0;
+  /// Context parallelism's K/V all-gather and dK/dV reduce-scatter in bf16.
+  virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
+  allGatherAsync(const __nv_bfloat16 *local, llvm::ArrayRef<int64_t> counts,
+                 __nv_bfloat16 *out) = 0;
+  virtual llvm::Expected<std::unique_ptr<NCCLRequest>>
+  reduceScatterSumAsync(const __nv_bfloat16 *in, llvm::ArrayRef<int64_t> counts,
+                        __nv_bfloat16 *local) = 0;
 };
 
 class NCCLWorld : public Comm {

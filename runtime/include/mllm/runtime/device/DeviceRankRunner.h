@@ -12,18 +12,20 @@
 // embedding on another stage, between those two stages, then one AdamW
 // step.
 //
-// What it runs: pipeline, data and tensor parallelism (cp = 1) of what
-// DeviceTrainer runs. A stage with tp > 1 runs shards (Megatron-LM's
-// split, the CPU backend's cpu::TensorShard): its blocks' heads and
-// feed-forward columns, its embedding's and head's vocabulary rows, with
-// the all-reduces inside the layers (ShardCollectives); its other layers
-// whole. Encoders run on stages of their own, colocated, or on the
-// chain layout's stages with the LLM's first layers: an encoder's last
-// stage sends its projected tokens to the LLM's first stage, which places
-// them (the fan-in) and sends their gradient back; a tensor the linear
-// baseline passes through a stage goes on as it came. create() refuses
-// what it does not run, saying what.
-// Checkpoints are the CPU backend's sharded ones.
+// What it runs: pipeline, data and tensor parallelism of what DeviceTrainer
+// runs, and context parallelism of LLM-only models (a rank's tokens of
+// each sequence as the queries, every CP rank's K and V gathered, their
+// gradients reduce-scattered back, as cpu::AttentionPart under CP). A stage
+// with tp > 1 runs shards (Megatron-LM's split, the CPU backend's
+// cpu::TensorShard): its blocks' heads and feed-forward columns, its
+// embedding's and head's vocabulary rows, with the all-reduces inside the
+// layers (ShardCollectives); its other layers whole. Encoders run on stages of
+// their own, colocated, or on the chain layout's stages with the LLM's first
+// layers: an encoder's last stage sends its projected tokens to the LLM's first
+// stage, which places them (the fan-in) and sends their gradient back; a tensor
+// the linear baseline passes through a stage goes on as it came. create()
+// refuses what it does not run, saying what. Checkpoints are the CPU backend's
+// sharded ones.
 //
 // Messages go through a Comm over device memory: NCCLWorld on GPUs (its
 // point-to-point channels connected and its per-pair order checked by the
@@ -48,8 +50,9 @@ struct RankPlace {
   /// The ranks whose gradients this rank's are summed with: its stage's
   /// data-parallel replicas (itself alone when dp = 1).
   std::vector<int64_t> replicas;
-  /// Its stage's tensor-parallel group (itself alone when tp = 1).
-  std::vector<int64_t> shards;
+  /// Its stage's tensor-parallel group (itself alone when tp = 1), and its
+  /// context-parallel group (itself alone when cp = 1).
+  std::vector<int64_t> shards, contexts;
   /// The embedding's and the tied head's ranks when this rank holds one of
   /// a tied pair on different stages; empty otherwise.
   std::vector<int64_t> tied;
@@ -58,7 +61,8 @@ struct RankPlace {
   std::vector<std::pair<int, int>> peers;
 };
 /// `rank`'s place in `plan`: an error when the plan has no program for it
-/// or a stage runs with cp above 1, the same on every rank.
+/// or a stage runs with cp above 1 in a model with encoders, the same on
+/// every rank.
 llvm::Expected<RankPlace> placeRank(const Plan &plan, int rank);
 
 /// What a rank communicates over.
@@ -78,6 +82,11 @@ struct RankGroups {
   /// shards' tensors there); null when tp = 1.
   ShardCollectives *shards = nullptr;
   Group *shardsHost = nullptr;
+  /// RankPlace::contexts when cp > 1: the K/V exchange over device memory,
+  /// and the same ranks on the host (the layers' CP shares); null when
+  /// cp = 1.
+  ShardCollectives *contexts = nullptr;
+  Group *contextsHost = nullptr;
   /// The gradients are posted in buckets of at least this many bytes.
   int64_t bucketBytes = int64_t(25) << 20;
 };

@@ -82,7 +82,8 @@ private:
   Group &group;
 };
 
-/// The collectives of a tensor-parallel shard's layers, over device
+/// The collectives of a tensor-parallel shard's layers (and of a
+/// context-parallel rank's attention), over device
 /// memory and in the order of the executor's stream: each starts once the
 /// work queued on `stream` so far is done, and work queued on `stream`
 /// afterwards sees its result. A call may return before the collective
@@ -102,6 +103,15 @@ public:
                                    cudaStream_t stream) = 0;
   virtual llvm::Error allReduceMax(float *data, int64_t count,
                                    cudaStream_t stream) = 0;
+  /// Context parallelism: every rank's `counts[rank]` values one after
+  /// another in `out` (K and V), and the reverse sum (their gradients).
+  virtual llvm::Error allGather(const __nv_bfloat16 *local,
+                                llvm::ArrayRef<int64_t> counts,
+                                __nv_bfloat16 *out, cudaStream_t stream) = 0;
+  virtual llvm::Error reduceScatterSum(const __nv_bfloat16 *in,
+                                       llvm::ArrayRef<int64_t> counts,
+                                       __nv_bfloat16 *local,
+                                       cudaStream_t stream) = 0;
   virtual llvm::Error finish() = 0;
 };
 
@@ -119,11 +129,18 @@ public:
                            cudaStream_t stream) override;
   llvm::Error allReduceMax(float *data, int64_t count,
                            cudaStream_t stream) override;
+  llvm::Error allGather(const __nv_bfloat16 *local,
+                        llvm::ArrayRef<int64_t> counts, __nv_bfloat16 *out,
+                        cudaStream_t stream) override;
+  llvm::Error reduceScatterSum(const __nv_bfloat16 *in,
+                               llvm::ArrayRef<int64_t> counts,
+                               __nv_bfloat16 *local,
+                               cudaStream_t stream) override;
   llvm::Error finish() override { return llvm::Error::success(); }
 
 private:
   Group &group;
-  std::vector<float> staging;
+  std::vector<float> staging, gathered;
 };
 
 /// Data parallelism across processes: process `index` of `processes`

@@ -108,6 +108,17 @@ llvm::Error writeShardedCheckpoint(
     Group &world, int rank, llvm::StringRef dir, int64_t step,
     const std::function<llvm::Error(llvm::StringRef shard)> &writeShard);
 
+/// The LLM's context-parallel shares for a stage with cp > 1: every CP
+/// rank's tokens of a sequence (the plan's assignment, ascending), or an
+/// error naming the stage when the plan has none for its cp.
+llvm::Expected<std::vector<std::vector<int64_t>>>
+contextShares(const Plan &plan, const sched::StageInfo &stage);
+
+/// `full` with the LLM's token ids and targets of this rank's tokens under
+/// CP (the batch's own split when it has one, else `model.localTokens`);
+/// as it is without CP.
+MicrobatchData localShare(const Model &model, MicrobatchData full);
+
 /// Writes the checkpoint shard of a rank holding `params` (some of them
 /// tensor-parallel shards) to `path`: collectively over `tp` (its TP group;
 /// null without TP) each sharded tensor, moments included, is assembled
