@@ -1,8 +1,9 @@
 //===- NCCLReducer.h - the device executor's sums over NCCL -----*- C++ -*-===//
 //
 // mllm-run's implementations of the device executor's collectives over
-// NCCL: the gradient sums of data parallelism and the all-reduces inside a
-// tensor-parallel shard's layers. Each runs on its group's own stream after
+// NCCL: the gradient sums of data parallelism, the all-reduces inside a
+// tensor-parallel shard's layers and a context-parallel rank's K/V
+// exchange. Each runs on its group's own stream after
 // the executor's stream reached the call (an event, no host wait); the
 // host waits for them, with the world's deadline, in finish().
 //
@@ -126,7 +127,7 @@ private:
   template <typename Post>
   llvm::Error run(cudaStream_t stream, Post post) {
     if (llvm::Error e = orderAfter(stream, group.stream(),
-                                   "a TP all-reduce after its input"))
+                                   "a TP or CP collective after its input"))
       return e;
     if (llvm::Error e = pending.add(post()))
       return e;
@@ -134,7 +135,7 @@ private:
     if (rc != cudaSuccess)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
-          llvm::Twine("ordering the layer after its TP all-reduce: ") +
+          llvm::Twine("ordering the layer after its TP or CP collective: ") +
               cudaGetErrorString(rc));
     return llvm::Error::success();
   }

@@ -249,7 +249,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   // Under mpirun, --backend=cuda runs one process per data-parallel
   // replica, each replica whole on its GPU (runOnDevice), or, with the
   // plan's world size, each rank's share of its stage (a pipeline stage,
-  // a TP shard) on its GPU (runPipelineOnDevice).
+  // a TP shard, a CP share) on its GPU (runPipelineOnDevice).
   const bool deviceParallel =
       backend == "cuda" && comm && comm->worldSize() > 1;
   const bool devicePipeline =

@@ -327,7 +327,7 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   // Under CP this rank's keys and values go to the workspace, then every
   // rank's are gathered into l.k and l.v.
-  const bool gathered = N != n;
+  const bool gathered = cp && l.seq == &batch;
   bf16 *ownK = gathered ? scratch.dk : l.k, *ownV = gathered ? scratch.dv : l.v;
   MLLM_TRY(linear(xn, l.param("wq"), l.q, R, H, qw));
   MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
@@ -377,7 +377,7 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
   // Under CP the kernel writes dK and dV of every rank's keys; this rank's
   // come back summed over the ranks.
-  const bool gathered = N != n;
+  const bool gathered = cp && l.seq == &batch;
   bf16 *dk = gathered ? g.dkAll : g.dk, *dv = gathered ? g.dvAll : g.dv;
   DeviceParam &wo = l.param("wo");
   MLLM_TRY(linearInput(dy, wo, g.dO, R, qw, H));

@@ -42,6 +42,36 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
           "device executor runs context parallelism for LLM-only models so "
           "far (their tokens' fan-in into a CP rank's share is not built)",
           st.name, st.cp));
+  // What CP does not run yet, refused alike: conformer blocks (their
+  // convolution needs neighbouring tokens), and shares of unequal size
+  // between pipeline stages (a message is the plan's even share).
+  int64_t llmStages = 0;
+  for (const PlanStage &st : plan.stages)
+    llmStages += st.part == plan.llm().name;
+  for (const sched::StageInfo &st : schedule.graph.stages) {
+    if (st.cp <= 1)
+      continue;
+    if (llvm::any_of(plan.llm().groups, [](const PlanLayerGroup &g) {
+          return g.kind == "conformer_block";
+        }))
+      return fail(llvm::formatv("stage '{0}' runs conformer blocks with cp = "
+                                "{1}; their convolution needs neighbouring "
+                                "tokens (the CPU backend refuses it too)",
+                                st.name, st.cp));
+    auto shares = exec::contextShares(plan, st);
+    if (!shares)
+      return shares.takeError();
+    if (llmStages > 1 &&
+        llvm::any_of(*shares, [&](const std::vector<int64_t> &share) {
+          return share.size() != shares->front().size();
+        }))
+      return fail(llvm::formatv(
+          "stage '{0}' splits each sequence in {1} CP shares of unequal size; "
+          "the device executor sends a share between pipeline stages in the "
+          "plan's even size so far (compile with pp = 1 for the LLM, or train "
+          "this plan on the CPU backend)",
+          st.name, st.cp));
+  }
   RankPlace place;
   place.rank = rank;
   place.program = programOfRank[rank];

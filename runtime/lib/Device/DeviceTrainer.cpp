@@ -52,8 +52,16 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
         "a batch with its own layout (real data) under context parallelism: "
         "the device executor splits the plan's declared layout only so far");
   std::optional<exec::MicrobatchData> share;
-  if (cp)
+  if (cp) {
+    const size_t whole = static_cast<size_t>(model->sequences * model->seqLen);
+    if (given.tokenIds.size() != whole || given.targets.size() != whole)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "the batch does not have the plan's %lld x %lld tokens",
+          static_cast<long long>(model->sequences),
+          static_cast<long long>(model->seqLen));
     share = exec::localShare(*model, given);
+  }
   const exec::MicrobatchData &data = share ? *share : given;
   // A pipeline stage of an encoder reads its media only; the fan-in's
   // stage its encoders' rows.
@@ -126,7 +134,8 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
           badId ? "token id" : "target",
           static_cast<long long>(badId ? id : target),
           static_cast<long long>(r / batch.tokens),
-          static_cast<long long>(r % batch.tokens),
+          static_cast<long long>(cp ? model->localTokens[r % batch.tokens]
+                                    : r % batch.tokens),
           static_cast<long long>(model->vocab));
   }
   if (llvm::Error e = put(batch.ids, rows, data.tokenIds, stream, "token ids"))
