@@ -17,7 +17,7 @@
 # (DeviceRankRunner over NCCL); the MFU is then over all of their peaks.
 # TP=N splits each LLM stage in N tensor-parallel shards, one GPU each
 # (HEADS, KV, FFN and VOCAB must divide by N); CP=N its sequences in N
-# context-parallel shares (without VISION).
+# context-parallel shares.
 #
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
@@ -45,10 +45,6 @@ if [[ $VISION == 1 ]]; then
   encoder="encoder vision : bench_vit { frozen = true; projector mlp { hidden = $HIDDEN; } }"
   media="vision { image = 224; placement = prepend; }"
   gpus=2
-fi
-if (( CP > 1 && VISION == 1 )); then
-  echo "CP=$CP: the device executor runs context parallelism for LLM-only models so far"
-  exit 0
 fi
 if (( PP > 0 || TP > 1 || CP > 1 )); then
   vision_stage=""

@@ -337,6 +337,9 @@ struct DeviceTrainer::Impl {
   /// every layer.
   const sched::Program *rankProgram = nullptr;
   std::vector<int64_t> releases;
+  /// Receive actions of `rankProgram` whose buffer holds several copies
+  /// (one per source rank), and how many.
+  std::map<int64_t, int64_t> messageCopies;
   std::vector<exec::StageRange> held;
   /// The steps of `chain` this process runs: [0, SIZE_MAX) without a
   /// rank program, else its range in `held`, or null.

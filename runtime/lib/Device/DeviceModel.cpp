@@ -93,9 +93,7 @@ llvm::Error DeviceTrainer::Impl::build() {
   // Context parallelism needs its group: a rank of a parallel run.
   if (!model->localTokens.empty() && !cp)
     return refuse("context parallelism inside the process");
-  if (cp && !model->encoders.empty())
-    return refuse("context parallelism with encoders (their tokens' fan-in "
-                  "into a CP rank's share)");
+
   if (plan.train.optimizer != "adamw")
     return refuse("the " + plan.train.optimizer + " optimizer");
   if (plan.train.precision != "bf16")
@@ -605,6 +603,8 @@ llvm::Error DeviceTrainer::Impl::allocate() {
   // lifetimes put them (sends until their releases).
   if (rankProgram) {
     program = *rankProgram;
+    for (const auto &[action, copies] : messageCopies)
+      program.actions[static_cast<size_t>(action)].bytes *= copies;
     savedInWorkspace =
         llvm::none_of(program.actions, [](const sched::Action &a) {
           return sched::isBackward(a.kind);

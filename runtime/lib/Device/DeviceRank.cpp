@@ -34,13 +34,14 @@ llvm::Expected<RankPlace> device::placeRank(const Plan &plan, int rank) {
   if (rank < 0 || rank >= static_cast<int>(programOfRank.size()) ||
       programOfRank[rank] < 0)
     return fail(llvm::formatv("rank {0} has no program in the plan", rank));
-  // Every rank answers alike, before any collective.
+  // Every rank answers alike, before any collective. CP splits the LLM's
+  // sequences only: an encoder on a CP stage (the chain layout) is not run.
   for (const sched::StageInfo &st : schedule.graph.stages)
-    if (st.cp > 1 && plan.parts.size() > 1)
+    if (st.cp > 1 && llvm::StringRef(st.name).contains('+'))
       return fail(llvm::formatv(
-          "stage '{0}' runs with cp = {1} in a model with encoders; the "
-          "device executor runs context parallelism for LLM-only models so "
-          "far (their tokens' fan-in into a CP rank's share is not built)",
+          "stage '{0}' runs an encoder's layers with the LLM's at cp = {1}; "
+          "the device executor runs context parallelism on stages of the "
+          "LLM alone so far",
           st.name, st.cp));
   // What CP does not run yet, refused alike: conformer blocks (their
   // convolution needs neighbouring tokens), and shares of unequal size
@@ -267,7 +268,9 @@ struct DeviceRankRunner::Impl {
     std::unique_ptr<Request> request;
   };
   std::vector<Posted> sends;
-  std::map<int64_t, std::unique_ptr<Request>> recvs;
+  /// Per receive action, one request per source (several: a gradient
+  /// from every CP rank of the next stage, each into its own copy).
+  std::map<int64_t, std::vector<std::unique_ptr<Request>>> recvs;
 
   llvm::Error error(const llvm::Twine &message) const {
     return llvm::make_error<exec::RankError>(place.rank, message.str());
@@ -565,6 +568,12 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   d.releases = sched::sendReleases(s.graph(), programs,
                                    static_cast<size_t>(s.place.program));
   d.held = flow.ranges;
+  // A receive from several ranks (a gradient from every CP rank of the
+  // next stage) holds a copy per source in the arena.
+  for (size_t i = 0; i < s.prog->actions.size(); ++i)
+    if (sched::isRecv(s.prog->actions[i].kind))
+      if (size_t n = s.peersOf(s.prog->actions[i]).size(); n > 1)
+        d.messageCopies[static_cast<int64_t>(i)] = static_cast<int64_t>(n);
   if (tp > 1) {
     d.tp = groups.shards;
     d.tpRank = s.place.coord.t;
@@ -620,10 +629,19 @@ llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
                               "first (internal error)",
                               action));
   const double start = tracing ? now() : 0;
-  llvm::Error e = it->second->wait();
+  std::vector<std::unique_ptr<Request>> requests = std::move(it->second);
   recvs.erase(it);
-  if (e)
-    return actionError(static_cast<size_t>(action), std::move(e));
+  for (auto &request : requests)
+    if (llvm::Error e = request->wait())
+      return actionError(static_cast<size_t>(action), std::move(e));
+  // Several sources' copies (the CP ranks' shares of a gradient) are
+  // summed into the first, which the action's parts point into.
+  const sched::Action &received = prog->actions[static_cast<size_t>(action)];
+  const int64_t n = received.bytes / static_cast<int64_t>(sizeof(bf16));
+  for (size_t j = 1; j < requests.size(); ++j)
+    MLLM_TRY(check(kernels::cuda::addInPlace(
+                       buffer(action), buffer(action) + j * n, n, dev.stream),
+                   "summing the copies of a received gradient"));
   if (tracing) {
     const sched::Action &a = prog->actions[static_cast<size_t>(action)];
     exec::RankEvent ev = event(a, start);
@@ -783,21 +801,24 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(dev.stream)),
                    "the work before the message"));
     const bool send = sched::isSend(a.kind);
-    dev.highWater = std::max(dev.highWater, messages.at(at).offset + a.bytes);
     // A send goes to every rank of the peer stage pairing with this one (a
-    // stage of higher tp has several); a receive comes from one.
-    for (int64_t peer : peersOf(a)) {
-      auto request =
-          send ? groups.messages->isend(buffer(at), a.bytes,
-                                        static_cast<int>(peer), a.tag)
-               : groups.messages->irecv(buffer(at), a.bytes,
-                                        static_cast<int>(peer), a.tag);
+    // stage of higher tp has several); a receive comes from one, or a
+    // gradient from every CP rank, each into its own copy.
+    const std::vector<int64_t> peers = peersOf(a);
+    const int64_t copies = send ? 1 : static_cast<int64_t>(peers.size());
+    dev.highWater =
+        std::max(dev.highWater, messages.at(at).offset + copies * a.bytes);
+    for (size_t j = 0; j < peers.size(); ++j) {
+      const int peer = static_cast<int>(peers[j]);
+      bf16 *into = buffer(at) + (send ? 0 : j * a.bytes / sizeof(bf16));
+      auto request = send ? groups.messages->isend(into, a.bytes, peer, a.tag)
+                          : groups.messages->irecv(into, a.bytes, peer, a.tag);
       if (!request)
         return request.takeError();
       if (send)
         sends.push_back({at, dev.releases[index], std::move(*request)});
       else
-        recvs[at] = std::move(*request);
+        recvs[at].push_back(std::move(*request));
     }
     return llvm::Error::success();
   }

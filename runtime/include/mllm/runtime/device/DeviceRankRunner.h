@@ -13,7 +13,7 @@
 // step.
 //
 // What it runs: pipeline, data and tensor parallelism of what DeviceTrainer
-// runs, and context parallelism of LLM-only models (a rank's tokens of
+// runs, and context parallelism of the LLM's stages (a rank's tokens of
 // each sequence as the queries, every CP rank's K and V gathered, their
 // gradients reduce-scattered back, as cpu::AttentionPart under CP). A stage
 // with tp > 1 runs shards (Megatron-LM's split, the CPU backend's
@@ -61,8 +61,8 @@ struct RankPlace {
   std::vector<std::pair<int, int>> peers;
 };
 /// `rank`'s place in `plan`: an error when the plan has no program for it
-/// or a stage runs with cp above 1 in a model with encoders, the same on
-/// every rank.
+/// or it asks for what context parallelism does not run (docs/cuda.md
+/// §9), the same on every rank.
 llvm::Expected<RankPlace> placeRank(const Plan &plan, int rank);
 
 /// What a rank communicates over.
