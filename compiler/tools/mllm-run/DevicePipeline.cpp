@@ -131,28 +131,34 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   }
   if (!place->tied.empty())
     groups.tied = tied->get();
-  std::unique_ptr<Group> shardsHost;
-  std::unique_ptr<NCCLShardCollectives> shardCollectives;
-  if (place->shards.size() > 1) {
-    auto host = world.group(place->shards);
+  // A TP or CP group: its collectives on the NCCL split, its ranks on the
+  // host too.
+  struct Collective {
+    std::unique_ptr<Group> host;
+    std::unique_ptr<NCCLShardCollectives> device;
+  };
+  auto collective = [&](const std::vector<int64_t> &ranks,
+                        cuda::NCCLGroup &split) -> llvm::Expected<Collective> {
+    Collective c;
+    if (ranks.size() <= 1)
+      return std::move(c);
+    auto host = world.group(ranks);
     if (!host)
-      return fail(llvm::toString(host.takeError()));
-    shardsHost = std::move(*host);
-    shardCollectives = std::make_unique<NCCLShardCollectives>(**shards);
-    groups.shards = shardCollectives.get();
-    groups.shardsHost = shardsHost.get();
-  }
-  std::unique_ptr<Group> contextsHost;
-  std::unique_ptr<NCCLShardCollectives> contextCollectives;
-  if (place->contexts.size() > 1) {
-    auto host = world.group(place->contexts);
-    if (!host)
-      return fail(llvm::toString(host.takeError()));
-    contextsHost = std::move(*host);
-    contextCollectives = std::make_unique<NCCLShardCollectives>(**contexts);
-    groups.contexts = contextCollectives.get();
-    groups.contextsHost = contextsHost.get();
-  }
+      return host.takeError();
+    c.host = std::move(*host);
+    c.device = std::make_unique<NCCLShardCollectives>(split);
+    return std::move(c);
+  };
+  auto tpGroup = collective(place->shards, **shards);
+  if (!tpGroup)
+    return fail(llvm::toString(tpGroup.takeError()));
+  auto cpGroup = collective(place->contexts, **contexts);
+  if (!cpGroup)
+    return fail(llvm::toString(cpGroup.takeError()));
+  groups.shards = tpGroup->device.get();
+  groups.shardsHost = tpGroup->host.get();
+  groups.contexts = cpGroup->device.get();
+  groups.contextsHost = cpGroup->host.get();
   auto made =
       device::DeviceRankRunner::create(plan, options.seed, groups, makeData);
   if (!made)

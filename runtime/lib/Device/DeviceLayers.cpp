@@ -485,6 +485,25 @@ KeyBlocks keyBlocks(const exec::Model &model, int64_t sequences,
   }
   return b;
 }
+
+/// Copies every rank's rows from `from` to `to`: from the staging buffer
+/// into the attention's [sequences, keys] rows of `width` when `toKeys`,
+/// else the other way.
+Status copyKeyBlocks(const KeyBlocks &b, const Sequences &sq, int64_t width,
+                     bf16 *to, const bf16 *from, bool toKeys,
+                     cudaStream_t stream) {
+  const size_t pitch = sq.keys * width * sizeof(bf16);
+  for (size_t r = 0; r < b.counts.size(); ++r) {
+    const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
+    const int64_t placed = b.prefix[r] * width, staged = b.stage[r];
+    if (row)
+      MLLM_STATUS_TRY(cudaStatus(cudaMemcpy2DAsync(
+          to + (toKeys ? placed : staged), toKeys ? pitch : row,
+          from + (toKeys ? staged : placed), toKeys ? row : pitch, row,
+          sq.sequences, cudaMemcpyDeviceToDevice, stream)));
+  }
+  return Status();
+}
 } // namespace
 
 llvm::Error DeviceTrainer::Impl::gatherKeys(const DeviceLayer &l,
@@ -497,17 +516,9 @@ llvm::Error DeviceTrainer::Impl::gatherKeys(const DeviceLayer &l,
         llvm::inconvertibleErrorCode(),
         "'" + l.name +
             "' CP all-gather of K and V: " + llvm::toString(std::move(e)));
-  const size_t pitch = sq.keys * width * sizeof(bf16);
-  for (size_t r = 0; r < b.counts.size(); ++r) {
-    const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
-    if (row)
-      MLLM_TRY(check(
-          cudaStatus(cudaMemcpy2DAsync(
-              all + b.prefix[r] * width, pitch, scratch.kvStage + b.stage[r],
-              row, row, sq.sequences, cudaMemcpyDeviceToDevice, stream)),
-          "'" + l.name + "' placing the gathered keys"));
-  }
-  return llvm::Error::success();
+  return check(copyKeyBlocks(b, sq, width, all, scratch.kvStage,
+                             /*toKeys=*/true, stream),
+               "'" + l.name + "' placing the gathered keys");
 }
 
 llvm::Error DeviceTrainer::Impl::scatterKeyGrads(const DeviceLayer &l,
@@ -515,16 +526,9 @@ llvm::Error DeviceTrainer::Impl::scatterKeyGrads(const DeviceLayer &l,
                                                  int64_t width) {
   const Sequences &sq = *l.seq;
   KeyBlocks b = keyBlocks(*model, sq.sequences, width);
-  const size_t pitch = sq.keys * width * sizeof(bf16);
-  for (size_t r = 0; r < b.counts.size(); ++r) {
-    const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
-    if (row)
-      MLLM_TRY(check(
-          cudaStatus(cudaMemcpy2DAsync(
-              scratch.kvStage + b.stage[r], row, all + b.prefix[r] * width,
-              pitch, row, sq.sequences, cudaMemcpyDeviceToDevice, stream)),
-          "'" + l.name + "' staging the keys' gradients"));
-  }
+  MLLM_TRY(check(copyKeyBlocks(b, sq, width, scratch.kvStage, all,
+                               /*toKeys=*/false, stream),
+                 "'" + l.name + "' staging the keys' gradients"));
   if (llvm::Error e =
           cp->reduceScatterSum(scratch.kvStage, b.counts, local, stream))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),

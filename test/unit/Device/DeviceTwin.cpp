@@ -282,28 +282,33 @@ static int runPipeline(const Plan &plan, Comm &world) {
     tied = std::move(*g);
     groups.tied = tied.get();
   }
-  std::unique_ptr<Group> shards;
-  std::unique_ptr<device::GroupCollectives> collectives;
-  if (place->shards.size() > 1) {
-    auto g = world.group(place->shards);
+  // A TP or CP group: its ranks, and their collectives over MPI.
+  struct Collective {
+    std::unique_ptr<Group> group;
+    std::unique_ptr<device::GroupCollectives> collectives;
+  };
+  auto collective =
+      [&](const std::vector<int64_t> &ranks) -> llvm::Expected<Collective> {
+    Collective c;
+    if (ranks.size() <= 1)
+      return std::move(c);
+    auto g = world.group(ranks);
     if (!g)
-      return fail(llvm::toString(g.takeError()));
-    shards = std::move(*g);
-    collectives = std::make_unique<device::GroupCollectives>(*shards);
-    groups.shards = collectives.get();
-    groups.shardsHost = shards.get();
-  }
-  std::unique_ptr<Group> contexts;
-  std::unique_ptr<device::GroupCollectives> exchange;
-  if (place->contexts.size() > 1) {
-    auto g = world.group(place->contexts);
-    if (!g)
-      return fail(llvm::toString(g.takeError()));
-    contexts = std::move(*g);
-    exchange = std::make_unique<device::GroupCollectives>(*contexts);
-    groups.contexts = exchange.get();
-    groups.contextsHost = contexts.get();
-  }
+      return g.takeError();
+    c.group = std::move(*g);
+    c.collectives = std::make_unique<device::GroupCollectives>(*c.group);
+    return std::move(c);
+  };
+  auto tpGroup = collective(place->shards);
+  if (!tpGroup)
+    return fail(llvm::toString(tpGroup.takeError()));
+  auto cpGroup = collective(place->contexts);
+  if (!cpGroup)
+    return fail(llvm::toString(cpGroup.takeError()));
+  groups.shards = tpGroup->collectives.get();
+  groups.shardsHost = tpGroup->group.get();
+  groups.contexts = cpGroup->collectives.get();
+  groups.contextsHost = cpGroup->group.get();
   auto runner = device::DeviceRankRunner::create(
       plan, seed, groups,
       [&](const exec::Model &model) { return makeData(model, seed); });
