@@ -82,13 +82,13 @@ private:
   Group &group;
 };
 
-/// The collectives of a tensor-parallel shard's layers (and of a
-/// context-parallel rank's attention), over device
-/// memory and in the order of the executor's stream: each starts once the
-/// work queued on `stream` so far is done, and work queued on `stream`
-/// afterwards sees its result. A call may return before the collective
-/// ran; finish() returns once all have (an error when one failed or passed
-/// its deadline), and must be called before the host waits for `stream`.
+/// The collectives of a tensor-parallel shard's layers and of a
+/// context-parallel rank's attention, over device memory and in the order
+/// of the executor's stream: each starts once the work queued on `stream`
+/// so far is done, and work queued on `stream` afterwards sees its result.
+/// A call may return before the collective ran; finish() returns once all
+/// have (an error when one failed or passed its deadline), and must be
+/// called before the host waits for `stream`.
 class ShardCollectives {
 public:
   virtual ~ShardCollectives() = default;
