@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
 
+#include <numeric>
 #include <set>
 
 using namespace mllm;
@@ -24,49 +25,57 @@ llvm::Error GroupReducer::post(float *data, int64_t count,
   return group.allReduceSum(data, count);
 }
 
+namespace {
+
+/// The twin's device memory is host memory: the stream's work on it is
+/// done once the stream is.
+llvm::Error settle(cudaStream_t stream, const char *what) {
+  return check(cudaStatus(cudaStreamSynchronize(stream)), what);
+}
+
+/// bf16 values as floats into `to` (resized), and back, rounded once.
+void widen(const bf16 *from, int64_t n, std::vector<float> &to) {
+  to.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    to[i] = __bfloat162float(from[i]);
+}
+void narrow(const std::vector<float> &from, bf16 *to) {
+  for (size_t i = 0; i < from.size(); ++i)
+    to[i] = __float2bfloat16(from[i]);
+}
+
+} // namespace
+
 llvm::Error GroupCollectives::allReduceSum(bf16 *data, int64_t count,
                                            cudaStream_t stream) {
-  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
-                 "the values to sum over the TP group"));
-  staging.resize(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i)
-    staging[i] = __bfloat162float(data[i]);
+  MLLM_TRY(settle(stream, "the values to sum over the TP group"));
+  widen(data, count, staging);
   MLLM_TRY(group.allReduceSum(staging.data(), count));
-  for (int64_t i = 0; i < count; ++i)
-    data[i] = __float2bfloat16(staging[i]);
+  narrow(staging, data);
   return llvm::Error::success();
 }
 
 llvm::Error GroupCollectives::allReduceSum(double *data, int64_t count,
                                            cudaStream_t stream) {
-  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
-                 "the values to sum over the TP group"));
+  MLLM_TRY(settle(stream, "the values to sum over the TP group"));
   return group.allReduceSum(data, count);
 }
 
 llvm::Error GroupCollectives::allReduceMax(float *data, int64_t count,
                                            cudaStream_t stream) {
-  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
-                 "the values to reduce over the TP group"));
+  MLLM_TRY(settle(stream, "the values to reduce over the TP group"));
   return group.allReduceMax(data, count);
 }
 
 llvm::Error GroupCollectives::allGather(const bf16 *local,
                                         llvm::ArrayRef<int64_t> counts,
                                         bf16 *out, cudaStream_t stream) {
-  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
-                 "the values to gather over the CP group"));
-  int64_t total = 0;
-  for (int64_t c : counts)
-    total += c;
-  const int64_t mine = counts[group.rank()];
-  staging.resize(static_cast<size_t>(mine));
-  gathered.resize(static_cast<size_t>(total));
-  for (int64_t i = 0; i < mine; ++i)
-    staging[i] = __bfloat162float(local[i]);
+  MLLM_TRY(settle(stream, "the values to gather over the CP group"));
+  widen(local, counts[group.rank()], staging);
+  gathered.resize(static_cast<size_t>(
+      std::accumulate(counts.begin(), counts.end(), int64_t(0))));
   MLLM_TRY(group.allGather(staging.data(), counts, gathered.data()));
-  for (int64_t i = 0; i < total; ++i)
-    out[i] = __float2bfloat16(gathered[i]);
+  narrow(gathered, out);
   return llvm::Error::success();
 }
 
@@ -74,19 +83,12 @@ llvm::Error GroupCollectives::reduceScatterSum(const bf16 *in,
                                                llvm::ArrayRef<int64_t> counts,
                                                bf16 *local,
                                                cudaStream_t stream) {
-  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(stream)),
-                 "the values to sum over the CP group"));
-  int64_t total = 0;
-  for (int64_t c : counts)
-    total += c;
-  const int64_t mine = counts[group.rank()];
-  gathered.resize(static_cast<size_t>(total));
-  staging.resize(static_cast<size_t>(mine));
-  for (int64_t i = 0; i < total; ++i)
-    gathered[i] = __bfloat162float(in[i]);
+  MLLM_TRY(settle(stream, "the values to sum over the CP group"));
+  widen(in, std::accumulate(counts.begin(), counts.end(), int64_t(0)),
+        gathered);
+  staging.resize(static_cast<size_t>(counts[group.rank()]));
   MLLM_TRY(group.reduceScatterSum(gathered.data(), counts, staging.data()));
-  for (int64_t i = 0; i < mine; ++i)
-    local[i] = __float2bfloat16(staging[i]);
+  narrow(staging, local);
   return llvm::Error::success();
 }
 
