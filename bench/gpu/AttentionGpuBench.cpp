@@ -73,6 +73,15 @@ bool parse(int argc, char **argv, Options &o) {
       o.reps = std::max(1, std::atoi(v));
     } else if (const char *v = value("--splits=")) {
       o.splits = std::atoi(v);
+    } else if (const char *v = value("--kernel=")) {
+      if (std::strcmp(v, "staged") == 0) {
+        o.kernel = gpu::AttentionKernel::Staged;
+      } else if (std::strcmp(v, "registers") == 0) {
+        o.kernel = gpu::AttentionKernel::Registers;
+      } else {
+        std::fprintf(stderr, "unknown kernel '%s' (staged, registers)\n", v);
+        return false;
+      }
     } else if (const char *v = value("--check-up-to=")) {
       o.checkUpTo = std::atoll(v);
     } else if (const char *v = value("--dense-mem-gib=")) {
@@ -86,8 +95,9 @@ bool parse(int argc, char **argv, Options &o) {
                    "usage: mllm-bench-attention-gpu [--sizes=4096,...] "
                    "[--families=causal,prefix_lm,mllm_embedded,"
                    "multimodal_packed] [--heads=16] [--head-dim=64|128] "
-                   "[--reps=3] [--splits=0] [--no-dense] [--check-up-to=N] "
-                   "[--dense-mem-gib=4] [--seed=N]\n");
+                   "[--reps=3] [--splits=0] [--kernel=staged|registers] "
+                   "[--no-dense] [--check-up-to=N] [--dense-mem-gib=4] "
+                   "[--seed=N]\n");
       return false;
     }
   }
@@ -110,10 +120,12 @@ int main(int argc, char **argv) {
   }
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  std::printf("%s (sm_%d%d, %d SMs), heads %d, head dim %d, bf16, best of "
-              "%d\n\n",
+  std::printf("%s (sm_%d%d, %d SMs), heads %d, head dim %d, bf16, %s "
+              "kernel, best of %d\n\n",
               prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-              o.heads, o.headDim, o.reps);
+              o.heads, o.headDim,
+              o.kernel == gpu::AttentionKernel::Staged ? "staged" : "registers",
+              o.reps);
   std::printf("| S | mask | skip | partial | plan ms | fwd ms | fwd TFLOP/s "
               "| bwd ms | bwd TFLOP/s | dense fwd ms | dense fwd TFLOP/s | "
               "dense bwd ms | dense bwd TFLOP/s | fwd speed-up | bwd "

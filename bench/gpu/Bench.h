@@ -28,6 +28,7 @@ struct Options {
                                       MaskFamily::MllmEmbedded,
                                       MaskFamily::MultimodalPacked};
   int heads = 16, headDim = 128, reps = 3, splits = 0;
+  gpu::AttentionKernel kernel = gpu::AttentionKernel::Staged;
   bool dense = true;
   int64_t checkUpTo = 16384;
   double denseGiB = 4.0;

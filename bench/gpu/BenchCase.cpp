@@ -157,6 +157,7 @@ void bench::runCase(const Options &o, gpu::Gemm &gemm, MaskFamily family,
   heads.scale = 1.0f / std::sqrt(static_cast<float>(d));
   gpu::AttentionOptions options;
   options.splits = o.splits;
+  options.kernel = o.kernel;
   double fwdMs = bestMs(o.reps, [&] {
     CHECK_OK(gpu::attentionForward(plan, heads, q, k, v, out, lse, options));
   });

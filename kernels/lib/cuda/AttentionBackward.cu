@@ -258,7 +258,8 @@ template <int D>
 Status launchBackward(const AttentionPlan &plan, const AttentionHeads &heads,
                       const bf16 *q, const bf16 *k, const bf16 *v,
                       const bf16 *o, const float *lse, const bf16 *dO, bf16 *dq,
-                      bf16 *dk, bf16 *dv, cudaStream_t stream) {
+                      bf16 *dk, bf16 *dv, AttentionKernel kernel,
+                      cudaStream_t stream) {
   constexpr int kBytes = static_cast<int>(BwdLayout<D>::bytes);
   MLLM_CUDA_TRY(cudaFuncSetAttribute(
       dkdvKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
@@ -275,6 +276,15 @@ Status launchBackward(const AttentionPlan &plan, const AttentionHeads &heads,
     deltaKernel<<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0,
                   stream>>>(plan.qLen, hv.heads, D, o, dO, delta);
   cudaError_t launched = cudaGetLastError();
+  if (kernel == AttentionKernel::Registers) {
+    Status status = launched == cudaSuccess
+                        ? launchBackwardRegisters(plan, heads, q, k, v, lse,
+                                                  delta, dO, dq, dk, dv, stream)
+                        : Status();
+    MLLM_CUDA_TRY(cudaFreeAsync(delta, stream));
+    MLLM_CUDA_TRY(launched);
+    return status;
+  }
   if (launched == cudaSuccess && plan.colTiles > 0) {
     dkdvKernel<D><<<static_cast<unsigned>(plan.colTiles * heads.kvHeads), 256,
                     kBytes, stream>>>(pv, hv, q, k, v, lse, delta, dO, dk, dv);
@@ -303,7 +313,7 @@ Status cuda::attentionBackward(const AttentionPlan &plan,
     return Status::error("attentionBackward: " + bad);
   if (heads.headDim == 64)
     return launchBackward<64>(plan, heads, q, k, v, o, lse, dO, dq, dk, dv,
-                              options.stream);
+                              options.kernel, options.stream);
   return launchBackward<128>(plan, heads, q, k, v, o, lse, dO, dq, dk, dv,
-                             options.stream);
+                             options.kernel, options.stream);
 }

@@ -171,6 +171,23 @@ __device__ inline void fillIndexTables(float *rows, float *cols) {
   }
 }
 
+/// The forward of AttentionKernel::Registers (AttentionForwardRegisters.cu):
+/// writes O and LSE when `splits` is 1, else each split's normalised O and
+/// LSE to `oPart` and `lsePart` for the merge.
+Status launchForwardRegisters(const AttentionPlan &plan,
+                              const AttentionHeads &heads, const bf16 *q,
+                              const bf16 *k, const bf16 *v, bf16 *o, float *lse,
+                              float *oPart, float *lsePart, int splits,
+                              cudaStream_t stream);
+
+/// Passes 2 and 3 of the backward of AttentionKernel::Registers
+/// (AttentionBackwardRegisters.cu), from delta = rowsum(dO * O).
+Status launchBackwardRegisters(const AttentionPlan &plan,
+                               const AttentionHeads &heads, const bf16 *q,
+                               const bf16 *k, const bf16 *v, const float *lse,
+                               const float *delta, const bf16 *dO, bf16 *dq,
+                               bf16 *dk, bf16 *dv, cudaStream_t stream);
+
 /// Bytes rounded up to 128 so every shared-memory region starts aligned.
 MLLM_HD constexpr size_t align128(size_t bytes) {
   return (bytes + 127) / 128 * 128;

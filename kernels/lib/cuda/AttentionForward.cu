@@ -185,32 +185,48 @@ __global__ void mergeKernel(int64_t qLen, int heads, int splits,
     lse[head * qLen + qi] = l;
 }
 
+/// The staged forward kernel of head size D.
 template <int D>
-Status launchForward(const AttentionPlan &plan, const AttentionHeads &heads,
-                     const bf16 *q, const bf16 *k, const bf16 *v, bf16 *o,
-                     float *lse, int splits, cudaStream_t stream) {
+Status launchStaged(const AttentionPlan &plan, const AttentionHeads &heads,
+                    const bf16 *q, const bf16 *k, const bf16 *v, bf16 *o,
+                    float *lse, float *oPart, float *lsePart, int splits,
+                    cudaStream_t stream) {
   using L = FwdLayout<D>;
   MLLM_CUDA_TRY(cudaFuncSetAttribute(
       forwardKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
       static_cast<int>(L::bytes)));
   dim3 grid(static_cast<unsigned>(plan.rowTiles * heads.heads),
             static_cast<unsigned>(splits));
-  if (splits == 1) {
-    forwardKernel<D><<<grid, 128, L::bytes, stream>>>(
-        view(plan), view(heads), q, k, v, o, lse, nullptr, nullptr, 1);
-    MLLM_CUDA_LAUNCHED();
-    return Status();
-  }
+  forwardKernel<D><<<grid, 128, L::bytes, stream>>>(
+      view(plan), view(heads), q, k, v, o, lse, oPart, lsePart, splits);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
+}
+
+/// `options.kernel`'s forward, then with several splits the merge.
+template <int D>
+Status launchForward(const AttentionPlan &plan, const AttentionHeads &heads,
+                     const bf16 *q, const bf16 *k, const bf16 *v, bf16 *o,
+                     float *lse, int splits, const AttentionOptions &options) {
+  cudaStream_t stream = options.stream;
+  auto forward = [&](float *oPart, float *lsePart) {
+    if (options.kernel == AttentionKernel::Registers)
+      return launchForwardRegisters(plan, heads, q, k, v, o, lse, oPart,
+                                    lsePart, splits, stream);
+    return launchStaged<D>(plan, heads, q, k, v, o, lse, oPart, lsePart, splits,
+                           stream);
+  };
+  if (splits == 1)
+    return forward(nullptr, nullptr);
   float *oPart = nullptr, *lsePart = nullptr;
   const size_t rows = size_t(splits) * plan.qLen * heads.heads;
   MLLM_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void **>(&oPart),
                                 rows * (D + 1) * sizeof(float), stream));
   lsePart = oPart + rows * D;
-  forwardKernel<D><<<grid, 128, L::bytes, stream>>>(
-      view(plan), view(heads), q, k, v, o, lse, oPart, lsePart, splits);
-  cudaError_t launched = cudaGetLastError();
-  const int64_t threads = plan.qLen * heads.heads * 32;
-  if (launched == cudaSuccess) {
+  Status status = forward(oPart, lsePart);
+  cudaError_t launched = cudaSuccess;
+  if (status.ok()) {
+    const int64_t threads = plan.qLen * heads.heads * 32;
     mergeKernel<D>
         <<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(
             plan.qLen, static_cast<int>(heads.heads), splits, oPart, lsePart, o,
@@ -218,6 +234,8 @@ Status launchForward(const AttentionPlan &plan, const AttentionHeads &heads,
     launched = cudaGetLastError();
   }
   MLLM_CUDA_TRY(cudaFreeAsync(oPart, stream));
+  if (!status.ok())
+    return status;
   MLLM_CUDA_TRY(launched);
   return Status();
 }
@@ -235,8 +253,6 @@ Status cuda::attentionForward(const AttentionPlan &plan,
     return Status();
   int splits = options.splits > 0 ? options.splits : autoSplits(plan, heads);
   if (heads.headDim == 64)
-    return launchForward<64>(plan, heads, q, k, v, o, lse, splits,
-                             options.stream);
-  return launchForward<128>(plan, heads, q, k, v, o, lse, splits,
-                            options.stream);
+    return launchForward<64>(plan, heads, q, k, v, o, lse, splits, options);
+  return launchForward<128>(plan, heads, q, k, v, o, lse, splits, options);
 }

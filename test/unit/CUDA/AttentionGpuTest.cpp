@@ -2,9 +2,10 @@
 //
 // The device plan's exact classes against the CPU plan at the kernel's tile
 // (64 x 64), and forward and backward against the CPU kernel in fp32 on the
-// same bf16-rounded inputs: every mask family, CP orderings, GQA, ALiBi,
-// both head sizes, split-KV against no split, padding rows (O = 0, LSE =
-// -inf), and bitwise reproducibility. Skipped without a GPU.
+// same bf16-rounded inputs, for both kernels (AttentionKernel): every mask
+// family, CP orderings, GQA, ALiBi, both head sizes, split-KV against no
+// split, padding rows (O = 0, LSE = -inf), and bitwise reproducibility.
+// Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,7 +42,7 @@ struct GpuRun {
 };
 
 GpuRun runGpu(const Problem &p, const Inputs<float> &in, int splits,
-              const DeviceArray<float> &slopes) {
+              const DeviceArray<float> &slopes, gpu::AttentionKernel kernel) {
   GpuRun r;
   gpu::AttentionPlan plan;
   gpu::Status s = gpu::prepareAttention(gpuTokens(p), plan);
@@ -61,6 +62,7 @@ GpuRun runGpu(const Problem &p, const Inputs<float> &in, int splits,
   auto lse = upload(std::vector<float>(p.qLen() * p.heads));
   gpu::AttentionOptions options;
   options.splits = splits;
+  options.kernel = kernel;
   s = gpu::attentionForward(plan, h, q.data(), k.data(), v.data(), o.data(),
                             lse.data(), options);
   EXPECT_TRUE(s.ok()) << s.message();
@@ -84,16 +86,27 @@ Inputs<float> bf16Inputs(const Problem &p, uint64_t seed) {
   return in;
 }
 
+const gpu::AttentionKernel kKernels[] = {gpu::AttentionKernel::Staged,
+                                         gpu::AttentionKernel::Registers};
+
+const char *kernelName(gpu::AttentionKernel kernel) {
+  return kernel == gpu::AttentionKernel::Staged ? "staged" : "registers";
+}
+
+/// Every kernel against the CPU kernel.
 void expectClose(const Problem &p, int splits) {
   Inputs<float> in = bf16Inputs(p, 42);
   Outputs<float> ref = runKernel<float>(p, in);
   DeviceArray<float> slopes = upload(p.slopes);
-  GpuRun g = runGpu(p, in, splits, slopes);
-  EXPECT_LT(relError(g.o, ref.o), 2e-2);
-  EXPECT_LT(relError(g.lse, ref.lse), 1e-3);
-  EXPECT_LT(relError(g.dq, ref.dq), 3e-2);
-  EXPECT_LT(relError(g.dk, ref.dk), 3e-2);
-  EXPECT_LT(relError(g.dv, ref.dv), 3e-2);
+  for (gpu::AttentionKernel kernel : kKernels) {
+    SCOPED_TRACE(kernelName(kernel));
+    GpuRun g = runGpu(p, in, splits, slopes, kernel);
+    EXPECT_LT(relError(g.o, ref.o), 2e-2);
+    EXPECT_LT(relError(g.lse, ref.lse), 1e-3);
+    EXPECT_LT(relError(g.dq, ref.dq), 3e-2);
+    EXPECT_LT(relError(g.dk, ref.dk), 3e-2);
+    EXPECT_LT(relError(g.dv, ref.dv), 3e-2);
+  }
 }
 
 TEST(AttentionGpu, PlanEqualsTheCpuPlan) {
@@ -202,12 +215,16 @@ TEST(AttentionGpu, BitwiseReproducible) {
   Problem p = plainProblem(m.layout, m.policy, {64, 64}, 4, 2, 64);
   Inputs<float> in = bf16Inputs(p, 1);
   DeviceArray<float> none;
-  GpuRun a = runGpu(p, in, 3, none), b = runGpu(p, in, 3, none);
-  EXPECT_EQ(a.o, b.o);
-  EXPECT_EQ(a.lse, b.lse);
-  EXPECT_EQ(a.dq, b.dq);
-  EXPECT_EQ(a.dk, b.dk);
-  EXPECT_EQ(a.dv, b.dv);
+  for (gpu::AttentionKernel kernel : kKernels) {
+    SCOPED_TRACE(kernelName(kernel));
+    GpuRun a = runGpu(p, in, 3, none, kernel),
+           b = runGpu(p, in, 3, none, kernel);
+    EXPECT_EQ(a.o, b.o);
+    EXPECT_EQ(a.lse, b.lse);
+    EXPECT_EQ(a.dq, b.dq);
+    EXPECT_EQ(a.dk, b.dk);
+    EXPECT_EQ(a.dv, b.dv);
+  }
 }
 
 } // namespace

@@ -2,15 +2,16 @@
 //
 // The GPU counterpart of cpu/Attention.h: forward and backward flash
 // attention for the masks of docs/masks.md, bf16 storage with fp32
-// accumulation, on tensor cores (WMMA, sm_80 and up; sm_80 and sm_90 share
-// one implementation for now). The tile map is built on the device from the
-// same host/device code the CPU kernel uses (TilePlan.h): Skip tiles are
-// never loaded, Full tiles run without per-pair checks and Partial tiles
-// evaluate attend() per pair with the tokens' words, segments and global
-// positions. GQA, optional ALiBi, split-KV with a log-sum-exp merge when a
-// call has too few (query tile, head) tasks for the GPU, and a backward
-// without atomics (dK/dV key-stationary, dQ query-stationary), so results
-// are bitwise reproducible. See docs/cuda.md.
+// accumulation, on tensor cores (sm_80 and up; sm_80 and sm_90 share each
+// implementation for now: WMMA tiles staged through shared memory, or
+// mma.sync with register-resident scores, AttentionKernel). The tile map is
+// built on the device from the same host/device code the CPU kernel uses
+// (TilePlan.h): Skip tiles are never loaded, Full tiles run without per-pair
+// checks and Partial tiles evaluate attend() per pair with the tokens' words,
+// segments and global positions. GQA, optional ALiBi, split-KV with a
+// log-sum-exp merge when a call has too few (query tile, head) tasks for the
+// GPU, and a backward without atomics (dK/dV key-stationary, dQ
+// query-stationary), so results are bitwise reproducible. See docs/cuda.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,10 +74,21 @@ struct AttentionHeads {
   const float *alibiSlopes = nullptr;
 };
 
+/// Which implementation of the same kernels runs (docs/cuda.md §2). Both
+/// take the same plan and give the same results within rounding.
+enum class AttentionKernel {
+  /// WMMA tiles staged through shared memory, scores included.
+  Staged,
+  /// mma.sync with the scores in registers and K/V tiles double-buffered
+  /// by cp.async (the forward; the backward runs Staged's kernels).
+  Registers,
+};
+
 struct AttentionOptions {
   /// Key-range splits per (query tile, head): 0 picks them from the number
   /// of multiprocessors; 1 disables split-KV.
   int splits = 0;
+  AttentionKernel kernel = AttentionKernel::Staged;
   cudaStream_t stream = nullptr;
 };
 
