@@ -79,17 +79,15 @@ __device__ Carved<D> carve(unsigned char *smem) {
           reinterpret_cast<bf16 *>(smem + L::b), smem};
 }
 
-/// P and dS of one (query, key) pair from its raw dot product and dP, as
-/// the staged kernels' gradPair: masked pairs and rows that saw nothing
-/// get P = 0 and so dS = 0.
-__device__ inline void gradPairInPlace(float &s, float &dp, bool masked,
-                                       float scale, float bias, float lse,
-                                       float delta) {
-  const float prob = masked || lse == negativeInfinity<float>()
-                         ? 0.0f
-                         : softmaxProb(s * scale + bias, lse);
-  dp = softmaxGrad(prob, dp, delta);
-  s = prob;
+/// P of one (query, key) pair from its raw dot product, as the staged
+/// kernels' gradPair: masked pairs and rows that saw nothing get P = 0
+/// (and so dS = 0).
+__device__ inline float probability(float dot, bool masked, float scale,
+                                    float slope, int64_t qPos, int64_t kPos,
+                                    float lse) {
+  return masked || lse == negativeInfinity<float>()
+             ? 0.0f
+             : softmaxProb(scaledScore(dot, scale, slope, qPos, kPos), lse);
 }
 
 template <int D>
@@ -157,17 +155,16 @@ __global__ void __launch_bounds__(128)
     const float slope = alibi ? h.slopes[head] : 0.0f;
     const bool partial = partialAt(u);
 
-    // S^T = K Q^T and dP^T = V dO^T: 16 keys x 64 queries per warp.
+    // S^T = K Q^T (16 keys x 64 queries per warp), then P^T in place; then
+    // dP^T = V dO^T and dS^T in place. One product at a time keeps the
+    // live accumulators within the register budget.
     float s[8][4], dp[8][4];
     clear(s);
-    clear(dp);
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       uint32_t a[4];
       loadA<D>(a, m.a, 16 * warp, kc, lane);
       dotRows<D>(s, a, kc, qs, lane);
-      loadA<D>(a, m.b, 16 * warp, kc, lane);
-      dotRows<D>(dp, a, kc, dos, lane);
     }
     // Element e of tile nt: key j (row), query i (column).
 #pragma unroll
@@ -180,11 +177,24 @@ __global__ void __launch_bounds__(128)
             j >= kt.count ||
             (partial && !attend(p.policy, qt.word[i], qt.seg[i], qt.pos[i],
                                 kt.word[j], kt.seg[j], kt.pos[j]));
-        const float bias =
-            slope != 0.0f ? alibiBias(slope, qt.pos[i], kt.pos[j]) : 0.0f;
-        gradPairInPlace(s[nt][e], dp[nt][e], masked, h.scale, bias, rowLse[i],
-                        rowDelta[i]);
+        s[nt][e] = probability(s[nt][e], masked, h.scale, slope,
+                               slope != 0.0f ? qt.pos[i] : 0,
+                               slope != 0.0f ? kt.pos[j] : 0, rowLse[i]);
       }
+    clear(dp);
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc) {
+      uint32_t a[4];
+      loadA<D>(a, m.b, 16 * warp, kc, lane);
+      dotRows<D>(dp, a, kc, dos, lane);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[nt][e] =
+            softmaxGrad(s[nt][e], dp[nt][e],
+                        rowDelta[8 * nt + mma::accElement(lane, e).col]);
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       uint32_t a[4];
@@ -267,13 +277,12 @@ __global__ void __launch_bounds__(128)
     const bool partial = partialAt(idx);
     const int kCount = static_cast<int>(tileExtent(p.kLen, kN, p.rowCols[idx]));
 
+    // S = Q K^T, then P in place; then dP = dO V^T and dS in place.
     float s[8][4], dp[8][4];
     clear(s);
-    clear(dp);
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       dotRows<D>(s, qf[kc], kc, ks, lane);
-      dotRows<D>(dp, of[kc], kc, vs, lane);
     }
     // Element e of tile nt: query i (row), key j (column).
 #pragma unroll
@@ -286,11 +295,19 @@ __global__ void __launch_bounds__(128)
             j >= kCount ||
             (partial && !attend(p.policy, qt.word[i], qt.seg[i], qt.pos[i],
                                 kt.word[j], kt.seg[j], kt.pos[j]));
-        const float bias =
-            slope != 0.0f ? alibiBias(slope, qt.pos[i], kt.pos[j]) : 0.0f;
-        gradPairInPlace(s[nt][e], dp[nt][e], masked, h.scale, bias,
-                        rowLse[e >> 1], rowDelta[e >> 1]);
+        s[nt][e] = probability(s[nt][e], masked, h.scale, slope,
+                               slope != 0.0f ? qt.pos[i] : 0,
+                               slope != 0.0f ? kt.pos[j] : 0, rowLse[e >> 1]);
       }
+    clear(dp);
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc)
+      dotRows<D>(dp, of[kc], kc, vs, lane);
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[nt][e] = softmaxGrad(s[nt][e], dp[nt][e], rowDelta[e >> 1]);
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       uint32_t a[4];

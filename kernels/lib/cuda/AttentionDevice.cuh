@@ -123,6 +123,15 @@ __device__ inline void loadTile(bf16 *dst, const bf16 *src, int64_t first,
   }
 }
 
+/// The scaled score with its ALiBi bias, rounded alike in every kernel (the
+/// backward's probabilities must use the forward's LSE on the same score):
+/// the product rounded, then the bias added, never fused into an FMA.
+__device__ inline float scaledScore(float dot, float scale, float slope,
+                                    int64_t qPos, int64_t kPos) {
+  const float s = __fmul_rn(dot, scale);
+  return slope != 0.0f ? __fadd_rn(s, alibiBias(slope, qPos, kPos)) : s;
+}
+
 /// The score of pair (i, j) of a tile from the raw dot product: scaled,
 /// ALiBi added, -inf where the pair is masked (ragged edges, and attend()
 /// on Partial tiles).
@@ -135,10 +144,7 @@ __device__ inline float maskedScore(float dot, int i, int j, bool partial,
   if (partial && !attend(policy, qt.word[i], qt.seg[i], qt.pos[i], kt.word[j],
                          kt.seg[j], kt.pos[j]))
     return negativeInfinity<float>();
-  float s = dot * scale;
-  if (slope != 0.0f)
-    s += alibiBias(slope, qt.pos[i], kt.pos[j]);
-  return s;
+  return scaledScore(dot, scale, slope, qt.pos[i], kt.pos[j]);
 }
 
 /// C (fp32, shared, ldc) tile (ti, tj) = A rows [16 ti, +16) x B^T, where A

@@ -130,18 +130,20 @@ __global__ void __launch_bounds__(128)
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float x = s[nt][e] * h.scale;
-        if (!plain) {
-          const mma::Coord at = mma::accElement(lane, e);
-          const int i = 16 * warp + at.row, j = 8 * nt + at.col;
-          if (j >= kCount ||
-              (partial && !attend(p.policy, qt.word[i], qt.seg[i], qt.pos[i],
-                                  kt.word[j], kt.seg[j], kt.pos[j])))
-            x = negativeInfinity<float>();
-          else if (slope != 0.0f)
-            x += alibiBias(slope, qt.pos[i], kt.pos[j]);
+        if (plain) {
+          s[nt][e] = scaledScore(s[nt][e], h.scale, 0.0f, 0, 0);
+          continue;
         }
-        s[nt][e] = x;
+        const mma::Coord at = mma::accElement(lane, e);
+        const int i = 16 * warp + at.row, j = 8 * nt + at.col;
+        const bool masked =
+            j >= kCount ||
+            (partial && !attend(p.policy, qt.word[i], qt.seg[i], qt.pos[i],
+                                kt.word[j], kt.seg[j], kt.pos[j]));
+        s[nt][e] = masked ? negativeInfinity<float>()
+                          : scaledScore(s[nt][e], h.scale, slope,
+                                        slope != 0.0f ? qt.pos[i] : 0,
+                                        slope != 0.0f ? kt.pos[j] : 0);
       }
 
     // The online-softmax step on the lane's two rows (accElement 0 and 2:

@@ -79,8 +79,8 @@ struct AttentionHeads {
 enum class AttentionKernel {
   /// WMMA tiles staged through shared memory, scores included.
   Staged,
-  /// mma.sync with the scores in registers and K/V tiles double-buffered
-  /// by cp.async (the forward; the backward runs Staged's kernels).
+  /// mma.sync with the scores in registers and the streamed tiles
+  /// double-buffered by cp.async, forward and backward.
   Registers,
 };
 
