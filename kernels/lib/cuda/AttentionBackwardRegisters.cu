@@ -159,13 +159,7 @@ __global__ void __launch_bounds__(128)
     // dP^T = V dO^T and dS^T in place. One product at a time keeps the
     // live accumulators within the register budget.
     float s[8][4], dp[8][4];
-    clear(s);
-#pragma unroll
-    for (int kc = 0; kc < D / 16; ++kc) {
-      uint32_t a[4];
-      loadA<D>(a, m.a, 16 * warp, kc, lane);
-      dotRows<D>(s, a, kc, qs, lane);
-    }
+    dotTiles<D>(s, m.a, 16 * warp, qs, lane);
     // Element e of tile nt: key j (row), query i (column).
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
@@ -181,13 +175,7 @@ __global__ void __launch_bounds__(128)
                                slope != 0.0f ? qt.pos[i] : 0,
                                slope != 0.0f ? kt.pos[j] : 0, rowLse[i]);
       }
-    clear(dp);
-#pragma unroll
-    for (int kc = 0; kc < D / 16; ++kc) {
-      uint32_t a[4];
-      loadA<D>(a, m.b, 16 * warp, kc, lane);
-      dotRows<D>(dp, a, kc, dos, lane);
-    }
+    dotTiles<D>(dp, m.b, 16 * warp, dos, lane);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll

@@ -82,6 +82,20 @@ __device__ inline void dotRows(float (&s)[8][4], const uint32_t (&a)[4], int kc,
   }
 }
 
+/// s (16 x 64) = rows [row0, row0 + 16) of tile A times tile B^T, both
+/// [64, D] tiles, the A operands loaded as they are used.
+template <int D>
+__device__ inline void dotTiles(float (&s)[8][4], const bf16 *tileA, int row0,
+                                const bf16 *tileB, int lane) {
+  clear(s);
+#pragma unroll
+  for (int kc = 0; kc < D / 16; ++kc) {
+    uint32_t a[4];
+    loadA<D>(a, tileA, row0, kc, lane);
+    dotRows<D>(s, a, kc, tileB, lane);
+  }
+}
+
 /// acc (16 x D) += A B for chunk kk of A (16 x 64, packed) and rows
 /// [16 kk, 16 kk + 16) of a [64, D] tile B (O += P V).
 template <int D>
