@@ -27,12 +27,14 @@
 using namespace mllm;
 using namespace mllm::runtime;
 
-/// This rank's messages of one iteration, in posting order.
+/// This rank's messages of one iteration, in posting order, in the sizes
+/// its runner's `program` gives them (under CP a rank's share of the LLM's
+/// tokens, which the plan's shapes do not give).
 static std::vector<cuda::P2PMessage> messagesOf(const Plan &plan,
-                                                const device::RankPlace &p) {
+                                                const device::RankPlace &p,
+                                                const sched::Program &program) {
   std::vector<cuda::P2PMessage> mine;
   const PlanSchedule &schedule = *plan.schedule;
-  const sched::Program &program = schedule.programs[p.program];
   for (const sched::Action &a : program.actions) {
     if (!sched::isComm(a.kind))
       continue;
@@ -93,12 +95,9 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!nccl)
     return fail(llvm::toString(nccl.takeError()));
   cuda::NCCLWorld &n = **nccl;
-  // Point-to-point: a channel per direction of every pair, and the
-  // per-pair order every rank posts in, checked over the world first.
+  // Point-to-point: a channel per direction of every pair (the per-pair
+  // order is checked once the runner has sized the messages).
   if (llvm::Error e = n.connectPeers(place->peers))
-    return fail(llvm::toString(std::move(e)));
-  std::vector<cuda::P2PMessage> mine = messagesOf(plan, *place);
-  if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
     return fail(llvm::toString(std::move(e)));
   // The groups, collective over the world in one order on every rank: the
   // stages' replicas (a partition of the ranks), the tied pairs, then the
@@ -164,6 +163,12 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!made)
     return fail(llvm::toString(made.takeError()));
   device::DeviceRankRunner &runner = **made;
+  // The per-pair order every rank posts in, with the sizes both ends of a
+  // message give it, checked over the world before the first message.
+  std::vector<cuda::P2PMessage> mine =
+      messagesOf(plan, *place, runner.program());
+  if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
+    return fail(llvm::toString(std::move(e)));
   // Weights from a file or a checkpoint, as the CPU backend's ranks read
   // them (every rank reads its own; a shared file system).
   if (!options.initFile.empty()) {

@@ -35,12 +35,9 @@ static llvm::Error runsPlan(const Plan &plan) {
           "the device executor runs context parallelism on stages of the "
           "LLM alone so far",
           st.name, st.cp));
-  // What CP does not run yet, refused alike: conformer blocks (their
-  // convolution needs neighbouring tokens), and shares of unequal size
-  // between pipeline stages (a message is the plan's even share).
-  int64_t llmStages = 0;
-  for (const PlanStage &st : plan.stages)
-    llmStages += st.part == plan.llm().name;
+  // Refused alike under CP: conformer blocks (their convolution needs
+  // neighbouring tokens), and a stage the plan gives no assignment of its
+  // tokens.
   for (const sched::StageInfo &st : schedule.graph.stages) {
     if (st.cp <= 1)
       continue;
@@ -51,19 +48,8 @@ static llvm::Error runsPlan(const Plan &plan) {
                                 "{1}; their convolution needs neighbouring "
                                 "tokens (the CPU backend refuses it too)",
                                 st.name, st.cp));
-    auto shares = exec::contextShares(plan, st);
-    if (!shares)
+    if (auto shares = exec::contextShares(plan, st); !shares)
       return shares.takeError();
-    if (llmStages > 1 &&
-        llvm::any_of(*shares, [&](const std::vector<int64_t> &share) {
-          return share.size() != shares->front().size();
-        }))
-      return fail(llvm::formatv(
-          "stage '{0}' splits each sequence in {1} CP shares of unequal size; "
-          "the device executor sends a share between pipeline stages in the "
-          "plan's even size so far (compile with pp = 1 for the LLM, or train "
-          "this plan on the CPU backend)",
-          st.name, st.cp));
   }
   // A tied head's copy is the embedding's shard of the same rows: both
   // stages split the vocabulary alike (one tp per part).

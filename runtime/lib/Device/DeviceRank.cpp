@@ -102,6 +102,8 @@ struct DeviceRankRunner::Impl {
   const Plan *plan = nullptr;
   RankGroups groups;
   RankPlace place;
+  /// The plan's program with this rank's message sizes (sizeMessages()).
+  sched::Program program;
   const sched::Program *prog = nullptr;
   std::unique_ptr<exec::Model> model;
   std::unique_ptr<exec::DataSource> data;
@@ -193,6 +195,8 @@ struct DeviceRankRunner::Impl {
   }
   /// The tensors (flow keys) of message action `a`: as the CPU runner's.
   std::vector<exec::FlowKey> keysOf(const sched::Action &a) const;
+  /// Sizes each message of `program` as this rank sends or receives it.
+  void sizeMessages();
   llvm::Error waitRecv(int64_t action);
   llvm::Error waitSends(int64_t at);
   llvm::Error run(size_t index);
@@ -256,6 +260,35 @@ DeviceRankRunner::Impl::keysOf(const sched::Action &a) const {
   return need.size() == a.shape.size() ? need : keys;
 }
 
+void DeviceRankRunner::Impl::sizeMessages() {
+  // Under CP the LLM's activation between two of its stages is this rank's
+  // share of the tokens, more or fewer rows than the plan's even share:
+  // the arena and the posts take the rank's size, as the CPU runner's
+  // buffers do (the per-batch split of real data is refused at load, so
+  // one size holds for every microbatch).
+  for (sched::Action &a : program.actions) {
+    if (!sched::isComm(a.kind))
+      continue;
+    std::vector<exec::FlowKey> keys = keysOf(a);
+    // checkMessages() reports a message of other tensors.
+    if (keys.size() != a.shape.size())
+      continue;
+    std::vector<sched::TensorShape> tensors = a.shape.tensors();
+    int64_t bytes = 0;
+    for (size_t j = 0; j < keys.size(); ++j) {
+      tensors[j].dims = exec::messageTensorDims(*model, keys[j], a.shape[j],
+                                                exec::MicrobatchData());
+      bytes += tensors[j].bytes();
+    }
+    // The plan's shapes are shared between messages: a copy only when
+    // this rank's differ.
+    if (bytes != a.bytes || tensors != a.shape.tensors()) {
+      a.shape = sched::MessageShape(std::move(tensors));
+      a.bytes = bytes;
+    }
+  }
+}
+
 llvm::Error DeviceRankRunner::Impl::checkMessages() {
   // What each message carries here, in bf16: a held chain's activation at
   // a cut ([rows, width] of the layer on its far side), an encoder's
@@ -310,9 +343,10 @@ llvm::Error DeviceRankRunner::Impl::checkMessages() {
       p.bytes = bytes;
       if (a.shape[j].elementBytes != 2 || a.shape[j].bytes() != bytes)
         return actionError(
-            i, fail(llvm::formatv("the plan's tensor {0} of the message is "
-                                  "{1} bytes; the device executor's is "
-                                  "[{2}, {3}] in bf16 ({4} bytes)",
+            i, fail(llvm::formatv("tensor {0} of the message is {1} bytes "
+                                  "in the plan (under CP, this rank's "
+                                  "share); the device executor's is [{2}, "
+                                  "{3}] in bf16 ({4} bytes)",
                                   j, a.shape[j].bytes(), rows, width, bytes)));
       at += bytes;
       m.parts.push_back(p);
@@ -383,7 +417,8 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
     return s.error(llvm::toString(place.takeError()));
   s.place = std::move(*place);
   const std::vector<sched::Program> &programs = plan.schedule->programs;
-  s.prog = &programs[s.place.program];
+  s.program = programs[s.place.program];
+  s.prog = &s.program;
   const sched::StageInfo &stage = s.graph().stages[s.prog->stage];
   if (s.place.replicas.size() > 1 && (!groups.gradients || !groups.replicas))
     return s.error("the stage's replicas need their groups (internal error)");
@@ -435,6 +470,7 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   if (!flows)
     return s.error(llvm::toString(flows.takeError()));
   s.flows = std::move(*flows);
+  s.sizeMessages();
   const exec::StageFlow &flow = s.flows[s.place.program];
   const size_t llm = s.model->chains.size() - 1;
   if (flow.ranges.empty())
@@ -886,6 +922,9 @@ const std::vector<exec::NamedParam> &DeviceRankRunner::params() const {
   return impl->owned;
 }
 int64_t DeviceRankRunner::stepsDone() const { return impl->dev.done; }
+const sched::Program &DeviceRankRunner::program() const {
+  return impl->program;
+}
 const sched::MemoryPlan &DeviceRankRunner::memoryPlan() const {
   return impl->dev.memory;
 }

@@ -25,13 +25,10 @@ static std::string dims(llvm::ArrayRef<int64_t> shape) {
          "]";
 }
 
-/// The dims of a message's tensor: the plan's, except for the LLM's
-/// activations under CP, which are this rank's share of the tokens (the
-/// plan's shape is the even share; an assignment balanced for the mask
-/// gives some ranks more).
-static std::vector<int64_t> tensorDims(const Model &model, const FlowKey &key,
-                                       const sched::TensorShape &planned,
-                                       const MicrobatchData &data) {
+std::vector<int64_t> exec::messageTensorDims(const Model &model,
+                                             const FlowKey &key,
+                                             const sched::TensorShape &planned,
+                                             const MicrobatchData &data) {
   bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
   if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
     return planned.dims;
@@ -68,7 +65,7 @@ messageDims(const Model &model, const RankRunner::Impl &s,
             const MicrobatchData &data) {
   std::vector<std::vector<int64_t>> shapes;
   for (size_t k = 0; k < a.shape.size(); ++k)
-    shapes.push_back(tensorDims(model, keys[k], a.shape[k], data));
+    shapes.push_back(messageTensorDims(model, keys[k], a.shape[k], data));
   return shapes;
 }
 

@@ -15,7 +15,8 @@
 // an MPI group, which works because the twin's device memory is host
 // memory) and rank 0 prints; with the plan's world size and pipeline
 // stages, every process runs its rank (device::DeviceRankRunner; then
-// --checkpoint names a directory for a sharded checkpoint).
+// --checkpoint names a directory for a sharded checkpoint, and the arena
+// event lists every rank's planned and measured bytes too).
 // test/runtime/compare_runs.py compares runs.
 // Test tool: it checks the executor's logic where no GPU is; the kernels'
 // own numerics are the GPU tests'.
@@ -364,7 +365,10 @@ static int runPipeline(const Plan &plan, Comm &world) {
                 {"end", e.end}})
          << "\n";
   }
-  // Rank 0's arena: planned, measured, its messages' share.
+  // Rank 0's arena: planned, measured, its messages' share; and every
+  // rank's planned and measured bytes and its first activation received
+  // and sent (under CP a rank's share of the tokens, which may exceed
+  // rank 0's).
   const sched::MemoryPlan &memory = r.memoryPlan();
   llvm::json::Object arena{{"event", "arena"},
                            {"arena_bytes", memory.arenaBytes},
@@ -372,6 +376,25 @@ static int runPipeline(const Plan &plan, Comm &world) {
   for (const sched::Buffer &b : memory.buffers)
     if (!arena.get(sched::bufferKindName(b.kind)))
       arena[sched::bufferKindName(b.kind)] = b.bytes;
+  int64_t mine[4] = {memory.arenaBytes, r.measuredArenaBytes(), 0, 0};
+  for (const sched::Buffer &b : memory.buffers) {
+    int64_t *first = b.kind == sched::BufferKind::RecvAct   ? &mine[2]
+                     : b.kind == sched::BufferKind::SendAct ? &mine[3]
+                                                            : nullptr;
+    if (first && !*first)
+      *first = b.bytes;
+  }
+  std::vector<int64_t> all(4 * static_cast<size_t>(world.worldSize()));
+  if (llvm::Error e =
+          (*everyone)->allGatherBytes(mine, sizeof(mine), all.data()))
+    return fail(llvm::toString(std::move(e)));
+  llvm::json::Array perRank;
+  for (size_t i = 0; i < all.size(); i += 4)
+    perRank.push_back(llvm::json::Object{{"arena_bytes", all[i]},
+                                         {"measured_bytes", all[i + 1]},
+                                         {"recv_act", all[i + 2]},
+                                         {"send_act", all[i + 3]}});
+  arena["ranks"] = std::move(perRank);
   out() << llvm::json::Value(llvm::json::Object{
                {"event", "gradient_sums"}, {"posted", r.gradientSumsPosted()}})
         << "\n";
