@@ -17,7 +17,8 @@
 # (DeviceRankRunner over NCCL); the MFU is then over all of their peaks.
 # TP=N splits each LLM stage in N tensor-parallel shards, one GPU each
 # (HEADS, KV, FFN and VOCAB must divide by N); CP=N its sequences in N
-# context-parallel shares.
+# context-parallel shares. KERNEL=registers runs the register-tile
+# attention kernels (mllm-run --attention-kernel, docs/cuda.md §2).
 #
 #   bench/gpu/e2e.sh                      # defaults below, 10 steps
 #   LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=4096 GPU=h200 bench/gpu/e2e.sh
@@ -33,6 +34,7 @@ LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
 VISION=${VISION:-0} PP=${PP:-0} TP=${TP:-1} CP=${CP:-1}
+KERNEL=${KERNEL:-staged}
 if [[ ! -f "$build/build.ninja" ]]; then
   CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -81,7 +83,8 @@ if (( ranks > 1 )); then
   launch=(mpirun --timeout 1800 -np "$ranks")
 fi
 if ! "${launch[@]}" "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda \
-    --steps "$STEPS" --json > "$tmp/run.out" 2> "$tmp/run.err"; then
+    --attention-kernel="$KERNEL" --steps "$STEPS" --json > "$tmp/run.out" \
+    2> "$tmp/run.err"; then
   if grep -q "no CUDA device" "$tmp/run.err"; then
     grep -o "no CUDA device.*" "$tmp/run.err" | head -1
     exit 0

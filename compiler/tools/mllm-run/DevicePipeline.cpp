@@ -163,6 +163,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!made)
     return fail(llvm::toString(made.takeError()));
   device::DeviceRankRunner &runner = **made;
+  if (options.registerAttention)
+    runner.setAttentionKernel(kernels::cuda::AttentionKernel::Registers);
   // The per-pair order every rank posts in, with the sizes both ends of a
   // message give it, checked over the world before the first message.
   std::vector<cuda::P2PMessage> mine =

@@ -91,6 +91,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (!made)
     return fail(llvm::toString(made.takeError()));
   device::DeviceTrainer &trainer = **made;
+  if (options.registerAttention)
+    trainer.setAttentionKernel(kernels::cuda::AttentionKernel::Registers);
   const std::string &dir = options.checkpointDir;
   if (options.resume) {
     if (dir.empty())

@@ -29,6 +29,9 @@ struct DeviceRunOptions {
   std::string traceFile;
   /// Bounds NCCL's initialisation and every collective (--timeout).
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
+  /// --attention-kernel=registers: the register-tile attention kernels
+  /// (kernels::cuda::AttentionKernel::Registers) instead of the staged ones.
+  bool registerAttention = false;
 };
 
 /// Trains `model` on one GPU (device::DeviceTrainer), reporting and writing

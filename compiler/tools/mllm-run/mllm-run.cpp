@@ -186,6 +186,12 @@ cl::opt<std::string> backend(
              "replica (docs/cuda.md §9)"),
     cl::init("cpu"), cl::cat(category));
 
+cl::opt<std::string> attentionKernel(
+    "attention-kernel",
+    cl::desc("With --backend=cuda: staged (default) or registers, the "
+             "register-tile attention kernels (docs/cuda.md §2)"),
+    cl::init("staged"), cl::cat(category));
+
 cl::opt<bool> interpret(
     "interpret",
     cl::desc("Run the program (each rank's, or the one-process run's) with the "
@@ -283,6 +289,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.traceFile = traceFile;
     device.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
+    device.registerAttention = attentionKernel == "registers";
     return device;
   };
 #endif
@@ -522,6 +529,12 @@ int main(int argc, char **argv) {
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
   if (!checkProfile(options, "mllm-run"))
     return 1;
+  if (attentionKernel != "staged" && attentionKernel != "registers")
+    return fail(1, "--attention-kernel takes staged or registers, not '" +
+                       attentionKernel + "'");
+  if (attentionKernel.getNumOccurrences() && backend != "cuda")
+    return fail(1, "--attention-kernel picks the CUDA backend's attention "
+                   "kernels: add --backend=cuda");
   if (backend != "cpu") {
     if (backend != "cuda")
       return fail(1, "--backend takes cpu or cuda, not '" + backend + "'");

@@ -287,6 +287,8 @@ struct DeviceTrainer::Impl {
   /// This process's replicas: [firstReplica, firstReplica + replicas).
   int64_t firstReplica = 0, replicas = 1;
   cudaStream_t stream = nullptr;
+  kernels::cuda::AttentionKernel attentionKernel =
+      kernels::cuda::AttentionKernel::Staged;
   kernels::cuda::Gemm gemm;
   std::vector<std::unique_ptr<DeviceParam>> params;
   /// The LLM's layers (the fan-in follows the embedding), and the

@@ -354,6 +354,7 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
   for (int64_t s = 0; s < S; ++s) {
     kc::AttentionOptions options;
     options.stream = stream;
+    options.kernel = attentionKernel;
     MLLM_TRY(check(kc::attentionForward(sq.attention, heads, l.q + s * n * qw,
                                         l.k + s * N * kw, l.v + s * N * kw,
                                         l.o + s * n * qw,
@@ -389,6 +390,7 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
     const int64_t qo = s * n * qw, ko = s * N * kw;
     kc::AttentionOptions options;
     options.stream = stream;
+    options.kernel = attentionKernel;
     MLLM_TRY(check(kc::attentionBackward(sq.attention, heads, l.q + qo,
                                          l.k + ko, l.v + ko, l.o + qo,
                                          l.lse + s * c.heads * n, g.dO + qo,

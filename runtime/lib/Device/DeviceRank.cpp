@@ -922,6 +922,10 @@ const std::vector<exec::NamedParam> &DeviceRankRunner::params() const {
   return impl->owned;
 }
 int64_t DeviceRankRunner::stepsDone() const { return impl->dev.done; }
+void DeviceRankRunner::setAttentionKernel(
+    kernels::cuda::AttentionKernel kernel) {
+  impl->dev.attentionKernel = kernel;
+}
 const sched::Program &DeviceRankRunner::program() const {
   return impl->program;
 }

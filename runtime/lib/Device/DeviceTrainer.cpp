@@ -538,6 +538,10 @@ int64_t DeviceTrainer::gradientSumsPosted() const {
   return impl->bucketsPosted;
 }
 
+void DeviceTrainer::setAttentionKernel(kernels::cuda::AttentionKernel kernel) {
+  impl->attentionKernel = kernel;
+}
+
 llvm::Error DeviceTrainer::downloadParams() { return impl->downloadParams(); }
 
 llvm::Error DeviceTrainer::Impl::downloadParams() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CTest `CUDA.DevicePlanAgainstCpu` (label gpu): mllm-run --backend=cuda
 # trains the device test models' plans on the GPU (text, vision, audio,
-# three encoders: test/mllm-run/Inputs/device_*.mllm) and the CPU backend
+# three encoders: test/mllm-run/Inputs/device_*.mllm), with each attention
+# kernel, and the CPU backend
 # trains them too; the losses of four steps must agree within 1% (the
 # gradients are compared tensor by tensor on the host twin,
 # test/mllm-run/device/*.test). With two GPUs or more and mpirun, the
@@ -35,6 +36,14 @@ for model in device_llm device_vlm device_audio device_three_modality; do
   echo -n "$model: "
   "$python" "$root/test/runtime/compare_runs.py" losses "$tmp/$model.cpu" \
     "$tmp/$model.gpu" --rtol 1e-2
+done
+# The register-tile attention kernels (docs/cuda.md §2) on the same plans.
+for model in device_llm device_vlm device_audio device_three_modality; do
+  "$bin/mllm-run" "$tmp/$model.yaml" --backend=cuda \
+    --attention-kernel=registers --steps 4 --json > "$tmp/$model.registers"
+  echo -n "$model, register-tile attention: "
+  "$python" "$root/test/runtime/compare_runs.py" losses "$tmp/$model.cpu" \
+    "$tmp/$model.registers" --rtol 1e-2
 done
 
 # Pipeline stages, one rank per GPU.

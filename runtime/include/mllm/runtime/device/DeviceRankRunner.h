@@ -145,6 +145,8 @@ public:
   int64_t measuredArenaBytes() const;
   /// Gradient sums posted over the replicas so far.
   int64_t gradientSumsPosted() const;
+  /// As DeviceTrainer::setAttentionKernel.
+  void setAttentionKernel(kernels::cuda::AttentionKernel kernel);
 
   /// Records the actions of the next step(), which starts with a barrier so
   /// that every rank's clock starts together and synchronises its stream

@@ -45,6 +45,8 @@
 #include "mllm/runtime/exec/Model.h"
 #include "mllm/runtime/exec/Trainer.h"
 
+#include "mllm/kernels/cuda/Attention.h"
+
 #include "llvm/Support/Error.h"
 
 #include <cuda_bf16.h>
@@ -211,6 +213,9 @@ public:
   /// Gradient sums posted over the data-parallel processes so far (buckets
   /// and the rest at each step's end; 0 in one process).
   int64_t gradientSumsPosted() const;
+  /// The attention kernels' implementation (docs/cuda.md §2; Staged unless
+  /// set). The host twin has one implementation and ignores it.
+  void setAttentionKernel(kernels::cuda::AttentionKernel kernel);
 
   struct Impl;
 
