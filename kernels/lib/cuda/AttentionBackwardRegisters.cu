@@ -117,24 +117,19 @@ __global__ void __launch_bounds__(128)
     const int head = kvHead * h.group + u % h.group;
     loadTileAsync<D>(m.x(stage), q, q0, p.qLen, head, h.heads);
     loadTileAsync<D>(m.y(stage), dO, q0, p.qLen, head, h.heads);
-    cpAsyncCommit();
-    float *rows = m.rows(stage);
-    for (int i = threadIdx.x; i < 64; i += blockDim.x) {
-      const bool in = q0 + i < p.qLen;
-      rows[i] = in ? lse[head * p.qLen + q0 + i] : negativeInfinity<float>();
-      rows[64 + i] = in ? delta[head * p.qLen + q0 + i] : 0.0f;
-    }
+    loadRowStatsAsync(m.rows(stage), lse, delta, head, q0, p.qLen);
     if (partialAt(u) || alibi)
-      loadTokens(m.tokens(stage), p.q, q0, kM);
+      loadTokensAsync(m.tokens(stage), p.q, q0, kM);
+    cpAsyncCommit();
   };
 
-  if (units > 0) {
-    loadTileAsync<D>(m.a, k, k0, p.kLen, kvHead, h.kvHeads); // joins unit 0
+  const TileTokens &kt = m.fixedTokens();
+  if (units > 0) { // K, V and their tokens join unit 0's group
+    loadTileAsync<D>(m.a, k, k0, p.kLen, kvHead, h.kvHeads);
     loadTileAsync<D>(m.b, v, k0, p.kLen, kvHead, h.kvHeads);
+    loadTokensAsync(m.fixedTokens(), p.k, k0, kN);
     issue(0, 0);
   }
-  const TileTokens &kt = m.fixedTokens();
-  loadTokens(m.fixedTokens(), p.k, k0, kN);
 
   float dK[D / 8][4], dV[D / 8][4];
   clear(dK);
@@ -219,18 +214,18 @@ __global__ void __launch_bounds__(128)
     const int64_t k0 = p.rowCols[idx] * kN;
     loadTileAsync<D>(m.x(stage), k, k0, p.kLen, kvHead, h.kvHeads);
     loadTileAsync<D>(m.y(stage), v, k0, p.kLen, kvHead, h.kvHeads);
-    cpAsyncCommit();
     if (partialAt(idx) || slope != 0.0f)
-      loadTokens(m.tokens(stage), p.k, k0, kN);
+      loadTokensAsync(m.tokens(stage), p.k, k0, kN);
+    cpAsyncCommit();
   };
 
-  if (lo < hi) {
-    loadTileAsync<D>(m.a, q, q0, p.qLen, head, h.heads); // joins lo's group
+  const TileTokens &qt = m.fixedTokens();
+  if (lo < hi) { // Q, dO and their tokens join lo's group
+    loadTileAsync<D>(m.a, q, q0, p.qLen, head, h.heads);
     loadTileAsync<D>(m.b, dO, q0, p.qLen, head, h.heads);
+    loadTokensAsync(m.fixedTokens(), p.q, q0, kM);
     issue(lo, 0);
   }
-  const TileTokens &qt = m.fixedTokens();
-  loadTokens(m.fixedTokens(), p.q, q0, kM);
   // This lane's two rows (accElement 0 and 2: r = 0 and r = 1).
   float rowLse[2], rowDelta[2];
 #pragma unroll

@@ -80,16 +80,16 @@ __global__ void __launch_bounds__(128)
     const int64_t k0 = p.rowCols[idx] * kN;
     loadTileAsync<D>(kTile(stage), k, k0, p.kLen, kvHead, h.kvHeads);
     loadTileAsync<D>(vTile(stage), v, k0, p.kLen, kvHead, h.kvHeads);
-    cpAsyncCommit();
     if (partialAt(idx) || slope != 0.0f)
-      loadTokens(kTokens(stage), p.k, k0, kN);
+      loadTokensAsync(kTokens(stage), p.k, k0, kN);
+    cpAsyncCommit();
   };
 
-  if (lo < hi) {
-    loadTileAsync<D>(qs, q, q0, p.qLen, head, h.heads); // joins lo's group
+  if (lo < hi) { // Q and its tokens join lo's group
+    loadTileAsync<D>(qs, q, q0, p.qLen, head, h.heads);
+    loadTokensAsync(qt, p.q, q0, kM);
     issue(lo, 0);
   }
-  loadTokens(qt, p.q, q0, kM);
 
   float rowMax[2] = {negativeInfinity<float>(), negativeInfinity<float>()};
   float rowSum[2] = {0.0f, 0.0f};

@@ -38,6 +38,41 @@ __device__ inline void loadTileAsync(bf16 *dst, const bf16 *src, int64_t first,
   }
 }
 
+/// loadTokens by cp.async, in the caller's group: the next tile's tokens
+/// stream in with its K and V instead of stalling the threads on the loads.
+/// Entries past the list are zeros, as loadTokens makes them.
+__device__ inline void loadTokensAsync(TileTokens &t, TokenListView list,
+                                       int64_t first, int64_t width) {
+  const int64_t n = tileExtent(list.len, width, first / width);
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    const bool in = i < n;
+    const int64_t at = in ? first + i : 0;
+    cpAsyncSmall<8>(&t.word[i], list.words + at, in);
+    cpAsyncSmall<4>(&t.seg[i], list.segs + at, in);
+    cpAsyncSmall<8>(&t.pos[i], list.pos + at, in);
+  }
+  if (threadIdx.x == 0)
+    t.count = static_cast<int>(n);
+}
+
+/// The LSE (`rows[0, 64)`) and delta (`rows[64, 128)`) of query tile q0 of
+/// one head by cp.async; a row past the list gets LSE = -inf (no
+/// probability, no gradient) and delta = 0 by plain stores, not a copy's
+/// zeros.
+__device__ inline void loadRowStatsAsync(float *rows, const float *lse,
+                                         const float *delta, int head,
+                                         int64_t q0, int64_t qLen) {
+  for (int i = threadIdx.x; i < 64; i += blockDim.x) {
+    if (q0 + i < qLen) {
+      cpAsyncSmall<4>(&rows[i], lse + head * qLen + q0 + i, true);
+      cpAsyncSmall<4>(&rows[64 + i], delta + head * qLen + q0 + i, true);
+    } else {
+      rows[i] = negativeInfinity<float>();
+      rows[64 + i] = 0.0f;
+    }
+  }
+}
+
 template <int N>
 __device__ inline void clear(float (&acc)[N][4]) {
 #pragma unroll

@@ -69,6 +69,16 @@ __device__ inline void cpAsync16(void *dst, const void *src, bool valid) {
                "l"(src), "r"(valid ? 16 : 0));
 }
 
+/// 4 or 8 bytes (a token's segment, word or position; a row's LSE), cached
+/// in L1 as well; zeros when `valid` is false.
+template <int Bytes>
+__device__ inline void cpAsyncSmall(void *dst, const void *src, bool valid) {
+  static_assert(Bytes == 4 || Bytes == 8, "cp.async.ca copies 4, 8 or 16");
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(
+                   sharedAddress(dst)),
+               "l"(src), "n"(Bytes), "r"(valid ? Bytes : 0));
+}
+
 __device__ inline void cpAsyncCommit() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
