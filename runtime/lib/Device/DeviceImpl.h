@@ -271,11 +271,27 @@ struct DeviceTrainer::Impl {
   ShardCollectives *tp = nullptr;
   int64_t tpRank = 0, tpSize = 1;
   /// Context parallelism (a rank of a stage with cp > 1): the LLM's blocks
-  /// attend with this rank's tokens (model->localTokens) as queries and
-  /// every CP rank's (model->contextParallel.tokens, gathered over `cp` in
-  /// rank order, `cpKeys`) as keys. Null: whole sequences.
+  /// attend with this rank's tokens (`cpShares[cpRank]`) as queries and
+  /// every CP rank's (`cpShares`, gathered over `cp` in rank order,
+  /// `cpKeys`) as keys. Null: whole sequences.
   ShardCollectives *cp = nullptr;
+  /// The split of the microbatch in flight (exec::cpSplit: the plan's, or
+  /// the batch's own) and this rank's index in it.
+  std::vector<std::vector<int64_t>> cpShares;
   std::vector<int64_t> cpKeys;
+  size_t cpRank = 0;
+  const std::vector<int64_t> &cpLocal() const { return cpShares[cpRank]; }
+  /// Batches bring their own split (real data, exec::DataSource::
+  /// splitsPerBatch): the arena is laid out for `cpMostTokens` tokens of
+  /// each sequence (exec::largestShare) and each microbatch's kernels run
+  /// on its own share. False: the plan's split, laid out exactly.
+  bool cpPerBatch = false;
+  int64_t cpMostTokens = 0;
+  /// Takes `split` for the microbatch: its shares, keys and the LLM's
+  /// rows. Before the microbatch's buffers are bound, which the rows size.
+  llvm::Error useSplit(const std::vector<std::vector<int64_t>> &split);
+  /// The LLM's rows for `tokens` tokens of each sequence.
+  void setLocalRows(int64_t tokens);
   /// Every CP rank's K (or V) of a block into `all` ([sequences, keys]
   /// rows of `width`), from this rank's `local`; and the reverse sum.
   llvm::Error gatherKeys(const DeviceLayer &l, const bf16 *local, bf16 *all,

@@ -473,11 +473,11 @@ namespace {
 struct KeyBlocks {
   std::vector<int64_t> counts, stage, prefix;
 };
-KeyBlocks keyBlocks(const exec::Model &model, int64_t sequences,
-                    int64_t width) {
+KeyBlocks keyBlocks(const std::vector<std::vector<int64_t>> &shares,
+                    int64_t sequences, int64_t width) {
   KeyBlocks b;
   int64_t at = 0, tokens = 0;
-  for (const std::vector<int64_t> &share : model.contextParallel.tokens) {
+  for (const std::vector<int64_t> &share : shares) {
     const int64_t n = static_cast<int64_t>(share.size());
     b.counts.push_back(sequences * n * width);
     b.stage.push_back(at);
@@ -512,7 +512,7 @@ llvm::Error DeviceTrainer::Impl::gatherKeys(const DeviceLayer &l,
                                             const bf16 *local, bf16 *all,
                                             int64_t width) {
   const Sequences &sq = *l.seq;
-  KeyBlocks b = keyBlocks(*model, sq.sequences, width);
+  KeyBlocks b = keyBlocks(cpShares, sq.sequences, width);
   if (llvm::Error e = cp->allGather(local, b.counts, scratch.kvStage, stream))
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
@@ -527,7 +527,7 @@ llvm::Error DeviceTrainer::Impl::scatterKeyGrads(const DeviceLayer &l,
                                                  const bf16 *all, bf16 *local,
                                                  int64_t width) {
   const Sequences &sq = *l.seq;
-  KeyBlocks b = keyBlocks(*model, sq.sequences, width);
+  KeyBlocks b = keyBlocks(cpShares, sq.sequences, width);
   MLLM_TRY(check(copyKeyBlocks(b, sq, width, scratch.kvStage, all,
                                /*toKeys=*/false, stream),
                  "'" + l.name + "' staging the keys' gradients"));

@@ -161,10 +161,9 @@ llvm::Error DeviceTrainer::Impl::build() {
     return e;
   // Under CP the queries are this rank's tokens, the keys every rank's.
   if (cp) {
-    cpKeys.clear();
-    for (const std::vector<int64_t> &share : model->contextParallel.tokens)
-      cpKeys.insert(cpKeys.end(), share.begin(), share.end());
-    batch.keys = static_cast<int64_t>(cpKeys.size());
+    cpRank = static_cast<size_t>(model->contextParallel.group->rank());
+    if (llvm::Error e = useSplit(model->contextParallel.tokens))
+      return e;
     for (const DeviceLayer &l : layers)
       if (l.kind == LayerKind::Conformer)
         return refuse("a conformer block under context parallelism in '" +
@@ -177,6 +176,45 @@ llvm::Error DeviceTrainer::Impl::build() {
       if (e.trains && (layers.size() < 2 || !layers[1].inputGrad))
         return refuse("a trained encoder '" + e.name +
                       "' behind an LLM that passes it no gradient");
+  return llvm::Error::success();
+}
+
+void DeviceTrainer::Impl::setLocalRows(int64_t tokens) {
+  // Every layer of the LLM keeps one row per token it holds.
+  batch.tokens = tokens;
+  rows = model->sequences * tokens;
+  for (DeviceLayer &l : layers)
+    l.rows = l.outRows = rows;
+}
+
+llvm::Error
+DeviceTrainer::Impl::useSplit(const std::vector<std::vector<int64_t>> &split) {
+  if (!cp)
+    return llvm::Error::success();
+  const int64_t most = cpPerBatch
+                           ? cpMostTokens
+                           : static_cast<int64_t>(model->localTokens.size());
+  if (split.size() != model->contextParallel.tokens.size())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "a batch's CP split over %zu ranks on a stage of %zu (internal error)",
+        split.size(), model->contextParallel.tokens.size());
+  if (static_cast<int64_t>(split[cpRank].size()) > most)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "a batch's CP split gives this rank %zu tokens of each sequence, "
+        "its buffers hold %lld%s",
+        split[cpRank].size(), static_cast<long long>(most),
+        cpPerBatch ? ""
+                   : " (its data source splits batches on their own "
+                     "without saying so: DataSource::splitsPerBatch)");
+  // The keys keep their number (the whole sequence), not their order.
+  cpShares = split;
+  cpKeys.clear();
+  for (const std::vector<int64_t> &share : cpShares)
+    cpKeys.insert(cpKeys.end(), share.begin(), share.end());
+  batch.keys = static_cast<int64_t>(cpKeys.size());
+  setLocalRows(static_cast<int64_t>(cpLocal().size()));
   return llvm::Error::success();
 }
 
@@ -585,6 +623,11 @@ llvm::Error DeviceTrainer::Impl::allocate() {
          (cp ? static_cast<int64_t>(model->localTokens.size()) : model->seqLen);
   if (!layers.empty() && rows != batch.rows())
     return refuse("an LLM whose blocks see other sequences than the plan's");
+  // Batches split on their own: every buffer holds the largest share. The
+  // rows stay there until a microbatch takes its split (the messages'
+  // checks measure the layers at it).
+  if (cpPerBatch)
+    setLocalRows(cpMostTokens);
   // Every region's size, measured by the functions that later place it.
   sched::StageSizes sizes;
   Carver weights, grads, moments, saved, work;

@@ -9,6 +9,7 @@
 #include "mllm/runtime/device/DeviceRankRunner.h"
 
 #include "mllm/runtime/SendRelease.h"
+#include "mllm/runtime/exec/BatchSplit.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -143,6 +144,8 @@ struct DeviceRankRunner::Impl {
 
   // One iteration.
   std::map<int64_t, exec::MicrobatchData> mbs;
+  /// Its batches' own CP splits, for the step's report (as the CPU's).
+  exec::CPSplitStats cpStats;
   struct Posted {
     int64_t action = 0, release = -1;
     std::unique_ptr<Request> request;
@@ -264,8 +267,12 @@ void DeviceRankRunner::Impl::sizeMessages() {
   // Under CP the LLM's activation between two of its stages is this rank's
   // share of the tokens, more or fewer rows than the plan's even share:
   // the arena and the posts take the rank's size, as the CPU runner's
-  // buffers do (the per-batch split of real data is refused at load, so
-  // one size holds for every microbatch).
+  // buffers do. When batches bring their own split that size is the
+  // largest share (its first rows hold the microbatch's), so that both
+  // ends post one size for every microbatch (docs/cuda.md §9).
+  const int64_t local = dev.cpPerBatch
+                            ? dev.cpMostTokens
+                            : static_cast<int64_t>(model->localTokens.size());
   for (sched::Action &a : program.actions) {
     if (!sched::isComm(a.kind))
       continue;
@@ -276,8 +283,8 @@ void DeviceRankRunner::Impl::sizeMessages() {
     std::vector<sched::TensorShape> tensors = a.shape.tensors();
     int64_t bytes = 0;
     for (size_t j = 0; j < keys.size(); ++j) {
-      tensors[j].dims = exec::messageTensorDims(*model, keys[j], a.shape[j],
-                                                exec::MicrobatchData());
+      tensors[j].dims =
+          exec::messageTensorDims(*model, keys[j], a.shape[j], local);
       bytes += tensors[j].bytes();
     }
     // The plan's shapes are shared between messages: a copy only when
@@ -470,6 +477,18 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   if (!flows)
     return s.error(llvm::toString(flows.takeError()));
   s.flows = std::move(*flows);
+  // Real data splits every batch on its own (exec/BatchSplit.h): the arena
+  // and the messages hold the largest share any split gives this rank.
+  if (cp > 1 && s.data->splitsPerBatch()) {
+    const PlanCPAssignment *assignment = exec::llmAssignment(plan);
+    if (!assignment)
+      return s.error("the LLM's CP split has no assignment in the plan");
+    auto most = exec::largestShare(*assignment);
+    if (!most)
+      return s.error(llvm::toString(most.takeError()));
+    s.dev.cpPerBatch = true;
+    s.dev.cpMostTokens = *most;
+  }
   s.sizeMessages();
   const exec::StageFlow &flow = s.flows[s.place.program];
   const size_t llm = s.model->chains.size() - 1;
@@ -580,6 +599,8 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   const sched::Action &a = prog->actions[index];
   const int64_t mb = a.microbatch, at = static_cast<int64_t>(index);
   auto bindMicrobatch = [&]() -> llvm::Error {
+    // Its CP split sizes the LLM's buffers.
+    MLLM_TRY(dev.useSplit(exec::cpSplit(*model, mbs.at(mb))));
     if (dev.savedInWorkspace)
       MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
                         &DeviceTrainer::Impl::carveForwardOnly));
@@ -769,6 +790,7 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   MLLM_TRY(s.wrap(d.zeroGrads()));
   d.postedFrom = d.gradFloats;
   std::vector<double> scales;
+  s.cpStats = exec::CPSplitStats();
   for (int64_t mb = 0; mb < s.plan->data.microbatches; ++mb) {
     auto got = s.data->get(d.done, s.place.coord.d, mb);
     if (!got)
@@ -776,6 +798,9 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
                      llvm::Twine(d.done + 1) + ": " +
                      llvm::toString(got.takeError()));
     scales.push_back(got->lossScale);
+    if (const exec::BatchLayout *layout = got->layout.get();
+        layout && !layout->cpTokens.empty())
+      s.cpStats.add(*layout);
     s.mbs[mb] = std::move(*got);
   }
   for (size_t i = 0; i < s.prog->actions.size(); ++i) {
@@ -873,6 +898,7 @@ llvm::Expected<exec::StepStats> DeviceRankRunner::step() {
   exec::StepStats stats;
   stats.step = s.dev.done;
   stats.loss = *loss;
+  stats.cp = s.cpStats;
   stats.tokens = s.plan->job.dp * s.plan->data.microbatches *
                  s.model->sequences * s.model->seqLen;
   stats.seconds =

@@ -45,14 +45,15 @@ static bool attends(llvm::StringRef kind) {
 }
 
 llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
-  // Under CP the LLM reads this rank's tokens of each sequence.
-  if (cp && given.layout)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "a batch with its own layout (real data) under context parallelism: "
-        "the device executor splits the plan's declared layout only so far");
+  // Under CP the LLM reads this rank's tokens of each sequence, of the
+  // split its buffers were bound for (useSplit).
   std::optional<exec::MicrobatchData> share;
   if (cp) {
+    if (exec::cpSplit(*model, given) != cpShares)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "the microbatch's buffers were bound for another CP split "
+          "(internal error)");
     const size_t whole = static_cast<size_t>(model->sequences * model->seqLen);
     if (given.tokenIds.size() != whole || given.targets.size() != whole)
       return llvm::createStringError(
@@ -71,8 +72,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
   if (layers.empty())
     return llvm::Error::success();
   batch.sequences = model->sequences;
-  batch.tokens =
-      cp ? static_cast<int64_t>(model->localTokens.size()) : model->seqLen;
+  batch.tokens = cp ? static_cast<int64_t>(cpLocal().size()) : model->seqLen;
   batch.lossScale = data.lossScale;
   // The LLM's declared mask and positions, or the batch's own.
   const cpu::Batch<float> *geometry = nullptr;
@@ -105,7 +105,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
     }
   if (cp) { // this rank's tokens' positions
     std::vector<int64_t> mine;
-    for (int64_t t : model->localTokens)
+    for (int64_t t : cpLocal())
       mine.push_back(positions[t]);
     positions = std::move(mine);
   }
@@ -134,7 +134,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
           badId ? "token id" : "target",
           static_cast<long long>(badId ? id : target),
           static_cast<long long>(r / batch.tokens),
-          static_cast<long long>(cp ? model->localTokens[r % batch.tokens]
+          static_cast<long long>(cp ? cpLocal()[r % batch.tokens]
                                     : r % batch.tokens),
           static_cast<long long>(model->vocab));
   }
@@ -152,7 +152,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
     kc::AttentionTokens tokens =
         kc::AttentionTokens::whole(*layout, geometry->policy);
     if (cp) { // this rank's queries, every rank's keys
-      tokens.qPos = model->localTokens.data();
+      tokens.qPos = cpLocal().data();
       tokens.qLen = batch.tokens;
       tokens.kPos = cpKeys.data();
       tokens.kLen = batch.keys;

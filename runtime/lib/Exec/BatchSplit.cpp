@@ -37,9 +37,10 @@ static double imbalanceOf(llvm::ArrayRef<int64_t> work,
          (static_cast<double>(total) / static_cast<double>(cp));
 }
 
-llvm::Error exec::splitForCP(const PlanCPAssignment &assignment,
-                             BatchLayout &layout) {
-  auto start = std::chrono::steady_clock::now();
+/// The balancer's options for every batch of `assignment`: its policy, block
+/// and key tile, ilp re-run as lpt.
+static llvm::Expected<BalanceOptions>
+balanceOptions(const PlanCPAssignment &assignment) {
   auto policy = parseBalancePolicy(assignment.policy);
   if (!policy)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -49,6 +50,16 @@ llvm::Error exec::splitForCP(const PlanCPAssignment &assignment,
   options.policy = *policy == BalancePolicy::Ilp ? BalancePolicy::Lpt : *policy;
   options.tiles.rows = assignment.block;
   options.tiles.cols = assignment.keyTile;
+  return options;
+}
+
+llvm::Error exec::splitForCP(const PlanCPAssignment &assignment,
+                             BatchLayout &layout) {
+  auto start = std::chrono::steady_clock::now();
+  auto balance = balanceOptions(assignment);
+  if (!balance)
+    return balance.takeError();
+  const BalanceOptions &options = *balance;
   kernels::MaskPolicy mask; // the LLM's: the segment-aware MLLM policy
   const kernels::TokenLayout &tokens = layout.tokens;
   int64_t n = tokens.size();
@@ -83,4 +94,31 @@ llvm::Error exec::splitForCP(const PlanCPAssignment &assignment,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   return llvm::Error::success();
+}
+
+llvm::Expected<int64_t> exec::largestShare(const PlanCPAssignment &assignment) {
+  auto balance = balanceOptions(assignment);
+  if (!balance)
+    return balance.takeError();
+  const BalanceOptions &options = *balance;
+  const int64_t n = assignment.tokens, block = assignment.block;
+  // Zero workloads: the balancer's errors for a split of this shape (a
+  // rank without a block), and the split of uniform and zigzag, which
+  // ignore the workloads.
+  const int64_t blocks = block > 0 ? (n + block - 1) / block : 0;
+  auto result =
+      balanceBlocks(std::vector<int64_t>(static_cast<size_t>(blocks), 0), n,
+                    assignment.cp, options);
+  if (!result)
+    return result.takeError();
+  int64_t most = 0;
+  for (const RankShard &r : result->ranks)
+    most = std::max(most, static_cast<int64_t>(r.tokens.size()));
+  if (options.policy == BalancePolicy::Uniform ||
+      options.policy == BalancePolicy::Zigzag || assignment.cp < 2)
+    return most;
+  // The other ranks hold at least the cp - 1 smallest blocks: the last
+  // (perhaps short) and cp - 2 whole ones.
+  const int64_t last = n - (n - 1) / block * block;
+  return n - last - (assignment.cp - 2) * block;
 }

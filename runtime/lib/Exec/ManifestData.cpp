@@ -127,6 +127,10 @@ data::PrefetchStats ManifestData::stats() const {
   return total;
 }
 
+bool ManifestData::splitsPerBatch() const {
+  return llmAssignment(model.plan()) != nullptr;
+}
+
 std::string ManifestData::identity() const {
   return "data set " + llvm::utohexstr(set->fingerprint(), /*LowerCase=*/true);
 }

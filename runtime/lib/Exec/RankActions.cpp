@@ -29,13 +29,20 @@ std::vector<int64_t> exec::messageTensorDims(const Model &model,
                                              const FlowKey &key,
                                              const sched::TensorShape &planned,
                                              const MicrobatchData &data) {
-  bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
-  if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
-    return planned.dims;
   // A batch with its own CP split (BatchSplit.h) gives this rank its share.
   size_t local = data.cp ? data.cp->tokens[data.cp->group->rank()].size()
                          : model.localTokens.size();
-  return {model.sequences * static_cast<int64_t>(local), planned.dims[1]};
+  return messageTensorDims(model, key, planned, static_cast<int64_t>(local));
+}
+
+std::vector<int64_t> exec::messageTensorDims(const Model &model,
+                                             const FlowKey &key,
+                                             const sched::TensorShape &planned,
+                                             int64_t localTokens) {
+  bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
+  if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
+    return planned.dims;
+  return {model.sequences * localTokens, planned.dims[1]};
 }
 
 /// The keys of action `a` of this rank's program.

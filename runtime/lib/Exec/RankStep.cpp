@@ -226,16 +226,24 @@ MicrobatchData RankRunner::localData(MicrobatchData full) const {
   return localShare(model, std::move(full));
 }
 
+const std::vector<std::vector<int64_t>> &
+exec::cpSplit(const Model &model, const MicrobatchData &data) {
+  return data.layout && !data.layout->cpTokens.empty()
+             ? data.layout->cpTokens
+             : model.contextParallel.tokens;
+}
+
 MicrobatchData exec::localShare(const Model &model, MicrobatchData full) {
   if (model.localTokens.empty())
     return full;
   // Under CP the LLM's layers read this rank's tokens of each sequence: of
   // the batch's own split when it has one (real data), else the plan's.
   const std::vector<int64_t> *tokens = &model.localTokens;
-  if (full.layout && !full.layout->cpTokens.empty()) {
+  if (const auto &split = cpSplit(model, full);
+      &split != &model.contextParallel.tokens) {
     auto cp = std::make_shared<cpu::ContextParallel>();
     cp->group = model.contextParallel.group;
-    cp->tokens = full.layout->cpTokens;
+    cp->tokens = split;
     tokens = &cp->tokens[cp->group->rank()];
     full.cp = std::move(cp);
   }

@@ -178,11 +178,14 @@ static int compareGradients(const Plan &plan, uint64_t seed,
 
 /// One step, in mllm-run --json's form.
 static void printStep(const exec::StepStats &stats) {
-  out() << llvm::json::Value(llvm::json::Object{{"event", "step"},
-                                                {"step", stats.step},
-                                                {"loss", stats.loss},
-                                                {"tokens", stats.tokens}})
-        << "\n";
+  llvm::json::Object step{{"event", "step"},
+                          {"step", stats.step},
+                          {"loss", stats.loss},
+                          {"tokens", stats.tokens}};
+  // Batches that brought their own CP split (real data), as mllm-run's.
+  if (stats.cp.batches)
+    step["cp"] = llvm::json::Object{{"batches", stats.cp.batches}};
+  out() << llvm::json::Value(std::move(step)) << "\n";
 }
 
 /// --save: `model`'s weights as a checkpoint's "model.*" tensors.

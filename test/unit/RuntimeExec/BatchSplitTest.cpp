@@ -83,6 +83,39 @@ TEST(BatchSplit, IlpIsRerunAsLptAndUniformKeepsItsHalves) {
   EXPECT_DOUBLE_EQ(uniform.cpImbalance, 26.0 / 18.0);
 }
 
+TEST(BatchSplit, LargestShareBoundsEveryBatchsSplit) {
+  // Workload-driven policies: all but one block (the other rank holds at
+  // least one); reached by a sample in the first block and padding after
+  // it (zero work), which LPT hands to the rank with no work.
+  EXPECT_EQ(cantFail(largestShare(uniformHalves("lpt"))), 112);
+  EXPECT_EQ(cantFail(largestShare(uniformHalves("ilp"))), 112);
+  BatchLayout padded;
+  kernels::SequenceSpec spec;
+  spec.textTokens = 16;
+  padded.tokens = kernels::buildSequenceLayout(spec);
+  padded.tokens.words.resize(128, 0);
+  if (!padded.tokens.segments.empty())
+    padded.tokens.segments.resize(128, padded.tokens.segments.back() + 1);
+  ASSERT_FALSE(static_cast<bool>(splitForCP(uniformHalves("lpt"), padded)));
+  EXPECT_EQ(padded.cpTokens[0].size(), 16u);
+  EXPECT_EQ(padded.cpTokens[1].size(), 112u);
+  // A short last block is the smallest the other ranks can hold.
+  PlanCPAssignment three = uniformHalves("lpt");
+  three.cp = 3;
+  three.tokens = 120;
+  EXPECT_EQ(cantFail(largestShare(three)), 120 - 8 - 16);
+  // Uniform and zigzag split every batch alike: their own largest share.
+  EXPECT_EQ(cantFail(largestShare(uniformHalves("uniform"))), 64);
+  // Zigzag: 6 chunks of the 8 blocks, rank 2 holding blocks 2 to 4.
+  three.policy = "zigzag";
+  EXPECT_EQ(cantFail(largestShare(three)), 48);
+  // Too few tokens for a block per rank: the balancer's error.
+  three.tokens = 40;
+  llvm::Expected<int64_t> tooFew = largestShare(three);
+  EXPECT_FALSE(static_cast<bool>(tooFew));
+  llvm::consumeError(tooFew.takeError());
+}
+
 TEST(BatchSplit, RefusesALayoutOfAnotherLength) {
   BatchLayout layout = causalSample();
   PlanCPAssignment a = uniformHalves("lpt");

@@ -135,7 +135,8 @@ public:
   /// The rank's program: the plan's, with each message's shapes and bytes
   /// as this rank posts it (a receive from several ranks: one copy). Under
   /// CP the LLM's activations between its stages hold the rank's share of
-  /// the tokens, not the plan's even share (exec::messageTensorDims), so a
+  /// the tokens, not the plan's even share (exec::messageTensorDims; the
+  /// largest share any split gives when batches bring their own), so a
   /// launcher that checks the messages of every rank lists them from here.
   const sched::Program &program() const;
   /// The arena, laid out by the static memory plan of the rank's program

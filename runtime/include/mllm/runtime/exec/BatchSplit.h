@@ -29,6 +29,14 @@ const PlanCPAssignment *llmAssignment(const Plan &plan);
 /// on different ranks, and the ranks must agree without a message.
 llvm::Error splitForCP(const PlanCPAssignment &assignment, BatchLayout &layout);
 
+/// The most tokens of a sequence splitForCP can give one rank, over every
+/// batch: for an executor that lays its buffers out once. The balancer
+/// leaves no rank without a block, so a rank holds at most the sequence
+/// less the cp - 1 smallest blocks; uniform and zigzag ignore the
+/// workloads, so every batch gets their split and its largest share is the
+/// bound.
+llvm::Expected<int64_t> largestShare(const PlanCPAssignment &assignment);
+
 } // namespace mllm::runtime::exec
 
 #endif // MLLM_RUNTIME_EXEC_BATCHSPLIT_H

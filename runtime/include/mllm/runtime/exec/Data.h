@@ -28,6 +28,10 @@ public:
   /// checkpoint records it, and a resume on other data is refused (the step
   /// is the data position only for the same data).
   virtual std::string identity() const = 0;
+  /// Whether a batch may bring its own CP split of the LLM
+  /// (BatchLayout::cpTokens, BatchSplit.h) instead of the plan's: an
+  /// executor that lays its buffers out once sizes them for any split.
+  virtual bool splitsPerBatch() const { return false; }
 };
 
 class SyntheticData : public DataSource {
@@ -53,6 +57,7 @@ public:
   llvm::Expected<MicrobatchData> get(int64_t step, int64_t replica,
                                      int64_t mb) override;
   std::string identity() const override { return inner.identity(); }
+  bool splitsPerBatch() const override { return inner.splitsPerBatch(); }
   /// Tensors `s{step}.d{replica}.m{mb}.{token_ids,targets,loss_scale}` and
   /// `...media.{encoder}` per microbatch, and the sequence's layout:
   /// `layout.{words,segments,positions}` (words bit-cast to I64) and

@@ -42,6 +42,8 @@ public:
                                      int64_t mb) override;
   /// "data set <fingerprint>" (the manifest's bytes and the options).
   std::string identity() const override;
+  /// Under a context-parallel LLM: every batch is split on its own.
+  bool splitsPerBatch() const override;
 
   const data::DataSet &dataSet() const { return *set; }
   /// The prefetch queues' figures, summed over the replicas read.

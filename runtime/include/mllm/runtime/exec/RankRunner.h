@@ -110,6 +110,11 @@ std::vector<int64_t> messagePeers(const sched::StageInfo &stage,
 std::vector<int64_t> messageTensorDims(const Model &model, const FlowKey &key,
                                        const sched::TensorShape &planned,
                                        const MicrobatchData &data);
+/// The same for a rank holding `localTokens` tokens of each sequence (an
+/// executor that sizes its buffers for the largest share).
+std::vector<int64_t> messageTensorDims(const Model &model, const FlowKey &key,
+                                       const sched::TensorShape &planned,
+                                       int64_t localTokens);
 
 /// Writes a sharded checkpoint of step `step` into `dir`, collectively over
 /// `world` (every rank, `rank` this one): rank 0 makes `.step-N.partial`,
@@ -127,9 +132,14 @@ llvm::Error writeShardedCheckpoint(
 llvm::Expected<std::vector<std::vector<int64_t>>>
 contextShares(const Plan &plan, const sched::StageInfo &stage);
 
+/// Every CP rank's tokens of a sequence for microbatch `data`: the batch's
+/// own split when it has one (real data, BatchSplit.h), else the plan's
+/// (`model.contextParallel.tokens`).
+const std::vector<std::vector<int64_t>> &cpSplit(const Model &model,
+                                                 const MicrobatchData &data);
+
 /// `full` with the LLM's token ids and targets of this rank's tokens under
-/// CP (the batch's own split when it has one, else `model.localTokens`);
-/// as it is without CP.
+/// CP (of cpSplit()); as it is without CP.
 MicrobatchData localShare(const Model &model, MicrobatchData full);
 
 /// Writes the checkpoint shard of a rank holding `params` (some of them
