@@ -416,10 +416,11 @@ struct DeviceTrainer::Impl {
                          std::vector<DeviceLayer> &out, Sequences *seq,
                          size_t first = 0, size_t last = SIZE_MAX);
   llvm::Error loadBatch(const exec::MicrobatchData &data);
-  /// Uploads encoder `e`'s media and fan-in rows of the microbatch (what
-  /// this process holds of them).
+  /// Uploads encoder `e`'s media (of `data`) and fan-in rows (of `local`,
+  /// the rank's share of `data` under CP) of the microbatch: what this
+  /// process holds of them.
   llvm::Error loadEncoder(DeviceEncoder &e, const exec::MicrobatchData &data,
-                          size_t index);
+                          const exec::MicrobatchData &local, size_t index);
   llvm::Error loadFanIn(DeviceEncoder &e, const exec::MicrobatchData &data,
                         size_t index);
   /// Forward of the whole model (the encoders, then the LLM) for the

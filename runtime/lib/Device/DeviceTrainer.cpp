@@ -61,14 +61,22 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
           "the batch does not have the plan's %lld x %lld tokens",
           static_cast<long long>(model->sequences),
           static_cast<long long>(model->seqLen));
-    share = exec::localShare(*model, given);
+    // The share without the media, which the encoders read from `given`:
+    // a microbatch is bound twice (forward and backward), and its images
+    // can be the largest part of it.
+    exec::MicrobatchData text;
+    text.tokenIds = given.tokenIds;
+    text.targets = given.targets;
+    text.lossScale = given.lossScale;
+    text.layout = given.layout;
+    share = exec::localShare(*model, std::move(text));
   }
   const exec::MicrobatchData &data = share ? *share : given;
   // A pipeline stage of an encoder reads its media only; the fan-in's
   // stage its encoders' rows.
   for (size_t e = 0; e < encoders.size(); ++e)
     if (!encoders[e].layers.empty() || fanInHere())
-      MLLM_TRY(loadEncoder(encoders[e], data, e));
+      MLLM_TRY(loadEncoder(encoders[e], given, data, e));
   if (layers.empty())
     return llvm::Error::success();
   batch.sequences = model->sequences;
@@ -204,6 +212,7 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
 
 llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
                                              const exec::MicrobatchData &data,
+                                             const exec::MicrobatchData &local,
                                              size_t index) {
   auto media = data.media.find(e.name);
   if (media == data.media.end() ||
@@ -222,7 +231,7 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
     MLLM_TRY(put(input->media, e.mediaValues, hostMedia, stream, "media"));
   }
   if (fanInHere())
-    MLLM_TRY(loadFanIn(e, data, index));
+    MLLM_TRY(loadFanIn(e, local, index));
   // The encoder's mask is the same for every microbatch: planned once.
   if (e.seq.declaredAttention || e.seq.sequences == 0)
     return llvm::Error::success();
