@@ -152,7 +152,9 @@ Status cuda::prepareAttention(const AttentionTokens &tokens,
     return Status::error("prepareAttention: " + bad);
   MLLM_STATUS_TRY(twin::checkStream("prepareAttention", stream));
   AttentionPlan &p = plan;
-  p = AttentionPlan();
+  // As on the GPU: the counts start again, the arrays keep their
+  // allocations, reused where they fit.
+  p.nonSkippedTiles = p.partialTiles = p.maxRowWork = p.visiblePairs = 0;
   p.policy = tokens.policy;
   p.qLen = tokens.qLen;
   p.kLen = tokens.kLen;
@@ -172,6 +174,9 @@ Status cuda::prepareAttention(const AttentionTokens &tokens,
   MLLM_STATUS_TRY(p.kPos.upload(pos, stream));
   if (p.rowTiles == 0 || p.colTiles == 0) {
     // Nothing to attend: empty lists, but valid offsets and orders.
+    MLLM_STATUS_TRY(p.classes.allocate(0));
+    MLLM_STATUS_TRY(p.rowCols.allocate(0));
+    MLLM_STATUS_TRY(p.colRows.allocate(0));
     MLLM_STATUS_TRY(
         p.rowStart.upload(std::vector<int32_t>(p.rowTiles + 1, 0), stream));
     MLLM_STATUS_TRY(

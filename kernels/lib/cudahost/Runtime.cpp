@@ -24,6 +24,8 @@
 
 #include "Twin.h"
 
+#include "mllm/kernels/cuda/HostTwin.h"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -66,6 +68,8 @@ struct State {
   std::map<uintptr_t, Allocation> allocations; // by base address
   size_t deviceBytes = 0;
   std::set<const void *> streams, events;
+  /// cudaMalloc and cudaFree calls (not the stream-ordered ones).
+  int64_t deviceWideCalls = 0;
 };
 
 State &state() {
@@ -347,6 +351,18 @@ bool twin::isInAllocationOf(const void *base, const void *p, size_t bytes) {
 
 bool twin::isLiveStream(cudaStream_t stream) { return liveStream(stream); }
 
+// cudaMalloc and cudaFree wait for the whole device on a GPU: counted, so
+// that a test can check that an executor makes none inside a step.
+static void countDeviceWideCall() {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  ++state().deviceWideCalls;
+}
+
+int64_t twin::deviceWideCalls() {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  return state().deviceWideCalls;
+}
+
 Status twin::checkArg(const char *kernel, const char *arg, const void *p,
                       int64_t elements, size_t bytesPerElement, bool optional) {
   if (elements <= 0 || (optional && !p))
@@ -522,10 +538,15 @@ cudaError_t cudaMemGetInfo(size_t *free, size_t *total) {
 // Memory.
 
 cudaError_t cudaMalloc(void **devPtr, size_t size) {
+  countDeviceWideCall();
   return allocate(devPtr, size, Memory::Device);
 }
 
-cudaError_t cudaFree(void *devPtr) { return release(devPtr, Memory::Device); }
+cudaError_t cudaFree(void *devPtr) {
+  if (devPtr)
+    countDeviceWideCall();
+  return release(devPtr, Memory::Device);
+}
 
 cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream) {
   if (!liveStream(hStream))

@@ -416,6 +416,8 @@ struct DeviceTrainer::Impl {
                          std::vector<DeviceLayer> &out, Sequences *seq,
                          size_t first = 0, size_t last = SIZE_MAX);
   llvm::Error loadBatch(const exec::MicrobatchData &data);
+  /// Reserves the per-batch plans' device arrays for the largest batch.
+  llvm::Error reservePlans();
   /// Uploads encoder `e`'s media (of `data`) and fan-in rows (of `local`,
   /// the rank's share of `data` under CP) of the microbatch: what this
   /// process holds of them.

@@ -19,6 +19,7 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::device;
+namespace kc = mllm::kernels::cuda;
 
 llvm::Error device::check(const Status &status, const llvm::Twine &what) {
   if (status.ok())
@@ -617,6 +618,32 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
       static_cast<long long>(action));
 }
 
+llvm::Error DeviceTrainer::Impl::reservePlans() {
+  // The per-batch plans' device arrays, at the largest size a batch can
+  // give them: a plan that grew later would cudaFree and cudaMalloc, which
+  // wait for the whole device, NCCL's transfers in flight included.
+  for (DeviceEncoder &e : encoders)
+    if (e.seq.sequences > 0)
+      MLLM_TRY(check(
+          kc::reserveAttention(e.seq.attention, e.seq.tokens, e.seq.tokens),
+          "reserving the attention plan of '" + e.name + "'"));
+  if (layers.empty())
+    return llvm::Error::success();
+  // Under CP a rank's queries are its share (at most the largest), its keys
+  // the whole sequence.
+  const int64_t queries =
+      cp ? (cpPerBatch ? cpMostTokens
+                       : static_cast<int64_t>(model->localTokens.size()))
+         : model->seqLen;
+  MLLM_TRY(check(kc::reserveAttention(batch.attention, queries, model->seqLen),
+                 "reserving the attention plan"));
+  const int64_t tokens = model->sequences * queries;
+  MLLM_TRY(check(kc::reserveEmbeddingGrad(batch.embeddingGrad, tokens),
+                 "reserving the embedding's gradient plan"));
+  return check(kc::reserveEmbeddingGrad(batch.positionGrad, tokens),
+               "reserving the position table's gradient plan");
+}
+
 llvm::Error DeviceTrainer::Impl::allocate() {
   // Under CP a microbatch's rows are this rank's tokens of each sequence.
   rows = model->sequences *
@@ -667,6 +694,8 @@ llvm::Error DeviceTrainer::Impl::allocate() {
                 "allocating the arena"))
     return e;
   bytes = memory.arenaBytes;
+  if (llvm::Error e = reservePlans())
+    return e;
   // Pinned, so that each microbatch's loss comes back without a wait.
   size_t losses = static_cast<size_t>(
       std::max<int64_t>(1, replicas * plan.data.microbatches));

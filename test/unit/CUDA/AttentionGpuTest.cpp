@@ -166,6 +166,31 @@ TEST(AttentionGpu, APlanMadeAgainEqualsAFreshOne) {
   }
 }
 
+// Reserved for the largest batch (reserveAttention), a plan made again for
+// smaller and larger batches keeps every array where it is: no cudaMalloc
+// or cudaFree, which wait for the whole device.
+TEST(AttentionGpu, AReservedPlanKeepsItsArrays) {
+  MLLM_REQUIRE_GPU();
+  gpu::AttentionPlan plan;
+  ASSERT_OK(gpu::reserveAttention(plan, 3000, 3000));
+  std::vector<const void *> first;
+  for (int64_t n : {65, 3000, 1, 1500}) {
+    SCOPED_TRACE(n);
+    GeneratedMask m = generateMask(MaskFamily::MultimodalPacked, n, 5);
+    Problem p = plainProblem(m.layout, m.policy, {64, 64}, 1, 1, 64);
+    ASSERT_OK(gpu::prepareAttention(gpuTokens(p), plan));
+    const std::vector<const void *> arrays = {
+        plan.qWords.data(),   plan.kWords.data(),   plan.qSegs.data(),
+        plan.kSegs.data(),    plan.qPos.data(),     plan.kPos.data(),
+        plan.classes.data(),  plan.rowStart.data(), plan.rowCols.data(),
+        plan.colStart.data(), plan.colRows.data(),  plan.rowOrder.data(),
+        plan.colOrder.data()};
+    if (first.empty())
+      first = arrays;
+    EXPECT_EQ(arrays, first);
+  }
+}
+
 TEST(AttentionGpu, FamiliesAgainstTheCpu) {
   MLLM_REQUIRE_GPU();
   for (MaskFamily family : allFamilies())

@@ -22,6 +22,7 @@
 // own numerics are the GPU tests'.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/kernels/cuda/HostTwin.h"
 #include "mllm/runtime/PlanIO.h"
 #ifdef MLLM_HAVE_MPI
 #include "mllm/runtime/MPIComm.h"
@@ -176,12 +177,15 @@ static int compareGradients(const Plan &plan, uint64_t seed,
   return bad ? 1 : 0;
 }
 
-/// One step, in mllm-run --json's form.
-static void printStep(const exec::StepStats &stats) {
+/// One step, in mllm-run --json's form, and `waits`: the step's cudaMalloc
+/// and cudaFree calls (each a wait for the whole device on a GPU, NCCL's
+/// transfers in flight included; every rank's, in a parallel run).
+static void printStep(const exec::StepStats &stats, double waits) {
   llvm::json::Object step{{"event", "step"},
                           {"step", stats.step},
                           {"loss", stats.loss},
-                          {"tokens", stats.tokens}};
+                          {"tokens", stats.tokens},
+                          {"whole_device_waits", static_cast<int64_t>(waits)}};
   // Batches that brought their own CP split (real data), as mllm-run's.
   if (stats.cp.batches)
     step["cp"] = llvm::json::Object{{"batches", stats.cp.batches}};
@@ -342,10 +346,15 @@ static int runPipeline(const Plan &plan, Comm &world) {
     const bool traced = !traceFile.empty() && r.stepsDone() + 1 == steps;
     if (traced)
       r.traceNextStep();
+    const int64_t before = kernels::cuda::twin::deviceWideCalls();
     auto stats = r.step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    printStep(*stats);
+    double waits =
+        static_cast<double>(kernels::cuda::twin::deviceWideCalls() - before);
+    if (llvm::Error e = (*everyone)->allReduceSum(&waits, 1))
+      return fail(llvm::toString(std::move(e)));
+    printStep(*stats, waits);
     if (!traced)
       continue;
     auto events = r.gatherTrace();
@@ -481,10 +490,12 @@ int main(int argc, char **argv) {
     if (llvm::Error e = (*trainer)->load(resumeFile))
       return fail(llvm::toString(std::move(e)));
   while ((*trainer)->stepsDone() < steps) {
+    const int64_t before = kernels::cuda::twin::deviceWideCalls();
     auto stats = (*trainer)->step();
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    printStep(*stats);
+    printStep(*stats, static_cast<double>(
+                          kernels::cuda::twin::deviceWideCalls() - before));
   }
   // The arena: its planned size, the highest byte the steps used, and one
   // buffer of each kind (saved and workspace buffers repeat per microbatch

@@ -140,6 +140,38 @@ std::string checkAttentionHeads(const AttentionHeads &heads);
 Status prepareAttention(const AttentionTokens &tokens, AttentionPlan &plan,
                         cudaStream_t stream = nullptr);
 
+/// Room in `plan` for any plan of up to `qLen` queries and `kLen` keys, so
+/// that prepareAttention allocates nothing for them: for an executor whose
+/// batches change the plan's size (real data, a CP share per batch) while
+/// NCCL transfers are in flight, which cudaMalloc and cudaFree would wait
+/// for. Call it before the plan's first use.
+inline Status reserveAttention(AttentionPlan &plan, int64_t qLen,
+                               int64_t kLen) {
+  const size_t q = static_cast<size_t>(qLen), k = static_cast<size_t>(kLen),
+               rows = static_cast<size_t>((qLen + kTileRows - 1) / kTileRows),
+               cols = static_cast<size_t>((kLen + kTileCols - 1) / kTileCols);
+  MLLM_STATUS_TRY(plan.qWords.reserve(q));
+  MLLM_STATUS_TRY(plan.qSegs.reserve(q));
+  MLLM_STATUS_TRY(plan.qPos.reserve(q));
+  MLLM_STATUS_TRY(plan.kWords.reserve(k));
+  MLLM_STATUS_TRY(plan.kSegs.reserve(k));
+  MLLM_STATUS_TRY(plan.kPos.reserve(k));
+  MLLM_STATUS_TRY(plan.classes.reserve(rows * cols));
+  MLLM_STATUS_TRY(plan.rowStart.reserve(rows + 1));
+  MLLM_STATUS_TRY(plan.colStart.reserve(cols + 1));
+  MLLM_STATUS_TRY(plan.rowCols.reserve(rows * cols));
+  MLLM_STATUS_TRY(plan.colRows.reserve(rows * cols));
+  MLLM_STATUS_TRY(plan.rowOrder.reserve(rows));
+  MLLM_STATUS_TRY(plan.colOrder.reserve(cols));
+  MLLM_STATUS_TRY(plan.qSum.reserve(rows));
+  MLLM_STATUS_TRY(plan.kSum.reserve(cols));
+  MLLM_STATUS_TRY(plan.rowWork.reserve(rows));
+  MLLM_STATUS_TRY(plan.rowPartial.reserve(rows));
+  MLLM_STATUS_TRY(plan.colWork.reserve(cols));
+  MLLM_STATUS_TRY(plan.rowPairs.reserve(rows));
+  return Status();
+}
+
 /// O and LSE from Q, K, V. A query with no visible key gets O = 0 and
 /// LSE = -inf. Asynchronous on options.stream.
 Status attentionForward(const AttentionPlan &plan, const AttentionHeads &heads,

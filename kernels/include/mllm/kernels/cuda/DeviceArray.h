@@ -57,6 +57,18 @@ public:
     count = capacity = n;
     return Status();
   }
+  /// Room for `n` elements from now on, for later allocate() and upload()
+  /// calls of up to `n`: an allocation made up front, before any transfer
+  /// is in flight, instead of when a larger batch comes. Grows only; the
+  /// contents are not kept when it does.
+  Status reserve(size_t n) {
+    if (n <= capacity)
+      return Status();
+    reset();
+    MLLM_CUDA_TRY(cudaMalloc(reinterpret_cast<void **>(&ptr), n * sizeof(T)));
+    capacity = n;
+    return Status();
+  }
   /// Copies `host` on `stream` (pageable memory: the copy is staged, so
   /// `host` may be freed when this returns), into the allocation it has
   /// when that is large enough: the copy follows the stream's earlier work,

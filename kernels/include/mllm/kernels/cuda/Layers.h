@@ -289,6 +289,14 @@ Status prepareEmbeddingGrad(const std::vector<int64_t> &hostIds, int64_t vocab,
 Status prepareEmbeddingGradSlice(const std::vector<int64_t> &hostIds,
                                  int64_t vocabFirst, int64_t vocabCount,
                                  EmbeddingGradPlan &plan, cudaStream_t stream);
+/// Room for plans of up to `tokens` tokens (reserveAttention's reason).
+inline Status reserveEmbeddingGrad(EmbeddingGradPlan &plan, int64_t tokens) {
+  const size_t n = static_cast<size_t>(tokens);
+  MLLM_STATUS_TRY(plan.ids.reserve(n));
+  MLLM_STATUS_TRY(plan.start.reserve(n + 1));
+  MLLM_STATUS_TRY(plan.order.reserve(n));
+  return Status();
+}
 /// dtable[ids[t]] += dout[t] (dtable fp32 [vocab, dim]).
 Status embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
                          float *dtable, int64_t dim, cudaStream_t stream);
