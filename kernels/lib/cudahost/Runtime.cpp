@@ -84,7 +84,12 @@ cudaError_t fail(cudaError_t code) {
   return code;
 }
 
-size_t physicalMemory() {
+/// The twin's global memory: the host's RAM, or MLLM_TWIN_DEVICE_BYTES (a
+/// test's small GPU, to reach the out-of-memory paths).
+size_t deviceMemory() {
+  if (const char *bytes = std::getenv("MLLM_TWIN_DEVICE_BYTES"))
+    if (unsigned long long n = std::strtoull(bytes, nullptr, 10); n > 0)
+      return static_cast<size_t>(n);
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? size_t(pages) * size_t(page)
                                : size_t(64) << 30;
@@ -119,6 +124,13 @@ cudaError_t allocate(void **out, size_t bytes, Memory kind) {
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded < bytes)
     return fail(cudaErrorMemoryAllocation);
+  // A GPU's memory runs out at its size, not at the host's overcommit.
+  if (kind == Memory::Device) {
+    static const size_t total = deviceMemory();
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (bytes > total || state().deviceBytes > total - bytes)
+      return fail(cudaErrorMemoryAllocation);
+  }
   void *p = std::aligned_alloc(kAlignment, rounded);
   if (!p)
     return fail(cudaErrorMemoryAllocation);
@@ -249,7 +261,7 @@ const cudaDeviceProp &properties() {
     cudaDeviceProp p;
     std::memset(&p, 0, sizeof(p));
     std::strncpy(p.name, "host twin", sizeof(p.name) - 1);
-    p.totalGlobalMem = physicalMemory();
+    p.totalGlobalMem = deviceMemory();
     p.sharedMemPerBlock = 48 << 10;
     p.sharedMemPerBlockOptin = 227 << 10;
     p.sharedMemPerMultiprocessor = 228 << 10;

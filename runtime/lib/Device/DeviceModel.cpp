@@ -689,9 +689,22 @@ llvm::Error DeviceTrainer::Impl::allocate() {
                                       /*trains=*/true);
     memory = sched::planMemory(program, sizes);
   }
+  // The planner's memory check counts the plan's even CP share; batches
+  // that split on their own need room for the largest (docs/cuda.md §9).
+  const std::string largest =
+      cpPerBatch
+          ? llvm::formatv(" (sized for real data's per-batch CP splits: {0} "
+                          "tokens of each sequence, the largest share a "
+                          "split can give this rank, where the plan's is "
+                          "{1})",
+                          cpMostTokens, model->localTokens.size())
+                .str()
+          : std::string();
   if (llvm::Error e =
           check(arena.allocate(static_cast<size_t>(memory.arenaBytes)),
-                "allocating the arena"))
+                llvm::formatv("allocating the arena of {0} bytes{1}",
+                              memory.arenaBytes, largest)
+                    .str()))
     return e;
   bytes = memory.arenaBytes;
   if (llvm::Error e = reservePlans())
