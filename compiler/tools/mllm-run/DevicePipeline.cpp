@@ -27,32 +27,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 
-/// This rank's messages of one iteration, in posting order, in the sizes
-/// its runner's `program` gives them (under CP a rank's share of the LLM's
-/// tokens, which the plan's shapes do not give).
-static std::vector<cuda::P2PMessage> messagesOf(const Plan &plan,
-                                                const device::RankPlace &p,
-                                                const sched::Program &program) {
-  std::vector<cuda::P2PMessage> mine;
-  const PlanSchedule &schedule = *plan.schedule;
-  for (const sched::Action &a : program.actions) {
-    if (!sched::isComm(a.kind))
-      continue;
-    // In the order DeviceRankRunner posts them.
-    for (int64_t peer :
-         exec::messagePeers(schedule.graph.stages[program.stage], p.coord,
-                            schedule.graph.stages[a.peer], a.kind)) {
-      cuda::P2PMessage m;
-      m.from = sched::isSend(a.kind) ? p.rank : static_cast<int>(peer);
-      m.to = sched::isSend(a.kind) ? static_cast<int>(peer) : p.rank;
-      m.tag = a.tag;
-      m.bytes = a.bytes;
-      mine.push_back(m);
-    }
-  }
-  return mine;
-}
-
 int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                               Comm &world,
                               const exec::RankRunner::DataFactory &makeData) {
@@ -167,8 +141,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     runner.setAttentionKernel(kernels::cuda::AttentionKernel::Registers);
   // The per-pair order every rank posts in, with the sizes both ends of a
   // message give it, checked over the world before the first message.
-  std::vector<cuda::P2PMessage> mine =
-      messagesOf(plan, *place, runner.program());
+  const std::vector<cuda::P2PMessage> mine = runner.messages();
   if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
     return fail(llvm::toString(std::move(e)));
   // Weights from a file or a checkpoint, as the CPU backend's ranks read

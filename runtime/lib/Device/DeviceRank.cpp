@@ -955,6 +955,25 @@ void DeviceRankRunner::setAttentionKernel(
 const sched::Program &DeviceRankRunner::program() const {
   return impl->program;
 }
+
+std::vector<cuda::P2PMessage> DeviceRankRunner::messages() const {
+  const Impl &s = *impl;
+  std::vector<cuda::P2PMessage> mine;
+  for (const sched::Action &a : s.program.actions) {
+    if (!sched::isComm(a.kind))
+      continue;
+    // The peers run() posts to, in its order.
+    for (int64_t peer : s.peersOf(a)) {
+      cuda::P2PMessage m;
+      m.from = sched::isSend(a.kind) ? s.place.rank : static_cast<int>(peer);
+      m.to = sched::isSend(a.kind) ? static_cast<int>(peer) : s.place.rank;
+      m.tag = a.tag;
+      m.bytes = a.bytes;
+      mine.push_back(m);
+    }
+  }
+  return mine;
+}
 const sched::MemoryPlan &DeviceRankRunner::memoryPlan() const {
   return impl->dev.memory;
 }

@@ -323,6 +323,10 @@ static int runPipeline(const Plan &plan, Comm &world) {
   if (!runner)
     return fail(llvm::toString(runner.takeError()));
   device::DeviceRankRunner &r = **runner;
+  // The check mllm-run makes before NCCL's first message, on the same
+  // list: every pair's messages in one order and size at both ends.
+  if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, r.messages()))
+    return fail(llvm::toString(std::move(e)));
   if (!resumeFile.empty())
     if (llvm::Error e = r.load(resumeFile))
       return fail(llvm::toString(std::move(e)));

@@ -37,6 +37,7 @@
 #ifndef MLLM_RUNTIME_DEVICE_DEVICERANKRUNNER_H
 #define MLLM_RUNTIME_DEVICE_DEVICERANKRUNNER_H
 
+#include "mllm/runtime/cuda/PairOrder.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
@@ -139,6 +140,11 @@ public:
   /// largest share any split gives when batches bring their own), so a
   /// launcher that checks the messages of every rank lists them from here.
   const sched::Program &program() const;
+  /// This rank's messages of one iteration, in the order and sizes it
+  /// posts them (program(), each action's peers by exec::messagePeers):
+  /// what cuda::exchangeAndCheckPairOrder checks over the world before the
+  /// first message, on NCCL (mllm-run) and on the host twin alike.
+  std::vector<cuda::P2PMessage> messages() const;
   /// The arena, laid out by the static memory plan of the rank's program
   /// with this executor's sizes (messages included), and the highest byte
   /// the steps bound.
