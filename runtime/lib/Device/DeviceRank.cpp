@@ -105,7 +105,6 @@ struct DeviceRankRunner::Impl {
   RankPlace place;
   /// The plan's program with this rank's message sizes (sizeMessages()).
   sched::Program program;
-  const sched::Program *prog = nullptr;
   std::unique_ptr<exec::Model> model;
   std::unique_ptr<exec::DataSource> data;
   DeviceTrainer::Impl dev;
@@ -163,14 +162,14 @@ struct DeviceRankRunner::Impl {
   llvm::Error wrap(llvm::Error e) const {
     if (!e || e.isA<exec::RankError>())
       return e;
-    return error("stage '" + graph().stages[prog->stage].name +
+    return error("stage '" + graph().stages[program.stage].name +
                  "': " + llvm::toString(std::move(e)));
   }
   const sched::PipelineGraph &graph() const { return plan->schedule->graph; }
   /// The ranks a message action goes to or comes from (one for a
   /// receive: cp = 1).
   std::vector<int64_t> peersOf(const sched::Action &a) const {
-    return exec::messagePeers(graph().stages[prog->stage], place.coord,
+    return exec::messagePeers(graph().stages[program.stage], place.coord,
                               graph().stages[a.peer], a.kind);
   }
   bf16 *buffer(int64_t action) {
@@ -223,7 +222,7 @@ struct DeviceRankRunner::Impl {
   }
   exec::RankEvent event(const sched::Action &a, double start) const {
     exec::RankEvent e;
-    e.stage = prog->stage;
+    e.stage = program.stage;
     e.kind = static_cast<int32_t>(a.kind);
     e.microbatch = a.microbatch;
     e.rank = place.rank;
@@ -236,8 +235,8 @@ llvm::Error DeviceRankRunner::Impl::actionError(size_t index,
                                                 llvm::Error e) const {
   return error(
       llvm::formatv("stage '{0}', action {1} ({2}): {3}",
-                    graph().stages[prog->stage].name, index,
-                    sched::describeAction(graph(), prog->actions[index]),
+                    graph().stages[program.stage].name, index,
+                    sched::describeAction(graph(), program.actions[index]),
                     llvm::toString(std::move(e)))
           .str());
 }
@@ -302,8 +301,8 @@ llvm::Error DeviceRankRunner::Impl::checkMessages() {
   // projected tokens from the stage that makes them to the one with the
   // fan-in, or their gradients.
   const size_t llm = model->chains.size() - 1;
-  for (size_t i = 0; i < prog->actions.size(); ++i) {
-    const sched::Action &a = prog->actions[i];
+  for (size_t i = 0; i < program.actions.size(); ++i) {
+    const sched::Action &a = program.actions[i];
     if (!sched::isComm(a.kind))
       continue;
     std::vector<exec::FlowKey> keys = keysOf(a);
@@ -371,8 +370,8 @@ llvm::Error DeviceRankRunner::Impl::checkMessages() {
   }
   // A tensor passed on is received and sent on in the same microbatch, and
   // a gradient received for one is sent back.
-  for (size_t i = 0; i < prog->actions.size(); ++i) {
-    const sched::Action &a = prog->actions[i];
+  for (size_t i = 0; i < program.actions.size(); ++i) {
+    const sched::Action &a = program.actions[i];
     auto it = messages.find(static_cast<int64_t>(i));
     if (it == messages.end() || a.kind == ActionKind::SendGrad)
       continue;
@@ -425,8 +424,7 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   s.place = std::move(*place);
   const std::vector<sched::Program> &programs = plan.schedule->programs;
   s.program = programs[s.place.program];
-  s.prog = &s.program;
-  const sched::StageInfo &stage = s.graph().stages[s.prog->stage];
+  const sched::StageInfo &stage = s.graph().stages[s.program.stage];
   if (s.place.replicas.size() > 1 && (!groups.gradients || !groups.replicas))
     return s.error("the stage's replicas need their groups (internal error)");
   if (!s.place.tied.empty() && !groups.tied)
@@ -497,15 +495,15 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   DeviceTrainer::Impl &d = s.dev;
   d.model = s.model.get();
   d.data = s.data.get();
-  d.rankProgram = s.prog;
+  d.rankProgram = &s.program;
   d.releases = sched::sendReleases(s.graph(), programs,
                                    static_cast<size_t>(s.place.program));
   d.held = flow.ranges;
   // A receive from several ranks (a gradient from every CP rank of the
   // next stage) holds a copy per source in the arena.
-  for (size_t i = 0; i < s.prog->actions.size(); ++i)
-    if (sched::isRecv(s.prog->actions[i].kind))
-      if (size_t n = s.peersOf(s.prog->actions[i]).size(); n > 1)
+  for (size_t i = 0; i < s.program.actions.size(); ++i)
+    if (sched::isRecv(s.program.actions[i].kind))
+      if (size_t n = s.peersOf(s.program.actions[i]).size(); n > 1)
         d.messageCopies[static_cast<int64_t>(i)] = static_cast<int64_t>(n);
   if (tp > 1) {
     d.tp = groups.shards;
@@ -528,8 +526,8 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
       d.heldRange(llm) && d.heldRange(llm)->last >= s.model->llm().size();
   // A microbatch's backward runs at its first backward action (a stage
   // whose first layer needs no input gradient has only backward_weight).
-  for (size_t i = 0; i < s.prog->actions.size(); ++i) {
-    const sched::Action &a = s.prog->actions[i];
+  for (size_t i = 0; i < s.program.actions.size(); ++i) {
+    const sched::Action &a = s.program.actions[i];
     if (sched::isBackward(a.kind) && !s.backwardAt.count(a.microbatch)) {
       s.backwardAt[a.microbatch] = static_cast<int64_t>(i);
       s.lastBackward = std::max(s.lastBackward, static_cast<int64_t>(i));
@@ -569,14 +567,14 @@ llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
       return actionError(static_cast<size_t>(action), std::move(e));
   // Several sources' copies (the CP ranks' shares of a gradient) are
   // summed into the first, which the action's parts point into.
-  const sched::Action &received = prog->actions[static_cast<size_t>(action)];
+  const sched::Action &received = program.actions[static_cast<size_t>(action)];
   const int64_t n = received.bytes / static_cast<int64_t>(sizeof(bf16));
   for (size_t j = 1; j < requests.size(); ++j)
     MLLM_TRY(check(kernels::cuda::addInPlace(
                        buffer(action), buffer(action) + j * n, n, dev.stream),
                    "summing the copies of a received gradient"));
   if (tracing) {
-    const sched::Action &a = prog->actions[static_cast<size_t>(action)];
+    const sched::Action &a = program.actions[static_cast<size_t>(action)];
     exec::RankEvent ev = event(a, start);
     ev.peer = a.peer;
     ev.end = lastWaitEnd = now();
@@ -596,7 +594,7 @@ llvm::Error DeviceRankRunner::Impl::waitSends(int64_t at) {
 }
 
 llvm::Error DeviceRankRunner::Impl::run(size_t index) {
-  const sched::Action &a = prog->actions[index];
+  const sched::Action &a = program.actions[index];
   const int64_t mb = a.microbatch, at = static_cast<int64_t>(index);
   auto bindMicrobatch = [&]() -> llvm::Error {
     // Its CP split sizes the LLM's buffers.
@@ -803,8 +801,8 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
       s.cpStats.add(*layout);
     s.mbs[mb] = std::move(*got);
   }
-  for (size_t i = 0; i < s.prog->actions.size(); ++i) {
-    const sched::Action &a = s.prog->actions[i];
+  for (size_t i = 0; i < s.program.actions.size(); ++i) {
+    const sched::Action &a = s.program.actions[i];
     const double begin = s.tracing ? s.now() : 0;
     s.lastWaitEnd = begin;
     llvm::Error e = s.run(i);
