@@ -44,11 +44,15 @@ if getattr(config, "mllm_sanitize", False):
 # The device executor on the CUDA host twin (built where the toolkit is).
 if os.path.exists(os.path.join(config.mllm_tools_dir, "mllm-device-twin")):
     config.available_features.add("device-twin")
+# mllm-run itself on the host twins of the CUDA runtime and NCCL (NCCL's
+# API over MPI): the NCCL path of the multi-GPU runs.
+if os.path.exists(os.path.join(config.mllm_tools_dir, "mllm-run-twin")):
+    config.available_features.add("nccl-twin")
 
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
 tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-ir", "mllm-fuzz-profile",
          "mllm-fuzz-plan", "mllm-fuzz-manifest", "mllm-run", "mllm-fuzz-frontend",
-         "mllm-plan-roundtrip", "mllm-device-twin"]
+         "mllm-plan-roundtrip", "mllm-device-twin", "mllm-run-twin"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
     tool_dirs)

@@ -178,7 +178,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
   Progress progress(plan, runner.model(), options.total, /*threads=*/1,
-                    options.json, world.worldSize());
+                    options.json, world.worldSize(), /*device=*/true);
   if (reports)
     progress.start(runner.stepsDone());
   while (runner.stepsDone() < options.total) {

@@ -140,7 +140,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     return llvm::Error::success();
   };
   Progress progress(model.plan(), model, options.total, /*threads=*/1,
-                    options.json);
+                    options.json, /*ranks=*/1, /*device=*/true);
   if (reports)
     progress.start(trainer.stepsDone());
   const bool trained = trainer.stepsDone() < options.total;

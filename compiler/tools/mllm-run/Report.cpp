@@ -35,9 +35,10 @@ void printJson(const llvm::json::Value &v) {
 } // namespace
 
 Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
-                   int threads, bool json, int ranks)
+                   int threads, bool json, int ranks, bool device)
     : plan(plan), model(model), total(total), threads(threads), ranks(ranks),
-      json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed()) {}
+      json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed()),
+      device(device) {}
 
 void Progress::start(int64_t done) {
   from = done;
@@ -58,10 +59,11 @@ void Progress::start(int64_t done) {
                << " x " << plan.data.microbatches << " x " << model.sequences
                << " sequences of " << model.seqLen << " tokens per step, "
                << threads << " thread" << (threads == 1 ? "" : "s");
+  const char *where = device ? "CUDA, bf16" : "CPU, fp32";
   if (ranks > 1)
-    llvm::outs() << " per rank, " << ranks << " ranks (CPU, fp32)\n";
+    llvm::outs() << " per rank, " << ranks << " ranks (" << where << ")\n";
   else
-    llvm::outs() << ", one process (CPU, fp32)\n";
+    llvm::outs() << ", one process (" << where << ")\n";
 }
 
 void Progress::step(const exec::StepStats &stats) {
@@ -116,7 +118,8 @@ void Progress::step(const exec::StepStats &stats) {
 }
 
 void Progress::finish() {
-  if (ranks > 1) {
+  // A device run's memory is its arena, reported when it is laid out.
+  if (ranks > 1 || device) {
     if (json)
       printJson(llvm::json::Object{{"event", "done"},
                                    {"steps", ran},

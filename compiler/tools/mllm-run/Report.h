@@ -18,9 +18,11 @@ namespace mllm {
 
 class Progress {
 public:
-  /// `ranks` > 1: a parallel run (printed by rank 0).
+  /// `ranks` > 1: a parallel run (printed by rank 0). `device`: the CUDA
+  /// backend's run (bf16 on GPUs; its arena is reported on its own).
   Progress(const runtime::Plan &plan, const runtime::exec::Model &model,
-           int64_t total, int threads, bool json, int ranks = 1);
+           int64_t total, int threads, bool json, int ranks = 1,
+           bool device = false);
   /// The header, before the first step (`from`: steps already done).
   void start(int64_t from);
   void step(const runtime::exec::StepStats &stats);
@@ -32,7 +34,7 @@ private:
   const runtime::exec::Model &model;
   int64_t total, from = 0, ran = 0;
   int threads, ranks;
-  bool json, tty;
+  bool json, tty, device;
   double seconds = 0;
   double lastLoss = 0;
 };

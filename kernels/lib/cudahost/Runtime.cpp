@@ -10,9 +10,8 @@
 //  * cudaMalloc returns 256-byte aligned host memory filled with 0xFF bytes
 //    (NaN in bf16 and fp32): reading memory nobody wrote shows up, where a
 //    fresh GPU allocation often reads as zeros and hides the bug;
-//  * every call runs synchronously on the calling thread: streams and
-//    events are tokens (validated: a destroyed one is an invalid resource
-//    handle), event times are host wall-clock times;
+//  * every call runs synchronously on the calling thread, after the work
+//    its stream has queued (streams and events: Streams.cpp);
 //  * copies and memsets (1-D and pitched 2-D) check that their device side
 //    lies in one live allocation (cudaErrorInvalidValue otherwise, as the
 //    real runtime);
@@ -26,13 +25,11 @@
 
 #include "mllm/kernels/cuda/HostTwin.h"
 
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -52,22 +49,12 @@ struct Allocation {
   Memory kind;
 };
 
-struct Event {
-  bool timing = true, recorded = false;
-  std::chrono::steady_clock::time_point at;
-};
-
-struct Stream {
-  unsigned flags = 0;
-};
-
 /// Everything the fake runtime tracks. Never destroyed: static objects of
 /// other translation units may free device memory during exit.
 struct State {
   std::mutex mutex;
   std::map<uintptr_t, Allocation> allocations; // by base address
   size_t deviceBytes = 0;
-  std::set<const void *> streams, events;
   /// cudaMalloc and cudaFree calls (not the stream-ordered ones).
   int64_t deviceWideCalls = 0;
 };
@@ -159,26 +146,6 @@ cudaError_t release(void *p, Memory kind) {
   }
   std::free(p);
   return cudaSuccess;
-}
-
-bool liveStream(cudaStream_t stream) {
-  if (stream == nullptr || stream == cudaStreamLegacy ||
-      stream == cudaStreamPerThread)
-    return true;
-  State &s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  return s.streams.count(stream) != 0;
-}
-
-/// The event behind a live handle; the caller holds the lock.
-Event *eventLocked(cudaEvent_t event) {
-  return state().events.count(event) ? reinterpret_cast<Event *>(event)
-                                     : nullptr;
-}
-
-bool liveEvent(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(state().mutex);
-  return eventLocked(event) != nullptr;
 }
 
 /// Whether the device side(s) of a copy of `kind` lie in one allocation
@@ -361,7 +328,11 @@ bool twin::isInAllocationOf(const void *base, const void *p, size_t bytes) {
   return a && a->kind == Memory::Device && findLocked(p, bytes) == a;
 }
 
-bool twin::isLiveStream(cudaStream_t stream) { return liveStream(stream); }
+bool twin::isDeviceMemory(const void *p, size_t bytes) {
+  return isDeviceRange(p, bytes);
+}
+
+cudaError_t twin::recordError(cudaError_t code) { return fail(code); }
 
 // cudaMalloc and cudaFree wait for the whole device on a GPU: counted, so
 // that a test can check that an executor makes none inside a step.
@@ -392,7 +363,9 @@ Status twin::checkArg(const char *kernel, const char *arg, const void *p,
 }
 
 Status twin::checkStream(const char *kernel, cudaStream_t stream) {
-  if (!liveStream(stream))
+  // The kernel runs now, after the stream's queued work (a GPU's stream
+  // would run it then).
+  if (twin::settle(stream) != cudaSuccess)
     return Status::error(std::string(kernel) + ": stream " + hex(stream) +
                          " is not a live stream (host twin)");
   return Status();
@@ -535,8 +508,6 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr,
   }
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-
 cudaError_t cudaMemGetInfo(size_t *free, size_t *total) {
   if (!free || !total)
     return fail(cudaErrorInvalidValue);
@@ -561,14 +532,14 @@ cudaError_t cudaFree(void *devPtr) {
 }
 
 cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream) {
-  if (!liveStream(hStream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(hStream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return allocate(devPtr, size, Memory::Device);
 }
 
 cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream) {
-  if (!liveStream(hStream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(hStream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return release(devPtr, Memory::Device);
 }
 
@@ -608,163 +579,56 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes,
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
                        enum cudaMemcpyKind kind) {
+  twin::settle(nullptr); // the legacy stream: after the blocking streams
   return copy(dst, src, count, kind);
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
                             enum cudaMemcpyKind kind, cudaStream_t stream) {
-  if (!liveStream(stream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(stream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return copy(dst, src, count, kind);
 }
 
 cudaError_t cudaMemset(void *devPtr, int value, size_t count) {
+  twin::settle(nullptr); // the legacy stream: after the blocking streams
   return fill(devPtr, value, count);
 }
 
 cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
                             cudaStream_t stream) {
-  if (!liveStream(stream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(stream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return fill(devPtr, value, count);
 }
 
 cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src,
                          size_t spitch, size_t width, size_t height,
                          enum cudaMemcpyKind kind) {
+  twin::settle(nullptr); // the legacy stream: after the blocking streams
   return copy2D(dst, dpitch, src, spitch, width, height, kind);
 }
 
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src,
                               size_t spitch, size_t width, size_t height,
                               enum cudaMemcpyKind kind, cudaStream_t stream) {
-  if (!liveStream(stream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(stream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return copy2D(dst, dpitch, src, spitch, width, height, kind);
 }
 
 cudaError_t cudaMemset2D(void *devPtr, size_t pitch, int value, size_t width,
                          size_t height) {
+  twin::settle(nullptr); // the legacy stream: after the blocking streams
   return fill2D(devPtr, pitch, value, width, height);
 }
 
 cudaError_t cudaMemset2DAsync(void *devPtr, size_t pitch, int value,
                               size_t width, size_t height,
                               cudaStream_t stream) {
-  if (!liveStream(stream))
-    return fail(cudaErrorInvalidResourceHandle);
+  if (twin::settle(stream) != cudaSuccess)
+    return cudaErrorInvalidResourceHandle;
   return fill2D(devPtr, pitch, value, width, height);
-}
-
-// Streams: tokens, since everything already ran when a call returns.
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream,
-                                      unsigned int flags) {
-  if (!pStream)
-    return fail(cudaErrorInvalidValue);
-  Stream *s = new Stream;
-  s->flags = flags;
-  *pStream = reinterpret_cast<cudaStream_t>(s);
-  std::lock_guard<std::mutex> lock(state().mutex);
-  state().streams.insert(s);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreate(cudaStream_t *pStream) {
-  return cudaStreamCreateWithFlags(pStream, cudaStreamDefault);
-}
-
-cudaError_t cudaStreamCreateWithPriority(cudaStream_t *pStream,
-                                         unsigned int flags, int priority) {
-  (void)priority;
-  return cudaStreamCreateWithFlags(pStream, flags);
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  {
-    std::lock_guard<std::mutex> lock(state().mutex);
-    if (state().streams.erase(stream) == 0)
-      return fail(cudaErrorInvalidResourceHandle);
-  }
-  delete reinterpret_cast<Stream *>(stream);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return liveStream(stream) ? cudaSuccess
-                            : fail(cudaErrorInvalidResourceHandle);
-}
-
-cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  return cudaStreamSynchronize(stream);
-}
-
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
-                                unsigned int flags) {
-  (void)flags;
-  if (!liveStream(stream) || !liveEvent(event))
-    return fail(cudaErrorInvalidResourceHandle);
-  return cudaSuccess;
-}
-
-// Events: the host time of their last record.
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
-  if (!event)
-    return fail(cudaErrorInvalidValue);
-  Event *e = new Event;
-  e->timing = (flags & cudaEventDisableTiming) == 0;
-  *event = reinterpret_cast<cudaEvent_t>(e);
-  std::lock_guard<std::mutex> lock(state().mutex);
-  state().events.insert(e);
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventCreate(cudaEvent_t *event) {
-  return cudaEventCreateWithFlags(event, cudaEventDefault);
-}
-
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  {
-    std::lock_guard<std::mutex> lock(state().mutex);
-    if (state().events.erase(event) == 0)
-      return fail(cudaErrorInvalidResourceHandle);
-  }
-  delete reinterpret_cast<Event *>(event);
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  if (!liveStream(stream))
-    return fail(cudaErrorInvalidResourceHandle);
-  std::lock_guard<std::mutex> lock(state().mutex);
-  Event *e = eventLocked(event);
-  if (!e)
-    return fail(cudaErrorInvalidResourceHandle);
-  e->recorded = true;
-  e->at = std::chrono::steady_clock::now();
-  return cudaSuccess;
-}
-
-/// Complete, also when never recorded (as the real runtime says).
-cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return liveEvent(event) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
-}
-
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return cudaEventQuery(event);
-}
-
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start,
-                                 cudaEvent_t end) {
-  if (!ms)
-    return fail(cudaErrorInvalidValue);
-  std::lock_guard<std::mutex> lock(state().mutex);
-  Event *a = eventLocked(start), *b = eventLocked(end);
-  if (!a || !b || !a->timing || !b->timing || !a->recorded || !b->recorded)
-    return fail(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
-  return cudaSuccess;
 }
 
 } // extern "C"

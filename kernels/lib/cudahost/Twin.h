@@ -37,6 +37,15 @@ bool isInAllocationOf(const void *base, const void *p, size_t bytes);
 /// Whether `stream` is the default stream or a live stream.
 bool isLiveStream(cudaStream_t stream);
 
+/// Waits until `stream`'s queued work (HostTwin.h's AsyncWork) is done, so
+/// that work called on it now runs in stream order; the legacy default
+/// stream (null) waits for every blocking stream, as CUDA's does.
+/// cudaErrorInvalidResourceHandle (recorded) for a stream that is not live.
+cudaError_t settle(cudaStream_t stream);
+
+/// Records `code` for cudaGetLastError and returns it.
+cudaError_t recordError(cudaError_t code);
+
 /// Empty Status when `p` may be read or written for `elements` elements of
 /// `bytesPerElement` bytes, else an error naming the kernel and argument.
 /// `optional`: a null pointer is fine.

@@ -1,7 +1,7 @@
 //===- HostTwinTest.cpp - What only the host twin does --------------------===//
 //
 // The fake CUDA runtime of MLLMKernelsCUDAHost (one device, host memory,
-// synchronous streams and events, error reporting) and the checks its
+// streams and events with queued work, error reporting) and the checks its
 // kernels add (pointers in live device allocations, streams, alignment,
 // convolution inputs apart from their outputs), plus the parts of the
 // kernel API the GPU tests leave out: strided-batched GEMMs, empty
@@ -16,6 +16,7 @@
 #include "mllm/kernels/cpu/Gemm.h"
 #include "mllm/kernels/cuda/Attention.h"
 #include "mllm/kernels/cuda/Gemm.h"
+#include "mllm/kernels/cuda/HostTwin.h"
 #include "mllm/kernels/cuda/Layers.h"
 
 #include <cstring>
@@ -199,6 +200,99 @@ TEST(HostTwin, StreamsAndEvents) {
   DeviceArray<bf16> y = upload(std::vector<bf16>(64));
   expectError(gpu::geluForward(x.data(), y.data(), 64, s),
               "is not a live stream");
+}
+
+/// Queued work that writes `value` into `*into` once it has been tested
+/// `rounds` times after its start: a transfer in flight.
+class Transfer final : public gpu::twin::AsyncWork {
+public:
+  Transfer(bf16 *into, bf16 value, int rounds, std::vector<int> &log, int id)
+      : into(into), value(value), rounds(rounds), log(log), id(id) {}
+  void start() override { log.push_back(id); }
+  bool test() override {
+    if (--rounds > 0)
+      return false;
+    *into = value;
+    return true;
+  }
+
+private:
+  bf16 *into;
+  bf16 value;
+  int rounds;
+  std::vector<int> &log;
+  int id;
+};
+
+TEST(HostTwin, QueuedWorkRunsInStreamOrder) {
+  cudaGetLastError();
+  cudaStream_t comm = nullptr, compute = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&comm, cudaStreamNonBlocking),
+            cudaSuccess);
+  ASSERT_EQ(cudaStreamCreate(&compute), cudaSuccess);
+  cudaEvent_t received = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&received, cudaEventDisableTiming),
+            cudaSuccess);
+  DeviceArray<bf16> buf = upload(std::vector<bf16>(2, bf16(0.0f)));
+  DeviceArray<bf16> out = upload(std::vector<bf16>(2, bf16(0.0f)));
+  std::vector<int> started;
+  // Two transfers on one stream: the second starts when the first is done.
+  ASSERT_EQ(gpu::twin::enqueue(comm, std::make_unique<Transfer>(buf.data(),
+                                                                bf16(2.0f), 10,
+                                                                started, 1)),
+            cudaSuccess);
+  ASSERT_EQ(gpu::twin::enqueue(comm, std::make_unique<Transfer>(buf.data() + 1,
+                                                                bf16(5.0f), 10,
+                                                                started, 2)),
+            cudaSuccess);
+  EXPECT_EQ(started, std::vector<int>{1});
+  ASSERT_EQ(cudaEventRecord(received, comm), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(received), cudaErrorNotReady);
+  EXPECT_EQ(cudaStreamQuery(comm), cudaErrorNotReady);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess); // not ready is no error
+  // The compute stream waits for them without the host waiting; its next
+  // kernel then runs after both, on what they wrote.
+  ASSERT_EQ(cudaStreamWaitEvent(compute, received, 0), cudaSuccess);
+  EXPECT_EQ(cudaStreamQuery(compute), cudaErrorNotReady);
+  ASSERT_TRUE(gpu::scaleAdd(out.data(), buf.data(), 1.0f, 2, compute).ok());
+  EXPECT_EQ(started, (std::vector<int>{1, 2}));
+  EXPECT_EQ(cudaEventQuery(received), cudaSuccess);
+  std::vector<bf16> got = download(out);
+  EXPECT_EQ(float(got[0]), 2.0f);
+  EXPECT_EQ(float(got[1]), 5.0f);
+  // A stream that does not wait runs at once, before queued work lands:
+  // the race a missing cudaStreamWaitEvent is on a GPU.
+  ASSERT_EQ(gpu::twin::enqueue(comm, std::make_unique<Transfer>(buf.data(),
+                                                                bf16(7.0f), 2,
+                                                                started, 3)),
+            cudaSuccess);
+  ASSERT_TRUE(gpu::scaleAdd(out.data(), buf.data(), 1.0f, 1, compute).ok());
+  EXPECT_EQ(float(download(out)[0]), 4.0f);
+  // The legacy stream's copies wait for blocking streams only; a stream
+  // synchronisation finishes its own queue.
+  ASSERT_EQ(cudaStreamSynchronize(comm), cudaSuccess);
+  EXPECT_EQ(float(download(buf)[0]), 7.0f);
+  // Work left on a destroyed stream still finishes.
+  ASSERT_EQ(gpu::twin::enqueue(comm, std::make_unique<Transfer>(buf.data(),
+                                                                bf16(9.0f), 2,
+                                                                started, 4)),
+            cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(comm), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(float(download(buf)[0]), 9.0f);
+  EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 4}));
+  // Only live, non-default streams queue work.
+  EXPECT_EQ(
+      gpu::twin::enqueue(nullptr, std::make_unique<Transfer>(
+                                      buf.data(), bf16(1.0f), 1, started, 5)),
+      cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(gpu::twin::enqueue(comm, std::make_unique<Transfer>(buf.data(),
+                                                                bf16(1.0f), 1,
+                                                                started, 6)),
+            cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+  ASSERT_EQ(cudaEventDestroy(received), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(compute), cudaSuccess);
 }
 
 TEST(HostTwin, KernelsCheckTheirPointers) {
