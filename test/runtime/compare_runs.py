@@ -85,7 +85,9 @@ def main():
             print("steps differ: %s vs %s" % (sorted(a), sorted(b)))
             return 1
         for s in sorted(a):
-            if abs(a[s] - b[s]) > args.rtol * abs(a[s]):
+            if a[s] is None or b[s] is None:  # not finite: null in JSON
+                bad.append("step %d: loss %s vs %s" % (s, a[s], b[s]))
+            elif abs(a[s] - b[s]) > args.rtol * abs(a[s]):
                 bad.append("step %d: loss %.9g vs %.9g" % (s, a[s], b[s]))
         print("%d steps compared" % len(a))
     elif args.what == "eval":

@@ -1,5 +1,6 @@
 //===- EvalGenerate.cpp - mllm-run --eval and --generate ------------------===//
 #include "EvalGenerate.h"
+#include "Report.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -54,7 +55,7 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
   if (json) {
     printJson(llvm::json::Object{{"event", "eval"},
                                  {"step", stats.step},
-                                 {"loss", stats.loss},
+                                 {"loss", finiteOrNull(stats.loss)},
                                  {"accuracy", stats.accuracy},
                                  {"tokens", stats.tokens},
                                  {"correct", stats.correct},

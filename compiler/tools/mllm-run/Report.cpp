@@ -7,6 +7,8 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 #include <sys/resource.h>
 
 using namespace mllm;
@@ -80,7 +82,7 @@ void Progress::step(const exec::StepStats &stats) {
     llvm::json::Object event{{"event", "step"},
                              {"step", stats.step},
                              {"steps", total},
-                             {"loss", stats.loss},
+                             {"loss", finiteOrNull(stats.loss)},
                              {"tokens", stats.tokens},
                              {"tokens_per_s", tokensPerSecond},
                              {"ms", stats.seconds * 1e3},
@@ -124,7 +126,7 @@ void Progress::finish() {
       printJson(llvm::json::Object{{"event", "done"},
                                    {"steps", ran},
                                    {"seconds", seconds},
-                                   {"final_loss", lastLoss}});
+                                   {"final_loss", finiteOrNull(lastLoss)}});
     else
       llvm::outs() << llvm::format("done: %lld steps in %.2f s, final loss "
                                    "%.6f\n",
@@ -145,7 +147,7 @@ void Progress::finish() {
     printJson(llvm::json::Object{{"event", "done"},
                                  {"steps", ran},
                                  {"seconds", seconds},
-                                 {"final_loss", lastLoss},
+                                 {"final_loss", finiteOrNull(lastLoss)},
                                  {"peak_memory_mib", peakMiB},
                                  {"plan_stage_max_mib", stageMax},
                                  {"plan_replica_mib", replica}});
@@ -158,6 +160,10 @@ void Progress::finish() {
       static_cast<long long>(ran), seconds, lastLoss, peakMiB,
       static_cast<long long>(replica), static_cast<long long>(stageMax),
       plan.train.precision.c_str());
+}
+
+llvm::json::Value mllm::finiteOrNull(double x) {
+  return std::isfinite(x) ? llvm::json::Value(x) : llvm::json::Value(nullptr);
 }
 
 void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {

@@ -11,6 +11,8 @@
 #include "mllm/runtime/data/DataSet.h"
 #include "mllm/runtime/exec/Trainer.h"
 
+#include "llvm/Support/JSON.h"
+
 #include <string>
 #include <vector>
 
@@ -38,6 +40,10 @@ private:
   double seconds = 0;
   double lastLoss = 0;
 };
+
+/// `x`, or null where it is NaN or infinite (JSON has neither): a
+/// diverged loss.
+llvm::json::Value finiteOrNull(double x);
 
 /// Peak resident memory of this process, bytes.
 int64_t peakMemoryBytes();

@@ -252,25 +252,34 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                    << "'\n";
   }
 
-  // Under mpirun, --backend=cuda runs one process per data-parallel
-  // replica, each replica whole on its GPU (runOnDevice), or, with the
-  // plan's world size, each rank's share of its stage (a pipeline stage,
-  // a TP shard, a CP share) on its GPU (runPipelineOnDevice).
+  // Under mpirun, --backend=cuda runs whole replicas on each GPU (one
+  // process per data-parallel replica, or per group of them: runOnDevice),
+  // or, with the plan's world size, each rank's share of its stage (a
+  // pipeline stage, a TP shard, a CP share) on its GPU
+  // (runPipelineOnDevice).
   const bool deviceParallel =
       backend == "cuda" && comm && comm->worldSize() > 1;
   const bool devicePipeline =
       deviceParallel && comm->worldSize() != plan.job.dp &&
       comm->worldSize() == plan.job.worldSize && plan.schedule;
-  if (deviceParallel && !devicePipeline && comm->worldSize() != plan.job.dp)
+  if (deviceParallel && !devicePipeline &&
+      plan.job.dp % comm->worldSize() != 0) {
+    const int64_t perReplica =
+        plan.job.worldSize / std::max<int64_t>(1, plan.job.dp);
+    std::string how =
+        perReplica > 1
+            ? llvm::formatv("one process per rank (`mpirun -np {0}`), or ",
+                            plan.job.worldSize)
+                  .str()
+            : std::string();
     return fail(1,
-                llvm::formatv(
-                    "--backend=cuda runs this plan (dp = {0}, {1} rank(s) per "
-                    "replica) with one process per rank (`mpirun -np {2}`), or "
-                    "with one process per data-parallel replica, each replica "
-                    "whole on one GPU (`mpirun -np {0}`)",
-                    plan.job.dp,
-                    plan.job.worldSize / std::max<int64_t>(1, plan.job.dp),
-                    plan.job.worldSize));
+                llvm::formatv("--backend=cuda runs this plan (dp = {0}, {1} "
+                              "rank(s) per replica) with {2}whole replicas "
+                              "on each GPU: a number of processes that "
+                              "divides {0} (`mpirun -np {0}`: one replica "
+                              "each), not {3}",
+                              plan.job.dp, perReplica, how, comm->worldSize()));
+  }
 #ifdef MLLM_HAVE_DEVICE
   // --backend=cuda's settings, for one process or a pipeline's ranks.
   auto deviceOptions = [&]() {

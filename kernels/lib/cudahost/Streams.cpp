@@ -1,7 +1,7 @@
 //===- Streams.cpp - The host twin's streams and events -------------------===//
 //
 // Kernels and copies run when they are called, so for them a stream is a
-// token. Transfers do not: the NCCL twin (runtime/lib/CUDA/NCCLTwin.cpp)
+// token. Transfers do not: the NCCL twin (runtime/lib/CUDA/NCCLTwin.h)
 // queues MPI operations on its streams (HostTwin.h's AsyncWork), and those
 // finish while the host goes on, as a GPU's would. So each stream keeps a
 // queue; everything that a GPU would order after that queue waits for it

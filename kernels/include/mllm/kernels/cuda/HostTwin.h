@@ -30,7 +30,7 @@ int64_t deviceWideCalls();
 bool isDeviceMemory(const void *p, size_t bytes);
 
 /// Work that runs on a stream without the host waiting for it: the NCCL
-/// twin's transfers (runtime/lib/CUDA/NCCLTwin.cpp). The twin's kernels and
+/// twin's transfers (runtime/lib/CUDA/NCCLTwin.h). The twin's kernels and
 /// copies run when they are called, but a stream with queued work first
 /// finishes it (the host waits there, where a GPU's stream would), an event
 /// recorded behind it completes only after it, and a stream that waits for

@@ -1,0 +1,162 @@
+//===- NCCLTwinQueue.cpp - The NCCL twin's operations on streams ----------===//
+//
+// Part of the host twin of NCCL (NCCLTwin.h): how a data call's MPI
+// operation becomes work on one of the twin's streams, posted when the
+// stream reaches it and tested until MPI completes it. The operations of an
+// ncclGroupStart/End become one stream work per stream that posts all their
+// MPI requests together, as NCCL runs a group's operations together (a send
+// must not wait behind a receive of the same stream).
+//
+//===----------------------------------------------------------------------===//
+
+#include "NCCLTwin.h"
+
+#include "mllm/kernels/cuda/HostTwin.h"
+
+#include <cstdlib>
+
+namespace twin = mllm::kernels::cuda::twin;
+
+namespace mllm::runtime::cuda::nccltwin {
+
+namespace {
+
+/// Whether MLLM_TWIN_NCCL_STALL names this MPI world rank.
+bool stalledHere() {
+  static const bool stalled = [] {
+    const char *value = std::getenv("MLLM_TWIN_NCCL_STALL");
+    if (!value || !*value)
+      return false;
+    char *end = nullptr;
+    long rank = std::strtol(value, &end, 10);
+    int me = -1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    return *end == '\0' && rank == me;
+  }();
+  return stalled;
+}
+
+/// The operations a stream runs together: one call's, or a group's.
+class Batch final : public twin::AsyncWork {
+public:
+  explicit Batch(std::vector<std::unique_ptr<Op>> ops) : ops(std::move(ops)) {}
+  void start() override {
+    for (std::unique_ptr<Op> &op : ops)
+      op->start();
+  }
+  bool test() override {
+    bool done = true;
+    for (std::unique_ptr<Op> &op : ops)
+      done = op->test() && done;
+    return done;
+  }
+
+private:
+  std::vector<std::unique_ptr<Op>> ops;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Operations
+//===----------------------------------------------------------------------===//
+
+Op::~Op() {
+  if (!finished) {
+    abandon();
+    finish();
+  }
+}
+
+void Op::start() {
+  if (comm->aborted || stalledHere())
+    return;
+  posted = true;
+  if (int rc = post(comm->mpi, &request); rc != MPI_SUCCESS)
+    failAsync(rc);
+}
+
+bool Op::test() {
+  if (finished)
+    return true;
+  if (comm->aborted) {
+    abandon();
+    return finish();
+  }
+  if (!posted)
+    return false; // stalled
+  if (request != MPI_REQUEST_NULL) {
+    int done = 0;
+    if (int rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+        rc != MPI_SUCCESS) {
+      failAsync(rc);
+      return finish();
+    }
+    if (!done)
+      return false;
+  }
+  if (comm->asyncError == ncclSuccess && onSuccess)
+    onSuccess();
+  return finish();
+}
+
+void Op::abandon() {
+  if (request == MPI_REQUEST_NULL)
+    return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (pointToPoint && !finalized) {
+    MPI_Cancel(&request);
+    MPI_Request_free(&request);
+  } else if (!pointToPoint) {
+    (void)scratch.release();
+  }
+  request = MPI_REQUEST_NULL;
+}
+
+void Op::failAsync(int code) {
+  request = MPI_REQUEST_NULL;
+  comm->asyncError = ncclSystemError;
+  comm->lastError = std::string(call) + " failed in MPI: " + mpiErrorText(code);
+  globalLastError = comm->lastError;
+}
+
+bool Op::finish() {
+  finished = true;
+  --comm->unfinished;
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Stream work
+//===----------------------------------------------------------------------===//
+
+ncclResult_t enqueue(CommState &comm, const char *call, cudaStream_t stream,
+                     std::vector<std::unique_ptr<Op>> ops) {
+  cudaError_t rc =
+      twin::enqueue(stream, std::make_unique<Batch>(std::move(ops)));
+  if (rc != cudaSuccess)
+    return fail(&comm, ncclUnhandledCudaError,
+                "%s: queueing on the stream failed: %s", call,
+                cudaGetErrorString(rc));
+  return ncclSuccess;
+}
+
+ncclResult_t submit(CommState &comm, const char *call, cudaStream_t stream,
+                    std::unique_ptr<Op> op) {
+  if (group.depth > 0) {
+    for (auto &[s, batch] : group.batches)
+      if (s == stream) {
+        batch.push_back(std::move(op));
+        return ncclSuccess;
+      }
+    group.batches.emplace_back(stream, std::vector<std::unique_ptr<Op>>());
+    group.batches.back().second.push_back(std::move(op));
+    return ncclSuccess;
+  }
+  std::vector<std::unique_ptr<Op>> ops;
+  ops.push_back(std::move(op));
+  return enqueue(comm, call, stream, std::move(ops));
+}
+
+} // namespace mllm::runtime::cuda::nccltwin
