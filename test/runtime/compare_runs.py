@@ -3,8 +3,9 @@
   compare_runs.py losses A.jsonl B.jsonl [--rtol R] [--common]
       every step's loss of B within R (relative) of A's, same steps
       (--common: the steps both have, at least one; a resumed run).
-  compare_runs.py eval A.jsonl B.jsonl [--rtol R]
-      every --eval line's loss (and its step) of B within R of A's.
+  compare_runs.py eval A.jsonl B.jsonl [--rtol R] [--accuracy-atol T]
+      every --eval line's loss (and its step) of B within R of A's, and
+      with T its accuracy within T of A's.
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
@@ -74,6 +75,8 @@ def main():
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--atol", type=float, default=0.0)
     ap.add_argument("--common", action="store_true")
+    ap.add_argument("--accuracy-atol", type=float, default=None,
+                    help="eval: also each accuracy within this of A's")
     args = ap.parse_args()
     bad = []
     if args.what == "losses":
@@ -104,6 +107,10 @@ def main():
             if abs(x["loss"] - y["loss"]) > args.rtol * abs(x["loss"]):
                 bad.append("eval at step %d: loss %.9g vs %.9g" %
                            (x["step"], x["loss"], y["loss"]))
+            if (args.accuracy_atol is not None and
+                    abs(x["accuracy"] - y["accuracy"]) > args.accuracy_atol):
+                bad.append("eval at step %d: accuracy %.6g vs %.6g" %
+                           (x["step"], x["accuracy"], y["accuracy"]))
         print("%d evaluations compared" % len(a))
     elif args.what == "params":
         a, b = read_checkpoint(args.a), read_checkpoint(args.b)

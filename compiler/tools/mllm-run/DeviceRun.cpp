@@ -120,7 +120,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
 
-  // --eval: the device's weights, evaluated by the CPU backend's Evaluator.
+  // --eval: on the device, over the batches of the CPU backend's Evaluator.
   std::unique_ptr<exec::Evaluator> evaluator;
   if (!options.evalFile.empty()) {
     data::DataOptions dataOptions;

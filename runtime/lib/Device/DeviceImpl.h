@@ -523,6 +523,16 @@ struct DeviceTrainer::Impl {
                           const bf16 *residual, bf16 *y, int64_t in);
   /// A vocab-parallel head's loss: lse and the loss sum from its logits.
   llvm::Error vocabParallelLoss(DeviceLayer &l);
+
+  /// Evaluation (DeviceTrainer::evaluate): the head's forward stops at the
+  /// rows' logit maxima and their sums of exp and target logits
+  /// (crossEntropyRowMax, crossEntropySliceSums), copied to the host.
+  bool evaluating = false;
+  DeviceArray<float> evalRowMax;
+  DeviceArray<double> evalSums;
+  std::vector<float> evalHostMax;
+  std::vector<double> evalHostSums;
+  llvm::Error evaluationHead(DeviceLayer &l);
   /// y += b on every row, and db += the rows of dy (when `b` trains).
   llvm::Error addBias(bf16 *y, const DeviceParam *b, int64_t rows, int64_t out);
   llvm::Error biasGrad(const bf16 *dy, DeviceParam *b, int64_t rows,

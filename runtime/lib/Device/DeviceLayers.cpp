@@ -195,6 +195,8 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
   case LayerKind::Head: {
     const DeviceParam &w = l.param("weight");
     MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
+    if (evaluating)
+      return evaluationHead(l);
     if (l.split)
       MLLM_TRY(vocabParallelLoss(l));
     else
@@ -464,6 +466,29 @@ llvm::Error DeviceTrainer::Impl::vocabParallelLoss(DeviceLayer &l) {
                                         l.rowLse, g.lossSum, g.count, R,
                                         stream),
                at("loss"));
+}
+
+llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
+  const int64_t R = l.rows, V = l.config.vocab;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  if (l.split)
+    return check(Status::error("evaluation runs whole heads only"),
+                 at("evaluation (internal error)"));
+  MLLM_TRY(check(evalRowMax.allocate(static_cast<size_t>(R)),
+                 at("evaluation's row maxima")));
+  MLLM_TRY(check(evalSums.allocate(static_cast<size_t>(2 * R)),
+                 at("evaluation's sums")));
+  MLLM_TRY(
+      check(kc::crossEntropyRowMax(l.logits, evalRowMax.data(), R, V, stream),
+            at("row maxima")));
+  MLLM_TRY(check(kc::crossEntropySliceSums(l.logits, batch.targets,
+                                           evalRowMax.data(), evalSums.data(),
+                                           R, V, /*vocabFirst=*/0, stream),
+                 at("loss sums")));
+  MLLM_TRY(check(evalRowMax.download(evalHostMax, stream),
+                 at("evaluation's row maxima")));
+  return check(evalSums.download(evalHostSums, stream),
+               at("evaluation's sums"));
 }
 
 /// The CP exchange's layout: rank r's rows of every sequence lie one after

@@ -9,6 +9,7 @@
 #include "llvm/Support/xxhash.h"
 
 #include <chrono>
+#include <cmath>
 #include <numeric>
 
 using namespace mllm;
@@ -530,12 +531,56 @@ int64_t DeviceTrainer::stepsDone() const { return impl->done; }
 
 llvm::Expected<exec::EvalStats>
 DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
-  if (llvm::Error e = downloadParams())
-    return std::move(e);
-  auto stats = evaluator.run();
-  if (!stats)
-    return stats.takeError();
-  stats->step = impl->done;
+  Impl &s = *impl;
+  auto start = std::chrono::steady_clock::now();
+  exec::EvalStats stats;
+  stats.step = s.done;
+  double lossSum = 0;
+  // Each batch runs as microbatch 0's forward: its buffers, then the
+  // forward with the head stopping at its logits' statistics.
+  const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
+  for (int64_t k = 0; k < evaluator.batchCount(); ++k) {
+    auto d = evaluator.batch(k);
+    if (!d)
+      return d.takeError();
+    stats.samples += evaluator.samplesIn(k);
+    ++stats.batches;
+    MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1, &Impl::carveSaved));
+    MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
+                    &Impl::carveScratch));
+    MLLM_TRY(s.loadBatch(*d));
+    s.evaluating = true;
+    llvm::Error e = s.forward(s.hostLosses);
+    s.evaluating = false;
+    if (e)
+      return std::move(e);
+    // As exec::Evaluator::run per counted target: lse - the target's
+    // logit, and a hit when the target's logit is the row's largest (a
+    // tie with another logit counts as a hit; the CPU takes the first).
+    const size_t rows = d->targets.size();
+    if (s.evalHostMax.size() != rows || s.evalHostSums.size() != 2 * rows)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "evaluation: the head has " + llvm::Twine(s.evalHostMax.size()) +
+              " rows, the batch " + llvm::Twine(rows) +
+              " targets (internal error)");
+    for (size_t r = 0; r < rows; ++r) {
+      if (d->targets[r] == data::kIgnoreTarget)
+        continue;
+      const double max = s.evalHostMax[r], target = s.evalHostSums[rows + r];
+      lossSum += max + std::log(s.evalHostSums[r]) - target;
+      stats.correct += target == max ? 1 : 0;
+      ++stats.tokens;
+    }
+  }
+  if (stats.tokens) {
+    stats.loss = lossSum / static_cast<double>(stats.tokens);
+    stats.accuracy =
+        static_cast<double>(stats.correct) / static_cast<double>(stats.tokens);
+  }
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return stats;
 }
 int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }

@@ -80,11 +80,22 @@ llvm::Expected<MicrobatchData> Evaluator::batch(int64_t k) {
   return d;
 }
 
+int64_t Evaluator::batchCount() const {
+  return set->batches().batchesInEpoch(0);
+}
+
+int64_t Evaluator::samplesIn(int64_t k) const {
+  int64_t samples = 0;
+  for (const std::vector<int64_t> &seq : set->batches().sequences({0, k}))
+    samples += static_cast<int64_t>(seq.size());
+  return samples;
+}
+
 llvm::Expected<EvalStats> Evaluator::run() {
   auto start = std::chrono::steady_clock::now();
   const cpu::Param<float> &weight = headWeight(model);
   const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
-  int64_t batches = set->batches().batchesInEpoch(0);
+  int64_t batches = batchCount();
   EvalStats stats;
   double lossSum = 0;
   Activation hidden;
@@ -93,8 +104,7 @@ llvm::Expected<EvalStats> Evaluator::run() {
     auto d = batch(k);
     if (!d)
       return d.takeError();
-    for (const std::vector<int64_t> &seq : set->batches().sequences({0, k}))
-      stats.samples += static_cast<int64_t>(seq.size());
+    stats.samples += samplesIn(k);
     forwardToHead(model, *d, hidden);
     if (hidden.cols() != width ||
         hidden.rows() != static_cast<int64_t>(d->targets.size()))

@@ -64,10 +64,16 @@ public:
 
   const data::DataSet &dataSet() const { return *set; }
 
+  /// The set's packed microbatches, for an evaluation that runs the
+  /// forward elsewhere (the device executor's): how many, the k-th, and
+  /// how many samples it packs.
+  int64_t batchCount() const;
+  llvm::Expected<MicrobatchData> batch(int64_t k);
+  int64_t samplesIn(int64_t k) const;
+
 private:
   Evaluator(Model &model, std::unique_ptr<data::DataSet> set)
       : model(model), set(std::move(set)) {}
-  llvm::Expected<MicrobatchData> batch(int64_t k);
 
   Model &model;
   std::unique_ptr<data::DataSet> set;
