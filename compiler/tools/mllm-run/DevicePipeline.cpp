@@ -34,11 +34,13 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   const bool reports = rank == 0;
   // Errors of the runner name their rank already.
   const std::string me = "rank " + std::to_string(rank) + ": ";
+  // One write per line: the ranks' lines and the launcher's own share the
+  // terminal, and a line written in pieces comes out interleaved.
   auto fail = [&](const llvm::Twine &message) {
     std::string text = message.str();
-    llvm::errs() << "mllm-run: error: "
-                 << (llvm::StringRef(text).starts_with(me) ? "" : me) << text
-                 << "\n";
+    llvm::errs() << "mllm-run: error: " +
+                        (llvm::StringRef(text).starts_with(me) ? "" : me) +
+                        text + "\n";
     abortMPI(1);
     return 1;
   };
@@ -56,8 +58,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   // Every rank gives the same answer (the same plan, the world's size)
   // before any rank waits for another.
   if (llvm::Error e = exec::agreeOnPlan(plan, **all, rank)) {
-    llvm::errs() << "mllm-run: error: rank " << rank << ": "
-                 << llvm::toString(std::move(e)) << "\n";
+    llvm::errs() << "mllm-run: error: " + me + llvm::toString(std::move(e)) +
+                        "\n";
     return 1;
   }
   auto place = device::placeRank(plan, rank);

@@ -33,9 +33,11 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   // it in the next collective until the deadline.
   const bool reports = rank == 0;
   auto fail = [&](const llvm::Twine &message) {
-    llvm::errs() << "mllm-run: error: "
-                 << (parallel ? "rank " + std::to_string(rank) + ": " : "")
-                 << message << "\n";
+    // One write per line (the ranks share the terminal).
+    llvm::errs() << "mllm-run: error: " +
+                        (parallel ? "rank " + std::to_string(rank) + ": "
+                                  : std::string()) +
+                        message.str() + "\n";
 #ifdef MLLM_HAVE_MPI
     if (parallel)
       abortMPI(1);
