@@ -104,7 +104,13 @@ def main():
                   ([e["step"] for e in a], [e["step"] for e in b]))
             return 1
         for x, y in zip(a, b):
-            if abs(x["loss"] - y["loss"]) > args.rtol * abs(x["loss"]):
+            if x["tokens"] != y["tokens"]:
+                bad.append("eval at step %d: %d tokens counted vs %d" %
+                           (x["step"], x["tokens"], y["tokens"]))
+            if x["loss"] is None or y["loss"] is None:  # not finite
+                bad.append("eval at step %d: loss %s vs %s" %
+                           (x["step"], x["loss"], y["loss"]))
+            elif abs(x["loss"] - y["loss"]) > args.rtol * abs(x["loss"]):
                 bad.append("eval at step %d: loss %.9g vs %.9g" %
                            (x["step"], x["loss"], y["loss"]))
             if (args.accuracy_atol is not None and

@@ -196,6 +196,24 @@ __global__ void ceRowMaxKernel(const bf16 *logits, float *rowMax,
     rowMax[blockIdx.x] = m;
 }
 
+/// One block per token: the first index holding the row's largest logit,
+/// as the largest of the negated indices (exact in fp32 below 2^24).
+__global__ void rowArgmaxKernel(const bf16 *logits, int64_t *argmax,
+                                int64_t vocab) {
+  __shared__ float scratch[32];
+  const bf16 *row = logits + blockIdx.x * vocab;
+  const float m = blockRowMax(row, vocab, scratch);
+  float first = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    if (f(row[v]) == m) {
+      first = -static_cast<float>(v);
+      break;
+    }
+  first = blockReduce<float, true>(first, scratch);
+  if (threadIdx.x == 0)
+    argmax[blockIdx.x] = first == -INFINITY ? 0 : static_cast<int64_t>(-first);
+}
+
 /// One block per token of the slice: its sum of exponentials and, when the
 /// slice holds the target, the target's logit.
 __global__ void ceSliceSumsKernel(const bf16 *logits, const int64_t *targets,
@@ -476,6 +494,19 @@ Status cuda::crossEntropyBackward(const bf16 *logits, const int64_t *targets,
                                   cudaStream_t stream, int64_t ignoreIndex) {
   return crossEntropySliceBackward(logits, targets, lse, dlogits, scale, tokens,
                                    vocab, 0, stream, ignoreIndex);
+}
+
+Status cuda::rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
+                       int64_t vocab, cudaStream_t stream) {
+  MLLM_STATUS_TRY(checkSizes("rowArgmax", {tokens, vocab}));
+  if (vocab >= (int64_t(1) << 24))
+    return Status::error("rowArgmax: a vocabulary of " + std::to_string(vocab) +
+                         " ids; the kernel's indices are exact below 2^24");
+  if (tokens > 0)
+    rowArgmaxKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
+        logits, argmax, vocab);
+  MLLM_CUDA_LAUNCHED();
+  return Status();
 }
 
 Status cuda::crossEntropyRowMax(const bf16 *logits, float *rowMax,

@@ -800,6 +800,28 @@ Status cuda::crossEntropySliceBackward(const bf16 *logits,
 // backend's is runtime code): each is the CPU kernel's formula, exp in
 // fp32 and sums in double.
 
+Status cuda::rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
+                       int64_t vocab, cudaStream_t stream) {
+  const char *k = "rowArgmax";
+  MLLM_STATUS_TRY(twin::checkStream(k, stream));
+  MLLM_STATUS_TRY(twin::checkSizes(k, {tokens, vocab}));
+  if (vocab >= (int64_t(1) << 24))
+    return Status::error("rowArgmax: a vocabulary of " + std::to_string(vocab) +
+                         " ids; the kernel's indices are exact below 2^24");
+  MLLM_STATUS_TRY(checkArg(k, "logits", logits, tokens * vocab));
+  MLLM_STATUS_TRY(checkArg(k, "argmax", argmax, tokens));
+  std::vector<float> fl = toFloat(logits, tokens * vocab);
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t best = -1;
+    for (int64_t v = 0; v < vocab; ++v)
+      if (!std::isnan(fl[t * vocab + v]) &&
+          (best < 0 || fl[t * vocab + v] > fl[t * vocab + best]))
+        best = v;
+    argmax[t] = std::max<int64_t>(best, 0);
+  }
+  return Status();
+}
+
 Status cuda::crossEntropyRowMax(const bf16 *logits, float *rowMax,
                                 int64_t tokens, int64_t vocab,
                                 cudaStream_t stream) {

@@ -318,7 +318,7 @@ std::string hex(const void *p) {
 // What the twin's kernels ask (Twin.h)
 //===----------------------------------------------------------------------===//
 
-bool twin::isDeviceRange(const void *p, size_t bytes) {
+bool twin::isDeviceMemory(const void *p, size_t bytes) {
   return bytes == 0 || inMemory(p, bytes, Memory::Device);
 }
 
@@ -326,10 +326,6 @@ bool twin::isInAllocationOf(const void *base, const void *p, size_t bytes) {
   std::lock_guard<std::mutex> lock(state().mutex);
   const Allocation *a = findLocked(base, 0);
   return a && a->kind == Memory::Device && findLocked(p, bytes) == a;
-}
-
-bool twin::isDeviceMemory(const void *p, size_t bytes) {
-  return isDeviceRange(p, bytes);
 }
 
 cudaError_t twin::recordError(cudaError_t code) { return fail(code); }
@@ -354,7 +350,7 @@ Status twin::checkArg(const char *kernel, const char *arg, const void *p,
   if (!p)
     return Status::error(std::string(kernel) + ": " + arg +
                          " is null (host twin)");
-  if (!isDeviceRange(p, bytes))
+  if (!isDeviceMemory(p, bytes))
     return Status::error(std::string(kernel) + ": " + arg + " (" + hex(p) +
                          ") is not device memory: no live cudaMalloc "
                          "allocation holds its " +
@@ -525,9 +521,13 @@ cudaError_t cudaMalloc(void **devPtr, size_t size) {
   return allocate(devPtr, size, Memory::Device);
 }
 
+// As on a GPU, freeing waits for the whole device: queued transfers may
+// still write the memory.
 cudaError_t cudaFree(void *devPtr) {
-  if (devPtr)
+  if (devPtr) {
     countDeviceWideCall();
+    cudaDeviceSynchronize();
+  }
   return release(devPtr, Memory::Device);
 }
 
@@ -552,7 +552,11 @@ cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags) {
   return allocate(pHost, size, Memory::Host);
 }
 
-cudaError_t cudaFreeHost(void *ptr) { return release(ptr, Memory::Host); }
+cudaError_t cudaFreeHost(void *ptr) {
+  if (ptr)
+    cudaDeviceSynchronize();
+  return release(ptr, Memory::Host);
+}
 
 cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes,
                                      const void *ptr) {

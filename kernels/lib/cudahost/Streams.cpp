@@ -42,34 +42,42 @@ namespace {
 struct Queue {
   std::deque<std::unique_ptr<twin::AsyncWork>> work;
   uint64_t queued = 0, finished = 0;
+  bool blocking = true; // the legacy stream waits for it
 };
 
 struct Stream {
-  unsigned flags = 0;
   std::shared_ptr<Queue> queue = std::make_shared<Queue>();
 };
+
+/// Where a queue stood when an event was recorded: the event is complete
+/// once each queue finished that many pieces of work.
+using Marks = std::vector<std::pair<std::shared_ptr<Queue>, uint64_t>>;
+
+bool reached(const Marks &marks) {
+  for (const auto &[queue, until] : marks)
+    if (queue->finished < until)
+      return false;
+  return true;
+}
 
 struct Event {
   bool timing = true, recorded = false;
   std::chrono::steady_clock::time_point at;
-  /// Complete once `queue` finished `until` pieces of work (no queue: the
-  /// legacy stream's record, or never recorded).
-  std::shared_ptr<Queue> queue;
-  uint64_t until = 0;
-  bool complete() const { return !queue || queue->finished >= until; }
+  /// One mark for a stream's record, every blocking queue's for the legacy
+  /// stream's, none when never recorded.
+  Marks marks;
+  bool complete() const { return reached(marks); }
 };
 
 /// The wait cudaStreamWaitEvent queues for an event not yet complete.
 class EventWait final : public twin::AsyncWork {
 public:
-  EventWait(std::shared_ptr<Queue> queue, uint64_t until)
-      : queue(std::move(queue)), until(until) {}
+  explicit EventWait(Marks marks) : marks(std::move(marks)) {}
   void start() override {}
-  bool test() override { return queue->finished >= until; }
+  bool test() override { return reached(marks); }
 
 private:
-  std::shared_ptr<Queue> queue;
-  uint64_t until;
+  Marks marks;
 };
 
 /// Recursive: a piece of work may call back into the runtime (a copy).
@@ -153,12 +161,16 @@ void waitUntil(Done done) {
   }
 }
 
-/// Every blocking stream's queue (the legacy stream waits for them).
+/// Every blocking stream's queue, destroyed streams' unfinished ones
+/// included (the legacy stream waits for them).
 std::vector<std::shared_ptr<Queue>> blockingQueues() {
   std::vector<std::shared_ptr<Queue>> out;
   for (auto &[handle, stream] : state().streams)
-    if ((stream->flags & cudaStreamNonBlocking) == 0)
+    if (stream->queue->blocking)
       out.push_back(stream->queue);
+  for (auto &q : state().orphans)
+    if (q->blocking)
+      out.push_back(q);
   return out;
 }
 
@@ -239,7 +251,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream,
   if (!pStream)
     return twin::recordError(cudaErrorInvalidValue);
   Stream *s = new Stream;
-  s->flags = flags;
+  s->queue->blocking = (flags & cudaStreamNonBlocking) == 0;
   *pStream = reinterpret_cast<cudaStream_t>(s);
   Lock lock(state().mutex);
   state().streams[s] = s;
@@ -302,8 +314,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
     if (e->complete())
       return cudaSuccess;
     if (!isDefault(stream))
-      return twin::enqueue(stream,
-                           std::make_unique<EventWait>(e->queue, e->until));
+      return twin::enqueue(stream, std::make_unique<EventWait>(e->marks));
   }
   // The legacy stream runs its work when it is called: wait now.
   waitUntil([&] { return e->complete(); });
@@ -346,8 +357,10 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     return twin::recordError(cudaErrorInvalidResourceHandle);
   e->recorded = true;
   e->at = std::chrono::steady_clock::now();
-  e->queue = s ? s->queue : nullptr;
-  e->until = s ? s->queue->queued : 0;
+  e->marks.clear();
+  for (auto &q :
+       s ? std::vector<std::shared_ptr<Queue>>{s->queue} : blockingQueues())
+    e->marks.emplace_back(q, q->queued);
   return cudaSuccess;
 }
 

@@ -12,6 +12,7 @@
 #ifndef MLLM_KERNELS_LIB_CUDAHOST_TWIN_H
 #define MLLM_KERNELS_LIB_CUDAHOST_TWIN_H
 
+#include "mllm/kernels/cuda/HostTwin.h"
 #include "mllm/kernels/cuda/Status.h"
 
 #include <cuda_bf16.h>
@@ -26,9 +27,8 @@ namespace kernels {
 namespace cuda {
 namespace twin {
 
-/// Whether [p, p + bytes) lies inside one live device allocation (any
-/// pointer when bytes is 0).
-bool isDeviceRange(const void *p, size_t bytes);
+// isDeviceMemory (HostTwin.h): whether [p, p + bytes) lies inside one live
+// device allocation.
 
 /// Whether [p, p + bytes) lies inside the live device allocation that
 /// holds `base` (a gathered row must stay inside its table).

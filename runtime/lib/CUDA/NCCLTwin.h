@@ -43,6 +43,10 @@ struct CommState {
   ncclResult_t asyncError = ncclSuccess;
   std::string lastError;
   int unfinished = 0; // operations not finished yet
+  /// The one stream its operations run on (null until the first): NCCL
+  /// orders a communicator's operations across streams, which the twin's
+  /// per-stream queues cannot, so it refuses a second stream.
+  cudaStream_t stream = nullptr;
 
   ~CommState() {
     int finalized = 0;
@@ -113,6 +117,9 @@ public:
 
   std::unique_ptr<char[]> scratch; // a temporary the MPI call writes
   std::function<void()> onSuccess; // runs once MPI completed the call
+  /// A receive: the bytes it posted and its peer. NCCL needs a send and its
+  /// receive to have the same count, where MPI takes a shorter message.
+  int expectBytes = -1, peer = -1;
 
   void start();
 

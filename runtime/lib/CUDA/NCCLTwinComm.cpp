@@ -147,6 +147,9 @@ ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key,
   if (color < 0 && color != NCCL_SPLIT_NOCOLOR)
     return fail(&parent, ncclInvalidArgument,
                 "ncclCommSplit: negative color %d", color);
+  // MPI_Comm_split is a blocking collective on the parent's MPI
+  // communicator: its queued operations go first.
+  drain(parent);
   MPI_Comm mpi = MPI_COMM_NULL;
   if (int rc = MPI_Comm_split(
           parent.mpi, color == NCCL_SPLIT_NOCOLOR ? MPI_UNDEFINED : color, key,

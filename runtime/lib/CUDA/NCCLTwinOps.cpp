@@ -193,12 +193,17 @@ ncclResult_t sendOrRecv(bool send, void *buff, size_t count,
                 "%s: %zu bytes exceed INT_MAX, the host twin's (MPI's) limit",
                 call, bytes);
   int n = static_cast<int>(bytes);
+  // A synchronous-mode send completes only once its receive matched it, as
+  // an NCCL send does: MPI's eager small sends would let an ungrouped send
+  // followed by a receive pass here and hang on GPUs.
   auto post = [=](MPI_Comm mpi, MPI_Request *request) {
-    return send ? MPI_Isend(buff, n, MPI_BYTE, peer, 0, mpi, request)
+    return send ? MPI_Issend(buff, n, MPI_BYTE, peer, 0, mpi, request)
                 : MPI_Irecv(buff, n, MPI_BYTE, peer, 0, mpi, request);
   };
-  return submit(state, call, stream,
-                std::make_unique<Op>(comm->state, call, true, post));
+  auto op = std::make_unique<Op>(comm->state, call, true, post);
+  if (!send)
+    op->expectBytes = n, op->peer = peer;
+  return submit(state, call, stream, std::move(op));
 }
 
 } // namespace

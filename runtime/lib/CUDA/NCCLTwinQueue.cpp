@@ -87,13 +87,26 @@ bool Op::test() {
     return false; // stalled
   if (request != MPI_REQUEST_NULL) {
     int done = 0;
-    if (int rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-        rc != MPI_SUCCESS) {
+    MPI_Status status;
+    if (int rc = MPI_Test(&request, &done, &status); rc != MPI_SUCCESS) {
       failAsync(rc);
       return finish();
     }
     if (!done)
       return false;
+    int got = expectBytes;
+    if (expectBytes >= 0)
+      MPI_Get_count(&status, MPI_BYTE, &got);
+    if (got != expectBytes) {
+      comm->asyncError = ncclInvalidUsage;
+      comm->lastError = std::string(call) + ": " + std::to_string(got) +
+                        " bytes arrived from peer " + std::to_string(peer) +
+                        " where " + std::to_string(expectBytes) +
+                        " were posted (NCCL needs the same count and type "
+                        "at both ends; the host twin)";
+      globalLastError = comm->lastError;
+      return finish();
+    }
   }
   if (comm->asyncError == ncclSuccess && onSuccess)
     onSuccess();
@@ -144,6 +157,14 @@ ncclResult_t enqueue(CommState &comm, const char *call, cudaStream_t stream,
 
 ncclResult_t submit(CommState &comm, const char *call, cudaStream_t stream,
                     std::unique_ptr<Op> op) {
+  if (!comm.stream)
+    comm.stream = stream;
+  else if (stream != comm.stream)
+    return fail(&comm, ncclInvalidUsage,
+                "%s: this communicator's operations ran on another stream "
+                "before; the host twin keeps a communicator's operations in "
+                "order on one stream only",
+                call);
   if (group.depth > 0) {
     for (auto &[s, batch] : group.batches)
       if (s == stream) {

@@ -525,13 +525,16 @@ struct DeviceTrainer::Impl {
   llvm::Error vocabParallelLoss(DeviceLayer &l);
 
   /// Evaluation (DeviceTrainer::evaluate): the head's forward stops at the
-  /// rows' logit maxima and their sums of exp and target logits
-  /// (crossEntropyRowMax, crossEntropySliceSums), copied to the host.
+  /// rows' logit maxima, their sums of exp and target logits
+  /// (crossEntropyRowMax, crossEntropySliceSums) and their predictions
+  /// (rowArgmax), copied to the host.
   bool evaluating = false;
   DeviceArray<float> evalRowMax;
   DeviceArray<double> evalSums;
+  DeviceArray<int64_t> evalArgmax;
   std::vector<float> evalHostMax;
   std::vector<double> evalHostSums;
+  std::vector<int64_t> evalHostArgmax;
   llvm::Error evaluationHead(DeviceLayer &l);
   /// y += b on every row, and db += the rows of dy (when `b` trains).
   llvm::Error addBias(bf16 *y, const DeviceParam *b, int64_t rows, int64_t out);

@@ -478,6 +478,10 @@ llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
                  at("evaluation's row maxima")));
   MLLM_TRY(check(evalSums.allocate(static_cast<size_t>(2 * R)),
                  at("evaluation's sums")));
+  MLLM_TRY(check(evalArgmax.allocate(static_cast<size_t>(R)),
+                 at("evaluation's predictions")));
+  MLLM_TRY(check(kc::rowArgmax(l.logits, evalArgmax.data(), R, V, stream),
+                 at("predictions")));
   MLLM_TRY(
       check(kc::crossEntropyRowMax(l.logits, evalRowMax.data(), R, V, stream),
             at("row maxima")));
@@ -487,6 +491,8 @@ llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
                  at("loss sums")));
   MLLM_TRY(check(evalRowMax.download(evalHostMax, stream),
                  at("evaluation's row maxima")));
+  MLLM_TRY(check(evalArgmax.download(evalHostArgmax, stream),
+                 at("evaluation's predictions")));
   return check(evalSums.download(evalHostSums, stream),
                at("evaluation's sums"));
 }

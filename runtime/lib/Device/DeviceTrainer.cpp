@@ -404,7 +404,7 @@ DeviceTrainer::create(exec::Model &model, exec::DataSource &data,
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "--backend=cuda: %d data-parallel processes do not divide the plan's "
-        "%lld replicas (start one process per replica, or one in all)",
+        "%lld replicas (start a number of processes that divides it)",
         parallel.processes, static_cast<long long>(dp));
   if (parallel.processes > 1 && (!parallel.gradients || !parallel.host))
     return llvm::createStringError(
@@ -555,10 +555,10 @@ DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
     if (e)
       return std::move(e);
     // As exec::Evaluator::run per counted target: lse - the target's
-    // logit, and a hit when the target's logit is the row's largest (a
-    // tie with another logit counts as a hit; the CPU takes the first).
+    // logit, and a hit when the first largest logit is the target's.
     const size_t rows = d->targets.size();
-    if (s.evalHostMax.size() != rows || s.evalHostSums.size() != 2 * rows)
+    if (s.evalHostMax.size() != rows || s.evalHostSums.size() != 2 * rows ||
+        s.evalHostArgmax.size() != rows)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
           "evaluation: the head has " + llvm::Twine(s.evalHostMax.size()) +
@@ -569,7 +569,7 @@ DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
         continue;
       const double max = s.evalHostMax[r], target = s.evalHostSums[rows + r];
       lossSum += max + std::log(s.evalHostSums[r]) - target;
-      stats.correct += target == max ? 1 : 0;
+      stats.correct += s.evalHostArgmax[r] == d->targets[r] ? 1 : 0;
       ++stats.tokens;
     }
   }

@@ -268,8 +268,23 @@ TEST(HostTwin, QueuedWorkRunsInStreamOrder) {
             cudaSuccess);
   ASSERT_TRUE(gpu::scaleAdd(out.data(), buf.data(), 1.0f, 1, compute).ok());
   EXPECT_EQ(float(download(out)[0]), 4.0f);
-  // The legacy stream's copies wait for blocking streams only; a stream
-  // synchronisation finishes its own queue.
+  // The legacy stream's copies wait for blocking streams only: not for the
+  // non-blocking one's transfer, but for the blocking one's, and an event
+  // recorded on the legacy stream completes after the blocking streams'
+  // work queued before it.
+  EXPECT_EQ(float(download(buf)[0]), 2.0f);
+  ASSERT_EQ(gpu::twin::enqueue(
+                compute, std::make_unique<Transfer>(buf.data() + 1, bf16(8.0f),
+                                                    10, started, 30)),
+            cudaSuccess);
+  cudaEvent_t legacy = nullptr;
+  ASSERT_EQ(cudaEventCreate(&legacy), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(legacy, nullptr), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(legacy), cudaErrorNotReady);
+  EXPECT_EQ(float(download(buf)[1]), 8.0f);
+  EXPECT_EQ(cudaEventQuery(legacy), cudaSuccess);
+  ASSERT_EQ(cudaEventDestroy(legacy), cudaSuccess);
+  // A stream synchronisation finishes its own queue.
   ASSERT_EQ(cudaStreamSynchronize(comm), cudaSuccess);
   EXPECT_EQ(float(download(buf)[0]), 7.0f);
   // Work left on a destroyed stream still finishes.
@@ -280,7 +295,7 @@ TEST(HostTwin, QueuedWorkRunsInStreamOrder) {
   ASSERT_EQ(cudaStreamDestroy(comm), cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   EXPECT_EQ(float(download(buf)[0]), 9.0f);
-  EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 30, 4}));
   // Only live, non-default streams queue work.
   EXPECT_EQ(
       gpu::twin::enqueue(nullptr, std::make_unique<Transfer>(

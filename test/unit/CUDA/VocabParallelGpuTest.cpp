@@ -16,6 +16,8 @@
 #include "mllm/kernels/cpu/Embedding.h"
 #include "mllm/kernels/cuda/Layers.h"
 
+#include <limits>
+
 using namespace mllm;
 using namespace mllm::cuda_test;
 namespace cpu = mllm::kernels::cpu;
@@ -281,3 +283,49 @@ TEST(VocabParallelGpu, CrossEntropyOverSlicesMatchesTheWholeVocabulary) {
 }
 
 } // namespace
+
+TEST(VocabParallelGpu, RowArgmaxIsTheFirstLargestLogit) {
+  MLLM_REQUIRE_GPU();
+  const int64_t vocab = 1000;
+  // Random rows (bf16 rounding makes ties), then rows built for the
+  // corner cases: the maximum twice (the first wins), at the last index,
+  // a NaN before it (skipped), every logit equal, and no number at all.
+  std::vector<float> logits = roundBf16(randomFloats(6 * vocab, 5, 3.0f));
+  auto row = [&](int64_t r) { return logits.data() + r * vocab; };
+  const float inf = std::numeric_limits<float>::infinity();
+  row(1)[700] = row(1)[300] = 9.0f;
+  row(2)[vocab - 1] = 9.0f;
+  row(3)[0] = std::numeric_limits<float>::quiet_NaN();
+  row(3)[5] = 9.0f;
+  std::vector<float> equal(vocab, 0.5f), none(vocab, -inf);
+  none[17] = std::numeric_limits<float>::quiet_NaN();
+  logits.insert(logits.end(), equal.begin(), equal.end());
+  logits.insert(logits.end(), none.begin(), none.end());
+  const int64_t tokens = static_cast<int64_t>(logits.size()) / vocab;
+  // The reference: the CPU evaluation's rule, the first strictly larger.
+  std::vector<int64_t> want(tokens, 0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t best = -1;
+    for (int64_t v = 0; v < vocab; ++v) {
+      float z = row(t)[v];
+      if (!std::isnan(z) && (best < 0 || z > row(t)[best]))
+        best = v;
+    }
+    want[t] = std::max<int64_t>(best, 0);
+  }
+  EXPECT_EQ(want[1], 300);
+  EXPECT_EQ(want[2], vocab - 1);
+  EXPECT_EQ(want[3], 5);
+  EXPECT_EQ(want[6], 0);
+  EXPECT_EQ(want[7], 0);
+  auto dLogits = upload(toBf16(logits));
+  DeviceArray<int64_t> dArgmax = upload(std::vector<int64_t>(tokens, -7));
+  ASSERT_TRUE(
+      gpu::rowArgmax(dLogits.data(), dArgmax.data(), tokens, vocab, nullptr)
+          .ok());
+  EXPECT_EQ(download(dArgmax), want);
+  // Indices are floats inside the kernel: exact below 2^24 only.
+  EXPECT_FALSE(gpu::rowArgmax(dLogits.data(), dArgmax.data(), 1,
+                              int64_t(1) << 24, nullptr)
+                   .ok());
+}

@@ -36,6 +36,8 @@ bool isDeviceMemory(const void *p, size_t bytes);
 /// recorded behind it completes only after it, and a stream that waits for
 /// such an event queues that wait. So a consumer that forgets to wait for a
 /// transfer reads its buffer before the transfer wrote it.
+/// start() and test() run under the twin's lock, from whichever call makes
+/// progress: they must not call the CUDA runtime.
 class AsyncWork {
 public:
   virtual ~AsyncWork() = default;

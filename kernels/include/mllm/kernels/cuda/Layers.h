@@ -219,6 +219,12 @@ Status crossEntropyBackward(const bf16 *logits, const int64_t *targets,
 // on every rank; crossEntropySliceBackward later. Targets are global ids.
 //===----------------------------------------------------------------------===//
 
+/// argmax[t] = the first index of row t's largest logit, as the CPU's
+/// evaluation picks its prediction (NaN skipped, as fmaxf; 0 for a row
+/// with no number). vocab < 2^24.
+Status rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
+                 int64_t vocab, cudaStream_t stream);
+
 /// rowMax[t] = the largest logit of row t of the slice (fp32, exact; -inf
 /// for an empty slice), to be all-reduced with max.
 Status crossEntropyRowMax(const bf16 *logits, float *rowMax, int64_t tokens,
