@@ -1,0 +1,253 @@
+//===- NCCLTwinTest.cpp - The NCCL twin acts as NCCL, not as MPI ----------===//
+//
+// The host twin of NCCL (runtime/lib/CUDA/NCCLTwin.h) under mpirun with two
+// ranks, through NCCL's own C API on the twin's streams and memory: where
+// MPI is more lenient than NCCL (unequal send and receive counts, eager
+// sends, several streams per communicator) the twin must fail as NCCL
+// would on GPUs, and its reductions must compute what NCCL's do. The
+// expected values are formed here from the inputs. Every rank runs every
+// test in the same order (the calls are collective).
+//
+//===----------------------------------------------------------------------===//
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+#include <mpi.h>
+#include <nccl.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int rank = 0, size = 0;
+ncclComm_t world = nullptr;
+
+/// A fresh communicator of every rank (an error leaves its own state).
+ncclComm_t fresh() {
+  ncclComm_t comm = nullptr;
+  EXPECT_EQ(ncclCommSplit(world, 0, rank, &comm, nullptr), ncclSuccess);
+  return comm;
+}
+
+template <typename T>
+T *deviceArray(const std::vector<T> &host) {
+  void *p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, host.size() * sizeof(T)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return static_cast<T *>(p);
+}
+
+template <typename T>
+std::vector<T> hostCopy(const T *p, size_t n) {
+  std::vector<T> out(n);
+  EXPECT_EQ(cudaMemcpy(out.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return out;
+}
+
+/// Polls the communicator until its operations leave `stream` or `ms`
+/// pass: whether the stream emptied.
+bool finishesWithin(cudaStream_t stream, int ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cudaStreamQuery(stream) == cudaSuccess)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+TEST(NCCLTwin, AReceiveGetsExactlyTheBytesItPosted) {
+  ncclComm_t comm = fresh();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            cudaSuccess);
+  float *buf = deviceArray(std::vector<float>(4, 1.0f));
+  // Rank 0 sends 2 floats, rank 1 posts a receive of 4: MPI would take
+  // them, NCCL needs equal counts.
+  if (rank == 0)
+    ASSERT_EQ(ncclSend(buf, 2, ncclFloat, 1, comm, stream), ncclSuccess);
+  else
+    ASSERT_EQ(ncclRecv(buf, 4, ncclFloat, 0, comm, stream), ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ncclResult_t state = ncclSuccess;
+  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+  if (rank == 1) {
+    EXPECT_EQ(state, ncclInvalidUsage);
+    EXPECT_NE(std::string(ncclGetLastError(comm))
+                  .find("ncclRecv: 8 bytes arrived from peer 0 where 16 "
+                        "were posted"),
+              std::string::npos)
+        << ncclGetLastError(comm);
+  } else {
+    EXPECT_EQ(state, ncclSuccess);
+  }
+  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
+  EXPECT_EQ(cudaFree(buf), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST(NCCLTwin, AnUngroupedSendThenReceiveHangsAsOnGpus) {
+  ncclComm_t comm = fresh();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            cudaSuccess);
+  const int peer = 1 - rank;
+  float *out = deviceArray(std::vector<float>(1, float(rank)));
+  float *in = deviceArray(std::vector<float>(1, -1.0f));
+  // Both ranks send first: each send waits for a receive the other posts
+  // only after its own send (a small message MPI would send eagerly).
+  ASSERT_EQ(ncclSend(out, 1, ncclFloat, peer, comm, stream), ncclSuccess);
+  ASSERT_EQ(ncclRecv(in, 1, ncclFloat, peer, comm, stream), ncclSuccess);
+  EXPECT_FALSE(finishesWithin(stream, 300));
+  // The abort ends them, as it ends NCCL's kernels.
+  ASSERT_EQ(ncclCommAbort(comm), ncclSuccess);
+  EXPECT_TRUE(finishesWithin(stream, 1000));
+  // Grouped, the same exchange completes.
+  comm = fresh();
+  ASSERT_EQ(ncclGroupStart(), ncclSuccess);
+  ASSERT_EQ(ncclSend(out, 1, ncclFloat, peer, comm, stream), ncclSuccess);
+  ASSERT_EQ(ncclRecv(in, 1, ncclFloat, peer, comm, stream), ncclSuccess);
+  ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(hostCopy(in, 1)[0], float(peer));
+  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
+  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+  for (float *p : {out, in})
+    EXPECT_EQ(cudaFree(p), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST(NCCLTwin, ACommunicatorRunsOnOneStream) {
+  ncclComm_t comm = fresh();
+  cudaStream_t a = nullptr, b = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+  float *x = deviceArray(std::vector<float>(2, 1.0f));
+  ASSERT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, a), ncclSuccess);
+  EXPECT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, b),
+            ncclInvalidUsage);
+  EXPECT_NE(std::string(ncclGetLastError(comm)).find("another stream"),
+            std::string::npos);
+  ASSERT_EQ(cudaStreamSynchronize(a), cudaSuccess);
+  EXPECT_EQ(hostCopy(x, 2), std::vector<float>(2, 2.0f));
+  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
+  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+  EXPECT_EQ(cudaFree(x), cudaSuccess);
+  for (cudaStream_t s : {a, b})
+    EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
+TEST(NCCLTwin, CollectivesComputeWhatNcclDoes) {
+  ncclComm_t comm = fresh();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            cudaSuccess);
+  // bf16 sums: each rank's values, summed in fp32 and rounded to nearest
+  // even once (two ranks: one combination; 3 + 514 rounds to 516).
+  auto value = [](int r, size_t i) {
+    const float v[4] = {1.0f + r, 3.0f + 511 * r, -2.5f, 0.0078125f * r};
+    return __float2bfloat16(v[i]);
+  };
+  std::vector<__nv_bfloat16> values;
+  for (size_t i = 0; i < 4; ++i)
+    values.push_back(value(rank, i));
+  __nv_bfloat16 *x = deviceArray(values);
+  ASSERT_EQ(ncclAllReduce(x, x, 4, ncclBfloat16, ncclSum, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  std::vector<__nv_bfloat16> got = hostCopy(x, 4);
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(__bfloat162float(got[i]),
+              __bfloat162float(__float2bfloat16(__bfloat162float(value(0, i)) +
+                                                __bfloat162float(value(1, i)))))
+        << i;
+  EXPECT_EQ(__bfloat162float(got[1]), 516.0f);
+  // Reduce-scatter in place (the output is this rank's block of the
+  // input), then an all-gather in place puts the blocks back together.
+  float *blocks = deviceArray(
+      std::vector<float>{1.0f + rank, 2.0f + rank, 10.0f * rank, 5.0f});
+  ASSERT_EQ(ncclReduceScatter(blocks, blocks + 2 * rank, 2, ncclFloat, ncclSum,
+                              comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(
+      ncclAllGather(blocks + 2 * rank, blocks, 2, ncclFloat, comm, stream),
+      ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(hostCopy(blocks, 4),
+            (std::vector<float>{3.0f, 5.0f, 10.0f, 10.0f}));
+  // A broadcast from rank 1 and a reduce to rank 0, in one group.
+  float *from = deviceArray(std::vector<float>{7.0f + rank});
+  float *to = deviceArray(std::vector<float>{0.0f});
+  ASSERT_EQ(ncclGroupStart(), ncclSuccess);
+  ASSERT_EQ(ncclBroadcast(from, to, 1, ncclFloat, 1, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(ncclReduce(from, from, 1, ncclFloat, ncclMax, 0, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(hostCopy(to, 1)[0], 8.0f);
+  if (rank == 0)
+    EXPECT_EQ(hostCopy(from, 1)[0], 8.0f);
+  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
+  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+  EXPECT_EQ(cudaFree(x), cudaSuccess);
+  for (float *p : {blocks, from, to})
+    EXPECT_EQ(cudaFree(p), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST(NCCLTwin, OnlyDeviceMemoryMoves) {
+  ncclComm_t comm = fresh();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            cudaSuccess);
+  std::vector<float> host(4, 1.0f);
+  EXPECT_EQ(ncclAllReduce(host.data(), host.data(), 4, ncclFloat, ncclSum, comm,
+                          stream),
+            ncclInvalidArgument);
+  float *x = deviceArray(std::vector<float>(4, 1.0f));
+  // Past the end of its allocation.
+  EXPECT_EQ(ncclAllReduce(x, x, 5, ncclFloat, ncclSum, comm, stream),
+            ncclInvalidArgument);
+  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
+  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+  EXPECT_EQ(cudaFree(x), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  ::testing::InitGoogleTest(&argc, argv);
+  int rc = 1;
+  if (size != 2) {
+    if (rank == 0)
+      std::fprintf(stderr, "run under `mpirun -np 2`\n");
+  } else {
+    ncclUniqueId id;
+    if (rank == 0)
+      ncclGetUniqueId(&id);
+    MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (ncclCommInitRank(&world, size, id, rank) == ncclSuccess)
+      rc = RUN_ALL_TESTS();
+    ncclCommAbort(world);
+  }
+  // Every rank's result: the job fails if one rank's test did.
+  int worst = 0;
+  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Finalize();
+  return worst;
+}
