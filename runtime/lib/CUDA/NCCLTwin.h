@@ -120,12 +120,19 @@ public:
   /// A receive: the bytes it posted and its peer. NCCL needs a send and its
   /// receive to have the same count, where MPI takes a shorter message.
   int expectBytes = -1, peer = -1;
+  /// A collective: a hash of its call, count, type, operation and root,
+  /// which every rank must agree on before the data moves (NCCL would hang
+  /// or mix up data; MPI would stop the job without saying why).
+  uint64_t signature = 0;
 
   void start();
 
   /// True once finished: MPI completed it, it failed, or its communicator
-  /// was aborted (as an abort ends NCCL's kernels).
-  bool test();
+  /// was aborted (as an abort ends NCCL's kernels). `mayPost`: the
+  /// operations before it in its batch have posted their data calls, so
+  /// every rank posts them in the same order.
+  bool test(bool mayPost = true);
+  bool dataPosted() const { return posted; }
 
 private:
   /// Gives up the request without waiting for it. A point-to-point request
@@ -140,9 +147,14 @@ private:
   const char *call;
   bool pointToPoint;
   Post post;
+  /// Posts the data call; an error becomes the communicator's.
+  void postData();
+
   MPI_Request request = MPI_REQUEST_NULL;
-  bool posted = false;
-  bool finished = false;
+  bool started = false, posted = false, finished = false;
+  /// The signature check: {signature, ~signature} reduced with max.
+  MPI_Request check = MPI_REQUEST_NULL;
+  uint64_t mine[2] = {0, 0}, agreed[2] = {0, 0};
 };
 
 /// Queues `ops` on `stream` as one stream work that runs them together.

@@ -224,6 +224,27 @@ ncclResult_t ncclRecv(void *recvbuff, size_t count, ncclDataType_t datatype,
 // Collectives
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// What every rank must pass alike to one collective (FNV-1a; never 0).
+uint64_t signatureOf(const char *call, size_t count, ncclDataType_t type,
+                     int op, int root) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i, v >>= 8)
+      h = (h ^ (v & 0xff)) * 1099511628211ull;
+  };
+  for (const char *c = call; *c; ++c)
+    mix(static_cast<unsigned char>(*c));
+  mix(count);
+  mix(static_cast<uint64_t>(type));
+  mix(static_cast<uint64_t>(op));
+  mix(static_cast<uint64_t>(root));
+  return h | 1;
+}
+
+} // namespace
+
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
@@ -242,8 +263,9 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
   auto post = [=](MPI_Comm mpi, MPI_Request *request) {
     return MPI_Iallreduce(in, recvbuff, n, type.mpi, mpiOp, mpi, request);
   };
-  return submit(state, call, stream,
-                std::make_unique<Op>(comm->state, call, false, post));
+  auto work = std::make_unique<Op>(comm->state, call, false, post);
+  work->signature = signatureOf(call, count, datatype, op, 0);
+  return submit(state, call, stream, std::move(work));
 }
 
 ncclResult_t ncclAllGather(const void *sendbuff, void *recvbuff,
@@ -266,8 +288,9 @@ ncclResult_t ncclAllGather(const void *sendbuff, void *recvbuff,
   auto post = [=](MPI_Comm mpi, MPI_Request *request) {
     return MPI_Iallgather(in, n, type.mpi, recvbuff, n, type.mpi, mpi, request);
   };
-  return submit(state, call, stream,
-                std::make_unique<Op>(comm->state, call, false, post));
+  auto work = std::make_unique<Op>(comm->state, call, false, post);
+  work->signature = signatureOf(call, sendcount, datatype, 0, 0);
+  return submit(state, call, stream, std::move(work));
 }
 
 ncclResult_t ncclReduceScatter(const void *sendbuff, void *recvbuff,
@@ -302,6 +325,7 @@ ncclResult_t ncclReduceScatter(const void *sendbuff, void *recvbuff,
                                      request);
   };
   auto work = std::make_unique<Op>(comm->state, call, false, post);
+  work->signature = signatureOf(call, recvcount, datatype, op, 0);
   if (scratch) {
     work->scratch = std::move(scratch);
     work->onSuccess = [=] { std::memcpy(recvbuff, result, block); };
@@ -331,8 +355,9 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
       std::memmove(recvbuff, sendbuff, bytes);
     return MPI_Ibcast(recvbuff, n, type.mpi, root, mpi, request);
   };
-  return submit(state, call, stream,
-                std::make_unique<Op>(comm->state, call, false, post));
+  auto work = std::make_unique<Op>(comm->state, call, false, post);
+  work->signature = signatureOf(call, count, datatype, 0, root);
+  return submit(state, call, stream, std::move(work));
 }
 
 ncclResult_t ncclReduce(const void *sendbuff, void *recvbuff, size_t count,
@@ -358,6 +383,7 @@ ncclResult_t ncclReduce(const void *sendbuff, void *recvbuff, size_t count,
   auto post = [=](MPI_Comm mpi, MPI_Request *request) {
     return MPI_Ireduce(in, recvbuff, n, type.mpi, mpiOp, root, mpi, request);
   };
-  return submit(state, call, stream,
-                std::make_unique<Op>(comm->state, call, false, post));
+  auto work = std::make_unique<Op>(comm->state, call, false, post);
+  work->signature = signatureOf(call, count, datatype, op, root);
+  return submit(state, call, stream, std::move(work));
 }

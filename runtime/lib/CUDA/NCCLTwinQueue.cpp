@@ -45,9 +45,11 @@ public:
       op->start();
   }
   bool test() override {
-    bool done = true;
-    for (std::unique_ptr<Op> &op : ops)
-      done = op->test() && done;
+    bool done = true, earlierPosted = true;
+    for (std::unique_ptr<Op> &op : ops) {
+      done = op->test(earlierPosted) && done;
+      earlierPosted = earlierPosted && op->dataPosted();
+    }
     return done;
   }
 
@@ -71,20 +73,62 @@ Op::~Op() {
 void Op::start() {
   if (comm->aborted || stalledHere())
     return;
+  started = true;
+  if (!signature)
+    return postData();
+  // All equal exactly when the max of the signatures and the max of their
+  // complements are this rank's.
+  mine[0] = signature, mine[1] = ~signature;
+  if (int rc = MPI_Iallreduce(mine, agreed, 2, MPI_UINT64_T, MPI_MAX, comm->mpi,
+                              &check);
+      rc != MPI_SUCCESS)
+    failAsync(rc);
+}
+
+void Op::postData() {
   posted = true;
   if (int rc = post(comm->mpi, &request); rc != MPI_SUCCESS)
     failAsync(rc);
 }
 
-bool Op::test() {
+bool Op::test(bool mayPost) {
   if (finished)
     return true;
   if (comm->aborted) {
     abandon();
     return finish();
   }
-  if (!posted)
+  if (!started)
     return false; // stalled
+  if (!posted) {
+    // After a failed call or an earlier one's mismatch nothing new moves
+    // (a pending check is a collective's request: MPI cannot cancel it).
+    if (comm->asyncError != ncclSuccess) {
+      check = MPI_REQUEST_NULL;
+      return finish();
+    }
+    int done = 0;
+    if (int rc = MPI_Test(&check, &done, MPI_STATUS_IGNORE);
+        rc != MPI_SUCCESS) {
+      failAsync(rc);
+      return finish();
+    }
+    if (!done || !mayPost)
+      return false;
+    if (agreed[0] != mine[0] || agreed[1] != mine[1]) {
+      comm->asyncError = ncclInvalidUsage;
+      comm->lastError = std::string(call) +
+                        ": the ranks called it with different arguments "
+                        "(call, count, type, operation or root), or called "
+                        "different collectives at this point (the host twin; "
+                        "NCCL would hang or mix up the data)";
+      globalLastError = comm->lastError;
+      return finish();
+    }
+    postData();
+    if (comm->asyncError != ncclSuccess)
+      return finish();
+  }
   if (request != MPI_REQUEST_NULL) {
     int done = 0;
     MPI_Status status;
@@ -128,7 +172,7 @@ void Op::abandon() {
 }
 
 void Op::failAsync(int code) {
-  request = MPI_REQUEST_NULL;
+  request = check = MPI_REQUEST_NULL;
   comm->asyncError = ncclSystemError;
   comm->lastError = std::string(call) + " failed in MPI: " + mpiErrorText(code);
   globalLastError = comm->lastError;

@@ -146,6 +146,42 @@ TEST(NCCLTwin, ACommunicatorRunsOnOneStream) {
     EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
 }
 
+TEST(NCCLTwin, CollectivesAgreeOnTheirArguments) {
+  ncclComm_t comm = fresh();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            cudaSuccess);
+  float *x = deviceArray(std::vector<float>(3, 1.0f));
+  // Counts 2 and 3: NCCL would hang or mix up data, MPI would stop the
+  // job; the twin names the mismatch on every rank.
+  ASSERT_EQ(ncclAllReduce(x, x, 2 + rank, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ncclResult_t state = ncclSuccess;
+  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+  EXPECT_EQ(state, ncclInvalidUsage);
+  EXPECT_NE(std::string(ncclGetLastError(comm))
+                .find("ncclAllReduce: the ranks called it with different "
+                      "arguments"),
+            std::string::npos)
+      << ncclGetLastError(comm);
+  EXPECT_EQ(hostCopy(x, 3), std::vector<float>(3, 1.0f)); // nothing moved
+  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
+  // Different collectives at the same point: an all-gather against a
+  // broadcast.
+  comm = fresh();
+  if (rank == 0)
+    ASSERT_EQ(ncclAllGather(x, x, 1, ncclFloat, comm, stream), ncclSuccess);
+  else
+    ASSERT_EQ(ncclBroadcast(x, x, 1, ncclFloat, 0, comm, stream), ncclSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+  EXPECT_EQ(state, ncclInvalidUsage);
+  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
+  EXPECT_EQ(cudaFree(x), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
 TEST(NCCLTwin, CollectivesComputeWhatNcclDoes) {
   ncclComm_t comm = fresh();
   cudaStream_t stream = nullptr;
