@@ -36,16 +36,6 @@ ncclComm_t fresh() {
 }
 
 template <typename T>
-T *deviceArray(const std::vector<T> &host) {
-  void *p = nullptr;
-  EXPECT_EQ(cudaMalloc(&p, host.size() * sizeof(T)), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T),
-                       cudaMemcpyHostToDevice),
-            cudaSuccess);
-  return static_cast<T *>(p);
-}
-
-template <typename T>
 std::vector<T> hostCopy(const T *p, size_t n) {
   std::vector<T> out(n);
   EXPECT_EQ(cudaMemcpy(out.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost),
@@ -53,33 +43,70 @@ std::vector<T> hostCopy(const T *p, size_t n) {
   return out;
 }
 
-/// Polls the communicator until its operations leave `stream` or `ms`
-/// pass: whether the stream emptied.
-bool finishesWithin(cudaStream_t stream, int ms) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cudaStreamQuery(stream) == cudaSuccess)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+/// Each test's communicator and stream, and the device arrays it makes,
+/// all released after it.
+class NCCLTwin : public ::testing::Test {
+protected:
+  void SetUp() override {
+    comm = fresh();
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+              cudaSuccess);
   }
-  return false;
-}
+  void TearDown() override {
+    EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
+    EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+    for (void *p : arrays)
+      EXPECT_EQ(cudaFree(p), cudaSuccess);
+    EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  }
+  /// Aborts the communicator (after an error: abort is how NCCL leaves
+  /// one) and takes a fresh one.
+  void renew() {
+    EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
+    comm = fresh();
+  }
+  template <typename T>
+  T *device(const std::vector<T> &host) {
+    void *p = nullptr;
+    EXPECT_EQ(cudaMalloc(&p, host.size() * sizeof(T)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T),
+                         cudaMemcpyHostToDevice),
+              cudaSuccess);
+    arrays.push_back(p);
+    return static_cast<T *>(p);
+  }
+  /// The communicator's asynchronous state once the stream is done.
+  ncclResult_t stateAfterStream() {
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    ncclResult_t state = ncclSuccess;
+    EXPECT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+    return state;
+  }
+  /// Whether the stream empties within `ms` (polling makes progress).
+  bool finishesWithin(int ms) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < end) {
+      if (cudaStreamQuery(stream) == cudaSuccess)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
 
-TEST(NCCLTwin, AReceiveGetsExactlyTheBytesItPosted) {
-  ncclComm_t comm = fresh();
+  ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-            cudaSuccess);
-  float *buf = deviceArray(std::vector<float>(4, 1.0f));
+  std::vector<void *> arrays;
+};
+
+TEST_F(NCCLTwin, AReceiveGetsExactlyTheBytesItPosted) {
+  float *buf = device(std::vector<float>(4, 1.0f));
   // Rank 0 sends 2 floats, rank 1 posts a receive of 4: MPI would take
   // them, NCCL needs equal counts.
   if (rank == 0)
     ASSERT_EQ(ncclSend(buf, 2, ncclFloat, 1, comm, stream), ncclSuccess);
   else
     ASSERT_EQ(ncclRecv(buf, 4, ncclFloat, 0, comm, stream), ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  ncclResult_t state = ncclSuccess;
-  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+  ncclResult_t state = stateAfterStream();
   if (rank == 1) {
     EXPECT_EQ(state, ncclInvalidUsage);
     EXPECT_NE(std::string(ncclGetLastError(comm))
@@ -90,103 +117,71 @@ TEST(NCCLTwin, AReceiveGetsExactlyTheBytesItPosted) {
   } else {
     EXPECT_EQ(state, ncclSuccess);
   }
-  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
-  EXPECT_EQ(cudaFree(buf), cudaSuccess);
-  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  renew();
 }
 
-TEST(NCCLTwin, AnUngroupedSendThenReceiveHangsAsOnGpus) {
-  ncclComm_t comm = fresh();
-  cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-            cudaSuccess);
+TEST_F(NCCLTwin, AnUngroupedSendThenReceiveHangsAsOnGpus) {
   const int peer = 1 - rank;
-  float *out = deviceArray(std::vector<float>(1, float(rank)));
-  float *in = deviceArray(std::vector<float>(1, -1.0f));
+  float *out = device(std::vector<float>(1, float(rank)));
+  float *in = device(std::vector<float>(1, -1.0f));
   // Both ranks send first: each send waits for a receive the other posts
   // only after its own send (a small message MPI would send eagerly).
   ASSERT_EQ(ncclSend(out, 1, ncclFloat, peer, comm, stream), ncclSuccess);
   ASSERT_EQ(ncclRecv(in, 1, ncclFloat, peer, comm, stream), ncclSuccess);
-  EXPECT_FALSE(finishesWithin(stream, 300));
+  EXPECT_FALSE(finishesWithin(300));
   // The abort ends them, as it ends NCCL's kernels.
-  ASSERT_EQ(ncclCommAbort(comm), ncclSuccess);
-  EXPECT_TRUE(finishesWithin(stream, 1000));
+  renew();
+  EXPECT_TRUE(finishesWithin(1000));
   // Grouped, the same exchange completes.
-  comm = fresh();
   ASSERT_EQ(ncclGroupStart(), ncclSuccess);
   ASSERT_EQ(ncclSend(out, 1, ncclFloat, peer, comm, stream), ncclSuccess);
   ASSERT_EQ(ncclRecv(in, 1, ncclFloat, peer, comm, stream), ncclSuccess);
   ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
   EXPECT_EQ(hostCopy(in, 1)[0], float(peer));
-  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
-  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
-  for (float *p : {out, in})
-    EXPECT_EQ(cudaFree(p), cudaSuccess);
-  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 
-TEST(NCCLTwin, ACommunicatorRunsOnOneStream) {
-  ncclComm_t comm = fresh();
-  cudaStream_t a = nullptr, b = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
-  ASSERT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
-  float *x = deviceArray(std::vector<float>(2, 1.0f));
-  ASSERT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, a), ncclSuccess);
-  EXPECT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, b),
+TEST_F(NCCLTwin, ACommunicatorRunsOnOneStream) {
+  cudaStream_t other = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking),
+            cudaSuccess);
+  float *x = device(std::vector<float>(2, 1.0f));
+  ASSERT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  EXPECT_EQ(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, other),
             ncclInvalidUsage);
   EXPECT_NE(std::string(ncclGetLastError(comm)).find("another stream"),
             std::string::npos);
-  ASSERT_EQ(cudaStreamSynchronize(a), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
   EXPECT_EQ(hostCopy(x, 2), std::vector<float>(2, 2.0f));
-  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
-  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
-  EXPECT_EQ(cudaFree(x), cudaSuccess);
-  for (cudaStream_t s : {a, b})
-    EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(other), cudaSuccess);
 }
 
-TEST(NCCLTwin, CollectivesAgreeOnTheirArguments) {
-  ncclComm_t comm = fresh();
-  cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-            cudaSuccess);
-  float *x = deviceArray(std::vector<float>(3, 1.0f));
+TEST_F(NCCLTwin, CollectivesAgreeOnTheirArguments) {
+  float *x = device(std::vector<float>(3, 1.0f));
   // Counts 2 and 3: NCCL would hang or mix up data, MPI would stop the
   // job; the twin names the mismatch on every rank.
   ASSERT_EQ(ncclAllReduce(x, x, 2 + rank, ncclFloat, ncclSum, comm, stream),
             ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  ncclResult_t state = ncclSuccess;
-  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
-  EXPECT_EQ(state, ncclInvalidUsage);
+  EXPECT_EQ(stateAfterStream(), ncclInvalidUsage);
   EXPECT_NE(std::string(ncclGetLastError(comm))
                 .find("ncclAllReduce: the ranks called it with different "
                       "arguments"),
             std::string::npos)
       << ncclGetLastError(comm);
   EXPECT_EQ(hostCopy(x, 3), std::vector<float>(3, 1.0f)); // nothing moved
-  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
+  renew();
   // Different collectives at the same point: an all-gather against a
   // broadcast.
-  comm = fresh();
   if (rank == 0)
     ASSERT_EQ(ncclAllGather(x, x, 1, ncclFloat, comm, stream), ncclSuccess);
   else
     ASSERT_EQ(ncclBroadcast(x, x, 1, ncclFloat, 0, comm, stream), ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  ASSERT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
-  EXPECT_EQ(state, ncclInvalidUsage);
-  EXPECT_EQ(ncclCommAbort(comm), ncclSuccess);
-  EXPECT_EQ(cudaFree(x), cudaSuccess);
-  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclInvalidUsage);
+  renew();
 }
 
-TEST(NCCLTwin, CollectivesComputeWhatNcclDoes) {
-  ncclComm_t comm = fresh();
-  cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-            cudaSuccess);
+TEST_F(NCCLTwin, CollectivesComputeWhatNcclDoes) {
   // bf16 sums: each rank's values, summed in fp32 and rounded to nearest
   // even once (two ranks: one combination; 3 + 514 rounds to 516).
   auto value = [](int r, size_t i) {
@@ -196,10 +191,10 @@ TEST(NCCLTwin, CollectivesComputeWhatNcclDoes) {
   std::vector<__nv_bfloat16> values;
   for (size_t i = 0; i < 4; ++i)
     values.push_back(value(rank, i));
-  __nv_bfloat16 *x = deviceArray(values);
+  __nv_bfloat16 *x = device(values);
   ASSERT_EQ(ncclAllReduce(x, x, 4, ncclBfloat16, ncclSum, comm, stream),
             ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
   std::vector<__nv_bfloat16> got = hostCopy(x, 4);
   for (size_t i = 0; i < 4; ++i)
     EXPECT_EQ(__bfloat162float(got[i]),
@@ -209,55 +204,41 @@ TEST(NCCLTwin, CollectivesComputeWhatNcclDoes) {
   EXPECT_EQ(__bfloat162float(got[1]), 516.0f);
   // Reduce-scatter in place (the output is this rank's block of the
   // input), then an all-gather in place puts the blocks back together.
-  float *blocks = deviceArray(
-      std::vector<float>{1.0f + rank, 2.0f + rank, 10.0f * rank, 5.0f});
+  float *blocks =
+      device(std::vector<float>{1.0f + rank, 2.0f + rank, 10.0f * rank, 5.0f});
   ASSERT_EQ(ncclReduceScatter(blocks, blocks + 2 * rank, 2, ncclFloat, ncclSum,
                               comm, stream),
             ncclSuccess);
   ASSERT_EQ(
       ncclAllGather(blocks + 2 * rank, blocks, 2, ncclFloat, comm, stream),
       ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
   EXPECT_EQ(hostCopy(blocks, 4),
             (std::vector<float>{3.0f, 5.0f, 10.0f, 10.0f}));
   // A broadcast from rank 1 and a reduce to rank 0, in one group.
-  float *from = deviceArray(std::vector<float>{7.0f + rank});
-  float *to = deviceArray(std::vector<float>{0.0f});
+  float *from = device(std::vector<float>{7.0f + rank});
+  float *to = device(std::vector<float>{0.0f});
   ASSERT_EQ(ncclGroupStart(), ncclSuccess);
   ASSERT_EQ(ncclBroadcast(from, to, 1, ncclFloat, 1, comm, stream),
             ncclSuccess);
   ASSERT_EQ(ncclReduce(from, from, 1, ncclFloat, ncclMax, 0, comm, stream),
             ncclSuccess);
   ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
   EXPECT_EQ(hostCopy(to, 1)[0], 8.0f);
   if (rank == 0)
     EXPECT_EQ(hostCopy(from, 1)[0], 8.0f);
-  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
-  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
-  EXPECT_EQ(cudaFree(x), cudaSuccess);
-  for (float *p : {blocks, from, to})
-    EXPECT_EQ(cudaFree(p), cudaSuccess);
-  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 
-TEST(NCCLTwin, OnlyDeviceMemoryMoves) {
-  ncclComm_t comm = fresh();
-  cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-            cudaSuccess);
+TEST_F(NCCLTwin, OnlyDeviceMemoryMoves) {
   std::vector<float> host(4, 1.0f);
   EXPECT_EQ(ncclAllReduce(host.data(), host.data(), 4, ncclFloat, ncclSum, comm,
                           stream),
             ncclInvalidArgument);
-  float *x = deviceArray(std::vector<float>(4, 1.0f));
+  float *x = device(std::vector<float>(4, 1.0f));
   // Past the end of its allocation.
   EXPECT_EQ(ncclAllReduce(x, x, 5, ncclFloat, ncclSum, comm, stream),
             ncclInvalidArgument);
-  EXPECT_EQ(ncclCommFinalize(comm), ncclSuccess);
-  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
-  EXPECT_EQ(cudaFree(x), cudaSuccess);
-  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 
 } // namespace
