@@ -80,7 +80,8 @@ private:
   Marks marks;
 };
 
-/// Recursive: a piece of work may call back into the runtime (a copy).
+/// Recursive: the runtime's own calls nest (cudaStreamWaitEvent queues
+/// its wait through twin::enqueue).
 struct State {
   std::recursive_mutex mutex;
   std::map<const void *, Stream *> streams;
