@@ -177,13 +177,18 @@ static int compareGradients(const Plan &plan, uint64_t seed,
   return bad ? 1 : 0;
 }
 
+/// JSON has no NaN: a diverged loss is null, as in mllm-run --json.
+static llvm::json::Value finiteOrNull(double x) {
+  return std::isfinite(x) ? llvm::json::Value(x) : llvm::json::Value(nullptr);
+}
+
 /// One step, in mllm-run --json's form, and `waits`: the step's cudaMalloc
 /// and cudaFree calls (each a wait for the whole device on a GPU, NCCL's
 /// transfers in flight included; every rank's, in a parallel run).
 static void printStep(const exec::StepStats &stats, double waits) {
   llvm::json::Object step{{"event", "step"},
                           {"step", stats.step},
-                          {"loss", stats.loss},
+                          {"loss", finiteOrNull(stats.loss)},
                           {"tokens", stats.tokens},
                           {"whole_device_waits", static_cast<int64_t>(waits)}};
   // Batches that brought their own CP split (real data), as mllm-run's.
@@ -526,11 +531,12 @@ int main(int argc, char **argv) {
     auto stats = (*trainer)->evaluate(**evaluator);
     if (!stats)
       return fail(llvm::toString(stats.takeError()));
-    out() << llvm::json::Value(llvm::json::Object{{"event", "eval"},
-                                                  {"step", stats->step},
-                                                  {"loss", stats->loss},
-                                                  {"accuracy", stats->accuracy},
-                                                  {"tokens", stats->tokens}})
+    out() << llvm::json::Value(
+                 llvm::json::Object{{"event", "eval"},
+                                    {"step", stats->step},
+                                    {"loss", finiteOrNull(stats->loss)},
+                                    {"accuracy", stats->accuracy},
+                                    {"tokens", stats->tokens}})
           << "\n";
   }
   // Every process holds the same weights; rank 0 writes them.
