@@ -129,10 +129,12 @@ public:
 
   /// True once finished: MPI completed it, it failed, or its communicator
   /// was aborted (as an abort ends NCCL's kernels). `mayPost`: the
-  /// operations before it in its batch have posted their data calls, so
-  /// every rank posts them in the same order.
+  /// operations before it in its batch have posted their data calls (or
+  /// finished), so it may post its check and data call now: every rank
+  /// posts a collective's check and data call in the same order, however
+  /// it grouped them.
   bool test(bool mayPost = true);
-  bool dataPosted() const { return posted; }
+  bool postedOrDone() const { return posted || finished; }
 
 private:
   /// Gives up the request without waiting for it. A point-to-point request
@@ -149,12 +151,21 @@ private:
   Post post;
   /// Posts the data call; an error becomes the communicator's.
   void postData();
+  /// The signature check, posted once the op may post; false while it
+  /// runs. Sets the communicator's error on a mismatch.
+  bool checked();
+  /// Gives up a check that may still be running: its buffers stay with MPI.
+  void dropCheck();
 
   MPI_Request request = MPI_REQUEST_NULL;
   bool started = false, posted = false, finished = false;
-  /// The signature check: {signature, ~signature} reduced with max.
-  MPI_Request check = MPI_REQUEST_NULL;
-  uint64_t mine[2] = {0, 0}, agreed[2] = {0, 0};
+  /// {signature, ~signature} and their maxima over the ranks; on the heap,
+  /// so a check given up can leave them to MPI.
+  struct Check {
+    MPI_Request request = MPI_REQUEST_NULL;
+    uint64_t mine[2] = {0, 0}, agreed[2] = {0, 0};
+  };
+  std::unique_ptr<Check> check;
 };
 
 /// Queues `ops` on `stream` as one stream work that runs them together.

@@ -148,7 +148,12 @@ ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key,
     return fail(&parent, ncclInvalidArgument,
                 "ncclCommSplit: negative color %d", color);
   // MPI_Comm_split is a blocking collective on the parent's MPI
-  // communicator: its queued operations go first.
+  // communicator: its queued operations go first (an open group's are not
+  // queued yet).
+  if (group.depth > 0)
+    return fail(&parent, ncclInvalidUsage,
+                "ncclCommSplit inside ncclGroupStart/End: the host twin "
+                "splits outside groups only");
   drain(parent);
   MPI_Comm mpi = MPI_COMM_NULL;
   if (int rc = MPI_Comm_split(

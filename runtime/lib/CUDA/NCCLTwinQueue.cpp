@@ -48,7 +48,7 @@ public:
     bool done = true, earlierPosted = true;
     for (std::unique_ptr<Op> &op : ops) {
       done = op->test(earlierPosted) && done;
-      earlierPosted = earlierPosted && op->dataPosted();
+      earlierPosted = earlierPosted && op->postedOrDone();
     }
     return done;
   }
@@ -74,15 +74,56 @@ void Op::start() {
   if (comm->aborted || stalledHere())
     return;
   started = true;
-  if (!signature)
-    return postData();
-  // All equal exactly when the max of the signatures and the max of their
-  // complements are this rank's.
-  mine[0] = signature, mine[1] = ~signature;
-  if (int rc = MPI_Iallreduce(mine, agreed, 2, MPI_UINT64_T, MPI_MAX, comm->mpi,
-                              &check);
-      rc != MPI_SUCCESS)
+  // After an error on this rank nothing new moves: a peer's matching call
+  // then waits for its deadline, as on NCCL, instead of meeting another.
+  if (!signature && comm->asyncError == ncclSuccess)
+    postData();
+}
+
+bool Op::checked() {
+  if (!check) {
+    // All equal exactly when the max of the signatures and the max of their
+    // complements are this rank's.
+    check = std::make_unique<Check>();
+    check->mine[0] = signature, check->mine[1] = ~signature;
+    if (int rc = MPI_Iallreduce(check->mine, check->agreed, 2, MPI_UINT64_T,
+                                MPI_MAX, comm->mpi, &check->request);
+        rc != MPI_SUCCESS) {
+      failAsync(rc);
+      return false;
+    }
+  }
+  int done = 0;
+  if (int rc = MPI_Test(&check->request, &done, MPI_STATUS_IGNORE);
+      rc != MPI_SUCCESS) {
     failAsync(rc);
+    return false;
+  }
+  if (!done)
+    return false;
+  if (check->agreed[0] != check->mine[0] ||
+      check->agreed[1] != check->mine[1]) {
+    comm->asyncError = ncclInvalidUsage;
+    comm->lastError = std::string(call) +
+                      ": the ranks called it with different arguments "
+                      "(call, count, type, operation or root), or called "
+                      "different collectives at this point (the host twin; "
+                      "NCCL would hang or mix up the data)";
+    globalLastError = comm->lastError;
+    return false;
+  }
+  return true;
+}
+
+void Op::dropCheck() {
+  if (!check || check->request == MPI_REQUEST_NULL)
+    return;
+  int done = 0, finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Test(&check->request, &done, MPI_STATUS_IGNORE);
+  if (!done)
+    (void)check.release(); // MPI may still write it
 }
 
 void Op::postData() {
@@ -101,28 +142,17 @@ bool Op::test(bool mayPost) {
   if (!started)
     return false; // stalled
   if (!posted) {
-    // After a failed call or an earlier one's mismatch nothing new moves
-    // (a pending check is a collective's request: MPI cannot cancel it).
+    // After a failed call or an earlier one's mismatch nothing new moves.
     if (comm->asyncError != ncclSuccess) {
-      check = MPI_REQUEST_NULL;
+      dropCheck();
       return finish();
     }
-    int done = 0;
-    if (int rc = MPI_Test(&check, &done, MPI_STATUS_IGNORE);
-        rc != MPI_SUCCESS) {
-      failAsync(rc);
-      return finish();
-    }
-    if (!done || !mayPost)
+    if (!mayPost)
       return false;
-    if (agreed[0] != mine[0] || agreed[1] != mine[1]) {
-      comm->asyncError = ncclInvalidUsage;
-      comm->lastError = std::string(call) +
-                        ": the ranks called it with different arguments "
-                        "(call, count, type, operation or root), or called "
-                        "different collectives at this point (the host twin; "
-                        "NCCL would hang or mix up the data)";
-      globalLastError = comm->lastError;
+    if (!checked()) {
+      if (comm->asyncError == ncclSuccess)
+        return false; // the check runs
+      dropCheck();
       return finish();
     }
     postData();
@@ -158,6 +188,7 @@ bool Op::test(bool mayPost) {
 }
 
 void Op::abandon() {
+  dropCheck();
   if (request == MPI_REQUEST_NULL)
     return;
   int finalized = 0;
@@ -172,7 +203,9 @@ void Op::abandon() {
 }
 
 void Op::failAsync(int code) {
-  request = check = MPI_REQUEST_NULL;
+  request = MPI_REQUEST_NULL;
+  if (check)
+    check->request = MPI_REQUEST_NULL;
   comm->asyncError = ncclSystemError;
   comm->lastError = std::string(call) + " failed in MPI: " + mpiErrorText(code);
   globalLastError = comm->lastError;

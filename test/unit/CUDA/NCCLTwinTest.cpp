@@ -181,6 +181,58 @@ TEST_F(NCCLTwin, CollectivesAgreeOnTheirArguments) {
   renew();
 }
 
+TEST_F(NCCLTwin, AnErrorOnOneRankStopsItsCollectives) {
+  float *buf = device(std::vector<float>(4, 1.0f));
+  float *x = device(std::vector<float>(4, 1.0f));
+  // Rank 1's receive fails (2 floats sent, 4 posted), then both ranks call
+  // an all-reduce: rank 1 posts nothing after its error, so rank 0's waits
+  // (until its deadline, on NCCL) instead of meeting another call.
+  if (rank == 0)
+    ASSERT_EQ(ncclSend(buf, 2, ncclFloat, 1, comm, stream), ncclSuccess);
+  else
+    ASSERT_EQ(ncclRecv(buf, 4, ncclFloat, 0, comm, stream), ncclSuccess);
+  EXPECT_EQ(stateAfterStream(), rank == 1 ? ncclInvalidUsage : ncclSuccess);
+  ASSERT_EQ(ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  if (rank == 0) {
+    EXPECT_FALSE(finishesWithin(300));
+  } else {
+    EXPECT_TRUE(finishesWithin(1000));
+  }
+  EXPECT_EQ(hostCopy(x, 4), std::vector<float>(4, 1.0f)); // nothing moved
+  renew();
+  EXPECT_TRUE(finishesWithin(1000));
+}
+
+TEST_F(NCCLTwin, GroupingDoesNotChangeWhatMatches) {
+  float *a = device(std::vector<float>(2, 1.0f + rank));
+  float *b = device(std::vector<float>(3, 10.0f * (rank + 1)));
+  // Rank 0 groups the two all-reduces, rank 1 calls them one by one.
+  if (rank == 0)
+    ASSERT_EQ(ncclGroupStart(), ncclSuccess);
+  ASSERT_EQ(ncclAllReduce(a, a, 2, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(ncclAllReduce(b, b, 3, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  if (rank == 0)
+    ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclSuccess);
+  EXPECT_EQ(hostCopy(a, 2), std::vector<float>(2, 3.0f));
+  EXPECT_EQ(hostCopy(b, 3), std::vector<float>(3, 30.0f));
+  // A mismatch inside a group fails the group's later calls on both ranks
+  // and leaves the earlier ones done.
+  ASSERT_EQ(ncclGroupStart(), ncclSuccess);
+  ASSERT_EQ(ncclAllReduce(a, a, 2, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(ncclAllReduce(b, b, 2 + rank, ncclFloat, ncclSum, comm, stream),
+            ncclSuccess);
+  ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
+  EXPECT_EQ(stateAfterStream(), ncclInvalidUsage);
+  EXPECT_EQ(hostCopy(a, 2), std::vector<float>(2, 6.0f));
+  EXPECT_EQ(hostCopy(b, 3), std::vector<float>(3, 30.0f));
+  renew();
+}
+
 TEST_F(NCCLTwin, CollectivesComputeWhatNcclDoes) {
   // bf16 sums: each rank's values, summed in fp32 and rounded to nearest
   // even once (two ranks: one combination; 3 + 514 rounds to 516).

@@ -302,7 +302,8 @@ TEST(VocabParallelGpu, RowArgmaxIsTheFirstLargestLogit) {
   logits.insert(logits.end(), equal.begin(), equal.end());
   logits.insert(logits.end(), none.begin(), none.end());
   const int64_t tokens = static_cast<int64_t>(logits.size()) / vocab;
-  // The reference: the CPU evaluation's rule, the first strictly larger.
+  // The reference: the first strictly larger, NaN skipped (the CPU
+  // evaluation's rule, except that it would keep a NaN at index 0).
   std::vector<int64_t> want(tokens, 0);
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t best = -1;
