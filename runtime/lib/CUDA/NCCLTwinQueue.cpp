@@ -162,18 +162,26 @@ bool Op::test(bool mayPost) {
   if (request != MPI_REQUEST_NULL) {
     int done = 0;
     MPI_Status status;
-    if (int rc = MPI_Test(&request, &done, &status); rc != MPI_SUCCESS) {
+    const int rc = MPI_Test(&request, &done, &status);
+    int errorClass = MPI_SUCCESS;
+    if (rc != MPI_SUCCESS)
+      MPI_Error_class(rc, &errorClass);
+    // A longer message than the receive posted is MPI's truncation error.
+    const bool longer = expectBytes >= 0 && errorClass == MPI_ERR_TRUNCATE;
+    if (rc != MPI_SUCCESS && !longer) {
       failAsync(rc);
       return finish();
     }
-    if (!done)
+    if (!done && !longer)
       return false;
     int got = expectBytes;
-    if (expectBytes >= 0)
+    if (expectBytes >= 0 && !longer)
       MPI_Get_count(&status, MPI_BYTE, &got);
-    if (got != expectBytes) {
+    if (got != expectBytes || longer) {
+      request = MPI_REQUEST_NULL;
       comm->asyncError = ncclInvalidUsage;
-      comm->lastError = std::string(call) + ": " + std::to_string(got) +
+      comm->lastError = std::string(call) + ": " +
+                        (longer ? "more" : std::to_string(got)) +
                         " bytes arrived from peer " + std::to_string(peer) +
                         " where " + std::to_string(expectBytes) +
                         " were posted (NCCL needs the same count and type "

@@ -306,6 +306,16 @@ TEST(HostTwin, QueuedWorkRunsInStreamOrder) {
                                                                 started, 6)),
             cudaErrorInvalidResourceHandle);
   cudaGetLastError();
+  // cudaFree waits for the whole device: a queued transfer may still write
+  // the memory.
+  ASSERT_EQ(
+      gpu::twin::enqueue(compute, std::make_unique<Transfer>(
+                                      buf.data(), bf16(11.0f), 10, started, 7)),
+      cudaSuccess);
+  void *other = nullptr;
+  ASSERT_EQ(cudaMalloc(&other, 64), cudaSuccess);
+  ASSERT_EQ(cudaFree(other), cudaSuccess);
+  EXPECT_EQ(cudaStreamQuery(compute), cudaSuccess);
   ASSERT_EQ(cudaEventDestroy(received), cudaSuccess);
   ASSERT_EQ(cudaStreamDestroy(compute), cudaSuccess);
 }

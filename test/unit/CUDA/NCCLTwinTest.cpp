@@ -118,6 +118,21 @@ TEST_F(NCCLTwin, AReceiveGetsExactlyTheBytesItPosted) {
     EXPECT_EQ(state, ncclSuccess);
   }
   renew();
+  // The other way: 4 floats sent, 2 posted.
+  if (rank == 0)
+    ASSERT_EQ(ncclSend(buf, 4, ncclFloat, 1, comm, stream), ncclSuccess);
+  else
+    ASSERT_EQ(ncclRecv(buf, 2, ncclFloat, 0, comm, stream), ncclSuccess);
+  state = stateAfterStream();
+  if (rank == 1) {
+    EXPECT_EQ(state, ncclInvalidUsage);
+    EXPECT_NE(std::string(ncclGetLastError(comm))
+                  .find("ncclRecv: more bytes arrived from peer 0 where 8 "
+                        "were posted"),
+              std::string::npos)
+        << ncclGetLastError(comm);
+  }
+  renew();
 }
 
 TEST_F(NCCLTwin, AnUngroupedSendThenReceiveHangsAsOnGpus) {
