@@ -43,6 +43,10 @@ struct CommState {
   ncclResult_t asyncError = ncclSuccess;
   std::string lastError;
   int unfinished = 0; // operations not finished yet
+  /// A non-blocking communicator still initialising: the polls of
+  /// ncclCommGetAsyncError that answer ncclInProgress first
+  /// (MLLM_TWIN_NCCL_INIT_POLLS; NCCL's own initialisation takes a while).
+  long initPolls = 0;
   /// The one stream its operations run on (null until the first): NCCL
   /// orders a communicator's operations across streams, which the twin's
   /// per-stream queues cannot, so it refuses a second stream.

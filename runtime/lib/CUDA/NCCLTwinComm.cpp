@@ -11,8 +11,10 @@
 
 #include "mllm/kernels/cuda/HostTwin.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -70,10 +72,22 @@ bool isBlocking(const ncclConfig_t *config, bool otherwise) {
   return config->blocking != 0;
 }
 
+/// MLLM_TWIN_NCCL_INIT_POLLS: how many polls a non-blocking communicator's
+/// initialisation (or split) answers ncclInProgress, as NCCL's does while
+/// it connects; so a caller's polling and its deadline run on the twin.
+long initPolls() {
+  static const long polls = [] {
+    const char *value = std::getenv("MLLM_TWIN_NCCL_INIT_POLLS");
+    return value ? std::max(0L, std::strtol(value, nullptr, 10)) : 0L;
+  }();
+  return polls;
+}
+
 ncclComm_t makeComm(MPI_Comm mpi, bool blocking) {
   auto state = std::make_shared<CommState>();
   state->mpi = mpi;
   state->blocking = blocking;
+  state->initPolls = blocking ? 0 : initPolls();
   // A failed MPI call becomes the communicator's error, not an exit.
   MPI_Comm_set_errhandler(mpi, MPI_ERRORS_RETURN);
   MPI_Comm_rank(mpi, &state->rank);
@@ -154,6 +168,10 @@ ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key,
     return fail(&parent, ncclInvalidUsage,
                 "ncclCommSplit inside ncclGroupStart/End: the host twin "
                 "splits outside groups only");
+  if (parent.initPolls > 0)
+    return fail(&parent, ncclInvalidUsage,
+                "ncclCommSplit: the parent is still initialising (poll "
+                "ncclCommGetAsyncError until ncclSuccess first)");
   drain(parent);
   MPI_Comm mpi = MPI_COMM_NULL;
   if (int rc = MPI_Comm_split(
@@ -174,7 +192,10 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
                 "ncclCommGetAsyncError: comm or asyncError is null");
   CommState &state = *comm->state;
   twin::progress();
-  if (state.asyncError != ncclSuccess)
+  if (state.initPolls > 0) {
+    --state.initPolls;
+    *asyncError = ncclInProgress;
+  } else if (state.asyncError != ncclSuccess)
     *asyncError = state.asyncError;
   else if (state.finalizing && state.unfinished > 0)
     *asyncError = ncclInProgress;

@@ -135,6 +135,11 @@ ncclResult_t checkCall(ncclComm_t comm, const char *call, cudaStream_t stream,
   if (!comm)
     return fail(nullptr, ncclInvalidArgument, "%s: comm is null", call);
   CommState &state = *comm->state;
+  if (state.initPolls > 0)
+    return fail(&state, ncclInvalidUsage,
+                "%s: the communicator is still initialising (poll "
+                "ncclCommGetAsyncError until ncclSuccess first)",
+                call);
   if (!stream || stream == cudaStreamLegacy || stream == cudaStreamPerThread)
     return fail(&state, ncclInvalidArgument,
                 "%s: the host twin queues NCCL work on created streams only, "
