@@ -12,7 +12,6 @@
 #ifndef MLLM_KERNELS_LIB_CUDAHOST_TWIN_H
 #define MLLM_KERNELS_LIB_CUDAHOST_TWIN_H
 
-#include "mllm/kernels/cuda/HostTwin.h"
 #include "mllm/kernels/cuda/Status.h"
 
 #include <cuda_bf16.h>
@@ -26,9 +25,6 @@ namespace mllm {
 namespace kernels {
 namespace cuda {
 namespace twin {
-
-// isDeviceMemory (HostTwin.h): whether [p, p + bytes) lies inside one live
-// device allocation.
 
 /// Whether [p, p + bytes) lies inside the live device allocation that
 /// holds `base` (a gathered row must stay inside its table).

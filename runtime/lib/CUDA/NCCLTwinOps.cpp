@@ -12,6 +12,8 @@
 
 #include "mllm/kernels/cuda/HostTwin.h"
 
+#include <cuda_bf16.h>
+
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -34,29 +36,15 @@ struct Type {
   bool reducible; // fp16 and fp8 are moved, not reduced
 };
 
-float bf16ToFloat(uint16_t bits) {
-  uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &wide, sizeof f);
-  return f;
-}
-
-uint16_t floatToBf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN: stays a (quiet) NaN
-    return static_cast<uint16_t>((bits >> 16) | 0x40u);
-  bits += 0x7fffu + ((bits >> 16) & 1u); // round to nearest even
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-/// An MPI_User_function over bf16 values: inout[i] = combine(in[i], inout[i]).
+/// An MPI_User_function over bf16 values: inout[i] = combine(in[i],
+/// inout[i]), rounded to nearest even by cuda_bf16.h's host conversion.
 template <float (*Combine)(float, float)>
 void bf16Reduce(void *in, void *inout, int *length, MPI_Datatype *) {
-  const uint16_t *a = static_cast<const uint16_t *>(in);
-  uint16_t *b = static_cast<uint16_t *>(inout);
+  const __nv_bfloat16 *a = static_cast<const __nv_bfloat16 *>(in);
+  __nv_bfloat16 *b = static_cast<__nv_bfloat16 *>(inout);
   for (int i = 0; i < *length; ++i)
-    b[i] = floatToBf16(Combine(bf16ToFloat(a[i]), bf16ToFloat(b[i])));
+    b[i] = __float2bfloat16(
+        Combine(__bfloat162float(a[i]), __bfloat162float(b[i])));
 }
 
 float add(float a, float b) { return a + b; }
