@@ -4,8 +4,8 @@
       every step's loss of B within R (relative) of A's, same steps
       (--common: the steps both have, at least one; a resumed run).
   compare_runs.py eval A.jsonl B.jsonl [--rtol R] [--accuracy-atol T]
-      every --eval line's loss (and its step) of B within R of A's, and
-      with T its accuracy within T of A's.
+      every --eval line's loss of B within R of A's, the same steps,
+      counted tokens and samples, and with T its accuracy within T of A's.
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
@@ -104,9 +104,10 @@ def main():
                   ([e["step"] for e in a], [e["step"] for e in b]))
             return 1
         for x, y in zip(a, b):
-            if x["tokens"] != y["tokens"]:
-                bad.append("eval at step %d: %d tokens counted vs %d" %
-                           (x["step"], x["tokens"], y["tokens"]))
+            for key in ("tokens", "samples"):
+                if x[key] != y[key]:
+                    bad.append("eval at step %d: %d %s vs %d" %
+                               (x["step"], x[key], key, y[key]))
             if x["loss"] is None or y["loss"] is None:  # not finite
                 bad.append("eval at step %d: loss %s vs %s" %
                            (x["step"], x["loss"], y["loss"]))

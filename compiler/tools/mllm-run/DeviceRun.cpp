@@ -122,20 +122,20 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
 
-  // --eval: on the device, over the batches of the CPU backend's Evaluator.
-  std::unique_ptr<exec::Evaluator> evaluator;
+  // --eval: on the device, over the batches the CPU backend evaluates.
+  std::unique_ptr<exec::EvalSet> heldOut;
   if (!options.evalFile.empty()) {
     data::DataOptions dataOptions;
     dataOptions.seed = options.seed;
     dataOptions.strict = options.strictData;
-    auto opened = exec::Evaluator::open(model, options.evalFile, dataOptions);
+    auto opened = exec::EvalSet::open(model, options.evalFile, dataOptions);
     if (!opened)
       return fail("--eval: " + llvm::toString(opened.takeError()));
-    evaluator = std::move(*opened);
-    reportHeldOut("eval", options.evalFile, evaluator->dataSet(), options.json);
+    heldOut = std::move(*opened);
+    reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
   }
   auto evaluate = [&]() -> llvm::Error {
-    auto stats = trainer.evaluate(*evaluator);
+    auto stats = trainer.evaluate(*heldOut);
     if (!stats)
       return stats.takeError();
     reportEval(*stats, options.json);
@@ -158,12 +158,12 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (!dir.empty() && reports && (last || every))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
-    if (evaluator && (last || (options.evalEvery > 0 &&
-                               trainer.stepsDone() % options.evalEvery == 0)))
+    if (heldOut && (last || (options.evalEvery > 0 &&
+                             trainer.stepsDone() % options.evalEvery == 0)))
       if (llvm::Error e = evaluate())
         return fail(llvm::toString(std::move(e)));
   }
-  if (evaluator && !trained)
+  if (heldOut && !trained)
     if (llvm::Error e = evaluate())
       return fail(llvm::toString(std::move(e)));
   if (!reports)

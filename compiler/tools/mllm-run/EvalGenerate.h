@@ -4,7 +4,8 @@
 // `--eval-every` steps and at the end) and for greedy generation
 // (`--generate`): a line per evaluation or per sample, or with --json one
 // `eval` / `generate` event each (docs/runtime.md, "Evaluation and
-// generation"). One-process runs only.
+// generation"). Rank 0 of a parallel run prints an evaluation; generation
+// runs in one process.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_TOOLS_MLLMRUN_EVALGENERATE_H

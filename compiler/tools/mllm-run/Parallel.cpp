@@ -1,6 +1,7 @@
 //===- Parallel.cpp - mllm-run across the ranks of a launcher -------------===//
 #include "Parallel.h"
 
+#include "EvalGenerate.h"
 #include "Report.h"
 
 #include "mllm/Sim/Trace.h"
@@ -178,11 +179,34 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (llvm::Error e = r.save(options.checkpointDir))
       abortJob(std::move(e));
 
+  // --eval: every rank reads the held-out set (rank 0 reports it) and
+  // runs its share of each evaluation.
+  std::unique_ptr<exec::EvalSet> heldOut;
+  if (!options.evalFile.empty()) {
+    auto opened = exec::EvalSet::open(r.theModel(), options.evalFile,
+                                      dataOptions(options));
+    if (!opened)
+      abortJob(llvm::make_error<exec::RankError>(
+          rank, "--eval: " + llvm::toString(opened.takeError())));
+    heldOut = std::move(*opened);
+    if (rank == 0)
+      reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
+  }
+  auto evaluate = [&] {
+    auto stats = r.evaluate(*heldOut);
+    if (!stats)
+      abortJob(stats.takeError());
+    if (rank == 0)
+      reportEval(*stats, options.json);
+  };
+
   Progress progress(plan, r.theModel(), options.steps, options.threads,
                     options.json, comm.worldSize());
   if (rank == 0)
     progress.start(r.stepsDone());
+  bool trained = false;
   while (r.stepsDone() < options.steps) {
+    trained = true;
     bool traced =
         !options.traceFile.empty() && r.stepsDone() + 1 == options.steps;
     if (traced)
@@ -206,7 +230,13 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (!options.checkpointDir.empty() && (last || every))
       if (llvm::Error e = r.save(options.checkpointDir))
         abortJob(std::move(e));
+    if (heldOut && (last || (options.evalEvery > 0 &&
+                             r.stepsDone() % options.evalEvery == 0)))
+      evaluate();
   }
+  // With no step to train: the weights as they are.
+  if (heldOut && !trained)
+    evaluate();
   // Measured peak memory of every rank next to its stage's estimate.
   double peak = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);
   std::vector<double> peaks(comm.worldSize());

@@ -26,6 +26,10 @@ struct RunOptions {
   std::string dataFile;
   bool strictData = false;
   int dataThreads = 2;
+  /// --eval MANIFEST: the held-out loss and accuracy at the end and every
+  /// evalEvery steps.
+  std::string evalFile;
+  int64_t evalEvery = 0;
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
   bool checkMemoryPlan = false;
   int faultRank = -1;

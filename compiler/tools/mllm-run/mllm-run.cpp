@@ -322,12 +322,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (comm && comm->worldSize() > 1 && !deviceParallel) {
     if (!dumpBatches.empty())
       return fail(1, "--dump-batches is for one-process runs");
-    if (!evalFile.empty() || !generateFile.empty())
-      return fail(1, llvm::Twine(evalFile.empty() ? "--generate" : "--eval") +
-                         " runs in one process, not under mpirun or srun: "
-                         "write a checkpoint (--checkpoint-dir) and run "
-                         "`mllm-run SPEC --init CHECKPOINT --steps 0` with it "
-                         "(a parallel run's checkpoint loads there too)");
+    if (!generateFile.empty())
+      return fail(1, "--generate runs in one process, not under mpirun or "
+                     "srun: write a checkpoint (--checkpoint-dir) and run "
+                     "`mllm-run SPEC --init CHECKPOINT --steps 0` with it "
+                     "(a parallel run's checkpoint loads there too)");
     RunOptions run;
     run.steps = total;
     run.seed = seed;
@@ -342,6 +341,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.dataFile = dataFile;
     run.strictData = strictData;
     run.dataThreads = dataThreads;
+    run.evalFile = evalFile;
+    run.evalEvery = evalEvery;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
     run.checkMemoryPlan = checkMemoryPlan;

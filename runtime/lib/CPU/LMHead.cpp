@@ -93,7 +93,8 @@ public:
                  llvm::Twine(batch.tokens) + " tokens");
     auto st = std::make_unique<State>();
     st->owner = this;
-    st->x = in;
+    if (!batch.eval)
+      st->x = in;
     st->targets.assign(batch.targets, batch.targets + rows);
     for (int64_t t : st->targets)
       if (t != k::kIgnoreIndex && (t < 0 || t >= config.vocab))
@@ -108,6 +109,10 @@ public:
         tp, st->logits.ptr(), st->targets.data(), st->lse.data(), rows, range);
     out.resize({1});
     out.data[0] = static_cast<T>(lossSum * batch.lossScale);
+    if (batch.eval) {
+      count(*batch.eval, *st, lossSum);
+      return nullptr;
+    }
     return st;
   }
 
@@ -137,6 +142,22 @@ public:
   }
 
 private:
+  /// An evaluation's counts of a microbatch: its loss sum and, per counted
+  /// target, whether the first largest logit over the whole vocabulary is
+  /// the target's (every TP rank counts the same).
+  void count(HeadEval &eval, const State &st, double lossSum) {
+    const int64_t rows = static_cast<int64_t>(st.targets.size());
+    std::vector<int64_t> predicted(static_cast<size_t>(rows));
+    vocabParallelArgmax(tp, st.logits.ptr(), predicted.data(), rows, range);
+    eval.lossSum += lossSum;
+    for (int64_t t = 0; t < rows; ++t) {
+      if (st.targets[t] == k::kIgnoreIndex)
+        continue;
+      ++eval.tokens;
+      eval.correct += predicted[t] == st.targets[t] ? 1 : 0;
+    }
+  }
+
   Param<T> &weight() const {
     Param<T> *w = own ? own : bound;
     if (!w)

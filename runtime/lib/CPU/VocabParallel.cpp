@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace mllm::runtime;
 using namespace mllm::runtime::cpu;
@@ -63,6 +64,43 @@ double mllm::runtime::cpu::vocabParallelCrossEntropyForward(
 }
 
 template <typename T>
+void mllm::runtime::cpu::vocabParallelArgmax(TensorContext &tp, const T *logits,
+                                             int64_t *predicted, int64_t rows,
+                                             VocabRange range) {
+  const int64_t V = range.size();
+  // This rank's first largest logit per row (-inf and no index: all NaN).
+  std::vector<T> best(rows, -std::numeric_limits<T>::infinity());
+  for (int64_t t = 0; t < rows; ++t) {
+    predicted[t] = -1;
+    const T *row = logits + t * V;
+    for (int64_t v = 0; v < V; ++v)
+      if (!std::isnan(row[v]) && (predicted[t] < 0 || row[v] > best[t])) {
+        best[t] = row[v];
+        predicted[t] = range.begin + v;
+      }
+  }
+  if (!tp.split())
+    return;
+  std::vector<T> largest(best);
+  tp.comm.allReduceMax(*tp.shard.group, largest.data(), rows,
+                       llvm::Twine(tp.layer) +
+                           ": TP all-reduce (max) of the logits' row maxima");
+  // The lowest index among the ranks holding the maximum: the largest of
+  // the negated indices (-inf from a rank that holds none).
+  const double none = -std::numeric_limits<double>::infinity();
+  std::vector<double> first(rows);
+  for (int64_t t = 0; t < rows; ++t)
+    first[t] = predicted[t] >= 0 && best[t] == largest[t]
+                   ? -static_cast<double>(predicted[t])
+                   : none;
+  tp.comm.allReduceMax(*tp.shard.group, first.data(), rows,
+                       llvm::Twine(tp.layer) +
+                           ": TP all-reduce of the predictions");
+  for (int64_t t = 0; t < rows; ++t)
+    predicted[t] = first[t] == none ? -1 : static_cast<int64_t>(-first[t]);
+}
+
+template <typename T>
 void mllm::runtime::cpu::vocabParallelCrossEntropyBackward(
     const T *logits, const int64_t *targets, const double *lse, T *dlogits,
     double scale, int64_t rows, VocabRange range) {
@@ -92,7 +130,9 @@ namespace mllm::runtime::cpu {
                                                    int64_t, VocabRange);       \
   template void vocabParallelCrossEntropyBackward(const T *, const int64_t *,  \
                                                   const double *, T *, double, \
-                                                  int64_t, VocabRange);
+                                                  int64_t, VocabRange);        \
+  template void vocabParallelArgmax(TensorContext &, const T *, int64_t *,     \
+                                    int64_t, VocabRange);
 MLLM_INSTANTIATE(float)
 MLLM_INSTANTIATE(double)
 #undef MLLM_INSTANTIATE

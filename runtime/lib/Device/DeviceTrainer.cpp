@@ -529,8 +529,7 @@ llvm::Error DeviceTrainer::Impl::downloadGradients() {
 
 int64_t DeviceTrainer::stepsDone() const { return impl->done; }
 
-llvm::Expected<exec::EvalStats>
-DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
+llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
   Impl &s = *impl;
   auto start = std::chrono::steady_clock::now();
   exec::EvalStats stats;
@@ -539,11 +538,11 @@ DeviceTrainer::evaluate(exec::Evaluator &evaluator) {
   // Each batch runs as microbatch 0's forward: its buffers, then the
   // forward with the head stopping at its logits' statistics.
   const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
-  for (int64_t k = 0; k < evaluator.batchCount(); ++k) {
-    auto d = evaluator.batch(k);
+  for (int64_t k = 0; k < set.batchCount(); ++k) {
+    auto d = set.batch(k);
     if (!d)
       return d.takeError();
-    stats.samples += evaluator.samplesIn(k);
+    stats.samples += set.samplesIn(k);
     ++stats.batches;
     MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1, &Impl::carveSaved));
     MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,

@@ -2,6 +2,7 @@
 #include "mllm/runtime/exec/Evaluate.h"
 
 #include "mllm/runtime/data/Geometry.h"
+#include "mllm/runtime/exec/BatchSplit.h"
 
 #include "mllm/kernels/cpu/Linear.h"
 
@@ -47,19 +48,19 @@ const cpu::Param<float> &exec::headWeight(Model &model) {
   llvm::report_fatal_error("mllm runtime: the LM head has no weight");
 }
 
-llvm::Expected<std::unique_ptr<Evaluator>>
-Evaluator::open(Model &model, llvm::StringRef manifest,
-                const data::DataOptions &options) {
+llvm::Expected<std::unique_ptr<EvalSet>>
+EvalSet::open(const Model &model, llvm::StringRef manifest,
+              const data::DataOptions &options) {
   auto geometry = dataGeometryOf(model);
   if (!geometry)
     return geometry.takeError();
   auto set = data::DataSet::open(manifest, *geometry, options);
   if (!set)
     return set.takeError();
-  return std::unique_ptr<Evaluator>(new Evaluator(model, std::move(*set)));
+  return std::unique_ptr<EvalSet>(new EvalSet(model, std::move(*set)));
 }
 
-llvm::Expected<MicrobatchData> Evaluator::batch(int64_t k) {
+llvm::Expected<MicrobatchData> EvalSet::batch(int64_t k) {
   if (k < static_cast<int64_t>(cache.size()))
     return cache[k];
   auto got = set->microbatchAt({0, k});
@@ -67,6 +68,13 @@ llvm::Expected<MicrobatchData> Evaluator::batch(int64_t k) {
     return got.takeError();
   MicrobatchData d =
       toMicrobatchData(model, set->geometry(), std::move(*got), 1.0);
+  // Balanced for its own mask, as a training batch is (ManifestData).
+  if (const PlanCPAssignment *cp = llmAssignment(model.plan())) {
+    auto layout = std::make_shared<BatchLayout>(*d.layout);
+    if (llvm::Error e = splitForCP(*cp, *layout))
+      return std::move(e);
+    d.layout = std::move(layout);
+  }
   if (cacheable && k == static_cast<int64_t>(cache.size())) {
     size_t floats = 0;
     for (const MicrobatchData &c : cache)
@@ -80,31 +88,46 @@ llvm::Expected<MicrobatchData> Evaluator::batch(int64_t k) {
   return d;
 }
 
-int64_t Evaluator::batchCount() const {
-  return set->batches().batchesInEpoch(0);
-}
+int64_t EvalSet::batchCount() const { return set->batches().batchesInEpoch(0); }
 
-int64_t Evaluator::samplesIn(int64_t k) const {
+int64_t EvalSet::samplesIn(int64_t k) const {
   int64_t samples = 0;
   for (const std::vector<int64_t> &seq : set->batches().sequences({0, k}))
     samples += static_cast<int64_t>(seq.size());
   return samples;
 }
 
+int64_t EvalSet::sampleCount() const {
+  int64_t samples = 0;
+  for (int64_t k = 0; k < batchCount(); ++k)
+    samples += samplesIn(k);
+  return samples;
+}
+
+llvm::Expected<std::unique_ptr<Evaluator>>
+Evaluator::open(Model &model, llvm::StringRef manifest,
+                const data::DataOptions &options) {
+  auto set = EvalSet::open(model, manifest, options);
+  if (!set)
+    return set.takeError();
+  return std::unique_ptr<Evaluator>(new Evaluator(model, std::move(*set)));
+}
+
 llvm::Expected<EvalStats> Evaluator::run() {
   auto start = std::chrono::steady_clock::now();
   const cpu::Param<float> &weight = headWeight(model);
   const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
-  int64_t batches = batchCount();
+  EvalSet &data = *batches;
+  const int64_t count = data.batchCount();
   EvalStats stats;
   double lossSum = 0;
   Activation hidden;
   std::vector<float> rows, logits;
-  for (int64_t k = 0; k < batches; ++k) {
-    auto d = batch(k);
+  for (int64_t k = 0; k < count; ++k) {
+    auto d = data.batch(k);
     if (!d)
       return d.takeError();
-    stats.samples += samplesIn(k);
+    stats.samples += data.samplesIn(k);
     forwardToHead(model, *d, hidden);
     if (hidden.cols() != width ||
         hidden.rows() != static_cast<int64_t>(d->targets.size()))

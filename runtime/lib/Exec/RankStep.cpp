@@ -99,14 +99,8 @@ llvm::Error RankRunner::agreeOnStart() {
 
 llvm::Expected<StepStats> RankRunner::step() {
   Impl &s = *impl;
-  // A step that failed part-way leaves messages posted and peers at other
-  // points of the iteration: nothing can continue from there.
-  if (!s.mbs.empty() || !s.sends.empty() || !s.pendingAct.empty() ||
-      !s.pendingGrad.empty())
-    return makeError("stage '" + s.stage->name +
-                     "': the previous step failed part-way; a rank cannot "
-                     "continue from there (restart the job, from a "
-                     "checkpoint)");
+  if (llvm::Error e = checkIdle())
+    return std::move(e);
   if (llvm::Error e = agreeOnStart())
     return e;
   auto start = std::chrono::steady_clock::now();
@@ -163,15 +157,8 @@ llvm::Expected<StepStats> RankRunner::step() {
         layout && !layout->cpTokens.empty())
       cpStats.add(*layout);
   s.mbs.clear();
-  for (auto *pending : {&s.pendingAct, &s.pendingGrad})
-    for (const auto &[mb, list] : *pending)
-      if (!list.empty())
-        return makeError(llvm::formatv(
-            "stage '{0}': the message of receive action {1} (microbatch {2}) "
-            "was never used (internal error)",
-            s.stage->name, list.front().action, mb));
-  s.pendingAct.clear();
-  s.pendingGrad.clear();
+  if (llvm::Error e = unusedReceives())
+    return std::move(e);
 
   double loss = s.lossRank ? s.loss : 0.0;
   setActivity("summing the loss after the iteration");

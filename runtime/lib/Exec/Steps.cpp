@@ -21,6 +21,7 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
   b.tokenIds = data.tokenIds.empty() ? nullptr : data.tokenIds.data();
   b.targets = data.targets.empty() ? nullptr : data.targets.data();
   b.lossScale = data.lossScale;
+  b.eval = ctx.eval;
   if (data.layout && followsBatchLayout) {
     if (b.layout)
       b.layout = &data.layout->tokens;

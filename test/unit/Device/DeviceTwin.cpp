@@ -525,7 +525,7 @@ int main(int argc, char **argv) {
   if (!evalFile.empty()) {
     data::DataOptions options;
     options.seed = seed;
-    auto evaluator = exec::Evaluator::open(**model, evalFile, options);
+    auto evaluator = exec::EvalSet::open(**model, evalFile, options);
     if (!evaluator)
       return fail(llvm::toString(evaluator.takeError()));
     auto stats = (*trainer)->evaluate(**evaluator);
@@ -536,7 +536,8 @@ int main(int argc, char **argv) {
                                     {"step", stats->step},
                                     {"loss", finiteOrNull(stats->loss)},
                                     {"accuracy", stats->accuracy},
-                                    {"tokens", stats->tokens}})
+                                    {"tokens", stats->tokens},
+                                    {"samples", stats->samples}})
           << "\n";
   }
   // Every process holds the same weights; rank 0 writes them.

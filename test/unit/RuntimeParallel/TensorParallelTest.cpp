@@ -12,11 +12,14 @@
 
 #include "ParallelHarness.h"
 
+#include "mllm/kernels/cpu/CrossEntropy.h"
 #include "mllm/kernels/cpu/Threads.h"
 
 #include "gtest/gtest.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 using namespace mllm::runtime;
 using namespace mllm::runtime::cpu;
@@ -170,6 +173,151 @@ TEST(TensorParallelDouble, HeadAndBlockToRoundingOnly) {
   checkTensorParallel<double>(byName.at("lm_head_tied"), 3, 1e-12);
   checkTensorParallel<double>(byName.at("block_rms_swiglu_gqa_rope_packed"), 2,
                               1e-12);
+}
+
+// An evaluation's prediction over a vocabulary split 3 ways (rows [0, 3),
+// [3, 6), [6, 10)): the first largest logit of the whole row, whichever
+// shard holds it, NaN skipped; a row of NaN predicts nothing.
+TEST(TensorParallelHead, PredictionIsTheFirstLargestLogitOfTheWholeRow) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const int64_t vocab = 10;
+  const std::vector<std::vector<float>> rows = {
+      {0, 1, 2, 3, 4, 5, 6, 7, 9, 8},       // in the last shard
+      {5, 1, 1, 1, 1, 1, 1, 1, 1, 5},       // tie across shards: the first
+      {1, 1, 1, 1, 7, 7, 1, 1, 1, 1},       // tie within a shard
+      {1, 1, 1, 2, 1, 1, 1, 1, 2, 1},       // tie, second and third shard
+      {nan, 9, 1, 1, 1, 1, 1, 1, 1, 1},     // NaN before the maximum
+      {1, 1, 1, nan, nan, nan, 1, 1, 4, 1}, // a shard of NaN only
+      {nan, nan, nan, nan, nan, nan, nan, nan, nan, nan},
+      {-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf},
+  };
+  const std::vector<int64_t> want = {8, 0, 4, 3, 1, 8, -1, 0};
+  const int64_t n = static_cast<int64_t>(rows.size());
+  // Without TP: a scan of the whole row.
+  {
+    TensorContext whole;
+    std::vector<float> logits;
+    for (const std::vector<float> &row : rows)
+      logits.insert(logits.end(), row.begin(), row.end());
+    std::vector<int64_t> got(rows.size());
+    vocabParallelArgmax(whole, logits.data(), got.data(), n, {0, vocab});
+    EXPECT_EQ(got, want) << "one rank";
+  }
+  const int tp = 3;
+  std::vector<std::vector<int64_t>> got(tp);
+  llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
+    const int r = comm.worldRank();
+    auto group = comm.group(iota(tp));
+    if (!group)
+      return group.takeError();
+    TensorContext ctx;
+    ctx.shard = {r, tp, group->get()};
+    ctx.layer = "lm_head";
+    VocabRange range = vocabRange(vocab, ctx.shard);
+    std::vector<float> logits;
+    for (const std::vector<float> &row : rows)
+      logits.insert(logits.end(), row.begin() + range.begin,
+                    row.begin() + range.end);
+    got[r].resize(rows.size());
+    vocabParallelArgmax(ctx, logits.data(), got[r].data(), n, range);
+    return ctx.comm.take();
+  });
+  ASSERT_FALSE(e) << llvm::toString(std::move(e));
+  for (int r = 0; r < tp; ++r)
+    EXPECT_EQ(got[r], want) << "TP rank " << r;
+}
+
+// The LM head's evaluation (Batch::eval) counts, whole and on every TP
+// shard, what the logits computed here give: the loss sum over counted
+// targets, their number, and the hits (half the targets made the row's
+// argmax, so that there are some); it keeps no state.
+TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
+  std::map<std::string, LayerCase> byName;
+  for (LayerCase &c : layerCases())
+    byName[c.name] = c;
+  for (const char *name : {"lm_head", "lm_head_tied"}) {
+    const LayerCase &c = byName.at(name);
+    auto made = makeLayer<float>(c.kind, c.config, c.part, true);
+    ASSERT_TRUE(static_cast<bool>(made)) << llvm::toString(made.takeError());
+    Layer<float> &whole = **made;
+    TestRng rng(5);
+    randomizeParams(whole, rng);
+    CaseData<float> d;
+    makeCaseData(c, whole, rng, d);
+    const Param<float> &w =
+        d.tiedWeight ? *d.tiedWeight : *whole.params().front();
+    const int64_t vocab = c.config.vocab, width = c.config.hidden;
+    HeadEval want;
+    for (int64_t t = 0; t < d.in.rows(); ++t) {
+      std::vector<double> z(static_cast<size_t>(vocab));
+      int64_t best = 0;
+      for (int64_t v = 0; v < vocab; ++v) {
+        for (int64_t h = 0; h < width; ++h)
+          z[v] += static_cast<double>(d.in.ptr()[t * width + h]) *
+                  w.value.ptr()[v * width + h];
+        if (z[v] > z[best])
+          best = v;
+      }
+      int64_t &target = d.targets[t];
+      if (target == mllm::kernels::cpu::kIgnoreIndex)
+        continue;
+      if (t % 2 == 0)
+        target = best;
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp(z[v] - z[best]);
+      want.lossSum += z[best] + std::log(sum) - z[target];
+      ++want.tokens;
+      want.correct += best == target;
+    }
+    ASSERT_GT(want.correct, 0) << name;
+    ASSERT_LT(want.correct, want.tokens) << name;
+    HeadEval ref;
+    {
+      Batch<float> b = d.batch;
+      b.eval = &ref;
+      Tensor<float> out;
+      EXPECT_EQ(whole.forward(b, d.in, out), nullptr) << name;
+    }
+    EXPECT_NEAR(ref.lossSum, want.lossSum, 1e-4 * std::abs(want.lossSum))
+        << name;
+    EXPECT_EQ(ref.tokens, want.tokens) << name;
+    EXPECT_EQ(ref.correct, want.correct) << name;
+    const int tp = 3;
+    std::vector<HeadEval> got(tp);
+    std::vector<std::unique_ptr<Param<float>>> tied(tp);
+    llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
+      mllm::kernels::cpu::setNumThreads(1);
+      const int r = comm.worldRank();
+      auto group = comm.group(iota(tp));
+      if (!group)
+        return group.takeError();
+      TensorShard shard{r, tp, group->get()};
+      auto layer = makeLayer<float>(c.kind, c.config, c.part, true, shard);
+      if (!layer)
+        return layer.takeError();
+      copyShard(whole, **layer);
+      if ((*layer)->isTied()) {
+        tied[r] =
+            tiedShard(*d.tiedWeight, vocabRange(c.config.vocab, shard), true);
+        if (llvm::Error err = (*layer)->bindTiedWeight(tied[r].get()))
+          return err;
+      }
+      Batch<float> b = d.batch;
+      b.eval = &got[r];
+      Tensor<float> out;
+      (*layer)->forward(b, d.in, out);
+      return (*layer)->takeCommError();
+    });
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    for (int r = 0; r < tp; ++r) {
+      EXPECT_NEAR(got[r].lossSum, want.lossSum, 1e-4 * std::abs(want.lossSum))
+          << name << " TP rank " << r;
+      EXPECT_EQ(got[r].tokens, want.tokens) << name << " TP rank " << r;
+      EXPECT_EQ(got[r].correct, want.correct) << name << " TP rank " << r;
+    }
+  }
 }
 
 } // namespace

@@ -135,6 +135,14 @@ struct ContextParallel {
   std::vector<std::vector<int64_t>> tokens;
 };
 
+/// What an evaluation counts at the LM head (Batch::eval): per counted
+/// target its cross-entropy and whether the first largest logit of its row
+/// is the target (NaN logits skipped).
+struct HeadEval {
+  double lossSum = 0;
+  int64_t tokens = 0, correct = 0;
+};
+
 /// The kind of part a layer belongs to, as the plan spells parts (`llm`,
 /// `encoder`; a projector belongs to its encoder's part). The config alone
 /// cannot tell an LLM block from an encoder block, and RoPE means different
@@ -180,6 +188,10 @@ struct Batch {
   /// LM head: the loss is sum(cross-entropy) x lossScale (the runtime passes
   /// 1 / (counted tokens of the whole global batch)), and so is its gradient.
   double lossScale = 1.0;
+  /// LM head: an evaluation (not owned) when set. The head adds this
+  /// microbatch's counts to it (the same on every TP rank) and keeps no
+  /// state: no backward follows.
+  HeadEval *eval = nullptr;
 };
 
 /// What one microbatch's forward keeps for its backward. Each layer kind

@@ -87,6 +87,13 @@ template <typename T>
 double vocabParallelCrossEntropyForward(TensorContext &tp, const T *logits,
                                         const int64_t *targets, double *lse,
                                         int64_t rows, VocabRange range);
+/// Per row of logits split by vocabulary as above: the index in the whole
+/// vocabulary of its first largest logit, NaN skipped (-1 for a row of
+/// NaN), the same on every rank: the maxima are all-reduced (max), then
+/// the first index holding one (max of its negation). Without TP a scan.
+template <typename T>
+void vocabParallelArgmax(TensorContext &tp, const T *logits, int64_t *predicted,
+                         int64_t rows, VocabRange range);
 /// dlogits of this rank's vocabulary: scale (softmax - onehot), 0 on ignored
 /// rows (local: the all-reduced lse holds the rest).
 template <typename T>

@@ -189,13 +189,13 @@ public:
   /// (for a checkpoint or a comparison).
   llvm::Error downloadParams();
   /// The held-out loss and accuracy of the current weights (mllm-run
-  /// --eval) on the device: every batch of `evaluator`'s set (opened on
-  /// this trainer's model, exec/Evaluate.h) through the forward, with the
+  /// --eval) on the device: every batch of `set` (opened on this
+  /// trainer's model, exec/Evaluate.h) through the forward, with the
   /// head's bf16 logits reduced to each row's largest logit, sum of exp,
   /// target logit and prediction (the first largest logit); the loss and
   /// hits are summed on the host as exec::Evaluator::run does. Within
   /// bf16's rounding of the CPU's numbers for the same weights.
-  llvm::Expected<exec::EvalStats> evaluate(exec::Evaluator &evaluator);
+  llvm::Expected<exec::EvalStats> evaluate(exec::EvalSet &set);
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
   llvm::Error save(llvm::StringRef path, uint64_t seed);

@@ -85,6 +85,9 @@ struct MicrobatchContext {
   std::map<std::string, Activation> encoderGrad;
   /// The LLM's scaled loss sum (set by its last step).
   double loss = 0;
+  /// An evaluation (not owned): the LM head counts into it, and the
+  /// chains keep no state for a backward (cpu::Batch::eval).
+  cpu::HeadEval *eval = nullptr;
   /// The first collective of a tensor- or context-parallel layer that
   /// failed (the layer calls have no error path): empty when none did.
   std::string commError;

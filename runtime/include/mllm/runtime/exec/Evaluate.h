@@ -49,36 +49,59 @@ struct EvalStats {
   double seconds = 0;
 };
 
-class Evaluator {
+/// A held-out set as an evaluation reads it: every sample of the manifest
+/// once (epoch 0 of its packing) in the plan's microbatches, with the CP
+/// split of each batch where the plan's LLM is context-parallel (as the
+/// training data's, ManifestData). Whoever runs the forward reads it: the
+/// one-process Evaluator, a rank of a parallel run, the device executors.
+class EvalSet {
 public:
   /// Opens `manifest` for `model`'s plan (the data set's problems are
   /// counted and reported as for training; strict stops at the first).
+  static llvm::Expected<std::unique_ptr<EvalSet>>
+  open(const Model &model, llvm::StringRef manifest,
+       const data::DataOptions &options);
+
+  /// How many packed microbatches, the k-th, and how many samples it packs.
+  /// The decoded batches are kept after the first read when they are small
+  /// (under 256 MiB of media), so evaluating every N steps decodes once.
+  int64_t batchCount() const;
+  llvm::Expected<MicrobatchData> batch(int64_t k);
+  int64_t samplesIn(int64_t k) const;
+  /// Samples in the whole set.
+  int64_t sampleCount() const;
+
+  const data::DataSet &dataSet() const { return *set; }
+
+private:
+  EvalSet(const Model &model, std::unique_ptr<data::DataSet> set)
+      : model(model), set(std::move(set)) {}
+
+  const Model &model;
+  std::unique_ptr<data::DataSet> set;
+  std::vector<MicrobatchData> cache;
+  bool cacheable = true;
+};
+
+/// The evaluation of a whole model in one process.
+class Evaluator {
+public:
   static llvm::Expected<std::unique_ptr<Evaluator>>
   open(Model &model, llvm::StringRef manifest,
        const data::DataOptions &options);
 
-  /// Evaluates the model's current weights on the whole set. The decoded
-  /// batches are kept after the first call when they are small (under 256
-  /// MiB of media), so evaluating every N steps decodes once.
+  /// Evaluates the model's current weights on the whole set.
   llvm::Expected<EvalStats> run();
 
-  const data::DataSet &dataSet() const { return *set; }
-
-  /// The set's packed microbatches, for an evaluation that runs the
-  /// forward elsewhere (the device executor's): how many, the k-th, and
-  /// how many samples it packs.
-  int64_t batchCount() const;
-  llvm::Expected<MicrobatchData> batch(int64_t k);
-  int64_t samplesIn(int64_t k) const;
+  EvalSet &set() { return *batches; }
+  const data::DataSet &dataSet() const { return batches->dataSet(); }
 
 private:
-  Evaluator(Model &model, std::unique_ptr<data::DataSet> set)
-      : model(model), set(std::move(set)) {}
+  Evaluator(Model &model, std::unique_ptr<EvalSet> batches)
+      : model(model), batches(std::move(batches)) {}
 
   Model &model;
-  std::unique_ptr<data::DataSet> set;
-  std::vector<MicrobatchData> cache;
-  bool cacheable = true;
+  std::unique_ptr<EvalSet> batches;
 };
 
 } // namespace mllm::runtime::exec

@@ -24,6 +24,7 @@
 #include "mllm/runtime/RankLayout.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Evaluate.h"
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -206,6 +207,14 @@ public:
   /// One iteration: the program's actions, then the loss summed over the
   /// world (every rank returns the same StepStats).
   llvm::Expected<StepStats> step();
+  /// Collective: the held-out loss and token accuracy of the current
+  /// weights on `set` (the same on every rank; docs/runtime.md,
+  /// "Evaluation and generation"). The forwards of the rank's program and
+  /// their activations' messages run, in the program's order, over the
+  /// plan's microbatches at a time (each replica its own batches); the LM
+  /// head's ranks count. The interpreter runs them, also where step() runs
+  /// compiled step functions.
+  llvm::Expected<EvalStats> evaluate(EvalSet &set);
   /// Action `index` of this rank's program, for a StepDriver inside step();
   /// errors name the rank, stage and action.
   llvm::Error runAction(size_t index) override;
@@ -268,6 +277,11 @@ private:
   RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
              std::unique_ptr<DataSource> data, Comm &comm, uint64_t seed);
   llvm::Error setUp();
+  /// An error when a failed step left messages or microbatches behind.
+  llvm::Error checkIdle() const;
+  /// After an iteration: an error for a receive whose message was never
+  /// used; clears the receives.
+  llvm::Error unusedReceives();
   llvm::Error run(size_t index);
   llvm::Error actionError(size_t index, llvm::Error e) const;
   /// Waits for the posted sends due at the end of action `at` (-1: all of

@@ -1,0 +1,138 @@
+//===- RankEval.cpp - a held-out evaluation across the ranks --------------===//
+//
+// RankRunner::evaluate: the forward part of the rank's program (its
+// forwards and the activations' messages) over the held-out set's batches,
+// the plan's microbatches at a time, every replica its own batches; the LM
+// head's ranks count the loss and the hits, and the world sums them
+// (docs/runtime.md, "Evaluation and generation").
+//
+//===----------------------------------------------------------------------===//
+#include "RankImpl.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+using detail::setActivity;
+using sched::ActionKind;
+
+/// The actions of a forward-only program: the schedule's order of the
+/// forwards is kept, and with it the verified order of their messages.
+static bool runsInEvaluation(ActionKind kind) {
+  return kind == ActionKind::Forward || kind == ActionKind::SendActivation ||
+         kind == ActionKind::RecvActivation;
+}
+
+llvm::Error RankRunner::checkIdle() const {
+  const Impl &s = *impl;
+  // A step that failed part-way leaves messages posted and peers at other
+  // points of the iteration: nothing can continue from there.
+  if (!s.mbs.empty() || !s.sends.empty() || !s.pendingAct.empty() ||
+      !s.pendingGrad.empty())
+    return makeError("stage '" + s.stage->name +
+                     "': the previous step failed part-way; a rank cannot "
+                     "continue from there (restart the job, from a "
+                     "checkpoint)");
+  return llvm::Error::success();
+}
+
+llvm::Error RankRunner::unusedReceives() {
+  Impl &s = *impl;
+  for (auto *pending : {&s.pendingAct, &s.pendingGrad})
+    for (const auto &[mb, list] : *pending)
+      if (!list.empty())
+        return makeError(llvm::formatv(
+            "stage '{0}': the message of receive action {1} (microbatch {2}) "
+            "was never used (internal error)",
+            s.stage->name, list.front().action, mb));
+  s.pendingAct.clear();
+  s.pendingGrad.clear();
+  return llvm::Error::success();
+}
+
+llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
+  Impl &s = *impl;
+  if (llvm::Error e = checkIdle())
+    return std::move(e);
+  if (llvm::Error e = agreeOnStart())
+    return std::move(e);
+  auto start = std::chrono::steady_clock::now();
+  const Plan &plan = model.plan();
+  const int64_t microbatches = plan.data.microbatches, dp = plan.job.dp;
+  const int64_t batches = set.batchCount();
+  const int64_t perRound = microbatches * dp;
+  const int64_t rounds = (batches + perRound - 1) / perRound;
+  const size_t actions = s.prog->actions.size();
+  // Sends are waited for at the end of a round: the actions that release
+  // them in training (backwards) do not run.
+  const std::vector<int64_t> atTheEnd(actions, -1);
+  cpu::HeadEval counted;
+  for (int64_t round = 0; round < rounds; ++round) {
+    // Replica d's microbatch j is batch (round M + j) dp + d; the last
+    // round leaves out the microbatches past the set's end, on every rank
+    // of the replica alike.
+    for (int64_t mb = 0; mb < microbatches; ++mb) {
+      int64_t k = (round * microbatches + mb) * dp + s.coord.d;
+      if (k >= batches)
+        break;
+      auto got = set.batch(k);
+      if (!got)
+        return llvm::make_error<RankError>(
+            s.rank, "reading evaluation batch " + std::to_string(k + 1) + ": " +
+                        llvm::toString(got.takeError()));
+      MbState &m = s.mbs[mb];
+      m.data = localData(std::move(*got));
+      m.ctx.data = &m.data;
+      m.ctx.eval = &counted;
+    }
+    std::vector<int64_t> floats = messageFloats(model, s);
+    for (size_t i = 0; i < actions; ++i)
+      if (!runsInEvaluation(s.prog->actions[i].kind))
+        floats[i] = 0;
+    if (llvm::Error e = s.messages.plan(*s.prog, atTheEnd, floats))
+      return makeError("stage '" + s.stage->name +
+                       "': " + llvm::toString(std::move(e)));
+    for (size_t i = 0; i < actions; ++i) {
+      const sched::Action &a = s.prog->actions[i];
+      if (!runsInEvaluation(a.kind) || !s.mbs.count(a.microbatch))
+        continue;
+      setActivity("evaluating, at action %zu (%s)", i,
+                  describeAction(*s.graph, a).c_str());
+      if (llvm::Error e = run(i))
+        return actionError(i, std::move(e));
+    }
+    if (llvm::Error e = waitSends(-1))
+      return std::move(e);
+    s.mbs.clear();
+    if (llvm::Error e = unusedReceives())
+      return std::move(e);
+  }
+  // The LM head's ranks (TP rank 0 of each replica, every CP rank) hold
+  // the counts.
+  double sums[3] = {0, 0, 0};
+  if (s.lossRank)
+    sums[0] = counted.lossSum, sums[1] = static_cast<double>(counted.tokens),
+    sums[2] = static_cast<double>(counted.correct);
+  setActivity("summing the evaluation's counts");
+  if (llvm::Error e = s.world->allReduceSum(sums, 3))
+    return llvm::make_error<RankError>(
+        s.rank, "summing the evaluation: " + llvm::toString(std::move(e)));
+  setActivity("between iterations");
+  EvalStats stats;
+  stats.step = done;
+  stats.tokens = static_cast<int64_t>(sums[1]);
+  stats.correct = static_cast<int64_t>(sums[2]);
+  if (stats.tokens) {
+    stats.loss = sums[0] / sums[1];
+    stats.accuracy = sums[2] / sums[1];
+  }
+  stats.samples = set.sampleCount();
+  stats.batches = batches;
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
