@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceRun.h"
+#include "EvalGenerate.h"
 #include "NCCLReducer.h"
 #include "Parallel.h"
 #include "Report.h"
@@ -44,10 +45,6 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     abortMPI(1);
     return 1;
   };
-  if (!options.evalFile.empty())
-    return fail("--eval runs in one process: write a checkpoint "
-                "(--checkpoint-dir) and run `mllm-run SPEC --init CHECKPOINT "
-                "--steps 0 --eval FILE` with it");
   if (options.resume && options.checkpointDir.empty())
     return fail("--resume needs --checkpoint-dir");
   std::vector<int64_t> everyone(static_cast<size_t>(world.worldSize()));
@@ -179,11 +176,39 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (options.saveInitial && !dir.empty() && runner.stepsDone() == 0)
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));
+  // --eval: every rank reads the held-out set (rank 0 reports it) and
+  // runs its share; each round's messages are a subsequence of `mine`.
+  std::unique_ptr<exec::EvalSet> heldOut;
+  if (!options.evalFile.empty()) {
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    auto opened =
+        exec::EvalSet::open(runner.model(), options.evalFile, dataOptions);
+    if (!opened)
+      return fail("--eval: " + llvm::toString(opened.takeError()));
+    heldOut = std::move(*opened);
+    if (reports)
+      reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
+  }
+  auto evaluate = [&]() -> llvm::Error {
+    auto stats = runner.evaluate(
+        *heldOut, [&](llvm::ArrayRef<cuda::P2PMessage> messages) {
+          n.expectMessages(messages);
+        });
+    if (!stats)
+      return stats.takeError();
+    if (reports)
+      reportEval(*stats, options.json);
+    return llvm::Error::success();
+  };
   Progress progress(plan, runner.model(), options.total, /*threads=*/1,
                     options.json, world.worldSize(), /*device=*/true);
   if (reports)
     progress.start(runner.stepsDone());
+  bool trained = false;
   while (runner.stepsDone() < options.total) {
+    trained = true;
     // Each iteration posts the same messages again.
     n.expectMessages(mine);
     const bool traced =
@@ -209,7 +234,15 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (!dir.empty() && (last || every))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
+    if (heldOut && (last || (options.evalEvery > 0 &&
+                             runner.stepsDone() % options.evalEvery == 0)))
+      if (llvm::Error e = evaluate())
+        return fail(llvm::toString(std::move(e)));
   }
+  // With no step to train: the weights as they are.
+  if (heldOut && !trained)
+    if (llvm::Error e = evaluate())
+      return fail(llvm::toString(std::move(e)));
   if (!reports)
     return 0;
   progress.finish();

@@ -132,13 +132,16 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (!opened)
       return fail("--eval: " + llvm::toString(opened.takeError()));
     heldOut = std::move(*opened);
-    reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
+    if (reports)
+      reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
   }
+  // Collective over data-parallel processes: each evaluates its share.
   auto evaluate = [&]() -> llvm::Error {
     auto stats = trainer.evaluate(*heldOut);
     if (!stats)
       return stats.takeError();
-    reportEval(*stats, options.json);
+    if (reports)
+      reportEval(*stats, options.json);
     return llvm::Error::success();
   };
   Progress progress(model.plan(), model, options.total, /*threads=*/1,

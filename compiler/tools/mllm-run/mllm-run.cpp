@@ -412,10 +412,6 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--backend=cuda trains without --dump-batches, "
                      "--generate or --step-functions so far; leave them out "
                      "or use the CPU backend");
-    if (deviceParallel && !evalFile.empty())
-      return fail(1, "--eval runs in one process, not under mpirun or srun: "
-                     "write a checkpoint (--checkpoint-dir) and run `mllm-run "
-                     "SPEC --init CHECKPOINT --steps 0 --eval FILE` with it");
     return runOnDevice(**model, data, deviceOptions(),
                        deviceParallel ? comm : nullptr);
   }

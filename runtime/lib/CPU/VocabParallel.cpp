@@ -68,36 +68,59 @@ void mllm::runtime::cpu::vocabParallelArgmax(TensorContext &tp, const T *logits,
                                              int64_t *predicted, int64_t rows,
                                              VocabRange range) {
   const int64_t V = range.size();
-  // This rank's first largest logit per row (-inf and no index: all NaN).
+  // This slice's first largest logit per row (an index into it; -1 and
+  // -inf: all NaN).
   std::vector<T> best(rows, -std::numeric_limits<T>::infinity());
+  std::vector<int64_t> first(rows, -1);
   for (int64_t t = 0; t < rows; ++t) {
-    predicted[t] = -1;
     const T *row = logits + t * V;
     for (int64_t v = 0; v < V; ++v)
-      if (!std::isnan(row[v]) && (predicted[t] < 0 || row[v] > best[t])) {
+      if (!std::isnan(row[v]) && (first[t] < 0 || row[v] > best[t])) {
         best[t] = row[v];
-        predicted[t] = range.begin + v;
+        first[t] = v;
       }
   }
-  if (!tp.split())
+  if (!tp.split()) {
+    for (int64_t t = 0; t < rows; ++t)
+      predicted[t] = first[t] < 0 ? -1 : range.begin + first[t];
     return;
+  }
   std::vector<T> largest(best);
   tp.comm.allReduceMax(*tp.shard.group, largest.data(), rows,
                        llvm::Twine(tp.layer) +
                            ": TP all-reduce (max) of the logits' row maxima");
-  // The lowest index among the ranks holding the maximum: the largest of
-  // the negated indices (-inf from a rank that holds none).
-  const double none = -std::numeric_limits<double>::infinity();
-  std::vector<double> first(rows);
+  std::vector<double> slots(static_cast<size_t>(rows * tp.shard.size), 0.0);
+  predictionSlots(best.data(), largest.data(), first.data(), rows, range,
+                  tp.shard, slots.data());
+  tp.comm.allReduceSum(
+      *tp.shard.group, slots.data(), static_cast<int64_t>(slots.size()),
+      llvm::Twine(tp.layer) + ": TP all-reduce of the predictions");
+  firstPrediction(slots.data(), rows, tp.shard.size, predicted);
+}
+
+template <typename T>
+void mllm::runtime::cpu::predictionSlots(const T *sliceMax, const T *rowMax,
+                                         const int64_t *first, int64_t rows,
+                                         VocabRange range,
+                                         const TensorShard &shard,
+                                         double *slots) {
+  double *mine = slots + shard.rank * rows;
   for (int64_t t = 0; t < rows; ++t)
-    first[t] = predicted[t] >= 0 && best[t] == largest[t]
-                   ? -static_cast<double>(predicted[t])
-                   : none;
-  tp.comm.allReduceMax(*tp.shard.group, first.data(), rows,
-                       llvm::Twine(tp.layer) +
-                           ": TP all-reduce of the predictions");
-  for (int64_t t = 0; t < rows; ++t)
-    predicted[t] = first[t] == none ? -1 : static_cast<int64_t>(-first[t]);
+    mine[t] = first[t] >= 0 && sliceMax[t] == rowMax[t]
+                  ? static_cast<double>(range.begin + first[t] + 1)
+                  : 0.0;
+}
+
+void mllm::runtime::cpu::firstPrediction(const double *slots, int64_t rows,
+                                         int64_t shards, int64_t *predicted) {
+  for (int64_t t = 0; t < rows; ++t) {
+    predicted[t] = -1;
+    for (int64_t r = 0; r < shards; ++r)
+      if (double c = slots[r * rows + t]; c > 0) {
+        predicted[t] = static_cast<int64_t>(c) - 1;
+        break;
+      }
+  }
 }
 
 template <typename T>
@@ -132,7 +155,10 @@ namespace mllm::runtime::cpu {
                                                   const double *, T *, double, \
                                                   int64_t, VocabRange);        \
   template void vocabParallelArgmax(TensorContext &, const T *, int64_t *,     \
-                                    int64_t, VocabRange);
+                                    int64_t, VocabRange);                      \
+  template void predictionSlots(const T *, const T *, const int64_t *,         \
+                                int64_t, VocabRange, const TensorShard &,      \
+                                double *);
 MLLM_INSTANTIATE(float)
 MLLM_INSTANTIATE(double)
 #undef MLLM_INSTANTIATE

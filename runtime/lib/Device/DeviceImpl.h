@@ -524,18 +524,29 @@ struct DeviceTrainer::Impl {
   /// A vocab-parallel head's loss: lse and the loss sum from its logits.
   llvm::Error vocabParallelLoss(DeviceLayer &l);
 
-  /// Evaluation (DeviceTrainer::evaluate): the head's forward stops at the
-  /// rows' logit maxima, their sums of exp and target logits
-  /// (crossEntropyRowMax, crossEntropySliceSums) and their predictions
-  /// (rowArgmax), copied to the host.
+  /// Evaluation (DeviceTrainer::evaluate, DeviceRankRunner::evaluate): the
+  /// head's forward stops at the rows' logit maxima, their sums of exp and
+  /// target logits (crossEntropyRowMax, crossEntropySliceSums) and their
+  /// predictions (rowArgmax), copied to the host. A vocab-parallel head
+  /// all-reduces the first two as its loss does, then each shard's
+  /// prediction where it holds the row's maximum, so that every shard gets
+  /// the first largest logit of the whole row.
   bool evaluating = false;
   DeviceArray<float> evalRowMax;
-  DeviceArray<double> evalSums;
+  DeviceArray<double> evalSums, evalCandidates;
   DeviceArray<int64_t> evalArgmax;
-  std::vector<float> evalHostMax;
-  std::vector<double> evalHostSums;
+  std::vector<float> evalHostMax, evalLocalMax;
+  std::vector<double> evalHostSums, evalHostCandidates;
   std::vector<int64_t> evalHostArgmax;
   llvm::Error evaluationHead(DeviceLayer &l);
+  /// The predictions of a vocab-parallel head: evalHostArgmax from this
+  /// shard's (local) to the whole row's, over the TP group.
+  llvm::Error shardPredictions(DeviceLayer &l);
+  /// Adds the last evaluated microbatch's counts to `into`: per row of the
+  /// head with a target (`targets`: the head's rows', this rank's tokens
+  /// under CP) its cross-entropy and whether the prediction is the target.
+  llvm::Error countEvaluation(llvm::ArrayRef<int64_t> targets,
+                              cpu::HeadEval &into) const;
   /// y += b on every row, and db += the rows of dy (when `b` trains).
   llvm::Error addBias(bf16 *y, const DeviceParam *b, int64_t rows, int64_t out);
   llvm::Error biasGrad(const bf16 *dy, DeviceParam *b, int64_t rows,

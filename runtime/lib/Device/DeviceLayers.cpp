@@ -13,6 +13,8 @@
 //===----------------------------------------------------------------------===//
 #include "DeviceImpl.h"
 
+#include "mllm/runtime/cpu/ParallelParts.h"
+
 #include <cmath>
 
 using namespace mllm;
@@ -471,9 +473,12 @@ llvm::Error DeviceTrainer::Impl::vocabParallelLoss(DeviceLayer &l) {
 llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
   const int64_t R = l.rows, V = l.config.vocab;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
-  if (l.split)
-    return check(Status::error("evaluation runs whole heads only"),
-                 at("evaluation (internal error)"));
+  auto collective = [&](llvm::Error e, const char *what) -> llvm::Error {
+    if (!e)
+      return e;
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   at(what) + llvm::toString(std::move(e)));
+  };
   MLLM_TRY(check(evalRowMax.allocate(static_cast<size_t>(R)),
                  at("evaluation's row maxima")));
   MLLM_TRY(check(evalSums.allocate(static_cast<size_t>(2 * R)),
@@ -485,16 +490,83 @@ llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
   MLLM_TRY(
       check(kc::crossEntropyRowMax(l.logits, evalRowMax.data(), R, V, stream),
             at("row maxima")));
-  MLLM_TRY(check(kc::crossEntropySliceSums(l.logits, batch.targets,
-                                           evalRowMax.data(), evalSums.data(),
-                                           R, V, /*vocabFirst=*/0, stream),
+  if (l.split) {
+    // This shard's maxima, to tell where the whole row's maximum is.
+    MLLM_TRY(check(evalRowMax.download(evalLocalMax, stream),
+                   at("evaluation's row maxima")));
+    MLLM_TRY(collective(tp->allReduceMax(evalRowMax.data(), R, stream),
+                        "TP all-reduce of the row maxima: "));
+  }
+  MLLM_TRY(check(kc::crossEntropySliceSums(
+                     l.logits, batch.targets, evalRowMax.data(),
+                     evalSums.data(), R, V, l.split ? l.vocabFirst : 0, stream),
                  at("loss sums")));
+  if (l.split) {
+    MLLM_TRY(collective(tp->allReduceSum(evalSums.data(), 2 * R, stream),
+                        "TP all-reduce of the loss sums: "));
+    // With its deadline, before the host waits for the stream.
+    MLLM_TRY(collective(tp->finish(), "TP all-reduces: "));
+  }
   MLLM_TRY(check(evalRowMax.download(evalHostMax, stream),
                  at("evaluation's row maxima")));
   MLLM_TRY(check(evalArgmax.download(evalHostArgmax, stream),
                  at("evaluation's predictions")));
-  return check(evalSums.download(evalHostSums, stream),
-               at("evaluation's sums"));
+  MLLM_TRY(
+      check(evalSums.download(evalHostSums, stream), at("evaluation's sums")));
+  return l.split ? shardPredictions(l) : llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::shardPredictions(DeviceLayer &l) {
+  const int64_t R = l.rows;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  // cpu::predictionSlots' candidates from this shard's (rowArgmax: the
+  // first largest logit of its slice), summed over the group.
+  evalHostCandidates.assign(static_cast<size_t>(R * tpSize), 0.0);
+  cpu::TensorShard shard;
+  shard.rank = tpRank;
+  shard.size = tpSize;
+  cpu::predictionSlots(evalLocalMax.data(), evalHostMax.data(),
+                       evalHostArgmax.data(), R,
+                       {l.vocabFirst, l.vocabFirst + l.config.vocab}, shard,
+                       evalHostCandidates.data());
+  MLLM_TRY(check(evalCandidates.upload(evalHostCandidates, stream),
+                 at("evaluation's predictions")));
+  llvm::Error e = tp->allReduceSum(evalCandidates.data(), R * tpSize, stream);
+  if (!e)
+    e = tp->finish();
+  if (e)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   at("TP all-reduce of the predictions: ") +
+                                       llvm::toString(std::move(e)));
+  MLLM_TRY(check(evalCandidates.download(evalHostCandidates, stream),
+                 at("evaluation's predictions")));
+  cpu::firstPrediction(evalHostCandidates.data(), R, tpSize,
+                       evalHostArgmax.data());
+  return llvm::Error::success();
+}
+
+llvm::Error
+DeviceTrainer::Impl::countEvaluation(llvm::ArrayRef<int64_t> targets,
+                                     cpu::HeadEval &into) const {
+  const size_t rows = targets.size();
+  if (evalHostMax.size() != rows || evalHostSums.size() != 2 * rows ||
+      evalHostArgmax.size() != rows)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "evaluation: the head has " +
+                                       llvm::Twine(evalHostMax.size()) +
+                                       " rows, the batch " + llvm::Twine(rows) +
+                                       " targets (internal error)");
+  // As exec::Evaluator::run per counted target: lse - the target's logit,
+  // and a hit when the first largest logit is the target's.
+  for (size_t r = 0; r < rows; ++r) {
+    if (targets[r] == data::kIgnoreTarget)
+      continue;
+    const double max = evalHostMax[r], target = evalHostSums[rows + r];
+    into.lossSum += max + std::log(evalHostSums[r]) - target;
+    into.correct += evalHostArgmax[r] == targets[r] ? 1 : 0;
+    ++into.tokens;
+  }
+  return llvm::Error::success();
 }
 
 /// The CP exchange's layout: rank r's rows of every sequence lie one after

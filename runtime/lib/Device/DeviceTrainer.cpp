@@ -534,16 +534,16 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
   auto start = std::chrono::steady_clock::now();
   exec::EvalStats stats;
   stats.step = s.done;
-  double lossSum = 0;
+  cpu::HeadEval counted;
   // Each batch runs as microbatch 0's forward: its buffers, then the
   // forward with the head stopping at its logits' statistics.
   const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
-  for (int64_t k = 0; k < set.batchCount(); ++k) {
+  // Data-parallel processes take every processes-th batch each.
+  const int64_t processes = s.parallel.processes;
+  for (int64_t k = s.parallel.index; k < set.batchCount(); k += processes) {
     auto d = set.batch(k);
     if (!d)
       return d.takeError();
-    stats.samples += set.samplesIn(k);
-    ++stats.batches;
     MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1, &Impl::carveSaved));
     MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
                     &Impl::carveScratch));
@@ -553,27 +553,26 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
     s.evaluating = false;
     if (e)
       return std::move(e);
-    // As exec::Evaluator::run per counted target: lse - the target's
-    // logit, and a hit when the first largest logit is the target's.
-    const size_t rows = d->targets.size();
-    if (s.evalHostMax.size() != rows || s.evalHostSums.size() != 2 * rows ||
-        s.evalHostArgmax.size() != rows)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "evaluation: the head has " + llvm::Twine(s.evalHostMax.size()) +
-              " rows, the batch " + llvm::Twine(rows) +
-              " targets (internal error)");
-    for (size_t r = 0; r < rows; ++r) {
-      if (d->targets[r] == data::kIgnoreTarget)
-        continue;
-      const double max = s.evalHostMax[r], target = s.evalHostSums[rows + r];
-      lossSum += max + std::log(s.evalHostSums[r]) - target;
-      stats.correct += s.evalHostArgmax[r] == d->targets[r] ? 1 : 0;
-      ++stats.tokens;
-    }
+    MLLM_TRY(s.countEvaluation(d->targets, counted));
   }
+  if (processes > 1) {
+    double sums[3] = {counted.lossSum, static_cast<double>(counted.tokens),
+                      static_cast<double>(counted.correct)};
+    if (llvm::Error e = s.parallel.host->allReduceSum(sums, 3))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "summing the evaluation over the "
+                                     "processes: " +
+                                         llvm::toString(std::move(e)));
+    counted.lossSum = sums[0];
+    counted.tokens = static_cast<int64_t>(sums[1]);
+    counted.correct = static_cast<int64_t>(sums[2]);
+  }
+  stats.samples = set.sampleCount();
+  stats.batches = set.batchCount();
+  stats.tokens = counted.tokens;
+  stats.correct = counted.correct;
   if (stats.tokens) {
-    stats.loss = lossSum / static_cast<double>(stats.tokens);
+    stats.loss = counted.lossSum / static_cast<double>(stats.tokens);
     stats.accuracy =
         static_cast<double>(stats.correct) / static_cast<double>(stats.tokens);
   }

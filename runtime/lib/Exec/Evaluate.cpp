@@ -51,6 +51,12 @@ const cpu::Param<float> &exec::headWeight(Model &model) {
 llvm::Expected<std::unique_ptr<EvalSet>>
 EvalSet::open(const Model &model, llvm::StringRef manifest,
               const data::DataOptions &options) {
+  const Plan &plan = model.plan();
+  if (plan.llm().cp > 1 && !llmAssignment(plan))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
+            " but no CP assignment to take the balancer's options from");
   auto geometry = dataGeometryOf(model);
   if (!geometry)
     return geometry.takeError();
@@ -61,8 +67,8 @@ EvalSet::open(const Model &model, llvm::StringRef manifest,
 }
 
 llvm::Expected<MicrobatchData> EvalSet::batch(int64_t k) {
-  if (k < static_cast<int64_t>(cache.size()))
-    return cache[k];
+  if (auto it = cache.find(k); it != cache.end())
+    return it->second;
   auto got = set->microbatchAt({0, k});
   if (!got)
     return got.takeError();
@@ -75,13 +81,13 @@ llvm::Expected<MicrobatchData> EvalSet::batch(int64_t k) {
       return std::move(e);
     d.layout = std::move(layout);
   }
-  if (cacheable && k == static_cast<int64_t>(cache.size())) {
-    size_t floats = 0;
-    for (const MicrobatchData &c : cache)
-      for (const auto &[name, media] : c.media)
-        floats += media.size();
-    if (floats * sizeof(float) < (size_t(256) << 20))
-      cache.push_back(d);
+  // The batches this reader evaluates (a replica: every dp-th), while
+  // their media stay under 256 MiB.
+  if (cacheable) {
+    for (const auto &[name, media] : d.media)
+      cachedFloats += media.size();
+    if (cachedFloats * sizeof(float) < (size_t(256) << 20))
+      cache.emplace(k, d);
     else
       cacheable = false, cache.clear();
   }
@@ -155,9 +161,11 @@ llvm::Expected<EvalStats> Evaluator::run() {
                                 logits.data(), n, width, vocab);
     for (int64_t i = 0; i < n; ++i) {
       const float *z = logits.data() + i * vocab;
+      // The first largest logit, NaN skipped (as the LM head's
+      // evaluation and the device's pick it).
       int64_t best = 0;
       for (int64_t v = 1; v < vocab; ++v)
-        if (z[v] > z[best])
+        if (!(z[v] <= z[best]) && !std::isnan(z[v]))
           best = v;
       double sum = 0;
       for (int64_t v = 0; v < vocab; ++v)

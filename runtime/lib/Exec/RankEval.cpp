@@ -66,14 +66,15 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
   const int64_t perRound = microbatches * dp;
   const int64_t rounds = (batches + perRound - 1) / perRound;
   const size_t actions = s.prog->actions.size();
-  // Sends are waited for at the end of a round: the actions that release
-  // them in training (backwards) do not run.
-  const std::vector<int64_t> atTheEnd(actions, -1);
-  cpu::HeadEval counted;
+  // The head's ranks (TP rank 0 of each replica, every CP rank) count;
+  // the world sums every round, so that no rank runs ahead of the others
+  // by more than a round (a wait has a deadline).
+  double sums[3] = {0, 0, 0};
   for (int64_t round = 0; round < rounds; ++round) {
     // Replica d's microbatch j is batch (round M + j) dp + d; the last
     // round leaves out the microbatches past the set's end, on every rank
     // of the replica alike.
+    cpu::HeadEval counted;
     for (int64_t mb = 0; mb < microbatches; ++mb) {
       int64_t k = (round * microbatches + mb) * dp + s.coord.d;
       if (k >= batches)
@@ -92,34 +93,40 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
     for (size_t i = 0; i < actions; ++i)
       if (!runsInEvaluation(s.prog->actions[i].kind))
         floats[i] = 0;
-    if (llvm::Error e = s.messages.plan(*s.prog, atTheEnd, floats))
+    if (llvm::Error e = s.messages.plan(*s.prog, s.sendRelease, floats))
       return makeError("stage '" + s.stage->name +
                        "': " + llvm::toString(std::move(e)));
     for (size_t i = 0; i < actions; ++i) {
       const sched::Action &a = s.prog->actions[i];
-      if (!runsInEvaluation(a.kind) || !s.mbs.count(a.microbatch))
-        continue;
-      setActivity("evaluating, at action %zu (%s)", i,
-                  describeAction(*s.graph, a).c_str());
-      if (llvm::Error e = run(i))
-        return actionError(i, std::move(e));
+      if (runsInEvaluation(a.kind) && s.mbs.count(a.microbatch)) {
+        setActivity("evaluating, at action %zu (%s)", i,
+                    describeAction(*s.graph, a).c_str());
+        if (llvm::Error e = run(i))
+          return actionError(i, std::move(e));
+      }
+      // Sends are waited for where training waits for them (the arena
+      // reuses their bytes after that), also at actions that do not run.
+      if (llvm::Error e = waitSends(static_cast<int64_t>(i)))
+        return std::move(e);
     }
     if (llvm::Error e = waitSends(-1))
       return std::move(e);
     s.mbs.clear();
     if (llvm::Error e = unusedReceives())
       return std::move(e);
+    double part[3] = {0, 0, 0};
+    if (s.lossRank) {
+      part[0] = counted.lossSum;
+      part[1] = static_cast<double>(counted.tokens);
+      part[2] = static_cast<double>(counted.correct);
+    }
+    setActivity("summing the evaluation's counts");
+    if (llvm::Error e = s.world->allReduceSum(part, 3))
+      return llvm::make_error<RankError>(
+          s.rank, "summing the evaluation: " + llvm::toString(std::move(e)));
+    for (int i = 0; i < 3; ++i)
+      sums[i] += part[i];
   }
-  // The LM head's ranks (TP rank 0 of each replica, every CP rank) hold
-  // the counts.
-  double sums[3] = {0, 0, 0};
-  if (s.lossRank)
-    sums[0] = counted.lossSum, sums[1] = static_cast<double>(counted.tokens),
-    sums[2] = static_cast<double>(counted.correct);
-  setActivity("summing the evaluation's counts");
-  if (llvm::Error e = s.world->allReduceSum(sums, 3))
-    return llvm::make_error<RankError>(
-        s.rank, "summing the evaluation: " + llvm::toString(std::move(e)));
   setActivity("between iterations");
   EvalStats stats;
   stats.step = done;

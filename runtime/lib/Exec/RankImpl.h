@@ -88,6 +88,9 @@ struct RankRunner::Impl {
   /// The iteration's send and receive buffers. Declared before the posted
   /// messages, so that their requests are cancelled before it goes.
   MessageArena messages;
+  /// The last training step's arena: its planned size and measured peak
+  /// (an evaluation lays the arena out again).
+  int64_t stepArenaBytes = 0, stepArenaPeak = 0;
   std::map<int64_t, std::vector<PendingRecv>> pendingAct, pendingGrad;
   std::vector<PostedSend> sends;
   /// Per action of the program: sched::sendReleases.

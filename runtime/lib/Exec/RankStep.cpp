@@ -47,12 +47,8 @@ llvm::Error RankRunner::checkMessages() const {
   return llvm::Error::success();
 }
 
-int64_t RankRunner::messageArenaBytes() const {
-  return impl->messages.layout().arenaBytes;
-}
-int64_t RankRunner::messageArenaPeak() const {
-  return impl->messages.measuredBytes();
-}
+int64_t RankRunner::messageArenaBytes() const { return impl->stepArenaBytes; }
+int64_t RankRunner::messageArenaPeak() const { return impl->stepArenaPeak; }
 
 const sched::PipelineGraph &RankRunner::graph() const {
   return model.plan().schedule->graph;
@@ -148,6 +144,8 @@ llvm::Expected<StepStats> RankRunner::step() {
   if (checkPlan)
     if (llvm::Error e = checkMessages())
       return e;
+  s.stepArenaBytes = s.messages.layout().arenaBytes;
+  s.stepArenaPeak = s.messages.measuredBytes();
   tracing = s.tracing = false;
   for (auto &[mb, m] : s.mbs)
     for (const StageRange &r : s.flow().ranges)

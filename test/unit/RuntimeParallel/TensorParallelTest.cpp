@@ -307,7 +307,8 @@ TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
       Batch<float> b = d.batch;
       b.eval = &got[r];
       Tensor<float> out;
-      (*layer)->forward(b, d.in, out);
+      EXPECT_EQ((*layer)->forward(b, d.in, out), nullptr)
+          << name << " TP rank " << r;
       return (*layer)->takeCommError();
     });
     ASSERT_FALSE(e) << llvm::toString(std::move(e));

@@ -90,10 +90,25 @@ double vocabParallelCrossEntropyForward(TensorContext &tp, const T *logits,
 /// Per row of logits split by vocabulary as above: the index in the whole
 /// vocabulary of its first largest logit, NaN skipped (-1 for a row of
 /// NaN), the same on every rank: the maxima are all-reduced (max), then
-/// the first index holding one (max of its negation). Without TP a scan.
+/// the candidates of predictionSlots (sum). Without TP a scan.
 template <typename T>
 void vocabParallelArgmax(TensorContext &tp, const T *logits, int64_t *predicted,
                          int64_t rows, VocabRange range);
+/// The two halves of a vocab-parallel prediction around one all-reduce
+/// (sum, double) of `rows` x shards slots, shared by the backends. This
+/// shard fills its slots [shard.rank x rows, + rows) (the others zero): for
+/// each row whose maximum `rowMax[t]` (over the whole row) its slice holds
+/// (`sliceMax[t]`, at index `first[t]` of the slice, -1 for none), 1 + the
+/// whole vocabulary's index of it, else 0. Summed over the group, every
+/// rank reads each row's first shard's candidate (the shards' slices
+/// ascend with their ranks): the first largest logit of the whole row, or
+/// -1 when no shard has one.
+template <typename T>
+void predictionSlots(const T *sliceMax, const T *rowMax, const int64_t *first,
+                     int64_t rows, VocabRange range, const TensorShard &shard,
+                     double *slots);
+void firstPrediction(const double *slots, int64_t rows, int64_t shards,
+                     int64_t *predicted);
 /// dlogits of this rank's vocabulary: scale (softmax - onehot), 0 on ignored
 /// rows (local: the all-reduced lse holds the rest).
 template <typename T>

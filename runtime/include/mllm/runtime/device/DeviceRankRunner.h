@@ -109,6 +109,19 @@ public:
   /// One iteration of the rank's program and the optimizer step; every rank
   /// returns the global batch's loss.
   llvm::Expected<exec::StepStats> step();
+  /// Collective: the held-out loss and token accuracy of the current
+  /// weights on `set`, the same on every rank, as the CPU's
+  /// exec::RankRunner::evaluate runs it (the forwards of the rank's program
+  /// and their activations' messages, the plan's microbatches at a time,
+  /// each replica its own batches) with the head of DeviceTrainer::evaluate
+  /// (vocab-parallel under TP). Before each round `beforeRound`, if given,
+  /// gets the rank's messages of the round in posting order (for
+  /// NCCLWorld::expectMessages; a subsequence of messages() that keeps its
+  /// per-pair order).
+  using MessagesHook =
+      std::function<void(llvm::ArrayRef<cuda::P2PMessage> messages)>;
+  llvm::Expected<exec::EvalStats>
+  evaluate(exec::EvalSet &set, const MessagesHook &beforeRound = nullptr);
   /// The iteration without the optimizer step: the weight gradients of the
   /// next step's batch, summed over the replicas and the tied pair; the
   /// loss.

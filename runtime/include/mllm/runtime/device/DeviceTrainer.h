@@ -195,6 +195,8 @@ public:
   /// target logit and prediction (the first largest logit); the loss and
   /// hits are summed on the host as exec::Evaluator::run does. Within
   /// bf16's rounding of the CPU's numbers for the same weights.
+  /// Collective over data-parallel processes: each evaluates every N-th
+  /// batch, and the counts are summed.
   llvm::Expected<exec::EvalStats> evaluate(exec::EvalSet &set);
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.

@@ -24,6 +24,8 @@
 
 #include "llvm/Support/Error.h"
 
+#include <map>
+
 namespace mllm::runtime::exec {
 
 /// The forward of `batch` through every encoder and the LLM up to (not
@@ -63,8 +65,8 @@ public:
        const data::DataOptions &options);
 
   /// How many packed microbatches, the k-th, and how many samples it packs.
-  /// The decoded batches are kept after the first read when they are small
-  /// (under 256 MiB of media), so evaluating every N steps decodes once.
+  /// The batches read are kept while their media are under 256 MiB, so
+  /// evaluating every N steps decodes once.
   int64_t batchCount() const;
   llvm::Expected<MicrobatchData> batch(int64_t k);
   int64_t samplesIn(int64_t k) const;
@@ -79,7 +81,8 @@ private:
 
   const Model &model;
   std::unique_ptr<data::DataSet> set;
-  std::vector<MicrobatchData> cache;
+  std::map<int64_t, MicrobatchData> cache;
+  size_t cachedFloats = 0;
   bool cacheable = true;
 };
 

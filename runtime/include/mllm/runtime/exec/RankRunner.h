@@ -262,8 +262,8 @@ public:
   /// lifetime, and the arena's measured peak must equal its planned size;
   /// an error names the first buffer that was not.
   void checkMemoryPlan() { checkPlan = true; }
-  /// The last step's message arena: its planned size and its measured peak
-  /// (the highest byte in use), in bytes.
+  /// The last training step's message arena: its planned size and its
+  /// measured peak (the highest byte in use), in bytes.
   int64_t messageArenaBytes() const;
   int64_t messageArenaPeak() const;
 

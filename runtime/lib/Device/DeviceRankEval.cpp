@@ -1,0 +1,142 @@
+//===- DeviceRankEval.cpp - a held-out evaluation on the GPUs -------------===//
+//
+// DeviceRankRunner::evaluate: the forward part of the rank's program over
+// the held-out batches, as the CPU's RankRunner::evaluate runs it (the
+// plan's microbatches at a time, every replica its own batches), on the
+// device: the head stops at its logits' statistics, the head's ranks count,
+// the world sums.
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceRankImpl.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::device;
+using sched::ActionKind;
+
+/// The actions of a forward-only program: the schedule's order of the
+/// forwards is kept, and with it the verified order of their messages.
+static bool runsInEvaluation(ActionKind kind) {
+  return kind == ActionKind::Forward || kind == ActionKind::SendActivation ||
+         kind == ActionKind::RecvActivation;
+}
+
+llvm::Expected<exec::EvalStats>
+DeviceRankRunner::evaluate(exec::EvalSet &set,
+                           const MessagesHook &beforeRound) {
+  Impl &s = *impl;
+  DeviceTrainer::Impl &d = s.dev;
+  MLLM_TRY(s.checkIdle());
+  MLLM_TRY(agreeOnStart());
+  if (llvm::Error e = d.agreeOnStart())
+    return s.wrap(std::move(e));
+  auto start = std::chrono::steady_clock::now();
+  const int64_t microbatches = s.plan->data.microbatches;
+  const int64_t dp = s.plan->job.dp, batches = set.batchCount();
+  const int64_t perRound = microbatches * dp;
+  const int64_t rounds = (batches + perRound - 1) / perRound;
+  // The head's ranks (TP rank 0 of each replica, every CP rank) count; the
+  // world sums every round, so that no rank runs ahead of the others by
+  // more than a round (a wait has a deadline).
+  double sums[3] = {0, 0, 0};
+  auto fail = [&](size_t i, llvm::Error e) -> llvm::Error {
+    d.evaluating = false;
+    s.drain();
+    return e.isA<exec::RankError>() ? std::move(e)
+                                    : s.actionError(i, std::move(e));
+  };
+  for (int64_t round = 0; round < rounds; ++round) {
+    cpu::HeadEval counted;
+    // Replica d's microbatch j is batch (round M + j) dp + d.
+    for (int64_t mb = 0; mb < microbatches; ++mb) {
+      const int64_t k = (round * microbatches + mb) * dp + s.place.coord.d;
+      if (k >= batches)
+        break;
+      auto got = set.batch(k);
+      if (!got) {
+        s.drain();
+        return s.error("reading evaluation batch " + llvm::Twine(k + 1) + ": " +
+                       llvm::toString(got.takeError()));
+      }
+      // Buffers sized for the plan's CP shares take the plan's split (any
+      // split computes the same attention); those sized for every batch's
+      // own split take the batch's, as training does.
+      if (!d.cpPerBatch && got->layout && !got->layout->cpTokens.empty()) {
+        auto layout = std::make_shared<exec::BatchLayout>(*got->layout);
+        layout->cpTokens.clear();
+        got->layout = std::move(layout);
+      }
+      s.mbs[mb] = std::move(*got);
+    }
+    auto runs = [&](const sched::Action &a) {
+      return runsInEvaluation(a.kind) && s.mbs.count(a.microbatch);
+    };
+    if (beforeRound)
+      beforeRound(s.messagesOf(runs));
+    d.evaluating = true;
+    for (size_t i = 0; i < s.program.actions.size(); ++i) {
+      const sched::Action &a = s.program.actions[i];
+      llvm::Error e = llvm::Error::success();
+      if (runs(a)) {
+        e = s.run(i);
+        for (ShardCollectives *c : {d.tp, d.cp})
+          if (!e && c)
+            e = c->finish();
+        // The head's statistics came back to the host with its forward.
+        if (!e && a.kind == ActionKind::Forward && s.holdsHead) {
+          // Its rows' targets: this rank's tokens under CP.
+          exec::MicrobatchData rows;
+          const exec::MicrobatchData &whole = s.mbs.at(a.microbatch);
+          rows.targets = whole.targets;
+          rows.layout = whole.layout;
+          rows = exec::localShare(*s.model, std::move(rows));
+          e = d.countEvaluation(rows.targets, counted);
+        }
+      }
+      // Sends are waited for where training waits for them, so that no
+      // later buffer at their offsets is written while they are in flight.
+      if (!e)
+        e = s.waitSends(static_cast<int64_t>(i));
+      if (e)
+        return fail(i, std::move(e));
+    }
+    d.evaluating = false;
+    if (llvm::Error e = s.waitSends(-1)) {
+      s.drain();
+      return std::move(e);
+    }
+    if (!s.recvs.empty()) {
+      s.drain();
+      return s.error("a received message was never used (internal error)");
+    }
+    s.mbs.clear();
+    MLLM_TRY(s.wrap(check(cudaStatus(cudaStreamSynchronize(d.stream)),
+                          "the evaluation's microbatches")));
+    double part[3] = {0, 0, 0};
+    if (s.holdsHead && s.place.coord.t == 0) {
+      part[0] = counted.lossSum;
+      part[1] = static_cast<double>(counted.tokens);
+      part[2] = static_cast<double>(counted.correct);
+    }
+    if (llvm::Error e = s.groups.world->allReduceSum(part, 3))
+      return s.error("summing the evaluation: " + llvm::toString(std::move(e)));
+    for (int i = 0; i < 3; ++i)
+      sums[i] += part[i];
+  }
+  exec::EvalStats stats;
+  stats.step = d.done;
+  stats.tokens = static_cast<int64_t>(sums[1]);
+  stats.correct = static_cast<int64_t>(sums[2]);
+  if (stats.tokens) {
+    stats.loss = sums[0] / sums[1];
+    stats.accuracy = sums[2] / sums[1];
+  }
+  stats.samples = set.sampleCount();
+  stats.batches = batches;
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
