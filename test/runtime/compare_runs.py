@@ -6,6 +6,8 @@
   compare_runs.py eval A.jsonl B.jsonl [--rtol R] [--accuracy-atol T]
       every --eval line's loss of B within R of A's, the same steps,
       counted tokens and samples, and with T its accuracy within T of A's.
+  compare_runs.py generate A.jsonl B.jsonl
+      every --generate event of B has A's prompt line, tokens and stop.
   compare_runs.py params A B [--rtol R] [--atol T]
       every tensor of checkpoint A (a .safetensors file or a directory of
       shards) is in B with the same shape and values within tolerance.
@@ -69,7 +71,8 @@ def losses(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["losses", "eval", "params", "frozen"])
+    ap.add_argument("what",
+                    choices=["losses", "eval", "generate", "params", "frozen"])
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--rtol", type=float, default=1e-5)
@@ -119,6 +122,22 @@ def main():
                 bad.append("eval at step %d: accuracy %.6g vs %.6g" %
                            (x["step"], x["accuracy"], y["accuracy"]))
         print("%d evaluations compared" % len(a))
+    elif args.what == "generate":
+        def generated(path):
+            with open(path) as f:
+                return [json.loads(line) for line in f
+                        if line.startswith("{") and
+                        '"event":"generate"' in line]
+        a, b = generated(args.a), generated(args.b)
+        if not a or len(a) != len(b):
+            print("generations differ: %d vs %d" % (len(a), len(b)))
+            return 1
+        for x, y in zip(a, b):
+            for key in ("line", "tokens", "stop"):
+                if x[key] != y[key]:
+                    bad.append("prompt line %d: %s %s vs %s" %
+                               (x["line"], key, x[key], y[key]))
+        print("%d generations compared" % len(a))
     elif args.what == "params":
         a, b = read_checkpoint(args.a), read_checkpoint(args.b)
         for name, x in a.items():

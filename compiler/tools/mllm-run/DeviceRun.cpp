@@ -172,6 +172,15 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (!reports)
     return 0;
   progress.finish();
+  if (!options.generateFile.empty()) {
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    std::unique_ptr<exec::NextToken> next = trainer.nextToken();
+    if (llvm::Error e = generate(model, options.generateFile, dataOptions,
+                                 options.maxTokens, options.json, next.get()))
+      return fail("--generate: " + llvm::toString(std::move(e)));
+  }
   // The arena the steps ran in: planned and measured (equal once a step
   // ran), and what each kind of buffer takes.
   const sched::MemoryPlan &memory = trainer.memoryPlan();

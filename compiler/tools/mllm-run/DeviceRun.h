@@ -24,6 +24,9 @@ struct DeviceRunOptions {
   /// --eval (a held-out manifest), --eval-every, --strict.
   std::string evalFile;
   int64_t evalEvery = 0;
+  /// --generate (a prompt manifest; one process), --max-tokens.
+  std::string generateFile;
+  int64_t maxTokens = 0;
   bool strictData = false;
   /// --trace FILE (pipeline stages): the last step's actions on every rank.
   std::string traceFile;

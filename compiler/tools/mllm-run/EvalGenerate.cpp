@@ -76,12 +76,12 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
 
 llvm::Error mllm::generate(exec::Model &model, const std::string &file,
                            const data::DataOptions &options, int64_t maxTokens,
-                           bool json) {
+                           bool json, exec::NextToken *next) {
   auto generator = exec::Generator::open(model, file, options);
   if (!generator)
     return generator.takeError();
   reportHeldOut("prompts", file, (*generator)->dataSet(), json);
-  return (*generator)->run(maxTokens, [&](const exec::Generation &g) {
+  auto emit = [&](const exec::Generation &g) {
     if (json) {
       llvm::json::Array media, tokens;
       for (const auto &[encoder, path] : g.media)
@@ -105,5 +105,6 @@ llvm::Error mllm::generate(exec::Model &model, const std::string &file,
     llvm::outs() << "\n  " << printable(g.prompt) << "|" << printable(g.text)
                  << "\n";
     llvm::outs().flush();
-  });
+  };
+  return (*generator)->run(maxTokens, emit, next);
 }

@@ -24,10 +24,12 @@ void reportHeldOut(llvm::StringRef role, const std::string &file,
 /// One evaluation: the mean loss per counted token and the token accuracy.
 void reportEval(const runtime::exec::EvalStats &stats, bool json);
 
-/// Greedy generation for every sample of `file`, printed per sample.
+/// Greedy generation for every sample of `file`, printed per sample; each
+/// token chosen by `next` (the CPU backend's when null).
 llvm::Error generate(runtime::exec::Model &model, const std::string &file,
                      const runtime::data::DataOptions &options,
-                     int64_t maxTokens, bool json);
+                     int64_t maxTokens, bool json,
+                     runtime::exec::NextToken *next = nullptr);
 
 } // namespace mllm
 

@@ -294,6 +294,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.resume = resume;
     device.evalFile = evalFile;
     device.evalEvery = evalEvery;
+    device.generateFile = generateFile;
+    device.maxTokens = maxTokens;
     device.strictData = strictData;
     device.traceFile = traceFile;
     device.timeout =
@@ -304,10 +306,15 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 #endif
 #ifdef MLLM_HAVE_DEVICE_PIPELINE
   if (devicePipeline) {
-    if (!dumpBatches.empty() || !generateFile.empty() || !stepFunctions.empty())
-      return fail(1, "--backend=cuda trains without --dump-batches, "
-                     "--generate or --step-functions so far; leave them out "
-                     "or use the CPU backend");
+    if (!dumpBatches.empty() || !stepFunctions.empty())
+      return fail(1, "--backend=cuda trains without --dump-batches or "
+                     "--step-functions so far; leave them out or use the CPU "
+                     "backend");
+    if (!generateFile.empty())
+      return fail(1, "--generate runs in one process, not under mpirun or "
+                     "srun: write a checkpoint (--checkpoint-dir) and run "
+                     "`mllm-run SPEC --backend=cuda --init CHECKPOINT "
+                     "--steps 0 --generate FILE` with it");
     RunOptions run;
     run.seed = seed;
     run.json = emitJson;
@@ -408,10 +415,15 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
 #ifdef MLLM_HAVE_DEVICE
   if (backend == "cuda") {
-    if (!dumpBatches.empty() || !generateFile.empty() || !stepFunctions.empty())
-      return fail(1, "--backend=cuda trains without --dump-batches, "
-                     "--generate or --step-functions so far; leave them out "
-                     "or use the CPU backend");
+    if (!dumpBatches.empty() || !stepFunctions.empty())
+      return fail(1, "--backend=cuda trains without --dump-batches or "
+                     "--step-functions so far; leave them out or use the CPU "
+                     "backend");
+    if (deviceParallel && !generateFile.empty())
+      return fail(1, "--generate runs in one process, not under mpirun or "
+                     "srun: write a checkpoint (--checkpoint-dir) and run "
+                     "`mllm-run SPEC --backend=cuda --init CHECKPOINT "
+                     "--steps 0 --generate FILE` with it");
     return runOnDevice(**model, data, deviceOptions(),
                        deviceParallel ? comm : nullptr);
   }

@@ -539,6 +539,16 @@ struct DeviceTrainer::Impl {
   std::vector<double> evalHostSums, evalHostCandidates;
   std::vector<int64_t> evalHostArgmax;
   llvm::Error evaluationHead(DeviceLayer &l);
+  /// Generation (DeviceTrainer::nextToken): with `generateRow` >= 0 the
+  /// head's forward stops at the first largest of that row's logits
+  /// [0, generateChoices), copied to the host.
+  int64_t generateRow = -1, generateChoices = 0;
+  DeviceArray<int64_t> generated;
+  std::vector<int64_t> generatedHost;
+  llvm::Error generationHead(DeviceLayer &l);
+  /// Waits, with their deadlines, for the TP and CP collectives posted so
+  /// far: before the host waits for the stream inside an action.
+  llvm::Error finishCollectives(const std::string &what);
   /// The predictions of a vocab-parallel head: evalHostArgmax from this
   /// shard's (local) to the whole row's, over the TP group.
   llvm::Error shardPredictions(DeviceLayer &l);

@@ -199,6 +199,8 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
     MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
     if (evaluating)
       return evaluationHead(l);
+    if (generateRow >= 0)
+      return generationHead(l);
     if (l.split)
       MLLM_TRY(vocabParallelLoss(l));
     else
@@ -490,6 +492,9 @@ llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
   MLLM_TRY(
       check(kc::crossEntropyRowMax(l.logits, evalRowMax.data(), R, V, stream),
             at("row maxima")));
+  // The earlier layers' TP and CP collectives, with their deadlines, before
+  // the host waits for the stream.
+  MLLM_TRY(finishCollectives(at("evaluation: ")));
   if (l.split) {
     // This shard's maxima, to tell where the whole row's maximum is.
     MLLM_TRY(check(evalRowMax.download(evalLocalMax, stream),
@@ -514,6 +519,32 @@ llvm::Error DeviceTrainer::Impl::evaluationHead(DeviceLayer &l) {
   MLLM_TRY(
       check(evalSums.download(evalHostSums, stream), at("evaluation's sums")));
   return l.split ? shardPredictions(l) : llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::finishCollectives(const std::string &what) {
+  for (ShardCollectives *c : {tp, cp})
+    if (c)
+      if (llvm::Error e = c->finish())
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       what + llvm::toString(std::move(e)));
+  return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::generationHead(DeviceLayer &l) {
+  const int64_t V = l.config.vocab;
+  auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
+  if (l.split || generateRow >= l.rows || generateChoices > V ||
+      generateChoices < 1)
+    return check(Status::error("generation reads one row of a whole head"),
+                 at("generation (internal error)"));
+  MLLM_TRY(check(generated.allocate(1), at("generation's token")));
+  // The row's first `generateChoices` logits: a one-row slice.
+  MLLM_TRY(check(kc::rowArgmax(l.logits + generateRow * V, generated.data(), 1,
+                               generateChoices, stream),
+                 at("generation's token")));
+  MLLM_TRY(finishCollectives(at("generation: ")));
+  return check(generated.download(generatedHost, stream),
+               at("generation's token"));
 }
 
 llvm::Error DeviceTrainer::Impl::shardPredictions(DeviceLayer &l) {

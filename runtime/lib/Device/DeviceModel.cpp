@@ -640,6 +640,20 @@ llvm::Error DeviceTrainer::Impl::reservePlans() {
   const int64_t tokens = model->sequences * queries;
   MLLM_TRY(check(kc::reserveEmbeddingGrad(batch.embeddingGrad, tokens),
                  "reserving the embedding's gradient plan"));
+  // An evaluation's and a generation's per-row arrays at the head, for the
+  // same reason (an evaluation runs between steps, transfers in flight).
+  if (llvm::any_of(layers, [](const DeviceLayer &l) {
+        return l.kind == LayerKind::Head;
+      })) {
+    const size_t rows = static_cast<size_t>(tokens);
+    const char *what = "reserving the evaluation's arrays";
+    MLLM_TRY(check(evalRowMax.reserve(rows), what));
+    MLLM_TRY(check(evalSums.reserve(2 * rows), what));
+    MLLM_TRY(check(evalArgmax.reserve(rows), what));
+    MLLM_TRY(check(evalCandidates.reserve(rows * static_cast<size_t>(tpSize)),
+                   what));
+    MLLM_TRY(check(generated.reserve(1), what));
+  }
   return check(kc::reserveEmbeddingGrad(batch.positionGrad, tokens),
                "reserving the position table's gradient plan");
 }

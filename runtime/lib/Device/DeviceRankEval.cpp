@@ -30,6 +30,7 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
   DeviceTrainer::Impl &d = s.dev;
   MLLM_TRY(s.checkIdle());
   MLLM_TRY(agreeOnStart());
+  s.tracing = false; // A traced step's events stay as they were.
   if (llvm::Error e = d.agreeOnStart())
     return s.wrap(std::move(e));
   auto start = std::chrono::steady_clock::now();
@@ -112,16 +113,21 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
       return s.error("a received message was never used (internal error)");
     }
     s.mbs.clear();
-    MLLM_TRY(s.wrap(check(cudaStatus(cudaStreamSynchronize(d.stream)),
-                          "the evaluation's microbatches")));
+    if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(d.stream)),
+                              "the evaluation's microbatches")) {
+      s.drain();
+      return s.wrap(std::move(e));
+    }
     double part[3] = {0, 0, 0};
     if (s.holdsHead && s.place.coord.t == 0) {
       part[0] = counted.lossSum;
       part[1] = static_cast<double>(counted.tokens);
       part[2] = static_cast<double>(counted.correct);
     }
-    if (llvm::Error e = s.groups.world->allReduceSum(part, 3))
+    if (llvm::Error e = s.groups.world->allReduceSum(part, 3)) {
+      s.drain();
       return s.error("summing the evaluation: " + llvm::toString(std::move(e)));
+    }
     for (int i = 0; i < 3; ++i)
       sums[i] += part[i];
   }

@@ -581,6 +581,46 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
           .count();
   return stats;
 }
+namespace {
+/// exec::Generator's tokens from the device: the whole forward per token
+/// (the encoders too: the device keeps no state between forwards).
+class DeviceNextToken final : public exec::NextToken {
+public:
+  explicit DeviceNextToken(DeviceTrainer::Impl &s) : s(s) {}
+  llvm::Error startSample(const exec::MicrobatchData &) override {
+    return llvm::Error::success();
+  }
+  llvm::Expected<int64_t> choose(const exec::MicrobatchData &batch, int64_t row,
+                                 int64_t choices) override {
+    // As an evaluation's batch: microbatch 0's buffers, then its forward.
+    const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
+    MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1,
+                    &DeviceTrainer::Impl::carveSaved));
+    MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
+                    &DeviceTrainer::Impl::carveScratch));
+    MLLM_TRY(s.loadBatch(batch));
+    s.generateRow = row;
+    s.generateChoices = choices;
+    llvm::Error e = s.forward(s.hostLosses);
+    s.generateRow = -1;
+    if (e)
+      return std::move(e);
+    if (s.generatedHost.size() != 1)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "generation: no token came back "
+                                     "(internal error)");
+    return s.generatedHost[0];
+  }
+
+private:
+  DeviceTrainer::Impl &s;
+};
+} // namespace
+
+std::unique_ptr<exec::NextToken> DeviceTrainer::nextToken() {
+  return std::make_unique<DeviceNextToken>(*impl);
+}
+
 int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }
 const sched::MemoryPlan &DeviceTrainer::memoryPlan() const {
   return impl->memory;

@@ -26,14 +26,61 @@ Generator::open(Model &model, llvm::StringRef manifest,
   return std::unique_ptr<Generator>(new Generator(model, std::move(*set)));
 }
 
-llvm::Error Generator::run(int64_t maxTokens,
-                           llvm::function_ref<void(const Generation &)> emit) {
-  const data::DataGeometry &geometry = set->geometry();
-  const data::Tokenizer &tokenizer = set->tokenizer();
+NextToken::~NextToken() = default;
+
+llvm::Error CPUNextToken::startSample(const MicrobatchData &batch) {
+  // The encoders' tokens do not change while the text grows: run them
+  // once, then only the LLM per token.
+  ctx = MicrobatchContext();
+  ctx.data = &batch;
+  Activation none, out;
+  for (size_t e = 0; e < model.encoders.size(); ++e) {
+    Chain &chain = *model.chains[e];
+    chain.forward(-1, ctx, 0, chain.size(), none, out);
+    chain.release(-1);
+    ctx.encoderOut[chain.part()] = std::move(out);
+    out = Activation();
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<int64_t> CPUNextToken::choose(const MicrobatchData &batch,
+                                             int64_t row, int64_t choices) {
   const cpu::Param<float> &weight = headWeight(model);
   const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
+  ctx.data = &batch;
+  Activation none;
+  Chain &llm = model.llm();
+  llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
+  llm.release(-1);
+  if (row < 0 || hidden.cols() != width || row >= hidden.rows() ||
+      choices > vocab)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "generation: the LLM's hidden states do not fit the LM head "
+        "(internal error)");
+  logits.resize(static_cast<size_t>(vocab));
+  kernels::cpu::linearForward(hidden.ptr() + row * width, weight.value.ptr(),
+                              static_cast<const float *>(nullptr),
+                              logits.data(), 1, width, vocab);
+  int64_t best = 0;
+  for (int64_t v = 1; v < choices; ++v)
+    if (logits[v] > logits[best])
+      best = v;
+  return best;
+}
+
+llvm::Error Generator::run(int64_t maxTokens,
+                           llvm::function_ref<void(const Generation &)> emit,
+                           NextToken *next) {
+  const data::DataGeometry &geometry = set->geometry();
+  const data::Tokenizer &tokenizer = set->tokenizer();
+  CPUNextToken cpu(model);
+  if (!next)
+    next = &cpu;
   // The model may only say what the tokenizer can decode.
-  const int64_t choices = std::min(vocab, tokenizer.size());
+  const int64_t choices =
+      std::min(headWeight(model).value.shape[0], tokenizer.size());
   std::optional<int64_t> eos = tokenizer.eos();
 
   // Epoch 0 holds every sample alone in a sequence; visit them by line.
@@ -44,8 +91,6 @@ llvm::Error Generator::run(int64_t maxTokens,
       for (int64_t i : seq)
         byLine[set->sample(i).line] = {k, i};
 
-  Activation hidden;
-  std::vector<float> logits(static_cast<size_t>(vocab));
   for (const auto &[line, where] : byLine) {
     const auto &[k, index] = where;
     const data::ManifestSample &sample = set->sample(index);
@@ -66,18 +111,8 @@ llvm::Error Generator::run(int64_t maxTokens,
       for (const std::string &path : sample.media[e])
         g.media.push_back({geometry.encoders[e].name, path});
 
-    // The encoders' tokens do not change while the text grows: run them
-    // once, then only the LLM per token.
-    MicrobatchContext ctx;
-    ctx.data = &d;
-    Activation none, out;
-    for (size_t e = 0; e < model.encoders.size(); ++e) {
-      Chain &chain = *model.chains[e];
-      chain.forward(-1, ctx, 0, chain.size(), none, out);
-      chain.release(-1);
-      ctx.encoderOut[chain.part()] = std::move(out);
-      out = Activation();
-    }
+    if (llvm::Error e = next->startSample(d))
+      return e;
     g.stop = "max-tokens";
     while (static_cast<int64_t>(g.tokens.size()) < maxTokens) {
       if (layout->tokens >= geometry.seqLen) {
@@ -99,30 +134,17 @@ llvm::Error Generator::run(int64_t maxTokens,
               {seq.items[e][j].start, static_cast<int64_t>(j)});
       d.layout = std::move(batchLayout);
 
-      Chain &llm = model.llm();
-      llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
-      llm.release(-1);
       // The sample starts the sequence: its last token is the one whose
       // logits choose the next.
-      int64_t row = layout->tokens - 1;
-      if (row < 0 || hidden.cols() != width || row >= hidden.rows())
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            "generation: the LLM's hidden states do not fit the LM head "
-            "(internal error)");
-      kernels::cpu::linearForward(
-          hidden.ptr() + row * width, weight.value.ptr(),
-          static_cast<const float *>(nullptr), logits.data(), 1, width, vocab);
-      int64_t best = 0;
-      for (int64_t v = 1; v < choices; ++v)
-        if (logits[v] > logits[best])
-          best = v;
-      if (eos && best == *eos) {
+      auto best = next->choose(d, layout->tokens - 1, choices);
+      if (!best)
+        return best.takeError();
+      if (eos && *best == *eos) {
         g.stop = "end";
         break;
       }
-      g.tokens.push_back(best);
-      layout->text.push_back(best);
+      g.tokens.push_back(*best);
+      layout->text.push_back(*best);
       ++layout->tokens;
     }
     g.text = tokenizer.decode(g.tokens);

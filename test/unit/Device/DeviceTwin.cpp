@@ -32,6 +32,7 @@
 #include "mllm/runtime/device/DeviceRankRunner.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
 #include "mllm/runtime/exec/Data.h"
+#include "mllm/runtime/exec/Generate.h"
 #include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -88,6 +89,15 @@ static llvm::cl::opt<std::string>
     evalFile("eval", llvm::cl::desc("After training, evaluate the weights on "
                                     "this held-out manifest, as mllm-run "
                                     "--eval (DeviceTrainer::evaluate)"));
+
+static llvm::cl::opt<std::string> generateFile(
+    "generate",
+    llvm::cl::desc("After training, generate greedily for every prompt of "
+                   "this manifest, as mllm-run --generate "
+                   "(DeviceTrainer::nextToken): one JSON object each"));
+static llvm::cl::opt<int64_t>
+    maxTokens("max-tokens", llvm::cl::desc("With --generate: at most so many"),
+              llvm::cl::init(16));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
@@ -540,9 +550,35 @@ int main(int argc, char **argv) {
                                     {"samples", stats->samples}})
           << "\n";
   }
-  // Every process holds the same weights; rank 0 writes them.
+  // Every process holds the same weights; rank 0 generates and writes.
   if (parallel.index != 0)
     return 0;
+  if (!generateFile.empty()) {
+    data::DataOptions options;
+    options.seed = seed;
+    auto generator = exec::Generator::open(**model, generateFile, options);
+    if (!generator)
+      return fail(llvm::toString(generator.takeError()));
+    std::unique_ptr<exec::NextToken> next = (*trainer)->nextToken();
+    if (llvm::Error e =
+            (*generator)
+                ->run(
+                    maxTokens,
+                    [&](const exec::Generation &g) {
+                      llvm::json::Array tokens;
+                      for (int64_t t : g.tokens)
+                        tokens.push_back(t);
+                      out() << llvm::json::Value(llvm::json::Object{
+                                   {"event", "generate"},
+                                   {"line", g.line},
+                                   {"text", llvm::json::fixUTF8(g.text)},
+                                   {"tokens", std::move(tokens)},
+                                   {"stop", g.stop}})
+                            << "\n";
+                    },
+                    next.get()))
+      return fail(llvm::toString(std::move(e)));
+  }
   if (!checkpointFile.empty())
     if (llvm::Error e = (*trainer)->save(checkpointFile, seed))
       return fail(llvm::toString(std::move(e)));

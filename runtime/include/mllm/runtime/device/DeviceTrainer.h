@@ -42,6 +42,7 @@
 #include "mllm/runtime/MemoryPlan.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Evaluate.h"
+#include "mllm/runtime/exec/Generate.h"
 #include "mllm/runtime/exec/Model.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -198,6 +199,12 @@ public:
   /// Collective over data-parallel processes: each evaluates every N-th
   /// batch, and the counts are summed.
   llvm::Expected<exec::EvalStats> evaluate(exec::EvalSet &set);
+  /// Greedy generation on the device (mllm-run --generate, with
+  /// exec::Generator): each token is the forward of the sample's batch as
+  /// it stands, its head's logits reduced on the device to the first
+  /// largest among the ids the tokenizer decodes at the sample's last row
+  /// (rowArgmax); one id comes back. Valid while the trainer lives.
+  std::unique_ptr<exec::NextToken> nextToken();
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
   llvm::Error save(llvm::StringRef path, uint64_t seed);

@@ -37,6 +37,37 @@ struct Generation {
   std::string stop;
 };
 
+/// What runs the model for a Generator: the forward of a sample, then,
+/// per new token, the id of the largest logit at one row.
+class NextToken {
+public:
+  virtual ~NextToken();
+  /// A new sample: `batch` holds its media (what does not change while its
+  /// text grows).
+  virtual llvm::Error startSample(const MicrobatchData &batch) = 0;
+  /// The first largest logit among ids [0, choices) at row `row` (the
+  /// sample's last token) of `batch` (the sample's layout with its text so
+  /// far, every target ignored).
+  virtual llvm::Expected<int64_t> choose(const MicrobatchData &batch,
+                                         int64_t row, int64_t choices) = 0;
+};
+
+/// The CPU backend's: the encoders once per sample, the LLM per token, the
+/// logits of the one row from the LM head's weight.
+class CPUNextToken final : public NextToken {
+public:
+  explicit CPUNextToken(Model &model) : model(model) {}
+  llvm::Error startSample(const MicrobatchData &batch) override;
+  llvm::Expected<int64_t> choose(const MicrobatchData &batch, int64_t row,
+                                 int64_t choices) override;
+
+private:
+  Model &model;
+  MicrobatchContext ctx;
+  Activation hidden;
+  std::vector<float> logits;
+};
+
 class Generator {
 public:
   /// Opens the prompt manifest for `model`'s plan; `options.tokenizer` says
@@ -46,9 +77,11 @@ public:
   open(Model &model, llvm::StringRef manifest, data::DataOptions options);
 
   /// Generates up to `maxTokens` tokens for every sample, in manifest
-  /// order, calling `emit` after each sample.
+  /// order, each chosen by `next` (the CPU backend's when null), calling
+  /// `emit` after each sample.
   llvm::Error run(int64_t maxTokens,
-                  llvm::function_ref<void(const Generation &)> emit);
+                  llvm::function_ref<void(const Generation &)> emit,
+                  NextToken *next = nullptr);
 
   const data::DataSet &dataSet() const { return *set; }
 
