@@ -261,6 +261,19 @@ DeviceRankRunner::~DeviceRankRunner() {
     impl->drain();
 }
 
+llvm::Error DeviceRankRunner::Impl::endIteration() {
+  if (llvm::Error e = waitSends(-1)) {
+    drain();
+    return e;
+  }
+  if (!recvs.empty()) {
+    drain();
+    return error("a received message was never used (internal error)");
+  }
+  mbs.clear();
+  return llvm::Error::success();
+}
+
 void DeviceRankRunner::Impl::drain() {
   failed = true;
   for (ShardCollectives *c : {dev.tp, dev.cp})
@@ -694,15 +707,7 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
                                       : s.actionError(i, std::move(e));
     }
   }
-  if (llvm::Error e = s.waitSends(-1)) {
-    s.drain();
-    return std::move(e);
-  }
-  if (!s.recvs.empty()) {
-    s.drain();
-    return s.error("a received message was never used (internal error)");
-  }
-  s.mbs.clear();
+  MLLM_TRY(s.endIteration());
   // Sums the program did not end at an all_reduce_grads action.
   if (llvm::Error e = d.finishGradientSums()) {
     s.drain();

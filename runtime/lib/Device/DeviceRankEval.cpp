@@ -41,7 +41,7 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
   // The head's ranks (TP rank 0 of each replica, every CP rank) count; the
   // world sums every round, so that no rank runs ahead of the others by
   // more than a round (a wait has a deadline).
-  double sums[3] = {0, 0, 0};
+  cpu::HeadEval total;
   auto fail = [&](size_t i, llvm::Error e) -> llvm::Error {
     d.evaluating = false;
     s.drain();
@@ -104,45 +104,19 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
         return fail(i, std::move(e));
     }
     d.evaluating = false;
-    if (llvm::Error e = s.waitSends(-1)) {
-      s.drain();
-      return std::move(e);
-    }
-    if (!s.recvs.empty()) {
-      s.drain();
-      return s.error("a received message was never used (internal error)");
-    }
-    s.mbs.clear();
+    MLLM_TRY(s.endIteration());
     if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(d.stream)),
                               "the evaluation's microbatches")) {
       s.drain();
       return s.wrap(std::move(e));
     }
-    double part[3] = {0, 0, 0};
-    if (s.holdsHead && s.place.coord.t == 0) {
-      part[0] = counted.lossSum;
-      part[1] = static_cast<double>(counted.tokens);
-      part[2] = static_cast<double>(counted.correct);
-    }
-    if (llvm::Error e = s.groups.world->allReduceSum(part, 3)) {
+    if (!s.holdsHead || s.place.coord.t != 0)
+      counted = cpu::HeadEval();
+    if (llvm::Error e = exec::sumCounts(*s.groups.world, counted)) {
       s.drain();
       return s.error("summing the evaluation: " + llvm::toString(std::move(e)));
     }
-    for (int i = 0; i < 3; ++i)
-      sums[i] += part[i];
+    total.add(counted);
   }
-  exec::EvalStats stats;
-  stats.step = d.done;
-  stats.tokens = static_cast<int64_t>(sums[1]);
-  stats.correct = static_cast<int64_t>(sums[2]);
-  if (stats.tokens) {
-    stats.loss = sums[0] / sums[1];
-    stats.accuracy = sums[2] / sums[1];
-  }
-  stats.samples = set.sampleCount();
-  stats.batches = batches;
-  stats.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  return stats;
+  return exec::evalStats(total, set, d.done, start);
 }

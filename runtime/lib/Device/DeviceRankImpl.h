@@ -139,6 +139,9 @@ struct DeviceRankRunner::Impl {
   /// requests dropped (an NCCL operation is not cancelled by that: the
   /// launcher ends the job), and every later step refused.
   void drain();
+  /// After an iteration's actions: the sends waited for, every receive
+  /// used, the microbatches dropped (drain() on failure).
+  llvm::Error endIteration();
   bool failed = false;
   /// Before the first step: every rank is at the same step.
   bool stepsAgreed = false;

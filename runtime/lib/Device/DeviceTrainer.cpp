@@ -532,8 +532,6 @@ int64_t DeviceTrainer::stepsDone() const { return impl->done; }
 llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
   Impl &s = *impl;
   auto start = std::chrono::steady_clock::now();
-  exec::EvalStats stats;
-  stats.step = s.done;
   cpu::HeadEval counted;
   // Each batch runs as microbatch 0's forward: its buffers, then the
   // forward with the head stopping at its logits' statistics.
@@ -555,31 +553,13 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
       return std::move(e);
     MLLM_TRY(s.countEvaluation(d->targets, counted));
   }
-  if (processes > 1) {
-    double sums[3] = {counted.lossSum, static_cast<double>(counted.tokens),
-                      static_cast<double>(counted.correct)};
-    if (llvm::Error e = s.parallel.host->allReduceSum(sums, 3))
+  if (processes > 1)
+    if (llvm::Error e = exec::sumCounts(*s.parallel.host, counted))
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "summing the evaluation over the "
                                      "processes: " +
                                          llvm::toString(std::move(e)));
-    counted.lossSum = sums[0];
-    counted.tokens = static_cast<int64_t>(sums[1]);
-    counted.correct = static_cast<int64_t>(sums[2]);
-  }
-  stats.samples = set.sampleCount();
-  stats.batches = set.batchCount();
-  stats.tokens = counted.tokens;
-  stats.correct = counted.correct;
-  if (stats.tokens) {
-    stats.loss = counted.lossSum / static_cast<double>(stats.tokens);
-    stats.accuracy =
-        static_cast<double>(stats.correct) / static_cast<double>(stats.tokens);
-  }
-  stats.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  return stats;
+  return exec::evalStats(counted, set, s.done, start);
 }
 namespace {
 /// exec::Generator's tokens from the device: the whole forward per token

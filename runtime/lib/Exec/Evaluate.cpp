@@ -48,6 +48,37 @@ const cpu::Param<float> &exec::headWeight(Model &model) {
   llvm::report_fatal_error("mllm runtime: the LM head has no weight");
 }
 
+llvm::Error exec::sumCounts(Group &group, cpu::HeadEval &counts) {
+  double sums[3] = {counts.lossSum, static_cast<double>(counts.tokens),
+                    static_cast<double>(counts.correct)};
+  if (llvm::Error e = group.allReduceSum(sums, 3))
+    return e;
+  counts.lossSum = sums[0];
+  counts.tokens = static_cast<int64_t>(sums[1]);
+  counts.correct = static_cast<int64_t>(sums[2]);
+  return llvm::Error::success();
+}
+
+EvalStats exec::evalStats(const cpu::HeadEval &counts, const EvalSet &set,
+                          int64_t step,
+                          std::chrono::steady_clock::time_point start) {
+  EvalStats stats;
+  stats.step = step;
+  stats.tokens = counts.tokens;
+  stats.correct = counts.correct;
+  if (stats.tokens) {
+    stats.loss = counts.lossSum / static_cast<double>(stats.tokens);
+    stats.accuracy =
+        static_cast<double>(stats.correct) / static_cast<double>(stats.tokens);
+  }
+  stats.samples = set.sampleCount();
+  stats.batches = set.batchCount();
+  stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return stats;
+}
+
 llvm::Expected<std::unique_ptr<EvalSet>>
 EvalSet::open(const Model &model, llvm::StringRef manifest,
               const data::DataOptions &options) {

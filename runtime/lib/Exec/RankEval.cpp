@@ -69,7 +69,7 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
   // The head's ranks (TP rank 0 of each replica, every CP rank) count;
   // the world sums every round, so that no rank runs ahead of the others
   // by more than a round (a wait has a deadline).
-  double sums[3] = {0, 0, 0};
+  cpu::HeadEval total;
   for (int64_t round = 0; round < rounds; ++round) {
     // Replica d's microbatch j is batch (round M + j) dp + d; the last
     // round leaves out the microbatches past the set's end, on every rank
@@ -114,32 +114,14 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
     s.mbs.clear();
     if (llvm::Error e = unusedReceives())
       return std::move(e);
-    double part[3] = {0, 0, 0};
-    if (s.lossRank) {
-      part[0] = counted.lossSum;
-      part[1] = static_cast<double>(counted.tokens);
-      part[2] = static_cast<double>(counted.correct);
-    }
+    if (!s.lossRank)
+      counted = cpu::HeadEval();
     setActivity("summing the evaluation's counts");
-    if (llvm::Error e = s.world->allReduceSum(part, 3))
+    if (llvm::Error e = sumCounts(*s.world, counted))
       return llvm::make_error<RankError>(
           s.rank, "summing the evaluation: " + llvm::toString(std::move(e)));
-    for (int i = 0; i < 3; ++i)
-      sums[i] += part[i];
+    total.add(counted);
   }
   setActivity("between iterations");
-  EvalStats stats;
-  stats.step = done;
-  stats.tokens = static_cast<int64_t>(sums[1]);
-  stats.correct = static_cast<int64_t>(sums[2]);
-  if (stats.tokens) {
-    stats.loss = sums[0] / sums[1];
-    stats.accuracy = sums[2] / sums[1];
-  }
-  stats.samples = set.sampleCount();
-  stats.batches = batches;
-  stats.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  return stats;
+  return evalStats(total, set, done, start);
 }

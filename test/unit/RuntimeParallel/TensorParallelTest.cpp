@@ -28,6 +28,25 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// TP rank `r` of a `tp`-way split of `c`'s layer over `group`, holding
+/// `whole`'s values (a tied head: its rows of `d`'s tied weight, in `tied`).
+template <typename T>
+llvm::Expected<std::unique_ptr<Layer<T>>>
+shardOf(const LayerCase &c, Layer<T> &whole, const CaseData<T> &d, int r,
+        int tp, Group *group, std::unique_ptr<Param<T>> &tied) {
+  TensorShard shard{r, tp, group};
+  auto layer = makeLayer<T>(c.kind, c.config, c.part, true, shard);
+  if (!layer)
+    return layer.takeError();
+  copyShard(whole, **layer);
+  if ((*layer)->isTied()) {
+    tied = tiedShard(*d.tiedWeight, vocabRange(c.config.vocab, shard), tp > 1);
+    if (llvm::Error err = (*layer)->bindTiedWeight(tied.get()))
+      return std::move(err);
+  }
+  return layer;
+}
+
 template <typename T>
 void checkTensorParallel(const LayerCase &c, int tp, double tolerance) {
   auto made = makeLayer<T>(c.kind, c.config, c.part, /*trainable=*/true);
@@ -50,17 +69,9 @@ void checkTensorParallel(const LayerCase &c, int tp, double tolerance) {
     auto group = comm.group(iota(tp));
     if (!group)
       return group.takeError();
-    TensorShard shard{r, tp, group->get()};
-    auto layer = makeLayer<T>(c.kind, c.config, c.part, true, shard);
+    auto layer = shardOf(c, whole, d, r, tp, group->get(), tied[r]);
     if (!layer)
       return layer.takeError();
-    copyShard(whole, **layer);
-    if ((*layer)->isTied()) {
-      tied[r] =
-          tiedShard(*d.tiedWeight, vocabRange(c.config.vocab, shard), tp > 1);
-      if (llvm::Error err = (*layer)->bindTiedWeight(tied[r].get()))
-        return err;
-    }
     results[r] = runLayer(**layer, d.batch, d.in, d.dOut, tied[r].get());
     layers[r] = std::move(*layer);
     return llvm::Error::success();
@@ -293,17 +304,9 @@ TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
       auto group = comm.group(iota(tp));
       if (!group)
         return group.takeError();
-      TensorShard shard{r, tp, group->get()};
-      auto layer = makeLayer<float>(c.kind, c.config, c.part, true, shard);
+      auto layer = shardOf(c, whole, d, r, tp, group->get(), tied[r]);
       if (!layer)
         return layer.takeError();
-      copyShard(whole, **layer);
-      if ((*layer)->isTied()) {
-        tied[r] =
-            tiedShard(*d.tiedWeight, vocabRange(c.config.vocab, shard), true);
-        if (llvm::Error err = (*layer)->bindTiedWeight(tied[r].get()))
-          return err;
-      }
       Batch<float> b = d.batch;
       b.eval = &got[r];
       Tensor<float> out;

@@ -141,6 +141,11 @@ struct ContextParallel {
 struct HeadEval {
   double lossSum = 0;
   int64_t tokens = 0, correct = 0;
+  void add(const HeadEval &o) {
+    lossSum += o.lossSum;
+    tokens += o.tokens;
+    correct += o.correct;
+  }
 };
 
 /// The kind of part a layer belongs to, as the plan spells parts (`llm`,

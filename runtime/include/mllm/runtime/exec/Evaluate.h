@@ -18,12 +18,14 @@
 #ifndef MLLM_RUNTIME_EXEC_EVALUATE_H
 #define MLLM_RUNTIME_EXEC_EVALUATE_H
 
+#include "mllm/runtime/Comm.h"
 #include "mllm/runtime/data/DataSet.h"
 #include "mllm/runtime/exec/ManifestData.h"
 #include "mllm/runtime/exec/Model.h"
 
 #include "llvm/Support/Error.h"
 
+#include <chrono>
 #include <map>
 
 namespace mllm::runtime::exec {
@@ -50,6 +52,16 @@ struct EvalStats {
   int64_t batches = 0; ///< Packed microbatches.
   double seconds = 0;
 };
+
+/// Collective over `group`: `counts` becomes the group's sum (exact: the
+/// counts are integers in double, the loss sums add in group order).
+llvm::Error sumCounts(Group &group, cpu::HeadEval &counts);
+
+class EvalSet;
+/// An evaluation's statistics from the counts over all of `set`, at step
+/// `step`, begun at `start`.
+EvalStats evalStats(const cpu::HeadEval &counts, const EvalSet &set,
+                    int64_t step, std::chrono::steady_clock::time_point start);
 
 /// A held-out set as an evaluation reads it: every sample of the manifest
 /// once (epoch 0 of its packing) in the plan's microbatches, with the CP
