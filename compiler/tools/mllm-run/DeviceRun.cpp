@@ -178,7 +178,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     dataOptions.strict = options.strictData;
     std::unique_ptr<exec::NextToken> next = trainer.nextToken();
     if (llvm::Error e = generate(model, options.generateFile, dataOptions,
-                                 options.maxTokens, options.json, next.get()))
+                                 options.maxTokens, options.json, *next))
       return fail("--generate: " + llvm::toString(std::move(e)));
   }
   // The arena the steps ran in: planned and measured (equal once a step

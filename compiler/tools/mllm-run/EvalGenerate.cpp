@@ -74,14 +74,17 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
   llvm::outs().flush();
 }
 
-llvm::Error mllm::generate(exec::Model &model, const std::string &file,
+llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
                            const data::DataOptions &options, int64_t maxTokens,
-                           bool json, exec::NextToken *next) {
+                           bool json, exec::NextToken &next, bool print) {
   auto generator = exec::Generator::open(model, file, options);
   if (!generator)
     return generator.takeError();
-  reportHeldOut("prompts", file, (*generator)->dataSet(), json);
+  if (print)
+    reportHeldOut("prompts", file, (*generator)->dataSet(), json);
   auto emit = [&](const exec::Generation &g) {
+    if (!print)
+      return;
     if (json) {
       llvm::json::Array media, tokens;
       for (const auto &[encoder, path] : g.media)
@@ -106,5 +109,5 @@ llvm::Error mllm::generate(exec::Model &model, const std::string &file,
                  << "\n";
     llvm::outs().flush();
   };
-  return (*generator)->run(maxTokens, emit, next);
+  return (*generator)->run(maxTokens, next, emit);
 }

@@ -4,8 +4,7 @@
 // `--eval-every` steps and at the end) and for greedy generation
 // (`--generate`): a line per evaluation or per sample, or with --json one
 // `eval` / `generate` event each (docs/runtime.md, "Evaluation and
-// generation"). Rank 0 of a parallel run prints an evaluation; generation
-// runs in one process.
+// generation"). Rank 0 of a parallel run prints them.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_TOOLS_MLLMRUN_EVALGENERATE_H
@@ -24,12 +23,12 @@ void reportHeldOut(llvm::StringRef role, const std::string &file,
 /// One evaluation: the mean loss per counted token and the token accuracy.
 void reportEval(const runtime::exec::EvalStats &stats, bool json);
 
-/// Greedy generation for every sample of `file`, printed per sample; each
-/// token chosen by `next` (the CPU backend's when null).
-llvm::Error generate(runtime::exec::Model &model, const std::string &file,
+/// Greedy generation for every sample of `file`, each token chosen by
+/// `next`; printed per sample where `print` (rank 0 of a parallel run).
+llvm::Error generate(const runtime::exec::Model &model, const std::string &file,
                      const runtime::data::DataOptions &options,
                      int64_t maxTokens, bool json,
-                     runtime::exec::NextToken *next = nullptr);
+                     runtime::exec::NextToken &next, bool print = true);
 
 } // namespace mllm
 

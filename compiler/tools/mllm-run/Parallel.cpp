@@ -237,6 +237,20 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   // With no step to train: the weights as they are.
   if (heldOut && !trained)
     evaluate();
+  // --generate: every rank runs the same Generator; rank 0 prints.
+  if (!options.generateFile.empty()) {
+    auto next = r.nextToken();
+    if (!next)
+      abortJob(next.takeError());
+    if (llvm::Error e =
+            generate(r.theModel(), options.generateFile, dataOptions(options),
+                     options.maxTokens, options.json, **next, rank == 0)) {
+      if (e.isA<exec::RankError>())
+        abortJob(std::move(e));
+      abortJob(llvm::make_error<exec::RankError>(
+          rank, "--generate: " + llvm::toString(std::move(e))));
+    }
+  }
   // Measured peak memory of every rank next to its stage's estimate.
   double peak = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);
   std::vector<double> peaks(comm.worldSize());

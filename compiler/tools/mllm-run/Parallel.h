@@ -30,6 +30,10 @@ struct RunOptions {
   /// evalEvery steps.
   std::string evalFile;
   int64_t evalEvery = 0;
+  /// --generate PROMPTS: greedy generation after training, --max-tokens
+  /// per sample at most.
+  std::string generateFile;
+  int64_t maxTokens = 32;
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
   bool checkMemoryPlan = false;
   int faultRank = -1;

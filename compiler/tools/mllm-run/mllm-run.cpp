@@ -329,11 +329,6 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (comm && comm->worldSize() > 1 && !deviceParallel) {
     if (!dumpBatches.empty())
       return fail(1, "--dump-batches is for one-process runs");
-    if (!generateFile.empty())
-      return fail(1, "--generate runs in one process, not under mpirun or "
-                     "srun: write a checkpoint (--checkpoint-dir) and run "
-                     "`mllm-run SPEC --init CHECKPOINT --steps 0` with it "
-                     "(a parallel run's checkpoint loads there too)");
     RunOptions run;
     run.steps = total;
     run.seed = seed;
@@ -350,6 +345,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.dataThreads = dataThreads;
     run.evalFile = evalFile;
     run.evalEvery = evalEvery;
+    run.generateFile = generateFile;
+    run.maxTokens = maxTokens;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
     run.checkMemoryPlan = checkMemoryPlan;
@@ -518,8 +515,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
+    exec::CPUNextToken next(**model);
     if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
-                                 maxTokens, emitJson))
+                                 maxTokens, emitJson, next))
       return fail(1, "--generate: " + llvm::toString(std::move(e)));
   }
   if (!dumpBatches.empty())

@@ -85,12 +85,18 @@ public:
     if (in.cols() != config.hidden)
       layerFatal("lm_head: input width " + llvm::Twine(in.cols()) +
                  ", hidden " + llvm::Twine(config.hidden));
-    if (!batch.targets)
-      layerFatal("lm_head: the batch has no targets");
     if (batch.sequences * batch.tokens != rows)
       layerFatal("lm_head: the input has " + llvm::Twine(rows) +
                  " rows, the batch " + llvm::Twine(batch.sequences) + " x " +
                  llvm::Twine(batch.tokens) + " tokens");
+    if (batch.predict) {
+      predict(*batch.predict, in);
+      out.resize({1});
+      out.data[0] = 0;
+      return nullptr;
+    }
+    if (!batch.targets)
+      layerFatal("lm_head: the batch has no targets");
     auto st = std::make_unique<State>();
     st->owner = this;
     if (!batch.eval)
@@ -142,6 +148,22 @@ public:
   }
 
 private:
+  /// Generation's next token: the logits of the one row asked for, then
+  /// the first largest among the ids asked for over the whole vocabulary.
+  void predict(HeadPredict &p, const Tensor<T> &in) {
+    p.predicted = -1;
+    if (p.row < 0)
+      return;
+    if (p.row >= in.rows())
+      layerFatal("lm_head: generation asks for row " + llvm::Twine(p.row) +
+                 " of " + llvm::Twine(in.rows()));
+    std::vector<T> logits(static_cast<size_t>(range.size()));
+    k::linearForward(in.ptr() + p.row * config.hidden, weight().value.ptr(),
+                     static_cast<T *>(nullptr), logits.data(), 1, config.hidden,
+                     range.size());
+    vocabParallelArgmax(tp, logits.data(), &p.predicted, 1, range, p.choices);
+  }
+
   /// An evaluation's counts of a microbatch: its loss sum and, per counted
   /// target, whether the first largest logit over the whole vocabulary is
   /// the target's (every TP rank counts the same).

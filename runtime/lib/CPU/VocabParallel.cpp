@@ -66,15 +66,17 @@ double mllm::runtime::cpu::vocabParallelCrossEntropyForward(
 template <typename T>
 void mllm::runtime::cpu::vocabParallelArgmax(TensorContext &tp, const T *logits,
                                              int64_t *predicted, int64_t rows,
-                                             VocabRange range) {
+                                             VocabRange range, int64_t limit) {
   const int64_t V = range.size();
+  const int64_t scan =
+      limit <= range.begin ? 0 : std::min(V, limit - range.begin);
   // This slice's first largest logit per row (an index into it; -1 and
   // -inf: all NaN).
   std::vector<T> best(rows, -std::numeric_limits<T>::infinity());
   std::vector<int64_t> first(rows, -1);
   for (int64_t t = 0; t < rows; ++t) {
     const T *row = logits + t * V;
-    for (int64_t v = 0; v < V; ++v)
+    for (int64_t v = 0; v < scan; ++v)
       if (!std::isnan(row[v]) && (first[t] < 0 || row[v] > best[t])) {
         best[t] = row[v];
         first[t] = v;
@@ -155,7 +157,7 @@ namespace mllm::runtime::cpu {
                                                   const double *, T *, double, \
                                                   int64_t, VocabRange);        \
   template void vocabParallelArgmax(TensorContext &, const T *, int64_t *,     \
-                                    int64_t, VocabRange);                      \
+                                    int64_t, VocabRange, int64_t);             \
   template void predictionSlots(const T *, const T *, const int64_t *,         \
                                 int64_t, VocabRange, const TensorShard &,      \
                                 double *);

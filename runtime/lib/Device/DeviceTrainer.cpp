@@ -567,29 +567,29 @@ namespace {
 class DeviceNextToken final : public exec::NextToken {
 public:
   explicit DeviceNextToken(DeviceTrainer::Impl &s) : s(s) {}
-  llvm::Error startSample(const exec::MicrobatchData &) override {
+  llvm::Error choose(llvm::ArrayRef<exec::TokenQuery> queries, int64_t choices,
+                     llvm::MutableArrayRef<int64_t> ids) override {
+    for (size_t q = 0; q < queries.size(); ++q) {
+      // As an evaluation's batch: microbatch 0's buffers, then its forward.
+      const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
+      MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1,
+                      &DeviceTrainer::Impl::carveSaved));
+      MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
+                      &DeviceTrainer::Impl::carveScratch));
+      MLLM_TRY(s.loadBatch(*queries[q].batch));
+      s.generateRow = queries[q].row;
+      s.generateChoices = choices;
+      llvm::Error e = s.forward(s.hostLosses);
+      s.generateRow = -1;
+      if (e)
+        return e;
+      if (s.generatedHost.size() != 1)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "generation: no token came back "
+                                       "(internal error)");
+      ids[q] = s.generatedHost[0];
+    }
     return llvm::Error::success();
-  }
-  llvm::Expected<int64_t> choose(const exec::MicrobatchData &batch, int64_t row,
-                                 int64_t choices) override {
-    // As an evaluation's batch: microbatch 0's buffers, then its forward.
-    const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
-    MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1,
-                    &DeviceTrainer::Impl::carveSaved));
-    MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
-                    &DeviceTrainer::Impl::carveScratch));
-    MLLM_TRY(s.loadBatch(batch));
-    s.generateRow = row;
-    s.generateChoices = choices;
-    llvm::Error e = s.forward(s.hostLosses);
-    s.generateRow = -1;
-    if (e)
-      return std::move(e);
-    if (s.generatedHost.size() != 1)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "generation: no token came back "
-                                     "(internal error)");
-    return s.generatedHost[0];
   }
 
 private:

@@ -53,6 +53,17 @@ balanceOptions(const PlanCPAssignment &assignment) {
   return options;
 }
 
+llvm::Error exec::splitBatchForCP(const Plan &plan, MicrobatchData &batch) {
+  const PlanCPAssignment *cp = llmAssignment(plan);
+  if (!cp)
+    return llvm::Error::success();
+  auto layout = std::make_shared<BatchLayout>(*batch.layout);
+  if (llvm::Error e = splitForCP(*cp, *layout))
+    return e;
+  batch.layout = std::move(layout);
+  return llvm::Error::success();
+}
+
 llvm::Error exec::splitForCP(const PlanCPAssignment &assignment,
                              BatchLayout &layout) {
   auto start = std::chrono::steady_clock::now();

@@ -17,7 +17,7 @@ void Chain::forward(int64_t mb, MicrobatchContext &ctx, size_t first,
                     size_t last, const Activation &in, Activation &out) {
   std::vector<StepState> &st = states[mb];
   st.resize(steps.size());
-  bool keep = hasBackward(first, last) && !ctx.eval;
+  bool keep = hasBackward(first, last) && !ctx.forwardOnly();
   Activation cur, next;
   const Activation *input = &in;
   for (size_t i = first; i < last; ++i) {

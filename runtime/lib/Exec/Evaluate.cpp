@@ -106,12 +106,8 @@ llvm::Expected<MicrobatchData> EvalSet::batch(int64_t k) {
   MicrobatchData d =
       toMicrobatchData(model, set->geometry(), std::move(*got), 1.0);
   // Balanced for its own mask, as a training batch is (ManifestData).
-  if (const PlanCPAssignment *cp = llmAssignment(model.plan())) {
-    auto layout = std::make_shared<BatchLayout>(*d.layout);
-    if (llvm::Error e = splitForCP(*cp, *layout))
-      return std::move(e);
-    d.layout = std::move(layout);
-  }
+  if (llvm::Error e = splitBatchForCP(model.plan(), d))
+    return std::move(e);
   // The batches this reader evaluates (a replica: every dp-th), while
   // their media stay under 256 MiB.
   if (cacheable) {

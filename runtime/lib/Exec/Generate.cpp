@@ -6,6 +6,7 @@
 #include "mllm/kernels/cpu/Linear.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 using namespace mllm;
@@ -13,7 +14,7 @@ using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
 llvm::Expected<std::unique_ptr<Generator>>
-Generator::open(Model &model, llvm::StringRef manifest,
+Generator::open(const Model &model, llvm::StringRef manifest,
                 data::DataOptions options) {
   auto geometry = dataGeometryOf(model);
   if (!geometry)
@@ -28,7 +29,11 @@ Generator::open(Model &model, llvm::StringRef manifest,
 
 NextToken::~NextToken() = default;
 
-llvm::Error CPUNextToken::startSample(const MicrobatchData &batch) {
+llvm::Error NextToken::startSample(int64_t, const MicrobatchData &) {
+  return llvm::Error::success();
+}
+
+llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   // The encoders' tokens do not change while the text grows: run them
   // once, then only the LLM per token.
   ctx = MicrobatchContext();
@@ -44,43 +49,66 @@ llvm::Error CPUNextToken::startSample(const MicrobatchData &batch) {
   return llvm::Error::success();
 }
 
-llvm::Expected<int64_t> CPUNextToken::choose(const MicrobatchData &batch,
-                                             int64_t row, int64_t choices) {
+llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
+                                 int64_t choices,
+                                 llvm::MutableArrayRef<int64_t> ids) {
   const cpu::Param<float> &weight = headWeight(model);
   const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
-  ctx.data = &batch;
-  Activation none;
-  Chain &llm = model.llm();
-  llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
-  llm.release(-1);
-  if (row < 0 || hidden.cols() != width || row >= hidden.rows() ||
-      choices > vocab)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "generation: the LLM's hidden states do not fit the LM head "
-        "(internal error)");
-  logits.resize(static_cast<size_t>(vocab));
-  kernels::cpu::linearForward(hidden.ptr() + row * width, weight.value.ptr(),
-                              static_cast<const float *>(nullptr),
-                              logits.data(), 1, width, vocab);
-  int64_t best = 0;
-  for (int64_t v = 1; v < choices; ++v)
-    if (logits[v] > logits[best])
-      best = v;
-  return best;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const TokenQuery &query = queries[q];
+    ctx.data = query.batch;
+    Activation none;
+    Chain &llm = model.llm();
+    llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
+    llm.release(-1);
+    if (query.slot != 0 || query.row < 0 || hidden.cols() != width ||
+        query.row >= hidden.rows() || choices > vocab)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "generation: the LLM's hidden states do not fit the LM head "
+          "(internal error)");
+    logits.resize(static_cast<size_t>(vocab));
+    kernels::cpu::linearForward(
+        hidden.ptr() + query.row * width, weight.value.ptr(),
+        static_cast<const float *>(nullptr), logits.data(), 1, width, vocab);
+    // The first largest, NaN skipped; -1 when there is none.
+    int64_t best = -1;
+    for (int64_t v = 0; v < choices; ++v)
+      if (!std::isnan(logits[v]) && (best < 0 || logits[v] > logits[best]))
+        best = v;
+    ids[q] = best;
+  }
+  return llvm::Error::success();
 }
 
-llvm::Error Generator::run(int64_t maxTokens,
-                           llvm::function_ref<void(const Generation &)> emit,
-                           NextToken *next) {
+namespace {
+/// A sample being continued: what is printed, its layout so far and, where
+/// this process runs it, its batch.
+struct Continued {
+  Generation g;
+  data::SampleLayout layout;
+  MicrobatchData batch;
+  bool done = false;
+};
+
+/// The sample's batch with its text so far (the media stay): its layout,
+/// its token ids, every target ignored.
+void layOut(const Model &model, const data::DataGeometry &geometry,
+            Continued &c) {
+  data::PackedSequence seq =
+      data::buildSequence({&c.layout}, geometry, geometry.seqLen);
+  c.batch.tokenIds = seq.tokenIds;
+  c.batch.targets.assign(seq.tokenIds.size(), data::kIgnoreTarget);
+  c.batch.layout = batchLayoutOf(model, seq);
+}
+} // namespace
+
+llvm::Error Generator::run(int64_t maxTokens, NextToken &next,
+                           llvm::function_ref<void(const Generation &)> emit) {
   const data::DataGeometry &geometry = set->geometry();
   const data::Tokenizer &tokenizer = set->tokenizer();
-  CPUNextToken cpu(model);
-  if (!next)
-    next = &cpu;
   // The model may only say what the tokenizer can decode.
-  const int64_t choices =
-      std::min(headWeight(model).value.shape[0], tokenizer.size());
+  const int64_t choices = std::min(model.vocab, tokenizer.size());
   std::optional<int64_t> eos = tokenizer.eos();
 
   // Epoch 0 holds every sample alone in a sequence; visit them by line.
@@ -90,65 +118,87 @@ llvm::Error Generator::run(int64_t maxTokens,
     for (const std::vector<int64_t> &seq : set->batches().sequences({0, k}))
       for (int64_t i : seq)
         byLine[set->sample(i).line] = {k, i};
+  std::vector<std::pair<int64_t, int64_t>> order;
+  for (const auto &[line, where] : byLine)
+    order.push_back(where);
 
-  for (const auto &[line, where] : byLine) {
-    const auto &[k, index] = where;
-    const data::ManifestSample &sample = set->sample(index);
-    auto decoded = set->microbatchAt({0, k});
-    if (!decoded)
-      return decoded.takeError();
-    MicrobatchData d =
-        toMicrobatchData(model, geometry, std::move(*decoded), 1.0);
-    auto layout = data::layoutSample(sample, geometry, tokenizer,
-                                     /*addEos=*/false);
-    if (!layout)
-      return layout.takeError();
-
-    Generation g;
-    g.line = line;
-    g.prompt = sample.text;
-    for (size_t e = 0; e < geometry.encoders.size(); ++e)
-      for (const std::string &path : sample.media[e])
-        g.media.push_back({geometry.encoders[e].name, path});
-
-    if (llvm::Error e = next->startSample(d))
-      return e;
-    g.stop = "max-tokens";
-    while (static_cast<int64_t>(g.tokens.size()) < maxTokens) {
-      if (layout->tokens >= geometry.seqLen) {
-        g.stop = "sequence full";
-        break;
-      }
-      data::PackedSequence seq =
-          data::buildSequence({&*layout}, geometry, geometry.seqLen);
-      d.tokenIds = seq.tokenIds;
-      d.targets.assign(seq.tokenIds.size(), data::kIgnoreTarget);
-      auto batchLayout = std::make_shared<BatchLayout>();
-      batchLayout->tokens = seq.layout;
-      batchLayout->positions = seq.positions;
-      batchLayout->items.resize(model.encoders.size());
-      for (size_t e = 0; e < seq.items.size() && e < batchLayout->items.size();
-           ++e)
-        for (size_t j = 0; j < seq.items[e].size(); ++j)
-          batchLayout->items[e].push_back(
-              {seq.items[e][j].start, static_cast<int64_t>(j)});
-      d.layout = std::move(batchLayout);
-
-      // The sample starts the sequence: its last token is the one whose
-      // logits choose the next.
-      auto best = next->choose(d, layout->tokens - 1, choices);
-      if (!best)
-        return best.takeError();
-      if (eos && *best == *eos) {
-        g.stop = "end";
-        break;
-      }
-      g.tokens.push_back(*best);
-      layout->text.push_back(*best);
-      ++layout->tokens;
+  const size_t width = static_cast<size_t>(std::max<int64_t>(1, next.width()));
+  for (size_t begin = 0; begin < order.size(); begin += width) {
+    std::vector<Continued> slots(std::min(width, order.size() - begin));
+    for (size_t s = 0; s < slots.size(); ++s) {
+      const auto &[k, index] = order[begin + s];
+      const data::ManifestSample &sample = set->sample(index);
+      Continued &c = slots[s];
+      c.g.line = sample.line;
+      c.g.prompt = sample.text;
+      c.g.stop = "max-tokens";
+      for (size_t e = 0; e < geometry.encoders.size(); ++e)
+        for (const std::string &path : sample.media[e])
+          c.g.media.push_back({geometry.encoders[e].name, path});
+      auto layout = data::layoutSample(sample, geometry, tokenizer,
+                                       /*addEos=*/false);
+      if (!layout)
+        return layout.takeError();
+      c.layout = std::move(*layout);
+      if (!next.runs(static_cast<int64_t>(s)))
+        continue;
+      auto decoded = set->microbatchAt({0, k});
+      if (!decoded)
+        return decoded.takeError();
+      c.batch = toMicrobatchData(model, geometry, std::move(*decoded), 1.0);
+      if (llvm::Error e = next.startSample(static_cast<int64_t>(s), c.batch))
+        return e;
     }
-    g.text = tokenizer.decode(g.tokens);
-    emit(g);
+
+    std::vector<TokenQuery> queries;
+    std::vector<int64_t> ids;
+    while (true) {
+      queries.clear();
+      for (size_t s = 0; s < slots.size(); ++s) {
+        Continued &c = slots[s];
+        if (c.done)
+          continue;
+        if (static_cast<int64_t>(c.g.tokens.size()) >= maxTokens) {
+          c.done = true;
+          continue;
+        }
+        if (c.layout.tokens >= geometry.seqLen) {
+          c.g.stop = "sequence full";
+          c.done = true;
+          continue;
+        }
+        TokenQuery q;
+        q.slot = static_cast<int64_t>(s);
+        // The sample starts the sequence: its last token is the one whose
+        // logits choose the next.
+        q.row = c.layout.tokens - 1;
+        if (next.runs(q.slot)) {
+          layOut(model, geometry, c);
+          q.batch = &c.batch;
+        }
+        queries.push_back(q);
+      }
+      if (queries.empty())
+        break;
+      ids.assign(queries.size(), -1);
+      if (llvm::Error e = next.choose(queries, choices, ids))
+        return e;
+      for (size_t q = 0; q < queries.size(); ++q) {
+        Continued &c = slots[static_cast<size_t>(queries[q].slot)];
+        if (ids[q] < 0 || (eos && ids[q] == *eos)) {
+          c.g.stop = ids[q] < 0 ? "nan" : "end";
+          c.done = true;
+          continue;
+        }
+        c.g.tokens.push_back(ids[q]);
+        c.layout.text.push_back(ids[q]);
+        ++c.layout.tokens;
+      }
+    }
+    for (Continued &c : slots) {
+      c.g.text = tokenizer.decode(c.g.tokens);
+      emit(c.g);
+    }
   }
   return llvm::Error::success();
 }

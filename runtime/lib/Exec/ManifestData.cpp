@@ -25,8 +25,13 @@ MicrobatchData exec::toMicrobatchData(const Model &model,
   d.targets = std::move(batch.targets);
   d.media = std::move(batch.media);
   d.lossScale = lossScale;
+  d.layout = batchLayoutOf(model, batch.sequences.front());
+  return d;
+}
+
+std::shared_ptr<BatchLayout>
+exec::batchLayoutOf(const Model &model, const data::PackedSequence &seq) {
   auto layout = std::make_shared<BatchLayout>();
-  const data::PackedSequence &seq = batch.sequences.front();
   layout->tokens = seq.layout;
   layout->positions = seq.positions;
   layout->items.resize(model.encoders.size());
@@ -34,8 +39,7 @@ MicrobatchData exec::toMicrobatchData(const Model &model,
     for (size_t k = 0; k < seq.items[e].size(); ++k)
       layout->items[e].push_back(
           {seq.items[e][k].start, static_cast<int64_t>(k)});
-  d.layout = std::move(layout);
-  return d;
+  return layout;
 }
 
 llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
@@ -104,12 +108,8 @@ llvm::Expected<MicrobatchData> ManifestData::get(int64_t step, int64_t replica,
       1.0 / static_cast<double>(std::max<int64_t>(counted, 1)));
   // Every rank balances the batch's own CP split (the same answer on all),
   // also those outside the LLM, so that rank 0 can report it.
-  if (const PlanCPAssignment *cp = llmAssignment(model.plan())) {
-    auto layout = std::make_shared<BatchLayout>(*d.layout);
-    if (llvm::Error e = splitForCP(*cp, *layout))
-      return std::move(e);
-    d.layout = std::move(layout);
-  }
+  if (llvm::Error e = splitBatchForCP(model.plan(), d))
+    return std::move(e);
   return std::move(d);
 }
 

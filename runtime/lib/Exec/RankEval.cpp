@@ -53,6 +53,35 @@ llvm::Error RankRunner::unusedReceives() {
   return llvm::Error::success();
 }
 
+llvm::Error RankRunner::forwardRound(const char *doing) {
+  Impl &s = *impl;
+  const size_t actions = s.prog->actions.size();
+  std::vector<int64_t> floats = messageFloats(model, s);
+  for (size_t i = 0; i < actions; ++i)
+    if (!runsInEvaluation(s.prog->actions[i].kind))
+      floats[i] = 0;
+  if (llvm::Error e = s.messages.plan(*s.prog, s.sendRelease, floats))
+    return makeError("stage '" + s.stage->name +
+                     "': " + llvm::toString(std::move(e)));
+  for (size_t i = 0; i < actions; ++i) {
+    const sched::Action &a = s.prog->actions[i];
+    if (runsInEvaluation(a.kind) && s.mbs.count(a.microbatch)) {
+      setActivity("%s, at action %zu (%s)", doing, i,
+                  describeAction(*s.graph, a).c_str());
+      if (llvm::Error e = run(i))
+        return actionError(i, std::move(e));
+    }
+    // Sends are waited for where training waits for them (the arena
+    // reuses their bytes after that), also at actions that do not run.
+    if (llvm::Error e = waitSends(static_cast<int64_t>(i)))
+      return e;
+  }
+  if (llvm::Error e = waitSends(-1))
+    return e;
+  s.mbs.clear();
+  return unusedReceives();
+}
+
 llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
   Impl &s = *impl;
   if (llvm::Error e = checkIdle())
@@ -65,7 +94,6 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
   const int64_t batches = set.batchCount();
   const int64_t perRound = microbatches * dp;
   const int64_t rounds = (batches + perRound - 1) / perRound;
-  const size_t actions = s.prog->actions.size();
   // The head's ranks (TP rank 0 of each replica, every CP rank) count;
   // the world sums every round, so that no rank runs ahead of the others
   // by more than a round (a wait has a deadline).
@@ -89,30 +117,7 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
       m.ctx.data = &m.data;
       m.ctx.eval = &counted;
     }
-    std::vector<int64_t> floats = messageFloats(model, s);
-    for (size_t i = 0; i < actions; ++i)
-      if (!runsInEvaluation(s.prog->actions[i].kind))
-        floats[i] = 0;
-    if (llvm::Error e = s.messages.plan(*s.prog, s.sendRelease, floats))
-      return makeError("stage '" + s.stage->name +
-                       "': " + llvm::toString(std::move(e)));
-    for (size_t i = 0; i < actions; ++i) {
-      const sched::Action &a = s.prog->actions[i];
-      if (runsInEvaluation(a.kind) && s.mbs.count(a.microbatch)) {
-        setActivity("evaluating, at action %zu (%s)", i,
-                    describeAction(*s.graph, a).c_str());
-        if (llvm::Error e = run(i))
-          return actionError(i, std::move(e));
-      }
-      // Sends are waited for where training waits for them (the arena
-      // reuses their bytes after that), also at actions that do not run.
-      if (llvm::Error e = waitSends(static_cast<int64_t>(i)))
-        return std::move(e);
-    }
-    if (llvm::Error e = waitSends(-1))
-      return std::move(e);
-    s.mbs.clear();
-    if (llvm::Error e = unusedReceives())
+    if (llvm::Error e = forwardRound("evaluating"))
       return std::move(e);
     if (!s.lossRank)
       counted = cpu::HeadEval();

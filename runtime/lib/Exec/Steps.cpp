@@ -22,6 +22,7 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
   b.targets = data.targets.empty() ? nullptr : data.targets.data();
   b.lossScale = data.lossScale;
   b.eval = ctx.eval;
+  b.predict = ctx.predict;
   if (data.layout && followsBatchLayout) {
     if (b.layout)
       b.layout = &data.layout->tokens;

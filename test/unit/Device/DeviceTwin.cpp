@@ -561,22 +561,18 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(generator.takeError()));
     std::unique_ptr<exec::NextToken> next = (*trainer)->nextToken();
     if (llvm::Error e =
-            (*generator)
-                ->run(
-                    maxTokens,
-                    [&](const exec::Generation &g) {
-                      llvm::json::Array tokens;
-                      for (int64_t t : g.tokens)
-                        tokens.push_back(t);
-                      out() << llvm::json::Value(llvm::json::Object{
-                                   {"event", "generate"},
-                                   {"line", g.line},
-                                   {"text", llvm::json::fixUTF8(g.text)},
-                                   {"tokens", std::move(tokens)},
-                                   {"stop", g.stop}})
-                            << "\n";
-                    },
-                    next.get()))
+            (*generator)->run(maxTokens, *next, [&](const exec::Generation &g) {
+              llvm::json::Array tokens;
+              for (int64_t t : g.tokens)
+                tokens.push_back(t);
+              out() << llvm::json::Value(llvm::json::Object{
+                           {"event", "generate"},
+                           {"line", g.line},
+                           {"text", llvm::json::fixUTF8(g.text)},
+                           {"tokens", std::move(tokens)},
+                           {"stop", g.stop}})
+                    << "\n";
+            }))
       return fail(llvm::toString(std::move(e)));
   }
   if (!checkpointFile.empty())

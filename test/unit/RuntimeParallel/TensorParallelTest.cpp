@@ -188,7 +188,8 @@ TEST(TensorParallelDouble, HeadAndBlockToRoundingOnly) {
 
 // An evaluation's prediction over a vocabulary split 3 ways (rows [0, 3),
 // [3, 6), [6, 10)): the first largest logit of the whole row, whichever
-// shard holds it, NaN skipped; a row of NaN predicts nothing.
+// shard holds it, NaN skipped; a row of NaN predicts nothing. Generation's
+// limit leaves out the ids past it, on whichever shard they are.
 TEST(TensorParallelHead, PredictionIsTheFirstLargestLogitOfTheWholeRow) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -203,40 +204,52 @@ TEST(TensorParallelHead, PredictionIsTheFirstLargestLogitOfTheWholeRow) {
       {nan, nan, nan, nan, nan, nan, nan, nan, nan, nan},
       {-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf},
   };
-  const std::vector<int64_t> want = {8, 0, 4, 3, 1, 8, -1, 0};
+  // Per limit (generation's: ids at or past it are not candidates), the
+  // predictions; the limits cut the second shard, end the first and cut it.
+  const std::vector<std::pair<int64_t, std::vector<int64_t>>> cases = {
+      {std::numeric_limits<int64_t>::max(), {8, 0, 4, 3, 1, 8, -1, 0}},
+      {8, {7, 0, 4, 3, 1, 0, -1, 0}},
+      {5, {4, 0, 4, 3, 1, 0, -1, 0}},
+      {3, {2, 0, 0, 0, 1, 0, -1, 0}},
+      {2, {1, 0, 0, 0, 1, 0, -1, 0}},
+  };
   const int64_t n = static_cast<int64_t>(rows.size());
-  // Without TP: a scan of the whole row.
-  {
-    TensorContext whole;
-    std::vector<float> logits;
-    for (const std::vector<float> &row : rows)
-      logits.insert(logits.end(), row.begin(), row.end());
-    std::vector<int64_t> got(rows.size());
-    vocabParallelArgmax(whole, logits.data(), got.data(), n, {0, vocab});
-    EXPECT_EQ(got, want) << "one rank";
+  for (const auto &[cutoff, want] : cases) {
+    const int64_t limit = cutoff; // Captured by the ranks' lambda.
+    // Without TP: a scan of the whole row.
+    {
+      TensorContext whole;
+      std::vector<float> logits;
+      for (const std::vector<float> &row : rows)
+        logits.insert(logits.end(), row.begin(), row.end());
+      std::vector<int64_t> got(rows.size());
+      vocabParallelArgmax(whole, logits.data(), got.data(), n, {0, vocab},
+                          limit);
+      EXPECT_EQ(got, want) << "one rank, limit " << limit;
+    }
+    const int tp = 3;
+    std::vector<std::vector<int64_t>> got(tp);
+    llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
+      const int r = comm.worldRank();
+      auto group = comm.group(iota(tp));
+      if (!group)
+        return group.takeError();
+      TensorContext ctx;
+      ctx.shard = {r, tp, group->get()};
+      ctx.layer = "lm_head";
+      VocabRange range = vocabRange(vocab, ctx.shard);
+      std::vector<float> logits;
+      for (const std::vector<float> &row : rows)
+        logits.insert(logits.end(), row.begin() + range.begin,
+                      row.begin() + range.end);
+      got[r].resize(rows.size());
+      vocabParallelArgmax(ctx, logits.data(), got[r].data(), n, range, limit);
+      return ctx.comm.take();
+    });
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    for (int r = 0; r < tp; ++r)
+      EXPECT_EQ(got[r], want) << "TP rank " << r << ", limit " << limit;
   }
-  const int tp = 3;
-  std::vector<std::vector<int64_t>> got(tp);
-  llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
-    const int r = comm.worldRank();
-    auto group = comm.group(iota(tp));
-    if (!group)
-      return group.takeError();
-    TensorContext ctx;
-    ctx.shard = {r, tp, group->get()};
-    ctx.layer = "lm_head";
-    VocabRange range = vocabRange(vocab, ctx.shard);
-    std::vector<float> logits;
-    for (const std::vector<float> &row : rows)
-      logits.insert(logits.end(), row.begin() + range.begin,
-                    row.begin() + range.end);
-    got[r].resize(rows.size());
-    vocabParallelArgmax(ctx, logits.data(), got[r].data(), n, range);
-    return ctx.comm.take();
-  });
-  ASSERT_FALSE(e) << llvm::toString(std::move(e));
-  for (int r = 0; r < tp; ++r)
-    EXPECT_EQ(got[r], want) << "TP rank " << r;
 }
 
 // The LM head's evaluation (Batch::eval) counts, whole and on every TP
@@ -321,6 +334,92 @@ TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
       EXPECT_EQ(got[r].tokens, want.tokens) << name << " TP rank " << r;
       EXPECT_EQ(got[r].correct, want.correct) << name << " TP rank " << r;
     }
+  }
+}
+
+// Generation's question to the LM head (Batch::predict): the first largest
+// logit at one row among the ids below a limit, computed here from the
+// weight, whole and the same on every TP shard; no targets are needed, no
+// loss comes out and no state is kept. A row on another CP rank (-1)
+// predicts nothing and calls no collective.
+TEST(TensorParallelHead, GenerationPredictsOneRowsFirstLargestLogit) {
+  std::map<std::string, LayerCase> byName;
+  for (LayerCase &c : layerCases())
+    byName[c.name] = c;
+  for (const char *name : {"lm_head", "lm_head_tied"}) {
+    const LayerCase &c = byName.at(name);
+    auto made = makeLayer<float>(c.kind, c.config, c.part, true);
+    ASSERT_TRUE(static_cast<bool>(made)) << llvm::toString(made.takeError());
+    Layer<float> &whole = **made;
+    TestRng rng(7);
+    randomizeParams(whole, rng);
+    CaseData<float> d;
+    makeCaseData(c, whole, rng, d);
+    const Param<float> &w =
+        d.tiedWeight ? *d.tiedWeight : *whole.params().front();
+    const int64_t vocab = c.config.vocab, width = c.config.hidden;
+    const int64_t rows = d.in.rows();
+    // The questions: rows first and last, every id or the first 2/3 of
+    // them (a limit inside a shard), and a row held elsewhere.
+    std::vector<HeadPredict> asks;
+    for (int64_t row : {int64_t(0), rows - 1})
+      for (int64_t choices : {vocab, vocab * 2 / 3})
+        asks.push_back({row, choices, -7});
+    asks.push_back({-1, vocab, -7});
+    std::vector<int64_t> want;
+    for (const HeadPredict &a : asks) {
+      int64_t best = -1;
+      double top = 0;
+      for (int64_t v = 0; a.row >= 0 && v < a.choices; ++v) {
+        double z = 0;
+        for (int64_t h = 0; h < width; ++h)
+          z += static_cast<double>(d.in.ptr()[a.row * width + h]) *
+               w.value.ptr()[v * width + h];
+        if (best < 0 || z > top) {
+          best = v;
+          top = z;
+        }
+      }
+      want.push_back(best);
+    }
+    Batch<float> batch = d.batch;
+    batch.targets = nullptr;
+    for (size_t i = 0; i < asks.size(); ++i) {
+      HeadPredict p = asks[i];
+      Batch<float> b = batch;
+      b.predict = &p;
+      Tensor<float> out;
+      EXPECT_EQ(whole.forward(b, d.in, out), nullptr) << name;
+      EXPECT_EQ(p.predicted, want[i]) << name << " question " << i;
+      ASSERT_EQ(out.data.size(), 1u) << name;
+      EXPECT_EQ(out.data[0], 0.0f) << name;
+    }
+    const int tp = 3;
+    std::vector<std::vector<HeadPredict>> got(tp, asks);
+    std::vector<std::unique_ptr<Param<float>>> tied(tp);
+    llvm::Error e = runLocalWorld(tp, 60s, [&](Comm &comm) -> llvm::Error {
+      mllm::kernels::cpu::setNumThreads(1);
+      const int r = comm.worldRank();
+      auto group = comm.group(iota(tp));
+      if (!group)
+        return group.takeError();
+      auto layer = shardOf(c, whole, d, r, tp, group->get(), tied[r]);
+      if (!layer)
+        return layer.takeError();
+      for (HeadPredict &p : got[r]) {
+        Batch<float> b = batch;
+        b.predict = &p;
+        Tensor<float> out;
+        EXPECT_EQ((*layer)->forward(b, d.in, out), nullptr)
+            << name << " TP rank " << r;
+      }
+      return (*layer)->takeCommError();
+    });
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    for (int r = 0; r < tp; ++r)
+      for (size_t i = 0; i < asks.size(); ++i)
+        EXPECT_EQ(got[r][i].predicted, want[i])
+            << name << " TP rank " << r << ", question " << i;
   }
 }
 

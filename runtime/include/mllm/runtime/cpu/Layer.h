@@ -148,6 +148,15 @@ struct HeadEval {
   }
 };
 
+/// What generation asks of the LM head (Batch::predict): the first largest
+/// logit among ids [0, choices) at row `row` of this rank's tokens (NaN
+/// skipped; -1 when every logit is NaN), the same on every TP rank. A row
+/// < 0 is on another CP rank: this rank's head computes nothing.
+struct HeadPredict {
+  int64_t row = -1, choices = 0;
+  int64_t predicted = -1;
+};
+
 /// The kind of part a layer belongs to, as the plan spells parts (`llm`,
 /// `encoder`; a projector belongs to its encoder's part). The config alone
 /// cannot tell an LLM block from an encoder block, and RoPE means different
@@ -197,6 +206,9 @@ struct Batch {
   /// microbatch's counts to it (the same on every TP rank) and keeps no
   /// state: no backward follows.
   HeadEval *eval = nullptr;
+  /// LM head: generation (not owned) when set. The head fills it from the
+  /// logits of its one row, computes no loss and keeps no state.
+  HeadPredict *predict = nullptr;
 };
 
 /// What one microbatch's forward keeps for its backward. Each layer kind

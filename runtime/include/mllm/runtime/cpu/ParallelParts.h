@@ -16,6 +16,8 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/Twine.h"
 
+#include <limits>
+
 namespace mllm::runtime::cpu {
 
 struct SequenceContext;
@@ -90,10 +92,13 @@ double vocabParallelCrossEntropyForward(TensorContext &tp, const T *logits,
 /// Per row of logits split by vocabulary as above: the index in the whole
 /// vocabulary of its first largest logit, NaN skipped (-1 for a row of
 /// NaN), the same on every rank: the maxima are all-reduced (max), then
-/// the candidates of predictionSlots (sum). Without TP a scan.
+/// the candidates of predictionSlots (sum). Without TP a scan. Ids at or
+/// past `limit` are not candidates (generation: what the tokenizer
+/// decodes).
 template <typename T>
 void vocabParallelArgmax(TensorContext &tp, const T *logits, int64_t *predicted,
-                         int64_t rows, VocabRange range);
+                         int64_t rows, VocabRange range,
+                         int64_t limit = std::numeric_limits<int64_t>::max());
 /// The two halves of a vocab-parallel prediction around one all-reduce
 /// (sum, double) of `rows` x shards slots, shared by the backends. This
 /// shard fills its slots [shard.rank x rows, + rows) (the others zero): for

@@ -29,6 +29,10 @@ const PlanCPAssignment *llmAssignment(const Plan &plan);
 /// on different ranks, and the ranks must agree without a message.
 llvm::Error splitForCP(const PlanCPAssignment &assignment, BatchLayout &layout);
 
+/// Under a context-parallel LLM, gives `batch` its own split (splitForCP
+/// on a copy of its layout, which it must have); nothing otherwise.
+llvm::Error splitBatchForCP(const Plan &plan, MicrobatchData &batch);
+
 /// The most tokens of a sequence splitForCP can give one rank, over every
 /// batch: for an executor that lays its buffers out once. The balancer
 /// leaves no rank without a block, so a rank holds at most the sequence

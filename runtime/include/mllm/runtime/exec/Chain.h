@@ -88,6 +88,10 @@ struct MicrobatchContext {
   /// An evaluation (not owned): the LM head counts into it, and the
   /// chains keep no state for a backward (cpu::Batch::eval).
   cpu::HeadEval *eval = nullptr;
+  /// Generation (not owned): the LM head predicts into it, and the chains
+  /// keep no state (cpu::Batch::predict).
+  cpu::HeadPredict *predict = nullptr;
+  bool forwardOnly() const { return eval || predict; }
   /// The first collective of a tensor- or context-parallel layer that
   /// failed (the layer calls have no error path): empty when none did.
   std::string commError;

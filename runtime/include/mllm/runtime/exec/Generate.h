@@ -8,12 +8,17 @@
 // token, until the tokenizer's end id, `maxTokens`, or the end of the
 // plan's sequence.
 //
-// The encoders run once per sample; the LLM recomputes its whole forward
-// for every new token (no KV cache): fine for the CPU's tiny models, and it
-// keeps generation on exactly the layers, masks and positions training
-// uses. An item placed at the end of the prompt (`append`, or a marker at
-// its end) stays where the prompt put it, and the generated text follows
-// it; an `at(f)` item stays at the fraction of the prompt.
+// The LLM recomputes its whole forward for every new token (no KV cache;
+// in one process the encoders run once per sample): fine for the CPU's
+// tiny models, and it keeps generation on exactly the layers, masks and
+// positions training uses. A NextToken may continue several samples at
+// once: a parallel run's ranks give each microbatch of each replica one.
+//
+// An item placed at the end of the prompt (`append`, or a marker at its
+// end) stays where the prompt put it, and the generated text follows it;
+// an `at(f)` item stays at the fraction of the prompt. Generation stops at
+// the end id, after `maxTokens`, when the sequence is full, or ("nan")
+// when every logit of the row is NaN.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_EXEC_GENERATE_H
@@ -22,6 +27,7 @@
 #include "mllm/runtime/data/DataSet.h"
 #include "mllm/runtime/exec/Model.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace mllm::runtime::exec {
@@ -33,33 +39,49 @@ struct Generation {
   std::vector<std::pair<std::string, std::string>> media;
   std::vector<int64_t> tokens; ///< Generated ids (without the end id).
   std::string text;            ///< Those ids decoded.
-  /// Why it stopped: "end" (the end id), "max-tokens", "sequence full".
+  /// Why it stopped: "end" (the end id), "max-tokens", "sequence full",
+  /// "nan" (every logit of the row was NaN).
   std::string stop;
 };
 
-/// What runs the model for a Generator: the forward of a sample, then,
-/// per new token, the id of the largest logit at one row.
+/// One sample a NextToken continues by a token.
+struct TokenQuery {
+  int64_t slot = 0; ///< In [0, NextToken::width()).
+  /// The sample's layout with its text so far, every target ignored; null
+  /// where this process does not run the slot (NextToken::runs).
+  const MicrobatchData *batch = nullptr;
+  int64_t row = 0; ///< The sample's last token (its logits choose).
+};
+
+/// What runs the model for a Generator: per round, one new token for each
+/// of up to width() samples at once.
 class NextToken {
 public:
   virtual ~NextToken();
-  /// A new sample: `batch` holds its media (what does not change while its
-  /// text grows).
-  virtual llvm::Error startSample(const MicrobatchData &batch) = 0;
-  /// The first largest logit among ids [0, choices) at row `row` (the
-  /// sample's last token) of `batch` (the sample's layout with its text so
-  /// far, every target ignored).
-  virtual llvm::Expected<int64_t> choose(const MicrobatchData &batch,
-                                         int64_t row, int64_t choices) = 0;
+  /// Samples continued at once.
+  virtual int64_t width() const { return 1; }
+  /// Whether this process runs `slot` (reads its sample's media); the
+  /// others only learn its tokens.
+  virtual bool runs(int64_t /*slot*/) const { return true; }
+  /// A new sample in `slot` (one this process runs): `batch` holds its
+  /// media (what does not change while its text grows).
+  virtual llvm::Error startSample(int64_t slot, const MicrobatchData &batch);
+  /// For each query (distinct slots), the first largest logit among ids
+  /// [0, choices) at its row, -1 when all are NaN: `ids[i]` for
+  /// `queries[i]`, the same in every process.
+  virtual llvm::Error choose(llvm::ArrayRef<TokenQuery> queries,
+                             int64_t choices,
+                             llvm::MutableArrayRef<int64_t> ids) = 0;
 };
 
-/// The CPU backend's: the encoders once per sample, the LLM per token, the
-/// logits of the one row from the LM head's weight.
+/// The CPU backend's in one process: the encoders once per sample, the LLM
+/// per token, the logits of the one row from the LM head's weight.
 class CPUNextToken final : public NextToken {
 public:
   explicit CPUNextToken(Model &model) : model(model) {}
-  llvm::Error startSample(const MicrobatchData &batch) override;
-  llvm::Expected<int64_t> choose(const MicrobatchData &batch, int64_t row,
-                                 int64_t choices) override;
+  llvm::Error startSample(int64_t slot, const MicrobatchData &batch) override;
+  llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
+                     llvm::MutableArrayRef<int64_t> ids) override;
 
 private:
   Model &model;
@@ -74,22 +96,21 @@ public:
   /// how text is tokenised (the end id is never appended to a prompt), and
   /// each sample is laid out alone in a sequence.
   static llvm::Expected<std::unique_ptr<Generator>>
-  open(Model &model, llvm::StringRef manifest, data::DataOptions options);
+  open(const Model &model, llvm::StringRef manifest, data::DataOptions options);
 
-  /// Generates up to `maxTokens` tokens for every sample, in manifest
-  /// order, each chosen by `next` (the CPU backend's when null), calling
-  /// `emit` after each sample.
-  llvm::Error run(int64_t maxTokens,
-                  llvm::function_ref<void(const Generation &)> emit,
-                  NextToken *next = nullptr);
+  /// Generates up to `maxTokens` tokens for every sample, each chosen by
+  /// `next`: the samples in manifest order, `next.width()` at a time,
+  /// calling `emit` for each in that order.
+  llvm::Error run(int64_t maxTokens, NextToken &next,
+                  llvm::function_ref<void(const Generation &)> emit);
 
   const data::DataSet &dataSet() const { return *set; }
 
 private:
-  Generator(Model &model, std::unique_ptr<data::DataSet> set)
+  Generator(const Model &model, std::unique_ptr<data::DataSet> set)
       : model(model), set(std::move(set)) {}
 
-  Model &model;
+  const Model &model;
   std::unique_ptr<data::DataSet> set;
 };
 

@@ -24,6 +24,11 @@ MicrobatchData toMicrobatchData(const Model &model,
                                 const data::DataGeometry &geometry,
                                 data::Microbatch batch, double lossScale);
 
+/// The layout of a packed sequence as the LLM's layers read it (its mask,
+/// positions and the tokens of each encoder's items).
+std::shared_ptr<BatchLayout> batchLayoutOf(const Model &model,
+                                           const data::PackedSequence &seq);
+
 /// The data geometry of `model`'s plan for reading a data set, or why the
 /// runtime does not read one for it (several sequences per microbatch; a
 /// data layout the model disagrees with).

@@ -25,6 +25,7 @@
 #include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/Data.h"
 #include "mllm/runtime/exec/Evaluate.h"
+#include "mllm/runtime/exec/Generate.h"
 #include "mllm/runtime/exec/Optimizer.h"
 #include "mllm/runtime/exec/Trainer.h"
 
@@ -215,6 +216,14 @@ public:
   /// head's ranks count. The interpreter runs them, also where step() runs
   /// compiled step functions.
   llvm::Expected<EvalStats> evaluate(EvalSet &set);
+  /// Collective: greedy generation with the current weights, for an
+  /// exec::Generator on every rank (docs/runtime.md, "Evaluation and
+  /// generation"). It continues one sample per microbatch of each replica
+  /// at once (slot j dp + d: replica d's microbatch j); each round runs the
+  /// forward part of the program as evaluate() does, the LM head's rank
+  /// holding a sample's last token predicts its next, and the world sums
+  /// the predictions so that every rank's Generator continues alike.
+  llvm::Expected<std::unique_ptr<NextToken>> nextToken();
   /// Action `index` of this rank's program, for a StepDriver inside step();
   /// errors name the rank, stage and action.
   llvm::Error runAction(size_t index) override;
@@ -279,6 +288,14 @@ private:
   llvm::Error setUp();
   /// An error when a failed step left messages or microbatches behind.
   llvm::Error checkIdle() const;
+  /// The forward part of the program (forwards and their activations'
+  /// messages) for the microbatches set up in the iteration's state, which
+  /// it clears; `doing` names it in currentActivity().
+  llvm::Error forwardRound(const char *doing);
+  /// RankNextToken's round: the predictions of `queries` into `ids`.
+  llvm::Error chooseTokens(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
+                           llvm::MutableArrayRef<int64_t> ids);
+  friend class RankNextToken;
   /// After an iteration: an error for a receive whose message was never
   /// used; clears the receives.
   llvm::Error unusedReceives();

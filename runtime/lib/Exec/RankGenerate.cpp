@@ -1,0 +1,114 @@
+//===- RankGenerate.cpp - greedy generation across the ranks --------------===//
+//
+// RankRunner::nextToken: an exec::Generator's tokens from a parallel run.
+// Every rank runs the same Generator over the same prompts; replica d runs
+// the samples of its slots (one per microbatch), a round's forward is the
+// evaluation's (RankEval.cpp), and one sum over the world gives every rank
+// every slot's token (docs/runtime.md, "Evaluation and generation").
+//
+//===----------------------------------------------------------------------===//
+#include "RankImpl.h"
+
+#include "mllm/runtime/exec/BatchSplit.h"
+
+#include <algorithm>
+
+using namespace mllm;
+using namespace mllm::runtime;
+using namespace mllm::runtime::exec;
+using detail::setActivity;
+
+namespace mllm::runtime::exec {
+
+class RankNextToken final : public NextToken {
+public:
+  explicit RankNextToken(RankRunner &runner) : runner(runner) {}
+  int64_t width() const override {
+    const Plan &plan = runner.model.plan();
+    return plan.data.microbatches * plan.job.dp;
+  }
+  bool runs(int64_t slot) const override {
+    return slot % runner.model.plan().job.dp == runner.impl->coord.d;
+  }
+  llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
+                     llvm::MutableArrayRef<int64_t> ids) override {
+    return runner.chooseTokens(queries, choices, ids);
+  }
+
+private:
+  RankRunner &runner;
+};
+
+} // namespace mllm::runtime::exec
+
+llvm::Expected<std::unique_ptr<NextToken>> RankRunner::nextToken() {
+  if (llvm::Error e = checkIdle())
+    return std::move(e);
+  if (llvm::Error e = agreeOnStart())
+    return std::move(e);
+  return std::make_unique<RankNextToken>(*this);
+}
+
+/// Where token `row` of a sequence of `batch` is among this rank's tokens
+/// (its CP share, the batch's own split), -1 when on another CP rank.
+static int64_t localRow(const Model &model, const MicrobatchData &batch,
+                        int64_t row) {
+  if (model.localTokens.empty())
+    return row;
+  const std::vector<int64_t> &mine =
+      cpSplit(model, batch)[model.contextParallel.group->rank()];
+  auto it = std::find(mine.begin(), mine.end(), row);
+  return it == mine.end() ? -1 : it - mine.begin();
+}
+
+llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
+                                     int64_t choices,
+                                     llvm::MutableArrayRef<int64_t> ids) {
+  Impl &s = *impl;
+  const int64_t dp = model.plan().job.dp;
+  const int64_t width = model.plan().data.microbatches * dp;
+  // By microbatch: what its LM head predicts (a map: the pointers into it
+  // stay valid).
+  std::map<int64_t, cpu::HeadPredict> predicts;
+  for (const TokenQuery &q : queries) {
+    if (q.slot < 0 || q.slot >= width ||
+        (q.slot % dp == s.coord.d) != !!q.batch)
+      return makeError("generation: slot " + llvm::Twine(q.slot) +
+                       " does not fit the plan's microbatches (internal "
+                       "error)");
+    if (!q.batch)
+      continue;
+    const int64_t mb = q.slot / dp;
+    MicrobatchData full = *q.batch;
+    // Its own CP split, as an evaluation's batch has (the text grows).
+    if (llvm::Error e = splitBatchForCP(model.plan(), full))
+      return llvm::make_error<RankError>(
+          s.rank, "generation: " + llvm::toString(std::move(e)));
+    cpu::HeadPredict &p = predicts[mb];
+    p.choices = choices;
+    p.row = localRow(model, full, q.row);
+    MbState &m = s.mbs[mb];
+    m.data = localData(std::move(full));
+    m.ctx.data = &m.data;
+    m.ctx.predict = &p;
+  }
+  if (llvm::Error e = forwardRound("generating"))
+    return e;
+  // TP rank 0 of the head's CP rank holding the row offers 1 + the id;
+  // every other rank 0.
+  std::vector<double> slots(static_cast<size_t>(width), 0.0);
+  if (s.lossRank)
+    for (const TokenQuery &q : queries)
+      if (auto it = predicts.find(q.slot / dp);
+          q.batch && it != predicts.end() && it->second.row >= 0)
+        slots[q.slot] = static_cast<double>(it->second.predicted + 1);
+  setActivity("summing the generated tokens");
+  if (llvm::Error e = s.world->allReduceSum(slots.data(), width))
+    return llvm::make_error<RankError>(s.rank,
+                                       "summing the generated tokens: " +
+                                           llvm::toString(std::move(e)));
+  for (size_t i = 0; i < queries.size(); ++i)
+    ids[i] = static_cast<int64_t>(slots[queries[i].slot]) - 1;
+  setActivity("between iterations");
+  return llvm::Error::success();
+}
