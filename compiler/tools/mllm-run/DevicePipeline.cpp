@@ -243,6 +243,25 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (heldOut && !trained)
     if (llvm::Error e = evaluate())
       return fail(llvm::toString(std::move(e)));
+  // --generate: every rank runs the same generator; rank 0 prints. Each
+  // round's messages are a subsequence of `mine`, as an evaluation's.
+  if (!options.generateFile.empty()) {
+    auto next =
+        runner.nextToken([&](llvm::ArrayRef<cuda::P2PMessage> messages) {
+          n.expectMessages(messages);
+        });
+    if (!next)
+      return fail(llvm::toString(next.takeError()));
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    if (llvm::Error e =
+            generate(runner.model(), options.generateFile, dataOptions,
+                     options.maxTokens, options.json, **next, reports))
+      return fail(e.isA<exec::RankError>()
+                      ? llvm::toString(std::move(e))
+                      : "--generate: " + llvm::toString(std::move(e)));
+  }
   if (!reports)
     return 0;
   progress.finish();

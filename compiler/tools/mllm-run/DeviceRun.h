@@ -24,7 +24,8 @@ struct DeviceRunOptions {
   /// --eval (a held-out manifest), --eval-every, --strict.
   std::string evalFile;
   int64_t evalEvery = 0;
-  /// --generate (a prompt manifest; one process), --max-tokens.
+  /// --generate (a prompt manifest; under mpirun every rank runs its
+  /// share, or rank 0 with whole replicas), --max-tokens.
   std::string generateFile;
   int64_t maxTokens = 0;
   bool strictData = false;

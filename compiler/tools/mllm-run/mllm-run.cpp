@@ -310,11 +310,6 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--backend=cuda trains without --dump-batches or "
                      "--step-functions so far; leave them out or use the CPU "
                      "backend");
-    if (!generateFile.empty())
-      return fail(1, "--generate runs in one process, not under mpirun or "
-                     "srun: write a checkpoint (--checkpoint-dir) and run "
-                     "`mllm-run SPEC --backend=cuda --init CHECKPOINT "
-                     "--steps 0 --generate FILE` with it");
     RunOptions run;
     run.seed = seed;
     run.json = emitJson;
@@ -416,11 +411,6 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--backend=cuda trains without --dump-batches or "
                      "--step-functions so far; leave them out or use the CPU "
                      "backend");
-    if (deviceParallel && !generateFile.empty())
-      return fail(1, "--generate runs in one process, not under mpirun or "
-                     "srun: write a checkpoint (--checkpoint-dir) and run "
-                     "`mllm-run SPEC --backend=cuda --init CHECKPOINT "
-                     "--steps 0 --generate FILE` with it");
     return runOnDevice(**model, data, deviceOptions(),
                        deviceParallel ? comm : nullptr);
   }

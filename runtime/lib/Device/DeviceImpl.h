@@ -539,9 +539,12 @@ struct DeviceTrainer::Impl {
   std::vector<double> evalHostSums, evalHostCandidates;
   std::vector<int64_t> evalHostArgmax;
   llvm::Error evaluationHead(DeviceLayer &l);
-  /// Generation (DeviceTrainer::nextToken): with `generateRow` >= 0 the
-  /// head's forward stops at the first largest of that row's logits
-  /// [0, generateChoices), copied to the host.
+  /// Generation (DeviceTrainer::nextToken, DeviceRankRunner::nextToken):
+  /// while `generating`, the head's forward stops at the first largest of
+  /// row `generateRow`'s logits among ids [0, generateChoices), copied to
+  /// the host (generatedHost[0]; under TP over the shards, as an
+  /// evaluation's predictions). A row < 0 is on another CP rank: -1.
+  bool generating = false;
   int64_t generateRow = -1, generateChoices = 0;
   DeviceArray<int64_t> generated;
   std::vector<int64_t> generatedHost;

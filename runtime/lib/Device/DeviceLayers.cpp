@@ -15,7 +15,9 @@
 
 #include "mllm/runtime/cpu/ParallelParts.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -199,7 +201,7 @@ llvm::Error DeviceTrainer::Impl::forwardLayer(DeviceLayer &l, bf16 *out,
     MLLM_TRY(linear(l.x, w, l.logits, R, H, c.vocab));
     if (evaluating)
       return evaluationHead(l);
-    if (generateRow >= 0)
+    if (generating)
       return generationHead(l);
     if (l.split)
       MLLM_TRY(vocabParallelLoss(l));
@@ -531,20 +533,80 @@ llvm::Error DeviceTrainer::Impl::finishCollectives(const std::string &what) {
 }
 
 llvm::Error DeviceTrainer::Impl::generationHead(DeviceLayer &l) {
-  const int64_t V = l.config.vocab;
+  // Under TP this shard's logits are ids [first, first + V) of the row.
+  const int64_t V = l.config.vocab, first = l.split ? l.vocabFirst : 0;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
-  if (l.split || generateRow >= l.rows || generateChoices > V ||
-      generateChoices < 1)
-    return check(Status::error("generation reads one row of a whole head"),
+  if (generateRow >= l.rows || generateChoices < 1 ||
+      (!l.split && generateChoices > V))
+    return check(Status::error("generation asks for a row or ids the head "
+                               "does not have"),
                  at("generation (internal error)"));
-  MLLM_TRY(check(generated.allocate(1), at("generation's token")));
-  // The row's first `generateChoices` logits: a one-row slice.
-  MLLM_TRY(check(kc::rowArgmax(l.logits + generateRow * V, generated.data(), 1,
-                               generateChoices, stream),
-                 at("generation's token")));
+  generatedHost.assign(1, -1);
+  // The row is on another CP rank: its TP group predicts nothing here.
+  if (generateRow < 0)
+    return finishCollectives(at("generation: "));
+  // The ids asked for in this shard's slice of the row: a one-row slice.
+  const int64_t scan = std::clamp<int64_t>(generateChoices - first, 0, V);
+  const bf16 *row = l.logits + generateRow * V;
+  if (scan > 0) {
+    MLLM_TRY(check(generated.allocate(1), at("generation's token")));
+    MLLM_TRY(check(kc::rowArgmax(row, generated.data(), 1, scan, stream),
+                   at("generation's token")));
+    if (l.split) {
+      MLLM_TRY(check(evalRowMax.allocate(1), at("generation's maximum")));
+      MLLM_TRY(
+          check(kc::crossEntropyRowMax(row, evalRowMax.data(), 1, scan, stream),
+                at("generation's maximum")));
+    }
+  }
   MLLM_TRY(finishCollectives(at("generation: ")));
-  return check(generated.download(generatedHost, stream),
-               at("generation's token"));
+  if (scan > 0)
+    MLLM_TRY(check(generated.download(generatedHost, stream),
+                   at("generation's token")));
+  if (!l.split)
+    return llvm::Error::success();
+  // Over the shards, as an evaluation's predictions (shardPredictions): the
+  // row's maximum, then the first shard's candidate where it is.
+  if (scan > 0) {
+    MLLM_TRY(check(evalRowMax.download(evalLocalMax, stream),
+                   at("generation's maximum")));
+  } else {
+    evalLocalMax.assign(1, -std::numeric_limits<float>::infinity());
+    MLLM_TRY(check(evalRowMax.allocate(1), at("generation's maximum")));
+    MLLM_TRY(check(evalRowMax.upload(evalLocalMax, stream),
+                   at("generation's maximum")));
+  }
+  evalHostArgmax.assign(1, scan > 0 ? generatedHost[0] : -1);
+  auto collective = [&](llvm::Error e, const char *what) -> llvm::Error {
+    if (!e)
+      e = tp->finish();
+    if (!e)
+      return e;
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   at(what) + llvm::toString(std::move(e)));
+  };
+  MLLM_TRY(collective(tp->allReduceMax(evalRowMax.data(), 1, stream),
+                      "TP all-reduce of the row's maximum: "));
+  MLLM_TRY(check(evalRowMax.download(evalHostMax, stream),
+                 at("generation's maximum")));
+  evalHostCandidates.assign(static_cast<size_t>(tpSize), 0.0);
+  cpu::TensorShard shard;
+  shard.rank = tpRank;
+  shard.size = tpSize;
+  cpu::predictionSlots(evalLocalMax.data(), evalHostMax.data(),
+                       evalHostArgmax.data(), 1, {first, first + V}, shard,
+                       evalHostCandidates.data());
+  MLLM_TRY(check(evalCandidates.allocate(static_cast<size_t>(tpSize)),
+                 at("generation's candidates")));
+  MLLM_TRY(check(evalCandidates.upload(evalHostCandidates, stream),
+                 at("generation's candidates")));
+  MLLM_TRY(collective(tp->allReduceSum(evalCandidates.data(), tpSize, stream),
+                      "TP all-reduce of the candidates: "));
+  MLLM_TRY(check(evalCandidates.download(evalHostCandidates, stream),
+                 at("generation's candidates")));
+  cpu::firstPrediction(evalHostCandidates.data(), 1, tpSize,
+                       generatedHost.data());
+  return llvm::Error::success();
 }
 
 llvm::Error DeviceTrainer::Impl::shardPredictions(DeviceLayer &l) {

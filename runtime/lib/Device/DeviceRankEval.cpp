@@ -23,6 +23,53 @@ static bool runsInEvaluation(ActionKind kind) {
          kind == ActionKind::RecvActivation;
 }
 
+llvm::Error DeviceRankRunner::Impl::forwardRound(
+    const MessagesHook &beforeRound,
+    llvm::function_ref<void(const sched::Action &)> beforeForward,
+    llvm::function_ref<llvm::Error(const sched::Action &)> afterForward) {
+  DeviceTrainer::Impl &d = dev;
+  auto runs = [&](const sched::Action &a) {
+    return runsInEvaluation(a.kind) && mbs.count(a.microbatch);
+  };
+  if (beforeRound)
+    beforeRound(messagesOf(runs));
+  auto fail = [&](size_t i, llvm::Error e) -> llvm::Error {
+    d.evaluating = d.generating = false;
+    drain();
+    return e.isA<exec::RankError>() ? std::move(e)
+                                    : actionError(i, std::move(e));
+  };
+  for (size_t i = 0; i < program.actions.size(); ++i) {
+    const sched::Action &a = program.actions[i];
+    llvm::Error e = llvm::Error::success();
+    if (runs(a)) {
+      const bool forward = a.kind == ActionKind::Forward;
+      if (forward)
+        beforeForward(a);
+      e = run(i);
+      for (ShardCollectives *c : {d.tp, d.cp})
+        if (!e && c)
+          e = c->finish();
+      if (!e && forward)
+        e = afterForward(a);
+    }
+    // Sends are waited for where training waits for them, so that no
+    // later buffer at their offsets is written while they are in flight.
+    if (!e)
+      e = waitSends(static_cast<int64_t>(i));
+    if (e)
+      return fail(i, std::move(e));
+  }
+  d.evaluating = d.generating = false;
+  MLLM_TRY(endIteration());
+  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(d.stream)),
+                            "the round's microbatches")) {
+    drain();
+    return wrap(std::move(e));
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<exec::EvalStats>
 DeviceRankRunner::evaluate(exec::EvalSet &set,
                            const MessagesHook &beforeRound) {
@@ -42,12 +89,6 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
   // world sums every round, so that no rank runs ahead of the others by
   // more than a round (a wait has a deadline).
   cpu::HeadEval total;
-  auto fail = [&](size_t i, llvm::Error e) -> llvm::Error {
-    d.evaluating = false;
-    s.drain();
-    return e.isA<exec::RankError>() ? std::move(e)
-                                    : s.actionError(i, std::move(e));
-  };
   for (int64_t round = 0; round < rounds; ++round) {
     cpu::HeadEval counted;
     // Replica d's microbatch j is batch (round M + j) dp + d.
@@ -71,45 +112,21 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
       }
       s.mbs[mb] = std::move(*got);
     }
-    auto runs = [&](const sched::Action &a) {
-      return runsInEvaluation(a.kind) && s.mbs.count(a.microbatch);
-    };
-    if (beforeRound)
-      beforeRound(s.messagesOf(runs));
     d.evaluating = true;
-    for (size_t i = 0; i < s.program.actions.size(); ++i) {
-      const sched::Action &a = s.program.actions[i];
-      llvm::Error e = llvm::Error::success();
-      if (runs(a)) {
-        e = s.run(i);
-        for (ShardCollectives *c : {d.tp, d.cp})
-          if (!e && c)
-            e = c->finish();
-        // The head's statistics came back to the host with its forward.
-        if (!e && a.kind == ActionKind::Forward && s.holdsHead) {
-          // Its rows' targets: this rank's tokens under CP.
-          exec::MicrobatchData rows;
-          const exec::MicrobatchData &whole = s.mbs.at(a.microbatch);
-          rows.targets = whole.targets;
-          rows.layout = whole.layout;
-          rows = exec::localShare(*s.model, std::move(rows));
-          e = d.countEvaluation(rows.targets, counted);
-        }
-      }
-      // Sends are waited for where training waits for them, so that no
-      // later buffer at their offsets is written while they are in flight.
-      if (!e)
-        e = s.waitSends(static_cast<int64_t>(i));
-      if (e)
-        return fail(i, std::move(e));
-    }
-    d.evaluating = false;
-    MLLM_TRY(s.endIteration());
-    if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(d.stream)),
-                              "the evaluation's microbatches")) {
-      s.drain();
-      return s.wrap(std::move(e));
-    }
+    // The head's statistics came back to the host with its forward.
+    auto count = [&](const sched::Action &a) -> llvm::Error {
+      if (!s.holdsHead)
+        return llvm::Error::success();
+      // Its rows' targets: this rank's tokens under CP.
+      exec::MicrobatchData rows;
+      const exec::MicrobatchData &whole = s.mbs.at(a.microbatch);
+      rows.targets = whole.targets;
+      rows.layout = whole.layout;
+      rows = exec::localShare(*s.model, std::move(rows));
+      return d.countEvaluation(rows.targets, counted);
+    };
+    auto nothing = [](const sched::Action &) {};
+    MLLM_TRY(s.forwardRound(beforeRound, nothing, count));
     if (!s.holdsHead || s.place.coord.t != 0)
       counted = cpu::HeadEval();
     if (llvm::Error e = exec::sumCounts(*s.groups.world, counted)) {

@@ -142,6 +142,17 @@ struct DeviceRankRunner::Impl {
   /// After an iteration's actions: the sends waited for, every receive
   /// used, the microbatches dropped (drain() on failure).
   llvm::Error endIteration();
+  /// The forward part of the program (its forwards and their activations'
+  /// messages, in program order) for the microbatches in `mbs`, as an
+  /// evaluation or a generation runs it: `beforeRound` (if given) gets its
+  /// messages, `beforeForward` and `afterForward` run around each forward
+  /// (the head's results are on the host after it). Then the iteration
+  /// ends, and with it the head's evaluation and generation modes (drained
+  /// on failure).
+  llvm::Error forwardRound(
+      const DeviceRankRunner::MessagesHook &beforeRound,
+      llvm::function_ref<void(const sched::Action &)> beforeForward,
+      llvm::function_ref<llvm::Error(const sched::Action &)> afterForward);
   bool failed = false;
   /// Before the first step: every rank is at the same step.
   bool stepsAgreed = false;

@@ -577,10 +577,11 @@ public:
       MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
                       &DeviceTrainer::Impl::carveScratch));
       MLLM_TRY(s.loadBatch(*queries[q].batch));
+      s.generating = true;
       s.generateRow = queries[q].row;
       s.generateChoices = choices;
       llvm::Error e = s.forward(s.hostLosses);
-      s.generateRow = -1;
+      s.generating = false;
       if (e)
         return e;
       if (s.generatedHost.size() != 1)

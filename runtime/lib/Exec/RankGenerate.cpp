@@ -11,8 +11,6 @@
 
 #include "mllm/runtime/exec/BatchSplit.h"
 
-#include <algorithm>
-
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
@@ -47,18 +45,6 @@ llvm::Expected<std::unique_ptr<NextToken>> RankRunner::nextToken() {
   if (llvm::Error e = agreeOnStart())
     return std::move(e);
   return std::make_unique<RankNextToken>(*this);
-}
-
-/// Where token `row` of a sequence of `batch` is among this rank's tokens
-/// (its CP share, the batch's own split), -1 when on another CP rank.
-static int64_t localRow(const Model &model, const MicrobatchData &batch,
-                        int64_t row) {
-  if (model.localTokens.empty())
-    return row;
-  const std::vector<int64_t> &mine =
-      cpSplit(model, batch)[model.contextParallel.group->rank()];
-  auto it = std::find(mine.begin(), mine.end(), row);
-  return it == mine.end() ? -1 : it - mine.begin();
 }
 
 llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,

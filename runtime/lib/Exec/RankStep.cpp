@@ -11,6 +11,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <chrono>
 
 using namespace mllm;
@@ -244,4 +245,14 @@ MicrobatchData exec::localShare(const Model &model, MicrobatchData full) {
   full.tokenIds = pick(full.tokenIds);
   full.targets = pick(full.targets);
   return full;
+}
+
+int64_t exec::localRow(const Model &model, const MicrobatchData &data,
+                       int64_t row) {
+  if (model.localTokens.empty())
+    return row;
+  const std::vector<int64_t> &mine =
+      cpSplit(model, data)[model.contextParallel.group->rank()];
+  auto it = std::find(mine.begin(), mine.end(), row);
+  return it == mine.end() ? -1 : it - mine.begin();
 }

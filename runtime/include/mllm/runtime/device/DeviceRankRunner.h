@@ -39,6 +39,7 @@
 
 #include "mllm/runtime/cuda/PairOrder.h"
 #include "mllm/runtime/device/DeviceTrainer.h"
+#include "mllm/runtime/exec/Generate.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
 namespace mllm::runtime::device {
@@ -122,6 +123,14 @@ public:
       std::function<void(llvm::ArrayRef<cuda::P2PMessage> messages)>;
   llvm::Expected<exec::EvalStats>
   evaluate(exec::EvalSet &set, const MessagesHook &beforeRound = nullptr);
+  /// Collective: greedy generation with the current weights, for an
+  /// exec::Generator on every rank, as exec::RankRunner::nextToken gives
+  /// it (one sample per microbatch of each replica at once, each round the
+  /// forward part of the program, the world's sum of the tokens) with the
+  /// device's generation head (vocab-parallel under TP). `beforeRound` as
+  /// evaluate()'s. The runner outlives what it returns.
+  llvm::Expected<std::unique_ptr<exec::NextToken>>
+  nextToken(const MessagesHook &beforeRound = nullptr);
   /// The iteration without the optimizer step: the weight gradients of the
   /// next step's batch, summed over the replicas and the tied pair; the
   /// loss.

@@ -144,6 +144,11 @@ const std::vector<std::vector<int64_t>> &cpSplit(const Model &model,
 /// CP (of cpSplit()); as it is without CP.
 MicrobatchData localShare(const Model &model, MicrobatchData full);
 
+/// Where token `row` of a sequence of `data` lies among this rank's tokens
+/// (its CP share of cpSplit()), -1 when on another CP rank; `row` itself
+/// without CP.
+int64_t localRow(const Model &model, const MicrobatchData &data, int64_t row);
+
 /// Writes the checkpoint shard of a rank holding `params` (some of them
 /// tensor-parallel shards) to `path`: collectively over `tp` (its TP group;
 /// null without TP) each sharded tensor, moments included, is assembled
