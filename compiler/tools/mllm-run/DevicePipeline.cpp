@@ -152,8 +152,15 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return fail(llvm::toString(std::move(e)));
     if (llvm::Error e = runner.uploadParams())
       return fail(llvm::toString(std::move(e)));
-    if (reports)
+    // Each rank loaded its share; rank 0 reports on the whole model.
+    if (reports) {
+      unused.clear();
+      missing.clear();
+      if (llvm::Error e = exec::weightsCoverage(
+              options.initFile, runner.model().params, unused, missing))
+        return fail(llvm::toString(std::move(e)));
       reportInit(options.initFile, unused, missing, options.json);
+    }
   }
   const std::string &dir = options.checkpointDir;
   if (options.resume) {

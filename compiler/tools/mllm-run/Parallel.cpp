@@ -150,8 +150,15 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (llvm::Error e = exec::initFromWeights(options.initFile, r.params(),
                                               unused, missing))
       abortJob(std::move(e));
-    if (rank == 0)
+    // Each rank loaded its share; rank 0 reports on the whole model.
+    if (rank == 0) {
+      unused.clear();
+      missing.clear();
+      if (llvm::Error e = exec::weightsCoverage(
+              options.initFile, r.theModel().params, unused, missing))
+        abortJob(std::move(e));
       reportInit(options.initFile, unused, missing, options.json);
+    }
   }
   if (options.resume) {
     std::string path = exec::newestCheckpoint(options.checkpointDir);

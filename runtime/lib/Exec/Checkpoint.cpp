@@ -270,6 +270,33 @@ std::string exec::newestCheckpoint(llvm::StringRef dir) {
   return best;
 }
 
+/// The tensor of `files` parameter `param` loads from: `model.NAME`, else
+/// `NAME` (its name in `name`, its file in `in`); null when neither is.
+static const TensorInfo *weightOf(std::vector<SafeTensorsFile> &files,
+                                  llvm::StringRef param, std::string &name,
+                                  SafeTensorsFile *&in) {
+  for (std::string candidate : {"model." + param.str(), param.str()})
+    for (SafeTensorsFile &f : files)
+      if (const TensorInfo *t = f.lookup(candidate)) {
+        name = std::move(candidate);
+        in = &f;
+        return t;
+      }
+  return nullptr;
+}
+
+/// The tensors of `files` no parameter loads (`used`), optimizer moments
+/// aside.
+static void unusedTensors(const std::vector<SafeTensorsFile> &files,
+                          const llvm::StringSet<> &used,
+                          std::vector<std::string> &unused) {
+  for (const SafeTensorsFile &f : files)
+    for (const TensorInfo &t : f.tensors())
+      if (!used.contains(t.name) &&
+          !llvm::StringRef(t.name).starts_with("optim."))
+        unused.push_back(t.name);
+}
+
 llvm::Error exec::initFromWeights(llvm::StringRef path,
                                   llvm::ArrayRef<NamedParam> params,
                                   std::vector<std::string> &unused,
@@ -282,24 +309,11 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
   if (!opened)
     return opened.takeError();
   std::vector<SafeTensorsFile> &files = *opened;
-  auto lookup = [&](llvm::StringRef name,
-                    SafeTensorsFile *&in) -> const TensorInfo * {
-    for (SafeTensorsFile &f : files)
-      if (const TensorInfo *t = f.lookup(name)) {
-        in = &f;
-        return t;
-      }
-    return nullptr;
-  };
   llvm::StringSet<> used;
   for (const NamedParam &p : params) {
-    std::string name = "model." + p.name;
+    std::string name;
     SafeTensorsFile *file = nullptr;
-    const TensorInfo *t = lookup(name, file);
-    if (!t) {
-      name = p.name;
-      t = lookup(name, file);
-    }
+    const TensorInfo *t = weightOf(files, p.name, name, file);
     if (!t) {
       missing.push_back(p.name);
       continue;
@@ -337,11 +351,29 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
                     p.param->value.ptr() + r.local);
     used.insert(name);
   }
-  for (const SafeTensorsFile &f : files)
-    for (const TensorInfo &t : f.tensors())
-      if (!used.contains(t.name) &&
-          !llvm::StringRef(t.name).starts_with("optim."))
-        unused.push_back(t.name);
+  unusedTensors(files, used, unused);
+  return llvm::Error::success();
+}
+
+llvm::Error exec::weightsCoverage(llvm::StringRef path,
+                                  llvm::ArrayRef<NamedParam> params,
+                                  std::vector<std::string> &unused,
+                                  std::vector<std::string> &missing) {
+  std::vector<std::string> names;
+  auto opened =
+      openSafeTensors(path, "a directory without .safetensors files", names);
+  if (!opened)
+    return opened.takeError();
+  llvm::StringSet<> used;
+  for (const NamedParam &p : params) {
+    std::string name;
+    SafeTensorsFile *file = nullptr;
+    if (weightOf(*opened, p.name, name, file))
+      used.insert(name);
+    else
+      missing.push_back(p.name);
+  }
+  unusedTensors(*opened, used, unused);
   return llvm::Error::success();
 }
 

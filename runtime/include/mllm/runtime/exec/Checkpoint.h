@@ -94,6 +94,13 @@ llvm::Error initFromWeights(llvm::StringRef path,
                             llvm::ArrayRef<NamedParam> params,
                             std::vector<std::string> &unused,
                             std::vector<std::string> &missing);
+/// What initFromWeights reports for `params`, from the files' headers
+/// alone: a parallel run's report for the whole model (every rank lists
+/// every parameter's name, and loads only its own share).
+llvm::Error weightsCoverage(llvm::StringRef path,
+                            llvm::ArrayRef<NamedParam> params,
+                            std::vector<std::string> &unused,
+                            std::vector<std::string> &missing);
 
 /// The name of the checkpoint after `step` steps: `step-%08d.safetensors`
 /// (a file) or `step-%08d` (a directory of shards).
