@@ -211,7 +211,7 @@ __global__ void rowArgmaxKernel(const bf16 *logits, int64_t *argmax,
     }
   first = blockReduce<float, true>(first, scratch);
   if (threadIdx.x == 0)
-    argmax[blockIdx.x] = first == -INFINITY ? 0 : static_cast<int64_t>(-first);
+    argmax[blockIdx.x] = first == -INFINITY ? -1 : static_cast<int64_t>(-first);
 }
 
 /// One block per token of the slice: its sum of exponentials and, when the

@@ -817,7 +817,7 @@ Status cuda::rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
       if (!std::isnan(fl[t * vocab + v]) &&
           (best < 0 || fl[t * vocab + v] > fl[t * vocab + best]))
         best = v;
-    argmax[t] = std::max<int64_t>(best, 0);
+    argmax[t] = best;
   }
   return Status();
 }

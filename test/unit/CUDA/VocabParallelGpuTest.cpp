@@ -289,7 +289,8 @@ TEST(VocabParallelGpu, RowArgmaxIsTheFirstLargestLogit) {
   const int64_t vocab = 1000;
   // Random rows (bf16 rounding makes ties), then rows built for the
   // corner cases: the maximum twice (the first wins), at the last index,
-  // a NaN before it (skipped), every logit equal, and no number at all.
+  // a NaN before it (skipped), every logit equal, -inf everywhere but
+  // one NaN, and NaN only (no prediction: -1).
   std::vector<float> logits = roundBf16(randomFloats(6 * vocab, 5, 3.0f));
   auto row = [&](int64_t r) { return logits.data() + r * vocab; };
   const float inf = std::numeric_limits<float>::infinity();
@@ -301,9 +302,10 @@ TEST(VocabParallelGpu, RowArgmaxIsTheFirstLargestLogit) {
   none[17] = std::numeric_limits<float>::quiet_NaN();
   logits.insert(logits.end(), equal.begin(), equal.end());
   logits.insert(logits.end(), none.begin(), none.end());
+  logits.insert(logits.end(), vocab, std::numeric_limits<float>::quiet_NaN());
   const int64_t tokens = static_cast<int64_t>(logits.size()) / vocab;
   // The reference: the first strictly larger, NaN skipped (the CPU
-  // evaluation's rule, except that it would keep a NaN at index 0).
+  // backend's vocabParallelArgmax).
   std::vector<int64_t> want(tokens, 0);
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t best = -1;
@@ -312,13 +314,14 @@ TEST(VocabParallelGpu, RowArgmaxIsTheFirstLargestLogit) {
       if (!std::isnan(z) && (best < 0 || z > row(t)[best]))
         best = v;
     }
-    want[t] = std::max<int64_t>(best, 0);
+    want[t] = best;
   }
   EXPECT_EQ(want[1], 300);
   EXPECT_EQ(want[2], vocab - 1);
   EXPECT_EQ(want[3], 5);
   EXPECT_EQ(want[6], 0);
   EXPECT_EQ(want[7], 0);
+  EXPECT_EQ(want[8], -1);
   auto dLogits = upload(toBf16(logits));
   DeviceArray<int64_t> dArgmax = upload(std::vector<int64_t>(tokens, -7));
   ASSERT_TRUE(

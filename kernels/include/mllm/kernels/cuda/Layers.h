@@ -219,9 +219,9 @@ Status crossEntropyBackward(const bf16 *logits, const int64_t *targets,
 // on every rank; crossEntropySliceBackward later. Targets are global ids.
 //===----------------------------------------------------------------------===//
 
-/// argmax[t] = the first index of row t's largest logit: evaluation's
-/// prediction, as the CPU's evaluation picks it except that NaN is skipped
-/// (as fmaxf; 0 for a row with no number). vocab < 2^24.
+/// argmax[t] = the first index of row t's largest logit, NaN skipped (as
+/// fmaxf), -1 for a row of NaN only: evaluation's and generation's
+/// prediction, as the CPU backend's. vocab < 2^24.
 Status rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
                  int64_t vocab, cudaStream_t stream);
 
