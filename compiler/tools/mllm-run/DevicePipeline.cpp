@@ -235,14 +235,11 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     }
     if (reports)
       progress.step(*stats);
-    const bool last = runner.stepsDone() == options.total;
-    const bool every = options.checkpointEvery > 0 &&
-                       runner.stepsDone() % options.checkpointEvery == 0;
-    if (!dir.empty() && (last || every))
+    const int64_t done = runner.stepsDone();
+    if (!dir.empty() && dueAfter(done, options.total, options.checkpointEvery))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
-    if (heldOut && (last || (options.evalEvery > 0 &&
-                             runner.stepsDone() % options.evalEvery == 0)))
+    if (heldOut && dueAfter(done, options.total, options.evalEvery))
       if (llvm::Error e = evaluate())
         return fail(llvm::toString(std::move(e)));
   }

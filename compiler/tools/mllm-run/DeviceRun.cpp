@@ -155,14 +155,12 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
       return fail(llvm::toString(stats.takeError()));
     if (reports)
       progress.step(*stats);
-    bool last = trainer.stepsDone() == options.total;
-    bool every = options.checkpointEvery > 0 &&
-                 trainer.stepsDone() % options.checkpointEvery == 0;
-    if (!dir.empty() && reports && (last || every))
+    const int64_t done = trainer.stepsDone();
+    if (!dir.empty() && reports &&
+        dueAfter(done, options.total, options.checkpointEvery))
       if (llvm::Error e = checkpoint())
         return fail(llvm::toString(std::move(e)));
-    if (heldOut && (last || (options.evalEvery > 0 &&
-                             trainer.stepsDone() % options.evalEvery == 0)))
+    if (heldOut && dueAfter(done, options.total, options.evalEvery))
       if (llvm::Error e = evaluate())
         return fail(llvm::toString(std::move(e)));
   }

@@ -231,14 +231,11 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     }
     if (rank == 0)
       progress.step(*stats);
-    bool last = r.stepsDone() == options.steps;
-    bool every = options.checkpointEvery > 0 &&
-                 r.stepsDone() % options.checkpointEvery == 0;
-    if (!options.checkpointDir.empty() && (last || every))
+    if (!options.checkpointDir.empty() &&
+        dueAfter(r.stepsDone(), options.steps, options.checkpointEvery))
       if (llvm::Error e = r.save(options.checkpointDir))
         abortJob(std::move(e));
-    if (heldOut && (last || (options.evalEvery > 0 &&
-                             r.stepsDone() % options.evalEvery == 0)))
+    if (heldOut && dueAfter(r.stepsDone(), options.steps, options.evalEvery))
       evaluate();
   }
   // With no step to train: the weights as they are.

@@ -18,6 +18,13 @@
 
 namespace mllm {
 
+/// After step `done` of a run to `total`: whether something done every
+/// `every` steps (0: only at the end) is due, a checkpoint or an
+/// evaluation.
+inline bool dueAfter(int64_t done, int64_t total, int64_t every) {
+  return done == total || (every > 0 && done % every == 0);
+}
+
 class Progress {
 public:
   /// `ranks` > 1: a parallel run (printed by rank 0). `device`: the CUDA

@@ -485,15 +485,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!stats)
       return fail(1, llvm::toString(stats.takeError()));
     progress.step(*stats);
-    bool last = trainer.stepsDone() == total;
-    bool every = checkpointEvery > 0 &&
-                 trainer.stepsDone() % checkpointEvery.getValue() == 0;
-    if (!checkpointDir.empty() && (last || every))
+    const int64_t done = trainer.stepsDone();
+    if (!checkpointDir.empty() && dueAfter(done, total, checkpointEvery))
       if (llvm::Error e = checkpoint())
         return fail(1, llvm::toString(std::move(e)));
-    if (evaluator &&
-        (last ||
-         (evalEvery > 0 && trainer.stepsDone() % evalEvery.getValue() == 0)))
+    if (evaluator && dueAfter(done, total, evalEvery))
       if (llvm::Error e = evaluate())
         return fail(1, llvm::toString(std::move(e)));
   }
