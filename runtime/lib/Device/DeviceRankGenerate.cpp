@@ -76,20 +76,17 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
     return llvm::Error::success();
   };
   MLLM_TRY(s.forwardRound(beforeRound, ask, take));
-  // TP rank 0 of the head's CP rank holding the row offers 1 + the id;
-  // every other rank 0.
-  std::vector<double> slots(static_cast<size_t>(width), 0.0);
+  // TP rank 0 of the head's CP rank holding the row offers its token.
+  std::map<int64_t, int64_t> offered;
   if (s.holdsHead && s.place.coord.t == 0)
     for (const exec::TokenQuery &q : queries)
       if (auto it = found.find(q.slot / dp); q.batch && it != found.end())
-        slots[q.slot] = static_cast<double>(it->second + 1);
-  if (llvm::Error e = s.groups.world->allReduceSum(slots.data(), width)) {
+        offered[q.slot] = it->second;
+  if (llvm::Error e =
+          exec::shareTokens(*s.groups.world, width, offered, queries, ids)) {
     s.drain();
-    return s.error("summing the generated tokens: " +
-                   llvm::toString(std::move(e)));
+    return s.error("generation: " + llvm::toString(std::move(e)));
   }
-  for (size_t i = 0; i < queries.size(); ++i)
-    ids[i] = static_cast<int64_t>(slots[queries[i].slot]) - 1;
   return llvm::Error::success();
 }
 

@@ -80,21 +80,44 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
   }
   if (llvm::Error e = forwardRound("generating"))
     return e;
-  // TP rank 0 of the head's CP rank holding the row offers 1 + the id;
-  // every other rank 0.
-  std::vector<double> slots(static_cast<size_t>(width), 0.0);
+  // TP rank 0 of the head's CP rank holding the row offers its token.
+  std::map<int64_t, int64_t> offered;
   if (s.lossRank)
     for (const TokenQuery &q : queries)
       if (auto it = predicts.find(q.slot / dp);
           q.batch && it != predicts.end() && it->second.row >= 0)
-        slots[q.slot] = static_cast<double>(it->second.predicted + 1);
+        offered[q.slot] = it->second.predicted;
   setActivity("summing the generated tokens");
-  if (llvm::Error e = s.world->allReduceSum(slots.data(), width))
-    return llvm::make_error<RankError>(s.rank,
-                                       "summing the generated tokens: " +
-                                           llvm::toString(std::move(e)));
-  for (size_t i = 0; i < queries.size(); ++i)
-    ids[i] = static_cast<int64_t>(slots[queries[i].slot]) - 1;
+  if (llvm::Error e = shareTokens(*s.world, width, offered, queries, ids))
+    return llvm::make_error<RankError>(
+        s.rank, "generation: " + llvm::toString(std::move(e)));
   setActivity("between iterations");
+  return llvm::Error::success();
+}
+
+llvm::Error exec::shareTokens(Group &world, int64_t width,
+                              const std::map<int64_t, int64_t> &offered,
+                              llvm::ArrayRef<TokenQuery> queries,
+                              llvm::MutableArrayRef<int64_t> ids) {
+  // Per slot the offered id + 1 (>= 0), then how many ranks offered one:
+  // summed, every rank reads each slot's token and checks it had one.
+  std::vector<double> sums(static_cast<size_t>(2 * width), 0.0);
+  for (const auto &[slot, id] : offered) {
+    sums[slot] = static_cast<double>(id + 1);
+    sums[width + slot] = 1;
+  }
+  if (llvm::Error e = world.allReduceSum(sums.data(), 2 * width))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "summing the tokens: " +
+                                       llvm::toString(std::move(e)));
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const int64_t slot = queries[i].slot;
+    if (sums[width + slot] != 1)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "%g ranks gave slot %lld a token, not one (internal error)",
+          sums[width + slot], static_cast<long long>(slot));
+    ids[i] = static_cast<int64_t>(sums[slot]) - 1;
+  }
   return llvm::Error::success();
 }

@@ -149,6 +149,16 @@ MicrobatchData localShare(const Model &model, MicrobatchData full);
 /// without CP.
 int64_t localRow(const Model &model, const MicrobatchData &data, int64_t row);
 
+/// Collective over `world`: every query's token from the one rank that
+/// found it (`offered`: slot -> id, -1 for a row of NaN, on that rank
+/// only), into `ids` on every rank; `width` slots. A slot no rank or
+/// several ranks answered is an internal error naming it, not a token.
+/// Shared by the CPU and device ranks' generation.
+llvm::Error shareTokens(Group &world, int64_t width,
+                        const std::map<int64_t, int64_t> &offered,
+                        llvm::ArrayRef<TokenQuery> queries,
+                        llvm::MutableArrayRef<int64_t> ids);
+
 /// Writes the checkpoint shard of a rank holding `params` (some of them
 /// tensor-parallel shards) to `path`: collectively over `tp` (its TP group;
 /// null without TP) each sharded tensor, moments included, is assembled
