@@ -167,18 +167,21 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (heldOut && !trained)
     if (llvm::Error e = evaluate())
       return fail(llvm::toString(std::move(e)));
-  if (!reports)
-    return 0;
-  progress.finish();
+  if (reports)
+    progress.finish();
+  // Collective over the processes, each a sample at once; rank 0 prints.
   if (!options.generateFile.empty()) {
     data::DataOptions dataOptions;
     dataOptions.seed = options.seed;
     dataOptions.strict = options.strictData;
     std::unique_ptr<exec::NextToken> next = trainer.nextToken();
-    if (llvm::Error e = generate(model, options.generateFile, dataOptions,
-                                 options.maxTokens, options.json, *next))
+    if (llvm::Error e =
+            generate(model, options.generateFile, dataOptions,
+                     options.maxTokens, options.json, *next, reports))
       return fail("--generate: " + llvm::toString(std::move(e)));
   }
+  if (!reports)
+    return 0;
   // The arena the steps ran in: planned and measured (equal once a step
   // ran), and what each kind of buffer takes.
   const sched::MemoryPlan &memory = trainer.memoryPlan();

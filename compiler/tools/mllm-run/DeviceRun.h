@@ -25,7 +25,7 @@ struct DeviceRunOptions {
   std::string evalFile;
   int64_t evalEvery = 0;
   /// --generate (a prompt manifest; under mpirun every rank runs its
-  /// share, or rank 0 with whole replicas), --max-tokens.
+  /// share, with whole replicas a sample per process), --max-tokens.
   std::string generateFile;
   int64_t maxTokens = 0;
   bool strictData = false;

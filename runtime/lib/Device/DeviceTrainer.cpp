@@ -3,6 +3,7 @@
 
 #include "mllm/runtime/cpu/LayerParts.h"
 
+#include "mllm/runtime/exec/RankRunner.h"
 #include "mllm/runtime/exec/Steps.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 using namespace mllm;
@@ -563,13 +565,22 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
 }
 namespace {
 /// exec::Generator's tokens from the device: the whole forward per token
-/// (the encoders too: the device keeps no state between forwards).
+/// (the encoders too: the device keeps no state between forwards). With
+/// several data-parallel processes each continues one sample, its own
+/// slot, and the processes share their tokens.
 class DeviceNextToken final : public exec::NextToken {
 public:
   explicit DeviceNextToken(DeviceTrainer::Impl &s) : s(s) {}
+  int64_t width() const override { return shared() ? s.parallel.processes : 1; }
+  bool runs(int64_t slot) const override {
+    return !shared() || slot == s.parallel.index;
+  }
   llvm::Error choose(llvm::ArrayRef<exec::TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override {
+    std::map<int64_t, int64_t> offered;
     for (size_t q = 0; q < queries.size(); ++q) {
+      if (!queries[q].batch)
+        continue;
       // As an evaluation's batch: microbatch 0's buffers, then its forward.
       const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
       MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1,
@@ -589,11 +600,20 @@ public:
                                        "generation: no token came back "
                                        "(internal error)");
       ids[q] = s.generatedHost[0];
+      offered[queries[q].slot] = ids[q];
     }
+    if (!shared())
+      return llvm::Error::success();
+    if (llvm::Error e =
+            exec::shareTokens(*s.parallel.host, width(), offered, queries, ids))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "generation over the processes: " +
+                                         llvm::toString(std::move(e)));
     return llvm::Error::success();
   }
 
 private:
+  bool shared() const { return s.parallel.processes > 1 && s.parallel.host; }
   DeviceTrainer::Impl &s;
 };
 } // namespace

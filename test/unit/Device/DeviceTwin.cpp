@@ -550,9 +550,8 @@ int main(int argc, char **argv) {
                                     {"samples", stats->samples}})
           << "\n";
   }
-  // Every process holds the same weights; rank 0 generates and writes.
-  if (parallel.index != 0)
-    return 0;
+  // Generation is collective over the processes (a sample each at once);
+  // rank 0 writes.
   if (!generateFile.empty()) {
     data::DataOptions options;
     options.seed = seed;
@@ -562,6 +561,8 @@ int main(int argc, char **argv) {
     std::unique_ptr<exec::NextToken> next = (*trainer)->nextToken();
     if (llvm::Error e =
             (*generator)->run(maxTokens, *next, [&](const exec::Generation &g) {
+              if (parallel.index != 0)
+                return;
               llvm::json::Array tokens;
               for (int64_t t : g.tokens)
                 tokens.push_back(t);
@@ -575,6 +576,9 @@ int main(int argc, char **argv) {
             }))
       return fail(llvm::toString(std::move(e)));
   }
+  // Every process holds the same weights; rank 0 writes them.
+  if (parallel.index != 0)
+    return 0;
   if (!checkpointFile.empty())
     if (llvm::Error e = (*trainer)->save(checkpointFile, seed))
       return fail(llvm::toString(std::move(e)));

@@ -203,7 +203,10 @@ public:
   /// exec::Generator): each token is the forward of the sample's batch as
   /// it stands, its head's logits reduced on the device to the first
   /// largest among the ids the tokenizer decodes at the sample's last row
-  /// (rowArgmax); one id comes back. Valid while the trainer lives.
+  /// (rowArgmax); one id comes back. Collective over data-parallel
+  /// processes: each continues one sample at a time (slot = its index),
+  /// and the world's sum gives every process every token. Valid while the
+  /// trainer lives.
   std::unique_ptr<exec::NextToken> nextToken();
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
