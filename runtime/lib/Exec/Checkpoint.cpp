@@ -285,24 +285,20 @@ static const TensorInfo *weightOf(std::vector<SafeTensorsFile> &files,
   return nullptr;
 }
 
-/// The tensors of `files` no parameter loads (`used`), optimizer moments
-/// aside.
-static void unusedTensors(const std::vector<SafeTensorsFile> &files,
-                          const llvm::StringSet<> &used,
-                          std::vector<std::string> &unused) {
-  for (const SafeTensorsFile &f : files)
-    for (const TensorInfo &t : f.tensors())
-      if (!used.contains(t.name) &&
-          !llvm::StringRef(t.name).starts_with("optim."))
-        unused.push_back(t.name);
-}
-
-llvm::Error exec::initFromWeights(llvm::StringRef path,
-                                  llvm::ArrayRef<NamedParam> params,
-                                  std::vector<std::string> &unused,
-                                  std::vector<std::string> &missing) {
-  // A file, or a directory of them: the shards of a parallel checkpoint
-  // (each tensor whole in one of them) or weights released in pieces.
+/// Matches the weights at `path` (a file, or a directory of them: the
+/// shards of a parallel checkpoint, each tensor whole in one of them, or
+/// weights released in pieces) with `params`, calling `load` (if given)
+/// for each parameter with the tensor it reads; `unused` gets the file's
+/// tensors no parameter matched (optimizer moments aside), `missing` the
+/// parameters no tensor did.
+using LoadWeight =
+    llvm::function_ref<llvm::Error(const NamedParam &, const TensorInfo &,
+                                   SafeTensorsFile &, const std::string &name)>;
+static llvm::Error matchWeights(llvm::StringRef path,
+                                llvm::ArrayRef<NamedParam> params,
+                                std::vector<std::string> &unused,
+                                std::vector<std::string> &missing,
+                                LoadWeight load) {
   std::vector<std::string> names;
   auto opened =
       openSafeTensors(path, "a directory without .safetensors files", names);
@@ -318,18 +314,37 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
       missing.push_back(p.name);
       continue;
     }
+    if (load)
+      if (llvm::Error e = load(p, *t, *file, name))
+        return e;
+    used.insert(name);
+  }
+  for (const SafeTensorsFile &f : files)
+    for (const TensorInfo &t : f.tensors())
+      if (!used.contains(t.name) &&
+          !llvm::StringRef(t.name).starts_with("optim."))
+        unused.push_back(t.name);
+  return llvm::Error::success();
+}
+
+llvm::Error exec::initFromWeights(llvm::StringRef path,
+                                  llvm::ArrayRef<NamedParam> params,
+                                  std::vector<std::string> &unused,
+                                  std::vector<std::string> &missing) {
+  auto load = [&](const NamedParam &p, const TensorInfo &t,
+                  SafeTensorsFile &file,
+                  const std::string &name) -> llvm::Error {
     std::vector<int64_t> want =
         cpu::fullShape(p.param->shard, p.param->value.shape);
-    if (!llvm::equal(t->shape, want)) {
+    if (!llvm::equal(t.shape, want)) {
       auto shape = [](llvm::ArrayRef<int64_t> dims) {
         std::string s = "[";
         for (size_t i = 0; i < dims.size(); ++i)
           s += (i ? ", " : "") + std::to_string(dims[i]);
         return s + "]";
       };
-      return fail(path + ": tensor '" + name + "' has shape " +
-                  shape(t->shape) + " but parameter '" + p.name + "' needs " +
-                  shape(want));
+      return fail(path + ": tensor '" + name + "' has shape " + shape(t.shape) +
+                  " but parameter '" + p.name + "' needs " + shape(want));
     }
     // A TP shard takes its runs of the whole tensor.
     std::vector<float> full;
@@ -341,7 +356,7 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
       full.resize(static_cast<size_t>(whole));
       dst = full.data();
     }
-    if (llvm::Error e = file->read(
+    if (llvm::Error e = file.read(
             name, dst, full.empty() ? p.param->value.data.size() : full.size()))
       return e;
     if (!full.empty())
@@ -349,32 +364,16 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
            cpu::shardRuns(p.param->shard, p.param->value.shape))
         std::copy_n(full.data() + r.full, r.length,
                     p.param->value.ptr() + r.local);
-    used.insert(name);
-  }
-  unusedTensors(files, used, unused);
-  return llvm::Error::success();
+    return llvm::Error::success();
+  };
+  return matchWeights(path, params, unused, missing, load);
 }
 
 llvm::Error exec::weightsCoverage(llvm::StringRef path,
                                   llvm::ArrayRef<NamedParam> params,
                                   std::vector<std::string> &unused,
                                   std::vector<std::string> &missing) {
-  std::vector<std::string> names;
-  auto opened =
-      openSafeTensors(path, "a directory without .safetensors files", names);
-  if (!opened)
-    return opened.takeError();
-  llvm::StringSet<> used;
-  for (const NamedParam &p : params) {
-    std::string name;
-    SafeTensorsFile *file = nullptr;
-    if (weightOf(*opened, p.name, name, file))
-      used.insert(name);
-    else
-      missing.push_back(p.name);
-  }
-  unusedTensors(*opened, used, unused);
-  return llvm::Error::success();
+  return matchWeights(path, params, unused, missing, nullptr);
 }
 
 llvm::Error exec::checkSameData(const Restored &restored, llvm::StringRef data,
