@@ -252,25 +252,37 @@ TEST(TensorParallelHead, PredictionIsTheFirstLargestLogitOfTheWholeRow) {
   }
 }
 
+/// An LM head case of layerCases() (`lm_head`, `lm_head_tied`) with
+/// random weights from `seed`, built in place (its data points into
+/// itself): the whole layer, its data, its weight matrix [vocab, hidden].
+struct HeadCase {
+  HeadCase(const char *name, uint64_t seed) {
+    for (LayerCase &each : layerCases())
+      if (each.name == name)
+        c = each;
+    whole = llvm::cantFail(makeLayer<float>(c.kind, c.config, c.part, true));
+    TestRng rng(seed);
+    randomizeParams(*whole, rng);
+    makeCaseData(c, *whole, rng, d);
+    weight = d.tiedWeight ? d.tiedWeight.get() : whole->params().front();
+  }
+  LayerCase c;
+  std::unique_ptr<Layer<float>> whole;
+  CaseData<float> d;
+  const Param<float> *weight = nullptr;
+};
+
 // The LM head's evaluation (Batch::eval) counts, whole and on every TP
 // shard, what the logits computed here give: the loss sum over counted
 // targets, their number, and the hits (half the targets made the row's
 // argmax, so that there are some); it keeps no state.
 TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
-  std::map<std::string, LayerCase> byName;
-  for (LayerCase &c : layerCases())
-    byName[c.name] = c;
   for (const char *name : {"lm_head", "lm_head_tied"}) {
-    const LayerCase &c = byName.at(name);
-    auto made = makeLayer<float>(c.kind, c.config, c.part, true);
-    ASSERT_TRUE(static_cast<bool>(made)) << llvm::toString(made.takeError());
-    Layer<float> &whole = **made;
-    TestRng rng(5);
-    randomizeParams(whole, rng);
-    CaseData<float> d;
-    makeCaseData(c, whole, rng, d);
-    const Param<float> &w =
-        d.tiedWeight ? *d.tiedWeight : *whole.params().front();
+    HeadCase h(name, 5);
+    const LayerCase &c = h.c;
+    Layer<float> &whole = *h.whole;
+    CaseData<float> &d = h.d;
+    const Param<float> &w = *h.weight;
     const int64_t vocab = c.config.vocab, width = c.config.hidden;
     HeadEval want;
     for (int64_t t = 0; t < d.in.rows(); ++t) {
@@ -343,20 +355,12 @@ TEST(TensorParallelHead, EvaluationCountsTheLogitsLossAndHits) {
 // loss comes out and no state is kept. A row on another CP rank (-1)
 // predicts nothing and calls no collective.
 TEST(TensorParallelHead, GenerationPredictsOneRowsFirstLargestLogit) {
-  std::map<std::string, LayerCase> byName;
-  for (LayerCase &c : layerCases())
-    byName[c.name] = c;
   for (const char *name : {"lm_head", "lm_head_tied"}) {
-    const LayerCase &c = byName.at(name);
-    auto made = makeLayer<float>(c.kind, c.config, c.part, true);
-    ASSERT_TRUE(static_cast<bool>(made)) << llvm::toString(made.takeError());
-    Layer<float> &whole = **made;
-    TestRng rng(7);
-    randomizeParams(whole, rng);
-    CaseData<float> d;
-    makeCaseData(c, whole, rng, d);
-    const Param<float> &w =
-        d.tiedWeight ? *d.tiedWeight : *whole.params().front();
+    HeadCase h(name, 7);
+    const LayerCase &c = h.c;
+    Layer<float> &whole = *h.whole;
+    CaseData<float> &d = h.d;
+    const Param<float> &w = *h.weight;
     const int64_t vocab = c.config.vocab, width = c.config.hidden;
     const int64_t rows = d.in.rows();
     // The questions: rows first and last, every id or the first 2/3 of
