@@ -247,6 +247,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (heldOut && !trained)
     if (llvm::Error e = evaluate())
       return fail(llvm::toString(std::move(e)));
+  if (reports)
+    progress.finish();
   // --generate: every rank runs the same generator; rank 0 prints. Each
   // round's messages are a subsequence of `mine`, as an evaluation's.
   if (!options.generateFile.empty()) {
@@ -268,7 +270,6 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   }
   if (!reports)
     return 0;
-  progress.finish();
   const sched::MemoryPlan &memory = runner.memoryPlan();
   if (options.json) {
     llvm::outs() << llvm::json::Value(llvm::json::Object{

@@ -241,6 +241,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   // With no step to train: the weights as they are.
   if (heldOut && !trained)
     evaluate();
+  if (rank == 0)
+    progress.finish();
   // --generate: every rank runs the same Generator; rank 0 prints.
   if (!options.generateFile.empty()) {
     auto next = r.nextToken();
@@ -275,7 +277,6 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
           (*world)->allGatherBytes(arena, sizeof(arena), arenas.data()))
     abortJob(std::move(e));
   if (rank == 0) {
-    progress.finish();
     std::vector<RankMemory> rows;
     for (int i = 0; i < comm.worldSize(); ++i) {
       std::string names;
