@@ -252,16 +252,29 @@ llvm::Error RankRunner::run(size_t index) {
                         static_cast<int64_t>(model.chains[e]->size())},
                        m.ctx.encoderOut[model.chains[e]->part()]))
             return err;
-      chain.forward(mb, m.ctx, r.first, r.last, in, out);
-      if (!m.ctx.commError.empty())
-        return fail(m.ctx.commError);
+      FlowKey outKey{static_cast<int64_t>(r.chain),
+                     static_cast<int64_t>(r.last)};
+      std::map<FlowKey, Activation> *kept =
+          r.chain == llm ? nullptr : m.encoderOutputs;
+      const Activation *reused = nullptr;
+      if (kept)
+        if (auto it = kept->find(outKey); it != kept->end())
+          reused = &it->second;
+      if (reused) {
+        out = *reused; // The sample's media did not change.
+      } else {
+        chain.forward(mb, m.ctx, r.first, r.last, in, out);
+        if (!m.ctx.commError.empty())
+          return fail(m.ctx.commError);
+        if (kept)
+          (*kept)[outKey] = out;
+      }
       if (r.chain == llm && r.last == chain.size()) {
         s.loss += m.ctx.loss;
         continue;
       }
-      FlowKey key{static_cast<int64_t>(r.chain), static_cast<int64_t>(r.last)};
-      m.shapes[key] = out.shape;
-      m.held[key] = std::move(out);
+      m.shapes[outKey] = out.shape;
+      m.held[outKey] = std::move(out);
     }
     return llvm::Error::success();
   }

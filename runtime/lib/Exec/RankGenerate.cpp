@@ -21,12 +21,18 @@ namespace mllm::runtime::exec {
 class RankNextToken final : public NextToken {
 public:
   explicit RankNextToken(RankRunner &runner) : runner(runner) {}
+  /// The encoder outputs kept for the samples go with the generation.
+  ~RankNextToken() override { runner.impl->generationEncoders.clear(); }
   int64_t width() const override {
     const Plan &plan = runner.model.plan();
     return plan.data.microbatches * plan.job.dp;
   }
   bool runs(int64_t slot) const override {
     return slot % runner.model.plan().job.dp == runner.impl->coord.d;
+  }
+  llvm::Error startSample(int64_t slot, const MicrobatchData &) override {
+    runner.impl->generationEncoders.erase(slot);
+    return llvm::Error::success();
   }
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override {
@@ -77,6 +83,7 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
     m.data = localData(std::move(full));
     m.ctx.data = &m.data;
     m.ctx.predict = &p;
+    m.encoderOutputs = &s.generationEncoders[q.slot];
   }
   if (llvm::Error e = forwardRound("generating"))
     return e;

@@ -68,6 +68,11 @@ struct MbState {
   bool gradsReady = false;
   /// Per range: its output gradient, or none (the range gets no gradient).
   std::vector<std::optional<Activation>> dOut;
+  /// Generation: the outputs of this stage's encoder ranges for the
+  /// microbatch's sample (not owned). Its media do not change while its
+  /// text grows, so the first round computes them and later rounds reuse
+  /// them; null otherwise.
+  std::map<FlowKey, Activation> *encoderOutputs = nullptr;
 };
 
 struct RankRunner::Impl {
@@ -95,6 +100,9 @@ struct RankRunner::Impl {
   std::vector<PostedSend> sends;
   /// Per action of the program: sched::sendReleases.
   std::vector<int64_t> sendRelease;
+  /// Generation: per slot, the encoder outputs of its sample
+  /// (MbState::encoderOutputs), dropped when a new sample takes the slot.
+  std::map<int64_t, std::map<FlowKey, Activation>> generationEncoders;
   /// Per microbatch: its last backward action of the program. After it the
   /// microbatch's received gradients are dropped, as the memory plan says.
   std::map<int64_t, int64_t> lastBackward;

@@ -9,7 +9,7 @@
 // plan's sequence.
 //
 // The LLM recomputes its whole forward for every new token (no KV cache;
-// CPUNextToken runs the encoders once per sample): fine for the CPU's
+// the CPU backend runs the encoders once per sample): fine for the CPU's
 // tiny models, and it keeps generation on exactly the layers, masks and
 // positions training uses. A NextToken may continue several samples at
 // once: a parallel run's ranks give each microbatch of each replica one.
