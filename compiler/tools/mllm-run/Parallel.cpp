@@ -137,8 +137,24 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   installStopHandler(rank);
   auto runner = exec::RankRunner::create(plan, options.seed, comm,
                                          rankData(options, rank));
+  auto world = comm.group([&] {
+    std::vector<int64_t> all(comm.worldSize());
+    for (int i = 0; i < comm.worldSize(); ++i)
+      all[i] = i;
+    return all;
+  }());
+  if (!world)
+    abortJob(world.takeError());
+  // A rank may fail alone to build its share (a layer its TP shard
+  // refuses): every rank learns it here, before any waits for it.
+  const char built = runner ? 1 : 0;
+  std::vector<char> everyone(static_cast<size_t>(comm.worldSize()));
+  if (llvm::Error e = (*world)->allGatherBytes(&built, 1, everyone.data()))
+    abortJob(std::move(e));
   if (!runner)
     return report(runner.takeError());
+  if (llvm::is_contained(everyone, 0))
+    return 1; // The failing ranks said why.
   exec::RankRunner &r = **runner;
   if (options.faultRank >= 0)
     r.injectFault(options.faultRank, options.faultAction);
@@ -260,14 +276,6 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   // Measured peak memory of every rank next to its stage's estimate.
   double peak = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);
   std::vector<double> peaks(comm.worldSize());
-  auto world = comm.group([&] {
-    std::vector<int64_t> all(comm.worldSize());
-    for (int i = 0; i < comm.worldSize(); ++i)
-      all[i] = i;
-    return all;
-  }());
-  if (!world)
-    abortJob(world.takeError());
   if (llvm::Error e =
           (*world)->allGatherBytes(&peak, sizeof(double), peaks.data()))
     abortJob(std::move(e));

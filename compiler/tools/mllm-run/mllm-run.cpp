@@ -398,7 +398,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!opened)
       return fail(1, llvm::toString(opened.takeError()));
     manifest = std::move(*opened);
-    reportData(dataFile, manifest->dataSet(), emitJson);
+    // Whole replicas on several GPUs each read it; rank 0 reports.
+    if (!comm || comm->worldRank() == 0)
+      reportData(dataFile, manifest->dataSet(), emitJson);
   }
   exec::DataSource &source =
       manifest ? static_cast<exec::DataSource &>(*manifest) : synthetic;

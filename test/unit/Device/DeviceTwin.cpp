@@ -474,8 +474,9 @@ int main(int argc, char **argv) {
     if (plan->schedule && world->worldSize() != plan->job.dp &&
         (world->worldSize() == plan->job.worldSize ||
          plan->schedule->programs.size() > 1)) {
-      if (!evalFile.empty())
-        return fail("--eval is not supported with pipeline stages");
+      if (!evalFile.empty() || !generateFile.empty())
+        return fail("--eval and --generate are not supported with pipeline "
+                    "stages (mllm-run-twin runs them)");
       return runPipeline(*plan, *world);
     }
     std::vector<int64_t> ranks(static_cast<size_t>(world->worldSize()));

@@ -42,7 +42,8 @@ share(const std::vector<std::map<int64_t, int64_t>> &offers,
 } // namespace
 
 // Each slot's token comes from the one rank that offers it, to every rank
-// (-1, a row of NaN, included); a slot not asked for is not read.
+// (-1, a row of NaN, included); a slot not asked for (its sample done) is
+// not read.
 TEST(ShareTokens, EveryRankReadsEachSlotsOneOffer) {
   std::vector<std::string> errors;
   auto ids =
@@ -50,6 +51,11 @@ TEST(ShareTokens, EveryRankReadsEachSlotsOneOffer) {
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(errors[r], "") << "rank " << r;
     EXPECT_EQ(ids[r], (std::vector<int64_t>{17, 0, -1, 255})) << "rank " << r;
+  }
+  ids = share({{{0, 4}}, {{3, 9}}, {}}, {3, 0}, errors);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(errors[r], "") << "rank " << r;
+    EXPECT_EQ(ids[r], (std::vector<int64_t>{9, 4})) << "rank " << r;
   }
 }
 

@@ -260,12 +260,16 @@ struct HeadCase {
     for (LayerCase &each : layerCases())
       if (each.name == name)
         c = each;
+    if (c.name != name)
+      llvm::report_fatal_error(llvm::Twine("no layer case '") + name + "'");
     whole = llvm::cantFail(makeLayer<float>(c.kind, c.config, c.part, true));
     TestRng rng(seed);
     randomizeParams(*whole, rng);
     makeCaseData(c, *whole, rng, d);
     weight = d.tiedWeight ? d.tiedWeight.get() : whole->params().front();
   }
+  HeadCase(const HeadCase &) = delete;
+  HeadCase &operator=(const HeadCase &) = delete;
   LayerCase c;
   std::unique_ptr<Layer<float>> whole;
   CaseData<float> d;
