@@ -53,8 +53,10 @@ runtime::exec::RankRunner::DataFactory rankData(const RunOptions &options,
 
 /// Trains `plan` as this rank of `comm`'s world. Returns the exit status;
 /// errors are printed with the rank. Errors every rank sees alike (a world
-/// of the wrong size, different plans) end each rank normally; an error
-/// of one rank aborts the job, so that no peer waits for it.
+/// of the wrong size, different plans) end each rank normally, and so does
+/// a share some ranks cannot build (every rank learns it before its first
+/// wait); an error of one rank later aborts the job, so that no peer waits
+/// for it.
 int runParallel(const runtime::Plan &plan, runtime::Comm &comm,
                 const RunOptions &options);
 
