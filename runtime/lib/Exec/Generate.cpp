@@ -145,6 +145,15 @@ llvm::Error Generator::run(int64_t maxTokens, NextToken &next,
       auto decoded = set->microbatchAt({0, k});
       if (!decoded)
         return decoded.takeError();
+      // Training masks such a sample and goes on; a caption of zeros would
+      // say nothing.
+      if (decoded->failedSamples > 0)
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            set->problems().fileName() + ":" + llvm::Twine(sample.line) +
+                ": undecodable media: the file's header reads but its data "
+                "does not decode (truncated, or changed on disk); fix the "
+                "file or remove the line");
       c.batch = toMicrobatchData(model, geometry, std::move(*decoded), 1.0);
       if (llvm::Error e = next.startSample(static_cast<int64_t>(s), c.batch))
         return e;
