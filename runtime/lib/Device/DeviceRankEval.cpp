@@ -81,19 +81,16 @@ DeviceRankRunner::evaluate(exec::EvalSet &set,
   if (llvm::Error e = d.agreeOnStart())
     return s.wrap(std::move(e));
   auto start = std::chrono::steady_clock::now();
-  const int64_t microbatches = s.plan->data.microbatches;
-  const int64_t dp = s.plan->job.dp, batches = set.batchCount();
-  const int64_t perRound = microbatches * dp;
-  const int64_t rounds = (batches + perRound - 1) / perRound;
+  const exec::Rounds rounds(*s.plan);
+  const int64_t batches = set.batchCount();
   // The head's ranks (TP rank 0 of each replica, every CP rank) count; the
   // world sums every round, so that no rank runs ahead of the others by
   // more than a round (a wait has a deadline).
   cpu::HeadEval total;
-  for (int64_t round = 0; round < rounds; ++round) {
+  for (int64_t round = 0; round < rounds.count(batches); ++round) {
     cpu::HeadEval counted;
-    // Replica d's microbatch j is batch (round M + j) dp + d.
-    for (int64_t mb = 0; mb < microbatches; ++mb) {
-      const int64_t k = (round * microbatches + mb) * dp + s.place.coord.d;
+    for (int64_t mb = 0; mb < rounds.microbatches; ++mb) {
+      const int64_t k = rounds.item(round, mb, s.place.coord.d);
       if (k >= batches)
         break;
       auto got = set.batch(k);

@@ -22,11 +22,9 @@ public:
   DeviceRankNextToken(DeviceRankRunner::Impl &s,
                       DeviceRankRunner::MessagesHook beforeRound)
       : s(s), beforeRound(std::move(beforeRound)) {}
-  int64_t width() const override {
-    return s.plan->data.microbatches * s.plan->job.dp;
-  }
+  int64_t width() const override { return exec::Rounds(*s.plan).width(); }
   bool runs(int64_t slot) const override {
-    return slot % s.plan->job.dp == s.place.coord.d;
+    return exec::Rounds(*s.plan).replicaOf(slot) == s.place.coord.d;
   }
   llvm::Error choose(llvm::ArrayRef<exec::TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override;
@@ -43,7 +41,8 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
                             int64_t choices,
                             llvm::MutableArrayRef<int64_t> ids) {
   DeviceTrainer::Impl &d = s.dev;
-  const int64_t dp = s.plan->job.dp, width = this->width();
+  const exec::Rounds rounds(*s.plan);
+  const int64_t width = rounds.width();
   MLLM_TRY(s.checkIdle());
   // By microbatch: the row its head reads (this rank's, -1: on another CP
   // rank) and the token it found.
@@ -54,7 +53,7 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
                      " does not fit the plan's microbatches (internal error)");
     if (!q.batch)
       continue;
-    const int64_t mb = q.slot / dp;
+    const int64_t mb = rounds.microbatchOf(q.slot);
     exec::MicrobatchData batch = *q.batch;
     // Buffers sized for every batch's own CP split take the batch's (the
     // text grows); the others the plan's, as an evaluation's batches.
@@ -80,7 +79,8 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
   std::map<int64_t, int64_t> offered;
   if (s.holdsHead && s.place.coord.t == 0)
     for (const exec::TokenQuery &q : queries)
-      if (auto it = found.find(q.slot / dp); q.batch && it != found.end())
+      if (auto it = found.find(rounds.microbatchOf(q.slot));
+          q.batch && it != found.end())
         offered[q.slot] = it->second;
   if (llvm::Error e =
           exec::shareTokens(*s.groups.world, width, offered, queries, ids)) {

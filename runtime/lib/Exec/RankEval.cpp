@@ -89,22 +89,18 @@ llvm::Expected<EvalStats> RankRunner::evaluate(EvalSet &set) {
   if (llvm::Error e = agreeOnStart())
     return std::move(e);
   auto start = std::chrono::steady_clock::now();
-  const Plan &plan = model.plan();
-  const int64_t microbatches = plan.data.microbatches, dp = plan.job.dp;
+  const Rounds rounds(model.plan());
   const int64_t batches = set.batchCount();
-  const int64_t perRound = microbatches * dp;
-  const int64_t rounds = (batches + perRound - 1) / perRound;
   // The head's ranks (TP rank 0 of each replica, every CP rank) count;
   // the world sums every round, so that no rank runs ahead of the others
   // by more than a round (a wait has a deadline).
   cpu::HeadEval total;
-  for (int64_t round = 0; round < rounds; ++round) {
-    // Replica d's microbatch j is batch (round M + j) dp + d; the last
-    // round leaves out the microbatches past the set's end, on every rank
-    // of the replica alike.
+  for (int64_t round = 0; round < rounds.count(batches); ++round) {
+    // The last round leaves out the microbatches past the set's end, on
+    // every rank of the replica alike.
     cpu::HeadEval counted;
-    for (int64_t mb = 0; mb < microbatches; ++mb) {
-      int64_t k = (round * microbatches + mb) * dp + s.coord.d;
+    for (int64_t mb = 0; mb < rounds.microbatches; ++mb) {
+      int64_t k = rounds.item(round, mb, s.coord.d);
       if (k >= batches)
         break;
       auto got = set.batch(k);

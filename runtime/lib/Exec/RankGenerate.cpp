@@ -23,12 +23,9 @@ public:
   explicit RankNextToken(RankRunner &runner) : runner(runner) {}
   /// The encoder outputs kept for the samples go with the generation.
   ~RankNextToken() override { runner.impl->generationEncoders.clear(); }
-  int64_t width() const override {
-    const Plan &plan = runner.model.plan();
-    return plan.data.microbatches * plan.job.dp;
-  }
+  int64_t width() const override { return Rounds(runner.model.plan()).width(); }
   bool runs(int64_t slot) const override {
-    return slot % runner.model.plan().job.dp == runner.impl->coord.d;
+    return Rounds(runner.model.plan()).replicaOf(slot) == runner.impl->coord.d;
   }
   llvm::Error startSample(int64_t slot, const MicrobatchData &) override {
     runner.impl->generationEncoders.erase(slot);
@@ -57,20 +54,20 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
                                      int64_t choices,
                                      llvm::MutableArrayRef<int64_t> ids) {
   Impl &s = *impl;
-  const int64_t dp = model.plan().job.dp;
-  const int64_t width = model.plan().data.microbatches * dp;
+  const Rounds rounds(model.plan());
+  const int64_t width = rounds.width();
   // By microbatch: what its LM head predicts (a map: the pointers into it
   // stay valid).
   std::map<int64_t, cpu::HeadPredict> predicts;
   for (const TokenQuery &q : queries) {
     if (q.slot < 0 || q.slot >= width ||
-        (q.slot % dp == s.coord.d) != !!q.batch)
+        (rounds.replicaOf(q.slot) == s.coord.d) != !!q.batch)
       return makeError("generation: slot " + llvm::Twine(q.slot) +
                        " does not fit the plan's microbatches (internal "
                        "error)");
     if (!q.batch)
       continue;
-    const int64_t mb = q.slot / dp;
+    const int64_t mb = rounds.microbatchOf(q.slot);
     MicrobatchData full = *q.batch;
     // Its own CP split, as an evaluation's batch has (the text grows).
     if (llvm::Error e = splitBatchForCP(model.plan(), full))
@@ -91,7 +88,7 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
   std::map<int64_t, int64_t> offered;
   if (s.lossRank)
     for (const TokenQuery &q : queries)
-      if (auto it = predicts.find(q.slot / dp);
+      if (auto it = predicts.find(rounds.microbatchOf(q.slot));
           q.batch && it != predicts.end() && it->second.row >= 0)
         offered[q.slot] = it->second.predicted;
   setActivity("summing the generated tokens");

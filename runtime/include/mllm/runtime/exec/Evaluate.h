@@ -57,6 +57,25 @@ struct EvalStats {
 /// counts are integers in double, the loss sums add in group order).
 llvm::Error sumCounts(Group &group, cpu::HeadEval &counts);
 
+/// How an evaluation or a generation spreads its work over a parallel
+/// run's replicas, the plan's microbatches at a time: in round r, replica d
+/// runs item (r M + j) dp + d as its microbatch j (a held-out batch; a
+/// generation's sample in slot j dp + d), so the replicas share the items
+/// and every rank of a replica runs the same ones.
+struct Rounds {
+  int64_t microbatches = 1, dp = 1;
+  explicit Rounds(const Plan &plan)
+      : microbatches(plan.data.microbatches), dp(plan.job.dp) {}
+  /// Items per round: the slots of a generation.
+  int64_t width() const { return microbatches * dp; }
+  int64_t count(int64_t items) const { return (items + width() - 1) / width(); }
+  int64_t item(int64_t round, int64_t mb, int64_t replica) const {
+    return (round * microbatches + mb) * dp + replica;
+  }
+  int64_t replicaOf(int64_t slot) const { return slot % dp; }
+  int64_t microbatchOf(int64_t slot) const { return slot / dp; }
+};
+
 class EvalSet;
 /// An evaluation's statistics from the counts over all of `set`, at step
 /// `step`, begun at `start`.
