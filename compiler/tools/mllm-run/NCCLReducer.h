@@ -47,6 +47,7 @@ public:
     pending.push_back(std::move(*request));
     return llvm::Error::success();
   }
+  bool empty() const { return pending.empty(); }
   runtime::cuda::NCCLRequest &last() { return *pending.back(); }
   /// Waits for every posted operation, then returns the first error.
   llvm::Error finish() {
@@ -87,9 +88,10 @@ private:
 };
 
 /// A tensor-parallel shard's all-reduces (a context-parallel rank's K/V
-/// exchange) over NCCL: on the group's
-/// stream between the layer's work before and after it, which waits for
-/// it on the GPU (the layers need the sum; only the host moves on).
+/// exchange) over NCCL, on the group's stream after the layer's work before
+/// it. The executor's stream waits for an all-reduce on the GPU at once
+/// (the layers need the sum; only the host moves on), for the K/V exchange
+/// at join(), so the work queued in between overlaps it.
 class NCCLShardCollectives final : public runtime::device::ShardCollectives {
 public:
   explicit NCCLShardCollectives(runtime::cuda::NCCLGroup &group)
@@ -111,26 +113,36 @@ public:
   llvm::Error allGather(const __nv_bfloat16 *local,
                         llvm::ArrayRef<int64_t> counts, __nv_bfloat16 *out,
                         cudaStream_t stream) override {
-    return run(stream,
-               [&] { return group.allGatherAsync(local, counts, out); });
+    return run(
+        stream, [&] { return group.allGatherAsync(local, counts, out); },
+        /*wait=*/false);
   }
   llvm::Error reduceScatterSum(const __nv_bfloat16 *in,
                                llvm::ArrayRef<int64_t> counts,
                                __nv_bfloat16 *local,
                                cudaStream_t stream) override {
-    return run(stream,
-               [&] { return group.reduceScatterSumAsync(in, counts, local); });
+    return run(
+        stream, [&] { return group.reduceScatterSumAsync(in, counts, local); },
+        /*wait=*/false);
+  }
+  llvm::Error join(cudaStream_t stream) override {
+    // The group's stream runs its collectives in order: the last one's
+    // event follows them all.
+    return pending.empty() ? llvm::Error::success() : waitLast(stream);
   }
   llvm::Error finish() override { return pending.finish(); }
 
 private:
   template <typename Post>
-  llvm::Error run(cudaStream_t stream, Post post) {
+  llvm::Error run(cudaStream_t stream, Post post, bool wait = true) {
     if (llvm::Error e = orderAfter(stream, group.stream(),
                                    "a TP or CP collective after its input"))
       return e;
     if (llvm::Error e = pending.add(post()))
       return e;
+    return wait ? waitLast(stream) : llvm::Error::success();
+  }
+  llvm::Error waitLast(cudaStream_t stream) {
     cudaError_t rc = cudaStreamWaitEvent(stream, pending.last().event(), 0);
     if (rc != cudaSuccess)
       return llvm::createStringError(

@@ -190,8 +190,9 @@ struct Scratch {
   bf16 *dO = nullptr, *dq = nullptr;  ///< [rows, heads x head_dim].
   bf16 *dk = nullptr, *dv = nullptr;  ///< [rows, kv_heads x head_dim].
   /// Under CP: dK and dV of every rank's keys ([sequences x keys,
-  /// kv_heads x head_dim]), and the rank-major staging of the exchange.
-  bf16 *dkAll = nullptr, *dvAll = nullptr, *kvStage = nullptr;
+  /// kv_heads x head_dim]), and the rank-major staging of the exchanges of
+  /// K and V (of their gradients), both in flight at once.
+  bf16 *dkAll = nullptr, *dvAll = nullptr, *kStage = nullptr, *vStage = nullptr;
   bf16 *da = nullptr, *du = nullptr; ///< [rows, ffn], [rows, 2 ffn].
   bf16 *dlogits = nullptr;           ///< [rows, vocab].
   bf16 *cols = nullptr;              ///< An audio front end's im2col columns.
@@ -292,12 +293,17 @@ struct DeviceTrainer::Impl {
   llvm::Error useSplit(const std::vector<std::vector<int64_t>> &split);
   /// The LLM's rows for `tokens` tokens of each sequence.
   void setLocalRows(int64_t tokens);
-  /// Every CP rank's K (or V) of a block into `all` ([sequences, keys]
-  /// rows of `width`), from this rank's `local`; and the reverse sum.
-  llvm::Error gatherKeys(const DeviceLayer &l, const bf16 *local, bf16 *all,
-                         int64_t width);
-  llvm::Error scatterKeyGrads(const DeviceLayer &l, const bf16 *all,
-                              bf16 *local, int64_t width);
+  /// CP's K/V exchange of a block, rows of `width`: posts the all-gather of
+  /// every rank's `from` into the rank-major staging `to` (`gather`), or
+  /// the reduce-scatter of the staging `from` into this rank's `to`; the
+  /// stream waits for them at joinKeyExchange(). placeKeys() copies between
+  /// a staging buffer and the attention's [sequences, keys] rows (`keys`),
+  /// into the latter when `toKeys`.
+  llvm::Error postKeyExchange(const DeviceLayer &l, const bf16 *from, bf16 *to,
+                              int64_t width, bool gather);
+  llvm::Error joinKeyExchange(const DeviceLayer &l);
+  llvm::Error placeKeys(const DeviceLayer &l, bf16 *stage, bf16 *keys,
+                        int64_t width, bool toKeys);
   /// `what`'s partial sums (`count` bf16 at `data`) over the TP group.
   llvm::Error tpSum(bf16 *data, int64_t count, const llvm::Twine &what);
   /// This process's replicas: [firstReplica, firstReplica + replicas).

@@ -333,29 +333,36 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
   const int64_t N = sq.keys, qw = c.heads * c.headDim,
                 kw = c.kvHeads * c.headDim;
   auto at = [&](const char *what) { return "'" + l.name + "' " + what; };
-  // Under CP this rank's keys and values go to the workspace, then every
-  // rank's are gathered into l.k and l.v.
+  // Under CP this rank's keys and values go to the workspace and every
+  // rank's are gathered into l.k and l.v while the queries are computed.
   const bool gathered = cp && l.seq == &batch;
   bf16 *ownK = gathered ? scratch.dk : l.k, *ownV = gathered ? scratch.dv : l.v;
-  MLLM_TRY(linear(xn, l.param("wq"), l.q, R, H, qw));
-  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
   MLLM_TRY(linear(xn, l.param("wk"), ownK, R, H, kw));
   MLLM_TRY(addBias(ownK, l.maybe("bk"), R, kw));
   MLLM_TRY(linear(xn, l.param("wv"), ownV, R, H, kw));
   MLLM_TRY(addBias(ownV, l.maybe("bv"), R, kw));
-  if (l.rope)
-    for (int64_t s = 0; s < S; ++s) {
-      bf16 *q = l.q + s * n * qw, *k = ownK + s * n * kw;
-      MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
-                                     c.ropeTheta, stream),
-                     at("RoPE")));
-      MLLM_TRY(check(kc::ropeForward(k, k, sq.positions, n, c.kvHeads,
-                                     c.headDim, c.ropeTheta, stream),
-                     at("RoPE")));
-    }
+  for (int64_t s = 0; s < S && l.rope; ++s) {
+    bf16 *k = ownK + s * n * kw;
+    MLLM_TRY(check(kc::ropeForward(k, k, sq.positions, n, c.kvHeads, c.headDim,
+                                   c.ropeTheta, stream),
+                   at("RoPE")));
+  }
   if (gathered) {
-    MLLM_TRY(gatherKeys(l, ownK, l.k, kw));
-    MLLM_TRY(gatherKeys(l, ownV, l.v, kw));
+    MLLM_TRY(postKeyExchange(l, ownK, scratch.kStage, kw, /*gather=*/true));
+    MLLM_TRY(postKeyExchange(l, ownV, scratch.vStage, kw, /*gather=*/true));
+  }
+  MLLM_TRY(linear(xn, l.param("wq"), l.q, R, H, qw));
+  MLLM_TRY(addBias(l.q, l.maybe("bq"), R, qw));
+  for (int64_t s = 0; s < S && l.rope; ++s) {
+    bf16 *q = l.q + s * n * qw;
+    MLLM_TRY(check(kc::ropeForward(q, q, sq.positions, n, c.heads, c.headDim,
+                                   c.ropeTheta, stream),
+                   at("RoPE")));
+  }
+  if (gathered) {
+    MLLM_TRY(joinKeyExchange(l));
+    MLLM_TRY(placeKeys(l, scratch.kStage, l.k, kw, /*toKeys=*/true));
+    MLLM_TRY(placeKeys(l, scratch.vStage, l.v, kw, /*toKeys=*/true));
   }
   kc::AttentionHeads heads = headsOf(c);
   heads.alibiSlopes = l.slopes;
@@ -405,29 +412,39 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
                                          g.dq + qo, dk + ko, dv + ko, options),
                    at("attention gradient")));
   }
+  // Under CP this rank's dK and dV are summed over the ranks while the
+  // queries' gradients are computed.
   if (gathered) {
-    MLLM_TRY(scatterKeyGrads(l, g.dkAll, g.dk, kw));
-    MLLM_TRY(scatterKeyGrads(l, g.dvAll, g.dv, kw));
-  }
-  for (int64_t s = 0; s < S && l.rope; ++s) {
-    const int64_t qo = s * n * qw, ko = s * n * kw;
-    MLLM_TRY(check(kc::ropeBackward(g.dq + qo, g.dq + qo, sq.positions, n,
-                                    c.heads, c.headDim, c.ropeTheta, stream),
-                   at("RoPE gradient")));
-    MLLM_TRY(check(kc::ropeBackward(g.dk + ko, g.dk + ko, sq.positions, n,
-                                    c.kvHeads, c.headDim, c.ropeTheta, stream),
-                   at("RoPE gradient")));
+    MLLM_TRY(placeKeys(l, g.kStage, g.dkAll, kw, /*toKeys=*/false));
+    MLLM_TRY(postKeyExchange(l, g.kStage, g.dk, kw, /*gather=*/false));
+    MLLM_TRY(placeKeys(l, g.vStage, g.dvAll, kw, /*toKeys=*/false));
+    MLLM_TRY(postKeyExchange(l, g.vStage, g.dv, kw, /*gather=*/false));
   }
   DeviceParam &wq = l.param("wq"), &wk = l.param("wk"), &wv = l.param("wv");
+  for (int64_t s = 0; s < S && l.rope; ++s) {
+    bf16 *dq = g.dq + s * n * qw;
+    MLLM_TRY(check(kc::ropeBackward(dq, dq, sq.positions, n, c.heads, c.headDim,
+                                    c.ropeTheta, stream),
+                   at("RoPE gradient")));
+  }
   MLLM_TRY(biasGrad(g.dq, l.maybe("bq"), R, qw));
+  MLLM_TRY(linearWeight(xn, g.dq, wq, R, H, qw));
+  if (inputGrad)
+    MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
+  if (gathered)
+    MLLM_TRY(joinKeyExchange(l));
+  for (int64_t s = 0; s < S && l.rope; ++s) {
+    bf16 *dk = g.dk + s * n * kw;
+    MLLM_TRY(check(kc::ropeBackward(dk, dk, sq.positions, n, c.kvHeads,
+                                    c.headDim, c.ropeTheta, stream),
+                   at("RoPE gradient")));
+  }
   MLLM_TRY(biasGrad(g.dk, l.maybe("bk"), R, kw));
   MLLM_TRY(biasGrad(g.dv, l.maybe("bv"), R, kw));
-  MLLM_TRY(linearWeight(xn, g.dq, wq, R, H, qw));
   MLLM_TRY(linearWeight(xn, g.dk, wk, R, H, kw));
   MLLM_TRY(linearWeight(xn, g.dv, wv, R, H, kw));
   if (!inputGrad)
     return llvm::Error::success();
-  MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
   MLLM_TRY(linearInput(g.dk, wk, g.dxn, R, H, kw, 1.0f));
   return linearInput(g.dv, wv, g.dxn, R, H, kw, 1.0f);
 }
@@ -704,34 +721,39 @@ Status copyKeyBlocks(const KeyBlocks &b, const Sequences &sq, int64_t width,
 }
 } // namespace
 
-llvm::Error DeviceTrainer::Impl::gatherKeys(const DeviceLayer &l,
-                                            const bf16 *local, bf16 *all,
-                                            int64_t width) {
-  const Sequences &sq = *l.seq;
-  KeyBlocks b = keyBlocks(cpShares, sq.sequences, width);
-  if (llvm::Error e = cp->allGather(local, b.counts, scratch.kvStage, stream))
+llvm::Error DeviceTrainer::Impl::postKeyExchange(const DeviceLayer &l,
+                                                 const bf16 *from, bf16 *to,
+                                                 int64_t width, bool gather) {
+  KeyBlocks b = keyBlocks(cpShares, l.seq->sequences, width);
+  llvm::Error e = gather ? cp->allGather(from, b.counts, to, stream)
+                         : cp->reduceScatterSum(from, b.counts, to, stream);
+  if (e)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "'" + l.name +
-            "' CP all-gather of K and V: " + llvm::toString(std::move(e)));
-  return check(copyKeyBlocks(b, sq, width, all, scratch.kvStage,
-                             /*toKeys=*/true, stream),
-               "'" + l.name + "' placing the gathered keys");
+            (gather ? "' CP all-gather of K and V: "
+                    : "' CP reduce-scatter of dK and dV: ") +
+            llvm::toString(std::move(e)));
+  return llvm::Error::success();
 }
 
-llvm::Error DeviceTrainer::Impl::scatterKeyGrads(const DeviceLayer &l,
-                                                 const bf16 *all, bf16 *local,
-                                                 int64_t width) {
-  const Sequences &sq = *l.seq;
-  KeyBlocks b = keyBlocks(cpShares, sq.sequences, width);
-  MLLM_TRY(check(copyKeyBlocks(b, sq, width, scratch.kvStage, all,
-                               /*toKeys=*/false, stream),
-                 "'" + l.name + "' staging the keys' gradients"));
-  if (llvm::Error e =
-          cp->reduceScatterSum(scratch.kvStage, b.counts, local, stream))
+llvm::Error DeviceTrainer::Impl::joinKeyExchange(const DeviceLayer &l) {
+  if (llvm::Error e = cp->join(stream))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "'" + l.name +
-                                       "' CP reduce-scatter of dK and dV: " +
+                                   "'" + l.name + "' CP exchange of K and V: " +
                                        llvm::toString(std::move(e)));
   return llvm::Error::success();
+}
+
+llvm::Error DeviceTrainer::Impl::placeKeys(const DeviceLayer &l, bf16 *stage,
+                                           bf16 *keys, int64_t width,
+                                           bool toKeys) {
+  const Sequences &sq = *l.seq;
+  KeyBlocks b = keyBlocks(cpShares, sq.sequences, width);
+  bf16 *to = toKeys ? keys : stage;
+  const bf16 *from = toKeys ? stage : keys;
+  return check(copyKeyBlocks(b, sq, width, to, from, toKeys, stream),
+               "'" + l.name + "' " +
+                   (toKeys ? "placing the gathered keys"
+                           : "staging the keys' gradients"));
 }

@@ -560,7 +560,8 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   c.take(s.dv, kw);
   c.take(s.dkAll, allKeys);
   c.take(s.dvAll, allKeys);
-  c.take(s.kvStage, allKeys);
+  c.take(s.kStage, allKeys);
+  c.take(s.vStage, allKeys);
   c.take(s.da, ffn);
   c.take(s.du, ffnIn);
   c.take(s.dlogits, vocab);

@@ -108,6 +108,9 @@ public:
                                    cudaStream_t stream) = 0;
   /// Context parallelism: every rank's `counts[rank]` values one after
   /// another in `out` (K and V), and the reverse sum (their gradients).
+  /// Unlike the sums above, work queued on `stream` after these calls does
+  /// not wait for them until join(): what is queued in between overlaps
+  /// the exchange, and must not touch its buffers.
   virtual llvm::Error allGather(const __nv_bfloat16 *local,
                                 llvm::ArrayRef<int64_t> counts,
                                 __nv_bfloat16 *out, cudaStream_t stream) = 0;
@@ -115,6 +118,9 @@ public:
                                        llvm::ArrayRef<int64_t> counts,
                                        __nv_bfloat16 *local,
                                        cudaStream_t stream) = 0;
+  /// Orders the work queued on `stream` from now on after every collective
+  /// posted so far.
+  virtual llvm::Error join(cudaStream_t stream) = 0;
   virtual llvm::Error finish() = 0;
 };
 
@@ -139,6 +145,7 @@ public:
                                llvm::ArrayRef<int64_t> counts,
                                __nv_bfloat16 *local,
                                cudaStream_t stream) override;
+  llvm::Error join(cudaStream_t) override { return llvm::Error::success(); }
   llvm::Error finish() override { return llvm::Error::success(); }
 
 private:
