@@ -178,6 +178,12 @@ cl::opt<int64_t> maxTokens("max-tokens",
                            cl::desc("With --generate: tokens per sample at "
                                     "most (default 32)"),
                            cl::init(32), cl::cat(category));
+cl::opt<bool> noKeyCache(
+    "no-kv-cache",
+    cl::desc("With --generate in one process on the CPU: recompute the LLM "
+             "over the whole sequence for every token instead of keeping "
+             "the earlier tokens' keys and values"),
+    cl::init(false), cl::cat(category));
 
 cl::opt<std::string> backend(
     "backend",
@@ -503,7 +509,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
-    exec::CPUNextToken next(**model);
+    exec::CPUNextToken next(**model, /*cacheKeys=*/!noKeyCache);
     if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
                                  maxTokens, emitJson, next))
       return fail(1, "--generate: " + llvm::toString(std::move(e)));

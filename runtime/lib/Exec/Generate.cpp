@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
+#include <type_traits>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -33,9 +35,21 @@ llvm::Error NextToken::startSample(int64_t, const MicrobatchData &) {
   return llvm::Error::success();
 }
 
+CPUNextToken::CPUNextToken(Model &model, bool cacheKeys)
+    : model(model), cacheKeys(cacheKeys && !model.contextParallel.group) {
+  Chain &llm = model.llm();
+  for (size_t i = 0; i < llm.size(); ++i)
+    if (const cpu::Batch<float> *g = llm.step(i).layerGeometry();
+        g && g->layout) {
+      policy = g->policy;
+      break;
+    }
+}
+
 llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   // The encoders' tokens do not change while the text grows: run them
   // once, then only the LLM per token.
+  cache.clear();
   ctx = MicrobatchContext();
   ctx.data = &batch;
   Activation none, out;
@@ -49,28 +63,100 @@ llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   return llvm::Error::success();
 }
 
+MicrobatchData CPUNextToken::newTokens(const MicrobatchData &full,
+                                       int64_t tokens) {
+  const BatchLayout &layout = *full.layout;
+  const kernels::TokenLayout &all = layout.tokens;
+  auto prefix = [&](const auto &v) {
+    using V = std::decay_t<decltype(v)>;
+    return v.empty() ? V() : V(v.begin(), v.begin() + tokens);
+  };
+  // The kept keys hold while the kept tokens are laid out as before and
+  // none of them sees a new one.
+  int64_t kept = cache.tokens();
+  bool keep = kept > 0 && kept < tokens && cachedLayout.size() == kept &&
+              std::equal(cachedLayout.words.begin(), cachedLayout.words.end(),
+                         all.words.begin()) &&
+              (cachedLayout.segments.empty() ||
+               std::equal(cachedLayout.segments.begin(),
+                          cachedLayout.segments.end(), all.segments.begin())) &&
+              (cachedPositions.empty() ||
+               std::equal(cachedPositions.begin(), cachedPositions.end(),
+                          layout.positions.begin()));
+  for (int64_t i = 0; keep && i < kept; ++i)
+    for (int64_t t = kept; keep && t < tokens; ++t)
+      keep = !all.attend(policy, i, t);
+  if (!keep) {
+    cache.clear();
+    kept = 0;
+  }
+  auto trimmed = std::make_shared<BatchLayout>();
+  trimmed->tokens.words = prefix(all.words);
+  trimmed->tokens.segments = prefix(all.segments);
+  trimmed->positions = prefix(layout.positions);
+  trimmed->items = layout.items;
+  cachedLayout = trimmed->tokens;
+  cachedPositions = trimmed->positions;
+  // Rank 0 of the share: the kept tokens; rank 1 (this one): the new.
+  auto share = std::make_shared<cpu::ContextParallel>();
+  share->group = &cache;
+  share->tokens.resize(2);
+  for (int64_t t = 0; t < tokens; ++t)
+    share->tokens[t < kept ? 0 : 1].push_back(t);
+  MicrobatchData d;
+  d.tokenIds.assign(full.tokenIds.begin() + kept,
+                    full.tokenIds.begin() + tokens);
+  d.targets.assign(d.tokenIds.size(), data::kIgnoreTarget);
+  d.layout = std::move(trimmed);
+  d.cp = std::move(share);
+  return d;
+}
+
 llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
                                  int64_t choices,
                                  llvm::MutableArrayRef<int64_t> ids) {
   const cpu::Param<float> &weight = headWeight(model);
   const int64_t vocab = weight.value.shape[0], width = weight.value.shape[1];
+  auto internal = [](const llvm::Twine &why) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "generation: " + why + " (internal error)");
+  };
   for (size_t q = 0; q < queries.size(); ++q) {
     const TokenQuery &query = queries[q];
-    ctx.data = query.batch;
+    if (query.slot != 0 || !query.batch || query.row < 0 ||
+        query.row >= static_cast<int64_t>(query.batch->tokenIds.size()) ||
+        choices > vocab)
+      return internal("the query does not fit the model");
+    // Rows [first, row] of the sequence run: the new tokens, or all.
+    int64_t first = 0;
+    const bool cached = cacheKeys && query.batch->layout;
+    if (cached) {
+      round = newTokens(*query.batch, query.row + 1);
+      first = cache.tokens();
+      cache.beginRound(query.row + 1 - first);
+      ctx.data = &round;
+    } else {
+      ctx.data = query.batch;
+    }
+    ctx.commError.clear();
     Activation none;
     Chain &llm = model.llm();
     llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
     llm.release(-1);
-    if (query.slot != 0 || query.row < 0 || hidden.cols() != width ||
-        query.row >= hidden.rows() || choices > vocab)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "generation: the LLM's hidden states do not fit the LM head "
-          "(internal error)");
+    if (!ctx.commError.empty()) {
+      cache.clear();
+      return internal(ctx.commError);
+    }
+    if (cached)
+      if (llvm::Error e = cache.endRound())
+        return e;
+    const int64_t row = query.row - first;
+    if (hidden.cols() != width || row >= hidden.rows())
+      return internal("the LLM's hidden states do not fit the LM head");
     logits.resize(static_cast<size_t>(vocab));
-    kernels::cpu::linearForward(
-        hidden.ptr() + query.row * width, weight.value.ptr(),
-        static_cast<const float *>(nullptr), logits.data(), 1, width, vocab);
+    kernels::cpu::linearForward(hidden.ptr() + row * width, weight.value.ptr(),
+                                static_cast<const float *>(nullptr),
+                                logits.data(), 1, width, vocab);
     // The first largest, NaN skipped; -1 when there is none.
     int64_t best = -1;
     for (int64_t v = 0; v < choices; ++v)

@@ -29,8 +29,9 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
     if (!b.positions.empty())
       b.positions = data.layout->positions;
   }
-  if (data.cp && b.cp) {
-    // The batch's own CP split: this rank's share of its tokens.
+  if (data.cp && (b.cp || followsBatchLayout)) {
+    // The batch's own CP split: this rank's share of its tokens (in one
+    // process, generation's new tokens: KeyCache.h).
     b.cp = data.cp.get();
     b.tokens =
         static_cast<int64_t>(data.cp->tokens[data.cp->group->rank()].size());

@@ -8,10 +8,12 @@
 // token, until the tokenizer's end id, `maxTokens`, or the end of the
 // plan's sequence.
 //
-// The LLM recomputes its whole forward for every new token (no KV cache;
-// the CPU backend runs the encoders once per sample): fine for the CPU's
-// tiny models, and it keeps generation on exactly the layers, masks and
-// positions training uses. A NextToken may continue several samples at
+// In one process on the CPU, the encoders run once per sample and the LLM
+// once on the prompt, then per round on the new token only, its attention
+// reading the earlier tokens' keys and values from a cache (KeyCache.h:
+// the same layers, masks and positions training uses). The ranks of a
+// parallel run and the CUDA backend recompute the LLM over the whole
+// padded sequence per token. A NextToken may continue several samples at
 // once: a parallel run's ranks give each microbatch of each replica one.
 //
 // An item placed at the end of the prompt (`append`, or a marker at its
@@ -25,6 +27,7 @@
 #define MLLM_RUNTIME_EXEC_GENERATE_H
 
 #include "mllm/runtime/data/DataSet.h"
+#include "mllm/runtime/exec/KeyCache.h"
 #include "mllm/runtime/exec/Model.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -75,16 +78,33 @@ public:
 };
 
 /// The CPU backend's in one process: the encoders once per sample, the LLM
-/// per token, the logits of the one row from the LM head's weight.
+/// on the tokens new since the last round with the earlier ones' keys and
+/// values cached (or, `cacheKeys` false, over the whole padded sequence
+/// every round: the reference the cache is tested against), the logits of
+/// the one row from the LM head's weight. A model whose LLM is context
+/// parallel (a rank's share) recomputes.
 class CPUNextToken final : public NextToken {
 public:
-  explicit CPUNextToken(Model &model) : model(model) {}
+  explicit CPUNextToken(Model &model, bool cacheKeys = true);
   llvm::Error startSample(int64_t slot, const MicrobatchData &batch) override;
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override;
 
 private:
+  /// This round's batch for the LLM: the tokens from the cache's on of
+  /// `full`'s first `tokens` (their rows, ids and layout; the whole
+  /// sequence's layout up to there). Clears the cache first when an
+  /// earlier token's mask or position changed, or one sees a new token.
+  MicrobatchData newTokens(const MicrobatchData &full, int64_t tokens);
+
   Model &model;
+  bool cacheKeys;
+  kernels::MaskPolicy policy; ///< The LLM's attention's.
+  KeyCache cache;
+  /// The layout and positions of the cached tokens' round.
+  kernels::TokenLayout cachedLayout;
+  std::vector<int64_t> cachedPositions;
+  MicrobatchData round;
   MicrobatchContext ctx;
   Activation hidden;
   std::vector<float> logits;

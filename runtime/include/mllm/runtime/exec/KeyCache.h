@@ -1,0 +1,69 @@
+//===- KeyCache.h - generation's keys and values per layer -*- C++ -*-===//
+//
+// Greedy generation adds a token per round to a sequence whose earlier
+// tokens do not change. Their keys and values do not either, so a round
+// need only run the LLM on the tokens new since the last one: the LLM runs
+// them as context-parallel rank 1 of a two-rank share (ContextParallel:
+// rank 0 the kept tokens, rank 1 the new ones), and this cache is the
+// share's group. Each attention layer's all-gather of K and V (one per
+// layer and forward, in chain order: cpu::gatherKeys) gets the kept
+// tokens' as rank 0's block, and the cache keeps the new tokens' after
+// them. So the layers' math is the one they train with: only the rows
+// differ, and the attention masks the new queries against every key with
+// the sequence's own plan.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_EXEC_KEYCACHE_H
+#define MLLM_RUNTIME_EXEC_KEYCACHE_H
+
+#include "mllm/runtime/Comm.h"
+
+#include <vector>
+
+namespace mllm::runtime::exec {
+
+class KeyCache final : public Group {
+public:
+  int size() const override { return 2; }
+  int rank() const override { return 1; }
+
+  /// Tokens whose keys and values are kept: rank 0's share of a round.
+  int64_t tokens() const { return kept; }
+  /// Forgets every layer's (a new sample, or a round that failed).
+  void clear();
+  /// Before a round that runs `added` new tokens.
+  void beginRound(int64_t added);
+  /// After it: every layer served once (else an internal error, and the
+  /// cache is cleared); the new tokens are kept from now on.
+  llvm::Error endRound();
+
+  /// [K | V] of the kept tokens, then `local` ([K | V] of the new ones).
+  llvm::Error allGather(const float *local, llvm::ArrayRef<int64_t> counts,
+                        float *out) override;
+  /// Generation moves nothing else over the share's group.
+  llvm::Error allReduceSum(float *, int64_t) override { return unused(); }
+  llvm::Error allReduceSum(double *, int64_t) override { return unused(); }
+  llvm::Error allReduceMax(float *, int64_t) override { return unused(); }
+  llvm::Error allGatherBytes(const void *, int64_t, void *) override {
+    return unused();
+  }
+  llvm::Error reduceScatterSum(const float *, llvm::ArrayRef<int64_t>,
+                               float *) override {
+    return unused();
+  }
+
+private:
+  static llvm::Error unused();
+  struct Layer {
+    int64_t width = 0;
+    std::vector<float> k, v; ///< [kept (+ added after the call), width]
+  };
+  std::vector<Layer> layers; ///< In the order the LLM's layers ask.
+  size_t next = 0;           ///< The layer the next all-gather is.
+  int64_t kept = 0, added = 0;
+  bool failed = false;
+};
+
+} // namespace mllm::runtime::exec
+
+#endif // MLLM_RUNTIME_EXEC_KEYCACHE_H
