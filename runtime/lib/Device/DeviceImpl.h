@@ -301,7 +301,7 @@ struct DeviceTrainer::Impl {
   /// into the latter when `toKeys`.
   llvm::Error postKeyExchange(const DeviceLayer &l, const bf16 *from, bf16 *to,
                               int64_t width, bool gather);
-  llvm::Error joinKeyExchange(const DeviceLayer &l);
+  llvm::Error joinKeyExchange(const DeviceLayer &l, const char *what);
   llvm::Error placeKeys(const DeviceLayer &l, bf16 *stage, bf16 *keys,
                         int64_t width, bool toKeys);
   /// `what`'s partial sums (`count` bf16 at `data`) over the TP group.

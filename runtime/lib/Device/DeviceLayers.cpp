@@ -360,7 +360,7 @@ llvm::Error DeviceTrainer::Impl::attentionForward(DeviceLayer &l,
                    at("RoPE")));
   }
   if (gathered) {
-    MLLM_TRY(joinKeyExchange(l));
+    MLLM_TRY(joinKeyExchange(l, "K and V"));
     MLLM_TRY(placeKeys(l, scratch.kStage, l.k, kw, /*toKeys=*/true));
     MLLM_TRY(placeKeys(l, scratch.vStage, l.v, kw, /*toKeys=*/true));
   }
@@ -432,7 +432,7 @@ llvm::Error DeviceTrainer::Impl::attentionBackward(DeviceLayer &l,
   if (inputGrad)
     MLLM_TRY(linearInput(g.dq, wq, g.dxn, R, H, qw));
   if (gathered)
-    MLLM_TRY(joinKeyExchange(l));
+    MLLM_TRY(joinKeyExchange(l, "dK and dV"));
   for (int64_t s = 0; s < S && l.rope; ++s) {
     bf16 *dk = g.dk + s * n * kw;
     MLLM_TRY(check(kc::ropeBackward(dk, dk, sq.positions, n, c.kvHeads,
@@ -737,11 +737,12 @@ llvm::Error DeviceTrainer::Impl::postKeyExchange(const DeviceLayer &l,
   return llvm::Error::success();
 }
 
-llvm::Error DeviceTrainer::Impl::joinKeyExchange(const DeviceLayer &l) {
+llvm::Error DeviceTrainer::Impl::joinKeyExchange(const DeviceLayer &l,
+                                                 const char *what) {
   if (llvm::Error e = cp->join(stream))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "'" + l.name + "' CP exchange of K and V: " +
-                                       llvm::toString(std::move(e)));
+                                   "'" + l.name + "' CP exchange of " + what +
+                                       ": " + llvm::toString(std::move(e)));
   return llvm::Error::success();
 }
 
