@@ -111,3 +111,28 @@ llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
   };
   return (*generator)->run(maxTokens, next, emit);
 }
+
+void mllm::reportGenerationWork(const exec::CPUNextToken &next, double seconds,
+                                bool json) {
+  const exec::CPUNextToken::Work &w = next.work();
+  const double perSecond = seconds > 0 ? w.rounds / seconds : 0;
+  if (json) {
+    printJson(llvm::json::Object{{"event", "generate_work"},
+                                 {"rounds", w.rounds},
+                                 {"seconds", seconds},
+                                 {"rounds_per_s", perSecond},
+                                 {"llm_rows", w.rows},
+                                 {"kv_cache", next.cachesKeys()},
+                                 {"cache_dropped", w.dropped}});
+    return;
+  }
+  llvm::outs() << llvm::format("generation: %lld tokens chosen in %.2f s "
+                               "(%.1f per s), the LLM on %lld rows",
+                               static_cast<long long>(w.rounds), seconds,
+                               perSecond, static_cast<long long>(w.rows));
+  if (next.cachesKeys())
+    llvm::outs() << " with its key cache (dropped in " << w.dropped
+                 << " rounds)";
+  llvm::outs() << "\n";
+  llvm::outs().flush();
+}

@@ -30,6 +30,11 @@ llvm::Error generate(const runtime::exec::Model &model, const std::string &file,
                      int64_t maxTokens, bool json,
                      runtime::exec::NextToken &next, bool print = true);
 
+/// What one process's generation ran (after generate() with `next`):
+/// the tokens chosen, the LLM's rows and whether its key cache was used.
+void reportGenerationWork(const runtime::exec::CPUNextToken &next,
+                          double seconds, bool json);
+
 } // namespace mllm
 
 #endif // MLLM_TOOLS_MLLMRUN_EVALGENERATE_H

@@ -42,6 +42,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 
+#include <chrono>
 #include <thread>
 
 using namespace mllm;
@@ -510,9 +511,15 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.seed = seed;
     run.strictData = strictData;
     exec::CPUNextToken next(**model, /*cacheKeys=*/!noKeyCache);
+    const auto start = std::chrono::steady_clock::now();
     if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
                                  maxTokens, emitJson, next))
       return fail(1, "--generate: " + llvm::toString(std::move(e)));
+    reportGenerationWork(
+        next,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count(),
+        emitJson);
   }
   if (!dumpBatches.empty())
     if (llvm::Error e = recording.write(dumpBatches))

@@ -38,12 +38,14 @@ llvm::Error NextToken::startSample(int64_t, const MicrobatchData &) {
 CPUNextToken::CPUNextToken(Model &model, bool cacheKeys)
     : model(model), cacheKeys(cacheKeys && !model.contextParallel.group) {
   Chain &llm = model.llm();
-  for (size_t i = 0; i < llm.size(); ++i)
-    if (const cpu::Batch<float> *g = llm.step(i).layerGeometry();
-        g && g->layout) {
+  for (size_t i = llm.size(); i-- > 0;) {
+    Step &step = llm.step(i);
+    // A conformer block runs its convolution over whole sequences.
+    if (step.layer() && step.layer()->kind() == "conformer_block")
+      this->cacheKeys = false;
+    if (const cpu::Batch<float> *g = step.layerGeometry(); g && g->layout)
       policy = g->policy;
-      break;
-    }
+  }
 }
 
 llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
@@ -71,22 +73,26 @@ MicrobatchData CPUNextToken::newTokens(const MicrobatchData &full,
     using V = std::decay_t<decltype(v)>;
     return v.empty() ? V() : V(v.begin(), v.begin() + tokens);
   };
-  // The kept keys hold while the kept tokens are laid out as before and
-  // none of them sees a new one.
+  // The kept keys hold while the kept tokens are the same, laid out as
+  // before, and none of them sees a new one.
   int64_t kept = cache.tokens();
-  bool keep = kept > 0 && kept < tokens && cachedLayout.size() == kept &&
-              std::equal(cachedLayout.words.begin(), cachedLayout.words.end(),
-                         all.words.begin()) &&
-              (cachedLayout.segments.empty() ||
-               std::equal(cachedLayout.segments.begin(),
-                          cachedLayout.segments.end(), all.segments.begin())) &&
-              (cachedPositions.empty() ||
-               std::equal(cachedPositions.begin(), cachedPositions.end(),
-                          layout.positions.begin()));
+  bool keep =
+      kept > 0 && kept < tokens && cachedLayout.size() == kept &&
+      std::equal(cachedIds.begin(), cachedIds.end(), full.tokenIds.begin()) &&
+      cachedItems == layout.items &&
+      std::equal(cachedLayout.words.begin(), cachedLayout.words.end(),
+                 all.words.begin()) &&
+      (cachedLayout.segments.empty() ||
+       std::equal(cachedLayout.segments.begin(), cachedLayout.segments.end(),
+                  all.segments.begin())) &&
+      (cachedPositions.empty() ||
+       std::equal(cachedPositions.begin(), cachedPositions.end(),
+                  layout.positions.begin()));
   for (int64_t i = 0; keep && i < kept; ++i)
     for (int64_t t = kept; keep && t < tokens; ++t)
       keep = !all.attend(policy, i, t);
   if (!keep) {
+    done.dropped += kept > 0 ? 1 : 0;
     cache.clear();
     kept = 0;
   }
@@ -97,6 +103,8 @@ MicrobatchData CPUNextToken::newTokens(const MicrobatchData &full,
   trimmed->items = layout.items;
   cachedLayout = trimmed->tokens;
   cachedPositions = trimmed->positions;
+  cachedIds.assign(full.tokenIds.begin(), full.tokenIds.begin() + tokens);
+  cachedItems = layout.items;
   // Rank 0 of the share: the kept tokens; rank 1 (this one): the new.
   auto share = std::make_shared<cpu::ContextParallel>();
   share->group = &cache;
@@ -151,6 +159,8 @@ llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
       if (llvm::Error e = cache.endRound())
         return e;
     const int64_t row = query.row - first;
+    ++done.rounds;
+    done.rows += hidden.rows();
     if (hidden.cols() != width || row >= hidden.rows())
       return internal("the LLM's hidden states do not fit the LM head");
     logits.resize(static_cast<size_t>(vocab));

@@ -44,6 +44,9 @@ struct BatchLayout {
   /// padding up to the plan's static item count).
   struct Item {
     int64_t row = 0, media = 0;
+    bool operator==(const Item &o) const {
+      return row == o.row && media == o.media;
+    }
   };
   std::vector<std::vector<Item>> items;
   /// A context-parallel LLM: every CP rank's tokens of the sequence, balanced

@@ -82,13 +82,22 @@ public:
 /// values cached (or, `cacheKeys` false, over the whole padded sequence
 /// every round: the reference the cache is tested against), the logits of
 /// the one row from the LM head's weight. A model whose LLM is context
-/// parallel (a rank's share) recomputes.
+/// parallel (a rank's share), or whose LLM holds a layer that takes no CP
+/// share (conformer blocks), recomputes.
 class CPUNextToken final : public NextToken {
 public:
   explicit CPUNextToken(Model &model, bool cacheKeys = true);
   llvm::Error startSample(int64_t slot, const MicrobatchData &batch) override;
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override;
+
+  /// What the rounds ran: tokens chosen (one per round), the LLM's rows,
+  /// and the rounds that dropped a sample's cache and ran its whole prefix.
+  struct Work {
+    int64_t rounds = 0, rows = 0, dropped = 0;
+  };
+  const Work &work() const { return done; }
+  bool cachesKeys() const { return cacheKeys; }
 
 private:
   /// This round's batch for the LLM: the tokens from the cache's on of
@@ -101,10 +110,13 @@ private:
   bool cacheKeys;
   kernels::MaskPolicy policy; ///< The LLM's attention's.
   KeyCache cache;
-  /// The layout and positions of the cached tokens' round.
+  /// The ids, layout, positions and items of the cached tokens' round.
+  std::vector<int64_t> cachedIds;
   kernels::TokenLayout cachedLayout;
   std::vector<int64_t> cachedPositions;
+  std::vector<std::vector<BatchLayout::Item>> cachedItems;
   MicrobatchData round;
+  Work done;
   MicrobatchContext ctx;
   Activation hidden;
   std::vector<float> logits;
