@@ -3,10 +3,9 @@
 # thread per rank: bench/runtime/small_vlm.mllm (512-token sequences, 64x64
 # images, 4 microbatches a step) in one process and as its plan's two
 # stages under mpirun (encoder | LLM: 4 samples at once, one per
-# microbatch), from the same initial weights; one process keeps the
-# earlier tokens' keys and values (KeyCache.h), and runs again without
-# (--no-kv-cache), as the ranks run. Prints the generated tokens per second
-# of the whole command (start-up included).
+# microbatch), from the same initial weights, each with the key cache
+# (KeyCache.h) and again without (--no-kv-cache). Prints the generated
+# tokens per second of the whole command (start-up included).
 #
 #   bench/runtime/generate.sh [BUILD_DIR] [PROMPTS] [TOKENS]
 set -euo pipefail
@@ -47,3 +46,4 @@ printf "%-32s %6s %8s %8s %10s\n" run ranks tokens seconds "tokens/s"
 run "one process" 1 "$bin/mllm-run"
 run "one process, --no-kv-cache" 1 "$bin/mllm-run" --no-kv-cache
 run "pipeline: encoder | LLM" 2 mpirun -np 2 "$bin/mllm-run"
+run "pipeline, --no-kv-cache" 2 mpirun -np 2 "$bin/mllm-run" --no-kv-cache

@@ -114,7 +114,7 @@ llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
 
 void mllm::reportGenerationWork(const exec::CPUNextToken &next, double seconds,
                                 bool json) {
-  const exec::CPUNextToken::Work &w = next.work();
+  const exec::CPUNextToken::Work w = next.work();
   const double perSecond = seconds > 0 ? w.rounds / seconds : 0;
   if (json) {
     printJson(llvm::json::Object{{"event", "generate_work"},

@@ -261,7 +261,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     progress.finish();
   // --generate: every rank runs the same Generator; rank 0 prints.
   if (!options.generateFile.empty()) {
-    auto next = r.nextToken();
+    auto next = r.nextToken(options.keyCache);
     if (!next)
       abortJob(next.takeError());
     if (llvm::Error e =

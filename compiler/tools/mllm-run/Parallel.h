@@ -34,6 +34,7 @@ struct RunOptions {
   /// per sample at most.
   std::string generateFile;
   int64_t maxTokens = 32;
+  bool keyCache = true; ///< --generate keeps keys (not --no-kv-cache)
   /// --inject-fault RANK:ACTION (tests): -1 when unset.
   bool checkMemoryPlan = false;
   int faultRank = -1;

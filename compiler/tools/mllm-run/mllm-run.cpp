@@ -349,6 +349,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.evalEvery = evalEvery;
     run.generateFile = generateFile;
     run.maxTokens = maxTokens;
+    run.keyCache = !noKeyCache;
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
     run.checkMemoryPlan = checkMemoryPlan;

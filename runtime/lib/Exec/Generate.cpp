@@ -36,22 +36,15 @@ llvm::Error NextToken::startSample(int64_t, const MicrobatchData &) {
 }
 
 CPUNextToken::CPUNextToken(Model &model, bool cacheKeys)
-    : model(model), cacheKeys(cacheKeys && !model.contextParallel.group) {
-  Chain &llm = model.llm();
-  for (size_t i = llm.size(); i-- > 0;) {
-    Step &step = llm.step(i);
-    // A conformer block runs its convolution over whole sequences.
-    if (step.layer() && step.layer()->kind() == "conformer_block")
-      this->cacheKeys = false;
-    if (const cpu::Batch<float> *g = step.layerGeometry(); g && g->layout)
-      policy = g->policy;
-  }
-}
+    : model(model), cacheKeys(cacheKeys && canCacheKeys(model)),
+      policy(llmMaskPolicy(model)) {}
 
 llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   // The encoders' tokens do not change while the text grows: run them
   // once, then only the LLM per token.
-  cache.clear();
+  if (keys)
+    done.dropped += keys->dropped();
+  keys.emplace();
   ctx = MicrobatchContext();
   ctx.data = &batch;
   Activation none, out;
@@ -63,61 +56,6 @@ llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
     out = Activation();
   }
   return llvm::Error::success();
-}
-
-MicrobatchData CPUNextToken::newTokens(const MicrobatchData &full,
-                                       int64_t tokens) {
-  const BatchLayout &layout = *full.layout;
-  const kernels::TokenLayout &all = layout.tokens;
-  auto prefix = [&](const auto &v) {
-    using V = std::decay_t<decltype(v)>;
-    return v.empty() ? V() : V(v.begin(), v.begin() + tokens);
-  };
-  // The kept keys hold while the kept tokens are the same, laid out as
-  // before, and none of them sees a new one.
-  int64_t kept = cache.tokens();
-  bool keep =
-      kept > 0 && kept < tokens && cachedLayout.size() == kept &&
-      std::equal(cachedIds.begin(), cachedIds.end(), full.tokenIds.begin()) &&
-      cachedItems == layout.items &&
-      std::equal(cachedLayout.words.begin(), cachedLayout.words.end(),
-                 all.words.begin()) &&
-      (cachedLayout.segments.empty() ||
-       std::equal(cachedLayout.segments.begin(), cachedLayout.segments.end(),
-                  all.segments.begin())) &&
-      (cachedPositions.empty() ||
-       std::equal(cachedPositions.begin(), cachedPositions.end(),
-                  layout.positions.begin()));
-  for (int64_t i = 0; keep && i < kept; ++i)
-    for (int64_t t = kept; keep && t < tokens; ++t)
-      keep = !all.attend(policy, i, t);
-  if (!keep) {
-    done.dropped += kept > 0 ? 1 : 0;
-    cache.clear();
-    kept = 0;
-  }
-  auto trimmed = std::make_shared<BatchLayout>();
-  trimmed->tokens.words = prefix(all.words);
-  trimmed->tokens.segments = prefix(all.segments);
-  trimmed->positions = prefix(layout.positions);
-  trimmed->items = layout.items;
-  cachedLayout = trimmed->tokens;
-  cachedPositions = trimmed->positions;
-  cachedIds.assign(full.tokenIds.begin(), full.tokenIds.begin() + tokens);
-  cachedItems = layout.items;
-  // Rank 0 of the share: the kept tokens; rank 1 (this one): the new.
-  auto share = std::make_shared<cpu::ContextParallel>();
-  share->group = &cache;
-  share->tokens.resize(2);
-  for (int64_t t = 0; t < tokens; ++t)
-    share->tokens[t < kept ? 0 : 1].push_back(t);
-  MicrobatchData d;
-  d.tokenIds.assign(full.tokenIds.begin() + kept,
-                    full.tokenIds.begin() + tokens);
-  d.targets.assign(d.tokenIds.size(), data::kIgnoreTarget);
-  d.layout = std::move(trimmed);
-  d.cp = std::move(share);
-  return d;
 }
 
 llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
@@ -137,11 +75,10 @@ llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
       return internal("the query does not fit the model");
     // Rows [first, row] of the sequence run: the new tokens, or all.
     int64_t first = 0;
-    const bool cached = cacheKeys && query.batch->layout;
+    const bool cached = cacheKeys && keys && query.batch->layout;
     if (cached) {
-      round = newTokens(*query.batch, query.row + 1);
-      first = cache.tokens();
-      cache.beginRound(query.row + 1 - first);
+      round = keys->newTokens(*query.batch, query.row + 1, policy);
+      first = keys->kept();
       ctx.data = &round;
     } else {
       ctx.data = query.batch;
@@ -152,11 +89,11 @@ llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
     llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
     llm.release(-1);
     if (!ctx.commError.empty()) {
-      cache.clear();
+      keys.emplace();
       return internal(ctx.commError);
     }
     if (cached)
-      if (llvm::Error e = cache.endRound())
+      if (llvm::Error e = keys->endRound())
         return e;
     const int64_t row = query.row - first;
     ++done.rounds;

@@ -1,9 +1,13 @@
 //===- KeyCache.cpp - generation's keys and values, kept per layer --------===//
 #include "mllm/runtime/exec/KeyCache.h"
 
+#include "mllm/runtime/data/Sequence.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <memory>
+#include <type_traits>
 
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
@@ -70,4 +74,81 @@ llvm::Error KeyCache::allGather(const float *local,
   l.k.insert(l.k.end(), local, local + n);
   l.v.insert(l.v.end(), local + n, local + 2 * n);
   return llvm::Error::success();
+}
+
+MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
+                                     kernels::MaskPolicy policy) {
+  const BatchLayout &layout = *full.layout;
+  const kernels::TokenLayout &all = layout.tokens;
+  auto prefix = [&](const auto &v) {
+    using V = std::decay_t<decltype(v)>;
+    return v.empty() ? V() : V(v.begin(), v.begin() + tokens);
+  };
+  // The kept keys hold while the kept tokens are the same, laid out as
+  // before, and none of them sees a new one.
+  int64_t kept = cache.tokens();
+  bool keep =
+      kept > 0 && kept < tokens && keptLayout.size() == kept &&
+      std::equal(keptIds.begin(), keptIds.end(), full.tokenIds.begin()) &&
+      keptItems == layout.items &&
+      std::equal(keptLayout.words.begin(), keptLayout.words.end(),
+                 all.words.begin()) &&
+      (keptLayout.segments.empty() ||
+       std::equal(keptLayout.segments.begin(), keptLayout.segments.end(),
+                  all.segments.begin())) &&
+      (keptPositions.empty() ||
+       std::equal(keptPositions.begin(), keptPositions.end(),
+                  layout.positions.begin()));
+  for (int64_t i = 0; keep && i < kept; ++i)
+    for (int64_t t = kept; keep && t < tokens; ++t)
+      keep = !all.attend(policy, i, t);
+  if (!keep) {
+    drops += kept > 0 ? 1 : 0;
+    cache.clear();
+    kept = 0;
+  }
+  auto trimmed = std::make_shared<BatchLayout>();
+  trimmed->tokens.words = prefix(all.words);
+  trimmed->tokens.segments = prefix(all.segments);
+  trimmed->positions = prefix(layout.positions);
+  trimmed->items = layout.items;
+  keptLayout = trimmed->tokens;
+  keptPositions = trimmed->positions;
+  keptIds.assign(full.tokenIds.begin(), full.tokenIds.begin() + tokens);
+  keptItems = layout.items;
+  cache.beginRound(tokens - kept);
+  // Rank 0 of the share: the kept tokens; rank 1 (this one): the new.
+  auto share = std::make_shared<cpu::ContextParallel>();
+  share->group = &cache;
+  share->tokens.resize(2);
+  for (int64_t t = 0; t < tokens; ++t)
+    share->tokens[t < kept ? 0 : 1].push_back(t);
+  MicrobatchData d;
+  d.tokenIds.assign(full.tokenIds.begin() + kept,
+                    full.tokenIds.begin() + tokens);
+  d.targets.assign(d.tokenIds.size(), data::kIgnoreTarget);
+  d.layout = std::move(trimmed);
+  d.cp = std::move(share);
+  return d;
+}
+
+bool mllm::runtime::exec::canCacheKeys(Model &model) {
+  if (model.contextParallel.group)
+    return false;
+  Chain &llm = model.llm();
+  // A conformer block runs its convolution over whole sequences.
+  for (size_t i = 0; i < llm.size(); ++i)
+    if (cpu::Layer<float> *layer = llm.step(i).layer();
+        layer && layer->kind() == "conformer_block")
+      return false;
+  return true;
+}
+
+mllm::kernels::MaskPolicy mllm::runtime::exec::llmMaskPolicy(Model &model) {
+  Chain &llm = model.llm();
+  for (size_t i = 0; i < llm.size(); ++i)
+    if (const cpu::Batch<float> *g = llm.step(i).layerGeometry();
+        g && g->layout)
+      return g->policy;
+  return kernels::MaskPolicy();
 }

@@ -25,24 +25,37 @@ static std::string dims(llvm::ArrayRef<int64_t> shape) {
          "]";
 }
 
+/// A cut of the LLM carries `localTokens` rows per sequence.
+static std::vector<int64_t> shareDims(const Model &model, const FlowKey &key,
+                                      const sched::TensorShape &planned,
+                                      int64_t localTokens) {
+  bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
+  if (!llmCut || planned.dims.size() != 2)
+    return planned.dims;
+  return {model.sequences * localTokens, planned.dims[1]};
+}
+
 std::vector<int64_t> exec::messageTensorDims(const Model &model,
                                              const FlowKey &key,
                                              const sched::TensorShape &planned,
                                              const MicrobatchData &data) {
-  // A batch with its own CP split (BatchSplit.h) gives this rank its share.
-  size_t local = data.cp ? data.cp->tokens[data.cp->group->rank()].size()
-                         : model.localTokens.size();
-  return messageTensorDims(model, key, planned, static_cast<int64_t>(local));
+  // A batch with its own CP split (BatchSplit.h), or generation's new
+  // tokens (KeyCache.h), gives this rank its share.
+  if (data.cp)
+    return shareDims(
+        model, key, planned,
+        static_cast<int64_t>(data.cp->tokens[data.cp->group->rank()].size()));
+  return messageTensorDims(model, key, planned,
+                           static_cast<int64_t>(model.localTokens.size()));
 }
 
 std::vector<int64_t> exec::messageTensorDims(const Model &model,
                                              const FlowKey &key,
                                              const sched::TensorShape &planned,
                                              int64_t localTokens) {
-  bool llmCut = key.chain == static_cast<int64_t>(model.chains.size()) - 1;
-  if (!llmCut || model.localTokens.empty() || planned.dims.size() != 2)
+  if (model.localTokens.empty())
     return planned.dims;
-  return {model.sequences * localTokens, planned.dims[1]};
+  return shareDims(model, key, planned, localTokens);
 }
 
 /// The keys of action `a` of this rank's program.

@@ -21,14 +21,19 @@ namespace mllm::runtime::exec {
 class RankNextToken final : public NextToken {
 public:
   explicit RankNextToken(RankRunner &runner) : runner(runner) {}
-  /// The encoder outputs kept for the samples go with the generation.
-  ~RankNextToken() override { runner.impl->generationEncoders.clear(); }
+  /// The encoder outputs and keys kept for the samples go with the
+  /// generation.
+  ~RankNextToken() override {
+    runner.impl->generationEncoders.clear();
+    runner.impl->generationKeys.clear();
+  }
   int64_t width() const override { return Rounds(runner.model.plan()).width(); }
   bool runs(int64_t slot) const override {
     return Rounds(runner.model.plan()).replicaOf(slot) == runner.impl->coord.d;
   }
   llvm::Error startSample(int64_t slot, const MicrobatchData &) override {
     runner.impl->generationEncoders.erase(slot);
+    runner.impl->generationKeys.erase(slot);
     return llvm::Error::success();
   }
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
@@ -42,11 +47,13 @@ private:
 
 } // namespace mllm::runtime::exec
 
-llvm::Expected<std::unique_ptr<NextToken>> RankRunner::nextToken() {
+llvm::Expected<std::unique_ptr<NextToken>>
+RankRunner::nextToken(bool cacheKeys) {
   if (llvm::Error e = checkIdle())
     return std::move(e);
   if (llvm::Error e = agreeOnStart())
     return std::move(e);
+  impl->generationCachesKeys = cacheKeys && canCacheKeys(model);
   return std::make_unique<RankNextToken>(*this);
 }
 
@@ -56,6 +63,7 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
   Impl &s = *impl;
   const Rounds rounds(model.plan());
   const int64_t width = rounds.width();
+  const kernels::MaskPolicy policy = llmMaskPolicy(model);
   // By microbatch: what its LM head predicts (a map: the pointers into it
   // stay valid).
   std::map<int64_t, cpu::HeadPredict> predicts;
@@ -75,15 +83,29 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
           s.rank, "generation: " + llvm::toString(std::move(e)));
     cpu::HeadPredict &p = predicts[mb];
     p.choices = choices;
-    p.row = localRow(model, full, q.row);
     MbState &m = s.mbs[mb];
-    m.data = localData(std::move(full));
+    if (s.generationCachesKeys && full.layout) {
+      // Every rank keeps or drops the sample's keys alike (the same data).
+      SampleKeys &keys = s.generationKeys[q.slot];
+      m.data = keys.newTokens(full, q.row + 1, policy);
+      m.data.media = std::move(full.media); // An encoder stage's first round.
+      p.row = q.row - keys.kept();
+    } else {
+      p.row = localRow(model, full, q.row);
+      m.data = localData(std::move(full));
+    }
     m.ctx.data = &m.data;
     m.ctx.predict = &p;
     m.encoderOutputs = &s.generationEncoders[q.slot];
   }
   if (llvm::Error e = forwardRound("generating"))
     return e;
+  for (const TokenQuery &q : queries)
+    if (auto it = s.generationKeys.find(q.slot);
+        q.batch && it != s.generationKeys.end())
+      if (llvm::Error e = it->second.endRound())
+        return llvm::make_error<RankError>(s.rank,
+                                           llvm::toString(std::move(e)));
   // TP rank 0 of the head's CP rank holding the row offers its token.
   std::map<int64_t, int64_t> offered;
   if (s.lossRank)

@@ -8,6 +8,7 @@
 #ifndef MLLM_RUNTIME_EXEC_RANKIMPL_H
 #define MLLM_RUNTIME_EXEC_RANKIMPL_H
 
+#include "mllm/runtime/exec/KeyCache.h"
 #include "mllm/runtime/exec/MessageArena.h"
 #include "mllm/runtime/exec/RankRunner.h"
 
@@ -103,6 +104,10 @@ struct RankRunner::Impl {
   /// Generation: per slot, the encoder outputs of its sample
   /// (MbState::encoderOutputs), dropped when a new sample takes the slot.
   std::map<int64_t, std::map<FlowKey, Activation>> generationEncoders;
+  /// Generation with the key cache: per slot, its sample's (dropped with
+  /// the encoder outputs); none when generation recomputes.
+  bool generationCachesKeys = false;
+  std::map<int64_t, SampleKeys> generationKeys;
   /// Per microbatch: its last backward action of the program. After it the
   /// microbatch's received gradients are dropped, as the memory plan says.
   std::map<int64_t, int64_t> lastBackward;

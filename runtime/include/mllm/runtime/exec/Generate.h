@@ -8,13 +8,14 @@
 // token, until the tokenizer's end id, `maxTokens`, or the end of the
 // plan's sequence.
 //
-// In one process on the CPU, the encoders run once per sample and the LLM
-// once on the prompt, then per round on the new token only, its attention
-// reading the earlier tokens' keys and values from a cache (KeyCache.h:
-// the same layers, masks and positions training uses). The ranks of a
-// parallel run and the CUDA backend recompute the LLM over the whole
-// padded sequence per token. A NextToken may continue several samples at
-// once: a parallel run's ranks give each microbatch of each replica one.
+// On the CPU the encoders run once per sample and the LLM once on the
+// prompt, then per round on the new token only, its attention reading the
+// earlier tokens' keys and values from a cache (KeyCache.h: the same
+// layers, masks and positions training uses), in one process and on the
+// ranks of a parallel run whose LLM is not context parallel. The CUDA
+// backend recomputes the LLM over the whole padded sequence per token. A
+// NextToken may continue several samples at once: a parallel run's ranks
+// give each microbatch of each replica one.
 //
 // An item placed at the end of the prompt (`append`, or a marker at its
 // end) stays where the prompt put it, and the generated text follows it;
@@ -32,6 +33,8 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <optional>
 
 namespace mllm::runtime::exec {
 
@@ -96,25 +99,18 @@ public:
   struct Work {
     int64_t rounds = 0, rows = 0, dropped = 0;
   };
-  const Work &work() const { return done; }
+  Work work() const {
+    Work w = done;
+    w.dropped += keys ? keys->dropped() : 0;
+    return w;
+  }
   bool cachesKeys() const { return cacheKeys; }
 
 private:
-  /// This round's batch for the LLM: the tokens from the cache's on of
-  /// `full`'s first `tokens` (their rows, ids and layout; the whole
-  /// sequence's layout up to there). Clears the cache first when an
-  /// earlier token's mask or position changed, or one sees a new token.
-  MicrobatchData newTokens(const MicrobatchData &full, int64_t tokens);
-
   Model &model;
   bool cacheKeys;
-  kernels::MaskPolicy policy; ///< The LLM's attention's.
-  KeyCache cache;
-  /// The ids, layout, positions and items of the cached tokens' round.
-  std::vector<int64_t> cachedIds;
-  kernels::TokenLayout cachedLayout;
-  std::vector<int64_t> cachedPositions;
-  std::vector<std::vector<BatchLayout::Item>> cachedItems;
+  kernels::MaskPolicy policy;     ///< The LLM's attention's.
+  std::optional<SampleKeys> keys; ///< The sample's, with cacheKeys.
   MicrobatchData round;
   Work done;
   MicrobatchContext ctx;

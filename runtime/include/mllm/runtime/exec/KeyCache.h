@@ -17,6 +17,7 @@
 #define MLLM_RUNTIME_EXEC_KEYCACHE_H
 
 #include "mllm/runtime/Comm.h"
+#include "mllm/runtime/exec/Model.h"
 
 #include <vector>
 
@@ -63,6 +64,45 @@ private:
   int64_t kept = 0, added = 0;
   bool failed = false;
 };
+
+/// One sample's cache across its rounds: the KeyCache and what its kept
+/// tokens were, so that a round keeps them only while they still hold.
+class SampleKeys {
+public:
+  SampleKeys() = default;
+  /// The rounds' batches point at the cache.
+  SampleKeys(const SampleKeys &) = delete;
+  SampleKeys &operator=(const SampleKeys &) = delete;
+  /// The round's batch for the LLM: `full`'s tokens from kept() on, up to
+  /// `tokens` (their ids; the sequence's layout, positions and media rows
+  /// up to there), with the two-rank share whose group is the cache. Drops
+  /// the cache first unless the kept tokens have the same ids, layout,
+  /// positions and media rows as before and none of them may attend (under
+  /// `policy`) a new one.
+  MicrobatchData newTokens(const MicrobatchData &full, int64_t tokens,
+                           kernels::MaskPolicy policy);
+  /// The round's first row of the sequence (after newTokens).
+  int64_t kept() const { return cache.tokens(); }
+  /// After the round (KeyCache::endRound).
+  llvm::Error endRound() { return cache.endRound(); }
+  /// Rounds that dropped a cache they had.
+  int64_t dropped() const { return drops; }
+
+private:
+  KeyCache cache;
+  /// The kept tokens' ids, layout, positions and media rows.
+  std::vector<int64_t> keptIds;
+  kernels::TokenLayout keptLayout;
+  std::vector<int64_t> keptPositions;
+  std::vector<std::vector<BatchLayout::Item>> keptItems;
+  int64_t drops = 0;
+};
+
+/// Whether generation on `model` can keep keys (its LLM's layers all take
+/// a share of the sequence: not under the plan's own CP, no conformer
+/// blocks), and the mask policy of its LLM's attention.
+bool canCacheKeys(Model &model);
+kernels::MaskPolicy llmMaskPolicy(Model &model);
 
 } // namespace mllm::runtime::exec
 

@@ -237,8 +237,12 @@ public:
   /// at once (slot j dp + d: replica d's microbatch j); each round runs the
   /// forward part of the program as evaluate() does, the LM head's rank
   /// holding a sample's last token predicts its next, and the world sums
-  /// the predictions so that every rank's Generator continues alike.
-  llvm::Expected<std::unique_ptr<NextToken>> nextToken();
+  /// the predictions so that every rank's Generator continues alike. With
+  /// `cacheKeys` (and canCacheKeys), after a sample's first round the
+  /// rounds run the LLM's stages on its new token only, each rank keeping
+  /// its layers' keys and values (KeyCache.h); the messages between LLM
+  /// stages then carry that token's rows.
+  llvm::Expected<std::unique_ptr<NextToken>> nextToken(bool cacheKeys = true);
   /// Action `index` of this rank's program, for a StepDriver inside step();
   /// errors name the rank, stage and action.
   llvm::Error runAction(size_t index) override;
