@@ -7,6 +7,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <optional>
+
 using namespace mllm;
 using namespace mllm::runtime;
 
@@ -112,9 +114,12 @@ llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
   return (*generator)->run(maxTokens, next, emit);
 }
 
-void mllm::reportGenerationWork(const exec::CPUNextToken &next, double seconds,
+void mllm::reportGenerationWork(const exec::NextToken &next, double seconds,
                                 bool json) {
-  const exec::CPUNextToken::Work w = next.work();
+  std::optional<exec::GenerationWork> work = next.work();
+  if (!work)
+    return;
+  const exec::GenerationWork &w = *work;
   const double perSecond = seconds > 0 ? w.rounds / seconds : 0;
   if (json) {
     printJson(llvm::json::Object{{"event", "generate_work"},
@@ -122,15 +127,16 @@ void mllm::reportGenerationWork(const exec::CPUNextToken &next, double seconds,
                                  {"seconds", seconds},
                                  {"rounds_per_s", perSecond},
                                  {"llm_rows", w.rows},
-                                 {"kv_cache", next.cachesKeys()},
+                                 {"kv_cache", w.keyCache},
                                  {"cache_dropped", w.dropped}});
     return;
   }
-  llvm::outs() << llvm::format("generation: %lld tokens chosen in %.2f s "
-                               "(%.1f per s), the LLM on %lld rows",
-                               static_cast<long long>(w.rounds), seconds,
-                               perSecond, static_cast<long long>(w.rows));
-  if (next.cachesKeys())
+  llvm::outs() << llvm::format(
+      "generation: %lld rounds in %.2f s (%.1f per s, media and encoders "
+      "included), the LLM on %lld rows",
+      static_cast<long long>(w.rounds), seconds, perSecond,
+      static_cast<long long>(w.rows));
+  if (w.keyCache)
     llvm::outs() << " with its key cache (dropped in " << w.dropped
                  << " rounds)";
   llvm::outs() << "\n";

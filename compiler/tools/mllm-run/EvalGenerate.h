@@ -30,10 +30,10 @@ llvm::Error generate(const runtime::exec::Model &model, const std::string &file,
                      int64_t maxTokens, bool json,
                      runtime::exec::NextToken &next, bool print = true);
 
-/// What one process's generation ran (after generate() with `next`):
-/// the tokens chosen, the LLM's rows and whether its key cache was used.
-void reportGenerationWork(const runtime::exec::CPUNextToken &next,
-                          double seconds, bool json);
+/// What generation ran (after generate() with `next`, where it counts:
+/// the CPU backend's), `seconds` the whole generate() call.
+void reportGenerationWork(const runtime::exec::NextToken &next, double seconds,
+                          bool json);
 
 } // namespace mllm
 

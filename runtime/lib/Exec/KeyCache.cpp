@@ -133,7 +133,9 @@ MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
 }
 
 bool mllm::runtime::exec::canCacheKeys(Model &model) {
-  if (model.contextParallel.group)
+  // The plan decides, so that every rank of a parallel run agrees (an
+  // encoder stage beside a CP LLM holds no CP group).
+  if (model.plan().llm().cp > 1)
     return false;
   Chain &llm = model.llm();
   // A conformer block runs its convolution over whole sequences.

@@ -32,9 +32,21 @@ public:
     return Rounds(runner.model.plan()).replicaOf(slot) == runner.impl->coord.d;
   }
   llvm::Error startSample(int64_t slot, const MicrobatchData &) override {
-    runner.impl->generationEncoders.erase(slot);
-    runner.impl->generationKeys.erase(slot);
+    RankRunner::Impl &s = *runner.impl;
+    s.generationEncoders.erase(slot);
+    if (auto it = s.generationKeys.find(slot); it != s.generationKeys.end()) {
+      s.generationWork.dropped += it->second.dropped();
+      s.generationKeys.erase(it);
+    }
     return llvm::Error::success();
+  }
+  std::optional<GenerationWork> work() const override {
+    const RankRunner::Impl &s = *runner.impl;
+    GenerationWork w = s.generationWork;
+    for (const auto &[slot, keys] : s.generationKeys)
+      w.dropped += keys.dropped();
+    w.keyCache = s.generationCachesKeys;
+    return w;
   }
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override {
@@ -54,6 +66,7 @@ RankRunner::nextToken(bool cacheKeys) {
   if (llvm::Error e = agreeOnStart())
     return std::move(e);
   impl->generationCachesKeys = cacheKeys && canCacheKeys(model);
+  impl->generationWork = GenerationWork();
   return std::make_unique<RankNextToken>(*this);
 }
 
@@ -85,7 +98,8 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
     p.choices = choices;
     MbState &m = s.mbs[mb];
     if (s.generationCachesKeys && full.layout) {
-      // Every rank keeps or drops the sample's keys alike (the same data).
+      // Every rank keeps or drops the sample's keys alike (the same data,
+      // and canCacheKeys reads the plan).
       SampleKeys &keys = s.generationKeys[q.slot];
       m.data = keys.newTokens(full, q.row + 1, policy);
       m.data.media = std::move(full.media); // An encoder stage's first round.
@@ -96,6 +110,8 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
     }
     m.ctx.data = &m.data;
     m.ctx.predict = &p;
+    ++s.generationWork.rounds;
+    s.generationWork.rows += static_cast<int64_t>(m.data.tokenIds.size());
     m.encoderOutputs = &s.generationEncoders[q.slot];
   }
   if (llvm::Error e = forwardRound("generating"))

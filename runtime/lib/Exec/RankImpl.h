@@ -8,6 +8,7 @@
 #ifndef MLLM_RUNTIME_EXEC_RANKIMPL_H
 #define MLLM_RUNTIME_EXEC_RANKIMPL_H
 
+#include "mllm/runtime/exec/Generate.h"
 #include "mllm/runtime/exec/KeyCache.h"
 #include "mllm/runtime/exec/MessageArena.h"
 #include "mllm/runtime/exec/RankRunner.h"
@@ -108,6 +109,9 @@ struct RankRunner::Impl {
   /// the encoder outputs); none when generation recomputes.
   bool generationCachesKeys = false;
   std::map<int64_t, SampleKeys> generationKeys;
+  /// What this replica's slots ran (NextToken::work), the dropped caches
+  /// of samples done.
+  GenerationWork generationWork;
   /// Per microbatch: its last backward action of the program. After it the
   /// microbatch's received gradients are dropped, as the memory plan says.
   std::map<int64_t, int64_t> lastBackward;

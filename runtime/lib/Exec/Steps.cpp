@@ -30,8 +30,8 @@ cpu::Batch<float> LayerStep::filled(const MicrobatchContext &ctx) const {
       b.positions = data.layout->positions;
   }
   if (data.cp && (b.cp || followsBatchLayout)) {
-    // The batch's own CP split: this rank's share of its tokens (in one
-    // process, generation's new tokens: KeyCache.h).
+    // The batch's own CP split: this rank's share of its tokens (or
+    // generation's new tokens, also without CP: KeyCache.h).
     b.cp = data.cp.get();
     b.tokens =
         static_cast<int64_t>(data.cp->tokens[data.cp->group->rank()].size());

@@ -72,8 +72,9 @@ struct MicrobatchData {
   std::shared_ptr<const BatchLayout> layout;
   /// A rank of a context-parallel LLM given a layout with its own split: the
   /// CP group and that split (Batch::cp of the LLM's layers for this
-  /// microbatch; token ids and targets are then this rank's tokens). Null:
-  /// the model's split.
+  /// microbatch; token ids and targets are then this rank's tokens). Also
+  /// generation's share of a sequence's new tokens, whose group is the key
+  /// cache (KeyCache.h), with or without CP. Null: the model's split.
   std::shared_ptr<const cpu::ContextParallel> cp;
 };
 

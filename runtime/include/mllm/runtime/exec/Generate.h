@@ -59,6 +59,15 @@ struct TokenQuery {
   int64_t row = 0; ///< The sample's last token (its logits choose).
 };
 
+/// What a NextToken's rounds ran: the rounds (each chooses a sample's next
+/// token or its stop), the LLM's rows they laid out, whether the key cache
+/// was used, and the rounds that dropped a sample's cache and ran its
+/// whole prefix.
+struct GenerationWork {
+  int64_t rounds = 0, rows = 0, dropped = 0;
+  bool keyCache = false;
+};
+
 /// What runs the model for a Generator: per round, one new token for each
 /// of up to width() samples at once.
 class NextToken {
@@ -78,6 +87,9 @@ public:
   virtual llvm::Error choose(llvm::ArrayRef<TokenQuery> queries,
                              int64_t choices,
                              llvm::MutableArrayRef<int64_t> ids) = 0;
+  /// What ran so far, where this NextToken counts it (the CPU backend's:
+  /// in a parallel run, the samples of this process's replica).
+  virtual std::optional<GenerationWork> work() const { return std::nullopt; }
 };
 
 /// The CPU backend's in one process: the encoders once per sample, the LLM
@@ -93,18 +105,12 @@ public:
   llvm::Error startSample(int64_t slot, const MicrobatchData &batch) override;
   llvm::Error choose(llvm::ArrayRef<TokenQuery> queries, int64_t choices,
                      llvm::MutableArrayRef<int64_t> ids) override;
-
-  /// What the rounds ran: tokens chosen (one per round), the LLM's rows,
-  /// and the rounds that dropped a sample's cache and ran its whole prefix.
-  struct Work {
-    int64_t rounds = 0, rows = 0, dropped = 0;
-  };
-  Work work() const {
-    Work w = done;
+  std::optional<GenerationWork> work() const override {
+    GenerationWork w = done;
     w.dropped += keys ? keys->dropped() : 0;
+    w.keyCache = cacheKeys;
     return w;
   }
-  bool cachesKeys() const { return cacheKeys; }
 
 private:
   Model &model;
@@ -112,7 +118,7 @@ private:
   kernels::MaskPolicy policy;     ///< The LLM's attention's.
   std::optional<SampleKeys> keys; ///< The sample's, with cacheKeys.
   MicrobatchData round;
-  Work done;
+  GenerationWork done;
   MicrobatchContext ctx;
   Activation hidden;
   std::vector<float> logits;

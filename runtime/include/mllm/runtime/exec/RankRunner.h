@@ -104,11 +104,11 @@ std::vector<int64_t> messagePeers(const sched::StageInfo &stage,
 /// of `model` and for microbatch `data`: the plan's, except for the LLM's
 /// activation at a cut (and its gradient) under CP, which is this rank's
 /// share of the tokens of each sequence (the batch's own split when it has
-/// one, else `model.localTokens`). The plan's shape is the even share, and
-/// an assignment balanced for the mask gives some ranks more; the two ends
-/// of such a message are the same CP rank of the LLM's stages (one cp per
-/// part), so they agree on its size. Shared by the CPU runner and the
-/// device executor.
+/// one, or generation's new tokens (KeyCache.h), else `model.localTokens`). The
+/// plan's shape is the even share, and an assignment balanced for the mask
+/// gives some ranks more; the two ends of such a message are the same CP rank
+/// of the LLM's stages (one cp per part), so they agree on its size. Shared by
+/// the CPU runner and the device executor.
 std::vector<int64_t> messageTensorDims(const Model &model, const FlowKey &key,
                                        const sched::TensorShape &planned,
                                        const MicrobatchData &data);
