@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <memory>
-#include <type_traits>
 
 using namespace mllm;
 using namespace mllm::runtime;
