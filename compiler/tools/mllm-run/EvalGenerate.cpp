@@ -7,6 +7,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <optional>
 
 using namespace mllm;
@@ -76,9 +77,40 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
   llvm::outs().flush();
 }
 
+/// What the generation ran, where `next` counts it (the CPU backend's).
+static void reportGenerationWork(const exec::NextToken &next, double seconds,
+                                 bool json) {
+  std::optional<exec::GenerationWork> work = next.work();
+  if (!work)
+    return;
+  const exec::GenerationWork &w = *work;
+  const double perSecond = seconds > 0 ? w.rounds / seconds : 0;
+  if (json) {
+    printJson(llvm::json::Object{{"event", "generate_work"},
+                                 {"rounds", w.rounds},
+                                 {"seconds", seconds},
+                                 {"rounds_per_s", perSecond},
+                                 {"llm_rows", w.rows},
+                                 {"kv_cache", w.keyCache},
+                                 {"cache_dropped", w.dropped}});
+    return;
+  }
+  llvm::outs() << llvm::format(
+      "generation: %lld rounds in %.2f s (%.1f per s, media and encoders "
+      "included), the LLM on %lld rows",
+      static_cast<long long>(w.rounds), seconds, perSecond,
+      static_cast<long long>(w.rows));
+  if (w.keyCache)
+    llvm::outs() << " with its key cache (dropped in " << w.dropped
+                 << " rounds)";
+  llvm::outs() << "\n";
+  llvm::outs().flush();
+}
+
 llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
                            const data::DataOptions &options, int64_t maxTokens,
                            bool json, exec::NextToken &next, bool print) {
+  const auto start = std::chrono::steady_clock::now();
   auto generator = exec::Generator::open(model, file, options);
   if (!generator)
     return generator.takeError();
@@ -111,34 +143,13 @@ llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
                  << "\n";
     llvm::outs().flush();
   };
-  return (*generator)->run(maxTokens, next, emit);
-}
-
-void mllm::reportGenerationWork(const exec::NextToken &next, double seconds,
-                                bool json) {
-  std::optional<exec::GenerationWork> work = next.work();
-  if (!work)
-    return;
-  const exec::GenerationWork &w = *work;
-  const double perSecond = seconds > 0 ? w.rounds / seconds : 0;
-  if (json) {
-    printJson(llvm::json::Object{{"event", "generate_work"},
-                                 {"rounds", w.rounds},
-                                 {"seconds", seconds},
-                                 {"rounds_per_s", perSecond},
-                                 {"llm_rows", w.rows},
-                                 {"kv_cache", w.keyCache},
-                                 {"cache_dropped", w.dropped}});
-    return;
-  }
-  llvm::outs() << llvm::format(
-      "generation: %lld rounds in %.2f s (%.1f per s, media and encoders "
-      "included), the LLM on %lld rows",
-      static_cast<long long>(w.rounds), seconds, perSecond,
-      static_cast<long long>(w.rows));
-  if (w.keyCache)
-    llvm::outs() << " with its key cache (dropped in " << w.dropped
-                 << " rounds)";
-  llvm::outs() << "\n";
-  llvm::outs().flush();
+  if (llvm::Error e = (*generator)->run(maxTokens, next, emit))
+    return e;
+  if (print)
+    reportGenerationWork(
+        next,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count(),
+        json);
+  return llvm::Error::success();
 }

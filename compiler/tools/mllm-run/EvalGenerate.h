@@ -24,16 +24,12 @@ void reportHeldOut(llvm::StringRef role, const std::string &file,
 void reportEval(const runtime::exec::EvalStats &stats, bool json);
 
 /// Greedy generation for every sample of `file`, each token chosen by
-/// `next`; printed per sample where `print` (rank 0 of a parallel run).
+/// `next`; printed per sample where `print` (rank 0 of a parallel run),
+/// then what the rounds ran where `next` counts it (`generate_work`).
 llvm::Error generate(const runtime::exec::Model &model, const std::string &file,
                      const runtime::data::DataOptions &options,
                      int64_t maxTokens, bool json,
                      runtime::exec::NextToken &next, bool print = true);
-
-/// What generation ran (after generate() with `next`, where it counts:
-/// the CPU backend's), `seconds` the whole generate() call.
-void reportGenerationWork(const runtime::exec::NextToken &next, double seconds,
-                          bool json);
 
 } // namespace mllm
 

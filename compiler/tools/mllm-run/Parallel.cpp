@@ -14,7 +14,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
-#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <unistd.h>
@@ -265,7 +264,6 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     auto next = r.nextToken(options.keyCache);
     if (!next)
       abortJob(next.takeError());
-    const auto start = std::chrono::steady_clock::now();
     if (llvm::Error e =
             generate(r.theModel(), options.generateFile, dataOptions(options),
                      options.maxTokens, options.json, **next, rank == 0)) {
@@ -274,12 +272,6 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
       abortJob(llvm::make_error<exec::RankError>(
           rank, "--generate: " + llvm::toString(std::move(e))));
     }
-    if (rank == 0)
-      reportGenerationWork(**next,
-                           std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - start)
-                               .count(),
-                           options.json);
   }
   // Measured peak memory of every rank next to its stage's estimate.
   double peak = static_cast<double>(peakMemoryBytes()) / (1024.0 * 1024.0);

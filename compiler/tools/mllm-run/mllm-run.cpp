@@ -42,7 +42,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 
-#include <chrono>
 #include <thread>
 
 using namespace mllm;
@@ -181,9 +180,9 @@ cl::opt<int64_t> maxTokens("max-tokens",
                            cl::init(32), cl::cat(category));
 cl::opt<bool> noKeyCache(
     "no-kv-cache",
-    cl::desc("With --generate in one process on the CPU: recompute the LLM "
-             "over the whole sequence for every token instead of keeping "
-             "the earlier tokens' keys and values"),
+    cl::desc("With --generate on the CPU: recompute the LLM over the whole "
+             "sequence for every token instead of keeping the earlier "
+             "tokens' keys and values"),
     cl::init(false), cl::cat(category));
 
 cl::opt<std::string> backend(
@@ -512,15 +511,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.seed = seed;
     run.strictData = strictData;
     exec::CPUNextToken next(**model, /*cacheKeys=*/!noKeyCache);
-    const auto start = std::chrono::steady_clock::now();
     if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
                                  maxTokens, emitJson, next))
       return fail(1, "--generate: " + llvm::toString(std::move(e)));
-    reportGenerationWork(
-        next,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count(),
-        emitJson);
   }
   if (!dumpBatches.empty())
     if (llvm::Error e = recording.write(dumpBatches))

@@ -87,18 +87,16 @@ MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
   // The kept keys hold while the kept tokens are the same, laid out as
   // before, and none of them sees a new one.
   int64_t kept = cache.tokens();
-  bool keep =
-      kept > 0 && kept < tokens && keptLayout.size() == kept &&
-      std::equal(keptIds.begin(), keptIds.end(), full.tokenIds.begin()) &&
-      keptItems == layout.items &&
-      std::equal(keptLayout.words.begin(), keptLayout.words.end(),
-                 all.words.begin()) &&
-      (keptLayout.segments.empty() ||
-       std::equal(keptLayout.segments.begin(), keptLayout.segments.end(),
-                  all.segments.begin())) &&
-      (keptPositions.empty() ||
-       std::equal(keptPositions.begin(), keptPositions.end(),
-                  layout.positions.begin()));
+  auto samePrefix = [&](const auto &before, const auto &now) {
+    return std::equal(before.begin(), before.end(), now.begin());
+  };
+  bool keep = kept > 0 && kept < tokens && keptLayout &&
+              keptLayout->tokens.size() == kept &&
+              samePrefix(keptIds, full.tokenIds) &&
+              keptLayout->items == layout.items &&
+              samePrefix(keptLayout->tokens.words, all.words) &&
+              samePrefix(keptLayout->tokens.segments, all.segments) &&
+              samePrefix(keptLayout->positions, layout.positions);
   for (int64_t i = 0; keep && i < kept; ++i)
     for (int64_t t = kept; keep && t < tokens; ++t)
       keep = !all.attend(policy, i, t);
@@ -112,10 +110,8 @@ MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
   trimmed->tokens.segments = prefix(all.segments);
   trimmed->positions = prefix(layout.positions);
   trimmed->items = layout.items;
-  keptLayout = trimmed->tokens;
-  keptPositions = trimmed->positions;
+  keptLayout = trimmed;
   keptIds.assign(full.tokenIds.begin(), full.tokenIds.begin() + tokens);
-  keptItems = layout.items;
   cache.beginRound(tokens - kept);
   // Rank 0 of the share: the kept tokens; rank 1 (this one): the new.
   auto share = std::make_shared<cpu::ContextParallel>();

@@ -19,6 +19,7 @@
 #include "mllm/runtime/Comm.h"
 #include "mllm/runtime/exec/Model.h"
 
+#include <memory>
 #include <vector>
 
 namespace mllm::runtime::exec {
@@ -90,11 +91,9 @@ public:
 
 private:
   KeyCache cache;
-  /// The kept tokens' ids, layout, positions and media rows.
+  /// The last round's ids and layout: the kept tokens' from the next on.
   std::vector<int64_t> keptIds;
-  kernels::TokenLayout keptLayout;
-  std::vector<int64_t> keptPositions;
-  std::vector<std::vector<BatchLayout::Item>> keptItems;
+  std::shared_ptr<const BatchLayout> keptLayout;
   int64_t drops = 0;
 };
 
