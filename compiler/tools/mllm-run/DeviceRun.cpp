@@ -174,7 +174,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     data::DataOptions dataOptions;
     dataOptions.seed = options.seed;
     dataOptions.strict = options.strictData;
-    std::unique_ptr<exec::NextToken> next = trainer.nextToken();
+    std::unique_ptr<exec::NextToken> next = trainer.nextToken(options.keyCache);
     if (llvm::Error e =
             generate(model, options.generateFile, dataOptions,
                      options.maxTokens, options.json, *next, reports))

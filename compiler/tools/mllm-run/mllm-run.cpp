@@ -180,9 +180,9 @@ cl::opt<int64_t> maxTokens("max-tokens",
                            cl::init(32), cl::cat(category));
 cl::opt<bool> noKeyCache(
     "no-kv-cache",
-    cl::desc("With --generate on the CPU: recompute the LLM over the whole "
-             "sequence for every token instead of keeping the earlier "
-             "tokens' keys and values"),
+    cl::desc("With --generate: recompute the LLM over the whole sequence "
+             "for every token instead of keeping the earlier tokens' keys "
+             "and values (the CUDA backend keeps them in one process only)"),
     cl::init(false), cl::cat(category));
 
 cl::opt<std::string> backend(
@@ -302,6 +302,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.evalEvery = evalEvery;
     device.generateFile = generateFile;
     device.maxTokens = maxTokens;
+    device.keyCache = !noKeyCache;
     device.strictData = strictData;
     device.traceFile = traceFile;
     device.timeout =

@@ -19,7 +19,7 @@ namespace kc = mllm::kernels::cuda;
 
 llvm::Error DeviceTrainer::Impl::forward(double *lossSum) {
   for (DeviceEncoder &e : encoders)
-    for (size_t i = 0; i < e.layers.size(); ++i)
+    for (size_t i = 0; i < e.layers.size() && !e.idle; ++i)
       MLLM_TRY(forwardLayer(e.layers[i],
                             i + 1 < e.layers.size() ? e.layers[i + 1].x : e.out,
                             nullptr));

@@ -181,6 +181,9 @@ struct DeviceEncoder {
   /// they go to (device memory, saved; `copies` of them).
   int64_t *fromRows = nullptr, *toRows = nullptr;
   int64_t copies = 0;
+  /// This batch's forward runs none of its layers: a round of generation
+  /// whose new tokens hold none of its rows.
+  bool idle = false;
 };
 
 /// Gradient scratch shared by the layers: a compute action's workspace.
@@ -293,6 +296,13 @@ struct DeviceTrainer::Impl {
   llvm::Error useSplit(const std::vector<std::vector<int64_t>> &split);
   /// The LLM's rows for `tokens` tokens of each sequence.
   void setLocalRows(int64_t tokens);
+  /// A round of generation with a key cache (DeviceKeyCache.h): the LLM
+  /// runs the tokens of `share`[1] as CP rank 1, `cache` the CP group
+  /// serving `share`[0]'s keys. Before the round's buffers are bound;
+  /// endShare() after it goes back to whole sequences.
+  void useShare(ShardCollectives &cache,
+                const std::vector<std::vector<int64_t>> &share);
+  void endShare();
   /// CP's K/V exchange of a block, rows of `width`: posts the all-gather of
   /// every rank's `from` into the rank-major staging `to` (`gather`), or
   /// the reduce-scatter of the staging `from` into this rank's `to`; the

@@ -219,6 +219,27 @@ DeviceTrainer::Impl::useSplit(const std::vector<std::vector<int64_t>> &split) {
   return llvm::Error::success();
 }
 
+void DeviceTrainer::Impl::useShare(
+    ShardCollectives &cache, const std::vector<std::vector<int64_t>> &share) {
+  cp = &cache;
+  cpRank = 1;
+  cpShares = share;
+  cpKeys.clear();
+  for (const std::vector<int64_t> &tokens : cpShares)
+    cpKeys.insert(cpKeys.end(), tokens.begin(), tokens.end());
+  batch.keys = static_cast<int64_t>(cpKeys.size());
+  setLocalRows(static_cast<int64_t>(cpLocal().size()));
+}
+
+void DeviceTrainer::Impl::endShare() {
+  cp = nullptr;
+  cpRank = 0;
+  cpShares.clear();
+  cpKeys.clear();
+  batch.keys = model->seqLen;
+  setLocalRows(model->seqLen);
+}
+
 DeviceParam *DeviceTrainer::Impl::deviceParam(cpu::Param<float> *p) {
   for (auto &d : params)
     if (d->host == p)
@@ -540,7 +561,7 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
       return;
     qw = std::max(qw, R * cf.heads * cf.headDim);
     kw = std::max(kw, R * cf.kvHeads * cf.headDim);
-    if (l.seq->keys != l.seq->tokens)
+    if (cp && l.seq == &batch) // gathered (attentionForward)
       allKeys = std::max(allKeys, l.seq->sequences * l.seq->keys * cf.kvHeads *
                                       cf.headDim);
     ffn = std::max(ffn, R * cf.ffn);

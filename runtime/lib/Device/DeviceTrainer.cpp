@@ -50,8 +50,16 @@ static bool attends(llvm::StringRef kind) {
 llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
   // Under CP the LLM reads this rank's tokens of each sequence, of the
   // split its buffers were bound for (useSplit).
+  // A round of generation with a key cache brings its share (useShare):
+  // the new tokens only, the sequence's layout up to the last of them.
+  const bool round = given.cp != nullptr;
+  if (round && (!cp || given.cp->tokens != cpShares))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "a round of generation whose share the buffers were not bound for "
+        "(internal error)");
   std::optional<exec::MicrobatchData> share;
-  if (cp) {
+  if (cp && !round) {
     if (exec::cpSplit(*model, given) != cpShares)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
@@ -120,7 +128,8 @@ llvm::Error DeviceTrainer::Impl::loadBatch(const exec::MicrobatchData &given) {
       mine.push_back(positions[t]);
     positions = std::move(mine);
   }
-  if (static_cast<int64_t>(layout->size()) != model->seqLen ||
+  if (static_cast<int64_t>(layout->size()) !=
+          (round ? batch.keys : model->seqLen) ||
       static_cast<int64_t>(data.tokenIds.size()) != batch.rows() ||
       static_cast<int64_t>(data.targets.size()) != batch.rows())
     return llvm::createStringError(
@@ -218,6 +227,15 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
                                              const exec::MicrobatchData &local,
                                              size_t index) {
   auto media = data.media.find(e.name);
+  // A round of generation whose new tokens hold none of the encoder's
+  // rows comes without media: the encoder does not run.
+  e.idle = false;
+  if (media == data.media.end() && local.cp && fanInHere()) {
+    MLLM_TRY(loadFanIn(e, local, index));
+    e.idle = e.copies == 0;
+    if (e.idle)
+      return llvm::Error::success();
+  }
   if (media == data.media.end() ||
       static_cast<int64_t>(media->second.size()) != e.mediaValues)
     return llvm::createStringError(
@@ -563,65 +581,6 @@ llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
                                          llvm::toString(std::move(e)));
   return exec::evalStats(counted, set, s.done, start);
 }
-namespace {
-/// exec::Generator's tokens from the device: the whole forward per token
-/// (the encoders too: the device keeps no state between forwards). With
-/// several data-parallel processes each continues one sample, its own
-/// slot, and the processes share their tokens.
-class DeviceNextToken final : public exec::NextToken {
-public:
-  explicit DeviceNextToken(DeviceTrainer::Impl &s) : s(s) {}
-  int64_t width() const override { return shared() ? s.parallel.processes : 1; }
-  bool runs(int64_t slot) const override {
-    return !shared() || slot == s.parallel.index;
-  }
-  llvm::Error choose(llvm::ArrayRef<exec::TokenQuery> queries, int64_t choices,
-                     llvm::MutableArrayRef<int64_t> ids) override {
-    std::map<int64_t, int64_t> offered;
-    for (size_t q = 0; q < queries.size(); ++q) {
-      if (!queries[q].batch)
-        continue;
-      // As an evaluation's batch: microbatch 0's buffers, then its forward.
-      const int64_t forwardAction = s.actionOf(ActionKind::Forward, 0);
-      MLLM_TRY(s.bind(sched::BufferKind::Saved, 0, -1,
-                      &DeviceTrainer::Impl::carveSaved));
-      MLLM_TRY(s.bind(sched::BufferKind::Workspace, -1, forwardAction,
-                      &DeviceTrainer::Impl::carveScratch));
-      MLLM_TRY(s.loadBatch(*queries[q].batch));
-      s.generating = true;
-      s.generateRow = queries[q].row;
-      s.generateChoices = choices;
-      llvm::Error e = s.forward(s.hostLosses);
-      s.generating = false;
-      if (e)
-        return e;
-      if (s.generatedHost.size() != 1)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                       "generation: no token came back "
-                                       "(internal error)");
-      ids[q] = s.generatedHost[0];
-      offered[queries[q].slot] = ids[q];
-    }
-    if (!shared())
-      return llvm::Error::success();
-    if (llvm::Error e =
-            exec::shareTokens(*s.parallel.host, width(), offered, queries, ids))
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "generation over the processes: " +
-                                         llvm::toString(std::move(e)));
-    return llvm::Error::success();
-  }
-
-private:
-  bool shared() const { return s.parallel.processes > 1 && s.parallel.host; }
-  DeviceTrainer::Impl &s;
-};
-} // namespace
-
-std::unique_ptr<exec::NextToken> DeviceTrainer::nextToken() {
-  return std::make_unique<DeviceNextToken>(*impl);
-}
-
 int64_t DeviceTrainer::deviceBytes() const { return impl->bytes; }
 const sched::MemoryPlan &DeviceTrainer::memoryPlan() const {
   return impl->memory;

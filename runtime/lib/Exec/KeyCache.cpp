@@ -12,35 +12,40 @@
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
 
-static llvm::Error internal(const llvm::Twine &why) {
+llvm::Error KeyStore::internal(const llvm::Twine &why) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  "generation's key cache: " + why +
                                      " (internal error)");
 }
 
-llvm::Error KeyCache::unused() {
+llvm::Error KeyStore::unused() {
   return internal("a collective other than the K/V all-gather");
 }
 
-void KeyCache::clear() {
-  layers.clear();
+llvm::Error KeyStore::fail(const llvm::Twine &why) {
+  failed = true;
+  return internal(why);
+}
+
+void KeyStore::clear() {
+  widths.clear();
   next = 0;
   kept = added = 0;
   failed = false;
 }
 
-void KeyCache::beginRound(int64_t tokens) {
+void KeyStore::beginRound(int64_t tokens) {
   next = 0;
   added = tokens;
 }
 
-llvm::Error KeyCache::endRound() {
-  // The first round meets every layer; later ones must meet as many.
-  if (failed || next != layers.size()) {
-    const size_t served = next, all = layers.size();
+llvm::Error KeyStore::endRound() {
+  // The first round meets every all-gather; later ones must meet as many.
+  if (failed || next != widths.size()) {
+    const size_t served = next, all = widths.size();
     clear();
     return internal(
-        llvm::formatv("{0} of {1} layers' keys were served", served, all));
+        llvm::formatv("{0} of {1} all-gathers were served", served, all));
   }
   kept += added;
   added = 0;
@@ -48,32 +53,55 @@ llvm::Error KeyCache::endRound() {
   return llvm::Error::success();
 }
 
+llvm::Expected<size_t> KeyStore::serve(llvm::ArrayRef<int64_t> counts) {
+  const bool first = kept == 0 && next == widths.size();
+  if (counts.size() != 2 || added < 1 || counts[1] % added != 0 ||
+      (!first && next >= widths.size()))
+    return fail("an all-gather that no layer's keys fit");
+  const int64_t width = counts[1] / added;
+  if (first)
+    widths.push_back(width);
+  const size_t at = next++;
+  if (widths[at] != width || counts[0] != kept * width)
+    return fail(llvm::formatv("all-gather {0} asks for {1} values of {2} "
+                              "kept tokens of {3} values each",
+                              at, counts[0], kept, widths[at]));
+  return at;
+}
+
+void KeyCache::clear() {
+  KeyStore::clear();
+  layers.clear();
+}
+
 llvm::Error KeyCache::allGather(const float *local,
                                 llvm::ArrayRef<int64_t> counts, float *out) {
   // One sequence: each rank's block is [K | V] of its tokens.
-  const bool first = kept == 0 && next == layers.size();
-  if (counts.size() != 2 || added < 1 || counts[1] % (2 * added) != 0 ||
-      (!first && next >= layers.size())) {
-    failed = true;
-    return internal("an all-gather that no layer's keys fit");
-  }
-  const int64_t width = counts[1] / (2 * added);
-  if (first)
-    layers.push_back({width, {}, {}});
-  Layer &l = layers[next++];
-  if (l.width != width || counts[0] != 2 * kept * width) {
-    failed = true;
-    return internal(llvm::formatv("layer {0} asks for {1} values of {2} kept "
-                                  "tokens of width {3}",
-                                  next - 1, counts[0], kept, l.width));
-  }
-  const int64_t n = added * width;
+  auto at = serve(counts);
+  if (!at)
+    return at.takeError();
+  if (counts[1] % 2 != 0)
+    return fail("an all-gather of K and V of different widths");
+  if (*at == layers.size())
+    layers.emplace_back();
+  Layer &l = layers[*at];
+  const int64_t n = counts[1] / 2;
   out = std::copy(l.k.begin(), l.k.end(), out);
   out = std::copy(l.v.begin(), l.v.end(), out);
   std::copy_n(local, 2 * n, out);
   l.k.insert(l.k.end(), local, local + n);
   l.v.insert(l.v.end(), local + n, local + 2 * n);
   return llvm::Error::success();
+}
+
+SampleKeys::SampleKeys() : own(std::make_unique<KeyCache>()), cache(*own) {}
+
+SampleKeys::SampleKeys(KeyStore &store) : cache(store) { cache.clear(); }
+
+void SampleKeys::restart() {
+  cache.clear();
+  keptIds.clear();
+  keptLayout.reset();
 }
 
 MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,

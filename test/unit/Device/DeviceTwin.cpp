@@ -98,6 +98,10 @@ static llvm::cl::opt<std::string> generateFile(
 static llvm::cl::opt<int64_t>
     maxTokens("max-tokens", llvm::cl::desc("With --generate: at most so many"),
               llvm::cl::init(16));
+static llvm::cl::opt<bool> noKeyCache(
+    "no-kv-cache",
+    llvm::cl::desc("With --generate: recompute the LLM over the whole "
+                   "sequence for every token (as mllm-run --no-kv-cache)"));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
@@ -559,7 +563,8 @@ int main(int argc, char **argv) {
     auto generator = exec::Generator::open(**model, generateFile, options);
     if (!generator)
       return fail(llvm::toString(generator.takeError()));
-    std::unique_ptr<exec::NextToken> next = (*trainer)->nextToken();
+    std::unique_ptr<exec::NextToken> next =
+        (*trainer)->nextToken(/*cacheKeys=*/!noKeyCache);
     if (llvm::Error e =
             (*generator)->run(maxTokens, *next, [&](const exec::Generation &g) {
               if (parallel.index != 0)
@@ -576,6 +581,16 @@ int main(int argc, char **argv) {
                     << "\n";
             }))
       return fail(llvm::toString(std::move(e)));
+    // What ran, as mllm-run's generate_work event (without the timing).
+    if (std::optional<exec::GenerationWork> w = next->work();
+        w && parallel.index == 0)
+      out() << llvm::json::Value(
+                   llvm::json::Object{{"event", "generate_work"},
+                                      {"rounds", w->rounds},
+                                      {"llm_rows", w->rows},
+                                      {"kv_cache", w->keyCache},
+                                      {"cache_dropped", w->dropped}})
+            << "\n";
   }
   // Every process holds the same weights; rank 0 writes them.
   if (parallel.index != 0)

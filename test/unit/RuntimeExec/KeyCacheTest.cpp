@@ -89,7 +89,7 @@ TEST(KeyCache, ARoundThatMissesALayerClearsIt) {
   ASSERT_FALSE(cache.allGather(b.data(), {4, 4}, two.data()));
   llvm::Error e = cache.endRound();
   ASSERT_TRUE(!!e);
-  EXPECT_NE(llvm::toString(std::move(e)).find("1 of 2 layers"),
+  EXPECT_NE(llvm::toString(std::move(e)).find("1 of 2 all-gathers"),
             std::string::npos);
   EXPECT_EQ(cache.tokens(), 0);
   // Other collectives are not generation's.

@@ -207,14 +207,17 @@ public:
   /// batch, and the counts are summed.
   llvm::Expected<exec::EvalStats> evaluate(exec::EvalSet &set);
   /// Greedy generation on the device (mllm-run --generate, with
-  /// exec::Generator): each token is the forward of the sample's batch as
-  /// it stands, its head's logits reduced on the device to the first
-  /// largest among the ids the tokenizer decodes at the sample's last row
-  /// (rowArgmax); one id comes back. Collective over data-parallel
-  /// processes: each continues one sample at a time (slot = its index),
-  /// and the world's sum gives every process every token. Valid while the
-  /// trainer lives.
-  std::unique_ptr<exec::NextToken> nextToken();
+  /// exec::Generator): each token is a forward of the sample's batch, its
+  /// head's logits reduced on the device to the first largest among the
+  /// ids the tokenizer decodes at the sample's last row (rowArgmax); one
+  /// id comes back. With `cacheKeys` (and a model exec::canCacheKeys
+  /// allows) the LLM runs on the prompt once, then per round on the new
+  /// token only, the earlier tokens' keys and values kept on the device
+  /// (exec::SampleKeys' rule); else over the whole padded sequence every
+  /// round. Collective over data-parallel processes: each continues one
+  /// sample at a time (slot = its index), and the world's sum gives every
+  /// process every token. Valid while the trainer lives.
+  std::unique_ptr<exec::NextToken> nextToken(bool cacheKeys = true);
   /// Writes the weights and AdamW moments to `path` in the CPU backend's
   /// checkpoint format (exec/Checkpoint.h), so either backend resumes it.
   llvm::Error save(llvm::StringRef path, uint64_t seed);

@@ -13,7 +13,9 @@
 // earlier tokens' keys and values from a cache (KeyCache.h: the same
 // layers, masks and positions training uses), in one process and on the
 // ranks of a parallel run whose LLM is not context parallel. The CUDA
-// backend recomputes the LLM over the whole padded sequence per token. A
+// backend keeps the keys on the GPU in one process (DeviceKeyCache.h) and
+// recomputes the LLM over the whole padded sequence per token on the
+// ranks. A
 // NextToken may continue several samples at once: a parallel run's ranks
 // give each microbatch of each replica one.
 //

@@ -4,13 +4,13 @@
 // tokens do not change. Their keys and values do not either, so a round
 // need only run the LLM on the tokens new since the last one: the LLM runs
 // them as context-parallel rank 1 of a two-rank share (ContextParallel:
-// rank 0 the kept tokens, rank 1 the new ones), and this cache is the
-// share's group. Each attention layer's all-gather of K and V (one per
-// layer and forward, in chain order: cpu::gatherKeys) gets the kept
-// tokens' as rank 0's block, and the cache keeps the new tokens' after
-// them. So the layers' math is the one they train with: only the rows
-// differ, and the attention masks the new queries against every key with
-// the sequence's own plan.
+// rank 0 the kept tokens, rank 1 the new ones), and the cache is the
+// share's group. Each attention layer's all-gather of K and V (on the CPU
+// one per layer and forward, in chain order: cpu::gatherKeys; on a GPU
+// one for K and one for V) gets the kept tokens' as rank 0's block, and
+// the cache keeps the new tokens' after them. So the layers' math is the
+// one they train with: only the rows differ, and the attention masks the
+// new queries against every key with the sequence's own plan.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_RUNTIME_EXEC_KEYCACHE_H
@@ -24,7 +24,13 @@
 
 namespace mllm::runtime::exec {
 
-class KeyCache final : public Group {
+/// What a key cache keeps track of across a sample's rounds, whatever
+/// holds the values: the kept tokens, the new ones of the round, and the
+/// all-gathers the layers make per forward, in the order they make them.
+/// As a Group it is rank 1 of the round's two-rank share (what the layers'
+/// CP code asks); it moves nothing itself: KeyCache below holds the values
+/// on the host, the CUDA backend's device cache on a GPU.
+class KeyStore : public Group {
 public:
   int size() const override { return 2; }
   int rank() const override { return 1; }
@@ -32,17 +38,26 @@ public:
   /// Tokens whose keys and values are kept: rank 0's share of a round.
   int64_t tokens() const { return kept; }
   /// Forgets every layer's (a new sample, or a round that failed).
-  void clear();
+  virtual void clear();
   /// Before a round that runs `added` new tokens.
   void beginRound(int64_t added);
-  /// After it: every layer served once (else an internal error, and the
-  /// cache is cleared); the new tokens are kept from now on.
+  /// After it: every all-gather of the first round made once (else an
+  /// internal error, and the cache is cleared); the new tokens are kept
+  /// from now on.
   llvm::Error endRound();
+  /// The next all-gather of the round, of `counts` values (the kept
+  /// tokens', then the new ones'): its index in the order the layers make
+  /// them, checked against what the first round's made; an internal error
+  /// fails the round.
+  llvm::Expected<size_t> serve(llvm::ArrayRef<int64_t> counts);
+  /// New tokens of the round in flight.
+  int64_t newTokens() const { return added; }
 
-  /// [K | V] of the kept tokens, then `local` ([K | V] of the new ones).
-  llvm::Error allGather(const float *local, llvm::ArrayRef<int64_t> counts,
-                        float *out) override;
   /// Generation moves nothing else over the share's group.
+  llvm::Error allGather(const float *, llvm::ArrayRef<int64_t>,
+                        float *) override {
+    return unused();
+  }
   llvm::Error allReduceSum(float *, int64_t) override { return unused(); }
   llvm::Error allReduceSum(double *, int64_t) override { return unused(); }
   llvm::Error allReduceMax(float *, int64_t) override { return unused(); }
@@ -54,23 +69,43 @@ public:
     return unused();
   }
 
-private:
+protected:
   static llvm::Error unused();
+  static llvm::Error internal(const llvm::Twine &why);
+  /// internal(why), and the round fails.
+  llvm::Error fail(const llvm::Twine &why);
+
+private:
+  std::vector<int64_t> widths; ///< Values per token of each all-gather.
+  size_t next = 0;             ///< The all-gather the round makes next.
+  int64_t kept = 0, added = 0;
+  bool failed = false;
+};
+
+/// The CPU backend's cache: each attention layer makes one all-gather of
+/// [K | V] (cpu::gatherKeys), and the values stay on the host.
+class KeyCache final : public KeyStore {
+public:
+  void clear() override;
+  /// [K | V] of the kept tokens, then `local` ([K | V] of the new ones).
+  llvm::Error allGather(const float *local, llvm::ArrayRef<int64_t> counts,
+                        float *out) override;
+
+private:
   struct Layer {
-    int64_t width = 0;
     std::vector<float> k, v; ///< [kept (+ added after the call), width]
   };
   std::vector<Layer> layers; ///< In the order the LLM's layers ask.
-  size_t next = 0;           ///< The layer the next all-gather is.
-  int64_t kept = 0, added = 0;
-  bool failed = false;
 };
 
 /// One sample's cache across its rounds: the KeyCache and what its kept
 /// tokens were, so that a round keeps them only while they still hold.
 class SampleKeys {
 public:
-  SampleKeys() = default;
+  /// Keeps the values in a KeyCache of its own.
+  SampleKeys();
+  /// Keeps them in `store`, which outlives it.
+  explicit SampleKeys(KeyStore &store);
   /// The rounds' batches point at the cache.
   SampleKeys(const SampleKeys &) = delete;
   SampleKeys &operator=(const SampleKeys &) = delete;
@@ -86,11 +121,15 @@ public:
   int64_t kept() const { return cache.tokens(); }
   /// After the round (KeyCache::endRound).
   llvm::Error endRound() { return cache.endRound(); }
+  /// Forgets the sample (a new one, or a round that failed); the count of
+  /// dropped caches goes on.
+  void restart();
   /// Rounds that dropped a cache they had.
   int64_t dropped() const { return drops; }
 
 private:
-  KeyCache cache;
+  std::unique_ptr<KeyCache> own;
+  KeyStore &cache;
   /// The last round's ids and layout: the kept tokens' from the next on.
   std::vector<int64_t> keptIds;
   std::shared_ptr<const BatchLayout> keptLayout;
