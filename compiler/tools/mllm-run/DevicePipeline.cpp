@@ -252,10 +252,11 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   // --generate: every rank runs the same generator; rank 0 prints. Each
   // round's messages are a subsequence of `mine`, as an evaluation's.
   if (!options.generateFile.empty()) {
-    auto next =
-        runner.nextToken([&](llvm::ArrayRef<cuda::P2PMessage> messages) {
+    auto next = runner.nextToken(
+        [&](llvm::ArrayRef<cuda::P2PMessage> messages) {
           n.expectMessages(messages);
-        });
+        },
+        options.keyCache);
     if (!next)
       return fail(llvm::toString(next.takeError()));
     data::DataOptions dataOptions;

@@ -28,8 +28,7 @@ struct DeviceRunOptions {
   /// share, with whole replicas a sample per process), --max-tokens.
   std::string generateFile;
   int64_t maxTokens = 0;
-  /// Generation keeps the earlier tokens' keys in one process (not
-  /// --no-kv-cache).
+  /// Generation keeps the earlier tokens' keys (not --no-kv-cache).
   bool keyCache = true;
   bool strictData = false;
   /// --trace FILE (pipeline stages): the last step's actions on every rank.

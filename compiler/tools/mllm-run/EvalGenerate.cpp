@@ -77,8 +77,7 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
   llvm::outs().flush();
 }
 
-/// What the generation ran, where `next` counts it (the CPU backend's, the
-/// CUDA backend's in one process).
+/// What the generation ran, where `next` counts it.
 static void reportGenerationWork(const exec::NextToken &next, double seconds,
                                  bool json) {
   std::optional<exec::GenerationWork> work = next.work();

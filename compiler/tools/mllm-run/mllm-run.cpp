@@ -182,7 +182,7 @@ cl::opt<bool> noKeyCache(
     "no-kv-cache",
     cl::desc("With --generate: recompute the LLM over the whole sequence "
              "for every token instead of keeping the earlier tokens' keys "
-             "and values (the CUDA backend keeps them in one process only)"),
+             "and values"),
     cl::init(false), cl::cat(category));
 
 cl::opt<std::string> backend(

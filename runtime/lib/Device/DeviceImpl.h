@@ -274,10 +274,11 @@ struct DeviceTrainer::Impl {
   /// whose collectives go through `tp`. Null: whole layers.
   ShardCollectives *tp = nullptr;
   int64_t tpRank = 0, tpSize = 1;
-  /// Context parallelism (a rank of a stage with cp > 1): the LLM's blocks
-  /// attend with this rank's tokens (`cpShares[cpRank]`) as queries and
-  /// every CP rank's (`cpShares`, gathered over `cp` in rank order,
-  /// `cpKeys`) as keys. Null: whole sequences.
+  /// Context parallelism (a rank of a stage with cp > 1, or a round of
+  /// generation with the key cache: useShare): the LLM's blocks attend
+  /// with this rank's tokens (`cpShares[cpRank]`) as queries and every CP
+  /// rank's (`cpShares`, gathered over `cp` in rank order, `cpKeys`) as
+  /// keys. Null: whole sequences.
   ShardCollectives *cp = nullptr;
   /// The split of the microbatch in flight (exec::cpSplit: the plan's, or
   /// the batch's own) and this rank's index in it.
@@ -303,6 +304,7 @@ struct DeviceTrainer::Impl {
   void useShare(ShardCollectives &cache,
                 const std::vector<std::vector<int64_t>> &share);
   void endShare();
+  bool sharing = false; ///< Between useShare() and endShare().
   /// CP's K/V exchange of a block, rows of `width`: posts the all-gather of
   /// every rank's `from` into the rank-major staging `to` (`gather`), or
   /// the reduce-scatter of the staging `from` into this rank's `to`; the
@@ -423,9 +425,13 @@ struct DeviceTrainer::Impl {
     carveSaved(c);
   }
   /// Binds the arena's buffer `kind` of microbatch `mb` / action `action`
-  /// (-1: a persistent one) with `carve`.
+  /// (-1: a persistent one) with `carve`. In a round of generation with
+  /// the key cache (useShare) a buffer larger than the plan's (many new
+  /// tokens: the K/V staging that a forward without CP does not plan)
+  /// gets an allocation of its own, outside the arena.
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
                    void (Impl::*carve)(Carver &));
+  std::map<sched::BufferKind, DeviceArray<uint8_t>> roundBuffers;
   /// Builds the device layers of steps [first, last) of `chain` (the
   /// LLM's or an encoder's).
   llvm::Error buildChain(exec::Chain &chain, bool llm,

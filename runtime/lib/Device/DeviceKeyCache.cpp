@@ -29,12 +29,13 @@ llvm::Error DeviceKeyCache::allGather(const bf16 *local,
     return internal(llvm::formatv("{0} values of {1} new tokens after {2} "
                                   "kept in {3} sequences of {4}",
                                   counts[1], added, kept, sequences, capacity));
-  if (*at == blocks.size()) {
-    blocks.emplace_back();
-    MLLM_TRY(check(blocks.back().allocate(
-                       static_cast<size_t>(sequences * capacity * width)),
-                   "allocating the key cache"));
-  }
+  // Allocated in a sample's first round, kept for the next samples (a
+  // failed allocation is tried again).
+  if (*at >= blocks.size())
+    blocks.resize(*at + 1);
+  MLLM_TRY(check(
+      blocks[*at].allocate(static_cast<size_t>(sequences * capacity * width)),
+      "allocating the key cache"));
   bf16 *cache = blocks[*at].data();
   const size_t row = static_cast<size_t>(width) * sizeof(bf16),
                pitch = capacity * row;

@@ -221,6 +221,7 @@ DeviceTrainer::Impl::useSplit(const std::vector<std::vector<int64_t>> &split) {
 
 void DeviceTrainer::Impl::useShare(
     ShardCollectives &cache, const std::vector<std::vector<int64_t>> &share) {
+  sharing = true;
   cp = &cache;
   cpRank = 1;
   cpShares = share;
@@ -232,6 +233,7 @@ void DeviceTrainer::Impl::useShare(
 }
 
 void DeviceTrainer::Impl::endShare() {
+  sharing = false;
   cp = nullptr;
   cpRank = 0;
   cpShares.clear();
@@ -630,6 +632,14 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
     if (c.bytes() > b.bytes)
       break;
     highWater = std::max(highWater, b.offset + c.bytes());
+    return llvm::Error::success();
+  }
+  if (sharing) {
+    DeviceArray<uint8_t> &own = roundBuffers[kind];
+    MLLM_TRY(check(own.allocate(static_cast<size_t>(measure.bytes())),
+                   "allocating a generation round's buffer"));
+    Carver c(own.data());
+    (this->*carve)(c);
     return llvm::Error::success();
   }
   return llvm::createStringError(

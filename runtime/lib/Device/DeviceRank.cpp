@@ -30,6 +30,8 @@ llvm::Error DeviceTrainer::Impl::forwardStage(size_t chain, const bf16 *in,
   const bool llm = &held == &layers;
   DeviceEncoder *encoder = llm ? nullptr : &encoders[chain];
   DeviceLayer &first = held.front();
+  if (encoder && encoder->idle)
+    return llvm::Error::success();
   if (in)
     MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(
                        first.x, in, first.rows * first.width * sizeof(bf16),
@@ -476,8 +478,12 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   const sched::Action &a = program.actions[index];
   const int64_t mb = a.microbatch, at = static_cast<int64_t>(index);
   auto bindMicrobatch = [&]() -> llvm::Error {
-    // Its CP split sizes the LLM's buffers.
-    MLLM_TRY(dev.useSplit(exec::cpSplit(*model, mbs.at(mb))));
+    // Its CP split sizes the LLM's buffers (a round of generation's
+    // share: its new tokens).
+    if (auto cache = roundCaches.find(mb); cache != roundCaches.end())
+      dev.useShare(*cache->second, mbs.at(mb).cp->tokens);
+    else
+      MLLM_TRY(dev.useSplit(exec::cpSplit(*model, mbs.at(mb))));
     if (dev.savedInWorkspace)
       MLLM_TRY(dev.bind(sched::BufferKind::Workspace, -1, at,
                         &DeviceTrainer::Impl::carveForwardOnly));
@@ -529,7 +535,8 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
                                        cudaMemcpyDeviceToDevice, dev.stream)),
             "a tensor passed on"));
       }
-    // In the flow's order: a chain stage's encoder before its LLM.
+    // In the flow's order: a chain stage's encoder before its LLM (an idle
+    // encoder's tokens, which no row of the round takes, are not made).
     for (const exec::StageRange &range : dev.held)
       MLLM_TRY(dev.forwardStage(range.chain, inputs[range.chain],
                                 outputs[range.chain], dev.hostLosses + mb));

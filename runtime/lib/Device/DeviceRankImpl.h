@@ -61,6 +61,10 @@ struct DeviceRankRunner::Impl {
 
   // One iteration.
   std::map<int64_t, exec::MicrobatchData> mbs;
+  /// A round of generation with the key cache: per microbatch, the cache
+  /// its batch's share (MicrobatchData::cp) reads the kept keys from
+  /// (DeviceRankGenerate.cpp); its buffers are bound for that share.
+  std::map<int64_t, ShardCollectives *> roundCaches;
   /// Its batches' own CP splits, for the step's report (as the CPU's).
   exec::CPSplitStats cpStats;
   struct Posted {

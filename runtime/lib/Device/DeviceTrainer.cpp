@@ -228,11 +228,13 @@ llvm::Error DeviceTrainer::Impl::loadEncoder(DeviceEncoder &e,
                                              size_t index) {
   auto media = data.media.find(e.name);
   // A round of generation whose new tokens hold none of the encoder's
-  // rows comes without media: the encoder does not run.
+  // rows comes without media: the encoder does not run (and the fan-in
+  // places none of its tokens).
   e.idle = false;
-  if (media == data.media.end() && local.cp && fanInHere()) {
-    MLLM_TRY(loadFanIn(e, local, index));
-    e.idle = e.copies == 0;
+  if (media == data.media.end() && data.cp) {
+    if (fanInHere())
+      MLLM_TRY(loadFanIn(e, local, index));
+    e.idle = !fanInHere() || e.copies == 0;
     if (e.idle)
       return llvm::Error::success();
   }

@@ -80,7 +80,7 @@ llvm::Error KeyCache::allGather(const float *local,
   auto at = serve(counts);
   if (!at)
     return at.takeError();
-  if (counts[1] % 2 != 0)
+  if ((counts[1] / newTokens()) % 2 != 0)
     return fail("an all-gather of K and V of different widths");
   if (*at == layers.size())
     layers.emplace_back();

@@ -127,10 +127,13 @@ public:
   /// exec::Generator on every rank, as exec::RankRunner::nextToken gives
   /// it (one sample per microbatch of each replica at once, each round the
   /// forward part of the program, the world's sum of the tokens) with the
-  /// device's generation head (vocab-parallel under TP). `beforeRound` as
-  /// evaluate()'s. The runner outlives what it returns.
+  /// device's generation head (vocab-parallel under TP). With `cacheKeys`
+  /// (and a plan exec::canCacheKeys allows) each rank keeps its layers'
+  /// keys per slot and a round runs the new tokens only, as
+  /// DeviceTrainer::nextToken does. `beforeRound` as evaluate()'s. The
+  /// runner outlives what it returns.
   llvm::Expected<std::unique_ptr<exec::NextToken>>
-  nextToken(const MessagesHook &beforeRound = nullptr);
+  nextToken(const MessagesHook &beforeRound = nullptr, bool cacheKeys = true);
   /// The iteration without the optimizer step: the weight gradients of the
   /// next step's batch, summed over the replicas and the tied pair; the
   /// loss.

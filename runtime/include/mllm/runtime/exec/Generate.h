@@ -12,10 +12,8 @@
 // prompt, then per round on the new token only, its attention reading the
 // earlier tokens' keys and values from a cache (KeyCache.h: the same
 // layers, masks and positions training uses), in one process and on the
-// ranks of a parallel run whose LLM is not context parallel. The CUDA
-// backend keeps the keys on the GPU in one process (DeviceKeyCache.h) and
-// recomputes the LLM over the whole padded sequence per token on the
-// ranks. A
+// ranks of a parallel run whose LLM is not context parallel; the CUDA
+// backend keeps them on the GPUs the same way (DeviceKeyCache.h). A
 // NextToken may continue several samples at once: a parallel run's ranks
 // give each microbatch of each replica one.
 //

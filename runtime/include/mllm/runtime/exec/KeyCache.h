@@ -98,7 +98,7 @@ private:
   std::vector<Layer> layers; ///< In the order the LLM's layers ask.
 };
 
-/// One sample's cache across its rounds: the KeyCache and what its kept
+/// One sample's cache across its rounds: the KeyStore and what its kept
 /// tokens were, so that a round keeps them only while they still hold.
 class SampleKeys {
 public:
@@ -119,7 +119,7 @@ public:
                            kernels::MaskPolicy policy);
   /// The round's first row of the sequence (after newTokens).
   int64_t kept() const { return cache.tokens(); }
-  /// After the round (KeyCache::endRound).
+  /// After the round (KeyStore::endRound).
   llvm::Error endRound() { return cache.endRound(); }
   /// Forgets the sample (a new one, or a round that failed); the count of
   /// dropped caches goes on.
