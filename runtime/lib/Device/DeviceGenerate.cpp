@@ -5,7 +5,7 @@
 // row (generationHead). With the key cache the round is the LLM's new
 // tokens only, as CP rank 1 of a share whose rank 0 is the cache
 // (DeviceKeyCache.h), and an encoder runs only in a round whose new tokens
-// hold its rows (the first).
+// hold its rows (a sample's first, or one after a dropped cache).
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceKeyCache.h"

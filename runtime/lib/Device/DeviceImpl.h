@@ -297,6 +297,8 @@ struct DeviceTrainer::Impl {
   llvm::Error useSplit(const std::vector<std::vector<int64_t>> &split);
   /// The LLM's rows for `tokens` tokens of each sequence.
   void setLocalRows(int64_t tokens);
+  /// `shares` in flight: the keys in their order, this rank's rows.
+  void takeShares(const std::vector<std::vector<int64_t>> &shares);
   /// A round of generation with a key cache (DeviceKeyCache.h): the LLM
   /// runs the tokens of `share`[1] as CP rank 1, `cache` the CP group
   /// serving `share`[0]'s keys. Before the round's buffers are bound;
@@ -304,7 +306,9 @@ struct DeviceTrainer::Impl {
   void useShare(ShardCollectives &cache,
                 const std::vector<std::vector<int64_t>> &share);
   void endShare();
-  bool sharing = false; ///< Between useShare() and endShare().
+  /// Between useShare() and endShare(): forwards only, whose workspace
+  /// takes no gradient scratch (carveScratch).
+  bool sharing = false;
   /// CP's K/V exchange of a block, rows of `width`: posts the all-gather of
   /// every rank's `from` into the rank-major staging `to` (`gather`), or
   /// the reduce-scatter of the staging `from` into this rank's `to`; the
@@ -425,13 +429,9 @@ struct DeviceTrainer::Impl {
     carveSaved(c);
   }
   /// Binds the arena's buffer `kind` of microbatch `mb` / action `action`
-  /// (-1: a persistent one) with `carve`. In a round of generation with
-  /// the key cache (useShare) a buffer larger than the plan's (many new
-  /// tokens: the K/V staging that a forward without CP does not plan)
-  /// gets an allocation of its own, outside the arena.
+  /// (-1: a persistent one) with `carve`.
   llvm::Error bind(sched::BufferKind kind, int64_t mb, int64_t action,
                    void (Impl::*carve)(Carver &));
-  std::map<sched::BufferKind, DeviceArray<uint8_t>> roundBuffers;
   /// Builds the device layers of steps [first, last) of `chain` (the
   /// LLM's or an encoder's).
   llvm::Error buildChain(exec::Chain &chain, bool llm,

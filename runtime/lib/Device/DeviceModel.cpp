@@ -210,13 +210,18 @@ DeviceTrainer::Impl::useSplit(const std::vector<std::vector<int64_t>> &split) {
                    : " (its data source splits batches on their own "
                      "without saying so: DataSource::splitsPerBatch)");
   // The keys keep their number (the whole sequence), not their order.
-  cpShares = split;
+  takeShares(split);
+  return llvm::Error::success();
+}
+
+void DeviceTrainer::Impl::takeShares(
+    const std::vector<std::vector<int64_t>> &shares) {
+  cpShares = shares;
   cpKeys.clear();
   for (const std::vector<int64_t> &share : cpShares)
     cpKeys.insert(cpKeys.end(), share.begin(), share.end());
   batch.keys = static_cast<int64_t>(cpKeys.size());
   setLocalRows(static_cast<int64_t>(cpLocal().size()));
-  return llvm::Error::success();
 }
 
 void DeviceTrainer::Impl::useShare(
@@ -224,12 +229,7 @@ void DeviceTrainer::Impl::useShare(
   sharing = true;
   cp = &cache;
   cpRank = 1;
-  cpShares = share;
-  cpKeys.clear();
-  for (const std::vector<int64_t> &tokens : cpShares)
-    cpKeys.insert(cpKeys.end(), tokens.begin(), tokens.end());
-  batch.keys = static_cast<int64_t>(cpKeys.size());
-  setLocalRows(static_cast<int64_t>(cpLocal().size()));
+  takeShares(share);
 }
 
 void DeviceTrainer::Impl::endShare() {
@@ -575,26 +575,36 @@ void DeviceTrainer::Impl::carveScratch(Carver &c) {
   for (const DeviceLayer &l : layers)
     visit(l);
   Scratch &s = scratch;
-  for (bf16 **a : {&s.dy, &s.dx, &s.dxn, &s.dh})
-    c.take(*a, hidden);
-  c.take(s.dO, qw);
-  c.take(s.dq, qw);
+  // A round of generation (useShare) runs forwards only: no gradients, so
+  // its K/V staging (the keys of every token so far) fits where a whole
+  // sequence's forward and backward plan theirs.
+  auto grad = [&](auto *&p, int64_t count) {
+    if (sharing)
+      p = nullptr;
+    else
+      c.take(p, count);
+  };
+  for (bf16 **a : {&s.dy, &s.dxn, &s.dh})
+    grad(*a, hidden);
+  c.take(s.dx, hidden); // also the forward's positions and patch rows
+  grad(s.dO, qw);
+  grad(s.dq, qw);
   c.take(s.dk, kw);
   c.take(s.dv, kw);
-  c.take(s.dkAll, allKeys);
-  c.take(s.dvAll, allKeys);
+  grad(s.dkAll, allKeys);
+  grad(s.dvAll, allKeys);
   c.take(s.kStage, allKeys);
   c.take(s.vStage, allKeys);
-  c.take(s.da, ffn);
-  c.take(s.du, ffnIn);
-  c.take(s.dlogits, vocab);
+  grad(s.da, ffn);
+  grad(s.du, ffnIn);
+  grad(s.dlogits, vocab);
   c.take(s.rowMax, splitHead);
   c.take(s.ceSums, 2 * splitHead);
   c.take(s.discard, 2 * norm);
   c.take(s.cols, cols);
   for (DeviceEncoder &e : encoders)
     if (e.ends || fanInHere())
-      c.take(e.dOut, e.outRows * e.outWidth);
+      grad(e.dOut, e.outRows * e.outWidth);
   // The recomputing blocks' results, one block's at a time, all at the
   // same place.
   int64_t recomputed = 0;
@@ -632,14 +642,6 @@ llvm::Error DeviceTrainer::Impl::bind(sched::BufferKind kind, int64_t mb,
     if (c.bytes() > b.bytes)
       break;
     highWater = std::max(highWater, b.offset + c.bytes());
-    return llvm::Error::success();
-  }
-  if (sharing) {
-    DeviceArray<uint8_t> &own = roundBuffers[kind];
-    MLLM_TRY(check(own.allocate(static_cast<size_t>(measure.bytes())),
-                   "allocating a generation round's buffer"));
-    Carver c(own.data());
-    (this->*carve)(c);
     return llvm::Error::success();
   }
   return llvm::createStringError(

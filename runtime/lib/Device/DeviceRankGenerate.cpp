@@ -85,6 +85,7 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
   const exec::Rounds rounds(*s.plan);
   const int64_t width = rounds.width();
   MLLM_TRY(s.checkIdle());
+  s.roundCaches.clear();
   // By microbatch: the row its head reads (this rank's, -1: on another CP
   // rank) and the token it found.
   std::map<int64_t, int64_t> rowOf, found;
