@@ -91,15 +91,16 @@ static void reportGenerationWork(const exec::NextToken &next, double seconds,
                                  {"seconds", seconds},
                                  {"rounds_per_s", perSecond},
                                  {"llm_rows", w.rows},
+                                 {"encoder_runs", w.encoderRuns},
                                  {"kv_cache", w.keyCache},
                                  {"cache_dropped", w.dropped}});
     return;
   }
   llvm::outs() << llvm::format(
       "generation: %lld rounds in %.2f s (%.1f per s, media and encoders "
-      "included), the LLM on %lld rows",
+      "included), the LLM on %lld rows, encoders run %lld times",
       static_cast<long long>(w.rounds), seconds, perSecond,
-      static_cast<long long>(w.rows));
+      static_cast<long long>(w.rows), static_cast<long long>(w.encoderRuns));
   if (w.keyCache)
     llvm::outs() << " with its key cache (dropped in " << w.dropped
                  << " rounds)";

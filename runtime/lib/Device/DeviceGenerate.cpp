@@ -101,6 +101,7 @@ llvm::Expected<int64_t> DeviceNextToken::next(const exec::TokenQuery &query,
   llvm::Error e = forward();
   ++done.rounds;
   done.rows += s.rows;
+  done.encoderRuns += s.encodersRun();
   if (cached) {
     s.endShare();
     // A round that failed leaves the cache unknown: the next starts over.

@@ -309,6 +309,13 @@ struct DeviceTrainer::Impl {
   /// Between useShare() and endShare(): forwards only, whose workspace
   /// takes no gradient scratch (carveScratch).
   bool sharing = false;
+  /// The encoders with layers here that the loaded batch runs (not idle).
+  int64_t encodersRun() const {
+    int64_t n = 0;
+    for (const DeviceEncoder &e : encoders)
+      n += !e.layers.empty() && !e.idle;
+    return n;
+  }
   /// CP's K/V exchange of a block, rows of `width`: posts the all-gather of
   /// every rank's `from` into the rank-major staging `to` (`gather`), or
   /// the reduce-scatter of the staging `from` into this rank's `to`; the

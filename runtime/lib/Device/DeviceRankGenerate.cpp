@@ -127,6 +127,7 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
     d.generateChoices = choices;
   };
   auto take = [&](const sched::Action &a) -> llvm::Error {
+    done.encoderRuns += d.encodersRun();
     if (s.holdsHead && rowOf.at(a.microbatch) >= 0)
       found[a.microbatch] = d.generatedHost.at(0);
     d.generating = false;

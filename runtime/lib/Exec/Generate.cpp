@@ -49,6 +49,7 @@ llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   for (size_t e = 0; e < model.encoders.size(); ++e) {
     Chain &chain = *model.chains[e];
     chain.forward(-1, ctx, 0, chain.size(), none, out);
+    ++done.encoderRuns;
     chain.release(-1);
     ctx.encoderOut[chain.part()] = std::move(out);
     out = Activation();

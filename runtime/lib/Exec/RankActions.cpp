@@ -279,8 +279,10 @@ llvm::Error RankRunner::run(size_t index) {
         chain.forward(mb, m.ctx, r.first, r.last, in, out);
         if (!m.ctx.commError.empty())
           return fail(m.ctx.commError);
-        if (kept)
+        if (kept) {
           (*kept)[outKey] = out;
+          ++s.generationWork.encoderRuns;
+        }
       }
       if (r.chain == llm && r.last == chain.size()) {
         s.loss += m.ctx.loss;

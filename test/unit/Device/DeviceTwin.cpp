@@ -588,6 +588,7 @@ int main(int argc, char **argv) {
                    llvm::json::Object{{"event", "generate_work"},
                                       {"rounds", w->rounds},
                                       {"llm_rows", w->rows},
+                                      {"encoder_runs", w->encoderRuns},
                                       {"kv_cache", w->keyCache},
                                       {"cache_dropped", w->dropped}})
             << "\n";

@@ -61,10 +61,11 @@ struct TokenQuery {
 
 /// What a NextToken's rounds ran: the rounds (each chooses a sample's next
 /// token or its stop), the LLM's rows they laid out, whether the key cache
-/// was used, and the rounds that dropped a sample's cache and ran its
-/// whole prefix.
+/// was used, the rounds that dropped a sample's cache and ran its whole
+/// prefix, and the forwards of an encoder's layers this process ran (one
+/// per encoder, or encoder stage, and sample or round).
 struct GenerationWork {
-  int64_t rounds = 0, rows = 0, dropped = 0;
+  int64_t rounds = 0, rows = 0, dropped = 0, encoderRuns = 0;
   bool keyCache = false;
 };
 
