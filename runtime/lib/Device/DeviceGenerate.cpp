@@ -11,7 +11,6 @@
 #include "DeviceKeyCache.h"
 
 #include "mllm/runtime/exec/RankRunner.h"
-#include "mllm/runtime/exec/Steps.h"
 
 #include <map>
 
@@ -21,15 +20,6 @@ using namespace mllm::runtime::device;
 using sched::ActionKind;
 
 namespace {
-/// Whether the fan-in places any encoder's tokens among `data`'s rows.
-bool placesMedia(exec::Model &model, const exec::MicrobatchData &data) {
-  if (model.encoders.empty() || model.fanInStep < 0)
-    return false;
-  auto *fanIn = dynamic_cast<const exec::FanInStep *>(
-      &model.llm().step(static_cast<size_t>(model.fanInStep)));
-  return fanIn && !fanIn->runs(&data).empty();
-}
-
 /// With several data-parallel processes each continues one sample, its
 /// own slot, and the processes share their tokens.
 class DeviceNextToken final : public exec::NextToken {
@@ -78,9 +68,6 @@ llvm::Expected<int64_t> DeviceNextToken::next(const exec::TokenQuery &query,
   if (cached) {
     round = keys.newTokens(*query.batch, query.row + 1, policy);
     first = keys.kept();
-    // The encoders run where the new tokens hold their rows.
-    if (placesMedia(*s.model, round))
-      round.media = query.batch->media;
     s.useShare(cache, round.cp->tokens);
   }
   // As an evaluation's batch: microbatch 0's buffers, then its forward.

@@ -98,13 +98,10 @@ DeviceRankNextToken::choose(llvm::ArrayRef<exec::TokenQuery> queries,
     const int64_t mb = rounds.microbatchOf(q.slot);
     ++done.rounds;
     if (cacheKeys && q.batch->layout) {
-      // The sample's new tokens; its media where they hold its items' rows
-      // (the first round: later rounds keep every item as it was).
+      // The sample's new tokens (its media in a round that keeps no keys).
       Slot &kept = slot(q.slot);
       exec::MicrobatchData batch =
           kept.keys.newTokens(*q.batch, q.row + 1, policy);
-      if (kept.keys.kept() == 0)
-        batch.media = q.batch->media;
       rowOf[mb] = q.row - kept.keys.kept();
       done.rows += static_cast<int64_t>(batch.tokenIds.size());
       s.roundCaches[mb] = &kept.cache;

@@ -40,9 +40,7 @@ CPUNextToken::CPUNextToken(Model &model, bool cacheKeys)
 llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {
   // The encoders' tokens do not change while the text grows: run them
   // once, then only the LLM per token.
-  if (keys)
-    done.dropped += keys->dropped();
-  keys.emplace();
+  keys.restart();
   ctx = MicrobatchContext();
   ctx.data = &batch;
   Activation none, out;
@@ -74,10 +72,10 @@ llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
       return internal("the query does not fit the model");
     // Rows [first, row] of the sequence run: the new tokens, or all.
     int64_t first = 0;
-    const bool cached = cacheKeys && keys && query.batch->layout;
+    const bool cached = cacheKeys && query.batch->layout;
     if (cached) {
-      round = keys->newTokens(*query.batch, query.row + 1, policy);
-      first = keys->kept();
+      round = keys.newTokens(*query.batch, query.row + 1, policy);
+      first = keys.kept();
       ctx.data = &round;
     } else {
       ctx.data = query.batch;
@@ -88,11 +86,11 @@ llvm::Error CPUNextToken::choose(llvm::ArrayRef<TokenQuery> queries,
     llm.forward(-1, ctx, 0, llm.size() - 1, none, hidden);
     llm.release(-1);
     if (!ctx.commError.empty()) {
-      keys.emplace();
+      keys.restart();
       return internal(ctx.commError);
     }
     if (cached)
-      if (llvm::Error e = keys->endRound())
+      if (llvm::Error e = keys.endRound())
         return e;
     const int64_t row = query.row - first;
     ++done.rounds;

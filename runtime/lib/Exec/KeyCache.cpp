@@ -153,6 +153,10 @@ MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
   d.targets.assign(d.tokenIds.size(), data::kIgnoreTarget);
   d.layout = std::move(trimmed);
   d.cp = std::move(share);
+  // Only a round that keeps no keys runs the media's rows (the kept ones
+  // hold every item as before): the encoders need them then only.
+  if (kept == 0)
+    d.media = full.media;
   return d;
 }
 

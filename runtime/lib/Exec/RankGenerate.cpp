@@ -34,10 +34,8 @@ public:
   llvm::Error startSample(int64_t slot, const MicrobatchData &) override {
     RankRunner::Impl &s = *runner.impl;
     s.generationEncoders.erase(slot);
-    if (auto it = s.generationKeys.find(slot); it != s.generationKeys.end()) {
-      s.generationWork.dropped += it->second.dropped();
-      s.generationKeys.erase(it);
-    }
+    if (auto it = s.generationKeys.find(slot); it != s.generationKeys.end())
+      it->second.restart();
     return llvm::Error::success();
   }
   std::optional<GenerationWork> work() const override {
@@ -102,7 +100,6 @@ llvm::Error RankRunner::chooseTokens(llvm::ArrayRef<TokenQuery> queries,
       // and canCacheKeys reads the plan).
       SampleKeys &keys = s.generationKeys[q.slot];
       m.data = keys.newTokens(full, q.row + 1, policy);
-      m.data.media = std::move(full.media); // An encoder stage's first round.
       p.row = q.row - keys.kept();
     } else {
       p.row = localRow(model, full, q.row);

@@ -109,8 +109,8 @@ struct RankRunner::Impl {
   /// the encoder outputs); none when generation recomputes.
   bool generationCachesKeys = false;
   std::map<int64_t, SampleKeys> generationKeys;
-  /// What this replica's slots ran (NextToken::work), the dropped caches
-  /// of samples done.
+  /// What this replica's slots ran (NextToken::work; the dropped caches
+  /// are generationKeys').
   GenerationWork generationWork;
   /// Per microbatch: its last backward action of the program. After it the
   /// microbatch's received gradients are dropped, as the memory plan says.

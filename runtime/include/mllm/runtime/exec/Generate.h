@@ -108,7 +108,7 @@ public:
                      llvm::MutableArrayRef<int64_t> ids) override;
   std::optional<GenerationWork> work() const override {
     GenerationWork w = done;
-    w.dropped += keys ? keys->dropped() : 0;
+    w.dropped = keys.dropped();
     w.keyCache = cacheKeys;
     return w;
   }
@@ -116,8 +116,8 @@ public:
 private:
   Model &model;
   bool cacheKeys;
-  kernels::MaskPolicy policy;     ///< The LLM's attention's.
-  std::optional<SampleKeys> keys; ///< The sample's, with cacheKeys.
+  kernels::MaskPolicy policy; ///< The LLM's attention's.
+  SampleKeys keys;            ///< The sample's, with cacheKeys.
   MicrobatchData round;
   GenerationWork done;
   MicrobatchContext ctx;

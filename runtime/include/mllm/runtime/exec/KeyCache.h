@@ -111,8 +111,9 @@ public:
   SampleKeys &operator=(const SampleKeys &) = delete;
   /// The round's batch for the LLM: `full`'s tokens from kept() on, up to
   /// `tokens` (their ids; the sequence's layout, positions and media rows
-  /// up to there), with the two-rank share whose group is the cache. Drops
-  /// the cache first unless the kept tokens have the same ids, layout,
+  /// up to there; its media where it keeps no keys, whose round holds
+  /// every item's rows), with the two-rank share whose group is the cache.
+  /// Drops the cache first unless the kept tokens have the same ids, layout,
   /// positions and media rows as before and none of them may attend (under
   /// `policy`) a new one.
   MicrobatchData newTokens(const MicrobatchData &full, int64_t tokens,
