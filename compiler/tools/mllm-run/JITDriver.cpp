@@ -156,11 +156,11 @@ void mllm::useCompiledSteps(MLIRContext &context, bool json,
         if (!jit)
           return error(jit.takeError());
         const sched::Program &p = runner.program();
-        bool parallel = dynamic_cast<const exec::RankRunner *>(&runner);
         std::string line = llvm::formatv(
             "{0}step function of {1} ({2} actions) lowered in {3:f1} ms, "
             "JIT-compiled in {4:f1} ms",
-            parallel ? "rank " + std::to_string(runner.rank()) + ": " : "",
+            runner.parallel() ? "rank " + std::to_string(runner.rank()) + ": "
+                              : "",
             runner.describe(), p.actions.size(), lowered * 1e3,
             (*jit)->seconds() * 1e3);
         // One write per line: every rank writes to the launcher's pipe at

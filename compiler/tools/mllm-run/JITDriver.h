@@ -8,10 +8,11 @@
 
 namespace mllm {
 
-/// Makes every RankRunner and Trainer of this process run its steps through
-/// a step function compiled for its program: the program's schedule as
-/// sched IR (a rank's: the plan's; the one-process run's: its one-stage
-/// program), the program's static memory plan, sched-to-llvm, ORC
+/// Makes every executor of this process (RankRunner, Trainer and their
+/// device counterparts) run its steps through a step function compiled for
+/// its program: the program's schedule as sched IR (a rank's: the plan's;
+/// the one-process run's: its one-stage program), the program's static
+/// memory plan, sched-to-llvm, ORC
 /// (runtime/jit/StepJIT.h) with the C ABI bound by name. Rank 0 (every rank
 /// with `json`) prints how long lowering and code generation took. With
 /// `stepFile` (`mllmc --emit=llvm` output) the ranks compile its

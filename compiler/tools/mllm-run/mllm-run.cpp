@@ -311,12 +311,28 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     return device;
   };
 #endif
+  // A one-process run (on either backend) compiles its own program.
+  auto compileOneProcess = [&]() -> llvm::Error {
+#ifdef MLLM_HAVE_JIT
+    if (!stepFunctions.empty())
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "--step-functions holds the programs of a pipeline's ranks (start "
+          "one process per rank with mpirun or srun); a run of whole "
+          "replicas compiles its own program");
+    if (!interpret)
+      useCompiledSteps(context, emitJson);
+#endif
+    return llvm::Error::success();
+  };
 #ifdef MLLM_HAVE_DEVICE_PIPELINE
   if (devicePipeline) {
-    if (!dumpBatches.empty() || !stepFunctions.empty())
-      return fail(1, "--backend=cuda trains without --dump-batches or "
-                     "--step-functions so far; leave them out or use the CPU "
-                     "backend");
+    if (!dumpBatches.empty())
+      return fail(1, "--dump-batches is for one-process runs");
+#ifdef MLLM_HAVE_JIT
+    if (!interpret)
+      useCompiledSteps(context, emitJson, stepFunctions);
+#endif
     RunOptions run;
     run.seed = seed;
     run.json = emitJson;
@@ -417,23 +433,21 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       dumpBatches.empty() ? source : static_cast<exec::DataSource &>(recording);
 #ifdef MLLM_HAVE_DEVICE
   if (backend == "cuda") {
-    if (!dumpBatches.empty() || !stepFunctions.empty())
-      return fail(1, "--backend=cuda trains without --dump-batches or "
-                     "--step-functions so far; leave them out or use the CPU "
-                     "backend");
-    return runOnDevice(**model, data, deviceOptions(),
-                       deviceParallel ? comm : nullptr);
+    if (!dumpBatches.empty() && deviceParallel)
+      return fail(1, "--dump-batches is for one-process runs");
+    if (llvm::Error e = compileOneProcess())
+      return fail(1, llvm::toString(std::move(e)));
+    int rc = runOnDevice(**model, data, deviceOptions(),
+                         deviceParallel ? comm : nullptr);
+    if (rc == 0 && !dumpBatches.empty())
+      if (llvm::Error e = recording.write(dumpBatches))
+        return fail(1, llvm::toString(std::move(e)));
+    return rc;
   }
 #endif
   exec::Trainer trainer(**model, data, seed);
-#ifdef MLLM_HAVE_JIT
-  if (!stepFunctions.empty())
-    return fail(1, "--step-functions holds the programs of a parallel run's "
-                   "ranks (start it with mpirun or srun); a one-process run "
-                   "compiles its own program");
-  if (!interpret)
-    useCompiledSteps(context, emitJson);
-#endif
+  if (llvm::Error e = compileOneProcess())
+    return fail(1, llvm::toString(std::move(e)));
 
   if (!initFile.empty()) {
     std::vector<std::string> unused, missing;

@@ -510,6 +510,19 @@ struct DeviceTrainer::Impl {
   llvm::Error downloadParams();
   /// The index in `program` of microbatch `mb`'s action `kind`, or -1.
   int64_t actionOf(sched::ActionKind kind, int64_t mb) const;
+  /// Action `index` of the one-process program in a step: a forward reads
+  /// its microbatch and runs it, a backward_input runs both backwards (a
+  /// backward_weight is empty), and step() takes the optimizer step after
+  /// the actions. `stepScales` gets each microbatch's loss scale.
+  llvm::Error stepAction(size_t index);
+  std::vector<double> stepScales;
+  /// The one-process run as a StepDriver sees it (DeviceSteps.cpp), and the
+  /// driver mllm-run's factory made for it at the first step (none: the
+  /// loop over stepAction).
+  std::unique_ptr<exec::ProgramRunner> programRunner();
+  bool driverMade = false;
+  std::unique_ptr<exec::ProgramRunner> steps;
+  std::unique_ptr<exec::StepDriver> driver;
   llvm::Error zeroGrads();
   /// Ends the sums of the gradients over the processes (the rest of the
   /// region posted, every sum waited for) and sums `loss` (DataParallel).

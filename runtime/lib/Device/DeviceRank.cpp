@@ -430,6 +430,14 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   }
   if (!s.place.tied.empty() && (!s.tied || !s.tied->trains))
     return s.error("the tied embedding is not on this rank (internal error)");
+  // mllm-run's compiled step function, when it set a factory.
+  if (const exec::StepDriverFactory &factory = exec::stepDriverFactory()) {
+    s.steps = s.programRunner();
+    auto driver = factory(*s.steps);
+    if (!driver)
+      return driver.takeError();
+    s.driver = std::move(*driver);
+  }
   return std::unique_ptr<DeviceRankRunner>(
       new DeviceRankRunner(std::move(impl)));
 }
@@ -649,6 +657,35 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
   return llvm::Error::success();
 }
 
+llvm::Error DeviceRankRunner::Impl::stepAction(size_t i) {
+  const sched::Action &a = program.actions[i];
+  const double begin = tracing ? now() : 0;
+  lastWaitEnd = begin;
+  llvm::Error e = run(i);
+  // Its TP and CP collectives, waited for with their deadline before the
+  // host may wait for the stream (a message, an upload, a trace).
+  for (ShardCollectives *c : {dev.tp, dev.cp})
+    if (!e && c)
+      e = c->finish();
+  // A traced compute action: the GPU's work inside its event.
+  const bool computed =
+      sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
+      (!sched::isBackward(a.kind) ||
+       backwardAt.at(a.microbatch) == static_cast<int64_t>(i));
+  if (!e && tracing && (computed || a.kind == ActionKind::AllReduceGrads)) {
+    e = check(cudaStatus(cudaStreamSynchronize(dev.stream)), "tracing");
+    exec::RankEvent ev = event(a, std::max(begin, lastWaitEnd));
+    ev.end = now();
+    events.push_back(ev);
+  }
+  if (!e)
+    e = waitSends(static_cast<int64_t>(i));
+  if (!e)
+    return llvm::Error::success();
+  drain();
+  return e.isA<exec::RankError>() ? std::move(e) : actionError(i, std::move(e));
+}
+
 llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
   Impl &s = *impl;
   DeviceTrainer::Impl &d = s.dev;
@@ -685,34 +722,17 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
       s.cpStats.add(*layout);
     s.mbs[mb] = std::move(*got);
   }
-  for (size_t i = 0; i < s.program.actions.size(); ++i) {
-    const sched::Action &a = s.program.actions[i];
-    const double begin = s.tracing ? s.now() : 0;
-    s.lastWaitEnd = begin;
-    llvm::Error e = s.run(i);
-    // Its TP and CP collectives, waited for with their deadline before the
-    // host may wait for the stream (a message, an upload, a trace).
-    for (ShardCollectives *c : {d.tp, d.cp})
-      if (!e && c)
-        e = c->finish();
-    // A traced compute action: the GPU's work inside its event.
-    const bool computed =
-        sched::isCompute(a.kind) && a.kind != ActionKind::OptimizerStep &&
-        (!sched::isBackward(a.kind) ||
-         s.backwardAt.at(a.microbatch) == static_cast<int64_t>(i));
-    if (!e && s.tracing && (computed || a.kind == ActionKind::AllReduceGrads)) {
-      e = check(cudaStatus(cudaStreamSynchronize(d.stream)), "tracing");
-      exec::RankEvent ev = s.event(a, std::max(begin, s.lastWaitEnd));
-      ev.end = s.now();
-      s.events.push_back(ev);
-    }
-    if (!e)
-      e = s.waitSends(static_cast<int64_t>(i));
-    if (e) {
+  if (s.driver) {
+    // The compiled step function calls stepAction for each action; after a
+    // failure it calls no other. Code that does not match the plan stops
+    // without an action's failure: the rank drains as after one.
+    if (llvm::Error e = s.driver->runActions(*s.steps)) {
       s.drain();
-      return e.isA<exec::RankError>() ? std::move(e)
-                                      : s.actionError(i, std::move(e));
+      return std::move(e);
     }
+  } else {
+    for (size_t i = 0; i < s.program.actions.size(); ++i)
+      MLLM_TRY(s.stepAction(i));
   }
   MLLM_TRY(s.endIteration());
   // Sums the program did not end at an all_reduce_grads action.

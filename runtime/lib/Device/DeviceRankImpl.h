@@ -124,7 +124,18 @@ struct DeviceRankRunner::Impl {
   void sizeMessages();
   llvm::Error waitRecv(int64_t action);
   llvm::Error waitSends(int64_t at);
+  /// Action `index` of an iteration: what run() does, then the action's
+  /// collectives and the sends it releases waited for (and its trace
+  /// event); errors name the rank, stage and action, after drain().
+  llvm::Error stepAction(size_t index);
   llvm::Error run(size_t index);
+  /// The rank as a StepDriver sees it (DeviceSteps.cpp): the plan's
+  /// schedule and program, stepAction for each action.
+  std::unique_ptr<exec::ProgramRunner> programRunner();
+  /// Set when mllm-run compiles step functions (exec/StepDriver.h): what
+  /// runs the iteration's actions in place of the loop over stepAction.
+  std::unique_ptr<exec::ProgramRunner> steps;
+  std::unique_ptr<exec::StepDriver> driver;
   llvm::Error checkMessages();
   /// An error when a failed step left messages or microbatches behind, or
   /// a failure ended the rank's steps.

@@ -7,6 +7,7 @@
 #include "mllm/runtime/exec/Steps.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/xxhash.h"
 
 #include <chrono>
@@ -446,63 +447,80 @@ DeviceTrainer::create(exec::Model &model, exec::DataSource &data,
   return std::unique_ptr<DeviceTrainer>(new DeviceTrainer(std::move(impl)));
 }
 
-llvm::Expected<double> DeviceTrainer::accumulateGradients() {
-  Impl &s = *impl;
-  const Plan &plan = s.model->plan();
-  if (llvm::Error e = s.agreeOnStart())
-    return std::move(e);
-  if (llvm::Error e = s.zeroGrads())
-    return std::move(e);
-  s.postedFrom = s.gradFloats;
-  const int64_t microbatches = plan.data.microbatches,
-                count = s.replicas * microbatches;
-  std::vector<double> scales(static_cast<size_t>(count));
-  auto fetch = [&](int64_t id) {
-    return s.data->get(s.done, s.firstReplica + id / microbatches,
-                       id % microbatches);
-  };
-  // Each microbatch's data is read while the GPU runs the one before (the
-  // uploads from pageable memory wait for the stream; the read need not).
-  llvm::Expected<exec::MicrobatchData> next = fetch(0);
-  for (int64_t id = 0; id < count; ++id) {
-    llvm::Expected<exec::MicrobatchData> got = std::move(next);
+llvm::Error DeviceTrainer::Impl::stepAction(size_t index) {
+  const sched::Action &a = program.actions[index];
+  const int64_t id = a.microbatch, at = static_cast<int64_t>(index),
+                microbatches = model->plan().data.microbatches;
+  switch (a.kind) {
+  case ActionKind::Forward: {
+    // Read while the GPU runs the microbatch before (the uploads from
+    // pageable memory wait for the stream; the read need not).
+    auto got =
+        data->get(done, firstReplica + id / microbatches, id % microbatches);
     if (!got)
       return got.takeError();
-    scales[id] = got->lossScale;
-    // The microbatch's saved activations and each action's workspace at
-    // their places in the arena (this executor runs both backwards at the
-    // microbatch's backward_input).
-    const int64_t forwardAction = s.actionOf(ActionKind::Forward, id),
-                  backwardAction = s.actionOf(ActionKind::BackwardInput, id);
-    if (llvm::Error e =
-            s.bind(sched::BufferKind::Saved, id, -1, &Impl::carveSaved))
-      return std::move(e);
-    if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, forwardAction,
-                               &Impl::carveScratch))
-      return std::move(e);
-    if (llvm::Error e = s.loadBatch(*got))
-      return std::move(e);
-    if (llvm::Error e = s.forward(s.hostLosses + id))
-      return std::move(e);
-    if (llvm::Error e = s.bind(sched::BufferKind::Workspace, -1, backwardAction,
-                               &Impl::carveScratch))
-      return std::move(e);
-    s.lastMicrobatch = id + 1 == count;
-    if (llvm::Error e = s.backward()) {
-      s.drainSums(); // buckets posted before the failure
+    stepScales[static_cast<size_t>(id)] = got->lossScale;
+    // The microbatch's saved activations and the action's workspace at
+    // their places in the arena.
+    MLLM_TRY(bind(sched::BufferKind::Saved, id, -1, &Impl::carveSaved));
+    MLLM_TRY(bind(sched::BufferKind::Workspace, -1, at, &Impl::carveScratch));
+    MLLM_TRY(loadBatch(*got));
+    return forward(hostLosses + id);
+  }
+  case ActionKind::BackwardInput: {
+    // This executor runs both backwards here.
+    MLLM_TRY(bind(sched::BufferKind::Workspace, -1, at, &Impl::carveScratch));
+    lastMicrobatch = id + 1 == replicas * microbatches;
+    llvm::Error e = backward();
+    if (e)
+      drainSums(); // buckets posted before the failure
+    return e;
+  }
+  case ActionKind::BackwardWeight: // ran with the backward_input
+  case ActionKind::OptimizerStep:  // step() takes it, after the loss
+    return llvm::Error::success();
+  default:
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        llvm::formatv("action {0} ({1}) has no meaning in the one-process run",
+                      index, sched::actionMnemonic(a.kind))
+            .str());
+  }
+}
+
+llvm::Expected<double> DeviceTrainer::accumulateGradients() {
+  Impl &s = *impl;
+  MLLM_TRY(s.agreeOnStart());
+  MLLM_TRY(s.zeroGrads());
+  s.postedFrom = s.gradFloats;
+  const int64_t count = s.replicas * s.model->plan().data.microbatches;
+  s.stepScales.assign(static_cast<size_t>(count), 0);
+  // mllm-run's compiled step function, when it set a factory.
+  if (!s.driverMade) {
+    s.driverMade = true;
+    if (const exec::StepDriverFactory &factory = exec::stepDriverFactory()) {
+      s.steps = s.programRunner();
+      auto driver = factory(*s.steps);
+      if (!driver)
+        return driver.takeError();
+      s.driver = std::move(*driver);
+    }
+  }
+  if (s.driver) {
+    if (llvm::Error e = s.driver->runActions(*s.steps)) {
+      s.drainSums(); // code that does not match the program stops early
       return std::move(e);
     }
-    if (id + 1 < count)
-      next = fetch(id + 1);
+  } else {
+    for (size_t i = 0; i < s.program.actions.size(); ++i)
+      MLLM_TRY(s.stepAction(i));
   }
-  if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(s.stream)),
-                            "the step's microbatches"))
-    return std::move(e);
+  MLLM_TRY(check(cudaStatus(cudaStreamSynchronize(s.stream)),
+                 "the step's microbatches"));
   double loss = 0;
   for (int64_t id = 0; id < count; ++id)
-    loss += s.hostLosses[id] * scales[id];
-  if (llvm::Error e = s.reduceOverProcesses(loss))
-    return std::move(e);
+    loss += s.hostLosses[id] * s.stepScales[static_cast<size_t>(id)];
+  MLLM_TRY(s.reduceOverProcesses(loss));
   return loss;
 }
 

@@ -256,6 +256,7 @@ public:
   llvm::Error makeError(const llvm::Twine &message) const override;
   int rank() const override;
   std::string describe() const override;
+  bool parallel() const override { return true; }
   int64_t stepsDone() const { return done; }
 
   /// Writes this rank's shard of a checkpoint into `dir`: every rank that

@@ -1,7 +1,8 @@
 //===- StepDriver.h - running a program's actions in order ------*- C++ -*-===//
 //
-// Both executors, a rank of a parallel run (RankRunner) and the one-process
-// run (Trainer), perform an iteration as the actions of a `sched` program.
+// Every executor, a rank of a parallel run (RankRunner) and the one-process
+// run (Trainer) on the CPU and their device counterparts (DeviceRankRunner,
+// DeviceTrainer), performs an iteration as the actions of a `sched` program.
 // A ProgramRunner is what they show of themselves to a StepDriver, which
 // runs those actions in place of the interpreter's loop: mllm-run's
 // compiled step functions (StepContext.h), lowered from the same schedule
@@ -47,6 +48,9 @@ public:
   /// what the program is, for messages: "step function of 'llm_s1'".
   virtual int rank() const = 0;
   virtual std::string describe() const = 0;
+  /// Whether the runner is one of a launcher's processes (its messages
+  /// name its rank) rather than a run on its own.
+  virtual bool parallel() const = 0;
 };
 
 /// Runs the actions of a ProgramRunner's program, in order, by calling its

@@ -101,6 +101,7 @@ public:
   llvm::Error makeError(const llvm::Twine &message) const override;
   int rank() const override { return 0; }
   std::string describe() const override { return "the one-process run"; }
+  bool parallel() const override { return false; }
 
 private:
   /// A microbatch between its forward and its last backward.
