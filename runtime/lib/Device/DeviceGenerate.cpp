@@ -25,8 +25,8 @@ namespace {
 class DeviceNextToken final : public exec::NextToken {
 public:
   DeviceNextToken(DeviceTrainer::Impl &s, bool cacheKeys)
-      : s(s),
-        cacheKeys(cacheKeys && !s.cp && !s.tp && exec::canCacheKeys(*s.model)),
+      : s(s), cacheKeys(cacheKeys && !s.cp && !s.tp &&
+                        exec::canCacheKeys(*s.model, false)),
         policy(exec::llmMaskPolicy(*s.model)),
         cache(s.model->sequences, s.model->seqLen), keys(cache.store()) {}
   int64_t width() const override { return shared() ? s.parallel.processes : 1; }

@@ -31,7 +31,7 @@ public:
                       bool cacheKeys)
       : s(s), beforeRound(std::move(beforeRound)),
         // The plan decides, so that every rank keeps or drops alike.
-        cacheKeys(cacheKeys && exec::canCacheKeys(*s.model)),
+        cacheKeys(cacheKeys && exec::canCacheKeys(*s.model, true)),
         policy(exec::llmMaskPolicy(*s.model)) {}
   int64_t width() const override { return exec::Rounds(*s.plan).width(); }
   bool runs(int64_t slot) const override {

@@ -34,7 +34,7 @@ llvm::Error NextToken::startSample(int64_t, const MicrobatchData &) {
 }
 
 CPUNextToken::CPUNextToken(Model &model, bool cacheKeys)
-    : model(model), cacheKeys(cacheKeys && canCacheKeys(model)),
+    : model(model), cacheKeys(cacheKeys && canCacheKeys(model, false)),
       policy(llmMaskPolicy(model)) {}
 
 llvm::Error CPUNextToken::startSample(int64_t, const MicrobatchData &batch) {

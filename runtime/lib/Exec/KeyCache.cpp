@@ -160,10 +160,11 @@ MicrobatchData SampleKeys::newTokens(const MicrobatchData &full, int64_t tokens,
   return d;
 }
 
-bool mllm::runtime::exec::canCacheKeys(Model &model) {
-  // The plan decides, so that every rank of a parallel run agrees (an
-  // encoder stage beside a CP LLM holds no CP group).
-  if (model.plan().llm().cp > 1)
+bool mllm::runtime::exec::canCacheKeys(Model &model, bool rank) {
+  // On ranks the plan decides, so that every rank agrees (an encoder stage
+  // beside a CP LLM holds no CP group): the round's share would be a
+  // second CP split of the LLM's.
+  if (rank && model.plan().llm().cp > 1)
     return false;
   Chain &llm = model.llm();
   // A conformer block runs its convolution over whole sequences.

@@ -63,7 +63,7 @@ RankRunner::nextToken(bool cacheKeys) {
     return std::move(e);
   if (llvm::Error e = agreeOnStart())
     return std::move(e);
-  impl->generationCachesKeys = cacheKeys && canCacheKeys(model);
+  impl->generationCachesKeys = cacheKeys && canCacheKeys(model, true);
   impl->generationWork = GenerationWork();
   return std::make_unique<RankNextToken>(*this);
 }

@@ -137,10 +137,13 @@ private:
   int64_t drops = 0;
 };
 
-/// Whether generation on `model` can keep keys (its LLM's layers all take
-/// a share of the sequence: not under the plan's own CP, no conformer
-/// blocks), and the mask policy of its LLM's attention.
-bool canCacheKeys(Model &model);
+/// Whether generation on `model` can keep keys: its LLM's layers all take
+/// a share of the sequence (no conformer blocks) and, on a rank of a
+/// parallel run (`rank`), the plan's LLM has no CP of its own. A process
+/// that runs whole sequences (the one-process run, whole replicas on a
+/// GPU) keeps keys under a CP plan too. And the mask policy of its LLM's
+/// attention.
+bool canCacheKeys(Model &model, bool rank);
 kernels::MaskPolicy llmMaskPolicy(Model &model);
 
 } // namespace mllm::runtime::exec
