@@ -520,7 +520,6 @@ struct DeviceTrainer::Impl {
   /// driver mllm-run's factory made for it at the first step (none: the
   /// loop over stepAction).
   std::unique_ptr<exec::ProgramRunner> programRunner();
-  bool driverMade = false;
   std::unique_ptr<exec::ProgramRunner> steps;
   std::unique_ptr<exec::StepDriver> driver;
   llvm::Error zeroGrads();

@@ -431,13 +431,11 @@ DeviceRankRunner::create(const Plan &plan, uint64_t seed,
   if (!s.place.tied.empty() && (!s.tied || !s.tied->trains))
     return s.error("the tied embedding is not on this rank (internal error)");
   // mllm-run's compiled step function, when it set a factory.
-  if (const exec::StepDriverFactory &factory = exec::stepDriverFactory()) {
-    s.steps = s.programRunner();
-    auto driver = factory(*s.steps);
-    if (!driver)
-      return driver.takeError();
-    s.driver = std::move(*driver);
-  }
+  s.steps = s.programRunner();
+  auto driver = exec::makeStepDriver(*s.steps);
+  if (!driver)
+    return driver.takeError();
+  s.driver = std::move(*driver);
   return std::unique_ptr<DeviceRankRunner>(
       new DeviceRankRunner(std::move(impl)));
 }

@@ -63,16 +63,11 @@ private:
 
 class OneProcessProgram final : public exec::ProgramRunner {
 public:
+  // The device's program always trains (DeviceModel.cpp).
   explicit OneProcessProgram(DeviceTrainer::Impl &d)
-      : d(d), programs_{d.program} {
-    sched::StageInfo stage;
-    stage.name = "one_process";
-    stage.part = "model";
-    stage.isLLM = true;
-    stage.needsInputGrad = stage.needsWeightGrad = true;
-    graph_.stages.push_back(stage);
-    graph_.microbatches = d.replicas * d.model->plan().data.microbatches;
-  }
+      : d(d), graph_(exec::oneProcessGraph(
+                  d.replicas * d.model->plan().data.microbatches, true)),
+        programs_{d.program} {}
   const sched::PipelineGraph &graph() const override { return graph_; }
   const std::vector<sched::Program> &programs() const override {
     return programs_;

@@ -496,15 +496,13 @@ llvm::Expected<double> DeviceTrainer::accumulateGradients() {
   const int64_t count = s.replicas * s.model->plan().data.microbatches;
   s.stepScales.assign(static_cast<size_t>(count), 0);
   // mllm-run's compiled step function, when it set a factory.
-  if (!s.driverMade) {
-    s.driverMade = true;
-    if (const exec::StepDriverFactory &factory = exec::stepDriverFactory()) {
-      s.steps = s.programRunner();
-      auto driver = factory(*s.steps);
-      if (!driver)
-        return driver.takeError();
-      s.driver = std::move(*driver);
-    }
+  if (!s.steps) {
+    std::unique_ptr<exec::ProgramRunner> steps = s.programRunner();
+    auto driver = exec::makeStepDriver(*steps);
+    if (!driver)
+      return driver.takeError();
+    s.steps = std::move(steps);
+    s.driver = std::move(*driver);
   }
   if (s.driver) {
     if (llvm::Error e = s.driver->runActions(*s.steps)) {

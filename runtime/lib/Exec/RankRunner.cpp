@@ -304,12 +304,10 @@ RankRunner::create(const Plan &plan, uint64_t seed, Comm &comm,
       std::move(impl), std::move(*model), std::move(*data), comm, seed));
   if (llvm::Error e = runner->setUp())
     return std::move(e);
-  if (stepDriverFactory()) {
-    auto made = stepDriverFactory()(*runner);
-    if (!made)
-      return made.takeError();
-    runner->driver = std::move(*made);
-  }
+  auto made = makeStepDriver(*runner);
+  if (!made)
+    return made.takeError();
+  runner->driver = std::move(*made);
   return std::move(runner);
 }
 

@@ -18,3 +18,10 @@ void mllm::runtime::exec::setStepDriverFactory(StepDriverFactory factory) {
 const StepDriverFactory &mllm::runtime::exec::stepDriverFactory() {
   return factoryStorage();
 }
+
+llvm::Expected<std::unique_ptr<StepDriver>>
+mllm::runtime::exec::makeStepDriver(const ProgramRunner &runner) {
+  if (const StepDriverFactory &factory = factoryStorage())
+    return factory(runner);
+  return nullptr;
+}

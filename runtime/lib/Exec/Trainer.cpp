@@ -31,19 +31,25 @@ sched::Program exec::oneProcessProgram(int64_t count, bool trains) {
   return program;
 }
 
+sched::PipelineGraph exec::oneProcessGraph(int64_t count, bool trains) {
+  sched::PipelineGraph graph;
+  sched::StageInfo stage;
+  stage.name = "one_process";
+  stage.part = "model";
+  stage.isLLM = true;
+  stage.needsInputGrad = stage.needsWeightGrad = trains;
+  graph.stages.push_back(stage);
+  graph.microbatches = count;
+  return graph;
+}
+
 Trainer::Trainer(Model &model, DataSource &data, uint64_t seed)
     : model(model), data(data), seed(seed), optimizer(model.plan().train) {
   for (const NamedParam &p : model.params)
     optimizer.add(p.param, p.name);
   const Plan &plan = model.plan();
   int64_t count = plan.job.dp * plan.data.microbatches;
-  sched::StageInfo stage;
-  stage.name = "one_process";
-  stage.part = "model";
-  stage.isLLM = true;
-  stage.needsInputGrad = stage.needsWeightGrad = trainableCount() > 0;
-  oneGraph.stages.push_back(stage);
-  oneGraph.microbatches = count;
+  oneGraph = oneProcessGraph(count, trainableCount() > 0);
   onePrograms.push_back(oneProcessProgram(count, trainableCount() > 0));
 }
 
@@ -168,12 +174,10 @@ llvm::Error Trainer::runAction(size_t index) {
 llvm::Expected<StepStats> Trainer::step() {
   if (!driverMade) {
     driverMade = true;
-    if (const StepDriverFactory &factory = stepDriverFactory()) {
-      auto made = factory(*this);
-      if (!made)
-        return made.takeError();
-      driver = std::move(*made);
-    }
+    auto made = makeStepDriver(*this);
+    if (!made)
+      return made.takeError();
+    driver = std::move(*made);
   }
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();

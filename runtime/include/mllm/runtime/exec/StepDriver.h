@@ -70,6 +70,9 @@ using StepDriverFactory =
 void setStepDriverFactory(StepDriverFactory factory);
 /// The factory set, or an empty function.
 const StepDriverFactory &stepDriverFactory();
+/// The driver the factory set makes for `runner`; null when none is set.
+llvm::Expected<std::unique_ptr<StepDriver>>
+makeStepDriver(const ProgramRunner &runner);
 
 } // namespace mllm::runtime::exec
 

@@ -61,6 +61,8 @@ struct StepStats {
 /// microbatches its forward and (when anything trains) both backwards, then
 /// the optimizer step.
 sched::Program oneProcessProgram(int64_t count, bool trains);
+/// Its pipeline graph: one stage, the whole model, `count` microbatches.
+sched::PipelineGraph oneProcessGraph(int64_t count, bool trains);
 
 class Trainer : public ProgramRunner {
 public:
