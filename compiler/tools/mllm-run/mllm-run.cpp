@@ -317,9 +317,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!stepFunctions.empty())
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
-          "--step-functions holds the programs of a pipeline's ranks (start "
-          "one process per rank with mpirun or srun); a run of whole "
-          "replicas compiles its own program");
+          "--step-functions holds the programs of a parallel run's ranks "
+          "(one process per rank of the plan, under mpirun or srun); a "
+          "one-process run, or one of whole replicas, compiles its own "
+          "program");
     if (!interpret)
       useCompiledSteps(context, emitJson);
 #endif

@@ -132,8 +132,9 @@ struct DeviceRankRunner::Impl {
   /// The rank as a StepDriver sees it (DeviceSteps.cpp): the plan's
   /// schedule and program, stepAction for each action.
   std::unique_ptr<exec::ProgramRunner> programRunner();
-  /// Set when mllm-run compiles step functions (exec/StepDriver.h): what
-  /// runs the iteration's actions in place of the loop over stepAction.
+  /// programRunner()'s, and the driver mllm-run's factory made for it
+  /// (exec/StepDriver.h; none without a factory: the loop over
+  /// stepAction runs the iteration).
   std::unique_ptr<exec::ProgramRunner> steps;
   std::unique_ptr<exec::StepDriver> driver;
   llvm::Error checkMessages();

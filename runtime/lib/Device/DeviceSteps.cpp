@@ -82,6 +82,7 @@ public:
           llvm::formatv("the one-process program has no action {0}", index));
     return d.stepAction(index);
   }
+  // mllm-run names the process of whole replicas (DeviceRun.cpp).
   llvm::Error makeError(const llvm::Twine &message) const override {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    message.str());

@@ -107,6 +107,10 @@ int32_t StepContext::call(ActionKind kind, int64_t index, int64_t mb,
                           int64_t peer, int64_t tag, int64_t bytes,
                           int64_t offset) {
   const sched::Program &p = runner.program();
+  // After a failure or a mismatch nothing more runs, even for code that
+  // ignores the status (the runner has dropped its iteration's state).
+  if (error)
+    return MLLM_RT_FAILED;
   if (!begun)
     return mismatch("an action ran before mllm_rt_begin");
   if (index != next || index >= static_cast<int64_t>(p.actions.size()))

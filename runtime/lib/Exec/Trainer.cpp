@@ -172,12 +172,13 @@ llvm::Error Trainer::runAction(size_t index) {
 }
 
 llvm::Expected<StepStats> Trainer::step() {
+  // Asked again after a failure, not interpreted instead.
   if (!driverMade) {
-    driverMade = true;
     auto made = makeStepDriver(*this);
     if (!made)
       return made.takeError();
     driver = std::move(*made);
+    driverMade = true;
   }
   auto start = std::chrono::steady_clock::now();
   optimizer.zeroGrads();
