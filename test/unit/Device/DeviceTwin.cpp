@@ -1,7 +1,8 @@
 //===- DeviceTwin.cpp - the device executor on the CUDA host twin ---------===//
 //
 // mllm-device-twin PLAN [--steps N] [--save FILE] [--checkpoint FILE]
-// [--resume FILE] [--check-grads R] [--data MANIFEST] [--bucket-bytes B]:
+// [--resume FILE] [--check-grads R] [--data MANIFEST] [--bucket-bytes B]
+// [--count-driver]:
 // trains PLAN's model, to N steps in all, with device::DeviceTrainer
 // linked against the host twin of the CUDA libraries (kernels/lib/cudahost)
 // on the CPU, from the same seed and data as `mllm-run PLAN` (synthetic, or
@@ -103,10 +104,35 @@ static llvm::cl::opt<bool> noKeyCache(
     llvm::cl::desc("With --generate: recompute the LLM over the whole "
                    "sequence for every token (as mllm-run --no-kv-cache)"));
 
+static llvm::cl::opt<bool> countDriver(
+    "count-driver",
+    llvm::cl::desc("Run each iteration through a step driver "
+                   "(exec/StepDriver.h, mllm-run's compiled step functions' "
+                   "path) that runs the program's actions in order, and say "
+                   "so on stderr once per iteration"));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mllm-device-twin: " << message << "\n";
   return 1;
 }
+
+namespace {
+/// --count-driver: the executors' StepDriver path without a JIT.
+class CountingDriver final : public exec::StepDriver {
+public:
+  llvm::Error runActions(exec::ProgramRunner &runner) override {
+    const size_t n = runner.program().actions.size();
+    for (size_t i = 0; i < n; ++i)
+      if (llvm::Error e = runner.runAction(i))
+        return e;
+    // One write per line: the ranks share stderr.
+    llvm::errs() << "mllm-device-twin: rank " + std::to_string(runner.rank()) +
+                        ": the step driver ran " + runner.describe() + ": " +
+                        std::to_string(n) + " actions\n";
+    return llvm::Error::success();
+  }
+};
+} // namespace
 
 /// --check-grads: the first step's loss and weight gradients of the device
 /// executor against the CPU Trainer's, from the same seed and data (the
@@ -450,6 +476,12 @@ static int runPipeline(const Plan &plan, Comm &world) {
 
 int main(int argc, char **argv) {
   llvm::cl::ParseCommandLineOptions(argc, argv, "mllm-device-twin\n");
+  if (countDriver)
+    exec::setStepDriverFactory(
+        [](const exec::ProgramRunner &)
+            -> llvm::Expected<std::unique_ptr<exec::StepDriver>> {
+          return std::make_unique<CountingDriver>();
+        });
   auto plan = readPlanFile(planFile);
   if (!plan)
     return fail(llvm::toString(plan.takeError()));
