@@ -15,10 +15,6 @@ void mllm::runtime::exec::setStepDriverFactory(StepDriverFactory factory) {
   factoryStorage() = std::move(factory);
 }
 
-const StepDriverFactory &mllm::runtime::exec::stepDriverFactory() {
-  return factoryStorage();
-}
-
 llvm::Expected<std::unique_ptr<StepDriver>>
 mllm::runtime::exec::makeStepDriver(const ProgramRunner &runner) {
   if (const StepDriverFactory &factory = factoryStorage())

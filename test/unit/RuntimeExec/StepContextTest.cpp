@@ -51,21 +51,16 @@ private:
 };
 
 /// Step functions as hand-written code might be: every action called in
-/// order, statuses ignored.
+/// order, statuses ignored; with `WrongKind` the second one is called as a
+/// backward_weight.
+template <bool WrongKind>
 int32_t ignoresStatuses(void *ctx) {
   mllm_rt_begin(ctx, 0, 4, 0);
   mllm_rt_forward(ctx, 0, 0, -1);
-  mllm_rt_backward_input(ctx, 1, 0, -1);
-  mllm_rt_backward_weight(ctx, 2, 0, -1);
-  mllm_rt_optimizer_step(ctx, 3);
-  return MLLM_RT_OK;
-}
-
-/// The same with the second action's kind wrong.
-int32_t wrongKind(void *ctx) {
-  mllm_rt_begin(ctx, 0, 4, 0);
-  mllm_rt_forward(ctx, 0, 0, -1);
-  mllm_rt_backward_weight(ctx, 1, 0, -1);
+  if (WrongKind)
+    mllm_rt_backward_weight(ctx, 1, 0, -1);
+  else
+    mllm_rt_backward_input(ctx, 1, 0, -1);
   mllm_rt_backward_weight(ctx, 2, 0, -1);
   mllm_rt_optimizer_step(ctx, 3);
   return MLLM_RT_OK;
@@ -74,7 +69,7 @@ int32_t wrongKind(void *ctx) {
 TEST(StepContext, EveryActionRunsOnceInOrder) {
   CountingRunner runner(/*failing=*/-1);
   StepContext context(runner);
-  llvm::Error e = context.run(&ignoresStatuses);
+  llvm::Error e = context.run(&ignoresStatuses<false>);
   EXPECT_FALSE(e) << llvm::toString(std::move(e));
   EXPECT_EQ(runner.ran, (std::vector<int64_t>{0, 1, 2, 3}));
 }
@@ -82,7 +77,7 @@ TEST(StepContext, EveryActionRunsOnceInOrder) {
 TEST(StepContext, NothingRunsAfterAFailedAction) {
   CountingRunner runner(/*failing=*/1);
   StepContext context(runner);
-  llvm::Error e = context.run(&ignoresStatuses);
+  llvm::Error e = context.run(&ignoresStatuses<false>);
   ASSERT_TRUE(static_cast<bool>(e));
   EXPECT_EQ(llvm::toString(std::move(e)), "action 1 failed");
   EXPECT_EQ(runner.ran, (std::vector<int64_t>{0, 1}));
@@ -91,7 +86,7 @@ TEST(StepContext, NothingRunsAfterAFailedAction) {
 TEST(StepContext, NothingRunsAfterAMismatch) {
   CountingRunner runner(/*failing=*/-1);
   StepContext context(runner);
-  llvm::Error e = context.run(&wrongKind);
+  llvm::Error e = context.run(&ignoresStatuses<true>);
   ASSERT_TRUE(static_cast<bool>(e));
   EXPECT_NE(llvm::toString(std::move(e))
                 .find("does not match the plan: action 1 is backward_weight"),

@@ -68,8 +68,6 @@ using StepDriverFactory =
     std::function<llvm::Expected<std::unique_ptr<StepDriver>>(
         const ProgramRunner &runner)>;
 void setStepDriverFactory(StepDriverFactory factory);
-/// The factory set, or an empty function.
-const StepDriverFactory &stepDriverFactory();
 /// The driver the factory set makes for `runner`; null when none is set.
 llvm::Expected<std::unique_ptr<StepDriver>>
 makeStepDriver(const ProgramRunner &runner);
