@@ -29,17 +29,14 @@
 #   CP=2 SEQ=8192 bench/gpu/e2e.sh        # 2 GPUs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${MLLM_BUILD_DIR:-$root/build}"
+source "$root/bench/gpu/env.sh"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 MBS=${MBS:-4} MICRO=${MICRO:-4} STEPS=${STEPS:-10} GPU=${GPU:-h100_sxm}
 VISION=${VISION:-0} PP=${PP:-0} TP=${TP:-1} CP=${CP:-1}
 KERNEL=${KERNEL:-staged}
-if [[ ! -f "$build/build.ninja" ]]; then
-  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo
-fi
-ninja -C "$build" mllmc mllm-run > /dev/null
+gpu_bin mllmc mllm-run
+gpu_python yaml
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 encoder="" media="" gpus=1 parallel="" ranks=1
@@ -71,7 +68,7 @@ cluster { nodes = 1; gpus_per_node = $gpus; gpu = $GPU; }
 $parallel
 train { steps = $STEPS; optimizer = adamw; lr = 1e-4; precision = bf16; }
 SPEC
-"$build/bin/mllmc" "$tmp/e2e.mllm" --emit=plan -o "$tmp/plan.yaml"
+"$bin/mllmc" "$tmp/e2e.mllm" --emit=plan -o "$tmp/plan.yaml"
 launch=()
 if (( ranks > 1 )); then
   have=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
@@ -82,7 +79,7 @@ if (( ranks > 1 )); then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   launch=(mpirun --timeout 1800 -np "$ranks")
 fi
-if ! "${launch[@]}" "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda \
+if ! "${launch[@]}" "$bin/mllm-run" "$tmp/plan.yaml" --backend=cuda \
     --attention-kernel="$KERNEL" --steps "$STEPS" --json > "$tmp/run.out" \
     2> "$tmp/run.err"; then
   if grep -q "no CUDA device" "$tmp/run.err"; then
@@ -92,7 +89,7 @@ if ! "${launch[@]}" "$build/bin/mllm-run" "$tmp/plan.yaml" --backend=cuda \
   cat "$tmp/run.err" >&2
   exit 1
 fi
-/usr/bin/python3 - "$tmp/plan.yaml" "$tmp/run.out" "$ranks" <<'PY'
+"$python" - "$tmp/plan.yaml" "$tmp/run.out" "$ranks" <<'PY'
 import json, statistics, sys, yaml
 plan = yaml.safe_load(open(sys.argv[1]))
 ranks = int(sys.argv[3])

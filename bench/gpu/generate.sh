@@ -21,17 +21,14 @@
 #   PP=2 bench/gpu/generate.sh                   # 3 GPUs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${MLLM_BUILD_DIR:-$root/build}"
+source "$root/bench/gpu/env.sh"
 LAYERS=${LAYERS:-12} HIDDEN=${HIDDEN:-768} HEADS=${HEADS:-12}
 KV=${KV:-4} FFN=${FFN:-2048} VOCAB=${VOCAB:-32000} SEQ=${SEQ:-2048}
 PROMPTS=${PROMPTS:-8} TOKENS=${TOKENS:-64} GPU=${GPU:-h100_sxm}
 PP=${PP:-0} TP=${TP:-1}
-if [[ ! -f "$build/build.ninja" ]]; then
-  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo
-fi
-ninja -C "$build" mllmc mllm-run > /dev/null
-RUN=${RUN:-$build/bin/mllm-run}
+gpu_bin mllmc mllm-run
+gpu_python json
+RUN=${RUN:-$bin/mllm-run}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 parallel="" ranks=1 micro=1
@@ -62,9 +59,7 @@ cluster { nodes = 1; gpus_per_node = $((ranks > 1 ? ranks : 2)); gpu = $GPU; }
 $parallel
 train { steps = 1; optimizer = adamw; lr = 1e-4; precision = bf16; }
 SPEC
-"$build/bin/mllmc" "$tmp/generate.mllm" --emit=plan -o "$tmp/plan.yaml"
-python=/usr/bin/python3
-[[ -x $python ]] || python=python3
+"$bin/mllmc" "$tmp/generate.mllm" --emit=plan -o "$tmp/plan.yaml"
 "$python" "$root/examples/data/make_dataset.py" "$tmp/d" --samples 1 \
   --eval "$PROMPTS" --prompts --image 64 > /dev/null
 launch=()

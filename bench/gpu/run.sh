@@ -5,10 +5,6 @@
 # On a machine without a GPU the bench says so and exits 0.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${MLLM_BUILD_DIR:-$root/build}"
-if [[ ! -f "$build/build.ninja" ]]; then
-  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S "$root" -B "$build" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo
-fi
-ninja -C "$build" mllm-bench-attention-gpu
-exec "$build/bin/mllm-bench-attention-gpu" "$@"
+source "$root/bench/gpu/env.sh"
+gpu_bin mllm-bench-attention-gpu
+exec "$bin/mllm-bench-attention-gpu" "$@"

@@ -17,8 +17,10 @@ set -euo pipefail
 bin=$1 root=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python=/usr/bin/python3
-[[ -x $python ]] || python=python3
+# compare_runs.py needs numpy: Debian's Python here, the one that holds
+# PyTorch on a GPU machine (bench/gpu/env.sh).
+source "$root/bench/gpu/env.sh"
+gpu_python numpy
 for model in device_llm device_vlm device_audio device_three_modality; do
   "$bin/mllmc" "$root/test/mllm-run/Inputs/$model.mllm" --emit=plan \
     -o "$tmp/$model.yaml"
