@@ -4,29 +4,25 @@
 # this project have a driver and the CUDA 13 toolkit but none of the Debian
 # libraries (LLVM/MLIR, OpenBLAS, OpenMPI, ...) and no package registry.
 # Builds the targets here (the build tree of bench/gpu/env.sh), strips them
-# and writes one archive per part to .gpu/ (ignored by git):
+# and writes one archive per part to .gpu/ (ignored by git), each complete
+# on its own, so that each call of the device tool carries one:
 #
 #   kernels    MLLMCUDAGpuTests, MLLMCUDATests, mllm-bench-attention-gpu
-#              and their libraries (about 15 MiB)
+#              and their libraries (about 14 MiB)
 #   executor   mllmc, mllm-run (gpu_plan_vs_cpu.sh, e2e.sh, generate.sh) and
-#              their libraries but LLVM's (about 18 MiB)
-#   llvm       libLLVM and the libraries it loads (about 44 MiB): mllm-run's
-#              JIT and mllmc need it
+#              their libraries, libLLVM's included (about 58 MiB)
 #
-# A call of the device tool carries at most 64 MiB with the repository's
-# files (about 5), so the executor's checks take two calls on the same warm
-# machine: kernels + executor with the kernels' checks, then llvm with the
-# executor's (device-check.sh unpacks every archive it is given into one
-# tree under .gpu/, which stays between calls while the machine is warm).
+# A call carries at most 64 MiB with the repository's files (about 5): the
+# script prints each archive's total against that. Left out, to be the
+# machine's own: the C library and its loader (the binaries need glibc 2.36
+# or later), cuBLASLt and NCCL (hundreds of MB; device-check.sh finds the
+# CUDA 13 ones there). libcudart goes along. With --skip-libs FILE, the
+# sonames listed in FILE are left out too (those the machine has:
+# `device-check.sh probe` writes the list of the archives it was given),
+# should an archive outgrow the limit.
 #
-# Left out, to be the machine's own: the C library and its loader (the
-# binaries need glibc 2.36 or later), cuBLASLt and NCCL (hundreds of MB;
-# device-check.sh finds the CUDA 13 ones there). libcudart goes along. With
-# --skip-libs FILE, the sonames listed in FILE are left out too (those the
-# machine has: `device-check.sh probe` writes the list).
-#
-#   bench/gpu/bundle.sh kernels executor llvm
-#   bench/gpu/bundle.sh --skip-libs system-libs.txt llvm
+#   bench/gpu/bundle.sh kernels executor
+#   bench/gpu/bundle.sh --skip-libs system-libs.txt executor
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/bench/gpu/env.sh"
@@ -36,75 +32,58 @@ if [[ ${1:-} == --skip-libs ]]; then
   shift 2
 fi
 if (($# == 0)); then
-  echo "usage: bench/gpu/bundle.sh [--skip-libs FILE] kernels|executor|llvm..." >&2
+  echo "usage: bench/gpu/bundle.sh [--skip-libs FILE] kernels|executor..." >&2
   exit 2
 fi
 out="$root/.gpu"
 mkdir -p "$out"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
 # The C library's own and the CUDA libraries the machine brings.
 system='^(libc|libm|libdl|librt|libpthread|libresolv|libutil|ld-linux-x86-64)\.so|^libcuda\.so|^libcublas(Lt)?\.so|^libnccl\.so'
 # What travels besides a part: the repository's files (not the ignored ones).
 repo_bytes=$(cd "$root" &&
-  git ls-files -z --cached --others --exclude-standard |
-  xargs -0 stat -c %s 2> /dev/null | awk '{s += $1} END {print s + 0}')
-llvm_lib=$(llvm-config-22 --libdir)/libLLVM.so.$(llvm-config-22 --version |
-  cut -d. -f1,2)
-# "soname path" for every library the arguments load (ldd's closure, one
-# path per soname), but the system's and the skipped ones.
-libraries() {
-  ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u -k1,1 |
+  { git ls-files -z --cached --others --exclude-standard |
+    xargs -0 stat -c %s 2> /dev/null || :; } |
+  awk '{s += $1} END {print s + 0}')
+for part in "$@"; do
+  case $part in
+  kernels) targets=(MLLMCUDAGpuTests MLLMCUDATests mllm-bench-attention-gpu) ;;
+  executor) targets=(mllmc mllm-run) ;;
+  *)
+    echo "bundle.sh: no part '$part' (kernels, executor)" >&2
+    exit 2
+    ;;
+  esac
+  gpu_bin "${targets[@]}"
+  rm -rf "${stage:?}"/*
+  mkdir -p "$stage/bin" "$stage/lib"
+  for t in "${targets[@]}"; do
+    strip -o "$stage/bin/$t" "$bin/$t"
+  done
+  ldd "${targets[@]/#/$bin/}" > "$stage/ldd"
+  if grep -q "not found" "$stage/ldd"; then
+    echo "bundle.sh: $part: libraries not found here:" \
+      "$(awk '/not found/ {print $1}' "$stage/ldd" | sort -u | tr '\n' ' ')" >&2
+    exit 1
+  fi
+  # One path per soname (OpenBLAS's are reached through two).
+  awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' "$stage/ldd" | sort -u -k1,1 |
     while read -r soname path; do
       if [[ $soname =~ $system && $soname != libcudart.so* ]] ||
         { [[ -n $skip_file ]] && grep -qxF "$soname" "$skip_file"; }; then
         continue
       fi
-      echo "$soname $path"
-    done
-}
-for part in "$@"; do
-  objects=()
-  case $part in
-  kernels) targets=(MLLMCUDAGpuTests MLLMCUDATests mllm-bench-attention-gpu) ;;
-  executor) targets=(mllmc mllm-run) ;;
-  llvm) targets=() objects=("$llvm_lib") ;;
-  *)
-    echo "bundle.sh: no part '$part' (kernels, executor, llvm)" >&2
-    exit 2
-    ;;
-  esac
-  stage=$(mktemp -d)
-  mkdir -p "$stage/bin" "$stage/lib"
-  if ((${#targets[@]})); then
-    gpu_bin "${targets[@]}"
-    for t in "${targets[@]}"; do
-      strip -o "$stage/bin/$t" "$bin/$t"
-      objects+=("$bin/$t")
-    done
-  fi
-  missing=$(ldd "${objects[@]}" | awk '/not found/ {print $1}' | sort -u)
-  if [[ -n $missing ]]; then
-    echo "bundle.sh: $part: libraries not found here: $missing" >&2
-    exit 1
-  fi
-  # The executor's libraries but those of the llvm part.
-  leave=()
-  [[ $part == executor ]] && mapfile -t leave < <(
-    echo "${llvm_lib##*/}"
-    libraries "$llvm_lib" | cut -d' ' -f1)
-  [[ $part == llvm ]] && cp -L "$llvm_lib" "$stage/lib/"
-  : > "$out/$part.libs"
-  libraries "${objects[@]}" | while read -r soname path; do
-    if [[ " ${leave[*]} " == *" $soname "* ]]; then
-      continue
-    fi
-    cp -L "$path" "$stage/lib/$soname"
-    echo "$soname" >> "$out/$part.libs"
-  done
-  [[ $part == llvm ]] && echo "${llvm_lib##*/}" >> "$out/$part.libs"
+      cp -L "$path" "$stage/lib/$soname"
+      echo "$soname"
+    done > "$stage/$part.libs"
+  rm "$stage/ldd"
   # The list goes along: device-check.sh probe says which the machine has.
-  cp "$out/$part.libs" "$stage/"
-  tar -C "$stage" -cf - bin lib "$part.libs" | xz -T0 -9 > "$out/$part.tar.xz"
-  rm -rf "$stage"
+  cp "$stage/$part.libs" "$out/"
+  # x86 code compresses better behind xz's BCJ filter; the large dictionary
+  # takes libLLVM (150 MB) whole.
+  tar -C "$stage" -cf - bin lib "$part.libs" |
+    xz -T1 --x86 --lzma2=preset=9e,dict=256MiB > "$out/$part.tar.xz"
   bytes=$(stat -c %s "$out/$part.tar.xz")
   awk -v part="$part" -v b="$bytes" -v r="$repo_bytes" \
     -v n="$(wc -l < "$out/$part.libs")" 'BEGIN {
