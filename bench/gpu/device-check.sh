@@ -37,13 +37,17 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/bench/gpu/env.sh"
 out=${OUT:-/tmp/mllm-gpu/out}
-tree=$root/.gpu/tree
+# The archives and their tree (MLLM_GPU_DIR: elsewhere, for the script's
+# test).
+gpu_dir=${MLLM_GPU_DIR:-$root/.gpu}
+tree=$gpu_dir/tree
 deadline=${DEADLINE:-480}
 mkdir -p "$out" "$tree"
 failed=0
 have_gpu=0
 nvidia-smi -L 2> /dev/null | grep -q '^GPU' && have_gpu=1
-known_libs=$(ldconfig -p 2> /dev/null)
+# What the loader finds by itself (ldconfig is in sbin, off some PATHs).
+known_libs=$(PATH=$PATH:/usr/sbin:/sbin ldconfig -p 2> /dev/null)
 
 # The folders of the CUDA libraries the archives leave out that the loader
 # does not find by itself.
@@ -99,7 +103,7 @@ probe() {
     echo "$lib: $(find /usr/local /usr/lib /opt -name "$lib" 2> /dev/null |
       head -3 | tr '\n' ' ')"
   done
-  cat "$tree"/*.libs "$root"/.gpu/*.libs 2> /dev/null | sort -u |
+  cat "$tree"/*.libs "$gpu_dir"/*.libs 2> /dev/null | sort -u |
     while read -r soname; do
       if grep -q "^[[:space:]]*$soname " <<< "$known_libs"; then
         echo "$soname"
@@ -111,7 +115,7 @@ probe() {
 
 # Unpacks the archives newer than the tree's copy of them (xz, or Python's
 # tarfile where the machine has no xz).
-for archive in "$root"/.gpu/*.tar.xz; do
+for archive in "$gpu_dir"/*.tar.xz; do
   [[ -f $archive ]] || continue
   stamp=$tree/.$(basename "$archive").stamp
   [[ $stamp -nt $archive ]] && continue
