@@ -19,7 +19,9 @@
 #              kernel against the CPU backend, both attention kernels);
 #              cpu-tests: MLLMCUDATests; bench-staged, bench-registers:
 #              mllm-bench-attention-gpu at 4k and 16k, every mask family,
-#              against the dense reference
+#              against the dense reference; bench-long-staged,
+#              bench-long-registers: at 64k, causal and multimodal_packed,
+#              the flash kernels alone
 #   executor   (the executor archive) plans: gpu_plan_vs_cpu.sh (CTest's
 #              CUDA.DevicePlanAgainstCpu: the device test models against
 #              the CPU backend, both kernels); e2e-staged, e2e-registers:
@@ -164,9 +166,14 @@ for part in "$@"; do
     bench=(--sizes=4096,16384 --reps=3 --check-up-to=16384)
     check gpu-tests 150 "$MLLM_BIN/MLLMCUDAGpuTests" --gtest_brief=1
     check cpu-tests 30 --cpu "$MLLM_BIN/MLLMCUDATests" --gtest_brief=1
-    check bench-staged 120 "$MLLM_BIN/mllm-bench-attention-gpu" "${bench[@]}"
-    check bench-registers 120 "$MLLM_BIN/mllm-bench-attention-gpu" \
+    check bench-staged 100 "$MLLM_BIN/mllm-bench-attention-gpu" "${bench[@]}"
+    check bench-registers 100 "$MLLM_BIN/mllm-bench-attention-gpu" \
       "${bench[@]}" --kernel=registers
+    # shellcheck disable=SC2054
+    long=(--sizes=65536 --families=causal,multimodal_packed --reps=3 --no-dense)
+    check bench-long-staged 50 "$MLLM_BIN/mllm-bench-attention-gpu" "${long[@]}"
+    check bench-long-registers 50 "$MLLM_BIN/mllm-bench-attention-gpu" \
+      "${long[@]}" --kernel=registers
     ;;
   executor)
     ready executor mllmc mllm-run || continue
