@@ -21,6 +21,8 @@
 # `device-check.sh probe` writes the list of the archives it was given),
 # should an archive outgrow the limit.
 #
+# MLLM_BIN names a folder whose binaries are packed as they are (no build).
+#
 #   bench/gpu/bundle.sh kernels executor
 #   bench/gpu/bundle.sh --skip-libs system-libs.txt executor
 set -euo pipefail
@@ -35,7 +37,8 @@ if (($# == 0)); then
   echo "usage: bench/gpu/bundle.sh [--skip-libs FILE] kernels|executor..." >&2
   exit 2
 fi
-out="$root/.gpu"
+# MLLM_GPU_DIR: elsewhere (the script's test).
+out=${MLLM_GPU_DIR:-$root/.gpu}
 mkdir -p "$out"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -85,11 +88,12 @@ for part in "$@"; do
   tar -C "$stage" -cf - bin lib "$part.libs" |
     xz -T1 --x86 --lzma2=preset=9e,dict=256MiB > "$out/$part.tar.xz"
   bytes=$(stat -c %s "$out/$part.tar.xz")
-  awk -v part="$part" -v b="$bytes" -v r="$repo_bytes" \
+  awk -v part="$part" -v archive="${out#"$root"/}/$part.tar.xz" \
+    -v b="$bytes" -v r="$repo_bytes" \
     -v n="$(wc -l < "$out/$part.libs")" 'BEGIN {
     m = 1048576
-    printf "%s: .gpu/%s.tar.xz, %.1f MiB (%d libraries); with the repository (%.1f MiB) %.1f MiB of the 64 a call carries%s\n",
-      part, part, b / m, n, r / m, (b + r) / m,
+    printf "%s: %s, %.1f MiB (%d libraries); with the repository (%.1f MiB) %.1f MiB of the 64 a call carries%s\n",
+      part, archive, b / m, n, r / m, (b + r) / m,
       (b + r > 64 * m ? ": too much, use --skip-libs" : "")
   }'
 done
