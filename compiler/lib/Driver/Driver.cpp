@@ -49,6 +49,20 @@ DriverOptions::DriverOptions(cl::OptionCategory &category)
   }
 }
 
+void mllm::hideUnrelatedOptions(cl::OptionCategory &category) {
+  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  // Options declared without a category land in the general one: MLIR's,
+  // and every LLVM pass's and target's in the shared libLLVM.
+  for (auto &entry : cl::getRegisteredOptions()) {
+    cl::Option &option = *entry.second;
+    if (option.getOptionHiddenFlag() == cl::NotHidden &&
+        llvm::is_contained(option.Categories, &cl::getGeneralCategory()) &&
+        !llvm::is_contained(option.Categories, &category) &&
+        !entry.first.starts_with("mlir-"))
+      option.setHiddenFlag(cl::Hidden);
+  }
+}
+
 LoadOptions DriverOptions::loadOptions(llvm::StringRef mainFile) const {
   LoadOptions options;
   options.includeDirs.assign(includeDirs.begin(), includeDirs.end());

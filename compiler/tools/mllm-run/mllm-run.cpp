@@ -543,10 +543,11 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DriverOptions options(category);
   adoptThreadsOption();
-  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "mllm-run - train the model of a plan on the CPU backend\n\n"
+      "mllm-run - train the model of a plan on the CPU, or on a GPU with "
+      "--backend=cuda\n\n"
       "  mllm-run spec.mllm                 compile and train (one process)\n"
       "  mllm-run plan.yaml --steps 100     train a plan from mllmc "
       "--emit=plan\n"

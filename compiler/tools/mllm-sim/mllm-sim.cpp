@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DriverOptions driverOptions(category);
   options = &driverOptions;
-  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllm-sim - simulate one training iteration of a planned job\n\n"

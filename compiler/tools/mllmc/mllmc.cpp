@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
   mlir::registerDefaultTimingManagerCLOptions();
   DriverOptions options(category);
   driverOptions = &options;
-  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  hideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"

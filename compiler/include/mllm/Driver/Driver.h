@@ -49,6 +49,12 @@ struct DriverOptions {
   LoadOptions loadOptions(llvm::StringRef mainFile) const;
 };
 
+/// Before llvm::cl::ParseCommandLineOptions: --help lists the tool's
+/// `category`, --help/--version and MLIR's --mlir-* options (IR printing,
+/// timing) only. The LLVM backends' hundreds of options, registered in the
+/// general category by libLLVM, move to --help-hidden.
+void hideUnrelatedOptions(llvm::cl::OptionCategory &category);
+
 /// Loads options.profile (if given) to report a bad one once, up front, as
 /// the user's error: a located message as the reader gives it, else
 /// "TOOL: error: ...". Returns false after reporting.
