@@ -14,6 +14,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/WithColor.h"
@@ -61,6 +62,18 @@ void mllm::hideUnrelatedOptions(cl::OptionCategory &category) {
         !entry.first.starts_with("mlir-"))
       option.setHiddenFlag(cl::Hidden);
   }
+}
+
+void mllm::setVersionPrinter(llvm::StringRef tool) {
+  static std::string name;
+  name = tool.str();
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    if (name != "mllmc")
+      os << name << ", ";
+    os << "mllmc " MLLM_VERSION ", plan format version "
+       << runtime::kPlanVersion << ", built with LLVM/MLIR "
+       << LLVM_VERSION_STRING << "\n";
+  });
 }
 
 LoadOptions DriverOptions::loadOptions(llvm::StringRef mainFile) const {

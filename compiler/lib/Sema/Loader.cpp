@@ -145,6 +145,19 @@ private:
                    "searched " + std::to_string(paths.size()) + " director" +
                        (paths.size() == 1 ? "y" : "ies") +
                        " (-I, then the stdlib); add one with -I DIR");
+      // A mistyped directory, not a missing file, is the likelier cause.
+      if (!import.isPath) {
+        for (const std::string &dir : options.includeDirs)
+          if (!llvm::sys::fs::is_directory(dir))
+            diags.note(diag, import.range,
+                       "the -I directory '" + dir + "' does not exist");
+        if (!options.stdlibDir.empty() &&
+            !llvm::sys::fs::is_directory(options.stdlibDir))
+          diags.note(diag, import.range,
+                     "the standard library directory '" + options.stdlibDir +
+                         "' does not exist; point --stdlib=DIR or "
+                         "$MLLM_STDLIB at the repository's stdlib/");
+      }
       return;
     }
     std::string key = canonical(found);

@@ -222,6 +222,7 @@ int main(int argc, char **argv) {
   DriverOptions driverOptions(category);
   options = &driverOptions;
   hideUnrelatedOptions(category);
+  setVersionPrinter("mllm-sim");
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllm-sim - simulate one training iteration of a planned job\n\n"

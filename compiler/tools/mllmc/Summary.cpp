@@ -120,7 +120,7 @@ void mllm::printSummary(const spec::Job &job, llvm::raw_ostream &os) {
     os << "\n";
   }
   const spec::Train &t = job.train;
-  os << "train: " << t.steps << " steps, " << stringifyOptimizer(t.optimizer)
-     << " lr " << llvm::format("%g", t.lr) << ", "
-     << stringifyPrecision(t.precision) << ", seed " << t.seed << "\n";
+  os << "train: " << t.steps << (t.steps == 1 ? " step, " : " steps, ")
+     << stringifyOptimizer(t.optimizer) << " lr " << llvm::format("%g", t.lr)
+     << ", " << stringifyPrecision(t.precision) << ", seed " << t.seed << "\n";
 }

@@ -200,6 +200,7 @@ int main(int argc, char **argv) {
   DriverOptions options(category);
   driverOptions = &options;
   hideUnrelatedOptions(category);
+  setVersionPrinter("mllmc");
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"

@@ -55,6 +55,10 @@ struct DriverOptions {
 /// general category by libLLVM, move to --help-hidden.
 void hideUnrelatedOptions(llvm::cl::OptionCategory &category);
 
+/// --version: `tool`'s (mllmc's) version, the plan format it writes and
+/// reads, and the LLVM/MLIR it was built with.
+void setVersionPrinter(llvm::StringRef tool);
+
 /// Loads options.profile (if given) to report a bad one once, up front, as
 /// the user's error: a located message as the reader gives it, else
 /// "TOOL: error: ...". Returns false after reporting.
