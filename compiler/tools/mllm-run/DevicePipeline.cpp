@@ -198,6 +198,18 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (reports)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
   }
+  // --generate's prompts, read before any step.
+  std::unique_ptr<exec::Generator> generator;
+  if (!options.generateFile.empty()) {
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    auto opened = exec::Generator::open(runner.model(), options.generateFile,
+                                        dataOptions);
+    if (!opened)
+      return fail("--generate: " + llvm::toString(opened.takeError()));
+    generator = std::move(*opened);
+  }
   auto evaluate = [&]() -> llvm::Error {
     auto stats = runner.evaluate(
         *heldOut, [&](llvm::ArrayRef<cuda::P2PMessage> messages) {
@@ -251,7 +263,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     progress.finish();
   // --generate: every rank runs the same generator; rank 0 prints. Each
   // round's messages are a subsequence of `mine`, as an evaluation's.
-  if (!options.generateFile.empty()) {
+  if (generator) {
     auto next = runner.nextToken(
         [&](llvm::ArrayRef<cuda::P2PMessage> messages) {
           n.expectMessages(messages);
@@ -259,12 +271,9 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
         options.keyCache);
     if (!next)
       return fail(llvm::toString(next.takeError()));
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
     if (llvm::Error e =
-            generate(runner.model(), options.generateFile, dataOptions,
-                     options.maxTokens, options.json, **next, reports))
+            generate(*generator, options.generateFile, options.maxTokens,
+                     options.json, **next, reports))
       return fail(e.isA<exec::RankError>()
                       ? llvm::toString(std::move(e))
                       : "--generate: " + llvm::toString(std::move(e)));

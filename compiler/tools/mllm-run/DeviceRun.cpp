@@ -135,6 +135,18 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (reports)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
   }
+  // --generate's prompts, read before any step.
+  std::unique_ptr<exec::Generator> generator;
+  if (!options.generateFile.empty()) {
+    data::DataOptions dataOptions;
+    dataOptions.seed = options.seed;
+    dataOptions.strict = options.strictData;
+    auto opened =
+        exec::Generator::open(model, options.generateFile, dataOptions);
+    if (!opened)
+      return fail("--generate: " + llvm::toString(opened.takeError()));
+    generator = std::move(*opened);
+  }
   // Collective over data-parallel processes: each evaluates its share.
   auto evaluate = [&]() -> llvm::Error {
     auto stats = trainer.evaluate(*heldOut);
@@ -170,14 +182,11 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (reports)
     progress.finish();
   // Collective over the processes, each a sample at once; rank 0 prints.
-  if (!options.generateFile.empty()) {
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
+  if (generator) {
     std::unique_ptr<exec::NextToken> next = trainer.nextToken(options.keyCache);
     if (llvm::Error e =
-            generate(model, options.generateFile, dataOptions,
-                     options.maxTokens, options.json, *next, reports))
+            generate(*generator, options.generateFile, options.maxTokens,
+                     options.json, *next, reports))
       return fail("--generate: " + llvm::toString(std::move(e)));
   }
   if (!reports)

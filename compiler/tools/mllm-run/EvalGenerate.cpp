@@ -108,15 +108,12 @@ static void reportGenerationWork(const exec::NextToken &next, double seconds,
   llvm::outs().flush();
 }
 
-llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
-                           const data::DataOptions &options, int64_t maxTokens,
-                           bool json, exec::NextToken &next, bool print) {
+llvm::Error mllm::generate(exec::Generator &generator, const std::string &file,
+                           int64_t maxTokens, bool json, exec::NextToken &next,
+                           bool print) {
   const auto start = std::chrono::steady_clock::now();
-  auto generator = exec::Generator::open(model, file, options);
-  if (!generator)
-    return generator.takeError();
   if (print)
-    reportHeldOut("prompts", file, (*generator)->dataSet(), json);
+    reportHeldOut("prompts", file, generator.dataSet(), json);
   auto emit = [&](const exec::Generation &g) {
     if (!print)
       return;
@@ -144,7 +141,7 @@ llvm::Error mllm::generate(const exec::Model &model, const std::string &file,
                  << "\n";
     llvm::outs().flush();
   };
-  if (llvm::Error e = (*generator)->run(maxTokens, next, emit))
+  if (llvm::Error e = generator.run(maxTokens, next, emit))
     return e;
   if (print)
     reportGenerationWork(

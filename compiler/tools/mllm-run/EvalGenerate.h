@@ -23,12 +23,13 @@ void reportHeldOut(llvm::StringRef role, const std::string &file,
 /// One evaluation: the mean loss per counted token and the token accuracy.
 void reportEval(const runtime::exec::EvalStats &stats, bool json);
 
-/// Greedy generation for every sample of `file`, each token chosen by
-/// `next`; printed per sample where `print` (rank 0 of a parallel run),
-/// then what the rounds ran where `next` counts it (`generate_work`).
-llvm::Error generate(const runtime::exec::Model &model, const std::string &file,
-                     const runtime::data::DataOptions &options,
-                     int64_t maxTokens, bool json,
+/// Greedy generation for every sample of `generator` (opened from `file`
+/// before any step, so that a bad prompt file ends the run before it
+/// trains), each token chosen by `next`; printed per sample where `print`
+/// (rank 0 of a parallel run), then what the rounds ran where `next`
+/// counts it (`generate_work`).
+llvm::Error generate(runtime::exec::Generator &generator,
+                     const std::string &file, int64_t maxTokens, bool json,
                      runtime::exec::NextToken &next, bool print = true);
 
 } // namespace mllm

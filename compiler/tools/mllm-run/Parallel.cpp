@@ -215,6 +215,17 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (rank == 0)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
   }
+  // --generate's prompts, read before any step (a bad file ends the run
+  // before it trains).
+  std::unique_ptr<exec::Generator> generator;
+  if (!options.generateFile.empty()) {
+    auto opened = exec::Generator::open(r.theModel(), options.generateFile,
+                                        dataOptions(options));
+    if (!opened)
+      abortJob(llvm::make_error<exec::RankError>(
+          rank, "--generate: " + llvm::toString(opened.takeError())));
+    generator = std::move(*opened);
+  }
   auto evaluate = [&] {
     auto stats = r.evaluate(*heldOut);
     if (!stats)
@@ -260,13 +271,13 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   if (rank == 0)
     progress.finish();
   // --generate: every rank runs the same Generator; rank 0 prints.
-  if (!options.generateFile.empty()) {
+  if (generator) {
     auto next = r.nextToken(options.keyCache);
     if (!next)
       abortJob(next.takeError());
     if (llvm::Error e =
-            generate(r.theModel(), options.generateFile, dataOptions(options),
-                     options.maxTokens, options.json, **next, rank == 0)) {
+            generate(*generator, options.generateFile, options.maxTokens,
+                     options.json, **next, rank == 0)) {
       if (e.isA<exec::RankError>())
         abortJob(std::move(e));
       abortJob(llvm::make_error<exec::RankError>(
@@ -285,6 +296,10 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
           (*world)->allGatherBytes(arena, sizeof(arena), arenas.data()))
     abortJob(std::move(e));
   if (rank == 0) {
+    // Each rank under its schedule stage's name, as its step function's
+    // line names it (colocated encoders: 'vision+audio_s0').
+    std::vector<int64_t> programOf =
+        plan.schedule ? plan.schedule->rankProgram() : std::vector<int64_t>();
     std::vector<RankMemory> rows;
     for (int i = 0; i < comm.worldSize(); ++i) {
       std::string names;
@@ -295,6 +310,10 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
           if (s.memory)
             planMiB = std::max<int64_t>(planMiB, 0) + s.memory->total;
         }
+      if (static_cast<size_t>(i) < programOf.size() && programOf[i] >= 0)
+        names = plan.schedule->graph
+                    .stages[plan.schedule->programs[programOf[i]].stage]
+                    .name;
       rows.push_back(
           {i, names, peaks[i], planMiB, arenas[2 * i], arenas[2 * i + 1]});
     }

@@ -128,10 +128,7 @@ void Progress::finish() {
                                    {"seconds", seconds},
                                    {"final_loss", finiteOrNull(lastLoss)}});
     else
-      llvm::outs() << llvm::format("done: %lld steps in %.2f s, final loss "
-                                   "%.6f\n",
-                                   static_cast<long long>(ran), seconds,
-                                   lastLoss);
+      llvm::outs() << doneLine() << "\n";
     return;
   }
   // The plan's memory estimate is per GPU of a stage, for the job's
@@ -153,13 +150,23 @@ void Progress::finish() {
                                  {"plan_replica_mib", replica}});
     return;
   }
-  llvm::outs() << llvm::format(
-      "done: %lld steps in %.2f s, final loss %.6f; peak memory %.0f MiB "
-      "measured (this process: every stage, fp32) vs the plan's %lld MiB "
-      "for one replica (%lld MiB on its largest stage, %s)\n",
-      static_cast<long long>(ran), seconds, lastLoss, peakMiB,
-      static_cast<long long>(replica), static_cast<long long>(stageMax),
-      plan.train.precision.c_str());
+  llvm::outs() << doneLine()
+               << llvm::format(
+                      "; peak memory %.0f MiB measured (this process: every "
+                      "stage, fp32) vs the plan's %lld MiB for one replica "
+                      "(%lld MiB on its largest stage, %s)\n",
+                      peakMiB, static_cast<long long>(replica),
+                      static_cast<long long>(stageMax),
+                      plan.train.precision.c_str());
+}
+
+std::string Progress::doneLine() const {
+  // A run that only evaluates or generates trained nothing: no loss.
+  if (ran == 0)
+    return "done: 0 steps";
+  return llvm::formatv("done: {0} step{1} in {2:f2} s, final loss {3:f6}", ran,
+                       ran == 1 ? "" : "s", seconds, lastLoss)
+      .str();
 }
 
 llvm::json::Value mllm::finiteOrNull(double x) {
@@ -181,9 +188,13 @@ void mllm::reportRankMemory(const std::vector<RankMemory> &rows, bool json) {
   }
   llvm::outs() << "peak memory per rank (measured, fp32 on the CPU; the "
                   "plan's estimate for a GPU of the stage in its precision):\n";
+  size_t width = 24; // The stage column: the longest name.
+  for (const RankMemory &r : rows)
+    width = std::max(width, r.stage.size());
   for (const RankMemory &r : rows) {
-    llvm::outs() << llvm::format("  rank %-4d %-24s %8.0f MiB", r.rank,
-                                 r.stage.c_str(), r.peakMiB);
+    llvm::outs() << llvm::format("  rank %-4d %-*s %8.0f MiB", r.rank,
+                                 static_cast<int>(width), r.stage.c_str(),
+                                 r.peakMiB);
     if (r.planMiB >= 0)
       llvm::outs() << llvm::format("   plan %8lld MiB",
                                    static_cast<long long>(r.planMiB));

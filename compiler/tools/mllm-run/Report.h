@@ -13,6 +13,7 @@
 
 #include "llvm/Support/JSON.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -39,13 +40,16 @@ public:
   void finish();
 
 private:
+  /// "done: N steps in S s, final loss L" (the loss only where a step ran).
+  std::string doneLine() const;
+
   const runtime::Plan &plan;
   const runtime::exec::Model &model;
   int64_t total, from = 0, ran = 0;
   int threads, ranks;
   bool json, tty, device;
   double seconds = 0;
-  double lastLoss = 0;
+  double lastLoss = std::numeric_limits<double>::quiet_NaN(); ///< None yet
 };
 
 /// `x`, or null where it is NaN or infinite (JSON has neither): a

@@ -42,6 +42,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 
+#include <cmath>
+#include <optional>
 #include <thread>
 
 using namespace mllm;
@@ -213,6 +215,42 @@ cl::opt<std::string> stepFunctions(
 int fail(int rc, const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
   return rc;
+}
+
+/// The numeric options' ranges, before anything runs: a value out of range
+/// is the user's error, never a silent default.
+int checkNumbers() {
+  auto atLeast = [](const cl::opt<int64_t> &o, int64_t low,
+                    llvm::StringRef what,
+                    llvm::StringRef note = "") -> std::optional<std::string> {
+    if (!o.getNumOccurrences() || o.getValue() >= low)
+      return std::nullopt;
+    return llvm::formatv("--{0} takes {1} >= {2}{3}, not {4}", o.ArgStr, what,
+                         low, note, o.getValue())
+        .str();
+  };
+  for (const std::optional<std::string> &problem :
+       {atLeast(steps, 0, "a number of optimizer steps"),
+        atLeast(seedOption, 0, "a seed"),
+        atLeast(checkpointEvery, 0, "a number of steps",
+                " (0: only after the last step)"),
+        atLeast(evalEvery, 0, "a number of steps", " (0: only at the end)"),
+        atLeast(maxTokens, 1, "a number of tokens per sample")})
+    if (problem)
+      return fail(1, *problem);
+  if (dataThreads < 1)
+    return fail(1, llvm::formatv("--data-threads takes a number of threads "
+                                 ">= 1, not {0}",
+                                 dataThreads.getValue()));
+  if (threadsOption() < 0)
+    return fail(1, llvm::formatv("--threads takes a number of threads >= 1 "
+                                 "(without it: all the machine's), not {0}",
+                                 threadsOption()));
+  if (!(timeoutSeconds > 0) || !std::isfinite(timeoutSeconds))
+    return fail(1, llvm::formatv("--timeout takes a number of seconds > 0, "
+                                 "not {0}",
+                                 timeoutSeconds.getValue()));
+  return 0;
 }
 
 int runMain(mlir::MLIRContext &context, const DriverOptions &options,
@@ -479,6 +517,17 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     evaluator = std::move(*opened);
     reportHeldOut("eval", evalFile, evaluator->dataSet(), emitJson);
   }
+  std::unique_ptr<exec::Generator> generator;
+  if (!generateFile.empty()) {
+    RunOptions run;
+    run.seed = seed;
+    run.strictData = strictData;
+    auto opened =
+        exec::Generator::open(**model, generateFile, dataOptions(run));
+    if (!opened)
+      return fail(1, "--generate: " + llvm::toString(opened.takeError()));
+    generator = std::move(*opened);
+  }
   auto evaluate = [&]() -> llvm::Error {
     auto stats = evaluator->run();
     if (!stats)
@@ -522,13 +571,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (evaluator && trainer.stepsDone() >= total && !trained)
     if (llvm::Error e = evaluate())
       return fail(1, llvm::toString(std::move(e)));
-  if (!generateFile.empty()) {
-    RunOptions run;
-    run.seed = seed;
-    run.strictData = strictData;
+  if (generator) {
     exec::CPUNextToken next(**model, /*cacheKeys=*/!noKeyCache);
-    if (llvm::Error e = generate(**model, generateFile, dataOptions(run),
-                                 maxTokens, emitJson, next))
+    if (llvm::Error e =
+            generate(*generator, generateFile, maxTokens, emitJson, next))
       return fail(1, "--generate: " + llvm::toString(std::move(e)));
   }
   if (!dumpBatches.empty())
@@ -544,6 +590,7 @@ int main(int argc, char **argv) {
   DriverOptions options(category);
   adoptThreadsOption();
   hideUnrelatedOptions(category);
+  setVersionPrinter("mllm-run");
   cl::ParseCommandLineOptions(
       argc, argv,
       "mllm-run - train the model of a plan on the CPU, or on a GPU with "
@@ -555,6 +602,8 @@ int main(int argc, char **argv) {
       "  mllm-run spec.mllm --json          one JSON object per step\n"
       "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the plan\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
+  if (int rc = checkNumbers())
+    return rc;
   if (!checkProfile(options, "mllm-run"))
     return 1;
   if (attentionKernel != "staged" && attentionKernel != "registers")
