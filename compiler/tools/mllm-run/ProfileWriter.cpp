@@ -1,9 +1,9 @@
 //===- ProfileWriter.cpp - measured layer times as a cost profile ---------===//
 #include "ProfileWriter.h"
 
-#include "llvm/Support/FileSystem.h"
+#include "mllm/Driver/Driver.h"
+
 #include "llvm/Support/Format.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mllm;
@@ -36,23 +36,7 @@ llvm::Error mllm::writeProfile(llvm::StringRef path,
                        "input_grad_ms: %.6f}\n",
                        t.forwardMs, t.weightGradMs, t.inputGradMs);
   }
-  // A temporary file next to the target, renamed over it: never half a
-  // profile.
-  llvm::SmallString<256> model(path);
-  model += ".tmp%%%%%%";
-  auto temp = llvm::sys::fs::TempFile::create(model);
-  if (!temp)
-    return temp.takeError();
-  {
-    llvm::raw_fd_ostream out(temp->FD, /*shouldClose=*/false);
-    out << text;
-    out.flush();
-    if (out.has_error()) {
-      out.clear_error();
-      llvm::consumeError(temp->discard());
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "cannot write '" + path + "'");
-    }
-  }
-  return temp->keep(path);
+  // Never half a profile; through a link, in place on a device (Driver's
+  // OutputFile, as every tool's outputs).
+  return writeOutputAtomically(path, text);
 }

@@ -18,15 +18,18 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/Errno.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <random>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace mllm;
@@ -242,8 +245,10 @@ public:
   ~TempFile() {
     if (fd >= 0)
       ::close(fd);
-    if (!path.empty())
+    if (!path.empty()) {
       ::unlink(path.c_str());
+      llvm::sys::DontRemoveFileOnSignal(path);
+    }
   }
 
   /// PATH.tmp-XXXXXXXX with O_EXCL, mode 0666 minus the umask (mkstemp
@@ -259,6 +264,9 @@ public:
       if (f >= 0) {
         fd = f;
         path = std::move(candidate);
+        // Ctrl-C or a kill during a long checkpoint write leaves no
+        // checkpoint-sized temporary behind.
+        llvm::sys::RemoveFileOnSignal(path);
         return Error::success();
       }
       if (errno != EEXIST)
@@ -294,12 +302,39 @@ public:
   }
 
   /// After a successful rename the name belongs to the target.
-  void release() { path.clear(); }
+  void release() {
+    llvm::sys::DontRemoveFileOnSignal(path);
+    path.clear();
+  }
 
   int fd = -1;
   std::string path;
 };
 } // namespace
+
+Error SafeTensorsWriter::writeInPlace(StringRef path) const {
+  int fd = ::open(path.str().c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(path, "cannot open: " + errnoText(errno));
+  auto sink = [&](ArrayRef<uint8_t> bytes) -> Error {
+    const uint8_t *data = bytes.data();
+    size_t size = bytes.size();
+    while (size > 0) {
+      ssize_t n = ::write(fd, data, size);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return fail(path, "cannot write: " + errnoText(errno));
+      data += n;
+      size -= size_t(n);
+    }
+    return Error::success();
+  };
+  Error err = emit(path, sink);
+  if (::close(fd) != 0 && !err)
+    return fail(path, "cannot close: " + errnoText(errno));
+  return err;
+}
 
 Error SafeTensorsWriter::write(StringRef path) const {
   // Report mistakes before touching the file system.
@@ -308,8 +343,22 @@ Error SafeTensorsWriter::write(StringRef path) const {
   if (Expected<std::string> text = header(); !text)
     return fail(path, toString(text.takeError()));
 
+  // A link is written through to the file it names; a device or a pipe
+  // (--dump-batches /dev/null) in place: a rename would replace either.
+  std::string target = path.str();
+  struct stat st;
+  if (::stat(target.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return fail(path, "is a directory; name a file");
+    if (!S_ISREG(st.st_mode))
+      return writeInPlace(path);
+    llvm::SmallString<256> real;
+    if (!llvm::sys::fs::real_path(path, real))
+      target = std::string(real);
+  }
+
   TempFile temp;
-  if (Error err = temp.create(path))
+  if (Error err = temp.create(target))
     return err;
 
   // Small pieces (length, header, small tensors) are gathered into one
@@ -338,14 +387,14 @@ Error SafeTensorsWriter::write(StringRef path) const {
   if (Error err = temp.finish(path))
     return err;
 
-  if (::rename(temp.path.c_str(), path.str().c_str()) != 0)
+  if (::rename(temp.path.c_str(), target.c_str()) != 0)
     return fail(path,
                 "cannot rename " + temp.path + " over it: " + errnoText(errno));
   temp.release();
 
   // Make the rename durable. Some file systems refuse fsync on a directory
   // (EINVAL); there is nothing more to do on those.
-  llvm::SmallString<256> dir(path);
+  llvm::SmallString<256> dir(target);
   llvm::sys::path::remove_filename(dir);
   if (dir.empty())
     dir = ".";

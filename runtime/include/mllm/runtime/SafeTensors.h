@@ -174,8 +174,10 @@ public:
   /// directory is fsync'ed. On any failure before the rename the temporary
   /// is removed and an existing file at `path` is untouched. (A process that
   /// is killed mid-write leaves its temporary behind, never a partial
-  /// `path`.) If only the final directory fsync fails, `path` already holds
-  /// the new file and the error says so.
+  /// `path`; one ended by SIGINT or SIGTERM removes it.) If only the final
+  /// directory fsync fails, `path` already holds the new file and the error
+  /// says so. A link is written through to the file it names, and a device
+  /// or a pipe (`/dev/null`) in place; a directory is an error.
   llvm::Error write(llvm::StringRef path) const;
   /// The bytes write() would produce, in memory (tests, small files).
   llvm::Expected<std::string> serialize() const;
@@ -196,6 +198,8 @@ private:
                std::optional<uint64_t> count, Source source);
   llvm::Expected<std::string> header() const;
   llvm::Error emit(llvm::StringRef fileName, Sink sink) const;
+  /// write() to a device or a pipe: no temporary, no rename.
+  llvm::Error writeInPlace(llvm::StringRef path) const;
 
   std::vector<Pending> pending;
   llvm::StringMap<size_t> index;
