@@ -217,6 +217,9 @@ int fail(int rc, const llvm::Twine &message) {
   return rc;
 }
 
+/// --timeout's largest value: some 3 years, far inside the clocks' range.
+constexpr double kMaxTimeoutSeconds = 1e8;
+
 /// The numeric options' ranges, before anything runs: a value out of range
 /// is the user's error, never a silent default.
 int checkNumbers() {
@@ -246,10 +249,61 @@ int checkNumbers() {
     return fail(1, llvm::formatv("--threads takes a number of threads >= 1 "
                                  "(without it: all the machine's), not {0}",
                                  threadsOption()));
-  if (!(timeoutSeconds > 0) || !std::isfinite(timeoutSeconds))
+  // OpenMP aborts the process when it cannot start the threads.
+  const int maxThreads = std::max(1024u, std::thread::hardware_concurrency());
+  if (threadsOption() > maxThreads)
+    return fail(1, llvm::formatv("--threads takes at most {0} threads, not "
+                                 "{1}",
+                                 maxThreads, threadsOption()));
+  if (!(timeoutSeconds > 0) || std::isnan(timeoutSeconds))
     return fail(1, llvm::formatv("--timeout takes a number of seconds > 0, "
                                  "not {0}",
                                  timeoutSeconds.getValue()));
+  // Beyond the clocks' range (inf included): no deadline in practice.
+  timeoutSeconds.setValue(std::min<double>(timeoutSeconds, kMaxTimeoutSeconds));
+  return 0;
+}
+
+/// Options that only mean something with another one: given alone they
+/// would be ignored without a word.
+int checkCombinations() {
+  auto needs = [](const cl::Option &o, bool present,
+                  llvm::StringRef what) -> int {
+    if (!o.getNumOccurrences() || present)
+      return 0;
+    return fail(1, llvm::formatv("--{0} works with {1}: add it, or drop "
+                                 "--{0}",
+                                 o.ArgStr, what));
+  };
+  const bool checkpoints = !checkpointDir.empty();
+  for (int rc :
+       {needs(saveInitial, checkpoints, "--checkpoint-dir DIR"),
+        needs(checkpointEvery, checkpoints, "--checkpoint-dir DIR"),
+        needs(dataThreads, !dataFile.empty(), "--data FILE"),
+        needs(strictData,
+              !dataFile.empty() || !evalFile.empty() || !generateFile.empty(),
+              "--data, --eval or --generate"),
+        needs(evalEvery, !evalFile.empty(), "--eval FILE"),
+        needs(maxTokens, !generateFile.empty(), "--generate FILE"),
+        needs(noKeyCache, !generateFile.empty(), "--generate FILE")})
+    if (rc)
+      return rc;
+  if (!checkpoints)
+    return 0;
+  // A file there would fail the first checkpoint, after the steps it saves.
+  if (llvm::sys::fs::exists(checkpointDir) &&
+      !llvm::sys::fs::is_directory(checkpointDir))
+    return fail(1, "--checkpoint-dir '" + checkpointDir +
+                       "' is a file, not a directory; name a directory");
+  // Another run's checkpoints would be overwritten step by step, and a
+  // later --resume would continue whichever is newest.
+  std::string newest = exec::newestCheckpoint(checkpointDir);
+  if (!resume && !newest.empty())
+    return fail(1, "--checkpoint-dir '" + checkpointDir +
+                       "' holds another run's checkpoints (the newest: '" +
+                       llvm::sys::path::filename(newest) +
+                       "'): add --resume to continue that run, or name an "
+                       "empty directory");
   return 0;
 }
 
@@ -603,6 +657,8 @@ int main(int argc, char **argv) {
       "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the plan\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
   if (int rc = checkNumbers())
+    return rc;
+  if (int rc = checkCombinations())
     return rc;
   if (!checkProfile(options, "mllm-run"))
     return 1;
