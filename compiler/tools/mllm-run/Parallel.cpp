@@ -116,6 +116,14 @@ void mllm::installStopHandler(int rank) {
   sigaction(SIGINT, &action, nullptr);
 }
 
+namespace {
+/// The data set this process's rank reads, where it reads one (for its
+/// late decode failures).
+const data::DataSet *rankDataSet = nullptr;
+} // namespace
+
+const data::DataSet *mllm::rankDataSetRead() { return rankDataSet; }
+
 exec::RankRunner::DataFactory mllm::rankData(const RunOptions &options,
                                              int rank) {
   return [options, rank](const exec::Model &model)
@@ -126,6 +134,7 @@ exec::RankRunner::DataFactory mllm::rankData(const RunOptions &options,
         model, options.dataFile, dataOptions(options), options.dataThreads);
     if (!set)
       return set.takeError();
+    rankDataSet = &(*set)->dataSet();
     if (rank == 0)
       reportData(options.dataFile, (*set)->dataSet(), options.json);
     return std::move(*set);
@@ -238,6 +247,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
                     options.json, comm.worldSize());
   if (rank == 0)
     progress.start(r.stepsDone());
+  LateFailures late(options.dataFile, options.json,
+                    "rank " + std::to_string(rank) + ": ");
   bool trained = false;
   while (r.stepsDone() < options.steps) {
     trained = true;
@@ -258,6 +269,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     }
     if (rank == 0)
       progress.step(*stats);
+    late.check(rankDataSetRead());
     if (!options.checkpointDir.empty() &&
         dueAfter(r.stepsDone(), options.steps, options.checkpointEvery))
       if (llvm::Error e = r.save(options.checkpointDir))
@@ -270,6 +282,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     evaluate();
   if (rank == 0)
     progress.finish();
+  late.finish(rankDataSetRead());
   // --generate: every rank runs the same Generator; rank 0 prints.
   if (generator) {
     auto next = r.nextToken(options.keyCache);

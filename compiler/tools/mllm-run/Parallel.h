@@ -51,6 +51,9 @@ llvm::Error writeTrace(const runtime::Plan &plan,
 /// set (rank 0 reports it).
 runtime::exec::RankRunner::DataFactory rankData(const RunOptions &options,
                                                 int rank);
+/// The data set rankData() opened in this process, or null (synthetic
+/// data, or none opened yet).
+const runtime::data::DataSet *rankDataSetRead();
 
 /// Trains `plan` as this rank of `comm`'s world. Returns the exit status;
 /// errors are printed with the rank. Errors every rank sees alike (a world

@@ -229,6 +229,49 @@ void mllm::reportData(const std::string &file, const data::DataSet &set,
     llvm::outs() << "  " << e << "\n";
 }
 
+namespace {
+/// One write per line: the ranks of a parallel run share the terminal, and
+/// a line written in pieces interleaves with the others'.
+void warn(const std::string &message) {
+  llvm::errs() << "mllm-run: warning: " + message + "\n";
+  llvm::errs().flush();
+}
+} // namespace
+
+void mllm::LateFailures::check(const data::DataSet *set) {
+  if (!set || set->lateFailures() == 0)
+    return;
+  std::vector<std::string> examples = set->lateFailureExamples();
+  for (; shown < examples.size(); ++shown) {
+    if (json) {
+      printJson(llvm::json::Object{{"event", "data_failure"},
+                                   {"message", prefix + examples[shown]}});
+      continue;
+    }
+    warn(prefix + examples[shown] +
+         "; the sample teaches nothing (--strict stops instead)");
+  }
+}
+
+void mllm::LateFailures::finish(const data::DataSet *set) {
+  check(set);
+  if (!set || set->lateFailures() == 0)
+    return;
+  const int64_t n = set->lateFailedSamples(), reads = set->lateFailures();
+  if (json) {
+    printJson(llvm::json::Object{{"event", "data_failures"},
+                                 {"file", file},
+                                 {"samples", n},
+                                 {"reads", reads}});
+    return;
+  }
+  warn(llvm::formatv("{0}data '{1}': {2} sample{3} ({4} read{5}) failed to "
+                     "decode when read and taught nothing",
+                     prefix, file, n, n == 1 ? "" : "s", reads,
+                     reads == 1 ? "" : "s")
+           .str());
+}
+
 void mllm::reportInit(const std::string &file,
                       const std::vector<std::string> &unused,
                       const std::vector<std::string> &missing, bool json) {

@@ -76,6 +76,24 @@ void reportRankMemory(const std::vector<RankMemory> &rows, bool json);
 void reportData(const std::string &file, const runtime::data::DataSet &set,
                 bool json);
 
+/// Samples that passed the header check but failed to decode when their
+/// batch was read (docs/data.md §2): zeroed and masked, so they teach
+/// nothing. check() after each step prints each new example (the data
+/// set keeps the first few) as a warning; finish() the count. `prefix`
+/// names the rank of a parallel run ("rank 3: ").
+class LateFailures {
+public:
+  LateFailures(std::string file, bool json, std::string prefix = "")
+      : file(std::move(file)), prefix(std::move(prefix)), json(json) {}
+  void check(const runtime::data::DataSet *set);
+  void finish(const runtime::data::DataSet *set);
+
+private:
+  std::string file, prefix;
+  bool json;
+  size_t shown = 0;
+};
+
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
 /// `otherPlan`: the checkpoint was written under another plan of the same

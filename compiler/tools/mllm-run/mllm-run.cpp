@@ -432,8 +432,12 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.dataFile = dataFile;
     run.strictData = strictData;
     run.dataThreads = dataThreads;
-    return runPipelineOnDevice(plan, deviceOptions(), *comm,
-                               rankData(run, comm->worldRank()));
+    int rc = runPipelineOnDevice(plan, deviceOptions(), *comm,
+                                 rankData(run, comm->worldRank()));
+    LateFailures(dataFile, emitJson,
+                 "rank " + std::to_string(comm->worldRank()) + ": ")
+        .finish(rankDataSetRead());
+    return rc;
   }
 #endif
 #ifdef MLLM_HAVE_MPI
@@ -532,6 +536,12 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, llvm::toString(std::move(e)));
     int rc = runOnDevice(**model, data, deviceOptions(),
                          deviceParallel ? comm : nullptr);
+    if (manifest)
+      LateFailures(dataFile, emitJson,
+                   deviceParallel
+                       ? "rank " + std::to_string(comm->worldRank()) + ": "
+                       : "")
+          .finish(&manifest->dataSet());
     if (rc == 0 && !dumpBatches.empty())
       if (llvm::Error e = recording.write(dumpBatches))
         return fail(1, llvm::toString(std::move(e)));
@@ -606,6 +616,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 
   Progress progress(plan, **model, total, nThreads, emitJson);
   progress.start(trainer.stepsDone());
+  LateFailures late(dataFile, emitJson);
+  const runtime::data::DataSet *dataSet =
+      manifest ? &manifest->dataSet() : nullptr;
   // Evaluated inside the loop when it ran a step; else once after it.
   bool trained = trainer.stepsDone() < total;
   while (trainer.stepsDone() < total) {
@@ -613,6 +626,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!stats)
       return fail(1, llvm::toString(stats.takeError()));
     progress.step(*stats);
+    late.check(dataSet);
     const int64_t done = trainer.stepsDone();
     if (!checkpointDir.empty() && dueAfter(done, total, checkpointEvery))
       if (llvm::Error e = checkpoint())
@@ -622,6 +636,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
         return fail(1, llvm::toString(std::move(e)));
   }
   progress.finish();
+  late.finish(dataSet);
   if (evaluator && trainer.stepsDone() >= total && !trained)
     if (llvm::Error e = evaluate())
       return fail(1, llvm::toString(std::move(e)));

@@ -215,12 +215,18 @@ llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
                                      mel ? &*mel : nullptr, dst);
         if (!err)
           continue;
+        std::string message =
+            found.fileName() + ":" + std::to_string(sample.line) +
+            ": undecodable media: " + llvm::toString(std::move(err));
         if (opts.strict)
-          return llvm::createStringError(
-              llvm::inconvertibleErrorCode(),
-              found.fileName() + ":" + llvm::Twine(sample.line) +
-                  ": undecodable media: " + llvm::toString(std::move(err)));
-        llvm::consumeError(std::move(err));
+          return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                         message);
+        {
+          std::lock_guard<std::mutex> lock(lateMutex);
+          if (lateLines.insert(sample.line).second &&
+              lateExamples.size() < kMaxLateExamples)
+            lateExamples.push_back(std::move(message));
+        }
         // The layout stays; the sample no longer teaches anything.
         std::fill(dst, dst + per, 0.0f);
         for (const kernels::LayoutSpan &span : seq.spans)
@@ -246,6 +252,16 @@ llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
   }
   decoded += out.samples;
   return out;
+}
+
+int64_t DataSet::lateFailedSamples() const {
+  std::lock_guard<std::mutex> lock(lateMutex);
+  return static_cast<int64_t>(lateLines.size());
+}
+
+std::vector<std::string> DataSet::lateFailureExamples() const {
+  std::lock_guard<std::mutex> lock(lateMutex);
+  return lateExamples;
 }
 
 int64_t DataSet::countedTokens(int64_t step) const {

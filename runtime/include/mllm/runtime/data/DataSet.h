@@ -25,6 +25,8 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <set>
 
 namespace mllm::runtime::data {
 
@@ -105,6 +107,13 @@ public:
   /// Samples decoded, and those masked after a late failure, so far.
   int64_t decodedSamples() const { return decoded.load(); }
   int64_t lateFailures() const { return failed.load(); }
+  /// Distinct samples (manifest lines) among lateFailures(): a sample read
+  /// again in a later epoch fails again.
+  int64_t lateFailedSamples() const;
+  /// The first kMaxLateExamples samples that failed late, in the order they
+  /// did: `file:line: undecodable media: why`.
+  std::vector<std::string> lateFailureExamples() const;
+  static constexpr size_t kMaxLateExamples = 5;
 
 private:
   DataSet(const DataGeometry &g, const DataOptions &o, std::string file)
@@ -124,6 +133,9 @@ private:
   std::unique_ptr<BatchStream> stream;
   uint64_t print = 0;
   mutable std::atomic<int64_t> decoded{0}, failed{0};
+  mutable std::mutex lateMutex; ///< Prefetch threads decode at once.
+  mutable std::vector<std::string> lateExamples;
+  mutable std::set<int64_t> lateLines;
 };
 
 } // namespace mllm::runtime::data
