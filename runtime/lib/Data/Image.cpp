@@ -42,6 +42,20 @@ Format sniff(llvm::StringRef path, std::string &why) {
                     " (apt-get install " + package + " and rebuild)");
 }
 
+/// A header's size checked before the decoder allocates its pixels: a
+/// 100-byte file may claim 10^12 of them.
+llvm::Expected<ImageInfo> checkedSize(llvm::StringRef path,
+                                      llvm::Expected<ImageInfo> info) {
+  if (!info)
+    return info.takeError();
+  if (info->width > 0 && info->height > kMaxImagePixels / info->width)
+    return codecError("'" + path + "' is " + llvm::Twine(info->width) + " x " +
+                      llvm::Twine(info->height) + " pixels; at most " +
+                      llvm::Twine(kMaxImagePixels) +
+                      " decode (resize it offline)");
+  return info;
+}
+
 } // namespace
 
 llvm::Expected<Image> mllm::runtime::data::decodeImage(llvm::StringRef path,
@@ -49,6 +63,8 @@ llvm::Expected<Image> mllm::runtime::data::decodeImage(llvm::StringRef path,
   if (channels != 1 && channels != 3)
     return codecError("images decode to 1 or 3 channels, not " +
                       llvm::Twine(channels));
+  if (llvm::Expected<ImageInfo> info = probeImage(path); !info)
+    return info.takeError();
   std::string why;
   switch (sniff(path, why)) {
   case Format::Png:
@@ -75,13 +91,13 @@ mllm::runtime::data::probeImage(llvm::StringRef path) {
   switch (sniff(path, why)) {
   case Format::Png:
 #ifdef MLLM_DATA_HAVE_PNG
-    return probePng(path);
+    return checkedSize(path, probePng(path));
 #else
     return missing(path, "libpng", "libpng-dev");
 #endif
   case Format::Jpeg:
 #ifdef MLLM_DATA_HAVE_JPEG
-    return probeJpeg(path);
+    return checkedSize(path, probeJpeg(path));
 #else
     return missing(path, "libjpeg", "libjpeg62-turbo-dev");
 #endif

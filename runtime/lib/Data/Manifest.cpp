@@ -146,10 +146,20 @@ llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
   }
   if (!hasText)
     return problem(Problem::BadSample, "no \"text\" string");
+  bool items = false;
   for (const auto &paths : sample.media)
-    for (const std::string &p : paths)
-      if (!llvm::sys::fs::exists(p))
+    for (const std::string &p : paths) {
+      items = true;
+      llvm::sys::fs::file_status status;
+      if (llvm::sys::fs::status(p, status) || !llvm::sys::fs::exists(status))
         return problem(Problem::MissingFile, "'" + p + "' does not exist");
+      // A pipe or a device would block the header read or never end.
+      if (!llvm::sys::fs::is_regular_file(status))
+        return problem(Problem::UndecodableMedia,
+                       "'" + p + "' is not a regular file");
+    }
+  if (sample.text.empty() && !items)
+    return problem(Problem::BadSample, "the sample has no text and no items");
   return sample;
 }
 

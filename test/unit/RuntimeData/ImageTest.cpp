@@ -4,6 +4,9 @@
 
 #include "mllm/runtime/data/Image.h"
 
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CRC.h"
+
 #include "gtest/gtest.h"
 
 #include <cmath>
@@ -103,6 +106,47 @@ TEST(Image, GarbageAndTruncatedFilesAreErrors) {
   ASSERT_FALSE(static_cast<bool>(c));
   EXPECT_NE(llvm::toString(c.takeError()).find("cannot decode JPEG"),
             std::string::npos);
+}
+
+// A PNG whose header claims 10^6 x 10^6 pixels (a 60-byte file) is refused
+// from the header, by probe and decode alike, before 3 TB are allocated.
+TEST(Image, HugeHeadersAreRefusedBeforeDecoding) {
+  MLLM_NEEDS_PNG();
+  TempDir dir;
+  auto be32 = [](std::string &out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out += static_cast<char>((v >> shift) & 0xff);
+  };
+  std::string ihdr = "IHDR";
+  be32(ihdr, 1000000);
+  be32(ihdr, 1000000);
+  ihdr += std::string("\x08\x02\x00\x00\x00", 5); // 8-bit RGB
+  // libpng reads up to the first IDAT: ten zero bytes in a stored zlib
+  // block (Adler-32 0x000a0001), then IEND.
+  std::string idat = "IDAT" + std::string("\x78\x01\x01\x0a\x00\xf5\xff", 7) +
+                     std::string(10, '\0') + std::string("\x00\x0a\x00\x01", 4);
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  for (const std::string &chunk : {ihdr, idat, std::string("IEND")}) {
+    be32(png, static_cast<uint32_t>(chunk.size() - 4));
+    png += chunk;
+    be32(png, llvm::crc32(llvm::arrayRefFromStringRef(chunk)));
+  }
+  std::string path = dir.write("huge.png", png);
+  for (bool decode : {false, true}) {
+    std::string message = decode
+                              ? llvm::toString(decodeImage(path, 3).takeError())
+                              : llvm::toString(probeImage(path).takeError());
+    EXPECT_NE(message.find("is 1000000 x 1000000 pixels; at most 67108864 "
+                           "decode (resize it offline)"),
+              std::string::npos)
+        << message;
+  }
+  // The largest accepted size still probes.
+  writePng(dir.path("wide.png"), 8192, 1, 1,
+           [](int64_t, int64_t, int64_t) { return uint8_t(7); });
+  llvm::Expected<ImageInfo> wide = probeImage(dir.path("wide.png"));
+  ASSERT_TRUE(static_cast<bool>(wide)) << llvm::toString(wide.takeError());
+  EXPECT_EQ(wide->width, 8192);
 }
 
 TEST(Resize, HalvingAveragesPixelPairs) {

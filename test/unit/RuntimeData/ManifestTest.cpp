@@ -4,7 +4,11 @@
 
 #include "mllm/runtime/data/DataSet.h"
 
+#include "llvm/Support/FileSystem.h"
+
 #include "gtest/gtest.h"
+
+#include <sys/stat.h>
 
 using namespace mllm::runtime::data;
 using namespace mllm::runtime::data::test;
@@ -82,6 +86,32 @@ TEST(Manifest, SkipsAndCountsEveryKind) {
                          "encoder, 1 too many items, 1 bad marker, 1 missing "
                          "file, 1 undecodable media, 1 audio too long, 1 too "
                          "long");
+}
+
+// A pipe would block the header read forever, a directory is no image,
+// and a sample of empty text without items teaches nothing.
+TEST(Manifest, NotRegularFilesAndEmptySamplesAreProblems) {
+  MLLM_NEEDS_PNG();
+  TempDir dir;
+  writePng(dir.path("ok.png"), 8, 8, 3, grey);
+  ASSERT_EQ(::mkfifo(dir.path("pipe.png").c_str(), 0600), 0);
+  ASSERT_FALSE(llvm::sys::fs::create_directory(dir.path("folder.png")));
+  std::string path =
+      dir.write("data.jsonl", "{\"text\": \"x\", \"vision\": \"pipe.png\"}\n"
+                              "{\"text\": \"x\", \"vision\": \"folder.png\"}\n"
+                              "{\"text\": \"\"}\n"
+                              "{\"text\": \"\", \"vision\": \"ok.png\"}\n");
+  auto set = DataSet::open(path, smallGeometry(), DataOptions());
+  ASSERT_TRUE(static_cast<bool>(set)) << llvm::toString(set.takeError());
+  EXPECT_EQ((*set)->size(), 1);
+  const std::vector<std::string> &ex = (*set)->problems().examples();
+  ASSERT_EQ(ex.size(), 3u);
+  EXPECT_EQ(ex[0], path + ":1: undecodable media: '" + dir.path("pipe.png") +
+                       "' is not a regular file");
+  EXPECT_EQ(ex[1], path + ":2: undecodable media: '" + dir.path("folder.png") +
+                       "' is not a regular file");
+  EXPECT_EQ(ex[2],
+            path + ":3: bad sample: the sample has no text and no items");
 }
 
 TEST(Manifest, StrictStopsAtTheFirstProblem) {

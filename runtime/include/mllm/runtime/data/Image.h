@@ -32,6 +32,10 @@ struct ImageInfo {
   int64_t width = 0, height = 0;
 };
 
+/// Images larger than this (8192 x 8192) are refused from their header,
+/// before their pixels are allocated.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
 /// `channels` is 1 (grey) or 3 (RGB); colour files are converted. Fails
 /// with the decoder's message, or when the library was not built in.
 llvm::Expected<Image> decodeImage(llvm::StringRef path, int64_t channels);
