@@ -1,6 +1,7 @@
 //===- Driver.cpp - what mllmc, mllm-sim and mllm-run share ---------------===//
 #include "mllm/Driver/Driver.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
@@ -21,6 +22,17 @@
 
 using namespace mllm;
 namespace cl = llvm::cl;
+
+// The plan reader (runtime/, below the dialects) bounds a job as the spec
+// does: one table, checked here where both are visible.
+static_assert(runtime::PlanReadLimits().maxLayers == bounds::kMaxLayers);
+static_assert(runtime::PlanReadLimits().maxConfigInt == bounds::kMaxInt);
+static_assert(runtime::PlanReadLimits().maxMicrobatchSize ==
+              bounds::kMaxMicrobatchSize);
+static_assert(runtime::PlanReadLimits().maxMicrobatches ==
+              bounds::kMaxMicrobatches);
+static_assert(runtime::PlanReadLimits().maxTokensPerMicrobatch ==
+              bounds::kMaxTokensPerMicrobatch);
 
 DriverOptions::DriverOptions(cl::OptionCategory &category)
     : includeDirs("I", cl::desc("Add DIR to the import path"),

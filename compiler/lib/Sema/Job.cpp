@@ -383,10 +383,22 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
         << "a sample has no tokens; set text_tokens or add modality data";
     ok = false;
   }
-  if (ok && d.seqLen > model.llm.config.maxPositions)
+  // A learned table has no row for a later position (a sample may fill the
+  // sequence, and its positions run to seq_len - 1); RoPE, ALiBi and
+  // sinusoidal positions extrapolate, so there it is a warning.
+  if (ok && d.seqLen > model.llm.config.maxPositions) {
+    if (model.llm.config.position == spec::Position::Learned) {
+      diags.error(block->kind.range)
+          << "sequences of " << d.seqLen << " tokens exceed the LLM's "
+          << "learned position table of " << model.llm.config.maxPositions
+          << " rows (max_positions); raise max_positions to at least "
+          << d.seqLen << " or shorten the sequence";
+      return false;
+    }
     diags.warning(block->kind.range)
         << "sequences of " << d.seqLen << " tokens exceed the LLM's "
         << "max_positions " << model.llm.config.maxPositions;
+  }
   return ok;
 }
 

@@ -7,6 +7,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 using namespace mllm;
@@ -40,26 +41,28 @@ int64_t physicalMemory() {
 
 /// A quick upper-bound-ish parameter count of one layer, for the memory
 /// check before anything is built (the layers count exactly once built).
-int64_t approximateParams(llvm::StringRef kind, const LayerConfig &c) {
-  int64_t h = c.hidden, f = c.ffn;
+/// In double: a hand-edited plan's sizes may overflow int64 products.
+double approximateParams(llvm::StringRef kind, const LayerConfig &c) {
+  auto d = [](int64_t x) { return static_cast<double>(x); };
+  const double h = d(c.hidden), f = d(c.ffn);
   if (kind == "token_embedding")
-    return (c.vocab + c.positions) * h;
+    return (d(c.vocab) + d(c.positions)) * h;
   if (kind == "lm_head")
-    return c.tied ? 0 : c.vocab * h;
+    return c.tied ? 0 : d(c.vocab) * h;
   if (kind == "transformer_block" || kind == "conformer_block") {
-    int64_t attn =
-        h * (c.heads + 2 * c.kvHeads) * c.headDim + c.heads * c.headDim * h;
-    return attn + (c.gated ? 3 : 2) * h * f + 4 * h * (1 + c.convKernel);
+    double attn = h * (d(c.heads) + 2 * d(c.kvHeads)) * d(c.headDim) +
+                  d(c.heads) * d(c.headDim) * h;
+    return attn + (c.gated ? 3 : 2) * h * f + 4 * h * (1 + d(c.convKernel));
   }
   if (kind == "patch_embedding")
-    return c.channels * c.temporalPatch * c.patch * c.patch * h +
-           c.positions * h;
+    return d(c.channels) * d(c.temporalPatch) * d(c.patch) * d(c.patch) * h +
+           d(c.positions) * h;
   if (kind == "audio_frontend")
-    return 3 * c.melBins * h + 3 * h * h + c.positions * h;
+    return 3 * d(c.melBins) * h + 3 * h * h + d(c.positions) * h;
   if (kind == "linear")
-    return c.in * c.out;
+    return d(c.in) * d(c.out);
   if (kind == "mlp")
-    return c.in * c.hidden + c.hidden * c.out;
+    return d(c.in) * h + h * d(c.out);
   return 2 * h;
 }
 
@@ -370,7 +373,7 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
 
 llvm::Error Builder::build() {
   // Everything the backend refuses is found before anything is allocated.
-  int64_t params = 0, trainable = 0;
+  double params = 0, trainable = 0, widest = 0;
   for (const PlanPart &part : plan.parts) {
     cpu::PartKind kind =
         part.isLLM ? cpu::PartKind::LLM : cpu::PartKind::Encoder;
@@ -384,11 +387,24 @@ llvm::Error Builder::build() {
           return refuse("layer group '" + owner + "." + g.name + "' (" +
                             g.kind + "): " + why,
                         part.name);
-        LayerConfig c = g.config;
-        int64_t n = g.count * approximateParams(g.kind, c);
+        const LayerConfig &c = g.config;
+        // A sample may fill the sequence: positions up to seq_len - 1.
+        if (g.kind == "token_embedding" && c.position == "learned" &&
+            c.positions < plan.data.seqLen)
+          return refuse("layer group '" + owner + "." + g.name +
+                            "': its learned position table has " +
+                            std::to_string(c.positions) +
+                            " rows, and sequences have " +
+                            std::to_string(plan.data.seqLen) +
+                            " tokens; raise the LLM's max_positions",
+                        part.name);
+        double n = static_cast<double>(g.count) * approximateParams(g.kind, c);
         params += n;
         if (g.weightGrad)
           trainable += n;
+        widest = std::max({widest, static_cast<double>(c.hidden),
+                           static_cast<double>(c.ffn),
+                           static_cast<double>(c.vocab)});
       }
       return llvm::Error::success();
     };
@@ -398,16 +414,20 @@ llvm::Error Builder::build() {
       if (llvm::Error e = check(part.projector->name, part.projector->groups))
         return e;
   }
-  // fp32 weights, and gradients plus two moments where they train.
-  double bytes =
-      4.0 * static_cast<double>(params) + 12.0 * static_cast<double>(trainable);
+  // fp32 weights, and gradients plus two moments where they train; and, as
+  // a floor of the activations, one fp32 tensor of a microbatch's tokens
+  // at the widest layer (the logits, at the vocabulary).
+  double bytes = 4.0 * params + 12.0 * trainable +
+                 4.0 * static_cast<double>(plan.data.microbatchSize) *
+                     static_cast<double>(plan.data.seqLen) * widest;
   double available = static_cast<double>(physicalMemory());
   if (available > 0 && bytes > 0.8 * available)
     return refuse(llvm::formatv("the model needs about {0:f1} GiB for its "
-                                "weights, gradients and optimizer state in "
-                                "fp32, and this machine has {1:f1} GiB; "
-                                "shrink the spec (fewer or smaller layers) "
-                                "for a CPU run",
+                                "weights, gradients, optimizer state and "
+                                "activations in fp32, and this machine has "
+                                "{1:f1} GiB; shrink the spec (fewer or "
+                                "smaller layers, shorter sequences) for a "
+                                "CPU run",
                                 bytes / (1 << 30), available / (1 << 30))
                       .str());
   if (llvm::Error e = buildLayout())

@@ -66,10 +66,14 @@ private:
     return node;
   }
   /// Every key of `node` must be one of `keys`.
+  /// ... and none twice (yaml-cpp keeps the first copy silently).
   void onlyKeys(const YAML::Node &node, const char *what,
                 std::initializer_list<const char *> keys) {
+    std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string k = it->first.Scalar();
+      if (!seen.insert(k).second)
+        fail(it->first, "a second '" + k + "' in '" + what + "'");
       bool known = false;
       for (const char *key : keys)
         known |= k == key;
@@ -109,12 +113,15 @@ private:
     return v.Scalar();
   }
   int64_t integer(const YAML::Node &n, const char *key, const char *what,
-                  int64_t min = INT64_MIN) {
+                  int64_t min = INT64_MIN, int64_t max = INT64_MAX) {
     YAML::Node v = need(n, key, what);
     int64_t x = toInt(v, key);
     if (x < min)
       fail(v, std::string("'") + key + "' must be at least " +
                   std::to_string(min) + ", got " + std::to_string(x));
+    if (x > max)
+      fail(v, std::string("'") + key + "' may be at most " +
+                  std::to_string(max) + ", got " + std::to_string(x));
     return x;
   }
   double real(const YAML::Node &n, const char *key, const char *what) {
@@ -180,7 +187,7 @@ PlanJob Reader::job(const YAML::Node &n) {
   j.memoryBandwidth = real(n, "memory_bandwidth", "job");
   j.intraNodeBandwidth = real(n, "intra_node_bandwidth", "job");
   j.interNodeBandwidth = real(n, "inter_node_bandwidth", "job");
-  j.dp = integer(n, "dp", "job", 1);
+  j.dp = integer(n, "dp", "job", 1, limits.maxWorldSize);
   j.layout = oneOf(n, "layout", "job",
                    {"encoders_parallel", "encoders_colocated", "chain"});
   j.partition = str(n, "partition", "job");
@@ -204,7 +211,11 @@ PlanTrain Reader::train(const YAML::Node &n) {
   t.steps = integer(n, "steps", "train", 0);
   t.optimizer = oneOf(n, "optimizer", "train", {"adamw", "adam", "sgd"});
   t.lr = real(n, "lr", "train");
+  if (!(t.lr > 0) || !std::isfinite(t.lr))
+    fail(n["lr"], "'lr' must be a finite number > 0");
   t.weightDecay = real(n, "weight_decay", "train");
+  if (!(t.weightDecay >= 0) || !std::isfinite(t.weightDecay))
+    fail(n["weight_decay"], "'weight_decay' must be a finite number >= 0");
   t.precision = oneOf(n, "precision", "train", {"bf16", "fp16", "fp32"});
   t.seed = integer(n, "seed", "train", 0);
   return t;
@@ -218,9 +229,14 @@ PlanData Reader::data(const YAML::Node &n) {
   PlanData d;
   d.textTokens = integer(n, "text_tokens", "data", 0);
   d.packing = integer(n, "packing", "data", 1);
-  d.seqLen = integer(n, "seq_len", "data", 1);
-  d.microbatchSize = integer(n, "microbatch_size", "data", 1);
-  d.microbatches = integer(n, "microbatches", "data", 1);
+  d.seqLen = integer(n, "seq_len", "data", 1, limits.maxTokensPerMicrobatch);
+  d.microbatchSize =
+      integer(n, "microbatch_size", "data", 1, limits.maxMicrobatchSize);
+  d.microbatches =
+      integer(n, "microbatches", "data", 1, limits.maxMicrobatches);
+  if (d.seqLen > limits.maxTokensPerMicrobatch / d.microbatchSize)
+    fail(n["seq_len"], "microbatch_size x seq_len may be at most " +
+                           std::to_string(limits.maxTokensPerMicrobatch));
   d.textMask =
       oneOf(n, "text_mask", "data", {"causal", "prefix_lm", "bidirectional"});
   for (const YAML::Node &in : seq(need(n, "inputs", "data"), "inputs")) {
@@ -255,6 +271,9 @@ LayerConfig Reader::config(const YAML::Node &n) {
     switch (key->type) {
     case LayerConfigKey::Int:
       c.*key->intField = toInt(v, key->name);
+      if (c.*key->intField < 0 || c.*key->intField > limits.maxConfigInt)
+        fail(v, std::string("'") + key->name + "' must be in [0, " +
+                    std::to_string(limits.maxConfigInt) + "]");
       break;
     case LayerConfigKey::Bool:
       c.*key->boolField = toBool(v, key->name);
@@ -283,7 +302,7 @@ std::vector<PlanLayerGroup> Reader::groups(const YAML::Node &n) {
     group.kind = toStr(kind, "kind");
     if (!llvm::is_contained(layerKindNames(), group.kind))
       fail(kind, "unknown layer kind '" + group.kind + "'");
-    group.count = integer(g, "count", "group", 1);
+    group.count = integer(g, "count", "group", 1, limits.maxLayers);
     group.weightGrad = boolean(g, "weight_grad", "group");
     group.inputGrad =
         oneOf(g, "input_grad", "group", {"all", "after_first", "none"});
@@ -295,6 +314,9 @@ std::vector<PlanLayerGroup> Reader::groups(const YAML::Node &n) {
         fail(g, "a '" + group.kind + "' group needs a positive '" + key.str() +
                     "' in its config");
     }
+    for (const PlanLayerGroup &other : out)
+      if (other.name == group.name)
+        fail(g, "a second group named '" + group.name + "'");
     out.push_back(std::move(group));
   }
   return out;
@@ -786,6 +808,12 @@ Plan Reader::read(const YAML::Node &root) {
                             std::to_string(st.end) + " of the " +
                             std::to_string(p->blocks) + " of '" + p->name +
                             "'");
+    // Every stage runs on each of the job's replicas: a dp of its own
+    // would train another batch than the data's (dp x microbatches).
+    if (st.ranks && st.ranks->dp != plan.job.dp)
+      fail(s["ranks"],
+           "stage '" + st.name + "' has " + std::to_string(st.ranks->dp) +
+               " replicas but the job's dp is " + std::to_string(plan.job.dp));
     if (st.ranks && st.ranks->end() > plan.job.worldSize)
       fail(s["ranks"], "stage '" + st.name +
                            "' runs on ranks beyond the "

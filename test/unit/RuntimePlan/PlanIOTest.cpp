@@ -193,6 +193,41 @@ TEST(PlanIO, ErrorsAreLocated) {
             std::string::npos);
 }
 
+// A hand-edited plan (its hash line dropped, as the reader's message
+// suggests) is held to the spec's bounds and rules: values that crashed,
+// hung or trained silently wrong are errors at their line.
+TEST(PlanIO, HandEditsAreBoundedAndConsistent) {
+  std::string text = writePlan(smallPlan());
+  auto expectError = [&](llvm::StringRef from, llvm::StringRef to,
+                         llvm::StringRef message) {
+    std::string error = readError(edit(text, from, to));
+    EXPECT_NE(error.find(message.str()), std::string::npos)
+        << from.str() << " -> " << to.str() << ": " << error;
+  };
+  expectError("lr: 0.0001", "lr: -0.0001", "'lr' must be a finite number > 0");
+  expectError("weight_decay: 0.0", "weight_decay: -5.0",
+              "'weight_decay' must be a finite number >= 0");
+  // yaml-cpp keeps the first of two copies of a key: the second was ignored.
+  expectError("lr: 0.0001", "lr: 0.0001\n  lr: 100.0",
+              "error: a second 'lr' in 'train'");
+  expectError("ffn: 16", "ffn: 4611686018427387904",
+              "'ffn' must be in [0, 2147483648]");
+  expectError("count: 1", "count: 4611686018427387904",
+              "'count' may be at most 4096");
+  expectError("microbatch_size: 1", "microbatch_size: 9223372036854775807",
+              "'microbatch_size' may be at most 65536");
+  expectError("seq_len: 16", "seq_len: 1099511627777",
+              "'seq_len' may be at most 1099511627776");
+  std::string twice = text;
+  size_t group = twice.find("      - {name: \"blocks\"");
+  ASSERT_NE(group, std::string::npos);
+  size_t end = twice.find('\n', group);
+  twice.insert(end + 1, twice.substr(group, end + 1 - group));
+  EXPECT_NE(readError(edit(twice, "version: 3", "version: 3"))
+                .find("a second group named 'blocks'"),
+            std::string::npos);
+}
+
 TEST(PlanIO, ArenasOnEveryProgramOrNone) {
   Plan p = smallPlan();
   recordArenas(p);

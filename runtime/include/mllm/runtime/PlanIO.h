@@ -31,11 +31,22 @@ std::string planContentHash(const Plan &plan);
 
 /// Limits of what the reader accepts, so that a hostile file is an error
 /// rather than a stack overflow or an allocation that never ends.
+/// The job's bounds are the spec's (docs/language.md, "Bounds"; the
+/// compiler's Driver checks that they equal bounds::), so that a plan the
+/// compiler could not write is not read either.
 struct PlanReadLimits {
   int64_t maxBytes = 256 << 20;
   int64_t maxNesting = 64;
   int64_t maxWorldSize = int64_t(1) << 24;
   int64_t maxActions = int64_t(1) << 26;
+  /// A group's layer count (bounds::kMaxLayers).
+  int64_t maxLayers = 4096;
+  /// Any integer of a layer's config (bounds::kMaxInt).
+  int64_t maxConfigInt = int64_t(1) << 31;
+  /// bounds::kMaxMicrobatchSize, kMaxMicrobatches, kMaxTokensPerMicrobatch.
+  int64_t maxMicrobatchSize = int64_t(1) << 16;
+  int64_t maxMicrobatches = int64_t(1) << 16;
+  int64_t maxTokensPerMicrobatch = int64_t(1) << 40;
 };
 
 /// Parses and checks `text`; `fileName` names it in errors.
