@@ -14,6 +14,8 @@
 #include <cstdio>
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
+// After jpeglib.h: the message codes (JWRN_JPEG_EOF).
+#include <jerror.h>
 
 using namespace mllm::runtime::data;
 
@@ -23,12 +25,28 @@ struct ErrorManager {
   jpeg_error_mgr base;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool truncated = false;
 };
 
 void onError(j_common_ptr info) {
   auto *err = reinterpret_cast<ErrorManager *>(info->err);
   (*info->err->format_message)(info, err->message);
   std::longjmp(err->jump, 1);
+}
+
+/// libjpeg's warnings went to stderr without the file's name. A file cut
+/// short (the rest of the image filled in grey) is an error, as PIL's
+/// "image file is truncated"; the others (extraneous bytes before a marker)
+/// decode as PIL decodes them, silently.
+void onMessage(j_common_ptr info, int level) {
+  auto *err = reinterpret_cast<ErrorManager *>(info->err);
+  if (level >= 0)
+    return; // Trace messages.
+  ++info->err->num_warnings;
+  if (info->err->msg_code == JWRN_JPEG_EOF && !err->truncated) {
+    err->truncated = true;
+    (*info->err->format_message)(info, err->message);
+  }
 }
 
 /// Reads `file` into `image` (sized here, once the header is known), or
@@ -39,6 +57,7 @@ bool readJpeg(std::FILE *file, int64_t channels, bool headerOnly, Image &image,
   ErrorManager err;
   info.err = jpeg_std_error(&err.base);
   err.base.error_exit = onError;
+  err.base.emit_message = onMessage;
   if (setjmp(err.jump)) {
     std::snprintf(message, JMSG_LENGTH_MAX, "%s", err.message);
     jpeg_destroy_decompress(&info);
@@ -67,6 +86,10 @@ bool readJpeg(std::FILE *file, int64_t channels, bool headerOnly, Image &image,
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
+  if (err.truncated) {
+    std::snprintf(message, JMSG_LENGTH_MAX, "%s", err.message);
+    return false;
+  }
   return true;
 }
 

@@ -6,6 +6,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CRC.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include "gtest/gtest.h"
 
@@ -106,6 +107,27 @@ TEST(Image, GarbageAndTruncatedFilesAreErrors) {
   ASSERT_FALSE(static_cast<bool>(c));
   EXPECT_NE(llvm::toString(c.takeError()).find("cannot decode JPEG"),
             std::string::npos);
+}
+
+// A JPEG cut in its scan data decodes in libjpeg with the rest grey and a
+// warning on stderr; here it is an error naming the file (as PIL's
+// "truncated"), so a data set counts it as a late failure.
+TEST(Image, TruncatedJpegScanIsAnError) {
+  MLLM_NEEDS_JPEG();
+  TempDir dir;
+  std::string whole = dir.path("whole.jpg");
+  ASSERT_TRUE(writeJpeg(whole, 64, 64, 3, pattern));
+  ASSERT_TRUE(static_cast<bool>(decodeImage(whole, 3)));
+  auto bytes = llvm::MemoryBuffer::getFile(whole);
+  ASSERT_TRUE(static_cast<bool>(bytes));
+  std::string cut = dir.write(
+      "cut.jpg",
+      (*bytes)->getBuffer().take_front((*bytes)->getBufferSize() / 2).str());
+  ASSERT_TRUE(static_cast<bool>(probeImage(cut))); // The header is whole.
+  auto image = decodeImage(cut, 3);
+  ASSERT_FALSE(static_cast<bool>(image));
+  EXPECT_EQ(llvm::toString(image.takeError()),
+            "cannot decode JPEG '" + cut + "': Premature end of JPEG file");
 }
 
 // A PNG whose header claims 10^6 x 10^6 pixels (a 60-byte file) is refused
