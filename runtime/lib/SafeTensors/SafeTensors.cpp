@@ -397,6 +397,13 @@ SafeTensorsFile::openBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer) {
     return fail(file, "file is " + Twine(bytes.size()) +
                           " bytes, too short for the 8-byte header length");
   uint64_t headerLen = llvm::support::endian::read64le(bytes.data());
+  // Text, YAML, an image: eight bytes of it make an absurd length, and
+  // what follows is no JSON header. Say what the file is not.
+  if ((headerLen > SafeTensorsLimits::maxHeaderBytes ||
+       headerLen > bytes.size() - 8) &&
+      (bytes.size() == 8 || bytes[8] != '{'))
+    return fail(file, "is not a safetensors file: it does not start with an "
+                      "8-byte header length and a JSON header");
   if (headerLen > SafeTensorsLimits::maxHeaderBytes)
     return fail(file, "header length " + Twine(headerLen) + " exceeds the " +
                           Twine(SafeTensorsLimits::maxHeaderBytes) +

@@ -44,6 +44,9 @@ std::vector<Hostile> hostileFiles() {
        "header length 100000000 exceeds the 2 bytes after the length field"},
       {"HeaderOneTooLong", craft("{}", "", 3),
        "header length 3 exceeds the 2 bytes after the length field"},
+      {"NotSafeTensors", "version: 3\njob: {}\n",
+       "is not a safetensors file: it does not start with an 8-byte header "
+       "length and a JSON header"},
       {"InvalidUtf8", craft("{\"a\xff\":1}"),
        "header is not valid UTF-8 (byte 3 of the header)"},
       {"NotObject", craft("[1,2]"),
