@@ -13,6 +13,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/xxhash.h"
 
 #include <csignal>
 #include <cstring>
@@ -141,6 +142,45 @@ exec::RankRunner::DataFactory mllm::rankData(const RunOptions &options,
   };
 }
 
+/// The options every rank must share, compared once by hash: a rank with
+/// more --steps than the others waited for them until --timeout, and one
+/// with another --seed trained a model no single process reproduces.
+llvm::Error mllm::agreeOnOptions(const RunOptions &o, Group &world) {
+  auto flag = [](bool b) { return std::string(b ? "on" : "off"); };
+  const std::pair<const char *, std::string> options[] = {
+      {"--steps", std::to_string(o.steps)},
+      {"--seed", std::to_string(o.seed)},
+      {"--checkpoint-dir", o.checkpointDir},
+      {"--checkpoint-every", std::to_string(o.checkpointEvery)},
+      {"--resume", flag(o.resume)},
+      {"--save-initial", flag(o.saveInitial)},
+      {"--init", o.initFile},
+      {"--trace", flag(!o.traceFile.empty())},
+      {"--data", o.dataFile},
+      {"--strict", flag(o.strictData)},
+      {"--eval", o.evalFile},
+      {"--eval-every", std::to_string(o.evalEvery)},
+      {"--generate", o.generateFile},
+      {"--max-tokens", std::to_string(o.maxTokens)},
+      {"--no-kv-cache", flag(!o.keyCache)}};
+  constexpr size_t n = std::size(options);
+  uint64_t mine[n];
+  for (size_t i = 0; i < n; ++i)
+    mine[i] = llvm::xxh3_64bits(options[i].second);
+  std::vector<uint64_t> all(n * static_cast<size_t>(world.size()));
+  if (llvm::Error e = world.allGatherBytes(mine, sizeof(mine), all.data()))
+    return e;
+  for (int r = 0; r < world.size(); ++r)
+    for (size_t i = 0; i < n; ++i)
+      if (all[r * n + i] != mine[i])
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "rank " + std::to_string(r) + " was started with another " +
+                options[i].first + " than this rank ('" + options[i].second +
+                "' here): start every rank with the same options");
+  return llvm::Error::success();
+}
+
 int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   int rank = comm.worldRank();
   installStopHandler(rank);
@@ -164,6 +204,10 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     return report(runner.takeError());
   if (llvm::is_contained(everyone, 0))
     return 1; // The failing ranks said why.
+  // Every rank compares, so every rank stops: nobody waits for a peer.
+  if (llvm::Error e = agreeOnOptions(options, **world))
+    return report(
+        llvm::make_error<exec::RankError>(rank, llvm::toString(std::move(e))));
   exec::RankRunner &r = **runner;
   if (options.faultRank >= 0)
     r.injectFault(options.faultRank, options.faultAction);

@@ -41,6 +41,11 @@ struct RunOptions {
   int64_t faultAction = -1;
 };
 
+/// Fails, naming the first option that differs, unless every rank of
+/// `world` was started with the same options that change what the ranks
+/// do together (--steps, --seed, the files, ...; not --threads or --json).
+llvm::Error agreeOnOptions(const RunOptions &options, runtime::Group &world);
+
 /// Writes the measured events of a parallel run's step (rank 0's gathered
 /// events) to `path` as mllm-sim --trace writes a simulated iteration.
 llvm::Error writeTrace(const runtime::Plan &plan,
