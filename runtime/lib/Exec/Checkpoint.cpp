@@ -16,9 +16,11 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SHA256.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 
@@ -71,6 +73,7 @@ exec::writeCheckpointTensors(llvm::StringRef path, const Plan &plan,
   w.setMetadata("optimizer", plan.train.optimizer);
   w.setMetadata("seed", std::to_string(info.seed));
   w.setMetadata("model_signature", info.modelSignature);
+  w.setMetadata("layers", layersDescription(plan));
   if (!info.data.empty())
     w.setMetadata("data", info.data);
   return w.write(path);
@@ -162,6 +165,43 @@ std::string exec::modelSignature(const Model &model) {
   return llvm::toHex(sha.final(), /*LowerCase=*/true);
 }
 
+std::string exec::layersDescription(const Plan &plan) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  auto groups = [&](llvm::StringRef owner,
+                    const std::vector<PlanLayerGroup> &list) {
+    for (const PlanLayerGroup &g : list) {
+      os << owner << "." << g.name << " " << g.kind << " x" << g.count;
+      for (const LayerConfigKey &k : layerConfigKeys()) {
+        if (!k.isSet(g.config))
+          continue;
+        os << " " << k.name << "=";
+        switch (k.type) {
+        case LayerConfigKey::Int:
+          os << g.config.*k.intField;
+          break;
+        case LayerConfigKey::Bool:
+          os << (g.config.*k.boolField ? "true" : "false");
+          break;
+        case LayerConfigKey::Float:
+          os << llvm::format("%.17g", g.config.*k.floatField);
+          break;
+        case LayerConfigKey::String:
+          os << g.config.*k.stringField;
+          break;
+        }
+      }
+      os << "\n";
+    }
+  };
+  for (const PlanPart &part : plan.parts) {
+    groups(part.name, part.groups);
+    if (part.projector)
+      groups(part.projector->name, part.projector->groups);
+  }
+  return out;
+}
+
 llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
                                               const Plan &plan,
                                               llvm::ArrayRef<NamedParam> params,
@@ -202,6 +242,24 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
                 files.meta("plan_hash").substr(0, 12) + ", this run's is " +
                 hash.substr(0, 12) + "): " + llvm::join(diffs, "; ") +
                 "; start without --resume or use the plan it was written for");
+  }
+  // Same parameters, other layers (heads, head_dim, positions, ...): the
+  // weights would load and mean something else. Checkpoints written before
+  // the `layers` metadata have none and are taken as they were.
+  if (restored.otherPlan && !files.meta("layers").empty()) {
+    llvm::SmallVector<llvm::StringRef> theirs, ours;
+    std::string written = files.meta("layers"), mine = layersDescription(plan);
+    llvm::StringRef(written).split(theirs, '\n', -1, false);
+    llvm::StringRef(mine).split(ours, '\n', -1, false);
+    for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
+      llvm::StringRef a = i < theirs.size() ? theirs[i] : "(none)";
+      llvm::StringRef b = i < ours.size() ? ours[i] : "(none)";
+      if (a != b)
+        return fail(path + ": written for a model whose layers differ: '" + a +
+                    "' there, '" + b + "' in this run's plan; start " +
+                    "without --resume (--init FILE takes its weights by " +
+                    "name) or use the plan it was written for");
+    }
   }
   int64_t step;
   if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)

@@ -32,6 +32,11 @@ struct CheckpointInfo {
 /// (SHA-256, hex). Plans that differ only in parallelism, schedule or data
 /// layout have the same signature.
 std::string modelSignature(const Model &model);
+/// Every layer group of the plan, a line each: `part.group kind xN` and its
+/// config (heads, head_dim, position, activation, ...): what parameter
+/// shapes do not show. Written as a checkpoint's `layers` metadata, so that
+/// one written for a model that differs only there is refused on --resume.
+std::string layersDescription(const Plan &plan);
 
 /// One tensor of a checkpoint (the caller keeps `data` alive).
 struct CheckpointTensor {
