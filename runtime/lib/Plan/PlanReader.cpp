@@ -345,6 +345,15 @@ PlanPart Reader::part(const YAML::Node &n) {
   p.tokens = integer(n, "tokens", "part", 0);
   p.attentionSpan = integer(n, "attention_span", "part", 0);
   p.groups = groups(need(n, "groups", "part"));
+  // Every layer of a part works at its width: a hidden of another size
+  // ended in the CPU layers' fatal error, without a location.
+  YAML::Node list = need(n, "groups", "part");
+  for (size_t i = 0; i < p.groups.size(); ++i)
+    if (p.groups[i].config.hidden > 0 && p.groups[i].config.hidden != p.width)
+      fail(list[i], "group '" + p.groups[i].name + "' has hidden " +
+                        std::to_string(p.groups[i].config.hidden) +
+                        " but its part '" + p.name + "' is " +
+                        std::to_string(p.width) + " wide");
   if (YAML::Node proj = n["projector"]) {
     map(proj, "projector");
     onlyKeys(proj, "projector", {"name", "kind", "merge", "frozen", "groups"});
@@ -726,6 +735,10 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
       seen[r] = static_cast<int>(i);
     }
   expected.resize(static_cast<size_t>(plan.job.worldSize), -1);
+  // Plans written before the list covered the whole world stop at the last
+  // rank with a program: the rest run none.
+  if (recorded.size() < expected.size())
+    recorded.resize(expected.size(), -1);
   if (recorded != expected)
     fail(n["rank_program"],
          "'rank_program' does not match the programs' ranks");

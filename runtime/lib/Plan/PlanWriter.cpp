@@ -105,7 +105,7 @@ private:
   void rankLayout(const RankLayout &r);
   void cpAssignment(const PlanCPAssignment &a);
   void shape(const sched::MessageShape &shape);
-  void schedule(const PlanSchedule &s);
+  void schedule(const PlanSchedule &s, int64_t worldSize);
   void program(const PlanSchedule &s, size_t index);
   void action(const PlanSchedule &s, const sched::Action &a,
               const sched::ComputeCollectives &c);
@@ -459,7 +459,7 @@ void Writer::action(const PlanSchedule &sch, const sched::Action &a,
   out << YAML::EndMap;
 }
 
-void Writer::schedule(const PlanSchedule &s) {
+void Writer::schedule(const PlanSchedule &s, int64_t worldSize) {
   const sched::PipelineGraph &g = s.graph;
   key("schedule");
   out << YAML::BeginMap;
@@ -471,7 +471,11 @@ void Writer::schedule(const PlanSchedule &s) {
   real("peak_flops", g.peakFlops);
   real("flops_per_iteration", g.flopsPerIteration);
   integer("tokens_per_iteration", g.tokensPerIteration);
-  intList("rank_program", s.rankProgram());
+  // Every rank of the world, unused ones (-1) at the end included.
+  std::vector<int64_t> rankProgram = s.rankProgram();
+  if (static_cast<int64_t>(rankProgram.size()) < worldSize)
+    rankProgram.resize(static_cast<size_t>(worldSize), -1);
+  intList("rank_program", rankProgram);
   key("programs");
   out << YAML::BeginSeq;
   for (size_t i = 0; i < s.programs.size(); ++i)
@@ -519,7 +523,7 @@ std::string Writer::write(const Plan &plan, llvm::StringRef contentHash) {
     cpAssignment(a);
   out << YAML::EndSeq;
   if (plan.schedule)
-    schedule(*plan.schedule);
+    schedule(*plan.schedule, plan.job.worldSize);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

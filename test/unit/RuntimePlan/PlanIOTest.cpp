@@ -212,6 +212,9 @@ TEST(PlanIO, HandEditsAreBoundedAndConsistent) {
               "error: a second 'lr' in 'train'");
   expectError("ffn: 16", "ffn: 4611686018427387904",
               "'ffn' must be in [0, 2147483648]");
+  expectError("hidden: 8,", "hidden: 100000,",
+              "group 'blocks' has hidden 100000 but its part 'vision' is 8 "
+              "wide");
   expectError("count: 1", "count: 4611686018427387904",
               "'count' may be at most 4096");
   expectError("microbatch_size: 1", "microbatch_size: 9223372036854775807",
