@@ -43,6 +43,7 @@
 #include "llvm/Support/WithColor.h"
 
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <thread>
 
@@ -418,32 +419,9 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
 #endif
     return llvm::Error::success();
   };
-#ifdef MLLM_HAVE_DEVICE_PIPELINE
-  if (devicePipeline) {
-    if (!dumpBatches.empty())
-      return fail(1, "--dump-batches is for one-process runs");
-#ifdef MLLM_HAVE_JIT
-    if (!interpret)
-      useCompiledSteps(context, emitJson, stepFunctions);
-#endif
-    RunOptions run;
-    run.seed = seed;
-    run.json = emitJson;
-    run.dataFile = dataFile;
-    run.strictData = strictData;
-    run.dataThreads = dataThreads;
-    int rc = runPipelineOnDevice(plan, deviceOptions(), *comm,
-                                 rankData(run, comm->worldRank()));
-    LateFailures(dataFile, emitJson,
-                 "rank " + std::to_string(comm->worldRank()) + ": ")
-        .finish(rankDataSetRead());
-    return rc;
-  }
-#endif
 #ifdef MLLM_HAVE_MPI
-  if (comm && comm->worldSize() > 1 && !deviceParallel) {
-    if (!dumpBatches.empty())
-      return fail(1, "--dump-batches is for one-process runs");
+  // The settings of a run over ranks, CPU or device.
+  auto runOptions = [&]() {
     RunOptions run;
     run.steps = total;
     run.seed = seed;
@@ -463,9 +441,43 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.generateFile = generateFile;
     run.maxTokens = maxTokens;
     run.keyCache = !noKeyCache;
+    run.checkMemoryPlan = checkMemoryPlan;
+    return run;
+  };
+#endif
+#ifdef MLLM_HAVE_DEVICE_PIPELINE
+  if (devicePipeline) {
+    if (!dumpBatches.empty())
+      return fail(1, "--dump-batches is for one-process runs");
+#ifdef MLLM_HAVE_JIT
+    if (!interpret)
+      useCompiledSteps(context, emitJson, stepFunctions);
+#endif
+    RunOptions run = runOptions();
+    // As the CPU ranks do, before anything waits on a peer.
+    std::vector<int64_t> everyone(static_cast<size_t>(comm->worldSize()));
+    std::iota(everyone.begin(), everyone.end(), 0);
+    auto world = comm->group(everyone);
+    llvm::Error agreed =
+        world ? agreeOnOptions(run, **world) : world.takeError();
+    if (agreed)
+      return fail(1, "rank " + std::to_string(comm->worldRank()) + ": " +
+                         llvm::toString(std::move(agreed)));
+    int rc = runPipelineOnDevice(plan, deviceOptions(), *comm,
+                                 rankData(run, comm->worldRank()));
+    LateFailures(dataFile, emitJson,
+                 "rank " + std::to_string(comm->worldRank()) + ": ")
+        .finish(rankDataSetRead());
+    return rc;
+  }
+#endif
+#ifdef MLLM_HAVE_MPI
+  if (comm && comm->worldSize() > 1 && !deviceParallel) {
+    if (!dumpBatches.empty())
+      return fail(1, "--dump-batches is for one-process runs");
+    RunOptions run = runOptions();
     if (resume && checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
-    run.checkMemoryPlan = checkMemoryPlan;
     if (!injectFault.empty()) {
       auto [r, a] = llvm::StringRef(injectFault).split(':');
       if (r.getAsInteger(10, run.faultRank) ||
