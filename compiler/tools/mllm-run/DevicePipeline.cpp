@@ -261,6 +261,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return fail(llvm::toString(std::move(e)));
   if (reports)
     progress.finish();
+  // While the runner, which holds the data set, lives.
+  LateFailures(options.dataFile, options.json, me).finish(rankDataSetRead());
   // --generate: every rank runs the same generator; rank 0 prints. Each
   // round's messages are a subsequence of `mine`, as an evaluation's.
   if (generator) {

@@ -33,6 +33,9 @@ struct DeviceRunOptions {
   bool strictData = false;
   /// --trace FILE (pipeline stages): the last step's actions on every rank.
   std::string traceFile;
+  /// --data: the manifest the ranks read (their late decode failures are
+  /// reported while their runner holds the data set).
+  std::string dataFile;
   /// Bounds NCCL's initialisation and every collective (--timeout).
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
   /// --attention-kernel=registers: the register-tile attention kernels

@@ -13,6 +13,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/xxhash.h"
 
 #include <csignal>
@@ -29,7 +30,10 @@ int stopRank = -1;
 volatile sig_atomic_t reported = 0;
 
 void onStop(int) {
-  // Only async-signal-safe calls: write(2) and _exit.
+  // Only async-signal-safe calls: write(2), _exit, and LLVM's removal of
+  // the files registered with RemoveFileOnSignal (a checkpoint's
+  // temporary; LLVM's own handler, which this one replaces, does the same).
+  llvm::sys::RunInterruptHandlers();
   if (reported)
     _exit(1);
   char text[768];
@@ -144,23 +148,26 @@ exec::RankRunner::DataFactory mllm::rankData(const RunOptions &options,
 
 /// The options every rank must share, compared once by hash: a rank with
 /// more --steps than the others waited for them until --timeout, and one
-/// with another --seed trained a model no single process reproduces.
+/// with another --seed trained a model no single process reproduces. Files
+/// are compared by whether they are given: a node may read its own copy
+/// under another path (the data set's fingerprint and the checkpoints'
+/// steps are compared where they are read).
 llvm::Error mllm::agreeOnOptions(const RunOptions &o, Group &world) {
-  auto flag = [](bool b) { return std::string(b ? "on" : "off"); };
+  auto flag = [](bool b) { return std::string(b ? "given" : "not given"); };
   const std::pair<const char *, std::string> options[] = {
       {"--steps", std::to_string(o.steps)},
       {"--seed", std::to_string(o.seed)},
-      {"--checkpoint-dir", o.checkpointDir},
+      {"--checkpoint-dir", flag(!o.checkpointDir.empty())},
       {"--checkpoint-every", std::to_string(o.checkpointEvery)},
       {"--resume", flag(o.resume)},
       {"--save-initial", flag(o.saveInitial)},
-      {"--init", o.initFile},
+      {"--init", flag(!o.initFile.empty())},
       {"--trace", flag(!o.traceFile.empty())},
-      {"--data", o.dataFile},
+      {"--data", flag(!o.dataFile.empty())},
       {"--strict", flag(o.strictData)},
-      {"--eval", o.evalFile},
+      {"--eval", flag(!o.evalFile.empty())},
       {"--eval-every", std::to_string(o.evalEvery)},
-      {"--generate", o.generateFile},
+      {"--generate", flag(!o.generateFile.empty())},
       {"--max-tokens", std::to_string(o.maxTokens)},
       {"--no-kv-cache", flag(!o.keyCache)}};
   constexpr size_t n = std::size(options);

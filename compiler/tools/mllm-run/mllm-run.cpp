@@ -246,7 +246,10 @@ int checkNumbers() {
     return fail(1, llvm::formatv("--data-threads takes a number of threads "
                                  ">= 1, not {0}",
                                  dataThreads.getValue()));
-  if (threadsOption() < 0)
+  auto threads = cl::getRegisteredOptions().find("threads");
+  const bool threadsGiven = threads != cl::getRegisteredOptions().end() &&
+                            threads->second->getNumOccurrences() > 0;
+  if (threadsGiven && threadsOption() < 1)
     return fail(1, llvm::formatv("--threads takes a number of threads >= 1 "
                                  "(without it: all the machine's), not {0}",
                                  threadsOption()));
@@ -398,6 +401,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.keyCache = !noKeyCache;
     device.strictData = strictData;
     device.traceFile = traceFile;
+    device.dataFile = dataFile;
     device.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1e3));
     device.registerAttention = attentionKernel == "registers";
@@ -444,6 +448,19 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.checkMemoryPlan = checkMemoryPlan;
     return run;
   };
+  // The device ranks compare their options as the CPU ranks do
+  // (runParallel), before anything waits on a peer. Returns the exit code.
+  [[maybe_unused]] auto agreeAcrossRanks = [&]() -> int {
+    std::vector<int64_t> everyone(static_cast<size_t>(comm->worldSize()));
+    std::iota(everyone.begin(), everyone.end(), 0);
+    auto world = comm->group(everyone);
+    llvm::Error agreed =
+        world ? agreeOnOptions(runOptions(), **world) : world.takeError();
+    if (!agreed)
+      return 0;
+    return fail(1, "rank " + std::to_string(comm->worldRank()) + ": " +
+                       llvm::toString(std::move(agreed)));
+  };
 #endif
 #ifdef MLLM_HAVE_DEVICE_PIPELINE
   if (devicePipeline) {
@@ -454,21 +471,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       useCompiledSteps(context, emitJson, stepFunctions);
 #endif
     RunOptions run = runOptions();
-    // As the CPU ranks do, before anything waits on a peer.
-    std::vector<int64_t> everyone(static_cast<size_t>(comm->worldSize()));
-    std::iota(everyone.begin(), everyone.end(), 0);
-    auto world = comm->group(everyone);
-    llvm::Error agreed =
-        world ? agreeOnOptions(run, **world) : world.takeError();
-    if (agreed)
-      return fail(1, "rank " + std::to_string(comm->worldRank()) + ": " +
-                         llvm::toString(std::move(agreed)));
-    int rc = runPipelineOnDevice(plan, deviceOptions(), *comm,
-                                 rankData(run, comm->worldRank()));
-    LateFailures(dataFile, emitJson,
-                 "rank " + std::to_string(comm->worldRank()) + ": ")
-        .finish(rankDataSetRead());
-    return rc;
+    if (int rc = agreeAcrossRanks())
+      return rc;
+    return runPipelineOnDevice(plan, deviceOptions(), *comm,
+                               rankData(run, comm->worldRank()));
   }
 #endif
 #ifdef MLLM_HAVE_MPI
@@ -546,6 +552,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--dump-batches is for one-process runs");
     if (llvm::Error e = compileOneProcess())
       return fail(1, llvm::toString(std::move(e)));
+#ifdef MLLM_HAVE_MPI
+    if (deviceParallel)
+      if (int rc = agreeAcrossRanks())
+        return rc;
+#endif
     int rc = runOnDevice(**model, data, deviceOptions(),
                          deviceParallel ? comm : nullptr);
     if (manifest)

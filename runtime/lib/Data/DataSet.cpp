@@ -187,6 +187,8 @@ llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
     out.samples += static_cast<int64_t>(group.size());
   }
 
+  // (sequence, sample) pairs masked after a late failure.
+  std::set<std::pair<size_t, int64_t>> masked;
   for (size_t e = 0; e < geo.encoders.size(); ++e) {
     const EncoderInput &in = geo.encoders[e];
     int64_t n = 0;
@@ -227,8 +229,11 @@ llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
               lateExamples.size() < kMaxLateExamples)
             lateExamples.push_back(std::move(message));
         }
-        // The layout stays; the sample no longer teaches anything.
+        // The layout stays; the sample no longer teaches anything. A
+        // sample with several bad items is one failed sample (one read).
         std::fill(dst, dst + per, 0.0f);
+        if (!masked.insert({b, slot.sample}).second)
+          continue;
         for (const kernels::LayoutSpan &span : seq.spans)
           if (span.sample == slot.sample)
             std::fill(seq.targets.begin() + span.start,

@@ -25,7 +25,7 @@ struct ErrorManager {
   jpeg_error_mgr base;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
-  bool truncated = false;
+  bool sawEof = false, truncated = false;
 };
 
 void onError(j_common_ptr info) {
@@ -35,18 +35,23 @@ void onError(j_common_ptr info) {
 }
 
 /// libjpeg's warnings went to stderr without the file's name. A file cut
-/// short (the rest of the image filled in grey) is an error, as PIL's
-/// "image file is truncated"; the others (extraneous bytes before a marker)
-/// decode as PIL decodes them, silently.
+/// inside its pixel data (libjpeg runs out of bytes, JWRN_JPEG_EOF, and
+/// its entropy decoder then meets the end marker it inserts before the
+/// scan is complete, JWRN_HIT_MARKER; the rest is filled in grey) is an
+/// error, as PIL's "image file is truncated". One missing only its end
+/// marker has every row and decodes; so do the other warnings (extraneous
+/// bytes before a marker), silently, as PIL decodes them.
 void onMessage(j_common_ptr info, int level) {
   auto *err = reinterpret_cast<ErrorManager *>(info->err);
   if (level >= 0)
     return; // Trace messages.
   ++info->err->num_warnings;
-  if (info->err->msg_code == JWRN_JPEG_EOF && !err->truncated) {
-    err->truncated = true;
+  if (info->err->msg_code == JWRN_JPEG_EOF && !err->sawEof) {
+    err->sawEof = true;
     (*info->err->format_message)(info, err->message);
   }
+  if (info->err->msg_code == JWRN_HIT_MARKER && err->sawEof)
+    err->truncated = true;
 }
 
 /// Reads `file` into `image` (sized here, once the header is known), or

@@ -313,7 +313,13 @@ public:
 } // namespace
 
 Error SafeTensorsWriter::writeInPlace(StringRef path) const {
-  int fd = ::open(path.str().c_str(), O_WRONLY | O_CLOEXEC);
+  // A regular file behind /dev/stdout is appended to: reopened, it would be
+  // written from its start, over what the process wrote there before.
+  struct stat st;
+  const int append = ::stat(path.str().c_str(), &st) == 0 && S_ISREG(st.st_mode)
+                         ? O_APPEND
+                         : 0;
+  int fd = ::open(path.str().c_str(), O_WRONLY | O_CLOEXEC | append);
   if (fd < 0)
     return fail(path, "cannot open: " + errnoText(errno));
   auto sink = [&](ArrayRef<uint8_t> bytes) -> Error {
@@ -345,16 +351,22 @@ Error SafeTensorsWriter::write(StringRef path) const {
 
   // A link is written through to the file it names; a device or a pipe
   // (--dump-batches /dev/null) in place: a rename would replace either.
+  // /dev/stdout or /proc/self/fd/N redirected to a file names that file:
+  // replacing it would cut off whoever else writes there (--json output).
   std::string target = path.str();
   struct stat st;
   if (::stat(target.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode))
       return fail(path, "is a directory; name a file");
-    if (!S_ISREG(st.st_mode))
+    if (!S_ISREG(st.st_mode) || path.starts_with("/dev/") ||
+        path.starts_with("/proc/"))
       return writeInPlace(path);
     llvm::SmallString<256> real;
     if (!llvm::sys::fs::real_path(path, real))
       target = std::string(real);
+  } else if (::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return fail(path, "is a link to a file that does not exist; name the "
+                      "file, or create the link's target");
   }
 
   TempFile temp;

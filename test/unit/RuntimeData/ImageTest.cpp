@@ -128,6 +128,13 @@ TEST(Image, TruncatedJpegScanIsAnError) {
   ASSERT_FALSE(static_cast<bool>(image));
   EXPECT_EQ(llvm::toString(image.takeError()),
             "cannot decode JPEG '" + cut + "': Premature end of JPEG file");
+  // Without only its end marker (FF D9) every row is there: it decodes,
+  // equal to the whole file.
+  std::string noEnd =
+      dir.write("no-end.jpg", (*bytes)->getBuffer().drop_back(2).str());
+  auto a = decodeImage(whole, 3), b = decodeImage(noEnd, 3);
+  ASSERT_TRUE(static_cast<bool>(b)) << llvm::toString(b.takeError());
+  EXPECT_EQ(a->pixels, b->pixels);
 }
 
 // A PNG whose header claims 10^6 x 10^6 pixels (a 60-byte file) is refused

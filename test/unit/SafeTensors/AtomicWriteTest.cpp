@@ -272,6 +272,15 @@ TEST_F(AtomicWrite, LinksDevicesAndDirectories) {
 
   EXPECT_NE(errorText(w.write(dir.path(""))).find("is a directory"),
             std::string::npos);
+  // A link to nothing stays a link, and says so.
+  std::string dangling = dir.path("dangling.safetensors");
+  ASSERT_EQ(::symlink(dir.path("nowhere").c_str(), dangling.c_str()), 0);
+  EXPECT_EQ(errorText(w.write(dangling)),
+            dangling + ": is a link to a file that does not exist; name the "
+                       "file, or create the link's target");
+  ASSERT_EQ(::lstat(dangling.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::unlink(dangling.c_str()), 0);
   std::vector<std::string> names = dir.list();
   EXPECT_EQ(names,
             (std::vector<std::string>{"ckpt.safetensors", "link.safetensors"}));

@@ -177,7 +177,9 @@ public:
   /// `path`; one ended by SIGINT or SIGTERM removes it.) If only the final
   /// directory fsync fails, `path` already holds the new file and the error
   /// says so. A link is written through to the file it names, and a device
-  /// or a pipe (`/dev/null`) in place; a directory is an error.
+  /// or a pipe (`/dev/null`) in place, as is any path under /dev or /proc
+  /// (`/dev/stdout` redirected to a file: appended to); a directory and a
+  /// link to nothing are errors.
   llvm::Error write(llvm::StringRef path) const;
   /// The bytes write() would produce, in memory (tests, small files).
   llvm::Expected<std::string> serialize() const;
