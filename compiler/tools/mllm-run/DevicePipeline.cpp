@@ -187,11 +187,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   // runs its share; each round's messages are a subsequence of `mine`.
   std::unique_ptr<exec::EvalSet> heldOut;
   if (!options.evalFile.empty()) {
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
-    auto opened =
-        exec::EvalSet::open(runner.model(), options.evalFile, dataOptions);
+    auto opened = exec::EvalSet::open(runner.model(), options.evalFile,
+                                      heldOutOptions(options));
     if (!opened)
       return fail("--eval: " + llvm::toString(opened.takeError()));
     heldOut = std::move(*opened);
@@ -201,11 +198,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   // --generate's prompts, read before any step.
   std::unique_ptr<exec::Generator> generator;
   if (!options.generateFile.empty()) {
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
     auto opened = exec::Generator::open(runner.model(), options.generateFile,
-                                        dataOptions);
+                                        heldOutOptions(options));
     if (!opened)
       return fail("--generate: " + llvm::toString(opened.takeError()));
     generator = std::move(*opened);

@@ -125,10 +125,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   // --eval: on the device, over the batches the CPU backend evaluates.
   std::unique_ptr<exec::EvalSet> heldOut;
   if (!options.evalFile.empty()) {
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
-    auto opened = exec::EvalSet::open(model, options.evalFile, dataOptions);
+    auto opened =
+        exec::EvalSet::open(model, options.evalFile, heldOutOptions(options));
     if (!opened)
       return fail("--eval: " + llvm::toString(opened.takeError()));
     heldOut = std::move(*opened);
@@ -138,11 +136,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   // --generate's prompts, read before any step.
   std::unique_ptr<exec::Generator> generator;
   if (!options.generateFile.empty()) {
-    data::DataOptions dataOptions;
-    dataOptions.seed = options.seed;
-    dataOptions.strict = options.strictData;
-    auto opened =
-        exec::Generator::open(model, options.generateFile, dataOptions);
+    auto opened = exec::Generator::open(model, options.generateFile,
+                                        heldOutOptions(options));
     if (!opened)
       return fail("--generate: " + llvm::toString(opened.takeError()));
     generator = std::move(*opened);

@@ -43,6 +43,15 @@ struct DeviceRunOptions {
   bool registerAttention = false;
 };
 
+/// How --eval and --generate read their manifests (the seed, --strict).
+inline runtime::data::DataOptions
+heldOutOptions(const DeviceRunOptions &options) {
+  runtime::data::DataOptions o;
+  o.seed = options.seed;
+  o.strict = options.strictData;
+  return o;
+}
+
 /// Trains `model` on one GPU (device::DeviceTrainer), reporting and writing
 /// checkpoints as the CPU run does. With `world` (mpirun, one process per
 /// data-parallel replica): on one GPU per process, the gradients summed

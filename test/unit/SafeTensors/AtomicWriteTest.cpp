@@ -31,6 +31,46 @@ void fillCheckpoint(SafeTensorsWriter &w, std::vector<float> &storage,
   w.setMetadata("step", std::to_string(step));
 }
 
+/// Forks a process that writes a large checkpoint to `path` and stops
+/// after its first chunk; once that chunk is on disk, sends it `sig` and
+/// reaps it. Returns whether it died of the signal.
+bool interruptMidWrite(const std::string &path, int sig) {
+  int ready[2];
+  if (::pipe(ready) != 0)
+    return false;
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return false;
+  if (pid == 0) {
+    ::close(ready[0]);
+    SafeTensorsWriter w;
+    w.setMetadata("step", "2");
+    w.add("weights", DType::F32,
+          {int64_t(SafeTensorsWriter::chunkBytes / 4 * 3)},
+          [&](uint64_t offset, llvm::MutableArrayRef<uint8_t> out) {
+            std::fill(out.begin(), out.end(), 0x41);
+            if (offset > 0) {
+              // The first chunk is on disk: tell the parent, then hang
+              // until it signals us.
+              char c = 'k';
+              (void)!::write(ready[1], &c, 1);
+              for (;;)
+                ::pause();
+            }
+            return llvm::Error::success();
+          });
+    (void)w.write(path);
+    ::_exit(0); // not reached: the parent signals us mid-write
+  }
+  ::close(ready[1]);
+  char c = 0;
+  bool started = ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  int status = 0;
+  return started && ::kill(pid, sig) == 0 &&
+         ::waitpid(pid, &status, 0) == pid && WIFSIGNALED(status);
+}
+
 class AtomicWrite : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -159,39 +199,7 @@ TEST_F(AtomicWrite, MissingDirectoryFails) {
 // still be the previous checkpoint, and the partial temporary it leaves must
 // not load.
 TEST_F(AtomicWrite, KilledMidWriteNeverExposesPartialFile) {
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(ready[0]);
-    SafeTensorsWriter w;
-    w.setMetadata("step", "2");
-    w.add("weights", DType::F32,
-          {int64_t(SafeTensorsWriter::chunkBytes / 4 * 3)},
-          [&](uint64_t offset, llvm::MutableArrayRef<uint8_t> out) {
-            std::fill(out.begin(), out.end(), 0x41);
-            if (offset > 0) {
-              // The first chunk is on disk: tell the parent, then hang
-              // until it kills us.
-              char c = 'k';
-              (void)!::write(ready[1], &c, 1);
-              for (;;)
-                ::pause();
-            }
-            return llvm::Error::success();
-          });
-    (void)w.write(path);
-    ::_exit(0); // not reached: the parent kills us mid-write
-  }
-  ::close(ready[1]);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::close(ready[0]);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(interruptMidWrite(path, SIGKILL));
 
   expectPreviousIntact();
   std::vector<std::string> names = dir.list();
@@ -214,36 +222,7 @@ TEST_F(AtomicWrite, KilledMidWriteNeverExposesPartialFile) {
 // interrupted during a long checkpoint leaves no checkpoint-sized file.
 TEST_F(AtomicWrite, InterruptedMidWriteRemovesTemporary) {
   for (int sig : {SIGTERM, SIGINT}) {
-    int ready[2];
-    ASSERT_EQ(::pipe(ready), 0);
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(ready[0]);
-      SafeTensorsWriter w;
-      w.add("weights", DType::F32,
-            {int64_t(SafeTensorsWriter::chunkBytes / 4 * 3)},
-            [&](uint64_t offset, llvm::MutableArrayRef<uint8_t> out) {
-              std::fill(out.begin(), out.end(), 0x41);
-              if (offset > 0) {
-                char c = 'k';
-                (void)!::write(ready[1], &c, 1);
-                for (;;)
-                  ::pause();
-              }
-              return llvm::Error::success();
-            });
-      (void)w.write(path);
-      ::_exit(0);
-    }
-    ::close(ready[1]);
-    char c = 0;
-    ASSERT_EQ(::read(ready[0], &c, 1), 1);
-    ::close(ready[0]);
-    ASSERT_EQ(::kill(pid, sig), 0);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFSIGNALED(status));
+    ASSERT_TRUE(interruptMidWrite(path, sig));
     expectPreviousIntact();
     expectOnlyTarget();
   }
