@@ -354,6 +354,15 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                    << "'\n";
   }
 
+  // A checkpoint killed mid-write (SIGKILL, a node lost) left its
+  // temporaries; one process clears them before any rank writes.
+  if (!checkpointDir.empty() && (!comm || comm->worldRank() == 0))
+    for (const std::string &name :
+         exec::removeCheckpointLeftovers(checkpointDir))
+      llvm::errs() << "mllm-run: note: removed '" << name << "' from '"
+                   << checkpointDir
+                   << "', left by a checkpoint that was interrupted\n";
+
   // Under mpirun, --backend=cuda runs whole replicas on each GPU (one
   // process per data-parallel replica, or per group of them: runOnDevice),
   // or, with the plan's world size, each rank's share of its stage (a

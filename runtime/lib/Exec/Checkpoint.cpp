@@ -328,6 +328,44 @@ std::string exec::newestCheckpoint(llvm::StringRef dir) {
   return best;
 }
 
+std::vector<std::string> exec::removeCheckpointLeftovers(llvm::StringRef dir) {
+  // Exactly the names this file and SafeTensorsWriter make, so that nothing
+  // else of the user's is touched.
+  auto isStep = [](llvm::StringRef &name) {
+    if (!name.consume_front("step-"))
+      return false;
+    llvm::StringRef digits = name.take_while(llvm::isDigit);
+    name = name.drop_front(digits.size());
+    return !digits.empty();
+  };
+  std::vector<std::string> leftovers;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    llvm::StringRef rest = name;
+    bool partial = rest.consume_front(".") && isStep(rest) &&
+                   rest == ".partial" &&
+                   it->type() == llvm::sys::fs::file_type::directory_file;
+    rest = name;
+    bool temporary = isStep(rest) && rest.consume_front(".safetensors.tmp-") &&
+                     !rest.empty() && rest.size() <= 16 &&
+                     llvm::all_of(rest, llvm::isHexDigit) &&
+                     it->type() == llvm::sys::fs::file_type::regular_file;
+    if (!partial && !temporary)
+      continue;
+    std::error_code failed;
+    if (partial)
+      failed = llvm::sys::fs::remove_directories(it->path());
+    else
+      failed = llvm::sys::fs::remove(it->path());
+    if (!failed)
+      leftovers.push_back(name.str());
+  }
+  llvm::sort(leftovers);
+  return leftovers;
+}
+
 /// The tensor of `files` parameter `param` loads from: `model.NAME`, else
 /// `NAME` (its name in `name`, its file in `in`); null when neither is.
 static const TensorInfo *weightOf(std::vector<SafeTensorsFile> &files,

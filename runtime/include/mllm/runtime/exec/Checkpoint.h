@@ -113,6 +113,11 @@ std::string checkpointName(int64_t step, bool sharded);
 /// The newest checkpoint in `dir` (by the step in its name), or "".
 /// Unfinished ones (`.step-*.partial`) are ignored.
 std::string newestCheckpoint(llvm::StringRef dir);
+/// Removes what checkpoints killed mid-write left in `dir` (a parallel
+/// one's `.step-N.partial/`, a file's `step-N.safetensors.tmp-XXXXXXXX`)
+/// and returns their names. Only one process of a job may call it, before
+/// its first checkpoint.
+std::vector<std::string> removeCheckpointLeftovers(llvm::StringRef dir);
 
 } // namespace mllm::runtime::exec
 
