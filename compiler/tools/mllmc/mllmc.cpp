@@ -38,7 +38,7 @@ enum class Emit { Summary, AST, MLLM, Sched, LLVM, Plan };
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
                                cl::Required, cl::cat(category));
-cl::opt<Emit> emit(
+cl::opt<Emit, false, ChoiceParser<Emit>> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::Summary),
     cl::values(clEnumValN(Emit::Summary, "summary",
                           "a readable summary of the job (default)"),

@@ -34,6 +34,30 @@ class PassManager;
 
 namespace mllm {
 
+/// llvm::cl's parser for an option with named values, whose error for an
+/// unknown value lists the values (`--emit takes summary, ast or plan, not
+/// 'x'`) instead of "Cannot find option named 'x'!".
+template <typename T>
+class ChoiceParser : public llvm::cl::parser<T> {
+public:
+  using llvm::cl::parser<T>::parser;
+
+  bool parse(llvm::cl::Option &o, llvm::StringRef argName, llvm::StringRef arg,
+             T &value) {
+    std::string names;
+    const size_t n = this->Values.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (this->Values[i].Name == arg) {
+        value = this->Values[i].V.getValue();
+        return false;
+      }
+      names += (i == 0 ? "" : i + 1 == n ? " or " : ", ");
+      names += this->Values[i].Name;
+    }
+    return o.error("takes " + names + ", not '" + arg + "'");
+  }
+};
+
 /// The options every tool that compiles a spec takes. Construct once, in
 /// main() before llvm::cl::ParseCommandLineOptions: the members register
 /// themselves in `category`.
@@ -43,7 +67,8 @@ struct DriverOptions {
   llvm::cl::list<std::string> includeDirs;
   llvm::cl::opt<std::string> stdlibDir;
   llvm::cl::opt<std::string> profile;
-  llvm::cl::opt<sched::ScheduleKind> schedule;
+  llvm::cl::opt<sched::ScheduleKind, false, ChoiceParser<sched::ScheduleKind>>
+      schedule;
 
   /// Import search options for a main file at `mainFile`.
   LoadOptions loadOptions(llvm::StringRef mainFile) const;
