@@ -246,7 +246,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (llvm::Error e = r.load(path))
       abortJob(std::move(e));
     if (rank == 0)
-      reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.json);
+      reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.seed,
+                   options.json);
   }
   // Every rank, also one with no step left, compares its step first.
   if (llvm::Error e = r.agreeOnStart())

@@ -1,6 +1,8 @@
 //===- Report.cpp - what mllm-run prints ----------------------------------===//
 #include "Report.h"
 
+#include "mllm/runtime/exec/Checkpoint.h"
+
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -302,7 +304,15 @@ void mllm::reportInit(const std::string &file,
 }
 
 void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,
-                        bool json) {
+                        uint64_t seed, bool json) {
+  std::optional<uint64_t> trained = runtime::exec::checkpointSeed(file);
+  if (trained && *trained != seed)
+    warn(llvm::formatv("'{0}' was trained with seed {1}, this run's is {2}: "
+                       "the batches from step {3} on are not the ones the "
+                       "interrupted run would have trained on (pass --seed "
+                       "{1} to continue it exactly)",
+                       file, *trained, seed, step + 1)
+             .str());
   if (json) {
     printJson(llvm::json::Object{{"event", "resume"},
                                  {"file", file},

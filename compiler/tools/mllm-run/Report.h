@@ -97,9 +97,11 @@ private:
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
 /// `otherPlan`: the checkpoint was written under another plan of the same
-/// model (re-sharded by name).
+/// model (re-sharded by name). Warns when the checkpoint was trained with
+/// another seed than this run's `seed`: its batches are not the ones the
+/// interrupted run would have trained on.
 void reportResume(const std::string &file, int64_t step, bool otherPlan,
-                  bool json);
+                  uint64_t seed, bool json);
 
 } // namespace mllm
 

@@ -599,7 +599,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
     if (llvm::Error e = trainer.load(path))
       return fail(1, llvm::toString(std::move(e)));
-    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
+    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(), seed,
                  emitJson);
   }
   std::unique_ptr<exec::Evaluator> evaluator;

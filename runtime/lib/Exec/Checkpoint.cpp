@@ -328,6 +328,33 @@ std::string exec::newestCheckpoint(llvm::StringRef dir) {
   return best;
 }
 
+std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
+  std::vector<std::string> files;
+  if (llvm::sys::fs::is_directory(path)) {
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
+         it.increment(ec))
+      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
+        files.push_back(it->path());
+    llvm::sort(files);
+  } else {
+    files.push_back(path.str());
+  }
+  // Ranks without parameters write no metadata; the others agree.
+  for (const std::string &file : files) {
+    auto opened = SafeTensorsFile::open(file);
+    if (!opened) {
+      llvm::consumeError(opened.takeError());
+      continue;
+    }
+    uint64_t seed;
+    if (std::optional<llvm::StringRef> text = opened->metadata("seed"))
+      if (!text->getAsInteger(10, seed))
+        return seed;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> exec::removeCheckpointLeftovers(llvm::StringRef dir) {
   // Exactly the names this file and SafeTensorsWriter make, so that nothing
   // else of the user's is touched.

@@ -15,6 +15,8 @@
 
 #include "llvm/Support/Error.h"
 
+#include <optional>
+
 namespace mllm::runtime::exec {
 
 /// What a checkpoint holds besides tensors.
@@ -113,6 +115,9 @@ std::string checkpointName(int64_t step, bool sharded);
 /// The newest checkpoint in `dir` (by the step in its name), or "".
 /// Unfinished ones (`.step-*.partial`) are ignored.
 std::string newestCheckpoint(llvm::StringRef dir);
+/// The seed the run that wrote the checkpoint at `path` (a file, or a
+/// directory of shards) trained with; std::nullopt when it does not say.
+std::optional<uint64_t> checkpointSeed(llvm::StringRef path);
 /// Removes what checkpoints killed mid-write left in `dir` (a parallel
 /// one's `.step-N.partial/`, a file's `step-N.safetensors.tmp-XXXXXXXX`)
 /// and returns their names. Only one process of a job may call it, before
