@@ -183,7 +183,12 @@ PartInfo PartBuilder::encoder(EncoderOp enc) const {
     units.add(g, g.getName(), grads.lookup(g), requested, full, c, c);
   }
   part.workload = w;
-  part.cutBytes = static_cast<double>(w.tokens) *
+  bool classToken = llvm::any_of(groups, [](LayersOp g) {
+    return g.getKind() == LayerKind::PatchEmbedding &&
+           model::fromConfig(g.getConfig()).classToken;
+  });
+  part.cutTokens = w.tokens + (classToken ? items : 0);
+  part.cutBytes = static_cast<double>(part.cutTokens) *
                   static_cast<double>(enc.getWidth()) * job.elementBytes;
   part.outputBytes = part.cutBytes;
   if (proj) {
@@ -246,7 +251,8 @@ PartInfo PartBuilder::llm(ModuleOp module, LLMOp llm) const {
   w.elementBytes = job.elementBytes;
   part.workload = w;
   int64_t cp = std::max<int64_t>(part.cp, 1);
-  part.cutBytes = static_cast<double>((w.tokens + cp - 1) / cp) *
+  part.cutTokens = (w.tokens + cp - 1) / cp;
+  part.cutBytes = static_cast<double>(part.cutTokens) *
                   static_cast<double>(llm.getWidth()) * job.elementBytes;
   SmallVector<LayersOp> groups = groupsOf(llm);
   // With CP, times are the slowest rank's and activations those of the rank

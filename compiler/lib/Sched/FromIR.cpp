@@ -20,12 +20,12 @@
 //  - shapes and bytes: a stage sends per microbatch one tensor [tokens,
 //    hidden] of the job's precision (bf16, f16 or f32), hidden being the
 //    receiving stage's width: encoders [their tokens before the projector's
-//    merge, their width]; an encoder's last stage [its projector's output
-//    tokens, the LLM width]; LLM [ceil(microbatch size x seq_len / cp), the
-//    LLM width] (each CP rank sends its slice); the last LLM stage sends
-//    nothing. outputBytes is the shape's size. Colocated encoder stages
-//    send one tensor per encoder (and get back those of the encoders that
-//    train).
+//    merge, with a class token's row per item, their width]; an encoder's
+//    last stage [its projector's output tokens, the LLM width]; LLM
+//    [ceil(microbatch size x seq_len / cp), the LLM width] (each CP rank
+//    sends its slice); the last LLM stage sends nothing. outputBytes is the
+//    shape's size. Colocated encoder stages send one tensor per encoder (and
+//    get back those of the encoders that train).
 //  - memory: weights + grads + optimizer and the activations of one
 //    microbatch from the mllm.stage memory attributes (MiB, as rounded up
 //    by mllm-rank-map); the GPU's capacity from mllm.cluster.
@@ -377,18 +377,15 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     s.cp = part.cp;
     s.dp = job.dp;
     if (part.isLLM) {
-      if (!last) {
-        int64_t tokens = part.workload.tokens;
-        int64_t cp = std::max<int64_t>(part.cp, 1);
-        s.outputShape = {tensor((tokens + cp - 1) / cp, llmWidth)};
-      }
+      if (!last)
+        s.outputShape = {tensor(part.cutTokens, llmWidth)};
     } else {
       auto enc = cast<EncoderOp>(part.op);
       ProjectorOp proj = projectorOf(job.model, enc.getSymName());
-      s.outputShape = {last && proj
-                           ? tensor(part.projectorWorkload.tokens, llmWidth)
-                           : tensor(part.workload.tokens,
-                                    static_cast<int64_t>(enc.getWidth()))};
+      s.outputShape = {
+          last && proj
+              ? tensor(part.projectorWorkload.tokens, llmWidth)
+              : tensor(part.cutTokens, static_cast<int64_t>(enc.getWidth()))};
     }
     s.outputBytes = messageBytes(s.outputShape);
   }

@@ -99,6 +99,10 @@ struct PartInfo {
   /// stage of the part, and the bytes its last stage sends downstream (an
   /// encoder's projector output; 0 for the LLM).
   double cutBytes = 0, outputBytes = 0;
+  /// The rows of the tensor behind cutBytes: the LLM's tokens per CP rank;
+  /// an encoder's tokens and, with a class token, one more per item (the
+  /// hand-over to the projector drops it, so outputBytes does not count it).
+  int64_t cutTokens = 0;
   /// Parameters of that copy held by the stage of units [begin, end): the
   /// last stage, when it does not start at the embedding.
   double tiedHeadCopy(int64_t begin, int64_t end) const {
