@@ -136,6 +136,25 @@ private:
 
 } // namespace
 
+std::vector<int64_t>
+mllm::kernels::targetPositions(const std::vector<LayoutSpan> &spans) {
+  std::vector<int64_t> positions;
+  for (size_t k = 0; k < spans.size(); ++k) {
+    const LayoutSpan &s = spans[k];
+    if (s.kind == LayoutSpan::Text) {
+      for (int64_t i = s.start; i + 1 < s.start + s.length; ++i)
+        positions.push_back(i);
+    } else if (s.kind == LayoutSpan::Prefix && s.length > 0 &&
+               k + 1 < spans.size()) {
+      const LayoutSpan &next = spans[k + 1];
+      if (next.kind == LayoutSpan::Text && next.sample == s.sample &&
+          next.start == s.start + s.length && next.length > 0)
+        positions.push_back(s.start + s.length - 1);
+    }
+  }
+  return positions;
+}
+
 int64_t mllm::kernels::textOffset(double f, int64_t textTokens) {
   if (!(f > 0.0) || textTokens <= 0)
     return 0;

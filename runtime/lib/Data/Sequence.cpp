@@ -119,12 +119,9 @@ mllm::runtime::data::buildSequence(llvm::ArrayRef<const SampleLayout *> samples,
   out.tokenIds.resize(static_cast<size_t>(length), 0);
 
   out.targets.assign(static_cast<size_t>(length), kIgnoreTarget);
-  for (const LayoutSpan &span : out.spans) {
-    if (span.kind == LayoutSpan::Item)
-      continue;
-    for (int64_t i = span.start; i + 1 < span.start + span.length; ++i)
-      out.targets[i] = out.tokenIds[i + 1];
-    out.counted += std::max<int64_t>(span.length - 1, 0);
-  }
+  std::vector<int64_t> targeted = kernels::targetPositions(out.spans);
+  for (int64_t i : targeted)
+    out.targets[i] = out.tokenIds[i + 1];
+  out.counted = static_cast<int64_t>(targeted.size());
   return out;
 }

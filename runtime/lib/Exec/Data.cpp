@@ -51,6 +51,7 @@ llvm::Expected<MicrobatchData> SyntheticData::get(int64_t step, int64_t replica,
   int64_t n = model.seqLen, vocab = std::max<int64_t>(model.vocab, 1);
   d.tokenIds.assign(model.sequences * n, 0);
   d.targets.assign(model.sequences * n, -100);
+  const std::vector<int64_t> targeted = kernels::targetPositions(model.spans);
   for (int64_t b = 0; b < model.sequences; ++b) {
     int64_t *ids = d.tokenIds.data() + b * n;
     int64_t *targets = d.targets.data() + b * n;
@@ -70,11 +71,10 @@ llvm::Expected<MicrobatchData> SyntheticData::get(int64_t step, int64_t replica,
       for (int64_t i = s.start; i < s.start + s.length; ++i) {
         ids[i] = t;
         t = (5 * t + 3) % vocab;
-        // The next token of the same run of text is the target.
-        if (i + 1 < s.start + s.length)
-          targets[i] = t;
       }
     }
+    for (int64_t i : targeted)
+      targets[i] = ids[i + 1];
   }
   for (size_t e = 0; e < model.encoders.size(); ++e) {
     const EncoderGeometry &g = model.encoders[e];

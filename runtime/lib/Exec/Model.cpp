@@ -187,8 +187,8 @@ llvm::Error Builder::buildLayout() {
                   " tokens per sequence, the plan " +
                   llvm::Twine(plan.data.seqLen));
   model.sequences = plan.data.microbatchSize;
-  // RoPE/ALiBi positions restart with every packed sample; a next-token
-  // target exists inside every run of text.
+  // RoPE/ALiBi positions restart with every packed sample; the next-token
+  // targets are kernels::targetPositions'.
   model.positions.assign(model.seqLen, 0);
   std::vector<int64_t> sampleStart;
   for (const kernels::LayoutSpan &s : model.spans) {
@@ -198,9 +198,9 @@ llvm::Error Builder::buildLayout() {
       sampleStart[s.sample] = s.start;
     for (int64_t t = s.start; t < s.start + s.length; ++t)
       model.positions[t] = t - sampleStart[s.sample];
-    if (s.kind != kernels::LayoutSpan::Item)
-      model.countedTokensPerSequence += std::max<int64_t>(s.length - 1, 0);
   }
+  model.countedTokensPerSequence =
+      static_cast<int64_t>(kernels::targetPositions(model.spans).size());
   return llvm::Error::success();
 }
 

@@ -296,6 +296,51 @@ TEST(SequenceLayout, PrefixLm) {
   EXPECT_FALSE(layout.attend({}, 7, 8));
 }
 
+TEST(SequenceLayout, PrefixLmTargets) {
+  SequenceSpec spec;
+  spec.textTokens = 10;
+  spec.textMask = TextMask::PrefixLm;
+  spec.modalities = {modality(2, 1, ItemPlacement::At, {0.2})};
+  std::vector<LayoutSpan> spans;
+  buildSequenceLayout(spec, &spans);
+  // prefix [0, 2) | image [2, 4) | prefix [4, 7) | text [7, 12): only the
+  // prefix's last token (predicting the first causal one) and the causal
+  // text have targets.
+  EXPECT_EQ(targetPositions(spans), (std::vector<int64_t>{6, 7, 8, 9, 10}));
+}
+
+// Whatever the layout, a position never sees the token it predicts, and
+// every causal text token but the last of its run predicts.
+TEST(SequenceLayout, NoTargetIsVisibleToItsQuery) {
+  for (TextMask mask : {TextMask::Causal, TextMask::PrefixLm})
+    for (int64_t packing : {1, 3})
+      for (double at : {0.0, 0.3, 0.5, 1.0}) {
+        SequenceSpec spec;
+        spec.textTokens = 12;
+        spec.packing = packing;
+        spec.textMask = mask;
+        spec.modalities = {
+            modality(3, 2, ItemPlacement::At, {at, 0.8}),
+            modality(2, 1, ItemPlacement::Prepend, {}, ItemMask::Causal)};
+        std::vector<LayoutSpan> spans;
+        TokenLayout layout = buildSequenceLayout(spec, &spans);
+        std::vector<int64_t> targets = targetPositions(spans);
+        int64_t causal = 0;
+        for (const LayoutSpan &s : spans)
+          if (s.kind == LayoutSpan::Text)
+            causal += s.length - 1;
+        EXPECT_GE(static_cast<int64_t>(targets.size()), causal);
+        for (int64_t i : targets) {
+          SCOPED_TRACE(testing::Message() << "position " << i << ", at " << at
+                                          << ", packing " << packing);
+          ASSERT_LT(i + 1, layout.size());
+          EXPECT_FALSE(layout.attend({}, i, i + 1));
+          // Predicting within the sample: the target sees the query.
+          EXPECT_TRUE(layout.attend({}, i + 1, i));
+        }
+      }
+}
+
 TEST(SequenceLayout, PrefixFractionZeroIsCausal) {
   SequenceSpec spec;
   spec.textTokens = 10;

@@ -99,6 +99,16 @@ struct LayoutSpan {
 TokenLayout buildSequenceLayout(const SequenceSpec &spec,
                                 std::vector<LayoutSpan> *spans = nullptr);
 
+/// The positions of a layout with a next-token target, ascending, from its
+/// `spans` (in sequence order): position i predicts token i + 1. A causal
+/// text token predicts the next token of its run; the last token of a
+/// prefix predicts the first token of causal text that follows it directly
+/// in the same sample. Other prefix tokens have none: they see the whole
+/// prefix, their target included. Media tokens, the last token of a run
+/// and padding have none, so targets never cross a sample, point at media
+/// or jump over an item.
+std::vector<int64_t> targetPositions(const std::vector<LayoutSpan> &spans);
+
 /// The token offset inside a sample's text where an item placed at fraction
 /// `f` goes: round(f x textTokens), halves up, clamped to [0, textTokens].
 int64_t textOffset(double f, int64_t textTokens);
