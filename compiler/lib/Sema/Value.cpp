@@ -112,6 +112,17 @@ std::vector<std::string> sema::knownUnits() {
 
 static Value invalid() { return Value(); }
 
+/// `v`, or an error at `e` when it overflowed a double (1e309, 1e200 *
+/// 1e200): every field wants a finite value, and an infinity would reach
+/// the IR's verifier or the plan.
+static Value finite(Value v, const ast::Expr &e, Diagnostics &diags) {
+  if (std::isfinite(v.number))
+    return v;
+  diags.error(e.range) << "number out of range: its magnitude passes the "
+                          "largest a field can hold (about 1.8e308)";
+  return invalid();
+}
+
 static Value number(const ast::Expr &e, Diagnostics &diags) {
   std::string digits;
   for (char c : e.text)
@@ -126,7 +137,7 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
     return invalid();
   }
   if (e.unit.empty())
-    return v;
+    return finite(v, e, diags);
   for (const Unit &u : units) {
     if (e.unit != u.name)
       continue;
@@ -135,7 +146,7 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
     // Binary count multiples keep integers integral; 1.5k is 1536.
     v.isInteger =
         (v.isInteger || v.dim == Dim::None) && v.number == std::floor(v.number);
-    return v;
+    return finite(v, e, diags);
   }
   auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
   std::string best;
@@ -189,7 +200,7 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
     }
     v.dim = lhs.dim;
     v.number = e.op == '+' ? lhs.number + rhs.number : lhs.number - rhs.number;
-    return v;
+    return finite(v, e, diags);
   case '*':
     if (lhs.dim != Dim::None && rhs.dim != Dim::None) {
       diags.error(e.range) << "cannot multiply " << describe(lhs.dim) << " by "
@@ -198,7 +209,7 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
     }
     v.dim = lhs.dim != Dim::None ? lhs.dim : rhs.dim;
     v.number = lhs.number * rhs.number;
-    return v;
+    return finite(v, e, diags);
   default: // '/'
     if (rhs.number == 0) {
       diags.error(e.operands[1]->range) << "division by zero";
@@ -213,7 +224,7 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
     v.number = lhs.number / rhs.number;
     // Integer division is exact or it is not an integer.
     v.isInteger = v.isInteger && v.number == std::floor(v.number);
-    return v;
+    return finite(v, e, diags);
   }
 }
 
