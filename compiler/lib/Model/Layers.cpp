@@ -89,6 +89,8 @@ std::vector<LayerGroup> model::expand(const spec::ArchConfig &c) {
     front.hidden = c.hidden;
     front.melBins = c.melBins;
     front.frames = c.maxFrames * c.downsample;
+    // The data path computes the mel frames with it (absent: 10 ms).
+    front.hop = c.hopSeconds != 0.01 ? c.hopSeconds : 0;
     if (c.position == spec::Position::Learned ||
         c.position == spec::Position::Sinusoidal) {
       front.positions = c.maxFrames;

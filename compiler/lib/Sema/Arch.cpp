@@ -256,6 +256,16 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
         << " patches; the limit is " << bounds::kMaxInt;
     return std::nullopt;
   }
+  // A frame per hop of 16 kHz audio needs at least one sample; a hop
+  // longer than a second is no mel spectrogram.
+  if (c.arch == spec::Arch::AudioEncoder &&
+      !(c.hopSeconds >= 1e-4 && c.hopSeconds <= 1)) {
+    const ast::Field *at = f.get("hop");
+    diags.error(at ? at->value->range : f.where())
+        << "hop must be between 0.1ms and 1s (the time between mel frames; "
+           "Whisper's is 10ms)";
+    return std::nullopt;
+  }
   if (c.arch == spec::Arch::AudioEncoder &&
       c.maxFrames * c.downsample > bounds::kMaxInt) {
     const ast::Field *at = f.get("max_frames");

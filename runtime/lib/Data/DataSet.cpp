@@ -16,9 +16,19 @@ using namespace mllm::runtime::data;
 
 namespace {
 
+/// The log-mel settings of encoder `in`: the data options' with the plan's
+/// hop.
+LogMelOptions melOptions(const EncoderInput &in, const LogMelOptions &audio) {
+  LogMelOptions o = audio;
+  if (in.hopSeconds > 0)
+    o.hopSeconds = in.hopSeconds;
+  return o;
+}
+
 /// Seconds of audio one item holds: its windows of `frames` hops.
 double itemSeconds(const EncoderInput &in, const LogMelOptions &audio) {
-  return static_cast<double>(in.windows * in.frames) * audio.hopSeconds;
+  return static_cast<double>(in.windows * in.frames) *
+         melOptions(in, audio).hopSeconds;
 }
 
 uint64_t mixInto(uint64_t hash, uint64_t value) {
@@ -147,11 +157,12 @@ llvm::Error DataSet::decodeItem(size_t e, llvm::StringRef path, LogMel *mel,
   if (!samples)
     return samples.takeError();
   int64_t frames = in.windows * in.frames;
-  int64_t limit = frames * opts.audio.hopSamples();
+  const int64_t hop = melOptions(in, opts.audio).hopSamples();
+  int64_t limit = frames * hop;
   // The header check passed the clip's duration; the resampler may still
   // round it up by a few samples. Up to one hop over is that rounding and
   // is dropped; more is a clip that changed since open().
-  if (static_cast<int64_t>(samples->size()) > limit + opts.audio.hopSamples())
+  if (static_cast<int64_t>(samples->size()) > limit + hop)
     return problem(Problem::AudioTooLong,
                    "'" + path + "' has " + llvm::Twine(samples->size()) +
                        " samples; an item holds " + llvm::Twine(limit));
@@ -198,7 +209,7 @@ llvm::Expected<Microbatch> DataSet::microbatchAt(BatchRef ref) const {
       continue;
     std::optional<LogMel> mel;
     if (in.kind == MediaKind::Audio) {
-      auto made = LogMel::create(in.melBins, opts.audio);
+      auto made = LogMel::create(in.melBins, melOptions(in, opts.audio));
       if (!made)
         return made.takeError();
       mel = std::move(*made);

@@ -87,6 +87,7 @@ llvm::Expected<DataGeometry> data::dataGeometry(const Plan &plan) {
       in.kind = MediaKind::Audio;
       in.frames = c.frames;
       in.melBins = c.melBins;
+      in.hopSeconds = c.hop;
       int64_t merge = part.projector ? part.projector->merge : 1;
       in.windows = audioWindows(in.tokensPerItem, merge, c.frames);
     } else {

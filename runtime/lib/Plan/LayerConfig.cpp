@@ -92,6 +92,7 @@ const LayerConfigKey keys[] = {
     stringKey("activation", &LayerConfig::activation),
     stringKey("position", &LayerConfig::position),
     floatKey("rope_theta", &LayerConfig::ropeTheta),
+    floatKey("hop", &LayerConfig::hop),
 };
 
 const llvm::StringRef kinds[] = {

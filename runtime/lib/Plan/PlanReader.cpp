@@ -280,6 +280,13 @@ LayerConfig Reader::config(const YAML::Node &n) {
       break;
     case LayerConfigKey::Float:
       c.*key->floatField = toReal(v, key->name);
+      if (!std::isfinite(c.*key->floatField) || c.*key->floatField < 0)
+        fail(v, std::string("'") + key->name +
+                    "' must be a finite number, at least 0");
+      if (key->floatField == &LayerConfig::hop && c.hop != 0 &&
+          !(c.hop >= 1e-4 && c.hop <= 1))
+        fail(v, "'hop' must be between 0.0001 and 1 (seconds between mel "
+                "frames)");
       break;
     case LayerConfigKey::String:
       c.*key->stringField = toStr(v, key->name);

@@ -212,6 +212,12 @@ TEST(PlanIO, HandEditsAreBoundedAndConsistent) {
               "error: a second 'lr' in 'train'");
   expectError("ffn: 16", "ffn: 4611686018427387904",
               "'ffn' must be in [0, 2147483648]");
+  expectError("rope_theta: 0.1", "rope_theta: inf",
+              "'rope_theta' must be a finite number, at least 0");
+  expectError("rope_theta: 0.1", "rope_theta: -0.1",
+              "'rope_theta' must be a finite number, at least 0");
+  expectError("rope_theta: 0.1", "rope_theta: 0.1, hop: 5",
+              "'hop' must be between 0.0001 and 1");
   expectError("hidden: 8,", "hidden: 100000,",
               "group 'blocks' has hidden 100000 but its part 'vision' is 8 "
               "wide");

@@ -47,6 +47,9 @@ struct LayerConfig {
   /// none. Empty: not applicable.
   std::string position;
   double ropeTheta = 0; ///< RoPE base.
+  /// Audio front end: seconds between mel frames (the spec's `hop`); 0 is
+  /// the language's default, 10 ms, and is not written.
+  double hop = 0;
 
   bool operator==(const LayerConfig &o) const;
   bool operator!=(const LayerConfig &o) const { return !(*this == o); }

@@ -45,6 +45,9 @@ struct EncoderInput {
   int64_t channels = 3, temporal = 1, height = 0, width = 0;
   /// Audio: windows per item, mel frames per window, mel bins.
   int64_t windows = 1, frames = 0, melBins = 0;
+  /// Audio: seconds between mel frames (the spec's `hop`); 0: the data
+  /// options' (10 ms unless set).
+  double hopSeconds = 0;
 
   /// Floats of one item's media tensor.
   int64_t floatsPerItem() const {

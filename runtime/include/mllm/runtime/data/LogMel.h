@@ -36,8 +36,8 @@ enum class MelScale {
 struct LogMelOptions {
   int64_t sampleRate = 16000;
   double windowSeconds = 0.025; ///< 400 samples at 16 kHz.
-  /// The spec's `hop` (the plan does not record it; 10 ms is the language's
-  /// default and Whisper's).
+  /// The default hop (10 ms: the language's default and Whisper's); an
+  /// encoder whose plan records its own (`hop`) uses that.
   double hopSeconds = 0.010;
   MelScale scale = MelScale::Slaney;
   double fmin = 0;
