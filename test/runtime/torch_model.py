@@ -183,8 +183,12 @@ class Model:
                 if self.encoders:
                     x = x.reshape(S, T, -1).clone()
                     for e in self.encoders:
+                        # Rows of the encoder's tokens in media order; -1:
+                        # a padding item the batch does not have.
                         rows = fan_in[e.name]
-                        x[:, rows] = enc_out[e.name].reshape(S, len(rows), -1)
+                        out = enc_out[e.name].reshape(S, -1, x.shape[-1])
+                        have = rows >= 0
+                        x[:, rows[have]] = out[:, :len(rows)][:, have]
                     x = x.reshape(S * T, -1)
                 continue
             if layer.kind == "norm" or layer.kind == "lm_head":
@@ -223,8 +227,15 @@ def train(plan, init, batches, steps, on_step=None):
         total = 0.0
         for d in range(dp):
             for mb in range(microbatches):
-                loss = model.loss(batches, "s%d.d%d.m%d" % (step, d, mb),
-                                  layout, fan_in)
+                key = "s%d.d%d.m%d" % (step, d, mb)
+                # Real data: each microbatch has its own layout.
+                own, own_fan_in = layout, fan_in
+                if key + ".layout.words" in batches:
+                    own = {k: batches["%s.layout.%s" % (key, k)]
+                           for k in ("words", "segments", "positions")}
+                    own_fan_in = {e.name: batches[key + ".fan_in." + e.name]
+                                  for e in model.encoders}
+                loss = model.loss(batches, key, own, own_fan_in)
                 loss.backward()
                 total += float(loss.detach())
         opt.step()

@@ -117,37 +117,60 @@ llvm::Error RecordingData::write(llvm::StringRef path) const {
     w.add(name, {static_cast<int64_t>(ints.back().size())},
           llvm::ArrayRef<int64_t>(ints.back()));
   };
-  ints.reserve(3 + model.encoders.size() + 2 * recorded.size());
+  ints.reserve((3 + model.encoders.size()) * (1 + recorded.size()) +
+               2 * recorded.size());
   doubles.reserve(recorded.size());
-  std::vector<int64_t> words(model.layout.words.begin(),
-                             model.layout.words.end());
-  addInts("layout.words", words);
-  std::vector<int64_t> segments;
-  for (int64_t i = 0; i < model.layout.size(); ++i)
-    segments.push_back(model.layout.segment(i));
-  addInts("layout.segments", segments);
-  addInts("layout.positions", model.positions);
-  // Per encoder, the LLM row of each of its projected tokens in one
-  // sequence, in item order (samples, then items).
+  // A sequence's layout under `prefix`: its words, segments and positions.
+  auto addLayout = [&](const std::string &prefix,
+                       const kernels::TokenLayout &layout,
+                       const std::vector<int64_t> &positions) {
+    addInts(prefix + "layout.words",
+            std::vector<int64_t>(layout.words.begin(), layout.words.end()));
+    std::vector<int64_t> segments;
+    for (int64_t i = 0; i < layout.size(); ++i)
+      segments.push_back(layout.segment(i));
+    addInts(prefix + "layout.segments", segments);
+    addInts(prefix + "layout.positions", positions);
+  };
+  // The LLM row of each projected token of an encoder's first `items`
+  // media items, in media order (-1: an item the batch does not have);
+  // `starts` holds (media item, first row).
+  auto addFanIn = [&](const std::string &name, size_t e, int64_t items,
+                      const std::vector<std::pair<int64_t, int64_t>> &starts) {
+    const int64_t length = model.encoders[e].llmTokensPerItem;
+    std::vector<int64_t> rows(static_cast<size_t>(items * length), -1);
+    for (auto [index, start] : starts)
+      for (int64_t t = 0; t < length && index < items; ++t)
+        rows[index * length + t] = start + t;
+    addInts(name, rows);
+  };
+  addLayout("", model.layout, model.positions);
+  // Per encoder, one sequence's items (samples, then items).
   for (size_t e = 0; e < model.encoders.size(); ++e) {
-    std::vector<std::pair<int64_t, int64_t>> items; // (item index, start)
-    int64_t length = 0;
+    std::vector<std::pair<int64_t, int64_t>> starts;
     for (const kernels::LayoutSpan &s : model.spans)
       if (s.kind == kernels::LayoutSpan::Item &&
-          s.modality == static_cast<int64_t>(e)) {
-        items.push_back(
+          s.modality == static_cast<int64_t>(e))
+        starts.push_back(
             {s.sample * model.encoders[e].itemsPerSample + s.itemIndex,
              s.start});
-        length = s.length;
-      }
-    llvm::sort(items);
-    std::vector<int64_t> rows;
-    for (auto [index, start] : items)
-      for (int64_t t = 0; t < length; ++t)
-        rows.push_back(start + t);
-    addInts("fan_in." + model.encoders[e].name, rows);
+    addFanIn("fan_in." + model.encoders[e].name, e,
+             static_cast<int64_t>(starts.size()), starts);
   }
   for (const auto &[name, d] : recorded) {
+    // Real data: each microbatch has its own layout and items (its media
+    // holds the items present first, then padding to the plan's count).
+    if (d.layout) {
+      addLayout(name + ".", d.layout->tokens, d.layout->positions);
+      for (size_t e = 0; e < model.encoders.size(); ++e) {
+        std::vector<std::pair<int64_t, int64_t>> starts;
+        if (e < d.layout->items.size())
+          for (const BatchLayout::Item &item : d.layout->items[e])
+            starts.push_back({item.media, item.row});
+        addFanIn(name + ".fan_in." + model.encoders[e].name, e,
+                 model.encoders[e].items, starts);
+      }
+    }
     addInts(name + ".token_ids", d.tokenIds);
     addInts(name + ".targets", d.targets);
     doubles.push_back({d.lossScale});
