@@ -38,9 +38,17 @@ std::string Sema::suggest(llvm::StringRef name,
 
 void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
                       llvm::ArrayRef<llvm::StringRef> nestedKinds,
-                      llvm::StringRef context) {
+                      llvm::StringRef context, Header header) {
   if (!once(&block.fields))
     return;
+  // A name or base the block does not read would look meaningful and do
+  // nothing (`cluster c1 : a40`).
+  if (!(header & Named) && !block.name.empty())
+    diags.error(block.name.range)
+        << context << " takes no name: remove '" << block.name.name << "'";
+  if (header != NamedWithBase && !block.base.empty())
+    diags.error(block.base.range)
+        << context << " takes no base: remove ': " << block.base.name << "'";
   std::vector<std::string> known;
   for (Schema s : schemas)
     for (const FieldSpec &f : s)

@@ -28,7 +28,7 @@ static bool readProjector(Sema &sema, const ast::Block *block,
   if (block) {
     p.loc = block->range;
     sema.checkBlock(*block, {projectorSchema()}, {},
-                    "projector of '" + enc.name + "'");
+                    "projector of '" + enc.name + "'", Sema::Named);
     if (block->name.name == "linear")
       p.kind = spec::ProjectorKind::Linear;
     else if (block->name.name != "mlp") {
@@ -90,7 +90,7 @@ static bool readProjector(Sema &sema, const ast::Block *block,
 }
 
 bool Sema::resolveModel(const ast::Block &block, spec::Model &model) {
-  checkBlock(block, {modelSchema()}, {"encoder", "llm"}, "model");
+  checkBlock(block, {modelSchema()}, {"encoder", "llm"}, "model", Named);
   Fields f(*this, "model");
   f.add(block, modelSchema());
   spec::Recompute defaultRecompute = spec::Recompute::None;
@@ -238,7 +238,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   spec::Data &d = job.data;
   const spec::Model &model = job.model;
   d.loc = block->range;
-  checkBlock(*block, {dataSchema()}, {"*"}, "data");
+  checkBlock(*block, {dataSchema()}, {"*"}, "data", Bare);
   Fields f(*this, "data");
   f.add(*block, dataSchema());
   bool ok = f.require("text_tokens");
@@ -290,7 +290,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
     if (mb) {
       in.loc = mb->range;
       std::string context = "data for '" + enc.name + "'";
-      checkBlock(*mb, {modalitySchema()}, {}, context);
+      checkBlock(*mb, {modalitySchema()}, {}, context, Bare);
       Fields m(*this, context);
       m.add(*mb, modalitySchema());
       const char *wrong = isVision ? "duration" : "image";
@@ -407,7 +407,7 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
 //===----------------------------------------------------------------------===//
 
 bool Sema::resolveCluster(const ast::Block &block, spec::Cluster &cluster) {
-  checkBlock(block, {clusterSchema()}, {}, "cluster");
+  checkBlock(block, {clusterSchema()}, {}, "cluster", Bare);
   Fields f(*this, "cluster");
   f.add(block, clusterSchema());
   cluster.loc = block.range;
@@ -461,7 +461,7 @@ bool Sema::resolveTrain(const ast::Block *block, spec::Train &train) {
   if (!block)
     return true;
   train.loc = block->range;
-  checkBlock(*block, {trainSchema()}, {}, "train");
+  checkBlock(*block, {trainSchema()}, {}, "train", Bare);
   Fields f(*this, "train");
   f.add(*block, trainSchema());
   bool ok = f.readInt("steps", train.steps);

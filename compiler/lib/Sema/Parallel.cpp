@@ -106,7 +106,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
   Fields top(*this, "parallel");
   if (block) {
     par.loc = block->range;
-    checkBlock(*block, {parallelSchema()}, {"*"}, "parallel");
+    checkBlock(*block, {parallelSchema()}, {"*"}, "parallel", Bare);
     top.add(*block, parallelSchema());
     for (const auto &nested : block->blocks) {
       llvm::StringRef name = nested->kind.name;
@@ -153,7 +153,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
     if (pb) {
       p.loc = pb->range;
       checkBlock(*pb, {partParallelSchema()}, {},
-                 "parallel block of '" + p.part + "'");
+                 "parallel block of '" + p.part + "'", Bare);
       f.add(*pb, partParallelSchema());
       constexpr int64_t maxDegree = bounds::kMaxDegree;
       bool partOk = f.readInt("tp", p.tp, 1, maxDegree);

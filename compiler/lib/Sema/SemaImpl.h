@@ -100,10 +100,13 @@ public:
   /// Evaluated field values, computed once per field.
   llvm::DenseMap<const ast::Field *, Value> values;
 
-  /// Unknown-field, duplicate-field and nested-block checks of one block.
+  /// What a block's header may have besides its kind: `kind NAME : BASE`.
+  enum Header { Bare = 0, Named = 1, NamedWithBase = 3 };
+  /// Unknown-field, duplicate-field and nested-block checks of one block,
+  /// and a name or base its header may not have (`header`).
   void checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
                   llvm::ArrayRef<llvm::StringRef> nestedKinds,
-                  llvm::StringRef context);
+                  llvm::StringRef context, Header header = NamedWithBase);
 
   /// "did you mean" over `candidates`, or empty.
   static std::string suggest(llvm::StringRef name,
