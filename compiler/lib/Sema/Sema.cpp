@@ -56,16 +56,34 @@ std::optional<spec::Job> Sema::run(bool requireJob, spec::Library *library) {
     // Each block is checked as far as what it depends on is valid, so one
     // run reports as many independent errors as possible.
     bool clusterOk = cluster && resolveCluster(*cluster, job.cluster);
-    if (model && resolveModel(*model, job.model)) {
+    bool modelOk = model && resolveModel(*model, job.model);
+    if (modelOk) {
       bool dataOk = resolveData(data, job);
       if (dataOk && clusterOk)
         resolveParallel(parallel, job);
     }
-    resolveTrain(train, job.train);
+    if (resolveTrain(train, job.train) && modelOk)
+      warnIfNothingTrains(job);
   }
   if (diags.numErrors() != 0)
     return std::nullopt;
   return job;
+}
+
+void Sema::warnIfNothingTrains(const spec::Job &job) {
+  const spec::Model &m = job.model;
+  if (!m.llm.frozen || llvm::any_of(m.encoders, [](const spec::Encoder &e) {
+        return !e.frozen || !e.projector.frozen;
+      }))
+    return;
+  // Legitimate for evaluation and generation, but a training job that
+  // changes nothing is more often a forgotten `frozen = false`.
+  diags.warning(m.loc) << "nothing in model '" << m.name
+                       << "' trains: every part is frozen, so its "
+                       << job.train.steps
+                       << " training step(s) change no parameter; set "
+                          "'frozen = false' on the parts to train (to only "
+                          "evaluate or generate, run mllm-run with --steps 0)";
 }
 
 std::optional<spec::Job> mllm::analyze(const Program &program,

@@ -100,6 +100,9 @@ public:
   /// Evaluated field values, computed once per field.
   llvm::DenseMap<const ast::Field *, Value> values;
 
+  /// Warns when every part of the model is frozen.
+  void warnIfNothingTrains(const spec::Job &job);
+
   /// What a block's header may have besides its kind: `kind NAME : BASE`.
   enum Header { Bare = 0, Named = 1, NamedWithBase = 3 };
   /// Unknown-field, duplicate-field and nested-block checks of one block,

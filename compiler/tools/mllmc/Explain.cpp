@@ -278,7 +278,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
                        group->hasAttr("needs_input_grad_after_first");
       });
     if (frozen && !passesGrads)
-      why.push_back("frozen, upstream of every trainable layer: no backward");
+      why.push_back("frozen, no trainable layer upstream: no backward");
     else if (frozen)
       why.push_back("frozen, passes input gradients to trainable layers "
                     "upstream");
