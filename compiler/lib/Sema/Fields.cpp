@@ -49,13 +49,17 @@ Value Fields::value(llvm::StringRef name) {
 }
 
 void Fields::typeError(llvm::StringRef name, const Value &value,
-                       llvm::StringRef expected) {
+                       llvm::StringRef expected,
+                       llvm::ArrayRef<std::string> names) {
   const ast::Field *field = get(name);
   if (!sema.once(&field->value))
     return;
-  sema.diags.error(value.range.isValid() ? value.range : field->range)
+  auto diag =
+      sema.diags.error(value.range.isValid() ? value.range : field->range)
       << "field '" << name << "' expects " << expected << ", got "
       << value.describe();
+  if (value.kind == Value::Kind::Ident && !names.empty())
+    diag << Sema::suggest(value.text, names);
 }
 
 bool Fields::readInt(llvm::StringRef name, int64_t &out, int64_t min,
@@ -272,7 +276,8 @@ bool Fields::readRecompute(llvm::StringRef name, spec::Recompute &out) {
       return true;
     }
   }
-  typeError(name, v, "true, false, 'full', 'selective' or 'none'");
+  typeError(name, v, "true, false, 'full', 'selective' or 'none'",
+            {"true", "false", "full", "selective", "none"});
   return false;
 }
 

@@ -140,15 +140,17 @@ bool Sema::resolveModel(const ast::Block &block, spec::Model &model) {
     names.try_emplace("llm", llmBlock->kind.range);
   checkBlock(*llmBlock, {partSiteSchema(), decoderSchema()}, {},
              "llm '" + llm.name + "'");
-  if (!resolveArchAt(*llmBlock, "the llm", llm.config))
-    return false;
-  if (llm.config.arch != spec::Arch::Decoder) {
+  // A bad llm still lets the encoders be checked (all but their
+  // projectors, which are checked against its width).
+  bool llmOk = resolveArchAt(*llmBlock, "the llm", llm.config);
+  if (llmOk && llm.config.arch != spec::Arch::Decoder) {
     diags.error(llmBlock->base.range)
         << "the llm must be a decoder instance, but '" << llmBlock->base.name
         << "' is an encoder";
-    return false;
+    llmOk = false;
   }
-  {
+  ok &= llmOk;
+  if (llmOk) {
     Fields site(*this, "llm '" + llm.name + "'");
     site.add(*llmBlock, partSiteSchema());
     ok &= site.readBool("frozen", llm.frozen);
@@ -210,7 +212,8 @@ bool Sema::resolveModel(const ast::Block &block, spec::Model &model) {
       }
       proj = pb.get();
     }
-    ok &= readProjector(*this, proj, enc, llm, enc.projector);
+    if (llmOk)
+      ok &= readProjector(*this, proj, enc, llm, enc.projector);
     model.encoders.push_back(std::move(enc));
   }
   return ok;

@@ -71,9 +71,11 @@ public:
 
   /// Evaluates a present field (invalid Value if absent or erroneous).
   Value value(llvm::StringRef name);
-  /// Reports that `value` of field `name` is not `expected`.
+  /// Reports that `value` of field `name` is not `expected`, with a "did you
+  /// mean" among `names` for a misspelt name.
   void typeError(llvm::StringRef name, const Value &value,
-                 llvm::StringRef expected);
+                 llvm::StringRef expected,
+                 llvm::ArrayRef<std::string> names = {});
 
   Sema &sema;
 
