@@ -245,6 +245,16 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       srcMgr.getMemoryBuffer(srcMgr.getMainFileID());
   InputKind kind = classifyInput(path, buffer->getBuffer());
   sched::ScheduleKind schedule = options.schedule;
+  // A plan's times are fixed when it is made: a profile given with one
+  // would be ignored without a word.
+  if (kind == InputKind::Plan && !options.profile.empty()) {
+    error = path.str() +
+            ": error: --profile times the layers when a spec is compiled, "
+            "and this is a plan whose times are already fixed; pass the "
+            "spec instead, or make the plan with `mllmc SPEC --profile " +
+            options.profile.getValue() + " --emit=plan`";
+    return 1;
+  }
   if (kind == InputKind::Plan) {
     auto read = runtime::readPlan(buffer->getBuffer(), path);
     if (!read) {
@@ -288,6 +298,15 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     }
     // Plan what has not been yet; a schedule of another kind is replaced.
     bool planned = !module->getOps<PipelineOp>().empty();
+    if (planned && !options.profile.empty()) {
+      error = path.str() +
+              ": error: --profile times the layers when they are planned, "
+              "and this module is planned already (its mllm.pipeline holds "
+              "the times); pass the spec instead, or emit the IR with "
+              "`mllmc SPEC --profile " +
+              options.profile.getValue() + " --emit=mllm`";
+      return 1;
+    }
     if (!planned && failed(runPipelines(*module, options, std::nullopt)))
       return 1;
     for (sched_ir::ScheduleOp op :

@@ -196,6 +196,15 @@ int simMain(mlir::MLIRContext &context) {
       return fail(1, "the plan cannot run: " + run.error);
     return fail(rc, run.error);
   }
+  // Faster than the GPU's peak: the times are not this GPU's.
+  if (run.result.mfu > 1)
+    llvm::WithColor::warning(llvm::errs(), "mllm-sim")
+        << llvm::format("MFU %.1f%% is above 100%%: the stages' times are "
+                        "shorter than the cluster's GPUs can compute them at "
+                        "their peak FLOP/s (a --profile measured on a faster "
+                        "GPU, or wrong); the simulated times are the "
+                        "profile's, the MFU is not meaningful\n",
+                        run.result.mfu * 100);
   llvm::raw_ostream &os = (*output)->os();
   if (emitJson) {
     llvm::json::OStream j(os, 2);
