@@ -8,6 +8,7 @@
 #include "mllm/Plan/JobModel.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 
+#include "mllm/Dialect/MLLM/IR/Bounds.h"
 #include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 #include "mllm/Plan/Profile.h"
@@ -17,6 +18,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 
 namespace mllm {
 #define GEN_PASS_DEF_PARTITIONPASS
@@ -191,6 +193,34 @@ static LogicalResult checkChain(const JobModel &job) {
   return success();
 }
 
+/// A stage time past the IR's bound (a day per microbatch) comes from
+/// mistyped inputs (`peak_bf16 = 989FLOPS` for TFLOPS, `text_tokens = 1G`
+/// for 1k): said here, in the spec's terms, rather than by the verifier.
+static LogicalResult checkStageTimes(const JobModel &job, const PartInfo &part,
+                                     int64_t index, const UnitCost &sum) {
+  for (auto [name, seconds] : {std::pair<StringRef, double>{"forward", sum.fwd},
+                               {"weight-gradient", sum.wgrad},
+                               {"input-gradient", sum.igrad},
+                               {"recompute", sum.recompute}}) {
+    if (roundMillis(seconds) <= bounds::kMaxMillis)
+      continue;
+    InFlightDiagnostic diag =
+        emitError(part.loc())
+        << "stage " << index << " of '" << part.name << "' would take "
+        << llvm::formatv("{0:e2}", seconds * 1e3) << " ms per microbatch ("
+        << name << "), more than the day a stage may take: an input is "
+        << "likely mistyped; check the GPU's peak_bf16 ("
+        << llvm::formatv("{0:e2}", job.device.peakFlops)
+        << " FLOP/s; 989TFLOPS, not 989FLOPS) and the sequence length ("
+        << DataOp(job.data).getSeqLen() << " tokens)";
+    diag.attachNote(ClusterOp(job.cluster).getLoc())
+        << "the cluster's GPU is set here";
+    diag.attachNote(DataOp(job.data).getLoc()) << "the data layout is set here";
+    return failure();
+  }
+  return success();
+}
+
 LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
   bool ok = true;
   for (const PartInfo &part : job.parts)
@@ -294,6 +324,8 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         extras.insert(e);
     }
     int64_t index = stageIndex[stage.module]++;
+    if (failed(checkStageTimes(job, *part, index, sum)))
+      return failure();
     ArrayAttr with;
     if (!extras.empty())
       with = builder.getStrArrayAttr(extras.getArrayRef());
