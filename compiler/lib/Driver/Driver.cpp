@@ -52,8 +52,8 @@ DriverOptions::DriverOptions(cl::OptionCategory &category)
   static const char *const help[] = {
       "multimodal 1F1B: encoder pipelines in parallel, frozen- and "
       "memory-aware (default)",
-      "Megatron-like: a linear pipeline, plain 1F1B, every stage runs a full "
-      "backward",
+      "Megatron-like: a linear pipeline, plain 1F1B, a fused backward (input "
+      "and weight gradients together; frozen layers still compute none)",
       "all forwards, then all backwards"};
   for (uint32_t i = 0; i <= sched_ir::getMaxEnumValForScheduleKind(); ++i) {
     sched::ScheduleKind kind = *sched_ir::symbolizeScheduleKind(i);

@@ -118,7 +118,8 @@ cl::opt<std::string> dumpBatches(
 cl::opt<double> timeoutSeconds(
     "timeout",
     cl::desc("Parallel runs: seconds any wait for another rank may take "
-             "before the run fails, naming the rank, action and peer"),
+             "before the run fails, naming the rank, action and peer "
+             "(default 300)"),
     cl::init(300), cl::cat(category));
 cl::opt<std::string> injectFault(
     "inject-fault",
@@ -159,7 +160,8 @@ cl::opt<bool> strictData(
     cl::init(false), cl::cat(category));
 cl::opt<int> dataThreads("data-threads",
                          cl::desc("With --data: threads that decode and pack "
-                                  "batches ahead of the step (default 2)"),
+                                  "batches ahead of the step, per data-"
+                                  "parallel replica read (default 2)"),
                          cl::init(2), cl::cat(category));
 
 cl::opt<std::string> evalFile(
@@ -190,9 +192,11 @@ cl::opt<bool> noKeyCache(
 
 cl::opt<std::string> backend(
     "backend",
-    cl::desc("cpu (default) or cuda: train a plan's LLM on a GPU with the "
-             "device executor, under mpirun one GPU per data-parallel "
-             "replica (docs/cuda.md §9)"),
+    cl::desc("cpu (default) or cuda: train on GPUs with the device executor "
+             "(docs/cuda.md §9): one process trains a whole replica; under "
+             "mpirun, one process per data-parallel replica or one per rank "
+             "of the plan (its pipeline, tensor and context-parallel "
+             "shares)"),
     cl::init("cpu"), cl::cat(category));
 
 cl::opt<std::string> attentionKernel(

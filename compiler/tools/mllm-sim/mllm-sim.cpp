@@ -48,7 +48,7 @@ cl::opt<int64_t> traceMaxRanks(
     "trace-max-ranks",
     cl::desc("In --trace, one thread per rank up to this many ranks in all, "
              "else one thread per stage named after its rank range (0: no "
-             "limit)"),
+             "limit; default 256)"),
     cl::value_desc("n"), cl::init(sched::kDefaultTraceMaxRanks),
     cl::cat(category));
 cl::opt<std::string> svgFile("svg", cl::desc("Write an SVG timeline"),
@@ -247,6 +247,31 @@ int main(int argc, char **argv) {
       "and CP policies side by side\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
 
+  if (traceMaxRanks < 0)
+    return fail(1, "--trace-max-ranks takes 0 (no limit) or more, not " +
+                       llvm::Twine(traceMaxRanks.getValue()));
+  // Two outputs into one file: one would silently replace the other.
+  {
+    std::vector<std::pair<std::string, std::string>> outputs;
+    if (outputFile != "-")
+      outputs.push_back({"-o", outputFile});
+    if (!traceFile.empty())
+      outputs.push_back({"--trace", traceFile});
+    if (!svgFile.empty())
+      outputs.push_back({"--svg", svgFile});
+    auto same = [](llvm::StringRef a, llvm::StringRef b) {
+      llvm::SmallString<256> x(a), y(b);
+      llvm::sys::path::remove_dots(x, /*remove_dot_dot=*/true);
+      llvm::sys::path::remove_dots(y, /*remove_dot_dot=*/true);
+      return x == y || llvm::sys::fs::equivalent(a, b);
+    };
+    for (size_t i = 0; i < outputs.size(); ++i)
+      for (size_t j = i + 1; j < outputs.size(); ++j)
+        if (same(outputs[i].second, outputs[j].second))
+          return fail(1, outputs[i].first + " and " + outputs[j].first +
+                             " both write '" + outputs[j].second +
+                             "'; give each its own file");
+  }
   // A bad profile is the user's error, reported once and up front.
   if (!checkProfile(driverOptions, "mllm-sim"))
     return 1;
