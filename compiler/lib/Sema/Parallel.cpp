@@ -210,7 +210,18 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
            (p.autoStages() ? std::string("1") : std::to_string(p.pp)) + "x" +
            std::to_string(p.cp);
   };
-  if (par.layout == spec::Layout::Colocated && !model.encoders.empty()) {
+  if (par.layout == spec::Layout::Chain) {
+    // One chain of stages on tp GPUs each; its rules (pp = auto, one tp, no
+    // CP) are mllm-partition's to report, at each part that breaks one:
+    // arithmetic on a broken chain would name the wrong mistake.
+    const spec::PartParallel &first = par.parts.front();
+    if (llvm::any_of(par.parts, [&](const spec::PartParallel &p) {
+          return !p.autoStages() || p.tp != first.tp || p.cp != 1;
+        }))
+      return true;
+    perReplica = first.tp;
+    breakdown = "a chain of stages of tp " + std::to_string(first.tp);
+  } else if (par.layout == spec::Layout::Colocated && !model.encoders.empty()) {
     const spec::PartParallel &first = par.parts.front();
     for (size_t i = 1; i + 1 < par.parts.size(); ++i) {
       const spec::PartParallel &p = par.parts[i];
@@ -255,7 +266,9 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
                   << (world % par.dp ? 0 : world / par.dp)
                   << " GPUs per replica, but one replica needs at least "
                   << perReplica << " (" << breakdown
-                  << ", one stage for each 'pp = auto' part)";
+                  << (par.layout == spec::Layout::Chain
+                          ? ", at least one stage)"
+                          : ", one stage for each 'pp = auto' part)");
       diags.note(diag, job.cluster.loc, "cluster declared here");
       return false;
     }

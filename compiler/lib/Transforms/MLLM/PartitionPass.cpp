@@ -169,24 +169,34 @@ static LogicalResult checkChain(const JobModel &job) {
   if (job.layout != EncoderLayout::Chain)
     return success();
   const PartInfo &first = job.parts.front();
+  // Every part that breaks a rule, each at its block.
+  bool ok = true;
   for (const PartInfo &part : job.parts) {
-    if (part.pp != 0)
-      return emitError(part.loc())
-             << "layout chain cuts the layers of every part as one chain of "
-                "stages; set 'pp = auto' for '"
-             << part.name << "' (it has pp " << part.pp << ")";
-    if (part.tp != first.tp)
-      return emitError(part.loc())
-             << "layout chain puts parts on shared stages, which needs one "
-                "tp for every part; '"
-             << part.name << "' has tp " << part.tp << " but '" << first.name
-             << "' has tp " << first.tp;
-    if (part.cp != 1)
-      return emitError(part.loc())
-             << "layout chain puts parts on shared stages, which cannot run "
-                "context parallelism; '"
-             << part.name << "' has cp " << part.cp;
+    if (part.pp != 0) {
+      emitError(part.loc())
+          << "layout chain cuts the layers of every part as one chain of "
+             "stages; set 'pp = auto' for '"
+          << part.name << "' (it has pp " << part.pp << ")";
+      ok = false;
+    }
+    if (part.tp != first.tp) {
+      emitError(part.loc())
+          << "layout chain puts parts on shared stages, which needs one "
+             "tp for every part; '"
+          << part.name << "' has tp " << part.tp << " but '" << first.name
+          << "' has tp " << first.tp;
+      ok = false;
+    }
+    if (part.cp != 1) {
+      emitError(part.loc())
+          << "layout chain puts parts on shared stages, which cannot run "
+             "context parallelism; '"
+          << part.name << "' has cp " << part.cp;
+      ok = false;
+    }
   }
+  if (!ok)
+    return failure();
   if (job.policy == PartitionPolicy::Explicit)
     return emitError(first.loc()) << "layout chain chooses its own cuts; it "
                                      "cannot take an explicit partition";
