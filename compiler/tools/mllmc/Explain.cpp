@@ -309,7 +309,10 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
       placement = "equal block counts (uniform)";
     else
       placement = "explicit stages";
-    if (std::abs(total - bottleneck) < 5e-4)
+    // The stage's terms and the bottleneck are each rounded to the
+    // microsecond: their sum may differ from the bottleneck by up to five
+    // half-microseconds.
+    if (std::abs(total - bottleneck) <= 2.5e-3 + 1e-9)
       placement += ": the bottleneck, " + ms(total) + " ms";
     else if (count > 1 && (policy == PartitionPolicy::FrozenAware ||
                            policy == PartitionPolicy::FrozenUnaware))
