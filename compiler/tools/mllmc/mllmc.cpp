@@ -270,8 +270,12 @@ int main(int argc, char **argv) {
     return mlir::success(chunkRc == 0);
   };
   llvm::raw_ostream &os = (*output)->os();
+  // Plans of several chunks are YAML documents of one stream, which the
+  // plan reader refuses as one plan (it says so) instead of misreading.
   if (splitInputFile)
-    (void)mlir::splitAndProcessBuffer(std::move(input), process, os);
+    (void)mlir::splitAndProcessBuffer(std::move(input), process, os,
+                                      mlir::kDefaultSplitMarker,
+                                      emit == Emit::Plan ? "---" : "");
   else
     (void)process(std::move(input), os);
   if (rc != 0)

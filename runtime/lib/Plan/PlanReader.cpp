@@ -904,8 +904,15 @@ llvm::Expected<Plan> mllm::runtime::readPlan(llvm::StringRef text,
                  std::to_string(limits.maxNesting) + " levels");
   Reader reader(fileName, limits);
   try {
-    YAML::Node root = YAML::Load(text.str());
-    return reader.read(root);
+    // One plan per file: a second YAML document (mllmc --split-input-file
+    // --emit=plan writes one per chunk) would otherwise be ignored.
+    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
+    if (documents.size() > 1)
+      return error(fileName.str() + ": error: the file holds " +
+                   std::to_string(documents.size()) +
+                   " plans (YAML documents separated by '---'); a plan file "
+                   "holds one: compile the chunk you want on its own");
+    return reader.read(documents.empty() ? YAML::Node() : documents.front());
   } catch (const ReadError &e) {
     return error(e.message);
   } catch (const YAML::Exception &e) {
