@@ -290,6 +290,20 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         << gpus << " of the " << budget
         << " GPUs of one replica; more stages would not shorten the "
            "estimated iteration";
+  // What Sema says of a fixed pp, for the LLM stages pp = auto chose.
+  for (const PartInfo &part : job.parts) {
+    if (!part.isLLM || part.pp != 0)
+      continue;
+    int64_t stages =
+        llvm::count_if(result->stages, [&](const plan::StagePlan &s) {
+          return s.module == part.name;
+        });
+    if (job.microbatches < stages)
+      DataOp(job.data).emitWarning()
+          << job.microbatches << " microbatches cannot fill the " << stages
+          << " pipeline stages 'pp = auto' chose for the LLM; the "
+          << "pipeline will mostly idle (raise microbatches)";
+  }
 
   for (auto old : llvm::make_early_inc_range(module.getOps<PipelineOp>()))
     old.erase();
