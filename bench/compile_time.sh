@@ -38,7 +38,11 @@ variant m2730 2730 "$LLM24" 128
 variant m16384 16384 "$LLM24" 128
 variant s48 512 'llm { tp = 8; pp = 32; cp = 1; }' 48
 variant s96 512 'llm { tp = 8; pp = 80; cp = 1; }' 96
-CASES="m8 m64 m512 m2048 m2730 m16384 s48 s96"
+# Every stage count the partitioner's: colocated encoders (one joint exact
+# search per encoder stage count), pp = auto on every part, one replica.
+sed -e 's/dp = auto;/dp = 1;/' -e 's/layout = encoders_parallel;/layout = encoders_colocated;/' \
+    -e 's/pp = [0-9]*;/pp = auto;/' -e 's/cp = 2;/cp = 1;/' "$EX" > "$TMP/auto.mllm"
+CASES="m8 m64 m512 m2048 m2730 m16384 s48 s96 auto"
 
 # median wall seconds, peak RSS MiB, output bytes of one command; "-" when
 # the tool refuses the case.
@@ -83,7 +87,9 @@ echo "$sep"
 for c in $CASES; do
   mb=$(sed -n 's/.*microbatches = \([0-9]*\);.*/\1/p' "$TMP/$c.mllm")
   pp=$(sed -n 's/.*llm { tp = 8; pp = \([0-9]*\);.*/\1/p' "$TMP/$c.mllm")
-  line="| $c | $((16 + pp)) | $mb | $(row "$AFTER" "$c")"
+  stages=auto
+  [ -n "$pp" ] && stages=$((16 + pp))
+  line="| $c | $stages | $mb | $(row "$AFTER" "$c")"
   [ -n "$BEFORE" ] && line="$line | $(row "$BEFORE" "$c")"
   echo "$line |"
 done
