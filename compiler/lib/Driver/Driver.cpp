@@ -297,22 +297,17 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       return 1;
     }
     // Plan what has not been yet; a schedule of another kind is replaced.
+    // A planned module is planned again with a --profile: its times are the
+    // cost model's or another profile's, and its schedule goes with them.
     bool planned = !module->getOps<PipelineOp>().empty();
-    if (planned && !options.profile.empty()) {
-      error = path.str() +
-              ": error: --profile times the layers when they are planned, "
-              "and this module is planned already (its mllm.pipeline holds "
-              "the times); pass the spec instead, or emit the IR with "
-              "`mllmc SPEC --profile " +
-              options.profile.getValue() + " --emit=mllm`";
-      return 1;
-    }
-    if (!planned && failed(runPipelines(*module, options, std::nullopt)))
-      return 1;
+    bool replan = planned && !options.profile.empty();
     for (sched_ir::ScheduleOp op :
          llvm::make_early_inc_range(module->getOps<sched_ir::ScheduleOp>()))
-      if (op.getKind() != schedule)
+      if (replan || op.getKind() != schedule)
         op.erase();
+    if ((!planned || replan) &&
+        failed(runPipelines(*module, options, std::nullopt)))
+      return 1;
   }
   auto built = buildPlan(*module, path, specHash, schedule);
   if (!built) {
