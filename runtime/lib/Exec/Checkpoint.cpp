@@ -266,6 +266,9 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
     return fail(path + ": no valid 'step' in its metadata");
   restored.step = step;
   restored.data = files.meta("data");
+  if (uint64_t seed;
+      !llvm::StringRef(files.meta("seed")).getAsInteger(10, seed))
+    restored.seed = seed;
   // A TP shard reads the whole tensor and keeps its runs of it.
   auto read = [&](const std::string &name, const cpu::Param<float> &p,
                   float *dst, size_t count) -> llvm::Error {
@@ -503,8 +506,17 @@ llvm::Error exec::checkSameData(const Restored &restored, llvm::StringRef data,
                                 llvm::StringRef path) {
   if (restored.data.empty() || restored.data == data)
     return llvm::Error::success();
+  // A data set's fingerprint covers its order, which follows the seed: the
+  // likelier mistake between two of them is a changed --seed.
+  std::string seed;
+  if (restored.seed && llvm::StringRef(restored.data).starts_with("data set") &&
+      data.starts_with("data set"))
+    seed = " (if it is the same data set: its order follows the seed, and "
+           "the checkpoint was trained with seed " +
+           std::to_string(*restored.seed) + "; pass --seed " +
+           std::to_string(*restored.seed) + " to continue it)";
   return fail(path + ": trained on " + restored.data + ", this run reads " +
-              data +
+              data + seed +
               "; its step is no position in this data: start from its "
               "weights with --init instead of --resume");
 }

@@ -74,6 +74,8 @@ struct Restored {
   bool otherPlan = false;
   /// The identity of its data ("" when the checkpoint does not say).
   std::string data;
+  /// The seed it was trained with, when it says.
+  std::optional<uint64_t> seed;
 };
 
 /// Refuses to continue `restored` on other data than it was trained on
