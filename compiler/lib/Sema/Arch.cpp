@@ -257,9 +257,10 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
     return std::nullopt;
   }
   // A frame per hop of 16 kHz audio needs at least one sample; a hop
-  // longer than a second is no mel spectrogram.
+  // longer than a second is no mel spectrogram. (100us is 9.99...e-5 in
+  // doubles: the bounds allow for the rounding.)
   if (c.arch == spec::Arch::AudioEncoder &&
-      !(c.hopSeconds >= 1e-4 && c.hopSeconds <= 1)) {
+      !(c.hopSeconds >= 1e-4 * (1 - 1e-9) && c.hopSeconds <= 1 + 1e-9)) {
     const ast::Field *at = f.get("hop");
     diags.error(at ? at->value->range : f.where())
         << "hop must be between 0.1ms and 1s (the time between mel frames; "
@@ -300,7 +301,15 @@ bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,
     return false;
   }
   const ast::Block *decl = findDecl(site.base.name);
-  if (!decl || decl->kind.name == "hardware") {
+  if (decl && decl->kind.name == "hardware") {
+    auto diag = diags.error(site.base.range)
+                << "'" << site.base.name
+                << "' is a hardware profile, not an instance; a part takes "
+                   "an instance of an architecture ('llm : llama3_2_1b')";
+    diags.note(diag, decl->name.range, "hardware profile declared here");
+    return false;
+  }
+  if (!decl) {
     std::vector<std::string> names = declNames("instance");
     diags.error(site.base.range) << "unknown instance '" << site.base.name
                                  << "'" << suggest(site.base.name, names);

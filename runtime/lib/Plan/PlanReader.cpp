@@ -284,7 +284,7 @@ LayerConfig Reader::config(const YAML::Node &n) {
         fail(v, std::string("'") + key->name +
                     "' must be a finite number, at least 0");
       if (key->floatField == &LayerConfig::hop && c.hop != 0 &&
-          !(c.hop >= 1e-4 && c.hop <= 1))
+          !(c.hop >= 1e-4 * (1 - 1e-9) && c.hop <= 1 + 1e-9))
         fail(v, "'hop' must be between 0.0001 and 1 (seconds between mel "
                 "frames)");
       break;
