@@ -25,6 +25,7 @@
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Driver/Driver.h"
 #include "mllm/Tools/RegisterMllm.h"
+#include "mllm/kernels/SequenceLayout.h"
 #include "mllm/kernels/cpu/Threads.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 #include "mllm/runtime/exec/ManifestData.h"
@@ -338,6 +339,28 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   int64_t total = steps >= 0              ? steps.getValue()
                   : !generateFile.empty() ? 0
                                           : plan.train.steps;
+  // A layout with no next-token target (bidirectional text from hand-made
+  // IR, a prefix_lm prefix over all the text) trains on a loss of 0. A
+  // layout the checks refuse is the model's to report.
+  auto noTargets = [&]() {
+    auto spec = runtime::sequenceSpec(plan);
+    if (!spec) {
+      llvm::consumeError(spec.takeError());
+      return false;
+    }
+    if (!kernels::checkSequenceSpec(*spec).empty())
+      return false;
+    std::vector<kernels::LayoutSpan> spans;
+    kernels::buildSequenceLayout(*spec, &spans);
+    return kernels::targetPositions(spans).empty();
+  };
+  if (total > 0 && dataFile.empty() && noTargets())
+    return fail(1, "the plan's data layout gives no token a next-token "
+                   "target (text mask '" +
+                       plan.data.textMask + "' over " +
+                       llvm::Twine(plan.data.textTokens) +
+                       " text tokens per sample): training would change "
+                       "nothing; use a causal text mask or more text tokens");
   int nThreads =
       threadsOption() > 0
           ? threadsOption()
