@@ -384,9 +384,16 @@ std::vector<std::string> exec::removeCheckpointLeftovers(llvm::StringRef dir) {
                      it->type() == llvm::sys::fs::file_type::regular_file;
     if (!partial && !temporary)
       continue;
+    // The entry's type may come from following a link (file systems that
+    // report none): never remove what a link points at.
+    llvm::sys::fs::file_status own;
+    if (llvm::sys::fs::status(it->path(), own, /*Follow=*/false) ||
+        llvm::sys::fs::is_symlink_file(own))
+      continue;
     std::error_code failed;
     if (partial)
-      failed = llvm::sys::fs::remove_directories(it->path());
+      failed = llvm::sys::fs::remove_directories(it->path(),
+                                                 /*IgnoreErrors=*/false);
     else
       failed = llvm::sys::fs::remove(it->path());
     if (!failed)
