@@ -232,10 +232,14 @@ static LogicalResult checkStageTimes(const JobModel &job, const PartInfo &part,
 }
 
 LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
+  // A broken chain first: a part's own errors (its CP split, say) may
+  // follow from the chain's rules.
+  if (failed(checkChain(job)))
+    return failure();
   bool ok = true;
   for (const PartInfo &part : job.parts)
     ok &= succeeded(checkPart(job, part));
-  if (!ok || failed(checkChain(job)))
+  if (!ok)
     return failure();
   ParallelOp parallel = job.parallel;
   ClusterOp cluster = job.cluster;
@@ -290,9 +294,10 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         << gpus << " of the " << budget
         << " GPUs of one replica; more stages would not shorten the "
            "estimated iteration";
-  // What Sema says of a fixed pp, for the LLM stages pp = auto chose.
+  // What Sema says of a fixed pp when no part is auto (it leaves a job
+  // with any pp = auto to this pass), for the LLM's stages.
   for (const PartInfo &part : job.parts) {
-    if (!part.isLLM || part.pp != 0)
+    if (!part.isLLM || !anyAuto)
       continue;
     int64_t stages =
         llvm::count_if(result->stages, [&](const plan::StagePlan &s) {
@@ -301,8 +306,9 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
     if (job.microbatches < stages)
       DataOp(job.data).emitWarning()
           << job.microbatches << " microbatches cannot fill the " << stages
-          << " pipeline stages 'pp = auto' chose for the LLM; the "
-          << "pipeline will mostly idle (raise microbatches)";
+          << " pipeline stages "
+          << (part.pp == 0 ? "'pp = auto' chose for the LLM" : "of the LLM")
+          << "; the pipeline will mostly idle (raise microbatches)";
   }
 
   for (auto old : llvm::make_early_inc_range(module.getOps<PipelineOp>()))
