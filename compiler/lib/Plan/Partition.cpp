@@ -147,7 +147,7 @@ private:
   bool feasible(double b) {
     // Kept between calls: a search calls this ~50 times on the same grid.
     reach.resize(k);
-    best.resize(s);
+    prefixMax.resize(s);
     for (int64_t level = 1; level < k; ++level) {
       std::vector<char> &r = reach[level];
       r.assign(s, 0);
@@ -155,21 +155,21 @@ private:
         for (int64_t q = 0; q < s; ++q)
           r[q] = bg[0] + g(1, q) <= b;
       } else {
-        // best[q] = max G over reachable points of the previous level with
+        // prefixMax[q] = max G over reachable points of the previous level with
         // offsets <= q's: a prefix maximum, one sweep per dimension.
         const std::vector<char> &prev = reach[level - 1];
         for (int64_t q = 0; q < s; ++q)
-          best[q] = prev[q] ? g(level - 1, q) : -kInf;
+          prefixMax[q] = prev[q] ? g(level - 1, q) : -kInf;
         // Points with offset_a > 0 are, per block of stride * span, all
         // but the first `stride`: contiguous runs, no per-point test.
         for (size_t a = 0; a < e; ++a) {
           const int64_t step = stride[a], block = step * span[a];
           for (int64_t base = 0; base < s; base += block)
             for (int64_t q = base + step; q < base + block; ++q)
-              best[q] = std::max(best[q], best[q - step]);
+              prefixMax[q] = std::max(prefixMax[q], prefixMax[q - step]);
         }
         for (int64_t q = 0; q < s; ++q)
-          r[q] = bg[level - 1] + g(level, q) - best[q] <= b;
+          r[q] = bg[level - 1] + g(level, q) - prefixMax[q] <= b;
       }
     }
     double end = bg[k - 1];
@@ -231,7 +231,7 @@ private:
   std::vector<std::vector<double>> p;
   std::vector<int64_t> n, span, stride, offsets;
   std::vector<std::vector<char>> reach;
-  std::vector<double> best;
+  std::vector<double> prefixMax;
   std::vector<std::vector<double>> gl;
 };
 

@@ -82,8 +82,9 @@ void Sema::warnIfNothingTrains(const spec::Job &job) {
                        << "' trains: every part is frozen, so its "
                        << job.train.steps
                        << " training step(s) change no parameter; set "
-                          "'frozen = false' on the parts to train (to only "
-                          "evaluate or generate, run mllm-run with --steps 0)";
+                          "'frozen = false' on the parts to train "
+                          "(evaluation and generation need no trainable "
+                          "part)";
 }
 
 std::optional<spec::Job> mllm::analyze(const Program &program,

@@ -260,6 +260,11 @@ int main(int argc, char **argv) {
     if (!svgFile.empty())
       outputs.push_back({"--svg", svgFile});
     auto same = [](llvm::StringRef a, llvm::StringRef b) {
+      // A device (/dev/null) takes any number of outputs.
+      llvm::sys::fs::file_status st;
+      if (!llvm::sys::fs::status(a, st) &&
+          st.type() == llvm::sys::fs::file_type::character_file)
+        return false;
       llvm::SmallString<256> x(a), y(b);
       llvm::sys::path::remove_dots(x, /*remove_dot_dot=*/true);
       llvm::sys::path::remove_dots(y, /*remove_dot_dot=*/true);
