@@ -13,7 +13,7 @@ using namespace mllm::sema;
 // Architectures: family / instance inheritance
 //===----------------------------------------------------------------------===//
 
-static std::optional<spec::Arch> builtinArch(llvm::StringRef name) {
+std::optional<spec::Arch> sema::builtinArch(llvm::StringRef name) {
   if (name == "decoder")
     return spec::Arch::Decoder;
   if (name == "vision_encoder")

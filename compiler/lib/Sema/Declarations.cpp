@@ -1,5 +1,4 @@
-//===- Declarations.cpp - collecting the declarations of all files
-//----------===//
+//===- Declarations.cpp - the declarations of all files -------------------===//
 #include "SemaImpl.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -44,6 +43,15 @@ void Sema::collect() {
           diags.error(block.kind.range)
               << "'" << kind << "' needs a name: " << kind << " NAME "
               << (kind == "hardware" ? "{ ... }" : ": BASE { ... }");
+          continue;
+        }
+        // A declaration named like an architecture would shadow it as a
+        // base, or be shadowed by it: neither is what the writer meant.
+        if (builtinArch(block.name.name)) {
+          diags.error(block.name.range)
+              << "'" << block.name.name
+              << "' names a builtin architecture; give the " << kind
+              << " another name";
           continue;
         }
         auto [it, inserted] = decls.try_emplace(block.name.name, &block);

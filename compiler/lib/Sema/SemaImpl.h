@@ -161,6 +161,9 @@ private:
 };
 
 Schema archSchema(spec::Arch arch);
+/// The architecture a builtin base names (`decoder`, `vision_encoder`,
+/// `audio_encoder`), or none.
+std::optional<spec::Arch> builtinArch(llvm::StringRef name);
 
 } // namespace mllm::sema
 
