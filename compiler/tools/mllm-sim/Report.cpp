@@ -41,7 +41,9 @@ int64_t peakMemory(const Run &run) {
   return peak;
 }
 
-/// Left-aligned columns.
+/// Left-aligned columns. A row's last cell pads nothing, so it does not
+/// widen its column: a long message ending a short row ("cannot plan:
+/// ...") leaves the other rows as they are.
 void printTable(llvm::raw_ostream &os,
                 const std::vector<std::vector<std::string>> &rows) {
   std::vector<size_t> width;
@@ -49,7 +51,8 @@ void printTable(llvm::raw_ostream &os,
     for (size_t c = 0; c < row.size(); ++c) {
       if (c >= width.size())
         width.push_back(0);
-      width[c] = std::max(width[c], row[c].size());
+      if (c + 1 < row.size())
+        width[c] = std::max(width[c], row[c].size());
     }
   for (const auto &row : rows) {
     std::string line;
