@@ -138,13 +138,26 @@ public:
     default:
       break;
     }
+    auto *stream = dynamic_cast<antlr4::TokenStream *>(
+        static_cast<antlr4::Parser *>(recognizer)->getInputStream());
     if (!start) {
+      // `name: value;` (a ':' for the '=') reads as a block `name : BASE`
+      // until the value.
+      size_t i = offending->getTokenIndex();
+      antlr4::Token *colon = stream && i >= 2 ? stream->get(i - 1) : nullptr;
+      antlr4::Token *name = colon ? stream->get(i - 2) : nullptr;
+      if (colon && name && colon->getType() == MLLMLexer::COLON &&
+          name->getType() == MLLMLexer::IDENT &&
+          offending->getType() != MLLMLexer::IDENT) {
+        diags.error(positions.at((ssize_t)colon->getStartIndex()))
+            << "expected '=' after '" << name->getText()
+            << "', not ':'; fields are written 'name = value;'";
+        return;
+      }
       diags.error(loc) << friendlyMessage(msg);
       return;
     }
     // `name value;` inside a block is almost always a missing '='.
-    auto *stream = dynamic_cast<antlr4::TokenStream *>(
-        static_cast<antlr4::Parser *>(recognizer)->getInputStream());
     antlr4::Token *next =
         stream ? stream->get(start->getTokenIndex() + 1) : nullptr;
     if (start->getType() == MLLMLexer::IDENT && next &&
