@@ -59,8 +59,10 @@ static bool checkPart(Sema &sema, const spec::PartParallel &p,
   }
   if (!p.stages.empty() && !p.autoStages()) {
     if ((int64_t)p.stages.size() != p.pp) {
-      diags.error(at("stages")) << "'stages' lists " << p.stages.size()
-                                << " stages but pp is " << p.pp;
+      diags.error(at("stages"))
+          << "'stages' lists " << p.stages.size() << " stages but pp is "
+          << p.pp << (f.get("pp") ? "" : " (the default)")
+          << "; set 'pp = " << p.stages.size() << ";'";
       ok = false;
     } else {
       // Entries of at most kMaxLayers, at most kMaxDegree of them: the sum
