@@ -140,6 +140,26 @@ public:
     }
     auto *stream = dynamic_cast<antlr4::TokenStream *>(
         static_cast<antlr4::Parser *>(recognizer)->getInputStream());
+    // The end of the file inside a block: point at the '{' left open, not
+    // only at the end.
+    if (offending->getType() == antlr4::Token::EOF && stream) {
+      std::vector<antlr4::Token *> open;
+      for (size_t i = 0; i < offending->getTokenIndex(); ++i) {
+        antlr4::Token *t = stream->get(i);
+        if (t->getType() == MLLMLexer::LBRACE)
+          open.push_back(t);
+        else if (t->getType() == MLLMLexer::RBRACE && !open.empty())
+          open.pop_back();
+      }
+      if (!open.empty()) {
+        auto diag = diags.error(loc)
+                    << "the file ends inside a block; add the '}' that "
+                       "closes it";
+        diags.note(diag, positions.at((ssize_t)open.back()->getStartIndex()),
+                   "the block opened here is not closed");
+        return;
+      }
+    }
     if (!start) {
       // `name: value;` (a ':' for the '=') reads as a block `name : BASE`
       // until the value.
