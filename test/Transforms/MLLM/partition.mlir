@@ -475,6 +475,7 @@ mllm.model @big {
     mllm.layers "lm_head" : lm_head x 1 {hidden = 4096 : i64, vocab = 32000 : i64}
   }
 }
+// expected-warning @below {{1 microbatches cannot fill the 2 pipeline stages 'pp = auto' chose for the LLM; the pipeline will mostly idle (raise microbatches)}}
 mllm.data text 4096 packing 1 seq_len 4096 microbatch 1 x 1 mask causal {
 }
 mllm.cluster 1 x 4 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 20000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
