@@ -97,7 +97,9 @@ private:
   void chooseParallel();
   bool chooseColocated();
   void consider(const Candidate &c);
-  PipelinePlan build(const Candidate &c) const;
+  /// The plan of `c`; its estimates may be lower bounds where they exceed
+  /// `bound` (estimateIterationTime's atMost).
+  PipelinePlan build(const Candidate &c, double bound) const;
   std::vector<std::vector<StagePlan>>
   makePaths(const std::vector<std::vector<StagePlan>> &per,
             const Candidate &c) const;
@@ -307,7 +309,13 @@ bool Allocator::chooseColocated() {
 
 /// Prices a candidate and keeps it if it is the best so far.
 void Allocator::consider(const Candidate &c) {
-  PipelinePlan plan = build(c);
+  // A fitting best bounds what a candidate needs to be priced exactly:
+  // one estimated slower cannot win (a non-fitting best loses to any
+  // fitting candidate, whatever its estimate).
+  double bound = pipelined() && bestKey && !std::get<0>(*bestKey)
+                     ? std::get<1>(*bestKey)
+                     : std::numeric_limits<double>::infinity();
+  PipelinePlan plan = build(c, bound);
   std::vector<int64_t> encoderStages;
   for (size_t e : encoders)
     encoderStages.push_back(c.stages[e]);
@@ -319,6 +327,8 @@ void Allocator::consider(const Candidate &c) {
   if (!bestKey || key < *bestKey) {
     bestKey = std::move(key);
     best = std::move(plan);
+    // A winner's balanced estimate is exact (at most the bound).
+    best->iterationTime = estimateIterationTime(best->paths, res.microbatches);
   }
 }
 
@@ -412,7 +422,7 @@ void Allocator::placeStages(std::vector<std::vector<StagePlan>> &per,
 
 /// The plan of a candidate: per-module stages (real and balance times,
 /// memory, transfers), paths, bottleneck, estimates and GPUs.
-PipelinePlan Allocator::build(const Candidate &c) const {
+PipelinePlan Allocator::build(const Candidate &c, double bound) const {
   PipelinePlan plan;
   std::vector<std::vector<StagePlan>> real(modules.size()),
       balanced(modules.size());
@@ -453,9 +463,10 @@ PipelinePlan Allocator::build(const Candidate &c) const {
       plan.bottleneck = std::max(plan.bottleneck, s.fwd + s.bwd);
       plan.fits &= s.memory.wanted == 0 || s.memory.fits(res.memoryCapacity);
     }
-  plan.iterationTime = estimateIterationTime(plan.paths, res.microbatches);
+  // The balanced estimate chooses; the real one is only reported, for the
+  // chosen plan (consider() prices it exactly).
   plan.balanceIterationTime =
-      estimateIterationTime(balancedPaths, res.microbatches);
+      estimateIterationTime(balancedPaths, res.microbatches, bound);
   if (colocated()) {
     plan.gpus = c.stages[encoders[0]] * info[encoders[0]].gpus;
     if (llm >= 0)

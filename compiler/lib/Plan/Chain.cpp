@@ -57,11 +57,13 @@ double cutBytes(const std::vector<PipelineModule> &modules,
   return bytes;
 }
 
-/// The plan of K chain stages of the given sizes.
+/// The plan of K chain stages of the given sizes; its balanced estimate may
+/// be a lower bound where it exceeds `bound` (estimateIterationTime's
+/// atMost), and its real estimate is left to the caller.
 PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                         const ChainLayers &c, llvm::ArrayRef<int64_t> sizes,
                         int64_t gpus, const PipelineResources &res,
-                        bool balanceTimes) {
+                        bool balanceTimes, double bound) {
   PipelinePlan plan;
   auto k = static_cast<int64_t>(sizes.size());
   std::vector<StagePlan> path, balancedPath;
@@ -122,9 +124,9 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
   for (std::vector<StagePlan> &stages : perModule)
     plan.stages.insert(plan.stages.end(), stages.begin(), stages.end());
   plan.paths = {path};
-  plan.iterationTime = estimateIterationTime(plan.paths, res.microbatches);
+  // The real estimate is priced for the chosen plan only (planChain).
   plan.balanceIterationTime =
-      estimateIterationTime({balancedPath}, res.microbatches);
+      estimateIterationTime({balancedPath}, res.microbatches, bound);
   plan.gpus = k * gpus;
   return plan;
 }
@@ -153,7 +155,10 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
     table.emplace(c.balance, most);
   std::optional<PipelinePlan> best;
   std::optional<std::tuple<bool, double, int64_t>> bestKey;
-  for (int64_t k = 1; k <= most; ++k) {
+  // Most stages first: they are usually fastest, so the bound below prunes
+  // the pricing of the slower candidates with fewer stages (the choice is
+  // the smallest key whatever the order).
+  for (int64_t k = most; k >= 1; --k) {
     std::vector<int64_t> sizes;
     if (table) {
       sizes = table->reconstruct(k);
@@ -162,8 +167,13 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       for (int64_t i = 0; i < n % k; ++i)
         ++sizes[i];
     }
+    // Past a fitting best's estimate a candidate cannot win.
+    double bound =
+        resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
+            ? std::get<1>(*bestKey)
+            : std::numeric_limits<double>::infinity();
     PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
-                                   /*balanceTimes=*/true);
+                                   /*balanceTimes=*/true, bound);
     // Fitting first, then the estimate (a tie with one microbatch), then
     // fewer GPUs.
     double estimate =
@@ -174,5 +184,8 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       best = std::move(plan);
     }
   }
+  if (best)
+    best->iterationTime =
+        estimateIterationTime(best->paths, resources.microbatches);
   return best;
 }

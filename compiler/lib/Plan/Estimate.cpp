@@ -25,8 +25,9 @@ public:
   explicit SteadyState(const std::vector<std::vector<StagePlan>> &paths,
                        int64_t microbatches);
   /// The largest ratio of time to lag over the cycles: the least period
-  /// every cycle allows.
-  double period() const;
+  /// every cycle allows. When it exceeds `limit`, possibly only a value
+  /// above `limit` (one test instead of a bisection).
+  double period(double limit) const;
   /// The fewest microbatches a stage held back below its warm-up depth
   /// (by its cap, or one carried down to it) may hold; 0 if none is.
   int64_t heldBack() const { return fewestHeldBack; }
@@ -134,7 +135,7 @@ bool SteadyState::feasible(double period) const {
   return false;
 }
 
-double SteadyState::period() const {
+double SteadyState::period(double limit) const {
   double lo = 0, hi = 0;
   for (size_t s = 0; s < stages.size(); ++s)
     lo = std::max(lo, stages[s]->fwd + stages[s]->bwd);
@@ -145,6 +146,9 @@ double SteadyState::period() const {
   hi = std::max(hi, lo);
   if (feasible(lo))
     return lo;
+  // Above the limit the caller only needs to know that it is.
+  if (limit < hi && (limit <= lo || !feasible(limit)))
+    return std::max(limit, lo) * (1 + 1e-9) + 1e-12;
   for (int step = 0; step < 60 && hi - lo > 1e-9 * hi; ++step) {
     double mid = 0.5 * (lo + hi);
     (feasible(mid) ? hi : lo) = mid;
@@ -212,7 +216,8 @@ std::vector<StagePlan> stagePlans(const PipelineModule &m,
 } // namespace mllm::plan::detail
 
 double mllm::plan::estimateIterationTime(
-    const std::vector<std::vector<StagePlan>> &paths, int64_t microbatches) {
+    const std::vector<std::vector<StagePlan>> &paths, int64_t microbatches,
+    double atMost) {
   double bottleneck = 0, longest = 0, longestFull = 0, bottleneckWeight = 0;
   bool any = false;
   for (const std::vector<StagePlan> &path : paths) {
@@ -241,16 +246,22 @@ double mllm::plan::estimateIterationTime(
   longest += bottleneckWeight;
   double m = static_cast<double>(microbatches);
   double uncapped = longest - bottleneck + m * bottleneck;
-  if (!anyCapped(paths))
+  // The steady state only lengthens the estimate: past atMost it cannot
+  // change a comparison with it.
+  if (!anyCapped(paths) || uncapped > atMost)
     return uncapped;
   // The k microbatches a held-back stage admits start without waiting; the
   // others follow one period apart, and the last needs a path's length
   // (weight gradients included: a held-back stage waits for them too).
   SteadyState steady(paths, microbatches);
-  double period = steady.period();
-  if (period <= bottleneck)
-    return uncapped;
   double k = static_cast<double>(
       std::min<int64_t>(std::max<int64_t>(steady.heldBack(), 1), microbatches));
+  // The period past which the estimate exceeds atMost.
+  double limit = std::numeric_limits<double>::infinity();
+  if (std::isfinite(atMost) && m > k)
+    limit = (atMost - longestFull) / (m - k);
+  double period = steady.period(limit);
+  if (period <= bottleneck)
+    return uncapped;
   return std::max(uncapped, longestFull + (m - k) * period);
 }

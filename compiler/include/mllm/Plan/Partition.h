@@ -16,6 +16,7 @@
 #include "llvm/ADT/ArrayRef.h"
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -201,9 +202,14 @@ struct PipelinePlan {
 /// stage as it runs: pass a
 /// colocated encoder stage as one StagePlan with the summed times and
 /// memory (PipelinePlan::paths does). Stages are identified across paths by
-/// module and first layer.
-double estimateIterationTime(const std::vector<std::vector<StagePlan>> &paths,
-                             int64_t microbatches);
+/// module and first layer. A search comparing candidates with the best so
+/// far passes its estimate as `atMost`: a result above it may then be only
+/// a lower bound (the steady state of memory-capped stages, the costly
+/// part, is not priced once the uncapped estimate exceeds it).
+double
+estimateIterationTime(const std::vector<std::vector<StagePlan>> &paths,
+                      int64_t microbatches,
+                      double atMost = std::numeric_limits<double>::infinity());
 
 /// Partitions every module and, for modules without a fixed stage count,
 /// chooses stage counts such that the GPUs used per replica (sum of stages x
