@@ -17,6 +17,10 @@ using namespace mllm::sema;
 std::string Sema::suggest(llvm::StringRef name,
                           llvm::ArrayRef<std::string> candidates) {
   std::string best;
+  // Only the case differs ('LPT' for 'lpt').
+  for (const std::string &c : candidates)
+    if (name.equals_insensitive(c))
+      return "; did you mean '" + c + "'?";
   // A candidate that extends the name by a qualifier ("h100" ->
   // "h100_sxm") is what the user meant more often than one a letter away.
   for (const std::string &c : candidates)

@@ -432,7 +432,16 @@ bool Sema::resolveCluster(const ast::Block &block, spec::Cluster &cluster) {
   ok &= f.readName("gpu", gpu);
   if (gpu.valid()) {
     const ast::Block *decl = findDecl(gpu.text);
-    if (!decl || decl->kind.name != "hardware") {
+    if (decl && decl->kind.name != "hardware") {
+      auto diag =
+          diags.error(gpu.range)
+          << "'" << gpu.text << "' is "
+          << (decl->kind.name == "instance" ? "an instance" : "a family")
+          << ", not a hardware profile; 'gpu' takes a profile "
+             "('gpu = h100_sxm')";
+      diags.note(diag, decl->name.range, "'" + gpu.text + "' declared here");
+      ok = false;
+    } else if (!decl) {
       std::vector<std::string> names = declNames("hardware");
       auto diag = diags.error(gpu.range)
                   << "unknown hardware profile '" << gpu.text << "'"

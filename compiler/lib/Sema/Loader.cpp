@@ -136,7 +136,11 @@ private:
     if (found.empty()) {
       auto diag = diags.error(import.range)
                   << "cannot find import '" << import.target << "'";
-      if (import.isPath)
+      if (import.isPath && llvm::sys::fs::is_directory(paths.front()))
+        diags.note(diag, import.range,
+                   "'" + paths.front() +
+                       "' is a directory; import a .mllm file in it");
+      else if (import.isPath)
         diags.note(diag, import.range,
                    "looked for '" + paths.front() +
                        "'; paths are relative to the importing file");
