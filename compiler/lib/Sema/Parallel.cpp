@@ -284,7 +284,13 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
                   << job.cluster.gpusPerNode << ") are not a multiple of the "
                   << perReplica << " GPUs one replica needs (" << breakdown
                   << ", as tp x pp x cp)";
-      diags.note(diag, job.cluster.loc, "cluster declared here");
+      // Without a parallel block the error is at the cluster already.
+      if (block)
+        diags.note(diag, job.cluster.loc, "cluster declared here");
+      else
+        diags.note(diag, job.cluster.loc,
+                   "change nodes or gpus_per_node, or add a 'parallel' "
+                   "block with the degrees that fit");
       return false;
     }
     par.dp = world / perReplica;
