@@ -76,6 +76,23 @@ void mllm::hideUnrelatedOptions(cl::OptionCategory &category) {
   }
 }
 
+bool mllm::checkRepeatedOptions(cl::OptionCategory &category,
+                                llvm::StringRef tool) {
+  bool ok = true;
+  for (auto &entry : cl::getRegisteredOptions()) {
+    cl::Option &option = *entry.second;
+    if (!llvm::is_contained(option.Categories, &category) ||
+        option.getNumOccurrencesFlag() != cl::Optional ||
+        option.getNumOccurrences() < 2 || entry.first != option.ArgStr)
+      continue;
+    llvm::WithColor::error(llvm::errs(), tool)
+        << "--" << option.ArgStr << " is given " << option.getNumOccurrences()
+        << " times; it takes one value: give it once\n";
+    ok = false;
+  }
+  return ok;
+}
+
 void mllm::setVersionPrinter(llvm::StringRef tool) {
   static std::string name;
   name = tool.str();

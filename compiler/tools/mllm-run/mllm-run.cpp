@@ -730,6 +730,8 @@ int main(int argc, char **argv) {
       "  mllm-run spec.mllm --json          one JSON object per step\n"
       "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the plan\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
+  if (!checkRepeatedOptions(category, "mllm-run"))
+    return 1;
   if (int rc = checkNumbers())
     return rc;
   if (int rc = checkCombinations())

@@ -246,7 +246,8 @@ int main(int argc, char **argv) {
       "  mllm-sim spec.mllm --compare       partitions, schedules, layouts "
       "and CP policies side by side\n\n"
       "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
-
+  if (!checkRepeatedOptions(category, "mllm-sim"))
+    return 1;
   if (traceMaxRanks < 0)
     return fail(1, "--trace-max-ranks takes 0 (no limit) or more, not " +
                        llvm::Twine(traceMaxRanks.getValue()));

@@ -212,6 +212,8 @@ int main(int argc, char **argv) {
       "  mllmc spec.mllm --explain     why the stages are where they are\n"
       "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
       "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
+  if (!checkRepeatedOptions(category, "mllmc"))
+    return 1;
 
   // Before anything is read: an output that names an input would destroy
   // it (imports are checked once they are known, before the output is

@@ -80,6 +80,13 @@ struct DriverOptions {
 /// general category by libLLVM, move to --help-hidden.
 void hideUnrelatedOptions(llvm::cl::OptionCategory &category);
 
+/// After llvm::cl::ParseCommandLineOptions: an option of `category` that
+/// takes one value, given more than once (`--emit=ast --emit=plan`, where
+/// llvm::cl keeps the last), is reported as "TOOL: error: ..." and false is
+/// returned. Lists (-I) may repeat.
+bool checkRepeatedOptions(llvm::cl::OptionCategory &category,
+                          llvm::StringRef tool);
+
 /// --version: `tool`'s (mllmc's) version, the plan format it writes and
 /// reads, and the LLVM/MLIR it was built with.
 void setVersionPrinter(llvm::StringRef tool);
