@@ -332,30 +332,18 @@ std::string exec::newestCheckpoint(llvm::StringRef dir) {
 }
 
 std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
-  std::vector<std::string> files;
-  if (llvm::sys::fs::is_directory(path)) {
-    std::error_code ec;
-    for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec;
-         it.increment(ec))
-      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
-        files.push_back(it->path());
-    llvm::sort(files);
-  } else {
-    files.push_back(path.str());
+  std::vector<std::string> names;
+  auto files = openSafeTensors(path, "no shard", names);
+  if (!files) {
+    llvm::consumeError(files.takeError());
+    return std::nullopt;
   }
-  // Ranks without parameters write no metadata; the others agree.
-  for (const std::string &file : files) {
-    auto opened = SafeTensorsFile::open(file);
-    if (!opened) {
-      llvm::consumeError(opened.takeError());
-      continue;
-    }
-    uint64_t seed;
-    if (std::optional<llvm::StringRef> text = opened->metadata("seed"))
-      if (!text->getAsInteger(10, seed))
-        return seed;
-  }
-  return std::nullopt;
+  // Every shard carries the run's metadata (readCheckpoint reads the first).
+  uint64_t seed;
+  std::optional<llvm::StringRef> text = files->front().metadata("seed");
+  if (!text || text->getAsInteger(10, seed))
+    return std::nullopt;
+  return seed;
 }
 
 std::vector<std::string> exec::removeCheckpointLeftovers(llvm::StringRef dir) {
