@@ -140,6 +140,8 @@ public:
     }
     auto *stream = dynamic_cast<antlr4::TokenStream *>(
         static_cast<antlr4::Parser *>(recognizer)->getInputStream());
+    if (stream && reportHexadecimal(*stream, offending))
+      return;
     // The end of the file inside a block: point at the '{' left open, not
     // only at the end.
     if (offending->getType() == antlr4::Token::EOF && stream) {
@@ -204,6 +206,30 @@ public:
   unsigned errors() const { return count; }
 
 private:
+  /// `0x10` lexes as the number `0x` (unit x) followed by `10`; report the
+  /// literal as a whole instead of the second half.
+  bool reportHexadecimal(antlr4::TokenStream &stream,
+                         antlr4::Token *offending) {
+    size_t i = offending->getTokenIndex();
+    if (offending->getType() != MLLMLexer::NUMBER || i == 0)
+      return false;
+    antlr4::Token *prev = stream.get(i - 1);
+    std::string headText = prev->getText();
+    llvm::StringRef head(headText);
+    if (prev->getType() != MLLMLexer::NUMBER ||
+        prev->getStopIndex() + 1 != offending->getStartIndex() ||
+        !(head.starts_with("0x") || head.starts_with("0X")))
+      return false;
+    std::string literal = head.str() + offending->getText();
+    auto diag = diags.error(positions.at((ssize_t)prev->getStartIndex()))
+                << "hexadecimal numbers are not supported; write '" << literal
+                << "' in decimal";
+    uint64_t decimal;
+    if (!llvm::StringRef(literal).drop_front(2).getAsInteger(16, decimal))
+      diag << " (" << decimal << ")";
+    return true;
+  }
+
   Diagnostics &diags;
   const PositionMap &positions;
   std::set<ssize_t> reported;

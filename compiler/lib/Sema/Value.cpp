@@ -148,6 +148,22 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
         (v.isInteger || v.dim == Dim::None) && v.number == std::floor(v.number);
     return finite(v, e, diags);
   }
+  // `1e` and `0xff` lex as a number with a unit; say what they were meant
+  // to be.
+  if (e.unit == "e" || e.unit == "E") {
+    diags.error(e.range) << "the exponent of '" << e.text << e.unit
+                         << "' has no digits; write one as in 1e3 (1000)";
+    return invalid();
+  }
+  if (digits == "0" && (e.unit[0] == 'x' || e.unit[0] == 'X')) {
+    auto diag = diags.error(e.range)
+                << "hexadecimal numbers are not supported; write '0" << e.unit
+                << "' in decimal";
+    uint64_t decimal;
+    if (!llvm::StringRef(e.unit).drop_front().getAsInteger(16, decimal))
+      diag << " (" << decimal << ")";
+    return invalid();
+  }
   auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
   std::string best;
   unsigned bestDist = 3;
