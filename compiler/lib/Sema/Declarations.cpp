@@ -27,7 +27,10 @@ std::vector<std::string> Sema::declNames(llvm::StringRef kind) const {
 }
 
 void Sema::collect() {
-  for (const auto &file : program.files) {
+  // Files load after the file that imports them; walk them the other way
+  // so a name declared twice is reported where the importer declares it,
+  // not inside the library.
+  for (const auto &file : llvm::reverse(program.files)) {
     for (const auto &blockPtr : file->blocks) {
       const ast::Block &block = *blockPtr;
       llvm::StringRef kind = block.kind.name;
@@ -58,6 +61,11 @@ void Sema::collect() {
         if (!inserted) {
           auto diag = diags.error(block.name.range)
                       << "redefinition of '" << block.name.name << "'";
+          llvm::SourceMgr &srcMgr = diags.getSourceMgr();
+          if (srcMgr.FindBufferContainingLoc(it->second->name.range.Start) !=
+              file->bufferId)
+            diag << ", which an imported file declares; give this " << kind
+                 << " another name";
           diags.note(diag, it->second->name.range,
                      "previous definition is here");
         }
