@@ -87,12 +87,50 @@ void Sema::warnIfNothingTrains(const spec::Job &job) {
                           "part)";
 }
 
+/// Emits the diagnostics of `run` in source order (files in load order, then
+/// line and column): the analysis visits blocks by dependence (the cluster
+/// before the model) and a block's structure before its values.
+static void emitInSourceOrder(const Program &program,
+                              std::vector<mlir::Diagnostic> &captured,
+                              Diagnostics &diags) {
+  std::vector<llvm::StringRef> names;
+  for (const auto &file : program.files)
+    names.push_back(diags.getSourceMgr()
+                        .getMemoryBuffer(file->bufferId)
+                        ->getBufferIdentifier());
+  auto key = [&](const mlir::Diagnostic &d) {
+    auto loc = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation());
+    if (!loc)
+      return std::tuple(program.files.size(), 0u, 0u);
+    size_t file =
+        llvm::find(names, loc.getFilename().getValue()) - names.begin();
+    return std::tuple(file, loc.getLine(), loc.getColumn());
+  };
+  // Ties keep the order of emission (the index breaks them).
+  std::vector<std::pair<std::tuple<size_t, unsigned, unsigned>, size_t>> order;
+  for (size_t i = 0; i < captured.size(); ++i)
+    order.push_back({key(captured[i]), i});
+  llvm::sort(order);
+  for (auto &entry : order)
+    diags.getContext().getDiagEngine().emit(std::move(captured[entry.second]));
+}
+
 std::optional<spec::Job> mllm::analyze(const Program &program,
                                        Diagnostics &diags, bool requireJob,
                                        spec::Library *library) {
   unsigned before = diags.numErrors();
-  sema::Sema sema(program, diags);
-  auto job = sema.run(requireJob, library);
+  std::vector<mlir::Diagnostic> captured;
+  std::optional<spec::Job> job;
+  {
+    mlir::ScopedDiagnosticHandler capture(&diags.getContext(),
+                                          [&](mlir::Diagnostic &d) {
+                                            captured.push_back(std::move(d));
+                                            return mlir::success();
+                                          });
+    sema::Sema sema(program, diags);
+    job = sema.run(requireJob, library);
+  }
+  emitInSourceOrder(program, captured, diags);
   if (diags.numErrors() != before)
     return std::nullopt;
   return job;
