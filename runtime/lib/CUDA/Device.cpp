@@ -74,6 +74,9 @@ llvm::Error DeviceBuffer::upload(const void *host, size_t bytes) {
     return fail(
         llvm::formatv("upload of {0} bytes into a buffer of {1}", bytes, size));
   MLLM_RT_CUDA(cudaMemcpy(ptr, host, bytes, cudaMemcpyHostToDevice));
+  // From pageable memory cudaMemcpy may return before the DMA lands, and
+  // the streams that read the buffer next do not wait for the legacy one.
+  MLLM_RT_CUDA(cudaStreamSynchronize(cudaStreamLegacy));
   return llvm::Error::success();
 }
 

@@ -24,6 +24,7 @@
 #include <nccl.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -51,6 +52,19 @@ struct CommState {
   /// orders a communicator's operations across streams, which the twin's
   /// per-stream queues cannot, so it refuses a second stream.
   cudaStream_t stream = nullptr;
+  /// Point-to-point connections of a non-blocking communicator, by (peer,
+  /// whether this rank sends): NCCL connects one at its first operation,
+  /// and the communicator stays ncclInProgress until the peer's first
+  /// operation of the other direction connects the other end. Each end
+  /// sends a hello (tags 1 and 2) and waits for the other's.
+  struct Connection {
+    MPI_Request hello = MPI_REQUEST_NULL, reply = MPI_REQUEST_NULL;
+    char out = 1, in = 0;
+  };
+  std::map<std::pair<int, bool>, std::unique_ptr<Connection>> connections;
+
+  /// Tests every connection still being made; true once all are made.
+  bool connected();
 
   ~CommState() {
     int finalized = 0;

@@ -197,6 +197,8 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
     *asyncError = ncclInProgress;
   } else if (state.asyncError != ncclSuccess)
     *asyncError = state.asyncError;
+  else if (!state.connected())
+    *asyncError = ncclInProgress;
   else if (state.finalizing && state.unfinished > 0)
     *asyncError = ncclInProgress;
   else

@@ -166,6 +166,36 @@ ncclResult_t checkRank(CommState &comm, const char *call, const char *what,
 
 namespace {
 
+/// Starts connecting this rank's `send` end to `peer` (tag 1 from the
+/// sending end, 2 from the receiving one), once per end and communicator.
+void connect(CommState &state, int peer, bool send) {
+  auto &slot = state.connections[{peer, send}];
+  if (slot)
+    return;
+  slot = std::make_unique<CommState::Connection>();
+  MPI_Isend(&slot->out, 1, MPI_CHAR, peer, send ? 1 : 2, state.mpi,
+            &slot->hello);
+  MPI_Irecv(&slot->in, 1, MPI_CHAR, peer, send ? 2 : 1, state.mpi,
+            &slot->reply);
+}
+
+} // namespace
+
+bool CommState::connected() {
+  bool all = true;
+  for (auto &entry : connections) {
+    CommState::Connection &c = *entry.second;
+    int done = 0;
+    for (MPI_Request *r : {&c.hello, &c.reply})
+      if (*r != MPI_REQUEST_NULL &&
+          MPI_Test(r, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+        all = false;
+  }
+  return all;
+}
+
+namespace {
+
 /// Bytes, with MPI's tag 0: MPI keeps a pair's messages in posting order,
 /// which is how NCCL pairs sends with receives.
 ncclResult_t sendOrRecv(bool send, void *buff, size_t count,
@@ -196,7 +226,11 @@ ncclResult_t sendOrRecv(bool send, void *buff, size_t count,
   auto op = std::make_unique<Op>(comm->state, call, true, post);
   if (!send)
     op->expectBytes = n, op->peer = peer;
-  return submit(state, call, stream, std::move(op));
+  if (ncclResult_t rc = submit(state, call, stream, std::move(op)))
+    return rc;
+  if (!state.blocking)
+    connect(state, peer, send);
+  return ncclSuccess;
 }
 
 } // namespace

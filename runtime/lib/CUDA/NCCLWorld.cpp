@@ -115,6 +115,7 @@ private:
   ncclComm_t comm;
   Stream stream;
   DeviceBuffer scratch; // the barrier's float
+  DeviceBuffer hello;   // the byte that connects each channel
   std::map<std::pair<int, int>, Channel> channels;
   std::map<std::pair<int, int>, std::vector<P2PMessage>> expected;
   std::map<std::pair<int, int>, size_t> cursor;
@@ -262,6 +263,23 @@ World::connectPeers(llvm::ArrayRef<std::pair<int, int>> directedPairs) {
       c.comm = sub;
       c.stream = std::move(*s);
       c.peer = 1 - key;
+      // NCCL connects a channel at its first operation, and a post waits
+      // (launch's settle) until the peer's first operation on it: the
+      // schedule's first send would block its rank until the peer got
+      // there. Both ends are here now, so pass one byte: launch returns
+      // once the channel is connected; the byte itself is not waited for.
+      if (!hello.data()) {
+        auto b = DeviceBuffer::allocate(1);
+        if (!b)
+          return b.takeError();
+        hello = std::move(*b);
+      }
+      auto done = makeCompletion(nullptr);
+      if (!done)
+        return done.takeError();
+      if (llvm::Error e =
+              launch({PendingOp{key == 0, hello.data(), 1, &c, *done}}))
+        return e;
     }
     todo = std::move(rest);
   }

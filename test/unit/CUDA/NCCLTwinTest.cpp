@@ -156,6 +156,47 @@ TEST_F(NCCLTwin, AnUngroupedSendThenReceiveHangsAsOnGpus) {
   EXPECT_EQ(hostCopy(in, 1)[0], float(peer));
 }
 
+/// A non-blocking communicator's state after polling it for up to `ms`
+/// (until it leaves ncclInProgress).
+ncclResult_t pollFor(ncclComm_t comm, int ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  ncclResult_t state = ncclInProgress;
+  while (std::chrono::steady_clock::now() < end) {
+    EXPECT_EQ(ncclCommGetAsyncError(comm, &state), ncclSuccess);
+    if (state != ncclInProgress)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return state;
+}
+
+TEST_F(NCCLTwin, AFirstSendWaitsForThePeersFirstReceive) {
+  // NCCL connects a pair at its first point-to-point operation on a
+  // communicator; a non-blocking one stays in progress until the peer's
+  // first operation connects the other end (NCCLWorld::connectPeers
+  // connects its channels up front for this reason).
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t nb = nullptr;
+  ASSERT_EQ(ncclCommSplit(world, 0, rank, &nb, &config), ncclSuccess);
+  ASSERT_EQ(pollFor(nb, 5000), ncclSuccess);
+  float *x = device(std::vector<float>(1, float(rank + 7)));
+  if (rank == 0) {
+    ASSERT_EQ(ncclSend(x, 1, ncclFloat, 1, nb, stream), ncclSuccess);
+    EXPECT_EQ(pollFor(nb, 300), ncclInProgress);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 1) {
+    EXPECT_EQ(pollFor(nb, 50), ncclSuccess); // nothing posted here yet
+    ASSERT_EQ(ncclRecv(x, 1, ncclFloat, 0, nb, stream), ncclSuccess);
+  }
+  EXPECT_EQ(pollFor(nb, 5000), ncclSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(hostCopy(x, 1)[0], 7.0f);
+  EXPECT_EQ(ncclCommFinalize(nb), ncclSuccess);
+  EXPECT_EQ(ncclCommDestroy(nb), ncclSuccess);
+}
+
 TEST_F(NCCLTwin, ACommunicatorRunsOnOneStream) {
   cudaStream_t other = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking),
