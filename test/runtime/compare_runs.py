@@ -9,8 +9,9 @@
   compare_runs.py generate A.jsonl B.jsonl
       every --generate event of B has A's prompt line, tokens and stop.
   compare_runs.py params A B [--rtol R] [--atol T]
-      every tensor of checkpoint A (a .safetensors file or a directory of
-      shards) is in B with the same shape and values within tolerance.
+      checkpoints A and B (.safetensors files or directories of shards)
+      hold the same tensors, at least one, with the same shapes and finite
+      values of B within tolerance of A's (|a - b| <= atol + rtol |a|).
   compare_runs.py frozen INITIAL FINAL
       the parameters without optimizer moments (frozen) are bit-identical
       between two checkpoints, and at least one exists.
@@ -27,7 +28,7 @@ import sys
 import numpy as np
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64,
-          "BF16": None, "F16": np.float16}
+          "BF16": np.uint16, "F16": np.float16}
 
 
 def read_safetensors(path):
@@ -41,6 +42,8 @@ def read_safetensors(path):
             continue
         begin, end = info["data_offsets"]
         arr = np.frombuffer(data[begin:end], dtype=DTYPES[info["dtype"]])
+        if info["dtype"] == "BF16":  # the high half of a float32
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr.reshape(info["shape"])
     return out
 
@@ -140,14 +143,22 @@ def main():
         print("%d generations compared" % len(a))
     elif args.what == "params":
         a, b = read_checkpoint(args.a), read_checkpoint(args.b)
+        if not a:
+            bad.append("%s holds no tensor" % args.a)
+        for name in sorted(set(b) - set(a)):
+            bad.append("%s: only in %s" % (name, args.b))
         for name, x in a.items():
             y = b.get(name)
             if y is None or y.shape != x.shape:
                 bad.append("%s: missing or another shape" % name)
                 continue
             x64, y64 = x.astype(np.float64), y.astype(np.float64)
-            err = np.abs(x64 - y64) - args.atol - args.rtol * np.abs(x64)
-            if (err > 0).any():
+            if not (np.isfinite(x64).all() and np.isfinite(y64).all()):
+                bad.append("%s: values that are not finite" % name)
+                continue
+            # Written so that NaN counts as a mismatch, not a pass.
+            close = np.abs(x64 - y64) <= args.atol + args.rtol * np.abs(x64)
+            if not close.all():
                 bad.append("%s: max difference %.3g" %
                            (name, np.abs(x64 - y64).max()))
         print("%d tensors compared" % len(a))
