@@ -11,20 +11,34 @@
 #include "mllm/kernels/cpu/Threads.h"
 
 #include <algorithm>
-#include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace mllm {
 namespace kernels {
 namespace cpu {
 
+// Callers validate ids against the vocabulary (the data loader, the
+// synthetic batches); an id out of range here is a bug in them, and would
+// read or write outside the table. One compare per row of `dim` values is
+// cheap enough to keep in release builds.
+static void checkTokenId(int64_t id, int64_t vocab) {
+  if (id >= 0 && id < vocab)
+    return;
+  std::fprintf(stderr,
+               "internal error: token id out of range (%lld, vocabulary of "
+               "%lld)\n",
+               static_cast<long long>(id), static_cast<long long>(vocab));
+  std::abort();
+}
+
 template <typename T>
 void embeddingForward(const int64_t *ids, const T *table, T *out,
                       int64_t tokens, int64_t vocab, int64_t dim) {
-  (void)vocab; // Only the assertions read it.
 #pragma omp parallel for schedule(static) if (tokens * dim >= kParallelGrain)
   for (int64_t t = 0; t < tokens; ++t) {
-    assert(ids[t] >= 0 && ids[t] < vocab && "token id out of range");
+    checkTokenId(ids[t], vocab);
     std::memcpy(out + t * dim, table + ids[t] * dim, sizeof(T) * dim);
   }
 }
@@ -32,14 +46,14 @@ void embeddingForward(const int64_t *ids, const T *table, T *out,
 template <typename T>
 void embeddingBackwardWeight(const int64_t *ids, const T *dout, T *dtable,
                              int64_t tokens, int64_t vocab, int64_t dim) {
-  (void)vocab; // Only the assertions read it.
+  for (int64_t t = 0; t < tokens; ++t)
+    checkTokenId(ids[t], vocab);
   constexpr int64_t block = 64;
   int64_t blocks = (dim + block - 1) / block;
 #pragma omp parallel for schedule(static) if (tokens * dim >= kParallelGrain)
   for (int64_t bi = 0; bi < blocks; ++bi) {
     int64_t c0 = bi * block, c1 = std::min(dim, c0 + block);
     for (int64_t t = 0; t < tokens; ++t) {
-      assert(ids[t] >= 0 && ids[t] < vocab && "token id out of range");
       T *row = dtable + ids[t] * dim;
       const T *g = dout + t * dim;
       for (int64_t c = c0; c < c1; ++c)

@@ -116,13 +116,16 @@ std::vector<T> download(const DeviceArray<T> &d) {
   return host;
 }
 
-/// max |a - b| / max(1, max |b|); infinities must agree (else +inf).
+/// max |a - b| / max(1, max |b|); infinities must agree, and a NaN on
+/// either side is +inf (std::max would drop it).
 inline double relError(const std::vector<float> &a,
                        const std::vector<float> &b) {
   if (a.size() != b.size())
     return INFINITY;
   double diff = 0, ref = 1;
   for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i]))
+      return INFINITY;
     if (std::isinf(b[i]) || std::isinf(a[i])) {
       if (a[i] != b[i])
         return INFINITY;
