@@ -11,6 +11,21 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/.ci/build.sh" > /dev/null
 build="${MLLM_BUILD_DIR:-$root/build}"
 "$root/.ci/format.sh"
+# With a CUDA toolkit, the backend and its host twins (which run the GPU
+# code paths on the CPU here) must have been built, or their tests would
+# silently not exist (unless configured with -DMLLM_ENABLE_CUDA=OFF).
+if grep -q '^MLLM_ENABLE_CUDA:BOOL=OFF' "$build/CMakeCache.txt"; then
+  echo "note: MLLM_ENABLE_CUDA is OFF: the CUDA backend is not built"
+elif [[ -x /usr/local/cuda/bin/nvcc ]] || command -v nvcc > /dev/null; then
+  if [[ ! -x "$build/bin/mllm-run-twin" ]]; then
+    echo "error: a CUDA toolkit is installed, but $build has no CUDA" \
+      "backend (bin/mllm-run-twin); see CMake's 'CUDA backend' message" >&2
+    exit 1
+  fi
+else
+  echo "note: no CUDA toolkit here: the CUDA backend and its host-twin" \
+    "tests are not built"
+fi
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 
 [[ ${MLLM_SKIP_SANITIZER:-0} == 1 ]] && exit 0
