@@ -197,7 +197,9 @@ cudaError_t copy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
     return fail(cudaErrorInvalidMemcpyDirection);
   if (width == 0 || height == 0)
     return cudaSuccess;
-  if (width > dpitch || width > spitch)
+  // CUDA refuses a pitch past memPitch (2^31 - 1 bytes on current GPUs).
+  if (width > dpitch || width > spitch || dpitch > 2147483647u ||
+      spitch > 2147483647u)
     return fail(cudaErrorInvalidPitchValue);
   if (!dst || !src)
     return fail(cudaErrorInvalidValue);
@@ -214,7 +216,7 @@ cudaError_t fill2D(void *dst, size_t pitch, int value, size_t width,
                    size_t height) {
   if (width == 0 || height == 0)
     return cudaSuccess;
-  if (width > pitch)
+  if (width > pitch || pitch > 2147483647u)
     return fail(cudaErrorInvalidPitchValue);
   if (!inMemory(dst, span2D(pitch, width, height), Memory::Device))
     return fail(cudaErrorInvalidValue);

@@ -36,6 +36,25 @@ inline Status cudaStatus(cudaError_t rc) {
   return rc == cudaSuccess ? Status() : Status::error(cudaGetErrorString(rc));
 }
 
+/// cudaMemcpy2DAsync of `height` rows of `width` bytes, or one copy per row
+/// where a pitch passes CUDA's limit (memPitch: 2^31 - 1 bytes on current
+/// GPUs; a [sequences, keys] block of 128k keys of 64 heads x 128 does).
+inline cudaError_t copyRowsAsync(void *dst, size_t dpitch, const void *src,
+                                 size_t spitch, size_t width, size_t height,
+                                 cudaStream_t stream) {
+  constexpr size_t kMaxPitch = 2147483647;
+  if (dpitch <= kMaxPitch && spitch <= kMaxPitch)
+    return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height,
+                             cudaMemcpyDeviceToDevice, stream);
+  for (size_t r = 0; r < height; ++r)
+    if (cudaError_t rc =
+            cudaMemcpyAsync(static_cast<char *>(dst) + r * dpitch,
+                            static_cast<const char *>(src) + r * spitch, width,
+                            cudaMemcpyDeviceToDevice, stream))
+      return rc;
+  return cudaSuccess;
+}
+
 /// Returns the llvm::Error `expr` evaluates to, if it is one.
 #define MLLM_TRY(expr)                                                         \
   do {                                                                         \

@@ -41,16 +41,15 @@ llvm::Error DeviceKeyCache::allGather(const bf16 *local,
                pitch = capacity * row;
   // Rank 0's block: the kept tokens of each sequence, back to back.
   if (kept > 0)
-    MLLM_TRY(check(cudaStatus(cudaMemcpy2DAsync(
-                       out, kept * row, cache, pitch, kept * row, sequences,
-                       cudaMemcpyDeviceToDevice, stream)),
+    MLLM_TRY(check(cudaStatus(copyRowsAsync(out, kept * row, cache, pitch,
+                                            kept * row, sequences, stream)),
                    "reading the key cache"));
   MLLM_TRY(check(cudaStatus(cudaMemcpyAsync(out + sequences * kept * width,
                                             local, sequences * added * row,
                                             cudaMemcpyDeviceToDevice, stream)),
                  "placing the new tokens' keys"));
-  return check(cudaStatus(cudaMemcpy2DAsync(cache + kept * width, pitch, local,
-                                            added * row, added * row, sequences,
-                                            cudaMemcpyDeviceToDevice, stream)),
-               "keeping the new tokens' keys");
+  return check(
+      cudaStatus(copyRowsAsync(cache + kept * width, pitch, local, added * row,
+                               added * row, sequences, stream)),
+      "keeping the new tokens' keys");
 }

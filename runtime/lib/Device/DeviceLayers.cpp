@@ -712,10 +712,10 @@ Status copyKeyBlocks(const KeyBlocks &b, const Sequences &sq, int64_t width,
     const size_t row = b.counts[r] / sq.sequences * sizeof(bf16);
     const int64_t placed = b.prefix[r] * width, staged = b.stage[r];
     if (row)
-      MLLM_STATUS_TRY(cudaStatus(cudaMemcpy2DAsync(
-          to + (toKeys ? placed : staged), toKeys ? pitch : row,
-          from + (toKeys ? staged : placed), toKeys ? row : pitch, row,
-          sq.sequences, cudaMemcpyDeviceToDevice, stream)));
+      MLLM_STATUS_TRY(cudaStatus(
+          copyRowsAsync(to + (toKeys ? placed : staged), toKeys ? pitch : row,
+                        from + (toKeys ? staged : placed), toKeys ? row : pitch,
+                        row, sq.sequences, stream)));
   }
   return Status();
 }

@@ -155,6 +155,15 @@ TEST(HostTwin, PitchedCopiesAndMemsets) {
   EXPECT_EQ(cudaMemcpy2D(dst, 6, src, 0, 4, 3, cudaMemcpyDeviceToDevice),
             cudaErrorInvalidPitchValue);
   EXPECT_EQ(cudaMemset2D(dst, 6, 0, 7, 1), cudaErrorInvalidPitchValue);
+  // A pitch past memPitch (2^31 - 1), which CUDA refuses.
+  EXPECT_EQ(cudaMemcpy2D(dst, size_t(1) << 31, src, 10, 4, 1,
+                         cudaMemcpyDeviceToDevice),
+            cudaErrorInvalidPitchValue);
+  EXPECT_EQ(cudaMemcpy2D(dst, 6, src, size_t(1) << 31, 4, 1,
+                         cudaMemcpyDeviceToDevice),
+            cudaErrorInvalidPitchValue);
+  EXPECT_EQ(cudaMemset2D(dst, size_t(1) << 31, 0, 4, 1),
+            cudaErrorInvalidPitchValue);
   EXPECT_EQ(cudaMemcpy2D(dst, 7, src, 10, 4, 3, cudaMemcpyDeviceToDevice),
             cudaSuccess); // 7 * 2 + 4 = 18 bytes
   EXPECT_EQ(cudaMemcpy2D(dst, 7, src, 10, 5, 3, cudaMemcpyDeviceToDevice),
