@@ -68,25 +68,31 @@ cl::opt<int64_t> seedOption("seed",
                             cl::init(-1), cl::cat(category));
 /// `--threads`: LLVM's shared library already registers an option of that
 /// name (unused by us), so mllm-run adopts it instead of a second one.
-int threadsOption() {
+cl::Option *registeredThreads() {
   auto &options = cl::getRegisteredOptions();
   auto it = options.find("threads");
-  if (it == options.end())
-    return 0;
-  if (auto *o = dynamic_cast<cl::opt<int> *>(it->second))
+  return it == options.end() ? nullptr : it->second;
+}
+
+int threadsOption() {
+  cl::Option *option = registeredThreads();
+  if (auto *o = dynamic_cast<cl::opt<int> *>(option))
     return o->getValue();
-  if (auto *o = dynamic_cast<cl::opt<unsigned> *>(it->second))
+  if (auto *o = dynamic_cast<cl::opt<unsigned> *>(option))
     return static_cast<int>(o->getValue());
   return 0;
 }
 
+bool threadsGiven() {
+  cl::Option *option = registeredThreads();
+  return option && option->getNumOccurrences() > 0;
+}
+
 void adoptThreadsOption() {
-  auto &options = cl::getRegisteredOptions();
-  auto it = options.find("threads");
-  if (it == options.end())
-    return;
-  it->second->setDescription("CPU threads (default: all the machine's)");
-  it->second->addCategory(category);
+  if (cl::Option *option = registeredThreads()) {
+    option->setDescription("CPU threads (default: all the machine's)");
+    option->addCategory(category);
+  }
 }
 cl::opt<std::string>
     checkpointDir("checkpoint-dir",
@@ -251,10 +257,7 @@ int checkNumbers() {
     return fail(1, llvm::formatv("--data-threads takes a number of threads "
                                  ">= 1, not {0}",
                                  dataThreads.getValue()));
-  auto threads = cl::getRegisteredOptions().find("threads");
-  const bool threadsGiven = threads != cl::getRegisteredOptions().end() &&
-                            threads->second->getNumOccurrences() > 0;
-  if (threadsGiven && threadsOption() < 1)
+  if (threadsGiven() && threadsOption() < 1)
     return fail(1, llvm::formatv("--threads takes a number of threads >= 1 "
                                  "(without it: all the machine's), not {0}",
                                  threadsOption()));
