@@ -321,6 +321,13 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     }
     if (rank == 0)
       progress.step(*stats);
+    // Every rank has the same loss: all stop here, rank 0 says why.
+    if (llvm::Error e = checkDiverged(*stats)) {
+      if (rank == 0)
+        return report(std::move(e));
+      llvm::consumeError(std::move(e));
+      return 1;
+    }
     late.check(rankDataSetRead());
     if (!options.checkpointDir.empty() &&
         dueAfter(r.stepsDone(), options.steps, options.checkpointEvery))

@@ -110,7 +110,8 @@ void Progress::step(const exec::StepStats &stats) {
                << llvm::format("step %lld/%lld  loss %.6f  tokens/s %.0f  "
                                "ms/step %.1f  ETA %s\n",
                                static_cast<long long>(stats.step),
-                               static_cast<long long>(total), stats.loss,
+                               static_cast<long long>(total),
+                               std::fabs(stats.loss), // no "-nan"
                                tokensPerSecond, stats.seconds * 1e3,
                                duration(eta).c_str());
   if (cp.batches)
@@ -169,6 +170,19 @@ std::string Progress::doneLine() const {
   return llvm::formatv("done: {0} step{1} in {2:f2} s, final loss {3:f6}", ran,
                        ran == 1 ? "" : "s", seconds, lastLoss)
       .str();
+}
+
+llvm::Error mllm::checkDiverged(const runtime::exec::StepStats &stats) {
+  if (std::isfinite(stats.loss))
+    return llvm::Error::success();
+  return llvm::createStringError(
+      llvm::formatv("step {0}: the loss is {1}: training diverged, and the "
+                    "weights of this step are not usable, so the run stops "
+                    "without writing them (earlier checkpoints are kept); "
+                    "lower train.lr, or resume an earlier checkpoint with a "
+                    "lower one",
+                    stats.step, std::isnan(stats.loss) ? "NaN" : "infinite")
+          .str());
 }
 
 llvm::json::Value mllm::finiteOrNull(double x) {

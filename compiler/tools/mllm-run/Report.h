@@ -56,6 +56,11 @@ private:
 /// diverged loss.
 llvm::json::Value finiteOrNull(double x);
 
+/// An error when the step's loss is not finite: the optimizer step has
+/// made the weights unusable, so a run stops there, before it writes them
+/// into a checkpoint (every rank sees the same loss, so every rank stops).
+llvm::Error checkDiverged(const runtime::exec::StepStats &stats);
+
 /// Peak resident memory of this process, bytes.
 int64_t peakMemoryBytes();
 

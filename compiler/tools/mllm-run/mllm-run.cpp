@@ -688,6 +688,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (!stats)
       return fail(1, llvm::toString(stats.takeError()));
     progress.step(*stats);
+    if (llvm::Error e = checkDiverged(*stats))
+      return fail(1, llvm::toString(std::move(e)));
     late.check(dataSet);
     const int64_t done = trainer.stepsDone();
     if (!checkpointDir.empty() && dueAfter(done, total, checkpointEvery))
