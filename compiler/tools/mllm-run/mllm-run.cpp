@@ -41,6 +41,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 
 #include <cmath>
@@ -300,6 +301,12 @@ int checkCombinations() {
         needs(noKeyCache, !generateFile.empty(), "--generate FILE")})
     if (rc)
       return rc;
+  // Both set the weights; the checkpoint would win without a word.
+  if (resume && !initFile.empty())
+    return fail(1, "--init and --resume both set the starting weights: "
+                   "--resume continues the newest checkpoint of "
+                   "--checkpoint-dir (drop --init), --init starts a new run "
+                   "from released weights (drop --resume)");
   if (!checkpoints)
     return 0;
   // A file there would fail the first checkpoint, after the steps it saves.
@@ -384,14 +391,34 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                    << "'\n";
   }
 
-  // A checkpoint killed mid-write (SIGKILL, a node lost) left its
-  // temporaries; one process clears them before any rank writes.
-  if (!checkpointDir.empty() && (!comm || comm->worldRank() == 0))
+  // One run per checkpoint directory (which also finds an unwritable one
+  // before the steps). Then a checkpoint killed mid-write (SIGKILL, a node
+  // lost) left its temporaries; one process clears them before any rank
+  // writes.
+  if (!checkpointDir.empty() && (!comm || comm->worldRank() == 0)) {
+    if (llvm::Error e = exec::lockCheckpointDir(checkpointDir))
+      return fail(1, llvm::toString(std::move(e)));
     for (const std::string &name :
          exec::removeCheckpointLeftovers(checkpointDir))
       llvm::errs() << "mllm-run: note: removed '" << name << "' from '"
                    << checkpointDir
                    << "', left by a checkpoint that was interrupted\n";
+  }
+  // Written after the last step: a path that cannot be written would cost
+  // the run.
+  if (!dumpBatches.empty()) {
+    llvm::SmallString<256> probe(dumpBatches.getValue());
+    probe += ".probe-%%%%%%%%";
+    int fd;
+    llvm::SmallString<256> made;
+    if (std::error_code ec = llvm::sys::fs::createUniqueFile(probe, fd, made))
+      return fail(1, "--dump-batches '" + dumpBatches +
+                         "' cannot be written (" + ec.message() +
+                         "): name a file in a directory that exists and "
+                         "this user can write");
+    llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+    llvm::sys::fs::remove(made);
+  }
 
   // Under mpirun, --backend=cuda runs whole replicas on each GPU (one
   // process per data-parallel replica, or per group of them: runOnDevice),

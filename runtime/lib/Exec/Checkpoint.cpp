@@ -23,6 +23,12 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -310,6 +316,42 @@ std::string exec::checkpointName(int64_t step, bool sharded) {
       .str();
 }
 
+llvm::Error exec::lockCheckpointDir(llvm::StringRef dir) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return llvm::createStringError(ec,
+                                   "cannot create --checkpoint-dir '%s': %s",
+                                   dir.str().c_str(), ec.message().c_str());
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, ".lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return llvm::createStringError(
+        std::error_code(errno, std::generic_category()),
+        "cannot write into --checkpoint-dir '%s' (%s): name a directory this "
+        "user can write, before the run trains for nothing",
+        dir.str().c_str(), std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    llvm::StringRef pid = llvm::StringRef(holder, n > 0 ? n : 0).trim();
+    return llvm::createStringError(
+        std::errc::device_or_resource_busy,
+        "--checkpoint-dir '%s' is in use by another mllm-run%s: two runs "
+        "would overwrite each other's checkpoints; name another directory, "
+        "or wait for that run to end",
+        dir.str().c_str(),
+        pid.empty() ? "" : (" (process " + pid.str() + ")").c_str());
+  }
+  // Who holds it, for the message above; the lock is the fd itself.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) {
+    ssize_t written = ::pwrite(fd, pid.data(), pid.size(), 0);
+    (void)written;
+  }
+  return llvm::Error::success(); // fd stays open until the process ends
+}
+
 std::string exec::newestCheckpoint(llvm::StringRef dir) {
   std::error_code ec;
   std::string best;
@@ -426,6 +468,19 @@ static llvm::Error matchWeights(llvm::StringRef path,
   if (!opened)
     return opened.takeError();
   std::vector<SafeTensorsFile> &files = *opened;
+  // Shards hold each tensor once; a directory of several checkpoints would
+  // silently give the first file's (by name: the oldest).
+  llvm::StringMap<size_t> owner;
+  for (size_t i = 0; i < files.size(); ++i)
+    for (const TensorInfo &t : files[i].tensors()) {
+      auto [it, inserted] = owner.try_emplace(t.name, i);
+      if (!inserted)
+        return fail(path + ": tensor '" + t.name + "' is in both '" +
+                    llvm::sys::path::filename(names[it->second]) + "' and '" +
+                    llvm::sys::path::filename(names[i]) +
+                    "'; a directory must hold the shards of one set of "
+                    "weights: name the file to load");
+    }
   llvm::StringSet<> used;
   for (const NamedParam &p : params) {
     std::string name;

@@ -117,6 +117,13 @@ std::string checkpointName(int64_t step, bool sharded);
 /// The newest checkpoint in `dir` (by the step in its name), or "".
 /// Unfinished ones (`.step-*.partial`) are ignored.
 std::string newestCheckpoint(llvm::StringRef dir);
+/// Creates `dir` if needed and takes an exclusive lock on `dir/.lock` for
+/// the rest of the process (flock: the kernel drops it when the process
+/// ends, however it ends). Another run on the same directory would
+/// overwrite its checkpoints step by step, and its start would remove the
+/// files this one is writing. One process of a job calls it; the error
+/// says when the directory cannot be written, or which process holds it.
+llvm::Error lockCheckpointDir(llvm::StringRef dir);
 /// The seed the run that wrote the checkpoint at `path` (a file, or a
 /// directory of shards) trained with; std::nullopt when it does not say.
 std::optional<uint64_t> checkpointSeed(llvm::StringRef path);
