@@ -171,7 +171,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return fail(llvm::toString(std::move(e)));
     if (reports)
       reportResume(path, runner.stepsDone(), runner.loadedOtherPlan(),
-                   options.seed, options.json);
+                   options.seed, options.total, options.json);
   }
   // Every rank, also one with no step left, compares its step first.
   if (llvm::Error e = runner.agreeOnStart())

@@ -106,7 +106,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
       return fail(llvm::toString(std::move(e)));
     if (reports)
       reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
-                   options.seed, options.json);
+                   options.seed, options.total, options.json);
   }
   if (!dir.empty() && reports)
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))

@@ -247,7 +247,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
       abortJob(std::move(e));
     if (rank == 0)
       reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.seed,
-                   options.json);
+                   options.steps, options.json);
   }
   // Every rank, also one with no step left, compares its step first.
   if (llvm::Error e = r.agreeOnStart())

@@ -252,6 +252,10 @@ void warn(const std::string &message) {
   llvm::errs() << "mllm-run: warning: " + message + "\n";
   llvm::errs().flush();
 }
+void note(const std::string &message) {
+  llvm::errs() << "mllm-run: note: " + message + "\n";
+  llvm::errs().flush();
+}
 } // namespace
 
 void mllm::LateFailures::check(const data::DataSet *set) {
@@ -318,7 +322,14 @@ void mllm::reportInit(const std::string &file,
 }
 
 void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,
-                        uint64_t seed, bool json) {
+                        uint64_t seed, int64_t total, bool json) {
+  if (step >= total)
+    note(llvm::formatv("'{0}' is at step {1}, and --steps {2} is the step to "
+                       "train to, not a number of steps to add: nothing to "
+                       "train (--steps {3} trains {4} more)",
+                       file, step, total, step + std::max<int64_t>(total, 1),
+                       std::max<int64_t>(total, 1))
+             .str());
   std::optional<uint64_t> trained = runtime::exec::checkpointSeed(file);
   if (trained && *trained != seed)
     warn(llvm::formatv("'{0}' was trained with seed {1}, this run's is {2}: "

@@ -104,9 +104,10 @@ void reportInit(const std::string &file, const std::vector<std::string> &unused,
 /// `otherPlan`: the checkpoint was written under another plan of the same
 /// model (re-sharded by name). Warns when the checkpoint was trained with
 /// another seed than this run's `seed`: its batches are not the ones the
-/// interrupted run would have trained on.
+/// interrupted run would have trained on; and when `step` already reaches
+/// `total`, the steps to train to.
 void reportResume(const std::string &file, int64_t step, bool otherPlan,
-                  uint64_t seed, bool json);
+                  uint64_t seed, int64_t total, bool json);
 
 } // namespace mllm
 

@@ -657,7 +657,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (llvm::Error e = trainer.load(path))
       return fail(1, llvm::toString(std::move(e)));
     reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(), seed,
-                 emitJson);
+                 total, emitJson);
   }
   std::unique_ptr<exec::Evaluator> evaluator;
   if (!evalFile.empty()) {

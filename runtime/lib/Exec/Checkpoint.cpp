@@ -559,20 +559,27 @@ llvm::Error exec::weightsCoverage(llvm::StringRef path,
 }
 
 llvm::Error exec::checkSameData(const Restored &restored, llvm::StringRef data,
-                                llvm::StringRef path) {
+                                llvm::StringRef path,
+                                std::optional<uint64_t> seed) {
   if (restored.data.empty() || restored.data == data)
     return llvm::Error::success();
   // A data set's fingerprint covers its order, which follows the seed: the
-  // likelier mistake between two of them is a changed --seed.
-  std::string seed;
-  if (restored.seed && llvm::StringRef(restored.data).starts_with("data set") &&
-      data.starts_with("data set"))
-    seed = " (if it is the same data set: its order follows the seed, and "
+  // likelier mistake between two of them is a changed --seed (unless the
+  // seed is the same: then the data changed).
+  std::string hint;
+  const bool bothSets =
+      restored.seed && llvm::StringRef(restored.data).starts_with("data set") &&
+      data.starts_with("data set");
+  if (bothSets && (!seed || *seed != *restored.seed))
+    hint = " (if it is the same data set: its order follows the seed, and "
            "the checkpoint was trained with seed " +
            std::to_string(*restored.seed) + "; pass --seed " +
            std::to_string(*restored.seed) + " to continue it)";
+  else if (bothSets)
+    hint = " (the seed is the same, so the data changed: its files, its "
+           "order or the lines it skips)";
   return fail(path + ": trained on " + restored.data + ", this run reads " +
-              data + seed +
+              data + hint +
               "; its step is no position in this data: start from its "
               "weights with --init instead of --resume");
 }

@@ -132,7 +132,7 @@ llvm::Error RankRunner::load(llvm::StringRef path) {
   if (!restored)
     return llvm::make_error<RankError>(impl->rank,
                                        llvm::toString(restored.takeError()));
-  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
+  if (llvm::Error e = checkSameData(*restored, data.identity(), path, seed))
     return llvm::make_error<RankError>(impl->rank,
                                        llvm::toString(std::move(e)));
   done = restored->step;

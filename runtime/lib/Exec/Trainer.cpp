@@ -217,7 +217,7 @@ llvm::Error Trainer::load(llvm::StringRef path) {
                                  modelSignature(model));
   if (!restored)
     return restored.takeError();
-  if (llvm::Error e = checkSameData(*restored, data.identity(), path))
+  if (llvm::Error e = checkSameData(*restored, data.identity(), path, seed))
     return e;
   done = restored->step;
   resharded = restored->otherPlan;

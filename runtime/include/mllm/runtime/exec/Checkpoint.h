@@ -79,9 +79,12 @@ struct Restored {
 };
 
 /// Refuses to continue `restored` on other data than it was trained on
-/// (`data`: this run's DataSource::identity()).
+/// (`data`: this run's DataSource::identity()). `seed`, this run's where
+/// the caller knows it, keeps the hint about the seed to a seed that
+/// differs.
 llvm::Error checkSameData(const Restored &restored, llvm::StringRef data,
-                          llvm::StringRef path);
+                          llvm::StringRef path,
+                          std::optional<uint64_t> seed = std::nullopt);
 
 /// Restores `params` and the optimizer's moments from the checkpoint at
 /// `path` (a file, or a directory of shards; tensors are whole, a TP shard
