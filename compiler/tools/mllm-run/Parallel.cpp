@@ -48,10 +48,12 @@ void onStop(int) {
   while (d)
     rank[n++] = digits[--d];
   rank[n] = 0;
-  const char *parts[] = {"mllm-run: error: rank ", rank,
-                         ": stopped by the launcher (another rank failed) "
-                         "while ",
-                         exec::currentActivity(), "\n"};
+  const char *parts[] = {
+      "mllm-run: error: rank ", rank,
+      ": stopped by the launcher (another rank failed, or the job was "
+      "interrupted) "
+      "while ",
+      exec::currentActivity(), "\n"};
   size_t len = 0;
   for (const char *p : parts) {
     size_t l = strnlen(p, sizeof(text) - 1 - len);

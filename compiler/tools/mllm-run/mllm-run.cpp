@@ -42,12 +42,16 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/WithColor.h"
 
 #include <cmath>
+#include <csignal>
 #include <numeric>
 #include <optional>
 #include <thread>
+
+#include <unistd.h>
 
 using namespace mllm;
 using namespace mllm::runtime;
@@ -324,6 +328,35 @@ int checkCombinations() {
                        "'): add --resume to continue that run, or name an "
                        "empty directory");
   return 0;
+}
+
+/// SIGINT and SIGTERM of a one-process run: the first asks the training
+/// loop to stop after its step (and checkpoint it), as a job scheduler's
+/// pre-emption wants; a second stops at once, removing a checkpoint's
+/// temporary as LLVM's own handler would.
+volatile sig_atomic_t interrupts = 0, interruptSignal = 0;
+
+void onInterrupt(int sig) {
+  if (interrupts++ == 0) {
+    interruptSignal = sig;
+    static const char text[] =
+        "mllm-run: interrupted: stopping after this step (again to stop "
+        "now)\n";
+    ssize_t ignored = write(2, text, sizeof text - 1);
+    (void)ignored;
+    return;
+  }
+  llvm::sys::RunInterruptHandlers();
+  _exit(128 + sig);
+}
+
+void installInterruptHandler() {
+  struct sigaction action = {};
+  action.sa_handler = onInterrupt;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
 }
 
 int runMain(mlir::MLIRContext &context, const DriverOptions &options,
@@ -710,6 +743,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       manifest ? &manifest->dataSet() : nullptr;
   // Evaluated inside the loop when it ran a step; else once after it.
   bool trained = trainer.stepsDone() < total;
+  installInterruptHandler();
   while (trainer.stepsDone() < total) {
     auto stats = trainer.step();
     if (!stats)
@@ -725,6 +759,21 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (evaluator && dueAfter(done, total, evalEvery))
       if (llvm::Error e = evaluate())
         return fail(1, llvm::toString(std::move(e)));
+    if (interrupts && done < total) {
+      std::string saved = "; no --checkpoint-dir, so its steps are not kept";
+      if (!checkpointDir.empty()) {
+        if (!dueAfter(done, total, checkpointEvery))
+          if (llvm::Error e = checkpoint())
+            return fail(1, llvm::toString(std::move(e)));
+        saved = "; its checkpoint is in '" + checkpointDir.getValue() +
+                "': continue with --resume";
+      }
+      llvm::outs().flush();
+      llvm::errs() << "mllm-run: interrupted after step " +
+                          std::to_string(done) + " of " +
+                          std::to_string(total) + saved + "\n";
+      return 128 + interruptSignal;
+    }
   }
   progress.finish();
   late.finish(dataSet);
