@@ -258,9 +258,11 @@ int checkNumbers() {
         atLeast(maxTokens, 1, "a number of tokens per sample")})
     if (problem)
       return fail(1, *problem);
-  if (dataThreads < 1)
+  // Past some thousands the system refuses threads, which std::thread
+  // reports by throwing (an abort here).
+  if (dataThreads < 1 || dataThreads > 1024)
     return fail(1, llvm::formatv("--data-threads takes a number of threads "
-                                 ">= 1, not {0}",
+                                 "from 1 to 1024, not {0}",
                                  dataThreads.getValue()));
   if (threadsGiven() && threadsOption() < 1)
     return fail(1, llvm::formatv("--threads takes a number of threads >= 1 "
@@ -327,6 +329,46 @@ int checkCombinations() {
                        llvm::sys::path::filename(newest) +
                        "'): add --resume to continue that run, or name an "
                        "empty directory");
+  return 0;
+}
+
+/// The files a run writes never replace one it reads (the spec or plan,
+/// data, weights, a checkpoint), nor each other; and a path option given
+/// an empty value (`--data "$UNSET"`) is an error, not the option unset.
+int checkOutputs(const DriverOptions &options) {
+  using PathOption = const cl::opt<std::string> *;
+  for (PathOption o : std::initializer_list<PathOption>{
+           &checkpointDir, &initFile, &dumpBatches, &traceFile, &profileFile,
+           &dataFile, &evalFile, &generateFile, &stepFunctions,
+           &options.profile})
+    if (o->getNumOccurrences() && o->getValue().empty())
+      return fail(1, "--" + o->ArgStr + " was given an empty value: name a " +
+                         o->ValueStr + ", or drop the option");
+  std::vector<std::string> inputs = {inputFile,       dataFile,
+                                     evalFile,        generateFile,
+                                     options.profile, stepFunctions};
+  // Weights and checkpoints: files, or directories of them.
+  for (const std::string &dir : {initFile.getValue(), checkpointDir.getValue()})
+    if (llvm::sys::fs::is_directory(dir)) {
+      std::error_code ec;
+      for (llvm::sys::fs::recursive_directory_iterator it(dir, ec), end;
+           it != end && !ec; it.increment(ec))
+        inputs.push_back(it->path());
+    } else {
+      inputs.push_back(dir);
+    }
+  llvm::erase_if(inputs, [](const std::string &p) { return p.empty(); });
+  std::vector<std::string> outputs;
+  for (PathOption o : {&dumpBatches, &traceFile, &profileFile})
+    if (!o->getValue().empty()) {
+      if (llvm::Error e = checkOutputNotInput(o->getValue(), inputs))
+        return fail(1, "--" + o->ArgStr + ": " + llvm::toString(std::move(e)));
+      if (llvm::is_contained(outputs, o->getValue()))
+        return fail(1, "--" + o->ArgStr + " '" + o->getValue() +
+                           "' is also another option's output: give each "
+                           "its own file");
+      outputs.push_back(o->getValue());
+    }
   return 0;
 }
 
@@ -819,6 +861,8 @@ int main(int argc, char **argv) {
     return rc;
   if (!checkProfile(options, "mllm-run"))
     return 1;
+  if (int rc = checkOutputs(options))
+    return rc;
   if (attentionKernel != "staged" && attentionKernel != "registers")
     return fail(1, "--attention-kernel takes staged or registers, not '" +
                        attentionKernel + "'");

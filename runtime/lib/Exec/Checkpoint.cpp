@@ -135,6 +135,13 @@ openSafeTensors(llvm::StringRef path, llvm::StringRef empty,
   return std::move(files);
 }
 
+static std::string shapeText(llvm::ArrayRef<int64_t> dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
 llvm::Expected<Files> openCheckpoint(llvm::StringRef path) {
   Files result;
   result.path = path.str();
@@ -282,6 +289,15 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
     if (!f)
       return fail(path + ": tensor '" + name +
                   "' is in none of its files (a shard missing?)");
+    // The same count in another shape would load transposed data silently.
+    std::vector<int64_t> want = cpu::fullShape(p.shard, p.value.shape);
+    if (const TensorInfo *t = f->lookup(name);
+        t && !llvm::equal(t->shape, want))
+      return fail(path + ": tensor '" + name + "' has shape " +
+                  shapeText(t->shape) + " but the model's is " +
+                  shapeText(want) +
+                  "; the checkpoint is corrupt or of another "
+                  "model");
     if (p.shard.dim < 0)
       return f->read(name, dst, count);
     int64_t whole = 1;
@@ -518,16 +534,10 @@ llvm::Error exec::initFromWeights(llvm::StringRef path,
                   const std::string &name) -> llvm::Error {
     std::vector<int64_t> want =
         cpu::fullShape(p.param->shard, p.param->value.shape);
-    if (!llvm::equal(t.shape, want)) {
-      auto shape = [](llvm::ArrayRef<int64_t> dims) {
-        std::string s = "[";
-        for (size_t i = 0; i < dims.size(); ++i)
-          s += (i ? ", " : "") + std::to_string(dims[i]);
-        return s + "]";
-      };
-      return fail(path + ": tensor '" + name + "' has shape " + shape(t.shape) +
-                  " but parameter '" + p.name + "' needs " + shape(want));
-    }
+    if (!llvm::equal(t.shape, want))
+      return fail(path + ": tensor '" + name + "' has shape " +
+                  shapeText(t.shape) + " but parameter '" + p.name +
+                  "' needs " + shapeText(want));
     // A TP shard takes its runs of the whole tensor.
     std::vector<float> full;
     float *dst = p.param->value.ptr();
