@@ -1,8 +1,10 @@
 //===- Manifest.cpp - a JSONL data set, one sample per line ---------------===//
 
 #include "mllm/runtime/data/Manifest.h"
+#include "mllm/runtime/JsonDepth.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -11,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+using namespace mllm::runtime;
 using namespace mllm::runtime::data;
 
 char ProblemError::ID = 0;
@@ -80,6 +83,14 @@ namespace {
 llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
                                          llvm::StringRef dir,
                                          const DataGeometry &geometry) {
+  // A sample nests a few levels; llvm::json::parse recurses per level.
+  constexpr unsigned kMaxNesting = 32;
+  if (unsigned depth = jsonNestingDepth(line); depth > kMaxNesting)
+    return problem(Problem::BadJson,
+                   llvm::formatv("{0} levels of nested [ and {{ (at most "
+                                 "{1})",
+                                 depth, kMaxNesting)
+                       .str());
   auto value = llvm::json::parse(line);
   if (!value)
     return problem(Problem::BadJson, llvm::toString(value.takeError()));

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mllm/runtime/SafeTensors.h"
+#include "mllm/runtime/JsonDepth.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/bit.h"
@@ -130,30 +131,6 @@ static Error fail(StringRef file, const Twine &what) {
 //===----------------------------------------------------------------------===//
 // Structural scans of the header text
 //===----------------------------------------------------------------------===//
-
-/// Deepest nesting of [ and { outside strings. Run before llvm::json::parse,
-/// which recurses once per level. On invalid JSON the scan agrees with the
-/// parser up to the parser's first error, so it bounds the parser's depth.
-static unsigned maxDepth(StringRef text) {
-  unsigned depth = 0, deepest = 0;
-  bool inString = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (inString) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 /// A JSON string token (quotes included) decoded to its value.
 static std::string decodeKey(StringRef token) {
@@ -420,7 +397,7 @@ SafeTensorsFile::openBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer) {
   // The format requires '{' first; it also rules out a bare scalar header.
   if (text.empty() || text.front() != '{')
     return fail(file, "header is not a JSON object (it must start with '{')");
-  if (maxDepth(text) > SafeTensorsLimits::maxNesting)
+  if (jsonNestingDepth(text) > SafeTensorsLimits::maxNesting)
     return fail(file, "header nests deeper than " +
                           Twine(SafeTensorsLimits::maxNesting) + " levels");
   Expected<llvm::json::Value> parsed = llvm::json::parse(text);

@@ -114,6 +114,25 @@ TEST(Manifest, NotRegularFilesAndEmptySamplesAreProblems) {
             path + ":3: bad sample: the sample has no text and no items");
 }
 
+TEST(Manifest, DeeplyNestedJsonIsABadLineNotACrash) {
+  // llvm::json::parse recurses per level: 100000 levels overflowed the
+  // stack. The reader measures the depth first.
+  TempDir dir;
+  std::string deep =
+      "{\"text\": \"x\", \"vision\": " + std::string(100000, '[') +
+      std::string(100000, ']') + "}\n{\"text\": \"fine\"}\n";
+  std::string path = dir.write("deep.jsonl", deep);
+  auto set = DataSet::open(path, smallGeometry(), DataOptions());
+  ASSERT_TRUE(static_cast<bool>(set)) << llvm::toString(set.takeError());
+  EXPECT_EQ((*set)->size(), 1);
+  EXPECT_EQ((*set)->problems().count(Problem::BadJson), 1);
+  ASSERT_EQ((*set)->problems().examples().size(), 1u);
+  EXPECT_NE((*set)->problems().examples()[0].find(
+                "100001 levels of nested [ and { (at most 32)"),
+            std::string::npos)
+      << (*set)->problems().examples()[0];
+}
+
 TEST(Manifest, StrictStopsAtTheFirstProblem) {
   TempDir dir;
   std::string path = badManifest(dir);

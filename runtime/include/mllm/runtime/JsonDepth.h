@@ -1,0 +1,43 @@
+//===- JsonDepth.h - JSON nesting depth before parsing ----------*- C++ -*-===//
+//
+// llvm::json::parse recurses once per level of [ and {, so text from a
+// file (a safetensors header, a manifest line) is measured first: a line of
+// 100000 '[' overflows the stack (or deadlocks in the crash handler).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MLLM_RUNTIME_JSONDEPTH_H
+#define MLLM_RUNTIME_JSONDEPTH_H
+
+#include "llvm/ADT/StringRef.h"
+
+#include <algorithm>
+
+namespace mllm::runtime {
+
+/// Deepest nesting of [ and { outside strings. On invalid JSON the scan
+/// agrees with the parser up to the parser's first error, so it bounds the
+/// parser's depth.
+inline unsigned jsonNestingDepth(llvm::StringRef text) {
+  unsigned depth = 0, deepest = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+} // namespace mllm::runtime
+
+#endif // MLLM_RUNTIME_JSONDEPTH_H
