@@ -23,6 +23,9 @@ namespace {
 /// Deeper nesting than this is rejected before parsing: the generated parser
 /// recurses per level and would otherwise exhaust the stack on hostile input.
 constexpr unsigned kMaxNesting = 128;
+/// Operators in one field's value: the parser recurses per unary '-', and
+/// the AST is as deep as a chain of binary operators is long.
+constexpr unsigned kMaxOperators = 256;
 /// Syntax errors reported per file before giving up on it.
 constexpr unsigned kMaxSyntaxErrors = 50;
 
@@ -420,11 +423,31 @@ private:
   const PositionMap &positions;
 };
 
-/// Reports nesting deeper than kMaxNesting; returns false if found.
+/// Reports nesting deeper than kMaxNesting, or a statement with more than
+/// kMaxOperators operators; returns false if found.
 bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
                   const PositionMap &positions) {
-  unsigned depth = 0;
+  unsigned depth = 0, operators = 0;
   for (antlr4::Token *tok : tokens.getTokens()) {
+    switch (tok->getType()) {
+    case MLLMLexer::PLUS:
+    case MLLMLexer::MINUS:
+    case MLLMLexer::STAR:
+    case MLLMLexer::SLASH:
+      if (++operators > kMaxOperators) {
+        diags.error(positions.at((ssize_t)tok->getStartIndex()))
+            << "more than " << kMaxOperators
+            << " operators in one value; write the value, or a shorter "
+               "expression";
+        return false;
+      }
+      break;
+    case MLLMLexer::SEMI:
+      operators = 0;
+      break;
+    default:
+      break;
+    }
     switch (tok->getType()) {
     case MLLMLexer::LBRACE:
     case MLLMLexer::LPAREN:

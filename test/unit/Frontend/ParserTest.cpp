@@ -9,6 +9,8 @@
 
 #include "gtest/gtest.h"
 
+#include <cstring>
+
 using namespace mllm;
 using mllm::test::Harness;
 using mllm::test::join;
@@ -117,6 +119,35 @@ TEST(Parser, RecoversAndReportsEveryError) {
   ASSERT_EQ(file->blocks.size(), 3u);
   EXPECT_EQ(file->blocks[2]->name.name, "c");
   ASSERT_EQ(file->blocks[2]->fields.size(), 1u);
+}
+
+TEST(Parser, RefusesLongOperatorChains) {
+  // 50000 unary '-' overflowed the parser's stack, 50000 '+' the AST
+  // builder's; 256 operators per value are allowed.
+  for (const char *op : {"-", "1+"}) {
+    Harness h;
+    std::string chain;
+    for (int i = 0; i < 50000; ++i)
+      chain += op;
+    auto file = h.parse("t { v = " + chain + "1; }");
+    ASSERT_TRUE(file);
+    ASSERT_EQ(h.messages.size(), 1u) << join(h.messages);
+    // The 257th operator.
+    const unsigned column =
+        9 + 256 * (unsigned)std::strlen(op) + (unsigned)std::strlen(op) - 1;
+    EXPECT_EQ(h.messages[0], "1:" + std::to_string(column) +
+                                 ": error: more than 256 operators in one "
+                                 "value; write the value, or a shorter "
+                                 "expression");
+    EXPECT_TRUE(file->blocks.empty());
+  }
+  Harness h;
+  std::string chain;
+  for (int i = 0; i < 256; ++i)
+    chain += "1+";
+  auto file = h.parse("t { v = " + chain + "1; w = " + chain + "1; }");
+  ASSERT_TRUE(file);
+  EXPECT_TRUE(h.messages.empty()) << join(h.messages);
 }
 
 TEST(Parser, RefusesDeepNesting) {
