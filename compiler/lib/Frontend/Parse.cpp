@@ -23,8 +23,9 @@ namespace {
 /// Deeper nesting than this is rejected before parsing: the generated parser
 /// recurses per level and would otherwise exhaust the stack on hostile input.
 constexpr unsigned kMaxNesting = 128;
-/// Operators in one field's value: the parser recurses per unary '-', and
-/// the AST is as deep as a chain of binary operators is long.
+/// Operators in one field's value (or list entry): the parser recurses per
+/// unary '-', and the AST is as deep as a chain of binary operators is
+/// long.
 constexpr unsigned kMaxOperators = 256;
 /// Syntax errors reported per file before giving up on it.
 constexpr unsigned kMaxSyntaxErrors = 50;
@@ -423,8 +424,8 @@ private:
   const PositionMap &positions;
 };
 
-/// Reports nesting deeper than kMaxNesting, or a statement with more than
-/// kMaxOperators operators; returns false if found.
+/// Reports nesting deeper than kMaxNesting, or a value (or list entry) with
+/// more than kMaxOperators operators; returns false if found.
 bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
                   const PositionMap &positions) {
   unsigned depth = 0, operators = 0;
@@ -443,6 +444,7 @@ bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
       }
       break;
     case MLLMLexer::SEMI:
+    case MLLMLexer::COMMA: // a list's entries are expressions of their own
       operators = 0;
       break;
     default:
