@@ -7,6 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Driver/Driver.h"
+#include "mllm/runtime/PlanIO.h"
+#include "mllm/runtime/ReadFile.h"
 
 #include "llvm/Support/Path.h"
 
@@ -120,6 +122,18 @@ llvm::Error mllm::checkOutputNotInput(llvm::StringRef output,
         output.str().c_str(), input.c_str());
   }
   return llvm::Error::success();
+}
+
+std::unique_ptr<llvm::MemoryBuffer> mllm::openInputFile(llvm::StringRef path,
+                                                        std::string &error) {
+  auto buffer =
+      runtime::readFileAtMost(path, runtime::PlanReadLimits().maxBytes);
+  if (!buffer) {
+    error = "cannot open input file '" + path.str() +
+            "': " + buffer.getError().message();
+    return nullptr;
+  }
+  return std::move(*buffer);
 }
 
 llvm::Error mllm::writeOutputAtomically(llvm::StringRef path,

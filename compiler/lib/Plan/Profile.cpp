@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Plan/Profile.h"
+#include "mllm/runtime/ReadFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -414,7 +415,7 @@ llvm::Expected<Profile> Profile::parse(llvm::StringRef text,
 
 llvm::Expected<Profile> Profile::load(llvm::StringRef path) {
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+      runtime::readFileAtMost(path, kMaxBytes);
   if (!file)
     return llvm::createStringError(file.getError(),
                                    "cannot read profile '" + path +

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "mllm/Frontend/Parse.h"
 #include "mllm/Sema/Sema.h"
+#include "mllm/runtime/ReadFile.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
@@ -183,7 +184,7 @@ private:
           << " files; import the files from fewer levels";
       return;
     }
-    auto buffer = llvm::MemoryBuffer::getFile(found, /*IsText=*/true);
+    auto buffer = runtime::readFileAtMost(found, kMaxSourceFileBytes);
     if (!buffer) {
       diags.error(import.range)
           << "cannot read '" << found << "': " << buffer.getError().message();

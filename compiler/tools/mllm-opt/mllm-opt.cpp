@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     llvm::errs() << "(processing input from stdin now, hit ctrl-c/ctrl-d to "
                     "interrupt)\n";
   std::string message;
-  auto input = mlir::openInputFile(inputFile, &message);
+  auto input = mllm::openInputFile(inputFile, message);
   if (!input)
     return fail(message);
   auto output = mllm::OutputFile::open(outputFile);

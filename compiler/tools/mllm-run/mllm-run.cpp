@@ -404,7 +404,7 @@ void installInterruptHandler() {
 int runMain(mlir::MLIRContext &context, const DriverOptions &options,
             Comm *comm) {
   std::string error;
-  auto input = mlir::openInputFile(inputFile, &error);
+  auto input = mllm::openInputFile(inputFile, error);
   if (!input)
     return fail(1, error);
   llvm::SourceMgr srcMgr;

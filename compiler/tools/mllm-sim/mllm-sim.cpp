@@ -163,7 +163,7 @@ int simMain(mlir::MLIRContext &context) {
       if (llvm::Error e = checkOutputNotInput(out, {inputFile.getValue()}))
         return fail(std::move(e));
   std::string error;
-  auto input = mlir::openInputFile(inputFile, &error);
+  auto input = mllm::openInputFile(inputFile, error);
   if (!input)
     return fail(1, error);
   llvm::SourceMgr srcMgr;

@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
   context.printOpOnDiagnostic(false);
 
   std::string error;
-  auto input = mlir::openInputFile(inputFile, &error);
+  auto input = mllm::openInputFile(inputFile, error);
   if (!input) {
     llvm::WithColor::error(llvm::errs(), "mllmc") << error << "\n";
     return 1;

@@ -42,6 +42,8 @@ uint64_t mixInto(uint64_t hash, uint64_t value) {
 llvm::Expected<std::unique_ptr<DataSet>>
 DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
               const DataOptions &options) {
+  if (llvm::Error e = checkManifestFile(manifest))
+    return std::move(e);
   auto buffer = llvm::MemoryBuffer::getFile(manifest, /*IsText=*/true);
   if (!buffer)
     return llvm::createStringError(buffer.getError(),

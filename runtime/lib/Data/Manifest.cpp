@@ -239,9 +239,30 @@ llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::parseManifest(
   return samples;
 }
 
+llvm::Error mllm::runtime::data::checkManifestFile(llvm::StringRef path) {
+  llvm::sys::fs::file_status status;
+  if (llvm::sys::fs::status(path, status))
+    return llvm::Error::success(); // the read says why
+  switch (status.type()) {
+  case llvm::sys::fs::file_type::character_file:
+  case llvm::sys::fs::file_type::block_file:
+  case llvm::sys::fs::file_type::directory_file:
+    // A device reads without end (/dev/zero); a directory not at all.
+    return llvm::createStringError(
+        std::make_error_code(std::errc::invalid_argument),
+        "cannot read manifest '%s': not a file; a manifest is a JSON-lines "
+        "file (docs/data.md)",
+        path.str().c_str());
+  default:
+    return llvm::Error::success();
+  }
+}
+
 llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::readManifest(
     llvm::StringRef path, const DataGeometry &geometry, Problems &problems,
     SampleCheck check, int threads) {
+  if (llvm::Error e = checkManifestFile(path))
+    return std::move(e);
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return llvm::createStringError(buffer.getError(),

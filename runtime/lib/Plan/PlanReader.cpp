@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/runtime/PlanIO.h"
+#include "mllm/runtime/ReadFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
@@ -926,7 +927,7 @@ llvm::Expected<Plan> mllm::runtime::readPlan(llvm::StringRef text,
 
 llvm::Expected<Plan> mllm::runtime::readPlanFile(llvm::StringRef path,
                                                  const PlanReadLimits &limits) {
-  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
+  auto buffer = readFileAtMost(path, static_cast<uint64_t>(limits.maxBytes));
   if (!buffer)
     return llvm::createStringError(
         buffer.getError(),

@@ -194,6 +194,13 @@ private:
 llvm::Error checkOutputNotInput(llvm::StringRef output,
                                 llvm::ArrayRef<std::string> inputs);
 
+/// The tools' input file ("-": standard input), as mlir::openInputFile
+/// reads it, but at most 256 MiB (the plan's limit) and one byte: a
+/// character device or a pipe without end would be read until memory runs
+/// out. Null with `error` set when it cannot be read.
+std::unique_ptr<llvm::MemoryBuffer> openInputFile(llvm::StringRef path,
+                                                  std::string &error);
+
 /// Writes `contents` through an OutputFile at `path`: a whole output
 /// produced in memory (mllm-sim's trace and SVG files).
 llvm::Error writeOutputAtomically(llvm::StringRef path,

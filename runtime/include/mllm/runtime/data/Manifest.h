@@ -100,6 +100,10 @@ parseManifest(llvm::StringRef contents, llvm::StringRef path,
               const DataGeometry &geometry, Problems &problems,
               SampleCheck check = nullptr, int threads = 1);
 
+/// An error when `path` is a device or a directory: a device such as
+/// /dev/zero would be read without end.
+llvm::Error checkManifestFile(llvm::StringRef path);
+
 /// Reads the file and parses it.
 llvm::Expected<std::vector<ManifestSample>>
 readManifest(llvm::StringRef path, const DataGeometry &geometry,
