@@ -817,6 +817,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return 128 + interruptSignal;
     }
   }
+  // Past the loop nothing would look at a first signal: any stops at once.
+  interrupts = 1;
   progress.finish();
   late.finish(dataSet);
   if (evaluator && trainer.stepsDone() >= total && !trained)
