@@ -242,14 +242,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (reports)
       progress.step(*stats);
     // Every rank has the same loss: all stop here, rank 0 says why.
-    if (llvm::Error e = checkDiverged(*stats)) {
-      if (reports)
-        llvm::errs() << "mllm-run: error: " + llvm::toString(std::move(e)) +
-                            "\n";
-      else
-        llvm::consumeError(std::move(e));
+    if (stopIfDiverged(*stats, reports))
       return 1;
-    }
     const int64_t done = runner.stepsDone();
     if (!dir.empty() && dueAfter(done, options.total, options.checkpointEvery))
       if (llvm::Error e = checkpoint())

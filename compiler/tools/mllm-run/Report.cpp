@@ -185,6 +185,17 @@ llvm::Error mllm::checkDiverged(const runtime::exec::StepStats &stats) {
           .str());
 }
 
+bool mllm::stopIfDiverged(const runtime::exec::StepStats &stats, bool reports) {
+  llvm::Error e = checkDiverged(stats);
+  if (!e)
+    return false;
+  if (reports)
+    llvm::errs() << "mllm-run: error: " + llvm::toString(std::move(e)) + "\n";
+  else
+    llvm::consumeError(std::move(e));
+  return true;
+}
+
 llvm::json::Value mllm::finiteOrNull(double x) {
   return std::isfinite(x) ? llvm::json::Value(x) : llvm::json::Value(nullptr);
 }

@@ -60,6 +60,9 @@ llvm::json::Value finiteOrNull(double x);
 /// made the weights unusable, so a run stops there, before it writes them
 /// into a checkpoint (every rank sees the same loss, so every rank stops).
 llvm::Error checkDiverged(const runtime::exec::StepStats &stats);
+/// checkDiverged for a rank of a job whose ranks all see the loss: true
+/// when the run must stop; the rank that `reports` prints why.
+bool stopIfDiverged(const runtime::exec::StepStats &stats, bool reports);
 
 /// Peak resident memory of this process, bytes.
 int64_t peakMemoryBytes();
