@@ -314,6 +314,19 @@ llvm::Error Builder::buildLLM(const PlanPart &part, Chain &chain) {
   cpu::Param<float> *embedding = nullptr;
   bool embeddingTrains = false;
   bool blocks = hasBlocks(part);
+  // Token ids in, logits over the same ids out: the targets are the
+  // embedded ids.
+  if (part.groups.empty() || part.groups.front().kind != "token_embedding")
+    return refuse("the LLM '" + part.name +
+                  "' does not start with a token embedding");
+  for (const PlanLayerGroup &g : part.groups)
+    if (g.kind == "lm_head" &&
+        g.config.vocab < part.groups.front().config.vocab)
+      return refuse("the LM head '" + part.name + "." + g.name + "' has " +
+                    llvm::Twine(g.config.vocab) +
+                    " logits, fewer than the token embedding's vocabulary "
+                    "of " +
+                    llvm::Twine(part.groups.front().config.vocab));
   for (const PlanLayerGroup &g : part.groups)
     for (int64_t i = 0; i < g.count; ++i) {
       cpu::Batch<float> b = geometry;

@@ -7,6 +7,7 @@
 // with exceptions; nothing else in the runtime is.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/runtime/PlanGroups.h"
 #include "mllm/runtime/PlanIO.h"
 #include "mllm/runtime/ReadFile.h"
 
@@ -125,8 +126,13 @@ private:
                   std::to_string(max) + ", got " + std::to_string(x));
     return x;
   }
+  /// Costs, rates and sizes: finite and not negative.
   double real(const YAML::Node &n, const char *key, const char *what) {
-    return toReal(need(n, key, what), key);
+    YAML::Node v = need(n, key, what);
+    double x = toReal(v, key);
+    if (!std::isfinite(x) || x < 0)
+      fail(v, std::string("'") + key + "' must be a finite number >= 0");
+    return x;
   }
   bool boolean(const YAML::Node &n, const char *key, const char *what) {
     return toBool(need(n, key, what), key);
@@ -211,12 +217,10 @@ PlanTrain Reader::train(const YAML::Node &n) {
   PlanTrain t;
   t.steps = integer(n, "steps", "train", 0);
   t.optimizer = oneOf(n, "optimizer", "train", {"adamw", "adam", "sgd"});
-  t.lr = real(n, "lr", "train");
+  t.lr = toReal(need(n, "lr", "train"), "lr");
   if (!(t.lr > 0) || !std::isfinite(t.lr))
     fail(n["lr"], "'lr' must be a finite number > 0");
   t.weightDecay = real(n, "weight_decay", "train");
-  if (!(t.weightDecay >= 0) || !std::isfinite(t.weightDecay))
-    fail(n["weight_decay"], "'weight_decay' must be a finite number >= 0");
   t.precision = oneOf(n, "precision", "train", {"bf16", "fp16", "fp32"});
   t.seed = integer(n, "seed", "train", 0);
   return t;
@@ -805,6 +809,13 @@ Plan Reader::read(const YAML::Node &root) {
       llvm::count_if(plan.parts, [](const PlanPart &p) { return p.isLLM; }) !=
           1)
     fail(parts, "'parts' must list the encoders, then exactly one LLM");
+  if (std::optional<PlanGroupIssue> issue = checkPlanGroups(plan)) {
+    // (A YAML::Node assigned to refers the tree's node to another: none is.)
+    const YAML::Node part = parts[issue->where.part];
+    const YAML::Node groups =
+        issue->where.projector ? part["projector"]["groups"] : part["groups"];
+    fail(groups[issue->where.group], issue->message);
+  }
   for (const PlanInput &in : plan.data.inputs) {
     const PlanPart *p = plan.findPart(in.encoder);
     if (!p || p->isLLM)
