@@ -54,6 +54,10 @@ mentions "is also an input ('main.mllm')"
 unchanged main.mllm
 expect 1 "$bin/mllmc" ./main.mllm -o "$scratch/main.mllm"
 unchanged main.mllm
+# ... and read from standard input (it was replaced by the summary).
+expect 1 "$bin/mllmc" - -o main.mllm < main.mllm
+mentions "mllmc: error: the output 'main.mllm' is also the standard input"
+unchanged main.mllm
 # ... and the profile.
 cp "$src/test/mllmc/Inputs/zero-igrad.yaml" p.yaml && cp p.yaml p.yaml.orig
 expect 1 "$bin/mllmc" main.mllm --profile p.yaml -o p.yaml
@@ -107,6 +111,9 @@ expect 1 "$bin/mllm-opt" bad.mlir -o out.txt
 unchanged out.txt
 expect 1 "$bin/mllm-opt" job.mlir -o job.mlir
 mentions "mllm-opt: error: the output 'job.mlir' is also an input"
+unchanged job.mlir
+expect 1 "$bin/mllm-opt" - -o job.mlir < job.mlir
+mentions "mllm-opt: error: the output 'job.mlir' is also the standard input"
 unchanged job.mlir
 expect 0 "$bin/mllm-opt" job.mlir -o out2.mlir
 cmp -s <("$bin/mllm-opt" job.mlir) out2.mlir || fail "mllm-opt -o differs from its stdout"

@@ -113,7 +113,19 @@ llvm::Error mllm::checkOutputNotInput(llvm::StringRef output,
     return llvm::Error::success();
   for (const std::string &input : inputs) {
     bool same = false;
-    if (input == "-" || fs::equivalent(output, input, same) || !same)
+    if (input == "-") {
+      // `mllmc - -o spec.mllm < spec.mllm` would replace the spec too.
+      fs::file_status in, out;
+      if (fs::status(0, in) || fs::status(output, out) ||
+          !fs::is_regular_file(in) || !fs::equivalent(in, out))
+        continue;
+      return llvm::createStringError(
+          std::make_error_code(std::errc::file_exists),
+          "the output '%s' is also the standard input; write the output to "
+          "another file",
+          output.str().c_str());
+    }
+    if (fs::equivalent(output, input, same) || !same)
       continue;
     return llvm::createStringError(
         std::make_error_code(std::errc::file_exists),
