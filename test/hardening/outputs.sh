@@ -55,6 +55,7 @@ unchanged main.mllm
 expect 1 "$bin/mllmc" ./main.mllm -o "$scratch/main.mllm"
 unchanged main.mllm
 # ... and read from standard input (it was replaced by the summary).
+# shellcheck disable=SC2094 # the very mistake under test
 expect 1 "$bin/mllmc" - -o main.mllm < main.mllm
 mentions "mllmc: error: the output 'main.mllm' is also the standard input"
 unchanged main.mllm
@@ -102,6 +103,14 @@ if [[ -w /dev/full ]]; then
   grep -q "LLVM ERROR" err.txt && fail "LLVM ERROR on a full standard output"
 fi
 
+# mllm-run's report: an error, not LLVM's fatal one at exit.
+if [[ -w /dev/full ]]; then
+  "$bin/mllm-run" "$src/examples/tiny_vlm.mllm" --steps 1 > /dev/full 2> err.txt
+  [[ $? == 1 ]] || fail "mllm-run to /dev/full: exit status not 1"
+  mentions "mllm-run: error: cannot write to standard output: No space left on device"
+  grep -q "LLVM ERROR" err.txt && fail "LLVM ERROR from mllm-run on a full standard output"
+fi
+
 # mllm-opt: the same guarantee.
 expect 0 "$bin/mllmc" main.mllm --emit=mllm -o job.mlir
 cp job.mlir job.mlir.orig
@@ -112,6 +121,7 @@ unchanged out.txt
 expect 1 "$bin/mllm-opt" job.mlir -o job.mlir
 mentions "mllm-opt: error: the output 'job.mlir' is also an input"
 unchanged job.mlir
+# shellcheck disable=SC2094 # the very mistake under test
 expect 1 "$bin/mllm-opt" - -o job.mlir < job.mlir
 mentions "mllm-opt: error: the output 'job.mlir' is also the standard input"
 unchanged job.mlir

@@ -107,6 +107,19 @@ OutputFile::~OutputFile() {
   }
 }
 
+int mllm::finishStandardOutput(llvm::StringRef tool, int status) {
+  llvm::raw_fd_ostream &out = llvm::outs();
+  out.flush();
+  if (!out.has_error())
+    return status;
+  std::error_code ec = out.error();
+  out.clear_error();
+  llvm::errs() << tool
+               << ": error: cannot write to standard output: " << ec.message()
+               << "\n";
+  return status ? status : 1;
+}
+
 llvm::Error mllm::checkOutputNotInput(llvm::StringRef output,
                                       llvm::ArrayRef<std::string> inputs) {
   if (output == "-")

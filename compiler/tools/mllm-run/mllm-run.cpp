@@ -913,5 +913,5 @@ int main(int argc, char **argv) {
   if (rc != 0 && backend == "cuda" && comm && comm->worldSize() > 1)
     abortMPI(rc);
 #endif
-  return rc;
+  return finishStandardOutput("mllm-run", rc);
 }

@@ -186,11 +186,17 @@ private:
   bool done = false;
 };
 
+/// A tool's exit status once its standard output is flushed: a write that
+/// failed there (a full disk, a closed file) is said as `TOOL: error:
+/// cannot write to standard output: ...` and makes the status 1 if it was
+/// 0, rather than LLVM's fatal "IO failure on output stream" at exit.
+int finishStandardOutput(llvm::StringRef tool, int status);
+
 /// Refuses an output that is the same file as one of `inputs` (through any
 /// path or link): writing it would destroy the input. Call it before any
 /// input is read for the inputs named on the command line, and again for the
 /// files found while reading (imports) before committing. "-" (standard
-/// input or output) never counts.
+/// input or output) counts only where standard input is a redirected file.
 llvm::Error checkOutputNotInput(llvm::StringRef output,
                                 llvm::ArrayRef<std::string> inputs);
 
