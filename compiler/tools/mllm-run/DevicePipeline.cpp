@@ -179,7 +179,15 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!dir.empty() && reports)
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))
       return fail("cannot create '" + dir + "': " + ec.message());
-  auto checkpoint = [&]() { return runner.save(dir, options.seed); };
+  auto checkpoint = [&]() -> llvm::Error {
+    const auto started = std::chrono::steady_clock::now();
+    if (llvm::Error e = runner.save(dir, options.seed))
+      return e;
+    if (reports)
+      finishCheckpoint(dir, runner.stepsDone(), /*sharded=*/true,
+                       options.keepLast, started, options.json);
+    return llvm::Error::success();
+  };
   if (options.saveInitial && !dir.empty() && runner.stepsDone() == 0)
     if (llvm::Error e = checkpoint())
       return fail(llvm::toString(std::move(e)));

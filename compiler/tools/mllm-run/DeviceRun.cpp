@@ -115,7 +115,13 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     llvm::SmallString<256> path(dir);
     llvm::sys::path::append(path, exec::checkpointName(trainer.stepsDone(),
                                                        /*sharded=*/false));
-    return trainer.save(path, options.seed);
+    const auto started = std::chrono::steady_clock::now();
+    if (llvm::Error e = trainer.save(path, options.seed))
+      return e;
+    if (reports)
+      finishCheckpoint(dir, trainer.stepsDone(), /*sharded=*/false,
+                       options.keepLast, started, options.json);
+    return llvm::Error::success();
   };
   if (options.saveInitial && !dir.empty() && reports &&
       trainer.stepsDone() == 0)

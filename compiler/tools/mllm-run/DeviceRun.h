@@ -20,6 +20,7 @@ struct DeviceRunOptions {
   /// As mllm-run's flags of the same names.
   std::string checkpointDir, initFile;
   int64_t checkpointEvery = 0;
+  int64_t keepLast = 0; ///< --keep-last (0: keep every checkpoint)
   bool saveInitial = false, resume = false;
   /// --eval (a held-out manifest), --eval-every, --strict.
   std::string evalFile;

@@ -260,10 +260,18 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
       abortJob(llvm::make_error<exec::RankError>(
           rank,
           "cannot create '" + options.checkpointDir + "': " + ec.message()));
-  if (options.saveInitial && !options.checkpointDir.empty() &&
-      r.stepsDone() == 0)
+  // Every rank writes its shard; rank 0 reports once all are in place.
+  auto checkpoint = [&]() {
+    const auto started = std::chrono::steady_clock::now();
     if (llvm::Error e = r.save(options.checkpointDir))
       abortJob(std::move(e));
+    if (rank == 0)
+      finishCheckpoint(options.checkpointDir, r.stepsDone(), /*sharded=*/true,
+                       options.keepLast, started, options.json);
+  };
+  if (options.saveInitial && !options.checkpointDir.empty() &&
+      r.stepsDone() == 0)
+    checkpoint();
 
   // --eval: every rank reads the held-out set (rank 0 reports it) and
   // runs its share of each evaluation.
@@ -333,8 +341,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     late.check(rankDataSetRead());
     if (!options.checkpointDir.empty() &&
         dueAfter(r.stepsDone(), options.steps, options.checkpointEvery))
-      if (llvm::Error e = r.save(options.checkpointDir))
-        abortJob(std::move(e));
+      checkpoint();
     if (heldOut && dueAfter(r.stepsDone(), options.steps, options.evalEvery))
       evaluate();
   }

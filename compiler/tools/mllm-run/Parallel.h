@@ -18,6 +18,7 @@ struct RunOptions {
   int threads = 1;
   std::string checkpointDir;
   int64_t checkpointEvery = 0;
+  int64_t keepLast = 0; ///< --keep-last (0: keep every checkpoint)
   bool resume = false, saveInitial = false, json = false;
   std::string initFile;
   /// --trace FILE: a Chrome trace of the last step's actions on every rank.

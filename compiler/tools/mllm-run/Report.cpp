@@ -3,9 +3,11 @@
 
 #include "mllm/runtime/exec/Checkpoint.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -329,6 +331,44 @@ void mllm::reportInit(const std::string &file,
                  << " tensors of the file are not parameters of this model "
                     "(e.g. '"
                  << unused.front() << "')";
+  llvm::outs() << "\n";
+}
+
+void mllm::finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
+                            int64_t keepLast,
+                            std::chrono::steady_clock::time_point started,
+                            bool json) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, runtime::exec::checkpointName(step, sharded));
+  std::vector<std::string> removed;
+  std::string failure;
+  if (keepLast > 0)
+    removed =
+        runtime::exec::removeOlderCheckpoints(dir, keepLast, path, failure);
+  if (!failure.empty())
+    warn("--keep-last: " + failure + "; the run goes on");
+  llvm::sort(removed); // Oldest first (the names are zero-padded).
+  if (json) {
+    llvm::json::Array names;
+    for (const std::string &name : removed)
+      names.push_back(name);
+    printJson(llvm::json::Object{{"event", "checkpoint"},
+                                 {"step", step},
+                                 {"path", path.str()},
+                                 {"seconds", seconds},
+                                 {"removed", std::move(names)}});
+    return;
+  }
+  llvm::outs() << llvm::formatv(
+      "checkpoint: step {0} in '{1}' ({2})", step, path,
+      seconds < 1 ? llvm::formatv("{0:f0} ms", seconds * 1e3).str()
+                  : llvm::formatv("{0:f1} s", seconds).str());
+  if (!removed.empty())
+    llvm::outs() << "; removed " << llvm::join(removed, ", ")
+                 << " (--keep-last " << keepLast << ")";
   llvm::outs() << "\n";
 }
 

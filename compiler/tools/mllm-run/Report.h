@@ -13,6 +13,7 @@
 
 #include "llvm/Support/JSON.h"
 
+#include <chrono>
 #include <limits>
 #include <string>
 #include <vector>
@@ -101,6 +102,14 @@ private:
   bool json;
   size_t shown = 0;
 };
+
+/// After the checkpoint of `step` (sharded: a directory of shards) is in
+/// `dir`, begun at `started`: removes the older ones --keep-last
+/// (`keepLast` > 0) no longer keeps, and says both (a `checkpoint` event).
+/// The process that reports calls it, once every rank's shard is written.
+void finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
+                      int64_t keepLast,
+                      std::chrono::steady_clock::time_point started, bool json);
 
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);

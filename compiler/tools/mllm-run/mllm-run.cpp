@@ -108,6 +108,11 @@ cl::opt<int64_t> checkpointEvery(
     cl::desc("With --checkpoint-dir: a checkpoint every N steps (default: "
              "only after the last step)"),
     cl::init(0), cl::cat(category));
+cl::opt<int64_t> keepLast(
+    "keep-last",
+    cl::desc("With --checkpoint-dir: keep the N newest checkpoints, removing "
+             "older ones once a new one is written (default: keep all)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
 cl::opt<bool> resume("resume",
                      cl::desc("Continue from the newest checkpoint in "
                               "--checkpoint-dir"),
@@ -254,6 +259,7 @@ int checkNumbers() {
         atLeast(seedOption, 0, "a seed"),
         atLeast(checkpointEvery, 0, "a number of steps",
                 " (0: only after the last step)"),
+        atLeast(keepLast, 1, "a number of checkpoints"),
         atLeast(evalEvery, 0, "a number of steps", " (0: only at the end)"),
         atLeast(maxTokens, 1, "a number of tokens per sample")})
     if (problem)
@@ -298,6 +304,7 @@ int checkCombinations() {
   for (int rc :
        {needs(saveInitial, checkpoints, "--checkpoint-dir DIR"),
         needs(checkpointEvery, checkpoints, "--checkpoint-dir DIR"),
+        needs(keepLast, checkpoints, "--checkpoint-dir DIR"),
         needs(dataThreads, !dataFile.empty(), "--data FILE"),
         needs(strictData,
               !dataFile.empty() || !evalFile.empty() || !generateFile.empty(),
@@ -533,6 +540,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.checkpointDir = checkpointDir;
     device.initFile = initFile;
     device.checkpointEvery = checkpointEvery;
+    device.keepLast = keepLast;
     device.saveInitial = saveInitial;
     device.resume = resume;
     device.evalFile = evalFile;
@@ -573,6 +581,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.threads = nThreads;
     run.checkpointDir = checkpointDir;
     run.checkpointEvery = checkpointEvery;
+    run.keepLast = keepLast;
     run.resume = resume;
     run.saveInitial = saveInitial;
     run.json = emitJson;
@@ -772,7 +781,12 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     llvm::SmallString<256> path(checkpointDir);
     llvm::sys::path::append(path, exec::checkpointName(trainer.stepsDone(),
                                                        /*sharded=*/false));
-    return trainer.save(path);
+    const auto started = std::chrono::steady_clock::now();
+    if (llvm::Error e = trainer.save(path))
+      return e;
+    finishCheckpoint(checkpointDir, trainer.stepsDone(), /*sharded=*/false,
+                     keepLast, started, emitJson);
+    return llvm::Error::success();
   };
   if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)
     if (llvm::Error e = checkpoint())

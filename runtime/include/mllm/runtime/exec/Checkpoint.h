@@ -135,6 +135,15 @@ std::optional<uint64_t> checkpointSeed(llvm::StringRef path);
 /// and returns their names. Only one process of a job may call it, before
 /// its first checkpoint.
 std::vector<std::string> removeCheckpointLeftovers(llvm::StringRef dir);
+/// --keep-last: removes the checkpoints of `dir` (files and directories of
+/// shards named as checkpointName() makes them) but the `keep` newest by
+/// step and `written`, the one just written, whatever its step. Returns the
+/// names removed; `failure` says why the first that could not be, if any
+/// (a warning: the run goes on).
+std::vector<std::string> removeOlderCheckpoints(llvm::StringRef dir,
+                                                int64_t keep,
+                                                llvm::StringRef written,
+                                                std::string &failure);
 
 } // namespace mllm::runtime::exec
 
