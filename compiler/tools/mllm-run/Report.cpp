@@ -60,11 +60,17 @@ void Progress::start(int64_t done) {
                                  {"ranks", ranks}});
     return;
   }
+  auto count = [](int64_t n, llvm::StringRef one, llvm::StringRef many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many).str();
+  };
+  // What a step trains on, named: the batch is their product.
   llvm::outs() << "mllm-run: model '" << plan.job.model << "', " << params
-               << " parameters (" << trainable << " trainable), " << plan.job.dp
-               << " x " << plan.data.microbatches << " x " << model.sequences
-               << " sequences of " << model.seqLen << " tokens per step, "
-               << threads << " thread" << (threads == 1 ? "" : "s");
+               << " parameters (" << trainable << " trainable), "
+               << count(plan.job.dp, "replica", "replicas") << " x "
+               << count(plan.data.microbatches, "microbatch", "microbatches")
+               << " x " << count(model.sequences, "sequence", "sequences")
+               << " of " << model.seqLen << " tokens per step, "
+               << count(threads, "thread", "threads");
   const char *where = device ? "CUDA, bf16" : "CPU, fp32";
   if (ranks > 1)
     llvm::outs() << " per rank, " << ranks << " ranks (" << where << ")\n";
