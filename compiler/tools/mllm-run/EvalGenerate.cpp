@@ -45,7 +45,8 @@ void mllm::reportHeldOut(llvm::StringRef role, const std::string &file,
     return;
   }
   llvm::outs() << "mllm-run: " << role << " data '" << file
-               << "': " << set.size() << " samples";
+               << "': " << set.size()
+               << (set.size() == 1 ? " sample" : " samples");
   std::string skipped = problems.summary();
   if (!skipped.empty())
     llvm::outs() << "; " << skipped;
@@ -68,12 +69,13 @@ void mllm::reportEval(const exec::EvalStats &stats, bool json) {
   }
   llvm::outs() << llvm::format(
       "eval at step %lld: loss %.6f  token accuracy "
-      "%.4f (%lld of %lld tokens, %lld samples)  "
+      "%.4f (%lld of %lld tokens, %lld sample%s)  "
       "%.0f ms\n",
       static_cast<long long>(stats.step), stats.loss, stats.accuracy,
       static_cast<long long>(stats.correct),
       static_cast<long long>(stats.tokens),
-      static_cast<long long>(stats.samples), stats.seconds * 1e3);
+      static_cast<long long>(stats.samples), stats.samples == 1 ? "" : "s",
+      stats.seconds * 1e3);
   llvm::outs().flush();
 }
 

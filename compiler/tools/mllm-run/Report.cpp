@@ -255,7 +255,7 @@ void mllm::reportData(const std::string &file, const data::DataSet &set,
     return;
   }
   llvm::outs() << "mllm-run: data '" << file << "': " << set.size()
-               << " samples";
+               << (set.size() == 1 ? " sample" : " samples");
   std::string skipped = problems.summary();
   if (!skipped.empty())
     llvm::outs() << "; " << skipped;

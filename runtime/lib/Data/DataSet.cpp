@@ -75,12 +75,16 @@ DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
   if (!all)
     return all.takeError();
   set->samples = std::move(*all);
-  if (set->samples.empty())
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   manifest + ": no usable sample" +
-                                       (set->found.total()
-                                            ? " (" + set->found.summary() + ")"
-                                            : std::string()));
+  if (set->samples.empty()) {
+    // The lines themselves, as a run that trains reports them: the counts
+    // alone do not say what to fix.
+    std::string message = manifest.str() + ": no usable sample";
+    if (set->found.total())
+      message += " (" + set->found.summary() + ")";
+    for (const std::string &e : set->found.examples())
+      message += "\n  " + e;
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  }
   std::vector<SampleShape> shapes;
   for (const ManifestSample &sample : set->samples)
     shapes.push_back(std::move(shapeOfLine[sample.line]));
