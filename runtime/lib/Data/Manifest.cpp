@@ -185,7 +185,9 @@ llvm::Expected<std::vector<ManifestSample>> mllm::runtime::data::parseManifest(
   if (dir.empty())
     dir = ".";
   // The lines with their numbers; blank lines (and a final newline) are no
-  // samples.
+  // samples. A UTF-8 byte-order mark (as some editors save) is not part of
+  // the first line.
+  contents.consume_front("\xEF\xBB\xBF");
   std::vector<std::pair<int64_t, llvm::StringRef>> lines;
   for (int64_t lineNo = 1; !contents.empty(); ++lineNo) {
     auto [line, rest] = contents.split('\n');

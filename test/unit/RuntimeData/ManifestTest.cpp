@@ -163,13 +163,29 @@ TEST(Manifest, StrictAcceptsACleanFileAndResolvesPaths) {
   EXPECT_EQ((*set)->sample(1).media[0][0], abs);
 }
 
+// Saved by an editor that starts UTF-8 files with a byte-order mark: the
+// first line was bad JSON.
+TEST(Manifest, AByteOrderMarkIsNotPartOfTheFirstLine) {
+  TempDir dir;
+  std::string path = dir.write("bom.jsonl", "\xEF\xBB\xBF{\"text\": \"one\"}\n"
+                                            "{\"text\": \"two\"}\n");
+  DataOptions options;
+  options.strict = true;
+  auto set = DataSet::open(path, smallGeometry(), options);
+  ASSERT_TRUE(static_cast<bool>(set)) << llvm::toString(set.takeError());
+  EXPECT_EQ((*set)->size(), 2);
+  EXPECT_EQ((*set)->sample(0).line, 1);
+}
+
 TEST(Manifest, NothingUsableIsAnError) {
   TempDir dir;
   std::string path = dir.write("none.jsonl", "{\"text\": 3}\n");
   auto set = DataSet::open(path, smallGeometry(), DataOptions{});
   ASSERT_FALSE(static_cast<bool>(set));
-  EXPECT_NE(llvm::toString(set.takeError()).find("no usable sample (1 "),
-            std::string::npos);
+  std::string error = llvm::toString(set.takeError());
+  EXPECT_NE(error.find("no usable sample (1 "), std::string::npos);
+  // ... and which line, with what is wrong with it.
+  EXPECT_NE(error.find("\n  " + path + ":1: "), std::string::npos) << error;
   auto missing =
       DataSet::open(dir.path("absent.jsonl"), smallGeometry(), DataOptions{});
   ASSERT_FALSE(static_cast<bool>(missing));
