@@ -2,8 +2,12 @@
 
 #include "Codecs.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <sndfile.h>
 
+#include <algorithm>
+#include <cmath>
 #include <mutex>
 
 using namespace mllm::runtime::data;
@@ -57,5 +61,14 @@ llvm::Expected<std::vector<float>> detail::readSoundFile(llvm::StringRef path,
     return detail::codecError(
         "audio '" + path + "' ended after " + llvm::Twine(got) + " of " +
         llvm::Twine(f.info.frames) + " frames: " + sf_strerror(f.file));
+  // A float file may hold NaN or infinity; one such sample makes the
+  // step's loss NaN, which would read as a divergence of training.
+  auto bad = llvm::find_if(samples, [](float x) { return !std::isfinite(x); });
+  if (bad != samples.end())
+    return detail::codecError(
+        "audio '" + path + "' holds a sample that is " +
+        (std::isnan(*bad) ? "NaN" : "infinite") + " (frame " +
+        llvm::Twine((bad - samples.begin()) / std::max(f.info.channels, 1)) +
+        ")");
   return samples;
 }

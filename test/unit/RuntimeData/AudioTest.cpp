@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <limits>
 
 using namespace mllm::runtime::data;
 using namespace mllm::runtime::data::test;
@@ -124,6 +125,43 @@ TEST(Audio, FlacResampledKeepsItsTone) {
   EXPECT_LT(amplitudeAt(middle, 1100, 16000), 0.02);
   for (float s : *samples)
     ASSERT_LE(std::abs(s), 0.6f);
+}
+
+// A 32-bit float WAV may hold NaN or infinity, which would make the step's
+// loss NaN and read as a divergence of training: such a file is refused.
+TEST(Audio, NonFiniteSamplesAreAnError) {
+  MLLM_NEEDS_AUDIO();
+  TempDir dir;
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> samples(400, 0.25f);
+    samples[123] = bad;
+    // RIFF/WAVE, fmt chunk of format 3 (IEEE float), mono, 16 kHz.
+    std::string wav;
+    auto u32 = [&](uint32_t v) { wav.append(reinterpret_cast<char *>(&v), 4); };
+    auto u16 = [&](uint16_t v) { wav.append(reinterpret_cast<char *>(&v), 2); };
+    const uint32_t bytes = samples.size() * sizeof(float);
+    wav += "RIFF";
+    u32(4 + 8 + 16 + 8 + bytes);
+    wav += "WAVEfmt ";
+    u32(16);
+    u16(3);
+    u16(1);
+    u32(16000);
+    u32(16000 * 4);
+    u16(4);
+    u16(32);
+    wav += "data";
+    u32(bytes);
+    wav.append(reinterpret_cast<const char *>(samples.data()), bytes);
+    std::string path = dir.write("nan.wav", wav);
+    auto decoded = decodeAudio(path, 16000);
+    ASSERT_FALSE(static_cast<bool>(decoded));
+    std::string error = llvm::toString(decoded.takeError());
+    EXPECT_NE(error.find(std::isnan(bad) ? "is NaN (frame 123)"
+                                         : "is infinite (frame 123)"),
+              std::string::npos)
+        << error;
+  }
 }
 
 TEST(Audio, UndecodableFileIsAnError) {
