@@ -1,6 +1,10 @@
 // RUN: mllm-opt %s --sched-memory-plan="saved-bytes=1000" --sched-lower-steps --cse | FileCheck %s
 // RUN: mllm-opt %s --sched-memory-plan="saved-bytes=1000" --sched-lower-steps="loops=false program=1" --cse | FileCheck %s --check-prefix=LINE
 // RUN: mllm-opt %s --sched-to-llvm | FileCheck %s --check-prefix=LLVM
+// A program that is not there (99 was printed as the character 'c'):
+// RUN: not mllm-opt %s --sched-memory-plan="saved-bytes=1000" --sched-lower-steps="program=99" 2>&1 | FileCheck %s --check-prefix=NONE
+// RUN: not mllm-opt %s --sched-memory-plan="saved-bytes=1000" --sched-lower-steps="program=-2" 2>&1 | FileCheck %s --check-prefix=NONE
+// NONE: error: no program {{99|-2}} to lower; the schedule has 2 (program=0..1, or -1 for all)
 //
 // Step functions of a GPipe schedule of 4 microbatches. Each repeated run
 // (forward + send per microbatch; receive + backward) becomes one scf.for

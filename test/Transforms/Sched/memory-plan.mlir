@@ -1,5 +1,11 @@
 // RUN: mllm-opt %s --sched-verify --sched-memory-plan="saved-bytes=1000 workspace-bytes=100" --sched-verify-memory | FileCheck %s
 // RUN: mllm-opt %s --sched-memory-plan="saved-bytes=1000" | mllm-opt --sched-verify-memory | FileCheck %s --check-prefix=ROUND
+// Sizes out of range (a negative one was planned; a huge one overflowed the
+// arena's size to a negative number):
+// RUN: not mllm-opt %s --sched-memory-plan="saved-bytes=-5" 2>&1 | FileCheck %s --check-prefix=NEG
+// NEG: error: sched-memory-plan: 'saved-bytes' takes a number of bytes from 0 to 1125899906842624, not -5
+// RUN: not mllm-opt %s --sched-memory-plan="workspace-bytes=9223372036854775807" 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: error: sched-memory-plan: 'workspace-bytes' takes a number of bytes from 0 to 1125899906842624, not 9223372036854775807
 //
 // The static memory plan of a GPipe schedule (all forwards, then all
 // backwards) of two stages and 4 microbatches: every saved activation is

@@ -326,10 +326,14 @@ struct LowerStepsPass
     }
     ScheduleOp schedule = schedules.front();
     ScheduleContents contents = readSchedule(schedule);
-    if (program >= static_cast<int64_t>(contents.programs.size())) {
+    // (The option itself would stream as a char: 99 printed 'c'.)
+    const int64_t only = program;
+    if (only < -1 || only >= static_cast<int64_t>(contents.programs.size())) {
       schedule.emitError("no program ")
-          << program << " to lower; the schedule has "
-          << contents.programs.size();
+          << only << " to lower; the schedule has " << contents.programs.size()
+          << " (program=0.."
+          << static_cast<int64_t>(contents.programs.size()) - 1
+          << ", or -1 for all)";
       return signalPassFailure();
     }
     std::vector<std::optional<sched::MemoryPlan>> plans;

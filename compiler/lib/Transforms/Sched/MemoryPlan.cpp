@@ -47,6 +47,18 @@ struct MemoryPlanPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Arena offsets are sums of these: bounded well inside int64 (a
+    // petabyte), and not negative.
+    constexpr int64_t kMaxBytes = int64_t(1) << 50;
+    for (auto [name, value] :
+         {std::pair<const char *, int64_t>("saved-bytes", savedBytes),
+          {"workspace-bytes", workspaceBytes}})
+      if (value < 0 || value > kMaxBytes) {
+        module.emitError("sched-memory-plan: '")
+            << name << "' takes a number of bytes from 0 to " << kMaxBytes
+            << ", not " << value;
+        return signalPassFailure();
+      }
     for (ScheduleOp schedule : module.getOps<ScheduleOp>()) {
       ScheduleContents contents = readSchedule(schedule);
       std::vector<sched::MemoryPlan> plans;
