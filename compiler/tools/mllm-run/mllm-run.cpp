@@ -24,6 +24,7 @@
 #endif
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
 #include "mllm/Driver/Driver.h"
+#include "mllm/Support/SourceLineHandler.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/kernels/SequenceLayout.h"
 #include "mllm/kernels/cpu/Threads.h"
@@ -416,7 +417,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     return fail(1, error);
   llvm::SourceMgr srcMgr;
   srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-  mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+  SourceLineHandler handler(srcMgr, &context);
   Plan plan;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   if (int rc =

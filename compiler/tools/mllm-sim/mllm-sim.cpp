@@ -13,6 +13,7 @@
 #include "mllm/Dialect/MLLM/IR/MLLMDialect.h"
 #include "mllm/Dialect/Sched/IR/SchedDialect.h"
 #include "mllm/Sim/Trace.h"
+#include "mllm/Support/SourceLineHandler.h"
 #include "mllm/Tools/RegisterMllm.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -168,7 +169,7 @@ int simMain(mlir::MLIRContext &context) {
     return fail(1, error);
   llvm::SourceMgr srcMgr;
   srcMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-  mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+  SourceLineHandler handler(srcMgr, &context);
 
   runtime::Plan plan;
   mlir::OwningOpRef<mlir::ModuleOp> module;

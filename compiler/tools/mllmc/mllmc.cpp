@@ -12,6 +12,7 @@
 #include "mllm/Driver/Driver.h"
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Plan/Profile.h"
+#include "mllm/Support/SourceLineHandler.h"
 #include "mllm/Tools/RegisterMllm.h"
 #include "mllm/Transforms/Sched/Passes.h"
 #include "mllm/runtime/PlanIO.h"
@@ -265,7 +266,7 @@ int main(int argc, char **argv) {
       (void)compile(context, srcMgr, bufferId, os, timing);
       chunkRc = failed(handler.verify()) ? 1 : 0;
     } else {
-      mlir::SourceMgrDiagnosticHandler handler(srcMgr, &context);
+      SourceLineHandler handler(srcMgr, &context);
       chunkRc = compile(context, srcMgr, bufferId, os, timing);
     }
     rc = std::max(rc, chunkRc);

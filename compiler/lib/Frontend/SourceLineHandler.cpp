@@ -1,0 +1,90 @@
+//===- SourceLineHandler.cpp - diagnostics with a clipped source line -----===//
+#include "mllm/Support/SourceLineHandler.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Location.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <algorithm>
+
+using namespace mllm;
+
+namespace {
+/// Bytes of a long line shown before the column, and in all.
+constexpr size_t kBefore = 60, kWindow = 120;
+} // namespace
+
+SourceLineHandler::SourceLineHandler(llvm::SourceMgr &mgr,
+                                     mlir::MLIRContext *context)
+    : mlir::SourceMgrDiagnosticHandler(mgr, context) {
+  setHandler([this](mlir::Diagnostic &diag) { emit(diag); });
+}
+
+std::optional<llvm::StringRef>
+SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
+  const llvm::MemoryBuffer *buffer =
+      getBufferForFile(loc.getFilename().getValue());
+  if (!buffer || loc.getLine() == 0)
+    return std::nullopt;
+  for (unsigned id = 1; id <= mgr.getNumBuffers(); ++id) {
+    if (mgr.getMemoryBuffer(id) != buffer)
+      continue;
+    llvm::SMLoc start = mgr.FindLocForLineAndColumn(id, loc.getLine(), 1);
+    if (!start.isValid())
+      return std::nullopt;
+    llvm::StringRef rest(start.getPointer(),
+                         buffer->getBufferEnd() - start.getPointer());
+    llvm::StringRef line = rest.take_until([](char c) { return c == '\n'; });
+    line.consume_back("\r");
+    if (line.size() <= kMaxShownLine)
+      return std::nullopt;
+    return line;
+  }
+  return std::nullopt;
+}
+
+void SourceLineHandler::emitClipped(mlir::FileLineColLoc loc,
+                                    const llvm::Twine &message,
+                                    mlir::DiagnosticSeverity kind,
+                                    llvm::StringRef line) {
+  emitDiagnostic(loc, message, kind, /*displaySourceLine=*/false);
+  size_t column =
+      std::min<size_t>(std::max(loc.getColumn(), 1u) - 1, line.size());
+  size_t begin = column > kBefore ? column - kBefore : 0;
+  size_t end = std::min(line.size(), begin + kWindow);
+  llvm::StringRef shown = line.slice(begin, end);
+  llvm::StringRef head = begin > 0 ? "..." : "";
+  os << head << shown << (end < line.size() ? "..." : "") << "\n";
+  std::string caret(head.size(), ' ');
+  for (char c : shown.take_front(column - begin))
+    caret += c == '\t' ? '\t' : ' ';
+  os << caret << "^\n";
+}
+
+void SourceLineHandler::emit(mlir::Diagnostic &diag) {
+  auto showOne = [&](mlir::Location loc, const llvm::Twine &message,
+                     mlir::DiagnosticSeverity kind) {
+    auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc);
+    if (std::optional<llvm::StringRef> line =
+            file ? longLine(file) : std::nullopt)
+      emitClipped(file, message, kind, *line);
+    else
+      emitDiagnostic(loc, message, kind);
+  };
+  auto isLong = [&](mlir::Location loc) {
+    auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc);
+    return file && longLine(file);
+  };
+  if (!isLong(diag.getLocation()) &&
+      llvm::none_of(diag.getNotes(), [&](mlir::Diagnostic &note) {
+        return isLong(note.getLocation());
+      })) {
+    // MLIR's own rendering, notes, call stacks and all.
+    emitDiagnostic(diag);
+    return;
+  }
+  showOne(diag.getLocation(), diag.str(), diag.getSeverity());
+  for (mlir::Diagnostic &note : diag.getNotes())
+    showOne(note.getLocation(), note.str(), note.getSeverity());
+}
