@@ -136,6 +136,7 @@ void Progress::finish() {
     if (json)
       printJson(llvm::json::Object{{"event", "done"},
                                    {"steps", ran},
+                                   {"step", from + ran},
                                    {"seconds", seconds},
                                    {"final_loss", finiteOrNull(lastLoss)}});
     else
@@ -154,6 +155,7 @@ void Progress::finish() {
   if (json) {
     printJson(llvm::json::Object{{"event", "done"},
                                  {"steps", ran},
+                                 {"step", from + ran},
                                  {"seconds", seconds},
                                  {"final_loss", finiteOrNull(lastLoss)},
                                  {"peak_memory_mib", peakMiB},
