@@ -40,6 +40,66 @@ std::string Sema::suggest(llvm::StringRef name,
   return best.empty() ? "" : "; did you mean '" + best + "'?";
 }
 
+/// What a name from another framework's config is called here, or how it
+/// is set: such names are too far from ours for "did you mean". `context`
+/// is checkBlock's ("llm 'llm'", "data", ...). Empty when nothing fits.
+static std::string otherFrameworkHint(llvm::StringRef name,
+                                      llvm::StringRef context,
+                                      llvm::ArrayRef<std::string> known) {
+  std::string lower = name.lower();
+  auto is = [&](std::initializer_list<llvm::StringRef> names) {
+    return llvm::is_contained(names, llvm::StringRef(lower));
+  };
+  auto ours = [&](llvm::StringRef field) -> std::string {
+    if (llvm::is_contained(known, field))
+      return ("; here it is called '" + field + "'").str();
+    return "";
+  };
+  // A part's own block: its parallel degrees go in the parallel block.
+  llvm::StringRef part = context;
+  bool inPart = part.consume_front("llm '") || part.consume_front("encoder '");
+  part = part.take_until([](char c) { return c == '\''; });
+  if (is({"tp", "pp", "cp", "tensor_parallel", "pipeline_parallel",
+          "context_parallel", "tensor_model_parallel_size",
+          "pipeline_model_parallel_size", "context_parallel_size"})) {
+    llvm::StringRef degree = lower[0] == 't'   ? "tp"
+                             : lower[0] == 'p' ? "pp"
+                                               : "cp";
+    if (inPart)
+      return ("; parallel degrees go in the parallel block: 'parallel { " +
+              part + " { " + degree + " = 2; } }'")
+          .str();
+    return ours(degree);
+  }
+  if (is({"dp", "data_parallel", "data_parallel_size", "dp_size"}))
+    return "; the data-parallel degree is derived: the cluster's GPUs over "
+           "one replica's (its stages x tp x cp)";
+  if (is({"freeze", "frozen_params", "requires_grad"}))
+    return ours("frozen").empty() ? "" : "; write 'frozen = true;'";
+  if (is({"trainable"}))
+    return ours("frozen").empty() ? "" : "; write 'frozen = false;'";
+  if (is({"seq_len", "seq_length", "max_seq_len", "sequence_length",
+          "max_seq_length"}))
+    return "; the sequence length is derived (text_tokens plus each "
+           "encoder's tokens, times packing): set text_tokens";
+  if (is({"global_batch_size", "batch_size", "train_batch_size"}))
+    return "; a step trains dp x microbatches x microbatch_size sequences: "
+           "set microbatches and microbatch_size";
+  if (is({"micro_batch_size", "micro_batch", "mbs"}))
+    return ours("microbatch_size");
+  if (is({"num_microbatches", "gradient_accumulation_steps"}))
+    return ours("microbatches");
+  if (is({"resolution", "image_size", "img_size", "image_resolution"}))
+    return ours("image");
+  if (is({"gpus", "num_gpus", "world_size", "n_gpus"}))
+    return "; the cluster's GPUs are nodes x gpus_per_node";
+  if (is({"learning_rate"}))
+    return ours("lr");
+  if (is({"train_iters", "max_steps", "iterations", "train_steps"}))
+    return ours("steps");
+  return "";
+}
+
 void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
                       llvm::ArrayRef<llvm::StringRef> nestedKinds,
                       llvm::StringRef context, Header header) {
@@ -67,6 +127,9 @@ void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
       if (isBlock)
         diag << "; '" << name << "' is a block: write '" << name
              << " ... { ... }'";
+      else if (std::string hint = otherFrameworkHint(name, context, known);
+               !hint.empty())
+        diag << hint;
       else
         diag << suggest(name, known);
       continue;

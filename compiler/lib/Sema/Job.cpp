@@ -263,9 +263,17 @@ bool Sema::resolveData(const ast::Block *block, spec::Job &job) {
   for (const auto &nested : block->blocks) {
     llvm::StringRef name = nested->kind.name;
     if (!llvm::is_contained(encoderNames, name)) {
-      diags.error(nested->kind.range)
-          << "'" << name << "' is not an encoder of model '" << model.name
-          << "'" << suggest(name, encoderNames);
+      auto diag = diags.error(nested->kind.range)
+                  << "'" << name << "' is not an encoder of model '"
+                  << model.name << "'";
+      if (name == model.llm.name)
+        diag << "; the LLM reads the text: its tokens are 'text_tokens'";
+      else if (std::string hint = suggest(name, encoderNames); !hint.empty())
+        diag << hint;
+      else if (encoderNames.empty())
+        diag << "; the model has no encoders";
+      else
+        diag << "; its encoders are " << llvm::join(encoderNames, ", ");
       ok = false;
       continue;
     }

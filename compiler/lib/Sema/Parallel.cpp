@@ -113,9 +113,19 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
     for (const auto &nested : block->blocks) {
       llvm::StringRef name = nested->kind.name;
       if (!llvm::is_contained(partNames, name)) {
-        diags.error(nested->kind.range)
-            << "'" << name << "' is not a part of model '" << model.name << "'"
-            << suggest(name, partNames);
+        auto diag = diags.error(nested->kind.range)
+                    << "'" << name << "' is not a part of model '" << model.name
+                    << "'";
+        llvm::StringRef encoder = name;
+        if (encoder.consume_back("_projector") &&
+            llvm::is_contained(partNames, encoder))
+          diag << "; a projector runs on the last stage of its encoder: "
+                  "give the degrees to '"
+               << encoder << "'";
+        else if (std::string hint = suggest(name, partNames); !hint.empty())
+          diag << hint;
+        else
+          diag << "; its parts are " << llvm::join(partNames, ", ");
         ok = false;
         continue;
       }

@@ -62,7 +62,9 @@ std::optional<spec::Job> Sema::run(bool requireJob, spec::Library *library) {
       if (dataOk && clusterOk)
         resolveParallel(parallel, job);
     }
-    if (resolveTrain(train, job.train) && modelOk)
+    // Only of a spec without errors: a mistyped block ('encodr') drops the
+    // trainable part it held, and the warning would blame the model.
+    if (resolveTrain(train, job.train) && modelOk && diags.numErrors() == 0)
       warnIfNothingTrains(job);
   }
   if (diags.numErrors() != 0)
