@@ -311,8 +311,17 @@ bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,
   }
   if (!decl) {
     std::vector<std::string> names = declNames("instance");
-    diags.error(site.base.range) << "unknown instance '" << site.base.name
-                                 << "'" << suggest(site.base.name, names);
+    std::string hint = suggest(site.base.name, names);
+    auto diag = diags.error(site.base.range)
+                << "unknown instance '" << site.base.name << "'" << hint;
+    if (hint.empty())
+      if (std::string module = stdlibModuleDeclaring(site.base.name);
+          !module.empty())
+        diags.note(diag, site.base.range,
+                   "'" + site.base.name +
+                       "' is declared in the standard "
+                       "library's " +
+                       module + ".mllm: add 'import " + module + ";'");
     return false;
   }
   if (decl->kind.name == "family") {

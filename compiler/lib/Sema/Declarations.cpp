@@ -2,7 +2,11 @@
 #include "SemaImpl.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Regex.h"
 
 #include <cmath>
 
@@ -24,6 +28,30 @@ std::vector<std::string> Sema::declNames(llvm::StringRef kind) const {
       out.push_back(entry.first().str());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string Sema::stdlibModuleDeclaring(llvm::StringRef name) const {
+  if (program.stdlibDir.empty() ||
+      !llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; }))
+    return "";
+  // A text search of the library's files (none is parsed that was not
+  // imported): the declaration `instance NAME :` or `instance NAME {`.
+  llvm::Regex declares("(^|[^A-Za-z0-9_])instance[ \t\r\n]+" + name.str() +
+                       "[ \t\r\n]*[:{]");
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(program.stdlibDir, ec), end;
+       it != end && !ec; it.increment(ec))
+    if (llvm::sys::path::extension(it->path()) == ".mllm")
+      files.push_back(it->path());
+  llvm::sort(files);
+  for (const std::string &file : files) {
+    auto buffer = llvm::MemoryBuffer::getFile(file, /*IsText=*/true);
+    if (buffer && (*buffer)->getBufferSize() < (1 << 20) &&
+        declares.match((*buffer)->getBuffer()))
+      return llvm::sys::path::stem(file).str();
+  }
+  return "";
 }
 
 void Sema::collect() {

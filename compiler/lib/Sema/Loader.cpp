@@ -221,6 +221,7 @@ std::unique_ptr<Program> mllm::loadProgram(unsigned mainBuffer,
                                            const LoadOptions &options,
                                            Diagnostics &diags) {
   auto program = std::make_unique<Program>();
+  program->stdlibDir = options.stdlibDir;
   Loader(options, diags, *program).load(mainBuffer);
   if (program->files.empty())
     return nullptr;

@@ -128,6 +128,9 @@ public:
     return it == decls.end() ? nullptr : it->second;
   }
   std::vector<std::string> declNames(llvm::StringRef kind) const;
+  /// The standard library module ("llama") whose file declares `name` as an
+  /// instance, or "" (a forgotten import).
+  std::string stdlibModuleDeclaring(llvm::StringRef name) const;
 
   // The job (Job.cpp).
   bool resolveModel(const ast::Block &block, spec::Model &model);

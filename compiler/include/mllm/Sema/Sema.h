@@ -38,6 +38,9 @@ struct Program {
   /// Files in load order; files[0] is the main file.
   std::vector<std::unique_ptr<ast::File>> files;
   const ast::File &main() const { return *files.front(); }
+  /// The standard library directory the imports searched ("" if none): an
+  /// unknown name declared there is reported with the import it needs.
+  std::string stdlibDir;
 };
 
 /// Parses `mainBuffer` (already in the diagnostics' SourceMgr) and, depth
