@@ -821,6 +821,21 @@ Plan Reader::read(const YAML::Node &root) {
     if (!p || p->isLLM)
       fail(root["data"], "input '" + in.encoder + "' is not an encoder");
   }
+  // seq_len is what the layout gives, not a setting: an edited one was
+  // simulated as written and refused only when a run built the layout.
+  if (llvm::Expected<kernels::SequenceSpec> spec = sequenceSpec(plan)) {
+    if (std::string why = kernels::checkSequenceSpec(*spec); !why.empty())
+      fail(root["data"], "the data layout: " + why);
+    int64_t length = kernels::sequenceLength(*spec);
+    if (length != plan.data.seqLen)
+      fail(root["data"]["seq_len"],
+           "'seq_len' is " + std::to_string(plan.data.seqLen) +
+               " but the data layout gives " + std::to_string(length) +
+               " tokens per sequence (packing x (text_tokens + each "
+               "input's tokens x items)); compile the spec again");
+  } else {
+    fail(root["data"], llvm::toString(spec.takeError()));
+  }
   YAML::Node pipeline = map(need(root, "pipeline", "plan"), "pipeline");
   onlyKeys(pipeline, "pipeline",
            {"gpus_per_replica", "bottleneck_ms", "iteration_ms"});
