@@ -154,8 +154,10 @@ std::vector<std::string> exec::removeOlderCheckpoints(llvm::StringRef dir,
       continue;
     bool file = digits.consume_back(".safetensors");
     int64_t step;
+    // Exactly the names checkpointName() makes ('step-1/' and
+    // 'step-0.safetensors' may be the user's).
     if (digits.empty() || !llvm::all_of(digits, llvm::isDigit) ||
-        digits.getAsInteger(10, step))
+        digits.getAsInteger(10, step) || checkpointName(step, !file) != name)
       continue;
     llvm::sys::fs::file_status own;
     if (llvm::sys::fs::status(it->path(), own, /*Follow=*/false) ||

@@ -131,6 +131,16 @@ std::optional<PlanGroupIssue> mllm::runtime::checkPlanGroups(const Plan &plan) {
       for (size_t g = 0; g < part.projector->groups.size(); ++g) {
         const PlanLayerGroup &group = part.projector->groups[g];
         const LayerConfig &c = group.config;
+        // Past its first layer a group takes what its own layers give.
+        if (group.count > 1 && c.in > 0 && c.out > 0 && c.in != c.out)
+          return PlanGroupIssue{
+              {p, true, g},
+              "projector group '" + part.projector->name + "." + group.name +
+                  "' has " + std::to_string(group.count) +
+                  " layers taking tokens " + std::to_string(c.in) +
+                  " wide and giving " + std::to_string(c.out) +
+                  ": layers after the first would take " +
+                  std::to_string(c.out) + "; give it one layer, or in = out"};
         if (c.in > 0 && c.in != width)
           return PlanGroupIssue{
               {p, true, g},
