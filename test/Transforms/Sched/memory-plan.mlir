@@ -3,9 +3,9 @@
 // Sizes out of range (a negative one was planned; a huge one overflowed the
 // arena's size to a negative number):
 // RUN: not mllm-opt %s --sched-memory-plan="saved-bytes=-5" 2>&1 | FileCheck %s --check-prefix=NEG
-// NEG: error: sched-memory-plan: 'saved-bytes' takes a number of bytes from 0 to 1125899906842624, not -5
+// NEG: error: sched-memory-plan: 'saved-bytes' takes a number of bytes from 0 to 1099511627776, not -5
 // RUN: not mllm-opt %s --sched-memory-plan="workspace-bytes=9223372036854775807" 2>&1 | FileCheck %s --check-prefix=HUGE
-// HUGE: error: sched-memory-plan: 'workspace-bytes' takes a number of bytes from 0 to 1125899906842624, not 9223372036854775807
+// HUGE: error: sched-memory-plan: 'workspace-bytes' takes a number of bytes from 0 to 1099511627776, not 9223372036854775807
 //
 // The static memory plan of a GPipe schedule (all forwards, then all
 // backwards) of two stages and 4 microbatches: every saved activation is

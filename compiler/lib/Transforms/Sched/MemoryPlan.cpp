@@ -47,9 +47,12 @@ struct MemoryPlanPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // Arena offsets are sums of these: bounded well inside int64 (a
-    // petabyte), and not negative.
-    constexpr int64_t kMaxBytes = int64_t(1) << 50;
+    // Arena offsets are sums of up to every buffer of a program: a
+    // schedule in IR has at most bounds::kMaxScheduleSteps (2^16) stage x
+    // microbatch steps and a few buffers each, so 1 TiB per buffer keeps
+    // the sum below 2^60 (2^50 did not: 8192 live saved buffers of 2^50
+    // overflowed int64).
+    constexpr int64_t kMaxBytes = int64_t(1) << 40;
     for (auto [name, value] :
          {std::pair<const char *, int64_t>("saved-bytes", savedBytes),
           {"workspace-bytes", workspaceBytes}})
