@@ -21,7 +21,7 @@ SourceLineHandler::SourceLineHandler(llvm::SourceMgr &mgr,
   setHandler([this](mlir::Diagnostic &diag) { emit(diag); });
 }
 
-std::optional<llvm::StringRef>
+std::optional<SourceLineHandler::LongLine>
 SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
   const llvm::MemoryBuffer *buffer =
       getBufferForFile(loc.getFilename().getValue());
@@ -39,7 +39,7 @@ SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
     line.consume_back("\r");
     if (line.size() <= kMaxShownLine)
       return std::nullopt;
-    return line;
+    return LongLine{line, id};
   }
   return std::nullopt;
 }
@@ -47,18 +47,31 @@ SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
 void SourceLineHandler::emitClipped(mlir::FileLineColLoc loc,
                                     const llvm::Twine &message,
                                     mlir::DiagnosticSeverity kind,
-                                    llvm::StringRef line) {
+                                    const LongLine &longLine) {
+  // The include chain, as the SourceMgr prints it before a message.
+  mgr.PrintIncludeStack(mgr.getBufferInfo(longLine.buffer).IncludeLoc, os);
   emitDiagnostic(loc, message, kind, /*displaySourceLine=*/false);
+  llvm::StringRef line = longLine.text;
+  auto continuation = [&](size_t i) {
+    return i < line.size() && (line[i] & 0xC0) == 0x80;
+  };
   size_t column =
       std::min<size_t>(std::max(loc.getColumn(), 1u) - 1, line.size());
   size_t begin = column > kBefore ? column - kBefore : 0;
   size_t end = std::min(line.size(), begin + kWindow);
+  // Whole UTF-8 characters only.
+  while (begin > 0 && continuation(begin))
+    --begin;
+  while (continuation(end))
+    ++end;
   llvm::StringRef shown = line.slice(begin, end);
   llvm::StringRef head = begin > 0 ? "..." : "";
   os << head << shown << (end < line.size() ? "..." : "") << "\n";
+  // One column per character (not per byte) up to the caret.
   std::string caret(head.size(), ' ');
-  for (char c : shown.take_front(column - begin))
-    caret += c == '\t' ? '\t' : ' ';
+  for (size_t i = begin; i < column; ++i)
+    if (!continuation(i))
+      caret += line[i] == '\t' ? '\t' : ' ';
   os << caret << "^\n";
 }
 
@@ -66,8 +79,7 @@ void SourceLineHandler::emit(mlir::Diagnostic &diag) {
   auto showOne = [&](mlir::Location loc, const llvm::Twine &message,
                      mlir::DiagnosticSeverity kind) {
     auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc);
-    if (std::optional<llvm::StringRef> line =
-            file ? longLine(file) : std::nullopt)
+    if (std::optional<LongLine> line = file ? longLine(file) : std::nullopt)
       emitClipped(file, message, kind, *line);
     else
       emitDiagnostic(loc, message, kind);

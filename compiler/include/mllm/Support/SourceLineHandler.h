@@ -26,12 +26,18 @@ public:
   SourceLineHandler(llvm::SourceMgr &mgr, mlir::MLIRContext *context);
 
 private:
+  struct LongLine {
+    llvm::StringRef text;
+    unsigned buffer; ///< The SourceMgr's buffer holding it.
+  };
   void emit(mlir::Diagnostic &diag);
   /// The source line of `loc` when it is longer than kMaxShownLine.
-  std::optional<llvm::StringRef> longLine(mlir::FileLineColLoc loc);
-  /// The message at `loc`, then a window of `line` around its column.
+  std::optional<LongLine> longLine(mlir::FileLineColLoc loc);
+  /// The include chain and the message at `loc`, then a window of the line
+  /// around its column (whole UTF-8 characters, the caret under the
+  /// character at the column).
   void emitClipped(mlir::FileLineColLoc loc, const llvm::Twine &message,
-                   mlir::DiagnosticSeverity kind, llvm::StringRef line);
+                   mlir::DiagnosticSeverity kind, const LongLine &line);
 };
 
 } // namespace mllm
