@@ -1,6 +1,7 @@
 //===- RankCheckpoint.cpp - a rank's shard of a checkpoint ----------------===//
 #include "RankImpl.h"
 
+#include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -63,6 +64,13 @@ llvm::Error exec::writeShardedCheckpoint(
     llvm::sys::fs::remove_directories(final);
     if (std::error_code ec = llvm::sys::fs::rename(partial, final))
       why = "renaming '" + partial.str().str() + "': " + ec.message();
+    // Durable before anything relies on it (--keep-last removes the older
+    // checkpoints next): the shards were fsync'ed as they were written.
+    else if (std::error_code ec = syncDirectory(dir))
+      why = "'" + final.str().str() +
+            "' is in place, but its directory could not be fsync'ed, so it "
+            "may not survive a crash: " +
+            ec.message();
   }
   if (llvm::Error e = barrier())
     return error(llvm::toString(std::move(e)));

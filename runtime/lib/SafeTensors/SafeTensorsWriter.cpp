@@ -404,22 +404,28 @@ Error SafeTensorsWriter::write(StringRef path) const {
                 "cannot rename " + temp.path + " over it: " + errnoText(errno));
   temp.release();
 
-  // Make the rename durable. Some file systems refuse fsync on a directory
-  // (EINVAL); there is nothing more to do on those.
+  // Make the rename durable.
   llvm::SmallString<256> dir(target);
   llvm::sys::path::remove_filename(dir);
   if (dir.empty())
     dir = ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (std::error_code ec = syncDirectory(dir))
+    return fail(path, "written, but the directory " + dir +
+                          " could not be fsync'ed, so the new file may not "
+                          "survive a crash: " +
+                          ec.message());
+  return Error::success();
+}
+
+std::error_code mllm::runtime::syncDirectory(llvm::StringRef dir) {
+  llvm::SmallString<256> path(dir);
+  int dfd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || (::fsync(dfd) != 0 && errno != EINVAL)) {
     int err = errno;
     if (dfd >= 0)
       ::close(dfd);
-    return fail(path, "written, but the directory " + dir +
-                          " could not be fsync'ed, so the new file may not "
-                          "survive a crash: " +
-                          errnoText(err));
+    return std::error_code(err, std::generic_category());
   }
   ::close(dfd);
-  return Error::success();
+  return {};
 }

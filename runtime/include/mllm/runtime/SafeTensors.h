@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace mllm {
@@ -210,6 +211,11 @@ private:
   /// The first mistake in add()/setMetadata(); reported by write().
   std::string firstError;
 };
+
+/// fsync of directory `dir`, which makes a rename into it survive a crash
+/// (llvm::sys::fs has none). A file system that refuses fsync on a
+/// directory (EINVAL) counts as success: there is nothing more to do there.
+std::error_code syncDirectory(llvm::StringRef dir);
 
 } // namespace runtime
 } // namespace mllm
