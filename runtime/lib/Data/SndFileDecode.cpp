@@ -3,6 +3,7 @@
 #include "Codecs.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <sndfile.h>
 
@@ -61,14 +62,26 @@ llvm::Expected<std::vector<float>> detail::readSoundFile(llvm::StringRef path,
     return detail::codecError(
         "audio '" + path + "' ended after " + llvm::Twine(got) + " of " +
         llvm::Twine(f.info.frames) + " frames: " + sf_strerror(f.file));
-  // A float file may hold NaN or infinity; one such sample makes the
-  // step's loss NaN, which would read as a divergence of training.
-  auto bad = llvm::find_if(samples, [](float x) { return !std::isfinite(x); });
-  if (bad != samples.end())
+  // A float file may hold NaN, infinity or values so large that the
+  // spectrum's power overflows; one such sample makes the step's loss NaN,
+  // which would read as a divergence of training. Float audio is in
+  // [-1, 1] (some tools write the 16-bit range): far beyond is refused.
+  constexpr float kMaxMagnitude = 1e6f;
+  auto bad = llvm::find_if(samples, [&](float x) {
+    return !std::isfinite(x) || std::abs(x) > kMaxMagnitude;
+  });
+  if (bad != samples.end()) {
+    std::string what = std::isnan(*bad)   ? "NaN"
+                       : std::isinf(*bad) ? "infinite"
+                                          : llvm::formatv("{0:e}, beyond "
+                                                          "the 1e6 audio "
+                                                          "is read to",
+                                                          *bad)
+                                                .str();
     return detail::codecError(
-        "audio '" + path + "' holds a sample that is " +
-        (std::isnan(*bad) ? "NaN" : "infinite") + " (frame " +
+        "audio '" + path + "' holds a sample that is " + what + " (frame " +
         llvm::Twine((bad - samples.begin()) / std::max(f.info.channels, 1)) +
         ")");
+  }
   return samples;
 }

@@ -127,12 +127,13 @@ TEST(Audio, FlacResampledKeepsItsTone) {
     ASSERT_LE(std::abs(s), 0.6f);
 }
 
-// A 32-bit float WAV may hold NaN or infinity, which would make the step's
-// loss NaN and read as a divergence of training: such a file is refused.
-TEST(Audio, NonFiniteSamplesAreAnError) {
+// A 32-bit float WAV may hold NaN, infinity or huge values, which make the
+// step's loss NaN and read as a divergence of training: such a file is refused.
+TEST(Audio, NonFiniteOrHugeSamplesAreAnError) {
   MLLM_NEEDS_AUDIO();
   TempDir dir;
-  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+  for (float bad :
+       {std::nanf(""), std::numeric_limits<float>::infinity(), -1e20f}) {
     std::vector<float> samples(400, 0.25f);
     samples[123] = bad;
     // RIFF/WAVE, fmt chunk of format 3 (IEEE float), mono, 16 kHz.
@@ -157,8 +158,9 @@ TEST(Audio, NonFiniteSamplesAreAnError) {
     auto decoded = decodeAudio(path, 16000);
     ASSERT_FALSE(static_cast<bool>(decoded));
     std::string error = llvm::toString(decoded.takeError());
-    EXPECT_NE(error.find(std::isnan(bad) ? "is NaN (frame 123)"
-                                         : "is infinite (frame 123)"),
+    EXPECT_NE(error.find(std::isnan(bad)   ? "is NaN (frame 123)"
+                         : std::isinf(bad) ? "is infinite (frame 123)"
+                                           : "is -1.000000e+20, beyond"),
               std::string::npos)
         << error;
   }
