@@ -165,6 +165,30 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
     return invalid();
   }
   auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
+  // Spellings of other tools, which edit distance maps to a unit of another
+  // dimension ('400Gb' to GB, a size; '989TF' to TB).
+  static const std::pair<llvm::StringRef, llvm::StringRef> spellings[] = {
+      {"gb", "Gbps"},      {"gbit", "Gbps"},    {"gbit/s", "Gbps"},
+      {"gbits/s", "Gbps"}, {"tb", "Tbps"},      {"tbit/s", "Tbps"},
+      {"mb", "Mbps"},      {"mbit/s", "Mbps"},  {"gbps/s", "Gbps"},
+      {"tf", "TFLOPS"},    {"tflop", "TFLOPS"}, {"tflops/s", "TFLOPS"},
+      {"pf", "PFLOPS"},    {"pflop", "PFLOPS"}, {"gf", "GFLOPS"},
+      {"gbps", "Gbps"},    {"gbps", "GB/s"},    {"gb/sec", "GB/s"},
+      {"gibps", "GiB/s"},  {"sec", "s"},        {"secs", "s"},
+      {"seconds", "s"},    {"msec", "ms"}};
+  std::string lower = llvm::StringRef(e.unit).lower();
+  // A lower-case 'b' is a bit: 400Gb is a rate in Gbps, not GB.
+  bool bits = llvm::StringRef(e.unit).contains('b');
+  for (const auto &[spelling, unit] : spellings)
+    if (lower == spelling && (bits || !unit.ends_with("bps"))) {
+      diag << "; did you mean '" << unit << "'?";
+      return invalid();
+    }
+  if (lower == "px" || lower == "pixels") {
+    diag << "; an image size is a plain number of pixels: write '" << digits
+         << "'";
+    return invalid();
+  }
   std::string best;
   unsigned bestDist = 3;
   for (const Unit &u : units)
