@@ -196,6 +196,7 @@ public:
     }
     llvm::yaml::Stream stream(buffer, sm, /*ShowColors=*/false);
     Profile profile;
+    profile.name = buffer.getBufferIdentifier().str();
     auto docs = stream.begin();
     llvm::yaml::Node *root = docs == stream.end() ? nullptr : docs->getRoot();
     // An empty file parses as one document whose root is a null node.
@@ -301,6 +302,8 @@ private:
       return false;
     }
     Profile::Entry entry{};
+    if (llvm::SMLoc at = node->getSourceRange().Start; at.isValid())
+      std::tie(entry.line, entry.column) = sm.getLineAndColumn(at);
     std::optional<LayerKind> kind;
     std::optional<double> times[3];
     static const char *const timeKeys[3] = {"forward_ms", "weight_grad_ms",
@@ -423,6 +426,14 @@ llvm::Expected<Profile> Profile::load(llvm::StringRef path) {
   return ProfileParser((*file)->getMemBufferRef()).run();
 }
 
+std::vector<const Profile::Entry *> Profile::unused() const {
+  std::vector<const Entry *> out;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (i >= chosen.size() || !chosen[i])
+      out.push_back(&entries[i]);
+  return out;
+}
+
 std::optional<LayerCost> Profile::lookup(LayerKind kind,
                                          const model::LayerShape &shape,
                                          const Workload &workload) const {
@@ -440,6 +451,8 @@ std::optional<LayerCost> Profile::lookup(LayerKind kind,
   }
   if (!best)
     return std::nullopt;
+  chosen.resize(entries.size(), false);
+  chosen[best - entries.data()] = true;
   LayerCost c;
   c.fwd = best->fwd;
   c.wgrad = best->wgrad;

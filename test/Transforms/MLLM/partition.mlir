@@ -467,6 +467,12 @@ mllm.parallel dp 1 chain partition frozen_aware cp_balance lpt {
 // CHECK-NEXT:  mllm.stage @llm_s0 part @llm layers [0, 4)
 // CHECK-NEXT:  mllm.stage @llm_s1 part @llm layers [4, 8)
 // CHECK-NEXT: }
+// This model has none of the profile's blocks, patch embeddings or
+// projector MLPs: each of those entries is said to be unused.
+// expected-warning @+4 {{partition-profile.yaml:5:5 ('transformer_block', hidden 64) matches no layer of this model and is not used}}
+// expected-warning @+3 {{partition-profile.yaml:10:5 ('transformer_block', hidden 128) matches no layer of this model}}
+// expected-warning @+2 {{partition-profile.yaml:15:6 ('patch_embedding') matches no layer}}
+// expected-warning @+1 {{partition-profile.yaml:19:6 ('mlp') matches no layer}}
 mllm.model @big {
   mllm.llm @llm : "lm4k" width 4096 recompute none {
     mllm.layers "embed" : token_embedding x 1 {hidden = 4096 : i64, vocab = 32000 : i64}

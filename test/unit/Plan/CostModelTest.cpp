@@ -425,6 +425,29 @@ TEST(CostModel, ProfileEarlierEntryWinsTies) {
   LayerShape norm;
   norm.hidden = 8;
   EXPECT_DOUBLE_EQ(p->lookup(LayerKind::Norm, norm, sequence(4))->fwd, 1e-3);
+  // The tie's loser was never chosen: it is reported unused, with its place.
+  std::vector<const Profile::Entry *> unused = p->unused();
+  ASSERT_EQ(unused.size(), 1u);
+  EXPECT_EQ(unused[0], &p->entries[1]);
+  EXPECT_EQ(unused[0]->line, 3u);
+  EXPECT_EQ(unused[0]->column, 6u); // Its first key, inside the braces.
+}
+
+TEST(CostModel, ProfileEntriesNoLookupChoseAreUnused) {
+  llvm::Expected<Profile> p = Profile::parse(R"(layers:
+  - {kind: norm, hidden: 8, forward_ms: 1, weight_grad_ms: 1, input_grad_ms: 1}
+  - {kind: norm, hidden: 16, forward_ms: 2, weight_grad_ms: 2, input_grad_ms: 2}
+  - {kind: lm_head, forward_ms: 2, weight_grad_ms: 2, input_grad_ms: 2}
+)");
+  ASSERT_TRUE(static_cast<bool>(p)) << llvm::toString(p.takeError());
+  EXPECT_EQ(p->unused().size(), 3u); // Before any lookup, none is used.
+  LayerShape norm;
+  norm.hidden = 16;
+  ASSERT_TRUE(p->lookup(LayerKind::Norm, norm, sequence(4)));
+  std::vector<const Profile::Entry *> unused = p->unused();
+  ASSERT_EQ(unused.size(), 2u);
+  EXPECT_EQ(unused[0], &p->entries[0]);
+  EXPECT_EQ(unused[1], &p->entries[2]);
 }
 
 TEST(CostModel, ProfileKeysCoverLayerConfigKeys) {

@@ -58,8 +58,21 @@ public:
     LayerKind kind;
     std::map<std::string, int64_t> keys;
     double fwd, wgrad, igrad; ///< Seconds.
+    /// Where the entry starts in the file (1-based; 0 when not parsed).
+    unsigned line = 0, column = 0;
   };
   std::vector<Entry> entries;
+  /// The file the profile was read from (its name in messages).
+  std::string name;
+
+  /// The entries no lookup() has chosen so far: measurements of a layer
+  /// the job does not have (a key that differs, a typo in a value), which
+  /// would otherwise be ignored without a word.
+  std::vector<const Entry *> unused() const;
+
+private:
+  /// Per entry, whether a lookup() chose it (lookups run on one thread).
+  mutable std::vector<bool> chosen;
 };
 
 } // namespace mllm::plan

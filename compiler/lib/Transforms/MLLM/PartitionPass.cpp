@@ -79,11 +79,37 @@ public:
     options.profile = loaded ? &*loaded : nullptr;
     options.efficiency = efficiency;
     FailureOr<JobModel> job = buildJobModel(module, options);
-    if (failed(job) || failed(plan(module, *job)))
+    if (failed(job))
       return signalPassFailure();
+    // The layers that ride along with the blocks are priced while planning;
+    // a planning that failed has not looked at every layer.
+    if (failed(plan(module, *job)))
+      return signalPassFailure();
+    if (loaded)
+      warnUnusedProfileEntries(module, *loaded);
   }
 
 private:
+  /// A measurement that matched no layer is ignored; say so, at the model
+  /// (the spec's model block), naming the entry.
+  static void warnUnusedProfileEntries(ModuleOp module,
+                                       const plan::Profile &profile) {
+    auto models = module.getOps<ModelOp>();
+    Location at = models.empty() ? module.getLoc() : (*models.begin()).getLoc();
+    for (const plan::Profile::Entry *e : profile.unused()) {
+      std::string keys;
+      for (const auto &[key, value] : e->keys)
+        keys += (keys.empty() ? "" : ", ") + key + " " + std::to_string(value);
+      mlir::emitWarning(at)
+          << "the profile's entry at " << profile.name << ":" << e->line << ":"
+          << e->column << " ('" << stringifyLayerKind(e->kind) << "'"
+          << (keys.empty() ? "" : ", " + keys)
+          << ") matches no layer of this model and is not used: an entry "
+             "applies where its kind and every key it gives equal the "
+             "layer's (mllmc --emit=mllm shows the layers' configs; tokens, "
+             "attention_span, tp, cp and element_bytes are the workload's)";
+    }
+  }
   LogicalResult checkPart(const JobModel &job, const PartInfo &part);
   LogicalResult plan(ModuleOp module, const JobModel &job);
 };
