@@ -51,7 +51,7 @@ void expectReadable(llvm::StringRef optimizer, llvm::StringRef precision,
   p.job.layout = layout.str();
   p.train.optimizer = optimizer.str();
   p.train.precision = precision.str();
-  p.data.seqLen = 1;
+  p.data.textTokens = p.data.seqLen = 1; // What the layout gives.
   p.parts.emplace_back().isLLM = true;
   p.parts.back().name = "llm";
   p.parts.back().width = 1;
