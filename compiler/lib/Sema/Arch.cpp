@@ -216,6 +216,18 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   if (!complete)
     return c;
 
+  // The values below may combine an instance's (in a library) with the
+  // part's overrides: a note points at each override involved, or the
+  // error would read as a broken library.
+  auto noteOverrides = [&](mlir::InFlightDiagnostic &diag,
+                           std::initializer_list<llvm::StringRef> names,
+                           const ast::Field *at) {
+    if (site)
+      for (const ast::Field &field : site->fields)
+        if (&field != at && llvm::is_contained(names, field.name.name))
+          diags.note(diag, field.name.range,
+                     "'" + field.name.name + "' is set here, at the part");
+  };
   // Head geometry.
   if (c.heads % c.kvHeads != 0) {
     const ast::Field *at = f.get("kv_heads");
@@ -223,13 +235,16 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
                 << "kv_heads " << c.kvHeads << " does not divide heads "
                 << c.heads << "; grouped-query attention shares each kv head "
                 << "among a whole number of query heads";
+    noteOverrides(diag, {"heads", "kv_heads"}, at);
     return std::nullopt;
   }
   if (c.headDim == 0) {
     if (c.hidden % c.heads != 0) {
-      diags.error(f.get("heads")->value->range)
-          << "hidden " << c.hidden << " is not divisible by heads " << c.heads
-          << "; set head_dim explicitly";
+      const ast::Field *at = f.get("heads");
+      auto diag = diags.error(at->value->range)
+                  << "hidden " << c.hidden << " is not divisible by heads "
+                  << c.heads << "; set head_dim explicitly";
+      noteOverrides(diag, {"hidden", "heads"}, at);
       return std::nullopt;
     }
     c.headDim = c.hidden / c.heads;
@@ -238,10 +253,11 @@ std::optional<spec::ArchConfig> Sema::readArch(const Chain &chain,
   // stay within int64.
   if (c.heads * c.headDim > bounds::kMaxWidth) {
     const ast::Field *at = f.get("head_dim");
-    diags.error(at ? at->value->range : f.where())
-        << "heads x head_dim = " << c.heads * c.headDim
-        << " exceeds the largest supported attention width "
-        << bounds::kMaxWidth;
+    auto diag = diags.error(at ? at->value->range : f.where())
+                << "heads x head_dim = " << c.heads * c.headDim
+                << " exceeds the largest supported attention width "
+                << bounds::kMaxWidth;
+    noteOverrides(diag, {"heads", "head_dim"}, at);
     return std::nullopt;
   }
   // The position table of a vision encoder has a row per patch, the audio

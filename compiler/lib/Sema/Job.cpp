@@ -487,6 +487,16 @@ bool Sema::resolveTrain(const ast::Block *block, spec::Train &train) {
   bool ok = f.readInt("steps", train.steps);
   ok &= f.readDialectEnum("optimizer", train.optimizer);
   ok &= f.readFloat("lr", train.lr, 0, true);
+  // 1e5 for 1e-5: every step would move the weights by about lr.
+  if (const ast::Field *lr = f.get("lr"); lr && train.lr > 1) {
+    auto diag = diags.warning(lr->value->range)
+                << "lr " << formatNumber(train.lr)
+                << " is above 1, where training diverges (learning rates are "
+                   "usually 1e-5 to 1e-3)";
+    double exponent = std::log10(train.lr);
+    if (exponent == std::round(exponent))
+      diag << "; did you mean " << formatNumber(1 / train.lr) << "?";
+  }
   ok &= f.readFloat("weight_decay", train.weightDecay, 0, false);
   ok &= f.readDialectEnum("precision", train.precision);
   ok &= f.readInt("seed", train.seed, 0);

@@ -137,10 +137,20 @@ private:
     if (found.empty()) {
       auto diag = diags.error(import.range)
                   << "cannot find import '" << import.target << "'";
+      bool absolute =
+          import.isPath && llvm::sys::path::is_absolute(import.target);
       if (import.isPath && llvm::sys::fs::is_directory(paths.front()))
         diags.note(diag, import.range,
                    "'" + paths.front() +
                        "' is a directory; import a .mllm file in it");
+      else if (import.isPath && llvm::sys::fs::exists(paths.front()))
+        diags.note(diag, import.range,
+                   "'" + paths.front() +
+                       "' is not a regular file (a device, pipe or socket); "
+                       "import a .mllm file");
+      else if (absolute)
+        diags.note(diag, import.range,
+                   "looked for '" + paths.front() + "', which does not exist");
       else if (import.isPath)
         diags.note(diag, import.range,
                    "looked for '" + paths.front() +

@@ -54,6 +54,12 @@ int main(int argc, char **argv) {
       llvm::sys::Process::FileDescriptorIsDisplayed(fileno(stdin)))
     llvm::errs() << "(processing input from stdin now, hit ctrl-c/ctrl-d to "
                     "interrupt)\n";
+  // A spec is not IR: its first 'import' would be "custom op 'import' is
+  // unknown".
+  if (llvm::StringRef(inputFile).ends_with(".mllm"))
+    return fail("'" + inputFile +
+                "' is a .mllm spec, not IR; compile it with 'mllmc " +
+                inputFile + " --emit=mllm' (or --emit=sched) and pass that");
   std::string message;
   auto input = mllm::openInputFile(inputFile, message);
   if (!input)
