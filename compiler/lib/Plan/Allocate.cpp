@@ -33,6 +33,8 @@ struct ModuleInfo {
   int64_t n = 0, lo = 1, hi = 1, gpus = 1;
   std::vector<double> balance; ///< Per-layer balance fwd + bwd.
   bool useExplicit = false, useUniform = false;
+  /// Whether `table` cuts among the partitions whose stages fit.
+  bool checked = false;
   /// Bottleneck of the balance times for k = lo..hi (element k - lo).
   std::vector<double> bottleneck;
   std::optional<MinMaxTable> table;
@@ -42,7 +44,9 @@ struct ModuleInfo {
       return m.explicitStages;
     if (useUniform)
       return uniformSizes(n, k);
-    if (table)
+    // Without a fitting partition the fastest one (the memory check then
+    // says what does not fit).
+    if (table && table->feasible(k))
       return table->reconstruct(k);
     return MinMaxTable(balance, k).reconstruct(k);
   }
@@ -54,9 +58,11 @@ struct Candidate {
   std::vector<std::vector<int64_t>> colocated; ///< Per encoder, if any.
 };
 
-/// How good a candidate is: fitting first, then the estimate under the
-/// balance times, fewer GPUs, more LLM stages, fewer encoder stages.
-using Key = std::tuple<bool, double, int64_t, int64_t, std::vector<int64_t>>;
+/// How good a candidate is: fitting first (among those that do not, the
+/// smallest largest stage), then the estimate under the balance times,
+/// fewer GPUs, more LLM stages, fewer encoder stages.
+using Key =
+    std::tuple<bool, double, double, int64_t, int64_t, std::vector<int64_t>>;
 
 /// One run of planPipeline.
 class Allocator {
@@ -95,6 +101,7 @@ private:
   void fillBottlenecks(size_t i);
   int64_t fewestFitting(size_t i) const;
   void chooseParallel();
+  void considerMisses();
   bool chooseColocated();
   void consider(const Candidate &c);
   /// The plan of `c`; its estimates may be lower bounds where they exceed
@@ -162,7 +169,14 @@ void Allocator::fillBottlenecks(size_t i) {
   const PipelineModule &m = modules[i];
   mi.bottleneck.clear();
   if (!mi.useExplicit && !mi.useUniform) {
-    mi.table.emplace(mi.balance, mi.hi);
+    // The fastest cut among those whose stages fit.
+    auto fits = [&](int64_t first, int64_t end) {
+      return fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
+                             res.memoryCapacity);
+    };
+    mi.checked = !m.memory.empty() && res.memoryCapacity > 0;
+    mi.table.emplace(mi.balance, mi.hi, llvm::ArrayRef<double>(),
+                     mi.checked ? SegmentFits(fits) : SegmentFits());
     for (int64_t k = mi.lo; k <= mi.hi; ++k)
       mi.bottleneck.push_back(mi.table->bottleneck(k));
     return;
@@ -183,9 +197,8 @@ int64_t Allocator::fewestFitting(size_t i) const {
     bool ok = true;
     int64_t at = 0;
     for (size_t s = 0; s < sizes.size() && ok; ++s) {
-      StageMemory mem = stageMemory(m, at, sizes[s], s + 1 == sizes.size());
-      mem.wanted = mem.inFlight = 1;
-      ok = mem.fits(res.memoryCapacity);
+      ok = fitsOneInFlight(stageMemory(m, at, sizes[s], s + 1 == sizes.size()),
+                           res.memoryCapacity);
       at += sizes[s];
     }
     if (ok)
@@ -229,14 +242,49 @@ void Allocator::chooseParallel() {
     if (c.stages.size() == modules.size() && gpus <= res.gpuBudget)
       consider(c);
   }
-  // Without a fitting candidate within the budget, the fewest stages (the
-  // memory check reports what does not fit).
+  if (!best || !best->fits)
+    considerMisses();
   if (!best) {
     Candidate c;
     int64_t gpus = 0;
     for (size_t i = 0; i < modules.size(); ++i) {
       c.stages.push_back(info[i].lo);
       gpus += info[i].lo * info[i].gpus;
+    }
+    if (gpus <= res.gpuBudget)
+      consider(c);
+  }
+}
+
+/// Without a fitting candidate within the budget, the closest miss (the
+/// memory check reports what does not fit): the fewest stages of each
+/// module for every bottleneck target of the fastest cuts, as if nothing
+/// were checked.
+void Allocator::considerMisses() {
+  std::vector<std::vector<double>> loose(modules.size());
+  std::vector<double> targets;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const ModuleInfo &mi = info[i];
+    if (mi.table) {
+      std::vector<double> all = minMaxBottlenecks(mi.balance, mi.hi);
+      loose[i].assign(all.begin() + (mi.lo - 1), all.end());
+    } else {
+      loose[i] = mi.bottleneck;
+    }
+    targets.insert(targets.end(), loose[i].begin(), loose[i].end());
+  }
+  llvm::sort(targets);
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  for (double target : targets) {
+    Candidate c;
+    int64_t gpus = 0;
+    for (size_t i = 0; i < modules.size(); ++i) {
+      const ModuleInfo &mi = info[i];
+      int64_t k = mi.lo;
+      while (k < mi.hi && loose[i][k - mi.lo] > target)
+        ++k;
+      gpus += k * mi.gpus;
+      c.stages.push_back(k);
     }
     if (gpus <= res.gpuBudget)
       consider(c);
@@ -313,7 +361,7 @@ void Allocator::consider(const Candidate &c) {
   // one estimated slower cannot win (a non-fitting best loses to any
   // fitting candidate, whatever its estimate).
   double bound = pipelined() && bestKey && !std::get<0>(*bestKey)
-                     ? std::get<1>(*bestKey)
+                     ? std::get<2>(*bestKey)
                      : std::numeric_limits<double>::infinity();
   PipelinePlan plan = build(c, bound);
   std::vector<int64_t> encoderStages;
@@ -323,7 +371,8 @@ void Allocator::consider(const Candidate &c) {
   // With one microbatch every choice ties on the path's total work: the
   // fewest GPUs win.
   double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
-  Key key{!plan.fits, estimate, plan.gpus, -llmStages, encoderStages};
+  double miss = plan.fits ? 0.0 : worstMemoryRatio(plan, res.memoryCapacity);
+  Key key{!plan.fits, miss, estimate, plan.gpus, -llmStages, encoderStages};
   if (!bestKey || key < *bestKey) {
     bestKey = std::move(key);
     best = std::move(plan);
@@ -436,6 +485,12 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
       sizes = info[i].sizes(m, c.stages[i]);
     }
     real[i] = stagePlans(m, m.layers, sizes);
+    // Said by --explain: the fastest cut does not fit.
+    if (info[i].checked && !(colocated() && !m.isLLM) &&
+        sizes !=
+            MinMaxTable(info[i].balance, c.stages[i]).reconstruct(c.stages[i]))
+      for (StagePlan &sp : real[i])
+        sp.cutToFit = true;
     balanced[i] = stagePlans(
         m, m.balanceLayers.empty() ? m.layers : m.balanceLayers, sizes);
   }

@@ -57,13 +57,41 @@ double cutBytes(const std::vector<PipelineModule> &modules,
   return bytes;
 }
 
+/// Calls fn(module, first, count, last) for each module's piece of chain
+/// layers [at, end), in order; `last` when the piece ends its module.
+template <typename Fn>
+void forEachPiece(const std::vector<PipelineModule> &modules,
+                  const ChainLayers &c, int64_t at, int64_t end, Fn fn) {
+  for (int64_t l = at; l < end;) {
+    size_t i = c.module[l];
+    int64_t first = c.local[l], count = 0;
+    while (l < end && c.module[l] == i) {
+      ++count;
+      ++l;
+    }
+    fn(i, first, count,
+       first + count == static_cast<int64_t>(modules[i].layers.size()));
+  }
+}
+
+/// One GPU's memory of the chain stage holding layers [at, end).
+StageMemory chainStageMemory(const std::vector<PipelineModule> &modules,
+                             const ChainLayers &c, int64_t at, int64_t end) {
+  StageMemory mem;
+  forEachPiece(modules, c, at, end,
+               [&](size_t i, int64_t first, int64_t count, bool last) {
+                 mem.add(stageMemory(modules[i], first, count, last));
+               });
+  return mem;
+}
+
 /// The plan of K chain stages of the given sizes; its balanced estimate may
 /// be a lower bound where it exceeds `bound` (estimateIterationTime's
 /// atMost), and its real estimate is left to the caller.
 PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                         const ChainLayers &c, llvm::ArrayRef<int64_t> sizes,
                         int64_t gpus, const PipelineResources &res,
-                        bool balanceTimes, double bound) {
+                        bool balanceTimes, bool cutToFit, double bound) {
   PipelinePlan plan;
   auto k = static_cast<int64_t>(sizes.size());
   std::vector<StagePlan> path, balancedPath;
@@ -73,32 +101,28 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
   for (int64_t s = 0; s < k; ++s) {
     StagePlan merged, balanced;
     int64_t end = at + sizes[s];
-    for (int64_t l = at; l < end;) {
-      size_t i = c.module[l];
-      const PipelineModule &m = modules[i];
-      int64_t first = c.local[l], count = 0;
-      while (l < end && c.module[l] == i) {
-        ++count;
-        ++l;
-      }
-      bool last = first + count == static_cast<int64_t>(m.layers.size());
-      StagePlan piece = stagePlan(m, m.layers, first, count, last);
-      piece.colocated = !merged.module.empty();
-      StagePlan pb = balanceTimes && !m.balanceLayers.empty()
-                         ? stagePlan(m, m.balanceLayers, first, count, last)
-                         : piece;
-      merged.module += (merged.module.empty() ? "" : "+") + m.name;
-      merged.numLayers += count;
-      merged.fwd += piece.fwd;
-      merged.bwd += piece.bwd;
-      merged.bwdWeight += piece.bwdWeight;
-      merged.memory.add(piece.memory);
-      balanced.fwd += pb.fwd;
-      balanced.bwd += pb.bwd;
-      balanced.bwdWeight += pb.bwdWeight;
-      perModule[i].push_back(piece);
-      ++plan.stagesPerModule[i];
-    }
+    forEachPiece(modules, c, at, end,
+                 [&](size_t i, int64_t first, int64_t count, bool last) {
+                   const PipelineModule &m = modules[i];
+                   StagePlan piece = stagePlan(m, m.layers, first, count, last);
+                   piece.colocated = !merged.module.empty();
+                   piece.cutToFit = cutToFit;
+                   StagePlan pb =
+                       balanceTimes && !m.balanceLayers.empty()
+                           ? stagePlan(m, m.balanceLayers, first, count, last)
+                           : piece;
+                   merged.module += (merged.module.empty() ? "" : "+") + m.name;
+                   merged.numLayers += count;
+                   merged.fwd += piece.fwd;
+                   merged.bwd += piece.bwd;
+                   merged.bwdWeight += piece.bwdWeight;
+                   merged.memory.add(piece.memory);
+                   balanced.fwd += pb.fwd;
+                   balanced.bwd += pb.bwd;
+                   balanced.bwdWeight += pb.bwdWeight;
+                   perModule[i].push_back(piece);
+                   ++plan.stagesPerModule[i];
+                 });
     // Chain stage s holds k - s microbatches at the peak, as an LLM stage.
     merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
     capInFlight(merged.memory, res.memoryCapacity);
@@ -150,18 +174,33 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   int64_t most = std::min(n, resources.gpuBudget / gpus);
   if (most < 1)
     return std::nullopt;
-  std::optional<MinMaxTable> table;
+  // The fastest cut among those whose chain stages fit; the fastest of all
+  // where none does (the memory check then says what does not fit).
+  std::optional<MinMaxTable> table, unconstrained;
+  auto fits = [&](int64_t first, int64_t end) {
+    return fitsOneInFlight(chainStageMemory(modules, c, first, end),
+                           resources.memoryCapacity);
+  };
+  bool check = resources.memoryCapacity > 0 &&
+               llvm::any_of(modules, [](const PipelineModule &m) {
+                 return !m.memory.empty();
+               });
   if (objective == Objective::MinMax)
-    table.emplace(c.balance, most);
+    table.emplace(c.balance, most, llvm::ArrayRef<double>(),
+                  check ? SegmentFits(fits) : SegmentFits());
   std::optional<PipelinePlan> best;
-  std::optional<std::tuple<bool, double, int64_t>> bestKey;
+  std::optional<std::tuple<bool, double, double, int64_t>> bestKey;
   // Most stages first: they are usually fastest, so the bound below prunes
   // the pricing of the slower candidates with fewer stages (the choice is
   // the smallest key whatever the order).
   for (int64_t k = most; k >= 1; --k) {
     std::vector<int64_t> sizes;
+    bool cutToFit = false;
     if (table) {
-      sizes = table->reconstruct(k);
+      if (check && !unconstrained)
+        unconstrained.emplace(c.balance, most);
+      sizes = (table->feasible(k) ? *table : *unconstrained).reconstruct(k);
+      cutToFit = check && sizes != unconstrained->reconstruct(k);
     } else {
       sizes.assign(k, n / k);
       for (int64_t i = 0; i < n % k; ++i)
@@ -170,15 +209,19 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
     // Past a fitting best's estimate a candidate cannot win.
     double bound =
         resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
-            ? std::get<1>(*bestKey)
+            ? std::get<2>(*bestKey)
             : std::numeric_limits<double>::infinity();
     PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
-                                   /*balanceTimes=*/true, bound);
-    // Fitting first, then the estimate (a tie with one microbatch), then
-    // fewer GPUs.
+                                   /*balanceTimes=*/true, cutToFit, bound);
+    // Fitting first (among those that do not, the smallest largest
+    // stage), then the estimate (a tie with one microbatch), then fewer
+    // GPUs.
     double estimate =
         resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
-    std::tuple<bool, double, int64_t> key{!plan.fits, estimate, k};
+    double miss =
+        plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
+    std::tuple<bool, double, double, int64_t> key{!plan.fits, miss, estimate,
+                                                  k};
     if (!bestKey || key < *bestKey) {
       bestKey = key;
       best = std::move(plan);

@@ -186,6 +186,20 @@ StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
   return mem;
 }
 
+double worstMemoryRatio(const PipelinePlan &plan, double capacity) {
+  double worst = 0;
+  if (capacity > 0)
+    for (const std::vector<StagePlan> &path : plan.paths)
+      for (const StagePlan &s : path)
+        worst = std::max(worst, s.memory.total() / capacity);
+  return worst;
+}
+
+bool fitsOneInFlight(StageMemory mem, double capacity) {
+  mem.wanted = mem.inFlight = 1;
+  return mem.fits(capacity);
+}
+
 StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
                     int64_t first, int64_t count, bool last) {
   StagePlan sp;

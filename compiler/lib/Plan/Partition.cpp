@@ -333,6 +333,15 @@ std::vector<int64_t> mllm::plan::partitionMinMax(llvm::ArrayRef<double> weights,
   return MinMaxTable(weights, stages).reconstruct(stages);
 }
 
+std::vector<int64_t> mllm::plan::partitionMinMax(
+    llvm::ArrayRef<double> weights, int64_t stages,
+    llvm::function_ref<bool(int64_t first, int64_t end)> fits) {
+  MinMaxTable table(weights, stages, {}, fits);
+  if (!table.feasible(stages))
+    return {};
+  return table.reconstruct(stages);
+}
+
 std::vector<double>
 mllm::plan::minMaxBottlenecks(llvm::ArrayRef<double> weights,
                               int64_t maxStages) {

@@ -11,6 +11,7 @@
 #include "mllm/Plan/Partition.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <algorithm>
 #include <cassert>
@@ -30,57 +31,60 @@ inline std::vector<double> prefixSums(llvm::ArrayRef<double> w) {
   return p;
 }
 
+/// Whether layers [first, end) may form one stage (end is one past its last
+/// layer): the memory check of one GPU.
+using SegmentFits = llvm::function_ref<bool(int64_t first, int64_t end)>;
+
 /// The min-max DP of §B.5 over one chain, optionally with a per-stage
 /// background load added to each stage (`bg[k]`, the other colocated
-/// encoders' share of stage k). x[k][i] = best bottleneck of layers [0, i)
-/// in stages 0..k (each >= 1 layer).
+/// encoders' share of stage k) and a predicate every stage must satisfy.
+/// x[k][i] = best bottleneck of layers [0, i) in stages 0..k (each >= 1
+/// layer), infinite where no partition satisfies the predicate.
 ///
 /// x[k][i] = min_{j in [k, i)} max(x[k-1][j], bg[k] + W(j, i)): the first
-/// term is non-decreasing in j and the second non-increasing, so the
-/// minimum sits where they cross, found by binary search.
+/// term is non-decreasing in j and the second non-increasing, so without a
+/// predicate the minimum sits where they cross, found by binary search.
+/// With one, j is scanned down from i - 1 until W(j, i) alone exceeds the
+/// best found (O(stages x N^2) at worst): a predicate need not be monotone
+/// (a stage holding a whole module skips its tied head's copy).
 class MinMaxTable {
 public:
   MinMaxTable(llvm::ArrayRef<double> weights, int64_t maxStages,
-              llvm::ArrayRef<double> background = {})
+              llvm::ArrayRef<double> background = {},
+              SegmentFits fits = nullptr)
       : p(prefixSums(weights)), bg(background.begin(), background.end()),
         n(static_cast<int64_t>(weights.size())), maxK(maxStages) {
     assert(maxK >= 1 && maxK <= n && "need 1 <= stages <= layers");
     if (bg.empty())
       bg.assign(maxK, 0.0);
     assert(static_cast<int64_t>(bg.size()) >= maxK);
+    if (fits) {
+      ok.assign(n + 1, std::vector<char>(n + 1, 0));
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = j + 1; i <= n; ++i)
+          ok[j][i] = fits(j, i);
+    }
     x.assign(maxK, std::vector<double>(n + 1, kInf));
     for (int64_t i = 1; i <= n; ++i)
-      x[0][i] = bg[0] + w(0, i);
+      if (allowed(0, i))
+        x[0][i] = bg[0] + w(0, i);
     for (int64_t k = 1; k < maxK; ++k) {
-      const std::vector<double> &prev = x[k - 1];
-      for (int64_t i = k + 1; i <= n; ++i) {
-        // Smallest j in [k, i) with prev[j] >= bg[k] + W(j, i).
-        int64_t lo = k, hi = i;
-        while (lo < hi) {
-          int64_t mid = lo + (hi - lo) / 2;
-          if (prev[mid] >= bg[k] + w(mid, i))
-            hi = mid;
-          else
-            lo = mid + 1;
-        }
-        double best = kInf;
-        if (lo < i)
-          best = prev[lo];
-        if (lo > k)
-          best = std::min(best, bg[k] + w(lo - 1, i));
-        x[k][i] = best;
-      }
+      for (int64_t i = k + 1; i <= n; ++i)
+        x[k][i] = ok.empty() ? crossing(k, i) : scan(k, i);
     }
   }
 
   double w(int64_t j, int64_t i) const { return p[i] - p[j]; }
   double bottleneck(int64_t stages) const { return x[stages - 1][n]; }
+  /// Whether some partition into `stages` stages satisfies the predicate.
+  bool feasible(int64_t stages) const { return bottleneck(stages) < kInf; }
 
   /// The partition into `stages` stages with the optimal bottleneck whose
   /// stage sizes, read from the last stage, are lexicographically smallest:
   /// each stage (from the last) is the shortest one whose remaining prefix
-  /// can still meet the bottleneck.
+  /// can still meet the bottleneck. Requires feasible(stages).
   std::vector<int64_t> reconstruct(int64_t stages) const {
+    assert(feasible(stages) && "no partition satisfies the predicate");
     double b = bottleneck(stages);
     std::vector<int64_t> sizes(stages, 0);
     int64_t end = n;
@@ -89,7 +93,7 @@ public:
       for (int64_t j = end - 1; j >= k; --j) {
         if (bg[k] + w(j, end) > b)
           break; // Longer last stages only get heavier.
-        if (x[k - 1][j] <= b) {
+        if (allowed(j, end) && x[k - 1][j] <= b) {
           chosen = j;
           break;
         }
@@ -106,6 +110,42 @@ private:
   std::vector<double> p, bg;
   int64_t n, maxK;
   std::vector<std::vector<double>> x;
+  std::vector<std::vector<char>> ok; ///< ok[j][i]; empty: no predicate.
+
+  bool allowed(int64_t j, int64_t i) const { return ok.empty() || ok[j][i]; }
+
+  /// x[k][i] without a predicate: the smallest j in [k, i) with
+  /// x[k-1][j] >= bg[k] + W(j, i), or the one before it.
+  double crossing(int64_t k, int64_t i) const {
+    const std::vector<double> &prev = x[k - 1];
+    int64_t lo = k, hi = i;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (prev[mid] >= bg[k] + w(mid, i))
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    double best = kInf;
+    if (lo < i)
+      best = prev[lo];
+    if (lo > k)
+      best = std::min(best, bg[k] + w(lo - 1, i));
+    return best;
+  }
+
+  /// x[k][i] with a predicate.
+  double scan(int64_t k, int64_t i) const {
+    double best = kInf;
+    for (int64_t j = i - 1; j >= k; --j) {
+      double last = bg[k] + w(j, i);
+      if (last >= best)
+        break; // Longer last stages only get heavier.
+      if (ok[j][i])
+        best = std::min(best, std::max(x[k - 1][j], last));
+    }
+    return best;
+  }
 };
 
 /// Per-stage sums of `weights` for a partition (differences of prefix sums).
@@ -129,6 +169,12 @@ StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
 /// `m` (the last stage's extra when it is the last and does not start at 0).
 StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
                         bool last);
+/// The largest stage memory of `plan`'s paths over `capacity` (0 without
+/// a capacity): how the plans that do not fit are ranked.
+double worstMemoryRatio(const PipelinePlan &plan, double capacity);
+/// Whether a stage of memory `mem` fits in `capacity` with one microbatch
+/// in flight, the least any schedule keeps (capacity 0: no check).
+bool fitsOneInFlight(StageMemory mem, double capacity);
 /// The joint partition of colocated encoders into `k` stages over a
 /// background load `bg` (exact below `exactWorkLimit`, else heuristic).
 std::vector<std::vector<int64_t>>

@@ -309,6 +309,8 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
       placement = "equal block counts (uniform)";
     else
       placement = "explicit stages";
+    if (stage.getCutToFit())
+      placement += " among the cuts that fit a GPU (the fastest does not)";
     // The stage's terms and the bottleneck are each rounded to the
     // microsecond: their sum may differ from the bottleneck by up to five
     // half-microseconds.

@@ -14,6 +14,7 @@
 #include "mllm/Plan/Memory.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <cstdint>
 #include <limits>
@@ -43,6 +44,15 @@ struct LayerTime {
 /// O(stages x N log N).
 std::vector<int64_t> partitionMinMax(llvm::ArrayRef<double> weights,
                                      int64_t stages);
+
+/// partitionMinMax among the partitions whose every stage, layers
+/// [first, end), satisfies `fits` (the memory check of one GPU), with the
+/// same tie rule; empty when none does. Any predicate is allowed (it need
+/// not hold for the sub-ranges of a range that satisfies it). O(N^2) calls
+/// of `fits` and O(stages x N^2) at worst.
+std::vector<int64_t>
+partitionMinMax(llvm::ArrayRef<double> weights, int64_t stages,
+                llvm::function_ref<bool(int64_t first, int64_t end)> fits);
 
 /// The optimal bottleneck of partitionMinMax(weights, k) for every
 /// k = 1..maxStages (element k - 1), from one DP table. Requires
@@ -143,6 +153,10 @@ struct StagePlan {
   /// (one chain stage holding the end of one module and the start of the
   /// next).
   bool colocated = false;
+  /// The module's (layout chain: the chain's) cut is not its fastest one
+  /// for this stage count, which does not fit a GPU: it is the fastest of
+  /// those that fit.
+  bool cutToFit = false;
 };
 
 struct PipelinePlan {
@@ -158,7 +172,8 @@ struct PipelinePlan {
   double balanceIterationTime = 0;
   int64_t gpus = 0; ///< GPUs per replica the plan occupies.
   /// Whether every stage fits the GPU with at least one microbatch in
-  /// flight (false only when no choice of stage counts fits).
+  /// flight (false only when no choice of stage counts fits; the plan is
+  /// then the one whose largest stage is the smallest, the closest miss).
   bool fits = true;
   /// The encoder -> LLM paths handed to estimateIterationTime (real times):
   /// one per encoder (encoders-parallel; just the LLM if there is no
@@ -244,6 +259,10 @@ planPipeline(const std::vector<PipelineModule> &modules, Layout layout,
 /// transfers, a choice whose stages do not fit (not even one microbatch in
 /// flight) is taken only when no choice fits (PipelinePlan::fits), and the
 /// stage counts for a bottleneck target are raised to the least that fit.
+/// Under Objective::MinMax a module (not colocated encoders) is cut by the
+/// min-max partition among those whose every stage fits with one
+/// microbatch in flight, so a stage count is not lost because its fastest
+/// cut overflows a GPU; the unconstrained one when none fits.
 std::optional<PipelinePlan>
 planPipeline(const std::vector<PipelineModule> &modules, Layout layout,
              Objective objective, const PipelineResources &resources);
@@ -255,7 +274,9 @@ planPipeline(const std::vector<PipelineModule> &modules, Layout layout,
 /// the next (its later pieces are StagePlans with `colocated`). Every
 /// module must have the same gpusPerStage g and no fixed stage count; K
 /// (<= gpuBudget / g) minimises the estimate of the one path, with memory
-/// and transfers as planPipeline's. nullopt when that is not possible.
+/// and transfers as planPipeline's (MinMax cuts among the partitions whose
+/// chain stages fit, as planPipeline's modules). nullopt when that is not
+/// possible.
 std::optional<PipelinePlan>
 planChain(const std::vector<PipelineModule> &modules, Objective objective,
           const PipelineResources &resources);

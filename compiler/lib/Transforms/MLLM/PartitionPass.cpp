@@ -315,7 +315,9 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
   int64_t gpus = result->gpus;
   bool anyAuto =
       llvm::any_of(job.parts, [](const PartInfo &p) { return p.pp == 0; });
-  if (anyAuto && gpus < budget)
+  // A plan that does not fit is the closest miss, which the rank map
+  // reports.
+  if (anyAuto && gpus < budget && result->fits)
     anchor->emitWarning("the chosen pipeline uses ")
         << gpus << " of the " << budget
         << " GPUs of one replica; more stages would not shorten the "
@@ -391,6 +393,7 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         FlatSymbolRefAttr::get(ctx, stage.module),
         builder.getI64IntegerAttr(begin), builder.getI64IntegerAttr(end), with,
         stage.colocated ? builder.getUnitAttr() : UnitAttr(),
+        stage.cutToFit ? builder.getUnitAttr() : UnitAttr(),
         builder.getF64FloatAttr(roundMillis(sum.fwd)),
         builder.getF64FloatAttr(roundMillis(sum.wgrad)),
         builder.getF64FloatAttr(roundMillis(sum.igrad)),

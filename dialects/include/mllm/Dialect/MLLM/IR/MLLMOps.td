@@ -301,7 +301,9 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
     A part's stages are consecutive in the pipeline, in order, and cover its
     blocks exactly once. `colocated` (layout `chain` only): the stage runs on
     the GPUs of the stage before it, one chain stage holding the end of one
-    part and the start of the next.
+    part and the start of the next. `cut_to_fit`: the part's (layout
+    `chain`: the chain's) fastest cut for its stage count does not fit a
+    GPU, and its stages are the fastest cut of those that fit.
 
     Times are per microbatch on one GPU of the stage, in milliseconds:
     `fwd` the forward, `bwd_w` weight gradients, `bwd_d` input gradients
@@ -326,7 +328,7 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
   let arguments = (ins SymbolNameAttr:$sym_name, FlatSymbolRefAttr:$part,
                        MLLM_NonNegativeI64:$begin, MLLM_PositiveI64:$end,
                        OptionalAttr<StrArrayAttr>:$with,
-                       UnitAttr:$colocated,
+                       UnitAttr:$colocated, UnitAttr:$cut_to_fit,
                        F64Attr:$fwd, F64Attr:$bwd_w, F64Attr:$bwd_d,
                        F64Attr:$recompute,
                        OptionalAttr<MLLM_NonNegativeI64>:$memory,
@@ -342,7 +344,7 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
                        OptionalAttr<MLLM_PositiveI64>:$tp_stride);
   let assemblyFormat = [{
     $sym_name `part` $part `layers` ` ` `[` $begin `,` $end `)`
-    (`with` $with^)? (`colocated` $colocated^)?
+    (`with` $with^)? (`colocated` $colocated^)? (`cut_to_fit` $cut_to_fit^)?
     `fwd` custom<Millis>($fwd) `bwd_w` custom<Millis>($bwd_w)
     `bwd_d` custom<Millis>($bwd_d) `recompute` custom<Millis>($recompute)
     (`memory` $memory^ `MiB` `=` `weights` $weights `+` `grads` $grads `+`

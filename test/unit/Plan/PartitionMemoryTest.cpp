@@ -1,0 +1,272 @@
+//===- PartitionMemoryTest.cpp - min-max cuts whose stages fit ------------===//
+//
+// partitionMinMax with a stage predicate against brute force over every
+// composition; planPipeline and planChain never report a plan that does not
+// fit when some cut within the budget fits (brute force over every stage
+// count and cut), and a fixed stage count keeps the fastest fitting cut.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mllm/Plan/Memory.h"
+#include "mllm/Plan/Partition.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+
+using namespace mllm::plan;
+
+namespace {
+
+/// Every cut of n layers into k contiguous stages (each >= 1).
+void forEachCut(int64_t n, int64_t k,
+                const std::function<void(const std::vector<int64_t> &)> &f) {
+  std::vector<int64_t> sizes;
+  std::function<void(int64_t, int64_t)> rec = [&](int64_t left, int64_t parts) {
+    if (parts == 1) {
+      sizes.push_back(left);
+      f(sizes);
+      sizes.pop_back();
+      return;
+    }
+    for (int64_t s = 1; s <= left - parts + 1; ++s) {
+      sizes.push_back(s);
+      rec(left - s, parts - 1);
+      sizes.pop_back();
+    }
+  };
+  rec(n, k);
+}
+
+std::vector<int64_t> reversed(std::vector<int64_t> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+
+// Random weights and an arbitrary (not monotone) predicate on stages: the
+// DP's bottleneck and tie rule are those of the best admissible
+// composition; no admissible composition gives an empty result.
+TEST(PartitionMemory, PredicateMatchesBruteForce) {
+  std::mt19937_64 rng(31);
+  int none = 0, some = 0;
+  for (int iter = 0; iter < 800; ++iter) {
+    int64_t n = 1 + rng() % 10;
+    int64_t k = 1 + rng() % n;
+    std::vector<double> w(n);
+    for (double &x : w)
+      x = static_cast<double>(rng() % 6); // Integral: exact ties.
+    std::vector<std::vector<bool>> ok(n + 1, std::vector<bool>(n + 1));
+    int percent = 40 + static_cast<int>(rng() % 60);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = j + 1; i <= n; ++i)
+        ok[j][i] = static_cast<int>(rng() % 100) < percent;
+    double best = INFINITY;
+    std::vector<int64_t> bestSizes;
+    forEachCut(n, k, [&](const std::vector<int64_t> &c) {
+      double b = 0;
+      int64_t at = 0;
+      for (int64_t s : c) {
+        if (!ok[at][at + s])
+          return;
+        double sum = 0;
+        for (int64_t l = at; l < at + s; ++l)
+          sum += w[l];
+        b = std::max(b, sum);
+        at += s;
+      }
+      if (b < best || (b == best && reversed(c) < reversed(bestSizes))) {
+        best = b;
+        bestSizes = c;
+      }
+    });
+    std::vector<int64_t> got = partitionMinMax(
+        w, k, [&](int64_t first, int64_t end) { return ok[first][end]; });
+    EXPECT_EQ(got, bestSizes) << "iter " << iter;
+    (bestSizes.empty() ? none : some) += 1;
+  }
+  // Both outcomes are exercised.
+  EXPECT_GT(none, 50);
+  EXPECT_GT(some, 300);
+}
+
+/// Layer i of a module: `time` split evenly into forward and backward,
+/// `gib` GiB of weights.
+PipelineModule module(std::string name, const std::vector<double> &times,
+                      const std::vector<double> &gib, bool llm) {
+  PipelineModule m;
+  m.name = std::move(name);
+  m.isLLM = llm;
+  for (size_t i = 0; i < times.size(); ++i) {
+    m.layers.push_back({times[i] / 2, times[i] / 2, 0});
+    m.memory.push_back({gib[i] * kGiB, 0, 0, 0});
+  }
+  return m;
+}
+
+std::vector<int64_t> layersPerStage(const PipelinePlan &plan) {
+  std::vector<int64_t> out;
+  for (const StagePlan &s : plan.stages)
+    out.push_back(s.numLayers);
+  return out;
+}
+
+// Layers of 1, 1, 1, 3 time units and 4, 4, 4, 1 GiB on 10 GiB GPUs: the
+// fastest cut in two stages, 3 + 1 (bottleneck 3), needs 12 GiB on the
+// first; 2 + 2 fits (bottleneck 4) and is what a fixed pp = 2 gets, and
+// what pp = auto finds within two GPUs (one stage needs 13 GiB).
+TEST(PartitionMemory, FixedStagesKeepTheFastestFittingCut) {
+  PipelineModule llm = module("llm", {1, 1, 1, 3}, {4, 4, 4, 1}, true);
+  PipelineResources res;
+  res.gpuBudget = 2;
+  res.microbatches = 8;
+  res.memoryCapacity = 10 * kGiB;
+  llm.stages = 2;
+  std::optional<PipelinePlan> plan =
+      planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2}));
+  EXPECT_DOUBLE_EQ(plan->bottleneck, 4.0);
+  llm.stages.reset();
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2}));
+  // Without the memory model the fastest cut.
+  res.memoryCapacity = 0;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{3, 1}));
+  // Nothing fits (a 4 GiB layer on 3 GiB GPUs): the closest miss, two
+  // stages (8 GiB at most, not 13 in one), with the fastest cut, reported
+  // as not fitting.
+  res.memoryCapacity = 3 * kGiB;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{3, 1}));
+}
+
+// LLM layers of 6 GiB on 5 GiB GPUs fit nowhere: the plan is the closest
+// miss (each LLM layer alone), whatever its estimate (one stage would run
+// no slower with one microbatch), on the fewest GPUs among those.
+TEST(PartitionMemory, ClosestMissWhenNothingFits) {
+  PipelineModule enc = module("enc", {1, 1}, {1, 1}, false);
+  PipelineModule llm = module("llm", {1, 1}, {6, 6}, true);
+  PipelineResources res;
+  res.gpuBudget = 4;
+  res.microbatches = 1;
+  res.memoryCapacity = 5 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 1, 1}));
+  plan = planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_FALSE(plan->fits);
+  EXPECT_EQ(plan->stagesPerModule, (std::vector<int64_t>{1, 2}));
+}
+
+// The chain of an encoder's two light layers and an LLM's two heavy ones
+// (6 GiB each) on two 10 GiB GPUs: the fastest cut, 2 + 2, puts both LLM
+// layers on one GPU; the chain finds 3 + 1.
+TEST(PartitionMemory, ChainFindsAFittingCut) {
+  PipelineModule enc = module("enc", {1, 1}, {1, 1}, false);
+  PipelineModule llm = module("llm", {1, 1}, {6, 6}, true);
+  PipelineResources res;
+  res.gpuBudget = 2;
+  res.microbatches = 8;
+  res.memoryCapacity = 10 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 2u);
+  EXPECT_EQ(plan->paths[0][0].numLayers, 3);
+  EXPECT_EQ(plan->paths[0][1].numLayers, 1);
+  EXPECT_DOUBLE_EQ(plan->bottleneck, 3.0);
+}
+
+/// Whether layers [first, end) of the chain `mods` fit one GPU of
+/// `capacity` with one microbatch in flight (the LLM's last piece, when it
+/// does not start the LLM, holds its extra).
+bool chainFits(const std::vector<PipelineModule> &mods, int64_t first,
+               int64_t end, double capacity) {
+  StageMemory mem;
+  int64_t at = 0;
+  for (const PipelineModule &m : mods) {
+    auto n = static_cast<int64_t>(m.layers.size());
+    int64_t lo = std::max(first, at), hi = std::min(end, at + n);
+    for (int64_t l = lo; l < hi; ++l) {
+      const LayerMemory &lm = m.memory[l - at];
+      mem.weights += lm.weights;
+      mem.activations += lm.activations;
+    }
+    if (lo < hi && hi == at + n && lo > at)
+      mem.weights += m.lastStageExtra.weights;
+    at += n;
+  }
+  mem.wanted = mem.inFlight = 1;
+  return mem.fits(capacity);
+}
+
+// Random modules with memory, random budgets and capacities: whenever some
+// stage count within the budget has a cut whose every stage fits, the plan
+// fits (Parallel with the LLM alone, and Chain with an encoder), and a plan
+// that fits has stages that fit.
+TEST(PartitionMemory, NeverMissesAFittingPlan) {
+  std::mt19937_64 rng(77);
+  std::uniform_real_distribution<double> time(0.5, 4.0), gib(0.5, 6.0);
+  int fitting = 0, notFitting = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    bool chain = iter % 2 == 1;
+    std::vector<PipelineModule> mods;
+    for (int part = chain ? 0 : 1; part < 2; ++part) {
+      int64_t n = 1 + rng() % 5;
+      std::vector<double> t(n), g(n);
+      for (int64_t i = 0; i < n; ++i) {
+        t[i] = time(rng);
+        g[i] = gib(rng);
+      }
+      mods.push_back(module(part ? "llm" : "enc", t, g, part == 1));
+      mods.back().memory[0].activations = gib(rng) * kGiB;
+    }
+    mods.back().lastStageExtra.weights = gib(rng) * kGiB;
+    int64_t n = 0;
+    for (const PipelineModule &m : mods)
+      n += static_cast<int64_t>(m.layers.size());
+    PipelineResources res;
+    res.gpuBudget = 1 + rng() % n;
+    res.microbatches = 1 + rng() % 8;
+    res.memoryCapacity =
+        std::uniform_real_distribution<double>(4, 20)(rng) * kGiB;
+    bool exists = false;
+    for (int64_t k = 1; k <= std::min(n, res.gpuBudget) && !exists; ++k)
+      forEachCut(n, k, [&](const std::vector<int64_t> &sizes) {
+        int64_t at = 0;
+        bool all = true;
+        for (int64_t s : sizes) {
+          all &= chainFits(mods, at, at + s, res.memoryCapacity);
+          at += s;
+        }
+        exists |= all;
+      });
+    std::optional<PipelinePlan> plan = planPipeline(
+        mods, chain ? Layout::Chain : Layout::Parallel, Objective::MinMax, res);
+    ASSERT_TRUE(plan) << "iter " << iter;
+    EXPECT_EQ(plan->fits, exists) << "iter " << iter;
+    if (plan->fits)
+      for (const StagePlan &s : plan->paths[0])
+        EXPECT_TRUE(s.memory.fits(res.memoryCapacity)) << "iter " << iter;
+    (exists ? fitting : notFitting) += 1;
+  }
+  EXPECT_GT(fitting, 60);
+  EXPECT_GT(notFitting, 30);
+}
+
+} // namespace
