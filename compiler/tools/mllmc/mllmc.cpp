@@ -27,6 +27,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
 
@@ -35,6 +36,19 @@ namespace cl = llvm::cl;
 
 namespace {
 enum class Emit { Summary, AST, MLLM, Sched, LLVM, Plan };
+
+/// A time of the plan (milliseconds, rounded to the microsecond in the IR)
+/// in the unit that shows it: seconds from one up, microseconds below one
+/// millisecond, so that a laptop-sized job does not read "0.0 ms".
+std::string duration(double ms) {
+  if (ms >= 1000)
+    return llvm::formatv("{0:F2} s", ms / 1000).str();
+  if (ms >= 1)
+    return llvm::formatv("{0:F1} ms", ms).str();
+  if (ms >= 0.001)
+    return llvm::formatv("{0:F0} us", ms * 1000).str();
+  return "under 1 us";
+}
 
 cl::OptionCategory category("mllmc options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mllm>"),
@@ -137,10 +151,10 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       llvm::ListSeparator sep(" + ");
       for (auto [part, count] : stages)
         os << sep << part << " " << count << " stage" << (count > 1 ? "s" : "");
-      os << llvm::format(", bottleneck %.1f ms per microbatch, estimated "
-                         "iteration %.2f s",
-                         pipeline.getBottleneck().convertToDouble(),
-                         pipeline.getIteration().convertToDouble() / 1000)
+      os << ", bottleneck "
+         << duration(pipeline.getBottleneck().convertToDouble())
+         << " per microbatch, estimated iteration "
+         << duration(pipeline.getIteration().convertToDouble())
          << " (--explain shows why)\n";
     }
   } else if (emit == Emit::MLLM || emit == Emit::Sched) {
