@@ -158,6 +158,20 @@ std::unique_ptr<llvm::MemoryBuffer> mllm::openInputFile(llvm::StringRef path,
             "': " + buffer.getError().message();
     return nullptr;
   }
+  // Every input is text (a spec, IR or a plan): a NUL byte would end
+  // MLIR's parse early (/dev/zero read as an empty module).
+  llvm::StringRef text = (*buffer)->getBuffer();
+  if (size_t nul = text.find('\0'); nul != llvm::StringRef::npos) {
+    llvm::StringRef before = text.take_front(nul);
+    size_t line = before.count('\n') + 1;
+    size_t lineStart = before.rfind('\n');
+    size_t column =
+        lineStart == llvm::StringRef::npos ? nul + 1 : nul - lineStart;
+    error = "'" + path.str() + "' is not a text file: line " +
+            std::to_string(line) + ", column " + std::to_string(column) +
+            " holds a NUL byte";
+    return nullptr;
+  }
   return std::move(*buffer);
 }
 

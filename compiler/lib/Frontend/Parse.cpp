@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ConvertUTF.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mllm;
 using namespace mllm::grammar;
@@ -130,11 +131,20 @@ public:
       return;
     }
     switch (offending->getType()) {
-    case MLLMLexer::UNKNOWN_CHAR:
-      diags.error(positions.at((ssize_t)offending->getStartIndex()))
-          << "unexpected character '" << llvm::StringRef(offending->getText())
-          << "'";
+    case MLLMLexer::UNKNOWN_CHAR: {
+      std::string text = offending->getText();
+      auto diag =
+          diags.error(positions.at((ssize_t)offending->getStartIndex()));
+      // A control character prints as nothing (or moves the caret).
+      if (text.size() == 1 &&
+          (static_cast<unsigned char>(text[0]) < 0x20 || text[0] == 0x7f))
+        diag << "unexpected control character "
+             << llvm::formatv("U+{0:X-4}", static_cast<unsigned>(text[0])).str()
+             << "; a spec is UTF-8 text (is this a binary file?)";
+      else
+        diag << "unexpected character '" << text << "'";
       return;
+    }
     case MLLMLexer::UNTERMINATED_STRING:
       diags.error(positions.at((ssize_t)offending->getStartIndex()))
           << "unterminated string; add the closing '\"'";
