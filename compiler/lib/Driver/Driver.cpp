@@ -62,17 +62,24 @@ DriverOptions::DriverOptions(cl::OptionCategory &category)
   }
 }
 
-void mllm::hideUnrelatedOptions(cl::OptionCategory &category) {
+void mllm::hideUnrelatedOptions(cl::OptionCategory &category,
+                                llvm::ArrayRef<const char *> args) {
   cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  // LLVM suggests the nearest option that is not ReallyHidden: the
+  // backends' options are ReallyHidden unless they are to be listed.
+  bool listHidden = llvm::any_of(args, [](const char *arg) {
+    llvm::StringRef name = llvm::StringRef(arg).ltrim('-');
+    return name == "help-hidden" || name == "help-list-hidden";
+  });
   // Options declared without a category land in the general one: MLIR's,
   // and every LLVM pass's and target's in the shared libLLVM.
   for (auto &entry : cl::getRegisteredOptions()) {
     cl::Option &option = *entry.second;
-    if (option.getOptionHiddenFlag() == cl::NotHidden &&
+    if (option.getOptionHiddenFlag() != cl::ReallyHidden &&
         llvm::is_contained(option.Categories, &cl::getGeneralCategory()) &&
         !llvm::is_contained(option.Categories, &category) &&
         !entry.first.starts_with("mlir-"))
-      option.setHiddenFlag(cl::Hidden);
+      option.setHiddenFlag(listHidden ? cl::Hidden : cl::ReallyHidden);
   }
 }
 

@@ -857,7 +857,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DriverOptions options(category);
   adoptThreadsOption();
-  hideUnrelatedOptions(category);
+  hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllm-run");
   cl::ParseCommandLineOptions(
       argc, argv,

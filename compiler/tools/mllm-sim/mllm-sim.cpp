@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DriverOptions driverOptions(category);
   options = &driverOptions;
-  hideUnrelatedOptions(category);
+  hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllm-sim");
   cl::ParseCommandLineOptions(
       argc, argv,

@@ -214,7 +214,7 @@ int main(int argc, char **argv) {
   mlir::registerDefaultTimingManagerCLOptions();
   DriverOptions options(category);
   driverOptions = &options;
-  hideUnrelatedOptions(category);
+  hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllmc");
   cl::ParseCommandLineOptions(
       argc, argv,

@@ -77,8 +77,11 @@ struct DriverOptions {
 /// Before llvm::cl::ParseCommandLineOptions: --help lists the tool's
 /// `category`, --help/--version and MLIR's --mlir-* options (IR printing,
 /// timing) only. The LLVM backends' hundreds of options, registered in the
-/// general category by libLLVM, move to --help-hidden.
-void hideUnrelatedOptions(llvm::cl::OptionCategory &category);
+/// general category by libLLVM, are listed by --help-hidden only, and are
+/// never suggested for a mistyped option ('--stpes' got '--stats', not
+/// '--steps'); they are still accepted. `args` is the command line.
+void hideUnrelatedOptions(llvm::cl::OptionCategory &category,
+                          llvm::ArrayRef<const char *> args);
 
 /// After llvm::cl::ParseCommandLineOptions: an option of `category` that
 /// takes one value, given more than once (`--emit=ast --emit=plan`, where
