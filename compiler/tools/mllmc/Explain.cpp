@@ -253,7 +253,22 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
   llvm::StringMap<int64_t> stageCounts;
   for (auto stage : pipeline.getBody().front().getOps<StageOp>())
     ++stageCounts[stage.getPart()];
+  // Layout chain balances chain stages (a stage and the colocated ones
+  // after it): each stage's chain stage, and per chain stage its F+B and
+  // pieces.
+  bool chain = pipeline.getLayout() == EncoderLayout::Chain;
+  SmallVector<int64_t> chainOf;
+  SmallVector<std::pair<double, int64_t>> chainStages;
+  for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
+    if (!stage.getColocated() || chainStages.empty())
+      chainStages.push_back({0.0, 0});
+    chainStages.back().first +=
+        stage.getFwd().convertToDouble() + stage.getBackward();
+    ++chainStages.back().second;
+    chainOf.push_back(static_cast<int64_t>(chainStages.size()) - 1);
+  }
   StageOp previous;
+  size_t index = 0;
   for (auto stage : pipeline.getBody().front().getOps<StageOp>()) {
     Operation *part =
         SymbolTable::lookupSymbolIn(job.model, stage.getPartAttr());
@@ -299,7 +314,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
     // Where the boundaries come from.
     int64_t count = stageCounts[stage.getPart()];
     std::string placement;
-    if (count == 1)
+    if (count == 1 && !chain)
       placement = "the part's only stage";
     else if (policy == PartitionPolicy::FrozenAware)
       placement = "balanced on F+B";
@@ -314,11 +329,19 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
     // The stage's terms and the bottleneck are each rounded to the
     // microsecond: their sum may differ from the bottleneck by up to five
     // half-microseconds.
-    if (std::abs(total - bottleneck) <= 2.5e-3 + 1e-9)
+    if (chain) {
+      auto [chainTotal, pieces] = chainStages[chainOf[index]];
+      placement += ": chain stage " + std::to_string(chainOf[index]) +
+                   (pieces > 1 ? ", F+B " + ms(chainTotal) + " ms" : "");
+      placement += std::abs(chainTotal - bottleneck) <= 2.5e-3 * pieces + 1e-9
+                       ? ", the bottleneck"
+                       : ", bottleneck " + ms(bottleneck) + " ms";
+    } else if (std::abs(total - bottleneck) <= 2.5e-3 + 1e-9) {
       placement += ": the bottleneck, " + ms(total) + " ms";
-    else if (count > 1 && (policy == PartitionPolicy::FrozenAware ||
-                           policy == PartitionPolicy::FrozenUnaware))
+    } else if (count > 1 && (policy == PartitionPolicy::FrozenAware ||
+                             policy == PartitionPolicy::FrozenUnaware)) {
       placement += ": bottleneck " + ms(bottleneck) + " ms";
+    }
     why.push_back(placement);
     if (mp && mp.getPp() == 0 && pipeline.getLayout() != EncoderLayout::Chain)
       why.push_back("pp = auto chose " + std::to_string(count) +
@@ -330,6 +353,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
       if (std::string comm = collectives(*model, stage); !comm.empty())
         why.push_back(comm);
     previous = stage;
+    ++index;
 
     Row row;
     row.cells[0] = stage.getSymName().str();
