@@ -141,6 +141,8 @@ struct StageState {
   std::vector<Event> events;
   double computeSum[4] = {0, 0, 0, 0}; // F, Bd, Bw, optimizer
   int64_t computeCount[4] = {0, 0, 0, 0};
+  double recomputeSum = 0; ///< Of the backward actions that recompute.
+  int64_t recomputeCount = 0;
 };
 
 int computeSlot(ActionKind kind) {
@@ -352,7 +354,7 @@ mllm::sched::simulate(const PipelineGraph &graph,
     while (passWaits(s) && st.pc < actions.size()) {
       const Action &a = actions[st.pc];
       if (isCompute(a.kind) || a.kind == ActionKind::AllReduceGrads) {
-        double d = 0;
+        double d = 0, recompute = 0; // Recompute: the part of d.
         switch (a.kind) {
         case ActionKind::Forward:
           d = info.fwd;
@@ -363,10 +365,12 @@ mllm::sched::simulate(const PipelineGraph &graph,
           }
           break;
         case ActionKind::BackwardInput:
-          d = info.bwdInput + info.recompute;
+          recompute = info.recompute;
+          d = info.bwdInput + recompute;
           break;
         case ActionKind::BackwardWeight:
-          d = info.bwdWeight + (st.hasBackwardInput ? 0.0 : info.recompute);
+          recompute = st.hasBackwardInput ? 0.0 : info.recompute;
+          d = info.bwdWeight + recompute;
           break;
         case ActionKind::OptimizerStep:
           d = options.memoryBandwidth > 0
@@ -386,8 +390,14 @@ mllm::sched::simulate(const PipelineGraph &graph,
         } else {
           busyTime[s] += d;
           int slot = computeSlot(a.kind);
-          st.computeSum[slot] += d;
+          st.computeSum[slot] += d - recompute;
           ++st.computeCount[slot];
+          // The action that runs the microbatch's recompute.
+          if (a.kind == ActionKind::BackwardInput ||
+              (a.kind == ActionKind::BackwardWeight && !st.hasBackwardInput)) {
+            st.recomputeSum += recompute;
+            ++st.recomputeCount;
+          }
         }
         if (isBackward(a.kind) &&
             st.lastBackward[a.microbatch] == static_cast<int64_t>(st.pc))
@@ -527,6 +537,7 @@ mllm::sched::simulate(const PipelineGraph &graph,
     r.fwd = mean(0);
     r.bwdInput = mean(1);
     r.bwdWeight = mean(2);
+    r.recompute = st.recomputeCount ? st.recomputeSum / st.recomputeCount : 0.0;
     r.maxInFlight = maxInFlight[s];
     r.peakMemory =
         info.staticBytes + info.activationBytesPerMicrobatch * r.maxInFlight;

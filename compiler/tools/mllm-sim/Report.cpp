@@ -94,8 +94,8 @@ void mllm::simtool::printRun(const Run &run, llvm::StringRef input,
                      r.iterationTime * 1e3, run.estimateMs, r.tokensPerSecond,
                      r.mfu * 100, static_cast<long long>(r.eventsSimulated));
   std::vector<std::vector<std::string>> rows = {
-      {"stage", "part", "GPUs", "F ms", "Bw ms", "Bd ms", "busy %", "comm %",
-       "bubble %", "in flight", "peak GiB"}};
+      {"stage", "part", "GPUs", "F ms", "Bw ms", "Bd ms", "recompute ms",
+       "busy %", "comm %", "bubble %", "in flight", "peak GiB"}};
   for (size_t s = 0; s < r.stages.size(); ++s) {
     const auto &info = g.stages[s];
     const auto &st = r.stages[s];
@@ -103,9 +103,10 @@ void mllm::simtool::printRun(const Run &run, llvm::StringRef input,
     rows.push_back(
         {info.name, info.part, std::to_string(gpusOf(info)),
          fmt("%.3f", st.fwd * 1e3), fmt("%.3f", st.bwdWeight * 1e3),
-         fmt("%.3f", st.bwdInput * 1e3), fmt("%.1f", st.busy / it * 100),
-         fmt("%.1f", st.comm / it * 100), fmt("%.1f", st.bubble * 100),
-         std::to_string(st.maxInFlight), fmt("%.2f", st.peakMemory / GiB)});
+         fmt("%.3f", st.bwdInput * 1e3), fmt("%.3f", st.recompute * 1e3),
+         fmt("%.1f", st.busy / it * 100), fmt("%.1f", st.comm / it * 100),
+         fmt("%.1f", st.bubble * 100), std::to_string(st.maxInFlight),
+         fmt("%.2f", st.peakMemory / GiB)});
   }
   printTable(os, rows);
 }
@@ -178,6 +179,7 @@ void mllm::simtool::runJson(llvm::json::OStream &j, const Run &run,
         number(j, "fwd_ms", st.fwd * 1e3);
         number(j, "bwd_weight_ms", st.bwdWeight * 1e3);
         number(j, "bwd_input_ms", st.bwdInput * 1e3);
+        number(j, "recompute_ms", st.recompute * 1e3);
         number(j, "busy_ms", st.busy * 1e3);
         number(j, "comm_ms", st.comm * 1e3);
         number(j, "bubble", st.bubble);

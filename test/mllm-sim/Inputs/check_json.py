@@ -12,6 +12,7 @@ for key in ["schedule", "partition", "microbatches", "gpus", "tokens_per_s",
     assert key in d, key
 for s in d["stages"]:
     for key in ["name", "part", "fwd_ms", "bwd_weight_ms", "bwd_input_ms",
+                "recompute_ms",
                 "busy_ms", "comm_ms", "bubble", "max_in_flight",
                 "peak_memory_bytes"]:
         assert key in s, key

@@ -39,8 +39,12 @@ struct StageReport {
   /// Seconds of transfers of its sends and receives (a send overlaps the
   /// stage's compute) and of collectives.
   double comm = 0;
-  double bubble = 0;                           ///< 1 - busy / iteration.
-  double fwd = 0, bwdWeight = 0, bwdInput = 0; ///< Per microbatch.
+  double bubble = 0; ///< 1 - busy / iteration.
+  /// Per microbatch, as simulated: the forward, weight and input
+  /// gradients, and the forward run again before the backward (activation
+  /// checkpointing; the backward action that runs it is charged for it, and
+  /// bwdWeight and bwdInput leave it out).
+  double fwd = 0, bwdWeight = 0, bwdInput = 0, recompute = 0;
   int64_t peakMemory = 0; ///< Bytes: static + activations in flight.
   /// Most microbatches whose activations the stage held at once (forward
   /// ran, last backward of the microbatch not finished).
