@@ -8,11 +8,14 @@
 //   3. partitionColocated for the three encoders: exact search vs the
 //      coordinate-descent heuristic, bottleneck and time per stage count;
 //   4. partitionMinMax time vs layers x stages, and minMaxBottlenecks (all
-//      stage counts up to K from one table).
+//      stage counts up to K from one table);
+//   5. cuts among those whose stages fit a GPU: planPipeline with a memory
+//      model at several capacities, partitionMinMax with a stage predicate.
 // Usage: mllm-bench-partition [--quick]
 //
 //===----------------------------------------------------------------------===//
 
+#include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 
 #include <algorithm>
@@ -195,6 +198,63 @@ int main(int argc, char **argv) {
       double all = timeMs([&] { sink += minMaxBottlenecks(w, k).size(); });
       std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(n),
                   static_cast<long long>(k), part, all);
+      if (sink == 0)
+        std::printf("unreachable\n");
+    }
+  }
+
+  std::printf("\n## Cuts whose stages fit a GPU (median ms)\n\n");
+  std::printf("planPipeline (encoders parallel) of the model above with a "
+              "memory model: every layer 1 GiB of weights, gradients and "
+              "optimizer state, the LLM's first 4 GiB (an embedding), 0.25 "
+              "GiB of activations per layer; capacity 0 means unchecked.\n\n");
+  std::printf("| capacity (GiB) | budget | time (ms) | stages v/a/vid/llm | "
+              "fits | bottleneck (s) | iteration (s) |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  std::vector<PipelineModule> withMemory = model(true);
+  for (PipelineModule &m : withMemory)
+    for (size_t i = 0; i < m.layers.size(); ++i)
+      m.memory.push_back(
+          {(m.isLLM && i == 0 ? 4.0 : 1.0) * kGiB, 0, 0, 0.25 * kGiB});
+  for (double capacity : {0.0, 12.0, 6.0})
+    for (int64_t budget : {64, 128}) {
+      PipelineResources res;
+      res.gpuBudget = budget;
+      res.microbatches = micro;
+      res.memoryCapacity = capacity * kGiB;
+      std::optional<PipelinePlan> plan;
+      double t = timeMs([&] {
+        plan =
+            planPipeline(withMemory, Layout::Parallel, Objective::MinMax, res);
+      });
+      if (!plan)
+        continue;
+      std::printf("| %.0f | %lld | %.3f | %s | %s | %.3f | %.2f |\n", capacity,
+                  static_cast<long long>(budget), t, counts(*plan).c_str(),
+                  plan->fits ? "yes" : "no", plan->bottleneck,
+                  plan->iterationTime);
+    }
+
+  std::printf("\npartitionMinMax with a stage predicate (at most 1.5x the "
+              "mean layers per stage) against without one.\n\n");
+  std::printf("| layers | stages | without | with predicate |\n");
+  std::printf("|---|---|---|---|\n");
+  for (int64_t n : layerCounts) {
+    if (n > 1024)
+      continue;
+    std::vector<double> w(n);
+    for (double &x : w)
+      x = u(rng);
+    for (int64_t k : {4, 16, 64}) {
+      int64_t most = (3 * n + 2 * k - 1) / (2 * k);
+      auto fits = [&](int64_t first, int64_t end) {
+        return end - first <= most;
+      };
+      size_t sink = 0;
+      double plain = timeMs([&] { sink += partitionMinMax(w, k).size(); });
+      double with = timeMs([&] { sink += partitionMinMax(w, k, fits).size(); });
+      std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(n),
+                  static_cast<long long>(k), plain, with);
       if (sink == 0)
         std::printf("unreachable\n");
     }
