@@ -79,6 +79,7 @@ public:
       chooseParallel();
     else if (!chooseColocated())
       return std::nullopt;
+    markCutsToFit();
     return best;
   }
 
@@ -102,6 +103,7 @@ private:
   int64_t fewestFitting(size_t i) const;
   void chooseParallel();
   void considerMisses();
+  void markCutsToFit();
   bool chooseColocated();
   void consider(const Candidate &c);
   /// The plan of `c`; its estimates may be lower bounds where they exceed
@@ -355,6 +357,24 @@ bool Allocator::chooseColocated() {
   return best.has_value();
 }
 
+/// Marks the stages of the chosen plan's modules whose cut is not their
+/// fastest (which does not fit), for --explain.
+void Allocator::markCutsToFit() {
+  if (!best)
+    return;
+  size_t at = 0;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const PipelineModule &m = modules[i];
+    int64_t k = best->stagesPerModule[i];
+    bool moved =
+        info[i].checked && !(colocated() && !m.isLLM) &&
+        info[i].sizes(m, k) != MinMaxTable(info[i].balance, k).reconstruct(k);
+    for (int64_t s = 0; s < k; ++s)
+      best->stages[at + s].cutToFit = moved;
+    at += static_cast<size_t>(k);
+  }
+}
+
 /// Prices a candidate and keeps it if it is the best so far.
 void Allocator::consider(const Candidate &c) {
   // A fitting best bounds what a candidate needs to be priced exactly:
@@ -485,12 +505,6 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
       sizes = info[i].sizes(m, c.stages[i]);
     }
     real[i] = stagePlans(m, m.layers, sizes);
-    // Said by --explain: the fastest cut does not fit.
-    if (info[i].checked && !(colocated() && !m.isLLM) &&
-        sizes !=
-            MinMaxTable(info[i].balance, c.stages[i]).reconstruct(c.stages[i]))
-      for (StagePlan &sp : real[i])
-        sp.cutToFit = true;
     balanced[i] = stagePlans(
         m, m.balanceLayers.empty() ? m.layers : m.balanceLayers, sizes);
   }

@@ -335,8 +335,9 @@ std::vector<int64_t> mllm::plan::partitionMinMax(llvm::ArrayRef<double> weights,
 
 std::vector<int64_t> mllm::plan::partitionMinMax(
     llvm::ArrayRef<double> weights, int64_t stages,
-    llvm::function_ref<bool(int64_t first, int64_t end)> fits) {
-  MinMaxTable table(weights, stages, {}, fits);
+    llvm::function_ref<bool(int64_t first, int64_t end)> fits,
+    double exactWorkLimit) {
+  MinMaxTable table(weights, stages, {}, fits, exactWorkLimit);
   if (!table.feasible(stages))
     return {};
   return table.reconstruct(stages);

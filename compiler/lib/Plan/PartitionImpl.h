@@ -32,8 +32,14 @@ inline std::vector<double> prefixSums(llvm::ArrayRef<double> w) {
 }
 
 /// Whether layers [first, end) may form one stage (end is one past its last
-/// layer): the memory check of one GPU.
+/// layer): the memory check of one GPU. It must hold for [first, e) with
+/// e < end whenever it holds for [first, end) (a stage that fits still fits
+/// without its last layers); it need not for later starts (a stage holding
+/// a whole module skips its tied head's copy).
 using SegmentFits = llvm::function_ref<bool(int64_t first, int64_t end)>;
+
+/// Below this many DP steps (stages x N^2) a predicate is honoured exactly.
+inline constexpr double kMinMaxExactWork = 2e7;
 
 /// The min-max DP of §B.5 over one chain, optionally with a per-stage
 /// background load added to each stage (`bg[k]`, the other colocated
@@ -44,39 +50,42 @@ using SegmentFits = llvm::function_ref<bool(int64_t first, int64_t end)>;
 /// x[k][i] = min_{j in [k, i)} max(x[k-1][j], bg[k] + W(j, i)): the first
 /// term is non-decreasing in j and the second non-increasing, so without a
 /// predicate the minimum sits where they cross, found by binary search.
-/// With one, j is scanned down from i - 1 until W(j, i) alone exceeds the
-/// best found (O(stages x N^2) at worst): a predicate need not be monotone
-/// (a stage holding a whole module skips its tied head's copy).
+/// A predicate is read once as the last end each start allows (binary
+/// search, O(N log N) calls). Up to `exactWorkLimit` steps, j is then
+/// scanned down from i - 1 until W(j, i) alone exceeds the best found
+/// (exact for any predicate); beyond, the crossing is searched among the
+/// starts from which every later start allows i (exact when every part of
+/// a stage that fits fits too, as memory is up to a tied head's copy).
 class MinMaxTable {
 public:
   MinMaxTable(llvm::ArrayRef<double> weights, int64_t maxStages,
               llvm::ArrayRef<double> background = {},
-              SegmentFits fits = nullptr)
+              SegmentFits fits = nullptr,
+              double exactWorkLimit = kMinMaxExactWork)
       : p(prefixSums(weights)), bg(background.begin(), background.end()),
         n(static_cast<int64_t>(weights.size())), maxK(maxStages) {
     assert(maxK >= 1 && maxK <= n && "need 1 <= stages <= layers");
     if (bg.empty())
       bg.assign(maxK, 0.0);
     assert(static_cast<int64_t>(bg.size()) >= maxK);
-    if (fits) {
-      ok.assign(n + 1, std::vector<char>(n + 1, 0));
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t i = j + 1; i <= n; ++i)
-          ok[j][i] = fits(j, i);
-    }
+    if (fits)
+      readPredicate(fits, static_cast<double>(maxK) * static_cast<double>(n) *
+                                  static_cast<double>(n) <=
+                              exactWorkLimit);
     x.assign(maxK, std::vector<double>(n + 1, kInf));
     for (int64_t i = 1; i <= n; ++i)
       if (allowed(0, i))
         x[0][i] = bg[0] + w(0, i);
     for (int64_t k = 1; k < maxK; ++k) {
       for (int64_t i = k + 1; i <= n; ++i)
-        x[k][i] = ok.empty() ? crossing(k, i) : scan(k, i);
+        x[k][i] = exact ? scan(k, i) : crossing(k, i);
     }
   }
 
   double w(int64_t j, int64_t i) const { return p[i] - p[j]; }
   double bottleneck(int64_t stages) const { return x[stages - 1][n]; }
-  /// Whether some partition into `stages` stages satisfies the predicate.
+  /// Whether some partition into `stages` stages satisfies the predicate
+  /// (one was found, beyond the exact work limit).
   bool feasible(int64_t stages) const { return bottleneck(stages) < kInf; }
 
   /// The partition into `stages` stages with the optimal bottleneck whose
@@ -110,15 +119,49 @@ private:
   std::vector<double> p, bg;
   int64_t n, maxK;
   std::vector<std::vector<double>> x;
-  std::vector<std::vector<char>> ok; ///< ok[j][i]; empty: no predicate.
+  /// With a predicate: the last end each start allows (start itself where
+  /// not even one layer fits), and for each end the first start of the
+  /// run of starts before it that all allow it.
+  std::vector<int64_t> lastEnd, runStart;
+  bool exact = false;
 
-  bool allowed(int64_t j, int64_t i) const { return ok.empty() || ok[j][i]; }
+  bool allowed(int64_t j, int64_t i) const {
+    return lastEnd.empty() || i <= lastEnd[j];
+  }
 
-  /// x[k][i] without a predicate: the smallest j in [k, i) with
+  void readPredicate(SegmentFits fits, bool scanExactly) {
+    exact = scanExactly;
+    lastEnd.assign(n, 0);
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t lo = j, hi = n; // fits(j, lo) holds (lo == j: vacuously).
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (fits(j, mid))
+          lo = mid;
+        else
+          hi = mid - 1;
+      }
+      lastEnd[j] = lo;
+    }
+    if (exact)
+      return;
+    runStart.assign(n + 1, 0);
+    for (int64_t i = 1; i <= n; ++i) {
+      int64_t j = i;
+      while (j > 0 && lastEnd[j - 1] >= i)
+        --j;
+      runStart[i] = j;
+    }
+  }
+
+  /// x[k][i] by the crossing: the smallest j in the allowed range with
   /// x[k-1][j] >= bg[k] + W(j, i), or the one before it.
   double crossing(int64_t k, int64_t i) const {
     const std::vector<double> &prev = x[k - 1];
-    int64_t lo = k, hi = i;
+    int64_t first = lastEnd.empty() ? k : std::max(k, runStart[i]);
+    if (first >= i)
+      return kInf;
+    int64_t lo = first, hi = i;
     while (lo < hi) {
       int64_t mid = lo + (hi - lo) / 2;
       if (prev[mid] >= bg[k] + w(mid, i))
@@ -129,19 +172,19 @@ private:
     double best = kInf;
     if (lo < i)
       best = prev[lo];
-    if (lo > k)
+    if (lo > first)
       best = std::min(best, bg[k] + w(lo - 1, i));
     return best;
   }
 
-  /// x[k][i] with a predicate.
+  /// x[k][i] with a predicate, exactly.
   double scan(int64_t k, int64_t i) const {
     double best = kInf;
     for (int64_t j = i - 1; j >= k; --j) {
       double last = bg[k] + w(j, i);
       if (last >= best)
         break; // Longer last stages only get heavier.
-      if (ok[j][i])
+      if (allowed(j, i))
         best = std::min(best, std::max(x[k - 1][j], last));
     }
     return best;

@@ -1,9 +1,10 @@
 //===- PartitionMemoryTest.cpp - min-max cuts whose stages fit ------------===//
 //
 // partitionMinMax with a stage predicate against brute force over every
-// composition; planPipeline and planChain never report a plan that does not
-// fit when some cut within the budget fits (brute force over every stage
-// count and cut), and a fixed stage count keeps the fastest fitting cut.
+// composition (exactly, and by the fast search beyond the work limit);
+// planPipeline and planChain never report a plan that does not fit when some
+// cut within the budget fits (brute force over every stage count and cut), and
+// a fixed stage count keeps the fastest fitting cut.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,8 +47,38 @@ std::vector<int64_t> reversed(std::vector<int64_t> v) {
   return v;
 }
 
-// Random weights and an arbitrary (not monotone) predicate on stages: the
-// DP's bottleneck and tie rule are those of the best admissible
+/// The best admissible composition of n into k under the predicate
+/// ok(first, end), with partitionMinMax's tie rule; empty if none.
+std::vector<int64_t>
+bruteForce(const std::vector<double> &w, int64_t k,
+           const std::function<bool(int64_t, int64_t)> &ok) {
+  double best = INFINITY;
+  std::vector<int64_t> bestSizes;
+  forEachCut(
+      static_cast<int64_t>(w.size()), k, [&](const std::vector<int64_t> &c) {
+        double b = 0;
+        int64_t at = 0;
+        for (int64_t s : c) {
+          if (!ok(at, at + s))
+            return;
+          double sum = 0;
+          for (int64_t l = at; l < at + s; ++l)
+            sum += w[l];
+          b = std::max(b, sum);
+          at += s;
+        }
+        if (b < best || (b == best && reversed(c) < reversed(bestSizes))) {
+          best = b;
+          bestSizes = c;
+        }
+      });
+  return bestSizes;
+}
+
+// Random weights and a predicate that holds for each start up to a random
+// last end (as memory: a stage that fits still fits without its last
+// layers; not monotone in the start, as a tied head's copy makes it): the
+// exact DP's bottleneck and tie rule are those of the best admissible
 // composition; no admissible composition gives an empty result.
 TEST(PartitionMemory, PredicateMatchesBruteForce) {
   std::mt19937_64 rng(31);
@@ -58,37 +89,78 @@ TEST(PartitionMemory, PredicateMatchesBruteForce) {
     std::vector<double> w(n);
     for (double &x : w)
       x = static_cast<double>(rng() % 6); // Integral: exact ties.
-    std::vector<std::vector<bool>> ok(n + 1, std::vector<bool>(n + 1));
-    int percent = 40 + static_cast<int>(rng() % 60);
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t i = j + 1; i <= n; ++i)
-        ok[j][i] = static_cast<int>(rng() % 100) < percent;
-    double best = INFINITY;
-    std::vector<int64_t> bestSizes;
-    forEachCut(n, k, [&](const std::vector<int64_t> &c) {
-      double b = 0;
-      int64_t at = 0;
-      for (int64_t s : c) {
-        if (!ok[at][at + s])
-          return;
-        double sum = 0;
-        for (int64_t l = at; l < at + s; ++l)
-          sum += w[l];
-        b = std::max(b, sum);
-        at += s;
-      }
-      if (b < best || (b == best && reversed(c) < reversed(bestSizes))) {
-        best = b;
-        bestSizes = c;
-      }
-    });
-    std::vector<int64_t> got = partitionMinMax(
-        w, k, [&](int64_t first, int64_t end) { return ok[first][end]; });
-    EXPECT_EQ(got, bestSizes) << "iter " << iter;
-    (bestSizes.empty() ? none : some) += 1;
+    std::vector<int64_t> lastEnd(n);
+    for (int64_t j = 0; j < n; ++j) // j: not even one layer fits.
+      lastEnd[j] = j + static_cast<int64_t>(rng() % (n - j + 1));
+    auto ok = [&](int64_t first, int64_t end) { return end <= lastEnd[first]; };
+    std::vector<int64_t> want = bruteForce(w, k, ok);
+    EXPECT_EQ(partitionMinMax(w, k, ok), want) << "iter " << iter;
+    (want.empty() ? none : some) += 1;
   }
   // Both outcomes are exercised.
   EXPECT_GT(none, 50);
+  EXPECT_GT(some, 300);
+}
+
+// Beyond the exact work limit (forced here with a limit of 0) the search is
+// exact for memory-like predicates: layer sizes against a capacity (every
+// part of a stage that fits fits too). For others its partition, if any,
+// satisfies the predicate and is no better than the optimum.
+TEST(PartitionMemory, FastSearchMatchesBruteForce) {
+  std::mt19937_64 rng(32);
+  int some = 0;
+  for (int iter = 0; iter < 800; ++iter) {
+    int64_t n = 1 + rng() % 10;
+    int64_t k = 1 + rng() % n;
+    std::vector<double> w(n), size(n);
+    for (int64_t i = 0; i < n; ++i) {
+      w[i] = static_cast<double>(rng() % 6);
+      size[i] = static_cast<double>(rng() % 5);
+    }
+    double capacity = static_cast<double>(rng() % 12);
+    auto memory = [&](int64_t first, int64_t end) {
+      double sum = 0;
+      for (int64_t l = first; l < end; ++l)
+        sum += size[l];
+      return sum <= capacity;
+    };
+    std::vector<int64_t> want = bruteForce(w, k, memory);
+    EXPECT_EQ(partitionMinMax(w, k, memory, /*exactWorkLimit=*/0), want)
+        << "iter " << iter;
+    some += !want.empty();
+    // Any end-monotone predicate: a valid partition, never better.
+    std::vector<int64_t> lastEnd(n);
+    for (int64_t j = 0; j < n; ++j)
+      lastEnd[j] = j + static_cast<int64_t>(rng() % (n - j + 1));
+    auto ok = [&](int64_t first, int64_t end) { return end <= lastEnd[first]; };
+    std::vector<int64_t> got = partitionMinMax(w, k, ok, 0);
+    std::vector<int64_t> best = bruteForce(w, k, ok);
+    if (got.empty())
+      continue;
+    ASSERT_FALSE(best.empty()) << "iter " << iter;
+    ASSERT_EQ(static_cast<int64_t>(got.size()), k);
+    double gotMax = 0, bestMax = 0;
+    int64_t at = 0;
+    for (int64_t s : got) {
+      EXPECT_GE(s, 1);
+      EXPECT_TRUE(ok(at, at + s)) << "iter " << iter;
+      double sum = 0;
+      for (int64_t l = at; l < at + s; ++l)
+        sum += w[l];
+      gotMax = std::max(gotMax, sum);
+      at += s;
+    }
+    EXPECT_EQ(at, n);
+    at = 0;
+    for (int64_t s : best) {
+      double sum = 0;
+      for (int64_t l = at; l < at + s; ++l)
+        sum += w[l];
+      bestMax = std::max(bestMax, sum);
+      at += s;
+    }
+    EXPECT_GE(gotMax, bestMax) << "iter " << iter;
+  }
   EXPECT_GT(some, 300);
 }
 

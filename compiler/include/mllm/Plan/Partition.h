@@ -47,12 +47,16 @@ std::vector<int64_t> partitionMinMax(llvm::ArrayRef<double> weights,
 
 /// partitionMinMax among the partitions whose every stage, layers
 /// [first, end), satisfies `fits` (the memory check of one GPU), with the
-/// same tie rule; empty when none does. Any predicate is allowed (it need
-/// not hold for the sub-ranges of a range that satisfies it). O(N^2) calls
-/// of `fits` and O(stages x N^2) at worst.
+/// same tie rule; empty when none is found. `fits` must keep holding when
+/// a stage loses its last layers (it may fail for a later start: a stage
+/// holding a whole module skips its tied head's copy); it is called
+/// O(N log N) times. Up to `exactWorkLimit` steps (stages x N^2) the result
+/// is exact; beyond, the search takes O(stages x N log N + N^2) and is
+/// exact when `fits` also keeps holding as a stage loses its first layers.
 std::vector<int64_t>
 partitionMinMax(llvm::ArrayRef<double> weights, int64_t stages,
-                llvm::function_ref<bool(int64_t first, int64_t end)> fits);
+                llvm::function_ref<bool(int64_t first, int64_t end)> fits,
+                double exactWorkLimit = 2e7);
 
 /// The optimal bottleneck of partitionMinMax(weights, k) for every
 /// k = 1..maxStages (element k - 1), from one DP table. Requires
