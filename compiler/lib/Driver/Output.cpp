@@ -10,6 +10,8 @@
 #include "mllm/runtime/PlanIO.h"
 #include "mllm/runtime/ReadFile.h"
 
+#include "mlir/Bytecode/BytecodeReader.h"
+
 #include "llvm/Support/Path.h"
 
 using namespace mllm;
@@ -158,9 +160,11 @@ std::unique_ptr<llvm::MemoryBuffer> mllm::openInputFile(llvm::StringRef path,
             "': " + buffer.getError().message();
     return nullptr;
   }
-  // Every input is text (a spec, IR or a plan): a NUL byte would end
-  // MLIR's parse early (/dev/zero read as an empty module).
+  // Every input but MLIR bytecode is text (a spec, IR or a plan): a NUL
+  // byte would end MLIR's parse early (/dev/zero read as an empty module).
   llvm::StringRef text = (*buffer)->getBuffer();
+  if (mlir::isBytecode(**buffer))
+    return std::move(*buffer);
   if (size_t nul = text.find('\0'); nul != llvm::StringRef::npos) {
     llvm::StringRef before = text.take_front(nul);
     size_t line = before.count('\n') + 1;

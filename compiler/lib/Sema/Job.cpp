@@ -10,6 +10,8 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 using namespace mllm;
 using namespace mllm::sema;
@@ -489,12 +491,21 @@ bool Sema::resolveTrain(const ast::Block *block, spec::Train &train) {
   ok &= f.readFloat("lr", train.lr, 0, true);
   // 1e5 for 1e-5: every step would move the weights by about lr.
   if (const ast::Field *lr = f.get("lr"); lr && train.lr > 1) {
+    // As written (1.0000001 is not "1"), in the fewest digits that read
+    // back the same.
+    char written[32];
+    for (int digits = 6; digits <= 17; ++digits) {
+      std::snprintf(written, sizeof(written), "%.*g", digits, train.lr);
+      if (std::strtod(written, nullptr) == train.lr)
+        break;
+    }
     auto diag = diags.warning(lr->value->range)
-                << "lr " << formatNumber(train.lr)
+                << "lr " << written
                 << " is above 1, where training diverges (learning rates are "
                    "usually 1e-5 to 1e-3)";
+    // A sign lost from the exponent: 1e5 for 1e-5.
     double exponent = std::log10(train.lr);
-    if (exponent == std::round(exponent))
+    if (exponent == std::round(exponent) && exponent >= 2 && exponent <= 8)
       diag << "; did you mean " << formatNumber(1 / train.lr) << "?";
   }
   ok &= f.readFloat("weight_decay", train.weightDecay, 0, false);

@@ -41,11 +41,12 @@ enum class Emit { Summary, AST, MLLM, Sched, LLVM, Plan };
 /// in the unit that shows it: seconds from one up, microseconds below one
 /// millisecond, so that a laptop-sized job does not read "0.0 ms".
 std::string duration(double ms) {
-  if (ms >= 1000)
+  // Each bound is where the smaller unit's rounding reaches 1000.
+  if (ms >= 999.95)
     return llvm::formatv("{0:F2} s", ms / 1000).str();
-  if (ms >= 1)
+  if (ms >= 0.9995)
     return llvm::formatv("{0:F1} ms", ms).str();
-  if (ms >= 0.001)
+  if (ms >= 0.0005)
     return llvm::formatv("{0:F0} us", ms * 1000).str();
   return "under 1 us";
 }
