@@ -33,29 +33,29 @@ struct ModuleInfo {
   int64_t n = 0, lo = 1, hi = 1, gpus = 1;
   std::vector<double> balance; ///< Per-layer balance fwd + bwd.
   bool useExplicit = false, useUniform = false;
-  /// Whether `table` cuts among the partitions whose stages fit.
-  bool checked = false;
   /// Bottleneck of the balance times for k = lo..hi (element k - lo).
   std::vector<double> bottleneck;
-  std::optional<MinMaxTable> table;
+  /// The min-max cuts (Objective::MinMax, not colocated encoders).
+  std::optional<StageCuts> cuts;
 
-  std::vector<int64_t> sizes(const PipelineModule &m, int64_t k) const {
+  std::vector<int64_t> sizes(const PipelineModule &m, int64_t k,
+                             int64_t level = 0) const {
     if (useExplicit)
       return m.explicitStages;
     if (useUniform)
       return uniformSizes(n, k);
-    // Without a fitting partition the fastest one (the memory check then
-    // says what does not fit).
-    if (table && table->feasible(k))
-      return table->reconstruct(k);
+    if (cuts)
+      return cuts->cut(k, level);
     return MinMaxTable(balance, k).reconstruct(k);
   }
+  int64_t levels() const { return cuts ? cuts->levels() : 1; }
 };
 
 /// One choice of stage counts (and, colocated, the encoders' partition).
 struct Candidate {
   std::vector<int64_t> stages;                 ///< Per module.
   std::vector<std::vector<int64_t>> colocated; ///< Per encoder, if any.
+  int64_t level = 0;                           ///< Of the modules' StageCuts.
 };
 
 /// How good a candidate is: fitting first (among those that do not, the
@@ -93,6 +93,7 @@ private:
   std::vector<ModuleInfo> info;
   std::optional<PipelinePlan> best;
   std::optional<Key> bestKey;
+  int64_t bestLevel = 0;
 
   bool pipelined() const { return res.microbatches > 1; }
   bool colocated() const {
@@ -104,6 +105,8 @@ private:
   void chooseParallel();
   void considerMisses();
   void markCutsToFit();
+  /// Whether `c` (level > 0) cuts every module as level 0 does: priced.
+  bool sameAsLevelZero(const Candidate &c) const;
   bool chooseColocated();
   void consider(const Candidate &c);
   /// The plan of `c`; its estimates may be lower bounds where they exceed
@@ -171,16 +174,20 @@ void Allocator::fillBottlenecks(size_t i) {
   const PipelineModule &m = modules[i];
   mi.bottleneck.clear();
   if (!mi.useExplicit && !mi.useUniform) {
-    // The fastest cut among those whose stages fit.
-    auto fits = [&](int64_t first, int64_t end) {
-      return fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
-                             res.memoryCapacity);
+    auto memory = [&](int64_t first, int64_t end) {
+      return stageMemory(m, first, end - first, end == mi.n);
     };
-    mi.checked = !m.memory.empty() && res.memoryCapacity > 0;
-    mi.table.emplace(mi.balance, mi.hi, llvm::ArrayRef<double>(),
-                     mi.checked ? SegmentFits(fits) : SegmentFits());
+    std::vector<double> bytes;
+    for (const LayerMemory &l : m.memory)
+      bytes.push_back(l.weights + l.grads + l.optimizer + l.activations);
+    const LayerMemory &extra = m.lastStageExtra;
+    mi.cuts.emplace(
+        mi.balance, mi.hi,
+        m.memory.empty() ? StageCuts::MemoryOf() : StageCuts::MemoryOf(memory),
+        res.memoryCapacity, res.microbatches, std::move(bytes),
+        extra.weights + extra.grads + extra.optimizer + extra.activations);
     for (int64_t k = mi.lo; k <= mi.hi; ++k)
-      mi.bottleneck.push_back(mi.table->bottleneck(k));
+      mi.bottleneck.push_back(mi.cuts->bottleneck(k));
     return;
   }
   for (int64_t k = mi.lo; k <= mi.hi; ++k)
@@ -231,19 +238,25 @@ void Allocator::chooseParallel() {
   targets.push_back(kInf); // Every module at its fewest fitting stages.
   llvm::sort(targets);
   targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-  for (double target : targets) {
-    Candidate c;
-    int64_t gpus = 0;
-    for (size_t i = 0; i < modules.size(); ++i) {
-      int64_t k = minK(i, target);
-      if (k < 0)
-        break;
-      gpus += k * info[i].gpus;
-      c.stages.push_back(k);
+  int64_t levels = 1;
+  for (const ModuleInfo &mi : info)
+    levels = std::max(levels, mi.levels());
+  for (int64_t level = 0; level < levels; ++level)
+    for (double target : targets) {
+      Candidate c;
+      c.level = level;
+      int64_t gpus = 0;
+      for (size_t i = 0; i < modules.size(); ++i) {
+        int64_t k = minK(i, target);
+        if (k < 0)
+          break;
+        gpus += k * info[i].gpus;
+        c.stages.push_back(k);
+      }
+      if (c.stages.size() == modules.size() && gpus <= res.gpuBudget &&
+          !sameAsLevelZero(c))
+        consider(c);
     }
-    if (c.stages.size() == modules.size() && gpus <= res.gpuBudget)
-      consider(c);
-  }
   if (!best || !best->fits)
     considerMisses();
   if (!best) {
@@ -267,7 +280,7 @@ void Allocator::considerMisses() {
   std::vector<double> targets;
   for (size_t i = 0; i < modules.size(); ++i) {
     const ModuleInfo &mi = info[i];
-    if (mi.table) {
+    if (mi.cuts) {
       std::vector<double> all = minMaxBottlenecks(mi.balance, mi.hi);
       loose[i].assign(all.begin() + (mi.lo - 1), all.end());
     } else {
@@ -347,12 +360,15 @@ bool Allocator::chooseColocated() {
       consider(c);
       continue;
     }
-    for (int64_t k = llmLo; k <= llmHi; ++k) {
-      if (encGpus + k * gLlm > res.gpuBudget)
-        break;
-      c.stages[llm] = k;
-      consider(c);
-    }
+    for (int64_t level = 0; level < info[llm].levels(); ++level)
+      for (int64_t k = llmLo; k <= llmHi; ++k) {
+        if (encGpus + k * gLlm > res.gpuBudget)
+          break;
+        c.stages[llm] = k;
+        c.level = level;
+        if (!sameAsLevelZero(c))
+          consider(c);
+      }
   }
   return best.has_value();
 }
@@ -366,13 +382,24 @@ void Allocator::markCutsToFit() {
   for (size_t i = 0; i < modules.size(); ++i) {
     const PipelineModule &m = modules[i];
     int64_t k = best->stagesPerModule[i];
-    bool moved =
-        info[i].checked && !(colocated() && !m.isLLM) &&
-        info[i].sizes(m, k) != MinMaxTable(info[i].balance, k).reconstruct(k);
+    const ModuleInfo &mi = info[i];
+    bool moved = mi.cuts && mi.cuts->checked() && !(colocated() && !m.isLLM) &&
+                 mi.sizes(m, k, bestLevel) != mi.cuts->fastest(k);
     for (int64_t s = 0; s < k; ++s)
       best->stages[at + s].cutToFit = moved;
     at += static_cast<size_t>(k);
   }
+}
+
+bool Allocator::sameAsLevelZero(const Candidate &c) const {
+  if (c.level == 0)
+    return false;
+  for (size_t i = 0; i < modules.size(); ++i)
+    if (!(colocated() && !modules[i].isLLM) &&
+        info[i].sizes(modules[i], c.stages[i], c.level) !=
+            info[i].sizes(modules[i], c.stages[i]))
+      return false;
+  return true;
 }
 
 /// Prices a candidate and keeps it if it is the best so far.
@@ -396,6 +423,7 @@ void Allocator::consider(const Candidate &c) {
   if (!bestKey || key < *bestKey) {
     bestKey = std::move(key);
     best = std::move(plan);
+    bestLevel = c.level;
     // A winner's balanced estimate is exact (at most the bound).
     best->iterationTime = estimateIterationTime(best->paths, res.microbatches);
   }
@@ -502,7 +530,7 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
       size_t a = llvm::find(encoders, i) - encoders.begin();
       sizes = c.colocated[a];
     } else {
-      sizes = info[i].sizes(m, c.stages[i]);
+      sizes = info[i].sizes(m, c.stages[i], c.level);
     }
     real[i] = stagePlans(m, m.layers, sizes);
     balanced[i] = stagePlans(

@@ -91,7 +91,7 @@ StageMemory chainStageMemory(const std::vector<PipelineModule> &modules,
 PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                         const ChainLayers &c, llvm::ArrayRef<int64_t> sizes,
                         int64_t gpus, const PipelineResources &res,
-                        bool balanceTimes, bool cutToFit, double bound) {
+                        bool balanceTimes, double bound) {
   PipelinePlan plan;
   auto k = static_cast<int64_t>(sizes.size());
   std::vector<StagePlan> path, balancedPath;
@@ -106,7 +106,6 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    const PipelineModule &m = modules[i];
                    StagePlan piece = stagePlan(m, m.layers, first, count, last);
                    piece.colocated = !merged.module.empty();
-                   piece.cutToFit = cutToFit;
                    StagePlan pb =
                        balanceTimes && !m.balanceLayers.empty()
                            ? stagePlan(m, m.balanceLayers, first, count, last)
@@ -174,58 +173,83 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   int64_t most = std::min(n, resources.gpuBudget / gpus);
   if (most < 1)
     return std::nullopt;
-  // The fastest cut among those whose chain stages fit; the fastest of all
-  // where none does (the memory check then says what does not fit).
-  std::optional<MinMaxTable> table, unconstrained;
-  auto fits = [&](int64_t first, int64_t end) {
-    return fitsOneInFlight(chainStageMemory(modules, c, first, end),
-                           resources.memoryCapacity);
-  };
-  bool check = resources.memoryCapacity > 0 &&
-               llvm::any_of(modules, [](const PipelineModule &m) {
-                 return !m.memory.empty();
-               });
-  if (objective == Objective::MinMax)
-    table.emplace(c.balance, most, llvm::ArrayRef<double>(),
-                  check ? SegmentFits(fits) : SegmentFits());
+  // The cuts by memory (StageCuts): the chain stage's memory, each layer's
+  // bytes, and the LLM's tied head's copy on the last stage.
+  std::optional<StageCuts> cuts;
+  if (objective == Objective::MinMax) {
+    auto memory = [&](int64_t first, int64_t end) {
+      return chainStageMemory(modules, c, first, end);
+    };
+    bool check = llvm::any_of(
+        modules, [](const PipelineModule &m) { return !m.memory.empty(); });
+    std::vector<double> bytes;
+    for (size_t l = 0; l < c.module.size(); ++l) {
+      const PipelineModule &m = modules[c.module[l]];
+      const LayerMemory *mem =
+          m.memory.empty() ? nullptr : &m.memory[c.local[l]];
+      bytes.push_back(mem ? mem->weights + mem->grads + mem->optimizer +
+                                mem->activations
+                          : 0.0);
+    }
+    const LayerMemory &extra = modules.back().lastStageExtra;
+    cuts.emplace(
+        c.balance, most,
+        check ? StageCuts::MemoryOf(memory) : StageCuts::MemoryOf(),
+        resources.memoryCapacity, resources.microbatches, std::move(bytes),
+        extra.weights + extra.grads + extra.optimizer + extra.activations);
+  }
   std::optional<PipelinePlan> best;
   std::optional<std::tuple<bool, double, double, int64_t>> bestKey;
+  std::vector<int64_t> bestSizes;
   // Most stages first: they are usually fastest, so the bound below prunes
   // the pricing of the slower candidates with fewer stages (the choice is
   // the smallest key whatever the order).
   for (int64_t k = most; k >= 1; --k) {
-    std::vector<int64_t> sizes;
-    bool cutToFit = false;
-    if (table) {
-      if (check && !unconstrained)
-        unconstrained.emplace(c.balance, most);
-      sizes = (table->feasible(k) ? *table : *unconstrained).reconstruct(k);
-      cutToFit = check && sizes != unconstrained->reconstruct(k);
-    } else {
-      sizes.assign(k, n / k);
-      for (int64_t i = 0; i < n % k; ++i)
-        ++sizes[i];
+    std::vector<int64_t> first;
+    for (int64_t level = 0; level < (cuts ? cuts->levels() : 1); ++level) {
+      std::vector<int64_t> sizes;
+      if (cuts) {
+        sizes = cuts->cut(k, level);
+      } else {
+        sizes.assign(k, n / k);
+        for (int64_t i = 0; i < n % k; ++i)
+          ++sizes[i];
+      }
+      if (level == 0)
+        first = sizes;
+      else if (sizes == first)
+        continue; // Priced.
+      // Past a fitting best's estimate a candidate cannot win.
+      double bound =
+          resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
+              ? std::get<2>(*bestKey)
+              : std::numeric_limits<double>::infinity();
+      PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
+                                     /*balanceTimes=*/true, bound);
+      // Fitting first (among those that do not, the smallest largest
+      // stage), then the estimate (a tie with one microbatch), then fewer
+      // GPUs.
+      double estimate =
+          resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
+      double miss =
+          plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
+      std::tuple<bool, double, double, int64_t> key{!plan.fits, miss, estimate,
+                                                    k};
+      if (!bestKey || key < *bestKey) {
+        bestKey = key;
+        best = std::move(plan);
+        bestSizes = std::move(sizes);
+      }
     }
-    // Past a fitting best's estimate a candidate cannot win.
-    double bound =
-        resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
-            ? std::get<2>(*bestKey)
-            : std::numeric_limits<double>::infinity();
-    PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
-                                   /*balanceTimes=*/true, cutToFit, bound);
-    // Fitting first (among those that do not, the smallest largest
-    // stage), then the estimate (a tie with one microbatch), then fewer
-    // GPUs.
-    double estimate =
-        resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
-    double miss =
-        plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
-    std::tuple<bool, double, double, int64_t> key{!plan.fits, miss, estimate,
-                                                  k};
-    if (!bestKey || key < *bestKey) {
-      bestKey = key;
-      best = std::move(plan);
-    }
+  }
+  // Said by --explain: memory moved the chosen cut off the fastest.
+  if (best && cuts && cuts->checked() &&
+      bestSizes != cuts->fastest(static_cast<int64_t>(bestSizes.size()))) {
+    for (StagePlan &s : best->stages)
+      s.cutToFit = true;
+    for (std::vector<StagePlan> &path : best->paths)
+      for (StagePlan &s : path)
+        s.cutToFit = true;
   }
   if (best)
     best->iterationTime =

@@ -191,6 +191,50 @@ private:
   }
 };
 
+/// The cuts of one chain of layers (a module, or layout chain's chain) into
+/// k stages that the allocators price, by the balance times:
+///  - level 0: the fastest cut among those whose stages fit one GPU with
+///    one microbatch in flight (the least any schedule keeps);
+///  - level l > 0: the fastest whose stages fit 2^l microbatches in flight,
+///    which memory-aware 1F1B caps less (a faster cut that only just fits
+///    can run slower than a slower one with room);
+///  - where no cut fits, the closest miss: the cut whose largest stage
+///    needs the least memory (min-max of the layers' bytes).
+/// Without a memory model (or capacity) every level is the fastest cut.
+class StageCuts {
+public:
+  /// One GPU's memory of the stage holding layers [first, end).
+  using MemoryOf = llvm::function_ref<StageMemory(int64_t first, int64_t end)>;
+
+  /// `layerBytes`: each layer's bytes with one microbatch in flight;
+  /// `lastExtraBytes`: what the last stage adds when it is not the only
+  /// one. Roomier levels are kept to 2^l < `microbatches` and to sizes whose
+  /// DP is exact (kMinMaxExactWork).
+  StageCuts(std::vector<double> balance, int64_t maxStages, MemoryOf memory,
+            double capacity, int64_t microbatches,
+            std::vector<double> layerBytes, double lastExtraBytes);
+
+  int64_t levels() const { return static_cast<int64_t>(tables.size()); }
+  bool checked() const { return isChecked; }
+  /// The bottleneck of level 0's cut into k stages (infinite where none
+  /// fits).
+  double bottleneck(int64_t k) const { return tables[0].bottleneck(k); }
+  bool fits(int64_t k) const { return tables[0].feasible(k); }
+  /// The cut of `level` into k stages: level 0's where that level has
+  /// none, the closest miss where nothing fits.
+  std::vector<int64_t> cut(int64_t k, int64_t level = 0) const;
+  /// The fastest cut, memory aside.
+  std::vector<int64_t> fastest(int64_t k) const {
+    return MinMaxTable(balance, k).reconstruct(k);
+  }
+
+private:
+  std::vector<double> balance, layerBytes;
+  double lastExtraBytes = 0;
+  bool isChecked = false;
+  std::vector<MinMaxTable> tables; ///< Per level.
+};
+
 /// Per-stage sums of `weights` for a partition (differences of prefix sums).
 std::vector<double> stageLoads(llvm::ArrayRef<double> weights,
                                llvm::ArrayRef<int64_t> sizes);

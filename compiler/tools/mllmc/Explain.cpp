@@ -325,7 +325,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
     else
       placement = "explicit stages";
     if (stage.getCutToFit())
-      placement += " among the cuts that fit a GPU (the fastest does not)";
+      placement += ", moved off the fastest cut for memory";
     // The stage's terms and the bottleneck are each rounded to the
     // microsecond: their sum may differ from the bottleneck by up to five
     // half-microseconds.

@@ -213,13 +213,63 @@ TEST(PartitionMemory, FixedStagesKeepTheFastestFittingCut) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{3, 1}));
   // Nothing fits (a 4 GiB layer on 3 GiB GPUs): the closest miss, two
-  // stages (8 GiB at most, not 13 in one), with the fastest cut, reported
-  // as not fitting.
+  // stages cut for the least memory (8 GiB at most: not the fastest cut,
+  // which needs 12, nor one stage of 13), reported as not fitting.
   res.memoryCapacity = 3 * kGiB;
   plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
   ASSERT_TRUE(plan);
   EXPECT_FALSE(plan->fits);
-  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2}));
+}
+
+// Layers of 1, 1, 1, 1.2 time units; the first two hold 4 GiB of state
+// and 1 GiB of activations per microbatch, the others 1 and 0.5, on
+// 10.5 GiB GPUs. The fastest cut fitting one microbatch, 2 + 2 (bottleneck
+// 2.2), fits no more on its first stage, which 1F1B wants to hold two:
+// every microbatch then makes the round trip alone. 1 + 3 (bottleneck 3.2)
+// holds both, and is estimated faster: the planner prices both.
+TEST(PartitionMemory, RoomierCutWhenTheFastestIsCapped) {
+  PipelineModule llm;
+  llm.name = "llm";
+  llm.isLLM = true;
+  for (double t : {1.0, 1.0, 1.0, 1.2})
+    llm.layers.push_back({t / 2, t / 2, 0});
+  llm.memory = {{4 * kGiB, 0, 0, 1 * kGiB},
+                {4 * kGiB, 0, 0, 1 * kGiB},
+                {1 * kGiB, 0, 0, 0.5 * kGiB},
+                {1 * kGiB, 0, 0, 0.5 * kGiB}};
+  llm.stages = 2;
+  PipelineResources res;
+  res.gpuBudget = 2;
+  res.microbatches = 8;
+  res.memoryCapacity = 10.5 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{1, 3}));
+  EXPECT_FALSE(plan->stages[0].memory.capped());
+  EXPECT_TRUE(plan->stages[0].cutToFit);
+  // The capped fastest cut, priced the same way, is slower.
+  std::vector<StagePlan> capped = plan->stages;
+  capped[0].numLayers = 2;
+  capped[1].firstLayer = 2;
+  capped[1].numLayers = 2;
+  capped[0].fwd = capped[0].bwd = 1.0;
+  capped[1].fwd = capped[1].bwd = 1.1;
+  capped[0].memory = {8 * kGiB, 0, 0, 2 * kGiB, 2, 0};
+  capInFlight(capped[0].memory, res.memoryCapacity);
+  capped[1].memory = {2 * kGiB, 0, 0, 1 * kGiB, 1, 0};
+  capInFlight(capped[1].memory, res.memoryCapacity);
+  ASSERT_TRUE(capped[0].memory.capped());
+  EXPECT_GT(estimateIterationTime({capped}, res.microbatches),
+            plan->iterationTime);
+  // With room for both, the fastest cut.
+  res.memoryCapacity = 20 * kGiB;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2}));
+  EXPECT_FALSE(plan->stages[0].cutToFit);
 }
 
 // LLM layers of 6 GiB on 5 GiB GPUs fit nowhere: the plan is the closest
@@ -332,9 +382,12 @@ TEST(PartitionMemory, NeverMissesAFittingPlan) {
         mods, chain ? Layout::Chain : Layout::Parallel, Objective::MinMax, res);
     ASSERT_TRUE(plan) << "iter " << iter;
     EXPECT_EQ(plan->fits, exists) << "iter " << iter;
+    // Its stages, recomputed here from the layers they hold, fit.
     if (plan->fits)
       for (const StagePlan &s : plan->paths[0])
-        EXPECT_TRUE(s.memory.fits(res.memoryCapacity)) << "iter " << iter;
+        EXPECT_TRUE(chainFits(mods, s.firstLayer, s.firstLayer + s.numLayers,
+                              res.memoryCapacity))
+            << "iter " << iter;
     (exists ? fitting : notFitting) += 1;
   }
   EXPECT_GT(fitting, 60);

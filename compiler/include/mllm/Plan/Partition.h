@@ -157,9 +157,9 @@ struct StagePlan {
   /// (one chain stage holding the end of one module and the start of the
   /// next).
   bool colocated = false;
-  /// The module's (layout chain: the chain's) cut is not its fastest one
-  /// for this stage count, which does not fit a GPU: it is the fastest of
-  /// those that fit.
+  /// Memory moved the module's (layout chain: the chain's) cut off its
+  /// fastest one for this stage count, which does not fit a GPU or holds
+  /// fewer microbatches in flight (StageCuts).
   bool cutToFit = false;
 };
 

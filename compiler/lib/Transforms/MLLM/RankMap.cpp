@@ -330,13 +330,16 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
     if (negBytes < 0)
       bs << sep << items[i].text;
 
-  // pp = auto has tried every stage count the replica's GPUs allow.
+  // pp = auto has tried every stage count the replica's GPUs allow; a
+  // chain's parts share one tp.
   std::string hint =
       s.part->pp == 0
           ? "'pp = auto' found no pipeline within the " +
                 std::to_string(job.worldSize / job.dp) +
-                " GPUs of a replica in which it fits; raise tp of '" +
-                s.part->name + "'"
+                " GPUs of a replica in which it fits; raise tp of " +
+                (job.layout == EncoderLayout::Chain
+                     ? std::string("every part (layout chain)")
+                     : "'" + s.part->name + "'")
           : "raise pp or tp of '" + s.part->name + "'";
   Recompute recompute = Recompute::None;
   if (auto enc = dyn_cast<EncoderOp>(s.part->op))

@@ -301,9 +301,9 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
     A part's stages are consecutive in the pipeline, in order, and cover its
     blocks exactly once. `colocated` (layout `chain` only): the stage runs on
     the GPUs of the stage before it, one chain stage holding the end of one
-    part and the start of the next. `cut_to_fit`: the part's (layout
-    `chain`: the chain's) fastest cut for its stage count does not fit a
-    GPU, and its stages are the fastest cut of those that fit.
+    part and the start of the next. `cut_to_fit`: memory moved the part's (layout
+    `chain`: the chain's) stages off its fastest cut for the stage count,
+    which does not fit a GPU or holds fewer microbatches in flight.
 
     Times are per microbatch on one GPU of the stage, in milliseconds:
     `fwd` the forward, `bwd_w` weight gradients, `bwd_d` input gradients
