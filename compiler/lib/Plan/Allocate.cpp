@@ -274,7 +274,7 @@ void Allocator::chooseParallel() {
 /// Without a fitting candidate within the budget, the closest miss (the
 /// memory check reports what does not fit): the fewest stages of each
 /// module for every bottleneck target of the fastest cuts, as if nothing
-/// were checked.
+/// were checked, each cut where nothing fits for the least memory.
 void Allocator::considerMisses() {
   std::vector<std::vector<double>> loose(modules.size());
   std::vector<double> targets;
@@ -373,8 +373,8 @@ bool Allocator::chooseColocated() {
   return best.has_value();
 }
 
-/// Marks the stages of the chosen plan's modules whose cut is not their
-/// fastest (which does not fit), for --explain.
+/// Marks the stages of the chosen plan's modules whose cut memory moved
+/// off their fastest, for --explain.
 void Allocator::markCutsToFit() {
   if (!best)
     return;
