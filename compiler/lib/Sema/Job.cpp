@@ -500,7 +500,7 @@ bool Sema::resolveTrain(const ast::Block *block, spec::Train &train) {
         break;
     }
     auto diag = diags.warning(lr->value->range)
-                << "lr " << written
+                << "lr " << std::string(written)
                 << " is above 1, where training diverges (learning rates are "
                    "usually 1e-5 to 1e-3)";
     // A sign lost from the exponent: 1e5 for 1e-5.
