@@ -11,6 +11,8 @@
 #include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 
+#include "Cuts.h"
+
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 
 using namespace mllm;
 using namespace mllm::plan;
+using mllm::plan::test::forEachCut;
 
 namespace {
 
@@ -31,26 +34,6 @@ PipelineModule module(std::string name, std::vector<double> weights,
     m.layers.push_back({w / 2, w / 2, 0});
   m.isLLM = llm;
   return m;
-}
-
-/// Every cut of n layers into k contiguous stages (each >= 1).
-void forEachCut(int64_t n, int64_t k,
-                const std::function<void(const std::vector<int64_t> &)> &f) {
-  std::vector<int64_t> sizes;
-  std::function<void(int64_t, int64_t)> rec = [&](int64_t left, int64_t parts) {
-    if (parts == 1) {
-      sizes.push_back(left);
-      f(sizes);
-      sizes.pop_back();
-      return;
-    }
-    for (int64_t s = 1; s <= left - parts + 1; ++s) {
-      sizes.push_back(s);
-      rec(left - s, parts - 1);
-      sizes.pop_back();
-    }
-  };
-  rec(n, k);
 }
 
 // A chain plan over every budget is the best cut of the encoders' and the
@@ -83,15 +66,7 @@ TEST(Fidelity, ChainMatchesBruteForce) {
     double best = INFINITY;
     for (int64_t k = 1; k <= std::min<int64_t>(budget, ne + nl); ++k)
       forEachCut(ne + nl, k, [&](const std::vector<int64_t> &sizes) {
-        double b = 0;
-        size_t at = 0;
-        for (int64_t s : sizes) {
-          double sum = 0;
-          for (int64_t i = 0; i < s; ++i)
-            sum += all[at++];
-          b = std::max(b, sum);
-        }
-        best = std::min(best, b);
+        best = std::min(best, mllm::plan::test::maxStageSum(all, sizes));
       });
     EXPECT_NEAR(plan->bottleneck, best, 1e-9 * best) << "iter " << iter;
     // Pieces: each module covered in order; chain stages = GPUs.

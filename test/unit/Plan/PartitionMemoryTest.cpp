@@ -11,6 +11,8 @@
 #include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 
+#include "Cuts.h"
+
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -19,28 +21,9 @@
 #include <random>
 
 using namespace mllm::plan;
+using mllm::plan::test::forEachCut;
 
 namespace {
-
-/// Every cut of n layers into k contiguous stages (each >= 1).
-void forEachCut(int64_t n, int64_t k,
-                const std::function<void(const std::vector<int64_t> &)> &f) {
-  std::vector<int64_t> sizes;
-  std::function<void(int64_t, int64_t)> rec = [&](int64_t left, int64_t parts) {
-    if (parts == 1) {
-      sizes.push_back(left);
-      f(sizes);
-      sizes.pop_back();
-      return;
-    }
-    for (int64_t s = 1; s <= left - parts + 1; ++s) {
-      sizes.push_back(s);
-      rec(left - s, parts - 1);
-      sizes.pop_back();
-    }
-  };
-  rec(n, k);
-}
 
 std::vector<int64_t> reversed(std::vector<int64_t> v) {
   std::reverse(v.begin(), v.end());
@@ -139,27 +122,16 @@ TEST(PartitionMemory, FastSearchMatchesBruteForce) {
       continue;
     ASSERT_FALSE(best.empty()) << "iter " << iter;
     ASSERT_EQ(static_cast<int64_t>(got.size()), k);
-    double gotMax = 0, bestMax = 0;
     int64_t at = 0;
     for (int64_t s : got) {
       EXPECT_GE(s, 1);
       EXPECT_TRUE(ok(at, at + s)) << "iter " << iter;
-      double sum = 0;
-      for (int64_t l = at; l < at + s; ++l)
-        sum += w[l];
-      gotMax = std::max(gotMax, sum);
       at += s;
     }
     EXPECT_EQ(at, n);
-    at = 0;
-    for (int64_t s : best) {
-      double sum = 0;
-      for (int64_t l = at; l < at + s; ++l)
-        sum += w[l];
-      bestMax = std::max(bestMax, sum);
-      at += s;
-    }
-    EXPECT_GE(gotMax, bestMax) << "iter " << iter;
+    EXPECT_GE(mllm::plan::test::maxStageSum(w, got),
+              mllm::plan::test::maxStageSum(w, best))
+        << "iter " << iter;
   }
   EXPECT_GT(some, 300);
 }
