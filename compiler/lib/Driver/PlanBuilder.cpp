@@ -202,7 +202,9 @@ mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash,
           static_cast<int64_t>(*stage.getGrads()),
           static_cast<int64_t>(*stage.getOptimizer()),
           static_cast<int64_t>(*stage.getActivations()),
-          static_cast<int64_t>(*stage.getInFlight())};
+          static_cast<int64_t>(*stage.getInFlight()),
+          static_cast<int64_t>(stage.getSends().value_or(0)),
+          static_cast<int64_t>(stage.getTransit().value_or(0))};
     if (stage.getFirstRank() && stage.getEndRank() && stage.getDpStride() &&
         stage.getCpStride() && stage.getTpStride()) {
       const PartInfo *info = nullptr;

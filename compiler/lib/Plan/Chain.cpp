@@ -51,7 +51,8 @@ double cutBytes(const std::vector<PipelineModule> &modules,
   size_t before = c.module[at - 1], after = c.module[at];
   double bytes =
       before == after ? modules[before].cutBytes : modules[before].outputBytes;
-  if (!modules[after].isLLM)
+  // Up to the LLM's first layer, which reads them all (FromIR's layOutChain).
+  if (!modules[before].isLLM)
     for (size_t i = 0; i < before; ++i)
       bytes += modules[i].outputBytes;
   return bytes;
@@ -74,14 +75,35 @@ void forEachPiece(const std::vector<PipelineModule> &modules,
   }
 }
 
+/// The messages of the chain stage holding layers [at, end) with memory
+/// `mem`: those across the cuts before and after it. What its pieces hand
+/// each other stays on its GPUs.
+StageMessages chainMessages(const std::vector<PipelineModule> &modules,
+                            const ChainLayers &c, const StageMemory &mem,
+                            int64_t at, int64_t end) {
+  auto n = static_cast<int64_t>(c.module.size());
+  double received = modules.front().inputBytes, sent = 0;
+  if (at > 0)
+    received = cutBytes(modules, c, static_cast<size_t>(at));
+  if (end < n)
+    sent = cutBytes(modules, c, static_cast<size_t>(end));
+  return stageMessages(mem.activations > 0, received, sent);
+}
+
 /// One GPU's memory of the chain stage holding layers [at, end).
 StageMemory chainStageMemory(const std::vector<PipelineModule> &modules,
                              const ChainLayers &c, int64_t at, int64_t end) {
   StageMemory mem;
   forEachPiece(modules, c, at, end,
                [&](size_t i, int64_t first, int64_t count, bool last) {
-                 mem.add(stageMemory(modules[i], first, count, last));
+                 StageMemory piece =
+                     stageMemory(modules[i], first, count, last);
+                 piece.sends = piece.transit = 0;
+                 mem.add(piece);
                });
+  StageMessages messages = chainMessages(modules, c, mem, at, end);
+  mem.sends = messages.sends;
+  mem.transit = messages.transit;
   return mem;
 }
 
@@ -115,6 +137,7 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    merged.fwd += piece.fwd;
                    merged.bwd += piece.bwd;
                    merged.bwdWeight += piece.bwdWeight;
+                   piece.memory.sends = piece.memory.transit = 0;
                    merged.memory.add(piece.memory);
                    balanced.fwd += pb.fwd;
                    balanced.bwd += pb.bwd;
@@ -122,6 +145,13 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    perModule[i].push_back(piece);
                    ++plan.stagesPerModule[i];
                  });
+    StageMessages messages = chainMessages(modules, c, merged.memory, at, end);
+    merged.memory.sends = messages.sends;
+    merged.memory.transit = messages.transit;
+    // Recorded on the stage's last piece, which sends.
+    StageMemory &sender = perModule[c.module[end - 1]].back().memory;
+    sender.sends = messages.sends;
+    sender.transit = messages.transit;
     // Chain stage s holds k - s microbatches at the peak, as an LLM stage.
     merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
     capInFlight(merged.memory, res.memoryCapacity);

@@ -19,11 +19,12 @@ int64_t mllm::plan::inFlightDepth(bool isLLM, int64_t index, int64_t partStages,
 }
 
 int64_t StageMemory::staticMiB() const {
-  return toMiB(weights) + toMiB(grads) + toMiB(optimizer);
+  return toMiB(weights) + toMiB(grads) + toMiB(optimizer) + transitMiB();
 }
 
 double StageMemory::total() const {
-  return static_cast<double>(staticMiB() + activationMiB() * inFlight) * kMiB;
+  return static_cast<double>(staticMiB() + perMicrobatchMiB() * inFlight) *
+         kMiB;
 }
 
 bool StageMemory::fits(double capacity) const {
@@ -35,13 +36,24 @@ void StageMemory::add(const StageMemory &other) {
   grads += other.grads;
   optimizer += other.optimizer;
   activations += other.activations;
+  sends += other.sends;
+  transit += other.transit;
   wanted = std::max(wanted, other.wanted);
   inFlight = std::max(inFlight, other.inFlight);
 }
 
+StageMessages mllm::plan::stageMessages(bool backward, double received,
+                                        double sent) {
+  if (!backward)
+    return {0, received + 3 * sent};
+  if (sent <= 0) // The last stage.
+    return {0, 3 * received};
+  return {sent, sent + 2 * received};
+}
+
 void mllm::plan::capInFlight(StageMemory &memory, double capacity) {
   memory.inFlight = memory.wanted;
-  int64_t act = memory.activationMiB();
+  int64_t act = memory.perMicrobatchMiB();
   if (capacity <= 0 || act <= 0)
     return;
   // The generator's integer arithmetic on the recorded MiB (FromIR.cpp,

@@ -253,7 +253,8 @@ std::vector<StagePlan> stagePlans(const PipelineModule &m,
 StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
                     int64_t first, int64_t count, bool last);
 /// One GPU's memory of the stage holding layers [first, first + count) of
-/// `m` (the last stage's extra when it is the last and does not start at 0).
+/// `m` (the last stage's extra when it is the last and does not start at 0),
+/// with its messages (stageMessages).
 StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
                         bool last);
 /// The largest stage memory of `plan`'s paths over `capacity` (0 without

@@ -108,8 +108,10 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
        << bytesText(peak.saved) << " (" << peak.savedCount
        << (peak.savedCount == 1 ? " microbatch" : " microbatches")
        << ") + messages " << bytesText(peak.messages) << " + workspace "
-       << bytesText(peak.workspace) << "; the estimate of "
-       << bytesText(estimate) << " leaves out the messages and workspace";
+       << bytesText(peak.workspace) << "; the cost model's estimate, "
+       << bytesText(estimate)
+       << ", bounds the messages by the rules of docs/plan-format.md "
+          "(\"Ranks and memory\") and leaves out the workspace";
     if (peak.messages > peak.saved)
       os << "; messages wait in GPU memory to leave or to be used "
             "(docs/runtime.md, \"When a send's buffer is free\"): lower "

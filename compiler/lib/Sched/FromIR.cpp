@@ -366,10 +366,13 @@ mllm::sched::buildPipelineGraph(mlir::ModuleOp module) {
     s.needsInputGrad = s.bwdInput > 0 || unitInputGrad;
     s.staticBytes = static_cast<int64_t>(
         static_cast<double>(*op.getWeights() + *op.getGrads() +
-                            *op.getOptimizer()) *
+                            *op.getOptimizer() + op.getTransit().value_or(0)) *
         kMiB);
+    // What a microbatch in flight holds: its saved activations and the
+    // activation sent on, whose buffer waits for the gradient.
+    uint64_t perMicrobatch = *op.getActivations() + op.getSends().value_or(0);
     s.activationBytesPerMicrobatch =
-        static_cast<int64_t>(static_cast<double>(*op.getActivations()) * kMiB);
+        static_cast<int64_t>(static_cast<double>(perMicrobatch) * kMiB);
     s.memoryCapacity = static_cast<int64_t>(job.cluster.getMemory());
     s.firstRank = static_cast<int64_t>(*op.getFirstRank());
     s.dpStride = static_cast<int64_t>(*op.getDpStride());

@@ -89,9 +89,29 @@ sched_ir::readMemoryPlan(ProgramOp program) {
   return std::optional<sched::MemoryPlan>(std::move(plan));
 }
 
+namespace {
+
+/// Calls fn(stage) for every mllm.stage a GPU of `program` holds (colocated
+/// encoders and chains put several on one).
+template <typename Fn>
+void forEachStageOn(ModuleOp module, ProgramOp program, Fn fn) {
+  for (PipelineOp pipeline : module.getOps<PipelineOp>())
+    for (StageOp stage : pipeline.getBody().front().getOps<StageOp>()) {
+      bool sameRanks = stage.getFirstRank() &&
+                       *stage.getFirstRank() == program.getFirstRank();
+      bool sameName =
+          !stage.getFirstRank() && stage.getSymName() == program.getSymName();
+      if (sameRanks || sameName)
+        fn(stage);
+    }
+}
+
+constexpr int64_t kMiB = 1024 * 1024;
+
+} // namespace
+
 std::optional<sched::StageSizes> sched_ir::costModelSizes(ModuleOp module,
                                                           ProgramOp program) {
-  constexpr int64_t kMiB = 1024 * 1024;
   std::optional<sched::StageSizes> sizes;
   auto add = [&](StageOp stage) {
     if (!stage.getWeights())
@@ -104,16 +124,7 @@ std::optional<sched::StageSizes> sched_ir::costModelSizes(ModuleOp module,
     sizes->savedPerMicrobatch +=
         static_cast<int64_t>(*stage.getActivations()) * kMiB;
   };
-  for (PipelineOp pipeline : module.getOps<PipelineOp>())
-    for (StageOp stage : pipeline.getBody().front().getOps<StageOp>()) {
-      // A GPU holds every stage on its ranks (colocated encoders, chains).
-      bool sameRanks = stage.getFirstRank() &&
-                       *stage.getFirstRank() == program.getFirstRank();
-      bool sameName =
-          !stage.getFirstRank() && stage.getSymName() == program.getSymName();
-      if (sameRanks || sameName)
-        add(stage);
-    }
+  forEachStageOn(module, program, add);
   return sizes;
 }
 
@@ -137,8 +148,15 @@ sched_ir::checkScheduleMemory(ModuleOp module, ScheduleOp schedule,
       return success();
     sched::StageInfo &info = graph.stages[programs[s].stage];
     info.memoryCapacity = capacity;
-    info.staticBytes = model->weights + model->grads + model->optimizer;
-    info.activationBytesPerMicrobatch = model->savedPerMicrobatch;
+    // The estimate also holds the messages (sends per microbatch, transit).
+    int64_t sends = 0, transit = 0;
+    forEachStageOn(module, op, [&](StageOp stage) {
+      sends += static_cast<int64_t>(stage.getSends().value_or(0)) * kMiB;
+      transit += static_cast<int64_t>(stage.getTransit().value_or(0)) * kMiB;
+    });
+    info.staticBytes =
+        model->weights + model->grads + model->optimizer + transit;
+    info.activationBytesPerMicrobatch = model->savedPerMicrobatch + sends;
     sizes.push_back(*model);
   }
   if (computed) {

@@ -425,9 +425,9 @@ PlanStage Reader::stage(const YAML::Node &n) {
   s.recomputeMs = real(n, "recompute_ms", "stage");
   if (YAML::Node m = n["memory_mib"]) {
     map(m, "memory_mib");
-    onlyKeys(
-        m, "memory_mib",
-        {"total", "weights", "grads", "optimizer", "activations", "in_flight"});
+    onlyKeys(m, "memory_mib",
+             {"total", "weights", "grads", "optimizer", "transit",
+              "activations", "sends", "in_flight"});
     PlanStageMemory mem;
     mem.total = integer(m, "total", "memory_mib", 0);
     mem.weights = integer(m, "weights", "memory_mib", 0);
@@ -435,6 +435,10 @@ PlanStage Reader::stage(const YAML::Node &n) {
     mem.optimizer = integer(m, "optimizer", "memory_mib", 0);
     mem.activations = integer(m, "activations", "memory_mib", 0);
     mem.inFlight = integer(m, "in_flight", "memory_mib", 0);
+    if (m["sends"])
+      mem.sends = integer(m, "sends", "memory_mib", 0);
+    if (m["transit"])
+      mem.transit = integer(m, "transit", "memory_mib", 0);
     s.memory = mem;
   }
   if (YAML::Node r = n["ranks"])

@@ -279,7 +279,11 @@ void Writer::stage(const PlanStage &s) {
     integer("weights", s.memory->weights);
     integer("grads", s.memory->grads);
     integer("optimizer", s.memory->optimizer);
+    if (s.memory->transit > 0)
+      integer("transit", s.memory->transit);
     integer("activations", s.memory->activations);
+    if (s.memory->sends > 0)
+      integer("sends", s.memory->sends);
     integer("in_flight", s.memory->inFlight);
     out << YAML::EndMap;
   }

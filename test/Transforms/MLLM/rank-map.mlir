@@ -15,10 +15,10 @@
 // The encoder's first stage has no backward and keeps no activations; 4
 // microbatches in flight at most.
 // CHECK-LABEL: mllm.pipeline
-// CHECK-NEXT: mllm.stage @vision_s0 {{.*}} memory 1 MiB = weights 1 + grads 0 + optimizer 0 + activations 0 x 4 ranks [0, 2) strides dp 1 cp 1 tp 1
-// CHECK-NEXT: mllm.stage @vision_s1 {{.*}} activations {{[0-9]+}} x 3 ranks [2, 4) strides dp 1 cp 1 tp 1
-// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} grads 0 + optimizer 0 + activations {{[0-9]+}} x 2 ranks [4, 12) strides dp 4 cp 2 tp 1
-// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} grads 0 + optimizer 0 + activations {{[0-9]+}} x 1 ranks [12, 20) strides dp 4 cp 2 tp 1
+// CHECK-NEXT: mllm.stage @vision_s0 {{.*}} memory 2 MiB = weights 1 + grads 0 + optimizer 0 + transit 1 + activations 0 x 4 ranks [0, 2) strides dp 1 cp 1 tp 1
+// CHECK-NEXT: mllm.stage @vision_s1 {{.*}} transit 1 + activations {{[0-9]+}} + sends 1 x 3 ranks [2, 4) strides dp 1 cp 1 tp 1
+// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} grads 0 + optimizer 0 + transit 1 + activations {{[0-9]+}} + sends 1 x 2 ranks [4, 12) strides dp 4 cp 2 tp 1
+// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} grads 0 + optimizer 0 + transit 1 + activations {{[0-9]+}} x 1 ranks [12, 20) strides dp 4 cp 2 tp 1
 mllm.model @m {
   mllm.encoder @vision : "vit" modality image width 64 frozen recompute none {
     mllm.layers "patch_embed" : patch_embedding x 1 {channels = 3 : i64, hidden = 64 : i64, patch = 16 : i64, positions = 16 : i64}
@@ -95,10 +95,13 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 4 gpus 4 bottleneck 1.
 // = 201334784 parameters; stage 0 adds the 32000 x 4096 embedding, stage 1
 // the final norm and the (untied) LM head. Stage 0: 936411136 parameters:
 // weights x 2 bytes = 1787 MiB, gradients x 4 = 3573 MiB, optimizer state
-// x 12 = 10717 MiB (all rounded up).
+// x 12 = 10717 MiB (all rounded up). A stage sends 4096 x 4096 bf16 = 32 MiB
+// per microbatch: stage 0 holds each one it sent until the gradient comes
+// back (sends) and the gradient it received (transit); stage 1 the
+// activation it received and two gradients it sent (transit 3 x 32).
 // CHECK-LABEL: mllm.pipeline
-// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} = weights 1787 + grads 3573 + optimizer 10717 + activations {{[0-9]+}} x 2 ranks [0, 1)
-// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} = weights 1787 + grads 3573 + optimizer 10717 + activations {{[0-9]+}} x 1 ranks [1, 2)
+// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} = weights 1787 + grads 3573 + optimizer 10717 + transit 32 + activations {{[0-9]+}} + sends 32 x 2 ranks [0, 1)
+// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} = weights 1787 + grads 3573 + optimizer 10717 + transit 96 + activations {{[0-9]+}} x 1 ranks [1, 2)
 mllm.model @big {
   mllm.llm @llm : "lm4k" width 4096 recompute none {
     mllm.layers "embed" : token_embedding x 1 {hidden = 4096 : i64, vocab = 32000 : i64}
@@ -124,7 +127,7 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 8 gpus 2 bottleneck 1.
 // On 20 GB GPUs stage 0 fits one microbatch in flight but not the two its
 // 1F1B warm-up wants: memory-aware scheduling holds one, without an error.
 // CHECK-LABEL: mllm.pipeline
-// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} activations {{[0-9]+}} x 1 ranks
+// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} activations {{[0-9]+}} + sends 32 x 1 ranks
 // CHECK-NEXT: mllm.stage @llm_s1 {{.*}} activations {{[0-9]+}} x 1 ranks
 mllm.model @big {
   mllm.llm @llm : "lm4k" width 4096 recompute none {
@@ -164,7 +167,7 @@ mllm.data text 4096 packing 1 seq_len 4096 microbatch 1 x 8 mask causal {
 }
 mllm.cluster 1 x 2 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 16000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
 mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
-  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, gradients 3.49 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 1 microbatch in flight: memory-aware 1F1B lowered the 2 of its warm-up to what fits, and 1 is the least a stage holds), weights 1.75 GiB; raise pp or tp of 'llm', or set recompute = full}}
+  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, gradients 3.49 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 1 microbatch in flight: memory-aware 1F1B lowered the 2 of its warm-up to what fits, and 1 is the least a stage holds), weights 1.75 GiB, sent activations waiting for their gradients 32.0 MiB, other messages 32.0 MiB; raise pp or tp of 'llm', or set recompute = full}}
   // expected-error-re @below {{stage 1 of 'llm' needs {{.*}} GiB per GPU but {{.*}} x 1 microbatch in flight), weights{{.*}}}}
   mllm.module_parallel @llm tp 1 pp 2 cp 1
 }
@@ -210,9 +213,9 @@ mllm.pipeline frozen_aware encoders_parallel microbatches 4 gpus 4 bottleneck 1.
 // one linear pipeline, so stage g of G holds G - g microbatches (here 2
 // chain stages over 3 mllm.stage ops: 2, 2 and 1).
 // CHECK-LABEL: mllm.pipeline
-// CHECK-NEXT: mllm.stage @vision_s0 {{.*}} activations {{[0-9]+}} x 2 ranks [0, 1)
-// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} colocated {{.*}} activations {{[0-9]+}} x 2 ranks [0, 1)
-// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} activations {{[0-9]+}} x 1 ranks [1, 2)
+// CHECK-NEXT: mllm.stage @vision_s0 {{.*}} optimizer {{[0-9]+}} + activations {{[0-9]+}} x 2 ranks [0, 1)
+// CHECK-NEXT: mllm.stage @llm_s0 {{.*}} colocated {{.*}} transit 1 + activations {{[0-9]+}} + sends 1 x 2 ranks [0, 1)
+// CHECK-NEXT: mllm.stage @llm_s1 {{.*}} transit 1 + activations {{[0-9]+}} x 1 ranks [1, 2)
 mllm.model @m {
   mllm.encoder @vision : "vit" modality image width 64 recompute none {
     mllm.layers "patch_embed" : patch_embedding x 1 {channels = 3 : i64, hidden = 64 : i64, patch = 16 : i64, positions = 16 : i64}

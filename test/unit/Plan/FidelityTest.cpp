@@ -206,6 +206,39 @@ TEST(Fidelity, MemoryCapMatchesTheGenerator) {
   capInFlight(m, 11 * kMiB); // not even one fits: one is the floor
   EXPECT_EQ(m.inFlight, 1);
   EXPECT_FALSE(m.fits(11 * kMiB));
+  // The messages: transit with the static terms, sends with each
+  // microbatch, each rounded up on its own.
+  m.transit = 2 * kMiB - 1;
+  m.sends = 1;
+  EXPECT_EQ(m.staticMiB(), 12);
+  EXPECT_EQ(m.perMicrobatchMiB(), 4);
+  capInFlight(m, 20 * kMiB); // (20 - 12) / 4 = 2
+  EXPECT_EQ(m.inFlight, 2);
+  EXPECT_DOUBLE_EQ(m.total(), 20 * kMiB);
+  EXPECT_TRUE(m.fits(20 * kMiB));
+}
+
+// What a stage holds of its messages, by the runtime's release rules
+// (Memory.h): `received` bytes come in per microbatch, `sent` go out.
+TEST(Fidelity, StageMessages) {
+  // A middle stage with a backward: its sends wait for their gradients;
+  // the gradient it received and two it sent are live at its peak.
+  StageMessages mid = stageMessages(true, 3, 5);
+  EXPECT_DOUBLE_EQ(mid.sends, 5);
+  EXPECT_DOUBLE_EQ(mid.transit, 5 + 2 * 3);
+  // The first stage sends gradients nowhere.
+  StageMessages first = stageMessages(true, 0, 5);
+  EXPECT_DOUBLE_EQ(first.sends, 5);
+  EXPECT_DOUBLE_EQ(first.transit, 5);
+  // The last: the activation it received and two gradients it sent.
+  StageMessages last = stageMessages(true, 3, 0);
+  EXPECT_DOUBLE_EQ(last.sends, 0);
+  EXPECT_DOUBLE_EQ(last.transit, 3 * 3);
+  // Without a backward nothing comes back: a window of three sends, and
+  // the activation it received.
+  StageMessages frozen = stageMessages(false, 3, 5);
+  EXPECT_DOUBLE_EQ(frozen.sends, 0);
+  EXPECT_DOUBLE_EQ(frozen.transit, 3 + 3 * 5);
 }
 
 model::LayerShape llama8bBlock() {

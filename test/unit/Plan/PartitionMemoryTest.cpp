@@ -286,6 +286,90 @@ TEST(PartitionMemory, ChainFindsAFittingCut) {
   EXPECT_DOUBLE_EQ(plan->bottleneck, 3.0);
 }
 
+// The planner counts the messages of every stage: an LLM of four layers
+// (1 GiB of state, 1 GiB saved per microbatch each) whose cut sends 1 GiB
+// per microbatch, after encoders whose outputs are 0.5 GiB. On 7.5 GiB
+// GPUs stage 0 of two layers holds 2 GiB + 2 GiB per microbatch before the
+// messages: room for the two microbatches its warm-up wants. With its sends
+// (1 GiB per microbatch), the gradient it receives (1 GiB) and two it
+// sends back (0.5 GiB each) it has room for one.
+TEST(PartitionMemory, StagesHoldTheirMessages) {
+  PipelineModule llm;
+  llm.name = "llm";
+  llm.isLLM = true;
+  for (int l = 0; l < 4; ++l) {
+    llm.layers.push_back({1, 1, 0});
+    llm.memory.push_back({1 * kGiB, 0, 0, 1 * kGiB});
+  }
+  llm.cutBytes = 1 * kGiB;
+  llm.inputBytes = 0.5 * kGiB;
+  llm.stages = 2;
+  PipelineResources res;
+  res.gpuBudget = 2;
+  res.microbatches = 8;
+  res.memoryCapacity = 7.5 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->stages.size(), 2u);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2}));
+  const StageMemory &s0 = plan->stages[0].memory, &s1 = plan->stages[1].memory;
+  EXPECT_DOUBLE_EQ(s0.sends, 1 * kGiB);
+  EXPECT_DOUBLE_EQ(s0.transit, 1 * kGiB + 2 * 0.5 * kGiB);
+  EXPECT_EQ(s0.wanted, 2);
+  EXPECT_EQ(s0.inFlight, 1);
+  // The last stage sends nothing on; it holds the activation it received
+  // and two gradients it sent.
+  EXPECT_DOUBLE_EQ(s1.sends, 0);
+  EXPECT_DOUBLE_EQ(s1.transit, 3 * kGiB);
+  EXPECT_TRUE(plan->fits);
+  // A frozen LLM (no backward) holds no sends, and a window of three.
+  for (LayerMemory &m : llm.memory)
+    m.activations = 0;
+  plan = planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_DOUBLE_EQ(plan->stages[0].memory.sends, 0);
+  EXPECT_DOUBLE_EQ(plan->stages[0].memory.transit, 0.5 * kGiB + 3 * 1 * kGiB);
+}
+
+// A chain stage's pieces hand each other nothing: its messages are those
+// across the cuts around it, recorded on its last piece.
+TEST(PartitionMemory, ChainStageMessagesCrossItsCuts) {
+  PipelineModule enc = module("enc", {0.1, 0.1}, {1, 1}, false);
+  PipelineModule llm = module("llm", {1, 1}, {1, 1}, true);
+  for (PipelineModule *m : {&enc, &llm})
+    for (LayerMemory &l : m->memory)
+      l.activations = 0.25 * kGiB;
+  enc.cutBytes = 0.5 * kGiB;
+  enc.outputBytes = 0.125 * kGiB;
+  llm.cutBytes = 1 * kGiB;
+  PipelineResources res;
+  res.gpuBudget = 2;
+  res.microbatches = 4;
+  res.memoryCapacity = 100 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 2u);
+  // 3 + 1 (bottleneck 1.2): the chain stage holding the encoder and the
+  // LLM's first layer sends the LLM's cut; the encoder's output stays on
+  // its GPUs.
+  EXPECT_EQ(plan->paths[0][0].numLayers, 3);
+  const StageMemory &first = plan->paths[0][0].memory;
+  EXPECT_DOUBLE_EQ(first.sends, 1 * kGiB);
+  EXPECT_DOUBLE_EQ(first.transit, 1 * kGiB);
+  const StageMemory &last = plan->paths[0][1].memory;
+  EXPECT_DOUBLE_EQ(last.sends, 0);
+  EXPECT_DOUBLE_EQ(last.transit, 3 * kGiB);
+  // Recorded on the pieces: the encoder's none, the LLM's first the
+  // chain stage's.
+  ASSERT_EQ(plan->stages.size(), 3u);
+  EXPECT_DOUBLE_EQ(plan->stages[0].memory.sends, 0);
+  EXPECT_DOUBLE_EQ(plan->stages[0].memory.transit, 0);
+  EXPECT_DOUBLE_EQ(plan->stages[1].memory.sends, 1 * kGiB);
+}
+
 /// Whether layers [first, end) of the chain `mods` fit one GPU of
 /// `capacity` with one microbatch in flight (the LLM's last piece, when it
 /// does not start the LLM, holds its extra).

@@ -27,17 +27,29 @@ int64_t toMiB(double bytes);
 int64_t inFlightDepth(bool isLLM, int64_t index, int64_t partStages,
                       int64_t llmStages, int64_t microbatches);
 
-/// Bytes of one GPU of a stage. `activations` is one microbatch's.
+/// Bytes of one GPU of a stage. `activations` and `sends` are one
+/// microbatch's: what its backward saves, and the activation the stage sent
+/// on, whose buffer waits until the gradient coming back proves it arrived
+/// (docs/runtime.md, "When a send's buffer is free"); both are held once per
+/// microbatch in flight. `transit`: the other message buffers live at once
+/// (stageMessages).
 struct StageMemory {
   double weights = 0, grads = 0, optimizer = 0, activations = 0;
   /// What 1F1B's warm-up wants in flight, and what the memory allows
   /// (capInFlight); equal unless the stage is capped.
   int64_t wanted = 0, inFlight = 0;
+  double sends = 0, transit = 0;
 
   /// The MiB-rounded terms, as recorded and as the schedule reads them.
+  /// Each is rounded up on its own: the static memory plan sizes the
+  /// weights and saved activations by them, and its messages exactly.
   int64_t staticMiB() const;
   int64_t activationMiB() const { return toMiB(activations); }
-  /// staticMiB + activationMiB x inFlight, in bytes.
+  int64_t sendMiB() const { return toMiB(sends); }
+  int64_t transitMiB() const { return toMiB(transit); }
+  /// What each microbatch in flight adds.
+  int64_t perMicrobatchMiB() const { return activationMiB() + sendMiB(); }
+  /// staticMiB + perMicrobatchMiB x inFlight, in bytes.
   double total() const;
   bool capped() const { return inFlight < wanted; }
   /// Whether the stage fits `capacity` bytes with `inFlight` microbatches.
@@ -47,8 +59,24 @@ struct StageMemory {
   void add(const StageMemory &other);
 };
 
+/// StageMemory's message terms.
+struct StageMessages {
+  double sends = 0, transit = 0;
+};
+/// The messages one GPU of a stage holds when `received` bytes come in and
+/// `sent` bytes go out per microbatch (0: no predecessor, no successor);
+/// `backward`: the stage runs one. A stage with a backward holds each
+/// activation it sends until the gradient comes back (`sends`), and at its
+/// peak besides the gradient it received and two gradients it sent, or (the
+/// last stage) the activation it received and two gradients it sent. A
+/// stage without one holds the activation it received and, as nothing comes
+/// back, three of its sends (the runtime's window). The generator's
+/// schedules under the runtime's release rules hold no more at their peaks,
+/// but for the links docs/plan-format.md ("Ranks and memory") names.
+StageMessages stageMessages(bool backward, double received, double sent);
+
 /// Memory-aware 1F1B: `memory.wanted` microbatches, or as many as fit in
-/// `capacity` bytes (floor((capacity - static) / activations) on the
+/// `capacity` bytes (floor((capacity - static) / per microbatch) on the
 /// MiB-rounded terms, the schedule generator's arithmetic), at least one.
 /// Without activations or capacity nothing is capped.
 void capInFlight(StageMemory &memory, double capacity);

@@ -114,8 +114,9 @@ struct PipelineModule {
   /// tied LM head's copy of the embedding matrix).
   LayerMemory lastStageExtra;
   /// Per microbatch and GPU: the bytes a stage sends the next stage of the
-  /// module, and the bytes the module's last stage sends downstream.
-  double cutBytes = 0, outputBytes = 0;
+  /// module, the bytes the module's last stage sends downstream, and the
+  /// bytes its first stage receives (the LLM's: every encoder's output).
+  double cutBytes = 0, outputBytes = 0, inputBytes = 0;
 };
 
 /// What the plan runs on.

@@ -24,7 +24,8 @@ namespace mllm::sched {
 /// under the gpipe schedule but a GPU has 2.00 GiB: at its peak (action 63)
 /// it holds weights, gradients and optimizer state 347.0 MiB + saved
 /// activations 0.0 MiB (0 microbatches) + messages 2.81 GiB + workspace
-/// 0.0 MiB; the estimate of 347.0 MiB leaves out the messages and
+/// 0.0 MiB; the cost model's estimate, 347.0 MiB, bounds the messages by
+/// the rules of docs/plan-format.md ("Ranks and memory") and leaves out the
 /// workspace; <a hint>; N of M stages do not fit".
 llvm::Error checkArenas(const PipelineGraph &graph,
                         const std::vector<Program> &programs,

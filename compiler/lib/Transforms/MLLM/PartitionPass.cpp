@@ -163,7 +163,7 @@ LogicalResult Partition::checkPart(const JobModel &job, const PartInfo &part) {
 
 /// What the partitioner sees of a part: per unit its times (and, for
 /// frozen_unaware, the all-trainable times it balances), its memory on one
-/// GPU, and the activations its stages send.
+/// GPU, and the activations its stages receive and send.
 static plan::PipelineModule pipelineModule(const JobModel &job,
                                            const PartInfo &part) {
   plan::PipelineModule m;
@@ -185,6 +185,11 @@ static plan::PipelineModule pipelineModule(const JobModel &job,
       unitMemory(job, tied, part.tiedHeadTrainable ? tied : 0, 0);
   m.cutBytes = part.cutBytes;
   m.outputBytes = part.outputBytes;
+  // The LLM's first stage receives every encoder's output.
+  if (part.isLLM)
+    for (const PartInfo &other : job.parts)
+      if (!other.isLLM)
+        m.inputBytes += other.outputBytes;
   return m;
 }
 
@@ -400,7 +405,9 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
         builder.getF64FloatAttr(roundMillis(sum.recompute)),
         /*memory=*/IntegerAttr(), /*weights=*/IntegerAttr(),
         /*grads=*/IntegerAttr(), /*optimizer=*/IntegerAttr(),
-        /*activations=*/IntegerAttr(), /*in_flight=*/IntegerAttr(),
+        /*activations=*/IntegerAttr(), /*sends=*/IntegerAttr(),
+        /*transit=*/IntegerAttr(),
+        /*in_flight=*/IntegerAttr(),
         /*first_rank=*/IntegerAttr(), /*end_rank=*/IntegerAttr(),
         /*dp_stride=*/IntegerAttr(), /*cp_stride=*/IntegerAttr(),
         /*tp_stride=*/IntegerAttr());

@@ -30,10 +30,15 @@ using plan::StageMemory;
 
 namespace {
 
+/// GiB, or MiB below one GiB (a small GPU's figures would all read 0.00).
 std::string gib(double bytes) {
   std::string s;
-  llvm::raw_string_ostream(s)
-      << llvm::format("%.2f", bytes / plan::kGiB) << " GiB";
+  if (bytes >= plan::kGiB)
+    llvm::raw_string_ostream(s)
+        << llvm::format("%.2f", bytes / plan::kGiB) << " GiB";
+  else
+    llvm::raw_string_ostream(s)
+        << llvm::format("%.1f", bytes / plan::kMiB) << " MiB";
   return s;
 }
 
@@ -99,6 +104,62 @@ StageMemory stageMemory(const JobModel &job, const StageInfo &s,
   return mem;
 }
 
+/// The bytes a stage sends per microbatch: its part's cut, or an encoder's
+/// output at its end (the LLM's last stage sends nothing). A chain stage
+/// ending inside or at the end of an encoder also carries the outputs of
+/// the encoders before it, on their way to the LLM's first layer.
+double sentBytes(const JobModel &job, const StageInfo &s) {
+  const PartInfo &part = *s.part;
+  bool last = s.index + 1 == s.numStages;
+  double bytes = !last ? part.cutBytes : part.isLLM ? 0.0 : part.outputBytes;
+  if (job.layout == EncoderLayout::Chain && !part.isLLM)
+    for (const PartInfo &earlier : job.parts) {
+      if (&earlier == &part)
+        break;
+      bytes += earlier.outputBytes;
+    }
+  return bytes;
+}
+
+/// Each stage's messages (plan::stageMessages), as the partitioner counts
+/// them: a stage receives its part's cut, the LLM's first every encoder's
+/// output; a stage that saves activations runs a backward. A chain stage is
+/// one program, whose pieces hand each other nothing: its messages are
+/// those across the cuts around it, recorded on its last piece; colocated
+/// encoders' stages each have their own.
+void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
+  bool chain = job.layout == EncoderLayout::Chain;
+  double encoderOutputs = 0;
+  for (const PartInfo &part : job.parts)
+    if (!part.isLLM)
+      encoderOutputs += part.outputBytes;
+  double chainCut = 0; // Into the chain stage.
+  for (const GpuGroup &group : groups) {
+    for (StageInfo *s : group)
+      s->memory.sends = s->memory.transit = 0;
+    if (chain) {
+      double saved = 0;
+      for (StageInfo *s : group)
+        saved += s->memory.activations;
+      double sent = sentBytes(job, *group.back());
+      plan::StageMessages m = plan::stageMessages(saved > 0, chainCut, sent);
+      group.back()->memory.sends = m.sends;
+      group.back()->memory.transit = m.transit;
+      chainCut = sent;
+      continue;
+    }
+    for (StageInfo *s : group) {
+      double received = s->index > 0     ? s->part->cutBytes
+                        : s->part->isLLM ? encoderOutputs
+                                         : 0.0;
+      plan::StageMessages m = plan::stageMessages(s->memory.activations > 0,
+                                                  received, sentBytes(job, *s));
+      s->memory.sends = m.sends;
+      s->memory.transit = m.transit;
+    }
+  }
+}
+
 } // namespace
 
 LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
@@ -146,6 +207,8 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     groups.push_back({&s});
   }
 
+  setMessages(job, groups);
+
   // A chain is one linear pipeline: group g of G holds G - g microbatches.
   if (job.layout == EncoderLayout::Chain)
     for (auto [g, group] : llvm::enumerate(groups))
@@ -191,14 +254,20 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
       int64_t weights = plan::toMiB(mem.weights),
               grads = plan::toMiB(mem.grads),
               optimizer = plan::toMiB(mem.optimizer),
-              activations = plan::toMiB(mem.activations);
+              activations = mem.activationMiB(), sends = mem.sendMiB(),
+              transit = mem.transitMiB();
       s->op.setWeightsAttr(b.getI64IntegerAttr(weights));
       s->op.setGradsAttr(b.getI64IntegerAttr(grads));
       s->op.setOptimizerAttr(b.getI64IntegerAttr(optimizer));
       s->op.setActivationsAttr(b.getI64IntegerAttr(activations));
+      if (sends > 0)
+        s->op.setSendsAttr(b.getI64IntegerAttr(sends));
+      if (transit > 0)
+        s->op.setTransitAttr(b.getI64IntegerAttr(transit));
       s->op.setInFlightAttr(b.getI64IntegerAttr(mem.inFlight));
-      s->op.setMemoryAttr(b.getI64IntegerAttr(weights + grads + optimizer +
-                                              activations * mem.inFlight));
+      s->op.setMemoryAttr(
+          b.getI64IntegerAttr(weights + grads + optimizer + transit +
+                              (activations + sends) * mem.inFlight));
     }
 
   if (!checkMemory)
@@ -298,7 +367,9 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
   double weights = plan::toMiB(mem.weights) * plan::kMiB,
          grads = plan::toMiB(mem.grads) * plan::kMiB,
          optimizer = plan::toMiB(mem.optimizer) * plan::kMiB,
-         activations = mem.activationMiB() * plan::kMiB;
+         activations = mem.activationMiB() * plan::kMiB,
+         sends = mem.sendMiB() * plan::kMiB,
+         transit = mem.transitMiB() * plan::kMiB;
   std::string inFlight = std::to_string(mem.inFlight) +
                          (mem.inFlight == 1 ? " microbatch" : " microbatches") +
                          " in flight";
@@ -311,13 +382,16 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
     double bytes;
     std::string text;
   };
-  SmallVector<Item> items = {{weights, "weights " + gib(weights)},
-                             {grads, "gradients " + gib(grads)},
-                             {optimizer, "optimizer state " + gib(optimizer)},
-                             {activations * mem.inFlight,
-                              "activations " + gib(activations * mem.inFlight) +
-                                  " (" + gib(activations) + " x " + inFlight +
-                                  ")"}};
+  SmallVector<Item> items = {
+      {weights, "weights " + gib(weights)},
+      {grads, "gradients " + gib(grads)},
+      {optimizer, "optimizer state " + gib(optimizer)},
+      {activations * mem.inFlight,
+       "activations " + gib(activations * mem.inFlight) + " (" +
+           gib(activations) + " x " + inFlight + ")"},
+      {sends * mem.inFlight, "sent activations waiting for their gradients " +
+                                 gib(sends * mem.inFlight)},
+      {transit, "other messages " + gib(transit)}};
   // Largest first; ties keep the order above.
   SmallVector<std::pair<double, size_t>> order;
   for (size_t i = 0; i < items.size(); ++i)

@@ -778,20 +778,27 @@ LogicalResult StageOp::verify() {
           {"weights", *getWeights()},
           {"grads", *getGrads()},
           {"optimizer", *getOptimizer()},
-          {"activations", *getActivations()}})
+          {"activations", *getActivations()},
+          {"sends", getSends().value_or(0)},
+          {"transit", getTransit().value_or(0)}})
       if (failed(checkAtMost(*this, name, static_cast<int64_t>(value), maxMiB)))
         return failure();
     if (failed(checkAtMost(*this, "in_flight",
                            static_cast<int64_t>(*getInFlight()),
                            kMaxMicrobatches)))
       return failure();
-    auto sum =
-        static_cast<int64_t>(*getWeights() + *getGrads() + *getOptimizer() +
-                             *getActivations() * *getInFlight());
+    auto sum = static_cast<int64_t>(
+        *getWeights() + *getGrads() + *getOptimizer() +
+        getTransit().value_or(0) +
+        (*getActivations() + getSends().value_or(0)) * *getInFlight());
     if (sum != static_cast<int64_t>(*memory))
       return emitOpError("memory ")
-             << *memory << " MiB is not weights + grads + optimizer + "
-             << "activations x in-flight = " << sum << " MiB";
+             << *memory << " MiB is not weights + grads + optimizer + transit "
+             << "+ (activations + sends) x in-flight = " << sum << " MiB";
+  } else if (getSendsAttr() || getTransitAttr()) {
+    return emitOpError("has '")
+           << (getSendsAttr() ? "sends" : "transit")
+           << "' without the memory estimate it is part of";
   }
   if (auto first = getFirstRank()) {
     for (auto [name, value] :

@@ -123,6 +123,10 @@ struct PlanPart {
 struct PlanStageMemory {
   int64_t total = 0, weights = 0, grads = 0, optimizer = 0, activations = 0,
           inFlight = 0;
+  /// mllm.stage's `sends` (the activation sent on, held until its gradient
+  /// comes back: like `activations`, once per microbatch in flight) and
+  /// `transit` (the other message buffers live at once).
+  int64_t sends = 0, transit = 0;
 };
 
 /// Whether a layer kind is a partition block: a part with blocks is cut

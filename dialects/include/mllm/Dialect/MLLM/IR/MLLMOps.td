@@ -312,7 +312,10 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
     trainable layer have none of the three).
 
     `mllm-rank-map` adds the per-GPU memory estimate in MiB, `weights +
-    grads + optimizer + activations x in-flight microbatches`, and the
+    grads + optimizer + transit + (activations + sends) x in-flight
+    microbatches`: `sends` the activation a stage that runs a backward sends
+    on, held until the gradient coming back frees it, and `transit` the
+    other message buffers live at once (each printed when not 0); and the
     ranks: `[first, end)` of the global ranks, where the GPU at
     data-parallel index d, context-parallel index c and tensor-parallel index
     t has rank `first + d * dp_stride + c * cp_stride + t * tp_stride`.
@@ -336,6 +339,8 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
                        OptionalAttr<MLLM_NonNegativeI64>:$grads,
                        OptionalAttr<MLLM_NonNegativeI64>:$optimizer,
                        OptionalAttr<MLLM_NonNegativeI64>:$activations,
+                       OptionalAttr<MLLM_NonNegativeI64>:$sends,
+                       OptionalAttr<MLLM_NonNegativeI64>:$transit,
                        OptionalAttr<MLLM_NonNegativeI64>:$in_flight,
                        OptionalAttr<MLLM_NonNegativeI64>:$first_rank,
                        OptionalAttr<MLLM_PositiveI64>:$end_rank,
@@ -348,7 +353,8 @@ def MLLM_StageOp : MLLM_Op<"stage", [Symbol, HasParent<"PipelineOp">]> {
     `fwd` custom<Millis>($fwd) `bwd_w` custom<Millis>($bwd_w)
     `bwd_d` custom<Millis>($bwd_d) `recompute` custom<Millis>($recompute)
     (`memory` $memory^ `MiB` `=` `weights` $weights `+` `grads` $grads `+`
-     `optimizer` $optimizer `+` `activations` $activations `x` $in_flight)?
+     `optimizer` $optimizer `+` (`transit` $transit^ `+`)?
+     `activations` $activations (`+` `sends` $sends^)? `x` $in_flight)?
     (`ranks` ` ` `[` $first_rank^ `,` $end_rank `)` `strides` `dp` $dp_stride
      `cp` $cp_stride `tp` $tp_stride)?
     attr-dict
