@@ -11,6 +11,8 @@
 #include "mllm/runtime/PlanIO.h"
 #include "mllm/runtime/ReadFile.h"
 
+#include "YamlDocuments.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -936,14 +938,16 @@ llvm::Expected<Plan> mllm::runtime::readPlan(llvm::StringRef text,
   Reader reader(fileName, limits);
   try {
     // One plan per file: a second YAML document (mllmc --split-input-file
-    // --emit=plan writes one per chunk) would otherwise be ignored.
-    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
-    if (documents.size() > 1)
+    // --emit=plan writes one per chunk) would otherwise be ignored. Counted
+    // by events, not YAML::LoadAll, which can loop forever (YamlDocuments.h).
+    std::string yaml = text.str();
+    size_t documents = countYamlDocuments(yaml);
+    if (documents > 1)
       return error(fileName.str() + ": error: the file holds " +
-                   std::to_string(documents.size()) +
+                   std::to_string(documents) +
                    " plans (YAML documents separated by '---'); a plan file "
                    "holds one: compile the chunk you want on its own");
-    return reader.read(documents.empty() ? YAML::Node() : documents.front());
+    return reader.read(documents == 0 ? YAML::Node() : YAML::Load(yaml));
   } catch (const ReadError &e) {
     return error(e.message);
   } catch (const YAML::Exception &e) {
