@@ -450,6 +450,7 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
     std::vector<StagePlan> path;
     for (int64_t s = 0; s < c.stages[encoders[0]]; ++s) {
       StagePlan merged;
+      double received = 0, sent = 0;
       for (size_t e : encoders) {
         const StagePlan &sp = per[e][s];
         merged.module += (merged.module.empty() ? "" : "+") + sp.module;
@@ -459,7 +460,11 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         merged.bwdWeight += sp.bwdWeight;
         merged.sendTime += sp.sendTime;
         merged.memory.add(sp.memory);
+        const PipelineModule &m = modules[e];
+        received += s > 0 ? m.cutBytes : m.inputBytes;
+        sent += s + 1 == c.stages[e] ? m.outputBytes : m.cutBytes;
       }
+      setMessageTerms(merged.memory, received, sent);
       capInFlight(merged.memory, res.memoryCapacity);
       path.push_back(std::move(merged));
     }

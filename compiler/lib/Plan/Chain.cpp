@@ -75,19 +75,19 @@ void forEachPiece(const std::vector<PipelineModule> &modules,
   }
 }
 
-/// The messages of the chain stage holding layers [at, end) with memory
-/// `mem`: those across the cuts before and after it. What its pieces hand
-/// each other stays on its GPUs.
-StageMessages chainMessages(const std::vector<PipelineModule> &modules,
-                            const ChainLayers &c, const StageMemory &mem,
-                            int64_t at, int64_t end) {
+/// Sets the message terms of `mem`, the chain stage holding layers
+/// [at, end): those across the cuts before and after it (what its pieces
+/// hand each other stays on its GPUs).
+void setChainMessages(StageMemory &mem,
+                      const std::vector<PipelineModule> &modules,
+                      const ChainLayers &c, int64_t at, int64_t end) {
   auto n = static_cast<int64_t>(c.module.size());
   double received = modules.front().inputBytes, sent = 0;
   if (at > 0)
     received = cutBytes(modules, c, static_cast<size_t>(at));
   if (end < n)
     sent = cutBytes(modules, c, static_cast<size_t>(end));
-  return stageMessages(mem.activations > 0, received, sent);
+  setMessageTerms(mem, received, sent);
 }
 
 /// One GPU's memory of the chain stage holding layers [at, end).
@@ -96,14 +96,9 @@ StageMemory chainStageMemory(const std::vector<PipelineModule> &modules,
   StageMemory mem;
   forEachPiece(modules, c, at, end,
                [&](size_t i, int64_t first, int64_t count, bool last) {
-                 StageMemory piece =
-                     stageMemory(modules[i], first, count, last);
-                 piece.sends = piece.transit = 0;
-                 mem.add(piece);
+                 mem.add(stageMemory(modules[i], first, count, last));
                });
-  StageMessages messages = chainMessages(modules, c, mem, at, end);
-  mem.sends = messages.sends;
-  mem.transit = messages.transit;
+  setChainMessages(mem, modules, c, at, end);
   return mem;
 }
 
@@ -137,21 +132,19 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    merged.fwd += piece.fwd;
                    merged.bwd += piece.bwd;
                    merged.bwdWeight += piece.bwdWeight;
-                   piece.memory.sends = piece.memory.transit = 0;
                    merged.memory.add(piece.memory);
+                   piece.memory.sends = piece.memory.transit = 0;
                    balanced.fwd += pb.fwd;
                    balanced.bwd += pb.bwd;
                    balanced.bwdWeight += pb.bwdWeight;
                    perModule[i].push_back(piece);
                    ++plan.stagesPerModule[i];
                  });
-    StageMessages messages = chainMessages(modules, c, merged.memory, at, end);
-    merged.memory.sends = messages.sends;
-    merged.memory.transit = messages.transit;
+    setChainMessages(merged.memory, modules, c, at, end);
     // Recorded on the stage's last piece, which sends.
     StageMemory &sender = perModule[c.module[end - 1]].back().memory;
-    sender.sends = messages.sends;
-    sender.transit = messages.transit;
+    sender.sends = merged.memory.sends;
+    sender.transit = merged.memory.transit;
     // Chain stage s holds k - s microbatches at the peak, as an LLM stage.
     merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
     capInFlight(merged.memory, res.memoryCapacity);

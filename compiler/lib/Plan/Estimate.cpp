@@ -183,12 +183,8 @@ StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
     add(m.memory[l]);
   if (last && first > 0)
     add(m.lastStageExtra);
-  // Layers that save activations run a backward.
   double sent = !last ? m.cutBytes : m.isLLM ? 0.0 : m.outputBytes;
-  StageMessages messages = stageMessages(
-      mem.activations > 0, first == 0 ? m.inputBytes : m.cutBytes, sent);
-  mem.sends = messages.sends;
-  mem.transit = messages.transit;
+  setMessageTerms(mem, first == 0 ? m.inputBytes : m.cutBytes, sent);
   return mem;
 }
 

@@ -51,6 +51,13 @@ StageMessages mllm::plan::stageMessages(bool backward, double received,
   return {sent, sent + 2 * received};
 }
 
+void mllm::plan::setMessageTerms(StageMemory &memory, double received,
+                                 double sent) {
+  StageMessages m = stageMessages(memory.activations > 0, received, sent);
+  memory.sends = m.sends;
+  memory.transit = m.transit;
+}
+
 void mllm::plan::capInFlight(StageMemory &memory, double capacity) {
   memory.inFlight = memory.wanted;
   int64_t act = memory.perMicrobatchMiB();

@@ -370,6 +370,37 @@ TEST(PartitionMemory, ChainStageMessagesCrossItsCuts) {
   EXPECT_DOUBLE_EQ(plan->stages[1].memory.sends, 1 * kGiB);
 }
 
+// A chain cut at the end of the second of two encoders, before the LLM,
+// carries both encoders' outputs: the LLM's first layer reads them all
+// (the schedule's message, FromIR's layOutChain).
+TEST(PartitionMemory, ChainCutsCarryEarlierEncoderOutputs) {
+  PipelineModule enc1 = module("enc1", {0.1, 0.1}, {1, 1}, false);
+  PipelineModule enc2 = module("enc2", {0.5, 0.5}, {1, 1}, false);
+  PipelineModule llm = module("llm", {1.2, 1.2}, {1, 1}, true);
+  for (PipelineModule *m : {&enc1, &enc2, &llm})
+    for (LayerMemory &l : m->memory)
+      l.activations = 0.25 * kGiB;
+  enc1.outputBytes = 0.25 * kGiB;
+  enc2.outputBytes = 0.5 * kGiB;
+  llm.cutBytes = 1 * kGiB;
+  PipelineResources res;
+  res.gpuBudget = 3;
+  res.microbatches = 4;
+  res.memoryCapacity = 100 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc1, enc2, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  const std::vector<StagePlan> &path = plan->paths[0];
+  ASSERT_EQ(path.size(), 3u);
+  // [enc1, enc2] + [llm0] + [llm1] (bottleneck 1.2).
+  EXPECT_EQ(path[0].numLayers, 4);
+  EXPECT_DOUBLE_EQ(path[0].memory.sends, 0.75 * kGiB);
+  EXPECT_DOUBLE_EQ(path[1].memory.sends, 1 * kGiB);
+  EXPECT_DOUBLE_EQ(path[1].memory.transit, 1 * kGiB + 2 * 0.75 * kGiB);
+  EXPECT_DOUBLE_EQ(path[2].memory.transit, 3 * 1 * kGiB);
+}
+
 /// Whether layers [first, end) of the chain `mods` fit one GPU of
 /// `capacity` with one microbatch in flight (the LLM's last piece, when it
 /// does not start the LLM, holds its extra).

@@ -75,6 +75,14 @@ struct StageMessages {
 /// but for the links docs/plan-format.md ("Ranks and memory") names.
 StageMessages stageMessages(bool backward, double received, double sent);
 
+/// Sets `memory`'s message terms to stageMessages' for a GPU that runs one
+/// program, with a backward if it saves activations. Colocated encoders'
+/// stage s and a chain stage are one program each (FromIR's layouts): with
+/// one backward (if any of their parts trains) and one message out,
+/// holding every encoder's output, freed when the gradient comes back.
+/// So their terms are one stage's, receiving and sending the sums.
+void setMessageTerms(StageMemory &memory, double received, double sent);
+
 /// Memory-aware 1F1B: `memory.wanted` microbatches, or as many as fit in
 /// `capacity` bytes (floor((capacity - static) / per microbatch) on the
 /// MiB-rounded terms, the schedule generator's arithmetic), at least one.

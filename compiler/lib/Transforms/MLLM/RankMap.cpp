@@ -121,12 +121,14 @@ double sentBytes(const JobModel &job, const StageInfo &s) {
   return bytes;
 }
 
-/// Each stage's messages (plan::stageMessages), as the partitioner counts
+/// Each GPU's messages (plan::setMessageTerms), as the partitioner counts
 /// them: a stage receives its part's cut, the LLM's first every encoder's
-/// output; a stage that saves activations runs a backward. A chain stage is
-/// one program, whose pieces hand each other nothing: its messages are
-/// those across the cuts around it, recorded on its last piece; colocated
-/// encoders' stages each have their own.
+/// output; a stage that saves activations runs a backward. A group of
+/// stages on one GPU runs as one program: colocated encoders' stage s
+/// receives and sends the sums, a chain stage what crosses the cuts around
+/// it (its pieces hand each other nothing). The terms are recorded on one
+/// stage of the group: the chain stage's last piece, which sends, or the
+/// first colocated stage.
 void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
   bool chain = job.layout == EncoderLayout::Chain;
   double encoderOutputs = 0;
@@ -135,28 +137,27 @@ void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
       encoderOutputs += part.outputBytes;
   double chainCut = 0; // Into the chain stage.
   for (const GpuGroup &group : groups) {
-    for (StageInfo *s : group)
-      s->memory.sends = s->memory.transit = 0;
-    if (chain) {
-      double saved = 0;
-      for (StageInfo *s : group)
-        saved += s->memory.activations;
-      double sent = sentBytes(job, *group.back());
-      plan::StageMessages m = plan::stageMessages(saved > 0, chainCut, sent);
-      group.back()->memory.sends = m.sends;
-      group.back()->memory.transit = m.transit;
-      chainCut = sent;
-      continue;
-    }
+    StageMemory sum;
+    double received = 0, sent = 0;
     for (StageInfo *s : group) {
-      double received = s->index > 0     ? s->part->cutBytes
-                        : s->part->isLLM ? encoderOutputs
-                                         : 0.0;
-      plan::StageMessages m = plan::stageMessages(s->memory.activations > 0,
-                                                  received, sentBytes(job, *s));
-      s->memory.sends = m.sends;
-      s->memory.transit = m.transit;
+      s->memory.sends = s->memory.transit = 0;
+      sum.add(s->memory);
+      if (chain)
+        continue;
+      if (s->index > 0)
+        received += s->part->cutBytes;
+      else if (s->part->isLLM)
+        received += encoderOutputs;
+      sent += sentBytes(job, *s);
     }
+    if (chain) {
+      received = chainCut;
+      sent = chainCut = sentBytes(job, *group.back());
+    }
+    plan::setMessageTerms(sum, received, sent);
+    StageInfo *holder = chain ? group.back() : group.front();
+    holder->memory.sends = sum.sends;
+    holder->memory.transit = sum.transit;
   }
 }
 
