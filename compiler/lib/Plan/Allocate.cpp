@@ -461,8 +461,8 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         merged.sendTime += sp.sendTime;
         merged.memory.add(sp.memory);
         const PipelineModule &m = modules[e];
-        received += s > 0 ? m.cutBytes : m.inputBytes;
-        sent += s + 1 == c.stages[e] ? m.outputBytes : m.cutBytes;
+        received += m.receivedBytes(s == 0);
+        sent += m.sentBytes(s + 1 == c.stages[e]);
       }
       setMessageTerms(merged.memory, received, sent);
       capInFlight(merged.memory, res.memoryCapacity);
@@ -517,8 +517,7 @@ void Allocator::placeStages(std::vector<std::vector<StagePlan>> &per,
       if (last && modules[i].isLLM)
         continue;
       int64_t to = last ? llmFirst : first[i][s + 1];
-      per[i][s].sendTime = link(
-          first[i][s], to, last ? modules[i].outputBytes : modules[i].cutBytes);
+      per[i][s].sendTime = link(first[i][s], to, modules[i].sentBytes(last));
     }
 }
 

@@ -183,8 +183,7 @@ StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
     add(m.memory[l]);
   if (last && first > 0)
     add(m.lastStageExtra);
-  double sent = !last ? m.cutBytes : m.isLLM ? 0.0 : m.outputBytes;
-  setMessageTerms(mem, first == 0 ? m.inputBytes : m.cutBytes, sent);
+  setMessageTerms(mem, m.receivedBytes(first == 0), m.sentBytes(last));
   return mem;
 }
 

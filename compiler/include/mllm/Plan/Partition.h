@@ -117,6 +117,18 @@ struct PipelineModule {
   /// module, the bytes the module's last stage sends downstream, and the
   /// bytes its first stage receives (the LLM's: every encoder's output).
   double cutBytes = 0, outputBytes = 0, inputBytes = 0;
+
+  /// Per microbatch and GPU: what one of its stages receives (the module's
+  /// input on its first stage, a cut after) and sends (a cut, or downstream
+  /// from its last stage; the LLM's last stage sends nothing).
+  double receivedBytes(bool firstStage) const {
+    return firstStage ? inputBytes : cutBytes;
+  }
+  double sentBytes(bool lastStage) const {
+    if (!lastStage)
+      return cutBytes;
+    return isLLM ? 0.0 : outputBytes;
+  }
 };
 
 /// What the plan runs on.
