@@ -185,15 +185,22 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
     if (peer < 0 || !q || !validStage(peer))
       continue;
     const StageInfo &other = graph.stages[peer];
-    // Every rank a send of this stage reaches sends back to it only when
-    // the peer has no more TP ranks and the same replicas.
-    if (other.tp > self.tp || other.dp != self.dp)
+    // Every rank a send of this stage reaches sends back to it when the
+    // peer has no more TP ranks and the same replicas. A peer of more TP
+    // ranks sends back from one rank of each TP group the send reaches;
+    // where the action that takes the message runs a TP all-reduce, that
+    // rank finished it only after every rank of its group had taken it.
+    if (other.dp != self.dp)
       continue;
+    bool acrossTp = other.tp > self.tp;
     // The peer's links with this stage; none: it neither takes nor sends
     // any of this link's messages.
     const PeerLinks *theirs = index.find(*q, mine.stage);
     if (!theirs)
       continue;
+    std::vector<ComputeCollectives> peerCollectives;
+    if (acrossTp)
+      peerCollectives = computeCollectives(other, programs[*q]);
     // This program's receives from the peer: (wait point, the peer's index
     // of the matching send), by wait point.
     for (int g = 0; g < 2; ++g) {
@@ -225,7 +232,9 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
         // The peer has this message once its compute action that waits for
         // the receive has run.
         int64_t taken = theirs->waits[g][k];
-        if (taken < 0)
+        if (taken < 0 ||
+            (acrossTp &&
+             !peerCollectives[static_cast<size_t>(taken)].tpAllReduce))
           continue;
         // The first of those whose message the peer sent after taking this
         // one.

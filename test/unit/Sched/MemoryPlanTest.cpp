@@ -331,14 +331,57 @@ TEST(SendRelease, ActivationsFreedAtTheirOwnBackward) {
             planMemory(mid, sizes).arenaBytes);
 }
 
-TEST(SendRelease, NotWhereSomeReceiverSendsNothingBack) {
+TEST(SendRelease, AcrossTpWhereTheTakingActionAllReduces) {
   // A next stage with more TP ranks: ranks t and t + 1 both get this rank's
-  // activation, only one sends its gradient back here.
-  PipelineGraph g = threeStages(6, {1, 1, 2});
+  // activation, only t sends its gradient back here. Its forward, which
+  // takes the activation, all-reduces over t and t + 1, so the gradient
+  // proves both arrivals: freed as with equal TP, at the own backward.
+  PipelineGraph wide = threeStages(6, {1, 1, 2});
+  PipelineGraph same = threeStages(6, {1, 1, 1});
   std::vector<Program> programs =
-      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
-  ASSERT_FALSE(static_cast<bool>(verifySchedule(g, programs)));
-  std::vector<int64_t> release = provenSendReleases(g, programs, 1);
+      generateSchedule(wide, ScheduleKind::MultimodalOneFOneB);
+  ASSERT_FALSE(static_cast<bool>(verifySchedule(wide, programs)));
+  ASSERT_EQ(generateSchedule(same, ScheduleKind::MultimodalOneFOneB)[1]
+                .actions.size(),
+            programs[1].actions.size());
+  std::vector<int64_t> release = provenSendReleases(wide, programs, 1);
+  int checked = 0;
+  for (size_t i = 0; i < release.size(); ++i) {
+    const Action &a = programs[1].actions[i];
+    if (a.kind != ActionKind::SendActivation)
+      continue;
+    EXPECT_EQ(release[i],
+              find(programs[1], ActionKind::BackwardInput, a.microbatch))
+        << "action " << i;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+  EXPECT_EQ(release, provenSendReleases(same, programs, 1));
+}
+
+TEST(SendRelease, NotAcrossTpWhereTheTakingActionDoesNotAllReduce) {
+  // A previous stage with more TP ranks and no input gradient: it takes
+  // this rank's gradients in its weight backward, which runs no TP
+  // all-reduce, so its rank t's next activation proves nothing about rank
+  // t + 1. With equal TP the same gradients are freed early.
+  PipelineGraph wide = threeStages(6, {2, 1, 1});
+  std::vector<Program> programs =
+      generateSchedule(wide, ScheduleKind::MultimodalOneFOneB);
+  ASSERT_FALSE(static_cast<bool>(verifySchedule(wide, programs)));
+  std::vector<int64_t> release = provenSendReleases(wide, programs, 1);
+  std::vector<int64_t> same =
+      provenSendReleases(threeStages(6, {1, 1, 1}), programs, 1);
+  int checked = 0;
+  for (size_t i = 0; i < release.size(); ++i)
+    if (programs[1].actions[i].kind == ActionKind::SendGrad) {
+      EXPECT_EQ(release[i], -1) << "action " << i;
+      checked += same[i] >= 0;
+    }
+  EXPECT_GT(checked, 0);
+  // And not across replicas: a peer of another data-parallel degree.
+  PipelineGraph dp = threeStages(6, {1, 1, 1});
+  dp.stages[2].dp = 2;
+  release = provenSendReleases(dp, programs, 1);
   for (size_t i = 0; i < release.size(); ++i)
     if (programs[1].actions[i].kind == ActionKind::SendActivation)
       EXPECT_EQ(release[i], -1) << "action " << i;

@@ -88,10 +88,13 @@ std::vector<int64_t> provenSendReleases(const PipelineGraph &graph,
     if (q == programOf.end() || !validStage(peer))
       continue;
     const StageInfo &other = graph.stages[peer];
-    // Every rank a send of this stage reaches sends back to it only when
-    // the peer has no more TP ranks and the same replicas.
-    if (other.tp > self.tp || other.dp != self.dp)
+    // Every rank a send of this stage reaches sends back to it when the
+    // peer has no more TP ranks and the same replicas; a peer of more TP
+    // ranks proves it where the action that takes the message all-reduces
+    // over TP (a forward or an input backward).
+    if (other.dp != self.dp)
       continue;
+    bool acrossTp = other.tp > self.tp;
     const Program &theirs = programs[q->second];
     // This program's receives from the peer: (wait point, the peer's index
     // of the matching send), by wait point.
@@ -115,6 +118,10 @@ std::vector<int64_t> provenSendReleases(const PipelineGraph &graph,
         // the receive has run.
         int64_t taken = waitPoint(theirs, got[k]);
         if (taken < 0)
+          continue;
+        ActionKind takenBy = theirs.actions[static_cast<size_t>(taken)].kind;
+        if (acrossTp && takenBy != ActionKind::Forward &&
+            takenBy != ActionKind::BackwardInput)
           continue;
         // The first receive waited for after the send was posted whose
         // message the peer sent after taking this one.
