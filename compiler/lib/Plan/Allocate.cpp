@@ -448,6 +448,7 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
     }
   } else {
     std::vector<StagePlan> path;
+    int64_t previousInFlight = 0; // Of the stage before, with a backward.
     for (int64_t s = 0; s < c.stages[encoders[0]]; ++s) {
       StagePlan merged;
       double received = 0, sent = 0;
@@ -465,7 +466,9 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         sent += m.sentBytes(s + 1 == c.stages[e]);
       }
       setMessageTerms(merged.memory, received, sent);
-      capInFlight(merged.memory, res.memoryCapacity);
+      capInFlightAfter(merged.memory, res.memoryCapacity, previousInFlight);
+      previousInFlight =
+          merged.memory.activations > 0 ? merged.memory.inFlight : 0;
       path.push_back(std::move(merged));
     }
     path.insert(path.end(), tail.begin(), tail.end());
@@ -541,17 +544,41 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
         m, m.balanceLayers.empty() ? m.layers : m.balanceLayers, sizes);
   }
   placeStages(real, c);
+  // Caps in pipeline order: a stage holds more sent gradients where the
+  // stage it sends them to holds more microbatches (capInFlightAfter).
+  // Colocated encoders are capped on their shared GPUs (makePaths).
+  auto capAfter = [&](std::vector<StagePlan> &stages, int64_t before) {
+    for (StagePlan &sp : stages) {
+      capInFlightAfter(sp.memory, res.memoryCapacity, before);
+      before = sp.memory.activations > 0 ? sp.memory.inFlight : 0;
+    }
+  };
+  if (!colocated())
+    for (size_t e : encoders)
+      capAfter(real[e], 0);
+  plan.paths = makePaths(real, c);
+  if (llm >= 0) {
+    // The LLM's first stage sends gradients to every encoder's last stage.
+    auto llmStages = static_cast<size_t>(c.stages[llm]);
+    int64_t before = 0;
+    for (const std::vector<StagePlan> &path : plan.paths)
+      if (path.size() > llmStages) {
+        const StageMemory &last = path[path.size() - llmStages - 1].memory;
+        if (last.activations > 0)
+          before = std::max(before, last.inFlight);
+      }
+    capAfter(real[llm], before);
+    for (std::vector<StagePlan> &path : plan.paths)
+      for (size_t s = 0; s < llmStages; ++s)
+        path[path.size() - llmStages + s].memory = real[llm][s].memory;
+  }
   for (size_t i = 0; i < modules.size(); ++i) {
     for (size_t s = 0; s < real[i].size(); ++s) {
-      StagePlan &sp = real[i][s];
-      if (!colocated() || modules[i].isLLM)
-        capInFlight(sp.memory, res.memoryCapacity);
-      balanced[i][s].memory = sp.memory;
-      balanced[i][s].sendTime = sp.sendTime;
+      balanced[i][s].memory = real[i][s].memory;
+      balanced[i][s].sendTime = real[i][s].sendTime;
     }
     plan.stagesPerModule.push_back(c.stages[i]);
   }
-  plan.paths = makePaths(real, c);
   // Colocated stages are capped (and checked) on their shared GPUs.
   std::vector<std::vector<StagePlan>> balancedPaths = makePaths(balanced, c);
   for (size_t p = 0; p < plan.paths.size(); ++p)

@@ -133,7 +133,8 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    merged.bwd += piece.bwd;
                    merged.bwdWeight += piece.bwdWeight;
                    merged.memory.add(piece.memory);
-                   piece.memory.sends = piece.memory.transit = 0;
+                   piece.memory.sends = piece.memory.transit =
+                       piece.memory.gradientBack = 0;
                    balanced.fwd += pb.fwd;
                    balanced.bwd += pb.bwd;
                    balanced.bwdWeight += pb.bwdWeight;
@@ -141,13 +142,17 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    ++plan.stagesPerModule[i];
                  });
     setChainMessages(merged.memory, modules, c, at, end);
+    // Chain stage s holds k - s microbatches at the peak, as an LLM stage,
+    // and more sent gradients where the stage before holds more.
+    merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
+    int64_t predecessorInFlight = 0;
+    if (!path.empty() && path.back().memory.activations > 0)
+      predecessorInFlight = path.back().memory.inFlight;
+    capInFlightAfter(merged.memory, res.memoryCapacity, predecessorInFlight);
     // Recorded on the stage's last piece, which sends.
     StageMemory &sender = perModule[c.module[end - 1]].back().memory;
     sender.sends = merged.memory.sends;
     sender.transit = merged.memory.transit;
-    // Chain stage s holds k - s microbatches at the peak, as an LLM stage.
-    merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
-    capInFlight(merged.memory, res.memoryCapacity);
     if (end < static_cast<int64_t>(c.module.size())) {
       bool same = res.gpusPerNode <= 0 ||
                   (s * res.dp * gpus) / res.gpusPerNode ==

@@ -38,6 +38,7 @@ void StageMemory::add(const StageMemory &other) {
   activations += other.activations;
   sends += other.sends;
   transit += other.transit;
+  gradientBack += other.gradientBack;
   wanted = std::max(wanted, other.wanted);
   inFlight = std::max(inFlight, other.inFlight);
 }
@@ -53,9 +54,11 @@ StageMessages mllm::plan::stageMessages(bool backward, double received,
 
 void mllm::plan::setMessageTerms(StageMemory &memory, double received,
                                  double sent) {
-  StageMessages m = stageMessages(memory.activations > 0, received, sent);
+  bool backward = memory.activations > 0;
+  StageMessages m = stageMessages(backward, received, sent);
   memory.sends = m.sends;
   memory.transit = m.transit;
+  memory.gradientBack = backward ? received : 0;
 }
 
 void mllm::plan::capInFlight(StageMemory &memory, double capacity) {
@@ -71,4 +74,28 @@ void mllm::plan::capInFlight(StageMemory &memory, double capacity) {
   auto actBytes = static_cast<int64_t>(static_cast<double>(act) * kMiB);
   int64_t fit = room > 0 ? room / actBytes : 0;
   memory.inFlight = std::max<int64_t>(1, std::min(memory.wanted, fit));
+}
+
+int64_t mllm::plan::sentGradientsHeld(int64_t inFlight,
+                                      int64_t predecessorInFlight) {
+  return std::max<int64_t>(2, predecessorInFlight - inFlight + 1);
+}
+
+void mllm::plan::capInFlightAfter(StageMemory &memory, double capacity,
+                                  int64_t predecessorInFlight) {
+  capInFlight(memory, capacity);
+  if (memory.gradientBack <= 0 || predecessorInFlight <= 0)
+    return;
+  // Each round holds more gradients and so no more microbatches: it ends
+  // within predecessorInFlight rounds.
+  double twoHeld = memory.transit;
+  for (int64_t held = 2;;) {
+    int64_t next = sentGradientsHeld(memory.inFlight, predecessorInFlight);
+    if (next <= held)
+      return;
+    held = next;
+    memory.transit =
+        twoHeld + static_cast<double>(held - 2) * memory.gradientBack;
+    capInFlight(memory, capacity);
+  }
 }

@@ -241,6 +241,41 @@ TEST(Fidelity, StageMessages) {
   EXPECT_DOUBLE_EQ(frozen.transit, 3 + 3 * 5);
 }
 
+// A stage sends gradient m back and its predecessor, holding p microbatches,
+// sends the activation proving it arrived only with microbatch m + p: a
+// stage holding k holds p - k + 1 sent gradients at its peak, never fewer
+// than stageMessages' two. Fewer in flight hold more, so the cap and the
+// transit are found together.
+TEST(Fidelity, MoreSentGradientsBehindAStageHoldingMore) {
+  EXPECT_EQ(sentGradientsHeld(2, 8), 7);
+  EXPECT_EQ(sentGradientsHeld(3, 4), 2);
+  EXPECT_EQ(sentGradientsHeld(1, 1), 2);
+  StageMemory m;
+  m.weights = 10 * kMiB;
+  m.activations = 3 * kMiB;
+  m.wanted = 8;
+  setMessageTerms(m, kMiB, kMiB); // sends 1, transit 1 + 2 x 1 MiB
+  EXPECT_DOUBLE_EQ(m.gradientBack, kMiB);
+  StageMemory alone = m;
+  capInFlightAfter(alone, 30 * kMiB, 0); // (30 - 13) / 4 = 4
+  EXPECT_EQ(alone.inFlight, 4);
+  EXPECT_DOUBLE_EQ(alone.transit, 3 * kMiB);
+  // Behind a stage holding 8: at 4, 5 gradients (static 16: 3 fit); at 3,
+  // 6 (static 17: 3 fit). 4 would need 16 + 4 x 4 = 32 MiB.
+  capInFlightAfter(m, 30 * kMiB, 8);
+  EXPECT_EQ(m.inFlight, 3);
+  EXPECT_DOUBLE_EQ(m.transit, (1 + sentGradientsHeld(3, 8)) * kMiB);
+  EXPECT_TRUE(m.fits(30 * kMiB));
+  // A stage without a backward sends no gradients.
+  StageMemory frozen;
+  frozen.weights = 10 * kMiB;
+  frozen.wanted = 1;
+  setMessageTerms(frozen, kMiB, kMiB);
+  EXPECT_DOUBLE_EQ(frozen.gradientBack, 0);
+  capInFlightAfter(frozen, 30 * kMiB, 8);
+  EXPECT_DOUBLE_EQ(frozen.transit, 4 * kMiB);
+}
+
 model::LayerShape llama8bBlock() {
   model::LayerShape s;
   s.hidden = 4096;

@@ -332,6 +332,58 @@ TEST(PartitionMemory, StagesHoldTheirMessages) {
   EXPECT_DOUBLE_EQ(plan->stages[0].memory.transit, 0.5 * kGiB + 3 * 1 * kGiB);
 }
 
+// An encoder stage holding 4 microbatches before an LLM stage capped to 1:
+// the LLM stage sends gradient m back, and the encoder's activation that
+// proves it arrived is microbatch m + 4, so it holds 4 sent gradients, not
+// 2 (sentGradientsHeld). GiB: LLM layers of 1 weights, 2 activations, cuts
+// of 1; the encoder's output 0.5; 7.5 GiB GPUs.
+TEST(PartitionMemory, MoreSentGradientsBehindAStageHoldingMore) {
+  PipelineModule enc;
+  enc.name = "enc";
+  enc.layers.push_back({0.1, 0.1, 0});
+  enc.memory.push_back({0.5 * kGiB, 0, 0, 0.25 * kGiB});
+  enc.outputBytes = 0.5 * kGiB;
+  enc.stages = 1;
+  PipelineModule llm;
+  llm.name = "llm";
+  llm.isLLM = true;
+  for (int l = 0; l < 3; ++l) {
+    llm.layers.push_back({1, 1, 0});
+    llm.memory.push_back({1 * kGiB, 0, 0, 2 * kGiB});
+  }
+  llm.cutBytes = 1 * kGiB;
+  llm.inputBytes = enc.outputBytes;
+  llm.stages = 3;
+  PipelineResources res;
+  res.gpuBudget = 4;
+  res.microbatches = 8;
+  res.memoryCapacity = 7.5 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 4u);
+  const StageMemory &e = plan->paths[0][0].memory;
+  const StageMemory &l0 = plan->paths[0][1].memory;
+  const StageMemory &l1 = plan->paths[0][2].memory;
+  EXPECT_EQ(e.inFlight, 4);
+  // Two gradients: static 1 + 2, (7.5 - 3) / 3 = 1 in flight. Four: static
+  // 4, still 1 (7 GiB).
+  EXPECT_EQ(l0.inFlight, 1);
+  EXPECT_DOUBLE_EQ(l0.transit, 1 * kGiB + 4 * 0.5 * kGiB);
+  EXPECT_TRUE(l0.fits(res.memoryCapacity));
+  // The stage after it holds as many in flight: two, as stageMessages.
+  EXPECT_EQ(l1.inFlight, 1);
+  EXPECT_DOUBLE_EQ(l1.transit, 1 * kGiB + 2 * 1 * kGiB);
+  // The per-module stages say the same.
+  EXPECT_DOUBLE_EQ(plan->stages[1].memory.transit, l0.transit);
+  // A frozen encoder takes no gradients: two, as stageMessages counts.
+  enc.memory[0].activations = 0;
+  plan = planPipeline({enc, llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_DOUBLE_EQ(plan->paths[0][1].memory.transit, 1 * kGiB + 2 * 0.5 * kGiB);
+}
+
 // A chain stage's pieces hand each other nothing: its messages are those
 // across the cuts around it, recorded on its last piece.
 TEST(PartitionMemory, ChainStageMessagesCrossItsCuts) {

@@ -39,6 +39,10 @@ struct StageMemory {
   /// (capInFlight); equal unless the stage is capped.
   int64_t wanted = 0, inFlight = 0;
   double sends = 0, transit = 0;
+  /// Per microbatch, with a backward: the gradient the stage sends back (the
+  /// size of what it receives), of which `transit` holds two; 0 without.
+  /// capInFlightAfter holds more where a predecessor holds more microbatches.
+  double gradientBack = 0;
 
   /// The MiB-rounded terms, as recorded and as the schedule reads them.
   /// Each is rounded up on its own: the static memory plan sizes the
@@ -68,7 +72,8 @@ struct StageMessages {
 /// `backward`: the stage runs one. A stage with a backward holds each
 /// activation it sends until the gradient comes back (`sends`), and at its
 /// peak besides the gradient it received and two gradients it sent, or (the
-/// last stage) the activation it received and two gradients it sent. A
+/// last stage) the activation it received and two gradients it sent (more
+/// behind a predecessor holding more microbatches: capInFlightAfter). A
 /// stage without one holds the activation it received and, as nothing comes
 /// back, three of its sends (the runtime's window). The generator's
 /// schedules under the runtime's release rules hold no more at their peaks,
@@ -88,6 +93,24 @@ void setMessageTerms(StageMemory &memory, double received, double sent);
 /// MiB-rounded terms, the schedule generator's arithmetic), at least one.
 /// Without activations or capacity nothing is capped.
 void capInFlight(StageMemory &memory, double capacity);
+
+/// The gradients a stage with a backward holds sent at its peak when the
+/// predecessors it sends them to hold up to `predecessorInFlight`
+/// microbatches and it holds `inFlight`: a predecessor takes gradient m in
+/// its backward of m and only then sends the activation that proves it
+/// arrived, m + its in-flight count later, which this stage takes after
+/// sending predecessorInFlight - inFlight + 1 gradients from m on. At least
+/// the two stageMessages counts (1F1B: in flight one more upstream).
+int64_t sentGradientsHeld(int64_t inFlight, int64_t predecessorInFlight);
+
+/// capInFlight for a stage whose message terms setMessageTerms set and
+/// whose predecessors that take its gradients hold up to
+/// `predecessorInFlight` microbatches (0: none): the fewer it holds, the
+/// more sent gradients (sentGradientsHeld), which leaves room for fewer
+/// microbatches, so its transit and cap are found together. Call once per
+/// setMessageTerms.
+void capInFlightAfter(StageMemory &memory, double capacity,
+                      int64_t predecessorInFlight);
 
 } // namespace mllm::plan
 

@@ -19,6 +19,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
+#include <map>
+
 namespace mllm {
 #define GEN_PASS_DEF_RANKMAPPASS
 #include "mllm/Transforms/MLLM/Passes.h.inc"
@@ -121,6 +123,40 @@ double sentBytes(const JobModel &job, const StageInfo &s) {
   return bytes;
 }
 
+/// For each group, the groups it sends gradients to when they run a
+/// backward: the previous chain stage; the part's previous stage (every
+/// colocated encoder's, one group); for the LLM's first stage, every
+/// encoder's last.
+std::vector<SmallVector<size_t, 2>>
+predecessorGroups(const JobModel &job, ArrayRef<GpuGroup> groups) {
+  std::map<std::pair<const PartInfo *, int64_t>, size_t> groupOf;
+  SmallVector<size_t, 2> encoderLast;
+  for (auto [g, group] : llvm::enumerate(groups))
+    for (const StageInfo *s : group) {
+      groupOf[{s->part, s->index}] = g;
+      if (!s->part->isLLM && s->index + 1 == s->numStages)
+        encoderLast.push_back(g);
+    }
+  std::vector<SmallVector<size_t, 2>> preds(groups.size());
+  for (auto [g, group] : llvm::enumerate(groups)) {
+    SmallVector<size_t, 2> &p = preds[g];
+    if (job.layout == EncoderLayout::Chain) {
+      if (g > 0)
+        p.push_back(g - 1);
+      continue;
+    }
+    for (const StageInfo *s : group) {
+      if (s->index > 0)
+        p.push_back(groupOf[{s->part, s->index - 1}]);
+      else if (s->part->isLLM)
+        llvm::append_range(p, encoderLast);
+    }
+    llvm::sort(p);
+    p.erase(std::unique(p.begin(), p.end()), p.end());
+  }
+  return preds;
+}
+
 /// Each GPU's messages (plan::setMessageTerms), as the partitioner counts
 /// them: a stage receives its part's cut, the LLM's first every encoder's
 /// output; a stage that saves activations runs a backward. A group of
@@ -129,6 +165,12 @@ double sentBytes(const JobModel &job, const StageInfo &s) {
 /// it (its pieces hand each other nothing). The terms are recorded on one
 /// stage of the group: the chain stage's last piece, which sends, or the
 /// first colocated stage.
+/// The stage of a group that records its message terms: a chain stage's
+/// last piece, which sends, or the first colocated stage.
+StageInfo *messageHolder(const JobModel &job, const GpuGroup &group) {
+  return job.layout == EncoderLayout::Chain ? group.back() : group.front();
+}
+
 void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
   bool chain = job.layout == EncoderLayout::Chain;
   double encoderOutputs = 0;
@@ -140,7 +182,7 @@ void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
     StageMemory sum;
     double received = 0, sent = 0;
     for (StageInfo *s : group) {
-      s->memory.sends = s->memory.transit = 0;
+      s->memory.sends = s->memory.transit = s->memory.gradientBack = 0;
       sum.add(s->memory);
       if (chain)
         continue;
@@ -155,9 +197,10 @@ void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
       sent = chainCut = sentBytes(job, *group.back());
     }
     plan::setMessageTerms(sum, received, sent);
-    StageInfo *holder = chain ? group.back() : group.front();
+    StageInfo *holder = messageHolder(job, group);
     holder->memory.sends = sum.sends;
     holder->memory.transit = sum.transit;
+    holder->memory.gradientBack = sum.gradientBack;
   }
 }
 
@@ -223,13 +266,22 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
   // least one), with the schedule generator's arithmetic on the shared
   // GPU's summed terms (Memory.h), so the check below fails only when not
   // even one microbatch fits.
+  // In pipeline order, so that a group's predecessors are capped first: one
+  // holding more microbatches leaves more sent gradients here.
   double capacity = static_cast<double>(job.cluster.getMemory());
+  std::vector<SmallVector<size_t, 2>> preds = predecessorGroups(job, groups);
   std::vector<StageMemory> gpuMemory;
-  for (const GpuGroup &group : groups) {
+  for (auto [g, group] : llvm::enumerate(groups)) {
     StageMemory mem = group.front()->memory;
     for (StageInfo *other : llvm::drop_begin(group))
       mem.add(other->memory);
-    plan::capInFlight(mem, capacity);
+    int64_t predecessorInFlight = 0;
+    for (size_t p : preds[g])
+      if (gpuMemory[p].activations > 0)
+        predecessorInFlight =
+            std::max(predecessorInFlight, gpuMemory[p].inFlight);
+    plan::capInFlightAfter(mem, capacity, predecessorInFlight);
+    messageHolder(job, group)->memory.transit = mem.transit;
     for (StageInfo *s : group) {
       s->memory.inFlight = mem.inFlight;
       s->memory.wanted = mem.wanted;
