@@ -249,9 +249,13 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     }
     if (reports)
       progress.step(*stats);
-    // Every rank has the same loss: all stop here, rank 0 says why.
-    if (stopIfDiverged(*stats, reports))
+    // Every rank has the same loss: all stop here, rank 0 says why, and
+    // the others wait for it to have said so (a failed rank's return ends
+    // the job: main's abortMPI, which could cut rank 0 off first).
+    if (stopIfDiverged(*stats, reports)) {
+      llvm::consumeError(world.barrier());
       return 1;
+    }
     const int64_t done = runner.stepsDone();
     if (!dir.empty() && dueAfter(done, options.total, options.checkpointEvery))
       if (llvm::Error e = checkpoint())

@@ -168,9 +168,14 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
       return fail(llvm::toString(stats.takeError()));
     if (reports)
       progress.step(*stats);
-    // Every rank has the same loss: all stop here, rank 0 says why.
-    if (stopIfDiverged(*stats, reports))
+    // Every rank has the same loss: all stop here, rank 0 says why, and
+    // the others wait for it to have said so (a failed rank's return ends
+    // the job: main's abortMPI, which could cut rank 0 off first).
+    if (stopIfDiverged(*stats, reports)) {
+      if (parallel)
+        llvm::consumeError(world->barrier());
       return 1;
+    }
     const int64_t done = trainer.stepsDone();
     if (!dir.empty() && reports &&
         dueAfter(done, options.total, options.checkpointEvery))
