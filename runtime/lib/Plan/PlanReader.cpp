@@ -16,6 +16,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <yaml-cpp/yaml.h>
@@ -127,6 +128,26 @@ private:
       fail(v, std::string("'") + key + "' may be at most " +
                   std::to_string(max) + ", got " + std::to_string(x));
     return x;
+  }
+  /// A stage's memory terms add up to its total, as mllm.stage's verifier
+  /// checks them: the runtime reports the total and sizes by the terms, so
+  /// a plan edited in one place only would disagree with itself.
+  void checkMemoryTotal(const YAML::Node &m, const PlanStageMemory &mem) {
+    int64_t perMicrobatch = 0, held = 0, sum = 0;
+    bool overflow =
+        llvm::AddOverflow(mem.activations, mem.sends, perMicrobatch);
+    overflow = overflow || llvm::MulOverflow(perMicrobatch, mem.inFlight, held);
+    for (int64_t term :
+         {mem.weights, mem.grads, mem.optimizer, mem.transit, held})
+      overflow = overflow || llvm::AddOverflow(sum, term, sum);
+    if (overflow)
+      fail(m, "the 'memory_mib' terms are too large to add up");
+    if (sum != mem.total)
+      fail(m["total"],
+           "'total' is " + std::to_string(mem.total) +
+               " MiB but weights + grads + optimizer + transit + (activations "
+               "+ sends) x in_flight is " +
+               std::to_string(sum) + " MiB; correct the total or the terms");
   }
   /// Costs, rates and sizes: finite and not negative.
   double real(const YAML::Node &n, const char *key, const char *what) {
@@ -441,6 +462,7 @@ PlanStage Reader::stage(const YAML::Node &n) {
       mem.sends = integer(m, "sends", "memory_mib", 0);
     if (m["transit"])
       mem.transit = integer(m, "transit", "memory_mib", 0);
+    checkMemoryTotal(m, mem);
     s.memory = mem;
   }
   if (YAML::Node r = n["ranks"])
