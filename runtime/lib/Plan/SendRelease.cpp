@@ -188,8 +188,9 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
     // Every rank a send of this stage reaches sends back to it when the
     // peer has no more TP ranks and the same replicas. A peer of more TP
     // ranks sends back from one rank of each TP group the send reaches;
-    // where the action that takes the message runs a TP all-reduce, that
-    // rank finished it only after every rank of its group had taken it.
+    // where that rank ran a forward (which all-reduces over the group)
+    // between taking the message and sending back, it finished it only
+    // after every rank of its group had taken theirs.
     if (other.dp != self.dp)
       continue;
     bool acrossTp = other.tp > self.tp;
@@ -198,9 +199,18 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
     const PeerLinks *theirs = index.find(*q, mine.stage);
     if (!theirs)
       continue;
-    std::vector<ComputeCollectives> peerCollectives;
-    if (acrossTp)
-      peerCollectives = computeCollectives(other, programs[*q]);
+    // synced[i]: the peer's TP-all-reducing forwards before its action i.
+    std::vector<uint32_t> synced;
+    if (acrossTp) {
+      const Program &peerProgram = programs[*q];
+      std::vector<ComputeCollectives> c =
+          computeCollectives(other, peerProgram);
+      synced.assign(peerProgram.actions.size() + 1, 0);
+      for (size_t i = 0; i < peerProgram.actions.size(); ++i)
+        synced[i + 1] =
+            synced[i] + (peerProgram.actions[i].kind == ActionKind::Forward &&
+                         c[i].tpAllReduce);
+    }
     // This program's receives from the peer: (wait point, the peer's index
     // of the matching send), by wait point.
     for (int g = 0; g < 2; ++g) {
@@ -232,17 +242,18 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
         // The peer has this message once its compute action that waits for
         // the receive has run.
         int64_t taken = theirs->waits[g][k];
-        if (taken < 0 ||
-            (acrossTp &&
-             !peerCollectives[static_cast<size_t>(taken)].tpAllReduce))
+        if (taken < 0)
           continue;
         // The first of those whose message the peer sent after taking this
-        // one.
-        for (size_t r = after; r < receives.size(); ++r)
-          if (static_cast<int64_t>(receives[r].second) > taken) {
+        // one (across TP: with a forward in between).
+        for (size_t r = after; r < receives.size(); ++r) {
+          size_t sent = receives[r].second;
+          if (static_cast<int64_t>(sent) > taken &&
+              (!acrossTp || synced[sent] > synced[taken])) {
             ours.release[g][k] = receives[r].first;
             break;
           }
+        }
       }
     }
   }

@@ -90,8 +90,8 @@ std::vector<int64_t> provenSendReleases(const PipelineGraph &graph,
     const StageInfo &other = graph.stages[peer];
     // Every rank a send of this stage reaches sends back to it when the
     // peer has no more TP ranks and the same replicas; a peer of more TP
-    // ranks proves it where the action that takes the message all-reduces
-    // over TP (a forward or an input backward).
+    // ranks proves it where it runs a forward (which all-reduces over TP)
+    // between taking the message and sending back.
     if (other.dp != self.dp)
       continue;
     bool acrossTp = other.tp > self.tp;
@@ -119,10 +119,13 @@ std::vector<int64_t> provenSendReleases(const PipelineGraph &graph,
         int64_t taken = waitPoint(theirs, got[k]);
         if (taken < 0)
           continue;
-        ActionKind takenBy = theirs.actions[static_cast<size_t>(taken)].kind;
-        if (acrossTp && takenBy != ActionKind::Forward &&
-            takenBy != ActionKind::BackwardInput)
-          continue;
+        // A forward of the peer in [taken, sent).
+        auto forwardBefore = [&](size_t sent) {
+          for (auto a = static_cast<size_t>(taken); a < sent; ++a)
+            if (theirs.actions[a].kind == ActionKind::Forward)
+              return true;
+          return false;
+        };
         // The first receive waited for after the send was posted whose
         // message the peer sent after taking this one.
         auto it = std::upper_bound(
@@ -131,7 +134,8 @@ std::vector<int64_t> provenSendReleases(const PipelineGraph &graph,
               return v < r.first;
             });
         for (; it != receives.end(); ++it)
-          if (static_cast<int64_t>(it->second) > taken) {
+          if (static_cast<int64_t>(it->second) > taken &&
+              (!acrossTp || forwardBefore(it->second))) {
             release[ours[k]] = it->first;
             break;
           }

@@ -9,9 +9,9 @@
 //   from the same peer stage that the peer sent only after its receive of
 //   this one. Where the rank pairing (docs/runtime.md) makes every rank this
 //   send goes to one of the ranks that later message comes from, or a TP
-//   peer of one inside the action that takes the message (whose TP
-//   all-reduce it cannot finish before they have taken theirs), the wait
-//   finds the send complete.
+//   peer of one that ran a forward between taking this message and sending
+//   that one (the forward's TP all-reduce cannot finish before its peers
+//   have taken theirs), the wait finds the send complete.
 // - A window, for sends nothing comes back after (a frozen encoder's): at
 //   the end of the action that posts the second later send on the same
 //   link, so at most three of a link's messages are in flight. Such a wait
@@ -38,10 +38,10 @@ namespace mllm::sched {
 /// end of the iteration. -1 for every other action. A receive counts from
 /// the action that waits for it: an activation's at its microbatch's next
 /// forward, a gradient's at its microbatch's next backward. Proven arrival
-/// needs a peer stage of the same data-parallel degree, and one with no
-/// more TP ranks than this one's unless the peer's action that takes the
-/// message runs a TP all-reduce (computeCollectives: a forward or an input
-/// backward); otherwise not every rank a send reaches is known to have it.
+/// needs a peer stage of the same data-parallel degree; a peer with more TP
+/// ranks than this one's, a forward (computeCollectives: a TP all-reduce)
+/// from the action that takes the message to the later send, or not every
+/// rank a send reaches is known to have it.
 std::vector<std::vector<int64_t>>
 sendReleases(const PipelineGraph &graph, const std::vector<Program> &programs);
 /// The releases of programs[index] by proven arrival alone (the first
