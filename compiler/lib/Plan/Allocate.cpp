@@ -448,10 +448,10 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
     }
   } else {
     std::vector<StagePlan> path;
-    int64_t previousInFlight = 0; // Of the stage before, with a backward.
+    PredecessorsInFlight before; // Stage s - 1, with a backward.
     for (int64_t s = 0; s < c.stages[encoders[0]]; ++s) {
       StagePlan merged;
-      double received = 0, sent = 0;
+      double received = 0, sent = 0, back = 0;
       for (size_t e : encoders) {
         const StagePlan &sp = per[e][s];
         merged.module += (merged.module.empty() ? "" : "+") + sp.module;
@@ -464,11 +464,17 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         const PipelineModule &m = modules[e];
         received += m.receivedBytes(s == 0);
         sent += m.sentBytes(s + 1 == c.stages[e]);
+        // Gradients go back only to an encoder's stage with a backward.
+        if (s > 0 && per[e][s - 1].memory.activations > 0)
+          back += m.receivedBytes(false);
       }
       setMessageTerms(merged.memory, received, sent);
-      capInFlightAfter(merged.memory, res.memoryCapacity, previousInFlight);
-      previousInFlight =
-          merged.memory.activations > 0 ? merged.memory.inFlight : 0;
+      if (merged.memory.gradientBack > 0)
+        merged.memory.gradientBack = back;
+      capInFlightAfter(merged.memory, res.memoryCapacity, before);
+      before = {};
+      if (merged.memory.activations > 0)
+        before.add(merged.memory.inFlight);
       path.push_back(std::move(merged));
     }
     path.insert(path.end(), tail.begin(), tail.end());
@@ -547,26 +553,37 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
   // Caps in pipeline order: a stage holds more sent gradients where the
   // stage it sends them to holds more microbatches (capInFlightAfter).
   // Colocated encoders are capped on their shared GPUs (makePaths).
-  auto capAfter = [&](std::vector<StagePlan> &stages, int64_t before) {
+  auto capAfter = [&](std::vector<StagePlan> &stages,
+                      PredecessorsInFlight before) {
     for (StagePlan &sp : stages) {
       capInFlightAfter(sp.memory, res.memoryCapacity, before);
-      before = sp.memory.activations > 0 ? sp.memory.inFlight : 0;
+      before = {};
+      if (sp.memory.activations > 0)
+        before.add(sp.memory.inFlight);
     }
   };
   if (!colocated())
     for (size_t e : encoders)
-      capAfter(real[e], 0);
+      capAfter(real[e], {});
   plan.paths = makePaths(real, c);
   if (llm >= 0) {
-    // The LLM's first stage sends gradients to every encoder's last stage.
+    // The LLM's first stage sends gradients to every encoder's last stage
+    // with a backward.
     auto llmStages = static_cast<size_t>(c.stages[llm]);
-    int64_t before = 0;
+    PredecessorsInFlight before;
     for (const std::vector<StagePlan> &path : plan.paths)
       if (path.size() > llmStages) {
         const StageMemory &last = path[path.size() - llmStages - 1].memory;
         if (last.activations > 0)
-          before = std::max(before, last.inFlight);
+          before.add(last.inFlight);
       }
+    double back = 0;
+    for (size_t e : encoders)
+      if (!real[e].empty() && real[e].back().memory.activations > 0)
+        back += modules[e].outputBytes;
+    StageMemory &first = real[llm].front().memory;
+    if (first.gradientBack > 0)
+      first.gradientBack = back;
     capAfter(real[llm], before);
     for (std::vector<StagePlan> &path : plan.paths)
       for (size_t s = 0; s < llmStages; ++s)

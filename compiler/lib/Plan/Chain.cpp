@@ -145,10 +145,10 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
     // Chain stage s holds k - s microbatches at the peak, as an LLM stage,
     // and more sent gradients where the stage before holds more.
     merged.memory.wanted = inFlightDepth(true, s, k, k, res.microbatches);
-    int64_t predecessorInFlight = 0;
+    PredecessorsInFlight before;
     if (!path.empty() && path.back().memory.activations > 0)
-      predecessorInFlight = path.back().memory.inFlight;
-    capInFlightAfter(merged.memory, res.memoryCapacity, predecessorInFlight);
+      before.add(path.back().memory.inFlight);
+    capInFlightAfter(merged.memory, res.memoryCapacity, before);
     // Recorded on the stage's last piece, which sends.
     StageMemory &sender = perModule[c.module[end - 1]].back().memory;
     sender.sends = merged.memory.sends;

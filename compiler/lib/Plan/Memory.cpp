@@ -81,16 +81,22 @@ int64_t mllm::plan::sentGradientsHeld(int64_t inFlight,
   return std::max<int64_t>(2, predecessorInFlight - inFlight + 1);
 }
 
+void PredecessorsInFlight::add(int64_t inFlight) {
+  fewest = fewest == 0 ? inFlight : std::min(fewest, inFlight);
+  most = std::max(most, inFlight);
+}
+
 void mllm::plan::capInFlightAfter(StageMemory &memory, double capacity,
-                                  int64_t predecessorInFlight) {
+                                  PredecessorsInFlight predecessors) {
   capInFlight(memory, capacity);
-  if (memory.gradientBack <= 0 || predecessorInFlight <= 0)
+  if (memory.gradientBack <= 0 || predecessors.most <= 0)
     return;
   // Each round holds more gradients and so no more microbatches: it ends
-  // within predecessorInFlight rounds.
+  // within predecessors.most rounds.
   double twoHeld = memory.transit;
   for (int64_t held = 2;;) {
-    int64_t next = sentGradientsHeld(memory.inFlight, predecessorInFlight);
+    int64_t runs = std::min(memory.inFlight, predecessors.fewest);
+    int64_t next = sentGradientsHeld(runs, predecessors.most);
     if (next <= held)
       return;
     held = next;

@@ -257,22 +257,37 @@ TEST(Fidelity, MoreSentGradientsBehindAStageHoldingMore) {
   setMessageTerms(m, kMiB, kMiB); // sends 1, transit 1 + 2 x 1 MiB
   EXPECT_DOUBLE_EQ(m.gradientBack, kMiB);
   StageMemory alone = m;
-  capInFlightAfter(alone, 30 * kMiB, 0); // (30 - 13) / 4 = 4
+  capInFlightAfter(alone, 30 * kMiB, {}); // (30 - 13) / 4 = 4
   EXPECT_EQ(alone.inFlight, 4);
   EXPECT_DOUBLE_EQ(alone.transit, 3 * kMiB);
   // Behind a stage holding 8: at 4, 5 gradients (static 16: 3 fit); at 3,
   // 6 (static 17: 3 fit). 4 would need 16 + 4 x 4 = 32 MiB.
-  capInFlightAfter(m, 30 * kMiB, 8);
+  PredecessorsInFlight eight;
+  eight.add(8);
+  capInFlightAfter(m, 30 * kMiB, eight);
   EXPECT_EQ(m.inFlight, 3);
   EXPECT_DOUBLE_EQ(m.transit, (1 + sentGradientsHeld(3, 8)) * kMiB);
   EXPECT_TRUE(m.fits(30 * kMiB));
+  // Behind predecessors holding 2 and 8 it runs with 2 (the generator
+  // carries the smaller warm-up down), so the one holding 8 has 7 of its
+  // gradients to take: static 10 + 1 + 7 = 18, still 3 fit.
+  StageMemory carried = alone;
+  setMessageTerms(carried, kMiB, kMiB);
+  PredecessorsInFlight twoAndEight;
+  twoAndEight.add(8);
+  twoAndEight.add(2);
+  EXPECT_EQ(twoAndEight.fewest, 2);
+  EXPECT_EQ(twoAndEight.most, 8);
+  capInFlightAfter(carried, 30 * kMiB, twoAndEight);
+  EXPECT_EQ(carried.inFlight, 3);
+  EXPECT_DOUBLE_EQ(carried.transit, (1 + 7) * kMiB);
   // A stage without a backward sends no gradients.
   StageMemory frozen;
   frozen.weights = 10 * kMiB;
   frozen.wanted = 1;
   setMessageTerms(frozen, kMiB, kMiB);
   EXPECT_DOUBLE_EQ(frozen.gradientBack, 0);
-  capInFlightAfter(frozen, 30 * kMiB, 8);
+  capInFlightAfter(frozen, 30 * kMiB, eight);
   EXPECT_DOUBLE_EQ(frozen.transit, 4 * kMiB);
 }
 

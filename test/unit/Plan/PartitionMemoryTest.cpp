@@ -384,6 +384,81 @@ TEST(PartitionMemory, MoreSentGradientsBehindAStageHoldingMore) {
   EXPECT_DOUBLE_EQ(plan->paths[0][1].memory.transit, 1 * kGiB + 2 * 0.5 * kGiB);
 }
 
+// Beside the trained encoder, a frozen one (no backward) of 0.25 GiB
+// outputs: the LLM's first stage sends it no gradients, so only the
+// trained encoder's 0.5 GiB are held 4 times: transit 1 + 2 x 0.75 + 2 x
+// 0.5 = 3.5 GiB, which fits 7.5 GiB with one microbatch (counting the
+// frozen encoder's too, 4 GiB would not).
+TEST(PartitionMemory, FrozenEncodersTakeNoGradients) {
+  PipelineModule trained;
+  trained.name = "trained";
+  trained.layers.push_back({0.1, 0.1, 0});
+  trained.memory.push_back({0.5 * kGiB, 0, 0, 0.25 * kGiB});
+  trained.outputBytes = 0.5 * kGiB;
+  trained.stages = 1;
+  PipelineModule frozen = trained;
+  frozen.name = "frozen";
+  frozen.memory[0].activations = 0;
+  frozen.outputBytes = 0.25 * kGiB;
+  PipelineModule llm;
+  llm.name = "llm";
+  llm.isLLM = true;
+  for (int l = 0; l < 3; ++l) {
+    llm.layers.push_back({1, 1, 0});
+    llm.memory.push_back({1 * kGiB, 0, 0, 2 * kGiB});
+  }
+  llm.cutBytes = 1 * kGiB;
+  llm.inputBytes = trained.outputBytes + frozen.outputBytes;
+  llm.stages = 3;
+  PipelineResources res;
+  res.gpuBudget = 5;
+  res.microbatches = 8;
+  res.memoryCapacity = 7.5 * kGiB;
+  std::optional<PipelinePlan> plan = planPipeline(
+      {trained, frozen, llm}, Layout::Parallel, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 2u);
+  const StageMemory &l0 = plan->paths[0][1].memory;
+  EXPECT_EQ(plan->paths[0][0].memory.inFlight, 4);
+  EXPECT_EQ(l0.inFlight, 1);
+  EXPECT_DOUBLE_EQ(l0.gradientBack, 0.5 * kGiB);
+  EXPECT_DOUBLE_EQ(l0.transit, 3.5 * kGiB);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_DOUBLE_EQ(plan->paths[1][1].memory.transit, l0.transit);
+}
+
+// The same in a chain: stage 1 (the LLM's first layer) capped to 1 behind
+// the encoder's stage holding 4 holds 4 of its 0.5 GiB gradients. GiB: any
+// two layers exceed the 10 GiB GPU, so the chain has four stages.
+TEST(PartitionMemory, ChainStageBehindOneHoldingMore) {
+  PipelineModule enc = module("enc", {1}, {6}, false);
+  enc.memory[0].activations = 0.25 * kGiB;
+  enc.outputBytes = 0.5 * kGiB;
+  PipelineModule llm = module("llm", {1, 1, 1}, {5.5, 5, 6}, true);
+  llm.memory[0].activations = 0.5 * kGiB; // 1.5 with its 1 GiB send
+  llm.memory[1].activations = llm.memory[2].activations = 0.25 * kGiB;
+  llm.cutBytes = 1 * kGiB;
+  PipelineResources res;
+  res.gpuBudget = 4;
+  res.microbatches = 8;
+  res.memoryCapacity = 10 * kGiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({enc, llm}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 4u);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(plan->paths[0][0].memory.inFlight, 4);
+  const StageMemory &s1 = plan->paths[0][1].memory;
+  EXPECT_EQ(s1.inFlight, 1);
+  EXPECT_DOUBLE_EQ(s1.transit, 1 * kGiB + 4 * 0.5 * kGiB);
+  // Recorded on the stage's piece.
+  EXPECT_DOUBLE_EQ(plan->stages[1].memory.transit, s1.transit);
+  // Stage 2 holds as many as stage 1: two of its 1 GiB gradients.
+  EXPECT_EQ(plan->paths[0][2].memory.inFlight, 1);
+  EXPECT_DOUBLE_EQ(plan->paths[0][2].memory.transit, 3 * kGiB);
+}
+
 // A chain stage's pieces hand each other nothing: its messages are those
 // across the cuts around it, recorded on its last piece.
 TEST(PartitionMemory, ChainStageMessagesCrossItsCuts) {

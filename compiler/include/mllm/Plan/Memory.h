@@ -39,9 +39,11 @@ struct StageMemory {
   /// (capInFlight); equal unless the stage is capped.
   int64_t wanted = 0, inFlight = 0;
   double sends = 0, transit = 0;
-  /// Per microbatch, with a backward: the gradient the stage sends back (the
-  /// size of what it receives), of which `transit` holds two; 0 without.
-  /// capInFlightAfter holds more where a predecessor holds more microbatches.
+  /// Per microbatch, with a backward: the gradients the stage sends back
+  /// (setMessageTerms: the size of what it receives; callers leave out what
+  /// goes to predecessors without a backward), of which `transit` holds
+  /// two; 0 without. capInFlightAfter holds more where a predecessor holds
+  /// more microbatches.
   double gradientBack = 0;
 
   /// The MiB-rounded terms, as recorded and as the schedule reads them.
@@ -103,14 +105,22 @@ void capInFlight(StageMemory &memory, double capacity);
 /// the two stageMessages counts (1F1B: in flight one more upstream).
 int64_t sentGradientsHeld(int64_t inFlight, int64_t predecessorInFlight);
 
-/// capInFlight for a stage whose message terms setMessageTerms set and
-/// whose predecessors that take its gradients hold up to
-/// `predecessorInFlight` microbatches (0: none): the fewer it holds, the
-/// more sent gradients (sentGradientsHeld), which leaves room for fewer
-/// microbatches, so its transit and cap are found together. Call once per
-/// setMessageTerms.
+/// The microbatches in flight of the predecessors a stage sends gradients
+/// to (those with a backward); 0 and 0: none.
+struct PredecessorsInFlight {
+  int64_t fewest = 0, most = 0;
+  void add(int64_t inFlight);
+};
+
+/// capInFlight for a stage whose message terms setMessageTerms set (and
+/// whose `gradientBack` counts only what goes to `predecessors`): the fewer
+/// microbatches it holds, the more sent gradients (sentGradientsHeld behind
+/// the one holding most), which leaves room for fewer, so its transit and
+/// cap are found together. It runs with no more than the fewest a
+/// predecessor holds (the generator carries a smaller warm-up downstream).
+/// Call once per setMessageTerms.
 void capInFlightAfter(StageMemory &memory, double capacity,
-                      int64_t predecessorInFlight);
+                      PredecessorsInFlight predecessors);
 
 } // namespace mllm::plan
 

@@ -157,46 +157,64 @@ predecessorGroups(const JobModel &job, ArrayRef<GpuGroup> groups) {
   return preds;
 }
 
-/// Each GPU's messages (plan::setMessageTerms), as the partitioner counts
-/// them: a stage receives its part's cut, the LLM's first every encoder's
-/// output; a stage that saves activations runs a backward. A group of
-/// stages on one GPU runs as one program: colocated encoders' stage s
-/// receives and sends the sums, a chain stage what crosses the cuts around
-/// it (its pieces hand each other nothing). The terms are recorded on one
-/// stage of the group: the chain stage's last piece, which sends, or the
-/// first colocated stage.
 /// The stage of a group that records its message terms: a chain stage's
 /// last piece, which sends, or the first colocated stage.
 StageInfo *messageHolder(const JobModel &job, const GpuGroup &group) {
   return job.layout == EncoderLayout::Chain ? group.back() : group.front();
 }
 
+/// Each GPU's messages (plan::setMessageTerms), as the partitioner counts
+/// them: a stage receives its part's cut, the LLM's first every encoder's
+/// output; a stage that saves activations runs a backward. A group of
+/// stages on one GPU runs as one program: colocated encoders' stage s
+/// receives and sends the sums, a chain stage what crosses the cuts around
+/// it (its pieces hand each other nothing). The terms are recorded on the
+/// group's messageHolder. The gradients a group sends back count only
+/// those to stages with a backward (a frozen encoder's part of the LLM's
+/// input gets none; a chain's cut is counted whole).
 void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
   bool chain = job.layout == EncoderLayout::Chain;
-  double encoderOutputs = 0;
-  for (const PartInfo &part : job.parts)
-    if (!part.isLLM)
-      encoderOutputs += part.outputBytes;
+  std::map<std::pair<const PartInfo *, int64_t>, const StageInfo *> stageOf;
+  double encoderOutputs = 0, trainedOutputs = 0;
+  for (const GpuGroup &group : groups)
+    for (const StageInfo *s : group) {
+      stageOf[{s->part, s->index}] = s;
+      if (s->part->isLLM || s->index + 1 != s->numStages)
+        continue;
+      encoderOutputs += s->part->outputBytes;
+      if (s->memory.activations > 0)
+        trainedOutputs += s->part->outputBytes;
+    }
+  auto trains = [&](const PartInfo *part, int64_t index) {
+    auto it = stageOf.find({part, index});
+    return it != stageOf.end() && it->second->memory.activations > 0;
+  };
   double chainCut = 0; // Into the chain stage.
   for (const GpuGroup &group : groups) {
     StageMemory sum;
-    double received = 0, sent = 0;
+    double received = 0, sent = 0, back = 0;
     for (StageInfo *s : group) {
       s->memory.sends = s->memory.transit = s->memory.gradientBack = 0;
       sum.add(s->memory);
       if (chain)
         continue;
-      if (s->index > 0)
+      if (s->index > 0) {
         received += s->part->cutBytes;
-      else if (s->part->isLLM)
+        if (trains(s->part, s->index - 1))
+          back += s->part->cutBytes;
+      } else if (s->part->isLLM) {
         received += encoderOutputs;
+        back += trainedOutputs;
+      }
       sent += sentBytes(job, *s);
     }
     if (chain) {
-      received = chainCut;
+      received = back = chainCut;
       sent = chainCut = sentBytes(job, *group.back());
     }
     plan::setMessageTerms(sum, received, sent);
+    if (sum.gradientBack > 0)
+      sum.gradientBack = back;
     StageInfo *holder = messageHolder(job, group);
     holder->memory.sends = sum.sends;
     holder->memory.transit = sum.transit;
@@ -275,12 +293,11 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     StageMemory mem = group.front()->memory;
     for (StageInfo *other : llvm::drop_begin(group))
       mem.add(other->memory);
-    int64_t predecessorInFlight = 0;
+    plan::PredecessorsInFlight before;
     for (size_t p : preds[g])
       if (gpuMemory[p].activations > 0)
-        predecessorInFlight =
-            std::max(predecessorInFlight, gpuMemory[p].inFlight);
-    plan::capInFlightAfter(mem, capacity, predecessorInFlight);
+        before.add(gpuMemory[p].inFlight);
+    plan::capInFlightAfter(mem, capacity, before);
     messageHolder(job, group)->memory.transit = mem.transit;
     for (StageInfo *s : group) {
       s->memory.inFlight = mem.inFlight;
