@@ -244,11 +244,12 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
   os << "\n";
 
   // The table.
+  constexpr size_t kColumns = 11;
   struct Row {
-    std::string cells[10];
+    std::string cells[kColumns];
   };
   std::vector<Row> rows;
-  rows.push_back({{"stage", "part", "layers", "F ms", "Bw ms", "Bd ms",
+  rows.push_back({{"stage", "part", "layers", "ranks", "F ms", "Bw ms", "Bd ms",
                    "recompute ms", "F+B ms", "memory", "why"}});
   llvm::StringMap<int64_t> stageCounts;
   for (auto stage : pipeline.getBody().front().getOps<StageOp>())
@@ -360,11 +361,17 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
     row.cells[1] = stage.getPart().str();
     row.cells[2] = "[" + std::to_string(stage.getBegin()) + ", " +
                    std::to_string(stage.getEnd()) + ")";
-    row.cells[3] = ms(fwd);
-    row.cells[4] = ms(bw);
-    row.cells[5] = ms(bd);
-    row.cells[6] = ms(stage.getRecompute().convertToDouble());
-    row.cells[7] = ms(total);
+    // The stage's GPUs, dp replicas of tp x cp each (mllm-rank-map).
+    row.cells[3] = "-";
+    if (auto first = stage.getFirstRank())
+      if (auto end = stage.getEndRank())
+        row.cells[3] =
+            "[" + std::to_string(*first) + ", " + std::to_string(*end) + ")";
+    row.cells[4] = ms(fwd);
+    row.cells[5] = ms(bw);
+    row.cells[6] = ms(bd);
+    row.cells[7] = ms(stage.getRecompute().convertToDouble());
+    row.cells[8] = ms(total);
     if (auto memory = stage.getMemory()) {
       std::string s;
       llvm::raw_string_ostream os(s);
@@ -373,22 +380,22 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
       else
         os << llvm::format("%.2f", static_cast<double>(*memory) / 1024.0)
            << " GiB";
-      row.cells[8] = s;
+      row.cells[9] = s;
     } else {
-      row.cells[8] = "-";
+      row.cells[9] = "-";
     }
-    row.cells[9] = llvm::join(why, "; ");
+    row.cells[10] = llvm::join(why, "; ");
     rows.push_back(std::move(row));
   }
-  size_t widths[10] = {};
+  size_t widths[kColumns] = {};
   for (const Row &row : rows)
-    for (size_t c = 0; c < 10; ++c)
+    for (size_t c = 0; c < kColumns; ++c)
       widths[c] = std::max(widths[c], row.cells[c].size());
   for (const Row &row : rows) {
-    for (size_t c = 0; c < 10; ++c) {
+    for (size_t c = 0; c < kColumns; ++c) {
       // Numbers right-aligned, text left-aligned, no trailing blanks.
-      bool numeric = c >= 3 && c <= 8;
-      if (c == 9) {
+      bool numeric = c >= 4 && c <= 9;
+      if (c == kColumns - 1) {
         os << row.cells[c];
         break;
       }
