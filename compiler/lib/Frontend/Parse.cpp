@@ -30,6 +30,9 @@ constexpr unsigned kMaxNesting = 128;
 constexpr unsigned kMaxOperators = 256;
 /// Syntax errors reported per file before giving up on it.
 constexpr unsigned kMaxSyntaxErrors = 50;
+/// Bytes of an identifier: diagnostics quote identifiers, and a longer one
+/// would fill a terminal with each.
+constexpr size_t kMaxIdentifier = 256;
 
 /// Maps ANTLR code-point indices to byte pointers in the SourceMgr buffer.
 class PositionMap {
@@ -434,12 +437,21 @@ private:
   const PositionMap &positions;
 };
 
-/// Reports nesting deeper than kMaxNesting, or a value (or list entry) with
-/// more than kMaxOperators operators; returns false if found.
-bool checkNesting(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
-                  const PositionMap &positions) {
+/// Reports nesting deeper than kMaxNesting, a value (or list entry) with
+/// more than kMaxOperators operators, or an identifier longer than
+/// kMaxIdentifier; returns false if found.
+bool checkTokens(antlr4::CommonTokenStream &tokens, Diagnostics &diags,
+                 const PositionMap &positions) {
   unsigned depth = 0, operators = 0;
   for (antlr4::Token *tok : tokens.getTokens()) {
+    if (tok->getType() == MLLMLexer::IDENT &&
+        tok->getStopIndex() - tok->getStartIndex() + 1 > kMaxIdentifier) {
+      diags.error(positions.at((ssize_t)tok->getStartIndex()))
+          << "an identifier of " << tok->getText().size()
+          << " bytes; an identifier may have at most " << kMaxIdentifier
+          << " (shorten it)";
+      return false;
+    }
     switch (tok->getType()) {
     case MLLMLexer::PLUS:
     case MLLMLexer::MINUS:
@@ -526,7 +538,7 @@ std::unique_ptr<ast::File> parseImpl(unsigned bufferId, Diagnostics &diags) {
   lexer.removeErrorListeners();
   antlr4::CommonTokenStream tokens(&lexer);
   tokens.fill();
-  if (!checkNesting(tokens, diags, positions))
+  if (!checkTokens(tokens, diags, positions))
     return file;
 
   MLLMParser parser(&tokens);
