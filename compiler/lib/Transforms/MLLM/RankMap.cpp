@@ -290,9 +290,17 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
   std::vector<SmallVector<size_t, 2>> preds = predecessorGroups(job, groups);
   std::vector<StageMemory> gpuMemory;
   for (auto [g, group] : llvm::enumerate(groups)) {
-    StageMemory mem = group.front()->memory;
-    for (StageInfo *other : llvm::drop_begin(group))
-      mem.add(other->memory);
+    // The shared GPU's terms as the generator adds them up: each stage's
+    // rounded to MiB as mllm.stage records it (FromIR sums the records).
+    StageMemory mem;
+    for (StageInfo *s : group) {
+      StageMemory recorded = s->memory;
+      for (double *term :
+           {&recorded.weights, &recorded.grads, &recorded.optimizer,
+            &recorded.activations, &recorded.sends, &recorded.transit})
+        *term = static_cast<double>(plan::toMiB(*term)) * plan::kMiB;
+      mem.add(recorded);
+    }
     plan::PredecessorsInFlight before;
     for (size_t p : preds[g])
       if (gpuMemory[p].activations > 0)
