@@ -468,9 +468,7 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         if (s > 0 && per[e][s - 1].memory.activations > 0)
           back += m.receivedBytes(false);
       }
-      setMessageTerms(merged.memory, received, sent);
-      if (merged.memory.gradientBack > 0)
-        merged.memory.gradientBack = back;
+      setMessageTerms(merged.memory, received, sent, back);
       capInFlightAfter(merged.memory, res.memoryCapacity, before);
       before = {};
       if (merged.memory.activations > 0)
@@ -581,9 +579,9 @@ PipelinePlan Allocator::build(const Candidate &c, double bound) const {
     for (size_t e : encoders)
       if (!real[e].empty() && real[e].back().memory.activations > 0)
         back += modules[e].outputBytes;
-    StageMemory &first = real[llm].front().memory;
-    if (first.gradientBack > 0)
-      first.gradientBack = back;
+    const PipelineModule &lm = modules[llm];
+    setMessageTerms(real[llm].front().memory, lm.receivedBytes(true),
+                    lm.sentBytes(c.stages[llm] == 1), back);
     capAfter(real[llm], before);
     for (std::vector<StagePlan> &path : plan.paths)
       for (size_t s = 0; s < llmStages; ++s)

@@ -87,7 +87,8 @@ void setChainMessages(StageMemory &mem,
     received = cutBytes(modules, c, static_cast<size_t>(at));
   if (end < n)
     sent = cutBytes(modules, c, static_cast<size_t>(end));
-  setMessageTerms(mem, received, sent);
+  // The cut is counted whole (a frozen piece before it gets gradients too).
+  setMessageTerms(mem, received, sent, at > 0 ? received : 0.0);
 }
 
 /// One GPU's memory of the chain stage holding layers [at, end).

@@ -183,7 +183,12 @@ StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
     add(m.memory[l]);
   if (last && first > 0)
     add(m.lastStageExtra);
-  setMessageTerms(mem, m.receivedBytes(first == 0), m.sentBytes(last));
+  // Gradients go back to the module's previous stage (capInFlightAfter
+  // counts them only where it runs a backward); the LLM's first stage's go
+  // to the encoders, which Allocate knows.
+  double received = m.receivedBytes(first == 0);
+  setMessageTerms(mem, received, m.sentBytes(last),
+                  first == 0 ? 0.0 : received);
   return mem;
 }
 

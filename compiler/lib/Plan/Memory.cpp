@@ -53,12 +53,12 @@ StageMessages mllm::plan::stageMessages(bool backward, double received,
 }
 
 void mllm::plan::setMessageTerms(StageMemory &memory, double received,
-                                 double sent) {
+                                 double sent, double gradientsBack) {
   bool backward = memory.activations > 0;
   StageMessages m = stageMessages(backward, received, sent);
   memory.sends = m.sends;
   memory.transit = m.transit;
-  memory.gradientBack = backward ? received : 0;
+  memory.gradientBack = backward ? gradientsBack : 0;
 }
 
 void mllm::plan::capInFlight(StageMemory &memory, double capacity) {

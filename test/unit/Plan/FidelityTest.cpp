@@ -254,7 +254,7 @@ TEST(Fidelity, MoreSentGradientsBehindAStageHoldingMore) {
   m.weights = 10 * kMiB;
   m.activations = 3 * kMiB;
   m.wanted = 8;
-  setMessageTerms(m, kMiB, kMiB); // sends 1, transit 1 + 2 x 1 MiB
+  setMessageTerms(m, kMiB, kMiB, kMiB); // sends 1, transit 1 + 2 x 1 MiB
   EXPECT_DOUBLE_EQ(m.gradientBack, kMiB);
   StageMemory alone = m;
   capInFlightAfter(alone, 30 * kMiB, {}); // (30 - 13) / 4 = 4
@@ -272,7 +272,7 @@ TEST(Fidelity, MoreSentGradientsBehindAStageHoldingMore) {
   // carries the smaller warm-up down), so the one holding 8 has 7 of its
   // gradients to take: static 10 + 1 + 7 = 18, still 3 fit.
   StageMemory carried = alone;
-  setMessageTerms(carried, kMiB, kMiB);
+  setMessageTerms(carried, kMiB, kMiB, kMiB);
   PredecessorsInFlight twoAndEight;
   twoAndEight.add(8);
   twoAndEight.add(2);
@@ -285,7 +285,7 @@ TEST(Fidelity, MoreSentGradientsBehindAStageHoldingMore) {
   StageMemory frozen;
   frozen.weights = 10 * kMiB;
   frozen.wanted = 1;
-  setMessageTerms(frozen, kMiB, kMiB);
+  setMessageTerms(frozen, kMiB, kMiB, kMiB);
   EXPECT_DOUBLE_EQ(frozen.gradientBack, 0);
   capInFlightAfter(frozen, 30 * kMiB, eight);
   EXPECT_DOUBLE_EQ(frozen.transit, 4 * kMiB);

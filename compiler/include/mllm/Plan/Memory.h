@@ -39,11 +39,10 @@ struct StageMemory {
   /// (capInFlight); equal unless the stage is capped.
   int64_t wanted = 0, inFlight = 0;
   double sends = 0, transit = 0;
-  /// Per microbatch, with a backward: the gradients the stage sends back
-  /// (setMessageTerms: the size of what it receives; callers leave out what
-  /// goes to predecessors without a backward), of which `transit` holds
-  /// two; 0 without. capInFlightAfter holds more where a predecessor holds
-  /// more microbatches.
+  /// Per microbatch, with a backward: the gradients the stage sends back to
+  /// predecessors that run a backward (setMessageTerms), of which `transit`
+  /// holds two; 0 without. capInFlightAfter holds more where a predecessor
+  /// holds more microbatches.
   double gradientBack = 0;
 
   /// The MiB-rounded terms, as recorded and as the schedule reads them.
@@ -88,7 +87,10 @@ StageMessages stageMessages(bool backward, double received, double sent);
 /// one backward (if any of their parts trains) and one message out,
 /// holding every encoder's output, freed when the gradient comes back.
 /// So their terms are one stage's, receiving and sending the sums.
-void setMessageTerms(StageMemory &memory, double received, double sent);
+/// `gradientsBack`: of `received`, the bytes whose senders run a backward
+/// and so get a gradient back (`gradientBack`, if this stage has one).
+void setMessageTerms(StageMemory &memory, double received, double sent,
+                     double gradientsBack);
 
 /// Memory-aware 1F1B: `memory.wanted` microbatches, or as many as fit in
 /// `capacity` bytes (floor((capacity - static) / per microbatch) on the
