@@ -9,8 +9,8 @@
 // stages that do not fit.
 //
 //===----------------------------------------------------------------------===//
-#include "mllm/Plan/JobModel.h"
-#include "mllm/Plan/Memory.h"
+#include "RankMapMemory.h"
+
 #include "mllm/Transforms/MLLM/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -19,8 +19,6 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
-#include <map>
-
 namespace mllm {
 #define GEN_PASS_DEF_RANKMAPPASS
 #include "mllm/Transforms/MLLM/Passes.h.inc"
@@ -28,6 +26,7 @@ namespace mllm {
 
 using namespace mlir;
 using namespace mllm;
+using namespace mllm::rankmap;
 using plan::StageMemory;
 
 namespace {
@@ -43,18 +42,6 @@ std::string gib(double bytes) {
         << llvm::format("%.1f", bytes / plan::kMiB) << " MiB";
   return s;
 }
-
-struct StageInfo {
-  StageOp op;
-  const PartInfo *part;
-  int64_t index;     ///< Within the part.
-  int64_t numStages; ///< Of the part.
-  StageMemory memory;
-};
-
-/// The stages that share one set of GPUs (one stage; colocated encoders'
-/// stage s; a chain stage holding two parts), in pipeline order.
-using GpuGroup = SmallVector<StageInfo *, 2>;
 
 class RankMap : public mllm::impl::RankMapPassBase<RankMap> {
 public:
@@ -80,147 +67,6 @@ private:
   LogicalResult reportOverflow(JobModel &job, const GpuGroup &group,
                                const StageMemory &memory);
 };
-
-/// One GPU of stage `s` alone: units, the tied head's copy, the warm-up.
-StageMemory stageMemory(const JobModel &job, const StageInfo &s,
-                        int64_t llmStages) {
-  StageMemory mem;
-  auto add = [&](const plan::LayerMemory &l) {
-    mem.weights += l.weights;
-    mem.grads += l.grads;
-    mem.optimizer += l.optimizer;
-    mem.activations += l.activations;
-  };
-  StageOp op = s.op;
-  int64_t begin = op.getBegin(), end = op.getEnd();
-  for (int64_t u = begin; u < end; ++u) {
-    const UnitCost &unit = s.part->units[u];
-    add(unitMemory(job, unit.params, unit.trainableParams,
-                   unit.activationBytes));
-  }
-  // The last stage's copy of a tied embedding matrix.
-  double tied = s.part->tiedHeadCopy(begin, end);
-  add(unitMemory(job, tied, s.part->tiedHeadTrainable ? tied : 0, 0));
-  mem.wanted = plan::inFlightDepth(s.part->isLLM, s.index, s.numStages,
-                                   llmStages, job.microbatches);
-  return mem;
-}
-
-/// The bytes a stage sends per microbatch: its part's cut, or an encoder's
-/// output at its end (the LLM's last stage sends nothing). A chain stage
-/// ending inside or at the end of an encoder also carries the outputs of
-/// the encoders before it, on their way to the LLM's first layer.
-double sentBytes(const JobModel &job, const StageInfo &s) {
-  const PartInfo &part = *s.part;
-  bool last = s.index + 1 == s.numStages;
-  double bytes = !last ? part.cutBytes : part.isLLM ? 0.0 : part.outputBytes;
-  if (job.layout == EncoderLayout::Chain && !part.isLLM)
-    for (const PartInfo &earlier : job.parts) {
-      if (&earlier == &part)
-        break;
-      bytes += earlier.outputBytes;
-    }
-  return bytes;
-}
-
-/// For each group, the groups it sends gradients to when they run a
-/// backward: the previous chain stage; the part's previous stage (every
-/// colocated encoder's, one group); for the LLM's first stage, every
-/// encoder's last.
-std::vector<SmallVector<size_t, 2>>
-predecessorGroups(const JobModel &job, ArrayRef<GpuGroup> groups) {
-  std::map<std::pair<const PartInfo *, int64_t>, size_t> groupOf;
-  SmallVector<size_t, 2> encoderLast;
-  for (auto [g, group] : llvm::enumerate(groups))
-    for (const StageInfo *s : group) {
-      groupOf[{s->part, s->index}] = g;
-      if (!s->part->isLLM && s->index + 1 == s->numStages)
-        encoderLast.push_back(g);
-    }
-  std::vector<SmallVector<size_t, 2>> preds(groups.size());
-  for (auto [g, group] : llvm::enumerate(groups)) {
-    SmallVector<size_t, 2> &p = preds[g];
-    if (job.layout == EncoderLayout::Chain) {
-      if (g > 0)
-        p.push_back(g - 1);
-      continue;
-    }
-    for (const StageInfo *s : group) {
-      if (s->index > 0)
-        p.push_back(groupOf[{s->part, s->index - 1}]);
-      else if (s->part->isLLM)
-        llvm::append_range(p, encoderLast);
-    }
-    llvm::sort(p);
-    p.erase(std::unique(p.begin(), p.end()), p.end());
-  }
-  return preds;
-}
-
-/// The stage of a group that records its message terms: a chain stage's
-/// last piece, which sends, or the first colocated stage.
-StageInfo *messageHolder(const JobModel &job, const GpuGroup &group) {
-  return job.layout == EncoderLayout::Chain ? group.back() : group.front();
-}
-
-/// Each GPU's messages (plan::setMessageTerms), as the partitioner counts
-/// them: a stage receives its part's cut, the LLM's first every encoder's
-/// output; a stage that saves activations runs a backward. A group of
-/// stages on one GPU runs as one program: colocated encoders' stage s
-/// receives and sends the sums, a chain stage what crosses the cuts around
-/// it (its pieces hand each other nothing). The terms are recorded on the
-/// group's messageHolder. The gradients a group sends back count only
-/// those to stages with a backward (a frozen encoder's part of the LLM's
-/// input gets none; a chain's cut is counted whole).
-void setMessages(const JobModel &job, ArrayRef<GpuGroup> groups) {
-  bool chain = job.layout == EncoderLayout::Chain;
-  std::map<std::pair<const PartInfo *, int64_t>, const StageInfo *> stageOf;
-  double encoderOutputs = 0, trainedOutputs = 0;
-  for (const GpuGroup &group : groups)
-    for (const StageInfo *s : group) {
-      stageOf[{s->part, s->index}] = s;
-      if (s->part->isLLM || s->index + 1 != s->numStages)
-        continue;
-      encoderOutputs += s->part->outputBytes;
-      if (s->memory.activations > 0)
-        trainedOutputs += s->part->outputBytes;
-    }
-  auto trains = [&](const PartInfo *part, int64_t index) {
-    auto it = stageOf.find({part, index});
-    return it != stageOf.end() && it->second->memory.activations > 0;
-  };
-  double chainCut = 0; // Into the chain stage.
-  for (const GpuGroup &group : groups) {
-    StageMemory sum;
-    double received = 0, sent = 0, back = 0;
-    for (StageInfo *s : group) {
-      s->memory.sends = s->memory.transit = s->memory.gradientBack = 0;
-      sum.add(s->memory);
-      if (chain)
-        continue;
-      if (s->index > 0) {
-        received += s->part->cutBytes;
-        if (trains(s->part, s->index - 1))
-          back += s->part->cutBytes;
-      } else if (s->part->isLLM) {
-        received += encoderOutputs;
-        back += trainedOutputs;
-      }
-      sent += sentBytes(job, *s);
-    }
-    if (chain) {
-      received = back = chainCut;
-      sent = chainCut = sentBytes(job, *group.back());
-    }
-    plan::setMessageTerms(sum, received, sent);
-    if (sum.gradientBack > 0)
-      sum.gradientBack = back;
-    StageInfo *holder = messageHolder(job, group);
-    holder->memory.sends = sum.sends;
-    holder->memory.transit = sum.transit;
-    holder->memory.gradientBack = sum.gradientBack;
-  }
-}
 
 } // namespace
 
@@ -269,7 +115,8 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     groups.push_back({&s});
   }
 
-  setMessages(job, groups);
+  StageIndex index(groups);
+  setMessages(job, groups, index);
 
   // A chain is one linear pipeline: group g of G holds G - g microbatches.
   if (job.layout == EncoderLayout::Chain)
@@ -287,7 +134,8 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
   // In pipeline order, so that a group's predecessors are capped first: one
   // holding more microbatches leaves more sent gradients here.
   double capacity = static_cast<double>(job.cluster.getMemory());
-  std::vector<SmallVector<size_t, 2>> preds = predecessorGroups(job, groups);
+  std::vector<SmallVector<size_t, 2>> preds =
+      predecessorGroups(job, groups, index);
   std::vector<StageMemory> gpuMemory;
   for (auto [g, group] : llvm::enumerate(groups)) {
     // The shared GPU's terms as the generator adds them up: each stage's
