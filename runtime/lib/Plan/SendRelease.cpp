@@ -166,10 +166,37 @@ LinkIndex::LinkIndex(const std::vector<Program> &programs) {
   }
 }
 
+/// Per program, the forwards that all-reduce over its TP group before each
+/// of its actions: counts[i] before action i. Found once per program, the
+/// first time a link across TP asks (every program's neighbours ask).
+class TpSynced {
+public:
+  explicit TpSynced(size_t programs) : counts(programs) {}
+
+  /// Program `p`'s counts; `stage` is the stage it runs.
+  const std::vector<uint32_t> &of(size_t p, const StageInfo &stage,
+                                  const Program &program) {
+    std::optional<std::vector<uint32_t>> &c = counts[p];
+    if (!c) {
+      std::vector<ComputeCollectives> collectives =
+          computeCollectives(stage, program);
+      c.emplace(program.actions.size() + 1, 0);
+      for (size_t i = 0; i < program.actions.size(); ++i)
+        (*c)[i + 1] =
+            (*c)[i] + (program.actions[i].kind == ActionKind::Forward &&
+                       collectives[i].tpAllReduce);
+    }
+    return *c;
+  }
+
+private:
+  std::vector<std::optional<std::vector<uint32_t>>> counts;
+};
+
 /// The releases of programs[which]'s sends by proven arrival (the first
 /// rule), into its links.
 void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
-            LinkIndex &index, size_t which) {
+            LinkIndex &index, TpSynced &tpSynced, size_t which) {
   const Program &mine = programs[which];
   auto validStage = [&](int s) {
     return s >= 0 && static_cast<size_t>(s) < graph.stages.size();
@@ -200,17 +227,8 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
     if (!theirs)
       continue;
     // synced[i]: the peer's TP-all-reducing forwards before its action i.
-    std::vector<uint32_t> synced;
-    if (acrossTp) {
-      const Program &peerProgram = programs[*q];
-      std::vector<ComputeCollectives> c =
-          computeCollectives(other, peerProgram);
-      synced.assign(peerProgram.actions.size() + 1, 0);
-      for (size_t i = 0; i < peerProgram.actions.size(); ++i)
-        synced[i + 1] =
-            synced[i] + (peerProgram.actions[i].kind == ActionKind::Forward &&
-                         c[i].tpAllReduce);
-    }
+    const std::vector<uint32_t> *synced =
+        acrossTp ? &tpSynced.of(*q, other, programs[*q]) : nullptr;
     // This program's receives from the peer: (wait point, the peer's index
     // of the matching send), by wait point.
     for (int g = 0; g < 2; ++g) {
@@ -249,7 +267,7 @@ void proven(const PipelineGraph &graph, const std::vector<Program> &programs,
         for (size_t r = after; r < receives.size(); ++r) {
           size_t sent = receives[r].second;
           if (static_cast<int64_t>(sent) > taken &&
-              (!acrossTp || synced[sent] > synced[taken])) {
+              (!synced || (*synced)[sent] > (*synced)[taken])) {
             ours.release[g][k] = receives[r].first;
             break;
           }
@@ -604,8 +622,9 @@ void addWindowReleases(const std::vector<Program> &programs, LinkIndex &index) {
 LinkIndex releaseIndex(const PipelineGraph &graph,
                        const std::vector<Program> &programs) {
   LinkIndex index(programs);
+  TpSynced tpSynced(programs.size());
   for (size_t p = 0; p < programs.size(); ++p)
-    proven(graph, programs, index, p);
+    proven(graph, programs, index, tpSynced, p);
   // The window where every program still runs to the end with its sends
   // waited there: a wait blocks until the receiver has posted its receive.
   addWindowReleases(programs, index);
@@ -618,7 +637,8 @@ std::vector<int64_t>
 sched::provenSendReleases(const PipelineGraph &graph,
                           const std::vector<Program> &programs, size_t index) {
   LinkIndex links(programs);
-  proven(graph, programs, links, index);
+  TpSynced tpSynced(programs.size());
+  proven(graph, programs, links, tpSynced, index);
   return releasesByAction(programs, links, index);
 }
 
