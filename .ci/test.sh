@@ -8,7 +8,15 @@
 # MLLM_SKIP_SANITIZER=1 skips it (a quicker local run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# Each phase's wall time, so that CI's budget (docs/development.md) can be
+# kept an eye on.
+phase_start=$SECONDS
+phase() {
+  echo "== $1: $((SECONDS - phase_start)) s"
+  phase_start=$SECONDS
+}
 "$root/.ci/build.sh" > /dev/null
+phase build
 build="${MLLM_BUILD_DIR:-$root/build}"
 "$root/.ci/format.sh"
 # With a CUDA toolkit, the backend and its host twins (which run the GPU
@@ -27,6 +35,7 @@ else
     "tests are not built"
 fi
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+phase tests
 
 [[ ${MLLM_SKIP_SANITIZER:-0} == 1 ]] && exit 0
 san="${MLLM_SANITIZER_BUILD_DIR:-$root/build-san}"
@@ -43,9 +52,11 @@ ninja -C "$san" -j "$(nproc)" > "$san/ninja.log" || {
   tail -50 "$san/ninja.log"
   exit 1
 }
+phase "sanitizer build"
 # Leaks are not checked (the tools keep their MLIRContext to the end); any
 # other report aborts the process, so a test that expects a failure (`not`)
 # still sees a crash.
 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
   ctest --test-dir "$san" --output-on-failure -j "$(nproc)" -LE fuzz
+phase "sanitizer tests"
