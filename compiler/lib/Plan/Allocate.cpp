@@ -460,7 +460,7 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
         merged.bwd += sp.bwd;
         merged.bwdWeight += sp.bwdWeight;
         merged.sendTime += sp.sendTime;
-        merged.memory.add(sp.memory);
+        merged.memory.add(sp.memory.recorded());
         const PipelineModule &m = modules[e];
         received += m.receivedBytes(s == 0);
         sent += m.sentBytes(s + 1 == c.stages[e]);

@@ -97,7 +97,8 @@ StageMemory chainStageMemory(const std::vector<PipelineModule> &modules,
   StageMemory mem;
   forEachPiece(modules, c, at, end,
                [&](size_t i, int64_t first, int64_t count, bool last) {
-                 mem.add(stageMemory(modules[i], first, count, last));
+                 mem.add(
+                     stageMemory(modules[i], first, count, last).recorded());
                });
   setChainMessages(mem, modules, c, at, end);
   return mem;
@@ -133,7 +134,7 @@ PipelinePlan buildChain(const std::vector<PipelineModule> &modules,
                    merged.fwd += piece.fwd;
                    merged.bwd += piece.bwd;
                    merged.bwdWeight += piece.bwdWeight;
-                   merged.memory.add(piece.memory);
+                   merged.memory.add(piece.memory.recorded());
                    piece.memory.sends = piece.memory.transit =
                        piece.memory.gradientBack = 0;
                    balanced.fwd += pb.fwd;

@@ -43,6 +43,14 @@ void StageMemory::add(const StageMemory &other) {
   inFlight = std::max(inFlight, other.inFlight);
 }
 
+StageMemory StageMemory::recorded() const {
+  StageMemory r = *this;
+  for (double *term : {&r.weights, &r.grads, &r.optimizer, &r.activations,
+                       &r.sends, &r.transit})
+    *term = static_cast<double>(toMiB(*term)) * kMiB;
+  return r;
+}
+
 StageMessages mllm::plan::stageMessages(bool backward, double received,
                                         double sent) {
   if (!backward)

@@ -218,6 +218,59 @@ TEST(Fidelity, MemoryCapMatchesTheGenerator) {
   EXPECT_TRUE(m.fits(20 * kMiB));
 }
 
+// A GPU that stages share holds the sum of their records, each term rounded
+// up to MiB on its own (mllm.stage; the generator adds the records), in the
+// partitioner as in mllm-rank-map. Two colocated encoders of 0.4 MiB
+// weights and 0.4 MiB activations each: 2 + 2 x in flight MiB on a 7 MiB
+// GPU is 2 of the 4 the warm-up wants (the summed bytes rounded once, 1 + 1
+// x in flight, would let all 4 in: twice what the schedule can hold).
+TEST(Fidelity, SharedGpuAddsTheRecordedTerms) {
+  StageMemory piece;
+  piece.weights = piece.activations = 0.4 * kMiB;
+  StageMemory recorded = piece.recorded();
+  EXPECT_DOUBLE_EQ(recorded.weights, kMiB);
+  EXPECT_DOUBLE_EQ(recorded.activations, kMiB);
+  EXPECT_DOUBLE_EQ(recorded.grads, 0);
+
+  PipelineModule a = module("a", {1});
+  a.memory.push_back({0.4 * kMiB, 0, 0, 0.4 * kMiB});
+  a.stages = 1;
+  PipelineModule b = a;
+  b.name = "b";
+  PipelineModule llm = module("llm", {1, 1, 1}, true);
+  llm.memory.assign(3, {kMiB, 0, 0, 0});
+  llm.stages = 3;
+  PipelineResources res;
+  res.gpuBudget = 4;
+  res.microbatches = 8;
+  res.memoryCapacity = 7 * kMiB;
+  std::optional<PipelinePlan> plan =
+      planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  const StageMemory &shared = plan->paths[0][0].memory;
+  EXPECT_EQ(shared.wanted, 4);
+  EXPECT_EQ(shared.inFlight, 2);
+  EXPECT_DOUBLE_EQ(shared.total(), 6 * kMiB);
+  EXPECT_TRUE(plan->fits);
+
+  // A chain stage holding an encoder and the LLM's layer on one GPU: 2 MiB
+  // static and 2 MiB per microbatch, not 1 and 1.
+  PipelineModule head = llm;
+  head.layers.resize(1);
+  head.memory.assign(1, a.memory[0]);
+  head.stages.reset();
+  a.stages.reset();
+  res.gpuBudget = 1;
+  plan = planPipeline({a, head}, Layout::Chain, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 1u);
+  const StageMemory &chain = plan->paths[0][0].memory;
+  EXPECT_EQ(chain.staticMiB(), 2);
+  EXPECT_EQ(chain.perMicrobatchMiB(), 2);
+}
+
 // What a stage holds of its messages, by the runtime's release rules
 // (Memory.h): `received` bytes come in per microbatch, `sent` go out.
 TEST(Fidelity, StageMessages) {

@@ -62,6 +62,10 @@ struct StageMemory {
   /// Another part's stage on the same GPUs (colocated encoders, a chain
   /// stage): terms add, and the larger warm-up wins.
   void add(const StageMemory &other);
+  /// The stage as mllm.stage records it: each byte term rounded up to whole
+  /// MiB. A GPU that several stages share holds the sum of their records
+  /// (the schedule generator adds them up), so the planner adds these.
+  StageMemory recorded() const;
 };
 
 /// StageMemory's message terms.

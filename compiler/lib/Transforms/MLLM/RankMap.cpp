@@ -141,14 +141,8 @@ LogicalResult RankMap::map(PipelineOp pipeline, JobModel &job) {
     // The shared GPU's terms as the generator adds them up: each stage's
     // rounded to MiB as mllm.stage records it (FromIR sums the records).
     StageMemory mem;
-    for (StageInfo *s : group) {
-      StageMemory recorded = s->memory;
-      for (double *term :
-           {&recorded.weights, &recorded.grads, &recorded.optimizer,
-            &recorded.activations, &recorded.sends, &recorded.transit})
-        *term = static_cast<double>(plan::toMiB(*term)) * plan::kMiB;
-      mem.add(recorded);
-    }
+    for (StageInfo *s : group)
+      mem.add(s->memory.recorded());
     plan::PredecessorsInFlight before;
     for (size_t p : preds[g])
       if (gpuMemory[p].activations > 0)
