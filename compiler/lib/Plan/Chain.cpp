@@ -87,7 +87,8 @@ void setChainMessages(StageMemory &mem,
     received = cutBytes(modules, c, static_cast<size_t>(at));
   if (end < n)
     sent = cutBytes(modules, c, static_cast<size_t>(end));
-  // The cut is counted whole (a frozen piece before it gets gradients too).
+  // The cut goes back whole, as mllm-rank-map counts it (capInFlightAfter
+  // reads it only behind a stage with a backward).
   setMessageTerms(mem, received, sent, at > 0 ? received : 0.0);
 }
 
