@@ -12,6 +12,7 @@
 #include "mllm/Plan/Partition.h"
 
 #include "Cuts.h"
+#include "Modules.h"
 
 #include "gtest/gtest.h"
 
@@ -23,6 +24,7 @@
 using namespace mllm;
 using namespace mllm::plan;
 using mllm::plan::test::forEachCut;
+using mllm::plan::test::resources;
 
 namespace {
 
@@ -240,10 +242,7 @@ TEST(Fidelity, SharedGpuAddsTheRecordedTerms) {
   PipelineModule llm = module("llm", {1, 1, 1}, true);
   llm.memory.assign(3, {kMiB, 0, 0, 0});
   llm.stages = 3;
-  PipelineResources res;
-  res.gpuBudget = 4;
-  res.microbatches = 8;
-  res.memoryCapacity = 7 * kMiB;
+  PipelineResources res = resources(4, 8, 7 * kMiB);
   std::optional<PipelinePlan> plan =
       planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, res);
   ASSERT_TRUE(plan);
