@@ -8,8 +8,8 @@
 # MLLM_SKIP_SANITIZER=1 skips it (a quicker local run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# Each phase's wall time, so that CI's budget (docs/development.md) can be
-# kept an eye on.
+# Each phase's wall time, so that CI's 30-minute budget (README,
+# "Developing") can be kept an eye on.
 phase_start=$SECONDS
 phase() {
   echo "== $1: $((SECONDS - phase_start)) s"
