@@ -44,7 +44,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Signals.h"
-#include "llvm/Support/WithColor.h"
 
 #include <cmath>
 #include <csignal>
@@ -236,7 +235,9 @@ cl::opt<std::string> stepFunctions(
     cl::value_desc("file.mlir"), cl::init(""), cl::cat(category));
 
 int fail(int rc, const llvm::Twine &message) {
-  llvm::WithColor::error(llvm::errs(), "mllm-run") << message << "\n";
+  // One write: under mpirun every rank may report the same error, and the
+  // pieces of unbuffered writes interleave (as Report.cpp's errors).
+  llvm::errs() << ("mllm-run: error: " + message + "\n").str();
   return rc;
 }
 
