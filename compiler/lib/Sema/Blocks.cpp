@@ -6,6 +6,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace mllm;
 using namespace mllm::sema;
@@ -40,13 +41,26 @@ std::string Sema::suggest(llvm::StringRef name,
   return best.empty() ? "" : "; did you mean '" + best + "'?";
 }
 
+/// The value of a boolean field as written, if it is one.
+static std::optional<bool> boolValue(const ast::Expr *value) {
+  if (!value || value->kind != ast::Expr::Kind::Ident)
+    return std::nullopt;
+  if (value->name == "true")
+    return true;
+  if (value->name == "false")
+    return false;
+  return std::nullopt;
+}
+
 /// What a name from another framework's config is called here, or how it
 /// is set: such names are too far from ours for "did you mean". `context`
-/// is checkBlock's ("llm 'llm'", "data", ...). Empty when nothing fits.
-static std::string otherFrameworkHint(llvm::StringRef name,
+/// is checkBlock's ("llm 'llm'", "data", ...); `field` the field written.
+/// Empty when nothing fits.
+static std::string otherFrameworkHint(const ast::Field &field,
                                       llvm::StringRef context,
                                       llvm::ArrayRef<std::string> known) {
-  std::string lower = name.lower();
+  std::string lower = field.name.name;
+  lower = llvm::StringRef(lower).lower();
   auto is = [&](std::initializer_list<llvm::StringRef> names) {
     return llvm::is_contained(names, llvm::StringRef(lower));
   };
@@ -69,15 +83,30 @@ static std::string otherFrameworkHint(llvm::StringRef name,
       return ("; parallel degrees go in the parallel block: 'parallel { " +
               part + " { " + degree + " = 2; } }'")
           .str();
-    return ours(degree);
+    if (std::string here = ours(degree); !here.empty())
+      return here;
+    // The job's blocks (parallel, cluster): the degrees are per part.
+    return ("; parallel degrees are per part, in a block named after it: "
+            "'parallel { llm { " +
+            degree + " = 2; } }'")
+        .str();
   }
   if (is({"dp", "data_parallel", "data_parallel_size", "dp_size"}))
-    return "; the data-parallel degree is derived: the cluster's GPUs over "
-           "one replica's (its stages x tp x cp)";
-  if (is({"freeze", "frozen_params", "requires_grad"}))
-    return ours("frozen").empty() ? "" : "; write 'frozen = true;'";
-  if (is({"trainable"}))
-    return ours("frozen").empty() ? "" : "; write 'frozen = false;'";
+    return "; the data-parallel degree is the whole job's, set at the top "
+           "of the parallel block: 'parallel { dp = 2; }' (left out, it is "
+           "derived: the cluster's GPUs over one replica's, its stages x tp x "
+           "cp)";
+  // The value says which way: 'trainable = false' freezes.
+  bool freezes = is({"freeze", "frozen_params"});
+  if (freezes || is({"trainable", "requires_grad"})) {
+    if (ours("frozen").empty())
+      return "";
+    std::optional<bool> v = boolValue(field.value.get());
+    if (!v)
+      return "; write 'frozen = true;' to freeze the part (false trains it)";
+    return *v == freezes ? "; write 'frozen = true;'"
+                         : "; write 'frozen = false;'";
+  }
   if (is({"seq_len", "seq_length", "max_seq_len", "sequence_length",
           "max_seq_length"}))
     return "; the sequence length is derived (text_tokens plus each "
@@ -127,7 +156,7 @@ void Sema::checkBlock(const ast::Block &block, llvm::ArrayRef<Schema> schemas,
       if (isBlock)
         diag << "; '" << name << "' is a block: write '" << name
              << " ... { ... }'";
-      else if (std::string hint = otherFrameworkHint(name, context, known);
+      else if (std::string hint = otherFrameworkHint(field, context, known);
                !hint.empty())
         diag << hint;
       else

@@ -5,6 +5,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace mllm;
 using namespace mllm::sema;
@@ -15,9 +16,33 @@ using namespace mllm::sema;
 
 void Fields::add(const ast::Block &block, Schema schema) {
   for (const ast::Field &field : block.fields)
-    if (lookup(schema, field.name.name))
+    if (const FieldSpec *spec = lookup(schema, field.name.name)) {
       fields[field.name.name] = &field;
+      types[field.name.name] = spec->type;
+    }
   last = block.range;
+}
+
+/// The dimension of a field's numbers, where its type fixes one.
+static std::optional<Dim> numberDim(Type type) {
+  switch (type) {
+  case Type::Int:
+  case Type::Float:
+  case Type::IntList:
+  case Type::Size2D:
+  case Type::IntOrAuto:
+    return Dim::None;
+  case Type::Bytes:
+    return Dim::Bytes;
+  case Type::Bandwidth:
+    return Dim::Bandwidth;
+  case Type::Flops:
+    return Dim::Flops;
+  case Type::Duration:
+    return Dim::Time;
+  default:
+    return std::nullopt;
+  }
 }
 
 const ast::Field *Fields::get(llvm::StringRef name) const {
@@ -43,7 +68,9 @@ Value Fields::value(llvm::StringRef name) {
   // instances inherit it.
   auto it = sema.values.find(field);
   if (it == sema.values.end())
-    it = sema.values.try_emplace(field, evaluate(*field->value, sema.diags))
+    it = sema.values
+             .try_emplace(field, evaluate(*field->value, sema.diags,
+                                          numberDim(types.lookup(name))))
              .first;
   return it->second;
 }

@@ -82,6 +82,7 @@ public:
 private:
   std::string context;
   llvm::StringMap<const ast::Field *> fields;
+  llvm::StringMap<Type> types; ///< Of `fields`, from their schema.
   llvm::SMRange last;
 };
 

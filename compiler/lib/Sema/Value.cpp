@@ -5,6 +5,7 @@
 #include "llvm/ADT/StringSwitch.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace mllm;
 using namespace mllm::sema;
@@ -71,7 +72,10 @@ const Unit units[] = {
     {"MB/s", 1e6, Dim::Bandwidth},
     {"GB/s", 1e9, Dim::Bandwidth},
     {"TB/s", 1e12, Dim::Bandwidth},
+    {"KiB/s", 1024.0, Dim::Bandwidth},
+    {"MiB/s", 1048576.0, Dim::Bandwidth},
     {"GiB/s", 1073741824.0, Dim::Bandwidth},
+    {"TiB/s", 1099511627776.0, Dim::Bandwidth},
     {"bps", 1.0 / 8, Dim::Bandwidth},
     {"Kbps", 1e3 / 8, Dim::Bandwidth},
     {"Mbps", 1e6 / 8, Dim::Bandwidth},
@@ -123,7 +127,102 @@ static Value finite(Value v, const ast::Expr &e, Diagnostics &diags) {
   return invalid();
 }
 
-static Value number(const ast::Expr &e, Diagnostics &diags) {
+/// Whether a unit counts bits (Gbps, Tb/s): a lower-case 'b'.
+static bool isBits(llvm::StringRef unit) { return unit.contains('b'); }
+
+/// What to say after "unknown unit 'U'": the unit meant, among those of
+/// `expected` when the field's dimension is known (a count takes k/M/G
+/// only), else among all.
+static std::string unitHint(const ast::Expr &e, llvm::StringRef digits,
+                            std::optional<Dim> expected) {
+  llvm::StringRef written = e.unit;
+  // A unit written without a lower-case 'b' is not one of bits (3.35TBps is
+  // a rate in TB/s, not Tbps); one with may be either ('gb/sec').
+  auto allowed = [&](llvm::StringRef unit, Dim dim) {
+    return (!expected || dim == *expected) &&
+           (isBits(written) || !isBits(unit));
+  };
+  auto dimOf = [](llvm::StringRef unit) {
+    for (const Unit &u : units)
+      if (unit == u.name)
+        return u.dim;
+    return Dim::None;
+  };
+  // Spellings of other tools, which edit distance maps to a unit of another
+  // dimension ('400Gb' to GB, a size; '989TF' to TB).
+  static const std::pair<llvm::StringRef, llvm::StringRef> spellings[] = {
+      {"gb", "Gbps"},      {"gbit", "Gbps"},    {"gbit/s", "Gbps"},
+      {"gbits/s", "Gbps"}, {"tb", "Tbps"},      {"tbit/s", "Tbps"},
+      {"mb", "Mbps"},      {"mbit/s", "Mbps"},  {"gbps/s", "Gbps"},
+      {"tf", "TFLOPS"},    {"tflop", "TFLOPS"}, {"tflops/s", "TFLOPS"},
+      {"pf", "PFLOPS"},    {"pflop", "PFLOPS"}, {"gf", "GFLOPS"},
+      {"gbps", "Gbps"},    {"gbps", "GB/s"},    {"tbps", "Tbps"},
+      {"tbps", "TB/s"},    {"mbps", "Mbps"},    {"mbps", "MB/s"},
+      {"gb/sec", "GB/s"},  {"gibps", "GiB/s"},  {"sec", "s"},
+      {"secs", "s"},       {"seconds", "s"},    {"msec", "ms"}};
+  std::string lower = written.lower();
+  for (const auto &[spelling, unit] : spellings)
+    if (lower == spelling && allowed(unit, dimOf(unit)))
+      return ("; did you mean '" + unit + "'?").str();
+  if (lower == "px" || lower == "pixels")
+    return ("; an image size is a plain number of pixels: write '" + digits +
+            "'")
+        .str();
+  auto hint = [](llvm::StringRef unit) {
+    return ("; did you mean '" + unit + "'?").str();
+  };
+  // The case differs ('gib'), or a bit is written for a byte where the
+  // field's dimension has no bits ('80Gb' of a memory).
+  for (const Unit &u : units)
+    if (llvm::StringRef(u.name).equals_insensitive(written) &&
+        allowed(u.name, u.dim))
+      return hint(u.name);
+  for (const Unit &u : units)
+    if (expected && u.dim == *expected && *expected != Dim::Bandwidth &&
+        llvm::StringRef(u.name).equals_insensitive(written))
+      return hint(u.name);
+  // A prefix of the units of one scale ('312T' for TFLOPS or TFLOP/s).
+  if (expected) {
+    const Unit *first = nullptr;
+    bool oneScale = true;
+    for (const Unit &u : units)
+      if (u.dim == *expected &&
+          llvm::StringRef(u.name).starts_with_insensitive(written)) {
+        oneScale &= !first || first->scale == u.scale;
+        if (!first)
+          first = &u;
+      }
+    if (first && oneScale)
+      return hint(first->name);
+  }
+  std::string best;
+  unsigned bestDist = 3;
+  for (const Unit &u : units) {
+    if (!allowed(u.name, u.dim))
+      continue;
+    unsigned d = llvm::StringRef(u.name).edit_distance(written, true);
+    if (d < bestDist) {
+      bestDist = d;
+      best = u.name;
+    }
+  }
+  if (!best.empty())
+    return hint(best);
+  if (!expected)
+    return "; units are k/M/G (x1024), B/KB/GB/GiB, GB/s or Gbps, TFLOPS, "
+           "s or ms";
+  if (*expected == Dim::None)
+    return "; this field takes a plain number, with k, M or G (x1024) at "
+           "most";
+  std::string list;
+  for (const Unit &u : units)
+    if (u.dim == *expected)
+      list += (list.empty() ? "" : ", ") + std::string(u.name);
+  return "; " + std::string(describe(*expected)) + " takes " + list;
+}
+
+static Value number(const ast::Expr &e, Diagnostics &diags,
+                    std::optional<Dim> expected) {
   std::string digits;
   for (char c : e.text)
     if (c != '_')
@@ -164,59 +263,17 @@ static Value number(const ast::Expr &e, Diagnostics &diags) {
       diag << " (" << decimal << ")";
     return invalid();
   }
-  auto diag = diags.error(e.range) << "unknown unit '" << e.unit << "'";
-  // Spellings of other tools, which edit distance maps to a unit of another
-  // dimension ('400Gb' to GB, a size; '989TF' to TB).
-  static const std::pair<llvm::StringRef, llvm::StringRef> spellings[] = {
-      {"gb", "Gbps"},      {"gbit", "Gbps"},    {"gbit/s", "Gbps"},
-      {"gbits/s", "Gbps"}, {"tb", "Tbps"},      {"tbit/s", "Tbps"},
-      {"mb", "Mbps"},      {"mbit/s", "Mbps"},  {"gbps/s", "Gbps"},
-      {"tf", "TFLOPS"},    {"tflop", "TFLOPS"}, {"tflops/s", "TFLOPS"},
-      {"pf", "PFLOPS"},    {"pflop", "PFLOPS"}, {"gf", "GFLOPS"},
-      {"gbps", "Gbps"},    {"gbps", "GB/s"},    {"gb/sec", "GB/s"},
-      {"gibps", "GiB/s"},  {"sec", "s"},        {"secs", "s"},
-      {"seconds", "s"},    {"msec", "ms"}};
-  std::string lower = llvm::StringRef(e.unit).lower();
-  // A lower-case 'b' is a bit: 400Gb is a rate in Gbps, not GB.
-  bool bits = llvm::StringRef(e.unit).contains('b');
-  for (const auto &[spelling, unit] : spellings)
-    if (lower == spelling && (bits || !unit.ends_with("bps"))) {
-      diag << "; did you mean '" << unit << "'?";
-      return invalid();
-    }
-  if (lower == "px" || lower == "pixels") {
-    diag << "; an image size is a plain number of pixels: write '" << digits
-         << "'";
-    return invalid();
-  }
-  std::string best;
-  unsigned bestDist = 3;
-  for (const Unit &u : units)
-    if (llvm::StringRef(u.name).equals_insensitive(e.unit)) {
-      best = u.name;
-      bestDist = 0;
-      break;
-    }
-  for (const Unit &u : units) {
-    if (bestDist == 0)
-      break;
-    unsigned d = llvm::StringRef(u.name).edit_distance(e.unit, true);
-    if (d < bestDist) {
-      bestDist = d;
-      best = u.name;
-    }
-  }
-  if (!best.empty())
-    diag << "; did you mean '" << best << "'?";
-  else
-    diag << "; units are k/M/G (x1024), B/KB/GB/GiB, GB/s or Gbps, TFLOPS, "
-            "s or ms";
+  diags.error(e.range) << "unknown unit '" << e.unit << "'"
+                       << unitHint(e, digits, expected);
   return invalid();
 }
 
-static Value binary(const ast::Expr &e, Diagnostics &diags) {
-  Value lhs = evaluate(*e.operands[0], diags);
-  Value rhs = evaluate(*e.operands[1], diags);
+static Value binary(const ast::Expr &e, Diagnostics &diags,
+                    std::optional<Dim> expected) {
+  // An operand's unit: most likely the field's dimension, as a count
+  // operand rarely has one.
+  Value lhs = evaluate(*e.operands[0], diags, expected);
+  Value rhs = evaluate(*e.operands[1], diags, expected);
   if (!lhs.valid() || !rhs.valid())
     return invalid();
   for (const Value *side : {&lhs, &rhs})
@@ -268,11 +325,12 @@ static Value binary(const ast::Expr &e, Diagnostics &diags) {
   }
 }
 
-Value sema::evaluate(const ast::Expr &e, Diagnostics &diags) {
+Value sema::evaluate(const ast::Expr &e, Diagnostics &diags,
+                     std::optional<Dim> expected) {
   using K = ast::Expr::Kind;
   switch (e.kind) {
   case K::Number:
-    return number(e, diags);
+    return number(e, diags, expected);
   case K::String: {
     Value v;
     v.kind = Value::Kind::String;
@@ -294,7 +352,7 @@ Value sema::evaluate(const ast::Expr &e, Diagnostics &diags) {
     v.text = e.name;
     v.range = e.range;
     for (const auto &operand : e.operands) {
-      Value elem = evaluate(*operand, diags);
+      Value elem = evaluate(*operand, diags, expected);
       if (!elem.valid())
         return invalid();
       v.elems.push_back(std::move(elem));
@@ -302,9 +360,9 @@ Value sema::evaluate(const ast::Expr &e, Diagnostics &diags) {
     return v;
   }
   case K::Binary:
-    return binary(e, diags);
+    return binary(e, diags, expected);
   case K::Negate: {
-    Value v = evaluate(*e.operands[0], diags);
+    Value v = evaluate(*e.operands[0], diags, expected);
     if (!v.valid())
       return v;
     if (v.kind != Value::Kind::Number) {

@@ -5,6 +5,7 @@
 #include "mllm/AST/AST.h"
 #include "mllm/Support/Diagnostics.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,10 @@ struct Value {
 
 /// Evaluates an expression: numbers with units, + - * / with dimension
 /// checks, lists and calls. Errors are reported and yield an invalid Value.
-Value evaluate(const ast::Expr &expr, Diagnostics &diags);
+/// `expected`: the dimension of the field's numbers, where it has one; an
+/// unknown unit's suggestion is one of that dimension.
+Value evaluate(const ast::Expr &expr, Diagnostics &diags,
+               std::optional<Dim> expected = std::nullopt);
 
 /// A number as a user wrote it: integers without a fraction, others short.
 std::string formatNumber(double value);
