@@ -119,7 +119,15 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
             "where sends wait to the end of the iteration), or use GPUs "
             "with more memory";
     else
-      os << "; raise pp or tp of the part, or set recompute = full";
+      os << "; raise pp or tp of '" << s.part << "', or set recompute = full";
+    // Only the default schedule lowers a warm-up to what fits.
+    if (kind == ScheduleKind::GPipe && peak.savedCount > 1)
+      os << ", or lower 'microbatches' (GPipe holds every one's "
+            "activations), or use the default schedule, multimodal_1f1b, "
+            "which holds what fits";
+    else if (kind == ScheduleKind::LinearOneFOneB && peak.savedCount > 1)
+      os << ", or use the default schedule, multimodal_1f1b, which lowers "
+            "its warm-up to what fits";
   }
   if (over == 0)
     return llvm::Error::success();

@@ -76,7 +76,8 @@ cl::opt<bool> explain(
     "explain",
     cl::desc("Print why each partitioning decision was made: the frozen "
              "analysis and a table of the pipeline stages (after the "
-             "--emit output)"),
+             "summary; beside IR or a plan, on stdout when -o names a file, "
+             "else on stderr)"),
     cl::init(false), cl::cat(category));
 cl::opt<bool> planFromIR(
     "plan-from-ir",
@@ -143,6 +144,23 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
   if (rc)
     return rc;
   mlir::ModuleOp module = *compiled.module;
+  // The summary's "plan:" line promises what --emit=plan and mllm-run
+  // accept: the schedule asked for, generated and verified, and each
+  // stage's static memory plan within its GPU (GPipe holds every
+  // microbatch, which the estimate's 1F1B in-flight cap does not).
+  std::optional<runtime::Plan> plan;
+  if (emit == Emit::Plan || emit == Emit::Summary) {
+    auto built = buildPlan(module, inputFile, compiled.specHash,
+                           options.schedule.getValue());
+    if (!built) {
+      llvm::WithColor::error(llvm::errs(), "mllmc")
+          << "internal error: " << llvm::toString(built.takeError()) << "\n";
+      return 2;
+    }
+    plan = std::move(*built);
+    if (failed(checkPlanMemory(module, *plan)))
+      return 1;
+  }
   if (emit == Emit::Summary) {
     for (auto pipeline : module.getOps<PipelineOp>()) {
       llvm::MapVector<llvm::StringRef, int64_t> stages;
@@ -174,30 +192,28 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     lowered->print(os);
     os << "\n";
   }
-  std::optional<runtime::Plan> plan;
-  if (emit == Emit::Plan) {
-    auto built = buildPlan(module, inputFile, compiled.specHash,
-                           options.schedule.getValue());
-    if (!built) {
-      llvm::WithColor::error(llvm::errs(), "mllmc")
-          << "internal error: " << llvm::toString(built.takeError()) << "\n";
-      return 2;
-    }
-    plan = std::move(*built);
-    if (failed(checkPlanMemory(module, *plan)))
-      return 1;
+  if (emit == Emit::Plan)
     os << runtime::writePlan(*plan);
-  }
   if (explain) {
-    os << "\n";
-    if (failed(printExplain(module, os)))
+    // Beside IR or a plan, which tools read, the text goes where it cannot
+    // break them: to the standard output when they go to a file, else
+    // after them on the standard error.
+    llvm::raw_ostream *xs = &os;
+    if (emit != Emit::Summary && outputFile == "-") {
+      os.flush();
+      xs = &llvm::errs();
+    } else if (emit != Emit::Summary) {
+      xs = &llvm::outs();
+    }
+    *xs << "\n";
+    if (failed(printExplain(module, *xs)))
       return 2;
     // The schedule is in the module (--emit=sched, --plan-from-ir) or in
     // the plan.
     if (plan && module.getOps<sched_ir::ScheduleOp>().empty())
-      printArenaTable(*plan, os);
+      printArenaTable(*plan, *xs);
     else
-      printArenaTable(module, os);
+      printArenaTable(module, *xs);
   }
   return 0;
 }
