@@ -211,10 +211,10 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
     return in.encoder == part.name;
   });
   if (input == plan.data.inputs.end() || input->items == 0)
-    return refuse("encoder '" + part.name +
-                  "' has no items in the data layout");
+    return refuse("encoder '" + part.name + "' has no items in the data layout",
+                  part.name);
   if (!part.projector)
-    return refuse("encoder '" + part.name + "' has no projector");
+    return refuse("encoder '" + part.name + "' has no projector", part.name);
   const PlanProjector &proj = *part.projector;
   geo.itemsPerSample = input->items;
   geo.items = model.sequences * plan.data.packing * input->items;
@@ -223,7 +223,8 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
   // The input layer decides the encoder's sequences: one per image, one
   // per 30 s window of audio.
   if (part.groups.empty() || part.groups.front().count != 1)
-    return refuse("encoder '" + part.name + "' needs one input layer");
+    return refuse("encoder '" + part.name + "' needs one input layer",
+                  part.name);
   const PlanLayerGroup &first = part.groups.front();
   bool classToken = false;
   if (first.kind == "patch_embedding") {
@@ -273,15 +274,35 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
   // consecutive sequences, so their tokens are the item's tokens in order).
   int64_t tokensPerItem = geo.windows * perWindow;
   if (classToken && geo.windows != 1)
-    return refuse("encoder '" + part.name + "': a class token per window");
+    return refuse("encoder '" + part.name + "': a class token per window",
+                  part.name);
   auto handOver = std::make_unique<ProjectorInputStep>(
       part.name + ".merge", geo.items, tokensPerItem, part.width, proj.merge,
       classToken, trains(chain));
   int64_t merged = handOver->outputTokens();
-  if (merged != input->tokens)
+  if (merged != input->tokens) {
+    // The planner prices any resolution; the layers run at their own.
+    bool image = first.kind == "patch_embedding";
+    std::string own =
+        image ? llvm::formatv(" at its own image size ({0} x {1} pixels)",
+                              first.config.imageWidth, first.config.imageHeight)
+                    .str()
+              : std::string();
+    std::string fix =
+        image ? "an encoder runs at the input size its parameters were "
+                "made for: set the data block's 'image' (or "
+                "'tokens') of '" +
+                    part.name +
+                    "' to the encoder's, or the encoder's "
+                    "'image' to the data's"
+              : "an audio encoder runs whole windows: set the data block's "
+                "'duration' (or 'tokens') of '" +
+                    part.name + "' to whole windows";
     return refuse("encoder '" + part.name + "' gives " + llvm::Twine(merged) +
-                  " LLM tokens per item, the data layout " +
-                  llvm::Twine(input->tokens));
+                      " LLM tokens per item" + own + ", the data layout " +
+                      llvm::Twine(input->tokens) + "; " + fix,
+                  part.name);
+  }
   add(chain, std::move(handOver), false);
   cpu::Batch<float> projGeometry;
   projGeometry.sequences = geo.items;
