@@ -301,10 +301,13 @@ bool Sema::checkFamily(const ast::Block &decl) {
 }
 
 std::optional<spec::ArchConfig> Sema::resolveInstance(const ast::Block &decl) {
-  auto chain = chainOf(decl);
-  if (!chain)
-    return std::nullopt;
-  return readArch(*chain, nullptr, decl.name.name);
+  if (auto it = instances.find(&decl); it != instances.end())
+    return it->second;
+  std::optional<spec::ArchConfig> config;
+  if (auto chain = chainOf(decl))
+    config = readArch(*chain, nullptr, decl.name.name);
+  instances[&decl] = config;
+  return config;
 }
 
 bool Sema::resolveArchAt(const ast::Block &site, llvm::StringRef role,

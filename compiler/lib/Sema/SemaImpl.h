@@ -159,6 +159,9 @@ private:
                                            bool complete = true);
 
   llvm::DenseMap<const ast::Block *, std::optional<Chain>> chains;
+  /// resolveInstance's answers: an instance is checked (and its errors
+  /// reported) once, however many parts use it.
+  llvm::DenseMap<const ast::Block *, std::optional<spec::ArchConfig>> instances;
   llvm::DenseSet<const ast::Block *> resolving;
   llvm::DenseSet<const void *> reported;
   llvm::StringSet<> reportedKeys;
