@@ -147,11 +147,24 @@ void mllm::useCompiledSteps(MLIRContext &context, bool json,
                                    : readStepFunctions(context, file);
         if (!module)
           return error(module.takeError());
+        std::string entry = "mllm_step_" + std::to_string(program);
+        if (!file.empty() && !(*module)->lookupSymbol(entry)) {
+          // Code of a plan with fewer programs: say so, not the JIT's
+          // "Symbols not found".
+          int64_t steps = 0;
+          for (auto f : (*module)->getOps<LLVM::LLVMFuncOp>())
+            steps += f.getName().starts_with("mllm_step_") && !f.isExternal();
+          return runner.makeError(llvm::formatv(
+              "'{0}' does not match the plan: it has step functions for {1} "
+              "program{2}, the plan {3}, and none for {4}; write it from "
+              "this plan's spec (mllmc SPEC --emit=llvm)",
+              file, steps, steps == 1 ? "" : "s", runner.programs().size(),
+              runner.describe()));
+        }
         double lowered = std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - start)
                              .count();
-        auto jit = jit::StepJIT::compile(**module,
-                                         "mllm_step_" + std::to_string(program),
+        auto jit = jit::StepJIT::compile(**module, entry,
                                          exec::StepContext::symbols());
         if (!jit)
           return error(jit.takeError());
