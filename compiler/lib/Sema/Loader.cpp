@@ -155,11 +155,19 @@ private:
         diags.note(diag, import.range,
                    "looked for '" + paths.front() +
                        "'; paths are relative to the importing file");
-      else
+      else {
+        // Named: a stdlib found through $MLLM_STDLIB or a moved build is
+        // otherwise invisible.
+        std::string dirs;
+        for (const std::string &p : paths)
+          dirs += (dirs.empty() ? "'" : ", '") +
+                  llvm::sys::path::parent_path(p).str() + "'";
         diags.note(diag, import.range,
                    "searched " + std::to_string(paths.size()) + " director" +
                        (paths.size() == 1 ? "y" : "ies") +
-                       " (-I, then the stdlib); add one with -I DIR");
+                       " (-I, then the stdlib): " + dirs +
+                       "; add one with -I DIR");
+      }
       // A mistyped directory, not a missing file, is the likelier cause.
       if (!import.isPath) {
         for (const std::string &dir : options.includeDirs)

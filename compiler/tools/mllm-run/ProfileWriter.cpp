@@ -14,7 +14,7 @@ llvm::Error mllm::writeProfile(llvm::StringRef path,
                                llvm::StringRef device) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "# Measured by mllm-run --profile: per layer and microbatch, "
+  os << "# Measured by mllm-run --profile-out: per layer and microbatch, "
         "milliseconds.\n";
   os << "device: \"" << device << "\"\n";
   os << "layers:\n";
