@@ -83,6 +83,28 @@ void mllm::hideUnrelatedOptions(cl::OptionCategory &category,
   }
 }
 
+bool mllm::parseCommandLine(int argc, const char *const *argv,
+                            llvm::StringRef overview) {
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (cl::ParseCommandLineOptions(argc, argv, overview, &os))
+    return true;
+  bool unknown =
+      llvm::StringRef(errors).contains("Unknown command line argument");
+  llvm::SmallVector<llvm::StringRef> lines;
+  llvm::StringRef(errors).split(lines, '\n', -1, /*KeepEmpty=*/false);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (unknown && lines[i].contains("Too many positional arguments")) {
+      // And its "Can specify at most N positional arguments" line.
+      if (i + 1 < lines.size() && lines[i + 1].starts_with("Can specify"))
+        ++i;
+      continue;
+    }
+    llvm::errs() << lines[i] << "\n";
+  }
+  return false;
+}
+
 bool mllm::checkRepeatedOptions(cl::OptionCategory &category,
                                 llvm::StringRef tool) {
   bool ok = true;

@@ -860,17 +860,20 @@ int main(int argc, char **argv) {
   adoptThreadsOption();
   hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllm-run");
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "mllm-run - train the model of a plan on the CPU, or on a GPU with "
-      "--backend=cuda\n\n"
-      "  mllm-run spec.mllm                 compile and train (one process)\n"
-      "  mllm-run plan.yaml --steps 100     train a plan from mllmc "
-      "--emit=plan\n"
-      "  mllm-run spec.mllm --checkpoint-dir ckpt [--resume]\n"
-      "  mllm-run spec.mllm --json          one JSON object per step\n"
-      "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the plan\n\n"
-      "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
+  if (!parseCommandLine(
+          argc, argv,
+          "mllm-run - train the model of a plan on the CPU, or on a GPU with "
+          "--backend=cuda\n\n"
+          "  mllm-run spec.mllm                 compile and train (one "
+          "process)\n"
+          "  mllm-run plan.yaml --steps 100     train a plan from mllmc "
+          "--emit=plan\n"
+          "  mllm-run spec.mllm --checkpoint-dir ckpt [--resume]\n"
+          "  mllm-run spec.mllm --json          one JSON object per step\n"
+          "  mpirun -np N mllm-run plan.yaml    one rank per GPU of the "
+          "plan\n\n"
+          "Exit status: 0 ok, 1 error in the input, 2 internal error.\n"))
+    return 1;
   if (!checkRepeatedOptions(category, "mllm-run"))
     return 1;
   if (int rc = checkNumbers())

@@ -233,20 +233,21 @@ int main(int argc, char **argv) {
   options = &driverOptions;
   hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllm-sim");
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "mllm-sim - simulate one training iteration of a planned job\n\n"
-      "  mllm-sim spec.mllm                 plan as mllmc does, simulate, "
-      "print a table\n"
-      "  mllm-sim job.mlir                  a module from mllmc "
-      "--emit=mllm|sched\n"
-      "  mllm-sim plan.yaml                 a plan from mllmc --emit=plan\n"
-      "  mllm-sim spec.mllm --json          the results as JSON\n"
-      "  mllm-sim spec.mllm --trace t.json  Chrome trace (Perfetto)\n"
-      "  mllm-sim spec.mllm --svg t.svg     timeline picture\n"
-      "  mllm-sim spec.mllm --compare       partitions, schedules, layouts "
-      "and CP policies side by side\n\n"
-      "Exit status: 0 ok, 1 error in the input, 2 internal error.\n");
+  if (!parseCommandLine(
+          argc, argv,
+          "mllm-sim - simulate one training iteration of a planned job\n\n"
+          "  mllm-sim spec.mllm                 plan as mllmc does, simulate, "
+          "print a table\n"
+          "  mllm-sim job.mlir                  a module from mllmc "
+          "--emit=mllm|sched\n"
+          "  mllm-sim plan.yaml                 a plan from mllmc --emit=plan\n"
+          "  mllm-sim spec.mllm --json          the results as JSON\n"
+          "  mllm-sim spec.mllm --trace t.json  Chrome trace (Perfetto)\n"
+          "  mllm-sim spec.mllm --svg t.svg     timeline picture\n"
+          "  mllm-sim spec.mllm --compare       partitions, schedules, layouts "
+          "and CP policies side by side\n\n"
+          "Exit status: 0 ok, 1 error in the input, 2 internal error.\n"))
+    return 1;
   if (!checkRepeatedOptions(category, "mllm-sim"))
     return 1;
   if (traceMaxRanks < 0)

@@ -233,17 +233,19 @@ int main(int argc, char **argv) {
   driverOptions = &options;
   hideUnrelatedOptions(category, llvm::ArrayRef<const char *>(argv, argc));
   setVersionPrinter("mllmc");
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"
-      "  mllmc spec.mllm               summary of the checked job\n"
-      "  mllmc spec.mllm --emit=mllm   the mllm dialect IR after the passes\n"
-      "  mllmc spec.mllm --emit=sched  the IR with the verified schedule\n"
-      "  mllmc spec.mllm --emit=llvm   the step functions (LLVM dialect)\n"
-      "  mllmc spec.mllm --emit=plan   the training plan (YAML)\n"
-      "  mllmc spec.mllm --explain     why the stages are where they are\n"
-      "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
-      "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n");
+  if (!parseCommandLine(
+          argc, argv,
+          "mllmc - compile a multimodal-LLM training spec (.mllm)\n\n"
+          "  mllmc spec.mllm               summary of the checked job\n"
+          "  mllmc spec.mllm --emit=mllm   the mllm dialect IR after the "
+          "passes\n"
+          "  mllmc spec.mllm --emit=sched  the IR with the verified schedule\n"
+          "  mllmc spec.mllm --emit=llvm   the step functions (LLVM dialect)\n"
+          "  mllmc spec.mllm --emit=plan   the training plan (YAML)\n"
+          "  mllmc spec.mllm --explain     why the stages are where they are\n"
+          "  mllmc spec.mllm --emit=ast    the syntax tree\n\n"
+          "Exit status: 0 ok, 1 error in the spec, 2 internal error.\n"))
+    return 1;
   if (!checkRepeatedOptions(category, "mllmc"))
     return 1;
 

@@ -83,7 +83,14 @@ struct DriverOptions {
 void hideUnrelatedOptions(llvm::cl::OptionCategory &category,
                           llvm::ArrayRef<const char *> args);
 
-/// After llvm::cl::ParseCommandLineOptions: an option of `category` that
+/// llvm::cl::ParseCommandLineOptions, with its errors on stderr and false
+/// returned on one. An unknown option's value ('--stpes 3') is not also
+/// reported as a surplus positional argument: the "did you mean" is the
+/// fix.
+bool parseCommandLine(int argc, const char *const *argv,
+                      llvm::StringRef overview);
+
+/// After parseCommandLine: an option of `category` that
 /// takes one value, given more than once (`--emit=ast --emit=plan`, where
 /// llvm::cl keeps the last), is reported as "TOOL: error: ..." and false is
 /// returned. Lists (-I) may repeat.
