@@ -261,10 +261,19 @@ Status launchBackward(const AttentionPlan &plan, const AttentionHeads &heads,
                       bf16 *dk, bf16 *dv, AttentionKernel kernel,
                       cudaStream_t stream) {
   constexpr int kBytes = static_cast<int>(BwdLayout<D>::bytes);
-  MLLM_CUDA_TRY(cudaFuncSetAttribute(
-      dkdvKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
-  MLLM_CUDA_TRY(cudaFuncSetAttribute(
-      dqKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+  // The register-tile kernels check and size their own.
+  if (kernel != AttentionKernel::Registers) {
+    MLLM_STATUS_TRY(checkSharedMemory(
+        kBytes,
+        "the staged attention backward at head dim " + std::to_string(D),
+        D == 128 ? "GPUs of compute capability 8.0 and 9.0 (A100, H100, "
+                   "H200) give enough; head dim 64 needs less"
+                 : ""));
+    MLLM_CUDA_TRY(cudaFuncSetAttribute(
+        dkdvKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+    MLLM_CUDA_TRY(cudaFuncSetAttribute(
+        dqKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+  }
   float *delta = nullptr;
   const int64_t rows = plan.qLen * heads.heads;
   MLLM_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void **>(&delta),
@@ -272,10 +281,13 @@ Status launchBackward(const AttentionPlan &plan, const AttentionHeads &heads,
                                 stream));
   const Plan pv = view(plan);
   const Heads hv = view(heads);
-  if (rows > 0)
+  // Only a launch's error: a stale one of an earlier call is not ours.
+  cudaError_t launched = cudaSuccess;
+  if (rows > 0) {
     deltaKernel<<<static_cast<unsigned>((rows * 32 + 255) / 256), 256, 0,
                   stream>>>(plan.qLen, hv.heads, D, o, dO, delta);
-  cudaError_t launched = cudaGetLastError();
+    launched = cudaGetLastError();
+  }
   if (kernel == AttentionKernel::Registers) {
     Status status = launched == cudaSuccess
                         ? launchBackwardRegisters(plan, heads, q, k, v, lse,

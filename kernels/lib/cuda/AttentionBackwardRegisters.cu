@@ -308,6 +308,12 @@ Status launch(const AttentionPlan &plan, const AttentionHeads &heads,
               const float *delta, const bf16 *dO, bf16 *dq, bf16 *dk, bf16 *dv,
               cudaStream_t stream) {
   constexpr int kBytes = static_cast<int>(RegisterBwdLayout<D>::bytes);
+  MLLM_STATUS_TRY(checkSharedMemory(
+      kBytes,
+      "the register-tile attention backward at head dim " + std::to_string(D),
+      D == 128 ? "GPUs of compute capability 8.0 and 9.0 (A100, H100, "
+                 "H200) give enough; head dim 64 needs less"
+               : ""));
   MLLM_CUDA_TRY(cudaFuncSetAttribute(
       dkdvRegisterKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
       kBytes));

@@ -192,6 +192,9 @@ Status launchStaged(const AttentionPlan &plan, const AttentionHeads &heads,
                     float *lse, float *oPart, float *lsePart, int splits,
                     cudaStream_t stream) {
   using L = FwdLayout<D>;
+  MLLM_STATUS_TRY(checkSharedMemory(
+      L::bytes, "the staged attention forward at head dim " + std::to_string(D),
+      ""));
   MLLM_CUDA_TRY(cudaFuncSetAttribute(
       forwardKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
       static_cast<int>(L::bytes)));

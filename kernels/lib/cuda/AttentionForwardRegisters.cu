@@ -229,6 +229,10 @@ Status launch(const AttentionPlan &plan, const AttentionHeads &heads,
               const bf16 *q, const bf16 *k, const bf16 *v, bf16 *o, float *lse,
               float *oPart, float *lsePart, int splits, cudaStream_t stream) {
   using L = RegisterFwdLayout<D>;
+  MLLM_STATUS_TRY(checkSharedMemory(
+      L::bytes,
+      "the register-tile attention forward at head dim " + std::to_string(D),
+      ""));
   MLLM_CUDA_TRY(cudaFuncSetAttribute(
       forwardRegisterKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
       static_cast<int>(L::bytes)));

@@ -164,9 +164,10 @@ Status cuda::im2col1d(const bf16 *x, bf16 *cols, const cpu::Conv1dShape &shape,
                       int64_t items, cudaStream_t stream) {
   MLLM_STATUS_TRY(checkConv("im2col1d", shape, items));
   const int64_t n = items * shape.outFrames() * shape.colsWidth();
-  if (n > 0)
+  if (n > 0) {
     im2colKernel<<<blocks(n), kThreads, 0, stream>>>(x, cols, dims(shape), n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -175,9 +176,10 @@ Status cuda::col2im1d(const bf16 *dcols, bf16 *dx,
                       cudaStream_t stream) {
   MLLM_STATUS_TRY(checkConv("col2im1d", shape, items));
   const int64_t n = items * shape.frames * shape.inChannels;
-  if (n > 0)
+  if (n > 0) {
     col2imKernel<<<blocks(n), kThreads, 0, stream>>>(dcols, dx, dims(shape), n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -188,10 +190,11 @@ Status cuda::depthwiseConv1dForward(const bf16 *x, const bf16 *w, const bf16 *b,
   MLLM_STATUS_TRY(checkDepthwise("depthwiseConv1dForward", frames, channels,
                                  kernel, items));
   const int64_t n = items * frames * channels;
-  if (n > 0)
+  if (n > 0) {
     depthwiseKernel<false><<<blocks(n), kThreads, 0, stream>>>(
         x, w, b, y, frames, channels, kernel, n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -202,10 +205,11 @@ Status cuda::depthwiseConv1dBackwardInput(const bf16 *dy, const bf16 *w,
   MLLM_STATUS_TRY(checkDepthwise("depthwiseConv1dBackwardInput", frames,
                                  channels, kernel, items));
   const int64_t n = items * frames * channels;
-  if (n > 0)
+  if (n > 0) {
     depthwiseKernel<true><<<blocks(n), kThreads, 0, stream>>>(
         dy, w, nullptr, dx, frames, channels, kernel, n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 

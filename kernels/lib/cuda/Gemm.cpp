@@ -8,7 +8,11 @@
 
 #include "mllm/kernels/cuda/Gemm.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 
 using namespace mllm::kernels;
 using namespace mllm::kernels::cuda;
@@ -44,6 +48,35 @@ Status layout(cublasLtMatrixLayout_t &out, cudaDataType_t type, int64_t rows,
         out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
         sizeof(stride)));
   }
+  return Status();
+}
+
+/// The largest power of two up to 256 that every batch's pointer is a
+/// multiple of: cuBLASLt assumes 256 unless told, and may pick an algorithm
+/// that needs it (the runtime's arenas align to 64).
+uint32_t alignmentOf(const void *p, int64_t batch, int64_t stride,
+                     size_t elemBytes) {
+  auto bits = reinterpret_cast<uintptr_t>(p);
+  if (batch > 1)
+    bits |= static_cast<uintptr_t>(stride) * elemBytes;
+  uint32_t a = 256;
+  while (a > 1 && bits % a != 0)
+    a /= 2;
+  return a;
+}
+
+/// C = beta * C without a product (k = 0), as BLAS defines it.
+Status scaleOnly(const GemmShape &s, float beta, void *c, size_t elemBytes,
+                 cudaStream_t stream) {
+  if (beta == 1.0f)
+    return Status();
+  if (beta != 0.0f)
+    return Status::error("Gemm::run: k = 0 with beta " + std::to_string(beta) +
+                         " (only 0 and 1 are supported without a product)");
+  for (int64_t i = 0; i < std::max<int64_t>(1, s.batch); ++i)
+    MLLM_CUDA_TRY(
+        cudaMemset2DAsync(static_cast<char *>(c) + i * s.strideC * elemBytes,
+                          s.ldc * elemBytes, 0, s.n * elemBytes, s.m, stream));
   return Status();
 }
 
@@ -85,6 +118,9 @@ Status Gemm::matmul(const GemmShape &s, float alpha, const void *a,
     return Status::error("Gemm::run before Gemm::init");
   if (s.m == 0 || s.n == 0)
     return Status();
+  const size_t cBytes = cType == CUDA_R_32F ? sizeof(float) : 2;
+  if (s.k == 0)
+    return scaleOnly(s, beta, c, cBytes, stream);
   Descriptors d;
   MLLM_CUBLAS_TRY(
       cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -106,6 +142,19 @@ Status Gemm::matmul(const GemmShape &s, float alpha, const void *a,
   MLLM_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(
       d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspaceBytes,
       sizeof(workspaceBytes)));
+  // cuBLASLt's A is our B (see above).
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligned[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+       alignmentOf(b, s.batch, s.strideB, 2)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+       alignmentOf(a, s.batch, s.strideA, 2)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+       alignmentOf(c, s.batch, s.strideC, cBytes)},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+       alignmentOf(c, s.batch, s.strideC, cBytes)}};
+  for (const auto &[attribute, bytes] : aligned)
+    MLLM_CUBLAS_TRY(cublasLtMatmulPreferenceSetAttribute(
+        d.pref, attribute, &bytes, sizeof(bytes)));
   cublasLtMatmulHeuristicResult_t best = {};
   int found = 0;
   MLLM_CUBLAS_TRY(cublasLtMatmulAlgoGetHeuristic(

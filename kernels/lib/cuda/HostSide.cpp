@@ -30,6 +30,13 @@ std::string cuda::checkAttentionTokens(const AttentionTokens &t) {
   // Tile indices and list offsets are int32 on the device.
   if (t.qLen > (int64_t(1) << 31) - kTileRows || t.kLen > (int64_t(1) << 30))
     return "too many tokens for one call";
+  // So are the tile lists' offsets, which count up to every tile.
+  const int64_t tiles = (t.qLen + kTileRows - 1) / kTileRows *
+                        ((t.kLen + kTileCols - 1) / kTileCols);
+  if (tiles > std::numeric_limits<int32_t>::max())
+    return std::to_string(t.qLen) + " queries x " + std::to_string(t.kLen) +
+           " keys are " + std::to_string(tiles) +
+           " tiles, more than one call lists (2^31 - 1); split the queries";
   const int64_t *lists[] = {t.qPos, t.kPos};
   const int64_t lens[] = {t.qLen, t.kLen};
   for (int w = 0; w < 2; ++w) {
@@ -68,6 +75,30 @@ int cuda::autoSplits(const AttentionPlan &plan, const AttentionHeads &heads) {
   const int64_t wanted = (2 * sms + tasks - 1) / tasks;
   return static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>({wanted, plan.maxRowWork, 16})));
+}
+
+Status cuda::checkSharedMemory(size_t bytes, const std::string &what,
+                               const std::string &remedy) {
+  int device = 0, allowed = 0, major = 0, minor = 0;
+  MLLM_CUDA_TRY(cudaGetDevice(&device));
+  MLLM_CUDA_TRY(cudaDeviceGetAttribute(
+      &allowed, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (bytes <= static_cast<size_t>(allowed))
+    return Status();
+  MLLM_CUDA_TRY(cudaDeviceGetAttribute(
+      &major, cudaDevAttrComputeCapabilityMajor, device));
+  MLLM_CUDA_TRY(cudaDeviceGetAttribute(
+      &minor, cudaDevAttrComputeCapabilityMinor, device));
+  auto kib = [](size_t b) {
+    return std::to_string(b / 1024) + "." +
+           std::to_string(b % 1024 * 10 / 1024);
+  };
+  return Status::error(what + " needs " + kib(bytes) +
+                       " KiB of shared memory per block, and this GPU "
+                       "(compute capability " +
+                       std::to_string(major) + "." + std::to_string(minor) +
+                       ") gives at most " + kib(static_cast<size_t>(allowed)) +
+                       " KiB" + (remedy.empty() ? "" : "; " + remedy));
 }
 
 std::string cuda::checkPatchShape(const cpu::PatchShape &s) {

@@ -199,20 +199,22 @@ Status rope(const bf16 *x, bf16 *y, const int64_t *positions, int64_t tokens,
 Status cuda::rmsNormForward(const bf16 *x, const bf16 *w, bf16 *y, float *rstd,
                             int64_t tokens, int64_t dim, float eps,
                             cudaStream_t stream) {
-  if (tokens > 0)
+  if (tokens > 0) {
     rmsForwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         x, w, y, rstd, dim, eps);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
 Status cuda::rmsNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
                              const float *rstd, bf16 *dx, float *dw,
                              int64_t tokens, int64_t dim, cudaStream_t stream) {
-  if (tokens > 0)
+  if (tokens > 0) {
     normBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         dy, x, w, nullptr, rstd, dx, dim);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return normWeightGrads(dy, x, nullptr, rstd, dw, nullptr, tokens, dim,
                          stream);
 }
@@ -220,10 +222,11 @@ Status cuda::rmsNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
 Status cuda::layerNormForward(const bf16 *x, const bf16 *w, const bf16 *b,
                               bf16 *y, float *mean, float *rstd, int64_t tokens,
                               int64_t dim, float eps, cudaStream_t stream) {
-  if (tokens > 0)
+  if (tokens > 0) {
     lnForwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         x, w, b, y, mean, rstd, dim, eps);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -233,10 +236,11 @@ Status cuda::layerNormBackward(const bf16 *dy, const bf16 *x, const bf16 *w,
                                int64_t dim, cudaStream_t stream) {
   if (!mean)
     return Status::error("layerNormBackward needs the saved mean");
-  if (tokens > 0)
+  if (tokens > 0) {
     normBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         dy, x, w, mean, rstd, dx, dim);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return normWeightGrads(dy, x, mean, rstd, dw, db, tokens, dim, stream);
 }
 

@@ -104,10 +104,11 @@ __global__ void activationKernel(const bf16 *in, const bf16 *dout, bf16 *out,
 template <Act kAct>
 Status activation(const bf16 *in, const bf16 *dout, bf16 *out, bf16 *din,
                   int64_t n, int64_t ffn, cudaStream_t stream) {
-  if (n > 0)
+  if (n > 0) {
     activationKernel<kAct>
         <<<blocks(n), kThreads, 0, stream>>>(in, dout, out, din, n, ffn);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -502,10 +503,11 @@ Status cuda::rowArgmax(const bf16 *logits, int64_t *argmax, int64_t tokens,
   if (vocab >= (int64_t(1) << 24))
     return Status::error("rowArgmax: a vocabulary of " + std::to_string(vocab) +
                          " ids; the kernel's indices are exact below 2^24");
-  if (tokens > 0)
+  if (tokens > 0) {
     rowArgmaxKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         logits, argmax, vocab);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -513,10 +515,11 @@ Status cuda::crossEntropyRowMax(const bf16 *logits, float *rowMax,
                                 int64_t tokens, int64_t vocab,
                                 cudaStream_t stream) {
   MLLM_STATUS_TRY(checkSizes("crossEntropyRowMax", {tokens, vocab}));
-  if (tokens > 0)
+  if (tokens > 0) {
     ceRowMaxKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         logits, rowMax, vocab);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -526,10 +529,11 @@ Status cuda::crossEntropySliceSums(const bf16 *logits, const int64_t *targets,
                                    int64_t vocabFirst, cudaStream_t stream) {
   MLLM_STATUS_TRY(
       checkSizes("crossEntropySliceSums", {tokens, vocab, vocabFirst}));
-  if (tokens > 0)
+  if (tokens > 0) {
     ceSliceSumsKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         logits, targets, rowMax, sums, tokens, vocab, vocabFirst);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -558,27 +562,30 @@ Status cuda::crossEntropySliceBackward(const bf16 *logits,
                                        int64_t ignoreIndex) {
   MLLM_STATUS_TRY(
       checkSizes("crossEntropySliceBackward", {tokens, vocab, vocabFirst}));
-  if (tokens > 0)
+  if (tokens > 0) {
     ceBackwardKernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
         logits, targets, lse, dlogits, scale, vocab, vocabFirst, ignoreIndex);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
 Status cuda::addInPlace(bf16 *y, const bf16 *x, int64_t n,
                         cudaStream_t stream) {
-  if (n > 0)
+  if (n > 0) {
     addKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
 Status cuda::scaleAdd(bf16 *y, const bf16 *x, float a, int64_t n,
                       cudaStream_t stream) {
   MLLM_STATUS_TRY(checkSizes("scaleAdd", {n}));
-  if (n > 0)
+  if (n > 0) {
     scaleAddKernel<<<blocks(n), kThreads, 0, stream>>>(y, x, a, n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -586,9 +593,10 @@ Status cuda::addRowVector(bf16 *x, const bf16 *v, int64_t rows, int64_t cols,
                           cudaStream_t stream) {
   MLLM_STATUS_TRY(checkSizes("addRowVector", {rows, cols}));
   const int64_t n = rows * cols;
-  if (n > 0)
+  if (n > 0) {
     addRowVectorKernel<<<blocks(n), kThreads, 0, stream>>>(x, v, n, cols);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -597,10 +605,11 @@ Status cuda::copyRows(const bf16 *src, const int64_t *srcRows, bf16 *dst,
                       cudaStream_t stream) {
   MLLM_STATUS_TRY(checkSizes("copyRows", {rows, width}));
   const int64_t n = rows * width;
-  if (n > 0)
+  if (n > 0) {
     copyRowsKernel<<<blocks(n), kThreads, 0, stream>>>(src, srcRows, dst,
                                                        dstRows, n, width);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -611,20 +620,22 @@ Status cuda::patchify(const bf16 *image, bf16 *patches,
     return Status::error("patchify: " + why);
   MLLM_STATUS_TRY(checkSizes("patchify", {items}));
   const int64_t n = items * shape.numPatches() * shape.patchDim();
-  if (n > 0)
+  if (n > 0) {
     patchifyKernel<<<blocks(n), kThreads, 0, stream>>>(image, patches, shape,
                                                        n);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
 Status cuda::embeddingForward(const int64_t *ids, const bf16 *table, bf16 *out,
                               int64_t tokens, int64_t dim,
                               cudaStream_t stream) {
-  if (tokens * dim > 0)
+  if (tokens * dim > 0) {
     embeddingKernel<<<blocks(tokens * dim), kThreads, 0, stream>>>(
         ids, table, out, tokens, dim);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -634,23 +645,25 @@ Status cuda::embeddingForwardSlice(const int64_t *ids, const bf16 *table,
                                    cudaStream_t stream) {
   MLLM_STATUS_TRY(checkSizes("embeddingForwardSlice",
                              {tokens, dim, vocabFirst, vocabCount}));
-  if (tokens * dim > 0)
+  if (tokens * dim > 0) {
     embeddingSliceKernel<<<blocks(tokens * dim), kThreads, 0, stream>>>(
         ids, table, out, tokens, dim, vocabFirst, vocabCount);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
 Status cuda::embeddingBackward(const EmbeddingGradPlan &plan, const bf16 *dout,
                                float *dtable, int64_t dim,
                                cudaStream_t stream) {
-  if (plan.uniqueIds > 0 && dim > 0)
+  if (plan.uniqueIds > 0 && dim > 0) {
     embeddingGradKernel<<<dim3(static_cast<unsigned>(plan.uniqueIds),
                                blocks(dim)),
                           kThreads, 0, stream>>>(
         plan.ids.data(), plan.start.data(), plan.order.data(), dout, dtable,
         dim);
-  MLLM_CUDA_LAUNCHED();
+    MLLM_CUDA_LAUNCHED();
+  }
   return Status();
 }
 
@@ -680,10 +693,11 @@ Status cuda::adamwStep(const std::vector<AdamWTensor> &tensors, int64_t step,
           batch.firstBlock[i] +
           (tensors[first + i].n + kPerBlock - 1) / kPerBlock;
     }
-    if (batch.firstBlock[batch.count] > 0)
+    if (batch.firstBlock[batch.count] > 0) {
       adamwKernel<<<static_cast<unsigned>(batch.firstBlock[batch.count]),
                     kThreads, 0, stream>>>(batch);
-    MLLM_CUDA_LAUNCHED();
+      MLLM_CUDA_LAUNCHED();
+    }
   }
   return Status();
 }

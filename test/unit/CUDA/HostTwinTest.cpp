@@ -507,4 +507,21 @@ TEST(HostTwin, AttentionPlanListsAndEmptyCalls) {
   EXPECT_EQ(toFloat(download(dq)), std::vector<float>(qn, 0.0f));
 }
 
+// A kernel whose shared memory passes the GPU's opt-in limit (a head-dim
+// 128 backward on compute capability 8.6) is refused by name, with the
+// sizes, before cudaFuncSetAttribute's "invalid argument". The twin is a
+// 9.0 device with 227 KiB.
+TEST(HostTwin, SharedMemoryBeyondTheGpuIsNamed) {
+  EXPECT_TRUE(gpu::checkSharedMemory(227 << 10, "k", "r").ok());
+  gpu::Status s = gpu::checkSharedMemory((227 << 10) + 512, "the kernel",
+                                         "use a bigger GPU");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "the kernel needs 227.5 KiB of shared memory per "
+                         "block, and this GPU (compute capability 9.0) gives "
+                         "at most 227.0 KiB; use a bigger GPU");
+  EXPECT_EQ(gpu::checkSharedMemory(1 << 30, "k", "").message(),
+            "k needs 1048576.0 KiB of shared memory per block, and this GPU "
+            "(compute capability 9.0) gives at most 227.0 KiB");
+}
+
 } // namespace

@@ -32,6 +32,12 @@ TEST(Link, HostChecks) {
   EXPECT_EQ(gpu::checkAttentionTokens(t), "");
   t.qLen = 101;
   EXPECT_NE(gpu::checkAttentionTokens(t), "");
+  // The tile lists' offsets are int32: 4M x 4M tokens are 2^32 tiles,
+  // refused before any list is built (the key count alone passes).
+  t.qLen = t.kLen = int64_t(1) << 22;
+  EXPECT_EQ(gpu::checkAttentionTokens(t),
+            "4194304 queries x 4194304 keys are 4294967296 tiles, more than "
+            "one call lists (2^31 - 1); split the queries");
   gpu::AttentionHeads h;
   EXPECT_EQ(gpu::checkAttentionHeads(h), "");
   h.headDim = 96;

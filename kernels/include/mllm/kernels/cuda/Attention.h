@@ -189,6 +189,13 @@ Status attentionBackward(const AttentionPlan &plan, const AttentionHeads &heads,
 /// The split count attentionForward uses for `options.splits == 0`.
 int autoSplits(const AttentionPlan &plan, const AttentionHeads &heads);
 
+/// Whether the current GPU gives one block `bytes` of shared memory (its
+/// opt-in limit: 99 KiB on compute capability 8.6 and 8.9, 163 KiB on 8.0,
+/// 227 KiB on 9.0); else an error naming `what`, both sizes, the GPU and
+/// `remedy`, rather than cudaFuncSetAttribute's "invalid argument".
+Status checkSharedMemory(size_t bytes, const std::string &what,
+                         const std::string &remedy);
+
 } // namespace cuda
 } // namespace kernels
 } // namespace mllm
