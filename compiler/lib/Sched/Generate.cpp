@@ -111,17 +111,23 @@ std::vector<Node> buildNodes(const PipelineGraph &g, ScheduleKind kind) {
   std::vector<Node> nodes(n);
   if (kind == ScheduleKind::LinearOneFOneB) {
     for (size_t i = 0; i + 1 < n; ++i) {
-      // Everything the graph sends across the cut between i and i + 1.
+      // Everything the graph sends across the cut between i and i + 1, in
+      // the order of the stages that produced it: the order in which the
+      // runtime packs the tensors it passes on (RankFlow.cpp), an earlier
+      // encoder's output first.
       int64_t bytes = 0;
       MessageShape shape;
-      for (size_t t = 0; t < n; ++t)
-        for (int p : g.stages[t].prev)
-          if (validStage(g, p) && static_cast<size_t>(p) <= i && t > i) {
-            bytes += g.stages[p].outputBytes;
-            MessageShape out =
-                shapeOf(g.stages[p].outputShape, g.stages[p].outputBytes);
-            shape.insert(shape.end(), out.begin(), out.end());
-          }
+      for (size_t p = 0; p <= i; ++p) {
+        bool crosses = false;
+        for (size_t t = i + 1; t < n && !crosses; ++t)
+          crosses = llvm::is_contained(g.stages[t].prev, static_cast<int>(p));
+        if (!crosses)
+          continue;
+        bytes += g.stages[p].outputBytes;
+        MessageShape out =
+            shapeOf(g.stages[p].outputShape, g.stages[p].outputBytes);
+        shape.insert(shape.end(), out.begin(), out.end());
+      }
       if (bytes == 0) {
         bytes = g.stages[i].outputBytes;
         shape = g.stages[i].outputShape;
