@@ -291,6 +291,9 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       srcMgr.getMemoryBuffer(srcMgr.getMainFileID());
   InputKind kind = classifyInput(path, buffer->getBuffer());
   sched::ScheduleKind schedule = options.schedule;
+  // A plan (or IR) keeps the schedule it holds unless --schedule asks for
+  // another; the option's default is for what has none yet.
+  bool scheduleGiven = options.schedule.getNumOccurrences() > 0;
   // A plan's times are fixed when it is made: a profile given with one
   // would be ignored without a word.
   if (kind == InputKind::Plan && !options.profile.empty()) {
@@ -312,7 +315,7 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       error = path.str() + ": error: the plan has no schedule";
       return 1;
     }
-    if (plan.schedule->kind != stringifyScheduleKind(schedule))
+    if (scheduleGiven && plan.schedule->kind != stringifyScheduleKind(schedule))
       if (llvm::Error e = reschedule(plan, schedule)) {
         error = llvm::toString(std::move(e));
         return 2;
@@ -347,6 +350,9 @@ int mllm::loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     // cost model's or another profile's, and its schedule goes with them.
     bool planned = !module->getOps<PipelineOp>().empty();
     bool replan = planned && !options.profile.empty();
+    if (!scheduleGiven)
+      for (sched_ir::ScheduleOp op : module->getOps<sched_ir::ScheduleOp>())
+        schedule = op.getKind();
     for (sched_ir::ScheduleOp op :
          llvm::make_early_inc_range(module->getOps<sched_ir::ScheduleOp>()))
       if (replan || op.getKind() != schedule)
