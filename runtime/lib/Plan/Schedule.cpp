@@ -457,7 +457,26 @@ llvm::Error mllm::sched::verifySchedule(const PipelineGraph &graph,
         return fail(who + "receives the gradient of microbatch " +
                         std::to_string(j) + " but runs no backward for it",
                     s);
+      // What the stage's layers need (the frozen analysis): a program
+      // without it trains another model, with no error at run time.
+      if (info.needsWeightGrad && bw[j] < 0)
+        return fail(who +
+                        "computes weight gradients (needs_weight_grad) "
+                        "but runs no backward_weight for microbatch " +
+                        std::to_string(j),
+                    s);
+      if (info.needsInputGrad && bd[j] < 0)
+        return fail(who +
+                        "passes input gradients (needs_input_grad) but "
+                        "runs no backward_input for microbatch " +
+                        std::to_string(j),
+                    s);
     }
+    if (info.needsWeightGrad && info.trainableParams > 0 && m > 0 &&
+        optimizer < 0)
+      return fail(who + "trains " + std::to_string(info.trainableParams) +
+                      " parameters but never steps the optimizer",
+                  s);
     if ((allReduce >= 0 || optimizer >= 0) &&
         std::none_of(bw.begin(), bw.end(), [](int64_t p) { return p >= 0; }))
       return fail(who +
