@@ -49,10 +49,16 @@ if os.path.exists(os.path.join(config.mllm_tools_dir, "mllm-device-twin")):
 if os.path.exists(os.path.join(config.mllm_tools_dir, "mllm-run-twin")):
     config.available_features.add("nccl-twin")
 
+# mllm-run --tokenizer: a SentencePiece model made by the test.
+if os.path.exists(os.path.join(config.mllm_tools_dir,
+                               "mllm-train-sentencepiece")):
+    config.available_features.add("sentencepiece")
+
 tool_dirs = [config.mllm_tools_dir, config.llvm_tools_dir]
 tools = ["mllm-opt", "mllmc", "mllm-sim", "mllm-fuzz-ir", "mllm-fuzz-profile",
          "mllm-fuzz-plan", "mllm-fuzz-manifest", "mllm-run", "mllm-fuzz-frontend",
-         "mllm-plan-roundtrip", "mllm-device-twin", "mllm-run-twin"]
+         "mllm-plan-roundtrip", "mllm-device-twin", "mllm-run-twin",
+         "mllm-train-sentencepiece"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.mllm_tools_dir, t))],
     tool_dirs)

@@ -212,6 +212,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return fail("--generate: " + llvm::toString(opened.takeError()));
     generator = std::move(*opened);
   }
+  LateFailures evalLate(options.evalFile, options.json, me, /*heldOut=*/true);
   auto evaluate = [&]() -> llvm::Error {
     auto stats = runner.evaluate(
         *heldOut, [&](llvm::ArrayRef<cuda::P2PMessage> messages) {
@@ -221,6 +222,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       return stats.takeError();
     if (reports)
       reportEval(*stats, options.json);
+    evalLate.check(&heldOut->dataSet());
     return llvm::Error::success();
   };
   Progress progress(plan, runner.model(), options.total, /*threads=*/1,

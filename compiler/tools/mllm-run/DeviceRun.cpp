@@ -149,12 +149,14 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     generator = std::move(*opened);
   }
   // Collective over data-parallel processes: each evaluates its share.
+  LateFailures evalLate(options.evalFile, options.json, "", /*heldOut=*/true);
   auto evaluate = [&]() -> llvm::Error {
     auto stats = trainer.evaluate(*heldOut);
     if (!stats)
       return stats.takeError();
     if (reports)
       reportEval(*stats, options.json);
+    evalLate.check(&heldOut->dataSet());
     return llvm::Error::success();
   };
   Progress progress(model.plan(), model, options.total, /*threads=*/1,

@@ -32,6 +32,8 @@ struct DeviceRunOptions {
   /// Generation keeps the earlier tokens' keys (not --no-kv-cache).
   bool keyCache = true;
   bool strictData = false;
+  /// --tokenizer: a SentencePiece model (empty: byte-level).
+  std::string tokenizer;
   /// --trace FILE (pipeline stages): the last step's actions on every rank.
   std::string traceFile;
   /// --data: the manifest the ranks read (their late decode failures are
@@ -50,6 +52,7 @@ heldOutOptions(const DeviceRunOptions &options) {
   runtime::data::DataOptions o;
   o.seed = options.seed;
   o.strict = options.strictData;
+  o.tokenizer.sentencePieceModel = options.tokenizer;
   return o;
 }
 

@@ -167,6 +167,7 @@ llvm::Error mllm::agreeOnOptions(const RunOptions &o, Group &world) {
       {"--trace", flag(!o.traceFile.empty())},
       {"--data", flag(!o.dataFile.empty())},
       {"--strict", flag(o.strictData)},
+      {"--tokenizer", flag(!o.tokenizer.empty())},
       {"--eval", flag(!o.evalFile.empty())},
       {"--eval-every", std::to_string(o.evalEvery)},
       {"--generate", flag(!o.generateFile.empty())},
@@ -297,12 +298,17 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
           rank, "--generate: " + llvm::toString(opened.takeError())));
     generator = std::move(*opened);
   }
+  // Each rank evaluates its share, so each says what it left out.
+  LateFailures evalLate(options.evalFile, options.json,
+                        "rank " + std::to_string(rank) + ": ",
+                        /*heldOut=*/true);
   auto evaluate = [&] {
     auto stats = r.evaluate(*heldOut);
     if (!stats)
       abortJob(stats.takeError());
     if (rank == 0)
       reportEval(*stats, options.json);
+    evalLate.check(&heldOut->dataSet());
   };
 
   Progress progress(plan, r.theModel(), options.steps, options.threads,

@@ -26,6 +26,8 @@ struct RunOptions {
   /// --data MANIFEST: train on a data set (else synthetic batches).
   std::string dataFile;
   bool strictData = false;
+  /// --tokenizer: a SentencePiece model (empty: byte-level).
+  std::string tokenizer;
   int dataThreads = 2;
   /// --eval MANIFEST: the held-out loss and accuracy at the end and every
   /// evalEvery steps.
@@ -75,6 +77,7 @@ inline runtime::data::DataOptions dataOptions(const RunOptions &options) {
   runtime::data::DataOptions o;
   o.strict = options.strictData;
   o.seed = options.seed;
+  o.tokenizer.sentencePieceModel = options.tokenizer;
   return o;
 }
 

@@ -290,7 +290,9 @@ void mllm::LateFailures::check(const data::DataSet *set) {
       continue;
     }
     warn(prefix + examples[shown] +
-         "; the sample teaches nothing (--strict stops instead)");
+         (heldOut ? "; the sample is left out of the evaluation's loss and "
+                    "accuracy (--strict stops instead)"
+                  : "; the sample teaches nothing (--strict stops instead)"));
   }
 }
 

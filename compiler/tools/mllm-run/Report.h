@@ -89,17 +89,21 @@ void reportData(const std::string &file, const runtime::data::DataSet &set,
 /// batch was read (docs/data.md §2): zeroed and masked, so they teach
 /// nothing. check() after each step prints each new example (the data
 /// set keeps the first few) as a warning; finish() the count. `prefix`
-/// names the rank of a parallel run ("rank 3: ").
+/// names the rank of a parallel run ("rank 3: "). `heldOut`: the data set
+/// is --eval's, whose failed samples are left out of the figures.
 class LateFailures {
 public:
-  LateFailures(std::string file, bool json, std::string prefix = "")
-      : file(std::move(file)), prefix(std::move(prefix)), json(json) {}
+  LateFailures(std::string file, bool json, std::string prefix = "",
+               bool heldOut = false)
+      : file(std::move(file)), prefix(std::move(prefix)), json(json),
+        heldOut(heldOut) {}
   void check(const runtime::data::DataSet *set);
   void finish(const runtime::data::DataSet *set);
 
 private:
   std::string file, prefix;
   bool json;
+  bool heldOut;
   size_t shown = 0;
 };
 

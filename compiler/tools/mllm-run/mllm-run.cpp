@@ -175,6 +175,12 @@ cl::opt<bool> strictData(
     cl::desc("With --data: stop at the first bad sample instead of skipping "
              "and counting it"),
     cl::init(false), cl::cat(category));
+cl::opt<std::string> tokenizerModel(
+    "tokenizer",
+    cl::desc("Tokenise the text of --data, --eval and --generate with this "
+             "SentencePiece model (the LLM's own .model file); default: one "
+             "token per byte"),
+    cl::value_desc("file.model"), cl::init(""), cl::cat(category));
 cl::opt<int> dataThreads("data-threads",
                          cl::desc("With --data: threads that decode and pack "
                                   "batches ahead of the step, per data-"
@@ -311,6 +317,9 @@ int checkCombinations() {
         needs(strictData,
               !dataFile.empty() || !evalFile.empty() || !generateFile.empty(),
               "--data, --eval or --generate"),
+        needs(tokenizerModel,
+              !dataFile.empty() || !evalFile.empty() || !generateFile.empty(),
+              "--data, --eval or --generate"),
         needs(evalEvery, !evalFile.empty(), "--eval FILE"),
         needs(maxTokens, !generateFile.empty(), "--generate FILE"),
         needs(noKeyCache, !generateFile.empty(), "--generate FILE")})
@@ -348,14 +357,14 @@ int checkOutputs(const DriverOptions &options) {
   using PathOption = const cl::opt<std::string> *;
   for (PathOption o : std::initializer_list<PathOption>{
            &checkpointDir, &initFile, &dumpBatches, &traceFile, &profileFile,
-           &dataFile, &evalFile, &generateFile, &stepFunctions,
+           &dataFile, &evalFile, &generateFile, &stepFunctions, &tokenizerModel,
            &options.profile})
     if (o->getNumOccurrences() && o->getValue().empty())
       return fail(1, "--" + o->ArgStr + " was given an empty value: name a " +
                          o->ValueStr + ", or drop the option");
-  std::vector<std::string> inputs = {inputFile,       dataFile,
-                                     evalFile,        generateFile,
-                                     options.profile, stepFunctions};
+  std::vector<std::string> inputs = {
+      inputFile,       dataFile,      evalFile,      generateFile,
+      options.profile, stepFunctions, tokenizerModel};
   // Weights and checkpoints: files, or directories of them.
   for (const std::string &dir : {initFile.getValue(), checkpointDir.getValue()})
     if (llvm::sys::fs::is_directory(dir)) {
@@ -551,6 +560,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     device.maxTokens = maxTokens;
     device.keyCache = !noKeyCache;
     device.strictData = strictData;
+    device.tokenizer = tokenizerModel;
     device.traceFile = traceFile;
     device.dataFile = dataFile;
     device.timeout =
@@ -591,6 +601,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.traceFile = traceFile;
     run.dataFile = dataFile;
     run.strictData = strictData;
+    run.tokenizer = tokenizerModel;
     run.dataThreads = dataThreads;
     run.evalFile = evalFile;
     run.evalEvery = evalEvery;
@@ -684,6 +695,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
+    run.tokenizer = tokenizerModel;
     auto opened = exec::ManifestData::open(**model, dataFile, dataOptions(run),
                                            dataThreads);
     if (!opened)
@@ -750,6 +762,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
+    run.tokenizer = tokenizerModel;
     auto opened = exec::Evaluator::open(**model, evalFile, dataOptions(run));
     if (!opened)
       return fail(1, "--eval: " + llvm::toString(opened.takeError()));
@@ -761,18 +774,21 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     RunOptions run;
     run.seed = seed;
     run.strictData = strictData;
+    run.tokenizer = tokenizerModel;
     auto opened =
         exec::Generator::open(**model, generateFile, dataOptions(run));
     if (!opened)
       return fail(1, "--generate: " + llvm::toString(opened.takeError()));
     generator = std::move(*opened);
   }
+  LateFailures evalLate(evalFile, emitJson, "", /*heldOut=*/true);
   auto evaluate = [&]() -> llvm::Error {
     auto stats = evaluator->run();
     if (!stats)
       return stats.takeError();
     stats->step = trainer.stepsDone();
     reportEval(*stats, emitJson);
+    evalLate.check(&evaluator->dataSet());
     return llvm::Error::success();
   };
   if (!checkpointDir.empty())
@@ -884,6 +900,19 @@ int main(int argc, char **argv) {
     return 1;
   if (int rc = checkOutputs(options))
     return rc;
+  // A named pipe blocks the read until a writer opens it: said, so that a
+  // run waiting for one does not look hung (a shell's <(...) has its
+  // writer already).
+  for (const cl::opt<std::string> *o : {&dataFile, &evalFile, &generateFile}) {
+    llvm::sys::fs::file_status status;
+    llvm::StringRef path = o->getValue();
+    if (!path.empty() && !path.starts_with("/dev/fd/") &&
+        !path.starts_with("/proc/") && !llvm::sys::fs::status(path, status) &&
+        status.type() == llvm::sys::fs::file_type::fifo_file)
+      llvm::errs() << "mllm-run: note: --" + o->ArgStr + " '" + path +
+                          "' is a named pipe: reading it waits until a "
+                          "writer opens it\n";
+  }
   if (attentionKernel != "staged" && attentionKernel != "registers")
     return fail(1, "--attention-kernel takes staged or registers, not '" +
                        attentionKernel + "'");

@@ -98,7 +98,12 @@ DataSet::open(llvm::StringRef manifest, const DataGeometry &geometry,
         options.pack.maxSamples, options.tokenizer.byteOffset,
         int64_t(options.tokenizer.addEos)})
     h = mixInto(h, static_cast<uint64_t>(v));
-  h = mixInto(h, llvm::xxh3_64bits(options.tokenizer.sentencePieceModel));
+  // The model by its content: nodes may keep copies under other paths.
+  std::string model = options.tokenizer.sentencePieceModel;
+  if (!model.empty())
+    if (auto file = llvm::MemoryBuffer::getFile(model))
+      model = (*file)->getBuffer().str();
+  h = mixInto(h, llvm::xxh3_64bits(model));
   set->print = h;
   return std::move(set);
 }

@@ -3,6 +3,7 @@
 #include "mllm/runtime/data/Manifest.h"
 #include "mllm/runtime/JsonDepth.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -79,6 +80,38 @@ std::string Problems::summary() const {
 
 namespace {
 
+/// A key the line's top-level object holds twice, as written: llvm::json
+/// keeps the last copy silently ({"text": "a", "text": "b"} reads as "b",
+/// and a second, empty list of media drops the first).
+std::optional<std::string> duplicateTopLevelKey(llvm::StringRef line) {
+  llvm::StringSet<> keys;
+  int depth = 0;
+  char prev = 0; // The previous structural character.
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '"') {
+      size_t j = i + 1;
+      while (j < line.size() && line[j] != '"')
+        j += line[j] == '\\' ? 2 : 1;
+      llvm::StringRef token = line.slice(i + 1, std::min(j, line.size()));
+      i = j;
+      if (depth == 1 && (prev == '{' || prev == ',') &&
+          !keys.insert(token).second)
+        return token.str();
+      prev = '"';
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      prev = c;
+    } else if (c == '}' || c == ']') {
+      --depth;
+      prev = c;
+    } else if (c == ',' || c == ':') {
+      prev = c;
+    }
+  }
+  return std::nullopt;
+}
+
 /// One line's sample, or the problem with it.
 llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
                                          llvm::StringRef dir,
@@ -97,6 +130,11 @@ llvm::Expected<ManifestSample> parseLine(llvm::StringRef line,
   const llvm::json::Object *object = value->getAsObject();
   if (!object)
     return problem(Problem::BadSample, "a sample is a JSON object");
+  if (std::optional<std::string> twice = duplicateTopLevelKey(line))
+    return problem(Problem::BadSample,
+                   "\"" + *twice +
+                       "\" is given twice; JSON readers disagree on which "
+                       "copy counts: give it once");
   ManifestSample sample;
   sample.media.resize(geometry.encoders.size());
   bool hasText = false;

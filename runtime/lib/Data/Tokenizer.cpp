@@ -15,10 +15,12 @@ ByteTokenizer::create(int64_t vocab, int64_t offset) {
   if (offset < 0)
     return fail("the byte offset must not be negative");
   if (vocab < offset + 256)
-    return fail("byte-level tokens need a vocabulary of at least " +
-                llvm::Twine(offset + 256) + " ids (256 bytes + offset " +
-                llvm::Twine(offset) + "); the LLM has " + llvm::Twine(vocab) +
-                "; give a SentencePiece model or a larger vocab");
+    return fail(
+        "byte-level tokens need a vocabulary of at least " +
+        llvm::Twine(offset + 256) + " ids (256 bytes + offset " +
+        llvm::Twine(offset) + "); the LLM has " + llvm::Twine(vocab) +
+        "; give the LLM a larger vocab, or tokenise with a SentencePiece "
+        "model (mllm-run --tokenizer)");
   std::optional<int64_t> eos;
   if (vocab > offset + 256)
     eos = offset + 256;

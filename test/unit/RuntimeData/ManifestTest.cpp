@@ -114,6 +114,31 @@ TEST(Manifest, NotRegularFilesAndEmptySamplesAreProblems) {
             path + ":3: bad sample: the sample has no text and no items");
 }
 
+// A key given twice: llvm::json keeps the last copy, so a second (empty)
+// list of media silently dropped the first. Keys inside strings and nested
+// values are not keys of the sample.
+TEST(Manifest, AKeyGivenTwiceIsABadSample) {
+  MLLM_NEEDS_PNG();
+  TempDir dir;
+  writePng(dir.path("ok.png"), 8, 8, 3, grey);
+  std::string path = dir.write(
+      "data.jsonl",
+      "{\"text\": \"first\", \"text\": \"second\"}\n"
+      "{\"text\": \"x\", \"vision\": [\"ok.png\"], \"vision\": []}\n"
+      "{\"text\": \"\\\"text\\\": y, vision\", \"vision\": [\"ok.png\"]}\n");
+  auto set = DataSet::open(path, smallGeometry(), DataOptions());
+  ASSERT_TRUE(static_cast<bool>(set)) << llvm::toString(set.takeError());
+  EXPECT_EQ((*set)->size(), 1);
+  const std::vector<std::string> &ex = (*set)->problems().examples();
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_EQ(ex[0], path + ":1: bad sample: \"text\" is given twice; JSON "
+                          "readers disagree on which copy counts: give it "
+                          "once");
+  EXPECT_EQ(ex[1], path + ":2: bad sample: \"vision\" is given twice; JSON "
+                          "readers disagree on which copy counts: give it "
+                          "once");
+}
+
 TEST(Manifest, DeeplyNestedJsonIsABadLineNotACrash) {
   // llvm::json::parse recurses per level: 100000 levels overflowed the
   // stack. The reader measures the depth first.
