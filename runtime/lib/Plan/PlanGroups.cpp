@@ -1,6 +1,7 @@
 //===- PlanGroups.cpp - the layer groups of a plan agree ------------------===//
 #include "mllm/runtime/PlanGroups.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 
 #include <vector>
@@ -91,6 +92,33 @@ std::optional<PlanGroupIssue> mllm::runtime::checkPlanGroups(const Plan &plan) {
         return std::nullopt;
       }))
     return issue;
+
+  // A part that is not frozen trains: a frozen analysis that computes no
+  // weight gradient for it contradicts its 'frozen' (an edited copy).
+  for (size_t p = 0; p < plan.parts.size(); ++p) {
+    const PlanPart &part = plan.parts[p];
+    auto trains = [](const std::vector<PlanLayerGroup> &groups) {
+      return llvm::any_of(groups,
+                          [](const PlanLayerGroup &g) { return g.weightGrad; });
+    };
+    if (!part.frozen && !part.groups.empty() && !trains(part.groups))
+      return PlanGroupIssue{{p, false, 0},
+                            "'" + part.name +
+                                "' is not frozen, but none of its groups "
+                                "computes weight gradients (weight_grad): "
+                                "its 'frozen' and its groups' flags come "
+                                "from one frozen analysis; compile the spec "
+                                "again"};
+    if (part.projector && !part.projector->frozen &&
+        !part.projector->groups.empty() && !trains(part.projector->groups))
+      return PlanGroupIssue{{p, true, 0},
+                            "'" + part.projector->name +
+                                "' is not frozen, but none of its groups "
+                                "computes weight gradients (weight_grad): "
+                                "its 'frozen' and its groups' flags come "
+                                "from one frozen analysis; compile the spec "
+                                "again"};
+  }
 
   const PlanPart *llm = nullptr;
   for (const PlanPart &p : plan.parts)

@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 using namespace mllm;
@@ -380,6 +381,19 @@ PlanPart Reader::part(const YAML::Node &n) {
   p.tokens = integer(n, "tokens", "part", 0);
   p.attentionSpan = integer(n, "attention_span", "part", 0);
   p.groups = groups(need(n, "groups", "part"));
+  // The stages cut a part with blocks between its blocks: 'blocks' counts
+  // them, and the runtime builds the groups' layers.
+  int64_t blockLayers = 0;
+  for (const PlanLayerGroup &g : p.groups)
+    if (isPartitionBlockKind(g.kind))
+      blockLayers += g.count;
+  if (blockLayers > 0 && blockLayers != p.blocks)
+    fail(n["blocks"], "part '" + p.name + "' has " +
+                          std::to_string(blockLayers) +
+                          " blocks in its groups but 'blocks' is " +
+                          std::to_string(p.blocks) +
+                          ": its stages cut it by blocks; edit both (and the "
+                          "stages), or compile the spec again");
   // Every layer of a part works at its width: a hidden of another size
   // ended in the CPU layers' fatal error, without a location.
   YAML::Node list = need(n, "groups", "part");
@@ -552,6 +566,28 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
   g.intraNodeBandwidth = real(n, "intra_node_bandwidth", "schedule");
   g.interNodeBandwidth = real(n, "inter_node_bandwidth", "schedule");
   g.peakFlops = real(n, "peak_flops", "schedule");
+  // Copies of the job's: an edit of one copy is simulated by one tool and
+  // run by another (found editing plans by hand).
+  auto sameAsJob = [&](const char *key, double here, double job) {
+    auto formatNumber = [](double v) {
+      char text[32];
+      std::snprintf(text, sizeof(text), "%.17g", v);
+      return std::string(text);
+    };
+    if (here != job)
+      fail(n[key], std::string("the schedule's '") + key + "' is " +
+                       formatNumber(here) + " but the job's is " +
+                       formatNumber(job) +
+                       ": the plan keeps both copies; edit both, or compile "
+                       "the spec again");
+  };
+  sameAsJob("gpus_per_node", static_cast<double>(g.gpusPerNode),
+            static_cast<double>(plan.job.gpusPerNode));
+  sameAsJob("intra_node_bandwidth", g.intraNodeBandwidth,
+            plan.job.intraNodeBandwidth);
+  sameAsJob("inter_node_bandwidth", g.interNodeBandwidth,
+            plan.job.interNodeBandwidth);
+  sameAsJob("peak_flops", g.peakFlops, plan.job.peakFlops);
   g.flopsPerIteration = real(n, "flops_per_iteration", "schedule");
   g.tokensPerIteration = integer(n, "tokens_per_iteration", "schedule", 0);
 
@@ -630,6 +666,14 @@ PlanSchedule Reader::schedule(const YAML::Node &n, const Plan &plan) {
     info.activationBytesPerMicrobatch =
         integer(mem, "activations", "memory_bytes", 0);
     info.memoryCapacity = integer(mem, "capacity", "memory_bytes", 0);
+    if (info.memoryCapacity != plan.job.gpuMemoryBytes)
+      fail(mem["capacity"],
+           "program '" + info.name + "' has a capacity of " +
+               std::to_string(info.memoryCapacity) +
+               " bytes but the job's GPUs have " +
+               std::to_string(plan.job.gpuMemoryBytes) +
+               " ('gpu_memory_bytes'): the plan keeps both copies; edit "
+               "both, or compile the spec again");
     arenas.push_back(p["arena_bytes"] ? integer(p, "arena_bytes", "program", 0)
                                       : -1);
     info.trainableParams = integer(p, "trainable_params", "program", 0);

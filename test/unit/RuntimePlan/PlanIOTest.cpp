@@ -37,6 +37,7 @@ Plan smallPlan() {
   vision.modality = "image";
   vision.width = 8;
   vision.blocks = 1;
+  vision.frozen = true; // Its programs run forwards only.
   PlanLayerGroup blocks;
   blocks.name = "blocks";
   blocks.kind = "transformer_block";
@@ -53,6 +54,7 @@ Plan smallPlan() {
   llm.instance = "lm";
   llm.width = 8;
   llm.blocks = 1;
+  llm.frozen = true;
   llm.groups.push_back(blocks);
   p.parts = {vision, llm};
   PlanStage s0;
@@ -69,7 +71,11 @@ Plan smallPlan() {
   sch.kind = "multimodal_1f1b";
   sched::PipelineGraph &g = sch.graph;
   g.microbatches = 1;
+  // The schedule's copies of the job's figures.
+  g.gpusPerNode = p.job.gpusPerNode;
+  g.peakFlops = p.job.peakFlops;
   sched::StageInfo a, b;
+  a.memoryCapacity = b.memoryCapacity = p.job.gpuMemoryBytes;
   a.name = "vision_s0";
   a.part = "vision";
   a.next = {1};
@@ -235,6 +241,51 @@ TEST(PlanIO, HandEditsAreBoundedAndConsistent) {
   EXPECT_NE(readError(edit(twice, "version: 3", "version: 3"))
                 .find("a second group named 'blocks'"),
             std::string::npos);
+}
+
+// Values a plan keeps twice, which different tools read from different
+// copies: an edit of one copy was simulated by one tool and run by another.
+TEST(PlanIO, CopiesOfAValueAgree) {
+  std::string text = writePlan(smallPlan());
+  std::string capacity =
+      readError(edit(text, "capacity: 48000000000", "capacity: 3000000"));
+  EXPECT_NE(capacity.find("program 'vision_s0' has a capacity of 3000000 "
+                          "bytes but the job's GPUs have 48000000000 "
+                          "('gpu_memory_bytes'): the plan keeps both copies"),
+            std::string::npos)
+      << capacity;
+  std::string memory = readError(
+      edit(text, "gpu_memory_bytes: 48000000000", "gpu_memory_bytes: 3000000"));
+  EXPECT_NE(memory.find("has a capacity of 48000000000 bytes but the job's "
+                        "GPUs have 3000000"),
+            std::string::npos)
+      << memory;
+  size_t schedule = text.find("\nschedule:");
+  ASSERT_NE(schedule, std::string::npos);
+  std::string flops = text;
+  size_t peak = flops.find("peak_flops: ", schedule);
+  ASSERT_NE(peak, std::string::npos);
+  flops.replace(peak, 12, "peak_flops: 1");
+  std::string peakError = readError(edit(flops, "version: 3", "version: 3"));
+  EXPECT_NE(peakError.find("the schedule's 'peak_flops' is "),
+            std::string::npos)
+      << peakError;
+  EXPECT_NE(peakError.find("but the job's is 149700000000000"),
+            std::string::npos)
+      << peakError;
+  // A part's blocks: the stages cut it by the count its groups give.
+  std::string blocks = readError(edit(text, "count: 1", "count: 3"));
+  EXPECT_NE(blocks.find("part 'vision' has 3 blocks in its groups but "
+                        "'blocks' is 1"),
+            std::string::npos)
+      << blocks;
+  // A part unfrozen by hand whose groups still compute no weight gradient
+  // trained nothing.
+  std::string unfrozen = readError(edit(text, "frozen: true", "frozen: false"));
+  EXPECT_NE(unfrozen.find("'vision' is not frozen, but none of its groups "
+                          "computes weight gradients"),
+            std::string::npos)
+      << unfrozen;
 }
 
 TEST(PlanIO, ArenasOnEveryProgramOrNone) {
