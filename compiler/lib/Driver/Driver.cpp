@@ -89,10 +89,15 @@ bool mllm::parseCommandLine(int argc, const char *const *argv,
   llvm::raw_string_ostream os(errors);
   if (cl::ParseCommandLineOptions(argc, argv, overview, &os))
     return true;
-  bool unknown =
-      llvm::StringRef(errors).contains("Unknown command line argument");
   llvm::SmallVector<llvm::StringRef> lines;
   llvm::StringRef(errors).split(lines, '\n', -1, /*KeepEmpty=*/false);
+  // An unknown option written without '=' ('--stpes 3') left its value as
+  // a positional argument; one with '=' took it along.
+  bool unknown = llvm::any_of(lines, [](llvm::StringRef line) {
+    llvm::StringRef option =
+        line.split("Unknown command line argument '").second.split('\'').first;
+    return !option.empty() && !option.contains('=');
+  });
   for (size_t i = 0; i < lines.size(); ++i) {
     if (unknown && lines[i].contains("Too many positional arguments")) {
       // And its "Can specify at most N positional arguments" line.

@@ -3,6 +3,7 @@
 
 #include "mllm/runtime/PlanMemory.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -119,15 +120,27 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
             "where sends wait to the end of the iteration), or use GPUs "
             "with more memory";
     else
-      os << "; raise pp or tp of '" << s.part << "', or set recompute = full";
-    // Only the default schedule lowers a warm-up to what fits.
-    if (kind == ScheduleKind::GPipe && peak.savedCount > 1)
-      os << ", or lower 'microbatches' (GPipe holds every one's "
-            "activations), or use the default schedule, multimodal_1f1b, "
-            "which holds what fits";
-    else if (kind == ScheduleKind::LinearOneFOneB && peak.savedCount > 1)
-      os << ", or use the default schedule, multimodal_1f1b, which lowers "
-            "its warm-up to what fits";
+      // A colocated or chain stage ("vision+audio") names each part.
+      os << "; raise pp or tp of '"
+         << llvm::join(llvm::split(s.part, '+'), "' and '")
+         << "', or set recompute = full";
+    // Only the default schedule lowers a warm-up to what fits, where one
+    // microbatch does.
+    double perMicrobatch = peak.savedCount > 0
+                               ? (peak.saved + peak.messages) /
+                                     static_cast<double>(peak.savedCount)
+                               : 0.0;
+    bool oneFits = peak.persistent + peak.workspace + perMicrobatch <=
+                   static_cast<double>(s.memoryCapacity);
+    if (oneFits && peak.savedCount > 1) {
+      if (kind == ScheduleKind::GPipe)
+        os << ", or lower 'microbatches' (GPipe holds every one's "
+              "activations), or use the default schedule, multimodal_1f1b, "
+              "which holds what fits";
+      else if (kind == ScheduleKind::LinearOneFOneB)
+        os << ", or use the default schedule, multimodal_1f1b, which lowers "
+              "its warm-up to what fits";
+    }
   }
   if (over == 0)
     return llvm::Error::success();

@@ -71,7 +71,10 @@ static std::string otherFrameworkHint(const ast::Field &field,
   };
   // A part's own block: its parallel degrees go in the parallel block.
   llvm::StringRef part = context;
-  bool inPart = part.consume_front("llm '") || part.consume_front("encoder '");
+  // A projector's degrees are its encoder's.
+  bool inPart = part.consume_front("llm '") ||
+                part.consume_front("encoder '") ||
+                part.consume_front("projector of '");
   part = part.take_until([](char c) { return c == '\''; });
   if (is({"tp", "pp", "cp", "tensor_parallel", "pipeline_parallel",
           "context_parallel", "tensor_model_parallel_size",

@@ -1,6 +1,7 @@
 //===- Value.cpp - evaluating field values with units ---------------------===//
 #include "Value.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -177,28 +178,35 @@ static std::string unitHint(const ast::Expr &e, llvm::StringRef digits,
     if (llvm::StringRef(u.name).equals_insensitive(written) &&
         allowed(u.name, u.dim))
       return hint(u.name);
-  for (const Unit &u : units)
-    if (expected && u.dim == *expected && *expected != Dim::Bandwidth &&
-        llvm::StringRef(u.name).equals_insensitive(written))
-      return hint(u.name);
-  // A prefix of the units of one scale ('312T' for TFLOPS or TFLOP/s).
+  // A prefix of the field's units: one scale is the unit meant ('312T' for
+  // TFLOPS or TFLOP/s); of several, each is named ('80g': GB or GiB).
   if (expected) {
-    const Unit *first = nullptr;
-    bool oneScale = true;
+    std::vector<const Unit *> found;
     for (const Unit &u : units)
       if (u.dim == *expected &&
-          llvm::StringRef(u.name).starts_with_insensitive(written)) {
-        oneScale &= !first || first->scale == u.scale;
-        if (!first)
-          first = &u;
-      }
-    if (first && oneScale)
-      return hint(first->name);
+          llvm::StringRef(u.name).starts_with_insensitive(written) &&
+          llvm::none_of(found,
+                        [&](const Unit *f) { return f->scale == u.scale; }))
+        found.push_back(&u);
+    if (found.size() == 1)
+      return hint(found[0]->name);
+    if (found.size() > 1) {
+      std::string names;
+      for (size_t i = 0; i < found.size(); ++i)
+        names += std::string(i == 0                  ? "'"
+                             : i + 1 == found.size() ? "' or '"
+                                                     : "', '") +
+                 found[i]->name;
+      return "; did you mean " + names + "'?";
+    }
   }
+  // Close spellings, which keep the scale letter written ('Gs' for GB, not
+  // B: 80 bytes for a memory).
   std::string best;
   unsigned bestDist = 3;
   for (const Unit &u : units) {
-    if (!allowed(u.name, u.dim))
+    if (!allowed(u.name, u.dim) ||
+        llvm::toLower(u.name[0]) != llvm::toLower(written[0]))
       continue;
     unsigned d = llvm::StringRef(u.name).edit_distance(written, true);
     if (d < bestDist) {

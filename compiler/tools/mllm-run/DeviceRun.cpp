@@ -149,7 +149,9 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     generator = std::move(*opened);
   }
   // Collective over data-parallel processes: each evaluates its share.
-  LateFailures evalLate(options.evalFile, options.json, "", /*heldOut=*/true);
+  LateFailures evalLate(options.evalFile, options.json,
+                        parallel ? "rank " + std::to_string(rank) + ": " : "",
+                        /*heldOut=*/true);
   auto evaluate = [&]() -> llvm::Error {
     auto stats = trainer.evaluate(*heldOut);
     if (!stats)

@@ -46,6 +46,10 @@ Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
       json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed()),
       device(device) {}
 
+std::string Progress::schedule() const {
+  return plan.schedule ? plan.schedule->kind : "none";
+}
+
 void Progress::start(int64_t done) {
   from = done;
   int64_t params = model.totalParams, trainable = model.trainableParams;
@@ -57,7 +61,8 @@ void Progress::start(int64_t done) {
                                  {"steps", total},
                                  {"from_step", done},
                                  {"threads", threads},
-                                 {"ranks", ranks}});
+                                 {"ranks", ranks},
+                                 {"schedule", schedule()}});
     return;
   }
   auto count = [](int64_t n, llvm::StringRef one, llvm::StringRef many) {
@@ -73,7 +78,8 @@ void Progress::start(int64_t done) {
                << count(threads, "thread", "threads");
   const char *where = device ? "CUDA, bf16" : "CPU, fp32";
   if (ranks > 1)
-    llvm::outs() << " per rank, " << ranks << " ranks (" << where << ")\n";
+    llvm::outs() << " per rank, " << ranks << " ranks (" << where
+                 << "), schedule " << schedule() << "\n";
   else
     llvm::outs() << ", one process (" << where << ")\n";
 }

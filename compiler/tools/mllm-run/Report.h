@@ -43,6 +43,8 @@ public:
 private:
   /// "done: N steps in S s, final loss L" (the loss only where a step ran).
   std::string doneLine() const;
+  /// The kind of the schedule the ranks run ("none" without one).
+  std::string schedule() const;
 
   const runtime::Plan &plan;
   const runtime::exec::Model &model;

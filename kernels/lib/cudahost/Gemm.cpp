@@ -142,6 +142,10 @@ Status Gemm::matmul(const GemmShape &s, float alpha, const void *a,
                                      s.strideA, s.strideB, s.strideC}));
   if (s.m == 0 || s.n == 0)
     return Status();
+  // As the real wrapper, which computes no product for k = 0.
+  if (s.k == 0 && beta != 0.0f && beta != 1.0f)
+    return Status::error("Gemm::run: k = 0 with beta " + std::to_string(beta) +
+                         " (only 0 and 1 are supported without a product)");
   // As the real wrapper: a batch below 2 is one product.
   GemmShape one = s;
   one.batch = std::max<int64_t>(1, s.batch);

@@ -95,9 +95,15 @@ std::optional<std::string> duplicateTopLevelKey(llvm::StringRef line) {
         j += line[j] == '\\' ? 2 : 1;
       llvm::StringRef token = line.slice(i + 1, std::min(j, line.size()));
       i = j;
+      // Compared decoded: "t\u0065xt" is "text" to the parser.
+      std::string key = token.str();
+      if (token.contains('\\'))
+        if (auto v = llvm::json::parse("\"" + key + "\""))
+          if (auto decoded = v->getAsString())
+            key = decoded->str();
       if (depth == 1 && (prev == '{' || prev == ',') &&
-          !keys.insert(token).second)
-        return token.str();
+          !keys.insert(key).second)
+        return key;
       prev = '"';
     } else if (c == '{' || c == '[') {
       ++depth;

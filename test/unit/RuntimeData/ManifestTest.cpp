@@ -125,16 +125,21 @@ TEST(Manifest, AKeyGivenTwiceIsABadSample) {
       "data.jsonl",
       "{\"text\": \"first\", \"text\": \"second\"}\n"
       "{\"text\": \"x\", \"vision\": [\"ok.png\"], \"vision\": []}\n"
+      "{\"text\": \"a\", \"t\\u0065xt\": \"b\"}\n"
       "{\"text\": \"\\\"text\\\": y, vision\", \"vision\": [\"ok.png\"]}\n");
   auto set = DataSet::open(path, smallGeometry(), DataOptions());
   ASSERT_TRUE(static_cast<bool>(set)) << llvm::toString(set.takeError());
   EXPECT_EQ((*set)->size(), 1);
   const std::vector<std::string> &ex = (*set)->problems().examples();
-  ASSERT_EQ(ex.size(), 2u);
+  ASSERT_EQ(ex.size(), 3u);
   EXPECT_EQ(ex[0], path + ":1: bad sample: \"text\" is given twice; JSON "
                           "readers disagree on which copy counts: give it "
                           "once");
   EXPECT_EQ(ex[1], path + ":2: bad sample: \"vision\" is given twice; JSON "
+                          "readers disagree on which copy counts: give it "
+                          "once");
+  // Keys are compared as the parser reads them.
+  EXPECT_EQ(ex[2], path + ":3: bad sample: \"text\" is given twice; JSON "
                           "readers disagree on which copy counts: give it "
                           "once");
 }

@@ -147,10 +147,11 @@ enum class InputKind { Spec, IR, Plan };
 InputKind classifyInput(llvm::StringRef path, llvm::StringRef text,
                         std::string *why = nullptr);
 
-/// A plan from any input, scheduled with options.schedule: a spec is
-/// compiled, a module planned and scheduled where it has not been, a plan
-/// file read (and rescheduled when options.schedule differs from its
-/// kind). With a spec or IR, `module` receives the planned module (for
+/// A plan from any input: a spec is compiled and scheduled with
+/// options.schedule, a module planned and scheduled where it has not been,
+/// a plan file read. A plan or a module with a schedule keeps its own kind
+/// unless --schedule was given (then it is rescheduled where it differs).
+/// With a spec or IR, `module` receives the planned module (for
 /// re-planning). Errors are printed through the context's handler (spec,
 /// IR) or returned in `error` (plan files); returns the exit code.
 int loadPlan(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
