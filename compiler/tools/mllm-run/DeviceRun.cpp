@@ -103,7 +103,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (path.empty())
       return fail("--resume: no checkpoint in '" + dir + "'");
     if (llvm::Error e = trainer.load(path))
-      return fail(llvm::toString(std::move(e)));
+      return fail(resumeFailure(path, std::move(e)));
     if (reports)
       reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
                    options.seed, options.total, options.json);

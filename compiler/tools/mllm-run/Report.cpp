@@ -1,10 +1,12 @@
 //===- Report.cpp - what mllm-run prints ----------------------------------===//
 #include "Report.h"
 
+#include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
@@ -386,6 +388,22 @@ void mllm::finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
     llvm::outs() << "; removed " << llvm::join(removed, ", ")
                  << " (--keep-last " << keepLast << ")";
   llvm::outs() << "\n";
+}
+
+std::string mllm::resumeFailure(const std::string &path, llvm::Error error) {
+  std::string message = llvm::toString(std::move(error));
+  if (!llvm::sys::fs::is_regular_file(path))
+    return message; // A sharded checkpoint's shards say for themselves.
+  auto file = runtime::SafeTensorsFile::open(path);
+  if (file)
+    return message;
+  llvm::consumeError(file.takeError());
+  return message +
+         "; the newest checkpoint does not read (a copy cut "
+         "short?): move '" +
+         llvm::sys::path::filename(path).str() + "' out of '" +
+         llvm::sys::path::parent_path(path).str() +
+         "' to resume from the one before it";
 }
 
 void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,

@@ -124,6 +124,10 @@ void reportInit(const std::string &file, const std::vector<std::string> &unused,
 /// another seed than this run's `seed`: its batches are not the ones the
 /// interrupted run would have trained on; and when `step` already reaches
 /// `total`, the steps to train to.
+/// Why --resume could not load the newest checkpoint `path`, with the way
+/// on when the file itself does not read (a copy cut short): the run would
+/// otherwise stop at it every time.
+std::string resumeFailure(const std::string &path, llvm::Error error);
 void reportResume(const std::string &file, int64_t step, bool otherPlan,
                   uint64_t seed, int64_t total, bool json);
 

@@ -753,7 +753,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (path.empty())
       return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
     if (llvm::Error e = trainer.load(path))
-      return fail(1, llvm::toString(std::move(e)));
+      return fail(1, resumeFailure(path, std::move(e)));
     reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(), seed,
                  total, emitJson);
   }
