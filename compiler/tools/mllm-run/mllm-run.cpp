@@ -669,26 +669,34 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                          "it with mpirun or srun); mllm-sim --trace shows the "
                          "plan's predicted iteration");
 
-  auto model = exec::Model::build(plan, seed);
-  if (!model) {
-    // Point at the part in the spec when there is one.
+  // A refusal points at its part (or the data block) of the spec when
+  // there is one; else the error is said after `fallback`. `prefix` names
+  // the option whose file it concerns.
+  auto refuse = [&](llvm::Error error, const std::string &prefix,
+                    const std::string &fallback) {
     std::string message;
     mlir::Operation *at = nullptr;
     llvm::handleAllErrors(
-        model.takeError(),
+        std::move(error),
         [&](const exec::RefusalError &e) {
           message = e.message;
-          if (module && !e.part.empty())
+          if (module && e.part == exec::RefusalError::kDataBlock)
+            for (auto d : module->getOps<DataOp>())
+              at = d;
+          else if (module && !e.part.empty())
             for (auto m : module->getOps<ModelOp>())
               at = mlir::SymbolTable::lookupSymbolIn(m, e.part);
         },
         [&](const llvm::ErrorInfoBase &e) { message = e.message(); });
     if (at) {
-      at->emitError(message);
+      at->emitError(prefix + message);
       return 1;
     }
-    return fail(1, inputFile + ": " + message);
-  }
+    return fail(1, fallback + prefix + message);
+  };
+  auto model = exec::Model::build(plan, seed);
+  if (!model)
+    return refuse(model.takeError(), "", inputFile + ": ");
   exec::SyntheticData synthetic(**model, seed);
   std::unique_ptr<exec::ManifestData> manifest;
   if (!dataFile.empty()) {
@@ -699,7 +707,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     auto opened = exec::ManifestData::open(**model, dataFile, dataOptions(run),
                                            dataThreads);
     if (!opened)
-      return fail(1, llvm::toString(opened.takeError()));
+      return refuse(opened.takeError(), "", "");
     manifest = std::move(*opened);
     // Whole replicas on several GPUs each read it; rank 0 reports.
     if (!comm || comm->worldRank() == 0)
@@ -765,7 +773,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     run.tokenizer = tokenizerModel;
     auto opened = exec::Evaluator::open(**model, evalFile, dataOptions(run));
     if (!opened)
-      return fail(1, "--eval: " + llvm::toString(opened.takeError()));
+      return refuse(opened.takeError(), "--eval: ", "");
     evaluator = std::move(*opened);
     reportHeldOut("eval", evalFile, evaluator->dataSet(), emitJson);
   }
@@ -778,7 +786,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     auto opened =
         exec::Generator::open(**model, generateFile, dataOptions(run));
     if (!opened)
-      return fail(1, "--generate: " + llvm::toString(opened.takeError()));
+      return refuse(opened.takeError(), "--generate: ", "");
     generator = std::move(*opened);
   }
   LateFailures evalLate(evalFile, emitJson, "", /*heldOut=*/true);

@@ -44,13 +44,15 @@ exec::batchLayoutOf(const Model &model, const data::PackedSequence &seq) {
 
 llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
   if (model.sequences != 1)
-    return fail(llvm::formatv("reading a data set needs microbatch_size = 1 "
-                              "(the plan has {0}): each sequence of real data "
-                              "has its own mask, and the CPU layers share one "
-                              "mask per microbatch; pack more samples per "
-                              "sequence (packing) instead",
-                              model.sequences)
-                    .str());
+    return llvm::make_error<RefusalError>(
+        RefusalError::kDataBlock,
+        llvm::formatv("reading a data set needs microbatch_size = 1 (the "
+                      "plan has {0}): each sequence of real data has its own "
+                      "mask, and the CPU layers share one mask per "
+                      "microbatch; pack more samples per sequence (packing) "
+                      "instead",
+                      model.sequences)
+            .str());
   auto geometry = data::dataGeometry(model.plan());
   if (!geometry)
     return geometry.takeError();

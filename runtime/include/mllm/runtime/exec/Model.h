@@ -23,7 +23,8 @@
 namespace mllm::runtime::exec {
 
 /// Why the CPU backend refuses a plan, and the part it concerns (empty when
-/// it concerns the whole plan), so a tool can point at the spec.
+/// it concerns the whole plan; kDataBlock: the data layout), so a tool can
+/// point at the spec.
 class RefusalError : public llvm::ErrorInfo<RefusalError> {
 public:
   static char ID;
@@ -34,6 +35,9 @@ public:
     return llvm::inconvertibleErrorCode();
   }
   std::string part, message;
+  /// RefusalError::part of a refusal of the data layout (no part's name: it
+  /// is no identifier).
+  static constexpr const char *kDataBlock = "@data";
 };
 
 /// What one microbatch is to an encoder.
