@@ -90,10 +90,8 @@ std::optional<std::string> duplicateTopLevelKey(llvm::StringRef line) {
   for (size_t i = 0; i < line.size(); ++i) {
     char c = line[i];
     if (c == '"') {
-      size_t j = i + 1;
-      while (j < line.size() && line[j] != '"')
-        j += line[j] == '\\' ? 2 : 1;
-      llvm::StringRef token = line.slice(i + 1, std::min(j, line.size()));
+      size_t j = jsonStringEnd(line, i);
+      llvm::StringRef token = line.slice(i + 1, j);
       i = j;
       // Compared decoded: "t\u0065xt" is "text" to the parser.
       std::string key = token.str();

@@ -165,9 +165,7 @@ static Expected<std::vector<std::string>> scanKeys(StringRef file,
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '"') {
-      size_t j = i + 1;
-      while (j < text.size() && text[j] != '"')
-        j += text[j] == '\\' ? 2 : 1;
+      size_t j = jsonStringEnd(text, i);
       StringRef token = text.slice(i, j + 1);
       i = j;
       bool isKey = !stack.empty() && stack.back().isObject &&
