@@ -95,29 +95,29 @@ std::optional<PlanGroupIssue> mllm::runtime::checkPlanGroups(const Plan &plan) {
 
   // A part that is not frozen trains: a frozen analysis that computes no
   // weight gradient for it contradicts its 'frozen' (an edited copy).
+  auto untrained = [](PlanGroupRef ref, const std::string &owner, bool frozen,
+                      const std::vector<PlanLayerGroup> &groups)
+      -> std::optional<PlanGroupIssue> {
+    if (frozen || groups.empty() ||
+        llvm::any_of(groups,
+                     [](const PlanLayerGroup &g) { return g.weightGrad; }))
+      return std::nullopt;
+    return PlanGroupIssue{
+        ref, "'" + owner +
+                 "' is not frozen, but none of its groups computes weight "
+                 "gradients (weight_grad): its 'frozen' and its groups' flags "
+                 "come from one frozen analysis; compile the spec again"};
+  };
   for (size_t p = 0; p < plan.parts.size(); ++p) {
     const PlanPart &part = plan.parts[p];
-    auto trains = [](const std::vector<PlanLayerGroup> &groups) {
-      return llvm::any_of(groups,
-                          [](const PlanLayerGroup &g) { return g.weightGrad; });
-    };
-    if (!part.frozen && !part.groups.empty() && !trains(part.groups))
-      return PlanGroupIssue{{p, false, 0},
-                            "'" + part.name +
-                                "' is not frozen, but none of its groups "
-                                "computes weight gradients (weight_grad): "
-                                "its 'frozen' and its groups' flags come "
-                                "from one frozen analysis; compile the spec "
-                                "again"};
-    if (part.projector && !part.projector->frozen &&
-        !part.projector->groups.empty() && !trains(part.projector->groups))
-      return PlanGroupIssue{{p, true, 0},
-                            "'" + part.projector->name +
-                                "' is not frozen, but none of its groups "
-                                "computes weight gradients (weight_grad): "
-                                "its 'frozen' and its groups' flags come "
-                                "from one frozen analysis; compile the spec "
-                                "again"};
+    if (auto issue =
+            untrained({p, false, 0}, part.name, part.frozen, part.groups))
+      return issue;
+    if (part.projector)
+      if (auto issue =
+              untrained({p, true, 0}, part.projector->name,
+                        part.projector->frozen, part.projector->groups))
+        return issue;
   }
 
   const PlanPart *llm = nullptr;
