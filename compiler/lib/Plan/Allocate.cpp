@@ -4,9 +4,10 @@
 // (planPipeline): enumerate candidate stage counts (encoders in parallel:
 // for every bottleneck target, each module's fewest stages meeting it,
 // raised to the fewest whose stages fit in memory; colocated encoders:
-// every shared encoder stage count with every LLM stage count), partition
-// each with the min-max tables, price it with the estimate on its memory
-// caps and transfers (Estimate.cpp), and keep the best that fits.
+// every shared encoder stage count, cut jointly for speed and for memory,
+// with every LLM stage count), partition each with the min-max tables,
+// price it with the estimate on its memory caps and transfers
+// (Estimate.cpp), and keep the best that fits.
 //
 //===----------------------------------------------------------------------===//
 #include "PartitionImpl.h"
@@ -20,6 +21,15 @@ using namespace mllm::plan;
 using namespace mllm::plan::detail;
 
 namespace {
+
+/// Each layer's bytes with one microbatch in flight (none without a memory
+/// model).
+std::vector<double> layerBytes(const PipelineModule &m) {
+  std::vector<double> bytes;
+  for (const LayerMemory &l : m.memory)
+    bytes.push_back(l.total());
+  return bytes;
+}
 
 std::vector<int64_t> uniformSizes(int64_t n, int64_t k) {
   std::vector<int64_t> sizes(k, n / k);
@@ -55,7 +65,9 @@ struct ModuleInfo {
 struct Candidate {
   std::vector<int64_t> stages;                 ///< Per module.
   std::vector<std::vector<int64_t>> colocated; ///< Per encoder, if any.
-  int64_t level = 0;                           ///< Of the modules' StageCuts.
+  /// Per colocated encoder: cut off its fastest for memory.
+  std::vector<bool> colocatedToFit;
+  int64_t level = 0; ///< Of the modules' StageCuts.
 };
 
 /// How good a candidate is: fitting first (among those that do not, the
@@ -94,6 +106,7 @@ private:
   std::optional<PipelinePlan> best;
   std::optional<Key> bestKey;
   int64_t bestLevel = 0;
+  std::vector<bool> bestColocatedToFit;
 
   bool pipelined() const { return res.microbatches > 1; }
   bool colocated() const {
@@ -177,15 +190,11 @@ void Allocator::fillBottlenecks(size_t i) {
     auto memory = [&](int64_t first, int64_t end) {
       return stageMemory(m, first, end - first, end == mi.n);
     };
-    std::vector<double> bytes;
-    for (const LayerMemory &l : m.memory)
-      bytes.push_back(l.weights + l.grads + l.optimizer + l.activations);
-    const LayerMemory &extra = m.lastStageExtra;
-    mi.cuts.emplace(
-        mi.balance, mi.hi,
-        m.memory.empty() ? StageCuts::MemoryOf() : StageCuts::MemoryOf(memory),
-        res.memoryCapacity, res.microbatches, std::move(bytes),
-        extra.weights + extra.grads + extra.optimizer + extra.activations);
+    mi.cuts.emplace(mi.balance, mi.hi,
+                    m.memory.empty() ? StageCuts::MemoryOf()
+                                     : StageCuts::MemoryOf(memory),
+                    res.memoryCapacity, res.microbatches, layerBytes(m),
+                    m.lastStageExtra.total());
     for (int64_t k = mi.lo; k <= mi.hi; ++k)
       mi.bottleneck.push_back(mi.cuts->bottleneck(k));
     return;
@@ -329,46 +338,77 @@ bool Allocator::chooseColocated() {
   }
   // Encoders partitioned jointly (MinMax) or individually (Uniform,
   // Explicit); under Explicit the MinMax fallbacks balance against the
-  // explicit encoders' loads.
-  std::vector<std::vector<double>> jointWeights;
+  // explicit encoders' loads. With a memory model the joint cut is priced
+  // twice: the fastest, and the one whose largest stage needs the least
+  // memory, which fits where any cut of that stage count does (memory adds
+  // up by layer) and holds more microbatches in flight.
+  std::vector<std::vector<double>> jointWeights, jointBytes;
+  bool checkMemory = res.memoryCapacity > 0;
   for (size_t e : encoders)
-    if (!info[e].useExplicit && !info[e].useUniform)
+    if (!info[e].useExplicit && !info[e].useUniform) {
       jointWeights.push_back(info[e].balance);
+      jointBytes.push_back(layerBytes(modules[e]));
+      checkMemory &= !modules[e].memory.empty();
+    }
+  checkMemory &= !jointWeights.empty();
   for (int64_t kEnc = loEnc; kEnc <= hiEnc; ++kEnc) {
     int64_t encGpus = kEnc * gEnc;
     if (encGpus + llmLo * gLlm > res.gpuBudget)
       break;
-    std::vector<double> bg(kEnc, 0.0);
-    Candidate c;
-    c.colocated.resize(encoders.size());
+    // The other encoders' per-stage loads and bytes; a last stage after
+    // the first holds each encoder's extra.
+    std::vector<double> bg(kEnc, 0.0), bgBytes(kEnc, 0.0);
+    Candidate base;
+    base.colocated.resize(encoders.size());
+    base.colocatedToFit.assign(encoders.size(), false);
     for (size_t a = 0; a < encoders.size(); ++a) {
-      size_t e = encoders[a];
-      if (!info[e].useExplicit && !info[e].useUniform)
+      const PipelineModule &m = modules[encoders[a]];
+      if (kEnc > 1)
+        bgBytes[kEnc - 1] += m.lastStageExtra.total();
+      const ModuleInfo &mi = info[encoders[a]];
+      if (!mi.useExplicit && !mi.useUniform)
         continue;
-      c.colocated[a] = info[e].sizes(modules[e], kEnc);
-      std::vector<double> l = stageLoads(info[e].balance, c.colocated[a]);
-      for (int64_t i = 0; i < kEnc; ++i)
+      base.colocated[a] = mi.sizes(m, kEnc);
+      std::vector<double> l = stageLoads(mi.balance, base.colocated[a]);
+      std::vector<double> b =
+          m.memory.empty() ? std::vector<double>(kEnc, 0.0)
+                           : stageLoads(layerBytes(m), base.colocated[a]);
+      for (int64_t i = 0; i < kEnc; ++i) {
         bg[i] += l[i];
-    }
-    std::vector<std::vector<int64_t>> js =
-        colocatedImpl(jointWeights, kEnc, bg, kColocatedExactWork);
-    for (size_t a = 0, j = 0; a < encoders.size(); ++a)
-      if (c.colocated[a].empty())
-        c.colocated[a] = js[j++];
-    c.stages.assign(modules.size(), kEnc);
-    if (llm < 0) {
-      consider(c);
-      continue;
-    }
-    for (int64_t level = 0; level < info[llm].levels(); ++level)
-      for (int64_t k = llmLo; k <= llmHi; ++k) {
-        if (encGpus + k * gLlm > res.gpuBudget)
-          break;
-        c.stages[llm] = k;
-        c.level = level;
-        if (!sameAsLevelZero(c))
-          consider(c);
+        bgBytes[i] += b[i];
       }
+    }
+    std::vector<std::vector<std::vector<int64_t>>> joint = {
+        colocatedImpl(jointWeights, kEnc, bg, kColocatedExactWork)};
+    if (checkMemory) {
+      std::vector<std::vector<int64_t>> least =
+          colocatedImpl(jointBytes, kEnc, bgBytes, kColocatedExactWork);
+      if (least != joint[0])
+        joint.push_back(std::move(least));
+    }
+    for (const std::vector<std::vector<int64_t>> &js : joint) {
+      Candidate c = base;
+      for (size_t a = 0, j = 0; a < encoders.size(); ++a)
+        if (c.colocated[a].empty()) {
+          c.colocated[a] = js[j];
+          c.colocatedToFit[a] = js[j] != joint[0][j];
+          ++j;
+        }
+      c.stages.assign(modules.size(), kEnc);
+      if (llm < 0) {
+        consider(c);
+        continue;
+      }
+      for (int64_t level = 0; level < info[llm].levels(); ++level)
+        for (int64_t k = llmLo; k <= llmHi; ++k) {
+          if (encGpus + k * gLlm > res.gpuBudget)
+            break;
+          c.stages[llm] = k;
+          c.level = level;
+          if (!sameAsLevelZero(c))
+            consider(c);
+        }
+    }
   }
   return best.has_value();
 }
@@ -383,8 +423,10 @@ void Allocator::markCutsToFit() {
     const PipelineModule &m = modules[i];
     int64_t k = best->stagesPerModule[i];
     const ModuleInfo &mi = info[i];
-    bool moved = mi.cuts && mi.cuts->checked() && !(colocated() && !m.isLLM) &&
+    bool moved = mi.cuts && mi.cuts->checked() &&
                  mi.sizes(m, k, bestLevel) != mi.cuts->fastest(k);
+    if (colocated() && !m.isLLM)
+      moved = bestColocatedToFit[llvm::find(encoders, i) - encoders.begin()];
     for (int64_t s = 0; s < k; ++s)
       best->stages[at + s].cutToFit = moved;
     at += static_cast<size_t>(k);
@@ -424,6 +466,7 @@ void Allocator::consider(const Candidate &c) {
     bestKey = std::move(key);
     best = std::move(plan);
     bestLevel = c.level;
+    bestColocatedToFit = c.colocatedToFit;
     // A winner's balanced estimate is exact (at most the bound).
     best->iterationTime = estimateIterationTime(best->paths, res.microbatches);
   }

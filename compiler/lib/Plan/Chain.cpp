@@ -218,16 +218,13 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       const PipelineModule &m = modules[c.module[l]];
       const LayerMemory *mem =
           m.memory.empty() ? nullptr : &m.memory[c.local[l]];
-      bytes.push_back(mem ? mem->weights + mem->grads + mem->optimizer +
-                                mem->activations
-                          : 0.0);
+      bytes.push_back(mem ? mem->total() : 0.0);
     }
     const LayerMemory &extra = modules.back().lastStageExtra;
-    cuts.emplace(
-        c.balance, most,
-        check ? StageCuts::MemoryOf(memory) : StageCuts::MemoryOf(),
-        resources.memoryCapacity, resources.microbatches, std::move(bytes),
-        extra.weights + extra.grads + extra.optimizer + extra.activations);
+    cuts.emplace(c.balance, most,
+                 check ? StageCuts::MemoryOf(memory) : StageCuts::MemoryOf(),
+                 resources.memoryCapacity, resources.microbatches,
+                 std::move(bytes), extra.total());
   }
   std::optional<PipelinePlan> best;
   std::optional<std::tuple<bool, double, double, int64_t>> bestKey;

@@ -257,6 +257,115 @@ TEST(PartitionMemory, ChainFindsAFittingCut) {
   EXPECT_DOUBLE_EQ(plan->bottleneck, 3.0);
 }
 
+// Colocated encoders on two shared stages of 10 GiB GPUs: encoder a has
+// layers of 1, 1, 1, 3 time units and 4, 4, 4, 1 GiB, encoder b two of 1
+// unit and 0.5 GiB. The fastest joint cut, a 3 + 1 and b 1 + 1 (4 units a
+// stage), needs 12.5 GiB on the first GPU; a 2 + 2 fits (8.5 and 5.5 GiB)
+// and is the plan, its stages marked as cut to fit.
+TEST(PartitionMemory, ColocatedFindsAFittingCut) {
+  PipelineModule a = module("a", {1, 1, 1, 3}, {4, 4, 4, 1}, false);
+  PipelineModule b = module("b", {1, 1}, {0.5, 0.5}, false);
+  PipelineModule llm = module("llm", {1}, {1}, true);
+  a.stages = b.stages = 2;
+  PipelineResources res = resources(3, 8, 10 * kGiB);
+  std::optional<PipelinePlan> plan =
+      planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(plan->fits);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{2, 2, 1, 1, 1}));
+  EXPECT_TRUE(plan->stages[0].cutToFit);
+  EXPECT_FALSE(plan->stages[2].cutToFit); // b is cut as fast as it can be.
+  // With room for it, the fastest joint cut.
+  res.memoryCapacity = 20 * kGiB;
+  plan = planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(layersPerStage(*plan), (std::vector<int64_t>{3, 1, 1, 1, 1}));
+  EXPECT_FALSE(plan->stages[0].cutToFit);
+}
+
+// Random colocated encoders and an LLM whose layers hold whole quarters of
+// a GiB, random budgets and capacities: whenever some shared encoder stage
+// count, joint encoder cut and LLM cut within the budget fit, the plan fits
+// (brute force), and a plan that fits has stages that fit.
+TEST(PartitionMemory, ColocatedNeverMissesAFittingPlan) {
+  std::mt19937_64 rng(78);
+  std::uniform_real_distribution<double> time(0.5, 4.0);
+  auto quarters = [&] { return static_cast<double>(1 + rng() % 24) / 4; };
+  int fitting = 0, notFitting = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    std::vector<PipelineModule> mods;
+    for (const char *name : {"a", "b", "llm"}) {
+      int64_t n = 1 + rng() % 4;
+      std::vector<double> t(n), g(n);
+      for (int64_t i = 0; i < n; ++i) {
+        t[i] = time(rng);
+        g[i] = quarters();
+      }
+      mods.push_back(module(name, t, g, name[0] == 'l'));
+    }
+    auto n = [&](size_t i) {
+      return static_cast<int64_t>(mods[i].layers.size());
+    };
+    PipelineResources res;
+    res.gpuBudget = 2 + rng() % 5;
+    res.microbatches = 1 + rng() % 8;
+    res.memoryCapacity = static_cast<double>(8 + rng() % 56) / 4 * kGiB;
+    auto bytesOf = [&](size_t m, int64_t first, int64_t count) {
+      double bytes = 0;
+      for (int64_t l = first; l < first + count; ++l)
+        bytes += mods[m].memory[l].weights;
+      return bytes;
+    };
+    // Whether some cut of the LLM into k stages fits.
+    auto llmFits = [&](int64_t k) {
+      bool any = false;
+      forEachCut(n(2), k, [&](const std::vector<int64_t> &sizes) {
+        int64_t at = 0;
+        bool all = true;
+        for (int64_t s : sizes) {
+          all &= bytesOf(2, at, s) <= res.memoryCapacity;
+          at += s;
+        }
+        any |= all;
+      });
+      return any;
+    };
+    // Whether some joint cut of the encoders into k stages fits (stage s of
+    // both on one GPU).
+    auto jointFits = [&](int64_t k) {
+      bool any = false;
+      forEachCut(n(0), k, [&](const std::vector<int64_t> &ca) {
+        forEachCut(n(1), k, [&](const std::vector<int64_t> &cb) {
+          bool all = true;
+          for (int64_t s = 0, atA = 0, atB = 0; s < k; ++s) {
+            all &= bytesOf(0, atA, ca[s]) + bytesOf(1, atB, cb[s]) <=
+                   res.memoryCapacity;
+            atA += ca[s];
+            atB += cb[s];
+          }
+          any |= all;
+        });
+      });
+      return any;
+    };
+    bool exists = false;
+    for (int64_t kEnc = 1; kEnc <= std::min(n(0), n(1)); ++kEnc)
+      for (int64_t kLlm = 1; kLlm <= n(2); ++kLlm)
+        if (kEnc + kLlm <= res.gpuBudget && !exists)
+          exists = jointFits(kEnc) && llmFits(kLlm);
+    std::optional<PipelinePlan> plan =
+        planPipeline(mods, Layout::Colocated, Objective::MinMax, res);
+    ASSERT_TRUE(plan) << "iter " << iter;
+    EXPECT_EQ(plan->fits, exists) << "iter " << iter;
+    if (plan->fits)
+      for (const StagePlan &s : plan->paths[0])
+        EXPECT_LE(s.memory.weights, res.memoryCapacity) << "iter " << iter;
+    (exists ? fitting : notFitting) += 1;
+  }
+  EXPECT_GT(fitting, 60);
+  EXPECT_GT(notFitting, 30);
+}
+
 /// Whether layers [first, end) of the chain `mods` fit one GPU of
 /// `capacity` with one microbatch in flight (the LLM's last piece, when it
 /// does not start the LLM, holds its extra).

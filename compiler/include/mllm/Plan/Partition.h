@@ -88,6 +88,8 @@ partitionColocated(llvm::ArrayRef<std::vector<double>> weights, int64_t stages,
 struct LayerMemory {
   double weights = 0, grads = 0, optimizer = 0;
   double activations = 0; ///< Saved for backward by one microbatch.
+  /// Its bytes with one microbatch in flight.
+  double total() const { return weights + grads + optimizer + activations; }
 };
 
 /// A module's place in the pipeline graph.
