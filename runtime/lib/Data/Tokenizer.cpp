@@ -10,12 +10,18 @@ static llvm::Error fail(const llvm::Twine &message) {
 
 Tokenizer::~Tokenizer() = default;
 
+char VocabularyError::ID = 0;
+
+static llvm::Error tooSmall(const llvm::Twine &message) {
+  return llvm::make_error<VocabularyError>(message.str());
+}
+
 llvm::Expected<std::unique_ptr<ByteTokenizer>>
 ByteTokenizer::create(int64_t vocab, int64_t offset) {
   if (offset < 0)
     return fail("the byte offset must not be negative");
   if (vocab < offset + 256)
-    return fail(
+    return tooSmall(
         "byte-level tokens need a vocabulary of at least " +
         llvm::Twine(offset + 256) + " ids (256 bytes + offset " +
         llvm::Twine(offset) + "); the LLM has " + llvm::Twine(vocab) +
@@ -65,7 +71,7 @@ mllm::runtime::data::makeTokenizer(const TokenizerOptions &options,
   if (!sp)
     return sp.takeError();
   if ((*sp)->size() > vocab)
-    return fail("SentencePiece model '" + options.sentencePieceModel +
+    return tooSmall("SentencePiece model '" + options.sentencePieceModel +
                 "' has " + llvm::Twine((*sp)->size()) +
                 " pieces; the LLM's vocabulary has " + llvm::Twine(vocab));
   return sp;

@@ -88,10 +88,7 @@ EvalSet::open(const Model &model, llvm::StringRef manifest,
         llvm::inconvertibleErrorCode(),
         "the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
             " but no CP assignment to take the balancer's options from");
-  auto geometry = dataGeometryOf(model);
-  if (!geometry)
-    return geometry.takeError();
-  auto set = data::DataSet::open(manifest, *geometry, options);
+  auto set = openDataSet(model, manifest, options);
   if (!set)
     return set.takeError();
   return std::unique_ptr<EvalSet>(new EvalSet(model, std::move(*set)));

@@ -16,12 +16,9 @@ using namespace mllm::runtime::exec;
 llvm::Expected<std::unique_ptr<Generator>>
 Generator::open(const Model &model, llvm::StringRef manifest,
                 data::DataOptions options) {
-  auto geometry = dataGeometryOf(model);
-  if (!geometry)
-    return geometry.takeError();
   options.tokenizer.addEos = false; // A prompt goes on.
   options.pack.maxSamples = 1;      // One sample per sequence.
-  auto set = data::DataSet::open(manifest, *geometry, options);
+  auto set = openDataSet(model, manifest, options);
   if (!set)
     return set.takeError();
   return std::unique_ptr<Generator>(new Generator(model, std::move(*set)));

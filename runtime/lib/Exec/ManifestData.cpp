@@ -78,6 +78,22 @@ llvm::Expected<data::DataGeometry> exec::dataGeometryOf(const Model &model) {
   return geometry;
 }
 
+llvm::Expected<std::unique_ptr<data::DataSet>>
+exec::openDataSet(const Model &model, llvm::StringRef manifest,
+                  const data::DataOptions &options) {
+  auto geometry = dataGeometryOf(model);
+  if (!geometry)
+    return geometry.takeError();
+  auto set = data::DataSet::open(manifest, *geometry, options);
+  if (!set)
+    return llvm::handleErrors(
+        set.takeError(), [&](const data::VocabularyError &e) -> llvm::Error {
+          return llvm::make_error<RefusalError>(model.plan().llm().name,
+                                                e.message);
+        });
+  return set;
+}
+
 llvm::Expected<std::unique_ptr<ManifestData>>
 ManifestData::open(const Model &model, llvm::StringRef manifest,
                    const data::DataOptions &options, int prefetchThreads) {
@@ -85,10 +101,7 @@ ManifestData::open(const Model &model, llvm::StringRef manifest,
   if (plan.llm().cp > 1 && !llmAssignment(plan))
     return fail("the plan's LLM has cp " + llvm::Twine(plan.llm().cp) +
                 " but no CP assignment to take the balancer's options from");
-  auto geometry = dataGeometryOf(model);
-  if (!geometry)
-    return geometry.takeError();
-  auto set = data::DataSet::open(manifest, *geometry, options);
+  auto set = openDataSet(model, manifest, options);
   if (!set)
     return set.takeError();
   return std::unique_ptr<ManifestData>(

@@ -38,8 +38,8 @@ public:
 
 class ByteTokenizer final : public Tokenizer {
 public:
-  /// Needs vocab >= 256 + offset. The end-of-sample id is offset + 256 when
-  /// the vocabulary has room for it.
+  /// Needs vocab >= 256 + offset (else VocabularyError). The end-of-sample
+  /// id is offset + 256 when the vocabulary has room for it.
   static llvm::Expected<std::unique_ptr<ByteTokenizer>> create(int64_t vocab,
                                                                int64_t offset);
   llvm::Error encode(llvm::StringRef text,
@@ -56,6 +56,20 @@ private:
   std::optional<int64_t> eosId;
 };
 
+/// The LLM's vocabulary cannot hold the tokenizer's ids: the spec's LLM
+/// (its `vocab`) or the tokenizer is to change, so a tool can point at the
+/// LLM.
+class VocabularyError : public llvm::ErrorInfo<VocabularyError> {
+public:
+  static char ID;
+  explicit VocabularyError(std::string message) : message(std::move(message)) {}
+  void log(llvm::raw_ostream &os) const override { os << message; }
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  std::string message;
+};
+
 struct TokenizerOptions {
   /// A SentencePiece model file; empty: byte-level.
   std::string sentencePieceModel;
@@ -66,7 +80,7 @@ struct TokenizerOptions {
 };
 
 /// The tokenizer `options` name, checked against the LLM's vocabulary
-/// (every id it can produce must be below `vocab`).
+/// (every id it can produce must be below `vocab`: else VocabularyError).
 llvm::Expected<std::unique_ptr<Tokenizer>>
 makeTokenizer(const TokenizerOptions &options, int64_t vocab);
 

@@ -34,6 +34,13 @@ std::shared_ptr<BatchLayout> batchLayoutOf(const Model &model,
 /// data layout the model disagrees with).
 llvm::Expected<data::DataGeometry> dataGeometryOf(const Model &model);
 
+/// `manifest` opened as a data set of `model`'s geometry (`options` as
+/// given). Refuses what dataGeometryOf() refuses, and a tokenizer whose ids
+/// the LLM's vocabulary cannot hold at the LLM (RefusalError).
+llvm::Expected<std::unique_ptr<data::DataSet>>
+openDataSet(const Model &model, llvm::StringRef manifest,
+            const data::DataOptions &options);
+
 class ManifestData : public DataSource {
 public:
   /// Opens `manifest` for `model`'s plan. Refuses what dataGeometryOf()
