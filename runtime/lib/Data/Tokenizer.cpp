@@ -72,7 +72,7 @@ mllm::runtime::data::makeTokenizer(const TokenizerOptions &options,
     return sp.takeError();
   if ((*sp)->size() > vocab)
     return tooSmall("SentencePiece model '" + options.sentencePieceModel +
-                "' has " + llvm::Twine((*sp)->size()) +
-                " pieces; the LLM's vocabulary has " + llvm::Twine(vocab));
+                    "' has " + llvm::Twine((*sp)->size()) +
+                    " pieces; the LLM's vocabulary has " + llvm::Twine(vocab));
   return sp;
 }
