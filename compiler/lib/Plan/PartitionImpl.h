@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <optional>
 #include <vector>
 
 namespace mllm::plan::detail {
@@ -37,13 +38,18 @@ inline std::vector<double> prefixSums(llvm::ArrayRef<double> w) {
 /// without its last layers); it need not for later starts (a stage holding
 /// a whole module skips its tied head's copy).
 using SegmentFits = llvm::function_ref<bool(int64_t first, int64_t end)>;
+/// SegmentFits for the k-th stage (from 0) of a partition: the same
+/// property for each k.
+using StageFits =
+    llvm::function_ref<bool(int64_t stage, int64_t first, int64_t end)>;
 
 /// Below this many DP steps (stages x N^2) a predicate is honoured exactly.
 inline constexpr double kMinMaxExactWork = 2e7;
 
 /// The min-max DP of §B.5 over one chain, optionally with a per-stage
 /// background load added to each stage (`bg[k]`, the other colocated
-/// encoders' share of stage k) and a predicate every stage must satisfy.
+/// encoders' share of stage k) and a predicate every stage must satisfy
+/// (one for all stages, or one per stage index).
 /// x[k][i] = best bottleneck of layers [0, i) in stages 0..k (each >= 1
 /// layer), infinite where no partition satisfies the predicate.
 ///
@@ -62,24 +68,21 @@ public:
               llvm::ArrayRef<double> background = {},
               SegmentFits fits = nullptr,
               double exactWorkLimit = kMinMaxExactWork)
-      : p(prefixSums(weights)), bg(background.begin(), background.end()),
-        n(static_cast<int64_t>(weights.size())), maxK(maxStages) {
-    assert(maxK >= 1 && maxK <= n && "need 1 <= stages <= layers");
-    if (bg.empty())
-      bg.assign(maxK, 0.0);
-    assert(static_cast<int64_t>(bg.size()) >= maxK);
+      : MinMaxTable(Unfilled(), weights, maxStages, background) {
     if (fits)
-      readPredicate(fits, static_cast<double>(maxK) * static_cast<double>(n) *
-                                  static_cast<double>(n) <=
-                              exactWorkLimit);
-    x.assign(maxK, std::vector<double>(n + 1, kInf));
-    for (int64_t i = 1; i <= n; ++i)
-      if (allowed(0, i))
-        x[0][i] = bg[0] + w(0, i);
-    for (int64_t k = 1; k < maxK; ++k) {
-      for (int64_t i = k + 1; i <= n; ++i)
-        x[k][i] = exact ? scan(k, i) : crossing(k, i);
-    }
+      readPredicate(
+          [&](int64_t, int64_t first, int64_t end) { return fits(first, end); },
+          1, exactWorkLimit);
+    fill();
+  }
+
+  /// With stage k held to `fits(k, first, end)`.
+  MinMaxTable(llvm::ArrayRef<double> weights, int64_t maxStages,
+              llvm::ArrayRef<double> background, StageFits fits,
+              double exactWorkLimit = kMinMaxExactWork)
+      : MinMaxTable(Unfilled(), weights, maxStages, background) {
+    readPredicate(fits, maxK, exactWorkLimit);
+    fill();
   }
 
   double w(int64_t j, int64_t i) const { return p[i] - p[j]; }
@@ -102,7 +105,7 @@ public:
       for (int64_t j = end - 1; j >= k; --j) {
         if (bg[k] + w(j, end) > b)
           break; // Longer last stages only get heavier.
-        if (allowed(j, end) && x[k - 1][j] <= b) {
+        if (allowed(k, j, end) && x[k - 1][j] <= b) {
           chosen = j;
           break;
         }
@@ -119,46 +122,77 @@ private:
   std::vector<double> p, bg;
   int64_t n, maxK;
   std::vector<std::vector<double>> x;
-  /// With a predicate: the last end each start allows (start itself where
-  /// not even one layer fits), and for each end the first start of the
-  /// run of starts before it that all allow it.
-  std::vector<int64_t> lastEnd, runStart;
+  /// With a predicate, per stage index (one row when it is the same for
+  /// all): the last end each start allows (start itself where not even one
+  /// layer fits), and for each end the first start of the run of starts
+  /// before it that all allow it.
+  std::vector<std::vector<int64_t>> lastEnd, runStart;
   bool exact = false;
 
-  bool allowed(int64_t j, int64_t i) const {
-    return lastEnd.empty() || i <= lastEnd[j];
+  /// Weights and background only; the constructors read the predicate and
+  /// fill().
+  struct Unfilled {};
+  MinMaxTable(Unfilled, llvm::ArrayRef<double> weights, int64_t maxStages,
+              llvm::ArrayRef<double> background)
+      : p(prefixSums(weights)), bg(background.begin(), background.end()),
+        n(static_cast<int64_t>(weights.size())), maxK(maxStages) {
+    assert(maxK >= 1 && maxK <= n && "need 1 <= stages <= layers");
+    if (bg.empty())
+      bg.assign(maxK, 0.0);
+    assert(static_cast<int64_t>(bg.size()) >= maxK);
   }
 
-  void readPredicate(SegmentFits fits, bool scanExactly) {
-    exact = scanExactly;
-    lastEnd.assign(n, 0);
-    for (int64_t j = 0; j < n; ++j) {
-      int64_t lo = j, hi = n; // fits(j, lo) holds (lo == j: vacuously).
-      while (lo < hi) {
-        int64_t mid = lo + (hi - lo + 1) / 2;
-        if (fits(j, mid))
-          lo = mid;
-        else
-          hi = mid - 1;
-      }
-      lastEnd[j] = lo;
+  void fill() {
+    x.assign(maxK, std::vector<double>(n + 1, kInf));
+    for (int64_t i = 1; i <= n; ++i)
+      if (allowed(0, 0, i))
+        x[0][i] = bg[0] + w(0, i);
+    for (int64_t k = 1; k < maxK; ++k) {
+      for (int64_t i = k + 1; i <= n; ++i)
+        x[k][i] = exact ? scan(k, i) : crossing(k, i);
     }
+  }
+
+  size_t row(int64_t k) const { return lastEnd.size() == 1 ? 0 : k; }
+
+  bool allowed(int64_t k, int64_t j, int64_t i) const {
+    return lastEnd.empty() || i <= lastEnd[row(k)][j];
+  }
+
+  void readPredicate(StageFits fits, int64_t rows, double exactWorkLimit) {
+    exact = static_cast<double>(maxK) * static_cast<double>(n) *
+                static_cast<double>(n) <=
+            exactWorkLimit;
+    lastEnd.assign(rows, std::vector<int64_t>(n, 0));
+    for (int64_t k = 0; k < rows; ++k)
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t lo = j, hi = n; // fits(k, j, lo) holds (lo == j: vacuously).
+        while (lo < hi) {
+          int64_t mid = lo + (hi - lo + 1) / 2;
+          if (fits(k, j, mid))
+            lo = mid;
+          else
+            hi = mid - 1;
+        }
+        lastEnd[k][j] = lo;
+      }
     if (exact)
       return;
-    runStart.assign(n + 1, 0);
-    for (int64_t i = 1; i <= n; ++i) {
-      int64_t j = i;
-      while (j > 0 && lastEnd[j - 1] >= i)
-        --j;
-      runStart[i] = j;
-    }
+    runStart.assign(rows, std::vector<int64_t>(n + 1, 0));
+    for (int64_t k = 0; k < rows; ++k)
+      for (int64_t i = 1; i <= n; ++i) {
+        int64_t j = i;
+        while (j > 0 && lastEnd[k][j - 1] >= i)
+          --j;
+        runStart[k][i] = j;
+      }
   }
 
   /// x[k][i] by the crossing: the smallest j in the allowed range with
   /// x[k-1][j] >= bg[k] + W(j, i), or the one before it.
   double crossing(int64_t k, int64_t i) const {
     const std::vector<double> &prev = x[k - 1];
-    int64_t first = lastEnd.empty() ? k : std::max(k, runStart[i]);
+    int64_t first = lastEnd.empty() ? k : std::max(k, runStart[row(k)][i]);
     if (first >= i)
       return kInf;
     int64_t lo = first, hi = i;
@@ -184,7 +218,7 @@ private:
       double last = bg[k] + w(j, i);
       if (last >= best)
         break; // Longer last stages only get heavier.
-      if (allowed(j, i))
+      if (allowed(k, j, i))
         best = std::min(best, std::max(x[k - 1][j], last));
     }
     return best;
@@ -198,6 +232,10 @@ private:
 ///  - level l > 0: the fastest whose stages fit 2^l microbatches in flight,
 ///    which memory-aware 1F1B caps less (a faster cut that only just fits
 ///    can run slower than a slower one with room);
+///  - the last level, the taper: the fastest whose stage s of k holds its
+///    whole warm-up, k - s microbatches (at most the count), which 1F1B
+///    does not cap at all where the module ends the pipeline (the LLM, a
+///    chain; an encoder's stages want the LLM's stages more);
 ///  - where no cut fits, the closest miss: the cut whose largest stage
 ///    needs the least memory (min-max of the layers' bytes).
 /// Without a memory model (or capacity) every level is the fastest cut.
@@ -214,7 +252,9 @@ public:
             double capacity, int64_t microbatches,
             std::vector<double> layerBytes, double lastExtraBytes);
 
-  int64_t levels() const { return static_cast<int64_t>(tables.size()); }
+  int64_t levels() const {
+    return static_cast<int64_t>(tables.size() + tapers.size());
+  }
   bool checked() const { return isChecked; }
   /// The bottleneck of level 0's cut into k stages (infinite where none
   /// fits).
@@ -232,7 +272,10 @@ private:
   std::vector<double> balance, layerBytes;
   double lastExtraBytes = 0;
   bool isChecked = false;
-  std::vector<MinMaxTable> tables; ///< Per level.
+  std::vector<MinMaxTable> tables; ///< Per level but the taper.
+  /// The tapers', over the layers reversed (stage r is the r-th from the
+  /// last), those that fit some stage count.
+  std::vector<MinMaxTable> tapers;
 };
 
 /// Per-stage sums of `weights` for a partition (differences of prefix sums).

@@ -1,11 +1,14 @@
 //===- StageCuts.cpp - the cuts the allocators price ----------------------===//
 //
 // StageCuts (PartitionImpl.h): per stage count, the fastest cut whose
-// stages fit one GPU with 1, 2, 4, ... microbatches in flight, and the
-// closest miss where none fits.
+// stages fit one GPU with 1, 2, 4, ... microbatches in flight, the fastest
+// whose stages fit their whole 1F1B warm-up, and the closest miss where
+// none fits.
 //
 //===----------------------------------------------------------------------===//
 #include "PartitionImpl.h"
+
+#include <algorithm>
 
 using namespace mllm::plan;
 using namespace mllm::plan::detail;
@@ -36,10 +39,43 @@ StageCuts::StageCuts(std::vector<double> balanceTimes, int64_t maxStages,
       break;
     }
   }
+  // The tapers: the last stage holds one microbatch, each before it one
+  // more, up to a cap (2, 4, ..., then none). The DP runs over the layers
+  // reversed, so that its stage index, counted from the last stage, gives
+  // the warm-up whatever the count.
+  if (maxStages < 2 || microbatches < 2)
+    return;
+  std::vector<double> reversed(balance.rbegin(), balance.rend());
+  auto layers = static_cast<int64_t>(balance.size());
+  for (int64_t cap = 2;; cap = std::min(2 * cap, microbatches)) {
+    auto fits = [&](int64_t fromLast, int64_t first, int64_t end) {
+      StageMemory mem = memory(layers - end, layers - first);
+      mem.wanted = mem.inFlight = std::min(fromLast + 1, cap);
+      return mem.fits(capacity);
+    };
+    MinMaxTable t(reversed, maxStages, llvm::ArrayRef<double>(),
+                  StageFits(fits));
+    // Deeper warm-ups come with more stages: feasible for some count, or
+    // for none.
+    bool any = false;
+    for (int64_t k = 2; k <= maxStages && !any; ++k)
+      any = t.feasible(k);
+    if (any)
+      tapers.push_back(std::move(t));
+    if (cap >= microbatches)
+      break;
+  }
 }
 
 std::vector<int64_t> StageCuts::cut(int64_t k, int64_t level) const {
-  if (level > 0 && level < levels() && tables[level].feasible(k))
+  auto uniform = static_cast<int64_t>(tables.size());
+  if (level >= uniform && level < levels() &&
+      tapers[level - uniform].feasible(k)) {
+    std::vector<int64_t> sizes = tapers[level - uniform].reconstruct(k);
+    std::reverse(sizes.begin(), sizes.end());
+    return sizes;
+  }
+  if (level > 0 && level < uniform && tables[level].feasible(k))
     return tables[level].reconstruct(k);
   if (tables[0].feasible(k))
     return tables[0].reconstruct(k);

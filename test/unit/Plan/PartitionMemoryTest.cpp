@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <random>
 
@@ -364,6 +365,68 @@ TEST(PartitionMemory, ColocatedNeverMissesAFittingPlan) {
   }
   EXPECT_GT(fitting, 60);
   EXPECT_GT(notFitting, 30);
+}
+
+// An LLM alone, memory-bound (each layer's state and saved activations
+// against a capacity that fits a few layers' warm-up), a fixed stage count:
+// the plan's estimate against every cut of that count priced the same way
+// (the explicit policy). The planner prices a handful of cuts (the fastest
+// fitting 1, 2, 4, ... microbatches on every stage, and the tapers), not
+// every cut, so it may miss the best; it never picks one that does not fit
+// when one does, nor one estimated faster than the best. Measured (the
+// figures are printed): the best cut on 200 of 213 instances, 1.019 of the
+// best estimate on average, 1.51 at worst; without the tapers 170, 1.084
+// and 2.05. The floor below guards the tapers.
+TEST(PartitionMemory, FixedStagesNearTheBestCut) {
+  std::mt19937_64 rng(79);
+  std::uniform_real_distribution<double> time(0.5, 2.0);
+  int exact = 0, compared = 0;
+  double worst = 1, sum = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    int64_t n = 4 + rng() % 7, k = 2 + rng() % 3;
+    PipelineModule llm;
+    llm.name = "llm";
+    llm.isLLM = true;
+    for (int64_t l = 0; l < n; ++l) {
+      double t = time(rng);
+      llm.layers.push_back({t / 3, 2 * t / 3, 0});
+      llm.memory.push_back({static_cast<double>(1 + rng() % 8) / 4 * kGiB, 0, 0,
+                            static_cast<double>(1 + rng() % 8) / 8 * kGiB});
+    }
+    llm.stages = k;
+    PipelineResources res = resources(k, 4 + rng() % 29, 0);
+    res.memoryCapacity = static_cast<double>(8 + rng() % 40) / 4 * kGiB;
+    std::optional<PipelinePlan> plan =
+        planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+    ASSERT_TRUE(plan);
+    double best = INFINITY;
+    bool anyFits = false;
+    forEachCut(n, k, [&](const std::vector<int64_t> &sizes) {
+      PipelineModule fixed = llm;
+      fixed.explicitStages = sizes;
+      std::optional<PipelinePlan> p =
+          planPipeline({fixed}, Layout::Parallel, Objective::Explicit, res);
+      ASSERT_TRUE(p);
+      if (p->fits) {
+        anyFits = true;
+        best = std::min(best, p->iterationTime);
+      }
+    });
+    EXPECT_EQ(plan->fits, anyFits) << "iter " << iter;
+    if (!anyFits)
+      continue;
+    ++compared;
+    double ratio = plan->iterationTime / best;
+    EXPECT_GE(ratio, 1 - 1e-9) << "iter " << iter;
+    exact += ratio < 1 + 1e-9;
+    worst = std::max(worst, ratio);
+    sum += ratio;
+  }
+  std::printf("fixed stages: best cut on %d/%d, mean %.4f, worst %.4f of the "
+              "best estimate\n",
+              exact, compared, sum / compared, worst);
+  EXPECT_GT(compared, 150);
+  EXPECT_GE(exact, compared * 9 / 10);
 }
 
 /// Whether layers [first, end) of the chain `mods` fit one GPU of
