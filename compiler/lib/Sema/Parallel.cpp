@@ -272,11 +272,32 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
           << world << " GPUs / dp on pipeline stages";
       return false;
     }
-    if (world % par.dp != 0 || times(perReplica, par.dp) > world) {
+    if (world % par.dp != 0) {
+      // Replicas are alike: each gets world / dp GPUs. Name the nearest
+      // divisors whose share still holds a replica.
+      int64_t below = 0, above = 0;
+      for (int64_t d = par.dp - 1; d >= 1 && !below; --d)
+        if (world % d == 0 && world / d >= perReplica)
+          below = d;
+      for (int64_t d = par.dp + 1; d <= world && !above; ++d)
+        if (world % d == 0 && world / d >= perReplica)
+          above = d;
       auto diag = diags.error(top.get("dp")->value->range)
-                  << "dp " << par.dp << " leaves "
-                  << (world % par.dp ? 0 : world / par.dp)
-                  << " GPUs per replica, but one replica needs at least "
+                  << "dp " << par.dp << " does not divide the cluster's "
+                  << world << " GPUs, which replicas share equally";
+      if (below || above)
+        diag << "; use dp = " << (below ? below : above)
+             << (below && above ? " or " + std::to_string(above) : "")
+             << ", whose replicas hold the " << perReplica << " GPUs one needs";
+      diags.note(diag, job.cluster.loc, "cluster declared here");
+      return false;
+    }
+    if (times(perReplica, par.dp) > world) {
+      int64_t share = world / par.dp;
+      auto diag = diags.error(top.get("dp")->value->range)
+                  << "dp " << par.dp << " leaves " << share
+                  << (share == 1 ? " GPU" : " GPUs")
+                  << " per replica, but one replica needs at least "
                   << perReplica << " (" << breakdown
                   << (par.layout == spec::Layout::Chain
                           ? ", at least one stage)"

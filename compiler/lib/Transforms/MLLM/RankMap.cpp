@@ -325,23 +325,36 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
       bs << sep << items[i].text;
 
   // pp = auto has tried every stage count the replica's GPUs allow; a
-  // chain's parts share one tp.
-  std::string hint =
-      s.part->pp == 0
-          ? "'pp = auto' found no pipeline within the " +
-                std::to_string(job.worldSize / job.dp) +
-                " GPUs of a replica in which it fits; raise tp of " +
-                (job.layout == EncoderLayout::Chain
-                     ? std::string("every part (layout chain)")
-                     : "'" + s.part->name + "'")
-          : "raise pp or tp of '" + s.part->name + "'";
+  // chain's parts share one tp, which stays within a node.
+  int64_t perNode = std::max<int64_t>(job.cluster.getGpusPerNode(), 1);
+  bool tpCanRise = s.part->tp < perNode;
+  std::string part = "'" + s.part->name + "'";
+  std::string tpOf = job.layout == EncoderLayout::Chain
+                         ? std::string("every part (layout chain)")
+                         : part;
+  SmallVector<std::string, 3> remedies;
+  if (s.part->pp != 0)
+    remedies.push_back(tpCanRise ? "raise pp or tp of " + part
+                                 : "raise pp of " + part);
+  else if (tpCanRise)
+    remedies.push_back("raise tp of " + tpOf);
   Recompute recompute = Recompute::None;
   if (auto enc = dyn_cast<EncoderOp>(s.part->op))
     recompute = enc.getRecompute();
   else if (auto llm = dyn_cast<LLMOp>(s.part->op))
     recompute = llm.getRecompute();
   if (recompute != Recompute::Full && mem.activations > 0)
-    hint += ", or set recompute = full";
+    remedies.push_back("set recompute = full");
+  std::string hint;
+  if (s.part->pp == 0)
+    hint = "'pp = auto' found no pipeline within the " +
+           std::to_string(job.worldSize / job.dp) +
+           " GPUs of a replica in which it fits; ";
+  if (remedies.empty())
+    hint += "use GPUs with more memory (tp " + std::to_string(s.part->tp) +
+            " already spans a node's " + std::to_string(perNode) + " GPUs)";
+  else
+    hint += llvm::join(remedies, ", or ");
   if (job.dp > 1 && mem.grads + mem.optimizer > 0)
     hint += " (dp " + std::to_string(job.dp) +
             " replicates the optimizer state; lower it to free GPUs)";
