@@ -276,11 +276,12 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       // Replicas are alike: each gets world / dp GPUs. Name the nearest
       // divisors whose share still holds a replica.
       int64_t below = 0, above = 0;
-      for (int64_t d = par.dp - 1; d >= 1 && !below; --d)
-        if (world % d == 0 && world / d >= perReplica)
+      int64_t most = world / std::max<int64_t>(perReplica, 1);
+      for (int64_t d = std::min(par.dp - 1, most); d >= 1 && !below; --d)
+        if (world % d == 0)
           below = d;
-      for (int64_t d = par.dp + 1; d <= world && !above; ++d)
-        if (world % d == 0 && world / d >= perReplica)
+      for (int64_t d = par.dp + 1; d <= most && !above; ++d)
+        if (world % d == 0)
           above = d;
       auto diag = diags.error(top.get("dp")->value->range)
                   << "dp " << par.dp << " does not divide the cluster's "
