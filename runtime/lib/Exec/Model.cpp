@@ -96,9 +96,14 @@ private:
     opens.push_back(opensUnit);
     if (cpu::Layer<float> *layer = step->layer()) {
       for (cpu::Param<float> *p : layer->params()) {
-        model.totalParams += p->value.numel();
+        // A TP shard counts as its whole parameter, so every rank reports
+        // the model's count, the one-process run's.
+        int64_t n = 1;
+        for (int64_t d : cpu::fullShape(p->shard, p->value.shape))
+          n *= d;
+        model.totalParams += n;
         if (!p->grad.data.empty())
-          model.trainableParams += p->value.numel();
+          model.trainableParams += n;
       }
       int64_t unit = -1;
       for (bool o : opens)

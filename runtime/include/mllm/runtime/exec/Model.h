@@ -90,7 +90,8 @@ public:
   std::vector<int64_t> localTokens;
 
   /// Parameters of the whole model, and those that train (counted before
-  /// any were released).
+  /// any were released, a TP shard as its whole parameter): the same on
+  /// every rank as in one process.
   int64_t totalParams = 0, trainableParams = 0;
 
   const Plan &plan() const { return *thePlan; }
