@@ -216,7 +216,8 @@ int mllm::compileSpec(
     return 1;
   out.specHash = hashSources(*program, srcMgr);
   phase("sema");
-  out.job = analyze(*program, diags);
+  out.job = analyze(*program, diags, /*requireJob=*/true, /*library=*/nullptr,
+                    options.trainSteps);
   if (!out.job)
     return 1;
   if (stage == CompileStage::Sema)

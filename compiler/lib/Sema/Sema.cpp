@@ -73,16 +73,18 @@ std::optional<spec::Job> Sema::run(bool requireJob, spec::Library *library) {
 }
 
 void Sema::warnIfNothingTrains(const spec::Job &job) {
+  // A run of no step (evaluation, generation) wastes none.
+  const int64_t steps = trainSteps.value_or(job.train.steps);
   const spec::Model &m = job.model;
-  if (!m.llm.frozen || llvm::any_of(m.encoders, [](const spec::Encoder &e) {
+  if (steps == 0 || !m.llm.frozen ||
+      llvm::any_of(m.encoders, [](const spec::Encoder &e) {
         return !e.frozen || !e.projector.frozen;
       }))
     return;
   // Legitimate for evaluation and generation, but a training job that
   // changes nothing is more often a forgotten `frozen = false`.
   diags.warning(m.loc) << "nothing in model '" << m.name
-                       << "' trains: every part is frozen, so its "
-                       << job.train.steps
+                       << "' trains: every part is frozen, so its " << steps
                        << " training step(s) change no parameter; set "
                           "'frozen = false' on the parts to train "
                           "(evaluation and generation need no trainable "
@@ -119,7 +121,8 @@ static void emitInSourceOrder(const Program &program,
 
 std::optional<spec::Job> mllm::analyze(const Program &program,
                                        Diagnostics &diags, bool requireJob,
-                                       spec::Library *library) {
+                                       spec::Library *library,
+                                       std::optional<int64_t> trainSteps) {
   unsigned before = diags.numErrors();
   std::vector<mlir::Diagnostic> captured;
   std::optional<spec::Job> job;
@@ -130,6 +133,7 @@ std::optional<spec::Job> mllm::analyze(const Program &program,
                                             return mlir::success();
                                           });
     sema::Sema sema(program, diags);
+    sema.trainSteps = trainSteps;
     job = sema.run(requireJob, library);
   }
   emitInSourceOrder(program, captured, diags);

@@ -103,8 +103,10 @@ public:
   /// Evaluated field values, computed once per field.
   llvm::DenseMap<const ast::Field *, Value> values;
 
-  /// Warns when every part of the model is frozen.
+  /// Warns when every part of the model is frozen, counting `trainSteps`
+  /// (a tool's --steps) or else the spec's train.steps.
   void warnIfNothingTrains(const spec::Job &job);
+  std::optional<int64_t> trainSteps;
 
   /// What a block's header may have besides its kind: `kind NAME : BASE`.
   enum Header { Bare = 0, Named = 1, NamedWithBase = 3 };

@@ -188,9 +188,6 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                        options.keepLast, started, options.json);
     return llvm::Error::success();
   };
-  if (options.saveInitial && !dir.empty() && runner.stepsDone() == 0)
-    if (llvm::Error e = checkpoint())
-      return fail(llvm::toString(std::move(e)));
   // --eval: every rank reads the held-out set (rank 0 reports it) and
   // runs its share; each round's messages are a subsequence of `mine`.
   std::unique_ptr<exec::EvalSet> heldOut;
@@ -229,6 +226,10 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                     options.json, world.worldSize(), /*device=*/true);
   if (reports)
     progress.start(runner.stepsDone());
+  // After the header: a run's events start with `start`.
+  if (options.saveInitial && !dir.empty() && runner.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(llvm::toString(std::move(e)));
   bool trained = false;
   while (runner.stepsDone() < options.total) {
     trained = true;

@@ -123,11 +123,6 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
                        options.keepLast, started, options.json);
     return llvm::Error::success();
   };
-  if (options.saveInitial && !dir.empty() && reports &&
-      trainer.stepsDone() == 0)
-    if (llvm::Error e = checkpoint())
-      return fail(llvm::toString(std::move(e)));
-
   // --eval: on the device, over the batches the CPU backend evaluates.
   std::unique_ptr<exec::EvalSet> heldOut;
   if (!options.evalFile.empty()) {
@@ -165,6 +160,11 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
                     options.json, /*ranks=*/1, /*device=*/true);
   if (reports)
     progress.start(trainer.stepsDone());
+  // After the header: a run's events start with `start`.
+  if (options.saveInitial && !dir.empty() && reports &&
+      trainer.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(llvm::toString(std::move(e)));
   const bool trained = trainer.stepsDone() < options.total;
   while (trainer.stepsDone() < options.total) {
     auto stats = trainer.step();

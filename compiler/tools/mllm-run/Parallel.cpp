@@ -29,31 +29,56 @@ int stopRank = -1;
 /// Set once this rank printed its own error: a stop after it adds nothing.
 volatile sig_atomic_t reported = 0;
 
-void onStop(int) {
-  // Only async-signal-safe calls: write(2), _exit, and LLVM's removal of
-  // the files registered with RemoveFileOnSignal (a checkpoint's
+/// The decimal digits of `n` >= 0 into `out` (async-signal-safe).
+void formatDecimal(long n, char (&out)[24]) {
+  char digits[24];
+  int d = 0, len = 0;
+  do {
+    digits[d++] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n && d < 23);
+  while (d)
+    out[len++] = digits[--d];
+  out[len] = 0;
+}
+
+void onStop(int sig, siginfo_t *info, void *) {
+  // Only async-signal-safe calls: write(2), getppid, _exit, and LLVM's
+  // removal of the files registered with RemoveFileOnSignal (a checkpoint's
   // temporary; LLVM's own handler, which this one replaces, does the same).
   llvm::sys::RunInterruptHandlers();
   if (reported)
     _exit(1);
   char text[768];
-  char rank[16];
-  int n = 0, r = stopRank < 0 ? 0 : stopRank;
-  char digits[16];
-  int d = 0;
-  do {
-    digits[d++] = static_cast<char>('0' + r % 10);
-    r /= 10;
-  } while (r && d < 15);
-  while (d)
-    rank[n++] = digits[--d];
-  rank[n] = 0;
-  const char *parts[] = {
-      "mllm-run: error: rank ", rank,
-      ": stopped by the launcher (another rank failed, or the job was "
-      "interrupted) "
-      "while ",
-      exec::currentActivity(), "\n"};
+  char rank[24], sender[24];
+  formatDecimal(stopRank < 0 ? 0 : stopRank, rank);
+  // The launcher (mpirun, its daemon, slurmstepd: this process's parent)
+  // stops every rank when one fails or the job is interrupted. A signal
+  // sent by anyone else was meant for this rank: blaming the launcher
+  // would send the user looking for another rank's failure.
+  const bool sent = info && info->si_code <= 0 && info->si_pid > 0;
+  static const char launcher[] = "stopped by the launcher (another rank "
+                                 "failed, or the job was interrupted)";
+  const char *why[4] = {launcher, "", "", ""};
+  if (!sent || info->si_pid != getppid()) {
+    why[0] = "interrupted by ";
+    why[1] = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+    if (sent) {
+      formatDecimal(info->si_pid, sender);
+      why[2] = " from process ";
+      why[3] = sender;
+    }
+  }
+  const char *parts[] = {"mllm-run: error: rank ",
+                         rank,
+                         ": ",
+                         why[0],
+                         why[1],
+                         why[2],
+                         why[3],
+                         " while ",
+                         exec::currentActivity(),
+                         "\n"};
   size_t len = 0;
   for (const char *p : parts) {
     size_t l = strnlen(p, sizeof(text) - 1 - len);
@@ -78,6 +103,28 @@ int report(llvm::Error e) {
 [[noreturn]] void abortJob(llvm::Error e) {
   report(std::move(e));
   abortMPI(1);
+}
+
+/// Collective over `world`, after a step each rank may fail alone (its
+/// share of --init's or --resume's weights): a rank that failed says why,
+/// naming itself, and then every rank learns whether any failed and all
+/// end normally with 1, as for a share some ranks cannot build, instead of
+/// aborting the job. Returns 0 when every rank succeeded.
+int agreeOnSuccess(Group &world, int rank, llvm::Error error) {
+  const char ok = error ? 0 : 1;
+  if (!ok) // Named once: an error of the runner names its rank already.
+    report(llvm::handleErrors(
+        std::move(error),
+        [](std::unique_ptr<exec::RankError> named) -> llvm::Error {
+          return llvm::Error(std::move(named));
+        },
+        [&](const llvm::ErrorInfoBase &other) -> llvm::Error {
+          return llvm::make_error<exec::RankError>(rank, other.message());
+        }));
+  std::vector<char> everyone(static_cast<size_t>(world.size()));
+  if (llvm::Error e = world.allGatherBytes(&ok, 1, everyone.data()))
+    abortJob(std::move(e));
+  return llvm::is_contained(everyone, 0) ? 1 : 0;
 }
 
 } // namespace
@@ -117,7 +164,8 @@ llvm::Error mllm::writeTrace(const Plan &plan,
 void mllm::installStopHandler(int rank) {
   stopRank = rank;
   struct sigaction action = {};
-  action.sa_handler = onStop;
+  action.sa_sigaction = onStop;
+  action.sa_flags = SA_SIGINFO;
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
@@ -226,28 +274,31 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
 
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;
-    if (llvm::Error e = exec::initFromWeights(options.initFile, r.params(),
-                                              unused, missing))
-      abortJob(std::move(e));
-    // Each rank loaded its share; rank 0 reports on the whole model.
-    if (rank == 0) {
+    llvm::Error e =
+        exec::initFromWeights(options.initFile, r.params(), unused, missing);
+    // Each rank loaded its share; rank 0 checks the whole model's.
+    if (!e && rank == 0) {
       unused.clear();
       missing.clear();
-      if (llvm::Error e = exec::weightsCoverage(
-              options.initFile, r.theModel().params, unused, missing))
-        abortJob(std::move(e));
-      reportInit(options.initFile, unused, missing, options.json);
+      e = exec::weightsCoverage(options.initFile, r.theModel().params, unused,
+                                missing);
     }
+    if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
+      return rc;
+    if (rank == 0)
+      reportInit(options.initFile, unused, missing, options.json);
   }
   if (options.resume) {
     std::string path = exec::newestCheckpoint(options.checkpointDir);
-    // This rank alone may have none (directories that are not shared):
-    // the job ends, so that no other rank waits for it.
-    if (path.empty())
-      abortJob(llvm::make_error<exec::RankError>(
-          rank, "--resume: no checkpoint in '" + options.checkpointDir + "'"));
-    if (llvm::Error e = r.load(path))
-      abortJob(std::move(e));
+    // This rank alone may have none (directories that are not shared), or
+    // fail to load its shard: every rank learns it and ends.
+    llvm::Error e =
+        path.empty() ? llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                               "--resume: no checkpoint in '" +
+                                                   options.checkpointDir + "'")
+                     : r.load(path);
+    if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
+      return rc;
     if (rank == 0)
       reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.seed,
                    options.steps, options.json);
@@ -270,10 +321,6 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
       finishCheckpoint(options.checkpointDir, r.stepsDone(), /*sharded=*/true,
                        options.keepLast, started, options.json);
   };
-  if (options.saveInitial && !options.checkpointDir.empty() &&
-      r.stepsDone() == 0)
-    checkpoint();
-
   // --eval: every rank reads the held-out set (rank 0 reports it) and
   // runs its share of each evaluation.
   std::unique_ptr<exec::EvalSet> heldOut;
@@ -315,6 +362,10 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
                     options.json, comm.worldSize());
   if (rank == 0)
     progress.start(r.stepsDone());
+  // After the header: a run's events start with `start`.
+  if (options.saveInitial && !options.checkpointDir.empty() &&
+      r.stepsDone() == 0)
+    checkpoint();
   LateFailures late(options.dataFile, options.json,
                     "rank " + std::to_string(rank) + ": ");
   bool trained = false;

@@ -419,6 +419,17 @@ void installInterruptHandler() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
+/// The steps to train to where the command line sets them: --steps, or
+/// none for --generate alone (generation from given weights trains only
+/// when asked to); else the spec's train.steps.
+std::optional<int64_t> stepsFromCommandLine() {
+  if (steps >= 0)
+    return steps.getValue();
+  if (!generateFile.empty())
+    return 0;
+  return std::nullopt;
+}
+
 int runMain(mlir::MLIRContext &context, const DriverOptions &options,
             Comm *comm) {
   std::string error;
@@ -438,10 +449,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   }
   uint64_t seed = seedOption >= 0 ? static_cast<uint64_t>(seedOption)
                                   : static_cast<uint64_t>(plan.train.seed);
-  // Generation from given weights trains only when asked to.
-  int64_t total = steps >= 0              ? steps.getValue()
-                  : !generateFile.empty() ? 0
-                                          : plan.train.steps;
+  int64_t total = stepsFromCommandLine().value_or(plan.train.steps);
   // A layout with no next-token target (bidirectional text from hand-made
   // IR, a prefix_lm prefix over all the text) trains on a loss of 0. A
   // layout the checks refuse is the model's to report.
@@ -814,12 +822,13 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                      keepLast, started, emitJson);
     return llvm::Error::success();
   };
-  if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)
-    if (llvm::Error e = checkpoint())
-      return fail(1, llvm::toString(std::move(e)));
 
   Progress progress(plan, **model, total, nThreads, emitJson);
   progress.start(trainer.stepsDone());
+  // After the header: a run's events start with `start`.
+  if (saveInitial && !checkpointDir.empty() && trainer.stepsDone() == 0)
+    if (llvm::Error e = checkpoint())
+      return fail(1, llvm::toString(std::move(e)));
   LateFailures late(dataFile, emitJson);
   const runtime::data::DataSet *dataSet =
       manifest ? &manifest->dataSet() : nullptr;
@@ -962,6 +971,8 @@ int main(int argc, char **argv) {
     comm = std::move(*world);
   }
 #endif
+  // The spec's diagnostics count the steps this run trains.
+  options.trainSteps = stepsFromCommandLine();
   int rc = runMain(context, options, comm.get());
 #ifdef MLLM_HAVE_MPI
   // A device rank that failed ends the job: the others would wait for it

@@ -69,6 +69,10 @@ struct DriverOptions {
   llvm::cl::opt<std::string> profile;
   llvm::cl::opt<sched::ScheduleKind, false, ChoiceParser<sched::ScheduleKind>>
       schedule;
+  /// The training steps a tool runs instead of the spec's train.steps
+  /// (mllm-run --steps), which the spec's diagnostics count; unset: the
+  /// spec's.
+  std::optional<int64_t> trainSteps;
 
   /// Import search options for a main file at `mainFile`.
   LoadOptions loadOptions(llvm::StringRef mainFile) const;

@@ -56,10 +56,12 @@ std::unique_ptr<Program> loadProgram(unsigned mainBuffer,
 /// cluster, parallel and train blocks into a Job and checks their
 /// consistency. Returns nullopt if any error was reported.
 /// If `library` is given, it receives every resolved instance and hardware
-/// profile.
+/// profile. `trainSteps`: the steps a tool trains instead of train.steps,
+/// which the diagnostics then count.
 std::optional<spec::Job> analyze(const Program &program, Diagnostics &diags,
                                  bool requireJob = true,
-                                 spec::Library *library = nullptr);
+                                 spec::Library *library = nullptr,
+                                 std::optional<int64_t> trainSteps = {});
 
 } // namespace mllm
 
