@@ -14,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include <sys/resource.h>
 
@@ -35,9 +36,29 @@ std::string duration(double seconds) {
   return llvm::formatv("{0}:{1:d2}", s / 60, s % 60);
 }
 
-void printJson(const llvm::json::Value &v) {
-  llvm::outs() << v << "\n";
+/// One write per line: outs() is unbuffered on a terminal (as a rank's
+/// stdout under mpirun is), and a line written in pieces is cut short by
+/// a signal that ends the run between them.
+void writeLine(const std::string &line) {
+  llvm::outs() << line;
   llvm::outs().flush();
+}
+
+void printJson(const llvm::json::Value &v) {
+  std::string line;
+  llvm::raw_string_ostream(line) << v << "\n";
+  writeLine(line);
+}
+
+/// Whether a launcher (mpirun, srun) started this process: it gives each
+/// rank a terminal of its own even where the job's output goes to a file,
+/// so a progress bar would end up in the file.
+bool underLauncher() {
+  for (const char *var :
+       {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (std::getenv(var))
+      return true;
+  return false;
 }
 
 } // namespace
@@ -45,7 +66,8 @@ void printJson(const llvm::json::Value &v) {
 Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
                    int threads, bool json, int ranks, bool device)
     : plan(plan), model(model), total(total), threads(threads), ranks(ranks),
-      json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed()),
+      json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed() &&
+                      !underLauncher()),
       device(device) {}
 
 std::string Progress::schedule() const {
@@ -122,20 +144,21 @@ void Progress::step(const exec::StepStats &stats) {
     bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') +
           "] ";
   }
-  llvm::outs() << bar
-               << llvm::format("step %lld/%lld  loss %.6f  tokens/s %.0f  "
-                               "ms/step %.1f  ETA %s\n",
-                               static_cast<long long>(stats.step),
-                               static_cast<long long>(total),
-                               std::fabs(stats.loss), // no "-nan"
-                               tokensPerSecond, stats.seconds * 1e3,
-                               duration(eta).c_str());
+  std::string line;
+  llvm::raw_string_ostream os(line);
+  os << bar
+     << llvm::format(
+            "step %lld/%lld  loss %.6f  tokens/s %.0f  "
+            "ms/step %.1f  ETA %s\n",
+            static_cast<long long>(stats.step), static_cast<long long>(total),
+            std::fabs(stats.loss), // no "-nan"
+            tokensPerSecond, stats.seconds * 1e3, duration(eta).c_str());
   if (cp.batches)
-    llvm::outs() << llvm::format("  CP split per batch: imbalance %.3f (the "
-                                 "plan's split: %.3f), %.2f ms to balance\n",
-                                 cp.imbalance / n, cp.declaredImbalance / n,
-                                 cp.seconds * 1e3 / n);
-  llvm::outs().flush();
+    os << llvm::format("  CP split per batch: imbalance %.3f (the "
+                       "plan's split: %.3f), %.2f ms to balance\n",
+                       cp.imbalance / n, cp.declaredImbalance / n,
+                       cp.seconds * 1e3 / n);
+  writeLine(line);
 }
 
 void Progress::finish() {
