@@ -90,13 +90,13 @@ bool isFrozen(Operation *op) {
   return cast<LLMOp>(op).getFrozen();
 }
 
-/// The stages whose in-flight microbatches memory-aware 1F1B lowered below
-/// their warm-up (the rank map's rule, mllm/Plan/Memory.h, from the recorded
-/// counts), and what that costs the estimate.
-void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
+} // namespace
+
+SmallVector<std::string> mllm::cappedStages(PipelineOp pipeline) {
+  SmallVector<std::string> capped;
   auto stages = llvm::to_vector(pipeline.getBody().front().getOps<StageOp>());
   if (stages.empty())
-    return;
+    return capped;
   llvm::StringMap<int64_t> counts, index;
   for (StageOp stage : stages)
     ++counts[stage.getPart()];
@@ -107,7 +107,6 @@ void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
   for (StageOp stage : stages)
     groups += stage.getColocated() ? 0 : 1;
   bool chain = pipeline.getLayout() == EncoderLayout::Chain;
-  SmallVector<std::string> capped;
   int64_t group = -1;
   for (StageOp stage : stages) {
     int64_t i = index[stage.getPart()]++;
@@ -126,6 +125,14 @@ void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
                        std::to_string(*inFlight) + " of " +
                        std::to_string(wanted));
   }
+  return capped;
+}
+
+namespace {
+
+/// The capped stages and what that costs the estimate.
+void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
+  SmallVector<std::string> capped = cappedStages(pipeline);
   if (capped.empty())
     return;
   os << "  memory caps the microbatches in flight (held of what 1F1B's "

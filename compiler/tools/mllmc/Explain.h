@@ -2,10 +2,20 @@
 #ifndef MLLM_TOOLS_MLLMC_EXPLAIN_H
 #define MLLM_TOOLS_MLLMC_EXPLAIN_H
 
+#include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <string>
+
 namespace mllm {
+/// The stages whose in-flight microbatches memory-aware 1F1B lowered below
+/// their warm-up (the rank map's rule, mllm/Plan/Memory.h, from the
+/// recorded counts), each as "NAME HELD of WANTED".
+llvm::SmallVector<std::string> cappedStages(mllm::PipelineOp pipeline);
+
 /// Prints why the compiler decided what it did: the frozen analysis per
 /// part and a table of the pipeline stages.
 mlir::LogicalResult printExplain(mlir::ModuleOp module, llvm::raw_ostream &os);

@@ -173,8 +173,13 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       os << ", bottleneck "
          << duration(pipeline.getBottleneck().convertToDouble())
          << " per microbatch, estimated iteration "
-         << duration(pipeline.getIteration().convertToDouble())
-         << " (--explain shows why)\n";
+         << duration(pipeline.getIteration().convertToDouble());
+      // Caps can cost more than the bottleneck says: the line says so.
+      size_t capped = cappedStages(pipeline).size();
+      if (capped)
+        os << "; memory caps the microbatches in flight of " << capped
+           << (capped == 1 ? " stage" : " stages");
+      os << " (--explain shows why)\n";
     }
   } else if (emit == Emit::MLLM || emit == Emit::Sched) {
     module->print(os);
