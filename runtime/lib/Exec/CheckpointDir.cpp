@@ -37,6 +37,25 @@ llvm::Error exec::lockCheckpointDir(llvm::StringRef dir) {
     return llvm::createStringError(ec,
                                    "cannot create --checkpoint-dir '%s': %s",
                                    dir.str().c_str(), ec.message().c_str());
+  // The longest path a checkpoint writes, `.step-N.partial/rank-R.
+  // safetensors.tmp-HEX` (65 characters, 80 with room for longer steps and
+  // ranks), must be one the system takes, or the first checkpoint fails
+  // after the steps before it: probed with a file of a name that long.
+  llvm::SmallString<256> probe(dir);
+  llvm::sys::path::append(probe, ".mllm-run-probe-" + std::string(64, 'x'));
+  int probeFd =
+      ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (probeFd >= 0) {
+    ::close(probeFd);
+    ::unlink(probe.c_str());
+  } else if (errno == ENAMETOOLONG) {
+    return llvm::createStringError(
+        std::make_error_code(std::errc::filename_too_long),
+        "--checkpoint-dir '%s' is too long: the checkpoints' files in it "
+        "would have paths of %zu characters, more than this system allows; "
+        "name a shorter directory",
+        dir.str().c_str(), probe.size());
+  }
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, ".lock");
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
