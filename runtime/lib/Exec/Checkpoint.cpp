@@ -243,12 +243,20 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
       if (diffs.size() >= 3)
         break;
     }
+    // Every parameter there in its shape: its weights would load, without
+    // the optimizer state that belongs to the other model.
+    bool weightsFit = llvm::none_of(diffs, [](llvm::StringRef d) {
+      return d.starts_with("parameter ") || d.starts_with("model ");
+    });
     if (diffs.empty())
       diffs.push_back("parameters that train or freeze differently");
     return fail(path + ": written for another model (plan " +
                 files.meta("plan_hash").substr(0, 12) + ", this run's is " +
                 hash.substr(0, 12) + "): " + llvm::join(diffs, "; ") +
-                "; start without --resume or use the plan it was written for");
+                "; start without --resume or use the plan it was written for" +
+                (weightsFit
+                     ? ", or start from its weights alone with --init " + path
+                     : std::string()));
   }
   // Same parameters, other layers (heads, head_dim, positions, ...): the
   // weights would load and mean something else. Checkpoints written before
