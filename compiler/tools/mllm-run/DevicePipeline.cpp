@@ -170,7 +170,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (llvm::Error e = runner.load(path))
       return fail(llvm::toString(std::move(e)));
     if (reports)
-      reportResume(path, runner.stepsDone(), runner.loadedOtherPlan(),
+      reportResume(plan, path, runner.stepsDone(), runner.loadedOtherPlan(),
                    options.seed, options.total, options.json);
   }
   // Every rank, also one with no step left, compares its step first.

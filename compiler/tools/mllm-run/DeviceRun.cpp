@@ -105,8 +105,9 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (llvm::Error e = trainer.load(path))
       return fail(resumeFailure(path, std::move(e)));
     if (reports)
-      reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(),
-                   options.seed, options.total, options.json);
+      reportResume(model.plan(), path, trainer.stepsDone(),
+                   trainer.loadedOtherPlan(), options.seed, options.total,
+                   options.json);
   }
   if (!dir.empty() && reports)
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))

@@ -300,7 +300,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
       return rc;
     if (rank == 0)
-      reportResume(path, r.stepsDone(), r.loadedOtherPlan(), options.seed,
+      reportResume(plan, path, r.stepsDone(), r.loadedOtherPlan(), options.seed,
                    options.steps, options.json);
   }
   // Every rank, also one with no step left, compares its step first.

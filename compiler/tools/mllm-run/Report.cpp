@@ -429,8 +429,9 @@ std::string mllm::resumeFailure(const std::string &path, llvm::Error error) {
          "' to resume from the one before it";
 }
 
-void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,
-                        uint64_t seed, int64_t total, bool json) {
+void mllm::reportResume(const runtime::Plan &plan, const std::string &file,
+                        int64_t step, bool otherPlan, uint64_t seed,
+                        int64_t total, bool json) {
   if (step >= total)
     note(llvm::formatv("'{0}' is at step {1}, and --steps {2} is the step to "
                        "train to, not a number of steps to add: nothing to "
@@ -446,6 +447,27 @@ void mllm::reportResume(const std::string &file, int64_t step, bool otherPlan,
                        "{1} to continue it exactly)",
                        file, *trained, seed, step + 1)
              .str());
+  // The settings that differ, as "key theirs -> ours" (a plan of another
+  // learning rate or batch is "another plan of the same model" too).
+  if (std::optional<std::string> theirs =
+          runtime::exec::checkpointTrainingSettings(file)) {
+    llvm::SmallVector<llvm::StringRef> a, b;
+    llvm::StringRef(*theirs).split(a, ", ");
+    std::string mine = runtime::exec::trainingSettings(plan);
+    llvm::StringRef(mine).split(b, ", ");
+    std::vector<std::string> differ;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+      if (a[i] != b[i]) {
+        auto [key, old] = a[i].split(' ');
+        differ.push_back(
+            (key + " " + old + " -> " + b[i].split(' ').second).str());
+      }
+    if (!differ.empty())
+      warn("'" + file + "' was trained under other settings than this run's (" +
+           llvm::join(differ, ", ") +
+           "): training continues from its weights and optimizer state "
+           "under this run's");
+  }
   if (json) {
     printJson(llvm::json::Object{{"event", "resume"},
                                  {"file", file},

@@ -119,17 +119,19 @@ void finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
 
 void reportInit(const std::string &file, const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
-/// `otherPlan`: the checkpoint was written under another plan of the same
-/// model (re-sharded by name). Warns when the checkpoint was trained with
-/// another seed than this run's `seed`: its batches are not the ones the
-/// interrupted run would have trained on; and when `step` already reaches
-/// `total`, the steps to train to.
 /// Why --resume could not load the newest checkpoint `path`, with the way
 /// on when the file itself does not read (a copy cut short): the run would
 /// otherwise stop at it every time.
 std::string resumeFailure(const std::string &path, llvm::Error error);
-void reportResume(const std::string &file, int64_t step, bool otherPlan,
-                  uint64_t seed, int64_t total, bool json);
+/// `otherPlan`: the checkpoint was written under another plan of `plan`'s
+/// model (re-sharded by name). Warns when the checkpoint was trained with
+/// another seed than this run's `seed`: its batches are not the ones the
+/// interrupted run would have trained on; when it was trained under other
+/// settings (learning rate, batch, ...; exec::trainingSettings), which;
+/// and when `step` already reaches `total`, the steps to train to.
+void reportResume(const runtime::Plan &plan, const std::string &file,
+                  int64_t step, bool otherPlan, uint64_t seed, int64_t total,
+                  bool json);
 
 } // namespace mllm
 

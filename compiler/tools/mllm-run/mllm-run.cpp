@@ -770,8 +770,8 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
     if (llvm::Error e = trainer.load(path))
       return fail(1, resumeFailure(path, std::move(e)));
-    reportResume(path, trainer.stepsDone(), trainer.loadedOtherPlan(), seed,
-                 total, emitJson);
+    reportResume(plan, path, trainer.stepsDone(), trainer.loadedOtherPlan(),
+                 seed, total, emitJson);
   }
   std::unique_ptr<exec::Evaluator> evaluator;
   if (!evalFile.empty()) {

@@ -74,6 +74,7 @@ exec::writeCheckpointTensors(llvm::StringRef path, const Plan &plan,
   w.setMetadata("seed", std::to_string(info.seed));
   w.setMetadata("model_signature", info.modelSignature);
   w.setMetadata("layers", layersDescription(plan));
+  w.setMetadata("training", trainingSettings(plan));
   if (!info.data.empty())
     w.setMetadata("data", info.data);
   return w.write(path);
@@ -328,7 +329,9 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
   return restored;
 }
 
-std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
+/// Metadata `key` of the checkpoint at `path`, if it reads and has it.
+static std::optional<std::string> checkpointMetadata(llvm::StringRef path,
+                                                     llvm::StringRef key) {
   std::vector<std::string> names;
   auto files = openSafeTensors(path, "no shard", names);
   if (!files) {
@@ -336,11 +339,36 @@ std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
     return std::nullopt;
   }
   // Every shard carries the run's metadata (readCheckpoint reads the first).
+  std::optional<llvm::StringRef> text = files->front().metadata(key);
+  if (!text)
+    return std::nullopt;
+  return text->str();
+}
+
+std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
+  std::optional<std::string> text = checkpointMetadata(path, "seed");
   uint64_t seed;
-  std::optional<llvm::StringRef> text = files->front().metadata("seed");
-  if (!text || text->getAsInteger(10, seed))
+  if (!text || llvm::StringRef(*text).getAsInteger(10, seed))
     return std::nullopt;
   return seed;
+}
+
+std::string exec::trainingSettings(const Plan &plan) {
+  std::string out;
+  llvm::raw_string_ostream(out)
+      << llvm::format("lr %g, weight_decay %g, dp %lld, microbatches %lld, "
+                      "microbatch_size %lld, seq_len %lld",
+                      plan.train.lr, plan.train.weightDecay,
+                      static_cast<long long>(plan.job.dp),
+                      static_cast<long long>(plan.data.microbatches),
+                      static_cast<long long>(plan.data.microbatchSize),
+                      static_cast<long long>(plan.data.seqLen));
+  return out;
+}
+
+std::optional<std::string>
+exec::checkpointTrainingSettings(llvm::StringRef path) {
+  return checkpointMetadata(path, "training");
 }
 
 /// The tensor of `files` parameter `param` loads from: `model.NAME`, else

@@ -130,6 +130,14 @@ llvm::Error lockCheckpointDir(llvm::StringRef dir);
 /// The seed the run that wrote the checkpoint at `path` (a file, or a
 /// directory of shards) trained with; std::nullopt when it does not say.
 std::optional<uint64_t> checkpointSeed(llvm::StringRef path);
+/// The settings of `plan` that shape training but not the parameters
+/// (learning rate, weight decay, replicas, batch and sequence sizes), as
+/// "key value" items joined by ", ": a checkpoint records them, and a
+/// resume under others says which differ.
+std::string trainingSettings(const Plan &plan);
+/// The trainingSettings() of the run that wrote the checkpoint at `path`;
+/// std::nullopt when it does not say (written before they were recorded).
+std::optional<std::string> checkpointTrainingSettings(llvm::StringRef path);
 /// Removes what checkpoints killed mid-write left in `dir` (a parallel
 /// one's `.step-N.partial/`, a file's `step-N.safetensors.tmp-XXXXXXXX`)
 /// and returns their names. Only one process of a job may call it, before
