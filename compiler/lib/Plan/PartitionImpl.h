@@ -76,12 +76,13 @@ public:
     fill();
   }
 
-  /// With stage k held to `fits(k, first, end)`.
+  /// With stage k held to `fits(min(k, rows - 1), first, end)`: the
+  /// stages from `rows - 1` on share one predicate.
   MinMaxTable(llvm::ArrayRef<double> weights, int64_t maxStages,
-              llvm::ArrayRef<double> background, StageFits fits,
+              llvm::ArrayRef<double> background, StageFits fits, int64_t rows,
               double exactWorkLimit = kMinMaxExactWork)
       : MinMaxTable(Unfilled(), weights, maxStages, background) {
-    readPredicate(fits, maxK, exactWorkLimit);
+    readPredicate(fits, std::clamp<int64_t>(rows, 1, maxK), exactWorkLimit);
     fill();
   }
 
@@ -122,8 +123,9 @@ private:
   std::vector<double> p, bg;
   int64_t n, maxK;
   std::vector<std::vector<double>> x;
-  /// With a predicate, per stage index (one row when it is the same for
-  /// all): the last end each start allows (start itself where not even one
+  /// With a predicate, per stage index (the last row for every stage from
+  /// it on; one when it is the same for all): the last end each start
+  /// allows (start itself where not even one
   /// layer fits), and for each end the first start of the run of starts
   /// before it that all allow it.
   std::vector<std::vector<int64_t>> lastEnd, runStart;
@@ -153,7 +155,9 @@ private:
     }
   }
 
-  size_t row(int64_t k) const { return lastEnd.size() == 1 ? 0 : k; }
+  size_t row(int64_t k) const {
+    return std::min<size_t>(static_cast<size_t>(k), lastEnd.size() - 1);
+  }
 
   bool allowed(int64_t k, int64_t j, int64_t i) const {
     return lastEnd.empty() || i <= lastEnd[row(k)][j];

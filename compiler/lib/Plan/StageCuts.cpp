@@ -42,8 +42,9 @@ StageCuts::StageCuts(std::vector<double> balanceTimes, int64_t maxStages,
   // The tapers: the last stage holds one microbatch, each before it one
   // more, up to a cap (2, 4, ..., then none). The DP runs over the layers
   // reversed, so that its stage index, counted from the last stage, gives
-  // the warm-up whatever the count.
-  if (maxStages < 2 || microbatches < 2)
+  // the warm-up whatever the count; the stages from the cap on share one
+  // predicate. Like the roomier levels, for sizes whose search is exact.
+  if (maxStages < 2 || microbatches < 2 || !roomy)
     return;
   std::vector<double> reversed(balance.rbegin(), balance.rend());
   auto layers = static_cast<int64_t>(balance.size());
@@ -54,7 +55,7 @@ StageCuts::StageCuts(std::vector<double> balanceTimes, int64_t maxStages,
       return mem.fits(capacity);
     };
     MinMaxTable t(reversed, maxStages, llvm::ArrayRef<double>(),
-                  StageFits(fits));
+                  StageFits(fits), cap);
     // Deeper warm-ups come with more stages: feasible for some count, or
     // for none.
     bool any = false;
