@@ -498,6 +498,10 @@ Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
       for (size_t e : encoders) {
         const StagePlan &sp = per[e][s];
         merged.module += (merged.module.empty() ? "" : "+") + sp.module;
+        // The merged stages' layers count on in stage order (as a chain
+        // stage's do): estimateIterationTime tells stages apart by module
+        // and first layer.
+        merged.firstLayer += sp.firstLayer;
         merged.numLayers += sp.numLayers;
         merged.fwd += sp.fwd;
         merged.bwd += sp.bwd;

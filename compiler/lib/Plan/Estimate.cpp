@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "PartitionImpl.h"
 
+#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -108,6 +109,9 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
   for (size_t p = 0; p < ids.size(); ++p)
     for (size_t i = 0; i + 1 < ids[p].size(); ++i) {
       int a = ids[p][i], b = ids[p][i + 1];
+      // Two stages taken for one would make a cycle of lag 0 that no period
+      // allows.
+      assert(a != b && "two stages of a path share a module and first layer");
       double transfer = paths[p][i].sendTime;
       edges.push_back({3 * a, 3 * b, transfer, 0}); // activation
       if (backward(a) && backward(b))               // gradient

@@ -190,6 +190,35 @@ TEST(Fidelity, CappedEstimateWaitsForRoundTrips) {
   EXPECT_LT(two, 8 * 12.0);
 }
 
+// Colocated encoders on two shared stages, each capped to one microbatch
+// (1 MiB of weights and 1 MiB saved per encoder and stage: 2 + 2 x in
+// flight MiB on a 5 MiB GPU), carried down the LLM: every microbatch makes
+// its round trip alone, F and B of 2 + 2 + 1 + 1 time units, so the
+// estimate is 8 x 12. The merged stages are told apart by their first
+// layers; taken for one (both at layer 0), the estimate dropped the second
+// and said 68.
+TEST(Fidelity, CappedColocatedStagesStayApart) {
+  PipelineModule a = module("a", {2, 2});
+  a.memory.assign(2, {kMiB, 0, 0, kMiB});
+  a.stages = 2;
+  PipelineModule b = a;
+  b.name = "b";
+  PipelineModule llm = module("llm", {2, 2}, true);
+  llm.memory.assign(2, {kMiB, 0, 0, 0});
+  llm.stages = 2;
+  PipelineResources res = resources(4, 8, 5 * kMiB);
+  std::optional<PipelinePlan> plan =
+      planPipeline({a, b, llm}, Layout::Colocated, Objective::MinMax, res);
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->paths.size(), 1u);
+  ASSERT_EQ(plan->paths[0].size(), 4u);
+  EXPECT_EQ(plan->paths[0][0].firstLayer, 0);
+  EXPECT_EQ(plan->paths[0][1].firstLayer, 2);
+  EXPECT_EQ(plan->paths[0][0].memory.inFlight, 1);
+  EXPECT_EQ(plan->paths[0][1].memory.inFlight, 1);
+  EXPECT_DOUBLE_EQ(plan->iterationTime, 8 * 12.0);
+}
+
 // The in-flight rule and the cap, with the schedule generator's arithmetic
 // on MiB-rounded terms.
 TEST(Fidelity, MemoryCapMatchesTheGenerator) {

@@ -197,8 +197,9 @@ struct PipelinePlan {
   /// The encoder -> LLM paths handed to estimateIterationTime (real times):
   /// one per encoder (encoders-parallel; just the LLM if there is no
   /// encoder), or one (encoders-colocated) whose encoder stages are merged
-  /// into one StagePlan per stage index (module "a+b", fwd, bwd and
-  /// numLayers summed, firstLayer 0).
+  /// into one StagePlan per stage index (module "a+b", fwd, bwd, numLayers
+  /// and firstLayer summed: the merged layers counted in stage order, so
+  /// that each stage has its own first layer).
   std::vector<std::vector<StagePlan>> paths;
 };
 
