@@ -1,6 +1,7 @@
 //===- Report.cpp - what mllm-run prints ----------------------------------===//
 #include "Report.h"
 
+#include "mllm/runtime/Launcher.h"
 #include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/exec/Checkpoint.h"
 
@@ -14,7 +15,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
-#include <cstdlib>
 
 #include <sys/resource.h>
 
@@ -50,24 +50,15 @@ void printJson(const llvm::json::Value &v) {
   writeLine(line);
 }
 
-/// Whether a launcher (mpirun, srun) started this process: it gives each
-/// rank a terminal of its own even where the job's output goes to a file,
-/// so a progress bar would end up in the file.
-bool underLauncher() {
-  for (const char *var :
-       {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (std::getenv(var))
-      return true;
-  return false;
-}
-
 } // namespace
 
 Progress::Progress(const Plan &plan, const exec::Model &model, int64_t total,
                    int threads, bool json, int ranks, bool device)
     : plan(plan), model(model), total(total), threads(threads), ranks(ranks),
+      // A launcher gives each rank a terminal of its own even where the
+      // job's output is a file: no bar there.
       json(json), tty(!json && llvm::sys::Process::StandardOutIsDisplayed() &&
-                      !underLauncher()),
+                      !runtime::launchedByLauncher()),
       device(device) {}
 
 std::string Progress::schedule() const {

@@ -314,14 +314,6 @@ private:
 
 } // namespace
 
-bool runtime::launchedByLauncher() {
-  for (const char *var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
-                          "PMI_SIZE", "SLURM_PROCID"})
-    if (std::getenv(var))
-      return true;
-  return false;
-}
-
 llvm::Expected<std::unique_ptr<Comm>>
 runtime::initMPI(int *argc, char ***argv, std::chrono::milliseconds timeout) {
   int provided = 0;

@@ -11,14 +11,11 @@
 #define MLLM_RUNTIME_MPICOMM_H
 
 #include "mllm/runtime/Comm.h"
+#include "mllm/runtime/Launcher.h"
 
 #include <chrono>
 
 namespace mllm::runtime {
-
-/// Whether a launcher (mpirun, mpiexec, srun) started this process: the
-/// environment variables OpenMPI, MPICH/PMI, PMIx and SLURM set.
-bool launchedByLauncher();
 
 /// Initialises MPI and returns the world; `timeout` bounds every wait.
 /// MPI is finalised when the returned object is destroyed.
