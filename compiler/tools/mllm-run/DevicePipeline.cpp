@@ -159,7 +159,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
       if (llvm::Error e = exec::weightsCoverage(
               options.initFile, runner.model().params, unused, missing))
         return fail(llvm::toString(std::move(e)));
-      reportInit(options.initFile, unused, missing, options.json);
+      reportInit(plan, options.initFile, unused, missing, options.json);
     }
   }
   const std::string &dir = options.checkpointDir;

@@ -50,7 +50,7 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
                                               unused, missing))
       return fail(llvm::toString(std::move(e)));
     if (reports)
-      reportInit(options.initFile, unused, missing, options.json);
+      reportInit(model.plan(), options.initFile, unused, missing, options.json);
   }
   // Data parallelism: NCCL bootstrapped over the launcher's world picks
   // this rank's GPU, sums the gradients; the world sums the loss.

@@ -286,7 +286,7 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
     if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
       return rc;
     if (rank == 0)
-      reportInit(options.initFile, unused, missing, options.json);
+      reportInit(plan, options.initFile, unused, missing, options.json);
   }
   if (options.resume) {
     std::string path = exec::newestCheckpoint(options.checkpointDir);

@@ -337,9 +337,15 @@ void mllm::LateFailures::finish(const data::DataSet *set) {
            .str());
 }
 
-void mllm::reportInit(const std::string &file,
+void mllm::reportInit(const runtime::Plan &plan, const std::string &file,
                       const std::vector<std::string> &unused,
                       const std::vector<std::string> &missing, bool json) {
+  if (std::optional<std::string> differ =
+          runtime::exec::checkpointLayersDiffer(file, plan))
+    warn("'" + file + "' was written for a model whose layers differ (" +
+         *differ +
+         "): its weights load by name and shape but may mean something "
+         "else here");
   if (json) {
     llvm::json::Array u, m;
     for (const std::string &s : unused)

@@ -117,7 +117,10 @@ void finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
                       int64_t keepLast,
                       std::chrono::steady_clock::time_point started, bool json);
 
-void reportInit(const std::string &file, const std::vector<std::string> &unused,
+/// Warns, too, when `file` says it was written for other layers than
+/// `plan`'s: its weights load by name and shape but mean something else.
+void reportInit(const runtime::Plan &plan, const std::string &file,
+                const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
 /// Why --resume could not load the newest checkpoint `path`, with the way
 /// on when the file itself does not read (a copy cut short): the run would

@@ -760,7 +760,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
     if (llvm::Error e =
             exec::initFromWeights(initFile, (*model)->params, unused, missing))
       return fail(1, llvm::toString(std::move(e)));
-    reportInit(initFile, unused, missing, emitJson);
+    reportInit(plan, initFile, unused, missing, emitJson);
   }
   if (resume) {
     if (checkpointDir.empty())

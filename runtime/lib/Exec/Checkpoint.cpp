@@ -210,6 +210,23 @@ std::string exec::layersDescription(const Plan &plan) {
   return out;
 }
 
+/// The first line of layersDescription() that differs between `written`
+/// (a checkpoint's) and `plan`'s, as "'A' there, 'B' in this run's plan".
+static std::optional<std::string> firstLayerDifference(llvm::StringRef written,
+                                                       const Plan &plan) {
+  llvm::SmallVector<llvm::StringRef> theirs, ours;
+  std::string mine = layersDescription(plan);
+  written.split(theirs, '\n', -1, false);
+  llvm::StringRef(mine).split(ours, '\n', -1, false);
+  for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
+    llvm::StringRef a = i < theirs.size() ? theirs[i] : "(none)";
+    llvm::StringRef b = i < ours.size() ? ours[i] : "(none)";
+    if (a != b)
+      return ("'" + a + "' there, '" + b + "' in this run's plan").str();
+  }
+  return std::nullopt;
+}
+
 llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
                                               const Plan &plan,
                                               llvm::ArrayRef<NamedParam> params,
@@ -262,21 +279,13 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
   // Same parameters, other layers (heads, head_dim, positions, ...): the
   // weights would load and mean something else. Checkpoints written before
   // the `layers` metadata have none and are taken as they were.
-  if (restored.otherPlan && !files.meta("layers").empty()) {
-    llvm::SmallVector<llvm::StringRef> theirs, ours;
-    std::string written = files.meta("layers"), mine = layersDescription(plan);
-    llvm::StringRef(written).split(theirs, '\n', -1, false);
-    llvm::StringRef(mine).split(ours, '\n', -1, false);
-    for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
-      llvm::StringRef a = i < theirs.size() ? theirs[i] : "(none)";
-      llvm::StringRef b = i < ours.size() ? ours[i] : "(none)";
-      if (a != b)
-        return fail(path + ": written for a model whose layers differ: '" + a +
-                    "' there, '" + b + "' in this run's plan; start " +
-                    "without --resume (--init FILE takes its weights by " +
-                    "name) or use the plan it was written for");
-    }
-  }
+  if (restored.otherPlan && !files.meta("layers").empty())
+    if (std::optional<std::string> differ =
+            firstLayerDifference(files.meta("layers"), plan))
+      return fail(path +
+                  ": written for a model whose layers differ: " + *differ +
+                  "; start without --resume (--init FILE takes its weights "
+                  "by name) or use the plan it was written for");
   int64_t step;
   if (llvm::StringRef(files.meta("step")).getAsInteger(10, step) || step < 0)
     return fail(path + ": no valid 'step' in its metadata");
@@ -369,6 +378,14 @@ std::string exec::trainingSettings(const Plan &plan) {
 std::optional<std::string>
 exec::checkpointTrainingSettings(llvm::StringRef path) {
   return checkpointMetadata(path, "training");
+}
+
+std::optional<std::string> exec::checkpointLayersDiffer(llvm::StringRef path,
+                                                        const Plan &plan) {
+  std::optional<std::string> written = checkpointMetadata(path, "layers");
+  if (!written || written->empty())
+    return std::nullopt;
+  return firstLayerDifference(*written, plan);
 }
 
 /// The tensor of `files` parameter `param` loads from: `model.NAME`, else

@@ -138,6 +138,12 @@ std::string trainingSettings(const Plan &plan);
 /// The trainingSettings() of the run that wrote the checkpoint at `path`;
 /// std::nullopt when it does not say (written before they were recorded).
 std::optional<std::string> checkpointTrainingSettings(llvm::StringRef path);
+/// Where the checkpoint at `path` was written for other layers than
+/// `plan`'s (heads, positions, ...: its `layers` metadata), the first that
+/// differs, "'A' there, 'B' in this run's plan"; std::nullopt when they
+/// agree or it does not say (released weights, older checkpoints).
+std::optional<std::string> checkpointLayersDiffer(llvm::StringRef path,
+                                                  const Plan &plan);
 /// Removes what checkpoints killed mid-write left in `dir` (a parallel
 /// one's `.step-N.partial/`, a file's `step-N.safetensors.tmp-XXXXXXXX`)
 /// and returns their names. Only one process of a job may call it, before
