@@ -87,7 +87,9 @@ void onStop(int sig, siginfo_t *info, void *) {
   }
   ssize_t ignored = write(2, text, len);
   (void)ignored;
-  _exit(1);
+  // As the one-process run's: 128 + the signal, which a pre-empting
+  // scheduler's wrapper tells from an error's 1.
+  _exit(128 + sig);
 }
 
 int report(llvm::Error e) {
