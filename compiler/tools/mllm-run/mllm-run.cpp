@@ -530,7 +530,7 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
       backend == "cuda" && comm && comm->worldSize() > 1;
   const bool devicePipeline =
       deviceParallel && comm->worldSize() != plan.job.dp &&
-      comm->worldSize() == plan.job.worldSize && plan.schedule;
+      comm->worldSize() == plan.launchRanks() && plan.schedule;
   if (deviceParallel && !devicePipeline &&
       plan.job.dp % comm->worldSize() != 0) {
     const int64_t perReplica =

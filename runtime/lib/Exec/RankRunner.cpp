@@ -87,16 +87,24 @@ llvm::Error exec::agreeOnPlan(const Plan &plan, Group &world, int rank) {
                         r, llvm::StringRef(&hashes[65 * r]).take_front(12),
                         rank, llvm::StringRef(mine).take_front(12))
               .str());
-  if (world.size() != plan.job.worldSize)
-    return error(llvm::formatv("the plan runs on {0} ranks but the launcher "
-                               "started {1}; start it with `mpirun -np {0}` "
-                               "(or srun -n {0})",
-                               plan.job.worldSize, world.size())
-                     .str());
+  // The GPUs past the last rank with a program idle: not started.
+  int64_t ranks = plan.launchRanks();
+  if (world.size() != ranks)
+    return error(
+        llvm::formatv("the plan runs on {0} ranks but the launcher started "
+                      "{1}; start it with `mpirun -np {0}` (or srun -n {0}){2}",
+                      ranks, world.size(),
+                      ranks < plan.job.worldSize
+                          ? llvm::formatv(": its stages leave the last {0} of "
+                                          "the cluster's {1} GPUs idle",
+                                          plan.job.worldSize - ranks,
+                                          plan.job.worldSize)
+                                .str()
+                          : std::string())
+            .str());
   if (!plan.schedule)
     return error("the plan has no schedule");
   std::vector<int64_t> rankProgram = plan.schedule->rankProgram();
-  rankProgram.resize(plan.job.worldSize, -1);
   for (size_t r = 0; r < rankProgram.size(); ++r)
     if (rankProgram[r] < 0)
       return error(llvm::formatv("rank {0} has no program in the plan (its "

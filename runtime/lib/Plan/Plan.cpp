@@ -18,6 +18,12 @@ std::vector<int64_t> PlanSchedule::rankProgram() const {
   return program;
 }
 
+int64_t Plan::launchRanks() const {
+  if (!schedule)
+    return job.worldSize;
+  return static_cast<int64_t>(schedule->rankProgram().size());
+}
+
 const PlanPart *Plan::findPart(llvm::StringRef name) const {
   for (const PlanPart &p : parts)
     if (p.name == name)

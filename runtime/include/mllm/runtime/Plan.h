@@ -195,6 +195,10 @@ struct Plan {
 
   const PlanPart *findPart(llvm::StringRef name) const;
   const PlanPart &llm() const { return parts.back(); }
+  /// The ranks a parallel run starts: up to the last one the schedule's
+  /// programs run on (the GPUs past them idle, as where `pp = auto` leaves
+  /// some of a replica's), else the job's world size.
+  int64_t launchRanks() const;
 };
 
 /// The declared layout of one LLM sequence (the bitfield words and segments
