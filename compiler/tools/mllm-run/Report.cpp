@@ -6,6 +6,7 @@
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -444,21 +445,27 @@ void mllm::reportResume(const runtime::Plan &plan, const std::string &file,
                        "{1} to continue it exactly)",
                        file, *trained, seed, step + 1)
              .str());
-  // The settings that differ, as "key theirs -> ours" (a plan of another
-  // learning rate or batch is "another plan of the same model" too).
+  // The settings that differ, as "key theirs -> ours", by key (a plan of
+  // another learning rate or batch is "another plan of the same model").
   if (std::optional<std::string> theirs =
           runtime::exec::checkpointTrainingSettings(file)) {
-    llvm::SmallVector<llvm::StringRef> a, b;
-    llvm::StringRef(*theirs).split(a, ", ");
+    llvm::SmallVector<llvm::StringRef> items;
+    llvm::StringRef(*theirs).split(items, ", ");
+    llvm::StringMap<std::string> written;
+    for (llvm::StringRef item : items) {
+      auto [key, value] = item.split(' ');
+      written[key] = value.str();
+    }
     std::string mine = runtime::exec::trainingSettings(plan);
-    llvm::StringRef(mine).split(b, ", ");
+    items.clear();
+    llvm::StringRef(mine).split(items, ", ");
     std::vector<std::string> differ;
-    for (size_t i = 0; i < a.size() && i < b.size(); ++i)
-      if (a[i] != b[i]) {
-        auto [key, old] = a[i].split(' ');
-        differ.push_back(
-            (key + " " + old + " -> " + b[i].split(' ').second).str());
-      }
+    for (llvm::StringRef item : items) {
+      auto [key, value] = item.split(' ');
+      auto it = written.find(key);
+      if (it != written.end() && it->second != value)
+        differ.push_back((key + " " + it->second + " -> " + value).str());
+    }
     if (!differ.empty())
       warn("'" + file + "' was trained under other settings than this run's (" +
            llvm::join(differ, ", ") +

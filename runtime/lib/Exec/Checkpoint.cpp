@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -212,17 +213,49 @@ std::string exec::layersDescription(const Plan &plan) {
 
 /// The first line of layersDescription() that differs between `written`
 /// (a checkpoint's) and `plan`'s, as "'A' there, 'B' in this run's plan".
+/// `sharedOnly` (weights loaded by name, --init): only the groups both
+/// have, compared by name and without their counts, whose extra layers
+/// load as missing parameters.
 static std::optional<std::string> firstLayerDifference(llvm::StringRef written,
-                                                       const Plan &plan) {
+                                                       const Plan &plan,
+                                                       bool sharedOnly) {
   llvm::SmallVector<llvm::StringRef> theirs, ours;
   std::string mine = layersDescription(plan);
   written.split(theirs, '\n', -1, false);
   llvm::StringRef(mine).split(ours, '\n', -1, false);
-  for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
-    llvm::StringRef a = i < theirs.size() ? theirs[i] : "(none)";
-    llvm::StringRef b = i < ours.size() ? ours[i] : "(none)";
-    if (a != b)
-      return ("'" + a + "' there, '" + b + "' in this run's plan").str();
+  auto describe = [](llvm::StringRef a, llvm::StringRef b) {
+    return ("'" + a + "' there, '" + b + "' in this run's plan").str();
+  };
+  if (!sharedOnly) {
+    for (size_t i = 0; i < std::max(theirs.size(), ours.size()); ++i) {
+      llvm::StringRef a = i < theirs.size() ? theirs[i] : "(none)";
+      llvm::StringRef b = i < ours.size() ? ours[i] : "(none)";
+      if (a != b)
+        return describe(a, b);
+    }
+    return std::nullopt;
+  }
+  // "part.group kind xN config...": the group's name, and the rest without
+  // its count.
+  auto unCounted = [](llvm::StringRef line) {
+    auto [name, rest] = line.split(' ');
+    auto [kind, afterKind] = rest.split(' ');
+    auto [count, config] = afterKind.split(' ');
+    return std::make_pair(name, (kind + " " + config).str());
+  };
+  llvm::StringMap<std::string> theirGroups;
+  for (llvm::StringRef line : theirs) {
+    auto [name, rest] = unCounted(line);
+    theirGroups[name] = rest;
+  }
+  for (llvm::StringRef line : ours) {
+    auto [name, rest] = unCounted(line);
+    auto it = theirGroups.find(name);
+    if (it == theirGroups.end() || it->second == rest)
+      continue;
+    for (llvm::StringRef there : theirs)
+      if (unCounted(there).first == name)
+        return describe(there, line);
   }
   return std::nullopt;
 }
@@ -281,7 +314,8 @@ llvm::Expected<Restored> exec::readCheckpoint(llvm::StringRef path,
   // the `layers` metadata have none and are taken as they were.
   if (restored.otherPlan && !files.meta("layers").empty())
     if (std::optional<std::string> differ =
-            firstLayerDifference(files.meta("layers"), plan))
+            firstLayerDifference(files.meta("layers"), plan,
+                                 /*sharedOnly=*/false))
       return fail(path +
                   ": written for a model whose layers differ: " + *differ +
                   "; start without --resume (--init FILE takes its weights "
@@ -385,7 +419,7 @@ std::optional<std::string> exec::checkpointLayersDiffer(llvm::StringRef path,
   std::optional<std::string> written = checkpointMetadata(path, "layers");
   if (!written || written->empty())
     return std::nullopt;
-  return firstLayerDifference(*written, plan);
+  return firstLayerDifference(*written, plan, /*sharedOnly=*/true);
 }
 
 /// The tensor of `files` parameter `param` loads from: `model.NAME`, else

@@ -139,9 +139,10 @@ std::string trainingSettings(const Plan &plan);
 /// std::nullopt when it does not say (written before they were recorded).
 std::optional<std::string> checkpointTrainingSettings(llvm::StringRef path);
 /// Where the checkpoint at `path` was written for other layers than
-/// `plan`'s (heads, positions, ...: its `layers` metadata), the first that
-/// differs, "'A' there, 'B' in this run's plan"; std::nullopt when they
-/// agree or it does not say (released weights, older checkpoints).
+/// `plan`'s (heads, positions, ...: its `layers` metadata), the first group
+/// both have whose layers differ, "'A' there, 'B' in this run's plan";
+/// std::nullopt when they agree or it does not say (released weights,
+/// older checkpoints). Groups only one side has are not compared.
 std::optional<std::string> checkpointLayersDiffer(llvm::StringRef path,
                                                   const Plan &plan);
 /// Removes what checkpoints killed mid-write left in `dir` (a parallel
