@@ -93,7 +93,8 @@ mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance ilp {
 // An image item sees only itself: a prepended 128-token image is one block
 // of 4 key tiles; the text blocks see the image and earlier text (8, 12).
 // lpt: 12 -> r0, 8 -> r1, 4 -> r1. The attention is even, the tokens are
-// not (128 and 256): the matmuls' share is said.
+// not (128 and 256), but no split of three whole blocks does better:
+// nothing is said.
 // CHECK-LABEL: mllm.parallel
 // CHECK: mllm.cp_assignment @llm cp 2 lpt tokens 384 tile 128 x 32
 // CHECK-SAME: ranks {{\[}}[256:384], [0:256]]
@@ -102,7 +103,24 @@ mllm.data text 256 packing 1 seq_len 384 microbatch 1 x 4 mask causal {
   mllm.input @vision tokens 128 x 1 prepend mask bidirectional
 }
 mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
-  // expected-warning @below {{cp_balance lpt balances the attention of 'llm' but gives its CP ranks [128, 256] of 384 tokens (3 blocks of 128): the matmuls run at the largest share, 1.33x the mean; with so few blocks, cp_balance = uniform or a lower cp splits the tokens evenly}}
+  mllm.module_parallel @llm tp 1 pp 1 cp 2
+}
+
+// -----
+
+// 288 tokens (a 16-token image, 256 text, 16 audio tokens): blocks of
+// 128, 128 and 32 tokens weigh 4, 8 and 9 key tiles. lpt: 9 -> r0, 8 -> r1,
+// 4 -> r1: tiles [9, 12], but tokens [32, 256]. The contiguous split gives
+// [128, 160], and the matmuls follow the tokens: said.
+// CHECK-LABEL: mllm.parallel
+// CHECK: mllm.cp_assignment @llm cp 2 lpt tokens 288 tile 128 x 32
+// CHECK-SAME: ranks {{\[}}[256:288], [0:256]]
+mllm.data text 256 packing 1 seq_len 288 microbatch 1 x 4 mask causal {
+  mllm.input @vision tokens 16 x 1 prepend mask bidirectional
+  mllm.input @audio tokens 16 x 1 append mask bidirectional
+}
+mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
+  // expected-warning @below {{cp_balance lpt balances the attention of 'llm' but gives its CP ranks [32, 256] of 288 tokens (3 blocks of 128): the matmuls run at the largest share, 1.78x the mean; with so few blocks, cp_balance = uniform gives at most 160 tokens a rank}}
   mllm.module_parallel @llm tp 1 pp 1 cp 2
 }
 

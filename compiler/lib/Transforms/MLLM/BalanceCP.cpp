@@ -164,25 +164,37 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
 
   // The balancers even out attention tiles; the matmuls follow the tokens.
   // With few blocks (a short sequence) a balanced split can give one rank
-  // most of them, which the cost model charges at that rank's share.
-  int64_t mostTokens = 0;
-  for (const runtime::RankShard &r : result->ranks)
-    mostTokens = std::max(mostTokens, static_cast<int64_t>(r.tokens.size()));
+  // most of them, which the cost model charges at that rank's share: said
+  // where the contiguous split of whole blocks gives that rank fewer.
+  auto mostTokens = [](const runtime::BalanceResult &r) {
+    int64_t most = 0;
+    for (const runtime::RankShard &shard : r.ranks)
+      most = std::max(most, static_cast<int64_t>(shard.tokens.size()));
+    return most;
+  };
   double mean = static_cast<double>(numTokens) / static_cast<double>(cp);
+  int64_t most = mostTokens(*result);
   if (result->policy != runtime::BalancePolicy::Uniform &&
-      static_cast<double>(mostTokens) > 1.25 * mean) {
-    std::string counts;
-    llvm::raw_string_ostream os(counts);
-    llvm::ListSeparator sep(", ");
-    for (const runtime::RankShard &r : result->ranks)
-      os << sep << r.tokens.size();
-    mp.emitWarning(llvm::formatv(
-        "cp_balance {0} balances the attention of '{1}' but gives its CP "
-        "ranks [{2}] of {3} tokens ({4} blocks of {5}): the matmuls run at "
-        "the largest share, {6:f2}x the mean; with so few blocks, "
-        "cp_balance = uniform or a lower cp splits the tokens evenly",
-        runtime::policyName(result->policy), part, counts, numTokens, blocks,
-        blockSize.getValue(), static_cast<double>(mostTokens) / mean));
+      static_cast<double>(most) > 1.25 * mean) {
+    runtime::BalanceOptions contiguous = options;
+    contiguous.policy = runtime::BalancePolicy::Uniform;
+    auto uniform = plan::balanceBlocksOnce(work, layout.size(), cp, contiguous);
+    if (!uniform) {
+      llvm::consumeError(uniform.takeError());
+    } else if (int64_t fewer = mostTokens(*uniform); fewer < most) {
+      std::string counts;
+      llvm::raw_string_ostream os(counts);
+      llvm::ListSeparator sep(", ");
+      for (const runtime::RankShard &r : result->ranks)
+        os << sep << r.tokens.size();
+      mp.emitWarning(llvm::formatv(
+          "cp_balance {0} balances the attention of '{1}' but gives its CP "
+          "ranks [{2}] of {3} tokens ({4} blocks of {5}): the matmuls run at "
+          "the largest share, {6:f2}x the mean; with so few blocks, "
+          "cp_balance = uniform gives at most {7} tokens a rank",
+          runtime::policyName(result->policy), part, counts, numTokens, blocks,
+          blockSize.getValue(), static_cast<double>(most) / mean, fewer));
+    }
   }
 
   // Per rank, its blocks as merged [start, end) token ranges.
