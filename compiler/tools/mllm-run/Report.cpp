@@ -163,7 +163,7 @@ void Progress::finish() {
                                    {"seconds", seconds},
                                    {"final_loss", finiteOrNull(lastLoss)}});
     else
-      llvm::outs() << doneLine() << "\n";
+      writeLine(doneLine() + "\n");
     return;
   }
   // The plan's memory estimate is per GPU of a stage, for the job's
@@ -186,14 +186,14 @@ void Progress::finish() {
                                  {"plan_replica_mib", replica}});
     return;
   }
-  llvm::outs() << doneLine()
-               << llvm::format(
-                      "; peak memory %.0f MiB measured (this process: every "
-                      "stage, fp32) vs the plan's %lld MiB for one replica "
-                      "(%lld MiB on its largest stage, %s)\n",
-                      peakMiB, static_cast<long long>(replica),
-                      static_cast<long long>(stageMax),
-                      plan.train.precision.c_str());
+  std::string line = doneLine();
+  llvm::raw_string_ostream(line) << llvm::format(
+      "; peak memory %.0f MiB measured (this process: every "
+      "stage, fp32) vs the plan's %lld MiB for one replica "
+      "(%lld MiB on its largest stage, %s)\n",
+      peakMiB, static_cast<long long>(replica),
+      static_cast<long long>(stageMax), plan.train.precision.c_str());
+  writeLine(line);
 }
 
 std::string Progress::doneLine() const {
@@ -359,18 +359,19 @@ void mllm::reportInit(const runtime::Plan &plan, const std::string &file,
                                  {"not_in_file", std::move(m)}});
     return;
   }
-  llvm::outs() << "mllm-run: initialised from '" << file << "'";
+  std::string line;
+  llvm::raw_string_ostream os(line);
+  os << "mllm-run: initialised from '" << file << "'";
   if (!missing.empty())
-    llvm::outs() << "; " << missing.size()
-                 << " parameters keep their initial values (not in the file, "
-                    "e.g. '"
-                 << missing.front() << "')";
+    os << "; " << missing.size()
+       << " parameters keep their initial values (not in the file, e.g. '"
+       << missing.front() << "')";
   if (!unused.empty())
-    llvm::outs() << "; " << unused.size()
-                 << " tensors of the file are not parameters of this model "
-                    "(e.g. '"
-                 << unused.front() << "')";
-  llvm::outs() << "\n";
+    os << "; " << unused.size()
+       << " tensors of the file are not parameters of this model (e.g. '"
+       << unused.front() << "')";
+  os << "\n";
+  writeLine(line);
 }
 
 void mllm::finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
@@ -401,14 +402,17 @@ void mllm::finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
                                  {"removed", std::move(names)}});
     return;
   }
-  llvm::outs() << llvm::formatv(
-      "checkpoint: step {0} in '{1}' ({2})", step, path,
-      seconds < 1 ? llvm::formatv("{0:f0} ms", seconds * 1e3).str()
-                  : llvm::formatv("{0:f1} s", seconds).str());
+  std::string line;
+  llvm::raw_string_ostream os(line);
+  os << llvm::formatv("checkpoint: step {0} in '{1}' ({2})", step, path,
+                      seconds < 1
+                          ? llvm::formatv("{0:f0} ms", seconds * 1e3).str()
+                          : llvm::formatv("{0:f1} s", seconds).str());
   if (!removed.empty())
-    llvm::outs() << "; removed " << llvm::join(removed, ", ")
-                 << " (--keep-last " << keepLast << ")";
-  llvm::outs() << "\n";
+    os << "; removed " << llvm::join(removed, ", ") << " (--keep-last "
+       << keepLast << ")";
+  os << "\n";
+  writeLine(line);
 }
 
 std::string mllm::resumeFailure(const std::string &path, llvm::Error error) {
@@ -479,9 +483,12 @@ void mllm::reportResume(const runtime::Plan &plan, const std::string &file,
                                  {"other_plan", otherPlan}});
     return;
   }
-  llvm::outs() << "mllm-run: resumed from '" << file << "' after step " << step;
+  std::string line;
+  llvm::raw_string_ostream os(line);
+  os << "mllm-run: resumed from '" << file << "' after step " << step;
   if (otherPlan)
-    llvm::outs() << " (written under another plan of the same model: "
-                    "re-sharded by parameter name)";
-  llvm::outs() << "\n";
+    os << " (written under another plan of the same model: re-sharded by "
+          "parameter name)";
+  os << "\n";
+  writeLine(line);
 }

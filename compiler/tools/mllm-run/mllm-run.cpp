@@ -534,11 +534,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (deviceParallel && !devicePipeline &&
       plan.job.dp % comm->worldSize() != 0) {
     const int64_t perReplica =
-        plan.job.worldSize / std::max<int64_t>(1, plan.job.dp);
+        plan.launchRanks() / std::max<int64_t>(1, plan.job.dp);
     std::string how =
         perReplica > 1
             ? llvm::formatv("one process per rank (`mpirun -np {0}`), or ",
-                            plan.job.worldSize)
+                            plan.launchRanks())
                   .str()
             : std::string();
     return fail(1,
