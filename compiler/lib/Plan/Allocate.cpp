@@ -247,6 +247,10 @@ void Allocator::chooseParallel() {
   targets.push_back(kInf); // Every module at its fewest fitting stages.
   llvm::sort(targets);
   targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  // One level index for every module: a module with fewer levels takes
+  // its level 0 (StageCuts::cut). The index means different cuts in
+  // different modules (a roomier table in one, a taper in another), so
+  // modules' levels are paired index by index, not in every combination.
   int64_t levels = 1;
   for (const ModuleInfo &mi : info)
     levels = std::max(levels, mi.levels());
@@ -341,7 +345,8 @@ bool Allocator::chooseColocated() {
   // explicit encoders' loads. With a memory model the joint cut is priced
   // twice: the fastest, and the one whose largest stage needs the least
   // memory, which fits where any cut of that stage count does (memory adds
-  // up by layer) and holds more microbatches in flight.
+  // up by layer; below kColocatedExactWork, where the joint search is
+  // exact) and holds more microbatches in flight.
   std::vector<std::vector<double>> jointWeights, jointBytes;
   bool checkMemory = res.memoryCapacity > 0;
   for (size_t e : encoders)

@@ -124,10 +124,9 @@ private:
   int64_t n, maxK;
   std::vector<std::vector<double>> x;
   /// With a predicate, per stage index (the last row for every stage from
-  /// it on; one when it is the same for all): the last end each start
-  /// allows (start itself where not even one
-  /// layer fits), and for each end the first start of the run of starts
-  /// before it that all allow it.
+  /// it on; one when it is the same for all): the last end each start allows
+  /// (start itself where not even one layer fits), and for each end the
+  /// first start of the run of starts before it that all allow it.
   std::vector<std::vector<int64_t>> lastEnd, runStart;
   bool exact = false;
 

@@ -44,6 +44,10 @@ StageCuts::StageCuts(std::vector<double> balanceTimes, int64_t maxStages,
   // reversed, so that its stage index, counted from the last stage, gives
   // the warm-up whatever the count; the stages from the cap on share one
   // predicate. Like the roomier levels, for sizes whose search is exact.
+  // Reversed, SegmentFits' monotonicity asks a stage that fits to fit
+  // without its first layers, which holds but where it then no longer
+  // starts the module (a tied head's copy): a taper can only miss a cut
+  // there, never take one that does not fit.
   if (maxStages < 2 || microbatches < 2 || !roomy)
     return;
   std::vector<double> reversed(balance.rbegin(), balance.rend());

@@ -129,6 +129,16 @@ int agreeOnSuccess(Group &world, int rank, llvm::Error error) {
   return llvm::is_contained(everyone, 0) ? 1 : 0;
 }
 
+/// The error of `opened`, if any, as the option's: "OPTION: why".
+template <typename T>
+llvm::Error optionError(llvm::StringRef option, llvm::Expected<T> &opened) {
+  if (opened)
+    return llvm::Error::success();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 option + ": " +
+                                     llvm::toString(opened.takeError()));
+}
+
 } // namespace
 
 /// Writes the measured events as mllm-sim writes a simulated iteration.
@@ -329,9 +339,8 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   if (!options.evalFile.empty()) {
     auto opened = exec::EvalSet::open(r.theModel(), options.evalFile,
                                       dataOptions(options));
-    if (!opened)
-      abortJob(llvm::make_error<exec::RankError>(
-          rank, "--eval: " + llvm::toString(opened.takeError())));
+    if (int rc = agreeOnSuccess(**world, rank, optionError("--eval", opened)))
+      return rc;
     heldOut = std::move(*opened);
     if (rank == 0)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
@@ -342,9 +351,9 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
   if (!options.generateFile.empty()) {
     auto opened = exec::Generator::open(r.theModel(), options.generateFile,
                                         dataOptions(options));
-    if (!opened)
-      abortJob(llvm::make_error<exec::RankError>(
-          rank, "--generate: " + llvm::toString(opened.takeError())));
+    if (int rc =
+            agreeOnSuccess(**world, rank, optionError("--generate", opened)))
+      return rc;
     generator = std::move(*opened);
   }
   // Each rank evaluates its share, so each says what it left out.

@@ -334,8 +334,10 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
                          : part;
   SmallVector<std::string, 3> remedies;
   if (s.part->pp != 0)
-    remedies.push_back(tpCanRise ? "raise pp or tp of " + part
-                                 : "raise pp of " + part);
+    remedies.push_back(!tpCanRise ? "raise pp of " + part
+                       : job.layout == EncoderLayout::Chain
+                           ? "raise pp of " + part + " or tp of " + tpOf
+                           : "raise pp or tp of " + part);
   else if (tpCanRise)
     remedies.push_back("raise tp of " + tpOf);
   Recompute recompute = Recompute::None;
