@@ -309,6 +309,16 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
                                                "--resume: no checkpoint in '" +
                                                    options.checkpointDir + "'")
                      : r.load(path);
+    // A newest file that does not read gets the one-process run's way on.
+    if (e && !path.empty())
+      e = llvm::handleErrors(
+          std::move(e),
+          [&](std::unique_ptr<exec::RankError> named) -> llvm::Error {
+            named->message = resumeFailure(
+                path, llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                              named->message));
+            return llvm::Error(std::move(named));
+          });
     if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
       return rc;
     if (rank == 0)
