@@ -6,7 +6,6 @@
 #include "mllm/runtime/exec/Checkpoint.h"
 
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -449,33 +448,12 @@ void mllm::reportResume(const runtime::Plan &plan, const std::string &file,
                        "{1} to continue it exactly)",
                        file, *trained, seed, step + 1)
              .str());
-  // The settings that differ, as "key theirs -> ours", by key (a plan of
-  // another learning rate or batch is "another plan of the same model").
-  if (std::optional<std::string> theirs =
-          runtime::exec::checkpointTrainingSettings(file)) {
-    llvm::SmallVector<llvm::StringRef> items;
-    llvm::StringRef(*theirs).split(items, ", ");
-    llvm::StringMap<std::string> written;
-    for (llvm::StringRef item : items) {
-      auto [key, value] = item.split(' ');
-      written[key] = value.str();
-    }
-    std::string mine = runtime::exec::trainingSettings(plan);
-    items.clear();
-    llvm::StringRef(mine).split(items, ", ");
-    std::vector<std::string> differ;
-    for (llvm::StringRef item : items) {
-      auto [key, value] = item.split(' ');
-      auto it = written.find(key);
-      if (it != written.end() && it->second != value)
-        differ.push_back((key + " " + it->second + " -> " + value).str());
-    }
-    if (!differ.empty())
-      warn("'" + file + "' was trained under other settings than this run's (" +
-           llvm::join(differ, ", ") +
-           "): training continues from its weights and optimizer state "
-           "under this run's");
-  }
+  if (std::optional<std::string> differ =
+          runtime::exec::checkpointSettingsDiffer(file, plan))
+    warn("'" + file + "' was trained under other settings than this run's (" +
+         *differ +
+         "): training continues from its weights and optimizer state under "
+         "this run's");
   if (json) {
     printJson(llvm::json::Object{{"event", "resume"},
                                  {"file", file},

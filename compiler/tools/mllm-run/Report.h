@@ -130,8 +130,8 @@ std::string resumeFailure(const std::string &path, llvm::Error error);
 /// model (re-sharded by name). Warns when the checkpoint was trained with
 /// another seed than this run's `seed`: its batches are not the ones the
 /// interrupted run would have trained on; when it was trained under other
-/// settings (learning rate, batch, ...; exec::trainingSettings), which;
-/// and when `step` already reaches `total`, the steps to train to.
+/// settings (exec::checkpointSettingsDiffer), which; and when `step`
+/// already reaches `total`, the steps to train to.
 void reportResume(const runtime::Plan &plan, const std::string &file,
                   int64_t step, bool otherPlan, uint64_t seed, int64_t total,
                   bool json);

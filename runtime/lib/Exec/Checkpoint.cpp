@@ -52,6 +52,21 @@ exec::checkpointTensors(llvm::ArrayRef<NamedParam> params,
   return tensors;
 }
 
+/// `plan`'s settings that shape training but not the parameters, as "key
+/// value" items joined by ", " (the `training` metadata).
+static std::string trainingSettings(const Plan &plan) {
+  std::string out;
+  llvm::raw_string_ostream(out)
+      << llvm::format("lr %g, weight_decay %g, dp %lld, microbatches %lld, "
+                      "microbatch_size %lld, seq_len %lld",
+                      plan.train.lr, plan.train.weightDecay,
+                      static_cast<long long>(plan.job.dp),
+                      static_cast<long long>(plan.data.microbatches),
+                      static_cast<long long>(plan.data.microbatchSize),
+                      static_cast<long long>(plan.data.seqLen));
+  return out;
+}
+
 llvm::Error exec::writeCheckpoint(llvm::StringRef path, const Plan &plan,
                                   llvm::ArrayRef<NamedParam> params,
                                   const Optimizer &optimizer,
@@ -243,19 +258,14 @@ static std::optional<std::string> firstLayerDifference(llvm::StringRef written,
     auto [count, config] = afterKind.split(' ');
     return std::make_pair(name, (kind + " " + config).str());
   };
-  llvm::StringMap<std::string> theirGroups;
-  for (llvm::StringRef line : theirs) {
-    auto [name, rest] = unCounted(line);
-    theirGroups[name] = rest;
-  }
+  llvm::StringMap<llvm::StringRef> theirLine; // By group name.
+  for (llvm::StringRef line : theirs)
+    theirLine[unCounted(line).first] = line;
   for (llvm::StringRef line : ours) {
     auto [name, rest] = unCounted(line);
-    auto it = theirGroups.find(name);
-    if (it == theirGroups.end() || it->second == rest)
-      continue;
-    for (llvm::StringRef there : theirs)
-      if (unCounted(there).first == name)
-        return describe(there, line);
+    auto it = theirLine.find(name);
+    if (it != theirLine.end() && unCounted(it->second).second != rest)
+      return describe(it->second, line);
   }
   return std::nullopt;
 }
@@ -396,22 +406,36 @@ std::optional<uint64_t> exec::checkpointSeed(llvm::StringRef path) {
   return seed;
 }
 
-std::string exec::trainingSettings(const Plan &plan) {
-  std::string out;
-  llvm::raw_string_ostream(out)
-      << llvm::format("lr %g, weight_decay %g, dp %lld, microbatches %lld, "
-                      "microbatch_size %lld, seq_len %lld",
-                      plan.train.lr, plan.train.weightDecay,
-                      static_cast<long long>(plan.job.dp),
-                      static_cast<long long>(plan.data.microbatches),
-                      static_cast<long long>(plan.data.microbatchSize),
-                      static_cast<long long>(plan.data.seqLen));
-  return out;
-}
-
-std::optional<std::string>
-exec::checkpointTrainingSettings(llvm::StringRef path) {
-  return checkpointMetadata(path, "training");
+std::optional<std::string> exec::checkpointSettingsDiffer(llvm::StringRef path,
+                                                          const Plan &plan) {
+  std::optional<std::string> written = checkpointMetadata(path, "training");
+  if (!written)
+    return std::nullopt;
+  // By key: a list that gains or reorders a setting still compares.
+  auto items = [](llvm::StringRef text) {
+    llvm::SmallVector<llvm::StringRef> list;
+    text.split(list, ", ");
+    llvm::StringMap<std::string> byKey;
+    for (llvm::StringRef item : list) {
+      auto [key, value] = item.split(' ');
+      byKey[key] = value.str();
+    }
+    return byKey;
+  };
+  llvm::StringMap<std::string> theirs = items(*written);
+  std::string mine = trainingSettings(plan);
+  llvm::SmallVector<llvm::StringRef> ours;
+  llvm::StringRef(mine).split(ours, ", ");
+  std::vector<std::string> differ;
+  for (llvm::StringRef item : ours) {
+    auto [key, value] = item.split(' ');
+    auto it = theirs.find(key);
+    if (it != theirs.end() && it->second != value)
+      differ.push_back((key + " " + it->second + " -> " + value).str());
+  }
+  if (differ.empty())
+    return std::nullopt;
+  return llvm::join(differ, ", ");
 }
 
 std::optional<std::string> exec::checkpointLayersDiffer(llvm::StringRef path,

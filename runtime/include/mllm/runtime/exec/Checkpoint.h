@@ -130,14 +130,13 @@ llvm::Error lockCheckpointDir(llvm::StringRef dir);
 /// The seed the run that wrote the checkpoint at `path` (a file, or a
 /// directory of shards) trained with; std::nullopt when it does not say.
 std::optional<uint64_t> checkpointSeed(llvm::StringRef path);
-/// The settings of `plan` that shape training but not the parameters
-/// (learning rate, weight decay, replicas, batch and sequence sizes), as
-/// "key value" items joined by ", ": a checkpoint records them, and a
-/// resume under others says which differ.
-std::string trainingSettings(const Plan &plan);
-/// The trainingSettings() of the run that wrote the checkpoint at `path`;
-/// std::nullopt when it does not say (written before they were recorded).
-std::optional<std::string> checkpointTrainingSettings(llvm::StringRef path);
+/// Where the checkpoint at `path` was trained under other settings than
+/// `plan`'s that shape training but not the parameters (learning rate,
+/// weight decay, replicas, batch and sequence sizes: its `training`
+/// metadata), each that differs, "lr 0.003 -> 0.0005, microbatches 2 -> 4";
+/// std::nullopt when they agree or it does not say (older checkpoints).
+std::optional<std::string> checkpointSettingsDiffer(llvm::StringRef path,
+                                                    const Plan &plan);
 /// Where the checkpoint at `path` was written for other layers than
 /// `plan`'s (heads, positions, ...: its `layers` metadata), the first group
 /// both have whose layers differ, "'A' there, 'B' in this run's plan";
