@@ -33,17 +33,16 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
                               const exec::RankRunner::DataFactory &makeData) {
   const int rank = world.worldRank();
   const bool reports = rank == 0;
+  // Stopped by the launcher (another rank failed) or interrupted, a rank
+  // says what it was doing, as the CPU backend's ranks do.
+  installStopHandler(rank);
   // Errors of the runner name their rank already.
   const std::string me = "rank " + std::to_string(rank) + ": ";
-  // One write per line: the ranks' lines and the launcher's own share the
-  // terminal, and a line written in pieces comes out interleaved.
-  auto fail = [&](const llvm::Twine &message) {
+  auto fail = [&](const llvm::Twine &message) -> int {
     std::string text = message.str();
-    llvm::errs() << "mllm-run: error: " +
-                        (llvm::StringRef(text).starts_with(me) ? "" : me) +
-                        text + "\n";
-    abortMPI(1);
-    return 1;
+    if (llvm::StringRef(text).starts_with(me))
+      text = text.substr(me.size());
+    abortJob(llvm::make_error<exec::RankError>(rank, text));
   };
   if (options.resume && options.checkpointDir.empty())
     return fail("--resume needs --checkpoint-dir");
@@ -144,31 +143,31 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (llvm::Error e = cuda::exchangeAndCheckPairOrder(world, mine))
     return fail(llvm::toString(std::move(e)));
   // Weights from a file or a checkpoint, as the CPU backend's ranks read
-  // them (every rank reads its own; a shared file system).
+  // them (every rank reads its own; a shared file system). A rank that
+  // cannot load its share says so, and every rank ends with 1, as on the
+  // CPU backend.
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;
-    if (llvm::Error e = exec::initFromWeights(options.initFile, runner.params(),
-                                              unused, missing))
-      return fail(llvm::toString(std::move(e)));
-    if (llvm::Error e = runner.uploadParams())
-      return fail(llvm::toString(std::move(e)));
-    // Each rank loaded its share; rank 0 reports on the whole model.
-    if (reports) {
-      unused.clear();
-      missing.clear();
-      if (llvm::Error e = exec::weightsCoverage(
-              options.initFile, runner.model().params, unused, missing))
-        return fail(llvm::toString(std::move(e)));
+    llvm::Error e =
+        initRankShare(options.initFile, runner.params(), runner.model().params,
+                      reports, unused, missing);
+    if (!e)
+      e = runner.uploadParams();
+    if (int rc = agreeOnSuccess(**all, rank, std::move(e)))
+      return rc;
+    if (reports)
       reportInit(plan, options.initFile, unused, missing, options.json);
-    }
   }
   const std::string &dir = options.checkpointDir;
   if (options.resume) {
-    std::string path = exec::newestCheckpoint(dir);
-    if (path.empty())
-      return fail("--resume: no checkpoint in '" + dir + "'");
-    if (llvm::Error e = runner.load(path))
-      return fail(llvm::toString(std::move(e)));
+    std::string path;
+    if (int rc = agreeOnSuccess(
+            **all, rank,
+            loadNewestCheckpoint(
+                dir,
+                [&](llvm::StringRef newest) { return runner.load(newest); },
+                path)))
+      return rc;
     if (reports)
       reportResume(plan, path, runner.stepsDone(), runner.loadedOtherPlan(),
                    options.seed, options.total, options.json);
@@ -194,8 +193,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!options.evalFile.empty()) {
     auto opened = exec::EvalSet::open(runner.model(), options.evalFile,
                                       heldOutOptions(options));
-    if (!opened)
-      return fail("--eval: " + llvm::toString(opened.takeError()));
+    if (int rc = agreeOnSuccess(**all, rank, optionError("--eval", opened)))
+      return rc;
     heldOut = std::move(*opened);
     if (reports)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
@@ -205,8 +204,8 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (!options.generateFile.empty()) {
     auto opened = exec::Generator::open(runner.model(), options.generateFile,
                                         heldOutOptions(options));
-    if (!opened)
-      return fail("--generate: " + llvm::toString(opened.takeError()));
+    if (int rc = agreeOnSuccess(**all, rank, optionError("--generate", opened)))
+      return rc;
     generator = std::move(*opened);
   }
   LateFailures evalLate(options.evalFile, options.json, me, /*heldOut=*/true);

@@ -4,6 +4,7 @@
 #include "Report.h"
 
 #ifdef MLLM_HAVE_MPI
+#include "Parallel.h"
 #include "mllm/runtime/MPIComm.h"
 #endif
 #ifdef MLLM_HAVE_NCCL_WORLD
@@ -33,22 +34,44 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   // it in the next collective until the deadline.
   const bool reports = rank == 0;
   auto fail = [&](const llvm::Twine &message) {
-    // One write per line (the ranks share the terminal).
-    llvm::errs() << "mllm-run: error: " +
-                        (parallel ? "rank " + std::to_string(rank) + ": "
-                                  : std::string()) +
-                        message.str() + "\n";
 #ifdef MLLM_HAVE_MPI
     if (parallel)
-      abortMPI(1);
+      abortJob(llvm::make_error<exec::RankError>(rank, message.str()));
 #endif
+    llvm::errs() << "mllm-run: error: " + message.str() + "\n";
     return 1;
+  };
+  // The processes' host group: a step that some may fail alone (a file
+  // this one cannot read) ends every process with 1 once all know, as on
+  // the CPU backend, instead of aborting the job.
+  std::unique_ptr<Group> host;
+#ifdef MLLM_HAVE_MPI
+  if (parallel) {
+    // Stopped by the launcher (another process failed) or interrupted, a
+    // process says what it was doing.
+    installStopHandler(rank);
+    std::vector<int64_t> everyone(static_cast<size_t>(world->worldSize()));
+    std::iota(everyone.begin(), everyone.end(), int64_t(0));
+    auto group = world->group(everyone);
+    if (!group)
+      return fail(llvm::toString(group.takeError()));
+    host = std::move(*group);
+  }
+#endif
+  // Returns the exit status when `e` (this process's, or another's) ends
+  // the run, else 0.
+  auto agreed = [&](llvm::Error e) -> int {
+#ifdef MLLM_HAVE_MPI
+    if (parallel)
+      return agreeOnSuccess(*host, rank, std::move(e));
+#endif
+    return e ? fail(llvm::toString(std::move(e))) : 0;
   };
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;
-    if (llvm::Error e = exec::initFromWeights(options.initFile, model.params,
-                                              unused, missing))
-      return fail(llvm::toString(std::move(e)));
+    if (int rc = agreed(exec::initFromWeights(options.initFile, model.params,
+                                              unused, missing)))
+      return rc;
     if (reports)
       reportInit(model.plan(), options.initFile, unused, missing, options.json);
   }
@@ -60,7 +83,6 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   std::unique_ptr<cuda::NCCLGroup> gradients;
   std::unique_ptr<NCCLReducer> reducer;
 #endif
-  std::unique_ptr<Group> host;
   if (parallel) {
 #ifdef MLLM_HAVE_NCCL_WORLD
     cuda::NCCLOptions ncclOptions;
@@ -75,10 +97,6 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (!split)
       return fail(llvm::toString(split.takeError()));
     gradients = std::move(*split);
-    auto group = world->group(everyone);
-    if (!group)
-      return fail(llvm::toString(group.takeError()));
-    host = std::move(*group);
     dp.index = rank;
     dp.processes = world->worldSize();
     reducer = std::make_unique<NCCLReducer>(*gradients);
@@ -99,11 +117,11 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (options.resume) {
     if (dir.empty())
       return fail("--resume needs --checkpoint-dir");
-    std::string path = exec::newestCheckpoint(dir);
-    if (path.empty())
-      return fail("--resume: no checkpoint in '" + dir + "'");
-    if (llvm::Error e = trainer.load(path))
-      return fail(resumeFailure(path, std::move(e)));
+    std::string path;
+    if (int rc = agreed(loadNewestCheckpoint(
+            dir, [&](llvm::StringRef newest) { return trainer.load(newest); },
+            path)))
+      return rc;
     if (reports)
       reportResume(model.plan(), path, trainer.stepsDone(),
                    trainer.loadedOtherPlan(), options.seed, options.total,
@@ -129,8 +147,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (!options.evalFile.empty()) {
     auto opened =
         exec::EvalSet::open(model, options.evalFile, heldOutOptions(options));
-    if (!opened)
-      return fail("--eval: " + llvm::toString(opened.takeError()));
+    if (int rc = agreed(optionError("--eval", opened)))
+      return rc;
     heldOut = std::move(*opened);
     if (reports)
       reportHeldOut("eval", options.evalFile, heldOut->dataSet(), options.json);
@@ -140,8 +158,8 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   if (!options.generateFile.empty()) {
     auto opened = exec::Generator::open(model, options.generateFile,
                                         heldOutOptions(options));
-    if (!opened)
-      return fail("--generate: " + llvm::toString(opened.takeError()));
+    if (int rc = agreed(optionError("--generate", opened)))
+      return rc;
     generator = std::move(*opened);
   }
   // Collective over data-parallel processes: each evaluates its share.

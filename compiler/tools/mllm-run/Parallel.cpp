@@ -101,18 +101,12 @@ int report(llvm::Error e) {
   return 1;
 }
 
-/// A failure of this rank alone: print it and end the job.
-[[noreturn]] void abortJob(llvm::Error e) {
-  report(std::move(e));
-  abortMPI(1);
-}
+/// Set once every rank knows that the run failed (agreeOnSuccess).
+bool agreedFailure = false;
 
-/// Collective over `world`, after a step each rank may fail alone (its
-/// share of --init's or --resume's weights): a rank that failed says why,
-/// naming itself, and then every rank learns whether any failed and all
-/// end normally with 1, as for a share some ranks cannot build, instead of
-/// aborting the job. Returns 0 when every rank succeeded.
-int agreeOnSuccess(Group &world, int rank, llvm::Error error) {
+} // namespace
+
+int mllm::agreeOnSuccess(Group &world, int rank, llvm::Error error) {
   const char ok = error ? 0 : 1;
   if (!ok) // Named once: an error of the runner names its rank already.
     report(llvm::handleErrors(
@@ -126,20 +120,29 @@ int agreeOnSuccess(Group &world, int rank, llvm::Error error) {
   std::vector<char> everyone(static_cast<size_t>(world.size()));
   if (llvm::Error e = world.allGatherBytes(&ok, 1, everyone.data()))
     abortJob(std::move(e));
-  return llvm::is_contained(everyone, 0) ? 1 : 0;
+  agreedFailure = llvm::is_contained(everyone, 0);
+  return agreedFailure ? 1 : 0;
 }
 
-/// The error of `opened`, if any, as the option's: "OPTION: why".
-template <typename T>
-llvm::Error optionError(llvm::StringRef option, llvm::Expected<T> &opened) {
-  if (opened)
-    return llvm::Error::success();
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 option + ": " +
-                                     llvm::toString(opened.takeError()));
+bool mllm::failureAgreed() { return agreedFailure; }
+
+void mllm::abortJob(llvm::Error e) {
+  report(std::move(e));
+  abortMPI(1);
 }
 
-} // namespace
+llvm::Error mllm::initRankShare(const std::string &file,
+                                llvm::ArrayRef<exec::NamedParam> share,
+                                llvm::ArrayRef<exec::NamedParam> whole,
+                                bool reports, std::vector<std::string> &unused,
+                                std::vector<std::string> &missing) {
+  if (llvm::Error e = exec::initFromWeights(file, share, unused, missing))
+    return e;
+  unused.clear();
+  missing.clear();
+  return reports ? exec::weightsCoverage(file, whole, unused, missing)
+                 : llvm::Error::success();
+}
 
 /// Writes the measured events as mllm-sim writes a simulated iteration.
 llvm::Error mllm::writeTrace(const Plan &plan,
@@ -286,39 +289,21 @@ int mllm::runParallel(const Plan &plan, Comm &comm, const RunOptions &options) {
 
   if (!options.initFile.empty()) {
     std::vector<std::string> unused, missing;
-    llvm::Error e =
-        exec::initFromWeights(options.initFile, r.params(), unused, missing);
-    // Each rank loaded its share; rank 0 checks the whole model's.
-    if (!e && rank == 0) {
-      unused.clear();
-      missing.clear();
-      e = exec::weightsCoverage(options.initFile, r.theModel().params, unused,
-                                missing);
-    }
-    if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
+    if (int rc = agreeOnSuccess(**world, rank,
+                                initRankShare(options.initFile, r.params(),
+                                              r.theModel().params, rank == 0,
+                                              unused, missing)))
       return rc;
     if (rank == 0)
       reportInit(plan, options.initFile, unused, missing, options.json);
   }
   if (options.resume) {
-    std::string path = exec::newestCheckpoint(options.checkpointDir);
     // This rank alone may have none (directories that are not shared), or
     // fail to load its shard: every rank learns it and ends.
-    llvm::Error e =
-        path.empty() ? llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                               "--resume: no checkpoint in '" +
-                                                   options.checkpointDir + "'")
-                     : r.load(path);
-    // A newest file that does not read gets the one-process run's way on.
-    if (e && !path.empty())
-      e = llvm::handleErrors(
-          std::move(e),
-          [&](std::unique_ptr<exec::RankError> named) -> llvm::Error {
-            named->message = resumeFailure(
-                path, llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                              named->message));
-            return llvm::Error(std::move(named));
-          });
+    std::string path;
+    llvm::Error e = loadNewestCheckpoint(
+        options.checkpointDir,
+        [&](llvm::StringRef newest) { return r.load(newest); }, path);
     if (int rc = agreeOnSuccess(**world, rank, std::move(e)))
       return rc;
     if (rank == 0)

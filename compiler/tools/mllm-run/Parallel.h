@@ -85,6 +85,29 @@ inline runtime::data::DataOptions dataOptions(const RunOptions &options) {
 /// exits (the launcher stops the other ranks when one fails).
 void installStopHandler(int rank);
 
+/// A failure of this rank alone: prints it (once: a stop that follows
+/// adds nothing) and ends the job, so that no peer waits for this rank.
+[[noreturn]] void abortJob(llvm::Error e);
+
+/// Collective over `world`, after a step each rank may fail alone (its
+/// share of --init's or --resume's weights, an --eval or --generate file
+/// it cannot open): a rank that failed says why, naming itself; then every
+/// rank learns whether any failed, and all end normally with 1 instead of
+/// aborting the job. Returns 0 when every rank succeeded.
+int agreeOnSuccess(runtime::Group &world, int rank, llvm::Error error);
+/// Whether a failure ended this rank's run that every rank knows of
+/// (agreeOnSuccess): nothing need stop the others.
+bool failureAgreed();
+
+/// --init's weights for one rank: its `share` of the model read from
+/// `file`; the rank that `reports` then checks the `whole` model's
+/// coverage (the names reportInit lists in `unused` and `missing`).
+llvm::Error initRankShare(const std::string &file,
+                          llvm::ArrayRef<runtime::exec::NamedParam> share,
+                          llvm::ArrayRef<runtime::exec::NamedParam> whole,
+                          bool reports, std::vector<std::string> &unused,
+                          std::vector<std::string> &missing);
+
 } // namespace mllm
 
 #endif // MLLM_TOOLS_MLLMRUN_PARALLEL_H

@@ -4,6 +4,7 @@
 #include "mllm/runtime/Launcher.h"
 #include "mllm/runtime/SafeTensors.h"
 #include "mllm/runtime/exec/Checkpoint.h"
+#include "mllm/runtime/exec/RankRunner.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -414,8 +415,10 @@ void mllm::finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
   writeLine(line);
 }
 
-std::string mllm::resumeFailure(const std::string &path, llvm::Error error) {
-  std::string message = llvm::toString(std::move(error));
+namespace {
+/// Why --resume could not load the newest checkpoint `path`, with the way
+/// on when the file itself does not read.
+std::string resumeFailure(const std::string &path, std::string message) {
   if (!llvm::sys::fs::is_regular_file(path))
     return message; // A sharded checkpoint's shards say for themselves.
   auto file = runtime::SafeTensorsFile::open(path);
@@ -428,6 +431,26 @@ std::string mllm::resumeFailure(const std::string &path, llvm::Error error) {
          llvm::sys::path::filename(path).str() + "' out of '" +
          llvm::sys::path::parent_path(path).str() +
          "' to resume from the one before it";
+}
+} // namespace
+
+llvm::Error mllm::loadNewestCheckpoint(
+    const std::string &dir,
+    llvm::function_ref<llvm::Error(llvm::StringRef)> load, std::string &path) {
+  path = runtime::exec::newestCheckpoint(dir);
+  if (path.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--resume: no checkpoint in '" + dir + "'");
+  return llvm::handleErrors(
+      load(path),
+      [&](std::unique_ptr<runtime::exec::RankError> named) -> llvm::Error {
+        named->message = resumeFailure(path, named->message);
+        return llvm::Error(std::move(named));
+      },
+      [&](const llvm::ErrorInfoBase &other) -> llvm::Error {
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       resumeFailure(path, other.message()));
+      });
 }
 
 void mllm::reportResume(const runtime::Plan &plan, const std::string &file,

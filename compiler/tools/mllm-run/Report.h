@@ -11,6 +11,7 @@
 #include "mllm/runtime/data/DataSet.h"
 #include "mllm/runtime/exec/Trainer.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/JSON.h"
 
 #include <chrono>
@@ -122,10 +123,23 @@ void finishCheckpoint(const std::string &dir, int64_t step, bool sharded,
 void reportInit(const runtime::Plan &plan, const std::string &file,
                 const std::vector<std::string> &unused,
                 const std::vector<std::string> &missing, bool json);
-/// Why --resume could not load the newest checkpoint `path`, with the way
-/// on when the file itself does not read (a copy cut short): the run would
-/// otherwise stop at it every time.
-std::string resumeFailure(const std::string &path, llvm::Error error);
+/// The error of `opened`, if any, as the option's: "OPTION: why".
+template <typename T>
+llvm::Error optionError(llvm::StringRef option, llvm::Expected<T> &opened) {
+  if (opened)
+    return llvm::Error::success();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 option + ": " +
+                                     llvm::toString(opened.takeError()));
+}
+/// --resume: the newest checkpoint in `dir` (its name in `path`) given to
+/// `load`. An error says why, with the way on when the file itself does
+/// not read (a copy cut short: the run would otherwise stop at it every
+/// time); a runner's error keeps its rank.
+llvm::Error
+loadNewestCheckpoint(const std::string &dir,
+                     llvm::function_ref<llvm::Error(llvm::StringRef)> load,
+                     std::string &path);
 /// `otherPlan`: the checkpoint was written under another plan of `plan`'s
 /// model (re-sharded by name). Warns when the checkpoint was trained with
 /// another seed than this run's `seed`: its batches are not the ones the

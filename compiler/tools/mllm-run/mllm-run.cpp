@@ -765,11 +765,11 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
   if (resume) {
     if (checkpointDir.empty())
       return fail(1, "--resume needs --checkpoint-dir");
-    std::string path = exec::newestCheckpoint(checkpointDir);
-    if (path.empty())
-      return fail(1, "--resume: no checkpoint in '" + checkpointDir + "'");
-    if (llvm::Error e = trainer.load(path))
-      return fail(1, resumeFailure(path, std::move(e)));
+    std::string path;
+    if (llvm::Error e = loadNewestCheckpoint(
+            checkpointDir,
+            [&](llvm::StringRef newest) { return trainer.load(newest); }, path))
+      return fail(1, llvm::toString(std::move(e)));
     reportResume(plan, path, trainer.stepsDone(), trainer.loadedOtherPlan(),
                  seed, total, emitJson);
   }
@@ -976,8 +976,10 @@ int main(int argc, char **argv) {
   int rc = runMain(context, options, comm.get());
 #ifdef MLLM_HAVE_MPI
   // A device rank that failed ends the job: the others would wait for it
-  // in NCCL until the deadline (the CPU ranks abort on their own).
-  if (rc != 0 && backend == "cuda" && comm && comm->worldSize() > 1)
+  // in NCCL until the deadline (the CPU ranks abort on their own), unless
+  // every rank knows of the failure and ends with it.
+  if (rc != 0 && backend == "cuda" && comm && comm->worldSize() > 1 &&
+      !failureAgreed())
     abortMPI(rc);
 #endif
   return finishStandardOutput("mllm-run", rc);

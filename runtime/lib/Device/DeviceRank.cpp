@@ -449,6 +449,14 @@ llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
   const double start = tracing ? now() : 0;
   std::vector<std::unique_ptr<Request>> requests = std::move(it->second);
   recvs.erase(it);
+  {
+    const sched::Action &a = program.actions[static_cast<size_t>(action)];
+    std::vector<int64_t> from = peersOf(a);
+    exec::setActivity("waiting at action %lld (%s) for rank %lld",
+                      static_cast<long long>(action),
+                      sched::describeAction(graph(), a).c_str(),
+                      static_cast<long long>(from.empty() ? -1 : from[0]));
+  }
   for (auto &request : requests)
     if (llvm::Error e = request->wait())
       return actionError(static_cast<size_t>(action), std::move(e));
@@ -472,9 +480,12 @@ llvm::Error DeviceRankRunner::Impl::waitRecv(int64_t action) {
 
 llvm::Error DeviceRankRunner::Impl::waitSends(int64_t at) {
   for (Posted &p : sends)
-    if (at < 0 || p.release == at)
+    if (at < 0 || p.release == at) {
+      exec::setActivity("waiting for the send of action %lld",
+                        static_cast<long long>(p.action));
       if (llvm::Error e = p.request->wait())
         return actionError(static_cast<size_t>(p.action), std::move(e));
+    }
   llvm::erase_if(sends,
                  [&](const Posted &p) { return at < 0 || p.release == at; });
   return llvm::Error::success();
@@ -648,6 +659,7 @@ llvm::Error DeviceRankRunner::Impl::run(size_t index) {
     return llvm::Error::success();
   }
   case ActionKind::AllReduceGrads:
+    exec::setActivity("in the gradient all-reduce (action %zu)", index);
     return dev.finishGradientSums();
   case ActionKind::OptimizerStep: // step() takes it.
     return llvm::Error::success();
@@ -659,6 +671,8 @@ llvm::Error DeviceRankRunner::Impl::stepAction(size_t i) {
   const sched::Action &a = program.actions[i];
   const double begin = tracing ? now() : 0;
   lastWaitEnd = begin;
+  exec::setActivity("at action %zu (%s)", i,
+                    sched::describeAction(graph(), a).c_str());
   llvm::Error e = run(i);
   // Its TP and CP collectives, waited for with their deadline before the
   // host may wait for the stream (a message, an upload, a trace).
@@ -752,6 +766,7 @@ llvm::Expected<double> DeviceRankRunner::accumulateGradients() {
             s.tied->grad, static_cast<int64_t>(s.tied->n)))
       return s.error("summing the tied embedding's gradient: " +
                      llvm::toString(std::move(e)));
+  exec::setActivity("summing the loss after the iteration");
   if (llvm::Error e = s.groups.world->allReduceSum(&loss, 1))
     return s.error("summing the loss: " + llvm::toString(std::move(e)));
   return loss;
@@ -761,6 +776,7 @@ llvm::Error DeviceRankRunner::agreeOnStart() {
   Impl &s = *impl;
   if (s.stepsAgreed)
     return llvm::Error::success();
+  exec::setActivity("comparing the ranks' steps");
   if (llvm::Error e = exec::agreeOnStep(*s.groups.world, s.dev.done))
     return s.error(llvm::toString(std::move(e)));
   s.stepsAgreed = true;
@@ -787,6 +803,7 @@ llvm::Expected<exec::StepStats> DeviceRankRunner::step() {
   MLLM_TRY(s.wrap(
       check(cudaStatus(cudaStreamSynchronize(s.dev.stream)), "the step")));
   ++s.dev.done;
+  exec::setActivity("between iterations");
   exec::StepStats stats;
   stats.step = s.dev.done;
   stats.loss = *loss;
@@ -812,6 +829,8 @@ llvm::Error DeviceRankRunner::uploadParams() {
 llvm::Error DeviceRankRunner::save(llvm::StringRef dir, uint64_t seed) {
   Impl &s = *impl;
   DeviceTrainer::Impl &d = s.dev;
+  exec::setActivity("writing the checkpoint of step %lld",
+                    static_cast<long long>(d.done));
   exec::Optimizer &optimizer = d.hostOptimizer(s.owned);
   MLLM_TRY(s.wrap(d.toHost(optimizer)));
   // Every replica and CP rank holds the same weights: replica 0's CP rank

@@ -179,6 +179,7 @@ llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
   if (parallel.processes == 1)
     return llvm::Error::success();
   MLLM_TRY(finishGradientSums());
+  exec::setActivity("summing the loss over the data-parallel processes");
   if (llvm::Error e = parallel.host->allReduceSum(&loss, 1))
     return failed("loss", std::move(e));
   return llvm::Error::success();
@@ -187,6 +188,7 @@ llvm::Error DeviceTrainer::Impl::reduceOverProcesses(double &loss) {
 llvm::Error DeviceTrainer::Impl::finishGradientSums() {
   if (parallel.processes == 1)
     return llvm::Error::success();
+  exec::setActivity("summing the gradients over the data-parallel processes");
   if (postedFrom > 0) {
     if (llvm::Error e =
             parallel.gradients->post(gradRegion, postedFrom, stream)) {

@@ -451,6 +451,9 @@ llvm::Error DeviceTrainer::Impl::stepAction(size_t index) {
   const sched::Action &a = program.actions[index];
   const int64_t id = a.microbatch, at = static_cast<int64_t>(index),
                 microbatches = model->plan().data.microbatches;
+  exec::setActivity("at action %zu (%s microbatch %lld) of step %lld", index,
+                    sched::actionMnemonic(a.kind), static_cast<long long>(id),
+                    static_cast<long long>(done + 1));
   switch (a.kind) {
   case ActionKind::Forward: {
     // Read while the GPU runs the microbatch before (the uploads from
@@ -534,6 +537,7 @@ llvm::Expected<exec::StepStats> DeviceTrainer::step() {
           check(cudaStatus(cudaStreamSynchronize(s.stream)), "the step"))
     return std::move(e);
   ++s.done;
+  exec::setActivity("between iterations");
   const Plan &plan = s.model->plan();
   exec::StepStats stats;
   stats.step = s.done;

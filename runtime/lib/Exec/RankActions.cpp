@@ -10,7 +10,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
-using detail::setActivity;
 using sched::ActionKind;
 
 static llvm::Error fail(const llvm::Twine &message) {

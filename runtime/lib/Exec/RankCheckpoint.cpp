@@ -11,7 +11,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
-using detail::setActivity;
 
 llvm::Error exec::writeShardedCheckpoint(
     Group &world, int rank, llvm::StringRef dir, int64_t step,

@@ -16,7 +16,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
-using detail::setActivity;
 using sched::ActionKind;
 
 /// The actions of a forward-only program: the schedule's order of the

@@ -14,7 +14,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
-using detail::setActivity;
 
 namespace mllm::runtime::exec {
 

@@ -20,14 +20,6 @@
 #include <optional>
 
 namespace mllm::runtime::exec {
-namespace detail {
-extern char activity[512];
-
-/// Records what the rank does now (currentActivity()), printf-style.
-void setActivity(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-} // namespace detail
-
 /// A posted receive: one copy of the message per source rank, back to back
 /// in the action's buffer of the MessageArena.
 struct PendingRecv {

@@ -25,16 +25,18 @@ using sched::ActionKind;
 
 char RankError::ID = 0;
 
-char exec::detail::activity[512] = "starting";
+namespace {
+char activity[512] = "starting";
+} // namespace
 
-void exec::detail::setActivity(const char *format, ...) {
+void exec::setActivity(const char *format, ...) {
   va_list args;
   va_start(args, format);
   std::vsnprintf(activity, sizeof(activity), format, args);
   va_end(args);
 }
 
-const char *exec::currentActivity() { return detail::activity; }
+const char *exec::currentActivity() { return activity; }
 
 RankRunner::RankRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Model> model,
                        std::unique_ptr<DataSource> data, Comm &comm,

@@ -17,7 +17,6 @@
 using namespace mllm;
 using namespace mllm::runtime;
 using namespace mllm::runtime::exec;
-using detail::setActivity;
 
 llvm::Error RankRunner::checkMessages() const {
   const Impl &s = *impl;

@@ -201,6 +201,9 @@ gatherRankEvents(Group &world, const std::vector<RankEvent> &events);
 /// What this rank is doing now, kept up to date for a signal handler to
 /// print when the launcher stops the job (async-signal-safe to read).
 const char *currentActivity();
+/// Records what this rank does now, printf-style (the CPU and the device
+/// runners keep it up to date).
+void setActivity(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 class RankRunner : public ProgramRunner {
 public:
