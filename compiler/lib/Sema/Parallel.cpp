@@ -326,7 +326,7 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       return false;
     }
     par.dp = world / perReplica;
-  } else if ((double)par.dp * (double)perReplica != (double)world) {
+  } else if ((double)par.dp * (double)perReplica > (double)world) {
     auto diag = diags.error(top.get("dp")->value->range)
                 << "dp " << par.dp << " x " << perReplica
                 << " GPUs per replica (" << breakdown
@@ -334,6 +334,18 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
                 << ", but the cluster has " << world << " GPUs";
     diags.note(diag, job.cluster.loc, "cluster declared here");
     return false;
+  } else if (par.dp * perReplica < world) {
+    // As a pp = auto plan that leaves GPUs idle: the plan runs on the
+    // ranks up to its last stage's (mllm-run starts that many).
+    int64_t used = par.dp * perReplica;
+    auto diag = diags.warning(top.get("dp")->value->range)
+                << "dp " << par.dp << " x " << perReplica
+                << " GPUs per replica (" << breakdown << ") uses " << used
+                << " of the cluster's " << world << " GPUs; the last "
+                << world - used << " stay idle";
+    if (world % perReplica == 0)
+      diag << " (dp = " << world / perReplica << " uses them all)";
+    diags.note(diag, job.cluster.loc, "cluster declared here");
   }
   // A plan's schedule lists every microbatch of every stage (Bounds.h). The
   // tighter bound of a schedule in IR (--emit=sched, --emit=llvm) is
