@@ -326,23 +326,29 @@ bool Sema::resolveParallel(const ast::Block *block, spec::Job &job) {
       return false;
     }
     par.dp = world / perReplica;
-  } else if ((double)par.dp * (double)perReplica > (double)world) {
+  } else if ((double)par.dp * (double)perReplica > (double)world ||
+             world % par.dp != 0) {
+    // Replicas share the cluster equally (each world / dp GPUs), so a dp
+    // that does not divide it cannot leave the rest idle either.
     auto diag = diags.error(top.get("dp")->value->range)
                 << "dp " << par.dp << " x " << perReplica
                 << " GPUs per replica (" << breakdown
                 << ") = " << formatNumber((double)par.dp * (double)perReplica)
                 << ", but the cluster has " << world << " GPUs";
+    if (world % par.dp != 0)
+      diag << ", which replicas share equally: use a dp that divides " << world;
     diags.note(diag, job.cluster.loc, "cluster declared here");
     return false;
   } else if (par.dp * perReplica < world) {
     // As a pp = auto plan that leaves GPUs idle: the plan runs on the
-    // ranks up to its last stage's (mllm-run starts that many).
+    // ranks up to its last stage's (mllm-run says how many to start; the
+    // rank map may leave gaps that keep TP groups inside a node).
     int64_t used = par.dp * perReplica;
     auto diag = diags.warning(top.get("dp")->value->range)
                 << "dp " << par.dp << " x " << perReplica
                 << " GPUs per replica (" << breakdown << ") uses " << used
-                << " of the cluster's " << world << " GPUs; the last "
-                << world - used << " stay idle";
+                << " of the cluster's " << world << " GPUs; " << world - used
+                << (world - used == 1 ? " stays" : " stay") << " idle";
     if (world % perReplica == 0)
       diag << " (dp = " << world / perReplica << " uses them all)";
     diags.note(diag, job.cluster.loc, "cluster declared here");

@@ -56,6 +56,7 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
   if (llvm::Error e = exec::agreeOnPlan(plan, **all, rank)) {
     llvm::errs() << "mllm-run: error: " + me + llvm::toString(std::move(e)) +
                         "\n";
+    noteAgreedFailure();
     return 1;
   }
   auto place = device::placeRank(plan, rank);
@@ -252,9 +253,9 @@ int mllm::runPipelineOnDevice(const Plan &plan, const DeviceRunOptions &options,
     if (reports)
       progress.step(*stats);
     // Every rank has the same loss: all stop here, rank 0 says why, and
-    // the others wait for it to have said so (a failed rank's return ends
-    // the job: main's abortMPI, which could cut rank 0 off first).
+    // the others wait for it to have said so, then all end with 1.
     if (stopIfDiverged(*stats, reports)) {
+      noteAgreedFailure();
       llvm::consumeError(world.barrier());
       return 1;
     }

@@ -192,11 +192,14 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (reports)
       progress.step(*stats);
     // Every rank has the same loss: all stop here, rank 0 says why, and
-    // the others wait for it to have said so (a failed rank's return ends
-    // the job: main's abortMPI, which could cut rank 0 off first).
+    // the others wait for it to have said so, then all end with 1.
     if (stopIfDiverged(*stats, reports)) {
-      if (parallel)
+#ifdef MLLM_HAVE_MPI
+      if (parallel) {
+        noteAgreedFailure();
         llvm::consumeError(world->barrier());
+      }
+#endif
       return 1;
     }
     const int64_t done = trainer.stepsDone();

@@ -120,8 +120,17 @@ int mllm::agreeOnSuccess(Group &world, int rank, llvm::Error error) {
   std::vector<char> everyone(static_cast<size_t>(world.size()));
   if (llvm::Error e = world.allGatherBytes(&ok, 1, everyone.data()))
     abortJob(std::move(e));
-  agreedFailure = llvm::is_contained(everyone, 0);
-  return agreedFailure ? 1 : 0;
+  if (!llvm::is_contained(everyone, 0))
+    return 0;
+  noteAgreedFailure();
+  return 1;
+}
+
+void mllm::noteAgreedFailure() {
+  agreedFailure = true;
+  // The launcher may stop this rank while another ends first: it has
+  // nothing to add then.
+  reported = 1;
 }
 
 bool mllm::failureAgreed() { return agreedFailure; }

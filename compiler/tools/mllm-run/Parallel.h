@@ -95,8 +95,11 @@ void installStopHandler(int rank);
 /// rank learns whether any failed, and all end normally with 1 instead of
 /// aborting the job. Returns 0 when every rank succeeded.
 int agreeOnSuccess(runtime::Group &world, int rank, llvm::Error error);
-/// Whether a failure ended this rank's run that every rank knows of
-/// (agreeOnSuccess): nothing need stop the others.
+/// Records that every rank knows of the failure that ends this rank's run
+/// (agreeOnSuccess does; so does a check every rank makes alike), so that
+/// nothing stops the others and a stop adds no message.
+void noteAgreedFailure();
+/// Whether noteAgreedFailure() was called.
 bool failureAgreed();
 
 /// --init's weights for one rank: its `share` of the model read from

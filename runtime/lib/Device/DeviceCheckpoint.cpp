@@ -99,6 +99,8 @@ llvm::Error DeviceTrainer::Impl::load(llvm::StringRef path,
 
 llvm::Error DeviceTrainer::save(llvm::StringRef path, uint64_t seed) {
   Impl &s = *impl;
+  exec::setActivity("writing the checkpoint of step %lld",
+                    static_cast<long long>(s.done));
   exec::Optimizer &optimizer = s.hostOptimizer(s.model->params);
   MLLM_TRY(s.toHost(optimizer));
   return exec::writeCheckpoint(

@@ -43,6 +43,9 @@ llvm::Error DeviceRankRunner::Impl::forwardRound(
     const sched::Action &a = program.actions[i];
     llvm::Error e = llvm::Error::success();
     if (runs(a)) {
+      exec::setActivity("%s, at action %zu (%s)",
+                        d.generating ? "generating" : "evaluating", i,
+                        sched::describeAction(graph(), a).c_str());
       const bool forward = a.kind == ActionKind::Forward;
       if (forward)
         beforeForward(a);
@@ -61,6 +64,7 @@ llvm::Error DeviceRankRunner::Impl::forwardRound(
       return fail(i, std::move(e));
   }
   d.evaluating = d.generating = false;
+  exec::setActivity("between iterations");
   MLLM_TRY(endIteration());
   if (llvm::Error e = check(cudaStatus(cudaStreamSynchronize(d.stream)),
                             "the round's microbatches")) {

@@ -573,6 +573,7 @@ int64_t DeviceTrainer::stepsDone() const { return impl->done; }
 
 llvm::Expected<exec::EvalStats> DeviceTrainer::evaluate(exec::EvalSet &set) {
   Impl &s = *impl;
+  exec::setActivity("evaluating the held-out set");
   auto start = std::chrono::steady_clock::now();
   cpu::HeadEval counted;
   // Each batch runs as microbatch 0's forward: its buffers, then the
