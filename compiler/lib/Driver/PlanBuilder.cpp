@@ -233,6 +233,8 @@ mllm::buildPlan(ModuleOp module, StringRef specFile, StringRef specHash,
     a.tokens = static_cast<int64_t>(cp.getTokens());
     a.block = static_cast<int64_t>(cp.getBlock());
     a.keyTile = static_cast<int64_t>(cp.getKeyTile());
+    if (std::optional<llvm::APFloat> w = cp.getTokenWeight())
+      a.tokenWeight = w->convertToDouble();
     for (int64_t r = 0; r < a.cp; ++r) {
       auto &ranges = a.ranks.emplace_back();
       for (auto range : cp.getRankRanges(r))

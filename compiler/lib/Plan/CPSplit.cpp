@@ -8,6 +8,7 @@
 #include "mllm/Plan/CPSplit.h"
 
 #include "mllm/Model/SequenceSpec.h"
+#include "mllm/Plan/CostModel.h"
 #include "mllm/kernels/SequenceLayout.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -23,7 +24,7 @@ using namespace mllm::plan;
 namespace {
 
 using MemoKey = std::tuple<std::vector<int64_t>, int64_t, int64_t, int, int64_t,
-                           int64_t, double, int64_t>;
+                           int64_t, double, int64_t, double>;
 
 /// Results by every input that decides them. A compile balances one or two
 /// sequences, so the memo stays small; it is bounded anyway.
@@ -51,7 +52,8 @@ plan::balanceBlocksOnce(llvm::ArrayRef<int64_t> blockWork, int64_t numTokens,
               options.tiles.rows,
               options.tiles.cols,
               options.ilpTimeLimitSeconds,
-              options.ilpMaxBlocks};
+              options.ilpMaxBlocks,
+              options.tokenWeight};
   Memo &m = memo();
   {
     std::lock_guard<std::mutex> lock(m.mutex);
@@ -68,6 +70,40 @@ plan::balanceBlocksOnce(llvm::ArrayRef<int64_t> blockWork, int64_t numTokens,
     m.results.emplace(std::move(key), *result);
   }
   return result;
+}
+
+double plan::cpTokenWeight(mlir::ModuleOp module,
+                           llvm::ArrayRef<int64_t> blockWork) {
+  auto model = getFirst<ModelOp>(module);
+  auto data = getFirst<DataOp>(module);
+  double tiles = 0;
+  for (int64_t w : blockWork)
+    tiles += static_cast<double>(w);
+  if (!model || !data || !(tiles > 0))
+    return 0;
+  LLMOp llm = model.getLLM();
+  if (!llm)
+    return 0;
+  for (auto group : llm->getRegion(0).front().getOps<LayersOp>()) {
+    if (group.getKind() != LayerKind::TransformerBlock)
+      continue;
+    // One sequence, unsplit: a rank's FLOPs are linear in its tokens
+    // outside attention and in its share of the mask's tiles inside it
+    // (the cost model prices the dense attention at that share:
+    // docs/cost-model.md, "Context parallelism"), so the ratio holds for
+    // any rank (and any TP degree, which divides both).
+    Workload w;
+    w.tokens = w.attentionSpan = static_cast<int64_t>(data.getSeqLen());
+    LayerCost c = layerCost(group.getKind(),
+                            model::fromConfig(group.getConfig()), w, Device());
+    if (!(c.attnFlops > 0) || w.tokens <= 0)
+      return 0;
+    double perToken =
+        (c.fwdFlops - c.attnFlops) / static_cast<double>(w.tokens);
+    double perTile = c.attnFlops / tiles;
+    return std::clamp(perToken / perTile, 0.0, runtime::kMaxTokenWeight);
+  }
+  return 0;
 }
 
 runtime::BalancePolicy plan::effectivePolicy(runtime::BalancePolicy requested,
@@ -163,6 +199,7 @@ plan::splitContextParallel(mlir::ModuleOp module, llvm::StringRef part,
   runtime::BalanceOptions bo;
   bo.policy = wanted;
   bo.tiles = tiles;
+  bo.tokenWeight = cpTokenWeight(module, work);
   bo.ilpTimeLimitSeconds = options.ilpTimeLimit;
   bo.ilpMaxBlocks = options.ilpMaxBlocks;
   auto result = balanceBlocksOnce(work, layout.size(), cp, bo);

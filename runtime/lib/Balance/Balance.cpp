@@ -3,8 +3,10 @@
 #include "mllm/runtime/Balance.h"
 
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <queue>
 #include <tuple>
@@ -47,6 +49,13 @@ int64_t BalanceResult::maxWorkload() const {
   int64_t m = 0;
   for (const RankShard &r : ranks)
     m = std::max(m, r.workload);
+  return m;
+}
+
+double BalanceResult::maxCost() const {
+  double m = 0;
+  for (const RankShard &r : ranks)
+    m = std::max(m, r.cost);
   return m;
 }
 
@@ -142,6 +151,22 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
   for (int64_t w : blockWork)
     if (w < 0)
       return error("block workloads must be non-negative");
+  if (!(opts.tokenWeight >= 0 && opts.tokenWeight <= kMaxTokenWeight))
+    return error(llvm::formatv("the token weight must be in [0, {0}], got {1}",
+                               kMaxTokenWeight, opts.tokenWeight)
+                     .str());
+  // What lpt and ilp balance, as integers: with a token weight, in 1/64
+  // of a tile, so that a fraction of a tile per token still counts.
+  constexpr int64_t kScale = 64;
+  const bool weighted = opts.tokenWeight > 0;
+  std::vector<int64_t> cost(blockWork.begin(), blockWork.end());
+  if (weighted)
+    for (int64_t b = 0; b < numBlocks; ++b) {
+      int64_t tokens = std::min(numTokens, b * bs + bs) - b * bs;
+      cost[b] =
+          blockWork[b] * kScale +
+          std::llround(opts.tokenWeight * kScale * static_cast<double>(tokens));
+    }
 
   BalanceResult result;
   result.policy = opts.policy;
@@ -155,7 +180,7 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
     assignZigzag(numBlocks, cp, result.blockOwner);
     break;
   case BalancePolicy::Lpt:
-    assignLpt(blockWork, cp, result.blockOwner);
+    assignLpt(cost, cp, result.blockOwner);
     break;
   case BalancePolicy::Ilp: {
     if (!ilpAvailable())
@@ -165,16 +190,16 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
       return error("the ilp balancer is limited to " +
                    llvm::Twine(opts.ilpMaxBlocks) + " blocks, got " +
                    llvm::Twine(numBlocks) + "; use lpt");
-    assignLpt(blockWork, cp, result.blockOwner); // starting incumbent
+    assignLpt(cost, cp, result.blockOwner); // starting incumbent
 #ifdef MLLM_HAVE_CBC
     detail::IlpOutcome outcome;
-    if (llvm::Error err =
-            detail::solveMakespanIlp(blockWork, cp, opts.ilpTimeLimitSeconds,
-                                     result.blockOwner, outcome))
+    if (llvm::Error err = detail::solveMakespanIlp(
+            cost, cp, opts.ilpTimeLimitSeconds, result.blockOwner, outcome))
       return std::move(err);
     result.provenOptimal = outcome.optimal;
     result.timedOut = outcome.timedOut;
-    result.lowerBound = outcome.lowerBound;
+    result.lowerBound =
+        weighted ? outcome.lowerBound / kScale : outcome.lowerBound;
 #endif
     break;
   }
@@ -190,6 +215,8 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
   for (int64_t b = 0; b < numBlocks; ++b) {
     RankShard &shard = result.ranks[result.blockOwner[b]];
     shard.workload += blockWork[b];
+    shard.cost += weighted ? static_cast<double>(cost[b]) / kScale
+                           : static_cast<double>(cost[b]);
     for (int64_t t = b * bs, e = std::min(numTokens, t + bs); t < e; ++t)
       shard.tokens.push_back(t);
   }

@@ -50,6 +50,7 @@ balanceOptions(const PlanCPAssignment &assignment) {
   options.policy = *policy == BalancePolicy::Ilp ? BalancePolicy::Lpt : *policy;
   options.tiles.rows = assignment.block;
   options.tiles.cols = assignment.keyTile;
+  options.tokenWeight = assignment.tokenWeight;
   return options;
 }
 

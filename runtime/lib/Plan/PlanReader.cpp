@@ -7,6 +7,7 @@
 // with exceptions; nothing else in the runtime is.
 //
 //===----------------------------------------------------------------------===//
+#include "mllm/runtime/Balance.h"
 #include "mllm/runtime/PlanGroups.h"
 #include "mllm/runtime/PlanIO.h"
 #include "mllm/runtime/ReadFile.h"
@@ -488,7 +489,7 @@ PlanCPAssignment Reader::cpAssignment(const YAML::Node &n) {
   map(n, "cp_assignments");
   onlyKeys(n, "cp_assignment",
            {"part", "cp", "policy", "optimal", "tokens", "block", "key_tile",
-            "ranks", "workload", "imbalance"});
+            "token_weight", "ranks", "workload", "imbalance"});
   PlanCPAssignment a;
   a.part = str(n, "part", "cp_assignment");
   a.cp = integer(n, "cp", "cp_assignment", 1);
@@ -497,6 +498,12 @@ PlanCPAssignment Reader::cpAssignment(const YAML::Node &n) {
   a.tokens = integer(n, "tokens", "cp_assignment", 1);
   a.block = integer(n, "block", "cp_assignment", 1);
   a.keyTile = integer(n, "key_tile", "cp_assignment", 1);
+  if (n["token_weight"]) {
+    a.tokenWeight = real(n, "token_weight", "cp_assignment");
+    if (a.tokenWeight > kMaxTokenWeight)
+      fail(n["token_weight"],
+           "'token_weight' must be at most " + std::to_string(kMaxTokenWeight));
+  }
   YAML::Node ranks = seq(need(n, "ranks", "cp_assignment"), "ranks");
   for (const YAML::Node &rank : ranks) {
     auto &ranges = a.ranks.emplace_back();

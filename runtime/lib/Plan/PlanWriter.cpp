@@ -303,6 +303,8 @@ void Writer::cpAssignment(const PlanCPAssignment &a) {
   integer("tokens", a.tokens);
   integer("block", a.block);
   integer("key_tile", a.keyTile);
+  if (a.tokenWeight > 0)
+    real("token_weight", a.tokenWeight);
   key("ranks");
   out << YAML::BeginSeq;
   for (const auto &ranges : a.ranks) {

@@ -21,6 +21,18 @@ mllm.cp_assignment @llm cp 3 ilp optimal tokens 384 tile 128 x 64 ranks [[256:38
 
 // -----
 
+// A token weight (what lpt balanced besides the tiles), and its range.
+// CHECK-LABEL: mllm.cp_assignment @llm cp 2 lpt tokens 300 tile 128 x 32 token_weight 7.500000e-01
+// CHECK-SAME: ranks {{\[}}[0:128, 256:300], [128:256]]
+mllm.cp_assignment @llm cp 2 lpt tokens 300 tile 128 x 32 token_weight 0.75 ranks [[0:128, 256:300], [128:256]] workload [10, 8] imbalance 1.1111
+
+// -----
+
+// expected-error @below {{token_weight must be in [0, 1e6], got -1}}
+mllm.cp_assignment @llm cp 2 lpt tokens 300 tile 128 x 32 token_weight -1.0 ranks [[0:128, 256:300], [128:256]] workload [10, 8] imbalance 1.1111
+
+// -----
+
 // expected-error @below {{lists the ranges of 1 ranks but cp is 2}}
 mllm.cp_assignment @llm cp 2 lpt tokens 256 tile 128 x 32 ranks [[0:256]] workload [12, 0] imbalance 2.0
 

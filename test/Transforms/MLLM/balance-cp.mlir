@@ -126,6 +126,31 @@ mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
 
 // -----
 
+// The same blocks (288 causal text tokens weigh 4, 8 and 9 tiles) with the
+// LLM's block in the module: lpt balances tiles + token_weight x tokens,
+// the token weight from the cost model's FLOPs. A textbook block (h = 64,
+// plain 4h FFN) spends 24 h^2 per token outside attention and 4 s^2 h in
+// the dense attention of s = 288 tokens, which the cost model spreads over
+// the mask's 21 tiles: 24 h^2 / (4 s^2 h / 21) = 6 x 64 x 21 / 288^2 =
+// 0.0972 tiles per token. Blocks cost 4 + 12.4, 8 + 12.4 and 9 + 3.1: lpt
+// puts 20.4 on r0, 16.4 then 12.1 on r1: tokens [128, 160], no warning.
+// CHECK-LABEL: mllm.parallel
+// CHECK: mllm.cp_assignment @llm cp 2 lpt tokens 288 tile 128 x 32 token_weight 0.0972222{{[0-9]*}}
+// CHECK-SAME: ranks {{\[}}[128:256], [0:128, 256:288]]
+// CHECK-SAME: workload [8, 13]
+mllm.model @lm {
+  mllm.llm @llm : "tiny" width 64 recompute none {
+    mllm.layers "blocks" : transformer_block x 2 {hidden = 64, ffn = 256, heads = 4, kv_heads = 4, head_dim = 16}
+  }
+}
+mllm.data text 288 packing 1 seq_len 288 microbatch 1 x 4 mask causal {
+}
+mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
+  mllm.module_parallel @llm tp 1 pp 1 cp 2
+}
+
+// -----
+
 // Packed samples never see each other: each 256-token sample weighs
 // [4, 8], so the second sample's blocks weigh 4 and 8, not 12 and 16.
 // lpt: 8 -> r0, 8 -> r1, 4 -> r0 (tie, lower id), 4 -> r1.

@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <random>
 
@@ -339,4 +340,82 @@ TEST(Balance, BalancesADeclaredLayout) {
   EXPECT_EQ(result->ranks[0].tokens.size() + result->ranks[1].tokens.size(),
             1753u);
   EXPECT_LT(result->imbalance(), 1.05);
+}
+
+TEST(Balance, TokenWeightBalancesTheTokensToo) {
+  // 288 tokens in blocks of 128, 128 and 32 over cp 2, the short block
+  // holding the most attention: on tiles alone lpt gives it a rank of its
+  // own and the other two blocks (256 tokens) to the other rank; with a
+  // token weight the matmuls count, and the two whole blocks part.
+  const std::vector<int64_t> work = {4, 8, 12};
+  auto tilesOnly = expectOk(balanceBlocks(work, 288, 2));
+  EXPECT_EQ(tilesOnly.ranks[0].tokens.size(), 32u);
+  EXPECT_EQ(tilesOnly.ranks[1].tokens.size(), 256u);
+  // Without a weight a rank's cost is its workload.
+  for (const RankShard &r : tilesOnly.ranks)
+    EXPECT_EQ(r.cost, static_cast<double>(r.workload));
+
+  BalanceOptions opts;
+  opts.tokenWeight = 1.0;
+  auto weighted = expectOk(balanceBlocks(work, 288, 2, opts));
+  expectValid(weighted, work, 288, 2);
+  size_t most = 0;
+  for (const RankShard &r : weighted.ranks) {
+    most = std::max(most, r.tokens.size());
+    // What lpt balanced: tiles + weight x tokens.
+    EXPECT_NEAR(r.cost,
+                static_cast<double>(r.workload) +
+                    opts.tokenWeight * static_cast<double>(r.tokens.size()),
+                1e-9);
+  }
+  EXPECT_EQ(most, 160u);
+  EXPECT_LT(weighted.maxCost(), 256.0 + 12.0);
+}
+
+TEST(Balance, TokenWeightAFractionOfATileCounts) {
+  // Four equal blocks of tiles over cp 2 and a short fifth block: a weight
+  // of 1/16 tile per token still moves the tie-break by tokens.
+  const std::vector<int64_t> work = {10, 10, 10, 10, 0};
+  BalanceOptions opts;
+  opts.tokenWeight = 1.0 / 16;
+  auto r = expectOk(balanceBlocks(work, 4 * 128 + 64, 2, opts));
+  expectValid(r, work, 4 * 128 + 64, 2);
+  for (const RankShard &s : r.ranks)
+    EXPECT_NEAR(s.cost,
+                static_cast<double>(s.workload) +
+                    static_cast<double>(s.tokens.size()) / 16,
+                1.0 / 64 * 5);
+}
+
+TEST(Balance, TokenWeightIsChecked) {
+  const std::vector<int64_t> work = {1, 1};
+  for (double bad : {-1.0, std::nan(""), 2 * kMaxTokenWeight}) {
+    BalanceOptions opts;
+    opts.tokenWeight = bad;
+    EXPECT_NE(errorOf(balanceBlocks(work, 256, 2, opts)).find("token weight"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(Balance, IlpWithATokenWeightIsNoWorseThanLpt) {
+  if (!ilpAvailable())
+    GTEST_SKIP() << "built without CBC";
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    int64_t blocks = 4 + static_cast<int64_t>(rng() % 6);
+    std::vector<int64_t> work(static_cast<size_t>(blocks));
+    for (int64_t &w : work)
+      w = static_cast<int64_t>(rng() % 40);
+    int64_t tokens = (blocks - 1) * 128 + 1 + static_cast<int64_t>(rng() % 128);
+    BalanceOptions opts;
+    opts.tokenWeight = 0.05 * static_cast<double>(rng() % 10);
+    auto lpt = expectOk(balanceBlocks(work, tokens, 2, opts));
+    opts.policy = BalancePolicy::Ilp;
+    auto ilp = expectOk(balanceBlocks(work, tokens, 2, opts));
+    expectValid(ilp, work, tokens, 2);
+    EXPECT_LE(ilp.maxCost(), lpt.maxCost() + 1e-9) << "trial " << trial;
+    // The bound, in tiles, is one no split beats.
+    EXPECT_LE(static_cast<double>(ilp.lowerBound), ilp.maxCost() + 1e-9);
+  }
 }

@@ -116,6 +116,27 @@ TEST(BatchSplit, LargestShareBoundsEveryBatchsSplit) {
   llvm::consumeError(tooFew.takeError());
 }
 
+TEST(BatchSplit, ThePlansTokenWeightSplitsEveryBatch) {
+  // The padded batch above: on tiles alone lpt gives the padding (no
+  // attention work) to the rank without work, 16 and 112 tokens; with the
+  // plan's token weight the padding's matmuls count: blocks cost 1 + 8 and
+  // 8, and lpt alternates them, 64 tokens each.
+  BatchLayout padded;
+  kernels::SequenceSpec spec;
+  spec.textTokens = 16;
+  padded.tokens = kernels::buildSequenceLayout(spec);
+  padded.tokens.words.resize(128, 0);
+  if (!padded.tokens.segments.empty())
+    padded.tokens.segments.resize(128, padded.tokens.segments.back() + 1);
+  PlanCPAssignment weighted = uniformHalves("lpt");
+  weighted.tokenWeight = 0.5;
+  ASSERT_FALSE(static_cast<bool>(splitForCP(weighted, padded)));
+  ASSERT_EQ(padded.cpTokens.size(), 2u);
+  EXPECT_EQ(padded.cpTokens[0].size(), 64u);
+  EXPECT_EQ(padded.cpTokens[1].size(), 64u);
+  EXPECT_LE(64, cantFail(largestShare(weighted)));
+}
+
 TEST(BatchSplit, RefusesALayoutOfAnotherLength) {
   BatchLayout layout = causalSample();
   PlanCPAssignment a = uniformHalves("lpt");

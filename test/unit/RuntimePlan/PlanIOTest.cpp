@@ -243,6 +243,39 @@ TEST(PlanIO, HandEditsAreBoundedAndConsistent) {
             std::string::npos);
 }
 
+// A CP assignment's token weight (what its balancer weighed a token in
+// tiles) survives the round trip, is left out at 0, and is bounded.
+TEST(PlanIO, CPTokenWeight) {
+  Plan p = smallPlan();
+  PlanCPAssignment a;
+  a.part = "vision";
+  a.cp = 2;
+  a.policy = "lpt";
+  a.tokens = 16;
+  a.block = 8;
+  a.keyTile = 8;
+  a.tokenWeight = 0.375;
+  a.ranks = {{{0, 8}}, {{8, 16}}};
+  a.workload = {1, 2};
+  a.imbalance = 1.3333;
+  p.cpAssignments = {a};
+  std::string text = writePlan(p);
+  EXPECT_NE(text.find("token_weight: 0.375"), std::string::npos) << text;
+  auto read = readPlan(text, "plan.yaml");
+  ASSERT_TRUE(static_cast<bool>(read)) << llvm::toString(read.takeError());
+  ASSERT_EQ(read->cpAssignments.size(), 1u);
+  EXPECT_EQ(read->cpAssignments[0].tokenWeight, 0.375);
+  EXPECT_EQ(writePlan(*read), text);
+  EXPECT_NE(readError(edit(text, "token_weight: 0.375", "token_weight: -1"))
+                .find("'token_weight' must be a finite number >= 0"),
+            std::string::npos);
+  EXPECT_NE(readError(edit(text, "token_weight: 0.375", "token_weight: 1e9"))
+                .find("'token_weight' must be at most"),
+            std::string::npos);
+  p.cpAssignments[0].tokenWeight = 0;
+  EXPECT_EQ(writePlan(p).find("token_weight"), std::string::npos);
+}
+
 // Values a plan keeps twice, which different tools read from different
 // copies: an edit of one copy was simulated by one tool and run by another.
 TEST(PlanIO, CopiesOfAValueAgree) {

@@ -132,6 +132,9 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
   std::vector<int64_t> work;
   if (layout.size() >= options.tiles.rows * cp)
     work = kernels::blockWorkloads(layout, mask, options.tiles);
+  // The matmuls follow the tokens: lpt and ilp balance tiles and tokens in
+  // the cost model's proportion (the planner priced the same split).
+  options.tokenWeight = plan::cpTokenWeight(module, work);
   auto result = plan::balanceBlocksOnce(work, layout.size(), cp, options);
   if (!result && options.policy == runtime::BalancePolicy::Ilp) {
     // A solver failure; the CP degree itself may still be fine.
@@ -150,22 +153,25 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
   // bound the split may be.
   if (result->policy == runtime::BalancePolicy::Ilp && result->timedOut) {
     double above =
-        100.0 *
-        (static_cast<double>(result->maxWorkload()) /
-             static_cast<double>(std::max<int64_t>(result->lowerBound, 1)) -
-         1.0);
+        100.0 * (result->maxCost() / static_cast<double>(std::max<int64_t>(
+                                         result->lowerBound, 1)) -
+                 1.0);
     mp.emitWarning(llvm::formatv(
         "the ilp CP balancer stopped at its {0} s time limit without proving "
-        "the split of '{1}' optimal: its slowest rank has {2} tiles, the "
-        "lower bound is {3} ({4:f2}% above it)",
+        "the split of '{1}' optimal: its slowest rank {2} {3} tiles{4}, the "
+        "lower bound is {5} ({6:f2}% above it)",
         llvm::format("%g", ilpTimeLimit.getValue()), part,
-        result->maxWorkload(), result->lowerBound, above));
+        options.tokenWeight > 0 ? "costs" : "has",
+        llvm::format("%.0f", result->maxCost()),
+        options.tokenWeight > 0 ? " with its tokens" : "", result->lowerBound,
+        above));
   }
 
-  // The balancers even out attention tiles; the matmuls follow the tokens.
-  // With few blocks (a short sequence) a balanced split can give one rank
-  // most of them, which the cost model charges at that rank's share: said
-  // where the contiguous split of whole blocks gives that rank fewer.
+  // Without a token weight (no LLM block in the module) the balancers even
+  // out attention tiles alone, and the matmuls follow the tokens: with few
+  // blocks (a short sequence) a balanced split can give one rank most of
+  // them, which the cost model charges at that rank's share. Said where the
+  // contiguous split of whole blocks gives that rank fewer.
   auto mostTokens = [](const runtime::BalanceResult &r) {
     int64_t most = 0;
     for (const runtime::RankShard &shard : r.ranks)
@@ -229,6 +235,8 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
       result->provenOptimal ? builder.getUnitAttr() : UnitAttr(),
       builder.getI64IntegerAttr(numTokens),
       builder.getI64IntegerAttr(blockSize), builder.getI64IntegerAttr(keyTile),
+      options.tokenWeight > 0 ? builder.getF64FloatAttr(options.tokenWeight)
+                              : FloatAttr(),
       builder.getDenseI64ArrayAttr(flat), builder.getDenseI64ArrayAttr(offsets),
       builder.getDenseI64ArrayAttr(workload),
       builder.getF64FloatAttr(imbalance));

@@ -572,6 +572,11 @@ LogicalResult CPAssignmentOp::verify() {
       failed(checkAtMost(*this, "block", getBlock(), kMaxInt)) ||
       failed(checkAtMost(*this, "key_tile", getKeyTile(), kMaxInt)))
     return failure();
+  // BalanceOptions::tokenWeight's range (runtime/Balance.h).
+  if (std::optional<llvm::APFloat> w = getTokenWeight())
+    if (!(w->convertToDouble() >= 0 && w->convertToDouble() <= 1e6))
+      return emitOpError("token_weight must be in [0, 1e6], got ")
+             << w->convertToDouble();
   int64_t cp = getCp(), tokens = getTokens(), block = getBlock();
   ArrayRef<int64_t> flat = getRanges();
   ArrayRef<int64_t> offsets = getRankOffsets();

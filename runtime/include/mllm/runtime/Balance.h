@@ -53,11 +53,22 @@ struct BalanceOptions {
   double ilpTimeLimitSeconds = 5.0;
   /// Larger instances are refused rather than left to run for hours.
   int64_t ilpMaxBlocks = 512;
+  /// What one token costs besides its attention (the layer's matmuls),
+  /// in tiles of attention: lpt and ilp then balance a rank's tiles +
+  /// tokenWeight x tokens, its time in the cost model, instead of its
+  /// tiles alone (0). The compiler derives it (plan::cpTokenWeight) and
+  /// records it in the plan, which the runtime balances every batch with.
+  double tokenWeight = 0;
 };
+
+/// The largest token weight balanceBlocks() takes (its costs are integers).
+constexpr double kMaxTokenWeight = 1e6;
 
 struct RankShard {
   std::vector<int64_t> tokens; // global token indices, ascending
   int64_t workload = 0;        // sum of its blocks' workloads
+  /// What lpt and ilp balance: workload + tokenWeight x tokens (in tiles).
+  double cost = 0;
 };
 
 struct BalanceResult {
@@ -72,10 +83,12 @@ struct BalanceResult {
   /// the best split found (never worse than LPT's).
   bool timedOut = false;
   /// Ilp only: max(heaviest block, ceil(total / cp)), a makespan no split of
-  /// whole blocks beats.
+  /// whole blocks beats (in costs: rounded down, with a token weight).
   int64_t lowerBound = 0;
 
   int64_t maxWorkload() const;
+  /// The largest rank's cost (its workload without a token weight).
+  double maxCost() const;
   double meanWorkload() const;
   /// max / mean workload (1.0 = perfect; 0 when there is no work).
   double imbalance() const;

@@ -154,6 +154,9 @@ struct PlanCPAssignment {
   std::string policy;
   bool optimal = false;
   int64_t tokens = 0, block = 0, keyTile = 0;
+  /// BalanceOptions::tokenWeight: what one token costs besides its
+  /// attention, in tiles (0: the split balances tiles alone).
+  double tokenWeight = 0;
   /// Per rank, its [start, end) token ranges, ascending.
   std::vector<std::vector<std::pair<int64_t, int64_t>>> ranks;
   std::vector<int64_t> workload;

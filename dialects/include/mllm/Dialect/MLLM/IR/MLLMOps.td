@@ -221,6 +221,10 @@ def MLLM_CPAssignmentOp : MLLM_Op<"cp_assignment",
     `key_tile` (query x key) that the bitfield mask does not skip, and
     `imbalance` is max / mean workload, rounded to 4 decimals (0 when there
     is no work). `optimal` marks an `ilp` result that CBC proved optimal.
+    `token_weight`, when present, is what one token costs besides its
+    attention, in tiles (the cost model's matmul FLOPs per token over one
+    tile's attention FLOPs): `lpt` and `ilp` balanced each rank's tiles +
+    token_weight x tokens, and the runtime balances every batch the same.
 
     ```mlir
     mllm.cp_assignment @llm cp 2 lpt tokens 768 tile 128 x 32
@@ -234,12 +238,14 @@ def MLLM_CPAssignmentOp : MLLM_Op<"cp_assignment",
   let arguments = (ins FlatSymbolRefAttr:$part, MLLM_PositiveI64:$cp,
                        MLLM_CPBalance:$policy, UnitAttr:$optimal,
                        MLLM_PositiveI64:$tokens, MLLM_PositiveI64:$block,
-                       MLLM_PositiveI64:$key_tile, DenseI64ArrayAttr:$ranges,
+                       MLLM_PositiveI64:$key_tile,
+                       OptionalAttr<F64Attr>:$token_weight,
+                       DenseI64ArrayAttr:$ranges,
                        DenseI64ArrayAttr:$rank_offsets,
                        DenseI64ArrayAttr:$workload, F64Attr:$imbalance);
   let assemblyFormat = [{
     $part `cp` $cp $policy (`optimal` $optimal^)? `tokens` $tokens
-    `tile` $block `x` $key_tile
+    `tile` $block `x` $key_tile (`token_weight` $token_weight^)?
     `ranks` custom<RankRanges>($ranges, $rank_offsets)
     `workload` $workload `imbalance` $imbalance attr-dict
   }];
