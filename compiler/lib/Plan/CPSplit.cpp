@@ -9,11 +9,13 @@
 
 #include "mllm/Model/SequenceSpec.h"
 #include "mllm/Plan/CostModel.h"
+#include "mllm/Plan/JobModel.h"
 #include "mllm/kernels/SequenceLayout.h"
 
 #include "llvm/ADT/STLExtras.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -84,26 +86,39 @@ double plan::cpTokenWeight(mlir::ModuleOp module,
   LLMOp llm = model.getLLM();
   if (!llm)
     return 0;
+  mlir::FailureOr<llvm::DenseMap<mlir::Operation *, GroupGrads>> grads =
+      analyzeGradients(model);
+  if (failed(grads))
+    return 0;
+  // One sequence, unsplit: a rank's FLOPs are linear in its tokens outside
+  // attention and in its share of the mask's tiles inside it (the cost
+  // model prices the dense attention at that share: docs/cost-model.md,
+  // "Context parallelism"), so the ratio holds for any rank and any TP
+  // degree (which divides both). Summed over the LLM's layers that attend,
+  // a step's FLOPs as the stage times count them: the forward, the weight
+  // and input gradients the frozen analysis leaves, the recomputation.
+  Workload w;
+  w.tokens = w.attentionSpan = static_cast<int64_t>(data.getSeqLen());
+  double matmul = 0, attention = 0;
   for (auto group : llm->getRegion(0).front().getOps<LayersOp>()) {
-    if (group.getKind() != LayerKind::TransformerBlock)
-      continue;
-    // One sequence, unsplit: a rank's FLOPs are linear in its tokens
-    // outside attention and in its share of the mask's tiles inside it
-    // (the cost model prices the dense attention at that share:
-    // docs/cost-model.md, "Context parallelism"), so the ratio holds for
-    // any rank (and any TP degree, which divides both).
-    Workload w;
-    w.tokens = w.attentionSpan = static_cast<int64_t>(data.getSeqLen());
     LayerCost c = layerCost(group.getKind(),
                             model::fromConfig(group.getConfig()), w, Device());
-    if (!(c.attnFlops > 0) || w.tokens <= 0)
-      return 0;
-    double perToken =
-        (c.fwdFlops - c.attnFlops) / static_cast<double>(w.tokens);
-    double perTile = c.attnFlops / tiles;
-    return std::clamp(perToken / perTile, 0.0, runtime::kMaxTokenWeight);
+    if (!(c.attnFlops > 0))
+      continue;
+    const GroupGrads &g = grads->lookup(group);
+    double m = c.fwdFlops - c.attnFlops, a = c.attnFlops;
+    for (uint64_t i = 0; i < group.getCount(); ++i) {
+      bool input = g.inputGradAt(static_cast<int64_t>(i));
+      matmul += m * (1 + (g.weightGrad ? 1 : 0) + (input ? 1 : 0) +
+                     (g.recompute ? 1 : 0));
+      attention += a * (1 + (input ? 2 : 0) + (g.recompute ? 1 : 0));
+    }
   }
-  return 0;
+  if (!(attention > 0) || w.tokens <= 0)
+    return 0;
+  double perToken = matmul / static_cast<double>(w.tokens);
+  double perTile = attention / tiles;
+  return std::clamp(perToken / perTile, 0.0, runtime::kMaxTokenWeight);
 }
 
 runtime::BalancePolicy plan::effectivePolicy(runtime::BalancePolicy requested,
@@ -144,17 +159,25 @@ int64_t CPSplit::maxTokens() const {
   return tokens.empty() ? 0 : *std::max_element(tokens.begin(), tokens.end());
 }
 
-/// The recorded assignment of `part`, if it splits `cp` ranks with `policy`.
+/// The recorded assignment of `part`, if it splits `cp` ranks with the
+/// balancer's `options` (an older build's, with other tiles or another
+/// token weight, is balanced again).
 static std::optional<CPSplit> recorded(mlir::ModuleOp module,
                                        llvm::StringRef part, int64_t cp,
-                                       runtime::BalancePolicy policy) {
+                                       const runtime::BalanceOptions &options) {
   for (CPAssignmentOp op : module.getOps<CPAssignmentOp>()) {
+    double weight =
+        op.getTokenWeight() ? op.getTokenWeight()->convertToDouble() : 0.0;
     if (op.getPart() != part || static_cast<int64_t>(op.getCp()) != cp ||
-        getBalancePolicy(op.getPolicy()) != policy)
+        getBalancePolicy(op.getPolicy()) != options.policy ||
+        static_cast<int64_t>(op.getBlock()) != options.tiles.rows ||
+        static_cast<int64_t>(op.getKeyTile()) != options.tiles.cols ||
+        std::abs(weight - options.tokenWeight) >
+            1e-12 * std::max(1.0, options.tokenWeight))
       continue;
     CPSplit split;
     split.cp = cp;
-    split.policy = policy;
+    split.policy = options.policy;
     split.sequenceTokens = static_cast<int64_t>(op.getTokens());
     for (int64_t r = 0; r < cp; ++r) {
       int64_t tokens = 0;
@@ -185,8 +208,6 @@ plan::splitContextParallel(mlir::ModuleOp module, llvm::StringRef part,
   int64_t blocks = (numTokens + options.block - 1) / options.block;
   runtime::BalancePolicy wanted =
       effectivePolicy(getBalancePolicy(policy), blocks, options);
-  if (std::optional<CPSplit> r = recorded(module, part, cp, wanted))
-    return r;
 
   kernels::TokenLayout layout = kernels::buildSequenceLayout(spec);
   kernels::TileShape tiles;
@@ -202,6 +223,8 @@ plan::splitContextParallel(mlir::ModuleOp module, llvm::StringRef part,
   bo.tokenWeight = cpTokenWeight(module, work);
   bo.ilpTimeLimitSeconds = options.ilpTimeLimit;
   bo.ilpMaxBlocks = options.ilpMaxBlocks;
+  if (std::optional<CPSplit> r = recorded(module, part, cp, bo))
+    return r;
   auto result = balanceBlocksOnce(work, layout.size(), cp, bo);
   if (!result && wanted == runtime::BalancePolicy::Ilp) {
     // A solver failure falls back to lpt, as mllm-balance-cp does.

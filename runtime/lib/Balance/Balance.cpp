@@ -192,14 +192,25 @@ mllm::runtime::balanceBlocks(ArrayRef<int64_t> blockWork, int64_t numTokens,
                    llvm::Twine(numBlocks) + "; use lpt");
     assignLpt(cost, cp, result.blockOwner); // starting incumbent
 #ifdef MLLM_HAVE_CBC
-    detail::IlpOutcome outcome;
-    if (llvm::Error err = detail::solveMakespanIlp(
-            cost, cp, opts.ilpTimeLimitSeconds, result.blockOwner, outcome))
-      return std::move(err);
-    result.provenOptimal = outcome.optimal;
-    result.timedOut = outcome.timedOut;
-    result.lowerBound =
-        weighted ? outcome.lowerBound / kScale : outcome.lowerBound;
+    {
+      // In units of the costs' greatest common divisor: CBC closes the
+      // gap by whole units, and 1/64 of a tile is rarely one that counts
+      // (a token weight that rounds to nothing leaves 64 x the tiles).
+      int64_t unit = 0;
+      for (int64_t c : cost)
+        unit = std::gcd(unit, c);
+      unit = std::max<int64_t>(unit, 1);
+      std::vector<int64_t> units(cost.size());
+      for (size_t b = 0; b < cost.size(); ++b)
+        units[b] = cost[b] / unit;
+      detail::IlpOutcome outcome;
+      if (llvm::Error err = detail::solveMakespanIlp(
+              units, cp, opts.ilpTimeLimitSeconds, result.blockOwner, outcome))
+        return std::move(err);
+      result.provenOptimal = outcome.optimal;
+      result.timedOut = outcome.timedOut;
+      result.lowerBound = outcome.lowerBound * unit / (weighted ? kScale : 1);
+    }
 #endif
     break;
   }

@@ -14,10 +14,11 @@
 // instance whose start was already optimal. A start that meets the bound is
 // proven optimal without running CBC at all.
 //
-// Ours, after the solve: Eq. 4 counts attention tiles only, so an exact
-// solver is free to give one rank far more blocks (tokens, and so matmul
-// work, which the cost model charges) than another: a 30k-token multimodal
-// sequence over 4 ranks came out at 9472 vs 5888 tokens. Moving blocks from
+// Ours, after the solve: Eq. 4 counts attention tiles (plus, with a token
+// weight, tokens at that weight), so an exact solver is free to give one
+// rank far more blocks than another under the same makespan: on tiles
+// alone a 30k-token multimodal sequence over 4 ranks came out at 9472 vs
+// 5888 tokens. Moving blocks from
 // the rank with the most to ranks with fewer, as long as no rank's load
 // exceeds the makespan, evens the counts without touching the makespan
 // (evenBlockCounts). Making the count a second objective in the ILP instead

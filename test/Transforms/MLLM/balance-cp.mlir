@@ -127,15 +127,18 @@ mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
 // -----
 
 // The same blocks (288 causal text tokens weigh 4, 8 and 9 tiles) with the
-// LLM's block in the module: lpt balances tiles + token_weight x tokens,
+// LLM's blocks in the module: lpt balances tiles + token_weight x tokens,
 // the token weight from the cost model's FLOPs. A textbook block (h = 64,
-// plain 4h FFN) spends 24 h^2 per token outside attention and 4 s^2 h in
-// the dense attention of s = 288 tokens, which the cost model spreads over
-// the mask's 21 tiles: 24 h^2 / (4 s^2 h / 21) = 6 x 64 x 21 / 288^2 =
-// 0.0972 tiles per token. Blocks cost 4 + 12.4, 8 + 12.4 and 9 + 3.1: lpt
-// puts 20.4 on r0, 16.4 then 12.1 on r1: tokens [128, 160], no warning.
+// plain 4h FFN) spends M = 24 h^2 per token outside attention and A =
+// 4 s^2 h in the dense attention of s = 288 tokens, which the cost model
+// spreads over the mask's 21 tiles; a step runs the forward (M + A) of
+// both blocks, their weight gradients (M) and the second block's input
+// gradient (M + 2A; the first needs none): 5 M per token against 4 A, so
+// 5/4 x 6 x 64 x 21 / 288^2 = 0.1215 tiles per token. Blocks cost
+// 4 + 15.6, 8 + 15.6 and 9 + 3.9: lpt puts 23.6 on r0, 19.6 then 12.9 on
+// r1: tokens [128, 160], no warning.
 // CHECK-LABEL: mllm.parallel
-// CHECK: mllm.cp_assignment @llm cp 2 lpt tokens 288 tile 128 x 32 token_weight 0.0972222{{[0-9]*}}
+// CHECK: mllm.cp_assignment @llm cp 2 lpt tokens 288 tile 128 x 32 token_weight 0.121527{{[0-9]*}}
 // CHECK-SAME: ranks {{\[}}[128:256], [0:128, 256:288]]
 // CHECK-SAME: workload [8, 13]
 mllm.model @lm {

@@ -202,6 +202,13 @@ TEST(Balance, IlpOptimalOnTinyCases) {
     EXPECT_EQ(ilp.maxWorkload(), bruteForceMakespan(work, cp));
     BalanceResult lpt = expectOk(balanceBlocks(work, blocks * 128, cp));
     EXPECT_LE(ilp.maxWorkload(), lpt.maxWorkload());
+    // A token weight too small to count scales every cost by the same
+    // 64: solved in units of their divisor, the proof is the same.
+    opts.tokenWeight = 1e-9;
+    BalanceResult tiny = expectOk(balanceBlocks(work, blocks * 128, cp, opts));
+    EXPECT_TRUE(tiny.provenOptimal);
+    EXPECT_EQ(tiny.maxWorkload(), ilp.maxWorkload());
+    EXPECT_EQ(tiny.lowerBound, ilp.lowerBound);
   }
   // Where LPT is known to be suboptimal: {3,3,2,2,2} on 2 ranks.
   BalanceOptions opts;

@@ -40,10 +40,11 @@ balanceBlocksOnce(llvm::ArrayRef<int64_t> blockWork, int64_t numTokens,
 
 /// What one token of the LLM's sequence costs besides its attention, in
 /// the mask's tiles (`blockWork`, the sequence's per block;
-/// BalanceOptions::tokenWeight): the cost model's FLOPs of one transformer
-/// block per token outside attention over its attention FLOPs per tile of
-/// the mask (their times where compute bounds them). 0 (tiles alone)
-/// without a model, data, LLM block or tiles.
+/// BalanceOptions::tokenWeight): the cost model's FLOPs of a step of the
+/// LLM's attending layers (under the frozen analysis and recomputation)
+/// per token outside attention over their attention FLOPs per tile of the
+/// mask (their times where compute bounds them). 0 (tiles alone) without a
+/// model, data, attending LLM layer or tiles.
 double cpTokenWeight(mlir::ModuleOp module, llvm::ArrayRef<int64_t> blockWork);
 
 /// The policy a request really runs: ilp falls back to lpt without CBC or

@@ -167,10 +167,10 @@ LogicalResult BalanceCP::balance(ModuleOp module, ParallelOp parallel,
         above));
   }
 
-  // Without a token weight (no LLM block in the module) the balancers even
-  // out attention tiles alone, and the matmuls follow the tokens: with few
-  // blocks (a short sequence) a balanced split can give one rank most of
-  // them, which the cost model charges at that rank's share. Said where the
+  // The matmuls follow the tokens: with few blocks (a short sequence) a
+  // split balanced for the attention (without a token weight, or where
+  // the attention outweighs the tokens) can give one rank most of them,
+  // which the cost model charges at that rank's share. Said where the
   // contiguous split of whole blocks gives that rank fewer.
   auto mostTokens = [](const runtime::BalanceResult &r) {
     int64_t most = 0;
