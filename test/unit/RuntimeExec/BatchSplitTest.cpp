@@ -41,6 +41,19 @@ BatchLayout causalSample() {
   return layout;
 }
 
+/// A 16-token sample in the first block, padding (no attention work) to
+/// 128 tokens.
+BatchLayout paddedSample() {
+  kernels::SequenceSpec spec;
+  spec.textTokens = 16;
+  BatchLayout padded;
+  padded.tokens = kernels::buildSequenceLayout(spec);
+  padded.tokens.words.resize(128, 0);
+  if (!padded.tokens.segments.empty())
+    padded.tokens.segments.resize(128, padded.tokens.segments.back() + 1);
+  return padded;
+}
+
 int64_t tilesOf(const std::vector<int64_t> &tokens) {
   std::set<int64_t> blocks;
   for (int64_t t : tokens)
@@ -89,13 +102,7 @@ TEST(BatchSplit, LargestShareBoundsEveryBatchsSplit) {
   // it (zero work), which LPT hands to the rank with no work.
   EXPECT_EQ(cantFail(largestShare(uniformHalves("lpt"))), 112);
   EXPECT_EQ(cantFail(largestShare(uniformHalves("ilp"))), 112);
-  BatchLayout padded;
-  kernels::SequenceSpec spec;
-  spec.textTokens = 16;
-  padded.tokens = kernels::buildSequenceLayout(spec);
-  padded.tokens.words.resize(128, 0);
-  if (!padded.tokens.segments.empty())
-    padded.tokens.segments.resize(128, padded.tokens.segments.back() + 1);
+  BatchLayout padded = paddedSample();
   ASSERT_FALSE(static_cast<bool>(splitForCP(uniformHalves("lpt"), padded)));
   EXPECT_EQ(padded.cpTokens[0].size(), 16u);
   EXPECT_EQ(padded.cpTokens[1].size(), 112u);
@@ -121,13 +128,7 @@ TEST(BatchSplit, ThePlansTokenWeightSplitsEveryBatch) {
   // attention work) to the rank without work, 16 and 112 tokens; with the
   // plan's token weight the padding's matmuls count: blocks cost 1 + 8 and
   // 8, and lpt alternates them, 64 tokens each.
-  BatchLayout padded;
-  kernels::SequenceSpec spec;
-  spec.textTokens = 16;
-  padded.tokens = kernels::buildSequenceLayout(spec);
-  padded.tokens.words.resize(128, 0);
-  if (!padded.tokens.segments.empty())
-    padded.tokens.segments.resize(128, padded.tokens.segments.back() + 1);
+  BatchLayout padded = paddedSample();
   PlanCPAssignment weighted = uniformHalves("lpt");
   weighted.tokenWeight = 0.5;
   ASSERT_FALSE(static_cast<bool>(splitForCP(weighted, padded)));
