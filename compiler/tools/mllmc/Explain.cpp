@@ -107,23 +107,71 @@ SmallVector<std::string> mllm::cappedStages(PipelineOp pipeline) {
   for (StageOp stage : stages)
     groups += stage.getColocated() ? 0 : 1;
   bool chain = pipeline.getLayout() == EncoderLayout::Chain;
-  int64_t group = -1;
-  for (StageOp stage : stages) {
+  // Per stage: what 1F1B's warm-up wants, what its memory allows, and what
+  // it holds once an earlier stage's cap is carried down (the schedule
+  // generator's rule: a stage with a backward holds no more than the one
+  // before it on its path, when that one has a backward too).
+  size_t n = stages.size();
+  SmallVector<int64_t> wanted(n), own(n), held(n), group(n);
+  SmallVector<bool> backward(n);
+  int64_t g = -1;
+  for (size_t s = 0; s < n; ++s) {
+    StageOp stage = stages[s];
     int64_t i = index[stage.getPart()]++;
-    group += stage.getColocated() ? 0 : 1;
-    auto inFlight = stage.getInFlight();
-    if (!inFlight)
-      continue;
+    g += stage.getColocated() ? 0 : 1;
+    group[s] = g;
     bool isLLM = stage.getPart() == llm;
-    int64_t wanted =
-        chain ? plan::inFlightDepth(true, group, groups, groups,
+    wanted[s] =
+        chain ? plan::inFlightDepth(true, g, groups, groups,
                                     pipeline.getMicrobatches())
               : plan::inFlightDepth(isLLM, i, counts[stage.getPart()],
                                     llmStages, pipeline.getMicrobatches());
-    if (static_cast<int64_t>(*inFlight) < wanted)
-      capped.push_back(stage.getSymName().str() + " " +
-                       std::to_string(*inFlight) + " of " +
-                       std::to_string(wanted));
+    auto inFlight = stage.getInFlight();
+    own[s] = inFlight ? std::min<int64_t>(*inFlight, wanted[s]) : wanted[s];
+    held[s] = own[s];
+    backward[s] =
+        stage.getBwdW().convertToDouble() + stage.getBwdD().convertToDouble() >
+        0;
+  }
+  auto carry = [&](size_t from, size_t to) {
+    if (backward[from] && backward[to])
+      held[to] = std::min(held[to], held[from]);
+  };
+  if (chain) {
+    // Consecutive GPU groups; the parts sharing one hold alike.
+    for (size_t s = 1; s < n; ++s)
+      if (group[s] != group[s - 1])
+        for (size_t a = 0; a < s; ++a)
+          if (group[a] == group[s - 1])
+            carry(a, s);
+  } else {
+    // Each part's stages in order, and every encoder's last into the
+    // LLM's first (its stages come last, in order).
+    size_t llmFirst = n - static_cast<size_t>(llmStages);
+    llvm::StringMap<size_t> last;
+    for (size_t s = 0; s < llmFirst; ++s) {
+      auto it = last.find(stages[s].getPart());
+      if (it != last.end())
+        carry(it->second, s);
+      last[stages[s].getPart()] = s;
+    }
+    for (auto &entry : last)
+      carry(entry.second, llmFirst);
+    for (size_t s = llmFirst + 1; s < n; ++s)
+      carry(s - 1, s);
+  }
+  for (size_t s = 0; s < n; ++s) {
+    if (held[s] >= wanted[s])
+      continue;
+    std::string text = stages[s].getSymName().str() + " " +
+                       std::to_string(held[s]) + " of " +
+                       std::to_string(wanted[s]);
+    if (held[s] < own[s])
+      text += own[s] < wanted[s]
+                  ? " (its memory allows " + std::to_string(own[s]) +
+                        "; an earlier stage's cap holds it back)"
+                  : " (an earlier stage's cap holds it back)";
+    capped.push_back(text);
   }
   return capped;
 }

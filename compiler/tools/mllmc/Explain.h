@@ -13,7 +13,9 @@
 namespace mllm {
 /// The stages whose in-flight microbatches memory-aware 1F1B lowered below
 /// their warm-up (the rank map's rule, mllm/Plan/Memory.h, from the
-/// recorded counts), each as "NAME HELD of WANTED".
+/// recorded counts, with an earlier stage's cap carried down as the
+/// schedule does), each as "NAME HELD of WANTED", saying when the cap is
+/// an earlier stage's.
 llvm::SmallVector<std::string> cappedStages(mllm::PipelineOp pipeline);
 
 /// Prints why the compiler decided what it did: the frozen analysis per
