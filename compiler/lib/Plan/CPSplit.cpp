@@ -178,6 +178,7 @@ static std::optional<CPSplit> recorded(mlir::ModuleOp module,
     CPSplit split;
     split.cp = cp;
     split.policy = options.policy;
+    split.tokenWeight = weight;
     split.sequenceTokens = static_cast<int64_t>(op.getTokens());
     for (int64_t r = 0; r < cp; ++r) {
       int64_t tokens = 0;
@@ -239,6 +240,7 @@ plan::splitContextParallel(mlir::ModuleOp module, llvm::StringRef part,
   CPSplit split;
   split.cp = cp;
   split.policy = result->policy;
+  split.tokenWeight = bo.tokenWeight;
   split.sequenceTokens = layout.size();
   for (const runtime::RankShard &shard : result->ranks) {
     split.tokens.push_back(static_cast<int64_t>(shard.tokens.size()));

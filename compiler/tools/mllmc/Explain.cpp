@@ -196,7 +196,13 @@ void explainContextParallel(const JobModel &job, raw_ostream &os) {
     return;
   const plan::CPSplit &split = *llm.cpSplit;
   os << "  context parallelism: '" << llm.name << "' cp " << split.cp << ", "
-     << runtime::policyName(split.policy) << ": tokens per rank ["
+     << runtime::policyName(split.policy);
+  // What lpt and ilp balanced (uniform and zigzag ignore the work).
+  if (split.tokenWeight > 0 && (split.policy == runtime::BalancePolicy::Lpt ||
+                                split.policy == runtime::BalancePolicy::Ilp))
+    os << " (tiles + " << llvm::format("%.3g", split.tokenWeight)
+       << " x tokens)";
+  os << ": tokens per rank ["
      << llvm::join(llvm::map_range(split.tokens,
                                    [](int64_t t) { return std::to_string(t); }),
                    ", ")

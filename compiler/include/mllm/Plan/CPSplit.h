@@ -60,6 +60,8 @@ struct CPSplit {
   int64_t sequenceTokens = 0;
   std::vector<int64_t> tokens;   ///< Per rank.
   std::vector<int64_t> workload; ///< Per rank: attention tiles (brief §C.4).
+  /// What the balancer weighed a token, in tiles (cpTokenWeight).
+  double tokenWeight = 0;
   int64_t totalWorkload() const;
   /// Rank r's share of the sequence's attention work (its tokens' share when
   /// the mask leaves no work at all).
