@@ -45,13 +45,15 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
   // this one cannot read) ends every process with 1 once all know, as on
   // the CPU backend, instead of aborting the job.
   std::unique_ptr<Group> host;
+  // Every process: the host group and the NCCL split of the gradients.
+  std::vector<int64_t> everyone(
+      static_cast<size_t>(parallel ? world->worldSize() : 0));
+  std::iota(everyone.begin(), everyone.end(), int64_t(0));
 #ifdef MLLM_HAVE_MPI
   if (parallel) {
     // Stopped by the launcher (another process failed) or interrupted, a
     // process says what it was doing.
     installStopHandler(rank);
-    std::vector<int64_t> everyone(static_cast<size_t>(world->worldSize()));
-    std::iota(everyone.begin(), everyone.end(), int64_t(0));
     auto group = world->group(everyone);
     if (!group)
       return fail(llvm::toString(group.takeError()));
@@ -91,8 +93,6 @@ int mllm::runOnDevice(exec::Model &model, exec::DataSource &data,
     if (!made)
       return fail(llvm::toString(made.takeError()));
     nccl = std::move(*made);
-    std::vector<int64_t> everyone(static_cast<size_t>(world->worldSize()));
-    std::iota(everyone.begin(), everyone.end(), int64_t(0));
     auto split = nccl->split(everyone);
     if (!split)
       return fail(llvm::toString(split.takeError()));
