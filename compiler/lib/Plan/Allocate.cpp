@@ -10,127 +10,12 @@
 // (Estimate.cpp), and keep the best that fits.
 //
 //===----------------------------------------------------------------------===//
-#include "PartitionImpl.h"
+#include "Allocator.h"
 
 #include "llvm/ADT/STLExtras.h"
 
-#include <optional>
-#include <tuple>
-
 using namespace mllm::plan;
 using namespace mllm::plan::detail;
-
-namespace {
-
-/// Each layer's bytes with one microbatch in flight (none without a memory
-/// model).
-std::vector<double> layerBytes(const PipelineModule &m) {
-  std::vector<double> bytes;
-  for (const LayerMemory &l : m.memory)
-    bytes.push_back(l.total());
-  return bytes;
-}
-
-std::vector<int64_t> uniformSizes(int64_t n, int64_t k) {
-  std::vector<int64_t> sizes(k, n / k);
-  for (int64_t i = 0; i < n % k; ++i)
-    ++sizes[i];
-  return sizes;
-}
-
-/// What planPipeline knows about one module.
-struct ModuleInfo {
-  int64_t n = 0, lo = 1, hi = 1, gpus = 1;
-  std::vector<double> balance; ///< Per-layer balance fwd + bwd.
-  bool useExplicit = false, useUniform = false;
-  /// Bottleneck of the balance times for k = lo..hi (element k - lo).
-  std::vector<double> bottleneck;
-  /// The min-max cuts (Objective::MinMax, not colocated encoders).
-  std::optional<StageCuts> cuts;
-
-  std::vector<int64_t> sizes(const PipelineModule &m, int64_t k,
-                             int64_t level = 0) const {
-    if (useExplicit)
-      return m.explicitStages;
-    if (useUniform)
-      return uniformSizes(n, k);
-    if (cuts)
-      return cuts->cut(k, level);
-    return MinMaxTable(balance, k).reconstruct(k);
-  }
-  int64_t levels() const { return cuts ? cuts->levels() : 1; }
-};
-
-/// One choice of stage counts (and, colocated, the encoders' partition).
-struct Candidate {
-  std::vector<int64_t> stages;                 ///< Per module.
-  std::vector<std::vector<int64_t>> colocated; ///< Per encoder, if any.
-  /// Per colocated encoder: cut off its fastest for memory.
-  std::vector<bool> colocatedToFit;
-  int64_t level = 0; ///< Of the modules' StageCuts.
-};
-
-/// How good a candidate is: fitting first (among those that do not, the
-/// smallest largest stage), then the estimate under the balance times,
-/// fewer GPUs, more LLM stages, fewer encoder stages.
-using Key =
-    std::tuple<bool, double, double, int64_t, int64_t, std::vector<int64_t>>;
-
-/// One run of planPipeline.
-class Allocator {
-public:
-  Allocator(const std::vector<PipelineModule> &modules, Layout layout,
-            Objective objective, const PipelineResources &res)
-      : modules(modules), layout(layout), objective(objective), res(res),
-        info(modules.size()) {}
-
-  std::optional<PipelinePlan> run() {
-    if (modules.empty() || res.microbatches < 1 || !readModules())
-      return std::nullopt;
-    if (layout == Layout::Parallel || encoders.empty())
-      chooseParallel();
-    else if (!chooseColocated())
-      return std::nullopt;
-    markCutsToFit();
-    return best;
-  }
-
-private:
-  const std::vector<PipelineModule> &modules;
-  Layout layout;
-  Objective objective;
-  PipelineResources res;
-  int64_t llm = -1;
-  std::vector<size_t> encoders;
-  std::vector<ModuleInfo> info;
-  std::optional<PipelinePlan> best;
-  std::optional<Key> bestKey;
-  int64_t bestLevel = 0;
-  std::vector<bool> bestColocatedToFit;
-
-  bool pipelined() const { return res.microbatches > 1; }
-  bool colocated() const {
-    return layout == Layout::Colocated && !encoders.empty();
-  }
-  bool readModules();
-  void fillBottlenecks(size_t i);
-  int64_t fewestFitting(size_t i) const;
-  void chooseParallel();
-  void considerMisses();
-  void markCutsToFit();
-  /// Whether `c` (level > 0) cuts every module as level 0 does: priced.
-  bool sameAsLevelZero(const Candidate &c) const;
-  bool chooseColocated();
-  void consider(const Candidate &c);
-  /// The plan of `c`; its estimates may be lower bounds where they exceed
-  /// `bound` (estimateIterationTime's atMost).
-  PipelinePlan build(const Candidate &c, double bound) const;
-  std::vector<std::vector<StagePlan>>
-  makePaths(const std::vector<std::vector<StagePlan>> &per,
-            const Candidate &c) const;
-  void placeStages(std::vector<std::vector<StagePlan>> &per,
-                   const Candidate &c) const;
-};
 
 /// Per-module facts: balance weights, allowed stage counts.
 bool Allocator::readModules() {
@@ -155,8 +40,15 @@ bool Allocator::readModules() {
     if (bal.size() != m.layers.size() ||
         (!m.memory.empty() && m.memory.size() != m.layers.size()))
       return false;
-    for (const LayerTime &t : bal)
+    mi.tripSums.assign(1, 0.0);
+    mi.weightSums.assign(1, 0.0);
+    for (const LayerTime &t : bal) {
       mi.balance.push_back(t.total());
+      mi.tripSums.push_back(mi.tripSums.back() + t.fwd + t.bwd - t.bwdWeight);
+      mi.weightSums.push_back(mi.weightSums.back() + t.bwdWeight);
+      if (t.bwd <= 0)
+        mi.lastWithoutBackward = static_cast<int64_t>(mi.balance.size()) - 1;
+    }
     mi.lo = 1;
     mi.hi = mi.n;
     if (m.stages) {
@@ -254,6 +146,7 @@ void Allocator::chooseParallel() {
   int64_t levels = 1;
   for (const ModuleInfo &mi : info)
     levels = std::max(levels, mi.levels());
+  std::vector<std::vector<int64_t>> proposed;
   for (int64_t level = 0; level < levels; ++level)
     for (double target : targets) {
       Candidate c;
@@ -266,10 +159,14 @@ void Allocator::chooseParallel() {
         gpus += k * info[i].gpus;
         c.stages.push_back(k);
       }
-      if (c.stages.size() == modules.size() && gpus <= res.gpuBudget &&
-          !sameAsLevelZero(c))
+      if (c.stages.size() != modules.size() || gpus > res.gpuBudget)
+        continue;
+      if (level == 0 && !llvm::is_contained(proposed, c.stages))
+        proposed.push_back(c.stages);
+      if (!sameAsLevelZero(c))
         consider(c);
     }
+  considerMoreStages(proposed);
   if (!best || !best->fits)
     considerMisses();
   if (!best) {
@@ -429,9 +326,10 @@ void Allocator::markCutsToFit() {
     int64_t k = best->stagesPerModule[i];
     const ModuleInfo &mi = info[i];
     bool moved = mi.cuts && mi.cuts->checked() &&
-                 mi.sizes(m, k, bestLevel) != mi.cuts->fastest(k);
+                 sizesOf(bestCandidate, i) != mi.cuts->fastest(k);
     if (colocated() && !m.isLLM)
-      moved = bestColocatedToFit[llvm::find(encoders, i) - encoders.begin()];
+      moved = bestCandidate
+                  .colocatedToFit[llvm::find(encoders, i) - encoders.begin()];
     for (int64_t s = 0; s < k; ++s)
       best->stages[at + s].cutToFit = moved;
     at += static_cast<size_t>(k);
@@ -449,6 +347,14 @@ bool Allocator::sameAsLevelZero(const Candidate &c) const {
   return true;
 }
 
+std::vector<int64_t> Allocator::sizesOf(const Candidate &c, size_t i) const {
+  if (colocated() && !modules[i].isLLM)
+    return c.colocated[llvm::find(encoders, i) - encoders.begin()];
+  if (i < c.searched.size() && !c.searched[i].empty())
+    return c.searched[i];
+  return info[i].sizes(modules[i], c.stages[i], c.level);
+}
+
 /// Prices a candidate and keeps it if it is the best so far.
 void Allocator::consider(const Candidate &c) {
   // A fitting best bounds what a candidate needs to be priced exactly:
@@ -458,6 +364,12 @@ void Allocator::consider(const Candidate &c) {
                      ? std::get<2>(*bestKey)
                      : std::numeric_limits<double>::infinity();
   PipelinePlan plan = build(c, bound);
+  if (c.searched.empty() &&
+      llvm::none_of(priced, [&](const std::pair<double, Candidate> &p) {
+        return p.second.stages == c.stages &&
+               p.second.colocated == c.colocated && p.second.level == c.level;
+      }))
+    priced.emplace_back(plan.balanceIterationTime, c);
   std::vector<int64_t> encoderStages;
   for (size_t e : encoders)
     encoderStages.push_back(c.stages[e]);
@@ -467,213 +379,19 @@ void Allocator::consider(const Candidate &c) {
   double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
   double miss = plan.fits ? 0.0 : worstMemoryRatio(plan, res.memoryCapacity);
   Key key{!plan.fits, miss, estimate, plan.gpus, -llmStages, encoderStages};
-  if (!bestKey || key < *bestKey) {
+  // A searched cut replaces the best only by more than rounding: where the
+  // module does not set the pace (a capped encoder does), the cuts StageCuts
+  // proposes are the balanced ones.
+  bool searchedTie = !c.searched.empty() && bestKey &&
+                     estimate >= std::get<2>(*bestKey) * (1 - 1e-9);
+  if (!bestKey || (key < *bestKey && !searchedTie)) {
     bestKey = std::move(key);
     best = std::move(plan);
-    bestLevel = c.level;
-    bestColocatedToFit = c.colocatedToFit;
+    bestCandidate = c;
     // A winner's balanced estimate is exact (at most the bound).
     best->iterationTime = estimateIterationTime(best->paths, res.microbatches);
   }
 }
-
-/// The paths from each encoder through the LLM (one path of merged stages
-/// when the encoders are colocated).
-std::vector<std::vector<StagePlan>>
-Allocator::makePaths(const std::vector<std::vector<StagePlan>> &per,
-                     const Candidate &c) const {
-  std::vector<std::vector<StagePlan>> paths;
-  std::vector<StagePlan> tail;
-  if (llm >= 0)
-    tail = per[llm];
-  if (encoders.empty()) {
-    paths.push_back(tail);
-  } else if (!colocated()) {
-    for (size_t e : encoders) {
-      std::vector<StagePlan> path = per[e];
-      path.insert(path.end(), tail.begin(), tail.end());
-      paths.push_back(std::move(path));
-    }
-  } else {
-    std::vector<StagePlan> path;
-    PredecessorsInFlight before; // Stage s - 1, with a backward.
-    for (int64_t s = 0; s < c.stages[encoders[0]]; ++s) {
-      StagePlan merged;
-      double received = 0, sent = 0, back = 0;
-      for (size_t e : encoders) {
-        const StagePlan &sp = per[e][s];
-        merged.module += (merged.module.empty() ? "" : "+") + sp.module;
-        // The merged stages' layers count on in stage order (as a chain
-        // stage's do): estimateIterationTime tells stages apart by module
-        // and first layer.
-        merged.firstLayer += sp.firstLayer;
-        merged.numLayers += sp.numLayers;
-        merged.fwd += sp.fwd;
-        merged.bwd += sp.bwd;
-        merged.bwdWeight += sp.bwdWeight;
-        merged.sendTime += sp.sendTime;
-        merged.memory.add(sp.memory.recorded());
-        const PipelineModule &m = modules[e];
-        received += m.receivedBytes(s == 0);
-        sent += m.sentBytes(s + 1 == c.stages[e]);
-        // Gradients go back only to an encoder's stage with a backward.
-        if (s > 0 && per[e][s - 1].memory.activations > 0)
-          back += m.receivedBytes(false);
-      }
-      setMessageTerms(merged.memory, received, sent, back);
-      capInFlightAfter(merged.memory, res.memoryCapacity, before);
-      before = {};
-      if (merged.memory.activations > 0)
-        before.add(merged.memory.inFlight);
-      path.push_back(std::move(merged));
-    }
-    path.insert(path.end(), tail.begin(), tail.end());
-    paths.push_back(std::move(path));
-  }
-  return paths;
-}
-
-/// In-flight wishes and transfer times of every stage: ranks go stage by
-/// stage in pipeline order (colocated encoders share stage s), a stage's
-/// dp replicas consecutive; a stage sends to the next stage of its path
-/// over the intra-node link when their first ranks share a node.
-void Allocator::placeStages(std::vector<std::vector<StagePlan>> &per,
-                            const Candidate &c) const {
-  int64_t llmStages = llm >= 0 ? c.stages[llm] : 0;
-  int64_t next = 0;
-  std::vector<std::vector<int64_t>> first(modules.size());
-  std::vector<int64_t> colocatedFirst;
-  for (size_t i = 0; i < modules.size(); ++i) {
-    const PipelineModule &m = modules[i];
-    int64_t count = res.dp * info[i].gpus;
-    for (size_t s = 0; s < per[i].size(); ++s) {
-      StagePlan &sp = per[i][s];
-      sp.memory.wanted = inFlightDepth(m.isLLM, static_cast<int64_t>(s),
-                                       static_cast<int64_t>(per[i].size()),
-                                       llmStages, res.microbatches);
-      if (!colocated() || m.isLLM) {
-        first[i].push_back(next);
-        next += count;
-      } else {
-        if (s >= colocatedFirst.size()) {
-          colocatedFirst.push_back(next);
-          next += count;
-        }
-        first[i].push_back(colocatedFirst[s]);
-      }
-    }
-  }
-  auto link = [&](int64_t a, int64_t b, double bytes) {
-    bool same =
-        res.gpusPerNode <= 0 || a / res.gpusPerNode == b / res.gpusPerNode;
-    double bw = same ? res.intraNodeBandwidth : res.interNodeBandwidth;
-    return bw > 0 ? bytes / bw : 0.0;
-  };
-  int64_t llmFirst = llm >= 0 && !first[llm].empty() ? first[llm][0] : 0;
-  for (size_t i = 0; i < modules.size(); ++i)
-    for (size_t s = 0; s < per[i].size(); ++s) {
-      bool last = s + 1 == per[i].size();
-      if (last && modules[i].isLLM)
-        continue;
-      int64_t to = last ? llmFirst : first[i][s + 1];
-      per[i][s].sendTime = link(first[i][s], to, modules[i].sentBytes(last));
-    }
-}
-
-/// The plan of a candidate: per-module stages (real and balance times,
-/// memory, transfers), paths, bottleneck, estimates and GPUs.
-PipelinePlan Allocator::build(const Candidate &c, double bound) const {
-  PipelinePlan plan;
-  std::vector<std::vector<StagePlan>> real(modules.size()),
-      balanced(modules.size());
-  for (size_t i = 0; i < modules.size(); ++i) {
-    const PipelineModule &m = modules[i];
-    std::vector<int64_t> sizes;
-    if (colocated() && !m.isLLM) {
-      size_t a = llvm::find(encoders, i) - encoders.begin();
-      sizes = c.colocated[a];
-    } else {
-      sizes = info[i].sizes(m, c.stages[i], c.level);
-    }
-    real[i] = stagePlans(m, m.layers, sizes);
-    balanced[i] = stagePlans(
-        m, m.balanceLayers.empty() ? m.layers : m.balanceLayers, sizes);
-  }
-  placeStages(real, c);
-  // Caps in pipeline order: a stage holds more sent gradients where the
-  // stage it sends them to holds more microbatches (capInFlightAfter).
-  // Colocated encoders are capped on their shared GPUs (makePaths).
-  auto capAfter = [&](std::vector<StagePlan> &stages,
-                      PredecessorsInFlight before) {
-    for (StagePlan &sp : stages) {
-      capInFlightAfter(sp.memory, res.memoryCapacity, before);
-      before = {};
-      if (sp.memory.activations > 0)
-        before.add(sp.memory.inFlight);
-    }
-  };
-  if (!colocated())
-    for (size_t e : encoders)
-      capAfter(real[e], {});
-  plan.paths = makePaths(real, c);
-  if (llm >= 0) {
-    // The LLM's first stage sends gradients to every encoder's last stage
-    // with a backward.
-    auto llmStages = static_cast<size_t>(c.stages[llm]);
-    PredecessorsInFlight before;
-    for (const std::vector<StagePlan> &path : plan.paths)
-      if (path.size() > llmStages) {
-        const StageMemory &last = path[path.size() - llmStages - 1].memory;
-        if (last.activations > 0)
-          before.add(last.inFlight);
-      }
-    double back = 0;
-    for (size_t e : encoders)
-      if (!real[e].empty() && real[e].back().memory.activations > 0)
-        back += modules[e].outputBytes;
-    const PipelineModule &lm = modules[llm];
-    setMessageTerms(real[llm].front().memory, lm.receivedBytes(true),
-                    lm.sentBytes(c.stages[llm] == 1), back);
-    capAfter(real[llm], before);
-    for (std::vector<StagePlan> &path : plan.paths)
-      for (size_t s = 0; s < llmStages; ++s)
-        path[path.size() - llmStages + s].memory = real[llm][s].memory;
-  }
-  for (size_t i = 0; i < modules.size(); ++i) {
-    for (size_t s = 0; s < real[i].size(); ++s) {
-      balanced[i][s].memory = real[i][s].memory;
-      balanced[i][s].sendTime = real[i][s].sendTime;
-    }
-    plan.stagesPerModule.push_back(c.stages[i]);
-  }
-  // Colocated stages are capped (and checked) on their shared GPUs.
-  std::vector<std::vector<StagePlan>> balancedPaths = makePaths(balanced, c);
-  for (size_t p = 0; p < plan.paths.size(); ++p)
-    for (size_t s = 0; s < plan.paths[p].size(); ++s)
-      balancedPaths[p][s].memory = plan.paths[p][s].memory;
-  for (size_t i = 0; i < modules.size(); ++i)
-    plan.stages.insert(plan.stages.end(), real[i].begin(), real[i].end());
-  for (const std::vector<StagePlan> &path : plan.paths)
-    for (const StagePlan &s : path) {
-      plan.bottleneck = std::max(plan.bottleneck, s.fwd + s.bwd);
-      plan.fits &= s.memory.wanted == 0 || s.memory.fits(res.memoryCapacity);
-    }
-  // The balanced estimate chooses; the real one is only reported, for the
-  // chosen plan (consider() prices it exactly).
-  plan.balanceIterationTime =
-      estimateIterationTime(balancedPaths, res.microbatches, bound);
-  if (colocated()) {
-    plan.gpus = c.stages[encoders[0]] * info[encoders[0]].gpus;
-    if (llm >= 0)
-      plan.gpus += c.stages[llm] * info[llm].gpus;
-  } else {
-    for (size_t i = 0; i < modules.size(); ++i)
-      plan.gpus += c.stages[i] * info[i].gpus;
-  }
-  return plan;
-}
-
-} // namespace
 
 std::optional<PipelinePlan>
 mllm::plan::planPipeline(const std::vector<PipelineModule> &modules,

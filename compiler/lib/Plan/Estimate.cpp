@@ -121,9 +121,13 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
 
 /// No cycle longer than period x its lag: longest paths with edge weights
 /// time(from) + extra - period x lag converge (Bellman-Ford).
+/// The edges relaxed so far on this thread: estimateWork().
+thread_local int64_t relaxedEdges = 0;
+
 bool SteadyState::feasible(double period) const {
   std::vector<double> dist(time.size(), 0.0);
   for (size_t round = 0; round <= time.size(); ++round) {
+    relaxedEdges += static_cast<int64_t>(edges.size());
     bool changed = false;
     for (const Edge &e : edges) {
       double d = dist[e.from] + time[e.from] + e.extra -
@@ -171,6 +175,8 @@ bool anyCapped(const std::vector<std::vector<StagePlan>> &paths) {
 } // namespace
 
 namespace mllm::plan::detail {
+
+int64_t estimateWork() { return relaxedEdges; }
 
 StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
                         bool last) {

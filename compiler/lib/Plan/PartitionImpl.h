@@ -45,6 +45,17 @@ using StageFits =
 
 /// Below this many DP steps (stages x N^2) a predicate is honoured exactly.
 inline constexpr double kMinMaxExactWork = 2e7;
+/// What one planPipeline call may spend pricing cuts beyond StageCuts'
+/// (CutSearch, more stages): at most this many plans, and this much of
+/// the memory-capped estimate's work (estimateWork), its dearest part. A
+/// bound on its time where many cuts come near the best; counted, not
+/// timed, so that plans do not depend on the machine.
+inline constexpr int64_t kCutSearchBudget = 10000;
+inline constexpr int64_t kCutSearchWork = 30'000'000;
+/// The edges the memory-capped estimate has relaxed on this thread so far
+/// (Estimate.cpp): its work, nearly all of the time of pricing a capped
+/// plan.
+int64_t estimateWork();
 
 /// The min-max DP of §B.5 over one chain, optionally with a per-stage
 /// background load added to each stage (`bg[k]`, the other colocated
@@ -279,6 +290,89 @@ private:
   /// The tapers', over the layers reversed (stage r is the r-th from the
   /// last), those that fit some stage count.
   std::vector<MinMaxTable> tapers;
+};
+
+/// Every cut of a chain of layers into k stages whose stages each fit (a
+/// SegmentFits: the one-in-flight memory check, which any plan that fits
+/// passes) and weigh at most a limit, for the allocators' exact search over
+/// the estimate (docs/plan-format.md, "Every cut"): a branch and bound whose
+/// bound is a stage-count-wide lower bound of the estimate, (microbatches -
+/// 1) x the bottleneck, so a limit on the bottleneck. A prefix of stages is
+/// extended only where the layers after it can still be cut within the
+/// limit (a table of the suffixes' min-max bottlenecks), so every branch
+/// ends in a cut that is visited; the visitor prices it and returns the
+/// limit, which shrinks as better plans are found.
+class CutSearch {
+public:
+  /// Up to `maxStages` stages (at most the layers).
+  CutSearch(llvm::ArrayRef<double> weights, int64_t maxStages,
+            SegmentFits fits);
+
+  /// The least bottleneck of a cut into `stages` stages that fit, infinite
+  /// where none does.
+  double bottleneck(int64_t stages) const { return suffix[stages - 1][0]; }
+
+  /// Whether a search may take the stage of layers [first, end) with
+  /// `after` stages after it (a bound of the plans that contain it).
+  using Admits =
+      llvm::function_ref<bool(int64_t after, int64_t first, int64_t end)>;
+  /// The visitor of one cut (stage sizes); returns the limit from now on.
+  using Visit = llvm::function_ref<double(llvm::ArrayRef<int64_t> sizes)>;
+  /// Visits every cut into `stages` stages that fit, whose stages are
+  /// admissible (none: all are), whose largest stage weighs at most the
+  /// limit (`limit`, then what `visit` returns) and more than `above`, in
+  /// lexicographic order of the stage sizes, until `budget` cuts have been
+  /// visited (it counts them down). Returns whether it visited them all.
+  bool search(int64_t stages, double limit, double above, Admits admissible,
+              int64_t &budget, Visit visit) const;
+  /// The least bottleneck of a cut into `stages` stages that fit and are
+  /// admissible, with no stage heavier than `limit` (infinite: none).
+  double bottleneck(int64_t stages, double limit, Admits admissible) const;
+
+  /// How many cuts into `stages` stages fit and are admissible with no
+  /// stage heavier than `limit` (as a double: it may be astronomical).
+  double count(int64_t stages, double limit, Admits admissible) const;
+
+  /// The largest bottleneck of a plan that may estimate at most
+  /// `estimate` (plus rounding), when each path's forwards and input
+  /// gradients take at least `pathFloor` (the sum over its layers): the
+  /// estimate is at least pathFloor + (microbatches - 1) x the bottleneck
+  /// (estimateIterationTime). Requires microbatches > 1.
+  static double limitFor(double estimate, double pathFloor,
+                         int64_t microbatches) {
+    assert(microbatches > 1);
+    return (estimate - pathFloor) / static_cast<double>(microbatches - 1) *
+               (1 + 1e-9) +
+           1e-12;
+  }
+
+  /// The work (stages x layers^2) of a table up to which planners search.
+  static bool affordable(int64_t maxStages, int64_t layers) {
+    return static_cast<double>(maxStages) * static_cast<double>(layers) *
+               static_cast<double>(layers) <=
+           kMinMaxExactWork;
+  }
+
+private:
+  /// Of one search: least[r][j], the least bottleneck of layers [j, n) in
+  /// r + 1 admissible stages within the limit; heavy[r][j], whether one of
+  /// them has a stage heavier than `above`.
+  struct Tables {
+    std::vector<std::vector<double>> least;
+    std::vector<std::vector<char>> heavy;
+  };
+  Tables tables(int64_t stages, double limit, double above,
+                Admits admissible) const;
+
+  std::vector<double> p;
+  int64_t n;
+  /// Per start: one past the last layer a stage from it may end at.
+  std::vector<int64_t> lastEnd;
+  /// suffix[r - 1][j]: the least bottleneck of layers [j, n) in r stages
+  /// that fit.
+  std::vector<std::vector<double>> suffix;
+
+  double w(int64_t j, int64_t e) const { return p[e] - p[j]; }
 };
 
 /// Per-stage sums of `weights` for a partition (differences of prefix sums).

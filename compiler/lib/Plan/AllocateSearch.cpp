@@ -1,0 +1,319 @@
+//===- AllocateSearch.cpp - beyond the cuts StageCuts proposes ------------===//
+//
+// The Allocator's search (Allocator.h): more stages than the fewest that
+// meet a bottleneck, where memory caps the plans; then, for each candidate
+// whose stage counts could still beat the best, every cut of each module
+// (CutSearch), one module at a time and jointly where few cuts are within
+// the bound; within a budget (kCutSearchBudget, kCutSearchWork).
+// docs/plan-format.md, "Every cut".
+//
+//===----------------------------------------------------------------------===//
+#include "Allocator.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mllm::plan;
+using namespace mllm::plan::detail;
+
+/// The fewest stages meeting a bottleneck leave more GPUs of the budget
+/// idle, and a module given more stages for the same bottleneck holds more
+/// microbatches in flight per GPU: where memory caps the plans, that can
+/// be faster. So each module of each proposed candidate is raised, one at a
+/// time, to every stage count within the budget whose plans could still
+/// beat the best: by the bottleneck (the path work, plus microbatches - 1
+/// times the candidate's bottleneck) and by memory (some cut of each
+/// module whose every stage admits() may). Each is priced at its fastest
+/// fitting cuts; searchCuts searches the rest. Without memory caps a
+/// proposed candidate has a bottleneck as low with fewer stages.
+void Allocator::considerMoreStages(
+    const std::vector<std::vector<int64_t>> &proposed) {
+  if (!pipelined() || !best || !best->fits || res.memoryCapacity <= 0 ||
+      llvm::all_of(modules,
+                   [](const PipelineModule &m) { return m.memory.empty(); }))
+    return;
+  double floor = pathWorkFloor();
+  double limit =
+      CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches);
+  auto mayWin = [&](const Candidate &c) {
+    for (size_t j = 0; j < modules.size(); ++j) {
+      if (info[j].bottleneck[c.stages[j] - info[j].lo] > limit)
+        return false;
+      const CutSearch *every = everyCut(j);
+      auto admitted = [&](int64_t after, int64_t first, int64_t end) {
+        return admits(c, j, floor, after, first, end);
+      };
+      if (every && every->bottleneck(c.stages[j], limit, admitted) > limit)
+        return false;
+    }
+    return true;
+  };
+  // The most promising first, as the budget may run out: by the best
+  // estimate priced with those stage counts.
+  std::vector<std::pair<double, size_t>> order;
+  for (size_t b = 0; b < proposed.size(); ++b) {
+    double estimate = kInf;
+    for (const auto &[e, c] : priced)
+      if (c.stages == proposed[b])
+        estimate = std::min(estimate, e);
+    order.emplace_back(estimate, b);
+  }
+  llvm::sort(order);
+  std::vector<std::vector<int64_t>> seen = proposed;
+  for (const auto &[estimate, b] : order)
+    for (size_t i = 0; i < modules.size(); ++i) {
+      const std::vector<int64_t> &base = proposed[b];
+      int64_t gpus = 0;
+      for (size_t j = 0; j < modules.size(); ++j)
+        gpus += base[j] * info[j].gpus;
+      Candidate c;
+      c.stages = base;
+      for (int64_t k = base[i] + 1; k <= info[i].hi; ++k) {
+        gpus += info[i].gpus;
+        if (gpus > res.gpuBudget)
+          break;
+        c.stages[i] = k;
+        if (llvm::is_contained(seen, c.stages))
+          continue;
+        seen.push_back(c.stages);
+        if (!mayWin(c))
+          continue;
+        if (!spend())
+          return;
+        consider(c);
+        limit =
+            CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches);
+      }
+    }
+}
+
+bool Allocator::spend() {
+  if (workStart < 0)
+    workStart = estimateWork();
+  if (searchBudget <= 0 || estimateWork() - workStart > kCutSearchWork)
+    exhausted = true;
+  if (exhausted)
+    return false;
+  --searchBudget;
+  return true;
+}
+
+double Allocator::pathWorkFloor() const {
+  auto work = [&](size_t i) {
+    const PipelineModule &m = modules[i];
+    double sum = 0;
+    for (const LayerTime &t :
+         m.balanceLayers.empty() ? m.layers : m.balanceLayers)
+      sum += t.fwd + t.bwd - t.bwdWeight;
+    return sum;
+  };
+  double encoderPart = 0;
+  for (size_t e : encoders)
+    encoderPart =
+        colocated() ? encoderPart + work(e) : std::max(encoderPart, work(e));
+  return encoderPart + (llm >= 0 ? work(static_cast<size_t>(llm)) : 0.0);
+}
+
+/// StageCuts proposes a handful of cuts per stage count, which may miss the
+/// best. Where the best plan fits, every candidate's stage counts whose
+/// plans could still estimate faster are searched through every cut of
+/// each module (the LLM first; the others' cuts held, as the best found
+/// so far): a branch and bound on the bottleneck (CutSearch), with the
+/// best plan's estimate as the incumbent. Within kCutSearchBudget cuts
+/// this finds the best cut of each module given the others (for an LLM
+/// alone, the best plan over every cut of the stage counts priced).
+void Allocator::searchCuts() {
+  if (!pipelined() || !best || !best->fits)
+    return;
+  // Most promising first: a good incumbent prunes the rest.
+  std::vector<size_t> order(priced.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    order[p] = p;
+  llvm::sort(order, [&](size_t a, size_t b) {
+    return std::tie(priced[a].first, a) < std::tie(priced[b].first, b);
+  });
+  std::vector<size_t> searchOrder;
+  if (llm >= 0)
+    searchOrder.push_back(static_cast<size_t>(llm));
+  searchOrder.insert(searchOrder.end(), encoders.begin(), encoders.end());
+  // Jointly, encoders outside, where their cuts within the bound are few.
+  std::vector<size_t> joint(searchOrder.rbegin(), searchOrder.rend());
+  double floor = pathWorkFloor();
+  for (size_t p : order) {
+    Candidate c = priced[p].second;
+    // No cut of these stage counts beats the best: each module's fastest
+    // fitting cut bounds its bottleneck.
+    double bottleneck = 0;
+    for (size_t i = 0; i < modules.size(); ++i)
+      if (const CutSearch *every = everyCut(i))
+        bottleneck = std::max(bottleneck, every->bottleneck(c.stages[i]));
+    if (bottleneck >
+        CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches))
+      continue;
+    // Module by module, again while one improves the plan (a module's best
+    // cut depends on the others').
+    for (size_t unchanged = 0, at = 0; unchanged < searchOrder.size();
+         at = (at + 1) % searchOrder.size()) {
+      Key before = *bestKey;
+      if (!searchModule(c, searchOrder[at]))
+        return;
+      bool improved = *bestKey != before;
+      if (improved)
+        c = bestCandidate; // The next module's search holds this cut.
+      unchanged = improved ? 1 : unchanged + 1;
+    }
+    if (joint.size() < 2)
+      continue;
+    SearchFloor shared = searchFloor(c, joint);
+    double combinations = 1;
+    for (size_t i : llvm::ArrayRef(joint).drop_back())
+      if (const CutSearch *every = everyCut(i))
+        combinations *= every->count(
+            c.stages[i], searchLimit(shared),
+            [&](int64_t after, int64_t first, int64_t end) {
+              return admits(c, i, shared.longest, after, first, end);
+            });
+    if (combinations <= static_cast<double>(searchBudget) && !exhausted &&
+        !searchJointly(c, joint))
+      return;
+  }
+}
+
+Allocator::SearchFloor
+Allocator::searchFloor(const Candidate &c, llvm::ArrayRef<size_t> free) const {
+  std::vector<std::vector<StagePlan>> paths;
+  build(c, std::get<2>(*bestKey), &paths);
+  SearchFloor f;
+  for (const std::vector<StagePlan> &path : paths) {
+    double sum = 0;
+    for (size_t s = 0; s < path.size(); ++s) {
+      const StagePlan &sp = path[s];
+      sum += sp.fwd + sp.bwd - sp.bwdWeight +
+             (s + 1 < path.size() ? 2 * sp.sendTime : 0.0);
+      bool isFree = llvm::any_of(
+          free, [&](size_t i) { return sp.module == modules[i].name; });
+      if (!isFree && sp.fwd + sp.bwd > f.besides) {
+        f.besides = sp.fwd + sp.bwd;
+        f.besidesWeight = sp.bwdWeight;
+      }
+    }
+    f.longest = std::max(f.longest, sum);
+  }
+  return f;
+}
+
+// The estimate is at least longest + the bottleneck's weight gradient +
+// (microbatches - 1) x the bottleneck.
+double Allocator::searchLimit(const SearchFloor &floor) const {
+  return CutSearch::limitFor(std::get<2>(*bestKey), floor.longest,
+                             res.microbatches);
+}
+
+/// A stage its own memory caps below its warm-up, to c microbatches, is
+/// held back: the steady state's period is at least its round trip (its
+/// forward and every forward after it on the path, the input gradients
+/// back, its weight gradient: SteadyState's cycle) over c, and the
+/// estimate at least longest + (microbatches - c) x that period (or the
+/// uncapped estimate, longer still). Caps carried down or behind a
+/// predecessor hold it to fewer. This bounds the plans where memory, not
+/// the bottleneck, sets the pace, which the bottleneck's bound cannot.
+bool Allocator::admits(const Candidate &c, size_t i, double longest,
+                       int64_t after, int64_t first, int64_t end) const {
+  const PipelineModule &m = modules[i];
+  const ModuleInfo &mi = info[i];
+  // The round trip needs a backward on this stage and every one after it.
+  if (mi.lastWithoutBackward >= first)
+    return true;
+  double downstream = 0;
+  if (!m.isLLM && llm >= 0) {
+    const ModuleInfo &li = info[llm];
+    if (li.lastWithoutBackward >= 0)
+      return true;
+    downstream = li.tripSums.back();
+  }
+  StageMemory mem = stageMemory(m, first, end - first, end == mi.n);
+  int64_t k = c.stages[i];
+  mem.wanted = inFlightDepth(m.isLLM, k - 1 - after, k,
+                             llm >= 0 ? c.stages[llm] : 0, res.microbatches);
+  capInFlight(mem, res.memoryCapacity);
+  if (!mem.capped())
+    return true;
+  double trip = mi.tripSums[mi.n] - mi.tripSums[first] + downstream +
+                mi.weightSums[end] - mi.weightSums[first];
+  auto held = static_cast<double>(mem.inFlight);
+  double bound =
+      longest + (static_cast<double>(res.microbatches) - held) * trip / held;
+  return bound < std::get<2>(*bestKey) * (1 - 1e-9);
+}
+
+const CutSearch *Allocator::everyCut(size_t i) {
+  const PipelineModule &m = modules[i];
+  ModuleInfo &mi = info[i];
+  if (!mi.cuts || (colocated() && !m.isLLM) ||
+      !CutSearch::affordable(mi.hi, mi.n))
+    return nullptr;
+  if (!mi.every) {
+    auto fits = [&](int64_t first, int64_t end) {
+      return m.memory.empty() ||
+             fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
+                             res.memoryCapacity);
+    };
+    mi.every.emplace(mi.balance, mi.hi, SegmentFits(fits));
+  }
+  return &*mi.every;
+}
+
+bool Allocator::searchModule(const Candidate &c, size_t i) {
+  const CutSearch *every = everyCut(i);
+  if (!every)
+    return true;
+  SearchFloor floor = searchFloor(c, {i});
+  if (floor.besides > searchLimit(floor))
+    return true;
+  // Cuts whose stages all stay below `besides` leave the bottleneck where
+  // it is; where that bounds them above the best (as consider() compares
+  // searched cuts), only cuts with a stage past it are searched.
+  double above = -kInf;
+  if (floor.longest + floor.besidesWeight +
+          static_cast<double>(res.microbatches - 1) * floor.besides >=
+      std::get<2>(*bestKey) * (1 - 1e-9))
+    above = floor.besides * (1 - 1e-9);
+  auto admitted = [&](int64_t after, int64_t first, int64_t end) {
+    return admits(c, i, floor.longest, after, first, end);
+  };
+  int64_t unbounded = std::numeric_limits<int64_t>::max();
+  every->search(c.stages[i], searchLimit(floor), above, admitted, unbounded,
+                [&](llvm::ArrayRef<int64_t> sizes) {
+                  if (!spend())
+                    return -kInf; // Ends the search.
+                  Candidate t = c;
+                  t.searched.resize(modules.size());
+                  t.searched[i].assign(sizes.begin(), sizes.end());
+                  consider(t);
+                  return searchLimit(floor);
+                });
+  return !exhausted;
+}
+
+bool Allocator::searchJointly(const Candidate &c, llvm::ArrayRef<size_t> mods) {
+  if (mods.size() == 1)
+    return searchModule(c, mods[0]);
+  size_t i = mods[0];
+  const CutSearch *every = everyCut(i);
+  if (!every)
+    return searchJointly(c, mods.drop_front());
+  SearchFloor floor = searchFloor(c, mods);
+  int64_t outer = std::numeric_limits<int64_t>::max();
+  auto admitted = [&](int64_t after, int64_t first, int64_t end) {
+    return admits(c, i, floor.longest, after, first, end);
+  };
+  every->search(c.stages[i], searchLimit(floor), -kInf, admitted, outer,
+                [&](llvm::ArrayRef<int64_t> sizes) {
+                  Candidate t = c;
+                  t.searched.resize(modules.size());
+                  t.searched[i].assign(sizes.begin(), sizes.end());
+                  if (!searchJointly(t, mods.drop_front()))
+                    return -kInf; // Ends the search.
+                  return searchLimit(floor);
+                });
+  return !exhausted;
+}
