@@ -229,6 +229,32 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   std::optional<PipelinePlan> best;
   std::optional<std::tuple<bool, double, double, int64_t>> bestKey;
   std::vector<int64_t> bestSizes;
+  auto consider = [&](const std::vector<int64_t> &sizes, bool searched) {
+    // Past a fitting best's estimate a candidate cannot win.
+    double bound =
+        resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
+            ? std::get<2>(*bestKey)
+            : std::numeric_limits<double>::infinity();
+    PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
+                                   /*balanceTimes=*/true, bound);
+    // Fitting first (among those that do not, the smallest largest
+    // stage), then the estimate (a tie with one microbatch), then fewer
+    // GPUs. A searched cut wins by more than rounding only (as the
+    // allocator's).
+    double estimate =
+        resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
+    double miss =
+        plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
+    std::tuple<bool, double, double, int64_t> key{
+        !plan.fits, miss, estimate, static_cast<int64_t>(sizes.size())};
+    if (searched && bestKey && estimate >= std::get<2>(*bestKey) * (1 - 1e-9))
+      return;
+    if (!bestKey || key < *bestKey) {
+      bestKey = key;
+      best = std::move(plan);
+      bestSizes = sizes;
+    }
+  };
   // Most stages first: they are usually fastest, so the bound below prunes
   // the pricing of the slower candidates with fewer stages (the choice is
   // the smallest key whatever the order).
@@ -247,28 +273,41 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
         first = sizes;
       else if (sizes == first)
         continue; // Priced.
-      // Past a fitting best's estimate a candidate cannot win.
-      double bound =
-          resources.microbatches > 1 && bestKey && !std::get<0>(*bestKey)
-              ? std::get<2>(*bestKey)
-              : std::numeric_limits<double>::infinity();
-      PipelinePlan plan = buildChain(modules, c, sizes, gpus, resources,
-                                     /*balanceTimes=*/true, bound);
-      // Fitting first (among those that do not, the smallest largest
-      // stage), then the estimate (a tie with one microbatch), then fewer
-      // GPUs.
-      double estimate =
-          resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
-      double miss =
-          plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
-      std::tuple<bool, double, double, int64_t> key{!plan.fits, miss, estimate,
-                                                    k};
-      if (!bestKey || key < *bestKey) {
-        bestKey = key;
-        best = std::move(plan);
-        bestSizes = std::move(sizes);
-      }
+      consider(sizes, /*searched=*/false);
     }
+  }
+  // Every cut that could beat a fitting best (CutSearch; the allocator's
+  // search, docs/plan-format.md "Every cut"), each stage count in turn,
+  // within the same budget.
+  if (cuts && best && best->fits && resources.microbatches > 1 &&
+      CutSearch::affordable(most, n)) {
+    auto fits = [&](int64_t first, int64_t end) {
+      return fitsOneInFlight(chainStageMemory(modules, c, first, end),
+                             resources.memoryCapacity);
+    };
+    CutSearch every(c.balance, most, SegmentFits(fits));
+    double floor = 0;
+    for (const PipelineModule &m : modules)
+      for (const LayerTime &t :
+           m.balanceLayers.empty() ? m.layers : m.balanceLayers)
+        floor += t.fwd + t.bwd - t.bwdWeight;
+    auto limit = [&] {
+      return CutSearch::limitFor(std::get<2>(*bestKey), floor,
+                                 resources.microbatches);
+    };
+    int64_t budget = kCutSearchBudget, workStart = estimateWork();
+    bool spent = false;
+    for (int64_t k = most; k >= 1 && !spent; --k)
+      spent |= !every.search(
+          k, limit(), -kInf, nullptr, budget,
+          [&](llvm::ArrayRef<int64_t> sizes) {
+            if (estimateWork() - workStart > kCutSearchWork) {
+              spent = true;
+              return -kInf; // Ends the search.
+            }
+            consider({sizes.begin(), sizes.end()}, /*searched=*/true);
+            return limit();
+          });
   }
   // Said by --explain: memory moved the chosen cut off the fastest.
   if (best && cuts && cuts->checked() &&

@@ -240,6 +240,34 @@ TEST(CutSearch, AutoStagesAgainstEveryCut) {
   EXPECT_EQ(exact, compared);
 }
 
+// The chain layout searches every cut of each stage count too. With the
+// LLM alone the chain is the LLM, priced as the parallel layout prices it,
+// so its plan is the best over every stage count and cut of the explicit
+// policy.
+TEST(CutSearch, ChainAgainstEveryCut) {
+  std::mt19937_64 rng(97);
+  int compared = 0;
+  for (int iter = 0; iter < 200; ++iter) {
+    int64_t n = 3 + static_cast<int64_t>(rng() % 7);
+    PipelineModule llm = randomModule(rng, "llm", n, true);
+    PipelineResources res = resources(1 + static_cast<int64_t>(rng() % 5),
+                                      2 + static_cast<int64_t>(rng() % 30), 0);
+    res.memoryCapacity = static_cast<double>(8 + rng() % 40) / 4 * kGiB;
+    std::optional<PipelinePlan> plan =
+        planPipeline({llm}, Layout::Chain, Objective::MinMax, res);
+    ASSERT_TRUE(plan);
+    double best = detail::kInf;
+    for (int64_t k = 1; k <= std::min(n, res.gpuBudget); ++k)
+      best = std::min(best, bestOverCuts({llm}, {k}, res));
+    EXPECT_EQ(plan->fits, best < detail::kInf) << "iter " << iter;
+    if (!plan->fits)
+      continue;
+    ++compared;
+    EXPECT_NEAR(plan->iterationTime, best, 1e-9 * best) << "iter " << iter;
+  }
+  EXPECT_GT(compared, 100);
+}
+
 // An encoder and the LLM in parallel, fixed stage counts: the plan against
 // every pair of cuts. Small instances: the joint search runs and the plan
 // is the best. Over 1,200 instances, without the search it was the best
