@@ -17,6 +17,19 @@
 using namespace mllm::plan;
 using namespace mllm::plan::detail;
 
+namespace {
+
+/// Each layer's bytes with one microbatch in flight (none without a memory
+/// model).
+std::vector<double> layerBytes(const PipelineModule &m) {
+  std::vector<double> bytes;
+  for (const LayerMemory &l : m.memory)
+    bytes.push_back(l.total());
+  return bytes;
+}
+
+} // namespace
+
 /// Per-module facts: balance weights, allowed stage counts.
 bool Allocator::readModules() {
   for (size_t i = 0; i < modules.size(); ++i) {
@@ -325,8 +338,20 @@ void Allocator::markCutsToFit() {
     const PipelineModule &m = modules[i];
     int64_t k = best->stagesPerModule[i];
     const ModuleInfo &mi = info[i];
-    bool moved = mi.cuts && mi.cuts->checked() &&
-                 sizesOf(bestCandidate, i) != mi.cuts->fastest(k);
+    std::vector<int64_t> fastest =
+        mi.cuts ? mi.cuts->fastest(k) : std::vector<int64_t>();
+    bool moved =
+        mi.cuts && mi.cuts->checked() && sizesOf(bestCandidate, i) != fastest;
+    // Moved for memory only where the fastest cut, the others held, does
+    // not fit or is capped: a cut proposed for memory (a taper) or found by
+    // the search may also win on the bottleneck's weight gradient.
+    if (moved && !(colocated() && !m.isLLM)) {
+      Candidate fastestCut = bestCandidate;
+      fastestCut.searched.resize(modules.size());
+      fastestCut.searched[i] = fastest;
+      PipelinePlan plan = build(fastestCut, kInf);
+      moved = !plan.fits || anyCapped(plan.paths);
+    }
     if (colocated() && !m.isLLM)
       moved = bestCandidate
                   .colocatedToFit[llvm::find(encoders, i) - encoders.begin()];
@@ -379,10 +404,12 @@ void Allocator::consider(const Candidate &c) {
   double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
   double miss = plan.fits ? 0.0 : worstMemoryRatio(plan, res.memoryCapacity);
   Key key{!plan.fits, miss, estimate, plan.gpus, -llmStages, encoderStages};
-  // A searched cut replaces the best only by more than rounding: where the
-  // module does not set the pace (a capped encoder does), the cuts StageCuts
-  // proposes are the balanced ones.
+  // A searched cut replaces a best of the same stage counts only by more
+  // than rounding: where the module does not set the pace (a capped encoder
+  // does), the cuts StageCuts proposes are the balanced ones.
   bool searchedTie = !c.searched.empty() && bestKey &&
+                     c.stages == bestCandidate.stages &&
+                     c.colocated == bestCandidate.colocated &&
                      estimate >= std::get<2>(*bestKey) * (1 - 1e-9);
   if (!bestKey || (key < *bestKey && !searchedTie)) {
     bestKey = std::move(key);

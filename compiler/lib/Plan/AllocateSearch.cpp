@@ -21,10 +21,10 @@ using namespace mllm::plan::detail;
 /// be faster. So each module of each proposed candidate is raised, one at a
 /// time, to every stage count within the budget whose plans could still
 /// beat the best: by the bottleneck (the path work, plus microbatches - 1
-/// times the candidate's bottleneck) and by memory (some cut of each
-/// module whose every stage admits() may). Each is priced at its fastest
-/// fitting cuts; searchCuts searches the rest. Without memory caps a
-/// proposed candidate has a bottleneck as low with fewer stages.
+/// times the candidate's bottleneck) and by memory (some cut of the raised
+/// module whose every stage admits() may). Each is priced at level 0 (the
+/// fastest cuts that fit); searchCuts searches the rest. Without memory
+/// caps a proposed candidate has a bottleneck as low with fewer stages.
 void Allocator::considerMoreStages(
     const std::vector<std::vector<int64_t>> &proposed) {
   if (!pipelined() || !best || !best->fits || res.memoryCapacity <= 0 ||
@@ -34,18 +34,16 @@ void Allocator::considerMoreStages(
   double floor = pathWorkFloor();
   double limit =
       CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches);
-  auto mayWin = [&](const Candidate &c) {
-    for (size_t j = 0; j < modules.size(); ++j) {
+  auto mayWin = [&](const Candidate &c, size_t raised) {
+    for (size_t j = 0; j < modules.size(); ++j)
       if (info[j].bottleneck[c.stages[j] - info[j].lo] > limit)
         return false;
-      const CutSearch *every = everyCut(j);
-      auto admitted = [&](int64_t after, int64_t first, int64_t end) {
-        return admits(c, j, floor, after, first, end);
-      };
-      if (every && every->bottleneck(c.stages[j], limit, admitted) > limit)
-        return false;
-    }
-    return true;
+    const CutSearch *every = everyCut(raised);
+    auto admitted = [&](int64_t after, int64_t first, int64_t end) {
+      return admits(c, raised, floor, after, first, end);
+    };
+    return !every ||
+           every->bottleneck(c.stages[raised], limit, admitted) <= limit;
   };
   // The most promising first, as the budget may run out: by the best
   // estimate priced with those stage counts.
@@ -75,7 +73,7 @@ void Allocator::considerMoreStages(
         if (llvm::is_contained(seen, c.stages))
           continue;
         seen.push_back(c.stages);
-        if (!mayWin(c))
+        if (!mayWin(c, i))
           continue;
         if (!spend())
           return;
@@ -150,18 +148,22 @@ void Allocator::searchCuts() {
         CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches))
       continue;
     // Module by module, again while one improves the plan (a module's best
-    // cut depends on the others').
+    // cut depends on the others'); a search already made with the same
+    // cuts held is not made again (the levels of one stage count differ
+    // in the searched module's cut alone, for an LLM alone).
     for (size_t unchanged = 0, at = 0; unchanged < searchOrder.size();
          at = (at + 1) % searchOrder.size()) {
       Key before = *bestKey;
-      if (!searchModule(c, searchOrder[at]))
+      if (firstSearch(c, {searchOrder[at]}) &&
+          !searchModule(c, searchOrder[at]))
         return;
       bool improved = *bestKey != before;
       if (improved)
         c = bestCandidate; // The next module's search holds this cut.
       unchanged = improved ? 1 : unchanged + 1;
     }
-    if (joint.size() < 2)
+    if (llvm::count_if(joint, [&](size_t i) { return everyCut(i); }) < 2 ||
+        !firstSearch(c, joint))
       continue;
     SearchFloor shared = searchFloor(c, joint);
     double combinations = 1;
@@ -201,8 +203,19 @@ Allocator::searchFloor(const Candidate &c, llvm::ArrayRef<size_t> free) const {
   return f;
 }
 
-// The estimate is at least longest + the bottleneck's weight gradient +
-// (microbatches - 1) x the bottleneck.
+bool Allocator::firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free) {
+  std::vector<std::vector<int64_t>> key = {
+      {static_cast<int64_t>(free.size()), static_cast<int64_t>(free[0])},
+      c.stages};
+  for (size_t j = 0; j < modules.size(); ++j)
+    key.push_back(llvm::is_contained(free, j) ? std::vector<int64_t>()
+                                              : sizesOf(c, j));
+  return searched.insert(std::move(key)).second;
+}
+
+// The estimate is at least longest + (microbatches - 1) x the bottleneck
+// (estimateIterationTime adds the bottleneck's weight gradient, at least
+// 0).
 double Allocator::searchLimit(const SearchFloor &floor) const {
   return CutSearch::limitFor(std::get<2>(*bestKey), floor.longest,
                              res.microbatches);
@@ -242,7 +255,8 @@ bool Allocator::admits(const Candidate &c, size_t i, double longest,
   auto held = static_cast<double>(mem.inFlight);
   double bound =
       longest + (static_cast<double>(res.microbatches) - held) * trip / held;
-  return bound < std::get<2>(*bestKey) * (1 - 1e-9);
+  // A tie may still win on fewer GPUs against a best of other stage counts.
+  return bound <= std::get<2>(*bestKey) * (1 + 1e-9);
 }
 
 const CutSearch *Allocator::everyCut(size_t i) {
@@ -273,9 +287,11 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
   // it is; where that bounds them above the best (as consider() compares
   // searched cuts), only cuts with a stage past it are searched.
   double above = -kInf;
-  if (floor.longest + floor.besidesWeight +
-          static_cast<double>(res.microbatches - 1) * floor.besides >=
-      std::get<2>(*bestKey) * (1 - 1e-9))
+  if (c.stages == bestCandidate.stages &&
+      c.colocated == bestCandidate.colocated &&
+      floor.longest + floor.besidesWeight +
+              static_cast<double>(res.microbatches - 1) * floor.besides >=
+          std::get<2>(*bestKey) * (1 - 1e-9))
     above = floor.besides * (1 - 1e-9);
   auto admitted = [&](int64_t after, int64_t first, int64_t end) {
     return admits(c, i, floor.longest, after, first, end);

@@ -12,19 +12,11 @@
 #include "PartitionImpl.h"
 
 #include <optional>
+#include <set>
 #include <tuple>
 #include <utility>
 
 namespace mllm::plan::detail {
-
-/// Each layer's bytes with one microbatch in flight (none without a memory
-/// model).
-inline std::vector<double> layerBytes(const PipelineModule &m) {
-  std::vector<double> bytes;
-  for (const LayerMemory &l : m.memory)
-    bytes.push_back(l.total());
-  return bytes;
-}
 
 inline std::vector<int64_t> uniformSizes(int64_t n, int64_t k) {
   std::vector<int64_t> sizes(k, n / k);
@@ -120,6 +112,8 @@ private:
   /// its budget.
   int64_t workStart = -1;
   bool exhausted = false;
+  /// The searches made (firstSearch).
+  std::set<std::vector<std::vector<int64_t>>> searched;
 
   bool pipelined() const { return res.microbatches > 1; }
   bool colocated() const {
@@ -157,6 +151,9 @@ private:
               int64_t first, int64_t end) const;
   /// Module i's CutSearch, or none where it is not searched.
   const CutSearch *everyCut(size_t i);
+  /// Whether no search has yet been made with `c`'s stage counts and the
+  /// cuts of the modules outside `free` (and records this one).
+  bool firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free);
   /// Searches module i's cuts for `c`'s stage counts; false when the
   /// budget ran out.
   bool searchModule(const Candidate &c, size_t i);

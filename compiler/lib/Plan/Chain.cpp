@@ -247,7 +247,8 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
         plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
     std::tuple<bool, double, double, int64_t> key{
         !plan.fits, miss, estimate, static_cast<int64_t>(sizes.size())};
-    if (searched && bestKey && estimate >= std::get<2>(*bestKey) * (1 - 1e-9))
+    if (searched && bestKey && sizes.size() == bestSizes.size() &&
+        estimate >= std::get<2>(*bestKey) * (1 - 1e-9))
       return;
     if (!bestKey || key < *bestKey) {
       bestKey = key;
@@ -309,9 +310,19 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
             return limit();
           });
   }
-  // Said by --explain: memory moved the chosen cut off the fastest.
-  if (best && cuts && cuts->checked() &&
-      bestSizes != cuts->fastest(static_cast<int64_t>(bestSizes.size()))) {
+  // Said by --explain: memory moved the chosen cut off the fastest, which
+  // holds only where the fastest does not fit or is capped (a taper or a
+  // searched cut may also win on the bottleneck's weight gradient).
+  std::vector<int64_t> fastest =
+      cuts ? cuts->fastest(static_cast<int64_t>(bestSizes.size()))
+           : std::vector<int64_t>();
+  bool moved = best && cuts && cuts->checked() && bestSizes != fastest;
+  if (moved) {
+    PipelinePlan plan = buildChain(modules, c, fastest, gpus, resources,
+                                   /*balanceTimes=*/true, kInf);
+    moved = !plan.fits || anyCapped(plan.paths);
+  }
+  if (moved) {
     for (StagePlan &s : best->stages)
       s.cutToFit = true;
     for (std::vector<StagePlan> &path : best->paths)

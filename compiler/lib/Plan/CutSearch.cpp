@@ -13,32 +13,28 @@ CutSearch::CutSearch(llvm::ArrayRef<double> weights, int64_t maxStages,
                      SegmentFits fits)
     : p(prefixSums(weights)), n(static_cast<int64_t>(weights.size())) {
   assert(maxStages >= 1 && maxStages <= n && "need 1 <= stages <= layers");
-  // A stage that fits still fits without its last layers (SegmentFits), so
-  // the ends a start allows are a range, found by binary search.
-  lastEnd.assign(n, 0);
-  for (int64_t j = 0; j < n; ++j) {
-    int64_t lo = j, hi = n;
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo + 1) / 2;
-      if (!fits || fits(j, mid))
-        lo = mid;
-      else
-        hi = mid - 1;
-    }
-    lastEnd[j] = lo;
-  }
+  // Every (start, end) asked once: a stage that fits need not fit without
+  // its last layers where it then sends more (a module's last stage sends
+  // its output or nothing, a chain cut carries earlier encoders' outputs),
+  // so no binary search.
+  fitTable.assign(static_cast<size_t>(n * (n + 1)), 1);
+  if (fits)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t e = j + 1; e <= n; ++e)
+        fitTable[static_cast<size_t>(j * (n + 1) + e)] = fits(j, e);
   suffix.assign(maxStages, std::vector<double>(n + 1, kInf));
   for (int64_t j = 0; j < n; ++j)
-    if (lastEnd[j] == n)
+    if (fitsAt(j, n))
       suffix[0][j] = w(j, n);
   for (int64_t r = 1; r < maxStages; ++r)
     for (int64_t j = n - r - 1; j >= 0; --j) {
       double best = kInf;
-      for (int64_t e = j + 1; e <= std::min(lastEnd[j], n - r); ++e) {
+      for (int64_t e = j + 1; e <= n - r; ++e) {
         double first = w(j, e);
         if (first >= best)
           break; // Longer first stages only get heavier.
-        best = std::min(best, std::max(first, suffix[r - 1][e]));
+        if (fitsAt(j, e))
+          best = std::min(best, std::max(first, suffix[r - 1][e]));
       }
       suffix[r][j] = best;
     }
@@ -52,13 +48,13 @@ CutSearch::Tables CutSearch::tables(int64_t stages, double limit, double above,
   t.heavy.assign(stages, std::vector<char>(n + 1, 0));
   for (int64_t r = 0; r < stages; ++r)
     for (int64_t j = n - r - 1; j >= 0; --j)
-      for (int64_t e = r == 0 ? n : j + 1; e <= std::min(lastEnd[j], n - r);
-           ++e) {
+      for (int64_t e = r == 0 ? n : j + 1; e <= n - r; ++e) {
         double first = w(j, e);
         if (first > limit)
           break;
         double rest = r == 0 ? 0.0 : t.least[r - 1][e];
-        if (rest > limit || (admissible && !admissible(r, j, e)))
+        if (rest > limit || !fitsAt(j, e) ||
+            (admissible && !admissible(r, j, e)))
           continue;
         t.least[r][j] = std::min(t.least[r][j], std::max(first, rest));
         if (first > above || (r > 0 && t.heavy[r - 1][e]))
@@ -86,8 +82,7 @@ bool CutSearch::search(int64_t stages, double limit, double above,
   // none before is), so each ends in a visit unless the limit shrank since.
   auto descend = [&](auto &self, int64_t s, int64_t j, bool heavier) -> bool {
     int64_t rest = stages - s - 1; // Stages after this one.
-    for (int64_t e = rest == 0 ? n : j + 1; e <= std::min(lastEnd[j], n - rest);
-         ++e) {
+    for (int64_t e = rest == 0 ? n : j + 1; e <= n - rest; ++e) {
       double first = w(j, e);
       if (first > limit)
         break;
@@ -95,7 +90,8 @@ bool CutSearch::search(int64_t stages, double limit, double above,
       if (rest > 0 &&
           (t.least[rest - 1][e] > limit || (!now && !t.heavy[rest - 1][e])))
         continue;
-      if ((rest == 0 && !now) || (admissible && !admissible(rest, j, e)))
+      if ((rest == 0 && !now) || !fitsAt(j, e) ||
+          (admissible && !admissible(rest, j, e)))
         continue;
       sizes[s] = e - j;
       if (rest == 0) {
@@ -103,6 +99,8 @@ bool CutSearch::search(int64_t stages, double limit, double above,
           return false;
         --budget;
         limit = visit(sizes);
+        if (limit == -kInf)
+          return false; // The visitor ends the search.
       } else if (!self(self, s + 1, e, now)) {
         return false;
       }
@@ -119,12 +117,11 @@ double CutSearch::count(int64_t stages, double limit, Admits admissible) const {
                                         std::vector<double>(n + 1, 0.0));
   for (int64_t r = 0; r < stages; ++r)
     for (int64_t j = n - r - 1; j >= 0; --j)
-      for (int64_t e = r == 0 ? n : j + 1; e <= std::min(lastEnd[j], n - r);
-           ++e) {
+      for (int64_t e = r == 0 ? n : j + 1; e <= n - r; ++e) {
         if (w(j, e) > limit)
           break;
         double rest = r == 0 ? 1.0 : ways[r - 1][e];
-        if (rest > 0 && (!admissible || admissible(r, j, e)))
+        if (rest > 0 && fitsAt(j, e) && (!admissible || admissible(r, j, e)))
           ways[r][j] += rest;
       }
   return ways[stages - 1][0];

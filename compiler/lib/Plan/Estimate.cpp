@@ -119,11 +119,11 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
     }
 }
 
-/// No cycle longer than period x its lag: longest paths with edge weights
-/// time(from) + extra - period x lag converge (Bellman-Ford).
 /// The edges relaxed so far on this thread: estimateWork().
 thread_local int64_t relaxedEdges = 0;
 
+/// No cycle longer than period x its lag: longest paths with edge weights
+/// time(from) + extra - period x lag converge (Bellman-Ford).
 bool SteadyState::feasible(double period) const {
   std::vector<double> dist(time.size(), 0.0);
   for (size_t round = 0; round <= time.size(); ++round) {
@@ -164,6 +164,12 @@ double SteadyState::period(double limit) const {
   return hi;
 }
 
+} // namespace
+
+namespace mllm::plan::detail {
+
+int64_t estimateWork() { return relaxedEdges; }
+
 bool anyCapped(const std::vector<std::vector<StagePlan>> &paths) {
   for (const std::vector<StagePlan> &path : paths)
     for (const StagePlan &s : path)
@@ -171,12 +177,6 @@ bool anyCapped(const std::vector<std::vector<StagePlan>> &paths) {
         return true;
   return false;
 }
-
-} // namespace
-
-namespace mllm::plan::detail {
-
-int64_t estimateWork() { return relaxedEdges; }
 
 StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
                         bool last) {
@@ -278,7 +278,7 @@ double mllm::plan::estimateIterationTime(
   double uncapped = longest - bottleneck + m * bottleneck;
   // The steady state only lengthens the estimate: past atMost it cannot
   // change a comparison with it.
-  if (!anyCapped(paths) || uncapped > atMost)
+  if (!detail::anyCapped(paths) || uncapped > atMost)
     return uncapped;
   // The k microbatches a held-back stage admits start without waiting; the
   // others follow one period apart, and the last needs a path's length

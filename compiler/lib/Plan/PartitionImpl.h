@@ -1,8 +1,9 @@
 //===- PartitionImpl.h - partitioners shared with the allocator -*- C++ -*-===//
 //
-// Internal to MLLMPlan: the min-max table and the per-stage load helpers
-// that both the partitioners (Partition.cpp) and the stage allocation
-// (Allocate.cpp) use.
+// Internal to MLLMPlan: the min-max table, the cuts the planners price
+// (StageCuts), the search over every cut (CutSearch) and its budget, and
+// the per-stage load helpers that the partitioners (Partition.cpp), the
+// stage allocation (Allocate*.cpp) and the chain (Chain.cpp) use.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_LIB_PLAN_PARTITIONIMPL_H
@@ -292,14 +293,15 @@ private:
   std::vector<MinMaxTable> tapers;
 };
 
-/// Every cut of a chain of layers into k stages whose stages each fit (a
-/// SegmentFits: the one-in-flight memory check, which any plan that fits
-/// passes) and weigh at most a limit, for the allocators' exact search over
-/// the estimate (docs/plan-format.md, "Every cut"): a branch and bound whose
-/// bound is a stage-count-wide lower bound of the estimate, (microbatches -
-/// 1) x the bottleneck, so a limit on the bottleneck. A prefix of stages is
-/// extended only where the layers after it can still be cut within the
-/// limit (a table of the suffixes' min-max bottlenecks), so every branch
+/// Every cut of a chain of layers into k stages whose stages each fit (the
+/// one-in-flight memory check, which any plan that fits passes; asked of
+/// every stage, as it need not be monotone) and weigh at most a limit, for
+/// the planners' search over the estimate (docs/plan-format.md, "Every
+/// cut"): a branch and bound whose bound is a lower bound of the estimate,
+/// path work + (microbatches - 1) x the bottleneck, so a limit on the
+/// bottleneck, and optionally a per-stage one (Admits). A prefix of stages
+/// is extended only where the layers after it can still be cut within the
+/// limits (a table of the suffixes' min-max bottlenecks), so every branch
 /// ends in a cut that is visited; the visitor prices it and returns the
 /// limit, which shrinks as better plans are found.
 class CutSearch {
@@ -316,13 +318,15 @@ public:
   /// `after` stages after it (a bound of the plans that contain it).
   using Admits =
       llvm::function_ref<bool(int64_t after, int64_t first, int64_t end)>;
-  /// The visitor of one cut (stage sizes); returns the limit from now on.
+  /// The visitor of one cut (stage sizes); returns the limit from now on,
+  /// -infinity to end the search.
   using Visit = llvm::function_ref<double(llvm::ArrayRef<int64_t> sizes)>;
   /// Visits every cut into `stages` stages that fit, whose stages are
   /// admissible (none: all are), whose largest stage weighs at most the
   /// limit (`limit`, then what `visit` returns) and more than `above`, in
   /// lexicographic order of the stage sizes, until `budget` cuts have been
-  /// visited (it counts them down). Returns whether it visited them all.
+  /// visited (it counts them down). Returns whether it visited them all
+  /// (false: the budget or the visitor ended it).
   bool search(int64_t stages, double limit, double above, Admits admissible,
               int64_t &budget, Visit visit) const;
   /// The least bottleneck of a cut into `stages` stages that fit and are
@@ -346,7 +350,8 @@ public:
            1e-12;
   }
 
-  /// The work (stages x layers^2) of a table up to which planners search.
+  /// Whether a part is small enough to search: its tables' work, stages x
+  /// layers^2, is within kMinMaxExactWork.
   static bool affordable(int64_t maxStages, int64_t layers) {
     return static_cast<double>(maxStages) * static_cast<double>(layers) *
                static_cast<double>(layers) <=
@@ -366,13 +371,16 @@ private:
 
   std::vector<double> p;
   int64_t n;
-  /// Per start: one past the last layer a stage from it may end at.
-  std::vector<int64_t> lastEnd;
+  /// Whether the stage of layers [j, e) fits, at j x (n + 1) + e.
+  std::vector<char> fitTable;
   /// suffix[r - 1][j]: the least bottleneck of layers [j, n) in r stages
   /// that fit.
   std::vector<std::vector<double>> suffix;
 
   double w(int64_t j, int64_t e) const { return p[e] - p[j]; }
+  bool fitsAt(int64_t j, int64_t e) const {
+    return fitTable[static_cast<size_t>(j * (n + 1) + e)] != 0;
+  }
 };
 
 /// Per-stage sums of `weights` for a partition (differences of prefix sums).
@@ -397,6 +405,9 @@ StagePlan stagePlan(const PipelineModule &m, llvm::ArrayRef<LayerTime> times,
 /// with its messages (stageMessages).
 StageMemory stageMemory(const PipelineModule &m, int64_t first, int64_t count,
                         bool last);
+/// Whether memory caps a stage of `paths` with a backward below its
+/// warm-up (the estimate then waits for its round trips).
+bool anyCapped(const std::vector<std::vector<StagePlan>> &paths);
 /// The largest stage memory of `plan`'s paths over `capacity` (0 without
 /// a capacity): how the plans that do not fit are ranked.
 double worstMemoryRatio(const PipelinePlan &plan, double capacity);
