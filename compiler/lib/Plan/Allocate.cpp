@@ -404,13 +404,9 @@ void Allocator::consider(const Candidate &c) {
   double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
   double miss = plan.fits ? 0.0 : worstMemoryRatio(plan, res.memoryCapacity);
   Key key{!plan.fits, miss, estimate, plan.gpus, -llmStages, encoderStages};
-  // A searched cut replaces a best of the same stage counts only by more
-  // than rounding: where the module does not set the pace (a capped encoder
-  // does), the cuts StageCuts proposes are the balanced ones.
-  bool searchedTie = !c.searched.empty() && bestKey &&
-                     c.stages == bestCandidate.stages &&
-                     c.colocated == bestCandidate.colocated &&
-                     estimate >= std::get<2>(*bestKey) * (1 - 1e-9);
+  // A searched cut wins a tie only on the key's later terms (beatBy).
+  bool searchedTie = !c.searched.empty() && bestKey && plan.fits &&
+                     !std::get<0>(*bestKey) && estimate >= beatBy(c);
   if (!bestKey || (key < *bestKey && !searchedTie)) {
     bestKey = std::move(key);
     best = std::move(plan);

@@ -195,13 +195,19 @@ Allocator::build(const Candidate &c, double bound,
       estimateIterationTime(balancedPaths, res.microbatches, bound);
   if (balancedOut)
     *balancedOut = std::move(balancedPaths);
+  plan.gpus = gpusOf(c);
+  return plan;
+}
+
+int64_t Allocator::gpusOf(const Candidate &c) const {
+  int64_t gpus = 0;
   if (colocated()) {
-    plan.gpus = c.stages[encoders[0]] * info[encoders[0]].gpus;
+    gpus = c.stages[encoders[0]] * info[encoders[0]].gpus;
     if (llm >= 0)
-      plan.gpus += c.stages[llm] * info[llm].gpus;
+      gpus += c.stages[llm] * info[llm].gpus;
   } else {
     for (size_t i = 0; i < modules.size(); ++i)
-      plan.gpus += c.stages[i] * info[i].gpus;
+      gpus += c.stages[i] * info[i].gpus;
   }
-  return plan;
+  return gpus;
 }

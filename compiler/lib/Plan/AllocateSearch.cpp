@@ -84,14 +84,14 @@ void Allocator::considerMoreStages(
     }
 }
 
-bool Allocator::spend() {
+bool Allocator::spend(int64_t plans) {
   if (workStart < 0)
     workStart = estimateWork();
-  if (searchBudget <= 0 || estimateWork() - workStart > kCutSearchWork)
+  if (searchBudget < plans || estimateWork() - workStart > kCutSearchWork)
     exhausted = true;
   if (exhausted)
     return false;
-  --searchBudget;
+  searchBudget -= plans;
   return true;
 }
 
@@ -138,12 +138,24 @@ void Allocator::searchCuts() {
   double floor = pathWorkFloor();
   for (size_t p : order) {
     Candidate c = priced[p].second;
-    // No cut of these stage counts beats the best: each module's fastest
-    // fitting cut bounds its bottleneck.
+    // No cut of these stage counts beats the best: each searched module's
+    // fastest fitting cut bounds its bottleneck, the others' cuts are held.
     double bottleneck = 0;
-    for (size_t i = 0; i < modules.size(); ++i)
+    if (colocated()) {
+      std::vector<std::vector<double>> weights;
+      for (size_t e : encoders)
+        weights.push_back(info[e].balance);
+      int64_t k = c.stages[encoders[0]];
+      bottleneck = maxOf(
+          colocatedLoads(weights, c.colocated, k, std::vector<double>(k, 0.0)));
+    }
+    for (size_t i = 0; i < modules.size(); ++i) {
       if (const CutSearch *every = everyCut(i))
         bottleneck = std::max(bottleneck, every->bottleneck(c.stages[i]));
+      else if (!(colocated() && !modules[i].isLLM))
+        bottleneck = std::max(
+            bottleneck, maxOf(stageLoads(info[i].balance, sizesOf(c, i))));
+    }
     if (bottleneck >
         CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches))
       continue;
@@ -174,8 +186,8 @@ void Allocator::searchCuts() {
             [&](int64_t after, int64_t first, int64_t end) {
               return admits(c, i, shared.longest, after, first, end);
             });
-    if (combinations <= static_cast<double>(searchBudget) && !exhausted &&
-        !searchJointly(c, joint))
+    if (combinations * kSearchSetupPlans <= static_cast<double>(searchBudget) &&
+        !exhausted && !searchJointly(c, joint))
       return;
   }
 }
@@ -201,6 +213,18 @@ Allocator::searchFloor(const Candidate &c, llvm::ArrayRef<size_t> free) const {
     f.longest = std::max(f.longest, sum);
   }
   return f;
+}
+
+double Allocator::beatBy(const Candidate &c) const {
+  const Key &b = *bestKey;
+  int64_t llmStages = llm >= 0 ? c.stages[llm] : 0;
+  std::vector<int64_t> encoderStages;
+  for (size_t e : encoders)
+    encoderStages.push_back(c.stages[e]);
+  bool tieWins =
+      std::make_tuple(gpusOf(c), -llmStages, encoderStages) <
+      std::make_tuple(std::get<3>(b), std::get<4>(b), std::get<5>(b));
+  return std::get<2>(b) * (tieWins ? 1 + 1e-9 : 1 - 1e-9);
 }
 
 bool Allocator::firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free) {
@@ -255,8 +279,7 @@ bool Allocator::admits(const Candidate &c, size_t i, double longest,
   auto held = static_cast<double>(mem.inFlight);
   double bound =
       longest + (static_cast<double>(res.microbatches) - held) * trip / held;
-  // A tie may still win on fewer GPUs against a best of other stage counts.
-  return bound <= std::get<2>(*bestKey) * (1 + 1e-9);
+  return bound < beatBy(c);
 }
 
 const CutSearch *Allocator::everyCut(size_t i) {
@@ -280,6 +303,9 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
   const CutSearch *every = everyCut(i);
   if (!every)
     return true;
+  // Its floor's plan and tables cost about as much as a few plans.
+  if (!spend(kSearchSetupPlans))
+    return false;
   SearchFloor floor = searchFloor(c, {i});
   if (floor.besides > searchLimit(floor))
     return true;
@@ -287,11 +313,9 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
   // it is; where that bounds them above the best (as consider() compares
   // searched cuts), only cuts with a stage past it are searched.
   double above = -kInf;
-  if (c.stages == bestCandidate.stages &&
-      c.colocated == bestCandidate.colocated &&
-      floor.longest + floor.besidesWeight +
-              static_cast<double>(res.microbatches - 1) * floor.besides >=
-          std::get<2>(*bestKey) * (1 - 1e-9))
+  if (floor.longest + floor.besidesWeight +
+          static_cast<double>(res.microbatches - 1) * floor.besides >=
+      beatBy(c))
     above = floor.besides * (1 - 1e-9);
   auto admitted = [&](int64_t after, int64_t first, int64_t end) {
     return admits(c, i, floor.longest, after, first, end);

@@ -126,9 +126,11 @@ private:
   void considerMisses();
   /// Candidates with more stages than a priced one for the same bottleneck.
   void considerMoreStages(const std::vector<std::vector<int64_t>> &proposed);
-  /// Takes one plan's pricing from the search's budget (kCutSearchBudget,
-  /// kCutSearchWork); false once it is spent.
-  bool spend();
+  /// Takes `plans` plans' pricing from the search's budget
+  /// (kCutSearchBudget, kCutSearchWork); false once it is spent.
+  bool spend(int64_t plans = 1);
+  /// What a module's search costs before its first cut, in plans.
+  static constexpr int64_t kSearchSetupPlans = 4;
   /// A lower bound of every path's forwards and input gradients, whatever
   /// the stage counts and cuts.
   double pathWorkFloor() const;
@@ -151,6 +153,13 @@ private:
               int64_t first, int64_t end) const;
   /// Module i's CutSearch, or none where it is not searched.
   const CutSearch *everyCut(size_t i);
+  /// The estimate below which `c` beats the best: a tie wins only where
+  /// `c` is ahead on the key's later terms (fewer GPUs, ...), not on other
+  /// cuts of the best's stage counts (rounding aside: the cuts StageCuts
+  /// proposes are the balanced ones).
+  double beatBy(const Candidate &c) const;
+  /// The GPUs of one replica `c` takes.
+  int64_t gpusOf(const Candidate &c) const;
   /// Whether no search has yet been made with `c`'s stage counts and the
   /// cuts of the modules outside `free` (and records this one).
   bool firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free);
