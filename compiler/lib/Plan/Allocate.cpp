@@ -338,19 +338,24 @@ void Allocator::markCutsToFit() {
     const PipelineModule &m = modules[i];
     int64_t k = best->stagesPerModule[i];
     const ModuleInfo &mi = info[i];
-    std::vector<int64_t> fastest =
-        mi.cuts ? mi.cuts->fastest(k) : std::vector<int64_t>();
-    bool moved =
-        mi.cuts && mi.cuts->checked() && sizesOf(bestCandidate, i) != fastest;
+    bool moved = false;
     // Moved for memory only where the fastest cut, the others held, does
-    // not fit or is capped: a cut proposed for memory (a taper) or found by
-    // the search may also win on the bottleneck's weight gradient.
-    if (moved && !(colocated() && !m.isLLM)) {
-      Candidate fastestCut = bestCandidate;
-      fastestCut.searched.resize(modules.size());
-      fastestCut.searched[i] = fastest;
-      PipelinePlan plan = build(fastestCut, kInf);
-      moved = !plan.fits || anyCapped(plan.paths);
+    // not fit or caps one of the module's stages: a cut proposed for memory
+    // (a taper) or found by the search may also win on the bottleneck's
+    // weight gradient.
+    if (mi.cuts && mi.cuts->checked() && !(colocated() && !m.isLLM)) {
+      std::vector<int64_t> fastest = mi.cuts->fastest(k);
+      if (sizesOf(bestCandidate, i) != fastest) {
+        Candidate fastestCut = bestCandidate;
+        fastestCut.searched.resize(modules.size());
+        fastestCut.searched[i] = fastest;
+        PipelinePlan plan = build(fastestCut, kInf);
+        moved =
+            !plan.fits || llvm::any_of(plan.stages, [&](const StagePlan &s) {
+              return s.module == m.name && s.bwd > 0 && s.memory.wanted > 0 &&
+                     s.memory.capped();
+            });
+      }
     }
     if (colocated() && !m.isLLM)
       moved = bestCandidate
@@ -404,9 +409,11 @@ void Allocator::consider(const Candidate &c) {
   double estimate = pipelined() ? plan.balanceIterationTime : 0.0;
   double miss = plan.fits ? 0.0 : worstMemoryRatio(plan, res.memoryCapacity);
   Key key{!plan.fits, miss, estimate, plan.gpus, -llmStages, encoderStages};
-  // A searched cut wins a tie only on the key's later terms (beatBy).
-  bool searchedTie = !c.searched.empty() && bestKey && plan.fits &&
-                     !std::get<0>(*bestKey) && estimate >= beatBy(c);
+  // A cut the search found, or a raised stage count, wins a tie only on
+  // the key's later terms (beatBy), not by rounding.
+  bool searchedTie = (!c.searched.empty() || c.raised) && bestKey &&
+                     plan.fits && !std::get<0>(*bestKey) &&
+                     estimate >= beatBy(c);
   if (!bestKey || (key < *bestKey && !searchedTie)) {
     bestKey = std::move(key);
     best = std::move(plan);

@@ -34,13 +34,21 @@ void Allocator::considerMoreStages(
   double floor = pathWorkFloor();
   double limit =
       CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches);
+  // The others' bottlenecks by their cuts that fit (exact where searched:
+  // MinMaxTable's may miss a last stage that fits), the raised module's by
+  // memory too.
   auto mayWin = [&](const Candidate &c, size_t raised) {
-    for (size_t j = 0; j < modules.size(); ++j)
-      if (info[j].bottleneck[c.stages[j] - info[j].lo] > limit)
+    for (size_t j = 0; j < modules.size(); ++j) {
+      const CutSearch *every = everyCut(j);
+      double b = every ? every->bottleneck(c.stages[j])
+                       : info[j].bottleneck[c.stages[j] - info[j].lo];
+      if (b > limit)
         return false;
+    }
     const CutSearch *every = everyCut(raised);
+    double beat = beatBy(c);
     auto admitted = [&](int64_t after, int64_t first, int64_t end) {
-      return admits(c, raised, floor, after, first, end);
+      return admits(c, raised, floor, beat, after, first, end);
     };
     return !every ||
            every->bottleneck(c.stages[raised], limit, admitted) <= limit;
@@ -65,6 +73,7 @@ void Allocator::considerMoreStages(
         gpus += base[j] * info[j].gpus;
       Candidate c;
       c.stages = base;
+      c.raised = true;
       for (int64_t k = base[i] + 1; k <= info[i].hi; ++k) {
         gpus += info[i].gpus;
         if (gpus > res.gpuBudget)
@@ -166,7 +175,7 @@ void Allocator::searchCuts() {
     for (size_t unchanged = 0, at = 0; unchanged < searchOrder.size();
          at = (at + 1) % searchOrder.size()) {
       Key before = *bestKey;
-      if (firstSearch(c, {searchOrder[at]}) &&
+      if (searchesMade.insert(searchKey(c, {searchOrder[at]})).second &&
           !searchModule(c, searchOrder[at]))
         return;
       bool improved = *bestKey != before;
@@ -174,20 +183,24 @@ void Allocator::searchCuts() {
         c = bestCandidate; // The next module's search holds this cut.
       unchanged = improved ? 1 : unchanged + 1;
     }
+    std::vector<std::vector<int64_t>> key = searchKey(c, joint);
     if (llvm::count_if(joint, [&](size_t i) { return everyCut(i); }) < 2 ||
-        !firstSearch(c, joint))
+        searchesMade.count(key))
       continue;
     SearchFloor shared = searchFloor(c, joint);
-    double combinations = 1;
+    double combinations = 1, beat = beatBy(c);
     for (size_t i : llvm::ArrayRef(joint).drop_back())
       if (const CutSearch *every = everyCut(i))
         combinations *= every->count(
             c.stages[i], searchLimit(shared),
             [&](int64_t after, int64_t first, int64_t end) {
-              return admits(c, i, shared.longest, after, first, end);
+              return admits(c, i, shared.longest, beat, after, first, end);
             });
-    if (combinations * kSearchSetupPlans <= static_cast<double>(searchBudget) &&
-        !exhausted && !searchJointly(c, joint))
+    if (combinations * kSearchSetupPlans > static_cast<double>(searchBudget) ||
+        exhausted)
+      continue; // Perhaps for a later candidate, with a lower limit.
+    searchesMade.insert(std::move(key));
+    if (!searchJointly(c, joint))
       return;
   }
 }
@@ -227,14 +240,17 @@ double Allocator::beatBy(const Candidate &c) const {
   return std::get<2>(b) * (tieWins ? 1 + 1e-9 : 1 - 1e-9);
 }
 
-bool Allocator::firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free) {
+std::vector<std::vector<int64_t>>
+Allocator::searchKey(const Candidate &c, llvm::ArrayRef<size_t> free) {
   std::vector<std::vector<int64_t>> key = {
       {static_cast<int64_t>(free.size()), static_cast<int64_t>(free[0])},
       c.stages};
+  // A module that is not searched keeps its cut, free or not.
   for (size_t j = 0; j < modules.size(); ++j)
-    key.push_back(llvm::is_contained(free, j) ? std::vector<int64_t>()
-                                              : sizesOf(c, j));
-  return searched.insert(std::move(key)).second;
+    key.push_back(llvm::is_contained(free, j) && everyCut(j)
+                      ? std::vector<int64_t>()
+                      : sizesOf(c, j));
+  return key;
 }
 
 // The estimate is at least longest + (microbatches - 1) x the bottleneck
@@ -254,7 +270,8 @@ double Allocator::searchLimit(const SearchFloor &floor) const {
 /// predecessor hold it to fewer. This bounds the plans where memory, not
 /// the bottleneck, sets the pace, which the bottleneck's bound cannot.
 bool Allocator::admits(const Candidate &c, size_t i, double longest,
-                       int64_t after, int64_t first, int64_t end) const {
+                       double beat, int64_t after, int64_t first,
+                       int64_t end) const {
   const PipelineModule &m = modules[i];
   const ModuleInfo &mi = info[i];
   // The round trip needs a backward on this stage and every one after it.
@@ -279,7 +296,7 @@ bool Allocator::admits(const Candidate &c, size_t i, double longest,
   auto held = static_cast<double>(mem.inFlight);
   double bound =
       longest + (static_cast<double>(res.microbatches) - held) * trip / held;
-  return bound < beatBy(c);
+  return bound < beat;
 }
 
 const CutSearch *Allocator::everyCut(size_t i) {
@@ -290,11 +307,12 @@ const CutSearch *Allocator::everyCut(size_t i) {
     return nullptr;
   if (!mi.every) {
     auto fits = [&](int64_t first, int64_t end) {
-      return m.memory.empty() ||
-             fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
+      return fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
                              res.memoryCapacity);
     };
-    mi.every.emplace(mi.balance, mi.hi, SegmentFits(fits));
+    bool checked = !m.memory.empty() && res.memoryCapacity > 0;
+    mi.every.emplace(mi.balance, mi.hi,
+                     checked ? SegmentFits(fits) : SegmentFits());
   }
   return &*mi.every;
 }
@@ -317,8 +335,10 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
           static_cast<double>(res.microbatches - 1) * floor.besides >=
       beatBy(c))
     above = floor.besides * (1 - 1e-9);
+  // The best only gets better: the threshold of the start bounds it.
+  double beat = beatBy(c);
   auto admitted = [&](int64_t after, int64_t first, int64_t end) {
-    return admits(c, i, floor.longest, after, first, end);
+    return admits(c, i, floor.longest, beat, after, first, end);
   };
   int64_t unbounded = std::numeric_limits<int64_t>::max();
   every->search(c.stages[i], searchLimit(floor), above, admitted, unbounded,
@@ -343,8 +363,10 @@ bool Allocator::searchJointly(const Candidate &c, llvm::ArrayRef<size_t> mods) {
     return searchJointly(c, mods.drop_front());
   SearchFloor floor = searchFloor(c, mods);
   int64_t outer = std::numeric_limits<int64_t>::max();
+  // The best only gets better: the threshold of the start bounds it.
+  double beat = beatBy(c);
   auto admitted = [&](int64_t after, int64_t first, int64_t end) {
-    return admits(c, i, floor.longest, after, first, end);
+    return admits(c, i, floor.longest, beat, after, first, end);
   };
   every->search(c.stages[i], searchLimit(floor), -kInf, admitted, outer,
                 [&](llvm::ArrayRef<int64_t> sizes) {

@@ -64,6 +64,8 @@ struct Candidate {
   /// Per module, where the search (Allocator::searchCuts) chose its cut;
   /// empty for the level's.
   std::vector<std::vector<int64_t>> searched;
+  /// Given more stages than proposed (considerMoreStages).
+  bool raised = false;
 };
 
 /// How good a candidate is: fitting first (among those that do not, the
@@ -112,8 +114,8 @@ private:
   /// its budget.
   int64_t workStart = -1;
   bool exhausted = false;
-  /// The searches made (firstSearch).
-  std::set<std::vector<std::vector<int64_t>>> searched;
+  /// The searches made (searchKey).
+  std::set<std::vector<std::vector<int64_t>>> searchesMade;
 
   bool pipelined() const { return res.microbatches > 1; }
   bool colocated() const {
@@ -147,10 +149,10 @@ private:
   /// The largest bottleneck a plan over `floor` may have to beat the best.
   double searchLimit(const SearchFloor &floor) const;
   /// Whether a plan of `c`'s stage counts in which module i's stage with
-  /// `after` stages after it holds layers [first, end) may beat the best,
-  /// by its memory: see the definition.
-  bool admits(const Candidate &c, size_t i, double longest, int64_t after,
-              int64_t first, int64_t end) const;
+  /// `after` stages after it holds layers [first, end) may estimate below
+  /// `beat` (beatBy), by its memory: see the definition.
+  bool admits(const Candidate &c, size_t i, double longest, double beat,
+              int64_t after, int64_t first, int64_t end) const;
   /// Module i's CutSearch, or none where it is not searched.
   const CutSearch *everyCut(size_t i);
   /// The estimate below which `c` beats the best: a tie wins only where
@@ -160,9 +162,10 @@ private:
   double beatBy(const Candidate &c) const;
   /// The GPUs of one replica `c` takes.
   int64_t gpusOf(const Candidate &c) const;
-  /// Whether no search has yet been made with `c`'s stage counts and the
-  /// cuts of the modules outside `free` (and records this one).
-  bool firstSearch(const Candidate &c, llvm::ArrayRef<size_t> free);
+  /// What tells a search apart from the others made (`searched`): `c`'s
+  /// stage counts and the cuts of the modules held, outside `free`.
+  std::vector<std::vector<int64_t>> searchKey(const Candidate &c,
+                                              llvm::ArrayRef<size_t> free);
   /// Searches module i's cuts for `c`'s stage counts; false when the
   /// budget ran out.
   bool searchModule(const Candidate &c, size_t i);

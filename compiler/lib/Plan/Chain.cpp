@@ -247,8 +247,10 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
         plan.fits ? 0.0 : worstMemoryRatio(plan, resources.memoryCapacity);
     std::tuple<bool, double, double, int64_t> key{
         !plan.fits, miss, estimate, static_cast<int64_t>(sizes.size())};
-    if (searched && bestKey && sizes.size() == bestSizes.size() &&
-        estimate >= std::get<2>(*bestKey) * (1 - 1e-9))
+    if (searched && bestKey && plan.fits && !std::get<0>(*bestKey) &&
+        estimate >= std::get<2>(*bestKey) *
+                        (std::get<3>(key) < std::get<3>(*bestKey) ? 1 + 1e-9
+                                                                  : 1 - 1e-9))
       return;
     if (!bestKey || key < *bestKey) {
       bestKey = key;
@@ -286,7 +288,8 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       return fitsOneInFlight(chainStageMemory(modules, c, first, end),
                              resources.memoryCapacity);
     };
-    CutSearch every(c.balance, most, SegmentFits(fits));
+    CutSearch every(c.balance, most,
+                    cuts->checked() ? SegmentFits(fits) : SegmentFits());
     double floor = 0;
     for (const PipelineModule &m : modules)
       for (const LayerTime &t :
@@ -313,14 +316,15 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   // Said by --explain: memory moved the chosen cut off the fastest, which
   // holds only where the fastest does not fit or is capped (a taper or a
   // searched cut may also win on the bottleneck's weight gradient).
-  std::vector<int64_t> fastest =
-      cuts ? cuts->fastest(static_cast<int64_t>(bestSizes.size()))
-           : std::vector<int64_t>();
-  bool moved = best && cuts && cuts->checked() && bestSizes != fastest;
-  if (moved) {
-    PipelinePlan plan = buildChain(modules, c, fastest, gpus, resources,
-                                   /*balanceTimes=*/true, kInf);
-    moved = !plan.fits || anyCapped(plan.paths);
+  bool moved = false;
+  if (best && cuts && cuts->checked()) {
+    std::vector<int64_t> fastest =
+        cuts->fastest(static_cast<int64_t>(bestSizes.size()));
+    if (bestSizes != fastest) {
+      PipelinePlan plan = buildChain(modules, c, fastest, gpus, resources,
+                                     /*balanceTimes=*/true, kInf);
+      moved = !plan.fits || anyCapped(plan.paths);
+    }
   }
   if (moved) {
     for (StagePlan &s : best->stages)

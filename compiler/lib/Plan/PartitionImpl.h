@@ -34,10 +34,12 @@ inline std::vector<double> prefixSums(llvm::ArrayRef<double> w) {
 }
 
 /// Whether layers [first, end) may form one stage (end is one past its last
-/// layer): the memory check of one GPU. It must hold for [first, e) with
-/// e < end whenever it holds for [first, end) (a stage that fits still fits
-/// without its last layers); it need not for later starts (a stage holding
-/// a whole module skips its tied head's copy).
+/// layer): the memory check of one GPU. MinMaxTable reads it by binary
+/// search over the ends, as if a stage that fits still fit without its last
+/// layers. That holds but where the shorter stage sends more (a module's
+/// last stage sends its output or nothing, where a stage inside it sends
+/// its cut): there the table may miss a stage that fits, never take one
+/// that does not. CutSearch asks every end.
 using SegmentFits = llvm::function_ref<bool(int64_t first, int64_t end)>;
 /// SegmentFits for the k-th stage (from 0) of a partition: the same
 /// property for each k.
@@ -351,12 +353,16 @@ public:
   }
 
   /// Whether a part is small enough to search: its tables' work, stages x
-  /// layers^2, is within kMinMaxExactWork.
+  /// layers^2, is within kMinMaxExactWork, and its fit table (a memory
+  /// check per start and end, each summing the stage's layers: layers^3 /
+  /// 6) within kMaxSearchedLayers.
   static bool affordable(int64_t maxStages, int64_t layers) {
-    return static_cast<double>(maxStages) * static_cast<double>(layers) *
-               static_cast<double>(layers) <=
-           kMinMaxExactWork;
+    return layers <= kMaxSearchedLayers &&
+           static_cast<double>(maxStages) * static_cast<double>(layers) *
+                   static_cast<double>(layers) <=
+               kMinMaxExactWork;
   }
+  static constexpr int64_t kMaxSearchedLayers = 512;
 
 private:
   /// Of one search: least[r][j], the least bottleneck of layers [j, n) in
