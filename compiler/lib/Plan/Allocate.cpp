@@ -160,6 +160,7 @@ void Allocator::chooseParallel() {
   for (const ModuleInfo &mi : info)
     levels = std::max(levels, mi.levels());
   std::vector<std::vector<int64_t>> proposed;
+  std::set<std::vector<int64_t>> proposedSet;
   for (int64_t level = 0; level < levels; ++level)
     for (double target : targets) {
       Candidate c;
@@ -174,7 +175,7 @@ void Allocator::chooseParallel() {
       }
       if (c.stages.size() != modules.size() || gpus > res.gpuBudget)
         continue;
-      if (level == 0 && !llvm::is_contained(proposed, c.stages))
+      if (level == 0 && proposedSet.insert(c.stages).second)
         proposed.push_back(c.stages);
       if (!sameAsLevelZero(c))
         consider(c);
@@ -395,11 +396,8 @@ void Allocator::consider(const Candidate &c) {
                      : std::numeric_limits<double>::infinity();
   PipelinePlan plan = build(c, bound);
   if (c.searched.empty() &&
-      llvm::none_of(priced, [&](const std::pair<double, Candidate> &p) {
-        return p.second.stages == c.stages &&
-               p.second.colocated == c.colocated && p.second.level == c.level;
-      }))
-    priced.emplace_back(plan.balanceIterationTime, c);
+      pricedKeys.insert({c.stages, c.colocated, c.level}).second)
+    priced.push_back({plan.balanceIterationTime, anyCapped(plan.paths), c});
   std::vector<int64_t> encoderStages;
   for (size_t e : encoders)
     encoderStages.push_back(c.stages[e]);

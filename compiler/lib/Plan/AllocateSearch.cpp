@@ -53,18 +53,24 @@ void Allocator::considerMoreStages(
     return !every ||
            every->bottleneck(c.stages[raised], limit, admitted) <= limit;
   };
-  // The most promising first, as the budget may run out: by the best
-  // estimate priced with those stage counts.
+  // Only where memory caps a plan of the proposal's stage counts (without
+  // caps, more stages for the same bottleneck only lengthen the path); the
+  // most promising first, as the budget may run out: by the best estimate
+  // priced with those stage counts.
+  std::map<std::vector<int64_t>, std::pair<double, bool>> byCounts;
+  for (const Priced &p : priced) {
+    auto [it, fresh] = byCounts.try_emplace(p.candidate.stages, kInf, false);
+    it->second.first = std::min(it->second.first, p.estimate);
+    it->second.second |= p.capped;
+  }
   std::vector<std::pair<double, size_t>> order;
   for (size_t b = 0; b < proposed.size(); ++b) {
-    double estimate = kInf;
-    for (const auto &[e, c] : priced)
-      if (c.stages == proposed[b])
-        estimate = std::min(estimate, e);
-    order.emplace_back(estimate, b);
+    auto it = byCounts.find(proposed[b]);
+    if (it != byCounts.end() && it->second.second)
+      order.emplace_back(it->second.first, b);
   }
   llvm::sort(order);
-  std::vector<std::vector<int64_t>> seen = proposed;
+  std::set<std::vector<int64_t>> seen(proposed.begin(), proposed.end());
   for (const auto &[estimate, b] : order)
     for (size_t i = 0; i < modules.size(); ++i) {
       const std::vector<int64_t> &base = proposed[b];
@@ -79,9 +85,8 @@ void Allocator::considerMoreStages(
         if (gpus > res.gpuBudget)
           break;
         c.stages[i] = k;
-        if (llvm::is_contained(seen, c.stages))
+        if (!seen.insert(c.stages).second)
           continue;
-        seen.push_back(c.stages);
         if (!mayWin(c, i))
           continue;
         if (!spend())
@@ -96,11 +101,15 @@ void Allocator::considerMoreStages(
 bool Allocator::spend(int64_t plans) {
   if (workStart < 0)
     workStart = estimateWork();
-  if (searchBudget < plans || estimateWork() - workStart > kCutSearchWork)
+  int64_t layers = 0;
+  for (const ModuleInfo &mi : info)
+    layers += mi.n;
+  int64_t cost = plans * (1 + layers / kCutSearchLayersPerPlan);
+  if (searchBudget < cost || estimateWork() - workStart > kCutSearchWork)
     exhausted = true;
   if (exhausted)
     return false;
-  searchBudget -= plans;
+  searchBudget -= cost;
   return true;
 }
 
@@ -124,10 +133,11 @@ double Allocator::pathWorkFloor() const {
 /// best. Where the best plan fits, every candidate's stage counts whose
 /// plans could still estimate faster are searched through every cut of
 /// each module (the LLM first; the others' cuts held, as the best found
-/// so far): a branch and bound on the bottleneck (CutSearch), with the
-/// best plan's estimate as the incumbent. Within kCutSearchBudget cuts
-/// this finds the best cut of each module given the others (for an LLM
-/// alone, the best plan over every cut of the stage counts priced).
+/// so far), then jointly where the encoders' cuts within the bounds are
+/// few: a branch and bound (CutSearch) with the best plan's estimate as
+/// the incumbent. Within the budget this finds the best cut of each module
+/// given the others, and for an LLM alone the best plan over every cut of
+/// the stage counts priced.
 void Allocator::searchCuts() {
   if (!pipelined() || !best || !best->fits)
     return;
@@ -136,7 +146,7 @@ void Allocator::searchCuts() {
   for (size_t p = 0; p < order.size(); ++p)
     order[p] = p;
   llvm::sort(order, [&](size_t a, size_t b) {
-    return std::tie(priced[a].first, a) < std::tie(priced[b].first, b);
+    return std::tie(priced[a].estimate, a) < std::tie(priced[b].estimate, b);
   });
   std::vector<size_t> searchOrder;
   if (llm >= 0)
@@ -146,7 +156,7 @@ void Allocator::searchCuts() {
   std::vector<size_t> joint(searchOrder.rbegin(), searchOrder.rend());
   double floor = pathWorkFloor();
   for (size_t p : order) {
-    Candidate c = priced[p].second;
+    Candidate c = priced[p].candidate;
     // No cut of these stage counts beats the best: each searched module's
     // fastest fitting cut bounds its bottleneck, the others' cuts are held.
     double bottleneck = 0;
@@ -330,13 +340,12 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
   // Cuts whose stages all stay below `besides` leave the bottleneck where
   // it is; where that bounds them above the best (as consider() compares
   // searched cuts), only cuts with a stage past it are searched.
-  double above = -kInf;
+  // The best only gets better: the threshold of the start bounds it.
+  double beat = beatBy(c), above = -kInf;
   if (floor.longest + floor.besidesWeight +
           static_cast<double>(res.microbatches - 1) * floor.besides >=
-      beatBy(c))
+      beat)
     above = floor.besides * (1 - 1e-9);
-  // The best only gets better: the threshold of the start bounds it.
-  double beat = beatBy(c);
   auto admitted = [&](int64_t after, int64_t first, int64_t end) {
     return admits(c, i, floor.longest, beat, after, first, end);
   };

@@ -11,6 +11,7 @@
 
 #include "PartitionImpl.h"
 
+#include <map>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -105,9 +106,19 @@ private:
   std::optional<PipelinePlan> best;
   std::optional<Key> bestKey;
   Candidate bestCandidate;
-  /// The candidates priced, each choice of stage counts (and colocated
-  /// encoders' cut) once, with their estimates: where searchCuts looks.
-  std::vector<std::pair<double, Candidate>> priced;
+  /// The candidates priced, each choice of stage counts, colocated
+  /// encoders' cut and level once (pricedKeys), with their estimates and
+  /// whether memory caps them: where considerMoreStages and searchCuts
+  /// start.
+  struct Priced {
+    double estimate = 0;
+    bool capped = false;
+    Candidate candidate;
+  };
+  std::vector<Priced> priced;
+  std::set<std::tuple<std::vector<int64_t>, std::vector<std::vector<int64_t>>,
+                      int64_t>>
+      pricedKeys;
   /// Cuts the search may still price (kCutSearchBudget).
   int64_t searchBudget = kCutSearchBudget;
   /// estimateWork() when the search began (-1: not yet); whether it spent
@@ -129,7 +140,9 @@ private:
   /// Candidates with more stages than a priced one for the same bottleneck.
   void considerMoreStages(const std::vector<std::vector<int64_t>> &proposed);
   /// Takes `plans` plans' pricing from the search's budget
-  /// (kCutSearchBudget, kCutSearchWork); false once it is spent.
+  /// (kCutSearchBudget, kCutSearchWork); false once it is spent. A plan of
+  /// many layers counts as several (kCutSearchLayersPerPlan): building it takes
+  /// as long.
   bool spend(int64_t plans = 1);
   /// What a module's search costs before its first cut, in plans.
   static constexpr int64_t kSearchSetupPlans = 4;

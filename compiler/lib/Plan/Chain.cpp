@@ -299,7 +299,9 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       return CutSearch::limitFor(std::get<2>(*bestKey), floor,
                                  resources.microbatches);
     };
-    int64_t budget = kCutSearchBudget, workStart = estimateWork();
+    // A plan of many layers counts as several, as the allocator's.
+    int64_t budget = kCutSearchBudget / (1 + n / kCutSearchLayersPerPlan),
+            workStart = estimateWork();
     bool spent = false;
     for (int64_t k = most; k >= 1 && !spent; --k)
       spent |= !every.search(

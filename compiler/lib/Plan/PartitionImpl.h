@@ -55,6 +55,9 @@ inline constexpr double kMinMaxExactWork = 2e7;
 /// timed, so that plans do not depend on the machine.
 inline constexpr int64_t kCutSearchBudget = 10000;
 inline constexpr int64_t kCutSearchWork = 30'000'000;
+/// A plan counts as one more per this many layers in kCutSearchBudget:
+/// building one takes as long.
+inline constexpr int64_t kCutSearchLayersPerPlan = 128;
 /// The edges the memory-capped estimate has relaxed on this thread so far
 /// (Estimate.cpp): its work, nearly all of the time of pricing a capped
 /// plan.
