@@ -239,8 +239,8 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
                                    /*balanceTimes=*/true, bound);
     // Fitting first (among those that do not, the smallest largest
     // stage), then the estimate (a tie with one microbatch), then fewer
-    // GPUs. A searched cut wins by more than rounding only (as the
-    // allocator's).
+    // GPUs. A searched cut wins a tie only with fewer stages, not by
+    // rounding (as the allocator's, Allocator::beatBy).
     double estimate =
         resources.microbatches > 1 ? plan.balanceIterationTime : 0.0;
     double miss =

@@ -204,6 +204,26 @@ double bestOverCuts(std::vector<PipelineModule> mods,
   return best;
 }
 
+/// A random memory-bound LLM alone and resources for it, with the best
+/// estimate of a plan that fits over every stage count within the GPUs and
+/// every cut (infinity: none fits).
+struct LLMInstance {
+  PipelineModule llm;
+  PipelineResources res;
+  double best = detail::kInf;
+};
+LLMInstance randomLLMInstance(std::mt19937_64 &rng) {
+  LLMInstance in;
+  int64_t n = 3 + static_cast<int64_t>(rng() % 7);
+  in.llm = randomModule(rng, "llm", n, true);
+  in.res = resources(1 + static_cast<int64_t>(rng() % 5),
+                     2 + static_cast<int64_t>(rng() % 30), 0);
+  in.res.memoryCapacity = static_cast<double>(8 + rng() % 40) / 4 * kGiB;
+  for (int64_t k = 1; k <= std::min(n, in.res.gpuBudget); ++k)
+    in.best = std::min(in.best, bestOverCuts({in.llm}, {k}, in.res));
+  return in;
+}
+
 // Two cuts of three equal layers into two stages share the bottleneck; the
 // min-max tie rule takes [2, 1], whose slowest stage holds layer 0's weight
 // gradient, which the estimate adds at the end. The search takes [1, 2]. It
@@ -246,22 +266,15 @@ TEST(CutSearch, AutoStagesAgainstEveryCut) {
   int exact = 0, compared = 0;
   double worst = 1;
   for (int iter = 0; iter < 300; ++iter) {
-    int64_t n = 3 + static_cast<int64_t>(rng() % 7);
-    PipelineModule llm = randomModule(rng, "llm", n, true);
-    PipelineResources res = resources(1 + static_cast<int64_t>(rng() % 5),
-                                      2 + static_cast<int64_t>(rng() % 30), 0);
-    res.memoryCapacity = static_cast<double>(8 + rng() % 40) / 4 * kGiB;
+    LLMInstance in = randomLLMInstance(rng);
     std::optional<PipelinePlan> plan =
-        planPipeline({llm}, Layout::Parallel, Objective::MinMax, res);
+        planPipeline({in.llm}, Layout::Parallel, Objective::MinMax, in.res);
     ASSERT_TRUE(plan);
-    double best = detail::kInf;
-    for (int64_t k = 1; k <= std::min(n, res.gpuBudget); ++k)
-      best = std::min(best, bestOverCuts({llm}, {k}, res));
-    EXPECT_EQ(plan->fits, best < detail::kInf) << "iter " << iter;
+    EXPECT_EQ(plan->fits, in.best < detail::kInf) << "iter " << iter;
     if (!plan->fits)
       continue;
     ++compared;
-    double ratio = plan->iterationTime / best;
+    double ratio = plan->iterationTime / in.best;
     EXPECT_GE(ratio, 1 - 1e-9) << "iter " << iter;
     exact += ratio < 1 + 1e-9;
     worst = std::max(worst, ratio);
@@ -280,22 +293,16 @@ TEST(CutSearch, ChainAgainstEveryCut) {
   std::mt19937_64 rng(97);
   int compared = 0;
   for (int iter = 0; iter < 200; ++iter) {
-    int64_t n = 3 + static_cast<int64_t>(rng() % 7);
-    PipelineModule llm = randomModule(rng, "llm", n, true);
-    PipelineResources res = resources(1 + static_cast<int64_t>(rng() % 5),
-                                      2 + static_cast<int64_t>(rng() % 30), 0);
-    res.memoryCapacity = static_cast<double>(8 + rng() % 40) / 4 * kGiB;
+    LLMInstance in = randomLLMInstance(rng);
     std::optional<PipelinePlan> plan =
-        planPipeline({llm}, Layout::Chain, Objective::MinMax, res);
+        planPipeline({in.llm}, Layout::Chain, Objective::MinMax, in.res);
     ASSERT_TRUE(plan);
-    double best = detail::kInf;
-    for (int64_t k = 1; k <= std::min(n, res.gpuBudget); ++k)
-      best = std::min(best, bestOverCuts({llm}, {k}, res));
-    EXPECT_EQ(plan->fits, best < detail::kInf) << "iter " << iter;
+    EXPECT_EQ(plan->fits, in.best < detail::kInf) << "iter " << iter;
     if (!plan->fits)
       continue;
     ++compared;
-    EXPECT_NEAR(plan->iterationTime, best, 1e-9 * best) << "iter " << iter;
+    EXPECT_NEAR(plan->iterationTime, in.best, 1e-9 * in.best)
+        << "iter " << iter;
   }
   EXPECT_GT(compared, 100);
 }
