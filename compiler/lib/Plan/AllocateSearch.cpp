@@ -114,14 +114,7 @@ bool Allocator::spend(int64_t plans) {
 }
 
 double Allocator::pathWorkFloor() const {
-  auto work = [&](size_t i) {
-    const PipelineModule &m = modules[i];
-    double sum = 0;
-    for (const LayerTime &t :
-         m.balanceLayers.empty() ? m.layers : m.balanceLayers)
-      sum += t.fwd + t.bwd - t.bwdWeight;
-    return sum;
-  };
+  auto work = [&](size_t i) { return info[i].tripSums.back(); };
   double encoderPart = 0;
   for (size_t e : encoders)
     encoderPart =
