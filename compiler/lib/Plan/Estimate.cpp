@@ -3,16 +3,16 @@
 // estimateIterationTime (Partition.h): fill and drain along the longest
 // path, plus a period per microbatch that is the slowest stage's time unless
 // a stage capped by memory makes the steady state slower; then the period is
-// the maximum cycle ratio of the programs' event graph. Checked against
-// mllm-sim on capped plans (test/mllm-sim/memory-cap.test);
+// the maximum cycle ratio of the programs' event graph (CycleRatio.h).
+// Checked against mllm-sim on capped plans (test/mllm-sim/memory-cap.test);
 // docs/plan-format.md, "Iteration estimate".
 //
 //===----------------------------------------------------------------------===//
+#include "CycleRatio.h"
 #include "PartitionImpl.h"
 
 #include <cassert>
 #include <cmath>
-#include <limits>
 
 using namespace mllm::plan;
 
@@ -26,27 +26,19 @@ public:
   explicit SteadyState(const std::vector<std::vector<StagePlan>> &paths,
                        int64_t microbatches);
   /// The largest ratio of time to lag over the cycles: the least period
-  /// every cycle allows. When it exceeds `limit`, possibly only a value
-  /// above `limit` (one test instead of a bisection).
-  double period(double limit) const;
+  /// every cycle allows.
+  double period() const;
   /// The fewest microbatches a stage held back below its warm-up depth
   /// (by its cap, or one carried down to it) may hold; 0 if none is.
   int64_t heldBack() const { return fewestHeldBack; }
 
 private:
-  struct Edge {
-    int from, to;
-    double extra; ///< A transfer on the way.
-    int64_t lag;
-  };
   std::vector<const StagePlan *> stages;
   int64_t fewestHeldBack = 0;
-  std::vector<double> time; ///< Per event.
-  std::vector<Edge> edges;
+  /// An edge weighs its source event's time and a transfer on the way.
+  std::vector<detail::RatioEdge> edges;
 
   int stageOf(const StagePlan &s);
-  /// Whether no cycle is longer than period x its lag.
-  bool feasible(double period) const;
 };
 
 int SteadyState::stageOf(const StagePlan &s) {
@@ -90,21 +82,19 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
       fewestHeldBack = warmup[s] + 1;
 
   // Events: 3s = F, 3s + 1 = Bd (with the recompute), 3s + 2 = Bw.
-  time.assign(3 * n, 0.0);
   for (size_t s = 0; s < n; ++s) {
     const StagePlan &st = *stages[s];
     int f = 3 * static_cast<int>(s);
-    time[f] = st.fwd;
-    time[f + 1] = st.bwd - st.bwdWeight;
-    time[f + 2] = st.bwdWeight;
+    double bd = st.bwd - st.bwdWeight;
     if (!backward(static_cast<int>(s))) {
-      edges.push_back({f, f, 0, 1}); // Forwards back to back.
+      edges.push_back({f, f, st.fwd, 1}); // Forwards back to back.
       continue;
     }
     int64_t w = warmup[s];
-    edges.push_back({f, f + 1, 0, -w});    // Bd(i) after F(i + w)
-    edges.push_back({f + 1, f + 2, 0, 0}); // Bw(i) after Bd(i)
-    edges.push_back({f + 2, f, 0, w + 1}); // F(j) after Bw(j - w - 1)
+    edges.push_back({f, f + 1, st.fwd, -w}); // Bd(i) after F(i + w)
+    edges.push_back({f + 1, f + 2, bd, 0});  // Bw(i) after Bd(i)
+    edges.push_back(
+        {f + 2, f, st.bwdWeight, w + 1}); // F(j) after Bw(j - w - 1)
   }
   for (size_t p = 0; p < ids.size(); ++p)
     for (size_t i = 0; i + 1 < ids[p].size(); ++i) {
@@ -112,63 +102,39 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
       // Two stages taken for one would make a cycle of lag 0 that no period
       // allows.
       assert(a != b && "two stages of a path share a module and first layer");
+      const StagePlan &sa = *stages[a], &sb = *stages[b];
       double transfer = paths[p][i].sendTime;
-      edges.push_back({3 * a, 3 * b, transfer, 0}); // activation
-      if (backward(a) && backward(b))               // gradient
-        edges.push_back({3 * b + 1, 3 * a + 1, transfer, 0});
+      edges.push_back({3 * a, 3 * b, sa.fwd + transfer, 0}); // activation
+      if (backward(a) && backward(b))                        // gradient
+        edges.push_back(
+            {3 * b + 1, 3 * a + 1, sb.bwd - sb.bwdWeight + transfer, 0});
     }
 }
 
-/// The edges relaxed so far on this thread: estimateWork().
-thread_local int64_t relaxedEdges = 0;
+/// The edges scanned so far on this thread: estimateWork().
+thread_local int64_t scannedEdges = 0;
 
-/// No cycle longer than period x its lag: longest paths with edge weights
-/// time(from) + extra - period x lag converge (Bellman-Ford).
-bool SteadyState::feasible(double period) const {
-  std::vector<double> dist(time.size(), 0.0);
-  for (size_t round = 0; round <= time.size(); ++round) {
-    relaxedEdges += static_cast<int64_t>(edges.size());
-    bool changed = false;
-    for (const Edge &e : edges) {
-      double d = dist[e.from] + time[e.from] + e.extra -
-                 period * static_cast<double>(e.lag);
-      if (d > dist[e.to] + 1e-12 * (1 + std::abs(d))) {
-        dist[e.to] = d;
-        changed = true;
-      }
-    }
-    if (!changed)
-      return true;
-  }
-  return false;
-}
-
-double SteadyState::period(double limit) const {
-  double lo = 0, hi = 0;
-  for (size_t s = 0; s < stages.size(); ++s)
-    lo = std::max(lo, stages[s]->fwd + stages[s]->bwd);
-  for (double t : time)
-    hi += t;
-  for (const Edge &e : edges)
-    hi += e.extra;
-  hi = std::max(hi, lo);
-  if (feasible(lo))
-    return lo;
-  // Above the limit the caller only needs to know that it is.
-  if (limit < hi && (limit <= lo || !feasible(limit)))
-    return std::max(limit, lo) * (1 + 1e-9) + 1e-12;
-  for (int step = 0; step < 60 && hi - lo > 1e-9 * hi; ++step) {
-    double mid = 0.5 * (lo + hi);
-    (feasible(mid) ? hi : lo) = mid;
-  }
-  return hi;
+double SteadyState::period() const {
+  double slowest = 0, all = 0;
+  for (const StagePlan *s : stages)
+    slowest = std::max(slowest, s->fwd + s->bwd);
+  for (const detail::RatioEdge &e : edges)
+    all += e.weight;
+  double ratio = detail::maxCycleRatio(static_cast<int>(3 * stages.size()),
+                                       edges, scannedEdges);
+  // No period allows a cycle within one microbatch; the sum of all times
+  // stands for it, as an estimate must be finite.
+  if (!std::isfinite(ratio))
+    return std::max(all, slowest);
+  // Each stage's own cycle is one of them: never below the slowest stage.
+  return std::max(ratio, slowest);
 }
 
 } // namespace
 
 namespace mllm::plan::detail {
 
-int64_t estimateWork() { return relaxedEdges; }
+int64_t estimateWork() { return scannedEdges; }
 
 bool anyCapped(const std::vector<std::vector<StagePlan>> &paths) {
   for (const std::vector<StagePlan> &path : paths)
@@ -286,11 +252,7 @@ double mllm::plan::estimateIterationTime(
   SteadyState steady(paths, microbatches);
   double k = static_cast<double>(
       std::min<int64_t>(std::max<int64_t>(steady.heldBack(), 1), microbatches));
-  // The period past which the estimate exceeds atMost.
-  double limit = std::numeric_limits<double>::infinity();
-  if (std::isfinite(atMost) && m > k)
-    limit = (atMost - longestFull) / (m - k);
-  double period = steady.period(limit);
+  double period = steady.period();
   if (period <= bottleneck)
     return uncapped;
   return std::max(uncapped, longestFull + (m - k) * period);

@@ -58,9 +58,9 @@ inline constexpr int64_t kCutSearchWork = 30'000'000;
 /// A plan counts as one more per this many layers in kCutSearchBudget:
 /// building one takes as long.
 inline constexpr int64_t kCutSearchLayersPerPlan = 128;
-/// The edges the memory-capped estimate has relaxed on this thread so far
-/// (Estimate.cpp): its work, nearly all of the time of pricing a capped
-/// plan.
+/// The edges the memory-capped estimate has scanned on this thread so far
+/// (Estimate.cpp, CycleRatio.cpp): its work, most of the time of pricing a
+/// capped plan.
 int64_t estimateWork();
 
 /// The min-max DP of §B.5 over one chain, optionally with a per-stage

@@ -225,10 +225,10 @@ struct PipelinePlan {
 /// inFlight - 1, carried down the stages that run a backward; each stage
 /// runs F(j + w), Bd(j), Bw(j); activations go down after F and gradients
 /// up after Bd. P is the largest ratio of time to microbatches spanned over
-/// the cycles of that event graph (found by bisection with a longest-path
-/// check): a stage capped to k waits for the round trip of its microbatch
-/// to the loss and back every k microbatches, and neighbours with equal
-/// warm-ups hand each other their backward (two stage times per
+/// the cycles of that event graph (Howard's policy iteration for the
+/// maximum cycle ratio): a stage capped to k waits for the round trip of its
+/// microbatch to the loss and back every k microbatches, and neighbours with
+/// equal warm-ups hand each other their backward (two stage times per
 /// microbatch). Then the result is max(the uncapped one, S' + (m - k) P),
 /// with S' the longest path with weight gradients and k the fewest
 /// microbatches a held-back stage may hold: k microbatches start without
