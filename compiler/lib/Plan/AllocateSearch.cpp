@@ -12,6 +12,8 @@
 
 #include "llvm/ADT/STLExtras.h"
 
+#include <limits>
+
 using namespace mllm::plan;
 using namespace mllm::plan::detail;
 
@@ -287,16 +289,19 @@ bool Allocator::admits(const Candidate &c, size_t i, double longest,
       return true;
     downstream = li.tripSums.back();
   }
-  StageMemory mem = stageMemory(m, first, end - first, end == mi.n);
+  if (mi.holds.empty()) // Nothing caps it.
+    return true;
   int64_t k = c.stages[i];
-  mem.wanted = inFlightDepth(m.isLLM, k - 1 - after, k,
-                             llm >= 0 ? c.stages[llm] : 0, res.microbatches);
-  capInFlight(mem, res.memoryCapacity);
-  if (!mem.capped())
+  int64_t wanted =
+      inFlightDepth(m.isLLM, k - 1 - after, k, llm >= 0 ? c.stages[llm] : 0,
+                    res.microbatches);
+  // capInFlight holds min(wanted, allowed): capped where allowed is less.
+  int64_t allowed = mi.holds[static_cast<size_t>(first * (mi.n + 1) + end)];
+  if (allowed >= wanted)
     return true;
   double trip = mi.tripSums[mi.n] - mi.tripSums[first] + downstream +
                 mi.weightSums[end] - mi.weightSums[first];
-  auto held = static_cast<double>(mem.inFlight);
+  auto held = static_cast<double>(allowed);
   double bound =
       longest + (static_cast<double>(res.microbatches) - held) * trip / held;
   return bound < beat;
@@ -309,11 +314,18 @@ const CutSearch *Allocator::everyCut(size_t i) {
       !CutSearch::affordable(mi.hi, mi.n))
     return nullptr;
   if (!mi.every) {
-    auto fits = [&](int64_t first, int64_t end) {
-      return fitsOneInFlight(stageMemory(m, first, end - first, end == mi.n),
-                             res.memoryCapacity);
-    };
     bool checked = !m.memory.empty() && res.memoryCapacity > 0;
+    if (checked)
+      mi.holds.assign(static_cast<size_t>(mi.n * (mi.n + 1)), 0);
+    auto fits = [&](int64_t first, int64_t end) {
+      StageMemory mem = stageMemory(m, first, end - first, end == mi.n);
+      StageMemory unlimited = mem;
+      unlimited.wanted = std::numeric_limits<int64_t>::max();
+      capInFlight(unlimited, res.memoryCapacity);
+      mi.holds[static_cast<size_t>(first * (mi.n + 1) + end)] =
+          unlimited.inFlight;
+      return fitsOneInFlight(mem, res.memoryCapacity);
+    };
     mi.every.emplace(mi.balance, mi.hi,
                      checked ? SegmentFits(fits) : SegmentFits());
   }

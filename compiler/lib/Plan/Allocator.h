@@ -37,6 +37,11 @@ struct ModuleInfo {
   std::optional<StageCuts> cuts;
   /// Every cut, for the search (Allocator::searchCuts), built when needed.
   std::optional<CutSearch> every;
+  /// With it, where memory is checked: the microbatches in flight the
+  /// memory of each stage [first, end) allows (capInFlight without a
+  /// warm-up), at first * (n + 1) + end. admits() reads it for every cut it
+  /// bounds.
+  std::vector<int64_t> holds;
   /// Prefix sums of the balance times' forward + input gradient and of
   /// their weight gradients; the last layer without a backward (-1: none).
   std::vector<double> tripSums, weightSums;
