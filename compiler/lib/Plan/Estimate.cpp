@@ -60,21 +60,39 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
   }
   size_t n = stages.size();
   std::vector<int64_t> depth(n, 0), warmup(n, 0);
-  for (const std::vector<int> &path : ids)
-    for (size_t i = 0; i < path.size(); ++i)
-      depth[path[i]] = std::max<int64_t>(depth[path[i]], path.size() - i - 1);
+  std::vector<double> trip(n, 0.0); ///< Forwards to the loss and Bd back.
+  std::vector<WarmupShare> share(n);
+  for (const std::vector<int> &path : ids) {
+    double after = 0;
+    for (size_t i = path.size(); i-- > 0;) {
+      int s = path[i];
+      depth[s] = std::max<int64_t>(depth[s], path.size() - i - 1);
+      after += stages[s]->fwd + stages[s]->bwd - stages[s]->bwdWeight;
+      trip[s] = std::max(trip[s], after);
+    }
+  }
   auto backward = [&](int s) { return stages[s]->bwd > 0; };
   for (size_t s = 0; s < n; ++s) {
     warmup[s] = std::min(depth[s], microbatches);
     const StageMemory &m = stages[s]->memory;
-    if (m.wanted > 0 && m.capped())
-      warmup[s] = std::min(warmup[s], std::max<int64_t>(m.inFlight - 1, 0));
+    int64_t fits = std::max<int64_t>(m.inFlight - 1, 0);
+    if (m.wanted > 0 && m.capped() && fits < warmup[s]) {
+      warmup[s] = fits;
+      share[s] = WarmupShare::of(fits, trip[s]);
+    }
   }
-  for (int pass = 0; pass < 2; ++pass) // Carried down; two passes reach all.
+  // Carried down with the capped stages' shares (WarmupShare); each path
+  // ends in the LLM's, so two passes reach all.
+  for (int pass = 0; pass < 2; ++pass)
     for (const std::vector<int> &path : ids)
-      for (size_t i = 0; i + 1 < path.size(); ++i)
-        if (backward(path[i]) && backward(path[i + 1]))
-          warmup[path[i + 1]] = std::min(warmup[path[i + 1]], warmup[path[i]]);
+      for (size_t i = 0; i + 1 < path.size(); ++i) {
+        int a = path[i], b = path[i + 1];
+        if (!backward(a) || !backward(b))
+          continue;
+        warmup[b] = std::min(warmup[b], warmup[a]);
+        share[b].meet(share[a]);
+        warmup[b] = share[b].limit(warmup[b], trip[b]);
+      }
   for (size_t s = 0; s < n; ++s)
     if (backward(static_cast<int>(s)) &&
         warmup[s] < std::min(depth[s], microbatches) &&

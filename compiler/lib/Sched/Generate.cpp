@@ -18,7 +18,9 @@
 //    a predecessor it sends gradients to (that predecessor would wait for the
 //    gradient while this stage waits for its activation), so the reduced
 //    warm-up carries downstream: w(t) = min(w(t), w(p)) over those
-//    predecessors p, in topological order.
+//    predecessors p, in topological order; and the stages after a capped
+//    one keep its share of their warm-ups (plan::WarmupShare), so that
+//    they do not run in lockstep at one warm-up.
 //  - LinearOneFOneB (Megatron-like): the stages as one chain in index order;
 //    the activation on chain link i -> i+1 carries everything the graph sends
 //    across that cut (a parallel encoder's output passes through the later
@@ -67,6 +69,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Sched/Generate.h"
+#include "mllm/Plan/Memory.h"
 
 #include "llvm/ADT/STLExtras.h"
 
@@ -279,8 +282,25 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
   std::vector<int64_t> depth = depthsOf(nodes);
   std::vector<Program> programs(n);
 
+  // Round trips (plan::WarmupShare): a stage's forward, recompute and
+  // input gradient, and its successor's round trip (an in-tree: at most
+  // one successor).
+  std::vector<int> topo = topologicalOrder(nodes);
+  std::vector<double> trip(n, 0.0);
+  for (int s : llvm::reverse(topo)) {
+    const StageInfo &info = graph.stages[s];
+    trip[s] = info.fwd;
+    if (nodes[s].hasBackward())
+      trip[s] += info.recompute + (nodes[s].bi ? info.bwdInput : 0.0);
+    double after = 0;
+    for (int t : nodes[s].next)
+      after = std::max(after, trip[t]);
+    trip[s] += after;
+  }
+
   // Warm-up and in-flight caps.
   std::vector<int64_t> warmup(n, 0);
+  std::vector<plan::WarmupShare> share(n);
   for (size_t s = 0; s < n; ++s) {
     programs[s].stage = static_cast<int>(s);
     if (!nodes[s].hasBackward()) {
@@ -299,18 +319,24 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
       int64_t fits =
           room > 0 ? room / info.activationBytesPerMicrobatch : int64_t(0);
       fits = std::max<int64_t>(fits, 1);
-      warmup[s] = std::min(warmup[s], fits - 1);
+      if (fits - 1 < warmup[s]) {
+        warmup[s] = fits - 1;
+        share[s] = plan::WarmupShare::of(warmup[s], trip[s]);
+      }
     }
   }
   if (kind == ScheduleKind::MultimodalOneFOneB)
-    for (int t : topologicalOrder(nodes)) {
+    for (int t : topo) {
       if (!nodes[t].hasBackward())
         continue;
       for (size_t k = 0; k < nodes[t].prev.size(); ++k) {
         int p = nodes[t].prev[k];
-        if (nodes[t].gradToPrev[k] && nodes[p].hasBackward())
+        if (nodes[t].gradToPrev[k] && nodes[p].hasBackward()) {
           warmup[t] = std::min(warmup[t], warmup[p]);
+          share[t].meet(share[p]);
+        }
       }
+      warmup[t] = share[t].limit(warmup[t], trip[t]);
     }
 
   // Compute order.

@@ -11,6 +11,8 @@
 #include "mllm/Plan/CPSplit.h"
 #include "mllm/Plan/JobModel.h"
 #include "mllm/Plan/Memory.h"
+#include "mllm/Sched/FromIR.h"
+#include "mllm/Sched/Generate.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -92,11 +94,35 @@ bool isFrozen(Operation *op) {
 
 } // namespace
 
-SmallVector<std::string> mllm::cappedStages(PipelineOp pipeline) {
+SmallVector<std::string>
+mllm::cappedStages(PipelineOp pipeline, const runtime::PlanSchedule *schedule) {
   SmallVector<std::string> capped;
   auto stages = llvm::to_vector(pipeline.getBody().front().getOps<StageOp>());
   if (stages.empty())
     return capped;
+  // What each stage's program holds under memory-aware multimodal 1F1B:
+  // the generator carries caps down (plan::WarmupShare), so its programs
+  // say. A merged stage ("vision_s1+llm_s0") is one program.
+  llvm::StringMap<int64_t> holds;
+  auto record = [&](const sched::PipelineGraph &graph,
+                    llvm::ArrayRef<sched::Program> programs) {
+    for (auto [info, program] : llvm::zip(graph.stages, programs)) {
+      SmallVector<StringRef> names;
+      StringRef(info.name).split(names, '+');
+      for (StringRef name : names)
+        holds[name] = program.maxInFlight;
+    }
+  };
+  if (schedule && schedule->kind == "multimodal_1f1b") {
+    record(schedule->graph, schedule->programs);
+  } else if (llvm::Expected<sched::PipelineGraph> graph =
+                 sched::buildPipelineGraph(
+                     pipeline->getParentOfType<mlir::ModuleOp>())) {
+    record(*graph, sched::generateSchedule(
+                       *graph, sched::ScheduleKind::MultimodalOneFOneB));
+  } else {
+    llvm::consumeError(graph.takeError()); // The stages' own caps then.
+  }
   llvm::StringMap<int64_t> counts, index;
   for (StageOp stage : stages)
     ++counts[stage.getPart()];
@@ -107,70 +133,34 @@ SmallVector<std::string> mllm::cappedStages(PipelineOp pipeline) {
   for (StageOp stage : stages)
     groups += stage.getColocated() ? 0 : 1;
   bool chain = pipeline.getLayout() == EncoderLayout::Chain;
-  // Per stage: what 1F1B's warm-up wants, what its memory allows, and what
-  // it holds once an earlier stage's cap is carried down (the schedule
-  // generator's rule: a stage with a backward holds no more than the one
-  // before it on its path, when that one has a backward too).
-  size_t n = stages.size();
-  SmallVector<int64_t> wanted(n), own(n), held(n), group(n);
-  SmallVector<bool> backward(n);
   int64_t g = -1;
-  for (size_t s = 0; s < n; ++s) {
-    StageOp stage = stages[s];
+  for (StageOp stage : stages) {
     int64_t i = index[stage.getPart()]++;
     g += stage.getColocated() ? 0 : 1;
-    group[s] = g;
     bool isLLM = stage.getPart() == llm;
-    wanted[s] =
+    // What 1F1B's warm-up wants, what its memory allows, what it holds.
+    int64_t wanted =
         chain ? plan::inFlightDepth(true, g, groups, groups,
                                     pipeline.getMicrobatches())
               : plan::inFlightDepth(isLLM, i, counts[stage.getPart()],
                                     llmStages, pipeline.getMicrobatches());
     auto inFlight = stage.getInFlight();
-    own[s] = inFlight ? std::min<int64_t>(*inFlight, wanted[s]) : wanted[s];
-    held[s] = own[s];
-    backward[s] =
+    int64_t own = inFlight ? std::min<int64_t>(*inFlight, wanted) : wanted;
+    bool backward =
         stage.getBwdW().convertToDouble() + stage.getBwdD().convertToDouble() >
         0;
-  }
-  auto carry = [&](size_t from, size_t to) {
-    if (backward[from] && backward[to])
-      held[to] = std::min(held[to], held[from]);
-  };
-  if (chain) {
-    // Consecutive GPU groups; the parts sharing one hold alike.
-    for (size_t s = 1; s < n; ++s)
-      if (group[s] != group[s - 1])
-        for (size_t a = 0; a < s; ++a)
-          if (group[a] == group[s - 1])
-            carry(a, s);
-  } else {
-    // Each part's stages in order, and every encoder's last into the
-    // LLM's first (its stages come last, in order).
-    size_t llmFirst = n - static_cast<size_t>(llmStages);
-    llvm::StringMap<size_t> last;
-    for (size_t s = 0; s < llmFirst; ++s) {
-      auto it = last.find(stages[s].getPart());
-      if (it != last.end())
-        carry(it->second, s);
-      last[stages[s].getPart()] = s;
-    }
-    for (auto &entry : last)
-      carry(entry.second, llmFirst);
-    for (size_t s = llmFirst + 1; s < n; ++s)
-      carry(s - 1, s);
-  }
-  for (size_t s = 0; s < n; ++s) {
-    if (held[s] >= wanted[s])
+    int64_t held = own;
+    auto it = holds.find(stage.getSymName());
+    if (backward && it != holds.end())
+      held = std::min(held, it->second);
+    if (held >= wanted)
       continue;
-    std::string text = stages[s].getSymName().str() + " " +
-                       std::to_string(held[s]) + " of " +
-                       std::to_string(wanted[s]);
-    if (held[s] < own[s])
-      text += own[s] < wanted[s]
-                  ? " (its memory allows " + std::to_string(own[s]) +
-                        "; an earlier stage's cap holds it back)"
-                  : " (an earlier stage's cap holds it back)";
+    std::string text = stage.getSymName().str() + " " + std::to_string(held) +
+                       " of " + std::to_string(wanted);
+    if (held < own)
+      text += own < wanted ? " (its memory allows " + std::to_string(own) +
+                                 "; an earlier stage's cap holds it back)"
+                           : " (an earlier stage's cap holds it back)";
     capped.push_back(text);
   }
   return capped;

@@ -3,6 +3,7 @@
 #define MLLM_TOOLS_MLLMC_EXPLAIN_H
 
 #include "mllm/Dialect/MLLM/IR/MLLMOps.h"
+#include "mllm/runtime/Plan.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/SmallVector.h"
@@ -12,11 +13,14 @@
 
 namespace mllm {
 /// The stages whose in-flight microbatches memory-aware 1F1B lowered below
-/// their warm-up (the rank map's rule, mllm/Plan/Memory.h, from the
-/// recorded counts, with an earlier stage's cap carried down as the
-/// schedule does), each as "NAME HELD of WANTED", saying when the cap is
-/// an earlier stage's.
-llvm::SmallVector<std::string> cappedStages(mllm::PipelineOp pipeline);
+/// their warm-up, each as "NAME HELD of WANTED", saying when the cap is an
+/// earlier stage's: what the rank map recorded (mllm/Plan/Memory.h) and
+/// what the stage's program holds in the multimodal 1F1B schedule, which
+/// carries caps down. `schedule`: the plan's, if built (else the schedule
+/// is generated here).
+llvm::SmallVector<std::string>
+cappedStages(mllm::PipelineOp pipeline,
+             const runtime::PlanSchedule *schedule = nullptr);
 
 /// Prints why the compiler decided what it did: the frozen analysis per
 /// part and a table of the pipeline stages.

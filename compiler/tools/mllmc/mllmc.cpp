@@ -175,7 +175,10 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
          << " per microbatch, estimated iteration "
          << duration(pipeline.getIteration().convertToDouble());
       // Caps can cost more than the bottleneck says: the line says so.
-      size_t capped = cappedStages(pipeline).size();
+      size_t capped =
+          cappedStages(pipeline,
+                       plan && plan->schedule ? &*plan->schedule : nullptr)
+              .size();
       if (capped)
         os << "; memory caps the microbatches in flight of " << capped
            << (capped == 1 ? " stage" : " stages");

@@ -249,6 +249,30 @@ TEST(Fidelity, MemoryCapMatchesTheGenerator) {
   EXPECT_TRUE(m.fits(20 * kMiB));
 }
 
+// WarmupShare, the rule the generator and the estimate hand caps down by: a
+// capped stage's own share holds it where it is; a stage after it holds
+// ceil(held x its round trip / the capped stage's); a stage meets the
+// smaller share of its predecessors'.
+TEST(Fidelity, WarmupShareStepsDownWithTheRoundTrip) {
+  WarmupShare none;
+  EXPECT_EQ(none.limit(7, 5.0), 7);
+  WarmupShare a = WarmupShare::of(2, 0.9); // Holds 3 over a 0.9 s trip.
+  EXPECT_EQ(a.limit(9, 0.9), 2);           // Its own, whatever the rounding.
+  EXPECT_EQ(a.limit(9, 0.6), 1);           // 3 x 0.6 / 0.9 = 2 held.
+  EXPECT_EQ(a.limit(9, 0.61), 2);          // 2.03: 3 held.
+  EXPECT_EQ(a.limit(0, 0.9), 0);           // Never above the warm-up given.
+  EXPECT_EQ(a.limit(9, 0.01), 0);          // At least one held.
+  WarmupShare b = WarmupShare::of(4, 0.5); // 5 over 0.5 s: a larger share.
+  WarmupShare c = b;
+  c.meet(a);
+  EXPECT_EQ(c.limit(9, 0.6), 1);
+  a.meet(b);
+  EXPECT_EQ(a.limit(9, 0.6), 1);
+  b.meet(WarmupShare());
+  EXPECT_EQ(b.limit(9, 0.6), 5); // 5 x 0.6 / 0.5 = 6 held.
+  EXPECT_EQ(WarmupShare::of(3, 0.0).limit(9, 1.0), 9); // No trip, no share.
+}
+
 // A GPU that stages share holds the sum of their records, each term rounded
 // up to MiB on its own (mllm.stage; the generator adds the records), in the
 // partitioner as in mllm-rank-map. Two colocated encoders of 0.4 MiB

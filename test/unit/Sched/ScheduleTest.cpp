@@ -410,10 +410,13 @@ TEST(Schedule, MemoryCapReducesInFlight) {
     EXPECT_EQ(p[s].maxInFlight, uncapped[s]);
 
   // v1 fits 2 microbatches (12.5 KB - 10 KB static): its warm-up drops to 1,
-  // and the LLM's first stage cannot run further ahead than v1.
+  // and the LLM's first stage cannot run further ahead than v1. The stages
+  // after v1 hold their share (WarmupShare): a microbatch's round trip
+  // (F + Bd, 2 per stage) from v1 takes 8, from l0 6 (2 x 6/8 -> 2), from
+  // l1 4 (2 x 4/8 = 1: at v1's pace l1 needs one).
   g.stages[1].memoryCapacity = 12'500;
   p = generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
-  std::vector<int64_t> capped = {5, 2, 2, 2, 1};
+  std::vector<int64_t> capped = {5, 2, 2, 1, 1};
   for (size_t s = 0; s < p.size(); ++s) {
     EXPECT_EQ(p[s].maxInFlight, capped[s]) << g.stages[s].name;
     EXPECT_EQ(p[s].warmup, capped[s] - 1) << g.stages[s].name;
@@ -430,6 +433,30 @@ TEST(Schedule, MemoryCapReducesInFlight) {
   // The baselines ignore the cap.
   p = generateSchedule(g, ScheduleKind::LinearOneFOneB);
   EXPECT_EQ(p[0].maxInFlight, 5);
+  EXPECT_EQ(verifyMessage(g, p), "");
+}
+
+// Below a capped stage the warm-ups step down with the round trip left, not
+// all at the cap: neighbours with equal warm-ups run in lockstep.
+TEST(Schedule, CappedStageSharesItsCapDownstream) {
+  // Nine trainable LLM stages, each F = 1 and Bd = 1 (round trip 2 per
+  // stage), 16 microbatches; l0 fits 3 microbatches of the 9 it wants.
+  std::vector<Spec> specs = {{"v0", "vision", false, {}, true}};
+  for (int s = 0; s < 9; ++s)
+    specs.push_back({"l" + std::to_string(s), "llm", true, {s}, true});
+  PipelineGraph g = makeGraph(specs, 16);
+  for (StageInfo &s : g.stages) {
+    s.staticBytes = 10'000;
+    s.activationBytesPerMicrobatch = 1'000;
+    s.memoryCapacity = 100'000;
+  }
+  g.stages[1].memoryCapacity = 13'000;
+  std::vector<Program> p =
+      generateSchedule(g, ScheduleKind::MultimodalOneFOneB);
+  // l_s holds ceil(3 x (9 - s) / 9); carried flat it would be 3 down to l6.
+  std::vector<int64_t> held = {10, 3, 3, 3, 2, 2, 2, 1, 1, 1};
+  for (size_t s = 0; s < p.size(); ++s)
+    EXPECT_EQ(p[s].maxInFlight, held[s]) << g.stages[s].name;
   EXPECT_EQ(verifyMessage(g, p), "");
 }
 

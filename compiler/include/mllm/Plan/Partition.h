@@ -222,7 +222,8 @@ struct PipelinePlan {
 /// When a stage is capped below its warm-up (memory.inFlight <
 /// memory.wanted), P is the steady state of the programs the generator
 /// writes for it (Generate.cpp): warm-ups min(depth, m), capped to
-/// inFlight - 1, carried down the stages that run a backward; each stage
+/// inFlight - 1, carried down the stages that run a backward with the
+/// capped stages' shares (WarmupShare, Memory.h); each stage
 /// runs F(j + w), Bd(j), Bw(j); activations go down after F and gradients
 /// up after Bd. P is the largest ratio of time to microbatches spanned over
 /// the cycles of that event graph (Howard's policy iteration for the
