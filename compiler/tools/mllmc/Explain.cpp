@@ -169,8 +169,9 @@ mllm::cappedStages(PipelineOp pipeline, const runtime::PlanSchedule *schedule) {
 namespace {
 
 /// The capped stages and what that costs the estimate.
-void explainMemoryCaps(PipelineOp pipeline, raw_ostream &os) {
-  SmallVector<std::string> capped = cappedStages(pipeline);
+void explainMemoryCaps(PipelineOp pipeline,
+                       const runtime::PlanSchedule *schedule, raw_ostream &os) {
+  SmallVector<std::string> capped = cappedStages(pipeline, schedule);
   if (capped.empty())
     return;
   os << "  memory caps the microbatches in flight (held of what 1F1B's "
@@ -236,7 +237,8 @@ std::string collectives(const JobModel &job, StageOp stage) {
 // --explain
 //===----------------------------------------------------------------------===//
 
-LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
+LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os,
+                                 const runtime::PlanSchedule *schedule) {
   FailureOr<Job> got = getJob(module);
   if (failed(got))
     return failure();
@@ -288,7 +290,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os) {
   os << "  bottleneck " << ms(bottleneck) << " ms (F+B of the slowest stage), "
      << "estimated iteration " << ms(pipeline.getIteration().convertToDouble())
      << " ms\n";
-  explainMemoryCaps(pipeline, os);
+  explainMemoryCaps(pipeline, schedule, os);
   FailureOr<JobModel> model = buildJobModel(module, JobModelOptions());
   if (succeeded(model))
     explainContextParallel(*model, os);

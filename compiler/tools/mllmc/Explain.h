@@ -23,8 +23,10 @@ cappedStages(mllm::PipelineOp pipeline,
              const runtime::PlanSchedule *schedule = nullptr);
 
 /// Prints why the compiler decided what it did: the frozen analysis per
-/// part and a table of the pipeline stages.
-mlir::LogicalResult printExplain(mlir::ModuleOp module, llvm::raw_ostream &os);
+/// part and a table of the pipeline stages. `schedule` as cappedStages'.
+mlir::LogicalResult
+printExplain(mlir::ModuleOp module, llvm::raw_ostream &os,
+             const runtime::PlanSchedule *schedule = nullptr);
 } // namespace mllm
 
 #endif // MLLM_TOOLS_MLLMC_EXPLAIN_H

@@ -161,6 +161,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
     if (failed(checkPlanMemory(module, *plan)))
       return 1;
   }
+  // The capped stages' counts are read from its programs where it exists.
+  const runtime::PlanSchedule *planSchedule =
+      plan && plan->schedule ? &*plan->schedule : nullptr;
   if (emit == Emit::Summary) {
     for (auto pipeline : module.getOps<PipelineOp>()) {
       llvm::MapVector<llvm::StringRef, int64_t> stages;
@@ -175,10 +178,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
          << " per microbatch, estimated iteration "
          << duration(pipeline.getIteration().convertToDouble());
       // Caps can cost more than the bottleneck says: the line says so.
-      size_t capped =
-          cappedStages(pipeline,
-                       plan && plan->schedule ? &*plan->schedule : nullptr)
-              .size();
+      size_t capped = cappedStages(pipeline, planSchedule).size();
       if (capped)
         os << "; memory caps the microbatches in flight of " << capped
            << (capped == 1 ? " stage" : " stages");
@@ -214,7 +214,7 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       xs = &llvm::outs();
     }
     *xs << "\n";
-    if (failed(printExplain(module, *xs)))
+    if (failed(printExplain(module, *xs, planSchedule)))
       return 2;
     // The schedule is in the module (--emit=sched, --plan-from-ir) or in
     // the plan.
