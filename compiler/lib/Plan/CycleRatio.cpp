@@ -127,7 +127,7 @@ double mllm::plan::detail::maxCycleRatio(int nodes,
   auto length = [&](const RatioEdge &e, double r) {
     return e.weight - r * static_cast<double>(e.lag);
   };
-  // A generous bound: policy iteration settles in a handful of rounds.
+  // A generous bound (CycleRatio.h).
   for (int round = 0; round < 100 + nodes; ++round) {
     work += static_cast<int64_t>(g.out.size()) + nodes;
     // Value determination: the policy's cycles give their events' ratio;
@@ -201,7 +201,9 @@ double mllm::plan::detail::maxCycleRatio(int nodes,
       double top = potential[v] + tol;
       for (int i = g.first[v]; i < g.first[v + 1]; ++i) {
         const RatioEdge &e = edges[g.out[i]];
-        if (std::abs(ratio[e.to] - ratio[v]) > tol)
+        // The same ratio: the same cycle's, copied. Nearly equal ratios of
+        // two cycles mix potentials of different ratios, which can cycle.
+        if (ratio[e.to] != ratio[v])
           continue;
         double through = length(e, ratio[v]) + potential[e.to];
         if (through > top) {

@@ -1,5 +1,4 @@
-//===- CycleRatio.h - the largest cycle ratio of a periodic graph -*- C++
-//-*-===//
+//===- CycleRatio.h - largest cycle ratio of a periodic graph -*- C++ -*-===//
 //
 // The steady state of a pipeline whose memory caps hold stages back
 // (Estimate.cpp) repeats at the largest ratio of time to microbatches
@@ -25,9 +24,11 @@ struct RatioEdge {
 };
 
 /// The largest weight / lag over the cycles of a graph of `nodes` events:
-/// the least period at which the events can repeat. -infinity if the graph
-/// has no cycle, +infinity if a cycle spans no microbatch (lag <= 0: no
-/// period allows it). Adds the edges it scans to `work`.
+/// the least period at which the events can repeat. Every cycle must span
+/// at least one microbatch (lag > 0), as those of a deadlock-free schedule
+/// do; where the search meets one that does not, +infinity (no period
+/// allows it), but it need not meet one. -infinity if the graph has no
+/// cycle. Adds the edges it scans to `work`.
 ///
 /// Howard's policy iteration for the maximum cycle ratio (Cochet-Terrasson
 /// et al., "Numerical computation of spectral elements in max-plus
@@ -35,9 +36,11 @@ struct RatioEdge {
 /// cycle ratio and mean algorithms", 2004): each event follows one edge;
 /// the cycles this policy closes give each event a ratio and a potential;
 /// an event switches to an edge that leads to a larger ratio, or to a
-/// larger potential at the same ratio, until none does. Within 1e-10 of
-/// the graph's total weight. Should it not settle (never seen), bisection
-/// finishes from the ratio it has.
+/// larger potential at the same ratio, until none does: a few rounds on
+/// pipelines, about 15 in the planner's capped searches, and at most 1.6 x
+/// the events on random graphs a review tried. Improvements below 1e-10 of
+/// the graph's total weight are not taken. Should it not settle within 100
+/// + nodes rounds, bisection finishes from the ratio it has.
 double maxCycleRatio(int nodes, llvm::ArrayRef<RatioEdge> edges, int64_t &work);
 
 /// The same value by bisection on the period with a longest-path check

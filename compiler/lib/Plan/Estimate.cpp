@@ -13,6 +13,7 @@
 
 #include <cassert>
 #include <cmath>
+#include <limits>
 
 using namespace mllm::plan;
 
@@ -140,9 +141,10 @@ double SteadyState::period() const {
     all += e.weight;
   double ratio = detail::maxCycleRatio(static_cast<int>(3 * stages.size()),
                                        edges, scannedEdges);
-  // No period allows a cycle within one microbatch; the sum of all times
-  // stands for it, as an estimate must be finite.
-  if (!std::isfinite(ratio))
+  // No period allows a cycle within one microbatch; the sum of the edges'
+  // weights, more than any cycle's, stands for it, as an estimate must be
+  // finite. (Every stage's own cycle rules out -infinity.)
+  if (ratio == std::numeric_limits<double>::infinity())
     return std::max(all, slowest);
   // Each stage's own cycle is one of them: never below the slowest stage.
   return std::max(ratio, slowest);

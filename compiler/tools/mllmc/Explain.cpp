@@ -102,15 +102,25 @@ mllm::cappedStages(PipelineOp pipeline, const runtime::PlanSchedule *schedule) {
     return capped;
   // What each stage's program holds under memory-aware multimodal 1F1B:
   // the generator carries caps down (plan::WarmupShare), so its programs
-  // say. A merged stage ("vision_s1+llm_s0") is one program.
+  // say. A merged stage is one program: a chain stage "vision_s1+llm_s0",
+  // colocated encoders' stage s "vision+audio_s0" (FromIR.cpp).
   llvm::StringMap<int64_t> holds;
   auto record = [&](const sched::PipelineGraph &graph,
                     llvm::ArrayRef<sched::Program> programs) {
     for (auto [info, program] : llvm::zip(graph.stages, programs)) {
       SmallVector<StringRef> names;
       StringRef(info.name).split(names, '+');
+      auto suffixOf = [](StringRef name) {
+        size_t at = name.rfind("_s");
+        StringRef digits = at == StringRef::npos ? "" : name.substr(at + 2);
+        return !digits.empty() && llvm::all_of(digits, llvm::isDigit)
+                   ? name.substr(at)
+                   : StringRef();
+      };
+      StringRef shared = suffixOf(names.back());
       for (StringRef name : names)
-        holds[name] = program.maxInFlight;
+        holds[suffixOf(name).empty() ? (name + shared).str() : name.str()] =
+            program.maxInFlight;
     }
   };
   if (schedule && schedule->kind == "multimodal_1f1b") {

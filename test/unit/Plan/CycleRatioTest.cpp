@@ -115,6 +115,7 @@ std::vector<RatioEdge> pipeline(std::mt19937 &rng, int stages,
   std::vector<RatioEdge> edges;
   std::uniform_real_distribution<> time(0.5, 2.0);
   int64_t carried = microbatches;
+  double previousF = 0;
   for (int s = 0; s < stages; ++s) {
     int64_t w = std::min<int64_t>(stages - 1 - s, microbatches);
     if (rng() % 3 == 0)
@@ -126,10 +127,10 @@ std::vector<RatioEdge> pipeline(std::mt19937 &rng, int stages,
     edges.push_back({3 * s + 2, 3 * s, bw, w + 1});
     if (s > 0) {
       double transfer = 0.1 * time(rng);
-      edges.push_back(
-          {3 * (s - 1), 3 * s, edges[edges.size() - 6].weight + transfer, 0});
+      edges.push_back({3 * (s - 1), 3 * s, previousF + transfer, 0});
       edges.push_back({3 * s + 1, 3 * (s - 1) + 1, bd + transfer, 0});
     }
+    previousF = f;
   }
   return edges;
 }

@@ -125,8 +125,10 @@ struct PredecessorsInFlight {
 /// cap are found together. It runs with no more than the fewest a
 /// predecessor holds (the generator carries a smaller warm-up downstream),
 /// or fewer, its share of a capped stage's (WarmupShare): then it holds
-/// more gradients sent, one per microbatch fewer, each no larger than the
-/// activations a microbatch fewer frees.
+/// one more gradient sent per microbatch fewer, which this does not count
+/// (a microbatch fewer frees its saved activations, which for a transformer
+/// stage outweigh one gradient message); the static memory plan of every
+/// program is checked against its GPU (ArenaFit) either way.
 /// Call once per setMessageTerms.
 void capInFlightAfter(StageMemory &memory, double capacity,
                       PredecessorsInFlight predecessors);
