@@ -30,7 +30,8 @@ public:
   /// every cycle allows.
   double period() const;
   /// The fewest microbatches a stage held back below its warm-up depth
-  /// (by its cap, or one carried down to it) may hold; 0 if none is.
+  /// (by its cap, one carried down to it or its share of one) may hold; 0
+  /// if none is.
   int64_t heldBack() const { return fewestHeldBack; }
 
 private:
