@@ -49,7 +49,9 @@ std::vector<double> stageLoads(llvm::ArrayRef<double> weights,
 /// computed with one sweep per dimension: O(K x S x E) per bisection step
 /// (S grid points) instead of O(K x S^2). The bisection runs over the bit
 /// patterns of non-negative doubles between a lower bound and `upper` (an
-/// achievable bottleneck), so it ends on the smallest feasible double.
+/// achievable bottleneck), so it ends on the smallest feasible double; a
+/// feasible step lowers the upper end to the need of the path found, an
+/// infeasible one raises the lower end to the least need it refused.
 class ColocatedSearch {
 public:
   ColocatedSearch(llvm::ArrayRef<std::vector<double>> weights, int64_t k,
@@ -71,15 +73,20 @@ public:
         offsets[idx * e + a] = static_cast<int64_t>(rest % span[a]);
         rest /= span[a];
       }
-    // G of every grid point at every inner level.
+    end = this->bg[k - 1];
+    for (const std::vector<double> &x : p)
+      end += x.back();
+    // G of every grid point at every inner level, summed over the encoders
+    // in order; encoder a's term is constant over runs of stride[a] points.
     gl.assign(k, {});
     for (int64_t level = 1; level < k; ++level) {
-      gl[level].resize(s);
-      for (int64_t idx = 0; idx < s; ++idx) {
-        double sum = 0;
-        for (size_t a = 0; a < e; ++a)
-          sum += p[a][level + offsets[idx * e + a]];
-        gl[level][idx] = sum;
+      std::vector<double> &g = gl[level];
+      g.assign(s, 0.0);
+      for (size_t a = 0; a < e; ++a) {
+        const double *pa = p[a].data() + level;
+        for (int64_t at = 0; at < s;)
+          for (int64_t d = 0; d < span[a]; ++d, at += stride[a])
+            addTo(g.data() + at, pa[d], stride[a]);
       }
     }
   }
@@ -106,22 +113,20 @@ public:
     if (!feasible(upper))
       return {};
     std::vector<std::vector<int64_t>> best = reconstruct(hi);
-    // The best path found is usually optimal, or a few ulps from it (paths
-    // whose loads differ only in rounding): probes one ulp below it prove
-    // that in a few steps instead of ~50 of bisection. A run of probes that
-    // keep improving falls back to bisection.
-    int probes = 0;
+    // The best path found is often optimal, or a few ulps from it (paths
+    // whose loads differ only in rounding): a probe one ulp below it
+    // proves that in one step instead of ~50 of bisection. After a probe
+    // that improves, bisection takes over until the next improvement.
+    bool probe = true;
     while (lo < hi) {
-      const bool probe = probes >= 0 && probes < 8;
       uint64_t mid = probe ? hi - 1 : lo + (hi - lo) / 2;
       if (feasible(fromBits(mid))) { // Jump to what the path really needs.
         best = reconstruct(hi);
-        probes = probe ? probes + 1 : 0;
+        probe = !probe;
       } else if (probe) {
         break; // Nothing below hi: hi is the optimum.
-      } else {
-        lo = mid + 1;
-        probes = -1; // Bisect until the next improvement.
+      } else { // Nothing changes below the least need feasible() refused.
+        lo = std::max(mid + 1, bits(refused));
       }
     }
     return best;
@@ -139,89 +144,152 @@ private:
     return x;
   }
 
-  /// G(q) = sum_e P_e[q_e] of grid point idx at level (1 <= level < k).
-  double g(int64_t level, int64_t idx) const { return gl[level][idx]; }
-
-  /// Fills reach[level] (levels 1..k-1) for bottleneck b; true if the end
-  /// (every encoder done after k stages) is reachable.
-  bool feasible(double b) {
-    // Kept between calls: a search calls this ~50 times on the same grid.
-    reach.resize(k);
-    prefixMax.resize(s);
-    for (int64_t level = 1; level < k; ++level) {
-      std::vector<char> &r = reach[level];
-      r.assign(s, 0);
-      if (level == 1) {
-        for (int64_t q = 0; q < s; ++q)
-          r[q] = bg[0] + g(1, q) <= b;
-      } else {
-        // prefixMax[q] = max G over reachable points of the previous level with
-        // offsets <= q's: a prefix maximum, one sweep per dimension.
-        const std::vector<char> &prev = reach[level - 1];
-        for (int64_t q = 0; q < s; ++q)
-          prefixMax[q] = prev[q] ? g(level - 1, q) : -kInf;
-        // Points with offset_a > 0 are, per block of stride * span, all
-        // but the first `stride`: contiguous runs, no per-point test.
-        for (size_t a = 0; a < e; ++a) {
-          const int64_t step = stride[a], block = step * span[a];
-          for (int64_t base = 0; base < s; base += block)
-            for (int64_t q = base + step; q < base + block; ++q)
-              prefixMax[q] = std::max(prefixMax[q], prefixMax[q - step]);
-        }
-        for (int64_t q = 0; q < s; ++q)
-          r[q] = bg[level - 1] + g(level, q) - prefixMax[q] <= b;
-      }
-    }
-    double end = bg[k - 1];
-    for (const std::vector<double> &x : p)
-      end += x.back();
-    double most = -kInf;
-    for (int64_t q = 0; q < s; ++q)
-      if (reach[k - 1][q])
-        most = std::max(most, g(k - 1, q));
-    return end - most <= b;
+  /// Whether grid point q of `level` was reached in the last feasible().
+  bool reached(int64_t level, int64_t q) const {
+    return need[level][q] <= limit;
   }
 
-  /// Walks back from the end choosing, per level, the reachable predecessor
-  /// with the largest G (the one the forward pass relied on; first in grid
-  /// order on ties). Sets `hi` to the bits of the path's bottleneck, in the
-  /// forward pass's arithmetic (so feasible() accepts it).
+  /// Fills need[level] (levels 1..k-1) for bottleneck b; true if the end
+  /// (every encoder done after k stages) is reachable. Written as flat
+  /// passes over the grid that the compiler vectorizes; the hot ones (the
+  /// prefix maximum along every dimension but the first) touch contiguous
+  /// runs of `stride` points.
+  bool feasible(double b) {
+    limit = b;
+    // Kept between calls: a search calls this tens of times on one grid.
+    need.resize(k);
+    prefixMax.resize(s);
+    double *pm = prefixMax.data();
+    for (int64_t level = 1; level < k; ++level) {
+      std::vector<double> &nd = need[level];
+      nd.resize(s);
+      const double *g = gl[level].data(), base = bg[level - 1];
+      if (level == 1) {
+        for (int64_t q = 0; q < s; ++q)
+          nd[q] = base + g[q];
+        continue;
+      }
+      // pm[q] = max G over reached points of the previous level with
+      // offsets <= q's: a prefix maximum, one sweep per dimension.
+      const double *prevNeed = need[level - 1].data(),
+                   *prevG = gl[level - 1].data();
+      for (int64_t q = 0; q < s; ++q) {
+        const double gq = prevG[q]; // Loaded either way: a select.
+        pm[q] = prevNeed[q] <= b ? gq : -kInf;
+      }
+      runningMax(pm);
+      for (size_t a = 1; a < e; ++a) {
+        const int64_t step = stride[a], block = step * span[a];
+        for (int64_t at = 0; at < s; at += block)
+          for (int64_t row = at + step; row < at + block; row += step)
+            maxInto(pm + row, pm + row - step, step);
+      }
+      for (int64_t q = 0; q < s; ++q)
+        nd[q] = base + g[q] - pm[q];
+    }
+    double most = -kInf;
+    for (int64_t q = 0; q < s; ++q)
+      if (reached(k - 1, q))
+        most = std::max(most, gl[k - 1][q]);
+    const double endNeed = end - most;
+    if (endNeed <= b)
+      return true;
+    // Nothing changes below the least need refused (every need above is
+    // computed from the same reached sets): bisection may skip to it.
+    refused = endNeed;
+    for (int64_t level = 1; level < k; ++level)
+      for (double x : need[level])
+        if (x > b)
+          refused = std::min(refused, x);
+    return false;
+  }
+
+  /// The prefix maximum along the first dimension (stride 1): a running
+  /// maximum per run of span[0] points, four runs at a time so that their
+  /// chains of dependent maxima overlap.
+  void runningMax(double *pm) const {
+    const int64_t len = span[0], runs = s / len;
+    int64_t r = 0;
+    for (; r + 4 <= runs; r += 4) {
+      double *x = pm + r * len, *y = x + len, *z = y + len, *w = z + len;
+      double mx = x[0], my = y[0], mz = z[0], mw = w[0];
+      for (int64_t t = 1; t < len; ++t) {
+        x[t] = mx = std::max(mx, x[t]);
+        y[t] = my = std::max(my, y[t]);
+        z[t] = mz = std::max(mz, z[t]);
+        w[t] = mw = std::max(mw, w[t]);
+      }
+    }
+    for (; r < runs; ++r) {
+      double *x = pm + r * len, mx = x[0];
+      for (int64_t t = 1; t < len; ++t)
+        x[t] = mx = std::max(mx, x[t]);
+    }
+  }
+
+  static void addTo(double *x, double v, int64_t n) {
+    for (int64_t t = 0; t < n; ++t)
+      x[t] += v;
+  }
+
+  /// dst[t] = max(dst[t], src[t]) for t < n; the ranges do not overlap.
+  static void maxInto(double *__restrict dst, const double *__restrict src,
+                      int64_t n) {
+    for (int64_t t = 0; t < n; ++t)
+      dst[t] = std::max(dst[t], src[t]);
+  }
+
+  /// Walks back from the end choosing, per level, the reached predecessor
+  /// with the largest G among those the current point dominates (the one
+  /// the forward pass relied on; first in grid order on ties). Sets `hi`
+  /// to the bits of the path's bottleneck, in the forward pass's
+  /// arithmetic (so feasible() accepts it).
   std::vector<std::vector<int64_t>> reconstruct(uint64_t &hi) const {
-    double need = 0, cost = bg[k - 1];
-    for (const std::vector<double> &x : p)
-      cost += x.back(); // C of the end plus its stage's background.
+    double needed = 0, cost = end; // C of the end plus its stage's background.
     std::vector<std::vector<int64_t>> sizes(e, std::vector<int64_t>(k, 0));
     std::vector<int64_t> at(n); // Boundary positions at the current level.
-    int64_t cur = -1;           // Grid index at the current level (k: end).
+    std::vector<int64_t> box(e), d(e);
+    for (size_t a = 0; a < e; ++a)
+      box[a] = span[a] - 1; // The end dominates the whole grid.
     for (int64_t level = k; level >= 2; --level) {
-      int64_t arg = -1;
+      // The points of the box [0, box] in grid order: runs along the first
+      // dimension, the others counted like an odometer.
+      int64_t arg = -1, q = 0;
       double most = -kInf;
-      for (int64_t q = 0; q < s; ++q) {
-        if (!reach[level - 1][q])
-          continue;
-        bool below = true;
-        for (size_t a = 0; a < e && below && cur >= 0; ++a)
-          below = offsets[q * e + a] <= offsets[cur * e + a];
-        double v = below ? g(level - 1, q) : -kInf;
-        if (v > most) {
-          most = v;
-          arg = q;
+      std::fill(d.begin(), d.end(), 0);
+      for (;;) {
+        for (int64_t t = 0; t <= box[0]; ++t)
+          if (reached(level - 1, q + t) && gl[level - 1][q + t] > most) {
+            most = gl[level - 1][q + t];
+            arg = q + t;
+          }
+        size_t a = 1;
+        for (; a < e; ++a) {
+          if (d[a] < box[a]) {
+            ++d[a];
+            q += stride[a];
+            break;
+          }
+          q -= d[a] * stride[a];
+          d[a] = 0;
         }
+        if (a == e)
+          break;
       }
       assert(arg >= 0 && "colocated search lost its path");
-      need = std::max(need, cost - most);
+      needed = std::max(needed, cost - most);
       cost = bg[level - 2] + most;
       for (size_t a = 0; a < e; ++a) {
-        int64_t pos = level - 1 + offsets[arg * e + a];
+        box[a] = offsets[arg * e + a];
+        int64_t pos = level - 1 + box[a];
         sizes[a][level - 1] = at[a] - pos;
         at[a] = pos;
       }
-      cur = arg;
     }
     for (size_t a = 0; a < e; ++a)
       sizes[a][0] = at[a];
-    need = std::max(need, cost);
-    hi = std::min(hi, bits(need));
+    needed = std::max(needed, cost);
+    hi = std::min(hi, bits(needed));
     return sizes;
   }
 
@@ -230,9 +298,17 @@ private:
   std::vector<double> bg;
   std::vector<std::vector<double>> p;
   std::vector<int64_t> n, span, stride, offsets;
-  std::vector<std::vector<char>> reach;
-  std::vector<double> prefixMax;
+  /// G(q) = sum_e P_e[q_e] of every grid point at every inner level.
   std::vector<std::vector<double>> gl;
+  /// C of the end (every encoder done) plus the last stage's background.
+  double end = 0;
+  /// need[level][q]: the cost of the last stage into q from the best
+  /// predecessor reached in the last feasible() (infinite: none); q was
+  /// reached iff it is at most `limit`, that call's bottleneck.
+  std::vector<std::vector<double>> need;
+  double limit = 0;
+  std::vector<double> prefixMax;
+  double refused = kInf; ///< The least need above the bottleneck refused.
 };
 
 /// Per-stage loads of colocated encoders (sum over encoders) plus `bg`.
