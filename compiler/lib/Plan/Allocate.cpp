@@ -321,7 +321,7 @@ bool Allocator::chooseColocated() {
             break;
           c.stages[llm] = k;
           c.level = level;
-          if (!sameAsLevelZero(c))
+          if (!sameAsLevelZero(c) && !outclassed(c))
             consider(c);
         }
     }

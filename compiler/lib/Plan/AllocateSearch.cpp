@@ -124,6 +124,37 @@ double Allocator::pathWorkFloor() const {
   return encoderPart + (llm >= 0 ? work(static_cast<size_t>(llm)) : 0.0);
 }
 
+double Allocator::cutBottleneck(const Candidate &c, bool fastest) {
+  double bottleneck = 0;
+  if (colocated()) {
+    std::vector<std::vector<double>> weights;
+    for (size_t e : encoders)
+      weights.push_back(info[e].balance);
+    int64_t k = c.stages[encoders[0]];
+    bottleneck = maxOf(
+        colocatedLoads(weights, c.colocated, k, std::vector<double>(k, 0.0)));
+  }
+  for (size_t i = 0; i < modules.size(); ++i) {
+    if (colocated() && !modules[i].isLLM)
+      continue;
+    const CutSearch *every = fastest ? everyCut(i) : nullptr;
+    bottleneck = std::max(
+        bottleneck, every ? every->bottleneck(c.stages[i])
+                          : maxOf(stageLoads(info[i].balance, sizesOf(c, i))));
+  }
+  return bottleneck;
+}
+
+bool Allocator::outclassed(const Candidate &c) {
+  if (!pipelined() || !bestKey || std::get<0>(*bestKey))
+    return false;
+  double limit = CutSearch::limitFor(std::get<2>(*bestKey), pathWorkFloor(),
+                                     res.microbatches);
+  // Both: the candidate itself loses, and searchCuts would skip it (its
+  // limit can only fall), so leaving it unpriced changes nothing.
+  return cutBottleneck(c, false) > limit && cutBottleneck(c, true) > limit;
+}
+
 /// StageCuts proposes a handful of cuts per stage count, which may miss the
 /// best. Where the best plan fits, every candidate's stage counts whose
 /// plans could still estimate faster are searched through every cut of
@@ -154,23 +185,7 @@ void Allocator::searchCuts() {
     Candidate c = priced[p].candidate;
     // No cut of these stage counts beats the best: each searched module's
     // fastest fitting cut bounds its bottleneck, the others' cuts are held.
-    double bottleneck = 0;
-    if (colocated()) {
-      std::vector<std::vector<double>> weights;
-      for (size_t e : encoders)
-        weights.push_back(info[e].balance);
-      int64_t k = c.stages[encoders[0]];
-      bottleneck = maxOf(
-          colocatedLoads(weights, c.colocated, k, std::vector<double>(k, 0.0)));
-    }
-    for (size_t i = 0; i < modules.size(); ++i) {
-      if (const CutSearch *every = everyCut(i))
-        bottleneck = std::max(bottleneck, every->bottleneck(c.stages[i]));
-      else if (!(colocated() && !modules[i].isLLM))
-        bottleneck = std::max(
-            bottleneck, maxOf(stageLoads(info[i].balance, sizesOf(c, i))));
-    }
-    if (bottleneck >
+    if (cutBottleneck(c, true) >
         CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches))
       continue;
     // Module by module, again while one improves the plan (a module's best

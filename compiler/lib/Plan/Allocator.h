@@ -154,6 +154,16 @@ private:
   /// A lower bound of every path's forwards and input gradients, whatever
   /// the stage counts and cuts.
   double pathWorkFloor() const;
+  /// The largest balanced stage load of `c`'s plan: the colocated
+  /// encoders' merged stages as cut and every other module's cut; with
+  /// `fastest`, a module searched (everyCut) counts its fastest fitting cut
+  /// of c's stage count instead of its own, so the result bounds every cut
+  /// searchCuts may try from `c`.
+  double cutBottleneck(const Candidate &c, bool fastest);
+  /// Whether neither `c` nor a cut searchCuts may try from it can beat a
+  /// fitting best: pathWorkFloor() + (microbatches - 1) x the bottleneck
+  /// bounds every estimate (CutSearch::limitFor).
+  bool outclassed(const Candidate &c);
   void searchCuts();
   /// What every cut of the modules `free` shares, for `c`'s stage counts
   /// (the estimate's floor): each path's forwards, input gradients and
