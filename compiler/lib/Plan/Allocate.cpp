@@ -83,6 +83,8 @@ bool Allocator::readModules() {
     }
     mi.useUniform = objective == Objective::Uniform;
   }
+  for (size_t e : encoders)
+    encoderBalance.push_back(info[e].balance);
   return true;
 }
 

@@ -127,12 +127,9 @@ double Allocator::pathWorkFloor() const {
 double Allocator::cutBottleneck(const Candidate &c, bool fastest) {
   double bottleneck = 0;
   if (colocated()) {
-    std::vector<std::vector<double>> weights;
-    for (size_t e : encoders)
-      weights.push_back(info[e].balance);
     int64_t k = c.stages[encoders[0]];
-    bottleneck = maxOf(
-        colocatedLoads(weights, c.colocated, k, std::vector<double>(k, 0.0)));
+    bottleneck = maxOf(colocatedLoads(encoderBalance, c.colocated, k,
+                                      std::vector<double>(k, 0.0)));
   }
   for (size_t i = 0; i < modules.size(); ++i) {
     if (colocated() && !modules[i].isLLM)
@@ -152,7 +149,7 @@ bool Allocator::outclassed(const Candidate &c) {
                                      res.microbatches);
   // Both: the candidate itself loses, and searchCuts would skip it (its
   // limit can only fall), so leaving it unpriced changes nothing.
-  return cutBottleneck(c, false) > limit && cutBottleneck(c, true) > limit;
+  return cutBottleneck(c, true) > limit && cutBottleneck(c, false) > limit;
 }
 
 /// StageCuts proposes a handful of cuts per stage count, which may miss the

@@ -108,6 +108,8 @@ private:
   int64_t llm = -1;
   std::vector<size_t> encoders;
   std::vector<ModuleInfo> info;
+  /// Each encoder's balance weights, in `encoders` order.
+  std::vector<std::vector<double>> encoderBalance;
   std::optional<PipelinePlan> best;
   std::optional<Key> bestKey;
   Candidate bestCandidate;

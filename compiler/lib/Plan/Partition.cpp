@@ -67,12 +67,6 @@ public:
       stride.push_back(s);
       s *= span.back();
     }
-    offsets.assign(s * e, 0);
-    for (int64_t idx = 0; idx < s; ++idx)
-      for (size_t a = 0, rest = idx; a < e; ++a) {
-        offsets[idx * e + a] = static_cast<int64_t>(rest % span[a]);
-        rest /= span[a];
-      }
     end = this->bg[k - 1];
     for (const std::vector<double> &x : p)
       end += x.back();
@@ -196,11 +190,12 @@ private:
       return true;
     // Nothing changes below the least need refused (every need above is
     // computed from the same reached sets): bisection may skip to it.
-    refused = endNeed;
+    double least = endNeed; // A local: stores to a member would alias.
     for (int64_t level = 1; level < k; ++level)
       for (double x : need[level])
         if (x > b)
-          refused = std::min(refused, x);
+          least = std::min(least, x);
+    refused = least;
     return false;
   }
 
@@ -280,7 +275,7 @@ private:
       needed = std::max(needed, cost - most);
       cost = bg[level - 2] + most;
       for (size_t a = 0; a < e; ++a) {
-        box[a] = offsets[arg * e + a];
+        box[a] = arg / stride[a] % span[a];
         int64_t pos = level - 1 + box[a];
         sizes[a][level - 1] = at[a] - pos;
         at[a] = pos;
@@ -297,7 +292,7 @@ private:
   int64_t k, s = 1;
   std::vector<double> bg;
   std::vector<std::vector<double>> p;
-  std::vector<int64_t> n, span, stride, offsets;
+  std::vector<int64_t> n, span, stride;
   /// G(q) = sum_e P_e[q_e] of every grid point at every inner level.
   std::vector<std::vector<double>> gl;
   /// C of the end (every encoder done) plus the last stage's background.
