@@ -11,9 +11,15 @@
 #include "CycleRatio.h"
 #include "PartitionImpl.h"
 
+#include "mllm/Plan/Warmup.h"
+
+#include "llvm/ADT/STLExtras.h"
+
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <tuple>
 
 using namespace mllm::plan;
 
@@ -61,9 +67,8 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
       ids.back().push_back(stageOf(s));
   }
   size_t n = stages.size();
-  std::vector<int64_t> depth(n, 0), warmup(n, 0);
+  std::vector<int64_t> depth(n, 0);
   std::vector<double> trip(n, 0.0); ///< Forwards to the loss and Bd back.
-  std::vector<WarmupShare> share(n);
   for (const std::vector<int> &path : ids) {
     double after = 0;
     for (size_t i = path.size(); i-- > 0;) {
@@ -74,27 +79,30 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
     }
   }
   auto backward = [&](int s) { return stages[s]->bwd > 0; };
+  // The generator's warm-ups (multimodalWarmups): a stage carries from the
+  // one before it on a path where both run a backward; a predecessor is
+  // deeper than its successors, so deepest first is an order.
+  std::vector<WarmupStage> rule(n);
   for (size_t s = 0; s < n; ++s) {
-    warmup[s] = std::min(depth[s], microbatches);
     const StageMemory &m = stages[s]->memory;
-    int64_t fits = std::max<int64_t>(m.inFlight - 1, 0);
-    if (m.wanted > 0 && m.capped() && fits < warmup[s]) {
-      warmup[s] = fits;
-      share[s] = WarmupShare::of(fits, trip[s]);
-    }
+    rule[s].depth = depth[s];
+    rule[s].trip = trip[s];
+    rule[s].backward = backward(static_cast<int>(s));
+    if (m.wanted > 0 && m.capped())
+      rule[s].fits = std::max<int64_t>(m.inFlight, 1);
   }
-  // Carried down with the capped stages' shares (WarmupShare); each path
-  // ends in the LLM's, so two passes reach all.
-  for (int pass = 0; pass < 2; ++pass)
-    for (const std::vector<int> &path : ids)
-      for (size_t i = 0; i + 1 < path.size(); ++i) {
-        int a = path[i], b = path[i + 1];
-        if (!backward(a) || !backward(b))
-          continue;
-        warmup[b] = std::min(warmup[b], warmup[a]);
-        share[b].meet(share[a]);
-        warmup[b] = share[b].limit(warmup[b], trip[b]);
-      }
+  for (const std::vector<int> &path : ids)
+    for (size_t i = 0; i + 1 < path.size(); ++i) {
+      int a = path[i], b = path[i + 1];
+      if (backward(a) && !llvm::is_contained(rule[b].carriesFrom, a))
+        rule[b].carriesFrom.push_back(a);
+    }
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  llvm::sort(order, [&](int a, int b) {
+    return std::tie(depth[b], a) < std::tie(depth[a], b);
+  });
+  std::vector<int64_t> warmup = multimodalWarmups(rule, order, microbatches);
   for (size_t s = 0; s < n; ++s)
     if (backward(static_cast<int>(s)) &&
         warmup[s] < std::min(depth[s], microbatches) &&

@@ -113,33 +113,3 @@ void mllm::plan::capInFlightAfter(StageMemory &memory, double capacity,
     capInFlight(memory, capacity);
   }
 }
-
-mllm::plan::WarmupShare mllm::plan::WarmupShare::of(int64_t warmup,
-                                                    double trip) {
-  WarmupShare share;
-  if (trip > 0) {
-    share.held = std::max<int64_t>(warmup, 0) + 1;
-    share.trip = trip;
-  }
-  return share;
-}
-
-void mllm::plan::WarmupShare::meet(const WarmupShare &other) {
-  if (other.held > 0 &&
-      (held == 0 || static_cast<double>(other.held) * trip <
-                        static_cast<double>(held) * other.trip)) {
-    held = other.held;
-    trip = other.trip;
-  }
-}
-
-int64_t mllm::plan::WarmupShare::limit(int64_t warmup, double trip) const {
-  if (held == 0)
-    return warmup;
-  // trip / this->trip is exactly 1 on the capped stage itself; the margin
-  // keeps a product that rounding lifts past an integer from holding one
-  // more.
-  double needs = static_cast<double>(held) * (trip / this->trip);
-  auto holds = static_cast<int64_t>(std::ceil(needs * (1 - 1e-9)));
-  return std::min(warmup, std::max<int64_t>(holds, 1) - 1);
-}

@@ -69,7 +69,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "mllm/Sched/Generate.h"
-#include "mllm/Plan/Memory.h"
+#include "mllm/Plan/Warmup.h"
 
 #include "llvm/ADT/STLExtras.h"
 
@@ -298,46 +298,36 @@ std::vector<Program> mllm::sched::generateSchedule(const PipelineGraph &graph,
     trip[s] += after;
   }
 
-  // Warm-up and in-flight caps.
-  std::vector<int64_t> warmup(n, 0);
-  std::vector<plan::WarmupShare> share(n);
-  for (size_t s = 0; s < n; ++s) {
-    programs[s].stage = static_cast<int>(s);
-    if (!nodes[s].hasBackward()) {
-      warmup[s] = m;
-      continue;
-    }
-    if (kind == ScheduleKind::GPipe) {
-      warmup[s] = m;
-      continue;
-    }
-    warmup[s] = std::min(depth[s], m);
-    const StageInfo &info = graph.stages[s];
-    if (kind == ScheduleKind::MultimodalOneFOneB && info.memoryCapacity > 0 &&
-        info.activationBytesPerMicrobatch > 0) {
-      int64_t room = info.memoryCapacity - info.staticBytes;
-      int64_t fits =
-          room > 0 ? room / info.activationBytesPerMicrobatch : int64_t(0);
-      fits = std::max<int64_t>(fits, 1);
-      if (fits - 1 < warmup[s]) {
-        warmup[s] = fits - 1;
-        share[s] = plan::WarmupShare::of(warmup[s], trip[s]);
+  // Warm-ups: the multimodal kind's caps, carries and shares are
+  // plan::multimodalWarmups, the rule the estimate prices.
+  std::vector<int64_t> warmup(n, m);
+  if (kind == ScheduleKind::MultimodalOneFOneB) {
+    std::vector<plan::WarmupStage> rule(n);
+    for (size_t s = 0; s < n; ++s) {
+      const StageInfo &info = graph.stages[s];
+      plan::WarmupStage &r = rule[s];
+      r.depth = depth[s];
+      r.trip = trip[s];
+      r.backward = nodes[s].hasBackward();
+      if (info.memoryCapacity > 0 && info.activationBytesPerMicrobatch > 0) {
+        int64_t room = info.memoryCapacity - info.staticBytes;
+        r.fits = std::max<int64_t>(
+            room > 0 ? room / info.activationBytesPerMicrobatch : 0, 1);
+      }
+      for (size_t k = 0; k < nodes[s].prev.size(); ++k) {
+        int p = nodes[s].prev[k];
+        if (nodes[s].gradToPrev[k] && nodes[p].hasBackward())
+          r.carriesFrom.push_back(p);
       }
     }
+    warmup = plan::multimodalWarmups(rule, topo, m);
+  } else if (kind == ScheduleKind::LinearOneFOneB) {
+    for (size_t s = 0; s < n; ++s)
+      if (nodes[s].hasBackward())
+        warmup[s] = std::min(depth[s], m);
   }
-  if (kind == ScheduleKind::MultimodalOneFOneB)
-    for (int t : topo) {
-      if (!nodes[t].hasBackward())
-        continue;
-      for (size_t k = 0; k < nodes[t].prev.size(); ++k) {
-        int p = nodes[t].prev[k];
-        if (nodes[t].gradToPrev[k] && nodes[p].hasBackward()) {
-          warmup[t] = std::min(warmup[t], warmup[p]);
-          share[t].meet(share[p]);
-        }
-      }
-      warmup[t] = share[t].limit(warmup[t], trip[t]);
-    }
+  for (size_t s = 0; s < n; ++s)
+    programs[s].stage = static_cast<int>(s);
 
   // Compute order.
   std::vector<std::vector<ComputeStep>> steps(n);

@@ -10,6 +10,7 @@
 #include "mllm/Plan/CostModel.h"
 #include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
+#include "mllm/Plan/Warmup.h"
 
 #include "Cuts.h"
 #include "Modules.h"
@@ -271,6 +272,44 @@ TEST(Fidelity, WarmupShareStepsDownWithTheRoundTrip) {
   b.meet(WarmupShare());
   EXPECT_EQ(b.limit(9, 0.6), 5); // 5 x 0.6 / 0.5 = 6 held.
   EXPECT_EQ(WarmupShare::of(3, 0.0).limit(9, 1.0), 9); // No trip, no share.
+}
+
+// multimodalWarmups, the one rule of the generator and the estimate, on a
+// frozen encoder (e, no backward), a trained one (a0 -> a1) and an LLM (l0
+// -> l1 -> l2), every stage's own round trip 1 (so a trip is its depth + 1),
+// 16 microbatches. a0 fits 2 of the 5 its depth wants: it holds 2 over a
+// trip of 5. a1 and l0 carry its warm-up of 1 (their shares, 2 x 4 / 5 and
+// 2 x 3 / 5, round up to 2 held); l1's share is 2 x 2 / 5, 1 held: warm-up
+// 0 where the carried warm-up would be 1. Every order that lists a stage
+// after those it carries from gives the same.
+TEST(Fidelity, MultimodalWarmupsCarryCapsAndShares) {
+  enum { E, A0, A1, L0, L1, L2 };
+  std::vector<WarmupStage> stages(6);
+  int64_t depth[] = {3, 4, 3, 2, 1, 0};
+  for (int s = 0; s < 6; ++s) {
+    stages[s].depth = depth[s];
+    stages[s].backward = s != E;
+    stages[s].trip = 1.0 + static_cast<double>(depth[s]);
+  }
+  stages[A0].fits = 2;
+  stages[A1].carriesFrom = {A0};
+  stages[L0].carriesFrom = {A1}; // Not e: it runs no backward.
+  stages[L1].carriesFrom = {L0};
+  stages[L2].carriesFrom = {L1};
+  std::vector<int64_t> want = {16, 1, 1, 1, 0, 0};
+  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16), want);
+  EXPECT_EQ(multimodalWarmups(stages, {A0, A1, E, L0, L1, L2}, 16), want);
+  // One microbatch: every warm-up is at most 1, which the cap allows.
+  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 1),
+            (std::vector<int64_t>{1, 1, 1, 1, 1, 0}));
+  // Without the cap: the depths.
+  stages[A0].fits = 0;
+  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16),
+            (std::vector<int64_t>{16, 4, 3, 2, 1, 0}));
+  // A cap on l0 (fits 1) holds everything after it to 0, not a0 and a1.
+  stages[L0].fits = 1;
+  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16),
+            (std::vector<int64_t>{16, 4, 3, 0, 0, 0}));
 }
 
 // A GPU that stages share holds the sum of their records, each term rounded

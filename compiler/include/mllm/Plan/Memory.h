@@ -124,45 +124,14 @@ struct PredecessorsInFlight {
 /// the one holding most), which leaves room for fewer, so its transit and
 /// cap are found together. It runs with no more than the fewest a
 /// predecessor holds (the generator carries a smaller warm-up downstream),
-/// or fewer, its share of a capped stage's (WarmupShare): then it holds
-/// one more gradient sent per microbatch fewer, which this does not count
+/// or fewer, its share of a capped stage's (WarmupShare, Warmup.h): then it
+/// holds one more gradient sent per microbatch fewer, which this does not count
 /// (a microbatch fewer frees its saved activations, which for a transformer
 /// stage outweigh one gradient message); the static memory plan of every
 /// program is checked against its GPU (ArenaFit) either way.
 /// Call once per setMessageTerms.
 void capInFlightAfter(StageMemory &memory, double capacity,
                       PredecessorsInFlight predecessors);
-
-/// How memory-aware multimodal 1F1B hands a cap down. A stage runs no
-/// longer a warm-up than a predecessor it sends gradients to (that one
-/// would wait for a forward the stage cannot run yet), and the stages after
-/// a capped one hold their share of what it holds: a microbatch stays in
-/// flight on a stage for its round trip (the forwards from it to the loss
-/// and the input gradients back), so at the capped stage's pace, its round
-/// trip over the microbatches it holds, a stage whose round trip takes r
-/// needs ceil(held x r / capped round trip). Carried flat instead (every
-/// stage after a capped one at its warm-up), neighbours with equal warm-ups
-/// run in lockstep, one round trip of them all per microbatch. Round trips
-/// count forwards, recomputes and input gradients, not transfers.
-/// Generate.cpp's schedules and the estimate's steady state (Estimate.cpp)
-/// apply it alike; docs/plan-format.md, "Iteration estimate".
-class WarmupShare {
-public:
-  /// None: every stage keeps its warm-up.
-  WarmupShare() = default;
-  /// Of a stage whose round trip takes `trip` and that memory holds to
-  /// `warmup`, below its 1F1B warm-up.
-  static WarmupShare of(int64_t warmup, double trip);
-  /// The smaller of the two: a stage meets each predecessor's.
-  void meet(const WarmupShare &other);
-  /// The warm-up of a stage whose round trip takes `trip` under this
-  /// share, at most `warmup`.
-  int64_t limit(int64_t warmup, double trip) const;
-
-private:
-  int64_t held = 0; ///< Microbatches; 0: no share.
-  double trip = 0;
-};
 
 } // namespace mllm::plan
 
