@@ -192,7 +192,7 @@ void layOutColocated(const std::vector<RawStage> &raw, PipelineGraph &g) {
       }
     }
     merged.part = part;
-    merged.name = part + "_s" + std::to_string(index);
+    merged.name = partStageName(part, index);
     if (gradBytes != merged.outputBytes && merged.hasBackward()) {
       merged.outputGradBytes = gradBytes;
       merged.outputGradShape = gradShape;

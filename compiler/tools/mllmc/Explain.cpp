@@ -111,11 +111,8 @@ mllm::cappedStages(PipelineOp pipeline, const runtime::PlanSchedule *schedule) {
       SmallVector<StringRef> names;
       StringRef(info.name).split(names, '+');
       auto suffixOf = [](StringRef name) {
-        size_t at = name.rfind("_s");
-        StringRef digits = at == StringRef::npos ? "" : name.substr(at + 2);
-        return !digits.empty() && llvm::all_of(digits, llvm::isDigit)
-                   ? name.substr(at)
-                   : StringRef();
+        return sched::partStageIndex(name) ? name.substr(name.rfind("_s"))
+                                           : StringRef();
       };
       StringRef shared = suffixOf(names.back());
       for (StringRef name : names)

@@ -31,14 +31,11 @@ static const PlanStage *planStageOf(const Plan &plan, llvm::StringRef part,
     if (s.part == part && s.ranks && s.ranks->first == g.firstRank)
       return &s;
   // Without rank layouts: the stage index is the graph stage's suffix.
-  llvm::StringRef name = g.name;
-  size_t at = name.rfind("_s");
-  int64_t index;
-  if (at == llvm::StringRef::npos ||
-      name.drop_front(at + 2).getAsInteger(10, index))
+  std::optional<int64_t> index = sched::partStageIndex(g.name);
+  if (!index)
     return nullptr;
   for (const PlanStage &s : plan.stages)
-    if (s.part == part && s.index == index)
+    if (s.part == part && s.index == *index)
       return &s;
   return nullptr;
 }

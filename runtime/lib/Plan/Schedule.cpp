@@ -10,6 +10,7 @@
 #include "mllm/runtime/Schedule.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -76,6 +77,23 @@ int64_t TensorShape::bytes() const {
   for (int64_t d : dims)
     n *= d;
   return n;
+}
+
+std::string mllm::sched::partStageName(llvm::StringRef part, int64_t index) {
+  return (part + "_s" + llvm::Twine(index)).str();
+}
+
+std::optional<int64_t> mllm::sched::partStageIndex(llvm::StringRef name) {
+  size_t at = name.rfind("_s");
+  if (at == llvm::StringRef::npos)
+    return std::nullopt;
+  llvm::StringRef digits = name.drop_front(at + 2);
+  if (digits.empty() || !llvm::all_of(digits, llvm::isDigit))
+    return std::nullopt;
+  int64_t index;
+  if (digits.getAsInteger(10, index))
+    return std::nullopt;
+  return index;
 }
 
 int64_t mllm::sched::messageBytes(const MessageShape &shape) {

@@ -274,6 +274,19 @@ TEST(Schedule, MessageTagsAndShapes) {
       EXPECT_EQ(formatShape(a.shape), "[25, 20] x bf16 + [1001] x i8");
 }
 
+// The stage naming every tool reads: PART_sINDEX, the index after the last
+// "_s" of a merged name.
+TEST(Schedule, StageNames) {
+  EXPECT_EQ(partStageName("llm", 3), "llm_s3");
+  EXPECT_EQ(partStageName("vision+audio", 0), "vision+audio_s0");
+  EXPECT_EQ(partStageIndex("llm_s3"), 3);
+  EXPECT_EQ(partStageIndex("vision+audio_s12"), 12);
+  EXPECT_EQ(partStageIndex("vision_s1+llm_s0"), 0);
+  EXPECT_EQ(partStageIndex("video_small_s2"), 2);
+  for (const char *none : {"llm", "llm_s", "llm_sx", "llm_s1b", "llm_s-1"})
+    EXPECT_EQ(partStageIndex(none), std::nullopt) << none;
+}
+
 TEST(Schedule, WarmupIsDepthToTheLoss) {
   // Vision: 3 stages, audio: 1, LLM: 4; everything trains.
   std::vector<Spec> specs = {

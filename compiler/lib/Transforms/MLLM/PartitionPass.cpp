@@ -12,6 +12,7 @@
 #include "mllm/Plan/Memory.h"
 #include "mllm/Plan/Partition.h"
 #include "mllm/Plan/Profile.h"
+#include "mllm/runtime/Schedule.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -394,7 +395,7 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
       with = builder.getStrArrayAttr(extras.getArrayRef());
     StageOp::create(
         builder, part->loc(),
-        builder.getStringAttr(stage.module + "_s" + std::to_string(index)),
+        builder.getStringAttr(sched::partStageName(stage.module, index)),
         FlatSymbolRefAttr::get(ctx, stage.module),
         builder.getI64IntegerAttr(begin), builder.getI64IntegerAttr(end), with,
         stage.colocated ? builder.getUnitAttr() : UnitAttr(),

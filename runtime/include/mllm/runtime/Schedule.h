@@ -88,6 +88,13 @@ std::string formatShape(const MessageShape &shape);
 /// [bytes] x i8.
 MessageShape opaqueShape(int64_t bytes);
 
+/// A stage's name: its part and its index within the part, "llm_s3" (a
+/// colocated stage's part is "vision+audio"; a chain stage that merges
+/// several is named "vision_s1+llm_s0").
+std::string partStageName(llvm::StringRef part, int64_t index);
+/// The index a stage name ends in ("_s" and digits), if it does.
+std::optional<int64_t> partStageIndex(llvm::StringRef name);
+
 /// One pipeline stage as the schedule sees it. All GPUs of a stage (its TP x
 /// CP group, in every DP replica) run the same program.
 struct StageInfo {
