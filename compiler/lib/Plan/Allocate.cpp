@@ -234,7 +234,8 @@ void Allocator::considerMisses() {
 
 /// Encoders colocated: one stage count shared by every encoder (and equal
 /// GPUs per stage); each count is partitioned jointly and paired with every
-/// LLM stage count that fits.
+/// LLM stage count that fits, except where its bottleneck alone rules the
+/// pairing out (outclassed).
 bool Allocator::chooseColocated() {
   int64_t gEnc = info[encoders[0]].gpus, loEnc = 1,
           hiEnc = std::numeric_limits<int64_t>::max();

@@ -94,6 +94,7 @@ SteadyState::SteadyState(const std::vector<std::vector<StagePlan>> &paths,
   for (const std::vector<int> &path : ids)
     for (size_t i = 0; i + 1 < path.size(); ++i) {
       int a = path[i], b = path[i + 1];
+      assert(depth[a] > depth[b] && "paths share their suffixes");
       if (backward(a) && !llvm::is_contained(rule[b].carriesFrom, a))
         rule[b].carriesFrom.push_back(a);
     }

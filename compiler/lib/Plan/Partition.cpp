@@ -64,6 +64,7 @@ public:
       p.push_back(prefixSums(w));
       n.push_back(static_cast<int64_t>(w.size()));
       span.push_back(n.back() - k + 1);
+      assert(span.back() >= 1 && "an encoder has fewer layers than stages");
       stride.push_back(s);
       s *= span.back();
     }

@@ -1,7 +1,13 @@
 //===- Warmup.cpp - the warm-ups of memory-aware multimodal 1F1B ----------===//
+//
+// WarmupShare and multimodalWarmups (Warmup.h): the schedule generator's
+// and the iteration estimate's one rule.
+//
+//===----------------------------------------------------------------------===//
 #include "mllm/Plan/Warmup.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 using namespace mllm::plan;
@@ -40,6 +46,7 @@ std::vector<int64_t>
 mllm::plan::multimodalWarmups(llvm::ArrayRef<WarmupStage> stages,
                               llvm::ArrayRef<int> order, int64_t microbatches) {
   size_t n = stages.size();
+  assert(order.size() == n && "an order lists every stage");
   std::vector<int64_t> warmup(n, microbatches);
   std::vector<WarmupShare> share(n);
   for (size_t s = 0; s < n; ++s) {

@@ -275,41 +275,46 @@ TEST(Fidelity, WarmupShareStepsDownWithTheRoundTrip) {
 }
 
 // multimodalWarmups, the one rule of the generator and the estimate, on a
-// frozen encoder (e, no backward), a trained one (a0 -> a1) and an LLM (l0
-// -> l1 -> l2), every stage's own round trip 1 (so a trip is its depth + 1),
-// 16 microbatches. a0 fits 2 of the 5 its depth wants: it holds 2 over a
-// trip of 5. a1 and l0 carry its warm-up of 1 (their shares, 2 x 4 / 5 and
-// 2 x 3 / 5, round up to 2 held); l1's share is 2 x 2 / 5, 1 held: warm-up
-// 0 where the carried warm-up would be 1. Every order that lists a stage
-// after those it carries from gives the same.
+// frozen encoder (e, no backward), two trained ones (a0 -> a1, b0) and an
+// LLM (l0 -> l1 -> l2), 16 microbatches; a round trip is the stage's depth
+// + 1 (each stage's own part 1) except b0's, 8. a0 and b0 fit 2 each: a0
+// holds 2 over a trip of 5, b0 2 over 8, the smaller share, which l0
+// meets. a1 carries a0's warm-up of 1 (its share, 2 x 4 / 5, rounds up to
+// 2 held); l0 carries 1 and its share is 2 x 3 / 8, 1 held: warm-up 0
+// (a0's share alone would leave it 1). The indices run against the
+// pipeline, so only the order given puts a stage after those it carries
+// from; two such orders give the same.
 TEST(Fidelity, MultimodalWarmupsCarryCapsAndShares) {
-  enum { E, A0, A1, L0, L1, L2 };
-  std::vector<WarmupStage> stages(6);
-  int64_t depth[] = {3, 4, 3, 2, 1, 0};
-  for (int s = 0; s < 6; ++s) {
+  enum { L2, L1, L0, B0, A1, A0, E };
+  std::vector<WarmupStage> stages(7);
+  int64_t depth[] = {0, 1, 2, 3, 3, 4, 3};
+  for (int s = 0; s < 7; ++s) {
     stages[s].depth = depth[s];
     stages[s].backward = s != E;
     stages[s].trip = 1.0 + static_cast<double>(depth[s]);
   }
-  stages[A0].fits = 2;
+  stages[B0].trip = 8;
+  stages[A0].fits = stages[B0].fits = 2;
   stages[A1].carriesFrom = {A0};
-  stages[L0].carriesFrom = {A1}; // Not e: it runs no backward.
+  stages[L0].carriesFrom = {A1, B0}; // Not e: it runs no backward.
   stages[L1].carriesFrom = {L0};
   stages[L2].carriesFrom = {L1};
-  std::vector<int64_t> want = {16, 1, 1, 1, 0, 0};
-  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16), want);
-  EXPECT_EQ(multimodalWarmups(stages, {A0, A1, E, L0, L1, L2}, 16), want);
-  // One microbatch: every warm-up is at most 1, which the cap allows.
-  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 1),
-            (std::vector<int64_t>{1, 1, 1, 1, 1, 0}));
-  // Without the cap: the depths.
-  stages[A0].fits = 0;
-  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16),
-            (std::vector<int64_t>{16, 4, 3, 2, 1, 0}));
-  // A cap on l0 (fits 1) holds everything after it to 0, not a0 and a1.
+  std::vector<int> order = {E, A0, A1, B0, L0, L1, L2};
+  // By index: l2, l1, l0, b0, a1, a0, e.
+  std::vector<int64_t> want = {0, 0, 0, 1, 1, 1, 16};
+  EXPECT_EQ(multimodalWarmups(stages, order, 16), want);
+  EXPECT_EQ(multimodalWarmups(stages, {B0, A0, E, A1, L0, L1, L2}, 16), want);
+  // One microbatch: every warm-up is at most 1, which the caps allow.
+  EXPECT_EQ(multimodalWarmups(stages, order, 1),
+            (std::vector<int64_t>{0, 1, 1, 1, 1, 1, 1}));
+  // Without the caps: the depths.
+  stages[A0].fits = stages[B0].fits = 0;
+  EXPECT_EQ(multimodalWarmups(stages, order, 16),
+            (std::vector<int64_t>{0, 1, 2, 3, 3, 4, 16}));
+  // A cap on l0 (fits 1) holds everything after it to 0, nothing before.
   stages[L0].fits = 1;
-  EXPECT_EQ(multimodalWarmups(stages, {E, A0, A1, L0, L1, L2}, 16),
-            (std::vector<int64_t>{16, 4, 3, 0, 0, 0}));
+  EXPECT_EQ(multimodalWarmups(stages, order, 16),
+            (std::vector<int64_t>{0, 0, 0, 3, 3, 4, 16}));
 }
 
 // A GPU that stages share holds the sum of their records, each term rounded

@@ -75,7 +75,9 @@ std::vector<double> minMaxBottlenecks(llvm::ArrayRef<double> weights,
 ///  - exact (to the last bit of the double; ties between partitions broken
 ///    deterministically), when work = stages x E x prod_e (N_e - stages + 1)
 ///    <= exactWorkLimit: bisection on the bottleneck (starting from the
-///    heuristic's) with an O(work) reachability DP per step (~50 steps).
+///    heuristic's) with an O(work) reachability DP per step (a few to tens
+///    of steps: a step lowers the upper end to the path it finds, or raises
+///    the lower end to the least cost it refused).
 /// Returns layers per stage per encoder. Requires 1 <= stages <= min_e N_e,
 /// weights >= 0. Deterministic. planPipeline uses exactWorkLimit = 2e6 (about
 /// 1e8 basic steps per stage count at worst; three encoders of 32/24/12
@@ -223,7 +225,7 @@ struct PipelinePlan {
 /// memory.wanted), P is the steady state of the programs the generator
 /// writes for it (Generate.cpp): warm-ups min(depth, m), capped to
 /// inFlight - 1, carried down the stages that run a backward with the
-/// capped stages' shares (WarmupShare, Memory.h); each stage
+/// capped stages' shares (multimodalWarmups, Warmup.h); each stage
 /// runs F(j + w), Bd(j), Bw(j); activations go down after F and gradients
 /// up after Bd. P is the largest ratio of time to microbatches spanned over
 /// the cycles of that event graph (Howard's policy iteration for the
