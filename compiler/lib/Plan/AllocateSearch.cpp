@@ -124,13 +124,20 @@ double Allocator::pathWorkFloor() const {
   return encoderPart + (llm >= 0 ? work(static_cast<size_t>(llm)) : 0.0);
 }
 
+double Allocator::colocatedBottleneck(const Candidate &c) const {
+  if (!colocated())
+    return 0;
+  int64_t k = c.stages[encoders[0]];
+  return maxOf(colocatedLoads(encoderBalance, c.colocated, k,
+                              std::vector<double>(k, 0.0)));
+}
+
 double Allocator::cutBottleneck(const Candidate &c, bool fastest) {
+  return std::max(colocatedBottleneck(c), partsBottleneck(c, fastest));
+}
+
+double Allocator::partsBottleneck(const Candidate &c, bool fastest) {
   double bottleneck = 0;
-  if (colocated()) {
-    int64_t k = c.stages[encoders[0]];
-    bottleneck = maxOf(colocatedLoads(encoderBalance, c.colocated, k,
-                                      std::vector<double>(k, 0.0)));
-  }
   for (size_t i = 0; i < modules.size(); ++i) {
     if (colocated() && !modules[i].isLLM)
       continue;
@@ -147,9 +154,11 @@ bool Allocator::outclassed(const Candidate &c) {
     return false;
   double limit = CutSearch::limitFor(std::get<2>(*bestKey), pathWorkFloor(),
                                      res.microbatches);
-  // Both: the candidate itself loses, and searchCuts would skip it (its
-  // limit can only fall), so leaving it unpriced changes nothing.
-  return cutBottleneck(c, true) > limit && cutBottleneck(c, false) > limit;
+  // Both cutBottleneck(c, false) and (c, true) above the limit: the
+  // candidate itself loses, and searchCuts would skip it (its limit can
+  // only fall), so leaving it unpriced changes nothing.
+  return colocatedBottleneck(c) > limit || (partsBottleneck(c, true) > limit &&
+                                            partsBottleneck(c, false) > limit);
 }
 
 /// StageCuts proposes a handful of cuts per stage count, which may miss the

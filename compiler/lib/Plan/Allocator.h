@@ -162,6 +162,10 @@ private:
   /// of c's stage count instead of its own, so the result bounds every cut
   /// searchCuts may try from `c`.
   double cutBottleneck(const Candidate &c, bool fastest);
+  /// cutBottleneck's two terms: the colocated encoders' merged stages (0
+  /// without them), and every other module's.
+  double colocatedBottleneck(const Candidate &c) const;
+  double partsBottleneck(const Candidate &c, bool fastest);
   /// Whether neither `c` nor a cut searchCuts may try from it can beat a
   /// fitting best: pathWorkFloor() + (microbatches - 1) x the bottleneck
   /// bounds every estimate (CutSearch::limitFor).

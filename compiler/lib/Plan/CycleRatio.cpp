@@ -26,16 +26,12 @@ struct Graph {
 
   Graph(int nodes, llvm::ArrayRef<RatioEdge> edges) {
     // Peel the events left with no edge out: they close no cycle.
-    std::vector<int> degree(nodes, 0), inFirst(nodes + 1, 0), in(edges.size());
-    for (const RatioEdge &e : edges) {
+    std::vector<int> degree(nodes, 0), inFirst, in;
+    for (const RatioEdge &e : edges)
       ++degree[e.from];
-      ++inFirst[e.to + 1];
-    }
-    for (int v = 0; v < nodes; ++v)
-      inFirst[v + 1] += inFirst[v];
-    std::vector<int> fill(inFirst.begin(), inFirst.end() - 1);
-    for (size_t i = 0; i < edges.size(); ++i)
-      in[fill[edges[i].to]++] = static_cast<int>(i);
+    group(
+        nodes, edges, [](const RatioEdge &e) { return e.to; },
+        [](const RatioEdge &) { return true; }, inFirst, in);
     live.assign(nodes, 1);
     std::vector<int> peel;
     for (int v = 0; v < nodes; ++v)
@@ -49,19 +45,34 @@ struct Graph {
         if (--degree[edges[in[i]].from] == 0)
           peel.push_back(edges[in[i]].from);
     }
+    auto between = [&](const RatioEdge &e) {
+      return live[e.from] && live[e.to];
+    };
+    group(
+        nodes, edges, [](const RatioEdge &e) { return e.from; }, between, first,
+        out);
+    for (const RatioEdge &e : edges)
+      if (between(e))
+        totalWeight += std::abs(e.weight);
+  }
+
+  /// The indices of the edges `keep` accepts, grouped by `key` (a counting
+  /// sort): those of v at list[first[v]] .. list[first[v + 1]].
+  template <typename Key, typename Keep>
+  static void group(int nodes, llvm::ArrayRef<RatioEdge> edges, Key key,
+                    Keep keep, std::vector<int> &first,
+                    std::vector<int> &list) {
     first.assign(nodes + 1, 0);
     for (const RatioEdge &e : edges)
-      if (live[e.from] && live[e.to])
-        ++first[e.from + 1];
+      if (keep(e))
+        ++first[key(e) + 1];
     for (int v = 0; v < nodes; ++v)
       first[v + 1] += first[v];
-    out.resize(first[nodes]);
-    fill.assign(first.begin(), first.end() - 1);
+    list.resize(first[nodes]);
+    std::vector<int> fill(first.begin(), first.end() - 1);
     for (size_t i = 0; i < edges.size(); ++i)
-      if (live[edges[i].from] && live[edges[i].to]) {
-        out[fill[edges[i].from]++] = static_cast<int>(i);
-        totalWeight += std::abs(edges[i].weight);
-      }
+      if (keep(edges[i]))
+        list[fill[key(edges[i])]++] = static_cast<int>(i);
   }
 };
 
@@ -144,12 +155,12 @@ double mllm::plan::detail::maxCycleRatio(int nodes,
         walk.push_back(v);
         v = edges[policy[v]].to;
       }
-      size_t valued = walk.size();
-      if (state[v] == 1) { // A new cycle, from v to the walk's end.
-        size_t at = std::find(walk.begin(), walk.end(), v) - walk.begin();
+      size_t root = walk.size(); // The new cycle's root's place, if any.
+      if (state[v] == 1) {       // A new cycle, from v to the walk's end.
+        root = std::find(walk.begin(), walk.end(), v) - walk.begin();
         double weight = 0;
         int64_t lag = 0;
-        for (size_t i = at; i < walk.size(); ++i) {
+        for (size_t i = root; i < walk.size(); ++i) {
           weight += edges[policy[walk[i]]].weight;
           lag += edges[policy[walk[i]]].lag;
         }
@@ -158,15 +169,11 @@ double mllm::plan::detail::maxCycleRatio(int nodes,
         ratio[v] = weight / static_cast<double>(lag);
         potential[v] = 0;
         state[v] = 2;
-        valued = at;
-        for (size_t i = walk.size(); i-- > at + 1;) {
-          const RatioEdge &e = edges[policy[walk[i]]];
-          ratio[walk[i]] = ratio[v];
-          potential[walk[i]] = length(e, ratio[v]) + potential[e.to];
-          state[walk[i]] = 2;
-        }
       }
-      for (size_t i = valued; i-- > 0;) {
+      // Back along the walk, each event from the one its edge leads to.
+      for (size_t i = walk.size(); i-- > 0;) {
+        if (i == root)
+          continue;
         const RatioEdge &e = edges[policy[walk[i]]];
         ratio[walk[i]] = ratio[e.to];
         potential[walk[i]] = length(e, ratio[e.to]) + potential[e.to];
