@@ -93,6 +93,7 @@ void Allocator::considerMoreStages(
           continue;
         if (!spend())
           return;
+        ++searchPriced;
         consider(c);
         limit =
             CutSearch::limitFor(std::get<2>(*bestKey), floor, res.microbatches);
@@ -173,6 +174,7 @@ bool Allocator::outclassed(const Candidate &c) {
 void Allocator::searchCuts() {
   if (!pipelined() || !best || !best->fits)
     return;
+  searchRan = true;
   // Most promising first: a good incumbent prunes the rest.
   std::vector<size_t> order(priced.size());
   for (size_t p = 0; p < order.size(); ++p)
@@ -223,8 +225,13 @@ void Allocator::searchCuts() {
               return admits(c, i, shared.longest, beat, after, first, end);
             });
     if (combinations * kSearchSetupPlans > static_cast<double>(searchBudget) ||
-        exhausted)
-      continue; // Perhaps for a later candidate, with a lower limit.
+        exhausted) {
+      // Perhaps for a later candidate, with a lower limit; if not, the
+      // plan is the best of each part's cuts with the others' held.
+      skippedJoint.insert(key);
+      continue;
+    }
+    skippedJoint.erase(key);
     searchesMade.insert(std::move(key));
     if (!searchJointly(c, joint))
       return;
@@ -328,11 +335,39 @@ bool Allocator::admits(const Candidate &c, size_t i, double longest,
   return bound < beat;
 }
 
+bool Allocator::freeCut(size_t i) const {
+  const ModuleInfo &mi = info[i];
+  return !mi.useExplicit && !mi.useUniform &&
+         std::min(mi.hi, res.gpuBudget / mi.gpus) > 1;
+}
+
+bool Allocator::searchable(size_t i) const {
+  const ModuleInfo &mi = info[i];
+  return mi.cuts && !(colocated() && !modules[i].isLLM) &&
+         CutSearch::affordable(mi.hi, mi.n);
+}
+
+PipelinePlan::Search Allocator::searchCoverage() const {
+  using Search = PipelinePlan::Search;
+  bool anyFree = false, fixed = false;
+  for (size_t i = 0; i < modules.size(); ++i)
+    if (freeCut(i)) {
+      anyFree = true;
+      fixed |= !searchable(i);
+    }
+  if (!searchRan || !anyFree)
+    return Search::None;
+  if (exhausted)
+    return Search::Budget;
+  if (fixed)
+    return Search::FixedPart;
+  return skippedJoint.empty() ? Search::Every : Search::PerPart;
+}
+
 const CutSearch *Allocator::everyCut(size_t i) {
   const PipelineModule &m = modules[i];
   ModuleInfo &mi = info[i];
-  if (!mi.cuts || (colocated() && !m.isLLM) ||
-      !CutSearch::affordable(mi.hi, mi.n))
+  if (!searchable(i))
     return nullptr;
   if (!mi.every) {
     bool checked = !m.memory.empty() && res.memoryCapacity > 0;
@@ -380,6 +415,7 @@ bool Allocator::searchModule(const Candidate &c, size_t i) {
                 [&](llvm::ArrayRef<int64_t> sizes) {
                   if (!spend())
                     return -kInf; // Ends the search.
+                  ++searchPriced;
                   Candidate t = c;
                   t.searched.resize(modules.size());
                   t.searched[i].assign(sizes.begin(), sizes.end());

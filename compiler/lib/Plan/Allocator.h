@@ -97,6 +97,10 @@ public:
       return std::nullopt;
     searchCuts();
     markCutsToFit();
+    if (best) {
+      best->search = searchCoverage();
+      best->searchPriced = searchPriced;
+    }
     return best;
   }
 
@@ -132,6 +136,13 @@ private:
   /// its budget.
   int64_t workStart = -1;
   bool exhausted = false;
+  /// Whether searchCuts ran (a fitting best, more than one microbatch),
+  /// and the plans it and considerMoreStages priced.
+  bool searchRan = false;
+  int64_t searchPriced = 0;
+  /// The joint searches (searchKey) left out for their size and not made
+  /// later.
+  std::set<std::vector<std::vector<int64_t>>> skippedJoint;
   /// The searches made (searchKey).
   std::set<std::vector<std::vector<int64_t>>> searchesMade;
 
@@ -189,6 +200,13 @@ private:
               int64_t after, int64_t first, int64_t end) const;
   /// Module i's CutSearch, or none where it is not searched.
   const CutSearch *everyCut(size_t i);
+  /// Whether module i's cut is the planner's to choose (not explicit or
+  /// uniform, room for more than one stage), and whether everyCut can
+  /// search it (not a colocated encoder, small enough for CutSearch).
+  bool freeCut(size_t i) const;
+  bool searchable(size_t i) const;
+  /// PipelinePlan::search for the plan chosen.
+  PipelinePlan::Search searchCoverage() const;
   /// The estimate below which `c` beats the best: a tie wins only where
   /// `c` is ahead on the key's later terms (fewer GPUs, ...), not on other
   /// cuts of the best's stage counts (rounding aside: the cuts StageCuts

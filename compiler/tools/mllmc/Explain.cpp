@@ -175,6 +175,43 @@ mllm::cappedStages(PipelineOp pipeline, const runtime::PlanSchedule *schedule) {
 
 namespace {
 
+/// How far the search over every cut went: whether the plan is the best
+/// the cost model knows of, and if not, why not.
+void explainSearch(PipelineOp pipeline, raw_ostream &os) {
+  std::optional<SearchCoverage> search = pipeline.getSearch();
+  if (!search)
+    return;
+  int64_t priced = pipeline.getPriced().value_or(0);
+  os << "  cut search: " << priced << (priced == 1 ? " plan" : " plans")
+     << " priced; ";
+  switch (*search) {
+  case SearchCoverage::Every:
+    os << "every cut of the stage counts tried that could estimate faster "
+          "was priced, so no cut of them beats this plan\n";
+    return;
+  case SearchCoverage::PerPart:
+    os << "each part's cuts were searched with the others' held, not all "
+          "of their combinations (too many for the budget): a joint change "
+          "may estimate faster\n";
+    return;
+  case SearchCoverage::FixedPart:
+    if (pipeline.getLayout() == EncoderLayout::Colocated)
+      os << "the colocated encoders' joint cut is not searched (their "
+            "min-max cut or its least-memory variant), so another may "
+            "estimate faster; the other parts' cuts are the best with it "
+            "held\n";
+    else
+      os << "a part too large for the exact search (more than 512 "
+            "layers, or stages x layers^2 above 2 x 10^7) keeps its "
+            "min-max or memory cut, so another may estimate faster\n";
+    return;
+  case SearchCoverage::Budget:
+    os << "the search stopped at its budget (docs/plan-format.md, \"Every "
+          "cut\"): a cut it did not reach may estimate faster\n";
+    return;
+  }
+}
+
 /// The capped stages and what that costs the estimate.
 void explainMemoryCaps(PipelineOp pipeline,
                        const runtime::PlanSchedule *schedule, raw_ostream &os) {
@@ -297,6 +334,7 @@ LogicalResult mllm::printExplain(ModuleOp module, raw_ostream &os,
   os << "  bottleneck " << ms(bottleneck) << " ms (F+B of the slowest stage), "
      << "estimated iteration " << ms(pipeline.getIteration().convertToDouble())
      << " ms\n";
+  explainSearch(pipeline, os);
   explainMemoryCaps(pipeline, schedule, os);
   FailureOr<JobModel> model = buildJobModel(module, JobModelOptions());
   if (succeeded(model))

@@ -182,6 +182,9 @@ int compile(mlir::MLIRContext &context, llvm::SourceMgr &srcMgr,
       if (capped)
         os << "; memory caps the microbatches in flight of " << capped
            << (capped == 1 ? " stage" : " stages");
+      // Not proven the best the cost model knows of: the line says so.
+      if (pipeline.getSearch() == SearchCoverage::Budget)
+        os << "; the cut search stopped at its budget";
       os << " (--explain shows why)\n";
     }
   } else if (emit == Emit::MLLM || emit == Emit::Sched) {

@@ -278,6 +278,12 @@ TEST(CutSearch, AutoStagesAgainstEveryCut) {
     EXPECT_GE(ratio, 1 - 1e-9) << "iter " << iter;
     exact += ratio < 1 + 1e-9;
     worst = std::max(worst, ratio);
+    // What the plan says of the search: every cut, where it had a choice.
+    bool free = std::min<int64_t>(static_cast<int64_t>(in.llm.layers.size()),
+                                  in.res.gpuBudget) > 1;
+    EXPECT_EQ(plan->search,
+              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+        << "iter " << iter;
   }
   std::printf("pp = auto: best plan on %d/%d, worst %.4f of the best\n", exact,
               compared, worst);
@@ -343,11 +349,52 @@ TEST(CutSearch, EncoderAndLLMAgainstEveryPair) {
     EXPECT_GE(ratio, 1 - 1e-9) << "iter " << iter;
     exact += ratio < 1 + 1e-9;
     worst = std::max(worst, ratio);
+    // Small enough for the joint search: every cut, where one was free.
+    bool free = stages[0] > 1 || stages[1] > 1;
+    EXPECT_EQ(plan->search,
+              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+        << "iter " << iter;
   }
   std::printf("encoder + LLM: best pair on %d/%d, worst %.4f of the best\n",
               exact, compared, worst);
   EXPECT_GT(compared, 100);
   EXPECT_EQ(exact, compared);
+}
+
+// What the plan says of the search where it is not every cut, or none:
+// colocated encoders keep their joint min-max cut; uniform cuts, one
+// microbatch and a plan that does not fit leave nothing searched.
+TEST(CutSearch, SaysHowFarItWent) {
+  std::mt19937_64 rng(101);
+  std::vector<PipelineModule> mods = {randomModule(rng, "vision", 6, false),
+                                      randomModule(rng, "audio", 6, false),
+                                      randomModule(rng, "llm", 8, true)};
+  for (PipelineModule &m : mods)
+    m.outputBytes = m.cutBytes = 0.01 * kGiB;
+  PipelineResources res = resources(6, 16, 64 * kGiB);
+  auto search = [&](Layout layout, Objective objective,
+                    const PipelineResources &r) {
+    std::optional<PipelinePlan> plan = planPipeline(mods, layout, objective, r);
+    EXPECT_TRUE(plan);
+    return plan ? plan->search : PipelinePlan::Search::None;
+  };
+  EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, res),
+            PipelinePlan::Search::Every);
+  EXPECT_EQ(search(Layout::Colocated, Objective::MinMax, res),
+            PipelinePlan::Search::FixedPart);
+  EXPECT_EQ(search(Layout::Parallel, Objective::Uniform, res),
+            PipelinePlan::Search::None);
+  PipelineResources one = res;
+  one.microbatches = 1;
+  EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, one),
+            PipelinePlan::Search::None);
+  PipelineResources tiny = res;
+  tiny.memoryCapacity = 0.01 * kGiB;
+  std::optional<PipelinePlan> miss =
+      planPipeline(mods, Layout::Parallel, Objective::MinMax, tiny);
+  ASSERT_TRUE(miss);
+  EXPECT_FALSE(miss->fits);
+  EXPECT_EQ(miss->search, PipelinePlan::Search::None);
 }
 
 } // namespace

@@ -196,6 +196,14 @@ struct PipelinePlan {
   /// flight (false only when no choice of stage counts fits; the plan is
   /// then the one whose largest stage is the smallest, the closest miss).
   bool fits = true;
+  /// How far the search over every cut went (docs/plan-format.md, "Every
+  /// cut"), most limiting first where several apply; None where it did not
+  /// run (no part's cut is free, one microbatch, no plan fits, layout
+  /// Chain).
+  enum class Search { None, Every, PerPart, FixedPart, Budget };
+  Search search = Search::None;
+  /// The plans the search priced (raised stage counts included).
+  int64_t searchPriced = 0;
   /// The encoder -> LLM paths handed to estimateIterationTime (real times):
   /// one per encoder (encoders-parallel; just the LLM if there is no
   /// encoder), or one (encoders-colocated) whose encoder stages are merged

@@ -44,6 +44,25 @@ plan::Objective getObjective(PartitionPolicy policy) {
   return plan::Objective::MinMax;
 }
 
+/// mllm.pipeline's `search`; null where the search did not run.
+SearchCoverageAttr searchCoverage(MLIRContext *ctx,
+                                  plan::PipelinePlan::Search search) {
+  using Search = plan::PipelinePlan::Search;
+  switch (search) {
+  case Search::None:
+    return {};
+  case Search::Every:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::Every);
+  case Search::PerPart:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::PerPart);
+  case Search::FixedPart:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::FixedPart);
+  case Search::Budget:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::Budget);
+  }
+  return {};
+}
+
 std::string formatList(ArrayRef<int64_t> values) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -357,7 +376,11 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
       builder.getI64IntegerAttr(job.microbatches),
       builder.getI64IntegerAttr(gpus),
       builder.getF64FloatAttr(roundMillis(result->bottleneck)),
-      builder.getF64FloatAttr(roundMillis(result->iterationTime)));
+      builder.getF64FloatAttr(roundMillis(result->iterationTime)),
+      searchCoverage(ctx, result->search),
+      result->search == plan::PipelinePlan::Search::None
+          ? IntegerAttr()
+          : builder.getI64IntegerAttr(result->searchPriced));
   pipeline.getBody().push_back(new Block());
   builder.setInsertionPointToStart(&pipeline.getBody().front());
 

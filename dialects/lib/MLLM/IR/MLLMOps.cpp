@@ -842,6 +842,9 @@ LogicalResult PipelineOp::verifyRegions() {
        {getIteration().convertToDouble(), getBottleneck().convertToDouble()})
     if (!(t >= 0.0) || !std::isfinite(t))
       return emitOpError("times must be finite and not negative");
+  if (getSearch().has_value() != getPriced().has_value())
+    return emitOpError("'search' and 'priced' go together (the plans a "
+                       "search priced); write both or neither");
   auto module = dyn_cast_or_null<ModuleOp>((*this)->getParentOp());
   // The microbatch count is the data layout's; this copy must agree.
   if (module)

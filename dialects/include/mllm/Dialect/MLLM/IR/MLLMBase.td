@@ -92,6 +92,22 @@ def MLLM_PartitionPolicy : I32EnumAttr<"PartitionPolicy", "pipeline partitioning
   let cppNamespace = "::mllm";
 }
 
+// How far the planner's search over every cut went (docs/plan-format.md,
+// "Every cut"); mllm.pipeline's `search`.
+def MLLM_SearchCoverage : I32EnumAttr<"SearchCoverage", "how far the cut search went", [
+    // Every cut of the stage counts priced that could estimate faster.
+    I32EnumAttrCase<"Every", 0, "every">,
+    // Each part's cuts with the others' held; their joint cuts, too many
+    // for the budget, were not all priced.
+    I32EnumAttrCase<"PerPart", 1, "per_part">,
+    // A part's cut was not searched (colocated encoders' joint cut, or a
+    // part too large for an exact table).
+    I32EnumAttrCase<"FixedPart", 2, "fixed_part">,
+    // The search stopped at its budget.
+    I32EnumAttrCase<"Budget", 3, "budget">]> {
+  let cppNamespace = "::mllm";
+}
+
 def MLLM_CPBalance : I32EnumAttr<"CPBalance", "context-parallel token balancing policy", [
     I32EnumAttrCase<"LPT", 0, "lpt">,
     I32EnumAttrCase<"ILP", 1, "ilp">,

@@ -273,11 +273,14 @@ def MLLM_PipelineOp : MLLM_Op<"pipeline", [HasParent<"::mlir::ModuleOp">,
     microbatch and `iteration` the estimated time of one iteration of
     `microbatches` microbatches in the multimodal 1F1B pipeline
     (`estimateIterationTime`, docs/plan-format.md). Times are in
-    milliseconds, rounded to the microsecond.
+    milliseconds, rounded to the microsecond. `search` says how far the
+    search over every cut went and `priced` how many plans it priced; both
+    are absent where it did not run (explicit or uniform cuts, one
+    microbatch, no plan that fits, layout `chain`).
 
     ```mlir
     mllm.pipeline frozen_aware encoders_parallel microbatches 64 gpus 4
-        bottleneck 160.529 ms iteration 10578.106 ms {
+        bottleneck 160.529 ms iteration 10578.106 ms search every priced 3 {
       mllm.stage @vision_s0 part @vision layers [0, 27) ...
       mllm.stage @llm_s0 part @llm layers [0, 6) ...
     }
@@ -286,12 +289,15 @@ def MLLM_PipelineOp : MLLM_Op<"pipeline", [HasParent<"::mlir::ModuleOp">,
   let arguments = (ins MLLM_PartitionPolicy:$policy,
                        MLLM_EncoderLayout:$layout,
                        MLLM_PositiveI64:$microbatches, MLLM_PositiveI64:$gpus,
-                       F64Attr:$bottleneck, F64Attr:$iteration);
+                       F64Attr:$bottleneck, F64Attr:$iteration,
+                       OptionalAttr<MLLM_SearchCoverage>:$search,
+                       OptionalAttr<MLLM_NonNegativeI64>:$priced);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
     $policy $layout `microbatches` $microbatches `gpus` $gpus
     `bottleneck` custom<Millis>($bottleneck)
-    `iteration` custom<Millis>($iteration) attr-dict-with-keyword $body
+    `iteration` custom<Millis>($iteration)
+    (`search` $search^)? (`priced` $priced^)? attr-dict-with-keyword $body
   }];
   let hasRegionVerifier = 1;
 }
