@@ -922,7 +922,10 @@ Plan Reader::read(const YAML::Node &root) {
       integer(pipeline, "gpus_per_replica", "pipeline", 0);
   plan.pipeline.bottleneckMs = real(pipeline, "bottleneck_ms", "pipeline");
   plan.pipeline.iterationMs = real(pipeline, "iteration_ms", "pipeline");
-  for (const YAML::Node &s : seq(need(root, "stages", "plan"), "stages")) {
+  YAML::Node stages = seq(need(root, "stages", "plan"), "stages");
+  // Where each part's next stage starts: its index and first unit.
+  llvm::StringMap<std::pair<int64_t, int64_t>> next;
+  for (const YAML::Node &s : stages) {
     plan.stages.push_back(stage(s));
     const PlanStage &st = plan.stages.back();
     const PlanPart *p = plan.findPart(st.part);
@@ -934,6 +937,25 @@ Plan Reader::read(const YAML::Node &root) {
                             std::to_string(st.end) + " of the " +
                             std::to_string(p->blocks) + " of '" + p->name +
                             "'");
+    // A part's stages cover its units once, in order (as mllm.pipeline's
+    // verifier requires): an edited plan that left a unit out trained
+    // without it.
+    auto &[index, begin] = next[st.part];
+    if (st.index != index)
+      fail(s["index"], "stage '" + st.name + "' is stage " +
+                           std::to_string(st.index) + " of '" + st.part +
+                           "', but it follows " + std::to_string(index) +
+                           " of its stages; list a part's stages in order");
+    if (st.begin != begin)
+      fail(s["layers"],
+           "stage '" + st.name + "' starts at unit " +
+               std::to_string(st.begin) + " of '" + st.part + "', but " +
+               (index == 0
+                    ? std::string("a part's first stage starts at 0")
+                    : "the stage before it ends at " + std::to_string(begin)) +
+               ": a part's stages cover its units once, in order");
+    ++index;
+    begin = st.end;
     // Every stage runs on each of the job's replicas: a dp of its own
     // would train another batch than the data's (dp x microbatches).
     if (st.ranks && st.ranks->dp != plan.job.dp)
@@ -946,6 +968,12 @@ Plan Reader::read(const YAML::Node &root) {
                            "world of " +
                            std::to_string(plan.job.worldSize));
   }
+  for (const PlanPart &p : plan.parts)
+    if (int64_t end = next.lookup(p.name).second; end != p.blocks)
+      fail(stages, "the stages of '" + p.name + "' end at unit " +
+                       std::to_string(end) + " of its " +
+                       std::to_string(p.blocks) +
+                       ": a part's stages cover its units once, in order");
   for (const YAML::Node &a :
        seq(need(root, "cp_assignments", "plan"), "cp_assignments"))
     plan.cpAssignments.push_back(cpAssignment(a));
