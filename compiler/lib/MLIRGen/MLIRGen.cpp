@@ -128,8 +128,14 @@ private:
       DenseF64ArrayAttr positions;
       if (!in.positions.empty())
         positions = b.getDenseF64ArrayAttr(in.positions);
+      // Written only where the merge pads (InputOp::encoderTokensPerItem).
+      IntegerAttr encoderTokens;
+      for (const spec::Encoder &enc : job.model.encoders)
+        if (enc.name == in.encoder &&
+            in.encoderTokens != in.tokens * enc.projector.merge)
+          encoderTokens = b.getI64IntegerAttr(in.encoderTokens);
       InputOp::create(b, loc(in.loc), in.encoder, in.tokens, in.items,
-                      placement, positions, mask(in.mask));
+                      placement, positions, mask(in.mask), encoderTokens);
     }
   }
 

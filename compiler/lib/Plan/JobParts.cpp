@@ -165,13 +165,15 @@ PartInfo PartBuilder::encoder(EncoderOp enc) const {
       input = in;
   ProjectorOp proj = projectorOf(job.model, enc.getSymName());
   int64_t merge = proj ? static_cast<int64_t>(proj.getMerge()) : 1;
-  // Encoder tokens are counted before the projector's merge.
+  // Encoder tokens are counted before the projector's merge, as the
+  // encoder's layers see them (the merge pads their output).
   int64_t itemTokens = input ? static_cast<int64_t>(input.getTokens()) : 0;
+  int64_t encoderTokens = input ? input.encoderTokensPerItem(merge) : 0;
   int64_t items =
       input ? sequences * static_cast<int64_t>(input.getItems()) : 0;
   plan::Workload w;
-  w.tokens = items * itemTokens * merge;
-  w.attentionSpan = itemTokens * merge;
+  w.tokens = items * encoderTokens;
+  w.attentionSpan = encoderTokens;
   w.tp = part.tp;
   w.elementBytes = job.elementBytes;
   SmallVector<LayersOp> groups = groupsOf(enc);

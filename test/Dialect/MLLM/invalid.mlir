@@ -248,6 +248,24 @@ mllm.data text 16 packing 1 seq_len 24 microbatch 1 x 1 mask causal {
 
 // -----
 
+mllm.model @m {
+  mllm.encoder @vision : "v" modality image width 8 recompute none {
+    mllm.layers "blocks" : transformer_block x 1 {hidden = 8, ffn = 8, heads = 1, kv_heads = 1, head_dim = 8}
+  }
+  mllm.projector @p linear @vision -> @llm merge 3 {
+    mllm.layers "proj" : linear x 1 {in = 24, out = 16}
+  }
+  mllm.llm @llm : "d" width 16 recompute none {
+    mllm.layers "embed" : token_embedding x 1 {vocab = 10, hidden = 16}
+  }
+}
+mllm.data text 16 packing 1 seq_len 22 microbatch 1 x 1 mask causal {
+  // expected-error@+1 {{'mllm.input' op has encoder_tokens 16, which merge 3 pads to 6 tokens, not 5}}
+  mllm.input @vision tokens 5 x 1 prepend mask bidirectional encoder_tokens 16
+}
+
+// -----
+
 mllm.data text 16 packing 1 seq_len 40 microbatch 1 x 1 mask causal {
   // expected-error@+1 {{'mllm.input' op has 2 positions for 3 items; give one position or one per item}}
   "mllm.input"() <{encoder = @vision, tokens = 8 : i64, items = 3 : i64, placement = 2 : i32, positions = array<f64: 0.25, 0.5>, mask = 1 : i32}> : () -> ()

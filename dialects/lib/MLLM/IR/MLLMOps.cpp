@@ -450,7 +450,22 @@ LogicalResult InputOp::verify() {
       return emitOpError("refers to '")
              << getEncoder() << "', which is not an encoder of model '"
              << symbolName(model) << "'";
+    if (auto given = getEncoderTokens()) {
+      uint64_t merge = 1;
+      for (auto proj : model.getBody().front().getOps<ProjectorOp>())
+        if (proj.getSource() == getEncoder())
+          merge = proj.getMerge();
+      uint64_t padded = (*given + merge - 1) / merge;
+      if (padded != getTokens())
+        return emitOpError("has encoder_tokens ")
+               << *given << ", which merge " << merge << " pads to " << padded
+               << " tokens, not " << getTokens();
+    }
   }
+  if (auto given = getEncoderTokens())
+    if (failed(checkAtMost(*this, "encoder_tokens", *given,
+                           kMaxTokensPerMicrobatch)))
+      return failure();
   ArrayRef<double> positions;
   if (auto given = getPositions())
     positions = *given;

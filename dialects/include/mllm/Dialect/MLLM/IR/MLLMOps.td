@@ -138,14 +138,30 @@ def MLLM_DataOp : MLLM_Op<"data", [SingleBlock, NoTerminator]> {
 
 def MLLM_InputOp : MLLM_Op<"input", [HasParent<"DataOp">]> {
   let summary = "the tokens one encoder contributes to each sample";
+  let description = [{
+    `tokens` is what each item gives the LLM, after its projector's merge;
+    `encoder_tokens` what the encoder's layers see per item, written where
+    the merge does not divide it (the encoder pads its output to whole
+    merge groups, so `tokens` = ceil(encoder_tokens / merge)); absent, it is
+    tokens x merge.
+  }];
   let arguments = (ins FlatSymbolRefAttr:$encoder, MLLM_PositiveI64:$tokens,
                        MLLM_PositiveI64:$items, MLLM_Placement:$placement,
                        OptionalAttr<DenseF64ArrayAttr>:$positions,
-                       MLLM_MaskPolicy:$mask);
+                       MLLM_MaskPolicy:$mask,
+                       OptionalAttr<MLLM_PositiveI64>:$encoder_tokens);
   let assemblyFormat = [{
     $encoder `tokens` $tokens `x` $items custom<Placement>($placement, $positions)
-    `mask` $mask
+    `mask` $mask (`encoder_tokens` $encoder_tokens^)?
     attr-dict
+  }];
+  let extraClassDeclaration = [{
+    /// Tokens the encoder's layers see per item, before the merge.
+    int64_t encoderTokensPerItem(int64_t merge) {
+      if (auto given = getEncoderTokens())
+        return static_cast<int64_t>(*given);
+      return static_cast<int64_t>(getTokens()) * merge;
+    }
   }];
   let hasVerifier = 1;
 }
