@@ -167,7 +167,7 @@ mllm.data text 4096 packing 1 seq_len 4096 microbatch 1 x 8 mask causal {
 }
 mllm.cluster 1 x 2 "a40" {inter_node_bandwidth = 2.500000e+10 : f64, intra_node_bandwidth = 5.625000e+10 : f64, memory = 16000000000 : i64, memory_bandwidth = 6.960000e+11 : f64, peak_flops = 1.497000e+14 : f64}
 mllm.parallel dp 1 encoders_parallel partition frozen_aware cp_balance lpt {
-  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, gradients 3.49 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 1 microbatch in flight: memory-aware 1F1B lowered the 2 of its warm-up to what fits, and 1 is the least a stage holds), weights 1.75 GiB, sent activations waiting for their gradients 32.0 MiB, other messages 32.0 MiB; raise pp or tp of 'llm', or set recompute = full}}
+  // expected-error-re @below {{stage 0 of 'llm' needs {{[0-9.]+}} GiB per GPU but a GPU of the cluster ('a40') has 14.90 GiB: optimizer state 10.47 GiB, gradients 3.49 GiB, activations {{[0-9.]+}} GiB ({{[0-9.]+}} GiB x 1 microbatch in flight: memory-aware 1F1B lowered the 2 of its warm-up to what fits, and 1 is the least a stage holds), weights 1.75 GiB, sent activations waiting for their gradients 32.0 MiB, other messages 32.0 MiB; raise pp or tp of 'llm'{{$}}}}
   // expected-error-re @below {{stage 1 of 'llm' needs {{.*}} GiB per GPU but {{.*}} x 1 microbatch in flight), weights{{.*}}}}
   mllm.module_parallel @llm tp 1 pp 2 cp 1
 }

@@ -345,7 +345,11 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
     recompute = enc.getRecompute();
   else if (auto llm = dyn_cast<LLMOp>(s.part->op))
     recompute = llm.getRecompute();
-  if (recompute != Recompute::Full && mem.activations > 0)
+  // Recomputation frees saved activations only: no help where weights,
+  // gradients, optimizer state and messages alone overflow the GPU.
+  double capacity = static_cast<double>(job.cluster.getMemory());
+  if (recompute != Recompute::Full && mem.activations > 0 &&
+      static_cast<double>(mem.staticMiB()) * plan::kMiB < capacity)
     remedies.push_back("set recompute = full");
   std::string hint;
   if (s.part->pp == 0)
@@ -363,8 +367,7 @@ LogicalResult RankMap::reportOverflow(JobModel &job, const GpuGroup &group,
 
   emitError(s.part->loc()) << who << " needs " << gib(mem.total())
                            << " per GPU but a GPU of the cluster ('"
-                           << job.cluster.getGpu() << "') has "
-                           << gib(static_cast<double>(job.cluster.getMemory()))
+                           << job.cluster.getGpu() << "') has " << gib(capacity)
                            << ": " << breakdown << "; " << hint;
   return failure();
 }
