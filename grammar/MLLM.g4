@@ -85,4 +85,7 @@ WS            : [ \t\r\n\f]+ -> skip ;
 // Anything else becomes a token the parser rejects with a located message,
 // rather than a lexer error that loses the position of what follows.
 UNTERMINATED_STRING : '"' (~["\\\r\n] | '\\' ~[\r\n])* ;
+// A '/*' whose body reaches the end of the file without a '*/' (no '*'
+// in it is followed by '/'): longer than any BLOCK_COMMENT only then.
+UNTERMINATED_COMMENT : '/*' (~[*] | '*'+ ~[*/])* '*'* EOF ;
 UNKNOWN_CHAR        : . ;

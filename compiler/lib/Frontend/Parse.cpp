@@ -152,6 +152,11 @@ public:
       diags.error(positions.at((ssize_t)offending->getStartIndex()))
           << "unterminated string; add the closing '\"'";
       return;
+    case MLLMLexer::UNTERMINATED_COMMENT:
+      diags.error(positions.at((ssize_t)offending->getStartIndex()))
+          << "unterminated comment: it runs to the end of the file; add the "
+             "closing '*/'";
+      return;
     default:
       break;
     }

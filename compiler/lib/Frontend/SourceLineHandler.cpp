@@ -21,8 +21,8 @@ SourceLineHandler::SourceLineHandler(llvm::SourceMgr &mgr,
   setHandler([this](mlir::Diagnostic &diag) { emit(diag); });
 }
 
-std::optional<SourceLineHandler::LongLine>
-SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
+std::optional<SourceLineHandler::OwnLine>
+SourceLineHandler::ownLine(mlir::FileLineColLoc loc) {
   const llvm::MemoryBuffer *buffer =
       getBufferForFile(loc.getFilename().getValue());
   if (!buffer || loc.getLine() == 0)
@@ -37,9 +37,10 @@ SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
                          buffer->getBufferEnd() - start.getPointer());
     llvm::StringRef line = rest.take_until([](char c) { return c == '\n'; });
     line.consume_back("\r");
-    if (line.size() <= kMaxShownLine)
+    if (line.size() <= kMaxShownLine &&
+        llvm::none_of(line, [](char c) { return c & 0x80; }))
       return std::nullopt;
-    return LongLine{line, id};
+    return OwnLine{line, id};
   }
   return std::nullopt;
 }
@@ -47,11 +48,11 @@ SourceLineHandler::longLine(mlir::FileLineColLoc loc) {
 void SourceLineHandler::emitClipped(mlir::FileLineColLoc loc,
                                     const llvm::Twine &message,
                                     mlir::DiagnosticSeverity kind,
-                                    const LongLine &longLine) {
+                                    const OwnLine &own) {
   // The include chain, as the SourceMgr prints it before a message.
-  mgr.PrintIncludeStack(mgr.getBufferInfo(longLine.buffer).IncludeLoc, os);
+  mgr.PrintIncludeStack(mgr.getBufferInfo(own.buffer).IncludeLoc, os);
   emitDiagnostic(loc, message, kind, /*displaySourceLine=*/false);
-  llvm::StringRef line = longLine.text;
+  llvm::StringRef line = own.text;
   auto continuation = [&](size_t i) {
     return i < line.size() && (line[i] & 0xC0) == 0x80;
   };
@@ -79,18 +80,18 @@ void SourceLineHandler::emit(mlir::Diagnostic &diag) {
   auto showOne = [&](mlir::Location loc, const llvm::Twine &message,
                      mlir::DiagnosticSeverity kind) {
     auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc);
-    if (std::optional<LongLine> line = file ? longLine(file) : std::nullopt)
+    if (std::optional<OwnLine> line = file ? ownLine(file) : std::nullopt)
       emitClipped(file, message, kind, *line);
     else
       emitDiagnostic(loc, message, kind);
   };
-  auto isLong = [&](mlir::Location loc) {
+  auto isOwn = [&](mlir::Location loc) {
     auto file = llvm::dyn_cast<mlir::FileLineColLoc>(loc);
-    return file && longLine(file);
+    return file && ownLine(file);
   };
-  if (!isLong(diag.getLocation()) &&
+  if (!isOwn(diag.getLocation()) &&
       llvm::none_of(diag.getNotes(), [&](mlir::Diagnostic &note) {
-        return isLong(note.getLocation());
+        return isOwn(note.getLocation());
       })) {
     // MLIR's own rendering, notes, call stacks and all.
     emitDiagnostic(diag);

@@ -6,7 +6,8 @@
 // source line too long to read is shown as a window around the column:
 // a spec, plan or .mlir written on one line (generated, minified, or a
 // stream without newlines) echoed every diagnostic's whole line, megabytes
-// of it, and a caret line as long.
+// of it, and a caret line as long. A line with non-ASCII text is drawn here
+// too: llvm::SMDiagnostic leaves out the caret of such a line.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MLLM_SUPPORT_SOURCELINEHANDLER_H
@@ -26,18 +27,19 @@ public:
   SourceLineHandler(llvm::SourceMgr &mgr, mlir::MLIRContext *context);
 
 private:
-  struct LongLine {
+  struct OwnLine {
     llvm::StringRef text;
     unsigned buffer; ///< The SourceMgr's buffer holding it.
   };
   void emit(mlir::Diagnostic &diag);
-  /// The source line of `loc` when it is longer than kMaxShownLine.
-  std::optional<LongLine> longLine(mlir::FileLineColLoc loc);
+  /// The source line of `loc` when this handler draws it: longer than
+  /// kMaxShownLine, or holding non-ASCII text.
+  std::optional<OwnLine> ownLine(mlir::FileLineColLoc loc);
   /// The include chain and the message at `loc`, then a window of the line
   /// around its column (whole UTF-8 characters, the caret under the
   /// character at the column).
   void emitClipped(mlir::FileLineColLoc loc, const llvm::Twine &message,
-                   mlir::DiagnosticSeverity kind, const LongLine &line);
+                   mlir::DiagnosticSeverity kind, const OwnLine &line);
 };
 
 } // namespace mllm
