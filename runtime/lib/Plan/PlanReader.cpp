@@ -159,6 +159,15 @@ private:
       fail(v, std::string("'") + key + "' must be a finite number >= 0");
     return x;
   }
+  /// A rate the times divide by (as mllm.cluster's verifier requires): 0
+  /// made every time infinite and the MFU 0.
+  double rate(const YAML::Node &n, const char *key, const char *what) {
+    YAML::Node v = need(n, key, what);
+    double x = toReal(v, key);
+    if (!std::isfinite(x) || x <= 0)
+      fail(v, std::string("'") + key + "' must be a finite number > 0");
+    return x;
+  }
   bool boolean(const YAML::Node &n, const char *key, const char *what) {
     return toBool(need(n, key, what), key);
   }
@@ -215,10 +224,10 @@ PlanJob Reader::job(const YAML::Node &n) {
   j.gpusPerNode = integer(n, "gpus_per_node", "job", 1);
   j.gpu = str(n, "gpu", "job");
   j.gpuMemoryBytes = integer(n, "gpu_memory_bytes", "job", 0);
-  j.peakFlops = real(n, "peak_flops", "job");
-  j.memoryBandwidth = real(n, "memory_bandwidth", "job");
-  j.intraNodeBandwidth = real(n, "intra_node_bandwidth", "job");
-  j.interNodeBandwidth = real(n, "inter_node_bandwidth", "job");
+  j.peakFlops = rate(n, "peak_flops", "job");
+  j.memoryBandwidth = rate(n, "memory_bandwidth", "job");
+  j.intraNodeBandwidth = rate(n, "intra_node_bandwidth", "job");
+  j.interNodeBandwidth = rate(n, "inter_node_bandwidth", "job");
   j.dp = integer(n, "dp", "job", 1, limits.maxWorldSize);
   j.layout = oneOf(n, "layout", "job",
                    {"encoders_parallel", "encoders_colocated", "chain"});

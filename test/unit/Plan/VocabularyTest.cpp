@@ -52,6 +52,9 @@ void expectReadable(llvm::StringRef optimizer, llvm::StringRef precision,
   p.train.optimizer = optimizer.str();
   p.train.precision = precision.str();
   p.data.textTokens = p.data.seqLen = 1; // What the layout gives.
+  // Rates the reader requires positive.
+  p.job.peakFlops = p.job.memoryBandwidth = 1e12;
+  p.job.intraNodeBandwidth = p.job.interNodeBandwidth = 1e10;
   p.parts.emplace_back().isLLM = true;
   p.parts.back().name = "llm";
   p.parts.back().width = 1;

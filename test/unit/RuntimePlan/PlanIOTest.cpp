@@ -25,6 +25,8 @@ Plan smallPlan() {
   p.job.gpuMemoryBytes = 48000000000;
   p.job.peakFlops = 1.497e14;
   p.job.memoryBandwidth = 6.96e11;
+  p.job.intraNodeBandwidth = 5.625e10;
+  p.job.interNodeBandwidth = 2.5e10;
   p.job.layout = "encoders_parallel";
   p.job.partition = "frozen_aware";
   p.job.cpBalance = "lpt";
@@ -74,6 +76,8 @@ Plan smallPlan() {
   // The schedule's copies of the job's figures.
   g.gpusPerNode = p.job.gpusPerNode;
   g.peakFlops = p.job.peakFlops;
+  g.intraNodeBandwidth = p.job.intraNodeBandwidth;
+  g.interNodeBandwidth = p.job.interNodeBandwidth;
   sched::StageInfo a, b;
   a.memoryCapacity = b.memoryCapacity = p.job.gpuMemoryBytes;
   a.name = "vision_s0";
