@@ -471,7 +471,10 @@ int runMain(mlir::MLIRContext &context, const DriverOptions &options,
                        plan.data.textMask + "' over " +
                        llvm::Twine(plan.data.textTokens) +
                        " text tokens per sample): training would change "
-                       "nothing; use a causal text mask or more text tokens");
+                       "nothing; " +
+                       (plan.data.textMask == "causal"
+                            ? "give each sample at least 2 text tokens"
+                            : "use a causal text mask or more text tokens"));
   int nThreads =
       threadsOption() > 0
           ? threadsOption()
