@@ -282,7 +282,13 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   // Every cut that could beat a fitting best (CutSearch; the allocator's
   // search, docs/plan-format.md "Every cut"), each stage count in turn,
   // within the same budget.
-  if (cuts && best && best->fits && resources.microbatches > 1 &&
+  // How far it went (PipelinePlan::search).
+  PipelinePlan::Search search = PipelinePlan::Search::None;
+  int64_t priced = 0;
+  if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
+      !CutSearch::affordable(most, n))
+    search = PipelinePlan::Search::FixedPart;
+  if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
       CutSearch::affordable(most, n)) {
     auto fits = [&](int64_t first, int64_t end) {
       return fitsOneInFlight(chainStageMemory(modules, c, first, end),
@@ -311,9 +317,11 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
               spent = true;
               return -kInf; // Ends the search.
             }
+            ++priced;
             consider({sizes.begin(), sizes.end()}, /*searched=*/true);
             return limit();
           });
+    search = spent ? PipelinePlan::Search::Budget : PipelinePlan::Search::Every;
   }
   // Said by --explain: memory moved the chosen cut off the fastest, which
   // holds only where the fastest does not fit or is capped (a taper or a
@@ -335,8 +343,11 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
       for (StagePlan &s : path)
         s.cutToFit = true;
   }
-  if (best)
+  if (best) {
     best->iterationTime =
         estimateIterationTime(best->paths, resources.microbatches);
+    best->search = search;
+    best->searchPriced = priced;
+  }
   return best;
 }

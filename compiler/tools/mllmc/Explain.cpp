@@ -195,7 +195,11 @@ void explainSearch(PipelineOp pipeline, raw_ostream &os) {
           "may estimate faster\n";
     return;
   case SearchCoverage::FixedPart:
-    if (pipeline.getLayout() == EncoderLayout::Colocated)
+    if (pipeline.getLayout() == EncoderLayout::Chain)
+      os << "the chain is too large for the exact search (more than 512 "
+            "layers, or stages x layers^2 above 2 x 10^7) and keeps its "
+            "min-max or memory cut, so another may estimate faster\n";
+    else if (pipeline.getLayout() == EncoderLayout::Colocated)
       os << "the colocated encoders' joint cut is not searched (their "
             "min-max cut or its least-memory variant), so another may "
             "estimate faster; the other parts' cuts are the best with it "

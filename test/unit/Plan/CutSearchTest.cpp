@@ -309,6 +309,11 @@ TEST(CutSearch, ChainAgainstEveryCut) {
     ++compared;
     EXPECT_NEAR(plan->iterationTime, in.best, 1e-9 * in.best)
         << "iter " << iter;
+    bool free = std::min<int64_t>(static_cast<int64_t>(in.llm.layers.size()),
+                                  in.res.gpuBudget) > 1;
+    EXPECT_EQ(plan->search,
+              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+        << "iter " << iter;
   }
   EXPECT_GT(compared, 100);
 }

@@ -198,8 +198,8 @@ struct PipelinePlan {
   bool fits = true;
   /// How far the search over every cut went (docs/plan-format.md, "Every
   /// cut"), most limiting first where several apply; None where it did not
-  /// run (no part's cut is free, one microbatch, no plan fits, layout
-  /// Chain).
+  /// run (no part's cut is free, one microbatch, no plan fits). Layout
+  /// Chain: Every, Budget, or FixedPart for a chain too large to search.
   enum class Search { None, Every, PerPart, FixedPart, Budget };
   Search search = Search::None;
   /// The plans the search priced (raised stage counts included).

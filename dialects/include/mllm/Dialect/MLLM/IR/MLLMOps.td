@@ -292,7 +292,7 @@ def MLLM_PipelineOp : MLLM_Op<"pipeline", [HasParent<"::mlir::ModuleOp">,
     milliseconds, rounded to the microsecond. `search` says how far the
     search over every cut went and `priced` how many plans it priced; both
     are absent where it did not run (explicit or uniform cuts, one
-    microbatch, no plan that fits, layout `chain`).
+    microbatch, no plan that fits).
 
     ```mlir
     mllm.pipeline frozen_aware encoders_parallel microbatches 64 gpus 4
