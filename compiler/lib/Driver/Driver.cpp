@@ -5,6 +5,7 @@
 #include "mllm/Driver/PlanBuilder.h"
 #include "mllm/Frontend/Parse.h"
 #include "mllm/MLIRGen/MLIRGen.h"
+#include "mllm/Plan/Partition.h"
 #include "mllm/Plan/Profile.h"
 #include "mllm/Transforms/MLLM/Passes.h"
 #include "mllm/Transforms/Sched/Passes.h"
@@ -19,6 +20,9 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/WithColor.h"
+
+#include <algorithm>
+#include <limits>
 
 using namespace mllm;
 namespace cl = llvm::cl;
@@ -47,7 +51,14 @@ DriverOptions::DriverOptions(cl::OptionCategory &category)
               cl::value_desc("file"), cl::init(""), cl::cat(category)),
       schedule("schedule", cl::desc("The pipeline schedule"),
                cl::init(sched::ScheduleKind::MultimodalOneFOneB),
-               cl::cat(category)) {
+               cl::cat(category)),
+      searchBudget(
+          "search-budget",
+          cl::desc("Plans the planner's search over every cut may price "
+                   "(default 10000; docs/plan-format.md, \"Every cut\"); "
+                   "--explain says where it stopped"),
+          cl::value_desc("plans"), cl::init(plan::kDefaultSearchBudget),
+          cl::cat(category)) {
   // The values are the sched dialect's spellings, one per enum case.
   static const char *const help[] = {
       "multimodal 1F1B: encoder pipelines in parallel, frozen- and "
@@ -185,6 +196,8 @@ mlir::LogicalResult mllm::runPipelines(
     pm.enableTiming(*timing);
   PlanPipelineOptions plan;
   plan.profile = options.profile.getValue();
+  plan.searchBudget = static_cast<int64_t>(std::min<uint64_t>(
+      options.searchBudget, std::numeric_limits<int64_t>::max()));
   populatePlanPipeline(pm, plan);
   if (schedule) {
     sched_ir::SchedPipelineOptions scheduling;

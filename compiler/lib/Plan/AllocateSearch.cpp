@@ -4,7 +4,7 @@
 // meet a bottleneck, where memory caps the plans; then, for each candidate
 // whose stage counts could still beat the best, every cut of each module
 // (CutSearch), one module at a time and jointly where few cuts are within
-// the bound; within a budget (kCutSearchBudget, kCutSearchWork).
+// the bound; within a budget (PipelineResources::searchBudget, cutSearchWork).
 // docs/plan-format.md, "Every cut".
 //
 //===----------------------------------------------------------------------===//
@@ -108,7 +108,8 @@ bool Allocator::spend(int64_t plans) {
   for (const ModuleInfo &mi : info)
     layers += mi.n;
   int64_t cost = plans * (1 + layers / kCutSearchLayersPerPlan);
-  if (searchBudget < cost || estimateWork() - workStart > kCutSearchWork)
+  if (searchBudget < cost ||
+      estimateWork() - workStart > cutSearchWork(res.searchBudget))
     exhausted = true;
   if (exhausted)
     return false;

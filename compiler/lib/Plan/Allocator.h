@@ -130,8 +130,8 @@ private:
   std::set<std::tuple<std::vector<int64_t>, std::vector<std::vector<int64_t>>,
                       int64_t>>
       pricedKeys;
-  /// Cuts the search may still price (kCutSearchBudget).
-  int64_t searchBudget = kCutSearchBudget;
+  /// Cuts the search may still price (PipelineResources::searchBudget).
+  int64_t searchBudget = res.searchBudget;
   /// estimateWork() when the search began (-1: not yet); whether it spent
   /// its budget.
   int64_t workStart = -1;
@@ -158,9 +158,9 @@ private:
   /// Candidates with more stages than a priced one for the same bottleneck.
   void considerMoreStages(const std::vector<std::vector<int64_t>> &proposed);
   /// Takes `plans` plans' pricing from the search's budget
-  /// (kCutSearchBudget, kCutSearchWork); false once it is spent. A plan of
-  /// many layers counts as several (kCutSearchLayersPerPlan): building it takes
-  /// as long.
+  /// (PipelineResources::searchBudget, cutSearchWork); false once it is spent.
+  /// A plan of many layers counts as several (kCutSearchLayersPerPlan):
+  /// building it takes as long.
   bool spend(int64_t plans = 1);
   /// What a module's search costs before its first cut, in plans.
   static constexpr int64_t kSearchSetupPlans = 4;

@@ -306,21 +306,22 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
                                  resources.microbatches);
     };
     // A plan of many layers counts as several, as the allocator's.
-    int64_t budget = kCutSearchBudget / (1 + n / kCutSearchLayersPerPlan),
+    int64_t budget = resources.searchBudget / (1 + n / kCutSearchLayersPerPlan),
             workStart = estimateWork();
     bool spent = false;
     for (int64_t k = most; k >= 1 && !spent; --k)
-      spent |= !every.search(
-          k, limit(), -kInf, nullptr, budget,
-          [&](llvm::ArrayRef<int64_t> sizes) {
-            if (estimateWork() - workStart > kCutSearchWork) {
-              spent = true;
-              return -kInf; // Ends the search.
-            }
-            ++priced;
-            consider({sizes.begin(), sizes.end()}, /*searched=*/true);
-            return limit();
-          });
+      spent |= !every.search(k, limit(), -kInf, nullptr, budget,
+                             [&](llvm::ArrayRef<int64_t> sizes) {
+                               if (estimateWork() - workStart >
+                                   cutSearchWork(resources.searchBudget)) {
+                                 spent = true;
+                                 return -kInf; // Ends the search.
+                               }
+                               ++priced;
+                               consider({sizes.begin(), sizes.end()},
+                                        /*searched=*/true);
+                               return limit();
+                             });
     search = spent ? PipelinePlan::Search::Budget : PipelinePlan::Search::Every;
   }
   // Said by --explain: memory moved the chosen cut off the fastest, which

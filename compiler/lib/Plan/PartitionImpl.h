@@ -49,13 +49,19 @@ using StageFits =
 /// Below this many DP steps (stages x N^2) a predicate is honoured exactly.
 inline constexpr double kMinMaxExactWork = 2e7;
 /// What one planPipeline call may spend pricing cuts beyond StageCuts'
-/// (CutSearch, more stages): at most this many plans, and this much of
-/// the memory-capped estimate's work (estimateWork), its dearest part. A
+/// (CutSearch, more stages): at most PipelineResources::searchBudget
+/// plans, and per plan of it this much of the memory-capped estimate's
+/// work (estimateWork), its dearest part (3 x 10^7 at the default). A
 /// bound on its time where many cuts come near the best; counted, not
 /// timed, so that plans do not depend on the machine.
-inline constexpr int64_t kCutSearchBudget = 10000;
-inline constexpr int64_t kCutSearchWork = 30'000'000;
-/// A plan counts as one more per this many layers in kCutSearchBudget:
+inline constexpr int64_t kCutSearchWorkPerPlan = 3000;
+/// The estimate's work a search of `budget` plans may spend.
+inline int64_t cutSearchWork(int64_t budget) {
+  return budget > std::numeric_limits<int64_t>::max() / kCutSearchWorkPerPlan
+             ? std::numeric_limits<int64_t>::max()
+             : budget * kCutSearchWorkPerPlan;
+}
+/// A plan counts as one more per this many layers in the search budget:
 /// building one takes as long.
 inline constexpr int64_t kCutSearchLayersPerPlan = 128;
 /// The edges the memory-capped estimate has scanned on this thread so far

@@ -211,7 +211,8 @@ void explainSearch(PipelineOp pipeline, raw_ostream &os) {
     return;
   case SearchCoverage::Budget:
     os << "the search stopped at its budget (docs/plan-format.md, \"Every "
-          "cut\"): a cut it did not reach may estimate faster\n";
+          "cut\"): a cut it did not reach may estimate faster; "
+          "--search-budget raises it\n";
     return;
   }
 }

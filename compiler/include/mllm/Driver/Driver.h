@@ -69,6 +69,9 @@ struct DriverOptions {
   llvm::cl::opt<std::string> profile;
   llvm::cl::opt<sched::ScheduleKind, false, ChoiceParser<sched::ScheduleKind>>
       schedule;
+  /// The plans the planner's search over every cut may price
+  /// (plan::PipelineResources::searchBudget).
+  llvm::cl::opt<uint64_t> searchBudget;
   /// The training steps a tool runs instead of the spec's train.steps
   /// (mllm-run --steps), which the spec's diagnostics count; unset: the
   /// spec's.

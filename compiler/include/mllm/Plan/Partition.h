@@ -136,6 +136,9 @@ struct PipelineModule {
 };
 
 /// What the plan runs on.
+/// PipelineResources::searchBudget's default.
+inline constexpr int64_t kDefaultSearchBudget = 10000;
+
 struct PipelineResources {
   int64_t gpuBudget = 0;    ///< GPUs of one replica.
   int64_t microbatches = 1; ///< Per replica and iteration.
@@ -147,6 +150,9 @@ struct PipelineResources {
   /// count as infinite.
   int64_t gpusPerNode = 0, dp = 1;
   double intraNodeBandwidth = 0, interNodeBandwidth = 0;
+  /// The plans the search over every cut may price (docs/plan-format.md,
+  /// "Every cut"; mllmc --search-budget); 0: no search.
+  int64_t searchBudget = kDefaultSearchBudget;
 };
 
 /// How encoders share GPUs: the mllm dialect's enum (Parallel, Colocated,

@@ -85,6 +85,12 @@ public:
           << efficiency.getValue();
       return signalPassFailure();
     }
+    if (searchBudget < 0) {
+      module.emitError("mllm-partition: 'search-budget' must be at least 0, "
+                       "got ")
+          << searchBudget.getValue();
+      return signalPassFailure();
+    }
     std::optional<plan::Profile> loaded;
     if (!profile.empty()) {
       auto p = plan::Profile::load(profile);
@@ -313,6 +319,7 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
   resources.dp = job.dp;
   resources.intraNodeBandwidth = job.device.intraNodeBandwidth;
   resources.interNodeBandwidth = job.device.interNodeBandwidth;
+  resources.searchBudget = searchBudget;
   std::optional<plan::PipelinePlan> result = plan::planPipeline(
       modules, job.layout, getObjective(job.policy), resources);
   if (!result) {

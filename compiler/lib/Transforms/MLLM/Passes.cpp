@@ -9,6 +9,7 @@ void mllm::populatePlanPipeline(mlir::OpPassManager &pm,
   pm.addPass(createFrozenAnalysisPass());
   PartitionPassOptions partition;
   partition.profile = options.profile;
+  partition.searchBudget = options.searchBudget;
   pm.addPass(createPartitionPass(partition));
   pm.addPass(createRankMapPass());
   pm.addPass(createBalanceCPPass());

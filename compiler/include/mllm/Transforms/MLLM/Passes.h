@@ -28,6 +28,10 @@ struct PlanPipelineOptions
       *this, "profile",
       llvm::cl::desc("measured per-layer times (docs/cost-model.md)"),
       llvm::cl::init("")};
+  Option<int64_t> searchBudget{
+      *this, "search-budget",
+      llvm::cl::desc("plans the search over every cut may price"),
+      llvm::cl::init(10000)}; // plan::kDefaultSearchBudget
 };
 
 /// frozen analysis -> partition -> rank map (+ memory check) -> CP balance.

@@ -116,6 +116,9 @@ def PartitionPass : Pass<"mllm-partition", "mlir::ModuleOp"> {
            "analytic cost model (docs/cost-model.md)">,
     Option<"efficiency", "efficiency", "double", /*default=*/"0.5",
            "fraction of peak FLOP/s a large matmul reaches (roofline)">,
+    Option<"searchBudget", "search-budget", "int64_t", /*default=*/"10000",
+           "plans the search over every cut may price (docs/plan-format.md, "
+           "\"Every cut\"); 0: none">,
   ];
   let statistics = [
     Statistic<"numStages", "stages", "pipeline stages recorded">,
