@@ -350,18 +350,27 @@ bool Allocator::searchable(size_t i) const {
 
 PipelinePlan::Search Allocator::searchCoverage() const {
   using Search = PipelinePlan::Search;
-  bool anyFree = false, fixed = false;
+  bool anyFree = false, tooLarge = false, jointCut = false;
   for (size_t i = 0; i < modules.size(); ++i)
     if (freeCut(i)) {
       anyFree = true;
-      fixed |= !searchable(i);
+      if (searchable(i))
+        continue;
+      // A module not colocated with a free cut has min-max cuts: only its
+      // size keeps it from the search.
+      if (colocated() && !modules[i].isLLM)
+        jointCut = true;
+      else
+        tooLarge = true;
     }
   if (!searchRan || !anyFree)
     return Search::None;
   if (exhausted)
     return Search::Budget;
-  if (fixed)
-    return Search::FixedPart;
+  if (tooLarge)
+    return Search::TooLarge;
+  if (jointCut)
+    return Search::Colocated;
   return skippedJoint.empty() ? Search::Every : Search::PerPart;
 }
 

@@ -287,7 +287,7 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   int64_t priced = 0;
   if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
       !CutSearch::affordable(most, n))
-    search = PipelinePlan::Search::FixedPart;
+    search = PipelinePlan::Search::TooLarge;
   if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
       CutSearch::affordable(most, n)) {
     auto fits = [&](int64_t first, int64_t end) {

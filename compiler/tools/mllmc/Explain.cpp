@@ -194,20 +194,18 @@ void explainSearch(PipelineOp pipeline, raw_ostream &os) {
           "of their combinations (too many for the budget): a joint change "
           "may estimate faster\n";
     return;
-  case SearchCoverage::FixedPart:
-    if (pipeline.getLayout() == EncoderLayout::Chain)
-      os << "the chain is too large for the exact search (more than 512 "
-            "layers, or stages x layers^2 above 2 x 10^7) and keeps its "
-            "min-max or memory cut, so another may estimate faster\n";
-    else if (pipeline.getLayout() == EncoderLayout::Colocated)
-      os << "the colocated encoders' joint cut is not searched (their "
-            "min-max cut or its least-memory variant), so another may "
-            "estimate faster; the other parts' cuts are the best with it "
-            "held\n";
-    else
-      os << "a part too large for the exact search (more than 512 "
-            "layers, or stages x layers^2 above 2 x 10^7) keeps its "
-            "min-max or memory cut, so another may estimate faster\n";
+  case SearchCoverage::Colocated:
+    os << "the colocated encoders' joint cut is not searched (their "
+          "min-max cut or its least-memory variant), so another may "
+          "estimate faster; the other parts' cuts are the best with it "
+          "held\n";
+    return;
+  case SearchCoverage::TooLarge:
+    os << (pipeline.getLayout() == EncoderLayout::Chain ? "the chain is"
+                                                        : "a part is")
+       << " too large for the exact search (more than 512 layers, or "
+          "stages x layers^2 above 2 x 10^7) and keeps its min-max or "
+          "memory cut, so another may estimate faster\n";
     return;
   case SearchCoverage::Budget:
     os << "the search stopped at its budget (docs/plan-format.md, \"Every "

@@ -386,7 +386,7 @@ TEST(CutSearch, SaysHowFarItWent) {
   EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, res),
             PipelinePlan::Search::Every);
   EXPECT_EQ(search(Layout::Colocated, Objective::MinMax, res),
-            PipelinePlan::Search::FixedPart);
+            PipelinePlan::Search::Colocated);
   EXPECT_EQ(search(Layout::Parallel, Objective::Uniform, res),
             PipelinePlan::Search::None);
   PipelineResources one = res;

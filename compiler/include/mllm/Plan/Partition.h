@@ -205,8 +205,8 @@ struct PipelinePlan {
   /// How far the search over every cut went (docs/plan-format.md, "Every
   /// cut"), most limiting first where several apply; None where it did not
   /// run (no part's cut is free, one microbatch, no plan fits). Layout
-  /// Chain: Every, Budget, or FixedPart for a chain too large to search.
-  enum class Search { None, Every, PerPart, FixedPart, Budget };
+  /// Chain: Every, Budget, or TooLarge for a chain too large to search.
+  enum class Search { None, Every, PerPart, Colocated, TooLarge, Budget };
   Search search = Search::None;
   /// The plans the search priced (raised stage counts included).
   int64_t searchPriced = 0;

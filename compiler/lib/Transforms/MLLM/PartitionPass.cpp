@@ -55,8 +55,10 @@ SearchCoverageAttr searchCoverage(MLIRContext *ctx,
     return SearchCoverageAttr::get(ctx, SearchCoverage::Every);
   case Search::PerPart:
     return SearchCoverageAttr::get(ctx, SearchCoverage::PerPart);
-  case Search::FixedPart:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::FixedPart);
+  case Search::Colocated:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::Colocated);
+  case Search::TooLarge:
+    return SearchCoverageAttr::get(ctx, SearchCoverage::TooLarge);
   case Search::Budget:
     return SearchCoverageAttr::get(ctx, SearchCoverage::Budget);
   }

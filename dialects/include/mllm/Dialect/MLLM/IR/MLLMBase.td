@@ -100,11 +100,14 @@ def MLLM_SearchCoverage : I32EnumAttr<"SearchCoverage", "how far the cut search 
     // Each part's cuts with the others' held; their joint cuts, too many
     // for the budget, were not all priced.
     I32EnumAttrCase<"PerPart", 1, "per_part">,
-    // A part's cut was not searched (colocated encoders' joint cut, or a
-    // part too large for an exact table).
-    I32EnumAttrCase<"FixedPart", 2, "fixed_part">,
+    // The colocated encoders' joint cut was not searched (the others'
+    // cuts were, with it held).
+    I32EnumAttrCase<"Colocated", 2, "colocated">,
     // The search stopped at its budget.
-    I32EnumAttrCase<"Budget", 3, "budget">]> {
+    I32EnumAttrCase<"Budget", 3, "budget">,
+    // A part (layout chain: the chain) too large for an exact table was
+    // not searched.
+    I32EnumAttrCase<"TooLarge", 4, "too_large">]> {
   let cppNamespace = "::mllm";
 }
 
