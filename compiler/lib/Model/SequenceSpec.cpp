@@ -20,6 +20,8 @@ runtime::PlanData mllm::planData(DataOp data) {
     if (auto positions = in.getPositions())
       i.positions.assign(positions->begin(), positions->end());
     i.mask = stringifyMaskPolicy(in.getMask()).str();
+    if (auto own = in.getEncoderTokens())
+      i.encoderTokens = static_cast<int64_t>(*own);
     d.inputs.push_back(std::move(i));
   }
   return d;

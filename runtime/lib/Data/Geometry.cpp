@@ -23,12 +23,10 @@ int DataGeometry::find(llvm::StringRef name) const {
   return -1;
 }
 
-int64_t data::audioWindows(int64_t tokensPerItem, int64_t merge,
-                           int64_t frames) {
+int64_t data::audioWindows(int64_t encoderTokensPerItem, int64_t frames) {
   // Kernel 3, stride 2, padding 1: (frames + 2 - 3) / 2 + 1 output frames.
   int64_t perWindow = frames > 0 ? (frames - 1) / 2 + 1 : 1;
-  return std::max<int64_t>(1, tokensPerItem * std::max<int64_t>(merge, 1) /
-                                  perWindow);
+  return std::max<int64_t>(1, encoderTokensPerItem / perWindow);
 }
 
 llvm::Expected<DataGeometry> data::dataGeometry(const Plan &plan) {
@@ -89,7 +87,13 @@ llvm::Expected<DataGeometry> data::dataGeometry(const Plan &plan) {
       in.melBins = c.melBins;
       in.hopSeconds = c.hop;
       int64_t merge = part.projector ? part.projector->merge : 1;
-      in.windows = audioWindows(in.tokensPerItem, merge, c.frames);
+      auto input = llvm::find_if(plan.data.inputs, [&](const PlanInput &i) {
+        return i.encoder == part.name;
+      });
+      int64_t own = input != plan.data.inputs.end()
+                        ? input->encoderTokensPerItem(merge)
+                        : in.tokensPerItem * merge;
+      in.windows = audioWindows(own, c.frames);
     } else {
       return fail("encoder '" + part.name + "' starts with a '" + first.kind +
                   "' layer; real data feeds a patch embedding or an audio "

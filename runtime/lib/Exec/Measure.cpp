@@ -138,13 +138,25 @@ exec::measureLayers(const Plan &plan, uint64_t seed, int repeats) {
           s.timing.group = group;
           s.timing.kind = g->kind;
           s.timing.config = g->config;
-          // The compiler's workload of the group: the part's tokens; a
-          // projector sees the merged ones.
-          int64_t merge = part.projector ? part.projector->merge : 1;
-          bool projector = owner != part.name;
-          s.timing.tokens = projector ? part.tokens / merge : part.tokens;
-          s.timing.attentionSpan =
-              projector ? part.attentionSpan / merge : part.attentionSpan;
+          // The compiler's workload of the group (JobParts.cpp): the
+          // part's tokens; a projector sees its input's LLM tokens per
+          // item (the merge pads the encoder's).
+          s.timing.tokens = part.tokens;
+          s.timing.attentionSpan = part.attentionSpan;
+          if (owner != part.name) {
+            int64_t merge = part.projector ? part.projector->merge : 1;
+            auto in = llvm::find_if(plan.data.inputs, [&](const PlanInput &i) {
+              return i.encoder == part.name;
+            });
+            int64_t own = in != plan.data.inputs.end()
+                              ? in->encoderTokensPerItem(merge)
+                              : part.attentionSpan;
+            int64_t perItem = in != plan.data.inputs.end()
+                                  ? in->tokens
+                                  : part.attentionSpan / merge;
+            s.timing.tokens = own > 0 ? part.tokens / own * perItem : 0;
+            s.timing.attentionSpan = perItem;
+          }
           sums.push_back(std::move(s));
         }
         Sum &s = sums[it->second];

@@ -252,7 +252,8 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
   int64_t perWindow = (*inputStep)->layer()->outputTokens(0);
   int64_t kept = perWindow - (classToken ? 1 : 0);
   if (first.kind == "audio_frontend")
-    geo.windows = std::max<int64_t>(1, input->tokens * proj.merge / kept);
+    geo.windows =
+        std::max<int64_t>(1, input->encoderTokensPerItem(proj.merge) / kept);
   int64_t sequences = geo.items * geo.windows;
   cpu::Batch<float> inputGeometry;
   inputGeometry.sequences = sequences;
@@ -285,10 +286,14 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
       part.name + ".merge", geo.items, tokensPerItem, part.width, proj.merge,
       classToken, trains(chain));
   int64_t merged = handOver->outputTokens();
-  if (merged != input->tokens) {
+  // Where the plan has the encoder's own count (the merge pads it), that
+  // count sizes its stages' messages: the layers must give it exactly.
+  int64_t own = tokensPerItem - (classToken ? 1 : 0);
+  if (merged != input->tokens ||
+      (input->encoderTokens > 0 && own != input->encoderTokens)) {
     // The planner prices any resolution; the layers run at their own.
     bool image = first.kind == "patch_embedding";
-    std::string own =
+    std::string at =
         image ? llvm::formatv(" at its own image size ({0} x {1} pixels)",
                               first.config.imageWidth, first.config.imageHeight)
                     .str()
@@ -303,9 +308,16 @@ llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
               : "an audio encoder runs whole windows: set the data block's "
                 "'duration' (or 'tokens') of '" +
                     part.name + "' to whole windows";
-    return refuse("encoder '" + part.name + "' gives " + llvm::Twine(merged) +
-                      " LLM tokens per item" + own + ", the data layout " +
-                      llvm::Twine(input->tokens) + "; " + fix,
+    std::string counts =
+        merged != input->tokens
+            ? llvm::formatv("{0} LLM tokens per item{1}, the data layout {2}",
+                            merged, at, input->tokens)
+                  .str()
+            : llvm::formatv("{0} tokens per item{1} (before the projector's "
+                            "merge), the data layout {2}",
+                            own, at, input->encoderTokens)
+                  .str();
+    return refuse("encoder '" + part.name + "' gives " + counts + "; " + fix,
                   part.name);
   }
   add(chain, std::move(handOver), false);

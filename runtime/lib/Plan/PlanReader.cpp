@@ -281,7 +281,8 @@ PlanData Reader::data(const YAML::Node &n) {
   for (const YAML::Node &in : seq(need(n, "inputs", "data"), "inputs")) {
     map(in, "inputs");
     onlyKeys(in, "input",
-             {"encoder", "tokens", "items", "placement", "positions", "mask"});
+             {"encoder", "tokens", "items", "placement", "positions", "mask",
+              "encoder_tokens"});
     PlanInput i;
     i.encoder = str(in, "encoder", "input");
     i.tokens = integer(in, "tokens", "input", 1);
@@ -291,6 +292,9 @@ PlanData Reader::data(const YAML::Node &n) {
       for (const YAML::Node &p : seq(in["positions"], "positions"))
         i.positions.push_back(toReal(p, "positions"));
     i.mask = oneOf(in, "mask", "input", {"bidirectional", "causal"});
+    if (in["encoder_tokens"])
+      i.encoderTokens = integer(in, "encoder_tokens", "input", 1,
+                                limits.maxTokensPerMicrobatch);
     d.inputs.push_back(std::move(i));
   }
   return d;
@@ -908,6 +912,17 @@ Plan Reader::read(const YAML::Node &root) {
     const PlanPart *p = plan.findPart(in.encoder);
     if (!p || p->isLLM)
       fail(root["data"], "input '" + in.encoder + "' is not an encoder");
+    // The encoder's own count pads to the LLM's by the merge.
+    int64_t merge = p->projector ? p->projector->merge : 1;
+    if (in.encoderTokens > 0 &&
+        (in.encoderTokens + merge - 1) / merge != in.tokens)
+      fail(root["data"],
+           "input '" + in.encoder + "' has encoder_tokens " +
+               std::to_string(in.encoderTokens) + ", which merge " +
+               std::to_string(merge) + " pads to " +
+               std::to_string((in.encoderTokens + merge - 1) / merge) +
+               " tokens, not " + std::to_string(in.tokens) +
+               "; compile the spec again");
   }
   // seq_len is what the layout gives, not a setting: an edited one was
   // simulated as written and refused only when a run built the layout.

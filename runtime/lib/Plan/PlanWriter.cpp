@@ -171,6 +171,8 @@ void Writer::data(const PlanData &d) {
       out << YAML::EndSeq;
     }
     word("mask", in.mask);
+    if (in.encoderTokens > 0)
+      integer("encoder_tokens", in.encoderTokens);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

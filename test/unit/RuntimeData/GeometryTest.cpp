@@ -101,10 +101,11 @@ TEST(Geometry, FromAPlan) {
 }
 
 TEST(Geometry, AudioWindowsFollowTheFrontEnd) {
-  EXPECT_EQ(audioWindows(750, 2, 3000), 1);  // Whisper, merge 2
-  EXPECT_EQ(audioWindows(6000, 1, 3000), 4); // 2 min of Qwen2-Audio
-  EXPECT_EQ(audioWindows(8, 1, 31), 1);      // (31 - 1) / 2 + 1 = 16 > 8
-  EXPECT_EQ(audioWindows(32, 1, 31), 2);
+  EXPECT_EQ(audioWindows(1500, 3000), 1); // Whisper, 750 tokens merged 2
+  EXPECT_EQ(audioWindows(6000, 3000), 4); // 2 min of Qwen2-Audio
+  EXPECT_EQ(audioWindows(8, 31), 1);      // (31 - 1) / 2 + 1 = 16 > 8
+  EXPECT_EQ(audioWindows(32, 31), 2);
+  EXPECT_EQ(audioWindows(2 * 8, 15), 2); // Not 24 / 8: merge 24 pads
 }
 
 TEST(Geometry, RefusesWhatCannotBeFed) {

@@ -65,6 +65,15 @@ struct PlanInput {
   std::string placement = "prepend";  ///< prepend | append | at
   std::vector<double> positions;      ///< `at`: fractions of the text.
   std::string mask = "bidirectional"; ///< bidirectional | causal
+  /// The encoder's own tokens per item, before the merge, where the merge
+  /// pads them to whole groups (mllm.input's encoder_tokens); 0: tokens x
+  /// merge.
+  int64_t encoderTokens = 0;
+
+  /// The encoder's tokens per item under a projector merge of `merge`.
+  int64_t encoderTokensPerItem(int64_t merge) const {
+    return encoderTokens > 0 ? encoderTokens : tokens * merge;
+  }
 };
 
 /// The layout of one LLM sequence and the microbatching.

@@ -83,9 +83,10 @@ struct DataGeometry {
 llvm::Expected<DataGeometry> dataGeometry(const Plan &plan);
 
 /// Audio windows per item as the runtime's audio front end counts them:
-/// the item's LLM tokens x the projector's merge over the front end's output
-/// frames per window (its stride-2 convolution halves `frames`), at least 1.
-int64_t audioWindows(int64_t tokensPerItem, int64_t merge, int64_t frames);
+/// the item's encoder tokens (PlanInput::encoderTokensPerItem: before the
+/// projector's merge, which pads them) over the front end's output frames
+/// per window (its stride-2 convolution halves `frames`), at least 1.
+int64_t audioWindows(int64_t encoderTokensPerItem, int64_t frames);
 
 } // namespace mllm::runtime::data
 
