@@ -353,6 +353,26 @@ int checkCombinations() {
 /// The files a run writes never replace one it reads (the spec or plan,
 /// data, weights, a checkpoint), nor each other; and a path option given
 /// an empty value (`--data "$UNSET"`) is an error, not the option unset.
+/// `path` absolute, with links and dots resolved as far as it exists
+/// (a file or directory not made yet keeps its name under its parent's real
+/// path); "" for "".
+std::string canonicalPath(llvm::StringRef path) {
+  if (path.empty())
+    return "";
+  llvm::SmallString<256> real;
+  if (!llvm::sys::fs::real_path(path, real))
+    return std::string(real);
+  llvm::SmallString<256> absolute(path);
+  llvm::sys::fs::make_absolute(absolute);
+  llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
+  llvm::StringRef parent = llvm::sys::path::parent_path(absolute);
+  if (parent.empty() || parent == absolute)
+    return std::string(absolute);
+  llvm::SmallString<256> joined(canonicalPath(parent));
+  llvm::sys::path::append(joined, llvm::sys::path::filename(absolute));
+  return std::string(joined);
+}
+
 int checkOutputs(const DriverOptions &options) {
   using PathOption = const cl::opt<std::string> *;
   for (PathOption o : std::initializer_list<PathOption>{
@@ -377,10 +397,24 @@ int checkOutputs(const DriverOptions &options) {
     }
   llvm::erase_if(inputs, [](const std::string &p) { return p.empty(); });
   std::vector<std::string> outputs;
+  // The checkpoint directory's files are the run's to write, lock and
+  // rotate, those it has not written yet too (an output named like the
+  // next checkpoint or '.lock' replaced it, with exit 0).
+  std::string checkpoints = canonicalPath(checkpointDir);
   for (PathOption o : {&dumpBatches, &traceFile, &profileFile})
     if (!o->getValue().empty()) {
       if (llvm::Error e = checkOutputNotInput(o->getValue(), inputs))
         return fail(1, "--" + o->ArgStr + ": " + llvm::toString(std::move(e)));
+      std::string output = canonicalPath(o->getValue());
+      llvm::StringRef parent = llvm::sys::path::parent_path(output);
+      if (!checkpoints.empty() &&
+          (parent == checkpoints ||
+           parent.starts_with(checkpoints +
+                              llvm::sys::path::get_separator().str())))
+        return fail(1, "--" + o->ArgStr + " '" + o->getValue() +
+                           "' is inside --checkpoint-dir '" + checkpointDir +
+                           "', whose files the run writes and rotates: "
+                           "write it elsewhere");
       if (llvm::is_contained(outputs, o->getValue()))
         return fail(1, "--" + o->ArgStr + " '" + o->getValue() +
                            "' is also another option's output: give each "

@@ -55,6 +55,15 @@ llvm::Error exec::lockCheckpointDir(llvm::StringRef dir) {
         "would have paths of %zu characters, more than this system allows; "
         "name a shorter directory",
         dir.str().c_str(), probe.size());
+  } else if (errno != EEXIST) {
+    // Read-only (EROFS, EACCES, EPERM): the '.lock' an earlier run left
+    // would still open below, and the run would fail at its first
+    // checkpoint. (EEXIST: a probe an interrupted run left; writable.)
+    return llvm::createStringError(
+        std::error_code(errno, std::generic_category()),
+        "cannot write into --checkpoint-dir '%s' (%s): name a directory this "
+        "user can write, before the run trains for nothing",
+        dir.str().c_str(), std::strerror(errno));
   }
   llvm::SmallString<256> path(dir);
   llvm::sys::path::append(path, ".lock");
