@@ -10,6 +10,16 @@ static llvm::Error fail(const llvm::Twine &message) {
 
 Tokenizer::~Tokenizer() = default;
 
+std::string Tokenizer::decodeAfter(llvm::ArrayRef<int64_t> prompt,
+                                   llvm::ArrayRef<int64_t> continuation) const {
+  std::vector<int64_t> all(prompt.begin(), prompt.end());
+  all.insert(all.end(), continuation.begin(), continuation.end());
+  std::string whole = decode(all), head = decode(prompt);
+  if (llvm::StringRef(whole).starts_with(head))
+    return whole.substr(head.size());
+  return decode(continuation); // A decoder that rewrites across the seam.
+}
+
 char VocabularyError::ID = 0;
 
 static llvm::Error tooSmall(const llvm::Twine &message) {

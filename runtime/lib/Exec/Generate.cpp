@@ -232,7 +232,10 @@ llvm::Error Generator::run(int64_t maxTokens, NextToken &next,
       }
     }
     for (Continued &c : slots) {
-      c.g.text = tokenizer.decode(c.g.tokens);
+      // The layout's text is the prompt's tokens, then the continuation.
+      llvm::ArrayRef<int64_t> text(c.layout.text);
+      c.g.text = tokenizer.decodeAfter(
+          text.drop_back(std::min(text.size(), c.g.tokens.size())), c.g.tokens);
       emit(c.g);
     }
   }

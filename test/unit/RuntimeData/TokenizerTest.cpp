@@ -31,6 +31,16 @@ TEST(ByteTokenizer, RoundTripsUtf8WithOffset) {
   EXPECT_EQ((*tok)->decode(ids), text);
 }
 
+TEST(ByteTokenizer, DecodeAfterIsTheContinuation) {
+  auto tok = ByteTokenizer::create(/*vocab=*/300, /*offset=*/3);
+  ASSERT_TRUE(static_cast<bool>(tok)) << llvm::toString(tok.takeError());
+  std::vector<int64_t> prompt, rest;
+  ASSERT_FALSE(static_cast<bool>((*tok)->encode("a", prompt)));
+  ASSERT_FALSE(static_cast<bool>((*tok)->encode(" blue disc.", rest)));
+  EXPECT_EQ((*tok)->decodeAfter(prompt, rest), " blue disc.");
+  EXPECT_EQ((*tok)->decodeAfter({}, rest), " blue disc.");
+}
+
 TEST(ByteTokenizer, VocabularyLimits) {
   // Exactly 256 ids: bytes only, no end id.
   auto exact = ByteTokenizer::create(256, 0);
@@ -71,6 +81,16 @@ TEST(SentencePiece, TrainedModelRoundTrips) {
   ASSERT_FALSE(static_cast<bool>((*tok)->encode("a red square", ids)));
   EXPECT_LT(ids.size(), 12u); // Merged pieces, not bytes.
   EXPECT_EQ((*tok)->decode(ids), "a red square");
+  // A continuation keeps the space before its first word, which decoding
+  // it alone drops (generation printed "a|red square").
+  std::vector<int64_t> prompt, rest;
+  ASSERT_FALSE(static_cast<bool>((*tok)->encode("a", prompt)));
+  rest.assign(ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()),
+              ids.end());
+  ASSERT_EQ(llvm::ArrayRef<int64_t>(ids).take_front(prompt.size()),
+            llvm::ArrayRef<int64_t>(prompt));
+  EXPECT_EQ((*tok)->decode(rest), "red square");
+  EXPECT_EQ((*tok)->decodeAfter(prompt, rest), " red square");
   // The vocabulary must hold every piece.
   auto tooSmall = makeTokenizer(options, 30);
   ASSERT_FALSE(static_cast<bool>(tooSmall));

@@ -30,6 +30,11 @@ public:
   virtual llvm::Error encode(llvm::StringRef text,
                              std::vector<int64_t> &out) const = 0;
   virtual std::string decode(llvm::ArrayRef<int64_t> ids) const = 0;
+  /// The text `continuation` adds after `prompt`, decoded together: a
+  /// SentencePiece model drops the word boundary ('▁') that starts a text
+  /// decoded alone, so a continuation decoded alone lost its first space.
+  std::string decodeAfter(llvm::ArrayRef<int64_t> prompt,
+                          llvm::ArrayRef<int64_t> continuation) const;
   /// The id that ends every sample's text, if any.
   virtual std::optional<int64_t> eos() const = 0;
   /// Ids the tokenizer can produce: [0, size()).
