@@ -2,6 +2,8 @@
 
 #include "Codecs.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 using namespace mllm::runtime::data;
 using namespace mllm::runtime::data::detail;
 
@@ -20,11 +22,25 @@ mllm::runtime::data::probeAudio(llvm::StringRef path) {
 #endif
 }
 
+llvm::Error mllm::runtime::data::checkResampling(int64_t from, int64_t to) {
+  if (from <= 0 || to <= 0)
+    return codecError("sample rates must be positive");
+  // libsamplerate's limit on the ratio of the rates.
+  if (to > 256 * from || from > 256 * to)
+    return codecError(
+        llvm::formatv("a sample rate of {0} Hz cannot be resampled to the "
+                      "encoder's {1} Hz (the rates may differ 256-fold at "
+                      "most: {2:f1} Hz to {3} Hz); resample the file first",
+                      from, to, static_cast<double>(to) / 256.0, to * 256)
+            .str());
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::vector<float>>
 mllm::runtime::data::resample(llvm::ArrayRef<float> samples, int64_t from,
                               int64_t to, ResampleQuality quality) {
-  if (from <= 0 || to <= 0)
-    return codecError("sample rates must be positive");
+  if (llvm::Error e = checkResampling(from, to))
+    return std::move(e);
   if (from == to)
     return std::vector<float>(samples.begin(), samples.end());
 #ifdef MLLM_DATA_HAVE_SAMPLERATE

@@ -137,6 +137,11 @@ DataSet::shapeOf(const ManifestSample &sample) const {
       if (!info)
         return problem(Problem::UndecodableMedia,
                        llvm::toString(info.takeError()));
+      // The rate is in the header: refused here, not at every read.
+      if (llvm::Error e =
+              checkResampling(info->sampleRate, opts.audio.sampleRate))
+        return problem(Problem::UndecodableMedia,
+                       "'" + path + "': " + llvm::toString(std::move(e)));
       double limit = itemSeconds(in, opts.audio);
       if (info->seconds() > limit)
         return problem(Problem::AudioTooLong,

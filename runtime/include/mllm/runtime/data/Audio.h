@@ -38,6 +38,10 @@ struct AudioInfo {
   }
 };
 
+/// Whether audio at `from` Hz can be resampled to `to` Hz (positive rates,
+/// at most 256-fold apart: libsamplerate's limit); the error says so.
+llvm::Error checkResampling(int64_t from, int64_t to);
+
 llvm::Expected<AudioInfo> probeAudio(llvm::StringRef path);
 
 /// Mono samples of `path` at `sampleRate`. Fails with the library's
