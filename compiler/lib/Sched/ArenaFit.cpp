@@ -122,8 +122,12 @@ llvm::Error mllm::sched::checkArenas(const PipelineGraph &graph,
     else
       // A colocated or chain stage ("vision+audio") names each part.
       os << "; raise pp or tp of '"
-         << llvm::join(llvm::split(s.part, '+'), "' and '")
-         << "', or set recompute = full";
+         << llvm::join(llvm::split(s.part, '+'), "' and '") << "'";
+    // Recomputation frees saved activations only (RankMap.cpp's rule).
+    if (peak.messages <= peak.saved && peak.saved > 0 &&
+        peak.persistent + peak.workspace <
+            static_cast<double>(s.memoryCapacity))
+      os << ", or set recompute = full";
     // Only the default schedule lowers a warm-up to what fits, where one
     // microbatch does.
     double perMicrobatch = peak.savedCount > 0
