@@ -58,8 +58,10 @@ void SourceLineHandler::emitClipped(mlir::FileLineColLoc loc,
   };
   size_t column =
       std::min<size_t>(std::max(loc.getColumn(), 1u) - 1, line.size());
-  size_t begin = column > kBefore ? column - kBefore : 0;
-  size_t end = std::min(line.size(), begin + kWindow);
+  // A line short enough to read (one here for its non-ASCII text) whole.
+  bool whole = line.size() <= kMaxShownLine;
+  size_t begin = whole || column <= kBefore ? 0 : column - kBefore;
+  size_t end = whole ? line.size() : std::min(line.size(), begin + kWindow);
   // Whole UTF-8 characters only.
   while (begin > 0 && continuation(begin))
     --begin;
