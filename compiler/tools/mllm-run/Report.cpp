@@ -287,6 +287,12 @@ void mllm::reportData(const std::string &file, const data::DataSet &set,
   llvm::outs() << "\n";
   for (const std::string &e : problems.examples())
     llvm::outs() << "  " << e << "\n";
+  if (problems.total() > static_cast<int64_t>(problems.examples().size()))
+    llvm::outs() << "  ... and "
+                 << problems.total() -
+                        static_cast<int64_t>(problems.examples().size())
+                 << " more (the first ones are listed; --strict stops at "
+                    "the first)\n";
 }
 
 namespace {
