@@ -397,24 +397,38 @@ int checkOutputs(const DriverOptions &options) {
     }
   llvm::erase_if(inputs, [](const std::string &p) { return p.empty(); });
   std::vector<std::string> outputs;
-  // The checkpoint directory's files are the run's to write, lock and
+  // The checkpoint directory's names are the run's to write, lock and
   // rotate, those it has not written yet too (an output named like the
-  // next checkpoint or '.lock' replaced it, with exit 0).
+  // next checkpoint or '.lock' replaced it, with exit 0): step-N files and
+  // shard directories, their temporaries, '.lock' and the write probe.
+  // Other files may sit beside them.
   std::string checkpoints = canonicalPath(checkpointDir);
+  auto runOwns = [&](llvm::StringRef path) {
+    if (checkpoints.empty())
+      return false;
+    llvm::StringRef sep = llvm::sys::path::get_separator();
+    for (llvm::StringRef at = path; !at.empty();) {
+      llvm::StringRef parent = llvm::sys::path::parent_path(at);
+      if (parent == checkpoints) {
+        llvm::StringRef name = llvm::sys::path::filename(at);
+        return name == ".lock" || name.starts_with("step-") ||
+               name.starts_with(".step-") || name.starts_with(".mllm-run-");
+      }
+      if (parent == at || !parent.starts_with(checkpoints + sep.str()))
+        return false;
+      at = parent;
+    }
+    return false;
+  };
   for (PathOption o : {&dumpBatches, &traceFile, &profileFile})
     if (!o->getValue().empty()) {
       if (llvm::Error e = checkOutputNotInput(o->getValue(), inputs))
         return fail(1, "--" + o->ArgStr + ": " + llvm::toString(std::move(e)));
-      std::string output = canonicalPath(o->getValue());
-      llvm::StringRef parent = llvm::sys::path::parent_path(output);
-      if (!checkpoints.empty() &&
-          (parent == checkpoints ||
-           parent.starts_with(checkpoints +
-                              llvm::sys::path::get_separator().str())))
+      if (runOwns(canonicalPath(o->getValue())))
         return fail(1, "--" + o->ArgStr + " '" + o->getValue() +
-                           "' is inside --checkpoint-dir '" + checkpointDir +
-                           "', whose files the run writes and rotates: "
-                           "write it elsewhere");
+                           "' is a name of --checkpoint-dir '" + checkpointDir +
+                           "' that the run writes (its checkpoints, "
+                           "'.lock'): name another file");
       if (llvm::is_contained(outputs, o->getValue()))
         return fail(1, "--" + o->ArgStr + " '" + o->getValue() +
                            "' is also another option's output: give each "
