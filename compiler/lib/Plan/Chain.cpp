@@ -281,15 +281,14 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   }
   // Every cut that could beat a fitting best (CutSearch; the allocator's
   // search, docs/plan-format.md "Every cut"), each stage count in turn,
-  // within the same budget.
-  // How far it went (PipelinePlan::search).
+  // within the same budget; and how far it went (PipelinePlan::search).
   PipelinePlan::Search search = PipelinePlan::Search::None;
   int64_t priced = 0;
-  if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
-      !CutSearch::affordable(most, n))
+  bool choice =
+      cuts && best && best->fits && resources.microbatches > 1 && most > 1;
+  if (choice && !CutSearch::affordable(most, n))
     search = PipelinePlan::Search::TooLarge;
-  if (cuts && best && best->fits && resources.microbatches > 1 && most > 1 &&
-      CutSearch::affordable(most, n)) {
+  if (choice && CutSearch::affordable(most, n)) {
     auto fits = [&](int64_t first, int64_t end) {
       return fitsOneInFlight(chainStageMemory(modules, c, first, end),
                              resources.memoryCapacity);

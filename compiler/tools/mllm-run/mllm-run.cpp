@@ -350,9 +350,6 @@ int checkCombinations() {
   return 0;
 }
 
-/// The files a run writes never replace one it reads (the spec or plan,
-/// data, weights, a checkpoint), nor each other; and a path option given
-/// an empty value (`--data "$UNSET"`) is an error, not the option unset.
 /// `path` absolute, with links and dots resolved as far as it exists
 /// (a file or directory not made yet keeps its name under its parent's real
 /// path); "" for "".
@@ -373,6 +370,9 @@ std::string canonicalPath(llvm::StringRef path) {
   return std::string(joined);
 }
 
+/// The files a run writes never replace one it reads (the spec or plan,
+/// data, weights, a checkpoint), nor each other; and a path option given
+/// an empty value (`--data "$UNSET"`) is an error, not the option unset.
 int checkOutputs(const DriverOptions &options) {
   using PathOption = const cl::opt<std::string> *;
   for (PathOption o : std::initializer_list<PathOption>{

@@ -87,12 +87,9 @@ llvm::Expected<DataGeometry> data::dataGeometry(const Plan &plan) {
       in.melBins = c.melBins;
       in.hopSeconds = c.hop;
       int64_t merge = part.projector ? part.projector->merge : 1;
-      auto input = llvm::find_if(plan.data.inputs, [&](const PlanInput &i) {
-        return i.encoder == part.name;
-      });
-      int64_t own = input != plan.data.inputs.end()
-                        ? input->encoderTokensPerItem(merge)
-                        : in.tokensPerItem * merge;
+      const PlanInput *input = plan.data.findInput(part.name);
+      int64_t own =
+          input ? input->encoderTokensPerItem(merge) : in.tokensPerItem * merge;
       in.windows = audioWindows(own, c.frames);
     } else {
       return fail("encoder '" + part.name + "' starts with a '" + first.kind +

@@ -145,15 +145,10 @@ exec::measureLayers(const Plan &plan, uint64_t seed, int repeats) {
           s.timing.attentionSpan = part.attentionSpan;
           if (owner != part.name) {
             int64_t merge = part.projector ? part.projector->merge : 1;
-            auto in = llvm::find_if(plan.data.inputs, [&](const PlanInput &i) {
-              return i.encoder == part.name;
-            });
-            int64_t own = in != plan.data.inputs.end()
-                              ? in->encoderTokensPerItem(merge)
-                              : part.attentionSpan;
-            int64_t perItem = in != plan.data.inputs.end()
-                                  ? in->tokens
-                                  : part.attentionSpan / merge;
+            const PlanInput *in = plan.data.findInput(part.name);
+            int64_t own =
+                in ? in->encoderTokensPerItem(merge) : part.attentionSpan;
+            int64_t perItem = in ? in->tokens : part.attentionSpan / merge;
             s.timing.tokens = own > 0 ? part.tokens / own * perItem : 0;
             s.timing.attentionSpan = perItem;
           }

@@ -212,10 +212,8 @@ llvm::Error Builder::buildLayout() {
 llvm::Error Builder::buildEncoder(const PlanPart &part, EncoderGeometry &geo,
                                   Chain &chain) {
   geo.name = part.name;
-  auto input = llvm::find_if(plan.data.inputs, [&](const PlanInput &in) {
-    return in.encoder == part.name;
-  });
-  if (input == plan.data.inputs.end() || input->items == 0)
+  const PlanInput *input = plan.data.findInput(part.name);
+  if (!input || input->items == 0)
     return refuse("encoder '" + part.name + "' has no items in the data layout",
                   part.name);
   if (!part.projector)

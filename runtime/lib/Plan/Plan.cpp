@@ -59,9 +59,7 @@ mllm::runtime::sequenceSpec(const Plan &plan) {
       continue;
     kernels::ModalitySpec m;
     m.items = 0;
-    auto it = llvm::find_if(
-        d.inputs, [&](const PlanInput &in) { return in.encoder == part.name; });
-    if (it != d.inputs.end()) {
+    if (const PlanInput *it = d.findInput(part.name)) {
       m.tokensPerItem = it->tokens;
       m.items = it->items;
       if (it->placement == "prepend")

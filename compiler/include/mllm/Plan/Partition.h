@@ -135,10 +135,10 @@ struct PipelineModule {
   }
 };
 
-/// What the plan runs on.
 /// PipelineResources::searchBudget's default.
 inline constexpr int64_t kDefaultSearchBudget = 10000;
 
+/// What the plan runs on.
 struct PipelineResources {
   int64_t gpuBudget = 0;    ///< GPUs of one replica.
   int64_t microbatches = 1; ///< Per replica and iteration.

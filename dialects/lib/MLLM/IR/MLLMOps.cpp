@@ -444,6 +444,10 @@ LogicalResult InputOp::verify() {
           checkAtMost(*this, "tokens", getTokens(), kMaxTokensPerMicrobatch)) ||
       failed(checkAtMost(*this, "items", getItems(), kMaxItems)))
     return failure();
+  if (auto given = getEncoderTokens())
+    if (failed(checkAtMost(*this, "encoder_tokens", *given,
+                           kMaxTokensPerMicrobatch)))
+      return failure();
   if (ModelOp model = findModel(*this)) {
     Operation *enc = SymbolTable::lookupSymbolIn(model, getEncoderAttr());
     if (!isa_and_nonnull<EncoderOp>(enc))
@@ -462,10 +466,7 @@ LogicalResult InputOp::verify() {
                << " tokens, not " << getTokens();
     }
   }
-  if (auto given = getEncoderTokens())
-    if (failed(checkAtMost(*this, "encoder_tokens", *given,
-                           kMaxTokensPerMicrobatch)))
-      return failure();
+
   ArrayRef<double> positions;
   if (auto given = getPositions())
     positions = *given;

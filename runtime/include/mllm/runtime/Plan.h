@@ -82,6 +82,14 @@ struct PlanData {
   int64_t microbatchSize = 1, microbatches = 1;
   std::string textMask = "causal"; ///< causal | prefix_lm | bidirectional
   std::vector<PlanInput> inputs;   ///< One per encoder with items.
+
+  /// The input of encoder `encoder`, or null.
+  const PlanInput *findInput(llvm::StringRef encoder) const {
+    for (const PlanInput &in : inputs)
+      if (in.encoder == encoder)
+        return &in;
+    return nullptr;
+  }
 };
 
 /// A group of identical layers and the backward the frozen analysis gives
