@@ -348,8 +348,7 @@ bool Allocator::searchable(size_t i) const {
          CutSearch::affordable(mi.hi, mi.n);
 }
 
-PipelinePlan::Search Allocator::searchCoverage() const {
-  using Search = PipelinePlan::Search;
+std::optional<mllm::SearchCoverage> Allocator::searchCoverage() const {
   bool anyFree = false, tooLarge = false, jointCut = false;
   for (size_t i = 0; i < modules.size(); ++i)
     if (freeCut(i)) {
@@ -364,14 +363,14 @@ PipelinePlan::Search Allocator::searchCoverage() const {
         tooLarge = true;
     }
   if (!searchRan || !anyFree)
-    return Search::None;
+    return std::nullopt;
   if (exhausted)
-    return Search::Budget;
+    return SearchCoverage::Budget;
   if (tooLarge)
-    return Search::TooLarge;
+    return SearchCoverage::TooLarge;
   if (jointCut)
-    return Search::Colocated;
-  return skippedJoint.empty() ? Search::Every : Search::PerPart;
+    return SearchCoverage::Colocated;
+  return skippedJoint.empty() ? SearchCoverage::Every : SearchCoverage::PerPart;
 }
 
 const CutSearch *Allocator::everyCut(size_t i) {

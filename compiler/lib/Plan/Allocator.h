@@ -206,7 +206,7 @@ private:
   bool freeCut(size_t i) const;
   bool searchable(size_t i) const;
   /// PipelinePlan::search for the plan chosen.
-  PipelinePlan::Search searchCoverage() const;
+  std::optional<SearchCoverage> searchCoverage() const;
   /// The estimate below which `c` beats the best: a tie wins only where
   /// `c` is ahead on the key's later terms (fewer GPUs, ...), not on other
   /// cuts of the best's stage counts (rounding aside: the cuts StageCuts

@@ -282,12 +282,12 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
   // Every cut that could beat a fitting best (CutSearch; the allocator's
   // search, docs/plan-format.md "Every cut"), each stage count in turn,
   // within the same budget; and how far it went (PipelinePlan::search).
-  PipelinePlan::Search search = PipelinePlan::Search::None;
+  std::optional<SearchCoverage> search;
   int64_t priced = 0;
   bool choice =
       cuts && best && best->fits && resources.microbatches > 1 && most > 1;
   if (choice && !CutSearch::affordable(most, n))
-    search = PipelinePlan::Search::TooLarge;
+    search = SearchCoverage::TooLarge;
   if (choice && CutSearch::affordable(most, n)) {
     auto fits = [&](int64_t first, int64_t end) {
       return fitsOneInFlight(chainStageMemory(modules, c, first, end),
@@ -321,7 +321,7 @@ mllm::plan::planChain(const std::vector<PipelineModule> &modules,
                                         /*searched=*/true);
                                return limit();
                              });
-    search = spent ? PipelinePlan::Search::Budget : PipelinePlan::Search::Every;
+    search = spent ? SearchCoverage::Budget : SearchCoverage::Every;
   }
   // Said by --explain: memory moved the chosen cut off the fastest, which
   // holds only where the fastest does not fit or is capped (a taper or a

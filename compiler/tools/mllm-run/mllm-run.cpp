@@ -404,21 +404,13 @@ int checkOutputs(const DriverOptions &options) {
   // Other files may sit beside them.
   std::string checkpoints = canonicalPath(checkpointDir);
   auto runOwns = [&](llvm::StringRef path) {
-    if (checkpoints.empty())
+    // The name directly under the directory that `path` is, or is inside.
+    std::string sep = llvm::sys::path::get_separator().str();
+    if (checkpoints.empty() || !path.consume_front(checkpoints + sep))
       return false;
-    llvm::StringRef sep = llvm::sys::path::get_separator();
-    for (llvm::StringRef at = path; !at.empty();) {
-      llvm::StringRef parent = llvm::sys::path::parent_path(at);
-      if (parent == checkpoints) {
-        llvm::StringRef name = llvm::sys::path::filename(at);
-        return name == ".lock" || name.starts_with("step-") ||
-               name.starts_with(".step-") || name.starts_with(".mllm-run-");
-      }
-      if (parent == at || !parent.starts_with(checkpoints + sep.str()))
-        return false;
-      at = parent;
-    }
-    return false;
+    llvm::StringRef name = path.split(sep).first;
+    return name == ".lock" || name.starts_with("step-") ||
+           name.starts_with(".step-") || name.starts_with(".mllm-run-");
   };
   for (PathOption o : {&dumpBatches, &traceFile, &profileFile})
     if (!o->getValue().empty()) {

@@ -282,7 +282,7 @@ TEST(CutSearch, AutoStagesAgainstEveryCut) {
     bool free = std::min<int64_t>(static_cast<int64_t>(in.llm.layers.size()),
                                   in.res.gpuBudget) > 1;
     EXPECT_EQ(plan->search,
-              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+              free ? std::optional(mllm::SearchCoverage::Every) : std::nullopt)
         << "iter " << iter;
   }
   std::printf("pp = auto: best plan on %d/%d, worst %.4f of the best\n", exact,
@@ -312,7 +312,7 @@ TEST(CutSearch, ChainAgainstEveryCut) {
     bool free = std::min<int64_t>(static_cast<int64_t>(in.llm.layers.size()),
                                   in.res.gpuBudget) > 1;
     EXPECT_EQ(plan->search,
-              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+              free ? std::optional(mllm::SearchCoverage::Every) : std::nullopt)
         << "iter " << iter;
   }
   EXPECT_GT(compared, 100);
@@ -357,7 +357,7 @@ TEST(CutSearch, EncoderAndLLMAgainstEveryPair) {
     // Small enough for the joint search: every cut, where one was free.
     bool free = stages[0] > 1 || stages[1] > 1;
     EXPECT_EQ(plan->search,
-              free ? PipelinePlan::Search::Every : PipelinePlan::Search::None)
+              free ? std::optional(mllm::SearchCoverage::Every) : std::nullopt)
         << "iter " << iter;
   }
   std::printf("encoder + LLM: best pair on %d/%d, worst %.4f of the best\n",
@@ -381,25 +381,23 @@ TEST(CutSearch, SaysHowFarItWent) {
                     const PipelineResources &r) {
     std::optional<PipelinePlan> plan = planPipeline(mods, layout, objective, r);
     EXPECT_TRUE(plan);
-    return plan ? plan->search : PipelinePlan::Search::None;
+    return plan ? plan->search : std::nullopt;
   };
   EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, res),
-            PipelinePlan::Search::Every);
+            mllm::SearchCoverage::Every);
   EXPECT_EQ(search(Layout::Colocated, Objective::MinMax, res),
-            PipelinePlan::Search::Colocated);
-  EXPECT_EQ(search(Layout::Parallel, Objective::Uniform, res),
-            PipelinePlan::Search::None);
+            mllm::SearchCoverage::Colocated);
+  EXPECT_EQ(search(Layout::Parallel, Objective::Uniform, res), std::nullopt);
   PipelineResources one = res;
   one.microbatches = 1;
-  EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, one),
-            PipelinePlan::Search::None);
+  EXPECT_EQ(search(Layout::Parallel, Objective::MinMax, one), std::nullopt);
   PipelineResources tiny = res;
   tiny.memoryCapacity = 0.01 * kGiB;
   std::optional<PipelinePlan> miss =
       planPipeline(mods, Layout::Parallel, Objective::MinMax, tiny);
   ASSERT_TRUE(miss);
   EXPECT_FALSE(miss->fits);
-  EXPECT_EQ(miss->search, PipelinePlan::Search::None);
+  EXPECT_EQ(miss->search, std::nullopt);
 }
 
 } // namespace

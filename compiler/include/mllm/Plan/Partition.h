@@ -203,11 +203,11 @@ struct PipelinePlan {
   /// then the one whose largest stage is the smallest, the closest miss).
   bool fits = true;
   /// How far the search over every cut went (docs/plan-format.md, "Every
-  /// cut"), most limiting first where several apply; None where it did not
-  /// run (no part's cut is free, one microbatch, no plan fits). Layout
-  /// Chain: Every, Budget, or TooLarge for a chain too large to search.
-  enum class Search { None, Every, PerPart, Colocated, TooLarge, Budget };
-  Search search = Search::None;
+  /// cut"; mllm.pipeline's `search`), the most limiting where several
+  /// apply; none where it did not run (no part's cut is free, one
+  /// microbatch, no plan fits). Layout Chain: Every, Budget, or TooLarge for
+  /// a chain too large to search.
+  std::optional<SearchCoverage> search;
   /// The plans the search priced (raised stage counts included).
   int64_t searchPriced = 0;
   /// The encoder -> LLM paths handed to estimateIterationTime (real times):

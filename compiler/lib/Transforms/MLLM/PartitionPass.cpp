@@ -44,27 +44,6 @@ plan::Objective getObjective(PartitionPolicy policy) {
   return plan::Objective::MinMax;
 }
 
-/// mllm.pipeline's `search`; null where the search did not run.
-SearchCoverageAttr searchCoverage(MLIRContext *ctx,
-                                  plan::PipelinePlan::Search search) {
-  using Search = plan::PipelinePlan::Search;
-  switch (search) {
-  case Search::None:
-    return {};
-  case Search::Every:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::Every);
-  case Search::PerPart:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::PerPart);
-  case Search::Colocated:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::Colocated);
-  case Search::TooLarge:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::TooLarge);
-  case Search::Budget:
-    return SearchCoverageAttr::get(ctx, SearchCoverage::Budget);
-  }
-  return {};
-}
-
 std::string formatList(ArrayRef<int64_t> values) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -386,10 +365,10 @@ LogicalResult Partition::plan(ModuleOp module, const JobModel &job) {
       builder.getI64IntegerAttr(gpus),
       builder.getF64FloatAttr(roundMillis(result->bottleneck)),
       builder.getF64FloatAttr(roundMillis(result->iterationTime)),
-      searchCoverage(ctx, result->search),
-      result->search == plan::PipelinePlan::Search::None
-          ? IntegerAttr()
-          : builder.getI64IntegerAttr(result->searchPriced));
+      result->search ? SearchCoverageAttr::get(ctx, *result->search)
+                     : SearchCoverageAttr(),
+      result->search ? builder.getI64IntegerAttr(result->searchPriced)
+                     : IntegerAttr());
   pipeline.getBody().push_back(new Block());
   builder.setInsertionPointToStart(&pipeline.getBody().front());
 
